@@ -1,0 +1,549 @@
+// MvccStore: ties the key indexes, the version chains and the epoch domain
+// together, and owns the write path, the read paths and compaction.
+#include "strata/mvcc_store.h"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <utility>
+
+#include "engine/epoch.h"
+#include "engine/key_entry.h"
+#include "engine/key_hash_index.h"
+#include "engine/key_order_index.h"
+#include "engine/version_chain.h"
+
+namespace strata {
+
+using engine::EpochDomain;
+using engine::KeyEntry;
+using engine::KeyHashIndex;
+using engine::KeyOrderIndex;
+using engine::ValueBlob;
+using engine::VersionArray;
+using engine::VersionRecord;
+
+KeyRange KeyRange::WithPrefix(std::string_view prefix) {
+  KeyRange range{std::string(prefix), std::nullopt};
+  // The first key after every key with this prefix: drop trailing 0xff bytes
+  // and increment the last remaining byte. All-0xff prefixes have no bound.
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) {
+    end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+    range.end = std::move(end);
+  }
+  return range;
+}
+
+bool KeyRange::Contains(std::string_view key) const { return key >= start && (!end || key < *end); }
+
+namespace {
+
+// Keys the full Compact() sweeps per hold of the writer lock.
+constexpr size_t kCompactBatchKeys = 1024;
+
+std::string HorizonText(uint64_t horizon) {
+  return "compaction horizon " + std::to_string(horizon);
+}
+
+}  // namespace
+
+class MvccStore::Impl {
+ public:
+  explicit Impl(StoreOptions options) : options_(options), hash_index_(&epochs_) {}
+
+  ~Impl() {
+    // No reader may be active any more: free everything directly.
+    KeyEntry* entry = order_index_.First();
+    while (entry != nullptr) {
+      KeyEntry* next = KeyOrderIndex::Next(entry);
+      FreeEntryNow(entry);
+      entry = next;
+    }
+  }
+
+  Result<WriteResult> Write(std::string_view key, const std::string_view* value, Timestamp ts);
+  Status GetInto(std::string_view key, Timestamp read_ts, ReadResult* out) const;
+  Result<ScanResult> Scan(const KeyRange& range, Timestamp read_ts, size_t limit) const;
+  Result<HistoryResult> History(std::string_view key, std::optional<Timestamp> from,
+                                std::optional<Timestamp> to, size_t limit) const;
+  Result<ChangesResult> Changes(Timestamp since, const KeyRange& range, size_t limit) const;
+  void RaiseHorizon(Timestamp horizon);
+  CompactStepResult SweepFrom(std::string* cursor, size_t max_keys);
+  CompactStepResult CompactStep(size_t max_keys) {
+    return SweepFrom(&background_cursor_, max_keys);
+  }
+
+  uint64_t horizon() const { return horizon_.load(std::memory_order_acquire); }
+  std::optional<Timestamp> max_timestamp() const {
+    uint64_t v = max_ts_plus_one_.load(std::memory_order_acquire);
+    if (v == 0) return std::nullopt;
+    return Timestamp(v - 1);
+  }
+  StoreStats Stats() const;
+
+ private:
+  // Stats counters: written by the writer, read by anyone (relaxed: each is
+  // exact on its own; a stats reply is not a consistent cut across them).
+  struct Counters {
+    std::atomic<uint64_t> keys{0}, versions{0}, tombstones{0}, bytes{0}, memory{0};
+    std::atomic<uint64_t> gc_runs{0}, gc_versions_removed{0}, gc_bytes_reclaimed{0};
+  };
+  static void Add(std::atomic<uint64_t>& c, uint64_t n) {
+    c.fetch_add(n, std::memory_order_relaxed);
+  }
+  static void Sub(std::atomic<uint64_t>& c, uint64_t n) {
+    c.fetch_sub(n, std::memory_order_relaxed);
+  }
+
+  // A read below the horizon must fail even if compaction raced with it:
+  // compaction raises the horizon before touching any chain, so checking
+  // again after reading catches every read that may have seen its effects.
+  Status CheckReadable(uint64_t read_ts) const {
+    uint64_t h = horizon();
+    if (read_ts < h) {
+      return Status::Compacted("read timestamp " + std::to_string(read_ts) + " is below the " +
+                               HorizonText(h));
+    }
+    return Status::Ok();
+  }
+
+  void InsertVersion(KeyEntry* entry, const VersionRecord& record);
+  // Removes what the horizon makes invisible from one key; returns whether
+  // the key itself went away. REQUIRES: write_mutex_ held.
+  bool SweepKey(KeyEntry* entry, uint64_t horizon, CompactStepResult* result);
+  void RetireValue(const ValueBlob* value);
+  void FreeEntryNow(KeyEntry* entry);
+  static uint64_t ValueBytes(const VersionRecord& r) {
+    return r.deleted() ? 0 : r.value->bytes().size();
+  }
+
+  const StoreOptions options_;
+  // Declared before the indexes: retired memory outlives every structure
+  // that may still point at it.
+  mutable EpochDomain epochs_;
+  KeyHashIndex hash_index_;
+  KeyOrderIndex order_index_;
+
+  std::mutex write_mutex_;  // serializes writers; readers never take it
+  std::atomic<uint64_t> horizon_{0};
+  std::atomic<uint64_t> max_ts_plus_one_{0};  // 0: nothing written yet
+  std::string background_cursor_;  // next key of the background sweep; REQUIRES: write_mutex_
+  Counters counters_;
+};
+
+Result<WriteResult> MvccStore::Impl::Write(std::string_view key, const std::string_view* value,
+                                           Timestamp timestamp) {
+  if (key.size() > options_.max_key_bytes) {
+    return Status::InvalidArgument("key is " + std::to_string(key.size()) +
+                                   " bytes; the limit is " +
+                                   std::to_string(options_.max_key_bytes));
+  }
+  if (value != nullptr && value->size() > options_.max_value_bytes) {
+    return Status::InvalidArgument("value is " + std::to_string(value->size()) +
+                                   " bytes; the limit is " +
+                                   std::to_string(options_.max_value_bytes));
+  }
+  const uint64_t ts = timestamp.value();
+  if (ts > Timestamp::kMaxValue) {
+    return Status::InvalidArgument("timestamp " + std::to_string(ts) + " is above 2^63-1");
+  }
+  const uint64_t hash = KeyHashIndex::Hash(key);
+
+  std::lock_guard lock(write_mutex_);
+  const uint64_t h = horizon();
+  if (h > 0 && ts <= h) {
+    return Status::Compacted("write timestamp " + std::to_string(ts) + " is at or below the " +
+                             HorizonText(h));
+  }
+
+  KeyEntry* entry = hash_index_.Find(key, hash);
+  if (entry != nullptr) {
+    VersionArray* array = entry->versions.load(std::memory_order_relaxed);
+    const VersionRecord* records = array->records();
+    uint32_t size = array->published_size();
+    uint32_t at = VersionArray::LowerBound(records, size, ts);
+    if (at < size && records[at].timestamp == ts) {
+      const VersionRecord& existing = records[at];
+      bool same = (value == nullptr) ? existing.deleted()
+                                     : (!existing.deleted() && existing.value->bytes() == *value);
+      if (!same) {
+        return Status::PreconditionFailed("key already has a different " +
+                                          std::string(existing.deleted() ? "delete" : "value") +
+                                          " at timestamp " + std::to_string(ts));
+      }
+      return WriteResult{existing.version, timestamp, /*retry=*/true};
+    }
+  }
+
+  const bool new_key = (entry == nullptr);
+  if (new_key) {
+    entry = KeyEntry::Create(key, hash, order_index_.RandomHeight());
+    Add(counters_.memory, entry->allocation_size());
+  }
+  const ValueBlob* blob = value == nullptr ? nullptr : ValueBlob::Create(*value);
+  VersionRecord record{ts, ++entry->write_count, blob};
+  InsertVersion(entry, record);
+  if (new_key) {
+    // Publish the entry only once it has a version, so readers never meet
+    // an entry without one.
+    hash_index_.Insert(entry);
+    order_index_.Insert(entry);
+    Add(counters_.keys, 1);
+    Add(counters_.bytes, key.size());
+  }
+
+  Add(counters_.versions, 1);
+  if (blob == nullptr) {
+    Add(counters_.tombstones, 1);
+  } else {
+    Add(counters_.bytes, value->size());
+    Add(counters_.memory, ValueBlob::AllocationSize(value->size()));
+  }
+  if (ts + 1 > max_ts_plus_one_.load(std::memory_order_relaxed)) {
+    max_ts_plus_one_.store(ts + 1, std::memory_order_release);
+  }
+  return WriteResult{record.version, timestamp, /*retry=*/false};
+}
+
+void MvccStore::Impl::InsertVersion(KeyEntry* entry, const VersionRecord& record) {
+  VersionArray* array = entry->versions.load(std::memory_order_relaxed);
+  uint32_t size = array == nullptr ? 0 : array->published_size();
+  const bool newest = size == 0 || array->records()[size - 1].timestamp < record.timestamp;
+  if (array != nullptr && newest && size < array->capacity()) {
+    // The common case: append in place; readers see it once size is published.
+    array->mutable_records()[size] = record;
+    array->Publish(size + 1);
+    return;
+  }
+  // Copy into a new array (grown if full) with the record in timestamp order.
+  uint32_t capacity = array == nullptr ? 1 : array->capacity();
+  if (size + 1 > capacity) capacity = std::max<uint32_t>(2 * capacity, size + 1);
+  VersionArray* grown = VersionArray::Create(capacity);
+  VersionRecord* out = grown->mutable_records();
+  uint32_t at = newest ? size : VersionArray::LowerBound(array->records(), size, record.timestamp);
+  if (at > 0) std::memcpy(out, array->records(), at * sizeof(VersionRecord));
+  out[at] = record;
+  if (size > at)
+    std::memcpy(out + at + 1, array->records() + at, (size - at) * sizeof(VersionRecord));
+  grown->Publish(size + 1);
+  entry->versions.store(grown, std::memory_order_release);
+  Add(counters_.memory, VersionArray::AllocationSize(capacity));
+  if (array != nullptr) {
+    Sub(counters_.memory, VersionArray::AllocationSize(array->capacity()));
+    epochs_.Retire(array, &VersionArray::Destroy);
+  }
+}
+
+Status MvccStore::Impl::GetInto(std::string_view key, Timestamp read_timestamp,
+                                ReadResult* out) const {
+  const uint64_t read_ts = read_timestamp.value();
+  if (Status s = CheckReadable(read_ts); !s.ok()) return s;
+  const uint64_t hash = KeyHashIndex::Hash(key);
+  out->found = false;
+  out->deleted = false;
+  out->value.clear();
+  {
+    EpochDomain::ReadGuard guard(epochs_);
+    const KeyEntry* entry = hash_index_.Find(key, hash);
+    if (entry != nullptr) {
+      const VersionArray* array = entry->versions.load(std::memory_order_acquire);
+      const VersionRecord* records = array->records();
+      int64_t at = VersionArray::FindAtOrBelow(records, array->published_size(), read_ts);
+      if (at >= 0) {
+        const VersionRecord& r = records[at];
+        out->found = true;
+        out->deleted = r.deleted();
+        out->version = r.version;
+        out->timestamp = Timestamp(r.timestamp);
+        if (!r.deleted()) out->value.assign(r.value->bytes());
+      }
+    }
+  }
+  return CheckReadable(read_ts);
+}
+
+Result<ScanResult> MvccStore::Impl::Scan(const KeyRange& range, Timestamp read_timestamp,
+                                         size_t limit) const {
+  const uint64_t read_ts = read_timestamp.value();
+  if (Status s = CheckReadable(read_ts); !s.ok()) return s;
+  ScanResult result;
+  {
+    EpochDomain::ReadGuard guard(epochs_);
+    for (const KeyEntry* entry = order_index_.Seek(range.start); entry != nullptr;
+         entry = KeyOrderIndex::Next(entry)) {
+      if (range.end && entry->key() >= *range.end) break;
+      const VersionArray* array = entry->versions.load(std::memory_order_acquire);
+      const VersionRecord* records = array->records();
+      int64_t at = VersionArray::FindAtOrBelow(records, array->published_size(), read_ts);
+      if (at < 0 || records[at].deleted()) continue;
+      if (result.items.size() == limit) {
+        result.more = true;  // one more visible key exists past the limit
+        break;
+      }
+      const VersionRecord& r = records[at];
+      result.items.push_back({std::string(entry->key()), std::string(r.value->bytes()), r.version,
+                              Timestamp(r.timestamp)});
+    }
+  }
+  if (Status s = CheckReadable(read_ts); !s.ok()) return s;
+  return result;
+}
+
+Result<HistoryResult> MvccStore::Impl::History(std::string_view key, std::optional<Timestamp> from,
+                                               std::optional<Timestamp> to, size_t limit) const {
+  if (from) {
+    if (Status s = CheckReadable(from->value()); !s.ok()) return s;
+  }
+  const uint64_t lo = from ? from->value() : 0;
+  const uint64_t hi = to ? to->value() : Timestamp::kMaxValue;
+  HistoryResult result;
+  {
+    EpochDomain::ReadGuard guard(epochs_);
+    const KeyEntry* entry = hash_index_.Find(key, KeyHashIndex::Hash(key));
+    if (entry != nullptr) {
+      const VersionArray* array = entry->versions.load(std::memory_order_acquire);
+      const VersionRecord* records = array->records();
+      uint32_t size = array->published_size();
+      for (uint32_t i = VersionArray::LowerBound(records, size, lo);
+           i < size && records[i].timestamp <= hi; ++i) {
+        if (result.versions.size() == limit) {
+          result.more = true;
+          break;
+        }
+        const VersionRecord& r = records[i];
+        result.versions.push_back({r.version, Timestamp(r.timestamp), r.deleted(),
+                                   r.deleted() ? std::string() : std::string(r.value->bytes())});
+      }
+    }
+  }
+  if (from) {
+    if (Status s = CheckReadable(from->value()); !s.ok()) return s;
+  }
+  return result;
+}
+
+Result<ChangesResult> MvccStore::Impl::Changes(Timestamp since, const KeyRange& range,
+                                               size_t limit) const {
+  const uint64_t since_ts = since.value();
+  if (Status s = CheckReadable(since_ts); !s.ok()) return s;
+  // Keep the `limit + 1` smallest (timestamp, key) candidates in a max-heap:
+  // the extra one tells whether the result was cut.
+  struct Candidate {
+    uint64_t timestamp;
+    const KeyEntry* entry;
+    VersionRecord record;
+  };
+  auto before = [](const Candidate& a, const Candidate& b) {
+    if (a.timestamp != b.timestamp) return a.timestamp < b.timestamp;
+    return a.entry->key() < b.entry->key();
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, decltype(before)> heap(before);
+  ChangesResult result;
+  {
+    EpochDomain::ReadGuard guard(epochs_);
+    for (const KeyEntry* entry = order_index_.Seek(range.start); entry != nullptr;
+         entry = KeyOrderIndex::Next(entry)) {
+      if (range.end && entry->key() >= *range.end) break;
+      const VersionArray* array = entry->versions.load(std::memory_order_acquire);
+      const VersionRecord* records = array->records();
+      uint32_t size = array->published_size();
+      if (size == 0 || records[size - 1].timestamp <= since_ts) continue;
+      for (uint32_t i = VersionArray::LowerBound(records, size, since_ts + 1); i < size; ++i) {
+        Candidate c{records[i].timestamp, entry, records[i]};
+        if (heap.size() == limit + 1) {
+          if (!before(c, heap.top())) break;  // later versions of this key are later still
+          heap.pop();
+        }
+        heap.push(c);
+      }
+    }
+    result.more = heap.size() > limit;
+    if (result.more) heap.pop();
+    result.changes.resize(heap.size());
+    for (size_t i = heap.size(); i-- > 0; heap.pop()) {
+      const Candidate& c = heap.top();
+      result.changes[i] = {
+          std::string(c.entry->key()), Timestamp(c.timestamp), c.record.version, c.record.deleted(),
+          c.record.deleted() ? std::string() : std::string(c.record.value->bytes())};
+    }
+  }
+  if (Status s = CheckReadable(since_ts); !s.ok()) return s;
+  return result;
+}
+
+void MvccStore::Impl::RaiseHorizon(Timestamp horizon) {
+  std::lock_guard lock(write_mutex_);
+  if (horizon.value() > horizon_.load(std::memory_order_relaxed)) {
+    horizon_.store(horizon.value(), std::memory_order_seq_cst);
+  }
+}
+
+CompactStepResult MvccStore::Impl::SweepFrom(std::string* cursor, size_t max_keys) {
+  CompactStepResult result;
+  std::lock_guard lock(write_mutex_);
+  const uint64_t h = horizon();
+  KeyEntry* entry = order_index_.Seek(*cursor);
+  while (entry != nullptr && result.keys_visited < max_keys) {
+    KeyEntry* next = KeyOrderIndex::Next(entry);
+    ++result.keys_visited;
+    if (h > 0) SweepKey(entry, h, &result);
+    entry = next;
+  }
+  if (entry == nullptr) {
+    result.sweep_finished = true;
+    cursor->clear();
+  } else {
+    cursor->assign(entry->key());
+  }
+  Add(counters_.gc_versions_removed, result.versions_removed);
+  Add(counters_.gc_bytes_reclaimed, result.bytes_reclaimed);
+  if (result.sweep_finished) Add(counters_.gc_runs, 1);
+  return result;
+}
+
+bool MvccStore::Impl::SweepKey(KeyEntry* entry, uint64_t horizon, CompactStepResult* result) {
+  VersionArray* array = entry->versions.load(std::memory_order_relaxed);
+  const VersionRecord* records = array->records();
+  const uint32_t size = array->published_size();
+  // The newest version at or below the horizon is what reads at the horizon
+  // see; everything older is invisible to every permitted read. If it is a
+  // delete, reads at or above the horizon see "no value" without it too.
+  int64_t newest_visible = VersionArray::FindAtOrBelow(records, size, horizon);
+  if (newest_visible < 0) return false;
+  uint32_t drop =
+      static_cast<uint32_t>(newest_visible) + (records[newest_visible].deleted() ? 1 : 0);
+  if (drop == 0) return false;
+
+  uint64_t tombstones = 0, value_bytes = 0;
+  for (uint32_t i = 0; i < drop; ++i) {
+    if (records[i].deleted()) ++tombstones;
+    value_bytes += ValueBytes(records[i]);
+  }
+  const bool key_gone = (drop == size);
+  uint64_t reclaimed = value_bytes + (key_gone ? entry->key().size() : 0);
+
+  if (key_gone) {
+    hash_index_.Erase(entry);
+    order_index_.Remove(entry);
+    Sub(counters_.keys, 1);
+    Sub(counters_.memory, entry->allocation_size());
+    epochs_.Retire(entry, &KeyEntry::Destroy);
+  } else {
+    VersionArray* kept = VersionArray::Create(size - drop);
+    std::memcpy(kept->mutable_records(), records + drop, (size - drop) * sizeof(VersionRecord));
+    kept->Publish(size - drop);
+    entry->versions.store(kept, std::memory_order_release);
+    Add(counters_.memory, VersionArray::AllocationSize(size - drop));
+  }
+  for (uint32_t i = 0; i < drop; ++i) RetireValue(records[i].value);
+  Sub(counters_.memory, VersionArray::AllocationSize(array->capacity()));
+  epochs_.Retire(array, &VersionArray::Destroy);
+
+  Sub(counters_.versions, drop);
+  Sub(counters_.tombstones, tombstones);
+  Sub(counters_.bytes, reclaimed);
+  result->versions_removed += drop;
+  result->bytes_reclaimed += reclaimed;
+  return key_gone;
+}
+
+void MvccStore::Impl::RetireValue(const ValueBlob* value) {
+  if (value == nullptr) return;
+  Sub(counters_.memory, ValueBlob::AllocationSize(value->bytes().size()));
+  epochs_.Retire(const_cast<ValueBlob*>(value), &ValueBlob::Destroy);
+}
+
+void MvccStore::Impl::FreeEntryNow(KeyEntry* entry) {
+  VersionArray* array = entry->versions.load(std::memory_order_relaxed);
+  const VersionRecord* records = array->records();
+  for (uint32_t i = 0, n = array->published_size(); i < n; ++i) {
+    if (records[i].value != nullptr) ValueBlob::Destroy(const_cast<ValueBlob*>(records[i].value));
+  }
+  VersionArray::Destroy(array);
+  KeyEntry::Destroy(entry);
+}
+
+StoreStats MvccStore::Impl::Stats() const {
+  StoreStats s;
+  s.keys = counters_.keys.load(std::memory_order_relaxed);
+  s.versions = counters_.versions.load(std::memory_order_relaxed);
+  s.tombstones = counters_.tombstones.load(std::memory_order_relaxed);
+  s.bytes = counters_.bytes.load(std::memory_order_relaxed);
+  s.memory_bytes = counters_.memory.load(std::memory_order_relaxed) + hash_index_.memory_bytes();
+  s.max_timestamp = max_timestamp();
+  s.compaction_horizon = Timestamp(horizon());
+  s.gc_runs = counters_.gc_runs.load(std::memory_order_relaxed);
+  s.gc_versions_removed = counters_.gc_versions_removed.load(std::memory_order_relaxed);
+  s.gc_bytes_reclaimed = counters_.gc_bytes_reclaimed.load(std::memory_order_relaxed);
+  return s;
+}
+
+// --- MvccStore: the public face --------------------------------------------
+
+MvccStore::MvccStore(StoreOptions options) : impl_(std::make_unique<Impl>(options)) {}
+MvccStore::~MvccStore() = default;
+
+Result<WriteResult> MvccStore::Put(std::string_view key, std::string_view value,
+                                   Timestamp timestamp) {
+  return impl_->Write(key, &value, timestamp);
+}
+
+Result<WriteResult> MvccStore::Delete(std::string_view key, Timestamp timestamp) {
+  return impl_->Write(key, nullptr, timestamp);
+}
+
+Result<ReadResult> MvccStore::Get(std::string_view key, Timestamp read_timestamp) const {
+  ReadResult out;
+  if (Status s = impl_->GetInto(key, read_timestamp, &out); !s.ok()) return s;
+  return out;
+}
+
+Status MvccStore::GetInto(std::string_view key, Timestamp read_timestamp, ReadResult* out) const {
+  return impl_->GetInto(key, read_timestamp, out);
+}
+
+Result<ScanResult> MvccStore::Scan(const KeyRange& range, Timestamp read_timestamp,
+                                   size_t limit) const {
+  return impl_->Scan(range, read_timestamp, limit);
+}
+
+Result<HistoryResult> MvccStore::History(std::string_view key, std::optional<Timestamp> from,
+                                         std::optional<Timestamp> to, size_t limit) const {
+  return impl_->History(key, from, to, limit);
+}
+
+Result<ChangesResult> MvccStore::Changes(Timestamp since, const KeyRange& range,
+                                         size_t limit) const {
+  return impl_->Changes(since, range, limit);
+}
+
+CompactResult MvccStore::Compact(Timestamp horizon) {
+  impl_->RaiseHorizon(horizon);
+  // A sweep of its own, from the first key, in batches so writers interleave.
+  CompactResult total;
+  std::string cursor;
+  for (;;) {
+    CompactStepResult step = impl_->SweepFrom(&cursor, kCompactBatchKeys);
+    total.versions_removed += step.versions_removed;
+    total.bytes_reclaimed += step.bytes_reclaimed;
+    if (step.sweep_finished) break;
+  }
+  total.horizon = Timestamp(impl_->horizon());
+  return total;
+}
+
+void MvccStore::RaiseHorizon(Timestamp horizon) { impl_->RaiseHorizon(horizon); }
+
+CompactStepResult MvccStore::CompactStep(size_t max_keys) { return impl_->CompactStep(max_keys); }
+
+Timestamp MvccStore::compaction_horizon() const { return Timestamp(impl_->horizon()); }
+
+std::optional<Timestamp> MvccStore::max_timestamp() const { return impl_->max_timestamp(); }
+
+StoreStats MvccStore::GetStats() const { return impl_->Stats(); }
+
+}  // namespace strata

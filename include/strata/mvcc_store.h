@@ -1,0 +1,200 @@
+// MvccStore: an in-memory multi-version key-value store.
+//
+// Every write (put or delete) adds a version of its key at a timestamp the
+// caller chooses; a read at timestamp T returns the newest version whose
+// timestamp is <= T. Versions may arrive out of timestamp order ("time
+// travel"). Compaction drops the versions no read at or above the compaction
+// horizon can see.
+//
+// Keys and values are byte strings. Keys are ordered by their bytes (memcmp),
+// which is the order of Scan; the wire layer encodes typed keys so that this
+// byte order is the order it promises.
+//
+// Thread safety: every method may be called from any number of threads at
+// once. Readers (Get, Scan, History, Changes, GetStats) never take a lock and
+// never wait for a writer; writers (Put, Delete, Compact*) serialize among
+// themselves on one mutex and never wait for readers. Memory a writer unlinks
+// is reclaimed only once no reader can still be looking at it (epoch-based
+// reclamation, see engine/epoch.h).
+#ifndef STRATA_MVCC_STORE_H_
+#define STRATA_MVCC_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strata/status.h"
+#include "strata/timestamp.h"
+
+namespace strata {
+
+struct StoreOptions {
+  // Hard limits the engine enforces on its own; the wire layer sets tighter ones.
+  size_t max_key_bytes = 64 * 1024;
+  size_t max_value_bytes = 64 * 1024 * 1024;
+};
+
+// The outcome of a put or delete.
+struct WriteResult {
+  uint64_t version = 0;  // the key's write count, this write included (1 = first write)
+  Timestamp timestamp;
+  bool retry = false;  // an identical write already existed; nothing new was stored
+};
+
+// A point read. found == false: no version at or below the read timestamp.
+struct ReadResult {
+  bool found = false;
+  bool deleted = false;  // the version found is a delete (tombstone)
+  uint64_t version = 0;
+  Timestamp timestamp;
+  std::string value;  // empty unless found && !deleted
+};
+
+// A half-open key range [start, end); end == nullopt means "to the last key".
+struct KeyRange {
+  std::string start;
+  std::optional<std::string> end;
+
+  static KeyRange All() { return {}; }
+  // Every key that begins with `prefix`.
+  static KeyRange WithPrefix(std::string_view prefix);
+  bool Contains(std::string_view key) const;
+};
+
+struct ScanItem {
+  std::string key;
+  std::string value;
+  uint64_t version = 0;
+  Timestamp timestamp;
+};
+
+struct ScanResult {
+  std::vector<ScanItem> items;
+  bool more = false;  // the limit cut the result short
+};
+
+struct HistoryEntry {
+  uint64_t version = 0;
+  Timestamp timestamp;
+  bool deleted = false;
+  std::string value;
+};
+
+struct HistoryResult {
+  std::vector<HistoryEntry> versions;  // ascending timestamp
+  bool more = false;
+};
+
+struct Change {
+  std::string key;
+  Timestamp timestamp;
+  uint64_t version = 0;
+  bool deleted = false;
+  std::string value;
+};
+
+struct ChangesResult {
+  std::vector<Change> changes;  // ordered by (timestamp, key)
+  bool more = false;
+};
+
+struct CompactResult {
+  Timestamp horizon;  // the horizon after the call
+  uint64_t versions_removed = 0;
+  uint64_t bytes_reclaimed = 0;  // key and value bytes no longer stored
+};
+
+// One bounded slice of a compaction sweep (see CompactStep).
+struct CompactStepResult {
+  uint64_t keys_visited = 0;
+  uint64_t versions_removed = 0;
+  uint64_t bytes_reclaimed = 0;
+  bool sweep_finished = false;  // the sweep reached the last key and starts over next time
+};
+
+struct StoreStats {
+  uint64_t keys = 0;                       // keys with at least one stored version
+  uint64_t versions = 0;                   // stored versions, tombstones included
+  uint64_t tombstones = 0;                 // stored delete versions
+  uint64_t bytes = 0;                      // key bytes (once per key) + value bytes (per version)
+  uint64_t memory_bytes = 0;               // estimate of everything allocated, overhead included
+  std::optional<Timestamp> max_timestamp;  // highest timestamp ever written
+  Timestamp compaction_horizon;
+  uint64_t gc_runs = 0;  // completed compaction sweeps
+  uint64_t gc_versions_removed = 0;
+  uint64_t gc_bytes_reclaimed = 0;
+};
+
+class MvccStore final {
+ public:
+  explicit MvccStore(StoreOptions options = {});
+  ~MvccStore();
+  MvccStore(const MvccStore&) = delete;
+  MvccStore& operator=(const MvccStore&) = delete;
+
+  // Stores `value` as the version of `key` at `timestamp`. Writing the same
+  // (key, timestamp, value) again is a retry: it returns the existing version
+  // with retry = true. A different value, or a delete, already at that
+  // (key, timestamp) is kPreconditionFailed. A timestamp at or below the
+  // compaction horizon (once something was compacted) is kCompacted.
+  Result<WriteResult> Put(std::string_view key, std::string_view value, Timestamp timestamp);
+
+  // Records a delete (tombstone) of `key` at `timestamp`, with the same
+  // retry and conflict rules as Put. A key with no visible version still gets
+  // its tombstone.
+  Result<WriteResult> Delete(std::string_view key, Timestamp timestamp);
+
+  // The newest version of `key` at or below `read_timestamp`.
+  // kCompacted if read_timestamp is below the compaction horizon.
+  Result<ReadResult> Get(std::string_view key, Timestamp read_timestamp = Timestamp::Max()) const;
+
+  // Same as Get, but fills `*out` (reusing its buffer) instead of returning a
+  // new ReadResult: the allocation-free path for hot loops.
+  Status GetInto(std::string_view key, Timestamp read_timestamp, ReadResult* out) const;
+
+  // Keys in `range` whose version at `read_timestamp` is a value (deleted
+  // keys are left out), ascending, at most `limit` of them.
+  Result<ScanResult> Scan(const KeyRange& range, Timestamp read_timestamp, size_t limit) const;
+
+  // The stored versions of `key` with timestamp in [from, to], ascending;
+  // an omitted bound is open. kCompacted if `from` is given and below the
+  // horizon (without `from`, the surviving versions are returned).
+  Result<HistoryResult> History(std::string_view key, std::optional<Timestamp> from,
+                                std::optional<Timestamp> to, size_t limit) const;
+
+  // Every stored version of a key in `range` with timestamp > `since`,
+  // ordered by (timestamp, key). kCompacted if `since` is below the horizon.
+  // Cost: visits every key in `range` (there is no timestamp index yet).
+  Result<ChangesResult> Changes(Timestamp since, const KeyRange& range, size_t limit) const;
+
+  // Raises the compaction horizon to `horizon` (it never moves down) and
+  // sweeps every key, removing what no read at or above the horizon can see:
+  // for each key, all versions older than its newest version at or below the
+  // horizon, and that version too if it is a delete. Holds the writer lock
+  // only for bounded batches of keys, so writers interleave with a long sweep.
+  CompactResult Compact(Timestamp horizon);
+
+  // Incremental compaction for background collection: raises the horizon (no
+  // sweep) ...
+  void RaiseHorizon(Timestamp horizon);
+  // ... then sweeps at most `max_keys` keys from where the last step stopped.
+  CompactStepResult CompactStep(size_t max_keys);
+
+  Timestamp compaction_horizon() const;
+  // The highest timestamp written so far, if any.
+  std::optional<Timestamp> max_timestamp() const;
+
+  StoreStats GetStats() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_MVCC_STORE_H_

@@ -1,0 +1,129 @@
+#include "node/event_loop.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "protocol/limits.h"
+
+namespace strata::node {
+
+namespace {
+
+constexpr size_t kReadChunk = 1 << 20;
+// Pending output beyond this is written even while more input waits, so a
+// long stream never buffers without bound.
+constexpr size_t kMaxPendingOutput = 1 << 20;
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        pollfd p{fd, POLLOUT, 0};
+        ::poll(&p, 1, -1);
+        continue;
+      }
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+EventLoop::EventLoop(Node* node, int in_fd, int out_fd, int log_fd)
+    : node_(node), in_fd_(in_fd), out_fd_(out_fd), log_fd_(log_fd) {}
+
+bool EventLoop::InputWaiting() const {
+  pollfd p{in_fd_, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0;
+}
+
+void EventLoop::HandleLine(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  node_->HandleLine(line, &output_, &log_);
+}
+
+void EventLoop::ProcessLines() {
+  size_t line_start = 0;
+  for (;;) {
+    const char* newline = static_cast<const char*>(
+        std::memchr(input_.data() + scanned_, '\n', input_.size() - scanned_));
+    if (newline == nullptr) break;
+    size_t end = static_cast<size_t>(newline - input_.data());
+    if (discarding_) {
+      discarding_ = false;  // the rest of the over-long line ends here
+    } else {
+      HandleLine(std::string_view(input_).substr(line_start, end - line_start));
+    }
+    line_start = scanned_ = end + 1;
+  }
+  input_.erase(0, line_start);
+  scanned_ = input_.size();
+  if (!discarding_ && input_.size() > protocol::kMaxLineBytes) {
+    log_.append("strata-node: skipped a line longer than " +
+                std::to_string(protocol::kMaxLineBytes) + " bytes\n");
+    discarding_ = true;
+  }
+  if (discarding_) input_.clear(), scanned_ = 0;
+}
+
+bool EventLoop::Flush() {
+  if (!log_.empty()) {
+    WriteAll(log_fd_, log_);  // a lost log line is no reason to stop serving
+    log_.clear();
+  }
+  if (output_.empty()) return true;
+  bool ok = WriteAll(out_fd_, output_);
+  output_.clear();
+  return ok;
+}
+
+int EventLoop::Run() {
+  std::string chunk(kReadChunk, '\0');
+  for (;;) {
+    // Timers first: they tell how long the loop may sleep.
+    int timeout_ms = -1;
+    if (auto next = node_->RunTimers(Node::Clock::now())) {
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - Node::Clock::now());
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 60'000));
+    }
+    if (!log_.empty() && !Flush()) return 1;  // timer diagnostics
+
+    pollfd p{in_fd_, POLLIN, 0};
+    int ready = ::poll(&p, 1, timeout_ms);
+    if (ready < 0 && errno != EINTR) return 1;
+    if (ready <= 0) continue;
+
+    ssize_t n = ::read(in_fd_, chunk.data(), chunk.size());
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      log_.append("strata-node: reading input failed: ").append(std::strerror(errno)) += '\n';
+      Flush();
+      return 1;
+    }
+    if (n == 0) {
+      // End of input: a last line without a newline still counts.
+      if (!discarding_ && !input_.empty()) HandleLine(input_);
+      return Flush() ? 0 : 1;
+    }
+    input_.append(chunk.data(), static_cast<size_t>(n));
+    ProcessLines();
+    // Answer now unless more input is already here to batch with.
+    if (output_.size() >= kMaxPendingOutput || !InputWaiting()) {
+      if (!Flush()) {
+        // stdout is gone: nobody can receive replies any more.
+        return 1;
+      }
+    }
+  }
+}
+
+}  // namespace strata::node

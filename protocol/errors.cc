@@ -1,0 +1,25 @@
+#include "protocol/errors.h"
+
+namespace strata::protocol {
+
+ErrorReply ErrorFromStatus(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kPreconditionFailed:
+      return {ErrorCode::kPreconditionFailed, status.message()};
+    case StatusCode::kCompacted:
+      return {ErrorCode::kCompacted, status.message()};
+    case StatusCode::kNotFound:
+      return {ErrorCode::kKeyDoesNotExist, status.message()};
+    case StatusCode::kConflict:
+      return {ErrorCode::kTxnConflict, status.message()};
+    case StatusCode::kUnavailable:
+      return {ErrorCode::kTemporarilyUnavailable, status.message()};
+    case StatusCode::kInvalidArgument:
+      return {ErrorCode::kMalformedRequest, status.message()};
+    case StatusCode::kOk:
+      break;
+  }
+  return {ErrorCode::kCrash, "internal error: an OK status was reported as an error"};
+}
+
+}  // namespace strata::protocol

@@ -1,0 +1,121 @@
+#include "protocol/json_writer.h"
+
+#include <charconv>
+
+namespace strata::protocol {
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  size_t run_start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run_start, i - run_start);
+    run_start = i + 1;
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      default: {
+        const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+        out->append(escaped, sizeof(escaped));
+      }
+    }
+  }
+  out->append(s.data() + run_start, s.size() - run_start);
+  out->push_back('"');
+}
+
+void JsonWriter::Separate() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (depth_ == 0) return;
+  uint64_t bit = uint64_t{1} << (depth_ - 1);
+  if (has_elements_ & bit) out_->push_back(',');
+  has_elements_ |= bit;
+}
+
+JsonWriter& JsonWriter::Open(char c) {
+  Separate();
+  out_->push_back(c);
+  ++depth_;
+  has_elements_ &= ~(uint64_t{1} << (depth_ - 1));
+  return *this;
+}
+
+JsonWriter& JsonWriter::Close(char c) {
+  out_->push_back(c);
+  --depth_;
+  return *this;
+}
+
+JsonWriter& JsonWriter::Key(std::string_view name) {
+  Separate();
+  AppendJsonString(out_, name);
+  out_->push_back(':');
+  after_key_ = true;
+  return *this;
+}
+
+JsonWriter& JsonWriter::String(std::string_view s) {
+  Separate();
+  AppendJsonString(out_, s);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Int(int64_t v) {
+  Separate();
+  char buf[24];
+  auto end = std::to_chars(buf, buf + sizeof(buf), v).ptr;
+  out_->append(buf, end - buf);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Uint(uint64_t v) {
+  Separate();
+  char buf[24];
+  auto end = std::to_chars(buf, buf + sizeof(buf), v).ptr;
+  out_->append(buf, end - buf);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Bool(bool v) {
+  Separate();
+  out_->append(v ? "true" : "false");
+  return *this;
+}
+
+JsonWriter& JsonWriter::Null() {
+  Separate();
+  out_->append("null");
+  return *this;
+}
+
+JsonWriter& JsonWriter::Raw(std::string_view json) {
+  Separate();
+  out_->append(json);
+  return *this;
+}
+
+}  // namespace strata::protocol

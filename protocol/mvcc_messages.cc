@@ -1,0 +1,165 @@
+#include "protocol/mvcc_messages.h"
+
+#include <algorithm>
+
+#include "protocol/key_codec.h"
+
+namespace strata::protocol {
+
+namespace {
+
+// The key range named by a request's optional start, end and prefix fields
+// (a prefix narrows [start, end) further).
+MaybeError ParseKeyRange(const Body& body, bool allow_bounds, KeyRange* range) {
+  std::optional<std::string> start, end;
+  if (allow_bounds) {
+    if (auto err = body.OptionalKey("start", &start)) return err;
+    if (auto err = body.OptionalKey("end", &end)) return err;
+  }
+  std::optional<std::string_view> prefix;
+  if (auto e = body.Find("prefix"); e && !e->is_null() && !e->is_string()) {
+    return Malformed("field 'prefix' must be a string: prefixes apply to string keys only");
+  }
+  if (auto err = body.OptionalString("prefix", &prefix)) return err;
+
+  *range = KeyRange::All();
+  if (prefix) {
+    std::string encoded;
+    EncodeStringKey(*prefix, &encoded);
+    *range = KeyRange::WithPrefix(encoded);
+  }
+  if (start && *start > range->start) range->start = std::move(*start);
+  if (end && (!range->end || *end < *range->end)) range->end = std::move(*end);
+  return std::nullopt;
+}
+
+void WriteVersionFields(uint64_t version, Timestamp ts, JsonWriter* w) {
+  w->FieldUint("version", version).FieldUint("timestamp", ts.value());
+}
+
+}  // namespace
+
+MaybeError ParseRequest(const Body& body, MvccPutRequest* out) {
+  if (auto err = body.RequiredKey("key", &out->key)) return err;
+  if (auto err = body.RequiredValue("value", &out->value_json)) return err;
+  return body.RequiredTimestamp("timestamp", &out->timestamp);
+}
+
+MaybeError ParseRequest(const Body& body, MvccGetRequest* out) {
+  if (auto err = body.RequiredKey("key", &out->key)) return err;
+  return body.OptionalTimestamp("read_timestamp", &out->read_timestamp);
+}
+
+MaybeError ParseRequest(const Body& body, MvccDeleteRequest* out) {
+  if (auto err = body.RequiredKey("key", &out->key)) return err;
+  return body.RequiredTimestamp("timestamp", &out->timestamp);
+}
+
+MaybeError ParseRequest(const Body& body, MvccScanRequest* out) {
+  if (auto err = ParseKeyRange(body, /*allow_bounds=*/true, &out->range)) return err;
+  if (auto err = body.OptionalTimestamp("read_timestamp", &out->read_timestamp)) return err;
+  return body.Limit(&out->limit);
+}
+
+MaybeError ParseRequest(const Body& body, MvccHistoryRequest* out) {
+  if (auto err = body.RequiredKey("key", &out->key)) return err;
+  if (auto err = body.OptionalTimestamp("start_timestamp", &out->start_timestamp)) return err;
+  if (auto err = body.OptionalTimestamp("end_timestamp", &out->end_timestamp)) return err;
+  return body.Limit(&out->limit);
+}
+
+MaybeError ParseRequest(const Body& body, MvccChangesRequest* out) {
+  if (auto err = body.RequiredTimestamp("since_timestamp", &out->since_timestamp)) return err;
+  if (auto err = ParseKeyRange(body, /*allow_bounds=*/false, &out->range)) return err;
+  return body.Limit(&out->limit);
+}
+
+MaybeError ParseRequest(const Body& body, MvccCompactRequest* out) {
+  return body.RequiredTimestamp("timestamp", &out->timestamp);
+}
+
+void WriteReply(const WriteResult& result, JsonWriter* w) {
+  WriteVersionFields(result.version, result.timestamp, w);
+}
+
+void WriteReply(const ReadResult& result, JsonWriter* w) {
+  if (!result.found) {
+    w->Key("value").Null().Key("version").Null().Key("as_of_timestamp").Null();
+    return;
+  }
+  if (result.deleted) {
+    w->Key("value").Null().Key("deleted").Bool(true);
+  } else {
+    w->Key("value").Raw(result.value);
+  }
+  w->FieldUint("version", result.version).FieldUint("as_of_timestamp", result.timestamp.value());
+}
+
+void WriteReply(const ScanResult& result, JsonWriter* w) {
+  w->Key("items").BeginArray();
+  for (const ScanItem& item : result.items) {
+    w->BeginObject().Key("key");
+    WriteKey(w, item.key);
+    w->Key("value").Raw(item.value);
+    w->FieldUint("version", item.version).FieldUint("as_of_timestamp", item.timestamp.value());
+    w->EndObject();
+  }
+  w->EndArray().Key("more").Bool(result.more);
+}
+
+void WriteReply(const HistoryResult& result, JsonWriter* w) {
+  w->Key("versions").BeginArray();
+  for (const HistoryEntry& v : result.versions) {
+    w->BeginObject();
+    WriteVersionFields(v.version, v.timestamp, w);
+    if (v.deleted) {
+      w->Key("deleted").Bool(true);
+    } else {
+      w->Key("value").Raw(v.value);
+    }
+    w->EndObject();
+  }
+  w->EndArray().Key("more").Bool(result.more);
+}
+
+void WriteReply(const ChangesResult& result, JsonWriter* w) {
+  w->Key("changes").BeginArray();
+  for (const Change& c : result.changes) {
+    w->BeginObject().Key("key");
+    WriteKey(w, c.key);
+    WriteVersionFields(c.version, c.timestamp, w);
+    if (c.deleted) {
+      w->Key("deleted").Bool(true);
+    } else {
+      w->Key("value").Raw(c.value);
+    }
+    w->EndObject();
+  }
+  w->EndArray().Key("more").Bool(result.more);
+}
+
+void WriteReply(const CompactResult& result, JsonWriter* w) {
+  w->FieldUint("horizon", result.horizon.value())
+      .FieldUint("versions_removed", result.versions_removed)
+      .FieldUint("bytes_reclaimed", result.bytes_reclaimed);
+}
+
+void WriteStats(const StoreStats& stats, JsonWriter* w) {
+  w->FieldUint("keys", stats.keys)
+      .FieldUint("versions", stats.versions)
+      .FieldUint("tombstones", stats.tombstones)
+      .FieldUint("bytes", stats.bytes)
+      .FieldUint("memory_bytes", stats.memory_bytes);
+  w->Key("max_timestamp");
+  if (stats.max_timestamp) {
+    w->Uint(stats.max_timestamp->value());
+  } else {
+    w->Null();
+  }
+  w->FieldUint("compaction_horizon", stats.compaction_horizon.value())
+      .FieldUint("gc_runs", stats.gc_runs)
+      .FieldUint("gc_versions_removed", stats.gc_versions_removed)
+      .FieldUint("gc_bytes_reclaimed", stats.gc_bytes_reclaimed);
+}
+
+}  // namespace strata::protocol

@@ -1,0 +1,32 @@
+// strata-node: the strata store speaking the Maelstrom protocol on
+// stdin/stdout. See docs/PROTOCOL.md (and the contract it follows) for the
+// messages; `strata-node --help` for the flags.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <optional>
+
+#include "node/event_loop.h"
+#include "node/node.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"strata-node: an MVCC key-value store speaking the Maelstrom protocol"};
+  std::optional<uint64_t> gc_retention;
+  app.add_option("--gc-retention", gc_retention,
+                 "collect garbage automatically, keeping N timestamps of history below the "
+                 "highest timestamp seen")
+      ->check(CLI::Range(uint64_t{0}, (uint64_t{1} << 63) - 1));
+  CLI11_PARSE(app, argc, argv);
+
+  // A reader that goes away must not kill the node mid-write; the write
+  // reports EPIPE instead and the loop ends cleanly.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  strata::node::NodeOptions options;
+  options.gc_retention = gc_retention;
+  strata::node::Node node(options);
+  strata::node::EventLoop loop(&node, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+  return loop.Run();
+}
