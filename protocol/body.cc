@@ -1,5 +1,6 @@
 #include "protocol/body.h"
 
+#include "protocol/canonical_json.h"
 #include "protocol/key_codec.h"
 #include "protocol/limits.h"
 
@@ -160,7 +161,8 @@ MaybeError Body::OptionalBool(std::string_view name, std::optional<bool>* out) c
 MaybeError Body::RequiredValue(std::string_view name, std::string* json) const {
   auto e = Find(name);
   if (!e) return Missing(name);
-  *json = simdjson::to_string(*e);
+  json->clear();
+  AppendCanonicalJson(*e, json);
   if (json->size() > kMaxValueBytes) {
     return Malformed("field " + Quoted(name) + " is " + std::to_string(json->size()) +
                      " bytes of JSON; values are limited to " + std::to_string(kMaxValueBytes));

@@ -37,7 +37,7 @@ class Body final {
   MaybeError OptionalKey(std::string_view name, std::optional<std::string>* encoded) const;
   MaybeError OptionalString(std::string_view name, std::optional<std::string_view>* out) const;
   MaybeError OptionalBool(std::string_view name, std::optional<bool>* out) const;
-  // Any JSON value, serialized compactly for storage.
+  // Any JSON value, in canonical form (canonical_json.h) for storage.
   MaybeError RequiredValue(std::string_view name, std::string* json) const;
   // `limit`: kMinLimit..kMaxLimit, kDefaultLimit when omitted.
   MaybeError Limit(size_t* out) const;

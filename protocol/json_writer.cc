@@ -1,45 +1,63 @@
 #include "protocol/json_writer.h"
 
+#include <array>
 #include <charconv>
+#include <stdexcept>
 
 namespace strata::protocol {
 
-void AppendJsonString(std::string* out, std::string_view s) {
+namespace {
+
+// Bytes that cannot appear raw inside a JSON string.
+constexpr auto kNeedsEscape = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = true;
+  table['"'] = table['\\'] = true;
+  return table;
+}();
+
+void AppendEscaped(std::string* out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
+  switch (c) {
+    case '"':
+      out->append("\\\"");
+      break;
+    case '\\':
+      out->append("\\\\");
+      break;
+    case '\n':
+      out->append("\\n");
+      break;
+    case '\r':
+      out->append("\\r");
+      break;
+    case '\t':
+      out->append("\\t");
+      break;
+    case '\b':
+      out->append("\\b");
+      break;
+    case '\f':
+      out->append("\\f");
+      break;
+    default: {
+      const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+      out->append(escaped, sizeof(escaped));
+    }
+  }
+}
+
+}  // namespace
+
+void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   size_t run_start = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (!kNeedsEscape[c]) continue;
     out->append(s.data() + run_start, i - run_start);
+    AppendEscaped(out, c);
     run_start = i + 1;
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      default: {
-        const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-        out->append(escaped, sizeof(escaped));
-      }
-    }
   }
   out->append(s.data() + run_start, s.size() - run_start);
   out->push_back('"');
@@ -57,6 +75,7 @@ void JsonWriter::Separate() {
 }
 
 JsonWriter& JsonWriter::Open(char c) {
+  if (depth_ == kMaxDepth) throw std::length_error("JsonWriter: nesting beyond 64 levels");
   Separate();
   out_->push_back(c);
   ++depth_;
@@ -72,8 +91,10 @@ JsonWriter& JsonWriter::Close(char c) {
 
 JsonWriter& JsonWriter::Key(std::string_view name) {
   Separate();
-  AppendJsonString(out_, name);
-  out_->push_back(':');
+  // Member names are the protocol's own literals: nothing to escape.
+  out_->push_back('"');
+  out_->append(name);
+  out_->append("\":", 2);
   after_key_ = true;
   return *this;
 }

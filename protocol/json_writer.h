@@ -34,7 +34,8 @@ class JsonWriter final {
   JsonWriter& BeginArray() { return Open('['); }
   JsonWriter& EndArray() { return Close(']'); }
 
-  // The name of the next member of the current object.
+  // The name of the next member of the current object. REQUIRES: `name`
+  // needs no escaping (member names are the protocol's own literals).
   JsonWriter& Key(std::string_view name);
 
   JsonWriter& String(std::string_view s);
@@ -53,6 +54,10 @@ class JsonWriter final {
   JsonWriter& Open(char c);
   JsonWriter& Close(char c);
   void Separate();  // a comma unless this is the first element at this depth
+
+  // One bit of has_elements_ per level. Replies nest 4 deep; deeper is a
+  // bug, reported by an exception that the node turns into error 13.
+  static constexpr int kMaxDepth = 64;
 
   std::string* out_;
   uint64_t has_elements_ = 0;  // bit d: the container at depth d is non-empty
