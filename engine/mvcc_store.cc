@@ -66,6 +66,9 @@ class MvccStore::Impl {
   }
 
   Result<WriteResult> Write(std::string_view key, const std::string_view* value, Timestamp ts);
+  Status ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp);
+  std::optional<Timestamp> LatestTimestamp(std::string_view key) const;
+  std::optional<std::string> FirstKeyWrittenAfter(const KeyRange& range, Timestamp since) const;
   Status GetInto(std::string_view key, Timestamp read_ts, ReadResult* out) const;
   Result<ScanResult> Scan(const KeyRange& range, Timestamp read_ts, size_t limit) const;
   Result<HistoryResult> History(std::string_view key, std::optional<Timestamp> from,
@@ -111,6 +114,15 @@ class MvccStore::Impl {
     return Status::Ok();
   }
 
+  Status CheckLimits(std::string_view key, const std::string_view* value, Timestamp ts) const;
+  Status CheckAboveHorizon(uint64_t ts) const;
+  // The version of `entry` at exactly `ts`, if any. REQUIRES: write_mutex_.
+  static const VersionRecord* FindExact(const KeyEntry* entry, uint64_t ts);
+  static Status ConflictAt(const VersionRecord& existing, uint64_t ts);
+  // Stores a version; `entry` is the key's entry or nullptr for a new key.
+  // REQUIRES: write_mutex_ held and every check passed.
+  WriteResult ApplyLocked(std::string_view key, uint64_t hash, KeyEntry* entry,
+                          const std::string_view* value, uint64_t ts);
   void InsertVersion(KeyEntry* entry, const VersionRecord& record);
   // Removes what the horizon makes invisible from one key; returns whether
   // the key itself went away. REQUIRES: write_mutex_ held.
@@ -135,8 +147,8 @@ class MvccStore::Impl {
   Counters counters_;
 };
 
-Result<WriteResult> MvccStore::Impl::Write(std::string_view key, const std::string_view* value,
-                                           Timestamp timestamp) {
+Status MvccStore::Impl::CheckLimits(std::string_view key, const std::string_view* value,
+                                    Timestamp timestamp) const {
   if (key.size() > options_.max_key_bytes) {
     return Status::InvalidArgument("key is " + std::to_string(key.size()) +
                                    " bytes; the limit is " +
@@ -147,38 +159,84 @@ Result<WriteResult> MvccStore::Impl::Write(std::string_view key, const std::stri
                                    " bytes; the limit is " +
                                    std::to_string(options_.max_value_bytes));
   }
-  const uint64_t ts = timestamp.value();
-  if (ts > Timestamp::kMaxValue) {
-    return Status::InvalidArgument("timestamp " + std::to_string(ts) + " is above 2^63-1");
+  if (timestamp.value() > Timestamp::kMaxValue) {
+    return Status::InvalidArgument("timestamp " + std::to_string(timestamp.value()) +
+                                   " is above 2^63-1");
   }
-  const uint64_t hash = KeyHashIndex::Hash(key);
+  return Status::Ok();
+}
 
-  std::lock_guard lock(write_mutex_);
+Status MvccStore::Impl::CheckAboveHorizon(uint64_t ts) const {
   const uint64_t h = horizon();
   if (h > 0 && ts <= h) {
     return Status::Compacted("write timestamp " + std::to_string(ts) + " is at or below the " +
                              HorizonText(h));
   }
+  return Status::Ok();
+}
 
+const VersionRecord* MvccStore::Impl::FindExact(const KeyEntry* entry, uint64_t ts) {
+  if (entry == nullptr) return nullptr;
+  const VersionArray* array = entry->versions.load(std::memory_order_relaxed);
+  const VersionRecord* records = array->records();
+  uint32_t size = array->published_size();
+  uint32_t at = VersionArray::LowerBound(records, size, ts);
+  return (at < size && records[at].timestamp == ts) ? &records[at] : nullptr;
+}
+
+Status MvccStore::Impl::ConflictAt(const VersionRecord& existing, uint64_t ts) {
+  return Status::PreconditionFailed("key already has a different " +
+                                    std::string(existing.deleted() ? "delete" : "value") +
+                                    " at timestamp " + std::to_string(ts));
+}
+
+Result<WriteResult> MvccStore::Impl::Write(std::string_view key, const std::string_view* value,
+                                           Timestamp timestamp) {
+  if (Status s = CheckLimits(key, value, timestamp); !s.ok()) return s;
+  const uint64_t ts = timestamp.value();
+  const uint64_t hash = KeyHashIndex::Hash(key);
+
+  std::lock_guard lock(write_mutex_);
+  if (Status s = CheckAboveHorizon(ts); !s.ok()) return s;
   KeyEntry* entry = hash_index_.Find(key, hash);
-  if (entry != nullptr) {
-    VersionArray* array = entry->versions.load(std::memory_order_relaxed);
-    const VersionRecord* records = array->records();
-    uint32_t size = array->published_size();
-    uint32_t at = VersionArray::LowerBound(records, size, ts);
-    if (at < size && records[at].timestamp == ts) {
-      const VersionRecord& existing = records[at];
-      bool same = (value == nullptr) ? existing.deleted()
-                                     : (!existing.deleted() && existing.value->bytes() == *value);
-      if (!same) {
-        return Status::PreconditionFailed("key already has a different " +
-                                          std::string(existing.deleted() ? "delete" : "value") +
-                                          " at timestamp " + std::to_string(ts));
-      }
-      return WriteResult{existing.version, timestamp, /*retry=*/true};
+  if (const VersionRecord* existing = FindExact(entry, ts)) {
+    bool same = (value == nullptr) ? existing->deleted()
+                                   : (!existing->deleted() && existing->value->bytes() == *value);
+    if (!same) return ConflictAt(*existing, ts);
+    return WriteResult{existing->version, timestamp, /*retry=*/true};
+  }
+  return ApplyLocked(key, hash, entry, value, ts);
+}
+
+Status MvccStore::Impl::ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp) {
+  const uint64_t ts = timestamp.value();
+  std::vector<uint64_t> hashes;
+  hashes.reserve(writes.size());
+  for (const BatchWrite& w : writes) {
+    std::optional<std::string_view> value;
+    if (w.value) value = *w.value;
+    if (Status s = CheckLimits(w.key, value ? &*value : nullptr, timestamp); !s.ok()) return s;
+    hashes.push_back(KeyHashIndex::Hash(w.key));
+  }
+  std::lock_guard lock(write_mutex_);
+  if (Status s = CheckAboveHorizon(ts); !s.ok()) return s;
+  // All checks before any write: the batch lands whole or not at all.
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (const VersionRecord* existing = FindExact(hash_index_.Find(writes[i].key, hashes[i]), ts)) {
+      return ConflictAt(*existing, ts);
     }
   }
+  for (size_t i = 0; i < writes.size(); ++i) {
+    std::optional<std::string_view> value;
+    if (writes[i].value) value = *writes[i].value;
+    ApplyLocked(writes[i].key, hashes[i], hash_index_.Find(writes[i].key, hashes[i]),
+                value ? &*value : nullptr, ts);
+  }
+  return Status::Ok();
+}
 
+WriteResult MvccStore::Impl::ApplyLocked(std::string_view key, uint64_t hash, KeyEntry* entry,
+                                         const std::string_view* value, uint64_t ts) {
   const bool new_key = (entry == nullptr);
   if (new_key) {
     entry = KeyEntry::Create(key, hash, order_index_.RandomHeight());
@@ -206,7 +264,32 @@ Result<WriteResult> MvccStore::Impl::Write(std::string_view key, const std::stri
   if (ts + 1 > max_ts_plus_one_.load(std::memory_order_relaxed)) {
     max_ts_plus_one_.store(ts + 1, std::memory_order_release);
   }
-  return WriteResult{record.version, timestamp, /*retry=*/false};
+  return WriteResult{record.version, Timestamp(ts), /*retry=*/false};
+}
+
+std::optional<Timestamp> MvccStore::Impl::LatestTimestamp(std::string_view key) const {
+  EpochDomain::ReadGuard guard(epochs_);
+  const KeyEntry* entry = hash_index_.Find(key, KeyHashIndex::Hash(key));
+  if (entry == nullptr) return std::nullopt;
+  const VersionArray* array = entry->versions.load(std::memory_order_acquire);
+  uint32_t size = array->published_size();
+  if (size == 0) return std::nullopt;
+  return Timestamp(array->records()[size - 1].timestamp);
+}
+
+std::optional<std::string> MvccStore::Impl::FirstKeyWrittenAfter(const KeyRange& range,
+                                                                 Timestamp since) const {
+  EpochDomain::ReadGuard guard(epochs_);
+  for (const KeyEntry* entry = order_index_.Seek(range.start); entry != nullptr;
+       entry = KeyOrderIndex::Next(entry)) {
+    if (range.end && entry->key() >= *range.end) break;
+    const VersionArray* array = entry->versions.load(std::memory_order_acquire);
+    uint32_t size = array->published_size();
+    if (size > 0 && array->records()[size - 1].timestamp > since.value()) {
+      return std::string(entry->key());
+    }
+  }
+  return std::nullopt;
 }
 
 void MvccStore::Impl::InsertVersion(KeyEntry* entry, const VersionRecord& record) {
@@ -245,6 +328,7 @@ Status MvccStore::Impl::GetInto(std::string_view key, Timestamp read_timestamp,
   const uint64_t hash = KeyHashIndex::Hash(key);
   out->found = false;
   out->deleted = false;
+  out->own_write = false;
   out->value.clear();
   {
     EpochDomain::ReadGuard guard(epochs_);
@@ -494,6 +578,19 @@ Result<WriteResult> MvccStore::Put(std::string_view key, std::string_view value,
 
 Result<WriteResult> MvccStore::Delete(std::string_view key, Timestamp timestamp) {
   return impl_->Write(key, nullptr, timestamp);
+}
+
+Status MvccStore::ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp) {
+  return impl_->ApplyBatch(writes, timestamp);
+}
+
+std::optional<Timestamp> MvccStore::LatestTimestamp(std::string_view key) const {
+  return impl_->LatestTimestamp(key);
+}
+
+std::optional<std::string> MvccStore::FirstKeyWrittenAfter(const KeyRange& range,
+                                                           Timestamp since) const {
+  return impl_->FirstKeyWrittenAfter(range, since);
 }
 
 Result<ReadResult> MvccStore::Get(std::string_view key, Timestamp read_timestamp) const {

@@ -52,6 +52,9 @@ struct ReadResult {
   uint64_t version = 0;
   Timestamp timestamp;
   std::string value;  // empty unless found && !deleted
+  // Transactions only: the transaction's own uncommitted write (version and
+  // timestamp are then 0).
+  bool own_write = false;
 };
 
 // A half-open key range [start, end); end == nullopt means "to the last key".
@@ -102,6 +105,12 @@ struct ChangesResult {
   bool more = false;
 };
 
+// One write of a batch: a value, or a delete when `value` is nullopt.
+struct BatchWrite {
+  std::string key;
+  std::optional<std::string> value;
+};
+
 struct CompactResult {
   Timestamp horizon;  // the horizon after the call
   uint64_t versions_removed = 0;
@@ -148,6 +157,11 @@ class MvccStore final {
   // its tombstone.
   Result<WriteResult> Delete(std::string_view key, Timestamp timestamp);
 
+  // Applies every write at one timestamp, all or nothing: every write is
+  // checked (limits, horizon, an existing version at that timestamp) before
+  // any is applied, under one hold of the writer lock. Keys must be distinct.
+  Status ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp);
+
   // The newest version of `key` at or below `read_timestamp`.
   // kCompacted if read_timestamp is below the compaction horizon.
   Result<ReadResult> Get(std::string_view key, Timestamp read_timestamp = Timestamp::Max()) const;
@@ -170,6 +184,11 @@ class MvccStore final {
   // ordered by (timestamp, key). kCompacted if `since` is below the horizon.
   // Cost: visits every key in `range` (there is no timestamp index yet).
   Result<ChangesResult> Changes(Timestamp since, const KeyRange& range, size_t limit) const;
+
+  // The timestamp of the newest stored version of `key`, if it has any.
+  std::optional<Timestamp> LatestTimestamp(std::string_view key) const;
+  // The first key in `range` with a stored version newer than `since`.
+  std::optional<std::string> FirstKeyWrittenAfter(const KeyRange& range, Timestamp since) const;
 
   // Raises the compaction horizon to `horizon` (it never moves down) and
   // sweeps every key, removing what no read at or above the horizon can see:

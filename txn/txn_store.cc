@@ -1,0 +1,198 @@
+// TxnStore: timestamps at begin, validation and apply at commit, the
+// registry of live snapshots that holds back garbage collection, and raw
+// writes that respect those snapshots.
+#include "strata/txn_store.h"
+
+#include <algorithm>
+
+#include "txn/txn_state.h"
+
+namespace strata {
+
+using txn_internal::TxnState;
+
+TxnStore::TxnStore(MvccStore* store, TxnStoreOptions options)
+    : store_(store),
+      own_oracle_(std::make_unique<LocalOracle>()),
+      oracle_(own_oracle_.get()),
+      options_(options) {
+  if (auto max_ts = store_->max_timestamp()) oracle_->Observe(*max_ts);
+  oracle_->Observe(store_->compaction_horizon());
+}
+
+TxnStore::TxnStore(MvccStore* store, TimestampOracle* oracle, TxnStoreOptions options)
+    : store_(store), oracle_(oracle), options_(options) {
+  if (auto max_ts = store_->max_timestamp()) oracle_->Observe(*max_ts);
+  oracle_->Observe(store_->compaction_horizon());
+}
+
+TxnStore::~TxnStore() = default;
+
+Result<Transaction> TxnStore::Begin(const TxnOptions& options) {
+  if (options.read_timestamp && !options.read_only) {
+    return Status::InvalidArgument("read_timestamp is only allowed for read-only transactions");
+  }
+  auto state = std::make_unique<TxnState>();
+  state->isolation = options.isolation;
+  state->read_only = options.read_only;
+  state->began = std::chrono::steady_clock::now();
+
+  std::lock_guard lock(mutex_);
+  if (active_.size() >= options_.max_active_txns) {
+    return Status::Unavailable("too many active transactions (the limit is " +
+                               std::to_string(options_.max_active_txns) +
+                               "); commit or abort some first");
+  }
+  if (options.read_timestamp) {
+    const Timestamp horizon = store_->compaction_horizon();
+    if (*options.read_timestamp < horizon) {
+      return Status::Compacted("read_timestamp " + std::to_string(options.read_timestamp->value()) +
+                               " is below the compaction horizon " +
+                               std::to_string(horizon.value()));
+    }
+    if (*options.read_timestamp > oracle_->Last()) {
+      // A snapshot in the future would change under the reader as commits
+      // arrive; it would not be a snapshot.
+      return Status::InvalidArgument(
+          "read_timestamp " + std::to_string(options.read_timestamp->value()) +
+          " is ahead of the store's clock (" + std::to_string(oracle_->Last().value()) + ")");
+    }
+    state->start = *options.read_timestamp;
+  } else {
+    // Under the mutex, so every commit with a lower timestamp has been
+    // applied in full: the snapshot never shows part of a commit.
+    state->start = oracle_->Next();
+  }
+  state->id = next_txn_id_++;
+  active_.emplace(state->id, state.get());
+  active_starts_.insert(state->start.value());
+  return Transaction(this, std::move(state));
+}
+
+Result<Timestamp> TxnStore::Commit(TxnState* txn) {
+  std::lock_guard lock(mutex_);
+  auto finish = [&] {
+    txn->active = false;
+    active_.erase(txn->id);
+    active_starts_.erase(active_starts_.find(txn->start.value()));
+  };
+  if (txn->writes.empty()) {
+    // Nothing to apply; a snapshot of reads is serializable at its start.
+    finish();
+    ++commits_;
+    return txn->start;
+  }
+  auto conflict = [&](const std::string& key, std::string_view what) -> Status {
+    txn->conflict_key = key;
+    finish();
+    ++conflicts_;
+    return Status(StatusCode::kConflict,
+                  std::string(what) + " conflict on a key written after the " +
+                      "transaction's start timestamp " + std::to_string(txn->start.value()));
+  };
+  // Every commit below is applied already (they run under this mutex), so
+  // "written after start" means committed before us: we lose.
+  for (const auto& [key, value] : txn->writes) {
+    auto latest = store_->LatestTimestamp(key);
+    if (latest && *latest > txn->start) return conflict(key, "write-write");
+  }
+  if (txn->validates_reads()) {
+    for (const std::string& key : txn->read_keys) {
+      auto latest = store_->LatestTimestamp(key);
+      if (latest && *latest > txn->start) return conflict(key, "read-write");
+    }
+    for (const KeyRange& range : txn->read_ranges) {
+      if (auto key = store_->FirstKeyWrittenAfter(range, txn->start)) {
+        return conflict(*key, "read-write (phantom)");
+      }
+    }
+  }
+  const Timestamp commit_ts = oracle_->Next();
+  std::vector<BatchWrite> batch;
+  batch.reserve(txn->writes.size());
+  for (auto& [key, value] : txn->writes) batch.push_back({key, std::move(value)});
+  Status applied = store_->ApplyBatch(batch, commit_ts);
+  finish();
+  if (!applied.ok()) return applied;  // limits were checked at Put; a fresh timestamp cannot clash
+  ++commits_;
+  return commit_ts;
+}
+
+void TxnStore::Finish(TxnState* txn) {
+  std::lock_guard lock(mutex_);
+  if (!txn->active) return;
+  txn->active = false;
+  active_.erase(txn->id);
+  active_starts_.erase(active_starts_.find(txn->start.value()));
+}
+
+Result<WriteResult> TxnStore::RawWrite(std::string_view key, const std::string_view* value,
+                                       Timestamp timestamp) {
+  std::lock_guard lock(mutex_);
+  if (!active_starts_.empty() && timestamp.value() <= *active_starts_.rbegin()) {
+    // Name the youngest snapshot the write would change.
+    uint64_t holder = 0;
+    for (const auto& [id, txn] : active_) {
+      if (txn->start.value() == *active_starts_.rbegin()) holder = id;
+    }
+    return Status::PreconditionFailed(
+        "timestamp " + std::to_string(timestamp.value()) + " is at or below the start timestamp " +
+        std::to_string(*active_starts_.rbegin()) + " of active transaction " +
+        std::to_string(holder) + "; a raw write there would change that transaction's snapshot");
+  }
+  Result<WriteResult> result =
+      value == nullptr ? store_->Delete(key, timestamp) : store_->Put(key, *value, timestamp);
+  if (result.ok()) oracle_->Observe(timestamp);
+  return result;
+}
+
+Result<WriteResult> TxnStore::RawPut(std::string_view key, std::string_view value,
+                                     Timestamp timestamp) {
+  return RawWrite(key, &value, timestamp);
+}
+
+Result<WriteResult> TxnStore::RawDelete(std::string_view key, Timestamp timestamp) {
+  return RawWrite(key, nullptr, timestamp);
+}
+
+Timestamp TxnStore::RaiseHorizonLocked(Timestamp wanted) {
+  Timestamp horizon = wanted;
+  if (!active_starts_.empty()) horizon = std::min(horizon, Timestamp(*active_starts_.begin()));
+  store_->RaiseHorizon(horizon);
+  // Snapshots begun from now on start above the horizon.
+  oracle_->Observe(horizon);
+  return store_->compaction_horizon();
+}
+
+Timestamp TxnStore::RaiseHorizon(Timestamp wanted) {
+  std::lock_guard lock(mutex_);
+  return RaiseHorizonLocked(wanted);
+}
+
+CompactResult TxnStore::Compact(Timestamp requested) {
+  Timestamp horizon = RaiseHorizon(requested);
+  // The sweep runs outside the mutex: begins and commits go on meanwhile,
+  // and nothing they do can fall below the horizon just raised.
+  return store_->Compact(horizon);
+}
+
+TxnStats TxnStore::GetStats() const {
+  std::lock_guard lock(mutex_);
+  TxnStats stats;
+  stats.active_txns = active_.size();
+  stats.commits = commits_;
+  stats.conflicts = conflicts_;
+  const TxnState* oldest = nullptr;
+  for (const auto& [id, txn] : active_) {
+    if (oldest == nullptr || txn->start < oldest->start) oldest = txn;
+  }
+  if (oldest != nullptr) {
+    stats.min_active_snapshot = oldest->start;
+    stats.oldest_txn_id = oldest->id;
+    stats.oldest_txn_age = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - oldest->began);
+  }
+  return stats;
+}
+
+}  // namespace strata
