@@ -2,18 +2,19 @@
 
 namespace strata::node {
 
-GcScheduler::GcScheduler(MvccStore* store, uint64_t retention, std::chrono::milliseconds interval,
+GcScheduler::GcScheduler(TxnStore* db, uint64_t retention, std::chrono::milliseconds interval,
                          size_t keys_per_step)
-    : store_(store), retention_(retention), interval_(interval), keys_per_step_(keys_per_step) {}
+    : db_(db), retention_(retention), interval_(interval), keys_per_step_(keys_per_step) {}
 
 GcScheduler::Clock::time_point GcScheduler::RunIfDue(Clock::time_point now) {
   if (now < next_run_) return next_run_;
-  std::optional<Timestamp> max_ts = store_->max_timestamp();
+  MvccStore& store = db_->store();
+  std::optional<Timestamp> max_ts = store.max_timestamp();
   if (max_ts && max_ts->value() > retention_) {
-    store_->RaiseHorizon(Timestamp(max_ts->value() - retention_));
+    db_->RaiseHorizon(Timestamp(max_ts->value() - retention_));
   }
   if (!sweeping_) {
-    uint64_t horizon = store_->compaction_horizon().value();
+    uint64_t horizon = store.compaction_horizon().value();
     if (horizon == swept_horizon_) {
       next_run_ = now + interval_;
       return next_run_;
@@ -21,7 +22,7 @@ GcScheduler::Clock::time_point GcScheduler::RunIfDue(Clock::time_point now) {
     sweeping_ = true;
     sweep_horizon_ = horizon;
   }
-  CompactStepResult step = store_->CompactStep(keys_per_step_);
+  CompactStepResult step = store.CompactStep(keys_per_step_);
   if (step.sweep_finished) {
     sweeping_ = false;
     swept_horizon_ = sweep_horizon_;

@@ -1,6 +1,7 @@
 // GcScheduler: background garbage collection for --gc-retention N.
 //
-// The horizon follows (highest timestamp seen - N). Each run raises it and
+// The horizon follows (highest timestamp seen - N), held back by the oldest
+// active transaction. Each run raises it and
 // sweeps a bounded number of keys, so collection proceeds in slices between
 // requests instead of one long pause. A sweep starts only when the horizon
 // has moved since the last one finished: nothing else creates garbage.
@@ -10,7 +11,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "strata/mvcc_store.h"
+#include "strata/txn_store.h"
 
 namespace strata::node {
 
@@ -18,14 +19,14 @@ class GcScheduler final {
  public:
   using Clock = std::chrono::steady_clock;
 
-  GcScheduler(MvccStore* store, uint64_t retention, std::chrono::milliseconds interval,
+  GcScheduler(TxnStore* db, uint64_t retention, std::chrono::milliseconds interval,
               size_t keys_per_step);
 
   // Runs one slice if it is due; returns when the next one is due.
   Clock::time_point RunIfDue(Clock::time_point now);
 
  private:
-  MvccStore* store_;
+  TxnStore* db_;
   const uint64_t retention_;
   const std::chrono::milliseconds interval_;
   const size_t keys_per_step_;

@@ -3,9 +3,9 @@
 #ifndef STRATA_NODE_MVCC_HANDLERS_H_
 #define STRATA_NODE_MVCC_HANDLERS_H_
 
+#include "node/services.h"
 #include "protocol/body.h"
 #include "protocol/json_writer.h"
-#include "strata/mvcc_store.h"
 
 namespace strata::node {
 
@@ -13,14 +13,14 @@ using protocol::Body;
 using protocol::JsonWriter;
 using protocol::MaybeError;
 
-MaybeError HandleMvccPut(MvccStore& store, const Body& body, JsonWriter* reply);
-MaybeError HandleMvccGet(MvccStore& store, const Body& body, JsonWriter* reply);
-MaybeError HandleMvccDelete(MvccStore& store, const Body& body, JsonWriter* reply);
-MaybeError HandleMvccScan(MvccStore& store, const Body& body, JsonWriter* reply);
-MaybeError HandleMvccHistory(MvccStore& store, const Body& body, JsonWriter* reply);
-MaybeError HandleMvccChanges(MvccStore& store, const Body& body, JsonWriter* reply);
-MaybeError HandleMvccCompact(MvccStore& store, const Body& body, JsonWriter* reply);
-MaybeError HandleMvccStats(MvccStore& store, const Body& body, JsonWriter* reply);
+MaybeError HandleMvccPut(Services& services, const Body& body, JsonWriter* reply);
+MaybeError HandleMvccGet(Services& services, const Body& body, JsonWriter* reply);
+MaybeError HandleMvccDelete(Services& services, const Body& body, JsonWriter* reply);
+MaybeError HandleMvccScan(Services& services, const Body& body, JsonWriter* reply);
+MaybeError HandleMvccHistory(Services& services, const Body& body, JsonWriter* reply);
+MaybeError HandleMvccChanges(Services& services, const Body& body, JsonWriter* reply);
+MaybeError HandleMvccCompact(Services& services, const Body& body, JsonWriter* reply);
+MaybeError HandleMvccStats(Services& services, const Body& body, JsonWriter* reply);
 
 }  // namespace strata::node
 

@@ -1,9 +1,12 @@
 #include "node/node.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "node/gc_scheduler.h"
 #include "node/mvcc_handlers.h"
+#include "node/txn_handlers.h"
+#include "node/workload_handlers.h"
 
 namespace strata::node {
 
@@ -18,7 +21,7 @@ namespace {
 struct Route {
   std::string_view type;
   std::string_view reply_type;
-  MaybeError (*handler)(MvccStore&, const Body&, JsonWriter*);
+  MaybeError (*handler)(Services&, const Body&, JsonWriter*);
 };
 
 constexpr Route kRoutes[] = {
@@ -30,6 +33,18 @@ constexpr Route kRoutes[] = {
     {"mvcc_changes", "mvcc_changes_ok", &HandleMvccChanges},
     {"mvcc_compact", "mvcc_compact_ok", &HandleMvccCompact},
     {"mvcc_stats", "mvcc_stats_ok", &HandleMvccStats},
+    {"txn_begin", "txn_begin_ok", &HandleTxnBegin},
+    {"txn_get", "txn_get_ok", &HandleTxnGet},
+    {"txn_put", "txn_put_ok", &HandleTxnPut},
+    {"txn_delete", "txn_delete_ok", &HandleTxnDelete},
+    {"txn_scan", "txn_scan_ok", &HandleTxnScan},
+    {"txn_commit", "txn_commit_ok", &HandleTxnCommit},
+    {"txn_abort", "txn_abort_ok", &HandleTxnAbort},
+    // Maelstrom workloads: lin-kv, txn-rw-register, txn-list-append.
+    {"read", "read_ok", &HandleKvRead},
+    {"write", "write_ok", &HandleKvWrite},
+    {"cas", "cas_ok", &HandleKvCas},
+    {"txn", "txn_ok", &HandleTxnOps},
 };
 
 const Route* FindRoute(std::string_view type) {
@@ -41,9 +56,14 @@ const Route* FindRoute(std::string_view type) {
 
 }  // namespace
 
-Node::Node(NodeOptions options) : options_(options), store_(std::make_unique<MvccStore>()) {
+Node::Node(NodeOptions options)
+    : options_(options),
+      store_(std::make_unique<MvccStore>()),
+      db_(std::make_unique<TxnStore>(store_.get(),
+                                     TxnStoreOptions{.max_active_txns = options.max_active_txns})),
+      txns_(options.txn_timeout) {
   if (options_.gc_retention) {
-    gc_ = std::make_unique<GcScheduler>(store_.get(), *options_.gc_retention, options_.gc_interval,
+    gc_ = std::make_unique<GcScheduler>(db_.get(), *options_.gc_retention, options_.gc_interval,
                                         options_.gc_keys_per_step);
   }
 }
@@ -98,7 +118,8 @@ MaybeError Node::Dispatch(const protocol::Envelope& request, std::string_view* r
   *reply_type = route->reply_type;
   // The fields continue the body object the reply envelope opens.
   JsonWriter fields = JsonWriter::ContinuingObject(&reply_fields_);
-  MaybeError error = route->handler(*store_, request.body, &fields);
+  Services services{store_.get(), db_.get(), &txns_, options_.isolation, Clock::now()};
+  MaybeError error = route->handler(services, request.body, &fields);
   if (error) reply_fields_.clear();
   return error;
 }
@@ -154,8 +175,9 @@ void Node::WriteError(const protocol::Envelope& request, const ErrorReply& error
 }
 
 std::optional<Node::Clock::time_point> Node::RunTimers(Clock::time_point now) {
-  if (!gc_) return std::nullopt;
-  return gc_->RunIfDue(now);
+  Clock::time_point next = txns_.ExpireIdle(now);
+  if (gc_) next = std::min(next, gc_->RunIfDue(now));
+  return next;
 }
 
 }  // namespace strata::node

@@ -16,9 +16,12 @@
 #include <string_view>
 #include <vector>
 
+#include "node/services.h"
+#include "node/txn_table.h"
 #include "protocol/envelope.h"
 #include "protocol/json_writer.h"
 #include "strata/mvcc_store.h"
+#include "strata/txn_store.h"
 
 namespace strata::node {
 
@@ -30,6 +33,12 @@ struct NodeOptions {
   std::chrono::milliseconds gc_interval{10};
   // Keys the collector sweeps per slice: small enough to never stall requests.
   size_t gc_keys_per_step = 2000;
+  // Isolation of transactions that do not name one (and of the workloads).
+  Isolation isolation = Isolation::kSerializable;
+  // A transaction idle this long is aborted.
+  std::chrono::milliseconds txn_timeout{10000};
+  // Open transactions at most; txn_begin past it gets error 11.
+  size_t max_active_txns = 10000;
 };
 
 class GcScheduler;
@@ -53,6 +62,7 @@ class Node final {
   std::optional<Clock::time_point> RunTimers(Clock::time_point now);
 
   MvccStore& store() { return *store_; }
+  TxnStore& db() { return *db_; }
 
  private:
   // Runs the request; on success fills `reply_fields_` and `reply_type`.
@@ -65,6 +75,8 @@ class Node final {
 
   NodeOptions options_;
   std::unique_ptr<MvccStore> store_;
+  std::unique_ptr<TxnStore> db_;
+  TxnTable txns_;  // declared after db_: destroyed (aborting its transactions) first
   std::unique_ptr<GcScheduler> gc_;
   protocol::EnvelopeParser parser_;
   protocol::Envelope request_;  // reused across lines: no allocation per message

@@ -136,6 +136,21 @@ MaybeError Body::OptionalKey(std::string_view name, std::optional<std::string>* 
   return std::nullopt;
 }
 
+MaybeError Body::RequiredUint(std::string_view name, uint64_t* out) const {
+  auto e = Find(name);
+  if (!e) return Missing(name);
+  if (e->type() == element_type::INT64 && int64_t(*e) >= 0) {
+    *out = static_cast<uint64_t>(int64_t(*e));
+    return std::nullopt;
+  }
+  if (e->type() == element_type::UINT64) {
+    *out = uint64_t(*e);
+    return std::nullopt;
+  }
+  return Malformed("field " + Quoted(name) + " must be a non-negative integer, got " +
+                   Describe(*e));
+}
+
 MaybeError Body::OptionalString(std::string_view name, std::optional<std::string_view>* out) const {
   auto e = Find(name);
   out->reset();

@@ -35,6 +35,8 @@ class Body final {
   // A key (JSON integer or string), encoded for the engine (key_codec.h).
   MaybeError RequiredKey(std::string_view name, std::string* encoded) const;
   MaybeError OptionalKey(std::string_view name, std::optional<std::string>* encoded) const;
+  // A non-negative integer (ids).
+  MaybeError RequiredUint(std::string_view name, uint64_t* out) const;
   MaybeError OptionalString(std::string_view name, std::optional<std::string_view>* out) const;
   MaybeError OptionalBool(std::string_view name, std::optional<bool>* out) const;
   // Any JSON value, in canonical form (canonical_json.h) for storage.

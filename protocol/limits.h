@@ -20,6 +20,8 @@ inline constexpr size_t kMaxBodyFields = 32;
 inline constexpr size_t kMaxKeyBytes = 4096;
 // A value's JSON text, as stored.
 inline constexpr size_t kMaxValueBytes = 1024 * 1024;
+// Operations in one Maelstrom `txn` request.
+inline constexpr size_t kMaxTxnOps = 1024;
 // `limit` on scans, history and changes.
 inline constexpr uint64_t kMinLimit = 1;
 inline constexpr uint64_t kMaxLimit = 10000;

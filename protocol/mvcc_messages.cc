@@ -92,6 +92,11 @@ void WriteReply(const ReadResult& result, JsonWriter* w) {
   } else {
     w->Key("value").Raw(result.value);
   }
+  if (result.own_write) {
+    // A transaction's own write has no version or timestamp until commit.
+    w->Key("version").Null().Key("as_of_timestamp").Null().Key("own_write").Bool(true);
+    return;
+  }
   w->FieldUint("version", result.version).FieldUint("as_of_timestamp", result.timestamp.value());
 }
 
@@ -101,7 +106,12 @@ void WriteReply(const ScanResult& result, JsonWriter* w) {
     w->BeginObject().Key("key");
     WriteKey(w, item.key);
     w->Key("value").Raw(item.value);
-    w->FieldUint("version", item.version).FieldUint("as_of_timestamp", item.timestamp.value());
+    if (item.version == 0) {
+      // A transaction's own write: no version or timestamp until commit.
+      w->Key("version").Null().Key("as_of_timestamp").Null().Key("own_write").Bool(true);
+    } else {
+      w->FieldUint("version", item.version).FieldUint("as_of_timestamp", item.timestamp.value());
+    }
     w->EndObject();
   }
   w->EndArray().Key("more").Bool(result.more);
@@ -160,6 +170,28 @@ void WriteStats(const StoreStats& stats, JsonWriter* w) {
       .FieldUint("gc_runs", stats.gc_runs)
       .FieldUint("gc_versions_removed", stats.gc_versions_removed)
       .FieldUint("gc_bytes_reclaimed", stats.gc_bytes_reclaimed);
+}
+
+void WriteTxnStats(const TxnStats& stats, uint64_t expired_txns, JsonWriter* w) {
+  auto optional_uint = [w](std::string_view name, std::optional<uint64_t> v) {
+    w->Key(name);
+    if (v) {
+      w->Uint(*v);
+    } else {
+      w->Null();
+    }
+  };
+  optional_uint("min_active_snapshot", stats.min_active_snapshot
+                                           ? std::optional(stats.min_active_snapshot->value())
+                                           : std::nullopt);
+  w->FieldUint("active_txns", stats.active_txns);
+  optional_uint("oldest_txn_age_ms", stats.oldest_txn_age
+                                         ? std::optional<uint64_t>(stats.oldest_txn_age->count())
+                                         : std::nullopt);
+  optional_uint("oldest_txn_id", stats.oldest_txn_id);
+  w->FieldUint("commits", stats.commits)
+      .FieldUint("conflicts", stats.conflicts)
+      .FieldUint("expired_txns", expired_txns);
 }
 
 }  // namespace strata::protocol

@@ -10,6 +10,7 @@
 #include "protocol/body.h"
 #include "protocol/json_writer.h"
 #include "strata/mvcc_store.h"
+#include "strata/txn_store.h"
 
 namespace strata::protocol {
 
@@ -69,6 +70,8 @@ void WriteReply(const ChangesResult& result, JsonWriter* w);
 void WriteReply(const CompactResult& result, JsonWriter* w);
 // The raw-API fields of mvcc_stats_ok (section 5).
 void WriteStats(const StoreStats& stats, JsonWriter* w);
+// The transaction fields of mvcc_stats_ok: what holds the low-water mark.
+void WriteTxnStats(const TxnStats& stats, uint64_t expired_txns, JsonWriter* w);
 
 }  // namespace strata::protocol
 
