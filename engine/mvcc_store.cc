@@ -329,6 +329,8 @@ Status MvccStore::Impl::GetInto(std::string_view key, Timestamp read_timestamp,
   out->found = false;
   out->deleted = false;
   out->own_write = false;
+  out->version = 0;
+  out->timestamp = Timestamp();
   out->value.clear();
   {
     EpochDomain::ReadGuard guard(epochs_);
