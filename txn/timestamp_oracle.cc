@@ -2,8 +2,12 @@
 
 namespace strata {
 
-Timestamp LocalOracle::Next() {
-  return Timestamp(last_.fetch_add(1, std::memory_order_acq_rel) + 1);
+std::optional<Timestamp> LocalOracle::Next() {
+  uint64_t last = last_.load(std::memory_order_relaxed);
+  do {
+    if (last >= Timestamp::kMaxValue) return std::nullopt;
+  } while (!last_.compare_exchange_weak(last, last + 1, std::memory_order_acq_rel));
+  return Timestamp(last + 1);
 }
 
 void LocalOracle::Observe(Timestamp seen) {

@@ -11,6 +11,16 @@ namespace strata {
 
 using txn_internal::TxnState;
 
+namespace {
+
+Status TimestampsExhausted() {
+  return Status::Unavailable(
+      "no timestamps are left: the highest timestamp (2^63-1) has already been written or "
+      "issued, so no transaction can start or commit above it");
+}
+
+}  // namespace
+
 TxnStore::TxnStore(MvccStore* store, TxnStoreOptions options)
     : store_(store),
       own_oracle_(std::make_unique<LocalOracle>()),
@@ -61,7 +71,9 @@ Result<Transaction> TxnStore::Begin(const TxnOptions& options) {
   } else {
     // Under the mutex, so every commit with a lower timestamp has been
     // applied in full: the snapshot never shows part of a commit.
-    state->start = oracle_->Next();
+    std::optional<Timestamp> start = oracle_->Next();
+    if (!start) return TimestampsExhausted();
+    state->start = *start;
   }
   state->id = next_txn_id_++;
   active_.emplace(state->id, state.get());
@@ -107,15 +119,19 @@ Result<Timestamp> TxnStore::Commit(TxnState* txn) {
       }
     }
   }
-  const Timestamp commit_ts = oracle_->Next();
+  const std::optional<Timestamp> commit_ts = oracle_->Next();
+  if (!commit_ts) {
+    finish();
+    return TimestampsExhausted();
+  }
   std::vector<BatchWrite> batch;
   batch.reserve(txn->writes.size());
   for (auto& [key, value] : txn->writes) batch.push_back({key, std::move(value)});
-  Status applied = store_->ApplyBatch(batch, commit_ts);
+  Status applied = store_->ApplyBatch(batch, *commit_ts);
   finish();
   if (!applied.ok()) return applied;  // limits were checked at Put; a fresh timestamp cannot clash
   ++commits_;
-  return commit_ts;
+  return *commit_ts;
 }
 
 void TxnStore::Finish(TxnState* txn) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 
 #include "strata/timestamp.h"
 
@@ -16,8 +17,10 @@ namespace strata {
 class TimestampOracle {
  public:
   virtual ~TimestampOracle() = default;
-  // A fresh timestamp above everything issued or observed. Thread-safe.
-  virtual Timestamp Next() = 0;
+  // A fresh timestamp above everything issued or observed, or nullopt once
+  // Timestamp::Max() has been issued or observed: there is none left.
+  // Thread-safe.
+  virtual std::optional<Timestamp> Next() = 0;
   // Records a timestamp seen elsewhere (a raw write, a compaction request),
   // so that Next() stays above it. Thread-safe.
   virtual void Observe(Timestamp seen) = 0;
@@ -27,7 +30,7 @@ class TimestampOracle {
 
 class LocalOracle final : public TimestampOracle {
  public:
-  Timestamp Next() override;
+  std::optional<Timestamp> Next() override;
   void Observe(Timestamp seen) override;
   Timestamp Last() const override;
 

@@ -89,7 +89,7 @@ class TxnStore final {
 
   // Starts a transaction. kInvalidArgument: read_timestamp without read_only;
   // kCompacted: read_timestamp below the horizon; kUnavailable: too many
-  // active transactions.
+  // active transactions, or no timestamp left (Timestamp::Max() was used).
   Result<Transaction> Begin(const TxnOptions& options = {});
 
   // Raw (non-transactional) writes, as MvccStore's, plus two rules: a write
@@ -160,6 +160,7 @@ class Transaction final {
   // Makes the writes visible at a fresh commit timestamp and ends the
   // transaction. kConflict (naming the key) ends it too, as an abort.
   // A transaction without writes commits at its start timestamp.
+  // kUnavailable (ending the transaction) if no timestamp is left.
   Result<Timestamp> Commit();
   void Abort();
 
