@@ -117,6 +117,10 @@ JsonValue ExpectType(JsonValue reply, std::string_view type, std::string_view re
 
 }  // namespace
 
+JsonValue NodeSession::CallOk(std::string_view body, std::string_view ok_type) {
+  return ExpectType(Call(body), ok_type, body);
+}
+
 JsonValue NodeSession::Put(std::string_view key, std::string_view value, int64_t timestamp) {
   std::string body = R"({"type":"mvcc_put","key":)" + std::string(key) + R"(,"value":)" +
                      std::string(value) + R"(,"timestamp":)" + std::to_string(timestamp) + "}";

@@ -54,6 +54,8 @@ class NodeSession {
   // Calls and compares the reply body with `expected`, to which in_reply_to
   // and msg_id are added, as JSON values.
   void ExpectReply(std::string_view body, std::string_view expected);
+  // Calls and expects a reply of type `ok_type`; returns its body.
+  JsonValue CallOk(std::string_view body, std::string_view ok_type);
   // Calls and expects an error reply with `code`; returns its text.
   std::string ExpectError(std::string_view body, int code);
 
