@@ -67,6 +67,7 @@ class MvccStore::Impl {
 
   Result<WriteResult> Write(std::string_view key, const std::string_view* value, Timestamp ts);
   Status ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp);
+  Status CheckLimits(std::string_view key, const std::string_view* value, Timestamp ts) const;
   std::optional<Timestamp> LatestTimestamp(std::string_view key) const;
   std::optional<std::string> FirstKeyWrittenAfter(const KeyRange& range, Timestamp since) const;
   Status GetInto(std::string_view key, Timestamp read_ts, ReadResult* out) const;
@@ -114,7 +115,6 @@ class MvccStore::Impl {
     return Status::Ok();
   }
 
-  Status CheckLimits(std::string_view key, const std::string_view* value, Timestamp ts) const;
   Status CheckAboveHorizon(uint64_t ts) const;
   // The version of `entry` at exactly `ts`, if any. REQUIRES: write_mutex_.
   static const VersionRecord* FindExact(const KeyEntry* entry, uint64_t ts);
@@ -580,6 +580,10 @@ Result<WriteResult> MvccStore::Put(std::string_view key, std::string_view value,
 
 Result<WriteResult> MvccStore::Delete(std::string_view key, Timestamp timestamp) {
   return impl_->Write(key, nullptr, timestamp);
+}
+
+Status MvccStore::CheckWrite(std::string_view key, const std::string_view* value) const {
+  return impl_->CheckLimits(key, value, Timestamp());
 }
 
 Status MvccStore::ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp) {

@@ -1,5 +1,6 @@
 // Transaction: reads at the snapshot merged with the transaction's own
 // buffered writes, and the read set serializable validation needs.
+#include <cstdint>
 #include <iterator>
 
 #include "strata/txn_store.h"
@@ -57,6 +58,7 @@ Status Transaction::Put(std::string_view key, std::string_view value) {
   if (state_->read_only) {
     return Status::InvalidArgument("the transaction is read-only");
   }
+  if (Status s = owner_->store().CheckWrite(key, &value); !s.ok()) return s;
   state_->writes.insert_or_assign(std::string(key), std::string(value));
   return Status::Ok();
 }
@@ -66,20 +68,26 @@ Status Transaction::Delete(std::string_view key) {
   if (state_->read_only) {
     return Status::InvalidArgument("the transaction is read-only");
   }
+  if (Status s = owner_->store().CheckWrite(key, nullptr); !s.ok()) return s;
   state_->writes.insert_or_assign(std::string(key), std::nullopt);
   return Status::Ok();
 }
 
 Result<ScanResult> Transaction::Scan(const KeyRange& range, size_t limit) {
   if (Status s = CheckActive(); !s.ok()) return s;
+  if (range.end && *range.end <= range.start) return ScanResult{};  // an empty range
   auto own_begin = state_->writes.lower_bound(range.start);
   auto own_end = range.end ? state_->writes.lower_bound(*range.end) : state_->writes.end();
   // Each own write can hide at most one stored key, so this many stored
-  // keys are enough to fill `limit` after merging.
+  // keys are enough to fill `limit` after merging (saturating: limit may be
+  // SIZE_MAX).
   const size_t own_count = static_cast<size_t>(std::distance(own_begin, own_end));
-  Result<ScanResult> stored = owner_->store().Scan(range, state_->start, limit + own_count);
+  const size_t wanted = limit > SIZE_MAX - own_count ? SIZE_MAX : limit + own_count;
+  Result<ScanResult> stored = owner_->store().Scan(range, state_->start, wanted);
   if (!stored.ok()) return stored;
 
+  // Merge up to limit + 1 items: the extra one is the first key past the
+  // limit, which the `more` flag depends on.
   ScanResult merged;
   auto item = stored->items.begin();
   auto own = own_begin;
@@ -95,16 +103,17 @@ Result<ScanResult> Transaction::Scan(const KeyRange& range, size_t limit) {
       ++item;
     }
   }
-  merged.more = merged.items.size() > limit || stored->more;
-  if (merged.items.size() > limit) merged.items.resize(limit);
-
-  if (state_->validates_reads()) {
-    // What the answer depended on: the whole range, or up to the last key
-    // returned when the limit cut it.
-    KeyRange covered = range;
-    if (merged.more && !merged.items.empty()) covered.end = merged.items.back().key + '\0';
-    state_->read_ranges.push_back(std::move(covered));
+  KeyRange covered = range;  // what the answer depended on
+  if (merged.items.size() > limit) {
+    // Cut by the limit: the answer depended on every key up to and
+    // including the first one past the limit (it made `more` true).
+    covered.end = merged.items[limit].key + '\0';
+    merged.items.resize(limit);
+    merged.more = true;
+  } else {
+    merged.more = stored->more;
   }
+  if (state_->validates_reads()) state_->read_ranges.push_back(std::move(covered));
   return merged;
 }
 

@@ -127,9 +127,12 @@ Result<Timestamp> TxnStore::Commit(TxnState* txn) {
   std::vector<BatchWrite> batch;
   batch.reserve(txn->writes.size());
   for (auto& [key, value] : txn->writes) batch.push_back({key, std::move(value)});
+  // Cannot fail in practice: Put checked the limits, and a fresh timestamp
+  // is above the horizon and every stored version. If it ever does, nothing
+  // was applied (the batch is all or nothing) and the caller is told.
   Status applied = store_->ApplyBatch(batch, *commit_ts);
   finish();
-  if (!applied.ok()) return applied;  // limits were checked at Put; a fresh timestamp cannot clash
+  if (!applied.ok()) return applied;
   ++commits_;
   return *commit_ts;
 }
@@ -175,8 +178,9 @@ Timestamp TxnStore::RaiseHorizonLocked(Timestamp wanted) {
   Timestamp horizon = wanted;
   if (!active_starts_.empty()) horizon = std::min(horizon, Timestamp(*active_starts_.begin()));
   store_->RaiseHorizon(horizon);
-  // Snapshots begun from now on start above the horizon.
-  oracle_->Observe(horizon);
+  // Snapshots begun from now on start above the horizon, and above the
+  // timestamp asked for even when a live snapshot held the horizon lower.
+  oracle_->Observe(wanted);
   return store_->compaction_horizon();
 }
 

@@ -157,6 +157,11 @@ class MvccStore final {
   // its tombstone.
   Result<WriteResult> Delete(std::string_view key, Timestamp timestamp);
 
+  // Whether a write of `key` (and `*value`; nullptr for a delete) is within
+  // the store's limits: kInvalidArgument naming the limit if not. Lets a
+  // caller that buffers writes refuse them early.
+  Status CheckWrite(std::string_view key, const std::string_view* value) const;
+
   // Applies every write at one timestamp, all or nothing: every write is
   // checked (limits, horizon, an existing version at that timestamp) before
   // any is applied, under one hold of the writer lock. Keys must be distinct.
