@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace strata {
@@ -21,6 +22,27 @@ enum class StatusCode {
   kConflict,     // a transaction lost a conflict (later layers)
   kUnavailable,  // resource exhausted or temporarily unable to serve
 };
+
+// The code's name as written here ("kCompacted"), for logs and test output.
+constexpr std::string_view StatusCodeName(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return "kOk";
+    case StatusCode::kInvalidArgument:
+      return "kInvalidArgument";
+    case StatusCode::kPreconditionFailed:
+      return "kPreconditionFailed";
+    case StatusCode::kCompacted:
+      return "kCompacted";
+    case StatusCode::kNotFound:
+      return "kNotFound";
+    case StatusCode::kConflict:
+      return "kConflict";
+    case StatusCode::kUnavailable:
+      return "kUnavailable";
+  }
+  return "unknown StatusCode";
+}
 
 class [[nodiscard]] Status final {
  public:

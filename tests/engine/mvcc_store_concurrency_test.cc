@@ -39,6 +39,7 @@
 
 #include "reference_store.h"
 #include "strata/mvcc_store.h"
+#include "support/worker_failures.h"
 #include "test_support.h"
 
 namespace strata::testing {
@@ -52,32 +53,7 @@ Clock::duration StressDuration() {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-// Collects failures from worker threads. gtest assertions are thread-safe,
-// but a broken invariant in a hot loop would print millions of times; this
-// keeps the first few messages and a count.
-class Failures {
- public:
-  void Add(std::string message) {
-    std::lock_guard lock(mutex_);
-    if (messages_.size() < 10) messages_.push_back(std::move(message));
-    ++count_;
-  }
-  void Report() const {
-    std::lock_guard lock(mutex_);
-    for (const std::string& m : messages_) ADD_FAILURE() << m;
-    EXPECT_EQ(count_, 0u) << "failures in worker threads (first " << messages_.size()
-                          << " shown above)";
-  }
-  bool any() const {
-    std::lock_guard lock(mutex_);
-    return count_ > 0;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> messages_;
-  uint64_t count_ = 0;
-};
+using Failures = ::strata::testing::WorkerFailures;
 
 // Starts every task at once (so they overlap from the first operation) and
 // joins them all.

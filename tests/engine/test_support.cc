@@ -48,25 +48,7 @@ bool operator==(const ChangesResult& a, const ChangesResult& b) {
 bool operator==(const CompactResult& a, const CompactResult& b) { return Fields(a) == Fields(b); }
 bool operator==(const StoreStats& a, const StoreStats& b) { return Fields(a) == Fields(b); }
 
-std::string ToString(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return "kOk";
-    case StatusCode::kInvalidArgument:
-      return "kInvalidArgument";
-    case StatusCode::kPreconditionFailed:
-      return "kPreconditionFailed";
-    case StatusCode::kCompacted:
-      return "kCompacted";
-    case StatusCode::kNotFound:
-      return "kNotFound";
-    case StatusCode::kConflict:
-      return "kConflict";
-    case StatusCode::kUnavailable:
-      return "kUnavailable";
-  }
-  return "StatusCode(" + std::to_string(static_cast<int>(code)) + ")";
-}
+std::string ToString(StatusCode code) { return std::string(StatusCodeName(code)); }
 
 std::string ToString(const Status& status) {
   if (status.ok()) return "OK";

@@ -43,6 +43,7 @@
 #include "strata/status.h"
 #include "strata/timestamp_oracle.h"
 #include "strata/txn_store.h"
+#include "support/worker_failures.h"
 #include "txn_test_support.h"
 
 namespace strata::txn_testing {
@@ -62,26 +63,7 @@ constexpr int kMinCommits = 200;
 constexpr int kMinConflicts = 5;
 constexpr int kOvertimeFactor = 10;
 
-// Collects failures from worker threads: a broken invariant in a hot loop
-// would otherwise print thousands of times.
-class Failures {
- public:
-  void Add(std::string message) {
-    std::lock_guard lock(mutex_);
-    if (messages_.size() < 10) messages_.push_back(std::move(message));
-    ++count_;
-  }
-  void Report() const {
-    std::lock_guard lock(mutex_);
-    for (const std::string& m : messages_) ADD_FAILURE() << m;
-    EXPECT_EQ(count_, 0u) << "failures (first " << messages_.size() << " shown above)";
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> messages_;
-  uint64_t count_ = 0;
-};
+using Failures = ::strata::testing::WorkerFailures;
 
 // One step of a transaction, with what it returned.
 struct Op {

@@ -32,25 +32,6 @@ namespace strata {
 
 // Printers found by ADL, so gtest and gmock show codes and messages instead
 // of bytes.
-inline const char* StatusCodeName(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return "kOk";
-    case StatusCode::kInvalidArgument:
-      return "kInvalidArgument";
-    case StatusCode::kPreconditionFailed:
-      return "kPreconditionFailed";
-    case StatusCode::kCompacted:
-      return "kCompacted";
-    case StatusCode::kNotFound:
-      return "kNotFound";
-    case StatusCode::kConflict:
-      return "kConflict";
-    case StatusCode::kUnavailable:
-      return "kUnavailable";
-  }
-  return "unknown StatusCode";
-}
 
 inline void PrintTo(StatusCode code, std::ostream* os) { *os << StatusCodeName(code); }
 
@@ -88,7 +69,7 @@ MATCHER(IsOk, "is ok") {
   return status.ok();
 }
 
-MATCHER_P(HasCode, code, std::string("has status code ") + StatusCodeName(code)) {
+MATCHER_P(HasCode, code, "has status code " + std::string(StatusCodeName(code))) {
   const Status& status = StatusOf(arg);
   *result_listener << "status is " << StatusText(status);
   return status.code() == code;
