@@ -1,0 +1,330 @@
+// strata-bench: strata against its peers on the workloads of
+// bench/workloads.h, and strata-node end to end.
+//
+//   strata-bench                         every engine, every workload, then a table
+//   strata-bench --all [--node PATH]     the same (plus the node)
+//   strata-bench --engine NAME[,NAME..] [--workload W1[,W2..]]
+//                [--keys N --versions V --ops N --runs R]
+//   strata-bench --node PATH [--node-messages N --runs R]
+//
+// stdout carries only JSON lines, one per measurement, so scripts can parse
+// it; progress and the human table go to stderr.
+//
+// Process layout: a multi-engine run re-runs this binary once per engine so
+// that no engine inherits another's heap or background threads, and W3 runs
+// every load in its own fresh process so that load time and RSS growth start
+// from the same clean state each time.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "bench/engine_adapter.h"
+#include "bench/json_line.h"
+#include "bench/node_bench.h"
+#include "bench/report_table.h"
+#include "bench/subprocess.h"
+#include "bench/workloads.h"
+
+namespace strata::bench {
+namespace {
+
+constexpr std::string_view kUsage = R"(usage:
+  strata-bench [--all] [--node PATH]       every engine x every workload, then a table on stderr
+  strata-bench --engine NAME[,NAME...] [--workload W1[,W2,...]] [sizes]
+  strata-bench --node PATH [--node-messages N] [--runs R]
+
+engines:   strata, textbook, hash-binsearch, rocksdb, lmdb
+workloads: W1 point reads (1M keys x 4 versions), W2 deep history (10k x 1000),
+           W3 load + memory, W4 100-key scans, W5 reads with a concurrent writer
+sizes:     --keys N --versions V     W1/W3/W4/W5 data set (default 1000000 x 4);
+                                     for a run of only W2 they size W2 instead
+           --w2-keys N --w2-versions V   W2 data set (default 10000 x 1000)
+           --ops N                   reads per run (W4: keys scanned per run), default 1000000
+           --runs R                  runs per measurement, the median is reported (default 3)
+           --node-messages N         requests after init for --node (default 200000)
+stdout: one JSON line per measurement; stderr: progress and the summary table.
+)";
+
+const std::vector<std::string_view> kWorkloads = {"W1", "W2", "W3", "W4", "W5"};
+
+struct Flags {
+  std::vector<std::string> engines;
+  std::vector<std::string> workloads;
+  std::optional<uint64_t> keys;
+  std::optional<uint64_t> versions;
+  uint64_t w2_keys = 10'000;
+  uint64_t w2_versions = 1'000;
+  uint64_t ops = 1'000'000;
+  int runs = 3;
+  std::string node_path;
+  uint64_t node_messages = 200'000;
+  bool all = false;
+  bool load_run = false;  // internal: one W3 run in this fresh process
+};
+
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    if (comma > start) items.emplace_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return items;
+}
+
+uint64_t ParseCount(std::string_view flag, std::string_view text) {
+  char* end = nullptr;
+  const std::string copy(text);
+  const unsigned long long value = std::strtoull(copy.c_str(), &end, 10);
+  if (copy.empty() || *end != '\0' || value == 0) {
+    Fatal(std::string(flag) + " needs a positive integer, got '" + copy + "'");
+  }
+  return value;
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> std::string_view {
+      if (i + 1 >= argc) Fatal(std::string(arg) + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage.data(), stdout);
+      std::exit(0);
+    } else if (arg == "--all") {
+      flags.all = true;
+    } else if (arg == "--engine") {
+      flags.engines = SplitList(value());
+    } else if (arg == "--workload") {
+      flags.workloads = SplitList(value());
+    } else if (arg == "--keys") {
+      flags.keys = ParseCount(arg, value());
+    } else if (arg == "--versions") {
+      flags.versions = ParseCount(arg, value());
+    } else if (arg == "--w2-keys") {
+      flags.w2_keys = ParseCount(arg, value());
+    } else if (arg == "--w2-versions") {
+      flags.w2_versions = ParseCount(arg, value());
+    } else if (arg == "--ops") {
+      flags.ops = ParseCount(arg, value());
+    } else if (arg == "--runs") {
+      flags.runs = static_cast<int>(ParseCount(arg, value()));
+    } else if (arg == "--node") {
+      flags.node_path = value();
+    } else if (arg == "--node-messages") {
+      flags.node_messages = ParseCount(arg, value());
+    } else if (arg == "--internal-load-run") {
+      flags.load_run = true;
+    } else {
+      std::fputs(kUsage.data(), stderr);
+      Fatal("unknown argument " + std::string(arg));
+    }
+  }
+  for (const std::string& e : flags.engines) {
+    bool known = false;
+    for (const std::string_view k : EngineNames()) known = known || e == k;
+    if (!known) Fatal("unknown engine " + e);
+  }
+  for (std::string& w : flags.workloads) {
+    for (char& c : w) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    bool known = false;
+    for (const std::string_view k : kWorkloads) known = known || w == k;
+    if (!known) Fatal("unknown workload " + w);
+  }
+  return flags;
+}
+
+bool Wants(const std::vector<std::string>& workloads, std::string_view w) {
+  for (const std::string& x : workloads) {
+    if (x == w) return true;
+  }
+  return false;
+}
+
+// Arguments that carry the sizes to a child process.
+std::vector<std::string> SizeArgs(const Flags& flags) {
+  std::vector<std::string> args = {"--ops",         std::to_string(flags.ops),
+                                   "--runs",        std::to_string(flags.runs),
+                                   "--w2-keys",     std::to_string(flags.w2_keys),
+                                   "--w2-versions", std::to_string(flags.w2_versions)};
+  if (flags.keys) args.insert(args.end(), {"--keys", std::to_string(*flags.keys)});
+  if (flags.versions) args.insert(args.end(), {"--versions", std::to_string(*flags.versions)});
+  return args;
+}
+
+void PrintLine(const JsonLine& line, std::vector<ParsedLine>* collected) {
+  line.Print();
+  if (collected != nullptr) {
+    if (auto parsed = ParseLine(line.ToString())) collected->push_back(std::move(*parsed));
+  }
+}
+
+// W3: every run loads into a fresh engine in a fresh process.
+void RunLoadWorkload(const Flags& flags, std::string_view engine, uint64_t keys,
+                     uint64_t versions) {
+  std::vector<ParsedLine> runs;
+  for (int run = 0; run < flags.runs; ++run) {
+    std::fprintf(stderr, "[%s] W3 load run %d/%d (fresh process)\n", std::string(engine).c_str(),
+                 run + 1, flags.runs);
+    RunChildLines({SelfPath(), "--internal-load-run", "--engine", std::string(engine), "--keys",
+                   std::to_string(keys), "--versions", std::to_string(versions)},
+                  [&](std::string_view text) {
+                    auto parsed = ParseLine(text);
+                    if (!parsed || parsed->workload() != "W3-run") {
+                      Fatal("unexpected output from a W3 run: " + std::string(text));
+                    }
+                    std::fprintf(stderr, "  %s W3 run %d/%d: %s puts/s, RSS +%.1f B/version\n",
+                                 std::string(engine).c_str(), run + 1, flags.runs,
+                                 HumanCount(parsed->Number("ops_per_s").value_or(0)).c_str(),
+                                 parsed->Number("rss_delta_bytes").value_or(0) /
+                                     static_cast<double>(keys * versions));
+                    runs.push_back(std::move(*parsed));
+                  });
+  }
+  SummarizeLoad(engine, runs, keys, versions).Print();
+}
+
+// Every requested workload on one engine, in this process (W3 excepted).
+void RunEngine(const Flags& flags, std::string_view name) {
+  // Sizes: --keys/--versions size W2 only when W2 is all that was asked for.
+  const bool only_w2 = flags.workloads.size() == 1 && flags.workloads[0] == "W2";
+  const uint64_t keys = flags.keys.value_or(1'000'000);
+  const uint64_t versions = flags.versions.value_or(4);
+  const uint64_t w2_keys = only_w2 ? flags.keys.value_or(flags.w2_keys) : flags.w2_keys;
+  const uint64_t w2_versions =
+      only_w2 ? flags.versions.value_or(flags.w2_versions) : flags.w2_versions;
+  const RunOptions options{flags.ops, flags.runs};
+  const std::string label = "[" + std::string(name) + "]";
+
+  // W3 first: its runs are separate processes, best started while this one
+  // holds no data set.
+  if (Wants(flags.workloads, "W3")) RunLoadWorkload(flags, name, keys, versions);
+
+  if (Wants(flags.workloads, "W1") || Wants(flags.workloads, "W4") ||
+      Wants(flags.workloads, "W5")) {
+    std::fprintf(stderr, "%s loading %llu keys x %llu versions\n", label.c_str(),
+                 static_cast<unsigned long long>(keys), static_cast<unsigned long long>(versions));
+    const Dataset data(keys, versions);
+    std::unique_ptr<EngineAdapter> engine = MakeEngine(name);
+    const double seconds = Load(*engine, data);
+    engine->Settle();
+    std::fprintf(stderr, "%s loaded in %.1f s\n", label.c_str(), seconds);
+    if (Wants(flags.workloads, "W1")) {
+      std::fprintf(stderr, "%s W1 point reads\n", label.c_str());
+      RunPointReads(*engine, data, options, "W1").Print();
+    }
+    if (Wants(flags.workloads, "W4")) {
+      if (auto line = RunScans(*engine, data, options)) {
+        std::fprintf(stderr, "%s W4 scans done\n", label.c_str());
+        line->Print();
+      } else {
+        std::fprintf(stderr, "%s W4 skipped: no key order\n", label.c_str());
+      }
+    }
+    // Last: it appends versions to the data set.
+    if (Wants(flags.workloads, "W5")) {
+      std::fprintf(stderr, "%s W5 reads with a concurrent writer\n", label.c_str());
+      RunConcurrent(*engine, data, options).Print();
+    }
+  }
+
+  if (Wants(flags.workloads, "W2")) {
+    std::fprintf(stderr, "%s W2: loading %llu keys x %llu versions\n", label.c_str(),
+                 static_cast<unsigned long long>(w2_keys),
+                 static_cast<unsigned long long>(w2_versions));
+    const Dataset data(w2_keys, w2_versions);
+    std::unique_ptr<EngineAdapter> engine = MakeEngine(name);
+    Load(*engine, data);
+    engine->Settle();
+    RunPointReads(*engine, data, options, "W2").Print();
+  }
+}
+
+std::string MachineSummary() {
+  std::string load = "?";
+  std::ifstream loadavg("/proc/loadavg");
+  std::getline(loadavg, load);
+  return StrFormat("%ld CPUs, load average %s", sysconf(_SC_NPROCESSORS_ONLN), load.c_str());
+}
+
+int Main(int argc, char** argv) {
+  // The node benchmark writes to a pipe whose reader may die; that is a
+  // result to report, not a reason to be killed by SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
+  Flags flags = ParseFlags(argc, argv);
+
+  if (flags.load_run) {
+    if (flags.engines.size() != 1) Fatal("--internal-load-run needs exactly one --engine");
+    RunLoadOnce(flags.engines[0], flags.keys.value_or(1'000'000), flags.versions.value_or(4))
+        .Print();
+    return 0;
+  }
+  if (flags.workloads.empty()) flags.workloads.assign(kWorkloads.begin(), kWorkloads.end());
+
+  const bool node_only = !flags.node_path.empty() && !flags.all && flags.engines.empty();
+  bool ok = true;
+  if (node_only) {
+    NodeBenchOptions node{flags.node_path, flags.node_messages, 10'000, flags.runs};
+    RunNodeBench(node, &ok).Print();
+    return ok ? 0 : 1;
+  }
+
+  if (flags.engines.size() == 1 && !flags.all) {
+    RunEngine(flags, flags.engines[0]);
+    return 0;
+  }
+
+  // Several engines: one child process per engine, lines forwarded as they
+  // come, then the table.
+  std::vector<std::string_view> engines;
+  if (flags.engines.empty()) {
+    engines = EngineNames();
+  } else {
+    for (const std::string& e : flags.engines) engines.push_back(e);
+  }
+  std::string workload_list;
+  for (const std::string& w : flags.workloads)
+    workload_list += (workload_list.empty() ? "" : ",") + w;
+  std::fprintf(stderr, "strata-bench: %s; workloads %s; median of %d runs\n",
+               MachineSummary().c_str(), workload_list.c_str(), flags.runs);
+  std::vector<ParsedLine> collected;
+  const auto start = Clock::now();
+  for (const std::string_view engine : engines) {
+    std::vector<std::string> args = {SelfPath(), "--engine", std::string(engine), "--workload",
+                                     workload_list};
+    const std::vector<std::string> sizes = SizeArgs(flags);
+    args.insert(args.end(), sizes.begin(), sizes.end());
+    RunChildLines(args, [&](std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+      if (auto parsed = ParseLine(text)) collected.push_back(std::move(*parsed));
+    });
+  }
+  if (!flags.node_path.empty()) {
+    NodeBenchOptions node{flags.node_path, flags.node_messages, 10'000, flags.runs};
+    PrintLine(RunNodeBench(node, &ok), &collected);
+  }
+  const std::string table = FormatReportTable(engines, collected);
+  std::fputs(table.c_str(), stderr);
+  std::fprintf(stderr, "total time %.0f s\n", SecondsSince(start));
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace strata::bench
+
+int main(int argc, char** argv) { return strata::bench::Main(argc, argv); }
