@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,6 +72,14 @@ struct KeyRange {
 struct ScanItem {
   std::string key;
   std::string value;
+  uint64_t version = 0;
+  Timestamp timestamp;
+};
+
+// A visible key as ScanVisit shows it: views valid only during the call.
+struct ScanItemView {
+  std::string_view key;
+  std::string_view value;
   uint64_t version = 0;
   Timestamp timestamp;
 };
@@ -178,6 +187,13 @@ class MvccStore final {
   // Keys in `range` whose version at `read_timestamp` is a value (deleted
   // keys are left out), ascending, at most `limit` of them.
   Result<ScanResult> Scan(const KeyRange& range, Timestamp read_timestamp, size_t limit) const;
+
+  // Scan without copies: calls `visit` for each key Scan would return, in
+  // order, with views into the store that are valid only during the call
+  // (copy what you keep). Returns the `more` flag. `visit` must not call
+  // back into the store's writers.
+  Result<bool> ScanVisit(const KeyRange& range, Timestamp read_timestamp, size_t limit,
+                         const std::function<void(const ScanItemView&)>& visit) const;
 
   // The stored versions of `key` with timestamp in [from, to], ascending;
   // an omitted bound is open. kCompacted if `from` is given and below the
