@@ -1,5 +1,6 @@
 #include "protocol/envelope.h"
 
+#include "protocol/canonical_json.h"
 #include "protocol/limits.h"
 
 namespace strata::protocol {
@@ -74,7 +75,8 @@ ParseOutcome EnvelopeParser::Parse(std::string_view line, Envelope* out, ErrorRe
     // Without a msg_id nothing can be answered; a valid request still runs.
     if (body_error) return unanswerable(body_error->text);
   } else {
-    out->msg_id_json = simdjson::to_string(*msg_id);
+    out->msg_id_json.clear();
+    AppendCanonicalJson(*msg_id, &out->msg_id_json);  // into the reused buffer
     if (body_error) {
       *error = *body_error;
       return ParseOutcome::kMalformed;
