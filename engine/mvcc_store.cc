@@ -129,11 +129,9 @@ class MvccStore::Impl {
   // Removes what the horizon makes invisible from one key; returns whether
   // the key itself went away. REQUIRES: write_mutex_ held.
   bool SweepKey(KeyEntry* entry, uint64_t horizon, CompactStepResult* result);
-  void RetireValue(const ValueBlob* value);
+  void RetireValue(const VersionRecord& record);
   void FreeEntryNow(KeyEntry* entry);
-  static uint64_t ValueBytes(const VersionRecord& r) {
-    return r.deleted() ? 0 : r.value->bytes().size();
-  }
+  static uint64_t ValueBytes(const VersionRecord& r) { return r.deleted() ? 0 : r.value().size(); }
 
   const StoreOptions options_;
   // Declared before the indexes: retired memory outlives every structure
@@ -203,7 +201,7 @@ Result<WriteResult> MvccStore::Impl::Write(std::string_view key, const std::stri
   KeyEntry* entry = hash_index_.Find(key, hash);
   if (const VersionRecord* existing = FindExact(entry, ts)) {
     bool same = (value == nullptr) ? existing->deleted()
-                                   : (!existing->deleted() && existing->value->bytes() == *value);
+                                   : (!existing->deleted() && existing->value() == *value);
     if (!same) return ConflictAt(*existing, ts);
     return WriteResult{existing->version, timestamp, /*retry=*/true};
   }
@@ -244,8 +242,7 @@ WriteResult MvccStore::Impl::ApplyLocked(std::string_view key, uint64_t hash, Ke
     entry = KeyEntry::Create(key, hash, order_index_.RandomHeight());
     Add(counters_.memory, entry->allocation_size());
   }
-  const ValueBlob* blob = value == nullptr ? nullptr : ValueBlob::Create(*value);
-  VersionRecord record{ts, ++entry->write_count, blob};
+  const VersionRecord record = VersionRecord::Make(ts, ++entry->write_count, value);
   InsertVersion(entry, record);
   if (new_key) {
     // Publish the entry only once it has a version, so readers never meet
@@ -257,11 +254,11 @@ WriteResult MvccStore::Impl::ApplyLocked(std::string_view key, uint64_t hash, Ke
   }
 
   Add(counters_.versions, 1);
-  if (blob == nullptr) {
+  if (record.deleted()) {
     Add(counters_.tombstones, 1);
   } else {
     Add(counters_.bytes, value->size());
-    Add(counters_.memory, ValueBlob::AllocationSize(value->size()));
+    if (record.blob() != nullptr) Add(counters_.memory, ValueBlob::AllocationSize(value->size()));
   }
   if (ts + 1 > max_ts_plus_one_.load(std::memory_order_relaxed)) {
     max_ts_plus_one_.store(ts + 1, std::memory_order_release);
@@ -347,7 +344,7 @@ Status MvccStore::Impl::GetInto(std::string_view key, Timestamp read_timestamp,
         out->deleted = r.deleted();
         out->version = r.version;
         out->timestamp = Timestamp(r.timestamp);
-        if (!r.deleted()) out->value.assign(r.value->bytes());
+        if (!r.deleted()) out->value.assign(r.value());
       }
     }
   }
@@ -391,7 +388,7 @@ Result<bool> MvccStore::Impl::ScanVisit(
         int64_t at = VersionArray::FindAtOrBelow(records, array->published_size(), read_ts);
         if (at >= 0 && !records[at].deleted()) {
           batch[i].record = &records[at];
-          __builtin_prefetch(records[at].value);
+          __builtin_prefetch(records[at].value_address());
         }
       }
       for (size_t i = 0; i < n; ++i) {
@@ -401,7 +398,7 @@ Result<bool> MvccStore::Impl::ScanVisit(
           more = true;  // one more visible key exists past the limit
           break;
         }
-        visit({batch[i].entry->key(), r->value->bytes(), r->version, Timestamp(r->timestamp)});
+        visit({batch[i].entry->key(), r->value(), r->version, Timestamp(r->timestamp)});
         ++visited;
       }
     }
@@ -445,7 +442,7 @@ Result<HistoryResult> MvccStore::Impl::History(std::string_view key, std::option
         }
         const VersionRecord& r = records[i];
         result.versions.push_back({r.version, Timestamp(r.timestamp), r.deleted(),
-                                   r.deleted() ? std::string() : std::string(r.value->bytes())});
+                                   r.deleted() ? std::string() : std::string(r.value())});
       }
     }
   }
@@ -495,9 +492,9 @@ Result<ChangesResult> MvccStore::Impl::Changes(Timestamp since, const KeyRange& 
     result.changes.resize(heap.size());
     for (size_t i = heap.size(); i-- > 0; heap.pop()) {
       const Candidate& c = heap.top();
-      result.changes[i] = {
-          std::string(c.entry->key()), Timestamp(c.timestamp), c.record.version, c.record.deleted(),
-          c.record.deleted() ? std::string() : std::string(c.record.value->bytes())};
+      result.changes[i] = {std::string(c.entry->key()), Timestamp(c.timestamp), c.record.version,
+                           c.record.deleted(),
+                           c.record.deleted() ? std::string() : std::string(c.record.value())};
     }
   }
   if (Status s = CheckReadable(since_ts); !s.ok()) return s;
@@ -568,7 +565,7 @@ bool MvccStore::Impl::SweepKey(KeyEntry* entry, uint64_t horizon, CompactStepRes
     entry->versions.store(kept, std::memory_order_release);
     Add(counters_.memory, VersionArray::AllocationSize(size - drop));
   }
-  for (uint32_t i = 0; i < drop; ++i) RetireValue(records[i].value);
+  for (uint32_t i = 0; i < drop; ++i) RetireValue(records[i]);
   Sub(counters_.memory, VersionArray::AllocationSize(array->capacity()));
   epochs_.Retire(array, &VersionArray::Destroy);
 
@@ -580,17 +577,18 @@ bool MvccStore::Impl::SweepKey(KeyEntry* entry, uint64_t horizon, CompactStepRes
   return key_gone;
 }
 
-void MvccStore::Impl::RetireValue(const ValueBlob* value) {
-  if (value == nullptr) return;
-  Sub(counters_.memory, ValueBlob::AllocationSize(value->bytes().size()));
-  epochs_.Retire(const_cast<ValueBlob*>(value), &ValueBlob::Destroy);
+void MvccStore::Impl::RetireValue(const VersionRecord& record) {
+  const ValueBlob* blob = record.blob();
+  if (blob == nullptr) return;  // inline values go with their array
+  Sub(counters_.memory, ValueBlob::AllocationSize(blob->bytes().size()));
+  epochs_.Retire(const_cast<ValueBlob*>(blob), &ValueBlob::Destroy);
 }
 
 void MvccStore::Impl::FreeEntryNow(KeyEntry* entry) {
   VersionArray* array = entry->versions.load(std::memory_order_relaxed);
   const VersionRecord* records = array->records();
   for (uint32_t i = 0, n = array->published_size(); i < n; ++i) {
-    if (records[i].value != nullptr) ValueBlob::Destroy(const_cast<ValueBlob*>(records[i].value));
+    if (const ValueBlob* blob = records[i].blob()) ValueBlob::Destroy(const_cast<ValueBlob*>(blob));
   }
   VersionArray::Destroy(array);
   KeyEntry::Destroy(entry);

@@ -14,6 +14,27 @@ ValueBlob* ValueBlob::Create(std::string_view bytes) {
 
 void ValueBlob::Destroy(void* blob) { ::operator delete(blob); }
 
+VersionRecord VersionRecord::Make(uint64_t timestamp, uint64_t version,
+                                  const std::string_view* value) {
+  VersionRecord r;
+  r.timestamp = timestamp;
+  r.version = version;
+  r.inline_size_ = 0;
+  std::memset(r.payload_, 0, sizeof(r.payload_));
+  if (value == nullptr) {
+    r.kind_ = Kind::kTombstone;
+  } else if (value->size() <= kInlineBytes) {
+    r.kind_ = Kind::kInline;
+    r.inline_size_ = static_cast<uint8_t>(value->size());
+    if (!value->empty()) std::memcpy(r.payload_, value->data(), value->size());
+  } else {
+    r.kind_ = Kind::kBlob;
+    const ValueBlob* blob = ValueBlob::Create(*value);
+    std::memcpy(r.payload_, &blob, sizeof(blob));
+  }
+  return r;
+}
+
 VersionArray* VersionArray::Create(uint32_t capacity) {
   void* memory = ::operator new(AllocationSize(capacity));
   return new (memory) VersionArray(capacity);

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace strata::engine {
@@ -34,14 +35,45 @@ class ValueBlob final {
   uint32_t size_;
 };
 
-// One version: 24 bytes. value == nullptr marks a delete (tombstone).
-struct VersionRecord {
+// One version: 40 bytes. A value of up to kInlineBytes lives in the record
+// itself (no allocation, and no extra cache miss on a read); a longer one in
+// a ValueBlob the record points to; a delete (tombstone) has neither.
+class VersionRecord final {
+ public:
+  static constexpr size_t kInlineBytes = 22;
+
+  // A record for `value` (nullptr: a delete); allocates a ValueBlob when the
+  // value does not fit inline. The caller owns that blob (see blob()).
+  static VersionRecord Make(uint64_t timestamp, uint64_t version, const std::string_view* value);
+
   uint64_t timestamp;
   uint64_t version;  // the key's write count when this version arrived
-  const ValueBlob* value;
 
-  bool deleted() const { return value == nullptr; }
+  bool deleted() const { return kind_ == Kind::kTombstone; }
+  // The value's bytes. REQUIRES: !deleted().
+  std::string_view value() const {
+    if (kind_ == Kind::kInline) return {payload_, inline_size_};
+    return blob()->bytes();
+  }
+  // The out-of-line value, or nullptr (inline value or delete).
+  const ValueBlob* blob() const {
+    if (kind_ != Kind::kBlob) return nullptr;
+    const ValueBlob* blob;
+    std::memcpy(&blob, payload_, sizeof(blob));
+    return blob;
+  }
+  // The address a reader will touch for the value (for prefetching).
+  const void* value_address() const {
+    return kind_ == Kind::kBlob ? static_cast<const void*>(blob()) : this;
+  }
+
+ private:
+  enum class Kind : uint8_t { kTombstone, kInline, kBlob };
+  char payload_[kInlineBytes];  // inline bytes, or a ValueBlob* (memcpy'd)
+  uint8_t inline_size_;
+  Kind kind_;
 };
+static_assert(sizeof(VersionRecord) == 40, "a version record is 40 bytes");
 
 class VersionArray final {
  public:
