@@ -38,6 +38,26 @@ Status Transaction::CheckActive() const {
   return Status::Ok();
 }
 
+Status Transaction::CheckWriteRoom(std::string_view key) const {
+  const size_t limit = owner_->options().max_writes_per_txn;
+  if (state_->writes.size() >= limit && !state_->writes.contains(key)) {
+    return Status::InvalidArgument("transaction " + std::to_string(state_->id) +
+                                   " already writes " + std::to_string(limit) +
+                                   " keys, the limit; commit it first");
+  }
+  return Status::Ok();
+}
+
+Status Transaction::CheckReadRoom() const {
+  const size_t limit = owner_->options().max_reads_per_txn;
+  if (state_->validates_reads() && state_->read_keys.size() + state_->read_ranges.size() >= limit) {
+    return Status::InvalidArgument(
+        "transaction " + std::to_string(state_->id) + " has recorded " + std::to_string(limit) +
+        " reads for serializable validation, the limit; commit it first");
+  }
+  return Status::Ok();
+}
+
 Result<ReadResult> Transaction::Get(std::string_view key) {
   if (Status s = CheckActive(); !s.ok()) return s;
   if (auto own = state_->writes.find(key); own != state_->writes.end()) {
@@ -48,6 +68,7 @@ Result<ReadResult> Transaction::Get(std::string_view key) {
     if (own->second) result.value = *own->second;
     return result;
   }
+  if (Status s = CheckReadRoom(); !s.ok()) return s;
   Result<ReadResult> read = owner_->store().Get(key, state_->start);
   if (read.ok() && state_->validates_reads()) state_->read_keys.emplace(key);
   return read;
@@ -59,6 +80,7 @@ Status Transaction::Put(std::string_view key, std::string_view value) {
     return Status::InvalidArgument("the transaction is read-only");
   }
   if (Status s = owner_->store().CheckWrite(key, &value); !s.ok()) return s;
+  if (Status s = CheckWriteRoom(key); !s.ok()) return s;
   state_->writes.insert_or_assign(std::string(key), std::string(value));
   return Status::Ok();
 }
@@ -69,6 +91,7 @@ Status Transaction::Delete(std::string_view key) {
     return Status::InvalidArgument("the transaction is read-only");
   }
   if (Status s = owner_->store().CheckWrite(key, nullptr); !s.ok()) return s;
+  if (Status s = CheckWriteRoom(key); !s.ok()) return s;
   state_->writes.insert_or_assign(std::string(key), std::nullopt);
   return Status::Ok();
 }
@@ -76,6 +99,7 @@ Status Transaction::Delete(std::string_view key) {
 Result<ScanResult> Transaction::Scan(const KeyRange& range, size_t limit) {
   if (Status s = CheckActive(); !s.ok()) return s;
   if (range.end && *range.end <= range.start) return ScanResult{};  // an empty range
+  if (Status s = CheckReadRoom(); !s.ok()) return s;
   auto own_begin = state_->writes.lower_bound(range.start);
   auto own_end = range.end ? state_->writes.lower_bound(*range.end) : state_->writes.end();
   // Each own write can hide at most one stored key, so this many stored

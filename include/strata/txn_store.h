@@ -59,6 +59,12 @@ struct TxnStoreOptions {
   // Begin fails with kUnavailable past this many active transactions, so a
   // client that never finishes them cannot grow memory without bound.
   size_t max_active_txns = 10000;
+  // Distinct keys one transaction may write, and reads (keys plus scanned
+  // ranges) a serializable one may record for validation; past either,
+  // Put/Delete/Get/Scan fail with kInvalidArgument. Bounds one client's
+  // memory.
+  size_t max_writes_per_txn = 100000;
+  size_t max_reads_per_txn = 100000;
 };
 
 // What holds the garbage-collection low-water mark back.
@@ -111,6 +117,7 @@ class TxnStore final {
 
  private:
   friend class Transaction;
+  const TxnStoreOptions& options() const { return options_; }
   Result<Timestamp> Commit(txn_internal::TxnState* txn);
   void Finish(txn_internal::TxnState* txn);  // unregisters
   Result<WriteResult> RawWrite(std::string_view key, const std::string_view* value,
@@ -171,6 +178,8 @@ class Transaction final {
   friend class TxnStore;
   Transaction(TxnStore* owner, std::unique_ptr<txn_internal::TxnState> state);
   Status CheckActive() const;
+  Status CheckWriteRoom(std::string_view key) const;  // max_writes_per_txn
+  Status CheckReadRoom() const;                       // max_reads_per_txn
 
   TxnStore* owner_;
   std::unique_ptr<txn_internal::TxnState> state_;

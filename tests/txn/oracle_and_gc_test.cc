@@ -400,5 +400,38 @@ TEST(TxnLimitTest, BeginPastTheLimitIsUnavailableUntilOneEnds) {
   EXPECT_EQ(t.db.GetStats().active_txns, 1u);  // only `after_abort` is left
 }
 
+TEST(TxnLimitTest, WritesPastThePerTransactionLimitAreRefused) {
+  TxnStoreOptions options;
+  options.max_writes_per_txn = 3;
+  TestDb t({}, options);
+  Transaction txn = BeginOrDie(t.db, ReadWrite(Isolation::kSnapshot));
+  for (const char* key : {"a", "b", "c"}) EXPECT_THAT(txn.Put(key, "v"), IsOk());
+  // A fourth distinct key is refused, naming the limit ...
+  Status refused = txn.Put("d", "v");
+  EXPECT_THAT(refused, HasCode(StatusCode::kInvalidArgument));
+  EXPECT_THAT(refused.message(), HasSubstr("3"));
+  EXPECT_THAT(txn.Delete("e"), HasCode(StatusCode::kInvalidArgument));
+  // ... while rewriting a key already written takes no new room.
+  EXPECT_THAT(txn.Put("a", "w"), IsOk());
+  EXPECT_THAT(txn.Delete("b"), IsOk());
+  MustCommit(txn);
+  EXPECT_EQ(RawValue(t.store, "a"), "w");
+  EXPECT_EQ(RawValue(t.store, "d"), std::nullopt);
+}
+
+TEST(TxnLimitTest, SerializableReadsPastTheLimitAreRefused) {
+  TxnStoreOptions options;
+  options.max_reads_per_txn = 2;
+  TestDb t({}, options);
+  Transaction txn = BeginOrDie(t.db, ReadWrite(Isolation::kSerializable));
+  EXPECT_THAT(txn.Get("a"), IsOk());
+  EXPECT_THAT(txn.Scan(KeyRange::All(), 10), IsOk());
+  EXPECT_THAT(txn.Get("b"), HasCode(StatusCode::kInvalidArgument));
+  EXPECT_THAT(txn.Scan(KeyRange::WithPrefix("x"), 10), HasCode(StatusCode::kInvalidArgument));
+  // Snapshot isolation records no reads, so it has no such limit.
+  Transaction snapshot = BeginOrDie(t.db, ReadWrite(Isolation::kSnapshot));
+  for (const char* key : {"a", "b", "c", "d"}) EXPECT_THAT(snapshot.Get(key), IsOk());
+}
+
 }  // namespace
 }  // namespace strata::txn_testing
