@@ -25,8 +25,7 @@ test: deps
 	@scripts/run-tests.sh
 
 bench: build
-	$(RELEASE_DIR)/strata-bench --all
-	$(RELEASE_DIR)/strata-bench --node $(RELEASE_DIR)/strata-node
+	$(RELEASE_DIR)/strata-bench --all --node $(RELEASE_DIR)/strata-node
 
 format:
 	@clang-format-14 -i $$(git ls-files '*.cc' '*.h')
