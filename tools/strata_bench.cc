@@ -1,10 +1,15 @@
 // strata-bench: strata against its peers on the workloads of
-// bench/workloads.h, and strata-node end to end.
+// bench/workloads.h, strata's transactions against RocksDB's transactional
+// DBs on those of bench/txn_workloads.h, and strata-node end to end.
 //
 //   strata-bench                         every engine, every workload, then a table
 //   strata-bench --all [--node PATH]     the same (plus the node)
 //   strata-bench --engine NAME[,NAME..] [--workload W1[,W2..]]
 //                [--keys N --versions V --ops N --runs R]
+//   strata-bench --txn-all               every transactional engine x TX and RO
+//                                        x keys x dist x threads x isolation, then a table
+//   strata-bench --engine NAME[,NAME..] --workload TX[,RO] [--keys N --dist D
+//                --threads T --isolation I --duration S --runs R]
 //   strata-bench --node PATH [--node-messages N --runs R]
 //
 // stdout carries only JSON lines, one per measurement, so scripts can parse
@@ -13,7 +18,8 @@
 // Process layout: a multi-engine run re-runs this binary once per engine so
 // that no engine inherits another's heap or background threads, and W3 runs
 // every load in its own fresh process so that load time and RSS growth start
-// from the same clean state each time.
+// from the same clean state each time. The transactional workloads run one
+// child per (engine, key count), each loading its keys once.
 #include <signal.h>
 #include <unistd.h>
 
@@ -32,6 +38,9 @@
 #include "bench/node_bench.h"
 #include "bench/report_table.h"
 #include "bench/subprocess.h"
+#include "bench/txn_adapter.h"
+#include "bench/txn_report.h"
+#include "bench/txn_workloads.h"
 #include "bench/workloads.h"
 
 namespace strata::bench {
@@ -41,6 +50,9 @@ constexpr std::string_view kUsage = R"(usage:
   strata-bench [--all] [--node PATH]       every engine x every workload, then a table on stderr
   strata-bench --engine NAME[,NAME...] [--workload W1[,W2,...]] [sizes]
   strata-bench --node PATH [--node-messages N] [--runs R]
+  strata-bench --txn-all                   every transactional engine x TX, RO x every
+                                           keys/dist/threads/isolation, then a table on stderr
+  strata-bench --engine NAME[,NAME...] --workload TX[,RO] [transaction options]
 
 engines:   strata, textbook, hash-binsearch, rocksdb, lmdb
 workloads: W1 point reads (1M keys x 4 versions), W2 deep history (10k x 1000),
@@ -51,6 +63,19 @@ sizes:     --keys N --versions V     W1/W3/W4/W5 data set (default 1000000 x 4);
            --ops N                   reads per run (W4: keys scanned per run), default 1000000
            --runs R                  runs per measurement, the median is reported (default 3)
            --node-messages N         requests after init for --node (default 200000)
+transactional engines: strata, rocksdb-optimistic, rocksdb-pessimistic
+transactional workloads (not mixable with W1-W5 in one run):
+           TX read-modify-write transactions (read 4 keys, write 2), retried on abort:
+              committed txn/s and abort rate
+           RO read-only snapshot transactions (10 reads), alone and with a committing writer
+transaction options (each a comma-separated list; default: all of them):
+           --keys N                  counters loaded (default 1000 and 1000000; one value only)
+           --dist uniform,zipf       TX key choice (zipf: theta --zipf-theta, default 0.99)
+           --threads 1,2             TX threads
+           --isolation snapshot,serializable   strata's level (RO's writer uses the first);
+                                     the RocksDB peers run theirs once whatever is asked
+           --duration S              seconds per timed run (default 1.5)
+           --runs R                  runs per measurement, the median is reported (default 3)
 stdout: one JSON line per measurement; stderr: progress and the summary table.
 )";
 
@@ -69,7 +94,23 @@ struct Flags {
   uint64_t node_messages = 200'000;
   bool all = false;
   bool load_run = false;  // internal: one W3 run in this fresh process
+  // The transactional workloads.
+  bool txn_all = false;
+  std::vector<std::string> dists;
+  std::vector<int> threads;
+  std::vector<std::string> isolations;
+  double duration = 1.5;
+  double zipf_theta = 0.99;
 };
+
+const std::vector<std::string_view> kTxnWorkloads = {"TX", "RO"};
+
+bool Contains(const std::vector<std::string_view>& names, std::string_view name) {
+  for (const std::string_view n : names) {
+    if (n == name) return true;
+  }
+  return false;
+}
 
 std::vector<std::string> SplitList(std::string_view text) {
   std::vector<std::string> items;
@@ -91,6 +132,27 @@ uint64_t ParseCount(std::string_view flag, std::string_view text) {
     Fatal(std::string(flag) + " needs a positive integer, got '" + copy + "'");
   }
   return value;
+}
+
+double ParsePositive(std::string_view flag, std::string_view text) {
+  char* end = nullptr;
+  const std::string copy(text);
+  const double value = std::strtod(copy.c_str(), &end);
+  if (copy.empty() || *end != '\0' || !(value > 0)) {
+    Fatal(std::string(flag) + " needs a positive number, got '" + copy + "'");
+  }
+  return value;
+}
+
+// Checks every item of a list flag against the values it accepts.
+std::vector<std::string> ParseChoices(std::string_view flag, std::string_view text,
+                                      const std::vector<std::string_view>& accepted) {
+  std::vector<std::string> items = SplitList(text);
+  if (items.empty()) Fatal(std::string(flag) + " needs a value");
+  for (const std::string& item : items) {
+    if (!Contains(accepted, item)) Fatal("unknown " + std::string(flag) + " value " + item);
+  }
+  return items;
 }
 
 Flags ParseFlags(int argc, char** argv) {
@@ -128,21 +190,36 @@ Flags ParseFlags(int argc, char** argv) {
       flags.node_messages = ParseCount(arg, value());
     } else if (arg == "--internal-load-run") {
       flags.load_run = true;
+    } else if (arg == "--txn-all") {
+      flags.txn_all = true;
+    } else if (arg == "--dist") {
+      flags.dists = ParseChoices(arg, value(), {"uniform", "zipf"});
+    } else if (arg == "--threads") {
+      flags.threads.clear();
+      for (const std::string& t : SplitList(value())) {
+        flags.threads.push_back(static_cast<int>(ParseCount(arg, t)));
+      }
+      if (flags.threads.empty()) Fatal("--threads needs a value");
+    } else if (arg == "--isolation") {
+      flags.isolations = ParseChoices(arg, value(), {"snapshot", "serializable"});
+    } else if (arg == "--duration") {
+      flags.duration = ParsePositive(arg, value());
+    } else if (arg == "--zipf-theta") {
+      flags.zipf_theta = ParsePositive(arg, value());
+      if (flags.zipf_theta >= 1) Fatal("--zipf-theta must be in (0, 1)");
     } else {
       std::fputs(kUsage.data(), stderr);
       Fatal("unknown argument " + std::string(arg));
     }
   }
   for (const std::string& e : flags.engines) {
-    bool known = false;
-    for (const std::string_view k : EngineNames()) known = known || e == k;
-    if (!known) Fatal("unknown engine " + e);
+    if (!Contains(EngineNames(), e) && !Contains(TxnEngineNames(), e)) {
+      Fatal("unknown engine " + e);
+    }
   }
   for (std::string& w : flags.workloads) {
     for (char& c : w) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    bool known = false;
-    for (const std::string_view k : kWorkloads) known = known || w == k;
-    if (!known) Fatal("unknown workload " + w);
+    if (!Contains(kWorkloads, w) && !Contains(kTxnWorkloads, w)) Fatal("unknown workload " + w);
   }
   return flags;
 }
@@ -260,6 +337,121 @@ std::string MachineSummary() {
   return StrFormat("%ld CPUs, load average %s", sysconf(_SC_NPROCESSORS_ONLN), load.c_str());
 }
 
+// --- the transactional workloads (TX, RO) ----------------------------------
+
+// The flags' transactional choices, with the defaults filled in.
+struct TxnPlan {
+  std::vector<std::string> engines;
+  std::vector<std::string> workloads;
+  std::vector<uint64_t> keys;
+  std::vector<KeyDist> dists;
+  std::vector<int> threads;
+  std::vector<TxnIsolation> isolations;
+  TxnRunOptions options;
+};
+
+TxnPlan MakeTxnPlan(const Flags& flags) {
+  TxnPlan plan;
+  plan.workloads = flags.workloads;
+  if (plan.workloads.empty()) plan.workloads = {"TX", "RO"};
+  for (const std::string& w : plan.workloads) {
+    if (!Contains(kTxnWorkloads, w)) {
+      Fatal("workload " + w + " cannot run with TX/RO or --txn-all; run it separately");
+    }
+  }
+  if (flags.all) Fatal("--all and --txn-all (or TX/RO) cannot be combined; run them separately");
+  plan.engines = flags.engines;
+  if (plan.engines.empty()) plan.engines.assign(TxnEngineNames().begin(), TxnEngineNames().end());
+  for (const std::string& e : plan.engines) {
+    if (!Contains(TxnEngineNames(), e)) Fatal("engine " + e + " has no transactional adapter");
+  }
+  plan.keys =
+      flags.keys ? std::vector<uint64_t>{*flags.keys} : std::vector<uint64_t>{1000, 1000000};
+  const std::vector<std::string> dists =
+      flags.dists.empty() ? std::vector<std::string>{"uniform", "zipf"} : flags.dists;
+  for (const std::string& d : dists)
+    plan.dists.push_back(d == "zipf" ? KeyDist::kZipf : KeyDist::kUniform);
+  plan.threads = flags.threads.empty() ? std::vector<int>{1, 2} : flags.threads;
+  const std::vector<std::string> isolations =
+      flags.isolations.empty() ? std::vector<std::string>{"snapshot", "serializable"}
+                               : flags.isolations;
+  for (const std::string& i : isolations) {
+    plan.isolations.push_back(i == "serializable" ? TxnIsolation::kSerializable
+                                                  : TxnIsolation::kSnapshot);
+  }
+  plan.options.seconds = flags.duration;
+  plan.options.runs = flags.runs;
+  plan.options.zipf_theta = flags.zipf_theta;
+  return plan;
+}
+
+std::string JoinList(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+// Every requested transactional measurement on one engine and key count,
+// in this process.
+void RunTxnEngine(const TxnPlan& plan, std::string_view name, uint64_t keys) {
+  std::unique_ptr<TxnAdapter> engine = MakeTxnEngine(name);
+  TxnBench bench(engine.get(), keys, plan.options, plan.isolations);
+  // A peer with one fixed behaviour runs each combination once.
+  std::vector<TxnIsolation> isolations = plan.isolations;
+  if (!engine->honours_isolation()) isolations.resize(1);
+  if (Wants(plan.workloads, "TX")) {
+    for (const KeyDist dist : plan.dists) {
+      for (const int threads : plan.threads) {
+        for (const TxnIsolation isolation : isolations) {
+          bench.RunReadModifyWrite(dist, threads, isolation).Print();
+        }
+      }
+    }
+  }
+  if (Wants(plan.workloads, "RO")) bench.RunReadOnly(plan.isolations.front()).Print();
+  bench.CheckCounters("every workload");
+}
+
+int RunTxnMain(const Flags& flags) {
+  const TxnPlan plan = MakeTxnPlan(flags);
+  if (plan.engines.size() == 1 && plan.keys.size() == 1 && !flags.txn_all) {
+    RunTxnEngine(plan, plan.engines[0], plan.keys[0]);
+    return 0;
+  }
+  // Several: one child process per (engine, key count), lines forwarded as
+  // they come, then the table.
+  std::fprintf(stderr, "strata-bench: %s; transactional workloads %s; median of %d runs x %.2g s\n",
+               MachineSummary().c_str(), JoinList(plan.workloads).c_str(), flags.runs,
+               flags.duration);
+  std::vector<std::string> thread_list;
+  for (const int t : plan.threads) thread_list.push_back(std::to_string(t));
+  std::vector<std::string> dist_list;
+  for (const KeyDist d : plan.dists) dist_list.emplace_back(KeyDistName(d));
+  std::vector<std::string> isolation_list;
+  for (const TxnIsolation i : plan.isolations) isolation_list.emplace_back(TxnIsolationName(i));
+  std::vector<ParsedLine> collected;
+  const auto start = Clock::now();
+  for (const std::string& engine : plan.engines) {
+    for (const uint64_t keys : plan.keys) {
+      RunChildLines(
+          {SelfPath(), "--engine", engine, "--workload", JoinList(plan.workloads), "--keys",
+           std::to_string(keys), "--dist", JoinList(dist_list), "--threads", JoinList(thread_list),
+           "--isolation", JoinList(isolation_list), "--duration", StrFormat("%g", flags.duration),
+           "--runs", std::to_string(flags.runs), "--zipf-theta", StrFormat("%g", flags.zipf_theta)},
+          [&](std::string_view text) {
+            std::fwrite(text.data(), 1, text.size(), stdout);
+            std::fputc('\n', stdout);
+            std::fflush(stdout);
+            if (auto parsed = ParseLine(text)) collected.push_back(std::move(*parsed));
+          });
+    }
+  }
+  std::vector<std::string_view> engines(plan.engines.begin(), plan.engines.end());
+  std::fputs(FormatTxnReportTable(engines, collected).c_str(), stderr);
+  std::fprintf(stderr, "total time %.0f s\n", SecondsSince(start));
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   // The node benchmark writes to a pipe whose reader may die; that is a
   // result to report, not a reason to be killed by SIGPIPE.
@@ -271,6 +463,13 @@ int Main(int argc, char** argv) {
     RunLoadOnce(flags.engines[0], flags.keys.value_or(1'000'000), flags.versions.value_or(4))
         .Print();
     return 0;
+  }
+  bool txn_workloads = flags.txn_all;
+  for (const std::string& w : flags.workloads)
+    txn_workloads = txn_workloads || Contains(kTxnWorkloads, w);
+  if (txn_workloads) return RunTxnMain(flags);
+  for (const std::string& e : flags.engines) {
+    if (!Contains(EngineNames(), e)) Fatal("engine " + e + " only runs the TX and RO workloads");
   }
   if (flags.workloads.empty()) flags.workloads.assign(kWorkloads.begin(), kWorkloads.end());
 
