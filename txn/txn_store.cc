@@ -4,6 +4,7 @@
 #include "strata/txn_store.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "txn/txn_state.h"
 
@@ -47,63 +48,85 @@ Result<Transaction> TxnStore::Begin(const TxnOptions& options) {
   state->read_only = options.read_only;
   state->began = std::chrono::steady_clock::now();
 
-  std::lock_guard lock(mutex_);
-  if (active_.size() >= options_.max_active_txns) {
-    return Status::Unavailable("too many active transactions (the limit is " +
-                               std::to_string(options_.max_active_txns) +
-                               "); commit or abort some first");
-  }
-  if (options.read_timestamp) {
-    const Timestamp horizon = store_->compaction_horizon();
-    if (*options.read_timestamp < horizon) {
-      return Status::Compacted("read_timestamp " + std::to_string(options.read_timestamp->value()) +
-                               " is below the compaction horizon " +
-                               std::to_string(horizon.value()));
+  {
+    std::lock_guard registry(registry_mutex_);
+    if (active_.size() >= options_.max_active_txns) {
+      return Status::Unavailable("too many active transactions (the limit is " +
+                                 std::to_string(options_.max_active_txns) +
+                                 "); commit or abort some first");
     }
-    if (*options.read_timestamp > oracle_->Last()) {
-      // A snapshot in the future would change under the reader as commits
-      // arrive; it would not be a snapshot.
-      return Status::InvalidArgument(
-          "read_timestamp " + std::to_string(options.read_timestamp->value()) +
-          " is ahead of the store's clock (" + std::to_string(oracle_->Last().value()) + ")");
+    if (options.read_timestamp) {
+      const Timestamp horizon = store_->compaction_horizon();
+      if (*options.read_timestamp < horizon) {
+        return Status::Compacted(
+            "read_timestamp " + std::to_string(options.read_timestamp->value()) +
+            " is below the compaction horizon " + std::to_string(horizon.value()));
+      }
+      if (*options.read_timestamp > oracle_->Last()) {
+        // A snapshot in the future would change under the reader as commits
+        // arrive; it would not be a snapshot.
+        return Status::InvalidArgument(
+            "read_timestamp " + std::to_string(options.read_timestamp->value()) +
+            " is ahead of the store's clock (" + std::to_string(oracle_->Last().value()) + ")");
+      }
+      state->start = *options.read_timestamp;
+    } else {
+      std::optional<Timestamp> start = oracle_->Next();
+      if (!start) return TimestampsExhausted();
+      state->start = *start;
     }
-    state->start = *options.read_timestamp;
-  } else {
-    // Under the mutex, so every commit with a lower timestamp has been
-    // applied in full: the snapshot never shows part of a commit.
-    std::optional<Timestamp> start = oracle_->Next();
-    if (!start) return TimestampsExhausted();
-    state->start = *start;
+    state->id = next_txn_id_++;
+    active_.emplace(state->id, state.get());
+    active_starts_.insert(state->start.value());
   }
-  state->id = next_txn_id_++;
-  active_.emplace(state->id, state.get());
-  active_starts_.insert(state->start.value());
+  // The snapshot must not show part of a commit: wait out the one write
+  // that may be landing below it (an apply of a few keys, never a
+  // validation).
+  WaitForApplyAtOrBelow(state->start);
   return Transaction(this, std::move(state));
 }
 
+void TxnStore::WaitForApplyAtOrBelow(Timestamp snapshot) const {
+  for (;;) {
+    uint64_t applying = applying_.load(std::memory_order_seq_cst);
+    if (applying == kNotApplying ||
+        (applying != kTimestampPending && applying > snapshot.value())) {
+      return;
+    }
+    std::this_thread::yield();
+  }
+}
+
+void TxnStore::Unregister(TxnState* txn) {
+  txn->active = false;
+  active_.erase(txn->id);
+  active_starts_.erase(active_starts_.find(txn->start.value()));
+}
+
 Result<Timestamp> TxnStore::Commit(TxnState* txn) {
-  std::lock_guard lock(mutex_);
   auto finish = [&] {
-    txn->active = false;
-    active_.erase(txn->id);
-    active_starts_.erase(active_starts_.find(txn->start.value()));
+    std::lock_guard registry(registry_mutex_);
+    Unregister(txn);
   };
   if (txn->writes.empty()) {
     // Nothing to apply; a snapshot of reads is serializable at its start.
+    // No commit mutex: read-only transactions never queue behind writers.
     finish();
-    ++commits_;
+    commits_.fetch_add(1, std::memory_order_relaxed);
     return txn->start;
   }
+  std::lock_guard commit(commit_mutex_);
   auto conflict = [&](const std::string& key, std::string_view what) -> Status {
     txn->conflict_key = key;
     finish();
-    ++conflicts_;
+    conflicts_.fetch_add(1, std::memory_order_relaxed);
     return Status(StatusCode::kConflict,
                   std::string(what) + " conflict on a key written after the " +
                       "transaction's start timestamp " + std::to_string(txn->start.value()));
   };
-  // Every commit below is applied already (they run under this mutex), so
-  // "written after start" means committed before us: we lose.
+  // Every other commit is either fully applied or not begun (they run under
+  // the commit mutex), so "written after start" means committed before us:
+  // we lose.
   for (const auto& [key, value] : txn->writes) {
     auto latest = store_->LatestTimestamp(key);
     if (latest && *latest > txn->start) return conflict(key, "write-write");
@@ -119,49 +142,62 @@ Result<Timestamp> TxnStore::Commit(TxnState* txn) {
       }
     }
   }
-  const std::optional<Timestamp> commit_ts = oracle_->Next();
-  if (!commit_ts) {
-    finish();
-    return TimestampsExhausted();
-  }
   std::vector<BatchWrite> batch;
   batch.reserve(txn->writes.size());
   for (auto& [key, value] : txn->writes) batch.push_back({key, std::move(value)});
+
+  // Announce the apply before taking the timestamp: a begin whose fresh
+  // timestamp is above ours then sees the announcement and waits for the
+  // apply (see WaitForApplyAtOrBelow).
+  applying_.store(kTimestampPending, std::memory_order_seq_cst);
+  const std::optional<Timestamp> commit_ts = oracle_->Next();
+  if (!commit_ts) {
+    applying_.store(kNotApplying, std::memory_order_seq_cst);
+    finish();
+    return TimestampsExhausted();
+  }
+  applying_.store(commit_ts->value(), std::memory_order_seq_cst);
   // Cannot fail in practice: Put checked the limits, and a fresh timestamp
   // is above the horizon and every stored version. If it ever does, nothing
   // was applied (the batch is all or nothing) and the caller is told.
   Status applied = store_->ApplyBatch(batch, *commit_ts);
+  applying_.store(kNotApplying, std::memory_order_seq_cst);
   finish();
   if (!applied.ok()) return applied;
-  ++commits_;
+  commits_.fetch_add(1, std::memory_order_relaxed);
   return *commit_ts;
 }
 
 void TxnStore::Finish(TxnState* txn) {
-  std::lock_guard lock(mutex_);
-  if (!txn->active) return;
-  txn->active = false;
-  active_.erase(txn->id);
-  active_starts_.erase(active_starts_.find(txn->start.value()));
+  std::lock_guard registry(registry_mutex_);
+  if (txn->active) Unregister(txn);
 }
 
 Result<WriteResult> TxnStore::RawWrite(std::string_view key, const std::string_view* value,
                                        Timestamp timestamp) {
-  std::lock_guard lock(mutex_);
-  if (!active_starts_.empty() && timestamp.value() <= *active_starts_.rbegin()) {
-    // Name the youngest snapshot the write would change.
-    uint64_t holder = 0;
-    for (const auto& [id, txn] : active_) {
-      if (txn->start.value() == *active_starts_.rbegin()) holder = id;
+  std::lock_guard commit(commit_mutex_);
+  {
+    std::lock_guard registry(registry_mutex_);
+    if (!active_starts_.empty() && timestamp.value() <= *active_starts_.rbegin()) {
+      // Name the youngest snapshot the write would change.
+      uint64_t holder = 0;
+      for (const auto& [id, txn] : active_) {
+        if (txn->start.value() == *active_starts_.rbegin()) holder = id;
+      }
+      return Status::PreconditionFailed(
+          "timestamp " + std::to_string(timestamp.value()) +
+          " is at or below the start timestamp " + std::to_string(*active_starts_.rbegin()) +
+          " of active transaction " + std::to_string(holder) +
+          "; a raw write there would change that transaction's snapshot");
     }
-    return Status::PreconditionFailed(
-        "timestamp " + std::to_string(timestamp.value()) + " is at or below the start timestamp " +
-        std::to_string(*active_starts_.rbegin()) + " of active transaction " +
-        std::to_string(holder) + "; a raw write there would change that transaction's snapshot");
+    // Before the registry is released: every begin from now on starts
+    // above this timestamp and waits for the write to land.
+    oracle_->Observe(timestamp);
+    applying_.store(timestamp.value(), std::memory_order_seq_cst);
   }
   Result<WriteResult> result =
       value == nullptr ? store_->Delete(key, timestamp) : store_->Put(key, *value, timestamp);
-  if (result.ok()) oracle_->Observe(timestamp);
+  applying_.store(kNotApplying, std::memory_order_seq_cst);
   return result;
 }
 
@@ -185,7 +221,7 @@ Timestamp TxnStore::RaiseHorizonLocked(Timestamp wanted) {
 }
 
 Timestamp TxnStore::RaiseHorizon(Timestamp wanted) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard registry(registry_mutex_);
   return RaiseHorizonLocked(wanted);
 }
 
@@ -197,11 +233,11 @@ CompactResult TxnStore::Compact(Timestamp requested) {
 }
 
 TxnStats TxnStore::GetStats() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard registry(registry_mutex_);
   TxnStats stats;
   stats.active_txns = active_.size();
-  stats.commits = commits_;
-  stats.conflicts = conflicts_;
+  stats.commits = commits_.load(std::memory_order_relaxed);
+  stats.conflicts = conflicts_.load(std::memory_order_relaxed);
   const TxnState* oldest = nullptr;
   for (const auto& [id, txn] : active_) {
     if (oldest == nullptr || txn->start < oldest->start) oldest = txn;

@@ -16,7 +16,9 @@
 //  - serializable: additionally fails if anything it read (keys, and the
 //    key ranges it scanned, so phantoms too) changed after its start.
 // Read-only transactions never fail to commit. Readers never wait for
-// writers: reads go straight to the lock-free store at the snapshot.
+// writers: reads go straight to the lock-free store at the snapshot, and a
+// begin waits at most for the apply of one commit landing below its
+// snapshot (never for a validation).
 //
 // Active transactions hold back garbage collection at their start timestamp
 // (the low-water mark); raw writes at or below a live snapshot are refused.
@@ -27,6 +29,7 @@
 #ifndef STRATA_TXN_STORE_H_
 #define STRATA_TXN_STORE_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -123,23 +126,36 @@ class TxnStore final {
   Result<WriteResult> RawWrite(std::string_view key, const std::string_view* value,
                                Timestamp timestamp);
   // min(wanted, oldest active start), raised into the store and observed by
-  // the oracle. REQUIRES: mutex_ held.
+  // the oracle. REQUIRES: registry_mutex_ held.
   Timestamp RaiseHorizonLocked(Timestamp wanted);
+  // Returns once no write at or below `snapshot` is being applied.
+  void WaitForApplyAtOrBelow(Timestamp snapshot) const;
+  void Unregister(txn_internal::TxnState* txn);  // REQUIRES: registry_mutex_ held
 
   MvccStore* store_;
   std::unique_ptr<TimestampOracle> own_oracle_;
   TimestampOracle* oracle_;
   const TxnStoreOptions options_;
 
-  // Serializes what must not interleave: timestamp assignment at begin,
-  // validation + apply at commit, raw writes and horizon changes. Reads
-  // never take it.
-  mutable std::mutex mutex_;
-  uint64_t next_txn_id_ = 1;                            // REQUIRES: mutex_
-  std::map<uint64_t, txn_internal::TxnState*> active_;  // by id; REQUIRES: mutex_
-  std::multiset<uint64_t> active_starts_;               // start timestamps; REQUIRES: mutex_
-  uint64_t commits_ = 0;                                // REQUIRES: mutex_
-  uint64_t conflicts_ = 0;                              // REQUIRES: mutex_
+  // Serializes writes into the store: validation + apply of a commit, and
+  // raw writes. Begins, reads and read-only commits never take it.
+  std::mutex commit_mutex_;
+  // What is being applied under commit_mutex_ right now: kNotApplying, the
+  // timestamp being written, or kTimestampPending while a commit takes its
+  // timestamp. A begin waits while it is at or below the new snapshot.
+  static constexpr uint64_t kNotApplying = 0;
+  static constexpr uint64_t kTimestampPending = UINT64_MAX;
+  std::atomic<uint64_t> applying_{kNotApplying};
+
+  // Guards the registry of live snapshots; held only for short steps (and
+  // while a begin takes its timestamp, so the horizon and raw-write checks
+  // see every snapshot). Ordered after commit_mutex_.
+  mutable std::mutex registry_mutex_;
+  uint64_t next_txn_id_ = 1;                            // REQUIRES: registry_mutex_
+  std::map<uint64_t, txn_internal::TxnState*> active_;  // by id; REQUIRES: registry_mutex_
+  std::multiset<uint64_t> active_starts_;  // start timestamps; REQUIRES: registry_mutex_
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> conflicts_{0};
 };
 
 class Transaction final {
