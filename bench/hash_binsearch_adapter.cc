@@ -10,19 +10,12 @@
 
 #include "bench/bench_util.h"
 #include "bench/engine_adapter.h"
+#include "bench/string_keyed_versions.h"
 
 namespace strata::bench {
 namespace {
 
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
-struct Version {
-  uint64_t ts;
-  std::string value;
-};
+using Version = BaselineVersion;
 
 class HashBinsearchAdapter final : public EngineAdapter {
  public:
@@ -68,7 +61,7 @@ class HashBinsearchAdapter final : public EngineAdapter {
   }
 
  private:
-  std::unordered_map<std::string, std::vector<Version>, StringHash, std::equal_to<>> map_;
+  VersionsByKey map_;
 };
 
 }  // namespace

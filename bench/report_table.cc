@@ -51,6 +51,21 @@ std::string Pad(std::string text, int width) {
 
 }  // namespace
 
+std::string LoadAverageWarning(const std::vector<ParsedLine>& lines) {
+  double max_load = 0;
+  for (const ParsedLine& line : lines) {
+    max_load = std::max(max_load, line.Number("load_avg_1m").value_or(0));
+  }
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  // The benchmarks themselves keep up to two threads busy and RocksDB adds
+  // background threads, so only a load above CPUs + 1 points at outside work.
+  if (max_load <= static_cast<double>(cpus) + 1) return "";
+  return StrFormat(
+      "WARNING: the 1-minute load average reached %.1f on %ld CPUs while measuring; "
+      "if other work was running, these figures are noisy.\n",
+      max_load, cpus);
+}
+
 std::string FormatReportTable(const std::vector<std::string_view>& engines,
                               const std::vector<ParsedLine>& lines) {
   std::string out;
@@ -135,19 +150,7 @@ std::string FormatReportTable(const std::vector<std::string_view>& engines,
           *v, s->Number("store_overhead_bytes_per_version").value_or(0));
     }
   }
-  double max_load = 0;
-  for (const ParsedLine& line : lines) {
-    max_load = std::max(max_load, line.Number("load_avg_1m").value_or(0));
-  }
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  // W5 itself keeps two threads busy and RocksDB adds compaction threads,
-  // so only a load above CPUs + 1 points at outside work.
-  if (max_load > static_cast<double>(cpus) + 1) {
-    out += StrFormat(
-        "WARNING: the 1-minute load average reached %.1f on %ld CPUs while measuring; "
-        "if other work was running, these figures are noisy.\n",
-        max_load, cpus);
-  }
+  out += LoadAverageWarning(lines);
   out +=
       "\n(xN) = strata's advantage over that peer: strata/peer for rates, peer/strata for "
       "bytes;\n       > 1 means strata is better, < 1 means the peer is.\n";

@@ -12,6 +12,10 @@
 namespace strata::bench {
 
 // `engines` in column order; `lines` every measurement line collected.
+// A warning line when the machine's load average during the run points at
+// outside work (empty otherwise).
+std::string LoadAverageWarning(const std::vector<ParsedLine>& lines);
+
 std::string FormatReportTable(const std::vector<std::string_view>& engines,
                               const std::vector<ParsedLine>& lines);
 

@@ -22,6 +22,7 @@
 #include "bench/engine_adapter.h"
 #include "bench/mvcc_key_codec.h"
 #include "bench/mvcc_scan.h"
+#include "bench/rocksdb_common.h"
 
 namespace strata::bench {
 namespace {
@@ -49,16 +50,8 @@ class IteratorCursor {
 class RocksDbAdapter final : public EngineAdapter {
  public:
   RocksDbAdapter() : dir_("rocksdb") {
-    rocksdb::Options options;
-    options.create_if_missing = true;
-    options.IncreaseParallelism(2);  // the benchmark machine has two cores
-    options.write_buffer_size = 128 << 20;
-    options.max_write_buffer_number = 4;
-    options.compression = rocksdb::kNoCompression;
-    rocksdb::BlockBasedTableOptions table;
-    table.block_cache = rocksdb::NewLRUCache(size_t{2} << 30);
-    table.filter_policy = nullptr;
-    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    // Seeks (not point lookups) serve MVCC reads: no bloom filter.
+    rocksdb::Options options = RocksDbBenchOptions(/*bloom_filter=*/false);
     rocksdb::DB* db = nullptr;
     Check(rocksdb::DB::Open(options, dir_.path(), &db), "open");
     db_.reset(db);

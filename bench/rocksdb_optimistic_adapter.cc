@@ -12,7 +12,7 @@
 
 #include <memory>
 
-#include "bench/rocksdb_txn_common.h"
+#include "bench/rocksdb_common.h"
 
 namespace strata::bench {
 namespace {

@@ -9,21 +9,12 @@
 
 #include "bench/bench_util.h"
 #include "bench/engine_adapter.h"
+#include "bench/string_keyed_versions.h"
 
 namespace strata::bench {
 namespace {
 
-// Lets the map be probed with a string_view, so a read allocates nothing (the
-// seed would build a std::string per lookup; that cost is not the point here).
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
-struct Version {
-  uint64_t ts;
-  std::string value;
-};
+using Version = BaselineVersion;
 
 class TextbookAdapter final : public EngineAdapter {
  public:
@@ -58,7 +49,7 @@ class TextbookAdapter final : public EngineAdapter {
   }
 
  private:
-  std::unordered_map<std::string, std::vector<Version>, StringHash, std::equal_to<>> map_;
+  VersionsByKey map_;
 };
 
 }  // namespace

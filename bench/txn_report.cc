@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "bench/bench_util.h"
+#include "bench/report_table.h"
 
 namespace strata::bench {
 namespace {
@@ -232,19 +233,7 @@ std::string FormatTxnReportTable(const std::vector<std::string_view>& engines,
   FormatTx(engines, lines, &out);
   FormatRo(engines, lines, &out);
 
-  double max_load = 0;
-  for (const ParsedLine& line : lines) {
-    max_load = std::max(max_load, line.Number("load_avg_1m").value_or(0));
-  }
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  // The two-thread runs keep both cores busy and RocksDB adds background
-  // threads, so only a load above CPUs + 1 points at outside work.
-  if (max_load > static_cast<double>(cpus) + 1) {
-    out += StrFormat(
-        "WARNING: the 1-minute load average reached %.1f on %ld CPUs while measuring; "
-        "if other work was running, these figures are noisy.\n",
-        max_load, cpus);
-  }
+  out += LoadAverageWarning(lines);
   out +=
       "\nxN = strata's committed txn/s (RO: read-only txn/s) / the peer's: > 1 means strata is "
       "faster.\n"

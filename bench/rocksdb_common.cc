@@ -1,4 +1,4 @@
-#include "bench/rocksdb_txn_common.h"
+#include "bench/rocksdb_common.h"
 
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
@@ -21,7 +21,7 @@ TxnStep ClassifyRocksDb(const rocksdb::Status& status, std::string_view what) {
   Fatal("rocksdb " + std::string(what) + ": " + status.ToString());
 }
 
-rocksdb::Options RocksDbTxnOptions() {
+rocksdb::Options RocksDbBenchOptions(bool bloom_filter) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.IncreaseParallelism(2);  // the benchmark machine has two cores
@@ -30,10 +30,12 @@ rocksdb::Options RocksDbTxnOptions() {
   options.compression = rocksdb::kNoCompression;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(size_t{2} << 30);
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  if (bloom_filter) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return options;
 }
+
+rocksdb::Options RocksDbTxnOptions() { return RocksDbBenchOptions(/*bloom_filter=*/true); }
 
 rocksdb::WriteOptions RocksDbTxnWriteOptions() {
   rocksdb::WriteOptions options;

@@ -1,6 +1,8 @@
-// What the two transactional RocksDB peers (rocksdb_optimistic_adapter.cc,
-// rocksdb_pessimistic_adapter.cc) share: the tuning, the load, and the
-// session that drives a rocksdb::Transaction. They differ only in the DB
+// What the RocksDB peers share. All three (rocksdb_adapter.cc and the two
+// transactional ones) take their tuning from RocksDbBenchOptions; the two
+// transactional ones (rocksdb_optimistic_adapter.cc,
+// rocksdb_pessimistic_adapter.cc) also share the load and the session that
+// drives a rocksdb::Transaction. They differ only in the DB
 // they open and in how a transaction begins, which each adapter supplies.
 //
 // Tuning, as the plain rocksdb peer's (rocksdb_adapter.cc) so the figures
@@ -13,8 +15,8 @@
 // Every transaction runs with set_snapshot = true and reads through
 // ReadOptions::snapshot = the transaction's snapshot, so all its reads see
 // one point in time, as a strata transaction's do.
-#ifndef STRATA_BENCH_ROCKSDB_TXN_COMMON_H_
-#define STRATA_BENCH_ROCKSDB_TXN_COMMON_H_
+#ifndef STRATA_BENCH_ROCKSDB_COMMON_H_
+#define STRATA_BENCH_ROCKSDB_COMMON_H_
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -38,6 +40,12 @@ void CheckRocksDb(const rocksdb::Status& status, std::string_view what);
 TxnStep ClassifyRocksDb(const rocksdb::Status& status, std::string_view what);
 
 // The options both peers open their DB with.
+// The tuning every RocksDB peer uses, MVCC and transactional alike, so the
+// two comparisons are made against the same engine: 128 MiB memtables, no
+// compression, a 2 GiB block cache. Bloom filters help point lookups of plain
+// keys but not the MVCC peer's seeks, which skip them.
+rocksdb::Options RocksDbBenchOptions(bool bloom_filter);
+
 rocksdb::Options RocksDbTxnOptions();
 // WAL off, no sync.
 rocksdb::WriteOptions RocksDbTxnWriteOptions();
@@ -79,4 +87,4 @@ class RocksDbTxnSession final : public TxnSession {
 
 }  // namespace strata::bench
 
-#endif  // STRATA_BENCH_ROCKSDB_TXN_COMMON_H_
+#endif  // STRATA_BENCH_ROCKSDB_COMMON_H_
