@@ -1,6 +1,6 @@
 // strata-node: the strata store speaking the Maelstrom protocol on
-// stdin/stdout. See docs/PROTOCOL.md (and the contract it follows) for the
-// messages; `strata-node --help` for the flags.
+// stdin/stdout. The messages are the contract in shared/spec/PROTOCOL.md
+// (summarized in README.md); `strata-node --help` lists the flags.
 #include <signal.h>
 #include <unistd.h>
 
