@@ -113,7 +113,7 @@ MaybeError Node::Dispatch(const protocol::Envelope& request, std::string_view* r
   const Route* route = FindRoute(request.type);
   if (route == nullptr) {
     return ErrorReply{ErrorCode::kNotSupported,
-                      "unknown message type '" + std::string(request.type) + "'"};
+                      "unknown message type '" + protocol::Abbreviate(request.type) + "'"};
   }
   *reply_type = route->reply_type;
   // The fields continue the body object the reply envelope opens.

@@ -22,8 +22,8 @@ MaybeError ParseIsolation(const Body& body, Isolation fallback, Isolation* out) 
     *out = Isolation::kSerializable;
   } else {
     return protocol::Malformed(
-        "field 'isolation' must be \"snapshot\" or \"serializable\", got \"" + std::string(*name) +
-        "\"");
+        "field 'isolation' must be \"snapshot\" or \"serializable\", got \"" +
+        protocol::Abbreviate(*name) + "\"");
   }
   return std::nullopt;
 }

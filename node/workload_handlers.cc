@@ -45,7 +45,9 @@ Result<std::optional<std::string>> ReadValue(Transaction& txn, std::string_view 
   return std::optional<std::string>(std::move(read->value));
 }
 
-std::string KeyJson(const Body& body) { return simdjson::to_string(*body.Find("key")); }
+std::string KeyJson(const Body& body) {
+  return protocol::Abbreviate(simdjson::to_string(*body.Find("key")));
+}
 
 // Appends canonical JSON `item` to the canonical JSON array `list`. Both are
 // canonical (canonical_json.h), so this is text surgery, not a reparse.
@@ -99,8 +101,9 @@ MaybeError HandleKvCas(Services& services, const Body& body, JsonWriter*) {
   if (!current.ok()) return ErrorFromStatus(current.status());
   if (!*current && !create.value_or(false)) return KeyMissing(KeyJson(body));
   if (*current && **current != from) {
-    return ErrorReply{ErrorCode::kPreconditionFailed, "cas on key " + KeyJson(body) + " expected " +
-                                                          from + " but found " + **current};
+    return ErrorReply{ErrorCode::kPreconditionFailed,
+                      "cas on key " + KeyJson(body) + " expected " + protocol::Abbreviate(from) +
+                          " but found " + protocol::Abbreviate(**current)};
   }
   if (Status s = txn->Put(key, to); !s.ok()) return ErrorFromStatus(s);
   return CommitWorkloadTxn(*txn);
@@ -164,7 +167,7 @@ MaybeError HandleTxnOps(Services& services, const Body& body, JsonWriter* reply)
       if (Status s = txn->Put(key, stored); !s.ok()) return ErrorFromStatus(s);
       out.Raw(arg_json);
     } else {
-      return Malformed("unknown operation '" + std::string(f) +
+      return Malformed("unknown operation '" + protocol::Abbreviate(f) +
                        "' in 'txn' (expected r, w or append)");
     }
     out.EndArray();

@@ -9,6 +9,16 @@ namespace strata::protocol {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
+std::string Abbreviate(std::string_view text) {
+  constexpr size_t kMaxShown = 64;
+  if (text.size() <= kMaxShown) return std::string(text);
+  size_t cut = kMaxShown;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  std::string shown(text.substr(0, cut));
+  shown.append("...");
+  return shown;
+}
+
 ErrorReply Malformed(std::string text) { return {ErrorCode::kMalformedRequest, std::move(text)}; }
 
 namespace {
@@ -20,18 +30,8 @@ std::string Quoted(std::string_view name) {
   return quoted;
 }
 
-// A client's value quoted in an error text, cut short (at a UTF-8 character
-// boundary) so an error never echoes a megabyte back.
-std::string Describe(element e) {
-  constexpr size_t kMaxShown = 64;
-  std::string s = simdjson::to_string(e);
-  if (s.size() <= kMaxShown) return s;
-  size_t cut = kMaxShown;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  s.resize(cut);
-  s.append("...");
-  return s;
-}
+// A client's value quoted in an error text, abbreviated.
+std::string Describe(element e) { return Abbreviate(simdjson::to_string(e)); }
 
 MaybeError Missing(std::string_view name) {
   return Malformed("field " + Quoted(name) + " is required");

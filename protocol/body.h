@@ -52,8 +52,13 @@ class Body final {
 MaybeError EncodeKeyElement(simdjson::dom::element key, std::string_view field,
                             std::string* encoded);
 
-// "expected X" error text for a field.
+// Error 12 with `text`.
 ErrorReply Malformed(std::string text);
+
+// `text` cut to at most 64 bytes (at a UTF-8 character boundary, "..."
+// appended), for quoting client input in an error text: an error never
+// echoes a megabyte back.
+std::string Abbreviate(std::string_view text);
 
 }  // namespace strata::protocol
 
