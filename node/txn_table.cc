@@ -19,6 +19,10 @@ Transaction* TxnTable::Touch(uint64_t id, Clock::time_point now) {
 void TxnTable::Remove(uint64_t id) { open_.erase(id); }
 
 TxnTable::Clock::time_point TxnTable::ExpireIdle(Clock::time_point now) {
+  // No deadline can come before the earliest one found by the last scan:
+  // using a transaction only moves its deadline later, and a new one's is a
+  // whole timeout away. So the scan runs only when something may be due.
+  if (now < next_deadline_) return next_deadline_;
   Clock::time_point next = now + idle_timeout_;
   for (auto it = open_.begin(); it != open_.end();) {
     Clock::time_point deadline = it->second.last_used + idle_timeout_;
@@ -30,6 +34,7 @@ TxnTable::Clock::time_point TxnTable::ExpireIdle(Clock::time_point now) {
       ++it;
     }
   }
+  next_deadline_ = next;
   return next;
 }
 

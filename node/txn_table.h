@@ -40,6 +40,7 @@ class TxnTable final {
   };
   const std::chrono::milliseconds idle_timeout_;
   std::unordered_map<uint64_t, Open> open_;
+  Clock::time_point next_deadline_{};  // no transaction expires before this
   uint64_t expired_ = 0;
 };
 
