@@ -21,13 +21,20 @@ void AppendNumber(Number v, std::string* out) {
 }
 
 void AppendDouble(double v, std::string* out) {
+  const bool integral = std::trunc(v) == v;
   // A double that holds an integer exactly is written as that integer, so
   // 1.0 and 1 are one value (as JSON, and as most clients, see them).
-  if (std::trunc(v) == v && std::fabs(v) < 9007199254740992.0) {  // 2^53
+  if (integral && std::fabs(v) < 9007199254740992.0) {  // 2^53
     AppendNumber(static_cast<int64_t>(v), out);
     return;
   }
-  AppendNumber(v, out);  // shortest text that reads back as the same double
+  char buf[32];
+  // Shortest text that reads back as the same double. A larger integral
+  // value keeps an exponent: as plain digits it could exceed 64 bits and
+  // read back as an integer parsers refuse (simdjson does).
+  auto end = integral ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific).ptr
+                      : std::to_chars(buf, buf + sizeof(buf), v).ptr;
+  out->append(buf, end - buf);
 }
 
 }  // namespace
