@@ -53,7 +53,8 @@ std::string HorizonText(uint64_t horizon) {
 
 class MvccStore::Impl {
  public:
-  explicit Impl(StoreOptions options) : options_(options), hash_index_(&epochs_) {}
+  explicit Impl(StoreOptions options)
+      : options_(options), log_(options.write_log), hash_index_(&epochs_) {}
 
   ~Impl() {
     // No reader may be active any more: free everything directly.
@@ -66,7 +67,7 @@ class MvccStore::Impl {
   }
 
   Result<WriteResult> Write(std::string_view key, const std::string_view* value, Timestamp ts);
-  Status ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp);
+  Status ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp, uint64_t* lsn);
   Status CheckLimits(std::string_view key, const std::string_view* value, Timestamp ts) const;
   std::optional<Timestamp> LatestTimestamp(std::string_view key) const;
   std::optional<std::string> FirstKeyWrittenAfter(const KeyRange& range, Timestamp since) const;
@@ -77,7 +78,15 @@ class MvccStore::Impl {
   Result<HistoryResult> History(std::string_view key, std::optional<Timestamp> from,
                                 std::optional<Timestamp> to, size_t limit) const;
   Result<ChangesResult> Changes(Timestamp since, const KeyRange& range, size_t limit) const;
-  void RaiseHorizon(Timestamp horizon);
+  // Returns the LSN of the horizon record (0: nothing logged).
+  uint64_t RaiseHorizon(Timestamp horizon);
+  WriteLog* log() const { return log_; }
+  bool ExportKeys(std::string* cursor, size_t max_keys, const std::function<void()>& at_cut,
+                  const ExportVisitor& visit);
+  void RestoreVersion(std::string_view key, uint64_t ts, uint64_t version,
+                      const std::string_view* value, uint64_t write_count);
+  void RestoreHorizon(uint64_t horizon);
+  void RestoreMaxTimestamp(uint64_t ts);
   CompactStepResult SweepFrom(std::string* cursor, size_t max_keys);
   CompactStepResult CompactStep(size_t max_keys) {
     return SweepFrom(&background_cursor_, max_keys);
@@ -134,6 +143,7 @@ class MvccStore::Impl {
   static uint64_t ValueBytes(const VersionRecord& r) { return r.deleted() ? 0 : r.value().size(); }
 
   const StoreOptions options_;
+  WriteLog* const log_;  // nullptr: in memory only
   // Declared before the indexes: retired memory outlives every structure
   // that may still point at it.
   mutable EpochDomain epochs_;
@@ -196,19 +206,37 @@ Result<WriteResult> MvccStore::Impl::Write(std::string_view key, const std::stri
   const uint64_t ts = timestamp.value();
   const uint64_t hash = KeyHashIndex::Hash(key);
 
-  std::lock_guard lock(write_mutex_);
-  if (Status s = CheckAboveHorizon(ts); !s.ok()) return s;
-  KeyEntry* entry = hash_index_.Find(key, hash);
-  if (const VersionRecord* existing = FindExact(entry, ts)) {
-    bool same = (value == nullptr) ? existing->deleted()
-                                   : (!existing->deleted() && existing->value() == *value);
-    if (!same) return ConflictAt(*existing, ts);
-    return WriteResult{existing->version, timestamp, /*retry=*/true};
+  WriteResult result;
+  uint64_t lsn = 0;
+  {
+    std::lock_guard lock(write_mutex_);
+    if (Status s = CheckAboveHorizon(ts); !s.ok()) return s;
+    KeyEntry* entry = hash_index_.Find(key, hash);
+    if (const VersionRecord* existing = FindExact(entry, ts)) {
+      bool same = (value == nullptr) ? existing->deleted()
+                                     : (!existing->deleted() && existing->value() == *value);
+      if (!same) return ConflictAt(*existing, ts);
+      // The original may still be on its way to disk: a retry is
+      // acknowledged no earlier than it.
+      if (log_ != nullptr) lsn = log_->last_appended_lsn();
+      result = WriteResult{existing->version, timestamp, /*retry=*/true};
+    } else {
+      if (log_ != nullptr) {
+        LoggedWrite logged{key, std::nullopt, (entry == nullptr ? 0 : entry->write_count) + 1};
+        if (value != nullptr) logged.value = *value;
+        Result<uint64_t> appended = log_->AppendWrites(timestamp, {&logged, 1});
+        if (!appended.ok()) return appended.status();
+        lsn = *appended;
+      }
+      result = ApplyLocked(key, hash, entry, value, ts);
+    }
   }
-  return ApplyLocked(key, hash, entry, value, ts);
+  result.lsn = lsn;
+  return result;
 }
 
-Status MvccStore::Impl::ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp) {
+Status MvccStore::Impl::ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp,
+                                   uint64_t* lsn_out) {
   const uint64_t ts = timestamp.value();
   std::vector<uint64_t> hashes;
   hashes.reserve(writes.size());
@@ -218,20 +246,38 @@ Status MvccStore::Impl::ApplyBatch(const std::vector<BatchWrite>& writes, Timest
     if (Status s = CheckLimits(w.key, value ? &*value : nullptr, timestamp); !s.ok()) return s;
     hashes.push_back(KeyHashIndex::Hash(w.key));
   }
-  std::lock_guard lock(write_mutex_);
-  if (Status s = CheckAboveHorizon(ts); !s.ok()) return s;
-  // All checks before any write: the batch lands whole or not at all.
-  for (size_t i = 0; i < writes.size(); ++i) {
-    if (const VersionRecord* existing = FindExact(hash_index_.Find(writes[i].key, hashes[i]), ts)) {
-      return ConflictAt(*existing, ts);
+  uint64_t lsn = 0;
+  {
+    std::lock_guard lock(write_mutex_);
+    if (Status s = CheckAboveHorizon(ts); !s.ok()) return s;
+    // All checks before any write: the batch lands whole or not at all.
+    std::vector<KeyEntry*> entries(writes.size());
+    for (size_t i = 0; i < writes.size(); ++i) {
+      entries[i] = hash_index_.Find(writes[i].key, hashes[i]);
+      if (const VersionRecord* existing = FindExact(entries[i], ts)) {
+        return ConflictAt(*existing, ts);
+      }
+    }
+    if (log_ != nullptr) {
+      // One record for the whole batch: replay, like readers, sees all of
+      // it or none of it.
+      std::vector<LoggedWrite> logged(writes.size());
+      for (size_t i = 0; i < writes.size(); ++i) {
+        logged[i].key = writes[i].key;
+        if (writes[i].value) logged[i].value = *writes[i].value;
+        logged[i].version = (entries[i] == nullptr ? 0 : entries[i]->write_count) + 1;
+      }
+      Result<uint64_t> appended = log_->AppendWrites(timestamp, logged);
+      if (!appended.ok()) return appended.status();
+      lsn = *appended;
+    }
+    for (size_t i = 0; i < writes.size(); ++i) {
+      std::optional<std::string_view> value;
+      if (writes[i].value) value = *writes[i].value;
+      ApplyLocked(writes[i].key, hashes[i], entries[i], value ? &*value : nullptr, ts);
     }
   }
-  for (size_t i = 0; i < writes.size(); ++i) {
-    std::optional<std::string_view> value;
-    if (writes[i].value) value = *writes[i].value;
-    ApplyLocked(writes[i].key, hashes[i], hash_index_.Find(writes[i].key, hashes[i]),
-                value ? &*value : nullptr, ts);
-  }
+  if (lsn_out != nullptr) *lsn_out = lsn;
   return Status::Ok();
 }
 
@@ -501,10 +547,74 @@ Result<ChangesResult> MvccStore::Impl::Changes(Timestamp since, const KeyRange& 
   return result;
 }
 
-void MvccStore::Impl::RaiseHorizon(Timestamp horizon) {
+uint64_t MvccStore::Impl::RaiseHorizon(Timestamp horizon) {
   std::lock_guard lock(write_mutex_);
-  if (horizon.value() > horizon_.load(std::memory_order_relaxed)) {
-    horizon_.store(horizon.value(), std::memory_order_seq_cst);
+  if (horizon.value() <= horizon_.load(std::memory_order_relaxed)) return 0;
+  uint64_t lsn = 0;
+  if (log_ != nullptr) {
+    // Logged before anything is swept: a horizon that did not reach the log
+    // must not remove versions a restart would bring back as readable.
+    Result<uint64_t> appended = log_->AppendHorizon(horizon);
+    if (!appended.ok()) return 0;  // the horizon stays; the caller sees it did
+    lsn = *appended;
+  }
+  horizon_.store(horizon.value(), std::memory_order_seq_cst);
+  return lsn;
+}
+
+bool MvccStore::Impl::ExportKeys(std::string* cursor, size_t max_keys,
+                                 const std::function<void()>& at_cut, const ExportVisitor& visit) {
+  std::vector<ExportedVersion> versions;
+  std::lock_guard lock(write_mutex_);
+  at_cut();
+  KeyEntry* entry = order_index_.Seek(*cursor);
+  for (size_t n = 0; entry != nullptr && n < max_keys; ++n, entry = KeyOrderIndex::Next(entry)) {
+    const VersionArray* array = entry->versions.load(std::memory_order_relaxed);
+    const VersionRecord* records = array->records();
+    const uint32_t size = array->published_size();
+    versions.resize(size);
+    for (uint32_t i = 0; i < size; ++i) {
+      versions[i] = {records[i].timestamp, records[i].version, records[i].deleted(),
+                     records[i].deleted() ? std::string_view() : records[i].value()};
+    }
+    visit(entry->key(), entry->write_count, versions);
+  }
+  if (entry == nullptr) {
+    cursor->clear();
+    return true;
+  }
+  cursor->assign(entry->key());
+  return false;
+}
+
+void MvccStore::Impl::RestoreVersion(std::string_view key, uint64_t ts, uint64_t version,
+                                     const std::string_view* value, uint64_t write_count) {
+  const uint64_t hash = KeyHashIndex::Hash(key);
+  std::lock_guard lock(write_mutex_);
+  KeyEntry* entry = hash_index_.Find(key, hash);
+  if (FindExact(entry, ts) == nullptr) {
+    ApplyLocked(key, hash, entry, value, ts);
+    entry = hash_index_.Find(key, hash);
+    // ApplyLocked numbered the version by counting; recovery knows better.
+    VersionArray* array = entry->versions.load(std::memory_order_relaxed);
+    VersionRecord* records = array->mutable_records();
+    const uint32_t at = VersionArray::LowerBound(records, array->published_size(), ts);
+    records[at].version = version;
+  }
+  entry->write_count = write_count;
+}
+
+void MvccStore::Impl::RestoreHorizon(uint64_t horizon) {
+  std::lock_guard lock(write_mutex_);
+  if (horizon > horizon_.load(std::memory_order_relaxed)) {
+    horizon_.store(horizon, std::memory_order_seq_cst);
+  }
+}
+
+void MvccStore::Impl::RestoreMaxTimestamp(uint64_t ts) {
+  std::lock_guard lock(write_mutex_);
+  if (ts + 1 > max_ts_plus_one_.load(std::memory_order_relaxed)) {
+    max_ts_plus_one_.store(ts + 1, std::memory_order_release);
   }
 }
 
@@ -627,9 +737,12 @@ Status MvccStore::CheckWrite(std::string_view key, const std::string_view* value
   return impl_->CheckLimits(key, value, Timestamp());
 }
 
-Status MvccStore::ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp) {
-  return impl_->ApplyBatch(writes, timestamp);
+Status MvccStore::ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp,
+                             uint64_t* lsn) {
+  return impl_->ApplyBatch(writes, timestamp, lsn);
 }
+
+WriteLog* MvccStore::write_log() const { return impl_->log(); }
 
 std::optional<Timestamp> MvccStore::LatestTimestamp(std::string_view key) const {
   return impl_->LatestTimestamp(key);
@@ -671,7 +784,7 @@ Result<ChangesResult> MvccStore::Changes(Timestamp since, const KeyRange& range,
 }
 
 CompactResult MvccStore::Compact(Timestamp horizon) {
-  impl_->RaiseHorizon(horizon);
+  const uint64_t lsn = impl_->RaiseHorizon(horizon);
   // A sweep of its own, from the first key, in batches so writers interleave.
   CompactResult total;
   std::string cursor;
@@ -682,10 +795,27 @@ CompactResult MvccStore::Compact(Timestamp horizon) {
     if (step.sweep_finished) break;
   }
   total.horizon = Timestamp(impl_->horizon());
+  total.lsn = lsn;
   return total;
 }
 
 void MvccStore::RaiseHorizon(Timestamp horizon) { impl_->RaiseHorizon(horizon); }
+
+bool MvccStore::ExportKeys(std::string* cursor, size_t max_keys,
+                           const std::function<void()>& at_cut, const ExportVisitor& visit) const {
+  return impl_->ExportKeys(cursor, max_keys, at_cut, visit);
+}
+
+void MvccStore::RestoreVersion(std::string_view key, Timestamp timestamp, uint64_t version,
+                               const std::string_view* value, uint64_t write_count) {
+  impl_->RestoreVersion(key, timestamp.value(), version, value, write_count);
+}
+
+void MvccStore::RestoreHorizon(Timestamp horizon) { impl_->RestoreHorizon(horizon.value()); }
+
+void MvccStore::RestoreMaxTimestamp(Timestamp timestamp) {
+  impl_->RestoreMaxTimestamp(timestamp.value());
+}
 
 CompactStepResult MvccStore::CompactStep(size_t max_keys) { return impl_->CompactStep(max_keys); }
 

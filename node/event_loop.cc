@@ -75,6 +75,17 @@ void EventLoop::ProcessLines() {
   if (discarding_) input_.clear(), scanned_ = 0;
 }
 
+bool EventLoop::DrainHeldReplies() {
+  node_->ReleaseReplies(&output_);
+  while (node_->HasHeldReplies()) {
+    if (!Flush()) return false;
+    pollfd p{node_->wake_fd(), POLLIN, 0};
+    ::poll(&p, 1, 1000);
+    node_->ReleaseReplies(&output_);
+  }
+  return Flush();
+}
+
 bool EventLoop::Flush() {
   if (!log_.empty()) {
     WriteAll(log_fd_, log_);  // a lost log line is no reason to stop serving
@@ -97,10 +108,17 @@ int EventLoop::Run() {
     }
     if (!log_.empty() && !Flush()) return 1;  // timer diagnostics
 
-    pollfd p{in_fd_, POLLIN, 0};
-    int ready = ::poll(&p, 1, timeout_ms);
+    pollfd fds[2] = {{in_fd_, POLLIN, 0}, {node_->wake_fd(), POLLIN, 0}};
+    const nfds_t nfds = node_->wake_fd() >= 0 ? 2 : 1;
+    int ready = ::poll(fds, nfds, timeout_ms);
     if (ready < 0 && errno != EINTR) return 1;
     if (ready <= 0) continue;
+    if (nfds == 2 && (fds[1].revents & POLLIN) != 0) {
+      // The log made more records durable: the replies waiting for them go.
+      node_->ReleaseReplies(&output_);
+      if (!Flush()) return 1;
+    }
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
 
     ssize_t n = ::read(in_fd_, chunk.data(), chunk.size());
     if (n < 0) {
@@ -112,10 +130,11 @@ int EventLoop::Run() {
     if (n == 0) {
       // End of input: a last line without a newline still counts.
       if (!discarding_ && !input_.empty()) HandleLine(input_);
-      return Flush() ? 0 : 1;
+      return DrainHeldReplies() ? 0 : 1;
     }
     input_.append(chunk.data(), static_cast<size_t>(n));
     ProcessLines();
+    node_->ReleaseReplies(&output_);
     // Answer now unless more input is already here to batch with.
     if (output_.size() >= kMaxPendingOutput || !InputWaiting()) {
       if (!Flush()) {

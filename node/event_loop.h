@@ -6,7 +6,9 @@
 // waiting: a harness that sends one line and waits gets its reply at once,
 // and a stream of a million lines costs a few hundred write calls, not a
 // million. Between reads it runs the node's timers (garbage collection now;
-// transaction timeouts and RPC retries later). It returns at end of input.
+// transaction timeouts and RPC retries later). With a durable store it also
+// waits on the node's wake descriptor and writes the replies the log has
+// made durable since. It returns at end of input, once every reply is out.
 #ifndef STRATA_NODE_EVENT_LOOP_H_
 #define STRATA_NODE_EVENT_LOOP_H_
 
@@ -31,6 +33,8 @@ class EventLoop final {
   // Writes pending output and log; false if the output is gone.
   bool Flush();
   bool InputWaiting() const;
+  // At end of input: waits until the node has released every held reply.
+  bool DrainHeldReplies();
 
   Node* node_;
   int in_fd_, out_fd_, log_fd_;

@@ -70,6 +70,9 @@ MaybeError HandleMvccCompact(Services& services, const Body& body, JsonWriter* r
 MaybeError HandleMvccStats(Services& services, const Body&, JsonWriter* reply) {
   protocol::WriteStats(services.store->GetStats(), reply);
   protocol::WriteTxnStats(services.db->GetStats(), services.txns->expired(), reply);
+  if (services.durable != nullptr) {
+    protocol::WriteDurabilityStats(services.durable->GetDurabilityStats(), reply);
+  }
   return std::nullopt;
 }
 

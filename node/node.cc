@@ -1,6 +1,11 @@
 #include "node/node.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 
 #include "node/gc_scheduler.h"
@@ -56,19 +61,73 @@ const Route* FindRoute(std::string_view type) {
 
 }  // namespace
 
-Node::Node(NodeOptions options)
-    : options_(options),
-      store_(std::make_unique<MvccStore>()),
-      db_(std::make_unique<TxnStore>(store_.get(),
-                                     TxnStoreOptions{.max_active_txns = options.max_active_txns})),
-      txns_(options.txn_timeout) {
+// An eventfd the log's flusher thread signals when replies may be released.
+class Node::WakeSignal {
+ public:
+  WakeSignal() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~WakeSignal() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  WakeSignal(const WakeSignal&) = delete;
+  WakeSignal& operator=(const WakeSignal&) = delete;
+
+  int fd() const { return fd_; }
+  void Notify() const {
+    const uint64_t one = 1;
+    // A full counter still reads as readable: nothing is lost if it fails.
+    (void)!::write(fd_, &one, sizeof(one));
+  }
+  void Clear() const {
+    uint64_t count;
+    (void)!::read(fd_, &count, sizeof(count));
+  }
+
+ private:
+  int fd_;
+};
+
+Node::Node(NodeOptions options) : Node(std::move(options), nullptr, nullptr) {}
+
+Node::Node(NodeOptions options, std::unique_ptr<Store> durable, std::shared_ptr<WakeSignal> wake)
+    : options_(std::move(options)),
+      wake_(std::move(wake)),
+      durable_(std::move(durable)),
+      txns_(options_.txn_timeout) {
+  if (durable_ != nullptr) {
+    store_ = &durable_->mvcc();
+    db_ = &durable_->db();
+  } else {
+    in_memory_store_ = std::make_unique<MvccStore>();
+    in_memory_db_ = std::make_unique<TxnStore>(
+        in_memory_store_.get(), TxnStoreOptions{.max_active_txns = options_.max_active_txns});
+    store_ = in_memory_store_.get();
+    db_ = in_memory_db_.get();
+  }
   if (options_.gc_retention) {
-    gc_ = std::make_unique<GcScheduler>(db_.get(), *options_.gc_retention, options_.gc_interval,
+    gc_ = std::make_unique<GcScheduler>(db_, *options_.gc_retention, options_.gc_interval,
                                         options_.gc_keys_per_step);
   }
 }
 
+Result<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
+  if (!options.data_dir) return std::make_unique<Node>(std::move(options));
+  auto wake = std::make_shared<WakeSignal>();
+  if (wake->fd() < 0) {
+    return Status::Unavailable(std::string("cannot create an eventfd: ") + std::strerror(errno));
+  }
+  StoreOpenOptions open;
+  open.txn.max_active_txns = options.max_active_txns;
+  open.durability = options.durability;
+  open.durability.wait_for_durability = false;  // replies are held instead
+  open.durability.on_durable = [wake] { wake->Notify(); };
+  Result<std::unique_ptr<Store>> store = Store::Open(*options.data_dir, std::move(open));
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Node>(new Node(std::move(options), std::move(*store), std::move(wake)));
+}
+
 Node::~Node() = default;
+
+int Node::wake_fd() const { return wake_ ? wake_->fd() : -1; }
 
 void Node::HandleLine(std::string_view line, std::string* out, std::string* log) {
   if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;  // blank line
@@ -110,6 +169,17 @@ MaybeError Node::Dispatch(const protocol::Envelope& request, std::string_view* r
     return ErrorReply{ErrorCode::kTemporarilyUnavailable,
                       "the node has not received 'init' yet; send init first"};
   }
+  if (durable_ != nullptr && request.type != "mvcc_stats") {
+    // After a failed log write or fsync, memory may hold changes the disk
+    // does not: serving them could show a client state that a restart takes
+    // back. Only a restart (recovering from the disk) is safe.
+    if (Status health = durable_->health(); !health.ok()) {
+      return ErrorReply{ErrorCode::kTemporarilyUnavailable,
+                        health.message() +
+                            "; this node serves no reads or writes until it is "
+                            "restarted (it then recovers from its data directory)"};
+    }
+  }
   const Route* route = FindRoute(request.type);
   if (route == nullptr) {
     return ErrorReply{ErrorCode::kNotSupported,
@@ -118,7 +188,7 @@ MaybeError Node::Dispatch(const protocol::Envelope& request, std::string_view* r
   *reply_type = route->reply_type;
   // The fields continue the body object the reply envelope opens.
   JsonWriter fields = JsonWriter::ContinuingObject(&reply_fields_);
-  Services services{store_.get(), db_.get(), &txns_, options_.isolation, Clock::now()};
+  Services services{store_, db_, &txns_, durable_.get(), options_.isolation, Clock::now()};
   MaybeError error = route->handler(services, request.body, &fields);
   if (error) reply_fields_.clear();
   return error;
@@ -150,20 +220,73 @@ MaybeError Node::HandleInit(const Body& body) {
   return std::nullopt;
 }
 
-void Node::WriteReply(const protocol::Envelope& request, std::string_view type,
-                      std::string_view fields, std::string* out) {
-  if (!request.has_msg_id) return;  // processed, but not answered
+void Node::AppendReplyLine(std::string_view dest, std::string_view in_reply_to_json,
+                           uint64_t msg_id, std::string_view type, std::string_view fields,
+                           std::string* out) const {
   JsonWriter w(out);
-  // Before init the node's id is unknown; the request's dest names it.
-  std::string_view self = node_id_.empty() ? request.dest : std::string_view(node_id_);
-  w.BeginObject().Field("src", self).Field("dest", request.src).Key("body").BeginObject();
-  w.Field("type", type)
-      .Key("in_reply_to")
-      .Raw(request.msg_id_json)
-      .FieldUint("msg_id", next_msg_id_++);
+  w.BeginObject().Field("src", node_id_).Field("dest", dest).Key("body").BeginObject();
+  w.Field("type", type).Key("in_reply_to").Raw(in_reply_to_json).FieldUint("msg_id", msg_id);
   out->append(fields);
   w.EndObject().EndObject();
   out->push_back('\n');
+}
+
+void Node::WriteReply(const protocol::Envelope& request, std::string_view type,
+                      std::string_view fields, std::string* out) {
+  if (!request.has_msg_id) return;  // processed, but not answered
+  const uint64_t msg_id = next_msg_id_++;
+  if (node_id_.empty()) {
+    // Before init the node's id is unknown; the request's dest names it.
+    JsonWriter w(out);
+    w.BeginObject().Field("src", request.dest).Field("dest", request.src).Key("body").BeginObject();
+    w.Field("type", type).Key("in_reply_to").Raw(request.msg_id_json).FieldUint("msg_id", msg_id);
+    out->append(fields);
+    w.EndObject().EndObject();
+    out->push_back('\n');
+    return;
+  }
+  if (durable_ == nullptr) {
+    AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, out);
+    return;
+  }
+  // The reply may describe anything appended so far (its own writes, or a
+  // read of someone else's): it waits until all of that is durable.
+  const uint64_t required = durable_->appended_lsn();
+  if (held_.empty() && required <= durable_->durable_lsn()) {
+    AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, out);
+    return;
+  }
+  HeldReply held{required, std::string(), std::string(request.src),
+                 std::string(request.msg_id_json), msg_id};
+  AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, &held.line);
+  held_.push_back(std::move(held));
+}
+
+void Node::ReleaseReplies(std::string* out) {
+  if (wake_ == nullptr) return;
+  wake_->Clear();
+  if (held_.empty()) return;
+  const uint64_t durable = durable_->durable_lsn();
+  while (!held_.empty() && held_.front().required_lsn <= durable) {
+    out->append(held_.front().line);
+    held_.pop_front();
+  }
+  if (held_.empty()) return;
+  Status health = durable_->health();
+  if (health.ok()) return;
+  // These will never be durable: their outcome is unknown (a write may or
+  // may not have reached the disk), which Maelstrom's error 13 means.
+  std::string fields;
+  JsonWriter w = JsonWriter::ContinuingObject(&fields);
+  w.FieldUint("code", static_cast<uint64_t>(ErrorCode::kCrash))
+      .Field("text",
+             "the write-ahead log failed before this request's changes were durable, so "
+             "they may or may not survive a restart: " +
+                 health.message());
+  for (const HeldReply& held : held_) {
+    AppendReplyLine(held.dest, held.in_reply_to_json, held.msg_id, "error", fields, out);
+  }
+  held_.clear();
 }
 
 void Node::WriteError(const protocol::Envelope& request, const ErrorReply& error,

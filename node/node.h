@@ -5,11 +5,17 @@
 // more output lines. It does no I/O itself: the event loop (event_loop.h)
 // feeds it lines and flushes what it appends, which keeps it testable and
 // fuzzable without processes or pipes.
+//
+// With a data directory the store is durable (strata/store.h) and the node
+// holds every reply until the log is durable past everything the request
+// wrote or could have read: one thread keeps many requests in flight, they
+// share an fsync, and no client ever sees state a crash could take back.
 #ifndef STRATA_NODE_NODE_H_
 #define STRATA_NODE_NODE_H_
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +27,8 @@
 #include "protocol/envelope.h"
 #include "protocol/json_writer.h"
 #include "strata/mvcc_store.h"
+#include "strata/status.h"
+#include "strata/store.h"
 #include "strata/txn_store.h"
 
 namespace strata::node {
@@ -39,6 +47,12 @@ struct NodeOptions {
   std::chrono::milliseconds txn_timeout{10000};
   // Open transactions at most; txn_begin past it gets error 11.
   size_t max_active_txns = 10000;
+  // Keep the store in this directory (recovering what is there); nullopt:
+  // in memory only.
+  std::optional<std::string> data_dir;
+  // With data_dir: sync mode, group-commit delay, checkpoints, progress.
+  // (wait_for_durability and on_durable are the node's own business.)
+  DurabilityOptions durability;
 };
 
 class GcScheduler;
@@ -47,7 +61,11 @@ class Node final {
  public:
   using Clock = std::chrono::steady_clock;
 
+  // An in-memory node (options.data_dir must be empty).
   explicit Node(NodeOptions options);
+  // A node as the options say: with data_dir, opens and recovers the store
+  // there (kUnavailable / kInvalidArgument saying why it cannot).
+  static Result<std::unique_ptr<Node>> Open(NodeOptions options);
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -61,6 +79,16 @@ class Node final {
   // run (nullopt: nothing scheduled).
   std::optional<Clock::time_point> RunTimers(Clock::time_point now);
 
+  // With a data directory: a descriptor that becomes readable when held
+  // replies may be released (-1 in memory); ReleaseReplies clears it and
+  // appends every reply whose records are durable to `*out` (and, once the
+  // log failed, turns the rest into errors). HasHeldReplies: whether any
+  // reply still waits.
+  int wake_fd() const;
+  void ReleaseReplies(std::string* out);
+  bool HasHeldReplies() const { return !held_.empty(); }
+  const RecoveryReport* recovery() const { return durable_ ? &durable_->recovery() : nullptr; }
+
   MvccStore& store() { return *store_; }
   TxnStore& db() { return *db_; }
 
@@ -72,11 +100,37 @@ class Node final {
                   std::string* out);
   void WriteError(const protocol::Envelope& request, const protocol::ErrorReply& error,
                   std::string* out);
+  // Appends the reply `WriteReply` just built in reply_line_ to `*out`, or
+  // holds it until the log is durable past `required_lsn`.
+  void Emit(const protocol::Envelope& request, std::string* out);
+
+  class WakeSignal;
+  Node(NodeOptions options, std::unique_ptr<Store> durable, std::shared_ptr<WakeSignal> wake);
+  // Appends one reply line to `*out`.
+  void AppendReplyLine(std::string_view dest, std::string_view in_reply_to_json, uint64_t msg_id,
+                       std::string_view type, std::string_view fields, std::string* out) const;
+
+  // A reply waiting for the log (see wake_fd()).
+  struct HeldReply {
+    uint64_t required_lsn;
+    std::string line;  // the reply as it will be sent
+    // Enough to replace it by an error if the log fails first.
+    std::string dest, in_reply_to_json;
+    uint64_t msg_id;
+  };
 
   NodeOptions options_;
-  std::unique_ptr<MvccStore> store_;
-  std::unique_ptr<TxnStore> db_;
-  TxnTable txns_;  // declared after db_: destroyed (aborting its transactions) first
+  // Shared with the log's flusher thread, which signals it; closed when the
+  // last of the two lets go.
+  std::shared_ptr<WakeSignal> wake_;
+  std::unique_ptr<Store> durable_;  // with a data directory (owns store_ and db_ then)
+  std::unique_ptr<MvccStore> in_memory_store_;
+  std::unique_ptr<TxnStore> in_memory_db_;
+  MvccStore* store_;
+  TxnStore* db_;
+  std::deque<HeldReply> held_;
+  std::string reply_line_;  // scratch: the reply being built
+  TxnTable txns_;           // declared after db_: destroyed (aborting its transactions) first
   std::unique_ptr<GcScheduler> gc_;
   protocol::EnvelopeParser parser_;
   protocol::Envelope request_;  // reused across lines: no allocation per message

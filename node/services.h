@@ -5,14 +5,16 @@
 
 #include "node/txn_table.h"
 #include "strata/mvcc_store.h"
+#include "strata/store.h"
 #include "strata/txn_store.h"
 
 namespace strata::node {
 
 struct Services {
-  MvccStore* store;  // reads
-  TxnStore* db;      // writes, transactions, compaction
-  TxnTable* txns;    // the node's open transactions
+  MvccStore* store;      // reads
+  TxnStore* db;          // writes, transactions, compaction
+  TxnTable* txns;        // the node's open transactions
+  const Store* durable;  // with --data-dir: the log's stats; nullptr in memory
   Isolation default_isolation;
   TxnTable::Clock::time_point now;  // when the current request arrived
 };

@@ -14,6 +14,9 @@ ErrorReply ErrorFromStatus(const Status& status) {
       return {ErrorCode::kTxnConflict, status.message()};
     case StatusCode::kUnavailable:
       return {ErrorCode::kTemporarilyUnavailable, status.message()};
+    case StatusCode::kIoError:
+      // Indefinite: the change may or may not survive a restart.
+      return {ErrorCode::kCrash, status.message()};
     case StatusCode::kInvalidArgument:
       return {ErrorCode::kMalformedRequest, status.message()};
     case StatusCode::kOk:

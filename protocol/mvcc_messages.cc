@@ -194,4 +194,24 @@ void WriteTxnStats(const TxnStats& stats, uint64_t expired_txns, JsonWriter* w) 
       .FieldUint("expired_txns", expired_txns);
 }
 
+void WriteDurabilityStats(const DurabilityStats& stats, JsonWriter* w) {
+  w->FieldUint("wal_appended_lsn", stats.appended_lsn)
+      .FieldUint("wal_durable_lsn", stats.durable_lsn)
+      .FieldUint("wal_syncs", stats.syncs)
+      .FieldUint("wal_bytes", stats.log_bytes)
+      .FieldUint("checkpoints", stats.checkpoints);
+  w->Key("last_checkpoint_lsn");
+  if (stats.last_checkpoint_lsn) {
+    w->Uint(*stats.last_checkpoint_lsn);
+  } else {
+    w->Null();
+  }
+  w->Key("wal_failure");
+  if (stats.failure) {
+    w->String(*stats.failure);
+  } else {
+    w->Null();
+  }
+}
+
 }  // namespace strata::protocol

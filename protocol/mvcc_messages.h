@@ -10,6 +10,7 @@
 #include "protocol/body.h"
 #include "protocol/json_writer.h"
 #include "strata/mvcc_store.h"
+#include "strata/store.h"
 #include "strata/txn_store.h"
 
 namespace strata::protocol {
@@ -72,6 +73,8 @@ void WriteReply(const CompactResult& result, JsonWriter* w);
 void WriteStats(const StoreStats& stats, JsonWriter* w);
 // The transaction fields of mvcc_stats_ok: what holds the low-water mark.
 void WriteTxnStats(const TxnStats& stats, uint64_t expired_txns, JsonWriter* w);
+// The write-ahead log's fields of mvcc_stats (a node with --data-dir).
+void WriteDurabilityStats(const DurabilityStats& stats, JsonWriter* w);
 
 }  // namespace strata::protocol
 

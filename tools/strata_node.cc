@@ -12,6 +12,18 @@
 #include "node/event_loop.h"
 #include "node/node.h"
 
+namespace {
+
+// One line to stderr in one write, so that lines from the checkpointer
+// thread never interleave with the event loop's.
+void LogLine(std::string_view line) {
+  std::string text = "strata-node: ";
+  text.append(line).push_back('\n');
+  (void)!::write(STDERR_FILENO, text.data(), text.size());
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"strata-node: an MVCC key-value store speaking the Maelstrom protocol"};
   std::optional<uint64_t> gc_retention;
@@ -27,6 +39,26 @@ int main(int argc, char** argv) {
   app.add_option("--txn-timeout-ms", txn_timeout_ms,
                  "abort a transaction idle this long, so none can pin old versions forever")
       ->check(CLI::Range(uint64_t{1}, uint64_t{86'400'000}));
+  std::optional<std::string> data_dir;
+  app.add_option("--data-dir", data_dir,
+                 "keep the store durable in this directory (created if missing; recovered at "
+                 "start); without it the store lives in memory only");
+  std::string sync = "batch";
+  app.add_option("--sync", sync,
+                 "with --data-dir: when a write's log record is made durable before its reply: "
+                 "'always' (fsync at once; requests arriving meanwhile share it), 'batch' (wait up "
+                 "to --sync-delay-us for more, then one fsync), 'none' (hand it to the OS only: "
+                 "survives a process crash, not a power loss)")
+      ->check(CLI::IsMember({"always", "batch", "none"}));
+  uint64_t sync_delay_us = 1000;
+  app.add_option("--sync-delay-us", sync_delay_us,
+                 "with --sync batch: the longest a write waits for others to share its fsync")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1'000'000}));
+  uint64_t checkpoint_log_mb = 256;
+  app.add_option("--checkpoint-log-mb", checkpoint_log_mb,
+                 "with --data-dir: write a checkpoint in the background once the log grew this "
+                 "many MiB since the last one (bounds recovery time and disk use); 0: never")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 20));
   CLI11_PARSE(app, argc, argv);
 
   // A reader that goes away must not kill the node mid-write; the write
@@ -38,7 +70,28 @@ int main(int argc, char** argv) {
   options.isolation =
       isolation == "snapshot" ? strata::Isolation::kSnapshot : strata::Isolation::kSerializable;
   options.txn_timeout = std::chrono::milliseconds(txn_timeout_ms);
-  strata::node::Node node(options);
-  strata::node::EventLoop loop(&node, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+  options.data_dir = data_dir;
+  options.durability.sync = sync == "always" ? strata::SyncMode::kAlways
+                            : sync == "none" ? strata::SyncMode::kNone
+                                             : strata::SyncMode::kBatch;
+  options.durability.batch_delay = std::chrono::microseconds(sync_delay_us);
+  options.durability.checkpoint_after_log_bytes = checkpoint_log_mb << 20;
+  options.durability.progress = LogLine;
+
+  auto node = strata::node::Node::Open(options);
+  if (!node.ok()) {
+    LogLine("cannot open the data directory '" + data_dir.value_or("") +
+            "': " + node.status().message());
+    return 1;
+  }
+  if (const strata::RecoveryReport* r = (*node)->recovery()) {
+    std::string line = "recovered " + *data_dir + " in " + std::to_string(r->elapsed.count()) +
+                       " ms: " + std::to_string(r->checkpoint_versions) +
+                       " versions from the checkpoint, " + std::to_string(r->records_replayed) +
+                       " log records replayed, last LSN " + std::to_string(r->last_lsn);
+    LogLine(line);
+    if (r->torn_tail) LogLine("recovery: " + *r->torn_tail);
+  }
+  strata::node::EventLoop loop(node->get(), STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
   return loop.Run();
 }

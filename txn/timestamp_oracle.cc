@@ -2,10 +2,16 @@
 
 namespace strata {
 
-std::optional<Timestamp> LocalOracle::Next() {
+Status LocalOracle::Exhausted() {
+  return Status::Unavailable(
+      "no timestamps are left: the highest timestamp (2^63-1) has already been written or "
+      "issued, so no transaction can start or commit above it");
+}
+
+Result<Timestamp> LocalOracle::Next() {
   uint64_t last = last_.load(std::memory_order_relaxed);
   do {
-    if (last >= Timestamp::kMaxValue) return std::nullopt;
+    if (last >= Timestamp::kMaxValue) return Exhausted();
   } while (!last_.compare_exchange_weak(last, last + 1, std::memory_order_acq_rel));
   return Timestamp(last + 1);
 }

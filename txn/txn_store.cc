@@ -12,16 +12,6 @@ namespace strata {
 
 using txn_internal::TxnState;
 
-namespace {
-
-Status TimestampsExhausted() {
-  return Status::Unavailable(
-      "no timestamps are left: the highest timestamp (2^63-1) has already been written or "
-      "issued, so no transaction can start or commit above it");
-}
-
-}  // namespace
-
 TxnStore::TxnStore(MvccStore* store, TxnStoreOptions options)
     : store_(store),
       own_oracle_(std::make_unique<LocalOracle>()),
@@ -71,8 +61,8 @@ Result<Transaction> TxnStore::Begin(const TxnOptions& options) {
       }
       state->start = *options.read_timestamp;
     } else {
-      std::optional<Timestamp> start = oracle_->Next();
-      if (!start) return TimestampsExhausted();
+      Result<Timestamp> start = oracle_->Next();
+      if (!start.ok()) return start.status();
       state->start = *start;
     }
     state->id = next_txn_id_++;
@@ -115,7 +105,7 @@ Result<Timestamp> TxnStore::Commit(TxnState* txn) {
     commits_.fetch_add(1, std::memory_order_relaxed);
     return txn->start;
   }
-  std::lock_guard commit(commit_mutex_);
+  std::unique_lock commit(commit_mutex_);
   auto conflict = [&](const std::string& key, std::string_view what) -> Status {
     txn->conflict_key = key;
     finish();
@@ -150,20 +140,25 @@ Result<Timestamp> TxnStore::Commit(TxnState* txn) {
   // timestamp is above ours then sees the announcement and waits for the
   // apply (see WaitForApplyAtOrBelow).
   applying_.store(kTimestampPending, std::memory_order_seq_cst);
-  const std::optional<Timestamp> commit_ts = oracle_->Next();
-  if (!commit_ts) {
+  const Result<Timestamp> commit_ts = oracle_->Next();
+  if (!commit_ts.ok()) {
     applying_.store(kNotApplying, std::memory_order_seq_cst);
     finish();
-    return TimestampsExhausted();
+    return commit_ts.status();
   }
   applying_.store(commit_ts->value(), std::memory_order_seq_cst);
   // Cannot fail in practice: Put checked the limits, and a fresh timestamp
   // is above the horizon and every stored version. If it ever does, nothing
   // was applied (the batch is all or nothing) and the caller is told.
-  Status applied = store_->ApplyBatch(batch, *commit_ts);
+  uint64_t lsn = 0;
+  Status applied = store_->ApplyBatch(batch, *commit_ts, &lsn);
   applying_.store(kNotApplying, std::memory_order_seq_cst);
   finish();
+  commit.unlock();
   if (!applied.ok()) return applied;
+  // Visible now; acknowledged only once durable. Waiting outside the commit
+  // mutex lets the commits behind this one join the same fsync.
+  if (Status durable = AwaitDurable(lsn); !durable.ok()) return durable;
   commits_.fetch_add(1, std::memory_order_relaxed);
   return *commit_ts;
 }
@@ -173,8 +168,23 @@ void TxnStore::Finish(TxnState* txn) {
   if (txn->active) Unregister(txn);
 }
 
+Status TxnStore::AwaitDurable(uint64_t lsn) const {
+  WriteLog* log = store_->write_log();
+  if (log == nullptr || lsn == 0) return Status::Ok();
+  return log->AwaitDurable(lsn);
+}
+
 Result<WriteResult> TxnStore::RawWrite(std::string_view key, const std::string_view* value,
                                        Timestamp timestamp) {
+  Result<WriteResult> result = RawWriteLocked(key, value, timestamp);
+  if (result.ok()) {
+    if (Status durable = AwaitDurable(result->lsn); !durable.ok()) return durable;
+  }
+  return result;
+}
+
+Result<WriteResult> TxnStore::RawWriteLocked(std::string_view key, const std::string_view* value,
+                                             Timestamp timestamp) {
   std::lock_guard commit(commit_mutex_);
   {
     std::lock_guard registry(registry_mutex_);
@@ -229,7 +239,11 @@ CompactResult TxnStore::Compact(Timestamp requested) {
   Timestamp horizon = RaiseHorizon(requested);
   // The sweep runs outside the mutex: begins and commits go on meanwhile,
   // and nothing they do can fall below the horizon just raised.
-  return store_->Compact(horizon);
+  CompactResult result = store_->Compact(horizon);
+  // The horizon's record may have been appended by RaiseHorizon above (then
+  // Compact found nothing to raise): wait for everything appended so far.
+  if (WriteLog* log = store_->write_log()) (void)log->AwaitDurable(log->last_appended_lsn());
+  return result;
 }
 
 TxnStats TxnStore::GetStats() const {

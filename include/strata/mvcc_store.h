@@ -24,12 +24,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "strata/status.h"
 #include "strata/timestamp.h"
+#include "strata/write_log.h"
 
 namespace strata {
 
@@ -37,6 +39,9 @@ struct StoreOptions {
   // Hard limits the engine enforces on its own; the wire layer sets tighter ones.
   size_t max_key_bytes = 64 * 1024;
   size_t max_value_bytes = 64 * 1024 * 1024;
+  // Where every write and horizon change goes before it becomes visible
+  // (not owned; must outlive the store). nullptr: a purely in-memory store.
+  WriteLog* write_log = nullptr;
 };
 
 // The outcome of a put or delete.
@@ -44,6 +49,9 @@ struct WriteResult {
   uint64_t version = 0;  // the key's write count, this write included (1 = first write)
   Timestamp timestamp;
   bool retry = false;  // an identical write already existed; nothing new was stored
+  // With a WriteLog: the record to wait for before acknowledging (for a
+  // retry, the last one appended, as the original may still be in flight).
+  uint64_t lsn = 0;
 };
 
 // A point read. found == false: no version at or below the read timestamp.
@@ -124,6 +132,7 @@ struct CompactResult {
   Timestamp horizon;  // the horizon after the call
   uint64_t versions_removed = 0;
   uint64_t bytes_reclaimed = 0;  // key and value bytes no longer stored
+  uint64_t lsn = 0;              // with a WriteLog: the horizon's record (0: none)
 };
 
 // One bounded slice of a compaction sweep (see CompactStep).
@@ -133,6 +142,17 @@ struct CompactStepResult {
   uint64_t bytes_reclaimed = 0;
   bool sweep_finished = false;  // the sweep reached the last key and starts over next time
 };
+
+// One stored version as a checkpoint sees it (views valid during the call).
+struct ExportedVersion {
+  uint64_t timestamp = 0;
+  uint64_t version = 0;
+  bool deleted = false;
+  std::string_view value;
+};
+
+using ExportVisitor = std::function<void(std::string_view key, uint64_t write_count,
+                                         std::span<const ExportedVersion> versions)>;
 
 struct StoreStats {
   uint64_t keys = 0;                       // keys with at least one stored version
@@ -154,6 +174,12 @@ class MvccStore final {
   MvccStore(const MvccStore&) = delete;
   MvccStore& operator=(const MvccStore&) = delete;
 
+  // With a WriteLog, every write below (and a rise of the horizon) is
+  // appended to it before it becomes visible; if the log refuses, nothing
+  // changes and its status is returned. The store never waits for the log:
+  // results carry the record's LSN, and the caller waits (WriteLog::
+  // AwaitDurable) after releasing its own locks, so writers share fsyncs.
+
   // Stores `value` as the version of `key` at `timestamp`. Writing the same
   // (key, timestamp, value) again is a retry: it returns the existing version
   // with retry = true. A different value, or a delete, already at that
@@ -174,7 +200,9 @@ class MvccStore final {
   // Applies every write at one timestamp, all or nothing: every write is
   // checked (limits, horizon, an existing version at that timestamp) before
   // any is applied, under one hold of the writer lock. Keys must be distinct.
-  Status ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp);
+  // `*lsn` (if given) gets the batch's log record.
+  Status ApplyBatch(const std::vector<BatchWrite>& writes, Timestamp timestamp,
+                    uint64_t* lsn = nullptr);
 
   // The newest version of `key` at or below `read_timestamp`.
   // kCompacted if read_timestamp is below the compaction horizon.
@@ -219,7 +247,7 @@ class MvccStore final {
   CompactResult Compact(Timestamp horizon);
 
   // Incremental compaction for background collection: raises the horizon (no
-  // sweep) ...
+  // sweep; if a WriteLog refuses the record, the horizon stays) ...
   void RaiseHorizon(Timestamp horizon);
   // ... then sweeps at most `max_keys` keys from where the last step stopped.
   CompactStepResult CompactStep(size_t max_keys);
@@ -229,6 +257,24 @@ class MvccStore final {
   std::optional<Timestamp> max_timestamp() const;
 
   StoreStats GetStats() const;
+  WriteLog* write_log() const;  // nullptr: in memory only
+
+  // --- For checkpoints and recovery (storage/) --------------------------
+
+  // Under one hold of the writer lock, so the batch is a consistent cut
+  // ordered with the WriteLog: calls `at_cut` once, then `visit` for up to
+  // `max_keys` keys from `*cursor` on, in key order, with every stored
+  // version. Moves `*cursor` past them; returns true once the last key was
+  // visited. Writers wait only for one batch at a time.
+  bool ExportKeys(std::string* cursor, size_t max_keys, const std::function<void()>& at_cut,
+                  const ExportVisitor& visit) const;
+  // Recovery only: none of these log, check the horizon or wait. Stores the
+  // version of `key` at `timestamp` unless one is there already, and sets
+  // the key's write count to `write_count` either way.
+  void RestoreVersion(std::string_view key, Timestamp timestamp, uint64_t version,
+                      const std::string_view* value, uint64_t write_count);
+  void RestoreHorizon(Timestamp horizon);
+  void RestoreMaxTimestamp(Timestamp timestamp);
 
  private:
   class Impl;

@@ -20,7 +20,8 @@ enum class StatusCode {
   kCompacted,           // the timestamp is below the compaction horizon
   kNotFound,
   kConflict,     // a transaction lost a conflict (later layers)
-  kUnavailable,  // resource exhausted or temporarily unable to serve
+  kUnavailable,  // resource exhausted or temporarily unable to serve; nothing was changed
+  kIoError,      // storage failed after the change was made: it may or may not be durable
 };
 
 // The code's name as written here ("kCompacted"), for logs and test output.
@@ -40,6 +41,8 @@ constexpr std::string_view StatusCodeName(StatusCode code) {
       return "kConflict";
     case StatusCode::kUnavailable:
       return "kUnavailable";
+    case StatusCode::kIoError:
+      return "kIoError";
   }
   return "unknown StatusCode";
 }
@@ -59,6 +62,7 @@ class [[nodiscard]] Status final {
   static Status Compacted(std::string m) { return {StatusCode::kCompacted, std::move(m)}; }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "strata/status.h"
 #include "strata/timestamp.h"
 
 namespace strata {
@@ -17,10 +18,11 @@ namespace strata {
 class TimestampOracle {
  public:
   virtual ~TimestampOracle() = default;
-  // A fresh timestamp above everything issued or observed, or nullopt once
-  // Timestamp::Max() has been issued or observed: there is none left.
-  // Thread-safe.
-  virtual std::optional<Timestamp> Next() = 0;
+  // A fresh timestamp above everything issued or observed. kUnavailable
+  // once Timestamp::Max() has been issued or observed (there is none left),
+  // or when the oracle cannot make its promise durable (a durable oracle
+  // whose log failed). Thread-safe.
+  virtual Result<Timestamp> Next() = 0;
   // Records a timestamp seen elsewhere (a raw write, a compaction request),
   // so that Next() stays above it. Thread-safe.
   virtual void Observe(Timestamp seen) = 0;
@@ -30,7 +32,10 @@ class TimestampOracle {
 
 class LocalOracle final : public TimestampOracle {
  public:
-  std::optional<Timestamp> Next() override;
+  Result<Timestamp> Next() override;
+
+  // The message of the kUnavailable Next() returns once no timestamp is left.
+  static Status Exhausted();
   void Observe(Timestamp seen) override;
   Timestamp Last() const override;
 

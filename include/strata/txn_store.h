@@ -108,6 +108,10 @@ class TxnStore final {
   Result<WriteResult> RawPut(std::string_view key, std::string_view value, Timestamp timestamp);
   Result<WriteResult> RawDelete(std::string_view key, Timestamp timestamp);
 
+  // With a WriteLog (Store), raw writes, commits and Compact return once
+  // durable; a kIoError then means the change is visible but may not
+  // survive a restart.
+
   // Compacts to min(requested, oldest active start timestamp).
   CompactResult Compact(Timestamp requested);
   // Raises the horizon (without sweeping) to min(wanted, oldest active start
@@ -125,6 +129,10 @@ class TxnStore final {
   void Finish(txn_internal::TxnState* txn);  // unregisters
   Result<WriteResult> RawWrite(std::string_view key, const std::string_view* value,
                                Timestamp timestamp);
+  Result<WriteResult> RawWriteLocked(std::string_view key, const std::string_view* value,
+                                     Timestamp timestamp);
+  // With a WriteLog: returns once record `lsn` is durable (see WriteLog).
+  Status AwaitDurable(uint64_t lsn) const;
   // min(wanted, oldest active start), raised into the store and observed by
   // the oracle. REQUIRES: registry_mutex_ held.
   Timestamp RaiseHorizonLocked(Timestamp wanted);

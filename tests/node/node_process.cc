@@ -27,7 +27,8 @@ void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK
 
 }  // namespace
 
-NodeProcess::NodeProcess(const std::string& path, const std::vector<std::string>& args) {
+NodeProcess::NodeProcess(const std::string& path, const std::vector<std::string>& args,
+                         const std::vector<std::string>& extra_env) {
   // A node that dies while we write must fail the test, not kill the test
   // binary with SIGPIPE; write() then reports EPIPE instead.
   signal(SIGPIPE, SIG_IGN);
@@ -57,8 +58,14 @@ NodeProcess::NodeProcess(const std::string& path, const std::vector<std::string>
   for (std::string& arg : argv_strings) argv.push_back(arg.data());
   argv.push_back(nullptr);
 
+  std::vector<std::string> env_strings = extra_env;
+  std::vector<char*> env;
+  for (std::string& entry : env_strings) env.push_back(entry.data());
+  for (char** entry = environ; *entry != nullptr; ++entry) env.push_back(*entry);
+  env.push_back(nullptr);
+
   pid_t pid = -1;
-  if (posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), environ) == 0) pid_ = pid;
+  if (posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), env.data()) == 0) pid_ = pid;
   posix_spawn_file_actions_destroy(&actions);
 
   close(in[0]), close(out[1]), close(err[1]);
@@ -169,6 +176,13 @@ std::optional<int> NodeProcess::WaitForExit(std::chrono::milliseconds timeout) {
     if (Clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+std::optional<int> NodeProcess::Kill(int signal, std::chrono::milliseconds timeout) {
+  if (exit_status_) return exit_status_;
+  if (pid_ <= 0) return std::nullopt;
+  kill(pid_, signal);
+  return WaitForExit(timeout);
 }
 
 }  // namespace strata::testing

@@ -19,8 +19,10 @@ namespace strata::testing {
 
 class NodeProcess final {
  public:
-  // Starts the binary at `path` with `args`. Check ok() before talking to it.
-  NodeProcess(const std::string& path, const std::vector<std::string>& args);
+  // Starts the binary at `path` with `args`, in this process's environment
+  // plus `extra_env` ("NAME=value" each). Check ok() before talking to it.
+  NodeProcess(const std::string& path, const std::vector<std::string>& args,
+              const std::vector<std::string>& extra_env = {});
   // Kills the child if it is still running, so a failed test leaves no orphan.
   ~NodeProcess();
   NodeProcess(const NodeProcess&) = delete;
@@ -45,6 +47,13 @@ class NodeProcess final {
   // output. Returns the wait status, or nullopt after `timeout` (the child is
   // then killed by the destructor).
   std::optional<int> WaitForExit(std::chrono::milliseconds timeout);
+
+  // Sends `signal` to the child (SIGKILL: a crash at an arbitrary moment),
+  // waits for it to die and collects its remaining output. Returns the wait
+  // status, or nullopt if it did not die within `timeout`.
+  std::optional<int> Kill(int signal, std::chrono::milliseconds timeout);
+
+  pid_t pid() const { return pid_; }
 
   // Everything the child wrote to stderr so far.
   const std::string& stderr_text() const { return stderr_; }

@@ -30,9 +30,9 @@ using ::testing::Optional;
 
 // Next(), which only fails once the timestamps ran out.
 Timestamp NextOrFail(TimestampOracle& oracle) {
-  std::optional<Timestamp> next = oracle.Next();
-  EXPECT_TRUE(next.has_value()) << "the oracle ran out of timestamps at " << oracle.Last().value();
-  return next.value_or(Timestamp());
+  Result<Timestamp> next = oracle.Next();
+  EXPECT_TRUE(next.ok()) << "the oracle ran out of timestamps at " << oracle.Last().value();
+  return next.ok() ? *next : Timestamp();
 }
 
 TEST(OracleTest, NextIsStrictlyIncreasing) {
@@ -68,13 +68,17 @@ TEST(OracleTest, NextIsAboveEveryObservedTimestamp) {
 TEST(OracleTest, NextRunsOutAfterTheMaximum) {
   LocalOracle handed_out_max;
   handed_out_max.Observe(Timestamp(Timestamp::kMaxValue - 1));
-  EXPECT_EQ(handed_out_max.Next(), Timestamp::Max());
-  EXPECT_EQ(handed_out_max.Next(), std::nullopt);
+  Result<Timestamp> last = handed_out_max.Next();
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, Timestamp::Max());
+  Result<Timestamp> none = handed_out_max.Next();
+  EXPECT_EQ(none.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(none.status().message(), HasSubstr("no timestamps are left"));
   EXPECT_EQ(handed_out_max.Last(), Timestamp::Max());  // and stays within range
 
   LocalOracle observed_max;
   observed_max.Observe(Timestamp::Max());
-  EXPECT_EQ(observed_max.Next(), std::nullopt);
+  EXPECT_EQ(observed_max.Next().status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(observed_max.Last(), Timestamp::Max());
 }
 

@@ -497,8 +497,8 @@ TEST(TxnCheckerTest, OracleHandsOutUniqueIncreasingTimestampsAcrossThreads) {
     threads.emplace_back([&oracle, &issued, t] {
       for (int i = 0; i < kPerThread; ++i) {
         if (i % 100 == 0) oracle.Observe(Timestamp(oracle.Last().value() + 3));
-        std::optional<Timestamp> next = oracle.Next();
-        if (!next) return;
+        Result<Timestamp> next = oracle.Next();
+        if (!next.ok()) return;
         issued[t].push_back(next->value());
       }
     });

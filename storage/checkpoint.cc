@@ -1,0 +1,270 @@
+#include "storage/checkpoint.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "storage/coding.h"
+#include "storage/file_util.h"
+#include "storage/wal_format.h"
+#include "storage/wal_writer.h"
+
+namespace strata::storage {
+
+namespace {
+
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'R', 'A', 'T', 'A', 'C', 'K'};
+constexpr uint64_t kCheckpointVersion = 1;
+constexpr size_t kBlockHeaderBytes = 16;
+enum class BlockType : uint8_t { kHeader = 1, kKeys = 2, kFooter = 3 };
+// Keys per batch: one batch is copied under one hold of the writer lock.
+constexpr size_t kKeysPerBatch = 256;
+// The file is written in pieces of about this size.
+constexpr size_t kWriteChunk = size_t{1} << 20;
+
+void AppendBlock(BlockType type, std::string_view payload, std::string* out) {
+  const size_t start = out->size();
+  out->append(8, '\0');
+  PutFixed32(out, static_cast<uint32_t>(payload.size()));
+  out->push_back(static_cast<char>(type));
+  out->append(3, '\0');
+  out->append(payload);
+  EncodeFixed64(out->data() + start, Checksum(std::string_view(*out).substr(start + 8)));
+}
+
+}  // namespace
+
+std::string CheckpointFileName(uint64_t log_start) {
+  char name[48];
+  std::snprintf(name, sizeof(name), "checkpoint-%020llu.ckpt",
+                static_cast<unsigned long long>(log_start));
+  return name;
+}
+
+std::optional<uint64_t> ParseCheckpointFileName(std::string_view name) {
+  constexpr std::string_view kPrefix = "checkpoint-", kSuffix = ".ckpt";
+  if (name.size() != kPrefix.size() + 20 + kSuffix.size() || !name.starts_with(kPrefix) ||
+      !name.ends_with(kSuffix)) {
+    return std::nullopt;
+  }
+  uint64_t lsn = 0;
+  for (char c : name.substr(kPrefix.size(), 20)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    lsn = lsn * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return lsn;
+}
+
+bool CheckpointInfo::Contains(std::string_view key, uint64_t lsn) const {
+  auto after = std::upper_bound(cuts.begin(), cuts.end(), key,
+                                [](std::string_view k, const Cut& c) { return k < c.range_start; });
+  if (after == cuts.begin()) return false;
+  return lsn <= std::prev(after)->cut_lsn;
+}
+
+Result<CheckpointResult> WriteCheckpoint(const std::string& dir, const MvccStore& store,
+                                         WalWriter* wal,
+                                         const std::function<uint64_t()>& reserved_through,
+                                         const std::function<void(std::string_view)>& progress) {
+  Result<uint64_t> next_segment = wal->Roll();
+  if (!next_segment.ok()) return next_segment.status();
+  const uint64_t covered = *next_segment - 1;
+
+  CheckpointResult result;
+  result.path = JoinPath(dir, CheckpointFileName(covered));
+  const std::string tmp_path = result.path + ".tmp";
+  Result<File> file = OpenFile(tmp_path, O_WRONLY | O_CREAT | O_TRUNC);
+  if (!file.ok()) return file.status();
+
+  std::string out(kCheckpointMagic, sizeof(kCheckpointMagic));
+  uint64_t offset = 0;
+  auto write_out = [&]() -> Status {
+    if (Status s = WriteAt(*file, tmp_path, out, offset); !s.ok()) return s;
+    offset += out.size();
+    out.clear();
+    return Status::Ok();
+  };
+
+  std::string payload;
+  PutVarint(&payload, kCheckpointVersion);
+  PutVarint(&payload, covered);
+  PutVarint(&payload, store.compaction_horizon().value());
+  auto max_ts = store.max_timestamp();
+  PutVarint(&payload, max_ts ? max_ts->value() + 1 : 0);
+  PutVarint(&payload, reserved_through());
+  AppendBlock(BlockType::kHeader, payload, &out);
+
+  uint64_t blocks = 1, last_cut = covered;
+  std::string cursor;
+  bool done = false;
+  std::string keys;
+  while (!done) {
+    payload.clear();
+    keys.clear();
+    uint64_t count = 0;
+    std::string range_start = cursor;
+    uint64_t cut = 0;
+    done = store.ExportKeys(
+        &cursor, kKeysPerBatch, [&] { cut = wal->last_appended_lsn(); },
+        [&](std::string_view key, uint64_t write_count, std::span<const ExportedVersion> versions) {
+          PutBytes(&keys, key);
+          PutVarint(&keys, write_count);
+          PutVarint(&keys, versions.size());
+          for (const ExportedVersion& v : versions) {
+            PutVarint(&keys, v.timestamp);
+            PutVarint(&keys, v.version);
+            keys.push_back(v.deleted ? 0 : 1);
+            if (!v.deleted) PutBytes(&keys, v.value);
+          }
+          ++count;
+          result.versions += versions.size();
+        });
+    PutVarint(&payload, cut);
+    PutBytes(&payload, range_start);
+    PutVarint(&payload, count);
+    payload.append(keys);
+    AppendBlock(BlockType::kKeys, payload, &out);
+    ++blocks;
+    result.keys += count;
+    last_cut = std::max(last_cut, cut);
+    if (out.size() >= kWriteChunk) {
+      if (Status s = write_out(); !s.ok()) return s;
+    }
+  }
+  payload.clear();
+  PutVarint(&payload, blocks + 1);
+  PutVarint(&payload, result.keys);
+  PutVarint(&payload, result.versions);
+  AppendBlock(BlockType::kFooter, payload, &out);
+  if (Status s = write_out(); !s.ok()) return s;
+  if (Status s = DataSync(*file, tmp_path); !s.ok()) return s;
+  result.bytes = offset;
+
+  // The file reflects records up to last_cut: they must be durable before
+  // it replaces the log they came from.
+  if (Status s = wal->WaitDurable(last_cut); !s.ok()) return s;
+  if (::rename(tmp_path.c_str(), result.path.c_str()) != 0) {
+    return ErrnoStatus("cannot rename checkpoint", tmp_path, errno);
+  }
+  if (Status s = SyncDir(dir); !s.ok()) return s;
+  result.covered_lsn = covered;
+
+  // Only now is the older state unnecessary.
+  Result<std::vector<std::string>> names = ListDir(dir);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    auto lsn = ParseCheckpointFileName(name);
+    if (lsn && *lsn < covered) {
+      if (Status s = RemoveFile(JoinPath(dir, name)); !s.ok()) return s;
+    }
+  }
+  if (Status s = wal->RemoveSegmentsBefore(covered + 1); !s.ok()) return s;
+  if (progress) {
+    progress("checkpoint: wrote " + result.path + " (" + std::to_string(result.keys) + " keys, " +
+             std::to_string(result.versions) + " versions, " + std::to_string(result.bytes) +
+             " bytes)");
+  }
+  return result;
+}
+
+Status RemoveTemporaryCheckpoints(const std::string& dir) {
+  Result<std::vector<std::string>> names = ListDir(dir);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    if (!name.starts_with("checkpoint-") || !name.ends_with(".ckpt.tmp")) continue;
+    if (Status s = RemoveFile(JoinPath(dir, name)); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Result<CheckpointInfo> LoadCheckpoint(const std::string& path, MvccStore* store) {
+  Result<std::string> data = ReadWholeFile(path);
+  if (!data.ok()) return data.status();
+  const std::string_view file = *data;
+  auto damaged = [&](size_t offset, const std::string& why) {
+    return Status::InvalidArgument("the checkpoint " + path + " is damaged at offset " +
+                                   std::to_string(offset) + ": " + why);
+  };
+  if (file.size() < sizeof(kCheckpointMagic) ||
+      std::memcmp(file.data(), kCheckpointMagic, sizeof(kCheckpointMagic)) != 0) {
+    return damaged(0, "it does not start with the checkpoint magic bytes");
+  }
+  CheckpointInfo info;
+  size_t offset = sizeof(kCheckpointMagic);
+  uint64_t blocks = 0;
+  bool footer = false;
+  while (offset < file.size()) {
+    if (footer) return damaged(offset, "bytes after the footer");
+    if (offset + kBlockHeaderBytes > file.size())
+      return damaged(offset, "a block header cut short");
+    const uint32_t length = DecodeFixed32(file.data() + offset + 8);
+    if (length > file.size() - offset - kBlockHeaderBytes) {
+      return damaged(offset, "a block length that runs past the end of the file");
+    }
+    if (DecodeFixed64(file.data() + offset) != Checksum(file.substr(offset + 8, 8 + length))) {
+      return damaged(offset, "a checksum mismatch");
+    }
+    const auto type = static_cast<BlockType>(file[offset + 12]);
+    Decoder in(file.substr(offset + kBlockHeaderBytes, length));
+    ++blocks;
+    if (blocks == 1 && type != BlockType::kHeader) return damaged(offset, "no header block");
+    bool ok = true;
+    switch (type) {
+      case BlockType::kHeader: {
+        uint64_t version = 0;
+        ok = blocks == 1 && in.Varint(&version) && version == kCheckpointVersion &&
+             in.Varint(&info.covered_lsn) && in.Varint(&info.horizon) &&
+             in.Varint(&info.max_timestamp_plus_one) && in.Varint(&info.reserved_through);
+        break;
+      }
+      case BlockType::kKeys: {
+        uint64_t cut = 0, count = 0;
+        std::string_view range_start;
+        ok = in.Varint(&cut) && in.Bytes(&range_start) && in.Varint(&count);
+        if (ok) info.cuts.push_back({std::string(range_start), cut});
+        for (uint64_t k = 0; ok && k < count; ++k) {
+          std::string_view key;
+          uint64_t write_count = 0, versions = 0;
+          ok = in.Bytes(&key) && in.Varint(&write_count) && in.Varint(&versions);
+          for (uint64_t v = 0; ok && v < versions; ++v) {
+            uint64_t ts = 0, version = 0;
+            uint8_t kind = 0;
+            std::string_view value;
+            ok = in.Varint(&ts) && ts <= Timestamp::kMaxValue && in.Varint(&version) &&
+                 in.Byte(&kind) && kind <= 1 && (kind == 0 || in.Bytes(&value));
+            if (ok) {
+              store->RestoreVersion(key, Timestamp(ts), version, kind == 1 ? &value : nullptr,
+                                    write_count);
+            }
+          }
+          info.versions += versions;
+          ++info.keys;
+        }
+        break;
+      }
+      case BlockType::kFooter: {
+        uint64_t total_blocks = 0, keys = 0, versions = 0;
+        ok = in.Varint(&total_blocks) && in.Varint(&keys) && in.Varint(&versions) &&
+             total_blocks == blocks && keys == info.keys && versions == info.versions;
+        footer = true;
+        break;
+      }
+      default:
+        ok = false;
+    }
+    if (!ok || !in.done()) return damaged(offset, "a block whose contents do not decode");
+    offset += kBlockHeaderBytes + length;
+  }
+  if (!footer) return damaged(offset, "the file ends before its footer (truncated)");
+  if (info.horizon > 0) store->RestoreHorizon(Timestamp(info.horizon));
+  if (info.max_timestamp_plus_one > 0) {
+    store->RestoreMaxTimestamp(Timestamp(info.max_timestamp_plus_one - 1));
+  }
+  return info;
+}
+
+}  // namespace strata::storage

@@ -1,0 +1,134 @@
+#include "storage/file_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace strata::storage {
+
+Status ErrnoStatus(std::string_view what, const std::string& path, int err) {
+  return Status::Unavailable(std::string(what) + " " + path + ": " + std::strerror(err));
+}
+
+File::~File() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+File& File::operator=(File&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+std::string JoinPath(const std::string& dir, std::string_view name) {
+  std::string path = dir;
+  if (!path.empty() && path.back() != '/') path.push_back('/');
+  path.append(name);
+  return path;
+}
+
+Status CreateDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus("cannot stat", dir, errno);
+    if (!S_ISDIR(st.st_mode)) return Status::Unavailable(dir + " exists and is not a directory");
+    return Status::Ok();
+  }
+  return ErrnoStatus("cannot create directory", dir, errno);
+}
+
+Result<std::vector<std::string>> ListDir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ErrnoStatus("cannot list directory", dir, errno);
+  std::vector<std::string> names;
+  while (dirent* entry = ::readdir(d)) {
+    std::string_view name = entry->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot open directory", dir, errno);
+  File file(fd);
+  if (::fsync(fd) != 0) return ErrnoStatus("fsync of directory", dir, errno);
+  return Status::Ok();
+}
+
+Result<File> OpenFile(const std::string& path, int flags, int mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+  return File(fd);
+}
+
+Status WriteAt(const File& file, const std::string& path, std::string_view data, uint64_t offset) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(file.fd(), data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write to", path, errno);
+    }
+    if (n == 0) return ErrnoStatus("write to", path, EIO);
+    data.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status DataSync(const File& file, const std::string& path) {
+  if (::fdatasync(file.fd()) != 0) return ErrnoStatus("fdatasync of", path, errno);
+  return Status::Ok();
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  Result<File> file = OpenFile(path, O_RDONLY);
+  if (!file.ok()) return file.status();
+  struct stat st;
+  if (::fstat(file->fd(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n =
+        ::pread(file->fd(), data.data() + done, data.size() - done, static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("cannot read", path, errno);
+    }
+    if (n == 0) break;  // shrank meanwhile
+    done += static_cast<size_t>(n);
+  }
+  data.resize(done);
+  return data;
+}
+
+Status RemoveFile(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return ErrnoStatus("cannot remove", path, errno);
+  return Status::Ok();
+}
+
+Result<DirLock> DirLock::Acquire(const std::string& dir) {
+  const std::string path = JoinPath(dir, "LOCK");
+  Result<File> file = OpenFile(path, O_RDWR | O_CREAT);
+  if (!file.ok()) return file.status();
+  if (::flock(file->fd(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status::Unavailable("the data directory " + dir +
+                                 " is in use by another process (it holds " + path + ")");
+    }
+    return ErrnoStatus("cannot lock", path, errno);
+  }
+  return DirLock(std::move(*file));
+}
+
+}  // namespace strata::storage

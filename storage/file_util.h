@@ -1,0 +1,66 @@
+// Thin POSIX helpers for the storage layer: every failure becomes a Status
+// whose message names the file and the system's reason.
+//
+// Written on raw POSIX calls rather than std::filesystem/fstream because the
+// log needs what those hide: fdatasync, fallocate, pwrite at an offset,
+// fsync of a directory, and the errno of each failure.
+#ifndef STRATA_STORAGE_FILE_UTIL_H_
+#define STRATA_STORAGE_FILE_UTIL_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strata/status.h"
+
+namespace strata::storage {
+
+// "<what> <path>: <strerror(err)>" as kUnavailable.
+Status ErrnoStatus(std::string_view what, const std::string& path, int err);
+
+// An owned file descriptor, closed on destruction.
+class File final {
+ public:
+  File() = default;
+  explicit File(int fd) : fd_(fd) {}
+  ~File();
+  File(File&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  File& operator=(File&& other) noexcept;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  int fd() const { return fd_; }
+  bool is_open() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string JoinPath(const std::string& dir, std::string_view name);
+// Creates `dir` (one level) if it does not exist.
+Status CreateDir(const std::string& dir);
+Result<std::vector<std::string>> ListDir(const std::string& dir);
+// Makes the directory's entries (created, renamed, removed files) durable.
+Status SyncDir(const std::string& dir);
+Result<File> OpenFile(const std::string& path, int flags, int mode = 0644);
+// Writes all of `data` at `offset` (retrying short writes).
+Status WriteAt(const File& file, const std::string& path, std::string_view data, uint64_t offset);
+Status DataSync(const File& file, const std::string& path);
+Result<std::string> ReadWholeFile(const std::string& path);
+Status RemoveFile(const std::string& path);
+
+// An exclusive lock on <dir>/LOCK for as long as it lives, so two processes
+// never write one store.
+class DirLock final {
+ public:
+  static Result<DirLock> Acquire(const std::string& dir);
+
+ private:
+  explicit DirLock(File file) : file_(std::move(file)) {}
+  File file_;
+};
+
+}  // namespace strata::storage
+
+#endif  // STRATA_STORAGE_FILE_UTIL_H_

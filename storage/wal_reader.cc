@@ -1,0 +1,225 @@
+#include "storage/wal_reader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "storage/coding.h"
+#include "storage/file_util.h"
+
+namespace strata::storage {
+
+namespace {
+
+struct SegmentFile {
+  uint64_t first_lsn;
+  std::string path;
+  std::string data;
+};
+
+bool HeaderIsValid(std::string_view data, uint64_t* first_lsn) {
+  if (data.size() < kSegmentHeaderBytes) return false;
+  if (std::memcmp(data.data(), kWalMagic, sizeof(kWalMagic)) != 0) return false;
+  if (DecodeFixed32(data.data() + 8) != kWalFormatVersion) return false;
+  if (DecodeFixed32(data.data() + 12) != kSegmentHeaderBytes) return false;
+  if (DecodeFixed64(data.data() + 24) != Checksum(data.substr(0, 24))) return false;
+  *first_lsn = DecodeFixed64(data.data() + 16);
+  return true;
+}
+
+bool AllZero(std::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
+}
+
+// Why the record at `offset` is not a valid record with LSN `expected_lsn`
+// (empty: it is one). Sets *end_of_data for an all-zero header: the
+// preallocated rest of the segment.
+std::string CheckRecord(std::string_view data, size_t offset, uint64_t expected_lsn,
+                        bool* end_of_data) {
+  *end_of_data = false;
+  if (offset + kRecordHeaderBytes > data.size()) {
+    if (AllZero(data.substr(offset))) {
+      *end_of_data = true;
+      return "";
+    }
+    return "a record header cut short by the end of the file";
+  }
+  std::string_view header = data.substr(offset, kRecordHeaderBytes);
+  if (AllZero(header)) {
+    *end_of_data = true;
+    return "";
+  }
+  const uint32_t length = DecodeFixed32(header.data() + 8);
+  if (length > kMaxRecordPayload || offset + AlignedRecordSize(length) > data.size()) {
+    return "a record length (" + std::to_string(length) + ") that runs past the end of the file";
+  }
+  if (DecodeFixed64(header.data()) != Checksum(data.substr(offset + 8, 16 + length))) {
+    return "a checksum mismatch";
+  }
+  const uint64_t lsn = DecodeFixed64(header.data() + 16);
+  if (lsn != expected_lsn) {
+    return "LSN " + std::to_string(lsn) + " where " + std::to_string(expected_lsn) +
+           " was expected";
+  }
+  return "";
+}
+
+// Whether any valid record (any LSN) starts at or after `offset`.
+bool HasValidRecordFrom(std::string_view data, size_t offset) {
+  offset = (offset + kRecordAlignment - 1) & ~(kRecordAlignment - 1);
+  for (; offset + kRecordHeaderBytes <= data.size(); offset += kRecordAlignment) {
+    const char* h = data.data() + offset;
+    if (AllZero(std::string_view(h, kRecordHeaderBytes))) continue;
+    const uint32_t length = DecodeFixed32(h + 8);
+    if (length > kMaxRecordPayload || offset + kRecordHeaderBytes + length > data.size()) continue;
+    if (DecodeFixed64(h) == Checksum(data.substr(offset + 8, 16 + length))) return true;
+  }
+  return false;
+}
+
+std::string Where(const SegmentFile& segment, size_t offset) {
+  return segment.path + " at offset " + std::to_string(offset);
+}
+
+}  // namespace
+
+Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
+                               const std::function<Status(const WalRecord&)>& apply,
+                               const std::function<void(std::string_view)>& progress) {
+  Result<std::vector<std::string>> names = ListDir(dir);
+  if (!names.ok()) return names.status();
+  std::vector<SegmentFile> segments;
+  for (const std::string& name : *names) {
+    if (auto first = ParseSegmentFileName(name)) {
+      segments.push_back({*first, JoinPath(dir, name), std::string()});
+    }
+  }
+  std::sort(segments.begin(), segments.end(),
+            [](const SegmentFile& a, const SegmentFile& b) { return a.first_lsn < b.first_lsn; });
+
+  WalReadSummary summary;
+  uint64_t expected = 0;  // the next LSN; 0 until the first segment sets it
+  // A segment's damage is judged against what comes after it: load lazily,
+  // but let the torn-tail check look ahead at later segments.
+  auto load = [&](SegmentFile& segment) -> Status {
+    if (!segment.data.empty()) return Status::Ok();
+    Result<std::string> data = ReadWholeFile(segment.path);
+    if (!data.ok()) return data.status();
+    segment.data = std::move(*data);
+    return Status::Ok();
+  };
+  auto later_has_records = [&](size_t index) -> Result<bool> {
+    for (size_t j = index + 1; j < segments.size(); ++j) {
+      if (Status s = load(segments[j]); !s.ok()) return s;
+      if (HasValidRecordFrom(segments[j].data, kSegmentHeaderBytes)) return true;
+      std::string().swap(segments[j].data);  // free it again: segments can be big
+    }
+    return false;
+  };
+  // Cuts segment `index` at `offset` and removes the later (empty) ones.
+  auto cut_tail = [&](size_t index, size_t offset, const std::string& why) -> Status {
+    SegmentFile& segment = segments[index];
+    const uint64_t dropped = segment.data.size() - offset;
+    summary.torn_tail = "dropped " + std::to_string(dropped) + " bytes of " + segment.path +
+                        " from offset " + std::to_string(offset) + " (" + why +
+                        "): the end of a write the crash interrupted";
+    Result<File> file = OpenFile(segment.path, O_WRONLY);
+    if (!file.ok()) return file.status();
+    if (::ftruncate(file->fd(), static_cast<off_t>(offset)) != 0) {
+      return ErrnoStatus("cannot truncate", segment.path, errno);
+    }
+    if (Status s = DataSync(*file, segment.path); !s.ok()) return s;
+    for (size_t j = index + 1; j < segments.size(); ++j) {
+      if (Status s = RemoveFile(segments[j].path); !s.ok()) return s;
+    }
+    segments.resize(index + 1);
+    return SyncDir(dir);
+  };
+
+  for (size_t i = 0; i < segments.size(); ++i) {
+    SegmentFile& segment = segments[i];
+    if (Status s = load(segment); !s.ok()) return s;
+    if (progress) {
+      progress("recovery: reading " + segment.path + " (" + std::to_string(segment.data.size()) +
+               " bytes)");
+    }
+    uint64_t header_lsn = 0;
+    if (!HeaderIsValid(segment.data, &header_lsn) || header_lsn != segment.first_lsn) {
+      Result<bool> later = later_has_records(i);
+      if (!later.ok()) return later.status();
+      if (*later || HasValidRecordFrom(segment.data, kSegmentHeaderBytes)) {
+        return Status::InvalidArgument("the write-ahead log is damaged: " + Where(segment, 0) +
+                                       " has no valid segment header, and valid records follow");
+      }
+      // A segment created just before the crash, never (fully) written.
+      if (Status s = cut_tail(i, 0, "no valid segment header"); !s.ok()) return s;
+      if (Status s = RemoveFile(segment.path); !s.ok()) return s;
+      segments.pop_back();
+      break;
+    }
+    if (expected == 0) {
+      if (segment.first_lsn > after_lsn + 1) {
+        return Status::InvalidArgument(
+            "the write-ahead log is missing records " + std::to_string(after_lsn + 1) + " to " +
+            std::to_string(segment.first_lsn - 1) + ": its oldest segment is " + segment.path);
+      }
+    } else if (segment.first_lsn != expected) {
+      return Status::InvalidArgument("the write-ahead log is missing records: " + segment.path +
+                                     " starts at LSN " + std::to_string(segment.first_lsn) +
+                                     " but the previous segment ended before LSN " +
+                                     std::to_string(expected));
+    }
+    expected = segment.first_lsn;
+
+    size_t offset = kSegmentHeaderBytes;
+    bool cut = false;
+    for (;;) {
+      bool end_of_data = false;
+      std::string why = CheckRecord(segment.data, offset, expected, &end_of_data);
+      if (end_of_data) {
+        // Zeros to the end of the file are preallocation; anything valid
+        // after them is damage (a zeroed record header).
+        if (HasValidRecordFrom(segment.data, offset + kRecordAlignment)) {
+          return Status::InvalidArgument(
+              "the write-ahead log is damaged: " + Where(segment, offset) +
+              " holds a zeroed record header, and valid records follow");
+        }
+        break;
+      }
+      if (!why.empty()) {
+        Result<bool> later = later_has_records(i);
+        if (!later.ok()) return later.status();
+        if (*later || HasValidRecordFrom(segment.data, offset + kRecordAlignment)) {
+          return Status::InvalidArgument(
+              "the write-ahead log is damaged: " + Where(segment, offset) + " holds " + why +
+              ", and valid records follow; refusing to recover past "
+              "it, which would lose them");
+        }
+        if (Status s = cut_tail(i, offset, why); !s.ok()) return s;
+        cut = true;
+        break;
+      }
+      const uint32_t length = DecodeFixed32(segment.data.data() + offset + 8);
+      WalRecord record{static_cast<RecordType>(segment.data[offset + 12]), expected,
+                       std::string_view(segment.data).substr(offset + kRecordHeaderBytes, length)};
+      if (record.lsn > after_lsn) {
+        if (Status s = apply(record); !s.ok()) {
+          return Status(s.code(), s.message() + " (" + Where(segment, offset) + ")");
+        }
+        ++summary.records_applied;
+      }
+      summary.last_lsn = expected;
+      ++expected;
+      offset += AlignedRecordSize(length);
+    }
+    summary.bytes_read += offset;
+    summary.segments.push_back(segment.first_lsn);
+    std::string().swap(segment.data);
+    if (cut) break;
+  }
+  return summary;
+}
+
+}  // namespace strata::storage

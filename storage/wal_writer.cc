@@ -1,0 +1,283 @@
+#include "storage/wal_writer.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "storage/coding.h"
+
+namespace strata::storage {
+
+namespace {
+
+// Segments grow by this much at a time (never more than segment_bytes).
+constexpr uint64_t kAllocationChunk = uint64_t{4} << 20;
+// kBatch: a group this big is written without waiting out the delay.
+constexpr uint64_t kMaxGroupBytes = uint64_t{4} << 20;
+constexpr size_t kMaxVarint = 10;
+
+}  // namespace
+
+WalWriter::WalWriter(std::string dir, WalOptions options)
+    : dir_(std::move(dir)), options_(std::move(options)) {}
+
+WalWriter::~WalWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+Status WalWriter::Start(uint64_t next_lsn, std::vector<uint64_t> existing) {
+  std::lock_guard lock(mu_);
+  std::sort(existing.begin(), existing.end());
+  for (uint64_t first : existing) {
+    if (first != next_lsn) finished_.emplace_back(first, JoinPath(dir_, SegmentFileName(first)));
+  }
+  next_lsn_ = next_lsn;
+  durable_lsn_ = next_lsn - 1;
+  if (Status s = OpenSegmentLocked(next_lsn); !s.ok()) return s;
+  flusher_ = std::thread([this] { FlushLoop(); });
+  return Status::Ok();
+}
+
+Status WalWriter::OpenSegmentLocked(uint64_t first_lsn) {
+  auto segment = std::make_shared<Segment>();
+  segment->path = JoinPath(dir_, SegmentFileName(first_lsn));
+  segment->first_lsn = first_lsn;
+  // O_TRUNC: a file of this name can only be an empty segment a crash left
+  // behind (recovery found no record in it, or next_lsn would be past it).
+  Result<File> file = OpenFile(segment->path, O_WRONLY | O_CREAT | O_TRUNC);
+  if (!file.ok()) return file.status();
+  segment->file = std::move(*file);
+  if (Status s = SyncDir(dir_); !s.ok()) return s;
+  std::shared_ptr<Segment> previous = std::move(current_);
+  current_ = std::move(segment);
+  std::string header;
+  EncodeSegmentHeader(first_lsn, &header);
+  if (Status s = ReserveSpaceLocked(header.size()); !s.ok()) {
+    current_ = std::move(previous);
+    return s;
+  }
+  if (previous != nullptr) finished_.emplace_back(previous->first_lsn, previous->path);
+  if (pending_.empty()) pending_since_ = std::chrono::steady_clock::now();
+  pending_.push_back({current_, 0, std::move(header)});
+  current_->end = kSegmentHeaderBytes;
+  return Status::Ok();
+}
+
+Status WalWriter::ReserveSpaceLocked(uint64_t bytes) {
+  Segment& seg = *current_;
+  if (seg.end + bytes <= seg.allocated) return Status::Ok();
+  uint64_t want = std::max(seg.end + bytes, seg.allocated + kAllocationChunk);
+  want = std::max(seg.end + bytes, std::min(want, options_.segment_bytes));
+  int rc = ::fallocate(seg.file.fd(), 0, static_cast<off_t>(seg.allocated),
+                       static_cast<off_t>(want - seg.allocated));
+  if (rc != 0 && errno != EOPNOTSUPP) {
+    // Refused before anything is visible: a definite failure, and not a
+    // fatal one (the next write tries again, e.g. once space is freed).
+    return ErrnoStatus("cannot grow the write-ahead log segment", seg.path, errno);
+  }
+  seg.allocated = want;  // on a file system without fallocate, writes allocate
+  return Status::Ok();
+}
+
+Result<uint64_t> WalWriter::Append(RecordType type, size_t max_payload,
+                                   const std::function<void(std::string*)>& encode) {
+  std::unique_lock lock(mu_);
+  if (failure_) return Status::Unavailable(failure_->message());
+  if (current_ == nullptr) return Status::Unavailable("the write-ahead log is not open");
+  const bool was_idle = pending_.empty();
+  const uint64_t max_size = AlignedRecordSize(max_payload);
+  if (current_->end + max_size > options_.segment_bytes && current_->end > kSegmentHeaderBytes) {
+    if (Status s = OpenSegmentLocked(next_lsn_); !s.ok()) return s;
+  }
+  if (Status s = ReserveSpaceLocked(max_size); !s.ok()) return s;
+
+  if (pending_.empty() || pending_.back().segment != current_) {
+    if (pending_.empty()) pending_since_ = std::chrono::steady_clock::now();
+    pending_.push_back({current_, current_->end, std::string()});
+  }
+  std::string& out = pending_.back().bytes;
+  const size_t start = out.size();
+  const uint64_t lsn = next_lsn_++;
+  out.append(kRecordHeaderBytes, '\0');
+  encode(&out);
+  const size_t payload = out.size() - start - kRecordHeaderBytes;
+  EncodeFixed32(out.data() + start + 8, static_cast<uint32_t>(payload));
+  out[start + 12] = static_cast<char>(type);
+  EncodeFixed64(out.data() + start + 16, lsn);
+  EncodeFixed64(out.data() + start,
+                Checksum(std::string_view(out).substr(start + 8, 16 + payload)));
+  out.append(AlignedRecordSize(payload) - (out.size() - start), '\0');
+  const uint64_t size = out.size() - start;
+  current_->end += size;
+  pending_bytes_ += size;
+  bytes_ += size;
+  ++records_;
+  // kBatch: the flusher waits out the delay on its own once woken.
+  const bool wake =
+      was_idle || options_.sync != SyncMode::kBatch || pending_bytes_ >= kMaxGroupBytes;
+  lock.unlock();
+  if (wake) work_cv_.notify_one();
+  return lsn;
+}
+
+Result<uint64_t> WalWriter::AppendWrites(Timestamp timestamp, std::span<const LoggedWrite> writes) {
+  size_t bound = 2 * kMaxVarint;
+  for (const LoggedWrite& w : writes) {
+    bound += 1 + 3 * kMaxVarint + w.key.size() + (w.value ? w.value->size() : 0);
+  }
+  return Append(RecordType::kWrites, bound, [&](std::string* out) {
+    PutVarint(out, timestamp.value());
+    PutVarint(out, writes.size());
+    for (const LoggedWrite& w : writes) {
+      out->push_back(w.value ? 1 : 0);
+      PutBytes(out, w.key);
+      PutVarint(out, w.version);
+      if (w.value) PutBytes(out, *w.value);
+    }
+  });
+}
+
+Result<uint64_t> WalWriter::AppendHorizon(Timestamp horizon) {
+  return Append(RecordType::kHorizon, kMaxVarint,
+                [&](std::string* out) { PutVarint(out, horizon.value()); });
+}
+
+Result<uint64_t> WalWriter::AppendReserve(uint64_t through) {
+  return Append(RecordType::kReserve, kMaxVarint,
+                [&](std::string* out) { PutVarint(out, through); });
+}
+
+Status WalWriter::AwaitDurable(uint64_t lsn) {
+  if (!options_.wait_for_durability) return Status::Ok();
+  return WaitDurable(lsn);
+}
+
+Status WalWriter::WaitDurable(uint64_t lsn) {
+  std::unique_lock lock(mu_);
+  durable_cv_.wait(lock, [&] { return durable_lsn_ >= lsn || failure_.has_value(); });
+  if (durable_lsn_ >= lsn) return Status::Ok();
+  return Status::IoError(
+      "the change was applied but its write-ahead log record could not be made durable, so it "
+      "may or may not survive a restart: " +
+      failure_->message());
+}
+
+uint64_t WalWriter::last_appended_lsn() const {
+  std::lock_guard lock(mu_);
+  return next_lsn_ - 1;
+}
+
+uint64_t WalWriter::durable_lsn() const {
+  std::lock_guard lock(mu_);
+  return durable_lsn_;
+}
+
+Status WalWriter::health() const {
+  std::lock_guard lock(mu_);
+  return failure_ ? *failure_ : Status::Ok();
+}
+
+uint64_t WalWriter::bytes_appended() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+WalStats WalWriter::stats() const {
+  std::lock_guard lock(mu_);
+  WalStats s;
+  s.appended_lsn = next_lsn_ - 1;
+  s.durable_lsn = durable_lsn_;
+  s.syncs = syncs_;
+  s.records = records_;
+  s.bytes = bytes_;
+  if (failure_) s.failure = failure_->message();
+  return s;
+}
+
+Result<uint64_t> WalWriter::Roll() {
+  std::lock_guard lock(mu_);
+  if (failure_) return Status::Unavailable(failure_->message());
+  if (current_->end > kSegmentHeaderBytes) {
+    if (Status s = OpenSegmentLocked(next_lsn_); !s.ok()) return s;
+  }
+  return current_->first_lsn;
+}
+
+Status WalWriter::RemoveSegmentsBefore(uint64_t lsn) {
+  std::vector<std::string> doomed;
+  {
+    std::lock_guard lock(mu_);
+    // A segment holds records up to the next segment's first LSN - 1.
+    while (!finished_.empty()) {
+      const uint64_t next_first = finished_.size() > 1 ? finished_[1].first : current_->first_lsn;
+      if (next_first > lsn) break;
+      doomed.push_back(finished_.front().second);
+      finished_.pop_front();
+    }
+  }
+  for (const std::string& path : doomed) {
+    if (Status s = RemoveFile(path); !s.ok()) return s;
+  }
+  return doomed.empty() ? Status::Ok() : SyncDir(dir_);
+}
+
+void WalWriter::FailLocked(const Status& cause) {
+  failure_ = Status::Unavailable("the write-ahead log failed (" + cause.message() +
+                                 "); no more writes are accepted until the store is reopened");
+  pending_.clear();
+  pending_bytes_ = 0;
+}
+
+Status WalWriter::WriteOut(const std::vector<PendingWrite>& batch) {
+  for (const PendingWrite& w : batch) {
+    if (Status s = WriteAt(w.segment->file, w.segment->path, w.bytes, w.offset); !s.ok()) return s;
+  }
+  if (options_.sync == SyncMode::kNone) return Status::Ok();
+  const Segment* synced = nullptr;
+  for (const PendingWrite& w : batch) {
+    if (w.segment.get() == synced) continue;
+    if (Status s = DataSync(w.segment->file, w.segment->path); !s.ok()) return s;
+    synced = w.segment.get();
+  }
+  return Status::Ok();
+}
+
+void WalWriter::FlushLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+    if (pending_.empty()) return;  // stopping, nothing left
+    if (options_.sync == SyncMode::kBatch && !stop_) {
+      // Let more commits join this fsync, but never past the delay.
+      work_cv_.wait_until(lock, pending_since_ + options_.batch_delay,
+                          [&] { return stop_ || pending_bytes_ >= kMaxGroupBytes; });
+    }
+    std::vector<PendingWrite> batch;
+    batch.swap(pending_);
+    pending_bytes_ = 0;
+    const uint64_t last = next_lsn_ - 1;
+    lock.unlock();
+    Status written = WriteOut(batch);
+    lock.lock();
+    if (written.ok()) {
+      durable_lsn_ = std::max(durable_lsn_, last);
+      ++syncs_;
+    } else if (!failure_) {
+      FailLocked(written);
+    }
+    lock.unlock();
+    durable_cv_.notify_all();
+    if (options_.on_durable) options_.on_durable();
+    lock.lock();
+    if (failure_ && stop_) return;
+  }
+}
+
+}  // namespace strata::storage

@@ -1,0 +1,132 @@
+// WalWriter: the write-ahead log's appending side, with group commit.
+//
+// Appends happen under the store's writer lock, so they only encode the
+// record into a memory buffer (and, every few MiB, grow the segment file
+// with fallocate, so that a full disk refuses the write before it is
+// visible). One flusher thread writes the buffer out and fsyncs it: every
+// record that arrived while the previous fsync ran shares the next one
+// (group commit), and in kBatch mode the flusher first waits up to
+// batch_delay for more. A failed write or fsync is final (the "fsyncgate"
+// lesson: after a failed fsync the kernel may have dropped the dirty pages,
+// so retrying proves nothing): nothing more is written, records not yet
+// durable are reported failed, and every later append is refused.
+#ifndef STRATA_STORAGE_WAL_WRITER_H_
+#define STRATA_STORAGE_WAL_WRITER_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/file_util.h"
+#include "storage/wal_format.h"
+#include "strata/store.h"
+#include "strata/write_log.h"
+
+namespace strata::storage {
+
+struct WalOptions {
+  SyncMode sync = SyncMode::kBatch;
+  std::chrono::microseconds batch_delay{1000};
+  bool wait_for_durability = true;
+  uint64_t segment_bytes = uint64_t{64} << 20;
+  std::function<void()> on_durable;
+};
+
+struct WalStats {
+  uint64_t appended_lsn = 0;
+  uint64_t durable_lsn = 0;
+  uint64_t syncs = 0;
+  uint64_t records = 0;
+  uint64_t bytes = 0;  // appended since Start, headers and padding included
+  std::optional<std::string> failure;
+};
+
+class WalWriter final : public WriteLog {
+ public:
+  WalWriter(std::string dir, WalOptions options);
+  // Writes and syncs what is pending (unless the log failed), then stops.
+  ~WalWriter() override;
+
+  // Starts appending at `next_lsn` in a new segment, after the segments
+  // recovery found (`existing`: their first LSNs), and starts the flusher.
+  Status Start(uint64_t next_lsn, std::vector<uint64_t> existing);
+
+  Result<uint64_t> AppendWrites(Timestamp timestamp, std::span<const LoggedWrite> writes) override;
+  Result<uint64_t> AppendHorizon(Timestamp horizon) override;
+  // The oracle may hand out timestamps up to `through`.
+  Result<uint64_t> AppendReserve(uint64_t through);
+
+  // Waits only with wait_for_durability (see WriteLog).
+  Status AwaitDurable(uint64_t lsn) override;
+  // Always waits: returns once record `lsn` is durable, or the failure.
+  Status WaitDurable(uint64_t lsn);
+  uint64_t last_appended_lsn() const override;
+  uint64_t durable_lsn() const;
+  Status health() const;
+
+  // Closes the current segment (if it holds records) and starts a new one;
+  // returns the new segment's first LSN: every record before it is in an
+  // older segment.
+  Result<uint64_t> Roll();
+  // Deletes the segments that hold only records below `lsn`.
+  Status RemoveSegmentsBefore(uint64_t lsn);
+  // Bytes appended since Start (for checkpoint scheduling).
+  uint64_t bytes_appended() const;
+  WalStats stats() const;
+
+ private:
+  struct Segment {
+    std::string path;
+    File file;
+    uint64_t first_lsn = 0;
+    uint64_t end = 0;        // append offset
+    uint64_t allocated = 0;  // file size reserved with fallocate
+  };
+  // Bytes for one segment, at an offset, waiting for the flusher.
+  struct PendingWrite {
+    std::shared_ptr<Segment> segment;
+    uint64_t offset = 0;
+    std::string bytes;
+  };
+
+  // Appends one record whose payload `encode` writes (at most
+  // `max_payload` bytes) straight into the pending buffer.
+  Result<uint64_t> Append(RecordType type, size_t max_payload,
+                          const std::function<void(std::string*)>& encode);
+  // REQUIRES: mu_ held.
+  Status OpenSegmentLocked(uint64_t first_lsn);
+  Status ReserveSpaceLocked(uint64_t bytes);
+  void FailLocked(const Status& cause);
+  void FlushLoop();
+  Status WriteOut(const std::vector<PendingWrite>& batch);
+
+  const std::string dir_;
+  const WalOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;     // flusher: there is pending work, or stop
+  std::condition_variable durable_cv_;  // waiters: durable_lsn_ moved, or failure
+  std::shared_ptr<Segment> current_;    // REQUIRES: mu_
+  std::deque<std::pair<uint64_t, std::string>> finished_;  // older segments: first LSN, path
+  std::vector<PendingWrite> pending_;                      // REQUIRES: mu_
+  uint64_t pending_bytes_ = 0;                             // REQUIRES: mu_
+  std::chrono::steady_clock::time_point pending_since_;    // REQUIRES: mu_
+  uint64_t next_lsn_ = 1;                                  // REQUIRES: mu_
+  uint64_t durable_lsn_ = 0;                               // REQUIRES: mu_
+  std::optional<Status> failure_;                          // REQUIRES: mu_
+  bool stop_ = false;                                      // REQUIRES: mu_
+  uint64_t syncs_ = 0, records_ = 0, bytes_ = 0;           // REQUIRES: mu_
+  std::thread flusher_;
+};
+
+}  // namespace strata::storage
+
+#endif  // STRATA_STORAGE_WAL_WRITER_H_
