@@ -67,6 +67,9 @@ Status WalWriter::OpenSegmentLocked(uint64_t first_lsn) {
   if (pending_.empty()) pending_since_ = std::chrono::steady_clock::now();
   pending_.push_back({current_, 0, std::move(header)});
   current_->end = kSegmentHeaderBytes;
+  // The header is pending work too: a flusher asleep on an empty queue must
+  // see it, or the records appended behind it would wait forever.
+  work_cv_.notify_one();
   return Status::Ok();
 }
 
