@@ -91,6 +91,13 @@ Status WalWriter::ReserveSpaceLocked(uint64_t bytes) {
 
 Result<uint64_t> WalWriter::Append(RecordType type, size_t max_payload,
                                    const std::function<void(std::string*)>& encode) {
+  if (max_payload > kMaxRecordPayload) {
+    // One record per commit keeps a commit atomic on disk; past this size
+    // recovery could not tell a record from a damaged length.
+    return Status::InvalidArgument("the write is too large for one log record (about " +
+                                   std::to_string(max_payload) + " bytes; the limit is " +
+                                   std::to_string(kMaxRecordPayload) + ")");
+  }
   std::unique_lock lock(mu_);
   if (failure_) return Status::Unavailable(failure_->message());
   if (current_ == nullptr) return Status::Unavailable("the write-ahead log is not open");
