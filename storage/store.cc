@@ -109,8 +109,11 @@ class Store::Impl {
   std::mutex checkpoint_run_mutex_;  // one checkpoint at a time
   mutable std::mutex checkpointer_mutex_;
   std::condition_variable checkpointer_cv_;
-  bool stopping_ = false;                        // REQUIRES: checkpointer_mutex_
-  uint64_t log_bytes_at_checkpoint_ = 0;         // REQUIRES: checkpointer_mutex_
+  bool stopping_ = false;  // REQUIRES: checkpointer_mutex_
+  // Log bytes since open, plus those recovery found after the checkpoint:
+  // the log left by earlier runs counts towards the next checkpoint too.
+  uint64_t LogBytes() const { return report_.log_bytes_read + wal_->bytes_appended(); }
+  uint64_t log_bytes_at_checkpoint_ = 0;         // LogBytes() then; REQUIRES: checkpointer_mutex_
   uint64_t checkpoints_ = 0;                     // REQUIRES: checkpointer_mutex_
   std::optional<uint64_t> last_checkpoint_lsn_;  // REQUIRES: checkpointer_mutex_
   std::thread checkpointer_;
@@ -177,7 +180,6 @@ Status Store::Impl::Recover() {
 
   report_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
-  log_bytes_at_checkpoint_ = 0;
   if (d.checkpoint_after_log_bytes > 0) {
     checkpointer_ = std::thread([this] { CheckpointLoop(); });
   }
@@ -186,7 +188,7 @@ Status Store::Impl::Recover() {
 
 Status Store::Impl::Checkpoint() {
   std::lock_guard run(checkpoint_run_mutex_);
-  const uint64_t log_bytes = wal_->bytes_appended();
+  const uint64_t log_bytes = LogBytes();
   Result<storage::CheckpointResult> written = storage::WriteCheckpoint(
       dir_, *mvcc_, wal_.get(), [this] { return oracle_->reserved_through(); },
       options_.durability.progress);
@@ -209,8 +211,7 @@ void Store::Impl::CheckpointLoop() {
   while (!stopping_) {
     checkpointer_cv_.wait_for(lock, kCheckpointPoll);
     if (stopping_) break;
-    if (wal_->bytes_appended() - log_bytes_at_checkpoint_ <
-        options_.durability.checkpoint_after_log_bytes) {
+    if (LogBytes() - log_bytes_at_checkpoint_ < options_.durability.checkpoint_after_log_bytes) {
       continue;
     }
     if (!wal_->health().ok()) continue;

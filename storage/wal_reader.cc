@@ -216,6 +216,15 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
     }
     summary.bytes_read += offset;
     summary.segments.push_back(segment.first_lsn);
+    if (!cut && offset < segment.data.size()) {
+      // Only preallocated zeros follow: give the space back, so that a
+      // store restarted often does not keep a mostly empty chunk per run.
+      Result<File> file = OpenFile(segment.path, O_WRONLY);
+      if (!file.ok()) return file.status();
+      if (::ftruncate(file->fd(), static_cast<off_t>(offset)) != 0) {
+        return ErrnoStatus("cannot truncate", segment.path, errno);
+      }
+    }
     std::string().swap(segment.data);
     if (cut) break;
   }

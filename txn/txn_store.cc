@@ -59,13 +59,22 @@ Result<Transaction> TxnStore::Begin(const TxnOptions& options) {
             "read_timestamp " + std::to_string(options.read_timestamp->value()) +
             " is ahead of the store's clock (" + std::to_string(oracle_->Last().value()) + ")");
       }
-      state->start = *options.read_timestamp;
-    } else {
-      Result<Timestamp> start = oracle_->Next();
-      if (!start.ok()) return start.status();
-      state->start = *start;
     }
-    state->id = next_txn_id_++;
+    // The id is a fresh timestamp too (the start timestamp, unless the
+    // snapshot is a past one): unique for as long as the oracle's
+    // timestamps are, across restarts of a durable store included, so a
+    // request naming a transaction lost in a crash can never reach a new one.
+    Result<Timestamp> fresh = oracle_->Next();
+    if (fresh.ok()) {
+      state->id = fresh->value();
+    } else if (options.read_timestamp) {
+      // The past stays readable after the timestamps ran out; these ids lie
+      // above every timestamp, so they cannot meet one.
+      state->id = kIdsAfterTimestamps + exhausted_ids_++;
+    } else {
+      return fresh.status();
+    }
+    state->start = options.read_timestamp ? *options.read_timestamp : *fresh;
     active_.emplace(state->id, state.get());
     active_starts_.insert(state->start.value());
   }

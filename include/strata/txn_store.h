@@ -159,8 +159,10 @@ class TxnStore final {
   // while a begin takes its timestamp, so the horizon and raw-write checks
   // see every snapshot). Ordered after commit_mutex_.
   mutable std::mutex registry_mutex_;
-  uint64_t next_txn_id_ = 1;                            // REQUIRES: registry_mutex_
   std::map<uint64_t, txn_internal::TxnState*> active_;  // by id; REQUIRES: registry_mutex_
+  // Ids of past-snapshot transactions begun once no timestamp is left.
+  static constexpr uint64_t kIdsAfterTimestamps = uint64_t{1} << 63;
+  uint64_t exhausted_ids_ = 0;  // REQUIRES: registry_mutex_
   std::multiset<uint64_t> active_starts_;  // start timestamps; REQUIRES: registry_mutex_
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> conflicts_{0};
@@ -172,6 +174,8 @@ class Transaction final {
   Transaction& operator=(Transaction&& other) noexcept;
   ~Transaction();  // aborts the transaction if it is still active
 
+  // Unique, never reused (a timestamp from the oracle: the start timestamp
+  // unless read_timestamp chose a past snapshot).
   uint64_t id() const;
   Timestamp start_timestamp() const;
   Isolation isolation() const;
