@@ -89,18 +89,31 @@ Result<CheckpointResult> WriteCheckpoint(const std::string& dir, const MvccStore
     return Status::Ok();
   };
 
+  // The horizon and the highest timestamp are read under the writer lock
+  // (an empty first batch), where a horizon's record and its rise happen
+  // together: read outside it, a rise whose record lies before the roll
+  // could be missed, and the log after the roll would not bring it back.
+  std::string cursor;
+  uint64_t horizon = 0, max_ts_plus_one = 0;
+  bool done = store.ExportKeys(
+      &cursor, 0,
+      [&] {
+        horizon = store.compaction_horizon().value();
+        auto max_ts = store.max_timestamp();
+        max_ts_plus_one = max_ts ? max_ts->value() + 1 : 0;
+      },
+      [](std::string_view, uint64_t, std::span<const ExportedVersion>) {});
   std::string payload;
   PutVarint(&payload, kCheckpointVersion);
   PutVarint(&payload, covered);
-  PutVarint(&payload, store.compaction_horizon().value());
-  auto max_ts = store.max_timestamp();
-  PutVarint(&payload, max_ts ? max_ts->value() + 1 : 0);
+  PutVarint(&payload, horizon);
+  PutVarint(&payload, max_ts_plus_one);
   PutVarint(&payload, reserved_through());
   AppendBlock(BlockType::kHeader, payload, &out);
 
+  // The first batch starts at the first key that existed at that cut; a key
+  // created before it later belongs to no batch, so its records replay.
   uint64_t blocks = 1, last_cut = covered;
-  std::string cursor;
-  bool done = false;
   std::string keys;
   while (!done) {
     payload.clear();

@@ -72,7 +72,8 @@ struct CheckpointResult {
 };
 
 // Writes a checkpoint of `store` into `dir` (see above) and deletes what it
-// makes unnecessary. `reserved_through` reads the oracle's reservation.
+// makes unnecessary. `reserved_through` reads the oracle's reservation (it
+// must cover every reservation appended before it is called).
 Result<CheckpointResult> WriteCheckpoint(const std::string& dir, const MvccStore& store,
                                          WalWriter* wal,
                                          const std::function<uint64_t()>& reserved_through,

@@ -5,7 +5,10 @@
 namespace strata::storage {
 
 DurableOracle::DurableOracle(WalWriter* wal, uint64_t recovered_through)
-    : wal_(wal), last_(recovered_through), usable_through_(recovered_through) {}
+    : wal_(wal),
+      last_(recovered_through),
+      usable_through_(recovered_through),
+      reserved_appended_(recovered_through) {}
 
 Result<Timestamp> DurableOracle::Next() {
   uint64_t last = last_.load(std::memory_order_relaxed);
@@ -28,6 +31,7 @@ Status DurableOracle::Reserve(uint64_t needed) {
   const uint64_t through = needed + std::min(kWindow, Timestamp::kMaxValue - needed);
   Result<uint64_t> lsn = wal_->AppendReserve(through);
   if (!lsn.ok()) return lsn.status();
+  reserved_appended_ = through;
   // A node holds every reply until the log is durable past it, so there the
   // record only needs to be appended; a library caller waits here.
   if (Status s = wal_->AwaitDurable(*lsn); !s.ok()) return s;
@@ -45,7 +49,8 @@ void DurableOracle::Observe(Timestamp seen) {
 Timestamp DurableOracle::Last() const { return Timestamp(last_.load(std::memory_order_acquire)); }
 
 uint64_t DurableOracle::reserved_through() const {
-  return usable_through_.load(std::memory_order_acquire);
+  std::lock_guard lock(reserve_mutex_);
+  return reserved_appended_;
 }
 
 }  // namespace strata::storage

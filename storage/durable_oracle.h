@@ -30,7 +30,8 @@ class DurableOracle final : public TimestampOracle {
   Result<Timestamp> Next() override;
   void Observe(Timestamp seen) override;
   Timestamp Last() const override;
-  // The highest timestamp reserved so far (for checkpoints).
+  // The highest reservation appended to the log so far (for checkpoints:
+  // read after the log rolled, it covers every reservation before the roll).
   uint64_t reserved_through() const;
 
  private:
@@ -39,7 +40,9 @@ class DurableOracle final : public TimestampOracle {
   WalWriter* const wal_;
   std::atomic<uint64_t> last_;
   std::atomic<uint64_t> usable_through_;  // Next() may hand out up to here
-  std::mutex reserve_mutex_;
+  // Held from appending a reservation until reserved_appended_ says so.
+  mutable std::mutex reserve_mutex_;
+  uint64_t reserved_appended_;  // REQUIRES: reserve_mutex_
 };
 
 }  // namespace strata::storage

@@ -66,14 +66,17 @@ std::string CheckRecord(std::string_view data, size_t offset, uint64_t expected_
   return "";
 }
 
-// Whether any valid record (any LSN) starts at or after `offset`.
-bool HasValidRecordFrom(std::string_view data, size_t offset) {
+// Whether a valid record with an LSN of at least `min_lsn` starts at or
+// after `offset`. Older LSNs do not count: they can only be copies (a value
+// that holds log bytes, say), as the log's own LSNs only rise.
+bool HasValidRecordFrom(std::string_view data, size_t offset, uint64_t min_lsn) {
   offset = (offset + kRecordAlignment - 1) & ~(kRecordAlignment - 1);
   for (; offset + kRecordHeaderBytes <= data.size(); offset += kRecordAlignment) {
     const char* h = data.data() + offset;
     if (AllZero(std::string_view(h, kRecordHeaderBytes))) continue;
     const uint32_t length = DecodeFixed32(h + 8);
     if (length > kMaxRecordPayload || offset + kRecordHeaderBytes + length > data.size()) continue;
+    if (DecodeFixed64(h + 16) < min_lsn) continue;
     if (DecodeFixed64(h) == Checksum(data.substr(offset + 8, 16 + length))) return true;
   }
   return false;
@@ -110,10 +113,10 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
     segment.data = std::move(*data);
     return Status::Ok();
   };
-  auto later_has_records = [&](size_t index) -> Result<bool> {
+  auto later_has_records = [&](size_t index, uint64_t min_lsn) -> Result<bool> {
     for (size_t j = index + 1; j < segments.size(); ++j) {
       if (Status s = load(segments[j]); !s.ok()) return s;
-      if (HasValidRecordFrom(segments[j].data, kSegmentHeaderBytes)) return true;
+      if (HasValidRecordFrom(segments[j].data, kSegmentHeaderBytes, min_lsn)) return true;
       std::string().swap(segments[j].data);  // free it again: segments can be big
     }
     return false;
@@ -147,9 +150,10 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
     }
     uint64_t header_lsn = 0;
     if (!HeaderIsValid(segment.data, &header_lsn) || header_lsn != segment.first_lsn) {
-      Result<bool> later = later_has_records(i);
+      const uint64_t min_lsn = expected == 0 ? after_lsn + 1 : expected;
+      Result<bool> later = later_has_records(i, min_lsn);
       if (!later.ok()) return later.status();
-      if (*later || HasValidRecordFrom(segment.data, kSegmentHeaderBytes)) {
+      if (*later || HasValidRecordFrom(segment.data, kSegmentHeaderBytes, min_lsn)) {
         return Status::InvalidArgument("the write-ahead log is damaged: " + Where(segment, 0) +
                                        " has no valid segment header, and valid records follow");
       }
@@ -181,7 +185,7 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
       if (end_of_data) {
         // Zeros to the end of the file are preallocation; anything valid
         // after them is damage (a zeroed record header).
-        if (HasValidRecordFrom(segment.data, offset + kRecordAlignment)) {
+        if (HasValidRecordFrom(segment.data, offset + kRecordAlignment, expected)) {
           return Status::InvalidArgument(
               "the write-ahead log is damaged: " + Where(segment, offset) +
               " holds a zeroed record header, and valid records follow");
@@ -189,9 +193,9 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
         break;
       }
       if (!why.empty()) {
-        Result<bool> later = later_has_records(i);
+        Result<bool> later = later_has_records(i, expected);
         if (!later.ok()) return later.status();
-        if (*later || HasValidRecordFrom(segment.data, offset + kRecordAlignment)) {
+        if (*later || HasValidRecordFrom(segment.data, offset + kRecordAlignment, expected)) {
           return Status::InvalidArgument(
               "the write-ahead log is damaged: " + Where(segment, offset) + " holds " + why +
               ", and valid records follow; refusing to recover past "
