@@ -57,6 +57,11 @@ Status ReplayRecord(const storage::WalRecord& record, const CheckpointInfo& chec
       store->RestoreHorizon(Timestamp(horizon));
       break;
     }
+    case storage::RecordType::kDurableMark: {
+      uint64_t lsn = 0;  // the reader's evidence; nothing to restore
+      if (!in.Varint(&lsn)) return malformed();
+      break;
+    }
     case storage::RecordType::kReserve: {
       uint64_t through = 0;
       if (!in.Varint(&through)) return malformed();

@@ -16,6 +16,9 @@
 //             (u8 kind 0 = delete / 1 = value | bytes key | varint version | [bytes value])
 //   kHorizon: varint horizon           the compaction horizon rose to it
 //   kReserve: varint through           the oracle may hand out timestamps up to it
+//   kDurableMark: varint lsn           the first record of each flush group:
+//                                      every record up to lsn was durable
+//                                      when the group began
 #ifndef STRATA_STORAGE_WAL_FORMAT_H_
 #define STRATA_STORAGE_WAL_FORMAT_H_
 
@@ -36,7 +39,7 @@ inline constexpr size_t kRecordAlignment = 8;
 // store accepts, small enough that a damaged length is recognized as one.
 inline constexpr uint32_t kMaxRecordPayload = 1u << 30;
 
-enum class RecordType : uint8_t { kWrites = 1, kHorizon = 2, kReserve = 3 };
+enum class RecordType : uint8_t { kWrites = 1, kHorizon = 2, kReserve = 3, kDurableMark = 4 };
 
 inline size_t AlignedRecordSize(size_t payload) {
   return (kRecordHeaderBytes + payload + kRecordAlignment - 1) & ~(kRecordAlignment - 1);

@@ -67,8 +67,7 @@ std::string CheckRecord(std::string_view data, size_t offset, uint64_t expected_
 }
 
 // Whether a valid record with an LSN of at least `min_lsn` starts at or
-// after `offset`. Older LSNs do not count: they can only be copies (a value
-// that holds log bytes, say), as the log's own LSNs only rise.
+// after `offset`.
 bool HasValidRecordFrom(std::string_view data, size_t offset, uint64_t min_lsn) {
   offset = (offset + kRecordAlignment - 1) & ~(kRecordAlignment - 1);
   for (; offset + kRecordHeaderBytes <= data.size(); offset += kRecordAlignment) {
@@ -80,6 +79,28 @@ bool HasValidRecordFrom(std::string_view data, size_t offset, uint64_t min_lsn) 
     if (DecodeFixed64(h) == Checksum(data.substr(offset + 8, 16 + length))) return true;
   }
   return false;
+}
+
+// The highest durable mark among the valid records with an LSN of at least
+// `min_lsn` at or after `offset` (0: none). Older LSNs do not count: they
+// can only be copies (a value that holds log bytes, say).
+uint64_t HighestMarkFrom(std::string_view data, size_t offset, uint64_t min_lsn) {
+  uint64_t highest = 0;
+  offset = (offset + kRecordAlignment - 1) & ~(kRecordAlignment - 1);
+  for (; offset + kRecordHeaderBytes <= data.size(); offset += kRecordAlignment) {
+    const char* h = data.data() + offset;
+    if (AllZero(std::string_view(h, kRecordHeaderBytes))) continue;
+    const uint32_t length = DecodeFixed32(h + 8);
+    if (length > kMaxRecordPayload || offset + kRecordHeaderBytes + length > data.size()) continue;
+    if (DecodeFixed64(h + 16) < min_lsn) continue;
+    if (static_cast<RecordType>(h[12]) != RecordType::kDurableMark) continue;
+    if (DecodeFixed64(h) != Checksum(data.substr(offset + 8, 16 + length))) continue;
+    uint64_t mark = 0;
+    if (Decoder(data.substr(offset + kRecordHeaderBytes, length)).Varint(&mark)) {
+      highest = std::max(highest, mark);
+    }
+  }
+  return highest;
 }
 
 std::string Where(const SegmentFile& segment, size_t offset) {
@@ -113,11 +134,20 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
     segment.data = std::move(*data);
     return Status::Ok();
   };
-  auto later_has_records = [&](size_t index, uint64_t min_lsn) -> Result<bool> {
+  // Whether the log after a bad spot (segment `index` from `offset`) proves
+  // that the record `bad_lsn` which should be there was durable: a later
+  // flush group's mark says so. Then the spot is damage. Otherwise the spot
+  // and everything after it belong to groups whose fsync never completed
+  // (after a power loss, pages of such a group can reach the disk in any
+  // order), nothing there was acknowledged, and it is a torn tail.
+  auto proven_durable = [&](size_t index, size_t offset, uint64_t bad_lsn) -> Result<bool> {
+    if (HighestMarkFrom(segments[index].data, offset, bad_lsn) >= bad_lsn) return true;
     for (size_t j = index + 1; j < segments.size(); ++j) {
       if (Status s = load(segments[j]); !s.ok()) return s;
-      if (HasValidRecordFrom(segments[j].data, kSegmentHeaderBytes, min_lsn)) return true;
+      const bool proven =
+          HighestMarkFrom(segments[j].data, kSegmentHeaderBytes, bad_lsn) >= bad_lsn;
       std::string().swap(segments[j].data);  // free it again: segments can be big
+      if (proven) return true;
     }
     return false;
   };
@@ -150,12 +180,13 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
     }
     uint64_t header_lsn = 0;
     if (!HeaderIsValid(segment.data, &header_lsn) || header_lsn != segment.first_lsn) {
-      const uint64_t min_lsn = expected == 0 ? after_lsn + 1 : expected;
-      Result<bool> later = later_has_records(i, min_lsn);
-      if (!later.ok()) return later.status();
-      if (*later || HasValidRecordFrom(segment.data, kSegmentHeaderBytes, min_lsn)) {
+      const uint64_t bad_lsn = expected == 0 ? after_lsn + 1 : expected;
+      Result<bool> proven = proven_durable(i, kSegmentHeaderBytes, bad_lsn);
+      if (!proven.ok()) return proven.status();
+      if (*proven) {
         return Status::InvalidArgument("the write-ahead log is damaged: " + Where(segment, 0) +
-                                       " has no valid segment header, and valid records follow");
+                                       " has no valid segment header, and later records show "
+                                       "its records were durable");
       }
       // A segment created just before the crash, never (fully) written.
       if (Status s = cut_tail(i, 0, "no valid segment header"); !s.ok()) return s;
@@ -183,23 +214,19 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
       bool end_of_data = false;
       std::string why = CheckRecord(segment.data, offset, expected, &end_of_data);
       if (end_of_data) {
-        // Zeros to the end of the file are preallocation; anything valid
-        // after them is damage (a zeroed record header).
-        if (HasValidRecordFrom(segment.data, offset + kRecordAlignment, expected)) {
-          return Status::InvalidArgument(
-              "the write-ahead log is damaged: " + Where(segment, offset) +
-              " holds a zeroed record header, and valid records follow");
-        }
-        break;
+        // Zeros: the preallocated end of this segment's data (the next
+        // segment continues the LSNs), unless records follow them here.
+        if (!HasValidRecordFrom(segment.data, offset + kRecordAlignment, expected)) break;
+        why = "a zeroed record header with records after it";
       }
       if (!why.empty()) {
-        Result<bool> later = later_has_records(i, expected);
-        if (!later.ok()) return later.status();
-        if (*later || HasValidRecordFrom(segment.data, offset + kRecordAlignment, expected)) {
+        Result<bool> proven = proven_durable(i, offset + kRecordAlignment, expected);
+        if (!proven.ok()) return proven.status();
+        if (*proven) {
           return Status::InvalidArgument(
               "the write-ahead log is damaged: " + Where(segment, offset) + " holds " + why +
-              ", and valid records follow; refusing to recover past "
-              "it, which would lose them");
+              ", and later records show that record " + std::to_string(expected) +
+              " was durable; refusing to recover past it, which would lose acknowledged writes");
         }
         if (Status s = cut_tail(i, offset, why); !s.ok()) return s;
         cut = true;

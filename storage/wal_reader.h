@@ -1,12 +1,16 @@
 // WalReader: reads the write-ahead log back at recovery.
 //
 // Records are checked one by one (checksum, length, consecutive LSN). The
-// first bad one decides: if no valid record follows it anywhere (in the rest
-// of its segment or in a later one), it is the torn tail of a write the
-// crash interrupted: nothing after it was ever acknowledged, so the segment
-// is cut there and recovery goes on. If a valid record follows, the log was
-// damaged in the middle, and recovering past the damage would silently lose
-// acknowledged writes: reading fails, naming the file and the offset.
+// first bad one decides, by what the log after it proves. Every flush group
+// begins with a durable mark: "every record up to LSN d was durable when
+// this group began". If a later mark covers the bad record, it had been
+// durable (and maybe acknowledged): the log was damaged in the middle, and
+// recovering past it would silently lose acknowledged writes, so reading
+// fails, naming the file and the offset. Otherwise the bad record and
+// everything after it belong to flush groups whose fsync never completed
+// (after a power loss their pages may have reached the disk in any order,
+// leaving holes): nothing there was acknowledged, so it is a torn tail, cut
+// off, and recovery goes on.
 #ifndef STRATA_STORAGE_WAL_READER_H_
 #define STRATA_STORAGE_WAL_READER_H_
 

@@ -102,12 +102,30 @@ Result<uint64_t> WalWriter::Append(RecordType type, size_t max_payload,
   if (failure_) return Status::Unavailable(failure_->message());
   if (current_ == nullptr) return Status::Unavailable("the write-ahead log is not open");
   const bool was_idle = pending_.empty();
-  const uint64_t max_size = AlignedRecordSize(max_payload);
+  const uint64_t max_size = AlignedRecordSize(max_payload) + AlignedRecordSize(kMaxVarint);
   if (current_->end + max_size > options_.segment_bytes && current_->end > kSegmentHeaderBytes) {
     if (Status s = OpenSegmentLocked(next_lsn_); !s.ok()) return s;
   }
   if (Status s = ReserveSpaceLocked(max_size); !s.ok()) return s;
 
+  if (!group_marked_) {
+    // The first record of a flush group says how far the log was durable
+    // when the group began: recovery's evidence (see wal_reader.h).
+    const uint64_t durable = durable_lsn_;
+    EncodeLocked(RecordType::kDurableMark, [&](std::string* out) { PutVarint(out, durable); });
+    group_marked_ = true;
+  }
+  const uint64_t lsn = EncodeLocked(type, encode);
+  // A busy flusher looks at the queue again before it sleeps, so only the
+  // first record of a group needs to wake it (a wake-up per record costs a
+  // context switch per write); in kBatch a full group cuts the delay short.
+  const bool wake = was_idle || pending_bytes_ >= kMaxGroupBytes;
+  lock.unlock();
+  if (wake) work_cv_.notify_one();
+  return lsn;
+}
+
+uint64_t WalWriter::EncodeLocked(RecordType type, const std::function<void(std::string*)>& encode) {
   if (pending_.empty() || pending_.back().segment != current_) {
     if (pending_.empty()) pending_since_ = std::chrono::steady_clock::now();
     pending_.push_back({current_, current_->end, std::string()});
@@ -129,12 +147,6 @@ Result<uint64_t> WalWriter::Append(RecordType type, size_t max_payload,
   pending_bytes_ += size;
   bytes_ += size;
   ++records_;
-  // A busy flusher looks at the queue again before it sleeps, so only the
-  // first record of a group needs to wake it (a wake-up per record costs a
-  // context switch per write); in kBatch a full group cuts the delay short.
-  const bool wake = was_idle || pending_bytes_ >= kMaxGroupBytes;
-  lock.unlock();
-  if (wake) work_cv_.notify_one();
   return lsn;
 }
 
@@ -273,6 +285,7 @@ void WalWriter::FlushLoop() {
     std::vector<PendingWrite> batch;
     batch.swap(pending_);
     pending_bytes_ = 0;
+    group_marked_ = false;
     const uint64_t last = next_lsn_ - 1;
     lock.unlock();
     Status written = WriteOut(batch);

@@ -103,6 +103,8 @@ class WalWriter final : public WriteLog {
                           const std::function<void(std::string*)>& encode);
   // REQUIRES: mu_ held.
   Status OpenSegmentLocked(uint64_t first_lsn);
+  // Encodes one record into the pending buffer; returns its LSN.
+  uint64_t EncodeLocked(RecordType type, const std::function<void(std::string*)>& encode);
   Status ReserveSpaceLocked(uint64_t bytes);
   void FailLocked(const Status& cause);
   void FlushLoop();
@@ -121,9 +123,10 @@ class WalWriter final : public WriteLog {
   std::chrono::steady_clock::time_point pending_since_;    // REQUIRES: mu_
   uint64_t next_lsn_ = 1;                                  // REQUIRES: mu_
   uint64_t durable_lsn_ = 0;                               // REQUIRES: mu_
-  std::optional<Status> failure_;                          // REQUIRES: mu_
-  bool stop_ = false;                                      // REQUIRES: mu_
-  uint64_t syncs_ = 0, records_ = 0, bytes_ = 0;           // REQUIRES: mu_
+  bool group_marked_ = false;      // the pending group begins with its mark; REQUIRES: mu_
+  std::optional<Status> failure_;  // REQUIRES: mu_
+  bool stop_ = false;              // REQUIRES: mu_
+  uint64_t syncs_ = 0, records_ = 0, bytes_ = 0;  // REQUIRES: mu_
   std::thread flusher_;
 };
 

@@ -456,5 +456,85 @@ TEST(TornTailTest, KilledDuringCheckpointsAndReopensLosesNoAcknowledgedWrite) {
   }
 }
 
+// A power loss during an fsync can leave a later page of the group on disk
+// without an earlier one: a hole, then valid records. None of that group
+// was acknowledged (its fsync never returned), and no later flush group's
+// durable mark claims it, so recovery must treat the hole as the tail: keep
+// everything before it, drop the rest, and not call it damage.
+TEST(TornTailTest, AHoleInsideTheLastUnsyncedGroupIsATornTail) {
+  TempDir dir;
+  StoreOpenOptions options = SmallOptions(SyncMode::kBatch);
+  options.durability.segment_bytes = uint64_t{1} << 20;
+  constexpr uint64_t kSynced = 5, kGroup = 6;
+  {
+    std::unique_ptr<Store> store = OpenOrFail(dir.path(), options);
+    ASSERT_NE(store, nullptr);
+    for (uint64_t i = 0; i < kSynced; ++i) {
+      ASSERT_TRUE(store->db().RawPut(KeyOf(i), ValueOf(i), Timestamp(i + 1)).ok());
+    }
+  }
+  {
+    // One flush group: appended without waiting, then synced together.
+    options.durability.wait_for_durability = false;
+    options.durability.batch_delay = std::chrono::milliseconds(200);
+    std::unique_ptr<Store> store = OpenOrFail(dir.path(), options);
+    ASSERT_NE(store, nullptr);
+    for (uint64_t i = kSynced; i < kSynced + kGroup; ++i) {
+      ASSERT_TRUE(store->db().RawPut(KeyOf(i), ValueOf(i), Timestamp(i + 1)).ok());
+    }
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  // The group is the last segment's records; lose the page of its third write.
+  std::vector<WalSegmentInfo> segments = ReadWal(dir.path());
+  ASSERT_FALSE(segments.empty());
+  const WalSegmentInfo& last = segments.back();
+  std::vector<const WalRecordInfo*> writes;
+  for (const WalRecordInfo& record : last.records) {
+    if (record.type == 1) writes.push_back(&record);
+  }
+  ASSERT_EQ(writes.size(), kGroup);
+  const WalRecordInfo& lost = *writes[2];
+  OverwriteBytes(dir.File(last.name), lost.offset,
+                 std::string(lost.padded_end() - lost.offset, '\0'));
+
+  Result<std::unique_ptr<Store>> reopened = Store::Open(dir.path(), SmallOptions());
+  ASSERT_TRUE(reopened.ok()) << StatusText(reopened.status());
+  EXPECT_TRUE((*reopened)->recovery().torn_tail.has_value());
+  for (uint64_t i = 0; i < kSynced + kGroup; ++i) {
+    Result<ReadResult> read = (*reopened)->mvcc().Get(KeyOf(i));
+    ASSERT_TRUE(read.ok());
+    EXPECT_EQ(read->found, i < kSynced + 2) << "write " << i;
+  }
+}
+
+// The same hole in a group that a later group's durable mark covers is
+// damage: those writes were acknowledged, so recovery refuses.
+TEST(TornTailTest, AHoleThatALaterGroupProvesDurableIsDamage) {
+  TempDir dir;
+  StoreOpenOptions options = SmallOptions(SyncMode::kBatch);
+  options.durability.segment_bytes = uint64_t{1} << 20;
+  {
+    std::unique_ptr<Store> store = OpenOrFail(dir.path(), options);
+    ASSERT_NE(store, nullptr);
+    for (uint64_t i = 0; i < 8; ++i) {
+      ASSERT_TRUE(store->db().RawPut(KeyOf(i), ValueOf(i), Timestamp(i + 1)).ok());
+    }
+  }
+  std::vector<WalSegmentInfo> segments = ReadWal(dir.path());
+  const WalSegmentInfo& last = segments.back();
+  std::vector<const WalRecordInfo*> writes;
+  for (const WalRecordInfo& record : last.records) {
+    if (record.type == 1) writes.push_back(&record);
+  }
+  ASSERT_EQ(writes.size(), 8u);
+  const WalRecordInfo& lost = *writes[3];
+  OverwriteBytes(dir.File(last.name), lost.offset,
+                 std::string(lost.padded_end() - lost.offset, '\0'));
+  Result<std::unique_ptr<Store>> reopened = Store::Open(dir.path(), SmallOptions());
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(reopened.status().message(), ::testing::HasSubstr(last.name));
+}
+
 }  // namespace
 }  // namespace strata::storage_testing
