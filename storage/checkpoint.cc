@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -195,34 +197,57 @@ Status RemoveTemporaryCheckpoints(const std::string& dir) {
 }
 
 Result<CheckpointInfo> LoadCheckpoint(const std::string& path, MvccStore* store) {
-  Result<std::string> data = ReadWholeFile(path);
-  if (!data.ok()) return data.status();
-  const std::string_view file = *data;
-  auto damaged = [&](size_t offset, const std::string& why) {
+  // Read block by block: a checkpoint can be as big as the store, and
+  // reading it whole would need that much memory again.
+  Result<File> file = OpenFile(path, O_RDONLY);
+  if (!file.ok()) return file.status();
+  struct stat st;
+  if (::fstat(file->fd(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  auto damaged = [&](uint64_t offset, const std::string& why) {
     return Status::InvalidArgument("the checkpoint " + path + " is damaged at offset " +
                                    std::to_string(offset) + ": " + why);
   };
-  if (file.size() < sizeof(kCheckpointMagic) ||
-      std::memcmp(file.data(), kCheckpointMagic, sizeof(kCheckpointMagic)) != 0) {
+  std::string block;
+  auto read = [&](uint64_t offset, size_t n) -> Status {
+    block.resize(n);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t got =
+          ::pread(file->fd(), block.data() + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return ErrnoStatus("cannot read", path, errno);
+      if (got == 0) return damaged(offset, "the file ends early");
+      done += static_cast<size_t>(got);
+    }
+    return Status::Ok();
+  };
+  if (file_size < sizeof(kCheckpointMagic)) {
+    return damaged(0, "it does not start with the checkpoint magic bytes");
+  }
+  if (Status s = read(0, sizeof(kCheckpointMagic)); !s.ok()) return s;
+  if (std::memcmp(block.data(), kCheckpointMagic, sizeof(kCheckpointMagic)) != 0) {
     return damaged(0, "it does not start with the checkpoint magic bytes");
   }
   CheckpointInfo info;
-  size_t offset = sizeof(kCheckpointMagic);
+  uint64_t offset = sizeof(kCheckpointMagic);
   uint64_t blocks = 0;
   bool footer = false;
-  while (offset < file.size()) {
+  while (offset < file_size) {
     if (footer) return damaged(offset, "bytes after the footer");
-    if (offset + kBlockHeaderBytes > file.size())
-      return damaged(offset, "a block header cut short");
-    const uint32_t length = DecodeFixed32(file.data() + offset + 8);
-    if (length > file.size() - offset - kBlockHeaderBytes) {
+    if (offset + kBlockHeaderBytes > file_size) return damaged(offset, "a block header cut short");
+    if (Status s = read(offset, kBlockHeaderBytes); !s.ok()) return s;
+    const uint32_t length = DecodeFixed32(block.data() + 8);
+    if (length > file_size - offset - kBlockHeaderBytes) {
       return damaged(offset, "a block length that runs past the end of the file");
     }
-    if (DecodeFixed64(file.data() + offset) != Checksum(file.substr(offset + 8, 8 + length))) {
+    if (Status s = read(offset, kBlockHeaderBytes + length); !s.ok()) return s;
+    const std::string_view whole = block;
+    if (DecodeFixed64(whole.data()) != Checksum(whole.substr(8))) {
       return damaged(offset, "a checksum mismatch");
     }
-    const auto type = static_cast<BlockType>(file[offset + 12]);
-    Decoder in(file.substr(offset + kBlockHeaderBytes, length));
+    const auto type = static_cast<BlockType>(whole[12]);
+    Decoder in(whole.substr(kBlockHeaderBytes, length));
     ++blocks;
     if (blocks == 1 && type != BlockType::kHeader) return damaged(offset, "no header block");
     bool ok = true;
