@@ -17,6 +17,9 @@ constexpr size_t kReadChunk = 1 << 20;
 // Pending output beyond this is written even while more input waits, so a
 // long stream never buffers without bound.
 constexpr size_t kMaxPendingOutput = 1 << 20;
+// Replies waiting for the log beyond this stop the loop reading input until
+// the log catches up (backpressure on a client that never waits).
+constexpr size_t kMaxHeldReplyBytes = size_t{64} << 20;
 
 bool WriteAll(int fd, const std::string& data) {
   size_t done = 0;
@@ -108,7 +111,10 @@ int EventLoop::Run() {
     }
     if (!log_.empty() && !Flush()) return 1;  // timer diagnostics
 
-    pollfd fds[2] = {{in_fd_, POLLIN, 0}, {node_->wake_fd(), POLLIN, 0}};
+    // Input is not read while too many replies wait for the log (a negative
+    // descriptor makes poll skip the entry).
+    const bool accept_input = node_->held_reply_bytes() < kMaxHeldReplyBytes;
+    pollfd fds[2] = {{accept_input ? in_fd_ : -1, POLLIN, 0}, {node_->wake_fd(), POLLIN, 0}};
     const nfds_t nfds = node_->wake_fd() >= 0 ? 2 : 1;
     int ready = ::poll(fds, nfds, timeout_ms);
     if (ready < 0 && errno != EINTR) return 1;

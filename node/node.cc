@@ -259,6 +259,7 @@ void Node::WriteReply(const protocol::Envelope& request, std::string_view type,
   HeldReply held{required, std::string(), std::string(request.src),
                  std::string(request.msg_id_json), msg_id};
   AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, &held.line);
+  held_bytes_ += held.line.size();
   held_.push_back(std::move(held));
 }
 
@@ -269,6 +270,7 @@ void Node::ReleaseReplies(std::string* out) {
   const uint64_t durable = durable_->durable_lsn();
   while (!held_.empty() && held_.front().required_lsn <= durable) {
     out->append(held_.front().line);
+    held_bytes_ -= held_.front().line.size();
     held_.pop_front();
   }
   if (held_.empty()) return;
@@ -287,6 +289,7 @@ void Node::ReleaseReplies(std::string* out) {
     AppendReplyLine(held.dest, held.in_reply_to_json, held.msg_id, "error", fields, out);
   }
   held_.clear();
+  held_bytes_ = 0;
 }
 
 void Node::WriteError(const protocol::Envelope& request, const ErrorReply& error,

@@ -87,6 +87,9 @@ class Node final {
   int wake_fd() const;
   void ReleaseReplies(std::string* out);
   bool HasHeldReplies() const { return !held_.empty(); }
+  // Bytes of replies held: the event loop stops reading input past a bound,
+  // so a stalled disk cannot make a streaming client grow memory forever.
+  size_t held_reply_bytes() const { return held_bytes_; }
   const RecoveryReport* recovery() const { return durable_ ? &durable_->recovery() : nullptr; }
 
   MvccStore& store() { return *store_; }
@@ -129,6 +132,7 @@ class Node final {
   MvccStore* store_;
   TxnStore* db_;
   std::deque<HeldReply> held_;
+  size_t held_bytes_ = 0;
   std::string reply_line_;  // scratch: the reply being built
   TxnTable txns_;           // declared after db_: destroyed (aborting its transactions) first
   std::unique_ptr<GcScheduler> gc_;
