@@ -256,11 +256,38 @@ void Node::WriteReply(const protocol::Envelope& request, std::string_view type,
     AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, out);
     return;
   }
+  if (Status health = durable_->health(); !health.ok()) {
+    // The log will never be durable past `required`. Errors (the refusals
+    // Dispatch now gives) and stats claim nothing about the data: they go
+    // out at once, after what was held. Any other reply would acknowledge
+    // something whose durability is unknown: error 13 instead.
+    ReleaseReplies(out);
+    if (type == "error" || type == "mvcc_stats_ok") {
+      AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, out);
+    } else {
+      AppendReplyLine(request.src, request.msg_id_json, msg_id, "error",
+                      UnknownOutcomeFields(health), out);
+    }
+    return;
+  }
   HeldReply held{required, std::string(), std::string(request.src),
                  std::string(request.msg_id_json), msg_id};
   AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, &held.line);
   held_bytes_ += held.line.size();
   held_.push_back(std::move(held));
+}
+
+std::string Node::UnknownOutcomeFields(const Status& log_failure) {
+  // Maelstrom's error 13 is indefinite: a write may or may not have reached
+  // the disk before the log failed.
+  std::string fields;
+  JsonWriter w = JsonWriter::ContinuingObject(&fields);
+  w.FieldUint("code", static_cast<uint64_t>(ErrorCode::kCrash))
+      .Field("text",
+             "the write-ahead log failed before this request's changes were durable, so they may "
+             "or may not survive a restart: " +
+                 log_failure.message());
+  return fields;
 }
 
 void Node::ReleaseReplies(std::string* out) {
@@ -276,15 +303,8 @@ void Node::ReleaseReplies(std::string* out) {
   if (held_.empty()) return;
   Status health = durable_->health();
   if (health.ok()) return;
-  // These will never be durable: their outcome is unknown (a write may or
-  // may not have reached the disk), which Maelstrom's error 13 means.
-  std::string fields;
-  JsonWriter w = JsonWriter::ContinuingObject(&fields);
-  w.FieldUint("code", static_cast<uint64_t>(ErrorCode::kCrash))
-      .Field("text",
-             "the write-ahead log failed before this request's changes were durable, so "
-             "they may or may not survive a restart: " +
-                 health.message());
+  // These will never be durable: their outcome is unknown.
+  const std::string fields = UnknownOutcomeFields(health);
   for (const HeldReply& held : held_) {
     AppendReplyLine(held.dest, held.in_reply_to_json, held.msg_id, "error", fields, out);
   }

@@ -107,6 +107,8 @@ class Node final {
   // holds it until the log is durable past `required_lsn`.
   void Emit(const protocol::Envelope& request, std::string* out);
 
+  // The body fields of error 13 for a reply the failed log cannot back.
+  static std::string UnknownOutcomeFields(const Status& log_failure);
   class WakeSignal;
   Node(NodeOptions options, std::unique_ptr<Store> durable, std::shared_ptr<WakeSignal> wake);
   // Appends one reply line to `*out`.

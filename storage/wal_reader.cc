@@ -179,7 +179,19 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
                " bytes)");
     }
     uint64_t header_lsn = 0;
-    if (!HeaderIsValid(segment.data, &header_lsn) || header_lsn != segment.first_lsn) {
+    const bool header_ok = HeaderIsValid(segment.data, &header_lsn);
+    if (!header_ok && i + 1 < segments.size() &&
+        !HasValidRecordFrom(segment.data, kSegmentHeaderBytes, 0)) {
+      // Not one record in it, and the log goes on: a segment created by a
+      // roll that failed before writing anything. It holds nothing; the next
+      // segment must continue the LSNs (checked below).
+      if (progress) progress("recovery: removing the empty segment " + segment.path);
+      if (Status s = RemoveFile(segment.path); !s.ok()) return s;
+      segments.erase(segments.begin() + static_cast<std::ptrdiff_t>(i));
+      --i;
+      continue;
+    }
+    if (!header_ok || header_lsn != segment.first_lsn) {
       const uint64_t bad_lsn = expected == 0 ? after_lsn + 1 : expected;
       Result<bool> proven = proven_durable(i, kSegmentHeaderBytes, bad_lsn);
       if (!proven.ok()) return proven.status();

@@ -54,14 +54,20 @@ Status WalWriter::OpenSegmentLocked(uint64_t first_lsn) {
   Result<File> file = OpenFile(segment->path, O_WRONLY | O_CREAT | O_TRUNC);
   if (!file.ok()) return file.status();
   segment->file = std::move(*file);
-  if (Status s = SyncDir(dir_); !s.ok()) return s;
+  // On failure the new file goes again, so it never sits among the segments
+  // as an empty one (the next roll may start at another LSN).
+  auto abandon = [&](Status cause) {
+    (void)RemoveFile(segment->path);
+    return cause;
+  };
+  if (Status s = SyncDir(dir_); !s.ok()) return abandon(s);
   std::shared_ptr<Segment> previous = std::move(current_);
-  current_ = std::move(segment);
+  current_ = segment;
   std::string header;
   EncodeSegmentHeader(first_lsn, &header);
   if (Status s = ReserveSpaceLocked(header.size()); !s.ok()) {
     current_ = std::move(previous);
-    return s;
+    return abandon(s);
   }
   if (previous != nullptr) finished_.emplace_back(previous->first_lsn, previous->path);
   if (pending_.empty()) pending_since_ = std::chrono::steady_clock::now();
@@ -253,7 +259,8 @@ Status WalWriter::RemoveSegmentsBefore(uint64_t lsn) {
 
 void WalWriter::FailLocked(const Status& cause) {
   failure_ = Status::Unavailable("the write-ahead log failed (" + cause.message() +
-                                 "); no more writes are accepted until the store is reopened");
+                                 "); no more writes are accepted until the store is reopened "
+                                 "(a node: restarted)");
   pending_.clear();
   pending_bytes_ = 0;
 }
