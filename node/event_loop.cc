@@ -142,7 +142,9 @@ int EventLoop::Run() {
     ProcessLines();
     node_->ReleaseReplies(&output_);
     // Answer now unless more input is already here to batch with.
-    if (output_.size() >= kMaxPendingOutput || !InputWaiting()) {
+    const bool drained = !InputWaiting();
+    if (drained) node_->InputDrained();
+    if (output_.size() >= kMaxPendingOutput || drained) {
       if (!Flush()) {
         // stdout is gone: nobody can receive replies any more.
         return 1;

@@ -277,6 +277,10 @@ void Node::WriteReply(const protocol::Envelope& request, std::string_view type,
   held_.push_back(std::move(held));
 }
 
+void Node::InputDrained() {
+  if (durable_ != nullptr && !held_.empty()) durable_->Flush();
+}
+
 std::string Node::UnknownOutcomeFields(const Status& log_failure) {
   // Maelstrom's error 13 is indefinite: a write may or may not have reached
   // the disk before the log failed.

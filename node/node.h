@@ -86,6 +86,9 @@ class Node final {
   // reply still waits.
   int wake_fd() const;
   void ReleaseReplies(std::string* out);
+  // The event loop has handled all the input there is: replies held for the
+  // log need not wait for more requests to share their fsync.
+  void InputDrained();
   bool HasHeldReplies() const { return !held_.empty(); }
   // Bytes of replies held: the event loop stops reading input past a bound,
   // so a stalled disk cannot make a streaming client grow memory forever.

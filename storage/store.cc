@@ -246,6 +246,7 @@ uint64_t Store::durable_lsn() const { return impl_->wal_->durable_lsn(); }
 Status Store::health() const { return impl_->wal_->health(); }
 Status Store::Sync() { return impl_->wal_->WaitDurable(impl_->wal_->last_appended_lsn()); }
 Status Store::Checkpoint() { return impl_->Checkpoint(); }
+void Store::Flush() { impl_->wal_->Flush(); }
 const RecoveryReport& Store::recovery() const { return impl_->report_; }
 const std::string& Store::dir() const { return impl_->dir_; }
 

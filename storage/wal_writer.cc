@@ -40,6 +40,7 @@ Status WalWriter::Start(uint64_t next_lsn, std::vector<uint64_t> existing) {
   }
   next_lsn_ = next_lsn;
   durable_lsn_ = next_lsn - 1;
+  handed_out_lsn_ = next_lsn - 1;
   if (Status s = OpenSegmentLocked(next_lsn); !s.ok()) return s;
   flusher_ = std::thread([this] { FlushLoop(); });
   return Status::Ok();
@@ -122,6 +123,7 @@ Result<uint64_t> WalWriter::Append(RecordType type, size_t max_payload,
     group_marked_ = true;
   }
   const uint64_t lsn = EncodeLocked(type, encode);
+  ++pending_records_;
   // A busy flusher looks at the queue again before it sleeps, so only the
   // first record of a group needs to wake it (a wake-up per record costs a
   // context switch per write); in kBatch a full group cuts the delay short.
@@ -190,12 +192,27 @@ Status WalWriter::AwaitDurable(uint64_t lsn) {
 
 Status WalWriter::WaitDurable(uint64_t lsn) {
   std::unique_lock lock(mu_);
+  if (lsn > handed_out_lsn_ && !failure_) {
+    // A writer of the pending group is waiting: once all of them are, no
+    // one else is about to join, and kBatch stops waiting for more.
+    ++pending_waiters_;
+    if (pending_waiters_ >= pending_records_) work_cv_.notify_one();
+  }
   durable_cv_.wait(lock, [&] { return durable_lsn_ >= lsn || failure_.has_value(); });
   if (durable_lsn_ >= lsn) return Status::Ok();
   return Status::IoError(
       "the change was applied but its write-ahead log record could not be made durable, so it "
       "may or may not survive a restart: " +
       failure_->message());
+}
+
+void WalWriter::Flush() {
+  {
+    std::lock_guard lock(mu_);
+    if (pending_.empty()) return;
+    flush_requested_ = true;
+  }
+  work_cv_.notify_one();
 }
 
 uint64_t WalWriter::last_appended_lsn() const {
@@ -286,14 +303,23 @@ void WalWriter::FlushLoop() {
     if (pending_.empty()) return;  // stopping, nothing left
     if (options_.sync == SyncMode::kBatch && !stop_) {
       // Let more commits join this fsync, but never past the delay.
-      work_cv_.wait_until(lock, pending_since_ + options_.batch_delay,
-                          [&] { return stop_ || pending_bytes_ >= kMaxGroupBytes; });
+      // Cut short when the group is big, when the caller says nothing more
+      // is coming (Flush), or when every writer in it is already waiting
+      // (closed-loop writers: waiting longer only adds latency).
+      work_cv_.wait_until(lock, pending_since_ + options_.batch_delay, [&] {
+        return stop_ || flush_requested_ || pending_bytes_ >= kMaxGroupBytes ||
+               (pending_records_ > 0 && pending_waiters_ >= pending_records_);
+      });
     }
     std::vector<PendingWrite> batch;
     batch.swap(pending_);
     pending_bytes_ = 0;
     group_marked_ = false;
+    pending_records_ = 0;
+    pending_waiters_ = 0;
+    flush_requested_ = false;
     const uint64_t last = next_lsn_ - 1;
+    handed_out_lsn_ = last;
     lock.unlock();
     Status written = WriteOut(batch);
     lock.lock();

@@ -69,6 +69,10 @@ class WalWriter final : public WriteLog {
   // Always waits: returns once record `lsn` is durable, or the failure.
   Status WaitDurable(uint64_t lsn);
   uint64_t last_appended_lsn() const override;
+  // Nothing more is coming for now: kBatch writes the pending group at once
+  // instead of waiting out its delay (the node calls this once it has
+  // processed all the input there is).
+  void Flush();
   uint64_t durable_lsn() const;
   Status health() const;
 
@@ -123,9 +127,14 @@ class WalWriter final : public WriteLog {
   std::chrono::steady_clock::time_point pending_since_;    // REQUIRES: mu_
   uint64_t next_lsn_ = 1;                                  // REQUIRES: mu_
   uint64_t durable_lsn_ = 0;                               // REQUIRES: mu_
-  bool group_marked_ = false;      // the pending group begins with its mark; REQUIRES: mu_
-  std::optional<Status> failure_;  // REQUIRES: mu_
-  bool stop_ = false;              // REQUIRES: mu_
+  bool group_marked_ = false;  // the pending group begins with its mark; REQUIRES: mu_
+  // kBatch's early end (see FlushLoop). REQUIRES: mu_
+  uint64_t pending_records_ = 0;  // records of the pending group
+  uint64_t pending_waiters_ = 0;  // threads waiting for one of them
+  uint64_t handed_out_lsn_ = 0;   // the last record handed to a write-out
+  bool flush_requested_ = false;
+  std::optional<Status> failure_;                 // REQUIRES: mu_
+  bool stop_ = false;                             // REQUIRES: mu_
   uint64_t syncs_ = 0, records_ = 0, bytes_ = 0;  // REQUIRES: mu_
   std::thread flusher_;
 };

@@ -119,6 +119,11 @@ class Store final {
   Status health() const;
   // Returns once every record appended so far is durable.
   Status Sync();
+  // Tells the log nothing more is coming for now: in kBatch it writes the
+  // pending group at once instead of waiting out batch_delay. For callers
+  // that do not wait for durability themselves (the node, after it has
+  // processed all the input there is).
+  void Flush();
   // Writes a checkpoint now (readers and writers go on meanwhile) and
   // deletes the log segments it makes unnecessary.
   Status Checkpoint();
