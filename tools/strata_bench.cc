@@ -11,6 +11,10 @@
 //   strata-bench --engine NAME[,NAME..] --workload TX[,RO] [--keys N --dist D
 //                --threads T --isolation I --duration S --runs R]
 //   strata-bench --node PATH [--node-messages N --runs R]
+//   strata-bench --durable-all           durable writes (DW) and recovery (DR) for
+//                                        strata and RocksDB, then markdown tables
+//   strata-bench --engine NAME[,NAME..] --workload DW[,DR] [--sync M --threads T
+//                --duration S --runs R --dw-keys N --recovery-versions N]
 //
 // stdout carries only JSON lines, one per measurement, so scripts can parse
 // it; progress and the human table go to stderr.
@@ -19,7 +23,9 @@
 // that no engine inherits another's heap or background threads, and W3 runs
 // every load in its own fresh process so that load time and RSS growth start
 // from the same clean state each time. The transactional workloads run one
-// child per (engine, key count), each loading its keys once.
+// child per (engine, key count), each loading its keys once. The durability
+// workloads run one child per (engine, sync mode) for DW and per (engine,
+// data size) for DR; every DW run opens a fresh store in a fresh directory.
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,6 +39,8 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/durable_report.h"
+#include "bench/durable_workloads.h"
 #include "bench/engine_adapter.h"
 #include "bench/json_line.h"
 #include "bench/node_bench.h"
@@ -76,6 +84,24 @@ transaction options (each a comma-separated list; default: all of them):
                                      the RocksDB peers run theirs once whatever is asked
            --duration S              seconds per timed run (default 1.5)
            --runs R                  runs per measurement, the median is reported (default 3)
+durability (strata::Store against RocksDB with its WAL; not mixable with the others):
+  strata-bench --durable-all               the whole matrix below (about 3 minutes)
+  strata-bench --engine NAME[,NAME...] --workload DW[,DR] [durability options]
+durable engines: strata (one transaction per write), strata-raw (one raw put per
+           write), rocksdb (one Put per write, WAL on)
+durable workloads:
+           DW durable writes for --duration S (default 2) per run by each of
+              --threads writers (default 1,2,8): writes/s, latency p50/p99/p99.9, fsyncs
+           DR recovery: load --recovery-versions N (default 1000000,2000000) as
+              N/4 keys x 4 versions, time reopening (strata: log only, and a
+              checkpoint + a log tail; RocksDB: WAL replay, and after a flush)
+durability options:
+           --sync always,batch,none  strata's SyncMode (RocksDB: always = sync=true,
+                                     none = sync=false; it has no batch mode)
+                                     default: all; --durable-all runs strata-raw in always only
+                                     and RocksDB's DR at the first size only
+           --dw-keys N               DW key space (default 100000)
+           --threads, --duration, --runs as above
 stdout: one JSON line per measurement; stderr: progress and the summary table.
 )";
 
@@ -101,9 +127,16 @@ struct Flags {
   std::vector<std::string> isolations;
   double duration = 1.5;
   double zipf_theta = 0.99;
+  bool duration_given = false;  // DW's default duration differs from TX's
+  // The durability workloads.
+  bool durable_all = false;
+  std::vector<std::string> syncs;
+  uint64_t dw_keys = 100'000;
+  std::vector<uint64_t> recovery_versions;
 };
 
 const std::vector<std::string_view> kTxnWorkloads = {"TX", "RO"};
+const std::vector<std::string_view> kDurableWorkloads = {"DW", "DR"};
 
 bool Contains(const std::vector<std::string_view>& names, std::string_view name) {
   for (const std::string_view n : names) {
@@ -204,22 +237,39 @@ Flags ParseFlags(int argc, char** argv) {
       flags.isolations = ParseChoices(arg, value(), {"snapshot", "serializable"});
     } else if (arg == "--duration") {
       flags.duration = ParsePositive(arg, value());
+      flags.duration_given = true;
     } else if (arg == "--zipf-theta") {
       flags.zipf_theta = ParsePositive(arg, value());
       if (flags.zipf_theta >= 1) Fatal("--zipf-theta must be in (0, 1)");
+    } else if (arg == "--durable-all") {
+      flags.durable_all = true;
+    } else if (arg == "--sync") {
+      flags.syncs = ParseChoices(arg, value(), {"always", "batch", "none"});
+    } else if (arg == "--dw-keys") {
+      flags.dw_keys = ParseCount(arg, value());
+    } else if (arg == "--recovery-versions") {
+      flags.recovery_versions.clear();
+      for (const std::string& n : SplitList(value())) {
+        flags.recovery_versions.push_back(ParseCount(arg, n));
+      }
+      if (flags.recovery_versions.empty()) Fatal("--recovery-versions needs a value");
     } else {
       std::fputs(kUsage.data(), stderr);
       Fatal("unknown argument " + std::string(arg));
     }
   }
   for (const std::string& e : flags.engines) {
-    if (!Contains(EngineNames(), e) && !Contains(TxnEngineNames(), e)) {
+    if (!Contains(EngineNames(), e) && !Contains(TxnEngineNames(), e) &&
+        !Contains(DurableEngineNames(), e)) {
       Fatal("unknown engine " + e);
     }
   }
   for (std::string& w : flags.workloads) {
     for (char& c : w) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (!Contains(kWorkloads, w) && !Contains(kTxnWorkloads, w)) Fatal("unknown workload " + w);
+    if (!Contains(kWorkloads, w) && !Contains(kTxnWorkloads, w) &&
+        !Contains(kDurableWorkloads, w)) {
+      Fatal("unknown workload " + w);
+    }
   }
   return flags;
 }
@@ -452,6 +502,125 @@ int RunTxnMain(const Flags& flags) {
   return 0;
 }
 
+// --- the durability workloads (DW, DR) --------------------------------------
+
+// Every requested DW cell and DR size of one engine, in this process.
+void RunDurableEngine(const Flags& flags, std::string_view engine,
+                      const std::vector<DurableSync>& syncs, const std::vector<int>& threads,
+                      const std::vector<uint64_t>& recovery_versions) {
+  if (Wants(flags.workloads, "DW")) {
+    DurableWriteOptions options;
+    options.runs = flags.runs;
+    options.keys = flags.dw_keys;
+    if (flags.duration_given) options.seconds = flags.duration;
+    for (const DurableSync sync : syncs) {
+      if (!DurableEngineSupports(engine, sync)) {
+        std::fprintf(stderr, "[%s] DW sync=%s: not a mode of this engine, skipped\n",
+                     std::string(engine).c_str(), std::string(DurableSyncName(sync)).c_str());
+        continue;
+      }
+      for (const int t : threads) RunDurableWrites(engine, sync, t, options).Print();
+    }
+  }
+  if (Wants(flags.workloads, "DR")) {
+    if (!RecoveryEngineSupported(engine)) {
+      std::fprintf(stderr, "[%s] DR: measured as strata, skipped\n", std::string(engine).c_str());
+      return;
+    }
+    RecoveryOptions options;
+    options.runs = flags.runs;
+    for (const uint64_t versions : recovery_versions) {
+      options.versions = versions;
+      RunRecovery(engine, options).Print();
+    }
+  }
+}
+
+int RunDurableMain(Flags flags) {
+  if (flags.all || flags.txn_all) Fatal("--durable-all (or DW/DR) runs on its own");
+  if (flags.workloads.empty()) flags.workloads = {"DW", "DR"};
+  for (const std::string& w : flags.workloads) {
+    if (!Contains(kDurableWorkloads, w)) {
+      Fatal("workload " + w + " cannot run with DW/DR or --durable-all; run it separately");
+    }
+  }
+  std::vector<std::string> engines = flags.engines;
+  if (engines.empty()) engines.assign(DurableEngineNames().begin(), DurableEngineNames().end());
+  for (const std::string& e : engines) {
+    if (!Contains(DurableEngineNames(), e)) Fatal("engine " + e + " has no durable adapter");
+  }
+  std::vector<DurableSync> syncs;
+  for (const std::string& s : flags.syncs) syncs.push_back(*ParseDurableSync(s));
+  const bool syncs_given = !syncs.empty();
+  if (!syncs_given) syncs = {DurableSync::kAlways, DurableSync::kBatch, DurableSync::kNone};
+  const std::vector<int> threads =
+      flags.threads.empty() ? std::vector<int>{1, 2, 8} : flags.threads;
+  const std::vector<uint64_t> recovery_versions = flags.recovery_versions.empty()
+                                                      ? std::vector<uint64_t>{1'000'000, 2'000'000}
+                                                      : flags.recovery_versions;
+
+  if (engines.size() == 1 && !flags.durable_all) {
+    RunDurableEngine(flags, engines[0], syncs, threads, recovery_versions);
+    return 0;
+  }
+
+  // Several: one child per (engine, sync mode) for DW and per (engine, size)
+  // for DR, lines forwarded as they come, then the tables.
+  std::vector<std::string> thread_list;
+  for (const int t : threads) thread_list.push_back(std::to_string(t));
+  std::fprintf(stderr, "strata-bench: %s; durability workloads %s; median of %d runs\n",
+               MachineSummary().c_str(), JoinList(flags.workloads).c_str(), flags.runs);
+  std::vector<ParsedLine> collected;
+  auto run_child = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), SelfPath());
+    args.insert(args.end(), {"--runs", std::to_string(flags.runs)});
+    RunChildLines(args, [&](std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+      if (auto parsed = ParseLine(text)) collected.push_back(std::move(*parsed));
+    });
+  };
+  const auto start = Clock::now();
+  if (Wants(flags.workloads, "DW")) {
+    for (const std::string& engine : engines) {
+      for (const DurableSync sync : syncs) {
+        if (!DurableEngineSupports(engine, sync)) continue;
+        // The raw writes only add a row per writer count to compare the
+        // transaction's own cost with: one mode is enough for the matrix,
+        // the one compared with RocksDB's sync=true.
+        if (engine == "strata-raw" && !syncs_given && sync != DurableSync::kAlways) continue;
+        std::vector<std::string> args = {"--engine",   engine,
+                                         "--workload", "DW",
+                                         "--sync",     std::string(DurableSyncName(sync)),
+                                         "--threads",  JoinList(thread_list),
+                                         "--dw-keys",  std::to_string(flags.dw_keys)};
+        if (flags.duration_given)
+          args.insert(args.end(), {"--duration", StrFormat("%g", flags.duration)});
+        run_child(args);
+      }
+    }
+  }
+  if (Wants(flags.workloads, "DR")) {
+    for (const std::string& engine : engines) {
+      if (!RecoveryEngineSupported(engine)) continue;
+      for (const uint64_t versions : recovery_versions) {
+        // RocksDB is a side reference here: by default only at the first
+        // size, which keeps --durable-all near three minutes.
+        if (engine == "rocksdb" && flags.recovery_versions.empty() &&
+            versions != recovery_versions.front()) {
+          continue;
+        }
+        run_child({"--engine", engine, "--workload", "DR", "--recovery-versions",
+                   std::to_string(versions)});
+      }
+    }
+  }
+  std::fputs(FormatDurableReport(collected).c_str(), stderr);
+  std::fprintf(stderr, "total time %.0f s\n", SecondsSince(start));
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   // The node benchmark writes to a pipe whose reader may die; that is a
   // result to report, not a reason to be killed by SIGPIPE.
@@ -464,6 +633,10 @@ int Main(int argc, char** argv) {
         .Print();
     return 0;
   }
+  bool durable_workloads = flags.durable_all;
+  for (const std::string& w : flags.workloads)
+    durable_workloads = durable_workloads || Contains(kDurableWorkloads, w);
+  if (durable_workloads) return RunDurableMain(flags);
   bool txn_workloads = flags.txn_all;
   for (const std::string& w : flags.workloads)
     txn_workloads = txn_workloads || Contains(kTxnWorkloads, w);
