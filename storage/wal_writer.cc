@@ -198,7 +198,27 @@ Status WalWriter::WaitDurable(uint64_t lsn) {
     ++pending_waiters_;
     if (pending_waiters_ >= pending_records_) work_cv_.notify_one();
   }
-  durable_cv_.wait(lock, [&] { return durable_lsn_ >= lsn || failure_.has_value(); });
+  while (durable_lsn_ < lsn && !failure_) {
+    if (options_.sync == SyncMode::kNone && !writing_ && !pending_.empty()) {
+      // Nothing to fsync: handing the group to the flusher and waiting to
+      // be woken would cost more than writing it here (two thread wake-ups
+      // per commit). Whoever writes a group sets writing_, so groups still
+      // reach the disk, and durable_lsn_ moves, in order.
+      std::vector<PendingWrite> batch;
+      const uint64_t last = TakeGroupLocked(&batch);
+      lock.unlock();
+      Status written = WriteOut(batch);
+      lock.lock();
+      FinishGroupLocked(written, last);
+      lock.unlock();
+      durable_cv_.notify_all();
+      work_cv_.notify_one();
+      if (options_.on_durable) options_.on_durable();
+      lock.lock();
+    } else {
+      durable_cv_.wait(lock);
+    }
+  }
   if (durable_lsn_ >= lsn) return Status::Ok();
   return Status::IoError(
       "the change was applied but its write-ahead log record could not be made durable, so it "
@@ -296,13 +316,38 @@ Status WalWriter::WriteOut(const std::vector<PendingWrite>& batch) {
   return Status::Ok();
 }
 
+uint64_t WalWriter::TakeGroupLocked(std::vector<PendingWrite>* batch) {
+  batch->swap(pending_);
+  pending_.clear();
+  pending_bytes_ = 0;
+  group_marked_ = false;
+  pending_records_ = 0;
+  pending_waiters_ = 0;
+  flush_requested_ = false;
+  writing_ = true;
+  handed_out_lsn_ = next_lsn_ - 1;
+  return handed_out_lsn_;
+}
+
+void WalWriter::FinishGroupLocked(const Status& written, uint64_t last) {
+  writing_ = false;
+  if (written.ok()) {
+    durable_lsn_ = std::max(durable_lsn_, last);
+    ++syncs_;
+  } else if (!failure_) {
+    FailLocked(written);
+  }
+}
+
 void WalWriter::FlushLoop() {
   std::unique_lock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+    work_cv_.wait(lock, [&] { return (stop_ && !writing_) || (!pending_.empty() && !writing_); });
     if (pending_.empty()) return;  // stopping, nothing left
-    if (options_.sync == SyncMode::kBatch && !stop_) {
-      // Let more commits join this fsync, but never past the delay.
+    if (options_.sync != SyncMode::kAlways && !stop_) {
+      // Let more commits join this fsync, but never past the delay. kNone
+      // groups the same way: it has no fsync to share, but a write-out and
+      // a wake-up per record would cost more than the records.
       // Cut short when the group is big, when the caller says nothing more
       // is coming (Flush), or when every writer in it is already waiting
       // (closed-loop writers: waiting longer only adds latency).
@@ -311,24 +356,13 @@ void WalWriter::FlushLoop() {
                (pending_records_ > 0 && pending_waiters_ >= pending_records_);
       });
     }
+    if (pending_.empty() || writing_) continue;  // a committer wrote it meanwhile (kNone)
     std::vector<PendingWrite> batch;
-    batch.swap(pending_);
-    pending_bytes_ = 0;
-    group_marked_ = false;
-    pending_records_ = 0;
-    pending_waiters_ = 0;
-    flush_requested_ = false;
-    const uint64_t last = next_lsn_ - 1;
-    handed_out_lsn_ = last;
+    const uint64_t last = TakeGroupLocked(&batch);
     lock.unlock();
     Status written = WriteOut(batch);
     lock.lock();
-    if (written.ok()) {
-      durable_lsn_ = std::max(durable_lsn_, last);
-      ++syncs_;
-    } else if (!failure_) {
-      FailLocked(written);
-    }
+    FinishGroupLocked(written, last);
     lock.unlock();
     durable_cv_.notify_all();
     if (options_.on_durable) options_.on_durable();

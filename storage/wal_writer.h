@@ -112,6 +112,10 @@ class WalWriter final : public WriteLog {
   Status ReserveSpaceLocked(uint64_t bytes);
   void FailLocked(const Status& cause);
   void FlushLoop();
+  // Takes the pending group for one write-out (setting writing_); returns
+  // its last LSN. Then FinishGroupLocked records how the write-out went.
+  uint64_t TakeGroupLocked(std::vector<PendingWrite>* batch);
+  void FinishGroupLocked(const Status& written, uint64_t last);
   Status WriteOut(const std::vector<PendingWrite>& batch);
 
   const std::string dir_;
@@ -133,6 +137,9 @@ class WalWriter final : public WriteLog {
   uint64_t pending_waiters_ = 0;  // threads waiting for one of them
   uint64_t handed_out_lsn_ = 0;   // the last record handed to a write-out
   bool flush_requested_ = false;
+  // A write-out is in progress (the flusher's, or in kNone a committer's):
+  // one at a time, so groups reach the disk in order.
+  bool writing_ = false;
   std::optional<Status> failure_;                 // REQUIRES: mu_
   bool stop_ = false;                             // REQUIRES: mu_
   uint64_t syncs_ = 0, records_ = 0, bytes_ = 0;  // REQUIRES: mu_

@@ -222,7 +222,7 @@ TEST(CheckpointRaceTest, CompactionRacingACheckpointKeepsTheHorizon) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SyncModes, GroupCommitTest,
-                         ::testing::Values(SyncMode::kBatch, SyncMode::kAlways),
+                         ::testing::Values(SyncMode::kBatch, SyncMode::kAlways, SyncMode::kNone),
                          [](const ::testing::TestParamInfo<SyncMode>& info) {
                            return std::string(SyncModeName(info.param)).substr(1);
                          });
