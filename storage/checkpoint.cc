@@ -41,24 +41,11 @@ void AppendBlock(BlockType type, std::string_view payload, std::string* out) {
 }  // namespace
 
 std::string CheckpointFileName(uint64_t log_start) {
-  char name[48];
-  std::snprintf(name, sizeof(name), "checkpoint-%020llu.ckpt",
-                static_cast<unsigned long long>(log_start));
-  return name;
+  return NumberedFileName("checkpoint-", log_start, ".ckpt");
 }
 
 std::optional<uint64_t> ParseCheckpointFileName(std::string_view name) {
-  constexpr std::string_view kPrefix = "checkpoint-", kSuffix = ".ckpt";
-  if (name.size() != kPrefix.size() + 20 + kSuffix.size() || !name.starts_with(kPrefix) ||
-      !name.ends_with(kSuffix)) {
-    return std::nullopt;
-  }
-  uint64_t lsn = 0;
-  for (char c : name.substr(kPrefix.size(), 20)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    lsn = lsn * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return lsn;
+  return ParseNumberedFileName(name, "checkpoint-", ".ckpt");
 }
 
 bool CheckpointInfo::Contains(std::string_view key, uint64_t lsn) const {

@@ -35,6 +35,28 @@ std::string JoinPath(const std::string& dir, std::string_view name) {
   return path;
 }
 
+std::string NumberedFileName(std::string_view prefix, uint64_t number, std::string_view suffix) {
+  std::string digits = std::to_string(number);
+  std::string name(prefix);
+  name.append(20 - digits.size(), '0').append(digits).append(suffix);
+  return name;
+}
+
+std::optional<uint64_t> ParseNumberedFileName(std::string_view name, std::string_view prefix,
+                                              std::string_view suffix) {
+  if (name.size() != prefix.size() + 20 + suffix.size() || !name.starts_with(prefix) ||
+      !name.ends_with(suffix)) {
+    return std::nullopt;
+  }
+  uint64_t number = 0;
+  for (char c : name.substr(prefix.size(), 20)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (number > (UINT64_MAX - 9) / 10) return std::nullopt;  // not one we wrote
+    number = number * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return number;
+}
+
 Status CreateDir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) {
     struct stat st;

@@ -8,6 +8,7 @@
 #define STRATA_STORAGE_FILE_UTIL_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,13 @@ class File final {
 };
 
 std::string JoinPath(const std::string& dir, std::string_view name);
+// "<prefix><number, 20 digits><suffix>", the names of the log's segments
+// and checkpoints (zero-padded, so names sort as their numbers do), and the
+// number back from such a name (nullopt for any other name).
+std::string NumberedFileName(std::string_view prefix, uint64_t number, std::string_view suffix);
+std::optional<uint64_t> ParseNumberedFileName(std::string_view name, std::string_view prefix,
+                                              std::string_view suffix);
+
 // Creates `dir` (one level) if it does not exist.
 Status CreateDir(const std::string& dir);
 Result<std::vector<std::string>> ListDir(const std::string& dir);

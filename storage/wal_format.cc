@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "storage/coding.h"
+#include "storage/file_util.h"
 
 namespace strata::storage {
 
@@ -14,22 +15,11 @@ constexpr std::string_view kSegmentSuffix = ".log";
 }  // namespace
 
 std::string SegmentFileName(uint64_t first_lsn) {
-  char name[48];
-  std::snprintf(name, sizeof(name), "wal-%020llu.log", static_cast<unsigned long long>(first_lsn));
-  return name;
+  return NumberedFileName(kSegmentPrefix, first_lsn, kSegmentSuffix);
 }
 
 std::optional<uint64_t> ParseSegmentFileName(std::string_view name) {
-  if (name.size() != kSegmentPrefix.size() + 20 + kSegmentSuffix.size() ||
-      !name.starts_with(kSegmentPrefix) || !name.ends_with(kSegmentSuffix)) {
-    return std::nullopt;
-  }
-  uint64_t lsn = 0;
-  for (char c : name.substr(kSegmentPrefix.size(), 20)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    lsn = lsn * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return lsn;
+  return ParseNumberedFileName(name, kSegmentPrefix, kSegmentSuffix);
 }
 
 uint64_t Checksum(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }

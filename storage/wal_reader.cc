@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "storage/coding.h"
 #include "storage/file_util.h"
@@ -66,9 +67,12 @@ std::string CheckRecord(std::string_view data, size_t offset, uint64_t expected_
   return "";
 }
 
-// Whether a valid record with an LSN of at least `min_lsn` starts at or
-// after `offset`.
-bool HasValidRecordFrom(std::string_view data, size_t offset, uint64_t min_lsn) {
+// Calls `visit(type, payload)` for every valid record (checksum and length
+// right) with an LSN of at least `min_lsn` that starts at an aligned offset
+// at or after `offset`, until it returns false. Older LSNs do not count:
+// they can only be copies (a value that holds log bytes, say).
+void ScanForRecords(std::string_view data, size_t offset, uint64_t min_lsn,
+                    const std::function<bool(RecordType, std::string_view)>& visit) {
   offset = (offset + kRecordAlignment - 1) & ~(kRecordAlignment - 1);
   for (; offset + kRecordHeaderBytes <= data.size(); offset += kRecordAlignment) {
     const char* h = data.data() + offset;
@@ -76,30 +80,32 @@ bool HasValidRecordFrom(std::string_view data, size_t offset, uint64_t min_lsn) 
     const uint32_t length = DecodeFixed32(h + 8);
     if (length > kMaxRecordPayload || offset + kRecordHeaderBytes + length > data.size()) continue;
     if (DecodeFixed64(h + 16) < min_lsn) continue;
-    if (DecodeFixed64(h) == Checksum(data.substr(offset + 8, 16 + length))) return true;
-  }
-  return false;
-}
-
-// The highest durable mark among the valid records with an LSN of at least
-// `min_lsn` at or after `offset` (0: none). Older LSNs do not count: they
-// can only be copies (a value that holds log bytes, say).
-uint64_t HighestMarkFrom(std::string_view data, size_t offset, uint64_t min_lsn) {
-  uint64_t highest = 0;
-  offset = (offset + kRecordAlignment - 1) & ~(kRecordAlignment - 1);
-  for (; offset + kRecordHeaderBytes <= data.size(); offset += kRecordAlignment) {
-    const char* h = data.data() + offset;
-    if (AllZero(std::string_view(h, kRecordHeaderBytes))) continue;
-    const uint32_t length = DecodeFixed32(h + 8);
-    if (length > kMaxRecordPayload || offset + kRecordHeaderBytes + length > data.size()) continue;
-    if (DecodeFixed64(h + 16) < min_lsn) continue;
-    if (static_cast<RecordType>(h[12]) != RecordType::kDurableMark) continue;
     if (DecodeFixed64(h) != Checksum(data.substr(offset + 8, 16 + length))) continue;
-    uint64_t mark = 0;
-    if (Decoder(data.substr(offset + kRecordHeaderBytes, length)).Varint(&mark)) {
-      highest = std::max(highest, mark);
+    if (!visit(static_cast<RecordType>(h[12]), data.substr(offset + kRecordHeaderBytes, length))) {
+      return;
     }
   }
+}
+
+bool HasValidRecordFrom(std::string_view data, size_t offset, uint64_t min_lsn) {
+  bool found = false;
+  ScanForRecords(data, offset, min_lsn, [&](RecordType, std::string_view) {
+    found = true;
+    return false;
+  });
+  return found;
+}
+
+// The highest durable mark at or after `offset` (0: none).
+uint64_t HighestMarkFrom(std::string_view data, size_t offset, uint64_t min_lsn) {
+  uint64_t highest = 0;
+  ScanForRecords(data, offset, min_lsn, [&](RecordType type, std::string_view payload) {
+    uint64_t mark = 0;
+    if (type == RecordType::kDurableMark && Decoder(payload).Varint(&mark)) {
+      highest = std::max(highest, mark);
+    }
+    return true;
+  });
   return highest;
 }
 

@@ -204,17 +204,7 @@ Status WalWriter::WaitDurable(uint64_t lsn) {
       // be woken would cost more than writing it here (two thread wake-ups
       // per commit). Whoever writes a group sets writing_, so groups still
       // reach the disk, and durable_lsn_ moves, in order.
-      std::vector<PendingWrite> batch;
-      const uint64_t last = TakeGroupLocked(&batch);
-      lock.unlock();
-      Status written = WriteOut(batch);
-      lock.lock();
-      FinishGroupLocked(written, last);
-      lock.unlock();
-      durable_cv_.notify_all();
-      work_cv_.notify_one();
-      if (options_.on_durable) options_.on_durable();
-      lock.lock();
+      WriteGroup(lock);
     } else {
       durable_cv_.wait(lock);
     }
@@ -316,20 +306,19 @@ Status WalWriter::WriteOut(const std::vector<PendingWrite>& batch) {
   return Status::Ok();
 }
 
-uint64_t WalWriter::TakeGroupLocked(std::vector<PendingWrite>* batch) {
-  batch->swap(pending_);
-  pending_.clear();
+void WalWriter::WriteGroup(std::unique_lock<std::mutex>& lock) {
+  std::vector<PendingWrite> batch;
+  batch.swap(pending_);
   pending_bytes_ = 0;
   group_marked_ = false;
   pending_records_ = 0;
   pending_waiters_ = 0;
   flush_requested_ = false;
   writing_ = true;
-  handed_out_lsn_ = next_lsn_ - 1;
-  return handed_out_lsn_;
-}
-
-void WalWriter::FinishGroupLocked(const Status& written, uint64_t last) {
+  const uint64_t last = handed_out_lsn_ = next_lsn_ - 1;
+  lock.unlock();
+  Status written = WriteOut(batch);
+  lock.lock();
   writing_ = false;
   if (written.ok()) {
     durable_lsn_ = std::max(durable_lsn_, last);
@@ -337,6 +326,11 @@ void WalWriter::FinishGroupLocked(const Status& written, uint64_t last) {
   } else if (!failure_) {
     FailLocked(written);
   }
+  lock.unlock();
+  durable_cv_.notify_all();
+  work_cv_.notify_one();  // a flusher held back by this write-out may go on
+  if (options_.on_durable) options_.on_durable();
+  lock.lock();
 }
 
 void WalWriter::FlushLoop() {
@@ -357,16 +351,7 @@ void WalWriter::FlushLoop() {
       });
     }
     if (pending_.empty() || writing_) continue;  // a committer wrote it meanwhile (kNone)
-    std::vector<PendingWrite> batch;
-    const uint64_t last = TakeGroupLocked(&batch);
-    lock.unlock();
-    Status written = WriteOut(batch);
-    lock.lock();
-    FinishGroupLocked(written, last);
-    lock.unlock();
-    durable_cv_.notify_all();
-    if (options_.on_durable) options_.on_durable();
-    lock.lock();
+    WriteGroup(lock);
     if (failure_ && stop_) return;
   }
 }

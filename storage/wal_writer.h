@@ -112,10 +112,10 @@ class WalWriter final : public WriteLog {
   Status ReserveSpaceLocked(uint64_t bytes);
   void FailLocked(const Status& cause);
   void FlushLoop();
-  // Takes the pending group for one write-out (setting writing_); returns
-  // its last LSN. Then FinishGroupLocked records how the write-out went.
-  uint64_t TakeGroupLocked(std::vector<PendingWrite>* batch);
-  void FinishGroupLocked(const Status& written, uint64_t last);
+  // Takes the pending group and writes it out (writing_ set meanwhile),
+  // then publishes the outcome. REQUIRES: `lock` holds mu_, !writing_;
+  // releases it during the I/O.
+  void WriteGroup(std::unique_lock<std::mutex>& lock);
   Status WriteOut(const std::vector<PendingWrite>& batch);
 
   const std::string dir_;
