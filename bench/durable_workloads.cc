@@ -593,6 +593,25 @@ OpenTimes TimeOpens(const std::string& dir, int runs, const std::string& what, O
   return times;
 }
 
+// The fields every DR line starts with (the data set, the load, the log).
+JsonLine RecoveryLine(std::string_view engine, const RecoveryData& data,
+                      const CpuSample& cpu_before, double load_seconds, uint64_t log_bytes,
+                      std::string_view replay_label) {
+  JsonLine line;
+  line.Str("engine", engine)
+      .Str("workload", "DR")
+      .Num("load_avg_1m", LoadAverage1m(), 2)
+      .Num("other_cpu_share", OtherCpuShare(cpu_before, SampleCpu()), 3)
+      .Int("versions", static_cast<int64_t>(data.versions))
+      .Int("keys", static_cast<int64_t>(data.keys))
+      .Int("versions_per_key", static_cast<int64_t>(data.versions_per_key))
+      .Int("value_bytes", kValueBytes)
+      .Num("load_s", load_seconds, 2)
+      .Int("log_bytes", static_cast<int64_t>(log_bytes))
+      .Str("replay_label", replay_label);
+  return line;
+}
+
 void AddOpenTimes(JsonLine& line, std::string_view prefix, const OpenTimes& times,
                   uint64_t versions) {
   const double cold = Median(times.cold_ms);
@@ -704,18 +723,8 @@ JsonLine StrataRecovery(const RecoveryOptions& options) {
                          &checkpoint_report);
       });
 
-  JsonLine line;
-  line.Str("engine", "strata")
-      .Str("workload", "DR")
-      .Num("load_avg_1m", LoadAverage1m(), 2)
-      .Num("other_cpu_share", OtherCpuShare(cpu_before, SampleCpu()), 3)
-      .Int("versions", static_cast<int64_t>(data.versions))
-      .Int("keys", static_cast<int64_t>(data.keys))
-      .Int("versions_per_key", static_cast<int64_t>(data.versions_per_key))
-      .Int("value_bytes", kValueBytes)
-      .Num("load_s", load_seconds, 2)
-      .Int("log_bytes", static_cast<int64_t>(log_bytes))
-      .Str("replay_label", "log only, no checkpoint");
+  JsonLine line =
+      RecoveryLine("strata", data, cpu_before, load_seconds, log_bytes, "log only, no checkpoint");
   AddOpenTimes(line, "replay", log_times, data.versions);
   line.Int("replay_records", static_cast<int64_t>(log_report.records_replayed))
       .Int("replay_log_bytes_read", static_cast<int64_t>(log_report.log_bytes_read))
@@ -815,18 +824,8 @@ JsonLine RocksDbRecovery(const RecoveryOptions& options) {
   const OpenTimes flushed_times =
       TimeOpens(dir.path(), options.runs, "[rocksdb] after flush", open_once);
 
-  JsonLine line;
-  line.Str("engine", "rocksdb")
-      .Str("workload", "DR")
-      .Num("load_avg_1m", LoadAverage1m(), 2)
-      .Num("other_cpu_share", OtherCpuShare(cpu_before, SampleCpu()), 3)
-      .Int("versions", static_cast<int64_t>(data.versions))
-      .Int("keys", static_cast<int64_t>(data.keys))
-      .Int("versions_per_key", static_cast<int64_t>(data.versions_per_key))
-      .Int("value_bytes", kValueBytes)
-      .Num("load_s", load_seconds, 2)
-      .Int("log_bytes", static_cast<int64_t>(wal_bytes))
-      .Str("replay_label", "WAL replay into the memtable");
+  JsonLine line = RecoveryLine("rocksdb", data, cpu_before, load_seconds, wal_bytes,
+                               "WAL replay into the memtable");
   AddOpenTimes(line, "replay", wal_times, data.versions);
   line.Str("reopen_label", "after a flush (SST files, no data read at open)");
   AddOpenTimes(line, "reopen", flushed_times, data.versions);
