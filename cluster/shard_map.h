@@ -1,0 +1,62 @@
+// ShardMap: which shard owns a key, and which nodes hold each shard.
+//
+// Keys are placed by a 64-bit hash of their engine bytes (XXH3), and a shard
+// owns a contiguous range of the hash space. Hashing spreads any key
+// distribution evenly without knowing it in advance (scans fan out to every
+// shard anyway); ranges, unlike "hash mod N", can later be split, merged or
+// moved one at a time, which is what adding nodes and replicas needs. Each
+// shard lists its replicas, the first being the one that serves it; today
+// every shard has exactly one, on its own node (issue 5), and the map
+// carries a generation so that a later issue can change it safely.
+#ifndef STRATA_CLUSTER_SHARD_MAP_H_
+#define STRATA_CLUSTER_SHARD_MAP_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strata/status.h"
+
+namespace strata::cluster {
+
+using ShardId = uint32_t;
+
+struct Shard {
+  ShardId id = 0;
+  // The hash range [hash_begin, hash_end]; inclusive, so one shard can own
+  // the whole space.
+  uint64_t hash_begin = 0;
+  uint64_t hash_end = UINT64_MAX;
+  std::vector<std::string> replicas;  // node ids; replicas[0] serves the shard
+
+  const std::string& leaseholder() const { return replicas.front(); }
+  bool Contains(uint64_t hash) const { return hash >= hash_begin && hash <= hash_end; }
+};
+
+class ShardMap final {
+ public:
+  // One shard per node, in the order given, splitting the hash space into
+  // equal ranges. kInvalidArgument for no nodes, an empty id or a repeated id.
+  static Result<ShardMap> OnePerNode(const std::vector<std::string>& node_ids);
+
+  static uint64_t HashKey(std::string_view key);
+
+  const Shard& ShardFor(std::string_view key) const { return ShardForHash(HashKey(key)); }
+  const Shard& ShardForHash(uint64_t hash) const;
+  const std::vector<Shard>& shards() const { return shards_; }
+  // The shard `node_id` serves, if any.
+  std::optional<ShardId> ShardServedBy(std::string_view node_id) const;
+  uint64_t generation() const { return generation_; }
+
+ private:
+  ShardMap(std::vector<Shard> shards, uint64_t generation)
+      : shards_(std::move(shards)), generation_(generation) {}
+  std::vector<Shard> shards_;  // ascending hash ranges covering [0, 2^64)
+  uint64_t generation_;
+};
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_CLUSTER_SHARD_MAP_H_
