@@ -220,11 +220,11 @@ MaybeError Node::HandleInit(const Body& body) {
   return std::nullopt;
 }
 
-void Node::AppendReplyLine(std::string_view dest, std::string_view in_reply_to_json,
-                           uint64_t msg_id, std::string_view type, std::string_view fields,
-                           std::string* out) const {
+void Node::AppendReplyLine(std::string_view src, std::string_view dest,
+                           std::string_view in_reply_to_json, uint64_t msg_id,
+                           std::string_view type, std::string_view fields, std::string* out) const {
   JsonWriter w(out);
-  w.BeginObject().Field("src", node_id_).Field("dest", dest).Key("body").BeginObject();
+  w.BeginObject().Field("src", src).Field("dest", dest).Key("body").BeginObject();
   w.Field("type", type).Key("in_reply_to").Raw(in_reply_to_json).FieldUint("msg_id", msg_id);
   out->append(fields);
   w.EndObject().EndObject();
@@ -237,23 +237,18 @@ void Node::WriteReply(const protocol::Envelope& request, std::string_view type,
   const uint64_t msg_id = next_msg_id_++;
   if (node_id_.empty()) {
     // Before init the node's id is unknown; the request's dest names it.
-    JsonWriter w(out);
-    w.BeginObject().Field("src", request.dest).Field("dest", request.src).Key("body").BeginObject();
-    w.Field("type", type).Key("in_reply_to").Raw(request.msg_id_json).FieldUint("msg_id", msg_id);
-    out->append(fields);
-    w.EndObject().EndObject();
-    out->push_back('\n');
+    AppendReplyLine(request.dest, request.src, request.msg_id_json, msg_id, type, fields, out);
     return;
   }
   if (durable_ == nullptr) {
-    AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, out);
+    AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, type, fields, out);
     return;
   }
   // The reply may describe anything appended so far (its own writes, or a
   // read of someone else's): it waits until all of that is durable.
   const uint64_t required = durable_->appended_lsn();
   if (held_.empty() && required <= durable_->durable_lsn()) {
-    AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, out);
+    AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, type, fields, out);
     return;
   }
   if (Status health = durable_->health(); !health.ok()) {
@@ -263,16 +258,16 @@ void Node::WriteReply(const protocol::Envelope& request, std::string_view type,
     // something whose durability is unknown: error 13 instead.
     ReleaseReplies(out);
     if (type == "error" || type == "mvcc_stats_ok") {
-      AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, out);
+      AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, type, fields, out);
     } else {
-      AppendReplyLine(request.src, request.msg_id_json, msg_id, "error",
+      AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, "error",
                       UnknownOutcomeFields(health), out);
     }
     return;
   }
   HeldReply held{required, std::string(), std::string(request.src),
                  std::string(request.msg_id_json), msg_id};
-  AppendReplyLine(request.src, request.msg_id_json, msg_id, type, fields, &held.line);
+  AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, type, fields, &held.line);
   held_bytes_ += held.line.size();
   held_.push_back(std::move(held));
 }
@@ -310,7 +305,7 @@ void Node::ReleaseReplies(std::string* out) {
   // These will never be durable: their outcome is unknown.
   const std::string fields = UnknownOutcomeFields(health);
   for (const HeldReply& held : held_) {
-    AppendReplyLine(held.dest, held.in_reply_to_json, held.msg_id, "error", fields, out);
+    AppendReplyLine(node_id_, held.dest, held.in_reply_to_json, held.msg_id, "error", fields, out);
   }
   held_.clear();
   held_bytes_ = 0;

@@ -115,8 +115,9 @@ class Node final {
   class WakeSignal;
   Node(NodeOptions options, std::unique_ptr<Store> durable, std::shared_ptr<WakeSignal> wake);
   // Appends one reply line to `*out`.
-  void AppendReplyLine(std::string_view dest, std::string_view in_reply_to_json, uint64_t msg_id,
-                       std::string_view type, std::string_view fields, std::string* out) const;
+  void AppendReplyLine(std::string_view src, std::string_view dest,
+                       std::string_view in_reply_to_json, uint64_t msg_id, std::string_view type,
+                       std::string_view fields, std::string* out) const;
 
   // A reply waiting for the log (see wake_fd()).
   struct HeldReply {
