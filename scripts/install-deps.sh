@@ -11,6 +11,7 @@ packages=(
   libxxhash-dev                                 # key hashing
   libgtest-dev libgmock-dev librapidcheck-dev   # tests
   librocksdb-dev liblmdb-dev                    # benchmark peers
+  python3                                       # the cluster test harness (tests/cluster_sim)
 )
 
 missing=()
