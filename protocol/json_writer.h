@@ -7,6 +7,7 @@
 #define STRATA_PROTOCOL_JSON_WRITER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,6 +50,15 @@ class JsonWriter final {
   // Shorthands for a member: Key(name) then the value.
   JsonWriter& Field(std::string_view name, std::string_view s) { return Key(name).String(s); }
   JsonWriter& FieldUint(std::string_view name, uint64_t v) { return Key(name).Uint(v); }
+  // The value, or null when there is none.
+  JsonWriter& FieldUintOrNull(std::string_view name, const std::optional<uint64_t>& v) {
+    Key(name);
+    return v ? Uint(*v) : Null();
+  }
+  JsonWriter& FieldStringOrNull(std::string_view name, const std::optional<std::string>& s) {
+    Key(name);
+    return s ? String(*s) : Null();
+  }
 
  private:
   JsonWriter& Open(char c);

@@ -159,37 +159,26 @@ void WriteStats(const StoreStats& stats, JsonWriter* w) {
       .FieldUint("versions", stats.versions)
       .FieldUint("tombstones", stats.tombstones)
       .FieldUint("bytes", stats.bytes)
-      .FieldUint("memory_bytes", stats.memory_bytes);
-  w->Key("max_timestamp");
-  if (stats.max_timestamp) {
-    w->Uint(stats.max_timestamp->value());
-  } else {
-    w->Null();
-  }
-  w->FieldUint("compaction_horizon", stats.compaction_horizon.value())
+      .FieldUint("memory_bytes", stats.memory_bytes)
+      .FieldUintOrNull("max_timestamp", stats.max_timestamp
+                                            ? std::optional(stats.max_timestamp->value())
+                                            : std::nullopt)
+      .FieldUint("compaction_horizon", stats.compaction_horizon.value())
       .FieldUint("gc_runs", stats.gc_runs)
       .FieldUint("gc_versions_removed", stats.gc_versions_removed)
       .FieldUint("gc_bytes_reclaimed", stats.gc_bytes_reclaimed);
 }
 
 void WriteTxnStats(const TxnStats& stats, uint64_t expired_txns, JsonWriter* w) {
-  auto optional_uint = [w](std::string_view name, std::optional<uint64_t> v) {
-    w->Key(name);
-    if (v) {
-      w->Uint(*v);
-    } else {
-      w->Null();
-    }
-  };
-  optional_uint("min_active_snapshot", stats.min_active_snapshot
-                                           ? std::optional(stats.min_active_snapshot->value())
-                                           : std::nullopt);
-  w->FieldUint("active_txns", stats.active_txns);
-  optional_uint("oldest_txn_age_ms", stats.oldest_txn_age
-                                         ? std::optional<uint64_t>(stats.oldest_txn_age->count())
-                                         : std::nullopt);
-  optional_uint("oldest_txn_id", stats.oldest_txn_id);
-  w->FieldUint("commits", stats.commits)
+  w->FieldUintOrNull("min_active_snapshot", stats.min_active_snapshot
+                                                ? std::optional(stats.min_active_snapshot->value())
+                                                : std::nullopt)
+      .FieldUint("active_txns", stats.active_txns)
+      .FieldUintOrNull("oldest_txn_age_ms",
+                       stats.oldest_txn_age ? std::optional<uint64_t>(stats.oldest_txn_age->count())
+                                            : std::nullopt)
+      .FieldUintOrNull("oldest_txn_id", stats.oldest_txn_id)
+      .FieldUint("commits", stats.commits)
       .FieldUint("conflicts", stats.conflicts)
       .FieldUint("expired_txns", expired_txns);
 }
@@ -199,19 +188,9 @@ void WriteDurabilityStats(const DurabilityStats& stats, JsonWriter* w) {
       .FieldUint("wal_durable_lsn", stats.durable_lsn)
       .FieldUint("wal_syncs", stats.syncs)
       .FieldUint("wal_bytes", stats.log_bytes)
-      .FieldUint("checkpoints", stats.checkpoints);
-  w->Key("last_checkpoint_lsn");
-  if (stats.last_checkpoint_lsn) {
-    w->Uint(*stats.last_checkpoint_lsn);
-  } else {
-    w->Null();
-  }
-  w->Key("wal_failure");
-  if (stats.failure) {
-    w->String(*stats.failure);
-  } else {
-    w->Null();
-  }
+      .FieldUint("checkpoints", stats.checkpoints)
+      .FieldUintOrNull("last_checkpoint_lsn", stats.last_checkpoint_lsn)
+      .FieldStringOrNull("wal_failure", stats.failure);
 }
 
 }  // namespace strata::protocol
