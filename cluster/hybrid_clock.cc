@@ -25,7 +25,14 @@ Result<Timestamp> HybridLogicalClock::Next() {
     if (last >= Timestamp::kMaxValue) return LocalOracle::Exhausted();
     // Ahead of the wall clock (a burst, or a remote clock seen): count on
     // in the logical part, which carries into the physical one if it must.
-    const uint64_t next = std::max(last + 1, wall);
+    uint64_t next = std::max(last + 1, wall);
+    if (options_.node_index) {
+      // Round up to this node's residue (see HybridClockOptions).
+      constexpr uint64_t kMask = kMaxNodes - 1;
+      const uint64_t rounded = (next & ~kMask) | *options_.node_index;
+      next = rounded >= next ? rounded : rounded + kMaxNodes;
+      if (next > Timestamp::kMaxValue) return LocalOracle::Exhausted();
+    }
     if (last_.compare_exchange_weak(last, next, std::memory_order_acq_rel)) return Timestamp(next);
   }
 }

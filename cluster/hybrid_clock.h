@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "strata/status.h"
 #include "strata/timestamp.h"
@@ -31,11 +32,18 @@ struct HybridClockOptions {
   // by Update(): a clock that wrong would drag every node's timestamps (and
   // safe time) into the future.
   std::chrono::milliseconds max_offset{500};
+  // In a cluster, each node hands out only timestamps whose low
+  // kNodeBits bits are its index, so no two nodes ever hand out the same
+  // one: a commit timestamp names one commit, cluster-wide.
+  std::optional<uint32_t> node_index;
 };
 
 class HybridLogicalClock final : public TimestampOracle {
  public:
   static constexpr int kLogicalBits = 16;
+  // Of the logical bits, how many name the node (HybridClockOptions::node_index).
+  static constexpr int kNodeBits = 5;
+  static constexpr uint32_t kMaxNodes = 1u << kNodeBits;
 
   // Milliseconds since the Unix epoch; injectable so tests control time.
   using PhysicalClock = std::function<uint64_t()>;

@@ -105,11 +105,11 @@ int EventLoop::Run() {
   for (;;) {
     // Timers first: they tell how long the loop may sleep.
     int timeout_ms = -1;
-    if (auto next = node_->RunTimers(Node::Clock::now())) {
+    if (auto next = node_->RunTimers(Node::Clock::now(), &output_)) {
       auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - Node::Clock::now());
       timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 60'000));
     }
-    if (!log_.empty() && !Flush()) return 1;  // timer diagnostics
+    if ((!log_.empty() || !output_.empty()) && !Flush()) return 1;  // what timers sent
 
     // Input is not read while too many replies wait for the log (a negative
     // descriptor makes poll skip the entry).

@@ -1,5 +1,7 @@
 #include "node/gc_scheduler.h"
 
+#include <algorithm>
+
 namespace strata::node {
 
 GcScheduler::GcScheduler(TxnStore* db, uint64_t retention, std::chrono::milliseconds interval,
@@ -11,7 +13,9 @@ GcScheduler::Clock::time_point GcScheduler::RunIfDue(Clock::time_point now) {
   MvccStore& store = db_->store();
   std::optional<Timestamp> max_ts = store.max_timestamp();
   if (max_ts && max_ts->value() > retention_) {
-    db_->RaiseHorizon(Timestamp(max_ts->value() - retention_));
+    Timestamp wanted(max_ts->value() - retention_);
+    if (ceiling_) wanted = std::min(wanted, ceiling_().value_or(Timestamp(0)));
+    db_->RaiseHorizon(wanted);
   }
   if (!sweeping_) {
     uint64_t horizon = store.compaction_horizon().value();

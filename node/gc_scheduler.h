@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 
 #include "strata/txn_store.h"
 
@@ -21,6 +23,12 @@ class GcScheduler final {
 
   GcScheduler(TxnStore* db, uint64_t retention, std::chrono::milliseconds interval,
               size_t keys_per_step);
+
+  // In a cluster: the horizon never rises above what this returns (the
+  // cluster's low-water mark; nullopt: unknown, so no rise at all).
+  void SetCeiling(std::function<std::optional<Timestamp>()> ceiling) {
+    ceiling_ = std::move(ceiling);
+  }
 
   // Runs one slice if it is due; returns when the next one is due.
   Clock::time_point RunIfDue(Clock::time_point now);
@@ -34,6 +42,7 @@ class GcScheduler final {
   bool sweeping_ = false;
   uint64_t sweep_horizon_ = 0;  // the horizon the current sweep enforces
   uint64_t swept_horizon_ = 0;  // the horizon the last finished sweep enforced
+  std::function<std::optional<Timestamp>()> ceiling_;
 };
 
 }  // namespace strata::node

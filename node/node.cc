@@ -130,6 +130,22 @@ Node::~Node() = default;
 int Node::wake_fd() const { return wake_ ? wake_->fd() : -1; }
 
 void Node::HandleLine(std::string_view line, std::string* out, std::string* log) {
+  out_ = out;
+  ProcessLine(line, log);
+  DrainSelfMessages(log);
+  out_ = nullptr;
+}
+
+void Node::DrainSelfMessages(std::string* log) {
+  while (!self_messages_.empty()) {
+    std::string line = std::move(self_messages_.front());
+    self_messages_.pop_front();
+    ProcessLine(line, log);
+  }
+}
+
+void Node::ProcessLine(std::string_view line, std::string* log) {
+  std::string* out = out_;
   if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;  // blank line
   ErrorReply error;
   switch (parser_.Parse(line, &request_, &error)) {
@@ -144,8 +160,9 @@ void Node::HandleLine(std::string_view line, std::string* out, std::string* log)
   }
   std::string_view reply_type;
   MaybeError result;
+  bool answered = false;
   try {
-    result = Dispatch(request_, &reply_type);
+    result = Dispatch(request_, &reply_type, &answered);
   } catch (const std::exception& e) {
     // Must never happen; if it does, the client is told instead of the
     // node dying with every other client's state.
@@ -154,12 +171,13 @@ void Node::HandleLine(std::string_view line, std::string* out, std::string* log)
   }
   if (result) {
     WriteError(request_, *result, out);
-  } else {
+  } else if (!answered) {
     WriteReply(request_, reply_type, reply_fields_, out);
   }
 }
 
-MaybeError Node::Dispatch(const protocol::Envelope& request, std::string_view* reply_type) {
+MaybeError Node::Dispatch(const protocol::Envelope& request, std::string_view* reply_type,
+                          bool* answered) {
   reply_fields_.clear();
   if (request.type == "init") {
     *reply_type = "init_ok";
@@ -180,18 +198,28 @@ MaybeError Node::Dispatch(const protocol::Envelope& request, std::string_view* r
                             "restarted (it then recovers from its data directory)"};
     }
   }
-  const Route* route = FindRoute(request.type);
-  if (route == nullptr) {
-    return ErrorReply{ErrorCode::kNotSupported,
-                      "unknown message type '" + protocol::Abbreviate(request.type) + "'"};
+  if (cluster_ != nullptr) {
+    *answered = true;
+    cluster_->HandleMessage(request, Clock::now());
+    return std::nullopt;
   }
-  *reply_type = route->reply_type;
   // The fields continue the body object the reply envelope opens.
   JsonWriter fields = JsonWriter::ContinuingObject(&reply_fields_);
-  Services services{store_, db_, &txns_, durable_.get(), options_.isolation, Clock::now()};
-  MaybeError error = route->handler(services, request.body, &fields);
+  MaybeError error = RunLocal(request.type, request.body, &fields, reply_type);
   if (error) reply_fields_.clear();
   return error;
+}
+
+MaybeError Node::RunLocal(std::string_view type, const Body& body, JsonWriter* fields,
+                          std::string_view* reply_type) {
+  const Route* route = FindRoute(type);
+  if (route == nullptr) {
+    return ErrorReply{ErrorCode::kNotSupported,
+                      "unknown message type '" + protocol::Abbreviate(type) + "'"};
+  }
+  *reply_type = route->reply_type;
+  Services services{store_, db_, &txns_, durable_.get(), options_.isolation, Clock::now()};
+  return route->handler(services, body, fields);
 }
 
 MaybeError Node::HandleInit(const Body& body) {
@@ -215,6 +243,21 @@ MaybeError Node::HandleInit(const Body& body) {
   if (!node_id_.empty() && node_id_ != *node_id) {
     return protocol::Malformed("the node is already initialized as '" + node_id_ + "'");
   }
+  if (node_id_.empty() && node_ids.size() > 1) {
+    ClusterOptions cluster = options_.cluster;
+    cluster.isolation = options_.isolation;
+    cluster.txn_timeout = options_.txn_timeout;
+    cluster.max_active_txns = options_.max_active_txns;
+    Result<std::unique_ptr<ClusterNode>> created = ClusterNode::Create(
+        std::string(*node_id), node_ids, cluster, store_, db_, durable_.get(), this,
+        [this](std::string_view type, const Body& request, JsonWriter* fields,
+               std::string_view* reply_type) {
+          return RunLocal(type, request, fields, reply_type);
+        });
+    if (!created.ok()) return protocol::Malformed(created.status().message());
+    cluster_ = std::move(*created);
+    if (gc_) gc_->SetCeiling([this] { return cluster_->LowWaterMark(); });
+  }
   node_id_ = std::string(*node_id);
   node_ids_ = std::move(node_ids);
   return std::nullopt;
@@ -233,22 +276,58 @@ void Node::AppendReplyLine(std::string_view src, std::string_view dest,
 
 void Node::WriteReply(const protocol::Envelope& request, std::string_view type,
                       std::string_view fields, std::string* out) {
-  if (!request.has_msg_id) return;  // processed, but not answered
-  const uint64_t msg_id = next_msg_id_++;
   if (node_id_.empty()) {
     // Before init the node's id is unknown; the request's dest names it.
-    AppendReplyLine(request.dest, request.src, request.msg_id_json, msg_id, type, fields, out);
+    if (!request.has_msg_id) return;
+    AppendReplyLine(request.dest, request.src, request.msg_id_json, next_msg_id_++, type, fields,
+                    out);
     return;
   }
+  WriteReplyTo(request.src, request.msg_id_json, request.has_msg_id, type, fields, out);
+}
+
+uint64_t Node::Send(std::string_view dest, std::string_view type, std::string_view fields) {
+  const bool to_self = dest == node_id_;
+  const uint64_t msg_id = to_self ? next_self_msg_id_++ : next_msg_id_++;
+  std::string line;
+  JsonWriter w(&line);
+  w.BeginObject().Field("src", node_id_).Field("dest", dest).Key("body").BeginObject();
+  w.Field("type", type).FieldUint("msg_id", msg_id);
+  line.append(fields);
+  w.EndObject().EndObject();
+  if (to_self) {
+    self_messages_.push_back(std::move(line));
+  } else {
+    out_->append(line).push_back('\n');
+  }
+  return msg_id;
+}
+
+void Node::Reply(const ReplyAddress& to, std::string_view type, std::string_view fields) {
+  WriteReplyTo(to.dest, to.in_reply_to_json, to.wanted, type, fields, out_);
+}
+
+void Node::WriteReplyTo(std::string_view dest, std::string_view in_reply_to_json, bool wanted,
+                        std::string_view type, std::string_view fields, std::string* out) {
+  if (!wanted) return;  // processed, but not answered
+  if (dest == node_id_) {
+    // A reply to this node's own request: processed after the current event.
+    std::string line;
+    AppendReplyLine(node_id_, dest, in_reply_to_json, next_self_msg_id_++, type, fields, &line);
+    line.pop_back();
+    self_messages_.push_back(std::move(line));
+    return;
+  }
+  const uint64_t msg_id = next_msg_id_++;
   if (durable_ == nullptr) {
-    AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, type, fields, out);
+    AppendReplyLine(node_id_, dest, in_reply_to_json, msg_id, type, fields, out);
     return;
   }
   // The reply may describe anything appended so far (its own writes, or a
   // read of someone else's): it waits until all of that is durable.
   const uint64_t required = durable_->appended_lsn();
   if (held_.empty() && required <= durable_->durable_lsn()) {
-    AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, type, fields, out);
+    AppendReplyLine(node_id_, dest, in_reply_to_json, msg_id, type, fields, out);
     return;
   }
   if (Status health = durable_->health(); !health.ok()) {
@@ -258,16 +337,15 @@ void Node::WriteReply(const protocol::Envelope& request, std::string_view type,
     // something whose durability is unknown: error 13 instead.
     ReleaseReplies(out);
     if (type == "error" || type == "mvcc_stats_ok") {
-      AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, type, fields, out);
+      AppendReplyLine(node_id_, dest, in_reply_to_json, msg_id, type, fields, out);
     } else {
-      AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, "error",
+      AppendReplyLine(node_id_, dest, in_reply_to_json, msg_id, "error",
                       UnknownOutcomeFields(health), out);
     }
     return;
   }
-  HeldReply held{required, std::string(), std::string(request.src),
-                 std::string(request.msg_id_json), msg_id};
-  AppendReplyLine(node_id_, request.src, request.msg_id_json, msg_id, type, fields, &held.line);
+  HeldReply held{required, std::string(), std::string(dest), std::string(in_reply_to_json), msg_id};
+  AppendReplyLine(node_id_, dest, in_reply_to_json, msg_id, type, fields, &held.line);
   held_bytes_ += held.line.size();
   held_.push_back(std::move(held));
 }
@@ -319,9 +397,16 @@ void Node::WriteError(const protocol::Envelope& request, const ErrorReply& error
   WriteReply(request, "error", reply_fields_, out);
 }
 
-std::optional<Node::Clock::time_point> Node::RunTimers(Clock::time_point now) {
+std::optional<Node::Clock::time_point> Node::RunTimers(Clock::time_point now, std::string* out) {
   Clock::time_point next = txns_.ExpireIdle(now);
   if (gc_) next = std::min(next, gc_->RunIfDue(now));
+  if (cluster_ != nullptr) {
+    out_ = out;
+    next = std::min(next, cluster_->RunTimers(now));
+    std::string log;  // messages to itself are well-formed: nothing to log
+    DrainSelfMessages(&log);
+    out_ = nullptr;
+  }
   return next;
 }
 

@@ -22,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "node/cluster_node.h"
+#include "node/peer_rpc.h"
 #include "node/services.h"
 #include "node/txn_table.h"
 #include "protocol/envelope.h"
@@ -53,11 +55,14 @@ struct NodeOptions {
   // With data_dir: sync mode, group-commit delay, checkpoints, progress.
   // (wait_for_durability and on_durable are the node's own business.)
   DurabilityOptions durability;
+  // When init names several nodes: timeouts of the cluster protocol
+  // (isolation, txn_timeout and max_active_txns are taken from above).
+  ClusterOptions cluster;
 };
 
 class GcScheduler;
 
-class Node final {
+class Node final : private Transport {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -75,9 +80,9 @@ class Node final {
   // that cannot be answered go to `*log`, one line each. Never throws.
   void HandleLine(std::string_view line, std::string* out, std::string* log);
 
-  // Runs background work that is due at `now`; returns when it next wants to
-  // run (nullopt: nothing scheduled).
-  std::optional<Clock::time_point> RunTimers(Clock::time_point now);
+  // Runs background work that is due at `now`, appending what it sends to
+  // `*out`; returns when it next wants to run (nullopt: nothing scheduled).
+  std::optional<Clock::time_point> RunTimers(Clock::time_point now, std::string* out);
 
   // With a data directory: a descriptor that becomes readable when held
   // replies may be released (-1 in memory); ReleaseReplies clears it and
@@ -99,11 +104,26 @@ class Node final {
   TxnStore& db() { return *db_; }
 
  private:
+  // One line, from the input or from this node to itself.
+  void ProcessLine(std::string_view line, std::string* log);
   // Runs the request; on success fills `reply_fields_` and `reply_type`.
-  protocol::MaybeError Dispatch(const protocol::Envelope& request, std::string_view* reply_type);
+  // Sets `*answered` when the cluster took the request (it replies itself).
+  protocol::MaybeError Dispatch(const protocol::Envelope& request, std::string_view* reply_type,
+                                bool* answered);
+  // The single-node handler of a request type, on this node's store.
+  protocol::MaybeError RunLocal(std::string_view type, const protocol::Body& body,
+                                protocol::JsonWriter* fields, std::string_view* reply_type);
+  // Processes the messages this node sent itself (its shard, as a
+  // participant of its own transactions).
+  void DrainSelfMessages(std::string* log);
+  // Transport, for the cluster: messages and replies from any event.
+  uint64_t Send(std::string_view dest, std::string_view type, std::string_view fields) override;
+  void Reply(const ReplyAddress& to, std::string_view type, std::string_view fields) override;
   protocol::MaybeError HandleInit(const protocol::Body& body);
   void WriteReply(const protocol::Envelope& request, std::string_view type, std::string_view fields,
                   std::string* out);
+  void WriteReplyTo(std::string_view dest, std::string_view in_reply_to_json, bool wanted,
+                    std::string_view type, std::string_view fields, std::string* out);
   void WriteError(const protocol::Envelope& request, const protocol::ErrorReply& error,
                   std::string* out);
   // Appends the reply `WriteReply` just built in reply_line_ to `*out`, or
@@ -148,6 +168,13 @@ class Node final {
   std::string node_id_;         // empty until init
   std::vector<std::string> node_ids_;
   uint64_t next_msg_id_ = 0;
+  // With several node ids: the cluster roles (nullptr for a single node).
+  std::unique_ptr<ClusterNode> cluster_;
+  std::string* out_ = nullptr;  // where Transport writes during an event
+  // Messages to itself, processed after the current event; their msg_ids
+  // come from their own range, so the ids on stdout stay consecutive.
+  std::deque<std::string> self_messages_;
+  uint64_t next_self_msg_id_ = uint64_t{1} << 62;
 };
 
 }  // namespace strata::node

@@ -9,8 +9,6 @@ using protocol::ErrorCode;
 using protocol::ErrorFromStatus;
 using protocol::ErrorReply;
 
-namespace {
-
 MaybeError ParseIsolation(const Body& body, Isolation fallback, Isolation* out) {
   std::optional<std::string_view> name;
   if (auto err = body.OptionalString("isolation", &name)) return err;
@@ -27,6 +25,8 @@ MaybeError ParseIsolation(const Body& body, Isolation fallback, Isolation* out) 
   }
   return std::nullopt;
 }
+
+namespace {
 
 // The open transaction named by the body's txn_id, or error 14.
 MaybeError FindTxn(Services& services, const Body& body, Transaction** txn) {

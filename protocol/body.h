@@ -44,6 +44,11 @@ class Body final {
   // `limit`: kMinLimit..kMaxLimit, kDefaultLimit when omitted.
   MaybeError Limit(size_t* out) const;
 
+  // Every field, in the order received.
+  const std::vector<std::pair<std::string_view, simdjson::dom::element>>& fields() const {
+    return fields_;
+  }
+
  private:
   std::vector<std::pair<std::string_view, simdjson::dom::element>> fields_;
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,6 +60,30 @@ int main(int argc, char** argv) {
                  "with --data-dir: write a checkpoint in the background once the log grew this "
                  "many MiB since the last one (bounds recovery time and disk use); 0: never")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 20));
+  // Cluster timing (only used when init names several nodes).
+  strata::node::ClusterOptions cluster;
+  auto ms_option = [&app](const char* name, std::chrono::milliseconds* value, const char* help,
+                          uint64_t min = 1) {
+    auto* option = app.add_option_function<uint64_t>(
+        name, [value](uint64_t ms) { *value = std::chrono::milliseconds(ms); }, help);
+    option->check(CLI::Range(min, uint64_t{3'600'000}));
+    option->default_str(std::to_string(value->count()));
+  };
+  ms_option("--heartbeat-ms", &cluster.heartbeat_interval,
+            "cluster: how often a coordinator refreshes the record of a transaction it commits");
+  ms_option("--heartbeat-timeout-ms", &cluster.heartbeat_timeout,
+            "cluster: a record not refreshed this long may be aborted by a shard whose intents "
+            "it holds (so a dead coordinator leaves no key locked)");
+  ms_option("--push-after-ms", &cluster.push_after,
+            "cluster: a read held by an intent asks the intent's record after this long");
+  ms_option("--read-wait-ms", &cluster.read_wait,
+            "cluster: a read held by an intent gives up (error 11) after this long");
+  ms_option("--rpc-timeout-ms", &cluster.rpc_timeout,
+            "cluster: a node-to-node request is resent until answered, and given up after this");
+  ms_option("--max-clock-offset-ms", &cluster.max_clock_offset,
+            "cluster: the most the nodes' wall clocks may differ; commits wait this long (plus "
+            "1 ms) before they are acknowledged, for strict serializability",
+            0);
   CLI11_PARSE(app, argc, argv);
 
   // A reader that goes away must not kill the node mid-write; the write
@@ -77,6 +102,7 @@ int main(int argc, char** argv) {
   options.durability.batch_delay = std::chrono::microseconds(sync_delay_us);
   options.durability.checkpoint_after_log_bytes = checkpoint_log_mb << 20;
   options.durability.progress = LogLine;
+  options.cluster = cluster;
 
   auto node = strata::node::Node::Open(options);
   if (!node.ok()) {

@@ -66,7 +66,7 @@ TEST(HybridLogicalClockTest, AReceivedTimestampMovesTheClockPastIt) {
 
 TEST(HybridLogicalClockTest, RefusesARemoteClockTooFarAhead) {
   FakeClock wall;
-  HLC clock(wall.Fn(), {.max_offset = std::chrono::milliseconds(500)});
+  HLC clock(wall.Fn(), {.max_offset = std::chrono::milliseconds(500), .node_index = std::nullopt});
   Status refused = clock.Update(HLC::Make(1'000'501, 0));
   EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
   EXPECT_NE(refused.message().find("501 ms ahead"), std::string::npos) << refused.message();
@@ -110,6 +110,21 @@ TEST(HybridLogicalClockTest, ConcurrentCallersGetDistinctTimestamps) {
     all.insert(per_thread.begin(), per_thread.end());
   }
   EXPECT_EQ(all.size(), size_t{kThreads} * kEach);
+}
+
+TEST(HybridLogicalClockTest, NodesInAClusterNeverHandOutTheSameTimestamp) {
+  FakeClock wall;
+  HLC n0(wall.Fn(), {.max_offset = std::chrono::milliseconds(500), .node_index = 0});
+  HLC n3(wall.Fn(), {.max_offset = std::chrono::milliseconds(500), .node_index = 3});
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 1000; ++i) {
+    Timestamp a = *n0.Next(), b = *n3.Next();
+    EXPECT_EQ(a.value() % HLC::kMaxNodes, 0u);
+    EXPECT_EQ(b.value() % HLC::kMaxNodes, 3u);
+    EXPECT_TRUE(seen.insert(a.value()).second);
+    EXPECT_TRUE(seen.insert(b.value()).second);
+    if (i % 7 == 0) n0.Observe(b);  // seeing the other's clock keeps them apart too
+  }
 }
 
 }  // namespace

@@ -1,0 +1,109 @@
+#include "cluster/txn_record_table.h"
+
+#include <string>
+
+namespace strata::cluster {
+
+void TxnRecordTable::SetStatus(Entry* entry, TxnStatus status) {
+  if (entry->record.status == TxnStatus::kPending) --pending_;
+  if (status == TxnStatus::kPending) ++pending_;
+  entry->record.status = status;
+}
+
+Status TxnRecordTable::Create(TxnId txn, Clock::time_point now) {
+  auto [it, inserted] = records_.try_emplace(txn);
+  Entry& entry = it->second;
+  if (inserted) {
+    entry.record.status = TxnStatus::kPending;
+    entry.last_heartbeat = now;
+    ++pending_;
+    return Status::Ok();
+  }
+  if (entry.record.status == TxnStatus::kPending) {
+    if (now > entry.last_heartbeat) entry.last_heartbeat = now;
+    return Status::Ok();
+  }
+  return Status(StatusCode::kConflict, "transaction " + txn.ToString() + " is already " +
+                                           TxnStatusName(entry.record.status) +
+                                           " at its primary; it cannot prepare again");
+}
+
+TxnRecord TxnRecordTable::Commit(TxnId txn, Timestamp commit_timestamp) {
+  auto it = records_.find(txn);
+  if (it == records_.end()) {
+    // The record never reached us (or was forgotten): nobody can vouch for
+    // the prepare, so the transaction is aborted for good.
+    Entry entry;
+    entry.record.status = TxnStatus::kAborted;
+    return records_.emplace(txn, entry).first->second.record;
+  }
+  Entry& entry = it->second;
+  if (entry.record.status == TxnStatus::kPending) {
+    SetStatus(&entry, TxnStatus::kCommitted);
+    entry.record.commit_timestamp = commit_timestamp;
+  }
+  return entry.record;
+}
+
+TxnRecord TxnRecordTable::Abort(TxnId txn) {
+  auto [it, inserted] = records_.try_emplace(txn);
+  Entry& entry = it->second;
+  if (inserted) {
+    entry.record.status = TxnStatus::kAborted;
+    return entry.record;
+  }
+  if (entry.record.status == TxnStatus::kPending) SetStatus(&entry, TxnStatus::kAborted);
+  return entry.record;
+}
+
+TxnRecord TxnRecordTable::Push(TxnId txn, Clock::time_point now) {
+  auto [it, inserted] = records_.try_emplace(txn);
+  Entry& entry = it->second;
+  if (inserted) {
+    entry.record.status = TxnStatus::kAborted;
+    return entry.record;
+  }
+  if (entry.record.status == TxnStatus::kPending &&
+      now - entry.last_heartbeat >= heartbeat_timeout_) {
+    SetStatus(&entry, TxnStatus::kAborted);
+  }
+  return entry.record;
+}
+
+std::optional<TxnRecord> TxnRecordTable::Heartbeat(TxnId txn, Clock::time_point now) {
+  auto it = records_.find(txn);
+  if (it == records_.end()) return std::nullopt;
+  Entry& entry = it->second;
+  if (entry.record.status == TxnStatus::kPending && now > entry.last_heartbeat) {
+    entry.last_heartbeat = now;
+  }
+  return entry.record;
+}
+
+std::optional<TxnRecord> TxnRecordTable::Find(TxnId txn) const {
+  auto it = records_.find(txn);
+  if (it == records_.end()) return std::nullopt;
+  return it->second.record;
+}
+
+bool TxnRecordTable::Forget(TxnId txn) {
+  auto it = records_.find(txn);
+  if (it == records_.end() || it->second.record.status == TxnStatus::kPending) return false;
+  records_.erase(it);
+  return true;
+}
+
+size_t TxnRecordTable::ForgetFinishedBefore(uint64_t stamp_floor) {
+  size_t forgotten = 0;
+  for (auto it = records_.begin(); it != records_.end() && it->first.stamp < stamp_floor;) {
+    if (it->second.record.status == TxnStatus::kPending) {
+      ++it;
+    } else {
+      it = records_.erase(it);
+      ++forgotten;
+    }
+  }
+  return forgotten;
+}
+
+}  // namespace strata::cluster

@@ -1,0 +1,258 @@
+// ClusterNode: what a node does when `init` names several nodes.
+//
+// Each node serves one shard (cluster/shard_map.h) and accepts every
+// request. It plays three roles, each in its own file:
+//  - router (cluster_router.cc): raw-API requests go to the key's owner
+//    (`forward`), scans, changes and compaction fan out to every shard and
+//    merge; stats, time (the hybrid clock on every node message), the
+//    cluster-wide low-water mark and timers.
+//  - coordinator (cluster_coordinator.cc): the client's transactions. It
+//    picks the snapshot S from its clock, reads each shard at S, buffers
+//    writes, and commits: one round (`shard_commit`) when one shard holds
+//    everything, otherwise two-phase commit over write intents with the
+//    transaction record on a primary shard.
+//  - shard server (cluster_shard_server.cc): its shard's side: reads at S
+//    that wait for (or resolve) intents, prepares, resolutions, the records
+//    it keeps as a primary, and pushing stalled transactions.
+// The wire messages are listed in docs/CLUSTER.md.
+//
+// Not thread-safe: the node's event loop owns it.
+#ifndef STRATA_NODE_CLUSTER_NODE_H_
+#define STRATA_NODE_CLUSTER_NODE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "cluster/hybrid_clock.h"
+#include "cluster/participant.h"
+#include "cluster/shard_map.h"
+#include "cluster/txn_record_table.h"
+#include "node/peer_rpc.h"
+#include "protocol/envelope.h"
+#include "protocol/json_writer.h"
+#include "strata/mvcc_store.h"
+#include "strata/store.h"
+#include "strata/txn_store.h"
+
+namespace strata::node {
+
+struct ClusterOptions {
+  Isolation isolation = Isolation::kSerializable;
+  std::chrono::milliseconds txn_timeout{10000};  // idle client transactions
+  size_t max_active_txns = 10000;
+  // A coordinator refreshes the record of a transaction it is committing
+  // this often; a record not refreshed for heartbeat_timeout may be aborted
+  // by a participant that finds its intents in the way.
+  std::chrono::milliseconds heartbeat_interval{100};
+  std::chrono::milliseconds heartbeat_timeout{1000};
+  // A read waiting for an intent asks the record after push_after, and gives
+  // up (error 11) after read_wait.
+  std::chrono::milliseconds push_after{20};
+  std::chrono::milliseconds read_wait{5000};
+  // Node-to-node calls are resent while unanswered and given up after this.
+  std::chrono::milliseconds rpc_timeout{5000};
+  // How often each node tells the others its oldest active snapshot.
+  std::chrono::milliseconds low_water_mark_interval{100};
+  // Commit wait: a commit is acknowledged only once every node's wall clock
+  // is past its timestamp, assuming clocks differ by at most this.
+  std::chrono::milliseconds max_clock_offset{0};
+};
+
+// Runs a raw-API request on this node's own shard, as a single node would
+// (the router forwards requests here): fills `*reply_type` and the reply's
+// fields, or returns the error.
+using LocalHandler =
+    std::function<protocol::MaybeError(std::string_view type, const protocol::Body& body,
+                                       protocol::JsonWriter* fields, std::string_view* reply_type)>;
+
+class ClusterNode final {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // kInvalidArgument if the node list is unusable (repeated or empty ids).
+  static Result<std::unique_ptr<ClusterNode>> Create(std::string node_id,
+                                                     const std::vector<std::string>& node_ids,
+                                                     ClusterOptions options, MvccStore* store,
+                                                     TxnStore* db, const Store* durable,
+                                                     Transport* transport,
+                                                     LocalHandler local_handler);
+  ~ClusterNode();
+
+  // Handles any message after init: a client request, or a node's request
+  // or reply. Replies go out through the transport, now or later.
+  void HandleMessage(const protocol::Envelope& message, Clock::time_point now);
+  // Runs what is due; returns when to call again.
+  Clock::time_point RunTimers(Clock::time_point now);
+
+  // The highest garbage-collection horizon the cluster allows (nullopt:
+  // not known yet, so collect nothing).
+  std::optional<Timestamp> LowWaterMark() const;
+
+ private:
+  // A client transaction this node coordinates, until commit or abort.
+  struct CoordinatedTxn {
+    cluster::TxnId id;
+    Timestamp start;
+    Isolation isolation = Isolation::kSerializable;
+    bool read_only = false;
+    std::map<std::string, std::optional<std::string>> writes;  // engine key -> value / delete
+    std::set<std::string> read_keys;                           // serializable only
+    std::vector<KeyRange> read_ranges;
+    Clock::time_point last_used;
+    bool validates_reads() const { return isolation == Isolation::kSerializable && !read_only; }
+  };
+  // A commit in flight: its parts per participant shard.
+  struct Commit {
+    cluster::TxnId txn;
+    Timestamp start;
+    std::map<cluster::ShardId, cluster::PrepareRequest> parts;  // by participant shard
+    cluster::ShardId primary = 0;
+    size_t waiting = 0;
+    Timestamp max_prepare;
+    bool decided = false;  // record_commit sent, or aborted: late replies change nothing
+    bool finished = false;
+    std::function<void(const protocol::ErrorReply*, Timestamp)> done;
+  };
+  // A read a shard serves at a snapshot: point keys and/or one range.
+  struct ShardRead {
+    Timestamp snapshot;
+    std::vector<std::string> keys;
+    std::optional<KeyRange> range;
+    size_t limit = 0;
+  };
+  // A read held back by intents at or below its snapshot.
+  struct WaitingRead {
+    ShardRead read;
+    ReplyAddress from;
+    Clock::time_point deadline, next_push;
+  };
+  struct FanOut;
+
+  ClusterNode(std::string node_id, std::vector<std::string> node_ids, cluster::ShardMap map,
+              ClusterOptions options, MvccStore* store, TxnStore* db, const Store* durable,
+              Transport* transport, LocalHandler local_handler);
+
+  // --- router (cluster_router.cc) ---
+  bool IsPeer(std::string_view id) const;
+  const std::string& NodeOfShard(cluster::ShardId shard) const;
+  cluster::ShardId ShardOfKey(std::string_view engine_key) const;
+  // `fields` plus this node's clock, for a message to a node.
+  std::string Stamped(std::string_view fields);
+  void Call(cluster::ShardId shard, std::string type, std::string fields, PeerRpc::Callback done);
+  void ReplyToNode(const ReplyAddress& to, std::string_view type, std::string_view fields);
+  void HandleClientRequest(const protocol::Envelope& request, const ReplyAddress& from);
+  void HandleNodeRequest(const protocol::Envelope& request, const ReplyAddress& from);
+  void RouteToOwner(const protocol::Envelope& request, const ReplyAddress& from);
+  void FanOutToShards(const protocol::Envelope& request, const ReplyAddress& from);
+  void FinishFanOut(FanOut& fan_out);
+  void HandleForward(const protocol::Envelope& request, const ReplyAddress& from);
+  void HandleStats(const ReplyAddress& from);
+  void HandleLowWaterMarkReport(const protocol::Envelope& report);
+  Timestamp OldestActiveSnapshot() const;
+  void After(std::chrono::milliseconds delay, std::function<void()> task);
+  // Runs `task` every `interval`, first after one interval.
+  void Every(std::chrono::milliseconds interval, std::function<void()> task);
+  void StartPeriodicWork();
+  void SendLowWaterMarks();
+
+  // --- coordinator (cluster_coordinator.cc) ---
+  void HandleTxnBegin(const protocol::Body& body, const ReplyAddress& from);
+  CoordinatedTxn* FindTxn(const protocol::Body& body, const ReplyAddress& from);
+  void HandleTxnGet(const protocol::Body& body, const ReplyAddress& from);
+  void HandleTxnWrite(const protocol::Body& body, bool is_delete, const ReplyAddress& from);
+  void HandleTxnScan(const protocol::Body& body, const ReplyAddress& from);
+  void HandleTxnCommit(const protocol::Body& body, const ReplyAddress& from);
+  void HandleTxnAbort(const protocol::Body& body, const ReplyAddress& from);
+  void HandleKvRead(const protocol::Body& body, const ReplyAddress& from);
+  void HandleKvWrite(const protocol::Body& body, const ReplyAddress& from);
+  void HandleKvCas(const protocol::Body& body, const ReplyAddress& from);
+  void HandleTxnOps(const protocol::Body& body, const ReplyAddress& from);
+  // Reads `keys` at `snapshot` (one shard_read per shard); `done` gets the
+  // results in the order of `keys`, or the error.
+  void ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
+                std::function<void(const protocol::ErrorReply*, std::vector<ReadResult>)> done);
+  // Commits `writes` read at `start` (serializable: validating `read_keys`
+  // and `read_ranges`) under a fresh transaction id (its stamp dates the
+  // commit, which is what the shards' retention rules measure); `done` gets
+  // the commit timestamp or the error, after commit wait. An error with
+  // code 13 means the outcome is unknown: the client gets no answer.
+  void CommitWrites(Timestamp start, Isolation isolation,
+                    std::map<std::string, std::optional<std::string>> writes,
+                    std::set<std::string> read_keys, std::vector<KeyRange> read_ranges,
+                    std::function<void(const protocol::ErrorReply*, Timestamp)> done);
+  void CommitOnePhase(std::shared_ptr<Commit> commit);
+  void CommitTwoPhase(std::shared_ptr<Commit> commit);
+  void DecideTwoPhase(std::shared_ptr<Commit> commit);
+  void AbortTwoPhase(std::shared_ptr<Commit> commit, protocol::ErrorReply error);
+  void ResolveEverywhere(const Commit& commit, cluster::TxnStatus outcome, Timestamp commit_ts);
+  void Heartbeat(std::weak_ptr<Commit> commit);
+  // Runs `reply` once every clock is past `commit_ts` (commit wait).
+  void AfterCommitWait(Timestamp commit_ts, std::function<void()> reply);
+  cluster::TxnId NewTxnId(Timestamp* stamp);
+  void ExpireIdleTxns(Clock::time_point now);
+
+  // --- shard server (cluster_shard_server.cc) ---
+  void HandleShardRead(const protocol::Envelope& request, const ReplyAddress& from);
+  // Serves `read` if no intent is in its way; false if it must wait.
+  bool TryServeRead(const ShardRead& read, const ReplyAddress& from);
+  void RetryWaitingReads();
+  // Serves what can be served, gives up what waited too long, pushes the
+  // records of the intents in the way of the rest.
+  void CheckWaitingReads();
+  void HandlePrepare(const protocol::Envelope& request, const ReplyAddress& from, bool one_phase);
+  void HandleResolve(const protocol::Envelope& request, const ReplyAddress& from);
+  void HandleRecordRequest(const protocol::Envelope& request, const ReplyAddress& from);
+  // Asks `txn`'s record for its fate and resolves it here if it is final.
+  void Push(cluster::TxnId txn, uint32_t primary);
+  void PushStaleIntents();
+
+  const std::string node_id_;
+  const std::vector<std::string> node_ids_;
+  const uint32_t node_index_;
+  const cluster::ShardMap map_;
+  const cluster::ShardId shard_;
+  const ClusterOptions options_;
+  MvccStore* store_;
+  TxnStore* db_;
+  const Store* durable_;
+  Transport* transport_;
+  LocalHandler local_handler_;
+  Clock::time_point now_;  // the current event's time
+  bool started_ = false;   // periodic work scheduled
+
+  cluster::HybridLogicalClock clock_;
+  cluster::Participant participant_;
+  cluster::TxnRecordTable records_;
+  PeerRpc rpc_;
+
+  // Coordinator: open client transactions by txn_id, and every snapshot in
+  // use here (open transactions and one-shot requests) for the low-water mark.
+  std::unordered_map<uint64_t, std::unique_ptr<CoordinatedTxn>> txns_;
+  std::multiset<uint64_t> active_snapshots_;
+  uint64_t commits_ = 0, conflicts_ = 0, one_phase_commits_ = 0, two_phase_commits_ = 0;
+  uint64_t expired_txns_ = 0, unknown_outcomes_ = 0;
+
+  // Shard server: reads waiting for intents, and pushes in flight.
+  std::vector<std::unique_ptr<WaitingRead>> waiting_reads_;
+  std::set<cluster::TxnId> pushing_;
+  uint64_t reads_waited_ = 0, pushes_ = 0, pushed_aborts_ = 0, read_wait_timeouts_ = 0;
+
+  // Low-water mark: each other node's last report.
+  std::unordered_map<std::string, Timestamp> reported_snapshots_;
+
+  std::multimap<Clock::time_point, std::function<void()>> timers_;
+};
+
+}  // namespace strata::node
+
+#endif  // STRATA_NODE_CLUSTER_NODE_H_

@@ -1,0 +1,290 @@
+// ClusterNode, shard-server role: this node's shard as other nodes (and
+// its own coordinator) see it. See cluster_node.h.
+//
+// Reads at a snapshot S first move the clock past S (so every later
+// prepare here is above S), then wait while an intent at or below S lies
+// in what they read: such a transaction may still commit at or below S.
+// A waiting read asks the intent's record (`record_push`) after
+// --push-after-ms, and again while it waits: a committed record's intents
+// are applied here, an aborted one's dropped, and a record whose
+// coordinator stopped heartbeating is aborted by the push. After
+// --read-wait-ms the read gives up with error 11. Independently, intents
+// older than the heartbeat timeout are pushed even with no reader waiting,
+// so a dead coordinator leaves no key locked.
+#include <algorithm>
+
+#include "node/cluster_node.h"
+#include "node/txn_handlers.h"
+#include "protocol/cluster_codec.h"
+#include "protocol/limits.h"
+
+namespace strata::node {
+
+using protocol::Body;
+using protocol::ErrorCode;
+using protocol::ErrorReply;
+using protocol::JsonWriter;
+
+namespace {
+
+std::optional<cluster::TxnStatus> ParseStatus(std::string_view name) {
+  if (name == "committed") return cluster::TxnStatus::kCommitted;
+  if (name == "aborted") return cluster::TxnStatus::kAborted;
+  if (name == "pending") return cluster::TxnStatus::kPending;
+  return std::nullopt;
+}
+
+}  // namespace
+
+void ClusterNode::HandleShardRead(const protocol::Envelope& request, const ReplyAddress& from) {
+  ShardRead read;
+  const Body& body = request.body;
+  if (auto err = body.RequiredTimestamp("ts", &read.snapshot)) {
+    return transport_->ReplyError(from, *err);
+  }
+  if (auto err = protocol::ReadHexKeys(body, "keys", &read.keys)) {
+    return transport_->ReplyError(from, *err);
+  }
+  if (auto scan = body.Find("scan")) {
+    read.range.emplace();
+    if (auto err = protocol::ReadRange(*scan, &*read.range)) {
+      return transport_->ReplyError(from, *err);
+    }
+    uint64_t limit = 0;
+    if ((*scan)["limit"].get_uint64().get(limit) || limit == 0 ||
+        limit > 2 * protocol::kMaxLimit + protocol::kMaxTxnOps * 10) {
+      return transport_->ReplyError(from, protocol::Malformed("scan.limit is out of range"));
+    }
+    read.limit = limit;
+  }
+  // No prepare here may take a timestamp at or below the snapshot from now on.
+  if (Status s = clock_.Update(read.snapshot); !s.ok()) {
+    return transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+  }
+  if (TryServeRead(read, from)) return;
+  ++reads_waited_;
+  auto waiting = std::make_unique<WaitingRead>();
+  waiting->read = std::move(read);
+  waiting->from = from;
+  waiting->deadline = now_ + options_.read_wait;
+  waiting->next_push = now_ + options_.push_after;
+  waiting_reads_.push_back(std::move(waiting));
+}
+
+bool ClusterNode::TryServeRead(const ShardRead& read, const ReplyAddress& from) {
+  for (const std::string& key : read.keys) {
+    if (!participant_.BlockingIntents(key, read.snapshot).empty()) return false;
+  }
+  if (read.range && !participant_.BlockingIntents(*read.range, read.snapshot).empty()) {
+    return false;
+  }
+  std::string out;
+  JsonWriter w = JsonWriter::ContinuingObject(&out);
+  w.Key("reads").BeginArray();
+  ReadResult result;
+  for (const std::string& key : read.keys) {
+    if (Status s = store_->GetInto(key, read.snapshot, &result); !s.ok()) {
+      transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+      return true;
+    }
+    protocol::WriteReadResult(&w, result);
+  }
+  w.EndArray();
+  if (read.range) {
+    Result<ScanResult> scan = store_->Scan(*read.range, read.snapshot, read.limit);
+    if (!scan.ok()) {
+      transport_->ReplyError(from, protocol::ErrorFromStatus(scan.status()));
+      return true;
+    }
+    w.Key("items").BeginArray();
+    for (const ScanItem& item : scan->items) {
+      w.BeginObject().Key("k");
+      protocol::WriteHexKey(&w, item.key);
+      w.FieldUint("v", item.version).FieldUint("t", item.timestamp.value());
+      w.Key("val").Raw(item.value).EndObject();
+    }
+    w.EndArray().Key("more").Bool(scan->more);
+  }
+  ReplyToNode(from, "shard_read_ok", out);
+  return true;
+}
+
+void ClusterNode::RetryWaitingReads() {
+  std::erase_if(waiting_reads_, [this](const std::unique_ptr<WaitingRead>& waiting) {
+    return TryServeRead(waiting->read, waiting->from);
+  });
+}
+
+void ClusterNode::CheckWaitingReads() {
+  RetryWaitingReads();
+  std::erase_if(waiting_reads_, [this](const std::unique_ptr<WaitingRead>& waiting) {
+    if (waiting->deadline > now_) return false;
+    ++read_wait_timeouts_;
+    transport_->ReplyError(
+        waiting->from,
+        ErrorReply{
+            ErrorCode::kTemporarilyUnavailable,
+            "shard " + std::to_string(shard_) + " cannot serve a read at timestamp " +
+                std::to_string(waiting->read.snapshot.value()) +
+                " yet: a transaction that may commit at or below it is still pending after " +
+                std::to_string(options_.read_wait.count()) + " ms; try again"});
+    return true;
+  });
+  for (const auto& waiting : waiting_reads_) {
+    if (waiting->next_push > now_) continue;
+    waiting->next_push = now_ + options_.push_after;
+    std::vector<cluster::TxnId> blockers;
+    for (const std::string& key : waiting->read.keys) {
+      for (const cluster::TxnId& txn : participant_.BlockingIntents(key, waiting->read.snapshot)) {
+        blockers.push_back(txn);
+      }
+    }
+    if (waiting->read.range) {
+      for (const cluster::TxnId& txn :
+           participant_.BlockingIntents(*waiting->read.range, waiting->read.snapshot)) {
+        blockers.push_back(txn);
+      }
+    }
+    for (const cluster::TxnId& txn : blockers) {
+      if (auto primary = participant_.PrimaryOf(txn)) Push(txn, *primary);
+    }
+  }
+}
+
+void ClusterNode::Push(cluster::TxnId txn, uint32_t primary) {
+  if (!pushing_.insert(txn).second) return;  // already asking
+  ++pushes_;
+  Call(primary, "record_push", protocol::TxnIdFields(txn), [this, txn](const protocol::Envelope* reply) {
+    pushing_.erase(txn);
+    std::optional<std::string_view> name;
+    if (reply == nullptr || reply->type == "error" || reply->body.OptionalString("status", &name) ||
+        !name) {
+      return;  // asked again later
+    }
+    std::optional<cluster::TxnStatus> status = ParseStatus(*name);
+    if (!status || *status == cluster::TxnStatus::kPending) return;
+    Timestamp commit_ts;
+    if (*status == cluster::TxnStatus::kCommitted &&
+        reply->body.RequiredTimestamp("commit_ts", &commit_ts)) {
+      return;
+    }
+    if (*status == cluster::TxnStatus::kAborted) ++pushed_aborts_;
+    (void)participant_.Resolve(txn, *status, commit_ts);
+    RetryWaitingReads();
+  });
+}
+
+void ClusterNode::PushStaleIntents() {
+  for (const cluster::StaleIntent& stale :
+       participant_.StaleTransactions(now_, options_.heartbeat_timeout)) {
+    Push(stale.txn, stale.primary);
+  }
+}
+
+void ClusterNode::HandlePrepare(const protocol::Envelope& request, const ReplyAddress& from,
+                                bool one_phase) {
+  const Body& body = request.body;
+  cluster::PrepareRequest prepare;
+  uint64_t primary = 0;
+  if (auto err = protocol::ReadTxnId(body, "txn", &prepare.txn)) {
+    return transport_->ReplyError(from, *err);
+  }
+  protocol::MaybeError err = body.RequiredTimestamp("start", &prepare.start);
+  if (!err) err = ParseIsolation(body, Isolation::kSerializable, &prepare.isolation);
+  if (!err) err = body.RequiredUint("primary", &primary);
+  if (!err) err = protocol::ReadWrites(body, "writes", &prepare.writes);
+  if (!err) err = protocol::ReadHexKeys(body, "read_keys", &prepare.read_keys);
+  if (!err) err = protocol::ReadRanges(body, "read_ranges", &prepare.read_ranges);
+  if (err) return transport_->ReplyError(from, *err);
+  if (primary >= map_.shards().size()) {
+    return transport_->ReplyError(from, protocol::Malformed("field 'primary' names no shard"));
+  }
+  prepare.primary = static_cast<uint32_t>(primary);
+  std::optional<Timestamp> hlc;
+  (void)body.OptionalTimestamp("hlc", &hlc);
+  const uint64_t sent_ms = cluster::HybridLogicalClock::PhysicalMillis(hlc.value_or(clock_.Last()));
+  auto conflict = [&](const Status& s) {
+    transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+  };
+  std::string out;
+  if (one_phase) {
+    Result<Timestamp> committed = participant_.CommitOnePhase(prepare, sent_ms);
+    if (!committed.ok()) return conflict(committed.status());
+    JsonWriter::ContinuingObject(&out).FieldUint("commit_ts", committed->value());
+    return ReplyToNode(from, "shard_commit_ok", out);
+  }
+  const bool is_primary = prepare.primary == shard_;
+  if (is_primary && !participant_.Outcome(prepare.txn)) {
+    // The record comes into being with the primary's intents. A push that
+    // got here first left it ABORTED, and then this prepare fails.
+    if (Status s = records_.Create(prepare.txn, now_); !s.ok()) return conflict(s);
+  }
+  Result<Timestamp> prepared = participant_.Prepare(prepare, sent_ms, now_);
+  if (!prepared.ok()) {
+    if (is_primary) records_.Abort(prepare.txn);
+    return conflict(prepared.status());
+  }
+  JsonWriter::ContinuingObject(&out).FieldUint("prepare_ts", prepared->value());
+  ReplyToNode(from, "shard_prepare_ok", out);
+}
+
+void ClusterNode::HandleResolve(const protocol::Envelope& request, const ReplyAddress& from) {
+  cluster::TxnId txn;
+  std::optional<std::string_view> name;
+  Timestamp commit_ts;
+  protocol::MaybeError err = protocol::ReadTxnId(request.body, "txn", &txn);
+  if (!err) err = request.body.OptionalString("status", &name);
+  if (!err) err = request.body.RequiredTimestamp("commit_ts", &commit_ts);
+  if (err) return transport_->ReplyError(from, *err);
+  cluster::TxnStatus status = cluster::TxnStatus::kPending;
+  if (name && *name == "committed") status = cluster::TxnStatus::kCommitted;
+  if (name && *name == "aborted") status = cluster::TxnStatus::kAborted;
+  if (status == cluster::TxnStatus::kPending) {
+    return transport_->ReplyError(
+        from, protocol::Malformed("field 'status' must be \"committed\" or \"aborted\""));
+  }
+  if (Status s = participant_.Resolve(txn, status, commit_ts); !s.ok()) {
+    return transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+  }
+  ReplyToNode(from, "shard_resolve_ok", "");
+  RetryWaitingReads();
+}
+
+void ClusterNode::HandleRecordRequest(const protocol::Envelope& request, const ReplyAddress& from) {
+  cluster::TxnId txn;
+  if (auto err = protocol::ReadTxnId(request.body, "txn", &txn)) {
+    return transport_->ReplyError(from, *err);
+  }
+  const std::string_view type = request.type;
+  std::optional<cluster::TxnRecord> record;
+  if (type == "record_commit") {
+    Timestamp commit_ts;
+    if (auto err = request.body.RequiredTimestamp("commit_ts", &commit_ts)) {
+      return transport_->ReplyError(from, *err);
+    }
+    record = records_.Commit(txn, commit_ts);
+  } else if (type == "record_abort") {
+    record = records_.Abort(txn);
+  } else if (type == "record_push") {
+    record = records_.Push(txn, now_);
+  } else if (type == "record_heartbeat") {
+    record = records_.Heartbeat(txn, now_);
+  } else if (type == "record_forget") {
+    records_.Forget(txn);
+  } else {
+    return transport_->ReplyError(
+        from, ErrorReply{ErrorCode::kNotSupported,
+                         "unknown message type '" + protocol::Abbreviate(type) + "'"});
+  }
+  std::string out;
+  JsonWriter w = JsonWriter::ContinuingObject(&out);
+  if (record) {
+    w.Field("status", cluster::TxnStatusName(record->status));
+    if (record->status == cluster::TxnStatus::kCommitted) {
+      w.FieldUint("commit_ts", record->commit_timestamp.value());
+    }
+  }
+  ReplyToNode(from, std::string(type) + "_ok", out);
+}
+
+}  // namespace strata::node

@@ -1,0 +1,81 @@
+#include "node/peer_rpc.h"
+
+#include <algorithm>
+
+#include "protocol/json_writer.h"
+
+namespace strata::node {
+
+void Transport::ReplyError(const ReplyAddress& to, const protocol::ErrorReply& error) {
+  std::string fields;
+  protocol::JsonWriter w = protocol::JsonWriter::ContinuingObject(&fields);
+  w.FieldUint("code", static_cast<uint64_t>(error.code)).Field("text", error.text);
+  Reply(to, "error", fields);
+}
+
+void PeerRpc::Call(std::string dest, std::string type, std::string fields,
+                   const CallOptions& options, Clock::time_point now, Callback done) {
+  const uint64_t call_id = next_call_id_++;
+  PendingCall call{std::move(dest),
+                   std::move(type),
+                   std::move(fields),
+                   {},
+                   now + options.first_retry,
+                   now + options.give_up_after,
+                   options.first_retry,
+                   options.max_retry,
+                   std::move(done)};
+  const uint64_t msg_id = transport_->Send(call.dest, call.type, call.fields);
+  call.msg_ids.push_back(msg_id);
+  call_by_msg_id_[msg_id] = call_id;
+  due_.emplace(std::min(call.next_send, call.deadline), call_id);
+  calls_.emplace(call_id, std::move(call));
+}
+
+void PeerRpc::Forget(uint64_t call_id) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  for (uint64_t msg_id : it->second.msg_ids) call_by_msg_id_.erase(msg_id);
+  calls_.erase(it);
+}
+
+bool PeerRpc::OnReply(uint64_t in_reply_to, const protocol::Envelope& reply) {
+  auto by_msg = call_by_msg_id_.find(in_reply_to);
+  if (by_msg == call_by_msg_id_.end()) return false;
+  auto it = calls_.find(by_msg->second);
+  Callback done = std::move(it->second.done);
+  Forget(it->first);
+  done(&reply);  // may start new calls
+  return true;
+}
+
+PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {
+  while (!due_.empty() && due_.top().first <= now) {
+    const uint64_t call_id = due_.top().second;
+    due_.pop();
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) continue;  // answered since
+    PendingCall& call = it->second;
+    if (call.deadline <= now) {
+      Callback done = std::move(call.done);
+      Forget(call_id);
+      ++gave_up_;
+      done(nullptr);
+      continue;
+    }
+    if (call.next_send > now) {  // an older entry for this call
+      due_.emplace(std::min(call.next_send, call.deadline), call_id);
+      continue;
+    }
+    const uint64_t msg_id = transport_->Send(call.dest, call.type, call.fields);
+    ++resends_;
+    call.msg_ids.push_back(msg_id);
+    call_by_msg_id_[msg_id] = call_id;
+    call.retry = std::min(call.retry * 2, call.max_retry);
+    call.next_send = now + call.retry;
+    due_.emplace(std::min(call.next_send, call.deadline), call_id);
+  }
+  return due_.empty() ? Clock::time_point::max() : due_.top().first;
+}
+
+}  // namespace strata::node
