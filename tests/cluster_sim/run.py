@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Callable, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,6 +50,11 @@ class Scenario:
     node_args: list[str] = field(default_factory=list)
     run_dir: Optional[str] = None
     keep: bool = False
+    # > 0: after the final read, poll every node's mvcc_stats until all report
+    # "intents": 0 (at most this many seconds); the result is summary["intents_left"]
+    drain_intents_s: float = 0.0
+    # called with the Sim before the nodes start: install rules/triggers, trace_messages
+    setup: Optional[Callable[[Sim], None]] = None
 
 
 @dataclass
@@ -75,6 +80,8 @@ def run_scenario(sc: Scenario) -> Result:
         return a
 
     sim = Sim(argv, sc.nodes, run_dir, seed, sc.net)
+    if sc.setup is not None:
+        sc.setup(sim)
     rng = random.Random(sim.rng.random())  # workload randomness, separate from the network's
     history = History(os.path.join(run_dir, "history.jsonl"))
     keys = [f"k{i}" for i in range(sc.keys)]
@@ -104,6 +111,7 @@ def run_scenario(sc: Scenario) -> Result:
         final_until = sim.now() + 10 * max(sc.timeout_ms / 1000.0, 2.0)
         while not fc.done and sim.now() < final_until:
             sim.step()
+        intents_left = drain_intents(sim, sc.drain_intents_s) if sc.drain_intents_s > 0 else None
     finally:
         sim.stop_all()
     history.save()
@@ -130,9 +138,36 @@ def run_scenario(sc: Scenario) -> Result:
         "partitioned": sim.stats.partitioned,
         "wall_s": round(time.monotonic() - wall0, 2),
     }
+    if intents_left is not None:
+        summary["intents_left"] = intents_left
+        if any(v != 0 for v in intents_left.values()):
+            verdict = Verdict(False, verdict.errors + [
+                f"write intents left {sc.drain_intents_s:g}s after the run: {intents_left}"])
     if verdict.ok and not sc.keep and not sc.run_dir:
         shutil.rmtree(run_dir, ignore_errors=True)
     return Result(verdict, summary, run_dir)
+
+
+def drain_intents(sim: Sim, seconds: float) -> dict[str, Any]:
+    """Polls mvcc_stats on every node until each reports "intents": 0, for at
+    most about `seconds` (each request may wait 1 s more). Returns the last answer per node: the count, or a string
+    saying why there is none (no reply / no "intents" field)."""
+    until = sim.now() + seconds
+    left: dict[str, Any] = {}
+    while True:
+        for nid in sim.ids:
+            r = sim.rpc(nid, {"type": "mvcc_stats"}, timeout=1.0)
+            if r is None:
+                left[nid] = "no reply"
+            elif "intents" not in r:
+                left[nid] = f"no 'intents' in {r.get('type')}"
+            else:
+                left[nid] = r["intents"]
+        # a node without the field will not grow one: stop waiting then too
+        if (all(v == 0 or (isinstance(v, str) and v.startswith("no '")) for v in left.values())
+                or sim.now() >= until):
+            return left
+        sim.sleep(0.05)
 
 
 def _range(s: str) -> tuple[float, float]:
@@ -164,6 +199,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--dup", type=float, default=0.0)
     p.add_argument("--partition", type=_partition, action="append", default=[],
                    metavar="T0-T1:n1,n2/n3")
+    p.add_argument("--clients-on-network", action="store_true",
+                   help="client requests/replies cross the simulated network too")
+    p.add_argument("--drain-intents", type=float, default=0.0, metavar="S",
+                   help="after the run, require every node's mvcc_stats intents to reach 0 "
+                        "within S seconds")
     p.add_argument("--binary", default=DEFAULT_BINARY)
     p.add_argument("--node-arg", action="append", default=[], help="extra strata-node argument")
     p.add_argument("--run-dir")
@@ -172,8 +212,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     sc = Scenario(nodes=a.nodes, clients=a.clients, seconds=a.seconds, seed=a.seed,
                   isolation=a.isolation, keys=a.keys, timeout_ms=a.timeout_ms,
                   kill_every_ms=a.kill_every, down_ms=a.down_ms, data_dir_root=a.data_dir_root,
-                  net=NetConfig(a.latency_ms, a.drop, a.dup, a.partition), binary=a.binary,
-                  node_args=a.node_arg, run_dir=a.run_dir, keep=a.keep)
+                  net=NetConfig(a.latency_ms, a.drop, a.dup, a.partition, a.clients_on_network),
+                  binary=a.binary, node_args=a.node_arg, run_dir=a.run_dir, keep=a.keep,
+                  drain_intents_s=a.drain_intents)
     res = run_scenario(sc)
     print(json.dumps(res.summary))
     print(f"checker: {res.verdict}")
