@@ -51,6 +51,18 @@ ErrorReply ErrorOfReply(const protocol::Envelope& reply) {
   return ErrorReply{static_cast<ErrorCode>(code), std::string(text.value_or(""))};
 }
 
+// A serializable transaction remembers what it read, for validation at
+// commit: bounded, so one client cannot grow a node's memory without end.
+constexpr size_t kMaxReadsPerTxn = 100000;
+
+Status ReadRoom(const ClusterNode::CoordinatedTxn& txn) {
+  if (txn.read_keys.size() + txn.read_ranges.size() < kMaxReadsPerTxn) return Status::Ok();
+  return Status::InvalidArgument("transaction " + std::to_string(txn.id.stamp) + " already read " +
+                                 std::to_string(kMaxReadsPerTxn) +
+                                 " keys and ranges, the most a serializable transaction may "
+                                 "validate; commit it and continue in a new one");
+}
+
 ErrorReply TxnNotFound(uint64_t id) {
   return ErrorReply{ErrorCode::kAbort,
                     "transaction " + std::to_string(id) +
@@ -155,7 +167,12 @@ void ClusterNode::HandleTxnGet(const Body& body, const ReplyAddress& from) {
              if (error) return transport_->ReplyError(from, *error);
              auto it = txns_.find(id);
              if (it == txns_.end()) return transport_->ReplyError(from, TxnNotFound(id));
-             if (it->second->validates_reads()) it->second->read_keys.insert(key);
+             if (it->second->validates_reads()) {
+               if (Status room = ReadRoom(*it->second); !room.ok()) {
+                 return transport_->ReplyError(from, protocol::ErrorFromStatus(room));
+               }
+               it->second->read_keys.insert(key);
+             }
              std::string out;
              JsonWriter w = JsonWriter::ContinuingObject(&out);
              protocol::WriteReply(results[0], &w);
@@ -288,7 +305,12 @@ void ClusterNode::HandleTxnScan(const Body& body, const ReplyAddress& from) {
         result.items.push_back(std::move(item));
       }
       result.more = more;
-      if (open.validates_reads()) open.read_ranges.push_back(range);
+      if (open.validates_reads()) {
+        if (Status room = ReadRoom(open); !room.ok()) {
+          return transport_->ReplyError(from, protocol::ErrorFromStatus(room));
+        }
+        open.read_ranges.push_back(range);
+      }
       std::string out;
       JsonWriter reply_fields = JsonWriter::ContinuingObject(&out);
       protocol::WriteReply(result, &reply_fields);
@@ -557,7 +579,8 @@ void ClusterNode::DecideTwoPhase(std::shared_ptr<Commit> commit) {
 void ClusterNode::AbortTwoPhase(std::shared_ptr<Commit> commit, ErrorReply error) {
   commit->decided = commit->finished = true;
   if (error.code == ErrorCode::kTxnConflict) ++conflicts_;
-  Call(commit->primary, "record_abort", protocol::TxnIdFields(commit->txn), [](const protocol::Envelope*) {});
+  Call(commit->primary, "record_abort", protocol::TxnIdFields(commit->txn),
+       [](const protocol::Envelope*) {});
   ResolveEverywhere(*commit, cluster::TxnStatus::kAborted, Timestamp());
   commit->done(&error, Timestamp());
 }
@@ -577,7 +600,8 @@ void ClusterNode::ResolveEverywhere(const Commit& commit, cluster::TxnStatus out
          [this, acks, txn, primary](const protocol::Envelope* reply) {
            if (reply == nullptr || reply->type == "error") return;  // the record stays
            if (--*acks == 0) {
-             Call(primary, "record_forget", protocol::TxnIdFields(txn), [](const protocol::Envelope*) {});
+             Call(primary, "record_forget", protocol::TxnIdFields(txn),
+                  [](const protocol::Envelope*) {});
            }
          });
   }

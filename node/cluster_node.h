@@ -100,6 +100,8 @@ class ClusterNode final {
 
  private:
   // A client transaction this node coordinates, until commit or abort.
+  // (Public so the coordinator's helpers can name it.)
+ public:
   struct CoordinatedTxn {
     cluster::TxnId id;
     Timestamp start;
@@ -111,6 +113,8 @@ class ClusterNode final {
     Clock::time_point last_used;
     bool validates_reads() const { return isolation == Isolation::kSerializable && !read_only; }
   };
+
+ private:
   // A commit in flight: its parts per participant shard.
   struct Commit {
     cluster::TxnId txn;

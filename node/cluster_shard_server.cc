@@ -62,6 +62,15 @@ void ClusterNode::HandleShardRead(const protocol::Envelope& request, const Reply
     return transport_->ReplyError(from, protocol::ErrorFromStatus(s));
   }
   if (TryServeRead(read, from)) return;
+  // Each waits at most --read-wait-ms; this bounds them against a flood.
+  constexpr size_t kMaxWaitingReads = 100000;
+  if (waiting_reads_.size() >= kMaxWaitingReads) {
+    return transport_->ReplyError(
+        from, ErrorReply{ErrorCode::kTemporarilyUnavailable,
+                         "shard " + std::to_string(shard_) + " already holds " +
+                             std::to_string(kMaxWaitingReads) +
+                             " reads waiting for pending transactions; try again"});
+  }
   ++reads_waited_;
   auto waiting = std::make_unique<WaitingRead>();
   waiting->read = std::move(read);
@@ -154,24 +163,25 @@ void ClusterNode::CheckWaitingReads() {
 void ClusterNode::Push(cluster::TxnId txn, uint32_t primary) {
   if (!pushing_.insert(txn).second) return;  // already asking
   ++pushes_;
-  Call(primary, "record_push", protocol::TxnIdFields(txn), [this, txn](const protocol::Envelope* reply) {
-    pushing_.erase(txn);
-    std::optional<std::string_view> name;
-    if (reply == nullptr || reply->type == "error" || reply->body.OptionalString("status", &name) ||
-        !name) {
-      return;  // asked again later
-    }
-    std::optional<cluster::TxnStatus> status = ParseStatus(*name);
-    if (!status || *status == cluster::TxnStatus::kPending) return;
-    Timestamp commit_ts;
-    if (*status == cluster::TxnStatus::kCommitted &&
-        reply->body.RequiredTimestamp("commit_ts", &commit_ts)) {
-      return;
-    }
-    if (*status == cluster::TxnStatus::kAborted) ++pushed_aborts_;
-    (void)participant_.Resolve(txn, *status, commit_ts);
-    RetryWaitingReads();
-  });
+  Call(primary, "record_push", protocol::TxnIdFields(txn),
+       [this, txn](const protocol::Envelope* reply) {
+         pushing_.erase(txn);
+         std::optional<std::string_view> name;
+         if (reply == nullptr || reply->type == "error" ||
+             reply->body.OptionalString("status", &name) || !name) {
+           return;  // asked again later
+         }
+         std::optional<cluster::TxnStatus> status = ParseStatus(*name);
+         if (!status || *status == cluster::TxnStatus::kPending) return;
+         Timestamp commit_ts;
+         if (*status == cluster::TxnStatus::kCommitted &&
+             reply->body.RequiredTimestamp("commit_ts", &commit_ts)) {
+           return;
+         }
+         if (*status == cluster::TxnStatus::kAborted) ++pushed_aborts_;
+         (void)participant_.Resolve(txn, *status, commit_ts);
+         RetryWaitingReads();
+       });
 }
 
 void ClusterNode::PushStaleIntents() {
