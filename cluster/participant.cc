@@ -7,16 +7,17 @@ namespace strata::cluster {
 
 namespace {
 
-// Keys are engine bytes: shown as they are, but never more than 64 of them.
-constexpr size_t kMaxKeyTextBytes = 64;
-
-std::string KeyText(std::string_view key) {
-  std::string text;
-  text.reserve(std::min(key.size(), kMaxKeyTextBytes) + 5);
-  text.push_back('\'');
-  text.append(key.substr(0, kMaxKeyTextBytes));
-  if (key.size() > kMaxKeyTextBytes) text.append("...");
-  text.push_back('\'');
+// Without a describe_key option: the key's first 32 bytes in hex (engine
+// bytes need not be text, and error texts must be UTF-8).
+std::string HexKeyText(std::string_view key) {
+  constexpr size_t kMaxBytes = 32;
+  constexpr char kDigits[] = "0123456789abcdef";
+  std::string text = "0x";
+  for (unsigned char c : key.substr(0, kMaxBytes)) {
+    text.push_back(kDigits[c >> 4]);
+    text.push_back(kDigits[c & 15]);
+  }
+  if (key.size() > kMaxBytes) text.append("...");
   return text;
 }
 
@@ -27,7 +28,11 @@ Status Conflict(std::string message) { return Status(StatusCode::kConflict, std:
 }  // namespace
 
 Participant::Participant(MvccStore* store, HybridLogicalClock* clock, ParticipantOptions options)
-    : store_(store), clock_(clock), options_(options) {}
+    : store_(store), clock_(clock), options_(std::move(options)) {}
+
+std::string Participant::KeyTextOf(std::string_view key) const {
+  return options_.describe_key ? options_.describe_key(key) : HexKeyText(key);
+}
 
 Status Participant::CheckSentTime(uint64_t sent_ms) const {
   // "Now" is the later of this shard's clock and the newest wall time any
@@ -73,17 +78,17 @@ Status Participant::CheckConflicts(const PrepareRequest& request) const {
   for (const BatchWrite& w : request.writes) {
     if (std::optional<Timestamp> latest = store_->LatestTimestamp(w.key);
         latest && *latest > request.start) {
-      return Conflict("write-write conflict: key " + KeyText(w.key) + " was written at " +
+      return Conflict("write-write conflict: key " + KeyTextOf(w.key) + " was written at " +
                       TsText(*latest) + ", after the transaction's start timestamp " + start);
     }
     if (std::optional<TxnId> holder = other_intent(w.key)) {
-      return Conflict("write-write conflict: key " + KeyText(w.key) +
+      return Conflict("write-write conflict: key " + KeyTextOf(w.key) +
                       " has an intent of transaction " + holder->ToString());
     }
     auto [begin, end] = read_locks_.equal_range(w.key);
     for (auto it = begin; it != end; ++it) {
       if (it->second != self) {
-        return Conflict("write-read conflict: key " + KeyText(w.key) +
+        return Conflict("write-read conflict: key " + KeyTextOf(w.key) +
                         " was read by prepared transaction " + it->second.ToString());
       }
     }
@@ -91,7 +96,7 @@ Status Participant::CheckConflicts(const PrepareRequest& request) const {
       if (txn == self) continue;
       for (const KeyRange& range : prepared.read_ranges) {
         if (range.Contains(w.key)) {
-          return Conflict("write-read conflict: key " + KeyText(w.key) +
+          return Conflict("write-read conflict: key " + KeyTextOf(w.key) +
                           " is in a range read by prepared transaction " + txn.ToString());
         }
       }
@@ -102,24 +107,24 @@ Status Participant::CheckConflicts(const PrepareRequest& request) const {
   for (const std::string& key : request.read_keys) {
     if (std::optional<Timestamp> latest = store_->LatestTimestamp(key);
         latest && *latest > request.start) {
-      return Conflict("read-write conflict: key " + KeyText(key) + " was written at " +
+      return Conflict("read-write conflict: key " + KeyTextOf(key) + " was written at " +
                       TsText(*latest) + ", after the transaction's start timestamp " + start);
     }
     if (std::optional<TxnId> holder = other_intent(key)) {
-      return Conflict("read-write conflict: key " + KeyText(key) +
+      return Conflict("read-write conflict: key " + KeyTextOf(key) +
                       " has an intent of transaction " + holder->ToString());
     }
   }
   for (const KeyRange& range : request.read_ranges) {
     if (std::optional<std::string> key = store_->FirstKeyWrittenAfter(range, request.start)) {
-      return Conflict("read-write conflict: key " + KeyText(*key) +
+      return Conflict("read-write conflict: key " + KeyTextOf(*key) +
                       " in a range the transaction read was written after its start timestamp " +
                       start);
     }
     for (auto it = intents_.lower_bound(range.start);
          it != intents_.end() && (!range.end || it->first < *range.end); ++it) {
       if (it->second != self) {
-        return Conflict("read-write conflict: key " + KeyText(it->first) +
+        return Conflict("read-write conflict: key " + KeyTextOf(it->first) +
                         " in a range the transaction read has an intent of transaction " +
                         it->second.ToString());
       }
@@ -211,6 +216,25 @@ void Participant::Release(TxnId txn, const Prepared& prepared) {
   }
 }
 
+void Participant::RestorePrepared(const PrepareRequest& request, Timestamp prepare_timestamp,
+                                  Clock::time_point now) {
+  if (prepared_.count(request.txn) != 0) return;
+  clock_->Observe(prepare_timestamp);
+  Prepared prepared;
+  prepared.prepare_timestamp = prepare_timestamp;
+  prepared.primary = request.primary;
+  prepared.prepared_at = now;
+  prepared.writes = request.writes;
+  if (request.isolation == Isolation::kSerializable) {
+    prepared.read_keys = request.read_keys;
+    prepared.read_ranges = request.read_ranges;
+  }
+  for (const BatchWrite& w : prepared.writes) intents_.emplace(w.key, request.txn);
+  for (const std::string& key : prepared.read_keys) read_locks_.emplace(key, request.txn);
+  if (!prepared.writes.empty()) prepare_timestamps_.insert(prepare_timestamp.value());
+  prepared_.emplace(request.txn, std::move(prepared));
+}
+
 Status Participant::Resolve(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp) {
   if (outcome == TxnStatus::kPending) {
     return Status::InvalidArgument("transaction " + txn.ToString() +
@@ -238,8 +262,18 @@ Status Participant::Resolve(TxnId txn, TxnStatus outcome, Timestamp commit_times
                                      TsText(commit_timestamp) + " is below its prepare timestamp " +
                                      TsText(prepared.prepare_timestamp) + " here");
     }
-    if (!prepared.writes.empty()) {
-      applied = store_->ApplyBatch(prepared.writes, commit_timestamp);
+    // After a restart the versions may be in the store already (the crash
+    // came between applying them and recording the resolution): apply only
+    // what is missing, so resolving again is harmless.
+    std::vector<BatchWrite> missing;
+    for (const BatchWrite& w : prepared.writes) {
+      Result<ReadResult> existing = store_->Get(w.key, commit_timestamp);
+      if (!existing.ok() || !existing->found || existing->timestamp != commit_timestamp) {
+        missing.push_back(w);
+      }
+    }
+    if (!missing.empty()) {
+      applied = store_->ApplyBatch(missing, commit_timestamp);
       // kIoError: the versions are in the store, only their durability is
       // in doubt, so the intents are done with. Anything else changed
       // nothing: keep the intents for a retry.

@@ -35,6 +35,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -69,6 +70,8 @@ struct ParticipantOptions {
   // longer ago than this (by its sender's clock) is refused, so a copy the
   // network delayed cannot prepare a transaction that already finished.
   std::chrono::milliseconds outcome_retention{10000};
+  // How conflict messages show a key (engine bytes); default: hex.
+  std::function<std::string(std::string_view)> describe_key;
 };
 
 // Intents by age, for mvcc_stats: bucket i counts intents younger than
@@ -109,6 +112,11 @@ class Participant final {
   // clock and returns it: the whole transaction in one round. A retry of a
   // one-phase commit that already succeeded returns its timestamp.
   Result<Timestamp> CommitOnePhase(const PrepareRequest& request, uint64_t sent_ms);
+
+  // Recovery: puts back a transaction prepared here before a restart (see
+  // DurableClusterState), as Prepare left it, without any checks.
+  void RestorePrepared(const PrepareRequest& request, Timestamp prepare_timestamp,
+                       Clock::time_point now);
 
   // The transaction's fate is known: COMMITTED applies its intents here at
   // `commit_timestamp` (which must not be below its prepare timestamp),
@@ -158,6 +166,7 @@ class Participant final {
   // kConflict naming the first conflict of `request`, or OK.
   Status CheckConflicts(const PrepareRequest& request) const;
   Status CheckSentTime(uint64_t sent_ms) const;
+  std::string KeyTextOf(std::string_view key) const;
   // Everything Prepare and CommitOnePhase check before taking a timestamp:
   // sent time, compaction horizon, the store's limits, conflicts.
   Status CheckRequest(const PrepareRequest& request, uint64_t sent_ms) const;

@@ -86,6 +86,13 @@ std::optional<TxnRecord> TxnRecordTable::Find(TxnId txn) const {
   return it->second.record;
 }
 
+void TxnRecordTable::Restore(TxnId txn, const TxnRecord& record, Clock::time_point now) {
+  auto [it, inserted] = records_.emplace(txn, Entry{TxnRecord{}, now});
+  if (inserted) ++pending_;  // a new entry starts PENDING
+  SetStatus(&it->second, record.status);
+  it->second.record.commit_timestamp = record.commit_timestamp;
+}
+
 bool TxnRecordTable::Forget(TxnId txn) {
   auto it = records_.find(txn);
   if (it == records_.end() || it->second.record.status == TxnStatus::kPending) return false;

@@ -72,6 +72,10 @@ class TxnRecordTable final {
 
   std::optional<TxnRecord> Find(TxnId txn) const;
 
+  // Recovery: puts back a record kept before a restart (a PENDING one counts
+  // as heartbeated at `now`).
+  void Restore(TxnId txn, const TxnRecord& record, Clock::time_point now);
+
   // Forgets a finished record once every participant has resolved the
   // transaction (nobody will ask again); false if it is PENDING or missing.
   bool Forget(TxnId txn);

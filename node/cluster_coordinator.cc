@@ -490,6 +490,13 @@ void ClusterNode::CommitOnePhase(std::shared_ptr<Commit> commit) {
            return commit->done(&unknown, Timestamp());
          }
          if (reply->type == "error") {
+           if (rpc_.copies_sent() > 1) {
+             // An earlier copy may have committed on a shard that then
+             // restarted and no longer knows it: the refusal proves nothing.
+             ++unknown_outcomes_;
+             ErrorReply unknown = UnknownOutcome("a resent one-phase commit was refused");
+             return commit->done(&unknown, Timestamp());
+           }
            ErrorReply error = ErrorOfReply(*reply);
            if (error.code == ErrorCode::kTxnConflict) ++conflicts_;
            return commit->done(&error, Timestamp());
@@ -642,9 +649,13 @@ void ClusterNode::HandleKvWrite(const Body& body, const ReplyAddress& from) {
   std::string key, value;
   if (auto err = body.RequiredKey("key", &key)) return transport_->ReplyError(from, *err);
   if (auto err = body.RequiredValue("value", &value)) return transport_->ReplyError(from, *err);
-  // A blind write read nothing, so no version can conflict with it: its
-  // "start" is the end of time (intents in its way still do).
-  CommitWrites(Timestamp::Max(), Isolation::kSnapshot, {{key, std::move(value)}}, {}, {},
+  // A blind write read nothing, but it still starts at a snapshot: a copy
+  // resent after its shard restarted then meets its own earlier version
+  // as a conflict (and the outcome is reported unknown) instead of writing
+  // the value a second time, over newer ones.
+  Timestamp snapshot;
+  NewTxnId(&snapshot);
+  CommitWrites(snapshot, Isolation::kSnapshot, {{key, std::move(value)}}, {}, {},
                [this, from](const ErrorReply* error, Timestamp) {
                  if (error) {
                    if (!IsUnknownOutcome(*error)) transport_->ReplyError(from, *error);

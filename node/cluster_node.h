@@ -33,6 +33,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cluster/durable_state.h"
 #include "cluster/hybrid_clock.h"
 #include "cluster/participant.h"
 #include "cluster/shard_map.h"
@@ -216,6 +217,12 @@ class ClusterNode final {
   void HandlePrepare(const protocol::Envelope& request, const ReplyAddress& from, bool one_phase);
   void HandleResolve(const protocol::Envelope& request, const ReplyAddress& from);
   void HandleRecordRequest(const protocol::Envelope& request, const ReplyAddress& from);
+  // Resolves `txn` on this shard (and, with a data directory, erases its
+  // saved prepare); then retries the reads it held.
+  Status ResolveHere(cluster::TxnId txn, cluster::TxnStatus outcome, Timestamp commit_ts);
+  // With a data directory: saves `txn`'s record if it changed from `before`
+  // (or erases it, once forgotten).
+  Status PersistRecord(cluster::TxnId txn, const std::optional<cluster::TxnRecord>& before);
   // Asks `txn`'s record for its fate and resolves it here if it is final.
   void Push(cluster::TxnId txn, uint32_t primary);
   void PushStaleIntents();
@@ -237,6 +244,8 @@ class ClusterNode final {
   cluster::HybridLogicalClock clock_;
   cluster::Participant participant_;
   cluster::TxnRecordTable records_;
+  // With a data directory: prepares and records kept in the store.
+  std::optional<cluster::DurableClusterState> durable_state_;
   PeerRpc rpc_;
 
   // Coordinator: open client transactions by txn_id, and every snapshot in

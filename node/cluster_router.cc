@@ -5,6 +5,7 @@
 #include "node/cluster_node.h"
 #include "protocol/body.h"
 #include "protocol/errors.h"
+#include "protocol/key_codec.h"
 #include "protocol/mvcc_messages.h"
 
 namespace strata::node {
@@ -13,6 +14,9 @@ using protocol::Body;
 using protocol::ErrorCode;
 using protocol::ErrorReply;
 using protocol::JsonWriter;
+
+static_assert(protocol::kFirstInternalKeyTag == cluster::kInternalKeyTag,
+              "client ranges must end where the cluster's own keys begin");
 
 namespace {
 
@@ -62,9 +66,22 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
   if (!map->ShardServedBy(node_id)) {
     return Status::InvalidArgument("'node_ids' does not contain this node's id '" + node_id + "'");
   }
-  return std::unique_ptr<ClusterNode>(new ClusterNode(std::move(node_id), node_ids, std::move(*map),
-                                                      options, store, db, durable, transport,
-                                                      std::move(local_handler)));
+  std::unique_ptr<ClusterNode> node(new ClusterNode(std::move(node_id), node_ids, std::move(*map),
+                                                    options, store, db, durable, transport,
+                                                    std::move(local_handler)));
+  if (durable != nullptr) {
+    // Prepares and records from before a restart come back as they were;
+    // pending ones are settled through their records like any other.
+    node->durable_state_.emplace(store, &node->clock_);
+    Result<cluster::DurableClusterState::Loaded> loaded = node->durable_state_->Load();
+    if (!loaded.ok()) return loaded.status();
+    const Clock::time_point now = Clock::now();
+    for (const auto& [request, prepare_ts] : loaded->prepared) {
+      node->participant_.RestorePrepared(request, prepare_ts, now);
+    }
+    for (const auto& [txn, record] : loaded->records) node->records_.Restore(txn, record, now);
+  }
+  return node;
 }
 
 ClusterNode::ClusterNode(std::string node_id, std::vector<std::string> node_ids,
@@ -86,8 +103,15 @@ ClusterNode::ClusterNode(std::string node_id, std::vector<std::string> node_ids,
       clock_(cluster::HybridLogicalClock::SystemMillis,
              cluster::HybridClockOptions{.node_index = node_index_}),
       participant_(store, &clock_,
-                   cluster::ParticipantOptions{.outcome_retention =
-                                                   2 * options.rpc_timeout + options.txn_timeout}),
+                   cluster::ParticipantOptions{
+                       .outcome_retention = 2 * options.rpc_timeout + options.txn_timeout,
+                       .describe_key =
+                           [](std::string_view key) {
+                             std::string text;
+                             JsonWriter w(&text);
+                             protocol::WriteKey(&w, key);
+                             return protocol::Abbreviate(text);
+                           }}),
       records_(options.heartbeat_timeout),
       rpc_(transport) {
   // After a restart, timestamps continue above everything stored.

@@ -179,8 +179,7 @@ void ClusterNode::Push(cluster::TxnId txn, uint32_t primary) {
            return;
          }
          if (*status == cluster::TxnStatus::kAborted) ++pushed_aborts_;
-         (void)participant_.Resolve(txn, *status, commit_ts);
-         RetryWaitingReads();
+         (void)ResolveHere(txn, *status, commit_ts);
        });
 }
 
@@ -227,15 +226,53 @@ void ClusterNode::HandlePrepare(const protocol::Envelope& request, const ReplyAd
   if (is_primary && !participant_.Outcome(prepare.txn)) {
     // The record comes into being with the primary's intents. A push that
     // got here first left it ABORTED, and then this prepare fails.
+    const std::optional<cluster::TxnRecord> before = records_.Find(prepare.txn);
     if (Status s = records_.Create(prepare.txn, now_); !s.ok()) return conflict(s);
+    if (Status s = PersistRecord(prepare.txn, before); !s.ok()) return conflict(s);
   }
+  const bool retry = participant_.PrimaryOf(prepare.txn).has_value();
   Result<Timestamp> prepared = participant_.Prepare(prepare, sent_ms, now_);
+  if (prepared.ok() && !retry && durable_state_) {
+    if (Status s = durable_state_->SavePrepared(prepare, *prepared); !s.ok()) {
+      // Not logged, so not prepared: nothing may rely on these intents.
+      (void)participant_.Resolve(prepare.txn, cluster::TxnStatus::kAborted, Timestamp());
+      prepared = s;
+    }
+  }
   if (!prepared.ok()) {
-    if (is_primary) records_.Abort(prepare.txn);
+    if (is_primary) {
+      const std::optional<cluster::TxnRecord> before = records_.Find(prepare.txn);
+      records_.Abort(prepare.txn);
+      (void)PersistRecord(prepare.txn, before);
+    }
     return conflict(prepared.status());
   }
   JsonWriter::ContinuingObject(&out).FieldUint("prepare_ts", prepared->value());
   ReplyToNode(from, "shard_prepare_ok", out);
+}
+
+Status ClusterNode::ResolveHere(cluster::TxnId txn, cluster::TxnStatus outcome,
+                                Timestamp commit_ts) {
+  const bool was_prepared = participant_.PrimaryOf(txn).has_value();
+  Status resolved = participant_.Resolve(txn, outcome, commit_ts);
+  if (resolved.ok() && was_prepared && durable_state_) {
+    // After the versions: a crash in between leaves the intent, and
+    // resolving it again after the restart applies nothing twice.
+    resolved = durable_state_->ErasePrepared(txn);
+  }
+  if (resolved.ok()) RetryWaitingReads();
+  return resolved;
+}
+
+Status ClusterNode::PersistRecord(cluster::TxnId txn,
+                                  const std::optional<cluster::TxnRecord>& before) {
+  if (!durable_state_) return Status::Ok();
+  const std::optional<cluster::TxnRecord> after = records_.Find(txn);
+  if (!after) {
+    return before ? durable_state_->EraseRecord(txn) : Status::Ok();
+  }
+  if (before && before->status == after->status) return Status::Ok();
+  return durable_state_->SaveRecord(txn, *after);
 }
 
 void ClusterNode::HandleResolve(const protocol::Envelope& request, const ReplyAddress& from) {
@@ -253,11 +290,10 @@ void ClusterNode::HandleResolve(const protocol::Envelope& request, const ReplyAd
     return transport_->ReplyError(
         from, protocol::Malformed("field 'status' must be \"committed\" or \"aborted\""));
   }
-  if (Status s = participant_.Resolve(txn, status, commit_ts); !s.ok()) {
+  if (Status s = ResolveHere(txn, status, commit_ts); !s.ok()) {
     return transport_->ReplyError(from, protocol::ErrorFromStatus(s));
   }
   ReplyToNode(from, "shard_resolve_ok", "");
-  RetryWaitingReads();
 }
 
 void ClusterNode::HandleRecordRequest(const protocol::Envelope& request, const ReplyAddress& from) {
@@ -266,6 +302,7 @@ void ClusterNode::HandleRecordRequest(const protocol::Envelope& request, const R
     return transport_->ReplyError(from, *err);
   }
   const std::string_view type = request.type;
+  const std::optional<cluster::TxnRecord> before = records_.Find(txn);
   std::optional<cluster::TxnRecord> record;
   if (type == "record_commit") {
     Timestamp commit_ts;
@@ -285,6 +322,9 @@ void ClusterNode::HandleRecordRequest(const protocol::Envelope& request, const R
     return transport_->ReplyError(
         from, ErrorReply{ErrorCode::kNotSupported,
                          "unknown message type '" + protocol::Abbreviate(type) + "'"});
+  }
+  if (Status s = PersistRecord(txn, before); !s.ok()) {
+    return transport_->ReplyError(from, protocol::ErrorFromStatus(s));
   }
   std::string out;
   JsonWriter w = JsonWriter::ContinuingObject(&out);

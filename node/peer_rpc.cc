@@ -44,6 +44,7 @@ bool PeerRpc::OnReply(uint64_t in_reply_to, const protocol::Envelope& reply) {
   if (by_msg == call_by_msg_id_.end()) return false;
   auto it = calls_.find(by_msg->second);
   Callback done = std::move(it->second.done);
+  copies_sent_ = it->second.msg_ids.size();
   Forget(it->first);
   done(&reply);  // may start new calls
   return true;
@@ -58,6 +59,7 @@ PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {
     PendingCall& call = it->second;
     if (call.deadline <= now) {
       Callback done = std::move(call.done);
+      copies_sent_ = call.msg_ids.size();
       Forget(call_id);
       ++gave_up_;
       done(nullptr);

@@ -66,6 +66,11 @@ class PeerRpc final {
   // Resends and gives up what is due; returns when to look again.
   Clock::time_point RunTimers(Clock::time_point now);
 
+  // During a callback: how many copies of that call were sent. More than
+  // one means an earlier copy may have taken effect even if this reply is
+  // a refusal (the receiver may have restarted and forgotten it).
+  size_t copies_sent() const { return copies_sent_; }
+
   size_t in_flight() const { return calls_.size(); }
   uint64_t resends() const { return resends_; }
   uint64_t gave_up() const { return gave_up_; }
@@ -87,6 +92,7 @@ class PeerRpc final {
   // (when, call id), earliest first; entries of finished calls are skipped.
   using Due = std::pair<Clock::time_point, uint64_t>;
   std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
+  size_t copies_sent_ = 0;
   uint64_t resends_ = 0;
   uint64_t gave_up_ = 0;
 };

@@ -18,6 +18,10 @@ namespace strata::protocol {
 
 inline constexpr char kIntegerKeyTag = '\x00';
 inline constexpr char kStringKeyTag = '\x01';
+// Keys from this tag on are the node's own (cluster state kept in the
+// store, cluster/durable_state.h): no client key has it, and every range a
+// client names ends before it.
+inline constexpr char kFirstInternalKeyTag = '\x02';
 
 void EncodeIntegerKey(int64_t key, std::string* out);
 void EncodeStringKey(std::string_view key, std::string* out);

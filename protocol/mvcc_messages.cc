@@ -30,6 +30,7 @@ MaybeError ParseKeyRange(const Body& body, bool allow_bounds, KeyRange* range) {
   }
   if (start && *start > range->start) range->start = std::move(*start);
   if (end && (!range->end || *end < *range->end)) range->end = std::move(*end);
+  if (!range->end) range->end = std::string(1, kFirstInternalKeyTag);
   return std::nullopt;
 }
 
