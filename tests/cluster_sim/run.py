@@ -55,6 +55,9 @@ class Scenario:
     drain_intents_s: float = 0.0
     # called with the Sim before the nodes start: install rules/triggers, trace_messages
     setup: Optional[Callable[[Sim], None]] = None
+    # "txn" (the raw txn API + checker.py) or a Maelstrom workload of workloads.py:
+    # "lin-kv", "list-append", "rw-register"
+    workload: str = "txn"
 
 
 @dataclass
@@ -65,6 +68,9 @@ class Result:
 
 
 def run_scenario(sc: Scenario) -> Result:
+    if sc.workload != "txn":
+        from workloads import run_workload
+        return run_workload(sc)
     seed = sc.seed if sc.seed is not None else random.SystemRandom().randrange(1 << 31)
     run_dir = sc.run_dir or tempfile.mkdtemp(prefix="strata-sim-")
     os.makedirs(run_dir, exist_ok=True)
@@ -185,6 +191,9 @@ def _partition(s: str) -> tuple[float, float, list[set[str]]]:
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--workload", choices=["txn", "lin-kv", "list-append", "rw-register"],
+                   default="txn", help="txn: raw txn API (checker.py); the others: Maelstrom "
+                   "workloads checked by workloads.py")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--seed", type=int)
@@ -214,7 +223,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                   kill_every_ms=a.kill_every, down_ms=a.down_ms, data_dir_root=a.data_dir_root,
                   net=NetConfig(a.latency_ms, a.drop, a.dup, a.partition, a.clients_on_network),
                   binary=a.binary, node_args=a.node_arg, run_dir=a.run_dir, keep=a.keep,
-                  drain_intents_s=a.drain_intents)
+                  drain_intents_s=a.drain_intents, workload=a.workload)
     res = run_scenario(sc)
     print(json.dumps(res.summary))
     print(f"checker: {res.verdict}")

@@ -1,0 +1,255 @@
+"""Tests of the Maelstrom workload checkers (workloads.py) and bounded real runs.
+
+Why hand-made histories first: a checker that passes every real run proves
+nothing unless it is shown to fail on the anomalies it claims to catch. Each
+checker gets bad histories (lost append, non-prefix read, aborted read,
+write skew / G-single, real-time violation, stale or impossible register
+reads) and good ones; then each workload runs against 3 real nodes with
+latency, drops, duplicates and a partition, clients on the network.
+
+Run from /work/main (binary: $STRATA_NODE_BINARY, else build/release/strata-node):
+    python3 -m unittest -v tests/cluster_sim/test_workloads.py
+"""
+from __future__ import annotations
+
+import os
+import sys
+import unittest
+from typing import Any, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from history import FAIL, INFO, OK  # noqa: E402
+from run import DEFAULT_BINARY, Scenario, run_scenario  # noqa: E402
+from sim import NetConfig  # noqa: E402
+from workloads import WOp, check_lin_kv, check_list_append, check_rw_register  # noqa: E402
+
+
+def T(value: list, t0: float, t1: Optional[float], outcome: str = OK, client: str = "c",
+      error: Optional[str] = None) -> WOp:
+    return WOp(client=client, node="n1", f="txn", value=value, invoke_time=t0,
+               complete_time=t1, outcome=outcome, code=30 if outcome == FAIL else None,
+               error=error)
+
+
+def KV(f: str, key: Any, value: Any, t0: float, t1: Optional[float], outcome: str = OK,
+       code: Optional[int] = None) -> WOp:
+    return WOp(client="c", node="n1", f=f, value=value, invoke_time=t0, complete_time=t1,
+               outcome=outcome, code=code, key=key)
+
+
+class ListAppendChecker(unittest.TestCase):
+    def bad(self, ops: list[WOp], final: dict, needle: str, iso: str = "serializable") -> None:
+        v = check_list_append(ops, final, iso)
+        self.assertFalse(v.ok, f"not caught: {needle}")
+        self.assertIn(needle, str(v))
+
+    def good(self, ops: list[WOp], final: dict, iso: str = "serializable") -> None:
+        v = check_list_append(ops, final, iso)
+        self.assertTrue(v.ok, str(v))
+
+    def test_good_history(self) -> None:
+        ops = [T([["append", "x", 1], ["r", "x", [1]]], 0, 1),
+               T([["r", "x", [1]], ["append", "y", 2]], 0.5, 2),
+               T([["append", "x", 3]], 1.5, 2.5),
+               T([["r", "x", [1, 3]], ["r", "y", [2]]], 3, 4),
+               T([["append", "x", 4]], 3, 4, FAIL),
+               T([["append", "y", 5]], 3, None, INFO),       # indefinite, committed
+               T([["append", "x", 6]], 3, None, INFO)]       # indefinite, never happened
+        self.good(ops, {"x": [1, 3], "y": [2, 5]})
+        self.good(ops, {"x": [1, 3], "y": [2, 5]}, "snapshot")
+
+    def test_lost_append(self) -> None:
+        self.bad([T([["append", "x", 1]], 0, 1)], {"x": []}, "lost append")
+
+    def test_non_prefix_read(self) -> None:
+        ops = [T([["append", "x", 1]], 0, 1), T([["append", "x", 2]], 0, 1),
+               T([["r", "x", [2]]], 2, 3)]
+        self.bad(ops, {"x": [1, 2]}, "not a prefix")
+        self.bad(ops, {"x": [1, 2]}, "not a prefix", "snapshot")
+
+    def test_aborted_read(self) -> None:
+        ops = [T([["append", "x", 1]], 0, 1, FAIL), T([["r", "x", [1]]], 2, 3)]
+        self.bad(ops, {"x": [1]}, "aborted read")
+
+    def test_duplicate_in_final(self) -> None:
+        self.bad([T([["append", "x", 1]], 0, 1)], {"x": [1, 1]}, "duplicate")
+
+    def test_own_append_not_seen(self) -> None:
+        self.bad([T([["append", "x", 1], ["r", "x", []]], 0, 1)], {"x": [1]},
+                 "own appends")
+
+    def test_write_skew_g2(self) -> None:
+        ops = [T([["r", "x", []], ["append", "y", 1]], 0, 1),
+               T([["r", "y", []], ["append", "x", 2]], 0, 1)]
+        self.bad(ops, {"x": [2], "y": [1]}, "anti-dependency cycle")
+        self.good(ops, {"x": [2], "y": [1]}, "snapshot")   # write skew is allowed under SI
+
+    def test_g1c_caught_under_snapshot(self) -> None:
+        # T1 sees T2's append to y, T2 sees T1's append to x: circular information flow
+        ops = [T([["append", "x", 1], ["r", "y", [2]]], 0, 1),
+               T([["append", "y", 2], ["r", "x", [1]]], 0, 1)]
+        self.bad(ops, {"x": [1], "y": [2]}, "G0/G1c", "snapshot")
+
+    def test_read_skew_g_single(self) -> None:
+        # T3 sees T2's append to y but not T1's to x, although T2 saw T1's: not one snapshot
+        ops = [T([["append", "x", 1]], 0, 1),
+               T([["r", "x", [1]], ["append", "y", 2]], 0, 1),
+               T([["r", "x", []], ["r", "y", [2]]], 0, 1)]
+        self.bad(ops, {"x": [1], "y": [2]}, "G-single", "snapshot")
+        self.bad(ops, {"x": [1], "y": [2]}, "anti-dependency cycle")
+
+    def test_realtime_violation(self) -> None:
+        ops = [T([["append", "x", 1]], 0, 1), T([["r", "x", []]], 2, 3)]
+        self.bad(ops, {"x": [1]}, "real-time")
+        self.good(ops, {"x": [1]}, "snapshot")
+
+
+class RwRegisterChecker(unittest.TestCase):
+    def bad(self, ops: list[WOp], final: dict, needle: str, iso: str = "serializable") -> None:
+        v = check_rw_register(ops, final, iso)
+        self.assertFalse(v.ok, f"not caught: {needle}")
+        self.assertIn(needle, str(v))
+
+    def good(self, ops: list[WOp], final: dict, iso: str = "serializable") -> None:
+        v = check_rw_register(ops, final, iso)
+        self.assertTrue(v.ok, str(v))
+
+    def test_good_history(self) -> None:
+        ops = [T([["w", "x", 1], ["r", "x", 1]], 0, 1),
+               T([["r", "x", 1], ["w", "x", 2], ["w", "y", 3]], 1.5, 2),
+               T([["r", "x", 2], ["r", "y", 3]], 3, 4),
+               T([["w", "x", 4]], 3, 4, FAIL),
+               T([["w", "y", 5]], 3, None, INFO)]
+        self.good(ops, {"x": 2, "y": 5})
+        self.good(ops, {"x": 2, "y": 3})
+
+    def test_aborted_read(self) -> None:
+        self.bad([T([["w", "x", 1]], 0, 1, FAIL), T([["r", "x", 1]], 2, 3)], {"x": None},
+                 "aborted read")
+
+    def test_lost_write(self) -> None:
+        self.bad([T([["w", "x", 1]], 0, 1)], {"x": None}, "lost write")
+        # T2 overwrote T1 strictly later, yet T1's value survives
+        self.bad([T([["w", "x", 1]], 0, 1), T([["w", "x", 2]], 2, 3)], {"x": 1}, "real-time")
+
+    def test_intermediate_read(self) -> None:
+        self.bad([T([["w", "x", 1], ["w", "x", 2]], 0, 1), T([["r", "x", 1]], 2, 3)],
+                 {"x": 2}, "G1b")
+
+    def test_own_write(self) -> None:
+        self.bad([T([["w", "x", 1], ["r", "x", None]], 0, 1)], {"x": 1}, "own write")
+
+    def test_lost_update(self) -> None:
+        ops = [T([["r", "x", None], ["w", "x", 1]], 0, 1),
+               T([["r", "x", None], ["w", "x", 2]], 0, 1)]
+        self.bad(ops, {"x": 2}, "lost update")
+        self.bad(ops, {"x": 2}, "lost update", "snapshot")
+
+    def test_write_skew(self) -> None:
+        ops = [T([["r", "x", None], ["w", "y", 1]], 0, 1),
+               T([["r", "y", None], ["w", "x", 2]], 0, 1)]
+        self.bad(ops, {"x": 2, "y": 1}, "anti-dependency cycle")
+        self.good(ops, {"x": 2, "y": 1}, "snapshot")
+
+    def test_read_skew_g_single(self) -> None:
+        ops = [T([["w", "x", 1]], 0, 1),
+               T([["r", "x", 1], ["w", "y", 2]], 0, 1),
+               T([["r", "x", None], ["r", "y", 2]], 0, 1)]
+        self.bad(ops, {"x": 1, "y": 2}, "G-single", "snapshot")
+
+    def test_stale_read_realtime(self) -> None:
+        ops = [T([["w", "x", 1]], 0, 1), T([["w", "x", 2]], 2, 3), T([["r", "x", 1]], 4, 5)]
+        self.bad(ops, {"x": 2}, "real-time")
+
+
+class LinKvChecker(unittest.TestCase):
+    def test_good(self) -> None:
+        ops = [KV("write", "a", 1, 0, 1),
+               KV("read", "a", 1, 0.5, 1.5),                 # concurrent with the write
+               KV("cas", "a", [1, 2], 2, 3),
+               KV("write", "a", 3, 2.5, None, INFO),        # took effect after the next read
+               KV("read", "a", 2, 3.5, 4),
+               KV("read", "a", 3, 5, 6),
+               KV("cas", "a", [2, 9], 7, 8, FAIL, 22),       # value is 3: mismatch is right
+               KV("write", "a", 7, 7, None, INFO),          # never took effect
+               KV("read", "b", None, 0, 1, FAIL, 20)]        # b missing
+        v = check_lin_kv(ops)
+        self.assertTrue(v.ok, str(v))
+
+    def test_stale_read(self) -> None:
+        ops = [KV("write", "a", 1, 0, 1), KV("write", "a", 2, 2, 3), KV("read", "a", 1, 4, 5)]
+        v = check_lin_kv(ops)
+        self.assertFalse(v.ok)
+        self.assertIn("no linearisation", str(v))
+
+    def test_missing_after_write(self) -> None:
+        v = check_lin_kv([KV("write", "a", 1, 0, 1), KV("read", "a", None, 2, 3, FAIL, 20)])
+        self.assertFalse(v.ok)
+
+    def test_impossible_cas_failure(self) -> None:
+        v = check_lin_kv([KV("write", "a", 1, 0, 1), KV("cas", "a", [1, 2], 2, 3, FAIL, 22)])
+        self.assertFalse(v.ok)
+
+    def test_non_linearizable_reads(self) -> None:
+        # two sequential reads see 2 then 1 although 1 was written before 2 completed
+        ops = [KV("write", "a", 1, 0, 1), KV("write", "a", 2, 0.5, 3),
+               KV("read", "a", 2, 1.5, 2), KV("read", "a", 1, 2.2, 2.5)]
+        v = check_lin_kv(ops)
+        self.assertFalse(v.ok)
+        # and the same reads in the other order are fine
+        ops[2].value, ops[3].value = 1, 2
+        self.assertTrue(check_lin_kv(ops).ok)
+
+
+BINARY = os.environ.get("STRATA_NODE_BINARY") or DEFAULT_BINARY
+
+
+class RealRuns(unittest.TestCase):
+    """Bounded runs on 3 real nodes: latency 1-5 ms, 2% drops, 5% dups, clients on
+    the network, n1 partitioned from n2/n3 for 1 s."""
+
+    def run_ok(self, workload: str, seed: int, isolation: str = "serializable",
+               seconds: float = 2.5, int_keys: bool = False) -> dict:
+        sc = Scenario(nodes=3, clients=8, seconds=seconds, seed=seed, isolation=isolation,
+                      timeout_ms=1000, binary=BINARY, workload=workload,
+                      net=NetConfig(latency_ms=(1.0, 5.0), drop=0.02, dup=0.05,
+                                    partitions=[(0.8, 1.8, [{"n1"}, {"n2", "n3"}])],
+                                    clients_on_network=True))
+        sc.int_keys = int_keys  # type: ignore[attr-defined]
+        cmd = (f"{'STRATA_WORKLOAD_INT_KEYS=1 ' if int_keys else ''}python3 "
+               f"tests/cluster_sim/run.py --workload {workload} --nodes 3 --seed {seed} "
+               f"--isolation {isolation} --seconds {seconds:g} --latency-ms 1-5 --drop 0.02 "
+               f"--dup 0.05 --partition 0.8-1.8:n1/n2,n3 --clients-on-network")
+        res = run_scenario(sc)
+        self.assertTrue(res.verdict.ok, f"{res.summary}\n{res.verdict}\nrun dir: {res.run_dir}"
+                                        f"\nrerun: {cmd}")
+        self.assertGreater(int(res.summary["ok"]), 50, f"{res.summary}\nrerun: {cmd}")
+        return res.summary
+
+    def test_list_append(self) -> None:
+        for iso, seed in (("serializable", 1), ("serializable", 2), ("snapshot", 3)):
+            with self.subTest(isolation=iso, seed=seed):
+                self.run_ok("list-append", seed, iso)
+
+    def test_rw_register(self) -> None:
+        for iso, seed in (("serializable", 4), ("snapshot", 5)):
+            with self.subTest(isolation=iso, seed=seed):
+                self.run_ok("rw-register", seed, iso)
+
+    def test_lin_kv(self) -> None:
+        for seed in (6, 7):
+            with self.subTest(seed=seed):
+                self.run_ok("lin-kv", seed)
+
+    def test_integer_keys(self) -> None:
+        """Maelstrom's keys are integers; every line the nodes write must stay valid
+        UTF-8 JSON with them (error texts quoting an encoded key once did not)."""
+        try:
+            self.run_ok("list-append", 8, seconds=1.5, int_keys=True)
+        except UnicodeDecodeError as e:
+            self.fail(f"a node wrote a line that is not UTF-8 with integer keys: {e}")
+
+
+if __name__ == "__main__":
+    unittest.main()
