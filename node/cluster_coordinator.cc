@@ -70,6 +70,16 @@ ErrorReply TxnNotFound(uint64_t id) {
                         "idle longer than --txn-timeout-ms, or was begun on another node"};
 }
 
+// The newest version among `reads`: a reply showing it waits until every
+// clock is past it (see AfterCommitWait), like the commit that wrote it.
+Timestamp NewestSeen(const std::vector<ReadResult>& reads) {
+  Timestamp newest;
+  for (const ReadResult& read : reads) {
+    if (read.found && !read.own_write) newest = std::max(newest, read.timestamp);
+  }
+  return newest;
+}
+
 std::string KeyText(std::string_view engine_key) {
   std::string text;
   JsonWriter w(&text);
@@ -176,7 +186,8 @@ void ClusterNode::HandleTxnGet(const Body& body, const ReplyAddress& from) {
              std::string out;
              JsonWriter w = JsonWriter::ContinuingObject(&out);
              protocol::WriteReply(results[0], &w);
-             transport_->Reply(from, "txn_get_ok", out);
+             AfterCommitWait(NewestSeen(results),
+                             [this, from, out] { transport_->Reply(from, "txn_get_ok", out); });
            });
 }
 
@@ -311,10 +322,12 @@ void ClusterNode::HandleTxnScan(const Body& body, const ReplyAddress& from) {
         }
         open.read_ranges.push_back(range);
       }
+      Timestamp newest;
+      for (const ScanItem& item : result.items) newest = std::max(newest, item.timestamp);
       std::string out;
       JsonWriter reply_fields = JsonWriter::ContinuingObject(&out);
       protocol::WriteReply(result, &reply_fields);
-      transport_->Reply(from, "txn_scan_ok", out);
+      AfterCommitWait(newest, [this, from, out] { transport_->Reply(from, "txn_scan_ok", out); });
     });
   }
 }
@@ -634,14 +647,19 @@ void ClusterNode::HandleKvRead(const Body& body, const ReplyAddress& from) {
            [this, from, key, snapshot](const ErrorReply* error, std::vector<ReadResult> reads) {
              active_snapshots_.erase(active_snapshots_.find(snapshot.value()));
              if (error) return transport_->ReplyError(from, *error);
+             // A value (or a delete) that only a commit not yet acknowledged
+             // may have made visible: shown once that commit could be.
              if (!reads[0].found || reads[0].deleted) {
-               return transport_->ReplyError(from,
-                                             ErrorReply{ErrorCode::kKeyDoesNotExist,
-                                                        "key " + KeyText(key) + " does not exist"});
+               ErrorReply missing{ErrorCode::kKeyDoesNotExist,
+                                  "key " + KeyText(key) + " does not exist"};
+               return AfterCommitWait(NewestSeen(reads), [this, from, missing] {
+                 transport_->ReplyError(from, missing);
+               });
              }
              std::string out;
              JsonWriter::ContinuingObject(&out).Key("value").Raw(reads[0].value);
-             transport_->Reply(from, "read_ok", out);
+             AfterCommitWait(NewestSeen(reads),
+                             [this, from, out] { transport_->Reply(from, "read_ok", out); });
            });
 }
 
@@ -694,13 +712,15 @@ void ClusterNode::HandleKvCas(const Body& body, const ReplyAddress& from) {
         ErrorReply refusal;
         if (!exists && !create) {
           refusal = {ErrorCode::kKeyDoesNotExist, "key " + KeyText(key) + " does not exist"};
-          return finish(&refusal);
-        }
-        if (exists && reads[0].value != expected) {
+        } else if (exists && reads[0].value != expected) {
           refusal = {ErrorCode::kPreconditionFailed,
                      "cas on key " + KeyText(key) + " expected " + protocol::Abbreviate(expected) +
                          " but found " + protocol::Abbreviate(reads[0].value)};
-          return finish(&refusal);
+        }
+        if (!refusal.text.empty()) {
+          // The refusal reveals the value read: shown no earlier than a read.
+          return AfterCommitWait(NewestSeen(reads),
+                                 [finish, refusal]() mutable { finish(&refusal); });
         }
         // Serializable whatever the node's level: the value compared
         // must still be the newest when the new one lands.
@@ -827,7 +847,8 @@ void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
         out.EndArray();
         CommitWrites(snapshot, isolation, std::move(writes),
                      isolation == Isolation::kSerializable ? observed : std::set<std::string>{}, {},
-                     [this, from, completed, release](const ErrorReply* commit_error, Timestamp) {
+                     [this, from, completed, release, newest_seen = NewestSeen(reads)](
+                         const ErrorReply* commit_error, Timestamp) {
                        release();
                        if (commit_error) {
                          if (!IsUnknownOutcome(*commit_error)) {
@@ -837,7 +858,10 @@ void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
                        }
                        std::string reply;
                        JsonWriter::ContinuingObject(&reply).Key("txn").Raw(completed);
-                       transport_->Reply(from, "txn_ok", reply);
+                       // Read-only lists commit at once: they wait like reads.
+                       AfterCommitWait(newest_seen, [this, from, reply] {
+                         transport_->Reply(from, "txn_ok", reply);
+                       });
                      });
       });
 }
