@@ -100,36 +100,34 @@ cluster::TxnId ClusterNode::NewTxnId(Timestamp* stamp) {
 void ClusterNode::HandleTxnBegin(const Body& body, const ReplyAddress& from) {
   auto txn = std::make_unique<CoordinatedTxn>();
   if (auto err = ParseIsolation(body, options_.isolation, &txn->isolation)) {
-    return transport_->ReplyError(from, *err);
+    return ReplyError(from, *err);
   }
   std::optional<bool> read_only;
   std::optional<Timestamp> read_timestamp;
-  if (auto err = body.OptionalBool("read_only", &read_only))
-    return transport_->ReplyError(from, *err);
+  if (auto err = body.OptionalBool("read_only", &read_only)) return ReplyError(from, *err);
   if (auto err = body.OptionalTimestamp("read_timestamp", &read_timestamp)) {
-    return transport_->ReplyError(from, *err);
+    return ReplyError(from, *err);
   }
   txn->read_only = read_only.value_or(false);
   if (read_timestamp && !txn->read_only) {
-    return transport_->ReplyError(
-        from, protocol::Malformed("field 'read_timestamp' needs 'read_only': true (only a "
-                                  "read-only transaction may read the past)"));
+    return ReplyError(from,
+                      protocol::Malformed("field 'read_timestamp' needs 'read_only': true (only a "
+                                          "read-only transaction may read the past)"));
   }
   if (txns_.size() >= options_.max_active_txns) {
-    return transport_->ReplyError(
-        from, ErrorReply{ErrorCode::kTemporarilyUnavailable,
-                         "this node has " + std::to_string(txns_.size()) +
-                             " open transactions, the limit; commit or abort some first"});
+    return ReplyError(from,
+                      ErrorReply{ErrorCode::kTemporarilyUnavailable,
+                                 "this node has " + std::to_string(txns_.size()) +
+                                     " open transactions, the limit; commit or abort some first"});
   }
   Timestamp stamp;
   txn->id = NewTxnId(&stamp);
   txn->start = read_timestamp.value_or(stamp);
   if (read_timestamp && *read_timestamp < store_->compaction_horizon()) {
-    return transport_->ReplyError(
-        from, ErrorReply{ErrorCode::kCompacted,
-                         "read_timestamp " + std::to_string(read_timestamp->value()) +
-                             " is below the compaction horizon " +
-                             std::to_string(store_->compaction_horizon().value())});
+    return ReplyError(from, ErrorReply{ErrorCode::kCompacted,
+                                       "read_timestamp " + std::to_string(read_timestamp->value()) +
+                                           " is below the compaction horizon " +
+                                           std::to_string(store_->compaction_horizon().value())});
   }
   txn->last_used = now_;
   std::string out;
@@ -144,12 +142,12 @@ void ClusterNode::HandleTxnBegin(const Body& body, const ReplyAddress& from) {
 ClusterNode::CoordinatedTxn* ClusterNode::FindTxn(const Body& body, const ReplyAddress& from) {
   uint64_t id = 0;
   if (auto err = body.RequiredUint("txn_id", &id)) {
-    transport_->ReplyError(from, *err);
+    ReplyError(from, *err);
     return nullptr;
   }
   auto it = txns_.find(id);
   if (it == txns_.end()) {
-    transport_->ReplyError(from, TxnNotFound(id));
+    ReplyError(from, TxnNotFound(id));
     return nullptr;
   }
   it->second->last_used = now_;
@@ -160,7 +158,7 @@ void ClusterNode::HandleTxnGet(const Body& body, const ReplyAddress& from) {
   CoordinatedTxn* txn = FindTxn(body, from);
   if (txn == nullptr) return;
   std::string key;
-  if (auto err = body.RequiredKey("key", &key)) return transport_->ReplyError(from, *err);
+  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
   if (auto own = txn->writes.find(key); own != txn->writes.end()) {
     ReadResult result;
     result.found = result.own_write = true;
@@ -174,12 +172,12 @@ void ClusterNode::HandleTxnGet(const Body& body, const ReplyAddress& from) {
   const uint64_t id = txn->id.stamp;
   ReadKeys({key}, txn->start,
            [this, from, id, key](const ErrorReply* error, std::vector<ReadResult> results) {
-             if (error) return transport_->ReplyError(from, *error);
+             if (error) return ReplyError(from, *error);
              auto it = txns_.find(id);
-             if (it == txns_.end()) return transport_->ReplyError(from, TxnNotFound(id));
+             if (it == txns_.end()) return ReplyError(from, TxnNotFound(id));
              if (it->second->validates_reads()) {
                if (Status room = ReadRoom(*it->second); !room.ok()) {
-                 return transport_->ReplyError(from, protocol::ErrorFromStatus(room));
+                 return ReplyError(from, protocol::ErrorFromStatus(room));
                }
                it->second->read_keys.insert(key);
              }
@@ -195,21 +193,20 @@ void ClusterNode::HandleTxnWrite(const Body& body, bool is_delete, const ReplyAd
   CoordinatedTxn* txn = FindTxn(body, from);
   if (txn == nullptr) return;
   std::string key, value;
-  if (auto err = body.RequiredKey("key", &key)) return transport_->ReplyError(from, *err);
+  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
   if (!is_delete) {
-    if (auto err = body.RequiredValue("value", &value)) return transport_->ReplyError(from, *err);
+    if (auto err = body.RequiredValue("value", &value)) return ReplyError(from, *err);
   }
   if (txn->read_only) {
-    return transport_->ReplyError(
-        from, protocol::Malformed("transaction " + std::to_string(txn->id.stamp) +
-                                  " is read-only: it cannot write"));
+    return ReplyError(from, protocol::Malformed("transaction " + std::to_string(txn->id.stamp) +
+                                                " is read-only: it cannot write"));
   }
   const std::string_view value_view(value);
   if (Status s = store_->CheckWrite(key, is_delete ? nullptr : &value_view); !s.ok()) {
-    return transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+    return ReplyError(from, protocol::ErrorFromStatus(s));
   }
   if (!txn->writes.count(key) && txn->writes.size() >= protocol::kMaxTxnOps * 10) {
-    return transport_->ReplyError(
+    return ReplyError(
         from,
         protocol::Malformed("transaction " + std::to_string(txn->id.stamp) + " already writes " +
                             std::to_string(txn->writes.size()) + " keys, the limit in a cluster"));
@@ -226,11 +223,11 @@ void ClusterNode::HandleTxnScan(const Body& body, const ReplyAddress& from) {
   CoordinatedTxn* txn = FindTxn(body, from);
   if (txn == nullptr) return;
   protocol::MvccScanRequest req;
-  if (auto err = protocol::ParseRequest(body, &req)) return transport_->ReplyError(from, *err);
+  if (auto err = protocol::ParseRequest(body, &req)) return ReplyError(from, *err);
   if (req.read_timestamp) {
-    return transport_->ReplyError(
-        from, protocol::Malformed("field 'read_timestamp' is not allowed in txn_scan: a "
-                                  "transaction reads at its start timestamp"));
+    return ReplyError(from,
+                      protocol::Malformed("field 'read_timestamp' is not allowed in txn_scan: a "
+                                          "transaction reads at its start timestamp"));
   }
   struct Gather {
     size_t waiting = 0;
@@ -288,9 +285,9 @@ void ClusterNode::HandleTxnScan(const Body& body, const ReplyAddress& from) {
         }
       }
       if (--gather->waiting > 0) return;
-      if (gather->error) return transport_->ReplyError(from, *gather->error);
+      if (gather->error) return ReplyError(from, *gather->error);
       auto it = txns_.find(id);
-      if (it == txns_.end()) return transport_->ReplyError(from, TxnNotFound(id));
+      if (it == txns_.end()) return ReplyError(from, TxnNotFound(id));
       CoordinatedTxn& open = *it->second;
       // Stored items, overlaid with the transaction's own writes.
       std::map<std::string, ScanItem> merged;
@@ -318,7 +315,7 @@ void ClusterNode::HandleTxnScan(const Body& body, const ReplyAddress& from) {
       result.more = more;
       if (open.validates_reads()) {
         if (Status room = ReadRoom(open); !room.ok()) {
-          return transport_->ReplyError(from, protocol::ErrorFromStatus(room));
+          return ReplyError(from, protocol::ErrorFromStatus(room));
         }
         open.read_ranges.push_back(range);
       }
@@ -349,7 +346,7 @@ void ClusterNode::HandleTxnCommit(const Body& body, const ReplyAddress& from) {
                    if (named.code == ErrorCode::kTxnConflict) {
                      named.text = "transaction " + std::to_string(id) + " aborted: " + named.text;
                    }
-                   return transport_->ReplyError(from, named);
+                   return ReplyError(from, named);
                  }
                  std::string out;
                  JsonWriter::ContinuingObject(&out).FieldUint("commit_timestamp",
@@ -403,7 +400,7 @@ void ClusterNode::ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
     w.FieldUint("ts", snapshot.value());
     protocol::WriteHexKeys(&w, "keys", shard_keys);
     Call(shard, "shard_read", std::move(fields),
-         [this, gather, indexes = indexes](const protocol::Envelope* reply) {
+         [gather, indexes = indexes](const protocol::Envelope* reply) {
            if (gather->failed) return;
            ErrorReply error;
            if (reply == nullptr) {
@@ -639,22 +636,21 @@ void ClusterNode::AfterCommitWait(Timestamp commit_ts, std::function<void()> rep
 
 void ClusterNode::HandleKvRead(const Body& body, const ReplyAddress& from) {
   std::string key;
-  if (auto err = body.RequiredKey("key", &key)) return transport_->ReplyError(from, *err);
+  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
   Timestamp snapshot;
   NewTxnId(&snapshot);
   active_snapshots_.insert(snapshot.value());
   ReadKeys({key}, snapshot,
            [this, from, key, snapshot](const ErrorReply* error, std::vector<ReadResult> reads) {
              active_snapshots_.erase(active_snapshots_.find(snapshot.value()));
-             if (error) return transport_->ReplyError(from, *error);
+             if (error) return ReplyError(from, *error);
              // A value (or a delete) that only a commit not yet acknowledged
              // may have made visible: shown once that commit could be.
              if (!reads[0].found || reads[0].deleted) {
                ErrorReply missing{ErrorCode::kKeyDoesNotExist,
                                   "key " + KeyText(key) + " does not exist"};
-               return AfterCommitWait(NewestSeen(reads), [this, from, missing] {
-                 transport_->ReplyError(from, missing);
-               });
+               return AfterCommitWait(NewestSeen(reads),
+                                      [this, from, missing] { ReplyError(from, missing); });
              }
              std::string out;
              JsonWriter::ContinuingObject(&out).Key("value").Raw(reads[0].value);
@@ -665,8 +661,8 @@ void ClusterNode::HandleKvRead(const Body& body, const ReplyAddress& from) {
 
 void ClusterNode::HandleKvWrite(const Body& body, const ReplyAddress& from) {
   std::string key, value;
-  if (auto err = body.RequiredKey("key", &key)) return transport_->ReplyError(from, *err);
-  if (auto err = body.RequiredValue("value", &value)) return transport_->ReplyError(from, *err);
+  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
+  if (auto err = body.RequiredValue("value", &value)) return ReplyError(from, *err);
   // A blind write read nothing, but it still starts at a snapshot: a copy
   // resent after its shard restarted then meets its own earlier version
   // as a conflict (and the outcome is reported unknown) instead of writing
@@ -676,7 +672,7 @@ void ClusterNode::HandleKvWrite(const Body& body, const ReplyAddress& from) {
   CommitWrites(snapshot, Isolation::kSnapshot, {{key, std::move(value)}}, {}, {},
                [this, from](const ErrorReply* error, Timestamp) {
                  if (error) {
-                   if (!IsUnknownOutcome(*error)) transport_->ReplyError(from, *error);
+                   if (!IsUnknownOutcome(*error)) ReplyError(from, *error);
                    return;
                  }
                  transport_->Reply(from, "write_ok", "");
@@ -685,12 +681,12 @@ void ClusterNode::HandleKvWrite(const Body& body, const ReplyAddress& from) {
 
 void ClusterNode::HandleKvCas(const Body& body, const ReplyAddress& from) {
   std::string key, expected, replacement;
-  if (auto err = body.RequiredKey("key", &key)) return transport_->ReplyError(from, *err);
-  if (auto err = body.RequiredValue("from", &expected)) return transport_->ReplyError(from, *err);
-  if (auto err = body.RequiredValue("to", &replacement)) return transport_->ReplyError(from, *err);
+  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
+  if (auto err = body.RequiredValue("from", &expected)) return ReplyError(from, *err);
+  if (auto err = body.RequiredValue("to", &replacement)) return ReplyError(from, *err);
   std::optional<bool> create;
   if (auto err = body.OptionalBool("create_if_not_exists", &create)) {
-    return transport_->ReplyError(from, *err);
+    return ReplyError(from, *err);
   }
   Timestamp snapshot;
   NewTxnId(&snapshot);
@@ -698,7 +694,7 @@ void ClusterNode::HandleKvCas(const Body& body, const ReplyAddress& from) {
   auto finish = [this, snapshot, from](const ErrorReply* error) {
     active_snapshots_.erase(active_snapshots_.find(snapshot.value()));
     if (error) {
-      if (!IsUnknownOutcome(*error)) transport_->ReplyError(from, *error);
+      if (!IsUnknownOutcome(*error)) ReplyError(from, *error);
       return;
     }
     transport_->Reply(from, "cas_ok", "");
@@ -733,15 +729,14 @@ void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
   auto ops_element = body.Find("txn");
   simdjson::dom::array ops;
   if (!ops_element || ops_element->get_array().get(ops)) {
-    return transport_->ReplyError(
+    return ReplyError(
         from, protocol::Malformed(
                   "field 'txn' is required and must be an array of [f, key, value] operations"));
   }
   if (ops.size() > protocol::kMaxTxnOps) {
-    return transport_->ReplyError(
-        from,
-        protocol::Malformed("field 'txn' has " + std::to_string(ops.size()) +
-                            " operations; the limit is " + std::to_string(protocol::kMaxTxnOps)));
+    return ReplyError(from, protocol::Malformed("field 'txn' has " + std::to_string(ops.size()) +
+                                                " operations; the limit is " +
+                                                std::to_string(protocol::kMaxTxnOps)));
   }
   struct Op {
     char f;                // 'r', 'w' or 'a'
@@ -756,7 +751,7 @@ void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
     simdjson::dom::array parts;
     std::string_view f;
     if (op.get_array().get(parts) || parts.size() != 3 || parts.at(0).get_string().get(f)) {
-      return transport_->ReplyError(
+      return ReplyError(
           from,
           protocol::Malformed("each operation in 'txn' must be [f, key, value] with f a string"));
     }
@@ -768,20 +763,19 @@ void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
     } else if (f == "append") {
       parsed_op.f = 'a';
     } else {
-      return transport_->ReplyError(
-          from, protocol::Malformed("unknown operation '" + protocol::Abbreviate(f) +
-                                    "' in 'txn' (expected r, w or append)"));
+      return ReplyError(from, protocol::Malformed("unknown operation '" + protocol::Abbreviate(f) +
+                                                  "' in 'txn' (expected r, w or append)"));
     }
     simdjson::dom::element key_element = parts.at(1).value_unsafe();
     if (auto err = protocol::EncodeKeyElement(key_element, "txn key", &parsed_op.key)) {
-      return transport_->ReplyError(from, *err);
+      return ReplyError(from, *err);
     }
     parsed_op.key_json = simdjson::minify(key_element);
     protocol::AppendCanonicalJson(parts.at(2).value_unsafe(), &parsed_op.arg_json);
     if (parsed_op.arg_json.size() > protocol::kMaxValueBytes) {
-      return transport_->ReplyError(
-          from, protocol::Malformed("a value in 'txn' exceeds " +
-                                    std::to_string(protocol::kMaxValueBytes) + " bytes"));
+      return ReplyError(from,
+                        protocol::Malformed("a value in 'txn' exceeds " +
+                                            std::to_string(protocol::kMaxValueBytes) + " bytes"));
     }
     if (parsed_op.f != 'w' && seen.insert(parsed_op.key).second) to_read.push_back(parsed_op.key);
     parsed.push_back(std::move(parsed_op));
@@ -793,77 +787,77 @@ void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
   auto release = [this, snapshot] {
     active_snapshots_.erase(active_snapshots_.find(snapshot.value()));
   };
-  ReadKeys(
-      to_read, snapshot,
-      [=, this, parsed = std::move(parsed)](const ErrorReply* error,
-                                            std::vector<ReadResult> reads) {
-        if (error) {
-          release();
-          return transport_->ReplyError(from, *error);
-        }
-        std::map<std::string, std::optional<std::string>> snapshot_values;
-        for (size_t i = 0; i < to_read.size(); ++i) {
-          if (reads[i].found && !reads[i].deleted) {
-            snapshot_values[to_read[i]] = std::move(reads[i].value);
-          } else {
-            snapshot_values[to_read[i]] = std::nullopt;
-          }
-        }
-        std::map<std::string, std::optional<std::string>> writes;
-        std::set<std::string> observed;  // keys whose snapshot value was used
-        auto current = [&](const std::string& key) -> std::optional<std::string> {
-          if (auto own = writes.find(key); own != writes.end()) return own->second;
-          observed.insert(key);
-          return snapshot_values[key];
-        };
-        std::string completed;
-        JsonWriter out(&completed);
-        out.BeginArray();
-        for (const Op& op : parsed) {
-          out.BeginArray().String(op.f == 'r' ? "r" : op.f == 'w' ? "w" : "append");
-          out.Raw(op.key_json);
-          if (op.f == 'r') {
-            std::optional<std::string> value = current(op.key);
-            value ? out.Raw(*value) : out.Null();
-          } else if (op.f == 'w') {
-            writes[op.key] = op.arg_json;
-            out.Raw(op.arg_json);
-          } else {
-            std::optional<std::string> list = current(op.key);
-            if (list && list->front() != '[') {
-              release();
-              return transport_->ReplyError(from, ErrorReply{ErrorCode::kPreconditionFailed,
-                                                             "cannot append to key " + op.key_json +
-                                                                 ": its value is not a list"});
-            }
-            std::string appended = !list || *list == "[]" ? "[" + op.arg_json + "]"
-                                                          : list->substr(0, list->size() - 1) +
-                                                                "," + op.arg_json + "]";
-            writes[op.key] = std::move(appended);
-            out.Raw(op.arg_json);
-          }
-          out.EndArray();
-        }
-        out.EndArray();
-        CommitWrites(snapshot, isolation, std::move(writes),
-                     isolation == Isolation::kSerializable ? observed : std::set<std::string>{}, {},
-                     [this, from, completed, release, newest_seen = NewestSeen(reads)](
-                         const ErrorReply* commit_error, Timestamp) {
-                       release();
-                       if (commit_error) {
-                         if (!IsUnknownOutcome(*commit_error)) {
-                           transport_->ReplyError(from, *commit_error);
-                         }
-                         return;
-                       }
-                       std::string reply;
-                       JsonWriter::ContinuingObject(&reply).Key("txn").Raw(completed);
-                       // Read-only lists commit at once: they wait like reads.
-                       AfterCommitWait(newest_seen, [this, from, reply] {
-                         transport_->Reply(from, "txn_ok", reply);
-                       });
-                     });
-      });
+  ReadKeys(to_read, snapshot,
+           [=, this, parsed = std::move(parsed)](const ErrorReply* error,
+                                                 std::vector<ReadResult> reads) {
+             if (error) {
+               release();
+               return ReplyError(from, *error);
+             }
+             std::map<std::string, std::optional<std::string>> snapshot_values;
+             for (size_t i = 0; i < to_read.size(); ++i) {
+               if (reads[i].found && !reads[i].deleted) {
+                 snapshot_values[to_read[i]] = std::move(reads[i].value);
+               } else {
+                 snapshot_values[to_read[i]] = std::nullopt;
+               }
+             }
+             std::map<std::string, std::optional<std::string>> writes;
+             std::set<std::string> observed;  // keys whose snapshot value was used
+             auto current = [&](const std::string& key) -> std::optional<std::string> {
+               if (auto own = writes.find(key); own != writes.end()) return own->second;
+               observed.insert(key);
+               return snapshot_values[key];
+             };
+             std::string completed;
+             JsonWriter out(&completed);
+             out.BeginArray();
+             for (const Op& op : parsed) {
+               out.BeginArray().String(op.f == 'r' ? "r" : op.f == 'w' ? "w" : "append");
+               out.Raw(op.key_json);
+               if (op.f == 'r') {
+                 std::optional<std::string> value = current(op.key);
+                 value ? out.Raw(*value) : out.Null();
+               } else if (op.f == 'w') {
+                 writes[op.key] = op.arg_json;
+                 out.Raw(op.arg_json);
+               } else {
+                 std::optional<std::string> list = current(op.key);
+                 if (list && list->front() != '[') {
+                   release();
+                   return ReplyError(from, ErrorReply{ErrorCode::kPreconditionFailed,
+                                                      "cannot append to key " + op.key_json +
+                                                          ": its value is not a list"});
+                 }
+                 std::string appended = !list || *list == "[]" ? "[" + op.arg_json + "]"
+                                                               : list->substr(0, list->size() - 1) +
+                                                                     "," + op.arg_json + "]";
+                 writes[op.key] = std::move(appended);
+                 out.Raw(op.arg_json);
+               }
+               out.EndArray();
+             }
+             out.EndArray();
+             CommitWrites(
+                 snapshot, isolation, std::move(writes),
+                 isolation == Isolation::kSerializable ? observed : std::set<std::string>{}, {},
+                 [this, from, completed, release, newest_seen = NewestSeen(reads)](
+                     const ErrorReply* commit_error, Timestamp) {
+                   release();
+                   if (commit_error) {
+                     if (!IsUnknownOutcome(*commit_error)) {
+                       ReplyError(from, *commit_error);
+                     }
+                     return;
+                   }
+                   std::string reply;
+                   JsonWriter::ContinuingObject(&reply).Key("txn").Raw(completed);
+                   // Read-only lists commit at once: they wait like reads.
+                   AfterCommitWait(newest_seen, [this, from, reply] {
+                     transport_->Reply(from, "txn_ok", reply);
+                   });
+                 });
+           });
 }
 
 }  // namespace strata::node

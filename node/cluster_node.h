@@ -155,6 +155,9 @@ class ClusterNode final {
   std::string Stamped(std::string_view fields);
   void Call(cluster::ShardId shard, std::string type, std::string fields, PeerRpc::Callback done);
   void ReplyToNode(const ReplyAddress& to, std::string_view type, std::string_view fields);
+  // An error reply; to a node it carries this node's clock like any other
+  // node message (a refusal names timestamps the receiver must move past).
+  void ReplyError(const ReplyAddress& to, const protocol::ErrorReply& error);
   void HandleClientRequest(const protocol::Envelope& request, const ReplyAddress& from);
   void HandleNodeRequest(const protocol::Envelope& request, const ReplyAddress& from);
   void RouteToOwner(const protocol::Envelope& request, const ReplyAddress& from);

@@ -30,10 +30,19 @@ ErrorReply ErrorOf(const protocol::Envelope& reply) {
   return ErrorReply{static_cast<ErrorCode>(code), std::string(text.value_or(""))};
 }
 
+// Whether `name` is a field name of the protocol's kind (letters, digits,
+// '_'): only those are passed on, since JsonWriter writes names unescaped
+// and no request or reply has another kind.
+bool IsPlainFieldName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
 // Writes every member of `object` except `type` as a member of `w`.
 void CopyMembers(simdjson::dom::object object, JsonWriter* w) {
   for (auto [name, value] : object) {
-    if (name == "type") continue;
+    if (name == "type" || !IsPlainFieldName(name)) continue;
     w->Key(name).Raw(simdjson::minify(value));
   }
 }
@@ -153,6 +162,15 @@ void ClusterNode::ReplyToNode(const ReplyAddress& to, std::string_view type,
   transport_->Reply(to, type, Stamped(fields));
 }
 
+void ClusterNode::ReplyError(const ReplyAddress& to, const ErrorReply& error) {
+  if (!IsPeer(to.dest)) return transport_->ReplyError(to, error);
+  std::string fields;
+  JsonWriter::ContinuingObject(&fields)
+      .FieldUint("code", static_cast<uint64_t>(error.code))
+      .Field("text", error.text);
+  ReplyToNode(to, "error", fields);
+}
+
 void ClusterNode::HandleMessage(const protocol::Envelope& message, Clock::time_point now) {
   now_ = now;
   ReplyAddress from{std::string(message.src), message.msg_id_json, message.has_msg_id};
@@ -164,22 +182,26 @@ void ClusterNode::HandleMessage(const protocol::Envelope& message, Clock::time_p
   // past it (the HLC receive rule), so causality holds across nodes.
   std::optional<Timestamp> hlc;
   if (auto err = message.body.OptionalTimestamp("hlc", &hlc)) {
-    transport_->ReplyError(from, *err);
+    ReplyError(from, *err);
     return;
   }
   if (hlc) {
     if (Status s = clock_.Update(*hlc); !s.ok()) {
       if (!message.body.Find("in_reply_to")) {
-        transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+        ReplyError(from, protocol::ErrorFromStatus(s));
         return;
       }
       // A reply is still taken in (it answers something we asked); its
       // timestamps are checked where they are used.
     }
   }
-  uint64_t in_reply_to = 0;
-  if (message.body.Find("in_reply_to") && !message.body.RequiredUint("in_reply_to", &in_reply_to)) {
-    rpc_.OnReply(in_reply_to, message);  // a late copy's reply is dropped
+  if (message.body.Find("in_reply_to") || message.type == "error") {
+    // A reply is never answered, whatever it holds: two nodes (or a node
+    // and itself) must not trade errors about each other's replies forever.
+    uint64_t in_reply_to = 0;
+    if (!message.body.RequiredUint("in_reply_to", &in_reply_to)) {
+      rpc_.OnReply(in_reply_to, message);  // a late copy's reply is dropped
+    }
     return;
   }
   HandleNodeRequest(message, from);
@@ -206,9 +228,8 @@ void ClusterNode::HandleClientRequest(const protocol::Envelope& request, const R
     return FanOutToShards(request, from);
   }
   if (type == "mvcc_stats") return HandleStats(from);
-  transport_->ReplyError(from,
-                         ErrorReply{ErrorCode::kNotSupported,
-                                    "unknown message type '" + protocol::Abbreviate(type) + "'"});
+  ReplyError(from, ErrorReply{ErrorCode::kNotSupported,
+                              "unknown message type '" + protocol::Abbreviate(type) + "'"});
 }
 
 void ClusterNode::HandleNodeRequest(const protocol::Envelope& request, const ReplyAddress& from) {
@@ -234,7 +255,7 @@ std::string RequestJson(const protocol::Envelope& request) {
   JsonWriter w(&json);
   w.BeginObject();
   for (const auto& [name, value] : request.body.fields()) {
-    if (name == "msg_id") continue;
+    if (name == "msg_id" || !IsPlainFieldName(name)) continue;
     w.Key(name).Raw(simdjson::minify(value));
   }
   w.EndObject();
@@ -245,23 +266,23 @@ std::string RequestJson(const protocol::Envelope& request) {
 
 void ClusterNode::RouteToOwner(const protocol::Envelope& request, const ReplyAddress& from) {
   std::string key;
-  if (auto err = request.body.RequiredKey("key", &key)) return transport_->ReplyError(from, *err);
+  if (auto err = request.body.RequiredKey("key", &key)) return ReplyError(from, *err);
   std::string fields;
   JsonWriter::ContinuingObject(&fields).Key("request").Raw(RequestJson(request));
   Call(ShardOfKey(key), "forward", std::move(fields),
        [this, from](const protocol::Envelope* reply) {
          if (reply == nullptr) {
-           return transport_->ReplyError(
-               from, ErrorReply{ErrorCode::kTemporarilyUnavailable,
-                                "the shard that owns this key did not answer in time"});
+           return ReplyError(from,
+                             ErrorReply{ErrorCode::kTemporarilyUnavailable,
+                                        "the shard that owns this key did not answer in time"});
          }
-         if (reply->type == "error") return transport_->ReplyError(from, ErrorOf(*reply));
+         if (reply->type == "error") return ReplyError(from, ErrorOf(*reply));
          simdjson::dom::object inner;
          std::string_view type;
          auto found = reply->body.Find("reply");
          if (!found || found->get_object().get(inner) || inner["type"].get_string().get(type)) {
-           return transport_->ReplyError(
-               from, ErrorReply{ErrorCode::kCrash, "the owner's forward_ok had no reply"});
+           return ReplyError(from,
+                             ErrorReply{ErrorCode::kCrash, "the owner's forward_ok had no reply"});
          }
          std::string out;
          JsonWriter w = JsonWriter::ContinuingObject(&out);
@@ -276,9 +297,9 @@ void ClusterNode::HandleForward(const protocol::Envelope& request, const ReplyAd
   Body body;
   std::string_view type;
   if (!inner || inner->get_object().get(object) || object["type"].get_string().get(type)) {
-    return transport_->ReplyError(from, protocol::Malformed("forward needs a 'request' object"));
+    return ReplyError(from, protocol::Malformed("forward needs a 'request' object"));
   }
-  if (auto err = body.Load(object)) return transport_->ReplyError(from, *err);
+  if (auto err = body.Load(object)) return ReplyError(from, *err);
   std::string fields, reply_body;
   protocol::MaybeError error;
   std::string_view reply_type;
@@ -315,7 +336,7 @@ void ClusterNode::HandleForward(const protocol::Envelope& request, const ReplyAd
 void ClusterNode::FanOutToShards(const protocol::Envelope& request, const ReplyAddress& from) {
   size_t limit = 0;
   if (request.type != "mvcc_compact") {
-    if (auto err = request.body.Limit(&limit)) return transport_->ReplyError(from, *err);
+    if (auto err = request.body.Limit(&limit)) return ReplyError(from, *err);
   }
   auto fan_out = std::make_shared<FanOut>();
   fan_out->type = std::string(request.type);
@@ -351,13 +372,12 @@ void ClusterNode::FanOutToShards(const protocol::Envelope& request, const ReplyA
 }
 
 void ClusterNode::FinishFanOut(FanOut& fan_out) {
-  if (fan_out.error) return transport_->ReplyError(fan_out.from, *fan_out.error);
+  if (fan_out.error) return ReplyError(fan_out.from, *fan_out.error);
   simdjson::dom::parser parser;
   std::string out;
   JsonWriter w = JsonWriter::ContinuingObject(&out);
   auto fail = [&] {
-    transport_->ReplyError(fan_out.from,
-                           ErrorReply{ErrorCode::kCrash, "a shard's reply could not be merged"});
+    ReplyError(fan_out.from, ErrorReply{ErrorCode::kCrash, "a shard's reply could not be merged"});
   };
   if (fan_out.type == "mvcc_compact") {
     uint64_t horizon = UINT64_MAX, removed = 0, reclaimed = 0;
@@ -473,12 +493,16 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
   std::optional<uint64_t> mark;
   std::optional<std::string> holder;
   if (auto lwm = LowWaterMark()) {
+    // Who holds it: this node if one of its own snapshots is the mark, else
+    // a node that reported exactly the mark.
     mark = lwm->value();
-    holder = node_id_;
-    if (OldestActiveSnapshot() != *lwm) {
+    if (!active_snapshots_.empty() && OldestActiveSnapshot() == *lwm) {
+      holder = node_id_;
+    } else {
       for (const auto& [node, snapshot] : reported_snapshots_) {
-        if (snapshot == *lwm) holder = node;
+        if (snapshot == *lwm && (!holder || node < *holder)) holder = node;
       }
+      if (!holder) holder = node_id_;
     }
   }
   w.FieldUintOrNull("cluster_low_water_mark", mark);
@@ -523,6 +547,9 @@ void ClusterNode::HandleLowWaterMarkReport(const protocol::Envelope& report) {
 }
 
 void ClusterNode::SendLowWaterMarks() {
+  // An idle node's clock only moves when it takes a timestamp: take one, so
+  // the oldest snapshot it reports follows time and the mark can rise.
+  (void)clock_.Next();
   std::string fields;
   JsonWriter::ContinuingObject(&fields).FieldUint("oldest_snapshot",
                                                   OldestActiveSnapshot().value());

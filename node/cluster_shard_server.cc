@@ -40,36 +40,35 @@ void ClusterNode::HandleShardRead(const protocol::Envelope& request, const Reply
   ShardRead read;
   const Body& body = request.body;
   if (auto err = body.RequiredTimestamp("ts", &read.snapshot)) {
-    return transport_->ReplyError(from, *err);
+    return ReplyError(from, *err);
   }
   if (auto err = protocol::ReadHexKeys(body, "keys", &read.keys)) {
-    return transport_->ReplyError(from, *err);
+    return ReplyError(from, *err);
   }
   if (auto scan = body.Find("scan")) {
     read.range.emplace();
     if (auto err = protocol::ReadRange(*scan, &*read.range)) {
-      return transport_->ReplyError(from, *err);
+      return ReplyError(from, *err);
     }
     uint64_t limit = 0;
     if ((*scan)["limit"].get_uint64().get(limit) || limit == 0 ||
         limit > 2 * protocol::kMaxLimit + protocol::kMaxTxnOps * 10) {
-      return transport_->ReplyError(from, protocol::Malformed("scan.limit is out of range"));
+      return ReplyError(from, protocol::Malformed("scan.limit is out of range"));
     }
     read.limit = limit;
   }
   // No prepare here may take a timestamp at or below the snapshot from now on.
   if (Status s = clock_.Update(read.snapshot); !s.ok()) {
-    return transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+    return ReplyError(from, protocol::ErrorFromStatus(s));
   }
   if (TryServeRead(read, from)) return;
   // Each waits at most --read-wait-ms; this bounds them against a flood.
   constexpr size_t kMaxWaitingReads = 100000;
   if (waiting_reads_.size() >= kMaxWaitingReads) {
-    return transport_->ReplyError(
-        from, ErrorReply{ErrorCode::kTemporarilyUnavailable,
-                         "shard " + std::to_string(shard_) + " already holds " +
-                             std::to_string(kMaxWaitingReads) +
-                             " reads waiting for pending transactions; try again"});
+    return ReplyError(from, ErrorReply{ErrorCode::kTemporarilyUnavailable,
+                                       "shard " + std::to_string(shard_) + " already holds " +
+                                           std::to_string(kMaxWaitingReads) +
+                                           " reads waiting for pending transactions; try again"});
   }
   ++reads_waited_;
   auto waiting = std::make_unique<WaitingRead>();
@@ -93,7 +92,7 @@ bool ClusterNode::TryServeRead(const ShardRead& read, const ReplyAddress& from) 
   ReadResult result;
   for (const std::string& key : read.keys) {
     if (Status s = store_->GetInto(key, read.snapshot, &result); !s.ok()) {
-      transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+      ReplyError(from, protocol::ErrorFromStatus(s));
       return true;
     }
     protocol::WriteReadResult(&w, result);
@@ -102,7 +101,7 @@ bool ClusterNode::TryServeRead(const ShardRead& read, const ReplyAddress& from) 
   if (read.range) {
     Result<ScanResult> scan = store_->Scan(*read.range, read.snapshot, read.limit);
     if (!scan.ok()) {
-      transport_->ReplyError(from, protocol::ErrorFromStatus(scan.status()));
+      ReplyError(from, protocol::ErrorFromStatus(scan.status()));
       return true;
     }
     w.Key("items").BeginArray();
@@ -129,7 +128,7 @@ void ClusterNode::CheckWaitingReads() {
   std::erase_if(waiting_reads_, [this](const std::unique_ptr<WaitingRead>& waiting) {
     if (waiting->deadline > now_) return false;
     ++read_wait_timeouts_;
-    transport_->ReplyError(
+    ReplyError(
         waiting->from,
         ErrorReply{
             ErrorCode::kTemporarilyUnavailable,
@@ -196,7 +195,7 @@ void ClusterNode::HandlePrepare(const protocol::Envelope& request, const ReplyAd
   cluster::PrepareRequest prepare;
   uint64_t primary = 0;
   if (auto err = protocol::ReadTxnId(body, "txn", &prepare.txn)) {
-    return transport_->ReplyError(from, *err);
+    return ReplyError(from, *err);
   }
   protocol::MaybeError err = body.RequiredTimestamp("start", &prepare.start);
   if (!err) err = ParseIsolation(body, Isolation::kSerializable, &prepare.isolation);
@@ -204,17 +203,15 @@ void ClusterNode::HandlePrepare(const protocol::Envelope& request, const ReplyAd
   if (!err) err = protocol::ReadWrites(body, "writes", &prepare.writes);
   if (!err) err = protocol::ReadHexKeys(body, "read_keys", &prepare.read_keys);
   if (!err) err = protocol::ReadRanges(body, "read_ranges", &prepare.read_ranges);
-  if (err) return transport_->ReplyError(from, *err);
+  if (err) return ReplyError(from, *err);
   if (primary >= map_.shards().size()) {
-    return transport_->ReplyError(from, protocol::Malformed("field 'primary' names no shard"));
+    return ReplyError(from, protocol::Malformed("field 'primary' names no shard"));
   }
   prepare.primary = static_cast<uint32_t>(primary);
   std::optional<Timestamp> hlc;
   (void)body.OptionalTimestamp("hlc", &hlc);
   const uint64_t sent_ms = cluster::HybridLogicalClock::PhysicalMillis(hlc.value_or(clock_.Last()));
-  auto conflict = [&](const Status& s) {
-    transport_->ReplyError(from, protocol::ErrorFromStatus(s));
-  };
+  auto conflict = [&](const Status& s) { ReplyError(from, protocol::ErrorFromStatus(s)); };
   std::string out;
   if (one_phase) {
     Result<Timestamp> committed = participant_.CommitOnePhase(prepare, sent_ms);
@@ -282,16 +279,16 @@ void ClusterNode::HandleResolve(const protocol::Envelope& request, const ReplyAd
   protocol::MaybeError err = protocol::ReadTxnId(request.body, "txn", &txn);
   if (!err) err = request.body.OptionalString("status", &name);
   if (!err) err = request.body.RequiredTimestamp("commit_ts", &commit_ts);
-  if (err) return transport_->ReplyError(from, *err);
+  if (err) return ReplyError(from, *err);
   cluster::TxnStatus status = cluster::TxnStatus::kPending;
   if (name && *name == "committed") status = cluster::TxnStatus::kCommitted;
   if (name && *name == "aborted") status = cluster::TxnStatus::kAborted;
   if (status == cluster::TxnStatus::kPending) {
-    return transport_->ReplyError(
-        from, protocol::Malformed("field 'status' must be \"committed\" or \"aborted\""));
+    return ReplyError(from,
+                      protocol::Malformed("field 'status' must be \"committed\" or \"aborted\""));
   }
   if (Status s = ResolveHere(txn, status, commit_ts); !s.ok()) {
-    return transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+    return ReplyError(from, protocol::ErrorFromStatus(s));
   }
   ReplyToNode(from, "shard_resolve_ok", "");
 }
@@ -299,7 +296,7 @@ void ClusterNode::HandleResolve(const protocol::Envelope& request, const ReplyAd
 void ClusterNode::HandleRecordRequest(const protocol::Envelope& request, const ReplyAddress& from) {
   cluster::TxnId txn;
   if (auto err = protocol::ReadTxnId(request.body, "txn", &txn)) {
-    return transport_->ReplyError(from, *err);
+    return ReplyError(from, *err);
   }
   const std::string_view type = request.type;
   const std::optional<cluster::TxnRecord> before = records_.Find(txn);
@@ -307,7 +304,7 @@ void ClusterNode::HandleRecordRequest(const protocol::Envelope& request, const R
   if (type == "record_commit") {
     Timestamp commit_ts;
     if (auto err = request.body.RequiredTimestamp("commit_ts", &commit_ts)) {
-      return transport_->ReplyError(from, *err);
+      return ReplyError(from, *err);
     }
     record = records_.Commit(txn, commit_ts);
   } else if (type == "record_abort") {
@@ -319,12 +316,12 @@ void ClusterNode::HandleRecordRequest(const protocol::Envelope& request, const R
   } else if (type == "record_forget") {
     records_.Forget(txn);
   } else {
-    return transport_->ReplyError(
-        from, ErrorReply{ErrorCode::kNotSupported,
-                         "unknown message type '" + protocol::Abbreviate(type) + "'"});
+    return ReplyError(from,
+                      ErrorReply{ErrorCode::kNotSupported,
+                                 "unknown message type '" + protocol::Abbreviate(type) + "'"});
   }
   if (Status s = PersistRecord(txn, before); !s.ok()) {
-    return transport_->ReplyError(from, protocol::ErrorFromStatus(s));
+    return ReplyError(from, protocol::ErrorFromStatus(s));
   }
   std::string out;
   JsonWriter w = JsonWriter::ContinuingObject(&out);

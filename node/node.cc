@@ -310,8 +310,10 @@ void Node::Reply(const ReplyAddress& to, std::string_view type, std::string_view
 void Node::WriteReplyTo(std::string_view dest, std::string_view in_reply_to_json, bool wanted,
                         std::string_view type, std::string_view fields, std::string* out) {
   if (!wanted) return;  // processed, but not answered
-  if (dest == node_id_) {
+  if (dest == node_id_ && cluster_ != nullptr) {
     // A reply to this node's own request: processed after the current event.
+    // (A single node has no requests of its own: a client that calls
+    // itself by the node's name is answered on stdout like any other.)
     std::string line;
     AppendReplyLine(node_id_, dest, in_reply_to_json, next_self_msg_id_++, type, fields, &line);
     line.pop_back();

@@ -41,19 +41,30 @@ void CheckOutput(std::string_view out, simdjson::dom::parser& parser) {
   }
 }
 
-strata::node::Node& TheNode() {
-  // Never destroyed: the fuzzer exits without unwinding, and a reachable
-  // static is not a leak.
-  static strata::node::Node* node = [] {
-    auto* n = new strata::node::Node(strata::node::NodeOptions{});
-    // Start initialized so the fuzzer explores the API rather than spending
-    // its time discovering `init`; inputs may still send their own.
-    std::string out, log;
-    n->HandleLine(
-        R"({"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1"]}})",
-        &out, &log);
-    return n;
-  }();
+// A node initialized with `init_line`. Never destroyed: the fuzzer exits
+// without unwinding, and a reachable static is not a leak.
+strata::node::Node* InitializedNode(std::string_view init_line) {
+  auto* n = new strata::node::Node(strata::node::NodeOptions{});
+  // Start initialized so the fuzzer explores the API rather than spending
+  // its time discovering `init`; inputs may still send their own.
+  std::string out, log;
+  n->HandleLine(init_line, &out, &log);
+  return n;
+}
+
+// A single node, and a member of a three-node cluster whose peers are
+// absent: every line goes to both, so node-to-node messages (src "n2",
+// "n3") reach the cluster's handlers, and requests that need a peer leave
+// calls in flight for the timers.
+strata::node::Node& SingleNode() {
+  static strata::node::Node* node = InitializedNode(
+      R"({"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1"]}})");
+  return *node;
+}
+
+strata::node::Node& ClusterMember() {
+  static strata::node::Node* node = InitializedNode(
+      R"({"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1","n2","n3"]}})");
   return *node;
 }
 
@@ -61,19 +72,23 @@ strata::node::Node& TheNode() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static simdjson::dom::parser parser;
-  strata::node::Node& node = TheNode();
   std::string_view input(reinterpret_cast<const char*>(data), size);
   std::string out, log;
   while (true) {
     size_t newline = input.find('\n');
     std::string_view line = input.substr(0, newline);
-    out.clear();
-    log.clear();
-    node.HandleLine(line, &out, &log);
-    CheckOutput(out, parser);
-    if (!log.empty() && log.back() != '\n') Fail("log entry does not end in a newline", log);
+    for (strata::node::Node* node : {&SingleNode(), &ClusterMember()}) {
+      out.clear();
+      log.clear();
+      node->HandleLine(line, &out, &log);
+      CheckOutput(out, parser);
+      if (!log.empty() && log.back() != '\n') Fail("log entry does not end in a newline", log);
+    }
     if (newline == std::string_view::npos) break;
     input.remove_prefix(newline + 1);
   }
+  out.clear();
+  ClusterMember().RunTimers(strata::node::Node::Clock::now(), &out);
+  CheckOutput(out, parser);
   return 0;
 }
