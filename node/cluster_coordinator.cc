@@ -63,6 +63,14 @@ Status ReadRoom(const ClusterNode::CoordinatedTxn& txn) {
                                  "validate; commit it and continue in a new one");
 }
 
+ErrorReply TooMuchWritten(uint64_t id) {
+  return protocol::Malformed(
+      "transaction " + std::to_string(id) + " would write more than " +
+      std::to_string(protocol::kMaxClusterTxnWriteBytes >> 20) +
+      " MiB of keys and values, the most one transaction carries between the nodes of a "
+      "cluster; split it");
+}
+
 ErrorReply TxnNotFound(uint64_t id) {
   return ErrorReply{ErrorCode::kAbort,
                     "transaction " + std::to_string(id) +
@@ -211,6 +219,14 @@ void ClusterNode::HandleTxnWrite(const Body& body, bool is_delete, const ReplyAd
         protocol::Malformed("transaction " + std::to_string(txn->id.stamp) + " already writes " +
                             std::to_string(txn->writes.size()) + " keys, the limit in a cluster"));
   }
+  size_t bytes_after = txn->write_bytes + key.size() + value.size();
+  if (auto old = txn->writes.find(key); old != txn->writes.end()) {
+    bytes_after -= key.size() + (old->second ? old->second->size() : 0);
+  }
+  if (bytes_after > protocol::kMaxClusterTxnWriteBytes) {
+    return ReplyError(from, TooMuchWritten(txn->id.stamp));
+  }
+  txn->write_bytes = bytes_after;
   if (is_delete) {
     txn->writes[key].reset();
   } else {
@@ -838,6 +854,14 @@ void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
                out.EndArray();
              }
              out.EndArray();
+             size_t write_bytes = 0;
+             for (const auto& [key, value] : writes) {
+               write_bytes += key.size() + (value ? value->size() : 0);
+             }
+             if (write_bytes > protocol::kMaxClusterTxnWriteBytes) {
+               release();
+               return ReplyError(from, TooMuchWritten(snapshot.value()));
+             }
              CommitWrites(
                  snapshot, isolation, std::move(writes),
                  isolation == Isolation::kSerializable ? observed : std::set<std::string>{}, {},

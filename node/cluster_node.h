@@ -109,7 +109,8 @@ class ClusterNode final {
     Isolation isolation = Isolation::kSerializable;
     bool read_only = false;
     std::map<std::string, std::optional<std::string>> writes;  // engine key -> value / delete
-    std::set<std::string> read_keys;                           // serializable only
+    size_t write_bytes = 0;           // of keys and values in `writes` (kMaxClusterTxnWriteBytes)
+    std::set<std::string> read_keys;  // serializable only
     std::vector<KeyRange> read_ranges;
     Clock::time_point last_used;
     bool validates_reads() const { return isolation == Isolation::kSerializable && !read_only; }

@@ -6,6 +6,7 @@
 #include "protocol/body.h"
 #include "protocol/errors.h"
 #include "protocol/key_codec.h"
+#include "protocol/limits.h"
 #include "protocol/mvcc_messages.h"
 
 namespace strata::node {
@@ -328,6 +329,14 @@ void ClusterNode::HandleForward(const protocol::Envelope& request, const ReplyAd
     reply_body.append(fields);
   }
   w.EndObject();
+  if (reply_body.size() > protocol::kMaxNodeMessageBytes) {
+    return ReplyError(from,
+                      protocol::Malformed("the reply to " + std::string(type) + " on shard " +
+                                          std::to_string(shard_) + " exceeds " +
+                                          std::to_string(protocol::kMaxNodeMessageBytes) +
+                                          " bytes, more than one node message carries; ask for a "
+                                          "smaller limit"));
+  }
   std::string out;
   JsonWriter::ContinuingObject(&out).Key("reply").Raw(reply_body);
   ReplyToNode(from, "forward_ok", out);

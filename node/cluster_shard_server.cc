@@ -98,20 +98,35 @@ bool ClusterNode::TryServeRead(const ShardRead& read, const ReplyAddress& from) 
     protocol::WriteReadResult(&w, result);
   }
   w.EndArray();
+  if (out.size() > protocol::kMaxNodeMessageBytes) {
+    ReplyError(from, protocol::Malformed(
+                         "the values read on shard " + std::to_string(shard_) + " exceed " +
+                         std::to_string(protocol::kMaxNodeMessageBytes) +
+                         " bytes, more than one node message carries; read fewer keys at once"));
+    return true;
+  }
   if (read.range) {
     Result<ScanResult> scan = store_->Scan(*read.range, read.snapshot, read.limit);
     if (!scan.ok()) {
       ReplyError(from, protocol::ErrorFromStatus(scan.status()));
       return true;
     }
+    // Cut by size as well as by count: the coordinator's merge stops at a
+    // shard's last item when it says `more`, so a shorter answer is exact.
+    bool more = scan->more;
     w.Key("items").BeginArray();
     for (const ScanItem& item : scan->items) {
+      if (out.size() + 2 * item.key.size() + item.value.size() + 64 >
+          protocol::kMaxNodeMessageBytes) {
+        more = true;
+        break;
+      }
       w.BeginObject().Key("k");
       protocol::WriteHexKey(&w, item.key);
       w.FieldUint("v", item.version).FieldUint("t", item.timestamp.value());
       w.Key("val").Raw(item.value).EndObject();
     }
-    w.EndArray().Key("more").Bool(scan->more);
+    w.EndArray().Key("more").Bool(more);
   }
   ReplyToNode(from, "shard_read_ok", out);
   return true;

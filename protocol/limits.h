@@ -26,6 +26,12 @@ inline constexpr size_t kMaxTxnOps = 1024;
 inline constexpr uint64_t kMinLimit = 1;
 inline constexpr uint64_t kMaxLimit = 10000;
 inline constexpr uint64_t kDefaultLimit = 1000;
+// In a cluster: a message from one node to another must fit one input line
+// of its receiver (with room for the envelope).
+inline constexpr size_t kMaxNodeMessageBytes = kMaxLineBytes - 64 * 1024;
+// In a cluster: what one transaction writes (keys and values) travels in
+// one prepare or one-phase commit message to each shard, so it must fit one.
+inline constexpr size_t kMaxClusterTxnWriteBytes = 3 * 1024 * 1024;
 
 }  // namespace strata::protocol
 
