@@ -149,9 +149,14 @@ Result<Timestamp> Participant::Prepare(const PrepareRequest& request, uint64_t s
   }
   Result<Timestamp> prepare_timestamp = clock_->Next();
   if (!prepare_timestamp.ok()) return prepare_timestamp.status();
+  Register(request, *prepare_timestamp, now);
+  return *prepare_timestamp;
+}
 
+void Participant::Register(const PrepareRequest& request, Timestamp prepare_timestamp,
+                           Clock::time_point now) {
   Prepared prepared;
-  prepared.prepare_timestamp = *prepare_timestamp;
+  prepared.prepare_timestamp = prepare_timestamp;
   prepared.primary = request.primary;
   prepared.prepared_at = now;
   prepared.writes = request.writes;
@@ -163,9 +168,8 @@ Result<Timestamp> Participant::Prepare(const PrepareRequest& request, uint64_t s
   for (const std::string& key : prepared.read_keys) read_locks_.emplace(key, request.txn);
   // Only intents can become commits here: a transaction that merely read
   // this shard does not hold back its safe time.
-  if (!prepared.writes.empty()) prepare_timestamps_.insert(prepared.prepare_timestamp.value());
+  if (!prepared.writes.empty()) prepare_timestamps_.insert(prepare_timestamp.value());
   prepared_.emplace(request.txn, std::move(prepared));
-  return *prepare_timestamp;
 }
 
 Result<Timestamp> Participant::CommitOnePhase(const PrepareRequest& request, uint64_t sent_ms) {
@@ -220,19 +224,7 @@ void Participant::RestorePrepared(const PrepareRequest& request, Timestamp prepa
                                   Clock::time_point now) {
   if (prepared_.count(request.txn) != 0) return;
   clock_->Observe(prepare_timestamp);
-  Prepared prepared;
-  prepared.prepare_timestamp = prepare_timestamp;
-  prepared.primary = request.primary;
-  prepared.prepared_at = now;
-  prepared.writes = request.writes;
-  if (request.isolation == Isolation::kSerializable) {
-    prepared.read_keys = request.read_keys;
-    prepared.read_ranges = request.read_ranges;
-  }
-  for (const BatchWrite& w : prepared.writes) intents_.emplace(w.key, request.txn);
-  for (const std::string& key : prepared.read_keys) read_locks_.emplace(key, request.txn);
-  if (!prepared.writes.empty()) prepare_timestamps_.insert(prepare_timestamp.value());
-  prepared_.emplace(request.txn, std::move(prepared));
+  Register(request, prepare_timestamp, now);
 }
 
 Status Participant::Resolve(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp) {

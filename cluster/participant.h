@@ -170,6 +170,10 @@ class Participant final {
   // Everything Prepare and CommitOnePhase check before taking a timestamp:
   // sent time, compaction horizon, the store's limits, conflicts.
   Status CheckRequest(const PrepareRequest& request, uint64_t sent_ms) const;
+  // Records `request` as prepared at `prepare_timestamp`: its intents, read
+  // locks and place in the safe time.
+  void Register(const PrepareRequest& request, Timestamp prepare_timestamp,
+                Clock::time_point now);
   void Release(TxnId txn, const Prepared& prepared);
 
   MvccStore* store_;
