@@ -137,11 +137,14 @@ void Node::HandleLine(std::string_view line, std::string* out, std::string* log)
 }
 
 void Node::DrainSelfMessages(std::string* log) {
+  if (draining_self_messages_) return;  // the outer loop gets to them
+  draining_self_messages_ = true;
   while (!self_messages_.empty()) {
     std::string line = std::move(self_messages_.front());
     self_messages_.pop_front();
     ProcessLine(line, log);
   }
+  draining_self_messages_ = false;
 }
 
 void Node::ProcessLine(std::string_view line, std::string* log) {
@@ -295,12 +298,33 @@ uint64_t Node::Send(std::string_view dest, std::string_view type, std::string_vi
   w.Field("type", type).FieldUint("msg_id", msg_id);
   line.append(fields);
   w.EndObject().EndObject();
+  EmitNodeMessage(std::move(line), to_self, out_);
+  return msg_id;
+}
+
+void Node::EmitNodeMessage(std::string line, bool to_self, std::string* out) {
+  if (durable_ != nullptr) {
+    const uint64_t required = durable_->appended_lsn();
+    if (!held_.empty() || required > durable_->durable_lsn()) {
+      // After a log failure it would never go: the sender's call times out.
+      if (!durable_->health().ok()) return;
+      if (!to_self) line.push_back('\n');
+      HeldReply held{required,
+                     std::move(line),
+                     std::string(),
+                     std::string(),
+                     0,
+                     to_self ? HeldReply::Kind::kSelfMessage : HeldReply::Kind::kNodeMessage};
+      held_bytes_ += held.line.size();
+      held_.push_back(std::move(held));
+      return;
+    }
+  }
   if (to_self) {
     self_messages_.push_back(std::move(line));
   } else {
-    out_->append(line).push_back('\n');
+    out->append(line).push_back('\n');
   }
-  return msg_id;
 }
 
 void Node::Reply(const ReplyAddress& to, std::string_view type, std::string_view fields) {
@@ -317,7 +341,7 @@ void Node::WriteReplyTo(std::string_view dest, std::string_view in_reply_to_json
     std::string line;
     AppendReplyLine(node_id_, dest, in_reply_to_json, next_self_msg_id_++, type, fields, &line);
     line.pop_back();
-    self_messages_.push_back(std::move(line));
+    EmitNodeMessage(std::move(line), /*to_self=*/true, out);
     return;
   }
   const uint64_t msg_id = next_msg_id_++;
@@ -375,20 +399,37 @@ void Node::ReleaseReplies(std::string* out) {
   if (held_.empty()) return;
   const uint64_t durable = durable_->durable_lsn();
   while (!held_.empty() && held_.front().required_lsn <= durable) {
-    out->append(held_.front().line);
-    held_bytes_ -= held_.front().line.size();
+    HeldReply& held = held_.front();
+    held_bytes_ -= held.line.size();
+    if (held.kind == HeldReply::Kind::kSelfMessage) {
+      self_messages_.push_back(std::move(held.line));
+    } else {
+      out->append(held.line);
+    }
     held_.pop_front();
   }
-  if (held_.empty()) return;
-  Status health = durable_->health();
-  if (health.ok()) return;
-  // These will never be durable: their outcome is unknown.
-  const std::string fields = UnknownOutcomeFields(health);
-  for (const HeldReply& held : held_) {
-    AppendReplyLine(node_id_, held.dest, held.in_reply_to_json, held.msg_id, "error", fields, out);
+  if (!held_.empty()) {
+    if (Status health = durable_->health(); !health.ok()) {
+      // These will never be durable: a reply's outcome is unknown; a node
+      // message is dropped (its sender's call times out).
+      const std::string fields = UnknownOutcomeFields(health);
+      for (const HeldReply& held : held_) {
+        if (held.kind != HeldReply::Kind::kReply) continue;
+        AppendReplyLine(node_id_, held.dest, held.in_reply_to_json, held.msg_id, "error", fields,
+                        out);
+      }
+      held_.clear();
+      held_bytes_ = 0;
+    }
   }
-  held_.clear();
-  held_bytes_ = 0;
+  if (!self_messages_.empty() && !draining_self_messages_) {
+    // Released messages to itself are processed now (they may send more).
+    std::string* previous_out = out_;
+    out_ = out;
+    std::string log;  // messages to itself are well-formed: nothing to log
+    DrainSelfMessages(&log);
+    out_ = previous_out;
+  }
 }
 
 void Node::WriteError(const protocol::Envelope& request, const ErrorReply& error,

@@ -139,14 +139,22 @@ class Node final : private Transport {
                        std::string_view in_reply_to_json, uint64_t msg_id, std::string_view type,
                        std::string_view fields, std::string* out) const;
 
-  // A reply waiting for the log (see wake_fd()).
+  // A reply, or in a cluster a message to a node or to itself, waiting for
+  // the log (see wake_fd()).
   struct HeldReply {
+    enum class Kind { kReply, kNodeMessage, kSelfMessage };
     uint64_t required_lsn;
-    std::string line;  // the reply as it will be sent
-    // Enough to replace it by an error if the log fails first.
+    std::string line;  // as it will be sent (a self message without its newline)
+    // Enough to replace a reply by an error if the log fails first.
     std::string dest, in_reply_to_json;
     uint64_t msg_id;
+    Kind kind = Kind::kReply;
   };
+  // A cluster message (to a node, or to this node itself): with a data
+  // directory it waits like a reply until the log is durable past
+  // everything appended, since it may announce a prepare or a record, or
+  // carry a value read here. `line` has no newline.
+  void EmitNodeMessage(std::string line, bool to_self, std::string* out);
 
   NodeOptions options_;
   // Shared with the log's flusher thread, which signals it; closed when the
@@ -174,6 +182,7 @@ class Node final : private Transport {
   // Messages to itself, processed after the current event; their msg_ids
   // come from their own range, so the ids on stdout stay consecutive.
   std::deque<std::string> self_messages_;
+  bool draining_self_messages_ = false;
   uint64_t next_self_msg_id_ = uint64_t{1} << 62;
 };
 
