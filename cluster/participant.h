@@ -172,8 +172,7 @@ class Participant final {
   Status CheckRequest(const PrepareRequest& request, uint64_t sent_ms) const;
   // Records `request` as prepared at `prepare_timestamp`: its intents, read
   // locks and place in the safe time.
-  void Register(const PrepareRequest& request, Timestamp prepare_timestamp,
-                Clock::time_point now);
+  void Register(const PrepareRequest& request, Timestamp prepare_timestamp, Clock::time_point now);
   void Release(TxnId txn, const Prepared& prepared);
 
   MvccStore* store_;

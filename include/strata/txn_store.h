@@ -162,7 +162,7 @@ class TxnStore final {
   std::map<uint64_t, txn_internal::TxnState*> active_;  // by id; REQUIRES: registry_mutex_
   // Ids of past-snapshot transactions begun once no timestamp is left.
   static constexpr uint64_t kIdsAfterTimestamps = uint64_t{1} << 63;
-  uint64_t exhausted_ids_ = 0;  // REQUIRES: registry_mutex_
+  uint64_t exhausted_ids_ = 0;             // REQUIRES: registry_mutex_
   std::multiset<uint64_t> active_starts_;  // start timestamps; REQUIRES: registry_mutex_
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> conflicts_{0};
