@@ -131,6 +131,15 @@ void ClusterNode::HandleTxnBegin(const Body& body, const ReplyAddress& from) {
   Timestamp stamp;
   txn->id = NewTxnId(&stamp);
   txn->start = read_timestamp.value_or(stamp);
+  if (read_timestamp && *read_timestamp > stamp) {
+    // Reading ahead of the clocks would drag every shard's time forward
+    // (and every commit's wait with it).
+    return ReplyError(
+        from,
+        protocol::Malformed("field 'read_timestamp' (" + std::to_string(read_timestamp->value()) +
+                            ") is ahead of this node's clock (" + std::to_string(stamp.value()) +
+                            "): a read-only transaction in a cluster reads the past"));
+  }
   if (read_timestamp && *read_timestamp < store_->compaction_horizon()) {
     return ReplyError(from, ErrorReply{ErrorCode::kCompacted,
                                        "read_timestamp " + std::to_string(read_timestamp->value()) +
@@ -645,7 +654,12 @@ void ClusterNode::AfterCommitWait(Timestamp commit_ts, std::function<void()> rep
   const uint64_t past = cluster::HybridLogicalClock::PhysicalMillis(commit_ts) +
                         static_cast<uint64_t>(options_.max_clock_offset.count());
   if (wall > past) return reply();
-  After(std::chrono::milliseconds(past - wall + 1), std::move(reply));
+  // Timestamps come from clocks within the offset of ours (the receive rule
+  // refuses others); the cap only keeps a broken peer's from overflowing
+  // the timer.
+  const uint64_t wait_ms = std::min<uint64_t>(
+      past - wall + 1, static_cast<uint64_t>(options_.max_clock_offset.count()) + 1000);
+  After(std::chrono::milliseconds(wait_ms), std::move(reply));
 }
 
 // --- Maelstrom workloads -------------------------------------------------------

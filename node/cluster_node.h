@@ -244,6 +244,10 @@ class ClusterNode final {
   LocalHandler local_handler_;
   Clock::time_point now_;  // the current event's time
   bool started_ = false;   // periodic work scheduled
+  // Wall-clock ms when this node started: prepares and one-phase commits
+  // sent before it are refused (what this shard refused or finished before
+  // a restart is not remembered, so a delayed copy must not be judged anew).
+  uint64_t boot_ms_ = 0;
 
   cluster::HybridLogicalClock clock_;
   cluster::Participant participant_;

@@ -124,6 +124,7 @@ ClusterNode::ClusterNode(std::string node_id, std::vector<std::string> node_ids,
                            }}),
       records_(options.heartbeat_timeout),
       rpc_(transport) {
+  boot_ms_ = cluster::HybridLogicalClock::SystemMillis();
   // After a restart, timestamps continue above everything stored.
   if (auto max = store_->max_timestamp()) clock_.Observe(*max);
   clock_.Observe(db_->oracle().Last());
@@ -535,7 +536,12 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
 
 Timestamp ClusterNode::OldestActiveSnapshot() const {
   // With nothing open, the next snapshot taken here will be above the clock.
-  return active_snapshots_.empty() ? clock_.Last() : Timestamp(*active_snapshots_.begin());
+  const Timestamp oldest =
+      active_snapshots_.empty() ? clock_.Last() : Timestamp(*active_snapshots_.begin());
+  // A pending intent here may still commit at or just above its prepare
+  // timestamp: no shard may collect past it, or the commit could never be
+  // applied here (a write below the horizon is refused).
+  return std::min(oldest, participant_.SafeTime());
 }
 
 std::optional<Timestamp> ClusterNode::LowWaterMark() const {

@@ -227,6 +227,12 @@ void ClusterNode::HandlePrepare(const protocol::Envelope& request, const ReplyAd
   (void)body.OptionalTimestamp("hlc", &hlc);
   const uint64_t sent_ms = cluster::HybridLogicalClock::PhysicalMillis(hlc.value_or(clock_.Last()));
   auto conflict = [&](const Status& s) { ReplyError(from, protocol::ErrorFromStatus(s)); };
+  if (sent_ms < boot_ms_) {
+    return conflict(
+        Status(StatusCode::kConflict, "transaction " + prepare.txn.ToString() +
+                                          " was sent to shard " + std::to_string(shard_) +
+                                          " before it restarted; a copy that old is refused"));
+  }
   std::string out;
   if (one_phase) {
     Result<Timestamp> committed = participant_.CommitOnePhase(prepare, sent_ms);

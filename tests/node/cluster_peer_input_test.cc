@@ -3,9 +3,12 @@
 // or ignored; the node never crashes and keeps serving.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "cluster/hybrid_clock.h"
 #include "cluster_test_support.h"
 
 namespace strata::testing {
@@ -183,6 +186,35 @@ TEST_F(ClusterPeerInputTest, ResolvingAnUnknownTransactionChangesNothing) {
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0]["body"]["status"].String(), "pending") << lines[0].Canonical();
   ExpectStillServing();
+}
+
+// What a shard refused or finished before it restarted is not remembered,
+// so a prepare sent before the shard started (a copy delayed in the
+// network) is refused outright rather than judged anew.
+TEST(ClusterRestartedShardTest, APrepareSentBeforeTheNodeStartedIsRefused) {
+  const uint64_t before_start_ms = cluster::HybridLogicalClock::SystemMillis();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  TestCluster c(3);
+  const std::string b = c.StringKeyOn(1, "b");
+  auto prepare = [&](uint64_t sent_ms, uint64_t stamp) {
+    const std::string hlc = std::to_string(cluster::HybridLogicalClock::Make(sent_ms, 0).value());
+    return c.FromPeerUnrouted(1, "n1",
+                              R"({"type":"shard_prepare","msg_id":3,"txn":[)" +
+                                  std::to_string(stamp) + R"(,0],"start":)" + hlc +
+                                  R"(,"isolation":"serializable","primary":0,"writes":[{"k":")" +
+                                  TestCluster::HexKey(b) + R"(","val":1}],"hlc":)" + hlc + "}");
+  };
+  JsonValue old = prepare(before_start_ms, 11);
+  EXPECT_EQ(old["body"]["type"].String(), "error") << old.Canonical();
+  EXPECT_EQ(old["body"]["code"].Int(), 30) << old.Canonical();
+  EXPECT_NE(old["body"]["text"].String().value_or("").find("before it restarted"),
+            std::string::npos)
+      << old.Canonical();
+  EXPECT_EQ(c.Stats(1)["intents"].Int(), 0);
+  // The same prepare sent now is placed.
+  JsonValue fresh = prepare(cluster::HybridLogicalClock::SystemMillis(), 12);
+  EXPECT_EQ(fresh["body"]["type"].String(), "shard_prepare_ok") << fresh.Canonical();
+  EXPECT_EQ(c.Stats(1)["intents"].Int(), 1);
 }
 
 }  // namespace

@@ -271,5 +271,55 @@ TEST(ClusterCompactTest, CompactionIsCappedByTheClusterLowWaterMark) {
                 1000);
 }
 
+// A prepared transaction may still commit at (or just above) its prepare
+// timestamp on its shards, also once its coordinator is gone (restarted:
+// its snapshot is no longer held anywhere). The low-water mark stays below
+// the intents, so no shard collects past them and the commit can still be
+// applied. (Here "n1" sends n2 a prepare by hand and never reports it.)
+TEST(ClusterCompactTest, PendingIntentsHoldTheLowWaterMark) {
+  TestCluster c(3);
+  c.AwaitLowWaterMarks();
+  const std::string b = c.StringKeyOn(1, "b");
+  // A clock reading (the transaction ends at once: it must hold nothing).
+  JsonValue begin = c.Expect(1, R"({"type":"txn_begin"})", "txn_begin_ok");
+  const std::string hlc = std::to_string(begin["start_timestamp"].Int().value_or(0));
+  c.Expect(
+      1,
+      R"({"type":"txn_abort","txn_id":)" + std::to_string(begin["txn_id"].Int().value_or(0)) + "}",
+      "txn_abort_ok");
+  JsonValue prepared =
+      c.FromPeerUnrouted(1, "n1",
+                         R"({"type":"shard_prepare","msg_id":3,"txn":[)" + hlc + R"(,0],"start":)" +
+                             hlc + R"(,"isolation":"snapshot","primary":0,"writes":[{"k":")" +
+                             TestCluster::HexKey(b) + R"(","val":"v"}],"hlc":)" + hlc + "}");
+  ASSERT_EQ(prepared["body"]["type"].String(), "shard_prepare_ok") << prepared.Canonical();
+  const int64_t prepare_ts = prepared["body"]["prepare_ts"].Int().value_or(0);
+  // Time moves on everywhere, the reports go round, and a compaction far
+  // ahead stops below the intent on every shard.
+  for (int round = 0; round < 5; ++round) {
+    c.TickClocks();
+    c.RunFor(std::chrono::milliseconds(20));
+  }
+  JsonValue compact = c.Expect(
+      2, R"({"type":"mvcc_compact","timestamp":)" + std::to_string(uint64_t{1} << 62) + "}",
+      "mvcc_compact_ok");
+  EXPECT_LT(compact["horizon"].Int().value_or(INT64_MAX), prepare_ts) << compact.Canonical();
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_LT(c.Stats(i)["compaction_horizon"].Int().value_or(INT64_MAX), prepare_ts)
+        << "n" << i + 1;
+  }
+  // The commit at the prepare timestamp is applied.
+  JsonValue resolved =
+      c.FromPeerUnrouted(1, "n1",
+                         R"({"type":"shard_resolve","msg_id":4,"txn":[)" + hlc +
+                             R"(,0],"status":"committed","commit_ts":)" +
+                             std::to_string(prepare_ts) + R"(,"hlc":)" + hlc + "}");
+  EXPECT_EQ(resolved["body"]["type"].String(), "shard_resolve_ok") << resolved.Canonical();
+  JsonValue got = c.Expect(0, R"({"type":"mvcc_get","key":)" + b + "}", "mvcc_get_ok");
+  EXPECT_TRUE(SameJson(got["value"], R"("v")")) << got.Canonical();
+  EXPECT_EQ(got["as_of_timestamp"].Int(), prepare_ts);
+  EXPECT_EQ(c.Stats(1)["intents"].Int(), 0);
+}
+
 }  // namespace
 }  // namespace strata::testing

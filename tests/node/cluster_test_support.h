@@ -99,7 +99,10 @@ class TestCluster {
 
   // --- keys ---------------------------------------------------------------
   // The shard (= node index) that owns the JSON key `key_json` ("x" or 7).
-  size_t ShardOf(std::string_view key_json) const {
+  size_t ShardOf(std::string_view key_json) const { return map_->ShardFor(EngineKey(key_json)).id; }
+  // The engine bytes of the JSON key `key_json`, and their hex (as node
+  // messages carry keys).
+  static std::string EngineKey(std::string_view key_json) {
     std::string engine;
     JsonValue key = JsonValue::Parse(key_json);
     if (auto s = key.String()) {
@@ -107,7 +110,25 @@ class TestCluster {
     } else {
       protocol::EncodeIntegerKey(*key.Int(), &engine);
     }
-    return map_->ShardFor(engine).id;
+    return engine;
+  }
+  static std::string HexKey(std::string_view key_json) {
+    std::string hex;
+    for (unsigned char ch : EngineKey(key_json)) {
+      hex.push_back("0123456789abcdef"[ch >> 4]);
+      hex.push_back("0123456789abcdef"[ch & 15]);
+    }
+    return hex;
+  }
+  // Feeds node `i` a message from node `src` (a body with its msg_id) as if
+  // it came over the network, without routing what the node writes: the
+  // first line it wrote, parsed (invalid if none).
+  JsonValue FromPeerUnrouted(size_t i, std::string_view src, std::string_view body) {
+    std::string out, log;
+    nodes_[i]->HandleLine(R"({"src":")" + std::string(src) + R"(","dest":")" + ids_[i] +
+                              R"(","body":)" + std::string(body) + "}",
+                          &out, &log);
+    return JsonValue::Parse(out.substr(0, out.find('\n')));
   }
   // The `n`th (from 0) string key "<prefix><i>" owned by `shard`, as JSON.
   std::string StringKeyOn(size_t shard, std::string_view prefix, int n = 0) const {
