@@ -83,6 +83,8 @@ Status DurableClusterState::SaveRecord(TxnId txn, const TxnRecord& record) {
                        : record.status == TxnStatus::kCommitted ? 'c'
                                                                 : 'a');
   storage::PutVarint(&value, record.commit_timestamp.value());
+  storage::PutVarint(&value, record.participants.size());
+  for (uint32_t shard : record.participants) storage::PutVarint(&value, shard);
   return Write(RecordKey(txn), std::move(value));
 }
 
@@ -162,9 +164,15 @@ Result<DurableClusterState::Loaded> DurableClusterState::Load() const {
   scanned = visit_all(kRecordKind, [&](TxnId txn, std::string_view value) {
     if (value.empty()) return false;
     storage::Decoder in(value.substr(1));
-    uint64_t commit_ts = 0;
-    if (!in.Varint(&commit_ts) || !in.done()) return false;
+    uint64_t commit_ts = 0, count = 0;
+    if (!in.Varint(&commit_ts) || !in.Varint(&count)) return false;
     TxnRecord record;
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t shard = 0;
+      if (!in.Varint(&shard) || shard > UINT32_MAX) return false;
+      record.participants.push_back(static_cast<uint32_t>(shard));
+    }
+    if (!in.done()) return false;
     switch (value[0]) {
       case 'p':
         record.status = TxnStatus::kPending;

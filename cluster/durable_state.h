@@ -10,7 +10,7 @@
 // (tombstone), which garbage collection later sweeps like any other.
 //
 //   prepared: tag 'p' stamp coordinator -> the PrepareRequest and its prepare timestamp
-//   record:   tag 'r' stamp coordinator -> status and commit timestamp
+//   record:   tag 'r' stamp coordinator -> status, commit timestamp, participant shards
 //
 // Each change is one store write at a fresh timestamp of the shard's clock;
 // a node replies only once the log is durable past it (node.h), so nothing

@@ -4,17 +4,24 @@
 
 namespace strata::cluster {
 
-void TxnRecordTable::SetStatus(Entry* entry, TxnStatus status) {
+void TxnRecordTable::SetStatus(TxnId txn, Entry* entry, TxnStatus status) {
   if (entry->record.status == TxnStatus::kPending) --pending_;
   if (status == TxnStatus::kPending) ++pending_;
+  if (status == TxnStatus::kCommitted) {
+    committed_.insert(txn);
+  } else {
+    committed_.erase(txn);
+  }
   entry->record.status = status;
 }
 
-Status TxnRecordTable::Create(TxnId txn, Clock::time_point now) {
+Status TxnRecordTable::Create(TxnId txn, std::vector<uint32_t> participants,
+                              Clock::time_point now) {
   auto [it, inserted] = records_.try_emplace(txn);
   Entry& entry = it->second;
   if (inserted) {
     entry.record.status = TxnStatus::kPending;
+    entry.record.participants = std::move(participants);
     entry.last_heartbeat = now;
     ++pending_;
     return Status::Ok();
@@ -39,7 +46,7 @@ TxnRecord TxnRecordTable::Commit(TxnId txn, Timestamp commit_timestamp) {
   }
   Entry& entry = it->second;
   if (entry.record.status == TxnStatus::kPending) {
-    SetStatus(&entry, TxnStatus::kCommitted);
+    SetStatus(txn, &entry, TxnStatus::kCommitted);
     entry.record.commit_timestamp = commit_timestamp;
   }
   return entry.record;
@@ -52,7 +59,7 @@ TxnRecord TxnRecordTable::Abort(TxnId txn) {
     entry.record.status = TxnStatus::kAborted;
     return entry.record;
   }
-  if (entry.record.status == TxnStatus::kPending) SetStatus(&entry, TxnStatus::kAborted);
+  if (entry.record.status == TxnStatus::kPending) SetStatus(txn, &entry, TxnStatus::kAborted);
   return entry.record;
 }
 
@@ -65,7 +72,7 @@ TxnRecord TxnRecordTable::Push(TxnId txn, Clock::time_point now) {
   }
   if (entry.record.status == TxnStatus::kPending &&
       now - entry.last_heartbeat >= heartbeat_timeout_) {
-    SetStatus(&entry, TxnStatus::kAborted);
+    SetStatus(txn, &entry, TxnStatus::kAborted);
   }
   return entry.record;
 }
@@ -89,28 +96,39 @@ std::optional<TxnRecord> TxnRecordTable::Find(TxnId txn) const {
 void TxnRecordTable::Restore(TxnId txn, const TxnRecord& record, Clock::time_point now) {
   auto [it, inserted] = records_.emplace(txn, Entry{TxnRecord{}, now});
   if (inserted) ++pending_;  // a new entry starts PENDING
-  SetStatus(&it->second, record.status);
+  SetStatus(txn, &it->second, record.status);
   it->second.record.commit_timestamp = record.commit_timestamp;
+  it->second.record.participants = record.participants;
 }
 
 bool TxnRecordTable::Forget(TxnId txn) {
   auto it = records_.find(txn);
   if (it == records_.end() || it->second.record.status == TxnStatus::kPending) return false;
+  committed_.erase(txn);
   records_.erase(it);
   return true;
 }
 
-size_t TxnRecordTable::ForgetFinishedBefore(uint64_t stamp_floor) {
-  size_t forgotten = 0;
+std::vector<TxnId> TxnRecordTable::ForgetAbortedBefore(uint64_t stamp_floor) {
+  std::vector<TxnId> forgotten;
   for (auto it = records_.begin(); it != records_.end() && it->first.stamp < stamp_floor;) {
-    if (it->second.record.status == TxnStatus::kPending) {
+    if (it->second.record.status != TxnStatus::kAborted) {
       ++it;
     } else {
+      forgotten.push_back(it->first);
       it = records_.erase(it);
-      ++forgotten;
     }
   }
   return forgotten;
+}
+
+std::vector<std::pair<TxnId, TxnRecord>> TxnRecordTable::CommittedBefore(Timestamp floor) const {
+  std::vector<std::pair<TxnId, TxnRecord>> found;
+  for (const TxnId& txn : committed_) {
+    const TxnRecord& record = records_.at(txn).record;
+    if (record.commit_timestamp < floor) found.emplace_back(txn, record);
+  }
+  return found;
 }
 
 }  // namespace strata::cluster

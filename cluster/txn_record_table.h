@@ -13,9 +13,14 @@
 // prepare has not reached the primary) leaves an ABORTED record behind, so
 // a prepare arriving later cannot bring it back to life.
 //
-// Finished records are forgotten once older than the retention: a message
-// about the transaction that old is refused by every shard (see
-// Participant), so nobody can ask any more.
+// A COMMITTED record is forgotten once every participant has resolved the
+// transaction: normally the coordinator says so (Forget); if it died first,
+// the primary resolves the participants the record lists itself (see
+// CommittedBefore). Forgetting it earlier would be wrong: a participant cut
+// off for long would push the missing record and be told ABORTED. ABORTED
+// records are forgotten by age (a missing record answers ABORTED anyway;
+// they are kept only so a late prepare fails, and shards refuse prepares
+// that old by themselves, see Participant).
 //
 // Not thread-safe: the node's event loop owns it.
 #ifndef STRATA_CLUSTER_TXN_RECORD_TABLE_H_
@@ -25,6 +30,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
+#include <utility>
+#include <vector>
 
 #include "cluster/txn_id.h"
 #include "strata/status.h"
@@ -35,6 +43,10 @@ namespace strata::cluster {
 struct TxnRecord {
   TxnStatus status = TxnStatus::kPending;
   Timestamp commit_timestamp;  // when COMMITTED
+  // The shards the transaction prepared on (the primary included), as the
+  // primary's prepare named them: whom to resolve if the coordinator is gone.
+  // Empty for a record created ABORTED (nothing to resolve through it).
+  std::vector<uint32_t> participants;
 };
 
 class TxnRecordTable final {
@@ -46,11 +58,12 @@ class TxnRecordTable final {
   explicit TxnRecordTable(std::chrono::milliseconds heartbeat_timeout)
       : heartbeat_timeout_(heartbeat_timeout) {}
 
-  // Creates the PENDING record (the primary's prepare). Idempotent for a
-  // PENDING record (a retried prepare; refreshes the heartbeat). kConflict if
-  // the record is ABORTED (a push or the coordinator got there first) or
-  // COMMITTED (a prepare that old is a duplicate).
-  Status Create(TxnId txn, Clock::time_point now);
+  // Creates the PENDING record (the primary's prepare) naming the shards the
+  // transaction prepares on. Idempotent for a PENDING record (a retried
+  // prepare; refreshes the heartbeat). kConflict if the record is ABORTED (a
+  // push or the coordinator got there first) or COMMITTED (a prepare that
+  // old is a duplicate).
+  Status Create(TxnId txn, std::vector<uint32_t> participants, Clock::time_point now);
 
   // PENDING -> COMMITTED at `commit_timestamp`. Returns the record after
   // the call: COMMITTED (also when it already was, at whatever timestamp it
@@ -80,9 +93,15 @@ class TxnRecordTable final {
   // transaction (nobody will ask again); false if it is PENDING or missing.
   bool Forget(TxnId txn);
 
-  // Forgets finished (COMMITTED or ABORTED) records whose id stamp is below
-  // `stamp_floor`; PENDING ones are kept. Returns how many were forgotten.
-  size_t ForgetFinishedBefore(uint64_t stamp_floor);
+  // Forgets ABORTED records whose id stamp is below `stamp_floor` (a missing
+  // record answers ABORTED anyway). COMMITTED ones stay until Forget: a
+  // participant cut off for long must still learn the commit. Returns the
+  // forgotten ids (for the caller to erase what it saved of them).
+  std::vector<TxnId> ForgetAbortedBefore(uint64_t stamp_floor);
+
+  // COMMITTED records with a commit timestamp below `floor`, oldest id first:
+  // ones the coordinator should long have had resolved and forgotten.
+  std::vector<std::pair<TxnId, TxnRecord>> CommittedBefore(Timestamp floor) const;
 
   size_t size() const { return records_.size(); }
   size_t pending() const { return pending_; }
@@ -92,11 +111,14 @@ class TxnRecordTable final {
     TxnRecord record;
     Clock::time_point last_heartbeat;
   };
-  void SetStatus(Entry* entry, TxnStatus status);
+  void SetStatus(TxnId txn, Entry* entry, TxnStatus status);
 
   const std::chrono::milliseconds heartbeat_timeout_;
   std::map<TxnId, Entry> records_;  // ordered by stamp, so expiry is a prefix walk
   size_t pending_ = 0;
+  // The COMMITTED ones among records_: few (normally forgotten within a round
+  // trip), while ABORTED ones may pile up for the whole retention.
+  std::set<TxnId> committed_;
 };
 
 }  // namespace strata::cluster

@@ -548,8 +548,17 @@ void ClusterNode::CommitOnePhase(std::shared_ptr<Commit> commit) {
 
 void ClusterNode::CommitTwoPhase(std::shared_ptr<Commit> commit) {
   commit->waiting = commit->parts.size();
+  std::vector<uint32_t> participants;
+  for (const auto& [shard, request] : commit->parts) participants.push_back(shard);
   for (const auto& [shard, request] : commit->parts) {
-    Call(shard, "shard_prepare", PrepareFields(request),
+    std::string fields = PrepareFields(request);
+    if (shard == commit->primary) {
+      // The record lists them, so the primary can finish the resolution
+      // itself if this node dies after committing.
+      JsonWriter w = JsonWriter::ContinuingObject(&fields);
+      protocol::WriteShardIds(&w, "participants", participants);
+    }
+    Call(shard, "shard_prepare", std::move(fields),
          [this, commit, shard = shard](const protocol::Envelope* reply) {
            if (commit->decided) return;
            if (reply == nullptr) {
@@ -629,23 +638,36 @@ void ClusterNode::AbortTwoPhase(std::shared_ptr<Commit> commit, ErrorReply error
 
 void ClusterNode::ResolveEverywhere(const Commit& commit, cluster::TxnStatus outcome,
                                     Timestamp commit_ts) {
-  std::string fields = protocol::TxnIdFields(commit.txn);
+  std::vector<cluster::ShardId> shards;
+  for (const auto& [shard, request] : commit.parts) shards.push_back(shard);
+  // Once every participant has resolved, nobody will ask the record again.
+  ResolveOn(commit.txn, shards, outcome, commit_ts,
+            [this, txn = commit.txn, primary = commit.primary](bool all_resolved) {
+              if (!all_resolved) return;  // the record stays; its primary finishes the job
+              Call(primary, "record_forget", protocol::TxnIdFields(txn),
+                   [](const protocol::Envelope*) {});
+            });
+}
+
+void ClusterNode::ResolveOn(cluster::TxnId txn, const std::vector<cluster::ShardId>& shards,
+                            cluster::TxnStatus outcome, Timestamp commit_ts,
+                            std::function<void(bool all_resolved)> done) {
+  if (shards.empty()) return done(true);
+  std::string fields = protocol::TxnIdFields(txn);
   JsonWriter::ContinuingObject(&fields)
       .Field("status", cluster::TxnStatusName(outcome))
       .FieldUint("commit_ts", commit_ts.value());
-  // Once every participant has resolved, nobody will ask the record again.
-  auto acks = std::make_shared<size_t>(commit.parts.size());
-  const cluster::TxnId txn = commit.txn;
-  const cluster::ShardId primary = commit.primary;
-  for (const auto& [shard, request] : commit.parts) {
-    Call(shard, "shard_resolve", fields,
-         [this, acks, txn, primary](const protocol::Envelope* reply) {
-           if (reply == nullptr || reply->type == "error") return;  // the record stays
-           if (--*acks == 0) {
-             Call(primary, "record_forget", protocol::TxnIdFields(txn),
-                  [](const protocol::Envelope*) {});
-           }
-         });
+  struct Acks {
+    size_t waiting;
+    bool failed = false;
+    std::function<void(bool)> done;
+  };
+  auto acks = std::make_shared<Acks>(Acks{shards.size(), false, std::move(done)});
+  for (cluster::ShardId shard : shards) {
+    Call(shard, "shard_resolve", fields, [acks](const protocol::Envelope* reply) {
+      if (reply == nullptr || reply->type == "error") acks->failed = true;
+      if (--acks->waiting == 0) acks->done(!acks->failed);
+    });
   }
 }
 

@@ -204,6 +204,11 @@ class ClusterNode final {
   void DecideTwoPhase(std::shared_ptr<Commit> commit);
   void AbortTwoPhase(std::shared_ptr<Commit> commit, protocol::ErrorReply error);
   void ResolveEverywhere(const Commit& commit, cluster::TxnStatus outcome, Timestamp commit_ts);
+  // Sends `shard_resolve` to each of `shards`; `done(true)` once every one
+  // has resolved, `done(false)` once all answered but some failed or gave up.
+  void ResolveOn(cluster::TxnId txn, const std::vector<cluster::ShardId>& shards,
+                 cluster::TxnStatus outcome, Timestamp commit_ts,
+                 std::function<void(bool all_resolved)> done);
   void Heartbeat(std::weak_ptr<Commit> commit);
   // Runs `reply` once every clock is past `commit_ts` (commit wait).
   void AfterCommitWait(Timestamp commit_ts, std::function<void()> reply);
@@ -230,6 +235,10 @@ class ClusterNode final {
   // Asks `txn`'s record for its fate and resolves it here if it is final.
   void Push(cluster::TxnId txn, uint32_t primary);
   void PushStaleIntents();
+  // As a primary: resolves the participants of COMMITTED records the
+  // coordinator left behind (it died, or its resolves were lost), then
+  // forgets them.
+  void FinishAbandonedCommits();
 
   const std::string node_id_;
   const std::vector<std::string> node_ids_;
@@ -266,6 +275,8 @@ class ClusterNode final {
   // Shard server: reads waiting for intents, and pushes in flight.
   std::vector<std::unique_ptr<WaitingRead>> waiting_reads_;
   std::set<cluster::TxnId> pushing_;
+  std::set<cluster::TxnId> finishing_;  // FinishAbandonedCommits in flight
+  uint64_t commits_finished_by_primary_ = 0;
   uint64_t reads_waited_ = 0, pushes_ = 0, pushed_aborts_ = 0, read_wait_timeouts_ = 0;
 
   // Low-water mark: each other node's last report.

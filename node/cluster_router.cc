@@ -517,7 +517,9 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
   }
   w.FieldUintOrNull("cluster_low_water_mark", mark);
   w.FieldStringOrNull("low_water_mark_holder", holder);
-  w.FieldUint("txn_records", records_.size()).FieldUint("pending_txn_records", records_.pending());
+  w.FieldUint("txn_records", records_.size())
+      .FieldUint("pending_txn_records", records_.pending())
+      .FieldUint("commits_finished_by_primary", commits_finished_by_primary_);
   w.FieldUint("commits_one_phase", one_phase_commits_)
       .FieldUint("commits_two_phase", two_phase_commits_)
       .FieldUint("unknown_outcomes", unknown_outcomes_);
@@ -590,17 +592,25 @@ void ClusterNode::StartPeriodicWork() {
   using std::chrono::milliseconds;
   Every(options_.low_water_mark_interval, [this] { SendLowWaterMarks(); });
   Every(std::max(milliseconds(1), options_.push_after), [this] { CheckWaitingReads(); });
-  Every(std::max(milliseconds(1), options_.heartbeat_timeout / 2), [this] { PushStaleIntents(); });
+  Every(std::max(milliseconds(1), options_.heartbeat_timeout / 2), [this] {
+    PushStaleIntents();
+    FinishAbandonedCommits();
+  });
   Every(milliseconds(100), [this] { ExpireIdleTxns(now_); });
   Every(milliseconds(1000), [this] {
     const uint64_t now_ms = cluster::HybridLogicalClock::SystemMillis();
     participant_.ForgetOldOutcomes(now_ms);
     // Records are normally forgotten when every participant has resolved
-    // (record_forget); one whose coordinator died first goes after this.
+    // (record_forget); an ABORTED one whose coordinator died first goes
+    // after this (a COMMITTED one: FinishAbandonedCommits).
     constexpr uint64_t kRecordRetentionMs = 10 * 60 * 1000;
     if (now_ms > kRecordRetentionMs) {
-      records_.ForgetFinishedBefore(
-          cluster::HybridLogicalClock::Make(now_ms - kRecordRetentionMs, 0).value());
+      for (cluster::TxnId txn : records_.ForgetAbortedBefore(
+               cluster::HybridLogicalClock::Make(now_ms - kRecordRetentionMs, 0).value())) {
+        // Or it would come back at the next restart. A failed log refuses
+        // everything after anyway.
+        if (durable_state_) (void)durable_state_->EraseRecord(txn);
+      }
     }
   });
 }

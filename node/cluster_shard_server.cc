@@ -204,6 +204,28 @@ void ClusterNode::PushStaleIntents() {
   }
 }
 
+void ClusterNode::FinishAbandonedCommits() {
+  // By then the coordinator has resolved and had the record forgotten, or
+  // given up on some call (each is dropped after --rpc-timeout-ms): a
+  // committed record still here after that is ours to finish.
+  const uint64_t age_ms =
+      2 * static_cast<uint64_t>(options_.rpc_timeout.count() + options_.heartbeat_timeout.count());
+  const uint64_t now_ms = cluster::HybridLogicalClock::SystemMillis();
+  if (now_ms <= age_ms) return;
+  const Timestamp floor = cluster::HybridLogicalClock::Make(now_ms - age_ms, 0);
+  for (auto& [txn, record] : records_.CommittedBefore(floor)) {
+    if (!finishing_.insert(txn).second) continue;  // still at it
+    ResolveOn(txn, record.participants, cluster::TxnStatus::kCommitted, record.commit_timestamp,
+              [this, txn = txn](bool all_resolved) {
+                finishing_.erase(txn);
+                if (!all_resolved) return;  // again next round
+                const std::optional<cluster::TxnRecord> before = records_.Find(txn);
+                if (records_.Forget(txn)) ++commits_finished_by_primary_;
+                (void)PersistRecord(txn, before);  // a failed log refuses everything anyway
+              });
+  }
+}
+
 void ClusterNode::HandlePrepare(const protocol::Envelope& request, const ReplyAddress& from,
                                 bool one_phase) {
   const Body& body = request.body;
@@ -218,9 +240,19 @@ void ClusterNode::HandlePrepare(const protocol::Envelope& request, const ReplyAd
   if (!err) err = protocol::ReadWrites(body, "writes", &prepare.writes);
   if (!err) err = protocol::ReadHexKeys(body, "read_keys", &prepare.read_keys);
   if (!err) err = protocol::ReadRanges(body, "read_ranges", &prepare.read_ranges);
+  std::vector<uint32_t> participants;  // the primary's prepare names them for the record
+  const auto shard_count = static_cast<uint32_t>(map_.shards().size());
+  if (!err) err = protocol::ReadShardIds(body, "participants", shard_count, &participants);
   if (err) return ReplyError(from, *err);
-  if (primary >= map_.shards().size()) {
+  if (primary >= shard_count) {
     return ReplyError(from, protocol::Malformed("field 'primary' names no shard"));
+  }
+  const bool is_primary = primary == shard_;
+  if (!one_phase && is_primary &&
+      std::find(participants.begin(), participants.end(), shard_) == participants.end()) {
+    return ReplyError(from, protocol::Malformed("the primary's prepare must list the "
+                                                "transaction's shards, itself included, in "
+                                                "field 'participants'"));
   }
   prepare.primary = static_cast<uint32_t>(primary);
   std::optional<Timestamp> hlc;
@@ -240,12 +272,13 @@ void ClusterNode::HandlePrepare(const protocol::Envelope& request, const ReplyAd
     JsonWriter::ContinuingObject(&out).FieldUint("commit_ts", committed->value());
     return ReplyToNode(from, "shard_commit_ok", out);
   }
-  const bool is_primary = prepare.primary == shard_;
   if (is_primary && !participant_.Outcome(prepare.txn)) {
     // The record comes into being with the primary's intents. A push that
     // got here first left it ABORTED, and then this prepare fails.
     const std::optional<cluster::TxnRecord> before = records_.Find(prepare.txn);
-    if (Status s = records_.Create(prepare.txn, now_); !s.ok()) return conflict(s);
+    if (Status s = records_.Create(prepare.txn, std::move(participants), now_); !s.ok()) {
+      return conflict(s);
+    }
     if (Status s = PersistRecord(prepare.txn, before); !s.ok()) return conflict(s);
   }
   const bool retry = participant_.PrimaryOf(prepare.txn).has_value();

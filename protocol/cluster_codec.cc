@@ -1,5 +1,7 @@
 #include "protocol/cluster_codec.h"
 
+#include <algorithm>
+
 #include "protocol/canonical_json.h"
 
 namespace strata::protocol {
@@ -82,6 +84,31 @@ MaybeError ReadTxnId(const Body& body, std::string_view name, cluster::TxnId* ou
     return Bad(name, "a transaction id [stamp, coordinator]");
   }
   *out = cluster::TxnId{stamp, static_cast<uint32_t>(coordinator)};
+  return std::nullopt;
+}
+
+void WriteShardIds(JsonWriter* w, std::string_view name, const std::vector<uint32_t>& shards) {
+  w->Key(name).BeginArray();
+  for (uint32_t shard : shards) w->Uint(shard);
+  w->EndArray();
+}
+
+MaybeError ReadShardIds(const Body& body, std::string_view name, uint32_t shard_count,
+                        std::vector<uint32_t>* out) {
+  array items;
+  bool present = false;
+  if (auto err = ReadArray(body, name, &items, &present)) return err;
+  out->clear();
+  if (!present) return std::nullopt;
+  if (items.size() > shard_count) return Bad(name, "a list of distinct shard ids");
+  for (element item : items) {
+    uint64_t shard = 0;
+    if (item.get_uint64().get(shard) || shard >= shard_count ||
+        std::find(out->begin(), out->end(), shard) != out->end()) {
+      return Bad(name, "a list of distinct shard ids below " + std::to_string(shard_count));
+    }
+    out->push_back(static_cast<uint32_t>(shard));
+  }
   return std::nullopt;
 }
 

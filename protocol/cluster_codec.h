@@ -30,6 +30,11 @@ void WriteTxnId(JsonWriter* w, std::string_view name, const cluster::TxnId& txn)
 std::string TxnIdFields(const cluster::TxnId& txn);
 MaybeError ReadTxnId(const Body& body, std::string_view name, cluster::TxnId* out);
 
+// [shard, ...]: shard ids (each below `shard_count`).
+void WriteShardIds(JsonWriter* w, std::string_view name, const std::vector<uint32_t>& shards);
+MaybeError ReadShardIds(const Body& body, std::string_view name, uint32_t shard_count,
+                        std::vector<uint32_t>* out);
+
 // [{"k": hex, "val": json} or {"k": hex, "del": true}, ...]
 void WriteWrites(JsonWriter* w, std::string_view name, const std::vector<BatchWrite>& writes);
 MaybeError ReadWrites(const Body& body, std::string_view name, std::vector<BatchWrite>* out);

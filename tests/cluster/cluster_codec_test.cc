@@ -123,6 +123,24 @@ TEST(ClusterCodecTest, WritesRoundTrip) {
   }
 }
 
+TEST(ClusterCodecTest, ShardIdListsRoundTripAndStayBelowTheShardCount) {
+  const std::vector<uint32_t> shards = {2, 0, 4};
+  ParsedBody parsed(Object([&](JsonWriter* w) { WriteShardIds(w, "participants", shards); }));
+  std::vector<uint32_t> back;
+  ASSERT_FALSE(ReadShardIds(parsed.body(), "participants", 5, &back));
+  EXPECT_EQ(back, shards);
+  ParsedBody none(R"({"x":1})");
+  EXPECT_FALSE(ReadShardIds(none.body(), "participants", 5, &back));
+  EXPECT_TRUE(back.empty());
+  for (std::string bad :
+       {R"(7)", R"([5])", R"([-1])", R"([1,1])", R"(["1"])", R"([0.5])", R"([0,1,2,3,4,0])"}) {
+    ParsedBody parsed_bad(R"({"participants":)" + bad + "}");
+    auto err = ReadShardIds(parsed_bad.body(), "participants", 5, &back);
+    ASSERT_TRUE(err) << bad;
+    EXPECT_EQ(err->code, ErrorCode::kMalformedRequest) << bad;
+  }
+}
+
 TEST(ClusterCodecTest, HexKeyListsRoundTrip) {
   std::vector<std::string> keys = {""s, "\x00"s, "\xff\xfe"s, "plain"s};
   ParsedBody parsed(Object([&](JsonWriter* w) { WriteHexKeys(w, "keys", keys); }));

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace strata::cluster {
 namespace {
@@ -38,9 +39,11 @@ class DurableStateTest : public ::testing::Test {
 TEST_F(DurableStateTest, PreparesAndRecordsRoundTrip) {
   const PrepareRequest saved = Request(Txn(1));
   ASSERT_TRUE(state_.SavePrepared(saved, Timestamp(77)).ok());
-  ASSERT_TRUE(state_.SaveRecord(Txn(1), TxnRecord{TxnStatus::kPending, Timestamp()}).ok());
-  ASSERT_TRUE(state_.SaveRecord(Txn(2), TxnRecord{TxnStatus::kCommitted, Timestamp(99)}).ok());
-  ASSERT_TRUE(state_.SaveRecord(Txn(3), TxnRecord{TxnStatus::kAborted, Timestamp()}).ok());
+  ASSERT_TRUE(state_.SaveRecord(Txn(1), TxnRecord{TxnStatus::kPending, Timestamp(), {}}).ok());
+  ASSERT_TRUE(
+      state_.SaveRecord(Txn(2), TxnRecord{TxnStatus::kCommitted, Timestamp(99), {0, 2, 70000}})
+          .ok());
+  ASSERT_TRUE(state_.SaveRecord(Txn(3), TxnRecord{TxnStatus::kAborted, Timestamp(), {}}).ok());
 
   Result<DurableClusterState::Loaded> loaded = state_.Load();
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
@@ -65,6 +68,8 @@ TEST_F(DurableStateTest, PreparesAndRecordsRoundTrip) {
   EXPECT_EQ(loaded->records[0].second.status, TxnStatus::kPending);
   EXPECT_EQ(loaded->records[1].second.status, TxnStatus::kCommitted);
   EXPECT_EQ(loaded->records[1].second.commit_timestamp, Timestamp(99));
+  EXPECT_EQ(loaded->records[1].second.participants, (std::vector<uint32_t>{0, 2, 70000}));
+  EXPECT_TRUE(loaded->records[0].second.participants.empty());
   EXPECT_EQ(loaded->records[2].second.status, TxnStatus::kAborted);
 }
 
@@ -72,9 +77,9 @@ TEST_F(DurableStateTest, ErasedEntriesAndLaterChangesWin) {
   ASSERT_TRUE(state_.SavePrepared(Request(Txn(1)), Timestamp(10)).ok());
   ASSERT_TRUE(state_.SavePrepared(Request(Txn(2)), Timestamp(11)).ok());
   ASSERT_TRUE(state_.ErasePrepared(Txn(1)).ok());
-  ASSERT_TRUE(state_.SaveRecord(Txn(4), TxnRecord{TxnStatus::kPending, Timestamp()}).ok());
-  ASSERT_TRUE(state_.SaveRecord(Txn(4), TxnRecord{TxnStatus::kCommitted, Timestamp(50)}).ok());
-  ASSERT_TRUE(state_.SaveRecord(Txn(5), TxnRecord{TxnStatus::kAborted, Timestamp()}).ok());
+  ASSERT_TRUE(state_.SaveRecord(Txn(4), TxnRecord{TxnStatus::kPending, Timestamp(), {}}).ok());
+  ASSERT_TRUE(state_.SaveRecord(Txn(4), TxnRecord{TxnStatus::kCommitted, Timestamp(50), {}}).ok());
+  ASSERT_TRUE(state_.SaveRecord(Txn(5), TxnRecord{TxnStatus::kAborted, Timestamp(), {}}).ok());
   ASSERT_TRUE(state_.EraseRecord(Txn(5)).ok());
   Result<DurableClusterState::Loaded> loaded = state_.Load();
   ASSERT_TRUE(loaded.ok());

@@ -133,15 +133,18 @@ TEST_F(ClusterTxnTest, WriteWriteConflictAbortsTheSecondCommitter) {
   const std::string b = c_.StringKeyOn(1, "b"), k3 = c_.StringKeyOn(2, "c");
   for (bool two_phase : {false, true}) {
     SCOPED_TRACE(two_phase ? "two-phase" : "one-phase");
-    const std::string t1 = Begin(0), t2 = Begin(2);
+    // Both begin on n1, so t2's snapshot is below t1's commit whatever the
+    // other nodes' clocks say (begun on another node, t2 could start after
+    // t1's commit timestamp, and then rightly commit).
+    const std::string t1 = Begin(0), t2 = Begin(0);
     PutIn(0, t1, b, "1");
-    PutIn(2, t2, b, "2");
+    PutIn(0, t2, b, "2");
     if (two_phase) {
       PutIn(0, t1, k3, "1");
-      PutIn(2, t2, k3, "2");
+      PutIn(0, t2, k3, "2");
     }
     EXPECT_EQ(Commit(0, t1)["type"].String(), "txn_commit_ok");
-    JsonValue second = Commit(2, t2);
+    JsonValue second = Commit(0, t2);
     EXPECT_EQ(second["type"].String(), "error") << second.Canonical();
     EXPECT_EQ(second["code"].Int(), 30) << second.Canonical();
     EXPECT_TRUE(SameJson(ReadFresh(1, b)["value"], "1"));
@@ -283,16 +286,88 @@ TEST_F(ClusterTxnTest, IntentsOfADeadCoordinatorAreAbortedAfterTheHeartbeatTimeo
   EXPECT_TRUE(SameJson(ReadFresh(1, b)["value"], R"("b2")"));
 }
 
+// The coordinator dies right after sending record_commit: the record is
+// COMMITTED but nobody will send shard_resolve or record_forget. The
+// participants apply the intents through the record (their stale intents are
+// pushed), and the primary, finding the committed record still there long
+// after every coordinator call would have given up, resolves the shards the
+// record lists and forgets it: no record is kept forever.
+TEST(ClusterAbandonedCommitTest, ThePrimaryFinishesACommitWhoseCoordinatorDied) {
+  node::ClusterOptions options = FastClusterOptions();
+  options.rpc_timeout = std::chrono::milliseconds(300);  // the primary waits 2 x (300 + 200) ms
+  TestCluster c(3, options);
+  const std::string b = c.StringKeyOn(1, "b"), k3 = c.StringKeyOn(2, "c");
+  const std::string txn = Id(c.Expect(0, R"({"type":"txn_begin"})", "txn_begin_ok"));
+  for (const std::string& key : {b, k3}) {
+    c.Expect(0, R"({"type":"txn_put","txn_id":)" + txn + R"(,"key":)" + key + R"(,"value":"new"})",
+             "txn_put_ok");
+  }
+  c.filter = [&c](const Message& m) {
+    if (m.type == "record_commit") c.Kill(0);  // it is on the wire; n1 hears nothing more
+    return Fate::kDeliver;
+  };
+  c.Send(0, R"({"type":"txn_commit","txn_id":)" + txn + "}");
+  // n2 (the first written shard) holds the record, COMMITTED.
+  ASSERT_TRUE(c.Until([&] {
+    JsonValue s = c.Stats(1);
+    return s["txn_records"].Int() == 1 && s["pending_txn_records"].Int() == 0;
+  })) << c.Stats(1).Canonical();
+  EXPECT_EQ(c.CountSent("shard_resolve", "n1"), 0u);
+  EXPECT_EQ(c.CountSent("record_forget"), 0u);
+  const auto committed = std::chrono::steady_clock::now();
+
+  // Both shards apply the commit and the primary forgets the record.
+  ASSERT_TRUE(c.Until(
+      [&] {
+        return c.Stats(1)["intents"].Int() == 0 && c.Stats(2)["intents"].Int() == 0 &&
+               c.Stats(1)["txn_records"].Int() == 0;
+      },
+      std::chrono::milliseconds(5000)))
+      << c.Stats(1).Canonical() << "\n"
+      << c.Stats(2).Canonical();
+  EXPECT_GE(std::chrono::steady_clock::now() - committed, std::chrono::milliseconds(500))
+      << "forgotten before the coordinator's calls could have given up";
+  EXPECT_EQ(c.Stats(1)["commits_finished_by_primary"].Int(), 1);
+  EXPECT_GE(c.CountSent("shard_resolve", "n2", "n3"), 1u);
+  for (size_t reader : {1, 2}) {
+    for (const std::string& key : {b, k3}) {
+      const std::string t = Id(c.Expect(reader, R"({"type":"txn_begin"})", "txn_begin_ok"));
+      JsonValue got = c.Expect(
+          reader, R"({"type":"txn_get","txn_id":)" + t + R"(,"key":)" + key + "}", "txn_get_ok");
+      EXPECT_TRUE(SameJson(got["value"], R"("new")")) << got.Canonical();
+    }
+  }
+}
+
+// A read-only transaction may read the past, not the future: a
+// read_timestamp ahead of the clocks would drag every shard's clock (and
+// every later commit's wait) forward with it.
+TEST_F(ClusterTxnTest, AReadTimestampAheadOfTheClockIsRefused) {
+  const std::string b = c_.StringKeyOn(1, "b");
+  Write(0, b, R"("now")");
+  const int64_t now = c_.Stats(1)["max_timestamp"].Int().value_or(0);
+  c_.ExpectError(0, R"({"type":"txn_begin","read_only":true,"read_timestamp":4611686018427387904})",
+                 12);
+  // It moved no clock: the next commit is still in the present.
+  const std::string later = Begin(0);
+  PutIn(0, later, b, R"("later")");
+  EXPECT_LT(Commit(0, later)["commit_timestamp"].Int().value_or(INT64_MAX),
+            int64_t{4611686018427387904});
+  // The past is fine.
+  const std::string past = Begin(2, R"("read_only":true,"read_timestamp":)" + std::to_string(now));
+  EXPECT_TRUE(SameJson(GetIn(2, past, b)["value"], R"("now")"));
+}
+
 // Every node-to-node message carries the sender's clock ("hlc"), replies
 // included: error replies too (a conflict's refusal names timestamps the
 // coordinator has not seen).
 TEST_F(ClusterTxnTest, ErrorRepliesBetweenNodesCarryTheHlc) {
   const std::string b = c_.StringKeyOn(1, "b");
-  const std::string t1 = Begin(0), t2 = Begin(2);
+  const std::string t1 = Begin(0), t2 = Begin(0);  // t2's snapshot below t1's commit
   PutIn(0, t1, b, "1");
-  PutIn(2, t2, b, "2");
+  PutIn(0, t2, b, "2");
   EXPECT_EQ(Commit(0, t1)["type"].String(), "txn_commit_ok");
-  EXPECT_EQ(Commit(2, t2)["code"].Int(), 30);
+  EXPECT_EQ(Commit(0, t2)["code"].Int(), 30);
   // A forwarded request the owner refuses, and a malformed peer request.
   c_.ExpectError(0, R"({"type":"mvcc_put","key":)" + b + R"(,"value":1})", 12);
   EXPECT_TRUE(c_.unstamped().empty())
