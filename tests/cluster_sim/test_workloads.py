@@ -201,6 +201,43 @@ class LinKvChecker(unittest.TestCase):
         ops[2].value, ops[3].value = 1, 2
         self.assertTrue(check_lin_kv(ops).ok)
 
+    # The search's pruning rules (workloads._check_register), each shown to keep
+    # the answer right where it matters.
+    def test_a_long_read_placed_early_in_its_window(self) -> None:
+        # the read returns 1 although it completes long after 1 was replaced
+        ops = [KV("write", "a", 1, 0, 1), KV("read", "a", 1, 1.1, 9),
+               KV("write", "a", 2, 1.5, 2)] + [KV("read", "a", 2, 3 + i, 3.5 + i) for i in range(5)]
+        self.assertTrue(check_lin_kv(ops).ok)
+        ops[1].invoke_time = 2.1  # invoked after 2 replaced 1: impossible
+        self.assertFalse(check_lin_kv(ops).ok)
+
+    def test_a_timed_out_write_that_was_seen_must_be_placed(self) -> None:
+        ops = [KV("write", "a", 1, 0, 1), KV("write", "a", 5, 2, None, INFO),
+               KV("read", "a", 5, 3, 4), KV("read", "a", 1, 5, 6)]
+        v = check_lin_kv(ops)  # 5 took effect, so 1 cannot come back
+        self.assertFalse(v.ok)
+        ops[3].value = 5
+        self.assertTrue(check_lin_kv(ops).ok)
+        ops[1].invoke_time = 4.5  # seen before it was sent
+        self.assertFalse(check_lin_kv(ops).ok)
+
+    def test_a_timed_out_write_nobody_saw_may_explain_a_refused_cas(self) -> None:
+        # the cas from 1 was refused while 1 was current: only the timed-out
+        # write of 7, overwritten before anyone read it, explains that
+        ops = [KV("write", "a", 1, 0, 1), KV("write", "a", 7, 1.5, None, INFO),
+               KV("cas", "a", [1, 3], 2, 3, FAIL, 22), KV("write", "a", 4, 3.2, 3.5),
+               KV("read", "a", 4, 4, 5)]
+        self.assertTrue(check_lin_kv(ops).ok, str(check_lin_kv(ops)))
+        ops[1].outcome, ops[1].code = FAIL, 30  # the write of 7 surely failed
+        self.assertFalse(check_lin_kv(ops).ok)
+
+    def test_a_search_that_cannot_decide_fails(self) -> None:
+        # many concurrent writes and a read of a value no one wrote
+        ops = [KV("write", "a", i, 0, 10) for i in range(12)] + [KV("read", "a", 99, 11, 12)]
+        v = check_lin_kv(ops, max_states=50)
+        self.assertFalse(v.ok)
+        self.assertIn("inconclusive", str(v))
+
 
 BINARY = os.environ.get("STRATA_NODE_BINARY") or DEFAULT_BINARY
 
