@@ -183,7 +183,14 @@ Result<Timestamp> Participant::CommitOnePhase(const PrepareRequest& request, uin
                                    " is prepared here; it must be resolved, not committed in "
                                    "one phase");
   }
-  if (Status s = CheckRequest(request, sent_ms); !s.ok()) {
+  PrepareRequest checked_request;
+  const PrepareRequest* checked = &request;
+  if (request.blind) {
+    checked_request = request;
+    checked_request.start = std::max(request.start, clock_->Last());
+    checked = &checked_request;
+  }
+  if (Status s = CheckRequest(*checked, sent_ms); !s.ok()) {
     // Final: a resent copy arriving after the conflict is gone must get the
     // same answer, or a transaction its coordinator reported as failed
     // could still commit.

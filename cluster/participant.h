@@ -63,6 +63,12 @@ struct PrepareRequest {
   // Serializable only: what the transaction read on this shard.
   std::vector<std::string> read_keys;
   std::vector<KeyRange> read_ranges;
+  // One-phase only: the writes read nothing (a lin-kv `write`), so they are
+  // checked against the shard's own present instead of `start`: versions
+  // committed since `start` are no conflict (any start up to the commit is
+  // indistinguishable for a transaction that read nothing); intents, read
+  // locks, and versions ahead of the shard's clock (raw writes) still are.
+  bool blind = false;
 };
 
 struct ParticipantOptions {

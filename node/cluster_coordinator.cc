@@ -362,7 +362,7 @@ void ClusterNode::HandleTxnCommit(const Body& body, const ReplyAddress& from) {
   const Timestamp start = txn->start;
   const uint64_t id = txn->id.stamp;
   CommitWrites(start, txn->isolation, std::move(txn->writes), std::move(txn->read_keys),
-               std::move(txn->read_ranges),
+               std::move(txn->read_ranges), /*blind=*/false,
                [this, from, start, id](const ErrorReply* error, Timestamp commit_ts) {
                  active_snapshots_.erase(active_snapshots_.find(start.value()));
                  if (error) {
@@ -460,7 +460,7 @@ void ClusterNode::ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
 void ClusterNode::CommitWrites(Timestamp start, Isolation isolation,
                                std::map<std::string, std::optional<std::string>> writes,
                                std::set<std::string> read_keys, std::vector<KeyRange> read_ranges,
-                               std::function<void(const ErrorReply*, Timestamp)> done) {
+                               bool blind, std::function<void(const ErrorReply*, Timestamp)> done) {
   if (writes.empty()) {
     // Read-only: its reads were one consistent snapshot; nothing to check.
     ++commits_;
@@ -477,6 +477,7 @@ void ClusterNode::CommitWrites(Timestamp start, Isolation isolation,
     request.txn = txn;
     request.start = start;
     request.isolation = isolation;
+    request.blind = blind;
     return request;
   };
   for (auto& [key, value] : writes) {
@@ -510,6 +511,7 @@ std::string PrepareFields(const cluster::PrepareRequest& request) {
   protocol::WriteWrites(&w, "writes", request.writes);
   if (!request.read_keys.empty()) protocol::WriteHexKeys(&w, "read_keys", request.read_keys);
   if (!request.read_ranges.empty()) protocol::WriteRanges(&w, "read_ranges", request.read_ranges);
+  if (request.blind) w.Key("blind").Bool(true);
   return fields;
 }
 
@@ -715,13 +717,13 @@ void ClusterNode::HandleKvWrite(const Body& body, const ReplyAddress& from) {
   std::string key, value;
   if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
   if (auto err = body.RequiredValue("value", &value)) return ReplyError(from, *err);
-  // A blind write read nothing, but it still starts at a snapshot: a copy
-  // resent after its shard restarted then meets its own earlier version
-  // as a conflict (and the outcome is reported unknown) instead of writing
-  // the value a second time, over newer ones.
+  // A blind write read nothing, so the shard checks it against its own
+  // present, not this snapshot: concurrent writes do not fail each other.
+  // A copy of it delayed or resent is answered from the shard's finished
+  // outcomes, or, if the shard restarted since it was sent, refused.
   Timestamp snapshot;
   NewTxnId(&snapshot);
-  CommitWrites(snapshot, Isolation::kSnapshot, {{key, std::move(value)}}, {}, {},
+  CommitWrites(snapshot, Isolation::kSnapshot, {{key, std::move(value)}}, {}, {}, /*blind=*/true,
                [this, from](const ErrorReply* error, Timestamp) {
                  if (error) {
                    if (!IsUnknownOutcome(*error)) ReplyError(from, *error);
@@ -773,6 +775,7 @@ void ClusterNode::HandleKvCas(const Body& body, const ReplyAddress& from) {
         // Serializable whatever the node's level: the value compared
         // must still be the newest when the new one lands.
         CommitWrites(snapshot, Isolation::kSerializable, {{key, std::move(replacement)}}, {key}, {},
+                     /*blind=*/false,
                      [finish](const ErrorReply* commit_error, Timestamp) { finish(commit_error); });
       });
 }
@@ -901,6 +904,7 @@ void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
              CommitWrites(
                  snapshot, isolation, std::move(writes),
                  isolation == Isolation::kSerializable ? observed : std::set<std::string>{}, {},
+                 /*blind=*/false,
                  [this, from, completed, release, newest_seen = NewestSeen(reads)](
                      const ErrorReply* commit_error, Timestamp) {
                    release();

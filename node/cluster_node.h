@@ -195,9 +195,10 @@ class ClusterNode final {
   // commit, which is what the shards' retention rules measure); `done` gets
   // the commit timestamp or the error, after commit wait. An error with
   // code 13 means the outcome is unknown: the client gets no answer.
+  // `blind`: nothing read, one shard written (see PrepareRequest::blind).
   void CommitWrites(Timestamp start, Isolation isolation,
                     std::map<std::string, std::optional<std::string>> writes,
-                    std::set<std::string> read_keys, std::vector<KeyRange> read_ranges,
+                    std::set<std::string> read_keys, std::vector<KeyRange> read_ranges, bool blind,
                     std::function<void(const protocol::ErrorReply*, Timestamp)> done);
   void CommitOnePhase(std::shared_ptr<Commit> commit);
   void CommitTwoPhase(std::shared_ptr<Commit> commit);

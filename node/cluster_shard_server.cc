@@ -243,6 +243,12 @@ void ClusterNode::HandlePrepare(const protocol::Envelope& request, const ReplyAd
   std::vector<uint32_t> participants;  // the primary's prepare names them for the record
   const auto shard_count = static_cast<uint32_t>(map_.shards().size());
   if (!err) err = protocol::ReadShardIds(body, "participants", shard_count, &participants);
+  std::optional<bool> blind;
+  if (!err) err = body.OptionalBool("blind", &blind);
+  if (!err && blind.value_or(false) && !one_phase) {
+    err = protocol::Malformed("field 'blind' is for one-phase commits (shard_commit) only");
+  }
+  prepare.blind = blind.value_or(false);
   if (err) return ReplyError(from, *err);
   if (primary >= shard_count) {
     return ReplyError(from, protocol::Malformed("field 'primary' names no shard"));

@@ -527,5 +527,32 @@ TEST_F(ParticipantTest, OnePhaseCommitChecksConflicts) {
             StatusCode::kInvalidArgument);
 }
 
+// A blind write (nothing read) is checked against the shard's present, not
+// its start: what committed since is no conflict, locks and versions ahead
+// of the clock are.
+TEST_F(ParticipantTest, ABlindOnePhaseCommitConflictsOnlyWithThePresent) {
+  PrepareRequest blind = Request(Txn(1), {Put("k", "mine")}, {}, {}, Isolation::kSnapshot);
+  blind.blind = true;
+  Commit("k", "newer than the start");
+  Result<Timestamp> committed = participant_.CommitOnePhase(blind, wall_.ms);
+  ASSERT_TRUE(committed.ok()) << committed.status().message();
+  EXPECT_EQ(store_.Get("k", Timestamp::Max())->value, "mine");
+  // The same request without `blind` is the ordinary first-committer-wins.
+  PrepareRequest seeing = Request(Txn(2), {Put("k", "x")}, {}, {}, Isolation::kSnapshot);
+  Commit("k", "newer still");
+  ExpectConflictNaming(participant_.CommitOnePhase(seeing, wall_.ms).status(), "k");
+  // An intent is a lock, blind or not.
+  PrepareOk(Request(Txn(3), {Put("j", "held")}));
+  PrepareRequest blocked = Request(Txn(4), {Put("j", "w")}, {}, {}, Isolation::kSnapshot);
+  blocked.blind = true;
+  ExpectConflictNaming(participant_.CommitOnePhase(blocked, wall_.ms).status(), "j");
+  // So is a version ahead of the shard's clock (a raw write into the future):
+  // a commit below it would not be the newest.
+  ASSERT_TRUE(store_.Put("f", "future", Timestamp(HLC::Make(kWallMs + 60'000, 0))).ok());
+  PrepareRequest behind = Request(Txn(5), {Put("f", "w")}, {}, {}, Isolation::kSnapshot);
+  behind.blind = true;
+  ExpectConflictNaming(participant_.CommitOnePhase(behind, wall_.ms).status(), "f");
+}
+
 }  // namespace
 }  // namespace strata::cluster

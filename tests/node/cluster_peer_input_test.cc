@@ -108,6 +108,20 @@ TEST_F(ClusterPeerInputTest, MalformedPreparesAreRefusedWithError12) {
       R"({"type":"shard_prepare","txn":[5,0],"start":5,"primary":1,"isolation":"weird",)" + Hlc() +
           "}",
       12);
+  // `blind` is for one-phase commits only; the primary must list the shards.
+  ExpectPeerError(
+      R"({"type":"shard_prepare","txn":[5,0],"blind":true,"participants":[1],)" + good_rest + "}",
+      12);
+  ExpectPeerError(R"({"type":"shard_commit","txn":[5,0],"blind":1,)" + good_rest + "}", 12);
+  ExpectPeerError(
+      R"({"type":"shard_prepare","txn":[5,0],"writes":[{"k":"00","val":1}],)" + good_rest + "}",
+      12);
+  ExpectPeerError(
+      R"({"type":"shard_prepare","txn":[5,0],"participants":[0,2],"writes":[{"k":"00","val":1}],)" +
+          good_rest + "}",
+      12);
+  ExpectPeerError(R"({"type":"shard_prepare","txn":[5,0],"participants":[1,7],)" + good_rest + "}",
+                  12);
   EXPECT_EQ(c_.Stats(1)["intents"].Int(), 0) << "a refused prepare must leave nothing";
   EXPECT_EQ(c_.Stats(1)["txn_records"].Int(), 0);
   ExpectStillServing();

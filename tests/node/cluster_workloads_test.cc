@@ -79,5 +79,24 @@ TEST_P(ClusterWorkloadTest, LinKvOnRemoteKeys) {
   EXPECT_TRUE(SameJson(read["value"], R"("s")"));
 }
 
+// lin-kv writes read nothing: two overlapping writes of one key both
+// succeed (the later commit wins), rather than one failing a write-write
+// conflict it could not have caused.
+TEST_P(ClusterWorkloadTest, OverlappingLinKvWritesBothSucceed) {
+  const std::string k = c_.IntKeyOn(1);
+  c_.filter = [](const Message& m) {
+    return m.type == "shard_commit" && m.src == "n1" ? Fate::kHold : Fate::kDeliver;
+  };
+  const int64_t first = c_.Send(0, R"({"type":"write","key":)" + k + R"(,"value":"first"})");
+  ASSERT_TRUE(c_.Until([&] { return c_.held() == 1; }));
+  c_.Expect(2, R"({"type":"write","key":)" + k + R"(,"value":"second"})", "write_ok");
+  c_.filter = nullptr;
+  c_.ReleaseHeld();
+  JsonValue reply = c_.Await(first);
+  EXPECT_EQ(reply["type"].String(), "write_ok") << reply.Canonical();
+  JsonValue read = c_.Expect(1, R"({"type":"read","key":)" + k + "}", "read_ok");
+  EXPECT_TRUE(SameJson(read["value"], R"("first")")) << read.Canonical();
+}
+
 }  // namespace
 }  // namespace strata::testing
