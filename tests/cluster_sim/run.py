@@ -137,13 +137,23 @@ def run_scenario(sc: Scenario) -> Result:
                          for t in txns),
         "failed": sum(t.outcome == FAIL for t in txns),
         "indefinite": sum(t.outcome == INFO for t in txns),
+    }
+    return finish_run(sc, sim, wall0, summary, verdict, intents_left, run_dir)
+
+
+def finish_run(sc: Any, sim: Sim, wall0: float, summary: dict[str, object], verdict: Verdict,
+               intents_left: Optional[dict[str, Any]], run_dir: str) -> "Result":
+    """Adds the network's figures and the intents left to `summary`, fails the
+    verdict if intents were left, and removes the run directory of a passing
+    run unless asked to keep it. Shared by every workload."""
+    summary.update({
         "kills": sim.stats.kills,
         "node_msgs": sim.stats.node_msgs,
         "dropped": sim.stats.dropped,
         "duplicated": sim.stats.duplicated,
         "partitioned": sim.stats.partitioned,
         "wall_s": round(time.monotonic() - wall0, 2),
-    }
+    })
     if intents_left is not None:
         summary["intents_left"] = intents_left
         if any(v != 0 for v in intents_left.values()):

@@ -29,11 +29,10 @@ import itertools
 import json
 import os
 import random
-import shutil
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Optional
 
 from checker import Verdict
@@ -726,7 +725,7 @@ def _check_register(key: Any, kops: list[WOp], max_states: int) -> Optional[str]
 
 def run_workload(sc: Any) -> Any:
     """run.py's run_scenario for the Maelstrom workloads (sc.workload != 'txn')."""
-    from run import Result, drain_intents   # run.py imports this module lazily
+    from run import drain_intents, finish_run   # run.py imports this module lazily
     seed = sc.seed if sc.seed is not None else random.SystemRandom().randrange(1 << 31)
     run_dir = sc.run_dir or tempfile.mkdtemp(prefix=f"strata-{sc.workload}-")
     os.makedirs(run_dir, exist_ok=True)
@@ -809,18 +808,5 @@ def run_workload(sc: Any) -> Any:
         "failed": sum(o.outcome == FAIL for o in history),
         "conflicts": sum(o.code == 30 for o in history),
         "indefinite": sum(o.outcome == INFO for o in history),
-        "kills": sim.stats.kills,
-        "node_msgs": sim.stats.node_msgs,
-        "dropped": sim.stats.dropped,
-        "duplicated": sim.stats.duplicated,
-        "partitioned": sim.stats.partitioned,
-        "wall_s": round(time.monotonic() - wall0, 2),
     }
-    if intents_left is not None:
-        summary["intents_left"] = intents_left
-        if any(v != 0 for v in intents_left.values()):
-            verdict = Verdict(False, verdict.errors + [
-                f"write intents left {sc.drain_intents_s:g}s after the run: {intents_left}"])
-    if verdict.ok and not sc.keep and not sc.run_dir:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return Result(verdict, summary, run_dir)
+    return finish_run(sc, sim, wall0, summary, verdict, intents_left, run_dir)
