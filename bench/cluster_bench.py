@@ -432,9 +432,12 @@ def main(argv: Optional[list[str]] = None) -> int:
           f"(+{a.warmup:g} s warmup), median of {a.repeat} (echo/direct: {a.ceiling_repeat}); "
           f"sim latency 0; "
           f"latencies client-observed incl. Python sim routing; wall {time.monotonic() - t0:.0f} s\n")
-    print("| nodes | workload | txn/s | abort % | p50 ms | p90 ms | p99 ms | p99.9 ms | 1PC share "
-          "| node msgs/txn | py CPU | node CPU |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| nodes | workload | txn/s | vs 1 node | abort % | p50 ms | p90 ms | p99 ms | p99.9 ms "
+          "| 1PC share | node msgs/txn | py CPU | node CPU |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    # The same workload on one node, for the ratio column.
+    one_node = {row["workload"]: row["median"]["txn_per_s"] for row in rows
+                if row["nodes"] == 1 and row["median"]["txn_per_s"]}
     for row in rows:
         m = row["median"]
         w = row["workload"]
@@ -446,7 +449,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             share = "single node" if m["one_phase_share"] is None and row["nodes"] == 1 else (
                 "n/a" if m["one_phase_share"] is None else f"{100 * m['one_phase_share']:.1f}%")
             label = w
-        print(f"| {row['nodes']} | {label} | {m['txn_per_s']:.0f} | {fmt(m['abort_pct'], 1)} | "
+        base = one_node.get(w)
+        ratio = f"×{m['txn_per_s'] / base:.2f}" if base and row["nodes"] > 1 else "-"
+        print(f"| {row['nodes']} | {label} | {m['txn_per_s']:.0f} | {ratio} | {fmt(m['abort_pct'], 1)} | "
               f"{fmt(m['p50_ms'])} | {fmt(m['p90_ms'])} | {fmt(m['p99_ms'])} | {fmt(m['p999_ms'])} | "
               f"{share} | {fmt(m['node_msgs_per_txn'], 1)} | {fmt(m['py_cpu_cores'])} | "
               f"{fmt(m['node_cpu_cores'])} |")
