@@ -22,7 +22,9 @@ configure_and_build() {  # dir, then cmake flags; BUILD_TARGET limits what is bu
 run_ctest() {  # dir, then ctest flags
   local dir=$1
   shift
-  ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@"
+  # One test more than cores: many tests spend their time waiting on timers
+  # and child processes (the cluster harness, the crash test).
+  ctest --test-dir "$dir" --output-on-failure -j "$((jobs + 1))" "$@"
 }
 
 for stage in "${stages[@]}"; do
@@ -34,7 +36,10 @@ for stage in "${stages[@]}"; do
       run_ctest build/release
       ;;
     asan)
+      # -O1 and line tables only, as ASan's docs suggest: as good reports,
+      # a fifth less compile time than -O2 -g.
       CC=clang-14 CXX=clang++-14 configure_and_build build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
         -DSTRATA_SANITIZE=address,undefined -DSTRATA_BUILD_FUZZ=ON -DSTRATA_BUILD_BENCH=OFF
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
         run_ctest build/asan
