@@ -550,8 +550,7 @@ void ClusterNode::CommitOnePhase(std::shared_ptr<Commit> commit) {
 
 void ClusterNode::CommitTwoPhase(std::shared_ptr<Commit> commit) {
   commit->waiting = commit->parts.size();
-  std::vector<uint32_t> participants;
-  for (const auto& [shard, request] : commit->parts) participants.push_back(shard);
+  const std::vector<cluster::ShardId> participants = commit->shards();
   for (const auto& [shard, request] : commit->parts) {
     std::string fields = PrepareFields(request);
     if (shard == commit->primary) {
@@ -640,10 +639,8 @@ void ClusterNode::AbortTwoPhase(std::shared_ptr<Commit> commit, ErrorReply error
 
 void ClusterNode::ResolveEverywhere(const Commit& commit, cluster::TxnStatus outcome,
                                     Timestamp commit_ts) {
-  std::vector<cluster::ShardId> shards;
-  for (const auto& [shard, request] : commit.parts) shards.push_back(shard);
   // Once every participant has resolved, nobody will ask the record again.
-  ResolveOn(commit.txn, shards, outcome, commit_ts,
+  ResolveOn(commit.txn, commit.shards(), outcome, commit_ts,
             [this, txn = commit.txn, primary = commit.primary](bool all_resolved) {
               if (!all_resolved) return;  // the record stays; its primary finishes the job
               Call(primary, "record_forget", protocol::TxnIdFields(txn),

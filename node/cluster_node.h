@@ -122,6 +122,11 @@ class ClusterNode final {
     cluster::TxnId txn;
     Timestamp start;
     std::map<cluster::ShardId, cluster::PrepareRequest> parts;  // by participant shard
+    std::vector<cluster::ShardId> shards() const {
+      std::vector<cluster::ShardId> ids;
+      for (const auto& [shard, part] : parts) ids.push_back(shard);
+      return ids;
+    }
     cluster::ShardId primary = 0;
     size_t waiting = 0;
     Timestamp max_prepare;
