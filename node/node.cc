@@ -302,23 +302,28 @@ uint64_t Node::Send(std::string_view dest, std::string_view type, std::string_vi
   return msg_id;
 }
 
+std::optional<uint64_t> Node::LsnToWaitFor() const {
+  if (durable_ == nullptr) return std::nullopt;
+  const uint64_t required = durable_->appended_lsn();
+  // Nothing overtakes a line already held.
+  if (held_.empty() && required <= durable_->durable_lsn()) return std::nullopt;
+  return required;
+}
+
 void Node::EmitNodeMessage(std::string line, bool to_self, std::string* out) {
-  if (durable_ != nullptr) {
-    const uint64_t required = durable_->appended_lsn();
-    if (!held_.empty() || required > durable_->durable_lsn()) {
-      // After a log failure it would never go: the sender's call times out.
-      if (!durable_->health().ok()) return;
-      if (!to_self) line.push_back('\n');
-      HeldReply held{required,
-                     std::move(line),
-                     std::string(),
-                     std::string(),
-                     0,
-                     to_self ? HeldReply::Kind::kSelfMessage : HeldReply::Kind::kNodeMessage};
-      held_bytes_ += held.line.size();
-      held_.push_back(std::move(held));
-      return;
-    }
+  if (std::optional<uint64_t> required = LsnToWaitFor()) {
+    // After a log failure it would never go: the sender's call times out.
+    if (!durable_->health().ok()) return;
+    if (!to_self) line.push_back('\n');
+    HeldReply held{*required,
+                   std::move(line),
+                   std::string(),
+                   std::string(),
+                   0,
+                   to_self ? HeldReply::Kind::kSelfMessage : HeldReply::Kind::kNodeMessage};
+    held_bytes_ += held.line.size();
+    held_.push_back(std::move(held));
+    return;
   }
   if (to_self) {
     self_messages_.push_back(std::move(line));
@@ -351,8 +356,8 @@ void Node::WriteReplyTo(std::string_view dest, std::string_view in_reply_to_json
   }
   // The reply may describe anything appended so far (its own writes, or a
   // read of someone else's): it waits until all of that is durable.
-  const uint64_t required = durable_->appended_lsn();
-  if (held_.empty() && required <= durable_->durable_lsn()) {
+  const std::optional<uint64_t> required = LsnToWaitFor();
+  if (!required) {
     AppendReplyLine(node_id_, dest, in_reply_to_json, msg_id, type, fields, out);
     return;
   }
@@ -361,7 +366,7 @@ void Node::WriteReplyTo(std::string_view dest, std::string_view in_reply_to_json
     // Dispatch now gives) and stats claim nothing about the data: they go
     // out at once, after what was held. Any other reply would acknowledge
     // something whose durability is unknown: error 13 instead.
-    ReleaseReplies(out);
+    ReleaseHeld(out);
     if (type == "error" || type == "mvcc_stats_ok") {
       AppendReplyLine(node_id_, dest, in_reply_to_json, msg_id, type, fields, out);
     } else {
@@ -370,7 +375,8 @@ void Node::WriteReplyTo(std::string_view dest, std::string_view in_reply_to_json
     }
     return;
   }
-  HeldReply held{required, std::string(), std::string(dest), std::string(in_reply_to_json), msg_id};
+  HeldReply held{*required, std::string(), std::string(dest), std::string(in_reply_to_json),
+                 msg_id};
   AppendReplyLine(node_id_, dest, in_reply_to_json, msg_id, type, fields, &held.line);
   held_bytes_ += held.line.size();
   held_.push_back(std::move(held));
@@ -396,6 +402,18 @@ std::string Node::UnknownOutcomeFields(const Status& log_failure) {
 void Node::ReleaseReplies(std::string* out) {
   if (wake_ == nullptr) return;
   wake_->Clear();
+  ReleaseHeld(out);
+  if (!self_messages_.empty() && !draining_self_messages_) {
+    // Released messages to itself are processed now (they may send more).
+    std::string* previous_out = out_;
+    out_ = out;
+    std::string log;  // messages to itself are well-formed: nothing to log
+    DrainSelfMessages(&log);
+    out_ = previous_out;
+  }
+}
+
+void Node::ReleaseHeld(std::string* out) {
   if (held_.empty()) return;
   const uint64_t durable = durable_->durable_lsn();
   while (!held_.empty() && held_.front().required_lsn <= durable) {
@@ -421,14 +439,6 @@ void Node::ReleaseReplies(std::string* out) {
       held_.clear();
       held_bytes_ = 0;
     }
-  }
-  if (!self_messages_.empty() && !draining_self_messages_) {
-    // Released messages to itself are processed now (they may send more).
-    std::string* previous_out = out_;
-    out_ = out;
-    std::string log;  // messages to itself are well-formed: nothing to log
-    DrainSelfMessages(&log);
-    out_ = previous_out;
   }
 }
 

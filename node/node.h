@@ -155,6 +155,14 @@ class Node final : private Transport {
   // everything appended, since it may announce a prepare or a record, or
   // carry a value read here. `line` has no newline.
   void EmitNodeMessage(std::string line, bool to_self, std::string* out);
+  // With a data directory: the log position a line written now must wait
+  // for (everything appended so far), or nullopt if it may go at once.
+  std::optional<uint64_t> LsnToWaitFor() const;
+  // Moves what is now durable out of held_ (replies and node messages to
+  // `out`, messages to itself to self_messages_, not yet processed: this
+  // also runs inside a handler); after a log failure, turns the rest into
+  // errors or drops it.
+  void ReleaseHeld(std::string* out);
 
   NodeOptions options_;
   // Shared with the log's flusher thread, which signals it; closed when the
