@@ -88,7 +88,7 @@ void CrashDriver::Run() {
     std::optional<int> status = node_->process().WaitForExit(NodeConnection::kTimeout);
     EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
         << "node did not exit cleanly at end of input: " << StatusText(status) << "; stderr:\n"
-        << StderrTail(node_->process());
+        << node_->process().StderrTail();
   }
   summary_.elapsed =
       std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
@@ -108,7 +108,7 @@ bool CrashDriver::Recover() {
     if (status && WIFEXITED(*status)) {
       ADD_FAILURE() << "the node exited by itself while recovering (" << StatusText(status)
                     << "); stderr:\n"
-                    << StderrTail(victim.process());
+                    << victim.process().StderrTail();
       return false;
     }
     ++summary_.kills_during_recovery;
@@ -119,7 +119,7 @@ bool CrashDriver::Recover() {
   if (init["type"].String() != "init_ok") {
     ADD_FAILURE() << "restart on " << data_dir_ << " failed: reply to init " << init.Canonical()
                   << "; stderr:\n"
-                  << StderrTail(node_->process());
+                  << node_->process().StderrTail();
     return false;
   }
   checkpoints_this_incarnation_ = 0;
@@ -518,7 +518,7 @@ void CrashDriver::RunWorkload() {
       for (size_t i = 0; i < batch; ++i) QueueRandomRequest();
       if (!node_->Flush()) {
         ADD_FAILURE() << "node stopped accepting requests; stderr:\n"
-                      << StderrTail(node_->process());
+                      << node_->process().StderrTail();
         return;
       }
       PumpReplies(milliseconds(0));
@@ -546,13 +546,13 @@ bool CrashDriver::PumpReplies(milliseconds first_timeout) {
     if (first_timeout.count() == 0) return true;
     ADD_FAILURE() << "no reply within " << first_timeout.count() << " ms with " << pending_.size()
                   << " requests in flight; stderr:\n"
-                  << StderrTail(node_->process());
+                  << node_->process().StderrTail();
     return false;
   }
   for (; reply; reply = node_->Poll(milliseconds(0))) HandleReply(*reply);
   // Transactions whose begin was just answered queued their writes.
   if (node_->queued_bytes() > 0 && !crashed_ && !node_->Flush()) {
-    ADD_FAILURE() << "node stopped accepting requests; stderr:\n" << StderrTail(node_->process());
+    ADD_FAILURE() << "node stopped accepting requests; stderr:\n" << node_->process().StderrTail();
     return false;
   }
   return true;
@@ -748,7 +748,7 @@ void CrashDriver::Crash() {
   const std::optional<int> status = node_->Kill();
   if (!status || !WIFSIGNALED(*status) || WTERMSIG(*status) != SIGKILL) {
     ADD_FAILURE() << "the node was not running when killed: " << StatusText(status) << "; stderr:\n"
-                  << StderrTail(node_->process());
+                  << node_->process().StderrTail();
   }
   // Replies the node wrote before it died were acknowledged: a client may
   // have acted on them.

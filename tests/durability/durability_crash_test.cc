@@ -187,7 +187,7 @@ TEST(DurabilityTest, SecondNodeOnSameDirectoryIsRefused) {
   first.Init();
   first.Put(R"("k")", "1", 5);
 
-  NodeProcess second(NodeBinaryPath(), DataDirArgs(dir.path()));
+  NodeProcess second(StrataNodeBinary(), DataDirArgs(dir.path()));
   ASSERT_TRUE(second.ok());
   const std::optional<int> status = second.WaitForExit(NodeConnection::kTimeout);
   ASSERT_TRUE(status) << "a second node on a directory in use did not exit";
@@ -261,7 +261,7 @@ TEST(DurabilityTest, DamagedDataDirIsRefused) {
       EXPECT_NE(damaged.find("checkpoint"), std::string::npos) << damaged;
     }
 
-    NodeProcess node(NodeBinaryPath(), args);
+    NodeProcess node(StrataNodeBinary(), args);
     ASSERT_TRUE(node.ok());
     const std::optional<int> status = node.WaitForExit(NodeConnection::kTimeout);
     ASSERT_TRUE(status) << "the node did not exit on a damaged " << damaged;

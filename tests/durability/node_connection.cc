@@ -7,19 +7,9 @@
 
 namespace strata::testing {
 
-std::string NodeBinaryPath() {
-  const char* override_path = std::getenv("STRATA_NODE_BINARY");
-  return override_path != nullptr && *override_path != '\0' ? override_path : STRATA_NODE_PATH;
-}
-
-std::string StderrTail(const NodeProcess& process, size_t limit) {
-  const std::string& text = process.stderr_text();
-  return text.size() <= limit ? text : "..." + text.substr(text.size() - limit);
-}
-
 NodeConnection::NodeConnection(const std::vector<std::string>& args)
-    : process_(NodeBinaryPath(), args) {
-  EXPECT_TRUE(process_.ok()) << "cannot start " << NodeBinaryPath();
+    : process_(StrataNodeBinary(), args) {
+  EXPECT_TRUE(process_.ok()) << "cannot start " << StrataNodeBinary();
 }
 
 int64_t NodeConnection::Queue(std::string_view body) {
@@ -57,13 +47,13 @@ std::optional<JsonValue> NodeConnection::Poll(std::chrono::milliseconds timeout)
 JsonValue NodeConnection::Call(std::string_view body) {
   const int64_t msg_id = Queue(body);
   if (!Flush()) {
-    ADD_FAILURE() << "node did not accept " << body << "; stderr:\n" << StderrTail(process_);
+    ADD_FAILURE() << "node did not accept " << body << "; stderr:\n" << process_.StderrTail();
     return JsonValue();
   }
   std::optional<JsonValue> reply = Poll(kTimeout);
   if (!reply) {
     ADD_FAILURE() << "no reply to " << body << " within " << kTimeout.count() << " ms; stderr:\n"
-                  << StderrTail(process_);
+                  << process_.StderrTail();
     return JsonValue();
   }
   EXPECT_EQ((*reply)["in_reply_to"].Int(), msg_id) << "request: " << body;

@@ -21,13 +21,6 @@
 
 namespace strata::testing {
 
-// The strata-node under test: STRATA_NODE_BINARY if set, else the one this
-// test was built with (as in tests/node).
-std::string NodeBinaryPath();
-
-// The last `limit` bytes of a node's stderr, for failure messages.
-std::string StderrTail(const NodeProcess& process, size_t limit = 2000);
-
 class NodeConnection {
  public:
   // How long any blocking wait for the node lasts before the test fails.

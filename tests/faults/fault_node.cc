@@ -11,11 +11,6 @@
 
 namespace strata::testing {
 
-std::string NodeBinary() {
-  const char* override_path = std::getenv("STRATA_NODE_BINARY");
-  return override_path != nullptr && *override_path != '\0' ? override_path : STRATA_NODE_PATH;
-}
-
 // ---- TempDir -----------------------------------------------------------------
 
 TempDir::TempDir() {
@@ -77,9 +72,9 @@ std::vector<std::string> NodeArgs(const std::string& dir, const std::vector<std:
 
 FaultNode::FaultNode(const std::string& dir, const std::vector<std::string>& flags,
                      const std::optional<ShimConfig>& shim)
-    : process_(NodeBinary(), NodeArgs(dir, flags),
+    : process_(StrataNodeBinary(), NodeArgs(dir, flags),
                shim ? shim->Env() : std::vector<std::string>{}) {
-  EXPECT_TRUE(process_.ok()) << "cannot start " << NodeBinary();
+  EXPECT_TRUE(process_.ok()) << "cannot start " << StrataNodeBinary();
 }
 
 void FaultNode::Init() {
@@ -205,11 +200,7 @@ std::optional<int> FaultNode::Close() {
   return status;
 }
 
-std::string FaultNode::StderrTail() const {
-  const std::string& text = process_.stderr_text();
-  constexpr size_t kTail = 3000;
-  return text.size() <= kTail ? text : "..." + text.substr(text.size() - kTail);
-}
+std::string FaultNode::StderrTail() const { return process_.StderrTail(3000); }
 
 // ---- writes and their check ----------------------------------------------------
 

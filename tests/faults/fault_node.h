@@ -27,9 +27,6 @@ namespace strata::testing {
 // for an fsync on a shared machine (and a sanitized build is slower).
 inline constexpr std::chrono::milliseconds kFaultReplyTimeout{15000};
 
-// The strata-node under test (STRATA_NODE_BINARY overrides the built one).
-std::string NodeBinary();
-
 // A fresh directory under /tmp, removed with its contents on destruction.
 class TempDir {
  public:

@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <algorithm>
 #include <thread>
@@ -183,6 +184,15 @@ std::optional<int> NodeProcess::Kill(int signal, std::chrono::milliseconds timeo
   if (pid_ <= 0) return std::nullopt;
   kill(pid_, signal);
   return WaitForExit(timeout);
+}
+
+std::string NodeProcess::StderrTail(size_t limit) const {
+  return stderr_.size() <= limit ? stderr_ : "..." + stderr_.substr(stderr_.size() - limit);
+}
+
+std::string StrataNodeBinary() {
+  const char* override_path = std::getenv("STRATA_NODE_BINARY");
+  return override_path != nullptr && *override_path != '\0' ? override_path : STRATA_NODE_PATH;
 }
 
 }  // namespace strata::testing

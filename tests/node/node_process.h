@@ -17,6 +17,12 @@
 
 namespace strata::testing {
 
+// The strata-node under test: STRATA_NODE_BINARY from the environment if set
+// (to run a suite against another build, e.g. a sanitized one), else the one
+// the test was built with (every target compiling this file defines
+// STRATA_NODE_PATH).
+std::string StrataNodeBinary();
+
 class NodeProcess final {
  public:
   // Starts the binary at `path` with `args`, in this process's environment
@@ -57,6 +63,8 @@ class NodeProcess final {
 
   // Everything the child wrote to stderr so far.
   const std::string& stderr_text() const { return stderr_; }
+  // Its last `limit` bytes, for failure messages.
+  std::string StderrTail(size_t limit = 2000) const;
   // Stdout bytes received but not yet returned by ReadLine (after exit: the
   // unterminated tail, which should be empty).
   const std::string& unread_stdout() const { return stdout_; }

@@ -14,25 +14,11 @@ std::string MsgIdMember(std::string_view name, int64_t id) {
   return member;
 }
 
-// The tail of the node's stderr, to explain a missing or bad reply.
-std::string StderrTail(const NodeProcess& process) {
-  const std::string& text = process.stderr_text();
-  constexpr size_t kTail = 2000;
-  return text.size() <= kTail ? text : "..." + text.substr(text.size() - kTail);
-}
-
-// The binary under test: STRATA_NODE_BINARY from the environment if set (to
-// run the suite against another build, e.g. a sanitized one), else the
-// strata-node this test was built with.
-std::string NodeBinary() {
-  const char* override_path = std::getenv("STRATA_NODE_BINARY");
-  return override_path != nullptr && *override_path != '\0' ? override_path : STRATA_NODE_PATH;
-}
-
 }  // namespace
 
-NodeSession::NodeSession(const std::vector<std::string>& args) : process_(NodeBinary(), args) {
-  EXPECT_TRUE(process_.ok()) << "cannot start " << NodeBinary();
+NodeSession::NodeSession(const std::vector<std::string>& args)
+    : process_(StrataNodeBinary(), args) {
+  EXPECT_TRUE(process_.ok()) << "cannot start " << StrataNodeBinary();
 }
 
 void NodeSession::Init() {
@@ -44,7 +30,7 @@ void NodeSession::SendLine(std::string_view line) {
   bytes += '\n';
   EXPECT_TRUE(process_.Write(bytes, std::chrono::seconds(10)))
       << "node did not accept input; stderr:\n"
-      << StderrTail(process_);
+      << process_.StderrTail();
 }
 
 int64_t NodeSession::Send(std::string_view body) {
@@ -62,7 +48,7 @@ JsonValue NodeSession::NextReply() {
   std::optional<std::string> line = process_.ReadLine(kReplyTimeout);
   if (!line) {
     ADD_FAILURE() << "no reply within " << kReplyTimeout.count() << " ms; stderr:\n"
-                  << StderrTail(process_);
+                  << process_.StderrTail();
     return JsonValue();
   }
   JsonValue reply = JsonValue::Parse(*line);
@@ -144,7 +130,7 @@ void NodeSession::ExpectCleanExit() {
   ASSERT_TRUE(status) << "node did not exit within 5 s of end of input";
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << "wait status " << *status << "; stderr:\n"
-      << StderrTail(process_);
+      << process_.StderrTail();
   EXPECT_EQ(process_.unread_stdout(), "") << "unexpected output after the last expected reply";
 }
 
