@@ -1,23 +1,37 @@
 # The two commands a newcomer needs:
-#   make run    install what is missing, build (Release), start strata-node on stdin/stdout
+#   make run    install what is missing, build strata-server (Release) and start it on
+#               127.0.0.1:2379 (etcd's port), its data in ./data; talk to it with etcdctl
 #   make test   install what is missing, build, run every test (plain, ASan+UBSan, TSan, fuzz)
-# Others: make build, make bench, make format, make clean.
+# Others: make build (everything), make node (strata-node on stdin/stdout), make bench,
+# make format, make clean (build outputs only; ./data stays).
 
 RELEASE_DIR := build/release
 ARGS ?=
 
-.PHONY: all deps build run test bench format clean
+DATA_DIR ?= data
+
+.PHONY: all deps build configure run node test bench format clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+build: configure
 	@cmake --build $(RELEASE_DIR)
 
-run: build
+# Builds only what it starts.
+run: configure
+	@cmake --build $(RELEASE_DIR) --target strata-server
+	@echo "strata-server: data in $(DATA_DIR)/, serving etcd's v3 API on 127.0.0.1:2379." >&2
+	@echo "  Try: etcdctl put greeting hello && etcdctl get greeting -w json   (Ctrl-C stops)" >&2
+	@$(RELEASE_DIR)/strata-server --data-dir $(DATA_DIR) $(ARGS)
+
+node: configure
+	@cmake --build $(RELEASE_DIR) --target strata-node
 	@echo "strata-node: reading Maelstrom JSON lines on stdin (Ctrl-D to end)" >&2
 	@$(RELEASE_DIR)/strata-node $(ARGS)
 

@@ -526,7 +526,7 @@ Result<ChangesResult> MvccStore::Impl::Changes(Timestamp since, const KeyRange& 
       if (size == 0 || records[size - 1].timestamp <= since_ts) continue;
       for (uint32_t i = VersionArray::LowerBound(records, size, since_ts + 1); i < size; ++i) {
         Candidate c{records[i].timestamp, entry, records[i]};
-        if (heap.size() == limit + 1) {
+        if (heap.size() > limit) {  // holds limit + 1 (never overflows, even for SIZE_MAX)
           if (!before(c, heap.top())) break;  // later versions of this key are later still
           heap.pop();
         }

@@ -12,18 +12,50 @@ packages=(
   libgtest-dev libgmock-dev librapidcheck-dev   # tests
   librocksdb-dev liblmdb-dev                    # benchmark peers
   python3                                       # the cluster test harness (tests/cluster_sim)
+  libgrpc++-dev libprotobuf-dev                 # strata-server: gRPC and protobuf
+  protobuf-compiler protobuf-compiler-grpc      # ... generating etcd's v3 API at build time
+  etcd-client                                   # tests: etcdctl, a client we did not write
+  python3-etcd3 python3-grpcio                  # tests: python-etcd3, another one
 )
+
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+updated=0
+apt_update() {
+  if [ $updated -eq 0 ]; then
+    $SUDO apt-get update -qq
+    updated=1
+  fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  apt_update
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+
+# Unpacked, not installed: etcd's .proto files (the build generates the
+# server's gRPC code from them) and the reference etcd server (tests compare
+# strata with it; installing etcd-server would start a system service).
+unpack() {  # package, directory under build/deps, a file that shows it is there
+  local package=$1 dir=build/deps/$2 marker=$3
+  [ -e "$dir/$marker" ] && return 0
+  echo "install-deps: unpacking $package into $dir" >&2
+  apt_update
+  local tmp
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"  # apt-get download runs as _apt
+  (cd "$tmp" && apt-get download -qq "$package" >&2)
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  dpkg -x "$tmp"/*.deb "$dir"
+  rm -rf "$tmp"
+}
+unpack golang-etcd-server-dev etcd usr/share/gocode/src/go.etcd.io/etcd/etcdserver/etcdserverpb/rpc.proto
+unpack etcd-server etcd-server usr/bin/etcd

@@ -1,0 +1,640 @@
+#include "server/etcd_server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "rpc.grpc.pb.h"
+#include "server/proto_convert.h"
+#include "service/commit_pipeline.h"
+#include "service/kv_service.h"
+#include "service/lease_journal.h"
+#include "service/lease_table.h"
+#include "service/watch_hub.h"
+#include "strata/mvcc_store.h"
+
+namespace strata::server {
+
+namespace pb = etcdserverpb;
+using service::Reply;
+
+namespace {
+
+// FNV-1a: a stable 64-bit id from a name (std::hash is not stable across
+// builds, and member ids must not change across restarts).
+uint64_t StableId(std::string_view s) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// One bidirectional stream's outgoing queue, drained one write at a time
+// (gRPC allows one outstanding write per stream). Start* is never called
+// with a lock held that a reaction takes.
+template <typename Response>
+class WriteQueue {
+ public:
+  // Returns true if the caller must start a write of *next.
+  bool Push(Response r, Response* next) {
+    std::lock_guard lock(mu_);
+    if (writing_) {
+      queue_.push_back(std::move(r));
+      return false;
+    }
+    writing_ = true;
+    *next = std::move(r);
+    return true;
+  }
+  // After a write completed: true with *next if another must be written.
+  bool Next(Response* next) {
+    std::lock_guard lock(mu_);
+    if (queue_.empty()) {
+      writing_ = false;
+      return false;
+    }
+    *next = std::move(queue_.front());
+    queue_.pop_front();
+    return true;
+  }
+  size_t queued() const {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+  }
+  bool idle() const {
+    std::lock_guard lock(mu_);
+    return !writing_ && queue_.empty();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  bool writing_ = false;
+  std::deque<Response> queue_;
+};
+
+}  // namespace
+
+class EtcdServer::Impl {
+ public:
+  ServerOptions options;
+  std::unique_ptr<Store> durable;       // with a data directory
+  std::unique_ptr<MvccStore> ephemeral;  // --in-memory
+  MvccStore* store = nullptr;
+  std::unique_ptr<service::StoreLeaseJournal> lease_journal;
+  std::unique_ptr<service::CommitPipeline> pipeline;
+  std::unique_ptr<service::LeaseTable> leases;
+  std::unique_ptr<service::KvService> kv;
+  std::unique_ptr<service::WatchHub> hub;
+  std::atomic<service::CommitPipeline*> wake_target{nullptr};
+  HeaderIdentity identity;
+  std::vector<int> ports;
+
+  std::unique_ptr<grpc::Service> kv_service, watch_service, lease_service, maintenance_service,
+      cluster_service;
+  std::unique_ptr<grpc::Server> grpc_server;
+
+  std::mutex shutdown_mu;
+  std::condition_variable shutdown_cv;
+  bool shutdown = false;
+
+  void Header(int64_t revision, pb::ResponseHeader* h) const {
+    ToProto(identity, service::ResponseHeader{revision}, h);
+  }
+  // Top-level replies carry the member's identity (nested ones do not).
+  template <typename P>
+  void FillIdentity(P* p) const {
+    auto* h = p->mutable_header();
+    h->set_cluster_id(identity.cluster_id);
+    h->set_member_id(identity.member_id);
+    h->set_raft_term(identity.raft_term);
+  }
+  bool TooLarge(const google::protobuf::Message& m) const {
+    return m.ByteSizeLong() > options.max_request_bytes;
+  }
+};
+
+namespace {
+
+using Impl = EtcdServer::Impl;
+
+class KvImpl final : public pb::KV::CallbackService {
+ public:
+  explicit KvImpl(Impl* s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const pb::RangeRequest* req,
+                                  pb::RangeResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    auto r = s_->kv->Range(FromProto(*req));
+    if (!r.ok()) {
+      reactor->Finish(ToGrpc(r.error()));
+      return reactor;
+    }
+    ToProto(r.value(), resp);
+    s_->FillIdentity(resp);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const pb::PutRequest* req,
+                                pb::PutResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (s_->TooLarge(*req)) {
+      reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
+      return reactor;
+    }
+    s_->kv->Put(FromProto(*req), [this, reactor, resp](Reply<service::PutResponse> r) {
+      Finish(reactor, r, resp);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
+                                        const pb::DeleteRangeRequest* req,
+                                        pb::DeleteRangeResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    s_->kv->DeleteRange(FromProto(*req),
+                        [this, reactor, resp](Reply<service::DeleteRangeResponse> r) {
+                          Finish(reactor, r, resp);
+                        });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const pb::TxnRequest* req,
+                                pb::TxnResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (s_->TooLarge(*req)) {
+      reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
+      return reactor;
+    }
+    s_->kv->Txn(FromProto(*req), [this, reactor, resp](Reply<service::TxnResponse> r) {
+      Finish(reactor, r, resp);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
+                                    const pb::CompactionRequest* req,
+                                    pb::CompactionResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    s_->kv->Compact({req->revision(), req->physical()},
+                    [this, reactor, resp](Reply<service::CompactionResponse> r) {
+                      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+                      s_->Header(r.value().header.revision, resp->mutable_header());
+                      reactor->Finish(grpc::Status::OK);
+                    });
+    return reactor;
+  }
+
+ private:
+  template <typename T, typename P>
+  void Finish(grpc::ServerUnaryReactor* reactor, Reply<T>& r, P* resp) {
+    if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+    ToProto(r.value(), resp);
+    s_->FillIdentity(resp);
+    reactor->Finish(grpc::Status::OK);
+  }
+  Impl* s_;
+};
+
+// One Watch stream: requests in, the hub's responses out through a bounded
+// queue (the hub stops offering events past the bound and the watchers
+// catch up from history once it drains).
+class WatchReactor final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>,
+                           public service::WatchSink {
+ public:
+  static constexpr size_t kMaxQueued = 1024;  // responses; past it events wait in history
+
+  explicit WatchReactor(Impl* s) : s_(s) { StartRead(&request_); }
+
+  bool Offer(service::WatchResponse r, bool must) override {
+    if (!must && queue_.queued() >= kMaxQueued) return false;
+    pb::WatchResponse p;
+    ToProto(s_->identity, r, &p);
+    if (queue_.Push(std::move(p), &writing_)) StartWrite(&writing_);
+    return true;
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      s_->hub->RemoveStream(this);
+      std::lock_guard lock(mu_);
+      reading_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    switch (request_.request_union_case()) {
+      case pb::WatchRequest::kCreateRequest:
+        s_->hub->Create(this, FromProto(request_.create_request()));
+        break;
+      case pb::WatchRequest::kCancelRequest:
+        s_->hub->Cancel(this, request_.cancel_request().watch_id());
+        break;
+      case pb::WatchRequest::kProgressRequest:
+        s_->hub->RequestProgress(this);
+        break;
+      default:
+        break;
+    }
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (ok && queue_.Next(&writing_)) {
+      StartWrite(&writing_);
+      return;
+    }
+    if (!ok) {
+      // The client is gone; drop what is queued.
+      while (queue_.Next(&writing_)) {
+      }
+    }
+    std::lock_guard lock(mu_);
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void MaybeFinishLocked() {
+    if (reading_done_ && !finished_ && queue_.idle()) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+  Impl* s_;
+  pb::WatchRequest request_;
+  pb::WatchResponse writing_;
+  WriteQueue<pb::WatchResponse> queue_;
+  std::mutex mu_;
+  bool reading_done_ = false;  // guarded by mu_
+  bool finished_ = false;      // guarded by mu_
+};
+
+class WatchImpl final : public pb::Watch::CallbackService {
+ public:
+  explicit WatchImpl(Impl* s) : s_(s) {}
+  grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* Watch(
+      grpc::CallbackServerContext*) override {
+    return new WatchReactor(s_);
+  }
+
+ private:
+  Impl* s_;
+};
+
+class KeepAliveReactor final
+    : public grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
+ public:
+  static constexpr size_t kMaxQueued = 1024;
+
+  explicit KeepAliveReactor(Impl* s) : s_(s) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard lock(mu_);
+      reading_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    pb::LeaseKeepAliveResponse r;
+    r.set_id(request_.id());
+    // etcd answers an unknown lease with TTL 0, not an error.
+    r.set_ttl(s_->leases->KeepAlive(request_.id()).value_or(0));
+    s_->Header(s_->kv->current_revision(), r.mutable_header());
+    // A client that sends keep-alives without reading the answers is
+    // dropped: past the bound its answers are not queued.
+    if (queue_.queued() < kMaxQueued && queue_.Push(std::move(r), &writing_)) {
+      StartWrite(&writing_);
+    }
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (ok && queue_.Next(&writing_)) {
+      StartWrite(&writing_);
+      return;
+    }
+    if (!ok) {
+      while (queue_.Next(&writing_)) {
+      }
+    }
+    std::lock_guard lock(mu_);
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void MaybeFinishLocked() {
+    if (reading_done_ && !finished_ && queue_.idle()) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+  Impl* s_;
+  pb::LeaseKeepAliveRequest request_;
+  pb::LeaseKeepAliveResponse writing_;
+  WriteQueue<pb::LeaseKeepAliveResponse> queue_;
+  std::mutex mu_;
+  bool reading_done_ = false;
+  bool finished_ = false;
+};
+
+class LeaseImpl final : public pb::Lease::CallbackService {
+ public:
+  explicit LeaseImpl(Impl* s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
+                                       const pb::LeaseGrantRequest* req,
+                                       pb::LeaseGrantResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    s_->leases->Grant(req->id(), req->ttl(),
+                      [this, reactor, resp](Reply<service::LeaseGrantResult> r) {
+                        if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+                        resp->set_id(r.value().id);
+                        resp->set_ttl(r.value().ttl);
+                        s_->Header(r.value().revision, resp->mutable_header());
+                        reactor->Finish(grpc::Status::OK);
+                      });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* ctx,
+                                        const pb::LeaseRevokeRequest* req,
+                                        pb::LeaseRevokeResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    s_->leases->Revoke(req->id(), [this, reactor, resp](Reply<int64_t> r) {
+      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+      s_->Header(r.value(), resp->mutable_header());
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>* LeaseKeepAlive(
+      grpc::CallbackServerContext*) override {
+    return new KeepAliveReactor(s_);
+  }
+
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
+                                            const pb::LeaseTimeToLiveRequest* req,
+                                            pb::LeaseTimeToLiveResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    auto t = s_->leases->TimeToLive(req->id(), req->keys());
+    resp->set_id(t.id);
+    resp->set_ttl(t.ttl);
+    resp->set_grantedttl(t.granted_ttl);
+    for (auto& k : t.keys) resp->add_keys(std::move(k));
+    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* ctx,
+                                        const pb::LeaseLeasesRequest*,
+                                        pb::LeaseLeasesResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    for (int64_t id : s_->leases->Leases()) resp->add_leases()->set_id(id);
+    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  Impl* s_;
+};
+
+class MaintenanceImpl final : public pb::Maintenance::CallbackService {
+ public:
+  explicit MaintenanceImpl(Impl* s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const pb::StatusRequest*,
+                                   pb::StatusResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    const auto stats = s_->store->GetStats();
+    const int64_t revision = s_->kv->current_revision();
+    s_->Header(revision, resp->mutable_header());
+    resp->set_version(s_->options.etcd_version);
+    resp->set_dbsize(static_cast<int64_t>(stats.memory_bytes));
+    resp->set_dbsizeinuse(static_cast<int64_t>(stats.bytes));
+    resp->set_leader(s_->identity.member_id);
+    resp->set_raftindex(static_cast<uint64_t>(revision));
+    resp->set_raftterm(s_->identity.raft_term);
+    resp->set_raftappliedindex(static_cast<uint64_t>(revision));
+    if (s_->durable) {
+      auto health = s_->durable->health();
+      if (!health.ok()) resp->add_errors(std::string(health.message()));
+    }
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx, const pb::AlarmRequest*,
+                                  pb::AlarmResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);  // no alarm is ever raised yet
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
+                                       const pb::DefragmentRequest*,
+                                       pb::DefragmentResponse* resp) override {
+    // Nothing to defragment: the engine frees space as it compacts.
+    auto* reactor = ctx->DefaultReactor();
+    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  Impl* s_;
+};
+
+class ClusterImpl final : public pb::Cluster::CallbackService {
+ public:
+  explicit ClusterImpl(Impl* s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
+                                       const pb::MemberListRequest*,
+                                       pb::MemberListResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    auto* m = resp->add_members();
+    m->set_id(s_->identity.member_id);
+    m->set_name(s_->options.name);
+    for (const auto& u : s_->options.peer_urls) m->add_peerurls(u);
+    for (const auto& u : s_->options.advertise_client_urls) m->add_clienturls(u);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  Impl* s_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  Impl* s = impl.get();
+
+  StoreOptions engine;
+  // etcd bounds keys only by the request size.
+  engine.max_key_bytes = options.max_request_bytes;
+  engine.max_value_bytes = options.max_request_bytes;
+  std::optional<service::DurabilitySource> log;
+  if (options.in_memory) {
+    impl->ephemeral = std::make_unique<MvccStore>(engine);
+    impl->store = impl->ephemeral.get();
+  } else {
+    if (options.data_dir.empty()) {
+      return Status::InvalidArgument("a --data-dir is needed unless --in-memory");
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(options.data_dir, ec);
+    if (ec) {
+      return Status::Unavailable("cannot create " + options.data_dir + ": " + ec.message());
+    }
+    StoreOpenOptions open;
+    open.engine = engine;
+    open.durability.sync = options.sync;
+    open.durability.batch_delay = std::chrono::microseconds(options.sync_delay_us);
+    open.durability.wait_for_durability = false;
+    open.durability.checkpoint_after_log_bytes = options.checkpoint_log_bytes;
+    open.durability.on_durable = [s] {
+      if (auto* p = s->wake_target.load()) p->Wake();
+    };
+    auto store = Store::Open(options.data_dir + "/kv", open);
+    if (!store.ok()) return store.status();
+    impl->durable = std::move(store.value());
+    impl->store = &impl->durable->mvcc();
+    Store* d = impl->durable.get();
+    log = service::DurabilitySource{
+        [d] { return d->durable_lsn(); },
+        [d]() -> std::optional<std::string> {
+          auto h = d->health();
+          if (h.ok()) return std::nullopt;
+          return std::string(h.message());
+        }};
+    StoreOpenOptions lease_open;
+    lease_open.durability.sync = options.sync;
+    lease_open.durability.checkpoint_after_log_bytes = uint64_t{16} << 20;
+    auto journal = service::StoreLeaseJournal::Open(options.data_dir + "/lease", lease_open);
+    if (!journal.ok()) return journal.status();
+    impl->lease_journal = std::move(journal.value());
+  }
+
+  const auto max_ts = impl->store->max_timestamp();
+  const int64_t recovered = std::max<int64_t>(
+      service::KvService::kFirstRevision, max_ts ? static_cast<int64_t>(max_ts->value()) : 0);
+  impl->pipeline = std::make_unique<service::CommitPipeline>(log, recovered);
+  impl->wake_target = impl->pipeline.get();
+  impl->leases = std::make_unique<service::LeaseTable>(impl->lease_journal.get());
+  service::KvServiceOptions kv_options;
+  kv_options.max_txn_ops = options.max_txn_ops;
+  impl->kv = std::make_unique<service::KvService>(impl->store, impl->pipeline.get(),
+                                                  impl->leases.get(), kv_options);
+  service::WatchHubOptions hub_options;
+  hub_options.progress_interval =
+      std::chrono::milliseconds(options.watch_progress_notify_interval_ms);
+  service::KvService* kv = impl->kv.get();
+  impl->hub = std::make_unique<service::WatchHub>(
+      impl->store, [kv] { return kv->compact_revision(); }, recovered, hub_options);
+  service::WatchHub* hub = impl->hub.get();
+  impl->pipeline->SetEventSink(
+      [hub](int64_t revision, std::vector<service::Event>&& events) {
+        hub->Publish(revision, std::move(events));
+      });
+  impl->leases->Start(impl->kv.get());
+
+  std::string peer = options.peer_urls.empty() ? "" : options.peer_urls.front();
+  impl->identity.member_id = StableId(options.name + "\n" + peer);
+  impl->identity.cluster_id = StableId("cluster\n" + std::to_string(impl->identity.member_id));
+  impl->identity.raft_term = 2;  // what a fresh single-member etcd reports
+
+  impl->kv_service = std::make_unique<KvImpl>(s);
+  impl->watch_service = std::make_unique<WatchImpl>(s);
+  impl->lease_service = std::make_unique<LeaseImpl>(s);
+  impl->maintenance_service = std::make_unique<MaintenanceImpl>(s);
+  impl->cluster_service = std::make_unique<ClusterImpl>(s);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  impl->ports.assign(options.listen_addresses.size(), 0);
+  for (size_t i = 0; i < options.listen_addresses.size(); ++i) {
+    builder.AddListeningPort(options.listen_addresses[i], grpc::InsecureServerCredentials(),
+                             &impl->ports[i]);
+  }
+  // etcd's limits: requests up to max-request-bytes (plus gRPC's framing
+  // room, as etcd allows), replies of any size (a large Range).
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_request_bytes + 512 * 1024));
+  builder.SetMaxSendMessageSize(-1);
+  // etcd clients ping every few seconds, even without calls; gRPC's default
+  // policy would answer them with GOAWAY "too_many_pings".
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.RegisterService(impl->kv_service.get());
+  builder.RegisterService(impl->watch_service.get());
+  builder.RegisterService(impl->lease_service.get());
+  builder.RegisterService(impl->maintenance_service.get());
+  builder.RegisterService(impl->cluster_service.get());
+  impl->grpc_server = builder.BuildAndStart();
+  if (!impl->grpc_server) {
+    return Status::Unavailable("cannot listen on the client URLs (is the port in use?)");
+  }
+  for (size_t i = 0; i < impl->ports.size(); ++i) {
+    if (impl->ports[i] == 0) {
+      return Status::Unavailable("cannot listen on " + options.listen_addresses[i]);
+    }
+  }
+  return std::unique_ptr<EtcdServer>(new EtcdServer(std::move(impl)));
+}
+
+EtcdServer::EtcdServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+EtcdServer::~EtcdServer() {
+  // Stop taking requests (waiting briefly for those under way), then the
+  // layers from the top: nothing below is used once what is above is gone.
+  impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  impl_->grpc_server->Wait();
+  impl_->leases.reset();
+  impl_->wake_target = nullptr;
+  impl_->pipeline.reset();
+  impl_->hub.reset();
+  impl_->kv.reset();
+  impl_->lease_journal.reset();
+  impl_->durable.reset();
+}
+
+const std::vector<int>& EtcdServer::bound_ports() const { return impl_->ports; }
+uint64_t EtcdServer::member_id() const { return impl_->identity.member_id; }
+uint64_t EtcdServer::cluster_id() const { return impl_->identity.cluster_id; }
+
+void EtcdServer::Wait() {
+  std::unique_lock lock(impl_->shutdown_mu);
+  impl_->shutdown_cv.wait(lock, [&] { return impl_->shutdown; });
+}
+
+void EtcdServer::Shutdown() {
+  {
+    std::lock_guard lock(impl_->shutdown_mu);
+    impl_->shutdown = true;
+  }
+  impl_->shutdown_cv.notify_all();
+}
+
+}  // namespace strata::server

@@ -1,0 +1,69 @@
+// EtcdServer: strata on the network, speaking etcd's v3 gRPC API.
+//
+// It owns the store (durable in a directory, or in memory), the service
+// layer over it (KvService, LeaseTable, WatchHub, CommitPipeline) and the
+// gRPC server whose services translate protobuf to the service's typed
+// requests. gRPC's callback threads never wait on a disk: writes are
+// acknowledged from the pipeline's thread once group commit made them
+// durable; lease journal writes run on the lease table's worker.
+#ifndef STRATA_SERVER_ETCD_SERVER_H_
+#define STRATA_SERVER_ETCD_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "strata/status.h"
+#include "strata/store.h"
+
+namespace strata::server {
+
+struct ServerOptions {
+  std::string name = "default";
+  // Where the store lives; empty with in_memory = true for an ephemeral one.
+  std::string data_dir;
+  bool in_memory = false;
+  // host:port pairs (the tool parses etcd's URL flags into them).
+  std::vector<std::string> listen_addresses = {"127.0.0.1:2379"};
+  std::vector<std::string> advertise_client_urls = {"http://127.0.0.1:2379"};
+  std::vector<std::string> peer_urls = {"http://localhost:2380"};
+  // etcd's limits and their defaults.
+  size_t max_request_bytes = 1536 * 1024;
+  size_t max_txn_ops = 128;
+  // Durability of the store (see strata/store.h).
+  SyncMode sync = SyncMode::kBatch;
+  int64_t sync_delay_us = 1000;
+  uint64_t checkpoint_log_bytes = uint64_t{256} << 20;
+  // How often a watch created with progress_notify hears from an idle server.
+  int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
+  // The version Maintenance.Status reports (clients gate features on it).
+  std::string etcd_version = "3.4.23";
+};
+
+class EtcdServer final {
+ public:
+  // Opens (recovering) the store and starts listening; the ports are bound
+  // when it returns. kUnavailable if a port or the directory is taken.
+  static Result<std::unique_ptr<EtcdServer>> Start(const ServerOptions& options);
+  ~EtcdServer();  // stops serving, then closes the store
+
+  // The ports actually bound (a listen address with port 0 picks one).
+  const std::vector<int>& bound_ports() const;
+  uint64_t member_id() const;
+  uint64_t cluster_id() const;
+  // Blocks until Shutdown() (from another thread or a signal handler's
+  // helper thread).
+  void Wait();
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit EtcdServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strata::server
+
+#endif  // STRATA_SERVER_ETCD_SERVER_H_

@@ -1,0 +1,121 @@
+// KvService: etcd's key-value rules (Range, Put, DeleteRange, Txn, Compact)
+// over one strata engine.
+//
+// The model: revision = engine timestamp. Every write transaction that
+// changes something takes the next revision (dense, from 1 on an empty
+// store as in etcd, where the first write is revision 2) and applies all its
+// writes at that timestamp in one engine batch, so a reader at any revision
+// sees whole transactions. Writes are serialized on one writer lock, which
+// is what makes revisions dense and a Txn's compares and writes atomic; the
+// lock is held only while the engine applies in memory, never while the log
+// syncs (CommitPipeline holds the reply until then). Reads take no lock:
+// they read the engine at a revision, and without one at the newest durable
+// revision.
+//
+// Per-version fields (create_revision, version, lease) are kept in every
+// stored version (service/stored_value.h); a delete is an engine tombstone.
+// Compaction at revision R is the engine's compaction at horizon R: it keeps,
+// per key, the newest version at or below R unless that is a delete, exactly
+// what etcd keeps.
+#ifndef STRATA_SERVICE_KV_SERVICE_H_
+#define STRATA_SERVICE_KV_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "service/commit_pipeline.h"
+#include "service/kv_types.h"
+#include "service/service_error.h"
+#include "strata/mvcc_store.h"
+
+namespace strata::service {
+
+// What the key-value rules need of leases (service/lease_table.h).
+class LeaseKeys {
+ public:
+  virtual ~LeaseKeys() = default;
+  virtual bool Exists(int64_t lease) const = 0;
+  // `key` moved from lease `from` to lease `to` (0: none) at a write.
+  virtual void Move(const std::string& key, int64_t from, int64_t to) = 0;
+  // Ends `lease` now (nothing may attach to it any more) and returns the
+  // keys attached to it; nullopt if there is no such lease.
+  virtual std::optional<std::vector<std::string>> End(int64_t lease) = 0;
+};
+
+struct KvServiceOptions {
+  // etcd's --max-txn-ops: operations in one Txn branch (and compares).
+  size_t max_txn_ops = 128;
+};
+
+class KvService final {
+ public:
+  template <typename T>
+  using Done = std::function<void(Reply<T>)>;
+
+  // `store`, `pipeline` and `leases` (may be null) must outlive the service.
+  KvService(MvccStore* store, CommitPipeline* pipeline, LeaseKeys* leases,
+            KvServiceOptions options = {});
+
+  // Reads never wait (a linearizable and a serializable range are the same
+  // on one node: both read the newest durable revision).
+  Reply<RangeResponse> Range(const RangeRequest& request) const;
+  // Writes call `done` once the result is durable (maybe on another thread).
+  void Put(const PutRequest& request, Done<PutResponse> done);
+  void DeleteRange(const DeleteRangeRequest& request, Done<DeleteRangeResponse> done);
+  void Txn(const TxnRequest& request, Done<TxnResponse> done);
+  void Compact(const CompactionRequest& request, Done<CompactionResponse> done);
+  // Ends `lease` and deletes the keys attached to it in one revision (a
+  // revocation or an expiry); done gets the revision, or LeaseNotFound.
+  // Under the writer lock, so no write can attach a key to it meanwhile.
+  void RevokeLease(int64_t lease, Done<int64_t> done);
+
+  // The newest durable revision (what a read sees and header.revision says).
+  int64_t current_revision() const { return pipeline_->visible_revision(); }
+  // The last compaction's revision (0: none).
+  int64_t compact_revision() const { return compact_revision_.load(); }
+  // Every key's latest lease, for rebuilding lease attachments at start.
+  void ForEachLeasedKey(const std::function<void(const std::string& key, int64_t lease)>& f) const;
+
+  // The revision an empty store starts at, as etcd's.
+  static constexpr int64_t kFirstRevision = 1;
+
+ private:
+  class WriteTxn;
+  // Runs `body` under the writer lock against a WriteTxn, applies what it
+  // wrote as one revision, and calls `reply` once durable.
+  template <typename T>
+  void ExecuteWrite(const std::function<Reply<T>(WriteTxn&)>& body, Done<T> done);
+  Reply<RangeResponse> RangeAt(const RangeRequest& request, int64_t current,
+                               const WriteTxn* overlay) const;
+
+  MvccStore* store_;
+  CommitPipeline* pipeline_;
+  LeaseKeys* leases_;
+  const KvServiceOptions options_;
+
+  std::mutex writer_mu_;
+  int64_t applied_revision_;  // guarded by writer_mu_: the newest revision in the engine
+  std::atomic<int64_t> compact_revision_{0};
+};
+
+// Checks a Txn as etcd's front end does before it runs: operation counts,
+// empty keys, and no key written twice (a put twice, or a put inside a
+// deleted range, across the branch and nested Txns).
+std::optional<ServiceError> CheckTxnRequest(const TxnRequest& request, size_t max_txn_ops);
+// Whether `key` is in `span` (etcd's range rules).
+bool SpanContains(const KeySpan& span, std::string_view key);
+// The engine range `span` covers; nullopt if none (an inverted range).
+std::optional<KeyRange> SpanToKeyRange(const KeySpan& span);
+// A stored version as a client sees it; nullopt if it is not an etcd value.
+std::optional<KeyValue> StoredToKeyValue(std::string_view key, Timestamp ts,
+                                         std::string_view bytes);
+
+}  // namespace strata::service
+
+#endif  // STRATA_SERVICE_KV_SERVICE_H_

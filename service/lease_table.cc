@@ -1,0 +1,182 @@
+#include "service/lease_table.h"
+
+#include <algorithm>
+
+namespace strata::service {
+
+LeaseTable::LeaseTable(LeaseJournal* journal, LeaseTableOptions options)
+    : journal_(journal), options_(options), random_(std::random_device{}()) {}
+
+LeaseTable::~LeaseTable() {
+  {
+    std::lock_guard lock(tasks_mu_);
+    stop_ = true;
+  }
+  tasks_cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void LeaseTable::Start(KvService* kv) {
+  kv_ = kv;
+  const auto now = Clock::now();
+  if (journal_) {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, ttl] : journal_->Load()) {
+      leases_[id] = Lease{ttl, now + std::chrono::seconds(ttl), {}, false};
+    }
+  }
+  kv->ForEachLeasedKey([&](const std::string& key, int64_t lease) {
+    std::lock_guard lock(mu_);
+    auto it = leases_.find(lease);
+    if (it != leases_.end()) it->second.keys.insert(key);
+  });
+  worker_ = std::thread([this] { Run(); });
+}
+
+void LeaseTable::Post(std::function<void()> task) {
+  {
+    std::lock_guard lock(tasks_mu_);
+    tasks_.push_back(std::move(task));
+  }
+  tasks_cv_.notify_one();
+}
+
+void LeaseTable::Run() {
+  std::unique_lock lock(tasks_mu_);
+  while (!stop_) {
+    if (tasks_.empty()) {
+      tasks_cv_.wait_for(lock, options_.expiry_check);
+    }
+    while (!tasks_.empty()) {
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+    if (stop_) break;
+    lock.unlock();
+    ExpireDue();
+    lock.lock();
+  }
+}
+
+void LeaseTable::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) {
+  if (ttl > options_.max_ttl_seconds) return done(etcd_errors::LeaseTtlTooLarge());
+  ttl = std::max(ttl, options_.min_ttl_seconds);
+  {
+    std::lock_guard lock(mu_);
+    if (id < 0) return done(etcd_errors::LeaseNotFound());
+    if (id != 0 && (leases_.count(id) || granting_.count(id))) {
+      return done(etcd_errors::LeaseExist());
+    }
+    if (leases_.size() + granting_.size() >= options_.max_leases) {
+      return done(etcd_errors::TooManyRequests());
+    }
+    while (id == 0 || leases_.count(id) || granting_.count(id)) {
+      id = static_cast<int64_t>(random_() >> 1);  // positive, as etcd's ids
+    }
+    granting_.insert(id);
+  }
+  Post([this, id, ttl, done = std::move(done)] {
+    Status s = journal_ ? journal_->Record(id, ttl) : Status::Ok();
+    {
+      std::lock_guard lock(mu_);
+      granting_.erase(id);
+      if (s.ok()) leases_[id] = Lease{ttl, Clock::now() + std::chrono::seconds(ttl), {}, false};
+    }
+    if (!s.ok()) return done(etcd_errors::StorageFailed(std::string(s.message())));
+    done(LeaseGrantResult{id, ttl, kv_->current_revision()});
+  });
+}
+
+void LeaseTable::Revoke(int64_t id, Done<int64_t> done) {
+  kv_->RevokeLease(id, [this, id, done = std::move(done)](Reply<int64_t> r) mutable {
+    if (!r.ok()) return done(std::move(r));
+    // The keys are gone (durably); now the lease's record.
+    Post([this, id, r = std::move(r), done = std::move(done)]() mutable {
+      Status s = journal_ ? journal_->Erase(id) : Status::Ok();
+      if (!s.ok()) return done(etcd_errors::StorageFailed(std::string(s.message())));
+      done(std::move(r));
+    });
+  });
+}
+
+void LeaseTable::ExpireDue() {
+  std::vector<int64_t> due;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    for (auto& [id, lease] : leases_) {
+      if (!lease.expiring && lease.expiry <= now) {
+        lease.expiring = true;
+        due.push_back(id);
+      }
+    }
+  }
+  for (int64_t id : due) {
+    Revoke(id, [](Reply<int64_t>) {});
+  }
+}
+
+std::optional<int64_t> LeaseTable::KeepAlive(int64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = leases_.find(id);
+  if (it == leases_.end() || it->second.expiring) return std::nullopt;
+  it->second.expiry = Clock::now() + std::chrono::seconds(it->second.ttl);
+  return it->second.ttl;
+}
+
+LeaseTimeToLiveResult LeaseTable::TimeToLive(int64_t id, bool with_keys) const {
+  std::lock_guard lock(mu_);
+  LeaseTimeToLiveResult r;
+  r.id = id;
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return r;
+  const auto left = it->second.expiry - Clock::now();
+  r.ttl = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(left).count());
+  r.granted_ttl = it->second.ttl;
+  if (with_keys) r.keys.assign(it->second.keys.begin(), it->second.keys.end());
+  return r;
+}
+
+std::vector<int64_t> LeaseTable::Leases() const {
+  std::lock_guard lock(mu_);
+  std::vector<int64_t> ids;
+  ids.reserve(leases_.size());
+  for (const auto& [id, lease] : leases_) ids.push_back(id);
+  return ids;
+}
+
+size_t LeaseTable::size() const {
+  std::lock_guard lock(mu_);
+  return leases_.size();
+}
+
+bool LeaseTable::Exists(int64_t lease) const {
+  std::lock_guard lock(mu_);
+  return leases_.count(lease) != 0;
+}
+
+void LeaseTable::Move(const std::string& key, int64_t from, int64_t to) {
+  std::lock_guard lock(mu_);
+  if (from != 0) {
+    auto it = leases_.find(from);
+    if (it != leases_.end()) it->second.keys.erase(key);
+  }
+  if (to != 0) {
+    auto it = leases_.find(to);
+    if (it != leases_.end()) it->second.keys.insert(key);
+  }
+}
+
+std::optional<std::vector<std::string>> LeaseTable::End(int64_t lease) {
+  std::lock_guard lock(mu_);
+  auto it = leases_.find(lease);
+  if (it == leases_.end()) return std::nullopt;
+  std::vector<std::string> keys(it->second.keys.begin(), it->second.keys.end());
+  leases_.erase(it);
+  return keys;
+}
+
+}  // namespace strata::service

@@ -1,0 +1,132 @@
+// LeaseTable: etcd's leases. A lease has a TTL; keys attach to it with
+// Put(lease=ID); when it expires or is revoked, every attached key is
+// deleted in one revision (KvService::RevokeLease).
+//
+// Grants and revocations are recorded in a LeaseJournal before they are
+// acknowledged, so leases survive a restart; as in etcd, a restarted server
+// gives every lease its full TTL again (remaining time is not persisted: a
+// restart must never make a lease expire early). Attachments are not
+// journaled: they are rebuilt from the keys' own lease fields at start.
+//
+// One worker thread does the journal's (blocking, fsyncing) writes and the
+// expiry checks, so request threads never wait on a disk.
+#ifndef STRATA_SERVICE_LEASE_TABLE_H_
+#define STRATA_SERVICE_LEASE_TABLE_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "service/kv_service.h"
+#include "service/service_error.h"
+#include "strata/status.h"
+
+namespace strata::service {
+
+// Where grants and revocations are made durable (service/lease_journal.h).
+class LeaseJournal {
+ public:
+  virtual ~LeaseJournal() = default;
+  // Each returns once durable.
+  virtual Status Record(int64_t id, int64_t ttl) = 0;
+  virtual Status Erase(int64_t id) = 0;
+  virtual std::vector<std::pair<int64_t, int64_t>> Load() = 0;  // (id, ttl)
+};
+
+struct LeaseTableOptions {
+  // etcd's minimum: shorter TTLs are raised to it (3/2 of an election
+  // timeout of 1 s, rounded up).
+  int64_t min_ttl_seconds = 2;
+  // etcd's MaxLeaseTTL; longer is "too large lease TTL".
+  int64_t max_ttl_seconds = 9'000'000'000;
+  // A bound on live leases, so a client cannot grow memory without end.
+  size_t max_leases = 1'000'000;
+  std::chrono::milliseconds expiry_check{50};
+};
+
+struct LeaseGrantResult {
+  int64_t id = 0;
+  int64_t ttl = 0;
+  int64_t revision = 0;  // header.revision
+};
+
+struct LeaseTimeToLiveResult {
+  int64_t id = 0;
+  int64_t ttl = -1;  // seconds left; -1: no such lease (etcd's answer)
+  int64_t granted_ttl = 0;
+  std::vector<std::string> keys;
+};
+
+class LeaseTable final : public LeaseKeys {
+ public:
+  using Clock = std::chrono::steady_clock;
+  template <typename T>
+  using Done = std::function<void(Reply<T>)>;
+
+  // `journal` may be null (in memory); it must outlive the table.
+  LeaseTable(LeaseJournal* journal, LeaseTableOptions options = {});
+  ~LeaseTable() override;
+  LeaseTable(const LeaseTable&) = delete;
+  LeaseTable& operator=(const LeaseTable&) = delete;
+
+  // Loads the journal, attaches keys (from `kv`, which must outlive the
+  // table) and starts expiring leases. Call once, before serving.
+  void Start(KvService* kv);
+
+  // id 0: the server picks one.
+  void Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done);
+  // done gets the revision after the keys were deleted.
+  void Revoke(int64_t id, Done<int64_t> done);
+  // Renews the lease: its TTL in seconds, or nullopt if it does not exist.
+  std::optional<int64_t> KeepAlive(int64_t id);
+  LeaseTimeToLiveResult TimeToLive(int64_t id, bool with_keys) const;
+  std::vector<int64_t> Leases() const;
+  size_t size() const;
+
+  // LeaseKeys (called by KvService under its writer lock).
+  bool Exists(int64_t lease) const override;
+  void Move(const std::string& key, int64_t from, int64_t to) override;
+  std::optional<std::vector<std::string>> End(int64_t lease) override;
+
+ private:
+  struct Lease {
+    int64_t ttl = 0;
+    Clock::time_point expiry;
+    std::set<std::string> keys;
+    bool expiring = false;  // an expiry revocation is under way
+  };
+  void Run();
+  void Post(std::function<void()> task);
+  void ExpireDue();
+
+  LeaseJournal* journal_;
+  const LeaseTableOptions options_;
+  KvService* kv_ = nullptr;
+
+  mutable std::mutex mu_;
+  std::map<int64_t, Lease> leases_;  // guarded by mu_
+  std::set<int64_t> granting_;       // guarded by mu_: ids whose grant is being journaled
+  std::mt19937_64 random_;           // guarded by mu_
+
+  std::mutex tasks_mu_;
+  std::condition_variable tasks_cv_;
+  std::deque<std::function<void()>> tasks_;  // guarded by tasks_mu_
+  bool stop_ = false;                        // guarded by tasks_mu_
+  std::thread worker_;
+};
+
+}  // namespace strata::service
+
+#endif  // STRATA_SERVICE_LEASE_TABLE_H_

@@ -1,0 +1,368 @@
+#include "service/watch_hub.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "service/kv_service.h"
+
+namespace strata::service {
+
+WatchHub::WatchHub(const MvccStore* store, std::function<int64_t()> compact_revision,
+                   int64_t current_revision, WatchHubOptions options)
+    : store_(store),
+      compact_revision_(std::move(compact_revision)),
+      options_(options),
+      published_(current_revision),
+      last_progress_(std::chrono::steady_clock::now()) {
+  ring_from_ = current_revision + 1;
+  thread_ = std::thread([this] { Run(); });
+}
+
+WatchHub::~WatchHub() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+bool WatchHub::Matches(const Watcher& w, const Event& e) const {
+  if (e.type == Event::Type::kPut && w.filter.no_put) return false;
+  if (e.type == Event::Type::kDelete && w.filter.no_delete) return false;
+  return SpanContains(w.filter.span, e.kv.key);
+}
+
+std::vector<Event> WatchHub::Filter(const Watcher& w, const std::vector<Event>& events) const {
+  std::vector<Event> out;
+  for (const auto& e : events) {
+    if (!Matches(w, e)) continue;
+    out.push_back(e);
+    if (!w.filter.prev_kv) out.back().prev_kv.reset();
+  }
+  return out;
+}
+
+void WatchHub::Publish(int64_t revision, std::vector<Event>&& events) {
+  std::lock_guard lock(mu_);
+  published_ = revision;
+  for (auto& [sink, stream] : streams_) {
+    for (auto& [id, w] : stream.watchers) {
+      if (!w->synced || w->next_revision > revision) continue;
+      auto mine = Filter(*w, events);
+      if (!mine.empty()) {
+        WatchResponse r;
+        r.header.revision = revision;
+        r.watch_id = id;
+        r.events = std::move(mine);
+        if (!sink->Offer(std::move(r), false)) {
+          w->synced = false;  // reads revision `revision` on from history later
+          continue;
+        }
+        w->last_sent = std::chrono::steady_clock::now();
+      }
+      w->next_revision = revision + 1;
+    }
+  }
+  const size_t n = events.size();
+  if (n > 0) {
+    ring_.push_back({revision, std::move(events)});
+    ring_size_ += n;
+  }
+  while (ring_size_ > options_.ring_events && !ring_.empty()) {
+    ring_size_ -= ring_.front().events.size();
+    ring_from_ = ring_.front().revision + 1;
+    ring_.pop_front();
+  }
+  if (ring_.empty()) ring_from_ = std::min(ring_from_, revision + 1);
+}
+
+void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
+  std::lock_guard lock(mu_);
+  auto& stream = streams_[sink];
+  WatchResponse created;
+  created.header.revision = published_;
+  created.created = true;
+  int64_t id = request.watch_id;
+  if (id == 0 || id == -1) {
+    while (stream.watchers.count(stream.next_id)) ++stream.next_id;
+    id = stream.next_id++;
+  }
+  created.watch_id = id;
+  auto refuse = [&](std::string why) {
+    created.canceled = true;
+    created.cancel_reason = std::move(why);
+    sink->Offer(std::move(created), true);
+  };
+  if (stream.watchers.count(id)) return refuse("etcdserver: mvcc: duplicate watch ID provided");
+  if (stream.watchers.size() >= options_.max_watchers_per_stream) {
+    return refuse("strata: too many watchers on this stream");
+  }
+  if (watcher_count_ >= options_.max_watchers) return refuse("strata: too many watchers");
+  const int64_t compacted = compact_revision_();
+  if (request.start_revision > 0 && request.start_revision < compacted) {
+    sink->Offer(std::move(created), true);
+    WatchResponse canceled;
+    canceled.header.revision = published_;
+    canceled.watch_id = id;
+    canceled.canceled = true;
+    canceled.compact_revision = compacted;
+    canceled.cancel_reason = "etcdserver: mvcc: required revision has been compacted";
+    sink->Offer(std::move(canceled), true);
+    return;
+  }
+  auto w = std::make_shared<Watcher>();
+  w->sink = sink;
+  w->id = id;
+  w->filter = request;
+  w->next_revision = request.start_revision > 0 ? request.start_revision : published_ + 1;
+  w->synced = w->next_revision > published_;
+  w->last_sent = std::chrono::steady_clock::now();
+  stream.watchers[id] = w;
+  ++watcher_count_;
+  sink->Offer(std::move(created), true);
+  if (!w->synced) {
+    nudged_ = true;
+    cv_.notify_one();
+  }
+}
+
+void WatchHub::Cancel(WatchSink* sink, int64_t watch_id) {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(sink);
+  if (it == streams_.end() || it->second.watchers.erase(watch_id) == 0) return;
+  --watcher_count_;
+  WatchResponse r;
+  r.header.revision = published_;
+  r.watch_id = watch_id;
+  r.canceled = true;
+  sink->Offer(std::move(r), true);
+  MaybeAnswerProgress(sink, it->second);
+}
+
+void WatchHub::RequestProgress(WatchSink* sink) {
+  std::lock_guard lock(mu_);
+  auto& stream = streams_[sink];
+  stream.progress_wanted = true;
+  MaybeAnswerProgress(sink, stream);
+}
+
+void WatchHub::MaybeAnswerProgress(WatchSink* sink, Stream& stream) {
+  if (!stream.progress_wanted) return;
+  for (const auto& [id, w] : stream.watchers) {
+    if (!w->synced) return;  // answered once it caught up
+  }
+  WatchResponse r;
+  r.header.revision = published_;
+  r.watch_id = -1;
+  sink->Offer(std::move(r), true);
+  stream.progress_wanted = false;
+}
+
+void WatchHub::RemoveStream(WatchSink* sink) {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(sink);
+  if (it == streams_.end()) return;
+  watcher_count_ -= it->second.watchers.size();
+  streams_.erase(it);
+}
+
+void WatchHub::Nudge() {
+  {
+    std::lock_guard lock(mu_);
+    nudged_ = true;
+  }
+  cv_.notify_one();
+}
+
+size_t WatchHub::watchers() const {
+  std::lock_guard lock(mu_);
+  return watcher_count_;
+}
+
+void WatchHub::Run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, options_.catch_up_interval, [&] { return stop_ || nudged_; });
+    if (stop_) break;
+    nudged_ = false;
+    lock.unlock();
+    CatchUp();
+    SendProgress();
+    lock.lock();
+  }
+}
+
+std::vector<Event> WatchHub::ReadHistory(const Watcher& w, int64_t from, int64_t until,
+                                         int64_t* read_through, bool* compacted) const {
+  std::vector<Event> out;
+  *read_through = until;
+  auto range = SpanToKeyRange(w.filter.span);
+  if (!range || from > until) return out;
+  const int64_t horizon = static_cast<int64_t>(store_->compaction_horizon().value());
+  if (from < horizon) {
+    *compacted = true;
+    return out;
+  }
+  auto add = [&](std::string_view key, Timestamp ts, bool deleted, std::string_view bytes) {
+    Event e;
+    if (deleted) {
+      e.type = Event::Type::kDelete;
+      e.kv.key = std::string(key);
+      e.kv.mod_revision = static_cast<int64_t>(ts.value());
+    } else {
+      auto kv = StoredToKeyValue(key, ts, bytes);
+      if (!kv) return;
+      e.type = Event::Type::kPut;
+      e.kv = std::move(*kv);
+    }
+    if (!Matches(w, e)) return;
+    if (w.filter.prev_kv && ts.value() > 0) {
+      auto prev = store_->Get(key, Timestamp(ts.value() - 1));
+      if (prev.ok() && prev.value().found && !prev.value().deleted) {
+        e.prev_kv = StoredToKeyValue(key, prev.value().timestamp, prev.value().value);
+      }
+    }
+    out.push_back(std::move(e));
+  };
+  int64_t since = from - 1;
+  if (from == horizon && horizon > 0) {
+    // The engine's history starts above the horizon; what it kept at the
+    // horizon itself is each key's newest version there.
+    auto r = store_->ScanVisit(*range, Timestamp(static_cast<uint64_t>(horizon)),
+                               std::numeric_limits<size_t>::max(), [&](const ScanItemView& item) {
+                                 if (static_cast<int64_t>(item.timestamp.value()) == horizon) {
+                                   add(item.key, item.timestamp, false, item.value);
+                                 }
+                               });
+    if (!r.ok()) {
+      *compacted = true;
+      return {};
+    }
+    since = horizon;
+  }
+  size_t limit = options_.catch_up_batch;
+  for (;;) {
+    auto changes = store_->Changes(Timestamp(static_cast<uint64_t>(since)), *range, limit);
+    if (!changes.ok()) {
+      *compacted = true;
+      return {};
+    }
+    auto& list = changes.value().changes;
+    // Only durable revisions, and never part of one.
+    while (!list.empty() && static_cast<int64_t>(list.back().timestamp.value()) > until) {
+      list.pop_back();
+    }
+    bool cut = changes.value().more && list.size() == changes.value().changes.size();
+    if (cut && !list.empty()) {
+      const uint64_t last = list.back().timestamp.value();
+      const bool single = list.front().timestamp.value() == last;
+      if (single) {  // one revision bigger than the batch: read it whole
+        limit = std::numeric_limits<size_t>::max();
+        continue;
+      }
+      while (!list.empty() && list.back().timestamp.value() == last) list.pop_back();
+      *read_through = static_cast<int64_t>(last) - 1;
+    }
+    for (const auto& c : list) add(c.key, c.timestamp, c.deleted, c.value);
+    return out;
+  }
+}
+
+void WatchHub::CatchUp() {
+  struct Work {
+    std::shared_ptr<Watcher> w;
+    int64_t from;
+  };
+  std::vector<Work> work;
+  int64_t until;
+  {
+    std::lock_guard lock(mu_);
+    until = published_;
+    for (auto& [sink, stream] : streams_) {
+      for (auto& [id, w] : stream.watchers) {
+        if (!w->synced) work.push_back({w, w->next_revision});
+      }
+    }
+  }
+  for (auto& [w, from] : work) {
+    std::vector<Event> events;
+    int64_t read_through = until;
+    bool compacted = false;
+    bool from_ring = false;
+    {
+      std::lock_guard lock(mu_);
+      if (from >= ring_from_) {
+        from_ring = true;
+        for (const auto& rev : ring_) {
+          if (rev.revision < from || rev.revision > until) continue;
+          if (events.size() >= options_.catch_up_batch) {
+            read_through = rev.revision - 1;
+            break;
+          }
+          auto mine = Filter(*w, rev.events);
+          for (auto& e : mine) events.push_back(std::move(e));
+        }
+      }
+    }
+    if (!from_ring) events = ReadHistory(*w, from, until, &read_through, &compacted);
+
+    std::lock_guard lock(mu_);
+    auto sit = streams_.find(w->sink);
+    if (sit == streams_.end()) continue;
+    auto wit = sit->second.watchers.find(w->id);
+    if (wit == sit->second.watchers.end() || wit->second != w || w->synced ||
+        w->next_revision != from) {
+      continue;
+    }
+    if (compacted) {
+      WatchResponse r;
+      r.header.revision = published_;
+      r.watch_id = w->id;
+      r.canceled = true;
+      r.compact_revision = compact_revision_();
+      r.cancel_reason = "etcdserver: mvcc: required revision has been compacted";
+      sit->second.watchers.erase(wit);
+      --watcher_count_;
+      w->sink->Offer(std::move(r), true);
+      MaybeAnswerProgress(sit->first, sit->second);
+      continue;
+    }
+    if (!events.empty()) {
+      WatchResponse r;
+      r.header.revision = published_;
+      r.watch_id = w->id;
+      r.events = std::move(events);
+      if (!w->sink->Offer(std::move(r), false)) continue;  // still full: later
+      w->last_sent = std::chrono::steady_clock::now();
+    }
+    w->next_revision = read_through + 1;
+    // Revisions published while it read are in the ring or history: it is
+    // synced only once nothing is left between it and the newest.
+    if (w->next_revision > published_) {
+      w->synced = true;
+      MaybeAnswerProgress(sit->first, sit->second);
+    } else {
+      nudged_ = true;
+    }
+  }
+}
+
+void WatchHub::SendProgress() {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  if (now - last_progress_ < options_.progress_interval) return;
+  last_progress_ = now;
+  for (auto& [sink, stream] : streams_) {
+    for (auto& [id, w] : stream.watchers) {
+      if (!w->synced || !w->filter.progress_notify) continue;
+      WatchResponse r;
+      r.header.revision = published_;
+      r.watch_id = id;
+      sink->Offer(std::move(r), true);
+    }
+  }
+}
+
+}  // namespace strata::service

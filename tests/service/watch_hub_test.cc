@@ -1,0 +1,256 @@
+// WatchHub: etcd's watch guarantees at the service layer (ordered, unique,
+// atomic revisions, resumable from history, compaction cancels, progress),
+// and that a stream which stops reading never holds a writer.
+#include "service/watch_hub.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "tests/service/service_test_support.h"
+
+namespace strata::service {
+namespace {
+
+using testing::MemoryKv;
+
+class RecordingSink final : public WatchSink {
+ public:
+  explicit RecordingSink(size_t bound = 1'000'000) : bound_(bound) {}
+  bool Offer(WatchResponse r, bool must) override {
+    std::lock_guard lock(mu_);
+    if (!must && pending_ >= bound_) return false;
+    ++pending_;
+    responses_.push_back(std::move(r));
+    return true;
+  }
+  // Takes everything queued so far (a client reading).
+  std::vector<WatchResponse> Drain() {
+    std::lock_guard lock(mu_);
+    pending_ = 0;
+    return std::move(responses_);
+  }
+
+ private:
+  std::mutex mu_;
+  size_t bound_;
+  size_t pending_ = 0;
+  std::vector<WatchResponse> responses_;
+};
+
+// A MemoryKv whose events go to a WatchHub.
+struct WatchedKv {
+  WatchedKv() : hub(&kv.store, [this] { return kv.kv.compact_revision(); }, 1, Options()) {
+    kv.pipeline.SetEventSink([this](int64_t rev, std::vector<Event>&& e) {
+      hub.Publish(rev, std::move(e));
+    });
+  }
+  static WatchHubOptions Options() {
+    WatchHubOptions o;
+    o.ring_events = 4;  // small, so history is read from the engine too
+    o.catch_up_batch = 3;
+    o.progress_interval = std::chrono::milliseconds(100);
+    return o;
+  }
+  MemoryKv kv;
+  WatchHub hub;
+};
+
+// Collects the events of `watch_id` until `count` arrived (or a timeout).
+std::vector<WatchResponse> Collect(RecordingSink& sink, size_t events,
+                                   std::vector<Event>* all = nullptr) {
+  std::vector<WatchResponse> out;
+  size_t seen = 0;
+  for (int i = 0; i < 400 && seen < events; ++i) {
+    for (auto& r : sink.Drain()) {
+      seen += r.events.size();
+      if (all) all->insert(all->end(), r.events.begin(), r.events.end());
+      out.push_back(std::move(r));
+    }
+    if (seen < events) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return out;
+}
+
+WatchCreateRequest Watch(const std::string& key, const std::string& end, int64_t start) {
+  WatchCreateRequest w;
+  w.span = {key, end};
+  w.start_revision = start;
+  return w;
+}
+
+TEST(WatchHubTest, CreatedThenLiveEventsOneResponsePerRevision) {
+  WatchedKv w;
+  RecordingSink sink;
+  w.hub.Create(&sink, Watch("a", "b", 0));
+  auto created = sink.Drain();
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_TRUE(created[0].created);
+  EXPECT_EQ(created[0].watch_id, 0);
+  TxnRequest t;
+  t.success = {testing::PutOp("a1", "x"), testing::PutOp("a2", "y"), testing::PutOp("z", "no")};
+  ASSERT_TRUE(w.kv.Txn(t).ok());
+  auto got = sink.Drain();
+  ASSERT_EQ(got.size(), 1u) << "one revision, one response";
+  ASSERT_EQ(got[0].events.size(), 2u);
+  EXPECT_EQ(got[0].header.revision, 2);
+  EXPECT_EQ(got[0].events[0].kv.key, "a1");
+  EXPECT_FALSE(got[0].events[0].prev_kv.has_value()) << "prev_kv only when asked";
+}
+
+TEST(WatchHubTest, ReplaysHistoryFromAStartRevisionInOrderWithoutGaps) {
+  WatchedKv w;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(w.kv.Put("k", std::to_string(i)).ok());
+  // Revisions 2..21; the ring holds only the newest 4, so most come from the
+  // engine's history, in batches of 3.
+  RecordingSink sink;
+  auto req = Watch("k", "", 3);
+  req.prev_kv = true;
+  w.hub.Create(&sink, req);
+  std::vector<Event> events;
+  Collect(sink, 19, &events);
+  ASSERT_EQ(events.size(), 19u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].kv.mod_revision, static_cast<int64_t>(i) + 3);
+    EXPECT_EQ(events[i].kv.value, std::to_string(i + 1));
+    ASSERT_TRUE(events[i].prev_kv.has_value());
+    EXPECT_EQ(events[i].prev_kv->value, std::to_string(i));
+  }
+  // And it goes on live.
+  ASSERT_TRUE(w.kv.Put("k", "live").ok());
+  Collect(sink, 1, &events);
+  ASSERT_EQ(events.size(), 20u);
+  EXPECT_EQ(events.back().kv.value, "live");
+}
+
+TEST(WatchHubTest, HistoryNeverSplitsARevision) {
+  WatchedKv w;
+  TxnRequest t;
+  for (int i = 0; i < 7; ++i) t.success.push_back(testing::PutOp("m" + std::to_string(i), "v"));
+  ASSERT_TRUE(w.kv.Txn(t).ok());  // one revision, 7 events > batch 3
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(w.kv.Put("pad" + std::to_string(i), "v").ok());
+  RecordingSink sink;
+  w.hub.Create(&sink, Watch("m", "n", 1));
+  std::vector<Event> events;
+  auto responses = Collect(sink, 7, &events);
+  ASSERT_EQ(events.size(), 7u);
+  for (const auto& r : responses) {
+    if (r.events.empty()) continue;
+    EXPECT_EQ(r.events.size(), 7u) << "a revision's events came split";
+  }
+}
+
+TEST(WatchHubTest, CompactedStartIsCancelledWithTheCompactRevision) {
+  WatchedKv w;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(w.kv.Put("k", "v").ok());
+  ASSERT_TRUE(w.kv.Compact(4).ok());
+  RecordingSink sink;
+  w.hub.Create(&sink, Watch("k", "", 2));
+  auto got = sink.Drain();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_TRUE(got[0].created);
+  EXPECT_TRUE(got[1].canceled);
+  EXPECT_EQ(got[1].compact_revision, 4);
+  EXPECT_EQ(w.hub.watchers(), 0u);
+  // At the compaction revision itself the watch works: it sees what was kept.
+  RecordingSink at;
+  w.hub.Create(&at, Watch("k", "", 4));
+  std::vector<Event> events;
+  Collect(at, 3, &events);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kv.mod_revision, 4);
+}
+
+TEST(WatchHubTest, AStreamThatStopsReadingDoesNotHoldWritersAndCatchesUpLater) {
+  WatchedKv w;
+  RecordingSink slow(2);
+  w.hub.Create(&slow, Watch("k", "", 0));
+  slow.Drain();
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(w.kv.Put("k", std::to_string(i)).ok());
+  // Writers went on; the sink holds at most its bound of event responses.
+  std::vector<Event> events;
+  Collect(slow, 50, &events);
+  ASSERT_EQ(events.size(), 50u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].kv.value, std::to_string(i)) << "lost, duplicated or reordered";
+  }
+}
+
+TEST(WatchHubTest, FiltersAndCancel) {
+  WatchedKv w;
+  RecordingSink sink;
+  auto req = Watch("k", "", 0);
+  req.no_put = true;
+  w.hub.Create(&sink, req);
+  sink.Drain();
+  ASSERT_TRUE(w.kv.Put("k", "v").ok());
+  ASSERT_TRUE(w.kv.Delete("k").ok());
+  auto got = sink.Drain();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].events[0].type, Event::Type::kDelete);
+  w.hub.Cancel(&sink, 0);
+  got = sink.Drain();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].canceled);
+  ASSERT_TRUE(w.kv.Put("k", "again").ok());
+  EXPECT_TRUE(sink.Drain().empty());
+}
+
+TEST(WatchHubTest, ProgressRequestWaitsUntilEveryWatcherCaughtUp) {
+  WatchedKv w;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(w.kv.Put("k", "v").ok());
+  RecordingSink sink;
+  w.hub.Create(&sink, Watch("k", "", 2));
+  w.hub.RequestProgress(&sink);
+  std::vector<WatchResponse> all;
+  int64_t last_event_revision = 0;
+  bool progress = false;
+  for (int i = 0; i < 400 && !progress; ++i) {
+    for (auto& r : sink.Drain()) {
+      for (auto& e : r.events) last_event_revision = e.kv.mod_revision;
+      if (r.watch_id == -1) {
+        progress = true;
+        EXPECT_EQ(r.header.revision, 11);
+        EXPECT_EQ(last_event_revision, 11) << "progress ran ahead of the events";
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(progress);
+}
+
+TEST(WatchHubTest, ProgressNotifyOnAnIdleServer) {
+  WatchedKv w;
+  RecordingSink sink;
+  auto req = Watch("k", "", 0);
+  req.progress_notify = true;
+  w.hub.Create(&sink, req);
+  sink.Drain();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto got = sink.Drain();
+  ASSERT_FALSE(got.empty());
+  EXPECT_TRUE(got[0].events.empty());
+  EXPECT_FALSE(got[0].created);
+  EXPECT_EQ(got[0].header.revision, 1);
+}
+
+TEST(WatchHubTest, WatcherLimitsPerStream) {
+  MemoryKv kv;
+  WatchHubOptions o;
+  o.max_watchers_per_stream = 2;
+  WatchHub hub(&kv.store, [] { return int64_t{0}; }, 1, o);
+  RecordingSink sink;
+  for (int i = 0; i < 3; ++i) hub.Create(&sink, Watch("k", "", 0));
+  auto got = sink.Drain();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_FALSE(got[1].canceled);
+  EXPECT_TRUE(got[2].canceled);
+  EXPECT_EQ(hub.watchers(), 2u);
+  hub.RemoveStream(&sink);
+  EXPECT_EQ(hub.watchers(), 0u);
+}
+
+}  // namespace
+}  // namespace strata::service

@@ -1,0 +1,189 @@
+// strata-server: the strata store on the network, speaking etcd's v3 gRPC
+// API (etcdctl and etcd's client libraries work unchanged). Flags use etcd's
+// names where etcd has the same concept; `strata-server --help` lists them.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/etcd_server.h"
+
+namespace {
+
+void LogLine(std::string_view line) {
+  std::string text = "strata-server: ";
+  text.append(line).push_back('\n');
+  (void)!::write(STDERR_FILENO, text.data(), text.size());
+}
+
+// etcd's URL flags are comma-separated lists of scheme://host:port.
+bool ParseUrls(const std::string& list, std::vector<std::string>* urls,
+               std::vector<std::string>* host_ports, std::string* error) {
+  urls->clear();
+  if (host_ports) host_ports->clear();
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string url = list.substr(start, end - start);
+    start = end + 1;
+    if (url.empty()) continue;
+    const std::string http = "http://";
+    if (url.rfind(http, 0) != 0) {
+      *error = "'" + url + "': only http:// URLs are served (TLS is not implemented yet)";
+      return false;
+    }
+    std::string host_port = url.substr(http.size());
+    while (!host_port.empty() && host_port.back() == '/') host_port.pop_back();
+    if (host_port.find(':') == std::string::npos) {
+      *error = "'" + url + "': a port is needed";
+      return false;
+    }
+    urls->push_back(url);
+    if (host_ports) host_ports->push_back(host_port);
+  }
+  if (urls->empty()) {
+    *error = "no URL given";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "strata-server: an MVCC key-value store serving etcd's v3 gRPC API (single node).\n"
+      "Durable by default: give --data-dir, or --in-memory for an ephemeral server."};
+  strata::server::ServerOptions o;
+  app.add_option("--name", o.name, "this member's name (etcd's --name)")->capture_default_str();
+  std::string data_dir;
+  app.add_option("--data-dir", data_dir,
+                 "directory of the store (created if missing, recovered at start); default: "
+                 "<name>.etcd in the working directory, as etcd");
+  app.add_flag("--in-memory", o.in_memory, "keep everything in memory: nothing survives a stop");
+  std::string listen_client = "http://127.0.0.1:2379";
+  app.add_option("--listen-client-urls", listen_client,
+                 "comma-separated http:// URLs to serve clients on (port 0: any free port)")
+      ->capture_default_str();
+  std::string advertise_client;
+  app.add_option("--advertise-client-urls", advertise_client,
+                 "client URLs this member reports in MemberList; default: the listen URLs");
+  std::string listen_peer = "http://localhost:2380";
+  app.add_option("--listen-peer-urls", listen_peer,
+                 "accepted for etcd compatibility; a single node has no peers yet")
+      ->capture_default_str();
+  std::string advertise_peer;
+  app.add_option("--initial-advertise-peer-urls", advertise_peer,
+                 "peer URLs this member reports in MemberList; default: --listen-peer-urls");
+  std::string initial_cluster, initial_cluster_token, initial_cluster_state;
+  app.add_option("--initial-cluster", initial_cluster,
+                 "accepted for etcd compatibility (single node: must name only this member)");
+  app.add_option("--initial-cluster-token", initial_cluster_token,
+                 "accepted for etcd compatibility");
+  app.add_option("--initial-cluster-state", initial_cluster_state,
+                 "accepted for etcd compatibility ('new' or 'existing')");
+  uint64_t snapshot_count = 0;
+  app.add_option("--snapshot-count", snapshot_count,
+                 "accepted for etcd compatibility; strata checkpoints by log size "
+                 "(--checkpoint-log-mb)");
+  app.add_option("--max-request-bytes", o.max_request_bytes,
+                 "largest request accepted (etcd's default 1.5 MiB); larger ones get "
+                 "'etcdserver: request is too large'")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
+  app.add_option("--max-txn-ops", o.max_txn_ops,
+                 "most operations in one Txn branch ('etcdserver: too many operations in txn "
+                 "request')")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  std::string sync = "batch";
+  app.add_option("--sync", sync,
+                 "when a write is durable before its reply: 'always' (fsync at once; writes "
+                 "arriving meanwhile share it), 'batch' (wait up to --sync-delay-us for more), "
+                 "'none' (OS only: survives a process crash, not a power loss)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"always", "batch", "none"}));
+  app.add_option("--sync-delay-us", o.sync_delay_us,
+                 "with --sync batch: the longest a write waits for others to share its fsync")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
+  uint64_t checkpoint_log_mb = 256;
+  app.add_option("--checkpoint-log-mb", checkpoint_log_mb,
+                 "write a checkpoint in the background once the log grew this much (0: never)")
+      ->capture_default_str();
+  app.add_option("--experimental-watch-progress-notify-interval-ms",
+                 o.watch_progress_notify_interval_ms,
+                 "how often a watch with progress_notify hears from an idle server")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{10}, int64_t{86'400'000}));
+  app.add_option("--etcd-version", o.etcd_version,
+                 "the version Maintenance.Status reports (clients such as Kubernetes gate "
+                 "features on it)")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  std::string error;
+  std::vector<std::string> listen_urls;
+  if (!ParseUrls(listen_client, &listen_urls, &o.listen_addresses, &error)) {
+    LogLine("--listen-client-urls: " + error);
+    return 2;
+  }
+  if (advertise_client.empty()) advertise_client = listen_client;
+  if (!ParseUrls(advertise_client, &o.advertise_client_urls, nullptr, &error)) {
+    LogLine("--advertise-client-urls: " + error);
+    return 2;
+  }
+  if (advertise_peer.empty()) advertise_peer = listen_peer;
+  if (!ParseUrls(advertise_peer, &o.peer_urls, nullptr, &error)) {
+    LogLine("--initial-advertise-peer-urls: " + error);
+    return 2;
+  }
+  o.sync = sync == "always" ? strata::SyncMode::kAlways
+                            : (sync == "none" ? strata::SyncMode::kNone : strata::SyncMode::kBatch);
+  o.checkpoint_log_bytes = checkpoint_log_mb << 20;
+  if (!o.in_memory) o.data_dir = data_dir.empty() ? o.name + ".etcd" : data_dir;
+
+  // Signals are taken by one thread with sigwait, so no handler runs inside
+  // gRPC's or the store's threads.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  LogLine("starting member " + o.name + (o.in_memory ? " in memory" : " in " + o.data_dir));
+  auto server = strata::server::EtcdServer::Start(o);
+  if (!server.ok()) {
+    LogLine("cannot start: " + std::string(server.status().message()));
+    return 1;
+  }
+  auto& s = *server.value();
+  char id[32];
+  snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(s.member_id()));
+  // The lines etcd prints at these points, which etcd's test tooling waits for.
+  LogLine(std::string("enabled capabilities for version 3.4 (member ") + id + ")");
+  LogLine("published {Name:" + o.name + " ClientURLs:[" + advertise_client +
+          "]} to cluster; ready to serve client requests");
+  for (size_t i = 0; i < o.listen_addresses.size(); ++i) {
+    LogLine("serving client requests on " + o.listen_addresses[i] + " (port " +
+            std::to_string(s.bound_ports()[i]) + ")");
+  }
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    LogLine(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+    s.Shutdown();
+  });
+  s.Wait();
+  server.value().reset();
+  LogLine("stopped");
+  signal_thread.join();
+  return 0;
+}
