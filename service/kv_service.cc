@@ -461,9 +461,12 @@ namespace {
 struct WrittenKeys {
   std::set<std::string> puts;
   std::vector<KeySpan> deletes;
+  // etcd compares the raw [key, range_end) here, without the "\0 means to
+  // the end" rule of the read path, so such a delete conflicts with no put;
+  // clients have come to rely on what etcd accepts, so the same is kept.
   bool Deleted(const std::string& key) const {
     for (const auto& d : deletes) {
-      if (SpanContains(d, key)) return true;
+      if (d.range_end.empty() ? key == d.key : (d.key <= key && key < d.range_end)) return true;
     }
     return false;
   }
@@ -582,12 +585,13 @@ void KvService::Txn(const TxnRequest& request, Done<TxnResponse> done) {
         const TxnPath path = path_of(request);
         if (error) return *error;
 
-        // 2. The branch's requests can all run (etcd checks before applying).
-        std::function<std::optional<ServiceError>(const TxnRequest&, const TxnPath&)> check =
-            [&](const TxnRequest& t, const TxnPath& p) -> std::optional<ServiceError> {
+        // 2. The branch's requests can all run: etcd checks every put of the
+        // path first, then every range, before applying anything.
+        std::function<std::optional<ServiceError>(const TxnRequest&, const TxnPath&, bool)> check =
+            [&](const TxnRequest& t, const TxnPath& p, bool puts) -> std::optional<ServiceError> {
           size_t nested = 0;
           for (const auto& op : Branch(t, p.succeeded)) {
-            if (auto* put = std::get_if<PutRequest>(&op.op)) {
+            if (auto* put = std::get_if<PutRequest>(&op.op); put && puts) {
               if (put->ignore_value || put->ignore_lease) {
                 auto kv = txn.GetBase(put->key);
                 if (!kv.ok()) return kv.error();
@@ -596,7 +600,7 @@ void KvService::Txn(const TxnRequest& request, Done<TxnResponse> done) {
               if (put->lease != 0 && (leases_ == nullptr || !leases_->Exists(put->lease))) {
                 return etcd_errors::LeaseNotFound();
               }
-            } else if (auto* r = std::get_if<RangeRequest>(&op.op)) {
+            } else if (auto* r = std::get_if<RangeRequest>(&op.op); r && !puts) {
               if (r->revision > 0 && r->revision > txn.base_revision()) {
                 return etcd_errors::FutureRev();
               }
@@ -604,12 +608,13 @@ void KvService::Txn(const TxnRequest& request, Done<TxnResponse> done) {
                 return etcd_errors::Compacted();
               }
             } else if (auto* n = std::get_if<std::shared_ptr<TxnRequest>>(&op.op)) {
-              if (auto e = check(**n, p.nested[nested++])) return e;
+              if (auto e = check(**n, p.nested[nested++], puts)) return e;
             }
           }
           return std::nullopt;
         };
-        if (auto e = check(request, path)) return *e;
+        if (auto e = check(request, path, true)) return *e;
+        if (auto e = check(request, path, false)) return *e;
 
         // 3. Run the branch; reads see the writes before them.
         std::function<Reply<TxnResponse>(const TxnRequest&, const TxnPath&)> run =
@@ -647,6 +652,7 @@ void KvService::Txn(const TxnRequest& request, Done<TxnResponse> done) {
             } else if (auto* n = std::get_if<std::shared_ptr<TxnRequest>>(&op.op)) {
               auto nr = run(**n, p.nested[nested++]);
               if (!nr.ok()) return nr.error();
+              nr.value().header.revision = 0;  // etcd leaves a nested Txn's header empty
               resp.responses.emplace_back().response =
                   std::make_shared<TxnResponse>(std::move(nr.value()));
             }

@@ -95,6 +95,11 @@ void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
     created.cancel_reason = std::move(why);
     sink->Offer(std::move(created), true);
   };
+  if (!request.span.range_end.empty() && request.span.range_end != std::string_view("\0", 1) &&
+      request.span.key >= request.span.range_end) {
+    created.watch_id = -1;  // etcd's answer to an inverted range
+    return refuse("mvcc: watcher range is empty");
+  }
   if (stream.watchers.count(id)) return refuse("etcdserver: mvcc: duplicate watch ID provided");
   if (stream.watchers.size() >= options_.max_watchers_per_stream) {
     return refuse("strata: too many watchers on this stream");
@@ -108,7 +113,7 @@ void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
     canceled.watch_id = id;
     canceled.canceled = true;
     canceled.compact_revision = compacted;
-    canceled.cancel_reason = "etcdserver: mvcc: required revision has been compacted";
+    // etcd 3.4 gives no reason: clients read compact_revision.
     sink->Offer(std::move(canceled), true);
     return;
   }
@@ -322,7 +327,7 @@ void WatchHub::CatchUp() {
       r.watch_id = w->id;
       r.canceled = true;
       r.compact_revision = compact_revision_();
-      r.cancel_reason = "etcdserver: mvcc: required revision has been compacted";
+      // No cancel_reason, as etcd 3.4: clients read compact_revision.
       sit->second.watchers.erase(wit);
       --watcher_count_;
       w->sink->Offer(std::move(r), true);
