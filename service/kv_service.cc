@@ -209,8 +209,8 @@ class KvService::WriteTxn {
     Event e;
     e.type = Event::Type::kPut;
     e.kv = kv;
-    e.prev_kv = prev;
     Record(key, EncodeStoredValue(sv), std::move(kv), prev);
+    e.prev_kv = writes_[key].before;
     events_.push_back(std::move(e));
   }
 
@@ -219,8 +219,8 @@ class KvService::WriteTxn {
     e.type = Event::Type::kDelete;
     e.kv.key = prev.key;
     e.kv.mod_revision = revision();
-    e.prev_kv = prev;
     Record(prev.key, std::nullopt, std::nullopt, prev);
+    e.prev_kv = writes_[prev.key].before;
     events_.push_back(std::move(e));
   }
 
@@ -245,12 +245,18 @@ class KvService::WriteTxn {
   struct Buffered {
     std::optional<std::string> stored;  // engine bytes; nullopt: a delete
     std::optional<KeyValue> now;        // what a read in this txn sees
+    // The key before this transaction: an event's prev_kv is the key at the
+    // revision before, as etcd's, even after an earlier write of the Txn.
+    std::optional<KeyValue> before;
     int64_t lease_before = 0;
   };
   void Record(const std::string& key, std::optional<std::string> stored,
               std::optional<KeyValue> now, const std::optional<KeyValue>& prev) {
     auto [it, inserted] = writes_.try_emplace(key);
-    if (inserted) it->second.lease_before = prev ? prev->lease : 0;
+    if (inserted) {
+      it->second.before = prev;
+      it->second.lease_before = prev ? prev->lease : 0;
+    }
     it->second.stored = std::move(stored);
     it->second.now = std::move(now);
   }

@@ -359,3 +359,29 @@ TEST(KvServiceTest, ExpiredLeaseDeletesItsKeys) {
 
 }  // namespace
 }  // namespace strata::service
+
+namespace strata::service {
+namespace {
+
+TEST(KvServiceTest, APutThenADeleteInOneTxnReportsTheKeyBeforeTheTxnAsPrevious) {
+  testing::MemoryKv s;
+  TxnRequest t;
+  // A delete to the end of the keyspace does not count as a duplicate of
+  // the put in etcd's check, so both run at one revision.
+  DeleteRangeRequest to_end;
+  to_end.span = {"a", std::string(1, '\0')};
+  to_end.prev_kv = true;
+  t.success = {testing::PutOp("a", "new"), RequestOp{to_end}};
+  auto r = s.Txn(t);
+  ASSERT_TRUE(r.ok());
+  const auto& d = std::get<DeleteRangeResponse>(r.value().responses[1].response);
+  ASSERT_EQ(d.prev_kvs.size(), 1u) << "the delete itself sees the Txn's put";
+  EXPECT_EQ(d.prev_kvs[0].value, "new");
+  ASSERT_EQ(s.events.size(), 2u);
+  EXPECT_FALSE(s.events[1].event.prev_kv.has_value())
+      << "a watcher's prev_kv is the key at the revision before, as etcd's";
+  EXPECT_EQ(s.Get("a").value().count, 0);
+}
+
+}  // namespace
+}  // namespace strata::service
