@@ -210,7 +210,9 @@ class KvService::WriteTxn {
     e.type = Event::Type::kPut;
     e.kv = kv;
     Record(key, EncodeStoredValue(sv), std::move(kv), prev);
-    e.prev_kv = writes_[key].before;
+    // As etcd: an event that creates the key has no prev_kv, even when the
+    // same Txn deleted an older life of the key first.
+    if (e.kv.version != 1) e.prev_kv = writes_[key].before;
     events_.push_back(std::move(e));
   }
 
@@ -273,7 +275,10 @@ KvService::KvService(MvccStore* store, CommitPipeline* pipeline, LeaseKeys* leas
   const auto max_ts = store_->max_timestamp();
   applied_revision_ =
       std::max<int64_t>(kFirstRevision, max_ts ? static_cast<int64_t>(max_ts->value()) : 0);
-  compact_revision_ = static_cast<int64_t>(store_->compaction_horizon().value());
+  // -1: never compacted (etcd's starting point, so that Compact(0) succeeds
+  // once, as etcd's does).
+  const auto horizon = static_cast<int64_t>(store_->compaction_horizon().value());
+  compact_revision_ = horizon > 0 ? horizon : -1;
 }
 
 template <typename T>

@@ -77,7 +77,7 @@ class KvService final {
 
   // The newest durable revision (what a read sees and header.revision says).
   int64_t current_revision() const { return pipeline_->visible_revision(); }
-  // The last compaction's revision (0: none).
+  // The last compaction's revision (-1: none yet; 0 after a Compact(0)).
   int64_t compact_revision() const { return compact_revision_.load(); }
   // Every key's latest lease, for rebuilding lease attachments at start.
   void ForEachLeasedKey(const std::function<void(const std::string& key, int64_t lease)>& f) const;
@@ -101,7 +101,7 @@ class KvService final {
 
   std::mutex writer_mu_;
   int64_t applied_revision_;  // guarded by writer_mu_: the newest revision in the engine
-  std::atomic<int64_t> compact_revision_{0};
+  std::atomic<int64_t> compact_revision_{-1};
 };
 
 // Checks a Txn as etcd's front end does before it runs: operation counts,

@@ -223,7 +223,8 @@ std::vector<Event> WatchHub::ReadHistory(const Watcher& w, int64_t from, int64_t
       e.kv = std::move(*kv);
     }
     if (!Matches(w, e)) return;
-    if (w.filter.prev_kv && ts.value() > 0) {
+    const bool creates = e.type == Event::Type::kPut && e.kv.version == 1;  // no prev_kv (etcd)
+    if (w.filter.prev_kv && !creates && ts.value() > 0) {
       auto prev = store_->Get(key, Timestamp(ts.value() - 1));
       if (prev.ok() && prev.value().found && !prev.value().deleted) {
         e.prev_kv = StoredToKeyValue(key, prev.value().timestamp, prev.value().value);

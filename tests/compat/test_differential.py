@@ -11,6 +11,8 @@ seconds); a failure prints the seed and the step to replay.
 """
 import os
 import random
+import shutil
+import tempfile
 import time
 import unittest
 
@@ -162,7 +164,15 @@ class Generator:
             elif c < 0.7:
                 ops.append(pb.RequestOp(request_put=self.put(in_txn=True)))
             elif c < 0.9 or depth > 0:
-                ops.append(pb.RequestOp(request_delete_range=self.delete()))
+                d = self.delete()
+                if d.range_end == b"\x00":
+                    # A delete to the end may write a key a put of the same
+                    # Txn writes too (etcd's duplicate check lets it through);
+                    # strata replays such a revision from history with only
+                    # the key's last change (docs/ETCD-COMPAT.md), so keep
+                    # that case out of the replayed watches.
+                    d.range_end = b""
+                ops.append(pb.RequestOp(request_delete_range=d))
             else:
                 ops.append(pb.RequestOp(request_txn=self.txn(current, depth + 1)))
         return ops
@@ -179,7 +189,11 @@ class Generator:
 class Differential(unittest.TestCase):
     maxDiff = None
     def setUp(self):
-        self.strata = StrataServer().start()
+        # Durable, so that the sequence can restart it halfway: after that,
+        # watches replay from the engine's history instead of the in-memory
+        # ring, and recovery is compared with etcd too.
+        self.data = tempfile.mkdtemp(prefix="strata-diff-")
+        self.strata = StrataServer(data_dir=self.data).start()
         self.etcd = EtcdServer().start()
         self.clients = [Client(self.strata.endpoint), Client(self.etcd.endpoint)]
 
@@ -188,6 +202,13 @@ class Differential(unittest.TestCase):
             c.channel.close()
         self.strata.stop()
         self.etcd.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    def restart_strata(self):
+        self.clients[0].channel.close()
+        self.strata.stop()
+        self.strata.start()
+        self.clients[0] = Client(self.strata.endpoint)
 
     def both(self, step, name, request):
         results = [normalize(c.call(getattr(getattr(c, svc), method), request))
@@ -205,6 +226,8 @@ class Differential(unittest.TestCase):
         g = Generator(rng)
         current = 1
         for step in range(ops):
+            if step == ops // 2:
+                self.restart_strata()
             c = rng.random()
             if c < 0.25:
                 self.both((seed, step), "kv.Range", g.range(current))
