@@ -71,8 +71,10 @@ void EventLoop::ProcessLines() {
   input_.erase(0, line_start);
   scanned_ = input_.size();
   if (!discarding_ && input_.size() > protocol::kMaxLineBytes) {
-    log_.append("strata-node: skipped a line longer than " +
-                std::to_string(protocol::kMaxLineBytes) + " bytes\n");
+    // Answered from its start if it says who sent it; the rest is dropped
+    // unread up to its newline.
+    node_->HandleOverlongLine(std::string_view(input_).substr(0, protocol::kMaxLineBytes),
+                              &output_, &log_);
     discarding_ = true;
   }
   if (discarding_) input_.clear(), scanned_ = 0;

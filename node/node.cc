@@ -136,6 +136,15 @@ void Node::HandleLine(std::string_view line, std::string* out, std::string* log)
   out_ = nullptr;
 }
 
+void Node::HandleOverlongLine(std::string_view start, std::string* out, std::string* log) {
+  ErrorReply error;
+  if (parser_.ParseOverlong(start, &request_, &error) == protocol::ParseOutcome::kMalformed) {
+    WriteError(request_, error, out);
+  } else {
+    log->append("strata-node: skipped a line: ").append(error.text).push_back('\n');
+  }
+}
+
 void Node::DrainSelfMessages(std::string* log) {
   if (draining_self_messages_) return;  // the outer loop gets to them
   draining_self_messages_ = true;

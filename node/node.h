@@ -79,6 +79,10 @@ class Node final : private Transport {
   // line it produces, each ending in '\n', to `*out`. Diagnostics for lines
   // that cannot be answered go to `*log`, one line each. Never throws.
   void HandleLine(std::string_view line, std::string* out, std::string* log);
+  // The start of a line longer than the node reads (protocol::kMaxLineBytes;
+  // the rest is dropped): answered with error 12 naming the limit when its
+  // src and msg_id are in that start, else logged.
+  void HandleOverlongLine(std::string_view start, std::string* out, std::string* log);
 
   // Runs background work that is due at `now`, appending what it sends to
   // `*out`; returns when it next wants to run (nullopt: nothing scheduled).

@@ -1,6 +1,7 @@
 #include "protocol/envelope.h"
 
 #include "protocol/canonical_json.h"
+#include "protocol/envelope_peek.h"
 #include "protocol/limits.h"
 
 namespace strata::protocol {
@@ -43,7 +44,7 @@ ParseOutcome EnvelopeParser::Parse(std::string_view line, Envelope* out, ErrorRe
 
   element root;
   if (auto code = parser_.parse(padded_.data(), line.size(), false).get(root)) {
-    return unanswerable(ParseErrorText(code));
+    return Peeked(line, code, out, error);
   }
   simdjson::dom::object message;
   if (root.get_object().get(message)) return unanswerable("the message is not a JSON object");
@@ -93,6 +94,44 @@ ParseOutcome EnvelopeParser::Parse(std::string_view line, Envelope* out, ErrorRe
   }
   out->type = std::string_view(*type);
   return ParseOutcome::kOk;
+}
+
+ParseOutcome EnvelopeParser::Peeked(std::string_view text, simdjson::error_code code,
+                                    Envelope* out, ErrorReply* error) {
+  *error = Malformed(ParseErrorText(code));
+  // Only JSON that is well-formed as far as it goes, but too long, too deep
+  // or holding a too-large integer, is answered; a line that is not JSON
+  // stays unanswered (PROTOCOL.md), as its "src" cannot be trusted.
+  if (code != simdjson::DEPTH_ERROR && code != simdjson::CAPACITY &&
+      code != simdjson::NUMBER_ERROR) {
+    return ParseOutcome::kUnanswerable;
+  }
+  const PeekedEnvelope peek = PeekEnvelope(text);
+  if (code == simdjson::NUMBER_ERROR) {
+    const auto& field = peek.out_of_range_field;
+    if (!field || !simdjson::validate_utf8(field->data(), field->size())) {
+      return ParseOutcome::kUnanswerable;
+    }
+    *error = Malformed("field '" + *field +
+                       "' is an integer out of range (integers here fit in 64 bits; "
+                       "timestamps are from 0 to 2^63-1)");
+  }
+  if (!peek.src || !peek.msg_id_json ||
+      !simdjson::validate_utf8(peek.src->data(), peek.src->size())) {
+    return ParseOutcome::kUnanswerable;
+  }
+  peeked_src_ = *peek.src;
+  out->src = peeked_src_;
+  out->dest = std::string_view();
+  out->type = std::string_view();
+  out->has_msg_id = true;
+  out->msg_id_json = *peek.msg_id_json;
+  return ParseOutcome::kMalformed;
+}
+
+ParseOutcome EnvelopeParser::ParseOverlong(std::string_view start, Envelope* out,
+                                           ErrorReply* error) {
+  return Peeked(start, simdjson::CAPACITY, out, error);
 }
 
 }  // namespace strata::protocol

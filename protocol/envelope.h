@@ -39,9 +39,18 @@ class EnvelopeParser final {
   EnvelopeParser();
 
   // Parses `line`. The envelope's views stay valid until the next call.
+  // A line simdjson refuses whole (too deep, an integer beyond 64 bits) is
+  // answered when its src and msg_id can still be read (PeekEnvelope).
   ParseOutcome Parse(std::string_view line, Envelope* out, ErrorReply* error);
+  // The start of a line longer than kMaxLineBytes (the rest is never
+  // buffered): kMalformed with error 12 naming the limit if its src and
+  // msg_id are in it, else kUnanswerable.
+  ParseOutcome ParseOverlong(std::string_view start, Envelope* out, ErrorReply* error);
 
  private:
+  ParseOutcome Peeked(std::string_view text, simdjson::error_code code, Envelope* out,
+                      ErrorReply* error);
+  std::string peeked_src_;  // what out->src views after a peek
   simdjson::dom::parser parser_;
   std::string padded_;  // the line plus the zero padding simdjson reads past the end
 };

@@ -116,6 +116,14 @@ class _Server:
 
 
 class StrataServer(_Server):
+    def stop(self):
+        """A clean stop must exit 0 (under ASan that includes no leak)."""
+        running = self.proc is not None and self.proc.poll() is None
+        super().stop()
+        if running and self.proc.returncode != 0:
+            raise AssertionError("strata-server exited with %d:\n%s"
+                                 % (self.proc.returncode, self.log()))
+
     def __init__(self, data_dir=None, extra_args=(), port=0):
         super().__init__()
         self.data_dir = data_dir
