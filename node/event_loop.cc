@@ -1,5 +1,6 @@
 #include "node/event_loop.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -20,6 +21,9 @@ constexpr size_t kMaxPendingOutput = 1 << 20;
 // Replies waiting for the log beyond this stop the loop reading input until
 // the log catches up (backpressure on a client that never waits).
 constexpr size_t kMaxHeldReplyBytes = size_t{64} << 20;
+// Replies stdout has not taken yet beyond this stop the loop reading input
+// until the reader catches up (docs/LIMITS.md).
+constexpr size_t kMaxUnwrittenOutput = size_t{64} << 20;
 
 bool WriteAll(int fd, const std::string& data) {
   size_t done = 0;
@@ -88,7 +92,7 @@ bool EventLoop::DrainHeldReplies() {
     ::poll(&p, 1, 1000);
     node_->ReleaseReplies(&output_);
   }
-  return Flush();
+  return FlushAll();
 }
 
 bool EventLoop::Flush() {
@@ -96,13 +100,56 @@ bool EventLoop::Flush() {
     WriteAll(log_fd_, log_);  // a lost log line is no reason to stop serving
     log_.clear();
   }
-  if (output_.empty()) return true;
-  bool ok = WriteAll(out_fd_, output_);
-  output_.clear();
-  return ok;
+  if (!output_.empty()) {
+    if (unwritten_at_ == unwritten_.size()) {
+      unwritten_.clear();
+      unwritten_at_ = 0;
+    }
+    unwritten_.append(output_);
+    output_.clear();
+  }
+  while (unwritten_at_ < unwritten_.size()) {
+    ssize_t n = ::write(out_fd_, unwritten_.data() + unwritten_at_,
+                        unwritten_.size() - unwritten_at_);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;  // the reader is behind
+      return false;
+    }
+    unwritten_at_ += static_cast<size_t>(n);
+  }
+  if (unwritten_at_ == unwritten_.size()) {
+    unwritten_.clear();
+    unwritten_at_ = 0;
+  } else if (unwritten_at_ > (size_t{1} << 20)) {
+    unwritten_.erase(0, unwritten_at_);  // keep the buffer from creeping
+    unwritten_at_ = 0;
+  }
+  return true;
+}
+
+bool EventLoop::FlushAll() {
+  if (!Flush()) return false;
+  while (unwritten_at_ < unwritten_.size()) {
+    pollfd p{out_fd_, POLLOUT, 0};
+    ::poll(&p, 1, -1);
+    if ((p.revents & (POLLERR | POLLNVAL)) != 0) return false;
+    if (!Flush()) return false;
+  }
+  return true;
 }
 
 int EventLoop::Run() {
+  // Non-blocking stdout for the loop's lifetime (restored on return, as the
+  // descriptor may be shared with whoever started the node).
+  const int out_flags = ::fcntl(out_fd_, F_GETFL);
+  if (out_flags >= 0) ::fcntl(out_fd_, F_SETFL, out_flags | O_NONBLOCK);
+  const int code = Loop();
+  if (out_flags >= 0) ::fcntl(out_fd_, F_SETFL, out_flags);
+  return code;
+}
+
+int EventLoop::Loop() {
   std::string chunk(kReadChunk, '\0');
   for (;;) {
     // Timers first: they tell how long the loop may sleep.
@@ -113,15 +160,20 @@ int EventLoop::Run() {
     }
     if ((!log_.empty() || !output_.empty()) && !Flush()) return 1;  // what timers sent
 
-    // Input is not read while too many replies wait for the log (a negative
-    // descriptor makes poll skip the entry).
-    const bool accept_input = node_->held_reply_bytes() < kMaxHeldReplyBytes;
-    pollfd fds[2] = {{accept_input ? in_fd_ : -1, POLLIN, 0}, {node_->wake_fd(), POLLIN, 0}};
-    const nfds_t nfds = node_->wake_fd() >= 0 ? 2 : 1;
+    // Input is not read while too many replies wait for the log, or for the
+    // reader of stdout (a negative descriptor makes poll skip the entry).
+    const size_t unwritten = unwritten_.size() - unwritten_at_;
+    const bool accept_input =
+        node_->held_reply_bytes() < kMaxHeldReplyBytes && unwritten < kMaxUnwrittenOutput;
+    pollfd fds[3] = {{accept_input ? in_fd_ : -1, POLLIN, 0},
+                     {unwritten > 0 ? out_fd_ : -1, POLLOUT, 0},
+                     {node_->wake_fd(), POLLIN, 0}};
+    const nfds_t nfds = node_->wake_fd() >= 0 ? 3 : 2;
     int ready = ::poll(fds, nfds, timeout_ms);
     if (ready < 0 && errno != EINTR) return 1;
     if (ready <= 0) continue;
-    if (nfds == 2 && (fds[1].revents & POLLIN) != 0) {
+    if ((fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) != 0 && !Flush()) return 1;
+    if (nfds == 3 && (fds[2].revents & POLLIN) != 0) {
       // The log made more records durable: the replies waiting for them go.
       node_->ReleaseReplies(&output_);
       if (!Flush()) return 1;
