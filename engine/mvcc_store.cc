@@ -87,6 +87,7 @@ class MvccStore::Impl {
                       const std::string_view* value, uint64_t write_count);
   void RestoreHorizon(uint64_t horizon);
   void RestoreMaxTimestamp(uint64_t ts);
+  void RestoreRetiredKey(std::string_view key, uint64_t write_count);
   CompactStepResult SweepFrom(std::string* cursor, size_t max_keys);
   CompactStepResult CompactStep(size_t max_keys) {
     return SweepFrom(&background_cursor_, max_keys);
@@ -136,7 +137,7 @@ class MvccStore::Impl {
                           const std::string_view* value, uint64_t ts);
   void InsertVersion(KeyEntry* entry, const VersionRecord& record);
   // Removes what the horizon makes invisible from one key; returns whether
-  // the key itself went away. REQUIRES: write_mutex_ held.
+  // its last version went (the key is retired). REQUIRES: write_mutex_ held.
   bool SweepKey(KeyEntry* entry, uint64_t horizon, CompactStepResult* result);
   void RetireValue(const VersionRecord& record);
   void FreeEntryNow(KeyEntry* entry);
@@ -288,13 +289,18 @@ WriteResult MvccStore::Impl::ApplyLocked(std::string_view key, uint64_t hash, Ke
     entry = KeyEntry::Create(key, hash, order_index_.RandomHeight());
     Add(counters_.memory, entry->allocation_size());
   }
+  // A retired key (every version compacted away, see SweepKey) comes back.
+  const bool revived =
+      !new_key && entry->versions.load(std::memory_order_relaxed)->published_size() == 0;
   const VersionRecord record = VersionRecord::Make(ts, ++entry->write_count, value);
   InsertVersion(entry, record);
   if (new_key) {
     // Publish the entry only once it has a version, so readers never meet
-    // an entry without one.
+    // a new entry without one.
     hash_index_.Insert(entry);
     order_index_.Insert(entry);
+  }
+  if (new_key || revived) {
     Add(counters_.keys, 1);
     Add(counters_.bytes, key.size());
   }
@@ -604,6 +610,23 @@ void MvccStore::Impl::RestoreVersion(std::string_view key, uint64_t ts, uint64_t
   entry->write_count = write_count;
 }
 
+void MvccStore::Impl::RestoreRetiredKey(std::string_view key, uint64_t write_count) {
+  const uint64_t hash = KeyHashIndex::Hash(key);
+  std::lock_guard lock(write_mutex_);
+  KeyEntry* entry = hash_index_.Find(key, hash);
+  if (entry == nullptr) {
+    entry = KeyEntry::Create(key, hash, order_index_.RandomHeight());
+    Add(counters_.memory, entry->allocation_size());
+    VersionArray* empty = VersionArray::Create(0);
+    empty->Publish(0);
+    entry->versions.store(empty, std::memory_order_release);
+    Add(counters_.memory, VersionArray::AllocationSize(0));
+    hash_index_.Insert(entry);
+    order_index_.Insert(entry);
+  }
+  entry->write_count = std::max(entry->write_count, write_count);
+}
+
 void MvccStore::Impl::RestoreHorizon(uint64_t horizon) {
   std::lock_guard lock(write_mutex_);
   if (horizon > horizon_.load(std::memory_order_relaxed)) {
@@ -662,19 +685,17 @@ bool MvccStore::Impl::SweepKey(KeyEntry* entry, uint64_t horizon, CompactStepRes
   const bool key_gone = (drop == size);
   uint64_t reclaimed = value_bytes + (key_gone ? entry->key().size() : 0);
 
-  if (key_gone) {
-    hash_index_.Erase(entry);
-    order_index_.Remove(entry);
-    Sub(counters_.keys, 1);
-    Sub(counters_.memory, entry->allocation_size());
-    epochs_.Retire(entry, &KeyEntry::Destroy);
-  } else {
-    VersionArray* kept = VersionArray::Create(size - drop);
-    std::memcpy(kept->mutable_records(), records + drop, (size - drop) * sizeof(VersionRecord));
-    kept->Publish(size - drop);
-    entry->versions.store(kept, std::memory_order_release);
-    Add(counters_.memory, VersionArray::AllocationSize(size - drop));
-  }
+  // A key whose every version goes is retired, not removed: its entry stays
+  // with no versions, keeping its write count, so that a later write of the
+  // key gets the same version number whenever compaction ran (PROTOCOL.md:
+  // version counts every write a key received). Readers skip such entries;
+  // `keys` and `bytes` no longer count it.
+  VersionArray* kept = VersionArray::Create(size - drop);
+  std::memcpy(kept->mutable_records(), records + drop, (size - drop) * sizeof(VersionRecord));
+  kept->Publish(size - drop);
+  entry->versions.store(kept, std::memory_order_release);
+  Add(counters_.memory, VersionArray::AllocationSize(size - drop));
+  if (key_gone) Sub(counters_.keys, 1);
   for (uint32_t i = 0; i < drop; ++i) RetireValue(records[i]);
   Sub(counters_.memory, VersionArray::AllocationSize(array->capacity()));
   epochs_.Retire(array, &VersionArray::Destroy);
@@ -809,6 +830,10 @@ bool MvccStore::ExportKeys(std::string* cursor, size_t max_keys,
 void MvccStore::RestoreVersion(std::string_view key, Timestamp timestamp, uint64_t version,
                                const std::string_view* value, uint64_t write_count) {
   impl_->RestoreVersion(key, timestamp.value(), version, value, write_count);
+}
+
+void MvccStore::RestoreRetiredKey(std::string_view key, uint64_t write_count) {
+  impl_->RestoreRetiredKey(key, write_count);
 }
 
 void MvccStore::RestoreHorizon(Timestamp horizon) { impl_->RestoreHorizon(horizon.value()); }

@@ -266,6 +266,7 @@ Result<CheckpointInfo> LoadCheckpoint(const std::string& path, MvccStore* store)
                                     write_count);
             }
           }
+          if (ok && versions == 0) store->RestoreRetiredKey(key, write_count);
           info.versions += versions;
           ++info.keys;
         }

@@ -242,7 +242,9 @@ class MvccStore final {
   // Raises the compaction horizon to `horizon` (it never moves down) and
   // sweeps every key, removing what no read at or above the horizon can see:
   // for each key, all versions older than its newest version at or below the
-  // horizon, and that version too if it is a delete. Holds the writer lock
+  // horizon, and that version too if it is a delete. A key left with no
+  // version keeps its write count (a small entry of its own), so version
+  // numbers never depend on when compaction ran. Holds the writer lock
   // only for bounded batches of keys, so writers interleave with a long sweep.
   CompactResult Compact(Timestamp horizon);
 
@@ -273,6 +275,9 @@ class MvccStore final {
   // the key's write count to `write_count` either way.
   void RestoreVersion(std::string_view key, Timestamp timestamp, uint64_t version,
                       const std::string_view* value, uint64_t write_count);
+  // A key whose every version was compacted away keeps its write count, so
+  // that its next write continues the count; this restores such a key.
+  void RestoreRetiredKey(std::string_view key, uint64_t write_count);
   void RestoreHorizon(Timestamp horizon);
   void RestoreMaxTimestamp(Timestamp timestamp);
 

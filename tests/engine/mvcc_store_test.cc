@@ -741,16 +741,19 @@ TEST_F(MvccStoreTest, VersionCountContinuesForKeyThatSurvivesCompaction) {
   EXPECT_EQ(PutOk("x", "v3", 30), Written(3, 30));
 }
 
-TEST_F(MvccStoreTest, KeyRecreatedAfterDisappearingStartsAtVersionOne) {
-  // A key compacted away is gone (its key bytes count as reclaimed), so a
-  // later write creates it afresh.
+TEST_F(MvccStoreTest, KeyCompactedAwayContinuesItsVersionCount) {
+  // A key whose every version was compacted away no longer counts as a key
+  // (its key bytes count as reclaimed), but its next write continues the
+  // count: versions never depend on when compaction ran.
   PutOk("x", "v1", 10);
   DeleteOk("x", 20);
   ASSERT_EQ(store_.Compact(Ts(25)).versions_removed, 2u);
   ASSERT_EQ(store_.GetStats().keys, 0u);
+  EXPECT_THAT(store_.Get("x"), IsOkAndHolds(NotFound()));
 
-  EXPECT_EQ(PutOk("x", "again", 30), Written(1, 30));
-  EXPECT_THAT(store_.Get("x"), IsOkAndHolds(FoundValue(1, 30, "again")));
+  EXPECT_EQ(PutOk("x", "again", 30), Written(3, 30));
+  EXPECT_THAT(store_.Get("x"), IsOkAndHolds(FoundValue(3, 30, "again")));
+  EXPECT_EQ(store_.GetStats().keys, 1u);
 }
 
 TEST_F(MvccStoreTest, StatsTrackGarbageCollection) {

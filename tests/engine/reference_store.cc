@@ -176,6 +176,7 @@ CompactResult ReferenceStore::Compact(Timestamp horizon) {
   for (auto it = keys_.begin(); it != keys_.end();) {
     std::vector<Version>& versions = it->second.versions;
     const Version* kept = VersionAt(it->second, horizon_);
+    const bool had_versions = !versions.empty();
     if (kept != nullptr) {
       const Timestamp cutoff = kept->timestamp;
       // Older than the newest version at or below the horizon: invisible to
@@ -192,12 +193,10 @@ CompactResult ReferenceStore::Compact(Timestamp horizon) {
       }
       std::erase_if(versions, removed);
     }
-    if (versions.empty()) {
-      result.bytes_reclaimed += it->first.size();
-      it = keys_.erase(it);
-    } else {
-      ++it;
-    }
+    // A key left with no version is retired, not forgotten: it keeps its
+    // write count, so its next write continues the count.
+    if (had_versions && versions.empty()) result.bytes_reclaimed += it->first.size();
+    ++it;
   }
   ++gc_runs_;
   gc_versions_removed_ += result.versions_removed;
@@ -208,6 +207,7 @@ CompactResult ReferenceStore::Compact(Timestamp horizon) {
 StoreStats ReferenceStore::GetStats() const {
   StoreStats stats;
   for (const auto& [key, state] : keys_) {
+    if (state.versions.empty()) continue;  // retired
     ++stats.keys;
     stats.bytes += key.size();
     for (const Version& v : state.versions) {
@@ -226,7 +226,9 @@ StoreStats ReferenceStore::GetStats() const {
 
 std::vector<std::string> ReferenceStore::Keys() const {
   std::vector<std::string> keys;
-  for (const auto& [key, state] : keys_) keys.push_back(key);
+  for (const auto& [key, state] : keys_) {
+    if (!state.versions.empty()) keys.push_back(key);
+  }
   return keys;
 }
 
