@@ -14,9 +14,11 @@
 #include "rpc.grpc.pb.h"
 #include "server/proto_convert.h"
 #include "service/commit_pipeline.h"
+#include "service/data_dir.h"
 #include "service/kv_service.h"
 #include "service/lease_journal.h"
 #include "service/lease_table.h"
+#include "service/snapshot.h"
 #include "service/watch_hub.h"
 #include "strata/mvcc_store.h"
 
@@ -413,9 +415,52 @@ class LeaseImpl final : public pb::Lease::CallbackService {
   Impl* s_;
 };
 
+// Maintenance.Snapshot: the store at the current revision, a chunk per
+// write (the next chunk is produced when the client took the last one, so a
+// slow reader holds one chunk, not the store).
+class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotResponse> {
+ public:
+  static constexpr size_t kChunkBytes = 1 << 20;
+
+  explicit SnapshotReactor(Impl* s)
+      : s_(s),
+        writer_(s->store, s->leases->Granted(), s->kv->current_revision(),
+                [kv = s->kv.get()] { return kv->compact_revision(); }),
+        estimate_(s->store->GetStats().bytes) {
+    WriteNext();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream closed"));
+    WriteNext();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    std::string chunk = writer_.Next(kChunkBytes);
+    if (chunk.empty()) return Finish(grpc::Status::OK);
+    response_.Clear();
+    s_->Header(writer_.revision(), response_.mutable_header());
+    const uint64_t sent = writer_.bytes_written();
+    response_.set_remaining_bytes(estimate_ > sent ? estimate_ - sent : 0);
+    response_.set_blob(std::move(chunk));
+    StartWrite(&response_);
+  }
+  Impl* s_;
+  service::SnapshotWriter writer_;
+  uint64_t estimate_;  // the store's bytes: remaining_bytes is a hint only
+  pb::SnapshotResponse response_;
+};
+
 class MaintenanceImpl final : public pb::Maintenance::CallbackService {
  public:
   explicit MaintenanceImpl(Impl* s) : s_(s) {}
+
+  grpc::ServerWriteReactor<pb::SnapshotResponse>* Snapshot(grpc::CallbackServerContext*,
+                                                           const pb::SnapshotRequest*) override {
+    return new SnapshotReactor(s_);
+  }
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const pb::StatusRequest*,
                                    pb::StatusResponse* resp) override {
@@ -515,7 +560,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     open.durability.on_durable = [s] {
       if (auto* p = s->wake_target.load()) p->Wake();
     };
-    auto store = Store::Open(options.data_dir + "/kv", open);
+    auto store = Store::Open(service::KvStoreDir(options.data_dir), open);
     if (!store.ok()) return store.status();
     impl->durable = std::move(store.value());
     impl->store = &impl->durable->mvcc();
@@ -530,7 +575,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     StoreOpenOptions lease_open;
     lease_open.durability.sync = options.sync;
     lease_open.durability.checkpoint_after_log_bytes = uint64_t{16} << 20;
-    auto journal = service::StoreLeaseJournal::Open(options.data_dir + "/lease", lease_open);
+    auto journal =
+        service::StoreLeaseJournal::Open(service::LeaseStoreDir(options.data_dir), lease_open);
     if (!journal.ok()) return journal.status();
     impl->lease_journal = std::move(journal.value());
   }

@@ -148,6 +148,14 @@ std::vector<int64_t> LeaseTable::Leases() const {
   return ids;
 }
 
+std::vector<std::pair<int64_t, int64_t>> LeaseTable::Granted() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<int64_t, int64_t>> out;
+  out.reserve(leases_.size());
+  for (const auto& [id, lease] : leases_) out.emplace_back(id, lease.ttl);
+  return out;
+}
+
 size_t LeaseTable::size() const {
   std::lock_guard lock(mu_);
   return leases_.size();

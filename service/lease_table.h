@@ -93,6 +93,8 @@ class LeaseTable final : public LeaseKeys {
   std::optional<int64_t> KeepAlive(int64_t id);
   LeaseTimeToLiveResult TimeToLive(int64_t id, bool with_keys) const;
   std::vector<int64_t> Leases() const;
+  // Every live lease as (id, granted TTL), for a snapshot.
+  std::vector<std::pair<int64_t, int64_t>> Granted() const;
   size_t size() const;
 
   // LeaseKeys (called by KvService under its writer lock).

@@ -23,6 +23,11 @@ def strata_binary():
                           os.path.join(ROOT, "build", "release", "strata-server"))
 
 
+def strata_ctl_binary():
+    return os.environ.get("STRATA_CTL_BINARY",
+                          os.path.join(ROOT, "build", "release", "strata-ctl"))
+
+
 def etcd_binary():
     return os.environ.get("ETCD_BINARY",
                           os.path.join(ROOT, "build", "deps", "etcd-server", "usr", "bin", "etcd"))

@@ -1,0 +1,88 @@
+// Snapshots: the whole key-value model at one revision, as one byte stream
+// (what Maintenance.Snapshot sends and `etcdctl snapshot save` writes to a
+// file), and its restore into a new data directory (`strata-ctl snapshot
+// restore`).
+//
+// Format (integers are LEB128 varints):
+//   "strata-snapshot\n", format version (1), revision R
+//   'L' lease count, (id, ttl) per lease
+//   'K' key, version count, per version: timestamp, kind (0 delete, 1 put),
+//       for a put the stored bytes (service/stored_value.h); every version
+//       at or below R the engine still holds, oldest first; repeated per key
+//   'E' the compaction revision when the stream ended
+//   'P' padding length, zeros: makes the size 32 past a multiple of 512,
+//       which etcdctl checks before it keeps a snapshot
+//   the SHA-256 of everything before it (32 bytes), as etcd ends its
+//   snapshots, so a cut or damaged file is refused on restore.
+// The stream is produced a batch of keys at a time (each batch a consistent
+// cut taken under the engine's writer lock for a moment, so writers go on);
+// versions above R are left out, so the whole is the store at revision R.
+// Compaction running meanwhile may drop history below its new revision
+// from later batches; the compaction revision is therefore written last,
+// and restore compacts to it, so no read of a restored store can see a
+// revision whose history is partial.
+#ifndef STRATA_SERVICE_SNAPSHOT_H_
+#define STRATA_SERVICE_SNAPSHOT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "strata/mvcc_store.h"
+#include "strata/status.h"
+
+namespace strata::service {
+
+class SnapshotWriter final {
+ public:
+  SnapshotWriter(const MvccStore* store, std::vector<std::pair<int64_t, int64_t>> leases,
+                 int64_t revision, std::function<int64_t()> compact_revision);
+  ~SnapshotWriter();
+  SnapshotWriter(const SnapshotWriter&) = delete;
+  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+
+  // The next piece of the stream, about `chunk_bytes` long (one key's
+  // versions are never split, so a piece may be longer); empty once the
+  // whole stream, trailer included, was returned.
+  std::string Next(size_t chunk_bytes);
+  int64_t revision() const { return revision_; }
+  uint64_t bytes_written() const { return bytes_; }
+
+ private:
+  void Emit(std::string* out, std::string_view bytes);
+
+  const MvccStore* store_;
+  const int64_t revision_;
+  std::function<int64_t()> compact_revision_;
+  std::string header_;  // format, revision and leases, not yet returned
+  std::string cursor_;  // the next key to export
+  bool keys_done_ = false;
+  bool finished_ = false;
+  uint64_t bytes_ = 0;
+  struct Digest;
+  std::unique_ptr<Digest> digest_;
+};
+
+struct RestoreReport {
+  int64_t revision = 0;
+  int64_t compact_revision = 0;
+  uint64_t keys = 0;
+  uint64_t versions = 0;
+  uint64_t leases = 0;
+};
+
+// Restores `snapshot_file` into `data_dir`, which must not hold a store yet
+// (kPreconditionFailed otherwise). kInvalidArgument if the file is not a
+// whole strata snapshot (the checksum names a cut or damaged file).
+// `progress` gets a line now and then.
+Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file,
+                                      const std::string& data_dir,
+                                      const std::function<void(std::string_view)>& progress);
+
+}  // namespace strata::service
+
+#endif  // STRATA_SERVICE_SNAPSHOT_H_
