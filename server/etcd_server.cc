@@ -2,7 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <openssl/evp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -29,15 +31,30 @@ using service::Reply;
 
 namespace {
 
-// FNV-1a: a stable 64-bit id from a name (std::hash is not stable across
-// builds, and member ids must not change across restarts).
-uint64_t StableId(std::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
+// etcd's ids: a member's is the first 8 bytes (big-endian) of the SHA-1 of
+// its sorted peer URLs and the cluster token; the cluster's, of the SHA-1
+// of its members' ids. Deriving them the same way gives the same ids etcd
+// would for the same flags, which etcd's own tests and tools compare.
+uint64_t Sha1Prefix(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha1(), nullptr);
+  uint64_t id = 0;
+  for (int i = 0; i < 8; ++i) id = (id << 8) | digest[i];
+  return id;
+}
+
+uint64_t EtcdMemberId(std::vector<std::string> peer_urls, const std::string& token) {
+  std::sort(peer_urls.begin(), peer_urls.end());
+  std::string b;
+  for (const auto& u : peer_urls) b += u;
+  return Sha1Prefix(b + token);
+}
+
+uint64_t EtcdClusterId(uint64_t member_id) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(member_id >> (56 - 8 * i));
+  return Sha1Prefix(std::string_view(b, 8));
 }
 
 // One bidirectional stream's outgoing queue, drained one write at a time
@@ -604,9 +621,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
       });
   impl->leases->Start(impl->kv.get());
 
-  std::string peer = options.peer_urls.empty() ? "" : options.peer_urls.front();
-  impl->identity.member_id = StableId(options.name + "\n" + peer);
-  impl->identity.cluster_id = StableId("cluster\n" + std::to_string(impl->identity.member_id));
+  impl->identity.member_id = EtcdMemberId(options.peer_urls, options.initial_cluster_token);
+  impl->identity.cluster_id = EtcdClusterId(impl->identity.member_id);
   impl->identity.raft_term = 2;  // what a fresh single-member etcd reports
 
   impl->kv_service = std::make_unique<KvImpl>(s);

@@ -28,6 +28,9 @@ struct ServerOptions {
   std::vector<std::string> listen_addresses = {"127.0.0.1:2379"};
   std::vector<std::string> advertise_client_urls = {"http://127.0.0.1:2379"};
   std::vector<std::string> peer_urls = {"http://localhost:2380"};
+  // Member and cluster ids are derived from the peer URLs and this token
+  // exactly as etcd derives them (so tools that pin them agree).
+  std::string initial_cluster_token = "etcd-cluster";
   // etcd's limits and their defaults.
   size_t max_request_bytes = 1536 * 1024;
   size_t max_txn_ops = 128;

@@ -20,9 +20,12 @@ void LogLine(std::string_view line) {
   (void)!::write(STDERR_FILENO, text.data(), text.size());
 }
 
-// etcd's URL flags are comma-separated lists of scheme://host:port.
+// etcd's URL flags are comma-separated lists of scheme://host:port. Client
+// URLs must be http:// (TLS is not served yet); peer URLs are only reported
+// (a single node has no peers), so https:// is accepted there.
 bool ParseUrls(const std::string& list, std::vector<std::string>* urls,
-               std::vector<std::string>* host_ports, std::string* error) {
+               std::vector<std::string>* host_ports, std::string* error,
+               bool allow_https = false) {
   urls->clear();
   if (host_ports) host_ports->clear();
   size_t start = 0;
@@ -32,12 +35,16 @@ bool ParseUrls(const std::string& list, std::vector<std::string>* urls,
     std::string url = list.substr(start, end - start);
     start = end + 1;
     if (url.empty()) continue;
-    const std::string http = "http://";
-    if (url.rfind(http, 0) != 0) {
+    size_t scheme = 0;
+    if (url.rfind("http://", 0) == 0) {
+      scheme = 7;
+    } else if (allow_https && url.rfind("https://", 0) == 0) {
+      scheme = 8;
+    } else {
       *error = "'" + url + "': only http:// URLs are served (TLS is not implemented yet)";
       return false;
     }
-    std::string host_port = url.substr(http.size());
+    std::string host_port = url.substr(scheme);
     while (!host_port.empty() && host_port.back() == '/') host_port.pop_back();
     if (host_port.find(':') == std::string::npos) {
       *error = "'" + url + "': a port is needed";
@@ -80,13 +87,21 @@ int main(int argc, char** argv) {
   std::string advertise_peer;
   app.add_option("--initial-advertise-peer-urls", advertise_peer,
                  "peer URLs this member reports in MemberList; default: --listen-peer-urls");
-  std::string initial_cluster, initial_cluster_token, initial_cluster_state;
+  std::string initial_cluster, initial_cluster_state;
   app.add_option("--initial-cluster", initial_cluster,
-                 "accepted for etcd compatibility (single node: must name only this member)");
-  app.add_option("--initial-cluster-token", initial_cluster_token,
-                 "accepted for etcd compatibility");
+                 "name=peer-URL,...: this member's entries give its peer URLs (and so its id, "
+                 "derived as etcd derives it); a single node serves no peers yet");
+  app.add_option("--initial-cluster-token", o.initial_cluster_token,
+                 "the cluster's token, part of the member and cluster ids as in etcd")
+      ->capture_default_str();
   app.add_option("--initial-cluster-state", initial_cluster_state,
                  "accepted for etcd compatibility ('new' or 'existing')");
+  bool peer_auto_tls = false, initial_corrupt_check = false;
+  app.add_flag("--peer-auto-tls", peer_auto_tls,
+               "accepted for etcd compatibility; a single node has no peers yet");
+  app.add_flag("--experimental-initial-corrupt-check", initial_corrupt_check,
+               "accepted for etcd compatibility; strata always checks every record's checksum "
+               "when it recovers");
   uint64_t snapshot_count = 0;
   app.add_option("--snapshot-count", snapshot_count,
                  "accepted for etcd compatibility; strata checkpoints by log size "
@@ -139,10 +154,24 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (advertise_peer.empty()) advertise_peer = listen_peer;
-  if (!ParseUrls(advertise_peer, &o.peer_urls, nullptr, &error)) {
+  if (!ParseUrls(advertise_peer, &o.peer_urls, nullptr, &error, /*allow_https=*/true)) {
     LogLine("--initial-advertise-peer-urls: " + error);
     return 2;
   }
+  // The member's own entries of --initial-cluster are its peer URLs, as in
+  // etcd (they decide its id).
+  std::vector<std::string> own_peers;
+  for (size_t start = 0; start < initial_cluster.size();) {
+    size_t end = initial_cluster.find(',', start);
+    if (end == std::string::npos) end = initial_cluster.size();
+    const std::string entry = initial_cluster.substr(start, end - start);
+    start = end + 1;
+    const size_t eq = entry.find('=');
+    if (eq != std::string::npos && entry.substr(0, eq) == o.name) {
+      own_peers.push_back(entry.substr(eq + 1));
+    }
+  }
+  if (!own_peers.empty()) o.peer_urls = own_peers;
   o.sync = sync == "always" ? strata::SyncMode::kAlways
                             : (sync == "none" ? strata::SyncMode::kNone : strata::SyncMode::kBatch);
   o.checkpoint_log_bytes = checkpoint_log_mb << 20;
