@@ -111,6 +111,7 @@ class EtcdServer::Impl {
   std::unique_ptr<service::StoreLeaseJournal> lease_journal;
   std::unique_ptr<service::CommitPipeline> pipeline;
   std::unique_ptr<service::LeaseTable> leases;
+  std::unique_ptr<service::SpaceQuota> quota;
   std::unique_ptr<service::KvService> kv;
   std::unique_ptr<service::WatchHub> hub;
   std::atomic<service::CommitPipeline*> wake_target{nullptr};
@@ -376,6 +377,10 @@ class LeaseImpl final : public pb::Lease::CallbackService {
                                        const pb::LeaseGrantRequest* req,
                                        pb::LeaseGrantResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
+    if (s_->quota->alarmed()) {
+      reactor->Finish(ToGrpc(service::etcd_errors::NoSpace()));
+      return reactor;
+    }
     s_->leases->Grant(req->id(), req->ttl(),
                       [this, reactor, resp](Reply<service::LeaseGrantResult> r) {
                         if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
@@ -496,15 +501,46 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       auto health = s_->durable->health();
       if (!health.ok()) resp->add_errors(std::string(health.message()));
     }
+    if (s_->quota->alarmed()) {
+      resp->add_errors("memberID:" + std::to_string(s_->identity.member_id) + " alarm:NOSPACE ");
+    }
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx, const pb::AlarmRequest*,
+  // Only NOSPACE exists on one node (CORRUPT needs peers to compare with).
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx, const pb::AlarmRequest* req,
                                   pb::AlarmResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
+    const bool ours = req->memberid() == 0 || req->memberid() == s_->identity.member_id;
+    const bool nospace = req->alarm() == pb::NONE || req->alarm() == pb::NOSPACE;
+    // As etcd: GET lists the raised alarms, ACTIVATE the one raised,
+    // DEACTIVATE the ones it cleared.
+    bool listed = false;
+    switch (req->action()) {
+      case pb::AlarmRequest::ACTIVATE:
+        if (ours && req->alarm() == pb::NOSPACE) {
+          s_->quota->Raise();
+          listed = true;
+        }
+        break;
+      case pb::AlarmRequest::DEACTIVATE:
+        if (ours && nospace && s_->quota->alarmed()) {
+          s_->quota->Disarm();
+          listed = true;
+        }
+        break;
+      default:
+        listed = s_->quota->alarmed();
+        break;
+    }
+    if (listed) {
+      auto* a = resp->add_alarms();
+      a->set_memberid(s_->identity.member_id);
+      a->set_alarm(pb::NOSPACE);
+    }
     s_->Header(s_->kv->current_revision(), resp->mutable_header());
-    reactor->Finish(grpc::Status::OK);  // no alarm is ever raised yet
+    reactor->Finish(grpc::Status::OK);
     return reactor;
   }
 
@@ -604,8 +640,10 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->pipeline = std::make_unique<service::CommitPipeline>(log, recovered);
   impl->wake_target = impl->pipeline.get();
   impl->leases = std::make_unique<service::LeaseTable>(impl->lease_journal.get());
+  impl->quota = std::make_unique<service::SpaceQuota>(impl->store, options.quota_backend_bytes);
   service::KvServiceOptions kv_options;
   kv_options.max_txn_ops = options.max_txn_ops;
+  kv_options.quota = impl->quota.get();
   impl->kv = std::make_unique<service::KvService>(impl->store, impl->pipeline.get(),
                                                   impl->leases.get(), kv_options);
   service::WatchHubOptions hub_options;

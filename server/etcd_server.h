@@ -34,6 +34,9 @@ struct ServerOptions {
   // etcd's limits and their defaults.
   size_t max_request_bytes = 1536 * 1024;
   size_t max_txn_ops = 128;
+  // etcd's --quota-backend-bytes (0: 2 GiB): past it the NOSPACE alarm is
+  // raised and writes that add data are refused (service/space_quota.h).
+  uint64_t quota_backend_bytes = 0;
   // Durability of the store (see strata/store.h).
   SyncMode sync = SyncMode::kBatch;
   int64_t sync_delay_us = 1000;

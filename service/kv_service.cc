@@ -426,8 +426,27 @@ std::optional<ServiceError> CheckPut(const PutRequest& r) {
 
 }  // namespace
 
+namespace {
+
+// What a Txn's puts would add at most (etcd charges the larger branch).
+uint64_t PutBytes(const std::vector<RequestOp>& ops) {
+  uint64_t n = 0;
+  for (const auto& op : ops) {
+    if (auto* p = std::get_if<PutRequest>(&op.op)) n += p->key.size() + p->value.size();
+    if (auto* t = std::get_if<std::shared_ptr<TxnRequest>>(&op.op); t && *t) {
+      n += std::max(PutBytes((*t)->success), PutBytes((*t)->failure));
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
 void KvService::Put(const PutRequest& request, Done<PutResponse> done) {
   if (auto e = CheckPut(request)) return done(*e);
+  if (options_.quota && !options_.quota->Admit(request.key.size() + request.value.size())) {
+    return done(etcd_errors::NoSpace());
+  }
   ExecuteWrite<PutResponse>(
       [&](WriteTxn& txn) -> Reply<PutResponse> {
         // Under the writer lock: a revocation cannot slip in between.
@@ -552,6 +571,10 @@ std::optional<ServiceError> CheckTxnRequest(const TxnRequest& request, size_t ma
 
 void KvService::Txn(const TxnRequest& request, Done<TxnResponse> done) {
   if (auto e = CheckTxnRequest(request, options_.max_txn_ops)) return done(*e);
+  if (options_.quota) {
+    const uint64_t bytes = std::max(PutBytes(request.success), PutBytes(request.failure));
+    if (bytes > 0 && !options_.quota->Admit(bytes)) return done(etcd_errors::NoSpace());
+  }
   ExecuteWrite<TxnResponse>(
       [&](WriteTxn& txn) -> Reply<TxnResponse> {
         std::optional<ServiceError> error;

@@ -32,6 +32,7 @@
 #include "service/commit_pipeline.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
+#include "service/space_quota.h"
 #include "strata/mvcc_store.h"
 
 namespace strata::service {
@@ -51,6 +52,8 @@ class LeaseKeys {
 struct KvServiceOptions {
   // etcd's --max-txn-ops: operations in one Txn branch (and compares).
   size_t max_txn_ops = 128;
+  // Writes that add data are refused once it raised its alarm (null: none).
+  SpaceQuota* quota = nullptr;
 };
 
 class KvService final {

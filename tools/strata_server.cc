@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
                  "request')")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  app.add_option("--quota-backend-bytes", o.quota_backend_bytes,
+                 "raise the NOSPACE alarm and refuse writes that add data once the store's "
+                 "memory reaches this many bytes (0: etcd's default, 2 GiB)")
+      ->capture_default_str();
   std::string sync = "batch";
   app.add_option("--sync", sync,
                  "when a write is durable before its reply: 'always' (fsync at once; writes "

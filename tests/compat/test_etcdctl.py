@@ -177,6 +177,40 @@ class EtcdctlSession(unittest.TestCase):
             self.assertIn(b"candidate", out)
 
 
+class SpaceQuota(unittest.TestCase):
+    """--quota-backend-bytes: past it, the NOSPACE alarm and etcd's error for
+    writes that add data; compaction makes room, disarming lets writes in."""
+
+    def test_nospace_alarm(self):
+        server = StrataServer(extra_args=["--quota-backend-bytes", "60000"]).start()
+        self.addCleanup(server.stop)
+        big = "b" * 4000
+        refused = None
+        for i in range(100):
+            _, err = etcdctl(server.endpoint, "put", "big", big, check=False)
+            if err:
+                refused = err
+                break
+        self.assertIsNotNone(refused, "the quota never refused a write")
+        self.assertIn("etcdserver: mvcc: database space exceeded", refused)
+        out, _ = etcdctl(server.endpoint, "alarm", "list")
+        self.assertRegex(out, r"^memberID:\d+ alarm:NOSPACE \n$")
+        _, err = etcdctl(server.endpoint, "put", "small", "x", check=False)
+        self.assertIn("database space exceeded", err)
+        _, err = etcdctl(server.endpoint, "lease", "grant", "10", check=False)
+        self.assertIn("database space exceeded", err)
+        self.assertEqual(etcdctl(server.endpoint, "get", "big", "--print-value-only")[0],
+                         big + "\n", "reads go on")
+        rev = json.loads(etcdctl(server.endpoint, "get", "big", "-w", "json")[0])["header"][
+            "revision"]
+        etcdctl(server.endpoint, "compact", str(rev))
+        etcdctl(server.endpoint, "defrag")
+        out, _ = etcdctl(server.endpoint, "alarm", "disarm")
+        self.assertRegex(out, r"^memberID:\d+ alarm:NOSPACE \n$")
+        self.assertEqual(etcdctl(server.endpoint, "alarm", "list")[0], "")
+        self.assertEqual(etcdctl(server.endpoint, "put", "small", "x")[0], "OK\n")
+
+
 class SnapshotSaveAndRestore(unittest.TestCase):
     """`etcdctl snapshot save` from strata-server, `strata-ctl snapshot
     restore` into a new directory, and a server started on it answers as
