@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs etcd 3.4.23's own end-to-end tests (the allow-list beside this file)
+# against strata-server. Builds them offline from Debian's
+# golang-etcd-server-dev (GO111MODULE=off, GOPATH=/usr/share/gocode), puts
+# strata-server behind a shim directory where the tests look for `etcd`
+# (they pass etcd's flags and wait for its start-up lines, both of which
+# strata-server speaks) and Debian's etcdctl, and runs every listed test.
+# Usage: run.sh STRATA_SERVER WORK_DIR
+set -euo pipefail
+server=$(readlink -f "$1")
+work=$(mkdir -p "$2" && readlink -f "$2")
+here=$(cd "$(dirname "$0")" && pwd)
+src=/usr/share/gocode/src/go.etcd.io/etcd
+
+if [ ! -d "$src/tests/e2e" ] || ! command -v go >/dev/null; then
+  echo "etcd e2e: golang-go and golang-etcd-server-dev are needed (scripts/install-deps.sh)" >&2
+  exit 1
+fi
+if [ ! -x "$work/e2e.test" ] || [ "$src/tests/e2e/ctl_v3_test.go" -nt "$work/e2e.test" ]; then
+  echo "etcd e2e: building etcd's tests/e2e (offline)" >&2
+  (cd "$src/tests/e2e" && GO111MODULE=off GOPATH=/usr/share/gocode \
+    GOCACHE="$work/gocache" go test -c -o "$work/e2e.test" . 2>&1 | tail -20) >&2
+fi
+mkdir -p "$work/bin"
+ln -sf "$server" "$work/bin/etcd"
+ln -sf "$(command -v etcdctl)" "$work/bin/etcdctl"
+
+tests=$(grep -v '^#' "$here/allow-list.txt" | grep -v '^$' | paste -sd'|')
+cd "$work"
+set +e
+"$work/e2e.test" -test.v -test.timeout 10m -bin-dir "$work/bin" \
+  -cert-dir "$src/integration/fixtures" -test.run "^($tests)\$" > "$work/e2e.log" 2>&1
+code=$?
+set -e
+passed=$(grep -a -c '^--- PASS' "$work/e2e.log" || true)
+failed=$(grep -a -c '^--- FAIL' "$work/e2e.log" || true)
+listed=$(grep -v '^#' "$here/allow-list.txt" | grep -vc '^$')
+grep -a -E '^--- (PASS|FAIL)' "$work/e2e.log"
+if [ "$code" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -ne "$listed" ]; then
+  grep -a -B2 -A20 '^--- FAIL' "$work/e2e.log" | head -200
+  echo "etcd e2e: $passed of $listed listed tests passed (log: $work/e2e.log)" >&2
+  echo "$passed passed, $((listed - passed)) failed"
+  exit 1
+fi
+echo "$passed passed, 0 failed"
