@@ -11,6 +11,9 @@
 //   strata-bench --engine NAME[,NAME..] --workload TX[,RO] [--keys N --dist D
 //                --threads T --isolation I --duration S --runs R]
 //   strata-bench --node PATH [--node-messages N --runs R]
+//   strata-bench --etcd-api --server PATH [--etcd PATH] [--seconds S --runs R --row NAME]
+//                                        strata-server against etcd over gRPC (the etcd
+//                                        v3 API), then a markdown table
 //   strata-bench --durable-all           durable writes (DW) and recovery (DR) for
 //                                        strata and RocksDB, then markdown tables
 //   strata-bench --engine NAME[,NAME..] --workload DW[,DR] [--sync M --threads T
@@ -42,6 +45,7 @@
 #include "bench/durable_report.h"
 #include "bench/durable_workloads.h"
 #include "bench/engine_adapter.h"
+#include "bench/etcd_bench.h"
 #include "bench/json_line.h"
 #include "bench/node_bench.h"
 #include "bench/report_table.h"
@@ -58,6 +62,11 @@ constexpr std::string_view kUsage = R"(usage:
   strata-bench [--all] [--node PATH]       every engine x every workload, then a table on stderr
   strata-bench --engine NAME[,NAME...] [--workload W1[,W2,...]] [sizes]
   strata-bench --node PATH [--node-messages N] [--runs R]
+  strata-bench --etcd-api --server PATH [--etcd PATH] [--seconds S] [--runs R] [--row NAME]
+                                           strata-server (and etcd) under one gRPC load
+                                           generator: puts, ranges, the Kubernetes update
+                                           Txn, lease grants; ops/s, p50/p99, server CPU
+                                           per 1,000 ops, RSS; then a table on stderr
   strata-bench --txn-all                   every transactional engine x TX, RO x every
                                            keys/dist/threads/isolation, then a table on stderr
   strata-bench --engine NAME[,NAME...] --workload TX[,RO] [transaction options]
@@ -128,6 +137,12 @@ struct Flags {
   double duration = 1.5;
   double zipf_theta = 0.99;
   bool duration_given = false;  // DW's default duration differs from TX's
+  // The etcd-API benchmark.
+  bool etcd_api = false;
+  std::string server_path;
+  std::string etcd_path;
+  double seconds = 3;
+  std::string row;
   // The durability workloads.
   bool durable_all = false;
   std::vector<std::string> syncs;
@@ -241,6 +256,16 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (arg == "--zipf-theta") {
       flags.zipf_theta = ParsePositive(arg, value());
       if (flags.zipf_theta >= 1) Fatal("--zipf-theta must be in (0, 1)");
+    } else if (arg == "--etcd-api") {
+      flags.etcd_api = true;
+    } else if (arg == "--server") {
+      flags.server_path = value();
+    } else if (arg == "--etcd") {
+      flags.etcd_path = value();
+    } else if (arg == "--seconds") {
+      flags.seconds = ParsePositive(arg, value());
+    } else if (arg == "--row") {
+      flags.row = value();
     } else if (arg == "--durable-all") {
       flags.durable_all = true;
     } else if (arg == "--sync") {
@@ -631,6 +656,12 @@ int Main(int argc, char** argv) {
     if (flags.engines.size() != 1) Fatal("--internal-load-run needs exactly one --engine");
     RunLoadOnce(flags.engines[0], flags.keys.value_or(1'000'000), flags.versions.value_or(4))
         .Print();
+    return 0;
+  }
+  if (flags.etcd_api) {
+    if (flags.server_path.empty()) Fatal("--etcd-api needs --server PATH (strata-server)");
+    RunEtcdBench({flags.server_path, flags.etcd_path, flags.seconds,
+                  flags.runs, flags.row});
     return 0;
   }
   bool durable_workloads = flags.durable_all;

@@ -1,0 +1,423 @@
+#include "bench/etcd_bench.h"
+
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "bench/json_line.h"
+#include "bench/subprocess.h"
+#include "rpc.grpc.pb.h"
+
+namespace strata::bench {
+namespace {
+
+namespace pb = etcdserverpb;
+
+constexpr int kKeySpace = 10000;
+constexpr size_t kValueBytes = 256;
+constexpr double kWarmupSeconds = 0.5;
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string Key(int i) {
+  char b[9];
+  std::snprintf(b, sizeof b, "%08d", i);  // 8-byte keys
+  return b;
+}
+
+struct Server {
+  std::string name;
+  pid_t pid = -1;
+  std::string endpoint;
+  std::string dir;
+};
+
+Server Start(const std::string& name, const std::string& binary) {
+  Server s;
+  s.name = name;
+  s.dir = std::filesystem::temp_directory_path() / ("strata-etcd-bench-" + name + "-" +
+                                                    std::to_string(::getpid()));
+  std::filesystem::remove_all(s.dir);
+  const int port = FreePort();
+  s.endpoint = "127.0.0.1:" + std::to_string(port);
+  std::vector<std::string> argv = {binary, "--data-dir", s.dir + "/data", "--listen-client-urls",
+                                   "http://" + s.endpoint, "--advertise-client-urls",
+                                   "http://" + s.endpoint};
+  if (name == "etcd") {
+    const std::string peer = "http://127.0.0.1:" + std::to_string(FreePort());
+    for (const char* flag : {"--listen-peer-urls", "--initial-advertise-peer-urls"}) {
+      argv.push_back(flag);
+      argv.push_back(peer);
+    }
+    argv.push_back("--initial-cluster");
+    argv.push_back("default=" + peer);
+    argv.push_back("--log-level");
+    argv.push_back("error");
+  }
+  // The servers' logs are not the benchmark's business.
+  const int saved = ::dup(STDERR_FILENO);
+  const int null = ::open("/dev/null", O_WRONLY);
+  ::dup2(null, STDERR_FILENO);
+  s.pid = SpawnChild(argv, /*pipe_stdin=*/false).pid;
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(null);
+  // Ready once a Range answers.
+  auto stub = pb::KV::NewStub(grpc::CreateChannel(s.endpoint, grpc::InsecureChannelCredentials()));
+  for (int i = 0; i < 300; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    pb::RangeRequest req;
+    req.set_key("x");
+    pb::RangeResponse resp;
+    if (stub->Range(&ctx, req, &resp).ok()) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Fatal(name + " did not start");
+}
+
+void Stop(Server& s) {
+  ::kill(s.pid, SIGTERM);
+  WaitChild(s.pid);
+  std::filesystem::remove_all(s.dir);
+}
+
+struct ProcSample {
+  double cpu_seconds = 0;
+  uint64_t rss_bytes = 0;
+};
+
+ProcSample Sample(pid_t pid) {
+  ProcSample out;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) start after ')'.
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  out.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) out.rss_bytes = std::stoull(line.substr(6)) * 1024;
+  }
+  return out;
+}
+
+enum class Op { kPut, kRange, kRangeSerializable, kKubernetesUpdate, kLeaseGrant };
+
+struct Row {
+  std::string name;
+  Op op;
+  int connections;
+  int clients;
+};
+
+// One client: one request in flight at a time, reissued from its own
+// completion callback until the load stops.
+struct Client {
+  int id = 0;
+  pb::KV::Stub* kv = nullptr;
+  pb::Lease::Stub* lease = nullptr;
+  std::unique_ptr<grpc::ClientContext> ctx;
+  pb::PutRequest put;
+  pb::PutResponse put_resp;
+  pb::RangeRequest range;
+  pb::RangeResponse range_resp;
+  pb::TxnRequest txn;
+  pb::TxnResponse txn_resp;
+  pb::LeaseGrantRequest grant;
+  pb::LeaseGrantResponse grant_resp;
+  int64_t mod_revision = 0;  // the Kubernetes update shape's expected revision
+  std::mt19937 rng;
+  Clock::time_point started;
+  std::vector<double> latencies_us;
+};
+
+class Load {
+ public:
+  Load(const Server& server, const Row& row) : row_(row) {
+    for (int c = 0; c < row.connections; ++c) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection each
+      args.SetInt("strata.bench.connection", c);
+      auto channel =
+          grpc::CreateCustomChannel(server.endpoint, grpc::InsecureChannelCredentials(), args);
+      kv_.push_back(pb::KV::NewStub(channel));
+      lease_.push_back(pb::Lease::NewStub(channel));
+    }
+    const std::string value(kValueBytes, 'v');
+    for (int i = 0; i < row.clients; ++i) {
+      auto c = std::make_unique<Client>();
+      c->id = i;
+      c->kv = kv_[i % row.connections].get();
+      c->lease = lease_[i % row.connections].get();
+      c->rng.seed(static_cast<unsigned>(i * 7919 + 1));
+      c->put.set_value(value);
+      c->range.set_serializable(row.op == Op::kRangeSerializable);
+      c->grant.set_ttl(60);
+      clients_.push_back(std::move(c));
+    }
+  }
+
+  // Runs for `seconds` after a warm-up; returns ops completed in the window.
+  uint64_t Run(double seconds) {
+    window_start_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(kWarmupSeconds));
+    window_end_ = window_start_ + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(seconds));
+    outstanding_ = static_cast<int>(clients_.size());
+    for (auto& c : clients_) Issue(c.get());
+    std::this_thread::sleep_until(window_end_);
+    stop_ = true;
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return outstanding_ == 0; });
+    if (failure_) Fatal("a request failed: " + *failure_);
+    uint64_t ops = 0;
+    for (auto& c : clients_) ops += c->latencies_us.size();
+    return ops;
+  }
+
+  std::vector<double> Latencies() const {
+    std::vector<double> all;
+    for (const auto& c : clients_) all.insert(all.end(), c->latencies_us.begin(), c->latencies_us.end());
+    std::sort(all.begin(), all.end());
+    return all;
+  }
+
+  Clock::time_point window_start() const { return window_start_; }
+
+ private:
+  void Issue(Client* c) {
+    c->ctx = std::make_unique<grpc::ClientContext>();
+    c->started = Clock::now();
+    auto done = [this, c](grpc::Status s) { Completed(c, std::move(s)); };
+    switch (row_.op) {
+      case Op::kPut:
+        c->put.set_key(Key(static_cast<int>(c->rng() % kKeySpace)));
+        c->kv->async()->Put(c->ctx.get(), &c->put, &c->put_resp, done);
+        break;
+      case Op::kRange:
+      case Op::kRangeSerializable:
+        c->range.set_key(Key(static_cast<int>(c->rng() % kKeySpace)));
+        c->kv->async()->Range(c->ctx.get(), &c->range, &c->range_resp, done);
+        break;
+      case Op::kKubernetesUpdate: {
+        // The apiserver's GuaranteedUpdate: put if mod_revision is still R,
+        // else read the key (OptimisticPut with GetOnFailure).
+        const std::string key = "/registry/pods/" + std::to_string(c->id);
+        c->txn.Clear();
+        auto* cmp = c->txn.add_compare();
+        cmp->set_key(key);
+        cmp->set_target(pb::Compare::MOD);
+        cmp->set_result(pb::Compare::EQUAL);
+        cmp->set_mod_revision(c->mod_revision);
+        auto* put = c->txn.add_success()->mutable_request_put();
+        put->set_key(key);
+        put->set_value(c->put.value());
+        c->txn.add_failure()->mutable_request_range()->set_key(key);
+        c->kv->async()->Txn(c->ctx.get(), &c->txn, &c->txn_resp, done);
+        break;
+      }
+      case Op::kLeaseGrant:
+        c->lease->async()->LeaseGrant(c->ctx.get(), &c->grant, &c->grant_resp, done);
+        break;
+    }
+  }
+
+  void Completed(Client* c, grpc::Status s) {
+    const auto now = Clock::now();
+    if (!s.ok()) {
+      std::lock_guard lock(mu_);
+      failure_ = s.error_message();
+      stop_ = true;
+    }
+    if (row_.op == Op::kKubernetesUpdate && s.ok()) {
+      if (c->txn_resp.succeeded()) {
+        c->mod_revision = c->txn_resp.header().revision();
+      } else if (c->txn_resp.responses_size() > 0 &&
+                 c->txn_resp.responses(0).response_range().kvs_size() > 0) {
+        c->mod_revision = c->txn_resp.responses(0).response_range().kvs(0).mod_revision();
+      }
+    }
+    if (c->started >= window_start_ && now <= window_end_) {
+      c->latencies_us.push_back(std::chrono::duration<double, std::micro>(now - c->started).count());
+    }
+    if (!stop_) return Issue(c);
+    std::lock_guard lock(mu_);
+    if (--outstanding_ == 0) cv_.notify_all();
+  }
+
+  const Row row_;
+  std::vector<std::unique_ptr<pb::KV::Stub>> kv_;
+  std::vector<std::unique_ptr<pb::Lease::Stub>> lease_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  Clock::time_point window_start_, window_end_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int outstanding_ = 0;
+  std::optional<std::string> failure_;
+};
+
+void Populate(const Server& s) {
+  auto stub = pb::KV::NewStub(grpc::CreateChannel(s.endpoint, grpc::InsecureChannelCredentials()));
+  const std::string value(kValueBytes, 'v');
+  for (int i = 0; i < kKeySpace; i += 100) {
+    pb::TxnRequest txn;
+    for (int k = i; k < std::min(i + 100, kKeySpace); ++k) {
+      auto* put = txn.add_success()->mutable_request_put();
+      put->set_key(Key(k));
+      put->set_value(value);
+    }
+    grpc::ClientContext ctx;
+    pb::TxnResponse resp;
+    grpc::Status st = stub->Txn(&ctx, txn, &resp);
+    if (!st.ok()) Fatal("populating " + s.name + ": " + st.error_message());
+  }
+}
+
+struct Measurement {
+  double ops_per_second = 0;
+  double p50_us = 0, p99_us = 0;
+  double cpu_ms_per_1000 = 0;  // server CPU milliseconds per 1,000 operations
+  double rss_mb = 0;
+};
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+}
+
+Measurement Measure(const Server& s, const Row& row, double seconds) {
+  Load load(s, row);
+  ProcSample before{};
+  // Sample the server's CPU exactly over the measured window.
+  std::thread sampler([&] {
+    std::this_thread::sleep_until(load.window_start());
+    before = Sample(s.pid);
+  });
+  const uint64_t ops = load.Run(seconds);
+  sampler.join();
+  const ProcSample after = Sample(s.pid);
+  const auto lat = load.Latencies();
+  Measurement m;
+  m.ops_per_second = static_cast<double>(ops) / seconds;
+  m.p50_us = Percentile(lat, 0.50);
+  m.p99_us = Percentile(lat, 0.99);
+  m.cpu_ms_per_1000 = ops == 0 ? 0 : (after.cpu_seconds - before.cpu_seconds) * 1e6 / ops;
+  m.rss_mb = static_cast<double>(after.rss_bytes) / (1 << 20);
+  return m;
+}
+
+}  // namespace
+
+void RunEtcdBench(const EtcdBenchOptions& options) {
+  const std::vector<Row> rows = {
+      {"put 1/1", Op::kPut, 1, 1},
+      {"put 8/64", Op::kPut, 8, 64},
+      {"put 100/1000", Op::kPut, 100, 1000},
+      {"range 1/1", Op::kRange, 1, 1},
+      {"range 8/64", Op::kRange, 8, 64},
+      {"range 100/1000", Op::kRange, 100, 1000},
+      {"serializable range 8/64", Op::kRangeSerializable, 8, 64},
+      {"k8s update txn 8/64", Op::kKubernetesUpdate, 8, 64},
+      {"lease grant 8/64", Op::kLeaseGrant, 8, 64},
+  };
+  std::vector<std::pair<std::string, std::string>> servers = {{"strata", options.strata_server}};
+  if (!options.etcd.empty()) servers.emplace_back("etcd", options.etcd);
+  // results[row][server] = median measurement
+  std::map<std::string, std::map<std::string, Measurement>> results;
+  for (const auto& [name, binary] : servers) {
+    Server s = Start(name, binary);
+    Populate(s);
+    for (const Row& row : rows) {
+      if (!options.only.empty() && row.name.find(options.only) == std::string::npos) continue;
+      std::vector<Measurement> runs;
+      for (int r = 0; r < options.runs; ++r) {
+        std::fprintf(stderr, "etcd-api: %s %s, run %d of %d\n", name.c_str(), row.name.c_str(),
+                     r + 1, options.runs);
+        runs.push_back(Measure(s, row, options.seconds));
+      }
+      auto median = [&](auto field) {
+        std::vector<double> v;
+        for (const auto& m : runs) v.push_back(m.*field);
+        return Median(v);
+      };
+      Measurement m;
+      m.ops_per_second = median(&Measurement::ops_per_second);
+      m.p50_us = median(&Measurement::p50_us);
+      m.p99_us = median(&Measurement::p99_us);
+      m.cpu_ms_per_1000 = median(&Measurement::cpu_ms_per_1000);
+      m.rss_mb = median(&Measurement::rss_mb);
+      results[row.name][name] = m;
+      JsonLine line;
+      line.Str("bench", "etcd-api").Str("server", name).Str("row", row.name);
+      line.Num("ops_per_s", m.ops_per_second, 0).Num("p50_us", m.p50_us, 0);
+      line.Num("p99_us", m.p99_us, 0).Num("server_cpu_ms_per_1000_ops", m.cpu_ms_per_1000, 1);
+      line.Num("rss_mb", m.rss_mb, 0).Num("load_1m", LoadAverage1m(), 2);
+      line.Print();
+    }
+    Stop(s);
+  }
+  std::string table =
+      "\n| row | strata ops/s | etcd ops/s | ratio | strata p50/p99 ms | etcd p50/p99 ms | "
+      "strata CPU ms/1k ops | etcd CPU ms/1k ops | CPU ratio | RSS MB strata/etcd |\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n";
+  char buf[512];
+  for (const Row& row : rows) {
+    auto it = results.find(row.name);
+    if (it == results.end()) continue;
+    const auto& st = it->second["strata"];
+    const bool has_etcd = it->second.count("etcd") != 0;
+    const auto& et = has_etcd ? it->second["etcd"] : Measurement{};
+    std::snprintf(buf, sizeof buf,
+                  "| %s | %.0f | %.0f | ×%.2f | %.2f / %.2f | %.2f / %.2f | %.1f | %.1f | ×%.2f | "
+                  "%.0f / %.0f |\n",
+                  row.name.c_str(), st.ops_per_second, et.ops_per_second,
+                  has_etcd && et.ops_per_second > 0 ? st.ops_per_second / et.ops_per_second : 0,
+                  st.p50_us / 1000, st.p99_us / 1000, et.p50_us / 1000, et.p99_us / 1000,
+                  st.cpu_ms_per_1000, et.cpu_ms_per_1000,
+                  has_etcd && st.cpu_ms_per_1000 > 0 ? et.cpu_ms_per_1000 / st.cpu_ms_per_1000 : 0,
+                  st.rss_mb, et.rss_mb);
+    table += buf;
+  }
+  std::fputs(table.c_str(), stderr);
+}
+
+}  // namespace strata::bench

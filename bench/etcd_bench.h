@@ -1,0 +1,31 @@
+// The etcd-API benchmark: strata-server against Debian's etcd 3.4.23 on the
+// same machine, under the same load generator (this process, a gRPC client
+// with one channel per connection and N requests in flight per channel),
+// 8-byte keys and 256-byte values. Per row and server: ops/s, latency
+// p50/p99, server CPU seconds per 1,000 operations (from /proc, so the load
+// generator's own CPU is not counted) and the server's RSS; medians of
+// --runs runs. The load generator shares the machine's cores with the
+// server, so at high rates it caps throughput: CPU per operation is the
+// figure that compares the servers themselves.
+#ifndef STRATA_BENCH_ETCD_BENCH_H_
+#define STRATA_BENCH_ETCD_BENCH_H_
+
+#include <string>
+
+namespace strata::bench {
+
+struct EtcdBenchOptions {
+  std::string strata_server;  // path of strata-server
+  std::string etcd;           // path of etcd (empty: strata only)
+  double seconds = 3;         // measured per run, after a warm-up
+  int runs = 3;
+  std::string only;  // run only the rows whose name contains this
+};
+
+// Prints a JSON line per measurement on stdout and a markdown table on
+// stderr. Dies (Fatal) if a server cannot be started or a request fails.
+void RunEtcdBench(const EtcdBenchOptions& options);
+
+}  // namespace strata::bench
+
+#endif  // STRATA_BENCH_ETCD_BENCH_H_
