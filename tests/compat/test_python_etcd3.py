@@ -102,6 +102,16 @@ class PythonEtcd3(unittest.TestCase):
             self.assertEqual(self.client.get("/locks/mylock")[0], lock.uuid)
         self.assertEqual(self.client.get("/locks/mylock"), (None, None))
 
+    def test_grpc_health_service(self):
+        import grpc
+        channel = grpc.insecure_channel(self.server.endpoint)
+        check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                    request_serializer=lambda b: b,
+                                    response_deserializer=lambda b: b)
+        # An empty HealthCheckRequest (the whole server); status 1 = SERVING.
+        self.assertEqual(check(b"", timeout=5), b"\x08\x01")
+        channel.close()
+
     def test_status_and_members(self):
         status = self.client.status()
         self.assertEqual(status.version, "3.4.23")

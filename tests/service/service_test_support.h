@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +33,9 @@ class MemoryKv {
       : pipeline(std::nullopt, KvService::kFirstRevision),
         leases(nullptr),
         kv(&store, &pipeline, &leases, options) {
+    // Expiries publish from the lease worker's thread.
     pipeline.SetEventSink([this](int64_t revision, std::vector<Event>&& e) {
+      std::lock_guard lock(events_mu);
       for (auto& ev : e) events.push_back({revision, std::move(ev)});
     });
     leases.Start(&kv);
@@ -102,11 +105,14 @@ class MemoryKv {
     int64_t revision;
     Event event;
   };
+  // Declared first, so destroyed last: the lease worker may publish until
+  // `leases` is gone. Read `events` only when no lease can expire.
+  std::mutex events_mu;
+  std::vector<PublishedEvent> events;
   MvccStore store;
   CommitPipeline pipeline;
   LeaseTable leases;
   KvService kv;
-  std::vector<PublishedEvent> events;
 };
 
 inline RequestOp PutOp(const std::string& key, const std::string& value) {
