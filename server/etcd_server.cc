@@ -225,38 +225,90 @@ class KvImpl final : public pb::KV::CallbackService {
   Impl* s_;
 };
 
-// One Watch stream: requests in, the hub's responses out through a bounded
-// queue (the hub stops offering events past the bound and the watchers
-// catch up from history once it drains).
-class WatchReactor final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>,
-                           public service::WatchSink {
+// A bidirectional stream whose replies go out through a bounded queue, one
+// write at a time; it finishes once the client stopped sending and every
+// queued reply was written (or the client went away).
+template <typename Request, typename Response>
+class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
  public:
-  static constexpr size_t kMaxQueued = 1024;  // responses; past it events wait in history
+  // Replies queued for a client that does not read them, at most.
+  static constexpr size_t kMaxQueued = 1024;
 
-  explicit WatchReactor(Impl* s) : s_(s) { StartRead(&request_); }
-
-  bool Offer(service::WatchResponse r, bool must) override {
-    if (!must && queue_.queued() >= kMaxQueued) return false;
-    pb::WatchResponse p;
-    ToProto(s_->identity, r, &p);
-    if (queue_.Push(std::move(p), &writing_)) StartWrite(&writing_);
+ protected:
+  // Called by the derived class once it is fully built.
+  void Begin() { this->StartRead(&request_); }
+  // Queues `r` unless `bounded` and the queue is full (then false).
+  bool Send(Response r, bool bounded) {
+    if (bounded && queue_.queued() >= kMaxQueued) return false;
+    if (queue_.Push(std::move(r), &writing_)) this->StartWrite(&writing_);
     return true;
   }
+  virtual void OnRequest(const Request& request) = 0;
+  // The client will send nothing more (or is gone).
+  virtual void OnClientDone() {}
 
-  void OnReadDone(bool ok) override {
+ private:
+  void OnReadDone(bool ok) final {
     if (!ok) {
-      s_->hub->RemoveStream(this);
+      OnClientDone();
       std::lock_guard lock(mu_);
       reading_done_ = true;
       MaybeFinishLocked();
       return;
     }
-    switch (request_.request_union_case()) {
+    OnRequest(request_);
+    this->StartRead(&request_);
+  }
+  void OnWriteDone(bool ok) final {
+    if (ok && queue_.Next(&writing_)) {
+      this->StartWrite(&writing_);
+      return;
+    }
+    if (!ok) {
+      while (queue_.Next(&writing_)) {  // the client is gone: drop what waits
+      }
+    }
+    std::lock_guard lock(mu_);
+    MaybeFinishLocked();
+  }
+  void OnDone() final { delete this; }
+  void MaybeFinishLocked() {
+    if (reading_done_ && !finished_ && queue_.idle()) {
+      finished_ = true;
+      this->Finish(grpc::Status::OK);
+    }
+  }
+
+  Request request_;
+  Response writing_;
+  WriteQueue<Response> queue_;
+  std::mutex mu_;
+  bool reading_done_ = false;  // guarded by mu_
+  bool finished_ = false;      // guarded by mu_
+};
+
+// One Watch stream: requests go to the hub, the hub's responses come back
+// through the bounded queue (past it the hub stops offering events and the
+// watchers catch up from history once it drains).
+class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchResponse>,
+                           public service::WatchSink {
+ public:
+  explicit WatchReactor(Impl* s) : s_(s) { Begin(); }
+
+  bool Offer(service::WatchResponse r, bool must) override {
+    pb::WatchResponse p;
+    ToProto(s_->identity, r, &p);
+    return Send(std::move(p), /*bounded=*/!must);
+  }
+
+ private:
+  void OnRequest(const pb::WatchRequest& request) override {
+    switch (request.request_union_case()) {
       case pb::WatchRequest::kCreateRequest:
-        s_->hub->Create(this, FromProto(request_.create_request()));
+        s_->hub->Create(this, FromProto(request.create_request()));
         break;
       case pb::WatchRequest::kCancelRequest:
-        s_->hub->Cancel(this, request_.cancel_request().watch_id());
+        s_->hub->Cancel(this, request.cancel_request().watch_id());
         break;
       case pb::WatchRequest::kProgressRequest:
         s_->hub->RequestProgress(this);
@@ -264,39 +316,10 @@ class WatchReactor final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::
       default:
         break;
     }
-    StartRead(&request_);
   }
+  void OnClientDone() override { s_->hub->RemoveStream(this); }
 
-  void OnWriteDone(bool ok) override {
-    if (ok && queue_.Next(&writing_)) {
-      StartWrite(&writing_);
-      return;
-    }
-    if (!ok) {
-      // The client is gone; drop what is queued.
-      while (queue_.Next(&writing_)) {
-      }
-    }
-    std::lock_guard lock(mu_);
-    MaybeFinishLocked();
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  void MaybeFinishLocked() {
-    if (reading_done_ && !finished_ && queue_.idle()) {
-      finished_ = true;
-      Finish(grpc::Status::OK);
-    }
-  }
   Impl* s_;
-  pb::WatchRequest request_;
-  pb::WatchResponse writing_;
-  WriteQueue<pb::WatchResponse> queue_;
-  std::mutex mu_;
-  bool reading_done_ = false;  // guarded by mu_
-  bool finished_ = false;      // guarded by mu_
 };
 
 class WatchImpl final : public pb::Watch::CallbackService {
@@ -312,61 +335,23 @@ class WatchImpl final : public pb::Watch::CallbackService {
 };
 
 class KeepAliveReactor final
-    : public grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
+    : public QueuedBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
  public:
-  static constexpr size_t kMaxQueued = 1024;
-
-  explicit KeepAliveReactor(Impl* s) : s_(s) { StartRead(&request_); }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      std::lock_guard lock(mu_);
-      reading_done_ = true;
-      MaybeFinishLocked();
-      return;
-    }
-    pb::LeaseKeepAliveResponse r;
-    r.set_id(request_.id());
-    // etcd answers an unknown lease with TTL 0, not an error.
-    r.set_ttl(s_->leases->KeepAlive(request_.id()).value_or(0));
-    s_->Header(s_->kv->current_revision(), r.mutable_header());
-    // A client that sends keep-alives without reading the answers is
-    // dropped: past the bound its answers are not queued.
-    if (queue_.queued() < kMaxQueued && queue_.Push(std::move(r), &writing_)) {
-      StartWrite(&writing_);
-    }
-    StartRead(&request_);
-  }
-
-  void OnWriteDone(bool ok) override {
-    if (ok && queue_.Next(&writing_)) {
-      StartWrite(&writing_);
-      return;
-    }
-    if (!ok) {
-      while (queue_.Next(&writing_)) {
-      }
-    }
-    std::lock_guard lock(mu_);
-    MaybeFinishLocked();
-  }
-
-  void OnDone() override { delete this; }
+  explicit KeepAliveReactor(Impl* s) : s_(s) { Begin(); }
 
  private:
-  void MaybeFinishLocked() {
-    if (reading_done_ && !finished_ && queue_.idle()) {
-      finished_ = true;
-      Finish(grpc::Status::OK);
-    }
+  void OnRequest(const pb::LeaseKeepAliveRequest& request) override {
+    pb::LeaseKeepAliveResponse r;
+    r.set_id(request.id());
+    // etcd answers an unknown lease with TTL 0, not an error.
+    r.set_ttl(s_->leases->KeepAlive(request.id()).value_or(0));
+    s_->Header(s_->kv->current_revision(), r.mutable_header());
+    // A client that sends keep-alives without reading the answers gets no
+    // more answers past the bound (its leases are renewed all the same).
+    Send(std::move(r), /*bounded=*/true);
   }
+
   Impl* s_;
-  pb::LeaseKeepAliveRequest request_;
-  pb::LeaseKeepAliveResponse writing_;
-  WriteQueue<pb::LeaseKeepAliveResponse> queue_;
-  std::mutex mu_;
-  bool reading_done_ = false;
-  bool finished_ = false;
 };
 
 class LeaseImpl final : public pb::Lease::CallbackService {

@@ -38,7 +38,10 @@ struct ServerOptions {
   // raised and writes that add data are refused (service/space_quota.h).
   uint64_t quota_backend_bytes = 0;
   // Durability of the store (see strata/store.h).
-  SyncMode sync = SyncMode::kBatch;
+  // kAlways: the log syncs as soon as a record waits, and the writes that
+  // arrive during one fsync share the next: group commit without a delay,
+  // which a server with many clients fills on its own.
+  SyncMode sync = SyncMode::kAlways;
   int64_t sync_delay_us = 1000;
   uint64_t checkpoint_log_bytes = uint64_t{256} << 20;
   // How often a watch created with progress_notify hears from an idle server.

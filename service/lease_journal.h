@@ -22,6 +22,7 @@ class StoreLeaseJournal final : public LeaseJournal {
                                                          StoreOpenOptions options);
   Status Record(int64_t id, int64_t ttl) override;
   Status Erase(int64_t id) override;
+  Status Sync() override;
   std::vector<std::pair<int64_t, int64_t>> Load() override;
 
  private:

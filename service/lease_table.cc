@@ -33,7 +33,7 @@ void LeaseTable::Start(KvService* kv) {
   worker_ = std::thread([this] { Run(); });
 }
 
-void LeaseTable::Post(std::function<void()> task) {
+void LeaseTable::Post(JournalTask task) {
   {
     std::lock_guard lock(tasks_mu_);
     tasks_.push_back(std::move(task));
@@ -44,14 +44,18 @@ void LeaseTable::Post(std::function<void()> task) {
 void LeaseTable::Run() {
   std::unique_lock lock(tasks_mu_);
   while (!stop_) {
-    if (tasks_.empty()) {
-      tasks_cv_.wait_for(lock, options_.expiry_check);
-    }
-    while (!tasks_.empty()) {
-      auto task = std::move(tasks_.front());
-      tasks_.pop_front();
+    if (tasks_.empty()) tasks_cv_.wait_for(lock, options_.expiry_check);
+    if (!tasks_.empty()) {
+      std::deque<JournalTask> batch;
+      batch.swap(tasks_);
       lock.unlock();
-      task();
+      std::vector<Status> written;
+      written.reserve(batch.size());
+      for (auto& t : batch) written.push_back(t.write());
+      const Status synced = journal_ ? journal_->Sync() : Status::Ok();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        batch[i].done(written[i].ok() ? synced : written[i]);
+      }
       lock.lock();
     }
     if (stop_) break;
@@ -78,27 +82,29 @@ void LeaseTable::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) {
     }
     granting_.insert(id);
   }
-  Post([this, id, ttl, done = std::move(done)] {
-    Status s = journal_ ? journal_->Record(id, ttl) : Status::Ok();
-    {
-      std::lock_guard lock(mu_);
-      granting_.erase(id);
-      if (s.ok()) leases_[id] = Lease{ttl, Clock::now() + std::chrono::seconds(ttl), {}, false};
-    }
-    if (!s.ok()) return done(etcd_errors::StorageFailed(std::string(s.message())));
-    done(LeaseGrantResult{id, ttl, kv_->current_revision()});
-  });
+  Post({[this, id, ttl] { return journal_ ? journal_->Record(id, ttl) : Status::Ok(); },
+        [this, id, ttl, done = std::move(done)](const Status& s) {
+          {
+            std::lock_guard lock(mu_);
+            granting_.erase(id);
+            if (s.ok()) {
+              leases_[id] = Lease{ttl, Clock::now() + std::chrono::seconds(ttl), {}, false};
+            }
+          }
+          if (!s.ok()) return done(etcd_errors::StorageFailed(std::string(s.message())));
+          done(LeaseGrantResult{id, ttl, kv_->current_revision()});
+        }});
 }
 
 void LeaseTable::Revoke(int64_t id, Done<int64_t> done) {
   kv_->RevokeLease(id, [this, id, done = std::move(done)](Reply<int64_t> r) mutable {
     if (!r.ok()) return done(std::move(r));
     // The keys are gone (durably); now the lease's record.
-    Post([this, id, r = std::move(r), done = std::move(done)]() mutable {
-      Status s = journal_ ? journal_->Erase(id) : Status::Ok();
-      if (!s.ok()) return done(etcd_errors::StorageFailed(std::string(s.message())));
-      done(std::move(r));
-    });
+    Post({[this, id] { return journal_ ? journal_->Erase(id) : Status::Ok(); },
+          [r = std::move(r), done = std::move(done)](const Status& s) mutable {
+            if (!s.ok()) return done(etcd_errors::StorageFailed(std::string(s.message())));
+            done(std::move(r));
+          }});
   });
 }
 

@@ -9,7 +9,9 @@
 // journaled: they are rebuilt from the keys' own lease fields at start.
 //
 // One worker thread does the journal's (blocking, fsyncing) writes and the
-// expiry checks, so request threads never wait on a disk.
+// expiry checks, so request threads never wait on a disk; it takes every
+// write that queued up while it synced the last batch, so many grants share
+// one fsync.
 #ifndef STRATA_SERVICE_LEASE_TABLE_H_
 #define STRATA_SERVICE_LEASE_TABLE_H_
 
@@ -39,9 +41,11 @@ namespace strata::service {
 class LeaseJournal {
  public:
   virtual ~LeaseJournal() = default;
-  // Each returns once durable.
+  // Record and Erase append; Sync returns once everything appended is
+  // durable, so a batch of grants shares one fsync.
   virtual Status Record(int64_t id, int64_t ttl) = 0;
   virtual Status Erase(int64_t id) = 0;
+  virtual Status Sync() = 0;
   virtual std::vector<std::pair<int64_t, int64_t>> Load() = 0;  // (id, ttl)
 };
 
@@ -109,8 +113,13 @@ class LeaseTable final : public LeaseKeys {
     std::set<std::string> keys;
     bool expiring = false;  // an expiry revocation is under way
   };
+  // A journal write and what to do once it is durable (or failed).
+  struct JournalTask {
+    std::function<Status()> write;
+    std::function<void(const Status&)> done;
+  };
   void Run();
-  void Post(std::function<void()> task);
+  void Post(JournalTask task);
   void ExpireDue();
 
   LeaseJournal* journal_;
@@ -124,7 +133,7 @@ class LeaseTable final : public LeaseKeys {
 
   std::mutex tasks_mu_;
   std::condition_variable tasks_cv_;
-  std::deque<std::function<void()>> tasks_;  // guarded by tasks_mu_
+  std::deque<JournalTask> tasks_;  // guarded by tasks_mu_
   bool stop_ = false;                        // guarded by tasks_mu_
   std::thread worker_;
 };

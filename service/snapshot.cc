@@ -8,6 +8,7 @@
 
 #include "service/data_dir.h"
 #include "service/lease_journal.h"
+#include "storage/coding.h"
 #include "strata/store.h"
 
 namespace strata::service {
@@ -18,57 +19,33 @@ constexpr uint64_t kFormatVersion = 1;
 constexpr size_t kDigestBytes = 32;
 constexpr size_t kKeysPerBatch = 256;
 
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
+using storage::PutBytes;
+using storage::PutVarint;
 
-void PutBytes(std::string* out, std::string_view b) {
-  PutVarint(out, b.size());
-  out->append(b);
-}
-
+// The storage layer's bounded decoder, plus the literal this format opens
+// with.
 class Reader {
  public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  bool Varint(uint64_t* v) {
-    uint64_t r = 0;
-    for (int shift = 0; shift <= 63 && !in_.empty(); shift += 7) {
-      const auto b = static_cast<unsigned char>(in_.front());
-      in_.remove_prefix(1);
-      r |= uint64_t{b & 0x7fu} << shift;
-      if ((b & 0x80) == 0) {
-        *v = r;
-        return true;
-      }
-    }
-    return false;
-  }
-  bool Byte(char* c) {
-    if (in_.empty()) return false;
-    *c = in_.front();
-    in_.remove_prefix(1);
-    return true;
-  }
-  bool Bytes(std::string_view* b) {
-    uint64_t n = 0;
-    if (!Varint(&n) || n > in_.size()) return false;
-    *b = in_.substr(0, n);
-    in_.remove_prefix(n);
-    return true;
-  }
+  explicit Reader(std::string_view in) : in_(in), decoder_(in) {}
   bool Literal(std::string_view s) {
     if (in_.substr(0, s.size()) != s) return false;
     in_.remove_prefix(s.size());
+    decoder_ = storage::Decoder(in_);
     return true;
   }
-  bool empty() const { return in_.empty(); }
+  bool Varint(uint64_t* v) { return decoder_.Varint(v); }
+  bool Bytes(std::string_view* b) { return decoder_.Bytes(b); }
+  bool Byte(char* c) {
+    uint8_t b = 0;
+    if (!decoder_.Byte(&b)) return false;
+    *c = static_cast<char>(b);
+    return true;
+  }
+  bool empty() const { return decoder_.done(); }
 
  private:
   std::string_view in_;
+  storage::Decoder decoder_;
 };
 
 }  // namespace

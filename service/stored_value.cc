@@ -1,31 +1,13 @@
 #include "service/stored_value.h"
 
+#include "storage/coding.h"
+
 namespace strata::service {
 namespace {
 
 constexpr char kFormat = 0x01;
 
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool GetVarint(std::string_view* in, uint64_t* v) {
-  uint64_t result = 0;
-  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
-    const auto byte = static_cast<unsigned char>(in->front());
-    in->remove_prefix(1);
-    result |= uint64_t{byte & 0x7fu} << shift;
-    if ((byte & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
-}
+using storage::PutVarint;
 
 }  // namespace
 
@@ -43,15 +25,14 @@ std::string EncodeStoredValue(const StoredValue& v) {
 std::optional<StoredValue> DecodeStoredValue(std::string_view bytes) {
   if (bytes.empty() || bytes.front() != kFormat) return std::nullopt;
   bytes.remove_prefix(1);
+  storage::Decoder in(bytes);
   uint64_t create = 0, version = 0, lease = 0;
-  if (!GetVarint(&bytes, &create) || !GetVarint(&bytes, &version) || !GetVarint(&bytes, &lease)) {
-    return std::nullopt;
-  }
+  if (!in.Varint(&create) || !in.Varint(&version) || !in.Varint(&lease)) return std::nullopt;
   StoredValue v;
   v.create_revision = static_cast<int64_t>(create);
   v.version = static_cast<int64_t>(version);
   v.lease = static_cast<int64_t>(lease);
-  v.value = bytes;
+  v.value = in.rest();
   return v;
 }
 

@@ -90,6 +90,8 @@ class Decoder final {
     return true;
   }
   bool done() const { return in_.empty(); }
+  // What has not been read yet.
+  std::string_view rest() const { return in_; }
 
  private:
   std::string_view in_;

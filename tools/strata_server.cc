@@ -120,11 +120,12 @@ int main(int argc, char** argv) {
                  "raise the NOSPACE alarm and refuse writes that add data once the store's "
                  "memory reaches this many bytes (0: etcd's default, 2 GiB)")
       ->capture_default_str();
-  std::string sync = "batch";
+  std::string sync = "always";
   app.add_option("--sync", sync,
-                 "when a write is durable before its reply: 'always' (fsync at once; writes "
-                 "arriving meanwhile share it), 'batch' (wait up to --sync-delay-us for more), "
-                 "'none' (OS only: survives a process crash, not a power loss)")
+                 "when a write is durable before its reply: 'always' (fsync as soon as a write "
+                 "waits; writes arriving during an fsync share the next one), 'batch' (also wait "
+                 "up to --sync-delay-us for more), 'none' (OS only: survives a process crash, "
+                 "not a power loss)")
       ->capture_default_str()
       ->check(CLI::IsMember({"always", "batch", "none"}));
   app.add_option("--sync-delay-us", o.sync_delay_us,

@@ -6,6 +6,7 @@ reference etcd 3.4.23 (scripts/install-deps.sh unpacks Debian's under
 build/deps/etcd-server/, without installing it as a service).
 """
 import os
+import queue
 import re
 import shutil
 import signal
@@ -35,6 +36,29 @@ def etcd_binary():
 
 def etcdctl_binary():
     return shutil.which("etcdctl") or "/usr/bin/etcdctl"
+
+
+class RequestQueue:
+    """The requests of a gRPC client stream, fed from any thread; close()
+    ends the stream."""
+
+    def __init__(self, first=None):
+        self._q = queue.Queue()
+        if first is not None:
+            self._q.put(first)
+
+    def put(self, request):
+        self._q.put(request)
+
+    def close(self):
+        self._q.put(None)
+
+    def __iter__(self):
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            yield item
 
 
 def python_stubs():

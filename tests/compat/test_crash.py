@@ -4,7 +4,6 @@ resumed from the last revision it saw continues exactly, with nothing lost
 or repeated. Rounds and writers: STRATA_CRASH_ROUNDS, STRATA_CRASH_WRITERS.
 """
 import os
-import queue
 import random
 import shutil
 import tempfile
@@ -14,7 +13,7 @@ import unittest
 
 import grpc
 
-from servers import StrataServer, python_stubs
+from servers import RequestQueue, StrataServer, python_stubs
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402
@@ -53,26 +52,17 @@ class Writer(threading.Thread):
 def watch_all(endpoint, start, out, stop):
     """Collects every event from `start` on until the stream breaks."""
     channel = grpc.insecure_channel(endpoint)
-    requests = queue.Queue()
-    requests.put(pb.WatchRequest(create_request=pb.WatchCreateRequest(
+    requests = RequestQueue(pb.WatchRequest(create_request=pb.WatchCreateRequest(
         key=b"\x00", range_end=b"\x00", start_revision=start)))
-
-    def gen():
-        while True:
-            item = requests.get()
-            if item is None:
-                return
-            yield item
-
     try:
-        for resp in rpc.WatchStub(channel).Watch(gen()):
+        for resp in rpc.WatchStub(channel).Watch(iter(requests)):
             for e in resp.events:
                 out.append((e.kv.key, e.kv.value, e.kv.mod_revision))
             if stop.is_set():
                 break
     except grpc.RpcError:
         pass
-    requests.put(None)
+    requests.close()
     channel.close()
 
 

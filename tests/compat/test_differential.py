@@ -19,7 +19,7 @@ import unittest
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from servers import EtcdServer, StrataServer, python_stubs
+from servers import EtcdServer, RequestQueue, StrataServer, python_stubs
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402  (generated at build time from etcd's protos)
@@ -281,17 +281,8 @@ class Differential(unittest.TestCase):
         progress cannot mark the end here)."""
         import queue
         import threading
-        requests = queue.Queue()
-        requests.put(pb.WatchRequest(create_request=create))
-
-        def gen():
-            while True:
-                item = requests.get()
-                if item is None:
-                    return
-                yield item
-
-        stream = client.watch.Watch(gen(), timeout=15)
+        requests = RequestQueue(pb.WatchRequest(create_request=create))
+        stream = client.watch.Watch(iter(requests), timeout=15)
         responses = queue.Queue()
 
         def read():
@@ -319,7 +310,7 @@ class Differential(unittest.TestCase):
                 for e in resp.events:
                     events.append(MessageToDict(e, preserving_proto_field_name=True))
         finally:
-            requests.put(None)
+            requests.close()
             stream.cancel()
             reader.join(timeout=5)
         return events, cancel

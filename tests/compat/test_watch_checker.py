@@ -17,7 +17,7 @@ import unittest
 
 import grpc
 
-from servers import StrataServer, python_stubs
+from servers import RequestQueue, StrataServer, python_stubs
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402
@@ -34,18 +34,10 @@ class Stream:
     """One Watch stream with one watcher; responses land in a queue."""
 
     def __init__(self, channel, create):
-        self.requests = queue.Queue()
+        self.requests = RequestQueue(pb.WatchRequest(create_request=create))
         self.responses = queue.Queue()
-        self.requests.put(pb.WatchRequest(create_request=create))
-        self.call = rpc.WatchStub(channel).Watch(self._gen())
+        self.call = rpc.WatchStub(channel).Watch(iter(self.requests))
         threading.Thread(target=self._read, daemon=True).start()
-
-    def _gen(self):
-        while True:
-            item = self.requests.get()
-            if item is None:
-                return
-            yield item
 
     def _read(self):
         try:
@@ -59,7 +51,7 @@ class Stream:
         self.requests.put(pb.WatchRequest(progress_request=pb.WatchProgressRequest()))
 
     def close(self):
-        self.requests.put(None)
+        self.requests.close()
         self.call.cancel()
 
 

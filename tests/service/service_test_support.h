@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,22 @@ Reply<T> Sync(const std::function<void(std::function<void(Reply<T>)>)>& call) {
   call([&](Reply<T> r) { out.emplace(std::move(r)); });
   EXPECT_TRUE(out.has_value()) << "the in-memory pipeline answers inline";
   return out ? std::move(*out) : Reply<T>(ServiceError{ErrorCode::kInternal, "no reply"});
+}
+
+// Like Sync, for calls that answer from another thread.
+template <typename T>
+Reply<T> Await(const std::function<void(std::function<void(Reply<T>)>)>& call) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Reply<T>> out;
+  call([&](Reply<T> r) {
+    std::lock_guard lock(mu);
+    out.emplace(std::move(r));
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return out.has_value(); });
+  return std::move(*out);
 }
 
 class MemoryKv {
@@ -73,32 +90,12 @@ class MemoryKv {
     r.revision = revision;
     return kv.Range(r);
   }
+  // Lease grants and revocations answer from the lease worker's thread.
   Reply<LeaseGrantResult> Grant(int64_t id, int64_t ttl) {
-    // The grant is journaled on the lease worker even without a journal.
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<Reply<LeaseGrantResult>> out;
-    leases.Grant(id, ttl, [&](Reply<LeaseGrantResult> r) {
-      std::lock_guard lock(mu);
-      out.emplace(std::move(r));
-      cv.notify_one();
-    });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return out.has_value(); });
-    return std::move(*out);
+    return Await<LeaseGrantResult>([&](auto done) { leases.Grant(id, ttl, done); });
   }
   Reply<int64_t> Revoke(int64_t id) {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<Reply<int64_t>> out;
-    leases.Revoke(id, [&](Reply<int64_t> r) {
-      std::lock_guard lock(mu);
-      out.emplace(std::move(r));
-      cv.notify_one();
-    });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return out.has_value(); });
-    return std::move(*out);
+    return Await<int64_t>([&](auto done) { leases.Revoke(id, done); });
   }
 
   struct PublishedEvent {
