@@ -15,6 +15,8 @@
 
 #include "rpc.grpc.pb.h"
 #include "server/proto_convert.h"
+#include "server/server_state.h"
+#include "server/strata_service.h"
 #include "service/commit_pipeline.h"
 #include "service/data_dir.h"
 #include "service/kv_service.h"
@@ -101,46 +103,6 @@ class WriteQueue {
 };
 
 }  // namespace
-
-class EtcdServer::Impl {
- public:
-  ServerOptions options;
-  std::unique_ptr<Store> durable;       // with a data directory
-  std::unique_ptr<MvccStore> ephemeral;  // --in-memory
-  MvccStore* store = nullptr;
-  std::unique_ptr<service::StoreLeaseJournal> lease_journal;
-  std::unique_ptr<service::CommitPipeline> pipeline;
-  std::unique_ptr<service::LeaseTable> leases;
-  std::unique_ptr<service::SpaceQuota> quota;
-  std::unique_ptr<service::KvService> kv;
-  std::unique_ptr<service::WatchHub> hub;
-  std::atomic<service::CommitPipeline*> wake_target{nullptr};
-  HeaderIdentity identity;
-  std::vector<int> ports;
-
-  std::unique_ptr<grpc::Service> kv_service, watch_service, lease_service, maintenance_service,
-      cluster_service;
-  std::unique_ptr<grpc::Server> grpc_server;
-
-  std::mutex shutdown_mu;
-  std::condition_variable shutdown_cv;
-  bool shutdown = false;
-
-  void Header(int64_t revision, pb::ResponseHeader* h) const {
-    ToProto(identity, service::ResponseHeader{revision}, h);
-  }
-  // Top-level replies carry the member's identity (nested ones do not).
-  template <typename P>
-  void FillIdentity(P* p) const {
-    auto* h = p->mutable_header();
-    h->set_cluster_id(identity.cluster_id);
-    h->set_member_id(identity.member_id);
-    h->set_raft_term(identity.raft_term);
-  }
-  bool TooLarge(const google::protobuf::Message& m) const {
-    return m.ByteSizeLong() > options.max_request_bytes;
-  }
-};
 
 namespace {
 
@@ -634,6 +596,9 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   service::WatchHubOptions hub_options;
   hub_options.progress_interval =
       std::chrono::milliseconds(options.watch_progress_notify_interval_ms);
+  service::InteractiveTxnOptions txn_options;
+  txn_options.idle_timeout = std::chrono::milliseconds(options.txn_timeout_ms);
+  impl->txns = std::make_unique<service::InteractiveTxns>(impl->kv.get(), txn_options);
   service::KvService* kv = impl->kv.get();
   impl->hub = std::make_unique<service::WatchHub>(
       impl->store, [kv] { return kv->compact_revision(); }, recovered, hub_options);
@@ -653,6 +618,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->lease_service = std::make_unique<LeaseImpl>(s);
   impl->maintenance_service = std::make_unique<MaintenanceImpl>(s);
   impl->cluster_service = std::make_unique<ClusterImpl>(s);
+  impl->strata_service = MakeStrataService(s);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -677,6 +643,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.RegisterService(impl->lease_service.get());
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
+  builder.RegisterService(impl->strata_service.get());
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server) {
     return Status::Unavailable("cannot listen on the client URLs (is the port in use?)");
@@ -697,6 +664,7 @@ EtcdServer::~EtcdServer() {
   impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   impl_->grpc_server->Wait();
   impl_->leases.reset();
+  impl_->txns.reset();
   impl_->wake_target = nullptr;
   impl_->pipeline.reset();
   impl_->hub.reset();

@@ -44,6 +44,8 @@ struct ServerOptions {
   SyncMode sync = SyncMode::kAlways;
   int64_t sync_delay_us = 1000;
   uint64_t checkpoint_log_bytes = uint64_t{256} << 20;
+  // strata.v1: an interactive transaction idle this long expires.
+  int64_t txn_timeout_ms = 10000;
   // How often a watch created with progress_notify hears from an idle server.
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
   // The version Maintenance.Status reports (clients gate features on it).

@@ -724,6 +724,44 @@ void KvService::Compact(const CompactionRequest& request, Done<CompactionRespons
       result.lsn);
 }
 
+void KvService::CommitTransaction(const TransactionCommit& t, Done<int64_t> done) {
+  ExecuteWrite<int64_t>(
+      [&](WriteTxn& txn) -> Reply<int64_t> {
+        auto conflict = [](std::string_view key) {
+          return ServiceError{ErrorCode::kAborted,
+                              "strata: transaction conflict on key '" + std::string(key) + "'"};
+        };
+        const Timestamp snapshot(static_cast<uint64_t>(t.snapshot));
+        // First committer wins: nothing it writes changed after its snapshot.
+        for (const auto& [key, value] : t.writes) {
+          auto latest = store_->LatestTimestamp(key);
+          if (latest && *latest > snapshot) return conflict(key);
+        }
+        if (t.serializable) {
+          for (const auto& key : t.reads) {
+            auto latest = store_->LatestTimestamp(key);
+            if (latest && *latest > snapshot) return conflict(key);
+          }
+          for (const auto& span : t.scans) {
+            auto range = EngineRange(span);
+            if (!range) continue;
+            if (auto key = store_->FirstKeyWrittenAfter(*range, snapshot)) return conflict(*key);
+          }
+        }
+        for (const auto& [key, value] : t.writes) {
+          auto prev = txn.Get(key);
+          if (!prev.ok()) return prev.error();
+          if (value) {
+            txn.Put(key, *value, 0, prev.value());
+          } else if (prev.value()) {
+            txn.Delete(*prev.value());
+          }
+        }
+        return txn.changed() ? txn.revision() : t.snapshot;
+      },
+      std::move(done));
+}
+
 void KvService::RevokeLease(int64_t lease, Done<int64_t> done) {
   ExecuteWrite<int64_t>(
       [&](WriteTxn& txn) -> Reply<int64_t> {

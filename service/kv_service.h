@@ -26,6 +26,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,16 @@ class LeaseKeys {
   // Ends `lease` now (nothing may attach to it any more) and returns the
   // keys attached to it; nullopt if there is no such lease.
   virtual std::optional<std::vector<std::string>> End(int64_t lease) = 0;
+};
+
+// What an interactive transaction (service/interactive_txn.h) asks to
+// commit: its writes, and for a serializable one what it read.
+struct TransactionCommit {
+  int64_t snapshot = 0;
+  bool serializable = true;
+  std::map<std::string, std::optional<std::string>> writes;  // nullopt: delete
+  std::set<std::string> reads;
+  std::vector<KeySpan> scans;
 };
 
 struct KvServiceOptions {
@@ -73,6 +84,10 @@ class KvService final {
   void DeleteRange(const DeleteRangeRequest& request, Done<DeleteRangeResponse> done);
   void Txn(const TxnRequest& request, Done<TxnResponse> done);
   void Compact(const CompactionRequest& request, Done<CompactionResponse> done);
+  // Validates `t` against what committed after its snapshot (kAborted
+  // naming the key on a conflict) and applies its writes at one revision;
+  // done gets that revision (the snapshot if it wrote nothing).
+  void CommitTransaction(const TransactionCommit& t, Done<int64_t> done);
   // Ends `lease` and deletes the keys attached to it in one revision (a
   // revocation or an expiry); done gets the revision, or LeaseNotFound.
   // Under the writer lock, so no write can attach a key to it meanwhile.

@@ -7,10 +7,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "rpc.grpc.pb.h"
 #include "service/snapshot.h"
+#include "strata.grpc.pb.h"
 
 namespace {
 
@@ -22,6 +26,289 @@ std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+}
+
+namespace v1 = ::strata::v1;
+
+// -w simple|json|table, as etcdctl. JSON carries keys and values in base64,
+// as etcdctl's does (they are bytes).
+enum class Format { kSimple, kJson, kTable };
+
+std::string Base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(n >> s) & 63]);
+  }
+  if (i + 1 == in.size()) {
+    const uint32_t n = uint8_t(in[i]) << 16;
+    out += {kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    const uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += {kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], '='};
+  }
+  return out;
+}
+
+std::string Error(const grpc::Status& s) { return "Error: " + s.error_message(); }
+
+// One stored version, in each format.
+std::string VersionJson(const v1::Version& v) {
+  std::ostringstream o;
+  o << "{\"key\":\"" << Base64(v.key()) << "\",\"revision\":" << v.revision();
+  if (v.deleted()) {
+    o << ",\"deleted\":true}";
+  } else {
+    o << ",\"create_revision\":" << v.create_revision() << ",\"version\":" << v.version()
+      << ",\"lease\":" << v.lease() << ",\"value\":\"" << Base64(v.value()) << "\"}";
+  }
+  return o.str();
+}
+
+void PrintVersions(const google::protobuf::RepeatedPtrField<v1::Version>& versions, bool more,
+                   Format format, bool with_key) {
+  if (format == Format::kJson) {
+    std::cout << "{\"versions\":[";
+    for (int i = 0; i < versions.size(); ++i) {
+      std::cout << (i ? "," : "") << VersionJson(versions[i]);
+    }
+    std::cout << "],\"more\":" << (more ? "true" : "false") << "}\n";
+    return;
+  }
+  if (format == Format::kTable) {
+    std::cout << "| REVISION | " << (with_key ? "KEY | " : "")
+              << "OP     | VERSION | CREATE | VALUE |\n";
+    for (const auto& v : versions) {
+      std::cout << "| " << v.revision() << " | " << (with_key ? v.key() + " | " : "")
+                << (v.deleted() ? "DELETE | " : "PUT    | ") << v.version() << " | "
+                << v.create_revision() << " | " << v.value() << " |\n";
+    }
+  } else {
+    for (const auto& v : versions) {
+      std::cout << v.revision() << "\t" << (with_key ? v.key() + "\t" : "")
+                << (v.deleted() ? "DELETE" : "PUT\t" + v.value()) << "\n";
+    }
+  }
+  if (more) std::cout << "(more: ask again from the last revision)\n";
+}
+
+int History(const std::string& endpoint, const std::string& key, int64_t from, int64_t to,
+            int64_t limit, Format format) {
+  auto stub = v1::Strata::NewStub(Connect(endpoint));
+  grpc::ClientContext ctx;
+  v1::HistoryRequest req;
+  req.set_key(key);
+  req.set_from_revision(from);
+  req.set_to_revision(to);
+  req.set_limit(limit);
+  v1::HistoryResponse resp;
+  if (auto s = stub->History(&ctx, req, &resp); !s.ok()) {
+    std::cerr << Error(s) << "\n";
+    return 1;
+  }
+  PrintVersions(resp.versions(), resp.more(), format, /*with_key=*/false);
+  return 0;
+}
+
+int Changes(const std::string& endpoint, int64_t since, const std::string& prefix,
+            int64_t limit, Format format) {
+  auto stub = v1::Strata::NewStub(Connect(endpoint));
+  grpc::ClientContext ctx;
+  v1::ChangesRequest req;
+  req.set_since_revision(since);
+  if (!prefix.empty()) {
+    req.set_key(prefix);
+    std::string end = prefix;
+    while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+    if (end.empty()) {
+      req.set_range_end(std::string(1, '\0'));
+    } else {
+      end.back() = static_cast<char>(end.back() + 1);
+      req.set_range_end(end);
+    }
+  }
+  req.set_limit(limit);
+  v1::ChangesResponse resp;
+  if (auto s = stub->Changes(&ctx, req, &resp); !s.ok()) {
+    std::cerr << Error(s) << "\n";
+    return 1;
+  }
+  PrintVersions(resp.changes(), resp.more(), format, /*with_key=*/true);
+  return 0;
+}
+
+int Get(const std::string& endpoint, const std::string& key, int64_t rev, Format format) {
+  auto stub = etcdserverpb::KV::NewStub(Connect(endpoint));
+  grpc::ClientContext ctx;
+  etcdserverpb::RangeRequest req;
+  req.set_key(key);
+  req.set_revision(rev);
+  etcdserverpb::RangeResponse resp;
+  if (auto s = stub->Range(&ctx, req, &resp); !s.ok()) {
+    std::cerr << Error(s) << "\n";
+    return 1;
+  }
+  for (const auto& kv : resp.kvs()) {
+    if (format == Format::kJson) {
+      std::cout << "{\"key\":\"" << Base64(kv.key()) << "\",\"create_revision\":"
+                << kv.create_revision() << ",\"mod_revision\":" << kv.mod_revision()
+                << ",\"version\":" << kv.version() << ",\"value\":\"" << Base64(kv.value())
+                << "\"}\n";
+    } else {
+      std::cout << kv.key() << "\n" << kv.value() << "\n";
+    }
+  }
+  return 0;
+}
+
+int Stats(const std::string& endpoint, Format format) {
+  auto stub = v1::Strata::NewStub(Connect(endpoint));
+  grpc::ClientContext ctx;
+  v1::StatsResponse r;
+  if (auto s = stub->Stats(&ctx, v1::StatsRequest(), &r); !s.ok()) {
+    std::cerr << Error(s) << "\n";
+    return 1;
+  }
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"revision", std::to_string(r.revision())},
+      {"compact_revision", std::to_string(r.compact_revision())},
+      {"keys", std::to_string(r.keys())},
+      {"versions", std::to_string(r.versions())},
+      {"tombstones", std::to_string(r.tombstones())},
+      {"bytes", std::to_string(r.bytes())},
+      {"memory_bytes", std::to_string(r.memory_bytes())},
+      {"gc_versions_removed", std::to_string(r.gc_versions_removed())},
+      {"gc_bytes_reclaimed", std::to_string(r.gc_bytes_reclaimed())},
+      {"active_txns", std::to_string(r.active_txns())},
+      {"min_active_snapshot", std::to_string(r.min_active_snapshot())},
+      {"oldest_txn_id", std::to_string(r.oldest_txn_id())},
+      {"oldest_txn_age_ms", std::to_string(r.oldest_txn_age_ms())},
+      {"txn_commits", std::to_string(r.txn_commits())},
+      {"txn_conflicts", std::to_string(r.txn_conflicts())},
+      {"txn_expired", std::to_string(r.txn_expired())},
+      {"watchers", std::to_string(r.watchers())},
+      {"leases", std::to_string(r.leases())},
+      {"wal_durable_lsn", std::to_string(r.wal_durable_lsn())},
+      {"wal_syncs", std::to_string(r.wal_syncs())},
+      {"checkpoints", std::to_string(r.checkpoints())},
+  };
+  if (format == Format::kJson) {
+    std::cout << "{";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::cout << (i ? "," : "") << "\"" << rows[i].first << "\":" << rows[i].second;
+    }
+    std::cout << "}\n";
+  } else if (format == Format::kTable) {
+    std::cout << "| STAT | VALUE |\n";
+    for (const auto& [k, v] : rows) std::cout << "| " << k << " | " << v << " |\n";
+  } else {
+    for (const auto& [k, v] : rows) std::cout << k << ": " << v << "\n";
+  }
+  return 0;
+}
+
+// An interactive transaction: commands on stdin, one a line, answers on
+// stdout. Ends at `commit` or `abort`; end of input without either aborts.
+int TxnShell(const std::string& endpoint, const std::string& isolation, int64_t rev) {
+  auto stub = v1::Strata::NewStub(Connect(endpoint));
+  uint64_t id = 0;
+  {
+    grpc::ClientContext ctx;
+    v1::BeginRequest req;
+    req.set_isolation(isolation == "snapshot" ? v1::SNAPSHOT : v1::SERIALIZABLE);
+    req.set_read_revision(rev);
+    v1::BeginResponse resp;
+    if (auto s = stub->Begin(&ctx, req, &resp); !s.ok()) {
+      std::cerr << Error(s) << "\n";
+      return 1;
+    }
+    id = resp.txn_id();
+    std::cout << "begun " << id << " (" << isolation << ", reads revision "
+              << resp.read_revision() << ")\n"
+              << std::flush;
+  }
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream words(line);
+    std::string cmd, a, b;
+    words >> cmd >> a;
+    std::getline(words >> std::ws, b);  // a value may hold spaces
+    grpc::ClientContext ctx;
+    grpc::Status s;
+    if (cmd.empty()) continue;
+    if (cmd == "get") {
+      v1::TxnGetRequest req;
+      req.set_txn_id(id);
+      req.set_key(a);
+      v1::TxnGetResponse resp;
+      s = stub->Get(&ctx, req, &resp);
+      if (s.ok()) {
+        if (resp.found()) {
+          std::cout << a << "\n" << resp.kv().value() << "\n";
+        } else {
+          std::cout << "(not found)\n";
+        }
+      }
+    } else if (cmd == "range") {
+      v1::TxnRangeRequest req;
+      req.set_txn_id(id);
+      req.set_key(a);
+      req.set_range_end(b);
+      v1::TxnRangeResponse resp;
+      s = stub->Range(&ctx, req, &resp);
+      if (s.ok()) {
+        for (const auto& kv : resp.kvs()) std::cout << kv.key() << "\n" << kv.value() << "\n";
+      }
+    } else if (cmd == "put") {
+      v1::TxnPutRequest req;
+      req.set_txn_id(id);
+      req.set_key(a);
+      req.set_value(b);
+      v1::TxnPutResponse resp;
+      s = stub->Put(&ctx, req, &resp);
+      if (s.ok()) std::cout << "OK\n";
+    } else if (cmd == "del") {
+      v1::TxnDeleteRequest req;
+      req.set_txn_id(id);
+      req.set_key(a);
+      v1::TxnDeleteResponse resp;
+      s = stub->Delete(&ctx, req, &resp);
+      if (s.ok()) std::cout << "OK\n";
+    } else if (cmd == "commit") {
+      v1::CommitRequest req;
+      req.set_txn_id(id);
+      v1::CommitResponse resp;
+      s = stub->Commit(&ctx, req, &resp);
+      if (!s.ok()) {
+        std::cout << Error(s) << "\n";
+        return 1;
+      }
+      std::cout << "committed at revision " << resp.revision() << "\n";
+      return 0;
+    } else if (cmd == "abort") {
+      v1::AbortRequest req;
+      req.set_txn_id(id);
+      v1::AbortResponse resp;
+      s = stub->Abort(&ctx, req, &resp);
+      std::cout << (s.ok() ? "aborted\n" : Error(s) + "\n");
+      return s.ok() ? 0 : 1;
+    } else {
+      std::cout << "commands: get K | range K [END] | put K V | del K | commit | abort\n";
+      continue;
+    }
+    if (!s.ok()) std::cout << Error(s) << "\n";
+    std::cout << std::flush;
+  }
+  grpc::ClientContext ctx;
+  v1::AbortRequest req;
+  req.set_txn_id(id);
+  v1::AbortResponse resp;
+  (void)stub->Abort(&ctx, req, &resp);
+  std::cout << "aborted (end of input)\n";
+  return 1;
 }
 
 int SnapshotSave(const std::string& endpoint, const std::string& path) {
@@ -74,9 +361,38 @@ int SnapshotRestore(const std::string& path, const std::string& data_dir) {
 
 int main(int argc, char** argv) {
   CLI::App app{"strata-ctl: strata's own commands, beside etcdctl"};
+  app.fallthrough();  // --endpoints and -w after the command too
   app.require_subcommand(1);
   std::string endpoint = "127.0.0.1:2379";
   app.add_option("--endpoints", endpoint, "the server, host:port")->capture_default_str();
+
+  std::string write_out = "simple";
+  app.add_option("-w,--write-out", write_out, "output format")
+      ->check(CLI::IsMember({"simple", "json", "table"}))
+      ->capture_default_str();
+
+  std::string key, prefix, isolation = "serializable";
+  int64_t from = 0, to = 0, limit = 0, rev = 0, since = 0;
+  auto* history = app.add_subcommand("history", "every stored version of KEY (deletes too)");
+  history->add_option("key", key)->required();
+  history->add_option("--from", from, "from this revision (default: the oldest kept)");
+  history->add_option("--to", to, "to this revision (default: the newest)");
+  history->add_option("--limit", limit, "at most this many (default 1000, at most 10000)");
+  auto* get = app.add_subcommand("get", "KEY as it was at revision --rev (etcd's Range)");
+  get->add_option("key", key)->required();
+  get->add_option("--rev", rev, "the revision (default: the current one)");
+  auto* changes = app.add_subcommand("changes", "every version written after --since");
+  changes->add_option("--since", since, "the revision after which to list")->required();
+  changes->add_option("--prefix", prefix, "only keys starting with this");
+  changes->add_option("--limit", limit, "at most this many (default 1000, at most 10000)");
+  auto* txn = app.add_subcommand(
+      "txn", "an interactive transaction: get/range/put/del/commit/abort on stdin, a line each");
+  txn->add_option("--isolation", isolation)
+      ->check(CLI::IsMember({"serializable", "snapshot"}))
+      ->capture_default_str();
+  txn->add_option("--rev", rev, "read this past revision (read-only)");
+  auto* stats = app.add_subcommand(
+      "stats", "the store, the log, and what holds garbage collection back");
 
   auto* snapshot = app.add_subcommand("snapshot", "save a server's snapshot, or restore one");
   snapshot->require_subcommand(1);
@@ -91,6 +407,14 @@ int main(int argc, char** argv) {
       ->required();
   CLI11_PARSE(app, argc, argv);
 
+  const Format format = write_out == "json"    ? Format::kJson
+                       : write_out == "table" ? Format::kTable
+                                              : Format::kSimple;
+  if (history->parsed()) return History(endpoint, key, from, to, limit, format);
+  if (get->parsed()) return Get(endpoint, key, rev, format);
+  if (changes->parsed()) return Changes(endpoint, since, prefix, limit, format);
+  if (txn->parsed()) return TxnShell(endpoint, isolation, rev);
+  if (stats->parsed()) return Stats(endpoint, format);
   if (save->parsed()) return SnapshotSave(endpoint, save_path);
   if (restore->parsed()) return SnapshotRestore(restore_path, data_dir);
   return 2;

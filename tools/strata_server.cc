@@ -141,6 +141,10 @@ int main(int argc, char** argv) {
                  "how often a watch with progress_notify hears from an idle server")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{10}, int64_t{86'400'000}));
+  app.add_option("--txn-timeout-ms", o.txn_timeout_ms,
+                 "strata.v1: an interactive transaction idle this long expires")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{86'400'000}));
   app.add_option("--etcd-version", o.etcd_version,
                  "the version Maintenance.Status reports (clients such as Kubernetes gate "
                  "features on it)")

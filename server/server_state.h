@@ -1,0 +1,72 @@
+// EtcdServer::Impl: what the server's gRPC services share (the store, the
+// service layer over it, the member's identity). Private to server/.
+#ifndef STRATA_SERVER_SERVER_STATE_H_
+#define STRATA_SERVER_SERVER_STATE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "rpc.pb.h"
+#include "server/etcd_server.h"
+#include "server/proto_convert.h"
+#include "service/commit_pipeline.h"
+#include "service/interactive_txn.h"
+#include "service/kv_service.h"
+#include "service/lease_journal.h"
+#include "service/lease_table.h"
+#include "service/space_quota.h"
+#include "service/watch_hub.h"
+#include "strata/mvcc_store.h"
+#include "strata/store.h"
+
+namespace strata::server {
+
+class EtcdServer::Impl {
+ public:
+  ServerOptions options;
+  std::unique_ptr<Store> durable;       // with a data directory
+  std::unique_ptr<MvccStore> ephemeral;  // --in-memory
+  MvccStore* store = nullptr;
+  std::unique_ptr<service::StoreLeaseJournal> lease_journal;
+  std::unique_ptr<service::CommitPipeline> pipeline;
+  std::unique_ptr<service::LeaseTable> leases;
+  std::unique_ptr<service::SpaceQuota> quota;
+  std::unique_ptr<service::KvService> kv;
+  std::unique_ptr<service::InteractiveTxns> txns;
+  std::unique_ptr<service::WatchHub> hub;
+  std::atomic<service::CommitPipeline*> wake_target{nullptr};
+  HeaderIdentity identity;
+  std::vector<int> ports;
+
+  std::unique_ptr<grpc::Service> kv_service, watch_service, lease_service, maintenance_service,
+      cluster_service, strata_service;
+  std::unique_ptr<grpc::Server> grpc_server;
+
+  std::mutex shutdown_mu;
+  std::condition_variable shutdown_cv;
+  bool shutdown = false;
+
+  void Header(int64_t revision, etcdserverpb::ResponseHeader* h) const {
+    ToProto(identity, service::ResponseHeader{revision}, h);
+  }
+  // Top-level replies carry the member's identity (nested ones do not).
+  template <typename P>
+  void FillIdentity(P* p) const {
+    auto* h = p->mutable_header();
+    h->set_cluster_id(identity.cluster_id);
+    h->set_member_id(identity.member_id);
+    h->set_raft_term(identity.raft_term);
+  }
+  bool TooLarge(const google::protobuf::Message& m) const {
+    return m.ByteSizeLong() > options.max_request_bytes;
+  }
+};
+
+}  // namespace strata::server
+
+#endif  // STRATA_SERVER_SERVER_STATE_H_

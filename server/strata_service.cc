@@ -1,0 +1,230 @@
+#include "server/strata_service.h"
+
+#include <limits>
+
+#include "server/server_state.h"
+#include "service/kv_service.h"
+#include "strata.grpc.pb.h"
+
+namespace strata::server {
+namespace {
+
+namespace v1 = ::strata::v1;
+using service::Reply;
+
+constexpr int64_t kDefaultLimit = 1000;
+constexpr int64_t kMaxLimit = 10000;
+
+void ToVersion(const service::KeyValue& kv, v1::Version* out) {
+  out->set_key(kv.key);
+  out->set_revision(kv.mod_revision);
+  out->set_value(kv.value);
+  out->set_create_revision(kv.create_revision);
+  out->set_version(kv.version);
+  out->set_lease(kv.lease);
+}
+
+// One stored version (history and changes read the engine directly: they
+// show deletes too, which the etcd API's Range never does).
+bool ToVersion(std::string_view key, Timestamp ts, bool deleted, std::string_view bytes,
+               v1::Version* out) {
+  out->set_key(std::string(key));
+  out->set_revision(static_cast<int64_t>(ts.value()));
+  if (deleted) {
+    out->set_deleted(true);
+    return true;
+  }
+  auto kv = service::StoredToKeyValue(key, ts, bytes);
+  if (!kv) return false;
+  ToVersion(*kv, out);
+  return true;
+}
+
+int64_t Limit(int64_t asked) {
+  if (asked <= 0) return kDefaultLimit;
+  return std::min(asked, kMaxLimit);
+}
+
+class StrataImpl final : public v1::Strata::CallbackService {
+ public:
+  explicit StrataImpl(EtcdServer::Impl* s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* ctx, const v1::BeginRequest* req,
+                                  v1::BeginResponse* resp) override {
+    auto r = s_->txns->Begin(req->isolation() == v1::SNAPSHOT ? service::TxnIsolation::kSnapshot
+                                                              : service::TxnIsolation::kSerializable,
+                             req->read_revision());
+    return Answer(ctx, r, [&](const service::TxnBegun& b) {
+      resp->set_txn_id(b.id);
+      resp->set_read_revision(b.read_revision);
+    });
+  }
+
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::TxnGetRequest* req,
+                                v1::TxnGetResponse* resp) override {
+    auto r = s_->txns->Get(req->txn_id(), req->key());
+    return Answer(ctx, r, [&](const service::TxnRead& read) {
+      resp->set_found(read.kv.has_value());
+      resp->set_own_write(read.own_write);
+      if (read.kv) ToVersion(*read.kv, resp->mutable_kv());
+    });
+  }
+
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
+                                  const v1::TxnRangeRequest* req,
+                                  v1::TxnRangeResponse* resp) override {
+    auto r = s_->txns->Range(req->txn_id(), {req->key(), req->range_end()}, Limit(req->limit()));
+    return Answer(ctx, r, [&](const service::RangeResponse& range) {
+      for (const auto& kv : range.kvs) ToVersion(kv, resp->add_kvs());
+      resp->set_more(range.more);
+    });
+  }
+
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::TxnPutRequest* req,
+                                v1::TxnPutResponse*) override {
+    if (s_->TooLarge(*req)) return Fail(ctx, service::etcd_errors::RequestTooLarge());
+    auto r = s_->txns->Put(req->txn_id(), req->key(), req->value());
+    return Answer(ctx, r, [](const auto&) {});
+  }
+
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
+                                   const v1::TxnDeleteRequest* req,
+                                   v1::TxnDeleteResponse*) override {
+    auto r = s_->txns->Delete(req->txn_id(), req->key());
+    return Answer(ctx, r, [](const auto&) {});
+  }
+
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* ctx,
+                                   const v1::CommitRequest* req,
+                                   v1::CommitResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (s_->quota->alarmed()) {
+      reactor->Finish(ToGrpc(service::etcd_errors::NoSpace()));
+      return reactor;
+    }
+    s_->txns->Commit(req->txn_id(), [reactor, resp](Reply<int64_t> r) {
+      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+      resp->set_revision(r.value());
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* ctx, const v1::AbortRequest* req,
+                                  v1::AbortResponse*) override {
+    auto r = s_->txns->Abort(req->txn_id());
+    return Answer(ctx, r, [](const auto&) {});
+  }
+
+  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* ctx,
+                                    const v1::HistoryRequest* req,
+                                    v1::HistoryResponse* resp) override {
+    if (req->key().empty()) return Fail(ctx, service::etcd_errors::EmptyKey());
+    const int64_t current = s_->kv->current_revision();
+    if (req->from_revision() > current) return Fail(ctx, service::etcd_errors::FutureRev());
+    std::optional<Timestamp> from, to;
+    if (req->from_revision() > 0) from = Timestamp(static_cast<uint64_t>(req->from_revision()));
+    // Never past what is durable (the engine may hold a newer, unpromised one).
+    const int64_t upto = req->to_revision() > 0 ? std::min(req->to_revision(), current) : current;
+    to = Timestamp(static_cast<uint64_t>(upto));
+    auto h = s_->store->History(req->key(), from, to, static_cast<size_t>(Limit(req->limit())));
+    if (!h.ok()) return Fail(ctx, service::etcd_errors::Compacted());
+    for (const auto& v : h.value().versions) {
+      if (!ToVersion(req->key(), v.timestamp, v.deleted, v.value, resp->add_versions())) {
+        return Fail(ctx, {service::ErrorCode::kInternal, "strata: a damaged stored version"});
+      }
+    }
+    resp->set_more(h.value().more);
+    resp->set_compact_revision(std::max<int64_t>(0, s_->kv->compact_revision()));
+    return Ok(ctx);
+  }
+
+  grpc::ServerUnaryReactor* Changes(grpc::CallbackServerContext* ctx,
+                                    const v1::ChangesRequest* req,
+                                    v1::ChangesResponse* resp) override {
+    const int64_t current = s_->kv->current_revision();
+    if (req->since_revision() > current) return Fail(ctx, service::etcd_errors::FutureRev());
+    KeyRange range = KeyRange::All();
+    if (!req->key().empty()) {
+      auto r = service::SpanToKeyRange({req->key(), req->range_end()});
+      if (!r) return Ok(ctx);  // an inverted range holds nothing
+      range = *r;
+    }
+    auto c = s_->store->Changes(Timestamp(static_cast<uint64_t>(std::max<int64_t>(0, req->since_revision()))),
+                                range, static_cast<size_t>(Limit(req->limit())));
+    if (!c.ok()) return Fail(ctx, service::etcd_errors::Compacted());
+    bool cut = c.value().more;
+    for (const auto& ch : c.value().changes) {
+      if (static_cast<int64_t>(ch.timestamp.value()) > current) {
+        cut = false;  // what is not durable yet is not shown, nor counted as more
+        break;
+      }
+      if (!ToVersion(ch.key, ch.timestamp, ch.deleted, ch.value, resp->add_changes())) {
+        return Fail(ctx, {service::ErrorCode::kInternal, "strata: a damaged stored version"});
+      }
+    }
+    resp->set_more(cut);
+    return Ok(ctx);
+  }
+
+  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* ctx, const v1::StatsRequest*,
+                                  v1::StatsResponse* resp) override {
+    const auto st = s_->store->GetStats();
+    resp->set_revision(s_->kv->current_revision());
+    resp->set_compact_revision(std::max<int64_t>(0, s_->kv->compact_revision()));
+    resp->set_keys(st.keys);
+    resp->set_versions(st.versions);
+    resp->set_tombstones(st.tombstones);
+    resp->set_bytes(st.bytes);
+    resp->set_memory_bytes(st.memory_bytes);
+    resp->set_gc_versions_removed(st.gc_versions_removed);
+    resp->set_gc_bytes_reclaimed(st.gc_bytes_reclaimed);
+    const auto txns = s_->txns->Stats();
+    resp->set_active_txns(txns.active);
+    resp->set_min_active_snapshot(txns.min_active_snapshot.value_or(0));
+    resp->set_oldest_txn_id(txns.oldest_txn_id);
+    resp->set_oldest_txn_age_ms(txns.oldest_txn_age.count());
+    resp->set_txn_commits(txns.commits);
+    resp->set_txn_conflicts(txns.conflicts);
+    resp->set_txn_expired(txns.expired);
+    resp->set_watchers(s_->hub->watchers());
+    resp->set_leases(s_->leases->size());
+    if (s_->durable) {
+      const auto d = s_->durable->GetDurabilityStats();
+      resp->set_wal_durable_lsn(d.durable_lsn);
+      resp->set_wal_syncs(d.syncs);
+      resp->set_checkpoints(d.checkpoints);
+    }
+    return Ok(ctx);
+  }
+
+ private:
+  template <typename T, typename Fill>
+  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, const Reply<T>& r,
+                                   Fill fill) {
+    if (!r.ok()) return Fail(ctx, r.error());
+    fill(r.value());
+    return Ok(ctx);
+  }
+  grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* ctx,
+                                 const service::ServiceError& e) {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpc(e));
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* Ok(grpc::CallbackServerContext* ctx) {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  EtcdServer::Impl* s_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeStrataService(EtcdServer::Impl* server) {
+  return std::make_unique<StrataImpl>(server);
+}
+
+}  // namespace strata::server

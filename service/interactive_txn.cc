@@ -1,0 +1,254 @@
+#include "service/interactive_txn.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+namespace strata::service {
+
+struct InteractiveTxns::Txn {
+  uint64_t id = 0;
+  TxnIsolation isolation = TxnIsolation::kSerializable;
+  bool read_only = false;
+  int64_t snapshot = 0;
+  Clock::time_point begun;
+  std::mutex mu;  // one call at a time on a transaction
+  Clock::time_point last_used;  // guarded by InteractiveTxns::mu_
+  TransactionCommit commit;     // guarded by mu
+};
+
+namespace {
+
+ServiceError NoSuchTxn(uint64_t id) {
+  return {ErrorCode::kNotFound, "strata: transaction " + std::to_string(id) +
+                                    " does not exist (committed, aborted or expired)"};
+}
+
+ServiceError ReadOnly() {
+  return {ErrorCode::kFailedPrecondition,
+          "strata: the transaction reads a past revision, so it cannot write"};
+}
+
+ServiceError TooMany(const char* what, size_t limit) {
+  return {ErrorCode::kInvalidArgument,
+          std::string("strata: a transaction may ") + what + " at most " + std::to_string(limit)};
+}
+
+}  // namespace
+
+InteractiveTxns::InteractiveTxns(KvService* kv, InteractiveTxnOptions options)
+    : kv_(kv), options_(options) {
+  // Ids never repeat across restarts (a client holding an id from before a
+  // restart must get "does not exist", not somebody else's transaction).
+  next_id_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+}
+
+void InteractiveTxns::ExpireIdleLocked(Clock::time_point now) {
+  for (auto it = active_.begin(); it != active_.end();) {
+    if (now - it->second->last_used > options_.idle_timeout) {
+      it = active_.erase(it);
+      ++expired_;
+    } else {
+      ++it;
+    }
+  }
+}
+
+Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revision) {
+  const int64_t current = kv_->current_revision();
+  if (read_revision > current) return etcd_errors::FutureRev();
+  const int64_t snapshot = read_revision > 0 ? read_revision : current;
+  if (snapshot < kv_->compact_revision()) return etcd_errors::Compacted();
+  auto txn = std::make_shared<Txn>();
+  txn->isolation = isolation;
+  txn->read_only = read_revision > 0;
+  txn->snapshot = snapshot;
+  txn->commit.snapshot = snapshot;
+  txn->commit.serializable = isolation == TxnIsolation::kSerializable;
+  const auto now = Clock::now();
+  txn->begun = txn->last_used = now;
+  std::lock_guard lock(mu_);
+  ExpireIdleLocked(now);
+  if (active_.size() >= options_.max_active) {
+    return ServiceError{ErrorCode::kResourceExhausted,
+                        "strata: too many open transactions (" +
+                            std::to_string(options_.max_active) + ")"};
+  }
+  txn->id = next_id_++;
+  active_[txn->id] = txn;
+  return TxnBegun{txn->id, snapshot};
+}
+
+Reply<std::shared_ptr<InteractiveTxns::Txn>> InteractiveTxns::Find(uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = active_.find(id);
+  if (it == active_.end()) return NoSuchTxn(id);
+  const auto now = Clock::now();
+  if (now - it->second->last_used > options_.idle_timeout) {
+    active_.erase(it);
+    ++expired_;
+    return NoSuchTxn(id);
+  }
+  it->second->last_used = now;
+  return it->second;
+}
+
+Reply<TxnRead> InteractiveTxns::Get(uint64_t id, const std::string& key) {
+  auto found = Find(id);
+  if (!found.ok()) return found.error();
+  Txn& t = *found.value();
+  std::lock_guard lock(t.mu);
+  if (auto w = t.commit.writes.find(key); w != t.commit.writes.end()) {
+    TxnRead r;
+    r.own_write = true;
+    if (w->second) {
+      KeyValue kv;
+      kv.key = key;
+      kv.value = *w->second;
+      r.kv = std::move(kv);
+    }
+    return r;
+  }
+  if (t.commit.serializable && !t.read_only) {
+    if (t.commit.reads.size() + t.commit.scans.size() >= options_.max_reads &&
+        !t.commit.reads.count(key)) {
+      return TooMany("record reads of", options_.max_reads);
+    }
+    t.commit.reads.insert(key);
+  }
+  RangeRequest req;
+  req.span = {key, ""};
+  req.revision = t.snapshot;
+  auto r = kv_->Range(req);
+  if (!r.ok()) return r.error();
+  TxnRead out;
+  if (!r.value().kvs.empty()) out.kv = std::move(r.value().kvs[0]);
+  return out;
+}
+
+Reply<RangeResponse> InteractiveTxns::Range(uint64_t id, const KeySpan& span, int64_t limit) {
+  auto found = Find(id);
+  if (!found.ok()) return found.error();
+  Txn& t = *found.value();
+  std::lock_guard lock(t.mu);
+  if (span.key.empty()) return etcd_errors::EmptyKey();
+  if (t.commit.serializable && !t.read_only) {
+    if (t.commit.reads.size() + t.commit.scans.size() >= options_.max_reads) {
+      return TooMany("record reads of", options_.max_reads);
+    }
+    t.commit.scans.push_back(span);
+  }
+  RangeRequest req;
+  req.span = span;
+  req.revision = t.snapshot;
+  auto r = kv_->Range(req);
+  if (!r.ok()) return r.error();
+  // Own writes over the snapshot, in key order.
+  std::map<std::string, KeyValue> merged;
+  for (auto& kv : r.value().kvs) merged.emplace(kv.key, std::move(kv));
+  for (const auto& [key, value] : t.commit.writes) {
+    if (!SpanContains(span, key)) continue;
+    if (value) {
+      KeyValue kv;
+      kv.key = key;
+      kv.value = *value;
+      merged[key] = std::move(kv);
+    } else {
+      merged.erase(key);
+    }
+  }
+  RangeResponse out;
+  out.header.revision = t.snapshot;
+  out.count = static_cast<int64_t>(merged.size());
+  const size_t cap = limit > 0 ? static_cast<size_t>(limit) : std::numeric_limits<size_t>::max();
+  for (auto& [key, kv] : merged) {
+    if (out.kvs.size() == cap) {
+      out.more = true;
+      break;
+    }
+    out.kvs.push_back(std::move(kv));
+  }
+  return out;
+}
+
+Reply<InteractiveTxns::Empty> InteractiveTxns::Put(uint64_t id, const std::string& key,
+                                                   const std::string& value) {
+  auto found = Find(id);
+  if (!found.ok()) return found.error();
+  Txn& t = *found.value();
+  std::lock_guard lock(t.mu);
+  if (key.empty()) return etcd_errors::EmptyKey();
+  if (t.read_only) return ReadOnly();
+  if (t.commit.writes.size() >= options_.max_writes && !t.commit.writes.count(key)) {
+    return TooMany("write", options_.max_writes);
+  }
+  t.commit.writes[key] = value;
+  return Empty{};
+}
+
+Reply<InteractiveTxns::Empty> InteractiveTxns::Delete(uint64_t id, const std::string& key) {
+  auto found = Find(id);
+  if (!found.ok()) return found.error();
+  Txn& t = *found.value();
+  std::lock_guard lock(t.mu);
+  if (key.empty()) return etcd_errors::EmptyKey();
+  if (t.read_only) return ReadOnly();
+  if (t.commit.writes.size() >= options_.max_writes && !t.commit.writes.count(key)) {
+    return TooMany("write", options_.max_writes);
+  }
+  t.commit.writes[key] = std::nullopt;
+  return Empty{};
+}
+
+void InteractiveTxns::Commit(uint64_t id, std::function<void(Reply<int64_t>)> done) {
+  std::shared_ptr<Txn> txn;
+  {
+    auto found = Find(id);
+    if (!found.ok()) return done(found.error());
+    txn = found.value();
+    std::lock_guard lock(mu_);
+    active_.erase(id);  // ends now, whatever the outcome
+  }
+  std::lock_guard lock(txn->mu);
+  if (txn->commit.writes.empty()) {
+    ++commits_;
+    return done(txn->snapshot);  // read-only: its snapshot was consistent
+  }
+  kv_->CommitTransaction(txn->commit, [this, done = std::move(done)](Reply<int64_t> r) {
+    if (r.ok()) {
+      ++commits_;
+    } else if (r.error().code == ErrorCode::kAborted) {
+      ++conflicts_;
+    }
+    done(std::move(r));
+  });
+}
+
+Reply<InteractiveTxns::Empty> InteractiveTxns::Abort(uint64_t id) {
+  std::lock_guard lock(mu_);
+  if (active_.erase(id) == 0) return NoSuchTxn(id);
+  return Empty{};
+}
+
+TxnStats InteractiveTxns::Stats() {
+  TxnStats s;
+  const auto now = Clock::now();
+  std::lock_guard lock(mu_);
+  ExpireIdleLocked(now);
+  s.active = active_.size();
+  for (const auto& [id, t] : active_) {
+    if (!s.min_active_snapshot || t->snapshot < *s.min_active_snapshot) {
+      s.min_active_snapshot = t->snapshot;
+      s.oldest_txn_id = id;
+      s.oldest_txn_age = std::chrono::duration_cast<std::chrono::milliseconds>(now - t->begun);
+    }
+  }
+  s.commits = commits_;
+  s.conflicts = conflicts_;
+  s.expired = expired_;
+  return s;
+}
+
+}  // namespace strata::service

@@ -1,0 +1,108 @@
+// InteractiveTxns: strata.v1's interactive transactions over the etcd
+// model, for what etcd's one-shot Txn cannot express (read, decide, write,
+// over several round trips).
+//
+// A transaction reads the snapshot at its read revision plus its own
+// buffered writes; its writes are applied at commit, at one new revision,
+// through KvService (so revisions, events, watchers and durability are the
+// etcd API's own). Conflicts are detected at commit, optimistically:
+//  - snapshot isolation: first committer wins, a key it writes must not
+//    have a version newer than its snapshot;
+//  - serializable: also nothing it read (keys, and every key in the ranges
+//    it scanned, so phantoms too) may have changed since its snapshot.
+// A transaction idle longer than the timeout expires (its id then answers
+// "does not exist"), so none can pin memory or be waited on forever; open
+// ones are reported in stats with the oldest snapshot, the holder of the
+// garbage-collection low-water mark (a compaction past it makes the
+// transaction's reads fail as compacted, as etcd's Range would).
+#ifndef STRATA_SERVICE_INTERACTIVE_TXN_H_
+#define STRATA_SERVICE_INTERACTIVE_TXN_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "service/kv_service.h"
+#include "service/kv_types.h"
+#include "service/service_error.h"
+#include "strata/mvcc_store.h"
+
+namespace strata::service {
+
+enum class TxnIsolation { kSerializable, kSnapshot };
+
+struct InteractiveTxnOptions {
+  size_t max_active = 10000;
+  std::chrono::milliseconds idle_timeout{10000};
+  size_t max_writes = 100000;  // distinct keys one transaction writes
+  size_t max_reads = 100000;   // keys and ranges a serializable one records
+};
+
+struct TxnBegun {
+  uint64_t id = 0;
+  int64_t read_revision = 0;
+};
+
+struct TxnRead {
+  std::optional<KeyValue> kv;  // nullopt: no such key at the snapshot
+  bool own_write = false;      // the transaction's own write (mod_revision 0)
+};
+
+struct TxnStats {
+  uint64_t active = 0;
+  std::optional<int64_t> min_active_snapshot;
+  uint64_t oldest_txn_id = 0;
+  std::chrono::milliseconds oldest_txn_age{0};
+  uint64_t commits = 0;
+  uint64_t conflicts = 0;
+  uint64_t expired = 0;
+};
+
+class InteractiveTxns final {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Empty {};
+
+  // `kv` must outlive it.
+  explicit InteractiveTxns(KvService* kv, InteractiveTxnOptions options = {});
+
+  // read_revision 0: the current revision, read-write; > 0: read-only at
+  // that past revision (FutureRev / Compacted as etcd's Range).
+  Reply<TxnBegun> Begin(TxnIsolation isolation, int64_t read_revision);
+  Reply<TxnRead> Get(uint64_t id, const std::string& key);
+  Reply<RangeResponse> Range(uint64_t id, const KeySpan& span, int64_t limit);
+  Reply<Empty> Put(uint64_t id, const std::string& key, const std::string& value);
+  Reply<Empty> Delete(uint64_t id, const std::string& key);
+  // The commit's revision (the read revision if it wrote nothing), or
+  // kAborted naming the key that conflicted; the transaction ends either way.
+  void Commit(uint64_t id, std::function<void(Reply<int64_t>)> done);
+  Reply<Empty> Abort(uint64_t id);
+
+  TxnStats Stats();
+
+ private:
+  struct Txn;
+  // The transaction, unless unknown or expired (then the error to answer).
+  Reply<std::shared_ptr<Txn>> Find(uint64_t id);
+  void ExpireIdleLocked(Clock::time_point now);  // REQUIRES: mu_ held
+
+  KvService* kv_;
+  const InteractiveTxnOptions options_;
+
+  std::mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Txn>> active_;  // guarded by mu_
+  uint64_t next_id_ = 1;                             // guarded by mu_
+  std::atomic<uint64_t> commits_{0}, conflicts_{0}, expired_{0};
+};
+
+}  // namespace strata::service
+
+#endif  // STRATA_SERVICE_INTERACTIVE_TXN_H_
