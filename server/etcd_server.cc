@@ -491,6 +491,35 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx, const pb::HashKVRequest* req,
+                                   pb::HashKVResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    auto h = s_->kv->HashKV(req->revision());
+    if (!h.ok()) {
+      reactor->Finish(ToGrpc(h.error()));
+      return reactor;
+    }
+    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    resp->set_hash(h.value());
+    resp->set_compact_revision(std::max<int64_t>(0, s_->kv->compact_revision()));
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx, const pb::HashRequest*,
+                                 pb::HashResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    auto h = s_->kv->HashKV(0);
+    if (!h.ok()) {
+      reactor->Finish(ToGrpc(h.error()));
+      return reactor;
+    }
+    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    resp->set_hash(h.value());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
                                        const pb::DefragmentRequest*,
                                        pb::DefragmentResponse* resp) override {
@@ -608,6 +637,12 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
         hub->Publish(revision, std::move(events));
       });
   impl->leases->Start(impl->kv.get());
+  std::string compaction_error;
+  auto compaction = service::ParseAutoCompaction(options.auto_compaction_mode,
+                                                 options.auto_compaction_retention,
+                                                 &compaction_error);
+  if (!compaction) return Status::InvalidArgument(compaction_error);
+  impl->compactor = std::make_unique<service::AutoCompactor>(impl->kv.get(), *compaction);
 
   impl->identity.member_id = EtcdMemberId(options.peer_urls, options.initial_cluster_token);
   impl->identity.cluster_id = EtcdClusterId(impl->identity.member_id);
@@ -663,6 +698,7 @@ EtcdServer::~EtcdServer() {
   // layers from the top: nothing below is used once what is above is gone.
   impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   impl_->grpc_server->Wait();
+  impl_->compactor.reset();
   impl_->leases.reset();
   impl_->txns.reset();
   impl_->wake_target = nullptr;

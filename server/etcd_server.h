@@ -44,6 +44,10 @@ struct ServerOptions {
   SyncMode sync = SyncMode::kAlways;
   int64_t sync_delay_us = 1000;
   uint64_t checkpoint_log_bytes = uint64_t{256} << 20;
+  // etcd's --auto-compaction-mode / --auto-compaction-retention (parsed by
+  // service::ParseAutoCompaction); off by default, as etcd's.
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
   // strata.v1: an interactive transaction idle this long expires.
   int64_t txn_timeout_ms = 10000;
   // How often a watch created with progress_notify hears from an idle server.

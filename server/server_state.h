@@ -14,6 +14,7 @@
 #include "rpc.pb.h"
 #include "server/etcd_server.h"
 #include "server/proto_convert.h"
+#include "service/auto_compactor.h"
 #include "service/commit_pipeline.h"
 #include "service/interactive_txn.h"
 #include "service/kv_service.h"
@@ -39,6 +40,7 @@ class EtcdServer::Impl {
   std::unique_ptr<service::KvService> kv;
   std::unique_ptr<service::InteractiveTxns> txns;
   std::unique_ptr<service::WatchHub> hub;
+  std::unique_ptr<service::AutoCompactor> compactor;
   std::atomic<service::CommitPipeline*> wake_target{nullptr};
   HeaderIdentity identity;
   std::vector<int> ports;

@@ -97,6 +97,10 @@ class KvService final {
   int64_t current_revision() const { return pipeline_->visible_revision(); }
   // The last compaction's revision (-1: none yet; 0 after a Compact(0)).
   int64_t compact_revision() const { return compact_revision_.load(); }
+  // A hash of every version in (compact revision, revision] (revision 0:
+  // the current one), for comparing stores that should hold the same
+  // history (etcd's HashKV; the value is strata's own, not etcd's).
+  Reply<uint32_t> HashKV(int64_t revision) const;
   // Every key's latest lease, for rebuilding lease attachments at start.
   void ForEachLeasedKey(const std::function<void(const std::string& key, int64_t lease)>& f) const;
 

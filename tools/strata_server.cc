@@ -141,6 +141,15 @@ int main(int argc, char** argv) {
                  "how often a watch with progress_notify hears from an idle server")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{10}, int64_t{86'400'000}));
+  app.add_option("--auto-compaction-mode", o.auto_compaction_mode,
+                 "'periodic' (keep --auto-compaction-retention of time) or 'revision' (keep "
+                 "that many revisions)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"periodic", "revision"}));
+  app.add_option("--auto-compaction-retention", o.auto_compaction_retention,
+                 "periodic: a duration (1h, 30m, 90s; a plain number is hours); revision: a "
+                 "number of revisions; 0: never compact on its own")
+      ->capture_default_str();
   app.add_option("--txn-timeout-ms", o.txn_timeout_ms,
                  "strata.v1: an interactive transaction idle this long expires")
       ->capture_default_str()
