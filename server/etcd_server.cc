@@ -620,6 +620,10 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   service::KvServiceOptions kv_options;
   kv_options.max_txn_ops = options.max_txn_ops;
   kv_options.quota = impl->quota.get();
+  // Read at each compaction, once serving (the hub exists by then).
+  kv_options.compaction_floor = [s, max_lag = options.watch_max_lag] {
+    return s->hub ? s->hub->ProtectedFloor(max_lag).revision : INT64_MAX;
+  };
   impl->kv = std::make_unique<service::KvService>(impl->store, impl->pipeline.get(),
                                                   impl->leases.get(), kv_options);
   service::WatchHubOptions hub_options;

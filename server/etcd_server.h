@@ -48,6 +48,9 @@ struct ServerOptions {
   // service::ParseAutoCompaction); off by default, as etcd's.
   std::string auto_compaction_mode = "periodic";
   std::string auto_compaction_retention = "0";
+  // A watcher at most this many revisions behind holds compaction back
+  // (physically) until it has read what it needs.
+  int64_t watch_max_lag = 100000;
   // strata.v1: an interactive transaction idle this long expires.
   int64_t txn_timeout_ms = 10000;
   // How often a watch created with progress_notify hears from an idle server.

@@ -188,6 +188,12 @@ class StrataImpl final : public v1::Strata::CallbackService {
     resp->set_txn_conflicts(txns.conflicts);
     resp->set_txn_expired(txns.expired);
     resp->set_watchers(s_->hub->watchers());
+    resp->set_compaction_horizon(static_cast<int64_t>(s_->store->compaction_horizon().value()));
+    const auto floor = s_->hub->ProtectedFloor(s_->options.watch_max_lag);
+    if (floor.revision < s_->kv->compact_revision()) {
+      resp->set_gc_held_by_watch_id(floor.watch_id);
+      resp->set_gc_held_by_watcher_lag(floor.lag);
+    }
     resp->set_leases(s_->leases->size());
     if (s_->durable) {
       const auto d = s_->durable->GetDurabilityStats();

@@ -51,7 +51,7 @@ std::optional<AutoCompactionOptions> ParseAutoCompaction(const std::string& mode
 
 AutoCompactor::AutoCompactor(KvService* kv, AutoCompactionOptions options)
     : kv_(kv), options_(options) {
-  if (options_.mode != AutoCompactionOptions::Mode::kOff) thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] { Run(); });
 }
 
 AutoCompactor::~AutoCompactor() {
@@ -80,9 +80,12 @@ void AutoCompactor::Run() {
   while (!stop_) {
     if (cv_.wait_for(lock, tick, [&] { return stop_; })) break;
     lock.unlock();
+    kv_->ApplyDeferredCompaction();
     const auto now = Clock::now();
     const int64_t current = kv_->current_revision();
-    if (periodic) {
+    if (options_.mode == AutoCompactionOptions::Mode::kOff) {
+      // Nothing of its own to compact.
+    } else if (periodic) {
       samples.emplace_back(now, current);
       // The newest sample at least `retention` old is what may go.
       std::optional<int64_t> target;

@@ -7,7 +7,9 @@
 //    compacts to current - revisions once that moved a tenth of the
 //    retention past the last compaction (so a busy store is not swept on
 //    every tick).
-// Compaction goes through KvService::Compact, as a client's would.
+// Compaction goes through KvService::Compact, as a client's would. Whatever
+// the mode, every second it also completes compaction that watchers which
+// keep up had held back (KvService::ApplyDeferredCompaction).
 #ifndef STRATA_SERVICE_AUTO_COMPACTOR_H_
 #define STRATA_SERVICE_AUTO_COMPACTOR_H_
 

@@ -714,7 +714,15 @@ void KvService::Compact(const CompactionRequest& request, Done<CompactionRespons
   }
   // The sweep takes the engine's writer lock in bounded batches only, so
   // writers go on meanwhile; the reply waits for the horizon's log record.
-  const CompactResult result = store_->Compact(Timestamp(static_cast<uint64_t>(request.revision)));
+  // Watchers that keep up may hold the physical part back (the rest is
+  // done by ApplyDeferredCompaction); reads below the revision are refused
+  // from now on either way.
+  int64_t target = request.revision;
+  if (options_.compaction_floor) target = std::min(target, options_.compaction_floor());
+  CompactResult result;
+  if (target > static_cast<int64_t>(store_->compaction_horizon().value())) {
+    result = store_->Compact(Timestamp(static_cast<uint64_t>(target)));
+  }
   pipeline_->WhenDurable(
       [resp, done = std::move(done)](bool durable) {
         if (durable) {
@@ -724,6 +732,14 @@ void KvService::Compact(const CompactionRequest& request, Done<CompactionRespons
         }
       },
       result.lsn);
+}
+
+void KvService::ApplyDeferredCompaction() {
+  int64_t target = compact_revision();
+  if (options_.compaction_floor) target = std::min(target, options_.compaction_floor());
+  if (target > static_cast<int64_t>(store_->compaction_horizon().value())) {
+    (void)store_->Compact(Timestamp(static_cast<uint64_t>(target)));
+  }
 }
 
 void KvService::CommitTransaction(const TransactionCommit& t, Done<int64_t> done) {

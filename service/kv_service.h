@@ -65,6 +65,10 @@ struct KvServiceOptions {
   size_t max_txn_ops = 128;
   // Writes that add data are refused once it raised its alarm (null: none).
   SpaceQuota* quota = nullptr;
+  // The highest revision compaction may remove physically now: what the
+  // watchers that keep up still have to read (WatchHub::ProtectedFloor).
+  // Unset: compaction is physical at once.
+  std::function<int64_t()> compaction_floor;
 };
 
 class KvService final {
@@ -95,8 +99,14 @@ class KvService final {
 
   // The newest durable revision (what a read sees and header.revision says).
   int64_t current_revision() const { return pipeline_->visible_revision(); }
-  // The last compaction's revision (-1: none yet; 0 after a Compact(0)).
+  // The last compaction's revision (-1: none yet; 0 after a Compact(0)):
+  // reads below it are refused, as etcd's.
   int64_t compact_revision() const { return compact_revision_.load(); }
+  // What the engine has removed so far is at most compact_revision(), lower
+  // while a watcher that keeps up still needs older history. This completes
+  // what compaction deferred, once the floor allows; called now and then by
+  // the auto-compactor's thread.
+  void ApplyDeferredCompaction();
   // A hash of every version in (compact revision, revision] (revision 0:
   // the current one), for comparing stores that should hold the same
   // history (etcd's HashKV; the value is strata's own, not etcd's).

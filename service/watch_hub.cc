@@ -181,6 +181,23 @@ void WatchHub::Nudge() {
   cv_.notify_one();
 }
 
+WatchHub::Floor WatchHub::ProtectedFloor(int64_t max_lag) const {
+  std::lock_guard lock(mu_);
+  Floor floor;
+  for (const auto& [sink, stream] : streams_) {
+    for (const auto& [id, w] : stream.watchers) {
+      const int64_t lag = published_ - (w->next_revision - 1);
+      if (lag <= 0 || lag > max_lag) continue;  // caught up, or too far behind to wait for
+      if (w->next_revision - 1 < floor.revision) {
+        floor.revision = w->next_revision - 1;
+        floor.watch_id = id;
+        floor.lag = lag;
+      }
+    }
+  }
+  return floor;
+}
+
 size_t WatchHub::watchers() const {
   std::lock_guard lock(mu_);
   return watcher_count_;

@@ -110,6 +110,18 @@ class WatchHub final {
 
   size_t watchers() const;
 
+  // What watchers that keep up still need: the highest revision compaction
+  // may remove physically without cancelling any watcher lagging at most
+  // `max_lag` revisions behind the newest, so a compaction never breaks a
+  // watcher that keeps up. One further behind is not waited for: once what
+  // it needs is gone it is cancelled with compact_revision, as in etcd.
+  struct Floor {
+    int64_t revision = INT64_MAX;  // INT64_MAX: no watcher holds anything
+    int64_t watch_id = 0;          // the watcher that holds it
+    int64_t lag = 0;               // its distance behind the newest revision
+  };
+  Floor ProtectedFloor(int64_t max_lag) const;
+
  private:
   struct Watcher {
     WatchSink* sink;

@@ -194,6 +194,9 @@ int Stats(const std::string& endpoint, Format format) {
       {"wal_durable_lsn", std::to_string(r.wal_durable_lsn())},
       {"wal_syncs", std::to_string(r.wal_syncs())},
       {"checkpoints", std::to_string(r.checkpoints())},
+      {"compaction_horizon", std::to_string(r.compaction_horizon())},
+      {"gc_held_by_watch_id", std::to_string(r.gc_held_by_watch_id())},
+      {"gc_held_by_watcher_lag", std::to_string(r.gc_held_by_watcher_lag())},
   };
   if (format == Format::kJson) {
     std::cout << "{";

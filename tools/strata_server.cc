@@ -150,6 +150,11 @@ int main(int argc, char** argv) {
                  "periodic: a duration (1h, 30m, 90s; a plain number is hours); revision: a "
                  "number of revisions; 0: never compact on its own")
       ->capture_default_str();
+  app.add_option("--watch-max-lag", o.watch_max_lag,
+                 "a watcher at most this many revisions behind holds compaction back until it "
+                 "has read what it needs (so compaction never breaks a watcher that keeps up)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   app.add_option("--txn-timeout-ms", o.txn_timeout_ms,
                  "strata.v1: an interactive transaction idle this long expires")
       ->capture_default_str()

@@ -254,3 +254,71 @@ TEST(WatchHubTest, WatcherLimitsPerStream) {
 
 }  // namespace
 }  // namespace strata::service
+
+namespace strata::service {
+namespace {
+
+// A KvService whose compaction asks the hub what watchers still need.
+struct GuardedKv {
+  static constexpr int64_t kMaxLag = 50;
+  GuardedKv()
+      : kv(Options(this)),
+        hub(&kv.store, [this] { return kv.kv.compact_revision(); }, 1, WatchedKv::Options()) {
+    kv.pipeline.SetEventSink([this](int64_t rev, std::vector<Event>&& e) {
+      hub.Publish(rev, std::move(e));
+    });
+  }
+  static KvServiceOptions Options(GuardedKv* self) {
+    KvServiceOptions o;
+    o.compaction_floor = [self] { return self->hub.ProtectedFloor(kMaxLag).revision; };
+    return o;
+  }
+  testing::MemoryKv kv;
+  WatchHub hub;
+};
+
+TEST(WatchHubTest, CompactionNeverBreaksAWatcherThatKeepsUp) {
+  GuardedKv g;
+  RecordingSink slow(1);  // reads one response, then stalls
+  g.hub.Create(&slow, Watch("k", "", 0));
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(g.kv.Put("k", std::to_string(i)).ok());
+  // The watcher stalled early; a compaction past it is answered as etcd's...
+  ASSERT_TRUE(g.kv.Compact(25).ok());
+  EXPECT_EQ(g.kv.kv.compact_revision(), 25);
+  EXPECT_FALSE(g.kv.Get("k", "", 20).ok()) << "reads below the compaction are refused";
+  // ...but the engine keeps what the watcher still needs.
+  const auto floor = g.hub.ProtectedFloor(GuardedKv::kMaxLag);
+  EXPECT_LT(floor.revision, 25);
+  EXPECT_LT(static_cast<int64_t>(g.kv.store.compaction_horizon().value()), 25);
+  std::vector<Event> events;
+  Collect(slow, 30, &events);
+  ASSERT_EQ(events.size(), 30u) << "the watcher was cancelled or lost events";
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].kv.value, std::to_string(i));
+  // Caught up: the deferred part of the compaction goes through.
+  g.kv.kv.ApplyDeferredCompaction();
+  EXPECT_EQ(g.kv.store.compaction_horizon().value(), 25u);
+}
+
+TEST(WatchHubTest, AWatcherTooFarBehindIsNotWaitedFor) {
+  GuardedKv g;
+  RecordingSink slow(1);
+  g.hub.Create(&slow, Watch("k", "", 0));
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(g.kv.Put("k", std::to_string(i)).ok());
+  // 100 revisions behind, more than the bound of 50: compaction goes on.
+  ASSERT_TRUE(g.kv.Compact(90).ok());
+  EXPECT_EQ(g.kv.store.compaction_horizon().value(), 90u);
+  bool canceled = false;
+  for (int i = 0; i < 400 && !canceled; ++i) {
+    for (auto& r : slow.Drain()) {
+      if (r.canceled) {
+        canceled = true;
+        EXPECT_EQ(r.compact_revision, 90);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(canceled);
+}
+
+}  // namespace
+}  // namespace strata::service
