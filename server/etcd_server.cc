@@ -627,6 +627,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->kv = std::make_unique<service::KvService>(impl->store, impl->pipeline.get(),
                                                   impl->leases.get(), kv_options);
   service::WatchHubOptions hub_options;
+  hub_options.fragment_bytes = options.max_request_bytes;
   hub_options.progress_interval =
       std::chrono::milliseconds(options.watch_progress_notify_interval_ms);
   service::InteractiveTxnOptions txn_options;

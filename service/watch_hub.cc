@@ -52,11 +52,7 @@ void WatchHub::Publish(int64_t revision, std::vector<Event>&& events) {
       if (!w->synced || w->next_revision > revision) continue;
       auto mine = Filter(*w, events);
       if (!mine.empty()) {
-        WatchResponse r;
-        r.header.revision = revision;
-        r.watch_id = id;
-        r.events = std::move(mine);
-        if (!sink->Offer(std::move(r), false)) {
+        if (!OfferEvents(*w, revision, std::move(mine))) {
           w->synced = false;  // reads revision `revision` on from history later
           continue;
         }
@@ -179,6 +175,49 @@ void WatchHub::Nudge() {
     nudged_ = true;
   }
   cv_.notify_one();
+}
+
+bool WatchHub::OfferEvents(const Watcher& w, int64_t header_revision,
+                           std::vector<Event>&& events) {
+  auto response = [&](std::vector<Event> part, bool fragment) {
+    WatchResponse r;
+    r.header.revision = header_revision;
+    r.watch_id = w.id;
+    r.fragment = fragment;
+    r.events = std::move(part);
+    return r;
+  };
+  auto size_of = [](const Event& e) {
+    size_t n = e.kv.key.size() + e.kv.value.size() + 64;
+    if (e.prev_kv) n += e.prev_kv->key.size() + e.prev_kv->value.size() + 64;
+    return n;
+  };
+  size_t total = 0;
+  for (const auto& e : events) total += size_of(e);
+  if (!w.filter.fragment || total <= options_.fragment_bytes || events.size() == 1) {
+    return w.sink->Offer(response(std::move(events), false), false);
+  }
+  // Fragments of one response: every one but the last says fragment, and
+  // once the first is queued the rest are too (a client reassembles them,
+  // so none may be missing).
+  std::vector<std::vector<Event>> parts(1);
+  size_t bytes = 0;
+  for (auto& e : events) {
+    const size_t n = size_of(e);
+    if (!parts.back().empty() && bytes + n > options_.fragment_bytes) {
+      parts.emplace_back();
+      bytes = 0;
+    }
+    bytes += n;
+    parts.back().push_back(std::move(e));
+  }
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const bool last = i + 1 == parts.size();
+    if (!w.sink->Offer(response(std::move(parts[i]), !last), /*must=*/i > 0) && i == 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 WatchHub::Floor WatchHub::ProtectedFloor(int64_t max_lag) const {
@@ -353,11 +392,7 @@ void WatchHub::CatchUp() {
       continue;
     }
     if (!events.empty()) {
-      WatchResponse r;
-      r.header.revision = published_;
-      r.watch_id = w->id;
-      r.events = std::move(events);
-      if (!w->sink->Offer(std::move(r), false)) continue;  // still full: later
+      if (!OfferEvents(*w, published_, std::move(events))) continue;  // still full: later
       w->last_sent = std::chrono::steady_clock::now();
     }
     w->next_revision = read_through + 1;

@@ -79,6 +79,9 @@ struct WatchHubOptions {
   // How often a watcher with progress_notify gets an empty response.
   std::chrono::milliseconds progress_interval{10 * 60 * 1000};
   std::chrono::milliseconds catch_up_interval{5};
+  // A watcher created with fragment gets responses larger than this split
+  // into fragments (etcd: --max-request-bytes).
+  size_t fragment_bytes = 1536 * 1024;
 };
 
 class WatchHub final {
@@ -148,6 +151,9 @@ class WatchHub final {
   std::vector<Event> ReadHistory(const Watcher& w, int64_t from, int64_t until,
                                  int64_t* read_through, bool* compacted) const;
   void CatchUp();
+  // Offers `events` to w's stream as one response, or as fragments if it
+  // asked for them and they are large; false if the stream is full.
+  bool OfferEvents(const Watcher& w, int64_t header_revision, std::vector<Event>&& events);
   void SendProgress();
   void MaybeAnswerProgress(WatchSink* sink, Stream& stream);  // mu_ held
 

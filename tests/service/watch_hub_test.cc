@@ -322,3 +322,43 @@ TEST(WatchHubTest, AWatcherTooFarBehindIsNotWaitedFor) {
 
 }  // namespace
 }  // namespace strata::service
+
+namespace strata::service {
+namespace {
+
+TEST(WatchHubTest, LargeRevisionsAreFragmentedForWatchersThatAskAndWholeForOthers) {
+  testing::MemoryKv kv;
+  WatchHubOptions o;
+  o.fragment_bytes = 4096;
+  WatchHub hub(&kv.store, [&] { return kv.kv.compact_revision(); }, 1, o);
+  kv.pipeline.SetEventSink([&](int64_t rev, std::vector<Event>&& e) {
+    hub.Publish(rev, std::move(e));
+  });
+  RecordingSink fragmented, whole;
+  auto req = Watch("big/", "big0", 0);
+  req.fragment = true;
+  hub.Create(&fragmented, req);
+  hub.Create(&whole, Watch("big/", "big0", 0));
+  fragmented.Drain();
+  whole.Drain();
+  TxnRequest t;
+  for (int i = 0; i < 10; ++i) {
+    t.success.push_back(testing::PutOp("big/" + std::to_string(i), std::string(1000, 'x')));
+  }
+  ASSERT_TRUE(kv.Txn(t).ok());  // one revision of ~10 KB
+  auto parts = fragmented.Drain();
+  ASSERT_GT(parts.size(), 1u);
+  size_t events = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    EXPECT_EQ(parts[i].fragment, i + 1 < parts.size()) << "all but the last say fragment";
+    events += parts[i].events.size();
+  }
+  EXPECT_EQ(events, 10u);
+  auto one = whole.Drain();
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].events.size(), 10u);
+  EXPECT_FALSE(one[0].fragment);
+}
+
+}  // namespace
+}  // namespace strata::service
