@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -139,7 +140,15 @@ ProcSample Sample(pid_t pid) {
   return out;
 }
 
-enum class Op { kPut, kRange, kRangeSerializable, kKubernetesUpdate, kLeaseGrant };
+enum class Op {
+  kPut,
+  kRange,
+  kRangeSerializable,
+  kKubernetesUpdate,
+  kLeaseGrant,
+  kLeaseKeepAlive,
+  kWatchFanOut,  // one writer, `clients` watchers: events delivered, put -> event latency
+};
 
 struct Row {
   std::string name;
@@ -257,6 +266,9 @@ class Load {
       case Op::kLeaseGrant:
         c->lease->async()->LeaseGrant(c->ctx.get(), &c->grant, &c->grant_resp, done);
         break;
+      case Op::kLeaseKeepAlive:
+      case Op::kWatchFanOut:
+        Fatal("stream rows are measured by MeasureStreams");
     }
   }
 
@@ -312,6 +324,58 @@ void Populate(const Server& s) {
   }
 }
 
+// A watcher for the fan-out row: records, for every event, the time from
+// its put (the value carries the writer's clock) to its arrival.
+class FanOutWatcher : public grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchResponse> {
+ public:
+  FanOutWatcher(pb::Watch::Stub* stub, std::atomic<bool>* stop) : stop_(stop) {
+    stub->async()->Watch(&ctx_, this);
+    request_.mutable_create_request()->set_key("fanout");
+    StartWrite(&request_);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnWriteDone(bool) override {}
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    const auto now = Clock::now().time_since_epoch().count();
+    for (const auto& e : response_.events()) {
+      if (e.kv().value().size() < sizeof(int64_t)) continue;
+      int64_t sent = 0;
+      std::memcpy(&sent, e.kv().value().data(), sizeof sent);
+      if (sent >= window_start_ && sent <= window_end_) {
+        latencies_us.push_back(static_cast<double>(now - sent) / 1000.0);
+      }
+    }
+    if (!stop_->load()) StartRead(&response_);
+  }
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  void Close() {
+    ctx_.TryCancel();
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+  }
+  void SetWindow(int64_t start, int64_t end) {
+    window_start_ = start;
+    window_end_ = end;
+  }
+  std::vector<double> latencies_us;
+
+ private:
+  grpc::ClientContext ctx_;
+  pb::WatchRequest request_;
+  pb::WatchResponse response_;
+  std::atomic<bool>* stop_;
+  int64_t window_start_ = 0, window_end_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
 struct Measurement {
   double ops_per_second = 0;
   double p50_us = 0, p99_us = 0;
@@ -324,7 +388,163 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
 }
 
+// Keep-alives: each client renews its own lease over its own stream, one
+// renewal in flight at a time.
+class KeepAliveClient
+    : public grpc::ClientBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
+ public:
+  KeepAliveClient(pb::Lease::Stub* stub, int64_t lease, std::atomic<bool>* stop)
+      : stop_(stop) {
+    request_.set_id(lease);
+    stub->async()->LeaseKeepAlive(&ctx_, this);
+    sent_ = Clock::now();
+    StartWrite(&request_);
+    StartRead(&response_);
+    StartCall();
+  }
+  // The next renewal goes once both the answer arrived and the last write
+  // completed (gRPC allows one write in flight per stream).
+  void OnWriteDone(bool ok) override {
+    if (ok) Step(/*wrote=*/true);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    const auto now = Clock::now();
+    if (sent_ >= window_start && now <= window_end) {
+      latencies_us.push_back(std::chrono::duration<double, std::micro>(now - sent_).count());
+    }
+    Step(/*wrote=*/false);
+  }
+  void Step(bool wrote) {
+    {
+      std::lock_guard lock(mu_);
+      (wrote ? write_done_ : read_done_) = true;
+      if (!write_done_ || !read_done_ || stop_->load()) return;
+      write_done_ = read_done_ = false;
+    }
+    sent_ = Clock::now();
+    StartWrite(&request_);
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  void Close() {
+    ctx_.TryCancel();
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+  }
+  Clock::time_point window_start, window_end;
+  std::vector<double> latencies_us;
+
+ private:
+  grpc::ClientContext ctx_;
+  pb::LeaseKeepAliveRequest request_;
+  pb::LeaseKeepAliveResponse response_;
+  std::atomic<bool>* stop_;
+  Clock::time_point sent_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool write_done_ = false, read_done_ = false;  // guarded by mu_
+};
+
+Measurement Summarize(std::vector<double> lat, uint64_t ops, double seconds, ProcSample before,
+                      ProcSample after);
+
+// The rows that need streams: watch fan-out and keep-alives.
+Measurement MeasureStreams(const Server& s, const Row& row, double seconds) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int c = 0; c < row.connections; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("strata.bench.connection", c);
+    channels.push_back(
+        grpc::CreateCustomChannel(s.endpoint, grpc::InsecureChannelCredentials(), args));
+  }
+  std::atomic<bool> stop{false};
+  const auto to_dur = [](double sec) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sec));
+  };
+  std::vector<double> lat;
+  uint64_t ops = 0;
+  ProcSample before{}, after{};
+  if (row.op == Op::kWatchFanOut) {
+    std::vector<std::unique_ptr<pb::Watch::Stub>> stubs;
+    for (auto& ch : channels) stubs.push_back(pb::Watch::NewStub(ch));
+    std::vector<std::unique_ptr<FanOutWatcher>> watchers;
+    for (int i = 0; i < row.clients; ++i) {
+      watchers.push_back(std::make_unique<FanOutWatcher>(stubs[i % stubs.size()].get(), &stop));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // every watch created
+    auto kv = pb::KV::NewStub(channels[0]);
+    const auto start = Clock::now() + to_dur(kWarmupSeconds);
+    const auto end = start + to_dur(seconds);
+    for (auto& w : watchers) {
+      w->SetWindow(start.time_since_epoch().count(), end.time_since_epoch().count());
+    }
+    std::string value(kValueBytes, 'v');
+    bool sampled = false;
+    while (Clock::now() < end) {
+      if (!sampled && Clock::now() >= start) {
+        before = Sample(s.pid);
+        sampled = true;
+      }
+      const int64_t now = Clock::now().time_since_epoch().count();
+      std::memcpy(value.data(), &now, sizeof now);
+      pb::PutRequest put;
+      put.set_key("fanout");
+      put.set_value(value);
+      pb::PutResponse resp;
+      grpc::ClientContext ctx;
+      if (!kv->Put(&ctx, put, &resp).ok()) Fatal("fan-out put failed");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the last deliveries
+    after = Sample(s.pid);
+    stop = true;
+    for (auto& w : watchers) {
+      w->Close();
+      lat.insert(lat.end(), w->latencies_us.begin(), w->latencies_us.end());
+    }
+    ops = lat.size();  // events delivered in the window
+  } else {
+    std::vector<std::unique_ptr<pb::Lease::Stub>> stubs;
+    for (auto& ch : channels) stubs.push_back(pb::Lease::NewStub(ch));
+    std::vector<std::unique_ptr<KeepAliveClient>> clients;
+    const auto start = Clock::now() + to_dur(kWarmupSeconds + 0.5);
+    const auto end = start + to_dur(seconds);
+    for (int i = 0; i < row.clients; ++i) {
+      pb::LeaseGrantRequest g;
+      g.set_ttl(600);
+      pb::LeaseGrantResponse gr;
+      grpc::ClientContext ctx;
+      auto* stub = stubs[i % stubs.size()].get();
+      if (!stub->LeaseGrant(&ctx, g, &gr).ok()) Fatal("lease grant failed");
+      clients.push_back(std::make_unique<KeepAliveClient>(stub, gr.id(), &stop));
+      clients.back()->window_start = start;
+      clients.back()->window_end = end;
+    }
+    std::this_thread::sleep_until(start);
+    before = Sample(s.pid);
+    std::this_thread::sleep_until(end);
+    after = Sample(s.pid);
+    stop = true;
+    for (auto& c : clients) {
+      c->Close();
+      lat.insert(lat.end(), c->latencies_us.begin(), c->latencies_us.end());
+    }
+    ops = lat.size();
+  }
+  std::sort(lat.begin(), lat.end());
+  return Summarize(std::move(lat), ops, seconds, before, after);
+}
+
 Measurement Measure(const Server& s, const Row& row, double seconds) {
+  if (row.op == Op::kWatchFanOut || row.op == Op::kLeaseKeepAlive) {
+    return MeasureStreams(s, row, seconds);
+  }
   Load load(s, row);
   ProcSample before{};
   // Sample the server's CPU exactly over the measured window.
@@ -335,7 +555,11 @@ Measurement Measure(const Server& s, const Row& row, double seconds) {
   const uint64_t ops = load.Run(seconds);
   sampler.join();
   const ProcSample after = Sample(s.pid);
-  const auto lat = load.Latencies();
+  return Summarize(load.Latencies(), ops, seconds, before, after);
+}
+
+Measurement Summarize(std::vector<double> lat, uint64_t ops, double seconds, ProcSample before,
+                      ProcSample after) {
   Measurement m;
   m.ops_per_second = static_cast<double>(ops) / seconds;
   m.p50_us = Percentile(lat, 0.50);
@@ -358,6 +582,8 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
       {"serializable range 8/64", Op::kRangeSerializable, 8, 64},
       {"k8s update txn 8/64", Op::kKubernetesUpdate, 8, 64},
       {"lease grant 8/64", Op::kLeaseGrant, 8, 64},
+      {"lease keep-alive 8/64", Op::kLeaseKeepAlive, 8, 64},
+      {"watch fan-out 1 writer/100 watchers", Op::kWatchFanOut, 8, 100},
   };
   std::vector<std::pair<std::string, std::string>> servers = {{"strata", options.strata_server}};
   if (!options.etcd.empty()) servers.emplace_back("etcd", options.etcd);
