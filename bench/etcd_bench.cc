@@ -11,9 +11,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -67,13 +67,17 @@ struct Server {
 Server Start(const std::string& name, const std::string& binary) {
   Server s;
   s.name = name;
-  s.dir = std::filesystem::temp_directory_path() / ("strata-etcd-bench-" + name + "-" +
-                                                    std::to_string(::getpid()));
+  s.dir = std::filesystem::temp_directory_path() /
+          ("strata-etcd-bench-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(s.dir);
   const int port = FreePort();
   s.endpoint = "127.0.0.1:" + std::to_string(port);
-  std::vector<std::string> argv = {binary, "--data-dir", s.dir + "/data", "--listen-client-urls",
-                                   "http://" + s.endpoint, "--advertise-client-urls",
+  std::vector<std::string> argv = {binary,
+                                   "--data-dir",
+                                   s.dir + "/data",
+                                   "--listen-client-urls",
+                                   "http://" + s.endpoint,
+                                   "--advertise-client-urls",
                                    "http://" + s.endpoint};
   if (name == "etcd") {
     const std::string peer = "http://127.0.0.1:" + std::to_string(FreePort());
@@ -131,7 +135,8 @@ ProcSample Sample(pid_t pid) {
     if (i == 14) utime = std::stoull(field);
     if (i == 15) stime = std::stoull(field);
   }
-  out.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  out.cpu_seconds =
+      static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(status, line)) {
@@ -224,7 +229,8 @@ class Load {
 
   std::vector<double> Latencies() const {
     std::vector<double> all;
-    for (const auto& c : clients_) all.insert(all.end(), c->latencies_us.begin(), c->latencies_us.end());
+    for (const auto& c : clients_)
+      all.insert(all.end(), c->latencies_us.begin(), c->latencies_us.end());
     std::sort(all.begin(), all.end());
     return all;
   }
@@ -288,7 +294,8 @@ class Load {
       }
     }
     if (c->started >= window_start_ && now <= window_end_) {
-      c->latencies_us.push_back(std::chrono::duration<double, std::micro>(now - c->started).count());
+      c->latencies_us.push_back(
+          std::chrono::duration<double, std::micro>(now - c->started).count());
     }
     if (!stop_) return Issue(c);
     std::lock_guard lock(mu_);
@@ -393,8 +400,7 @@ double Percentile(const std::vector<double>& sorted, double p) {
 class KeepAliveClient
     : public grpc::ClientBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
  public:
-  KeepAliveClient(pb::Lease::Stub* stub, int64_t lease, std::atomic<bool>* stop)
-      : stop_(stop) {
+  KeepAliveClient(pb::Lease::Stub* stub, int64_t lease, std::atomic<bool>* stop) : stop_(stop) {
     request_.set_id(lease);
     stub->async()->LeaseKeepAlive(&ctx_, this);
     sent_ = Clock::now();

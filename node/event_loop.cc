@@ -77,8 +77,8 @@ void EventLoop::ProcessLines() {
   if (!discarding_ && input_.size() > protocol::kMaxLineBytes) {
     // Answered from its start if it says who sent it; the rest is dropped
     // unread up to its newline.
-    node_->HandleOverlongLine(std::string_view(input_).substr(0, protocol::kMaxLineBytes),
-                              &output_, &log_);
+    node_->HandleOverlongLine(std::string_view(input_).substr(0, protocol::kMaxLineBytes), &output_,
+                              &log_);
     discarding_ = true;
   }
   if (discarding_) input_.clear(), scanned_ = 0;
@@ -109,8 +109,8 @@ bool EventLoop::Flush() {
     output_.clear();
   }
   while (unwritten_at_ < unwritten_.size()) {
-    ssize_t n = ::write(out_fd_, unwritten_.data() + unwritten_at_,
-                        unwritten_.size() - unwritten_at_);
+    ssize_t n =
+        ::write(out_fd_, unwritten_.data() + unwritten_at_, unwritten_.size() - unwritten_at_);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;  // the reader is behind

@@ -52,8 +52,8 @@ class EventLoop final {
   std::string input_;        // unprocessed bytes; begins at a line start
   size_t scanned_ = 0;       // bytes of input_ already searched for '\n'
   bool discarding_ = false;  // inside an over-long line: drop until '\n'
-  std::string output_;     // replies produced, not yet handed to Flush
-  std::string unwritten_;  // replies stdout did not take yet
+  std::string output_;       // replies produced, not yet handed to Flush
+  std::string unwritten_;    // replies stdout did not take yet
   size_t unwritten_at_ = 0;
   std::string log_;
 };

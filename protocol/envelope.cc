@@ -96,8 +96,8 @@ ParseOutcome EnvelopeParser::Parse(std::string_view line, Envelope* out, ErrorRe
   return ParseOutcome::kOk;
 }
 
-ParseOutcome EnvelopeParser::Peeked(std::string_view text, simdjson::error_code code,
-                                    Envelope* out, ErrorReply* error) {
+ParseOutcome EnvelopeParser::Peeked(std::string_view text, simdjson::error_code code, Envelope* out,
+                                    ErrorReply* error) {
   *error = Malformed(ParseErrorText(code));
   // Only JSON that is well-formed as far as it goes, but too long, too deep
   // or holding a too-large integer, is answered; a line that is not JSON

@@ -133,9 +133,8 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
       return reactor;
     }
-    s_->kv->Put(FromProto(*req), [this, reactor, resp](Reply<service::PutResponse> r) {
-      Finish(reactor, r, resp);
-    });
+    s_->kv->Put(FromProto(*req),
+                [this, reactor, resp](Reply<service::PutResponse> r) { Finish(reactor, r, resp); });
     return reactor;
   }
 
@@ -143,10 +142,9 @@ class KvImpl final : public pb::KV::CallbackService {
                                         const pb::DeleteRangeRequest* req,
                                         pb::DeleteRangeResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
-    s_->kv->DeleteRange(FromProto(*req),
-                        [this, reactor, resp](Reply<service::DeleteRangeResponse> r) {
-                          Finish(reactor, r, resp);
-                        });
+    s_->kv->DeleteRange(
+        FromProto(*req),
+        [this, reactor, resp](Reply<service::DeleteRangeResponse> r) { Finish(reactor, r, resp); });
     return reactor;
   }
 
@@ -157,9 +155,8 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
       return reactor;
     }
-    s_->kv->Txn(FromProto(*req), [this, reactor, resp](Reply<service::TxnResponse> r) {
-      Finish(reactor, r, resp);
-    });
+    s_->kv->Txn(FromProto(*req),
+                [this, reactor, resp](Reply<service::TxnResponse> r) { Finish(reactor, r, resp); });
     return reactor;
   }
 
@@ -594,13 +591,12 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     impl->durable = std::move(store.value());
     impl->store = &impl->durable->mvcc();
     Store* d = impl->durable.get();
-    log = service::DurabilitySource{
-        [d] { return d->durable_lsn(); },
-        [d]() -> std::optional<std::string> {
-          auto h = d->health();
-          if (h.ok()) return std::nullopt;
-          return std::string(h.message());
-        }};
+    log = service::DurabilitySource{[d] { return d->durable_lsn(); },
+                                    [d]() -> std::optional<std::string> {
+                                      auto h = d->health();
+                                      if (h.ok()) return std::nullopt;
+                                      return std::string(h.message());
+                                    }};
     StoreOpenOptions lease_open;
     lease_open.durability.sync = options.sync;
     lease_open.durability.checkpoint_after_log_bytes = uint64_t{16} << 20;
@@ -611,8 +607,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   }
 
   const auto max_ts = impl->store->max_timestamp();
-  const int64_t recovered = std::max<int64_t>(
-      service::KvService::kFirstRevision, max_ts ? static_cast<int64_t>(max_ts->value()) : 0);
+  const int64_t recovered = std::max<int64_t>(service::KvService::kFirstRevision,
+                                              max_ts ? static_cast<int64_t>(max_ts->value()) : 0);
   impl->pipeline = std::make_unique<service::CommitPipeline>(log, recovered);
   impl->wake_target = impl->pipeline.get();
   impl->leases = std::make_unique<service::LeaseTable>(impl->lease_journal.get());
@@ -637,15 +633,13 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->hub = std::make_unique<service::WatchHub>(
       impl->store, [kv] { return kv->compact_revision(); }, recovered, hub_options);
   service::WatchHub* hub = impl->hub.get();
-  impl->pipeline->SetEventSink(
-      [hub](int64_t revision, std::vector<service::Event>&& events) {
-        hub->Publish(revision, std::move(events));
-      });
+  impl->pipeline->SetEventSink([hub](int64_t revision, std::vector<service::Event>&& events) {
+    hub->Publish(revision, std::move(events));
+  });
   impl->leases->Start(impl->kv.get());
   std::string compaction_error;
-  auto compaction = service::ParseAutoCompaction(options.auto_compaction_mode,
-                                                 options.auto_compaction_retention,
-                                                 &compaction_error);
+  auto compaction = service::ParseAutoCompaction(
+      options.auto_compaction_mode, options.auto_compaction_retention, &compaction_error);
   if (!compaction) return Status::InvalidArgument(compaction_error);
   impl->compactor = std::make_unique<service::AutoCompactor>(impl->kv.get(), *compaction);
 

@@ -115,8 +115,7 @@ Compare CompareFromProto(const pb::Compare& p) {
   return c;
 }
 
-std::vector<RequestOp> OpsFromProto(
-    const google::protobuf::RepeatedPtrField<pb::RequestOp>& ops) {
+std::vector<RequestOp> OpsFromProto(const google::protobuf::RepeatedPtrField<pb::RequestOp>& ops) {
   std::vector<RequestOp> out;
   out.reserve(ops.size());
   for (const auto& op : ops) {

@@ -30,7 +30,7 @@ namespace strata::server {
 class EtcdServer::Impl {
  public:
   ServerOptions options;
-  std::unique_ptr<Store> durable;       // with a data directory
+  std::unique_ptr<Store> durable;        // with a data directory
   std::unique_ptr<MvccStore> ephemeral;  // --in-memory
   MvccStore* store = nullptr;
   std::unique_ptr<service::StoreLeaseJournal> lease_journal;

@@ -51,9 +51,10 @@ class StrataImpl final : public v1::Strata::CallbackService {
 
   grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* ctx, const v1::BeginRequest* req,
                                   v1::BeginResponse* resp) override {
-    auto r = s_->txns->Begin(req->isolation() == v1::SNAPSHOT ? service::TxnIsolation::kSnapshot
-                                                              : service::TxnIsolation::kSerializable,
-                             req->read_revision());
+    auto r =
+        s_->txns->Begin(req->isolation() == v1::SNAPSHOT ? service::TxnIsolation::kSnapshot
+                                                         : service::TxnIsolation::kSerializable,
+                        req->read_revision());
     return Answer(ctx, r, [&](const service::TxnBegun& b) {
       resp->set_txn_id(b.id);
       resp->set_read_revision(b.read_revision);
@@ -70,8 +71,7 @@ class StrataImpl final : public v1::Strata::CallbackService {
     });
   }
 
-  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
-                                  const v1::TxnRangeRequest* req,
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const v1::TxnRangeRequest* req,
                                   v1::TxnRangeResponse* resp) override {
     auto r = s_->txns->Range(req->txn_id(), {req->key(), req->range_end()}, Limit(req->limit()));
     return Answer(ctx, r, [&](const service::RangeResponse& range) {
@@ -94,8 +94,7 @@ class StrataImpl final : public v1::Strata::CallbackService {
     return Answer(ctx, r, [](const auto&) {});
   }
 
-  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* ctx,
-                                   const v1::CommitRequest* req,
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* ctx, const v1::CommitRequest* req,
                                    v1::CommitResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
     if (s_->quota->alarmed()) {
@@ -116,8 +115,7 @@ class StrataImpl final : public v1::Strata::CallbackService {
     return Answer(ctx, r, [](const auto&) {});
   }
 
-  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* ctx,
-                                    const v1::HistoryRequest* req,
+  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* ctx, const v1::HistoryRequest* req,
                                     v1::HistoryResponse* resp) override {
     if (req->key().empty()) return Fail(ctx, service::etcd_errors::EmptyKey());
     const int64_t current = s_->kv->current_revision();
@@ -139,8 +137,7 @@ class StrataImpl final : public v1::Strata::CallbackService {
     return Ok(ctx);
   }
 
-  grpc::ServerUnaryReactor* Changes(grpc::CallbackServerContext* ctx,
-                                    const v1::ChangesRequest* req,
+  grpc::ServerUnaryReactor* Changes(grpc::CallbackServerContext* ctx, const v1::ChangesRequest* req,
                                     v1::ChangesResponse* resp) override {
     const int64_t current = s_->kv->current_revision();
     if (req->since_revision() > current) return Fail(ctx, service::etcd_errors::FutureRev());
@@ -150,8 +147,9 @@ class StrataImpl final : public v1::Strata::CallbackService {
       if (!r) return Ok(ctx);  // an inverted range holds nothing
       range = *r;
     }
-    auto c = s_->store->Changes(Timestamp(static_cast<uint64_t>(std::max<int64_t>(0, req->since_revision()))),
-                                range, static_cast<size_t>(Limit(req->limit())));
+    auto c = s_->store->Changes(
+        Timestamp(static_cast<uint64_t>(std::max<int64_t>(0, req->since_revision()))), range,
+        static_cast<size_t>(Limit(req->limit())));
     if (!c.ok()) return Fail(ctx, service::etcd_errors::Compacted());
     bool cut = c.value().more;
     for (const auto& ch : c.value().changes) {
@@ -206,14 +204,12 @@ class StrataImpl final : public v1::Strata::CallbackService {
 
  private:
   template <typename T, typename Fill>
-  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, const Reply<T>& r,
-                                   Fill fill) {
+  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, const Reply<T>& r, Fill fill) {
     if (!r.ok()) return Fail(ctx, r.error());
     fill(r.value());
     return Ok(ctx);
   }
-  grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* ctx,
-                                 const service::ServiceError& e) {
+  grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* ctx, const service::ServiceError& e) {
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(ToGrpc(e));
     return reactor;

@@ -72,8 +72,8 @@ void AutoCompactor::CompactTo(int64_t revision) {
 void AutoCompactor::Run() {
   using Clock = std::chrono::steady_clock;
   const bool periodic = options_.mode == AutoCompactionOptions::Mode::kPeriodic;
-  const auto tick = periodic ? std::max<std::chrono::milliseconds>(
-                                   std::chrono::milliseconds(1000), options_.retention / 10)
+  const auto tick = periodic ? std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1000),
+                                                                   options_.retention / 10)
                              : std::chrono::milliseconds(1000);
   std::deque<std::pair<Clock::time_point, int64_t>> samples;  // periodic: (when, revision)
   std::unique_lock lock(mu_);

@@ -12,7 +12,7 @@ struct InteractiveTxns::Txn {
   bool read_only = false;
   int64_t snapshot = 0;
   Clock::time_point begun;
-  std::mutex mu;  // one call at a time on a transaction
+  std::mutex mu;                // one call at a time on a transaction
   Clock::time_point last_used;  // guarded by InteractiveTxns::mu_
   TransactionCommit commit;     // guarded by mu
 };
@@ -72,9 +72,9 @@ Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revi
   std::lock_guard lock(mu_);
   ExpireIdleLocked(now);
   if (active_.size() >= options_.max_active) {
-    return ServiceError{ErrorCode::kResourceExhausted,
-                        "strata: too many open transactions (" +
-                            std::to_string(options_.max_active) + ")"};
+    return ServiceError{
+        ErrorCode::kResourceExhausted,
+        "strata: too many open transactions (" + std::to_string(options_.max_active) + ")"};
   }
   txn->id = next_id_++;
   active_[txn->id] = txn;

@@ -586,15 +586,14 @@ void KvService::Txn(const TxnRequest& request, Done<TxnResponse> done) {
           path.succeeded = true;
           for (const auto& c : t.compare) {
             if (error) break;
-            auto kvs = c.span.range_end.empty()
-                           ? [&]() -> Reply<std::vector<KeyValue>> {
-                               auto kv = txn.GetBase(c.span.key);
-                               if (!kv.ok()) return kv.error();
-                               std::vector<KeyValue> v;
-                               if (kv.value()) v.push_back(std::move(*kv.value()));
-                               return v;
-                             }()
-                           : txn.ScanBase(c.span);
+            auto kvs = c.span.range_end.empty() ? [&]() -> Reply<std::vector<KeyValue>> {
+              auto kv = txn.GetBase(c.span.key);
+              if (!kv.ok()) return kv.error();
+              std::vector<KeyValue> v;
+              if (kv.value()) v.push_back(std::move(*kv.value()));
+              return v;
+            }()
+                : txn.ScanBase(c.span);
             if (!kvs.ok()) {
               error = kvs.error();
               break;
@@ -831,11 +830,11 @@ Reply<uint32_t> KvService::HashKV(int64_t revision) const {
 
 void KvService::ForEachLeasedKey(
     const std::function<void(const std::string& key, int64_t lease)>& f) const {
-  auto r = store_->ScanVisit(KeyRange::All(), Timestamp::Max(), kNoLimit,
-                             [&](const ScanItemView& item) {
-                               auto sv = DecodeStoredValue(item.value);
-                               if (sv && sv->lease != 0) f(std::string(item.key), sv->lease);
-                             });
+  auto r =
+      store_->ScanVisit(KeyRange::All(), Timestamp::Max(), kNoLimit, [&](const ScanItemView& item) {
+        auto sv = DecodeStoredValue(item.value);
+        if (sv && sv->lease != 0) f(std::string(item.key), sv->lease);
+      });
   (void)r;  // Timestamp::Max() is never below the horizon
 }
 

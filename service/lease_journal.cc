@@ -47,13 +47,12 @@ Status StoreLeaseJournal::Sync() { return store_->Sync(); }
 
 std::vector<std::pair<int64_t, int64_t>> StoreLeaseJournal::Load() {
   std::vector<std::pair<int64_t, int64_t>> out;
-  auto r = store_->mvcc().ScanVisit(KeyRange::All(), Timestamp::Max(), SIZE_MAX,
-                                    [&](const ScanItemView& item) {
-                                      int64_t ttl = 0;
-                                      std::from_chars(item.value.data(),
-                                                      item.value.data() + item.value.size(), ttl);
-                                      out.emplace_back(KeyId(item.key), ttl);
-                                    });
+  auto r = store_->mvcc().ScanVisit(
+      KeyRange::All(), Timestamp::Max(), SIZE_MAX, [&](const ScanItemView& item) {
+        int64_t ttl = 0;
+        std::from_chars(item.value.data(), item.value.data() + item.value.size(), ttl);
+        out.emplace_back(KeyId(item.key), ttl);
+      });
   (void)r;
   return out;
 }

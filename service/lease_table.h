@@ -134,7 +134,7 @@ class LeaseTable final : public LeaseKeys {
   std::mutex tasks_mu_;
   std::condition_variable tasks_cv_;
   std::deque<JournalTask> tasks_;  // guarded by tasks_mu_
-  bool stop_ = false;                        // guarded by tasks_mu_
+  bool stop_ = false;              // guarded by tasks_mu_
   std::thread worker_;
 };
 

@@ -136,8 +136,7 @@ std::string SnapshotWriter::Next(size_t chunk_bytes) {
   return out;
 }
 
-Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file,
-                                      const std::string& data_dir,
+Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const std::function<void(std::string_view)>& progress) {
   std::ifstream file(snapshot_file, std::ios::binary);
   if (!file) return Status::NotFound("cannot open " + snapshot_file);
@@ -152,9 +151,8 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file,
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(body.data(), body.size(), digest, &len, EVP_sha256(), nullptr);
-  if (len != kDigestBytes ||
-      std::string_view(reinterpret_cast<const char*>(digest), len) !=
-          std::string_view(data).substr(body.size())) {
+  if (len != kDigestBytes || std::string_view(reinterpret_cast<const char*>(digest), len) !=
+                                 std::string_view(data).substr(body.size())) {
     return damaged("its checksum does not match (cut short or damaged)");
   }
   std::error_code ec;

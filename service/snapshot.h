@@ -79,8 +79,7 @@ struct RestoreReport {
 // (kPreconditionFailed otherwise). kInvalidArgument if the file is not a
 // whole strata snapshot (the checksum names a cut or damaged file).
 // `progress` gets a line now and then.
-Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file,
-                                      const std::string& data_dir,
+Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const std::function<void(std::string_view)>& progress);
 
 }  // namespace strata::service

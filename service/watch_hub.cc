@@ -177,8 +177,7 @@ void WatchHub::Nudge() {
   cv_.notify_one();
 }
 
-bool WatchHub::OfferEvents(const Watcher& w, int64_t header_revision,
-                           std::vector<Event>&& events) {
+bool WatchHub::OfferEvents(const Watcher& w, int64_t header_revision, std::vector<Event>&& events) {
   auto response = [&](std::vector<Event> part, bool fragment) {
     WatchResponse r;
     r.header.revision = header_revision;

@@ -163,14 +163,14 @@ class WatchHub final {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  int64_t published_;                          // guarded by mu_
-  std::deque<Revision> ring_;                  // guarded by mu_
-  size_t ring_size_ = 0;                       // guarded by mu_: events in ring_
-  int64_t ring_from_ = 0;  // guarded by mu_: every event from this revision on is in ring_
-  std::map<WatchSink*, Stream> streams_;       // guarded by mu_
-  size_t watcher_count_ = 0;                   // guarded by mu_
-  bool stop_ = false;                          // guarded by mu_
-  bool nudged_ = false;                        // guarded by mu_
+  int64_t published_;          // guarded by mu_
+  std::deque<Revision> ring_;  // guarded by mu_
+  size_t ring_size_ = 0;       // guarded by mu_: events in ring_
+  int64_t ring_from_ = 0;      // guarded by mu_: every event from this revision on is in ring_
+  std::map<WatchSink*, Stream> streams_;  // guarded by mu_
+  size_t watcher_count_ = 0;              // guarded by mu_
+  bool stop_ = false;                     // guarded by mu_
+  bool nudged_ = false;                   // guarded by mu_
   std::chrono::steady_clock::time_point last_progress_;
   std::thread thread_;
 };

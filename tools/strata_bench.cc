@@ -660,8 +660,7 @@ int Main(int argc, char** argv) {
   }
   if (flags.etcd_api) {
     if (flags.server_path.empty()) Fatal("--etcd-api needs --server PATH (strata-server)");
-    RunEtcdBench({flags.server_path, flags.etcd_path, flags.seconds,
-                  flags.runs, flags.row});
+    RunEtcdBench({flags.server_path, flags.etcd_path, flags.seconds, flags.runs, flags.row});
     return 0;
   }
   bool durable_workloads = flags.durable_all;

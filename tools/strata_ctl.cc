@@ -113,8 +113,8 @@ int History(const std::string& endpoint, const std::string& key, int64_t from, i
   return 0;
 }
 
-int Changes(const std::string& endpoint, int64_t since, const std::string& prefix,
-            int64_t limit, Format format) {
+int Changes(const std::string& endpoint, int64_t since, const std::string& prefix, int64_t limit,
+            Format format) {
   auto stub = v1::Strata::NewStub(Connect(endpoint));
   grpc::ClientContext ctx;
   v1::ChangesRequest req;
@@ -153,10 +153,10 @@ int Get(const std::string& endpoint, const std::string& key, int64_t rev, Format
   }
   for (const auto& kv : resp.kvs()) {
     if (format == Format::kJson) {
-      std::cout << "{\"key\":\"" << Base64(kv.key()) << "\",\"create_revision\":"
-                << kv.create_revision() << ",\"mod_revision\":" << kv.mod_revision()
-                << ",\"version\":" << kv.version() << ",\"value\":\"" << Base64(kv.value())
-                << "\"}\n";
+      std::cout << "{\"key\":\"" << Base64(kv.key())
+                << "\",\"create_revision\":" << kv.create_revision()
+                << ",\"mod_revision\":" << kv.mod_revision() << ",\"version\":" << kv.version()
+                << ",\"value\":\"" << Base64(kv.value()) << "\"}\n";
     } else {
       std::cout << kv.key() << "\n" << kv.value() << "\n";
     }
@@ -229,8 +229,8 @@ int TxnShell(const std::string& endpoint, const std::string& isolation, int64_t 
       return 1;
     }
     id = resp.txn_id();
-    std::cout << "begun " << id << " (" << isolation << ", reads revision "
-              << resp.read_revision() << ")\n"
+    std::cout << "begun " << id << " (" << isolation << ", reads revision " << resp.read_revision()
+              << ")\n"
               << std::flush;
   }
   std::string line;
@@ -355,8 +355,8 @@ int SnapshotRestore(const std::string& path, const std::string& data_dir) {
   }
   const auto& r = report.value();
   std::cout << "Restored " << path << " into " << data_dir << ": revision " << r.revision
-            << ", compacted at " << r.compact_revision << ", " << r.keys << " keys, "
-            << r.versions << " versions, " << r.leases << " leases\n";
+            << ", compacted at " << r.compact_revision << ", " << r.keys << " keys, " << r.versions
+            << " versions, " << r.leases << " leases\n";
   return 0;
 }
 
@@ -394,8 +394,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"serializable", "snapshot"}))
       ->capture_default_str();
   txn->add_option("--rev", rev, "read this past revision (read-only)");
-  auto* stats = app.add_subcommand(
-      "stats", "the store, the log, and what holds garbage collection back");
+  auto* stats =
+      app.add_subcommand("stats", "the store, the log, and what holds garbage collection back");
 
   auto* snapshot = app.add_subcommand("snapshot", "save a server's snapshot, or restore one");
   snapshot->require_subcommand(1);
@@ -411,8 +411,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const Format format = write_out == "json"    ? Format::kJson
-                       : write_out == "table" ? Format::kTable
-                                              : Format::kSimple;
+                        : write_out == "table" ? Format::kTable
+                                               : Format::kSimple;
   if (history->parsed()) return History(endpoint, key, from, to, limit, format);
   if (get->parsed()) return Get(endpoint, key, rev, format);
   if (changes->parsed()) return Changes(endpoint, since, prefix, limit, format);

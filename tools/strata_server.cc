@@ -24,8 +24,7 @@ void LogLine(std::string_view line) {
 // URLs must be http:// (TLS is not served yet); peer URLs are only reported
 // (a single node has no peers), so https:// is accepted there.
 bool ParseUrls(const std::string& list, std::vector<std::string>* urls,
-               std::vector<std::string>* host_ports, std::string* error,
-               bool allow_https = false) {
+               std::vector<std::string>* host_ports, std::string* error, bool allow_https = false) {
   urls->clear();
   if (host_ports) host_ports->clear();
   size_t start = 0;

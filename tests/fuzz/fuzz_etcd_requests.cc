@@ -78,8 +78,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 4: {
         etcdserverpb::CompactionRequest r;
         if (!r.ParseFromArray(bytes, static_cast<int>(len))) break;
-        MustAnswer<service::CompactionResponse>(
-            [&](auto done) { w->kv.Compact({r.revision(), r.physical()}, done); });
+        MustAnswer<service::CompactionResponse>([&](auto done) {
+          w->kv.Compact({r.revision(), r.physical()}, done);
+        });
         break;
       }
     }

@@ -21,9 +21,8 @@ TEST(EnvelopePeekTest, OrderOfFieldsDoesNotMatter) {
 }
 
 TEST(EnvelopePeekTest, NamesTheFirstIntegerBeyondSixtyFourBits) {
-  auto p = PeekEnvelope(
-      R"({"src":"c","body":{"msg_id":1,"a":18446744073709551615,"b":1.5e99,)"
-      R"("timestamp":18446744073709551616,"c":-9223372036854775809}})");
+  auto p = PeekEnvelope(R"({"src":"c","body":{"msg_id":1,"a":18446744073709551615,"b":1.5e99,)"
+                        R"("timestamp":18446744073709551616,"c":-9223372036854775809}})");
   EXPECT_EQ(p.out_of_range_field, "timestamp");
   EXPECT_EQ(PeekEnvelope(R"({"src":"c","body":{"t":-9223372036854775808}})").out_of_range_field,
             std::nullopt);

@@ -29,9 +29,9 @@ TEST(KvServiceTest, EmptyStoreIsAtRevisionOneAndFirstWriteIsTwo) {
 
 TEST(KvServiceTest, PerKeyFieldsFollowEtcd) {
   MemoryKv s;
-  ASSERT_TRUE(s.Put("k", "v1").ok());  // rev 2
+  ASSERT_TRUE(s.Put("k", "v1").ok());     // rev 2
   ASSERT_TRUE(s.Put("x", "other").ok());  // rev 3
-  ASSERT_TRUE(s.Put("k", "v2").ok());  // rev 4
+  ASSERT_TRUE(s.Put("k", "v2").ok());     // rev 4
   auto r = s.Get("k");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r.value().kvs.size(), 1u);
@@ -42,7 +42,7 @@ TEST(KvServiceTest, PerKeyFieldsFollowEtcd) {
   EXPECT_EQ(kv.value, "v2");
   EXPECT_EQ(r.value().header.revision, 4);
   // A delete resets the version; the next put creates the key anew.
-  ASSERT_TRUE(s.Delete("k").ok());  // rev 5
+  ASSERT_TRUE(s.Delete("k").ok());     // rev 5
   ASSERT_TRUE(s.Put("k", "v3").ok());  // rev 6
   r = s.Get("k");
   ASSERT_EQ(r.value().kvs.size(), 1u);

@@ -6,8 +6,8 @@
 namespace strata::service {
 namespace {
 
-RC_GTEST_PROP(StoredValueTest, RoundTrips, (int64_t create, int64_t version, int64_t lease,
-                                            std::string value)) {
+RC_GTEST_PROP(StoredValueTest, RoundTrips,
+              (int64_t create, int64_t version, int64_t lease, std::string value)) {
   StoredValue v{create, version, lease, value};
   const std::string encoded = EncodeStoredValue(v);
   auto back = DecodeStoredValue(encoded);  // views into `encoded`

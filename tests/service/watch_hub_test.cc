@@ -42,10 +42,11 @@ class RecordingSink final : public WatchSink {
 
 // A MemoryKv whose events go to a WatchHub.
 struct WatchedKv {
-  WatchedKv() : hub(&kv.store, [this] { return kv.kv.compact_revision(); }, 1, Options()) {
-    kv.pipeline.SetEventSink([this](int64_t rev, std::vector<Event>&& e) {
-      hub.Publish(rev, std::move(e));
-    });
+  WatchedKv()
+      : hub(
+            &kv.store, [this] { return kv.kv.compact_revision(); }, 1, Options()) {
+    kv.pipeline.SetEventSink(
+        [this](int64_t rev, std::vector<Event>&& e) { hub.Publish(rev, std::move(e)); });
   }
   static WatchHubOptions Options() {
     WatchHubOptions o;
@@ -240,7 +241,8 @@ TEST(WatchHubTest, WatcherLimitsPerStream) {
   MemoryKv kv;
   WatchHubOptions o;
   o.max_watchers_per_stream = 2;
-  WatchHub hub(&kv.store, [] { return int64_t{0}; }, 1, o);
+  WatchHub hub(
+      &kv.store, [] { return int64_t{0}; }, 1, o);
   RecordingSink sink;
   for (int i = 0; i < 3; ++i) hub.Create(&sink, Watch("k", "", 0));
   auto got = sink.Drain();
@@ -263,10 +265,10 @@ struct GuardedKv {
   static constexpr int64_t kMaxLag = 50;
   GuardedKv()
       : kv(Options(this)),
-        hub(&kv.store, [this] { return kv.kv.compact_revision(); }, 1, WatchedKv::Options()) {
-    kv.pipeline.SetEventSink([this](int64_t rev, std::vector<Event>&& e) {
-      hub.Publish(rev, std::move(e));
-    });
+        hub(
+            &kv.store, [this] { return kv.kv.compact_revision(); }, 1, WatchedKv::Options()) {
+    kv.pipeline.SetEventSink(
+        [this](int64_t rev, std::vector<Event>&& e) { hub.Publish(rev, std::move(e)); });
   }
   static KvServiceOptions Options(GuardedKv* self) {
     KvServiceOptions o;
@@ -330,10 +332,10 @@ TEST(WatchHubTest, LargeRevisionsAreFragmentedForWatchersThatAskAndWholeForOther
   testing::MemoryKv kv;
   WatchHubOptions o;
   o.fragment_bytes = 4096;
-  WatchHub hub(&kv.store, [&] { return kv.kv.compact_revision(); }, 1, o);
-  kv.pipeline.SetEventSink([&](int64_t rev, std::vector<Event>&& e) {
-    hub.Publish(rev, std::move(e));
-  });
+  WatchHub hub(
+      &kv.store, [&] { return kv.kv.compact_revision(); }, 1, o);
+  kv.pipeline.SetEventSink(
+      [&](int64_t rev, std::vector<Event>&& e) { hub.Publish(rev, std::move(e)); });
   RecordingSink fragmented, whole;
   auto req = Watch("big/", "big0", 0);
   req.fragment = true;
