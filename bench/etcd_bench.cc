@@ -162,6 +162,19 @@ struct Row {
   int clients;
 };
 
+// `n` channels, each its own TCP connection (a local subchannel pool, and
+// an argument that differs, keep gRPC from sharing one).
+std::vector<std::shared_ptr<grpc::Channel>> Connections(const std::string& endpoint, int n) {
+  std::vector<std::shared_ptr<grpc::Channel>> out;
+  for (int c = 0; c < n; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("strata.bench.connection", c);
+    out.push_back(grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args));
+  }
+  return out;
+}
+
 // One client: one request in flight at a time, reissued from its own
 // completion callback until the load stops.
 struct Client {
@@ -186,12 +199,7 @@ struct Client {
 class Load {
  public:
   Load(const Server& server, const Row& row) : row_(row) {
-    for (int c = 0; c < row.connections; ++c) {
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection each
-      args.SetInt("strata.bench.connection", c);
-      auto channel =
-          grpc::CreateCustomChannel(server.endpoint, grpc::InsecureChannelCredentials(), args);
+    for (const auto& channel : Connections(server.endpoint, row.connections)) {
       kv_.push_back(pb::KV::NewStub(channel));
       lease_.push_back(pb::Lease::NewStub(channel));
     }
@@ -331,9 +339,34 @@ void Populate(const Server& s) {
   }
 }
 
+// A client stream the benchmark opens and later cancels, waiting until
+// gRPC is done with it.
+template <typename Request, typename Response>
+class ClosableStream : public grpc::ClientBidiReactor<Request, Response> {
+ public:
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard lock(done_mu_);
+    done_ = true;
+    done_cv_.notify_all();
+  }
+  void Close() {
+    ctx_.TryCancel();
+    std::unique_lock lock(done_mu_);
+    done_cv_.wait(lock, [&] { return done_; });
+  }
+
+ protected:
+  grpc::ClientContext ctx_;
+
+ private:
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+};
+
 // A watcher for the fan-out row: records, for every event, the time from
 // its put (the value carries the writer's clock) to its arrival.
-class FanOutWatcher : public grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchResponse> {
+class FanOutWatcher : public ClosableStream<pb::WatchRequest, pb::WatchResponse> {
  public:
   FanOutWatcher(pb::Watch::Stub* stub, std::atomic<bool>* stop) : stop_(stop) {
     stub->async()->Watch(&ctx_, this);
@@ -356,16 +389,6 @@ class FanOutWatcher : public grpc::ClientBidiReactor<pb::WatchRequest, pb::Watch
     }
     if (!stop_->load()) StartRead(&response_);
   }
-  void OnDone(const grpc::Status&) override {
-    std::lock_guard lock(mu_);
-    done_ = true;
-    cv_.notify_all();
-  }
-  void Close() {
-    ctx_.TryCancel();
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return done_; });
-  }
   void SetWindow(int64_t start, int64_t end) {
     window_start_ = start;
     window_end_ = end;
@@ -373,14 +396,10 @@ class FanOutWatcher : public grpc::ClientBidiReactor<pb::WatchRequest, pb::Watch
   std::vector<double> latencies_us;
 
  private:
-  grpc::ClientContext ctx_;
   pb::WatchRequest request_;
   pb::WatchResponse response_;
   std::atomic<bool>* stop_;
   int64_t window_start_ = 0, window_end_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
 };
 
 struct Measurement {
@@ -398,7 +417,7 @@ double Percentile(const std::vector<double>& sorted, double p) {
 // Keep-alives: each client renews its own lease over its own stream, one
 // renewal in flight at a time.
 class KeepAliveClient
-    : public grpc::ClientBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
+    : public ClosableStream<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
  public:
   KeepAliveClient(pb::Lease::Stub* stub, int64_t lease, std::atomic<bool>* stop) : stop_(stop) {
     request_.set_id(lease);
@@ -432,28 +451,15 @@ class KeepAliveClient
     StartWrite(&request_);
     StartRead(&response_);
   }
-  void OnDone(const grpc::Status&) override {
-    std::lock_guard lock(mu_);
-    done_ = true;
-    cv_.notify_all();
-  }
-  void Close() {
-    ctx_.TryCancel();
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return done_; });
-  }
   Clock::time_point window_start, window_end;
   std::vector<double> latencies_us;
 
  private:
-  grpc::ClientContext ctx_;
   pb::LeaseKeepAliveRequest request_;
   pb::LeaseKeepAliveResponse response_;
   std::atomic<bool>* stop_;
   Clock::time_point sent_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
   bool write_done_ = false, read_done_ = false;  // guarded by mu_
 };
 
@@ -462,14 +468,7 @@ Measurement Summarize(std::vector<double> lat, uint64_t ops, double seconds, Pro
 
 // The rows that need streams: watch fan-out and keep-alives.
 Measurement MeasureStreams(const Server& s, const Row& row, double seconds) {
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (int c = 0; c < row.connections; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt("strata.bench.connection", c);
-    channels.push_back(
-        grpc::CreateCustomChannel(s.endpoint, grpc::InsecureChannelCredentials(), args));
-  }
+  const auto channels = Connections(s.endpoint, row.connections);
   std::atomic<bool> stop{false};
   const auto to_dur = [](double sec) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sec));

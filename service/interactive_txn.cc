@@ -175,20 +175,15 @@ Reply<RangeResponse> InteractiveTxns::Range(uint64_t id, const KeySpan& span, in
 
 Reply<InteractiveTxns::Empty> InteractiveTxns::Put(uint64_t id, const std::string& key,
                                                    const std::string& value) {
-  auto found = Find(id);
-  if (!found.ok()) return found.error();
-  Txn& t = *found.value();
-  std::lock_guard lock(t.mu);
-  if (key.empty()) return etcd_errors::EmptyKey();
-  if (t.read_only) return ReadOnly();
-  if (t.commit.writes.size() >= options_.max_writes && !t.commit.writes.count(key)) {
-    return TooMany("write", options_.max_writes);
-  }
-  t.commit.writes[key] = value;
-  return Empty{};
+  return Write(id, key, value);
 }
 
 Reply<InteractiveTxns::Empty> InteractiveTxns::Delete(uint64_t id, const std::string& key) {
+  return Write(id, key, std::nullopt);
+}
+
+Reply<InteractiveTxns::Empty> InteractiveTxns::Write(uint64_t id, const std::string& key,
+                                                     std::optional<std::string> value) {
   auto found = Find(id);
   if (!found.ok()) return found.error();
   Txn& t = *found.value();
@@ -198,7 +193,7 @@ Reply<InteractiveTxns::Empty> InteractiveTxns::Delete(uint64_t id, const std::st
   if (t.commit.writes.size() >= options_.max_writes && !t.commit.writes.count(key)) {
     return TooMany("write", options_.max_writes);
   }
-  t.commit.writes[key] = std::nullopt;
+  t.commit.writes[key] = std::move(value);
   return Empty{};
 }
 

@@ -90,6 +90,8 @@ class InteractiveTxns final {
 
  private:
   struct Txn;
+  // A put (value) or a delete (nullopt), buffered until commit.
+  Reply<Empty> Write(uint64_t id, const std::string& key, std::optional<std::string> value);
   // The transaction, unless unknown or expired (then the error to answer).
   Reply<std::shared_ptr<Txn>> Find(uint64_t id);
   void ExpireIdleLocked(Clock::time_point now);  // REQUIRES: mu_ held
