@@ -61,3 +61,15 @@ unpack() {  # package, directory under build/deps, a file that shows it is there
 }
 unpack golang-etcd-server-dev etcd usr/share/gocode/src/go.etcd.io/etcd/etcdserver/etcdserverpb/rpc.proto
 unpack etcd-server etcd-server usr/bin/etcd
+
+# The npm etcd3 client, for tests/compat (from the npm registry). Node.js and
+# npm come from Debian when the machine has neither.
+if ! command -v npm >/dev/null; then
+  apt_update
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >&2
+fi
+if [ ! -d build/deps/npm/node_modules/etcd3 ]; then
+  echo "install-deps: installing the npm etcd3 client into build/deps/npm" >&2
+  mkdir -p build/deps/npm
+  npm install --silent --no-audit --no-fund --prefix build/deps/npm etcd3@1.1.2 >&2
+fi
