@@ -219,16 +219,21 @@ class AutoCompaction(unittest.TestCase):
         out, _ = etcdctl(server.endpoint, "endpoint", "hashkv", "-w", "json")
         return json.loads(out)[0]["HashKV"].get("compact_revision", 0)
 
+    def wait_for_compaction(self, server, seconds):
+        """The compaction revision once the server compacted on its own, or
+        0 after `seconds`."""
+        deadline = time.time() + seconds
+        while self.compact_revision(server) == 0 and time.time() < deadline:
+            time.sleep(0.2)
+        return self.compact_revision(server)
+
     def test_revision_mode_keeps_the_last_n_revisions(self):
         server = StrataServer(extra_args=["--auto-compaction-mode", "revision",
                                           "--auto-compaction-retention", "10"]).start()
         self.addCleanup(server.stop)
         for i in range(40):
             etcdctl(server.endpoint, "put", "k", str(i))
-        deadline = time.time() + 10
-        while self.compact_revision(server) == 0 and time.time() < deadline:
-            time.sleep(0.2)
-        compacted = self.compact_revision(server)
+        compacted = self.wait_for_compaction(server, 10)
         self.assertGreaterEqual(compacted, 41 - 10 - 1)
         self.assertLessEqual(compacted, 41 - 10)
         _, err = etcdctl(server.endpoint, "get", "k", "--rev", "5", check=False)
@@ -241,10 +246,7 @@ class AutoCompaction(unittest.TestCase):
         self.addCleanup(server.stop)
         for i in range(5):
             etcdctl(server.endpoint, "put", "k", str(i))
-        deadline = time.time() + 15
-        while self.compact_revision(server) == 0 and time.time() < deadline:
-            time.sleep(0.2)
-        self.assertGreater(self.compact_revision(server), 1, "nothing compacted after 2 s")
+        self.assertGreater(self.wait_for_compaction(server, 15), 1, "nothing compacted after 2 s")
         p = subprocess.run([strata_binary(), "--in-memory", "--auto-compaction-retention", "soon"],
                            capture_output=True, text=True, timeout=10)
         self.assertNotEqual(p.returncode, 0, "a malformed retention must be refused")
