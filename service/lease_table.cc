@@ -23,6 +23,7 @@ void LeaseTable::Start(KvService* kv) {
     std::lock_guard lock(mu_);
     for (const auto& [id, ttl] : journal_->Load()) {
       leases_[id] = Lease{ttl, now + std::chrono::seconds(ttl), {}, false};
+      ScheduleExpiry(id, now + std::chrono::seconds(ttl));
     }
   }
   kv->ForEachLeasedKey([&](const std::string& key, int64_t lease) {
@@ -88,7 +89,9 @@ void LeaseTable::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) {
             std::lock_guard lock(mu_);
             granting_.erase(id);
             if (s.ok()) {
-              leases_[id] = Lease{ttl, Clock::now() + std::chrono::seconds(ttl), {}, false};
+              const auto expiry = Clock::now() + std::chrono::seconds(ttl);
+              leases_[id] = Lease{ttl, expiry, {}, false};
+              ScheduleExpiry(id, expiry);
             }
           }
           if (!s.ok()) return done(etcd_errors::StorageFailed(std::string(s.message())));
@@ -108,16 +111,38 @@ void LeaseTable::Revoke(int64_t id, Done<int64_t> done) {
   });
 }
 
+void LeaseTable::ScheduleExpiry(int64_t id, Clock::time_point expiry) {
+  // Entries of ended leases wait in the queue until they reach the top; a
+  // client that grants and revokes long leases in a loop would pile them
+  // up, so past twice the live leases the queue is rebuilt from them.
+  if (expiry_queue_.size() >= 2 * leases_.size() + 1024) {
+    std::vector<ExpiryEntry> live;
+    live.reserve(leases_.size());
+    for (const auto& [lease_id, lease] : leases_) {
+      if (!lease.expiring) live.emplace_back(lease.expiry, lease_id);
+    }
+    expiry_queue_ = ExpiryQueue(std::greater<ExpiryEntry>(), std::move(live));
+    if (leases_.count(id)) return;  // the rebuild took it
+  }
+  expiry_queue_.emplace(expiry, id);
+}
+
 void LeaseTable::ExpireDue() {
   std::vector<int64_t> due;
   {
     std::lock_guard lock(mu_);
     const auto now = Clock::now();
-    for (auto& [id, lease] : leases_) {
-      if (!lease.expiring && lease.expiry <= now) {
-        lease.expiring = true;
-        due.push_back(id);
+    while (!expiry_queue_.empty() && expiry_queue_.top().first <= now) {
+      const int64_t id = expiry_queue_.top().second;
+      expiry_queue_.pop();
+      auto it = leases_.find(id);
+      if (it == leases_.end() || it->second.expiring) continue;  // ended
+      if (it->second.expiry > now) {
+        expiry_queue_.emplace(it->second.expiry, id);  // renewed since
+        continue;
       }
+      it->second.expiring = true;
+      due.push_back(id);
     }
   }
   for (int64_t id : due) {

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <random>
 #include <set>
 #include <string>
@@ -121,6 +122,17 @@ class LeaseTable final : public LeaseKeys {
   void Run();
   void Post(JournalTask task);
   void ExpireDue();
+  void ScheduleExpiry(int64_t id, Clock::time_point expiry);  // requires mu_
+
+  // Ordered by expiry, earliest on top; each live lease has one entry.
+  // Entries are checked lazily: a renewed lease's entry is pushed back
+  // with its new expiry when it reaches the top, and an ended lease's
+  // entry is dropped there. So a keep-alive costs no heap work and the
+  // expiry check looks only at leases that are (or were) due, instead of
+  // walking every lease (which made a grant O(leases)).
+  using ExpiryEntry = std::pair<Clock::time_point, int64_t>;
+  using ExpiryQueue =
+      std::priority_queue<ExpiryEntry, std::vector<ExpiryEntry>, std::greater<ExpiryEntry>>;
 
   LeaseJournal* journal_;
   const LeaseTableOptions options_;
@@ -129,6 +141,7 @@ class LeaseTable final : public LeaseKeys {
   mutable std::mutex mu_;
   std::map<int64_t, Lease> leases_;  // guarded by mu_
   std::set<int64_t> granting_;       // guarded by mu_: ids whose grant is being journaled
+  ExpiryQueue expiry_queue_;         // guarded by mu_
   std::mt19937_64 random_;           // guarded by mu_
 
   std::mutex tasks_mu_;
