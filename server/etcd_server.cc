@@ -65,16 +65,26 @@ uint64_t EtcdClusterId(uint64_t member_id) {
 template <typename Response>
 class WriteQueue {
  public:
-  // Returns true if the caller must start a write of *next.
-  bool Push(Response r, Response* next) {
+  enum class Pushed { kRefused, kQueued, kStartWrite };
+  // Queues `r` (kQueued), or hands it back in *next when no write is in
+  // flight (kStartWrite: the caller starts it). A `bounded` push is refused
+  // when `max_count` responses or `max_bytes` bytes already wait. One lock
+  // for the check and the push: the stream's writer and gRPC's completion
+  // threads meet here, and each extra hold is a chance to sleep on it.
+  Pushed Push(Response r, size_t bytes, bool bounded, size_t max_count, size_t max_bytes,
+              Response* next) {
     std::lock_guard lock(mu_);
-    if (writing_) {
-      queue_.push_back(std::move(r));
-      return false;
+    if (!writing_) {
+      writing_ = true;
+      *next = std::move(r);
+      return Pushed::kStartWrite;
     }
-    writing_ = true;
-    *next = std::move(r);
-    return true;
+    if (bounded && (queue_.size() >= max_count || queued_bytes_ + bytes > max_bytes)) {
+      return Pushed::kRefused;
+    }
+    queue_.push_back({std::move(r), bytes});
+    queued_bytes_ += bytes;
+    return Pushed::kQueued;
   }
   // After a write completed: true with *next if another must be written.
   bool Next(Response* next) {
@@ -83,13 +93,10 @@ class WriteQueue {
       writing_ = false;
       return false;
     }
-    *next = std::move(queue_.front());
+    *next = std::move(queue_.front().response);
+    queued_bytes_ -= queue_.front().bytes;
     queue_.pop_front();
     return true;
-  }
-  size_t queued() const {
-    std::lock_guard lock(mu_);
-    return queue_.size();
   }
   bool idle() const {
     std::lock_guard lock(mu_);
@@ -97,9 +104,14 @@ class WriteQueue {
   }
 
  private:
+  struct Queued {
+    Response response;
+    size_t bytes;
+  };
   mutable std::mutex mu_;
   bool writing_ = false;
-  std::deque<Response> queue_;
+  std::deque<Queued> queue_;
+  size_t queued_bytes_ = 0;
 };
 
 }  // namespace
@@ -190,21 +202,33 @@ class KvImpl final : public pb::KV::CallbackService {
 template <typename Request, typename Response>
 class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
  public:
-  // Replies queued for a client that does not read them, at most.
+  // Replies queued for a client that does not read them, at most (by
+  // count and by bytes; a bounded send past either is refused).
   static constexpr size_t kMaxQueued = 1024;
+  static constexpr size_t kMaxQueuedBytes = 4 << 20;
 
  protected:
   // Called by the derived class once it is fully built.
   void Begin() { this->StartRead(&request_); }
   // Queues `r` unless `bounded` and the queue is full (then false).
-  bool Send(Response r, bool bounded) {
-    if (bounded && queue_.queued() >= kMaxQueued) return false;
-    if (queue_.Push(std::move(r), &writing_)) this->StartWrite(&writing_);
+  bool Send(Response r, bool bounded, size_t bytes = 0) {
+    using Pushed = typename WriteQueue<Response>::Pushed;
+    switch (queue_.Push(std::move(r), bytes, bounded, kMaxQueued, kMaxQueuedBytes, &writing_)) {
+      case Pushed::kRefused:
+        return false;
+      case Pushed::kStartWrite:
+        this->StartWrite(&writing_);
+        return true;
+      case Pushed::kQueued:
+        return true;
+    }
     return true;
   }
   virtual void OnRequest(const Request& request) = 0;
   // The client will send nothing more (or is gone).
   virtual void OnClientDone() {}
+  // Everything queued was written.
+  virtual void OnDrained() {}
 
  private:
   void OnReadDone(bool ok) final {
@@ -223,6 +247,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
       this->StartWrite(&writing_);
       return;
     }
+    if (ok) OnDrained();
     if (!ok) {
       while (queue_.Next(&writing_)) {  // the client is gone: drop what waits
       }
@@ -257,7 +282,10 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
   bool Offer(service::WatchResponse r, bool must) override {
     pb::WatchResponse p;
     ToProto(s_->identity, r, &p);
-    return Send(std::move(p), /*bounded=*/!must);
+    const size_t bytes = p.ByteSizeLong();
+    if (Send(std::move(p), /*bounded=*/!must, bytes)) return true;
+    refused_ = true;
+    return false;
   }
 
  private:
@@ -277,8 +305,13 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
     }
   }
   void OnClientDone() override { s_->hub->RemoveStream(this); }
+  // Watchers held back by a full queue go on now, not at the hub's next tick.
+  void OnDrained() override {
+    if (refused_.exchange(false)) s_->hub->Nudge();
+  }
 
   Impl* s_;
+  std::atomic<bool> refused_{false};
 };
 
 class WatchImpl final : public pb::Watch::CallbackService {

@@ -34,44 +34,24 @@ bool WatchHub::Matches(const Watcher& w, const Event& e) const {
   return SpanContains(w.filter.span, e.kv.key);
 }
 
-std::vector<Event> WatchHub::Filter(const Watcher& w, const std::vector<Event>& events) const {
-  std::vector<Event> out;
-  for (const auto& e : events) {
-    if (!Matches(w, e)) continue;
-    out.push_back(e);
-    if (!w.filter.prev_kv) out.back().prev_kv.reset();
-  }
-  return out;
-}
-
 void WatchHub::Publish(int64_t revision, std::vector<Event>&& events) {
-  std::lock_guard lock(mu_);
-  published_ = revision;
-  for (auto& [sink, stream] : streams_) {
-    for (auto& [id, w] : stream.watchers) {
-      if (!w->synced || w->next_revision > revision) continue;
-      auto mine = Filter(*w, events);
-      if (!mine.empty()) {
-        if (!OfferEvents(*w, revision, std::move(mine))) {
-          w->synced = false;  // reads revision `revision` on from history later
-          continue;
-        }
-        w->last_sent = std::chrono::steady_clock::now();
-      }
-      w->next_revision = revision + 1;
+  {
+    std::lock_guard lock(mu_);
+    published_ = revision;
+    const size_t n = events.size();
+    if (n > 0) {
+      ring_.push_back({revision, std::move(events)});
+      ring_size_ += n;
     }
+    while (ring_size_ > options_.ring_events && !ring_.empty()) {
+      ring_size_ -= ring_.front().events.size();
+      ring_from_ = ring_.front().revision + 1;
+      ring_.pop_front();
+    }
+    if (ring_.empty()) ring_from_ = std::min(ring_from_, revision + 1);
+    nudged_ = true;
   }
-  const size_t n = events.size();
-  if (n > 0) {
-    ring_.push_back({revision, std::move(events)});
-    ring_size_ += n;
-  }
-  while (ring_size_ > options_.ring_events && !ring_.empty()) {
-    ring_size_ -= ring_.front().events.size();
-    ring_from_ = ring_.front().revision + 1;
-    ring_.pop_front();
-  }
-  if (ring_.empty()) ring_from_ = std::min(ring_from_, revision + 1);
+  cv_.notify_one();
 }
 
 void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
@@ -118,12 +98,11 @@ void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
   w->id = id;
   w->filter = request;
   w->next_revision = request.start_revision > 0 ? request.start_revision : published_ + 1;
-  w->synced = w->next_revision > published_;
   w->last_sent = std::chrono::steady_clock::now();
   stream.watchers[id] = w;
   ++watcher_count_;
   sink->Offer(std::move(created), true);
-  if (!w->synced) {
+  if (w->next_revision <= published_) {
     nudged_ = true;
     cv_.notify_one();
   }
@@ -145,17 +124,27 @@ void WatchHub::Cancel(WatchSink* sink, int64_t watch_id) {
 void WatchHub::RequestProgress(WatchSink* sink) {
   std::lock_guard lock(mu_);
   auto& stream = streams_[sink];
-  stream.progress_wanted = true;
+  if (!stream.progress_wanted) {
+    stream.progress_wanted = true;
+    stream.progress_at = published_;
+  }
   MaybeAnswerProgress(sink, stream);
 }
 
 void WatchHub::MaybeAnswerProgress(WatchSink* sink, Stream& stream) {
   if (!stream.progress_wanted) return;
+  // The promise: no event at or below the answer's revision is still to
+  // come. That holds up to what the furthest-behind watcher has been sent,
+  // which must reach what was published when the client asked. Answering
+  // with that, rather than waiting until every watcher is level with the
+  // newest revision at one instant, means writers cannot starve the answer.
+  int64_t sent_through = published_;
   for (const auto& [id, w] : stream.watchers) {
-    if (!w->synced) return;  // answered once it caught up
+    sent_through = std::min(sent_through, w->next_revision - 1);
   }
+  if (sent_through < stream.progress_at) return;  // answered once they caught up
   WatchResponse r;
-  r.header.revision = published_;
+  r.header.revision = sent_through;
   r.watch_id = -1;
   sink->Offer(std::move(r), true);
   stream.progress_wanted = false;
@@ -248,7 +237,7 @@ void WatchHub::Run() {
     if (stop_) break;
     nudged_ = false;
     lock.unlock();
-    CatchUp();
+    Deliver();
     SendProgress();
     lock.lock();
   }
@@ -331,78 +320,86 @@ std::vector<Event> WatchHub::ReadHistory(const Watcher& w, int64_t from, int64_t
   }
 }
 
-void WatchHub::CatchUp() {
-  struct Work {
-    std::shared_ptr<Watcher> w;
-    int64_t from;
-  };
-  std::vector<Work> work;
-  int64_t until;
+bool WatchHub::IsLive(const std::shared_ptr<Watcher>& w) const {
+  auto sit = streams_.find(w->sink);
+  if (sit == streams_.end()) return false;
+  auto wit = sit->second.watchers.find(w->id);
+  return wit != sit->second.watchers.end() && wit->second == w;
+}
+
+std::vector<Event> WatchHub::ReadRing(const Watcher& w, int64_t* read_through) const {
+  std::vector<Event> events;
+  *read_through = published_;
+  auto it = std::lower_bound(ring_.begin(), ring_.end(), w.next_revision,
+                             [](const Revision& r, int64_t rev) { return r.revision < rev; });
+  for (; it != ring_.end(); ++it) {
+    if (!events.empty() && events.size() + it->events.size() > options_.catch_up_batch) {
+      *read_through = it->revision - 1;  // whole revisions only
+      break;
+    }
+    for (const auto& e : it->events) {
+      if (!Matches(w, e)) continue;
+      events.push_back(e);
+      if (!w.filter.prev_kv) events.back().prev_kv.reset();
+    }
+  }
+  return events;
+}
+
+void WatchHub::Advance(Watcher& w, std::vector<Event>&& events, int64_t read_through) {
+  if (!events.empty()) {
+    if (!OfferEvents(w, published_, std::move(events))) return;  // full: again once it drains
+    w.last_sent = std::chrono::steady_clock::now();
+  }
+  w.next_revision = read_through + 1;
+  if (w.next_revision <= published_) nudged_ = true;  // more to read
+  auto sit = streams_.find(w.sink);
+  MaybeAnswerProgress(sit->first, sit->second);
+}
+
+void WatchHub::Deliver() {
+  std::vector<std::shared_ptr<Watcher>> behind;
   {
     std::lock_guard lock(mu_);
-    until = published_;
     for (auto& [sink, stream] : streams_) {
       for (auto& [id, w] : stream.watchers) {
-        if (!w->synced) work.push_back({w, w->next_revision});
+        if (w->next_revision <= published_) behind.push_back(w);
       }
     }
   }
-  for (auto& [w, from] : work) {
-    std::vector<Event> events;
-    int64_t read_through = until;
+  for (auto& w : behind) {
+    std::unique_lock lock(mu_);
+    if (!IsLive(w) || w->next_revision > published_) continue;
+    int64_t read_through = 0;
+    if (w->next_revision >= ring_from_) {
+      // Read and offered under one hold of mu_: nothing is published in
+      // between, so next_revision moves exactly past what was read.
+      auto events = ReadRing(*w, &read_through);
+      Advance(*w, std::move(events), read_through);
+      continue;
+    }
+    const int64_t from = w->next_revision;
+    const int64_t until = published_;
+    lock.unlock();
     bool compacted = false;
-    bool from_ring = false;
-    {
-      std::lock_guard lock(mu_);
-      if (from >= ring_from_) {
-        from_ring = true;
-        for (const auto& rev : ring_) {
-          if (rev.revision < from || rev.revision > until) continue;
-          if (events.size() >= options_.catch_up_batch) {
-            read_through = rev.revision - 1;
-            break;
-          }
-          auto mine = Filter(*w, rev.events);
-          for (auto& e : mine) events.push_back(std::move(e));
-        }
-      }
+    auto events = ReadHistory(*w, from, until, &read_through, &compacted);
+    lock.lock();
+    if (!IsLive(w) || w->next_revision != from) continue;
+    if (!compacted) {
+      Advance(*w, std::move(events), read_through);
+      continue;
     }
-    if (!from_ring) events = ReadHistory(*w, from, until, &read_through, &compacted);
-
-    std::lock_guard lock(mu_);
+    WatchResponse r;
+    r.header.revision = published_;
+    r.watch_id = w->id;
+    r.canceled = true;
+    r.compact_revision = compact_revision_();
+    // No cancel_reason, as etcd 3.4: clients read compact_revision.
     auto sit = streams_.find(w->sink);
-    if (sit == streams_.end()) continue;
-    auto wit = sit->second.watchers.find(w->id);
-    if (wit == sit->second.watchers.end() || wit->second != w || w->synced ||
-        w->next_revision != from) {
-      continue;
-    }
-    if (compacted) {
-      WatchResponse r;
-      r.header.revision = published_;
-      r.watch_id = w->id;
-      r.canceled = true;
-      r.compact_revision = compact_revision_();
-      // No cancel_reason, as etcd 3.4: clients read compact_revision.
-      sit->second.watchers.erase(wit);
-      --watcher_count_;
-      w->sink->Offer(std::move(r), true);
-      MaybeAnswerProgress(sit->first, sit->second);
-      continue;
-    }
-    if (!events.empty()) {
-      if (!OfferEvents(*w, published_, std::move(events))) continue;  // still full: later
-      w->last_sent = std::chrono::steady_clock::now();
-    }
-    w->next_revision = read_through + 1;
-    // Revisions published while it read are in the ring or history: it is
-    // synced only once nothing is left between it and the newest.
-    if (w->next_revision > published_) {
-      w->synced = true;
-      MaybeAnswerProgress(sit->first, sit->second);
-    } else {
-      nudged_ = true;
-    }
+    sit->second.watchers.erase(w->id);
+    --watcher_count_;
+    w->sink->Offer(std::move(r), true);
+    MaybeAnswerProgress(sit->first, sit->second);
   }
 }
 
@@ -413,7 +410,8 @@ void WatchHub::SendProgress() {
   last_progress_ = now;
   for (auto& [sink, stream] : streams_) {
     for (auto& [id, w] : stream.watchers) {
-      if (!w->synced || !w->filter.progress_notify) continue;
+      // Only to watchers level with the newest revision, as etcd's synced.
+      if (w->next_revision <= published_ || !w->filter.progress_notify) continue;
       WatchResponse r;
       r.header.revision = published_;
       r.watch_id = id;

@@ -1,18 +1,21 @@
 // WatchHub: etcd's watches over the key-value model's revisions.
 //
-// Every durable revision's events come in through Publish, in order. A
-// watcher is either
-//  - synced: it has seen everything published; Publish hands it the
-//    matching events of each new revision at once, one response per
-//    revision (a revision is never split across responses), or
-//  - catching up: it starts in the past, or its stream fell behind. The
-//    hub's own thread reads what it missed from a ring of recent revisions,
-//    or from the engine's history for older ones, and moves it to synced
-//    once it reaches the newest revision.
+// Every durable revision's events come in through Publish, in order, and
+// go into a ring of recent revisions. Publish only records and wakes the
+// hub's own thread, so a write is never delayed by its watchers. That thread
+// gives each watcher everything between its next revision and the newest
+// published one in one response: whole revisions, from the ring, or from
+// the engine's history for a watcher whose revisions left the ring. A
+// watcher that keeps up gets one revision a response; one that falls behind
+// (a slow stream, or writers faster than delivery) gets several revisions
+// in one, as etcd sends to its unsynced watchers, so delivery costs less the
+// more it lags. A revision is never split across responses (except into
+// fragments, for a watcher that asked for them).
+//
 // Publish never waits for a watcher: when a stream's queue is over its
-// bound the watcher drops to catching up and reads history later, so a slow
-// client costs memory only up to the bound and never slows writers (the
-// synced / unsynced split of etcd's watchable store).
+// bound, its watchers stay where they are and read on once it drains, so a
+// slow client costs memory only up to the bound and never slows writers
+// (the synced / unsynced split of etcd's watchable store).
 //
 // A watcher whose next revision was compacted away is cancelled with
 // compact_revision, as in etcd.
@@ -131,13 +134,13 @@ class WatchHub final {
     int64_t id;
     WatchCreateRequest filter;
     int64_t next_revision;  // the first revision it has not been sent
-    bool synced;
     std::chrono::steady_clock::time_point last_sent;
   };
   struct Stream {
     std::map<int64_t, std::shared_ptr<Watcher>> watchers;
     int64_t next_id = 0;
     bool progress_wanted = false;
+    int64_t progress_at = 0;  // published_ when the progress was requested
   };
   struct Revision {
     int64_t revision;
@@ -146,11 +149,19 @@ class WatchHub final {
 
   void Run();
   bool Matches(const Watcher& w, const Event& e) const;
-  std::vector<Event> Filter(const Watcher& w, const std::vector<Event>& events) const;
+  // mu_ held: `w` is still a watcher of a live stream.
+  bool IsLive(const std::shared_ptr<Watcher>& w) const;
+  // mu_ held: w's events from the ring, from w.next_revision up to the
+  // newest (or fewer whole revisions, at most a catch-up batch).
+  std::vector<Event> ReadRing(const Watcher& w, int64_t* read_through) const;
   // Reads what `w` missed, from `from` on, up to `until`, whole revisions.
   std::vector<Event> ReadHistory(const Watcher& w, int64_t from, int64_t until,
                                  int64_t* read_through, bool* compacted) const;
-  void CatchUp();
+  // Gives every watcher that is behind what it has not been sent.
+  void Deliver();
+  // mu_ held: offers `events` and moves w past `read_through`, or leaves it
+  // where it is if its stream is full.
+  void Advance(Watcher& w, std::vector<Event>&& events, int64_t read_through);
   // Offers `events` to w's stream as one response, or as fragments if it
   // asked for them and they are large; false if the stream is full.
   bool OfferEvents(const Watcher& w, int64_t header_revision, std::vector<Event>&& events);
