@@ -589,6 +589,15 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
 }  // namespace
 
 Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& options) {
+  // TLS first: a wrong flag stops the server before it touches the data.
+  std::shared_ptr<grpc::ServerCredentials> tls;
+  for (const auto& l : options.listen) {
+    if (!l.tls || tls) continue;
+    auto made = MakeClientTlsCredentials(options.client_tls);
+    if (!made.ok()) return made.status();
+    tls = std::move(made.value());
+  }
+
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   Impl* s = impl.get();
@@ -689,9 +698,10 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  impl->ports.assign(options.listen_addresses.size(), 0);
-  for (size_t i = 0; i < options.listen_addresses.size(); ++i) {
-    builder.AddListeningPort(options.listen_addresses[i], grpc::InsecureServerCredentials(),
+  impl->ports.assign(options.listen.size(), 0);
+  for (size_t i = 0; i < options.listen.size(); ++i) {
+    builder.AddListeningPort(options.listen[i].host_port,
+                             options.listen[i].tls ? tls : grpc::InsecureServerCredentials(),
                              &impl->ports[i]);
   }
   // etcd's limits: requests up to max-request-bytes (plus gRPC's framing
@@ -717,7 +727,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   }
   for (size_t i = 0; i < impl->ports.size(); ++i) {
     if (impl->ports[i] == 0) {
-      return Status::Unavailable("cannot listen on " + options.listen_addresses[i]);
+      return Status::Unavailable("cannot listen on " + options.listen[i].host_port);
     }
   }
   return std::unique_ptr<EtcdServer>(new EtcdServer(std::move(impl)));

@@ -14,18 +14,27 @@
 #include <string>
 #include <vector>
 
+#include "server/client_tls.h"
 #include "strata/status.h"
 #include "strata/store.h"
 
 namespace strata::server {
+
+// One client port: host:port (the tool parses etcd's URL flags into them),
+// served with TLS for an https:// URL.
+struct ListenAddress {
+  std::string host_port;
+  bool tls = false;
+};
 
 struct ServerOptions {
   std::string name = "default";
   // Where the store lives; empty with in_memory = true for an ephemeral one.
   std::string data_dir;
   bool in_memory = false;
-  // host:port pairs (the tool parses etcd's URL flags into them).
-  std::vector<std::string> listen_addresses = {"127.0.0.1:2379"};
+  std::vector<ListenAddress> listen = {{"127.0.0.1:2379", false}};
+  // The TLS of the ports with tls set (etcd's --cert-file and friends).
+  ClientTlsOptions client_tls;
   std::vector<std::string> advertise_client_urls = {"http://127.0.0.1:2379"};
   std::vector<std::string> peer_urls = {"http://localhost:2380"};
   // Member and cluster ids are derived from the peer URLs and this token

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -20,12 +21,43 @@ namespace {
 
 namespace pb = etcdserverpb;
 
+// Where the server is and how to reach it: etcdctl's flags. TLS when the
+// endpoint is https:// or a certificate is given.
+struct Endpoint {
+  std::string address = "127.0.0.1:2379";  // host:port, http://host:port or https://host:port
+  std::string cacert, cert, key;           // PEM files
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "Error: cannot read " << path << "\n";
+    std::exit(1);
+  }
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
 // A client of the etcd API does not need the server's receive limits: a
 // snapshot chunk or a large Range comes in whole.
-std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint) {
+std::shared_ptr<grpc::Channel> Connect(const Endpoint& endpoint) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+  std::string target = endpoint.address;
+  bool tls = !endpoint.cacert.empty() || !endpoint.cert.empty();
+  if (target.rfind("https://", 0) == 0) {
+    target.erase(0, 8);
+    tls = true;
+  } else if (target.rfind("http://", 0) == 0) {
+    target.erase(0, 7);
+  }
+  if (!tls) return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  grpc::SslCredentialsOptions ssl;
+  if (!endpoint.cacert.empty()) ssl.pem_root_certs = ReadFile(endpoint.cacert);
+  if (!endpoint.cert.empty()) ssl.pem_cert_chain = ReadFile(endpoint.cert);
+  if (!endpoint.key.empty()) ssl.pem_private_key = ReadFile(endpoint.key);
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
 }
 
 namespace v1 = ::strata::v1;
@@ -95,7 +127,7 @@ void PrintVersions(const google::protobuf::RepeatedPtrField<v1::Version>& versio
   if (more) std::cout << "(more: ask again from the last revision)\n";
 }
 
-int History(const std::string& endpoint, const std::string& key, int64_t from, int64_t to,
+int History(const Endpoint& endpoint, const std::string& key, int64_t from, int64_t to,
             int64_t limit, Format format) {
   auto stub = v1::Strata::NewStub(Connect(endpoint));
   grpc::ClientContext ctx;
@@ -113,7 +145,7 @@ int History(const std::string& endpoint, const std::string& key, int64_t from, i
   return 0;
 }
 
-int Changes(const std::string& endpoint, int64_t since, const std::string& prefix, int64_t limit,
+int Changes(const Endpoint& endpoint, int64_t since, const std::string& prefix, int64_t limit,
             Format format) {
   auto stub = v1::Strata::NewStub(Connect(endpoint));
   grpc::ClientContext ctx;
@@ -140,7 +172,7 @@ int Changes(const std::string& endpoint, int64_t since, const std::string& prefi
   return 0;
 }
 
-int Get(const std::string& endpoint, const std::string& key, int64_t rev, Format format) {
+int Get(const Endpoint& endpoint, const std::string& key, int64_t rev, Format format) {
   auto stub = etcdserverpb::KV::NewStub(Connect(endpoint));
   grpc::ClientContext ctx;
   etcdserverpb::RangeRequest req;
@@ -164,7 +196,7 @@ int Get(const std::string& endpoint, const std::string& key, int64_t rev, Format
   return 0;
 }
 
-int Stats(const std::string& endpoint, Format format) {
+int Stats(const Endpoint& endpoint, Format format) {
   auto stub = v1::Strata::NewStub(Connect(endpoint));
   grpc::ClientContext ctx;
   v1::StatsResponse r;
@@ -215,7 +247,7 @@ int Stats(const std::string& endpoint, Format format) {
 
 // An interactive transaction: commands on stdin, one a line, answers on
 // stdout. Ends at `commit` or `abort`; end of input without either aborts.
-int TxnShell(const std::string& endpoint, const std::string& isolation, int64_t rev) {
+int TxnShell(const Endpoint& endpoint, const std::string& isolation, int64_t rev) {
   auto stub = v1::Strata::NewStub(Connect(endpoint));
   uint64_t id = 0;
   {
@@ -314,7 +346,7 @@ int TxnShell(const std::string& endpoint, const std::string& isolation, int64_t 
   return 1;
 }
 
-int SnapshotSave(const std::string& endpoint, const std::string& path) {
+int SnapshotSave(const Endpoint& endpoint, const std::string& path) {
   auto stub = pb::Maintenance::NewStub(Connect(endpoint));
   grpc::ClientContext ctx;
   auto reader = stub->Snapshot(&ctx, pb::SnapshotRequest());
@@ -366,8 +398,13 @@ int main(int argc, char** argv) {
   CLI::App app{"strata-ctl: strata's own commands, beside etcdctl"};
   app.fallthrough();  // --endpoints and -w after the command too
   app.require_subcommand(1);
-  std::string endpoint = "127.0.0.1:2379";
-  app.add_option("--endpoints", endpoint, "the server, host:port")->capture_default_str();
+  Endpoint endpoint;
+  app.add_option("--endpoints", endpoint.address,
+                 "the server: host:port, or https://host:port for TLS")
+      ->capture_default_str();
+  app.add_option("--cacert", endpoint.cacert, "verify the server's certificate with this CA");
+  app.add_option("--cert", endpoint.cert, "this client's certificate (for --client-cert-auth)");
+  app.add_option("--key", endpoint.key, "the private key of --cert");
 
   std::string write_out = "simple";
   app.add_option("-w,--write-out", write_out, "output format")

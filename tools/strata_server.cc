@@ -20,13 +20,16 @@ void LogLine(std::string_view line) {
   (void)!::write(STDERR_FILENO, text.data(), text.size());
 }
 
-// etcd's URL flags are comma-separated lists of scheme://host:port. Client
-// URLs must be http:// (TLS is not served yet); peer URLs are only reported
-// (a single node has no peers), so https:// is accepted there.
-bool ParseUrls(const std::string& list, std::vector<std::string>* urls,
-               std::vector<std::string>* host_ports, std::string* error, bool allow_https = false) {
-  urls->clear();
-  if (host_ports) host_ports->clear();
+// etcd's URL flags are comma-separated lists of scheme://host:port; an
+// https:// client URL is served with TLS (--cert-file, --key-file).
+struct ParsedUrl {
+  std::string url;
+  std::string host_port;
+  bool tls = false;
+};
+
+bool ParseUrls(const std::string& list, std::vector<ParsedUrl>* out, std::string* error) {
+  out->clear();
   size_t start = 0;
   while (start <= list.size()) {
     size_t end = list.find(',', start);
@@ -34,29 +37,39 @@ bool ParseUrls(const std::string& list, std::vector<std::string>* urls,
     std::string url = list.substr(start, end - start);
     start = end + 1;
     if (url.empty()) continue;
+    ParsedUrl parsed;
     size_t scheme = 0;
     if (url.rfind("http://", 0) == 0) {
       scheme = 7;
-    } else if (allow_https && url.rfind("https://", 0) == 0) {
+    } else if (url.rfind("https://", 0) == 0) {
       scheme = 8;
+      parsed.tls = true;
     } else {
-      *error = "'" + url + "': only http:// URLs are served (TLS is not implemented yet)";
+      *error = "'" + url + "': an http:// or https:// URL is needed";
       return false;
     }
-    std::string host_port = url.substr(scheme);
-    while (!host_port.empty() && host_port.back() == '/') host_port.pop_back();
-    if (host_port.find(':') == std::string::npos) {
+    parsed.host_port = url.substr(scheme);
+    while (!parsed.host_port.empty() && parsed.host_port.back() == '/') {
+      parsed.host_port.pop_back();
+    }
+    if (parsed.host_port.find(':') == std::string::npos) {
       *error = "'" + url + "': a port is needed";
       return false;
     }
-    urls->push_back(url);
-    if (host_ports) host_ports->push_back(host_port);
+    parsed.url = url;
+    out->push_back(std::move(parsed));
   }
-  if (urls->empty()) {
+  if (out->empty()) {
     *error = "no URL given";
     return false;
   }
   return true;
+}
+
+std::vector<std::string> UrlsOf(const std::vector<ParsedUrl>& parsed) {
+  std::vector<std::string> urls;
+  for (const auto& p : parsed) urls.push_back(p.url);
+  return urls;
 }
 
 }  // namespace
@@ -74,8 +87,16 @@ int main(int argc, char** argv) {
   app.add_flag("--in-memory", o.in_memory, "keep everything in memory: nothing survives a stop");
   std::string listen_client = "http://127.0.0.1:2379";
   app.add_option("--listen-client-urls", listen_client,
-                 "comma-separated http:// URLs to serve clients on (port 0: any free port)")
+                 "comma-separated URLs to serve clients on, http:// or https:// (TLS, with "
+                 "--cert-file and --key-file); port 0: any free port")
       ->capture_default_str();
+  app.add_option("--cert-file", o.client_tls.cert_file,
+                 "the server's TLS certificate (PEM) for https:// client URLs");
+  app.add_option("--key-file", o.client_tls.key_file, "the private key (PEM) of --cert-file");
+  app.add_option("--trusted-ca-file", o.client_tls.trusted_ca_file,
+                 "CA certificates (PEM) that sign the client certificates accepted");
+  app.add_flag("--client-cert-auth", o.client_tls.client_cert_auth,
+               "refuse https:// clients without a certificate signed by --trusted-ca-file");
   std::string advertise_client;
   app.add_option("--advertise-client-urls", advertise_client,
                  "client URLs this member reports in MemberList; default: the listen URLs");
@@ -165,21 +186,34 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::string error;
-  std::vector<std::string> listen_urls;
-  if (!ParseUrls(listen_client, &listen_urls, &o.listen_addresses, &error)) {
+  std::vector<ParsedUrl> parsed;
+  if (!ParseUrls(listen_client, &parsed, &error)) {
     LogLine("--listen-client-urls: " + error);
     return 2;
   }
+  o.listen.clear();
+  bool any_tls = false;
+  for (const auto& p : parsed) {
+    o.listen.push_back({p.host_port, p.tls});
+    any_tls = any_tls || p.tls;
+  }
+  if (o.client_tls.configured() && !any_tls) {
+    LogLine(
+        "--cert-file/--key-file are given but no --listen-client-urls is https://: "
+        "clients are served without TLS");
+  }
   if (advertise_client.empty()) advertise_client = listen_client;
-  if (!ParseUrls(advertise_client, &o.advertise_client_urls, nullptr, &error)) {
+  if (!ParseUrls(advertise_client, &parsed, &error)) {
     LogLine("--advertise-client-urls: " + error);
     return 2;
   }
+  o.advertise_client_urls = UrlsOf(parsed);
   if (advertise_peer.empty()) advertise_peer = listen_peer;
-  if (!ParseUrls(advertise_peer, &o.peer_urls, nullptr, &error, /*allow_https=*/true)) {
+  if (!ParseUrls(advertise_peer, &parsed, &error)) {
     LogLine("--initial-advertise-peer-urls: " + error);
     return 2;
   }
+  o.peer_urls = UrlsOf(parsed);
   // The member's own entries of --initial-cluster are its peer URLs, as in
   // etcd (they decide its id).
   std::vector<std::string> own_peers;
@@ -221,9 +255,9 @@ int main(int argc, char** argv) {
   LogLine(std::string("enabled capabilities for version 3.4 (member ") + id + ")");
   LogLine("published {Name:" + o.name + " ClientURLs:[" + advertise_client +
           "]} to cluster; ready to serve client requests");
-  for (size_t i = 0; i < o.listen_addresses.size(); ++i) {
-    LogLine("serving client requests on " + o.listen_addresses[i] + " (port " +
-            std::to_string(s.bound_ports()[i]) + ")");
+  for (size_t i = 0; i < o.listen.size(); ++i) {
+    LogLine(std::string(o.listen[i].tls ? "serving TLS" : "serving") + " client requests on " +
+            o.listen[i].host_port + " (port " + std::to_string(s.bound_ports()[i]) + ")");
   }
 
   std::thread signal_thread([&] {

@@ -153,14 +153,16 @@ class StrataServer(_Server):
             raise AssertionError("strata-server exited with %d:\n%s"
                                  % (self.proc.returncode, self.log()))
 
-    def __init__(self, data_dir=None, extra_args=(), port=0):
+    def __init__(self, data_dir=None, extra_args=(), port=0, scheme="http"):
         super().__init__()
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
         self.port = port
+        self.scheme = scheme
 
     def start(self):
-        args = [strata_binary(), "--listen-client-urls", "http://127.0.0.1:%d" % self.port]
+        args = [strata_binary(), "--listen-client-urls",
+                "%s://127.0.0.1:%d" % (self.scheme, self.port)]
         if self.data_dir:
             args += ["--data-dir", self.data_dir]
         else:

@@ -1,0 +1,38 @@
+// ClientTls: the TLS a client connection is served with, from etcd's flags
+// (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth).
+//
+// The files are read and checked once at start, with OpenSSL, so that a
+// wrong path, a key that does not belong to the certificate or an expired
+// server certificate stops the server with a sentence naming the flag,
+// instead of a gRPC handshake failing later for every client.
+#ifndef STRATA_SERVER_CLIENT_TLS_H_
+#define STRATA_SERVER_CLIENT_TLS_H_
+
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
+
+#include "strata/status.h"
+
+namespace strata::server {
+
+struct ClientTlsOptions {
+  std::string cert_file;        // the server's certificate (PEM), chain allowed
+  std::string key_file;         // its private key (PEM)
+  std::string trusted_ca_file;  // CAs whose client certificates are accepted
+  // Refuse a client without a certificate signed by a trusted CA (and
+  // unexpired): the TLS handshake fails, as etcd's.
+  bool client_cert_auth = false;
+
+  bool configured() const { return !cert_file.empty() || !key_file.empty(); }
+};
+
+// Checks the files and makes gRPC's server credentials from them.
+// kInvalidArgument names the flag and what is wrong with its file.
+Result<std::shared_ptr<grpc::ServerCredentials>> MakeClientTlsCredentials(
+    const ClientTlsOptions& options);
+
+}  // namespace strata::server
+
+#endif  // STRATA_SERVER_CLIENT_TLS_H_
