@@ -13,7 +13,8 @@ packages=(
   librocksdb-dev liblmdb-dev                    # benchmark peers
   python3                                       # the cluster test harness (tests/cluster_sim)
   libgrpc++-dev libprotobuf-dev                 # strata-server: gRPC and protobuf
-  libssl-dev                                    # snapshot checksums (SHA-256, as etcd's)
+  libssl-dev                                    # snapshot checksums (SHA-256), TLS file checks
+  openssl                                       # tests: certificates made at test time
   protobuf-compiler protobuf-compiler-grpc      # ... generating etcd's v3 API at build time
   etcd-client                                   # tests: etcdctl, a client we did not write
   python3-etcd3 python3-grpcio                  # tests: python-etcd3, another one
