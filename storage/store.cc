@@ -259,6 +259,7 @@ DurabilityStats Store::GetDurabilityStats() const {
   stats.records = wal.records;
   stats.log_bytes = wal.bytes;
   stats.failure = wal.failure;
+  stats.histograms = wal.histograms;
   std::lock_guard guard(impl_->checkpointer_mutex_);
   stats.checkpoints = impl_->checkpoints_;
   stats.last_checkpoint_lsn = impl_->last_checkpoint_lsn_;

@@ -254,6 +254,7 @@ WalStats WalWriter::stats() const {
   s.records = records_;
   s.bytes = bytes_;
   if (failure_) s.failure = failure_->message();
+  s.histograms = histograms_;
   return s;
 }
 
@@ -292,37 +293,59 @@ void WalWriter::FailLocked(const Status& cause) {
   pending_bytes_ = 0;
 }
 
-Status WalWriter::WriteOut(const std::vector<PendingWrite>& batch) {
+Status WalWriter::WriteOut(const std::vector<PendingWrite>& batch, double* sync_seconds) {
+  *sync_seconds = 0;
   for (const PendingWrite& w : batch) {
     if (Status s = WriteAt(w.segment->file, w.segment->path, w.bytes, w.offset); !s.ok()) return s;
   }
   if (options_.sync == SyncMode::kNone) return Status::Ok();
+  const auto start = std::chrono::steady_clock::now();
   const Segment* synced = nullptr;
   for (const PendingWrite& w : batch) {
     if (w.segment.get() == synced) continue;
     if (Status s = DataSync(w.segment->file, w.segment->path); !s.ok()) return s;
     synced = w.segment.get();
   }
+  *sync_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return Status::Ok();
 }
+
+namespace {
+
+template <size_t N, typename Bound, typename T>
+void Observe(std::array<uint64_t, N>& counts, Bound bound, T value) {
+  size_t i = 0;
+  while (i + 1 < N && value > bound(i)) ++i;
+  ++counts[i];
+}
+
+}  // namespace
 
 void WalWriter::WriteGroup(std::unique_lock<std::mutex>& lock) {
   std::vector<PendingWrite> batch;
   batch.swap(pending_);
   pending_bytes_ = 0;
   group_marked_ = false;
+  const uint64_t group_records = pending_records_;
   pending_records_ = 0;
   pending_waiters_ = 0;
   flush_requested_ = false;
   writing_ = true;
   const uint64_t last = handed_out_lsn_ = next_lsn_ - 1;
   lock.unlock();
-  Status written = WriteOut(batch);
+  double sync_seconds = 0;
+  Status written = WriteOut(batch, &sync_seconds);
   lock.lock();
   writing_ = false;
   if (written.ok()) {
     durable_lsn_ = std::max(durable_lsn_, last);
     ++syncs_;
+    if (options_.sync != SyncMode::kNone) {
+      Observe(histograms_.sync_counts, LogHistograms::SyncBound, sync_seconds);
+      histograms_.sync_seconds_sum += sync_seconds;
+    }
+    Observe(histograms_.group_counts, LogHistograms::GroupBound, group_records);
+    histograms_.group_records_sum += group_records;
   } else if (!failure_) {
     FailLocked(written);
   }

@@ -47,6 +47,7 @@ struct WalStats {
   uint64_t records = 0;
   uint64_t bytes = 0;  // appended since Start, headers and padding included
   std::optional<std::string> failure;
+  LogHistograms histograms;
 };
 
 class WalWriter final : public WriteLog {
@@ -116,7 +117,8 @@ class WalWriter final : public WriteLog {
   // then publishes the outcome. REQUIRES: `lock` holds mu_, !writing_;
   // releases it during the I/O.
   void WriteGroup(std::unique_lock<std::mutex>& lock);
-  Status WriteOut(const std::vector<PendingWrite>& batch);
+  // Writes and syncs `batch`; *sync_seconds: the time its fsyncs took.
+  Status WriteOut(const std::vector<PendingWrite>& batch, double* sync_seconds);
 
   const std::string dir_;
   const WalOptions options_;
@@ -143,6 +145,7 @@ class WalWriter final : public WriteLog {
   std::optional<Status> failure_;                 // REQUIRES: mu_
   bool stop_ = false;                             // REQUIRES: mu_
   uint64_t syncs_ = 0, records_ = 0, bytes_ = 0;  // REQUIRES: mu_
+  LogHistograms histograms_;                      // REQUIRES: mu_
   std::thread flusher_;
 };
 

@@ -26,6 +26,7 @@
 #ifndef STRATA_STORE_H_
 #define STRATA_STORE_H_
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -86,6 +87,22 @@ struct RecoveryReport {
   std::chrono::milliseconds elapsed{0};
 };
 
+// How long the log's fsyncs took and how many records each group commit
+// carried, as histograms: counts[i] is how many fell at or below bounds[i]
+// (and above bounds[i-1]); the last count is everything above the last bound.
+struct LogHistograms {
+  // Seconds: 1 ms, 2 ms, ... 8.192 s (etcd's wal_fsync_duration buckets).
+  static constexpr size_t kSyncBounds = 14;
+  static double SyncBound(size_t i) { return 0.001 * static_cast<double>(uint64_t{1} << i); }
+  std::array<uint64_t, kSyncBounds + 1> sync_counts{};
+  double sync_seconds_sum = 0;
+  // Records: 1, 2, 4, ... 4096.
+  static constexpr size_t kGroupBounds = 13;
+  static uint64_t GroupBound(size_t i) { return uint64_t{1} << i; }
+  std::array<uint64_t, kGroupBounds + 1> group_counts{};
+  uint64_t group_records_sum = 0;
+};
+
 struct DurabilityStats {
   uint64_t appended_lsn = 0;  // last record appended to the log
   uint64_t durable_lsn = 0;   // last record known durable
@@ -95,6 +112,7 @@ struct DurabilityStats {
   uint64_t checkpoints = 0;   // checkpoints written since open
   std::optional<uint64_t> last_checkpoint_lsn;
   std::optional<std::string> failure;  // set once the log failed; writes are refused since
+  LogHistograms histograms;
 };
 
 class Store final {

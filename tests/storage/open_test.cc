@@ -138,6 +138,16 @@ TEST(StoreOpenTest, AcknowledgedWritesAreDurableWhenTheyReturn) {
     EXPECT_GE(stats.records, 6u);
     EXPECT_GE(stats.syncs, 1u);
     EXPECT_FALSE(stats.failure.has_value());
+    // Every group commit is in the histograms once, with its records.
+    const LogHistograms& h = stats.histograms;
+    uint64_t groups = 0, fsyncs = 0;
+    for (uint64_t c : h.group_counts) groups += c;
+    for (uint64_t c : h.sync_counts) fsyncs += c;
+    EXPECT_EQ(groups, stats.syncs);
+    EXPECT_EQ(fsyncs, stats.syncs);
+    EXPECT_GE(h.group_records_sum, 6u) << "the five puts and the commit";
+    EXPECT_LT(h.group_records_sum, stats.records) << "which also counts each group's mark";
+    EXPECT_GT(h.sync_seconds_sum, 0.0);
   }
 }
 
