@@ -244,6 +244,12 @@ class KvService::WriteTxn {
     return out;
   }
   std::vector<Event> TakeEvents() { return std::move(events_); }
+  // Keys that exist after this transaction less those that existed before.
+  int64_t LiveKeyDelta() const {
+    int64_t delta = 0;
+    for (const auto& [key, w] : writes_) delta += (w.now ? 1 : 0) - (w.before ? 1 : 0);
+    return delta;
+  }
 
  private:
   struct Buffered {
@@ -281,6 +287,12 @@ KvService::KvService(MvccStore* store, CommitPipeline* pipeline, LeaseKeys* leas
   // once, as etcd's does).
   const auto horizon = static_cast<int64_t>(store_->compaction_horizon().value());
   compact_revision_ = horizon > 0 ? horizon : -1;
+  // Counted once here (a recovered store), then kept by every write.
+  int64_t live = 0;
+  auto r = store_->ScanVisit(KeyRange::All(), Timestamp::Max(), kNoLimit,
+                             [&](const ScanItemView&) { ++live; });
+  (void)r;  // Timestamp::Max() is never below the horizon
+  live_keys_ = live;
 }
 
 template <typename T>
@@ -300,6 +312,7 @@ void KvService::ExecuteWrite(const std::function<Reply<T>(WriteTxn&)>& body, Don
         return;
       }
       applied_revision_ = revision;
+      live_keys_.fetch_add(txn.LiveKeyDelta(), std::memory_order_relaxed);
       if (leases_) {
         for (const auto& [key, from, to] : txn.LeaseMoves()) leases_->Move(key, from, to);
       }

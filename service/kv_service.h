@@ -102,6 +102,8 @@ class KvService final {
   // The last compaction's revision (-1: none yet; 0 after a Compact(0)):
   // reads below it are refused, as etcd's.
   int64_t compact_revision() const { return compact_revision_.load(); }
+  // Keys that exist (not deleted) at the newest applied revision.
+  int64_t live_keys() const { return live_keys_.load(std::memory_order_relaxed); }
   // What the engine has removed so far is at most compact_revision(), lower
   // while a watcher that keeps up still needs older history. This completes
   // what compaction deferred, once the floor allows; called now and then by
@@ -134,6 +136,7 @@ class KvService final {
   std::mutex writer_mu_;
   int64_t applied_revision_;  // guarded by writer_mu_: the newest revision in the engine
   std::atomic<int64_t> compact_revision_{-1};
+  std::atomic<int64_t> live_keys_{0};
 };
 
 // Checks a Txn as etcd's front end does before it runs: operation counts,

@@ -385,3 +385,28 @@ TEST(KvServiceTest, APutThenADeleteInOneTxnReportsTheKeyBeforeTheTxnAsPrevious) 
 
 }  // namespace
 }  // namespace strata::service
+
+namespace strata::service {
+namespace {
+
+TEST(KvServiceTest, LiveKeysFollowEveryWriteAndAreRecountedByANewService) {
+  testing::MemoryKv s;
+  for (const char* k : {"a", "b", "c"}) ASSERT_TRUE(s.Put(k, "1").ok());
+  ASSERT_TRUE(s.Put("a", "2").ok());
+  EXPECT_EQ(s.kv.live_keys(), 3);
+  ASSERT_TRUE(s.Delete("b").ok());
+  TxnRequest t;
+  t.success = {testing::PutOp("d", "1"), testing::DeleteOp("a"), testing::DeleteOp("zz")};
+  ASSERT_TRUE(s.Txn(t).ok());
+  EXPECT_EQ(s.kv.live_keys(), 2) << "c and d";
+  auto lease = s.Grant(0, 60);
+  ASSERT_TRUE(lease.ok());
+  ASSERT_TRUE(s.Put("e", "1", lease.value().id).ok());
+  ASSERT_TRUE(s.Revoke(lease.value().id).ok());
+  EXPECT_EQ(s.kv.live_keys(), 2) << "the revocation deleted e";
+  KvService again(&s.store, &s.pipeline, nullptr);
+  EXPECT_EQ(again.live_keys(), 2);
+}
+
+}  // namespace
+}  // namespace strata::service
