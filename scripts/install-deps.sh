@@ -15,6 +15,8 @@ packages=(
   libgrpc++-dev libprotobuf-dev                 # strata-server: gRPC and protobuf
   libssl-dev                                    # snapshot checksums (SHA-256), TLS file checks
   openssl                                       # tests: certificates made at test time
+  libcpp-httplib-dev                            # the metrics and health port (HTTP)
+  python3-prometheus-client                     # tests: parses /metrics as Prometheus would
   protobuf-compiler protobuf-compiler-grpc      # ... generating etcd's v3 API at build time
   etcd-client                                   # tests: etcdctl, a client we did not write
   python3-etcd3 python3-grpcio                  # tests: python-etcd3, another one

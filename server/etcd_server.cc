@@ -15,6 +15,7 @@
 
 #include "rpc.grpc.pb.h"
 #include "server/proto_convert.h"
+#include "server/server_metrics.h"
 #include "server/server_state.h"
 #include "server/strata_service.h"
 #include "service/commit_pipeline.h"
@@ -696,6 +697,23 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->cluster_service = std::make_unique<ClusterImpl>(s);
   impl->strata_service = MakeStrataService(s);
 
+  // The operator's ports first: one in use stops the start before clients
+  // are served.
+  for (const std::string& address : options.metrics_listen) {
+    const size_t colon = address.rfind(':');
+    auto http = std::make_unique<ops::HttpListener>();
+    http->Get("/metrics", [s] {
+      return ops::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", RenderMetrics(*s)};
+    });
+    http->Get("/health", [s] { return Health(*s); });
+    http->Get("/readyz", [s] { return Readyz(*s); });
+    http->Get("/livez", [] { return Livez(); });
+    auto port = http->Start(address.substr(0, colon), std::atoi(address.c_str() + colon + 1));
+    if (!port.ok()) return port.status();
+    impl->metrics_ports.push_back(port.value());
+    impl->http.push_back(std::move(http));
+  }
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   impl->ports.assign(options.listen.size(), 0);
@@ -721,6 +739,9 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
   builder.RegisterService(impl->strata_service.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(impl->grpc_metrics->Factory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server) {
     return Status::Unavailable("cannot listen on the client URLs (is the port in use?)");
@@ -738,6 +759,7 @@ EtcdServer::EtcdServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EtcdServer::~EtcdServer() {
   // Stop taking requests (waiting briefly for those under way), then the
   // layers from the top: nothing below is used once what is above is gone.
+  for (auto& http : impl_->http) http->Stop();
   impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   impl_->grpc_server->Wait();
   impl_->compactor.reset();
@@ -752,6 +774,7 @@ EtcdServer::~EtcdServer() {
 }
 
 const std::vector<int>& EtcdServer::bound_ports() const { return impl_->ports; }
+const std::vector<int>& EtcdServer::metrics_ports() const { return impl_->metrics_ports; }
 uint64_t EtcdServer::member_id() const { return impl_->identity.member_id; }
 uint64_t EtcdServer::cluster_id() const { return impl_->identity.cluster_id; }
 

@@ -10,8 +10,10 @@
 #define STRATA_SERVER_ETCD_SERVER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/client_tls.h"
@@ -35,6 +37,11 @@ struct ServerOptions {
   std::vector<ListenAddress> listen = {{"127.0.0.1:2379", false}};
   // The TLS of the ports with tls set (etcd's --cert-file and friends).
   ClientTlsOptions client_tls;
+  // host:port pairs of the operator's HTTP ports (etcd's
+  // --listen-metrics-urls): /metrics, /health, /livez, /readyz.
+  std::vector<std::string> metrics_listen;
+  // Where the server's own lines go (health changes); none: nowhere.
+  std::function<void(std::string_view)> log;
   std::vector<std::string> advertise_client_urls = {"http://127.0.0.1:2379"};
   std::vector<std::string> peer_urls = {"http://localhost:2380"};
   // Member and cluster ids are derived from the peer URLs and this token
@@ -77,6 +84,7 @@ class EtcdServer final {
 
   // The ports actually bound (a listen address with port 0 picks one).
   const std::vector<int>& bound_ports() const;
+  const std::vector<int>& metrics_ports() const;
   uint64_t member_id() const;
   uint64_t cluster_id() const;
   // Blocks until Shutdown() (from another thread or a signal handler's

@@ -6,13 +6,16 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "ops/http_listener.h"
 #include "rpc.pb.h"
 #include "server/etcd_server.h"
+#include "server/grpc_metrics.h"
 #include "server/proto_convert.h"
 #include "service/auto_compactor.h"
 #include "service/commit_pipeline.h"
@@ -48,6 +51,16 @@ class EtcdServer::Impl {
   std::unique_ptr<grpc::Service> kv_service, watch_service, lease_service, maintenance_service,
       cluster_service, strata_service;
   std::unique_ptr<grpc::Server> grpc_server;
+
+  // The operator's HTTP ports (--listen-metrics-urls) and what they report.
+  std::unique_ptr<GrpcMetrics> grpc_metrics = std::make_unique<GrpcMetrics>();
+  std::vector<std::unique_ptr<ops::HttpListener>> http;
+  std::vector<int> metrics_ports;
+  std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+  mutable std::mutex health_mu;
+  uint64_t health_successes = 0;   // guarded by health_mu
+  uint64_t health_failures = 0;    // guarded by health_mu
+  std::string last_health_reason;  // guarded by health_mu: logged once per change
 
   std::mutex shutdown_mu;
   std::condition_variable shutdown_cv;

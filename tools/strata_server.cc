@@ -97,6 +97,10 @@ int main(int argc, char** argv) {
                  "CA certificates (PEM) that sign the client certificates accepted");
   app.add_flag("--client-cert-auth", o.client_tls.client_cert_auth,
                "refuse https:// clients without a certificate signed by --trusted-ca-file");
+  std::string listen_metrics;
+  app.add_option("--listen-metrics-urls", listen_metrics,
+                 "comma-separated http:// URLs serving /metrics (Prometheus), /health, /livez "
+                 "and /readyz; default: none, as etcd");
   std::string advertise_client;
   app.add_option("--advertise-client-urls", advertise_client,
                  "client URLs this member reports in MemberList; default: the listen URLs");
@@ -202,6 +206,20 @@ int main(int argc, char** argv) {
         "--cert-file/--key-file are given but no --listen-client-urls is https://: "
         "clients are served without TLS");
   }
+  if (!listen_metrics.empty()) {
+    if (!ParseUrls(listen_metrics, &parsed, &error)) {
+      LogLine("--listen-metrics-urls: " + error);
+      return 2;
+    }
+    for (const auto& p : parsed) {
+      if (p.tls) {
+        LogLine("--listen-metrics-urls: '" + p.url + "': only http:// is served there");
+        return 2;
+      }
+      o.metrics_listen.push_back(p.host_port);
+    }
+  }
+  o.log = [](std::string_view line) { LogLine(line); };
   if (advertise_client.empty()) advertise_client = listen_client;
   if (!ParseUrls(advertise_client, &parsed, &error)) {
     LogLine("--advertise-client-urls: " + error);
@@ -258,6 +276,10 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < o.listen.size(); ++i) {
     LogLine(std::string(o.listen[i].tls ? "serving TLS" : "serving") + " client requests on " +
             o.listen[i].host_port + " (port " + std::to_string(s.bound_ports()[i]) + ")");
+  }
+  for (size_t i = 0; i < o.metrics_listen.size(); ++i) {
+    LogLine("serving /metrics, /health, /livez and /readyz on " + o.metrics_listen[i] +
+            " (metrics port " + std::to_string(s.metrics_ports()[i]) + ")");
   }
 
   std::thread signal_thread([&] {

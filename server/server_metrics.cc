@@ -1,0 +1,287 @@
+#include "server/server_metrics.h"
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "ops/prometheus_text.h"
+#include "server/grpc_metrics.h"
+#include "server/server_state.h"
+
+namespace strata::server {
+namespace {
+
+using ops::Labels;
+using ops::PrometheusText;
+
+void One(PrometheusText& out, const char* kind, const char* name, const char* help, double v,
+         const Labels& labels = {}) {
+  if (std::string_view(kind) == "counter") {
+    out.Counter(name, help);
+  } else {
+    out.Gauge(name, help);
+  }
+  out.Sample(v, labels);
+}
+
+// The process figures every Prometheus client exports, from /proc.
+void ProcessMetrics(PrometheusText& out, std::chrono::system_clock::time_point started) {
+  double cpu_seconds = 0, virtual_bytes = 0, resident_bytes = 0;
+  std::ifstream stat("/proc/self/stat");
+  std::string line;
+  if (std::getline(stat, line)) {
+    // Fields after the command name (which may hold spaces), from ")".
+    std::istringstream in(line.substr(line.rfind(')') + 2));
+    std::string f;
+    std::vector<std::string> fields;
+    while (in >> f) fields.push_back(f);
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    if (fields.size() > 21) {
+      cpu_seconds = (std::stod(fields[11]) + std::stod(fields[12])) / ticks;  // utime + stime
+      virtual_bytes = std::stod(fields[20]);
+      resident_bytes = std::stod(fields[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    }
+  }
+  size_t fds = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (readdir(d)) ++fds;
+    closedir(d);
+    fds = fds >= 3 ? fds - 3 : 0;  // ".", ".." and the directory's own descriptor
+  }
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  One(out, "counter", "process_cpu_seconds_total",
+      "Total user and system CPU time spent in seconds.", cpu_seconds);
+  One(out, "gauge", "process_max_fds", "Maximum number of open file descriptors.",
+      static_cast<double>(limit.rlim_cur));
+  One(out, "gauge", "process_open_fds", "Number of open file descriptors.",
+      static_cast<double>(fds));
+  One(out, "gauge", "process_resident_memory_bytes", "Resident memory size in bytes.",
+      resident_bytes);
+  One(out, "gauge", "process_start_time_seconds",
+      "Start time of the process since unix epoch in seconds.",
+      std::chrono::duration<double>(started.time_since_epoch()).count());
+  One(out, "gauge", "process_virtual_memory_bytes", "Virtual memory size in bytes.", virtual_bytes);
+}
+
+std::vector<double> SyncBounds() {
+  std::vector<double> b;
+  for (size_t i = 0; i < LogHistograms::kSyncBounds; ++i) b.push_back(LogHistograms::SyncBound(i));
+  return b;
+}
+
+std::vector<double> GroupBounds() {
+  std::vector<double> b;
+  for (size_t i = 0; i < LogHistograms::kGroupBounds; ++i) {
+    b.push_back(static_cast<double>(LogHistograms::GroupBound(i)));
+  }
+  return b;
+}
+
+template <size_t N>
+std::vector<uint64_t> Counts(const std::array<uint64_t, N>& a) {
+  return std::vector<uint64_t>(a.begin(), a.end());
+}
+
+// Why the server is not healthy, or empty.
+std::string Unhealthy(EtcdServer::Impl& s) {
+  if (s.durable) {
+    const Status h = s.durable->health();
+    if (!h.ok()) return "the write-ahead log failed: " + std::string(h.message());
+  }
+  if (s.quota->alarmed()) return "the NOSPACE alarm is raised (etcdctl alarm list)";
+  service::RangeRequest probe;
+  probe.span = {"health", ""};
+  probe.count_only = true;
+  auto r = s.kv->Range(probe);
+  if (!r.ok()) return "a read failed: " + r.error().message;
+  return "";
+}
+
+void NoteHealth(EtcdServer::Impl& s, const std::string& reason) {
+  std::lock_guard lock(s.health_mu);
+  (reason.empty() ? s.health_successes : s.health_failures) += 1;
+  if (reason == s.last_health_reason) return;
+  s.last_health_reason = reason;
+  if (s.options.log) {
+    s.options.log(reason.empty() ? "health: healthy again" : "health: unhealthy, " + reason);
+  }
+}
+
+}  // namespace
+
+std::string RenderMetrics(const EtcdServer::Impl& s) {
+  PrometheusText out;
+  const auto st = s.store->GetStats();
+  const int64_t revision = s.kv->current_revision();
+  const int64_t compacted = s.kv->compact_revision();
+  char id[32];
+  std::snprintf(id, sizeof id, "%llx", static_cast<unsigned long long>(s.identity.member_id));
+
+  // etcd's names (a single member is its own leader).
+  One(out, "gauge", "etcd_server_has_leader",
+      "Whether or not a leader exists. 1 is existence, 0 is not.", 1);
+  One(out, "gauge", "etcd_server_is_leader", "Whether or not this member is a leader.", 1);
+  One(out, "gauge", "etcd_server_is_learner", "Whether or not this member is a learner.", 0);
+  One(out, "counter", "etcd_server_leader_changes_seen_total", "The number of leader changes seen.",
+      1);
+  One(out, "gauge", "etcd_server_id", "Server or member ID in hexadecimal format.", 1,
+      {{"server_id", id}});
+  One(out, "gauge", "etcd_server_version", "Which version is running.", 1,
+      {{"server_version", s.options.etcd_version}});
+  One(out, "gauge", "etcd_cluster_version", "Which version is running.", 1,
+      {{"cluster_version", s.options.etcd_version.substr(0, s.options.etcd_version.rfind('.'))}});
+  One(out, "gauge", "etcd_server_quota_backend_bytes",
+      "Current backend storage quota size in bytes.", static_cast<double>(s.quota->quota_bytes()));
+  // A proposal is a write that took a revision (strata has no Raft log yet).
+  // Gauges in etcd too.
+  One(out, "gauge", "etcd_server_proposals_committed_total",
+      "The total number of consensus proposals committed.", static_cast<double>(revision - 1));
+  One(out, "gauge", "etcd_server_proposals_applied_total",
+      "The total number of consensus proposals applied.", static_cast<double>(revision - 1));
+  One(out, "gauge", "etcd_server_proposals_pending",
+      "The current number of pending proposals to commit.", 0);
+  One(out, "counter", "etcd_server_proposals_failed_total",
+      "The total number of failed proposals seen.", 0);
+  {
+    std::lock_guard lock(s.health_mu);
+    One(out, "counter", "etcd_server_health_success",
+        "The total number of successful health checks", static_cast<double>(s.health_successes));
+    One(out, "counter", "etcd_server_health_failures", "The total number of failed health checks",
+        static_cast<double>(s.health_failures));
+  }
+  One(out, "gauge", "etcd_mvcc_db_total_size_in_bytes",
+      "Total size of the underlying database physically allocated in bytes.",
+      static_cast<double>(st.memory_bytes));
+  One(out, "gauge", "etcd_debugging_mvcc_db_total_size_in_bytes",
+      "Total size of the underlying database physically allocated in bytes.",
+      static_cast<double>(st.memory_bytes));
+  One(out, "gauge", "etcd_mvcc_db_total_size_in_use_in_bytes",
+      "Total size of the underlying database logically in use in bytes.",
+      static_cast<double>(st.bytes));
+  One(out, "gauge", "etcd_debugging_mvcc_keys_total", "Total number of keys.",
+      static_cast<double>(s.kv->live_keys()));
+  One(out, "gauge", "etcd_debugging_mvcc_current_revision", "The current revision of store.",
+      static_cast<double>(revision));
+  One(out, "gauge", "etcd_debugging_mvcc_compact_revision",
+      "The revision of the last compaction in store.", static_cast<double>(compacted));
+  One(out, "gauge", "etcd_debugging_mvcc_watcher_total", "Total number of watchers.",
+      static_cast<double>(s.hub->watchers()));
+  // Requests, counted where they are served.
+  const auto& g = *s.grpc_metrics;
+  One(out, "counter", "etcd_mvcc_range_total", "Total number of ranges seen by this member.",
+      static_cast<double>(g.Handled("etcdserverpb.KV", "Range")));
+  One(out, "counter", "etcd_mvcc_put_total", "Total number of puts seen by this member.",
+      static_cast<double>(g.Handled("etcdserverpb.KV", "Put")));
+  One(out, "counter", "etcd_mvcc_delete_total", "Total number of deletes seen by this member.",
+      static_cast<double>(g.Handled("etcdserverpb.KV", "DeleteRange")));
+  One(out, "counter", "etcd_mvcc_txn_total", "Total number of txns seen by this member.",
+      static_cast<double>(g.Handled("etcdserverpb.KV", "Txn")));
+  One(out, "counter", "etcd_debugging_lease_granted_total", "The total number of granted leases.",
+      static_cast<double>(g.Handled("etcdserverpb.Lease", "LeaseGrant")));
+  if (s.durable) {
+    const auto d = s.durable->GetDurabilityStats();
+    out.Histogram("etcd_disk_wal_fsync_duration_seconds",
+                  "The latency distributions of fsync called by WAL.");
+    out.HistogramSample(SyncBounds(), Counts(d.histograms.sync_counts),
+                        d.histograms.sync_seconds_sum);
+    // A gauge in etcd too.
+    One(out, "gauge", "etcd_disk_wal_write_bytes_total", "Total number of bytes written in WAL.",
+        static_cast<double>(d.log_bytes));
+    // strata's own: how many records share an fsync.
+    out.Histogram("strata_wal_group_commit_records",
+                  "Records made durable by one group commit (one fsync).");
+    out.HistogramSample(GroupBounds(), Counts(d.histograms.group_counts),
+                        static_cast<double>(d.histograms.group_records_sum));
+    One(out, "counter", "strata_wal_syncs_total", "Group commits (fsyncs) of the log.",
+        static_cast<double>(d.syncs));
+    One(out, "counter", "strata_checkpoints_total", "Checkpoints written since start.",
+        static_cast<double>(d.checkpoints));
+  }
+  g.Render(out);
+  ProcessMetrics(out, s.started_at);
+
+  // strata's own: garbage collection and who holds it back.
+  const int64_t horizon = static_cast<int64_t>(s.store->compaction_horizon().value());
+  One(out, "gauge", "strata_gc_compact_revision",
+      "Revision of the last compaction asked for (reads below it are refused).",
+      static_cast<double>(compacted));
+  One(out, "gauge", "strata_gc_low_water_mark_revision",
+      "Revision below which versions have been removed (the compaction horizon).",
+      static_cast<double>(horizon));
+  out.Gauge("strata_gc_held_by_revision",
+            "What holds garbage collection back, and the revision it holds: an open "
+            "transaction's snapshot, or a watcher still reading (kind, id).");
+  const auto txns = s.txns->Stats();
+  if (txns.min_active_snapshot) {
+    out.Sample(static_cast<double>(*txns.min_active_snapshot),
+               {{"kind", "transaction"}, {"id", std::to_string(txns.oldest_txn_id)}});
+  }
+  const auto floor = s.hub->ProtectedFloor(s.options.watch_max_lag);
+  if (floor.revision != INT64_MAX) {
+    out.Sample(static_cast<double>(floor.revision),
+               {{"kind", "watcher"}, {"id", std::to_string(floor.watch_id)}});
+  }
+  One(out, "gauge", "strata_gc_oldest_transaction_age_seconds",
+      "Age of the oldest open interactive transaction (0: none).",
+      static_cast<double>(txns.oldest_txn_age.count()) / 1000.0);
+  One(out, "counter", "strata_gc_versions_reclaimed_total", "Versions removed by compaction.",
+      static_cast<double>(st.gc_versions_removed));
+  One(out, "counter", "strata_gc_bytes_reclaimed_total",
+      "Key and value bytes removed by compaction.", static_cast<double>(st.gc_bytes_reclaimed));
+  One(out, "gauge", "strata_mvcc_versions", "Stored versions, deletes included.",
+      static_cast<double>(st.versions));
+  One(out, "gauge", "strata_mvcc_tombstones", "Stored deletes.",
+      static_cast<double>(st.tombstones));
+  // A single node is one shard whose resolved revision is the durable one.
+  const int64_t visible = s.pipeline->visible_revision();
+  One(out, "gauge", "strata_shard_resolved_revision",
+      "Newest revision a read may see on each shard (nothing at or below it is still to come).",
+      static_cast<double>(visible), {{"shard", "0"}});
+  One(out, "gauge", "strata_shard_resolved_lag_revisions",
+      "Revisions applied on each shard but not yet resolved (durable).",
+      static_cast<double>(std::max<int64_t>(0, revision - visible)), {{"shard", "0"}});
+  One(out, "gauge", "strata_txn_active", "Open interactive transactions (strata.v1).",
+      static_cast<double>(txns.active));
+  One(out, "counter", "strata_txn_commits_total", "Interactive transactions committed.",
+      static_cast<double>(txns.commits));
+  One(out, "counter", "strata_txn_conflicts_total",
+      "Interactive transactions refused at commit for a conflict.",
+      static_cast<double>(txns.conflicts));
+  One(out, "counter", "strata_txn_expired_total", "Interactive transactions expired while idle.",
+      static_cast<double>(txns.expired));
+  One(out, "gauge", "strata_leases", "Live leases.", static_cast<double>(s.leases->size()));
+  One(out, "gauge", "strata_watch_held_lag_revisions",
+      "How far behind the newest revision the watcher holding compaction back is (0: none).",
+      static_cast<double>(floor.revision != INT64_MAX ? floor.lag : 0));
+  return out.text();
+}
+
+ops::HttpResponse Health(EtcdServer::Impl& s) {
+  const std::string reason = Unhealthy(s);
+  NoteHealth(s, reason);
+  ops::HttpResponse r;
+  r.content_type = "text/plain; charset=utf-8";
+  r.status = reason.empty() ? 200 : 503;
+  r.body = reason.empty() ? R"({"health":"true"})" : R"({"health":"false"})";
+  return r;
+}
+
+ops::HttpResponse Readyz(EtcdServer::Impl& s) {
+  const std::string reason = Unhealthy(s);
+  NoteHealth(s, reason);
+  ops::HttpResponse r;
+  r.status = reason.empty() ? 200 : 503;
+  r.body = reason.empty() ? "ok\n" : "[-]" + reason + "\nreadyz check failed\n";
+  return r;
+}
+
+ops::HttpResponse Livez() { return {200, "text/plain; charset=utf-8", "ok\n"}; }
+
+}  // namespace strata::server
