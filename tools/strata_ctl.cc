@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -346,6 +347,190 @@ int TxnShell(const Endpoint& endpoint, const std::string& isolation, int64_t rev
   return 1;
 }
 
+// --endpoints may list several servers, comma-separated (as etcdctl's).
+std::vector<Endpoint> EachEndpoint(const Endpoint& endpoints) {
+  std::vector<Endpoint> out;
+  std::stringstream list(endpoints.address);
+  for (std::string address; std::getline(list, address, ',');) {
+    if (address.empty()) continue;
+    Endpoint one = endpoints;
+    one.address = address;
+    out.push_back(one);
+  }
+  return out;
+}
+
+void WithDeadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// endpoint health, as etcdctl's: a linearizable read answers and no alarm
+// is raised. Exit status 1 if any endpoint is unhealthy.
+int EndpointHealth(const Endpoint& endpoints, Format format) {
+  struct Row {
+    std::string endpoint;
+    bool healthy;
+    double took_ms;
+    std::string error;
+  };
+  std::vector<Row> rows;
+  for (const Endpoint& e : EachEndpoint(endpoints)) {
+    auto channel = Connect(e);
+    const auto start = std::chrono::steady_clock::now();
+    grpc::ClientContext ctx;
+    WithDeadline(&ctx);
+    pb::RangeRequest read;
+    read.set_key("health");
+    read.set_count_only(true);
+    pb::RangeResponse got;
+    grpc::Status s = pb::KV::NewStub(channel)->Range(&ctx, read, &got);
+    const double took =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    std::string error;
+    if (!s.ok()) {
+      error = "a read failed: " + s.error_message();
+    } else {
+      grpc::ClientContext actx;
+      WithDeadline(&actx);
+      pb::AlarmRequest list;
+      list.set_action(pb::AlarmRequest::GET);
+      pb::AlarmResponse alarms;
+      grpc::Status a = pb::Maintenance::NewStub(channel)->Alarm(&actx, list, &alarms);
+      if (!a.ok()) {
+        error = "listing alarms failed: " + a.error_message();
+      } else if (alarms.alarms_size() > 0) {
+        error = "active alarm(s):";
+        for (const auto& alarm : alarms.alarms()) {
+          error += " " + pb::AlarmType_Name(alarm.alarm());
+        }
+      }
+    }
+    rows.push_back({e.address, error.empty(), took, error});
+  }
+  bool all = true;
+  for (const auto& r : rows) all = all && r.healthy;
+  char took[32];
+  if (format == Format::kJson) {
+    std::cout << "[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::snprintf(took, sizeof took, "%.3fms", rows[i].took_ms);
+      std::cout << (i ? "," : "") << "{\"endpoint\":" << JsonString(rows[i].endpoint)
+                << ",\"health\":" << (rows[i].healthy ? "true" : "false") << ",\"took\":\"" << took
+                << "\"";
+      if (!rows[i].healthy) std::cout << ",\"error\":" << JsonString(rows[i].error);
+      std::cout << "}";
+    }
+    std::cout << "]\n";
+  } else if (format == Format::kTable) {
+    std::cout << "| ENDPOINT | HEALTH | TOOK | ERROR |\n";
+    for (const auto& r : rows) {
+      std::snprintf(took, sizeof took, "%.3fms", r.took_ms);
+      std::cout << "| " << r.endpoint << " | " << (r.healthy ? "true" : "false") << " | " << took
+                << " | " << r.error << " |\n";
+    }
+  } else {
+    for (const auto& r : rows) {
+      std::snprintf(took, sizeof took, "%.3fms", r.took_ms);
+      if (r.healthy) {
+        std::cout << r.endpoint << " is healthy: a linearizable read took " << took << "\n";
+      } else {
+        std::cerr << r.endpoint << " is unhealthy: " << r.error << "\n";
+      }
+    }
+  }
+  return all ? 0 : 1;
+}
+
+// endpoint status: etcd's Status and what holds strata's GC back.
+int EndpointStatus(const Endpoint& endpoints, Format format) {
+  int status = 0;
+  std::vector<std::vector<std::pair<std::string, std::string>>> rows;
+  for (const Endpoint& e : EachEndpoint(endpoints)) {
+    auto channel = Connect(e);
+    grpc::ClientContext ctx;
+    WithDeadline(&ctx);
+    pb::StatusResponse st;
+    grpc::Status s = pb::Maintenance::NewStub(channel)->Status(&ctx, pb::StatusRequest(), &st);
+    grpc::ClientContext sctx;
+    WithDeadline(&sctx);
+    v1::StatsResponse stats;
+    if (s.ok()) s = v1::Strata::NewStub(channel)->Stats(&sctx, v1::StatsRequest(), &stats);
+    if (!s.ok()) {
+      std::cerr << e.address << ": " << Error(s) << "\n";
+      status = 1;
+      continue;
+    }
+    char id[32];
+    std::snprintf(id, sizeof id, "%llx", static_cast<unsigned long long>(st.header().member_id()));
+    std::string held = "nothing";
+    if (stats.oldest_txn_id() != 0) {
+      held = "transaction " + std::to_string(stats.oldest_txn_id()) + " at revision " +
+             std::to_string(stats.min_active_snapshot());
+    } else if (stats.gc_held_by_watcher_lag() != 0) {
+      held = "watch " + std::to_string(stats.gc_held_by_watch_id()) + ", " +
+             std::to_string(stats.gc_held_by_watcher_lag()) + " revisions behind";
+    }
+    rows.push_back({{"endpoint", e.address},
+                    {"id", id},
+                    {"version", st.version()},
+                    {"db_size", std::to_string(st.dbsize())},
+                    {"revision", std::to_string(st.header().revision())},
+                    {"compact_revision", std::to_string(stats.compact_revision())},
+                    {"low_water_mark", std::to_string(stats.compaction_horizon())},
+                    {"gc_held_by", held},
+                    {"keys", std::to_string(stats.keys())},
+                    {"versions", std::to_string(stats.versions())}});
+  }
+  auto numeric = [](const std::string& k) {
+    return k == "db_size" || k == "revision" || k == "compact_revision" || k == "low_water_mark" ||
+           k == "keys" || k == "versions";
+  };
+  if (format == Format::kJson) {
+    std::cout << "[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::cout << (i ? "," : "") << "{";
+      for (size_t j = 0; j < rows[i].size(); ++j) {
+        const auto& [k, v] = rows[i][j];
+        std::cout << (j ? "," : "") << "\"" << k << "\":" << (numeric(k) ? v : JsonString(v));
+      }
+      std::cout << "}";
+    }
+    std::cout << "]\n";
+  } else if (format == Format::kTable) {
+    if (!rows.empty()) {
+      std::cout << "|";
+      for (const auto& [k, v] : rows[0]) std::cout << " " << k << " |";
+      std::cout << "\n";
+    }
+    for (const auto& r : rows) {
+      std::cout << "|";
+      for (const auto& [k, v] : r) std::cout << " " << v << " |";
+      std::cout << "\n";
+    }
+  } else {
+    for (const auto& r : rows) {
+      for (size_t j = 0; j < r.size(); ++j) std::cout << (j ? ", " : "") << r[j].second;
+      std::cout << "\n";
+    }
+  }
+  return status;
+}
+
 int SnapshotSave(const Endpoint& endpoint, const std::string& path) {
   auto stub = pb::Maintenance::NewStub(Connect(endpoint));
   grpc::ClientContext ctx;
@@ -400,7 +585,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Endpoint endpoint;
   app.add_option("--endpoints", endpoint.address,
-                 "the server: host:port, or https://host:port for TLS")
+                 "the server: host:port, or https://host:port for TLS (endpoint health and "
+                 "status take several, comma-separated)")
       ->capture_default_str();
   app.add_option("--cacert", endpoint.cacert, "verify the server's certificate with this CA");
   app.add_option("--cert", endpoint.cert, "this client's certificate (for --client-cert-auth)");
@@ -434,6 +620,13 @@ int main(int argc, char** argv) {
   auto* stats =
       app.add_subcommand("stats", "the store, the log, and what holds garbage collection back");
 
+  auto* endpoint_cmd = app.add_subcommand("endpoint", "the health and status of the servers");
+  endpoint_cmd->require_subcommand(1);
+  auto* health = endpoint_cmd->add_subcommand(
+      "health", "healthy: a linearizable read answers and no alarm is raised (exit 1 if not)");
+  auto* status = endpoint_cmd->add_subcommand(
+      "status", "member id, version, size, revision, compaction and what holds GC back");
+
   auto* snapshot = app.add_subcommand("snapshot", "save a server's snapshot, or restore one");
   snapshot->require_subcommand(1);
   std::string save_path;
@@ -455,6 +648,8 @@ int main(int argc, char** argv) {
   if (changes->parsed()) return Changes(endpoint, since, prefix, limit, format);
   if (txn->parsed()) return TxnShell(endpoint, isolation, rev);
   if (stats->parsed()) return Stats(endpoint, format);
+  if (health->parsed()) return EndpointHealth(endpoint, format);
+  if (status->parsed()) return EndpointStatus(endpoint, format);
   if (save->parsed()) return SnapshotSave(endpoint, save_path);
   if (restore->parsed()) return SnapshotRestore(restore_path, data_dir);
   return 2;

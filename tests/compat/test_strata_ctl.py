@@ -6,7 +6,7 @@ import os
 import subprocess
 import unittest
 
-from servers import StrataServer, etcdctl, strata_ctl_binary
+from servers import StrataServer, etcdctl, free_port, strata_ctl_binary
 
 
 class StrataCtl(unittest.TestCase):
@@ -88,6 +88,37 @@ class StrataCtl(unittest.TestCase):
         stats = json.loads(self.ctl("stats", "-w", "json").stdout)
         self.assertEqual(stats["active_txns"], 0)
         self.assertIn("| revision |", self.ctl("stats", "-w", "table").stdout)
+
+    def test_endpoint_health_and_status(self):
+        etcdctl(self.server.endpoint, "put", "a", "1")
+        self.assertRegex(self.ctl("endpoint", "health").stdout,
+                         r"^127\.0\.0\.1:\d+ is healthy: a linearizable read took [\d.]+ms\n$")
+        health = json.loads(self.ctl("endpoint", "health", "-w", "json").stdout)
+        self.assertEqual([(h["endpoint"], h["health"]) for h in health],
+                         [(self.server.endpoint, True)])
+        st = json.loads(self.ctl("endpoint", "status", "-w", "json").stdout)
+        self.assertEqual(len(st), 1)
+        self.assertEqual((st[0]["revision"], st[0]["version"], st[0]["gc_held_by"], st[0]["keys"]),
+                         (2, "3.4.23", "nothing", 1))
+        # One endpoint that answers and one that does not: both reported, exit 1.
+        dead = "127.0.0.1:%d" % free_port()
+        p = subprocess.run([strata_ctl_binary(), "--endpoints", self.server.endpoint + "," + dead,
+                            "endpoint", "health"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(self.server.endpoint + " is healthy", p.stdout)
+        self.assertIn(dead + " is unhealthy: a read failed", p.stderr)
+
+    def test_endpoint_health_reports_an_alarm(self):
+        full = StrataServer(extra_args=["--quota-backend-bytes", "60000"]).start()
+        self.addCleanup(full.stop)
+        for _ in range(100):
+            _, err = etcdctl(full.endpoint, "put", "big", "b" * 4000, check=False)
+            if err:
+                break
+        p = subprocess.run([strata_ctl_binary(), "--endpoints", full.endpoint, "endpoint",
+                            "health"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("is unhealthy: active alarm(s): NOSPACE", p.stderr)
 
 
 if __name__ == "__main__":
