@@ -125,9 +125,9 @@ class KvImpl final : public pb::KV::CallbackService {
  public:
   explicit KvImpl(Impl* s) : s_(s) {}
 
-  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const pb::RangeRequest* req,
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext*, const pb::RangeRequest* req,
                                   pb::RangeResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.KV/Range");
     auto r = s_->kv->Range(FromProto(*req));
     if (!r.ok()) {
       reactor->Finish(ToGrpc(r.error()));
@@ -139,9 +139,9 @@ class KvImpl final : public pb::KV::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const pb::PutRequest* req,
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext*, const pb::PutRequest* req,
                                 pb::PutResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.KV/Put");
     if (s_->TooLarge(*req)) {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
       return reactor;
@@ -151,19 +151,19 @@ class KvImpl final : public pb::KV::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext*,
                                         const pb::DeleteRangeRequest* req,
                                         pb::DeleteRangeResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.KV/DeleteRange");
     s_->kv->DeleteRange(
         FromProto(*req),
         [this, reactor, resp](Reply<service::DeleteRangeResponse> r) { Finish(reactor, r, resp); });
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const pb::TxnRequest* req,
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext*, const pb::TxnRequest* req,
                                 pb::TxnResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.KV/Txn");
     if (s_->TooLarge(*req)) {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
       return reactor;
@@ -173,10 +173,9 @@ class KvImpl final : public pb::KV::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
-                                    const pb::CompactionRequest* req,
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext*, const pb::CompactionRequest* req,
                                     pb::CompactionResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.KV/Compact");
     s_->kv->Compact({req->revision(), req->physical()},
                     [this, reactor, resp](Reply<service::CompactionResponse> r) {
                       if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
@@ -188,7 +187,7 @@ class KvImpl final : public pb::KV::CallbackService {
 
  private:
   template <typename T, typename P>
-  void Finish(grpc::ServerUnaryReactor* reactor, Reply<T>& r, P* resp) {
+  void Finish(MeteredReactor* reactor, Reply<T>& r, P* resp) {
     if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
     ToProto(r.value(), resp);
     s_->FillIdentity(resp);
@@ -209,6 +208,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   static constexpr size_t kMaxQueuedBytes = 4 << 20;
 
  protected:
+  explicit QueuedBidiReactor(GrpcMetrics::Method* method) : meter_(method) {}
   // Called by the derived class once it is fully built.
   void Begin() { this->StartRead(&request_); }
   // Queues `r` unless `bounded` and the queue is full (then false).
@@ -240,10 +240,12 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
       MaybeFinishLocked();
       return;
     }
+    meter_.Received();
     OnRequest(request_);
     this->StartRead(&request_);
   }
   void OnWriteDone(bool ok) final {
+    if (ok) meter_.Sent();
     if (ok && queue_.Next(&writing_)) {
       this->StartWrite(&writing_);
       return;
@@ -260,10 +262,12 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   void MaybeFinishLocked() {
     if (reading_done_ && !finished_ && queue_.idle()) {
       finished_ = true;
+      meter_.Finished(grpc::StatusCode::OK);
       this->Finish(grpc::Status::OK);
     }
   }
 
+  StreamMeter meter_;
   Request request_;
   Response writing_;
   WriteQueue<Response> queue_;
@@ -278,7 +282,12 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
 class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchResponse>,
                            public service::WatchSink {
  public:
-  explicit WatchReactor(Impl* s) : s_(s) { Begin(); }
+  explicit WatchReactor(Impl* s)
+      : QueuedBidiReactor(
+            s->grpc_metrics->Find("/etcdserverpb.Watch/Watch", GrpcMetrics::Type::kBidiStream)),
+        s_(s) {
+    Begin();
+  }
 
   bool Offer(service::WatchResponse r, bool must) override {
     pb::WatchResponse p;
@@ -330,7 +339,12 @@ class WatchImpl final : public pb::Watch::CallbackService {
 class KeepAliveReactor final
     : public QueuedBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
  public:
-  explicit KeepAliveReactor(Impl* s) : s_(s) { Begin(); }
+  explicit KeepAliveReactor(Impl* s)
+      : QueuedBidiReactor(s->grpc_metrics->Find("/etcdserverpb.Lease/LeaseKeepAlive",
+                                                GrpcMetrics::Type::kBidiStream)),
+        s_(s) {
+    Begin();
+  }
 
  private:
   void OnRequest(const pb::LeaseKeepAliveRequest& request) override {
@@ -351,10 +365,10 @@ class LeaseImpl final : public pb::Lease::CallbackService {
  public:
   explicit LeaseImpl(Impl* s) : s_(s) {}
 
-  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
+  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext*,
                                        const pb::LeaseGrantRequest* req,
                                        pb::LeaseGrantResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseGrant");
     if (s_->quota->alarmed()) {
       reactor->Finish(ToGrpc(service::etcd_errors::NoSpace()));
       return reactor;
@@ -370,10 +384,10 @@ class LeaseImpl final : public pb::Lease::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* ctx,
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext*,
                                         const pb::LeaseRevokeRequest* req,
                                         pb::LeaseRevokeResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseRevoke");
     s_->leases->Revoke(req->id(), [this, reactor, resp](Reply<int64_t> r) {
       if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
       s_->Header(r.value(), resp->mutable_header());
@@ -387,10 +401,10 @@ class LeaseImpl final : public pb::Lease::CallbackService {
     return new KeepAliveReactor(s_);
   }
 
-  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext*,
                                             const pb::LeaseTimeToLiveRequest* req,
                                             pb::LeaseTimeToLiveResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseTimeToLive");
     auto t = s_->leases->TimeToLive(req->id(), req->keys());
     resp->set_id(t.id);
     resp->set_ttl(t.ttl);
@@ -401,10 +415,9 @@ class LeaseImpl final : public pb::Lease::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* ctx,
-                                        const pb::LeaseLeasesRequest*,
+  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext*, const pb::LeaseLeasesRequest*,
                                         pb::LeaseLeasesResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseLeases");
     for (int64_t id : s_->leases->Leases()) resp->add_leases()->set_id(id);
     s_->Header(s_->kv->current_revision(), resp->mutable_header());
     reactor->Finish(grpc::Status::OK);
@@ -423,7 +436,9 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
   static constexpr size_t kChunkBytes = 1 << 20;
 
   explicit SnapshotReactor(Impl* s)
-      : s_(s),
+      : meter_(s->grpc_metrics->Find("/etcdserverpb.Maintenance/Snapshot",
+                                     GrpcMetrics::Type::kServerStream)),
+        s_(s),
         writer_(s->store, s->leases->Granted(), s->kv->current_revision(),
                 [kv = s->kv.get()] { return kv->compact_revision(); }),
         estimate_(s->store->GetStats().bytes) {
@@ -431,7 +446,11 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream closed"));
+    if (!ok) {
+      meter_.Finished(grpc::StatusCode::CANCELLED);
+      return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream closed"));
+    }
+    meter_.Sent();
     WriteNext();
   }
   void OnDone() override { delete this; }
@@ -439,7 +458,10 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
  private:
   void WriteNext() {
     std::string chunk = writer_.Next(kChunkBytes);
-    if (chunk.empty()) return Finish(grpc::Status::OK);
+    if (chunk.empty()) {
+      meter_.Finished(grpc::StatusCode::OK);
+      return Finish(grpc::Status::OK);
+    }
     response_.Clear();
     s_->Header(writer_.revision(), response_.mutable_header());
     const uint64_t sent = writer_.bytes_written();
@@ -447,6 +469,7 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
     response_.set_blob(std::move(chunk));
     StartWrite(&response_);
   }
+  StreamMeter meter_;
   Impl* s_;
   service::SnapshotWriter writer_;
   uint64_t estimate_;  // the store's bytes: remaining_bytes is a hint only
@@ -462,9 +485,9 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     return new SnapshotReactor(s_);
   }
 
-  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const pb::StatusRequest*,
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext*, const pb::StatusRequest*,
                                    pb::StatusResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Status");
     const auto stats = s_->store->GetStats();
     const int64_t revision = s_->kv->current_revision();
     s_->Header(revision, resp->mutable_header());
@@ -487,9 +510,9 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
   }
 
   // Only NOSPACE exists on one node (CORRUPT needs peers to compare with).
-  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx, const pb::AlarmRequest* req,
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext*, const pb::AlarmRequest* req,
                                   pb::AlarmResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Alarm");
     const bool ours = req->memberid() == 0 || req->memberid() == s_->identity.member_id;
     const bool nospace = req->alarm() == pb::NONE || req->alarm() == pb::NOSPACE;
     // As etcd: GET lists the raised alarms, ACTIVATE the one raised,
@@ -522,9 +545,9 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx, const pb::HashKVRequest* req,
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext*, const pb::HashKVRequest* req,
                                    pb::HashKVResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/HashKV");
     auto h = s_->kv->HashKV(req->revision());
     if (!h.ok()) {
       reactor->Finish(ToGrpc(h.error()));
@@ -537,9 +560,9 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx, const pb::HashRequest*,
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext*, const pb::HashRequest*,
                                  pb::HashResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Hash");
     auto h = s_->kv->HashKV(0);
     if (!h.ok()) {
       reactor->Finish(ToGrpc(h.error()));
@@ -551,11 +574,10 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
-                                       const pb::DefragmentRequest*,
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext*, const pb::DefragmentRequest*,
                                        pb::DefragmentResponse* resp) override {
     // Nothing to defragment: the engine frees space as it compacts.
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Defragment");
     s_->Header(s_->kv->current_revision(), resp->mutable_header());
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -569,10 +591,9 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
  public:
   explicit ClusterImpl(Impl* s) : s_(s) {}
 
-  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
-                                       const pb::MemberListRequest*,
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext*, const pb::MemberListRequest*,
                                        pb::MemberListResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberList");
     s_->Header(s_->kv->current_revision(), resp->mutable_header());
     auto* m = resp->add_members();
     m->set_id(s_->identity.member_id);
@@ -739,9 +760,6 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
   builder.RegisterService(impl->strata_service.get());
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(impl->grpc_metrics->Factory());
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server) {
     return Status::Unavailable("cannot listen on the client URLs (is the port in use?)");

@@ -2,80 +2,57 @@
 
 #include <chrono>
 #include <string_view>
+#include <utility>
 
 namespace strata::server {
 namespace {
 
-using grpc::experimental::InterceptionHookPoints;
-using grpc::experimental::ServerRpcInfo;
-
-const char* TypeName(ServerRpcInfo::Type type) {
+const char* TypeName(GrpcMetrics::Type type) {
   switch (type) {
-    case ServerRpcInfo::Type::UNARY:
+    case GrpcMetrics::Type::kUnary:
       return "unary";
-    case ServerRpcInfo::Type::CLIENT_STREAMING:
+    case GrpcMetrics::Type::kClientStream:
       return "client_stream";
-    case ServerRpcInfo::Type::SERVER_STREAMING:
+    case GrpcMetrics::Type::kServerStream:
       return "server_stream";
-    case ServerRpcInfo::Type::BIDI_STREAMING:
+    case GrpcMetrics::Type::kBidiStream:
       return "bidi_stream";
   }
   return "unary";
 }
 
-class Interceptor final : public grpc::experimental::Interceptor {
- public:
-  explicit Interceptor(GrpcMetrics::Method* m) : m_(m), start_(std::chrono::steady_clock::now()) {
-    m_->started.fetch_add(1, std::memory_order_relaxed);
-  }
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      m_->received.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
-      m_->sent.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      int code = static_cast<int>(methods->GetSendStatus().error_code());
-      if (code < 0 || code >= GrpcMetrics::kCodes) code = grpc::StatusCode::UNKNOWN;
-      m_->handled[code].fetch_add(1, std::memory_order_relaxed);
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      size_t i = 0;
-      while (i < GrpcMetrics::kBounds.size() && seconds > GrpcMetrics::kBounds[i]) ++i;
-      m_->buckets[i].fetch_add(1, std::memory_order_relaxed);
-      m_->handling_micros.fetch_add(static_cast<uint64_t>(seconds * 1e6),
-                                    std::memory_order_relaxed);
-    }
-    methods->Proceed();
-  }
-
- private:
-  GrpcMetrics::Method* m_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-class MetricsInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit MetricsInterceptorFactory(GrpcMetrics* metrics) : metrics_(metrics) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
-    return new Interceptor(metrics_->Find(info->method(), info->type()));
-  }
-
- private:
-  GrpcMetrics* metrics_;
-};
-
 }  // namespace
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> GrpcMetrics::Factory() {
-  return std::make_unique<MetricsInterceptorFactory>(this);
+void GrpcMetrics::Handled(Method* m, grpc::StatusCode code, double seconds) {
+  int c = static_cast<int>(code);
+  if (c < 0 || c >= kCodes) c = grpc::StatusCode::UNKNOWN;
+  m->handled[c].fetch_add(1, std::memory_order_relaxed);
+  size_t i = 0;
+  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  m->buckets[i].fetch_add(1, std::memory_order_relaxed);
+  m->handling_micros.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
 }
 
-GrpcMetrics::Method* GrpcMetrics::Find(const char* full_name, ServerRpcInfo::Type type) {
+MeteredReactor::MeteredReactor(GrpcMetrics::Method* method)
+    : method_(method), start_(std::chrono::steady_clock::now()) {
+  GrpcMetrics::Started(method_);
+  method_->received.fetch_add(1, std::memory_order_relaxed);
+}
+
+void MeteredReactor::Finish(grpc::Status status) {
+  if (status.ok()) method_->sent.fetch_add(1, std::memory_order_relaxed);
+  GrpcMetrics::Handled(
+      method_, status.error_code(),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  grpc::ServerUnaryReactor::Finish(std::move(status));
+}
+
+GrpcMetrics::Method* GrpcMetrics::Find(const char* full_name, Type type) {
   std::lock_guard lock(mu_);
-  auto& slot = methods_[full_name];
+  const std::string_view key = full_name ? full_name : "/unknown/unknown";
+  auto it = methods_.find(key);
+  if (it == methods_.end()) it = methods_.emplace(std::string(key), nullptr).first;
+  auto& slot = it->second;
   if (!slot) {
     slot = std::make_unique<Method>();
     // "/package.Service/Method"

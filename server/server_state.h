@@ -77,6 +77,11 @@ class EtcdServer::Impl {
     h->set_member_id(identity.member_id);
     h->set_raft_term(identity.raft_term);
   }
+  // The reactor of a unary call of `method` ("/etcdserverpb.KV/Range"),
+  // which counts the call.
+  MeteredReactor* Reactor(const char* method) const {
+    return new MeteredReactor(grpc_metrics->Find(method, GrpcMetrics::Type::kUnary));
+  }
   bool TooLarge(const google::protobuf::Message& m) const {
     return m.ByteSizeLong() > options.max_request_bytes;
   }

@@ -49,54 +49,55 @@ class StrataImpl final : public v1::Strata::CallbackService {
  public:
   explicit StrataImpl(EtcdServer::Impl* s) : s_(s) {}
 
-  grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* ctx, const v1::BeginRequest* req,
+  grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext*, const v1::BeginRequest* req,
                                   v1::BeginResponse* resp) override {
     auto r =
         s_->txns->Begin(req->isolation() == v1::SNAPSHOT ? service::TxnIsolation::kSnapshot
                                                          : service::TxnIsolation::kSerializable,
                         req->read_revision());
-    return Answer(ctx, r, [&](const service::TxnBegun& b) {
+    return Answer(s_->Reactor("/strata.v1.Strata/Begin"), r, [&](const service::TxnBegun& b) {
       resp->set_txn_id(b.id);
       resp->set_read_revision(b.read_revision);
     });
   }
 
-  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::TxnGetRequest* req,
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext*, const v1::TxnGetRequest* req,
                                 v1::TxnGetResponse* resp) override {
     auto r = s_->txns->Get(req->txn_id(), req->key());
-    return Answer(ctx, r, [&](const service::TxnRead& read) {
+    return Answer(s_->Reactor("/strata.v1.Strata/Get"), r, [&](const service::TxnRead& read) {
       resp->set_found(read.kv.has_value());
       resp->set_own_write(read.own_write);
       if (read.kv) ToVersion(*read.kv, resp->mutable_kv());
     });
   }
 
-  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const v1::TxnRangeRequest* req,
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext*, const v1::TxnRangeRequest* req,
                                   v1::TxnRangeResponse* resp) override {
     auto r = s_->txns->Range(req->txn_id(), {req->key(), req->range_end()}, Limit(req->limit()));
-    return Answer(ctx, r, [&](const service::RangeResponse& range) {
-      for (const auto& kv : range.kvs) ToVersion(kv, resp->add_kvs());
-      resp->set_more(range.more);
-    });
+    return Answer(s_->Reactor("/strata.v1.Strata/Range"), r,
+                  [&](const service::RangeResponse& range) {
+                    for (const auto& kv : range.kvs) ToVersion(kv, resp->add_kvs());
+                    resp->set_more(range.more);
+                  });
   }
 
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::TxnPutRequest* req,
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext*, const v1::TxnPutRequest* req,
                                 v1::TxnPutResponse*) override {
-    if (s_->TooLarge(*req)) return Fail(ctx, service::etcd_errors::RequestTooLarge());
+    if (s_->TooLarge(*req))
+      return Fail(s_->Reactor("/strata.v1.Strata/Put"), service::etcd_errors::RequestTooLarge());
     auto r = s_->txns->Put(req->txn_id(), req->key(), req->value());
-    return Answer(ctx, r, [](const auto&) {});
+    return Answer(s_->Reactor("/strata.v1.Strata/Put"), r, [](const auto&) {});
   }
 
-  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
-                                   const v1::TxnDeleteRequest* req,
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext*, const v1::TxnDeleteRequest* req,
                                    v1::TxnDeleteResponse*) override {
     auto r = s_->txns->Delete(req->txn_id(), req->key());
-    return Answer(ctx, r, [](const auto&) {});
+    return Answer(s_->Reactor("/strata.v1.Strata/Delete"), r, [](const auto&) {});
   }
 
-  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* ctx, const v1::CommitRequest* req,
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext*, const v1::CommitRequest* req,
                                    v1::CommitResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
+    auto* reactor = s_->Reactor("/strata.v1.Strata/Commit");
     if (s_->quota->alarmed()) {
       reactor->Finish(ToGrpc(service::etcd_errors::NoSpace()));
       return reactor;
@@ -109,48 +110,55 @@ class StrataImpl final : public v1::Strata::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* ctx, const v1::AbortRequest* req,
+  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext*, const v1::AbortRequest* req,
                                   v1::AbortResponse*) override {
     auto r = s_->txns->Abort(req->txn_id());
-    return Answer(ctx, r, [](const auto&) {});
+    return Answer(s_->Reactor("/strata.v1.Strata/Abort"), r, [](const auto&) {});
   }
 
-  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* ctx, const v1::HistoryRequest* req,
+  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext*, const v1::HistoryRequest* req,
                                     v1::HistoryResponse* resp) override {
-    if (req->key().empty()) return Fail(ctx, service::etcd_errors::EmptyKey());
+    if (req->key().empty())
+      return Fail(s_->Reactor("/strata.v1.Strata/History"), service::etcd_errors::EmptyKey());
     const int64_t current = s_->kv->current_revision();
-    if (req->from_revision() > current) return Fail(ctx, service::etcd_errors::FutureRev());
+    if (req->from_revision() > current)
+      return Fail(s_->Reactor("/strata.v1.Strata/History"), service::etcd_errors::FutureRev());
     std::optional<Timestamp> from, to;
     if (req->from_revision() > 0) from = Timestamp(static_cast<uint64_t>(req->from_revision()));
     // Never past what is durable (the engine may hold a newer, unpromised one).
     const int64_t upto = req->to_revision() > 0 ? std::min(req->to_revision(), current) : current;
     to = Timestamp(static_cast<uint64_t>(upto));
     auto h = s_->store->History(req->key(), from, to, static_cast<size_t>(Limit(req->limit())));
-    if (!h.ok()) return Fail(ctx, service::etcd_errors::Compacted());
+    if (!h.ok())
+      return Fail(s_->Reactor("/strata.v1.Strata/History"), service::etcd_errors::Compacted());
     for (const auto& v : h.value().versions) {
       if (!ToVersion(req->key(), v.timestamp, v.deleted, v.value, resp->add_versions())) {
-        return Fail(ctx, {service::ErrorCode::kInternal, "strata: a damaged stored version"});
+        return Fail(s_->Reactor("/strata.v1.Strata/History"),
+                    {service::ErrorCode::kInternal, "strata: a damaged stored version"});
       }
     }
     resp->set_more(h.value().more);
     resp->set_compact_revision(std::max<int64_t>(0, s_->kv->compact_revision()));
-    return Ok(ctx);
+    return Ok(s_->Reactor("/strata.v1.Strata/History"));
   }
 
-  grpc::ServerUnaryReactor* Changes(grpc::CallbackServerContext* ctx, const v1::ChangesRequest* req,
+  grpc::ServerUnaryReactor* Changes(grpc::CallbackServerContext*, const v1::ChangesRequest* req,
                                     v1::ChangesResponse* resp) override {
     const int64_t current = s_->kv->current_revision();
-    if (req->since_revision() > current) return Fail(ctx, service::etcd_errors::FutureRev());
+    if (req->since_revision() > current)
+      return Fail(s_->Reactor("/strata.v1.Strata/Changes"), service::etcd_errors::FutureRev());
     KeyRange range = KeyRange::All();
     if (!req->key().empty()) {
       auto r = service::SpanToKeyRange({req->key(), req->range_end()});
-      if (!r) return Ok(ctx);  // an inverted range holds nothing
+      if (!r)
+        return Ok(s_->Reactor("/strata.v1.Strata/Changes"));  // an inverted range holds nothing
       range = *r;
     }
     auto c = s_->store->Changes(
         Timestamp(static_cast<uint64_t>(std::max<int64_t>(0, req->since_revision()))), range,
         static_cast<size_t>(Limit(req->limit())));
-    if (!c.ok()) return Fail(ctx, service::etcd_errors::Compacted());
+    if (!c.ok())
+      return Fail(s_->Reactor("/strata.v1.Strata/Changes"), service::etcd_errors::Compacted());
     bool cut = c.value().more;
     for (const auto& ch : c.value().changes) {
       if (static_cast<int64_t>(ch.timestamp.value()) > current) {
@@ -158,14 +166,15 @@ class StrataImpl final : public v1::Strata::CallbackService {
         break;
       }
       if (!ToVersion(ch.key, ch.timestamp, ch.deleted, ch.value, resp->add_changes())) {
-        return Fail(ctx, {service::ErrorCode::kInternal, "strata: a damaged stored version"});
+        return Fail(s_->Reactor("/strata.v1.Strata/Changes"),
+                    {service::ErrorCode::kInternal, "strata: a damaged stored version"});
       }
     }
     resp->set_more(cut);
-    return Ok(ctx);
+    return Ok(s_->Reactor("/strata.v1.Strata/Changes"));
   }
 
-  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* ctx, const v1::StatsRequest*,
+  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext*, const v1::StatsRequest*,
                                   v1::StatsResponse* resp) override {
     const auto st = s_->store->GetStats();
     resp->set_revision(s_->kv->current_revision());
@@ -199,23 +208,23 @@ class StrataImpl final : public v1::Strata::CallbackService {
       resp->set_wal_syncs(d.syncs);
       resp->set_checkpoints(d.checkpoints);
     }
-    return Ok(ctx);
+    return Ok(s_->Reactor("/strata.v1.Strata/Stats"));
   }
 
  private:
+  // Each takes the call's MeteredReactor (so the call is counted under its
+  // method) and finishes it.
   template <typename T, typename Fill>
-  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, const Reply<T>& r, Fill fill) {
-    if (!r.ok()) return Fail(ctx, r.error());
+  grpc::ServerUnaryReactor* Answer(MeteredReactor* reactor, const Reply<T>& r, Fill fill) {
+    if (!r.ok()) return Fail(reactor, r.error());
     fill(r.value());
-    return Ok(ctx);
+    return Ok(reactor);
   }
-  grpc::ServerUnaryReactor* Fail(grpc::CallbackServerContext* ctx, const service::ServiceError& e) {
-    auto* reactor = ctx->DefaultReactor();
+  grpc::ServerUnaryReactor* Fail(MeteredReactor* reactor, const service::ServiceError& e) {
     reactor->Finish(ToGrpc(e));
     return reactor;
   }
-  grpc::ServerUnaryReactor* Ok(grpc::CallbackServerContext* ctx) {
-    auto* reactor = ctx->DefaultReactor();
+  grpc::ServerUnaryReactor* Ok(MeteredReactor* reactor) {
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
