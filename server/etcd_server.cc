@@ -647,6 +647,9 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     open.durability.batch_delay = std::chrono::microseconds(options.sync_delay_us);
     open.durability.wait_for_durability = false;
     open.durability.checkpoint_after_log_bytes = options.checkpoint_log_bytes;
+    // Recovery and checkpoints say what they do (a long replay at start
+    // would otherwise look like a hang).
+    open.durability.progress = options.log;
     open.durability.on_durable = [s] {
       if (auto* p = s->wake_target.load()) p->Wake();
     };
@@ -663,6 +666,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
                                     }};
     StoreOpenOptions lease_open;
     lease_open.durability.sync = options.sync;
+    lease_open.durability.progress = options.log;
     lease_open.durability.checkpoint_after_log_bytes = uint64_t{16} << 20;
     auto journal =
         service::StoreLeaseJournal::Open(service::LeaseStoreDir(options.data_dir), lease_open);

@@ -108,6 +108,7 @@ class CrashTest(unittest.TestCase):
             self.assertTrue(all(len(t.acked) > 0 for t in threads), "a writer got nothing done")
         server = StrataServer(data_dir=data).start()
         self.addCleanup(server.stop)
+        self.assertIn("recovery: reading", server.log(), "recovery says what it replays")
         kv = rpc.KVStub(grpc.insecure_channel(server.endpoint))
         self.check_acknowledged(kv, acked)
         # Finish the watch, then check it against the writes.
