@@ -63,7 +63,11 @@ class Scanner {
           const size_t start = pos_;
           const bool fits = Number();
           const std::string_view number = t_.substr(start, pos_ - start);
-          if (key == "msg_id" && fits) out.msg_id_json = std::string(number);
+          // Copied into the reply's in_reply_to, so only a well-formed JSON
+          // integer ("06" or "1-2" would make the reply itself invalid).
+          if (key == "msg_id" && fits && IsJsonInteger(number)) {
+            out.msg_id_json = std::string(number);
+          }
           if (!fits && !out.out_of_range_field) out.out_of_range_field = key;
           continue;
         }
@@ -151,6 +155,15 @@ class Scanner {
       s.push_back(c);
     }
     return std::nullopt;  // cut off
+  }
+  // -?(0|[1-9][0-9]*): an integer as JSON writes it.
+  static bool IsJsonInteger(std::string_view n) {
+    if (!n.empty() && n.front() == '-') n.remove_prefix(1);
+    if (n.empty() || (n.size() > 1 && n.front() == '0')) return false;
+    for (char c : n) {
+      if (c < '0' || c > '9') return false;
+    }
+    return true;
   }
   // Reads a number; false if it is an integer outside 64 bits.
   bool Number() {

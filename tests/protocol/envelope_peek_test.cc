@@ -45,9 +45,29 @@ TEST(EnvelopePeekTest, CutOffInputFindsWhatCameBeforeTheCut) {
   EXPECT_EQ(p.msg_id_json, "3");
 }
 
+TEST(EnvelopePeekTest, AMsgIdThatIsNotAJsonIntegerIsNotRecovered) {
+  // It would be copied into in_reply_to and make the reply invalid JSON
+  // (the node-line fuzzer found "06").
+  for (const char* id : {"06", "1-2", "-", "1e3", "-01", "2.5"}) {
+    EXPECT_FALSE(PeekEnvelope(std::string(R"({"src":"c","body":{"msg_id":)") + id + ",\"v\":1}}")
+                     .msg_id_json.has_value())
+        << id;
+  }
+  EXPECT_EQ(PeekEnvelope(R"({"src":"c","body":{"msg_id":-0,"v":1}})").msg_id_json, "-0");
+  EXPECT_EQ(PeekEnvelope(R"({"src":"c","body":{"msg_id":0}})").msg_id_json, "0");
+}
+
 RC_GTEST_PROP(EnvelopePeekTest, NeverFailsOnAnyBytes, (std::string bytes)) {
   PeekEnvelope(bytes);
-  PeekEnvelope(R"({"src":"c","body":{)" + bytes);
+  auto p = PeekEnvelope(R"({"src":"c","body":{"msg_id":)" + bytes);
+  if (p.msg_id_json) {
+    // Whatever is recovered is an integer as JSON writes it.
+    const std::string& id = *p.msg_id_json;
+    const size_t digits = id.find_first_not_of('-') == 0 ? 0 : 1;
+    RC_ASSERT(id.size() > digits);
+    RC_ASSERT(id.find_first_not_of("0123456789", digits) == std::string::npos);
+    RC_ASSERT(id[digits] != '0' || id.size() == digits + 1);
+  }
 }
 
 }  // namespace
