@@ -15,6 +15,7 @@
 
 #include "rpc.grpc.pb.h"
 #include "server/proto_convert.h"
+#include "server/refusal_log.h"
 #include "server/server_metrics.h"
 #include "server/server_state.h"
 #include "server/strata_service.h"
@@ -649,7 +650,11 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     open.durability.checkpoint_after_log_bytes = options.checkpoint_log_bytes;
     // Recovery and checkpoints say what they do (a long replay at start
     // would otherwise look like a hang).
-    open.durability.progress = options.log;
+    if (options.log) {
+      open.durability.progress = [log = options.log](std::string_view line) {
+        log->Info("storage", line);
+      };
+    }
     open.durability.on_durable = [s] {
       if (auto* p = s->wake_target.load()) p->Wake();
     };
@@ -666,7 +671,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
                                     }};
     StoreOpenOptions lease_open;
     lease_open.durability.sync = options.sync;
-    lease_open.durability.progress = options.log;
+    lease_open.durability.progress = open.durability.progress;
     lease_open.durability.checkpoint_after_log_bytes = uint64_t{16} << 20;
     auto journal =
         service::StoreLeaseJournal::Open(service::LeaseStoreDir(options.data_dir), lease_open);
@@ -739,6 +744,16 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     impl->http.push_back(std::move(http));
   }
 
+  if (options.log) {
+    impl->grpc_metrics->on_error = [log = options.log, s](const GrpcMetrics::Method& m,
+                                                          const grpc::Status& status) {
+      auto refusal = ClassifyRefusal(status, s->options);
+      if (!refusal) return;
+      log->Throttled(ops::LogLevel::kWarn, "server", refusal->kind,
+                     "refused " + m.service + "/" + m.name + " (\"" + status.error_message() +
+                         "\"): " + refusal->advice);
+    };
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   impl->ports.assign(options.listen.size(), 0);

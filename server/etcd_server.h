@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ops/log.h"
 #include "server/client_tls.h"
 #include "strata/status.h"
 #include "strata/store.h"
@@ -40,8 +41,10 @@ struct ServerOptions {
   // host:port pairs of the operator's HTTP ports (etcd's
   // --listen-metrics-urls): /metrics, /health, /livez, /readyz.
   std::vector<std::string> metrics_listen;
-  // Where the server's own lines go (health changes); none: nowhere.
-  std::function<void(std::string_view)> log;
+  // Where the server's own lines go (recovery progress, health changes,
+  // refused requests worth an operator's attention); null: nowhere. It
+  // must outlive the server.
+  ops::Log* log = nullptr;
   std::vector<std::string> advertise_client_urls = {"http://127.0.0.1:2379"};
   std::vector<std::string> peer_urls = {"http://localhost:2380"};
   // Member and cluster ids are derived from the peer URLs and this token

@@ -40,7 +40,11 @@ MeteredReactor::MeteredReactor(GrpcMetrics::Method* method)
 }
 
 void MeteredReactor::Finish(grpc::Status status) {
-  if (status.ok()) method_->sent.fetch_add(1, std::memory_order_relaxed);
+  if (status.ok()) {
+    method_->sent.fetch_add(1, std::memory_order_relaxed);
+  } else if (method_->owner->on_error) {
+    method_->owner->on_error(*method_, status);
+  }
   GrpcMetrics::Handled(
       method_, status.error_code(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
@@ -55,6 +59,7 @@ GrpcMetrics::Method* GrpcMetrics::Find(const char* full_name, Type type) {
   auto& slot = it->second;
   if (!slot) {
     slot = std::make_unique<Method>();
+    slot->owner = this;
     // "/package.Service/Method"
     std::string_view n = full_name ? full_name : "/unknown/unknown";
     if (!n.empty() && n.front() == '/') n.remove_prefix(1);

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,7 @@ class GrpcMetrics final {
   static constexpr int kCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTICATED
 
   struct Method {
+    const GrpcMetrics* owner = nullptr;
     std::string type, service, name;
     std::atomic<uint64_t> started{0};
     std::array<std::atomic<uint64_t>, kCodes> handled{};
@@ -57,6 +59,10 @@ class GrpcMetrics final {
   uint64_t Handled(const std::string& service, const std::string& name) const;
 
   void Render(ops::PrometheusText& out) const;
+
+  // Called for every unary call that ends with an error (set before
+  // serving): the server logs those worth an operator's attention.
+  std::function<void(const Method&, const grpc::Status&)> on_error;
 
   // Go's names for the codes, as the labels say them.
   static const char* CodeName(int code);

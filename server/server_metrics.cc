@@ -110,7 +110,11 @@ void NoteHealth(EtcdServer::Impl& s, const std::string& reason) {
   if (reason == s.last_health_reason) return;
   s.last_health_reason = reason;
   if (s.options.log) {
-    s.options.log(reason.empty() ? "health: healthy again" : "health: unhealthy, " + reason);
+    if (reason.empty()) {
+      s.options.log->Write(ops::LogLevel::kInfo, "health", "health: healthy again");
+    } else {
+      s.options.log->Write(ops::LogLevel::kWarn, "health", "health: unhealthy, " + reason);
+    }
   }
 }
 

@@ -10,15 +10,20 @@
 #include <thread>
 #include <vector>
 
+#include "ops/log.h"
 #include "server/etcd_server.h"
 
 namespace {
 
-void LogLine(std::string_view line) {
-  std::string text = "strata-server: ";
-  text.append(line).push_back('\n');
-  (void)!::write(STDERR_FILENO, text.data(), text.size());
+// The server's log, once --log-level/--log-format are read; text before.
+strata::ops::Log* the_log = nullptr;
+
+void Log(strata::ops::LogLevel level, std::string_view line) {
+  static strata::ops::Log fallback;
+  (the_log ? the_log : &fallback)->Write(level, "server", line);
 }
+void LogLine(std::string_view line) { Log(strata::ops::LogLevel::kInfo, line); }
+void LogError(std::string_view line) { Log(strata::ops::LogLevel::kError, line); }
 
 // etcd's URL flags are comma-separated lists of scheme://host:port; an
 // https:// client URL is served with TLS (--cert-file, --key-file).
@@ -187,7 +192,23 @@ int main(int argc, char** argv) {
                  "the version Maintenance.Status reports (clients such as Kubernetes gate "
                  "features on it)")
       ->capture_default_str();
+  std::string log_level = "info", log_format = "text";
+  app.add_option("--log-level", log_level, "the least important lines written")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--log-format", log_format,
+                 "'text' (strata-server: ...) or 'json' (a JSON object a line: level, ts, "
+                 "component, msg)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
+
+  strata::ops::LogOptions log_options;
+  log_options.level = *strata::ops::ParseLogLevel(log_level);
+  log_options.json = log_format == "json";
+  static strata::ops::Log log(log_options);
+  the_log = &log;
+  o.log = &log;
 
   std::string error;
   std::vector<ParsedUrl> parsed;
@@ -219,7 +240,6 @@ int main(int argc, char** argv) {
       o.metrics_listen.push_back(p.host_port);
     }
   }
-  o.log = [](std::string_view line) { LogLine(line); };
   if (advertise_client.empty()) advertise_client = listen_client;
   if (!ParseUrls(advertise_client, &parsed, &error)) {
     LogLine("--advertise-client-urls: " + error);
@@ -263,7 +283,7 @@ int main(int argc, char** argv) {
   LogLine("starting member " + o.name + (o.in_memory ? " in memory" : " in " + o.data_dir));
   auto server = strata::server::EtcdServer::Start(o);
   if (!server.ok()) {
-    LogLine("cannot start: " + std::string(server.status().message()));
+    LogError("cannot start: " + std::string(server.status().message()));
     return 1;
   }
   auto& s = *server.value();

@@ -1,0 +1,56 @@
+"""strata-server's log: --log-format json gives one JSON object a line
+(level, ts, component, msg), --log-level hides what is below it, and a flood
+of refused requests (a limit reached) is one line a minute that says what to
+do, not a line per request."""
+import json
+import subprocess
+import time
+import unittest
+
+from servers import StrataServer, etcdctl, strata_binary
+
+
+class Logs(unittest.TestCase):
+    def test_json_lines_and_a_throttled_refusal_with_advice(self):
+        s = StrataServer(extra_args=["--log-format", "json", "--max-request-bytes", "2048"])
+        s.start()
+        try:
+            for _ in range(20):
+                _, err = etcdctl(s.endpoint, "put", "k", "v" * 4096, check=False)
+                self.assertIn("request is too large", err)
+            self.assertEqual(etcdctl(s.endpoint, "put", "k", "small")[0], "OK\n")
+        finally:
+            s.stop()
+        lines = [json.loads(l) for l in s.lines]  # every line is JSON
+        for l in lines:
+            self.assertEqual(set(l), {"level", "ts", "component", "msg"}, l)
+            self.assertRegex(l["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        msgs = [l["msg"] for l in lines]
+        self.assertTrue(any("ready to serve client requests" in m for m in msgs),
+                        "etcd's start-up line, which tools wait for, is in the JSON too")
+        refused = [l for l in lines if "refused etcdserverpb.KV/Put" in l["msg"]]
+        self.assertEqual(len(refused), 1, "one line for the flood, not one per request")
+        self.assertEqual(refused[0]["level"], "warn")
+        self.assertIn("--max-request-bytes (2048 bytes)", refused[0]["msg"])
+
+    def test_log_level_hides_info(self):
+        # Nothing at info is written, so the harness (which reads the port
+        # from a line) is not used here.
+        p = subprocess.Popen([strata_binary(), "--in-memory", "--listen-client-urls",
+                              "http://127.0.0.1:0", "--log-level", "warn"],
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        p.terminate()
+        _, err = p.communicate(timeout=15)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(err, "", "info lines were written at --log-level warn")
+
+    def test_bad_log_flags_are_refused(self):
+        for flags in (["--log-level", "loud"], ["--log-format", "xml"]):
+            p = subprocess.run([strata_binary(), "--in-memory"] + flags, capture_output=True,
+                               text=True, timeout=30)
+            self.assertNotEqual(p.returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
