@@ -104,6 +104,10 @@ class WriteQueue {
     std::lock_guard lock(mu_);
     return !writing_ && queue_.empty();
   }
+  size_t queued() const {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+  }
 
  private:
   struct Queued {
@@ -207,6 +211,11 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   // count and by bytes; a bounded send past either is refused).
   static constexpr size_t kMaxQueued = 1024;
   static constexpr size_t kMaxQueuedBytes = 4 << 20;
+  // Requests are not read while this many replies wait. Some replies are
+  // queued past the bound above (created, canceled, progress: the client
+  // must see them), so a client that sends requests and never reads would
+  // grow the queue without end; HTTP/2 flow control holds it back instead.
+  static constexpr size_t kPauseReadingAt = 4 * kMaxQueued;
 
  protected:
   explicit QueuedBidiReactor(GrpcMetrics::Method* method) : meter_(method) {}
@@ -243,10 +252,38 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
     }
     meter_.Received();
     OnRequest(request_);
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.queued() >= kPauseReadingAt) {
+        read_paused_ = true;  // OnWriteDone reads on once the queue drains
+        return;
+      }
+    }
     this->StartRead(&request_);
+  }
+  void MaybeResumeReading() {
+    {
+      std::lock_guard lock(mu_);
+      if (!read_paused_ || reading_done_ || queue_.queued() > kMaxQueued / 2) return;
+      read_paused_ = false;
+    }
+    this->StartRead(&request_);
+  }
+  // The client went away. A read in flight fails and OnReadDone says so;
+  // while reading is paused there is none, so it is said here.
+  void OnCancel() final {
+    {
+      std::lock_guard lock(mu_);
+      if (!read_paused_ || reading_done_) return;
+      reading_done_ = true;
+    }
+    OnClientDone();
+    std::lock_guard lock(mu_);
+    MaybeFinishLocked();
   }
   void OnWriteDone(bool ok) final {
     if (ok) meter_.Sent();
+    if (ok) MaybeResumeReading();
     if (ok && queue_.Next(&writing_)) {
       this->StartWrite(&writing_);
       return;
@@ -274,6 +311,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   WriteQueue<Response> queue_;
   std::mutex mu_;
   bool reading_done_ = false;  // guarded by mu_
+  bool read_paused_ = false;   // guarded by mu_: no read outstanding until the queue drains
   bool finished_ = false;      // guarded by mu_
 };
 

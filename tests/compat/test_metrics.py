@@ -178,6 +178,46 @@ class Metrics(unittest.TestCase):
         self.assertEqual(get(port, "/health"), (200, '{"health":"true"}'))
         etcdctl(s.endpoint, "put", "after", "flood")
 
+    def test_a_watch_client_that_never_reads_is_held_back_and_cleaned_up(self):
+        """Each watch create past the stream's 10,000 watchers is answered
+        with a cancel that is always queued; a client that sends creates and
+        never reads is held back by flow control once 4,096 replies wait,
+        and when it goes its watchers go too."""
+        import grpc
+        from servers import RequestQueue, python_stubs
+        python_stubs()
+        import rpc_pb2 as pb
+        import rpc_pb2_grpc as rpc
+        s, port = self.start(durable=False)
+        channel = grpc.insecure_channel(s.endpoint)
+        self.addCleanup(channel.close)
+        sent = 200000
+        requests = RequestQueue()
+        for _ in range(sent):
+            requests.put(pb.WatchRequest(create_request=pb.WatchCreateRequest(key=b"k")))
+        call = rpc.WatchStub(channel).Watch(iter(requests))  # never read
+        deadline = time.time() + 30
+        received = 0
+        while time.time() < deadline:
+            time.sleep(0.5)
+            now = value(families(port), "grpc_server_msg_received_total",
+                        grpc_method="Watch", grpc_service="etcdserverpb.Watch")
+            if now == received and now > 0:
+                break  # the server stopped taking requests
+            received = now
+        self.assertGreaterEqual(received, 10000)
+        self.assertLess(received, sent / 2, "the server went on reading a client that never reads")
+        self.assertEqual(value(families(port), "etcd_debugging_mvcc_watcher_total"), 10000)
+        call.cancel()
+        requests.close()
+        for _ in range(100):
+            if value(families(port), "etcd_debugging_mvcc_watcher_total") == 0:
+                break
+            time.sleep(0.1)
+        self.assertEqual(value(families(port), "etcd_debugging_mvcc_watcher_total"), 0,
+                         "the stream's watchers outlived it")
+        etcdctl(s.endpoint, "put", "k", "after")
+
     def test_a_port_in_use_stops_the_start_with_a_sentence(self):
         import socket
         taken = socket.socket()
