@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "protocol/json_writer.h"
+
 namespace strata::ops {
 namespace {
 
@@ -20,35 +22,6 @@ const char* LevelName(LogLevel level) {
       return "error";
   }
   return "info";
-}
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          *out += buf;
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
 }
 
 }  // namespace
@@ -86,9 +59,9 @@ std::string Log::Format(LogLevel level, std::string_view component, std::string_
   line += "\",\"ts\":\"";
   line += ts;
   line += "\",\"component\":";
-  AppendJsonString(&line, component);
+  protocol::AppendJsonString(&line, component);
   line += ",\"msg\":";
-  AppendJsonString(&line, message);
+  protocol::AppendJsonString(&line, message);
   line += "}\n";
   return line;
 }

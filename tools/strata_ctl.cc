@@ -14,9 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "protocol/json_writer.h"
 #include "rpc.grpc.pb.h"
 #include "service/snapshot.h"
 #include "strata.grpc.pb.h"
+#include "strata/mvcc_store.h"
 
 namespace {
 
@@ -153,15 +155,10 @@ int Changes(const Endpoint& endpoint, int64_t since, const std::string& prefix, 
   v1::ChangesRequest req;
   req.set_since_revision(since);
   if (!prefix.empty()) {
-    req.set_key(prefix);
-    std::string end = prefix;
-    while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
-    if (end.empty()) {
-      req.set_range_end(std::string(1, '\0'));
-    } else {
-      end.back() = static_cast<char>(end.back() + 1);
-      req.set_range_end(end);
-    }
+    const auto range = strata::KeyRange::WithPrefix(prefix);
+    req.set_key(range.start);
+    // No end (an all-0xff prefix): etcd's "\0", to the end of the keyspace.
+    req.set_range_end(range.end.value_or(std::string(1, '\0')));
   }
   req.set_limit(limit);
   v1::ChangesResponse resp;
@@ -365,18 +362,9 @@ void WithDeadline(grpc::ClientContext* ctx) {
 }
 
 std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out + "\"";
+  std::string out;
+  strata::protocol::AppendJsonString(&out, s);
+  return out;
 }
 
 // endpoint health, as etcdctl's: a linearizable read answers and no alarm
