@@ -305,7 +305,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
     }
   }
 
-  StreamMeter meter_;
+  CallMeter meter_;
   Request request_;
   Response writing_;
   WriteQueue<Response> queue_;
@@ -508,7 +508,7 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
     response_.set_blob(std::move(chunk));
     StartWrite(&response_);
   }
-  StreamMeter meter_;
+  CallMeter meter_;
   Impl* s_;
   service::SnapshotWriter writer_;
   uint64_t estimate_;  // the store's bytes: remaining_bytes is a hint only

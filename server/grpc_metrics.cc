@@ -33,21 +33,16 @@ void GrpcMetrics::Handled(Method* m, grpc::StatusCode code, double seconds) {
   m->handling_micros.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
 }
 
-MeteredReactor::MeteredReactor(GrpcMetrics::Method* method)
-    : method_(method), start_(std::chrono::steady_clock::now()) {
-  GrpcMetrics::Started(method_);
-  method_->received.fetch_add(1, std::memory_order_relaxed);
-}
+MeteredReactor::MeteredReactor(GrpcMetrics::Method* method) : meter_(method) { meter_.Received(); }
 
 void MeteredReactor::Finish(grpc::Status status) {
+  const auto& method = meter_.method();
   if (status.ok()) {
-    method_->sent.fetch_add(1, std::memory_order_relaxed);
-  } else if (method_->owner->on_error) {
-    method_->owner->on_error(*method_, status);
+    meter_.Sent();
+  } else if (method.owner->on_error) {
+    method.owner->on_error(method, status);
   }
-  GrpcMetrics::Handled(
-      method_, status.error_code(),
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  meter_.Finished(status.error_code());
   grpc::ServerUnaryReactor::Finish(std::move(status));
 }
 

@@ -72,6 +72,27 @@ class GrpcMetrics final {
   std::map<std::string, std::unique_ptr<Method>, std::less<>> methods_;  // guarded by mu_
 };
 
+// What one call counts, from the moment its reactor is made.
+class CallMeter {
+ public:
+  explicit CallMeter(GrpcMetrics::Method* method)
+      : method_(method), start_(std::chrono::steady_clock::now()) {
+    GrpcMetrics::Started(method_);
+  }
+  void Received() { method_->received.fetch_add(1, std::memory_order_relaxed); }
+  void Sent() { method_->sent.fetch_add(1, std::memory_order_relaxed); }
+  void Finished(grpc::StatusCode code) {
+    GrpcMetrics::Handled(
+        method_, code,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  }
+  const GrpcMetrics::Method& method() const { return *method_; }
+
+ private:
+  GrpcMetrics::Method* method_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 // A unary call's reactor that counts the call: started (and its request
 // received) when made, handled with its code and time when finished. Made
 // instead of ctx->DefaultReactor(); Finish hides the base class's, so a
@@ -89,28 +110,7 @@ class MeteredReactor final : public grpc::ServerUnaryReactor {
   bool InternalInlineable() override { return true; }
 
  private:
-  GrpcMetrics::Method* method_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-// What a streaming call counts, from the moment its reactor is made.
-class StreamMeter {
- public:
-  explicit StreamMeter(GrpcMetrics::Method* method)
-      : method_(method), start_(std::chrono::steady_clock::now()) {
-    GrpcMetrics::Started(method_);
-  }
-  void Received() { method_->received.fetch_add(1, std::memory_order_relaxed); }
-  void Sent() { method_->sent.fetch_add(1, std::memory_order_relaxed); }
-  void Finished(grpc::StatusCode code) {
-    GrpcMetrics::Handled(
-        method_, code,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
-  }
-
- private:
-  GrpcMetrics::Method* method_;
-  std::chrono::steady_clock::time_point start_;
+  CallMeter meter_;
 };
 
 }  // namespace strata::server
