@@ -101,7 +101,6 @@ void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
   w->id = id;
   w->filter = request;
   w->next_revision = request.start_revision > 0 ? request.start_revision : published_ + 1;
-  w->last_sent = std::chrono::steady_clock::now();
   stream.watchers[id] = w;
   ++watcher_count_;
   sink->Offer(std::move(created), true);
@@ -350,9 +349,8 @@ std::vector<Event> WatchHub::ReadRing(const Watcher& w, int64_t* read_through) c
 }
 
 void WatchHub::Advance(Watcher& w, std::vector<Event>&& events, int64_t read_through) {
-  if (!events.empty()) {
-    if (!OfferEvents(w, published_, std::move(events))) return;  // full: again once it drains
-    w.last_sent = std::chrono::steady_clock::now();
+  if (!events.empty() && !OfferEvents(w, published_, std::move(events))) {
+    return;  // the stream is full: again once it drains
   }
   w.next_revision = read_through + 1;
   if (w.next_revision <= published_) nudged_ = true;  // more to read

@@ -134,7 +134,6 @@ class WatchHub final {
     int64_t id;
     WatchCreateRequest filter;
     int64_t next_revision;  // the first revision it has not been sent
-    std::chrono::steady_clock::time_point last_sent;
   };
   struct Stream {
     std::map<int64_t, std::shared_ptr<Watcher>> watchers;
