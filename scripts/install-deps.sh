@@ -14,6 +14,7 @@ packages=(
   python3                                       # the cluster test harness (tests/cluster_sim)
   libgrpc++-dev libprotobuf-dev                 # strata-server: gRPC and protobuf
   libssl-dev                                    # snapshot checksums (SHA-256), TLS file checks
+  libsodium-dev                                 # password hashes (Argon2id) for etcd's Auth users
   openssl                                       # tests: certificates made at test time
   libcpp-httplib-dev                            # the metrics and health port (HTTP)
   python3-prometheus-client                     # tests: parses /metrics as Prometheus would

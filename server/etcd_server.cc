@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "rpc.grpc.pb.h"
+#include "server/auth_service.h"
 #include "server/proto_convert.h"
 #include "server/refusal_log.h"
 #include "server/server_metrics.h"
@@ -130,9 +131,13 @@ class KvImpl final : public pb::KV::CallbackService {
  public:
   explicit KvImpl(Impl* s) : s_(s) {}
 
-  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext*, const pb::RangeRequest* req,
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const pb::RangeRequest* req,
                                   pb::RangeResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/Range");
+    if (auto denied = s_->request_auth->Range(*ctx, *req)) {
+      reactor->Finish(ToGrpc(*denied));
+      return reactor;
+    }
     auto r = s_->kv->Range(FromProto(*req));
     if (!r.ok()) {
       reactor->Finish(ToGrpc(r.error()));
@@ -144,11 +149,15 @@ class KvImpl final : public pb::KV::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext*, const pb::PutRequest* req,
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const pb::PutRequest* req,
                                 pb::PutResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/Put");
     if (s_->TooLarge(*req)) {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
+      return reactor;
+    }
+    if (auto denied = s_->request_auth->Put(*ctx, *req)) {
+      reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
     s_->kv->Put(FromProto(*req),
@@ -156,21 +165,29 @@ class KvImpl final : public pb::KV::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext*,
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
                                         const pb::DeleteRangeRequest* req,
                                         pb::DeleteRangeResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/DeleteRange");
+    if (auto denied = s_->request_auth->DeleteRange(*ctx, *req)) {
+      reactor->Finish(ToGrpc(*denied));
+      return reactor;
+    }
     s_->kv->DeleteRange(
         FromProto(*req),
         [this, reactor, resp](Reply<service::DeleteRangeResponse> r) { Finish(reactor, r, resp); });
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext*, const pb::TxnRequest* req,
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const pb::TxnRequest* req,
                                 pb::TxnResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/Txn");
     if (s_->TooLarge(*req)) {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
+      return reactor;
+    }
+    if (auto denied = s_->request_auth->Txn(*ctx, *req)) {
+      reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
     s_->kv->Txn(FromProto(*req),
@@ -178,9 +195,14 @@ class KvImpl final : public pb::KV::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext*, const pb::CompactionRequest* req,
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
+                                    const pb::CompactionRequest* req,
                                     pb::CompactionResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/Compact");
+    if (auto denied = s_->request_auth->Authenticated(*ctx)) {
+      reactor->Finish(ToGrpc(*denied));
+      return reactor;
+    }
     s_->kv->Compact({req->revision(), req->physical()},
                     [this, reactor, resp](Reply<service::CompactionResponse> r) {
                       if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
@@ -321,10 +343,12 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
 class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchResponse>,
                            public service::WatchSink {
  public:
-  explicit WatchReactor(Impl* s)
+  // The stream's user is read once, at its start (as etcd does).
+  WatchReactor(Impl* s, const grpc::CallbackServerContext& ctx)
       : QueuedBidiReactor(
             s->grpc_metrics->Find("/etcdserverpb.Watch/Watch", GrpcMetrics::Type::kBidiStream)),
-        s_(s) {
+        s_(s),
+        user_(s->request_auth->User(ctx)) {
     Begin();
   }
 
@@ -341,6 +365,10 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
   void OnRequest(const pb::WatchRequest& request) override {
     switch (request.request_union_case()) {
       case pb::WatchRequest::kCreateRequest:
+        if (auto denied = Denied(request.create_request())) {
+          Refuse(*denied);
+          break;
+        }
         s_->hub->Create(this, FromProto(request.create_request()));
         break;
       case pb::WatchRequest::kCancelRequest:
@@ -354,12 +382,31 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
     }
   }
   void OnClientDone() override { s_->hub->RemoveStream(this); }
+
+  std::optional<service::ServiceError> Denied(const pb::WatchCreateRequest& create) const {
+    if (!s_->request_auth->enabled()) return std::nullopt;
+    if (!user_.ok()) return user_.error();
+    return s_->request_auth->Keys(user_.value(), service::Access::kRead, create.key(),
+                                  create.range_end());
+  }
+  // etcd's answer to a watch it will not create: created and canceled at
+  // once, id -1, the reason the refusal as Go prints a gRPC error.
+  void Refuse(const service::ServiceError& why) {
+    pb::WatchResponse r;
+    s_->Header(s_->kv->current_revision(), r.mutable_header());
+    r.set_watch_id(-1);
+    r.set_created(true);
+    r.set_canceled(true);
+    r.set_cancel_reason(GoGrpcErrorText(why));
+    Send(std::move(r), /*bounded=*/false);
+  }
   // Watchers held back by a full queue go on now, not at the hub's next tick.
   void OnDrained() override {
     if (refused_.exchange(false)) s_->hub->Nudge();
   }
 
   Impl* s_;
+  const Reply<std::string> user_;
   std::atomic<bool> refused_{false};
 };
 
@@ -367,8 +414,8 @@ class WatchImpl final : public pb::Watch::CallbackService {
  public:
   explicit WatchImpl(Impl* s) : s_(s) {}
   grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* Watch(
-      grpc::CallbackServerContext*) override {
-    return new WatchReactor(s_);
+      grpc::CallbackServerContext* ctx) override {
+    return new WatchReactor(s_, *ctx);
   }
 
  private:
@@ -423,10 +470,14 @@ class LeaseImpl final : public pb::Lease::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext*,
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* ctx,
                                         const pb::LeaseRevokeRequest* req,
                                         pb::LeaseRevokeResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseRevoke");
+    if (auto denied = s_->request_auth->LeaseRevoke(*ctx, req->id())) {
+      reactor->Finish(ToGrpc(*denied));
+      return reactor;
+    }
     s_->leases->Revoke(req->id(), [this, reactor, resp](Reply<int64_t> r) {
       if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
       s_->Header(r.value(), resp->mutable_header());
@@ -515,12 +566,24 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
   pb::SnapshotResponse response_;
 };
 
+// A server stream refused before its first message.
+template <typename Response>
+class RefusedWriteReactor final : public grpc::ServerWriteReactor<Response> {
+ public:
+  explicit RefusedWriteReactor(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 class MaintenanceImpl final : public pb::Maintenance::CallbackService {
  public:
   explicit MaintenanceImpl(Impl* s) : s_(s) {}
 
-  grpc::ServerWriteReactor<pb::SnapshotResponse>* Snapshot(grpc::CallbackServerContext*,
+  // etcd: Snapshot, Hash, HashKV and Defragment are for admins.
+  grpc::ServerWriteReactor<pb::SnapshotResponse>* Snapshot(grpc::CallbackServerContext* ctx,
                                                            const pb::SnapshotRequest*) override {
+    if (auto denied = s_->request_auth->Admin(*ctx)) {
+      return new RefusedWriteReactor<pb::SnapshotResponse>(ToGrpc(*denied));
+    }
     return new SnapshotReactor(s_);
   }
 
@@ -584,9 +647,13 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext*, const pb::HashKVRequest* req,
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx, const pb::HashKVRequest* req,
                                    pb::HashKVResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/HashKV");
+    if (auto denied = s_->request_auth->Admin(*ctx)) {
+      reactor->Finish(ToGrpc(*denied));
+      return reactor;
+    }
     auto h = s_->kv->HashKV(req->revision());
     if (!h.ok()) {
       reactor->Finish(ToGrpc(h.error()));
@@ -599,9 +666,13 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext*, const pb::HashRequest*,
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx, const pb::HashRequest*,
                                  pb::HashResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Hash");
+    if (auto denied = s_->request_auth->Admin(*ctx)) {
+      reactor->Finish(ToGrpc(*denied));
+      return reactor;
+    }
     auto h = s_->kv->HashKV(0);
     if (!h.ok()) {
       reactor->Finish(ToGrpc(h.error()));
@@ -613,10 +684,15 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext*, const pb::DefragmentRequest*,
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
+                                       const pb::DefragmentRequest*,
                                        pb::DefragmentResponse* resp) override {
     // Nothing to defragment: the engine frees space as it compacts.
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Defragment");
+    if (auto denied = s_->request_auth->Admin(*ctx)) {
+      reactor->Finish(ToGrpc(*denied));
+      return reactor;
+    }
     s_->Header(s_->kv->current_revision(), resp->mutable_header());
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -715,7 +791,16 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
         service::StoreLeaseJournal::Open(service::LeaseStoreDir(options.data_dir), lease_open);
     if (!journal.ok()) return journal.status();
     impl->lease_journal = std::move(journal.value());
+    StoreOpenOptions auth_open;
+    auth_open.durability.progress = open.durability.progress;
+    auto auth_journal =
+        service::StoreAuthJournal::Open(service::AuthStoreDir(options.data_dir), auth_open);
+    if (!auth_journal.ok()) return auth_journal.status();
+    impl->auth_journal = std::move(auth_journal.value());
   }
+  auto auth = service::AuthStore::Open(impl->auth_journal.get());
+  if (!auth.ok()) return auth.status();
+  impl->auth = std::move(auth.value());
 
   const auto max_ts = impl->store->max_timestamp();
   const int64_t recovered = std::max<int64_t>(service::KvService::kFirstRevision,
@@ -748,6 +833,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     hub->Publish(revision, std::move(events));
   });
   impl->leases->Start(impl->kv.get());
+  impl->request_auth = std::make_unique<RequestAuth>(impl->auth.get(), impl->leases.get(),
+                                                     options.client_tls.client_cert_auth);
   std::string compaction_error;
   auto compaction = service::ParseAutoCompaction(
       options.auto_compaction_mode, options.auto_compaction_retention, &compaction_error);
@@ -763,6 +850,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->lease_service = std::make_unique<LeaseImpl>(s);
   impl->maintenance_service = std::make_unique<MaintenanceImpl>(s);
   impl->cluster_service = std::make_unique<ClusterImpl>(s);
+  impl->auth_service = MakeAuthService(s);
   impl->strata_service = MakeStrataService(s);
 
   // The operator's ports first: one in use stops the start before clients
@@ -816,6 +904,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.RegisterService(impl->lease_service.get());
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
+  builder.RegisterService(impl->auth_service.get());
   builder.RegisterService(impl->strata_service.get());
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server) {
@@ -837,6 +926,7 @@ EtcdServer::~EtcdServer() {
   for (auto& http : impl_->http) http->Stop();
   impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   impl_->grpc_server->Wait();
+  impl_->auth_service.reset();  // finishes the Auth calls still queued
   impl_->compactor.reset();
   impl_->leases.reset();
   impl_->txns.reset();
@@ -845,6 +935,8 @@ EtcdServer::~EtcdServer() {
   impl_->hub.reset();
   impl_->kv.reset();
   impl_->lease_journal.reset();
+  impl_->auth.reset();
+  impl_->auth_journal.reset();
   impl_->durable.reset();
 }
 

@@ -233,6 +233,19 @@ void ToProto(const HeaderIdentity& id, const WatchResponse& r, pb::WatchResponse
   }
 }
 
+std::string GoGrpcErrorText(const ServiceError& e) {
+  // grpc-go's codes.Code.String().
+  static constexpr const char* kNames[] = {
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
+  const auto code = static_cast<size_t>(e.code);
+  const std::string name =
+      code < std::size(kNames) ? kNames[code] : "Code(" + std::to_string(code) + ")";
+  return "rpc error: code = " + name + " desc = " + e.message;
+}
+
 grpc::Status ToGrpc(const ServiceError& e) {
   return grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(e.code)), e.message);
 }

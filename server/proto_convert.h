@@ -37,6 +37,10 @@ void ToProto(const HeaderIdentity& id, const service::WatchResponse& r,
              etcdserverpb::WatchResponse* p);
 
 grpc::Status ToGrpc(const service::ServiceError& e);
+// `e` as etcd's Go code prints a gRPC error ("rpc error: code =
+// PermissionDenied desc = etcdserver: permission denied"): the text etcd
+// puts where a reply carries an error as a string (a watch's cancel_reason).
+std::string GoGrpcErrorText(const service::ServiceError& e);
 
 }  // namespace strata::server
 

@@ -17,6 +17,8 @@
 #include "server/etcd_server.h"
 #include "server/grpc_metrics.h"
 #include "server/proto_convert.h"
+#include "server/request_auth.h"
+#include "service/auth_store.h"
 #include "service/auto_compactor.h"
 #include "service/commit_pipeline.h"
 #include "service/interactive_txn.h"
@@ -44,12 +46,16 @@ class EtcdServer::Impl {
   std::unique_ptr<service::InteractiveTxns> txns;
   std::unique_ptr<service::WatchHub> hub;
   std::unique_ptr<service::AutoCompactor> compactor;
+  // Users, roles and permissions (etcd's Auth); kept in data/auth.
+  std::unique_ptr<service::StoreAuthJournal> auth_journal;
+  std::unique_ptr<service::AuthStore> auth;
+  std::unique_ptr<RequestAuth> request_auth;
   std::atomic<service::CommitPipeline*> wake_target{nullptr};
   HeaderIdentity identity;
   std::vector<int> ports;
 
   std::unique_ptr<grpc::Service> kv_service, watch_service, lease_service, maintenance_service,
-      cluster_service, strata_service;
+      cluster_service, auth_service, strata_service;
   std::unique_ptr<grpc::Server> grpc_server;
 
   // The operator's HTTP ports (--listen-metrics-urls) and what they report.

@@ -49,8 +49,13 @@ class StrataImpl final : public v1::Strata::CallbackService {
  public:
   explicit StrataImpl(EtcdServer::Impl* s) : s_(s) {}
 
-  grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext*, const v1::BeginRequest* req,
+  // Every call that touches keys is checked against the caller's
+  // permissions, as the etcd API's are (server/request_auth.h).
+  grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* ctx, const v1::BeginRequest* req,
                                   v1::BeginResponse* resp) override {
+    if (auto denied = s_->request_auth->Authenticated(*ctx)) {
+      return Fail(s_->Reactor("/strata.v1.Strata/Begin"), *denied);
+    }
     auto r =
         s_->txns->Begin(req->isolation() == v1::SNAPSHOT ? service::TxnIsolation::kSnapshot
                                                          : service::TxnIsolation::kSerializable,
@@ -61,8 +66,11 @@ class StrataImpl final : public v1::Strata::CallbackService {
     });
   }
 
-  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext*, const v1::TxnGetRequest* req,
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::TxnGetRequest* req,
                                 v1::TxnGetResponse* resp) override {
+    if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kRead, req->key(), "")) {
+      return Fail(s_->Reactor("/strata.v1.Strata/Get"), *denied);
+    }
     auto r = s_->txns->Get(req->txn_id(), req->key());
     return Answer(s_->Reactor("/strata.v1.Strata/Get"), r, [&](const service::TxnRead& read) {
       resp->set_found(read.kv.has_value());
@@ -71,8 +79,12 @@ class StrataImpl final : public v1::Strata::CallbackService {
     });
   }
 
-  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext*, const v1::TxnRangeRequest* req,
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const v1::TxnRangeRequest* req,
                                   v1::TxnRangeResponse* resp) override {
+    if (auto denied =
+            s_->request_auth->Keys(*ctx, service::Access::kRead, req->key(), req->range_end())) {
+      return Fail(s_->Reactor("/strata.v1.Strata/Range"), *denied);
+    }
     auto r = s_->txns->Range(req->txn_id(), {req->key(), req->range_end()}, Limit(req->limit()));
     return Answer(s_->Reactor("/strata.v1.Strata/Range"), r,
                   [&](const service::RangeResponse& range) {
@@ -81,16 +93,23 @@ class StrataImpl final : public v1::Strata::CallbackService {
                   });
   }
 
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext*, const v1::TxnPutRequest* req,
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::TxnPutRequest* req,
                                 v1::TxnPutResponse*) override {
     if (s_->TooLarge(*req))
       return Fail(s_->Reactor("/strata.v1.Strata/Put"), service::etcd_errors::RequestTooLarge());
+    if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kWrite, req->key(), "")) {
+      return Fail(s_->Reactor("/strata.v1.Strata/Put"), *denied);
+    }
     auto r = s_->txns->Put(req->txn_id(), req->key(), req->value());
     return Answer(s_->Reactor("/strata.v1.Strata/Put"), r, [](const auto&) {});
   }
 
-  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext*, const v1::TxnDeleteRequest* req,
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
+                                   const v1::TxnDeleteRequest* req,
                                    v1::TxnDeleteResponse*) override {
+    if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kWrite, req->key(), "")) {
+      return Fail(s_->Reactor("/strata.v1.Strata/Delete"), *denied);
+    }
     auto r = s_->txns->Delete(req->txn_id(), req->key());
     return Answer(s_->Reactor("/strata.v1.Strata/Delete"), r, [](const auto&) {});
   }
@@ -116,10 +135,13 @@ class StrataImpl final : public v1::Strata::CallbackService {
     return Answer(s_->Reactor("/strata.v1.Strata/Abort"), r, [](const auto&) {});
   }
 
-  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext*, const v1::HistoryRequest* req,
+  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* ctx, const v1::HistoryRequest* req,
                                     v1::HistoryResponse* resp) override {
     // One reactor for every way out: the call is counted once, timed from here.
     auto* reactor = s_->Reactor("/strata.v1.Strata/History");
+    if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kRead, req->key(), "")) {
+      return Fail(reactor, *denied);
+    }
     if (req->key().empty()) return Fail(reactor, service::etcd_errors::EmptyKey());
     const int64_t current = s_->kv->current_revision();
     if (req->from_revision() > current) return Fail(reactor, service::etcd_errors::FutureRev());
@@ -140,10 +162,16 @@ class StrataImpl final : public v1::Strata::CallbackService {
     return Ok(reactor);
   }
 
-  grpc::ServerUnaryReactor* Changes(grpc::CallbackServerContext*, const v1::ChangesRequest* req,
+  grpc::ServerUnaryReactor* Changes(grpc::CallbackServerContext* ctx, const v1::ChangesRequest* req,
                                     v1::ChangesResponse* resp) override {
     // One reactor for every way out: the call is counted once, timed from here.
     auto* reactor = s_->Reactor("/strata.v1.Strata/Changes");
+    // No key: every key, which only a user who may read them all may ask for.
+    const bool all = req->key().empty();
+    if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kRead, all ? "" : req->key(),
+                                             all ? std::string(1, '\0') : req->range_end())) {
+      return Fail(reactor, *denied);
+    }
     const int64_t current = s_->kv->current_revision();
     if (req->since_revision() > current) return Fail(reactor, service::etcd_errors::FutureRev());
     KeyRange range = KeyRange::All();

@@ -10,6 +10,8 @@ namespace strata::service {
 inline std::string KvStoreDir(const std::string& data_dir) { return data_dir + "/kv"; }
 // The lease journal (service/lease_journal.h).
 inline std::string LeaseStoreDir(const std::string& data_dir) { return data_dir + "/lease"; }
+// Users, roles and permissions.
+inline std::string AuthStoreDir(const std::string& data_dir) { return data_dir + "/auth"; }
 
 }  // namespace strata::service
 

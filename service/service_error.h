@@ -30,6 +30,7 @@ enum class ErrorCode {
   kInternal = 13,
   kUnavailable = 14,
   kDataLoss = 15,
+  kUnauthenticated = 16,
 };
 
 struct ServiceError {
@@ -84,6 +85,53 @@ inline ServiceError TooManyRequests() {
 inline ServiceError Stopped() { return {ErrorCode::kUnavailable, "etcdserver: server stopped"}; }
 inline ServiceError MemberNotFound() {
   return {ErrorCode::kNotFound, "etcdserver: member not found"};
+}
+// etcd's Auth errors.
+inline ServiceError RootUserNotExist() {
+  return {ErrorCode::kFailedPrecondition, "etcdserver: root user does not exist"};
+}
+inline ServiceError RootRoleNotExist() {
+  return {ErrorCode::kFailedPrecondition, "etcdserver: root user does not have root role"};
+}
+inline ServiceError UserAlreadyExist() {
+  return {ErrorCode::kFailedPrecondition, "etcdserver: user name already exists"};
+}
+inline ServiceError UserEmpty() {
+  return {ErrorCode::kInvalidArgument, "etcdserver: user name is empty"};
+}
+inline ServiceError UserNotFound() {
+  return {ErrorCode::kFailedPrecondition, "etcdserver: user name not found"};
+}
+inline ServiceError RoleAlreadyExist() {
+  return {ErrorCode::kFailedPrecondition, "etcdserver: role name already exists"};
+}
+inline ServiceError RoleNotFound() {
+  return {ErrorCode::kFailedPrecondition, "etcdserver: role name not found"};
+}
+inline ServiceError RoleEmpty() {
+  return {ErrorCode::kInvalidArgument, "etcdserver: role name is empty"};
+}
+inline ServiceError AuthFailed() {
+  return {ErrorCode::kInvalidArgument,
+          "etcdserver: authentication failed, invalid user ID or password"};
+}
+inline ServiceError PermissionDenied() {
+  return {ErrorCode::kPermissionDenied, "etcdserver: permission denied"};
+}
+inline ServiceError RoleNotGranted() {
+  return {ErrorCode::kFailedPrecondition, "etcdserver: role is not granted to the user"};
+}
+inline ServiceError PermissionNotGranted() {
+  return {ErrorCode::kFailedPrecondition, "etcdserver: permission is not granted to the role"};
+}
+inline ServiceError AuthNotEnabled() {
+  return {ErrorCode::kFailedPrecondition, "etcdserver: authentication is not enabled"};
+}
+inline ServiceError InvalidAuthToken() {
+  return {ErrorCode::kUnauthenticated, "etcdserver: invalid auth token"};
+}
+inline ServiceError InvalidAuthMgmt() {
+  return {ErrorCode::kInvalidArgument, "etcdserver: invalid auth management"};
 }
 // Not etcd's: the log failed, so no write can be made durable any more.
 inline ServiceError StorageFailed(const std::string& why) {

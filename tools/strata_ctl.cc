@@ -1,6 +1,9 @@
 // strata-ctl: what etcdctl does not do for a strata server. Plain key-value
 // work stays etcdctl's job; `strata-ctl --help` lists the commands.
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -29,6 +32,7 @@ namespace pb = etcdserverpb;
 struct Endpoint {
   std::string address = "127.0.0.1:2379";  // host:port, http://host:port or https://host:port
   std::string cacert, cert, key;           // PEM files
+  std::string user;                        // "name:password", or "name" to be asked
 };
 
 std::string ReadFile(const std::string& path) {
@@ -42,8 +46,57 @@ std::string ReadFile(const std::string& path) {
   return out.str();
 }
 
+// Sends the token Authenticate gave with every call of the channel, as
+// etcd's clients do (gRPC's call credentials would need TLS).
+class TokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit TokenInterceptor(std::string token) : token_(std::move(token)) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      m->GetSendInitialMetadata()->insert({"token", token_});
+    }
+    m->Proceed();
+  }
+
+ private:
+  std::string token_;
+};
+
+class TokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit TokenInterceptorFactory(std::string token) : token_(std::move(token)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new TokenInterceptor(token_);
+  }
+
+ private:
+  std::string token_;
+};
+
+// The password of --user NAME (no ":"), read from the terminal without echo.
+std::string AskPassword() {
+  if (!isatty(STDIN_FILENO)) {
+    std::cerr << "Error: --user needs NAME:PASSWORD when stdin is not a terminal\n";
+    std::exit(1);
+  }
+  std::cerr << "Password: ";
+  termios old{};
+  tcgetattr(STDIN_FILENO, &old);
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::string password;
+  std::getline(std::cin, password);
+  tcsetattr(STDIN_FILENO, TCSANOW, &old);
+  std::cerr << "\n";
+  return password;
+}
+
 // A client of the etcd API does not need the server's receive limits: a
-// snapshot chunk or a large Range comes in whole.
+// snapshot chunk or a large Range comes in whole. With --user, the channel
+// authenticates first and carries the token on every call.
 std::shared_ptr<grpc::Channel> Connect(const Endpoint& endpoint) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
@@ -55,12 +108,32 @@ std::shared_ptr<grpc::Channel> Connect(const Endpoint& endpoint) {
   } else if (target.rfind("http://", 0) == 0) {
     target.erase(0, 7);
   }
-  if (!tls) return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-  grpc::SslCredentialsOptions ssl;
-  if (!endpoint.cacert.empty()) ssl.pem_root_certs = ReadFile(endpoint.cacert);
-  if (!endpoint.cert.empty()) ssl.pem_cert_chain = ReadFile(endpoint.cert);
-  if (!endpoint.key.empty()) ssl.pem_private_key = ReadFile(endpoint.key);
-  return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!endpoint.cacert.empty()) ssl.pem_root_certs = ReadFile(endpoint.cacert);
+    if (!endpoint.cert.empty()) ssl.pem_cert_chain = ReadFile(endpoint.cert);
+    if (!endpoint.key.empty()) ssl.pem_private_key = ReadFile(endpoint.key);
+    creds = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateCustomChannel(target, creds, args);
+  if (endpoint.user.empty()) return channel;
+
+  const size_t colon = endpoint.user.find(':');
+  etcdserverpb::AuthenticateRequest req;
+  req.set_name(endpoint.user.substr(0, colon));
+  req.set_password(colon == std::string::npos ? AskPassword() : endpoint.user.substr(colon + 1));
+  etcdserverpb::AuthenticateResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (auto st = etcdserverpb::Auth::NewStub(channel)->Authenticate(&ctx, req, &resp); !st.ok()) {
+    std::cerr << "Error: " << st.error_message() << "\n";
+    std::exit(1);
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> token;
+  token.push_back(std::make_unique<TokenInterceptorFactory>(resp.token()));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(target, creds, args,
+                                                                 std::move(token));
 }
 
 namespace v1 = ::strata::v1;
@@ -579,6 +652,8 @@ int main(int argc, char** argv) {
   app.add_option("--cacert", endpoint.cacert, "verify the server's certificate with this CA");
   app.add_option("--cert", endpoint.cert, "this client's certificate (for --client-cert-auth)");
   app.add_option("--key", endpoint.key, "the private key of --cert");
+  app.add_option("--user", endpoint.user,
+                 "NAME:PASSWORD, or NAME to be asked the password (with auth enabled)");
 
   std::string write_out = "simple";
   app.add_option("-w,--write-out", write_out, "output format")
