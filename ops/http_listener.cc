@@ -91,6 +91,17 @@ void HttpListener::Get(const std::string& path, Handler handler) {
                });
 }
 
+void HttpListener::Get(const std::string& path, ParamsHandler handler) {
+  server_->Get(path,
+               [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+                 Params params;
+                 for (const auto& [name, value] : req.params) params.emplace(name, value);
+                 HttpResponse r = handler(params);
+                 res.status = r.status;
+                 res.set_content(std::move(r.body), r.content_type.c_str());
+               });
+}
+
 Result<int> HttpListener::Start(const std::string& host, int port) {
   int bound = port;
   if (port == 0) {

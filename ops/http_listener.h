@@ -10,6 +10,7 @@
 #define STRATA_OPS_HTTP_LISTENER_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -41,6 +42,9 @@ struct HttpListenerOptions {
 class HttpListener final {
  public:
   using Handler = std::function<HttpResponse()>;
+  // The query string's parameters, decoded (a repeated one: its first value).
+  using Params = std::map<std::string, std::string>;
+  using ParamsHandler = std::function<HttpResponse(const Params&)>;
 
   explicit HttpListener(HttpListenerOptions options = {});
   ~HttpListener();  // stops serving
@@ -49,6 +53,7 @@ class HttpListener final {
 
   // Routes are added before Start. `path` is matched exactly.
   void Get(const std::string& path, Handler handler);
+  void Get(const std::string& path, ParamsHandler handler);
   // Binds host:port (port 0: any free one) and serves on a thread of its
   // own; the bound port, or kUnavailable naming the address.
   Result<int> Start(const std::string& host, int port);

@@ -15,6 +15,7 @@
 
 #include "rpc.grpc.pb.h"
 #include "server/auth_service.h"
+#include "server/dashboard.h"
 #include "server/proto_convert.h"
 #include "server/refusal_log.h"
 #include "server/server_metrics.h"
@@ -864,6 +865,9 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     http->Get("/health", [s] { return Health(*s); });
     http->Get("/readyz", [s] { return Readyz(*s); });
     http->Get("/livez", [] { return Livez(); });
+    http->Get("/dashboard", [] { return DashboardPage(); });
+    http->Get("/dashboard/key",
+              [s](const ops::HttpListener::Params& q) { return KeyTimeline(*s, q); });
     auto port = http->Start(address.substr(0, colon), std::atoi(address.c_str() + colon + 1));
     if (!port.ok()) return port.status();
     impl->metrics_ports.push_back(port.value());

@@ -251,6 +251,12 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   One(out, "gauge", "strata_shard_resolved_lag_revisions",
       "Revisions applied on each shard but not yet resolved (durable).",
       static_cast<double>(std::max<int64_t>(0, revision - visible)), {{"shard", "0"}});
+  // Write intents: a single node writes in place and has none; the names
+  // are here so dashboards and alerts are ready for a sharded store.
+  One(out, "gauge", "strata_shards", "Shards this node serves.", 1);
+  One(out, "gauge", "strata_intents", "Write intents waiting to be resolved.", 0);
+  out.Histogram("strata_intent_age_seconds", "Age of the write intents waiting to be resolved.");
+  out.HistogramSample({0.01, 0.1, 1, 10, 60}, {0, 0, 0, 0, 0, 0}, 0);
   One(out, "gauge", "strata_txn_active", "Open interactive transactions (strata.v1).",
       static_cast<double>(txns.active));
   One(out, "counter", "strata_txn_commits_total", "Interactive transactions committed.",

@@ -234,12 +234,18 @@ TxnStats InteractiveTxns::Stats() {
   ExpireIdleLocked(now);
   s.active = active_.size();
   for (const auto& [id, t] : active_) {
+    s.snapshots.push_back({id, t->snapshot});
     if (!s.min_active_snapshot || t->snapshot < *s.min_active_snapshot) {
       s.min_active_snapshot = t->snapshot;
       s.oldest_txn_id = id;
       s.oldest_txn_age = std::chrono::duration_cast<std::chrono::milliseconds>(now - t->begun);
     }
   }
+  const size_t listed = std::min(s.snapshots.size(), TxnStats::kListedSnapshots);
+  std::partial_sort(
+      s.snapshots.begin(), s.snapshots.begin() + static_cast<ptrdiff_t>(listed), s.snapshots.end(),
+      [](const TxnSnapshot& a, const TxnSnapshot& b) { return a.revision < b.revision; });
+  s.snapshots.resize(listed);
   s.commits = commits_;
   s.conflicts = conflicts_;
   s.expired = expired_;

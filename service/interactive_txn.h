@@ -56,8 +56,17 @@ struct TxnRead {
   bool own_write = false;      // the transaction's own write (mod_revision 0)
 };
 
+struct TxnSnapshot {
+  uint64_t id = 0;
+  int64_t revision = 0;  // the snapshot it reads
+};
+
 struct TxnStats {
   uint64_t active = 0;
+  // The oldest open transactions' snapshots, oldest first, at most
+  // kListedSnapshots (what a dashboard draws; `active` counts them all).
+  static constexpr size_t kListedSnapshots = 64;
+  std::vector<TxnSnapshot> snapshots;
   std::optional<int64_t> min_active_snapshot;
   uint64_t oldest_txn_id = 0;
   std::chrono::milliseconds oldest_txn_age{0};

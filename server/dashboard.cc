@@ -1,0 +1,111 @@
+#include "server/dashboard.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "protocol/json_writer.h"
+#include "server/server_state.h"
+#include "service/stored_value.h"
+
+namespace strata::server {
+
+// Generated at build time from server/dashboard.html (cmake/embed_text.cmake).
+extern const char kDashboardHtml[];
+
+namespace {
+
+constexpr size_t kMaxTimelineVersions = 1000;
+constexpr size_t kMaxShownValueBytes = 64;
+
+// Bytes as text a page can show: printable ASCII as is, the rest as \xNN,
+// cut at `max` bytes (keys and values are arbitrary bytes; JSON is UTF-8).
+std::string Printable(std::string_view bytes, size_t max) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  if (bytes.size() > max) out += "...";
+  return out;
+}
+
+ops::HttpResponse Json(int status, std::string body) {
+  return {status, "application/json", std::move(body)};
+}
+
+ops::HttpResponse JsonError(int status, std::string_view message) {
+  std::string body = "{\"error\":";
+  protocol::AppendJsonString(&body, message);
+  body += "}";
+  return Json(status, std::move(body));
+}
+
+}  // namespace
+
+ops::HttpResponse DashboardPage() { return {200, "text/html; charset=utf-8", kDashboardHtml}; }
+
+ops::HttpResponse KeyTimeline(const EtcdServer::Impl& s, const ops::HttpListener::Params& q) {
+  if (s.auth->enabled()) {
+    return JsonError(403,
+                     "authentication is enabled: the key timeline, which shows values, is off on "
+                     "the metrics port (strata-ctl --user NAME history KEY shows the same)");
+  }
+  auto key = q.find("key");
+  if (key == q.end() || key->second.empty()) return JsonError(400, "give a key: ?key=K");
+  if (key->second.size() > s.options.max_request_bytes) return JsonError(400, "key too long");
+  size_t limit = kMaxTimelineVersions;
+  if (auto l = q.find("limit"); l != q.end()) {
+    size_t asked = 0;
+    auto [end, ec] = std::from_chars(l->second.data(), l->second.data() + l->second.size(), asked);
+    if (ec != std::errc() || end != l->second.data() + l->second.size() || asked == 0) {
+      return JsonError(400, "limit must be a positive integer");
+    }
+    limit = std::min(asked, kMaxTimelineVersions);
+  }
+  const int64_t current = s.kv->current_revision();
+  // Never past what is answered to clients (the engine may hold newer).
+  auto h =
+      s.store->History(key->second, std::nullopt, Timestamp(static_cast<uint64_t>(current)), limit);
+  if (!h.ok()) return JsonError(500, h.status().message());
+  const auto txns = s.txns->Stats();
+
+  std::string out;
+  protocol::JsonWriter w(&out);
+  w.BeginObject();
+  w.Key("key").String(Printable(key->second, 256));
+  w.Key("current_revision").Int(current);
+  w.Key("compact_revision").Int(std::max<int64_t>(0, s.kv->compact_revision()));
+  w.Key("low_water_mark").Int(static_cast<int64_t>(s.store->compaction_horizon().value()));
+  w.Key("snapshots").BeginArray();
+  for (const auto& t : txns.snapshots) {
+    w.BeginObject().Key("txn_id").Uint(t.id).Key("revision").Int(t.revision).EndObject();
+  }
+  w.EndArray();
+  w.Key("versions").BeginArray();
+  for (const auto& v : h.value().versions) {
+    w.BeginObject().Key("revision").Int(static_cast<int64_t>(v.timestamp.value()));
+    if (v.deleted) {
+      w.Key("deleted").Bool(true);
+    } else if (auto kv = service::StoredToKeyValue(key->second, v.timestamp, v.value)) {
+      w.Key("value").String(Printable(kv->value, kMaxShownValueBytes));
+      w.Key("value_bytes").Uint(kv->value.size());
+      w.Key("version").Int(kv->version);
+      w.Key("create_revision").Int(kv->create_revision);
+      w.Key("lease").Int(kv->lease);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("more").Bool(h.value().more);
+  w.EndObject();
+  return Json(200, std::move(out));
+}
+
+}  // namespace strata::server
