@@ -28,7 +28,7 @@ run: configure
 	@cmake --build $(RELEASE_DIR) --target strata-server
 	@echo "strata-server: data in $(DATA_DIR)/, serving etcd's v3 API on 127.0.0.1:2379." >&2
 	@echo "  Try: etcdctl put greeting hello && etcdctl get greeting -w json   (Ctrl-C stops)" >&2
-	@echo "  Metrics and health: curl 127.0.0.1:2381/metrics, curl 127.0.0.1:2381/health" >&2
+	@echo "  Dashboard: http://127.0.0.1:2381/dashboard  (metrics: curl 127.0.0.1:2381/metrics)" >&2
 	@$(RELEASE_DIR)/strata-server --data-dir $(DATA_DIR) \
 	    --listen-metrics-urls http://127.0.0.1:2381 $(ARGS)
 
