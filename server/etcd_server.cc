@@ -530,7 +530,7 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
       : meter_(s->grpc_metrics->Find("/etcdserverpb.Maintenance/Snapshot",
                                      GrpcMetrics::Type::kServerStream)),
         s_(s),
-        writer_(s->store, s->leases->Granted(), s->kv->current_revision(),
+        writer_(s->store, s->leases->Granted(), s->auth->EncodedState(), s->kv->current_revision(),
                 [kv = s->kv.get()] { return kv->compact_revision(); }),
         estimate_(s->store->GetStats().bytes) {
     WriteNext();

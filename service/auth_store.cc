@@ -201,6 +201,12 @@ std::shared_ptr<const AuthStore::View> AuthStore::view() const {
 
 uint64_t AuthStore::revision() const { return view()->state.revision; }
 
+std::string AuthStore::EncodedState() const {
+  auto v = view();
+  if (v->state.users.empty() && v->state.roles.empty()) return "";
+  return v->state.Encode();
+}
+
 std::optional<ServiceError> AuthStore::Check(const std::string& user, Access access,
                                              std::string_view key,
                                              std::string_view range_end) const {

@@ -121,6 +121,9 @@ class AuthStore {
   bool HasRole(const std::string& user, const std::string& role) const;
 
   size_t live_tokens() const { return tokens_.size(); }
+  // The state as a snapshot carries it (AuthState::Encode); empty when no
+  // user or role was ever added.
+  std::string EncodedState() const;
 
  private:
   // What checks read: the state plus each user's merged permissions.

@@ -5,9 +5,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <set>
 
+#include "service/auth_store.h"
 #include "service/data_dir.h"
 #include "service/lease_journal.h"
+#include "service/stored_value.h"
 #include "storage/coding.h"
 #include "strata/store.h"
 
@@ -15,7 +19,7 @@ namespace strata::service {
 namespace {
 
 constexpr std::string_view kMagic = "strata-snapshot\n";
-constexpr uint64_t kFormatVersion = 1;
+constexpr uint64_t kFormatVersion = 2;  // 1: without the auth section
 constexpr size_t kDigestBytes = 32;
 constexpr size_t kKeysPerBatch = 256;
 
@@ -42,6 +46,7 @@ class Reader {
     return true;
   }
   bool empty() const { return decoder_.done(); }
+  size_t remaining() const { return decoder_.rest().size(); }
 
  private:
   std::string_view in_;
@@ -57,7 +62,8 @@ struct SnapshotWriter::Digest {
 };
 
 SnapshotWriter::SnapshotWriter(const MvccStore* store,
-                               std::vector<std::pair<int64_t, int64_t>> leases, int64_t revision,
+                               std::vector<std::pair<int64_t, int64_t>> leases,
+                               std::string auth_state, int64_t revision,
                                std::function<int64_t()> compact_revision)
     : store_(store),
       revision_(revision),
@@ -72,6 +78,8 @@ SnapshotWriter::SnapshotWriter(const MvccStore* store,
     PutVarint(&header_, static_cast<uint64_t>(id));
     PutVarint(&header_, static_cast<uint64_t>(ttl));
   }
+  header_.push_back('A');
+  PutBytes(&header_, auth_state);
 }
 
 SnapshotWriter::~SnapshotWriter() = default;
@@ -136,8 +144,91 @@ std::string SnapshotWriter::Next(size_t chunk_bytes) {
   return out;
 }
 
+namespace {
+
+struct Version {
+  uint64_t timestamp = 0;
+  bool deleted = false;
+  std::string_view value;
+};
+
+// What a snapshot holds besides its keys.
+struct Contents {
+  uint64_t revision = 0;
+  std::vector<std::pair<int64_t, int64_t>> leases;
+  std::string_view auth_state;
+  uint64_t compact = 0;
+  uint64_t keys = 0;
+};
+
+// Walks a checksummed snapshot body: its header into *c, then each key's
+// versions to `on_key` (may be empty, to check the structure only), then
+// the end. The error says what is wrong.
+Result<Contents> Walk(std::string_view body,
+                      const std::function<Status(std::string_view, const std::vector<Version>&,
+                                                 size_t done)>& on_key) {
+  auto damaged = [](const std::string& why) { return Status::InvalidArgument(why); };
+  Reader in(body);
+  Contents c;
+  uint64_t format = 0, leases = 0;
+  if (!in.Literal(kMagic) || !in.Varint(&format) || format < 1 || format > kFormatVersion ||
+      !in.Varint(&c.revision)) {
+    return damaged("unknown format");
+  }
+  char tag = 0;
+  if (!in.Byte(&tag) || tag != 'L' || !in.Varint(&leases) || leases > body.size()) {
+    return damaged("no lease section");
+  }
+  for (uint64_t i = 0; i < leases; ++i) {
+    uint64_t id = 0, ttl = 0;
+    if (!in.Varint(&id) || !in.Varint(&ttl)) return damaged("a lease is cut");
+    c.leases.emplace_back(static_cast<int64_t>(id), static_cast<int64_t>(ttl));
+  }
+  if (format >= 2 && (!in.Byte(&tag) || tag != 'A' || !in.Bytes(&c.auth_state))) {
+    return damaged("no auth section");
+  }
+  std::vector<Version> versions;
+  for (;;) {
+    if (!in.Byte(&tag)) return damaged("it ends early");
+    if (tag == 'E') {
+      if (!in.Varint(&c.compact)) return damaged("the end is cut");
+      break;
+    }
+    if (tag != 'K') return damaged("an unknown section");
+    std::string_view key;
+    uint64_t n = 0;
+    if (!in.Bytes(&key) || !in.Varint(&n) || n > in.remaining()) return damaged("a key is cut");
+    versions.resize(n);
+    for (auto& v : versions) {
+      char kind = 0;
+      if (!in.Varint(&v.timestamp) || !in.Byte(&kind) || kind > 1 ||
+          (kind == 1 && !in.Bytes(&v.value))) {
+        return damaged("a version is cut");
+      }
+      v.deleted = kind == 0;
+      if (kind == 0) v.value = {};
+      if (v.timestamp == 0 || v.timestamp > c.revision) {
+        return damaged("a version outside the snapshot");
+      }
+    }
+    ++c.keys;
+    if (on_key) {
+      if (Status s = on_key(key, versions, body.size() - in.remaining()); !s.ok()) return s;
+    }
+  }
+  if (!in.empty()) {
+    std::string_view padding;
+    if (!in.Byte(&tag) || tag != 'P' || !in.Bytes(&padding) || !in.empty()) {
+      return damaged("bytes after its end");
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
-                                      const std::function<void(std::string_view)>& progress) {
+                                      const RestoreOptions& options) {
   std::ifstream file(snapshot_file, std::ios::binary);
   if (!file) return Status::NotFound("cannot open " + snapshot_file);
   const std::string data((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
@@ -155,6 +246,28 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
                                  std::string_view(data).substr(body.size())) {
     return damaged("its checksum does not match (cut short or damaged)");
   }
+  // The whole structure first (cheap next to the writes): nothing lands in
+  // the new directory from a file that cannot be restored.
+  auto checked = Walk(body, nullptr);
+  if (!checked.ok()) return damaged(checked.status().message());
+  const Contents& c = checked.value();
+  std::optional<AuthState> auth;
+  if (!c.auth_state.empty()) {
+    auth = AuthState::Decode(c.auth_state);
+    if (!auth) return damaged("its users and roles cannot be decoded");
+  }
+  const auto revision =
+      options.as_of_revision > 0 ? static_cast<uint64_t>(options.as_of_revision) : c.revision;
+  if (revision > c.revision) {
+    return Status::InvalidArgument("revision " + std::to_string(revision) +
+                                   " is newer than the snapshot (revision " +
+                                   std::to_string(c.revision) + ")");
+  }
+  if (revision < c.compact) {
+    return Status::InvalidArgument("revision " + std::to_string(revision) +
+                                   " is below the snapshot's compaction (" +
+                                   std::to_string(c.compact) + "): its history is gone");
+  }
   std::error_code ec;
   if (std::filesystem::exists(KvStoreDir(data_dir), ec)) {
     return Status::PreconditionFailed(data_dir + " already holds a store; restore into a new one");
@@ -162,80 +275,69 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return Status::Unavailable("cannot create " + data_dir + ": " + ec.message());
 
-  Reader in(body);
   RestoreReport report;
-  uint64_t format = 0, revision = 0, leases = 0;
-  if (!in.Literal(kMagic) || !in.Varint(&format) || format != kFormatVersion ||
-      !in.Varint(&revision)) {
-    return damaged("unknown format");
-  }
   report.revision = static_cast<int64_t>(revision);
-  char tag = 0;
-  if (!in.Byte(&tag) || tag != 'L' || !in.Varint(&leases)) return damaged("no lease section");
-  std::vector<std::pair<int64_t, int64_t>> lease_list;
-  for (uint64_t i = 0; i < leases; ++i) {
-    uint64_t id = 0, ttl = 0;
-    if (!in.Varint(&id) || !in.Varint(&ttl)) return damaged("a lease is cut");
-    lease_list.emplace_back(static_cast<int64_t>(id), static_cast<int64_t>(ttl));
-  }
-
-  StoreOpenOptions options;
-  options.durability.sync = SyncMode::kNone;  // one Sync at the end
-  options.engine.max_key_bytes = size_t{64} << 20;
-  auto store = Store::Open(KvStoreDir(data_dir), options);
+  StoreOpenOptions store_options;
+  store_options.durability.sync = SyncMode::kNone;  // one Sync at the end
+  store_options.engine.max_key_bytes = size_t{64} << 20;
+  auto store = Store::Open(KvStoreDir(data_dir), store_options);
   if (!store.ok()) return store.status();
   MvccStore& mvcc = store.value()->mvcc();
-  uint64_t compact = 0;
-  bool ended = false;
-  while (!ended) {
-    if (!in.Byte(&tag)) return damaged("it ends early");
-    if (tag == 'E') {
-      if (!in.Varint(&compact)) return damaged("the end is cut");
-      ended = true;
-      break;
-    }
-    if (tag != 'K') return damaged("an unknown section");
-    std::string_view key;
-    uint64_t n = 0;
-    if (!in.Bytes(&key) || !in.Varint(&n)) return damaged("a key is cut");
-    for (uint64_t i = 0; i < n; ++i) {
-      uint64_t ts = 0;
-      char kind = 0;
-      std::string_view value;
-      if (!in.Varint(&ts) || !in.Byte(&kind) || (kind == 1 && !in.Bytes(&value))) {
-        return damaged("a version is cut");
-      }
-      if (ts == 0 || ts > revision) return damaged("a version outside the snapshot");
-      auto w = kind == 1 ? mvcc.Put(key, value, Timestamp(ts)) : mvcc.Delete(key, Timestamp(ts));
-      if (!w.ok()) return w.status();
-      ++report.versions;
-    }
-    if (++report.keys % 100000 == 0 && progress) {
-      progress("restored " + std::to_string(report.keys) + " keys");
-    }
-  }
-  if (!in.empty()) {
-    std::string_view padding;
-    if (!in.Byte(&tag) || tag != 'P' || !in.Bytes(&padding) || !in.empty()) {
-      return damaged("bytes after its end");
-    }
-  }
+  std::set<int64_t> held_leases;  // leases keys hold at `revision`
+  size_t reported = 0;
+  auto written = Walk(
+      body, [&](std::string_view key, const std::vector<Version>& versions, size_t done) -> Status {
+        const Version* last = nullptr;
+        for (const auto& v : versions) {
+          if (v.timestamp > revision) continue;
+          auto w = v.deleted ? mvcc.Delete(key, Timestamp(v.timestamp))
+                             : mvcc.Put(key, v.value, Timestamp(v.timestamp));
+          if (!w.ok()) return w.status();
+          ++report.versions;
+          last = &v;
+        }
+        if (last == nullptr) return Status::Ok();
+        ++report.keys;
+        if (!last->deleted) {
+          auto kv = StoredToKeyValue(key, Timestamp(last->timestamp), last->value);
+          if (kv && kv->lease != 0) held_leases.insert(kv->lease);
+        }
+        if (options.progress && done - reported >= (size_t{4} << 20)) {
+          reported = done;
+          options.progress(done, data.size());
+        }
+        return Status::Ok();
+      });
+  if (!written.ok()) return written.status();
   // The revision itself survives even if its last write was compacted away.
   mvcc.RestoreMaxTimestamp(Timestamp(revision));
-  if (compact > 0) {
-    mvcc.Compact(Timestamp(compact));
-    report.compact_revision = static_cast<int64_t>(compact);
+  if (c.compact > 0) {
+    mvcc.Compact(Timestamp(c.compact));
+    report.compact_revision = static_cast<int64_t>(c.compact);
   }
   if (Status s = store.value()->Checkpoint(); !s.ok()) return s;
   if (Status s = store.value()->Sync(); !s.ok()) return s;
 
-  StoreOpenOptions lease_options;
-  auto journal = StoreLeaseJournal::Open(LeaseStoreDir(data_dir), lease_options);
+  auto journal = StoreLeaseJournal::Open(LeaseStoreDir(data_dir), StoreOpenOptions{});
   if (!journal.ok()) return journal.status();
-  for (const auto& [id, ttl] : lease_list) {
+  for (const auto& [id, ttl] : c.leases) {
     if (Status s = journal.value()->Record(id, ttl); !s.ok()) return s;
+    held_leases.erase(id);
   }
-  report.leases = lease_list.size();
+  for (int64_t id : held_leases) {
+    if (Status s = journal.value()->Record(id, kRegrantedLeaseTtl); !s.ok()) return s;
+  }
+  if (Status s = journal.value()->Sync(); !s.ok()) return s;
+  report.leases = c.leases.size() + held_leases.size();
+  report.leases_regranted = held_leases.size();
+
+  if (auth) {
+    auto auth_journal = StoreAuthJournal::Open(AuthStoreDir(data_dir), StoreOpenOptions{});
+    if (!auth_journal.ok()) return auth_journal.status();
+    if (Status s = auth_journal.value()->Save(std::string(c.auth_state)); !s.ok()) return s;
+    report.users = auth->users.size();
+  }
+  if (options.progress) options.progress(data.size(), data.size());
   return report;
 }
 

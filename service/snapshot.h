@@ -4,8 +4,11 @@
 // restore`).
 //
 // Format (integers are LEB128 varints):
-//   "strata-snapshot\n", format version (1), revision R
+//   "strata-snapshot\n", format version (2; 1 had no 'A'), revision R
 //   'L' lease count, (id, ttl) per lease
+//   'A' the users, roles and permissions (service/auth_store.h's
+//       AuthState::Encode; empty when there are none), as etcd's snapshots
+//       carry its auth
 //   'K' key, version count, per version: timestamp, kind (0 delete, 1 put),
 //       for a put the stored bytes (service/stored_value.h); every version
 //       at or below R the engine still holds, oldest first; repeated per key
@@ -40,7 +43,8 @@ namespace strata::service {
 class SnapshotWriter final {
  public:
   SnapshotWriter(const MvccStore* store, std::vector<std::pair<int64_t, int64_t>> leases,
-                 int64_t revision, std::function<int64_t()> compact_revision);
+                 std::string auth_state, int64_t revision,
+                 std::function<int64_t()> compact_revision);
   ~SnapshotWriter();
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
@@ -67,20 +71,38 @@ class SnapshotWriter final {
   std::unique_ptr<Digest> digest_;
 };
 
+struct RestoreOptions {
+  // 0: the snapshot's revision. Else the store as it was at this revision
+  // (point-in-time): at or above the snapshot's compaction (below it the
+  // history is gone) and at most the snapshot's revision.
+  int64_t as_of_revision = 0;
+  // Called now and then (and once at the end) with the bytes of the
+  // snapshot restored so far and its size.
+  std::function<void(uint64_t done, uint64_t total)> progress;
+};
+
 struct RestoreReport {
   int64_t revision = 0;
   int64_t compact_revision = 0;
   uint64_t keys = 0;
   uint64_t versions = 0;
   uint64_t leases = 0;
+  // Point-in-time: leases that keys held at the revision but that were
+  // gone by the snapshot; granted again for kRegrantedLeaseTtl seconds so
+  // those keys expire unless their owners keep them alive.
+  uint64_t leases_regranted = 0;
+  uint64_t users = 0;  // users restored (with their roles)
 };
+
+inline constexpr int64_t kRegrantedLeaseTtl = 60;
 
 // Restores `snapshot_file` into `data_dir`, which must not hold a store yet
 // (kPreconditionFailed otherwise). kInvalidArgument if the file is not a
-// whole strata snapshot (the checksum names a cut or damaged file).
-// `progress` gets a line now and then.
+// whole strata snapshot (the checksum names a cut or damaged file) or the
+// revision asked for is outside what it holds. Nothing is written to
+// `data_dir` before the whole file was checked.
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
-                                      const std::function<void(std::string_view)>& progress);
+                                      const RestoreOptions& options);
 
 }  // namespace strata::service
 

@@ -592,6 +592,53 @@ int EndpointStatus(const Endpoint& endpoints, Format format) {
   return status;
 }
 
+// Long work's progress on stderr: a bar redrawn in place on a terminal,
+// plain lines (every tenth) otherwise, so a log or a pipe gets a few lines
+// rather than a stream of carriage returns.
+class Progress {
+ public:
+  explicit Progress(std::string what) : what_(std::move(what)), tty_(isatty(STDERR_FILENO)) {}
+  // `total` 0: unknown (the bar then shows bytes only).
+  void Update(uint64_t done, uint64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (tty_) {
+      if (now - last_ < std::chrono::milliseconds(100) && done < total) return;
+      last_ = now;
+      std::string bar;
+      if (total > 0) {
+        const uint64_t filled = std::min<uint64_t>(30, done * 30 / total);
+        bar = "[" + std::string(filled, '#') + std::string(30 - filled, ' ') + "] " +
+              std::to_string(std::min<uint64_t>(100, done * 100 / total)) + "% ";
+      }
+      std::cerr << "\r" << what_ << " " << bar << Mib(done)
+                << (total > 0 ? " of " + Mib(total) : std::string()) << "   " << std::flush;
+      drawn_ = true;
+      return;
+    }
+    const int step = total > 0 ? static_cast<int>(std::min<uint64_t>(10, done * 10 / total))
+                               : static_cast<int>(done >> 26);  // every 64 MiB
+    if (step == last_step_) return;
+    last_step_ = step;
+    std::cerr << what_ << ": " << (total > 0 ? std::to_string(step * 10) + "%, " : std::string())
+              << Mib(done) << (total > 0 ? " of " + Mib(total) : std::string()) << "\n";
+  }
+  void Done() {
+    if (drawn_) std::cerr << "\n";
+  }
+
+ private:
+  static std::string Mib(uint64_t bytes) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+    return b;
+  }
+  std::string what_;
+  bool tty_;
+  bool drawn_ = false;
+  int last_step_ = -1;
+  std::chrono::steady_clock::time_point last_{};
+};
+
 int SnapshotSave(const Endpoint& endpoint, const std::string& path) {
   auto stub = pb::Maintenance::NewStub(Connect(endpoint));
   grpc::ClientContext ctx;
@@ -605,13 +652,18 @@ int SnapshotSave(const Endpoint& endpoint, const std::string& path) {
   pb::SnapshotResponse chunk;
   uint64_t bytes = 0;
   int64_t revision = 0;
+  Progress progress("saving " + path);
   while (reader->Read(&chunk)) {
     out.write(chunk.blob().data(), static_cast<std::streamsize>(chunk.blob().size()));
     bytes += chunk.blob().size();
     revision = chunk.header().revision();
+    // remaining_bytes is the server's estimate; the total is a hint too.
+    progress.Update(bytes, bytes + chunk.remaining_bytes());
   }
   grpc::Status status = reader->Finish();
   out.close();
+  progress.Update(bytes, bytes);
+  progress.Done();
   if (!status.ok() || !out) {
     std::filesystem::remove(part);
     std::cerr << "Error: " << (status.ok() ? "writing " + part + " failed" : status.error_message())
@@ -624,9 +676,13 @@ int SnapshotSave(const Endpoint& endpoint, const std::string& path) {
   return 0;
 }
 
-int SnapshotRestore(const std::string& path, const std::string& data_dir) {
-  auto report = strata::service::RestoreSnapshot(
-      path, data_dir, [](std::string_view line) { std::cerr << line << "\n"; });
+int SnapshotRestore(const std::string& path, const std::string& data_dir, int64_t revision) {
+  Progress progress("restoring " + path);
+  strata::service::RestoreOptions options;
+  options.as_of_revision = revision;
+  options.progress = [&](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  auto report = strata::service::RestoreSnapshot(path, data_dir, options);
+  progress.Done();
   if (!report.ok()) {
     std::cerr << "Error: " << report.status().message() << "\n";
     return 1;
@@ -634,7 +690,12 @@ int SnapshotRestore(const std::string& path, const std::string& data_dir) {
   const auto& r = report.value();
   std::cout << "Restored " << path << " into " << data_dir << ": revision " << r.revision
             << ", compacted at " << r.compact_revision << ", " << r.keys << " keys, " << r.versions
-            << " versions, " << r.leases << " leases\n";
+            << " versions, " << r.leases << " leases, " << r.users << " users\n";
+  if (r.leases_regranted > 0) {
+    std::cout << r.leases_regranted << " leases ended after revision " << r.revision
+              << " were granted again for " << strata::service::kRegrantedLeaseTtl
+              << " s, so their keys expire unless kept alive\n";
+  }
   return 0;
 }
 
@@ -701,6 +762,10 @@ int main(int argc, char** argv) {
   restore->add_option("file", restore_path, "a snapshot written by `snapshot save`")->required();
   restore->add_option("--data-dir", data_dir, "the new data directory (must not hold a store)")
       ->required();
+  int64_t restore_revision = 0;
+  restore->add_option("--revision", restore_revision,
+                      "point in time: the store as it was at this revision (at or above the "
+                      "snapshot's compaction; default: the snapshot's revision)");
   CLI11_PARSE(app, argc, argv);
 
   const Format format = write_out == "json"    ? Format::kJson
@@ -714,6 +779,6 @@ int main(int argc, char** argv) {
   if (health->parsed()) return EndpointHealth(endpoint, format);
   if (status->parsed()) return EndpointStatus(endpoint, format);
   if (save->parsed()) return SnapshotSave(endpoint, save_path);
-  if (restore->parsed()) return SnapshotRestore(restore_path, data_dir);
+  if (restore->parsed()) return SnapshotRestore(restore_path, data_dir, restore_revision);
   return 2;
 }

@@ -12,6 +12,7 @@
 
 #include "ops/log.h"
 #include "server/etcd_server.h"
+#include "service/snapshot.h"
 
 namespace {
 
@@ -90,6 +91,14 @@ int main(int argc, char** argv) {
                  "directory of the store (created if missing, recovered at start); default: "
                  "<name>.etcd in the working directory, as etcd");
   app.add_flag("--in-memory", o.in_memory, "keep everything in memory: nothing survives a stop");
+  std::string restore_file;
+  int64_t restore_revision = 0;
+  app.add_option("--restore", restore_file,
+                 "restore this snapshot (strata-ctl or etcdctl snapshot save) into --data-dir "
+                 "before starting; refused if the directory already holds a store");
+  app.add_option("--restore-revision", restore_revision,
+                 "with --restore: the store as it was at this revision (at or above the "
+                 "snapshot's compaction)");
   std::string listen_client = "http://127.0.0.1:2379";
   app.add_option("--listen-client-urls", listen_client,
                  "comma-separated URLs to serve clients on, http:// or https:// (TLS, with "
@@ -280,6 +289,34 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  if (!restore_file.empty()) {
+    if (o.in_memory) {
+      LogLine("--restore needs a --data-dir (not --in-memory)");
+      return 2;
+    }
+    strata::service::RestoreOptions restore;
+    restore.as_of_revision = restore_revision;
+    int last_tenth = -1;
+    restore.progress = [&](uint64_t done, uint64_t total) {
+      const int tenth = total ? static_cast<int>(done * 10 / total) : 10;
+      if (tenth == last_tenth) return;
+      last_tenth = tenth;
+      LogLine("restoring " + restore_file + ": " + std::to_string(tenth * 10) + "% (" +
+              std::to_string(done >> 20) + " of " + std::to_string(total >> 20) + " MiB)");
+    };
+    auto report = strata::service::RestoreSnapshot(restore_file, o.data_dir, restore);
+    if (!report.ok()) {
+      LogError("cannot restore: " + std::string(report.status().message()));
+      return 1;
+    }
+    const auto& r = report.value();
+    LogLine("restored " + restore_file + " into " + o.data_dir + ": revision " +
+            std::to_string(r.revision) + ", " + std::to_string(r.keys) + " keys, " +
+            std::to_string(r.leases) + " leases, " + std::to_string(r.users) + " users");
+  } else if (restore_revision != 0) {
+    LogLine("--restore-revision needs --restore");
+    return 2;
+  }
   LogLine("starting member " + o.name + (o.in_memory ? " in memory" : " in " + o.data_dir));
   auto server = strata::server::EtcdServer::Start(o);
   if (!server.ok()) {
