@@ -162,7 +162,7 @@ Status Store::Impl::Recover() {
       [&](const storage::WalRecord& record) {
         return ReplayRecord(record, checkpoint, mvcc_.get(), &reserved_through);
       },
-      d.progress);
+      d.progress, d.replay_progress_every);
   if (!wal.ok()) return wal.status();
   report_.segments_read = wal->segments.size();
   report_.records_replayed = wal->records_applied;

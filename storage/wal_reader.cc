@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 
 #include "storage/coding.h"
@@ -113,11 +116,48 @@ std::string Where(const SegmentFile& segment, size_t offset) {
   return segment.path + " at offset " + std::to_string(offset);
 }
 
+// Says every `every` (a few seconds) how much of the log is replayed and, from the rate
+// so far, about how long the rest will take: a long replay at start must
+// not look like a hang. The total counts the segments' preallocated ends
+// too, so the estimate errs long.
+class ReplayProgress {
+ public:
+  ReplayProgress(const std::function<void(std::string_view)>& out, uint64_t total_bytes,
+                 std::chrono::milliseconds every)
+      : out_(out), total_(total_bytes), every_(every), started_(Clock::now()), last_(started_) {}
+  void At(uint64_t done) {
+    if (!out_ || ++calls_ % 4096 != 0) return;
+    const auto now = Clock::now();
+    if (now - last_ < every_) return;
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - started_).count();
+    const double left = done > 0 && total_ > done ? elapsed * static_cast<double>(total_ - done) /
+                                                        static_cast<double>(done)
+                                                  : 0;
+    char line[160];
+    std::snprintf(
+        line, sizeof line, "recovery: replayed %.1f of %.1f MiB of log (%.0f%%), about %.0f s left",
+        static_cast<double>(done) / (1 << 20), static_cast<double>(total_) / (1 << 20),
+        total_ ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 100.0, left);
+    out_(line);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  const std::function<void(std::string_view)>& out_;
+  const uint64_t total_;
+  const std::chrono::milliseconds every_;
+  const Clock::time_point started_;
+  Clock::time_point last_;
+  uint64_t calls_ = 0;
+};
+
 }  // namespace
 
 Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
                                const std::function<Status(const WalRecord&)>& apply,
-                               const std::function<void(std::string_view)>& progress) {
+                               const std::function<void(std::string_view)>& progress,
+                               std::chrono::milliseconds progress_every) {
   Result<std::vector<std::string>> names = ListDir(dir);
   if (!names.ok()) return names.status();
   std::vector<SegmentFile> segments;
@@ -128,6 +168,14 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
   }
   std::sort(segments.begin(), segments.end(),
             [](const SegmentFile& a, const SegmentFile& b) { return a.first_lsn < b.first_lsn; });
+
+  uint64_t total_bytes = 0;
+  for (const auto& segment : segments) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(segment.path, ec);
+    if (!ec) total_bytes += size;
+  }
+  ReplayProgress replay_progress(progress, total_bytes, progress_every);
 
   WalReadSummary summary;
   uint64_t expected = 0;  // the next LSN; 0 until the first segment sets it
@@ -258,6 +306,7 @@ Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
           return Status(s.code(), s.message() + " (" + Where(segment, offset) + ")");
         }
         ++summary.records_applied;
+        replay_progress.At(summary.bytes_read + offset);
       }
       summary.last_lsn = expected;
       ++expected;

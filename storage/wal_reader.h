@@ -14,6 +14,7 @@
 #ifndef STRATA_STORAGE_WAL_READER_H_
 #define STRATA_STORAGE_WAL_READER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -48,7 +49,8 @@ struct WalReadSummary {
 // of `apply`, or an I/O error.
 Result<WalReadSummary> ReadWal(const std::string& dir, uint64_t after_lsn,
                                const std::function<Status(const WalRecord&)>& apply,
-                               const std::function<void(std::string_view)>& progress);
+                               const std::function<void(std::string_view)>& progress,
+                               std::chrono::milliseconds progress_every = std::chrono::seconds(2));
 
 }  // namespace strata::storage
 

@@ -66,6 +66,8 @@ struct DurabilityOptions {
   std::function<void()> on_durable;
   // One line of progress for long work (recovery, checkpoints), no newline.
   std::function<void(std::string_view)> progress;
+  // How often a long log replay says how far it is and how long is left.
+  std::chrono::milliseconds replay_progress_every{2000};
 };
 
 struct StoreOpenOptions {

@@ -67,6 +67,38 @@ TEST(StoreOpenTest, CreatesAMissingDirectory) {
   EXPECT_EQ(read->value, "v");
 }
 
+// A replay says how far it is and how long is left (here after every 4096
+// records: the interval is set to nothing).
+TEST(StoreOpenTest, ReplaySaysHowMuchIsLeft) {
+  TempDir dir;
+  {
+    StoreOpenOptions options;
+    options.durability.sync = SyncMode::kNone;
+    options.durability.checkpoint_after_log_bytes = 0;
+    auto store = Store::Open(dir.path(), options);
+    ASSERT_TRUE(store.ok());
+    for (uint64_t i = 1; i <= 20000; ++i) {
+      ASSERT_TRUE(
+          store.value()->db().RawPut("k" + std::to_string(i % 100), "v", Timestamp(i)).ok());
+    }
+  }
+  std::vector<std::string> lines;
+  StoreOpenOptions options;
+  options.durability.checkpoint_after_log_bytes = 0;
+  options.durability.replay_progress_every = std::chrono::milliseconds(0);
+  options.durability.progress = [&](std::string_view line) { lines.emplace_back(line); };
+  auto store = Store::Open(dir.path(), options);
+  ASSERT_TRUE(store.ok());
+  const uint64_t replayed = store.value()->recovery().records_replayed;
+  EXPECT_GE(replayed, 20000u);
+  const auto left = std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("recovery: replayed ") == 0 && l.find(" MiB of log (") != std::string::npos &&
+           l.find(" s left") != std::string::npos;
+  });
+  // One line per 4096 records replayed.
+  EXPECT_EQ(static_cast<uint64_t>(left), replayed / 4096) << ::testing::PrintToString(lines);
+}
+
 // The simplest round trip, once per sync mode: raw puts, a delete, a
 // re-put, a compaction, then reopen and compare everything observable.
 TEST(StoreOpenTest, RawWritesAndCompactionSurviveReopenInEverySyncMode) {
