@@ -354,11 +354,21 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
   }
 
   bool Offer(service::WatchResponse r, bool must) override {
+    if (r.canceled && r.created && r.cancel_reason.rfind("strata: too many watchers", 0) == 0) {
+      Warn("watch-limit", "refused a watch (\"" + r.cancel_reason +
+                              "\"): at most 10,000 watchers a stream and 100,000 in all; "
+                              "watch a prefix or range instead of many single keys");
+    }
     pb::WatchResponse p;
     ToProto(s_->identity, r, &p);
     const size_t bytes = p.ByteSizeLong();
     if (Send(std::move(p), /*bounded=*/!must, bytes)) return true;
-    refused_ = true;
+    if (!refused_.exchange(true)) {
+      Warn("watch-slow-reader",
+           "a Watch client reads its events more slowly than they come: its stream's queue is "
+           "full, so its watchers pause and catch up from history once it drains (nothing is "
+           "lost unless compaction passes them); check that client's load and network");
+    }
     return false;
   }
 
@@ -404,6 +414,10 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
   // Watchers held back by a full queue go on now, not at the hub's next tick.
   void OnDrained() override {
     if (refused_.exchange(false)) s_->hub->Nudge();
+  }
+
+  void Warn(const char* kind, const std::string& line) const {
+    if (s_->options.log) s_->options.log->Throttled(ops::LogLevel::kWarn, "watch", kind, line);
   }
 
   Impl* s_;

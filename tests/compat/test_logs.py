@@ -7,7 +7,13 @@ import subprocess
 import time
 import unittest
 
-from servers import StrataServer, etcdctl, strata_binary
+import grpc
+
+from servers import RequestQueue, StrataServer, etcdctl, python_stubs, strata_binary
+
+python_stubs()
+import rpc_pb2 as pb  # noqa: E402  (generated at build time)
+import rpc_pb2_grpc as rpc  # noqa: E402
 
 
 class Logs(unittest.TestCase):
@@ -32,6 +38,26 @@ class Logs(unittest.TestCase):
         self.assertEqual(len(refused), 1, "one line for the flood, not one per request")
         self.assertEqual(refused[0]["level"], "warn")
         self.assertIn("--max-request-bytes (2048 bytes)", refused[0]["msg"])
+
+    def test_watch_refusals_are_logged_once_with_advice(self):
+        s = StrataServer().start()
+        try:
+            q = RequestQueue()
+            stream = rpc.WatchStub(grpc.insecure_channel(s.endpoint)).Watch(iter(q))
+            for i in range(10010):  # 10,000 a stream, then refused
+                q.put(pb.WatchRequest(create_request=pb.WatchCreateRequest(key=b"k%d" % i)))
+            refused = 0
+            for _ in range(10010):
+                r = next(stream)
+                refused += r.canceled
+            q.close()
+            stream.cancel()
+        finally:
+            s.stop()
+        self.assertEqual(refused, 10)
+        warned = [l for l in s.lines if "refused a watch" in l]
+        self.assertEqual(len(warned), 1, warned)
+        self.assertIn("watch a prefix or range", warned[0])
 
     def test_log_level_hides_info(self):
         # Nothing at info is written, so the harness (which reads the port
