@@ -3,14 +3,15 @@
 #               127.0.0.1:2379 (etcd's port), its data in ./data; talk to it with etcdctl
 #   make test   install what is missing, build, run every test (plain, ASan+UBSan, TSan, fuzz)
 # Others: make build (everything), make node (strata-node on stdin/stdout), make bench,
-# make format, make clean (build outputs only; ./data stays).
+# make package (a .deb with a systemd unit), make format, make clean (build outputs only;
+# ./data stays).
 
 RELEASE_DIR := build/release
 ARGS ?=
 
 DATA_DIR ?= data
 
-.PHONY: all deps build configure run node test bench format clean
+.PHONY: all deps build configure run node test bench package format clean
 
 all: build
 
@@ -39,6 +40,10 @@ node: configure
 
 test: deps
 	@scripts/run-tests.sh
+
+# A Debian package of the install (CPack): build/release/strata_<version>_amd64.deb.
+package: build
+	@cd $(RELEASE_DIR) && cpack -G DEB
 
 bench: build
 	$(RELEASE_DIR)/strata-bench --all --node $(RELEASE_DIR)/strata-node

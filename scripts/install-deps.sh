@@ -19,6 +19,7 @@ packages=(
   libcpp-httplib-dev                            # the metrics and health port (HTTP)
   python3-prometheus-client                     # tests: parses /metrics as Prometheus would
   chromium fonts-dejavu-core                    # tests: the dashboard in a real (headless) browser
+  systemd                                       # tests: systemd-analyze verify of the packaged unit
   protobuf-compiler protobuf-compiler-grpc      # ... generating etcd's v3 API at build time
   etcd-client                                   # tests: etcdctl, a client we did not write
   python3-etcd3 python3-grpcio                  # tests: python-etcd3, another one

@@ -703,6 +703,7 @@ int SnapshotRestore(const std::string& path, const std::string& data_dir, int64_
 
 int main(int argc, char** argv) {
   CLI::App app{"strata-ctl: strata's own commands, beside etcdctl"};
+  app.set_version_flag("--version", std::string("strata-ctl ") + STRATA_VERSION);
   app.fallthrough();  // --endpoints and -w after the command too
   app.require_subcommand(1);
   Endpoint endpoint;

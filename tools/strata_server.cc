@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "strata-server: an MVCC key-value store serving etcd's v3 gRPC API (single node).\n"
       "Durable by default: give --data-dir, or --in-memory for an ephemeral server."};
+  app.set_version_flag("--version", std::string("strata-server ") + STRATA_VERSION);
   strata::server::ServerOptions o;
   app.add_option("--name", o.name, "this member's name (etcd's --name)")->capture_default_str();
   std::string data_dir;
