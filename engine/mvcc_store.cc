@@ -100,6 +100,7 @@ class MvccStore::Impl {
     return Timestamp(v - 1);
   }
   StoreStats Stats() const;
+  std::vector<uint64_t> VersionsPerKey(const std::vector<uint64_t>& bounds) const;
 
  private:
   // Stats counters: written by the writer, read by anyone (relaxed: each is
@@ -469,6 +470,29 @@ Result<ScanResult> MvccStore::Impl::Scan(const KeyRange& range, Timestamp read_t
   if (!more.ok()) return more.status();
   result.more = *more;
   return result;
+}
+
+std::vector<uint64_t> MvccStore::Impl::VersionsPerKey(const std::vector<uint64_t>& bounds) const {
+  std::vector<uint64_t> counts(bounds.size() + 1, 0);
+  // Batches of keys, each under its own read guard, so a walk over millions
+  // of keys does not hold back the reclamation of what writers unlink.
+  constexpr size_t kBatch = 4096;
+  std::string resume;
+  bool first = true;
+  for (;;) {
+    EpochDomain::ReadGuard guard(epochs_);
+    const KeyEntry* entry = order_index_.Seek(resume);
+    if (!first && entry != nullptr && entry->key() == resume) entry = KeyOrderIndex::Next(entry);
+    size_t n = 0;
+    for (; entry != nullptr && n < kBatch; entry = KeyOrderIndex::Next(entry), ++n) {
+      resume.assign(entry->key());
+      const uint64_t size = entry->versions.load(std::memory_order_acquire)->published_size();
+      if (size == 0) continue;
+      counts[std::lower_bound(bounds.begin(), bounds.end(), size) - bounds.begin()] += 1;
+    }
+    first = false;
+    if (entry == nullptr) return counts;
+  }
 }
 
 Result<HistoryResult> MvccStore::Impl::History(std::string_view key, std::optional<Timestamp> from,
@@ -849,5 +873,9 @@ Timestamp MvccStore::compaction_horizon() const { return Timestamp(impl_->horizo
 std::optional<Timestamp> MvccStore::max_timestamp() const { return impl_->max_timestamp(); }
 
 StoreStats MvccStore::GetStats() const { return impl_->Stats(); }
+
+std::vector<uint64_t> MvccStore::VersionsPerKey(const std::vector<uint64_t>& bounds) const {
+  return impl_->VersionsPerKey(bounds);
+}
 
 }  // namespace strata

@@ -267,6 +267,27 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   One(out, "counter", "strata_txn_expired_total", "Interactive transactions expired while idle.",
       static_cast<double>(txns.expired));
   One(out, "gauge", "strata_leases", "Live leases.", static_cast<double>(s.leases->size()));
+  {
+    static const std::vector<uint64_t> kBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024};
+    std::lock_guard lock(s.versions_per_key_mu);
+    const auto now = std::chrono::steady_clock::now();
+    if (s.versions_per_key.empty() || now - s.versions_per_key_at > std::chrono::seconds(30)) {
+      s.versions_per_key = s.store->VersionsPerKey(kBounds);
+      s.versions_per_key_at = now;
+    }
+    out.Histogram("strata_mvcc_versions_per_key",
+                  "Versions stored per key, deletes included (recounted at most every 30 s).");
+    out.HistogramSample(std::vector<double>(kBounds.begin(), kBounds.end()), s.versions_per_key,
+                        static_cast<double>(st.versions));
+  }
+  {
+    static const std::vector<int64_t> kLagBounds = {0, 1, 10, 100, 1000, 10000, 100000};
+    const auto lags = s.hub->Lags(kLagBounds);
+    out.Histogram("strata_watch_lag_revisions",
+                  "Watchers by how many revisions they are behind the newest.");
+    out.HistogramSample(std::vector<double>(kLagBounds.begin(), kLagBounds.end()), lags.counts,
+                        static_cast<double>(lags.sum));
+  }
   One(out, "gauge", "strata_watch_held_lag_revisions",
       "How far behind the newest revision the watcher holding compaction back is (0: none).",
       static_cast<double>(floor.revision != INT64_MAX ? floor.lag : 0));

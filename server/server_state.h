@@ -67,6 +67,11 @@ class EtcdServer::Impl {
   uint64_t health_successes = 0;   // guarded by health_mu
   uint64_t health_failures = 0;    // guarded by health_mu
   std::string last_health_reason;  // guarded by health_mu: logged once per change
+  // The versions-per-key histogram walks every key: /metrics recomputes it
+  // at most every 30 s.
+  mutable std::mutex versions_per_key_mu;
+  mutable std::vector<uint64_t> versions_per_key;  // guarded by versions_per_key_mu
+  mutable std::chrono::steady_clock::time_point versions_per_key_at{};  // guarded by the same
 
   std::mutex shutdown_mu;
   std::condition_variable shutdown_cv;

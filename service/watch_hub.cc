@@ -227,6 +227,20 @@ WatchHub::Floor WatchHub::ProtectedFloor(int64_t max_lag) const {
   return floor;
 }
 
+WatchHub::LagHistogram WatchHub::Lags(const std::vector<int64_t>& bounds) const {
+  LagHistogram h;
+  h.counts.assign(bounds.size() + 1, 0);
+  std::lock_guard lock(mu_);
+  for (const auto& [sink, stream] : streams_) {
+    for (const auto& [id, w] : stream.watchers) {
+      const int64_t lag = std::max<int64_t>(0, published_ - (w->next_revision - 1));
+      h.counts[std::lower_bound(bounds.begin(), bounds.end(), lag) - bounds.begin()] += 1;
+      h.sum += lag;
+    }
+  }
+  return h;
+}
+
 size_t WatchHub::watchers() const {
   std::lock_guard lock(mu_);
   return watcher_count_;

@@ -115,6 +115,14 @@ class WatchHub final {
   void Nudge();
 
   size_t watchers() const;
+  // How many watchers are how far behind the newest revision: counts[i]
+  // lag more than bounds[i-1] and at most bounds[i] revisions; the last
+  // count, more than every bound (a metric's histogram); sum, their lags.
+  struct LagHistogram {
+    std::vector<uint64_t> counts;
+    int64_t sum = 0;
+  };
+  LagHistogram Lags(const std::vector<int64_t>& bounds) const;
 
   // What watchers that keep up still need: the highest revision compaction
   // may remove physically without cancelling any watcher lagging at most

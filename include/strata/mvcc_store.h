@@ -259,6 +259,11 @@ class MvccStore final {
   std::optional<Timestamp> max_timestamp() const;
 
   StoreStats GetStats() const;
+  // How many keys store how many versions (deletes included): counts[i]
+  // keys hold more than bounds[i-1] and at most bounds[i]; the last count,
+  // more than every bound. Keys compacted down to nothing are not counted.
+  // A reader: it walks every key, in batches, and never blocks a writer.
+  std::vector<uint64_t> VersionsPerKey(const std::vector<uint64_t>& bounds) const;
   WriteLog* write_log() const;  // nullptr: in memory only
 
   // --- For checkpoints and recovery (storage/) --------------------------

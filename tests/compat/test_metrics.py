@@ -89,6 +89,16 @@ class Metrics(unittest.TestCase):
         self.assertEqual(value(families(port), "grpc_server_handled_total", grpc_method="Range",
                                grpc_code="OutOfRange"), 1)
 
+    def test_every_strata_metric_is_documented(self):
+        _, port = self.start()
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                               "METRICS.md")) as f:
+            doc = f.read()
+        ours = [name for name in families(port) if name.startswith("strata_")]
+        self.assertGreater(len(ours), 20)
+        for name in ours:
+            self.assertIn("`" + name, doc, name + " is not in docs/METRICS.md")
+
     def test_what_holds_gc_back_is_named(self):
         s, port = self.start(durable=False)
         etcdctl(s.endpoint, "put", "a", "1")

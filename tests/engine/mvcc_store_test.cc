@@ -938,5 +938,25 @@ TEST(MvccStoreCompactionTest, IncrementalStepsReachSameStateAsCompact) {
   }
 }
 
+// --- Versions per key (a metric's histogram) --------------------------------
+
+TEST_F(MvccStoreTest, VersionsPerKeyCountsEveryKeyAcrossBatches) {
+  // 10,000 keys (more than one batch of the walk): key i holds i % 5 + 1 versions.
+  uint64_t ts = 1;
+  for (int i = 0; i < 10000; ++i) {
+    for (int v = 0; v <= i % 5; ++v) PutOk("k" + std::to_string(i), "v", ts++);
+  }
+  EXPECT_EQ(store_.VersionsPerKey({1, 2, 4}),
+            (std::vector<uint64_t>{2000, 2000, 4000, 2000}));  // <=1, 2, 3..4, more
+  // A delete is a version; a key compacted down to nothing is not counted.
+  DeleteOk("k0", ts++);
+  DeleteOk("k5", ts++);
+  store_.Compact(Ts(ts));
+  const auto after = store_.VersionsPerKey({1, 2, 4});
+  EXPECT_EQ(std::accumulate(after.begin(), after.end(), uint64_t{0}), 9998u);
+  EXPECT_EQ(after, (std::vector<uint64_t>{9998, 0, 0, 0}));  // compaction kept the newest only
+  EXPECT_EQ(MvccStore().VersionsPerKey({1}), (std::vector<uint64_t>{0, 0}));
+}
+
 }  // namespace
 }  // namespace strata
