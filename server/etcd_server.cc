@@ -844,9 +844,13 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->hub = std::make_unique<service::WatchHub>(
       impl->store, [kv] { return kv->compact_revision(); }, recovered, hub_options);
   service::WatchHub* hub = impl->hub.get();
-  impl->pipeline->SetEventSink([hub](int64_t revision, std::vector<service::Event>&& events) {
-    hub->Publish(revision, std::move(events));
-  });
+  impl->revision_times = std::make_unique<service::RevisionTimes>(recovered);
+  service::RevisionTimes* times = impl->revision_times.get();
+  impl->pipeline->SetEventSink(
+      [hub, times](int64_t revision, std::vector<service::Event>&& events) {
+        times->Note(revision);
+        hub->Publish(revision, std::move(events));
+      });
   impl->leases->Start(impl->kv.get());
   impl->request_auth = std::make_unique<RequestAuth>(impl->auth.get(), impl->leases.get(),
                                                      options.client_tls.client_cert_auth);

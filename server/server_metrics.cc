@@ -219,6 +219,10 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   One(out, "gauge", "strata_gc_low_water_mark_revision",
       "Revision below which versions have been removed (the compaction horizon).",
       static_cast<double>(horizon));
+  One(out, "gauge", "strata_gc_low_water_mark_age_seconds",
+      "How long ago the revision at the low-water mark was committed (to the second; at most "
+      "about an hour of steady writes is remembered, so older marks read as that).",
+      std::chrono::duration<double>(s.revision_times->Age(horizon)).count());
   out.Gauge("strata_gc_held_by_revision",
             "What holds garbage collection back, and the revision it holds: an open "
             "transaction's snapshot, or a watcher still reading (kind, id).");

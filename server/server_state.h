@@ -25,6 +25,7 @@
 #include "service/kv_service.h"
 #include "service/lease_journal.h"
 #include "service/lease_table.h"
+#include "service/revision_times.h"
 #include "service/space_quota.h"
 #include "service/watch_hub.h"
 #include "strata/mvcc_store.h"
@@ -46,6 +47,8 @@ class EtcdServer::Impl {
   std::unique_ptr<service::InteractiveTxns> txns;
   std::unique_ptr<service::WatchHub> hub;
   std::unique_ptr<service::AutoCompactor> compactor;
+  // When revisions were committed: the low-water mark's age.
+  std::unique_ptr<service::RevisionTimes> revision_times;
   // Users, roles and permissions (etcd's Auth); kept in data/auth.
   std::unique_ptr<service::StoreAuthJournal> auth_journal;
   std::unique_ptr<service::AuthStore> auth;
