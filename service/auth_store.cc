@@ -46,6 +46,20 @@ class Reader {
   std::string_view in_;
 };
 
+ServiceError TooMany(const std::string& what, size_t limit) {
+  return {ErrorCode::kResourceExhausted,
+          "strata: too many " + what + " (at most " + std::to_string(limit) + ")"};
+}
+
+ServiceError TooLong(const std::string& what, size_t limit) {
+  return {ErrorCode::kInvalidArgument,
+          "strata: " + what + " is longer than " + std::to_string(limit) + " bytes"};
+}
+
+ServiceError OutOfMemoryHashing() {
+  return {ErrorCode::kResourceExhausted, "strata: out of memory hashing a password"};
+}
+
 bool HasRootRole(const AuthUser& u) {
   return std::binary_search(u.roles.begin(), u.roles.end(), std::string(kRootRole));
 }
@@ -297,10 +311,9 @@ Reply<std::string> AuthStore::Authenticate(const std::string& name, const std::s
 std::optional<ServiceError> AuthStore::UserAdd(const std::string& name, const std::string& password,
                                                bool no_password) {
   if (name.empty()) return etcd_errors::UserEmpty();
-  if (name.size() > limits_.max_name_bytes || password.size() > limits_.max_password_bytes) {
-    return ServiceError{ErrorCode::kInvalidArgument,
-                        "strata: a user name or password is longer than " +
-                            std::to_string(limits_.max_name_bytes) + " bytes"};
+  if (name.size() > limits_.max_name_bytes) return TooLong("a user name", limits_.max_name_bytes);
+  if (password.size() > limits_.max_password_bytes) {
+    return TooLong("a password", limits_.max_password_bytes);
   }
   {
     auto v = view();
@@ -309,17 +322,13 @@ std::optional<ServiceError> AuthStore::UserAdd(const std::string& name, const st
   std::string hash;
   if (!no_password) {
     auto h = HashPassword(password);
-    if (!h)
-      return ServiceError{ErrorCode::kResourceExhausted,
-                          "strata: out of memory hashing a password"};
+    if (!h) return OutOfMemoryHashing();
     hash = std::move(*h);
   }
   return Mutate([&](AuthState& s) -> std::optional<ServiceError> {
     if (s.users.count(name)) return etcd_errors::UserAlreadyExist();
     if (s.users.size() >= limits_.max_users) {
-      return ServiceError{
-          ErrorCode::kResourceExhausted,
-          "strata: too many users (at most " + std::to_string(limits_.max_users) + ")"};
+      return TooMany("users", limits_.max_users);
     }
     s.users[name] = AuthUser{name, hash, {}, no_password};
     return std::nullopt;
@@ -352,14 +361,11 @@ std::optional<ServiceError> AuthStore::UserDelete(const std::string& name) {
 std::optional<ServiceError> AuthStore::UserChangePassword(const std::string& name,
                                                           const std::string& password) {
   if (password.size() > limits_.max_password_bytes) {
-    return ServiceError{ErrorCode::kInvalidArgument,
-                        "strata: a password is longer than " +
-                            std::to_string(limits_.max_password_bytes) + " bytes"};
+    return TooLong("a password", limits_.max_password_bytes);
   }
   if (!view()->state.users.count(name)) return etcd_errors::UserNotFound();
   auto h = HashPassword(password);
-  if (!h)
-    return ServiceError{ErrorCode::kResourceExhausted, "strata: out of memory hashing a password"};
+  if (!h) return OutOfMemoryHashing();
   auto e = Mutate([&](AuthState& s) -> std::optional<ServiceError> {
     auto u = s.users.find(name);
     if (u == s.users.end()) return etcd_errors::UserNotFound();
@@ -402,16 +408,12 @@ std::optional<ServiceError> AuthStore::UserRevokeRole(const std::string& user,
 std::optional<ServiceError> AuthStore::RoleAdd(const std::string& name) {
   if (name.empty()) return etcd_errors::RoleEmpty();
   if (name.size() > limits_.max_name_bytes) {
-    return ServiceError{
-        ErrorCode::kInvalidArgument,
-        "strata: a role name is longer than " + std::to_string(limits_.max_name_bytes) + " bytes"};
+    return TooLong("a role name", limits_.max_name_bytes);
   }
   return Mutate([&](AuthState& s) -> std::optional<ServiceError> {
     if (s.roles.count(name)) return etcd_errors::RoleAlreadyExist();
     if (s.roles.size() >= limits_.max_roles) {
-      return ServiceError{
-          ErrorCode::kResourceExhausted,
-          "strata: too many roles (at most " + std::to_string(limits_.max_roles) + ")"};
+      return TooMany("roles", limits_.max_roles);
     }
     s.roles[name] = AuthRole{name, {}};
     return std::nullopt;
@@ -453,9 +455,7 @@ std::optional<ServiceError> AuthStore::RoleGrantPermission(const std::string& ro
       }
     }
     if (perms.size() >= limits_.max_permissions_per_role) {
-      return ServiceError{ErrorCode::kResourceExhausted,
-                          "strata: too many permissions in one role (at most " +
-                              std::to_string(limits_.max_permissions_per_role) + ")"};
+      return TooMany("permissions in one role", limits_.max_permissions_per_role);
     }
     auto at =
         std::upper_bound(perms.begin(), perms.end(), perm.key,
