@@ -886,7 +886,12 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     http->Get("/dashboard", [] { return DashboardPage(); });
     http->Get("/dashboard/key",
               [s](const ops::HttpListener::Params& q) { return KeyTimeline(*s, q); });
-    auto port = http->Start(address.substr(0, colon), std::atoi(address.c_str() + colon + 1));
+    // An IPv6 host comes bracketed ("[::1]:2381"); the socket wants it bare.
+    std::string host = address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    auto port = http->Start(host, std::atoi(address.c_str() + colon + 1));
     if (!port.ok()) return port.status();
     impl->metrics_ports.push_back(port.value());
     impl->http.push_back(std::move(http));

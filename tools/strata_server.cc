@@ -336,7 +336,7 @@ int main(int argc, char** argv) {
             o.listen[i].host_port + " (port " + std::to_string(s.bound_ports()[i]) + ")");
   }
   for (size_t i = 0; i < o.metrics_listen.size(); ++i) {
-    LogLine("serving /metrics, /health, /livez and /readyz on " + o.metrics_listen[i] +
+    LogLine("serving /metrics, /health, /livez, /readyz and /dashboard on " + o.metrics_listen[i] +
             " (metrics port " + std::to_string(s.metrics_ports()[i]) + ")");
   }
 
