@@ -16,11 +16,17 @@ if [ ! -d "$src/tests/e2e" ] || ! command -v go >/dev/null; then
   echo "etcd e2e: golang-go and golang-etcd-server-dev are needed (scripts/install-deps.sh)" >&2
   exit 1
 fi
-if [ ! -x "$work/e2e.test" ] || [ "$src/tests/e2e/ctl_v3_test.go" -nt "$work/e2e.test" ]; then
+# The test binary depends only on Debian's etcd source, so every build tree
+# (release, asan) shares one, built once under build/deps/.
+shared=$(cd "$here/../../.." && pwd)/build/deps/etcd-e2e
+mkdir -p "$shared"
+if [ ! -x "$shared/e2e.test" ] || [ "$src/tests/e2e/ctl_v3_test.go" -nt "$shared/e2e.test" ]; then
   echo "etcd e2e: building etcd's tests/e2e (offline)" >&2
   (cd "$src/tests/e2e" && GO111MODULE=off GOPATH=/usr/share/gocode \
-    GOCACHE="$work/gocache" go test -c -o "$work/e2e.test" . 2>&1 | tail -20) >&2
+    GOCACHE="$shared/gocache" go test -c -o "$shared/e2e.test.new" . 2>&1 | tail -20) >&2
+  mv "$shared/e2e.test.new" "$shared/e2e.test"
 fi
+ln -sf "$shared/e2e.test" "$work/e2e.test"
 mkdir -p "$work/bin"
 ln -sf "$server" "$work/bin/etcd"
 ln -sf "$(command -v etcdctl)" "$work/bin/etcdctl"
