@@ -202,14 +202,14 @@ void AuthStore::Publish(AuthState state) {
   const bool enabled = state.enabled;
   v->state = std::move(state);
   {
-    std::lock_guard lock(view_mu_);
+    MutexLock lock(view_mu_);
     view_ = std::move(v);
   }
   enabled_.store(enabled, std::memory_order_release);
 }
 
 std::shared_ptr<const AuthStore::View> AuthStore::view() const {
-  std::lock_guard lock(view_mu_);
+  MutexLock lock(view_mu_);
   return view_;
 }
 
@@ -263,7 +263,7 @@ Reply<std::string> AuthStore::UserOfToken(const std::string& token) {
 
 template <typename Change>
 std::optional<ServiceError> AuthStore::Mutate(Change change) {
-  std::lock_guard lock(change_mu_);
+  MutexLock lock(change_mu_);
   AuthState next = view()->state;
   if (auto e = change(next)) return e;
   ++next.revision;

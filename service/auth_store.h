@@ -13,12 +13,12 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "base/mutex.h"
 #include "service/auth_tokens.h"
 #include "service/key_permissions.h"
 #include "service/service_error.h"
@@ -142,9 +142,9 @@ class AuthStore {
   AuthJournal* const journal_;
   const AuthLimits limits_;
   AuthTokens tokens_;
-  std::mutex change_mu_;  // one change at a time
-  mutable std::mutex view_mu_;
-  std::shared_ptr<const View> view_;  // guarded by view_mu_
+  Mutex change_mu_;  // one change at a time
+  mutable Mutex view_mu_;
+  std::shared_ptr<const View> view_ STRATA_GUARDED_BY(view_mu_);
   std::atomic<bool> enabled_{false};
 };
 

@@ -17,7 +17,7 @@ std::string AuthTokens::Assign(const std::string& user) {
   std::string token;
   for (int i = 0; i < 16; ++i) token.push_back(kLetters[randombytes_uniform(sizeof kLetters - 1)]);
   const auto now = Clock::now();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   token.push_back('.');
   token += std::to_string(next_index_++);
   if (tokens_.size() >= max_tokens_) DropLapsedLocked(now);
@@ -38,7 +38,7 @@ std::string AuthTokens::Assign(const std::string& user) {
 
 std::optional<std::string> AuthTokens::Lookup(const std::string& token) {
   const auto now = Clock::now();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = tokens_.find(token);
   if (it == tokens_.end()) return std::nullopt;
   if (it->second.expires <= now) {
@@ -50,17 +50,17 @@ std::optional<std::string> AuthTokens::Lookup(const std::string& token) {
 }
 
 void AuthTokens::InvalidateUser(const std::string& user) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::erase_if(tokens_, [&](const auto& kv) { return kv.second.user == user; });
 }
 
 void AuthTokens::Clear() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   tokens_.clear();
 }
 
 size_t AuthTokens::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return tokens_.size();
 }
 

@@ -9,10 +9,11 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "base/mutex.h"
 
 namespace strata::service {
 
@@ -36,13 +37,13 @@ class AuthTokens {
     std::string user;
     Clock::time_point expires;
   };
-  void DropLapsedLocked(Clock::time_point now);  // requires mu_
+  void DropLapsedLocked(Clock::time_point now) STRATA_REQUIRES(mu_);
 
   const Clock::duration ttl_;
   const size_t max_tokens_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry> tokens_;  // guarded by mu_
-  uint64_t next_index_ = 1;                        // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Entry> tokens_ STRATA_GUARDED_BY(mu_);
+  uint64_t next_index_ STRATA_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace strata::service

@@ -56,10 +56,10 @@ AutoCompactor::AutoCompactor(KvService* kv, AutoCompactionOptions options)
 
 AutoCompactor::~AutoCompactor() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -76,9 +76,9 @@ void AutoCompactor::Run() {
                                                                    options_.retention / 10)
                              : std::chrono::milliseconds(1000);
   std::deque<std::pair<Clock::time_point, int64_t>> samples;  // periodic: (when, revision)
-  std::unique_lock lock(mu_);
+  UniqueLock lock(mu_);
   while (!stop_) {
-    if (cv_.wait_for(lock, tick, [&] { return stop_; })) break;
+    if (cv_.WaitFor(lock, tick, [&]() STRATA_REQUIRES(mu_) { return stop_; })) break;
     lock.unlock();
     kv_->ApplyDeferredCompaction();
     const auto now = Clock::now();

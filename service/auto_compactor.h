@@ -14,14 +14,13 @@
 #define STRATA_SERVICE_AUTO_COMPACTOR_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "base/mutex.h"
 #include "service/kv_service.h"
 
 namespace strata::service {
@@ -53,9 +52,9 @@ class AutoCompactor final {
 
   KvService* kv_;
   const AutoCompactionOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ STRATA_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

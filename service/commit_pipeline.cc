@@ -13,10 +13,10 @@ CommitPipeline::CommitPipeline(std::optional<DurabilitySource> log, int64_t dura
 CommitPipeline::~CommitPipeline() {
   if (!thread_.joinable()) return;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   thread_.join();
 }
 
@@ -29,12 +29,12 @@ void CommitPipeline::Applied(int64_t revision, uint64_t lsn, std::vector<Event> 
     return;
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     last_applied_lsn_ = std::max(last_applied_lsn_, lsn);
     pending_.push_back({revision, lsn, std::move(events)});
     wake_ = true;
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 void CommitPipeline::WhenDurable(std::function<void(bool)> done, uint64_t lsn) {
@@ -43,7 +43,7 @@ void CommitPipeline::WhenDurable(std::function<void(bool)> done, uint64_t lsn) {
     return;
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     lsn = std::max(lsn, last_applied_lsn_);
     // Waiters arrive nearly in lsn order; keep the deque sorted so the
     // thread pops from the front.
@@ -52,23 +52,23 @@ void CommitPipeline::WhenDurable(std::function<void(bool)> done, uint64_t lsn) {
     waiters_.insert(at, Waiter{lsn, std::move(done)});
     wake_ = true;
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 void CommitPipeline::Wake() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     wake_ = true;
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 void CommitPipeline::Run() {
-  std::unique_lock lock(mu_);
+  UniqueLock lock(mu_);
   for (;;) {
     // Woken by new work (Applied, WhenDurable) and by the log's progress;
     // a record not yet durable is looked at again at the log's next Wake.
-    cv_.wait(lock, [&] { return stop_ || wake_; });
+    cv_.Wait(lock, [&]() STRATA_REQUIRES(mu_) { return stop_ || wake_; });
     wake_ = false;
     const uint64_t durable = log_->durable_lsn();
     std::vector<PendingRevision> ready;

@@ -17,16 +17,15 @@
 #define STRATA_SERVICE_COMMIT_PIPELINE_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "service/kv_types.h"
 
 namespace strata::service {
@@ -81,13 +80,13 @@ class CommitPipeline final {
   std::atomic<int64_t> visible_revision_;
   EventSink sink_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<PendingRevision> pending_;  // guarded by mu_
-  std::deque<Waiter> waiters_;           // guarded by mu_, in lsn order
-  uint64_t last_applied_lsn_ = 0;        // guarded by mu_
-  bool wake_ = false;                    // guarded by mu_
-  bool stop_ = false;                    // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<PendingRevision> pending_ STRATA_GUARDED_BY(mu_);
+  std::deque<Waiter> waiters_ STRATA_GUARDED_BY(mu_);  // in lsn order
+  uint64_t last_applied_lsn_ STRATA_GUARDED_BY(mu_) = 0;
+  bool wake_ STRATA_GUARDED_BY(mu_) = false;
+  bool stop_ STRATA_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

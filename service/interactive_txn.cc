@@ -12,9 +12,9 @@ struct InteractiveTxns::Txn {
   bool read_only = false;
   int64_t snapshot = 0;
   Clock::time_point begun;
-  std::mutex mu;                // one call at a time on a transaction
-  Clock::time_point last_used;  // guarded by InteractiveTxns::mu_
-  TransactionCommit commit;     // guarded by mu
+  Mutex mu;                     // one call at a time on a transaction
+  Clock::time_point last_used;  // guarded by InteractiveTxns::mu_ (not expressible here)
+  TransactionCommit commit STRATA_GUARDED_BY(mu);
 };
 
 namespace {
@@ -65,11 +65,14 @@ Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revi
   txn->isolation = isolation;
   txn->read_only = read_revision > 0;
   txn->snapshot = snapshot;
-  txn->commit.snapshot = snapshot;
-  txn->commit.serializable = isolation == TxnIsolation::kSerializable;
+  {
+    MutexLock init(txn->mu);  // not shared yet: uncontended, but says what guards it
+    txn->commit.snapshot = snapshot;
+    txn->commit.serializable = isolation == TxnIsolation::kSerializable;
+  }
   const auto now = Clock::now();
   txn->begun = txn->last_used = now;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ExpireIdleLocked(now);
   if (active_.size() >= options_.max_active) {
     return ServiceError{
@@ -82,7 +85,7 @@ Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revi
 }
 
 Reply<std::shared_ptr<InteractiveTxns::Txn>> InteractiveTxns::Find(uint64_t id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = active_.find(id);
   if (it == active_.end()) return NoSuchTxn(id);
   const auto now = Clock::now();
@@ -99,7 +102,7 @@ Reply<TxnRead> InteractiveTxns::Get(uint64_t id, const std::string& key) {
   auto found = Find(id);
   if (!found.ok()) return found.error();
   Txn& t = *found.value();
-  std::lock_guard lock(t.mu);
+  MutexLock lock(t.mu);
   if (auto w = t.commit.writes.find(key); w != t.commit.writes.end()) {
     TxnRead r;
     r.own_write = true;
@@ -132,7 +135,7 @@ Reply<RangeResponse> InteractiveTxns::Range(uint64_t id, const KeySpan& span, in
   auto found = Find(id);
   if (!found.ok()) return found.error();
   Txn& t = *found.value();
-  std::lock_guard lock(t.mu);
+  MutexLock lock(t.mu);
   if (span.key.empty()) return etcd_errors::EmptyKey();
   if (t.commit.serializable && !t.read_only) {
     if (t.commit.reads.size() + t.commit.scans.size() >= options_.max_reads) {
@@ -187,7 +190,7 @@ Reply<InteractiveTxns::Empty> InteractiveTxns::Write(uint64_t id, const std::str
   auto found = Find(id);
   if (!found.ok()) return found.error();
   Txn& t = *found.value();
-  std::lock_guard lock(t.mu);
+  MutexLock lock(t.mu);
   if (key.empty()) return etcd_errors::EmptyKey();
   if (t.read_only) return ReadOnly();
   if (t.commit.writes.size() >= options_.max_writes && !t.commit.writes.count(key)) {
@@ -203,10 +206,10 @@ void InteractiveTxns::Commit(uint64_t id, std::function<void(Reply<int64_t>)> do
     auto found = Find(id);
     if (!found.ok()) return done(found.error());
     txn = found.value();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     active_.erase(id);  // ends now, whatever the outcome
   }
-  std::lock_guard lock(txn->mu);
+  MutexLock lock(txn->mu);
   if (txn->commit.writes.empty()) {
     ++commits_;
     return done(txn->snapshot);  // read-only: its snapshot was consistent
@@ -222,7 +225,7 @@ void InteractiveTxns::Commit(uint64_t id, std::function<void(Reply<int64_t>)> do
 }
 
 Reply<InteractiveTxns::Empty> InteractiveTxns::Abort(uint64_t id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (active_.erase(id) == 0) return NoSuchTxn(id);
   return Empty{};
 }
@@ -230,7 +233,7 @@ Reply<InteractiveTxns::Empty> InteractiveTxns::Abort(uint64_t id) {
 TxnStats InteractiveTxns::Stats() {
   TxnStats s;
   const auto now = Clock::now();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ExpireIdleLocked(now);
   s.active = active_.size();
   for (const auto& [id, t] : active_) {

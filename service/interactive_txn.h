@@ -24,12 +24,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "service/kv_service.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
@@ -103,14 +103,14 @@ class InteractiveTxns final {
   Reply<Empty> Write(uint64_t id, const std::string& key, std::optional<std::string> value);
   // The transaction, unless unknown or expired (then the error to answer).
   Reply<std::shared_ptr<Txn>> Find(uint64_t id);
-  void ExpireIdleLocked(Clock::time_point now);  // REQUIRES: mu_ held
+  void ExpireIdleLocked(Clock::time_point now) STRATA_REQUIRES(mu_);
 
   KvService* kv_;
   const InteractiveTxnOptions options_;
 
-  std::mutex mu_;
-  std::map<uint64_t, std::shared_ptr<Txn>> active_;  // guarded by mu_
-  uint64_t next_id_ = 1;                             // guarded by mu_
+  Mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Txn>> active_ STRATA_GUARDED_BY(mu_);
+  uint64_t next_id_ STRATA_GUARDED_BY(mu_) = 1;
   std::atomic<uint64_t> commits_{0}, conflicts_{0}, expired_{0};
 };
 

@@ -300,7 +300,7 @@ void KvService::ExecuteWrite(const std::function<Reply<T>(WriteTxn&)>& body, Don
   auto reply = std::make_shared<Reply<T>>(ServiceError{});
   uint64_t lsn = 0;
   {
-    std::lock_guard lock(writer_mu_);
+    MutexLock lock(writer_mu_);
     WriteTxn txn(store_, applied_revision_);
     *reply = body(txn);
     if (reply->ok() && txn.changed()) {
@@ -718,7 +718,7 @@ void KvService::Txn(const TxnRequest& request, Done<TxnResponse> done) {
 void KvService::Compact(const CompactionRequest& request, Done<CompactionResponse> done) {
   CompactionResponse resp;
   {
-    std::lock_guard lock(writer_mu_);
+    MutexLock lock(writer_mu_);
     if (request.revision > applied_revision_) return done(etcd_errors::FutureRev());
     if (request.revision <= compact_revision_.load()) return done(etcd_errors::Compacted());
     compact_revision_ = request.revision;

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "service/commit_pipeline.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
@@ -133,8 +134,8 @@ class KvService final {
   LeaseKeys* leases_;
   const KvServiceOptions options_;
 
-  std::mutex writer_mu_;
-  int64_t applied_revision_;  // guarded by writer_mu_: the newest revision in the engine
+  Mutex writer_mu_;
+  int64_t applied_revision_ STRATA_GUARDED_BY(writer_mu_);  // the newest revision in the engine
   std::atomic<int64_t> compact_revision_{-1};
   std::atomic<int64_t> live_keys_{0};
 };

@@ -9,10 +9,10 @@ LeaseTable::LeaseTable(LeaseJournal* journal, LeaseTableOptions options)
 
 LeaseTable::~LeaseTable() {
   {
-    std::lock_guard lock(tasks_mu_);
+    MutexLock lock(tasks_mu_);
     stop_ = true;
   }
-  tasks_cv_.notify_all();
+  tasks_cv_.NotifyAll();
   if (worker_.joinable()) worker_.join();
 }
 
@@ -20,14 +20,14 @@ void LeaseTable::Start(KvService* kv) {
   kv_ = kv;
   const auto now = Clock::now();
   if (journal_) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [id, ttl] : journal_->Load()) {
       leases_[id] = Lease{ttl, now + std::chrono::seconds(ttl), {}, false};
       ScheduleExpiry(id, now + std::chrono::seconds(ttl));
     }
   }
   kv->ForEachLeasedKey([&](const std::string& key, int64_t lease) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = leases_.find(lease);
     if (it != leases_.end()) it->second.keys.insert(key);
   });
@@ -36,16 +36,16 @@ void LeaseTable::Start(KvService* kv) {
 
 void LeaseTable::Post(JournalTask task) {
   {
-    std::lock_guard lock(tasks_mu_);
+    MutexLock lock(tasks_mu_);
     tasks_.push_back(std::move(task));
   }
-  tasks_cv_.notify_one();
+  tasks_cv_.NotifyOne();
 }
 
 void LeaseTable::Run() {
-  std::unique_lock lock(tasks_mu_);
+  UniqueLock lock(tasks_mu_);
   while (!stop_) {
-    if (tasks_.empty()) tasks_cv_.wait_for(lock, options_.expiry_check);
+    if (tasks_.empty()) tasks_cv_.WaitFor(lock, options_.expiry_check);
     if (!tasks_.empty()) {
       std::deque<JournalTask> batch;
       batch.swap(tasks_);
@@ -70,7 +70,7 @@ void LeaseTable::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) {
   if (ttl > options_.max_ttl_seconds) return done(etcd_errors::LeaseTtlTooLarge());
   ttl = std::max(ttl, options_.min_ttl_seconds);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (id < 0) return done(etcd_errors::LeaseNotFound());
     if (id != 0 && (leases_.count(id) || granting_.count(id))) {
       return done(etcd_errors::LeaseExist());
@@ -86,7 +86,7 @@ void LeaseTable::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) {
   Post({[this, id, ttl] { return journal_ ? journal_->Record(id, ttl) : Status::Ok(); },
         [this, id, ttl, done = std::move(done)](const Status& s) {
           {
-            std::lock_guard lock(mu_);
+            MutexLock lock(mu_);
             granting_.erase(id);
             if (s.ok()) {
               const auto expiry = Clock::now() + std::chrono::seconds(ttl);
@@ -130,7 +130,7 @@ void LeaseTable::ScheduleExpiry(int64_t id, Clock::time_point expiry) {
 void LeaseTable::ExpireDue() {
   std::vector<int64_t> due;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     const auto now = Clock::now();
     while (!expiry_queue_.empty() && expiry_queue_.top().first <= now) {
       const int64_t id = expiry_queue_.top().second;
@@ -151,7 +151,7 @@ void LeaseTable::ExpireDue() {
 }
 
 std::optional<int64_t> LeaseTable::KeepAlive(int64_t id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = leases_.find(id);
   if (it == leases_.end() || it->second.expiring) return std::nullopt;
   it->second.expiry = Clock::now() + std::chrono::seconds(it->second.ttl);
@@ -159,7 +159,7 @@ std::optional<int64_t> LeaseTable::KeepAlive(int64_t id) {
 }
 
 LeaseTimeToLiveResult LeaseTable::TimeToLive(int64_t id, bool with_keys) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   LeaseTimeToLiveResult r;
   r.id = id;
   auto it = leases_.find(id);
@@ -172,7 +172,7 @@ LeaseTimeToLiveResult LeaseTable::TimeToLive(int64_t id, bool with_keys) const {
 }
 
 std::vector<int64_t> LeaseTable::Leases() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<int64_t> ids;
   ids.reserve(leases_.size());
   for (const auto& [id, lease] : leases_) ids.push_back(id);
@@ -180,7 +180,7 @@ std::vector<int64_t> LeaseTable::Leases() const {
 }
 
 std::vector<std::pair<int64_t, int64_t>> LeaseTable::Granted() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::pair<int64_t, int64_t>> out;
   out.reserve(leases_.size());
   for (const auto& [id, lease] : leases_) out.emplace_back(id, lease.ttl);
@@ -188,17 +188,17 @@ std::vector<std::pair<int64_t, int64_t>> LeaseTable::Granted() const {
 }
 
 size_t LeaseTable::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return leases_.size();
 }
 
 bool LeaseTable::Exists(int64_t lease) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return leases_.count(lease) != 0;
 }
 
 void LeaseTable::Move(const std::string& key, int64_t from, int64_t to) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (from != 0) {
     auto it = leases_.find(from);
     if (it != leases_.end()) it->second.keys.erase(key);
@@ -210,7 +210,7 @@ void LeaseTable::Move(const std::string& key, int64_t from, int64_t to) {
 }
 
 std::optional<std::vector<std::string>> LeaseTable::End(int64_t lease) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = leases_.find(lease);
   if (it == leases_.end()) return std::nullopt;
   std::vector<std::string> keys(it->second.keys.begin(), it->second.keys.end());

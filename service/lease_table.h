@@ -16,13 +16,11 @@
 #define STRATA_SERVICE_LEASE_TABLE_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <queue>
 #include <random>
@@ -32,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "service/kv_service.h"
 #include "service/service_error.h"
 #include "strata/status.h"
@@ -122,7 +121,7 @@ class LeaseTable final : public LeaseKeys {
   void Run();
   void Post(JournalTask task);
   void ExpireDue();
-  void ScheduleExpiry(int64_t id, Clock::time_point expiry);  // requires mu_
+  void ScheduleExpiry(int64_t id, Clock::time_point expiry) STRATA_REQUIRES(mu_);
 
   // Ordered by expiry, earliest on top; each live lease has one entry.
   // Entries are checked lazily: a renewed lease's entry is pushed back
@@ -138,16 +137,16 @@ class LeaseTable final : public LeaseKeys {
   const LeaseTableOptions options_;
   KvService* kv_ = nullptr;
 
-  mutable std::mutex mu_;
-  std::map<int64_t, Lease> leases_;  // guarded by mu_
-  std::set<int64_t> granting_;       // guarded by mu_: ids whose grant is being journaled
-  ExpiryQueue expiry_queue_;         // guarded by mu_
-  std::mt19937_64 random_;           // guarded by mu_
+  mutable Mutex mu_;
+  std::map<int64_t, Lease> leases_ STRATA_GUARDED_BY(mu_);
+  std::set<int64_t> granting_ STRATA_GUARDED_BY(mu_);  // ids whose grant is being journaled
+  ExpiryQueue expiry_queue_ STRATA_GUARDED_BY(mu_);
+  std::mt19937_64 random_ STRATA_GUARDED_BY(mu_);
 
-  std::mutex tasks_mu_;
-  std::condition_variable tasks_cv_;
-  std::deque<JournalTask> tasks_;  // guarded by tasks_mu_
-  bool stop_ = false;              // guarded by tasks_mu_
+  Mutex tasks_mu_;
+  CondVar tasks_cv_;
+  std::deque<JournalTask> tasks_ STRATA_GUARDED_BY(tasks_mu_);
+  bool stop_ STRATA_GUARDED_BY(tasks_mu_) = false;
   std::thread worker_;
 };
 

@@ -9,7 +9,7 @@ RevisionTimes::RevisionTimes(int64_t revision_at_start, Clock::time_point now) {
 }
 
 void RevisionTimes::Note(int64_t revision, Clock::time_point now) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Sample& last = samples_.back();
   if (now - last.at < std::chrono::seconds(1)) {
     // Within the second: the sample stands for every revision of it, timed
@@ -22,7 +22,7 @@ void RevisionTimes::Note(int64_t revision, Clock::time_point now) {
 }
 
 RevisionTimes::Clock::duration RevisionTimes::Age(int64_t revision, Clock::time_point now) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   // The first sample whose revision reaches `revision`: the second in which
   // it was committed (every commit is noted).
   auto it = std::lower_bound(samples_.begin(), samples_.end(), revision,

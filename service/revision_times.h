@@ -12,7 +12,8 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <mutex>
+
+#include "base/mutex.h"
 
 namespace strata::service {
 
@@ -33,8 +34,8 @@ class RevisionTimes {
     Clock::time_point at;
     int64_t revision;
   };
-  mutable std::mutex mu_;
-  std::deque<Sample> samples_;  // guarded by mu_; ascending in time and revision
+  mutable Mutex mu_;
+  std::deque<Sample> samples_ STRATA_GUARDED_BY(mu_);  // ascending in time and revision
 };
 
 }  // namespace strata::service

@@ -21,10 +21,10 @@ WatchHub::WatchHub(const MvccStore* store, std::function<int64_t()> compact_revi
 
 WatchHub::~WatchHub() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   thread_.join();
 }
 
@@ -36,7 +36,7 @@ bool WatchHub::Matches(const Watcher& w, const Event& e) const {
 
 void WatchHub::Publish(int64_t revision, std::vector<Event>&& events) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     published_ = revision;
     const size_t n = events.size();
     if (n > 0) {
@@ -54,11 +54,11 @@ void WatchHub::Publish(int64_t revision, std::vector<Event>&& events) {
     if (watcher_count_ == 0 || nudged_) return;
     nudged_ = true;
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& stream = streams_[sink];
   WatchResponse created;
   created.header.revision = published_;
@@ -106,12 +106,12 @@ void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
   sink->Offer(std::move(created), true);
   if (w->next_revision <= published_) {
     nudged_ = true;
-    cv_.notify_one();
+    cv_.NotifyOne();
   }
 }
 
 void WatchHub::Cancel(WatchSink* sink, int64_t watch_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = streams_.find(sink);
   if (it == streams_.end() || it->second.watchers.erase(watch_id) == 0) return;
   --watcher_count_;
@@ -124,7 +124,7 @@ void WatchHub::Cancel(WatchSink* sink, int64_t watch_id) {
 }
 
 void WatchHub::RequestProgress(WatchSink* sink) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& stream = streams_[sink];
   if (!stream.progress_wanted) {
     stream.progress_wanted = true;
@@ -153,7 +153,7 @@ void WatchHub::MaybeAnswerProgress(WatchSink* sink, Stream& stream) {
 }
 
 void WatchHub::RemoveStream(WatchSink* sink) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = streams_.find(sink);
   if (it == streams_.end()) return;
   watcher_count_ -= it->second.watchers.size();
@@ -162,10 +162,10 @@ void WatchHub::RemoveStream(WatchSink* sink) {
 
 void WatchHub::Nudge() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     nudged_ = true;
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 bool WatchHub::OfferEvents(const Watcher& w, int64_t header_revision, std::vector<Event>&& events) {
@@ -211,7 +211,7 @@ bool WatchHub::OfferEvents(const Watcher& w, int64_t header_revision, std::vecto
 }
 
 WatchHub::Floor WatchHub::ProtectedFloor(int64_t max_lag) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Floor floor;
   for (const auto& [sink, stream] : streams_) {
     for (const auto& [id, w] : stream.watchers) {
@@ -230,7 +230,7 @@ WatchHub::Floor WatchHub::ProtectedFloor(int64_t max_lag) const {
 WatchHub::LagHistogram WatchHub::Lags(const std::vector<int64_t>& bounds) const {
   LagHistogram h;
   h.counts.assign(bounds.size() + 1, 0);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [sink, stream] : streams_) {
     for (const auto& [id, w] : stream.watchers) {
       const int64_t lag = std::max<int64_t>(0, published_ - (w->next_revision - 1));
@@ -242,14 +242,15 @@ WatchHub::LagHistogram WatchHub::Lags(const std::vector<int64_t>& bounds) const 
 }
 
 size_t WatchHub::watchers() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return watcher_count_;
 }
 
 void WatchHub::Run() {
-  std::unique_lock lock(mu_);
+  UniqueLock lock(mu_);
   while (!stop_) {
-    cv_.wait_for(lock, options_.catch_up_interval, [&] { return stop_ || nudged_; });
+    cv_.WaitFor(lock, options_.catch_up_interval,
+                [&]() STRATA_REQUIRES(mu_) { return stop_ || nudged_; });
     if (stop_) break;
     nudged_ = false;
     lock.unlock();
@@ -375,7 +376,7 @@ void WatchHub::Advance(Watcher& w, std::vector<Event>&& events, int64_t read_thr
 void WatchHub::Deliver() {
   std::vector<std::shared_ptr<Watcher>> behind;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [sink, stream] : streams_) {
       for (auto& [id, w] : stream.watchers) {
         if (w->next_revision <= published_) behind.push_back(w);
@@ -383,7 +384,7 @@ void WatchHub::Deliver() {
     }
   }
   for (auto& w : behind) {
-    std::unique_lock lock(mu_);
+    UniqueLock lock(mu_);
     if (!IsLive(w) || w->next_revision > published_) continue;
     int64_t read_through = 0;
     if (w->next_revision >= ring_from_) {
@@ -420,7 +421,7 @@ void WatchHub::Deliver() {
 
 void WatchHub::SendProgress() {
   const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (now - last_progress_ < options_.progress_interval) return;
   last_progress_ = now;
   for (auto& [sink, stream] : streams_) {

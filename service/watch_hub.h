@@ -23,18 +23,17 @@
 #define STRATA_SERVICE_WATCH_HUB_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "service/kv_types.h"
 #include "strata/mvcc_store.h"
 
@@ -156,39 +155,41 @@ class WatchHub final {
 
   void Run();
   bool Matches(const Watcher& w, const Event& e) const;
-  // mu_ held: `w` is still a watcher of a live stream.
-  bool IsLive(const std::shared_ptr<Watcher>& w) const;
-  // mu_ held: w's events from the ring, from w.next_revision up to the
+  // `w` is still a watcher of a live stream.
+  bool IsLive(const std::shared_ptr<Watcher>& w) const STRATA_REQUIRES(mu_);
+  // w's events from the ring, from w.next_revision up to the
   // newest (or fewer whole revisions, at most a catch-up batch).
-  std::vector<Event> ReadRing(const Watcher& w, int64_t* read_through) const;
+  std::vector<Event> ReadRing(const Watcher& w, int64_t* read_through) const STRATA_REQUIRES(mu_);
   // Reads what `w` missed, from `from` on, up to `until`, whole revisions.
   std::vector<Event> ReadHistory(const Watcher& w, int64_t from, int64_t until,
                                  int64_t* read_through, bool* compacted) const;
   // Gives every watcher that is behind what it has not been sent.
   void Deliver();
-  // mu_ held: offers `events` and moves w past `read_through`, or leaves it
+  // Offers `events` and moves w past `read_through`, or leaves it
   // where it is if its stream is full.
-  void Advance(Watcher& w, std::vector<Event>&& events, int64_t read_through);
+  void Advance(Watcher& w, std::vector<Event>&& events, int64_t read_through) STRATA_REQUIRES(mu_);
   // Offers `events` to w's stream as one response, or as fragments if it
   // asked for them and they are large; false if the stream is full.
   bool OfferEvents(const Watcher& w, int64_t header_revision, std::vector<Event>&& events);
   void SendProgress();
-  void MaybeAnswerProgress(WatchSink* sink, Stream& stream);  // mu_ held
+  void MaybeAnswerProgress(WatchSink* sink, Stream& stream) STRATA_REQUIRES(mu_);
 
   const MvccStore* store_;
   std::function<int64_t()> compact_revision_;
   const WatchHubOptions options_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  int64_t published_;          // guarded by mu_
-  std::deque<Revision> ring_;  // guarded by mu_
-  size_t ring_size_ = 0;       // guarded by mu_: events in ring_
-  int64_t ring_from_ = 0;      // guarded by mu_: every event from this revision on is in ring_
-  std::map<WatchSink*, Stream> streams_;  // guarded by mu_
-  size_t watcher_count_ = 0;              // guarded by mu_
-  bool stop_ = false;                     // guarded by mu_
-  bool nudged_ = false;                   // guarded by mu_
+  // mu_ also guards each Watcher's next_revision and each Stream (clang's
+  // analysis cannot name another object's mutex in a nested struct).
+  mutable Mutex mu_;
+  CondVar cv_;
+  int64_t published_ STRATA_GUARDED_BY(mu_);
+  std::deque<Revision> ring_ STRATA_GUARDED_BY(mu_);
+  size_t ring_size_ STRATA_GUARDED_BY(mu_) = 0;   // events in ring_
+  int64_t ring_from_ STRATA_GUARDED_BY(mu_) = 0;  // every event from this revision on is in ring_
+  std::map<WatchSink*, Stream> streams_ STRATA_GUARDED_BY(mu_);
+  size_t watcher_count_ STRATA_GUARDED_BY(mu_) = 0;
+  bool stop_ STRATA_GUARDED_BY(mu_) = false;
+  bool nudged_ STRATA_GUARDED_BY(mu_) = false;
   std::chrono::steady_clock::time_point last_progress_;
   std::thread thread_;
 };
