@@ -3,10 +3,10 @@
 #include <httplib.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <vector>
+
+#include "base/mutex.h"
 
 namespace strata::ops {
 namespace {
@@ -20,19 +20,19 @@ class BoundedPool final : public httplib::TaskQueue {
   }
   void enqueue(std::function<void()> fn) override {
     {
-      std::unique_lock lock(mu_);
-      room_.wait(lock, [&] { return jobs_.size() < max_waiting_ || stop_; });
+      UniqueLock lock(mu_);
+      room_.Wait(lock, [&]() STRATA_REQUIRES(mu_) { return jobs_.size() < max_waiting_ || stop_; });
       jobs_.push_back(std::move(fn));
     }
-    work_.notify_one();
+    work_.NotifyOne();
   }
   void shutdown() override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stop_ = true;
     }
-    work_.notify_all();
-    room_.notify_all();
+    work_.NotifyAll();
+    room_.NotifyAll();
     for (auto& t : workers_) t.join();
   }
 
@@ -41,23 +41,23 @@ class BoundedPool final : public httplib::TaskQueue {
     for (;;) {
       std::function<void()> fn;
       {
-        std::unique_lock lock(mu_);
-        work_.wait(lock, [&] { return !jobs_.empty() || stop_; });
+        UniqueLock lock(mu_);
+        work_.Wait(lock, [&]() STRATA_REQUIRES(mu_) { return !jobs_.empty() || stop_; });
         // Jobs left at a stop still run: each closes its connection.
         if (jobs_.empty()) return;
         fn = std::move(jobs_.front());
         jobs_.pop_front();
       }
-      room_.notify_one();
+      room_.NotifyOne();
       fn();
     }
   }
 
   const size_t max_waiting_;
-  std::mutex mu_;
-  std::condition_variable work_, room_;
-  std::deque<std::function<void()>> jobs_;  // guarded by mu_
-  bool stop_ = false;                       // guarded by mu_
+  Mutex mu_;
+  CondVar work_, room_;
+  std::deque<std::function<void()>> jobs_ STRATA_GUARDED_BY(mu_);
+  bool stop_ STRATA_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };
 

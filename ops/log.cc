@@ -79,7 +79,7 @@ void Log::Throttled(LogLevel level, std::string_view component, std::string_view
   const auto now = std::chrono::steady_clock::now();
   uint64_t left_out = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = seen_.find(kind);
     if (it != seen_.end() && now - it->second.last < options_.throttle) {
       ++it->second.left_out;

@@ -11,10 +11,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "base/mutex.h"
 
 namespace strata::ops {
 
@@ -54,8 +55,8 @@ class Log {
     uint64_t left_out = 0;
   };
   const LogOptions options_;
-  std::mutex mu_;
-  std::map<std::string, Seen, std::less<>> seen_;  // guarded by mu_, one entry per kind
+  Mutex mu_;
+  std::map<std::string, Seen, std::less<>> seen_ STRATA_GUARDED_BY(mu_);  // one entry per kind
 };
 
 }  // namespace strata::ops

@@ -1,11 +1,10 @@
 #include "server/auth_service.h"
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 
+#include "base/mutex.h"
 #include "rpc.grpc.pb.h"
 #include "server/server_state.h"
 
@@ -23,28 +22,28 @@ class AuthWorker {
   AuthWorker() : thread_([this] { Run(); }) {}
   ~AuthWorker() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
-    cv_.notify_one();
+    cv_.NotifyOne();
     thread_.join();
   }
   bool Post(std::function<void()> task) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_ || queue_.size() >= kMaxWaiting) return false;
       queue_.push_back(std::move(task));
     }
-    cv_.notify_one();
+    cv_.NotifyOne();
     return true;
   }
 
  private:
   // Drains what was queued before stopping: each task finishes its call.
   void Run() {
-    std::unique_lock lock(mu_);
+    UniqueLock lock(mu_);
     for (;;) {
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      cv_.Wait(lock, [&]() STRATA_REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;
       auto task = std::move(queue_.front());
       queue_.pop_front();
@@ -54,10 +53,10 @@ class AuthWorker {
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> queue_ STRATA_GUARDED_BY(mu_);
+  bool stopping_ STRATA_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

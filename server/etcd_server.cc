@@ -6,13 +6,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <mutex>
 #include <optional>
 #include <utility>
 
+#include "base/mutex.h"
 #include "rpc.grpc.pb.h"
 #include "server/auth_service.h"
 #include "server/dashboard.h"
@@ -77,7 +77,7 @@ class WriteQueue {
   // threads meet here, and each extra hold is a chance to sleep on it.
   Pushed Push(Response r, size_t bytes, bool bounded, size_t max_count, size_t max_bytes,
               Response* next) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!writing_) {
       writing_ = true;
       *next = std::move(r);
@@ -92,7 +92,7 @@ class WriteQueue {
   }
   // After a write completed: true with *next if another must be written.
   bool Next(Response* next) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (queue_.empty()) {
       writing_ = false;
       return false;
@@ -103,11 +103,11 @@ class WriteQueue {
     return true;
   }
   bool idle() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return !writing_ && queue_.empty();
   }
   size_t queued() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return queue_.size();
   }
 
@@ -116,10 +116,10 @@ class WriteQueue {
     Response response;
     size_t bytes;
   };
-  mutable std::mutex mu_;
-  bool writing_ = false;
-  std::deque<Queued> queue_;
-  size_t queued_bytes_ = 0;
+  mutable Mutex mu_;
+  bool writing_ STRATA_GUARDED_BY(mu_) = false;
+  std::deque<Queued> queue_ STRATA_GUARDED_BY(mu_);
+  size_t queued_bytes_ STRATA_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace
@@ -268,7 +268,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   void OnReadDone(bool ok) final {
     if (!ok) {
       OnClientDone();
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       reading_done_ = true;
       MaybeFinishLocked();
       return;
@@ -276,7 +276,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
     meter_.Received();
     OnRequest(request_);
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (queue_.queued() >= kPauseReadingAt) {
         read_paused_ = true;  // OnWriteDone reads on once the queue drains
         return;
@@ -286,7 +286,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   }
   void MaybeResumeReading() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!read_paused_ || reading_done_ || queue_.queued() > kMaxQueued / 2) return;
       read_paused_ = false;
     }
@@ -296,12 +296,12 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   // while reading is paused there is none, so it is said here.
   void OnCancel() final {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!read_paused_ || reading_done_) return;
       reading_done_ = true;
     }
     OnClientDone();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     MaybeFinishLocked();
   }
   void OnWriteDone(bool ok) final {
@@ -316,11 +316,11 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
       while (queue_.Next(&writing_)) {  // the client is gone: drop what waits
       }
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     MaybeFinishLocked();
   }
   void OnDone() final { delete this; }
-  void MaybeFinishLocked() {
+  void MaybeFinishLocked() STRATA_REQUIRES(mu_) {
     if (reading_done_ && !finished_ && queue_.idle()) {
       finished_ = true;
       meter_.Finished(grpc::StatusCode::OK);
@@ -332,10 +332,10 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   Request request_;
   Response writing_;
   WriteQueue<Response> queue_;
-  std::mutex mu_;
-  bool reading_done_ = false;  // guarded by mu_
-  bool read_paused_ = false;   // guarded by mu_: no read outstanding until the queue drains
-  bool finished_ = false;      // guarded by mu_
+  Mutex mu_;
+  bool reading_done_ STRATA_GUARDED_BY(mu_) = false;
+  bool read_paused_ STRATA_GUARDED_BY(mu_) = false;  // no read outstanding until the queue drains
+  bool finished_ STRATA_GUARDED_BY(mu_) = false;
 };
 
 // One Watch stream: requests go to the hub, the hub's responses come back
@@ -973,16 +973,17 @@ uint64_t EtcdServer::member_id() const { return impl_->identity.member_id; }
 uint64_t EtcdServer::cluster_id() const { return impl_->identity.cluster_id; }
 
 void EtcdServer::Wait() {
-  std::unique_lock lock(impl_->shutdown_mu);
-  impl_->shutdown_cv.wait(lock, [&] { return impl_->shutdown; });
+  UniqueLock lock(impl_->shutdown_mu);
+  impl_->shutdown_cv.Wait(lock,
+                          [&]() STRATA_REQUIRES(impl_->shutdown_mu) { return impl_->shutdown; });
 }
 
 void EtcdServer::Shutdown() {
   {
-    std::lock_guard lock(impl_->shutdown_mu);
+    MutexLock lock(impl_->shutdown_mu);
     impl_->shutdown = true;
   }
-  impl_->shutdown_cv.notify_all();
+  impl_->shutdown_cv.NotifyAll();
 }
 
 }  // namespace strata::server

@@ -47,7 +47,7 @@ void MeteredReactor::Finish(grpc::Status status) {
 }
 
 GrpcMetrics::Method* GrpcMetrics::Find(const char* full_name, Type type) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const std::string_view key = full_name ? full_name : "/unknown/unknown";
   auto it = methods_.find(key);
   if (it == methods_.end()) it = methods_.emplace(std::string(key), nullptr).first;
@@ -67,7 +67,7 @@ GrpcMetrics::Method* GrpcMetrics::Find(const char* full_name, Type type) {
 }
 
 uint64_t GrpcMetrics::Handled(const std::string& service, const std::string& name) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   uint64_t total = 0;
   for (const auto& [key, m] : methods_) {
     if (m->service != service || m->name != name) continue;
@@ -86,7 +86,7 @@ const char* GrpcMetrics::CodeName(int code) {
 }
 
 void GrpcMetrics::Render(ops::PrometheusText& out) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto labels = [](const Method& m) {
     return ops::Labels{{"grpc_method", m.name}, {"grpc_service", m.service}, {"grpc_type", m.type}};
   };

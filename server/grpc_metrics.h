@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/mutex.h"
 #include "ops/prometheus_text.h"
 
 namespace strata::server {
@@ -68,8 +69,8 @@ class GrpcMetrics final {
   static const char* CodeName(int code);
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Method>, std::less<>> methods_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<Method>, std::less<>> methods_ STRATA_GUARDED_BY(mu_);
 };
 
 // What one call counts, from the moment its reactor is made.

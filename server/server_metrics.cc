@@ -105,7 +105,7 @@ std::string Unhealthy(EtcdServer::Impl& s) {
 }
 
 void NoteHealth(EtcdServer::Impl& s, const std::string& reason) {
-  std::lock_guard lock(s.health_mu);
+  MutexLock lock(s.health_mu);
   (reason.empty() ? s.health_successes : s.health_failures) += 1;
   if (reason == s.last_health_reason) return;
   s.last_health_reason = reason;
@@ -154,7 +154,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   One(out, "counter", "etcd_server_proposals_failed_total",
       "The total number of failed proposals seen.", 0);
   {
-    std::lock_guard lock(s.health_mu);
+    MutexLock lock(s.health_mu);
     One(out, "counter", "etcd_server_health_success",
         "The total number of successful health checks", static_cast<double>(s.health_successes));
     One(out, "counter", "etcd_server_health_failures", "The total number of failed health checks",
@@ -273,7 +273,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   One(out, "gauge", "strata_leases", "Live leases.", static_cast<double>(s.leases->size()));
   {
     static const std::vector<uint64_t> kBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024};
-    std::lock_guard lock(s.versions_per_key_mu);
+    MutexLock lock(s.versions_per_key_mu);
     const auto now = std::chrono::steady_clock::now();
     if (s.versions_per_key.empty() || now - s.versions_per_key_at > std::chrono::seconds(30)) {
       s.versions_per_key = s.store->VersionsPerKey(kBounds);

@@ -7,11 +7,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "base/mutex.h"
 #include "ops/http_listener.h"
 #include "rpc.pb.h"
 #include "server/etcd_server.h"
@@ -66,19 +66,20 @@ class EtcdServer::Impl {
   std::vector<std::unique_ptr<ops::HttpListener>> http;
   std::vector<int> metrics_ports;
   std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
-  mutable std::mutex health_mu;
-  uint64_t health_successes = 0;   // guarded by health_mu
-  uint64_t health_failures = 0;    // guarded by health_mu
-  std::string last_health_reason;  // guarded by health_mu: logged once per change
+  mutable Mutex health_mu;
+  uint64_t health_successes STRATA_GUARDED_BY(health_mu) = 0;
+  uint64_t health_failures STRATA_GUARDED_BY(health_mu) = 0;
+  std::string last_health_reason STRATA_GUARDED_BY(health_mu);  // logged once per change
   // The versions-per-key histogram walks every key: /metrics recomputes it
   // at most every 30 s.
-  mutable std::mutex versions_per_key_mu;
-  mutable std::vector<uint64_t> versions_per_key;  // guarded by versions_per_key_mu
-  mutable std::chrono::steady_clock::time_point versions_per_key_at{};  // guarded by the same
+  mutable Mutex versions_per_key_mu;
+  mutable std::vector<uint64_t> versions_per_key STRATA_GUARDED_BY(versions_per_key_mu);
+  mutable std::chrono::steady_clock::time_point versions_per_key_at
+      STRATA_GUARDED_BY(versions_per_key_mu){};
 
-  std::mutex shutdown_mu;
-  std::condition_variable shutdown_cv;
-  bool shutdown = false;
+  Mutex shutdown_mu;
+  CondVar shutdown_cv;
+  bool shutdown STRATA_GUARDED_BY(shutdown_mu) = false;
 
   void Header(int64_t revision, etcdserverpb::ResponseHeader* h) const {
     ToProto(identity, service::ResponseHeader{revision}, h);
