@@ -95,6 +95,10 @@ class CondVar {
   bool WaitFor(UniqueLock& lock, Duration d, Predicate done) {
     return cv_.wait_for(lock.mu_, d, std::move(done));
   }
+  template <typename TimePoint, typename Predicate>
+  bool WaitUntil(UniqueLock& lock, TimePoint t, Predicate done) {
+    return cv_.wait_until(lock.mu_, t, std::move(done));
+  }
   void NotifyOne() { cv_.notify_one(); }
   void NotifyAll() { cv_.notify_all(); }
 

@@ -32,13 +32,13 @@ EpochDomain::~EpochDomain() {
 }
 
 void EpochDomain::Retire(void* object, void (*deleter)(void*)) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   retired_.push_back({object, deleter, epoch_.load(std::memory_order_seq_cst)});
   if (retired_.size() >= reclaim_threshold_) ReclaimLocked();
 }
 
 size_t EpochDomain::pending() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return retired_.size();
 }
 

@@ -21,8 +21,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <vector>
+
+#include "base/mutex.h"
 
 namespace strata::engine {
 
@@ -73,15 +74,14 @@ class EpochDomain final {
   };
 
   // Advances the epoch and frees what every pinned reader is past.
-  // REQUIRES: mutex_ held.
-  void ReclaimLocked();
+  void ReclaimLocked() STRATA_REQUIRES(mutex_);
 
   mutable std::array<Slot, kSlots> slots_{};
   std::atomic<uint64_t> epoch_{1};
 
-  mutable std::mutex mutex_;  // guards retired_ (writers only; readers never take it)
-  std::vector<Retired> retired_;
-  size_t reclaim_threshold_ = 64;
+  mutable Mutex mutex_;  // writers only; readers never take it
+  std::vector<Retired> retired_ STRATA_GUARDED_BY(mutex_);
+  size_t reclaim_threshold_ STRATA_GUARDED_BY(mutex_) = 64;
 };
 
 }  // namespace strata::engine

@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "base/mutex.h"
 #include "engine/epoch.h"
 #include "engine/key_entry.h"
 #include "engine/key_hash_index.h"
@@ -129,17 +130,18 @@ class MvccStore::Impl {
   }
 
   Status CheckAboveHorizon(uint64_t ts) const;
-  // The version of `entry` at exactly `ts`, if any. REQUIRES: write_mutex_.
+  // The version of `entry` at exactly `ts`, if any (the writer's view).
   static const VersionRecord* FindExact(const KeyEntry* entry, uint64_t ts);
   static Status ConflictAt(const VersionRecord& existing, uint64_t ts);
   // Stores a version; `entry` is the key's entry or nullptr for a new key.
-  // REQUIRES: write_mutex_ held and every check passed.
+  // Every check has passed.
   WriteResult ApplyLocked(std::string_view key, uint64_t hash, KeyEntry* entry,
-                          const std::string_view* value, uint64_t ts);
+                          const std::string_view* value, uint64_t ts) STRATA_REQUIRES(write_mutex_);
   void InsertVersion(KeyEntry* entry, const VersionRecord& record);
   // Removes what the horizon makes invisible from one key; returns whether
-  // its last version went (the key is retired). REQUIRES: write_mutex_ held.
-  bool SweepKey(KeyEntry* entry, uint64_t horizon, CompactStepResult* result);
+  // its last version went (the key is retired).
+  bool SweepKey(KeyEntry* entry, uint64_t horizon, CompactStepResult* result)
+      STRATA_REQUIRES(write_mutex_);
   void RetireValue(const VersionRecord& record);
   void FreeEntryNow(KeyEntry* entry);
   static uint64_t ValueBytes(const VersionRecord& r) { return r.deleted() ? 0 : r.value().size(); }
@@ -152,10 +154,11 @@ class MvccStore::Impl {
   KeyHashIndex hash_index_;
   KeyOrderIndex order_index_;
 
-  std::mutex write_mutex_;  // serializes writers; readers never take it
+  Mutex write_mutex_;  // serializes writers; readers never take it
   std::atomic<uint64_t> horizon_{0};
   std::atomic<uint64_t> max_ts_plus_one_{0};  // 0: nothing written yet
-  std::string background_cursor_;  // next key of the background sweep; REQUIRES: write_mutex_
+  std::string background_cursor_
+      STRATA_GUARDED_BY(write_mutex_);  // the background sweep's next key
   Counters counters_;
 };
 
@@ -211,7 +214,7 @@ Result<WriteResult> MvccStore::Impl::Write(std::string_view key, const std::stri
   WriteResult result;
   uint64_t lsn = 0;
   {
-    std::lock_guard lock(write_mutex_);
+    MutexLock lock(write_mutex_);
     if (Status s = CheckAboveHorizon(ts); !s.ok()) return s;
     KeyEntry* entry = hash_index_.Find(key, hash);
     if (const VersionRecord* existing = FindExact(entry, ts)) {
@@ -250,7 +253,7 @@ Status MvccStore::Impl::ApplyBatch(const std::vector<BatchWrite>& writes, Timest
   }
   uint64_t lsn = 0;
   {
-    std::lock_guard lock(write_mutex_);
+    MutexLock lock(write_mutex_);
     if (Status s = CheckAboveHorizon(ts); !s.ok()) return s;
     // All checks before any write: the batch lands whole or not at all.
     std::vector<KeyEntry*> entries(writes.size());
@@ -578,7 +581,7 @@ Result<ChangesResult> MvccStore::Impl::Changes(Timestamp since, const KeyRange& 
 }
 
 uint64_t MvccStore::Impl::RaiseHorizon(Timestamp horizon) {
-  std::lock_guard lock(write_mutex_);
+  MutexLock lock(write_mutex_);
   if (horizon.value() <= horizon_.load(std::memory_order_relaxed)) return 0;
   uint64_t lsn = 0;
   if (log_ != nullptr) {
@@ -595,7 +598,7 @@ uint64_t MvccStore::Impl::RaiseHorizon(Timestamp horizon) {
 bool MvccStore::Impl::ExportKeys(std::string* cursor, size_t max_keys,
                                  const std::function<void()>& at_cut, const ExportVisitor& visit) {
   std::vector<ExportedVersion> versions;
-  std::lock_guard lock(write_mutex_);
+  MutexLock lock(write_mutex_);
   at_cut();
   KeyEntry* entry = order_index_.Seek(*cursor);
   for (size_t n = 0; entry != nullptr && n < max_keys; ++n, entry = KeyOrderIndex::Next(entry)) {
@@ -620,7 +623,7 @@ bool MvccStore::Impl::ExportKeys(std::string* cursor, size_t max_keys,
 void MvccStore::Impl::RestoreVersion(std::string_view key, uint64_t ts, uint64_t version,
                                      const std::string_view* value, uint64_t write_count) {
   const uint64_t hash = KeyHashIndex::Hash(key);
-  std::lock_guard lock(write_mutex_);
+  MutexLock lock(write_mutex_);
   KeyEntry* entry = hash_index_.Find(key, hash);
   if (FindExact(entry, ts) == nullptr) {
     ApplyLocked(key, hash, entry, value, ts);
@@ -636,7 +639,7 @@ void MvccStore::Impl::RestoreVersion(std::string_view key, uint64_t ts, uint64_t
 
 void MvccStore::Impl::RestoreRetiredKey(std::string_view key, uint64_t write_count) {
   const uint64_t hash = KeyHashIndex::Hash(key);
-  std::lock_guard lock(write_mutex_);
+  MutexLock lock(write_mutex_);
   KeyEntry* entry = hash_index_.Find(key, hash);
   if (entry == nullptr) {
     entry = KeyEntry::Create(key, hash, order_index_.RandomHeight());
@@ -652,14 +655,14 @@ void MvccStore::Impl::RestoreRetiredKey(std::string_view key, uint64_t write_cou
 }
 
 void MvccStore::Impl::RestoreHorizon(uint64_t horizon) {
-  std::lock_guard lock(write_mutex_);
+  MutexLock lock(write_mutex_);
   if (horizon > horizon_.load(std::memory_order_relaxed)) {
     horizon_.store(horizon, std::memory_order_seq_cst);
   }
 }
 
 void MvccStore::Impl::RestoreMaxTimestamp(uint64_t ts) {
-  std::lock_guard lock(write_mutex_);
+  MutexLock lock(write_mutex_);
   if (ts + 1 > max_ts_plus_one_.load(std::memory_order_relaxed)) {
     max_ts_plus_one_.store(ts + 1, std::memory_order_release);
   }
@@ -667,7 +670,7 @@ void MvccStore::Impl::RestoreMaxTimestamp(uint64_t ts) {
 
 CompactStepResult MvccStore::Impl::SweepFrom(std::string* cursor, size_t max_keys) {
   CompactStepResult result;
-  std::lock_guard lock(write_mutex_);
+  MutexLock lock(write_mutex_);
   const uint64_t h = horizon();
   KeyEntry* entry = order_index_.Seek(*cursor);
   while (entry != nullptr && result.keys_visited < max_keys) {

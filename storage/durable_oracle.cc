@@ -26,7 +26,7 @@ Result<Timestamp> DurableOracle::Next() {
 }
 
 Status DurableOracle::Reserve(uint64_t needed) {
-  std::lock_guard lock(reserve_mutex_);
+  MutexLock lock(reserve_mutex_);
   if (usable_through_.load(std::memory_order_relaxed) >= needed) return Status::Ok();
   const uint64_t through = needed + std::min(kWindow, Timestamp::kMaxValue - needed);
   Result<uint64_t> lsn = wal_->AppendReserve(through);
@@ -49,7 +49,7 @@ void DurableOracle::Observe(Timestamp seen) {
 Timestamp DurableOracle::Last() const { return Timestamp(last_.load(std::memory_order_acquire)); }
 
 uint64_t DurableOracle::reserved_through() const {
-  std::lock_guard lock(reserve_mutex_);
+  MutexLock lock(reserve_mutex_);
   return reserved_appended_;
 }
 

@@ -11,8 +11,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 
+#include "base/mutex.h"
 #include "storage/wal_writer.h"
 #include "strata/timestamp_oracle.h"
 
@@ -41,8 +41,8 @@ class DurableOracle final : public TimestampOracle {
   std::atomic<uint64_t> last_;
   std::atomic<uint64_t> usable_through_;  // Next() may hand out up to here
   // Held from appending a reservation until reserved_appended_ says so.
-  mutable std::mutex reserve_mutex_;
-  uint64_t reserved_appended_;  // REQUIRES: reserve_mutex_
+  mutable Mutex reserve_mutex_;
+  uint64_t reserved_appended_ STRATA_GUARDED_BY(reserve_mutex_);
 };
 
 }  // namespace strata::storage

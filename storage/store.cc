@@ -4,10 +4,10 @@
 #include "strata/store.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include "base/mutex.h"
 #include "storage/checkpoint.h"
 #include "storage/coding.h"
 #include "storage/durable_oracle.h"
@@ -86,10 +86,10 @@ class Store::Impl {
 
   ~Impl() {
     {
-      std::lock_guard guard(checkpointer_mutex_);
+      MutexLock guard(checkpointer_mutex_);
       stopping_ = true;
     }
-    checkpointer_cv_.notify_all();
+    checkpointer_cv_.NotifyAll();
     if (checkpointer_.joinable()) checkpointer_.join();
     // Members go in reverse order: transactions, oracle, engine, then the
     // log, whose destructor writes and syncs what is still pending.
@@ -111,16 +111,16 @@ class Store::Impl {
   std::unique_ptr<TxnStore> db_;
   RecoveryReport report_;
 
-  std::mutex checkpoint_run_mutex_;  // one checkpoint at a time
-  mutable std::mutex checkpointer_mutex_;
-  std::condition_variable checkpointer_cv_;
-  bool stopping_ = false;  // REQUIRES: checkpointer_mutex_
+  Mutex checkpoint_run_mutex_;  // one checkpoint at a time
+  mutable Mutex checkpointer_mutex_;
+  CondVar checkpointer_cv_;
+  bool stopping_ STRATA_GUARDED_BY(checkpointer_mutex_) = false;
   // Log bytes since open, plus those recovery found after the checkpoint:
   // the log left by earlier runs counts towards the next checkpoint too.
   uint64_t LogBytes() const { return report_.log_bytes_read + wal_->bytes_appended(); }
-  uint64_t log_bytes_at_checkpoint_ = 0;         // LogBytes() then; REQUIRES: checkpointer_mutex_
-  uint64_t checkpoints_ = 0;                     // REQUIRES: checkpointer_mutex_
-  std::optional<uint64_t> last_checkpoint_lsn_;  // REQUIRES: checkpointer_mutex_
+  uint64_t log_bytes_at_checkpoint_ STRATA_GUARDED_BY(checkpointer_mutex_) = 0;  // LogBytes() then
+  uint64_t checkpoints_ STRATA_GUARDED_BY(checkpointer_mutex_) = 0;
+  std::optional<uint64_t> last_checkpoint_lsn_ STRATA_GUARDED_BY(checkpointer_mutex_);
   std::thread checkpointer_;
 };
 
@@ -192,12 +192,12 @@ Status Store::Impl::Recover() {
 }
 
 Status Store::Impl::Checkpoint() {
-  std::lock_guard run(checkpoint_run_mutex_);
+  MutexLock run(checkpoint_run_mutex_);
   const uint64_t log_bytes = LogBytes();
   Result<storage::CheckpointResult> written = storage::WriteCheckpoint(
       dir_, *mvcc_, wal_.get(), [this] { return oracle_->reserved_through(); },
       options_.durability.progress);
-  std::lock_guard guard(checkpointer_mutex_);
+  MutexLock guard(checkpointer_mutex_);
   // Even after a failure: the next attempt waits for the log to grow again
   // instead of retrying in a loop.
   log_bytes_at_checkpoint_ = log_bytes;
@@ -212,9 +212,9 @@ Status Store::Impl::Checkpoint() {
 }
 
 void Store::Impl::CheckpointLoop() {
-  std::unique_lock lock(checkpointer_mutex_);
+  UniqueLock lock(checkpointer_mutex_);
   while (!stopping_) {
-    checkpointer_cv_.wait_for(lock, kCheckpointPoll);
+    checkpointer_cv_.WaitFor(lock, kCheckpointPoll);
     if (stopping_) break;
     if (LogBytes() - log_bytes_at_checkpoint_ < options_.durability.checkpoint_after_log_bytes) {
       continue;
@@ -260,7 +260,7 @@ DurabilityStats Store::GetDurabilityStats() const {
   stats.log_bytes = wal.bytes;
   stats.failure = wal.failure;
   stats.histograms = wal.histograms;
-  std::lock_guard guard(impl_->checkpointer_mutex_);
+  MutexLock guard(impl_->checkpointer_mutex_);
   stats.checkpoints = impl_->checkpoints_;
   stats.last_checkpoint_lsn = impl_->last_checkpoint_lsn_;
   return stats;

@@ -25,15 +25,15 @@ WalWriter::WalWriter(std::string dir, WalOptions options)
 
 WalWriter::~WalWriter() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.NotifyAll();
   if (flusher_.joinable()) flusher_.join();
 }
 
 Status WalWriter::Start(uint64_t next_lsn, std::vector<uint64_t> existing) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::sort(existing.begin(), existing.end());
   for (uint64_t first : existing) {
     if (first != next_lsn) finished_.emplace_back(first, JoinPath(dir_, SegmentFileName(first)));
@@ -76,7 +76,7 @@ Status WalWriter::OpenSegmentLocked(uint64_t first_lsn) {
   current_->end = kSegmentHeaderBytes;
   // The header is pending work too: a flusher asleep on an empty queue must
   // see it, or the records appended behind it would wait forever.
-  work_cv_.notify_one();
+  work_cv_.NotifyOne();
   return Status::Ok();
 }
 
@@ -105,7 +105,7 @@ Result<uint64_t> WalWriter::Append(RecordType type, size_t max_payload,
                                    std::to_string(max_payload) + " bytes; the limit is " +
                                    std::to_string(kMaxRecordPayload) + ")");
   }
-  std::unique_lock lock(mu_);
+  UniqueLock lock(mu_);
   if (failure_) return Status::Unavailable(failure_->message());
   if (current_ == nullptr) return Status::Unavailable("the write-ahead log is not open");
   const bool was_idle = pending_.empty();
@@ -129,7 +129,7 @@ Result<uint64_t> WalWriter::Append(RecordType type, size_t max_payload,
   // context switch per write); in kBatch a full group cuts the delay short.
   const bool wake = was_idle || pending_bytes_ >= kMaxGroupBytes;
   lock.unlock();
-  if (wake) work_cv_.notify_one();
+  if (wake) work_cv_.NotifyOne();
   return lsn;
 }
 
@@ -191,12 +191,12 @@ Status WalWriter::AwaitDurable(uint64_t lsn) {
 }
 
 Status WalWriter::WaitDurable(uint64_t lsn) {
-  std::unique_lock lock(mu_);
+  UniqueLock lock(mu_);
   if (lsn > handed_out_lsn_ && !failure_) {
     // A writer of the pending group is waiting: once all of them are, no
     // one else is about to join, and kBatch stops waiting for more.
     ++pending_waiters_;
-    if (pending_waiters_ >= pending_records_) work_cv_.notify_one();
+    if (pending_waiters_ >= pending_records_) work_cv_.NotifyOne();
   }
   while (durable_lsn_ < lsn && !failure_) {
     if (options_.sync == SyncMode::kNone && !writing_ && !pending_.empty()) {
@@ -204,9 +204,9 @@ Status WalWriter::WaitDurable(uint64_t lsn) {
       // be woken would cost more than writing it here (two thread wake-ups
       // per commit). Whoever writes a group sets writing_, so groups still
       // reach the disk, and durable_lsn_ moves, in order.
-      WriteGroup(lock);
+      WriteGroup();
     } else {
-      durable_cv_.wait(lock);
+      durable_cv_.Wait(lock);
     }
   }
   if (durable_lsn_ >= lsn) return Status::Ok();
@@ -218,35 +218,35 @@ Status WalWriter::WaitDurable(uint64_t lsn) {
 
 void WalWriter::Flush() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (pending_.empty()) return;
     flush_requested_ = true;
   }
-  work_cv_.notify_one();
+  work_cv_.NotifyOne();
 }
 
 uint64_t WalWriter::last_appended_lsn() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return next_lsn_ - 1;
 }
 
 uint64_t WalWriter::durable_lsn() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return durable_lsn_;
 }
 
 Status WalWriter::health() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return failure_ ? *failure_ : Status::Ok();
 }
 
 uint64_t WalWriter::bytes_appended() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return bytes_;
 }
 
 WalStats WalWriter::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   WalStats s;
   s.appended_lsn = next_lsn_ - 1;
   s.durable_lsn = durable_lsn_;
@@ -259,7 +259,7 @@ WalStats WalWriter::stats() const {
 }
 
 Result<uint64_t> WalWriter::Roll() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (failure_) return Status::Unavailable(failure_->message());
   if (current_->end > kSegmentHeaderBytes) {
     if (Status s = OpenSegmentLocked(next_lsn_); !s.ok()) return s;
@@ -270,7 +270,7 @@ Result<uint64_t> WalWriter::Roll() {
 Status WalWriter::RemoveSegmentsBefore(uint64_t lsn) {
   std::vector<std::string> doomed;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     // A segment holds records up to the next segment's first LSN - 1.
     while (!finished_.empty()) {
       const uint64_t next_first = finished_.size() > 1 ? finished_[1].first : current_->first_lsn;
@@ -321,7 +321,7 @@ void Observe(std::array<uint64_t, N>& counts, Bound bound, T value) {
 
 }  // namespace
 
-void WalWriter::WriteGroup(std::unique_lock<std::mutex>& lock) {
+void WalWriter::WriteGroup() {
   std::vector<PendingWrite> batch;
   batch.swap(pending_);
   pending_bytes_ = 0;
@@ -332,10 +332,10 @@ void WalWriter::WriteGroup(std::unique_lock<std::mutex>& lock) {
   flush_requested_ = false;
   writing_ = true;
   const uint64_t last = handed_out_lsn_ = next_lsn_ - 1;
-  lock.unlock();
+  mu_.unlock();
   double sync_seconds = 0;
   Status written = WriteOut(batch, &sync_seconds);
-  lock.lock();
+  mu_.lock();
   writing_ = false;
   if (written.ok()) {
     durable_lsn_ = std::max(durable_lsn_, last);
@@ -349,17 +349,19 @@ void WalWriter::WriteGroup(std::unique_lock<std::mutex>& lock) {
   } else if (!failure_) {
     FailLocked(written);
   }
-  lock.unlock();
-  durable_cv_.notify_all();
-  work_cv_.notify_one();  // a flusher held back by this write-out may go on
+  mu_.unlock();
+  durable_cv_.NotifyAll();
+  work_cv_.NotifyOne();  // a flusher held back by this write-out may go on
   if (options_.on_durable) options_.on_durable();
-  lock.lock();
+  mu_.lock();
 }
 
 void WalWriter::FlushLoop() {
-  std::unique_lock lock(mu_);
+  UniqueLock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return (stop_ && !writing_) || (!pending_.empty() && !writing_); });
+    work_cv_.Wait(lock, [&]() STRATA_REQUIRES(mu_) {
+      return (stop_ && !writing_) || (!pending_.empty() && !writing_);
+    });
     if (pending_.empty()) return;  // stopping, nothing left
     if (options_.sync != SyncMode::kAlways && !stop_) {
       // Let more commits join this fsync, but never past the delay. kNone
@@ -368,13 +370,13 @@ void WalWriter::FlushLoop() {
       // Cut short when the group is big, when the caller says nothing more
       // is coming (Flush), or when every writer in it is already waiting
       // (closed-loop writers: waiting longer only adds latency).
-      work_cv_.wait_until(lock, pending_since_ + options_.batch_delay, [&] {
+      work_cv_.WaitUntil(lock, pending_since_ + options_.batch_delay, [&]() STRATA_REQUIRES(mu_) {
         return stop_ || flush_requested_ || pending_bytes_ >= kMaxGroupBytes ||
                (pending_records_ > 0 && pending_waiters_ >= pending_records_);
       });
     }
     if (pending_.empty() || writing_) continue;  // a committer wrote it meanwhile (kNone)
-    WriteGroup(lock);
+    WriteGroup();
     if (failure_ && stop_) return;
   }
 }

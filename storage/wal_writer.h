@@ -14,17 +14,16 @@
 #define STRATA_STORAGE_WAL_WRITER_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "storage/file_util.h"
 #include "storage/wal_format.h"
 #include "strata/store.h"
@@ -106,46 +105,48 @@ class WalWriter final : public WriteLog {
   // `max_payload` bytes) straight into the pending buffer.
   Result<uint64_t> Append(RecordType type, size_t max_payload,
                           const std::function<void(std::string*)>& encode);
-  // REQUIRES: mu_ held.
-  Status OpenSegmentLocked(uint64_t first_lsn);
+  Status OpenSegmentLocked(uint64_t first_lsn) STRATA_REQUIRES(mu_);
   // Encodes one record into the pending buffer; returns its LSN.
-  uint64_t EncodeLocked(RecordType type, const std::function<void(std::string*)>& encode);
-  Status ReserveSpaceLocked(uint64_t bytes);
-  void FailLocked(const Status& cause);
+  uint64_t EncodeLocked(RecordType type, const std::function<void(std::string*)>& encode)
+      STRATA_REQUIRES(mu_);
+  Status ReserveSpaceLocked(uint64_t bytes) STRATA_REQUIRES(mu_);
+  void FailLocked(const Status& cause) STRATA_REQUIRES(mu_);
   void FlushLoop();
   // Takes the pending group and writes it out (writing_ set meanwhile),
-  // then publishes the outcome. REQUIRES: `lock` holds mu_, !writing_;
-  // releases it during the I/O.
-  void WriteGroup(std::unique_lock<std::mutex>& lock);
+  // then publishes the outcome. Called with !writing_; lets go of mu_
+  // during the I/O and holds it again when it returns.
+  void WriteGroup() STRATA_REQUIRES(mu_);
   // Writes and syncs `batch`; *sync_seconds: the time its fsyncs took.
   Status WriteOut(const std::vector<PendingWrite>& batch, double* sync_seconds);
 
   const std::string dir_;
   const WalOptions options_;
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;     // flusher: there is pending work, or stop
-  std::condition_variable durable_cv_;  // waiters: durable_lsn_ moved, or failure
-  std::shared_ptr<Segment> current_;    // REQUIRES: mu_
+  mutable Mutex mu_;
+  CondVar work_cv_;     // flusher: there is pending work, or stop
+  CondVar durable_cv_;  // waiters: durable_lsn_ moved, or failure
+  std::shared_ptr<Segment> current_ STRATA_GUARDED_BY(mu_);
   std::deque<std::pair<uint64_t, std::string>> finished_;  // older segments: first LSN, path
-  std::vector<PendingWrite> pending_;                      // REQUIRES: mu_
-  uint64_t pending_bytes_ = 0;                             // REQUIRES: mu_
-  std::chrono::steady_clock::time_point pending_since_;    // REQUIRES: mu_
-  uint64_t next_lsn_ = 1;                                  // REQUIRES: mu_
-  uint64_t durable_lsn_ = 0;                               // REQUIRES: mu_
-  bool group_marked_ = false;  // the pending group begins with its mark; REQUIRES: mu_
-  // kBatch's early end (see FlushLoop). REQUIRES: mu_
-  uint64_t pending_records_ = 0;  // records of the pending group
-  uint64_t pending_waiters_ = 0;  // threads waiting for one of them
-  uint64_t handed_out_lsn_ = 0;   // the last record handed to a write-out
-  bool flush_requested_ = false;
+  std::vector<PendingWrite> pending_ STRATA_GUARDED_BY(mu_);
+  uint64_t pending_bytes_ STRATA_GUARDED_BY(mu_) = 0;
+  std::chrono::steady_clock::time_point pending_since_ STRATA_GUARDED_BY(mu_);
+  uint64_t next_lsn_ STRATA_GUARDED_BY(mu_) = 1;
+  uint64_t durable_lsn_ STRATA_GUARDED_BY(mu_) = 0;
+  bool group_marked_ STRATA_GUARDED_BY(mu_) = false;  // the pending group begins with its mark
+  // kBatch's early end (see FlushLoop).
+  uint64_t pending_records_ STRATA_GUARDED_BY(mu_) = 0;  // records of the pending group
+  uint64_t pending_waiters_ STRATA_GUARDED_BY(mu_) = 0;  // threads waiting for one of them
+  uint64_t handed_out_lsn_ STRATA_GUARDED_BY(mu_) = 0;   // the last record handed to a write-out
+  bool flush_requested_ STRATA_GUARDED_BY(mu_) = false;
   // A write-out is in progress (the flusher's, or in kNone a committer's):
   // one at a time, so groups reach the disk in order.
-  bool writing_ = false;
-  std::optional<Status> failure_;                 // REQUIRES: mu_
-  bool stop_ = false;                             // REQUIRES: mu_
-  uint64_t syncs_ = 0, records_ = 0, bytes_ = 0;  // REQUIRES: mu_
-  LogHistograms histograms_;                      // REQUIRES: mu_
+  bool writing_ STRATA_GUARDED_BY(mu_) = false;
+  std::optional<Status> failure_ STRATA_GUARDED_BY(mu_);
+  bool stop_ STRATA_GUARDED_BY(mu_) = false;
+  uint64_t syncs_ STRATA_GUARDED_BY(mu_) = 0;
+  uint64_t records_ STRATA_GUARDED_BY(mu_) = 0;
+  uint64_t bytes_ STRATA_GUARDED_BY(mu_) = 0;
+  LogHistograms histograms_ STRATA_GUARDED_BY(mu_);
   std::thread flusher_;
 };
 
