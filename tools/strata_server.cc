@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ops/log.h"
+#include "ops/systemd_notify.h"
 #include "server/etcd_server.h"
 #include "service/snapshot.h"
 
@@ -340,10 +341,14 @@ int main(int argc, char** argv) {
             " (metrics port " + std::to_string(s.metrics_ports()[i]) + ")");
   }
 
+  // Under systemd (Type=notify): started is now, not at exec.
+  strata::ops::NotifySystemd("READY=1");
+
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&signals, &sig);
     LogLine(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+    strata::ops::NotifySystemd("STOPPING=1");
     s.Shutdown();
   });
   s.Wait();

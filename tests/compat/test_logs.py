@@ -59,6 +59,31 @@ class Logs(unittest.TestCase):
         self.assertEqual(len(warned), 1, warned)
         self.assertIn("watch a prefix or range", warned[0])
 
+    def test_tells_systemd_when_ready_and_when_stopping(self):
+        import os
+        import signal
+        import socket
+        import tempfile
+        path = os.path.join(tempfile.mkdtemp(prefix="strata-notify-"), "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(20)
+        p = subprocess.Popen([strata_binary(), "--in-memory", "--listen-client-urls",
+                              "http://127.0.0.1:0"], stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, NOTIFY_SOCKET=path))
+        try:
+            self.assertEqual(sock.recv(64), b"READY=1")
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(sock.recv(64), b"STOPPING=1")
+            _, err = p.communicate(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            sock.close()
+        self.assertEqual(p.returncode, 0, err)
+        # READY comes after the server says it serves (the port is bound).
+        self.assertIn("ready to serve client requests", err)
+
     def test_log_level_hides_info(self):
         # Nothing at info is written, so the harness (which reads the port
         # from a line) is not used here.
