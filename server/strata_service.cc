@@ -56,10 +56,18 @@ class StrataImpl final : public v1::Strata::CallbackService {
     if (auto denied = s_->request_auth->Authenticated(*ctx)) {
       return Fail(s_->Reactor("/strata.v1.Strata/Begin"), *denied);
     }
+    // With authentication on, the transaction is its user's alone. (Read
+    // again, not assumed: the token may have lapsed since the check.)
+    std::string owner;
+    if (s_->request_auth->enabled()) {
+      auto who = s_->request_auth->User(*ctx);
+      if (!who.ok()) return Fail(s_->Reactor("/strata.v1.Strata/Begin"), who.error());
+      owner = who.value();
+    }
     auto r =
         s_->txns->Begin(req->isolation() == v1::SNAPSHOT ? service::TxnIsolation::kSnapshot
                                                          : service::TxnIsolation::kSerializable,
-                        req->read_revision());
+                        req->read_revision(), owner);
     return Answer(s_->Reactor("/strata.v1.Strata/Begin"), r, [&](const service::TxnBegun& b) {
       resp->set_txn_id(b.id);
       resp->set_read_revision(b.read_revision);
@@ -68,7 +76,7 @@ class StrataImpl final : public v1::Strata::CallbackService {
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::TxnGetRequest* req,
                                 v1::TxnGetResponse* resp) override {
-    if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kRead, req->key(), "")) {
+    if (auto denied = Denied(ctx, req->txn_id(), service::Access::kRead, req->key(), "")) {
       return Fail(s_->Reactor("/strata.v1.Strata/Get"), *denied);
     }
     auto r = s_->txns->Get(req->txn_id(), req->key());
@@ -82,7 +90,7 @@ class StrataImpl final : public v1::Strata::CallbackService {
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const v1::TxnRangeRequest* req,
                                   v1::TxnRangeResponse* resp) override {
     if (auto denied =
-            s_->request_auth->Keys(*ctx, service::Access::kRead, req->key(), req->range_end())) {
+            Denied(ctx, req->txn_id(), service::Access::kRead, req->key(), req->range_end())) {
       return Fail(s_->Reactor("/strata.v1.Strata/Range"), *denied);
     }
     auto r = s_->txns->Range(req->txn_id(), {req->key(), req->range_end()}, Limit(req->limit()));
@@ -97,7 +105,7 @@ class StrataImpl final : public v1::Strata::CallbackService {
                                 v1::TxnPutResponse*) override {
     if (s_->TooLarge(*req))
       return Fail(s_->Reactor("/strata.v1.Strata/Put"), service::etcd_errors::RequestTooLarge());
-    if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kWrite, req->key(), "")) {
+    if (auto denied = Denied(ctx, req->txn_id(), service::Access::kWrite, req->key(), "")) {
       return Fail(s_->Reactor("/strata.v1.Strata/Put"), *denied);
     }
     auto r = s_->txns->Put(req->txn_id(), req->key(), req->value());
@@ -107,16 +115,17 @@ class StrataImpl final : public v1::Strata::CallbackService {
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
                                    const v1::TxnDeleteRequest* req,
                                    v1::TxnDeleteResponse*) override {
-    if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kWrite, req->key(), "")) {
+    if (auto denied = Denied(ctx, req->txn_id(), service::Access::kWrite, req->key(), "")) {
       return Fail(s_->Reactor("/strata.v1.Strata/Delete"), *denied);
     }
     auto r = s_->txns->Delete(req->txn_id(), req->key());
     return Answer(s_->Reactor("/strata.v1.Strata/Delete"), r, [](const auto&) {});
   }
 
-  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext*, const v1::CommitRequest* req,
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* ctx, const v1::CommitRequest* req,
                                    v1::CommitResponse* resp) override {
     auto* reactor = s_->Reactor("/strata.v1.Strata/Commit");
+    if (auto denied = NotOwner(ctx, req->txn_id())) return Fail(reactor, *denied);
     if (s_->quota->alarmed()) {
       reactor->Finish(ToGrpc(service::etcd_errors::NoSpace()));
       return reactor;
@@ -129,8 +138,11 @@ class StrataImpl final : public v1::Strata::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext*, const v1::AbortRequest* req,
+  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* ctx, const v1::AbortRequest* req,
                                   v1::AbortResponse*) override {
+    if (auto denied = NotOwner(ctx, req->txn_id())) {
+      return Fail(s_->Reactor("/strata.v1.Strata/Abort"), *denied);
+    }
     auto r = s_->txns->Abort(req->txn_id());
     return Answer(s_->Reactor("/strata.v1.Strata/Abort"), r, [](const auto&) {});
   }
@@ -236,6 +248,24 @@ class StrataImpl final : public v1::Strata::CallbackService {
   }
 
  private:
+  // With authentication on: the refusal if transaction `id` is not the
+  // caller's (or the caller's token is bad).
+  std::optional<service::ServiceError> NotOwner(grpc::CallbackServerContext* ctx, uint64_t id) {
+    if (!s_->request_auth->enabled()) return std::nullopt;
+    auto who = s_->request_auth->User(*ctx);
+    if (!who.ok()) return who.error();
+    auto owned = s_->txns->CheckOwner(id, who.value());
+    if (!owned.ok()) return owned.error();
+    return std::nullopt;
+  }
+  // A transaction's read or write: the caller's own transaction, on keys it may touch.
+  std::optional<service::ServiceError> Denied(grpc::CallbackServerContext* ctx, uint64_t id,
+                                              service::Access access, const std::string& key,
+                                              const std::string& range_end) {
+    if (auto denied = s_->request_auth->Keys(*ctx, access, key, range_end)) return denied;
+    return NotOwner(ctx, id);
+  }
+
   // Each takes the call's MeteredReactor (so the call is counted under its
   // method) and finishes it.
   template <typename T, typename Fill>

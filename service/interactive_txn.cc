@@ -12,6 +12,7 @@ struct InteractiveTxns::Txn {
   bool read_only = false;
   int64_t snapshot = 0;
   Clock::time_point begun;
+  std::string owner;            // set at Begin, then only read
   Mutex mu;                     // one call at a time on a transaction
   Clock::time_point last_used;  // guarded by InteractiveTxns::mu_ (not expressible here)
   TransactionCommit commit STRATA_GUARDED_BY(mu);
@@ -56,13 +57,15 @@ void InteractiveTxns::ExpireIdleLocked(Clock::time_point now) {
   }
 }
 
-Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revision) {
+Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revision,
+                                       const std::string& owner) {
   const int64_t current = kv_->current_revision();
   if (read_revision > current) return etcd_errors::FutureRev();
   const int64_t snapshot = read_revision > 0 ? read_revision : current;
   if (snapshot < kv_->compact_revision()) return etcd_errors::Compacted();
   auto txn = std::make_shared<Txn>();
   txn->isolation = isolation;
+  txn->owner = owner;
   txn->read_only = read_revision > 0;
   txn->snapshot = snapshot;
   {
@@ -82,6 +85,17 @@ Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revi
   txn->id = next_id_++;
   active_[txn->id] = txn;
   return TxnBegun{txn->id, snapshot};
+}
+
+Reply<InteractiveTxns::Empty> InteractiveTxns::CheckOwner(uint64_t id, const std::string& owner) {
+  MutexLock lock(mu_);
+  auto it = active_.find(id);
+  if (it == active_.end()) return NoSuchTxn(id);
+  if (it->second->owner != owner) {
+    return ServiceError{ErrorCode::kPermissionDenied,
+                        "strata: transaction " + std::to_string(id) + " belongs to another user"};
+  }
+  return Empty{};
 }
 
 Reply<std::shared_ptr<InteractiveTxns::Txn>> InteractiveTxns::Find(uint64_t id) {

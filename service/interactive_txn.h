@@ -85,7 +85,12 @@ class InteractiveTxns final {
 
   // read_revision 0: the current revision, read-write; > 0: read-only at
   // that past revision (FutureRev / Compacted as etcd's Range).
-  Reply<TxnBegun> Begin(TxnIsolation isolation, int64_t read_revision);
+  // `owner`: the user who begins it, when users are checked (CheckOwner).
+  Reply<TxnBegun> Begin(TxnIsolation isolation, int64_t read_revision,
+                        const std::string& owner = "");
+  // With authentication on, a transaction is its owner's alone: another
+  // user's call on its id is refused (PermissionDenied) before it runs.
+  Reply<Empty> CheckOwner(uint64_t id, const std::string& owner);
   Reply<TxnRead> Get(uint64_t id, const std::string& key);
   Reply<RangeResponse> Range(uint64_t id, const KeySpan& span, int64_t limit);
   Reply<Empty> Put(uint64_t id, const std::string& key, const std::string& value);

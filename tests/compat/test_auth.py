@@ -321,10 +321,17 @@ class AuthAgainstEtcd(unittest.TestCase):
                          "ok")
         self.assertEqual(s.call(None, s.strata.Begin, v1.BeginRequest())[1:],
                          ("INVALID_ARGUMENT", "etcdserver: user name is empty"))
-        # The writer commits in its range.
+        # The writer commits in its range; its transaction is its own: the
+        # reader may neither read through it, nor commit or abort it.
         tid = s.call("writer", s.strata.Begin, v1.BeginRequest())[1].txn_id
         self.assertEqual(s.call("writer", s.strata.Put,
                                 v1.TxnPutRequest(txn_id=tid, key=b"w/v1", value=b"x"))[0], "ok")
+        theirs = ("error", "PERMISSION_DENIED",
+                  "strata: transaction %d belongs to another user" % tid)
+        self.assertEqual(s.call("reader", s.strata.Get, v1.TxnGetRequest(txn_id=tid, key=b"r/1")),
+                         theirs)
+        self.assertEqual(s.call("reader", s.strata.Abort, v1.AbortRequest(txn_id=tid)), theirs)
+        self.assertEqual(s.call("reader", s.strata.Commit, v1.CommitRequest(txn_id=tid)), theirs)
         self.assertEqual(s.call("writer", s.strata.Commit, v1.CommitRequest(txn_id=tid))[0], "ok")
 
     def test_6_survives_a_restart_and_keeps_no_password_in_clear(self):

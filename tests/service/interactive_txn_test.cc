@@ -60,6 +60,20 @@ TEST(InteractiveTxnTest, ReadsTheSnapshotAndItsOwnWritesAndCommitsAtOneRevision)
   EXPECT_EQ(w.kv.Get("c").value().kvs[0].mod_revision, 4) << "one revision for the commit";
 }
 
+TEST(InteractiveTxnTest, ATransactionIsItsOwnersAlone) {
+  TxnWorld w;
+  auto begun = w.txns.Begin(TxnIsolation::kSerializable, 0, "alice");
+  ASSERT_TRUE(begun.ok());
+  const uint64_t t = begun.value().id;
+  EXPECT_TRUE(w.txns.CheckOwner(t, "alice").ok());
+  auto bob = w.txns.CheckOwner(t, "bob");
+  ASSERT_FALSE(bob.ok());
+  EXPECT_EQ(bob.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_EQ(bob.error().message,
+            "strata: transaction " + std::to_string(t) + " belongs to another user");
+  EXPECT_EQ(w.txns.CheckOwner(t + 1, "alice").error().code, ErrorCode::kNotFound);
+}
+
 TEST(InteractiveTxnTest, FirstCommitterWinsUnderSnapshotIsolation) {
   TxnWorld w;
   ASSERT_TRUE(w.kv.Put("x", "0").ok());
