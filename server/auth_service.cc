@@ -95,7 +95,7 @@ class AuthImpl final : public pb::Auth::CallbackService {
                                     const pb::AuthUserGetRequest* req,
                                     pb::AuthUserGetResponse* resp) override {
     // etcd: a user may look at itself without being an admin.
-    auto denied = Denied(ctx, [&](const std::string& user) {
+    auto denied = s_->request_auth->AsUser(*ctx, [&](const std::string& user) {
       return user == req->name() ? std::nullopt : s_->auth->CheckAdmin(user);
     });
     return Run("UserGet", resp, [this, req, resp, denied]() -> std::optional<ServiceError> {
@@ -148,7 +148,7 @@ class AuthImpl final : public pb::Auth::CallbackService {
                                     const pb::AuthRoleGetRequest* req,
                                     pb::AuthRoleGetResponse* resp) override {
     // etcd: a user may look at a role it has without being an admin.
-    auto denied = Denied(ctx, [&](const std::string& user) {
+    auto denied = s_->request_auth->AsUser(*ctx, [&](const std::string& user) {
       return s_->auth->HasRole(user, req->role()) ? std::nullopt : s_->auth->CheckAdmin(user);
     });
     return Run("RoleGet", resp, [this, req, resp, denied]() -> std::optional<ServiceError> {
@@ -205,15 +205,6 @@ class AuthImpl final : public pb::Auth::CallbackService {
   }
 
  private:
-  // The call's refusal, if its user fails `check` (nothing while auth is off).
-  template <typename Check>
-  std::optional<ServiceError> Denied(grpc::CallbackServerContext* ctx, Check check) {
-    if (!s_->auth->enabled()) return std::nullopt;
-    auto who = s_->request_auth->User(*ctx);
-    if (!who.ok()) return who.error();
-    return check(who.value());
-  }
-
   // An admin call: checked for the root role here (the token is read on
   // gRPC's thread), run on the worker.
   template <typename Resp, typename Work>

@@ -43,12 +43,7 @@ class RequestAuth {
   // One range of keys, for the calls that name one (strata.v1, Watch).
   Denied Keys(const grpc::ServerContextBase& ctx, service::Access access, const std::string& key,
               const std::string& range_end) const;
-  Denied Keys(const std::string& user, service::Access access, const std::string& key,
-              const std::string& range_end) const {
-    return auth_->Check(user, access, key, range_end);
-  }
 
- private:
   // Runs `check` as the call's user: nothing to check with authentication
   // off, and a bad token is refused before any key is looked at.
   template <typename Check>
@@ -58,6 +53,12 @@ class RequestAuth {
     if (!who.ok()) return who.error();
     return check(who.value());
   }
+  Denied Keys(const std::string& user, service::Access access, const std::string& key,
+              const std::string& range_end) const {
+    return auth_->Check(user, access, key, range_end);
+  }
+
+ private:
   Denied PutAs(const std::string& user, const etcdserverpb::PutRequest& r) const;
   Denied TxnAs(const std::string& user, const etcdserverpb::TxnRequest& r, int depth) const;
   Denied LeaseKeysAs(const std::string& user, int64_t lease) const;

@@ -76,7 +76,8 @@ class StrataImpl final : public v1::Strata::CallbackService {
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::TxnGetRequest* req,
                                 v1::TxnGetResponse* resp) override {
-    if (auto denied = Denied(ctx, req->txn_id(), Keys{service::Access::kRead, req->key(), ""})) {
+    if (auto denied =
+            Denied(ctx, req->txn_id(), TouchedKeys{service::Access::kRead, req->key(), ""})) {
       return Fail(s_->Reactor("/strata.v1.Strata/Get"), *denied);
     }
     auto r = s_->txns->Get(req->txn_id(), req->key());
@@ -90,7 +91,7 @@ class StrataImpl final : public v1::Strata::CallbackService {
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const v1::TxnRangeRequest* req,
                                   v1::TxnRangeResponse* resp) override {
     if (auto denied = Denied(ctx, req->txn_id(),
-                             Keys{service::Access::kRead, req->key(), req->range_end()})) {
+                             TouchedKeys{service::Access::kRead, req->key(), req->range_end()})) {
       return Fail(s_->Reactor("/strata.v1.Strata/Range"), *denied);
     }
     auto r = s_->txns->Range(req->txn_id(), {req->key(), req->range_end()}, Limit(req->limit()));
@@ -105,7 +106,8 @@ class StrataImpl final : public v1::Strata::CallbackService {
                                 v1::TxnPutResponse*) override {
     if (s_->TooLarge(*req))
       return Fail(s_->Reactor("/strata.v1.Strata/Put"), service::etcd_errors::RequestTooLarge());
-    if (auto denied = Denied(ctx, req->txn_id(), Keys{service::Access::kWrite, req->key(), ""})) {
+    if (auto denied =
+            Denied(ctx, req->txn_id(), TouchedKeys{service::Access::kWrite, req->key(), ""})) {
       return Fail(s_->Reactor("/strata.v1.Strata/Put"), *denied);
     }
     auto r = s_->txns->Put(req->txn_id(), req->key(), req->value());
@@ -115,7 +117,8 @@ class StrataImpl final : public v1::Strata::CallbackService {
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
                                    const v1::TxnDeleteRequest* req,
                                    v1::TxnDeleteResponse*) override {
-    if (auto denied = Denied(ctx, req->txn_id(), Keys{service::Access::kWrite, req->key(), ""})) {
+    if (auto denied =
+            Denied(ctx, req->txn_id(), TouchedKeys{service::Access::kWrite, req->key(), ""})) {
       return Fail(s_->Reactor("/strata.v1.Strata/Delete"), *denied);
     }
     auto r = s_->txns->Delete(req->txn_id(), req->key());
@@ -251,25 +254,25 @@ class StrataImpl final : public v1::Strata::CallbackService {
   // With authentication on: the refusal if transaction `id` is not the
   // caller's (or the caller's token is bad); with `keys`, also if the caller
   // may not touch them. The token is looked up once for both.
-  struct Keys {
+  struct TouchedKeys {
     service::Access access;
     const std::string& key;
     const std::string& range_end;
   };
   std::optional<service::ServiceError> Denied(grpc::CallbackServerContext* ctx, uint64_t id,
-                                              std::optional<Keys> keys = std::nullopt) {
-    if (!s_->request_auth->enabled()) return std::nullopt;
-    auto who = s_->request_auth->User(*ctx);
-    if (!who.ok()) return who.error();
-    if (keys) {
-      if (auto denied =
-              s_->request_auth->Keys(who.value(), keys->access, keys->key, keys->range_end)) {
-        return denied;
-      }
-    }
-    auto owned = s_->txns->CheckOwner(id, who.value());
-    if (!owned.ok()) return owned.error();
-    return std::nullopt;
+                                              std::optional<TouchedKeys> keys = std::nullopt) {
+    return s_->request_auth->AsUser(
+        *ctx, [&](const std::string& user) -> std::optional<service::ServiceError> {
+          if (keys) {
+            if (auto denied =
+                    s_->request_auth->Keys(user, keys->access, keys->key, keys->range_end)) {
+              return denied;
+            }
+          }
+          auto owned = s_->txns->CheckOwner(id, user);
+          if (!owned.ok()) return owned.error();
+          return std::nullopt;
+        });
   }
 
   // Each takes the call's MeteredReactor (so the call is counted under its
