@@ -2,7 +2,7 @@
 // Maelstrom workloads across shards. See cluster_node.h.
 //
 // Snapshot: a transaction's start timestamp S comes from this node's
-// clock, and every shard serves its reads at S (cluster_shard_server.cc
+// clock, and every shard serves its reads at S (cluster/shard_server.h
 // makes them wait for intents at or below S, so none misses a commit).
 // Writes are buffered here until commit:
 //  - one participant shard: `shard_commit` checks and applies in one round;
@@ -18,10 +18,10 @@
 // (strict serializability, for clocks within --max-clock-offset-ms).
 #include <algorithm>
 
+#include "cluster/resolution.h"
 #include "node/cluster_node.h"
 #include "node/txn_handlers.h"
 #include "protocol/canonical_json.h"
-#include "protocol/cluster_codec.h"
 #include "protocol/key_codec.h"
 #include "protocol/limits.h"
 #include "protocol/mvcc_messages.h"
@@ -32,6 +32,7 @@ using protocol::Body;
 using protocol::ErrorCode;
 using protocol::ErrorReply;
 using protocol::JsonWriter;
+using protocol::ParseIsolation;
 
 namespace {
 
@@ -42,13 +43,14 @@ ErrorReply UnknownOutcome(std::string text) {
   return ErrorReply{ErrorCode::kCrash, std::move(text)};
 }
 
-ErrorReply ErrorOfReply(const protocol::Envelope& reply) {
-  uint64_t code = 0;
-  std::optional<std::string_view> text;
-  if (reply.body.RequiredUint("code", &code) || reply.body.OptionalString("text", &text)) {
-    return ErrorReply{ErrorCode::kCrash, "a node sent an unreadable error reply"};
+// The client error a call to a shard ended with: the shard's refusal, or
+// `gave_up` when none came in time.
+ErrorReply FailureOf(const cluster::PeerReply* reply, ErrorReply gave_up) {
+  if (reply == nullptr) return gave_up;
+  if (const auto* error = std::get_if<cluster::PeerError>(reply)) {
+    return protocol::ErrorFromStatus(error->status);
   }
-  return ErrorReply{static_cast<ErrorCode>(code), std::string(text.value_or(""))};
+  return ErrorReply{ErrorCode::kCrash, "a shard answered with a reply of the wrong kind"};
 }
 
 // A serializable transaction remembers what it read, for validation at
@@ -146,7 +148,7 @@ void ClusterNode::HandleTxnBegin(const Body& body, const ReplyAddress& from) {
                                            " is below the compaction horizon " +
                                            std::to_string(store_->compaction_horizon().value())});
   }
-  txn->last_used = now_;
+  txn->last_used = now();
   std::string out;
   JsonWriter::ContinuingObject(&out)
       .FieldUint("txn_id", txn->id.stamp)
@@ -167,7 +169,7 @@ ClusterNode::CoordinatedTxn* ClusterNode::FindTxn(const Body& body, const ReplyA
     ReplyError(from, TxnNotFound(id));
     return nullptr;
   }
-  it->second->last_used = now_;
+  it->second->last_used = now();
   return it->second.get();
 }
 
@@ -265,49 +267,25 @@ void ClusterNode::HandleTxnScan(const Body& body, const ReplyAddress& from) {
   auto own_begin = txn->writes.lower_bound(req.range.start);
   auto own_end = req.range.end ? txn->writes.lower_bound(*req.range.end) : txn->writes.end();
   const size_t own_count = static_cast<size_t>(std::distance(own_begin, own_end));
-  std::string fields;
-  JsonWriter w = JsonWriter::ContinuingObject(&fields);
-  w.FieldUint("ts", txn->start.value()).Key("scan");
-  protocol::WriteRange(&w, req.range);
-  fields.pop_back();  // reopen the range object to add the limit
-  JsonWriter::ContinuingObject(&fields).FieldUint("limit", req.limit + own_count);
-  fields.push_back('}');
+  const cluster::ShardRead read{txn->start, {}, req.range, req.limit + own_count};
   const uint64_t id = txn->id.stamp;
   const size_t limit = req.limit;
   const KeyRange range = req.range;
   for (const cluster::Shard& shard : map_.shards()) {
-    Call(shard.id, "shard_read", fields, [=, this](const protocol::Envelope* reply) {
-      if (reply == nullptr) {
-        gather->error = ErrorReply{ErrorCode::kTemporarilyUnavailable,
-                                   "a shard did not answer the scan in time; try again"};
-      } else if (reply->type == "error") {
-        gather->error = ErrorOfReply(*reply);
+    Call(shard.id, read, [=, this](const cluster::PeerReply* reply) {
+      const auto* read_reply = cluster::ReplyAs<cluster::ShardReadReply>(reply);
+      if (read_reply == nullptr) {
+        gather->error = FailureOf(reply, ErrorReply{ErrorCode::kTemporarilyUnavailable,
+                                                    "a shard did not answer the scan in time; "
+                                                    "try again"});
+      } else if (!read_reply->scan) {
+        gather->error = ErrorReply{ErrorCode::kCrash, "a shard's scan reply had no items"};
       } else {
-        auto list = reply->body.Find("items");
-        simdjson::dom::array items;
-        bool more = false;
-        if (!list || list->get_array().get(items) || !reply->body.Find("more") ||
-            reply->body.Find("more")->get_bool().get(more)) {
-          gather->error = ErrorReply{ErrorCode::kCrash, "a shard's scan reply was unreadable"};
-        } else {
-          std::string last;
-          for (simdjson::dom::element e : items) {
-            ScanItem item;
-            std::string_view hex;
-            ReadResult read;
-            if (e["k"].get_string().get(hex) || !protocol::ParseHexKey(hex, &item.key) ||
-                protocol::ReadReadResult(e, &read) || !read.found) {
-              gather->error = ErrorReply{ErrorCode::kCrash, "a shard's scan item was unreadable"};
-              break;
-            }
-            item.value = std::move(read.value);
-            item.version = read.version;
-            item.timestamp = read.timestamp;
-            last = item.key;
-            gather->items.push_back(std::move(item));
-          }
-          if (more && (!gather->bound || last < *gather->bound)) gather->bound = last;
-        }
+        const ScanResult& scan = *read_reply->scan;
+        for (const ScanItem& item : scan.items) gather->items.push_back(item);
+        // Cut short: past its last item, that shard may hold items not seen.
+        const std::string last = scan.items.empty() ? std::string() : scan.items.back().key;
+        if (scan.more && (!gather->bound || last < *gather->bound)) gather->bound = last;
       }
       if (--gather->waiting > 0) return;
       if (gather->error) return ReplyError(from, *gather->error);
@@ -420,35 +398,24 @@ void ClusterNode::ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
   for (auto& [shard, indexes] : by_shard) {
     std::vector<std::string> shard_keys;
     for (size_t i : indexes) shard_keys.push_back(keys[i]);
-    std::string fields;
-    JsonWriter w = JsonWriter::ContinuingObject(&fields);
-    w.FieldUint("ts", snapshot.value());
-    protocol::WriteHexKeys(&w, "keys", shard_keys);
-    Call(shard, "shard_read", std::move(fields),
-         [gather, indexes = indexes](const protocol::Envelope* reply) {
+    Call(shard, cluster::ShardRead{snapshot, std::move(shard_keys), std::nullopt, 0},
+         [gather, indexes = indexes](const cluster::PeerReply* reply) {
            if (gather->failed) return;
-           ErrorReply error;
-           if (reply == nullptr) {
-             error = ErrorReply{ErrorCode::kTemporarilyUnavailable,
-                                "the shard holding a key did not answer the read in time"};
-           } else if (reply->type == "error") {
-             error = ErrorOfReply(*reply);
-           } else {
-             auto reads = reply->body.Find("reads");
-             simdjson::dom::array list;
-             if (reads && !reads->get_array().get(list) && list.size() == indexes.size()) {
-               size_t i = 0;
-               bool ok = true;
-               for (simdjson::dom::element e : list) {
-                 ok = ok && !protocol::ReadReadResult(e, &gather->results[indexes[i++]]);
-               }
-               if (ok) {
-                 if (--gather->waiting == 0) gather->done(nullptr, std::move(gather->results));
-                 return;
-               }
+           const auto* read = cluster::ReplyAs<cluster::ShardReadReply>(reply);
+           if (read != nullptr && read->reads.size() == indexes.size()) {
+             for (size_t i = 0; i < indexes.size(); ++i) {
+               gather->results[indexes[i]] = read->reads[i];
              }
-             error = ErrorReply{ErrorCode::kCrash, "a shard's read reply was unreadable"};
+             if (--gather->waiting == 0) gather->done(nullptr, std::move(gather->results));
+             return;
            }
+           ErrorReply error =
+               read != nullptr
+                   ? ErrorReply{ErrorCode::kCrash, "a shard's read reply was unreadable"}
+                   : FailureOf(reply,
+                               ErrorReply{ErrorCode::kTemporarilyUnavailable,
+                                          "the shard holding a key did not answer the read in "
+                                          "time"});
            gather->failed = true;
            gather->done(&error, {});
          });
@@ -498,97 +465,65 @@ void ClusterNode::CommitWrites(Timestamp start, Isolation isolation,
   CommitTwoPhase(std::move(commit));
 }
 
-namespace {
-
-std::string PrepareFields(const cluster::PrepareRequest& request) {
-  std::string fields;
-  JsonWriter w = JsonWriter::ContinuingObject(&fields);
-  protocol::WriteTxnId(&w, "txn", request.txn);
-  w.FieldUint("start", request.start.value())
-      .Field("isolation",
-             request.isolation == Isolation::kSerializable ? "serializable" : "snapshot")
-      .FieldUint("primary", request.primary);
-  protocol::WriteWrites(&w, "writes", request.writes);
-  if (!request.read_keys.empty()) protocol::WriteHexKeys(&w, "read_keys", request.read_keys);
-  if (!request.read_ranges.empty()) protocol::WriteRanges(&w, "read_ranges", request.read_ranges);
-  if (request.blind) w.Key("blind").Bool(true);
-  return fields;
-}
-
-}  // namespace
-
 void ClusterNode::CommitOnePhase(std::shared_ptr<Commit> commit) {
   const auto& [shard, request] = *commit->parts.begin();
-  Call(shard, "shard_commit", PrepareFields(request),
-       [this, commit](const protocol::Envelope* reply) {
-         if (reply == nullptr) {
-           ++unknown_outcomes_;
-           ErrorReply unknown = UnknownOutcome("the shard did not answer the commit");
-           return commit->done(&unknown, Timestamp());
-         }
-         if (reply->type == "error") {
-           if (rpc_.copies_sent() > 1) {
-             // An earlier copy may have committed on a shard that then
-             // restarted and no longer knows it: the refusal proves nothing.
-             ++unknown_outcomes_;
-             ErrorReply unknown = UnknownOutcome("a resent one-phase commit was refused");
-             return commit->done(&unknown, Timestamp());
-           }
-           ErrorReply error = ErrorOfReply(*reply);
-           if (error.code == ErrorCode::kTxnConflict) ++conflicts_;
-           return commit->done(&error, Timestamp());
-         }
-         Timestamp commit_ts;
-         if (reply->body.RequiredTimestamp("commit_ts", &commit_ts)) {
-           ErrorReply unknown = UnknownOutcome("the shard's commit reply was unreadable");
-           return commit->done(&unknown, Timestamp());
-         }
-         ++commits_, ++one_phase_commits_;
-         AfterCommitWait(commit_ts, [commit, commit_ts] { commit->done(nullptr, commit_ts); });
-       });
+  Call(shard, cluster::ShardCommit{request}, [this, commit](const cluster::PeerReply* reply) {
+    if (reply == nullptr) {
+      ++unknown_outcomes_;
+      ErrorReply unknown = UnknownOutcome("the shard did not answer the commit");
+      return commit->done(&unknown, Timestamp());
+    }
+    const auto* committed = cluster::ReplyAs<cluster::CommitReply>(reply);
+    if (committed == nullptr) {
+      if (peers_.rpc().copies_sent() > 1) {
+        // An earlier copy may have committed on a shard that then
+        // restarted and no longer knows it: the refusal proves nothing.
+        ++unknown_outcomes_;
+        ErrorReply unknown = UnknownOutcome("a resent one-phase commit was refused");
+        return commit->done(&unknown, Timestamp());
+      }
+      ErrorReply error = FailureOf(reply, {});
+      if (error.code == ErrorCode::kTxnConflict) ++conflicts_;
+      return commit->done(&error, Timestamp());
+    }
+    const Timestamp commit_ts = committed->commit_timestamp;
+    ++commits_, ++one_phase_commits_;
+    AfterCommitWait(commit_ts, [commit, commit_ts] { commit->done(nullptr, commit_ts); });
+  });
 }
 
 void ClusterNode::CommitTwoPhase(std::shared_ptr<Commit> commit) {
   commit->waiting = commit->parts.size();
   const std::vector<cluster::ShardId> participants = commit->shards();
   for (const auto& [shard, request] : commit->parts) {
-    std::string fields = PrepareFields(request);
-    if (shard == commit->primary) {
-      // The record lists them, so the primary can finish the resolution
-      // itself if this node dies after committing.
-      JsonWriter w = JsonWriter::ContinuingObject(&fields);
-      protocol::WriteShardIds(&w, "participants", participants);
-    }
-    Call(shard, "shard_prepare", std::move(fields),
-         [this, commit, shard = shard](const protocol::Envelope* reply) {
-           if (commit->decided) return;
-           if (reply == nullptr) {
-             return AbortTwoPhase(
-                 commit, ErrorReply{ErrorCode::kTemporarilyUnavailable,
-                                    "shard " + std::to_string(shard) +
-                                        " did not answer the prepare in time; the transaction "
-                                        "was aborted"});
-           }
-           if (reply->type == "error") return AbortTwoPhase(commit, ErrorOfReply(*reply));
-           Timestamp prepared;
-           if (reply->body.RequiredTimestamp("prepare_ts", &prepared)) {
-             return AbortTwoPhase(commit, ErrorReply{ErrorCode::kTemporarilyUnavailable,
-                                                     "a shard's prepare reply was unreadable"});
-           }
-           commit->max_prepare = std::max(commit->max_prepare, prepared);
-           if (--commit->waiting == 0) DecideTwoPhase(commit);
-         });
+    cluster::ShardPrepare prepare{request, {}};
+    // The record lists them, so the primary can finish the resolution
+    // itself if this node dies after committing.
+    if (shard == commit->primary) prepare.participants = participants;
+    Call(shard, std::move(prepare), [this, commit, shard = shard](const cluster::PeerReply* reply) {
+      if (commit->decided) return;
+      const auto* prepared = cluster::ReplyAs<cluster::PrepareReply>(reply);
+      if (prepared == nullptr) {
+        return AbortTwoPhase(commit,
+                             FailureOf(reply, ErrorReply{ErrorCode::kTemporarilyUnavailable,
+                                                         "shard " + std::to_string(shard) +
+                                                             " did not answer the prepare in time; "
+                                                             "the transaction was aborted"}));
+      }
+      commit->max_prepare = std::max(commit->max_prepare, prepared->prepare_timestamp);
+      if (--commit->waiting == 0) DecideTwoPhase(commit);
+    });
   }
-  After(options_.heartbeat_interval,
-        [this, weak = std::weak_ptr<Commit>(commit)] { Heartbeat(weak); });
+  timers_.After(options_.heartbeat_interval,
+                [this, weak = std::weak_ptr<Commit>(commit)] { Heartbeat(weak); });
 }
 
 void ClusterNode::Heartbeat(std::weak_ptr<Commit> weak) {
   std::shared_ptr<Commit> commit = weak.lock();
   if (!commit || commit->finished) return;
-  Call(commit->primary, "record_heartbeat", protocol::TxnIdFields(commit->txn),
-       [](const protocol::Envelope*) {});
-  After(options_.heartbeat_interval, [this, weak] { Heartbeat(weak); });
+  Call(commit->primary, cluster::RecordCall{cluster::RecordOp::kHeartbeat, commit->txn, {}},
+       [](const cluster::PeerReply*) {});
+  timers_.After(options_.heartbeat_interval, [this, weak] { Heartbeat(weak); });
 }
 
 void ClusterNode::DecideTwoPhase(std::shared_ptr<Commit> commit) {
@@ -597,23 +532,19 @@ void ClusterNode::DecideTwoPhase(std::shared_ptr<Commit> commit) {
   // read at or above C without seeing the intent.
   const Timestamp commit_ts = commit->max_prepare;
   clock_.Observe(commit_ts);
-  std::string fields = protocol::TxnIdFields(commit->txn);
-  JsonWriter::ContinuingObject(&fields).FieldUint("commit_ts", commit_ts.value());
-  Call(commit->primary, "record_commit", std::move(fields),
-       [this, commit, commit_ts](const protocol::Envelope* reply) {
+  Call(commit->primary, cluster::RecordCall{cluster::RecordOp::kCommit, commit->txn, commit_ts},
+       [this, commit](const cluster::PeerReply* reply) {
          commit->finished = true;
-         std::optional<std::string_view> status;
-         if (reply == nullptr || reply->type == "error" ||
-             reply->body.OptionalString("status", &status) || !status) {
+         const auto* record = cluster::ReplyAs<cluster::RecordReply>(reply);
+         if (record == nullptr || !record->status) {
            // Nobody knows here whether the record committed; the
            // participants will find out from it.
            ++unknown_outcomes_;
            ErrorReply unknown = UnknownOutcome("the primary did not answer record_commit");
            return commit->done(&unknown, Timestamp());
          }
-         if (*status == "committed") {
-           Timestamp recorded;
-           if (reply->body.RequiredTimestamp("commit_ts", &recorded)) recorded = commit_ts;
+         if (*record->status == cluster::TxnStatus::kCommitted) {
+           const Timestamp recorded = record->commit_timestamp;
            ++commits_, ++two_phase_commits_;
            ResolveEverywhere(*commit, cluster::TxnStatus::kCommitted, recorded);
            return AfterCommitWait(recorded,
@@ -631,8 +562,8 @@ void ClusterNode::DecideTwoPhase(std::shared_ptr<Commit> commit) {
 void ClusterNode::AbortTwoPhase(std::shared_ptr<Commit> commit, ErrorReply error) {
   commit->decided = commit->finished = true;
   if (error.code == ErrorCode::kTxnConflict) ++conflicts_;
-  Call(commit->primary, "record_abort", protocol::TxnIdFields(commit->txn),
-       [](const protocol::Envelope*) {});
+  Call(commit->primary, cluster::RecordCall{cluster::RecordOp::kAbort, commit->txn, {}},
+       [](const cluster::PeerReply*) {});
   ResolveEverywhere(*commit, cluster::TxnStatus::kAborted, Timestamp());
   commit->done(&error, Timestamp());
 }
@@ -640,34 +571,13 @@ void ClusterNode::AbortTwoPhase(std::shared_ptr<Commit> commit, ErrorReply error
 void ClusterNode::ResolveEverywhere(const Commit& commit, cluster::TxnStatus outcome,
                                     Timestamp commit_ts) {
   // Once every participant has resolved, nobody will ask the record again.
-  ResolveOn(commit.txn, commit.shards(), outcome, commit_ts,
-            [this, txn = commit.txn, primary = commit.primary](bool all_resolved) {
-              if (!all_resolved) return;  // the record stays; its primary finishes the job
-              Call(primary, "record_forget", protocol::TxnIdFields(txn),
-                   [](const protocol::Envelope*) {});
-            });
-}
-
-void ClusterNode::ResolveOn(cluster::TxnId txn, const std::vector<cluster::ShardId>& shards,
-                            cluster::TxnStatus outcome, Timestamp commit_ts,
-                            std::function<void(bool all_resolved)> done) {
-  if (shards.empty()) return done(true);
-  std::string fields = protocol::TxnIdFields(txn);
-  JsonWriter::ContinuingObject(&fields)
-      .Field("status", cluster::TxnStatusName(outcome))
-      .FieldUint("commit_ts", commit_ts.value());
-  struct Acks {
-    size_t waiting;
-    bool failed = false;
-    std::function<void(bool)> done;
-  };
-  auto acks = std::make_shared<Acks>(Acks{shards.size(), false, std::move(done)});
-  for (cluster::ShardId shard : shards) {
-    Call(shard, "shard_resolve", fields, [acks](const protocol::Envelope* reply) {
-      if (reply == nullptr || reply->type == "error") acks->failed = true;
-      if (--acks->waiting == 0) acks->done(!acks->failed);
-    });
-  }
+  cluster::ResolveOn(&peers_, commit.txn, commit.shards(), outcome, commit_ts,
+                     [this, txn = commit.txn, primary = commit.primary](bool all_resolved) {
+                       // If not, the record stays; its primary finishes the job.
+                       if (!all_resolved) return;
+                       Call(primary, cluster::RecordCall{cluster::RecordOp::kForget, txn, {}},
+                            [](const cluster::PeerReply*) {});
+                     });
 }
 
 void ClusterNode::AfterCommitWait(Timestamp commit_ts, std::function<void()> reply) {
@@ -680,7 +590,7 @@ void ClusterNode::AfterCommitWait(Timestamp commit_ts, std::function<void()> rep
   // the timer.
   const uint64_t wait_ms = std::min<uint64_t>(
       past - wall + 1, static_cast<uint64_t>(options_.max_clock_offset.count()) + 1000);
-  After(std::chrono::milliseconds(wait_ms), std::move(reply));
+  timers_.After(std::chrono::milliseconds(wait_ms), std::move(reply));
 }
 
 // --- Maelstrom workloads -------------------------------------------------------

@@ -11,10 +11,12 @@
 //    writes, and commits: one round (`shard_commit`) when one shard holds
 //    everything, otherwise two-phase commit over write intents with the
 //    transaction record on a primary shard.
-//  - shard server (cluster_shard_server.cc): its shard's side: reads at S
+//  - shard server (cluster/shard_server.h): its shard's side: reads at S
 //    that wait for (or resolve) intents, prepares, resolutions, the records
 //    it keeps as a primary, and pushing stalled transactions.
-// The wire messages are listed in docs/CLUSTER.md.
+// Nodes talk in typed peer messages (cluster/peer_messages.h) through
+// cluster::Peers; MaelstromPeerTransport puts them on the wire, as listed
+// in docs/CLUSTER.md.
 //
 // Not thread-safe: the node's event loop owns it.
 #ifndef STRATA_NODE_CLUSTER_NODE_H_
@@ -33,12 +35,14 @@
 #include <unordered_set>
 #include <vector>
 
-#include "cluster/durable_state.h"
 #include "cluster/hybrid_clock.h"
-#include "cluster/participant.h"
+#include "cluster/peer_messages.h"
+#include "cluster/peers.h"
 #include "cluster/shard_map.h"
-#include "cluster/txn_record_table.h"
-#include "node/peer_rpc.h"
+#include "cluster/shard_server.h"
+#include "cluster/timers.h"
+#include "node/maelstrom_peer_transport.h"
+#include "node/transport.h"
 #include "protocol/envelope.h"
 #include "protocol/json_writer.h"
 #include "strata/mvcc_store.h"
@@ -134,48 +138,33 @@ class ClusterNode final {
     bool finished = false;
     std::function<void(const protocol::ErrorReply*, Timestamp)> done;
   };
-  // A read a shard serves at a snapshot: point keys and/or one range.
-  struct ShardRead {
-    Timestamp snapshot;
-    std::vector<std::string> keys;
-    std::optional<KeyRange> range;
-    size_t limit = 0;
-  };
-  // A read held back by intents at or below its snapshot.
-  struct WaitingRead {
-    ShardRead read;
-    ReplyAddress from;
-    Clock::time_point deadline, next_push;
-  };
   struct FanOut;
 
   ClusterNode(std::string node_id, std::vector<std::string> node_ids, cluster::ShardMap map,
               ClusterOptions options, MvccStore* store, TxnStore* db, const Store* durable,
               Transport* transport, LocalHandler local_handler);
+  Clock::time_point now() const { return timers_.now(); }
 
   // --- router (cluster_router.cc) ---
-  bool IsPeer(std::string_view id) const;
-  const std::string& NodeOfShard(cluster::ShardId shard) const;
+  bool IsPeer(std::string_view id) const { return peers_.IsPeer(id); }
   cluster::ShardId ShardOfKey(std::string_view engine_key) const;
-  // `fields` plus this node's clock, for a message to a node.
-  std::string Stamped(std::string_view fields);
-  void Call(cluster::ShardId shard, std::string type, std::string fields, PeerRpc::Callback done);
-  void ReplyToNode(const ReplyAddress& to, std::string_view type, std::string_view fields);
+  void Call(cluster::ShardId shard, cluster::PeerRequest request, cluster::PeerRpc::Callback done) {
+    peers_.Call(shard, std::move(request), std::move(done));
+  }
   // An error reply; to a node it carries this node's clock like any other
   // node message (a refusal names timestamps the receiver must move past).
   void ReplyError(const ReplyAddress& to, const protocol::ErrorReply& error);
   void HandleClientRequest(const protocol::Envelope& request, const ReplyAddress& from);
-  void HandleNodeRequest(const protocol::Envelope& request, const ReplyAddress& from);
+  // A request only nodes send, decoded; `sender_clock` is its hlc (or ours).
+  void HandlePeerRequest(cluster::PeerRequest request, std::string_view src, Timestamp sender_clock,
+                         const ReplyAddress& from);
   void RouteToOwner(const protocol::Envelope& request, const ReplyAddress& from);
   void FanOutToShards(const protocol::Envelope& request, const ReplyAddress& from);
   void FinishFanOut(FanOut& fan_out);
-  void HandleForward(const protocol::Envelope& request, const ReplyAddress& from);
+  // Runs a client request a node forwarded (its JSON) on this shard.
+  cluster::PeerReply HandleForward(const std::string& request_json);
   void HandleStats(const ReplyAddress& from);
-  void HandleLowWaterMarkReport(const protocol::Envelope& report);
   Timestamp OldestActiveSnapshot() const;
-  void After(std::chrono::milliseconds delay, std::function<void()> task);
-  // Runs `task` every `interval`, first after one interval.
-  void Every(std::chrono::milliseconds interval, std::function<void()> task);
   void StartPeriodicWork();
   void SendLowWaterMarks();
 
@@ -210,41 +199,11 @@ class ClusterNode final {
   void DecideTwoPhase(std::shared_ptr<Commit> commit);
   void AbortTwoPhase(std::shared_ptr<Commit> commit, protocol::ErrorReply error);
   void ResolveEverywhere(const Commit& commit, cluster::TxnStatus outcome, Timestamp commit_ts);
-  // Sends `shard_resolve` to each of `shards`; `done(true)` once every one
-  // has resolved, `done(false)` once all answered but some failed or gave up.
-  void ResolveOn(cluster::TxnId txn, const std::vector<cluster::ShardId>& shards,
-                 cluster::TxnStatus outcome, Timestamp commit_ts,
-                 std::function<void(bool all_resolved)> done);
   void Heartbeat(std::weak_ptr<Commit> commit);
   // Runs `reply` once every clock is past `commit_ts` (commit wait).
   void AfterCommitWait(Timestamp commit_ts, std::function<void()> reply);
   cluster::TxnId NewTxnId(Timestamp* stamp);
   void ExpireIdleTxns(Clock::time_point now);
-
-  // --- shard server (cluster_shard_server.cc) ---
-  void HandleShardRead(const protocol::Envelope& request, const ReplyAddress& from);
-  // Serves `read` if no intent is in its way; false if it must wait.
-  bool TryServeRead(const ShardRead& read, const ReplyAddress& from);
-  void RetryWaitingReads();
-  // Serves what can be served, gives up what waited too long, pushes the
-  // records of the intents in the way of the rest.
-  void CheckWaitingReads();
-  void HandlePrepare(const protocol::Envelope& request, const ReplyAddress& from, bool one_phase);
-  void HandleResolve(const protocol::Envelope& request, const ReplyAddress& from);
-  void HandleRecordRequest(const protocol::Envelope& request, const ReplyAddress& from);
-  // Resolves `txn` on this shard (and, with a data directory, erases its
-  // saved prepare); then retries the reads it held.
-  Status ResolveHere(cluster::TxnId txn, cluster::TxnStatus outcome, Timestamp commit_ts);
-  // With a data directory: saves `txn`'s record if it changed from `before`
-  // (or erases it, once forgotten).
-  Status PersistRecord(cluster::TxnId txn, const std::optional<cluster::TxnRecord>& before);
-  // Asks `txn`'s record for its fate and resolves it here if it is final.
-  void Push(cluster::TxnId txn, uint32_t primary);
-  void PushStaleIntents();
-  // As a primary: resolves the participants of COMMITTED records the
-  // coordinator left behind (it died, or its resolves were lost), then
-  // forgets them.
-  void FinishAbandonedCommits();
 
   const std::string node_id_;
   const std::vector<std::string> node_ids_;
@@ -256,20 +215,14 @@ class ClusterNode final {
   TxnStore* db_;
   const Store* durable_;
   Transport* transport_;
+  MaelstromPeerTransport peer_transport_;
   LocalHandler local_handler_;
-  Clock::time_point now_;  // the current event's time
-  bool started_ = false;   // periodic work scheduled
-  // Wall-clock ms when this node started: prepares and one-phase commits
-  // sent before it are refused (what this shard refused or finished before
-  // a restart is not remembered, so a delayed copy must not be judged anew).
-  uint64_t boot_ms_ = 0;
+  bool started_ = false;  // periodic work scheduled
 
   cluster::HybridLogicalClock clock_;
-  cluster::Participant participant_;
-  cluster::TxnRecordTable records_;
-  // With a data directory: prepares and records kept in the store.
-  std::optional<cluster::DurableClusterState> durable_state_;
-  PeerRpc rpc_;
+  cluster::Timers timers_;
+  cluster::Peers peers_;
+  std::unique_ptr<cluster::ShardServer> shard_server_;
 
   // Coordinator: open client transactions by txn_id, and every snapshot in
   // use here (open transactions and one-shot requests) for the low-water mark.
@@ -278,17 +231,8 @@ class ClusterNode final {
   uint64_t commits_ = 0, conflicts_ = 0, one_phase_commits_ = 0, two_phase_commits_ = 0;
   uint64_t expired_txns_ = 0, unknown_outcomes_ = 0;
 
-  // Shard server: reads waiting for intents, and pushes in flight.
-  std::vector<std::unique_ptr<WaitingRead>> waiting_reads_;
-  std::set<cluster::TxnId> pushing_;
-  std::set<cluster::TxnId> finishing_;  // FinishAbandonedCommits in flight
-  uint64_t commits_finished_by_primary_ = 0;
-  uint64_t reads_waited_ = 0, pushes_ = 0, pushed_aborts_ = 0, read_wait_timeouts_ = 0;
-
   // Low-water mark: each other node's last report.
   std::unordered_map<std::string, Timestamp> reported_snapshots_;
-
-  std::multimap<Clock::time_point, std::function<void()>> timers_;
 };
 
 }  // namespace strata::node

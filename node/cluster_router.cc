@@ -2,12 +2,14 @@
 // and merge, stats, the low-water mark and timers. See cluster_node.h.
 #include <algorithm>
 
+#include "cluster/durable_state.h"
 #include "node/cluster_node.h"
 #include "protocol/body.h"
 #include "protocol/errors.h"
 #include "protocol/key_codec.h"
 #include "protocol/limits.h"
 #include "protocol/mvcc_messages.h"
+#include "protocol/peer_codec.h"
 
 namespace strata::node {
 
@@ -21,14 +23,15 @@ static_assert(protocol::kFirstInternalKeyTag == cluster::kInternalKeyTag,
 
 namespace {
 
-// The error a node replied with.
-ErrorReply ErrorOf(const protocol::Envelope& reply) {
-  uint64_t code = 0;
-  std::optional<std::string_view> text;
-  if (reply.body.RequiredUint("code", &code) || reply.body.OptionalString("text", &text)) {
-    return ErrorReply{ErrorCode::kCrash, "a node sent an unreadable error reply"};
+// The client error a forward ended with: the owner's refusal, or none
+// in time.
+ErrorReply ForwardFailure(const cluster::PeerReply* reply, std::string gave_up_text) {
+  if (reply == nullptr)
+    return ErrorReply{ErrorCode::kTemporarilyUnavailable, std::move(gave_up_text)};
+  if (const auto* error = std::get_if<cluster::PeerError>(reply)) {
+    return protocol::ErrorFromStatus(error->status);
   }
-  return ErrorReply{static_cast<ErrorCode>(code), std::string(text.value_or(""))};
+  return ErrorReply{ErrorCode::kCrash, "a shard answered a forward with something else"};
 }
 
 // Whether `name` is a field name of the protocol's kind (letters, digits,
@@ -79,18 +82,23 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
   std::unique_ptr<ClusterNode> node(new ClusterNode(std::move(node_id), node_ids, std::move(*map),
                                                     options, store, db, durable, transport,
                                                     std::move(local_handler)));
-  if (durable != nullptr) {
-    // Prepares and records from before a restart come back as they were;
-    // pending ones are settled through their records like any other.
-    node->durable_state_.emplace(store, &node->clock_);
-    Result<cluster::DurableClusterState::Loaded> loaded = node->durable_state_->Load();
-    if (!loaded.ok()) return loaded.status();
-    const Clock::time_point now = Clock::now();
-    for (const auto& [request, prepare_ts] : loaded->prepared) {
-      node->participant_.RestorePrepared(request, prepare_ts, now);
-    }
-    for (const auto& [txn, record] : loaded->records) node->records_.Restore(txn, record, now);
-  }
+  Result<std::unique_ptr<cluster::ShardServer>> server = cluster::ShardServer::Create(
+      *node->map_.ShardServedBy(node->node_id_), static_cast<uint32_t>(node->map_.shards().size()),
+      store, &node->clock_, &node->peers_, &node->timers_, /*persist=*/durable != nullptr,
+      cluster::ShardServerOptions{
+          .heartbeat_timeout = options.heartbeat_timeout,
+          .push_after = options.push_after,
+          .read_wait = options.read_wait,
+          .outcome_retention = 2 * options.rpc_timeout + options.txn_timeout,
+          .rpc_timeout = options.rpc_timeout,
+          .describe_key = [](std::string_view key) {
+            std::string text;
+            JsonWriter w(&text);
+            protocol::WriteKey(&w, key);
+            return protocol::Abbreviate(text);
+          }});
+  if (!server.ok()) return server.status();
+  node->shard_server_ = std::move(*server);
   return node;
 }
 
@@ -109,22 +117,12 @@ ClusterNode::ClusterNode(std::string node_id, std::vector<std::string> node_ids,
       db_(db),
       durable_(durable),
       transport_(transport),
+      peer_transport_(transport),
       local_handler_(std::move(local_handler)),
       clock_(cluster::HybridLogicalClock::SystemMillis,
              cluster::HybridClockOptions{.node_index = node_index_}),
-      participant_(store, &clock_,
-                   cluster::ParticipantOptions{
-                       .outcome_retention = 2 * options.rpc_timeout + options.txn_timeout,
-                       .describe_key =
-                           [](std::string_view key) {
-                             std::string text;
-                             JsonWriter w(&text);
-                             protocol::WriteKey(&w, key);
-                             return protocol::Abbreviate(text);
-                           }}),
-      records_(options.heartbeat_timeout),
-      rpc_(transport) {
-  boot_ms_ = cluster::HybridLogicalClock::SystemMillis();
+      peers_(node_id_, node_ids_, &map_, &clock_, &peer_transport_, &timers_, options.rpc_timeout) {
+  timers_.SetNow(Clock::now());
   // After a restart, timestamps continue above everything stored.
   if (auto max = store_->max_timestamp()) clock_.Observe(*max);
   clock_.Observe(db_->oracle().Last());
@@ -132,49 +130,24 @@ ClusterNode::ClusterNode(std::string node_id, std::vector<std::string> node_ids,
 
 ClusterNode::~ClusterNode() = default;
 
-bool ClusterNode::IsPeer(std::string_view id) const {
-  return std::find(node_ids_.begin(), node_ids_.end(), id) != node_ids_.end();
-}
-
-const std::string& ClusterNode::NodeOfShard(cluster::ShardId shard) const {
-  return map_.shards()[shard].leaseholder();
-}
-
 cluster::ShardId ClusterNode::ShardOfKey(std::string_view engine_key) const {
   return map_.ShardFor(engine_key).id;
 }
 
-std::string ClusterNode::Stamped(std::string_view fields) {
-  // Everything this node did so far is at or below Last(): the receiver
-  // moves its clock past it.
-  std::string stamped(fields);
-  JsonWriter::ContinuingObject(&stamped).FieldUint("hlc", clock_.Last().value());
-  return stamped;
-}
-
-void ClusterNode::Call(cluster::ShardId shard, std::string type, std::string fields,
-                       PeerRpc::Callback done) {
-  PeerRpc::CallOptions call;
-  call.give_up_after = options_.rpc_timeout;
-  rpc_.Call(NodeOfShard(shard), std::move(type), Stamped(fields), call, now_, std::move(done));
-}
-
-void ClusterNode::ReplyToNode(const ReplyAddress& to, std::string_view type,
-                              std::string_view fields) {
-  transport_->Reply(to, type, Stamped(fields));
-}
-
 void ClusterNode::ReplyError(const ReplyAddress& to, const ErrorReply& error) {
   if (!IsPeer(to.dest)) return transport_->ReplyError(to, error);
+  // Written here rather than as a PeerError: a refusal of what a peer sent
+  // keeps its exact code (10 for an unknown type has no Status).
   std::string fields;
   JsonWriter::ContinuingObject(&fields)
       .FieldUint("code", static_cast<uint64_t>(error.code))
-      .Field("text", error.text);
-  ReplyToNode(to, "error", fields);
+      .Field("text", error.text)
+      .FieldUint("hlc", clock_.Last().value());
+  transport_->Reply(to, "error", fields);
 }
 
 void ClusterNode::HandleMessage(const protocol::Envelope& message, Clock::time_point now) {
-  now_ = now;
+  timers_.SetNow(now);
   ReplyAddress from{std::string(message.src), message.msg_id_json, message.has_msg_id};
   if (!IsPeer(message.src)) {
     HandleClientRequest(message, from);
@@ -183,13 +156,14 @@ void ClusterNode::HandleMessage(const protocol::Envelope& message, Clock::time_p
   // Every node message carries its sender's clock: receiving it moves ours
   // past it (the HLC receive rule), so causality holds across nodes.
   std::optional<Timestamp> hlc;
-  if (auto err = message.body.OptionalTimestamp("hlc", &hlc)) {
+  if (auto err = protocol::ReadSenderClock(message, &hlc)) {
     ReplyError(from, *err);
     return;
   }
+  const bool is_reply = message.body.Find("in_reply_to") || message.type == "error";
   if (hlc) {
     if (Status s = clock_.Update(*hlc); !s.ok()) {
-      if (!message.body.Find("in_reply_to")) {
+      if (!is_reply) {
         ReplyError(from, protocol::ErrorFromStatus(s));
         return;
       }
@@ -197,16 +171,25 @@ void ClusterNode::HandleMessage(const protocol::Envelope& message, Clock::time_p
       // timestamps are checked where they are used.
     }
   }
-  if (message.body.Find("in_reply_to") || message.type == "error") {
+  if (is_reply) {
     // A reply is never answered, whatever it holds: two nodes (or a node
     // and itself) must not trade errors about each other's replies forever.
     uint64_t in_reply_to = 0;
     if (!message.body.RequiredUint("in_reply_to", &in_reply_to)) {
-      rpc_.OnReply(in_reply_to, message);  // a late copy's reply is dropped
+      peers_.OnReply(in_reply_to, protocol::ReadPeerReply(message));  // a late copy's is dropped
     }
     return;
   }
-  HandleNodeRequest(message, from);
+  if (!protocol::IsPeerRequestType(message.type)) {
+    // A client request relayed by a node, or a node with a newer protocol.
+    return HandleClientRequest(message, from);
+  }
+  cluster::PeerRequest request;
+  if (auto err = protocol::ReadPeerRequest(message, &request)) {
+    if (!protocol::IsOneWayType(message.type)) ReplyError(from, *err);
+    return;
+  }
+  HandlePeerRequest(std::move(request), message.src, hlc.value_or(clock_.Last()), from);
 }
 
 void ClusterNode::HandleClientRequest(const protocol::Envelope& request, const ReplyAddress& from) {
@@ -234,17 +217,31 @@ void ClusterNode::HandleClientRequest(const protocol::Envelope& request, const R
                               "unknown message type '" + protocol::Abbreviate(type) + "'"});
 }
 
-void ClusterNode::HandleNodeRequest(const protocol::Envelope& request, const ReplyAddress& from) {
-  const std::string_view type = request.type;
-  if (type == "shard_read") return HandleShardRead(request, from);
-  if (type == "shard_prepare") return HandlePrepare(request, from, false);
-  if (type == "shard_commit") return HandlePrepare(request, from, true);
-  if (type == "shard_resolve") return HandleResolve(request, from);
-  if (type.starts_with("record_")) return HandleRecordRequest(request, from);
-  if (type == "forward") return HandleForward(request, from);
-  if (type == "lwm_report") return HandleLowWaterMarkReport(request);
-  // A client request relayed by a node, or a node with a newer protocol.
-  HandleClientRequest(request, from);
+void ClusterNode::HandlePeerRequest(cluster::PeerRequest request, std::string_view src,
+                                    Timestamp sender_clock, const ReplyAddress& from) {
+  auto respond = [this, from](cluster::PeerReply reply) {
+    peer_transport_.Reply(from, reply, clock_.Last());
+  };
+  cluster::ShardServer& shard = *shard_server_;
+  if (auto* read = std::get_if<cluster::ShardRead>(&request)) {
+    return shard.Read(std::move(*read), respond);
+  }
+  if (auto* prepare = std::get_if<cluster::ShardPrepare>(&request)) {
+    return shard.Prepare(std::move(*prepare), sender_clock, respond);
+  }
+  if (auto* commit = std::get_if<cluster::ShardCommit>(&request)) {
+    return shard.Commit(*commit, sender_clock, respond);
+  }
+  if (auto* resolve = std::get_if<cluster::ShardResolve>(&request)) {
+    return shard.Resolve(*resolve, respond);
+  }
+  if (auto* call = std::get_if<cluster::RecordCall>(&request)) return shard.Record(*call, respond);
+  if (auto* forward = std::get_if<cluster::Forward>(&request)) {
+    return respond(HandleForward(forward->request));
+  }
+  if (auto* report = std::get_if<cluster::LowWaterMarkReport>(&request)) {
+    reported_snapshots_[std::string(src)] = report->oldest_snapshot;
+  }
 }
 
 // --- raw API ---------------------------------------------------------------
@@ -269,20 +266,18 @@ std::string RequestJson(const protocol::Envelope& request) {
 void ClusterNode::RouteToOwner(const protocol::Envelope& request, const ReplyAddress& from) {
   std::string key;
   if (auto err = request.body.RequiredKey("key", &key)) return ReplyError(from, *err);
-  std::string fields;
-  JsonWriter::ContinuingObject(&fields).Key("request").Raw(RequestJson(request));
-  Call(ShardOfKey(key), "forward", std::move(fields),
-       [this, from](const protocol::Envelope* reply) {
-         if (reply == nullptr) {
-           return ReplyError(from,
-                             ErrorReply{ErrorCode::kTemporarilyUnavailable,
-                                        "the shard that owns this key did not answer in time"});
+  Call(ShardOfKey(key), cluster::Forward{RequestJson(request)},
+       [this, from](const cluster::PeerReply* reply) {
+         const auto* forwarded = cluster::ReplyAs<cluster::ForwardReply>(reply);
+         if (forwarded == nullptr) {
+           return ReplyError(
+               from, ForwardFailure(reply, "the shard that owns this key did not answer in time"));
          }
-         if (reply->type == "error") return ReplyError(from, ErrorOf(*reply));
+         simdjson::dom::parser parser;
          simdjson::dom::object inner;
          std::string_view type;
-         auto found = reply->body.Find("reply");
-         if (!found || found->get_object().get(inner) || inner["type"].get_string().get(type)) {
+         if (parser.parse(forwarded->reply).get_object().get(inner) ||
+             inner["type"].get_string().get(type)) {
            return ReplyError(from,
                              ErrorReply{ErrorCode::kCrash, "the owner's forward_ok had no reply"});
          }
@@ -293,15 +288,16 @@ void ClusterNode::RouteToOwner(const protocol::Envelope& request, const ReplyAdd
        });
 }
 
-void ClusterNode::HandleForward(const protocol::Envelope& request, const ReplyAddress& from) {
-  auto inner = request.body.Find("request");
+cluster::PeerReply ClusterNode::HandleForward(const std::string& request_json) {
+  simdjson::dom::parser parser;
   simdjson::dom::object object;
   Body body;
   std::string_view type;
-  if (!inner || inner->get_object().get(object) || object["type"].get_string().get(type)) {
-    return ReplyError(from, protocol::Malformed("forward needs a 'request' object"));
+  if (parser.parse(request_json).get_object().get(object) ||
+      object["type"].get_string().get(type)) {
+    return cluster::PeerError{Status::InvalidArgument("forward needs a 'request' object")};
   }
-  if (auto err = body.Load(object)) return ReplyError(from, *err);
+  if (auto err = body.Load(object)) return cluster::PeerError{protocol::StatusFromError(*err)};
   std::string fields, reply_body;
   protocol::MaybeError error;
   std::string_view reply_type;
@@ -331,16 +327,13 @@ void ClusterNode::HandleForward(const protocol::Envelope& request, const ReplyAd
   }
   w.EndObject();
   if (reply_body.size() > protocol::kMaxNodeMessageBytes) {
-    return ReplyError(from,
-                      protocol::Malformed("the reply to " + std::string(type) + " on shard " +
-                                          std::to_string(shard_) + " exceeds " +
-                                          std::to_string(protocol::kMaxNodeMessageBytes) +
-                                          " bytes, more than one node message carries; ask for a "
-                                          "smaller limit"));
+    return cluster::PeerError{Status::InvalidArgument(
+        "the reply to " + std::string(type) + " on shard " +
+        std::to_string(shard_server_->shard()) + " exceeds " +
+        std::to_string(protocol::kMaxNodeMessageBytes) +
+        " bytes, more than one node message carries; ask for a smaller limit")};
   }
-  std::string out;
-  JsonWriter::ContinuingObject(&out).Key("reply").Raw(reply_body);
-  ReplyToNode(from, "forward_ok", out);
+  return cluster::ForwardReply{std::move(reply_body)};
 }
 
 void ClusterNode::FanOutToShards(const protocol::Envelope& request, const ReplyAddress& from) {
@@ -353,27 +346,25 @@ void ClusterNode::FanOutToShards(const protocol::Envelope& request, const ReplyA
   fan_out->from = from;
   fan_out->limit = limit;
   fan_out->waiting = map_.shards().size();
-  std::string fields;
-  JsonWriter::ContinuingObject(&fields).Key("request").Raw(RequestJson(request));
+  const cluster::Forward forward{RequestJson(request)};
   for (const cluster::Shard& shard : map_.shards()) {
-    Call(shard.id, "forward", fields, [this, fan_out](const protocol::Envelope* reply) {
-      if (reply == nullptr) {
-        fan_out->error = ErrorReply{ErrorCode::kTemporarilyUnavailable,
-                                    "a shard did not answer in time; try again"};
-      } else if (reply->type == "error") {
-        fan_out->error = ErrorOf(*reply);
-      } else if (auto inner = reply->body.Find("reply")) {
-        simdjson::dom::object object;
+    Call(shard.id, forward, [this, fan_out](const cluster::PeerReply* reply) {
+      const auto* forwarded = cluster::ReplyAs<cluster::ForwardReply>(reply);
+      if (forwarded == nullptr) {
+        fan_out->error = ForwardFailure(reply, "a shard did not answer in time; try again");
+      } else {
+        simdjson::dom::parser parser;
+        simdjson::dom::element inner;
         std::string_view type;
-        if (!inner->get_object().get(object) && !object["type"].get_string().get(type) &&
+        if (!parser.parse(forwarded->reply).get(inner) && !inner["type"].get_string().get(type) &&
             type == "error") {
           uint64_t code = 13;
           std::string_view text;
-          if (object["code"].get_uint64().get(code)) code = 13;
-          if (object["text"].get_string().get(text)) text = "a shard failed";
+          if (inner["code"].get_uint64().get(code)) code = 13;
+          if (inner["text"].get_string().get(text)) text = "a shard failed";
           fan_out->error = ErrorReply{static_cast<ErrorCode>(code), std::string(text)};
         } else {
-          fan_out->replies.push_back(simdjson::minify(*inner));
+          fan_out->replies.push_back(forwarded->reply);
         }
       }
       if (--fan_out->waiting == 0) FinishFanOut(*fan_out);
@@ -483,9 +474,10 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
   }
   protocol::WriteTxnStats(txn, expired_txns_, &w);
   if (durable_ != nullptr) protocol::WriteDurabilityStats(durable_->GetDurabilityStats(), &w);
-  const cluster::IntentStats intents = participant_.GetIntentStats(now_);
+  const cluster::ShardServerStats shard = shard_server_->Stats();
+  const cluster::IntentStats& intents = shard.intents;
   w.FieldUint("shard", shard_).FieldUint("shards", map_.shards().size());
-  w.FieldUint("resolved_timestamp", participant_.SafeTime().value());
+  w.FieldUint("resolved_timestamp", shard.resolved_timestamp.value());
   w.FieldUint("intents", intents.intents).FieldUint("prepared_txns", intents.prepared_txns);
   w.Key("intent_age_ms").BeginObject();
   for (size_t i = 0; i < intents.age_histogram.size(); ++i) {
@@ -517,20 +509,21 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
   }
   w.FieldUintOrNull("cluster_low_water_mark", mark);
   w.FieldStringOrNull("low_water_mark_holder", holder);
-  w.FieldUint("txn_records", records_.size())
-      .FieldUint("pending_txn_records", records_.pending())
-      .FieldUint("commits_finished_by_primary", commits_finished_by_primary_);
+  w.FieldUint("txn_records", shard.txn_records)
+      .FieldUint("pending_txn_records", shard.pending_txn_records)
+      .FieldUint("commits_finished_by_primary", shard.commits_finished_by_primary);
   w.FieldUint("commits_one_phase", one_phase_commits_)
       .FieldUint("commits_two_phase", two_phase_commits_)
       .FieldUint("unknown_outcomes", unknown_outcomes_);
-  w.FieldUint("reads_waited", reads_waited_)
-      .FieldUint("reads_waiting", waiting_reads_.size())
-      .FieldUint("read_wait_timeouts", read_wait_timeouts_)
-      .FieldUint("pushes", pushes_)
-      .FieldUint("pushed_aborts", pushed_aborts_);
-  w.FieldUint("rpc_in_flight", rpc_.in_flight())
-      .FieldUint("rpc_resends", rpc_.resends())
-      .FieldUint("rpc_gave_up", rpc_.gave_up());
+  w.FieldUint("reads_waited", shard.reads_waited)
+      .FieldUint("reads_waiting", shard.reads_waiting)
+      .FieldUint("read_wait_timeouts", shard.read_wait_timeouts)
+      .FieldUint("pushes", shard.pushes)
+      .FieldUint("pushed_aborts", shard.pushed_aborts);
+  const cluster::PeerRpc& rpc = peers_.rpc();
+  w.FieldUint("rpc_in_flight", rpc.in_flight())
+      .FieldUint("rpc_resends", rpc.resends())
+      .FieldUint("rpc_gave_up", rpc.gave_up());
   transport_->Reply(from, "mvcc_stats_ok", out);
 }
 
@@ -543,7 +536,7 @@ Timestamp ClusterNode::OldestActiveSnapshot() const {
   // A pending intent here may still commit at or just above its prepare
   // timestamp: no shard may collect past it, or the commit could never be
   // applied here (a write below the horizon is refused).
-  return std::min(oldest, participant_.SafeTime());
+  return std::min(oldest, shard_server_->SafeTime());
 }
 
 std::optional<Timestamp> ClusterNode::LowWaterMark() const {
@@ -557,79 +550,30 @@ std::optional<Timestamp> ClusterNode::LowWaterMark() const {
   return mark;
 }
 
-void ClusterNode::HandleLowWaterMarkReport(const protocol::Envelope& report) {
-  Timestamp snapshot;
-  if (report.body.RequiredTimestamp("oldest_snapshot", &snapshot)) return;
-  reported_snapshots_[std::string(report.src)] = snapshot;
-}
-
 void ClusterNode::SendLowWaterMarks() {
   // An idle node's clock only moves when it takes a timestamp: take one, so
   // the oldest snapshot it reports follows time and the mark can rise.
   (void)clock_.Next();
-  std::string fields;
-  JsonWriter::ContinuingObject(&fields).FieldUint("oldest_snapshot",
-                                                  OldestActiveSnapshot().value());
-  for (const std::string& node : node_ids_) {
-    if (node != node_id_) transport_->Send(node, "lwm_report", Stamped(fields));
-  }
+  peers_.Broadcast(cluster::LowWaterMarkReport{OldestActiveSnapshot()});
 }
 
 // --- timers --------------------------------------------------------------------
 
-void ClusterNode::After(std::chrono::milliseconds delay, std::function<void()> task) {
-  timers_.emplace(now_ + delay, std::move(task));
-}
-
-void ClusterNode::Every(std::chrono::milliseconds interval, std::function<void()> task) {
-  After(interval, [this, interval, task = std::move(task)] {
-    task();
-    Every(interval, task);
-  });
-}
-
 void ClusterNode::StartPeriodicWork() {
-  using std::chrono::milliseconds;
-  Every(options_.low_water_mark_interval, [this] { SendLowWaterMarks(); });
-  Every(std::max(milliseconds(1), options_.push_after), [this] { CheckWaitingReads(); });
-  Every(std::max(milliseconds(1), options_.heartbeat_timeout / 2), [this] {
-    PushStaleIntents();
-    FinishAbandonedCommits();
-  });
-  Every(milliseconds(100), [this] { ExpireIdleTxns(now_); });
-  Every(milliseconds(1000), [this] {
-    const uint64_t now_ms = cluster::HybridLogicalClock::SystemMillis();
-    participant_.ForgetOldOutcomes(now_ms);
-    // Records are normally forgotten when every participant has resolved
-    // (record_forget); an ABORTED one whose coordinator died first goes
-    // after this (a COMMITTED one: FinishAbandonedCommits).
-    constexpr uint64_t kRecordRetentionMs = 10 * 60 * 1000;
-    if (now_ms > kRecordRetentionMs) {
-      for (cluster::TxnId txn : records_.ForgetAbortedBefore(
-               cluster::HybridLogicalClock::Make(now_ms - kRecordRetentionMs, 0).value())) {
-        // Or it would come back at the next restart. A failed log refuses
-        // everything after anyway.
-        if (durable_state_) (void)durable_state_->EraseRecord(txn);
-      }
-    }
-  });
+  timers_.Every(options_.low_water_mark_interval, [this] { SendLowWaterMarks(); });
+  timers_.Every(std::chrono::milliseconds(100), [this] { ExpireIdleTxns(now()); });
+  shard_server_->Start();
 }
 
 ClusterNode::Clock::time_point ClusterNode::RunTimers(Clock::time_point now) {
-  now_ = now;
+  timers_.SetNow(now);
   if (!started_) {
     started_ = true;
     StartPeriodicWork();
   }
-  static_assert(std::is_same_v<Clock, PeerRpc::Clock>);
-  Clock::time_point next = rpc_.RunTimers(now);
-  while (!timers_.empty() && timers_.begin()->first <= now) {
-    auto task = std::move(timers_.begin()->second);
-    timers_.erase(timers_.begin());
-    task();
-  }
-  if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
-  return next;
+  static_assert(std::is_same_v<Clock, cluster::PeerRpc::Clock>);
+  const Clock::time_point next = peers_.RunTimers(now);
+  return std::min(next, timers_.RunDue(now));
 }
 
 }  // namespace strata::node

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "node/cluster_node.h"
-#include "node/peer_rpc.h"
 #include "node/services.h"
+#include "node/transport.h"
 #include "node/txn_table.h"
 #include "protocol/envelope.h"
 #include "protocol/json_writer.h"

@@ -8,23 +8,7 @@ namespace strata::node {
 using protocol::ErrorCode;
 using protocol::ErrorFromStatus;
 using protocol::ErrorReply;
-
-MaybeError ParseIsolation(const Body& body, Isolation fallback, Isolation* out) {
-  std::optional<std::string_view> name;
-  if (auto err = body.OptionalString("isolation", &name)) return err;
-  if (!name) {
-    *out = fallback;
-  } else if (*name == "snapshot") {
-    *out = Isolation::kSnapshot;
-  } else if (*name == "serializable") {
-    *out = Isolation::kSerializable;
-  } else {
-    return protocol::Malformed(
-        "field 'isolation' must be \"snapshot\" or \"serializable\", got \"" +
-        protocol::Abbreviate(*name) + "\"");
-  }
-  return std::nullopt;
-}
+using protocol::ParseIsolation;
 
 namespace {
 

@@ -23,10 +23,6 @@ MaybeError HandleTxnScan(Services& services, const Body& body, JsonWriter* reply
 MaybeError HandleTxnCommit(Services& services, const Body& body, JsonWriter* reply);
 MaybeError HandleTxnAbort(Services& services, const Body& body, JsonWriter* reply);
 
-// The body's `isolation` field ("snapshot" / "serializable"), or `fallback`
-// when it is omitted.
-MaybeError ParseIsolation(const Body& body, Isolation fallback, Isolation* out);
-
 // The wire error for a failed commit: error 30 naming the transaction and
 // the conflicting key, or the mapped store error.
 protocol::ErrorReply CommitError(const Transaction& txn, const Status& status);

@@ -202,4 +202,20 @@ MaybeError Body::Limit(size_t* out) const {
                    std::to_string(kMaxLimit) + ", got " + Describe(*e));
 }
 
+MaybeError ParseIsolation(const Body& body, Isolation fallback, Isolation* out) {
+  std::optional<std::string_view> name;
+  if (auto err = body.OptionalString("isolation", &name)) return err;
+  if (!name) {
+    *out = fallback;
+  } else if (*name == "snapshot") {
+    *out = Isolation::kSnapshot;
+  } else if (*name == "serializable") {
+    *out = Isolation::kSerializable;
+  } else {
+    return Malformed("field 'isolation' must be \"snapshot\" or \"serializable\", got \"" +
+                     Abbreviate(*name) + "\"");
+  }
+  return std::nullopt;
+}
+
 }  // namespace strata::protocol

@@ -18,6 +18,7 @@
 
 #include "protocol/errors.h"
 #include "strata/timestamp.h"
+#include "strata/txn_store.h"
 
 namespace strata::protocol {
 
@@ -52,6 +53,10 @@ class Body final {
  private:
   std::vector<std::pair<std::string_view, simdjson::dom::element>> fields_;
 };
+
+// The optional field 'isolation' ("snapshot" or "serializable"), or
+// `fallback` when it is absent.
+MaybeError ParseIsolation(const Body& body, Isolation fallback, Isolation* out);
 
 // Encodes a JSON key element; `field` names it in the error.
 MaybeError EncodeKeyElement(simdjson::dom::element key, std::string_view field,

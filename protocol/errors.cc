@@ -25,4 +25,26 @@ ErrorReply ErrorFromStatus(const Status& status) {
   return {ErrorCode::kCrash, "internal error: an OK status was reported as an error"};
 }
 
+Status StatusFromError(const ErrorReply& error) {
+  switch (error.code) {
+    case ErrorCode::kPreconditionFailed:
+      return Status(StatusCode::kPreconditionFailed, error.text);
+    case ErrorCode::kCompacted:
+      return Status(StatusCode::kCompacted, error.text);
+    case ErrorCode::kKeyDoesNotExist:
+      return Status(StatusCode::kNotFound, error.text);
+    case ErrorCode::kTxnConflict:
+    case ErrorCode::kAbort:
+      return Status(StatusCode::kConflict, error.text);
+    case ErrorCode::kTemporarilyUnavailable:
+      return Status(StatusCode::kUnavailable, error.text);
+    case ErrorCode::kMalformedRequest:
+    case ErrorCode::kNotSupported:
+      return Status(StatusCode::kInvalidArgument, error.text);
+    case ErrorCode::kCrash:
+      break;
+  }
+  return Status(StatusCode::kIoError, error.text);
+}
+
 }  // namespace strata::protocol

@@ -28,6 +28,10 @@ struct ErrorReply {
 
 // The wire error for a store Status (which must not be OK).
 ErrorReply ErrorFromStatus(const Status& status);
+// The Status a wire error stands for: the inverse of ErrorFromStatus
+// (codes it never produces map to the nearest: 10 to kInvalidArgument,
+// 14 to kConflict, unknown ones to kIoError).
+Status StatusFromError(const ErrorReply& error);
 
 }  // namespace strata::protocol
 

@@ -1,31 +1,22 @@
-#include "node/peer_rpc.h"
+#include "cluster/peer_rpc.h"
 
 #include <algorithm>
 
-#include "protocol/json_writer.h"
+namespace strata::cluster {
 
-namespace strata::node {
-
-void Transport::ReplyError(const ReplyAddress& to, const protocol::ErrorReply& error) {
-  std::string fields;
-  protocol::JsonWriter w = protocol::JsonWriter::ContinuingObject(&fields);
-  w.FieldUint("code", static_cast<uint64_t>(error.code)).Field("text", error.text);
-  Reply(to, "error", fields);
-}
-
-void PeerRpc::Call(std::string dest, std::string type, std::string fields,
-                   const CallOptions& options, Clock::time_point now, Callback done) {
+void PeerRpc::Call(std::string dest, PeerRequest request, Timestamp hlc, const CallOptions& options,
+                   Clock::time_point now, Callback done) {
   const uint64_t call_id = next_call_id_++;
   PendingCall call{std::move(dest),
-                   std::move(type),
-                   std::move(fields),
+                   std::move(request),
+                   hlc,
                    {},
                    now + options.first_retry,
                    now + options.give_up_after,
                    options.first_retry,
                    options.max_retry,
                    std::move(done)};
-  const uint64_t msg_id = transport_->Send(call.dest, call.type, call.fields);
+  const uint64_t msg_id = transport_->Send(call.dest, call.request, call.hlc);
   call.msg_ids.push_back(msg_id);
   call_by_msg_id_[msg_id] = call_id;
   due_.emplace(std::min(call.next_send, call.deadline), call_id);
@@ -39,7 +30,7 @@ void PeerRpc::Forget(uint64_t call_id) {
   calls_.erase(it);
 }
 
-bool PeerRpc::OnReply(uint64_t in_reply_to, const protocol::Envelope& reply) {
+bool PeerRpc::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
   auto by_msg = call_by_msg_id_.find(in_reply_to);
   if (by_msg == call_by_msg_id_.end()) return false;
   auto it = calls_.find(by_msg->second);
@@ -69,7 +60,7 @@ PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {
       due_.emplace(std::min(call.next_send, call.deadline), call_id);
       continue;
     }
-    const uint64_t msg_id = transport_->Send(call.dest, call.type, call.fields);
+    const uint64_t msg_id = transport_->Send(call.dest, call.request, call.hlc);
     ++resends_;
     call.msg_ids.push_back(msg_id);
     call_by_msg_id_[msg_id] = call_id;
@@ -80,4 +71,4 @@ PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {
   return due_.empty() ? Clock::time_point::max() : due_.top().first;
 }
 
-}  // namespace strata::node
+}  // namespace strata::cluster

@@ -1,7 +1,7 @@
-// PeerRpc over a fake Transport: resends with fresh msg_ids and backoff,
-// completion by the first reply, late duplicates ignored, giving up at the
-// deadline, and callbacks that start new calls.
-#include "node/peer_rpc.h"
+// PeerRpc over a fake PeerTransport: resends with fresh message ids and
+// backoff, completion by the first reply, late duplicates ignored, giving
+// up at the deadline, and callbacks that start new calls.
+#include "cluster/peer_rpc.h"
 
 #include <gtest/gtest.h>
 
@@ -10,40 +10,37 @@
 #include <string>
 #include <vector>
 
-namespace strata::node {
+namespace strata::cluster {
 namespace {
 
 using std::chrono::milliseconds;
 using Clock = PeerRpc::Clock;
 
-class FakeTransport final : public Transport {
+// Requests and replies told apart by a number: a record call on
+// transaction `tag`, and a record reply with commit timestamp `tag`.
+PeerRequest Request(uint64_t tag) { return RecordCall{RecordOp::kPush, TxnId{tag, 0}, {}}; }
+uint64_t TagOf(const PeerRequest& request) { return std::get<RecordCall>(request).txn.stamp; }
+PeerReply Reply(uint64_t tag) {
+  return RecordReply{RecordOp::kPush, TxnStatus::kCommitted, Timestamp(tag)};
+}
+uint64_t TagOf(const PeerReply* reply) {
+  return std::get<RecordReply>(*reply).commit_timestamp.value();
+}
+
+class FakeTransport final : public PeerTransport {
  public:
   struct Sent {
-    std::string dest, type, fields;
+    std::string dest;
+    uint64_t tag;
+    Timestamp hlc;
     uint64_t msg_id;
   };
-  uint64_t Send(std::string_view dest, std::string_view type, std::string_view fields) override {
-    sent.push_back(Sent{std::string(dest), std::string(type), std::string(fields), next_id});
+  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp hlc) override {
+    sent.push_back(Sent{std::string(dest), TagOf(request), hlc, next_id});
     return next_id++;
   }
-  void Reply(const ReplyAddress&, std::string_view, std::string_view) override { ++replies; }
   std::vector<Sent> sent;
   uint64_t next_id = 100;
-  int replies = 0;
-};
-
-// A reply envelope (kept with its parser, which owns its storage).
-struct ParsedReply {
-  explicit ParsedReply(uint64_t in_reply_to, std::string_view type = "x_ok") {
-    line = R"({"src":"n2","dest":"n1","body":{"type":")" + std::string(type) +
-           R"(","in_reply_to":)" + std::to_string(in_reply_to) + R"(,"n":)" +
-           std::to_string(in_reply_to) + "}}";
-    protocol::ErrorReply error;
-    EXPECT_EQ(parser.Parse(line, &envelope, &error), protocol::ParseOutcome::kOk) << error.text;
-  }
-  std::string line;
-  protocol::EnvelopeParser parser;
-  protocol::Envelope envelope;
 };
 
 PeerRpc::CallOptions Options(int first, int max, int give_up) {
@@ -59,12 +56,12 @@ TEST(PeerRpcTest, ResendsWithNewMsgIdsAndDoublingBackoff) {
   PeerRpc rpc(&transport);
   const auto t0 = Clock::time_point() + std::chrono::hours(1);
   int calls = 0;
-  rpc.Call("n2", "shard_read", R"(,"ts":5)", Options(10, 40, 1000), t0,
-           [&](const protocol::Envelope*) { ++calls; });
+  rpc.Call("n2", Request(5), Timestamp(7), Options(10, 40, 1000), t0,
+           [&](const PeerReply*) { ++calls; });
   ASSERT_EQ(transport.sent.size(), 1u);
   EXPECT_EQ(transport.sent[0].dest, "n2");
-  EXPECT_EQ(transport.sent[0].type, "shard_read");
-  EXPECT_EQ(transport.sent[0].fields, R"(,"ts":5)");
+  EXPECT_EQ(transport.sent[0].tag, 5u);
+  EXPECT_EQ(transport.sent[0].hlc, Timestamp(7));
   EXPECT_EQ(rpc.RunTimers(t0 + milliseconds(9)), t0 + milliseconds(10));
   EXPECT_EQ(transport.sent.size(), 1u) << "resent too early";
   // Resends at 10, then +20, +40, +40 (capped).
@@ -79,7 +76,8 @@ TEST(PeerRpcTest, ResendsWithNewMsgIdsAndDoublingBackoff) {
   // Every copy has its own msg_id, and the same content.
   for (size_t i = 1; i < transport.sent.size(); ++i) {
     EXPECT_NE(transport.sent[i].msg_id, transport.sent[i - 1].msg_id);
-    EXPECT_EQ(transport.sent[i].fields, transport.sent[0].fields);
+    EXPECT_EQ(transport.sent[i].tag, 5u);
+    EXPECT_EQ(transport.sent[i].hlc, Timestamp(7));
     EXPECT_EQ(transport.sent[i].dest, "n2");
   }
   EXPECT_EQ(calls, 0);
@@ -90,26 +88,23 @@ TEST(PeerRpcTest, FirstReplyCompletesLaterCopiesAreIgnored) {
   FakeTransport transport;
   PeerRpc rpc(&transport);
   const auto t0 = Clock::time_point() + std::chrono::hours(1);
-  std::vector<std::string> got;
-  rpc.Call("n2", "t", "", Options(10, 10, 1000), t0, [&](const protocol::Envelope* reply) {
+  std::vector<uint64_t> got;
+  rpc.Call("n2", Request(1), Timestamp(), Options(10, 10, 1000), t0, [&](const PeerReply* reply) {
     ASSERT_NE(reply, nullptr);
-    got.push_back(std::string(reply->type));
+    got.push_back(TagOf(reply));
   });
   rpc.RunTimers(t0 + milliseconds(10));
   rpc.RunTimers(t0 + milliseconds(20));
   ASSERT_EQ(transport.sent.size(), 3u);
   // A reply to the second copy completes the call.
-  ParsedReply second(transport.sent[1].msg_id, "second");
-  EXPECT_TRUE(rpc.OnReply(transport.sent[1].msg_id, second.envelope));
-  EXPECT_EQ(got, std::vector<std::string>{"second"});
+  EXPECT_TRUE(rpc.OnReply(transport.sent[1].msg_id, Reply(2)));
+  EXPECT_EQ(got, std::vector<uint64_t>{2});
   EXPECT_EQ(rpc.in_flight(), 0u);
   // Replies to the other copies, or repeats, change nothing.
   for (size_t i : {0, 1, 2}) {
-    ParsedReply late(transport.sent[i].msg_id);
-    EXPECT_FALSE(rpc.OnReply(transport.sent[i].msg_id, late.envelope));
+    EXPECT_FALSE(rpc.OnReply(transport.sent[i].msg_id, Reply(3)));
   }
-  ParsedReply stranger(999);
-  EXPECT_FALSE(rpc.OnReply(999, stranger.envelope));
+  EXPECT_FALSE(rpc.OnReply(999, Reply(4)));
   EXPECT_EQ(got.size(), 1u);
   // Nothing more is sent or given up.
   EXPECT_EQ(rpc.RunTimers(t0 + milliseconds(5000)), Clock::time_point::max());
@@ -122,8 +117,8 @@ TEST(PeerRpcTest, GivesUpAtTheDeadlineWithNullptr) {
   PeerRpc rpc(&transport);
   const auto t0 = Clock::time_point() + std::chrono::hours(1);
   int nulls = 0, replies = 0;
-  rpc.Call("n3", "t", "", Options(30, 1000, 100), t0,
-           [&](const protocol::Envelope* reply) { (reply == nullptr ? nulls : replies)++; });
+  rpc.Call("n3", Request(1), Timestamp(), Options(30, 1000, 100), t0,
+           [&](const PeerReply* reply) { (reply == nullptr ? nulls : replies)++; });
   rpc.RunTimers(t0 + milliseconds(30));  // one resend
   rpc.RunTimers(t0 + milliseconds(99));
   EXPECT_EQ(nulls, 0);
@@ -137,8 +132,7 @@ TEST(PeerRpcTest, GivesUpAtTheDeadlineWithNullptr) {
   EXPECT_EQ(rpc.in_flight(), 0u);
   const size_t sends = transport.sent.size();
   // A reply after giving up is not ours any more.
-  ParsedReply late(transport.sent.back().msg_id);
-  EXPECT_FALSE(rpc.OnReply(transport.sent.back().msg_id, late.envelope));
+  EXPECT_FALSE(rpc.OnReply(transport.sent.back().msg_id, Reply(1)));
   rpc.RunTimers(t0 + milliseconds(10000));
   EXPECT_EQ(nulls, 1);
   EXPECT_EQ(replies, 0);
@@ -152,8 +146,8 @@ TEST(PeerRpcTest, CallbacksMayStartNewCalls) {
   int finished = 0;
   // A chain: each reply starts the next call; a give-up starts one too.
   std::function<void(int)> start = [&](int left) {
-    rpc.Call("n2", std::string("step").append(std::to_string(left)), "", Options(10, 10, 50), t0,
-             [&, left](const protocol::Envelope* reply) {
+    rpc.Call("n2", Request(static_cast<uint64_t>(left)), Timestamp(), Options(10, 10, 50), t0,
+             [&, left](const PeerReply* reply) {
                ++finished;
                if (left > 0) start(left - 1);
                (void)reply;
@@ -162,11 +156,10 @@ TEST(PeerRpcTest, CallbacksMayStartNewCalls) {
   start(3);
   for (int i = 0; i < 3; ++i) {
     const uint64_t id = transport.sent.back().msg_id;
-    ParsedReply reply(id);
-    EXPECT_TRUE(rpc.OnReply(id, reply.envelope));
+    EXPECT_TRUE(rpc.OnReply(id, Reply(id)));
     EXPECT_EQ(rpc.in_flight(), 1u);
   }
-  EXPECT_EQ(transport.sent.back().type, "step0");
+  EXPECT_EQ(transport.sent.back().tag, 0u);
   // The last call gives up; its callback runs inside RunTimers.
   rpc.RunTimers(t0 + milliseconds(50));
   EXPECT_EQ(finished, 4);
@@ -175,9 +168,9 @@ TEST(PeerRpcTest, CallbacksMayStartNewCalls) {
   // A callback run by RunTimers (give-up) that starts calls which are due
   // at once must not break the timer loop.
   int chained = 0;
-  rpc.Call("n2", "a", "", Options(10, 10, 10), t0, [&](const protocol::Envelope*) {
+  rpc.Call("n2", Request(10), Timestamp(), Options(10, 10, 10), t0, [&](const PeerReply*) {
     ++chained;
-    rpc.Call("n2", "b", "", Options(1, 1, 1), t0, [&](const protocol::Envelope* r) {
+    rpc.Call("n2", Request(11), Timestamp(), Options(1, 1, 1), t0, [&](const PeerReply* r) {
       EXPECT_EQ(r, nullptr);
       ++chained;
     });
@@ -194,20 +187,20 @@ TEST(PeerRpcTest, ManyConcurrentCallsCompleteIndependently) {
   const auto t0 = Clock::time_point() + std::chrono::hours(1);
   std::vector<int> done(10, 0);
   for (int i = 0; i < 10; ++i) {
-    rpc.Call(std::string("n").append(std::to_string(i % 3)), "t", "", Options(10, 20, 1000), t0,
-             [&done, i](const protocol::Envelope* r) { done[i] += r != nullptr; });
+    rpc.Call(std::string("n").append(std::to_string(i % 3)), Request(static_cast<uint64_t>(i)),
+             Timestamp(), Options(10, 20, 1000), t0,
+             [&done, i](const PeerReply* r) { done[i] += r != nullptr; });
   }
   rpc.RunTimers(t0 + milliseconds(10));
   ASSERT_EQ(transport.sent.size(), 20u);
   // Answer the odd calls' first copies and the even calls' resends.
   for (int i = 0; i < 10; ++i) {
     const uint64_t id = transport.sent[(i % 2 ? 0 : 10) + i].msg_id;
-    ParsedReply reply(id);
-    EXPECT_TRUE(rpc.OnReply(id, reply.envelope));
+    EXPECT_TRUE(rpc.OnReply(id, Reply(id)));
   }
   EXPECT_EQ(done, std::vector<int>(10, 1));
   EXPECT_EQ(rpc.in_flight(), 0u);
 }
 
 }  // namespace
-}  // namespace strata::node
+}  // namespace strata::cluster

@@ -1,0 +1,128 @@
+// Peer messages: everything one node of a cluster says to another, as
+// typed values.
+//
+// The roles (shard server, coordinator, router) speak only these; a
+// transport (cluster/peer_transport.h) carries them in its own encoding
+// (Maelstrom JSON lines today, protocol/peer_codec.h; gRPC streams later).
+// A request is answered by exactly one reply; a LowWaterMarkReport is
+// one-way. Every request is idempotent, which is what lets PeerRpc resend
+// it until an answer comes.
+#ifndef STRATA_CLUSTER_PEER_MESSAGES_H_
+#define STRATA_CLUSTER_PEER_MESSAGES_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "cluster/participant.h"
+#include "cluster/shard_map.h"
+#include "cluster/txn_id.h"
+#include "strata/mvcc_store.h"
+#include "strata/status.h"
+#include "strata/timestamp.h"
+
+namespace strata::cluster {
+
+// The most one message between nodes may carry. A transport must carry at
+// least this much; roles cut or refuse what would exceed it.
+inline constexpr size_t kMaxPeerMessageBytes = 4 * 1024 * 1024 - 64 * 1024;
+// What one transaction writes (keys and values) travels in one prepare to
+// each shard, so it must fit one message with room to spare.
+inline constexpr size_t kMaxTxnWriteBytes = 3 * 1024 * 1024;
+
+// --- requests ----------------------------------------------------------------
+
+// Read point keys and/or one range at `snapshot` on the receiver's shard
+// (waiting for intents at or below it; see ShardServer).
+struct ShardRead {
+  Timestamp snapshot;
+  std::vector<std::string> keys;  // engine keys
+  std::optional<KeyRange> range;
+  size_t limit = 0;  // of the range's items; at least 1 when there is a range
+};
+
+// Place a transaction's intents (two-phase commit, first phase). The
+// primary's copy lists every participant shard, for its record.
+struct ShardPrepare {
+  PrepareRequest request;
+  std::vector<ShardId> participants;
+};
+
+// Check and apply a transaction that touches only the receiver's shard.
+struct ShardCommit {
+  PrepareRequest request;
+};
+
+// A transaction's fate is known: apply or drop its intents.
+struct ShardResolve {
+  TxnId txn;
+  TxnStatus outcome = TxnStatus::kAborted;  // never kPending
+  Timestamp commit_timestamp;               // kCommitted only
+};
+
+// A call on a transaction record, to the record's primary shard.
+enum class RecordOp { kCommit, kAbort, kPush, kHeartbeat, kForget };
+struct RecordCall {
+  RecordOp op = RecordOp::kPush;
+  TxnId txn;
+  Timestamp commit_timestamp;  // kCommit only
+};
+
+// A client request the receiver's shard serves as a single node would. Its
+// bytes are the front end's own encoding: the cluster carries them unread.
+struct Forward {
+  std::string request;
+};
+
+// One-way: the sender's oldest snapshot in use, for the low-water mark.
+struct LowWaterMarkReport {
+  Timestamp oldest_snapshot;
+};
+
+using PeerRequest = std::variant<ShardRead, ShardPrepare, ShardCommit, ShardResolve, RecordCall,
+                                 Forward, LowWaterMarkReport>;
+
+// --- replies -----------------------------------------------------------------
+
+struct ShardReadReply {
+  std::vector<ReadResult> reads;   // one per ShardRead::keys, in order
+  std::optional<ScanResult> scan;  // when the read had a range
+};
+
+struct PrepareReply {
+  Timestamp prepare_timestamp;
+};
+
+struct CommitReply {
+  Timestamp commit_timestamp;
+};
+
+struct ResolveReply {};
+
+// What the record says after the call (nothing once forgotten, or for a
+// transaction the primary never heard of and the call did not create).
+struct RecordReply {
+  RecordOp op = RecordOp::kPush;  // the call answered
+  std::optional<TxnStatus> status;
+  Timestamp commit_timestamp;  // when kCommitted
+};
+
+// The receiver's answer to a Forward, in the front end's encoding.
+struct ForwardReply {
+  std::string reply;
+};
+
+// The request failed (never OK).
+struct PeerError {
+  Status status;
+};
+
+using PeerReply = std::variant<ShardReadReply, PrepareReply, CommitReply, ResolveReply, RecordReply,
+                               ForwardReply, PeerError>;
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_CLUSTER_PEER_MESSAGES_H_

@@ -1,0 +1,38 @@
+#include "cluster/peers.h"
+
+#include <algorithm>
+
+namespace strata::cluster {
+
+Peers::Peers(std::string self, std::vector<std::string> node_ids, const ShardMap* map,
+             HybridLogicalClock* clock, PeerTransport* transport, Timers* timers,
+             std::chrono::milliseconds rpc_timeout)
+    : self_(std::move(self)),
+      node_ids_(std::move(node_ids)),
+      map_(map),
+      clock_(clock),
+      transport_(transport),
+      timers_(timers),
+      rpc_timeout_(rpc_timeout),
+      rpc_(transport) {}
+
+bool Peers::IsPeer(std::string_view node) const {
+  return std::find(node_ids_.begin(), node_ids_.end(), node) != node_ids_.end();
+}
+
+void Peers::Call(ShardId shard, PeerRequest request, PeerRpc::Callback done) {
+  PeerRpc::CallOptions options;
+  options.give_up_after = rpc_timeout_;
+  // Everything this node did so far is at or below Last(): the receiver
+  // moves its clock past it.
+  rpc_.Call(map_->shards()[shard].leaseholder(), std::move(request), clock_->Last(), options,
+            timers_->now(), std::move(done));
+}
+
+void Peers::Broadcast(const PeerRequest& message) {
+  for (const std::string& node : node_ids_) {
+    if (node != self_) transport_->Send(node, message, clock_->Last());
+  }
+}
+
+}  // namespace strata::cluster

@@ -1,0 +1,391 @@
+#include "cluster/shard_server.h"
+
+#include <algorithm>
+
+#include "cluster/resolution.h"
+
+namespace strata::cluster {
+
+namespace {
+
+// Each waits at most read_wait; this bounds them against a flood.
+constexpr size_t kMaxWaitingReads = 100000;
+// What a read result or scan item costs in a message beyond its key and
+// value bytes (names, numbers, quoting; keys travel as hex).
+constexpr size_t kItemOverheadBytes = 64;
+
+}  // namespace
+
+Result<std::unique_ptr<ShardServer>> ShardServer::Create(ShardId shard, uint32_t shard_count,
+                                                         MvccStore* store,
+                                                         HybridLogicalClock* clock, Peers* peers,
+                                                         Timers* timers, bool persist,
+                                                         ShardServerOptions options) {
+  std::unique_ptr<ShardServer> server(
+      new ShardServer(shard, shard_count, store, clock, peers, timers, std::move(options)));
+  if (persist) {
+    // Prepares and records from before a restart come back as they were;
+    // pending ones are settled through their records like any other.
+    server->durable_state_.emplace(store, clock);
+    Result<DurableClusterState::Loaded> loaded = server->durable_state_->Load();
+    if (!loaded.ok()) return loaded.status();
+    const Clock::time_point now = timers->now();
+    for (const auto& [request, prepare_ts] : loaded->prepared) {
+      server->participant_.RestorePrepared(request, prepare_ts, now);
+    }
+    for (const auto& [txn, record] : loaded->records) server->records_.Restore(txn, record, now);
+  }
+  return server;
+}
+
+ShardServer::ShardServer(ShardId shard, uint32_t shard_count, MvccStore* store,
+                         HybridLogicalClock* clock, Peers* peers, Timers* timers,
+                         ShardServerOptions options)
+    : shard_(shard),
+      shard_count_(shard_count),
+      options_(std::move(options)),
+      store_(store),
+      clock_(clock),
+      peers_(peers),
+      timers_(timers),
+      boot_ms_(HybridLogicalClock::SystemMillis()),
+      participant_(store, clock,
+                   ParticipantOptions{.outcome_retention = options_.outcome_retention,
+                                      .describe_key = options_.describe_key}),
+      records_(options_.heartbeat_timeout) {}
+
+void ShardServer::Start() {
+  using std::chrono::milliseconds;
+  timers_->Every(std::max(milliseconds(1), options_.push_after), [this] { CheckWaitingReads(); });
+  timers_->Every(std::max(milliseconds(1), options_.heartbeat_timeout / 2), [this] {
+    PushStaleIntents();
+    FinishAbandonedCommits();
+  });
+  timers_->Every(milliseconds(1000), [this] { ForgetOldState(); });
+}
+
+// --- reads -------------------------------------------------------------------
+
+void ShardServer::Read(ShardRead read, Respond respond) {
+  // No prepare here may take a timestamp at or below the snapshot from now on.
+  if (Status s = clock_->Update(read.snapshot); !s.ok()) return respond(PeerError{s});
+  if (TryServeRead(read, respond)) return;
+  if (waiting_reads_.size() >= kMaxWaitingReads) {
+    return respond(PeerError{Status::Unavailable(
+        "shard " + std::to_string(shard_) + " already holds " + std::to_string(kMaxWaitingReads) +
+        " reads waiting for pending transactions; try again")});
+  }
+  ++reads_waited_;
+  const Clock::time_point now = timers_->now();
+  waiting_reads_.push_back(std::make_unique<WaitingRead>(WaitingRead{
+      std::move(read), std::move(respond), now + options_.read_wait, now + options_.push_after}));
+}
+
+bool ShardServer::TryServeRead(const ShardRead& read, const Respond& respond) {
+  for (const std::string& key : read.keys) {
+    if (!participant_.BlockingIntents(key, read.snapshot).empty()) return false;
+  }
+  if (read.range && !participant_.BlockingIntents(*read.range, read.snapshot).empty()) {
+    return false;
+  }
+  ShardReadReply reply;
+  reply.reads.resize(read.keys.size());
+  size_t bytes = 0;
+  for (size_t i = 0; i < read.keys.size(); ++i) {
+    if (Status s = store_->GetInto(read.keys[i], read.snapshot, &reply.reads[i]); !s.ok()) {
+      respond(PeerError{s});
+      return true;
+    }
+    bytes += reply.reads[i].value.size() + kItemOverheadBytes;
+  }
+  if (bytes > kMaxPeerMessageBytes) {
+    respond(PeerError{Status::InvalidArgument(
+        "the values read on shard " + std::to_string(shard_) + " exceed " +
+        std::to_string(kMaxPeerMessageBytes) +
+        " bytes, more than one node message carries; read fewer keys at once")});
+    return true;
+  }
+  if (read.range) {
+    Result<ScanResult> scan = store_->Scan(*read.range, read.snapshot, read.limit);
+    if (!scan.ok()) {
+      respond(PeerError{scan.status()});
+      return true;
+    }
+    // Cut by size as well as by count: the coordinator's merge stops at a
+    // shard's last item when it says `more`, so a shorter answer is exact.
+    for (size_t i = 0; i < scan->items.size(); ++i) {
+      const ScanItem& item = scan->items[i];
+      bytes += 2 * item.key.size() + item.value.size() + kItemOverheadBytes;
+      if (bytes > kMaxPeerMessageBytes) {
+        scan->items.resize(i);
+        scan->more = true;
+        break;
+      }
+    }
+    reply.scan = std::move(*scan);
+  }
+  respond(std::move(reply));
+  return true;
+}
+
+void ShardServer::RetryWaitingReads() {
+  std::erase_if(waiting_reads_, [this](const std::unique_ptr<WaitingRead>& waiting) {
+    return TryServeRead(waiting->read, waiting->respond);
+  });
+}
+
+void ShardServer::CheckWaitingReads() {
+  RetryWaitingReads();
+  const Clock::time_point now = timers_->now();
+  std::erase_if(waiting_reads_, [&](const std::unique_ptr<WaitingRead>& waiting) {
+    if (waiting->deadline > now) return false;
+    ++read_wait_timeouts_;
+    waiting->respond(PeerError{Status::Unavailable(
+        "shard " + std::to_string(shard_) + " cannot serve a read at timestamp " +
+        std::to_string(waiting->read.snapshot.value()) +
+        " yet: a transaction that may commit at or below it is still pending after " +
+        std::to_string(options_.read_wait.count()) + " ms; try again")});
+    return true;
+  });
+  for (const auto& waiting : waiting_reads_) {
+    if (waiting->next_push > now) continue;
+    waiting->next_push = now + options_.push_after;
+    std::vector<TxnId> blockers;
+    for (const std::string& key : waiting->read.keys) {
+      for (const TxnId& txn : participant_.BlockingIntents(key, waiting->read.snapshot)) {
+        blockers.push_back(txn);
+      }
+    }
+    if (waiting->read.range) {
+      for (const TxnId& txn :
+           participant_.BlockingIntents(*waiting->read.range, waiting->read.snapshot)) {
+        blockers.push_back(txn);
+      }
+    }
+    for (const TxnId& txn : blockers) {
+      if (auto primary = participant_.PrimaryOf(txn)) Push(txn, *primary);
+    }
+  }
+}
+
+// --- pushes and abandoned commits ---------------------------------------------
+
+void ShardServer::Push(TxnId txn, ShardId primary) {
+  if (!pushing_.insert(txn).second) return;  // already asking
+  ++pushes_;
+  peers_->Call(
+      primary, RecordCall{RecordOp::kPush, txn, Timestamp()}, [this, txn](const PeerReply* reply) {
+        pushing_.erase(txn);
+        const RecordReply* record = ReplyAs<RecordReply>(reply);
+        // Asked again later if the record is still pending or unknown.
+        if (record == nullptr || !record->status || *record->status == TxnStatus::kPending) {
+          return;
+        }
+        if (*record->status == TxnStatus::kAborted) ++pushed_aborts_;
+        (void)ResolveHere(txn, *record->status, record->commit_timestamp);
+      });
+}
+
+void ShardServer::PushStaleIntents() {
+  for (const StaleIntent& stale :
+       participant_.StaleTransactions(timers_->now(), options_.heartbeat_timeout)) {
+    Push(stale.txn, stale.primary);
+  }
+}
+
+void ShardServer::FinishAbandonedCommits() {
+  // By then the coordinator has resolved and had the record forgotten, or
+  // given up on some call (each is dropped after the RPC timeout): a
+  // committed record still here after that is ours to finish.
+  const uint64_t age_ms =
+      2 * static_cast<uint64_t>(options_.rpc_timeout.count() + options_.heartbeat_timeout.count());
+  const uint64_t now_ms = HybridLogicalClock::SystemMillis();
+  if (now_ms <= age_ms) return;
+  const Timestamp floor = HybridLogicalClock::Make(now_ms - age_ms, 0);
+  for (auto& [txn, record] : records_.CommittedBefore(floor)) {
+    if (!finishing_.insert(txn).second) continue;  // still at it
+    ResolveOn(peers_, txn, record.participants, TxnStatus::kCommitted, record.commit_timestamp,
+              [this, txn = txn](bool all_resolved) {
+                finishing_.erase(txn);
+                if (!all_resolved) return;  // again next round
+                const std::optional<TxnRecord> before = records_.Find(txn);
+                if (records_.Forget(txn)) ++commits_finished_by_primary_;
+                (void)PersistRecord(txn, before);  // a failed log refuses everything anyway
+              });
+  }
+}
+
+void ShardServer::ForgetOldState() {
+  const uint64_t now_ms = HybridLogicalClock::SystemMillis();
+  participant_.ForgetOldOutcomes(now_ms);
+  // Records are normally forgotten when every participant has resolved
+  // (RecordOp::kForget); an ABORTED one whose coordinator died first goes
+  // after this (a COMMITTED one: FinishAbandonedCommits).
+  constexpr uint64_t kRecordRetentionMs = 10 * 60 * 1000;
+  if (now_ms <= kRecordRetentionMs) return;
+  for (TxnId txn : records_.ForgetAbortedBefore(
+           HybridLogicalClock::Make(now_ms - kRecordRetentionMs, 0).value())) {
+    // Or it would come back at the next restart. A failed log refuses
+    // everything after anyway.
+    if (durable_state_) (void)durable_state_->EraseRecord(txn);
+  }
+}
+
+// --- prepares, commits, resolutions -------------------------------------------
+
+Status ShardServer::CheckSentAfterStart(TxnId txn, Timestamp sender_clock) const {
+  if (HybridLogicalClock::PhysicalMillis(sender_clock) >= boot_ms_) return Status::Ok();
+  return Status(StatusCode::kConflict, "transaction " + txn.ToString() + " was sent to shard " +
+                                           std::to_string(shard_) +
+                                           " before it restarted; a copy that old is refused");
+}
+
+Status ShardServer::CheckShardIds(const ShardPrepare& prepare) const {
+  if (prepare.request.primary >= shard_count_) {
+    return Status::InvalidArgument("field 'primary' names no shard");
+  }
+  for (ShardId shard : prepare.participants) {
+    if (shard >= shard_count_) {
+      return Status::InvalidArgument(
+          "field 'participants' must be a list of distinct shard ids below " +
+          std::to_string(shard_count_));
+    }
+  }
+  const bool is_primary = prepare.request.primary == shard_;
+  if (is_primary && std::find(prepare.participants.begin(), prepare.participants.end(), shard_) ==
+                        prepare.participants.end()) {
+    return Status::InvalidArgument(
+        "the primary's prepare must list the transaction's shards, itself included, in field "
+        "'participants'");
+  }
+  return Status::Ok();
+}
+
+void ShardServer::Commit(const ShardCommit& commit, Timestamp sender_clock, Respond respond) {
+  if (commit.request.primary >= shard_count_) {
+    return respond(PeerError{Status::InvalidArgument("field 'primary' names no shard")});
+  }
+  if (Status s = CheckSentAfterStart(commit.request.txn, sender_clock); !s.ok()) {
+    return respond(PeerError{s});
+  }
+  Result<Timestamp> committed =
+      participant_.CommitOnePhase(commit.request, HybridLogicalClock::PhysicalMillis(sender_clock));
+  if (!committed.ok()) return respond(PeerError{committed.status()});
+  respond(CommitReply{*committed});
+}
+
+void ShardServer::Prepare(ShardPrepare prepare, Timestamp sender_clock, Respond respond) {
+  if (Status s = CheckShardIds(prepare); !s.ok()) return respond(PeerError{s});
+  const PrepareRequest& request = prepare.request;
+  if (Status s = CheckSentAfterStart(request.txn, sender_clock); !s.ok()) {
+    return respond(PeerError{s});
+  }
+  const bool is_primary = request.primary == shard_;
+  const Clock::time_point now = timers_->now();
+  if (is_primary && !participant_.Outcome(request.txn)) {
+    // The record comes into being with the primary's intents. A push that
+    // got here first left it ABORTED, and then this prepare fails.
+    const std::optional<TxnRecord> before = records_.Find(request.txn);
+    if (Status s = records_.Create(request.txn, std::move(prepare.participants), now); !s.ok()) {
+      return respond(PeerError{s});
+    }
+    if (Status s = PersistRecord(request.txn, before); !s.ok()) return respond(PeerError{s});
+  }
+  const bool retry = participant_.PrimaryOf(request.txn).has_value();
+  Result<Timestamp> prepared =
+      participant_.Prepare(request, HybridLogicalClock::PhysicalMillis(sender_clock), now);
+  if (prepared.ok() && !retry && durable_state_) {
+    if (Status s = durable_state_->SavePrepared(request, *prepared); !s.ok()) {
+      // Not logged, so not prepared: nothing may rely on these intents.
+      (void)participant_.Resolve(request.txn, TxnStatus::kAborted, Timestamp());
+      prepared = s;
+    }
+  }
+  if (!prepared.ok()) {
+    if (is_primary) {
+      const std::optional<TxnRecord> before = records_.Find(request.txn);
+      records_.Abort(request.txn);
+      (void)PersistRecord(request.txn, before);
+    }
+    return respond(PeerError{prepared.status()});
+  }
+  respond(PrepareReply{*prepared});
+}
+
+Status ShardServer::ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp) {
+  const bool was_prepared = participant_.PrimaryOf(txn).has_value();
+  Status resolved = participant_.Resolve(txn, outcome, commit_timestamp);
+  if (resolved.ok() && was_prepared && durable_state_) {
+    // After the versions: a crash in between leaves the intent, and
+    // resolving it again after the restart applies nothing twice.
+    resolved = durable_state_->ErasePrepared(txn);
+  }
+  if (resolved.ok()) RetryWaitingReads();
+  return resolved;
+}
+
+Status ShardServer::PersistRecord(TxnId txn, const std::optional<TxnRecord>& before) {
+  if (!durable_state_) return Status::Ok();
+  const std::optional<TxnRecord> after = records_.Find(txn);
+  if (!after) return before ? durable_state_->EraseRecord(txn) : Status::Ok();
+  if (before && before->status == after->status) return Status::Ok();
+  return durable_state_->SaveRecord(txn, *after);
+}
+
+void ShardServer::Resolve(const ShardResolve& resolve, Respond respond) {
+  if (resolve.outcome == TxnStatus::kPending) {
+    return respond(PeerError{Status::InvalidArgument("a resolution must be committed or aborted")});
+  }
+  if (Status s = ResolveHere(resolve.txn, resolve.outcome, resolve.commit_timestamp); !s.ok()) {
+    return respond(PeerError{s});
+  }
+  respond(ResolveReply{});
+}
+
+void ShardServer::Record(const RecordCall& call, Respond respond) {
+  const Clock::time_point now = timers_->now();
+  const std::optional<TxnRecord> before = records_.Find(call.txn);
+  std::optional<TxnRecord> record;
+  switch (call.op) {
+    case RecordOp::kCommit:
+      record = records_.Commit(call.txn, call.commit_timestamp);
+      break;
+    case RecordOp::kAbort:
+      record = records_.Abort(call.txn);
+      break;
+    case RecordOp::kPush:
+      record = records_.Push(call.txn, now);
+      break;
+    case RecordOp::kHeartbeat:
+      record = records_.Heartbeat(call.txn, now);
+      break;
+    case RecordOp::kForget:
+      records_.Forget(call.txn);
+      break;
+  }
+  if (Status s = PersistRecord(call.txn, before); !s.ok()) return respond(PeerError{s});
+  RecordReply reply;
+  reply.op = call.op;
+  if (record) {
+    reply.status = record->status;
+    if (record->status == TxnStatus::kCommitted) reply.commit_timestamp = record->commit_timestamp;
+  }
+  respond(reply);
+}
+
+ShardServerStats ShardServer::Stats() const {
+  ShardServerStats stats;
+  stats.intents = participant_.GetIntentStats(timers_->now());
+  stats.resolved_timestamp = participant_.SafeTime();
+  stats.txn_records = records_.size();
+  stats.pending_txn_records = records_.pending();
+  stats.commits_finished_by_primary = commits_finished_by_primary_;
+  stats.reads_waited = reads_waited_;
+  stats.reads_waiting = waiting_reads_.size();
+  stats.read_wait_timeouts = read_wait_timeouts_;
+  stats.pushes = pushes_;
+  stats.pushed_aborts = pushed_aborts_;
+  return stats;
+}
+
+}  // namespace strata::cluster

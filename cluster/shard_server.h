@@ -1,0 +1,163 @@
+// ShardServer: one shard as the cluster's nodes see it.
+//
+// It serves the shard's side of every distributed transaction, over the
+// shard's MvccStore and Participant (intents, read locks, outcomes):
+//  - reads at a snapshot S (ShardRead): the clock first moves past S, so
+//    every later prepare here is above S; then the read waits while an
+//    intent at or below S lies in what it reads, since that transaction may
+//    still commit at or below S. A waiting read pushes the intent's record
+//    after `push_after`, and again while it waits: a committed record's
+//    intents are applied here, an aborted one's dropped, and a record whose
+//    coordinator stopped heartbeating is aborted by the push. After
+//    `read_wait` the read gives up (kUnavailable).
+//  - prepares, one-phase commits and resolutions;
+//  - as a primary, the records of its transactions (TxnRecordTable): the
+//    first prepare creates one, the coordinator commits or aborts it,
+//    participants push it, and a COMMITTED record its coordinator left
+//    behind is finished here (its participants resolved) before it is
+//    forgotten.
+// Independently of reads, intents older than the heartbeat timeout are
+// pushed, so a dead coordinator leaves no key locked.
+//
+// With `persist`, prepares and records are kept in the store
+// (DurableClusterState) and come back after a restart; requests sent
+// before this server started are refused, since what it refused or
+// finished before the restart is no longer remembered.
+//
+// Not thread-safe: the node's event loop owns it.
+#ifndef STRATA_CLUSTER_SHARD_SERVER_H_
+#define STRATA_CLUSTER_SHARD_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/durable_state.h"
+#include "cluster/hybrid_clock.h"
+#include "cluster/participant.h"
+#include "cluster/peer_messages.h"
+#include "cluster/peers.h"
+#include "cluster/timers.h"
+#include "cluster/txn_record_table.h"
+#include "strata/mvcc_store.h"
+
+namespace strata::cluster {
+
+struct ShardServerOptions {
+  // A record not heartbeated for this long may be aborted by a push; intents
+  // older than this are pushed even with no reader waiting.
+  std::chrono::milliseconds heartbeat_timeout{1000};
+  // A waiting read pushes the records in its way this often, and gives up
+  // after read_wait.
+  std::chrono::milliseconds push_after{20};
+  std::chrono::milliseconds read_wait{5000};
+  // How long outcomes are remembered (see ParticipantOptions); and, with
+  // rpc_timeout, when a COMMITTED record is old enough to finish here.
+  std::chrono::milliseconds outcome_retention{10000};
+  std::chrono::milliseconds rpc_timeout{5000};
+  // How conflict messages show a key (engine bytes); default: hex.
+  std::function<std::string(std::string_view)> describe_key;
+};
+
+struct ShardServerStats {
+  IntentStats intents;
+  Timestamp resolved_timestamp;
+  uint64_t txn_records = 0, pending_txn_records = 0;
+  uint64_t commits_finished_by_primary = 0;
+  uint64_t reads_waited = 0, reads_waiting = 0, read_wait_timeouts = 0;
+  uint64_t pushes = 0, pushed_aborts = 0;
+};
+
+class ShardServer final {
+ public:
+  using Clock = Timers::Clock;
+  // Answers one request, now or later.
+  using Respond = std::function<void(PeerReply)>;
+
+  // `shard_count` bounds the shard ids a request may name. With `persist`,
+  // loads what the store kept from before a restart (kInvalidArgument if it
+  // does not decode).
+  static Result<std::unique_ptr<ShardServer>> Create(ShardId shard, uint32_t shard_count,
+                                                     MvccStore* store, HybridLogicalClock* clock,
+                                                     Peers* peers, Timers* timers, bool persist,
+                                                     ShardServerOptions options);
+
+  // Schedules the periodic work (waiting reads, pushes, abandoned commits,
+  // forgetting old outcomes and records) on the timers.
+  void Start();
+
+  // `sender_clock` is the hybrid clock the request was stamped with.
+  void Read(ShardRead read, Respond respond);
+  void Prepare(ShardPrepare prepare, Timestamp sender_clock, Respond respond);
+  void Commit(const ShardCommit& commit, Timestamp sender_clock, Respond respond);
+  void Resolve(const ShardResolve& resolve, Respond respond);
+  void Record(const RecordCall& call, Respond respond);
+
+  ShardId shard() const { return shard_; }
+  // The resolved timestamp (Participant::SafeTime).
+  Timestamp SafeTime() const { return participant_.SafeTime(); }
+  ShardServerStats Stats() const;
+
+ private:
+  struct WaitingRead {
+    ShardRead read;
+    Respond respond;
+    Clock::time_point deadline, next_push;
+  };
+
+  ShardServer(ShardId shard, uint32_t shard_count, MvccStore* store, HybridLogicalClock* clock,
+              Peers* peers, Timers* timers, ShardServerOptions options);
+
+  // Serves `read` if no intent is in its way; false if it must wait.
+  bool TryServeRead(const ShardRead& read, const Respond& respond);
+  void RetryWaitingReads();
+  // Serves what can be served, gives up what waited too long, pushes the
+  // records of the intents in the way of the rest.
+  void CheckWaitingReads();
+  // kConflict for a request sent before this server started.
+  Status CheckSentAfterStart(TxnId txn, Timestamp sender_clock) const;
+  Status CheckShardIds(const ShardPrepare& prepare) const;
+  // Resolves `txn` here (and, persisted, erases its saved prepare); then
+  // retries the reads it held.
+  Status ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp);
+  // Persisted: saves `txn`'s record if it changed from `before` (or erases
+  // it, once forgotten).
+  Status PersistRecord(TxnId txn, const std::optional<TxnRecord>& before);
+  // Asks `txn`'s record for its fate and resolves it here if it is final.
+  void Push(TxnId txn, ShardId primary);
+  void PushStaleIntents();
+  // As a primary: resolves the participants of COMMITTED records the
+  // coordinator left behind (it died, or its resolves were lost), then
+  // forgets them.
+  void FinishAbandonedCommits();
+  void ForgetOldState();
+
+  const ShardId shard_;
+  const uint32_t shard_count_;
+  const ShardServerOptions options_;
+  MvccStore* store_;
+  HybridLogicalClock* clock_;
+  Peers* peers_;
+  Timers* timers_;
+  // Wall-clock ms when this server started (see CheckSentAfterStart).
+  const uint64_t boot_ms_;
+
+  Participant participant_;
+  TxnRecordTable records_;
+  std::optional<DurableClusterState> durable_state_;
+
+  std::vector<std::unique_ptr<WaitingRead>> waiting_reads_;
+  std::set<TxnId> pushing_;    // pushes in flight
+  std::set<TxnId> finishing_;  // FinishAbandonedCommits in flight
+  uint64_t commits_finished_by_primary_ = 0;
+  uint64_t reads_waited_ = 0, pushes_ = 0, pushed_aborts_ = 0, read_wait_timeouts_ = 0;
+};
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_CLUSTER_SHARD_SERVER_H_

@@ -1,0 +1,26 @@
+#include "cluster/timers.h"
+
+namespace strata::cluster {
+
+void Timers::After(std::chrono::milliseconds delay, std::function<void()> task) {
+  tasks_.emplace(now_ + delay, std::move(task));
+}
+
+void Timers::Every(std::chrono::milliseconds interval, std::function<void()> task) {
+  After(interval, [this, interval, task = std::move(task)] {
+    task();
+    Every(interval, task);
+  });
+}
+
+Timers::Clock::time_point Timers::RunDue(Clock::time_point now) {
+  now_ = now;
+  while (!tasks_.empty() && tasks_.begin()->first <= now) {
+    auto task = std::move(tasks_.begin()->second);
+    tasks_.erase(tasks_.begin());
+    task();
+  }
+  return tasks_.empty() ? Clock::time_point::max() : tasks_.begin()->first;
+}
+
+}  // namespace strata::cluster

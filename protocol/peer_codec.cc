@@ -1,0 +1,393 @@
+#include "protocol/peer_codec.h"
+
+#include <array>
+#include <utility>
+
+#include "protocol/cluster_codec.h"
+#include "protocol/json_writer.h"
+#include "protocol/limits.h"
+
+namespace strata::protocol {
+
+using cluster::PeerReply;
+using cluster::PeerRequest;
+using cluster::RecordOp;
+
+static_assert(kMaxNodeMessageBytes == cluster::kMaxPeerMessageBytes,
+              "a peer message must fit one input line of its receiver");
+static_assert(kMaxClusterTxnWriteBytes == cluster::kMaxTxnWriteBytes);
+
+namespace {
+
+constexpr std::array<std::pair<RecordOp, std::string_view>, 5> kRecordTypes = {{
+    {RecordOp::kCommit, "record_commit"},
+    {RecordOp::kAbort, "record_abort"},
+    {RecordOp::kPush, "record_push"},
+    {RecordOp::kHeartbeat, "record_heartbeat"},
+    {RecordOp::kForget, "record_forget"},
+}};
+constexpr std::array<std::string_view, 5> kRecordReplyTypes = {
+    "record_commit_ok", "record_abort_ok", "record_push_ok", "record_heartbeat_ok",
+    "record_forget_ok"};
+
+std::string_view RecordType(RecordOp op) { return kRecordTypes[static_cast<size_t>(op)].second; }
+
+// The most a shard_read's scan may ask: a transaction's scan asks its limit
+// plus its own writes in the range.
+constexpr uint64_t kMaxShardScanLimit = 2 * kMaxLimit + kMaxTxnOps * 10;
+
+std::optional<cluster::TxnStatus> StatusNamed(std::string_view name) {
+  if (name == "committed") return cluster::TxnStatus::kCommitted;
+  if (name == "aborted") return cluster::TxnStatus::kAborted;
+  if (name == "pending") return cluster::TxnStatus::kPending;
+  return std::nullopt;
+}
+
+void WritePrepare(JsonWriter* w, const cluster::PrepareRequest& request) {
+  WriteTxnId(w, "txn", request.txn);
+  w->FieldUint("start", request.start.value())
+      .Field("isolation",
+             request.isolation == Isolation::kSerializable ? "serializable" : "snapshot")
+      .FieldUint("primary", request.primary);
+  WriteWrites(w, "writes", request.writes);
+  if (!request.read_keys.empty()) WriteHexKeys(w, "read_keys", request.read_keys);
+  if (!request.read_ranges.empty()) WriteRanges(w, "read_ranges", request.read_ranges);
+  if (request.blind) w->Key("blind").Bool(true);
+}
+
+struct RequestWriter {
+  JsonWriter* w;
+  void operator()(const cluster::ShardRead& read) const {
+    w->FieldUint("ts", read.snapshot.value());
+    if (!read.keys.empty()) WriteHexKeys(w, "keys", read.keys);
+    if (read.range) {
+      w->Key("scan").BeginObject().Key("start");
+      WriteHexKey(w, read.range->start);
+      if (read.range->end) {
+        w->Key("end");
+        WriteHexKey(w, *read.range->end);
+      }
+      w->FieldUint("limit", read.limit).EndObject();
+    }
+  }
+  void operator()(const cluster::ShardPrepare& prepare) const {
+    WritePrepare(w, prepare.request);
+    if (!prepare.participants.empty()) WriteShardIds(w, "participants", prepare.participants);
+  }
+  void operator()(const cluster::ShardCommit& commit) const { WritePrepare(w, commit.request); }
+  void operator()(const cluster::ShardResolve& resolve) const {
+    WriteTxnId(w, "txn", resolve.txn);
+    w->Field("status", cluster::TxnStatusName(resolve.outcome))
+        .FieldUint("commit_ts", resolve.commit_timestamp.value());
+  }
+  void operator()(const cluster::RecordCall& call) const {
+    WriteTxnId(w, "txn", call.txn);
+    if (call.op == RecordOp::kCommit) w->FieldUint("commit_ts", call.commit_timestamp.value());
+  }
+  void operator()(const cluster::Forward& forward) const { w->Key("request").Raw(forward.request); }
+  void operator()(const cluster::LowWaterMarkReport& report) const {
+    w->FieldUint("oldest_snapshot", report.oldest_snapshot.value());
+  }
+};
+
+struct ReplyWriter {
+  JsonWriter* w;
+  void operator()(const cluster::ShardReadReply& reply) const {
+    w->Key("reads").BeginArray();
+    for (const ReadResult& read : reply.reads) WriteReadResult(w, read);
+    w->EndArray();
+    if (!reply.scan) return;
+    w->Key("items").BeginArray();
+    for (const ScanItem& item : reply.scan->items) {
+      w->BeginObject().Key("k");
+      WriteHexKey(w, item.key);
+      w->FieldUint("v", item.version).FieldUint("t", item.timestamp.value());
+      w->Key("val").Raw(item.value).EndObject();
+    }
+    w->EndArray().Key("more").Bool(reply.scan->more);
+  }
+  void operator()(const cluster::PrepareReply& reply) const {
+    w->FieldUint("prepare_ts", reply.prepare_timestamp.value());
+  }
+  void operator()(const cluster::CommitReply& reply) const {
+    w->FieldUint("commit_ts", reply.commit_timestamp.value());
+  }
+  void operator()(const cluster::ResolveReply&) const {}
+  void operator()(const cluster::RecordReply& reply) const {
+    if (!reply.status) return;
+    w->Field("status", cluster::TxnStatusName(*reply.status));
+    if (*reply.status == cluster::TxnStatus::kCommitted) {
+      w->FieldUint("commit_ts", reply.commit_timestamp.value());
+    }
+  }
+  void operator()(const cluster::ForwardReply& reply) const { w->Key("reply").Raw(reply.reply); }
+  void operator()(const cluster::PeerError& error) const {
+    const ErrorReply wire = ErrorFromStatus(error.status);
+    w->FieldUint("code", static_cast<uint64_t>(wire.code)).Field("text", wire.text);
+  }
+};
+
+MaybeError ReadPrepare(const Body& body, cluster::PrepareRequest* out) {
+  uint64_t primary = 0;
+  std::optional<bool> blind;
+  MaybeError err = ReadTxnId(body, "txn", &out->txn);
+  if (!err) err = body.RequiredTimestamp("start", &out->start);
+  if (!err) err = ParseIsolation(body, Isolation::kSerializable, &out->isolation);
+  if (!err) err = body.RequiredUint("primary", &primary);
+  if (!err && primary > UINT32_MAX) err = Malformed("field 'primary' names no shard");
+  if (!err) err = ReadWrites(body, "writes", &out->writes);
+  if (!err) err = ReadHexKeys(body, "read_keys", &out->read_keys);
+  if (!err) err = ReadRanges(body, "read_ranges", &out->read_ranges);
+  if (!err) err = body.OptionalBool("blind", &blind);
+  out->primary = static_cast<uint32_t>(primary);
+  out->blind = blind.value_or(false);
+  return err;
+}
+
+MaybeError ReadShardRead(const Body& body, cluster::ShardRead* out) {
+  if (auto err = body.RequiredTimestamp("ts", &out->snapshot)) return err;
+  if (auto err = ReadHexKeys(body, "keys", &out->keys)) return err;
+  if (auto scan = body.Find("scan")) {
+    out->range.emplace();
+    if (auto err = ReadRange(*scan, &*out->range)) return err;
+    uint64_t limit = 0;
+    if ((*scan)["limit"].get_uint64().get(limit) || limit == 0 || limit > kMaxShardScanLimit) {
+      return Malformed("scan.limit is out of range");
+    }
+    out->limit = limit;
+  }
+  return std::nullopt;
+}
+
+MaybeError ReadEmbeddedObject(const Body& body, std::string_view name, std::string* out) {
+  auto inner = body.Find(name);
+  simdjson::dom::object object;
+  std::string_view type;
+  if (!inner || inner->get_object().get(object) || object["type"].get_string().get(type)) {
+    return Malformed(std::string(name == "request" ? "forward" : "forward_ok") + " needs a '" +
+                     std::string(name) + "' object with a type");
+  }
+  *out = simdjson::minify(*inner);
+  return std::nullopt;
+}
+
+// A reply that does not decode, as the failure its call gets.
+cluster::PeerReply Unreadable(std::string_view type, const ErrorReply& why) {
+  return cluster::PeerError{
+      Status::IoError("a node sent an unreadable " + std::string(type) + ": " + why.text)};
+}
+
+}  // namespace
+
+std::string_view PeerRequestType(const PeerRequest& request) {
+  struct Namer {
+    std::string_view operator()(const cluster::ShardRead&) const { return "shard_read"; }
+    std::string_view operator()(const cluster::ShardPrepare&) const { return "shard_prepare"; }
+    std::string_view operator()(const cluster::ShardCommit&) const { return "shard_commit"; }
+    std::string_view operator()(const cluster::ShardResolve&) const { return "shard_resolve"; }
+    std::string_view operator()(const cluster::RecordCall& call) const {
+      return RecordType(call.op);
+    }
+    std::string_view operator()(const cluster::Forward&) const { return "forward"; }
+    std::string_view operator()(const cluster::LowWaterMarkReport&) const { return "lwm_report"; }
+  };
+  return std::visit(Namer{}, request);
+}
+
+std::string_view PeerReplyType(const PeerReply& reply) {
+  struct Namer {
+    std::string_view operator()(const cluster::ShardReadReply&) const { return "shard_read_ok"; }
+    std::string_view operator()(const cluster::PrepareReply&) const { return "shard_prepare_ok"; }
+    std::string_view operator()(const cluster::CommitReply&) const { return "shard_commit_ok"; }
+    std::string_view operator()(const cluster::ResolveReply&) const { return "shard_resolve_ok"; }
+    std::string_view operator()(const cluster::RecordReply& reply) const {
+      return kRecordReplyTypes[static_cast<size_t>(reply.op)];
+    }
+    std::string_view operator()(const cluster::ForwardReply&) const { return "forward_ok"; }
+    std::string_view operator()(const cluster::PeerError&) const { return "error"; }
+  };
+  return std::visit(Namer{}, reply);
+}
+
+std::string PeerRequestFields(const PeerRequest& request, Timestamp hlc) {
+  std::string fields;
+  JsonWriter w = JsonWriter::ContinuingObject(&fields);
+  std::visit(RequestWriter{&w}, request);
+  w.FieldUint("hlc", hlc.value());
+  return fields;
+}
+
+std::string PeerReplyFields(const PeerReply& reply, Timestamp hlc) {
+  std::string fields;
+  JsonWriter w = JsonWriter::ContinuingObject(&fields);
+  std::visit(ReplyWriter{&w}, reply);
+  w.FieldUint("hlc", hlc.value());
+  return fields;
+}
+
+bool IsPeerRequestType(std::string_view type) {
+  return type == "shard_read" || type == "shard_prepare" || type == "shard_commit" ||
+         type == "shard_resolve" || type.starts_with("record_") || type == "forward" ||
+         IsOneWayType(type);
+}
+
+bool IsOneWayType(std::string_view type) { return type == "lwm_report"; }
+
+MaybeError ReadPeerRequest(const Envelope& message, PeerRequest* out) {
+  const Body& body = message.body;
+  const std::string_view type = message.type;
+  if (type == "shard_read") {
+    cluster::ShardRead read;
+    if (auto err = ReadShardRead(body, &read)) return err;
+    *out = std::move(read);
+    return std::nullopt;
+  }
+  if (type == "shard_prepare" || type == "shard_commit") {
+    cluster::PrepareRequest request;
+    if (auto err = ReadPrepare(body, &request)) return err;
+    if (type == "shard_commit") {
+      *out = cluster::ShardCommit{std::move(request)};
+      return std::nullopt;
+    }
+    if (request.blind) {
+      return Malformed("field 'blind' is for one-phase commits (shard_commit) only");
+    }
+    cluster::ShardPrepare prepare{std::move(request), {}};
+    if (auto err = ReadShardIds(body, "participants", cluster::HybridLogicalClock::kMaxNodes,
+                                &prepare.participants)) {
+      return err;
+    }
+    *out = std::move(prepare);
+    return std::nullopt;
+  }
+  if (type == "shard_resolve") {
+    cluster::ShardResolve resolve;
+    std::optional<std::string_view> name;
+    MaybeError err = ReadTxnId(body, "txn", &resolve.txn);
+    if (!err) err = body.OptionalString("status", &name);
+    if (!err) err = body.RequiredTimestamp("commit_ts", &resolve.commit_timestamp);
+    if (err) return err;
+    const std::optional<cluster::TxnStatus> status = name ? StatusNamed(*name) : std::nullopt;
+    if (!status || *status == cluster::TxnStatus::kPending) {
+      return Malformed("field 'status' must be \"committed\" or \"aborted\"");
+    }
+    resolve.outcome = *status;
+    *out = std::move(resolve);
+    return std::nullopt;
+  }
+  if (type == "forward") {
+    cluster::Forward forward;
+    if (auto err = ReadEmbeddedObject(body, "request", &forward.request)) return err;
+    *out = std::move(forward);
+    return std::nullopt;
+  }
+  if (type == "lwm_report") {
+    cluster::LowWaterMarkReport report;
+    if (auto err = body.RequiredTimestamp("oldest_snapshot", &report.oldest_snapshot)) return err;
+    *out = report;
+    return std::nullopt;
+  }
+  for (const auto& [op, name] : kRecordTypes) {
+    if (type != name) continue;
+    cluster::RecordCall call;
+    call.op = op;
+    if (auto err = ReadTxnId(body, "txn", &call.txn)) return err;
+    if (op == RecordOp::kCommit) {
+      if (auto err = body.RequiredTimestamp("commit_ts", &call.commit_timestamp)) return err;
+    }
+    *out = call;
+    return std::nullopt;
+  }
+  return ErrorReply{ErrorCode::kNotSupported, "unknown message type '" + Abbreviate(type) + "'"};
+}
+
+PeerReply ReadPeerReply(const Envelope& message) {
+  const Body& body = message.body;
+  const std::string_view type = message.type;
+  if (type == "error") {
+    uint64_t code = 0;
+    std::optional<std::string_view> text;
+    if (auto err = body.RequiredUint("code", &code)) return Unreadable(type, *err);
+    if (auto err = body.OptionalString("text", &text)) return Unreadable(type, *err);
+    return cluster::PeerError{
+        StatusFromError(ErrorReply{static_cast<ErrorCode>(code), std::string(text.value_or(""))})};
+  }
+  if (type == "shard_read_ok") {
+    cluster::ShardReadReply reply;
+    simdjson::dom::array list;
+    if (auto reads = body.Find("reads")) {
+      if (reads->get_array().get(list)) return Unreadable(type, Malformed("'reads' is no array"));
+      for (simdjson::dom::element e : list) {
+        if (auto err = ReadReadResult(e, &reply.reads.emplace_back())) {
+          return Unreadable(type, *err);
+        }
+      }
+    }
+    if (auto items = body.Find("items")) {
+      bool more = false;
+      auto more_field = body.Find("more");
+      if (items->get_array().get(list) || !more_field || more_field->get_bool().get(more)) {
+        return Unreadable(type, Malformed("'items' and 'more' must come together"));
+      }
+      reply.scan.emplace();
+      reply.scan->more = more;
+      for (simdjson::dom::element e : list) {
+        ScanItem item;
+        std::string_view hex;
+        ReadResult read;
+        if (e["k"].get_string().get(hex) || !ParseHexKey(hex, &item.key) ||
+            ReadReadResult(e, &read) || !read.found || read.deleted) {
+          return Unreadable(type, Malformed("a scan item is not {k, v, t, val}"));
+        }
+        item.value = std::move(read.value);
+        item.version = read.version;
+        item.timestamp = read.timestamp;
+        reply.scan->items.push_back(std::move(item));
+      }
+    }
+    return reply;
+  }
+  if (type == "shard_prepare_ok") {
+    cluster::PrepareReply reply;
+    if (auto err = body.RequiredTimestamp("prepare_ts", &reply.prepare_timestamp)) {
+      return Unreadable(type, *err);
+    }
+    return reply;
+  }
+  if (type == "shard_commit_ok") {
+    cluster::CommitReply reply;
+    if (auto err = body.RequiredTimestamp("commit_ts", &reply.commit_timestamp)) {
+      return Unreadable(type, *err);
+    }
+    return reply;
+  }
+  if (type == "shard_resolve_ok") return cluster::ResolveReply{};
+  if (type == "forward_ok") {
+    cluster::ForwardReply reply;
+    if (auto err = ReadEmbeddedObject(body, "reply", &reply.reply)) return Unreadable(type, *err);
+    return reply;
+  }
+  for (size_t i = 0; i < kRecordReplyTypes.size(); ++i) {
+    if (type != kRecordReplyTypes[i]) continue;
+    cluster::RecordReply reply;
+    reply.op = kRecordTypes[i].first;
+    std::optional<std::string_view> name;
+    if (auto err = body.OptionalString("status", &name)) return Unreadable(type, *err);
+    if (!name) return reply;
+    reply.status = StatusNamed(*name);
+    if (!reply.status) return Unreadable(type, Malformed("unknown record status"));
+    if (*reply.status == cluster::TxnStatus::kCommitted) {
+      if (auto err = body.RequiredTimestamp("commit_ts", &reply.commit_timestamp)) {
+        return Unreadable(type, *err);
+      }
+    }
+    return reply;
+  }
+  return Unreadable(type, Malformed("no such reply type"));
+}
+
+MaybeError ReadSenderClock(const Envelope& message, std::optional<Timestamp>* out) {
+  return message.body.OptionalTimestamp("hlc", out);
+}
+
+}  // namespace strata::protocol
