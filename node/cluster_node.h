@@ -6,11 +6,12 @@
 //    (`forward`), scans, changes and compaction fan out to every shard and
 //    merge; stats, time (the hybrid clock on every node message), the
 //    cluster-wide low-water mark and timers.
-//  - coordinator (cluster_coordinator.cc): the client's transactions. It
+//  - coordinator (cluster/coordinator.h): the client's transactions. It
 //    picks the snapshot S from its clock, reads each shard at S, buffers
 //    writes, and commits: one round (`shard_commit`) when one shard holds
 //    everything, otherwise two-phase commit over write intents with the
-//    transaction record on a primary shard.
+//    transaction record on a primary shard. cluster_requests.cc turns the
+//    Maelstrom requests into its calls.
 //  - shard server (cluster/shard_server.h): its shard's side: reads at S
 //    that wait for (or resolve) intents, prepares, resolutions, the records
 //    it keeps as a primary, and pushing stalled transactions.
@@ -35,6 +36,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cluster/coordinator.h"
 #include "cluster/hybrid_clock.h"
 #include "cluster/peer_messages.h"
 #include "cluster/peers.h"
@@ -104,40 +106,6 @@ class ClusterNode final {
   std::optional<Timestamp> LowWaterMark() const;
 
  private:
-  // A client transaction this node coordinates, until commit or abort.
-  // (Public so the coordinator's helpers can name it.)
- public:
-  struct CoordinatedTxn {
-    cluster::TxnId id;
-    Timestamp start;
-    Isolation isolation = Isolation::kSerializable;
-    bool read_only = false;
-    std::map<std::string, std::optional<std::string>> writes;  // engine key -> value / delete
-    size_t write_bytes = 0;           // of keys and values in `writes` (kMaxClusterTxnWriteBytes)
-    std::set<std::string> read_keys;  // serializable only
-    std::vector<KeyRange> read_ranges;
-    Clock::time_point last_used;
-    bool validates_reads() const { return isolation == Isolation::kSerializable && !read_only; }
-  };
-
- private:
-  // A commit in flight: its parts per participant shard.
-  struct Commit {
-    cluster::TxnId txn;
-    Timestamp start;
-    std::map<cluster::ShardId, cluster::PrepareRequest> parts;  // by participant shard
-    std::vector<cluster::ShardId> shards() const {
-      std::vector<cluster::ShardId> ids;
-      for (const auto& [shard, part] : parts) ids.push_back(shard);
-      return ids;
-    }
-    cluster::ShardId primary = 0;
-    size_t waiting = 0;
-    Timestamp max_prepare;
-    bool decided = false;  // record_commit sent, or aborted: late replies change nothing
-    bool finished = false;
-    std::function<void(const protocol::ErrorReply*, Timestamp)> done;
-  };
   struct FanOut;
 
   ClusterNode(std::string node_id, std::vector<std::string> node_ids, cluster::ShardMap map,
@@ -168,9 +136,11 @@ class ClusterNode final {
   void StartPeriodicWork();
   void SendLowWaterMarks();
 
-  // --- coordinator (cluster_coordinator.cc) ---
+  // --- client requests (cluster_requests.cc), run by the coordinator ---
   void HandleTxnBegin(const protocol::Body& body, const ReplyAddress& from);
-  CoordinatedTxn* FindTxn(const protocol::Body& body, const ReplyAddress& from);
+  // The request's txn_id if that transaction is open; else replies the
+  // error and returns nullopt.
+  std::optional<uint64_t> OpenTxnId(const protocol::Body& body, const ReplyAddress& from);
   void HandleTxnGet(const protocol::Body& body, const ReplyAddress& from);
   void HandleTxnWrite(const protocol::Body& body, bool is_delete, const ReplyAddress& from);
   void HandleTxnScan(const protocol::Body& body, const ReplyAddress& from);
@@ -180,30 +150,8 @@ class ClusterNode final {
   void HandleKvWrite(const protocol::Body& body, const ReplyAddress& from);
   void HandleKvCas(const protocol::Body& body, const ReplyAddress& from);
   void HandleTxnOps(const protocol::Body& body, const ReplyAddress& from);
-  // Reads `keys` at `snapshot` (one shard_read per shard); `done` gets the
-  // results in the order of `keys`, or the error.
-  void ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
-                std::function<void(const protocol::ErrorReply*, std::vector<ReadResult>)> done);
-  // Commits `writes` read at `start` (serializable: validating `read_keys`
-  // and `read_ranges`) under a fresh transaction id (its stamp dates the
-  // commit, which is what the shards' retention rules measure); `done` gets
-  // the commit timestamp or the error, after commit wait. An error with
-  // code 13 means the outcome is unknown: the client gets no answer.
-  // `blind`: nothing read, one shard written (see PrepareRequest::blind).
-  void CommitWrites(Timestamp start, Isolation isolation,
-                    std::map<std::string, std::optional<std::string>> writes,
-                    std::set<std::string> read_keys, std::vector<KeyRange> read_ranges, bool blind,
-                    std::function<void(const protocol::ErrorReply*, Timestamp)> done);
-  void CommitOnePhase(std::shared_ptr<Commit> commit);
-  void CommitTwoPhase(std::shared_ptr<Commit> commit);
-  void DecideTwoPhase(std::shared_ptr<Commit> commit);
-  void AbortTwoPhase(std::shared_ptr<Commit> commit, protocol::ErrorReply error);
-  void ResolveEverywhere(const Commit& commit, cluster::TxnStatus outcome, Timestamp commit_ts);
-  void Heartbeat(std::weak_ptr<Commit> commit);
-  // Runs `reply` once every clock is past `commit_ts` (commit wait).
-  void AfterCommitWait(Timestamp commit_ts, std::function<void()> reply);
-  cluster::TxnId NewTxnId(Timestamp* stamp);
-  void ExpireIdleTxns(Clock::time_point now);
+  // Answers a failed commit: with its error, or (outcome unknown) not at all.
+  void ReplyFailure(const ReplyAddress& from, const Status& commit_failure);
 
   const std::string node_id_;
   const std::vector<std::string> node_ids_;
@@ -223,13 +171,7 @@ class ClusterNode final {
   cluster::Timers timers_;
   cluster::Peers peers_;
   std::unique_ptr<cluster::ShardServer> shard_server_;
-
-  // Coordinator: open client transactions by txn_id, and every snapshot in
-  // use here (open transactions and one-shot requests) for the low-water mark.
-  std::unordered_map<uint64_t, std::unique_ptr<CoordinatedTxn>> txns_;
-  std::multiset<uint64_t> active_snapshots_;
-  uint64_t commits_ = 0, conflicts_ = 0, one_phase_commits_ = 0, two_phase_commits_ = 0;
-  uint64_t expired_txns_ = 0, unknown_outcomes_ = 0;
+  std::unique_ptr<cluster::Coordinator> coordinator_;
 
   // Low-water mark: each other node's last report.
   std::unordered_map<std::string, Timestamp> reported_snapshots_;

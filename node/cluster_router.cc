@@ -99,6 +99,13 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
           }});
   if (!server.ok()) return server.status();
   node->shard_server_ = std::move(*server);
+  node->coordinator_ = std::make_unique<cluster::Coordinator>(
+      node->node_index_, node->shard_, store, &node->clock_, &node->peers_, &node->timers_,
+      cluster::CoordinatorOptions{.isolation = options.isolation,
+                                  .txn_timeout = options.txn_timeout,
+                                  .max_active_txns = options.max_active_txns,
+                                  .heartbeat_interval = options.heartbeat_interval,
+                                  .max_clock_offset = options.max_clock_offset});
   return node;
 }
 
@@ -461,18 +468,13 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
   JsonWriter w = JsonWriter::ContinuingObject(&out);
   protocol::WriteStats(store_->GetStats(), &w);
   TxnStats txn;
-  txn.active_txns = txns_.size();
-  txn.commits = commits_;
-  txn.conflicts = conflicts_;
-  if (!active_snapshots_.empty()) txn.min_active_snapshot = Timestamp(*active_snapshots_.begin());
-  for (const auto& [id, open] : txns_) {
-    (void)open;
-    const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::milliseconds(cluster::HybridLogicalClock::SystemMillis()) -
-        std::chrono::milliseconds(cluster::HybridLogicalClock::PhysicalMillis(Timestamp(id))));
-    if (!txn.oldest_txn_age || age > *txn.oldest_txn_age) txn.oldest_txn_age = age;
-  }
-  protocol::WriteTxnStats(txn, expired_txns_, &w);
+  const cluster::CoordinatorStats coordinated = coordinator_->Stats();
+  txn.active_txns = coordinated.active_txns;
+  txn.commits = coordinated.commits;
+  txn.conflicts = coordinated.conflicts;
+  txn.min_active_snapshot = coordinated.oldest_snapshot;
+  txn.oldest_txn_age = coordinated.oldest_txn_age;
+  protocol::WriteTxnStats(txn, coordinated.expired_txns, &w);
   if (durable_ != nullptr) protocol::WriteDurabilityStats(durable_->GetDurabilityStats(), &w);
   const cluster::ShardServerStats shard = shard_server_->Stats();
   const cluster::IntentStats& intents = shard.intents;
@@ -498,7 +500,7 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
     // Who holds it: this node if one of its own snapshots is the mark, else
     // a node that reported exactly the mark.
     mark = lwm->value();
-    if (!active_snapshots_.empty() && OldestActiveSnapshot() == *lwm) {
+    if (coordinated.oldest_snapshot && OldestActiveSnapshot() == *lwm) {
       holder = node_id_;
     } else {
       for (const auto& [node, snapshot] : reported_snapshots_) {
@@ -512,9 +514,9 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
   w.FieldUint("txn_records", shard.txn_records)
       .FieldUint("pending_txn_records", shard.pending_txn_records)
       .FieldUint("commits_finished_by_primary", shard.commits_finished_by_primary);
-  w.FieldUint("commits_one_phase", one_phase_commits_)
-      .FieldUint("commits_two_phase", two_phase_commits_)
-      .FieldUint("unknown_outcomes", unknown_outcomes_);
+  w.FieldUint("commits_one_phase", coordinated.one_phase_commits)
+      .FieldUint("commits_two_phase", coordinated.two_phase_commits)
+      .FieldUint("unknown_outcomes", coordinated.unknown_outcomes);
   w.FieldUint("reads_waited", shard.reads_waited)
       .FieldUint("reads_waiting", shard.reads_waiting)
       .FieldUint("read_wait_timeouts", shard.read_wait_timeouts)
@@ -531,8 +533,7 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
 
 Timestamp ClusterNode::OldestActiveSnapshot() const {
   // With nothing open, the next snapshot taken here will be above the clock.
-  const Timestamp oldest =
-      active_snapshots_.empty() ? clock_.Last() : Timestamp(*active_snapshots_.begin());
+  const Timestamp oldest = coordinator_->OldestSnapshot().value_or(clock_.Last());
   // A pending intent here may still commit at or just above its prepare
   // timestamp: no shard may collect past it, or the commit could never be
   // applied here (a write below the horizon is refused).
@@ -561,7 +562,7 @@ void ClusterNode::SendLowWaterMarks() {
 
 void ClusterNode::StartPeriodicWork() {
   timers_.Every(options_.low_water_mark_interval, [this] { SendLowWaterMarks(); });
-  timers_.Every(std::chrono::milliseconds(100), [this] { ExpireIdleTxns(now()); });
+  timers_.Every(std::chrono::milliseconds(100), [this] { coordinator_->ExpireIdle(); });
   shard_server_->Start();
 }
 

@@ -1,0 +1,171 @@
+// Coordinator: a node's side of the transactions its clients run across
+// the cluster's shards.
+//
+// Snapshot: a transaction's start timestamp S comes from this node's
+// hybrid clock, and every shard serves its reads at S (ShardServer makes
+// them wait for intents at or below S, so none misses a commit). Writes
+// are buffered here until commit:
+//  - one participant shard: ShardCommit checks and applies in one round;
+//  - several: ShardPrepare on each (intents + read locks; the primary's
+//    also creates the PENDING record), then RecordOp::kCommit at
+//    C = max(prepare timestamps) on the primary, then the client's answer,
+//    then ShardResolve everywhere, asynchronously. Any failure before the
+//    record commits aborts (and the coordinator never commits it after
+//    that); a transaction whose coordinator dies is aborted by the first
+//    participant that pushes its stale record.
+// Commit wait: an answer that shows a commit at C (its own, or a version
+// it read) waits until every node's wall clock is past C, so a transaction
+// that starts anywhere after the answer has S > C (strict serializability,
+// for clocks within max_clock_offset).
+//
+// Errors are Status values with these meanings for callers: kNotFound, and
+// only it, says that no open transaction has the id (it committed, aborted,
+// expired or was begun elsewhere); kIoError on a commit says the outcome
+// is unknown (a shard or the record's primary did not answer), so the
+// client must not be told either way; kConflict is a lost conflict.
+//
+// Not thread-safe: the node's event loop owns it.
+#ifndef STRATA_CLUSTER_COORDINATOR_H_
+#define STRATA_CLUSTER_COORDINATOR_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cluster/hybrid_clock.h"
+#include "cluster/peer_messages.h"
+#include "cluster/peers.h"
+#include "cluster/timers.h"
+#include "cluster/txn_id.h"
+#include "strata/mvcc_store.h"
+#include "strata/status.h"
+#include "strata/txn_store.h"
+
+namespace strata::cluster {
+
+// Keys one transaction may write in a cluster.
+inline constexpr size_t kMaxTxnWriteKeys = 10240;
+// Keys and ranges a serializable transaction may read (it remembers them
+// for validation at commit: bounded, so one client cannot grow a node's
+// memory without end).
+inline constexpr size_t kMaxTxnReads = 100000;
+
+struct CoordinatorOptions {
+  Isolation isolation = Isolation::kSerializable;  // when Begin names none
+  std::chrono::milliseconds txn_timeout{10000};    // idle transactions expire
+  size_t max_active_txns = 10000;
+  // How often a commit in flight refreshes its record (a record not
+  // refreshed for the shards' heartbeat timeout may be aborted by a push).
+  std::chrono::milliseconds heartbeat_interval{100};
+  // Commit wait assumes clocks differ by at most this.
+  std::chrono::milliseconds max_clock_offset{0};
+};
+
+struct CoordinatorStats {
+  uint64_t active_txns = 0;
+  uint64_t commits = 0, conflicts = 0, one_phase_commits = 0, two_phase_commits = 0;
+  uint64_t expired_txns = 0, unknown_outcomes = 0;
+  std::optional<Timestamp> oldest_snapshot;  // held by an open transaction or request
+  std::optional<std::chrono::milliseconds> oldest_txn_age;
+};
+
+class Coordinator final {
+ public:
+  template <typename T>
+  using Done = std::function<void(Result<T>)>;
+  // Engine key -> value, or nullopt for a delete.
+  using Writes = std::map<std::string, std::optional<std::string>>;
+
+  // `node_index` numbers this node's transaction ids; `local_shard` is the
+  // shard this node serves (preferred as the primary); `store` is its
+  // store, for write limits and the compaction horizon.
+  Coordinator(uint32_t node_index, ShardId local_shard, const MvccStore* store,
+              HybridLogicalClock* clock, Peers* peers, Timers* timers, CoordinatorOptions options);
+  ~Coordinator();
+
+  // --- interactive transactions ---
+  struct Begun {
+    uint64_t id = 0;
+    Timestamp start;
+  };
+  // A read-only transaction may read the past (read_timestamp).
+  Result<Begun> Begin(std::optional<Isolation> isolation, bool read_only,
+                      std::optional<Timestamp> read_timestamp);
+  // OK if `id` is open (and now used), else kNotFound: lets a front end
+  // report a missing transaction before anything else wrong with a request.
+  Status CheckOpen(uint64_t id);
+  void Get(uint64_t id, std::string key, Done<ReadResult> done);
+  Status Write(uint64_t id, std::string key, std::optional<std::string> value);
+  void Scan(uint64_t id, KeyRange range, size_t limit, Done<ScanResult> done);
+  // Ends the transaction whatever happens; `done` gets the commit timestamp.
+  void Commit(uint64_t id, Done<Timestamp> done);
+  Status Abort(uint64_t id);
+  // Forgets transactions idle for longer than the timeout (run periodically).
+  void ExpireIdle();
+
+  // --- building blocks for one-shot requests ---
+  // A fresh timestamp from the clock (a snapshot nobody holds).
+  Timestamp FreshTimestamp();
+  // A fresh snapshot that holds the low-water mark until released.
+  Timestamp HoldSnapshot();
+  void ReleaseSnapshot(Timestamp snapshot);
+  // Reads `keys` at `snapshot` (one ShardRead per shard); `done` gets the
+  // results in the order of `keys`.
+  void ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
+                Done<std::vector<ReadResult>> done);
+  // Commits `writes` read at `start` (serializable: validating `read_keys`
+  // and `read_ranges`) under a fresh transaction id; `done` gets the
+  // commit timestamp, after commit wait. `blind`: nothing read, one shard
+  // written (see PrepareRequest::blind).
+  void CommitWrites(Timestamp start, Isolation isolation, Writes writes,
+                    std::set<std::string> read_keys, std::vector<KeyRange> read_ranges,
+                    bool blind, Done<Timestamp> done);
+  // Runs `reply` once every clock is past `timestamp` (commit wait).
+  void AfterCommitWait(Timestamp timestamp, std::function<void()> reply);
+  // The newest committed version among `reads` (own writes aside): an
+  // answer showing it waits for it like the commit that wrote it.
+  static Timestamp NewestSeen(const std::vector<ReadResult>& reads);
+
+  // The oldest snapshot held here (open transactions, one-shot requests).
+  std::optional<Timestamp> OldestSnapshot() const;
+  const CoordinatorOptions& options() const { return options_; }
+  CoordinatorStats Stats() const;
+
+ private:
+  struct Txn;
+  struct CommitInFlight;
+  Txn* Find(uint64_t id);
+  TxnId NewTxnId(Timestamp* stamp);
+  void CommitOnePhase(std::shared_ptr<CommitInFlight> commit);
+  void CommitTwoPhase(std::shared_ptr<CommitInFlight> commit);
+  void DecideTwoPhase(std::shared_ptr<CommitInFlight> commit);
+  void AbortTwoPhase(std::shared_ptr<CommitInFlight> commit, Status error);
+  void ResolveEverywhere(const CommitInFlight& commit, TxnStatus outcome, Timestamp commit_timestamp);
+  void Heartbeat(std::weak_ptr<CommitInFlight> commit);
+
+  const uint32_t node_index_;
+  const ShardId local_shard_;
+  const MvccStore* store_;
+  HybridLogicalClock* clock_;
+  Peers* peers_;
+  Timers* timers_;
+  const CoordinatorOptions options_;
+
+  // Open transactions by id, and every snapshot in use here (open
+  // transactions and one-shot requests) for the low-water mark.
+  std::unordered_map<uint64_t, std::unique_ptr<Txn>> txns_;
+  std::multiset<uint64_t> active_snapshots_;
+  uint64_t commits_ = 0, conflicts_ = 0, one_phase_commits_ = 0, two_phase_commits_ = 0;
+  uint64_t expired_txns_ = 0, unknown_outcomes_ = 0;
+};
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_CLUSTER_COORDINATOR_H_

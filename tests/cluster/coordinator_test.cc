@@ -1,0 +1,324 @@
+// Coordinator driven by hand: what it sends to the shards is captured by a
+// fake transport and answered by the test as shards would (or not at all),
+// so each step of one- and two-phase commit, aborts, unknown outcomes,
+// heartbeats, scans merged with the transaction's own writes, expiry and
+// commit wait is checked message by message.
+#include "cluster/coordinator.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace strata::cluster {
+namespace {
+
+using std::chrono::milliseconds;
+const Timers::Clock::time_point kT0 = Timers::Clock::time_point() + std::chrono::hours(1);
+
+class CapturingTransport final : public PeerTransport {
+ public:
+  struct Sent {
+    std::string dest;
+    PeerRequest request;
+    uint64_t msg_id;
+  };
+  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp) override {
+    sent.push_back(Sent{std::string(dest), request, next_id});
+    return next_id++;
+  }
+  std::vector<Sent> sent;
+  uint64_t next_id = 1;
+};
+
+// Three shards on n0, n1, n2; the coordinator is on n0 (shard 0).
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  CoordinatorTest()
+      : map_(*ShardMap::OnePerNode({"n0", "n1", "n2"})),
+        peers_("n0", {"n0", "n1", "n2"}, &map_, &clock_, &transport_, &timers_,
+               milliseconds(1000)) {
+    timers_.SetNow(kT0);
+    Make(CoordinatorOptions{});
+    // A key on each shard.
+    for (int i = 0; key_on_.size() < 3 || std::count(key_on_.begin(), key_on_.end(), "") > 0;
+         ++i) {
+      key_on_.resize(3);
+      const std::string key = "key" + std::to_string(i);
+      std::string& slot = key_on_[map_.ShardFor(key).id];
+      if (slot.empty()) slot = key;
+    }
+  }
+
+  void Make(CoordinatorOptions options) {
+    coordinator_ = std::make_unique<Coordinator>(0, 0, &store_, &clock_, &peers_, &timers_,
+                                                 options);
+  }
+
+  // What was sent since the last call, and to whom.
+  std::vector<CapturingTransport::Sent> Take() {
+    std::vector<CapturingTransport::Sent> sent = std::move(transport_.sent);
+    transport_.sent.clear();
+    return sent;
+  }
+  template <typename T>
+  static const T& As(const CapturingTransport::Sent& sent) {
+    return std::get<T>(sent.request);
+  }
+  void Answer(const CapturingTransport::Sent& sent, PeerReply reply) {
+    EXPECT_TRUE(peers_.OnReply(sent.msg_id, reply));
+  }
+
+  uint64_t Begin(Isolation isolation = Isolation::kSerializable) {
+    Result<Coordinator::Begun> begun = coordinator_->Begin(isolation, false, std::nullopt);
+    EXPECT_TRUE(begun.ok()) << begun.status().message();
+    return begun->id;
+  }
+
+  MvccStore store_;
+  HybridLogicalClock clock_;
+  Timers timers_;
+  CapturingTransport transport_;
+  ShardMap map_;
+  Peers peers_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::vector<std::string> key_on_;  // a key owned by each shard
+};
+
+TEST_F(CoordinatorTest, GetReadsTheOwnerAtTheStartAndSeesOwnWrites) {
+  const uint64_t id = Begin();
+  std::optional<Result<ReadResult>> got;
+  coordinator_->Get(id, key_on_[1], [&](Result<ReadResult> r) { got = std::move(r); });
+  auto sent = Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].dest, "n1");
+  EXPECT_EQ(As<ShardRead>(sent[0]).keys, std::vector<std::string>{key_on_[1]});
+  EXPECT_EQ(As<ShardRead>(sent[0]).snapshot.value(), id) << "reads at its start";
+  EXPECT_FALSE(got);
+  Answer(sent[0], ShardReadReply{{ReadResult{true, false, 1, Timestamp(5), "\"v\"", false}}, {}});
+  ASSERT_TRUE(got && got->ok());
+  EXPECT_EQ((*got)->value, "\"v\"");
+
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[2], "\"mine\"").ok());
+  got.reset();
+  coordinator_->Get(id, key_on_[2], [&](Result<ReadResult> r) { got = std::move(r); });
+  EXPECT_TRUE(Take().empty()) << "an own write is read from the transaction";
+  ASSERT_TRUE(got && got->ok());
+  EXPECT_TRUE((*got)->own_write);
+  EXPECT_EQ((*got)->value, "\"mine\"");
+}
+
+TEST_F(CoordinatorTest, UnknownIdsAreNotFoundAndReadOnlyRefusesWrites) {
+  EXPECT_EQ(coordinator_->CheckOpen(42).code(), StatusCode::kNotFound);
+  EXPECT_EQ(coordinator_->Write(42, "k", "1").code(), StatusCode::kNotFound);
+  EXPECT_EQ(coordinator_->Abort(42).code(), StatusCode::kNotFound);
+  std::optional<Status> committed;
+  coordinator_->Commit(42, [&](Result<Timestamp> r) { committed = r.status(); });
+  EXPECT_EQ(committed->code(), StatusCode::kNotFound);
+
+  Result<Coordinator::Begun> read_only = coordinator_->Begin(std::nullopt, true, std::nullopt);
+  ASSERT_TRUE(read_only.ok());
+  EXPECT_EQ(coordinator_->Write(read_only->id, "k", "1").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(coordinator_->Begin(std::nullopt, false, Timestamp(1)).status().code(),
+            StatusCode::kInvalidArgument)
+      << "only a read-only transaction reads the past";
+  EXPECT_EQ(coordinator_->Begin(std::nullopt, true, Timestamp(clock_.Last().value() + (1u << 30)))
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument)
+      << "nor the future";
+  EXPECT_TRUE(coordinator_->Abort(read_only->id).ok());
+  EXPECT_FALSE(coordinator_->OldestSnapshot());
+}
+
+TEST_F(CoordinatorTest, OneShardCommitsInOneRound) {
+  const uint64_t id = Begin();
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[2], "1").ok());
+  std::optional<Result<Timestamp>> committed;
+  coordinator_->Commit(id, [&](Result<Timestamp> r) { committed = std::move(r); });
+  auto sent = Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].dest, "n2");
+  const PrepareRequest& request = As<ShardCommit>(sent[0]).request;
+  EXPECT_EQ(request.primary, 2u);
+  EXPECT_EQ(request.writes.size(), 1u);
+  Answer(sent[0], CommitReply{Timestamp(777)});
+  ASSERT_TRUE(committed && committed->ok());
+  EXPECT_EQ(**committed, Timestamp(777));
+  EXPECT_EQ(coordinator_->Stats().one_phase_commits, 1u);
+  EXPECT_FALSE(coordinator_->OldestSnapshot()) << "the snapshot is released";
+}
+
+TEST_F(CoordinatorTest, TwoShardsCommitThroughTheRecordThenResolveAndForget) {
+  const uint64_t id = Begin();
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[0], "0").ok());
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[1], "1").ok());
+  std::optional<Result<Timestamp>> committed;
+  coordinator_->Commit(id, [&](Result<Timestamp> r) { committed = std::move(r); });
+  auto prepares = Take();
+  ASSERT_EQ(prepares.size(), 2u);
+  // This node's shard is written, so it holds the record and the list.
+  EXPECT_EQ(prepares[0].dest, "n0");
+  EXPECT_EQ(As<ShardPrepare>(prepares[0]).participants, (std::vector<ShardId>{0, 1}));
+  EXPECT_TRUE(As<ShardPrepare>(prepares[1]).participants.empty());
+  EXPECT_EQ(As<ShardPrepare>(prepares[1]).request.primary, 0u);
+  Answer(prepares[0], PrepareReply{Timestamp(900)});
+  EXPECT_TRUE(Take().empty()) << "nothing is decided before every prepare is in";
+  Answer(prepares[1], PrepareReply{Timestamp(950)});
+  auto decide = Take();
+  ASSERT_EQ(decide.size(), 1u);
+  EXPECT_EQ(As<RecordCall>(decide[0]).op, RecordOp::kCommit);
+  EXPECT_EQ(As<RecordCall>(decide[0]).commit_timestamp, Timestamp(950)) << "the highest prepare";
+  EXPECT_FALSE(committed);
+  Answer(decide[0], RecordReply{RecordOp::kCommit, TxnStatus::kCommitted, Timestamp(950)});
+  ASSERT_TRUE(committed && committed->ok());
+  EXPECT_EQ(**committed, Timestamp(950));
+  auto resolves = Take();
+  ASSERT_EQ(resolves.size(), 2u);
+  for (const auto& resolve : resolves) {
+    EXPECT_EQ(As<ShardResolve>(resolve).outcome, TxnStatus::kCommitted);
+    EXPECT_EQ(As<ShardResolve>(resolve).commit_timestamp, Timestamp(950));
+  }
+  Answer(resolves[0], ResolveReply{});
+  EXPECT_TRUE(Take().empty());
+  Answer(resolves[1], ResolveReply{});
+  auto forget = Take();
+  ASSERT_EQ(forget.size(), 1u);
+  EXPECT_EQ(As<RecordCall>(forget[0]).op, RecordOp::kForget);
+  EXPECT_EQ(coordinator_->Stats().two_phase_commits, 1u);
+}
+
+TEST_F(CoordinatorTest, ARefusedPrepareAbortsEverywhere) {
+  const uint64_t id = Begin();
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[1], "1").ok());
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[2], "2").ok());
+  std::optional<Result<Timestamp>> committed;
+  coordinator_->Commit(id, [&](Result<Timestamp> r) { committed = std::move(r); });
+  auto prepares = Take();
+  ASSERT_EQ(prepares.size(), 2u);
+  EXPECT_EQ(prepares[0].dest, "n1") << "not written here: the first written shard is primary";
+  Answer(prepares[1], PeerError{Status(StatusCode::kConflict, "key2 changed")});
+  ASSERT_TRUE(committed);
+  EXPECT_EQ(committed->status().code(), StatusCode::kConflict);
+  EXPECT_EQ(committed->status().message(),
+            "transaction " + std::to_string(id) + " aborted: key2 changed");
+  auto after = Take();
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(As<RecordCall>(after[0]).op, RecordOp::kAbort);
+  EXPECT_EQ(As<ShardResolve>(after[1]).outcome, TxnStatus::kAborted);
+  EXPECT_EQ(As<ShardResolve>(after[2]).outcome, TxnStatus::kAborted);
+  // The other prepare's late answer changes nothing.
+  Answer(prepares[0], PrepareReply{Timestamp(5)});
+  EXPECT_TRUE(Take().empty());
+  EXPECT_EQ(coordinator_->Stats().conflicts, 1u);
+}
+
+TEST_F(CoordinatorTest, AnUnansweredRecordCommitIsAnUnknownOutcomeAndHeartbeatsRun) {
+  const uint64_t id = Begin();
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[0], "0").ok());
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[1], "1").ok());
+  std::optional<Result<Timestamp>> committed;
+  coordinator_->Commit(id, [&](Result<Timestamp> r) { committed = std::move(r); });
+  auto prepares = Take();
+  // While it prepares, the record is kept alive.
+  timers_.RunDue(kT0 + milliseconds(100));
+  auto heartbeat = Take();
+  ASSERT_EQ(heartbeat.size(), 1u);
+  EXPECT_EQ(As<RecordCall>(heartbeat[0]).op, RecordOp::kHeartbeat);
+  EXPECT_EQ(heartbeat[0].dest, "n0");
+  Answer(prepares[0], PrepareReply{Timestamp(10)});
+  Answer(prepares[1], PrepareReply{Timestamp(11)});
+  Take();
+  // The primary never answers the commit: the call gives up.
+  timers_.RunDue(kT0 + milliseconds(5000));
+  peers_.RunTimers(kT0 + milliseconds(5000));
+  ASSERT_TRUE(committed);
+  EXPECT_EQ(committed->status().code(), StatusCode::kIoError) << "outcome unknown";
+  EXPECT_EQ(coordinator_->Stats().unknown_outcomes, 1u);
+}
+
+TEST_F(CoordinatorTest, AResentOnePhaseCommitThatIsRefusedIsAnUnknownOutcome) {
+  const uint64_t id = Begin();
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[1], "1").ok());
+  std::optional<Result<Timestamp>> committed;
+  coordinator_->Commit(id, [&](Result<Timestamp> r) { committed = std::move(r); });
+  peers_.RunTimers(kT0 + milliseconds(100));  // a second copy
+  auto sent = Take();
+  ASSERT_EQ(sent.size(), 2u);
+  Answer(sent[1], PeerError{Status(StatusCode::kConflict, "already finished")});
+  ASSERT_TRUE(committed);
+  EXPECT_EQ(committed->status().code(), StatusCode::kIoError)
+      << "the first copy may have committed on a shard that then forgot it";
+}
+
+TEST_F(CoordinatorTest, ScanMergesShardsUpToTheShortestCutAndOverlaysOwnWrites) {
+  const uint64_t id = Begin(Isolation::kSnapshot);
+  ASSERT_TRUE(coordinator_->Write(id, "b", "\"own\"").ok());
+  ASSERT_TRUE(coordinator_->Write(id, "d", std::nullopt).ok());
+  std::optional<Result<ScanResult>> scanned;
+  coordinator_->Scan(id, KeyRange::All(), 10, [&](Result<ScanResult> r) { scanned = std::move(r); });
+  auto reads = Take();
+  ASSERT_EQ(reads.size(), 3u);
+  EXPECT_EQ(As<ShardRead>(reads[0]).limit, 12u) << "room for the transaction's own writes";
+  auto item = [](std::string key) { return ScanItem{key, "1", 1, Timestamp(3)}; };
+  // Shard 1 was cut after "e": nothing past it is certain.
+  Answer(reads[0], ShardReadReply{{}, ScanResult{{item("a"), item("f")}, false}});
+  Answer(reads[1], ShardReadReply{{}, ScanResult{{item("c"), item("e")}, true}});
+  ASSERT_FALSE(scanned);
+  Answer(reads[2], ShardReadReply{{}, ScanResult{{item("d"), item("g")}, false}});
+  ASSERT_TRUE(scanned && scanned->ok());
+  std::vector<std::string> keys;
+  for (const ScanItem& it : (*scanned)->items) keys.push_back(it.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "b", "c", "e"}));
+  EXPECT_TRUE((*scanned)->more);
+  EXPECT_EQ((*scanned)->items[1].value, "\"own\"");
+}
+
+TEST_F(CoordinatorTest, IdleTransactionsExpireAndReleaseTheirSnapshots) {
+  Make(CoordinatorOptions{.txn_timeout = milliseconds(50)});
+  const uint64_t id = Begin();
+  EXPECT_TRUE(coordinator_->OldestSnapshot());
+  timers_.SetNow(kT0 + milliseconds(49));
+  coordinator_->ExpireIdle();
+  EXPECT_TRUE(coordinator_->CheckOpen(id).ok());  // and now used again
+  timers_.SetNow(kT0 + milliseconds(98));
+  coordinator_->ExpireIdle();
+  EXPECT_TRUE(coordinator_->CheckOpen(id).ok());
+  timers_.SetNow(kT0 + milliseconds(200));
+  coordinator_->ExpireIdle();
+  EXPECT_EQ(coordinator_->CheckOpen(id).code(), StatusCode::kNotFound);
+  EXPECT_FALSE(coordinator_->OldestSnapshot());
+  EXPECT_EQ(coordinator_->Stats().expired_txns, 1u);
+}
+
+TEST_F(CoordinatorTest, CommitWaitHoldsTheAnswerUntilClocksArePast) {
+  Make(CoordinatorOptions{.max_clock_offset = milliseconds(1000)});
+  bool answered = false;
+  const Timestamp now = *clock_.Next();
+  coordinator_->AfterCommitWait(now, [&] { answered = true; });
+  EXPECT_FALSE(answered) << "another clock may still be up to a second behind";
+  timers_.RunDue(kT0 + milliseconds(500));
+  EXPECT_FALSE(answered);
+  timers_.RunDue(kT0 + milliseconds(1100));
+  EXPECT_TRUE(answered);
+  bool at_once = false;
+  coordinator_->AfterCommitWait(Timestamp(1), [&] { at_once = true; });
+  EXPECT_TRUE(at_once) << "a timestamp long past needs no wait";
+}
+
+TEST_F(CoordinatorTest, LimitsOnWhatOneTransactionWrites) {
+  const uint64_t id = Begin();
+  const std::string big(1024 * 1024 - 16, 'x');
+  Status s;
+  int written = 0;
+  while ((s = coordinator_->Write(id, "k" + std::to_string(written), "\"" + big + "\"")).ok()) {
+    ++written;
+  }
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("MiB"), std::string::npos);
+  EXPECT_EQ(written, static_cast<int>(kMaxTxnWriteBytes / big.size()));
+}
+
+}  // namespace
+}  // namespace strata::cluster
