@@ -411,8 +411,7 @@ void Coordinator::CommitWrites(Timestamp start, Isolation isolation, Writes writ
   }
   // The primary holds the record: this node's own shard if it is written
   // (record calls are then local), else the first written shard.
-  commit->primary =
-      commit->parts.count(local_shard_) ? local_shard_ : commit->parts.begin()->first;
+  commit->primary = commit->parts.count(local_shard_) ? local_shard_ : commit->parts.begin()->first;
   if (isolation == Isolation::kSerializable) {
     for (const std::string& key : read_keys) part(map.ShardFor(key).id).read_keys.push_back(key);
     if (!read_ranges.empty()) {
@@ -458,19 +457,18 @@ void Coordinator::CommitTwoPhase(std::shared_ptr<CommitInFlight> commit) {
     // The record lists them, so the primary can finish the resolution
     // itself if this node dies after committing.
     if (shard == commit->primary) prepare.participants = participants;
-    peers_->Call(shard, std::move(prepare),
-                 [this, commit, shard = shard](const PeerReply* reply) {
-                   if (commit->decided) return;
-                   const auto* prepared = ReplyAs<PrepareReply>(reply);
-                   if (prepared == nullptr) {
-                     return AbortTwoPhase(
-                         commit, FailureOf(reply, "shard " + std::to_string(shard) +
-                                                      " did not answer the prepare in time; the "
-                                                      "transaction was aborted"));
-                   }
-                   commit->max_prepare = std::max(commit->max_prepare, prepared->prepare_timestamp);
-                   if (--commit->waiting == 0) DecideTwoPhase(commit);
-                 });
+    peers_->Call(shard, std::move(prepare), [this, commit, shard = shard](const PeerReply* reply) {
+      if (commit->decided) return;
+      const auto* prepared = ReplyAs<PrepareReply>(reply);
+      if (prepared == nullptr) {
+        return AbortTwoPhase(commit,
+                             FailureOf(reply, "shard " + std::to_string(shard) +
+                                                  " did not answer the prepare in time; the "
+                                                  "transaction was aborted"));
+      }
+      commit->max_prepare = std::max(commit->max_prepare, prepared->prepare_timestamp);
+      if (--commit->waiting == 0) DecideTwoPhase(commit);
+    });
   }
   timers_->After(options_.heartbeat_interval,
                  [this, weak = std::weak_ptr<CommitInFlight>(commit)] { Heartbeat(weak); });
@@ -527,13 +525,13 @@ void Coordinator::AbortTwoPhase(std::shared_ptr<CommitInFlight> commit, Status e
 void Coordinator::ResolveEverywhere(const CommitInFlight& commit, TxnStatus outcome,
                                     Timestamp commit_timestamp) {
   // Once every participant has resolved, nobody will ask the record again.
-  ResolveOn(peers_, commit.txn, commit.shards(), outcome, commit_timestamp,
-            [this, txn = commit.txn, primary = commit.primary](bool all_resolved) {
-              // If not, the record stays; its primary finishes the job.
-              if (!all_resolved) return;
-              peers_->Call(primary, RecordCall{RecordOp::kForget, txn, {}},
-                           [](const PeerReply*) {});
-            });
+  ResolveOn(
+      peers_, commit.txn, commit.shards(), outcome, commit_timestamp,
+      [this, txn = commit.txn, primary = commit.primary](bool all_resolved) {
+        // If not, the record stays; its primary finishes the job.
+        if (!all_resolved) return;
+        peers_->Call(primary, RecordCall{RecordOp::kForget, txn, {}}, [](const PeerReply*) {});
+      });
 }
 
 void Coordinator::AfterCommitWait(Timestamp timestamp, std::function<void()> reply) {

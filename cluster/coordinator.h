@@ -125,8 +125,8 @@ class Coordinator final {
   // commit timestamp, after commit wait. `blind`: nothing read, one shard
   // written (see PrepareRequest::blind).
   void CommitWrites(Timestamp start, Isolation isolation, Writes writes,
-                    std::set<std::string> read_keys, std::vector<KeyRange> read_ranges,
-                    bool blind, Done<Timestamp> done);
+                    std::set<std::string> read_keys, std::vector<KeyRange> read_ranges, bool blind,
+                    Done<Timestamp> done);
   // Runs `reply` once every clock is past `timestamp` (commit wait).
   void AfterCommitWait(Timestamp timestamp, std::function<void()> reply);
   // The newest committed version among `reads` (own writes aside): an
@@ -147,7 +147,8 @@ class Coordinator final {
   void CommitTwoPhase(std::shared_ptr<CommitInFlight> commit);
   void DecideTwoPhase(std::shared_ptr<CommitInFlight> commit);
   void AbortTwoPhase(std::shared_ptr<CommitInFlight> commit, Status error);
-  void ResolveEverywhere(const CommitInFlight& commit, TxnStatus outcome, Timestamp commit_timestamp);
+  void ResolveEverywhere(const CommitInFlight& commit, TxnStatus outcome,
+                         Timestamp commit_timestamp);
   void Heartbeat(std::weak_ptr<CommitInFlight> commit);
 
   const uint32_t node_index_;

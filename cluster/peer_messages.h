@@ -82,8 +82,26 @@ struct LowWaterMarkReport {
   Timestamp oldest_snapshot;
 };
 
+// The raw MVCC API's cluster-wide requests, one shard's part each: a scan
+// at a timestamp (Timestamp::Max() for the newest versions, no waiting for
+// intents), the changes since a timestamp, and compaction up to one (never
+// past the receiver's view of the cluster's low-water mark).
+struct RawScan {
+  KeyRange range;
+  Timestamp at;
+  size_t limit = 0;
+};
+struct RawChanges {
+  Timestamp since;
+  KeyRange range;
+  size_t limit = 0;
+};
+struct RawCompact {
+  Timestamp horizon;
+};
+
 using PeerRequest = std::variant<ShardRead, ShardPrepare, ShardCommit, ShardResolve, RecordCall,
-                                 Forward, LowWaterMarkReport>;
+                                 Forward, LowWaterMarkReport, RawScan, RawChanges, RawCompact>;
 
 // --- replies -----------------------------------------------------------------
 
@@ -115,13 +133,24 @@ struct ForwardReply {
   std::string reply;
 };
 
+struct RawScanReply {
+  ScanResult scan;  // cut to fit one message (then `more`)
+};
+struct RawChangesReply {
+  ChangesResult changes;  // cut to fit one message (then `more`)
+};
+struct RawCompactReply {
+  CompactResult compacted;
+};
+
 // The request failed (never OK).
 struct PeerError {
   Status status;
 };
 
-using PeerReply = std::variant<ShardReadReply, PrepareReply, CommitReply, ResolveReply, RecordReply,
-                               ForwardReply, PeerError>;
+using PeerReply =
+    std::variant<ShardReadReply, PrepareReply, CommitReply, ResolveReply, RecordReply, ForwardReply,
+                 RawScanReply, RawChangesReply, RawCompactReply, PeerError>;
 
 }  // namespace strata::cluster
 

@@ -14,6 +14,35 @@ constexpr size_t kMaxWaitingReads = 100000;
 // value bytes (names, numbers, quoting; keys travel as hex).
 constexpr size_t kItemOverheadBytes = 64;
 
+// Keeps the items of `scan` that fit one message after `used` bytes; any
+// cut sets `more` (a merge then stops at the last item kept, so the answer
+// stays exact). Returns the bytes used.
+size_t CutToFit(ScanResult* scan, size_t used) {
+  for (size_t i = 0; i < scan->items.size(); ++i) {
+    const ScanItem& item = scan->items[i];
+    used += 2 * item.key.size() + item.value.size() + kItemOverheadBytes;
+    if (used > kMaxPeerMessageBytes) {
+      scan->items.resize(i);
+      scan->more = true;
+      break;
+    }
+  }
+  return used;
+}
+
+void CutToFit(ChangesResult* changes) {
+  size_t used = 0;
+  for (size_t i = 0; i < changes->changes.size(); ++i) {
+    const Change& change = changes->changes[i];
+    used += 2 * change.key.size() + change.value.size() + kItemOverheadBytes;
+    if (used > kMaxPeerMessageBytes) {
+      changes->changes.resize(i);
+      changes->more = true;
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ShardServer>> ShardServer::Create(ShardId shard, uint32_t shard_count,
@@ -111,21 +140,25 @@ bool ShardServer::TryServeRead(const ShardRead& read, const Respond& respond) {
       respond(PeerError{scan.status()});
       return true;
     }
-    // Cut by size as well as by count: the coordinator's merge stops at a
-    // shard's last item when it says `more`, so a shorter answer is exact.
-    for (size_t i = 0; i < scan->items.size(); ++i) {
-      const ScanItem& item = scan->items[i];
-      bytes += 2 * item.key.size() + item.value.size() + kItemOverheadBytes;
-      if (bytes > kMaxPeerMessageBytes) {
-        scan->items.resize(i);
-        scan->more = true;
-        break;
-      }
-    }
+    CutToFit(&*scan, bytes);
     reply.scan = std::move(*scan);
   }
   respond(std::move(reply));
   return true;
+}
+
+void ShardServer::Scan(const RawScan& scan, Respond respond) {
+  Result<ScanResult> result = store_->Scan(scan.range, scan.at, scan.limit);
+  if (!result.ok()) return respond(PeerError{result.status()});
+  CutToFit(&*result, 0);
+  respond(RawScanReply{std::move(*result)});
+}
+
+void ShardServer::Changes(const RawChanges& changes, Respond respond) {
+  Result<ChangesResult> result = store_->Changes(changes.since, changes.range, changes.limit);
+  if (!result.ok()) return respond(PeerError{result.status()});
+  CutToFit(&*result);
+  respond(RawChangesReply{std::move(*result)});
 }
 
 void ShardServer::RetryWaitingReads() {

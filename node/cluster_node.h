@@ -1,23 +1,18 @@
 // ClusterNode: what a node does when `init` names several nodes.
 //
-// Each node serves one shard (cluster/shard_map.h) and accepts every
-// request. It plays three roles, each in its own file:
-//  - router (cluster_router.cc): raw-API requests go to the key's owner
-//    (`forward`), scans, changes and compaction fan out to every shard and
-//    merge; stats, time (the hybrid clock on every node message), the
-//    cluster-wide low-water mark and timers.
-//  - coordinator (cluster/coordinator.h): the client's transactions. It
-//    picks the snapshot S from its clock, reads each shard at S, buffers
-//    writes, and commits: one round (`shard_commit`) when one shard holds
-//    everything, otherwise two-phase commit over write intents with the
-//    transaction record on a primary shard. cluster_requests.cc turns the
-//    Maelstrom requests into its calls.
-//  - shard server (cluster/shard_server.h): its shard's side: reads at S
-//    that wait for (or resolve) intents, prepares, resolutions, the records
-//    it keeps as a primary, and pushing stalled transactions.
-// Nodes talk in typed peer messages (cluster/peer_messages.h) through
-// cluster::Peers; MaelstromPeerTransport puts them on the wire, as listed
-// in docs/CLUSTER.md.
+// The cluster itself is cluster::Member (cluster/member.h): the hybrid
+// clock, the shard this node serves (ShardServer), the transactions it
+// coordinates (Coordinator), the key space (Router) and the low-water mark,
+// all in typed messages. This class is its Maelstrom shell:
+//  - intake (cluster_node.cc): a node's message is decoded by the peer
+//    codec (protocol/peer_codec.h) and handed to the member with a way to
+//    answer; a client's request is parsed and run;
+//  - the raw API (cluster_node.cc): requests about one key are forwarded to
+//    its owner, whose own single-node handler runs them; scans, changes and
+//    compaction go through the router; stats;
+//  - client transactions and workloads (cluster_requests.cc): txn_*, read,
+//    write, cas and txn, as Coordinator calls.
+// The wire messages are listed in docs/CLUSTER.md.
 //
 // Not thread-safe: the node's event loop owns it.
 #ifndef STRATA_NODE_CLUSTER_NODE_H_
@@ -26,23 +21,15 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "cluster/coordinator.h"
-#include "cluster/hybrid_clock.h"
+#include "cluster/member.h"
 #include "cluster/peer_messages.h"
-#include "cluster/peers.h"
-#include "cluster/shard_map.h"
-#include "cluster/shard_server.h"
-#include "cluster/timers.h"
 #include "node/maelstrom_peer_transport.h"
 #include "node/transport.h"
 #include "protocol/envelope.h"
@@ -99,42 +86,31 @@ class ClusterNode final {
   // or reply. Replies go out through the transport, now or later.
   void HandleMessage(const protocol::Envelope& message, Clock::time_point now);
   // Runs what is due; returns when to call again.
-  Clock::time_point RunTimers(Clock::time_point now);
+  Clock::time_point RunTimers(Clock::time_point now) { return member_->RunTimers(now); }
 
   // The highest garbage-collection horizon the cluster allows (nullopt:
   // not known yet, so collect nothing).
-  std::optional<Timestamp> LowWaterMark() const;
+  std::optional<Timestamp> LowWaterMark() const { return member_->LowWaterMark(); }
 
  private:
-  struct FanOut;
+  ClusterNode(ClusterOptions options, MvccStore* store, const Store* durable, Transport* transport,
+              LocalHandler local_handler);
 
-  ClusterNode(std::string node_id, std::vector<std::string> node_ids, cluster::ShardMap map,
-              ClusterOptions options, MvccStore* store, TxnStore* db, const Store* durable,
-              Transport* transport, LocalHandler local_handler);
-  Clock::time_point now() const { return timers_.now(); }
-
-  // --- router (cluster_router.cc) ---
-  bool IsPeer(std::string_view id) const { return peers_.IsPeer(id); }
-  cluster::ShardId ShardOfKey(std::string_view engine_key) const;
-  void Call(cluster::ShardId shard, cluster::PeerRequest request, cluster::PeerRpc::Callback done) {
-    peers_.Call(shard, std::move(request), std::move(done));
-  }
+  // --- intake, raw API, stats (cluster_node.cc) ---
   // An error reply; to a node it carries this node's clock like any other
   // node message (a refusal names timestamps the receiver must move past).
   void ReplyError(const ReplyAddress& to, const protocol::ErrorReply& error);
   void HandleClientRequest(const protocol::Envelope& request, const ReplyAddress& from);
-  // A request only nodes send, decoded; `sender_clock` is its hlc (or ours).
-  void HandlePeerRequest(cluster::PeerRequest request, std::string_view src, Timestamp sender_clock,
-                         const ReplyAddress& from);
   void RouteToOwner(const protocol::Envelope& request, const ReplyAddress& from);
-  void FanOutToShards(const protocol::Envelope& request, const ReplyAddress& from);
-  void FinishFanOut(FanOut& fan_out);
   // Runs a client request a node forwarded (its JSON) on this shard.
-  cluster::PeerReply HandleForward(const std::string& request_json);
+  cluster::PeerReply ServeForward(const std::string& request_json);
+  void HandleScan(const protocol::Body& body, const ReplyAddress& from);
+  void HandleChanges(const protocol::Body& body, const ReplyAddress& from);
+  void HandleCompact(const protocol::Body& body, const ReplyAddress& from);
+  // A callback that answers `from` with a T (as `reply_type`) or the error.
+  template <typename T>
+  std::function<void(Result<T>)> ReplyWith(const ReplyAddress& from, std::string_view reply_type);
   void HandleStats(const ReplyAddress& from);
-  Timestamp OldestActiveSnapshot() const;
-  void StartPeriodicWork();
-  void SendLowWaterMarks();
 
   // --- client requests (cluster_requests.cc), run by the coordinator ---
   void HandleTxnBegin(const protocol::Body& body, const ReplyAddress& from);
@@ -153,28 +129,14 @@ class ClusterNode final {
   // Answers a failed commit: with its error, or (outcome unknown) not at all.
   void ReplyFailure(const ReplyAddress& from, const Status& commit_failure);
 
-  const std::string node_id_;
-  const std::vector<std::string> node_ids_;
-  const uint32_t node_index_;
-  const cluster::ShardMap map_;
-  const cluster::ShardId shard_;
   const ClusterOptions options_;
   MvccStore* store_;
-  TxnStore* db_;
   const Store* durable_;
   Transport* transport_;
   MaelstromPeerTransport peer_transport_;
   LocalHandler local_handler_;
-  bool started_ = false;  // periodic work scheduled
-
-  cluster::HybridLogicalClock clock_;
-  cluster::Timers timers_;
-  cluster::Peers peers_;
-  std::unique_ptr<cluster::ShardServer> shard_server_;
-  std::unique_ptr<cluster::Coordinator> coordinator_;
-
-  // Low-water mark: each other node's last report.
-  std::unordered_map<std::string, Timestamp> reported_snapshots_;
+  std::unique_ptr<cluster::Member> member_;
+  cluster::Coordinator* coordinator_ = nullptr;  // the member's
 };
 
 }  // namespace strata::node

@@ -25,7 +25,8 @@ namespace {
 // The client error for a coordinator's Status: kNotFound is the one that
 // says the transaction is gone (error 14).
 ErrorReply ErrorOf(const Status& status) {
-  if (status.code() == StatusCode::kNotFound) return ErrorReply{ErrorCode::kAbort, status.message()};
+  if (status.code() == StatusCode::kNotFound)
+    return ErrorReply{ErrorCode::kAbort, status.message()};
   return protocol::ErrorFromStatus(status);
 }
 
@@ -157,23 +158,23 @@ void ClusterNode::HandleKvRead(const Body& body, const ReplyAddress& from) {
   const Timestamp snapshot = coordinator_->HoldSnapshot();
   coordinator_->ReadKeys(
       {key}, snapshot, [this, from, key, snapshot](Result<std::vector<ReadResult>> read) {
-             coordinator_->ReleaseSnapshot(snapshot);
-             if (!read.ok()) return ReplyError(from, ErrorOf(read.status()));
-             const std::vector<ReadResult>& reads = *read;
-             // A value (or a delete) that only a commit not yet acknowledged
-             // may have made visible: shown once that commit could be.
-             if (!reads[0].found || reads[0].deleted) {
-               ErrorReply missing{ErrorCode::kKeyDoesNotExist,
-                                  "key " + KeyText(key) + " does not exist"};
-               return coordinator_->AfterCommitWait(
-                   Coordinator::NewestSeen(reads), [this, from, missing] { ReplyError(from, missing); });
-             }
-             std::string out;
-             JsonWriter::ContinuingObject(&out).Key("value").Raw(reads[0].value);
-             coordinator_->AfterCommitWait(Coordinator::NewestSeen(reads), [this, from, out] {
-               transport_->Reply(from, "read_ok", out);
-             });
-           });
+        coordinator_->ReleaseSnapshot(snapshot);
+        if (!read.ok()) return ReplyError(from, ErrorOf(read.status()));
+        const std::vector<ReadResult>& reads = *read;
+        // A value (or a delete) that only a commit not yet acknowledged
+        // may have made visible: shown once that commit could be.
+        if (!reads[0].found || reads[0].deleted) {
+          ErrorReply missing{ErrorCode::kKeyDoesNotExist,
+                             "key " + KeyText(key) + " does not exist"};
+          return coordinator_->AfterCommitWait(
+              Coordinator::NewestSeen(reads), [this, from, missing] { ReplyError(from, missing); });
+        }
+        std::string out;
+        JsonWriter::ContinuingObject(&out).Key("value").Raw(reads[0].value);
+        coordinator_->AfterCommitWait(Coordinator::NewestSeen(reads), [this, from, out] {
+          transport_->Reply(from, "read_ok", out);
+        });
+      });
 }
 
 void ClusterNode::HandleKvWrite(const Body& body, const ReplyAddress& from) {
@@ -226,8 +227,8 @@ void ClusterNode::HandleKvCas(const Body& body, const ReplyAddress& from) {
         }
         if (!refusal.text.empty()) {
           // The refusal reveals the value read: shown no earlier than a read.
-          return coordinator_->AfterCommitWait(
-              Coordinator::NewestSeen(reads), [finish, refusal]() mutable { finish(&refusal); });
+          return coordinator_->AfterCommitWait(Coordinator::NewestSeen(reads),
+                                               [finish, refusal]() mutable { finish(&refusal); });
         }
         // Serializable whatever the node's level: the value compared
         // must still be the newest when the new one lands.
@@ -305,71 +306,70 @@ void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
   coordinator_->ReadKeys(
       to_read, snapshot,
       [=, this, parsed = std::move(parsed)](Result<std::vector<ReadResult>> read) {
-             if (!read.ok()) {
-               release();
-               return ReplyError(from, ErrorOf(read.status()));
-             }
-             std::vector<ReadResult>& reads = *read;
-             std::map<std::string, std::optional<std::string>> snapshot_values;
-             for (size_t i = 0; i < to_read.size(); ++i) {
-               if (reads[i].found && !reads[i].deleted) {
-                 snapshot_values[to_read[i]] = std::move(reads[i].value);
-               } else {
-                 snapshot_values[to_read[i]] = std::nullopt;
-               }
-             }
-             std::map<std::string, std::optional<std::string>> writes;
-             std::set<std::string> observed;  // keys whose snapshot value was used
-             auto current = [&](const std::string& key) -> std::optional<std::string> {
-               if (auto own = writes.find(key); own != writes.end()) return own->second;
-               observed.insert(key);
-               return snapshot_values[key];
-             };
-             std::string completed;
-             JsonWriter out(&completed);
-             out.BeginArray();
-             for (const Op& op : parsed) {
-               out.BeginArray().String(op.f == 'r' ? "r" : op.f == 'w' ? "w" : "append");
-               out.Raw(op.key_json);
-               if (op.f == 'r') {
-                 std::optional<std::string> value = current(op.key);
-                 value ? out.Raw(*value) : out.Null();
-               } else if (op.f == 'w') {
-                 writes[op.key] = op.arg_json;
-                 out.Raw(op.arg_json);
-               } else {
-                 std::optional<std::string> list = current(op.key);
-                 if (list && list->front() != '[') {
-                   release();
-                   return ReplyError(from, ErrorReply{ErrorCode::kPreconditionFailed,
-                                                      "cannot append to key " + op.key_json +
-                                                          ": its value is not a list"});
-                 }
-                 std::string appended = !list || *list == "[]" ? "[" + op.arg_json + "]"
-                                                               : list->substr(0, list->size() - 1) +
-                                                                     "," + op.arg_json + "]";
-                 writes[op.key] = std::move(appended);
-                 out.Raw(op.arg_json);
-               }
-               out.EndArray();
-             }
-             out.EndArray();
-             coordinator_->CommitWrites(
-                 snapshot, isolation, std::move(writes),
-                 isolation == Isolation::kSerializable ? observed : std::set<std::string>{}, {},
-                 /*blind=*/false,
-                 [this, from, completed, release, newest_seen = Coordinator::NewestSeen(reads)](
-                     Result<Timestamp> committed) {
-                   release();
-                   if (!committed.ok()) return ReplyFailure(from, committed.status());
-                   std::string reply;
-                   JsonWriter::ContinuingObject(&reply).Key("txn").Raw(completed);
-                   // Read-only lists commit at once: they wait like reads.
-                   coordinator_->AfterCommitWait(newest_seen, [this, from, reply] {
-                     transport_->Reply(from, "txn_ok", reply);
-                   });
-                 });
-           });
+        if (!read.ok()) {
+          release();
+          return ReplyError(from, ErrorOf(read.status()));
+        }
+        std::vector<ReadResult>& reads = *read;
+        std::map<std::string, std::optional<std::string>> snapshot_values;
+        for (size_t i = 0; i < to_read.size(); ++i) {
+          if (reads[i].found && !reads[i].deleted) {
+            snapshot_values[to_read[i]] = std::move(reads[i].value);
+          } else {
+            snapshot_values[to_read[i]] = std::nullopt;
+          }
+        }
+        std::map<std::string, std::optional<std::string>> writes;
+        std::set<std::string> observed;  // keys whose snapshot value was used
+        auto current = [&](const std::string& key) -> std::optional<std::string> {
+          if (auto own = writes.find(key); own != writes.end()) return own->second;
+          observed.insert(key);
+          return snapshot_values[key];
+        };
+        std::string completed;
+        JsonWriter out(&completed);
+        out.BeginArray();
+        for (const Op& op : parsed) {
+          out.BeginArray().String(op.f == 'r' ? "r" : op.f == 'w' ? "w" : "append");
+          out.Raw(op.key_json);
+          if (op.f == 'r') {
+            std::optional<std::string> value = current(op.key);
+            value ? out.Raw(*value) : out.Null();
+          } else if (op.f == 'w') {
+            writes[op.key] = op.arg_json;
+            out.Raw(op.arg_json);
+          } else {
+            std::optional<std::string> list = current(op.key);
+            if (list && list->front() != '[') {
+              release();
+              return ReplyError(from, ErrorReply{ErrorCode::kPreconditionFailed,
+                                                 "cannot append to key " + op.key_json +
+                                                     ": its value is not a list"});
+            }
+            std::string appended = !list || *list == "[]" ? "[" + op.arg_json + "]"
+                                                          : list->substr(0, list->size() - 1) +
+                                                                "," + op.arg_json + "]";
+            writes[op.key] = std::move(appended);
+            out.Raw(op.arg_json);
+          }
+          out.EndArray();
+        }
+        out.EndArray();
+        coordinator_->CommitWrites(
+            snapshot, isolation, std::move(writes),
+            isolation == Isolation::kSerializable ? observed : std::set<std::string>{}, {},
+            /*blind=*/false,
+            [this, from, completed, release,
+             newest_seen = Coordinator::NewestSeen(reads)](Result<Timestamp> committed) {
+              release();
+              if (!committed.ok()) return ReplyFailure(from, committed.status());
+              std::string reply;
+              JsonWriter::ContinuingObject(&reply).Key("txn").Raw(completed);
+              // Read-only lists commit at once: they wait like reads.
+              coordinator_->AfterCommitWait(
+                  newest_seen, [this, from, reply] { transport_->Reply(from, "txn_ok", reply); });
+            });
+      });
 }
 
 }  // namespace strata::node

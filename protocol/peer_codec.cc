@@ -55,6 +55,36 @@ void WritePrepare(JsonWriter* w, const cluster::PrepareRequest& request) {
   if (request.blind) w->Key("blind").Bool(true);
 }
 
+// "items": [{k, v, t, val}], "more"
+void WriteScan(JsonWriter* w, const ScanResult& scan) {
+  w->Key("items").BeginArray();
+  for (const ScanItem& item : scan.items) {
+    w->BeginObject().Key("k");
+    WriteHexKey(w, item.key);
+    w->FieldUint("v", item.version).FieldUint("t", item.timestamp.value());
+    w->Key("val").Raw(item.value).EndObject();
+  }
+  w->EndArray().Key("more").Bool(scan.more);
+}
+
+// "changes": [{k, v, t, val} or {k, v, t, del: true}], "more"
+void WriteChanges(JsonWriter* w, const ChangesResult& changes) {
+  w->Key("changes").BeginArray();
+  for (const Change& change : changes.changes) {
+    w->BeginObject().Key("k");
+    WriteHexKey(w, change.key);
+    w->FieldUint("v", change.version).FieldUint("t", change.timestamp.value());
+    change.deleted ? w->Key("del").Bool(true) : w->Key("val").Raw(change.value);
+    w->EndObject();
+  }
+  w->EndArray().Key("more").Bool(changes.more);
+}
+
+void WriteRangeField(JsonWriter* w, const KeyRange& range) {
+  w->Key("range");
+  WriteRange(w, range);
+}
+
 struct RequestWriter {
   JsonWriter* w;
   void operator()(const cluster::ShardRead& read) const {
@@ -88,6 +118,17 @@ struct RequestWriter {
   void operator()(const cluster::LowWaterMarkReport& report) const {
     w->FieldUint("oldest_snapshot", report.oldest_snapshot.value());
   }
+  void operator()(const cluster::RawScan& scan) const {
+    WriteRangeField(w, scan.range);
+    w->FieldUint("at", scan.at.value()).FieldUint("limit", scan.limit);
+  }
+  void operator()(const cluster::RawChanges& changes) const {
+    WriteRangeField(w, changes.range);
+    w->FieldUint("since", changes.since.value()).FieldUint("limit", changes.limit);
+  }
+  void operator()(const cluster::RawCompact& compact) const {
+    w->FieldUint("horizon", compact.horizon.value());
+  }
 };
 
 struct ReplyWriter {
@@ -96,15 +137,7 @@ struct ReplyWriter {
     w->Key("reads").BeginArray();
     for (const ReadResult& read : reply.reads) WriteReadResult(w, read);
     w->EndArray();
-    if (!reply.scan) return;
-    w->Key("items").BeginArray();
-    for (const ScanItem& item : reply.scan->items) {
-      w->BeginObject().Key("k");
-      WriteHexKey(w, item.key);
-      w->FieldUint("v", item.version).FieldUint("t", item.timestamp.value());
-      w->Key("val").Raw(item.value).EndObject();
-    }
-    w->EndArray().Key("more").Bool(reply.scan->more);
+    if (reply.scan) WriteScan(w, *reply.scan);
   }
   void operator()(const cluster::PrepareReply& reply) const {
     w->FieldUint("prepare_ts", reply.prepare_timestamp.value());
@@ -121,6 +154,13 @@ struct ReplyWriter {
     }
   }
   void operator()(const cluster::ForwardReply& reply) const { w->Key("reply").Raw(reply.reply); }
+  void operator()(const cluster::RawScanReply& reply) const { WriteScan(w, reply.scan); }
+  void operator()(const cluster::RawChangesReply& reply) const { WriteChanges(w, reply.changes); }
+  void operator()(const cluster::RawCompactReply& reply) const {
+    w->FieldUint("horizon", reply.compacted.horizon.value())
+        .FieldUint("versions_removed", reply.compacted.versions_removed)
+        .FieldUint("bytes_reclaimed", reply.compacted.bytes_reclaimed);
+  }
   void operator()(const cluster::PeerError& error) const {
     const ErrorReply wire = ErrorFromStatus(error.status);
     w->FieldUint("code", static_cast<uint64_t>(wire.code)).Field("text", wire.text);
@@ -171,6 +211,69 @@ MaybeError ReadEmbeddedObject(const Body& body, std::string_view name, std::stri
   return std::nullopt;
 }
 
+MaybeError ReadScan(const Body& body, ScanResult* out) {
+  simdjson::dom::array list;
+  auto items = body.Find("items");
+  auto more = body.Find("more");
+  if (!items || items->get_array().get(list) || !more || more->get_bool().get(out->more)) {
+    return Malformed("'items' and 'more' must come together");
+  }
+  for (simdjson::dom::element e : list) {
+    ScanItem item;
+    std::string_view hex;
+    ReadResult read;
+    if (e["k"].get_string().get(hex) || !ParseHexKey(hex, &item.key) || ReadReadResult(e, &read) ||
+        !read.found || read.deleted) {
+      return Malformed("a scan item is not {k, v, t, val}");
+    }
+    item.value = std::move(read.value);
+    item.version = read.version;
+    item.timestamp = read.timestamp;
+    out->items.push_back(std::move(item));
+  }
+  return std::nullopt;
+}
+
+MaybeError ReadChanges(const Body& body, ChangesResult* out) {
+  simdjson::dom::array list;
+  auto changes = body.Find("changes");
+  auto more = body.Find("more");
+  if (!changes || changes->get_array().get(list) || !more || more->get_bool().get(out->more)) {
+    return Malformed("'changes' and 'more' must come together");
+  }
+  for (simdjson::dom::element e : list) {
+    Change change;
+    std::string_view hex;
+    ReadResult read;
+    if (e["k"].get_string().get(hex) || !ParseHexKey(hex, &change.key) ||
+        ReadReadResult(e, &read) || !read.found) {
+      return Malformed("a change is not {k, v, t, val} or {k, v, t, del}");
+    }
+    change.value = std::move(read.value);
+    change.version = read.version;
+    change.timestamp = read.timestamp;
+    change.deleted = read.deleted;
+    out->changes.push_back(std::move(change));
+  }
+  return std::nullopt;
+}
+
+// A range field {start, end?}.
+MaybeError ReadRangeField(const Body& body, KeyRange* out) {
+  auto range = body.Find("range");
+  if (!range) return Malformed("field 'range' is required");
+  return ReadRange(*range, out);
+}
+
+// 1..kMaxLimit.
+MaybeError ReadLimit(const Body& body, size_t* out) {
+  uint64_t limit = 0;
+  if (auto err = body.RequiredUint("limit", &limit)) return err;
+  if (limit < kMinLimit || limit > kMaxLimit) return Malformed("field 'limit' is out of range");
+  *out = limit;
+  return std::nullopt;
+}
+
 // A reply that does not decode, as the failure its call gets.
 cluster::PeerReply Unreadable(std::string_view type, const ErrorReply& why) {
   return cluster::PeerError{
@@ -190,6 +293,9 @@ std::string_view PeerRequestType(const PeerRequest& request) {
     }
     std::string_view operator()(const cluster::Forward&) const { return "forward"; }
     std::string_view operator()(const cluster::LowWaterMarkReport&) const { return "lwm_report"; }
+    std::string_view operator()(const cluster::RawScan&) const { return "raw_scan"; }
+    std::string_view operator()(const cluster::RawChanges&) const { return "raw_changes"; }
+    std::string_view operator()(const cluster::RawCompact&) const { return "raw_compact"; }
   };
   return std::visit(Namer{}, request);
 }
@@ -204,6 +310,9 @@ std::string_view PeerReplyType(const PeerReply& reply) {
       return kRecordReplyTypes[static_cast<size_t>(reply.op)];
     }
     std::string_view operator()(const cluster::ForwardReply&) const { return "forward_ok"; }
+    std::string_view operator()(const cluster::RawScanReply&) const { return "raw_scan_ok"; }
+    std::string_view operator()(const cluster::RawChangesReply&) const { return "raw_changes_ok"; }
+    std::string_view operator()(const cluster::RawCompactReply&) const { return "raw_compact_ok"; }
     std::string_view operator()(const cluster::PeerError&) const { return "error"; }
   };
   return std::visit(Namer{}, reply);
@@ -228,7 +337,7 @@ std::string PeerReplyFields(const PeerReply& reply, Timestamp hlc) {
 bool IsPeerRequestType(std::string_view type) {
   return type == "shard_read" || type == "shard_prepare" || type == "shard_commit" ||
          type == "shard_resolve" || type.starts_with("record_") || type == "forward" ||
-         IsOneWayType(type);
+         type.starts_with("raw_") || IsOneWayType(type);
 }
 
 bool IsOneWayType(std::string_view type) { return type == "lwm_report"; }
@@ -287,6 +396,30 @@ MaybeError ReadPeerRequest(const Envelope& message, PeerRequest* out) {
     *out = report;
     return std::nullopt;
   }
+  if (type == "raw_scan") {
+    cluster::RawScan scan;
+    MaybeError err = ReadRangeField(body, &scan.range);
+    if (!err) err = body.RequiredTimestamp("at", &scan.at);
+    if (!err) err = ReadLimit(body, &scan.limit);
+    if (err) return err;
+    *out = std::move(scan);
+    return std::nullopt;
+  }
+  if (type == "raw_changes") {
+    cluster::RawChanges changes;
+    MaybeError err = ReadRangeField(body, &changes.range);
+    if (!err) err = body.RequiredTimestamp("since", &changes.since);
+    if (!err) err = ReadLimit(body, &changes.limit);
+    if (err) return err;
+    *out = std::move(changes);
+    return std::nullopt;
+  }
+  if (type == "raw_compact") {
+    cluster::RawCompact compact;
+    if (auto err = body.RequiredTimestamp("horizon", &compact.horizon)) return err;
+    *out = compact;
+    return std::nullopt;
+  }
   for (const auto& [op, name] : kRecordTypes) {
     if (type != name) continue;
     cluster::RecordCall call;
@@ -323,27 +456,8 @@ PeerReply ReadPeerReply(const Envelope& message) {
         }
       }
     }
-    if (auto items = body.Find("items")) {
-      bool more = false;
-      auto more_field = body.Find("more");
-      if (items->get_array().get(list) || !more_field || more_field->get_bool().get(more)) {
-        return Unreadable(type, Malformed("'items' and 'more' must come together"));
-      }
-      reply.scan.emplace();
-      reply.scan->more = more;
-      for (simdjson::dom::element e : list) {
-        ScanItem item;
-        std::string_view hex;
-        ReadResult read;
-        if (e["k"].get_string().get(hex) || !ParseHexKey(hex, &item.key) ||
-            ReadReadResult(e, &read) || !read.found || read.deleted) {
-          return Unreadable(type, Malformed("a scan item is not {k, v, t, val}"));
-        }
-        item.value = std::move(read.value);
-        item.version = read.version;
-        item.timestamp = read.timestamp;
-        reply.scan->items.push_back(std::move(item));
-      }
+    if (body.Find("items")) {
+      if (auto err = ReadScan(body, &reply.scan.emplace())) return Unreadable(type, *err);
     }
     return reply;
   }
@@ -362,6 +476,29 @@ PeerReply ReadPeerReply(const Envelope& message) {
     return reply;
   }
   if (type == "shard_resolve_ok") return cluster::ResolveReply{};
+  if (type == "raw_scan_ok") {
+    cluster::RawScanReply reply;
+    if (auto err = ReadScan(body, &reply.scan)) return Unreadable(type, *err);
+    return reply;
+  }
+  if (type == "raw_changes_ok") {
+    cluster::RawChangesReply reply;
+    if (auto err = ReadChanges(body, &reply.changes)) return Unreadable(type, *err);
+    return reply;
+  }
+  if (type == "raw_compact_ok") {
+    cluster::RawCompactReply reply;
+    Timestamp horizon;
+    uint64_t removed = 0, reclaimed = 0;
+    MaybeError err = body.RequiredTimestamp("horizon", &horizon);
+    if (!err) err = body.RequiredUint("versions_removed", &removed);
+    if (!err) err = body.RequiredUint("bytes_reclaimed", &reclaimed);
+    if (err) return Unreadable(type, *err);
+    reply.compacted.horizon = horizon;
+    reply.compacted.versions_removed = removed;
+    reply.compacted.bytes_reclaimed = reclaimed;
+    return reply;
+  }
   if (type == "forward_ok") {
     cluster::ForwardReply reply;
     if (auto err = ReadEmbeddedObject(body, "reply", &reply.reply)) return Unreadable(type, *err);

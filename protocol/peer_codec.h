@@ -3,13 +3,12 @@
 //
 // Each request has its own type (shard_read, shard_prepare, shard_commit,
 // shard_resolve, record_commit|abort|push|heartbeat|forget, forward,
-// lwm_report); its reply is the type with "_ok", or "error" with a code and
-// text. Every message carries the sender's hybrid clock as "hlc". Keys and
-// ranges travel as hex of their engine bytes (cluster_codec.h); docs/CLUSTER.md
-// lists the fields. Decoding checks everything a peer could get wrong and
-// answers it as a client's bad request would be (error 12, or 10 for an
-// unknown record call); what it cannot know (how many shards there are)
-// the shard server checks.
+// lwm_report, raw_scan, raw_changes, raw_compact); its reply is the type with "_ok", or "error"
+// with a code and text. Every message carries the sender's hybrid clock as "hlc". Keys and ranges
+// travel as hex of their engine bytes (cluster_codec.h); docs/CLUSTER.md lists the fields. Decoding
+// checks everything a peer could get wrong and answers it as a client's bad request would be (error
+// 12, or 10 for an unknown record call); what it cannot know (how many shards there are) the shard
+// server checks.
 #ifndef STRATA_PROTOCOL_PEER_CODEC_H_
 #define STRATA_PROTOCOL_PEER_CODEC_H_
 

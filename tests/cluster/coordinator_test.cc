@@ -42,8 +42,7 @@ class CoordinatorTest : public ::testing::Test {
     timers_.SetNow(kT0);
     Make(CoordinatorOptions{});
     // A key on each shard.
-    for (int i = 0; key_on_.size() < 3 || std::count(key_on_.begin(), key_on_.end(), "") > 0;
-         ++i) {
+    for (int i = 0; key_on_.size() < 3 || std::count(key_on_.begin(), key_on_.end(), "") > 0; ++i) {
       key_on_.resize(3);
       const std::string key = "key" + std::to_string(i);
       std::string& slot = key_on_[map_.ShardFor(key).id];
@@ -52,8 +51,8 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   void Make(CoordinatorOptions options) {
-    coordinator_ = std::make_unique<Coordinator>(0, 0, &store_, &clock_, &peers_, &timers_,
-                                                 options);
+    coordinator_ =
+        std::make_unique<Coordinator>(0, 0, &store_, &clock_, &peers_, &timers_, options);
   }
 
   // What was sent since the last call, and to whom.
@@ -257,7 +256,8 @@ TEST_F(CoordinatorTest, ScanMergesShardsUpToTheShortestCutAndOverlaysOwnWrites) 
   ASSERT_TRUE(coordinator_->Write(id, "b", "\"own\"").ok());
   ASSERT_TRUE(coordinator_->Write(id, "d", std::nullopt).ok());
   std::optional<Result<ScanResult>> scanned;
-  coordinator_->Scan(id, KeyRange::All(), 10, [&](Result<ScanResult> r) { scanned = std::move(r); });
+  coordinator_->Scan(id, KeyRange::All(), 10,
+                     [&](Result<ScanResult> r) { scanned = std::move(r); });
   auto reads = Take();
   ASSERT_EQ(reads.size(), 3u);
   EXPECT_EQ(As<ShardRead>(reads[0]).limit, 12u) << "room for the transaction's own writes";

@@ -1,0 +1,146 @@
+#include "cluster/member.h"
+
+#include <algorithm>
+
+namespace strata::cluster {
+
+namespace {
+
+std::vector<std::string> Others(const std::vector<std::string>& nodes, const std::string& self) {
+  std::vector<std::string> others;
+  for (const std::string& node : nodes) {
+    if (node != self) others.push_back(node);
+  }
+  return others;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std::string> node_ids,
+                                               MemberOptions options, MvccStore* store,
+                                               bool persist, Timestamp issued,
+                                               PeerTransport* transport,
+                                               ForwardHandler serve_forward, Compactor compact,
+                                               Clock::time_point now) {
+  Result<ShardMap> map = ShardMap::OnePerNode(node_ids);
+  if (!map.ok()) return map.status();
+  if (node_ids.size() > HybridLogicalClock::kMaxNodes) {
+    return Status::InvalidArgument("a cluster has at most " +
+                                   std::to_string(HybridLogicalClock::kMaxNodes) +
+                                   " nodes; 'node_ids' names " + std::to_string(node_ids.size()));
+  }
+  const std::optional<ShardId> shard = map->ShardServedBy(self);
+  if (!shard) {
+    return Status::InvalidArgument("'node_ids' does not contain this node's id '" + self + "'");
+  }
+  const auto index =
+      static_cast<uint32_t>(std::find(node_ids.begin(), node_ids.end(), self) - node_ids.begin());
+  options.shard_server.rpc_timeout = options.rpc_timeout;
+  std::unique_ptr<Member> member(new Member(std::move(self), std::move(node_ids), std::move(*map),
+                                            index, options, transport, std::move(serve_forward),
+                                            std::move(compact)));
+  member->timers_.SetNow(now);
+  // After a restart, timestamps continue above everything stored.
+  member->clock_.Observe(issued);
+  if (auto max = store->max_timestamp()) member->clock_.Observe(*max);
+  Result<std::unique_ptr<ShardServer>> server = ShardServer::Create(
+      *shard, static_cast<uint32_t>(member->map_.shards().size()), store, &member->clock_,
+      &member->peers_, &member->timers_, persist, options.shard_server);
+  if (!server.ok()) return server.status();
+  member->shard_server_ = std::move(*server);
+  member->coordinator_ =
+      std::make_unique<Coordinator>(index, *shard, store, &member->clock_, &member->peers_,
+                                    &member->timers_, options.coordinator);
+  return member;
+}
+
+Member::Member(std::string self, std::vector<std::string> node_ids, ShardMap map,
+               uint32_t node_index, MemberOptions options, PeerTransport* transport,
+               ForwardHandler serve_forward, Compactor compact)
+    : options_(std::move(options)),
+      map_(std::move(map)),
+      serve_forward_(std::move(serve_forward)),
+      compact_(std::move(compact)),
+      clock_(HybridLogicalClock::SystemMillis, HybridClockOptions{.node_index = node_index}),
+      peers_(self, node_ids, &map_, &clock_, transport, &timers_, options_.rpc_timeout),
+      router_(&peers_),
+      low_water_mark_(Others(node_ids, self)) {}
+
+Member::~Member() = default;
+
+void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_clock,
+                       PeerRequest request, ShardServer::Respond respond) {
+  if (sender_clock) {
+    if (Status s = clock_.Update(*sender_clock); !s.ok()) return respond(PeerError{s});
+  }
+  const Timestamp sent = sender_clock.value_or(clock_.Last());
+  ShardServer& shard = *shard_server_;
+  if (auto* read = std::get_if<ShardRead>(&request)) return shard.Read(std::move(*read), respond);
+  if (auto* prepare = std::get_if<ShardPrepare>(&request)) {
+    return shard.Prepare(std::move(*prepare), sent, respond);
+  }
+  if (auto* commit = std::get_if<ShardCommit>(&request))
+    return shard.Commit(*commit, sent, respond);
+  if (auto* resolve = std::get_if<ShardResolve>(&request)) return shard.Resolve(*resolve, respond);
+  if (auto* call = std::get_if<RecordCall>(&request)) return shard.Record(*call, respond);
+  if (auto* scan = std::get_if<RawScan>(&request)) return shard.Scan(*scan, respond);
+  if (auto* changes = std::get_if<RawChanges>(&request)) return shard.Changes(*changes, respond);
+  if (auto* compact = std::get_if<RawCompact>(&request)) {
+    // No shard collects above the cluster's low-water mark.
+    const Timestamp mark = LowWaterMark().value_or(Timestamp(0));
+    return respond(RawCompactReply{compact_(std::min(compact->horizon, mark))});
+  }
+  if (auto* forward = std::get_if<Forward>(&request)) {
+    return respond(serve_forward_(forward->request));
+  }
+  if (auto* report = std::get_if<LowWaterMarkReport>(&request)) {
+    low_water_mark_.Report(from, report->oldest_snapshot);
+  }
+}
+
+void Member::OnReply(std::optional<Timestamp> sender_clock, uint64_t in_reply_to,
+                     const PeerReply& reply) {
+  if (sender_clock) (void)clock_.Update(*sender_clock);
+  peers_.OnReply(in_reply_to, reply);  // a late copy's reply is dropped
+}
+
+Timestamp Member::OldestSnapshot() const {
+  // With nothing open, the next snapshot taken here will be above the clock.
+  const Timestamp oldest = coordinator_->OldestSnapshot().value_or(clock_.Last());
+  // A pending intent here may still commit at or just above its prepare
+  // timestamp: no shard may collect past it, or the commit could never be
+  // applied here (a write below the horizon is refused).
+  return std::min(oldest, shard_server_->SafeTime());
+}
+
+std::optional<Timestamp> Member::LowWaterMark() const {
+  return low_water_mark_.Mark(OldestSnapshot());
+}
+
+std::optional<std::string> Member::LowWaterMarkHolder() const {
+  const std::optional<Timestamp> mark = LowWaterMark();
+  if (!mark) return std::nullopt;
+  const bool self_holds = coordinator_->OldestSnapshot().has_value() && OldestSnapshot() == *mark;
+  return low_water_mark_.Holder(*mark, self(), self_holds);
+}
+
+void Member::SendLowWaterMark() {
+  // An idle node's clock only moves when it takes a timestamp: take one, so
+  // the oldest snapshot it reports follows time and the mark can rise.
+  (void)clock_.Next();
+  peers_.Broadcast(LowWaterMarkReport{OldestSnapshot()});
+}
+
+Member::Clock::time_point Member::RunTimers(Clock::time_point now) {
+  timers_.SetNow(now);
+  if (!started_) {
+    started_ = true;
+    timers_.Every(options_.low_water_mark_interval, [this] { SendLowWaterMark(); });
+    timers_.Every(std::chrono::milliseconds(100), [this] { coordinator_->ExpireIdle(); });
+    shard_server_->Start();
+  }
+  const Clock::time_point next = peers_.RunTimers(now);
+  return std::min(next, timers_.RunDue(now));
+}
+
+}  // namespace strata::cluster

@@ -1,0 +1,123 @@
+// Member: one node of the cluster, with every role it plays.
+//
+// It owns the node's hybrid clock, its timers, its peers (the calls it
+// makes), the shard it serves (ShardServer), the transactions it
+// coordinates (Coordinator), its view of the key space (Router) and of the
+// low-water mark. A transport hands it what other nodes send, already
+// decoded: requests with a way to answer them, and replies. It never sees
+// an encoding; requests a front end forwards are run by the front end's
+// own handler.
+//
+// Every node message carries its sender's clock, and receiving one moves
+// this node's clock past it (the HLC receive rule), so causality holds
+// across nodes; a request stamped too far ahead of this node's wall clock
+// is refused.
+//
+// Not thread-safe: the node's event loop owns it.
+#ifndef STRATA_CLUSTER_MEMBER_H_
+#define STRATA_CLUSTER_MEMBER_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/coordinator.h"
+#include "cluster/hybrid_clock.h"
+#include "cluster/low_water_mark.h"
+#include "cluster/peer_messages.h"
+#include "cluster/peer_transport.h"
+#include "cluster/peers.h"
+#include "cluster/router.h"
+#include "cluster/shard_map.h"
+#include "cluster/shard_server.h"
+#include "cluster/timers.h"
+#include "strata/mvcc_store.h"
+
+namespace strata::cluster {
+
+struct MemberOptions {
+  CoordinatorOptions coordinator;
+  ShardServerOptions shard_server;  // its rpc_timeout is the one below
+  // Node-to-node calls are resent while unanswered and given up after this.
+  std::chrono::milliseconds rpc_timeout{5000};
+  // How often this node tells the others its oldest snapshot.
+  std::chrono::milliseconds low_water_mark_interval{100};
+};
+
+class Member final {
+ public:
+  using Clock = Timers::Clock;
+  // Runs a Forward's request (the front end's encoding) on this shard.
+  using ForwardHandler = std::function<PeerReply(const std::string& request)>;
+  // Collects this shard's versions below `horizon` (already capped at the
+  // cluster's low-water mark).
+  using Compactor = std::function<CompactResult(Timestamp horizon)>;
+
+  // Timestamps continue above `issued` (everything stored or handed out
+  // before a restart). kInvalidArgument if the node list is unusable
+  // (repeated or empty ids, too many, or not naming `self`), or what the
+  // store kept does not load.
+  static Result<std::unique_ptr<Member>> Create(std::string self, std::vector<std::string> node_ids,
+                                                MemberOptions options, MvccStore* store,
+                                                bool persist, Timestamp issued,
+                                                PeerTransport* transport,
+                                                ForwardHandler serve_forward, Compactor compact,
+                                                Clock::time_point now);
+  ~Member();
+
+  const std::string& self() const { return peers_.self(); }
+  // This node's clock reading: what its messages are stamped with.
+  Timestamp LastTimestamp() const { return clock_.Last(); }
+  bool IsPeer(std::string_view node) const { return peers_.IsPeer(node); }
+
+  // A request from node `from`, stamped with its clock (if it sent one).
+  void OnRequest(std::string_view from, std::optional<Timestamp> sender_clock, PeerRequest request,
+                 ShardServer::Respond respond);
+  // A reply to a call of ours. Its clock is taken in even if too far ahead
+  // (it answers something we asked; its timestamps are checked where used).
+  void OnReply(std::optional<Timestamp> sender_clock, uint64_t in_reply_to, const PeerReply& reply);
+  // Sets now and runs what is due; returns when to call again.
+  Clock::time_point RunTimers(Clock::time_point now);
+  void SetNow(Clock::time_point now) { timers_.SetNow(now); }
+
+  Coordinator& coordinator() { return *coordinator_; }
+  Router& router() { return router_; }
+  const ShardServer& shard_server() const { return *shard_server_; }
+  const PeerRpc& rpc() const { return peers_.rpc(); }
+  const ShardMap& map() const { return map_; }
+
+  // The highest garbage-collection horizon the cluster allows (nullopt:
+  // not known yet, so collect nothing).
+  std::optional<Timestamp> LowWaterMark() const;
+  // Who holds it (see LowWaterMark::Holder).
+  std::optional<std::string> LowWaterMarkHolder() const;
+
+ private:
+  Member(std::string self, std::vector<std::string> node_ids, ShardMap map, uint32_t node_index,
+         MemberOptions options, PeerTransport* transport, ForwardHandler serve_forward,
+         Compactor compact);
+  // This node's oldest snapshot in use, its shard's pending intents included.
+  Timestamp OldestSnapshot() const;
+  void SendLowWaterMark();
+
+  const MemberOptions options_;
+  const ShardMap map_;
+  ForwardHandler serve_forward_;
+  Compactor compact_;
+  bool started_ = false;  // periodic work scheduled
+  HybridLogicalClock clock_;
+  Timers timers_;
+  Peers peers_;
+  Router router_;
+  cluster::LowWaterMark low_water_mark_;
+  std::unique_ptr<ShardServer> shard_server_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_CLUSTER_MEMBER_H_

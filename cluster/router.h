@@ -1,0 +1,62 @@
+// Router: the whole key space as one node's clients see it.
+//
+// A request about one key goes to the shard that owns it (Forward, carried
+// unread in the front end's encoding). Scans, changes and compaction fan
+// out to every shard and merge the typed answers: scans in key order,
+// changes in (timestamp, key) order, compactions by the lowest horizon and
+// summed counts. A shard whose answer was cut short (`more`) stops the
+// merge at its last item, since past it that shard may hold items the
+// merge has not seen; the merged answer then says `more` too, and paging
+// from its last item continues exactly.
+//
+// Not thread-safe: the node's event loop owns it.
+#ifndef STRATA_CLUSTER_ROUTER_H_
+#define STRATA_CLUSTER_ROUTER_H_
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/peer_messages.h"
+#include "cluster/peers.h"
+#include "strata/mvcc_store.h"
+#include "strata/status.h"
+
+namespace strata::cluster {
+
+class Router final {
+ public:
+  template <typename T>
+  using Done = std::function<void(Result<T>)>;
+
+  explicit Router(Peers* peers) : peers_(peers) {}
+
+  ShardId OwnerOf(std::string_view engine_key) const {
+    return peers_->map().ShardFor(engine_key).id;
+  }
+
+  // Runs `request` on the shard owning `engine_key`; `done` gets its reply.
+  void Forward(std::string_view engine_key, std::string request, Done<std::string> done);
+  void Scan(KeyRange range, Timestamp at, size_t limit, Done<ScanResult> done);
+  void Changes(Timestamp since, KeyRange range, size_t limit, Done<ChangesResult> done);
+  // Each shard collects up to `horizon`, or its view of the low-water mark.
+  void Compact(Timestamp horizon, Done<CompactResult> done);
+
+  // The merges, on their own (each shard's answer, in any order).
+  static ScanResult MergeScans(std::vector<ScanResult> parts, size_t limit);
+  static ChangesResult MergeChanges(std::vector<ChangesResult> parts, size_t limit);
+  static CompactResult MergeCompactions(const std::vector<CompactResult>& parts);
+
+ private:
+  // Sends `request` to every shard; `done` gets every T answer, or the
+  // first failure.
+  template <typename T>
+  void FanOut(PeerRequest request, std::function<void(Result<std::vector<T>>)> done);
+
+  Peers* peers_;
+};
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_CLUSTER_ROUTER_H_

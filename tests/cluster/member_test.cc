@@ -1,0 +1,129 @@
+// Member: what it does with what other nodes send. The HLC receive rule
+// (a request stamped too far ahead is refused, anything else moves the
+// clock), dispatch to the shard server, forwards run by the front end's
+// handler, compaction capped at the low-water mark, and the low-water mark
+// built from reports and broadcast on a timer.
+#include "cluster/member.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace strata::cluster {
+namespace {
+
+using std::chrono::milliseconds;
+using HLC = HybridLogicalClock;
+const Member::Clock::time_point kT0 = Member::Clock::time_point() + std::chrono::hours(1);
+
+class CapturingTransport final : public PeerTransport {
+ public:
+  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp) override {
+    sent.push_back({std::string(dest), request});
+    return next_id++;
+  }
+  std::vector<std::pair<std::string, PeerRequest>> sent;
+  uint64_t next_id = 1;
+};
+
+class MemberTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MemberOptions options;
+    options.low_water_mark_interval = milliseconds(100);
+    Result<std::unique_ptr<Member>> created = Member::Create(
+        "n0", {"n0", "n1"}, options, &store_, /*persist=*/false, Timestamp(), &transport_,
+        [this](const std::string& request) -> PeerReply {
+          forwarded_.push_back(request);
+          return ForwardReply{"{\"type\":\"ok\"}"};
+        },
+        [this](Timestamp horizon) {
+          compacted_at_ = horizon;
+          return CompactResult{horizon, 0, 0, 0};
+        },
+        kT0);
+    ASSERT_TRUE(created.ok()) << created.status().message();
+    member_ = std::move(*created);
+  }
+
+  PeerReply Ask(PeerRequest request, std::optional<Timestamp> clock) {
+    std::optional<PeerReply> reply;
+    member_->OnRequest("n1", clock, std::move(request), [&](PeerReply r) { reply = r; });
+    EXPECT_TRUE(reply);
+    return reply.value_or(PeerError{Status::IoError("no reply")});
+  }
+
+  MvccStore store_;
+  CapturingTransport transport_;
+  std::unique_ptr<Member> member_;
+  std::vector<std::string> forwarded_;
+  std::optional<Timestamp> compacted_at_;
+};
+
+TEST_F(MemberTest, RefusesNodeListsItCannotServe) {
+  auto create = [&](std::string self, std::vector<std::string> nodes) {
+    return Member::Create(std::move(self), std::move(nodes), {}, &store_, false, Timestamp(),
+                          &transport_, nullptr, nullptr, kT0)
+        .status()
+        .code();
+  };
+  EXPECT_EQ(create("n9", {"n0", "n1"}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(create("n0", {"n0", "n0"}), StatusCode::kInvalidArgument);
+  std::vector<std::string> many;
+  for (int i = 0; i < 33; ++i) many.push_back("n" + std::to_string(i));
+  EXPECT_EQ(create("n0", many), StatusCode::kInvalidArgument);
+}
+
+TEST_F(MemberTest, TheReceiveRuleMovesTheClockOrRefuses) {
+  const Timestamp ahead = HLC::Make(HLC::SystemMillis() + 100, 7);
+  EXPECT_TRUE(std::holds_alternative<ShardReadReply>(
+      Ask(ShardRead{Timestamp(1), {"k"}, std::nullopt, 0}, ahead)));
+  EXPECT_GE(member_->LastTimestamp(), ahead);
+  const Timestamp far = HLC::Make(HLC::SystemMillis() + 60'000, 0);
+  const PeerReply refused = Ask(ShardRead{Timestamp(1), {"k"}, std::nullopt, 0}, far);
+  ASSERT_TRUE(std::holds_alternative<PeerError>(refused));
+  EXPECT_EQ(std::get<PeerError>(refused).status.code(), StatusCode::kUnavailable);
+  EXPECT_LT(member_->LastTimestamp(), far);
+}
+
+TEST_F(MemberTest, ForwardsRunTheFrontEndsHandler) {
+  const PeerReply reply = Ask(Forward{"{\"type\":\"mvcc_get\"}"}, std::nullopt);
+  EXPECT_EQ(std::get<ForwardReply>(reply).reply, "{\"type\":\"ok\"}");
+  EXPECT_EQ(forwarded_, std::vector<std::string>{"{\"type\":\"mvcc_get\"}"});
+}
+
+TEST_F(MemberTest, CompactionStopsAtTheLowWaterMarkWhichNeedsEveryReport) {
+  // n1 has not reported: the mark is unknown, so nothing is collected.
+  EXPECT_FALSE(member_->LowWaterMark());
+  Ask(RawCompact{Timestamp::Max()}, std::nullopt);
+  EXPECT_EQ(compacted_at_, Timestamp(0));
+  member_->coordinator().FreshTimestamp();  // this node's own snapshot is now well past 1000
+  member_->OnRequest("n1", std::nullopt, LowWaterMarkReport{Timestamp(1000)},
+                     [](PeerReply) { ADD_FAILURE() << "a one-way message is not answered"; });
+  ASSERT_TRUE(member_->LowWaterMark());
+  EXPECT_EQ(*member_->LowWaterMark(), Timestamp(1000));
+  EXPECT_EQ(member_->LowWaterMarkHolder(), "n1");
+  Ask(RawCompact{Timestamp::Max()}, std::nullopt);
+  EXPECT_EQ(compacted_at_, Timestamp(1000));
+  Ask(RawCompact{Timestamp(10)}, std::nullopt);
+  EXPECT_EQ(compacted_at_, Timestamp(10)) << "below the mark, as asked";
+}
+
+TEST_F(MemberTest, BroadcastsItsOldestSnapshotOnATimer) {
+  member_->RunTimers(kT0);
+  EXPECT_TRUE(transport_.sent.empty());
+  member_->RunTimers(kT0 + milliseconds(100));
+  ASSERT_EQ(transport_.sent.size(), 1u);
+  EXPECT_EQ(transport_.sent[0].first, "n1");
+  const auto& report = std::get<LowWaterMarkReport>(transport_.sent[0].second);
+  EXPECT_GT(report.oldest_snapshot, Timestamp(0)) << "an idle node's report follows time";
+  // A snapshot held by a transaction holds the report back.
+  const Timestamp held = member_->coordinator().HoldSnapshot();
+  member_->RunTimers(kT0 + milliseconds(200));
+  EXPECT_EQ(std::get<LowWaterMarkReport>(transport_.sent.back().second).oldest_snapshot, held);
+}
+
+}  // namespace
+}  // namespace strata::cluster

@@ -1,0 +1,153 @@
+// Router's merges against a simple model (sort everything, take the first
+// `limit`) when no shard was cut short, and the cut rule when one was; its
+// fan-out through a fake transport; and the low-water mark's rules.
+#include "cluster/router.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/low_water_mark.h"
+
+namespace strata::cluster {
+namespace {
+
+std::vector<std::string> Keys(const ScanResult& scan) {
+  std::vector<std::string> keys;
+  for (const ScanItem& item : scan.items) keys.push_back(item.key);
+  return keys;
+}
+
+ScanResult Part(std::vector<std::string> keys, bool more) {
+  ScanResult scan;
+  std::sort(keys.begin(), keys.end());
+  for (std::string& key : keys)
+    scan.items.push_back(ScanItem{std::move(key), "1", 1, Timestamp(1)});
+  scan.more = more;
+  return scan;
+}
+
+RC_GTEST_PROP(RouterMergeTest, UncutScansMergeLikeOneSortedList, ()) {
+  const auto keys = *rc::gen::container<std::set<std::string>>(
+      rc::gen::container<std::string>(rc::gen::inRange('a', 'f')));
+  const size_t shards = *rc::gen::inRange<size_t>(1, 5);
+  const size_t limit = *rc::gen::inRange<size_t>(1, 20);
+  std::vector<std::vector<std::string>> split(shards);
+  for (const std::string& key : keys) {
+    split[*rc::gen::inRange<size_t>(0, shards)].push_back(key);
+  }
+  std::vector<ScanResult> parts;
+  for (auto& part : split) parts.push_back(Part(part, false));
+  const ScanResult merged = Router::MergeScans(parts, limit);
+  const std::vector<std::string> all(keys.begin(), keys.end());
+  const size_t n = std::min(limit, all.size());
+  RC_ASSERT(Keys(merged) == std::vector<std::string>(all.begin(), all.begin() + n));
+  RC_ASSERT(merged.more == (all.size() > limit));
+}
+
+TEST(RouterMergeTest, ACutShardStopsTheMergeAtItsLastItem) {
+  // Shard 1 was cut after "c": it may hold "d", so nothing past "c" is sure.
+  const ScanResult merged = Router::MergeScans(
+      {Part({"a", "e", "f"}, false), Part({"b", "c"}, true), Part({"d"}, false)}, 10);
+  EXPECT_EQ(Keys(merged), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(merged.more);
+  // Cut with nothing returned: nothing at all is certain.
+  const ScanResult empty = Router::MergeScans({Part({"a"}, false), Part({}, true)}, 10);
+  EXPECT_TRUE(empty.items.empty());
+  EXPECT_TRUE(empty.more);
+}
+
+TEST(RouterMergeTest, ChangesMergeByTimestampThenKey) {
+  auto change = [](std::string key, uint64_t ts) {
+    return Change{std::move(key), Timestamp(ts), 1, false, "1"};
+  };
+  ChangesResult a{{change("z", 1), change("a", 5)}, false};
+  ChangesResult b{{change("m", 1), change("b", 3)}, true};
+  const ChangesResult merged = Router::MergeChanges({a, b}, 10);
+  std::vector<std::pair<uint64_t, std::string>> order;
+  for (const Change& c : merged.changes) order.emplace_back(c.timestamp.value(), c.key);
+  EXPECT_EQ(order, (std::vector<std::pair<uint64_t, std::string>>{{1, "m"}, {1, "z"}, {3, "b"}}));
+  EXPECT_TRUE(merged.more) << "(5, a) lies past the cut shard's last change";
+}
+
+TEST(RouterMergeTest, CompactionsTakeTheLowestHorizonAndSumTheRest) {
+  const CompactResult merged = Router::MergeCompactions(
+      {CompactResult{Timestamp(9), 2, 20, 0}, CompactResult{Timestamp(7), 3, 30, 0}});
+  EXPECT_EQ(merged.horizon, Timestamp(7));
+  EXPECT_EQ(merged.versions_removed, 5u);
+  EXPECT_EQ(merged.bytes_reclaimed, 50u);
+}
+
+class CapturingTransport final : public PeerTransport {
+ public:
+  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp) override {
+    sent.push_back({std::string(dest), request, next_id});
+    return next_id++;
+  }
+  struct Sent {
+    std::string dest;
+    PeerRequest request;
+    uint64_t msg_id;
+  };
+  std::vector<Sent> sent;
+  uint64_t next_id = 1;
+};
+
+TEST(RouterTest, FansOutToEveryShardAndReportsTheFirstFailure) {
+  const ShardMap map = *ShardMap::OnePerNode({"n0", "n1", "n2"});
+  HybridLogicalClock clock;
+  Timers timers;
+  CapturingTransport transport;
+  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers,
+              std::chrono::milliseconds(1000));
+  Router router(&peers);
+  std::optional<Result<ScanResult>> got;
+  router.Scan(KeyRange::All(), Timestamp::Max(), 5, [&](Result<ScanResult> r) { got = r; });
+  ASSERT_EQ(transport.sent.size(), 3u);
+  std::set<std::string> dests;
+  for (const auto& sent : transport.sent) {
+    dests.insert(sent.dest);
+    EXPECT_EQ(std::get<RawScan>(sent.request).limit, 5u);
+  }
+  EXPECT_EQ(dests, (std::set<std::string>{"n0", "n1", "n2"}));
+  peers.OnReply(transport.sent[0].msg_id, RawScanReply{Part({"x"}, false)});
+  peers.OnReply(transport.sent[1].msg_id, PeerError{Status::Compacted("below the horizon")});
+  EXPECT_FALSE(got);
+  peers.OnReply(transport.sent[2].msg_id, RawScanReply{Part({"y"}, false)});
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status().code(), StatusCode::kCompacted);
+
+  // Forward goes to the owner only.
+  transport.sent.clear();
+  std::optional<Result<std::string>> forwarded;
+  router.Forward("some key", "{\"type\":\"mvcc_get\"}",
+                 [&](Result<std::string> r) { forwarded = r; });
+  ASSERT_EQ(transport.sent.size(), 1u);
+  EXPECT_EQ(transport.sent[0].dest, map.ShardFor("some key").leaseholder());
+  peers.OnReply(transport.sent[0].msg_id, ForwardReply{"{\"type\":\"mvcc_get_ok\"}"});
+  ASSERT_TRUE(forwarded && forwarded->ok());
+  EXPECT_EQ(**forwarded, "{\"type\":\"mvcc_get_ok\"}");
+}
+
+TEST(LowWaterMarkTest, UnknownUntilEveryNodeReportedThenTheMinimum) {
+  LowWaterMark mark({"n1", "n2"});
+  EXPECT_FALSE(mark.Mark(Timestamp(50)));
+  mark.Report("n1", Timestamp(40));
+  EXPECT_FALSE(mark.Mark(Timestamp(50))) << "n2 has not reported";
+  mark.Report("stranger", Timestamp(1));
+  mark.Report("n2", Timestamp(60));
+  EXPECT_EQ(mark.Mark(Timestamp(50)), Timestamp(40));
+  EXPECT_EQ(mark.Holder(Timestamp(40), "n0", false), "n1");
+  EXPECT_EQ(mark.Mark(Timestamp(30)), Timestamp(30));
+  EXPECT_EQ(mark.Holder(Timestamp(30), "n0", true), "n0");
+  mark.Report("n2", Timestamp(40));
+  EXPECT_EQ(mark.Holder(Timestamp(40), "n0", false), "n1") << "ties go to the first id";
+}
+
+}  // namespace
+}  // namespace strata::cluster
