@@ -5,10 +5,10 @@ headers, and that the build declares it.
 Each layer lists the layers below it that it may use; a quoted #include of
 a project header from anywhere else fails the check, naming the file and
 line. Every edge the code uses must also be a link edge of the layer's
-library in CMakeLists.txt (directly or through another library), so the
-build's own graph is the code's: an include that compiles only because every
-library sees the whole tree is caught here. A new edge is decided in this
-file, in review, not by accident.
+library in CMakeLists.txt (directly or through another library). The build
+enforces that too (a library sees only the folders of what it links, see
+strata_layer_root in CMakeLists.txt), but this names the file and the edge
+at once. A new edge is decided in this file, in review, not by accident.
 
 Usage: scripts/check-layers.py   (from anywhere; exit 1 on a violation)
 """
