@@ -159,6 +159,26 @@ TEST_F(ClusterPeerInputTest, OtherMalformedNodeRequests) {
     ASSERT_EQ(lines.size(), 1u);
     EXPECT_EQ(lines[0]["body"]["reply"]["code"].Int(), 10);
   }
+  // The raw API's fan-out parts: ranges, limits and timestamps checked.
+  for (std::string body : {R"({"type":"raw_scan","at":5,"limit":5,)",
+                           R"({"type":"raw_scan","range":{"start":"0g"},"at":5,"limit":5,)",
+                           R"({"type":"raw_scan","range":{"start":""},"limit":5,)",
+                           R"({"type":"raw_scan","range":{"start":""},"at":5,"limit":0,)",
+                           R"({"type":"raw_scan","range":{"start":""},"at":5,"limit":10001,)",
+                           R"({"type":"raw_changes","range":{"start":""},"since":"x","limit":5,)",
+                           R"({"type":"raw_changes","range":5,"since":1,"limit":5,)",
+                           R"({"type":"raw_compact","horizon":-1,)", R"({"type":"raw_compact",)"}) {
+    ExpectPeerError(body + Hlc() + "}", 12);
+  }
+  ExpectPeerError(R"({"type":"raw_frobnicate",)" + Hlc() + "}", 10);
+  {
+    // A good one is answered, typed.
+    std::vector<JsonValue> lines =
+        FromPeer(R"({"type":"raw_scan","range":{"start":""},"at":5,"limit":3,)" + Hlc() + "}");
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0]["body"]["type"].String(), "raw_scan_ok") << lines[0].Canonical();
+    EXPECT_EQ(lines[0]["body"]["more"].Bool(), false);
+  }
   // Resolutions and records.
   ExpectPeerError(
       R"({"type":"shard_resolve","txn":[5,0],"status":"maybe","commit_ts":9,)" + Hlc() + "}", 12);
