@@ -32,6 +32,11 @@ inline constexpr size_t kMaxPeerMessageBytes = 4 * 1024 * 1024 - 64 * 1024;
 // What one transaction writes (keys and values) travels in one prepare to
 // each shard, so it must fit one message with room to spare.
 inline constexpr size_t kMaxTxnWriteBytes = 3 * 1024 * 1024;
+// The most items a raw scan or changes request may ask of one shard.
+inline constexpr size_t kMaxRawLimit = 10000;
+// The most items a transaction's scan may ask of one shard: twice a raw
+// limit (a scan's limit plus its own writes in the range).
+inline constexpr size_t kMaxShardReadLimit = 2 * kMaxRawLimit + 10240;
 
 // --- requests ----------------------------------------------------------------
 

@@ -32,9 +32,8 @@ constexpr std::array<std::string_view, 5> kRecordReplyTypes = {
 
 std::string_view RecordType(RecordOp op) { return kRecordTypes[static_cast<size_t>(op)].second; }
 
-// The most a shard_read's scan may ask: a transaction's scan asks its limit
-// plus its own writes in the range.
-constexpr uint64_t kMaxShardScanLimit = 2 * kMaxLimit + kMaxTxnOps * 10;
+static_assert(cluster::kMaxRawLimit == kMaxLimit);
+static_assert(cluster::kMaxShardReadLimit == 2 * kMaxLimit + kMaxTxnOps * 10);
 
 std::optional<cluster::TxnStatus> StatusNamed(std::string_view name) {
   if (name == "committed") return cluster::TxnStatus::kCommitted;
@@ -191,7 +190,8 @@ MaybeError ReadShardRead(const Body& body, cluster::ShardRead* out) {
     out->range.emplace();
     if (auto err = ReadRange(*scan, &*out->range)) return err;
     uint64_t limit = 0;
-    if ((*scan)["limit"].get_uint64().get(limit) || limit == 0 || limit > kMaxShardScanLimit) {
+    if ((*scan)["limit"].get_uint64().get(limit) || limit == 0 ||
+        limit > cluster::kMaxShardReadLimit) {
       return Malformed("scan.limit is out of range");
     }
     out->limit = limit;

@@ -31,7 +31,7 @@ ALLOWED = {
     "node": {"strata", "protocol", "cluster"},
     "service": {"strata", "storage"},
     "ops": {"strata", "protocol"},
-    "server": {"strata", "service", "ops", "protocol"},
+    "server": {"strata", "service", "ops", "protocol", "cluster"},
     "bench": {"strata", "bench"},
     "examples": {"strata"},  # what an installed user has: the public API only
     # tools/ (main functions) and tests/ may use any layer.
