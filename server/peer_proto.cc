@@ -213,7 +213,8 @@ Status FromProto(const peerpb::Prepare& p, cluster::PrepareRequest* out) {
         write.key(), write.has_value() ? std::optional<std::string>(write.value()) : std::nullopt});
   }
   out->read_keys.assign(p.read_keys().begin(), p.read_keys().end());
-  for (const peerpb::KeyRange& range : p.read_ranges()) out->read_ranges.push_back(FromProto(range));
+  for (const peerpb::KeyRange& range : p.read_ranges())
+    out->read_ranges.push_back(FromProto(range));
   out->blind = p.blind();
   return Status::Ok();
 }
@@ -226,7 +227,8 @@ std::optional<cluster::RecordOp> RecordOpFrom(peerpb::RecordOp op) {
 ScanResult FromProto(const peerpb::ScanResult& scan) {
   ScanResult out;
   for (const peerpb::ScanItem& item : scan.items()) {
-    out.items.push_back(ScanItem{item.key(), item.value(), item.version(), Timestamp(item.timestamp())});
+    out.items.push_back(
+        ScanItem{item.key(), item.value(), item.version(), Timestamp(item.timestamp())});
   }
   out.more = scan.more();
   return out;

@@ -76,9 +76,9 @@ TEST(PeerProtoTest, RequestsRoundTrip) {
     EXPECT_EQ(std::get<RecordCall>(RoundTrip(RecordCall{op, TxnId{3, 1}, Timestamp(9)})).op, op);
   }
   EXPECT_EQ(std::get<Forward>(RoundTrip(Forward{"{\"type\":\"x\"}"})).request, "{\"type\":\"x\"}");
-  EXPECT_EQ(std::get<LowWaterMarkReport>(RoundTrip(LowWaterMarkReport{Timestamp(8)}))
-                .oldest_snapshot,
-            Timestamp(8));
+  EXPECT_EQ(
+      std::get<LowWaterMarkReport>(RoundTrip(LowWaterMarkReport{Timestamp(8)})).oldest_snapshot,
+      Timestamp(8));
   const auto scan = std::get<RawScan>(RoundTrip(RawScan{KeyRange{"x", {}}, Timestamp::Max(), 9}));
   EXPECT_EQ(scan.at, Timestamp::Max());
   EXPECT_EQ(scan.limit, 9u);
@@ -113,10 +113,10 @@ TEST(PeerProtoTest, RepliesRoundTrip) {
   const auto changes = std::get<RawChangesReply>(
       RoundTrip(RawChangesReply{ChangesResult{{Change{"k", Timestamp(1), 2, true, ""}}, false}}));
   EXPECT_TRUE(changes.changes.changes[0].deleted);
-  EXPECT_EQ(std::get<RawCompactReply>(
-                RoundTrip(RawCompactReply{CompactResult{Timestamp(7), 1, 2, 0}}))
-                .compacted.bytes_reclaimed,
-            2u);
+  EXPECT_EQ(
+      std::get<RawCompactReply>(RoundTrip(RawCompactReply{CompactResult{Timestamp(7), 1, 2, 0}}))
+          .compacted.bytes_reclaimed,
+      2u);
   for (StatusCode code : {StatusCode::kInvalidArgument, StatusCode::kConflict,
                           StatusCode::kUnavailable, StatusCode::kIoError}) {
     const auto error = std::get<PeerError>(RoundTrip(PeerError{Status(code, "why")}));

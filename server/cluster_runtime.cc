@@ -1,0 +1,137 @@
+#include "server/cluster_runtime.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace strata::server {
+
+using Clock = cluster::Member::Clock;
+
+Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOptions options,
+                                                              MvccStore* store) {
+  std::unique_ptr<ClusterRuntime> runtime(new ClusterRuntime(std::move(options)));
+  const ClusterRuntimeOptions& o = runtime->options_;
+  Result<std::unique_ptr<cluster::Member>> member = cluster::Member::Create(
+      o.self, o.node_ids, o.member, store, /*persist=*/false, Timestamp(), runtime.get(),
+      // The etcd API over the cluster forwards nothing yet: every request
+      // it needs is a typed peer message.
+      [](const std::string&) -> cluster::PeerReply {
+        return cluster::PeerError{Status::InvalidArgument("this server forwards no requests")};
+      },
+      [store](Timestamp horizon) { return store->Compact(horizon); }, Clock::now());
+  if (!member.ok()) return member.status();
+  runtime->member_ = std::move(*member);
+  runtime->loop_ = std::thread([raw = runtime.get()] { raw->Loop(); });
+  return runtime;
+}
+
+ClusterRuntime::ClusterRuntime(ClusterRuntimeOptions options)
+    : options_(std::move(options)),
+      network_(options_.self, options_.network,
+               [this](const std::string& from, peerpb::Message message) {
+                 Receive(from, std::move(message));
+               }) {}
+
+ClusterRuntime::~ClusterRuntime() {
+  {
+    MutexLock lock(mu_);
+    stopping_ = true;
+  }
+  wake_.NotifyAll();
+  if (loop_.joinable()) loop_.join();
+  // network_ stops its links as it is destroyed, after the loop: nothing
+  // sends any more.
+}
+
+void ClusterRuntime::ConnectPeers(const std::map<std::string, std::string>& addresses) {
+  for (const auto& [node, address] : addresses) {
+    if (node != options_.self) network_.AddPeer(node, address);
+  }
+}
+
+void ClusterRuntime::Post(Task task) {
+  {
+    MutexLock lock(mu_);
+    if (stopping_) return;
+    tasks_.push_back(std::move(task));
+  }
+  wake_.NotifyOne();
+}
+
+uint64_t ClusterRuntime::Send(std::string_view dest, const cluster::PeerRequest& request,
+                              Timestamp hlc) {
+  const uint64_t msg_id = next_msg_id_++;
+  peerpb::Message message;
+  message.set_msg_id(msg_id);
+  message.set_hlc(hlc.value());
+  RequestToProto(request, &message);
+  if (dest == options_.self) {
+    // Not synchronously: the caller registers the call after Send returns.
+    Post([this, message = std::move(message)](cluster::Member& member) {
+      Handle(member, options_.self, message);
+    });
+  } else {
+    (void)network_.Send(std::string(dest), std::move(message));  // a drop is a lost message
+  }
+  return msg_id;
+}
+
+void ClusterRuntime::Receive(const std::string& from, peerpb::Message message) {
+  Post([this, from, message = std::move(message)](cluster::Member& member) {
+    Handle(member, from, message);
+  });
+}
+
+void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,
+                            const peerpb::Message& message) {
+  if (!member.IsPeer(from)) return;  // not of this cluster
+  std::optional<Timestamp> hlc;
+  if (message.hlc() != 0) hlc = Timestamp(message.hlc());
+  if (IsReply(message)) {
+    member.OnReply(hlc, message.in_reply_to(), ReplyFromProto(message));
+    return;
+  }
+  cluster::PeerRequest request;
+  const uint64_t msg_id = message.msg_id();
+  if (Status s = RequestFromProto(message, &request); !s.ok()) {
+    return Reply(from, msg_id, cluster::PeerError{s});
+  }
+  member.OnRequest(from, hlc, std::move(request),
+                   [this, from, msg_id](cluster::PeerReply reply) { Reply(from, msg_id, reply); });
+}
+
+void ClusterRuntime::Reply(const std::string& to, uint64_t in_reply_to,
+                           const cluster::PeerReply& reply) {
+  peerpb::Message message;
+  message.set_msg_id(next_msg_id_++);
+  message.set_in_reply_to(in_reply_to);
+  message.set_hlc(member_->LastTimestamp().value());
+  ReplyToProto(reply, &message);
+  if (to == options_.self) {
+    Post([this, message = std::move(message)](cluster::Member& member) {
+      Handle(member, options_.self, message);
+    });
+  } else {
+    (void)network_.Send(to, std::move(message));
+  }
+}
+
+void ClusterRuntime::Loop() {
+  Clock::time_point next = member_->RunTimers(Clock::now());
+  for (;;) {
+    std::deque<Task> batch;
+    {
+      UniqueLock lock(mu_);
+      // Capped: a far or absent deadline still wakes the loop now and then.
+      const Clock::time_point until = std::min(next, Clock::now() + std::chrono::seconds(1));
+      wake_.WaitUntil(lock, until,
+                      [&]() STRATA_REQUIRES(mu_) { return stopping_ || !tasks_.empty(); });
+      if (stopping_) return;
+      batch.swap(tasks_);
+    }
+    for (Task& task : batch) task(*member_);
+    next = member_->RunTimers(Clock::now());
+  }
+}
+
+}  // namespace strata::server

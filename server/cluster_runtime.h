@@ -1,0 +1,82 @@
+// ClusterRuntime: a cluster::Member on a thread of its own, linked to the
+// other servers by gRPC (PeerNetwork, strata.peer.v1).
+//
+// The member is single-threaded by design (its roles never lock): one loop
+// thread owns it and runs, in order, the tasks posted to it (what arrives
+// from peers, and what the server's own callers ask of it) and its timers.
+// Messages to this node itself are posted to the loop directly, never
+// through the network. Replies and callbacks run on the loop thread too; a
+// caller on another thread hands results back however it likes (a promise,
+// a completion queue).
+#ifndef STRATA_SERVER_CLUSTER_RUNTIME_H_
+#define STRATA_SERVER_CLUSTER_RUNTIME_H_
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/mutex.h"
+#include "cluster/member.h"
+#include "cluster/peer_transport.h"
+#include "server/peer_network.h"
+#include "strata/mvcc_store.h"
+
+namespace strata::server {
+
+struct ClusterRuntimeOptions {
+  std::string self;                   // this node's name
+  std::vector<std::string> node_ids;  // every node's, this one's included
+  cluster::MemberOptions member;
+  PeerNetworkOptions network;
+};
+
+class ClusterRuntime final : private cluster::PeerTransport {
+ public:
+  using Task = std::function<void(cluster::Member& member)>;
+
+  // kInvalidArgument as cluster::Member::Create. `store` must outlive it.
+  static Result<std::unique_ptr<ClusterRuntime>> Start(ClusterRuntimeOptions options,
+                                                       MvccStore* store);
+  // Stops the loop (posted tasks not yet run are dropped), then the links.
+  ~ClusterRuntime() override;
+
+  // The service the peer port's gRPC server registers.
+  grpc::Service* peer_service() { return network_.service(); }
+  // Where each other node listens (host:port); links start at once.
+  void ConnectPeers(const std::map<std::string, std::string>& addresses);
+  // Runs `task` on the loop thread, after what was posted before it.
+  void Post(Task task);
+  PeerNetworkStats NetworkStats() const { return network_.Stats(); }
+
+ private:
+  explicit ClusterRuntime(ClusterRuntimeOptions options);
+  // PeerTransport, on the loop thread.
+  uint64_t Send(std::string_view dest, const cluster::PeerRequest& request, Timestamp hlc) override;
+  // From a peer (any thread): decoded and posted to the loop.
+  void Receive(const std::string& from, peerpb::Message message);
+  // Runs a decoded message on the loop.
+  void Handle(cluster::Member& member, const std::string& from, const peerpb::Message& message);
+  void Reply(const std::string& to, uint64_t in_reply_to, const cluster::PeerReply& reply);
+  void Loop();
+
+  const ClusterRuntimeOptions options_;
+  PeerNetwork network_;
+  std::unique_ptr<cluster::Member> member_;  // the loop thread's, once started
+  uint64_t next_msg_id_ = 1;                 // the loop thread's
+
+  Mutex mu_;
+  CondVar wake_;
+  std::deque<Task> tasks_ STRATA_GUARDED_BY(mu_);
+  bool stopping_ STRATA_GUARDED_BY(mu_) = false;
+  std::thread loop_;
+};
+
+}  // namespace strata::server
+
+#endif  // STRATA_SERVER_CLUSTER_RUNTIME_H_

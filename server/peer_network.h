@@ -1,0 +1,90 @@
+// PeerNetwork: this server's gRPC links to the other servers of its cluster.
+//
+// Outbound, one long-lived Deliver stream per peer, written by a thread of
+// its own: messages queue per peer (bounded: past the bound a message is
+// dropped and counted, which the cluster tolerates since every call is
+// resent until answered), and go out in batches, as many as are waiting,
+// so a burst costs a few writes. A stream that fails is reopened after a
+// backoff that doubles up to a ceiling; what was in flight is lost, the
+// same as any message on a network. Inbound, the Peer service hands every
+// message of every batch to a callback, on gRPC's thread.
+//
+// Why its own code rather than gRPC's async API: each peer's stream has
+// exactly one writer and the queue needs a bound and a drop count; a
+// thread per peer (at most 31) is the plainest way to get both.
+#ifndef STRATA_SERVER_PEER_NETWORK_H_
+#define STRATA_SERVER_PEER_NETWORK_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/mutex.h"
+#include "peer.grpc.pb.h"
+#include "server/peer_proto.h"
+
+namespace strata::server {
+
+struct PeerNetworkOptions {
+  size_t max_queued = 10000;  // messages waiting per peer
+  size_t max_batch = 512;     // messages per write
+  std::chrono::milliseconds min_backoff{20};
+  std::chrono::milliseconds max_backoff{1000};
+};
+
+struct PeerNetworkStats {
+  uint64_t sent = 0, dropped = 0, reconnects = 0, received = 0;
+};
+
+class PeerNetwork final {
+ public:
+  // Called for each message received, with the sender's name.
+  using OnMessage = std::function<void(const std::string& from, peerpb::Message message)>;
+
+  PeerNetwork(std::string self, PeerNetworkOptions options, OnMessage on_message);
+  // Stops every sender (in-flight writes are cancelled).
+  ~PeerNetwork();
+
+  // The service a gRPC server registers to receive from peers.
+  grpc::Service* service() { return &service_; }
+  // Where `peer` listens (host:port); starts its sender.
+  void AddPeer(const std::string& peer, const std::string& address);
+  // Queues `message` for `peer`; false if dropped (queue full, unknown peer).
+  bool Send(const std::string& peer, peerpb::Message message);
+  PeerNetworkStats Stats() const;
+
+ private:
+  struct Link;
+  class Service final : public peerpb::Peer::Service {
+   public:
+    explicit Service(PeerNetwork* network) : network_(network) {}
+    grpc::Status Deliver(grpc::ServerContext* context, grpc::ServerReader<peerpb::Batch>* reader,
+                         peerpb::Delivered* reply) override;
+
+   private:
+    PeerNetwork* network_;
+  };
+  void RunLink(Link* link);
+
+  const std::string self_;
+  const PeerNetworkOptions options_;
+  const OnMessage on_message_;
+  Service service_{this};
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<Link>> links_ STRATA_GUARDED_BY(mu_);
+  std::atomic<uint64_t> received_{0};
+};
+
+}  // namespace strata::server
+
+#endif  // STRATA_SERVER_PEER_NETWORK_H_
