@@ -32,7 +32,8 @@ ALLOWED = {
     "service": {"strata", "storage"},
     "ops": {"strata", "protocol"},
     "server": {"strata", "service", "ops", "protocol", "cluster"},
-    "bench": {"strata", "bench"},
+    # The in-process cluster driver runs members over the server's links.
+    "bench": {"strata", "bench", "cluster", "server"},
     "examples": {"strata"},  # what an installed user has: the public API only
     # tools/ (main functions) and tests/ may use any layer.
 }

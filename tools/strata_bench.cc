@@ -14,6 +14,9 @@
 //   strata-bench --etcd-api --server PATH [--etcd PATH] [--seconds S --runs R --row NAME]
 //                                        strata-server against etcd over gRPC (the etcd
 //                                        v3 API), then a markdown table
+//   strata-bench --cluster [--cluster-nodes 1,3,5 --clients C --seconds S --runs R]
+//                                        the cluster in one process (members linked by
+//                                        gRPC on loopback): cross-shard transactions
 //   strata-bench --durable-all           durable writes (DW) and recovery (DR) for
 //                                        strata and RocksDB, then markdown tables
 //   strata-bench --engine NAME[,NAME..] --workload DW[,DR] [--sync M --threads T
@@ -42,6 +45,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/cluster_driver.h"
 #include "bench/durable_report.h"
 #include "bench/durable_workloads.h"
 #include "bench/engine_adapter.h"
@@ -67,6 +71,11 @@ constexpr std::string_view kUsage = R"(usage:
                                            generator: puts, ranges, the Kubernetes update
                                            Txn, lease grants; ops/s, p50/p99, server CPU
                                            per 1,000 ops, RSS; then a table on stderr
+  strata-bench --cluster [--cluster-nodes 1,3,5] [--clients C] [--seconds S] [--runs R]
+                                           N cluster members in this process, linked by gRPC
+                                           on loopback: single-shard (1PC) and multi-shard
+                                           (2PC) transactions; txn/s, p50/p99, peer messages
+                                           and CPU per transaction
   strata-bench --txn-all                   every transactional engine x TX, RO x every
                                            keys/dist/threads/isolation, then a table on stderr
   strata-bench --engine NAME[,NAME...] --workload TX[,RO] [transaction options]
@@ -143,6 +152,10 @@ struct Flags {
   std::string etcd_path;
   double seconds = 3;
   std::string row;
+  // The in-process cluster.
+  bool cluster = false;
+  std::vector<int> cluster_nodes = {1, 3, 5};
+  int clients = 32;
   // The durability workloads.
   bool durable_all = false;
   std::vector<std::string> syncs;
@@ -266,6 +279,19 @@ Flags ParseFlags(int argc, char** argv) {
       flags.seconds = ParsePositive(arg, value());
     } else if (arg == "--row") {
       flags.row = value();
+    } else if (arg == "--cluster") {
+      flags.cluster = true;
+    } else if (arg == "--cluster-nodes") {
+      flags.cluster_nodes.clear();
+      for (const std::string& n : SplitList(value())) {
+        const uint64_t count = ParseCount(arg, n);
+        if (count > 32) Fatal("--cluster-nodes: a cluster has at most 32 nodes");
+        flags.cluster_nodes.push_back(static_cast<int>(count));
+      }
+    } else if (arg == "--clients") {
+      const uint64_t clients = ParseCount(arg, value());
+      if (clients > 10000) Fatal("--clients: at most 10000");
+      flags.clients = static_cast<int>(clients);
     } else if (arg == "--durable-all") {
       flags.durable_all = true;
     } else if (arg == "--sync") {
@@ -656,6 +682,11 @@ int Main(int argc, char** argv) {
     if (flags.engines.size() != 1) Fatal("--internal-load-run needs exactly one --engine");
     RunLoadOnce(flags.engines[0], flags.keys.value_or(1'000'000), flags.versions.value_or(4))
         .Print();
+    return 0;
+  }
+  if (flags.cluster) {
+    RunClusterBench(
+        {flags.cluster_nodes, {"single", "multi"}, flags.clients, flags.seconds, flags.runs});
     return 0;
   }
   if (flags.etcd_api) {
