@@ -40,14 +40,6 @@ struct Coordinator::CommitInFlight {
 
 namespace {
 
-// The error a call to a shard ended with: the shard's refusal, or
-// kUnavailable with `gave_up` when no answer came in time.
-Status FailureOf(const PeerReply* reply, std::string gave_up) {
-  if (reply == nullptr) return Status::Unavailable(std::move(gave_up));
-  if (const auto* error = std::get_if<PeerError>(reply)) return error->status;
-  return Status::IoError("a shard answered with a reply of the wrong kind");
-}
-
 Status TxnNotFound(uint64_t id) {
   return Status::NotFound("transaction " + std::to_string(id) +
                           " does not exist on this node: it committed, aborted, expired after "
@@ -243,7 +235,7 @@ void Coordinator::Scan(uint64_t id, KeyRange range, size_t limit, Done<ScanResul
     peers_->Call(shard.id, read, [=, this](const PeerReply* reply) {
       const auto* read_reply = ReplyAs<ShardReadReply>(reply);
       if (read_reply == nullptr) {
-        gather->error = FailureOf(reply, "a shard did not answer the scan in time; try again");
+        gather->error = CallFailure(reply, "a shard did not answer the scan in time; try again");
       } else if (!read_reply->scan) {
         gather->error = Status::IoError("a shard's scan reply had no items");
       } else {
@@ -371,9 +363,9 @@ void Coordinator::ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
                    gather->failed = true;
                    gather->done(read != nullptr
                                     ? Status::IoError("a shard's read reply was unreadable")
-                                    : FailureOf(reply,
-                                                "the shard holding a key did not answer the "
-                                                "read in time"));
+                                    : CallFailure(reply,
+                                                  "the shard holding a key did not answer the "
+                                                  "read in time"));
                  });
   }
 }
@@ -439,7 +431,7 @@ void Coordinator::CommitOnePhase(std::shared_ptr<CommitInFlight> commit) {
         ++unknown_outcomes_;
         return commit->done(UnknownOutcome("a resent one-phase commit was refused"));
       }
-      Status error = FailureOf(reply, {});
+      Status error = CallFailure(reply, {});
       if (error.code() == StatusCode::kConflict) ++conflicts_;
       return commit->done(std::move(error));
     }
@@ -462,9 +454,9 @@ void Coordinator::CommitTwoPhase(std::shared_ptr<CommitInFlight> commit) {
       const auto* prepared = ReplyAs<PrepareReply>(reply);
       if (prepared == nullptr) {
         return AbortTwoPhase(commit,
-                             FailureOf(reply, "shard " + std::to_string(shard) +
-                                                  " did not answer the prepare in time; the "
-                                                  "transaction was aborted"));
+                             CallFailure(reply, "shard " + std::to_string(shard) +
+                                                    " did not answer the prepare in time; the "
+                                                    "transaction was aborted"));
       }
       commit->max_prepare = std::max(commit->max_prepare, prepared->prepare_timestamp);
       if (--commit->waiting == 0) DecideTwoPhase(commit);

@@ -35,4 +35,10 @@ void Peers::Broadcast(const PeerRequest& message) {
   }
 }
 
+Status CallFailure(const PeerReply* reply, std::string gave_up) {
+  if (reply == nullptr) return Status::Unavailable(std::move(gave_up));
+  if (const auto* error = std::get_if<PeerError>(reply)) return error->status;
+  return Status::IoError("a shard answered with a reply of the wrong kind");
+}
+
 }  // namespace strata::cluster

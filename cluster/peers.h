@@ -67,6 +67,11 @@ const T* ReplyAs(const PeerReply* reply) {
   return reply == nullptr ? nullptr : std::get_if<T>(reply);
 }
 
+// Why a call did not get the reply it expected: the peer's refusal, or
+// kUnavailable with `gave_up` when no answer came in time, or kIoError for
+// a reply of another kind.
+Status CallFailure(const PeerReply* reply, std::string gave_up);
+
 }  // namespace strata::cluster
 
 #endif  // STRATA_CLUSTER_PEERS_H_

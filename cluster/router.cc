@@ -9,12 +9,6 @@ namespace strata::cluster {
 
 namespace {
 
-Status FailureOf(const PeerReply* reply, std::string gave_up) {
-  if (reply == nullptr) return Status::Unavailable(std::move(gave_up));
-  if (const auto* error = std::get_if<PeerError>(reply)) return error->status;
-  return Status::IoError("a shard answered with a reply of the wrong kind");
-}
-
 // Merges `parts` (each sorted by `order`) up to `limit` items, stopping at
 // the lowest last item of a part that was cut short.
 template <typename Item, typename Order>
@@ -64,7 +58,7 @@ void Router::FanOut(PeerRequest request, std::function<void(Result<std::vector<T
       if (const T* part = ReplyAs<T>(reply)) {
         gather->parts.push_back(*part);
       } else if (!gather->error) {
-        gather->error = FailureOf(reply, "a shard did not answer in time; try again");
+        gather->error = CallFailure(reply, "a shard did not answer in time; try again");
       }
       if (--gather->waiting > 0) return;
       if (gather->error) return gather->done(*gather->error);
@@ -79,7 +73,7 @@ void Router::Forward(std::string_view engine_key, std::string request, Done<std:
                  if (const auto* forwarded = ReplyAs<ForwardReply>(reply)) {
                    return done(forwarded->reply);
                  }
-                 done(FailureOf(reply, "the shard that owns this key did not answer in time"));
+                 done(CallFailure(reply, "the shard that owns this key did not answer in time"));
                });
 }
 

@@ -55,10 +55,7 @@ std::string RequestJson(const protocol::Envelope& request) {
 }
 
 std::string DescribeKey(std::string_view key) {
-  std::string text;
-  JsonWriter w(&text);
-  protocol::WriteKey(&w, key);
-  return protocol::Abbreviate(text);
+  return protocol::Abbreviate(protocol::KeyText(key));
 }
 
 }  // namespace

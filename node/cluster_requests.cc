@@ -35,10 +35,7 @@ ErrorReply ErrorOf(const Status& status) {
 bool IsUnknownOutcome(const Status& status) { return status.code() == StatusCode::kIoError; }
 
 std::string KeyText(std::string_view engine_key) {
-  std::string text;
-  JsonWriter w(&text);
-  protocol::WriteKey(&w, engine_key);
-  return protocol::Abbreviate(text);
+  return protocol::Abbreviate(protocol::KeyText(engine_key));
 }
 
 }  // namespace

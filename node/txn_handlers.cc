@@ -8,6 +8,7 @@ namespace strata::node {
 using protocol::ErrorCode;
 using protocol::ErrorFromStatus;
 using protocol::ErrorReply;
+using protocol::KeyText;
 using protocol::ParseIsolation;
 
 namespace {
@@ -24,13 +25,6 @@ MaybeError FindTxn(Services& services, const Body& body, Transaction** txn) {
                           "longer than --txn-timeout-ms"};
   }
   return std::nullopt;
-}
-
-std::string KeyText(std::string_view encoded) {
-  std::string text;
-  protocol::JsonWriter w(&text);
-  protocol::WriteKey(&w, encoded);
-  return text;
 }
 
 }  // namespace

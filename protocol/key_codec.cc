@@ -27,4 +27,11 @@ void WriteKey(JsonWriter* writer, std::string_view encoded) {
   writer->String(encoded.empty() ? encoded : encoded.substr(1));
 }
 
+std::string KeyText(std::string_view encoded) {
+  std::string text;
+  JsonWriter w(&text);
+  WriteKey(&w, encoded);
+  return text;
+}
+
 }  // namespace strata::protocol

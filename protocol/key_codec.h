@@ -28,6 +28,8 @@ void EncodeStringKey(std::string_view key, std::string* out);
 
 // Writes an encoded key back as its JSON value.
 void WriteKey(JsonWriter* writer, std::string_view encoded);
+// The same as text: how error messages quote a key.
+std::string KeyText(std::string_view encoded);
 
 }  // namespace strata::protocol
 

@@ -11,26 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/cluster/capturing_transport.h"
+
 namespace strata::cluster {
 namespace {
 
 using std::chrono::milliseconds;
 const Timers::Clock::time_point kT0 = Timers::Clock::time_point() + std::chrono::hours(1);
-
-class CapturingTransport final : public PeerTransport {
- public:
-  struct Sent {
-    std::string dest;
-    PeerRequest request;
-    uint64_t msg_id;
-  };
-  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp) override {
-    sent.push_back(Sent{std::string(dest), request, next_id});
-    return next_id++;
-  }
-  std::vector<Sent> sent;
-  uint64_t next_id = 1;
-};
 
 // Three shards on n0, n1, n2; the coordinator is on n0 (shard 0).
 class CoordinatorTest : public ::testing::Test {

@@ -11,22 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/cluster/capturing_transport.h"
+
 namespace strata::cluster {
 namespace {
 
 using std::chrono::milliseconds;
 using HLC = HybridLogicalClock;
 const Member::Clock::time_point kT0 = Member::Clock::time_point() + std::chrono::hours(1);
-
-class CapturingTransport final : public PeerTransport {
- public:
-  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp) override {
-    sent.push_back({std::string(dest), request});
-    return next_id++;
-  }
-  std::vector<std::pair<std::string, PeerRequest>> sent;
-  uint64_t next_id = 1;
-};
 
 class MemberTest : public ::testing::Test {
  protected:
@@ -116,13 +108,13 @@ TEST_F(MemberTest, BroadcastsItsOldestSnapshotOnATimer) {
   EXPECT_TRUE(transport_.sent.empty());
   member_->RunTimers(kT0 + milliseconds(100));
   ASSERT_EQ(transport_.sent.size(), 1u);
-  EXPECT_EQ(transport_.sent[0].first, "n1");
-  const auto& report = std::get<LowWaterMarkReport>(transport_.sent[0].second);
+  EXPECT_EQ(transport_.sent[0].dest, "n1");
+  const auto& report = std::get<LowWaterMarkReport>(transport_.sent[0].request);
   EXPECT_GT(report.oldest_snapshot, Timestamp(0)) << "an idle node's report follows time";
   // A snapshot held by a transaction holds the report back.
   const Timestamp held = member_->coordinator().HoldSnapshot();
   member_->RunTimers(kT0 + milliseconds(200));
-  EXPECT_EQ(std::get<LowWaterMarkReport>(transport_.sent.back().second).oldest_snapshot, held);
+  EXPECT_EQ(std::get<LowWaterMarkReport>(transport_.sent.back().request).oldest_snapshot, held);
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 
 #include "cluster/low_water_mark.h"
 
+#include "tests/cluster/capturing_transport.h"
+
 namespace strata::cluster {
 namespace {
 
@@ -82,21 +84,6 @@ TEST(RouterMergeTest, CompactionsTakeTheLowestHorizonAndSumTheRest) {
   EXPECT_EQ(merged.versions_removed, 5u);
   EXPECT_EQ(merged.bytes_reclaimed, 50u);
 }
-
-class CapturingTransport final : public PeerTransport {
- public:
-  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp) override {
-    sent.push_back({std::string(dest), request, next_id});
-    return next_id++;
-  }
-  struct Sent {
-    std::string dest;
-    PeerRequest request;
-    uint64_t msg_id;
-  };
-  std::vector<Sent> sent;
-  uint64_t next_id = 1;
-};
 
 TEST(RouterTest, FansOutToEveryShardAndReportsTheFirstFailure) {
   const ShardMap map = *ShardMap::OnePerNode({"n0", "n1", "n2"});

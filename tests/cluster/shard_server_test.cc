@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/cluster/capturing_transport.h"
+
 namespace strata::cluster {
 namespace {
 
@@ -23,21 +25,6 @@ using std::chrono::milliseconds;
 using Clock = ShardServer::Clock;
 
 const Clock::time_point kT0 = Clock::time_point() + std::chrono::hours(1);
-
-class CapturingTransport final : public PeerTransport {
- public:
-  struct Sent {
-    std::string dest;
-    PeerRequest request;
-    uint64_t msg_id;
-  };
-  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp) override {
-    sent.push_back(Sent{std::string(dest), request, next_id});
-    return next_id++;
-  }
-  std::vector<Sent> sent;
-  uint64_t next_id = 1;
-};
 
 // Two shards on nodes n0 and n1; the server under test is shard 0 (n0).
 class ShardServerTest : public ::testing::Test {
