@@ -49,7 +49,7 @@ class InProcessCluster {
       grpc::ServerBuilder builder;
       int port = 0;
       builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-      builder.RegisterService(runtimes_.back()->peer_service());
+      runtimes_.back()->ConfigureServer(&builder);
       servers_.push_back(builder.BuildAndStart());
       if (!servers_.back() || port == 0) Fatal("cluster: cannot listen on loopback");
       addresses[names[i]] = "127.0.0.1:" + std::to_string(port);

@@ -76,10 +76,32 @@ uint64_t ClusterRuntime::Send(std::string_view dest, const cluster::PeerRequest&
   return msg_id;
 }
 
+void ClusterRuntime::ConfigureServer(grpc::ServerBuilder* builder) {
+  // The bound is on one batch: senders batch at most max_batch_bytes, or
+  // one message when it alone is larger (at most kMaxPeerMessageBytes).
+  builder->SetMaxReceiveMessageSize(static_cast<int>(
+      std::max(options_.network.max_batch_bytes, cluster::kMaxPeerMessageBytes) + 64 * 1024));
+  builder->RegisterService(network_.service());
+}
+
+uint64_t ClusterRuntime::dropped_from_peers() const {
+  MutexLock lock(mu_);
+  return dropped_from_peers_;
+}
+
 void ClusterRuntime::Receive(const std::string& from, peerpb::Message message) {
-  Post([this, from, message = std::move(message)](cluster::Member& member) {
-    Handle(member, from, message);
-  });
+  {
+    MutexLock lock(mu_);
+    if (stopping_) return;
+    if (tasks_.size() >= options_.max_queued_from_peers) {
+      ++dropped_from_peers_;
+      return;
+    }
+    tasks_.push_back([this, from, message = std::move(message)](cluster::Member& member) {
+      Handle(member, from, message);
+    });
+  }
+  wake_.NotifyOne();
 }
 
 void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,

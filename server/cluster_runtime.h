@@ -8,6 +8,13 @@
 // through the network. Replies and callbacks run on the loop thread too; a
 // caller on another thread hands results back however it likes (a promise,
 // a completion queue).
+//
+// Bounds: what peers send waits in the loop's queue; past
+// max_queued_from_peers tasks, further messages from peers are dropped (and
+// counted) until the loop catches up, which the cluster tolerates as lost
+// messages. A peer message larger than kMaxPeerMessageBytes is refused by
+// gRPC (ConfigureServer). Peers are not authenticated yet (no peer TLS):
+// the peer port must be reachable only by the cluster's own servers.
 #ifndef STRATA_SERVER_CLUSTER_RUNTIME_H_
 #define STRATA_SERVER_CLUSTER_RUNTIME_H_
 
@@ -34,6 +41,9 @@ struct ClusterRuntimeOptions {
   std::vector<std::string> node_ids;  // every node's, this one's included
   cluster::MemberOptions member;
   PeerNetworkOptions network;
+  // Past this many tasks waiting for the loop, messages from peers are
+  // dropped (and counted) until it catches up.
+  size_t max_queued_from_peers = 100000;
 };
 
 class ClusterRuntime final : private cluster::PeerTransport {
@@ -46,8 +56,11 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // Stops the loop (posted tasks not yet run are dropped), then the links.
   ~ClusterRuntime() override;
 
-  // The service the peer port's gRPC server registers.
-  grpc::Service* peer_service() { return network_.service(); }
+  // Registers the peer service on the peer port's server, with its bounds.
+  // That server must be shut down before this runtime is destroyed.
+  void ConfigureServer(grpc::ServerBuilder* builder);
+  // Peer messages dropped because the loop's queue was full.
+  uint64_t dropped_from_peers() const;
   // Where each other node listens (host:port); links start at once.
   void ConnectPeers(const std::map<std::string, std::string>& addresses);
   // Runs `task` on the loop thread, after what was posted before it.
@@ -70,9 +83,10 @@ class ClusterRuntime final : private cluster::PeerTransport {
   std::unique_ptr<cluster::Member> member_;  // the loop thread's, once started
   uint64_t next_msg_id_ = 1;                 // the loop thread's
 
-  Mutex mu_;
+  mutable Mutex mu_;
   CondVar wake_;
   std::deque<Task> tasks_ STRATA_GUARDED_BY(mu_);
+  uint64_t dropped_from_peers_ STRATA_GUARDED_BY(mu_) = 0;
   bool stopping_ STRATA_GUARDED_BY(mu_) = false;
   std::thread loop_;
 };

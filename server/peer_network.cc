@@ -95,8 +95,12 @@ void PeerNetwork::RunLink(Link* link) {
           return link->stopping || !link->queue.empty();
         });
         if (link->stopping) break;
-        const size_t n = std::min(link->queue.size(), options_.max_batch);
-        for (size_t i = 0; i < n; ++i) {
+        size_t bytes = 0;
+        while (!link->queue.empty() &&
+               static_cast<size_t>(batch.messages_size()) < options_.max_batch) {
+          const size_t size = link->queue.front().ByteSizeLong();
+          if (batch.messages_size() > 0 && bytes + size > options_.max_batch_bytes) break;
+          bytes += size;
           *batch.add_messages() = std::move(link->queue.front());
           link->queue.pop_front();
         }

@@ -38,6 +38,10 @@ namespace strata::server {
 struct PeerNetworkOptions {
   size_t max_queued = 10000;  // messages waiting per peer
   size_t max_batch = 512;     // messages per write
+  // Bytes per write: a batch stops before the message that would pass
+  // this (it always holds at least one), so a receiver's bound on one
+  // batch (ClusterRuntime::ConfigureServer) is never hit by batching.
+  size_t max_batch_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds min_backoff{20};
   std::chrono::milliseconds max_backoff{1000};
 };

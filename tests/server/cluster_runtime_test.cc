@@ -12,6 +12,7 @@
 #include <future>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace strata::server {
@@ -32,6 +33,7 @@ class ClusterRuntimeTest : public ::testing::Test {
       options.node_ids = names;
       options.member.rpc_timeout = milliseconds(500);
       options.network.max_backoff = milliseconds(100);
+      options.max_queued_from_peers = 50;
       Result<std::unique_ptr<ClusterRuntime>> runtime = ClusterRuntime::Start(options, &stores_[i]);
       ASSERT_TRUE(runtime.ok()) << runtime.status().message();
       runtimes_[i] = std::move(*runtime);
@@ -57,7 +59,7 @@ class ClusterRuntimeTest : public ::testing::Test {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(runtimes_[i]->peer_service());
+    runtimes_[i]->ConfigureServer(&builder);
     servers_[i] = builder.BuildAndStart();
     ASSERT_NE(servers_[i], nullptr);
     ASSERT_NE(port, 0);
@@ -167,6 +169,24 @@ TEST_F(ClusterRuntimeTest, ANodeThatGoesAwayFailsCallsInTimeAndIsReachedAgainWhe
   }
   EXPECT_TRUE(reached) << "the link to n2 reconnects by itself";
   EXPECT_GT(runtimes_[0]->NetworkStats().reconnects, 0u);
+}
+
+TEST_F(ClusterRuntimeTest, AStalledLoopDropsPeerMessagesPastItsBoundAndRecovers) {
+  // Hold n0's loop; the others keep sending it their low-water-mark
+  // reports (every 100 ms each) until its queue is full.
+  auto release = std::make_shared<std::promise<void>>();
+  std::shared_future<void> released = release->get_future().share();
+  runtimes_[0]->Post([released](cluster::Member&) { released.wait(); });
+  for (int i = 0; i < 100 && runtimes_[0]->dropped_from_peers() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_GT(runtimes_[0]->dropped_from_peers(), 0u) << "the queue is bounded";
+  release->set_value();
+  // Once the loop catches up, the cluster serves again.
+  const std::vector<std::string> keys = KeysOnEveryShard();
+  bool served = false;
+  for (int attempt = 0; attempt < 20 && !served; ++attempt) served = ReadAll(0, keys).ok();
+  EXPECT_TRUE(served);
 }
 
 }  // namespace
