@@ -14,31 +14,25 @@ constexpr size_t kMaxWaitingReads = 100000;
 // value bytes (names, numbers, quoting; keys travel as hex).
 constexpr size_t kItemOverheadBytes = 64;
 
-// Keeps the items of `scan` that fit one message after `used` bytes; any
-// cut sets `more` (a merge then stops at the last item kept, so the answer
-// stays exact). Returns the bytes used.
-size_t CutToFit(ScanResult* scan, size_t used) {
-  for (size_t i = 0; i < scan->items.size(); ++i) {
-    const ScanItem& item = scan->items[i];
-    used += 2 * item.key.size() + item.value.size() + kItemOverheadBytes;
-    if (used > kMaxPeerMessageBytes) {
-      scan->items.resize(i);
-      scan->more = true;
-      break;
-    }
-  }
-  return used;
+// The bytes an item costs in a message.
+size_t MessageBytes(const ScanItem& item) {
+  return 2 * item.key.size() + item.value.size() + kItemOverheadBytes;
+}
+size_t MessageBytes(const Change& change) {
+  return 2 * change.key.size() + change.value.size() + kItemOverheadBytes;
 }
 
-void CutToFit(ChangesResult* changes) {
-  size_t used = 0;
-  for (size_t i = 0; i < changes->changes.size(); ++i) {
-    const Change& change = changes->changes[i];
-    used += 2 * change.key.size() + change.value.size() + kItemOverheadBytes;
+// Keeps the `items` that fit one message after `used` bytes; any cut sets
+// `*more` (a merge then stops at the last item kept, so the answer stays
+// exact).
+template <typename Item>
+void CutToFit(std::vector<Item>* items, bool* more, size_t used) {
+  for (size_t i = 0; i < items->size(); ++i) {
+    used += MessageBytes((*items)[i]);
     if (used > kMaxPeerMessageBytes) {
-      changes->changes.resize(i);
-      changes->more = true;
-      break;
+      items->resize(i);
+      *more = true;
+      return;
     }
   }
 }
@@ -140,7 +134,7 @@ bool ShardServer::TryServeRead(const ShardRead& read, const Respond& respond) {
       respond(PeerError{scan.status()});
       return true;
     }
-    CutToFit(&*scan, bytes);
+    CutToFit(&scan->items, &scan->more, bytes);
     reply.scan = std::move(*scan);
   }
   respond(std::move(reply));
@@ -150,14 +144,14 @@ bool ShardServer::TryServeRead(const ShardRead& read, const Respond& respond) {
 void ShardServer::Scan(const RawScan& scan, Respond respond) {
   Result<ScanResult> result = store_->Scan(scan.range, scan.at, scan.limit);
   if (!result.ok()) return respond(PeerError{result.status()});
-  CutToFit(&*result, 0);
+  CutToFit(&result->items, &result->more, 0);
   respond(RawScanReply{std::move(*result)});
 }
 
 void ShardServer::Changes(const RawChanges& changes, Respond respond) {
   Result<ChangesResult> result = store_->Changes(changes.since, changes.range, changes.limit);
   if (!result.ok()) return respond(PeerError{result.status()});
-  CutToFit(&*result);
+  CutToFit(&result->changes, &result->more, 0);
   respond(RawChangesReply{std::move(*result)});
 }
 
