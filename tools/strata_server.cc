@@ -3,8 +3,10 @@
 // names where etcd has the same concept; `strata-server --help` lists them.
 #include <signal.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -130,7 +132,8 @@ int main(int argc, char** argv) {
   std::string initial_cluster, initial_cluster_state;
   app.add_option("--initial-cluster", initial_cluster,
                  "name=peer-URL,...: this member's entries give its peer URLs (and so its id, "
-                 "derived as etcd derives it); a single node serves no peers yet");
+                 "derived as etcd derives it); other members are refused: strata-server "
+                 "does not form clusters yet");
   app.add_option("--initial-cluster-token", o.initial_cluster_token,
                  "the cluster's token, part of the member and cluster ids as in etcd")
       ->capture_default_str();
@@ -265,16 +268,30 @@ int main(int argc, char** argv) {
   o.peer_urls = UrlsOf(parsed);
   // The member's own entries of --initial-cluster are its peer URLs, as in
   // etcd (they decide its id).
-  std::vector<std::string> own_peers;
+  std::vector<std::string> own_peers, others;
   for (size_t start = 0; start < initial_cluster.size();) {
     size_t end = initial_cluster.find(',', start);
     if (end == std::string::npos) end = initial_cluster.size();
     const std::string entry = initial_cluster.substr(start, end - start);
     start = end + 1;
     const size_t eq = entry.find('=');
-    if (eq != std::string::npos && entry.substr(0, eq) == o.name) {
+    if (eq == std::string::npos) continue;
+    const std::string member = entry.substr(0, eq);
+    if (member == o.name) {
       own_peers.push_back(entry.substr(eq + 1));
+    } else if (std::find(others.begin(), others.end(), member) == others.end()) {
+      others.push_back(member);
     }
+  }
+  if (!others.empty()) {
+    // Started as etcd members are, each would silently serve a store of its
+    // own: refused, so nobody mistakes separate servers for one cluster.
+    std::string names;
+    for (const std::string& member : others) names += (names.empty() ? "" : ", ") + member;
+    LogLine("--initial-cluster names other members (" + names +
+            "): strata-server cannot form a cluster yet (the cluster runs between strata-node "
+            "processes, docs/CLUSTER.md); give only this member's own entry");
+    return 2;
   }
   if (!own_peers.empty()) o.peer_urls = own_peers;
   o.sync = sync == "always" ? strata::SyncMode::kAlways

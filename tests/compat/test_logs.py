@@ -96,6 +96,17 @@ class Logs(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertEqual(err, "", "info lines were written at --log-level warn")
 
+    def test_an_initial_cluster_of_several_members_is_refused_with_a_sentence(self):
+        # Until strata-server forms clusters, three servers started as an
+        # etcd cluster would each serve a store of its own: refused.
+        p = subprocess.run(
+            [strata_binary(), "--in-memory", "--name", "a", "--initial-cluster",
+             "a=http://127.0.0.1:2380,b=http://127.0.0.1:2390,c=http://127.0.0.1:2400"],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--initial-cluster names other members (b, c)", p.stderr)
+        self.assertIn("cannot form a cluster yet", p.stderr)
+
     def test_bad_log_flags_are_refused(self):
         for flags in (["--log-level", "loud"], ["--log-format", "xml"]):
             p = subprocess.run([strata_binary(), "--in-memory"] + flags, capture_output=True,
