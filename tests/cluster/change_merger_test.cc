@@ -16,7 +16,7 @@
 #include <vector>
 
 namespace strata::cluster {
-namespace {
+namespace change_merger_test {
 
 Change At(uint64_t ts, std::string key) {
   return Change{std::move(key), Timestamp(ts), 1, false, "v"};
@@ -119,5 +119,5 @@ RC_GTEST_PROP(ChangeMergerTest, EveryChangeOnceInOrderAtomicallyUpToTheFrontier,
   }
 }
 
-}  // namespace
+}  // namespace change_merger_test
 }  // namespace strata::cluster

@@ -9,7 +9,7 @@
 #include <vector>
 
 namespace strata::protocol {
-namespace {
+namespace cluster_codec_test {
 
 using namespace std::string_literals;
 
@@ -216,5 +216,5 @@ TEST(ClusterCodecTest, ReadResultsRoundTrip) {
   }
 }
 
-}  // namespace
+}  // namespace cluster_codec_test
 }  // namespace strata::protocol

@@ -14,7 +14,7 @@
 #include "tests/cluster/capturing_transport.h"
 
 namespace strata::cluster {
-namespace {
+namespace coordinator_test {
 
 using std::chrono::milliseconds;
 const Timers::Clock::time_point kT0 = Timers::Clock::time_point() + std::chrono::hours(1);
@@ -307,5 +307,5 @@ TEST_F(CoordinatorTest, LimitsOnWhatOneTransactionWrites) {
   EXPECT_EQ(written, static_cast<int>(kMaxTxnWriteBytes / big.size()));
 }
 
-}  // namespace
+}  // namespace coordinator_test
 }  // namespace strata::cluster

@@ -10,7 +10,7 @@
 #include <vector>
 
 namespace strata::cluster {
-namespace {
+namespace durable_state_test {
 
 using HLC = HybridLogicalClock;
 
@@ -127,5 +127,5 @@ TEST_F(DurableStateTest, ARestoredParticipantHoldsReadersAndResolvesOnce) {
   EXPECT_EQ(history->versions.size(), 1u);
 }
 
-}  // namespace
+}  // namespace durable_state_test
 }  // namespace strata::cluster

@@ -14,7 +14,7 @@
 #include "tests/cluster/capturing_transport.h"
 
 namespace strata::cluster {
-namespace {
+namespace member_test {
 
 using std::chrono::milliseconds;
 using HLC = HybridLogicalClock;
@@ -117,5 +117,5 @@ TEST_F(MemberTest, BroadcastsItsOldestSnapshotOnATimer) {
   EXPECT_EQ(std::get<LowWaterMarkReport>(transport_.sent.back().request).oldest_snapshot, held);
 }
 
-}  // namespace
+}  // namespace member_test
 }  // namespace strata::cluster

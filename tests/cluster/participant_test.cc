@@ -10,7 +10,7 @@
 #include <vector>
 
 namespace strata::cluster {
-namespace {
+namespace participant_test {
 
 using HLC = HybridLogicalClock;
 using std::chrono::milliseconds;
@@ -554,5 +554,5 @@ TEST_F(ParticipantTest, ABlindOnePhaseCommitConflictsOnlyWithThePresent) {
   ExpectConflictNaming(participant_.CommitOnePhase(behind, wall_.ms).status(), "f");
 }
 
-}  // namespace
+}  // namespace participant_test
 }  // namespace strata::cluster

@@ -9,7 +9,7 @@
 #include <string>
 
 namespace strata::protocol {
-namespace {
+namespace peer_codec_test {
 
 using namespace cluster;
 
@@ -191,5 +191,5 @@ TEST(PeerCodecTest, UnreadableRepliesBecomeErrors) {
   }
 }
 
-}  // namespace
+}  // namespace peer_codec_test
 }  // namespace strata::protocol

@@ -11,7 +11,7 @@
 #include <vector>
 
 namespace strata::cluster {
-namespace {
+namespace peer_rpc_test {
 
 using std::chrono::milliseconds;
 using Clock = PeerRpc::Clock;
@@ -202,5 +202,5 @@ TEST(PeerRpcTest, ManyConcurrentCallsCompleteIndependently) {
   EXPECT_EQ(rpc.in_flight(), 0u);
 }
 
-}  // namespace
+}  // namespace peer_rpc_test
 }  // namespace strata::cluster

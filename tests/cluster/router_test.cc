@@ -17,7 +17,7 @@
 #include "tests/cluster/capturing_transport.h"
 
 namespace strata::cluster {
-namespace {
+namespace router_test {
 
 std::vector<std::string> Keys(const ScanResult& scan) {
   std::vector<std::string> keys;
@@ -136,5 +136,5 @@ TEST(LowWaterMarkTest, UnknownUntilEveryNodeReportedThenTheMinimum) {
   EXPECT_EQ(mark.Holder(Timestamp(40), "n0", false), "n1") << "ties go to the first id";
 }
 
-}  // namespace
+}  // namespace router_test
 }  // namespace strata::cluster

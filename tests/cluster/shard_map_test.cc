@@ -10,7 +10,7 @@
 #include <vector>
 
 namespace strata::cluster {
-namespace {
+namespace shard_map_test {
 
 // prefix + number (appending, not operator+: GCC 12 warns falsely on the
 // latter with -Wrestrict).
@@ -86,5 +86,5 @@ TEST(ShardMapTest, RefusesBadNodeLists) {
   EXPECT_FALSE(MapOf({"n1", "n2"}).ShardServedBy("n9").has_value());
 }
 
-}  // namespace
+}  // namespace shard_map_test
 }  // namespace strata::cluster

@@ -18,7 +18,7 @@
 #include "tests/cluster/capturing_transport.h"
 
 namespace strata::cluster {
-namespace {
+namespace shard_server_test {
 
 using HLC = HybridLogicalClock;
 using std::chrono::milliseconds;
@@ -294,5 +294,5 @@ TEST_F(ShardServerTest, PrimaryFinishesACommitItsCoordinatorAbandoned) {
   EXPECT_EQ(server_->Stats().commits_finished_by_primary, 1u);
 }
 
-}  // namespace
+}  // namespace shard_server_test
 }  // namespace strata::cluster

@@ -6,7 +6,7 @@
 #include <vector>
 
 namespace strata::cluster {
-namespace {
+namespace txn_record_table_test {
 
 using std::chrono::milliseconds;
 using Clock = TxnRecordTable::Clock;
@@ -216,5 +216,5 @@ TEST(TxnRecordTableTest, PendingCountStaysExact) {
   EXPECT_EQ(table.size(), 7u);
 }
 
-}  // namespace
+}  // namespace txn_record_table_test
 }  // namespace strata::cluster
