@@ -23,6 +23,7 @@ configure: deps
 
 build: configure
 	@cmake --build $(RELEASE_DIR)
+	@cmake --build $(RELEASE_DIR) --target strata-bench
 
 # Builds only what it starts.
 run: configure
@@ -45,7 +46,8 @@ test: deps
 package: build
 	@cd $(RELEASE_DIR) && cpack -G DEB
 
-bench: build
+bench: configure
+	@cmake --build $(RELEASE_DIR) --target strata-bench strata-node
 	$(RELEASE_DIR)/strata-bench --all --node $(RELEASE_DIR)/strata-node
 
 format:
