@@ -18,6 +18,8 @@ struct Coordinator::Txn {
   std::vector<KeyRange> read_ranges;
   Timers::Clock::time_point last_used;
   bool validates_reads() const { return isolation == Isolation::kSerializable && !read_only; }
+  // OK while it may remember one more read for validation (kMaxTxnReads).
+  Status ReadRoom() const;
 };
 
 // A commit in flight: its parts per participant shard.
@@ -46,14 +48,6 @@ Status TxnNotFound(uint64_t id) {
                           "being idle longer than --txn-timeout-ms, or was begun on another node");
 }
 
-Status ReadRoom(uint64_t id, size_t reads) {
-  if (reads < kMaxTxnReads) return Status::Ok();
-  return Status::InvalidArgument("transaction " + std::to_string(id) + " already read " +
-                                 std::to_string(kMaxTxnReads) +
-                                 " keys and ranges, the most a serializable transaction may "
-                                 "validate; commit it and continue in a new one");
-}
-
 Status TooMuchWritten(uint64_t id) {
   return Status::InvalidArgument(
       "transaction " + std::to_string(id) + " would write more than " +
@@ -66,6 +60,14 @@ Status TooMuchWritten(uint64_t id) {
 Status UnknownOutcome(std::string text) { return Status::IoError(std::move(text)); }
 
 }  // namespace
+
+Status Coordinator::Txn::ReadRoom() const {
+  if (read_keys.size() + read_ranges.size() < kMaxTxnReads) return Status::Ok();
+  return Status::InvalidArgument("transaction " + std::to_string(id.stamp) + " already read " +
+                                 std::to_string(kMaxTxnReads) +
+                                 " keys and ranges, the most a serializable transaction may "
+                                 "validate; commit it and continue in a new one");
+}
 
 Coordinator::Coordinator(uint32_t node_index, ShardId local_shard, const MvccStore* store,
                          HybridLogicalClock* clock, Peers* peers, Timers* timers,
@@ -176,8 +178,7 @@ void Coordinator::Get(uint64_t id, std::string key, Done<ReadResult> done) {
              Txn* open = Find(id);
              if (open == nullptr) return done(TxnNotFound(id));
              if (open->validates_reads()) {
-               const size_t count = open->read_keys.size() + open->read_ranges.size();
-               if (Status room = ReadRoom(id, count); !room.ok()) return done(room);
+               if (Status room = open->ReadRoom(); !room.ok()) return done(room);
                open->read_keys.insert(key);
              }
              ReadResult result = std::move((*reads)[0]);
@@ -274,8 +275,7 @@ void Coordinator::Scan(uint64_t id, KeyRange range, size_t limit, Done<ScanResul
       }
       result.more = more;
       if (open->validates_reads()) {
-        const size_t count = open->read_keys.size() + open->read_ranges.size();
-        if (Status room = ReadRoom(id, count); !room.ok()) return gather->done(room);
+        if (Status room = open->ReadRoom(); !room.ok()) return gather->done(room);
         open->read_ranges.push_back(range);
       }
       Timestamp newest;

@@ -65,14 +65,7 @@ uint64_t ClusterRuntime::Send(std::string_view dest, const cluster::PeerRequest&
   message.set_msg_id(msg_id);
   message.set_hlc(hlc.value());
   RequestToProto(request, &message);
-  if (dest == options_.self) {
-    // Not synchronously: the caller registers the call after Send returns.
-    Post([this, message = std::move(message)](cluster::Member& member) {
-      Handle(member, options_.self, message);
-    });
-  } else {
-    (void)network_.Send(std::string(dest), std::move(message));  // a drop is a lost message
-  }
+  Route(std::string(dest), std::move(message));
   return msg_id;
 }
 
@@ -129,12 +122,17 @@ void ClusterRuntime::Reply(const std::string& to, uint64_t in_reply_to,
   message.set_in_reply_to(in_reply_to);
   message.set_hlc(member_->LastTimestamp().value());
   ReplyToProto(reply, &message);
+  Route(to, std::move(message));
+}
+
+void ClusterRuntime::Route(const std::string& to, peerpb::Message message) {
   if (to == options_.self) {
+    // Not synchronously: a caller registers its call after Send returns.
     Post([this, message = std::move(message)](cluster::Member& member) {
       Handle(member, options_.self, message);
     });
   } else {
-    (void)network_.Send(to, std::move(message));
+    (void)network_.Send(to, std::move(message));  // a drop is a lost message
   }
 }
 

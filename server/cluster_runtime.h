@@ -76,6 +76,8 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // Runs a decoded message on the loop.
   void Handle(cluster::Member& member, const std::string& from, const peerpb::Message& message);
   void Reply(const std::string& to, uint64_t in_reply_to, const cluster::PeerReply& reply);
+  // To this node: posted to the loop; to another: queued on its link.
+  void Route(const std::string& to, peerpb::Message message);
   void Loop();
 
   const ClusterRuntimeOptions options_;
