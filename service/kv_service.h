@@ -1,5 +1,5 @@
-// KvService: etcd's key-value rules (Range, Put, DeleteRange, Txn, Compact)
-// over one strata engine.
+// KvService: etcd's key-value API (Range, Put, DeleteRange, Txn, Compact)
+// over one strata engine; the rules themselves are service/kv_rules.h.
 //
 // The model: revision = engine timestamp. Every write transaction that
 // changes something takes the next revision (dense, from 1 on an empty
@@ -32,6 +32,7 @@
 
 #include "base/mutex.h"
 #include "service/commit_pipeline.h"
+#include "service/kv_rules.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
 #include "service/space_quota.h"
@@ -121,13 +122,18 @@ class KvService final {
   static constexpr int64_t kFirstRevision = 1;
 
  private:
-  class WriteTxn;
-  // Runs `body` under the writer lock against a WriteTxn, applies what it
-  // wrote as one revision, and calls `reply` once durable.
+  class EngineView;
+  // Runs `body` under the writer lock against an overlay of the newest
+  // revision, applies what it wrote as the next revision, and calls `done`
+  // once durable.
   template <typename T>
-  void ExecuteWrite(const std::function<Reply<T>(WriteTxn&)>& body, Done<T> done);
-  Reply<RangeResponse> RangeAt(const RangeRequest& request, int64_t current,
-                               const WriteTxn* overlay) const;
+  void ExecuteWrite(const std::function<Reply<T>(TxnOverlay&)>& body, Done<T> done);
+  // The keys of `span` at `revision`: all counted in *count, the first
+  // `keep` converted into *out.
+  std::optional<ServiceError> ScanEngine(const KeySpan& span, int64_t revision, size_t keep,
+                                         std::vector<KeyValue>* out, int64_t* count) const;
+  Reply<RangeResponse> RangeFromEngine(const RangeRequest& request, int64_t revision,
+                                       int64_t current) const;
 
   MvccStore* store_;
   CommitPipeline* pipeline_;
@@ -139,18 +145,6 @@ class KvService final {
   std::atomic<int64_t> compact_revision_{-1};
   std::atomic<int64_t> live_keys_{0};
 };
-
-// Checks a Txn as etcd's front end does before it runs: operation counts,
-// empty keys, and no key written twice (a put twice, or a put inside a
-// deleted range, across the branch and nested Txns).
-std::optional<ServiceError> CheckTxnRequest(const TxnRequest& request, size_t max_txn_ops);
-// Whether `key` is in `span` (etcd's range rules).
-bool SpanContains(const KeySpan& span, std::string_view key);
-// The engine range `span` covers; nullopt if none (an inverted range).
-std::optional<KeyRange> SpanToKeyRange(const KeySpan& span);
-// A stored version as a client sees it; nullopt if it is not an etcd value.
-std::optional<KeyValue> StoredToKeyValue(std::string_view key, Timestamp ts,
-                                         std::string_view bytes);
 
 }  // namespace strata::service
 
