@@ -29,7 +29,8 @@ ALLOWED = {
     "cluster": {"strata", "storage"},
     "protocol": {"strata", "cluster"},
     "node": {"strata", "protocol", "cluster"},
-    "service": {"strata", "storage"},
+    # ClusterKv runs etcd's rules over the cluster's transactions.
+    "service": {"strata", "storage", "cluster"},
     "ops": {"strata", "protocol"},
     "server": {"strata", "service", "ops", "protocol", "cluster"},
     # The in-process cluster driver runs members over the server's links.

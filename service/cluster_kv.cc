@@ -1,0 +1,382 @@
+#include "service/cluster_kv.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "cluster/peer_messages.h"
+
+namespace strata::service {
+namespace {
+
+// etcd's keys are the cluster's string keys (protocol/key_codec.h's tags,
+// repeated here: service/ does not use the Maelstrom protocol).
+constexpr char kEtcdKeyTag = '\x01';
+constexpr char kAfterEtcdKeys = '\x02';
+
+// How many keys one page of a scan asks of each shard.
+constexpr size_t kPageKeys = cluster::kMaxRawLimit;
+
+ServiceError NotGathered(std::string_view what) {
+  return {ErrorCode::kInternal,
+          "strata: the cluster did not gather " + std::string(what) + " for this request"};
+}
+
+Timestamp AtRevision(int64_t revision) { return Timestamp(static_cast<uint64_t>(revision)); }
+
+}  // namespace
+
+ServiceError ClusterError(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kCompacted:
+      return etcd_errors::Compacted();
+    case StatusCode::kInvalidArgument:
+      return {ErrorCode::kInvalidArgument, "strata: " + std::string(s.message())};
+    case StatusCode::kConflict:
+      return etcd_errors::TooManyRequests();
+    case StatusCode::kUnavailable:
+    case StatusCode::kIoError:
+    case StatusCode::kNotFound:
+      // A shard or the transaction's record did not answer in time: the
+      // outcome of a write is unknown, as after etcd's timeout, and
+      // clients treat it the same way (retry what is idempotent).
+      return {ErrorCode::kUnavailable, "etcdserver: request timed out"};
+    default:
+      return {ErrorCode::kInternal, "strata: " + std::string(s.message())};
+  }
+}
+
+std::string ClusterKv::EngineKey(std::string_view key) {
+  std::string out;
+  out.reserve(key.size() + 1);
+  out.push_back(kEtcdKeyTag);
+  out.append(key);
+  return out;
+}
+
+std::optional<KeyRange> ClusterKv::EngineRange(const KeySpan& span) {
+  auto r = SpanToKeyRange(span);
+  if (!r) return std::nullopt;
+  r->start = EngineKey(r->start);
+  r->end = r->end ? EngineKey(*r->end) : std::string(1, kAfterEtcdKeys);
+  return r;
+}
+
+// What a write request read from the shards at its snapshot: the KvView
+// the rules run over. Asked for anything not gathered (which the
+// footprint rules out), it refuses rather than guess.
+class ClusterKv::GatheredView final : public KvView {
+ public:
+  struct Past {
+    KeySpan span;
+    int64_t revision = 0;
+    Reply<std::vector<KeyValue>> kvs = std::vector<KeyValue>();
+  };
+
+  GatheredView(int64_t base, int64_t compacted) : base_(base), compacted_(compacted) {}
+
+  std::map<std::string, std::optional<KeyValue>> keys;
+  std::vector<std::pair<KeySpan, std::vector<KeyValue>>> spans;
+  std::vector<Past> past;
+
+  Reply<std::optional<KeyValue>> Get(const std::string& key) const override {
+    if (auto it = keys.find(key); it != keys.end()) return it->second;
+    for (const auto& [span, kvs] : spans) {
+      if (!SpanContains(span, key)) continue;
+      auto it =
+          std::lower_bound(kvs.begin(), kvs.end(), key,
+                           [](const KeyValue& kv, const std::string& k) { return kv.key < k; });
+      if (it != kvs.end() && it->key == key) return std::optional<KeyValue>(*it);
+      return std::optional<KeyValue>();
+    }
+    return NotGathered("key '" + key + "'");
+  }
+
+  Reply<std::vector<KeyValue>> Scan(const KeySpan& span) const override {
+    if (span.range_end.empty()) {
+      auto kv = Get(span.key);
+      if (!kv.ok()) return kv.error();
+      std::vector<KeyValue> out;
+      if (kv.value()) out.push_back(std::move(*kv.value()));
+      return out;
+    }
+    for (const auto& [s, kvs] : spans) {
+      if (s.key == span.key && s.range_end == span.range_end) return kvs;
+    }
+    return NotGathered("the range from '" + span.key + "'");
+  }
+
+  Reply<RangeResponse> RangeAt(const RangeRequest& request, int64_t revision,
+                               int64_t current) const override {
+    Reply<std::vector<KeyValue>> kvs = NotGathered("the range from '" + request.span.key + "'");
+    if (revision == base_) {
+      kvs = Scan(request.span);
+    } else {
+      for (const Past& p : past) {
+        if (p.revision == revision && p.span.key == request.span.key &&
+            p.span.range_end == request.span.range_end) {
+          kvs = p.kvs;
+        }
+      }
+    }
+    if (!kvs.ok()) return kvs.error();
+    const auto count = static_cast<int64_t>(kvs.value().size());
+    return ShapeRange(request, std::move(kvs.value()), count, current);
+  }
+
+  // Leases are not kept over the cluster yet: no lease exists.
+  bool LeaseExists(int64_t) const override { return false; }
+  int64_t compact_revision() const override { return compacted_; }
+
+ private:
+  const int64_t base_;
+  const int64_t compacted_;
+};
+
+// One gather in flight: every read answers into the view; the last one
+// (or the first failure) finishes.
+struct ClusterKv::Gather {
+  size_t waiting = 1;  // the setup itself, released once every read is sent
+  std::optional<ServiceError> error;
+  std::shared_ptr<GatheredView> view;
+  std::function<void(Reply<std::shared_ptr<GatheredView>>)> done;
+
+  void Release() {
+    if (--waiting > 0) return;
+    if (error) return done(*error);
+    done(view);
+  }
+};
+
+ClusterKv::ClusterKv(cluster::Coordinator* coordinator, cluster::Router* router,
+                     ClusterKvOptions options)
+    : coordinator_(coordinator), router_(router), options_(options) {}
+
+ClusterKv::~ClusterKv() { *alive_ = false; }
+
+int64_t ClusterKv::current_revision() {
+  return static_cast<int64_t>(coordinator_->FreshTimestamp().value());
+}
+
+void ClusterKv::ScanAll(uint64_t txn, KeySpan span, Done<std::vector<KeyValue>> done) {
+  auto range = EngineRange(span);
+  if (!range) return done(std::vector<KeyValue>());
+  struct Paging {
+    KeyRange range;
+    std::vector<KeyValue> kvs;
+    Done<std::vector<KeyValue>> done;
+  };
+  auto paging = std::make_shared<Paging>(Paging{std::move(*range), {}, std::move(done)});
+  auto next = std::make_shared<std::function<void()>>();
+  // The loop holds itself only through the callback it hands out, so it
+  // ends (and is freed) with the last page.
+  *next = [this, txn, paging, weak = std::weak_ptr<std::function<void()>>(next), alive = alive_] {
+    coordinator_->Scan(
+        txn, paging->range, kPageKeys,
+        [this, paging, self = weak.lock(), alive](Result<ScanResult> page) {
+          if (!*alive) return;
+          if (!page.ok()) return paging->done(ClusterError(page.status()));
+          for (const ScanItem& item : page->items) {
+            const std::string_view key = std::string_view(item.key).substr(1);
+            auto kv = StoredToKeyValue(key, item.timestamp, item.value);
+            if (!kv) return paging->done(DamagedValue(key));
+            paging->kvs.push_back(std::move(*kv));
+          }
+          if (paging->kvs.size() > options_.max_range_keys) {
+            return paging->done(ServiceError{
+                ErrorCode::kResourceExhausted,
+                "strata: the range holds more than " + std::to_string(options_.max_range_keys) +
+                    " keys, the most one request reads over a cluster; narrow it"});
+          }
+          if (!page->more || page->items.empty()) return paging->done(std::move(paging->kvs));
+          paging->range.start = page->items.back().key + std::string(1, '\0');
+          (*self)();
+        });
+  };
+  (*next)();
+}
+
+void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
+  if (request.span.key.empty()) return done(etcd_errors::EmptyKey());
+  const int64_t now = current_revision();
+  if (request.revision > now) return done(etcd_errors::FutureRev());
+  if (request.revision > 0 && request.revision < compact_revision_) {
+    return done(etcd_errors::Compacted());
+  }
+  auto begun = coordinator_->Begin(
+      std::nullopt, /*read_only=*/true,
+      request.revision > 0 ? std::optional<Timestamp>(AtRevision(request.revision)) : std::nullopt);
+  if (!begun.ok()) return done(ClusterError(begun.status()));
+  const uint64_t id = begun->id;
+  // Without a revision, the answer is the snapshot it read.
+  const int64_t header = request.revision > 0 ? now : static_cast<int64_t>(begun->start.value());
+  ScanAll(id, request.span,
+          [this, id, header, request, alive = alive_,
+           done = std::move(done)](Reply<std::vector<KeyValue>> kvs) {
+            if (!*alive) return;
+            (void)coordinator_->Abort(id);
+            if (!kvs.ok()) return done(kvs.error());
+            const auto count = static_cast<int64_t>(kvs.value().size());
+            auto resp = std::make_shared<RangeResponse>(
+                ShapeRange(request, std::move(kvs.value()), count, header));
+            coordinator_->AfterCommitWait(AtRevision(header), [resp, done] { done(*resp); });
+          });
+}
+
+void ClusterKv::Put(const PutRequest& request, Done<PutResponse> done) {
+  if (auto e = CheckPut(request)) return done(*e);
+  if (request.lease != 0) return done(etcd_errors::LeaseNotFound());
+  TxnFootprint footprint;
+  footprint.keys.push_back(request.key);
+  RunWrite<PutResponse>(
+      std::move(footprint), [request](TxnOverlay& txn) { return RunPut(request, txn); },
+      std::move(done), 0);
+}
+
+void ClusterKv::DeleteRange(const DeleteRangeRequest& request, Done<DeleteRangeResponse> done) {
+  if (request.span.key.empty()) return done(etcd_errors::EmptyKey());
+  TxnFootprint footprint;
+  if (request.span.range_end.empty()) {
+    footprint.keys.push_back(request.span.key);
+  } else {
+    footprint.spans.push_back(request.span);
+  }
+  RunWrite<DeleteRangeResponse>(
+      std::move(footprint), [request](TxnOverlay& txn) { return RunDeleteRange(request, txn); },
+      std::move(done), 0);
+}
+
+void ClusterKv::Txn(const TxnRequest& request, Done<TxnResponse> done) {
+  if (auto e = CheckTxnRequest(request, options_.max_txn_ops)) return done(*e);
+  RunWrite<TxnResponse>(
+      FootprintOf(request), [request](TxnOverlay& txn) { return RunTxn(request, txn); },
+      std::move(done), 0);
+}
+
+void ClusterKv::Compact(const CompactionRequest& request, Done<CompactionResponse> done) {
+  const int64_t now = current_revision();
+  if (request.revision > now) return done(etcd_errors::FutureRev());
+  if (request.revision <= compact_revision_) return done(etcd_errors::Compacted());
+  router_->Compact(AtRevision(request.revision), [this, request, now, alive = alive_,
+                                                  done = std::move(done)](Result<CompactResult> r) {
+    if (!*alive) return;
+    if (!r.ok()) return done(ClusterError(r.status()));
+    compact_revision_ = std::max(compact_revision_, request.revision);
+    CompactionResponse resp;
+    resp.header.revision = now;
+    done(resp);
+  });
+}
+
+template <typename T>
+void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body,
+                         Done<T> done, int attempt) {
+  auto begun = coordinator_->Begin(Isolation::kSerializable, /*read_only=*/false, std::nullopt);
+  if (!begun.ok()) return done(ClusterError(begun.status()));
+  const uint64_t id = begun->id;
+  const int64_t base = static_cast<int64_t>(begun->start.value());
+
+  auto gather = std::make_shared<Gather>();
+  gather->view = std::make_shared<GatheredView>(base, compact_revision_);
+  gather->done = [this, id, base, footprint, body, done, attempt,
+                  alive = alive_](Reply<std::shared_ptr<GatheredView>> view) {
+    if (!*alive) return;
+    if (!view.ok()) {
+      (void)coordinator_->Abort(id);
+      return done(view.error());
+    }
+    TxnOverlay txn(*view.value(), base, kPendingRevision);
+    auto reply = std::make_shared<Reply<T>>(body(txn));
+    if (!reply->ok()) {
+      (void)coordinator_->Abort(id);
+      return done(std::move(*reply));
+    }
+    for (BatchWrite& w : txn.TakeWrites()) {
+      Status s = coordinator_->Write(id, EngineKey(w.key), std::move(w.value));
+      if (!s.ok()) {
+        (void)coordinator_->Abort(id);
+        return done(ClusterError(s));
+      }
+    }
+    // The commit waits until every clock is past its timestamp; a request
+    // that wrote nothing answers at its snapshot, after the same wait.
+    const bool changed = txn.changed();
+    coordinator_->Commit(id, [=, this](Result<Timestamp> committed) {
+      if (!*alive) return;
+      if (!committed.ok()) {
+        if (committed.status().code() == StatusCode::kConflict &&
+            attempt + 1 < options_.max_attempts) {
+          return RunWrite<T>(footprint, body, done, attempt + 1);
+        }
+        return done(ClusterError(committed.status()));
+      }
+      if (changed) {
+        StampRevision(static_cast<int64_t>(committed->value()), &reply->value());
+        return done(std::move(*reply));
+      }
+      coordinator_->AfterCommitWait(AtRevision(base), [reply, done] { done(std::move(*reply)); });
+    });
+  };
+
+  GatheredView& v = *gather->view;
+  auto fail = [gather](ServiceError e) {
+    if (!gather->error) gather->error = std::move(e);
+  };
+  std::set<std::string> keys(footprint.keys.begin(), footprint.keys.end());
+  for (const std::string& key : keys) {
+    ++gather->waiting;
+    coordinator_->Get(id, EngineKey(key), [gather, key, fail](Result<ReadResult> r) {
+      if (!r.ok()) {
+        fail(ClusterError(r.status()));
+      } else if (r->found && !r->deleted) {
+        auto kv = StoredToKeyValue(key, r->timestamp, r->value);
+        if (kv) {
+          gather->view->keys[key] = std::move(kv);
+        } else {
+          fail(DamagedValue(key));
+        }
+      } else {
+        gather->view->keys[key] = std::nullopt;
+      }
+      gather->Release();
+    });
+  }
+  std::set<std::pair<std::string, std::string>> spans;
+  for (const KeySpan& span : footprint.spans) {
+    if (!spans.insert({span.key, span.range_end}).second) continue;
+    ++gather->waiting;
+    ScanAll(id, span, [gather, span, fail](Reply<std::vector<KeyValue>> kvs) {
+      if (kvs.ok()) {
+        gather->view->spans.emplace_back(span, std::move(kvs.value()));
+      } else {
+        fail(kvs.error());
+      }
+      gather->Release();
+    });
+  }
+  // Range ops at a revision of their own read the past in a read-only
+  // transaction each; one the rules will refuse (ahead of the snapshot,
+  // below the compaction) is not read.
+  for (const RangeRequest& r : footprint.past_ranges) {
+    if (r.revision > base || r.revision < compact_revision_) continue;
+    v.past.push_back({r.span, r.revision});
+    const size_t index = v.past.size() - 1;
+    auto past = coordinator_->Begin(std::nullopt, /*read_only=*/true, AtRevision(r.revision));
+    if (!past.ok()) {
+      v.past[index].kvs = ClusterError(past.status());
+      continue;
+    }
+    ++gather->waiting;
+    const uint64_t past_id = past->id;
+    ScanAll(past_id, r.span,
+            [this, gather, index, past_id, alive = alive_](Reply<std::vector<KeyValue>> kvs) {
+              if (*alive) (void)coordinator_->Abort(past_id);
+              gather->view->past[index].kvs = std::move(kvs);
+              gather->Release();
+            });
+  }
+  gather->Release();
+}
+
+}  // namespace strata::service

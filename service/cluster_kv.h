@@ -1,0 +1,105 @@
+// ClusterKv: etcd's key-value API over the cluster's shards.
+//
+// The same rules as one node (service/kv_rules.h), over a cluster
+// transaction (cluster::Coordinator):
+//  - A write request (Put, DeleteRange, Txn) begins a serializable
+//    transaction at a fresh snapshot S, reads everything it may look at
+//    from the shards at S (TxnFootprint: one gather, in parallel), runs the
+//    rules over those reads, and commits what they wrote: one shard in one
+//    round, several by two-phase commit. Its revision is the commit
+//    timestamp C. Serializable validation makes the request atomic at C:
+//    nothing it read changed between S and C. A lost conflict is retried
+//    from a new snapshot, up to max_attempts times.
+//  - A Range without a revision reads every shard at a fresh snapshot S and
+//    answers header.revision = S after commit wait, so nothing at or below
+//    S can commit after the answer (each shard's clock was moved past S by
+//    the read). With a revision, it reads the past at that timestamp.
+// So revisions are hybrid-clock timestamps: unique and rising, not dense.
+//
+// Keys: an etcd key k is the engine key "\x01" + k (the cluster's string
+// keys, protocol/key_codec.h), so etcd's whole key space sorts below the
+// cluster's own keys.
+//
+// Not over the cluster yet: leases (a Put naming one gets etcd's "lease not
+// found"), watches, and the cluster-wide compaction revision (a Compact
+// is remembered by the node that ran it; shards refuse reads below their
+// own horizon either way).
+//
+// Not thread-safe: runs on the loop thread that owns the coordinator.
+#ifndef STRATA_SERVICE_CLUSTER_KV_H_
+#define STRATA_SERVICE_CLUSTER_KV_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cluster/coordinator.h"
+#include "cluster/router.h"
+#include "service/kv_rules.h"
+#include "service/kv_types.h"
+#include "service/service_error.h"
+
+namespace strata::service {
+
+struct ClusterKvOptions {
+  // etcd's --max-txn-ops.
+  size_t max_txn_ops = 128;
+  // A request that loses a conflict this many times gets "too many
+  // requests" (etcd's ResourceExhausted, which clients retry).
+  int max_attempts = 8;
+  // The most keys one Range (or one span a Txn reads) gathers from the
+  // shards, counted ones included: memory for a reply is bounded.
+  size_t max_range_keys = 200000;
+};
+
+class ClusterKv final {
+ public:
+  template <typename T>
+  using Done = std::function<void(Reply<T>)>;
+
+  // `coordinator` and `router` must outlive it.
+  ClusterKv(cluster::Coordinator* coordinator, cluster::Router* router, ClusterKvOptions options);
+  ~ClusterKv();
+
+  void Range(const RangeRequest& request, Done<RangeResponse> done);
+  void Put(const PutRequest& request, Done<PutResponse> done);
+  void DeleteRange(const DeleteRangeRequest& request, Done<DeleteRangeResponse> done);
+  void Txn(const TxnRequest& request, Done<TxnResponse> done);
+  void Compact(const CompactionRequest& request, Done<CompactionResponse> done);
+
+  // A fresh timestamp: what header.revision says outside a request.
+  int64_t current_revision();
+  int64_t compact_revision() const { return compact_revision_; }
+
+  // The engine key of an etcd key, and the engine range of a span.
+  static std::string EngineKey(std::string_view key);
+  static std::optional<KeyRange> EngineRange(const KeySpan& span);
+
+ private:
+  class GatheredView;
+  struct Gather;
+  // Runs a write request: gather `footprint` at a fresh snapshot, run
+  // `body` over it, commit, stamp.
+  template <typename T>
+  void RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
+                int attempt);
+  // Reads every key of `span` in the transaction `txn` (paging), then calls
+  // `done` with them (ascending) or the first error.
+  void ScanAll(uint64_t txn, KeySpan span, Done<std::vector<KeyValue>> done);
+
+  cluster::Coordinator* coordinator_;
+  cluster::Router* router_;
+  const ClusterKvOptions options_;
+  int64_t compact_revision_ = -1;
+  // Set to false when destroyed: callbacks still in flight see it and stop.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// A cluster status as etcd's error for the same situation.
+ServiceError ClusterError(const Status& s);
+
+}  // namespace strata::service
+
+#endif  // STRATA_SERVICE_CLUSTER_KV_H_

@@ -1,0 +1,111 @@
+// LocalCluster: N cluster members in one process, linked by an in-memory
+// network that a test pumps. Messages are delivered in the order sent;
+// timers run on the real clock (commit wait follows the hybrid clock's
+// milliseconds), so RunUntil loops until what the test waits for happened.
+// For tests of what runs over the cluster (ClusterKv), not of the network.
+#ifndef STRATA_TESTS_CLUSTER_LOCAL_CLUSTER_H_
+#define STRATA_TESTS_CLUSTER_LOCAL_CLUSTER_H_
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "cluster/member.h"
+#include "strata/mvcc_store.h"
+
+namespace strata::cluster {
+
+class LocalCluster {
+ public:
+  explicit LocalCluster(int nodes, MemberOptions options = {}) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < nodes; ++i) ids.push_back("n" + std::to_string(i));
+    for (int i = 0; i < nodes; ++i) {
+      auto node = std::make_unique<Node>();
+      node->transport.cluster = this;
+      node->transport.self = ids[i];
+      node->store = std::make_unique<MvccStore>();
+      MvccStore* store = node->store.get();
+      auto member = Member::Create(
+          ids[i], ids, options, store, /*persist=*/false, Timestamp(), &node->transport, nullptr,
+          [store](Timestamp horizon) { return store->Compact(horizon); }, Member::Clock::now());
+      if (!member.ok()) std::abort();
+      node->member = std::move(*member);
+      nodes_.push_back(std::move(node));
+    }
+  }
+
+  Member& member(int i) { return *nodes_[i]->member; }
+  MvccStore& store(int i) { return *nodes_[i]->store; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  // Messages to or from `node` are lost while it is cut off.
+  void Isolate(int node, bool cut) { nodes_[node]->cut = cut; }
+
+  // Delivers messages and runs timers until `done()` holds; false if it
+  // does not within `limit`.
+  bool RunUntil(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      if (queue_.empty()) {
+        for (auto& node : nodes_) node->member->RunTimers(Member::Clock::now());
+        if (queue_.empty()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        continue;
+      }
+      Message m = std::move(queue_.front());
+      queue_.pop_front();
+      Node& to = *nodes_[Index(m.to)];
+      if (to.cut || nodes_[Index(m.from)]->cut) continue;
+      if (auto* request = std::get_if<PeerRequest>(&m.body)) {
+        const std::string from = m.from, self = m.to;
+        const uint64_t id = m.id;
+        to.member->OnRequest(from, m.hlc, std::move(*request), [this, from, self, id](PeerReply r) {
+          queue_.push_back(
+              Message{self, from, id, member(Index(self)).LastTimestamp(), std::move(r)});
+        });
+      } else {
+        to.member->OnReply(m.hlc, m.id, std::get<PeerReply>(m.body));
+      }
+    }
+    return true;
+  }
+
+ private:
+  struct Message {
+    std::string from, to;
+    uint64_t id;  // a request's message id, or the id a reply answers
+    Timestamp hlc;
+    std::variant<PeerRequest, PeerReply> body;
+  };
+  struct Transport final : PeerTransport {
+    LocalCluster* cluster = nullptr;
+    std::string self;
+    uint64_t next_id = 1;
+    uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp hlc) override {
+      const uint64_t id = next_id++;
+      cluster->queue_.push_back(Message{self, std::string(dest), id, hlc, request});
+      return id;
+    }
+  };
+  struct Node {
+    Transport transport;
+    std::unique_ptr<MvccStore> store;
+    std::unique_ptr<Member> member;
+    bool cut = false;
+  };
+  int Index(const std::string& id) const { return std::stoi(id.substr(1)); }
+
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::deque<Message> queue_;
+};
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_TESTS_CLUSTER_LOCAL_CLUSTER_H_
