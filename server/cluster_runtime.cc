@@ -8,11 +8,15 @@ namespace strata::server {
 using Clock = cluster::Member::Clock;
 
 Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOptions options,
-                                                              MvccStore* store) {
+                                                              MvccStore* store,
+                                                              const Store* durable) {
   std::unique_ptr<ClusterRuntime> runtime(new ClusterRuntime(std::move(options)));
+  runtime->durable_ = durable;
   const ClusterRuntimeOptions& o = runtime->options_;
+  // Timestamps continue above everything the store holds.
+  const Timestamp issued = store->max_timestamp().value_or(Timestamp());
   Result<std::unique_ptr<cluster::Member>> member = cluster::Member::Create(
-      o.self, o.node_ids, o.member, store, /*persist=*/false, Timestamp(), runtime.get(),
+      o.self, o.node_ids, o.member, store, /*persist=*/durable != nullptr, issued, runtime.get(),
       // The etcd API over the cluster forwards nothing yet: every request
       // it needs is a typed peer message.
       [](const std::string&) -> cluster::PeerReply {
@@ -132,8 +136,41 @@ void ClusterRuntime::Route(const std::string& to, peerpb::Message message) {
       Handle(member, options_.self, message);
     });
   } else {
-    (void)network_.Send(to, std::move(message));  // a drop is a lost message
+    WhenDurable([this, to, message = std::move(message)]() mutable {
+      (void)network_.Send(to, std::move(message));  // a drop is a lost message
+    });
   }
+}
+
+void ClusterRuntime::WhenDurable(std::function<void()> fn) {
+  if (durable_ != nullptr) {
+    const uint64_t lsn = durable_->appended_lsn();
+    if (lsn > durable_->durable_lsn() || !held_.empty()) {
+      held_.push_back(Held{lsn, std::move(fn)});
+      held_count_ = held_.size();
+      return;
+    }
+  }
+  fn();
+}
+
+void ClusterRuntime::NotifyDurable() {
+  {
+    MutexLock lock(mu_);
+    durable_moved_ = true;
+  }
+  wake_.NotifyOne();
+}
+
+void ClusterRuntime::ReleaseDurable() {
+  if (held_.empty()) return;
+  const uint64_t durable = durable_->durable_lsn();
+  while (!held_.empty() && held_.front().lsn <= durable) {
+    std::function<void()> fn = std::move(held_.front().fn);
+    held_.pop_front();
+    fn();
+  }
+  held_count_ = held_.size();
 }
 
 void ClusterRuntime::Loop() {
@@ -144,13 +181,17 @@ void ClusterRuntime::Loop() {
       UniqueLock lock(mu_);
       // Capped: a far or absent deadline still wakes the loop now and then.
       const Clock::time_point until = std::min(next, Clock::now() + std::chrono::seconds(1));
-      wake_.WaitUntil(lock, until,
-                      [&]() STRATA_REQUIRES(mu_) { return stopping_ || !tasks_.empty(); });
+      wake_.WaitUntil(lock, until, [&]() STRATA_REQUIRES(mu_) {
+        return stopping_ || !tasks_.empty() || durable_moved_;
+      });
       if (stopping_) return;
       batch.swap(tasks_);
+      durable_moved_ = false;
     }
     for (Task& task : batch) task(*member_);
     next = member_->RunTimers(Clock::now());
+    ReleaseDurable();
+    last_timestamp_ = member_->LastTimestamp().value();
   }
 }
 

@@ -9,6 +9,13 @@
 // caller on another thread hands results back however it likes (a promise,
 // a completion queue).
 //
+// Durability: with a durable store, nothing this node says leaves before
+// the log is durable past what it had appended when it said it: messages
+// to other nodes, and the answers the server's callers hand to
+// WhenDurable, wait in order until the store's sync covers them (so a
+// crash can never take back what a peer or a client was told). Many
+// messages share one sync.
+//
 // Bounds: what peers send waits in the loop's queue; past
 // max_queued_from_peers tasks, further messages from peers are dropped (and
 // counted) until the loop catches up, which the cluster tolerates as lost
@@ -18,6 +25,7 @@
 #ifndef STRATA_SERVER_CLUSTER_RUNTIME_H_
 #define STRATA_SERVER_CLUSTER_RUNTIME_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -33,6 +41,7 @@
 #include "cluster/peer_transport.h"
 #include "server/peer_network.h"
 #include "strata/mvcc_store.h"
+#include "strata/store.h"
 
 namespace strata::server {
 
@@ -50,9 +59,13 @@ class ClusterRuntime final : private cluster::PeerTransport {
  public:
   using Task = std::function<void(cluster::Member& member)>;
 
-  // kInvalidArgument as cluster::Member::Create. `store` must outlive it.
+  // kInvalidArgument as cluster::Member::Create. `store` must outlive it;
+  // `durable`, if given, is the Store that holds it (its log decides when
+  // what this node says may leave, and the member keeps its transaction
+  // records in it). Its on_durable callback must call NotifyDurable.
   static Result<std::unique_ptr<ClusterRuntime>> Start(ClusterRuntimeOptions options,
-                                                       MvccStore* store);
+                                                       MvccStore* store,
+                                                       const Store* durable = nullptr);
   // Stops the loop (posted tasks not yet run are dropped), then the links.
   ~ClusterRuntime() override;
 
@@ -66,6 +79,16 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // Runs `task` on the loop thread, after what was posted before it.
   void Post(Task task);
   PeerNetworkStats NetworkStats() const { return network_.Stats(); }
+  // On the loop thread: runs `fn` once the log is durable past everything
+  // appended so far (at once without a durable store, or if it already is).
+  void WhenDurable(std::function<void()> fn);
+  // From any thread: the store's log became durable further.
+  void NotifyDurable();
+  // The member's clock as of its last loop turn (any thread): what a
+  // header says outside a request.
+  Timestamp LastTimestamp() const { return Timestamp(last_timestamp_.load()); }
+  // Messages and answers waiting for the log (any thread).
+  size_t HeldForDurability() const { return held_count_.load(); }
 
  private:
   explicit ClusterRuntime(ClusterRuntimeOptions options);
@@ -78,18 +101,29 @@ class ClusterRuntime final : private cluster::PeerTransport {
   void Reply(const std::string& to, uint64_t in_reply_to, const cluster::PeerReply& reply);
   // To this node: posted to the loop; to another: queued on its link.
   void Route(const std::string& to, peerpb::Message message);
+  // Runs what the log now covers, in order.
+  void ReleaseDurable();
   void Loop();
 
   const ClusterRuntimeOptions options_;
   PeerNetwork network_;
   std::unique_ptr<cluster::Member> member_;  // the loop thread's, once started
   uint64_t next_msg_id_ = 1;                 // the loop thread's
+  const Store* durable_ = nullptr;
+  struct Held {
+    uint64_t lsn;
+    std::function<void()> fn;
+  };
+  std::deque<Held> held_;  // the loop thread's, by rising lsn
+  std::atomic<size_t> held_count_{0};
+  std::atomic<uint64_t> last_timestamp_{0};
 
   mutable Mutex mu_;
   CondVar wake_;
   std::deque<Task> tasks_ STRATA_GUARDED_BY(mu_);
   uint64_t dropped_from_peers_ STRATA_GUARDED_BY(mu_) = 0;
   bool stopping_ STRATA_GUARDED_BY(mu_) = false;
+  bool durable_moved_ STRATA_GUARDED_BY(mu_) = false;
   std::thread loop_;
 };
 

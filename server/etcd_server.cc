@@ -139,6 +139,12 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
+    if (s_->cluster) {
+      s_->cluster->Range(FromProto(*req), [this, reactor, resp](Reply<service::RangeResponse> r) {
+        Finish(reactor, r, resp);
+      });
+      return reactor;
+    }
     auto r = s_->kv->Range(FromProto(*req));
     if (!r.ok()) {
       reactor->Finish(ToGrpc(r.error()));
@@ -161,8 +167,12 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    s_->kv->Put(FromProto(*req),
-                [this, reactor, resp](Reply<service::PutResponse> r) { Finish(reactor, r, resp); });
+    auto done = [this, reactor, resp](Reply<service::PutResponse> r) { Finish(reactor, r, resp); };
+    if (s_->cluster) {
+      s_->cluster->Put(FromProto(*req), std::move(done));
+    } else {
+      s_->kv->Put(FromProto(*req), std::move(done));
+    }
     return reactor;
   }
 
@@ -174,9 +184,14 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    s_->kv->DeleteRange(
-        FromProto(*req),
-        [this, reactor, resp](Reply<service::DeleteRangeResponse> r) { Finish(reactor, r, resp); });
+    auto done = [this, reactor, resp](Reply<service::DeleteRangeResponse> r) {
+      Finish(reactor, r, resp);
+    };
+    if (s_->cluster) {
+      s_->cluster->DeleteRange(FromProto(*req), std::move(done));
+    } else {
+      s_->kv->DeleteRange(FromProto(*req), std::move(done));
+    }
     return reactor;
   }
 
@@ -191,8 +206,12 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    s_->kv->Txn(FromProto(*req),
-                [this, reactor, resp](Reply<service::TxnResponse> r) { Finish(reactor, r, resp); });
+    auto done = [this, reactor, resp](Reply<service::TxnResponse> r) { Finish(reactor, r, resp); };
+    if (s_->cluster) {
+      s_->cluster->Txn(FromProto(*req), std::move(done));
+    } else {
+      s_->kv->Txn(FromProto(*req), std::move(done));
+    }
     return reactor;
   }
 
@@ -204,12 +223,16 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    s_->kv->Compact({req->revision(), req->physical()},
-                    [this, reactor, resp](Reply<service::CompactionResponse> r) {
-                      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
-                      s_->Header(r.value().header.revision, resp->mutable_header());
-                      reactor->Finish(grpc::Status::OK);
-                    });
+    auto done = [this, reactor, resp](Reply<service::CompactionResponse> r) {
+      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+      s_->Header(r.value().header.revision, resp->mutable_header());
+      reactor->Finish(grpc::Status::OK);
+    };
+    if (s_->cluster) {
+      s_->cluster->Compact({req->revision(), req->physical()}, std::move(done));
+    } else {
+      s_->kv->Compact({req->revision(), req->physical()}, std::move(done));
+    }
     return reactor;
   }
 
@@ -404,7 +427,7 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
   // once, id -1, the reason the refusal as Go prints a gRPC error.
   void Refuse(const service::ServiceError& why) {
     pb::WatchResponse r;
-    s_->Header(s_->kv->current_revision(), r.mutable_header());
+    s_->Header(s_->CurrentRevision(), r.mutable_header());
     r.set_watch_id(-1);
     r.set_created(true);
     r.set_canceled(true);
@@ -453,7 +476,7 @@ class KeepAliveReactor final
     r.set_id(request.id());
     // etcd answers an unknown lease with TTL 0, not an error.
     r.set_ttl(s_->leases->KeepAlive(request.id()).value_or(0));
-    s_->Header(s_->kv->current_revision(), r.mutable_header());
+    s_->Header(s_->CurrentRevision(), r.mutable_header());
     // A client that sends keep-alives without reading the answers gets no
     // more answers past the bound (its leases are renewed all the same).
     Send(std::move(r), /*bounded=*/true);
@@ -515,7 +538,7 @@ class LeaseImpl final : public pb::Lease::CallbackService {
     resp->set_ttl(t.ttl);
     resp->set_grantedttl(t.granted_ttl);
     for (auto& k : t.keys) resp->add_keys(std::move(k));
-    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    s_->Header(s_->CurrentRevision(), resp->mutable_header());
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -524,7 +547,7 @@ class LeaseImpl final : public pb::Lease::CallbackService {
                                         pb::LeaseLeasesResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseLeases");
     for (int64_t id : s_->leases->Leases()) resp->add_leases()->set_id(id);
-    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    s_->Header(s_->CurrentRevision(), resp->mutable_header());
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -589,6 +612,14 @@ class RefusedWriteReactor final : public grpc::ServerWriteReactor<Response> {
   void OnDone() override { delete this; }
 };
 
+// What a member of a cluster answers for a maintenance call about one
+// node's whole store (a backup or a hash of the cluster is not one node's).
+grpc::Status NotOverCluster(const std::string& method) {
+  return grpc::Status(
+      grpc::StatusCode::UNIMPLEMENTED,
+      "strata: Maintenance." + method + " is not served by a strata cluster yet (docs/CLUSTER.md)");
+}
+
 class MaintenanceImpl final : public pb::Maintenance::CallbackService {
  public:
   explicit MaintenanceImpl(Impl* s) : s_(s) {}
@@ -599,6 +630,8 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     if (auto denied = s_->request_auth->Admin(*ctx)) {
       return new RefusedWriteReactor<pb::SnapshotResponse>(ToGrpc(*denied));
     }
+    if (s_->cluster)
+      return new RefusedWriteReactor<pb::SnapshotResponse>(NotOverCluster("Snapshot"));
     return new SnapshotReactor(s_);
   }
 
@@ -606,7 +639,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
                                    pb::StatusResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Status");
     const auto stats = s_->store->GetStats();
-    const int64_t revision = s_->kv->current_revision();
+    const int64_t revision = s_->CurrentRevision();
     s_->Header(revision, resp->mutable_header());
     resp->set_version(s_->options.etcd_version);
     resp->set_dbsize(static_cast<int64_t>(stats.memory_bytes));
@@ -657,7 +690,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       a->set_memberid(s_->identity.member_id);
       a->set_alarm(pb::NOSPACE);
     }
-    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    s_->Header(s_->CurrentRevision(), resp->mutable_header());
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -669,12 +702,16 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
+    if (s_->cluster) {
+      reactor->Finish(NotOverCluster("HashKV"));
+      return reactor;
+    }
     auto h = s_->kv->HashKV(req->revision());
     if (!h.ok()) {
       reactor->Finish(ToGrpc(h.error()));
       return reactor;
     }
-    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    s_->Header(s_->CurrentRevision(), resp->mutable_header());
     resp->set_hash(h.value());
     resp->set_compact_revision(std::max<int64_t>(0, s_->kv->compact_revision()));
     reactor->Finish(grpc::Status::OK);
@@ -688,12 +725,16 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
+    if (s_->cluster) {
+      reactor->Finish(NotOverCluster("Hash"));
+      return reactor;
+    }
     auto h = s_->kv->HashKV(0);
     if (!h.ok()) {
       reactor->Finish(ToGrpc(h.error()));
       return reactor;
     }
-    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    s_->Header(s_->CurrentRevision(), resp->mutable_header());
     resp->set_hash(h.value());
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -708,7 +749,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    s_->Header(s_->CurrentRevision(), resp->mutable_header());
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -724,12 +765,22 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext*, const pb::MemberListRequest*,
                                        pb::MemberListResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberList");
-    s_->Header(s_->kv->current_revision(), resp->mutable_header());
+    s_->Header(s_->CurrentRevision(), resp->mutable_header());
     auto* m = resp->add_members();
     m->set_id(s_->identity.member_id);
     m->set_name(s_->options.name);
     for (const auto& u : s_->options.peer_urls) m->add_peerurls(u);
     for (const auto& u : s_->options.advertise_client_urls) m->add_clienturls(u);
+    // The other members of a cluster, by the flags: their ids as etcd
+    // derives them; their client URLs are not exchanged yet (etcd shows a
+    // member that has not published them the same way).
+    for (const auto& other : s_->options.cluster_members) {
+      if (other.name == s_->options.name) continue;
+      auto* o = resp->add_members();
+      o->set_id(EtcdMemberId({other.peer_url}, s_->options.initial_cluster_token));
+      o->set_name(other.name);
+      o->add_peerurls(other.peer_url);
+    }
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -786,6 +837,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     }
     open.durability.on_durable = [s] {
       if (auto* p = s->wake_target.load()) p->Wake();
+      if (auto* c = s->cluster_wake.load()) c->NotifyDurable();
     };
     auto store = Store::Open(service::KvStoreDir(options.data_dir), open);
     if (!store.ok()) return store.status();
@@ -817,13 +869,17 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   if (!auth.ok()) return auth.status();
   impl->auth = std::move(auth.value());
 
-  const auto max_ts = impl->store->max_timestamp();
+  // A member of a cluster serves its clients from the cluster; the one-node
+  // services are built over an empty store of their own (see Impl).
+  if (!options.cluster_members.empty()) impl->unserved = std::make_unique<MvccStore>(engine);
+  MvccStore* one_node_store = impl->unserved ? impl->unserved.get() : impl->store;
+  const auto max_ts = one_node_store->max_timestamp();
   const int64_t recovered = std::max<int64_t>(service::KvService::kFirstRevision,
                                               max_ts ? static_cast<int64_t>(max_ts->value()) : 0);
   impl->pipeline = std::make_unique<service::CommitPipeline>(log, recovered);
   impl->wake_target = impl->pipeline.get();
   impl->leases = std::make_unique<service::LeaseTable>(impl->lease_journal.get());
-  impl->quota = std::make_unique<service::SpaceQuota>(impl->store, options.quota_backend_bytes);
+  impl->quota = std::make_unique<service::SpaceQuota>(one_node_store, options.quota_backend_bytes);
   service::KvServiceOptions kv_options;
   kv_options.max_txn_ops = options.max_txn_ops;
   kv_options.quota = impl->quota.get();
@@ -831,7 +887,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   kv_options.compaction_floor = [s, max_lag = options.watch_max_lag] {
     return s->hub ? s->hub->ProtectedFloor(max_lag).revision : INT64_MAX;
   };
-  impl->kv = std::make_unique<service::KvService>(impl->store, impl->pipeline.get(),
+  impl->kv = std::make_unique<service::KvService>(one_node_store, impl->pipeline.get(),
                                                   impl->leases.get(), kv_options);
   service::WatchHubOptions hub_options;
   hub_options.fragment_bytes = options.max_request_bytes;
@@ -842,7 +898,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->txns = std::make_unique<service::InteractiveTxns>(impl->kv.get(), txn_options);
   service::KvService* kv = impl->kv.get();
   impl->hub = std::make_unique<service::WatchHub>(
-      impl->store, [kv] { return kv->compact_revision(); }, recovered, hub_options);
+      one_node_store, [kv] { return kv->compact_revision(); }, recovered, hub_options);
   service::WatchHub* hub = impl->hub.get();
   impl->revision_times = std::make_unique<service::RevisionTimes>(recovered);
   service::RevisionTimes* times = impl->revision_times.get();
@@ -863,6 +919,19 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->identity.member_id = EtcdMemberId(options.peer_urls, options.initial_cluster_token);
   impl->identity.cluster_id = EtcdClusterId(impl->identity.member_id);
   impl->identity.raft_term = 2;  // what a fresh single-member etcd reports
+
+  if (!options.cluster_members.empty()) {
+    ClusterFrontOptions cluster;
+    cluster.self = options.name;
+    cluster.members = options.cluster_members;
+    cluster.listen_peer = options.listen_peer;
+    cluster.kv.max_txn_ops = options.max_txn_ops;
+    auto front = ClusterFront::Start(std::move(cluster), impl->store, impl->durable.get());
+    if (!front.ok()) return front.status();
+    impl->cluster = std::move(*front);
+    impl->cluster_wake = impl->cluster.get();
+    impl->not_served = MakeNotServedOverClusterService();
+  }
 
   impl->kv_service = std::make_unique<KvImpl>(s);
   impl->watch_service = std::make_unique<WatchImpl>(s);
@@ -927,12 +996,17 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.RegisterService(impl->kv_service.get());
-  builder.RegisterService(impl->watch_service.get());
-  builder.RegisterService(impl->lease_service.get());
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
-  builder.RegisterService(impl->auth_service.get());
-  builder.RegisterService(impl->strata_service.get());
+  if (impl->cluster) {
+    // What does not run over a cluster yet answers so, in a sentence.
+    builder.RegisterCallbackGenericService(impl->not_served.get());
+  } else {
+    builder.RegisterService(impl->watch_service.get());
+    builder.RegisterService(impl->lease_service.get());
+    builder.RegisterService(impl->auth_service.get());
+    builder.RegisterService(impl->strata_service.get());
+  }
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server) {
     return Status::Unavailable("cannot listen on the client URLs (is the port in use?)");
@@ -953,6 +1027,10 @@ EtcdServer::~EtcdServer() {
   for (auto& http : impl_->http) http->Stop();
   impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   impl_->grpc_server->Wait();
+  // The cluster's member next (its answers need nothing below it), before
+  // the store it serves.
+  impl_->cluster_wake = nullptr;
+  impl_->cluster.reset();
   impl_->auth_service.reset();  // finishes the Auth calls still queued
   impl_->compactor.reset();
   impl_->leases.reset();

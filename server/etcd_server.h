@@ -30,6 +30,13 @@ struct ListenAddress {
   bool tls = false;
 };
 
+// One member as etcd's --initial-cluster names it.
+struct ClusterMemberAddress {
+  std::string name;
+  std::string peer_url;   // as given (http://host:port)
+  std::string host_port;  // where its peer port listens
+};
+
 struct ServerOptions {
   std::string name = "default";
   // Where the store lives; empty with in_memory = true for an ephemeral one.
@@ -47,6 +54,13 @@ struct ServerOptions {
   ops::Log* log = nullptr;
   std::vector<std::string> advertise_client_urls = {"http://127.0.0.1:2379"};
   std::vector<std::string> peer_urls = {"http://localhost:2380"};
+  // etcd's --initial-cluster when it names other members: every member,
+  // this one (`name`) included. Empty: a single node. With members, the
+  // server is one node of a strata cluster (server/cluster_front.h): it
+  // listens for its peers on listen_peer and serves the key-value API over
+  // the whole cluster.
+  std::vector<ClusterMemberAddress> cluster_members;
+  std::string listen_peer = "127.0.0.1:2380";
   // Member and cluster ids are derived from the peer URLs and this token
   // exactly as etcd derives them (so tools that pin them agree).
   std::string initial_cluster_token = "etcd-cluster";

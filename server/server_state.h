@@ -14,6 +14,7 @@
 #include "base/mutex.h"
 #include "ops/http_listener.h"
 #include "rpc.pb.h"
+#include "server/cluster_front.h"
 #include "server/etcd_server.h"
 #include "server/grpc_metrics.h"
 #include "server/proto_convert.h"
@@ -35,10 +36,22 @@ namespace strata::server {
 
 class EtcdServer::Impl {
  public:
+  // The store's log thread may call on_durable until the store is gone.
+  ~Impl() { cluster_wake = nullptr; }
+
   ServerOptions options;
   std::unique_ptr<Store> durable;        // with a data directory
   std::unique_ptr<MvccStore> ephemeral;  // --in-memory
   MvccStore* store = nullptr;
+  // As one member of a cluster: the member and the key-value API over the
+  // cluster. The one-node services below then run over `unserved`, an
+  // empty store no client reaches (their gRPC services are not
+  // registered), so that what reports on them keeps working; the store
+  // above holds this node's shard.
+  std::unique_ptr<ClusterFront> cluster;
+  std::atomic<ClusterFront*> cluster_wake{nullptr};
+  std::unique_ptr<MvccStore> unserved;
+  std::unique_ptr<grpc::CallbackGenericService> not_served;
   std::unique_ptr<service::StoreLeaseJournal> lease_journal;
   std::unique_ptr<service::CommitPipeline> pipeline;
   std::unique_ptr<service::LeaseTable> leases;
@@ -81,6 +94,11 @@ class EtcdServer::Impl {
   CondVar shutdown_cv;
   bool shutdown STRATA_GUARDED_BY(shutdown_mu) = false;
 
+  // What a header says outside a request: the newest revision, or in a
+  // cluster this member's clock.
+  int64_t CurrentRevision() const {
+    return cluster ? cluster->current_revision() : kv->current_revision();
+  }
   void Header(int64_t revision, etcdserverpb::ResponseHeader* h) const {
     ToProto(identity, service::ResponseHeader{revision}, h);
   }

@@ -85,7 +85,8 @@ std::vector<std::string> UrlsOf(const std::vector<ParsedUrl>& parsed) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "strata-server: an MVCC key-value store serving etcd's v3 gRPC API (single node).\n"
+      "strata-server: an MVCC key-value store serving etcd's v3 gRPC API, alone or as one\n"
+      "member of a sharded cluster (--initial-cluster naming several members).\n"
       "Durable by default: give --data-dir, or --in-memory for an ephemeral server."};
   app.set_version_flag("--version", std::string("strata-server ") + STRATA_VERSION);
   strata::server::ServerOptions o;
@@ -124,24 +125,26 @@ int main(int argc, char** argv) {
                  "client URLs this member reports in MemberList; default: the listen URLs");
   std::string listen_peer = "http://localhost:2380";
   app.add_option("--listen-peer-urls", listen_peer,
-                 "accepted for etcd compatibility; a single node has no peers yet")
+                 "where this member listens for the other members of its cluster (http:// only; "
+                 "the first URL); unused by a single node")
       ->capture_default_str();
   std::string advertise_peer;
   app.add_option("--initial-advertise-peer-urls", advertise_peer,
                  "peer URLs this member reports in MemberList; default: --listen-peer-urls");
   std::string initial_cluster, initial_cluster_state;
   app.add_option("--initial-cluster", initial_cluster,
-                 "name=peer-URL,...: this member's entries give its peer URLs (and so its id, "
-                 "derived as etcd derives it); other members are refused: strata-server "
-                 "does not form clusters yet");
+                 "name=peer-URL,...: every member of the cluster, one peer URL each, this one "
+                 "(--name) included; with other members the server is one node of a sharded "
+                 "strata cluster (docs/CLUSTER.md). Member ids are derived as etcd's");
   app.add_option("--initial-cluster-token", o.initial_cluster_token,
                  "the cluster's token, part of the member and cluster ids as in etcd")
       ->capture_default_str();
   app.add_option("--initial-cluster-state", initial_cluster_state,
-                 "accepted for etcd compatibility ('new' or 'existing')");
+                 "'new' (the default); 'existing' (joining a running cluster) is refused: "
+                 "membership changes come with replication");
   bool peer_auto_tls = false, initial_corrupt_check = false;
   app.add_flag("--peer-auto-tls", peer_auto_tls,
-               "accepted for etcd compatibility; a single node has no peers yet");
+               "refused with other members (peer TLS is not implemented yet); accepted alone");
   app.add_flag("--experimental-initial-corrupt-check", initial_corrupt_check,
                "accepted for etcd compatibility; strata always checks every record's checksum "
                "when it recovers");
@@ -267,31 +270,61 @@ int main(int argc, char** argv) {
   }
   o.peer_urls = UrlsOf(parsed);
   // The member's own entries of --initial-cluster are its peer URLs, as in
-  // etcd (they decide its id).
-  std::vector<std::string> own_peers, others;
+  // etcd (they decide its id); with other members, this is one node of a
+  // cluster.
+  std::vector<std::string> own_peers;
+  std::vector<strata::server::ClusterMemberAddress> members;
   for (size_t start = 0; start < initial_cluster.size();) {
     size_t end = initial_cluster.find(',', start);
     if (end == std::string::npos) end = initial_cluster.size();
     const std::string entry = initial_cluster.substr(start, end - start);
     start = end + 1;
     const size_t eq = entry.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string member = entry.substr(0, eq);
-    if (member == o.name) {
-      own_peers.push_back(entry.substr(eq + 1));
-    } else if (std::find(others.begin(), others.end(), member) == others.end()) {
-      others.push_back(member);
+    if (eq == std::string::npos || eq == 0) {
+      LogLine("--initial-cluster: '" + entry + "' is not name=peer-URL");
+      return 2;
     }
+    const std::string member = entry.substr(0, eq), url = entry.substr(eq + 1);
+    if (member == o.name) own_peers.push_back(url);
+    for (const auto& m : members) {
+      if (m.name == member) {
+        LogLine("--initial-cluster names member " + member +
+                " twice: strata takes one peer URL per member");
+        return 2;
+      }
+    }
+    if (!ParseUrls(url, &parsed, &error) || parsed.size() != 1) {
+      LogLine("--initial-cluster: member " + member + ": " +
+              (error.empty() ? "one peer URL is needed" : error));
+      return 2;
+    }
+    members.push_back({member, url, parsed[0].host_port});
   }
-  if (!others.empty()) {
-    // Started as etcd members are, each would silently serve a store of its
-    // own: refused, so nobody mistakes separate servers for one cluster.
-    std::string names;
-    for (const std::string& member : others) names += (names.empty() ? "" : ", ") + member;
-    LogLine("--initial-cluster names other members (" + names +
-            "): strata-server cannot form a cluster yet (the cluster runs between strata-node "
-            "processes, docs/CLUSTER.md); give only this member's own entry");
-    return 2;
+  if (members.size() > 1) {
+    if (own_peers.empty()) {
+      LogLine("--initial-cluster does not name this member (--name " + o.name + ")");
+      return 2;
+    }
+    if (initial_cluster_state == "existing") {
+      LogLine(
+          "--initial-cluster-state existing: a strata cluster cannot take a new member yet "
+          "(membership changes come with replication); start every member with 'new'");
+      return 2;
+    }
+    if (!ParseUrls(listen_peer, &parsed, &error) || parsed.empty()) {
+      LogLine("--listen-peer-urls: " + (error.empty() ? "a URL is needed" : error));
+      return 2;
+    }
+    for (const auto& m : members) {
+      if (m.peer_url.rfind("https://", 0) == 0 || parsed[0].tls || peer_auto_tls) {
+        LogLine(
+            "peer TLS is not implemented yet: give http:// peer URLs, on a network only the "
+            "cluster's members reach");
+        return 2;
+      }
+    }
+    o.listen_peer = parsed[0].host_port;
+    o.cluster_members = members;
   }
   if (!own_peers.empty()) o.peer_urls = own_peers;
   o.sync = sync == "always" ? strata::SyncMode::kAlways

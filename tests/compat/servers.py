@@ -223,3 +223,33 @@ def etcdctl(endpoint, *args, stdin=None, timeout=20, check=True):
         raise AssertionError("etcdctl %s failed (%d): %s" % (" ".join(args), p.returncode,
                                                              p.stderr.decode()))
     return p.stdout.decode(), p.stderr.decode()
+
+
+class StrataCluster:
+    """`n` strata-servers started as one cluster (etcd's flags), each with
+    a data directory under `root`; members keep their ports across kill and
+    restart, so clients can reconnect."""
+
+    def __init__(self, root, n=3, extra_args=()):
+        self.root = root
+        names = ["m%d" % i for i in range(n)]
+        peers = {name: free_port() for name in names}
+        initial = ",".join("%s=http://127.0.0.1:%d" % (name, peers[name]) for name in names)
+        self.members = []
+        for name in names:
+            args = ["--name", name, "--initial-cluster", initial,
+                    "--listen-peer-urls", "http://127.0.0.1:%d" % peers[name]] + list(extra_args)
+            self.members.append(StrataServer(data_dir=os.path.join(root, name), extra_args=args,
+                                             port=free_port()))
+
+    def start(self):
+        for m in self.members:
+            m.start()
+        return self
+
+    def endpoints(self):
+        return [m.endpoint for m in self.members]
+
+    def stop(self):
+        for m in self.members:
+            m.stop()

@@ -1,0 +1,132 @@
+#include "server/cluster_front.h"
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <utility>
+
+namespace strata::server {
+
+Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions options,
+                                                          MvccStore* store, const Store* durable) {
+  std::unique_ptr<ClusterFront> front(new ClusterFront(std::move(options)));
+  const ClusterFrontOptions& o = front->options_;
+  ClusterRuntimeOptions runtime;
+  runtime.self = o.self;
+  // Shards are assigned in name order, so members given the same list in
+  // any order agree on the map.
+  for (const auto& m : o.members) runtime.node_ids.push_back(m.name);
+  std::sort(runtime.node_ids.begin(), runtime.node_ids.end());
+  runtime.member = o.member;
+  auto started = ClusterRuntime::Start(std::move(runtime), store, durable);
+  if (!started.ok()) return started.status();
+  front->runtime_ = std::move(*started);
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(o.listen_peer, grpc::InsecureServerCredentials(), &front->peer_port_);
+  front->runtime_->ConfigureServer(&builder);
+  front->peer_server_ = builder.BuildAndStart();
+  if (!front->peer_server_ || front->peer_port_ == 0) {
+    return Status::Unavailable("cannot listen on the peer URL " + o.listen_peer +
+                               " (is the port in use?)");
+  }
+  std::map<std::string, std::string> addresses;
+  for (const auto& m : o.members) addresses[m.name] = m.host_port;
+  front->runtime_->ConnectPeers(addresses);
+
+  // The key-value API lives on the loop thread, beside the coordinator.
+  std::promise<void> made;
+  ClusterFront* raw = front.get();
+  front->runtime_->Post([raw, &made](cluster::Member& member) {
+    raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(),
+                                                    raw->options_.kv);
+    made.set_value();
+  });
+  made.get_future().wait();
+  return front;
+}
+
+ClusterFront::~ClusterFront() {
+  if (peer_server_) {
+    peer_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    peer_server_->Wait();
+  }
+  runtime_.reset();  // joins the loop: nothing uses kv_ after this
+  kv_.reset();
+}
+
+int64_t ClusterFront::current_revision() const {
+  return static_cast<int64_t>(runtime_->LastTimestamp().value());
+}
+
+template <typename T>
+void ClusterFront::Run(std::function<void(service::ClusterKv&, Done<T>)> call, Done<T> done) {
+  ClusterRuntime* runtime = runtime_.get();
+  runtime_->Post(
+      [this, runtime, call = std::move(call), done = std::move(done)](cluster::Member&) mutable {
+        call(*kv_, [runtime, done](service::Reply<T> reply) {
+          auto shared = std::make_shared<service::Reply<T>>(std::move(reply));
+          runtime->WhenDurable([done, shared] { done(std::move(*shared)); });
+        });
+      });
+}
+
+void ClusterFront::Range(service::RangeRequest request, Done<service::RangeResponse> done) {
+  Run<service::RangeResponse>(
+      [request = std::move(request)](service::ClusterKv& kv, auto d) { kv.Range(request, d); },
+      std::move(done));
+}
+
+void ClusterFront::Put(service::PutRequest request, Done<service::PutResponse> done) {
+  Run<service::PutResponse>(
+      [request = std::move(request)](service::ClusterKv& kv, auto d) { kv.Put(request, d); },
+      std::move(done));
+}
+
+void ClusterFront::DeleteRange(service::DeleteRangeRequest request,
+                               Done<service::DeleteRangeResponse> done) {
+  Run<service::DeleteRangeResponse>(
+      [request = std::move(request)](service::ClusterKv& kv, auto d) {
+        kv.DeleteRange(request, d);
+      },
+      std::move(done));
+}
+
+void ClusterFront::Txn(service::TxnRequest request, Done<service::TxnResponse> done) {
+  Run<service::TxnResponse>(
+      [request = std::move(request)](service::ClusterKv& kv, auto d) { kv.Txn(request, d); },
+      std::move(done));
+}
+
+void ClusterFront::Compact(service::CompactionRequest request,
+                           Done<service::CompactionResponse> done) {
+  Run<service::CompactionResponse>(
+      [request](service::ClusterKv& kv, auto d) { kv.Compact(request, d); }, std::move(done));
+}
+
+namespace {
+
+class NotServedOverCluster final : public grpc::CallbackGenericService {
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    class Reactor final : public grpc::ServerGenericBidiReactor {
+     public:
+      explicit Reactor(const std::string& method) {
+        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                            "strata: " + method +
+                                " is not served by a strata cluster yet (over a cluster, "
+                                "strata serves KV, Cluster and Maintenance.Status; see "
+                                "docs/CLUSTER.md)"));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Reactor(ctx->method());
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::CallbackGenericService> MakeNotServedOverClusterService() {
+  return std::make_unique<NotServedOverCluster>();
+}
+
+}  // namespace strata::server

@@ -1,0 +1,85 @@
+// ClusterFront: what a strata-server started as one member of a cluster
+// adds to the etcd front end. It runs this node's cluster member
+// (ClusterRuntime, on its own loop thread, linked to the other members by
+// the peer port) and etcd's key-value API over it (service::ClusterKv).
+//
+// Calls come from gRPC's threads: each is posted to the loop, runs there,
+// and its answer is handed back once the store's log covers everything
+// the answer may show (ClusterRuntime::WhenDurable). `done` runs on the
+// loop thread; it must not block.
+#ifndef STRATA_SERVER_CLUSTER_FRONT_H_
+#define STRATA_SERVER_CLUSTER_FRONT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/cluster_runtime.h"
+#include "server/etcd_server.h"
+#include "service/cluster_kv.h"
+#include "service/kv_types.h"
+#include "service/service_error.h"
+#include "strata/mvcc_store.h"
+#include "strata/store.h"
+
+namespace strata::server {
+
+struct ClusterFrontOptions {
+  std::string self;                           // this member's name
+  std::vector<ClusterMemberAddress> members;  // every member, this one included
+  std::string listen_peer;                    // host:port of this member's peer port
+  service::ClusterKvOptions kv;
+  cluster::MemberOptions member;
+};
+
+class ClusterFront final {
+ public:
+  template <typename T>
+  using Done = std::function<void(service::Reply<T>)>;
+
+  // Binds the peer port and starts the member; kUnavailable if the port is
+  // taken, kInvalidArgument for a member list that does not name `self`.
+  // `store` (and `durable`, the Store that holds it, if any) must outlive
+  // it; `durable`'s on_durable callback must call NotifyDurable.
+  static Result<std::unique_ptr<ClusterFront>> Start(ClusterFrontOptions options, MvccStore* store,
+                                                     const Store* durable);
+  // Stops the peer port, then the member: calls in flight are not answered.
+  ~ClusterFront();
+
+  void Range(service::RangeRequest request, Done<service::RangeResponse> done);
+  void Put(service::PutRequest request, Done<service::PutResponse> done);
+  void DeleteRange(service::DeleteRangeRequest request, Done<service::DeleteRangeResponse> done);
+  void Txn(service::TxnRequest request, Done<service::TxnResponse> done);
+  void Compact(service::CompactionRequest request, Done<service::CompactionResponse> done);
+
+  // The member's clock as of its last loop turn: a header's revision
+  // outside the key-value calls.
+  int64_t current_revision() const;
+  void NotifyDurable() { runtime_->NotifyDurable(); }
+  int peer_port() const { return peer_port_; }
+  const std::vector<ClusterMemberAddress>& members() const { return options_.members; }
+
+ private:
+  explicit ClusterFront(ClusterFrontOptions options) : options_(std::move(options)) {}
+  template <typename T>
+  void Run(std::function<void(service::ClusterKv&, Done<T>)> call, Done<T> done);
+
+  const ClusterFrontOptions options_;
+  std::unique_ptr<ClusterRuntime> runtime_;
+  std::unique_ptr<grpc::Server> peer_server_;
+  int peer_port_ = 0;
+  std::unique_ptr<service::ClusterKv> kv_;  // used on the loop thread only
+};
+
+// Answers every call of a service that is not served over a cluster yet
+// (Watch, Lease, Auth, strata.v1) with Unimplemented and a sentence that
+// says so, instead of gRPC's bare "unknown service".
+std::unique_ptr<grpc::CallbackGenericService> MakeNotServedOverClusterService();
+
+}  // namespace strata::server
+
+#endif  // STRATA_SERVER_CLUSTER_FRONT_H_

@@ -1,0 +1,181 @@
+"""Three strata-servers started as one cluster with etcd's flags, driven
+through clients we did not write (etcdctl) and raw gRPC:
+
+- an etcdctl session: a write on one member is read on the others, Txn over
+  several shards, past revisions, compaction, `member list`, and the calls
+  a cluster does not serve yet refused with a sentence;
+- a bank under concurrent transfers (Txn compare-and-swap over two
+  accounts, which usually live on different shards) with a member killed
+  (-9) and restarted in the middle: every read of all accounts, at any
+  time, sums to the same total (snapshot reads and atomic commits across
+  shards), and every acknowledged write is there after the restart, at its
+  revision.
+"""
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+import unittest
+
+import grpc
+
+from servers import StrataCluster, etcdctl, python_stubs
+
+python_stubs()
+import rpc_pb2 as pb  # noqa: E402
+import rpc_pb2_grpc as rpc  # noqa: E402
+
+ACCOUNTS = 8
+BALANCE = 100
+
+
+class ClusterTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="strata-cluster-")
+        self.cluster = StrataCluster(self.root).start()
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
+        self.addCleanup(self.cluster.stop)
+
+    def test_etcdctl_session(self):
+        a, b, c = self.cluster.endpoints()
+        etcdctl(a, "put", "greeting", "hello")
+        out, _ = etcdctl(b, "get", "greeting", "-w", "json")
+        self.assertIn('"value":"aGVsbG8="', out)  # base64 of hello
+        self.assertIn('"version":1', out)
+        first, _ = etcdctl(c, "put", "greeting", "again", "-w", "json")
+        rev1 = int(first.split('"revision":')[1].split(",")[0])
+
+        # A Txn over several keys (several shards) commits at one revision.
+        out, _ = etcdctl(b, "txn", stdin='value("greeting") = "again"\n\n'
+                         "put t1 x\nput t2 x\nput t3 x\nput t4 x\n\n\n")
+        self.assertTrue(out.startswith("SUCCESS"), out)
+        out, _ = etcdctl(c, "get", "t", "--prefix", "-w", "json")
+        mods = {part.split(",")[0] for part in out.split('"mod_revision":')[1:]}
+        self.assertEqual(len(mods), 1, out)
+        self.assertEqual(out.count('"key"'), 4)
+
+        # The past by revision, then compaction.
+        out, _ = etcdctl(a, "get", "greeting", "--rev", str(rev1), "--print-value-only")
+        self.assertEqual(out.strip(), "again")
+        out, _ = etcdctl(a, "get", "greeting", "--rev", str(rev1 - 1), "--print-value-only")
+        self.assertEqual(out.strip(), "hello")
+        etcdctl(a, "compaction", str(rev1))
+        _, err = etcdctl(a, "get", "greeting", "--rev", str(rev1 - 1), check=False)
+        self.assertIn("required revision has been compacted", err)
+
+        out, _ = etcdctl(a, "del", "t", "--prefix")
+        self.assertEqual(out.strip(), "4")
+
+        out, _ = etcdctl(a, "member", "list")
+        names = sorted(line.split(", ")[2] for line in out.strip().splitlines())
+        self.assertEqual(names, ["m0", "m1", "m2"])
+        out, _ = etcdctl(b, "endpoint", "status")
+        self.assertIn("3.4.23", out)
+
+        for args in (["lease", "grant", "10"], ["watch", "greeting"]):
+            _, err = etcdctl(a, *args, check=False, timeout=20)
+            self.assertIn("is not served by a strata cluster yet", err, args)
+
+    def test_bank_with_a_member_killed_and_restarted(self):
+        endpoints = self.cluster.endpoints()
+        kvs = [rpc.KVStub(grpc.insecure_channel(e)) for e in endpoints]
+        names = [b"acc/%d" % i for i in range(ACCOUNTS)]
+        kvs[0].Txn(pb.TxnRequest(success=[
+            pb.RequestOp(request_put=pb.PutRequest(key=k, value=b"%d" % BALANCE))
+            for k in names]), timeout=10)
+
+        stop = threading.Event()
+        violations, transfers, reads, acked_puts = [], [], [], []
+        lock = threading.Lock()
+
+        def transfer(i):
+            rng = random.Random(i)
+            kv = kvs[i % len(kvs)]
+            while not stop.is_set():
+                try:
+                    r = kv.Range(pb.RangeRequest(key=b"acc/", range_end=b"acc0"), timeout=5)
+                    by_key = {x.key: x for x in r.kvs}
+                    src, dst = rng.sample(names, 2)
+                    amount = rng.randint(1, 10)
+                    s, d = by_key[src], by_key[dst]
+                    t = pb.TxnRequest(
+                        compare=[pb.Compare(key=src, target=pb.Compare.MOD,
+                                            result=pb.Compare.EQUAL, mod_revision=s.mod_revision),
+                                 pb.Compare(key=dst, target=pb.Compare.MOD,
+                                            result=pb.Compare.EQUAL, mod_revision=d.mod_revision)],
+                        success=[pb.RequestOp(request_put=pb.PutRequest(
+                                     key=src, value=b"%d" % (int(s.value) - amount))),
+                                 pb.RequestOp(request_put=pb.PutRequest(
+                                     key=dst, value=b"%d" % (int(d.value) + amount)))])
+                    if kv.Txn(t, timeout=5).succeeded:
+                        with lock:
+                            transfers.append(time.time())
+                except grpc.RpcError:
+                    time.sleep(0.05)  # a member is down: its shard is unavailable
+
+        def read(i):
+            kv = kvs[i % len(kvs)]
+            while not stop.is_set():
+                try:
+                    r = kv.Range(pb.RangeRequest(key=b"acc/", range_end=b"acc0"), timeout=5)
+                except grpc.RpcError:
+                    time.sleep(0.05)
+                    continue
+                total = sum(int(x.value) for x in r.kvs)
+                with lock:
+                    reads.append(r.header.revision)
+                    if len(r.kvs) != ACCOUNTS or total != ACCOUNTS * BALANCE:
+                        violations.append((r.header.revision, total, len(r.kvs)))
+
+        def put(i):
+            kv = kvs[i % len(kvs)]
+            n = 0
+            while not stop.is_set():
+                key, value = b"w%d/%d" % (i, n), b"v%d" % n
+                n += 1
+                try:
+                    rev = kv.Put(pb.PutRequest(key=key, value=value), timeout=5).header.revision
+                    with lock:
+                        acked_puts.append((key, value, rev))
+                except grpc.RpcError:
+                    time.sleep(0.05)
+
+        threads = ([threading.Thread(target=transfer, args=(i,)) for i in range(4)] +
+                   [threading.Thread(target=read, args=(i,)) for i in range(2)] +
+                   [threading.Thread(target=put, args=(i,)) for i in range(3)])
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1.5)
+            victim = self.cluster.members[2]
+            victim.kill()
+            killed_at = time.time()
+            time.sleep(1.0)
+            victim.start()
+            restarted_at = time.time()
+            time.sleep(2.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+
+        self.assertEqual(violations, [], "reads whose accounts did not sum to the total")
+        self.assertGreater(len(reads), 10)
+        self.assertGreater(sum(1 for t in transfers if t < killed_at), 5)
+        self.assertGreater(sum(1 for t in transfers if t > restarted_at), 5,
+                           "transfers go on after the restart")
+        # Nothing acknowledged is lost: every put is there, at its revision.
+        kv = kvs[0]
+        for key, value, rev in acked_puts:
+            r = kv.Range(pb.RangeRequest(key=key), timeout=10)
+            self.assertEqual(len(r.kvs), 1, key)
+            self.assertEqual((r.kvs[0].value, r.kvs[0].mod_revision), (value, rev), key)
+        self.assertGreater(len(acked_puts), 20)
+        final = kv.Range(pb.RangeRequest(key=b"acc/", range_end=b"acc0"), timeout=10)
+        self.assertEqual(sum(int(x.value) for x in final.kvs), ACCOUNTS * BALANCE)
+
+
+if __name__ == "__main__":
+    unittest.main()
