@@ -188,6 +188,9 @@ void ClusterRuntime::Loop() {
       batch.swap(tasks_);
       durable_moved_ = false;
     }
+    // The member's timers measure from now, not from the last turn: a
+    // commit wait scheduled from a stale now would end early.
+    member_->SetNow(Clock::now());
     for (Task& task : batch) task(*member_);
     next = member_->RunTimers(Clock::now());
     ReleaseDurable();

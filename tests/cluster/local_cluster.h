@@ -44,6 +44,10 @@ class LocalCluster {
   Member& member(int i) { return *nodes_[i]->member; }
   MvccStore& store(int i) { return *nodes_[i]->store; }
   int size() const { return static_cast<int>(nodes_.size()); }
+  // Sets every member's now (before calling one directly).
+  void SetNow() {
+    for (auto& node : nodes_) node->member->SetNow(Member::Clock::now());
+  }
   // Messages to or from `node` are lost while it is cut off.
   void Isolate(int node, bool cut) { nodes_[node]->cut = cut; }
 
@@ -52,6 +56,7 @@ class LocalCluster {
   bool RunUntil(const std::function<bool()>& done,
                 std::chrono::milliseconds limit = std::chrono::seconds(10)) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
+    SetNow();
     while (!done()) {
       if (std::chrono::steady_clock::now() > deadline) return false;
       if (queue_.empty()) {
@@ -59,6 +64,7 @@ class LocalCluster {
         if (queue_.empty()) std::this_thread::sleep_for(std::chrono::microseconds(200));
         continue;
       }
+      SetNow();  // timers measure from now (a commit wait from a stale now ends early)
       Message m = std::move(queue_.front());
       queue_.pop_front();
       Node& to = *nodes_[Index(m.to)];

@@ -149,6 +149,33 @@ TEST_F(ClusterRuntimeTest, ATransactionOverEveryShardCommitsAcrossTheNetwork) {
   for (size_t i = 0; i < sorted.size(); ++i) EXPECT_EQ(scan->items[i].key, sorted[i]);
 }
 
+TEST_F(ClusterRuntimeTest, ACommitIsAnsweredOnlyOnceEveryClockIsPastIt) {
+  // Commit wait through the runtime's loop: each commit follows an idle
+  // pause, so a wait measured from the loop's last turn (not from now)
+  // would end at once and answer while the clocks still read the commit's
+  // millisecond.
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    struct Answer {
+      Result<Timestamp> committed = Status::IoError("none");
+      uint64_t answered_ms = 0;
+    };
+    const Answer answer = On<Answer>(0, [i](cluster::Member& member, auto done) {
+      cluster::Coordinator& coordinator = member.coordinator();
+      Result<cluster::Coordinator::Begun> begun =
+          coordinator.Begin(Isolation::kSerializable, false, std::nullopt);
+      if (!begun.ok()) return done(Answer{begun.status(), 0});
+      (void)coordinator.Write(begun->id, "wait" + std::to_string(i), "\"v\"");
+      coordinator.Commit(begun->id, [done](Result<Timestamp> c) {
+        done(Answer{c, cluster::HybridLogicalClock::SystemMillis()});
+      });
+    });
+    ASSERT_TRUE(answer.committed.ok()) << answer.committed.status().message();
+    EXPECT_GT(answer.answered_ms, cluster::HybridLogicalClock::PhysicalMillis(*answer.committed))
+        << "commit " << i << " was answered inside its own millisecond";
+  }
+}
+
 TEST_F(ClusterRuntimeTest, ANodeThatGoesAwayFailsCallsInTimeAndIsReachedAgainWhenBack) {
   const std::vector<std::string> keys = KeysOnEveryShard();
   ASSERT_TRUE(ReadAll(0, {keys[2]}).ok());

@@ -48,6 +48,7 @@ class ThreeNodes {
   template <typename T>
   Reply<T> Run(const std::function<void(std::function<void(Reply<T>)>)>& call) {
     std::optional<Reply<T>> out;
+    cluster_.SetNow();
     call([&](Reply<T> r) { out.emplace(std::move(r)); });
     EXPECT_TRUE(cluster_.RunUntil([&] { return out.has_value(); })) << "no answer in time";
     return out ? std::move(*out) : Reply<T>(ServiceError{ErrorCode::kInternal, "no answer"});
@@ -337,6 +338,8 @@ RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoes, ()) {
     // refused alike, by the same check.
     auto a = one.Txn(t);
     auto b = cluster.Txn(node, t);
+    RC_LOG() << "step " << step << " errors: one node '" << (a.ok() ? "" : a.error().message)
+             << "', cluster '" << (b.ok() ? "" : b.error().message) << "'\n";
     RC_ASSERT(a.ok() == b.ok());
     if (!a.ok()) {
       RC_ASSERT(a.error().message == b.error().message);
@@ -349,12 +352,17 @@ RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoes, ()) {
       RC_ASSERT(cluster_writes.size() < 2 ||
                 cluster_writes.back() > cluster_writes[cluster_writes.size() - 2]);
     }
-    RC_ASSERT(Renderer(one_writes)(a.value()) == Renderer(cluster_writes)(b.value()));
+    const std::string want = Renderer(one_writes)(a.value());
+    const std::string got = Renderer(cluster_writes)(b.value());
+    RC_LOG() << "step " << step << ": one node " << want << "\n  cluster  " << got << "\n";
+    RC_ASSERT(want == got);
     auto all_one = one.Get("a", std::string(1, '\0'));
     auto all_cluster = cluster.Get((node + 1) % 3, "a", std::string(1, '\0'));
     RC_ASSERT(all_cluster.ok());
-    RC_ASSERT(Renderer(one_writes)(all_one.value()) ==
-              Renderer(cluster_writes)(all_cluster.value()));
+    const std::string want_all = Renderer(one_writes)(all_one.value());
+    const std::string got_all = Renderer(cluster_writes)(all_cluster.value());
+    RC_LOG() << "  then one node " << want_all << "\n  cluster  " << got_all << "\n";
+    RC_ASSERT(want_all == got_all);
   }
 }
 
