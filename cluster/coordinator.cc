@@ -526,6 +526,13 @@ void Coordinator::ResolveEverywhere(const CommitInFlight& commit, TxnStatus outc
       });
 }
 
+Timestamp Coordinator::ReadTimestamp() {
+  const uint64_t wall = HybridLogicalClock::SystemMillis();
+  const auto offset = static_cast<uint64_t>(options_.max_clock_offset.count());
+  if (wall <= offset + 1) return FreshTimestamp();  // a clock at the epoch: no past to read
+  return Timestamp(HybridLogicalClock::Make(wall - offset, 0).value() - 1);
+}
+
 void Coordinator::AfterCommitWait(Timestamp timestamp, std::function<void()> reply) {
   const uint64_t wall = HybridLogicalClock::SystemMillis();
   const uint64_t past = HybridLogicalClock::PhysicalMillis(timestamp) +

@@ -113,6 +113,12 @@ class Coordinator final {
   // --- building blocks for one-shot requests ---
   // A fresh timestamp from the clock (a snapshot nobody holds).
   Timestamp FreshTimestamp();
+  // The newest snapshot a read may take without commit wait: the last
+  // timestamp of the millisecond before (wall clock - max_clock_offset).
+  // Every commit acknowledged before now is at or below it (its commit
+  // wait ended only once every clock was past it), and every clock is
+  // already past it, so an answer at it needs no wait.
+  Timestamp ReadTimestamp();
   // A fresh snapshot that holds the low-water mark until released.
   Timestamp HoldSnapshot();
   void ReleaseSnapshot(Timestamp snapshot);

@@ -204,24 +204,42 @@ void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
   if (request.revision > 0 && request.revision < compact_revision_) {
     return done(etcd_errors::Compacted());
   }
+  // Without a revision: the newest snapshot that needs no commit wait.
   auto begun = coordinator_->Begin(
       std::nullopt, /*read_only=*/true,
-      request.revision > 0 ? std::optional<Timestamp>(AtRevision(request.revision)) : std::nullopt);
+      request.revision > 0 ? AtRevision(request.revision) : coordinator_->ReadTimestamp());
   if (!begun.ok()) return done(ClusterError(begun.status()));
   const uint64_t id = begun->id;
   // Without a revision, the answer is the snapshot it read.
   const int64_t header = request.revision > 0 ? now : static_cast<int64_t>(begun->start.value());
-  ScanAll(id, request.span,
-          [this, id, header, request, alive = alive_,
-           done = std::move(done)](Reply<std::vector<KeyValue>> kvs) {
-            if (!*alive) return;
-            (void)coordinator_->Abort(id);
-            if (!kvs.ok()) return done(kvs.error());
-            const auto count = static_cast<int64_t>(kvs.value().size());
-            auto resp = std::make_shared<RangeResponse>(
-                ShapeRange(request, std::move(kvs.value()), count, header));
-            coordinator_->AfterCommitWait(AtRevision(header), [resp, done] { done(*resp); });
-          });
+  auto answer = [this, id, header, request, alive = alive_,
+                 done = std::move(done)](Reply<std::vector<KeyValue>> kvs) {
+    if (!*alive) return;
+    (void)coordinator_->Abort(id);
+    if (!kvs.ok()) return done(kvs.error());
+    const auto count = static_cast<int64_t>(kvs.value().size());
+    auto resp =
+        std::make_shared<RangeResponse>(ShapeRange(request, std::move(kvs.value()), count, header));
+    coordinator_->AfterCommitWait(AtRevision(header), [resp, done] { done(*resp); });
+  };
+  // One key is read from its shard alone; a range from every shard.
+  if (request.span.range_end.empty()) {
+    return ReadKey(id, request.span.key, std::move(answer));
+  }
+  ScanAll(id, request.span, std::move(answer));
+}
+
+void ClusterKv::ReadKey(uint64_t txn, const std::string& key, Done<std::vector<KeyValue>> done) {
+  coordinator_->Get(txn, EngineKey(key), [key, done = std::move(done)](Result<ReadResult> r) {
+    if (!r.ok()) return done(ClusterError(r.status()));
+    std::vector<KeyValue> out;
+    if (r->found && !r->deleted) {
+      auto kv = StoredToKeyValue(key, r->timestamp, r->value);
+      if (!kv) return done(DamagedValue(key));
+      out.push_back(std::move(*kv));
+    }
+    done(std::move(out));
+  });
 }
 
 void ClusterKv::Put(const PutRequest& request, Done<PutResponse> done) {
@@ -326,18 +344,13 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
   std::set<std::string> keys(footprint.keys.begin(), footprint.keys.end());
   for (const std::string& key : keys) {
     ++gather->waiting;
-    coordinator_->Get(id, EngineKey(key), [gather, key, fail](Result<ReadResult> r) {
-      if (!r.ok()) {
-        fail(ClusterError(r.status()));
-      } else if (r->found && !r->deleted) {
-        auto kv = StoredToKeyValue(key, r->timestamp, r->value);
-        if (kv) {
-          gather->view->keys[key] = std::move(kv);
-        } else {
-          fail(DamagedValue(key));
-        }
-      } else {
+    ReadKey(id, key, [gather, key, fail](Reply<std::vector<KeyValue>> kvs) {
+      if (!kvs.ok()) {
+        fail(kvs.error());
+      } else if (kvs.value().empty()) {
         gather->view->keys[key] = std::nullopt;
+      } else {
+        gather->view->keys[key] = std::move(kvs.value().front());
       }
       gather->Release();
     });

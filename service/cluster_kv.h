@@ -10,10 +10,15 @@
 //    timestamp C. Serializable validation makes the request atomic at C:
 //    nothing it read changed between S and C. A lost conflict is retried
 //    from a new snapshot, up to max_attempts times.
-//  - A Range without a revision reads every shard at a fresh snapshot S and
-//    answers header.revision = S after commit wait, so nothing at or below
-//    S can commit after the answer (each shard's clock was moved past S by
-//    the read). With a revision, it reads the past at that timestamp.
+//  - A Range without a revision reads at S = Coordinator::ReadTimestamp(),
+//    the newest snapshot every acknowledged commit is at or below and every
+//    clock is past (so no commit wait), and answers header.revision = S.
+//    The shards it reads wait for intents at or below S on the keys read,
+//    so no commit at or below S in its range can appear after the answer.
+//    (Commits elsewhere may still: S is complete for the range read, not
+//    yet for the whole key space; that needs the shards' resolved
+//    timestamps, which the watch work brings.) With a revision, it reads
+//    the past at that timestamp.
 // So revisions are hybrid-clock timestamps: unique and rising, not dense.
 //
 // Keys: an etcd key k is the engine key "\x01" + k (the cluster's string
@@ -85,6 +90,8 @@ class ClusterKv final {
   template <typename T>
   void RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
                 int attempt);
+  // Reads `key` in the transaction `txn` from its shard: no key or one.
+  void ReadKey(uint64_t txn, const std::string& key, Done<std::vector<KeyValue>> done);
   // Reads every key of `span` in the transaction `txn` (paging), then calls
   // `done` with them (ascending) or the first error.
   void ScanAll(uint64_t txn, KeySpan span, Done<std::vector<KeyValue>> done);
