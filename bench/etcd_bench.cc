@@ -57,64 +57,88 @@ std::string Key(int i) {
   return b;
 }
 
+// One server under test: a single process, or the members of a cluster
+// started with etcd's flags (each its own process, data and ports).
 struct Server {
   std::string name;
-  pid_t pid = -1;
-  std::string endpoint;
+  std::vector<pid_t> pids;
+  std::vector<std::string> endpoints;  // each member's client address
   std::string dir;
 };
 
-Server Start(const std::string& name, const std::string& binary) {
-  Server s;
-  s.name = name;
-  s.dir = std::filesystem::temp_directory_path() /
-          ("strata-etcd-bench-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(s.dir);
-  const int port = FreePort();
-  s.endpoint = "127.0.0.1:" + std::to_string(port);
-  std::vector<std::string> argv = {binary,
-                                   "--data-dir",
-                                   s.dir + "/data",
-                                   "--listen-client-urls",
-                                   "http://" + s.endpoint,
-                                   "--advertise-client-urls",
-                                   "http://" + s.endpoint};
-  if (name == "etcd") {
-    const std::string peer = "http://127.0.0.1:" + std::to_string(FreePort());
-    for (const char* flag : {"--listen-peer-urls", "--initial-advertise-peer-urls"}) {
-      argv.push_back(flag);
-      argv.push_back(peer);
-    }
-    argv.push_back("--initial-cluster");
-    argv.push_back("default=" + peer);
-    argv.push_back("--log-level");
-    argv.push_back("error");
-  }
-  // The servers' logs are not the benchmark's business.
-  const int saved = ::dup(STDERR_FILENO);
-  const int null = ::open("/dev/null", O_WRONLY);
-  ::dup2(null, STDERR_FILENO);
-  s.pid = SpawnChild(argv, /*pipe_stdin=*/false).pid;
-  ::dup2(saved, STDERR_FILENO);
-  ::close(saved);
-  ::close(null);
-  // Ready once a Range answers.
-  auto stub = pb::KV::NewStub(grpc::CreateChannel(s.endpoint, grpc::InsecureChannelCredentials()));
+void WaitServing(const std::string& name, const std::string& endpoint) {
+  // Ready once a Range answers (an etcd member: once it has a leader).
+  auto stub = pb::KV::NewStub(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
   for (int i = 0; i < 300; ++i) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
     pb::RangeRequest req;
     req.set_key("x");
     pb::RangeResponse resp;
-    if (stub->Range(&ctx, req, &resp).ok()) return s;
+    if (stub->Range(&ctx, req, &resp).ok()) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   Fatal(name + " did not start");
 }
 
+Server Start(const std::string& name, const std::string& binary, int nodes) {
+  Server s;
+  s.name = name;
+  s.dir = std::filesystem::temp_directory_path() /
+          ("strata-etcd-bench-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(s.dir);
+  std::vector<int> clients, peers;
+  std::string initial_cluster;
+  for (int i = 0; i < nodes; ++i) {
+    clients.push_back(FreePort());
+    peers.push_back(FreePort());
+    if (i > 0) initial_cluster.push_back(',');
+    initial_cluster.append("m").append(std::to_string(i));
+    initial_cluster.append("=http://127.0.0.1:").append(std::to_string(peers.back()));
+  }
+  for (int i = 0; i < nodes; ++i) {
+    // Appended piece by piece: GCC 12's -Wrestrict misreads some chains of +.
+    std::string member("m"), endpoint("127.0.0.1:"), peer("http://127.0.0.1:");
+    member.append(std::to_string(i));
+    endpoint.append(std::to_string(clients[i]));
+    peer.append(std::to_string(peers[i]));
+    const std::string data = (std::filesystem::path(s.dir) / member).string();
+    s.endpoints.push_back(endpoint);
+    std::vector<std::string> argv = {binary,
+                                     "--name",
+                                     member,
+                                     "--data-dir",
+                                     data,
+                                     "--listen-client-urls",
+                                     "http://" + endpoint,
+                                     "--advertise-client-urls",
+                                     "http://" + endpoint,
+                                     "--listen-peer-urls",
+                                     peer,
+                                     "--initial-advertise-peer-urls",
+                                     peer,
+                                     "--initial-cluster",
+                                     initial_cluster};
+    if (name == "etcd") {
+      argv.push_back("--log-level");
+      argv.push_back("error");
+    }
+    // The servers' logs are not the benchmark's business.
+    const int saved = ::dup(STDERR_FILENO);
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDERR_FILENO);
+    s.pids.push_back(SpawnChild(argv, /*pipe_stdin=*/false).pid);
+    ::dup2(saved, STDERR_FILENO);
+    ::close(saved);
+    ::close(null);
+  }
+  for (const std::string& endpoint : s.endpoints) WaitServing(name, endpoint);
+  return s;
+}
+
 void Stop(Server& s) {
-  ::kill(s.pid, SIGTERM);
-  WaitChild(s.pid);
+  for (pid_t pid : s.pids) ::kill(pid, SIGTERM);
+  for (pid_t pid : s.pids) WaitChild(pid);
   std::filesystem::remove_all(s.dir);
 }
 
@@ -123,7 +147,7 @@ struct ProcSample {
   uint64_t rss_bytes = 0;
 };
 
-ProcSample Sample(pid_t pid) {
+ProcSample SampleOne(pid_t pid) {
   ProcSample out;
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
@@ -145,6 +169,17 @@ ProcSample Sample(pid_t pid) {
   return out;
 }
 
+// Every member's CPU and RSS, summed.
+ProcSample Sample(const std::vector<pid_t>& pids) {
+  ProcSample total;
+  for (pid_t pid : pids) {
+    const ProcSample one = SampleOne(pid);
+    total.cpu_seconds += one.cpu_seconds;
+    total.rss_bytes += one.rss_bytes;
+  }
+  return total;
+}
+
 enum class Op {
   kPut,
   kRange,
@@ -164,9 +199,12 @@ struct Row {
 
 // `n` channels, each its own TCP connection (a local subchannel pool, and
 // an argument that differs, keep gRPC from sharing one).
-std::vector<std::shared_ptr<grpc::Channel>> Connections(const std::string& endpoint, int n) {
+// Spread over a cluster's members, round robin.
+std::vector<std::shared_ptr<grpc::Channel>> Connections(const std::vector<std::string>& endpoints,
+                                                        int n) {
   std::vector<std::shared_ptr<grpc::Channel>> out;
   for (int c = 0; c < n; ++c) {
+    const std::string& endpoint = endpoints[c % endpoints.size()];
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("strata.bench.connection", c);
@@ -199,7 +237,7 @@ struct Client {
 class Load {
  public:
   Load(const Server& server, const Row& row) : row_(row) {
-    for (const auto& channel : Connections(server.endpoint, row.connections)) {
+    for (const auto& channel : Connections(server.endpoints, row.connections)) {
       kv_.push_back(pb::KV::NewStub(channel));
       lease_.push_back(pb::Lease::NewStub(channel));
     }
@@ -323,7 +361,8 @@ class Load {
 };
 
 void Populate(const Server& s) {
-  auto stub = pb::KV::NewStub(grpc::CreateChannel(s.endpoint, grpc::InsecureChannelCredentials()));
+  auto stub =
+      pb::KV::NewStub(grpc::CreateChannel(s.endpoints[0], grpc::InsecureChannelCredentials()));
   const std::string value(kValueBytes, 'v');
   for (int i = 0; i < kKeySpace; i += 100) {
     pb::TxnRequest txn;
@@ -468,7 +507,7 @@ Measurement Summarize(std::vector<double> lat, uint64_t ops, double seconds, Pro
 
 // The rows that need streams: watch fan-out and keep-alives.
 Measurement MeasureStreams(const Server& s, const Row& row, double seconds) {
-  const auto channels = Connections(s.endpoint, row.connections);
+  const auto channels = Connections(s.endpoints, row.connections);
   std::atomic<bool> stop{false};
   const auto to_dur = [](double sec) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sec));
@@ -494,7 +533,7 @@ Measurement MeasureStreams(const Server& s, const Row& row, double seconds) {
     bool sampled = false;
     while (Clock::now() < end) {
       if (!sampled && Clock::now() >= start) {
-        before = Sample(s.pid);
+        before = Sample(s.pids);
         sampled = true;
       }
       const int64_t now = Clock::now().time_since_epoch().count();
@@ -507,7 +546,7 @@ Measurement MeasureStreams(const Server& s, const Row& row, double seconds) {
       if (!kv->Put(&ctx, put, &resp).ok()) Fatal("fan-out put failed");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the last deliveries
-    after = Sample(s.pid);
+    after = Sample(s.pids);
     stop = true;
     for (auto& w : watchers) {
       w->Close();
@@ -532,9 +571,9 @@ Measurement MeasureStreams(const Server& s, const Row& row, double seconds) {
       clients.back()->window_end = end;
     }
     std::this_thread::sleep_until(start);
-    before = Sample(s.pid);
+    before = Sample(s.pids);
     std::this_thread::sleep_until(end);
-    after = Sample(s.pid);
+    after = Sample(s.pids);
     stop = true;
     for (auto& c : clients) {
       c->Close();
@@ -555,11 +594,11 @@ Measurement Measure(const Server& s, const Row& row, double seconds) {
   // Sample the server's CPU exactly over the measured window.
   std::thread sampler([&] {
     std::this_thread::sleep_until(load.window_start());
-    before = Sample(s.pid);
+    before = Sample(s.pids);
   });
   const uint64_t ops = load.Run(seconds);
   sampler.join();
-  const ProcSample after = Sample(s.pid);
+  const ProcSample after = Sample(s.pids);
   return Summarize(load.Latencies(), ops, seconds, before, after);
 }
 
@@ -590,19 +629,26 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
       {"lease keep-alive 8/64", Op::kLeaseKeepAlive, 8, 64},
       {"watch fan-out 1 writer/100 watchers", Op::kWatchFanOut, 8, 100},
   };
+  // A strata cluster serves only the key-value API so far: the stream and
+  // lease rows run on single servers.
+  auto runs_on_cluster = [](const Row& row) {
+    return row.op == Op::kPut || row.op == Op::kRange || row.op == Op::kRangeSerializable ||
+           row.op == Op::kKubernetesUpdate;
+  };
   std::vector<std::pair<std::string, std::string>> servers = {{"strata", options.strata_server}};
   if (!options.etcd.empty()) servers.emplace_back("etcd", options.etcd);
   // results[row][server] = median measurement
   std::map<std::string, std::map<std::string, Measurement>> results;
   for (const auto& [name, binary] : servers) {
-    Server s = Start(name, binary);
+    Server s = Start(name, binary, options.nodes);
     Populate(s);
     for (const Row& row : rows) {
       if (!options.only.empty() && row.name.find(options.only) == std::string::npos) continue;
+      if (options.nodes > 1 && !runs_on_cluster(row)) continue;
       std::vector<Measurement> runs;
       for (int r = 0; r < options.runs; ++r) {
-        std::fprintf(stderr, "etcd-api: %s %s, run %d of %d\n", name.c_str(), row.name.c_str(),
-                     r + 1, options.runs);
+        std::fprintf(stderr, "etcd-api: %s x%d %s, run %d of %d\n", name.c_str(), options.nodes,
+                     row.name.c_str(), r + 1, options.runs);
         runs.push_back(Measure(s, row, options.seconds));
       }
       auto median = [&](auto field) {
@@ -618,7 +664,8 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
       m.rss_mb = median(&Measurement::rss_mb);
       results[row.name][name] = m;
       JsonLine line;
-      line.Str("bench", "etcd-api").Str("server", name).Str("row", row.name);
+      line.Str("bench", "etcd-api").Str("server", name).Num("nodes", options.nodes, 0);
+      line.Str("row", row.name);
       line.Num("ops_per_s", m.ops_per_second, 0).Num("p50_us", m.p50_us, 0);
       line.Num("p99_us", m.p99_us, 0).Num("server_cpu_ms_per_1000_ops", m.cpu_ms_per_1000, 1);
       line.Num("rss_mb", m.rss_mb, 0).Num("load_1m", LoadAverage1m(), 2);
@@ -626,8 +673,12 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
     }
     Stop(s);
   }
-  std::string table =
-      "\n| row | strata ops/s | etcd ops/s | ratio | strata p50/p99 ms | etcd p50/p99 ms | "
+  std::string table = "\n";
+  table.append(std::to_string(options.nodes));
+  table.append(options.nodes > 1 ? " members each (CPU and RSS summed over them)\n"
+                                 : " server each\n");
+  table +=
+      "| row | strata ops/s | etcd ops/s | ratio | strata p50/p99 ms | etcd p50/p99 ms | "
       "strata CPU ms/1k ops | etcd CPU ms/1k ops | CPU ratio | RSS MB strata/etcd |\n"
       "|---|---|---|---|---|---|---|---|---|---|\n";
   char buf[512];

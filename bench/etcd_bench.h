@@ -20,6 +20,9 @@ struct EtcdBenchOptions {
   double seconds = 3;         // measured per run, after a warm-up
   int runs = 3;
   std::string only;  // run only the rows whose name contains this
+  // Members of each server's cluster (started with etcd's flags); the load
+  // is spread over them. Above 1, only the key-value rows run.
+  int nodes = 1;
 };
 
 // Prints a JSON line per measurement on stdout and a markdown table on
