@@ -96,16 +96,26 @@ class Logs(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertEqual(err, "", "info lines were written at --log-level warn")
 
-    def test_an_initial_cluster_of_several_members_is_refused_with_a_sentence(self):
-        # Until strata-server forms clusters, three servers started as an
-        # etcd cluster would each serve a store of its own: refused.
-        p = subprocess.run(
-            [strata_binary(), "--in-memory", "--name", "a", "--initial-cluster",
-             "a=http://127.0.0.1:2380,b=http://127.0.0.1:2390,c=http://127.0.0.1:2400"],
-            capture_output=True, text=True, timeout=30)
-        self.assertEqual(p.returncode, 2)
-        self.assertIn("--initial-cluster names other members (b, c)", p.stderr)
-        self.assertIn("cannot form a cluster yet", p.stderr)
+    def test_cluster_flags_it_cannot_serve_are_refused_with_a_sentence(self):
+        three = "a=http://127.0.0.1:2380,b=http://127.0.0.1:2390,c=http://127.0.0.1:2400"
+        cases = [
+            (["--name", "z", "--initial-cluster", three],
+             "--initial-cluster does not name this member (--name z)"),
+            (["--name", "a", "--initial-cluster", three + ",b=http://127.0.0.1:2410"],
+             "--initial-cluster names member b twice"),
+            (["--name", "a", "--initial-cluster", three, "--initial-cluster-state", "existing"],
+             "a strata cluster cannot take a new member yet"),
+            (["--name", "a", "--initial-cluster", three.replace("http://127.0.0.1:2390",
+                                                                "https://127.0.0.1:2390")],
+             "peer TLS is not implemented yet"),
+            (["--name", "a", "--initial-cluster", "a=http://127.0.0.1:2380,b"],
+             "--initial-cluster: 'b' is not name=peer-URL"),
+        ]
+        for flags, sentence in cases:
+            p = subprocess.run([strata_binary(), "--in-memory"] + flags, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(p.returncode, 2, flags)
+            self.assertIn(sentence, p.stderr, flags)
 
     def test_bad_log_flags_are_refused(self):
         for flags in (["--log-level", "loud"], ["--log-format", "xml"]):
