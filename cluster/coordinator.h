@@ -50,8 +50,6 @@
 
 namespace strata::cluster {
 
-// Keys one transaction may write in a cluster.
-inline constexpr size_t kMaxTxnWriteKeys = 10240;
 // Keys and ranges a serializable transaction may read (it remembers them
 // for validation at commit: bounded, so one client cannot grow a node's
 // memory without end).

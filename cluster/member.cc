@@ -85,6 +85,7 @@ void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_cl
   if (auto* call = std::get_if<RecordCall>(&request)) return shard.Record(*call, respond);
   if (auto* scan = std::get_if<RawScan>(&request)) return shard.Scan(*scan, respond);
   if (auto* changes = std::get_if<RawChanges>(&request)) return shard.Changes(*changes, respond);
+  if (auto* watch = std::get_if<ShardWatch>(&request)) return shard.Watch(*watch, respond);
   if (auto* compact = std::get_if<RawCompact>(&request)) {
     // No shard collects above the cluster's low-water mark.
     const Timestamp mark = LowWaterMark().value_or(Timestamp(0));
@@ -141,6 +142,15 @@ Member::Clock::time_point Member::RunTimers(Clock::time_point now) {
   }
   const Clock::time_point next = peers_.RunTimers(now);
   return std::min(next, timers_.RunDue(now));
+}
+
+std::unique_ptr<WatchFeed> Member::Watch(KeyRange range, Timestamp after, WatchFeedOptions options,
+                                         WatchFeed::OnChanges on_changes,
+                                         WatchFeed::OnError on_error) {
+  auto feed = std::make_unique<WatchFeed>(&peers_, &timers_, std::move(range), after, options,
+                                          std::move(on_changes), std::move(on_error));
+  feed->Start();
+  return feed;
 }
 
 }  // namespace strata::cluster

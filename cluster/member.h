@@ -35,6 +35,7 @@
 #include "cluster/shard_map.h"
 #include "cluster/shard_server.h"
 #include "cluster/timers.h"
+#include "cluster/watch_feed.h"
 #include "strata/mvcc_store.h"
 
 namespace strata::cluster {
@@ -83,6 +84,11 @@ class Member final {
   // Sets now and runs what is due; returns when to call again.
   Clock::time_point RunTimers(Clock::time_point now);
   void SetNow(Clock::time_point now) { timers_.SetNow(now); }
+
+  // A feed of the changes in `range` above `after`, over every shard
+  // (cluster/watch_feed.h), started.
+  std::unique_ptr<WatchFeed> Watch(KeyRange range, Timestamp after, WatchFeedOptions options,
+                                   WatchFeed::OnChanges on_changes, WatchFeed::OnError on_error);
 
   Coordinator& coordinator() { return *coordinator_; }
   Router& router() { return router_; }

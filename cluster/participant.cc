@@ -202,6 +202,7 @@ Result<Timestamp> Participant::CommitOnePhase(const PrepareRequest& request, uin
   if (!request.writes.empty()) {
     Status applied = store_->ApplyBatch(request.writes, *commit_timestamp);
     if (!applied.ok() && applied.code() != StatusCode::kIoError) return applied;
+    if (options_.change_log) options_.change_log->Append(request.writes, *commit_timestamp);
     finished_[request.txn] = Finished{TxnStatus::kCommitted, *commit_timestamp};
     if (!applied.ok()) return applied;
   } else {
@@ -277,6 +278,7 @@ Status Participant::Resolve(TxnId txn, TxnStatus outcome, Timestamp commit_times
       // in doubt, so the intents are done with. Anything else changed
       // nothing: keep the intents for a retry.
       if (!applied.ok() && applied.code() != StatusCode::kIoError) return applied;
+      if (options_.change_log) options_.change_log->Append(missing, commit_timestamp);
     }
     clock_->Observe(commit_timestamp);
   }

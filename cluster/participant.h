@@ -44,6 +44,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/change_log.h"
 #include "cluster/hybrid_clock.h"
 #include "cluster/txn_id.h"
 #include "strata/mvcc_store.h"
@@ -78,6 +79,8 @@ struct ParticipantOptions {
   std::chrono::milliseconds outcome_retention{10000};
   // How conflict messages show a key (engine bytes); default: hex.
   std::function<std::string(std::string_view)> describe_key;
+  // Where every commit applied here is appended, for watches (null: none).
+  ChangeLog* change_log = nullptr;
 };
 
 // Intents by age, for mvcc_stats: bucket i counts intents younger than

@@ -32,6 +32,8 @@ inline constexpr size_t kMaxPeerMessageBytes = 4 * 1024 * 1024 - 64 * 1024;
 // What one transaction writes (keys and values) travels in one prepare to
 // each shard, so it must fit one message with room to spare.
 inline constexpr size_t kMaxTxnWriteBytes = 3 * 1024 * 1024;
+// Keys one transaction may write in a cluster.
+inline constexpr size_t kMaxTxnWriteKeys = 10240;
 // The most items a raw scan or changes request may ask of one shard.
 inline constexpr size_t kMaxRawLimit = 10000;
 // The most items a transaction's scan may ask of one shard: twice a raw
@@ -105,8 +107,19 @@ struct RawCompact {
   Timestamp horizon;
 };
 
-using PeerRequest = std::variant<ShardRead, ShardPrepare, ShardCommit, ShardResolve, RecordCall,
-                                 Forward, LowWaterMarkReport, RawScan, RawChanges, RawCompact>;
+// A watch's read of one shard (its change feed, cluster/change_log.h): the
+// changes in `range` with timestamps above `after`, up to the shard's
+// resolved timestamp, from `cursor` on in the shard's change log.
+struct ShardWatch {
+  KeyRange range;
+  Timestamp after;
+  uint64_t cursor = 0;
+  size_t limit = 0;
+};
+
+using PeerRequest =
+    std::variant<ShardRead, ShardPrepare, ShardCommit, ShardResolve, RecordCall, Forward,
+                 LowWaterMarkReport, RawScan, RawChanges, RawCompact, ShardWatch>;
 
 // --- replies -----------------------------------------------------------------
 
@@ -147,6 +160,15 @@ struct RawChangesReply {
 struct RawCompactReply {
   CompactResult compacted;
 };
+// Every change in the range with a timestamp in (after, resolved], in
+// (timestamp, key) order; no change at or below `resolved` can still
+// appear on the shard. The next read passes resolved as `after` and
+// `cursor` as its cursor.
+struct ShardWatchReply {
+  std::vector<Change> changes;
+  Timestamp resolved;
+  uint64_t cursor = 0;
+};
 
 // The request failed (never OK).
 struct PeerError {
@@ -155,7 +177,7 @@ struct PeerError {
 
 using PeerReply =
     std::variant<ShardReadReply, PrepareReply, CommitReply, ResolveReply, RecordReply, ForwardReply,
-                 RawScanReply, RawChangesReply, RawCompactReply, PeerError>;
+                 RawScanReply, RawChangesReply, RawCompactReply, ShardWatchReply, PeerError>;
 
 }  // namespace strata::cluster
 

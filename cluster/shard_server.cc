@@ -72,9 +72,11 @@ ShardServer::ShardServer(ShardId shard, uint32_t shard_count, MvccStore* store,
       peers_(peers),
       timers_(timers),
       boot_ms_(HybridLogicalClock::SystemMillis()),
+      change_log_(options_.change_log_bytes),
       participant_(store, clock,
                    ParticipantOptions{.outcome_retention = options_.outcome_retention,
-                                      .describe_key = options_.describe_key}),
+                                      .describe_key = options_.describe_key,
+                                      .change_log = &change_log_}),
       records_(options_.heartbeat_timeout) {}
 
 void ShardServer::Start() {
@@ -153,6 +155,65 @@ void ShardServer::Changes(const RawChanges& changes, Respond respond) {
   if (!result.ok()) return respond(PeerError{result.status()});
   CutToFit(&result->changes, &result->more, 0);
   respond(RawChangesReply{std::move(*result)});
+}
+
+// A watch reply cut short (by a limit or by size) may end inside a
+// timestamp: it then ends before that timestamp, so a commit's changes
+// always travel together, and the next read starts over from the same
+// cursor. A reply of one timestamp is whole (one commit's changes on one
+// shard fit a message and a limit: kMaxTxnWriteBytes, kMaxTxnWriteKeys).
+static void EndBeforeLastTimestamp(ShardWatchReply* reply, uint64_t cursor) {
+  if (reply->changes.empty()) return;
+  const Timestamp last = reply->changes.back().timestamp;
+  reply->cursor = cursor;
+  if (reply->changes.front().timestamp == last) {
+    reply->resolved = last;
+    return;
+  }
+  std::erase_if(reply->changes, [&](const Change& c) { return c.timestamp == last; });
+  reply->resolved = Timestamp(last.value() - 1);
+}
+
+Timestamp ShardServer::WatchFrontier() const {
+  const Timestamp wall(HybridLogicalClock::Make(HybridLogicalClock::SystemMillis(), 0).value() - 1);
+  const Timestamp safe = participant_.SafeTime();
+  // SafeTime is min(clock, oldest prepare - 1): the wall clock may stand in
+  // for the clock only when no prepare holds the time back below it.
+  if (safe < clock_->Last()) return safe;
+  return std::max(safe, wall);
+}
+
+void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
+  if (watch.after < store_->compaction_horizon()) {
+    return respond(
+        PeerError{Status::Compacted("a watch from " + std::to_string(watch.after.value()) +
+                                    " reads below this shard's compaction horizon " +
+                                    std::to_string(store_->compaction_horizon().value()))});
+  }
+  const Timestamp resolved = WatchFrontier();
+  ShardWatchReply reply{{}, std::max(resolved, watch.after), watch.cursor};
+  if (resolved <= watch.after) return respond(std::move(reply));
+  const size_t limit = std::min(watch.limit == 0 ? kMaxRawLimit : watch.limit, kMaxRawLimit);
+  if (auto page = change_log_.Read(watch.range, watch.after, resolved, watch.cursor, limit)) {
+    reply.changes = std::move(page->changes);
+    reply.resolved = page->upto;
+    reply.cursor = page->next_cursor;
+  } else {
+    // The log no longer holds what this reader needs: the store has it.
+    // One commit's keys on one shard always fit the limit asked, so the
+    // first timestamp returned is whole.
+    Result<ChangesResult> result =
+        store_->Changes(watch.after, watch.range, kMaxTxnWriteKeys + limit);
+    if (!result.ok()) return respond(PeerError{result.status()});
+    std::erase_if(result->changes, [&](const Change& c) { return c.timestamp > resolved; });
+    reply.changes = std::move(result->changes);
+    reply.cursor = change_log_.begin();
+    if (result->more) EndBeforeLastTimestamp(&reply, watch.cursor);
+  }
+  bool cut = false;
+  CutToFit(&reply.changes, &cut, 0);
+  if (cut) EndBeforeLastTimestamp(&reply, watch.cursor);
+  respond(std::move(reply));
 }
 
 void ShardServer::RetryWaitingReads() {

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/change_log.h"
 #include "cluster/durable_state.h"
 #include "cluster/hybrid_clock.h"
 #include "cluster/participant.h"
@@ -62,6 +63,9 @@ struct ShardServerOptions {
   std::chrono::milliseconds rpc_timeout{5000};
   // How conflict messages show a key (engine bytes); default: hex.
   std::function<std::string(std::string_view)> describe_key;
+  // Recent changes kept for watches (cluster/change_log.h); a watcher
+  // further behind reads the store.
+  size_t change_log_bytes = size_t{16} << 20;
 };
 
 struct ShardServerStats {
@@ -101,10 +105,19 @@ class ShardServer final {
   // (no waiting for intents), cut to fit one message.
   void Scan(const RawScan& scan, Respond respond);
   void Changes(const RawChanges& changes, Respond respond);
+  // A watch's read: what this shard committed in a range since `after`, up
+  // to its resolved timestamp, from its change log (or, if the log no
+  // longer holds what the reader needs, from the store).
+  void Watch(const ShardWatch& watch, Respond respond);
 
   ShardId shard() const { return shard_; }
   // The resolved timestamp (Participant::SafeTime).
   Timestamp SafeTime() const { return participant_.SafeTime(); }
+  // The same, moving with the wall clock while the shard is idle: no commit
+  // at or below it can still be applied here (a one-phase commit takes a
+  // timestamp above both the clock's last and the wall clock; a two-phase
+  // one commits at or above a pending prepare).
+  Timestamp WatchFrontier() const;
   ShardServerStats Stats() const;
 
  private:
@@ -151,6 +164,7 @@ class ShardServer final {
   // Wall-clock ms when this server started (see CheckSentAfterStart).
   const uint64_t boot_ms_;
 
+  ChangeLog change_log_;  // before participant_, which appends to it
   Participant participant_;
   TxnRecordTable records_;
   std::optional<DurableClusterState> durable_state_;

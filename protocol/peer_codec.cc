@@ -128,6 +128,12 @@ struct RequestWriter {
   void operator()(const cluster::RawCompact& compact) const {
     w->FieldUint("horizon", compact.horizon.value());
   }
+  void operator()(const cluster::ShardWatch& watch) const {
+    WriteRangeField(w, watch.range);
+    w->FieldUint("after", watch.after.value())
+        .FieldUint("cursor", watch.cursor)
+        .FieldUint("limit", watch.limit);
+  }
 };
 
 struct ReplyWriter {
@@ -159,6 +165,10 @@ struct ReplyWriter {
     w->FieldUint("horizon", reply.compacted.horizon.value())
         .FieldUint("versions_removed", reply.compacted.versions_removed)
         .FieldUint("bytes_reclaimed", reply.compacted.bytes_reclaimed);
+  }
+  void operator()(const cluster::ShardWatchReply& reply) const {
+    WriteChanges(w, ChangesResult{reply.changes, false});
+    w->FieldUint("resolved", reply.resolved.value()).FieldUint("cursor", reply.cursor);
   }
   void operator()(const cluster::PeerError& error) const {
     const ErrorReply wire = ErrorFromStatus(error.status);
@@ -296,6 +306,7 @@ std::string_view PeerRequestType(const PeerRequest& request) {
     std::string_view operator()(const cluster::RawScan&) const { return "raw_scan"; }
     std::string_view operator()(const cluster::RawChanges&) const { return "raw_changes"; }
     std::string_view operator()(const cluster::RawCompact&) const { return "raw_compact"; }
+    std::string_view operator()(const cluster::ShardWatch&) const { return "shard_watch"; }
   };
   return std::visit(Namer{}, request);
 }
@@ -313,6 +324,7 @@ std::string_view PeerReplyType(const PeerReply& reply) {
     std::string_view operator()(const cluster::RawScanReply&) const { return "raw_scan_ok"; }
     std::string_view operator()(const cluster::RawChangesReply&) const { return "raw_changes_ok"; }
     std::string_view operator()(const cluster::RawCompactReply&) const { return "raw_compact_ok"; }
+    std::string_view operator()(const cluster::ShardWatchReply&) const { return "shard_watch_ok"; }
     std::string_view operator()(const cluster::PeerError&) const { return "error"; }
   };
   return std::visit(Namer{}, reply);
@@ -336,8 +348,8 @@ std::string PeerReplyFields(const PeerReply& reply, Timestamp hlc) {
 
 bool IsPeerRequestType(std::string_view type) {
   return type == "shard_read" || type == "shard_prepare" || type == "shard_commit" ||
-         type == "shard_resolve" || type.starts_with("record_") || type == "forward" ||
-         type.starts_with("raw_") || IsOneWayType(type);
+         type == "shard_resolve" || type == "shard_watch" || type.starts_with("record_") ||
+         type == "forward" || type.starts_with("raw_") || IsOneWayType(type);
 }
 
 bool IsOneWayType(std::string_view type) { return type == "lwm_report"; }
@@ -414,6 +426,16 @@ MaybeError ReadPeerRequest(const Envelope& message, PeerRequest* out) {
     *out = std::move(changes);
     return std::nullopt;
   }
+  if (type == "shard_watch") {
+    cluster::ShardWatch watch;
+    MaybeError err = ReadRangeField(body, &watch.range);
+    if (!err) err = body.RequiredTimestamp("after", &watch.after);
+    if (!err) err = body.RequiredUint("cursor", &watch.cursor);
+    if (!err) err = ReadLimit(body, &watch.limit);
+    if (err) return err;
+    *out = std::move(watch);
+    return std::nullopt;
+  }
   if (type == "raw_compact") {
     cluster::RawCompact compact;
     if (auto err = body.RequiredTimestamp("horizon", &compact.horizon)) return err;
@@ -484,6 +506,16 @@ PeerReply ReadPeerReply(const Envelope& message) {
   if (type == "raw_changes_ok") {
     cluster::RawChangesReply reply;
     if (auto err = ReadChanges(body, &reply.changes)) return Unreadable(type, *err);
+    return reply;
+  }
+  if (type == "shard_watch_ok") {
+    cluster::ShardWatchReply reply;
+    ChangesResult changes;
+    MaybeError err = ReadChanges(body, &changes);
+    if (!err) err = body.RequiredTimestamp("resolved", &reply.resolved);
+    if (!err) err = body.RequiredUint("cursor", &reply.cursor);
+    if (err) return Unreadable(type, *err);
+    reply.changes = std::move(changes.changes);
     return reply;
   }
   if (type == "raw_compact_ok") {

@@ -37,12 +37,20 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   // The key-value API lives on the loop thread, beside the coordinator.
   std::promise<void> made;
   ClusterFront* raw = front.get();
-  front->runtime_->Post([raw, &made](cluster::Member& member) {
+  (void)front->runtime_->Post([raw, &made](cluster::Member& member) {
     raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(),
                                                     raw->options_.kv);
     made.set_value();
   });
   made.get_future().wait();
+  ClusterRuntime* loop = front->runtime_.get();
+  front->watches_ = std::make_unique<service::ClusterWatches>(
+      [loop](std::function<void(cluster::Member&)> task) { return loop->Post(std::move(task)); },
+      // On the loop thread: the compaction this member ran, or its shard's.
+      [raw, store] {
+        return std::max(raw->kv_->compact_revision(),
+                        static_cast<int64_t>(store->compaction_horizon().value()));
+      });
   return front;
 }
 
@@ -51,7 +59,8 @@ ClusterFront::~ClusterFront() {
     peer_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     peer_server_->Wait();
   }
-  runtime_.reset();  // joins the loop: nothing uses kv_ after this
+  runtime_.reset();  // joins the loop: nothing uses kv_ or watches_ after this
+  watches_.reset();
   kv_.reset();
 }
 
@@ -62,13 +71,15 @@ int64_t ClusterFront::current_revision() const {
 template <typename T>
 void ClusterFront::Run(std::function<void(service::ClusterKv&, Done<T>)> call, Done<T> done) {
   ClusterRuntime* runtime = runtime_.get();
-  runtime_->Post(
-      [this, runtime, call = std::move(call), done = std::move(done)](cluster::Member&) mutable {
-        call(*kv_, [runtime, done](service::Reply<T> reply) {
+  auto answer = std::make_shared<Done<T>>(std::move(done));
+  const bool posted =
+      runtime_->Post([this, runtime, call = std::move(call), answer](cluster::Member&) mutable {
+        call(*kv_, [runtime, answer](service::Reply<T> reply) {
           auto shared = std::make_shared<service::Reply<T>>(std::move(reply));
-          runtime->WhenDurable([done, shared] { done(std::move(*shared)); });
+          runtime->WhenDurable([answer, shared] { (*answer)(std::move(*shared)); });
         });
       });
+  if (!posted) (*answer)(service::etcd_errors::Stopped());
 }
 
 void ClusterFront::Range(service::RangeRequest request, Done<service::RangeResponse> done) {
@@ -114,7 +125,7 @@ class NotServedOverCluster final : public grpc::CallbackGenericService {
         Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                             "strata: " + method +
                                 " is not served by a strata cluster yet (over a cluster, "
-                                "strata serves KV, Cluster and Maintenance.Status; see "
+                                "strata serves KV, Watch, Cluster and Maintenance.Status; see "
                                 "docs/CLUSTER.md)"));
       }
       void OnDone() override { delete this; }

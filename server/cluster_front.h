@@ -21,6 +21,7 @@
 #include "server/cluster_runtime.h"
 #include "server/etcd_server.h"
 #include "service/cluster_kv.h"
+#include "service/cluster_watches.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
 #include "strata/mvcc_store.h"
@@ -59,6 +60,8 @@ class ClusterFront final {
   // The member's clock as of its last loop turn: a header's revision
   // outside the key-value calls.
   int64_t current_revision() const;
+  // etcd's watches over the cluster.
+  service::Watches& watches() { return *watches_; }
   void NotifyDurable() { runtime_->NotifyDurable(); }
   int peer_port() const { return peer_port_; }
   const std::vector<ClusterMemberAddress>& members() const { return options_.members; }
@@ -73,10 +76,11 @@ class ClusterFront final {
   std::unique_ptr<grpc::Server> peer_server_;
   int peer_port_ = 0;
   std::unique_ptr<service::ClusterKv> kv_;  // used on the loop thread only
+  std::unique_ptr<service::ClusterWatches> watches_;
 };
 
 // Answers every call of a service that is not served over a cluster yet
-// (Watch, Lease, Auth, strata.v1) with Unimplemented and a sentence that
+// (Lease, Auth, strata.v1) with Unimplemented and a sentence that
 // says so, instead of gRPC's bare "unknown service".
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedOverClusterService();
 

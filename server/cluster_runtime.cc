@@ -53,13 +53,14 @@ void ClusterRuntime::ConnectPeers(const std::map<std::string, std::string>& addr
   }
 }
 
-void ClusterRuntime::Post(Task task) {
+bool ClusterRuntime::Post(Task task) {
   {
     MutexLock lock(mu_);
-    if (stopping_) return;
+    if (stopping_) return false;
     tasks_.push_back(std::move(task));
   }
   wake_.NotifyOne();
+  return true;
 }
 
 uint64_t ClusterRuntime::Send(std::string_view dest, const cluster::PeerRequest& request,

@@ -76,8 +76,9 @@ class ClusterRuntime final : private cluster::PeerTransport {
   uint64_t dropped_from_peers() const;
   // Where each other node listens (host:port); links start at once.
   void ConnectPeers(const std::map<std::string, std::string>& addresses);
-  // Runs `task` on the loop thread, after what was posted before it.
-  void Post(Task task);
+  // Runs `task` on the loop thread, after what was posted before it; false
+  // (and it never runs) once the runtime is stopping.
+  bool Post(Task task);
   PeerNetworkStats NetworkStats() const { return network_.Stats(); }
   // On the loop thread: runs `fn` once the log is durable past everything
   // appended so far (at once without a durable store, or if it already is).

@@ -403,19 +403,19 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
           Refuse(*denied);
           break;
         }
-        s_->hub->Create(this, FromProto(request.create_request()));
+        s_->watches->Create(this, FromProto(request.create_request()));
         break;
       case pb::WatchRequest::kCancelRequest:
-        s_->hub->Cancel(this, request.cancel_request().watch_id());
+        s_->watches->Cancel(this, request.cancel_request().watch_id());
         break;
       case pb::WatchRequest::kProgressRequest:
-        s_->hub->RequestProgress(this);
+        s_->watches->RequestProgress(this);
         break;
       default:
         break;
     }
   }
-  void OnClientDone() override { s_->hub->RemoveStream(this); }
+  void OnClientDone() override { s_->watches->RemoveStream(this); }
 
   std::optional<service::ServiceError> Denied(const pb::WatchCreateRequest& create) const {
     if (!s_->request_auth->enabled()) return std::nullopt;
@@ -436,7 +436,7 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
   }
   // Watchers held back by a full queue go on now, not at the hub's next tick.
   void OnDrained() override {
-    if (refused_.exchange(false)) s_->hub->Nudge();
+    if (refused_.exchange(false)) s_->watches->Nudge();
   }
 
   void Warn(const char* kind, const std::string& line) const {
@@ -932,6 +932,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     impl->cluster_wake = impl->cluster.get();
     impl->not_served = MakeNotServedOverClusterService();
   }
+  impl->watches = impl->cluster ? &impl->cluster->watches() : impl->hub.get();
 
   impl->kv_service = std::make_unique<KvImpl>(s);
   impl->watch_service = std::make_unique<WatchImpl>(s);
@@ -996,13 +997,13 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.RegisterService(impl->kv_service.get());
+  builder.RegisterService(impl->watch_service.get());
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
   if (impl->cluster) {
     // What does not run over a cluster yet answers so, in a sentence.
     builder.RegisterCallbackGenericService(impl->not_served.get());
   } else {
-    builder.RegisterService(impl->watch_service.get());
     builder.RegisterService(impl->lease_service.get());
     builder.RegisterService(impl->auth_service.get());
     builder.RegisterService(impl->strata_service.get());

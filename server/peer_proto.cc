@@ -114,7 +114,26 @@ struct RequestWriter {
   void operator()(const cluster::RawCompact& compact) const {
     m->mutable_raw_compact()->set_horizon(compact.horizon.value());
   }
+  void operator()(const cluster::ShardWatch& watch) const {
+    peerpb::ShardWatch* p = m->mutable_shard_watch();
+    ToProto(watch.range, p->mutable_range());
+    p->set_after(watch.after.value());
+    p->set_cursor(watch.cursor);
+    p->set_limit(watch.limit);
+  }
 };
+
+void ToProto(const Change& change, peerpb::Change* c) {
+  c->set_key(change.key);
+  c->set_timestamp(change.timestamp.value());
+  c->set_version(change.version);
+  c->set_deleted(change.deleted);
+  c->set_value(change.value);
+}
+
+Change FromProto(const peerpb::Change& c) {
+  return Change{c.key(), Timestamp(c.timestamp()), c.version(), c.deleted(), c.value()};
+}
 
 struct ReplyWriter {
   peerpb::Message* m;
@@ -151,15 +170,14 @@ struct ReplyWriter {
   }
   void operator()(const cluster::RawChangesReply& reply) const {
     peerpb::RawChangesReply* p = m->mutable_raw_changes_reply();
-    for (const Change& change : reply.changes.changes) {
-      peerpb::Change* c = p->add_changes();
-      c->set_key(change.key);
-      c->set_timestamp(change.timestamp.value());
-      c->set_version(change.version);
-      c->set_deleted(change.deleted);
-      c->set_value(change.value);
-    }
+    for (const Change& change : reply.changes.changes) ToProto(change, p->add_changes());
     p->set_more(reply.changes.more);
+  }
+  void operator()(const cluster::ShardWatchReply& reply) const {
+    peerpb::ShardWatchReply* p = m->mutable_shard_watch_reply();
+    for (const Change& change : reply.changes) ToProto(change, p->add_changes());
+    p->set_resolved(reply.resolved.value());
+    p->set_cursor(reply.cursor);
   }
   void operator()(const cluster::RawCompactReply& reply) const {
     peerpb::RawCompactReply* p = m->mutable_raw_compact_reply();
@@ -333,6 +351,14 @@ Status RequestFromProto(const peerpb::Message& m, PeerRequest* out) {
     case peerpb::Message::kRawCompact:
       *out = cluster::RawCompact{Timestamp(m.raw_compact().horizon())};
       return Status::Ok();
+    case peerpb::Message::kShardWatch: {
+      const peerpb::ShardWatch& p = m.shard_watch();
+      if (!p.has_range()) return Bad("a shard watch without a range");
+      cluster::ShardWatch watch{FromProto(p.range()), Timestamp(p.after()), p.cursor(), 0};
+      if (Status s = RawLimit(p.limit(), &watch.limit); !s.ok()) return s;
+      *out = std::move(watch);
+      return Status::Ok();
+    }
     default:
       return Bad("a message that is no request this node knows");
   }
@@ -373,10 +399,18 @@ PeerReply ReplyFromProto(const peerpb::Message& m) {
     case peerpb::Message::kRawChangesReply: {
       cluster::RawChangesReply reply;
       for (const peerpb::Change& c : m.raw_changes_reply().changes()) {
-        reply.changes.changes.push_back(
-            Change{c.key(), Timestamp(c.timestamp()), c.version(), c.deleted(), c.value()});
+        reply.changes.changes.push_back(FromProto(c));
       }
       reply.changes.more = m.raw_changes_reply().more();
+      return reply;
+    }
+    case peerpb::Message::kShardWatchReply: {
+      cluster::ShardWatchReply reply;
+      for (const peerpb::Change& c : m.shard_watch_reply().changes()) {
+        reply.changes.push_back(FromProto(c));
+      }
+      reply.resolved = Timestamp(m.shard_watch_reply().resolved());
+      reply.cursor = m.shard_watch_reply().cursor();
       return reply;
     }
     case peerpb::Message::kRawCompactReply: {

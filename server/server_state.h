@@ -59,6 +59,8 @@ class EtcdServer::Impl {
   std::unique_ptr<service::KvService> kv;
   std::unique_ptr<service::InteractiveTxns> txns;
   std::unique_ptr<service::WatchHub> hub;
+  // What the Watch service serves from: the hub, or a cluster's watches.
+  service::Watches* watches = nullptr;
   std::unique_ptr<service::AutoCompactor> compactor;
   // When revisions were committed: the low-water mark's age.
   std::unique_ptr<service::RevisionTimes> revision_times;

@@ -71,6 +71,26 @@ class WatchSink {
   virtual bool Offer(WatchResponse response, bool must) = 0;
 };
 
+// What a front end's watch stream asks for (WatchHub on one node,
+// ClusterWatches over a cluster). Responses of one stream keep the order of
+// its requests.
+class Watches {
+ public:
+  virtual ~Watches() = default;
+  // Creates a watcher on `sink`'s stream and queues its "created" response
+  // (or a cancelled one, naming why).
+  virtual void Create(WatchSink* sink, const WatchCreateRequest& request) = 0;
+  virtual void Cancel(WatchSink* sink, int64_t watch_id) = 0;
+  // A progress request: one response with watch_id -1 promising no event
+  // at or below its revision to any watcher of the stream.
+  virtual void RequestProgress(WatchSink* sink) = 0;
+  // The stream ended: forget its watchers. After it returns, `sink` is
+  // never touched again.
+  virtual void RemoveStream(WatchSink* sink) = 0;
+  // The stream's queue drained: watchers held back may go on.
+  virtual void Nudge() = 0;
+};
+
 struct WatchHubOptions {
   size_t max_watchers_per_stream = 10000;
   size_t max_watchers = 100000;
@@ -86,7 +106,7 @@ struct WatchHubOptions {
   size_t fragment_bytes = 1536 * 1024;
 };
 
-class WatchHub final {
+class WatchHub final : public Watches {
  public:
   // `store` must outlive the hub; `current_revision` and `compact_revision`
   // read the key-value model's.
@@ -99,19 +119,13 @@ class WatchHub final {
   // The pipeline's event sink: revision `revision` is durable.
   void Publish(int64_t revision, std::vector<Event>&& events);
 
-  // Creates a watcher on `sink`'s stream and queues its "created" response
-  // (or a cancelled one, naming why). Responses of one stream keep the order
-  // of its requests.
-  void Create(WatchSink* sink, const WatchCreateRequest& request);
-  void Cancel(WatchSink* sink, int64_t watch_id);
-  // A progress request: one response with watch_id -1 once every watcher of
-  // the stream has caught up, promising no event at or below its revision.
-  void RequestProgress(WatchSink* sink);
-  // The stream ended: forget its watchers. After it returns, the hub never
-  // touches `sink` again.
-  void RemoveStream(WatchSink* sink);
-  // The stream's queue drained: watchers held back may go on.
-  void Nudge();
+  // Watches; a progress response waits until every watcher of the stream
+  // has caught up.
+  void Create(WatchSink* sink, const WatchCreateRequest& request) override;
+  void Cancel(WatchSink* sink, int64_t watch_id) override;
+  void RequestProgress(WatchSink* sink) override;
+  void RemoveStream(WatchSink* sink) override;
+  void Nudge() override;
 
   size_t watchers() const;
   // How many watchers are how far behind the newest revision: counts[i]

@@ -119,6 +119,12 @@ TEST(PeerCodecTest, RequestsRoundTrip) {
   EXPECT_EQ(
       std::get<LowWaterMarkReport>(RoundTrip(LowWaterMarkReport{Timestamp(3)})).oldest_snapshot,
       Timestamp(3));
+  const auto watch =
+      std::get<ShardWatch>(RoundTrip(ShardWatch{KeyRange{"a", "b"}, Timestamp(7), 11, 5}));
+  EXPECT_EQ(watch.range.end, "b");
+  EXPECT_EQ(watch.after, Timestamp(7));
+  EXPECT_EQ(watch.cursor, 11u);
+  EXPECT_EQ(watch.limit, 5u);
   EXPECT_TRUE(IsOneWayType("lwm_report"));
   EXPECT_FALSE(IsOneWayType("shard_read"));
   EXPECT_FALSE(IsPeerRequestType("mvcc_put")) << "a client request a node relays";
@@ -159,6 +165,15 @@ TEST(PeerCodecTest, RepliesRoundTrip) {
   EXPECT_FALSE(std::get<RecordReply>(RoundTrip(RecordReply{RecordOp::kForget, {}, {}})).status);
   const ForwardReply forwarded{R"({"type":"mvcc_get_ok","found":false})"};
   EXPECT_EQ(std::get<ForwardReply>(RoundTrip(forwarded)).reply, forwarded.reply);
+  const auto watched = std::get<ShardWatchReply>(RoundTrip(ShardWatchReply{
+      {Change{"k", Timestamp(3), 0, false, "[1]"}, Change{"j", Timestamp(4), 0, true, ""}},
+      Timestamp(9),
+      4}));
+  ASSERT_EQ(watched.changes.size(), 2u);
+  EXPECT_EQ(watched.changes[0].value, "[1]");
+  EXPECT_TRUE(watched.changes[1].deleted);
+  EXPECT_EQ(watched.resolved, Timestamp(9));
+  EXPECT_EQ(watched.cursor, 4u);
 }
 
 TEST(PeerCodecTest, ErrorsKeepTheirStatus) {

@@ -85,6 +85,12 @@ TEST(PeerProtoTest, RequestsRoundTrip) {
   EXPECT_EQ(std::get<RawChanges>(RoundTrip(RawChanges{Timestamp(3), KeyRange{}, 2})).since,
             Timestamp(3));
   EXPECT_EQ(std::get<RawCompact>(RoundTrip(RawCompact{Timestamp(6)})).horizon, Timestamp(6));
+  const auto watch =
+      std::get<ShardWatch>(RoundTrip(ShardWatch{KeyRange{"a", "b"}, Timestamp(7), 11, 5}));
+  EXPECT_EQ(watch.range.end, "b");
+  EXPECT_EQ(watch.after, Timestamp(7));
+  EXPECT_EQ(watch.cursor, 11u);
+  EXPECT_EQ(watch.limit, 5u);
 }
 
 TEST(PeerProtoTest, RepliesRoundTrip) {
@@ -113,6 +119,12 @@ TEST(PeerProtoTest, RepliesRoundTrip) {
   const auto changes = std::get<RawChangesReply>(
       RoundTrip(RawChangesReply{ChangesResult{{Change{"k", Timestamp(1), 2, true, ""}}, false}}));
   EXPECT_TRUE(changes.changes.changes[0].deleted);
+  const auto watched = std::get<ShardWatchReply>(
+      RoundTrip(ShardWatchReply{{Change{"k", Timestamp(3), 0, false, "v"}}, Timestamp(9), 4}));
+  ASSERT_EQ(watched.changes.size(), 1u);
+  EXPECT_EQ(watched.changes[0].value, "v");
+  EXPECT_EQ(watched.resolved, Timestamp(9));
+  EXPECT_EQ(watched.cursor, 4u);
   EXPECT_EQ(
       std::get<RawCompactReply>(RoundTrip(RawCompactReply{CompactResult{Timestamp(7), 1, 2, 0}}))
           .compacted.bytes_reclaimed,

@@ -1,0 +1,73 @@
+#include "cluster/watch_feed.h"
+
+#include <utility>
+
+namespace strata::cluster {
+
+WatchFeed::WatchFeed(Peers* peers, Timers* timers, KeyRange range, Timestamp after,
+                     WatchFeedOptions options, OnChanges on_changes, OnError on_error)
+    : peers_(peers),
+      timers_(timers),
+      range_(std::move(range)),
+      options_(options),
+      on_changes_(std::move(on_changes)),
+      on_error_(std::move(on_error)),
+      merger_(peers->map().shards().size(), after),
+      handed_on_(after) {
+  for (const Shard& shard : peers->map().shards()) shards_.push_back({shard.id, after, 0});
+}
+
+WatchFeed::~WatchFeed() { *alive_ = false; }
+
+void WatchFeed::Start() {
+  for (size_t i = 0; i < shards_.size(); ++i) Read(i);
+}
+
+void WatchFeed::ReadLater(size_t index, std::chrono::milliseconds delay) {
+  timers_->After(delay, [this, index, alive = alive_] {
+    if (*alive) Read(index);
+  });
+}
+
+void WatchFeed::Read(size_t index) {
+  if (failed_) return;
+  ShardState& state = shards_[index];
+  // A shard ahead of the frontier waits while the merger holds enough.
+  if (merger_.pending() > options_.max_pending && state.after > merger_.frontier()) {
+    return ReadLater(index, options_.poll_interval);
+  }
+  peers_->Call(state.shard, ShardWatch{range_, state.after, state.cursor, options_.page_limit},
+               [this, index, alive = alive_](const PeerReply* reply) {
+                 if (!*alive || failed_) return;
+                 const auto* page = ReplyAs<ShardWatchReply>(reply);
+                 if (page == nullptr) {
+                   const Status error = CallFailure(reply, "the shard did not answer");
+                   if (error.code() == StatusCode::kCompacted) {
+                     failed_ = true;
+                     // A copy: the consumer may destroy this feed in it.
+                     const OnError on_error = on_error_;
+                     return on_error(error);
+                   }
+                   return ReadLater(index, options_.retry_interval);
+                 }
+                 ShardState& state = shards_[index];
+                 const bool news = !page->changes.empty();
+                 merger_.Add(page->changes);
+                 merger_.Resolve(index, page->resolved);
+                 state.after = std::max(state.after, page->resolved);
+                 state.cursor = page->cursor;
+                 std::vector<Change> released = merger_.Release();
+                 const Timestamp frontier = merger_.frontier();
+                 if (!released.empty() || frontier > handed_on_) {
+                   handed_on_ = std::max(handed_on_, frontier);
+                   // A copy: the consumer may destroy this feed in it.
+                   const OnChanges on_changes = on_changes_;
+                   on_changes(std::move(released), handed_on_);
+                   if (!*alive) return;
+                 }
+                 if (news) return Read(index);
+                 ReadLater(index, options_.poll_interval);
+               });
+}
+
+}  // namespace strata::cluster

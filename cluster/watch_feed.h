@@ -1,0 +1,83 @@
+// WatchFeed: one watch over the whole key space of a cluster.
+//
+// It reads every shard's change feed (ShardWatch: the changes of the
+// watched range above what it has, up to the shard's resolved timestamp)
+// and merges them in a ChangeMerger, so what it hands on is ordered by
+// (timestamp, key), unique, atomic per commit, and complete up to the
+// frontier (the lowest resolved timestamp of the shards), which it hands
+// on too (a progress notification can name it).
+//
+// Each shard is read again at once while it has more to say, and every
+// poll_interval when it had nothing new. A shard that does not answer
+// (down, partitioned) is asked again after a pause; the frontier waits for
+// it, as it must. Memory: a shard far ahead of the frontier is not read
+// again while max_pending changes wait in the merger for the others.
+//
+// A shard that compacted past what the watch needs ends it (on_error with
+// kCompacted), as etcd ends such a watch. Not thread-safe: the node's event
+// loop owns it; destroying it stops it (replies still in flight are
+// ignored).
+#ifndef STRATA_CLUSTER_WATCH_FEED_H_
+#define STRATA_CLUSTER_WATCH_FEED_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "cluster/change_merger.h"
+#include "cluster/peers.h"
+#include "cluster/timers.h"
+#include "strata/mvcc_store.h"
+#include "strata/status.h"
+
+namespace strata::cluster {
+
+struct WatchFeedOptions {
+  std::chrono::milliseconds poll_interval{10};
+  std::chrono::milliseconds retry_interval{200};  // after a failed read
+  size_t page_limit = 1000;                       // changes per shard read
+  size_t max_pending = 100000;
+};
+
+class WatchFeed final {
+ public:
+  // Changes released, in (timestamp, key) order, and the frontier after
+  // them (everything at or below it has been handed on).
+  using OnChanges = std::function<void(std::vector<Change> changes, Timestamp frontier)>;
+  using OnError = std::function<void(Status error)>;
+
+  // Hands on the changes in `range` above `after`.
+  WatchFeed(Peers* peers, Timers* timers, KeyRange range, Timestamp after, WatchFeedOptions options,
+            OnChanges on_changes, OnError on_error);
+  ~WatchFeed();
+
+  void Start();
+  Timestamp frontier() const { return merger_.frontier(); }
+
+ private:
+  struct ShardState {
+    ShardId shard = 0;
+    Timestamp after;
+    uint64_t cursor = 0;
+  };
+  void Read(size_t index);
+  void ReadLater(size_t index, std::chrono::milliseconds delay);
+
+  Peers* peers_;
+  Timers* timers_;
+  const KeyRange range_;
+  const WatchFeedOptions options_;
+  OnChanges on_changes_;
+  OnError on_error_;
+  std::vector<ShardState> shards_;
+  ChangeMerger merger_;
+  Timestamp handed_on_;  // the frontier last handed on
+  bool failed_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_CLUSTER_WATCH_FEED_H_

@@ -1,0 +1,243 @@
+#include "service/cluster_watches.h"
+
+#include <future>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "service/cluster_kv.h"
+#include "service/kv_rules.h"
+
+namespace strata::service {
+namespace {
+
+int64_t Revision(Timestamp t) { return static_cast<int64_t>(t.value()); }
+
+// A change to an etcd key (engine key 0x01 + key) as a watch event; nullopt
+// for a stored value that is not etcd's.
+std::optional<Event> ToEvent(const Change& c) {
+  const std::string_view key = std::string_view(c.key).substr(1);
+  Event e;
+  if (c.deleted) {
+    e.type = Event::Type::kDelete;
+    e.kv.key = std::string(key);
+    e.kv.mod_revision = Revision(c.timestamp);
+    return e;
+  }
+  auto kv = StoredToKeyValue(key, c.timestamp, c.value);
+  if (!kv) return std::nullopt;
+  e.type = Event::Type::kPut;
+  e.kv = std::move(*kv);
+  return e;
+}
+
+}  // namespace
+
+ClusterWatches::ClusterWatches(Post post, std::function<int64_t()> compact_revision,
+                               ClusterWatchesOptions options)
+    : post_(std::move(post)), compact_revision_(std::move(compact_revision)), options_(options) {}
+
+ClusterWatches::~ClusterWatches() = default;
+
+void ClusterWatches::Create(WatchSink* sink, const WatchCreateRequest& request) {
+  post_([this, sink, request](cluster::Member& member) { CreateOnLoop(member, sink, request); });
+}
+
+void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
+                                  const WatchCreateRequest& request) {
+  Stream& stream = streams_[sink];
+  auto refuse = [&](std::string why) {
+    WatchResponse r;
+    r.header.revision = Revision(member.coordinator().ReadTimestamp());
+    r.watch_id = -1;
+    r.created = r.canceled = true;
+    r.cancel_reason = std::move(why);
+    sink->Offer(std::move(r), /*must=*/true);
+  };
+  if (request.prev_kv) {
+    return refuse("strata: prev_kv is not served by a strata cluster yet (docs/CLUSTER.md)");
+  }
+  if (stream.watchers.size() >= options_.max_watchers_per_stream ||
+      watcher_count_.load() >= options_.max_watchers) {
+    return refuse("strata: too many watchers (at most " +
+                  std::to_string(options_.max_watchers_per_stream) + " a stream and " +
+                  std::to_string(options_.max_watchers) + " in all)");
+  }
+  int64_t id = request.watch_id;
+  if (id != 0) {
+    if (stream.watchers.count(id) != 0) {
+      return refuse("etcdserver: mvcc: watcher ID already exists");  // etcd's text
+    }
+  } else {
+    while (stream.watchers.count(stream.next_id) != 0) ++stream.next_id;
+    id = stream.next_id++;
+  }
+  // An inverted range matches nothing, as on etcd.
+  std::optional<KeyRange> range = ClusterKv::EngineRange(request.span);
+  auto w = std::make_unique<Watcher>();
+  w->sink = sink;
+  w->id = id;
+  w->filter = request;
+  w->range = range.value_or(KeyRange{std::string(1, '\x01'), std::string(1, '\x01')});
+  w->progress_at = std::chrono::steady_clock::now();
+  const Timestamp now = member.coordinator().ReadTimestamp();
+  w->after = request.start_revision > 0 ? Timestamp(request.start_revision - 1) : now;
+  if (!shared_) {
+    shared_frontier_ = now;
+    shared_ = member.Watch(
+        *ClusterKv::EngineRange(KeySpan{"", std::string(1, '\0')}), now, options_.feed,
+        [this](std::vector<Change> changes, Timestamp frontier) {
+          OnShared(std::move(changes), frontier);
+        },
+        [this](Status error) {
+          // The shared feed starts at "now": nothing it reads is compacted,
+          // so an error ends every live watcher, which may watch again.
+          std::vector<Watcher*> live;
+          for (auto& [s, st] : streams_) {
+            for (auto& [i, wp] : st.watchers) {
+              if (!wp->catch_up) live.push_back(wp.get());
+            }
+          }
+          for (Watcher* lw : live) CancelWatcher(lw, "strata: " + std::string(error.message()), 0);
+          shared_.reset();
+        });
+  }
+  Watcher* raw = w.get();
+  stream.watchers.emplace(id, std::move(w));
+  watcher_count_ = watcher_count_.load() + 1;
+  WatchResponse created;
+  created.header.revision = Revision(std::max(raw->after, now));
+  created.watch_id = id;
+  created.created = true;
+  sink->Offer(std::move(created), /*must=*/true);
+  if (raw->after < shared_frontier_) {
+    // History first: its own feed until it reaches the shared one.
+    raw->catch_up = member.Watch(
+        raw->range, raw->after, options_.feed,
+        [this, raw](std::vector<Change> changes, Timestamp frontier) {
+          OnCatchUp(raw, std::move(changes), frontier);
+        },
+        [this, raw](Status error) {
+          if (error.code() == StatusCode::kCompacted) {
+            return CancelWatcher(raw, "etcdserver: mvcc: required revision has been compacted",
+                                 compact_revision_());
+          }
+          CancelWatcher(raw, "strata: " + std::string(error.message()), 0);
+        });
+  }
+}
+
+void ClusterWatches::OnShared(std::vector<Change> changes, Timestamp frontier) {
+  shared_frontier_ = std::max(shared_frontier_, frontier);
+  std::vector<Watcher*> live;
+  for (auto& [sink, stream] : streams_) {
+    for (auto& [id, w] : stream.watchers) {
+      if (!w->catch_up) live.push_back(w.get());
+    }
+  }
+  for (Watcher* w : live) Deliver(w, changes, frontier);
+}
+
+void ClusterWatches::OnCatchUp(Watcher* w, std::vector<Change> changes, Timestamp frontier) {
+  if (!Deliver(w, changes, frontier)) return;
+  // Caught up with the shared feed: it goes on from there (what the shared
+  // feed hands on at or below w->after is skipped).
+  if (w->after >= shared_frontier_) w->catch_up.reset();
+}
+
+bool ClusterWatches::Deliver(Watcher* w, const std::vector<Change>& changes, Timestamp frontier) {
+  WatchResponse r;
+  r.header.revision = Revision(frontier);
+  r.watch_id = w->id;
+  for (const Change& c : changes) {
+    if (c.timestamp <= w->after || !w->range.Contains(c.key)) continue;
+    if (c.deleted ? w->filter.no_delete : w->filter.no_put) continue;
+    if (auto e = ToEvent(c)) r.events.push_back(std::move(*e));
+  }
+  const Timestamp before = w->after;
+  w->after = std::max(w->after, frontier);
+  const auto now = std::chrono::steady_clock::now();
+  if (r.events.empty()) {
+    if (!w->filter.progress_notify || now - w->progress_at < options_.progress_interval) {
+      return true;
+    }
+  }
+  w->progress_at = now;
+  if (w->sink->Offer(std::move(r), /*must=*/false)) return true;
+  CancelWatcher(w,
+                "strata: this watch's stream is full (its client reads more slowly than events "
+                "come); watch again from revision " +
+                    std::to_string(before.value() + 1),
+                0);
+  return false;
+}
+
+void ClusterWatches::CancelWatcher(Watcher* w, std::string reason, int64_t compact_revision) {
+  WatchResponse r;
+  r.header.revision = Revision(shared_frontier_);
+  r.watch_id = w->id;
+  r.canceled = true;
+  r.cancel_reason = std::move(reason);
+  r.compact_revision = compact_revision;
+  w->sink->Offer(std::move(r), /*must=*/true);
+  Remove(w);
+}
+
+void ClusterWatches::Remove(Watcher* w) {
+  auto stream = streams_.find(w->sink);
+  if (stream == streams_.end()) return;
+  stream->second.watchers.erase(w->id);  // destroys w (and its catch-up feed)
+  watcher_count_ = watcher_count_.load() - 1;
+  StopSharedIfIdle();
+}
+
+void ClusterWatches::StopSharedIfIdle() {
+  if (watcher_count_.load() == 0) shared_.reset();
+}
+
+void ClusterWatches::Cancel(WatchSink* sink, int64_t watch_id) {
+  post_([this, sink, watch_id](cluster::Member&) {
+    auto stream = streams_.find(sink);
+    if (stream == streams_.end()) return;
+    auto w = stream->second.watchers.find(watch_id);
+    if (w == stream->second.watchers.end()) return;
+    WatchResponse r;
+    r.header.revision = Revision(shared_frontier_);
+    r.watch_id = watch_id;
+    r.canceled = true;
+    sink->Offer(std::move(r), /*must=*/true);
+    Remove(w->second.get());
+  });
+}
+
+void ClusterWatches::RequestProgress(WatchSink* sink) {
+  post_([this, sink](cluster::Member& member) {
+    // No event at or below the lowest point any of its watchers reached.
+    Timestamp revision = member.coordinator().ReadTimestamp();
+    auto stream = streams_.find(sink);
+    if (stream != streams_.end()) {
+      for (auto& [id, w] : stream->second.watchers) revision = std::min(revision, w->after);
+    }
+    WatchResponse r;
+    r.header.revision = Revision(revision);
+    r.watch_id = -1;
+    sink->Offer(std::move(r), /*must=*/true);
+  });
+}
+
+void ClusterWatches::RemoveStream(WatchSink* sink) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> removed = done->get_future();
+  const bool posted = post_([this, sink, done](cluster::Member&) {
+    auto stream = streams_.find(sink);
+    if (stream != streams_.end()) {
+      watcher_count_ = watcher_count_.load() - stream->second.watchers.size();
+      streams_.erase(stream);
+      StopSharedIfIdle();
+    }
+    done->set_value();
+  });
+  if (posted) removed.wait();
+}
+
+}  // namespace strata::service

@@ -1,0 +1,156 @@
+// WatchFeed over three in-process members: what a watch over the whole key
+// space hands on is ordered by (timestamp, key), unique, atomic per commit
+// (one commit's changes on every shard come in one batch), complete up to
+// the frontier; history comes from the shards' change logs or, once they
+// no longer hold it, from their stores; an unreachable shard holds the
+// frontier back until it is reached again; a compacted start ends the feed.
+#include "cluster/watch_feed.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/cluster/local_cluster.h"
+
+namespace strata::cluster {
+namespace watch_feed_test {
+
+MemberOptions Options(size_t change_log_bytes = size_t{16} << 20) {
+  MemberOptions options;
+  options.rpc_timeout = std::chrono::milliseconds(300);
+  options.shard_server.change_log_bytes = change_log_bytes;
+  return options;
+}
+
+// Commits `writes` through node `node`'s coordinator; its timestamp.
+Timestamp Commit(LocalCluster& c, int node, Coordinator::Writes writes) {
+  std::optional<Result<Timestamp>> out;
+  c.SetNow();
+  Coordinator& coordinator = c.member(node).coordinator();
+  coordinator.CommitWrites(coordinator.FreshTimestamp(), Isolation::kSnapshot, std::move(writes),
+                           {}, {}, false, [&](Result<Timestamp> r) { out.emplace(r); });
+  EXPECT_TRUE(c.RunUntil([&] { return out.has_value(); }));
+  EXPECT_TRUE(out && out->ok());
+  return out && out->ok() ? **out : Timestamp();
+}
+
+// What a feed handed on, batch by batch.
+struct Collected {
+  std::vector<std::vector<Change>> batches;
+  Timestamp frontier;
+  std::optional<Status> error;
+  std::vector<Change> All() const {
+    std::vector<Change> out;
+    for (const auto& b : batches) out.insert(out.end(), b.begin(), b.end());
+    return out;
+  }
+};
+
+std::unique_ptr<WatchFeed> Feed(LocalCluster& c, Timestamp after, Collected* out,
+                                KeyRange range = KeyRange::All()) {
+  return c.member(0).Watch(
+      std::move(range), after, {},
+      [out](std::vector<Change> changes, Timestamp frontier) {
+        EXPECT_GE(frontier, out->frontier) << "the frontier never moves back";
+        out->frontier = frontier;
+        out->batches.push_back(std::move(changes));
+      },
+      [out](Status error) { out->error = error; });
+}
+
+// Keys that land on every shard.
+std::vector<std::string> KeysOnEveryShard(const ShardMap& map) {
+  std::map<ShardId, std::string> by_shard;
+  for (int i = 0; by_shard.size() < map.shards().size(); ++i) {
+    by_shard.emplace(map.ShardFor("k" + std::to_string(i)).id, "k" + std::to_string(i));
+  }
+  std::vector<std::string> out;
+  for (auto& [shard, key] : by_shard) out.push_back(key);
+  return out;
+}
+
+TEST(WatchFeedTest, HandsOnEveryCommitInOrderOnceAndWhole) {
+  LocalCluster c(3, Options());
+  const auto keys = KeysOnEveryShard(c.member(0).map());
+  Collected got;
+  c.SetNow();
+  auto feed = Feed(c, c.member(0).coordinator().FreshTimestamp(), &got);
+  std::vector<Timestamp> commits;
+  for (int i = 0; i < 6; ++i) {
+    Coordinator::Writes writes;
+    for (const auto& k : keys) writes[k] = "\"v" + std::to_string(i) + "\"";
+    if (i == 3) writes[keys[1]] = std::nullopt;  // a delete among them
+    commits.push_back(Commit(c, i % 3, writes));
+  }
+  ASSERT_TRUE(c.RunUntil([&] { return got.frontier >= commits.back(); }));
+  const std::vector<Change> all = got.All();
+  ASSERT_EQ(all.size(), 6 * keys.size()) << "each change once";
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_TRUE(all[i - 1].timestamp < all[i].timestamp ||
+                (all[i - 1].timestamp == all[i].timestamp && all[i - 1].key < all[i].key))
+        << "ordered by (timestamp, key)";
+  }
+  // Atomic: every batch holds whole commits.
+  for (const auto& batch : got.batches) {
+    std::map<uint64_t, size_t> per_commit;
+    for (const Change& ch : batch) ++per_commit[ch.timestamp.value()];
+    for (auto& [ts, n] : per_commit) EXPECT_EQ(n, keys.size()) << "commit " << ts << " split";
+  }
+  for (size_t i = 0; i < commits.size(); ++i) EXPECT_EQ(all[i * keys.size()].timestamp, commits[i]);
+  EXPECT_TRUE(all[3 * keys.size() + 0].deleted || all[3 * keys.size() + 1].deleted ||
+              all[3 * keys.size() + 2].deleted);
+}
+
+TEST(WatchFeedTest, ReadsHistoryFromTheLogOrTheStoreAndARangeOnly) {
+  for (size_t log_bytes : {size_t{16} << 20, size_t{300}}) {
+    LocalCluster c(3, Options(log_bytes));
+    c.SetNow();
+    const Timestamp start = c.member(0).coordinator().FreshTimestamp();
+    std::vector<Timestamp> commits;
+    for (int i = 0; i < 20; ++i) {
+      commits.push_back(Commit(c, i % 3, {{"a" + std::to_string(i), "1"}, {"b", "2"}}));
+    }
+    Collected got;
+    auto feed = Feed(c, start, &got, KeyRange{"a", "b"});
+    ASSERT_TRUE(c.RunUntil([&] { return got.frontier >= commits.back(); }));
+    const std::vector<Change> all = got.All();
+    ASSERT_EQ(all.size(), 20u) << "log bytes " << log_bytes;
+    for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].timestamp, commits[i]);
+  }
+}
+
+TEST(WatchFeedTest, AnUnreachableShardHoldsTheFrontierUntilItIsBack) {
+  LocalCluster c(3, Options());
+  const auto keys = KeysOnEveryShard(c.member(0).map());
+  Collected got;
+  c.SetNow();
+  auto feed = Feed(c, c.member(0).coordinator().FreshTimestamp(), &got);
+  const Timestamp first = Commit(c, 0, {{keys[0], "1"}});
+  ASSERT_TRUE(c.RunUntil([&] { return got.frontier >= first; }));
+  c.Isolate(2, true);
+  const Timestamp second = Commit(c, 0, {{keys[0], "2"}});
+  c.RunUntil([] { return false; }, std::chrono::milliseconds(200));
+  EXPECT_LT(got.frontier, second) << "shard 2 cannot vouch for it";
+  EXPECT_EQ(got.All().size(), 1u);
+  c.Isolate(2, false);
+  ASSERT_TRUE(c.RunUntil([&] { return got.frontier >= second; }));
+  EXPECT_EQ(got.All().size(), 2u);
+}
+
+TEST(WatchFeedTest, ACompactedStartEndsTheFeed) {
+  LocalCluster c(3, Options());
+  const Timestamp first = Commit(c, 0, {{"x", "1"}});
+  Commit(c, 0, {{"x", "2"}});
+  for (int i = 0; i < 3; ++i) (void)c.store(i).Compact(Timestamp(first.value() + 1));
+  Collected got;
+  auto feed = Feed(c, Timestamp(first.value() - 1), &got);
+  ASSERT_TRUE(c.RunUntil([&] { return got.error.has_value(); }));
+  EXPECT_EQ(got.error->code(), StatusCode::kCompacted);
+}
+
+}  // namespace watch_feed_test
+}  // namespace strata::cluster
