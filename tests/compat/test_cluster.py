@@ -2,8 +2,12 @@
 through clients we did not write (etcdctl) and raw gRPC:
 
 - an etcdctl session: a write on one member is read on the others, Txn over
-  several shards, past revisions, compaction, `member list`, and the calls
-  a cluster does not serve yet refused with a sentence;
+  several shards, past revisions, compaction, `member list`, a watch from a
+  past revision on another member, and the calls a cluster does not serve
+  yet refused with a sentence;
+- watchers on every member while writers put and run multi-key Txns on
+  every member: each watcher sees every acknowledged write exactly once, in
+  revision order, a Txn's writes in one response;
 - a bank under concurrent transfers (Txn compare-and-swap over two
   accounts, which usually live on different shards) with a member killed
   (-9) and restarted in the middle: every read of all accounts, at any
@@ -14,6 +18,7 @@ through clients we did not write (etcdctl) and raw gRPC:
 import os
 import random
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -21,7 +26,7 @@ import unittest
 
 import grpc
 
-from servers import StrataCluster, etcdctl, python_stubs
+from servers import RequestQueue, StrataCluster, etcdctl, etcdctl_binary, python_stubs
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402
@@ -40,7 +45,8 @@ class ClusterTest(unittest.TestCase):
 
     def test_etcdctl_session(self):
         a, b, c = self.cluster.endpoints()
-        etcdctl(a, "put", "greeting", "hello")
+        first, _ = etcdctl(a, "put", "greeting", "hello", "-w", "json")
+        rev0 = int(first.split('"revision":')[1].split(",")[0])
         out, _ = etcdctl(b, "get", "greeting", "-w", "json")
         self.assertIn('"value":"aGVsbG8="', out)  # base64 of hello
         self.assertIn('"version":1', out)
@@ -55,6 +61,16 @@ class ClusterTest(unittest.TestCase):
         mods = {part.split(",")[0] for part in out.split('"mod_revision":')[1:]}
         self.assertEqual(len(mods), 1, out)
         self.assertEqual(out.count('"key"'), 4)
+
+        # A watch from the past on another member replays the history.
+        p = subprocess.Popen([etcdctl_binary(), "--endpoints", c, "watch", "greeting", "--rev",
+                              str(rev0)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(os.environ, ETCDCTL_API="3"))
+        time.sleep(1.5)
+        p.terminate()
+        out, _ = p.communicate(timeout=10)
+        self.assertEqual(out.decode().split(),
+                         ["PUT", "greeting", "hello", "PUT", "greeting", "again"])
 
         # The past by revision, then compaction.
         out, _ = etcdctl(a, "get", "greeting", "--rev", str(rev1), "--print-value-only")
@@ -74,9 +90,8 @@ class ClusterTest(unittest.TestCase):
         out, _ = etcdctl(b, "endpoint", "status")
         self.assertIn("3.4.23", out)
 
-        for args in (["lease", "grant", "10"], ["watch", "greeting"]):
-            _, err = etcdctl(a, *args, check=False, timeout=20)
-            self.assertIn("is not served by a strata cluster yet", err, args)
+        _, err = etcdctl(a, "lease", "grant", "10", check=False, timeout=20)
+        self.assertIn("is not served by a strata cluster yet", err)
 
     def test_bank_with_a_member_killed_and_restarted(self):
         endpoints = self.cluster.endpoints()
@@ -175,6 +190,77 @@ class ClusterTest(unittest.TestCase):
         self.assertGreater(len(acked_puts), 20)
         final = kv.Range(pb.RangeRequest(key=b"acc/", range_end=b"acc0"), timeout=10)
         self.assertEqual(sum(int(x.value) for x in final.kvs), ACCOUNTS * BALANCE)
+
+
+    def test_watchers_on_every_member_see_every_write_once_in_order(self):
+        endpoints = self.cluster.endpoints()
+        seen = {i: [] for i in range(len(endpoints))}  # watcher -> [(revision, key, value)]
+        responses = {i: [] for i in range(len(endpoints))}  # watcher -> [set of revisions]
+        lock = threading.Lock()
+        streams = []
+
+        def watch(i):
+            requests = RequestQueue(pb.WatchRequest(create_request=pb.WatchCreateRequest(
+                key=b"w/", range_end=b"w0")))
+            stream = rpc.WatchStub(grpc.insecure_channel(endpoints[i])).Watch(iter(requests))
+            streams.append((stream, requests))
+            try:
+                for resp in stream:
+                    if not resp.events:
+                        continue
+                    with lock:
+                        responses[i].append({e.kv.mod_revision for e in resp.events})
+                        seen[i].extend((e.kv.mod_revision, e.kv.key, e.kv.value)
+                                       for e in resp.events)
+            except grpc.RpcError:
+                pass
+
+        watchers = [threading.Thread(target=watch, args=(i,), daemon=True)
+                    for i in range(len(endpoints))]
+        for t in watchers:
+            t.start()
+        time.sleep(0.5)  # every watch created
+
+        acked = []  # (revision, key, value)
+        stop = threading.Event()
+
+        def write(i):
+            kv = rpc.KVStub(grpc.insecure_channel(endpoints[i % len(endpoints)]))
+            n = 0
+            while not stop.is_set():
+                n += 1
+                keys = [b"w/%d/%d/%d" % (i, n, j) for j in range(1 + n % 3)]
+                value = b"%d-%d" % (i, n)
+                t = pb.TxnRequest(success=[pb.RequestOp(request_put=pb.PutRequest(
+                    key=k, value=value)) for k in keys])
+                rev = kv.Txn(t, timeout=10).header.revision
+                with lock:
+                    acked.extend((rev, k, value) for k in keys)
+
+        writers = [threading.Thread(target=write, args=(i,)) for i in range(3)]
+        for t in writers:
+            t.start()
+        time.sleep(2)
+        stop.set()
+        for t in writers:
+            t.join()
+        want = sorted(acked)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with lock:
+                if all(len(seen[i]) >= len(want) for i in seen):
+                    break
+            time.sleep(0.1)
+        for stream, requests in streams:
+            stream.cancel()
+            requests.close()
+        self.assertGreater(len(want), 50)
+        for i in seen:
+            self.assertEqual(seen[i], want, "watcher on member %d" % i)
+            # A Txn's writes (one revision) come in one response.
+            revisions = [r for batch in responses[i] for r in batch]
+            self.assertEqual(len(revisions), len(set(revisions)),
+                             "a revision split across responses on member %d" % i)
 
 
 if __name__ == "__main__":
