@@ -40,6 +40,15 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   (void)front->runtime_->Post([raw, &made](cluster::Member& member) {
     raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(),
                                                     raw->options_.kv);
+    // A key of the cluster's own (tag 0x00: no etcd key has it) on each
+    // shard, for Probe.
+    const cluster::ShardMap& map = member.map();
+    std::map<cluster::ShardId, std::string> by_shard;
+    for (int i = 0; by_shard.size() < map.shards().size(); ++i) {
+      std::string key = std::string(1, '\0') + "health/" + std::to_string(i);
+      by_shard.emplace(map.ShardFor(key).id, std::move(key));
+    }
+    for (auto& [shard, key] : by_shard) raw->probe_keys_.push_back(std::move(key));
     made.set_value();
   });
   made.get_future().wait();
@@ -66,6 +75,48 @@ ClusterFront::~ClusterFront() {
 
 int64_t ClusterFront::current_revision() const {
   return static_cast<int64_t>(runtime_->LastTimestamp().value());
+}
+
+std::string ClusterFront::Probe(std::chrono::milliseconds wait) {
+  auto answer = std::make_shared<std::promise<std::string>>();
+  std::future<std::string> result = answer->get_future();
+  const bool posted = runtime_->Post([this, answer](cluster::Member& member) {
+    cluster::Coordinator& coordinator = member.coordinator();
+    const Timestamp snapshot = coordinator.HoldSnapshot();
+    coordinator.ReadKeys(probe_keys_, snapshot,
+                         [&coordinator, snapshot, answer](Result<std::vector<ReadResult>> r) {
+                           coordinator.ReleaseSnapshot(snapshot);
+                           answer->set_value(r.ok() ? std::string()
+                                                    : "a read of every shard failed: " +
+                                                          std::string(r.status().message()));
+                         });
+  });
+  if (!posted) return "the cluster member is stopping";
+  if (result.wait_for(wait) != std::future_status::ready) {
+    return "a read of every shard did not answer in " + std::to_string(wait.count()) +
+           " ms (a member down or partitioned away?)";
+  }
+  return result.get();
+}
+
+std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds wait) {
+  auto answer = std::make_shared<std::promise<ClusterFrontStats>>();
+  std::future<ClusterFrontStats> result = answer->get_future();
+  const bool posted = runtime_->Post([this, answer](cluster::Member& member) {
+    ClusterFrontStats stats;
+    stats.members = options_.members.size();
+    stats.shard = member.shard_server().Stats();
+    stats.coordinator = member.coordinator().Stats();
+    stats.low_water_mark = member.LowWaterMark();
+    answer->set_value(std::move(stats));
+  });
+  if (!posted || result.wait_for(wait) != std::future_status::ready) return std::nullopt;
+  ClusterFrontStats stats = result.get();
+  stats.network = runtime_->NetworkStats();
+  stats.dropped_from_peers = runtime_->dropped_from_peers();
+  stats.held_for_durability = runtime_->HeldForDurability();
+  stats.watchers = watches_->watchers();
+  return stats;
 }
 
 template <typename T>

@@ -12,9 +12,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,18 @@ struct ClusterFrontOptions {
   std::string listen_peer;                    // host:port of this member's peer port
   service::ClusterKvOptions kv;
   cluster::MemberOptions member;
+};
+
+// What a member reports about itself and its shard (for /metrics).
+struct ClusterFrontStats {
+  size_t members = 0;
+  PeerNetworkStats network;
+  uint64_t dropped_from_peers = 0;
+  size_t held_for_durability = 0;
+  cluster::ShardServerStats shard;
+  cluster::CoordinatorStats coordinator;
+  std::optional<Timestamp> low_water_mark;
+  size_t watchers = 0;
 };
 
 class ClusterFront final {
@@ -62,6 +76,11 @@ class ClusterFront final {
   int64_t current_revision() const;
   // etcd's watches over the cluster.
   service::Watches& watches() { return *watches_; }
+  // Reads one key on every shard: empty if each answered, else why not.
+  // Waits at most `wait` (a member's /health).
+  std::string Probe(std::chrono::milliseconds wait);
+  // nullopt if the member's loop did not answer within `wait`.
+  std::optional<ClusterFrontStats> Stats(std::chrono::milliseconds wait);
   void NotifyDurable() { runtime_->NotifyDurable(); }
   int peer_port() const { return peer_port_; }
   const std::vector<ClusterMemberAddress>& members() const { return options_.members; }
@@ -77,6 +96,7 @@ class ClusterFront final {
   int peer_port_ = 0;
   std::unique_ptr<service::ClusterKv> kv_;  // used on the loop thread only
   std::unique_ptr<service::ClusterWatches> watches_;
+  std::vector<std::string> probe_keys_;  // one engine key per shard
 };
 
 // Answers every call of a service that is not served over a cluster yet

@@ -89,12 +89,72 @@ std::vector<uint64_t> Counts(const std::array<uint64_t, N>& a) {
   return std::vector<uint64_t>(a.begin(), a.end());
 }
 
+// What a member of a cluster adds: its links, its shard, its transactions.
+void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
+  const auto stats = cluster.Stats(std::chrono::milliseconds(1000));
+  One(out, "gauge", "strata_cluster_member_loop_responsive",
+      "Whether the member's loop answered within a second (0: stalled; the rest is missing).",
+      stats ? 1 : 0);
+  if (!stats) return;
+  const auto& st = *stats;
+  One(out, "gauge", "strata_cluster_members", "Members of the cluster.",
+      static_cast<double>(st.members));
+  One(out, "counter", "strata_cluster_peer_messages_sent_total", "Messages sent to other members.",
+      static_cast<double>(st.network.sent));
+  One(out, "counter", "strata_cluster_peer_messages_received_total",
+      "Messages received from other members.", static_cast<double>(st.network.received));
+  One(out, "counter", "strata_cluster_peer_messages_dropped_total",
+      "Messages to other members dropped (a full link queue or no link).",
+      static_cast<double>(st.network.dropped));
+  One(out, "counter", "strata_cluster_peer_reconnects_total", "Links to other members reopened.",
+      static_cast<double>(st.network.reconnects));
+  One(out, "counter", "strata_cluster_messages_dropped_from_peers_total",
+      "Messages from other members dropped because the member's loop was behind.",
+      static_cast<double>(st.dropped_from_peers));
+  One(out, "gauge", "strata_cluster_held_for_durability",
+      "Answers and messages waiting for the log to be durable.",
+      static_cast<double>(st.held_for_durability));
+  One(out, "gauge", "strata_cluster_shard_intents", "Write intents pending on this shard.",
+      static_cast<double>(st.shard.intents.intents));
+  One(out, "gauge", "strata_cluster_shard_prepared_transactions",
+      "Transactions prepared on this shard, not yet resolved.",
+      static_cast<double>(st.shard.intents.prepared_txns));
+  const double wall_ms = static_cast<double>(cluster::HybridLogicalClock::SystemMillis());
+  const auto lag_seconds = [&](Timestamp t) {
+    return std::max(
+        0.0,
+        (wall_ms - static_cast<double>(cluster::HybridLogicalClock::PhysicalMillis(t))) / 1000.0);
+  };
+  One(out, "gauge", "strata_cluster_shard_resolved_lag_seconds",
+      "How far this shard's resolved timestamp is behind the wall clock.",
+      lag_seconds(st.shard.resolved_timestamp));
+  One(out, "gauge", "strata_cluster_low_water_mark_lag_seconds",
+      "How far the cluster's garbage-collection mark is behind the wall clock (0: not known).",
+      st.low_water_mark ? lag_seconds(*st.low_water_mark) : 0);
+  One(out, "counter", "strata_cluster_commits_one_phase_total",
+      "Transactions this member coordinated that committed in one round.",
+      static_cast<double>(st.coordinator.one_phase_commits));
+  One(out, "counter", "strata_cluster_commits_two_phase_total",
+      "Transactions this member coordinated that committed by two-phase commit.",
+      static_cast<double>(st.coordinator.two_phase_commits));
+  One(out, "counter", "strata_cluster_conflicts_total",
+      "Transactions this member coordinated that lost a conflict.",
+      static_cast<double>(st.coordinator.conflicts));
+  One(out, "counter", "strata_cluster_unknown_outcomes_total",
+      "Commits whose outcome was unknown (a shard did not answer).",
+      static_cast<double>(st.coordinator.unknown_outcomes));
+  One(out, "gauge", "strata_cluster_watchers", "Watchers on this member.",
+      static_cast<double>(st.watchers));
+}
+
 // Why the server is not healthy, or empty.
 std::string Unhealthy(EtcdServer::Impl& s) {
   if (s.durable) {
     const Status h = s.durable->health();
     if (!h.ok()) return "the write-ahead log failed: " + std::string(h.message());
   }
+  // A member of a cluster is healthy when every shard answers a read.
+  if (s.cluster) return s.cluster->Probe(std::chrono::milliseconds(3000));
   if (s.quota->alarmed()) return "the NOSPACE alarm is raised (etcdctl alarm list)";
   service::RangeRequest probe;
   probe.span = {"health", ""};
@@ -123,7 +183,7 @@ void NoteHealth(EtcdServer::Impl& s, const std::string& reason) {
 std::string RenderMetrics(const EtcdServer::Impl& s) {
   PrometheusText out;
   const auto st = s.store->GetStats();
-  const int64_t revision = s.kv->current_revision();
+  const int64_t revision = s.CurrentRevision();
   const int64_t compacted = s.kv->compact_revision();
   char id[32];
   std::snprintf(id, sizeof id, "%llx", static_cast<unsigned long long>(s.identity.member_id));
@@ -295,6 +355,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   One(out, "gauge", "strata_watch_held_lag_revisions",
       "How far behind the newest revision the watcher holding compaction back is (0: none).",
       static_cast<double>(floor.revision != INT64_MAX ? floor.lag : 0));
+  if (s.cluster) RenderClusterMetrics(*s.cluster, out);
   return out.text();
 }
 

@@ -236,9 +236,11 @@ class StrataCluster:
         peers = {name: free_port() for name in names}
         initial = ",".join("%s=http://127.0.0.1:%d" % (name, peers[name]) for name in names)
         self.members = []
-        for name in names:
+        self.metrics_ports = [free_port() for _ in names]  # each member's /health, /metrics
+        for name, metrics in zip(names, self.metrics_ports):
             args = ["--name", name, "--initial-cluster", initial,
-                    "--listen-peer-urls", "http://127.0.0.1:%d" % peers[name]] + list(extra_args)
+                    "--listen-peer-urls", "http://127.0.0.1:%d" % peers[name],
+                    "--listen-metrics-urls", "http://127.0.0.1:%d" % metrics] + list(extra_args)
             self.members.append(StrataServer(data_dir=os.path.join(root, name), extra_args=args,
                                              port=free_port()))
 

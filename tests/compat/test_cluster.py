@@ -8,6 +8,8 @@ through clients we did not write (etcdctl) and raw gRPC:
 - watchers on every member while writers put and run multi-key Txns on
   every member: each watcher sees every acknowledged write exactly once, in
   revision order, a Txn's writes in one response;
+- /health and /metrics of a member: healthy while every shard answers,
+  503 with the reason once a member is down, healthy again once it is back;
 - a bank under concurrent transfers (Txn compare-and-swap over two
   accounts, which usually live on different shards) with a member killed
   (-9) and restarted in the middle: every read of all accounts, at any
@@ -23,6 +25,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import grpc
 
@@ -191,6 +195,32 @@ class ClusterTest(unittest.TestCase):
         final = kv.Range(pb.RangeRequest(key=b"acc/", range_end=b"acc0"), timeout=10)
         self.assertEqual(sum(int(x.value) for x in final.kvs), ACCOUNTS * BALANCE)
 
+
+    def test_health_follows_the_shards(self):
+        def get(port, path):
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                            timeout=10) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+
+        port = self.cluster.metrics_ports[0]
+        self.assertEqual(get(port, "/health"), (200, '{"health":"true"}'))
+        status, metrics = get(port, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn("strata_cluster_members 3", metrics)
+        self.assertIn("strata_cluster_member_loop_responsive 1", metrics)
+        victim = self.cluster.members[2]
+        victim.kill()
+        status, body = get(port, "/readyz")
+        self.assertEqual(status, 503)
+        self.assertIn("a read of every shard did not answer", body)
+        victim.start()
+        deadline = time.time() + 10
+        while get(port, "/health")[0] != 200 and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(get(port, "/health"), (200, '{"health":"true"}'))
 
     def test_watchers_on_every_member_see_every_write_once_in_order(self):
         endpoints = self.cluster.endpoints()
