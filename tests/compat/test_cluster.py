@@ -18,7 +18,6 @@ through clients we did not write (etcdctl) and raw gRPC:
   revision.
 """
 import os
-import random
 import shutil
 import subprocess
 import tempfile
@@ -30,14 +29,12 @@ import urllib.request
 
 import grpc
 
+from bank import Bank
 from servers import RequestQueue, StrataCluster, etcdctl, etcdctl_binary, python_stubs
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402
 import rpc_pb2_grpc as rpc  # noqa: E402
-
-ACCOUNTS = 8
-BALANCE = 100
 
 
 class ClusterTest(unittest.TestCase):
@@ -98,74 +95,7 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("is not served by a strata cluster yet", err)
 
     def test_bank_with_a_member_killed_and_restarted(self):
-        endpoints = self.cluster.endpoints()
-        kvs = [rpc.KVStub(grpc.insecure_channel(e)) for e in endpoints]
-        names = [b"acc/%d" % i for i in range(ACCOUNTS)]
-        kvs[0].Txn(pb.TxnRequest(success=[
-            pb.RequestOp(request_put=pb.PutRequest(key=k, value=b"%d" % BALANCE))
-            for k in names]), timeout=10)
-
-        stop = threading.Event()
-        violations, transfers, reads, acked_puts = [], [], [], []
-        lock = threading.Lock()
-
-        def transfer(i):
-            rng = random.Random(i)
-            kv = kvs[i % len(kvs)]
-            while not stop.is_set():
-                try:
-                    r = kv.Range(pb.RangeRequest(key=b"acc/", range_end=b"acc0"), timeout=5)
-                    by_key = {x.key: x for x in r.kvs}
-                    src, dst = rng.sample(names, 2)
-                    amount = rng.randint(1, 10)
-                    s, d = by_key[src], by_key[dst]
-                    t = pb.TxnRequest(
-                        compare=[pb.Compare(key=src, target=pb.Compare.MOD,
-                                            result=pb.Compare.EQUAL, mod_revision=s.mod_revision),
-                                 pb.Compare(key=dst, target=pb.Compare.MOD,
-                                            result=pb.Compare.EQUAL, mod_revision=d.mod_revision)],
-                        success=[pb.RequestOp(request_put=pb.PutRequest(
-                                     key=src, value=b"%d" % (int(s.value) - amount))),
-                                 pb.RequestOp(request_put=pb.PutRequest(
-                                     key=dst, value=b"%d" % (int(d.value) + amount)))])
-                    if kv.Txn(t, timeout=5).succeeded:
-                        with lock:
-                            transfers.append(time.time())
-                except grpc.RpcError:
-                    time.sleep(0.05)  # a member is down: its shard is unavailable
-
-        def read(i):
-            kv = kvs[i % len(kvs)]
-            while not stop.is_set():
-                try:
-                    r = kv.Range(pb.RangeRequest(key=b"acc/", range_end=b"acc0"), timeout=5)
-                except grpc.RpcError:
-                    time.sleep(0.05)
-                    continue
-                total = sum(int(x.value) for x in r.kvs)
-                with lock:
-                    reads.append(r.header.revision)
-                    if len(r.kvs) != ACCOUNTS or total != ACCOUNTS * BALANCE:
-                        violations.append((r.header.revision, total, len(r.kvs)))
-
-        def put(i):
-            kv = kvs[i % len(kvs)]
-            n = 0
-            while not stop.is_set():
-                key, value = b"w%d/%d" % (i, n), b"v%d" % n
-                n += 1
-                try:
-                    rev = kv.Put(pb.PutRequest(key=key, value=value), timeout=5).header.revision
-                    with lock:
-                        acked_puts.append((key, value, rev))
-                except grpc.RpcError:
-                    time.sleep(0.05)
-
-        threads = ([threading.Thread(target=transfer, args=(i,)) for i in range(4)] +
-                   [threading.Thread(target=read, args=(i,)) for i in range(2)] +
-                   [threading.Thread(target=put, args=(i,)) for i in range(3)])
-        for t in threads:
-            t.start()
+        bank = Bank(self.cluster.endpoints()).start()
         try:
             time.sleep(1.5)
             victim = self.cluster.members[2]
@@ -176,25 +106,11 @@ class ClusterTest(unittest.TestCase):
             restarted_at = time.time()
             time.sleep(2.0)
         finally:
-            stop.set()
-            for t in threads:
-                t.join()
-
-        self.assertEqual(violations, [], "reads whose accounts did not sum to the total")
-        self.assertGreater(len(reads), 10)
-        self.assertGreater(sum(1 for t in transfers if t < killed_at), 5)
-        self.assertGreater(sum(1 for t in transfers if t > restarted_at), 5,
+            bank.stop()
+        bank.check(self)
+        self.assertGreater(bank.transfers_between(0, killed_at), 5)
+        self.assertGreater(bank.transfers_between(restarted_at, time.time()), 5,
                            "transfers go on after the restart")
-        # Nothing acknowledged is lost: every put is there, at its revision.
-        kv = kvs[0]
-        for key, value, rev in acked_puts:
-            r = kv.Range(pb.RangeRequest(key=key), timeout=10)
-            self.assertEqual(len(r.kvs), 1, key)
-            self.assertEqual((r.kvs[0].value, r.kvs[0].mod_revision), (value, rev), key)
-        self.assertGreater(len(acked_puts), 20)
-        final = kv.Range(pb.RangeRequest(key=b"acc/", range_end=b"acc0"), timeout=10)
-        self.assertEqual(sum(int(x.value) for x in final.kvs), ACCOUNTS * BALANCE)
-
 
     def test_health_follows_the_shards(self):
         def get(port, path):
