@@ -91,6 +91,7 @@ class Member final {
                                    WatchFeed::OnChanges on_changes, WatchFeed::OnError on_error);
 
   Coordinator& coordinator() { return *coordinator_; }
+  Timers& timers() { return timers_; }
   Router& router() { return router_; }
   const ShardServer& shard_server() const { return *shard_server_; }
   const PeerRpc& rpc() const { return peers_.rpc(); }

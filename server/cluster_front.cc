@@ -37,7 +37,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   // The key-value API lives on the loop thread, beside the coordinator.
   std::promise<void> made;
   ClusterFront* raw = front.get();
-  (void)front->runtime_->Post([raw, &made](cluster::Member& member) {
+  (void)front->runtime_->Post([raw, store, &made](cluster::Member& member) {
     raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(),
                                                     raw->options_.kv);
     // A key of the cluster's own (tag 0x00: no etcd key has it) on each
@@ -49,6 +49,10 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
       by_shard.emplace(map.ShardFor(key).id, std::move(key));
     }
     for (auto& [shard, key] : by_shard) raw->probe_keys_.push_back(std::move(key));
+    raw->leases_ = std::make_unique<service::ClusterLeases>(&member, store);
+    raw->runtime_->SetForwardHandler([leases = raw->leases_.get()](const std::string& request) {
+      return leases->ServeForward(request);
+    });
     made.set_value();
   });
   made.get_future().wait();
@@ -68,8 +72,9 @@ ClusterFront::~ClusterFront() {
     peer_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     peer_server_->Wait();
   }
-  runtime_.reset();  // joins the loop: nothing uses kv_ or watches_ after this
+  runtime_.reset();  // joins the loop: nothing uses kv_, leases_ or watches_ after this
   watches_.reset();
+  leases_.reset();
   kv_.reset();
 }
 
@@ -120,12 +125,12 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
 }
 
 template <typename T>
-void ClusterFront::Run(std::function<void(service::ClusterKv&, Done<T>)> call, Done<T> done) {
+void ClusterFront::Run(std::function<void(Done<T>)> call, Done<T> done) {
   ClusterRuntime* runtime = runtime_.get();
   auto answer = std::make_shared<Done<T>>(std::move(done));
   const bool posted =
-      runtime_->Post([this, runtime, call = std::move(call), answer](cluster::Member&) mutable {
-        call(*kv_, [runtime, answer](service::Reply<T> reply) {
+      runtime_->Post([runtime, call = std::move(call), answer](cluster::Member&) mutable {
+        call([runtime, answer](service::Reply<T> reply) {
           auto shared = std::make_shared<service::Reply<T>>(std::move(reply));
           runtime->WhenDurable([answer, shared] { (*answer)(std::move(*shared)); });
         });
@@ -135,35 +140,53 @@ void ClusterFront::Run(std::function<void(service::ClusterKv&, Done<T>)> call, D
 
 void ClusterFront::Range(service::RangeRequest request, Done<service::RangeResponse> done) {
   Run<service::RangeResponse>(
-      [request = std::move(request)](service::ClusterKv& kv, auto d) { kv.Range(request, d); },
-      std::move(done));
+      [this, request = std::move(request)](auto d) { kv_->Range(request, d); }, std::move(done));
 }
 
 void ClusterFront::Put(service::PutRequest request, Done<service::PutResponse> done) {
-  Run<service::PutResponse>(
-      [request = std::move(request)](service::ClusterKv& kv, auto d) { kv.Put(request, d); },
-      std::move(done));
+  Run<service::PutResponse>([this, request = std::move(request)](auto d) { kv_->Put(request, d); },
+                            std::move(done));
 }
 
 void ClusterFront::DeleteRange(service::DeleteRangeRequest request,
                                Done<service::DeleteRangeResponse> done) {
   Run<service::DeleteRangeResponse>(
-      [request = std::move(request)](service::ClusterKv& kv, auto d) {
-        kv.DeleteRange(request, d);
-      },
+      [this, request = std::move(request)](auto d) { kv_->DeleteRange(request, d); },
       std::move(done));
 }
 
 void ClusterFront::Txn(service::TxnRequest request, Done<service::TxnResponse> done) {
-  Run<service::TxnResponse>(
-      [request = std::move(request)](service::ClusterKv& kv, auto d) { kv.Txn(request, d); },
-      std::move(done));
+  Run<service::TxnResponse>([this, request = std::move(request)](auto d) { kv_->Txn(request, d); },
+                            std::move(done));
 }
 
 void ClusterFront::Compact(service::CompactionRequest request,
                            Done<service::CompactionResponse> done) {
-  Run<service::CompactionResponse>(
-      [request](service::ClusterKv& kv, auto d) { kv.Compact(request, d); }, std::move(done));
+  Run<service::CompactionResponse>([this, request](auto d) { kv_->Compact(request, d); },
+                                   std::move(done));
+}
+
+void ClusterFront::LeaseGrant(int64_t id, int64_t ttl, Done<service::LeaseGrantResult> done) {
+  Run<service::LeaseGrantResult>([this, id, ttl](auto d) { leases_->Grant(id, ttl, d); },
+                                 std::move(done));
+}
+
+void ClusterFront::LeaseRevoke(int64_t id, Done<int64_t> done) {
+  Run<int64_t>([this, id](auto d) { leases_->Revoke(id, d); }, std::move(done));
+}
+
+void ClusterFront::LeaseKeepAlive(int64_t id, Done<int64_t> done) {
+  Run<int64_t>([this, id](auto d) { leases_->KeepAlive(id, d); }, std::move(done));
+}
+
+void ClusterFront::LeaseTimeToLive(int64_t id, bool keys,
+                                   Done<service::LeaseTimeToLiveResult> done) {
+  Run<service::LeaseTimeToLiveResult>(
+      [this, id, keys](auto d) { leases_->TimeToLive(id, keys, d); }, std::move(done));
+}
+
+void ClusterFront::LeaseLeases(Done<std::vector<int64_t>> done) {
+  Run<std::vector<int64_t>>([this](auto d) { leases_->Leases(d); }, std::move(done));
 }
 
 namespace {
@@ -173,11 +196,12 @@ class NotServedOverCluster final : public grpc::CallbackGenericService {
     class Reactor final : public grpc::ServerGenericBidiReactor {
      public:
       explicit Reactor(const std::string& method) {
-        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                            "strata: " + method +
-                                " is not served by a strata cluster yet (over a cluster, "
-                                "strata serves KV, Watch, Cluster and Maintenance.Status; see "
-                                "docs/CLUSTER.md)"));
+        Finish(
+            grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                         "strata: " + method +
+                             " is not served by a strata cluster yet (over a cluster, "
+                             "strata serves KV, Watch, Lease, Cluster and Maintenance.Status; see "
+                             "docs/CLUSTER.md)"));
       }
       void OnDone() override { delete this; }
     };

@@ -23,6 +23,7 @@
 #include "server/cluster_runtime.h"
 #include "server/etcd_server.h"
 #include "service/cluster_kv.h"
+#include "service/cluster_leases.h"
 #include "service/cluster_watches.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
@@ -70,6 +71,12 @@ class ClusterFront final {
   void DeleteRange(service::DeleteRangeRequest request, Done<service::DeleteRangeResponse> done);
   void Txn(service::TxnRequest request, Done<service::TxnResponse> done);
   void Compact(service::CompactionRequest request, Done<service::CompactionResponse> done);
+  // etcd's leases over the cluster (service/cluster_leases.h).
+  void LeaseGrant(int64_t id, int64_t ttl, Done<service::LeaseGrantResult> done);
+  void LeaseRevoke(int64_t id, Done<int64_t> done);
+  void LeaseKeepAlive(int64_t id, Done<int64_t> done);
+  void LeaseTimeToLive(int64_t id, bool keys, Done<service::LeaseTimeToLiveResult> done);
+  void LeaseLeases(Done<std::vector<int64_t>> done);
 
   // The member's clock as of its last loop turn: a header's revision
   // outside the key-value calls.
@@ -87,8 +94,9 @@ class ClusterFront final {
 
  private:
   explicit ClusterFront(ClusterFrontOptions options) : options_(std::move(options)) {}
+  // Runs `call` on the loop; its answer goes to `done` once durable.
   template <typename T>
-  void Run(std::function<void(service::ClusterKv&, Done<T>)> call, Done<T> done);
+  void Run(std::function<void(Done<T>)> call, Done<T> done);
 
   const ClusterFrontOptions options_;
   std::unique_ptr<ClusterRuntime> runtime_;
@@ -96,7 +104,8 @@ class ClusterFront final {
   int peer_port_ = 0;
   std::unique_ptr<service::ClusterKv> kv_;  // used on the loop thread only
   std::unique_ptr<service::ClusterWatches> watches_;
-  std::vector<std::string> probe_keys_;  // one engine key per shard
+  std::unique_ptr<service::ClusterLeases> leases_;  // used on the loop thread only
+  std::vector<std::string> probe_keys_;             // one engine key per shard
 };
 
 // Answers every call of a service that is not served over a cluster yet

@@ -17,10 +17,11 @@ Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOpti
   const Timestamp issued = store->max_timestamp().value_or(Timestamp());
   Result<std::unique_ptr<cluster::Member>> member = cluster::Member::Create(
       o.self, o.node_ids, o.member, store, /*persist=*/durable != nullptr, issued, runtime.get(),
-      // The etcd API over the cluster forwards nothing yet: every request
-      // it needs is a typed peer message.
-      [](const std::string&) -> cluster::PeerReply {
-        return cluster::PeerError{Status::InvalidArgument("this server forwards no requests")};
+      [raw = runtime.get()](const std::string& request) -> cluster::PeerReply {
+        if (!raw->forward_handler_) {
+          return cluster::PeerError{Status::InvalidArgument("this member serves no forwards")};
+        }
+        return raw->forward_handler_(request);
       },
       [store](Timestamp horizon) { return store->Compact(horizon); }, Clock::now());
   if (!member.ok()) return member.status();

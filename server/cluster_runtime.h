@@ -88,6 +88,11 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // The member's clock as of its last loop turn (any thread): what a
   // header says outside a request.
   Timestamp LastTimestamp() const { return Timestamp(last_timestamp_.load()); }
+  // On the loop thread: who answers the Forward requests other members
+  // send this one (until set, they are refused).
+  void SetForwardHandler(cluster::Member::ForwardHandler handler) {
+    forward_handler_ = std::move(handler);
+  }
   // Messages and answers waiting for the log (any thread).
   size_t HeldForDurability() const { return held_count_.load(); }
 
@@ -108,8 +113,9 @@ class ClusterRuntime final : private cluster::PeerTransport {
 
   const ClusterRuntimeOptions options_;
   PeerNetwork network_;
-  std::unique_ptr<cluster::Member> member_;  // the loop thread's, once started
-  uint64_t next_msg_id_ = 1;                 // the loop thread's
+  std::unique_ptr<cluster::Member> member_;          // the loop thread's, once started
+  uint64_t next_msg_id_ = 1;                         // the loop thread's
+  cluster::Member::ForwardHandler forward_handler_;  // the loop thread's
   const Store* durable_ = nullptr;
   struct Held {
     uint64_t lsn;

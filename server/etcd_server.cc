@@ -472,10 +472,20 @@ class KeepAliveReactor final
 
  private:
   void OnRequest(const pb::LeaseKeepAliveRequest& request) override {
-    pb::LeaseKeepAliveResponse r;
-    r.set_id(request.id());
+    if (s_->cluster) {
+      // Answered from the member's loop once the lease's home renewed it.
+      const int64_t id = request.id();
+      s_->cluster->LeaseKeepAlive(
+          id, [this, id](Reply<int64_t> ttl) { Answer(id, ttl.ok() ? ttl.value() : 0); });
+      return;
+    }
     // etcd answers an unknown lease with TTL 0, not an error.
-    r.set_ttl(s_->leases->KeepAlive(request.id()).value_or(0));
+    Answer(request.id(), s_->leases->KeepAlive(request.id()).value_or(0));
+  }
+  void Answer(int64_t id, int64_t ttl) {
+    pb::LeaseKeepAliveResponse r;
+    r.set_id(id);
+    r.set_ttl(ttl);
     s_->Header(s_->CurrentRevision(), r.mutable_header());
     // A client that sends keep-alives without reading the answers gets no
     // more answers past the bound (its leases are renewed all the same).
@@ -497,14 +507,18 @@ class LeaseImpl final : public pb::Lease::CallbackService {
       reactor->Finish(ToGrpc(service::etcd_errors::NoSpace()));
       return reactor;
     }
-    s_->leases->Grant(req->id(), req->ttl(),
-                      [this, reactor, resp](Reply<service::LeaseGrantResult> r) {
-                        if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
-                        resp->set_id(r.value().id);
-                        resp->set_ttl(r.value().ttl);
-                        s_->Header(r.value().revision, resp->mutable_header());
-                        reactor->Finish(grpc::Status::OK);
-                      });
+    auto done = [this, reactor, resp](Reply<service::LeaseGrantResult> r) {
+      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+      resp->set_id(r.value().id);
+      resp->set_ttl(r.value().ttl);
+      s_->Header(r.value().revision, resp->mutable_header());
+      reactor->Finish(grpc::Status::OK);
+    };
+    if (s_->cluster) {
+      s_->cluster->LeaseGrant(req->id(), req->ttl(), std::move(done));
+    } else {
+      s_->leases->Grant(req->id(), req->ttl(), std::move(done));
+    }
     return reactor;
   }
 
@@ -516,11 +530,16 @@ class LeaseImpl final : public pb::Lease::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    s_->leases->Revoke(req->id(), [this, reactor, resp](Reply<int64_t> r) {
+    auto done = [this, reactor, resp](Reply<int64_t> r) {
       if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
       s_->Header(r.value(), resp->mutable_header());
       reactor->Finish(grpc::Status::OK);
-    });
+    };
+    if (s_->cluster) {
+      s_->cluster->LeaseRevoke(req->id(), std::move(done));
+    } else {
+      s_->leases->Revoke(req->id(), std::move(done));
+    }
     return reactor;
   }
 
@@ -533,19 +552,38 @@ class LeaseImpl final : public pb::Lease::CallbackService {
                                             const pb::LeaseTimeToLiveRequest* req,
                                             pb::LeaseTimeToLiveResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseTimeToLive");
-    auto t = s_->leases->TimeToLive(req->id(), req->keys());
-    resp->set_id(t.id);
-    resp->set_ttl(t.ttl);
-    resp->set_grantedttl(t.granted_ttl);
-    for (auto& k : t.keys) resp->add_keys(std::move(k));
-    s_->Header(s_->CurrentRevision(), resp->mutable_header());
-    reactor->Finish(grpc::Status::OK);
+    auto answer = [this, reactor, resp](Reply<service::LeaseTimeToLiveResult> r) {
+      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+      auto& t = r.value();
+      resp->set_id(t.id);
+      resp->set_ttl(t.ttl);
+      resp->set_grantedttl(t.granted_ttl);
+      for (auto& k : t.keys) resp->add_keys(std::move(k));
+      s_->Header(s_->CurrentRevision(), resp->mutable_header());
+      reactor->Finish(grpc::Status::OK);
+    };
+    if (s_->cluster) {
+      s_->cluster->LeaseTimeToLive(req->id(), req->keys(), std::move(answer));
+    } else {
+      answer(s_->leases->TimeToLive(req->id(), req->keys()));
+    }
     return reactor;
   }
 
   grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext*, const pb::LeaseLeasesRequest*,
                                         pb::LeaseLeasesResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseLeases");
+    auto answer = [this, reactor, resp](Reply<std::vector<int64_t>> r) {
+      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+      for (int64_t id : r.value()) resp->add_leases()->set_id(id);
+      s_->Header(s_->CurrentRevision(), resp->mutable_header());
+      reactor->Finish(grpc::Status::OK);
+    };
+    if (s_->cluster) {
+      s_->cluster->LeaseLeases(std::move(answer));
+      return reactor;
+    }
+    // (Not through `answer`: GCC 12 then warns of an uninitialized Reply.)
     for (int64_t id : s_->leases->Leases()) resp->add_leases()->set_id(id);
     s_->Header(s_->CurrentRevision(), resp->mutable_header());
     reactor->Finish(grpc::Status::OK);
@@ -998,13 +1036,13 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.RegisterService(impl->kv_service.get());
   builder.RegisterService(impl->watch_service.get());
+  builder.RegisterService(impl->lease_service.get());
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
   if (impl->cluster) {
     // What does not run over a cluster yet answers so, in a sentence.
     builder.RegisterCallbackGenericService(impl->not_served.get());
   } else {
-    builder.RegisterService(impl->lease_service.get());
     builder.RegisterService(impl->auth_service.get());
     builder.RegisterService(impl->strata_service.get());
   }

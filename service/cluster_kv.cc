@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "cluster/peer_messages.h"
+#include "service/cluster_leases.h"
+#include "service/stored_value.h"
 
 namespace strata::service {
 namespace {
@@ -125,8 +127,12 @@ class ClusterKv::GatheredView final : public KvView {
     return ShapeRange(request, std::move(kvs.value()), count, current);
   }
 
-  // Leases are not kept over the cluster yet: no lease exists.
-  bool LeaseExists(int64_t) const override { return false; }
+  // A lease exists if its record was read (ClusterLeases::RecordKey).
+  bool LeaseExists(int64_t lease) const override {
+    auto it = leases.find(lease);
+    return it != leases.end() && it->second;
+  }
+  std::map<int64_t, bool> leases;
   int64_t compact_revision() const override { return compacted_; }
 
  private:
@@ -244,11 +250,17 @@ void ClusterKv::ReadKey(uint64_t txn, const std::string& key, Done<std::vector<K
 
 void ClusterKv::Put(const PutRequest& request, Done<PutResponse> done) {
   if (auto e = CheckPut(request)) return done(*e);
-  if (request.lease != 0) return done(etcd_errors::LeaseNotFound());
   TxnFootprint footprint;
   footprint.keys.push_back(request.key);
+  if (request.lease != 0) footprint.leases.push_back(request.lease);
   RunWrite<PutResponse>(
-      std::move(footprint), [request](TxnOverlay& txn) { return RunPut(request, txn); },
+      std::move(footprint),
+      [request](TxnOverlay& txn) -> Reply<PutResponse> {
+        if (request.lease != 0 && !txn.view().LeaseExists(request.lease)) {
+          return etcd_errors::LeaseNotFound();
+        }
+        return RunPut(request, txn);
+      },
       std::move(done), 0);
 }
 
@@ -311,7 +323,15 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
       return done(std::move(*reply));
     }
     for (BatchWrite& w : txn.TakeWrites()) {
+      // A key put with a lease is attached to it in the same commit, so the
+      // lease's end finds it (cluster_leases.h).
+      std::optional<std::string> attachment;
+      if (w.value) {
+        auto sv = DecodeStoredValue(*w.value);
+        if (sv && sv->lease != 0) attachment = ClusterLeases::AttachmentKey(sv->lease, w.key);
+      }
       Status s = coordinator_->Write(id, EngineKey(w.key), std::move(w.value));
+      if (s.ok() && attachment) s = coordinator_->Write(id, *attachment, std::string());
       if (!s.ok()) {
         (void)coordinator_->Abort(id);
         return done(ClusterError(s));
@@ -354,6 +374,18 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
       }
       gather->Release();
     });
+  }
+  for (int64_t lease : std::set<int64_t>(footprint.leases.begin(), footprint.leases.end())) {
+    ++gather->waiting;
+    coordinator_->Get(id, ClusterLeases::RecordKey(lease),
+                      [gather, lease, fail](Result<ReadResult> r) {
+                        if (!r.ok()) {
+                          fail(ClusterError(r.status()));
+                        } else {
+                          gather->view->leases[lease] = r->found && !r->deleted;
+                        }
+                        gather->Release();
+                      });
   }
   std::set<std::pair<std::string, std::string>> spans;
   for (const KeySpan& span : footprint.spans) {

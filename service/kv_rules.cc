@@ -266,6 +266,7 @@ void AddFootprint(const TxnRequest& t, TxnFootprint* out) {
         }
       } else if (auto* p = std::get_if<PutRequest>(&op.op)) {
         out->keys.push_back(p->key);
+        if (p->lease != 0) out->leases.push_back(p->lease);
       } else if (auto* d = std::get_if<DeleteRangeRequest>(&op.op)) {
         add_span(d->span);
       } else if (auto* n = std::get_if<std::shared_ptr<TxnRequest>>(&op.op); n && *n) {

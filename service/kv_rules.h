@@ -136,6 +136,7 @@ struct TxnFootprint {
   std::vector<std::string> keys;
   std::vector<KeySpan> spans;
   std::vector<RangeRequest> past_ranges;  // revision > 0
+  std::vector<int64_t> leases;            // leases its puts name
 };
 TxnFootprint FootprintOf(const TxnRequest& request);
 

@@ -32,8 +32,13 @@ class LocalCluster {
       node->transport.self = ids[i];
       node->store = std::make_unique<MvccStore>();
       MvccStore* store = node->store.get();
+      Node* raw = node.get();
       auto member = Member::Create(
-          ids[i], ids, options, store, /*persist=*/false, Timestamp(), &node->transport, nullptr,
+          ids[i], ids, options, store, /*persist=*/false, Timestamp(), &node->transport,
+          [raw](const std::string& request) -> PeerReply {
+            if (!raw->serve_forward) return PeerError{Status::InvalidArgument("no forwards")};
+            return raw->serve_forward(request);
+          },
           [store](Timestamp horizon) { return store->Compact(horizon); }, Member::Clock::now());
       if (!member.ok()) std::abort();
       node->member = std::move(*member);
@@ -44,6 +49,11 @@ class LocalCluster {
   Member& member(int i) { return *nodes_[i]->member; }
   MvccStore& store(int i) { return *nodes_[i]->store; }
   int size() const { return static_cast<int>(nodes_.size()); }
+  // Who answers the Forward requests sent to each member.
+  template <size_t N>
+  void SetForwardHandlers(const Member::ForwardHandler (&handlers)[N]) {
+    for (size_t i = 0; i < N && i < nodes_.size(); ++i) nodes_[i]->serve_forward = handlers[i];
+  }
   // Sets every member's now (before calling one directly).
   void SetNow() {
     for (auto& node : nodes_) node->member->SetNow(Member::Clock::now());
@@ -104,6 +114,7 @@ class LocalCluster {
     Transport transport;
     std::unique_ptr<MvccStore> store;
     std::unique_ptr<Member> member;
+    Member::ForwardHandler serve_forward;
     bool cut = false;
   };
   int Index(const std::string& id) const { return std::stoi(id.substr(1)); }

@@ -91,7 +91,27 @@ class ClusterTest(unittest.TestCase):
         out, _ = etcdctl(b, "endpoint", "status")
         self.assertIn("3.4.23", out)
 
-        _, err = etcdctl(a, "lease", "grant", "10", check=False, timeout=20)
+        # Leases: granted on one member, keys put with it through others,
+        # revoked through a third, every key with it.
+        out, _ = etcdctl(a, "lease", "grant", "60")
+        lease = out.split()[1]
+        for i, member in enumerate((a, b, c)):
+            etcdctl(member, "put", "--lease=" + lease, "leased/%d" % i, "x")
+        out, _ = etcdctl(b, "lease", "timetolive", lease, "--keys")
+        self.assertIn("granted with TTL(60s)", out)
+        self.assertIn("leased/0 leased/1 leased/2", out)
+        out, _ = etcdctl(c, "lease", "keep-alive", "--once", lease)
+        self.assertIn("keepalived with TTL(60)", out)
+        etcdctl(c, "lease", "revoke", lease)
+        out, _ = etcdctl(a, "get", "leased/", "--prefix", "--keys-only")
+        self.assertEqual(out.strip(), "", "the lease's keys are gone")
+        _, err = etcdctl(a, "put", "--lease=" + lease, "k", "v", check=False)
+        self.assertIn("requested lease not found", err)
+        # A lock (a lease and a Txn on its key) held through one member.
+        out, _ = etcdctl(b, "lock", "mylock", "echo", "locked")
+        self.assertIn("locked", out)
+
+        _, err = etcdctl(a, "auth", "enable", check=False, timeout=20)
         self.assertIn("is not served by a strata cluster yet", err)
 
     def test_bank_with_a_member_killed_and_restarted(self):

@@ -1,0 +1,336 @@
+#include "service/cluster_leases.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <utility>
+
+#include "cluster/peer_messages.h"
+#include "service/cluster_kv.h"
+#include "service/stored_value.h"
+
+namespace strata::service {
+namespace {
+
+constexpr char kRecordTag[] = {'\0', 'L'};
+constexpr char kAttachmentTag[] = {'\0', 'A'};
+constexpr size_t kIdBytes = 8;
+
+void AppendId(std::string* out, int64_t id) {
+  const auto u = static_cast<uint64_t>(id);
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(u >> shift));
+}
+
+int64_t Revision(Timestamp t) { return static_cast<int64_t>(t.value()); }
+
+KeyRange PrefixRange(const char (&tag)[2], std::optional<int64_t> id) {
+  std::string prefix(tag, 2);
+  if (id) AppendId(&prefix, *id);
+  return KeyRange::WithPrefix(prefix);
+}
+
+}  // namespace
+
+std::string ClusterLeases::RecordKey(int64_t id) {
+  std::string key(kRecordTag, 2);
+  AppendId(&key, id);
+  return key;
+}
+
+std::string ClusterLeases::AttachmentKey(int64_t id, std::string_view etcd_key) {
+  std::string key(kAttachmentTag, 2);
+  AppendId(&key, id);
+  key.append(etcd_key);
+  return key;
+}
+
+ClusterLeases::ClusterLeases(cluster::Member* member, MvccStore* store,
+                             ClusterLeasesOptions options)
+    : member_(member), store_(store), options_(options) {
+  member_->timers().Every(options_.expiry_check, [this, alive = alive_] {
+    if (*alive) ExpireDue();
+  });
+  member_->timers().Every(options_.discover_interval, [this, alive = alive_] {
+    if (*alive) Discover();
+  });
+}
+
+ClusterLeases::~ClusterLeases() { *alive_ = false; }
+
+void ClusterLeases::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) {
+  if (ttl > options_.max_ttl_seconds) return done(etcd_errors::LeaseTtlTooLarge());
+  ttl = std::max(ttl, options_.min_ttl_seconds);
+  if (id == 0) id = static_cast<int64_t>(rng_() >> 1) | 1;  // positive, as etcd's
+  cluster::Coordinator& coordinator = member_->coordinator();
+  auto begun = coordinator.Begin(Isolation::kSerializable, false, std::nullopt);
+  if (!begun.ok()) return done(ClusterError(begun.status()));
+  const uint64_t txn = begun->id;
+  coordinator.Get(
+      txn, RecordKey(id), [this, txn, id, ttl, done, alive = alive_](Result<ReadResult> r) {
+        if (!*alive) return;
+        cluster::Coordinator& coordinator = member_->coordinator();
+        if (!r.ok()) {
+          (void)coordinator.Abort(txn);
+          return done(ClusterError(r.status()));
+        }
+        if (r->found && !r->deleted) {
+          (void)coordinator.Abort(txn);
+          return done(etcd_errors::LeaseExist());
+        }
+        if (Status s = coordinator.Write(txn, RecordKey(id), std::to_string(ttl)); !s.ok()) {
+          (void)coordinator.Abort(txn);
+          return done(ClusterError(s));
+        }
+        coordinator.Commit(txn, [this, id, ttl, done, alive](Result<Timestamp> c) {
+          if (!*alive) return;
+          if (!c.ok()) {
+            // A conflict here is another grant of the same id: it exists now.
+            if (c.status().code() == StatusCode::kConflict) return done(etcd_errors::LeaseExist());
+            return done(ClusterError(c.status()));
+          }
+          // The home starts the countdown now rather than at its next look.
+          Forward(id, "renew", [](Reply<std::string>) {});
+          done(LeaseGrantResult{id, ttl, Revision(*c)});
+        });
+      });
+}
+
+void ClusterLeases::Revoke(int64_t id, Done<int64_t> done) { End(id, std::move(done), 0); }
+
+void ClusterLeases::End(int64_t id, Done<int64_t> done, int attempt) {
+  cluster::Coordinator& coordinator = member_->coordinator();
+  auto begun = coordinator.Begin(Isolation::kSerializable, false, std::nullopt);
+  if (!begun.ok()) return done(ClusterError(begun.status()));
+  const uint64_t txn = begun->id;
+  struct Ending {
+    size_t waiting = 1;
+    bool found = false;
+    bool more = false;
+    std::optional<ServiceError> error;
+  };
+  auto ending = std::make_shared<Ending>();
+  auto finish = [this, txn, id, done, attempt, ending, alive = alive_] {
+    if (!*alive || --ending->waiting > 0) return;
+    cluster::Coordinator& coordinator = member_->coordinator();
+    if (ending->error || !ending->found) {
+      (void)coordinator.Abort(txn);
+      return done(ending->error ? *ending->error : etcd_errors::LeaseNotFound());
+    }
+    // The record goes with the last attachments (a lease with more
+    // attachments than one read takes ends in several transactions).
+    if (!ending->more) (void)coordinator.Write(txn, RecordKey(id), std::nullopt);
+    coordinator.Commit(txn, [this, id, done, attempt, ending, alive](Result<Timestamp> c) {
+      if (!*alive) return;
+      if (!c.ok()) {
+        if (c.status().code() == StatusCode::kConflict && attempt + 1 < options_.max_attempts) {
+          return End(id, done, attempt + 1);
+        }
+        return done(ClusterError(c.status()));
+      }
+      if (ending->more) return End(id, done, 0);
+      done(Revision(*c));
+    });
+  };
+  // Every read below holds `waiting` up, as does this setup until its end.
+  ++ending->waiting;
+  coordinator.Get(txn, RecordKey(id), [ending, finish](Result<ReadResult> r) {
+    if (!r.ok()) {
+      ending->error = ClusterError(r.status());
+    } else {
+      ending->found = r->found && !r->deleted;
+    }
+    finish();
+  });
+  ++ending->waiting;
+  coordinator.Scan(txn, PrefixRange(kAttachmentTag, id), cluster::kMaxRawLimit,
+                   [this, txn, id, ending, finish, alive = alive_](Result<ScanResult> attached) {
+                     if (!*alive) return;
+                     if (!attached.ok()) {
+                       ending->error = ClusterError(attached.status());
+                       return finish();
+                     }
+                     ending->more = attached->more;
+                     cluster::Coordinator& coordinator = member_->coordinator();
+                     for (const ScanItem& item : attached->items) {
+                       const std::string etcd_key = item.key.substr(2 + kIdBytes);
+                       (void)coordinator.Write(txn, item.key, std::nullopt);
+                       // The key goes only if it still names this lease.
+                       ++ending->waiting;
+                       const std::string key = ClusterKv::EngineKey(etcd_key);
+                       coordinator.Get(
+                           txn, key, [this, txn, id, key, ending, finish](Result<ReadResult> r) {
+                             if (!r.ok()) {
+                               ending->error = ClusterError(r.status());
+                             } else if (r->found && !r->deleted) {
+                               auto sv = DecodeStoredValue(r->value);
+                               if (sv && sv->lease == id) {
+                                 (void)member_->coordinator().Write(txn, key, std::nullopt);
+                               }
+                             }
+                             finish();
+                           });
+                     }
+                     finish();
+                   });
+  finish();
+}
+
+void ClusterLeases::Forward(int64_t id, const std::string& verb, Done<std::string> done) {
+  member_->router().Forward(RecordKey(id), verb + " " + std::to_string(id),
+                            [done = std::move(done)](Result<std::string> r) {
+                              if (!r.ok()) return done(ClusterError(r.status()));
+                              done(std::move(*r));
+                            });
+}
+
+void ClusterLeases::KeepAlive(int64_t id, Done<int64_t> done) {
+  Forward(id, "renew", [done = std::move(done)](Reply<std::string> r) {
+    if (!r.ok()) return done(r.error());
+    done(std::strtoll(r.value().c_str(), nullptr, 10));
+  });
+}
+
+void ClusterLeases::TimeToLive(int64_t id, bool with_keys, Done<LeaseTimeToLiveResult> done) {
+  Forward(id, "ttl", [this, id, with_keys, done, alive = alive_](Reply<std::string> r) {
+    if (!*alive) return;
+    if (!r.ok()) return done(r.error());
+    LeaseTimeToLiveResult result;
+    result.id = id;
+    char* rest = nullptr;
+    result.ttl = std::strtoll(r.value().c_str(), &rest, 10);
+    result.granted_ttl = std::strtoll(rest, nullptr, 10);
+    if (!with_keys || result.ttl < 0) return done(std::move(result));
+    // The keys: attachments whose key still names this lease.
+    member_->router().Scan(PrefixRange(kAttachmentTag, id), Timestamp::Max(), cluster::kMaxRawLimit,
+                           [this, id, result, done, alive](Result<ScanResult> attached) mutable {
+                             if (!*alive) return;
+                             if (!attached.ok()) return done(ClusterError(attached.status()));
+                             std::vector<std::string> keys;
+                             for (const ScanItem& item : attached->items) {
+                               keys.push_back(ClusterKv::EngineKey(item.key.substr(2 + kIdBytes)));
+                             }
+                             cluster::Coordinator& coordinator = member_->coordinator();
+                             const Timestamp snapshot = coordinator.HoldSnapshot();
+                             coordinator.ReadKeys(
+                                 keys, snapshot,
+                                 [this, id, keys, result, done, snapshot,
+                                  alive](Result<std::vector<ReadResult>> reads) mutable {
+                                   if (!*alive) return;
+                                   member_->coordinator().ReleaseSnapshot(snapshot);
+                                   if (!reads.ok()) return done(ClusterError(reads.status()));
+                                   for (size_t i = 0; i < keys.size(); ++i) {
+                                     const ReadResult& r = (*reads)[i];
+                                     if (!r.found || r.deleted) continue;
+                                     auto sv = DecodeStoredValue(r.value);
+                                     if (sv && sv->lease == id)
+                                       result.keys.push_back(keys[i].substr(1));
+                                   }
+                                   done(std::move(result));
+                                 });
+                           });
+  });
+}
+
+void ClusterLeases::Leases(Done<std::vector<int64_t>> done) {
+  member_->router().Scan(PrefixRange(kRecordTag, std::nullopt), Timestamp::Max(),
+                         cluster::kMaxRawLimit, [done = std::move(done)](Result<ScanResult> r) {
+                           if (!r.ok()) return done(ClusterError(r.status()));
+                           std::vector<int64_t> ids;
+                           for (const ScanItem& item : r->items) {
+                             uint64_t u = 0;
+                             for (size_t i = 2; i < 2 + kIdBytes && i < item.key.size(); ++i) {
+                               u = (u << 8) | static_cast<uint8_t>(item.key[i]);
+                             }
+                             ids.push_back(static_cast<int64_t>(u));
+                           }
+                           done(std::move(ids));
+                         });
+}
+
+std::optional<ClusterLeases::Home*> ClusterLeases::Renew(int64_t id) {
+  const auto now = member_->timers().now();
+  auto it = homed_.find(id);
+  if (it == homed_.end()) {
+    Result<ReadResult> record = store_->Get(RecordKey(id), Timestamp::Max());
+    if (!record.ok() || !record->found || record->deleted) return std::nullopt;
+    it = homed_.emplace(id, Home{std::strtoll(record->value.c_str(), nullptr, 10), now, false})
+             .first;
+  }
+  if (it->second.expiring) return std::nullopt;  // ending: no longer renewable
+  it->second.deadline = now + std::chrono::seconds(it->second.ttl);
+  return &it->second;
+}
+
+cluster::PeerReply ClusterLeases::ServeForward(const std::string& request) {
+  const size_t space = request.find(' ');
+  const std::string verb = request.substr(0, space);
+  const int64_t id =
+      space == std::string::npos ? 0 : std::strtoll(request.c_str() + space + 1, nullptr, 10);
+  if (verb == "renew") {
+    auto home = Renew(id);
+    return cluster::ForwardReply{home ? std::to_string((*home)->ttl) : "0"};
+  }
+  if (verb == "ttl") {
+    auto it = homed_.find(id);
+    if (it == homed_.end()) {
+      auto learned = Renew(id);  // a lease granted elsewhere starts counting now
+      if (!learned) return cluster::ForwardReply{"-1 0"};
+      it = homed_.find(id);
+    }
+    // Expired and being revoked: gone, as far as a client can tell.
+    if (it->second.expiring) return cluster::ForwardReply{"-1 0"};
+    const auto left =
+        std::chrono::ceil<std::chrono::seconds>(it->second.deadline - member_->timers().now());
+    return cluster::ForwardReply{std::to_string(std::max<int64_t>(0, left.count())) + " " +
+                                 std::to_string(it->second.ttl)};
+  }
+  return cluster::PeerError{Status::InvalidArgument("no such lease request: " + verb)};
+}
+
+void ClusterLeases::ExpireDue() {
+  const auto now = member_->timers().now();
+  std::vector<int64_t> due;
+  for (auto& [id, home] : homed_) {
+    if (!home.expiring && home.deadline <= now) due.push_back(id);
+  }
+  for (int64_t id : due) {
+    homed_[id].expiring = true;
+    End(
+        id,
+        [this, id, alive = alive_](Reply<int64_t> r) {
+          if (!*alive) return;
+          // Ended (or already gone): forget it; else try again later.
+          if (r.ok() || r.error().message == etcd_errors::LeaseNotFound().message) {
+            homed_.erase(id);
+          } else if (auto it = homed_.find(id); it != homed_.end()) {
+            it->second.expiring = false;
+          }
+        },
+        0);
+  }
+}
+
+void ClusterLeases::Discover() {
+  Result<ScanResult> records =
+      store_->Scan(PrefixRange(kRecordTag, std::nullopt), Timestamp::Max(), cluster::kMaxRawLimit);
+  if (!records.ok()) return;
+  const auto now = member_->timers().now();
+  std::set<int64_t> present;
+  for (const ScanItem& item : records->items) {
+    uint64_t u = 0;
+    for (size_t i = 2; i < 2 + kIdBytes && i < item.key.size(); ++i) {
+      u = (u << 8) | static_cast<uint8_t>(item.key[i]);
+    }
+    const auto id = static_cast<int64_t>(u);
+    present.insert(id);
+    if (homed_.count(id) == 0) {
+      const int64_t ttl = std::strtoll(item.value.c_str(), nullptr, 10);
+      homed_.emplace(id, Home{ttl, now + std::chrono::seconds(ttl), false});
+    }
+  }
+  // Revoked through another member: nothing left to expire here.
+  std::erase_if(homed_, [&](const auto& entry) {
+    return !entry.second.expiring && present.count(entry.first) == 0 && !records->more;
+  });
+}
+
+}  // namespace strata::service

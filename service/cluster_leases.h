@@ -1,0 +1,103 @@
+// ClusterLeases: etcd's leases over a cluster.
+//
+// A lease is a record in the cluster's own key space (tag 0x00, which no
+// etcd key has: etcd's keys are 0x01 + key): "\0L" + id -> its granted TTL.
+// The record's shard is the lease's home. A key put with a lease also gets
+// an attachment record "\0A" + id + key, written in the same transaction,
+// so a revocation finds the lease's keys with one range read.
+//
+//  - Grant, Revoke and the attachments are cluster transactions (any
+//    member runs them): a Put with a lease reads the lease's record, so a
+//    revocation racing it conflicts and one of them retries.
+//  - Deadlines live in memory on the home member, as etcd keeps them on its
+//    leader: keep-alives and time-to-live questions are forwarded there
+//    (Router::Forward). A home that restarts, or learns of a lease it never
+//    heard of (its periodic look at its shard's records), gives it a full
+//    TTL from then on, as etcd does on a leader change.
+//  - The home revokes what expired: one transaction deletes every key still
+//    attached to the lease (on any shard), the attachments and the record.
+//    Attachments of keys that moved to another lease or were deleted are
+//    dropped then too (a key is deleted only if it still names the lease).
+//
+// Not thread-safe: runs on the member's loop thread.
+#ifndef STRATA_SERVICE_CLUSTER_LEASES_H_
+#define STRATA_SERVICE_CLUSTER_LEASES_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/member.h"
+#include "service/lease_table.h"
+#include "service/service_error.h"
+
+namespace strata::service {
+
+struct ClusterLeasesOptions {
+  int64_t min_ttl_seconds = 2;  // etcd's minimum (shorter TTLs are raised to it)
+  int64_t max_ttl_seconds = 9'000'000'000;
+  std::chrono::milliseconds expiry_check{100};
+  // How often the home looks at its shard's records for leases it does not
+  // know (granted through another member, or before a restart).
+  std::chrono::milliseconds discover_interval{1000};
+  int max_attempts = 8;  // a transaction that loses conflicts this often fails
+};
+
+class ClusterLeases final {
+ public:
+  template <typename T>
+  using Done = std::function<void(Reply<T>)>;
+
+  // `member` and its store must outlive it; starts the home's timers.
+  ClusterLeases(cluster::Member* member, MvccStore* store, ClusterLeasesOptions options = {});
+  ~ClusterLeases();
+
+  void Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done);
+  // done gets the revision of the deletion.
+  void Revoke(int64_t id, Done<int64_t> done);
+  // The TTL left in seconds after renewing, 0 if there is no such lease.
+  void KeepAlive(int64_t id, Done<int64_t> done);
+  void TimeToLive(int64_t id, bool with_keys, Done<LeaseTimeToLiveResult> done);
+  void Leases(Done<std::vector<int64_t>> done);
+
+  // A forwarded request from another member, for a lease whose home is
+  // this member (the member's forward handler).
+  cluster::PeerReply ServeForward(const std::string& request);
+
+  // The engine keys of a lease's record and of a key's attachment to it.
+  static std::string RecordKey(int64_t id);
+  static std::string AttachmentKey(int64_t id, std::string_view etcd_key);
+
+ private:
+  struct Home {
+    int64_t ttl = 0;
+    std::chrono::steady_clock::time_point deadline;
+    bool expiring = false;
+  };
+  // Renews (or learns) a lease homed here: its TTL, or nullopt if its
+  // record is not in this shard's store.
+  std::optional<Home*> Renew(int64_t id);
+  void ExpireDue();
+  void Discover();
+  // Ends `id`: deletes its keys, attachments and record in one transaction.
+  void End(int64_t id, Done<int64_t> done, int attempt);
+  void Forward(int64_t id, const std::string& verb, Done<std::string> done);
+
+  cluster::Member* member_;
+  MvccStore* store_;
+  const ClusterLeasesOptions options_;
+  std::map<int64_t, Home> homed_;  // leases whose record is on this shard
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace strata::service
+
+#endif  // STRATA_SERVICE_CLUSTER_LEASES_H_
