@@ -148,6 +148,10 @@ int main(int argc, char** argv) {
   app.add_flag("--experimental-initial-corrupt-check", initial_corrupt_check,
                "accepted for etcd compatibility; strata always checks every record's checksum "
                "when it recovers");
+  bool strict_reconfig_check = true;
+  app.add_flag("--strict-reconfig-check", strict_reconfig_check,
+               "accepted for etcd compatibility; a strata cluster takes no membership changes "
+               "yet");
   uint64_t snapshot_count = 0;
   app.add_option("--snapshot-count", snapshot_count,
                  "accepted for etcd compatibility; strata checkpoints by log size "
