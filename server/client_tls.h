@@ -1,5 +1,8 @@
 // ClientTls: the TLS a client connection is served with, from etcd's flags
-// (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth).
+// (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth); and
+// the TLS between the members of a cluster, from the same flags with
+// --peer- in front (a member's peer port serves it, its links to the other
+// members present the same certificate).
 //
 // The files are read and checked once at start, with OpenSSL, so that a
 // wrong path, a key that does not belong to the certificate or an expired
@@ -8,6 +11,7 @@
 #ifndef STRATA_SERVER_CLIENT_TLS_H_
 #define STRATA_SERVER_CLIENT_TLS_H_
 
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include <memory>
@@ -24,6 +28,8 @@ struct ClientTlsOptions {
   // Refuse a client without a certificate signed by a trusted CA (and
   // unexpired): the TLS handshake fails, as etcd's.
   bool client_cert_auth = false;
+  // "" for the client flags, "peer-" for the peer ones: how errors name them.
+  std::string flag_prefix;
 
   bool configured() const { return !cert_file.empty() || !key_file.empty(); }
 };
@@ -31,6 +37,10 @@ struct ClientTlsOptions {
 // Checks the files and makes gRPC's server credentials from them.
 // kInvalidArgument names the flag and what is wrong with its file.
 Result<std::shared_ptr<grpc::ServerCredentials>> MakeClientTlsCredentials(
+    const ClientTlsOptions& options);
+// What a member's links to the other members present: its certificate and
+// key, verifying theirs against the trusted CA (needed).
+Result<std::shared_ptr<grpc::ChannelCredentials>> MakePeerChannelCredentials(
     const ClientTlsOptions& options);
 
 }  // namespace strata::server

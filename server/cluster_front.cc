@@ -18,12 +18,16 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   for (const auto& m : o.members) runtime.node_ids.push_back(m.name);
   std::sort(runtime.node_ids.begin(), runtime.node_ids.end());
   runtime.member = o.member;
+  runtime.network.credentials = o.peer_channel_credentials;
   auto started = ClusterRuntime::Start(std::move(runtime), store, durable);
   if (!started.ok()) return started.status();
   front->runtime_ = std::move(*started);
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(o.listen_peer, grpc::InsecureServerCredentials(), &front->peer_port_);
+  builder.AddListeningPort(
+      o.listen_peer,
+      o.peer_server_credentials ? o.peer_server_credentials : grpc::InsecureServerCredentials(),
+      &front->peer_port_);
   front->runtime_->ConfigureServer(&builder);
   front->peer_server_ = builder.BuildAndStart();
   if (!front->peer_server_ || front->peer_port_ == 0) {

@@ -38,6 +38,10 @@ struct ClusterFrontOptions {
   std::string listen_peer;                    // host:port of this member's peer port
   service::ClusterKvOptions kv;
   cluster::MemberOptions member;
+  // Peer TLS (both null: plain text): what the peer port serves and what
+  // the links to the other members present.
+  std::shared_ptr<grpc::ServerCredentials> peer_server_credentials;
+  std::shared_ptr<grpc::ChannelCredentials> peer_channel_credentials;
 };
 
 // What a member reports about itself and its shard (for /metrics).

@@ -20,8 +20,9 @@
 // max_queued_from_peers tasks, further messages from peers are dropped (and
 // counted) until the loop catches up, which the cluster tolerates as lost
 // messages. A peer message larger than kMaxPeerMessageBytes is refused by
-// gRPC (ConfigureServer). Peers are not authenticated yet (no peer TLS):
-// the peer port must be reachable only by the cluster's own servers.
+// gRPC (ConfigureServer). Peers are authenticated only with peer TLS (the
+// caller's server and link credentials); without it the peer port must be
+// reachable only by the cluster's own servers.
 #ifndef STRATA_SERVER_CLUSTER_RUNTIME_H_
 #define STRATA_SERVER_CLUSTER_RUNTIME_H_
 

@@ -964,6 +964,14 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     cluster.members = options.cluster_members;
     cluster.listen_peer = options.listen_peer;
     cluster.kv.max_txn_ops = options.max_txn_ops;
+    if (options.peer_tls.configured()) {
+      auto served = MakeClientTlsCredentials(options.peer_tls);
+      if (!served.ok()) return served.status();
+      auto presented = MakePeerChannelCredentials(options.peer_tls);
+      if (!presented.ok()) return presented.status();
+      cluster.peer_server_credentials = std::move(*served);
+      cluster.peer_channel_credentials = std::move(*presented);
+    }
     auto front = ClusterFront::Start(std::move(cluster), impl->store, impl->durable.get());
     if (!front.ok()) return front.status();
     impl->cluster = std::move(*front);

@@ -61,6 +61,13 @@ struct ServerOptions {
   // the whole cluster.
   std::vector<ClusterMemberAddress> cluster_members;
   std::string listen_peer = "127.0.0.1:2380";
+  // Peer TLS (etcd's --peer-cert-file and friends): the peer port serves it
+  // and the links present it; unconfigured: plain text.
+  ClientTlsOptions peer_tls = {.cert_file = {},
+                               .key_file = {},
+                               .trusted_ca_file = {},
+                               .client_cert_auth = false,
+                               .flag_prefix = "peer-"};
   // Member and cluster ids are derived from the peer URLs and this token
   // exactly as etcd derives them (so tools that pin them agree).
   std::string initial_cluster_token = "etcd-cluster";

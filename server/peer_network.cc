@@ -75,7 +75,9 @@ bool PeerNetwork::Send(const std::string& peer, peerpb::Message message) {
 void PeerNetwork::RunLink(Link* link) {
   std::chrono::milliseconds backoff = options_.min_backoff;
   for (;;) {
-    auto channel = grpc::CreateChannel(link->address, grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel(link->address, options_.credentials
+                                                          ? options_.credentials
+                                                          : grpc::InsecureChannelCredentials());
     auto stub = peerpb::Peer::NewStub(channel);
     grpc::ClientContext context;
     peerpb::Delivered delivered;

@@ -16,6 +16,7 @@
 #define STRATA_SERVER_PEER_NETWORK_H_
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
 
 #include <atomic>
 #include <chrono>
@@ -36,6 +37,8 @@
 namespace strata::server {
 
 struct PeerNetworkOptions {
+  // What the links present (peer TLS); null: plain text.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   size_t max_queued = 10000;  // messages waiting per peer
   size_t max_batch = 512;     // messages per write
   // Bytes per write: a batch stops before the message that would pass

@@ -144,7 +144,17 @@ int main(int argc, char** argv) {
                  "membership changes come with replication");
   bool peer_auto_tls = false, initial_corrupt_check = false;
   app.add_flag("--peer-auto-tls", peer_auto_tls,
-               "refused with other members (peer TLS is not implemented yet); accepted alone");
+               "refused with other members (give --peer-cert-file and friends instead); accepted "
+               "alone");
+  app.add_option("--peer-cert-file", o.peer_tls.cert_file,
+                 "this member's certificate (PEM) for its peer port and its links to the other "
+                 "members (https:// peer URLs)");
+  app.add_option("--peer-key-file", o.peer_tls.key_file, "the private key of --peer-cert-file");
+  app.add_option("--peer-trusted-ca-file", o.peer_tls.trusted_ca_file,
+                 "the CA the other members' certificates are checked with");
+  app.add_flag("--peer-client-cert-auth", o.peer_tls.client_cert_auth,
+               "refuse a member that connects without a certificate signed by "
+               "--peer-trusted-ca-file");
   app.add_flag("--experimental-initial-corrupt-check", initial_corrupt_check,
                "accepted for etcd compatibility; strata always checks every record's checksum "
                "when it recovers");
@@ -319,11 +329,22 @@ int main(int argc, char** argv) {
       LogLine("--listen-peer-urls: " + (error.empty() ? "a URL is needed" : error));
       return 2;
     }
+    if (peer_auto_tls) {
+      LogLine(
+          "--peer-auto-tls is not implemented: give --peer-cert-file, --peer-key-file and "
+          "--peer-trusted-ca-file");
+      return 2;
+    }
+    // Peer TLS all or nothing: https:// peer URLs with the peer certificate.
+    const bool tls = o.peer_tls.configured();
     for (const auto& m : members) {
-      if (m.peer_url.rfind("https://", 0) == 0 || parsed[0].tls || peer_auto_tls) {
-        LogLine(
-            "peer TLS is not implemented yet: give http:// peer URLs, on a network only the "
-            "cluster's members reach");
+      const bool https = m.peer_url.rfind("https://", 0) == 0;
+      if (https != tls || parsed[0].tls != tls) {
+        LogLine(tls ? "--peer-cert-file is given: every peer URL (--initial-cluster, "
+                      "--listen-peer-urls) must be https://"
+                    : "https:// peer URLs need --peer-cert-file, --peer-key-file and "
+                      "--peer-trusted-ca-file (peer TLS); or give http:// peer URLs, on a "
+                      "network only the cluster's members reach");
         return 2;
       }
     }

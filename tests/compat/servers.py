@@ -230,16 +230,18 @@ class StrataCluster:
     a data directory under `root`; members keep their ports across kill and
     restart, so clients can reconnect."""
 
-    def __init__(self, root, n=3, extra_args=()):
+    def __init__(self, root, n=3, extra_args=(), peer_scheme="http"):
         self.root = root
         names = ["m%d" % i for i in range(n)]
         peers = {name: free_port() for name in names}
-        initial = ",".join("%s=http://127.0.0.1:%d" % (name, peers[name]) for name in names)
+        self.peer_ports = [peers[name] for name in names]
+        initial = ",".join("%s=%s://127.0.0.1:%d" % (name, peer_scheme, peers[name])
+                           for name in names)
         self.members = []
         self.metrics_ports = [free_port() for _ in names]  # each member's /health, /metrics
         for name, metrics in zip(names, self.metrics_ports):
             args = ["--name", name, "--initial-cluster", initial,
-                    "--listen-peer-urls", "http://127.0.0.1:%d" % peers[name],
+                    "--listen-peer-urls", "%s://127.0.0.1:%d" % (peer_scheme, peers[name]),
                     "--listen-metrics-urls", "http://127.0.0.1:%d" % metrics] + list(extra_args)
             self.members.append(StrataServer(data_dir=os.path.join(root, name), extra_args=args,
                                              port=free_port()))

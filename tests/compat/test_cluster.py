@@ -229,5 +229,53 @@ class ClusterTest(unittest.TestCase):
                              "a revision split across responses on member %d" % i)
 
 
+class PeerTls(unittest.TestCase):
+    """Members that speak TLS to each other (https:// peer URLs, etcd's
+    --peer-* flags) with client certificates required: they serve as one
+    cluster, and the peer port refuses plain text and strangers."""
+
+    def test_members_over_mutual_tls(self):
+        from test_tls import Certificates
+        certs = Certificates()
+        self.addCleanup(certs.cleanup)
+        root = tempfile.mkdtemp(prefix="strata-peer-tls-")
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        cluster = StrataCluster(root, peer_scheme="https", extra_args=[
+            "--peer-cert-file", certs.path("server.pem"),
+            "--peer-key-file", certs.path("server.key"),
+            "--peer-trusted-ca-file", certs.path("ca.pem"), "--peer-client-cert-auth"]).start()
+        self.addCleanup(cluster.stop)
+        a, b, c = cluster.endpoints()
+        etcdctl(a, "put", "k", "over-tls")
+        out, _ = etcdctl(c, "txn", stdin="\nput t1 x\nput t2 x\nput t3 x\n\n\n")
+        self.assertTrue(out.startswith("SUCCESS"), out)
+        out, _ = etcdctl(b, "get", "", "--prefix", "--keys-only")
+        self.assertEqual(out.split(), ["k", "t1", "t2", "t3"])
+
+        peer = "127.0.0.1:%d" % cluster.peer_ports[0]
+
+        def connects(credentials):
+            channel = (grpc.secure_channel(peer, credentials) if credentials
+                       else grpc.insecure_channel(peer))
+            try:
+                grpc.channel_ready_future(channel).result(timeout=2)
+                return True
+            except grpc.FutureTimeoutError:
+                return False
+            finally:
+                channel.close()
+
+        def read(name):
+            with open(certs.path(name), "rb") as f:
+                return f.read()
+
+        self.assertTrue(connects(grpc.ssl_channel_credentials(
+            read("ca.pem"), read("server.key"), read("server.pem"))), "a member connects")
+        self.assertFalse(connects(None), "plain text is refused")
+        self.assertFalse(connects(grpc.ssl_channel_credentials(
+            read("ca.pem"), read("stranger.key"), read("stranger.pem"))),
+            "a certificate from another CA is refused")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -107,7 +107,7 @@ class Logs(unittest.TestCase):
              "a strata cluster cannot take a new member yet"),
             (["--name", "a", "--initial-cluster", three.replace("http://127.0.0.1:2390",
                                                                 "https://127.0.0.1:2390")],
-             "peer TLS is not implemented yet"),
+             "https:// peer URLs need --peer-cert-file"),
             (["--name", "a", "--initial-cluster", "a=http://127.0.0.1:2380,b"],
              "--initial-cluster: 'b' is not name=peer-URL"),
         ]
