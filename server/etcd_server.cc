@@ -281,6 +281,17 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
     }
     return true;
   }
+  // An answer to be sent later, from another thread: the stream does not
+  // finish (and the reactor is not deleted) while one is held.
+  void Hold() {
+    MutexLock lock(mu_);
+    ++held_;
+  }
+  void Release() {
+    MutexLock lock(mu_);
+    --held_;
+    MaybeFinishLocked();
+  }
   virtual void OnRequest(const Request& request) = 0;
   // The client will send nothing more (or is gone).
   virtual void OnClientDone() {}
@@ -344,7 +355,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   }
   void OnDone() final { delete this; }
   void MaybeFinishLocked() STRATA_REQUIRES(mu_) {
-    if (reading_done_ && !finished_ && queue_.idle()) {
+    if (reading_done_ && !finished_ && held_ == 0 && queue_.idle()) {
       finished_ = true;
       meter_.Finished(grpc::StatusCode::OK);
       this->Finish(grpc::Status::OK);
@@ -359,6 +370,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   bool reading_done_ STRATA_GUARDED_BY(mu_) = false;
   bool read_paused_ STRATA_GUARDED_BY(mu_) = false;  // no read outstanding until the queue drains
   bool finished_ STRATA_GUARDED_BY(mu_) = false;
+  int held_ STRATA_GUARDED_BY(mu_) = 0;  // answers still to come (Hold)
 };
 
 // One Watch stream: requests go to the hub, the hub's responses come back
@@ -475,8 +487,13 @@ class KeepAliveReactor final
     if (s_->cluster) {
       // Answered from the member's loop once the lease's home renewed it.
       const int64_t id = request.id();
-      s_->cluster->LeaseKeepAlive(
-          id, [this, id](Reply<int64_t> ttl) { Answer(id, ttl.ok() ? ttl.value() : 0); });
+      Hold();
+      s_->cluster->LeaseKeepAlive(id, [this, id](Reply<int64_t> ttl) {
+        // The lease's home did not answer: no answer, rather than TTL 0,
+        // which a client takes as "expired"; it asks again.
+        if (ttl.ok()) Answer(id, ttl.value());
+        Release();
+      });
       return;
     }
     // etcd answers an unknown lease with TTL 0, not an error.

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,21 @@
 #include "strata/mvcc_store.h"
 
 namespace strata::cluster {
+
+// One key per shard of `map`: "k0", "k1", ... as `encode` turns them into
+// engine keys (the first that lands on each shard, in shard order).
+inline std::vector<std::string> KeysOnEveryShard(
+    const ShardMap& map, const std::function<std::string(const std::string&)>& encode =
+                             [](const std::string& k) { return k; }) {
+  std::map<ShardId, std::string> by_shard;
+  for (int i = 0; by_shard.size() < map.shards().size(); ++i) {
+    const std::string key = "k" + std::to_string(i);
+    by_shard.emplace(map.ShardFor(encode(key)).id, key);
+  }
+  std::vector<std::string> out;
+  for (auto& [shard, key] : by_shard) out.push_back(key);
+  return out;
+}
 
 class LocalCluster {
  public:

@@ -62,17 +62,6 @@ std::unique_ptr<WatchFeed> Feed(LocalCluster& c, Timestamp after, Collected* out
       [out](Status error) { out->error = error; });
 }
 
-// Keys that land on every shard.
-std::vector<std::string> KeysOnEveryShard(const ShardMap& map) {
-  std::map<ShardId, std::string> by_shard;
-  for (int i = 0; by_shard.size() < map.shards().size(); ++i) {
-    by_shard.emplace(map.ShardFor("k" + std::to_string(i)).id, "k" + std::to_string(i));
-  }
-  std::vector<std::string> out;
-  for (auto& [shard, key] : by_shard) out.push_back(key);
-  return out;
-}
-
 TEST(WatchFeedTest, HandsOnEveryCommitInOrderOnceAndWhole) {
   LocalCluster c(3, Options());
   const auto keys = KeysOnEveryShard(c.member(0).map());

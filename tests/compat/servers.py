@@ -228,22 +228,26 @@ def etcdctl(endpoint, *args, stdin=None, timeout=20, check=True):
 class StrataCluster:
     """`n` strata-servers started as one cluster (etcd's flags), each with
     a data directory under `root`; members keep their ports across kill and
-    restart, so clients can reconnect."""
+    restart, so clients can reconnect. `route(src, dst, port)`, if given,
+    names the port member src is told member dst's peer port is (a proxy's,
+    to put faults between them)."""
 
-    def __init__(self, root, n=3, extra_args=(), peer_scheme="http"):
+    def __init__(self, root, n=3, extra_args=(), peer_scheme="http", route=None):
         self.root = root
-        names = ["m%d" % i for i in range(n)]
-        peers = {name: free_port() for name in names}
-        self.peer_ports = [peers[name] for name in names]
-        initial = ",".join("%s=%s://127.0.0.1:%d" % (name, peer_scheme, peers[name])
-                           for name in names)
+        self.names = ["m%d" % i for i in range(n)]
+        peers = {name: free_port() for name in self.names}
+        self.peer_ports = [peers[name] for name in self.names]
         self.members = []
-        self.metrics_ports = [free_port() for _ in names]  # each member's /health, /metrics
-        for name, metrics in zip(names, self.metrics_ports):
-            args = ["--name", name, "--initial-cluster", initial,
-                    "--listen-peer-urls", "%s://127.0.0.1:%d" % (peer_scheme, peers[name]),
+        self.metrics_ports = [free_port() for _ in self.names]  # /health, /metrics
+        for src, metrics in zip(self.names, self.metrics_ports):
+            initial = ",".join(
+                "%s=%s://127.0.0.1:%d" % (dst, peer_scheme, peers[dst] if dst == src or not route
+                                          else route(src, dst, peers[dst]))
+                for dst in self.names)
+            args = ["--name", src, "--initial-cluster", initial,
+                    "--listen-peer-urls", "%s://127.0.0.1:%d" % (peer_scheme, peers[src]),
                     "--listen-metrics-urls", "http://127.0.0.1:%d" % metrics] + list(extra_args)
-            self.members.append(StrataServer(data_dir=os.path.join(root, name), extra_args=args,
+            self.members.append(StrataServer(data_dir=os.path.join(root, src), extra_args=args,
                                              port=free_port()))
 
     def start(self):

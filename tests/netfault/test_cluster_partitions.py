@@ -18,44 +18,26 @@ import grpc  # noqa: E402
 
 from bank import Bank  # noqa: E402
 from netfault import Link  # noqa: E402
-from servers import RequestQueue, StrataServer, free_port, python_stubs  # noqa: E402
+from servers import RequestQueue, StrataCluster, python_stubs  # noqa: E402
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402
 import rpc_pb2_grpc as rpc  # noqa: E402
 
 
-class ProxiedCluster:
-    """Each member is told the other members' peer URLs as the ports of its
+class ProxiedCluster(StrataCluster):
+    """Each member is told the other members' peer ports as the ports of its
     own Links to them, so each direction of each pair can fail alone."""
 
     def __init__(self, root, n=3):
-        self.names = ["m%d" % i for i in range(n)]
-        listen = {name: free_port() for name in self.names}
         self.links = {}
-        for src in self.names:
-            for dst in self.names:
-                if src != dst:
-                    self.links[(src, dst)] = Link("%s->%s" % (src, dst),
-                                                  ("127.0.0.1", listen[dst])).start()
-        self.members = []
-        for src in self.names:
-            initial = ",".join(
-                "%s=http://127.0.0.1:%d" % (dst, listen[dst] if dst == src
-                                            else self.links[(src, dst)].port)
-                for dst in self.names)
-            args = ["--name", src, "--initial-cluster", initial,
-                    "--listen-peer-urls", "http://127.0.0.1:%d" % listen[src]]
-            self.members.append(StrataServer(data_dir=os.path.join(root, src), extra_args=args,
-                                             port=free_port()))
 
-    def start(self):
-        for m in self.members:
-            m.start()
-        return self
+        def route(src, dst, port):
+            link = Link("%s->%s" % (src, dst), ("127.0.0.1", port)).start()
+            self.links[(src, dst)] = link
+            return link.port
 
-    def endpoints(self):
-        return [m.endpoint for m in self.members]
+        super().__init__(root, n, route=route)
 
     def partition(self, name):
         for (src, dst), link in self.links.items():
@@ -68,8 +50,7 @@ class ProxiedCluster:
             link.delay(0)
 
     def stop(self):
-        for m in self.members:
-            m.stop()
+        super().stop()
         for link in self.links.values():
             link.stop()
 

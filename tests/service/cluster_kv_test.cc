@@ -89,16 +89,8 @@ class ThreeNodes {
   std::vector<std::unique_ptr<ClusterKv>> kv_;
 };
 
-// Keys that land on three different shards.
 std::vector<std::string> KeysOnEveryShard(const cluster::ShardMap& map) {
-  std::map<cluster::ShardId, std::string> by_shard;
-  for (int i = 0; by_shard.size() < map.shards().size(); ++i) {
-    const std::string key = "k" + std::to_string(i);
-    by_shard.emplace(map.ShardFor(ClusterKv::EngineKey(key)).id, key);
-  }
-  std::vector<std::string> out;
-  for (auto& [shard, key] : by_shard) out.push_back(key);
-  return out;
+  return cluster::KeysOnEveryShard(map, ClusterKv::EngineKey);
 }
 
 TEST(ClusterKvTest, RevisionsAreCommitTimestampsAndPerKeyFieldsFollowEtcd) {
