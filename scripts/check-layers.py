@@ -49,6 +49,10 @@ LIBRARY = {
     "service": "strata_service", "ops": "strata_ops", "server": "strata_server",
 }
 
+# Files of a layer that build into another library of it (path prefix ->
+# library): their edges must be linked by that library.
+FILE_LIBRARY = {"service/cluster_": "strata_service_cluster"}
+
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"/]+)/')
 LINK = re.compile(r"target_link_libraries\(\s*(\S+)([^)]*)\)", re.S)
 
@@ -92,12 +96,14 @@ def main():
                 if target == layer or target not in ALLOWED:
                     continue
                 if target in ALLOWED[layer]:
-                    edges.add((layer, target))
+                    lib = next((l for p, l in FILE_LIBRARY.items() if path.startswith(p)),
+                               LIBRARY.get(layer))
+                    edges.add((layer, lib, target))
                     continue
                 violations.append("%s:%d: %s/ may not include %s/ (%s)"
                                   % (path, n, layer, target, line.strip()))
-    for layer, target in sorted(edges):
-        lib, dep = LIBRARY.get(layer), LIBRARY.get(target)
+    for layer, lib, target in sorted(edges, key=lambda e: (e[0], e[1] or "", e[2])):
+        dep = LIBRARY.get(target)
         if lib and dep and dep not in links.get(lib, set()):
             violations.append("%s/ includes %s/ but %s does not link %s in CMakeLists.txt"
                               % (layer, target, lib, dep))

@@ -89,7 +89,7 @@ class ThreeNodes {
   std::vector<std::unique_ptr<ClusterKv>> kv_;
 };
 
-std::vector<std::string> KeysOnEveryShard(const cluster::ShardMap& map) {
+std::vector<std::string> EtcdKeysOnEveryShard(const cluster::ShardMap& map) {
   return cluster::KeysOnEveryShard(map, ClusterKv::EngineKey);
 }
 
@@ -131,7 +131,7 @@ TEST(ClusterKvTest, RevisionsAreCommitTimestampsAndPerKeyFieldsFollowEtcd) {
 
 TEST(ClusterKvTest, ATxnOverEveryShardIsAtomicAtOneRevision) {
   ThreeNodes c;
-  const auto keys = KeysOnEveryShard(c.cluster().member(0).map());
+  const auto keys = EtcdKeysOnEveryShard(c.cluster().member(0).map());
   ASSERT_EQ(keys.size(), 3u);
   TxnRequest t;
   t.compare.push_back(Cmp(keys[0], CompareTarget::kVersion, CompareResult::kEqual, 0));
@@ -223,7 +223,7 @@ TEST(ClusterKvTest, CompactionRefusesThePastAndLeasesAreNotKeptYet) {
 
 TEST(ClusterKvTest, AnUnreachableShardTimesOutAsEtcdDoes) {
   ThreeNodes c;
-  const auto keys = KeysOnEveryShard(c.cluster().member(0).map());
+  const auto keys = EtcdKeysOnEveryShard(c.cluster().member(0).map());
   c.cluster().Isolate(2, true);
   std::optional<Reply<PutResponse>> out;
   PutRequest p;
@@ -341,8 +341,10 @@ RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoes, ()) {
     if (a.value().header.revision > one_before) {
       one_writes.push_back(a.value().header.revision);
       cluster_writes.push_back(b.value().header.revision);
-      RC_ASSERT(cluster_writes.size() < 2 ||
-                cluster_writes.back() > cluster_writes[cluster_writes.size() - 2]);
+      // (Computed first: RC_ASSERT's operands are all evaluated.)
+      const bool rising = cluster_writes.size() < 2 ||
+                          cluster_writes.back() > cluster_writes[cluster_writes.size() - 2];
+      RC_ASSERT(rising);
     }
     const std::string want = Renderer(one_writes)(a.value());
     const std::string got = Renderer(cluster_writes)(b.value());
