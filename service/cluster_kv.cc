@@ -25,8 +25,6 @@ ServiceError NotGathered(std::string_view what) {
           "strata: the cluster did not gather " + std::string(what) + " for this request"};
 }
 
-Timestamp AtRevision(int64_t revision) { return Timestamp(static_cast<uint64_t>(revision)); }
-
 }  // namespace
 
 ServiceError ClusterError(const Status& s) {
@@ -165,37 +163,47 @@ int64_t ClusterKv::current_revision() {
   return static_cast<int64_t>(coordinator_->FreshTimestamp().value());
 }
 
-void ClusterKv::ScanAll(uint64_t txn, KeySpan span, Done<std::vector<KeyValue>> done) {
+void ClusterKv::ScanAll(uint64_t txn, KeySpan span, size_t keep, bool values, Done<Scanned> done) {
   auto range = EngineRange(span);
-  if (!range) return done(std::vector<KeyValue>());
+  if (!range) return done(Scanned{});
   struct Paging {
     KeyRange range;
-    std::vector<KeyValue> kvs;
-    Done<std::vector<KeyValue>> done;
+    Scanned scanned;
+    size_t kept_bytes = 0;
+    Done<Scanned> done;
   };
-  auto paging = std::make_shared<Paging>(Paging{std::move(*range), {}, std::move(done)});
+  auto paging = std::make_shared<Paging>(Paging{std::move(*range), {}, 0, std::move(done)});
   auto next = std::make_shared<std::function<void()>>();
   // The loop holds itself only through the callback it hands out, so it
   // ends (and is freed) with the last page.
-  *next = [this, txn, paging, weak = std::weak_ptr<std::function<void()>>(next), alive = alive_] {
+  *next = [this, txn, keep, values, paging, weak = std::weak_ptr<std::function<void()>>(next),
+           alive = alive_] {
     coordinator_->Scan(
         txn, paging->range, kPageKeys,
-        [this, paging, self = weak.lock(), alive](Result<ScanResult> page) {
+        [this, keep, values, paging, self = weak.lock(), alive](Result<ScanResult> page) {
           if (!*alive) return;
           if (!page.ok()) return paging->done(ClusterError(page.status()));
+          Scanned& scanned = paging->scanned;
           for (const ScanItem& item : page->items) {
+            ++scanned.count;
+            if (scanned.kvs.size() >= keep) continue;  // counted only
             const std::string_view key = std::string_view(item.key).substr(1);
             auto kv = StoredToKeyValue(key, item.timestamp, item.value);
             if (!kv) return paging->done(DamagedValue(key));
-            paging->kvs.push_back(std::move(*kv));
+            if (!values) kv->value.clear();
+            paging->kept_bytes += kv->key.size() + kv->value.size();
+            scanned.kvs.push_back(std::move(*kv));
           }
-          if (paging->kvs.size() > options_.max_range_keys) {
+          if (scanned.kvs.size() > options_.max_range_keys ||
+              paging->kept_bytes > options_.max_range_bytes) {
             return paging->done(ServiceError{
                 ErrorCode::kResourceExhausted,
                 "strata: the range holds more than " + std::to_string(options_.max_range_keys) +
-                    " keys, the most one request reads over a cluster; narrow it"});
+                    " keys or " + std::to_string(options_.max_range_bytes >> 20) +
+                    " MiB, the most one request reads over a cluster; narrow it or give a "
+                    "limit"});
           }
-          if (!page->more || page->items.empty()) return paging->done(std::move(paging->kvs));
+          if (!page->more || page->items.empty()) return paging->done(std::move(scanned));
           paging->range.start = page->items.back().key + std::string(1, '\0');
           (*self)();
         });
@@ -219,20 +227,32 @@ void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
   // Without a revision, the answer is the snapshot it read.
   const int64_t header = request.revision > 0 ? now : static_cast<int64_t>(begun->start.value());
   auto answer = [this, id, header, request, alive = alive_,
-                 done = std::move(done)](Reply<std::vector<KeyValue>> kvs) {
+                 done = std::move(done)](Reply<Scanned> scanned) {
     if (!*alive) return;
     (void)coordinator_->Abort(id);
-    if (!kvs.ok()) return done(kvs.error());
-    const auto count = static_cast<int64_t>(kvs.value().size());
-    auto resp =
-        std::make_shared<RangeResponse>(ShapeRange(request, std::move(kvs.value()), count, header));
+    if (!scanned.ok()) return done(scanned.error());
+    auto resp = std::make_shared<RangeResponse>(
+        ShapeRange(request, std::move(scanned.value().kvs), scanned.value().count, header));
     coordinator_->AfterCommitWait(AtRevision(header), [resp, done] { done(*resp); });
   };
   // One key is read from its shard alone; a range from every shard.
   if (request.span.range_end.empty()) {
-    return ReadKey(id, request.span.key, std::move(answer));
+    return ReadKey(id, request.span.key, [answer](Reply<std::vector<KeyValue>> kvs) {
+      if (!kvs.ok()) return answer(kvs.error());
+      const auto count = static_cast<int64_t>(kvs.value().size());
+      answer(Scanned{std::move(kvs.value()), count});
+    });
   }
-  ScanAll(id, request.span, std::move(answer));
+  // Without filters or a sort, the first limit + 1 keys decide the answer
+  // (the one past the limit says there are more); the rest are counted.
+  size_t keep = SIZE_MAX;
+  if (request.count_only) {
+    keep = 0;
+  } else if (request.limit > 0 && !RangeNeedsAll(request)) {
+    keep = static_cast<size_t>(request.limit) + 1;
+  }
+  const bool values = !request.keys_only || request.sort_target == SortTarget::kValue;
+  ScanAll(id, request.span, keep, values, std::move(answer));
 }
 
 void ClusterKv::ReadKey(uint64_t txn, const std::string& key, Done<std::vector<KeyValue>> done) {
@@ -391,11 +411,11 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
   for (const KeySpan& span : footprint.spans) {
     if (!spans.insert({span.key, span.range_end}).second) continue;
     ++gather->waiting;
-    ScanAll(id, span, [gather, span, fail](Reply<std::vector<KeyValue>> kvs) {
-      if (kvs.ok()) {
-        gather->view->spans.emplace_back(span, std::move(kvs.value()));
+    ScanAll(id, span, SIZE_MAX, true, [gather, span, fail](Reply<Scanned> scanned) {
+      if (scanned.ok()) {
+        gather->view->spans.emplace_back(span, std::move(scanned.value().kvs));
       } else {
-        fail(kvs.error());
+        fail(scanned.error());
       }
       gather->Release();
     });
@@ -414,10 +434,14 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
     }
     ++gather->waiting;
     const uint64_t past_id = past->id;
-    ScanAll(past_id, r.span,
-            [this, gather, index, past_id, alive = alive_](Reply<std::vector<KeyValue>> kvs) {
+    ScanAll(past_id, r.span, SIZE_MAX, true,
+            [this, gather, index, past_id, alive = alive_](Reply<Scanned> scanned) {
               if (*alive) (void)coordinator_->Abort(past_id);
-              gather->view->past[index].kvs = std::move(kvs);
+              if (scanned.ok()) {
+                gather->view->past[index].kvs = std::move(scanned.value().kvs);
+              } else {
+                gather->view->past[index].kvs = scanned.error();
+              }
               gather->Release();
             });
   }

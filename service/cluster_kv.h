@@ -54,9 +54,12 @@ struct ClusterKvOptions {
   // A request that loses a conflict this many times gets "too many
   // requests" (etcd's ResourceExhausted, which clients retry).
   int max_attempts = 8;
-  // The most keys one Range (or one span a Txn reads) gathers from the
-  // shards, counted ones included: memory for a reply is bounded.
+  // The most keys, and bytes of keys and values, one Range (or one span a
+  // Txn reads) keeps from the shards: memory for an answer is bounded. (A
+  // Range's keys past its limit, or all of a count_only one, are only
+  // counted, not kept.)
   size_t max_range_keys = 200000;
+  size_t max_range_bytes = size_t{256} << 20;
 };
 
 class ClusterKv final {
@@ -92,9 +95,13 @@ class ClusterKv final {
                 int attempt);
   // Reads `key` in the transaction `txn` from its shard: no key or one.
   void ReadKey(uint64_t txn, const std::string& key, Done<std::vector<KeyValue>> done);
-  // Reads every key of `span` in the transaction `txn` (paging), then calls
-  // `done` with them (ascending) or the first error.
-  void ScanAll(uint64_t txn, KeySpan span, Done<std::vector<KeyValue>> done);
+  // The keys of `span` in the transaction `txn` (paging, ascending): every
+  // one counted, the first `keep` kept (with their values if `values`).
+  struct Scanned {
+    std::vector<KeyValue> kvs;
+    int64_t count = 0;
+  };
+  void ScanAll(uint64_t txn, KeySpan span, size_t keep, bool values, Done<Scanned> done);
 
   cluster::Coordinator* coordinator_;
   cluster::Router* router_;
@@ -103,6 +110,10 @@ class ClusterKv final {
   // Set to false when destroyed: callbacks still in flight see it and stop.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
+
+// A timestamp as the revision a client sees, and back.
+inline int64_t RevisionOf(Timestamp t) { return static_cast<int64_t>(t.value()); }
+inline Timestamp AtRevision(int64_t revision) { return Timestamp(static_cast<uint64_t>(revision)); }
 
 // A cluster status as etcd's error for the same situation.
 ServiceError ClusterError(const Status& s);

@@ -20,8 +20,6 @@ void AppendId(std::string* out, int64_t id) {
   for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(u >> shift));
 }
 
-int64_t Revision(Timestamp t) { return static_cast<int64_t>(t.value()); }
-
 KeyRange PrefixRange(const char (&tag)[2], std::optional<int64_t> id) {
   std::string prefix(tag, 2);
   if (id) AppendId(&prefix, *id);
@@ -89,7 +87,7 @@ void ClusterLeases::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) 
           }
           // The home starts the countdown now rather than at its next look.
           Forward(id, "renew", [](Reply<std::string>) {});
-          done(LeaseGrantResult{id, ttl, Revision(*c)});
+          done(LeaseGrantResult{id, ttl, RevisionOf(*c)});
         });
       });
 }
@@ -127,7 +125,7 @@ void ClusterLeases::End(int64_t id, Done<int64_t> done, int attempt) {
         return done(ClusterError(c.status()));
       }
       if (ending->more) return End(id, done, 0);
-      done(Revision(*c));
+      done(RevisionOf(*c));
     });
   };
   // Every read below holds `waiting` up, as does this setup until its end.

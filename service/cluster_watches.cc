@@ -11,8 +11,6 @@
 namespace strata::service {
 namespace {
 
-int64_t Revision(Timestamp t) { return static_cast<int64_t>(t.value()); }
-
 // A change to an etcd key (engine key 0x01 + key) as a watch event; nullopt
 // for a stored value that is not etcd's.
 std::optional<Event> ToEvent(const Change& c) {
@@ -21,7 +19,7 @@ std::optional<Event> ToEvent(const Change& c) {
   if (c.deleted) {
     e.type = Event::Type::kDelete;
     e.kv.key = std::string(key);
-    e.kv.mod_revision = Revision(c.timestamp);
+    e.kv.mod_revision = RevisionOf(c.timestamp);
     return e;
   }
   auto kv = StoredToKeyValue(key, c.timestamp, c.value);
@@ -48,7 +46,7 @@ void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
   Stream& stream = streams_[sink];
   auto refuse = [&](std::string why) {
     WatchResponse r;
-    r.header.revision = Revision(member.coordinator().ReadTimestamp());
+    r.header.revision = RevisionOf(member.coordinator().ReadTimestamp());
     r.watch_id = -1;
     r.created = r.canceled = true;
     r.cancel_reason = std::move(why);
@@ -106,7 +104,7 @@ void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
   stream.watchers.emplace(id, std::move(w));
   watcher_count_ = watcher_count_.load() + 1;
   WatchResponse created;
-  created.header.revision = Revision(std::max(raw->after, now));
+  created.header.revision = RevisionOf(std::max(raw->after, now));
   created.watch_id = id;
   created.created = true;
   sink->Offer(std::move(created), /*must=*/true);
@@ -147,7 +145,7 @@ void ClusterWatches::OnCatchUp(Watcher* w, std::vector<Change> changes, Timestam
 
 bool ClusterWatches::Deliver(Watcher* w, const std::vector<Change>& changes, Timestamp frontier) {
   WatchResponse r;
-  r.header.revision = Revision(frontier);
+  r.header.revision = RevisionOf(frontier);
   r.watch_id = w->id;
   for (const Change& c : changes) {
     if (c.timestamp <= w->after || !w->range.Contains(c.key)) continue;
@@ -174,7 +172,7 @@ bool ClusterWatches::Deliver(Watcher* w, const std::vector<Change>& changes, Tim
 
 void ClusterWatches::CancelWatcher(Watcher* w, std::string reason, int64_t compact_revision) {
   WatchResponse r;
-  r.header.revision = Revision(shared_frontier_);
+  r.header.revision = RevisionOf(shared_frontier_);
   r.watch_id = w->id;
   r.canceled = true;
   r.cancel_reason = std::move(reason);
@@ -202,7 +200,7 @@ void ClusterWatches::Cancel(WatchSink* sink, int64_t watch_id) {
     auto w = stream->second.watchers.find(watch_id);
     if (w == stream->second.watchers.end()) return;
     WatchResponse r;
-    r.header.revision = Revision(shared_frontier_);
+    r.header.revision = RevisionOf(shared_frontier_);
     r.watch_id = watch_id;
     r.canceled = true;
     sink->Offer(std::move(r), /*must=*/true);
@@ -219,7 +217,7 @@ void ClusterWatches::RequestProgress(WatchSink* sink) {
       for (auto& [id, w] : stream->second.watchers) revision = std::min(revision, w->after);
     }
     WatchResponse r;
-    r.header.revision = Revision(revision);
+    r.header.revision = RevisionOf(revision);
     r.watch_id = -1;
     sink->Offer(std::move(r), /*must=*/true);
   });

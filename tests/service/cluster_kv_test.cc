@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -165,6 +166,39 @@ TEST(ClusterKvTest, ATxnOverEveryShardIsAtomicAtOneRevision) {
   EXPECT_EQ(gone.value().prev_kvs.size(), 3u);
   EXPECT_GT(gone.value().header.revision, rev);
   EXPECT_EQ(c.Get(1, "k", "l").value().count, 0);
+}
+
+TEST(ClusterKvTest, ARangeCountsEveryKeyButKeepsWhatItAnswers) {
+  ThreeNodes c;
+  for (int i = 0; i < 30; ++i) {
+    char key[8];
+    std::snprintf(key, sizeof key, "r%02d", i);
+    ASSERT_TRUE(c.Put(i % 3, key, "value").ok());
+  }
+  auto range = [&](auto shape) {
+    RangeRequest r;
+    r.span = {"r", "s"};
+    shape(r);
+    return c.Run<RangeResponse>([&](auto done) { c.kv(1).Range(r, done); });
+  };
+  auto limited = range([](RangeRequest& r) { r.limit = 5; });
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited.value().count, 30);
+  EXPECT_TRUE(limited.value().more);
+  ASSERT_EQ(limited.value().kvs.size(), 5u);
+  EXPECT_EQ(limited.value().kvs[4].key, "r04");
+  auto counted = range([](RangeRequest& r) { r.count_only = true; });
+  EXPECT_EQ(counted.value().count, 30);
+  EXPECT_TRUE(counted.value().kvs.empty());
+  auto keys = range([](RangeRequest& r) { r.keys_only = true; });
+  ASSERT_EQ(keys.value().kvs.size(), 30u);
+  EXPECT_EQ(keys.value().kvs[0].value, "");
+  auto sorted = range([](RangeRequest& r) {
+    r.limit = 2;
+    r.sort_order = SortOrder::kDescend;
+  });
+  ASSERT_EQ(sorted.value().kvs.size(), 2u);
+  EXPECT_EQ(sorted.value().kvs[0].key, "r29") << "a sort sees every key before the limit";
 }
 
 TEST(ClusterKvTest, ConcurrentCompareAndSetsSerialize) {
