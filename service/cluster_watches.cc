@@ -44,33 +44,27 @@ void ClusterWatches::Create(WatchSink* sink, const WatchCreateRequest& request) 
 void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
                                   const WatchCreateRequest& request) {
   Stream& stream = streams_[sink];
-  auto refuse = [&](std::string why) {
+  int64_t id = request.watch_id;
+  if (id == 0 || id == -1) {
+    while (stream.watchers.count(stream.next_id) != 0) ++stream.next_id;
+    id = stream.next_id++;
+  }
+  auto refuse = [&](int64_t watch_id, std::string why) {
     WatchResponse r;
     r.header.revision = RevisionOf(member.coordinator().ReadTimestamp());
-    r.watch_id = -1;
+    r.watch_id = watch_id;
     r.created = r.canceled = true;
     r.cancel_reason = std::move(why);
     sink->Offer(std::move(r), /*must=*/true);
   };
+  if (auto refusal = RefuseWatch(request, id, stream.watchers.count(id) != 0,
+                                 stream.watchers.size(), watcher_count_.load(),
+                                 options_.max_watchers_per_stream, options_.max_watchers)) {
+    return refuse(refusal->watch_id, std::move(refusal->reason));
+  }
   if (request.prev_kv) {
-    return refuse("strata: prev_kv is not served by a strata cluster yet (docs/CLUSTER.md)");
+    return refuse(-1, "strata: prev_kv is not served by a strata cluster yet (docs/CLUSTER.md)");
   }
-  if (stream.watchers.size() >= options_.max_watchers_per_stream ||
-      watcher_count_.load() >= options_.max_watchers) {
-    return refuse("strata: too many watchers (at most " +
-                  std::to_string(options_.max_watchers_per_stream) + " a stream and " +
-                  std::to_string(options_.max_watchers) + " in all)");
-  }
-  int64_t id = request.watch_id;
-  if (id != 0) {
-    if (stream.watchers.count(id) != 0) {
-      return refuse("etcdserver: mvcc: watcher ID already exists");  // etcd's text
-    }
-  } else {
-    while (stream.watchers.count(stream.next_id) != 0) ++stream.next_id;
-    id = stream.next_id++;
-  }
-  // An inverted range matches nothing, as on etcd.
   std::optional<KeyRange> range = ClusterKv::EngineRange(request.span);
   auto w = std::make_unique<Watcher>();
   w->sink = sink;
@@ -116,9 +110,10 @@ void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
           OnCatchUp(raw, std::move(changes), frontier);
         },
         [this, raw](Status error) {
+          // etcd 3.4 gives no reason for a compacted start: clients read
+          // compact_revision.
           if (error.code() == StatusCode::kCompacted) {
-            return CancelWatcher(raw, "etcdserver: mvcc: required revision has been compacted",
-                                 compact_revision_());
+            return CancelWatcher(raw, "", compact_revision_());
           }
           CancelWatcher(raw, "strata: " + std::string(error.message()), 0);
         });

@@ -57,6 +57,21 @@ void WatchHub::Publish(int64_t revision, std::vector<Event>&& events) {
   cv_.NotifyOne();
 }
 
+std::optional<WatchRefusal> RefuseWatch(const WatchCreateRequest& request, int64_t id,
+                                        bool id_taken, size_t stream_watchers, size_t all_watchers,
+                                        size_t max_per_stream, size_t max_watchers) {
+  if (!request.span.range_end.empty() && request.span.range_end != std::string_view("\0", 1) &&
+      request.span.key >= request.span.range_end) {
+    return WatchRefusal{-1, "mvcc: watcher range is empty"};  // etcd's answer
+  }
+  if (id_taken) return WatchRefusal{id, "etcdserver: mvcc: duplicate watch ID provided"};
+  if (stream_watchers >= max_per_stream) {
+    return WatchRefusal{id, "strata: too many watchers on this stream"};
+  }
+  if (all_watchers >= max_watchers) return WatchRefusal{id, "strata: too many watchers"};
+  return std::nullopt;
+}
+
 void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
   MutexLock lock(mu_);
   auto& stream = streams_[sink];
@@ -74,16 +89,12 @@ void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
     created.cancel_reason = std::move(why);
     sink->Offer(std::move(created), true);
   };
-  if (!request.span.range_end.empty() && request.span.range_end != std::string_view("\0", 1) &&
-      request.span.key >= request.span.range_end) {
-    created.watch_id = -1;  // etcd's answer to an inverted range
-    return refuse("mvcc: watcher range is empty");
+  if (auto refusal =
+          RefuseWatch(request, id, stream.watchers.count(id) != 0, stream.watchers.size(),
+                      watcher_count_, options_.max_watchers_per_stream, options_.max_watchers)) {
+    created.watch_id = refusal->watch_id;
+    return refuse(std::move(refusal->reason));
   }
-  if (stream.watchers.count(id)) return refuse("etcdserver: mvcc: duplicate watch ID provided");
-  if (stream.watchers.size() >= options_.max_watchers_per_stream) {
-    return refuse("strata: too many watchers on this stream");
-  }
-  if (watcher_count_ >= options_.max_watchers) return refuse("strata: too many watchers");
   const int64_t compacted = compact_revision_();
   if (request.start_revision > 0 && request.start_revision < compacted) {
     sink->Offer(std::move(created), true);

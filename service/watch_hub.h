@@ -71,6 +71,17 @@ class WatchSink {
   virtual bool Offer(WatchResponse response, bool must) = 0;
 };
 
+// etcd's refusals of a watch creation, the same on one node and over a
+// cluster: an inverted range (watch_id -1), an id the stream already uses,
+// and the bounds on watchers. nullopt: the watch may be created.
+struct WatchRefusal {
+  int64_t watch_id = 0;
+  std::string reason;
+};
+std::optional<WatchRefusal> RefuseWatch(const WatchCreateRequest& request, int64_t id,
+                                        bool id_taken, size_t stream_watchers, size_t all_watchers,
+                                        size_t max_per_stream, size_t max_watchers);
+
 // What a front end's watch stream asks for (WatchHub on one node,
 // ClusterWatches over a cluster). Responses of one stream keep the order of
 // its requests.

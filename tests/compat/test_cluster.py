@@ -8,14 +8,8 @@ through clients we did not write (etcdctl) and raw gRPC:
 - watchers on every member while writers put and run multi-key Txns on
   every member: each watcher sees every acknowledged write exactly once, in
   revision order, a Txn's writes in one response;
-- /health and /metrics of a member: healthy while every shard answers,
-  503 with the reason once a member is down, healthy again once it is back;
-- a bank under concurrent transfers (Txn compare-and-swap over two
-  accounts, which usually live on different shards) with a member killed
-  (-9) and restarted in the middle: every read of all accounts, at any
-  time, sums to the same total (snapshot reads and atomic commits across
-  shards), and every acknowledged write is there after the restart, at its
-  revision.
+and the same members through faults in test_cluster_faults.py (a member
+killed -9 and restarted under a bank workload, /health, peer TLS).
 """
 import os
 import shutil
@@ -24,12 +18,9 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 import grpc
 
-from bank import Bank
 from servers import RequestQueue, StrataCluster, etcdctl, etcdctl_binary, python_stubs
 
 python_stubs()
@@ -114,50 +105,6 @@ class ClusterTest(unittest.TestCase):
         _, err = etcdctl(a, "auth", "enable", check=False, timeout=20)
         self.assertIn("is not served by a strata cluster yet", err)
 
-    def test_bank_with_a_member_killed_and_restarted(self):
-        bank = Bank(self.cluster.endpoints()).start()
-        try:
-            time.sleep(1.5)
-            victim = self.cluster.members[2]
-            victim.kill()
-            killed_at = time.time()
-            time.sleep(1.0)
-            victim.start()
-            restarted_at = time.time()
-            time.sleep(2.0)
-        finally:
-            bank.stop()
-        bank.check(self)
-        self.assertGreater(bank.transfers_between(0, killed_at), 5)
-        self.assertGreater(bank.transfers_between(restarted_at, time.time()), 5,
-                           "transfers go on after the restart")
-
-    def test_health_follows_the_shards(self):
-        def get(port, path):
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
-                                            timeout=10) as r:
-                    return r.status, r.read().decode()
-            except urllib.error.HTTPError as e:
-                return e.code, e.read().decode()
-
-        port = self.cluster.metrics_ports[0]
-        self.assertEqual(get(port, "/health"), (200, '{"health":"true"}'))
-        status, metrics = get(port, "/metrics")
-        self.assertEqual(status, 200)
-        self.assertIn("strata_cluster_members 3", metrics)
-        self.assertIn("strata_cluster_member_loop_responsive 1", metrics)
-        victim = self.cluster.members[2]
-        victim.kill()
-        status, body = get(port, "/readyz")
-        self.assertEqual(status, 503)
-        self.assertIn("a read of every shard did not answer", body)
-        victim.start()
-        deadline = time.time() + 10
-        while get(port, "/health")[0] != 200 and time.time() < deadline:
-            time.sleep(0.2)
-        self.assertEqual(get(port, "/health"), (200, '{"health":"true"}'))
-
     def test_watchers_on_every_member_see_every_write_once_in_order(self):
         endpoints = self.cluster.endpoints()
         seen = {i: [] for i in range(len(endpoints))}  # watcher -> [(revision, key, value)]
@@ -227,54 +174,6 @@ class ClusterTest(unittest.TestCase):
             revisions = [r for batch in responses[i] for r in batch]
             self.assertEqual(len(revisions), len(set(revisions)),
                              "a revision split across responses on member %d" % i)
-
-
-class PeerTls(unittest.TestCase):
-    """Members that speak TLS to each other (https:// peer URLs, etcd's
-    --peer-* flags) with client certificates required: they serve as one
-    cluster, and the peer port refuses plain text and strangers."""
-
-    def test_members_over_mutual_tls(self):
-        from test_tls import Certificates
-        certs = Certificates()
-        self.addCleanup(certs.cleanup)
-        root = tempfile.mkdtemp(prefix="strata-peer-tls-")
-        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
-        cluster = StrataCluster(root, peer_scheme="https", extra_args=[
-            "--peer-cert-file", certs.path("server.pem"),
-            "--peer-key-file", certs.path("server.key"),
-            "--peer-trusted-ca-file", certs.path("ca.pem"), "--peer-client-cert-auth"]).start()
-        self.addCleanup(cluster.stop)
-        a, b, c = cluster.endpoints()
-        etcdctl(a, "put", "k", "over-tls")
-        out, _ = etcdctl(c, "txn", stdin="\nput t1 x\nput t2 x\nput t3 x\n\n\n")
-        self.assertTrue(out.startswith("SUCCESS"), out)
-        out, _ = etcdctl(b, "get", "", "--prefix", "--keys-only")
-        self.assertEqual(out.split(), ["k", "t1", "t2", "t3"])
-
-        peer = "127.0.0.1:%d" % cluster.peer_ports[0]
-
-        def connects(credentials):
-            channel = (grpc.secure_channel(peer, credentials) if credentials
-                       else grpc.insecure_channel(peer))
-            try:
-                grpc.channel_ready_future(channel).result(timeout=2)
-                return True
-            except grpc.FutureTimeoutError:
-                return False
-            finally:
-                channel.close()
-
-        def read(name):
-            with open(certs.path(name), "rb") as f:
-                return f.read()
-
-        self.assertTrue(connects(grpc.ssl_channel_credentials(
-            read("ca.pem"), read("server.key"), read("server.pem"))), "a member connects")
-        self.assertFalse(connects(None), "plain text is refused")
-        self.assertFalse(connects(grpc.ssl_channel_credentials(
-            read("ca.pem"), read("stranger.key"), read("stranger.pem"))),
-            "a certificate from another CA is refused")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,122 @@
+"""Three strata-servers as a cluster, through faults a process sees: a
+member killed -9 and restarted under a bank workload (every read of all
+accounts sums to the total, every acknowledged write is there after),
+/health and /metrics as a member goes and comes back, and members that
+speak mutual TLS (the peer port refuses plain text and strangers). In the
+plain build only (tests/compat/CMakeLists.txt): they are mostly waiting,
+and the server paths they run are under ASan in test_cluster.py."""
+import shutil
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import grpc
+
+from bank import Bank
+from servers import StrataCluster, etcdctl
+
+
+class ClusterFaults(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="strata-cluster-")
+        self.cluster = StrataCluster(self.root).start()
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
+        self.addCleanup(self.cluster.stop)
+
+    def test_bank_with_a_member_killed_and_restarted(self):
+        bank = Bank(self.cluster.endpoints()).start()
+        try:
+            time.sleep(1.5)
+            victim = self.cluster.members[2]
+            victim.kill()
+            killed_at = time.time()
+            time.sleep(1.0)
+            victim.start()
+            restarted_at = time.time()
+            time.sleep(2.0)
+        finally:
+            bank.stop()
+        bank.check(self)
+        self.assertGreater(bank.transfers_between(0, killed_at), 5)
+        self.assertGreater(bank.transfers_between(restarted_at, time.time()), 5,
+                           "transfers go on after the restart")
+
+    def test_health_follows_the_shards(self):
+        def get(port, path):
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                            timeout=10) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+
+        port = self.cluster.metrics_ports[0]
+        self.assertEqual(get(port, "/health"), (200, '{"health":"true"}'))
+        status, metrics = get(port, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn("strata_cluster_members 3", metrics)
+        self.assertIn("strata_cluster_member_loop_responsive 1", metrics)
+        victim = self.cluster.members[2]
+        victim.kill()
+        status, body = get(port, "/readyz")
+        self.assertEqual(status, 503)
+        self.assertIn("a read of every shard did not answer", body)
+        victim.start()
+        deadline = time.time() + 10
+        while get(port, "/health")[0] != 200 and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(get(port, "/health"), (200, '{"health":"true"}'))
+
+
+class PeerTls(unittest.TestCase):
+    """Members that speak TLS to each other (https:// peer URLs, etcd's
+    --peer-* flags) with client certificates required: they serve as one
+    cluster, and the peer port refuses plain text and strangers."""
+
+    def test_members_over_mutual_tls(self):
+        from test_tls import Certificates
+        certs = Certificates()
+        self.addCleanup(certs.cleanup)
+        root = tempfile.mkdtemp(prefix="strata-peer-tls-")
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        cluster = StrataCluster(root, peer_scheme="https", extra_args=[
+            "--peer-cert-file", certs.path("server.pem"),
+            "--peer-key-file", certs.path("server.key"),
+            "--peer-trusted-ca-file", certs.path("ca.pem"), "--peer-client-cert-auth"]).start()
+        self.addCleanup(cluster.stop)
+        a, b, c = cluster.endpoints()
+        etcdctl(a, "put", "k", "over-tls")
+        out, _ = etcdctl(c, "txn", stdin="\nput t1 x\nput t2 x\nput t3 x\n\n\n")
+        self.assertTrue(out.startswith("SUCCESS"), out)
+        out, _ = etcdctl(b, "get", "", "--prefix", "--keys-only")
+        self.assertEqual(out.split(), ["k", "t1", "t2", "t3"])
+
+        peer = "127.0.0.1:%d" % cluster.peer_ports[0]
+
+        def connects(credentials):
+            channel = (grpc.secure_channel(peer, credentials) if credentials
+                       else grpc.insecure_channel(peer))
+            try:
+                grpc.channel_ready_future(channel).result(timeout=2)
+                return True
+            except grpc.FutureTimeoutError:
+                return False
+            finally:
+                channel.close()
+
+        def read(name):
+            with open(certs.path(name), "rb") as f:
+                return f.read()
+
+        self.assertTrue(connects(grpc.ssl_channel_credentials(
+            read("ca.pem"), read("server.key"), read("server.pem"))), "a member connects")
+        self.assertFalse(connects(None), "plain text is refused")
+        self.assertFalse(connects(grpc.ssl_channel_credentials(
+            read("ca.pem"), read("stranger.key"), read("stranger.pem"))),
+            "a certificate from another CA is refused")
+
+
+if __name__ == "__main__":
+    unittest.main()
