@@ -16,19 +16,19 @@
 //    The shards it reads wait for intents at or below S on the keys read,
 //    so no commit at or below S in its range can appear after the answer.
 //    (Commits elsewhere may still: S is complete for the range read, not
-//    yet for the whole key space; that needs the shards' resolved
-//    timestamps, which the watch work brings.) With a revision, it reads
-//    the past at that timestamp.
+//    yet for the whole key space; that needs a Range to wait for the
+//    shards' resolved timestamps, which watches already use.) With a
+//    revision, it reads the past at that timestamp.
 // So revisions are hybrid-clock timestamps: unique and rising, not dense.
 //
 // Keys: an etcd key k is the engine key "\x01" + k (the cluster's string
-// keys, protocol/key_codec.h), so etcd's whole key space sorts below the
-// cluster's own keys.
+// keys, protocol/key_codec.h); the cluster's own records use 0x00 (leases)
+// and 0x02 (transaction state), so no etcd range ever meets them.
 //
-// Not over the cluster yet: leases (a Put naming one gets etcd's "lease not
-// found"), watches, and the cluster-wide compaction revision (a Compact
-// is remembered by the node that ran it; shards refuse reads below their
-// own horizon either way).
+// Leases: a Put naming one reads the lease's record and writes the key's
+// attachment in the same commit (service/cluster_leases.h). Watches are
+// service/cluster_watches.h. Compaction: a Compact is remembered by the
+// member that ran it; every shard refuses reads below its own horizon.
 //
 // Not thread-safe: runs on the loop thread that owns the coordinator.
 #ifndef STRATA_SERVICE_CLUSTER_KV_H_

@@ -235,7 +235,7 @@ TEST(ClusterKvTest, ConcurrentCompareAndSetsSerialize) {
   EXPECT_EQ(x.value().kvs[0].version, 1);
 }
 
-TEST(ClusterKvTest, CompactionRefusesThePastAndLeasesAreNotKeptYet) {
+TEST(ClusterKvTest, CompactionRefusesThePastAndAPutNamingAMissingLeaseIsRefused) {
   ThreeNodes c;
   const int64_t r1 = c.Put(0, "a", "1").value().header.revision;
   const int64_t r2 = c.Put(0, "a", "2").value().header.revision;
