@@ -113,7 +113,7 @@ class ClusterFront final {
 };
 
 // Answers every call of a service that is not served over a cluster yet
-// (Lease, Auth, strata.v1) with Unimplemented and a sentence that
+// (Auth, strata.v1) with Unimplemented and a sentence that
 // says so, instead of gRPC's bare "unknown service".
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedOverClusterService();
 

@@ -43,11 +43,12 @@ class EtcdServer::Impl {
   std::unique_ptr<Store> durable;        // with a data directory
   std::unique_ptr<MvccStore> ephemeral;  // --in-memory
   MvccStore* store = nullptr;
-  // As one member of a cluster: the member and the key-value API over the
-  // cluster. The one-node services below then run over `unserved`, an
-  // empty store no client reaches (their gRPC services are not
-  // registered), so that what reports on them keeps working; the store
-  // above holds this node's shard.
+  // As one member of a cluster: the member, and etcd's KV, Watch and Lease
+  // over the cluster (the gRPC services route to it). The one-node services
+  // below then run over `unserved`, an empty store no client reaches (KV,
+  // Watch and Lease go to the cluster; the others are not registered), so
+  // that what reports on them keeps working; the store above holds this
+  // node's shard.
   std::unique_ptr<ClusterFront> cluster;
   std::atomic<ClusterFront*> cluster_wake{nullptr};
   std::unique_ptr<MvccStore> unserved;
