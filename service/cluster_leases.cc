@@ -20,6 +20,15 @@ void AppendId(std::string* out, int64_t id) {
   for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(u >> shift));
 }
 
+// The lease id a record or attachment key names (after its two tag bytes).
+int64_t IdOf(std::string_view key) {
+  uint64_t u = 0;
+  for (size_t i = 2; i < 2 + kIdBytes && i < key.size(); ++i) {
+    u = (u << 8) | static_cast<uint8_t>(key[i]);
+  }
+  return static_cast<int64_t>(u);
+}
+
 KeyRange PrefixRange(const char (&tag)[2], std::optional<int64_t> id) {
   std::string prefix(tag, 2);
   if (id) AppendId(&prefix, *id);
@@ -234,11 +243,7 @@ void ClusterLeases::Leases(Done<std::vector<int64_t>> done) {
                            if (!r.ok()) return done(ClusterError(r.status()));
                            std::vector<int64_t> ids;
                            for (const ScanItem& item : r->items) {
-                             uint64_t u = 0;
-                             for (size_t i = 2; i < 2 + kIdBytes && i < item.key.size(); ++i) {
-                               u = (u << 8) | static_cast<uint8_t>(item.key[i]);
-                             }
-                             ids.push_back(static_cast<int64_t>(u));
+                             ids.push_back(IdOf(item.key));
                            }
                            done(std::move(ids));
                          });
@@ -314,11 +319,7 @@ void ClusterLeases::Discover() {
   const auto now = member_->timers().now();
   std::set<int64_t> present;
   for (const ScanItem& item : records->items) {
-    uint64_t u = 0;
-    for (size_t i = 2; i < 2 + kIdBytes && i < item.key.size(); ++i) {
-      u = (u << 8) | static_cast<uint8_t>(item.key[i]);
-    }
-    const auto id = static_cast<int64_t>(u);
+    const int64_t id = IdOf(item.key);
     present.insert(id);
     if (homed_.count(id) == 0) {
       const int64_t ttl = std::strtoll(item.value.c_str(), nullptr, 10);
