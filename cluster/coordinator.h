@@ -88,6 +88,8 @@ class Coordinator final {
               HybridLogicalClock* clock, Peers* peers, Timers* timers, CoordinatorOptions options);
   ~Coordinator();
 
+  ShardId local_shard() const { return local_shard_; }
+
   // --- interactive transactions ---
   struct Begun {
     uint64_t id = 0;

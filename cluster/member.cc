@@ -92,7 +92,9 @@ void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_cl
     return respond(RawCompactReply{compact_(std::min(compact->horizon, mark))});
   }
   if (auto* forward = std::get_if<Forward>(&request)) {
-    return respond(serve_forward_(forward->request));
+    return forwarded_.Serve(
+        from, forward->id, HybridLogicalClock::SystemMillis(), std::move(respond),
+        [this, forward](ShardServer::Respond answer) { serve_forward_(forward->request, answer); });
   }
   if (auto* report = std::get_if<LowWaterMarkReport>(&request)) {
     low_water_mark_.Report(from, report->oldest_snapshot);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cluster/coordinator.h"
+#include "cluster/forwarded_calls.h"
 #include "cluster/hybrid_clock.h"
 #include "cluster/low_water_mark.h"
 #include "cluster/peer_messages.h"
@@ -52,8 +53,10 @@ struct MemberOptions {
 class Member final {
  public:
   using Clock = Timers::Clock;
-  // Runs a Forward's request (the front end's encoding) on this shard.
-  using ForwardHandler = std::function<PeerReply(const std::string& request)>;
+  // Runs a Forward's request (the front end's encoding) on this shard and
+  // answers it once, now or later (a reply, or a PeerError).
+  using ForwardHandler =
+      std::function<void(const std::string& request, ShardServer::Respond respond)>;
   // Collects this shard's versions below `horizon` (already capped at the
   // cluster's low-water mark).
   using Compactor = std::function<CompactResult(Timestamp horizon)>;
@@ -95,6 +98,7 @@ class Member final {
   Router& router() { return router_; }
   const ShardServer& shard_server() const { return *shard_server_; }
   const PeerRpc& rpc() const { return peers_.rpc(); }
+  const ForwardedCalls& forwarded() const { return forwarded_; }
   const ShardMap& map() const { return map_; }
 
   // The highest garbage-collection horizon the cluster allows (nullopt:
@@ -121,6 +125,7 @@ class Member final {
   Peers peers_;
   Router router_;
   cluster::LowWaterMark low_water_mark_;
+  ForwardedCalls forwarded_;
   std::unique_ptr<ShardServer> shard_server_;
   std::unique_ptr<Coordinator> coordinator_;
 };

@@ -6,7 +6,7 @@
 // (Maelstrom JSON lines today, protocol/peer_codec.h; gRPC streams later).
 // A request is answered by exactly one reply; a LowWaterMarkReport is
 // one-way. Every request is idempotent, which is what lets PeerRpc resend
-// it until an answer comes.
+// it until an answer comes (a Forward is made so, see below).
 #ifndef STRATA_CLUSTER_PEER_MESSAGES_H_
 #define STRATA_CLUSTER_PEER_MESSAGES_H_
 
@@ -80,8 +80,13 @@ struct RecordCall {
 
 // A client request the receiver's shard serves as a single node would. Its
 // bytes are the front end's own encoding: the cluster carries them unread.
+// Not idempotent (a forwarded write), so the receiver runs it once per
+// (sender, id) and answers resent copies from memory. The id also says
+// when the forward was first sent (ForwardedCalls::IdAt); 0 asks for no
+// such care.
 struct Forward {
   std::string request;
+  uint64_t id = 0;
 };
 
 // One-way: the sender's oldest snapshot in use, for the low-water mark.

@@ -5,6 +5,9 @@
 #include <optional>
 #include <utility>
 
+#include "cluster/forwarded_calls.h"
+#include "cluster/hybrid_clock.h"
+
 namespace strata::cluster {
 
 namespace {
@@ -68,7 +71,8 @@ void Router::FanOut(PeerRequest request, std::function<void(Result<std::vector<T
 }
 
 void Router::Forward(std::string_view engine_key, std::string request, Done<std::string> done) {
-  peers_->Call(OwnerOf(engine_key), cluster::Forward{std::move(request)},
+  last_forward_id_ = ForwardedCalls::IdAt(HybridLogicalClock::SystemMillis(), last_forward_id_);
+  peers_->Call(OwnerOf(engine_key), cluster::Forward{std::move(request), last_forward_id_},
                [done = std::move(done)](const PeerReply* reply) {
                  if (const auto* forwarded = ReplyAs<ForwardReply>(reply)) {
                    return done(forwarded->reply);

@@ -36,7 +36,8 @@ class Router final {
     return peers_->map().ShardFor(engine_key).id;
   }
 
-  // Runs `request` on the shard owning `engine_key`; `done` gets its reply.
+  // Runs `request` on the shard owning `engine_key`, once however often
+  // the call is resent; `done` gets its reply.
   void Forward(std::string_view engine_key, std::string request, Done<std::string> done);
   void Scan(KeyRange range, Timestamp at, size_t limit, Done<ScanResult> done);
   void Changes(Timestamp since, KeyRange range, size_t limit, Done<ChangesResult> done);
@@ -55,6 +56,7 @@ class Router final {
   void FanOut(PeerRequest request, std::function<void(Result<std::vector<T>>)> done);
 
   Peers* peers_;
+  uint64_t last_forward_id_ = 0;  // ForwardedCalls::IdAt
 };
 
 }  // namespace strata::cluster

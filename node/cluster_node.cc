@@ -87,7 +87,9 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
   Result<std::unique_ptr<cluster::Member>> created = cluster::Member::Create(
       std::move(node_id), node_ids, member, store, /*persist=*/durable != nullptr,
       db->oracle().Last(), &node->peer_transport_,
-      [self](const std::string& request) { return self->ServeForward(request); },
+      [self](const std::string& request, cluster::ShardServer::Respond respond) {
+        respond(self->ServeForward(request));
+      },
       [db](Timestamp horizon) { return db->Compact(horizon); }, Clock::now());
   if (!created.ok()) return created.status();
   node->member_ = std::move(*created);

@@ -113,7 +113,10 @@ struct RequestWriter {
     WriteTxnId(w, "txn", call.txn);
     if (call.op == RecordOp::kCommit) w->FieldUint("commit_ts", call.commit_timestamp.value());
   }
-  void operator()(const cluster::Forward& forward) const { w->Key("request").Raw(forward.request); }
+  void operator()(const cluster::Forward& forward) const {
+    if (forward.id != 0) w->FieldUint("forward_id", forward.id);
+    w->Key("request").Raw(forward.request);
+  }
   void operator()(const cluster::LowWaterMarkReport& report) const {
     w->FieldUint("oldest_snapshot", report.oldest_snapshot.value());
   }
@@ -399,6 +402,9 @@ MaybeError ReadPeerRequest(const Envelope& message, PeerRequest* out) {
   if (type == "forward") {
     cluster::Forward forward;
     if (auto err = ReadEmbeddedObject(body, "request", &forward.request)) return err;
+    if (body.Find("forward_id")) {
+      if (auto err = body.RequiredUint("forward_id", &forward.id)) return err;
+    }
     *out = std::move(forward);
     return std::nullopt;
   }

@@ -42,8 +42,9 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   std::promise<void> made;
   ClusterFront* raw = front.get();
   (void)front->runtime_->Post([raw, store, &made](cluster::Member& member) {
-    raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(),
-                                                    raw->options_.kv);
+    service::ClusterKvOptions kv = raw->options_.kv;
+    kv.forward_codec = &raw->codec_;
+    raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(), kv);
     // A key of the cluster's own (tag 0x00: no etcd key has it) on each
     // shard, for Probe.
     const cluster::ShardMap& map = member.map();
@@ -54,9 +55,15 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
     }
     for (auto& [shard, key] : by_shard) raw->probe_keys_.push_back(std::move(key));
     raw->leases_ = std::make_unique<service::ClusterLeases>(&member, store);
-    raw->runtime_->SetForwardHandler([leases = raw->leases_.get()](const std::string& request) {
-      return leases->ServeForward(request);
-    });
+    // Other members forward writes to the keys this shard owns, and the
+    // lease calls for leases homed here.
+    raw->runtime_->SetForwardHandler(
+        [raw](const std::string& request, cluster::ShardServer::Respond respond) {
+          if (request.starts_with(service::ClusterKv::kForwardTag)) {
+            return raw->kv_->ServeForward(request, std::move(respond));
+          }
+          respond(raw->leases_->ServeForward(request));
+        });
     made.set_value();
   });
   made.get_future().wait();

@@ -22,6 +22,7 @@
 
 #include "server/cluster_runtime.h"
 #include "server/etcd_server.h"
+#include "server/kv_write_codec.h"
 #include "service/cluster_kv.h"
 #include "service/cluster_leases.h"
 #include "service/cluster_watches.h"
@@ -106,6 +107,7 @@ class ClusterFront final {
   std::unique_ptr<ClusterRuntime> runtime_;
   std::unique_ptr<grpc::Server> peer_server_;
   int peer_port_ = 0;
+  ProtoKvWriteCodec codec_;                 // how writes travel to their owner
   std::unique_ptr<service::ClusterKv> kv_;  // used on the loop thread only
   std::unique_ptr<service::ClusterWatches> watches_;
   std::unique_ptr<service::ClusterLeases> leases_;  // used on the loop thread only

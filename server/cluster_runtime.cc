@@ -17,11 +17,12 @@ Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOpti
   const Timestamp issued = store->max_timestamp().value_or(Timestamp());
   Result<std::unique_ptr<cluster::Member>> member = cluster::Member::Create(
       o.self, o.node_ids, o.member, store, /*persist=*/durable != nullptr, issued, runtime.get(),
-      [raw = runtime.get()](const std::string& request) -> cluster::PeerReply {
+      [raw = runtime.get()](const std::string& request, cluster::ShardServer::Respond respond) {
         if (!raw->forward_handler_) {
-          return cluster::PeerError{Status::InvalidArgument("this member serves no forwards")};
+          return respond(
+              cluster::PeerError{Status::InvalidArgument("this member serves no forwards")});
         }
-        return raw->forward_handler_(request);
+        raw->forward_handler_(request, std::move(respond));
       },
       [store](Timestamp horizon) { return store->Compact(horizon); }, Clock::now());
   if (!member.ok()) return member.status();
@@ -67,6 +68,16 @@ bool ClusterRuntime::Post(Task task) {
 uint64_t ClusterRuntime::Send(std::string_view dest, const cluster::PeerRequest& request,
                               Timestamp hlc) {
   const uint64_t msg_id = next_msg_id_++;
+  if (dest == options_.self) {
+    // To itself: typed, never encoded, and on a later turn (a caller
+    // registers its call after Send returns).
+    (void)Post([this, msg_id, hlc, request](cluster::Member& member) mutable {
+      member.OnRequest(
+          options_.self, hlc, std::move(request),
+          [this, msg_id](cluster::PeerReply reply) { Reply(options_.self, msg_id, reply); });
+    });
+    return msg_id;
+  }
   peerpb::Message message;
   message.set_msg_id(msg_id);
   message.set_hlc(hlc.value());
@@ -123,6 +134,12 @@ void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,
 
 void ClusterRuntime::Reply(const std::string& to, uint64_t in_reply_to,
                            const cluster::PeerReply& reply) {
+  if (to == options_.self) {
+    (void)Post([in_reply_to, reply, hlc = member_->LastTimestamp()](cluster::Member& member) {
+      member.OnReply(hlc, in_reply_to, reply);
+    });
+    return;
+  }
   peerpb::Message message;
   message.set_msg_id(next_msg_id_++);
   message.set_in_reply_to(in_reply_to);
@@ -132,16 +149,9 @@ void ClusterRuntime::Reply(const std::string& to, uint64_t in_reply_to,
 }
 
 void ClusterRuntime::Route(const std::string& to, peerpb::Message message) {
-  if (to == options_.self) {
-    // Not synchronously: a caller registers its call after Send returns.
-    Post([this, message = std::move(message)](cluster::Member& member) {
-      Handle(member, options_.self, message);
-    });
-  } else {
-    WhenDurable([this, to, message = std::move(message)]() mutable {
-      (void)network_.Send(to, std::move(message));  // a drop is a lost message
-    });
-  }
+  WhenDurable([this, to, message = std::move(message)]() mutable {
+    (void)network_.Send(to, std::move(message));  // a drop is a lost message
+  });
 }
 
 void ClusterRuntime::WhenDurable(std::function<void()> fn) {

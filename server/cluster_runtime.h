@@ -99,14 +99,15 @@ class ClusterRuntime final : private cluster::PeerTransport {
 
  private:
   explicit ClusterRuntime(ClusterRuntimeOptions options);
-  // PeerTransport, on the loop thread.
+  // PeerTransport, on the loop thread. A message to this node itself stays
+  // typed and is posted to the loop (Send and Reply).
   uint64_t Send(std::string_view dest, const cluster::PeerRequest& request, Timestamp hlc) override;
   // From a peer (any thread): decoded and posted to the loop.
   void Receive(const std::string& from, peerpb::Message message);
   // Runs a decoded message on the loop.
   void Handle(cluster::Member& member, const std::string& from, const peerpb::Message& message);
   void Reply(const std::string& to, uint64_t in_reply_to, const cluster::PeerReply& reply);
-  // To this node: posted to the loop; to another: queued on its link.
+  // To another node: queued on its link once the log covers what it shows.
   void Route(const std::string& to, peerpb::Message message);
   // Runs what the log now covers, in order.
   void ReleaseDurable();

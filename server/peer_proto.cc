@@ -95,6 +95,7 @@ struct RequestWriter {
   }
   void operator()(const cluster::Forward& forward) const {
     m->mutable_forward()->set_request(forward.request);
+    m->mutable_forward()->set_id(forward.id);
   }
   void operator()(const cluster::LowWaterMarkReport& report) const {
     m->mutable_low_water_mark_report()->set_oldest_snapshot(report.oldest_snapshot.value());
@@ -327,7 +328,7 @@ Status RequestFromProto(const peerpb::Message& m, PeerRequest* out) {
       return Status::Ok();
     }
     case peerpb::Message::kForward:
-      *out = cluster::Forward{m.forward().request()};
+      *out = cluster::Forward{m.forward().request(), m.forward().id()};
       return Status::Ok();
     case peerpb::Message::kLowWaterMarkReport:
       *out = cluster::LowWaterMarkReport{Timestamp(m.low_water_mark_report().oldest_snapshot())};

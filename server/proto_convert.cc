@@ -233,6 +233,180 @@ void ToProto(const HeaderIdentity& id, const WatchResponse& r, pb::WatchResponse
   }
 }
 
+// --- the other way: requests to protobuf, responses from it ---
+
+void ToProto(const RangeRequest& r, pb::RangeRequest* p) {
+  p->set_key(r.span.key);
+  p->set_range_end(r.span.range_end);
+  p->set_limit(r.limit);
+  p->set_revision(r.revision);
+  switch (r.sort_order) {
+    case SortOrder::kAscend:
+      p->set_sort_order(pb::RangeRequest::ASCEND);
+      break;
+    case SortOrder::kDescend:
+      p->set_sort_order(pb::RangeRequest::DESCEND);
+      break;
+    case SortOrder::kNone:
+      p->set_sort_order(pb::RangeRequest::NONE);
+  }
+  switch (r.sort_target) {
+    case SortTarget::kVersion:
+      p->set_sort_target(pb::RangeRequest::VERSION);
+      break;
+    case SortTarget::kCreate:
+      p->set_sort_target(pb::RangeRequest::CREATE);
+      break;
+    case SortTarget::kMod:
+      p->set_sort_target(pb::RangeRequest::MOD);
+      break;
+    case SortTarget::kValue:
+      p->set_sort_target(pb::RangeRequest::VALUE);
+      break;
+    case SortTarget::kKey:
+      p->set_sort_target(pb::RangeRequest::KEY);
+  }
+  p->set_serializable(r.serializable);
+  p->set_keys_only(r.keys_only);
+  p->set_count_only(r.count_only);
+  p->set_min_mod_revision(r.min_mod_revision);
+  p->set_max_mod_revision(r.max_mod_revision);
+  p->set_min_create_revision(r.min_create_revision);
+  p->set_max_create_revision(r.max_create_revision);
+}
+
+void ToProto(const PutRequest& r, pb::PutRequest* p) {
+  p->set_key(r.key);
+  p->set_value(r.value);
+  p->set_lease(r.lease);
+  p->set_prev_kv(r.prev_kv);
+  p->set_ignore_value(r.ignore_value);
+  p->set_ignore_lease(r.ignore_lease);
+}
+
+void ToProto(const DeleteRangeRequest& r, pb::DeleteRangeRequest* p) {
+  p->set_key(r.span.key);
+  p->set_range_end(r.span.range_end);
+  p->set_prev_kv(r.prev_kv);
+}
+
+namespace {
+
+void CompareToProto(const Compare& c, pb::Compare* p) {
+  p->set_key(c.span.key);
+  p->set_range_end(c.span.range_end);
+  switch (c.result) {
+    case CompareResult::kGreater:
+      p->set_result(pb::Compare::GREATER);
+      break;
+    case CompareResult::kLess:
+      p->set_result(pb::Compare::LESS);
+      break;
+    case CompareResult::kNotEqual:
+      p->set_result(pb::Compare::NOT_EQUAL);
+      break;
+    case CompareResult::kEqual:
+      p->set_result(pb::Compare::EQUAL);
+  }
+  switch (c.target) {
+    case CompareTarget::kCreate:
+      p->set_target(pb::Compare::CREATE);
+      p->set_create_revision(c.number);
+      break;
+    case CompareTarget::kMod:
+      p->set_target(pb::Compare::MOD);
+      p->set_mod_revision(c.number);
+      break;
+    case CompareTarget::kValue:
+      p->set_target(pb::Compare::VALUE);
+      p->set_value(c.value);
+      break;
+    case CompareTarget::kLease:
+      p->set_target(pb::Compare::LEASE);
+      p->set_lease(c.number);
+      break;
+    case CompareTarget::kVersion:
+      p->set_target(pb::Compare::VERSION);
+      p->set_version(c.number);
+  }
+}
+
+void OpsToProto(const std::vector<RequestOp>& ops,
+                google::protobuf::RepeatedPtrField<pb::RequestOp>* out) {
+  for (const RequestOp& op : ops) {
+    pb::RequestOp* p = out->Add();
+    if (const auto* range = std::get_if<RangeRequest>(&op.op)) {
+      ToProto(*range, p->mutable_request_range());
+    } else if (const auto* put = std::get_if<PutRequest>(&op.op)) {
+      ToProto(*put, p->mutable_request_put());
+    } else if (const auto* del = std::get_if<DeleteRangeRequest>(&op.op)) {
+      ToProto(*del, p->mutable_request_delete_range());
+    } else if (const auto* txn = std::get_if<std::shared_ptr<TxnRequest>>(&op.op); txn && *txn) {
+      ToProto(**txn, p->mutable_request_txn());
+    }  // an empty op stays empty, as it came
+  }
+}
+
+}  // namespace
+
+void ToProto(const TxnRequest& r, pb::TxnRequest* p) {
+  for (const Compare& c : r.compare) CompareToProto(c, p->add_compare());
+  OpsToProto(r.success, p->mutable_success());
+  OpsToProto(r.failure, p->mutable_failure());
+}
+
+KeyValue FromProto(const mvccpb::KeyValue& p) {
+  return KeyValue{p.key(),     p.create_revision(), p.mod_revision(),
+                  p.version(), p.value(),           p.lease()};
+}
+
+RangeResponse FromProto(const pb::RangeResponse& p) {
+  RangeResponse r;
+  r.header.revision = p.header().revision();
+  r.kvs.reserve(p.kvs_size());
+  for (const auto& kv : p.kvs()) r.kvs.push_back(FromProto(kv));
+  r.more = p.more();
+  r.count = p.count();
+  return r;
+}
+
+PutResponse FromProto(const pb::PutResponse& p) {
+  PutResponse r;
+  r.header.revision = p.header().revision();
+  if (p.has_prev_kv()) r.prev_kv = FromProto(p.prev_kv());
+  return r;
+}
+
+DeleteRangeResponse FromProto(const pb::DeleteRangeResponse& p) {
+  DeleteRangeResponse r;
+  r.header.revision = p.header().revision();
+  r.deleted = p.deleted();
+  for (const auto& kv : p.prev_kvs()) r.prev_kvs.push_back(FromProto(kv));
+  return r;
+}
+
+TxnResponse FromProto(const pb::TxnResponse& p) {
+  TxnResponse r;
+  r.header.revision = p.header().revision();
+  r.succeeded = p.succeeded();
+  for (const auto& op : p.responses()) {
+    switch (op.response_case()) {
+      case pb::ResponseOp::kResponseRange:
+        r.responses.push_back({FromProto(op.response_range())});
+        break;
+      case pb::ResponseOp::kResponsePut:
+        r.responses.push_back({FromProto(op.response_put())});
+        break;
+      case pb::ResponseOp::kResponseDeleteRange:
+        r.responses.push_back({FromProto(op.response_delete_range())});
+        break;
+      default:
+        r.responses.push_back({std::make_shared<TxnResponse>(FromProto(op.response_txn()))});
+    }
+  }
+  return r;
+}
+
 std::string GoGrpcErrorText(const ServiceError& e) {
   // grpc-go's codes.Code.String().
   static constexpr const char* kNames[] = {

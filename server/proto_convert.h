@@ -36,6 +36,18 @@ void ToProto(const service::TxnResponse& r, etcdserverpb::TxnResponse* p);
 void ToProto(const HeaderIdentity& id, const service::WatchResponse& r,
              etcdserverpb::WatchResponse* p);
 
+// The other way, for writes one member forwards to another
+// (server/kv_write_codec.h): requests to protobuf, responses back.
+void ToProto(const service::RangeRequest& r, etcdserverpb::RangeRequest* p);
+void ToProto(const service::PutRequest& r, etcdserverpb::PutRequest* p);
+void ToProto(const service::DeleteRangeRequest& r, etcdserverpb::DeleteRangeRequest* p);
+void ToProto(const service::TxnRequest& r, etcdserverpb::TxnRequest* p);
+service::KeyValue FromProto(const mvccpb::KeyValue& p);
+service::RangeResponse FromProto(const etcdserverpb::RangeResponse& p);
+service::PutResponse FromProto(const etcdserverpb::PutResponse& p);
+service::DeleteRangeResponse FromProto(const etcdserverpb::DeleteRangeResponse& p);
+service::TxnResponse FromProto(const etcdserverpb::TxnResponse& p);
+
 grpc::Status ToGrpc(const service::ServiceError& e);
 // `e` as etcd's Go code prints a gRPC error ("rpc error: code =
 // PermissionDenied desc = etcdserver: permission denied"): the text etcd

@@ -12,6 +12,22 @@
 namespace strata::service {
 namespace {
 
+// The response to each write request.
+template <typename Request>
+struct ResponseOf;
+template <>
+struct ResponseOf<PutRequest> {
+  using type = PutResponse;
+};
+template <>
+struct ResponseOf<DeleteRangeRequest> {
+  using type = DeleteRangeResponse;
+};
+template <>
+struct ResponseOf<TxnRequest> {
+  using type = TxnResponse;
+};
+
 // etcd's keys are the cluster's string keys (protocol/key_codec.h's tags,
 // repeated here: service/ does not use the Maelstrom protocol).
 constexpr char kEtcdKeyTag = '\x01';
@@ -269,10 +285,23 @@ void ClusterKv::ReadKey(uint64_t txn, const std::string& key, Done<std::vector<K
 }
 
 void ClusterKv::Put(const PutRequest& request, Done<PutResponse> done) {
+  Write(request, std::move(done), /*here=*/false);
+}
+
+void ClusterKv::DeleteRange(const DeleteRangeRequest& request, Done<DeleteRangeResponse> done) {
+  Write(request, std::move(done), /*here=*/false);
+}
+
+void ClusterKv::Txn(const TxnRequest& request, Done<TxnResponse> done) {
+  Write(request, std::move(done), /*here=*/false);
+}
+
+void ClusterKv::Write(const PutRequest& request, Done<PutResponse> done, bool here) {
   if (auto e = CheckPut(request)) return done(*e);
   TxnFootprint footprint;
   footprint.keys.push_back(request.key);
   if (request.lease != 0) footprint.leases.push_back(request.lease);
+  if (!here && ForwardToOwner(footprint, request, done)) return;
   RunWrite<PutResponse>(
       std::move(footprint),
       [request](TxnOverlay& txn) -> Reply<PutResponse> {
@@ -284,7 +313,8 @@ void ClusterKv::Put(const PutRequest& request, Done<PutResponse> done) {
       std::move(done), 0);
 }
 
-void ClusterKv::DeleteRange(const DeleteRangeRequest& request, Done<DeleteRangeResponse> done) {
+void ClusterKv::Write(const DeleteRangeRequest& request, Done<DeleteRangeResponse> done,
+                      bool here) {
   if (request.span.key.empty()) return done(etcd_errors::EmptyKey());
   TxnFootprint footprint;
   if (request.span.range_end.empty()) {
@@ -292,16 +322,79 @@ void ClusterKv::DeleteRange(const DeleteRangeRequest& request, Done<DeleteRangeR
   } else {
     footprint.spans.push_back(request.span);
   }
+  if (!here && ForwardToOwner(footprint, request, done)) return;
   RunWrite<DeleteRangeResponse>(
       std::move(footprint), [request](TxnOverlay& txn) { return RunDeleteRange(request, txn); },
       std::move(done), 0);
 }
 
-void ClusterKv::Txn(const TxnRequest& request, Done<TxnResponse> done) {
+void ClusterKv::Write(const TxnRequest& request, Done<TxnResponse> done, bool here) {
   if (auto e = CheckTxnRequest(request, options_.max_txn_ops)) return done(*e);
+  TxnFootprint footprint = FootprintOf(request);
+  if (!here && ForwardToOwner(footprint, request, done)) return;
   RunWrite<TxnResponse>(
-      FootprintOf(request), [request](TxnOverlay& txn) { return RunTxn(request, txn); },
+      std::move(footprint), [request](TxnOverlay& txn) { return RunTxn(request, txn); },
       std::move(done), 0);
+}
+
+template <typename T>
+bool ClusterKv::ForwardToOwner(const TxnFootprint& footprint, const KvWrite& write,
+                               const Done<T>& done) {
+  const KvWriteCodec* codec = options_.forward_codec;
+  // A span or a past revision reads every shard: it runs here.
+  if (codec == nullptr || footprint.keys.empty() || !footprint.spans.empty() ||
+      !footprint.past_ranges.empty()) {
+    return false;
+  }
+  std::vector<std::string> keys;
+  for (const std::string& key : footprint.keys) keys.push_back(EngineKey(key));
+  for (int64_t lease : footprint.leases) keys.push_back(ClusterLeases::RecordKey(lease));
+  const cluster::ShardId owner = router_->OwnerOf(keys.front());
+  if (owner == coordinator_->local_shard()) return false;
+  for (const std::string& key : keys) {
+    if (router_->OwnerOf(key) != owner) return false;
+  }
+  router_->Forward(keys.front(), std::string(kForwardTag) + codec->EncodeWrite(write),
+                   [codec, done, alive = alive_](Result<std::string> forwarded) {
+                     if (!*alive) return;
+                     // Unanswered: the write may or may not have run there.
+                     if (!forwarded.ok()) return done(ClusterError(forwarded.status()));
+                     Reply<KvWriteReply> reply = codec->DecodeReply(*forwarded);
+                     if (!reply.ok()) return done(reply.error());
+                     if (T* answer = std::get_if<T>(&reply.value()))
+                       return done(std::move(*answer));
+                     done(ServiceError{ErrorCode::kInternal,
+                                       "strata: the member owning the keys answered a forwarded "
+                                       "write with a reply of another kind"});
+                   });
+  return true;
+}
+
+void ClusterKv::ServeForward(std::string_view request,
+                             std::function<void(cluster::PeerReply)> respond) {
+  const KvWriteCodec* codec = options_.forward_codec;
+  std::optional<KvWrite> write;
+  if (codec != nullptr && request.starts_with(kForwardTag)) {
+    write = codec->DecodeWrite(request.substr(kForwardTag.size()));
+  }
+  if (!write) {
+    return respond(
+        cluster::PeerError{Status::InvalidArgument("a forwarded write this member cannot read")});
+  }
+  std::visit(
+      [this, codec, &respond](const auto& typed) {
+        using Response = typename ResponseOf<std::decay_t<decltype(typed)>>::type;
+        Write(
+            typed,
+            [codec, respond](Reply<Response> reply) {
+              const Reply<KvWriteReply> any =
+                  reply.ok() ? Reply<KvWriteReply>(KvWriteReply(std::move(reply.value())))
+                             : Reply<KvWriteReply>(reply.error());
+              respond(cluster::ForwardReply{codec->EncodeReply(any)});
+            },
+            /*here=*/true);
+      },
+      *write);
 }
 
 void ClusterKv::Compact(const CompactionRequest& request, Done<CompactionResponse> done) {

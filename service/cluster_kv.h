@@ -25,6 +25,12 @@
 // keys, protocol/key_codec.h); the cluster's own records use 0x00 (leases)
 // and 0x02 (transaction state), so no etcd range ever meets them.
 //
+// Forwarding: a write whose keys (and lease) all live on one other
+// member's shard is sent to that member (service/forwarded_write.h) and
+// run there, where its reads and its one-phase commit are local: one
+// round trip instead of two. The owner runs each forward once however
+// often it is resent (cluster/forwarded_calls.h).
+//
 // Leases: a Put naming one reads the lease's record and writes the key's
 // attachment in the same commit (service/cluster_leases.h). Watches are
 // service/cluster_watches.h. Compaction: a Compact is remembered by the
@@ -42,6 +48,7 @@
 
 #include "cluster/coordinator.h"
 #include "cluster/router.h"
+#include "service/forwarded_write.h"
 #include "service/kv_rules.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
@@ -60,6 +67,9 @@ struct ClusterKvOptions {
   // counted, not kept.)
   size_t max_range_keys = 200000;
   size_t max_range_bytes = size_t{256} << 20;
+  // How writes travel to the member owning their keys (null: every write
+  // runs on the member called). Must outlive the ClusterKv.
+  const KvWriteCodec* forward_codec = nullptr;
 };
 
 class ClusterKv final {
@@ -77,6 +87,12 @@ class ClusterKv final {
   void Txn(const TxnRequest& request, Done<TxnResponse> done);
   void Compact(const CompactionRequest& request, Done<CompactionResponse> done);
 
+  // Forward requests that begin with this tag are writes for ServeForward.
+  static constexpr std::string_view kForwardTag = "kv\n";
+  // Runs a write another member forwarded (kForwardTag and the codec's
+  // bytes) here, and answers it in the codec's encoding.
+  void ServeForward(std::string_view request, std::function<void(cluster::PeerReply)> respond);
+
   // A fresh timestamp: what header.revision says outside a request.
   int64_t current_revision();
   int64_t compact_revision() const { return compact_revision_; }
@@ -88,6 +104,14 @@ class ClusterKv final {
  private:
   class GatheredView;
   struct Gather;
+  // The write requests, run here (`here`) or forwarded to their owner.
+  void Write(const PutRequest& request, Done<PutResponse> done, bool here);
+  void Write(const DeleteRangeRequest& request, Done<DeleteRangeResponse> done, bool here);
+  void Write(const TxnRequest& request, Done<TxnResponse> done, bool here);
+  // Sends `write` to the member that owns all of `footprint`, if that is
+  // one member and not this one; false if it runs here.
+  template <typename T>
+  bool ForwardToOwner(const TxnFootprint& footprint, const KvWrite& write, const Done<T>& done);
   // Runs a write request: gather `footprint` at a fresh snapshot, run
   // `body` over it, commit, stamp.
   template <typename T>

@@ -51,9 +51,11 @@ class LocalCluster {
       Node* raw = node.get();
       auto member = Member::Create(
           ids[i], ids, options, store, /*persist=*/false, Timestamp(), &node->transport,
-          [raw](const std::string& request) -> PeerReply {
-            if (!raw->serve_forward) return PeerError{Status::InvalidArgument("no forwards")};
-            return raw->serve_forward(request);
+          [raw](const std::string& request, ShardServer::Respond respond) {
+            if (!raw->serve_forward) {
+              return respond(PeerError{Status::InvalidArgument("no forwards")});
+            }
+            raw->serve_forward(request, std::move(respond));
           },
           [store](Timestamp horizon) { return store->Compact(horizon); }, Member::Clock::now());
       if (!member.ok()) std::abort();
@@ -76,6 +78,9 @@ class LocalCluster {
   }
   // Messages to or from `node` are lost while it is cut off.
   void Isolate(int node, bool cut) { nodes_[node]->cut = cut; }
+  // Every request is delivered twice, the copy after everything queued
+  // (as a network that duplicates and reorders would).
+  void DuplicateRequests(bool on) { duplicate_ = on; }
 
   // Delivers messages and runs timers until `done()` holds; false if it
   // does not within `limit`.
@@ -96,6 +101,9 @@ class LocalCluster {
       Node& to = *nodes_[Index(m.to)];
       if (to.cut || nodes_[Index(m.from)]->cut) continue;
       if (auto* request = std::get_if<PeerRequest>(&m.body)) {
+        if (duplicate_ && !m.copy) {
+          queue_.push_back(Message{m.from, m.to, m.id, m.hlc, *request, /*copy=*/true});
+        }
         const std::string from = m.from, self = m.to;
         const uint64_t id = m.id;
         to.member->OnRequest(from, m.hlc, std::move(*request), [this, from, self, id](PeerReply r) {
@@ -115,6 +123,7 @@ class LocalCluster {
     uint64_t id;  // a request's message id, or the id a reply answers
     Timestamp hlc;
     std::variant<PeerRequest, PeerReply> body;
+    bool copy = false;  // a duplicate, not duplicated again
   };
   struct Transport final : PeerTransport {
     LocalCluster* cluster = nullptr;
@@ -137,6 +146,7 @@ class LocalCluster {
 
   std::vector<std::unique_ptr<Node>> nodes_;
   std::deque<Message> queue_;
+  bool duplicate_ = false;
 };
 
 }  // namespace strata::cluster

@@ -27,9 +27,10 @@ class MemberTest : public ::testing::Test {
     options.low_water_mark_interval = milliseconds(100);
     Result<std::unique_ptr<Member>> created = Member::Create(
         "n0", {"n0", "n1"}, options, &store_, /*persist=*/false, Timestamp(), &transport_,
-        [this](const std::string& request) -> PeerReply {
+        [this](const std::string& request, ShardServer::Respond respond) {
           forwarded_.push_back(request);
-          return ForwardReply{"{\"type\":\"ok\"}"};
+          if (hold_forwards_) return held_.push_back(std::move(respond));
+          respond(ForwardReply{"{\"type\":\"ok\"}"});
         },
         [this](Timestamp horizon) {
           compacted_at_ = horizon;
@@ -51,6 +52,8 @@ class MemberTest : public ::testing::Test {
   CapturingTransport transport_;
   std::unique_ptr<Member> member_;
   std::vector<std::string> forwarded_;
+  bool hold_forwards_ = false;  // answer forwards later, from held_
+  std::vector<ShardServer::Respond> held_;
   std::optional<Timestamp> compacted_at_;
 };
 
@@ -84,6 +87,34 @@ TEST_F(MemberTest, ForwardsRunTheFrontEndsHandler) {
   const PeerReply reply = Ask(Forward{"{\"type\":\"mvcc_get\"}"}, std::nullopt);
   EXPECT_EQ(std::get<ForwardReply>(reply).reply, "{\"type\":\"ok\"}");
   EXPECT_EQ(forwarded_, std::vector<std::string>{"{\"type\":\"mvcc_get\"}"});
+}
+
+TEST_F(MemberTest, AResentForwardRunsOnceAndEveryCopyGetsItsAnswer) {
+  const Timestamp now = HLC::Make(HLC::SystemMillis(), 0);
+  const uint64_t first = ForwardedCalls::IdAt(HLC::SystemMillis(), 0);
+  // Two copies while the first still runs, one after: one run, three answers.
+  hold_forwards_ = true;
+  std::vector<PeerReply> replies;
+  auto send = [&](uint64_t id) {
+    member_->OnRequest("n1", now, Forward{"{\"type\":\"mvcc_put\"}", id},
+                       [&](PeerReply r) { replies.push_back(r); });
+  };
+  send(first);
+  send(first);
+  EXPECT_EQ(forwarded_.size(), 1u);
+  EXPECT_TRUE(replies.empty());
+  ASSERT_EQ(held_.size(), 1u);
+  held_[0](ForwardReply{"first"});
+  ASSERT_EQ(replies.size(), 2u);
+  send(first);
+  ASSERT_EQ(replies.size(), 3u);
+  for (const PeerReply& r : replies) EXPECT_EQ(std::get<ForwardReply>(r).reply, "first");
+  EXPECT_EQ(forwarded_.size(), 1u);
+  // Another id, or the same id from another sender, is another forward.
+  send(first + 1);
+  member_->OnRequest("n0", now, Forward{"{}", first}, [](PeerReply) {});
+  EXPECT_EQ(forwarded_.size(), 3u);
+  EXPECT_EQ(member_->forwarded().duplicates(), 2u);
 }
 
 TEST_F(MemberTest, CompactionStopsAtTheLowWaterMarkWhichNeedsEveryReport) {

@@ -114,8 +114,10 @@ TEST(PeerCodecTest, RequestsRoundTrip) {
     EXPECT_EQ(back.commit_timestamp, call.commit_timestamp);
   }
 
-  const Forward forward{R"({"type":"mvcc_get","key":"x"})"};
+  const Forward forward{R"({"type":"mvcc_get","key":"x"})", 1234};
   EXPECT_EQ(std::get<Forward>(RoundTrip(forward)).request, forward.request);
+  EXPECT_EQ(std::get<Forward>(RoundTrip(forward)).id, 1234u);
+  EXPECT_EQ(std::get<Forward>(RoundTrip(Forward{R"({"type":"x"})"})).id, 0u);
   EXPECT_EQ(
       std::get<LowWaterMarkReport>(RoundTrip(LowWaterMarkReport{Timestamp(3)})).oldest_snapshot,
       Timestamp(3));

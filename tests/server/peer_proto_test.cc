@@ -75,7 +75,9 @@ TEST(PeerProtoTest, RequestsRoundTrip) {
                       RecordOp::kForget}) {
     EXPECT_EQ(std::get<RecordCall>(RoundTrip(RecordCall{op, TxnId{3, 1}, Timestamp(9)})).op, op);
   }
-  EXPECT_EQ(std::get<Forward>(RoundTrip(Forward{"{\"type\":\"x\"}"})).request, "{\"type\":\"x\"}");
+  const Forward forward = std::get<Forward>(RoundTrip(Forward{"{\"type\":\"x\"}", 77}));
+  EXPECT_EQ(forward.request, "{\"type\":\"x\"}");
+  EXPECT_EQ(forward.id, 77u);
   EXPECT_EQ(
       std::get<LowWaterMarkReport>(RoundTrip(LowWaterMarkReport{Timestamp(8)})).oldest_snapshot,
       Timestamp(8));

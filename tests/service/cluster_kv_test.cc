@@ -35,15 +35,50 @@ cluster::MemberOptions QuickTimeouts() {
   return options;
 }
 
+// Forwarded writes travel as an index into a table of their own here (the
+// server's encoding is etcd's protobuf, server/kv_write_codec.h, tested
+// there and through the real servers).
+class TableCodec final : public KvWriteCodec {
+ public:
+  std::string EncodeWrite(const KvWrite& write) const override {
+    writes_.push_back(write);
+    return std::to_string(writes_.size() - 1);
+  }
+  std::optional<KvWrite> DecodeWrite(std::string_view bytes) const override {
+    const size_t i = std::stoul(std::string(bytes));
+    if (i >= writes_.size()) return std::nullopt;
+    return writes_[i];
+  }
+  std::string EncodeReply(const Reply<KvWriteReply>& reply) const override {
+    replies_.push_back(reply);
+    return std::to_string(replies_.size() - 1);
+  }
+  Reply<KvWriteReply> DecodeReply(std::string_view bytes) const override {
+    return replies_.at(std::stoul(std::string(bytes)));
+  }
+  size_t writes() const { return writes_.size(); }
+
+ private:
+  mutable std::vector<KvWrite> writes_;
+  mutable std::vector<Reply<KvWriteReply>> replies_;
+};
+
 // Three members, a ClusterKv on each, and synchronous helpers that pump
-// the in-memory network until the answer arrives.
+// the in-memory network until the answer arrives. Writes to keys another
+// member owns are forwarded to it unless `forward` is false.
 class ThreeNodes {
  public:
-  ThreeNodes() : cluster_(3, QuickTimeouts()) {
+  explicit ThreeNodes(bool forward = true) : cluster_(3, QuickTimeouts()) {
+    ClusterKvOptions options;
+    if (forward) options.forward_codec = &codec_;
     for (int i = 0; i < 3; ++i) {
       kv_.push_back(std::make_unique<ClusterKv>(&cluster_.member(i).coordinator(),
-                                                &cluster_.member(i).router(), ClusterKvOptions{}));
+                                                &cluster_.member(i).router(), options));
+      serve_[i] = [this, i](const std::string& request, cluster::ShardServer::Respond respond) {
+        kv_[i]->ServeForward(request, std::move(respond));
+      };
     }
+    cluster_.SetForwardHandlers(serve_);
   }
 
   template <typename T>
@@ -84,8 +119,11 @@ class ThreeNodes {
 
   ClusterKv& kv(int node) { return *kv_[node]; }
   cluster::LocalCluster& cluster() { return cluster_; }
+  const TableCodec& codec() const { return codec_; }
 
  private:
+  TableCodec codec_;
+  cluster::Member::ForwardHandler serve_[3];
   cluster::LocalCluster cluster_;
   std::vector<std::unique_ptr<ClusterKv>> kv_;
 };
@@ -233,6 +271,38 @@ TEST(ClusterKvTest, ConcurrentCompareAndSetsSerialize) {
   ASSERT_EQ(x.value().kvs.size(), 1u);
   EXPECT_EQ(x.value().kvs[0].value, winner);
   EXPECT_EQ(x.value().kvs[0].version, 1);
+}
+
+TEST(ClusterKvTest, AWriteToAnotherMembersKeysRunsThereOnceThoughEveryMessageIsDuplicated) {
+  for (const bool forward : {true, false}) {
+    SCOPED_TRACE(forward ? "forwarded" : "run where called");
+    ThreeNodes c(forward);
+    c.cluster().DuplicateRequests(true);
+    const auto keys = EtcdKeysOnEveryShard(c.cluster().member(0).map());
+    for (const std::string& key : keys) {
+      ASSERT_TRUE(c.Put(0, key, "v1").ok());
+      auto second = c.Put(0, key, "v2");
+      ASSERT_TRUE(second.ok()) << second.error().message;
+      ASSERT_TRUE(second.value().prev_kv);
+      EXPECT_EQ(second.value().prev_kv->version, 1) << "the first put ran once";
+      // A compare-and-set answers what it did, not what a second run saw.
+      TxnRequest cas;
+      cas.compare.push_back(Cmp(key, CompareTarget::kVersion, CompareResult::kEqual, 2));
+      cas.success.push_back(PutOp(key, "v3"));
+      auto swapped = c.Txn(0, cas);
+      ASSERT_TRUE(swapped.ok()) << swapped.error().message;
+      EXPECT_TRUE(swapped.value().succeeded);
+      auto deleted = c.Delete(0, key, "");
+      ASSERT_TRUE(deleted.ok());
+      EXPECT_EQ(deleted.value().deleted, 1);
+      ASSERT_EQ(deleted.value().prev_kvs.size(), 1u);
+      EXPECT_EQ(deleted.value().prev_kvs[0].version, 3);
+      EXPECT_EQ(deleted.value().prev_kvs[0].value, "v3");
+    }
+    // Member 0 owns one of the three shards: the writes to the other two
+    // were forwarded (4 each), or none was.
+    EXPECT_EQ(c.codec().writes(), forward ? 8u : 0u);
+  }
 }
 
 TEST(ClusterKvTest, CompactionRefusesThePastAndAPutNamingAMissingLeaseIsRefused) {

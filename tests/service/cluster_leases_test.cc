@@ -32,8 +32,8 @@ class ClusterLeasesTest : public ::testing::Test {
           std::make_unique<ClusterLeases>(&cluster_.member(i), &cluster_.store(i), options));
     }
     for (int i = 0; i < 3; ++i) {
-      serve_[i] = [this, i](const std::string& request) {
-        return leases_[i]->ServeForward(request);
+      serve_[i] = [this, i](const std::string& request, cluster::ShardServer::Respond respond) {
+        respond(leases_[i]->ServeForward(request));
       };
     }
     cluster_.SetForwardHandlers(serve_);
@@ -74,7 +74,7 @@ class ClusterLeasesTest : public ::testing::Test {
   cluster::LocalCluster cluster_;
   std::vector<std::unique_ptr<ClusterKv>> kv_;
   std::vector<std::unique_ptr<ClusterLeases>> leases_;
-  std::function<cluster::PeerReply(const std::string&)> serve_[3];
+  cluster::Member::ForwardHandler serve_[3];
 };
 
 TEST_F(ClusterLeasesTest, KeysPutWithALeaseGoWhenItExpiresUnlessKeptAlive) {
