@@ -15,6 +15,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev                 # strata-server: gRPC and protobuf
   libssl-dev                                    # snapshot checksums (SHA-256), TLS file checks
   libsodium-dev                                 # password hashes (Argon2id) for etcd's Auth users
+  libgoogle-perftools-dev                       # strata-server's allocator (tcmalloc_minimal)
   openssl                                       # tests: certificates made at test time
   libcpp-httplib-dev                            # the metrics and health port (HTTP)
   python3-prometheus-client                     # tests: parses /metrics as Prometheus would
