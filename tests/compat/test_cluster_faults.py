@@ -1,6 +1,7 @@
 """Three strata-servers as a cluster, through faults a process sees: a
 member killed -9 and restarted under a bank workload (every read of all
-accounts sums to the total, every acknowledged write is there after),
+accounts sums to the total, every acknowledged write is there after, and
+the history of Txn clients is strictly serializable in revision order),
 /health and /metrics as a member goes and comes back, and members that
 speak mutual TLS (the peer port refuses plain text and strangers). In the
 plain build only (tests/compat/CMakeLists.txt): they are mostly waiting,
@@ -15,6 +16,7 @@ import urllib.request
 import grpc
 
 from bank import Bank
+from history_clients import HistoryClients
 from servers import StrataCluster, etcdctl
 
 
@@ -27,6 +29,7 @@ class ClusterFaults(unittest.TestCase):
 
     def test_bank_with_a_member_killed_and_restarted(self):
         bank = Bank(self.cluster.endpoints()).start()
+        history = HistoryClients(self.cluster.endpoints()).start()
         try:
             time.sleep(1.5)
             victim = self.cluster.members[2]
@@ -38,7 +41,9 @@ class ClusterFaults(unittest.TestCase):
             time.sleep(2.0)
         finally:
             bank.stop()
+            history.stop()
         bank.check(self)
+        history.check(self)
         self.assertGreater(bank.transfers_between(0, killed_at), 5)
         self.assertGreater(bank.transfers_between(restarted_at, time.time()), 5,
                            "transfers go on after the restart")

@@ -1,10 +1,13 @@
 """Three strata-servers as a cluster whose every peer link (member X to
 member Y) runs through a netfault Link of its own, under the bank workload
-(tests/compat/bank.py) and a watcher: a member partitioned away, and a
-one-way blackhole with delays on the other links, each healed after a
-while. Through every fault, every read of all accounts sums to the total;
-afterwards every acknowledged write is there at its revision, transfers go
-on, and the watcher saw every acknowledged write once, in revision order."""
+(tests/compat/bank.py), Txn clients whose history is checked
+(tests/compat/history_clients.py) and a watcher: a member partitioned
+away, and a one-way blackhole with delays on the other links, each healed
+after a while. Through every fault, every read of all accounts sums to the
+total; afterwards every acknowledged write is there at its revision,
+transfers go on, the Txns' history is serializable in revision order with
+revisions in real-time order, and the watcher saw every acknowledged write
+once, in revision order."""
 import os
 import shutil
 import sys
@@ -17,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import grpc  # noqa: E402
 
 from bank import Bank  # noqa: E402
+from history_clients import HistoryClients  # noqa: E402
 from netfault import Link  # noqa: E402
 from servers import RequestQueue, StrataCluster, python_stubs  # noqa: E402
 
@@ -90,6 +94,7 @@ class ClusterPartitions(unittest.TestCase):
         watcher = Watcher(self.cluster.endpoints()[0])
         time.sleep(0.3)
         bank = Bank(self.cluster.endpoints()).start()
+        history = HistoryClients(self.cluster.endpoints()).start()
         try:
             time.sleep(1.5)
             fault()
@@ -99,7 +104,9 @@ class ClusterPartitions(unittest.TestCase):
             time.sleep(3.0)
         finally:
             bank.stop()
+            history.stop()
         bank.check(self)
+        history.check(self)
         # The fault was felt: a transfer waited through it (calls to a shard
         # cut off are resent until it is back, within the RPC timeout).
         self.assertGreater(bank.slowest, 1.0, "the fault was not felt")
