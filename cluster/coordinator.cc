@@ -535,14 +535,15 @@ Timestamp Coordinator::ReadTimestamp() {
 
 void Coordinator::AfterCommitWait(Timestamp timestamp, std::function<void()> reply) {
   const uint64_t wall = HybridLogicalClock::SystemMillis();
-  const uint64_t past = HybridLogicalClock::PhysicalMillis(timestamp) +
-                        static_cast<uint64_t>(options_.max_clock_offset.count());
+  // Past C by two offsets here is past C by one on every clock, which is
+  // what ReadTimestamp() relies on.
+  const auto offset = static_cast<uint64_t>(options_.max_clock_offset.count());
+  const uint64_t past = HybridLogicalClock::PhysicalMillis(timestamp) + 2 * offset;
   if (wall > past) return reply();
   // Timestamps come from clocks within the offset of ours (the receive rule
   // refuses others); the cap only keeps a broken peer's from overflowing
   // the timer.
-  const uint64_t wait_ms = std::min<uint64_t>(
-      past - wall + 1, static_cast<uint64_t>(options_.max_clock_offset.count()) + 1000);
+  const uint64_t wait_ms = std::min<uint64_t>(past - wall + 1, 2 * offset + 1000);
   timers_->After(std::chrono::milliseconds(wait_ms), std::move(reply));
 }
 

@@ -14,9 +14,11 @@
 //    that); a transaction whose coordinator dies is aborted by the first
 //    participant that pushes its stale record.
 // Commit wait: an answer that shows a commit at C (its own, or a version
-// it read) waits until every node's wall clock is past C, so a transaction
-// that starts anywhere after the answer has S > C (strict serializability,
-// for clocks within max_clock_offset).
+// it read) waits until every node's wall clock is past C + max_clock_offset
+// (its own past C + 2 offsets), so a transaction that starts anywhere after
+// the answer has S > C, and so does a ReadTimestamp() taken anywhere after
+// it, which reads an offset in the past (strict serializability, for clocks
+// within max_clock_offset of each other).
 //
 // Errors are Status values with these meanings for callers: kNotFound, and
 // only it, says that no open transaction has the id (it committed, aborted,
@@ -115,9 +117,10 @@ class Coordinator final {
   Timestamp FreshTimestamp();
   // The newest snapshot a read may take without commit wait: the last
   // timestamp of the millisecond before (wall clock - max_clock_offset).
-  // Every commit acknowledged before now is at or below it (its commit
-  // wait ended only once every clock was past it), and every clock is
-  // already past it, so an answer at it needs no wait.
+  // Every clock is already past it, so no commit at or below it can come
+  // later and an answer at it needs no wait; and every commit acknowledged
+  // before now is at or below it, since its commit wait ended only once
+  // every clock was past C + max_clock_offset.
   Timestamp ReadTimestamp();
   // A fresh snapshot that holds the low-water mark until released.
   Timestamp HoldSnapshot();

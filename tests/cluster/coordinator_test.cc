@@ -285,10 +285,11 @@ TEST_F(CoordinatorTest, CommitWaitHoldsTheAnswerUntilClocksArePast) {
   const Timestamp now = *clock_.Next();
   coordinator_->AfterCommitWait(now, [&] { answered = true; });
   EXPECT_FALSE(answered) << "another clock may still be up to a second behind";
-  timers_.RunDue(kT0 + milliseconds(500));
-  EXPECT_FALSE(answered);
-  timers_.RunDue(kT0 + milliseconds(1100));
-  EXPECT_TRUE(answered);
+  timers_.RunDue(kT0 + milliseconds(1500));
+  EXPECT_FALSE(answered) << "a read elsewhere takes its snapshot a second in the past";
+  timers_.RunDue(kT0 + milliseconds(2100));
+  EXPECT_TRUE(answered)
+      << "every clock is a second past the commit, so every read timestamp covers it";
   bool at_once = false;
   coordinator_->AfterCommitWait(Timestamp(1), [&] { at_once = true; });
   EXPECT_TRUE(at_once) << "a timestamp long past needs no wait";
