@@ -141,9 +141,19 @@ void ClusterFront::Run(std::function<void(Done<T>)> call, Done<T> done) {
   auto answer = std::make_shared<Done<T>>(std::move(done));
   const bool posted =
       runtime_->Post([runtime, call = std::move(call), answer](cluster::Member&) mutable {
+        // A member whose log failed cannot make anything it says durable,
+        // nor tell its peers anything: it answers at once.
+        if (Status log = runtime->LogHealth(); !log.ok()) {
+          return (*answer)(service::etcd_errors::StorageFailed(std::string(log.message())));
+        }
         call([runtime, answer](service::Reply<T> reply) {
           auto shared = std::make_shared<service::Reply<T>>(std::move(reply));
-          runtime->WhenDurable([answer, shared] { (*answer)(std::move(*shared)); });
+          runtime->WhenDurable([answer, shared] { (*answer)(std::move(*shared)); },
+                               [answer] {
+                                 (*answer)(service::etcd_errors::StorageFailed(
+                                     "the answer may show writes that will not survive a "
+                                     "restart"));
+                               });
         });
       });
   if (!posted) (*answer)(service::etcd_errors::Stopped());

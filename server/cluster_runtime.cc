@@ -154,11 +154,15 @@ void ClusterRuntime::Route(const std::string& to, peerpb::Message message) {
   });
 }
 
-void ClusterRuntime::WhenDurable(std::function<void()> fn) {
+void ClusterRuntime::WhenDurable(std::function<void()> fn, std::function<void()> failed) {
   if (durable_ != nullptr) {
     const uint64_t lsn = durable_->appended_lsn();
     if (lsn > durable_->durable_lsn() || !held_.empty()) {
-      held_.push_back(Held{lsn, std::move(fn)});
+      if (!durable_->health().ok()) {
+        if (failed) failed();
+        return;
+      }
+      held_.push_back(Held{lsn, std::move(fn), std::move(failed)});
       held_count_ = held_.size();
       return;
     }
@@ -181,6 +185,14 @@ void ClusterRuntime::ReleaseDurable() {
     std::function<void()> fn = std::move(held_.front().fn);
     held_.pop_front();
     fn();
+  }
+  if (!held_.empty() && !durable_->health().ok()) {
+    // The rest will never be durable.
+    std::deque<Held> lost;
+    lost.swap(held_);
+    for (Held& h : lost) {
+      if (h.failed) h.failed();
+    }
   }
   held_count_ = held_.size();
 }

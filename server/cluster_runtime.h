@@ -14,7 +14,10 @@
 // to other nodes, and the answers the server's callers hand to
 // WhenDurable, wait in order until the store's sync covers them (so a
 // crash can never take back what a peer or a client was told). Many
-// messages share one sync.
+// messages share one sync. Once the log fails (it then refuses every
+// write, Store::health), what is held can never be covered: messages to
+// peers are dropped (to them the node is gone) and each answer gets its
+// `failed` alternative instead.
 //
 // Bounds: what peers send waits in the loop's queue; past
 // max_queued_from_peers tasks, further messages from peers are dropped (and
@@ -82,10 +85,14 @@ class ClusterRuntime final : private cluster::PeerTransport {
   bool Post(Task task);
   PeerNetworkStats NetworkStats() const { return network_.Stats(); }
   // On the loop thread: runs `fn` once the log is durable past everything
-  // appended so far (at once without a durable store, or if it already is).
-  void WhenDurable(std::function<void()> fn);
+  // appended so far (at once without a durable store, or if it already is);
+  // if the log fails first, runs `failed` instead (if given).
+  void WhenDurable(std::function<void()> fn, std::function<void()> failed = nullptr);
   // From any thread: the store's log became durable further.
   void NotifyDurable();
+  // Ok, or why the store's log failed (it then refuses every write, and
+  // nothing this member says can be made durable: Store::health).
+  Status LogHealth() const { return durable_ != nullptr ? durable_->health() : Status::Ok(); }
   // The member's clock as of its last loop turn (any thread): what a
   // header says outside a request.
   Timestamp LastTimestamp() const { return Timestamp(last_timestamp_.load()); }
@@ -122,6 +129,7 @@ class ClusterRuntime final : private cluster::PeerTransport {
   struct Held {
     uint64_t lsn;
     std::function<void()> fn;
+    std::function<void()> failed;  // may be empty: dropped
   };
   std::deque<Held> held_;  // the loop thread's, by rising lsn
   std::atomic<size_t> held_count_{0};

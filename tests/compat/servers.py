@@ -153,12 +153,13 @@ class StrataServer(_Server):
             raise AssertionError("strata-server exited with %d:\n%s"
                                  % (self.proc.returncode, self.log()))
 
-    def __init__(self, data_dir=None, extra_args=(), port=0, scheme="http"):
+    def __init__(self, data_dir=None, extra_args=(), port=0, scheme="http", env=None):
         super().__init__()
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
         self.port = port
         self.scheme = scheme
+        self.env = dict(os.environ, **env) if env else None  # added to the environment
 
     def start(self):
         args = [strata_binary(), "--listen-client-urls",
@@ -171,7 +172,7 @@ class StrataServer(_Server):
         self._ready.clear()
         self.endpoint = None
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=self.env)
         threading.Thread(target=self._collect, args=(self.proc.stderr, r"\(port (\d+)\)"),
                          daemon=True).start()
         self.wait_ready()
@@ -230,9 +231,11 @@ class StrataCluster:
     a data directory under `root`; members keep their ports across kill and
     restart, so clients can reconnect. `route(src, dst, port)`, if given,
     names the port member src is told member dst's peer port is (a proxy's,
-    to put faults between them)."""
+    to put faults between them). `member_env` adds environment variables
+    to some members' processes ({index: {name: value}})."""
 
-    def __init__(self, root, n=3, extra_args=(), peer_scheme="http", route=None):
+    def __init__(self, root, n=3, extra_args=(), peer_scheme="http", route=None,
+                 member_env=None):
         self.root = root
         self.names = ["m%d" % i for i in range(n)]
         peers = {name: free_port() for name in self.names}
@@ -247,8 +250,9 @@ class StrataCluster:
             args = ["--name", src, "--initial-cluster", initial,
                     "--listen-peer-urls", "%s://127.0.0.1:%d" % (peer_scheme, peers[src]),
                     "--listen-metrics-urls", "http://127.0.0.1:%d" % metrics] + list(extra_args)
+            env = (member_env or {}).get(len(self.members))
             self.members.append(StrataServer(data_dir=os.path.join(root, src), extra_args=args,
-                                             port=free_port()))
+                                             port=free_port(), env=env))
 
     def start(self):
         for m in self.members:

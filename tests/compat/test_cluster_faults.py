@@ -2,10 +2,13 @@
 member killed -9 and restarted under a bank workload (every read of all
 accounts sums to the total, every acknowledged write is there after, and
 the history of Txn clients is strictly serializable in revision order),
-/health and /metrics as a member goes and comes back, and members that
+/health and /metrics as a member goes and comes back, a member whose
+write-ahead log fails (it answers so at once and says so on /health, it
+does not hang), and members that
 speak mutual TLS (the peer port refuses plain text and strangers). In the
 plain build only (tests/compat/CMakeLists.txt): they are mostly waiting,
 and the server paths they run are under ASan in test_cluster.py."""
+import os
 import shutil
 import tempfile
 import time
@@ -73,6 +76,39 @@ class ClusterFaults(unittest.TestCase):
         while get(port, "/health")[0] != 200 and time.time() < deadline:
             time.sleep(0.2)
         self.assertEqual(get(port, "/health"), (200, '{"health":"true"}'))
+
+
+class LogFailure(unittest.TestCase):
+    """m1's log fails (fsync and writes of its wal- files fail once a file
+    exists: tests/faults/fault_shim.c). What it holds for durability can
+    never be covered: its clients get "storage failed" at once instead of
+    waiting forever, and its /health names the log."""
+
+    def test_a_member_whose_log_fails_answers_so(self):
+        root = tempfile.mkdtemp(prefix="strata-cluster-")
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        arm = os.path.join(root, "arm")
+        env = {"LD_PRELOAD": os.environ["STRATA_FAULT_SHIM"], "STRATA_FAULT_PATH": "wal-",
+               "STRATA_FAULT_OP": "fdatasync,fsync,pwrite,write", "STRATA_FAULT_ARMED_IF": arm}
+        cluster = StrataCluster(root, member_env={1: env}).start()
+        self.addCleanup(lambda: [m.kill() for m in cluster.members])
+        endpoint = cluster.endpoints()[1]
+        etcdctl(endpoint, "put", "before", "1")
+        open(arm, "w").close()
+        failed = 0
+        for i in range(12):
+            began = time.time()
+            _, err = etcdctl(endpoint, "put", "k%d" % i, "v", check=False)
+            self.assertLess(time.time() - began, 3, "a put on the failed member waited")
+            failed += "storage failed" in err
+        self.assertGreater(failed, 0, "no put met the failed log")
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/readyz" % cluster.metrics_ports[1],
+                                   timeout=10)
+            self.fail("/readyz answered 200 on a member whose log failed")
+        except urllib.error.HTTPError as e:
+            self.assertEqual(e.code, 503)
+            self.assertIn("the write-ahead log failed", e.read().decode())
 
 
 class PeerTls(unittest.TestCase):
