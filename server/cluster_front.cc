@@ -5,7 +5,17 @@
 #include <map>
 #include <utility>
 
+#include "server/strata_service.h"
+
 namespace strata::server {
+
+namespace {
+
+// Forward requests that begin with this tag are strata.v1 History reads
+// (ClusterFront::History); ClusterKv's writes have a tag of their own.
+constexpr std::string_view kHistoryTag = "history\n";
+
+}  // namespace
 
 Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions options,
                                                           MvccStore* store, const Store* durable) {
@@ -55,12 +65,18 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
     }
     for (auto& [shard, key] : by_shard) raw->probe_keys_.push_back(std::move(key));
     raw->leases_ = std::make_unique<service::ClusterLeases>(&member, store);
+    raw->txns_ = std::make_unique<service::ClusterTxns>(&member.coordinator(), raw->kv_.get());
+    raw->store_ = store;
+    raw->member_ = &member;
     // Other members forward writes to the keys this shard owns, and the
     // lease calls for leases homed here.
     raw->runtime_->SetForwardHandler(
         [raw](const std::string& request, cluster::ShardServer::Respond respond) {
           if (request.starts_with(service::ClusterKv::kForwardTag)) {
             return raw->kv_->ServeForward(request, std::move(respond));
+          }
+          if (request.starts_with(kHistoryTag)) {
+            return respond(raw->ServeHistory(std::string_view(request).substr(kHistoryTag.size())));
           }
           respond(raw->leases_->ServeForward(request));
         });
@@ -84,6 +100,7 @@ ClusterFront::~ClusterFront() {
     peer_server_->Wait();
   }
   runtime_.reset();  // joins the loop: nothing uses kv_, leases_ or watches_ after this
+  txns_.reset();
   watches_.reset();
   leases_.reset();
   kv_.reset();
@@ -210,6 +227,89 @@ void ClusterFront::LeaseLeases(Done<std::vector<int64_t>> done) {
   Run<std::vector<int64_t>>([this](auto d) { leases_->Leases(d); }, std::move(done));
 }
 
+void ClusterFront::TxnBegin(service::TxnIsolation isolation, int64_t read_revision,
+                            Done<service::TxnBegun> done) {
+  Run<service::TxnBegun>(
+      [this, isolation, read_revision](auto d) { d(txns_->Begin(isolation, read_revision, "")); },
+      std::move(done));
+}
+
+void ClusterFront::TxnGet(uint64_t id, std::string key, Done<service::TxnRead> done) {
+  Run<service::TxnRead>([this, id, key = std::move(key)](auto d) { txns_->Get(id, key, d); },
+                        std::move(done));
+}
+
+void ClusterFront::TxnRange(uint64_t id, service::KeySpan span, int64_t limit,
+                            Done<service::RangeResponse> done) {
+  Run<service::RangeResponse>(
+      [this, id, span = std::move(span), limit](auto d) { txns_->Range(id, span, limit, d); },
+      std::move(done));
+}
+
+void ClusterFront::TxnWrite(uint64_t id, std::string key, std::optional<std::string> value,
+                            Done<service::ClusterTxns::Empty> done) {
+  Run<service::ClusterTxns::Empty>(
+      [this, id, key = std::move(key), value = std::move(value)](auto d) {
+        d(value ? txns_->Put(id, key, *value) : txns_->Delete(id, key));
+      },
+      std::move(done));
+}
+
+void ClusterFront::TxnCommit(uint64_t id, Done<int64_t> done) {
+  Run<int64_t>([this, id](auto d) { txns_->Commit(id, d); }, std::move(done));
+}
+
+void ClusterFront::TxnAbort(uint64_t id, Done<service::ClusterTxns::Empty> done) {
+  Run<service::ClusterTxns::Empty>([this, id](auto d) { d(txns_->Abort(id)); }, std::move(done));
+}
+
+void ClusterFront::History(std::string request, Done<std::string> done) {
+  Run<std::string>(
+      [this, request = std::move(request)](Done<std::string> d) {
+        v1::HistoryRequest parsed;
+        if (!parsed.ParseFromString(request)) {
+          return d(service::ServiceError{service::ErrorCode::kInvalidArgument,
+                                         "strata: a history request that does not decode"});
+        }
+        member_->router().Forward(service::ClusterKv::EngineKey(parsed.key()),
+                                  std::string(kHistoryTag) + request, [d](Result<std::string> r) {
+                                    if (!r.ok()) return d(service::ClusterError(r.status()));
+                                    d(std::move(*r));
+                                  });
+      },
+      std::move(done));
+}
+
+cluster::PeerReply ClusterFront::ServeHistory(std::string_view request) {
+  v1::HistoryRequest parsed;
+  if (!parsed.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+    return cluster::PeerError{Status::InvalidArgument("a history request that does not decode")};
+  }
+  // Up to the shard's resolved timestamp: no version at or below it can
+  // still appear here (a pending two-phase commit is above it).
+  v1::HistoryResponse resp;
+  const int64_t resolved = service::RevisionOf(member_->shard_server().SafeTime());
+  if (auto e = ReadHistory(*store_, service::ClusterKv::EngineKey(parsed.key()), parsed, resolved,
+                           &resp)) {
+    return cluster::PeerError{e->code == service::ErrorCode::kOutOfRange
+                                  ? Status::Compacted(e->message)
+                                  : Status(StatusCode::kPreconditionFailed, e->message)};
+  }
+  resp.set_compact_revision(
+      std::max<int64_t>(std::max<int64_t>(0, kv_->compact_revision()),
+                        static_cast<int64_t>(store_->compaction_horizon().value())));
+  return cluster::ForwardReply{resp.SerializeAsString()};
+}
+
+void ClusterFront::Figures(Done<TxnFigures> done) {
+  Run<TxnFigures>(
+      [this](auto d) {
+        d(TxnFigures{txns_->Stats(), std::max<int64_t>(0, kv_->compact_revision()),
+                     watches_->watchers()});
+      },
+      std::move(done));
+}
+
 namespace {
 
 class NotServedOverCluster final : public grpc::CallbackGenericService {
@@ -217,12 +317,12 @@ class NotServedOverCluster final : public grpc::CallbackGenericService {
     class Reactor final : public grpc::ServerGenericBidiReactor {
      public:
       explicit Reactor(const std::string& method) {
-        Finish(
-            grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                         "strata: " + method +
-                             " is not served by a strata cluster yet (over a cluster, "
-                             "strata serves KV, Watch, Lease, Cluster and Maintenance.Status; see "
-                             "docs/CLUSTER.md)"));
+        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                            "strata: " + method +
+                                " is not served by a strata cluster yet (over a cluster, "
+                                "strata serves KV, Watch, Lease, Cluster, Maintenance.Status and "
+                                "strata.v1; see "
+                                "docs/CLUSTER.md)"));
       }
       void OnDone() override { delete this; }
     };

@@ -1,7 +1,9 @@
 // ClusterFront: what a strata-server started as one member of a cluster
 // adds to the etcd front end. It runs this node's cluster member
 // (ClusterRuntime, on its own loop thread, linked to the other members by
-// the peer port) and etcd's key-value API over it (service::ClusterKv).
+// the peer port), and over it etcd's key-value API (service::ClusterKv),
+// watches, leases and strata.v1's interactive transactions
+// (service::ClusterTxns).
 //
 // Calls come from gRPC's threads: each is posted to the loop, runs there,
 // and its answer is handed back once the store's log covers everything
@@ -25,6 +27,7 @@
 #include "server/kv_write_codec.h"
 #include "service/cluster_kv.h"
 #include "service/cluster_leases.h"
+#include "service/cluster_txns.h"
 #include "service/cluster_watches.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
@@ -82,6 +85,31 @@ class ClusterFront final {
   void LeaseKeepAlive(int64_t id, Done<int64_t> done);
   void LeaseTimeToLive(int64_t id, bool keys, Done<service::LeaseTimeToLiveResult> done);
   void LeaseLeases(Done<std::vector<int64_t>> done);
+  // strata.v1's interactive transactions over the cluster
+  // (service/cluster_txns.h); a transaction lives on this member.
+  void TxnBegin(service::TxnIsolation isolation, int64_t read_revision,
+                Done<service::TxnBegun> done);
+  void TxnGet(uint64_t id, std::string key, Done<service::TxnRead> done);
+  void TxnRange(uint64_t id, service::KeySpan span, int64_t limit,
+                Done<service::RangeResponse> done);
+  // A put (value) or a delete (nullopt).
+  void TxnWrite(uint64_t id, std::string key, std::optional<std::string> value,
+                Done<service::ClusterTxns::Empty> done);
+  void TxnCommit(uint64_t id, Done<int64_t> done);
+  void TxnAbort(uint64_t id, Done<service::ClusterTxns::Empty> done);
+  // strata.v1's History of one key, read on the member whose shard owns it,
+  // up to that shard's resolved timestamp (no version at or below it can
+  // still appear): `request` and the answer are strata.v1's
+  // HistoryRequest and HistoryResponse, encoded.
+  void History(std::string request, Done<std::string> done);
+  // What strata.v1's Stats adds over a cluster: the transactions open on
+  // this member, its compaction and its watchers.
+  struct TxnFigures {
+    service::TxnStats txns;
+    int64_t compact_revision = 0;
+    size_t watchers = 0;
+  };
+  void Figures(Done<TxnFigures> done);
 
   // The member's clock as of its last loop turn: a header's revision
   // outside the key-value calls.
@@ -99,6 +127,8 @@ class ClusterFront final {
 
  private:
   explicit ClusterFront(ClusterFrontOptions options) : options_(std::move(options)) {}
+  // Another member's History of a key this shard owns (on the loop).
+  cluster::PeerReply ServeHistory(std::string_view request);
   // Runs `call` on the loop; its answer goes to `done` once durable.
   template <typename T>
   void Run(std::function<void(Done<T>)> call, Done<T> done);
@@ -111,12 +141,15 @@ class ClusterFront final {
   std::unique_ptr<service::ClusterKv> kv_;  // used on the loop thread only
   std::unique_ptr<service::ClusterWatches> watches_;
   std::unique_ptr<service::ClusterLeases> leases_;  // used on the loop thread only
+  std::unique_ptr<service::ClusterTxns> txns_;      // used on the loop thread only
+  MvccStore* store_ = nullptr;                      // this member's shard
+  cluster::Member* member_ = nullptr;               // used on the loop thread only
   std::vector<std::string> probe_keys_;             // one engine key per shard
 };
 
 // Answers every call of a service that is not served over a cluster yet
-// (Auth, strata.v1) with Unimplemented and a sentence that
-// says so, instead of gRPC's bare "unknown service".
+// (Auth) with Unimplemented and a sentence that says so, instead of gRPC's
+// bare "unknown service".
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedOverClusterService();
 
 }  // namespace strata::server

@@ -1064,12 +1064,12 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.RegisterService(impl->lease_service.get());
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
+  builder.RegisterService(impl->strata_service.get());
   if (impl->cluster) {
     // What does not run over a cluster yet answers so, in a sentence.
     builder.RegisterCallbackGenericService(impl->not_served.get());
   } else {
     builder.RegisterService(impl->auth_service.get());
-    builder.RegisterService(impl->strata_service.get());
   }
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server) {

@@ -64,14 +64,19 @@ class StrataImpl final : public v1::Strata::CallbackService {
       if (!who.ok()) return Fail(s_->Reactor("/strata.v1.Strata/Begin"), who.error());
       owner = who.value();
     }
-    auto r =
-        s_->txns->Begin(req->isolation() == v1::SNAPSHOT ? service::TxnIsolation::kSnapshot
-                                                         : service::TxnIsolation::kSerializable,
-                        req->read_revision(), owner);
-    return Answer(s_->Reactor("/strata.v1.Strata/Begin"), r, [&](const service::TxnBegun& b) {
+    const auto isolation = req->isolation() == v1::SNAPSHOT ? service::TxnIsolation::kSnapshot
+                                                            : service::TxnIsolation::kSerializable;
+    auto fill = [resp](const service::TxnBegun& b) {
       resp->set_txn_id(b.id);
       resp->set_read_revision(b.read_revision);
-    });
+    };
+    if (s_->cluster) {
+      return Later<service::TxnBegun>("/strata.v1.Strata/Begin", fill, [&](auto done) {
+        s_->cluster->TxnBegin(isolation, req->read_revision(), done);
+      });
+    }
+    auto r = s_->txns->Begin(isolation, req->read_revision(), owner);
+    return Answer(s_->Reactor("/strata.v1.Strata/Begin"), r, fill);
   }
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::TxnGetRequest* req,
@@ -80,12 +85,18 @@ class StrataImpl final : public v1::Strata::CallbackService {
             Denied(ctx, req->txn_id(), TouchedKeys{service::Access::kRead, req->key(), ""})) {
       return Fail(s_->Reactor("/strata.v1.Strata/Get"), *denied);
     }
-    auto r = s_->txns->Get(req->txn_id(), req->key());
-    return Answer(s_->Reactor("/strata.v1.Strata/Get"), r, [&](const service::TxnRead& read) {
+    auto fill = [resp](const service::TxnRead& read) {
       resp->set_found(read.kv.has_value());
       resp->set_own_write(read.own_write);
       if (read.kv) ToVersion(*read.kv, resp->mutable_kv());
-    });
+    };
+    if (s_->cluster) {
+      return Later<service::TxnRead>("/strata.v1.Strata/Get", fill, [&](auto done) {
+        s_->cluster->TxnGet(req->txn_id(), req->key(), done);
+      });
+    }
+    return Answer(s_->Reactor("/strata.v1.Strata/Get"), s_->txns->Get(req->txn_id(), req->key()),
+                  fill);
   }
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const v1::TxnRangeRequest* req,
@@ -94,12 +105,18 @@ class StrataImpl final : public v1::Strata::CallbackService {
                              TouchedKeys{service::Access::kRead, req->key(), req->range_end()})) {
       return Fail(s_->Reactor("/strata.v1.Strata/Range"), *denied);
     }
-    auto r = s_->txns->Range(req->txn_id(), {req->key(), req->range_end()}, Limit(req->limit()));
-    return Answer(s_->Reactor("/strata.v1.Strata/Range"), r,
-                  [&](const service::RangeResponse& range) {
-                    for (const auto& kv : range.kvs) ToVersion(kv, resp->add_kvs());
-                    resp->set_more(range.more);
-                  });
+    auto fill = [resp](const service::RangeResponse& range) {
+      for (const auto& kv : range.kvs) ToVersion(kv, resp->add_kvs());
+      resp->set_more(range.more);
+    };
+    const service::KeySpan span{req->key(), req->range_end()};
+    if (s_->cluster) {
+      return Later<service::RangeResponse>("/strata.v1.Strata/Range", fill, [&](auto done) {
+        s_->cluster->TxnRange(req->txn_id(), span, Limit(req->limit()), done);
+      });
+    }
+    return Answer(s_->Reactor("/strata.v1.Strata/Range"),
+                  s_->txns->Range(req->txn_id(), span, Limit(req->limit())), fill);
   }
 
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::TxnPutRequest* req,
@@ -109,6 +126,11 @@ class StrataImpl final : public v1::Strata::CallbackService {
     if (auto denied =
             Denied(ctx, req->txn_id(), TouchedKeys{service::Access::kWrite, req->key(), ""})) {
       return Fail(s_->Reactor("/strata.v1.Strata/Put"), *denied);
+    }
+    if (s_->cluster) {
+      return Later<service::ClusterTxns::Empty>(
+          "/strata.v1.Strata/Put", [](const auto&) {},
+          [&](auto done) { s_->cluster->TxnWrite(req->txn_id(), req->key(), req->value(), done); });
     }
     auto r = s_->txns->Put(req->txn_id(), req->key(), req->value());
     return Answer(s_->Reactor("/strata.v1.Strata/Put"), r, [](const auto&) {});
@@ -120,6 +142,11 @@ class StrataImpl final : public v1::Strata::CallbackService {
     if (auto denied =
             Denied(ctx, req->txn_id(), TouchedKeys{service::Access::kWrite, req->key(), ""})) {
       return Fail(s_->Reactor("/strata.v1.Strata/Delete"), *denied);
+    }
+    if (s_->cluster) {
+      return Later<service::ClusterTxns::Empty>(
+          "/strata.v1.Strata/Delete", [](const auto&) {},
+          [&](auto done) { s_->cluster->TxnWrite(req->txn_id(), req->key(), std::nullopt, done); });
     }
     auto r = s_->txns->Delete(req->txn_id(), req->key());
     return Answer(s_->Reactor("/strata.v1.Strata/Delete"), r, [](const auto&) {});
@@ -133,11 +160,16 @@ class StrataImpl final : public v1::Strata::CallbackService {
       reactor->Finish(ToGrpc(service::etcd_errors::NoSpace()));
       return reactor;
     }
-    s_->txns->Commit(req->txn_id(), [reactor, resp](Reply<int64_t> r) {
+    auto done = [reactor, resp](Reply<int64_t> r) {
       if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
       resp->set_revision(r.value());
       reactor->Finish(grpc::Status::OK);
-    });
+    };
+    if (s_->cluster) {
+      s_->cluster->TxnCommit(req->txn_id(), std::move(done));
+    } else {
+      s_->txns->Commit(req->txn_id(), std::move(done));
+    }
     return reactor;
   }
 
@@ -145,6 +177,11 @@ class StrataImpl final : public v1::Strata::CallbackService {
                                   v1::AbortResponse*) override {
     if (auto denied = Denied(ctx, req->txn_id())) {
       return Fail(s_->Reactor("/strata.v1.Strata/Abort"), *denied);
+    }
+    if (s_->cluster) {
+      return Later<service::ClusterTxns::Empty>(
+          "/strata.v1.Strata/Abort", [](const auto&) {},
+          [&](auto done) { s_->cluster->TxnAbort(req->txn_id(), done); });
     }
     auto r = s_->txns->Abort(req->txn_id());
     return Answer(s_->Reactor("/strata.v1.Strata/Abort"), r, [](const auto&) {});
@@ -158,21 +195,25 @@ class StrataImpl final : public v1::Strata::CallbackService {
       return Fail(reactor, *denied);
     }
     if (req->key().empty()) return Fail(reactor, service::etcd_errors::EmptyKey());
+    if (s_->cluster) {
+      if (req->from_revision() > s_->cluster->current_revision()) {
+        return Fail(reactor, service::etcd_errors::FutureRev());
+      }
+      // Read where the key lives (ClusterFront::History).
+      s_->cluster->History(req->SerializeAsString(), [reactor, resp](Reply<std::string> r) {
+        if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+        if (!resp->ParseFromString(r.value())) {
+          return reactor->Finish(ToGrpc(
+              {service::ErrorCode::kInternal, "strata: the owner's history did not decode"}));
+        }
+        reactor->Finish(grpc::Status::OK);
+      });
+      return reactor;
+    }
     const int64_t current = s_->kv->current_revision();
     if (req->from_revision() > current) return Fail(reactor, service::etcd_errors::FutureRev());
-    std::optional<Timestamp> from, to;
-    if (req->from_revision() > 0) from = Timestamp(static_cast<uint64_t>(req->from_revision()));
     // Never past what is durable (the engine may hold a newer, unpromised one).
-    const int64_t upto = req->to_revision() > 0 ? std::min(req->to_revision(), current) : current;
-    to = Timestamp(static_cast<uint64_t>(upto));
-    auto h = s_->store->History(req->key(), from, to, static_cast<size_t>(Limit(req->limit())));
-    if (!h.ok()) return Fail(reactor, service::etcd_errors::Compacted());
-    for (const auto& v : h.value().versions) {
-      if (!ToVersion(req->key(), v.timestamp, v.deleted, v.value, resp->add_versions())) {
-        return Fail(reactor, {service::ErrorCode::kInternal, "strata: a damaged stored version"});
-      }
-    }
-    resp->set_more(h.value().more);
+    if (auto e = ReadHistory(*s_->store, req->key(), *req, current, resp)) return Fail(reactor, *e);
     resp->set_compact_revision(std::max<int64_t>(0, s_->kv->compact_revision()));
     return Ok(reactor);
   }
@@ -181,6 +222,12 @@ class StrataImpl final : public v1::Strata::CallbackService {
                                     v1::ChangesResponse* resp) override {
     // One reactor for every way out: the call is counted once, timed from here.
     auto* reactor = s_->Reactor("/strata.v1.Strata/Changes");
+    if (s_->cluster) {
+      return Fail(reactor,
+                  {service::ErrorCode::kUnimplemented,
+                   "strata: Changes is not served by a strata cluster yet (watch the range with "
+                   "etcd's Watch from the revision instead; see docs/CLUSTER.md)"});
+    }
     // No key: every key, which only a user who may read them all may ask for.
     const bool all = req->key().empty();
     if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kRead, all ? "" : req->key(),
@@ -215,9 +262,37 @@ class StrataImpl final : public v1::Strata::CallbackService {
 
   grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext*, const v1::StatsRequest*,
                                   v1::StatsResponse* resp) override {
-    const auto st = s_->store->GetStats();
+    if (s_->cluster) {
+      // Over a cluster: this member's shard and the transactions open here.
+      return Later<ClusterFront::TxnFigures>(
+          "/strata.v1.Strata/Stats",
+          [this, resp](const ClusterFront::TxnFigures& f) {
+            FillStore(resp);
+            FillTxns(f.txns, resp);
+            resp->set_revision(s_->cluster->current_revision());
+            resp->set_compact_revision(f.compact_revision);
+            resp->set_watchers(f.watchers);
+          },
+          [&](auto done) { s_->cluster->Figures(done); });
+    }
+    FillStore(resp);
+    FillTxns(s_->txns->Stats(), resp);
     resp->set_revision(s_->kv->current_revision());
     resp->set_compact_revision(std::max<int64_t>(0, s_->kv->compact_revision()));
+    resp->set_watchers(s_->hub->watchers());
+    const auto floor = s_->hub->ProtectedFloor(s_->options.watch_max_lag);
+    if (floor.revision < s_->kv->compact_revision()) {
+      resp->set_gc_held_by_watch_id(floor.watch_id);
+      resp->set_gc_held_by_watcher_lag(floor.lag);
+    }
+    resp->set_leases(s_->leases->size());
+    return Ok(s_->Reactor("/strata.v1.Strata/Stats"));
+  }
+
+ private:
+  // The store's figures (over a cluster: this member's shard) and its log's.
+  void FillStore(v1::StatsResponse* resp) const {
+    const auto st = s_->store->GetStats();
     resp->set_keys(st.keys);
     resp->set_versions(st.versions);
     resp->set_tombstones(st.tombstones);
@@ -225,7 +300,15 @@ class StrataImpl final : public v1::Strata::CallbackService {
     resp->set_memory_bytes(st.memory_bytes);
     resp->set_gc_versions_removed(st.gc_versions_removed);
     resp->set_gc_bytes_reclaimed(st.gc_bytes_reclaimed);
-    const auto txns = s_->txns->Stats();
+    resp->set_compaction_horizon(static_cast<int64_t>(s_->store->compaction_horizon().value()));
+    if (s_->durable) {
+      const auto d = s_->durable->GetDurabilityStats();
+      resp->set_wal_durable_lsn(d.durable_lsn);
+      resp->set_wal_syncs(d.syncs);
+      resp->set_checkpoints(d.checkpoints);
+    }
+  }
+  static void FillTxns(const service::TxnStats& txns, v1::StatsResponse* resp) {
     resp->set_active_txns(txns.active);
     resp->set_min_active_snapshot(txns.min_active_snapshot.value_or(0));
     resp->set_oldest_txn_id(txns.oldest_txn_id);
@@ -233,24 +316,8 @@ class StrataImpl final : public v1::Strata::CallbackService {
     resp->set_txn_commits(txns.commits);
     resp->set_txn_conflicts(txns.conflicts);
     resp->set_txn_expired(txns.expired);
-    resp->set_watchers(s_->hub->watchers());
-    resp->set_compaction_horizon(static_cast<int64_t>(s_->store->compaction_horizon().value()));
-    const auto floor = s_->hub->ProtectedFloor(s_->options.watch_max_lag);
-    if (floor.revision < s_->kv->compact_revision()) {
-      resp->set_gc_held_by_watch_id(floor.watch_id);
-      resp->set_gc_held_by_watcher_lag(floor.lag);
-    }
-    resp->set_leases(s_->leases->size());
-    if (s_->durable) {
-      const auto d = s_->durable->GetDurabilityStats();
-      resp->set_wal_durable_lsn(d.durable_lsn);
-      resp->set_wal_syncs(d.syncs);
-      resp->set_checkpoints(d.checkpoints);
-    }
-    return Ok(s_->Reactor("/strata.v1.Strata/Stats"));
   }
 
- private:
   // With authentication on: the refusal if transaction `id` is not the
   // caller's (or the caller's token is bad); with `keys`, also if the caller
   // may not touch them. The token is looked up once for both.
@@ -275,6 +342,20 @@ class StrataImpl final : public v1::Strata::CallbackService {
         });
   }
 
+  // Over a cluster (`method`: the call's full name, a literal): `start` is
+  // handed a callback that fills the answer with
+  // `fill` (or fails it) and finishes the call.
+  template <typename T, typename Fill, typename Start>
+  grpc::ServerUnaryReactor* Later(const char* method, Fill fill, Start start) {
+    auto* reactor = s_->Reactor(method);
+    start([reactor, fill](Reply<T> r) {
+      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+      fill(r.value());
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
   // Each takes the call's MeteredReactor (so the call is counted under its
   // method) and finishes it.
   template <typename T, typename Fill>
@@ -296,6 +377,29 @@ class StrataImpl final : public v1::Strata::CallbackService {
 };
 
 }  // namespace
+
+std::optional<service::ServiceError> ReadHistory(const MvccStore& store,
+                                                 std::string_view engine_key,
+                                                 const v1::HistoryRequest& request, int64_t newest,
+                                                 v1::HistoryResponse* resp) {
+  std::optional<Timestamp> from;
+  if (request.from_revision() > 0) {
+    from = Timestamp(static_cast<uint64_t>(request.from_revision()));
+  }
+  const int64_t upto = request.to_revision() > 0 ? std::min(request.to_revision(), newest) : newest;
+  auto h =
+      store.History(engine_key, from, Timestamp(static_cast<uint64_t>(std::max<int64_t>(0, upto))),
+                    static_cast<size_t>(Limit(request.limit())));
+  if (!h.ok()) return service::etcd_errors::Compacted();
+  for (const auto& v : h.value().versions) {
+    if (!ToVersion(request.key(), v.timestamp, v.deleted, v.value, resp->add_versions())) {
+      return service::ServiceError{service::ErrorCode::kInternal,
+                                   "strata: a damaged stored version"};
+    }
+  }
+  resp->set_more(h.value().more);
+  return std::nullopt;
+}
 
 std::unique_ptr<grpc::Service> MakeStrataService(EtcdServer::Impl* server) {
   return std::make_unique<StrataImpl>(server);

@@ -417,12 +417,50 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
                          Done<T> done, int attempt) {
   auto begun = coordinator_->Begin(Isolation::kSerializable, /*read_only=*/false, std::nullopt);
   if (!begun.ok()) return done(ClusterError(begun.status()));
-  const uint64_t id = begun->id;
-  const int64_t base = static_cast<int64_t>(begun->start.value());
+  // A lost conflict runs the request again from a new snapshot.
+  auto on_conflict = [=, this](const Status& conflict) {
+    if (attempt + 1 < options_.max_attempts) return RunWrite<T>(footprint, body, done, attempt + 1);
+    done(ClusterError(conflict));
+  };
+  RunIn<T>(begun->id, static_cast<int64_t>(begun->start.value()), std::move(footprint),
+           std::move(body), std::move(done), std::move(on_conflict));
+}
 
+void ClusterKv::CommitWrites(uint64_t txn, int64_t snapshot,
+                             const std::map<std::string, std::optional<std::string>>& writes,
+                             Done<int64_t> done) {
+  // The writes as one etcd Txn of puts and deletes, so their versions
+  // follow etcd's rules exactly as a one-shot Txn's would.
+  TxnRequest request;
+  for (const auto& [key, value] : writes) {
+    RequestOp& op = request.success.emplace_back();
+    if (value) {
+      PutRequest& put = op.op.emplace<PutRequest>();
+      put.key = key;
+      put.value = *value;
+    } else {
+      op.op.emplace<DeleteRangeRequest>().span.key = key;
+    }
+  }
+  RunIn<TxnResponse>(
+      txn, snapshot, FootprintOf(request), [request](TxnOverlay& t) { return RunTxn(request, t); },
+      [done](Reply<TxnResponse> r) {
+        if (!r.ok()) return done(r.error());
+        done(r.value().header.revision);
+      },
+      [done](const Status& conflict) {
+        done(ServiceError{ErrorCode::kAborted,
+                          "strata: transaction conflict: " + std::string(conflict.message())});
+      });
+}
+
+template <typename T>
+void ClusterKv::RunIn(uint64_t id, int64_t base, TxnFootprint footprint,
+                      std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
+                      std::function<void(const Status&)> on_conflict) {
   auto gather = std::make_shared<Gather>();
   gather->view = std::make_shared<GatheredView>(base, compact_revision_);
-  gather->done = [this, id, base, footprint, body, done, attempt,
+  gather->done = [this, id, base, body, done, on_conflict,
                   alive = alive_](Reply<std::shared_ptr<GatheredView>> view) {
     if (!*alive) return;
     if (!view.ok()) {
@@ -456,9 +494,8 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
     coordinator_->Commit(id, [=, this](Result<Timestamp> committed) {
       if (!*alive) return;
       if (!committed.ok()) {
-        if (committed.status().code() == StatusCode::kConflict &&
-            attempt + 1 < options_.max_attempts) {
-          return RunWrite<T>(footprint, body, done, attempt + 1);
+        if (committed.status().code() == StatusCode::kConflict) {
+          return on_conflict(committed.status());
         }
         return done(ClusterError(committed.status()));
       }

@@ -42,7 +42,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -97,6 +99,25 @@ class ClusterKv final {
   int64_t current_revision();
   int64_t compact_revision() const { return compact_revision_; }
 
+  // --- for strata.v1's interactive transactions (service/cluster_txns.h),
+  // each in an open coordinator transaction ---
+  // Reads `key` in the transaction `txn` from its shard: no key or one.
+  void ReadKey(uint64_t txn, const std::string& key, Done<std::vector<KeyValue>> done);
+  // The keys of `span` in the transaction `txn` (paging, ascending): every
+  // one counted, the first `keep` kept (with their values if `values`).
+  struct Scanned {
+    std::vector<KeyValue> kvs;
+    int64_t count = 0;
+  };
+  void ScanAll(uint64_t txn, KeySpan span, size_t keep, bool values, Done<Scanned> done);
+  // Commits the transaction `txn` (begun at `snapshot`, its reads recorded
+  // by the coordinator) with `writes` (nullopt: a delete): reads the keys
+  // written at the snapshot, versions them by etcd's rules, commits, and
+  // answers the commit's revision; a lost conflict is kAborted.
+  void CommitWrites(uint64_t txn, int64_t snapshot,
+                    const std::map<std::string, std::optional<std::string>>& writes,
+                    Done<int64_t> done);
+
   // The engine key of an etcd key, and the engine range of a span.
   static std::string EngineKey(std::string_view key);
   static std::optional<KeyRange> EngineRange(const KeySpan& span);
@@ -113,19 +134,16 @@ class ClusterKv final {
   template <typename T>
   bool ForwardToOwner(const TxnFootprint& footprint, const KvWrite& write, const Done<T>& done);
   // Runs a write request: gather `footprint` at a fresh snapshot, run
-  // `body` over it, commit, stamp.
+  // `body` over it, commit, stamp (RunIn); a lost conflict starts again.
   template <typename T>
   void RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
                 int attempt);
-  // Reads `key` in the transaction `txn` from its shard: no key or one.
-  void ReadKey(uint64_t txn, const std::string& key, Done<std::vector<KeyValue>> done);
-  // The keys of `span` in the transaction `txn` (paging, ascending): every
-  // one counted, the first `keep` kept (with their values if `values`).
-  struct Scanned {
-    std::vector<KeyValue> kvs;
-    int64_t count = 0;
-  };
-  void ScanAll(uint64_t txn, KeySpan span, size_t keep, bool values, Done<Scanned> done);
+  // The same in the open coordinator transaction `id`, begun at `base`; a
+  // lost conflict goes to `on_conflict`.
+  template <typename T>
+  void RunIn(uint64_t id, int64_t base, TxnFootprint footprint,
+             std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
+             std::function<void(const Status&)> on_conflict);
 
   cluster::Coordinator* coordinator_;
   cluster::Router* router_;

@@ -18,7 +18,7 @@ struct InteractiveTxns::Txn {
   TransactionCommit commit STRATA_GUARDED_BY(mu);
 };
 
-namespace {
+namespace txn_rules {
 
 ServiceError NoSuchTxn(uint64_t id) {
   return {ErrorCode::kNotFound, "strata: transaction " + std::to_string(id) +
@@ -35,7 +35,76 @@ ServiceError TooMany(const char* what, size_t limit) {
           std::string("strata: a transaction may ") + what + " at most " + std::to_string(limit)};
 }
 
-}  // namespace
+ServiceError NotOwner(uint64_t id) {
+  return {ErrorCode::kPermissionDenied,
+          "strata: transaction " + std::to_string(id) + " belongs to another user"};
+}
+
+TxnRead OwnWrite(const std::string& key, const std::optional<std::string>& value) {
+  TxnRead r;
+  r.own_write = true;
+  if (value) {
+    KeyValue kv;
+    kv.key = key;
+    kv.value = *value;
+    r.kv = std::move(kv);
+  }
+  return r;
+}
+
+RangeResponse OverlayWrites(std::vector<KeyValue> snapshot, int64_t revision,
+                            const std::map<std::string, std::optional<std::string>>& writes,
+                            const KeySpan& span, int64_t limit) {
+  std::map<std::string, KeyValue> merged;
+  for (auto& kv : snapshot) merged.emplace(kv.key, std::move(kv));
+  for (const auto& [key, value] : writes) {
+    if (!SpanContains(span, key)) continue;
+    if (value) {
+      KeyValue kv;
+      kv.key = key;
+      kv.value = *value;
+      merged[key] = std::move(kv);
+    } else {
+      merged.erase(key);
+    }
+  }
+  RangeResponse out;
+  out.header.revision = revision;
+  out.count = static_cast<int64_t>(merged.size());
+  const size_t cap = limit > 0 ? static_cast<size_t>(limit) : std::numeric_limits<size_t>::max();
+  for (auto& [key, kv] : merged) {
+    if (out.kvs.size() == cap) {
+      out.more = true;
+      break;
+    }
+    out.kvs.push_back(std::move(kv));
+  }
+  return out;
+}
+
+TxnStats SummarizeOpen(const std::vector<OpenTxn>& open,
+                       std::chrono::steady_clock::time_point now) {
+  TxnStats s;
+  s.active = open.size();
+  for (const OpenTxn& t : open) {
+    s.snapshots.push_back({t.id, t.snapshot});
+    if (!s.min_active_snapshot || t.snapshot < *s.min_active_snapshot) {
+      s.min_active_snapshot = t.snapshot;
+      s.oldest_txn_id = t.id;
+      s.oldest_txn_age = std::chrono::duration_cast<std::chrono::milliseconds>(now - t.begun);
+    }
+  }
+  const size_t listed = std::min(s.snapshots.size(), TxnStats::kListedSnapshots);
+  std::partial_sort(
+      s.snapshots.begin(), s.snapshots.begin() + static_cast<ptrdiff_t>(listed), s.snapshots.end(),
+      [](const TxnSnapshot& a, const TxnSnapshot& b) { return a.revision < b.revision; });
+  s.snapshots.resize(listed);
+  return s;
+}
+
+}  // namespace txn_rules
+
+using namespace txn_rules;  // NOLINT: this file is their first user
 
 InteractiveTxns::InteractiveTxns(KvService* kv, InteractiveTxnOptions options)
     : kv_(kv), options_(options) {
@@ -91,10 +160,7 @@ Reply<InteractiveTxns::Empty> InteractiveTxns::CheckOwner(uint64_t id, const std
   MutexLock lock(mu_);
   auto it = active_.find(id);
   if (it == active_.end()) return NoSuchTxn(id);
-  if (it->second->owner != owner) {
-    return ServiceError{ErrorCode::kPermissionDenied,
-                        "strata: transaction " + std::to_string(id) + " belongs to another user"};
-  }
+  if (it->second->owner != owner) return NotOwner(id);
   return Empty{};
 }
 
@@ -118,15 +184,7 @@ Reply<TxnRead> InteractiveTxns::Get(uint64_t id, const std::string& key) {
   Txn& t = *found.value();
   MutexLock lock(t.mu);
   if (auto w = t.commit.writes.find(key); w != t.commit.writes.end()) {
-    TxnRead r;
-    r.own_write = true;
-    if (w->second) {
-      KeyValue kv;
-      kv.key = key;
-      kv.value = *w->second;
-      r.kv = std::move(kv);
-    }
-    return r;
+    return OwnWrite(key, w->second);
   }
   if (t.commit.serializable && !t.read_only) {
     if (t.commit.reads.size() + t.commit.scans.size() >= options_.max_reads &&
@@ -162,32 +220,7 @@ Reply<RangeResponse> InteractiveTxns::Range(uint64_t id, const KeySpan& span, in
   req.revision = t.snapshot;
   auto r = kv_->Range(req);
   if (!r.ok()) return r.error();
-  // Own writes over the snapshot, in key order.
-  std::map<std::string, KeyValue> merged;
-  for (auto& kv : r.value().kvs) merged.emplace(kv.key, std::move(kv));
-  for (const auto& [key, value] : t.commit.writes) {
-    if (!SpanContains(span, key)) continue;
-    if (value) {
-      KeyValue kv;
-      kv.key = key;
-      kv.value = *value;
-      merged[key] = std::move(kv);
-    } else {
-      merged.erase(key);
-    }
-  }
-  RangeResponse out;
-  out.header.revision = t.snapshot;
-  out.count = static_cast<int64_t>(merged.size());
-  const size_t cap = limit > 0 ? static_cast<size_t>(limit) : std::numeric_limits<size_t>::max();
-  for (auto& [key, kv] : merged) {
-    if (out.kvs.size() == cap) {
-      out.more = true;
-      break;
-    }
-    out.kvs.push_back(std::move(kv));
-  }
-  return out;
+  return OverlayWrites(std::move(r.value().kvs), t.snapshot, t.commit.writes, span, limit);
 }
 
 Reply<InteractiveTxns::Empty> InteractiveTxns::Put(uint64_t id, const std::string& key,
@@ -245,24 +278,12 @@ Reply<InteractiveTxns::Empty> InteractiveTxns::Abort(uint64_t id) {
 }
 
 TxnStats InteractiveTxns::Stats() {
-  TxnStats s;
   const auto now = Clock::now();
   MutexLock lock(mu_);
   ExpireIdleLocked(now);
-  s.active = active_.size();
-  for (const auto& [id, t] : active_) {
-    s.snapshots.push_back({id, t->snapshot});
-    if (!s.min_active_snapshot || t->snapshot < *s.min_active_snapshot) {
-      s.min_active_snapshot = t->snapshot;
-      s.oldest_txn_id = id;
-      s.oldest_txn_age = std::chrono::duration_cast<std::chrono::milliseconds>(now - t->begun);
-    }
-  }
-  const size_t listed = std::min(s.snapshots.size(), TxnStats::kListedSnapshots);
-  std::partial_sort(
-      s.snapshots.begin(), s.snapshots.begin() + static_cast<ptrdiff_t>(listed), s.snapshots.end(),
-      [](const TxnSnapshot& a, const TxnSnapshot& b) { return a.revision < b.revision; });
-  s.snapshots.resize(listed);
+  std::vector<OpenTxn> open;
+  for (const auto& [id, t] : active_) open.push_back({id, t->snapshot, t->begun});
+  TxnStats s = SummarizeOpen(open, now);
   s.commits = commits_;
   s.conflicts = conflicts_;
   s.expired = expired_;

@@ -75,6 +75,30 @@ struct TxnStats {
   uint64_t expired = 0;
 };
 
+// What both kinds of interactive transactions (this one node's, and
+// ClusterTxns over a cluster) answer alike.
+namespace txn_rules {
+ServiceError NoSuchTxn(uint64_t id);
+ServiceError ReadOnly();
+ServiceError TooMany(const char* what, size_t limit);
+ServiceError NotOwner(uint64_t id);
+// A read of the transaction's own write (mod_revision 0; nullopt: deleted).
+TxnRead OwnWrite(const std::string& key, const std::optional<std::string>& value);
+// A Range's answer: `snapshot` (the span's keys at the snapshot, ascending)
+// with the transaction's own `writes` laid over it, cut at `limit` (<= 0:
+// none).
+RangeResponse OverlayWrites(std::vector<KeyValue> snapshot, int64_t revision,
+                            const std::map<std::string, std::optional<std::string>>& writes,
+                            const KeySpan& span, int64_t limit);
+// Stats of the open transactions (all but the counters of what finished).
+struct OpenTxn {
+  uint64_t id = 0;
+  int64_t snapshot = 0;
+  std::chrono::steady_clock::time_point begun;
+};
+TxnStats SummarizeOpen(const std::vector<OpenTxn>& open, std::chrono::steady_clock::time_point now);
+}  // namespace txn_rules
+
 class InteractiveTxns final {
  public:
   using Clock = std::chrono::steady_clock;

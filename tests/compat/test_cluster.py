@@ -5,12 +5,16 @@ through clients we did not write (etcdctl) and raw gRPC:
   several shards, past revisions, compaction, `member list`, a watch from a
   past revision on another member, and the calls a cluster does not serve
   yet refused with a sentence;
+- strata.v1 through strata-ctl: an interactive transaction over several
+  shards, two racing ones on two members (one conflicts), a key's history
+  read where it lives, stats naming the open transaction;
 - watchers on every member while writers put and run multi-key Txns on
   every member: each watcher sees every acknowledged write exactly once, in
   revision order, a Txn's writes in one response;
 and the same members through faults in test_cluster_faults.py (a member
 killed -9 and restarted under a bank workload, /health, peer TLS).
 """
+import json
 import os
 import shutil
 import subprocess
@@ -21,7 +25,8 @@ import unittest
 
 import grpc
 
-from servers import RequestQueue, StrataCluster, etcdctl, etcdctl_binary, python_stubs
+from servers import (RequestQueue, StrataCluster, etcdctl, etcdctl_binary, python_stubs,
+                     strata_ctl_binary)
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402
@@ -104,6 +109,65 @@ class ClusterTest(unittest.TestCase):
 
         _, err = etcdctl(a, "auth", "enable", check=False, timeout=20)
         self.assertIn("is not served by a strata cluster yet", err)
+
+    def ctl(self, endpoint, *args, stdin=None, check=True):
+        p = subprocess.run([strata_ctl_binary(), "--endpoints", endpoint] + list(args),
+                           input=stdin, capture_output=True, text=True, timeout=30)
+        if check:
+            self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
+        return p
+
+    def test_strata_v1_over_the_cluster(self):
+        a, b, c = self.cluster.endpoints()
+        etcdctl(a, "put", "a", "1")
+        # Reads its own writes, writes keys on several shards, commits them
+        # at one revision.
+        out = self.ctl(b, "txn", stdin="get a\nput a 10\nget a\nput c hello world\n"
+                       "put d 4\nput e 5\ncommit\n").stdout.splitlines()
+        self.assertTrue(out[0].startswith("begun "), out)
+        self.assertEqual(out[1:8], ["a", "1", "OK", "a", "10", "OK", "OK"])
+        self.assertTrue(out[-1].startswith("committed at revision "), out)
+        revision = int(out[-1].split()[-1])
+        got = json.loads(etcdctl(c, "get", "a", "-w", "json")[0])["kvs"][0]
+        self.assertEqual((got["mod_revision"], got["version"]), (revision, 2))
+        for key in ("c", "d", "e"):
+            got = json.loads(etcdctl(a, "get", key, "-w", "json")[0])["kvs"][0]
+            self.assertEqual((got["mod_revision"], got["create_revision"]), (revision, revision))
+
+        # Two transactions on two members read x, then both write it: the
+        # second to commit conflicts.
+        etcdctl(a, "put", "x", "0")
+        procs = [subprocess.Popen([strata_ctl_binary(), "--endpoints", e, "txn"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for e in (a, c)]
+        for p in procs:
+            p.stdin.write("get x\n")
+            p.stdin.flush()
+        for p in procs:
+            self.assertTrue(p.stdout.readline().startswith("begun"))
+            self.assertEqual(p.stdout.readline() + p.stdout.readline(), "x\n0\n")
+        outs = [p.communicate("put x %d\ncommit\n" % (i + 1), timeout=30)[0]
+                for i, p in enumerate(procs)]
+        self.assertIn("committed at revision", outs[0])
+        self.assertIn("transaction conflict", outs[1])
+        self.assertEqual(etcdctl(b, "get", "x", "--print-value-only")[0], "1\n")
+
+        # A key's history, read on the member that owns it, from any member.
+        h = json.loads(self.ctl(c, "history", "a", "-w", "json").stdout)
+        self.assertEqual(len(h["versions"]), 2)
+        self.assertEqual(h["versions"][1]["revision"], revision)
+        self.assertEqual(h["versions"][1]["version"], 2)
+
+        # Stats name the transaction open on this member.
+        p = subprocess.Popen([strata_ctl_binary(), "--endpoints", b, "txn"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        txn_id = int(p.stdout.readline().split()[1])
+        stats = json.loads(self.ctl(b, "stats", "-w", "json").stdout)
+        self.assertEqual((stats["active_txns"], stats["oldest_txn_id"]), (1, txn_id))
+        p.communicate("abort\n", timeout=30)
+        self.assertEqual(json.loads(self.ctl(b, "stats", "-w", "json").stdout)["active_txns"], 0)
+        p = self.ctl(c, "changes", "--since", "1", check=False)
+        self.assertIn("not served by a strata cluster yet", p.stderr)
 
     def test_watchers_on_every_member_see_every_write_once_in_order(self):
         endpoints = self.cluster.endpoints()

@@ -5,10 +5,12 @@
 // readable, and a sequence of requests answers exactly as one node's
 // KvService does once revisions are numbered in order (a property test).
 #include "service/cluster_kv.h"
+#include "service/cluster_txns.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -338,6 +340,115 @@ TEST(ClusterKvTest, AnUnreachableShardTimesOutAsEtcdDoes) {
   ASSERT_FALSE(out->ok());
   EXPECT_EQ(out->error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(out->error().message, "etcdserver: request timed out");
+}
+
+// --- strata.v1's interactive transactions over the cluster (ClusterTxns) ---
+
+// ClusterTxns on member 0 of three, with synchronous helpers.
+class InteractiveOnThree {
+ public:
+  InteractiveOnThree() : txns_(&c.cluster().member(0).coordinator(), &c.kv(0)) {}
+
+  uint64_t Begin(TxnIsolation isolation = TxnIsolation::kSerializable, int64_t revision = 0) {
+    auto begun = txns_.Begin(isolation, revision, "");
+    EXPECT_TRUE(begun.ok()) << begun.error().message;
+    return begun.ok() ? begun.value().id : 0;
+  }
+  Reply<TxnRead> Get(uint64_t id, const std::string& key) {
+    return c.Run<TxnRead>([&](auto done) { txns_.Get(id, key, done); });
+  }
+  Reply<RangeResponse> Range(uint64_t id, const std::string& key, const std::string& end,
+                             int64_t limit) {
+    return c.Run<RangeResponse>([&](auto done) { txns_.Range(id, {key, end}, limit, done); });
+  }
+  Reply<int64_t> Commit(uint64_t id) {
+    return c.Run<int64_t>([&](auto done) { txns_.Commit(id, done); });
+  }
+
+  ThreeNodes c;
+  ClusterTxns txns_;
+};
+
+TEST(ClusterTxnsTest, ReadsItsOwnWritesOverTheSnapshotAndCommitsThemAtOneRevision) {
+  InteractiveOnThree t;
+  const auto keys = EtcdKeysOnEveryShard(t.c.cluster().member(0).map());
+  ASSERT_TRUE(t.c.Put(1, keys[0], "old").ok());
+  ASSERT_TRUE(t.c.Put(1, keys[1], "gone").ok());
+  const uint64_t id = t.Begin();
+  EXPECT_EQ(t.Get(id, keys[0]).value().kv->value, "old");
+  ASSERT_TRUE(t.txns_.Put(id, keys[0], "new").ok());
+  ASSERT_TRUE(t.txns_.Delete(id, keys[1]).ok());
+  ASSERT_TRUE(t.txns_.Put(id, keys[2], "fresh").ok());
+  auto own = t.Get(id, keys[0]);
+  EXPECT_TRUE(own.value().own_write);
+  EXPECT_EQ(own.value().kv->value, "new");
+  // Every shard's keys, own writes laid over them, cut at the limit.
+  auto range = t.Range(id, "k", "l", 0);
+  ASSERT_TRUE(range.ok()) << range.error().message;
+  std::vector<std::string> seen;
+  for (const auto& kv : range.value().kvs) seen.push_back(kv.key + "=" + kv.value);
+  std::vector<std::string> want = {keys[0] + "=new", keys[2] + "=fresh"};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(t.Range(id, "k", "l", 1).value().kvs.size(), 1u);
+  EXPECT_TRUE(t.Range(id, "k", "l", 1).value().more);
+
+  auto committed = t.Commit(id);
+  ASSERT_TRUE(committed.ok()) << committed.error().message;
+  for (const std::string& key : {keys[0], keys[2]}) {
+    const KeyValue kv = t.c.Get(2, key).value().kvs.at(0);
+    EXPECT_EQ(kv.mod_revision, committed.value()) << key;
+  }
+  EXPECT_EQ(t.c.Get(2, keys[0]).value().kvs.at(0).version, 2);
+  EXPECT_TRUE(t.c.Get(2, keys[1]).value().kvs.empty());
+  EXPECT_EQ(t.txns_.Stats().commits, 1u);
+  EXPECT_EQ(t.Commit(id).error().code, ErrorCode::kNotFound) << "it ended";
+}
+
+TEST(ClusterTxnsTest, SerializableRefusesWriteSkewWhichSnapshotIsolationAllows) {
+  for (const TxnIsolation isolation : {TxnIsolation::kSerializable, TxnIsolation::kSnapshot}) {
+    InteractiveOnThree t;
+    const auto keys = EtcdKeysOnEveryShard(t.c.cluster().member(0).map());
+    const std::string x = keys[1], y = keys[2];  // both on other members' shards
+    ASSERT_TRUE(t.c.Put(0, x, "1").ok());
+    ASSERT_TRUE(t.c.Put(0, y, "1").ok());
+    // Each reads both and clears the other: together they break x + y >= 1.
+    const uint64_t a = t.Begin(isolation), b = t.Begin(isolation);
+    for (uint64_t id : {a, b}) {
+      ASSERT_TRUE(t.Get(id, x).ok());
+      ASSERT_TRUE(t.Get(id, y).ok());
+    }
+    ASSERT_TRUE(t.txns_.Put(a, x, "0").ok());
+    ASSERT_TRUE(t.txns_.Put(b, y, "0").ok());
+    ASSERT_TRUE(t.Commit(a).ok());
+    auto second = t.Commit(b);
+    if (isolation == TxnIsolation::kSerializable) {
+      ASSERT_FALSE(second.ok());
+      EXPECT_EQ(second.error().code, ErrorCode::kAborted);
+      EXPECT_NE(second.error().message.find("transaction conflict"), std::string::npos);
+      EXPECT_EQ(t.txns_.Stats().conflicts, 1u);
+    } else {
+      EXPECT_TRUE(second.ok()) << "snapshot isolation allows write skew";
+    }
+  }
+}
+
+TEST(ClusterTxnsTest, APastRevisionIsReadOnlyAndUnknownIdsAreRefused) {
+  InteractiveOnThree t;
+  const int64_t r1 = t.c.Put(0, "p", "1").value().header.revision;
+  ASSERT_TRUE(t.c.Put(0, "p", "2").ok());
+  const uint64_t id = t.Begin(TxnIsolation::kSerializable, r1);
+  EXPECT_EQ(t.Get(id, "p").value().kv->value, "1");
+  EXPECT_EQ(t.txns_.Put(id, "p", "3").error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(t.Commit(id).value(), r1);
+  EXPECT_EQ(t.Get(12345, "p").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(t.txns_.Abort(12345).error().code, ErrorCode::kNotFound);
+  auto stats = t.txns_.Stats();
+  EXPECT_EQ(stats.active, 0u);
+  const uint64_t open = t.Begin();
+  stats = t.txns_.Stats();
+  EXPECT_EQ(stats.active, 1u);
+  EXPECT_EQ(stats.oldest_txn_id, open);
 }
 
 // --- the property: a cluster answers as one node does ----------------------
