@@ -2,13 +2,19 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <fstream>
 #include <sstream>
 
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
 namespace strata::server {
 namespace {
@@ -95,7 +101,89 @@ Result<CheckedFiles> ReadAndCheck(const ClientTlsOptions& options) {
   return CheckedFiles{std::move(cert.value()), std::move(key.value()), std::move(ca)};
 }
 
+// What a memory BIO holds.
+std::string Drain(BIO* bio) {
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<size_t>(size));
+}
+
+struct KeyAndCertificate {
+  std::string key, cert;  // PEM
+};
+
+// A new P-256 key and a certificate for it, signed by itself, for `host`
+// (an IP address or a DNS name; empty: none).
+Result<KeyAndCertificate> SelfSigned(const std::string& name, const std::string& host) {
+  std::unique_ptr<EVP_PKEY, KeyFree> key(EVP_EC_gen("P-256"));
+  std::unique_ptr<X509, X509Free> cert(X509_new());
+  bool ok = key && cert && X509_set_version(cert.get(), 2) == 1;
+  unsigned char serial[16];
+  ok = ok && RAND_bytes(serial, sizeof serial) == 1;
+  if (ok) {
+    serial[0] &= 0x7f;  // positive
+    BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
+    ok = bn != nullptr && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get())) != nullptr;
+    BN_free(bn);
+  }
+  ok = ok && X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60) != nullptr &&
+       X509_gmtime_adj(X509_getm_notAfter(cert.get()), 365L * 24 * 3600) != nullptr &&
+       X509_set_pubkey(cert.get(), key.get()) == 1;
+  if (ok) {
+    X509_NAME* subject = X509_get_subject_name(cert.get());
+    const std::string cn = name.empty() ? "strata" : name;
+    ok = X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_UTF8,
+                                    reinterpret_cast<const unsigned char*>("strata auto-tls"), -1,
+                                    -1, 0) == 1 &&
+         X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8,
+                                    reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                    0) == 1 &&
+         X509_set_issuer_name(cert.get(), subject) == 1;
+  }
+  if (ok && !host.empty()) {
+    const bool ip = host.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos &&
+                    host.find_first_of(".:") != std::string::npos;
+    const std::string value = (ip ? "IP:" : "DNS:") + host;
+    X509_EXTENSION* san =
+        X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, value.c_str());
+    ok = san != nullptr && X509_add_ext(cert.get(), san, -1) == 1;
+    X509_EXTENSION_free(san);
+  }
+  ok = ok && X509_sign(cert.get(), key.get(), EVP_sha256()) > 0;
+  Bio key_pem(BIO_new(BIO_s_mem())), cert_pem(BIO_new(BIO_s_mem()));
+  ok = ok && key_pem && cert_pem &&
+       PEM_write_bio_PrivateKey(key_pem.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) ==
+           1 &&
+       PEM_write_bio_X509(cert_pem.get(), cert.get()) == 1;
+  if (!ok) {
+    const unsigned long err = ERR_get_error();
+    char text[256] = "unknown error";
+    if (err != 0) ERR_error_string_n(err, text, sizeof text);
+    ERR_clear_error();
+    return Status::Unavailable(std::string("--peer-auto-tls: making a certificate failed: ") +
+                               text);
+  }
+  return KeyAndCertificate{Drain(key_pem.get()), Drain(cert_pem.get())};
+}
+
 }  // namespace
+
+Result<PeerCredentials> MakePeerAutoTlsCredentials(const std::string& name,
+                                                   const std::string& host) {
+  auto made = SelfSigned(name, host);
+  if (!made.ok()) return made.status();
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_key_cert_pairs.push_back({made->key, made->cert});
+  namespace tls = grpc::experimental;
+  tls::TlsChannelCredentialsOptions link;
+  link.set_verify_server_certs(false);
+  link.set_check_call_host(false);
+  link.set_certificate_verifier(std::make_shared<tls::NoOpCertificateVerifier>());
+  link.set_certificate_provider(std::make_shared<tls::StaticDataCertificateProvider>(
+      std::vector<tls::IdentityKeyCertPair>{{made->key, made->cert}}));
+  link.watch_identity_key_cert_pairs();
+  return PeerCredentials{grpc::SslServerCredentials(ssl), tls::TlsCredentials(link)};
+}
 
 Result<std::shared_ptr<grpc::ServerCredentials>> MakeClientTlsCredentials(
     const ClientTlsOptions& options) {

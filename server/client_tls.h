@@ -43,6 +43,20 @@ Result<std::shared_ptr<grpc::ServerCredentials>> MakeClientTlsCredentials(
 Result<std::shared_ptr<grpc::ChannelCredentials>> MakePeerChannelCredentials(
     const ClientTlsOptions& options);
 
+// --peer-auto-tls, as etcd's: a key and a self-signed certificate made at
+// start (P-256, valid a year, common name `name`, naming `host` as its
+// subject alternative name so peers' TLS finds its own name in it), served
+// on the peer port and presented by the links; neither side checks the
+// other's certificate.
+// The links are encrypted but not authenticated: whoever reaches the peer
+// port is believed, as with plain text.
+struct PeerCredentials {
+  std::shared_ptr<grpc::ServerCredentials> served;
+  std::shared_ptr<grpc::ChannelCredentials> presented;
+};
+Result<PeerCredentials> MakePeerAutoTlsCredentials(const std::string& name,
+                                                   const std::string& host);
+
 }  // namespace strata::server
 
 #endif  // STRATA_SERVER_CLIENT_TLS_H_

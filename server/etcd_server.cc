@@ -988,6 +988,16 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
       if (!presented.ok()) return presented.status();
       cluster.peer_server_credentials = std::move(*served);
       cluster.peer_channel_credentials = std::move(*presented);
+    } else if (options.peer_auto_tls) {
+      // The host other members reach this one at (its listen address; a
+      // wildcard names nothing).
+      std::string host = options.listen_peer.substr(0, options.listen_peer.rfind(':'));
+      if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+      if (host == "0.0.0.0" || host == "::") host.clear();
+      auto made = MakePeerAutoTlsCredentials(options.name, host);
+      if (!made.ok()) return made.status();
+      cluster.peer_server_credentials = std::move(made->served);
+      cluster.peer_channel_credentials = std::move(made->presented);
     }
     auto front = ClusterFront::Start(std::move(cluster), impl->store, impl->durable.get());
     if (!front.ok()) return front.status();

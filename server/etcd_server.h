@@ -68,6 +68,9 @@ struct ServerOptions {
                                .trusted_ca_file = {},
                                .client_cert_auth = false,
                                .flag_prefix = "peer-"};
+  // etcd's --peer-auto-tls: peer TLS with a certificate made at start,
+  // nobody's checked (MakePeerAutoTlsCredentials).
+  bool peer_auto_tls = false;
   // Member and cluster ids are derived from the peer URLs and this token
   // exactly as etcd derives them (so tools that pin them agree).
   std::string initial_cluster_token = "etcd-cluster";

@@ -142,10 +142,10 @@ int main(int argc, char** argv) {
   app.add_option("--initial-cluster-state", initial_cluster_state,
                  "'new' (the default); 'existing' (joining a running cluster) is refused: "
                  "membership changes come with replication");
-  bool peer_auto_tls = false, initial_corrupt_check = false;
-  app.add_flag("--peer-auto-tls", peer_auto_tls,
-               "refused with other members (give --peer-cert-file and friends instead); accepted "
-               "alone");
+  bool initial_corrupt_check = false;
+  app.add_flag("--peer-auto-tls", o.peer_auto_tls,
+               "peer TLS with a certificate made at start: encrypted, but no member's "
+               "certificate is checked (as etcd's); --peer-cert-file and friends authenticate");
   app.add_option("--peer-cert-file", o.peer_tls.cert_file,
                  "this member's certificate (PEM) for its peer port and its links to the other "
                  "members (https:// peer URLs)");
@@ -329,22 +329,22 @@ int main(int argc, char** argv) {
       LogLine("--listen-peer-urls: " + (error.empty() ? "a URL is needed" : error));
       return 2;
     }
-    if (peer_auto_tls) {
+    if (o.peer_auto_tls && (o.peer_tls.configured() || o.peer_tls.client_cert_auth)) {
       LogLine(
-          "--peer-auto-tls is not implemented: give --peer-cert-file, --peer-key-file and "
-          "--peer-trusted-ca-file");
+          "--peer-auto-tls makes its own certificate and checks nobody's: give it, or "
+          "--peer-cert-file and friends, not both");
       return 2;
     }
     // Peer TLS all or nothing: https:// peer URLs with the peer certificate.
-    const bool tls = o.peer_tls.configured();
+    const bool tls = o.peer_tls.configured() || o.peer_auto_tls;
     for (const auto& m : members) {
       const bool https = m.peer_url.rfind("https://", 0) == 0;
       if (https != tls || parsed[0].tls != tls) {
-        LogLine(tls ? "--peer-cert-file is given: every peer URL (--initial-cluster, "
-                      "--listen-peer-urls) must be https://"
+        LogLine(tls ? "peer TLS is on (--peer-cert-file or --peer-auto-tls): every peer URL "
+                      "(--initial-cluster, --listen-peer-urls) must be https://"
                     : "https:// peer URLs need --peer-cert-file, --peer-key-file and "
-                      "--peer-trusted-ca-file (peer TLS); or give http:// peer URLs, on a "
-                      "network only the cluster's members reach");
+                      "--peer-trusted-ca-file (peer TLS), or --peer-auto-tls; or give http:// "
+                      "peer URLs, on a network only the cluster's members reach");
         return 2;
       }
     }

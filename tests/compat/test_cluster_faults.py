@@ -159,5 +159,25 @@ class PeerTls(unittest.TestCase):
             "a certificate from another CA is refused")
 
 
+    def test_members_over_auto_tls(self):
+        """--peer-auto-tls, as etcd's: each member makes its own certificate
+        and checks nobody's; the peer port still refuses plain text."""
+        root = tempfile.mkdtemp(prefix="strata-peer-auto-tls-")
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        cluster = StrataCluster(root, peer_scheme="https", extra_args=["--peer-auto-tls"]).start()
+        self.addCleanup(cluster.stop)
+        a, b, c = cluster.endpoints()
+        out, _ = etcdctl(a, "txn", stdin="\nput t1 x\nput t2 x\nput t3 x\nput t4 x\n\n\n")
+        self.assertTrue(out.startswith("SUCCESS"), out)
+        out, _ = etcdctl(c, "get", "t", "--prefix", "--keys-only")
+        self.assertEqual(out.split(), ["t1", "t2", "t3", "t4"])
+        channel = grpc.insecure_channel("127.0.0.1:%d" % cluster.peer_ports[1])
+        with self.assertRaises(grpc.FutureTimeoutError, msg="plain text is refused"):
+            grpc.channel_ready_future(channel).result(timeout=2)
+        channel.close()
+        for m in cluster.members:
+            self.assertNotIn("No match found for server name", m.log())
+
+
 if __name__ == "__main__":
     unittest.main()
