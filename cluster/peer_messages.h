@@ -120,6 +120,7 @@ struct ShardWatch {
   Timestamp after;
   uint64_t cursor = 0;
   size_t limit = 0;
+  bool with_previous = false;  // also each change's previous version (etcd's prev_kv)
 };
 
 using PeerRequest =
@@ -173,6 +174,10 @@ struct ShardWatchReply {
   std::vector<Change> changes;
   Timestamp resolved;
   uint64_t cursor = 0;
+  // With with_previous, one per change: the key's version just before it
+  // (nullopt: none, a delete, compacted away, or past what one message
+  // carries once the changes are in).
+  std::vector<std::optional<Change>> previous;
 };
 
 // The request failed (never OK).

@@ -191,7 +191,7 @@ void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
                                     std::to_string(store_->compaction_horizon().value()))});
   }
   const Timestamp resolved = WatchFrontier();
-  ShardWatchReply reply{{}, std::max(resolved, watch.after), watch.cursor};
+  ShardWatchReply reply{{}, std::max(resolved, watch.after), watch.cursor, {}};
   if (resolved <= watch.after) return respond(std::move(reply));
   const size_t limit = std::min(watch.limit == 0 ? kMaxRawLimit : watch.limit, kMaxRawLimit);
   if (auto page = change_log_.Read(watch.range, watch.after, resolved, watch.cursor, limit)) {
@@ -213,7 +213,24 @@ void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
   bool cut = false;
   CutToFit(&reply.changes, &cut, 0);
   if (cut) EndBeforeLastTimestamp(&reply, watch.cursor);
+  if (watch.with_previous) AddPrevious(&reply);
   respond(std::move(reply));
+}
+
+void ShardServer::AddPrevious(ShardWatchReply* reply) const {
+  size_t used = 0;
+  for (const Change& c : reply->changes) used += MessageBytes(c);
+  reply->previous.reserve(reply->changes.size());
+  for (const Change& c : reply->changes) {
+    std::optional<Change> previous;
+    Result<ReadResult> r = store_->Get(c.key, Timestamp(c.timestamp.value() - 1));
+    if (r.ok() && r->found && !r->deleted) {
+      Change p{c.key, r->timestamp, r->version, false, std::move(r->value)};
+      used += MessageBytes(p);
+      if (used <= kMaxPeerMessageBytes) previous = std::move(p);
+    }
+    reply->previous.push_back(std::move(previous));
+  }
 }
 
 void ShardServer::RetryWaitingReads() {

@@ -107,7 +107,8 @@ class ShardServer final {
   void Changes(const RawChanges& changes, Respond respond);
   // A watch's read: what this shard committed in a range since `after`, up
   // to its resolved timestamp, from its change log (or, if the log no
-  // longer holds what the reader needs, from the store).
+  // longer holds what the reader needs, from the store); with
+  // with_previous, each change's previous version too, read from the store.
   void Watch(const ShardWatch& watch, Respond respond);
 
   ShardId shard() const { return shard_; }
@@ -121,6 +122,8 @@ class ShardServer final {
   ShardServerStats Stats() const;
 
  private:
+  // Each change's previous version, as room in the message allows.
+  void AddPrevious(ShardWatchReply* reply) const;
   struct WaitingRead {
     ShardRead read;
     Respond respond;

@@ -36,38 +36,59 @@ void WatchFeed::Read(size_t index) {
   if (merger_.pending() > options_.max_pending && state.after > merger_.frontier()) {
     return ReadLater(index, options_.poll_interval);
   }
-  peers_->Call(state.shard, ShardWatch{range_, state.after, state.cursor, options_.page_limit},
-               [this, index, alive = alive_](const PeerReply* reply) {
-                 if (!*alive || failed_) return;
-                 const auto* page = ReplyAs<ShardWatchReply>(reply);
-                 if (page == nullptr) {
-                   const Status error = CallFailure(reply, "the shard did not answer");
-                   if (error.code() == StatusCode::kCompacted) {
-                     failed_ = true;
-                     // A copy: the consumer may destroy this feed in it.
-                     const OnError on_error = on_error_;
-                     return on_error(error);
-                   }
-                   return ReadLater(index, options_.retry_interval);
-                 }
-                 ShardState& state = shards_[index];
-                 const bool news = !page->changes.empty();
-                 merger_.Add(page->changes);
-                 merger_.Resolve(index, page->resolved);
-                 state.after = std::max(state.after, page->resolved);
-                 state.cursor = page->cursor;
-                 std::vector<Change> released = merger_.Release();
-                 const Timestamp frontier = merger_.frontier();
-                 if (!released.empty() || frontier > handed_on_) {
-                   handed_on_ = std::max(handed_on_, frontier);
-                   // A copy: the consumer may destroy this feed in it.
-                   const OnChanges on_changes = on_changes_;
-                   on_changes(std::move(released), handed_on_);
-                   if (!*alive) return;
-                 }
-                 if (news) return Read(index);
-                 ReadLater(index, options_.poll_interval);
-               });
+  peers_->Call(
+      state.shard,
+      ShardWatch{range_, state.after, state.cursor, options_.page_limit, options_.with_previous},
+      [this, index, alive = alive_](const PeerReply* reply) {
+        if (!*alive || failed_) return;
+        const auto* page = ReplyAs<ShardWatchReply>(reply);
+        if (page == nullptr) {
+          const Status error = CallFailure(reply, "the shard did not answer");
+          if (error.code() == StatusCode::kCompacted) {
+            failed_ = true;
+            // A copy: the consumer may destroy this feed in it.
+            const OnError on_error = on_error_;
+            return on_error(error);
+          }
+          return ReadLater(index, options_.retry_interval);
+        }
+        ShardState& state = shards_[index];
+        const bool news = !page->changes.empty();
+        for (size_t i = 0; i < page->previous.size() && i < page->changes.size(); ++i) {
+          const Change& c = page->changes[i];
+          // What the merger will drop as late is never released.
+          if (page->previous[i] && c.timestamp > handed_on_) {
+            previous_.insert_or_assign({c.timestamp.value(), c.key}, *page->previous[i]);
+          }
+        }
+        merger_.Add(page->changes);
+        merger_.Resolve(index, page->resolved);
+        state.after = std::max(state.after, page->resolved);
+        state.cursor = page->cursor;
+        std::vector<Change> released = merger_.Release();
+        std::vector<std::optional<Change>> previous;
+        if (options_.with_previous) {
+          for (const Change& c : released) {
+            auto it = previous_.find({c.timestamp.value(), c.key});
+            if (it == previous_.end()) {
+              previous.emplace_back();
+            } else {
+              previous.emplace_back(std::move(it->second));
+              previous_.erase(it);
+            }
+          }
+        }
+        const Timestamp frontier = merger_.frontier();
+        if (!released.empty() || frontier > handed_on_) {
+          handed_on_ = std::max(handed_on_, frontier);
+          // A copy: the consumer may destroy this feed in it.
+          const OnChanges on_changes = on_changes_;
+          on_changes(std::move(released), std::move(previous), handed_on_);
+          if (!*alive) return;
+        }
+        if (news) return Read(index);
+        ReadLater(index, options_.poll_interval);
+      });
 }
 
 }  // namespace strata::cluster

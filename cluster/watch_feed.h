@@ -23,7 +23,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster/change_merger.h"
@@ -39,13 +43,18 @@ struct WatchFeedOptions {
   std::chrono::milliseconds retry_interval{200};  // after a failed read
   size_t page_limit = 1000;                       // changes per shard read
   size_t max_pending = 100000;
+  // Also hand on each change's previous version (etcd's prev_kv).
+  bool with_previous = false;
 };
 
 class WatchFeed final {
  public:
   // Changes released, in (timestamp, key) order, and the frontier after
-  // them (everything at or below it has been handed on).
-  using OnChanges = std::function<void(std::vector<Change> changes, Timestamp frontier)>;
+  // them (everything at or below it has been handed on); with
+  // with_previous, `previous` holds one entry per change (ShardWatchReply).
+  using OnChanges =
+      std::function<void(std::vector<Change> changes, std::vector<std::optional<Change>> previous,
+                         Timestamp frontier)>;
   using OnError = std::function<void(Status error)>;
 
   // Hands on the changes in `range` above `after`.
@@ -73,6 +82,9 @@ class WatchFeed final {
   OnError on_error_;
   std::vector<ShardState> shards_;
   ChangeMerger merger_;
+  // Previous versions of the changes waiting in the merger, by (timestamp,
+  // key), until they are released with them.
+  std::map<std::pair<uint64_t, std::string>, Change> previous_;
   Timestamp handed_on_;  // the frontier last handed on
   bool failed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -136,6 +136,7 @@ struct RequestWriter {
     w->FieldUint("after", watch.after.value())
         .FieldUint("cursor", watch.cursor)
         .FieldUint("limit", watch.limit);
+    if (watch.with_previous) w->Key("with_previous").Bool(true);
   }
 };
 
@@ -172,6 +173,21 @@ struct ReplyWriter {
   void operator()(const cluster::ShardWatchReply& reply) const {
     WriteChanges(w, ChangesResult{reply.changes, false});
     w->FieldUint("resolved", reply.resolved.value()).FieldUint("cursor", reply.cursor);
+    if (!reply.previous.empty()) {
+      // One per change: null, or the previous version as a change.
+      w->Key("previous").BeginArray();
+      for (const std::optional<Change>& previous : reply.previous) {
+        if (!previous) {
+          w->Null();
+          continue;
+        }
+        w->BeginObject().Key("k");
+        WriteHexKey(w, previous->key);
+        w->FieldUint("v", previous->version).FieldUint("t", previous->timestamp.value());
+        w->Key("val").Raw(previous->value).EndObject();
+      }
+      w->EndArray();
+    }
   }
   void operator()(const cluster::PeerError& error) const {
     const ErrorReply wire = ErrorFromStatus(error.status);
@@ -267,6 +283,34 @@ MaybeError ReadChanges(const Body& body, ChangesResult* out) {
     change.timestamp = read.timestamp;
     change.deleted = read.deleted;
     out->changes.push_back(std::move(change));
+  }
+  return std::nullopt;
+}
+
+// "previous": [null or {k, v, t, val}], one per change (absent: none asked).
+MaybeError ReadPrevious(const Body& body, size_t changes, std::vector<std::optional<Change>>* out) {
+  auto previous = body.Find("previous");
+  if (!previous) return std::nullopt;
+  simdjson::dom::array list;
+  if (previous->get_array().get(list) || list.size() != changes) {
+    return Malformed("'previous' must hold one entry per change");
+  }
+  for (simdjson::dom::element e : list) {
+    if (e.is_null()) {
+      out->push_back(std::nullopt);
+      continue;
+    }
+    Change change;
+    std::string_view hex;
+    ReadResult read;
+    if (e["k"].get_string().get(hex) || !ParseHexKey(hex, &change.key) ||
+        ReadReadResult(e, &read) || !read.found || read.deleted) {
+      return Malformed("a previous version is not null or {k, v, t, val}");
+    }
+    change.value = std::move(read.value);
+    change.version = read.version;
+    change.timestamp = read.timestamp;
+    out->push_back(std::move(change));
   }
   return std::nullopt;
 }
@@ -438,7 +482,10 @@ MaybeError ReadPeerRequest(const Envelope& message, PeerRequest* out) {
     if (!err) err = body.RequiredTimestamp("after", &watch.after);
     if (!err) err = body.RequiredUint("cursor", &watch.cursor);
     if (!err) err = ReadLimit(body, &watch.limit);
+    std::optional<bool> with_previous;
+    if (!err) err = body.OptionalBool("with_previous", &with_previous);
     if (err) return err;
+    watch.with_previous = with_previous.value_or(false);
     *out = std::move(watch);
     return std::nullopt;
   }
@@ -520,6 +567,7 @@ PeerReply ReadPeerReply(const Envelope& message) {
     MaybeError err = ReadChanges(body, &changes);
     if (!err) err = body.RequiredTimestamp("resolved", &reply.resolved);
     if (!err) err = body.RequiredUint("cursor", &reply.cursor);
+    if (!err) err = ReadPrevious(body, changes.changes.size(), &reply.previous);
     if (err) return Unreadable(type, *err);
     reply.changes = std::move(changes.changes);
     return reply;

@@ -121,6 +121,7 @@ struct RequestWriter {
     p->set_after(watch.after.value());
     p->set_cursor(watch.cursor);
     p->set_limit(watch.limit);
+    p->set_with_previous(watch.with_previous);
   }
 };
 
@@ -179,6 +180,10 @@ struct ReplyWriter {
     for (const Change& change : reply.changes) ToProto(change, p->add_changes());
     p->set_resolved(reply.resolved.value());
     p->set_cursor(reply.cursor);
+    for (const std::optional<Change>& previous : reply.previous) {
+      auto* out = p->add_previous();
+      if (previous) ToProto(*previous, out->mutable_change());
+    }
   }
   void operator()(const cluster::RawCompactReply& reply) const {
     peerpb::RawCompactReply* p = m->mutable_raw_compact_reply();
@@ -355,7 +360,8 @@ Status RequestFromProto(const peerpb::Message& m, PeerRequest* out) {
     case peerpb::Message::kShardWatch: {
       const peerpb::ShardWatch& p = m.shard_watch();
       if (!p.has_range()) return Bad("a shard watch without a range");
-      cluster::ShardWatch watch{FromProto(p.range()), Timestamp(p.after()), p.cursor(), 0};
+      cluster::ShardWatch watch{FromProto(p.range()), Timestamp(p.after()), p.cursor(), 0,
+                                p.with_previous()};
       if (Status s = RawLimit(p.limit(), &watch.limit); !s.ok()) return s;
       *out = std::move(watch);
       return Status::Ok();
@@ -412,6 +418,14 @@ PeerReply ReplyFromProto(const peerpb::Message& m) {
       }
       reply.resolved = Timestamp(m.shard_watch_reply().resolved());
       reply.cursor = m.shard_watch_reply().cursor();
+      for (const auto& previous : m.shard_watch_reply().previous()) {
+        reply.previous.push_back(previous.has_change() ? std::optional(FromProto(previous.change()))
+                                                       : std::nullopt);
+      }
+      if (!reply.previous.empty() && reply.previous.size() != reply.changes.size()) {
+        return cluster::PeerError{Status::InvalidArgument(
+            "a shard watch reply's previous versions do not match its changes")};
+      }
       return reply;
     }
     case peerpb::Message::kRawCompactReply: {

@@ -62,9 +62,6 @@ void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
                                  options_.max_watchers_per_stream, options_.max_watchers)) {
     return refuse(refusal->watch_id, std::move(refusal->reason));
   }
-  if (request.prev_kv) {
-    return refuse(-1, "strata: prev_kv is not served by a strata cluster yet (docs/CLUSTER.md)");
-  }
   std::optional<KeyRange> range = ClusterKv::EngineRange(request.span);
   auto w = std::make_unique<Watcher>();
   w->sink = sink;
@@ -76,10 +73,13 @@ void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
   w->after = request.start_revision > 0 ? Timestamp(request.start_revision - 1) : now;
   if (!shared_) {
     shared_frontier_ = now;
+    // Any watcher may want prev_kv: the shared feed reads previous versions.
+    cluster::WatchFeedOptions shared_options = options_.feed;
+    shared_options.with_previous = true;
     shared_ = member.Watch(
-        *ClusterKv::EngineRange(KeySpan{"", std::string(1, '\0')}), now, options_.feed,
-        [this](std::vector<Change> changes, Timestamp frontier) {
-          OnShared(std::move(changes), frontier);
+        *ClusterKv::EngineRange(KeySpan{"", std::string(1, '\0')}), now, shared_options,
+        [this](std::vector<Change> changes, Previous previous, Timestamp frontier) {
+          OnShared(std::move(changes), std::move(previous), frontier);
         },
         [this](Status error) {
           // The shared feed starts at "now": nothing it reads is compacted,
@@ -104,10 +104,12 @@ void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
   sink->Offer(std::move(created), /*must=*/true);
   if (raw->after < shared_frontier_) {
     // History first: its own feed until it reaches the shared one.
+    cluster::WatchFeedOptions catch_up_options = options_.feed;
+    catch_up_options.with_previous = request.prev_kv;
     raw->catch_up = member.Watch(
-        raw->range, raw->after, options_.feed,
-        [this, raw](std::vector<Change> changes, Timestamp frontier) {
-          OnCatchUp(raw, std::move(changes), frontier);
+        raw->range, raw->after, catch_up_options,
+        [this, raw](std::vector<Change> changes, Previous previous, Timestamp frontier) {
+          OnCatchUp(raw, std::move(changes), std::move(previous), frontier);
         },
         [this, raw](Status error) {
           // etcd 3.4 gives no reason for a compacted start: clients read
@@ -120,7 +122,7 @@ void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
   }
 }
 
-void ClusterWatches::OnShared(std::vector<Change> changes, Timestamp frontier) {
+void ClusterWatches::OnShared(std::vector<Change> changes, Previous previous, Timestamp frontier) {
   shared_frontier_ = std::max(shared_frontier_, frontier);
   std::vector<Watcher*> live;
   for (auto& [sink, stream] : streams_) {
@@ -128,24 +130,32 @@ void ClusterWatches::OnShared(std::vector<Change> changes, Timestamp frontier) {
       if (!w->catch_up) live.push_back(w.get());
     }
   }
-  for (Watcher* w : live) Deliver(w, changes, frontier);
+  for (Watcher* w : live) Deliver(w, changes, previous, frontier);
 }
 
-void ClusterWatches::OnCatchUp(Watcher* w, std::vector<Change> changes, Timestamp frontier) {
-  if (!Deliver(w, changes, frontier)) return;
+void ClusterWatches::OnCatchUp(Watcher* w, std::vector<Change> changes, Previous previous,
+                               Timestamp frontier) {
+  if (!Deliver(w, changes, previous, frontier)) return;
   // Caught up with the shared feed: it goes on from there (what the shared
   // feed hands on at or below w->after is skipped).
   if (w->after >= shared_frontier_) w->catch_up.reset();
 }
 
-bool ClusterWatches::Deliver(Watcher* w, const std::vector<Change>& changes, Timestamp frontier) {
+bool ClusterWatches::Deliver(Watcher* w, const std::vector<Change>& changes,
+                             const Previous& previous, Timestamp frontier) {
   WatchResponse r;
   r.header.revision = RevisionOf(frontier);
   r.watch_id = w->id;
-  for (const Change& c : changes) {
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const Change& c = changes[i];
     if (c.timestamp <= w->after || !w->range.Contains(c.key)) continue;
     if (c.deleted ? w->filter.no_delete : w->filter.no_put) continue;
-    if (auto e = ToEvent(c)) r.events.push_back(std::move(*e));
+    auto e = ToEvent(c);
+    if (!e) continue;
+    if (w->filter.prev_kv && i < previous.size() && previous[i]) {
+      if (auto before = ToEvent(*previous[i])) e->prev_kv = std::move(before->kv);
+    }
+    r.events.push_back(std::move(*e));
   }
   const Timestamp before = w->after;
   w->after = std::max(w->after, frontier);

@@ -79,11 +79,16 @@ class ClusterWatches final : public Watches {
 
   // On the loop thread.
   void CreateOnLoop(cluster::Member& member, WatchSink* sink, const WatchCreateRequest& request);
-  void OnShared(std::vector<Change> changes, Timestamp frontier);
-  void OnCatchUp(Watcher* w, std::vector<Change> changes, Timestamp frontier);
-  // Hands `changes` (ordered) to `w`: those it matches above its `after`.
-  // False if its stream is full (it was cancelled).
-  bool Deliver(Watcher* w, const std::vector<Change>& changes, Timestamp frontier);
+  // A feed's changes, with their previous versions (one per change; empty
+  // from a feed that did not ask for them).
+  using Previous = std::vector<std::optional<Change>>;
+  void OnShared(std::vector<Change> changes, Previous previous, Timestamp frontier);
+  void OnCatchUp(Watcher* w, std::vector<Change> changes, Previous previous, Timestamp frontier);
+  // Hands `changes` (ordered) to `w`: those it matches above its `after`,
+  // with prev_kv if it asked. False if its stream is full (it was
+  // cancelled).
+  bool Deliver(Watcher* w, const std::vector<Change>& changes, const Previous& previous,
+               Timestamp frontier);
   void CancelWatcher(Watcher* w, std::string reason, int64_t compact_revision);
   void Remove(Watcher* w);
   void StopSharedIfIdle();

@@ -122,11 +122,12 @@ TEST(PeerCodecTest, RequestsRoundTrip) {
       std::get<LowWaterMarkReport>(RoundTrip(LowWaterMarkReport{Timestamp(3)})).oldest_snapshot,
       Timestamp(3));
   const auto watch =
-      std::get<ShardWatch>(RoundTrip(ShardWatch{KeyRange{"a", "b"}, Timestamp(7), 11, 5}));
+      std::get<ShardWatch>(RoundTrip(ShardWatch{KeyRange{"a", "b"}, Timestamp(7), 11, 5, true}));
   EXPECT_EQ(watch.range.end, "b");
   EXPECT_EQ(watch.after, Timestamp(7));
   EXPECT_EQ(watch.cursor, 11u);
   EXPECT_EQ(watch.limit, 5u);
+  EXPECT_TRUE(watch.with_previous);
   EXPECT_TRUE(IsOneWayType("lwm_report"));
   EXPECT_FALSE(IsOneWayType("shard_read"));
   EXPECT_FALSE(IsPeerRequestType("mvcc_put")) << "a client request a node relays";
@@ -170,8 +171,13 @@ TEST(PeerCodecTest, RepliesRoundTrip) {
   const auto watched = std::get<ShardWatchReply>(RoundTrip(ShardWatchReply{
       {Change{"k", Timestamp(3), 0, false, "[1]"}, Change{"j", Timestamp(4), 0, true, ""}},
       Timestamp(9),
-      4}));
+      4,
+      {Change{"k", Timestamp(2), 0, false, "[0]"}, std::nullopt}}));
   ASSERT_EQ(watched.changes.size(), 2u);
+  ASSERT_EQ(watched.previous.size(), 2u);
+  EXPECT_EQ(watched.previous[0]->value, "[0]");
+  EXPECT_EQ(watched.previous[0]->timestamp, Timestamp(2));
+  EXPECT_FALSE(watched.previous[1]);
   EXPECT_EQ(watched.changes[0].value, "[1]");
   EXPECT_TRUE(watched.changes[1].deleted);
   EXPECT_EQ(watched.resolved, Timestamp(9));

@@ -41,6 +41,7 @@ Timestamp Commit(LocalCluster& c, int node, Coordinator::Writes writes) {
 // What a feed handed on, batch by batch.
 struct Collected {
   std::vector<std::vector<Change>> batches;
+  std::vector<std::optional<Change>> previous;  // of every change, in order
   Timestamp frontier;
   std::optional<Status> error;
   std::vector<Change> All() const {
@@ -51,13 +52,18 @@ struct Collected {
 };
 
 std::unique_ptr<WatchFeed> Feed(LocalCluster& c, Timestamp after, Collected* out,
-                                KeyRange range = KeyRange::All()) {
+                                KeyRange range = KeyRange::All(), bool with_previous = false) {
+  WatchFeedOptions options;
+  options.with_previous = with_previous;
   return c.member(0).Watch(
-      std::move(range), after, {},
-      [out](std::vector<Change> changes, Timestamp frontier) {
+      std::move(range), after, options,
+      [out, with_previous](std::vector<Change> changes, std::vector<std::optional<Change>> previous,
+                           Timestamp frontier) {
         EXPECT_GE(frontier, out->frontier) << "the frontier never moves back";
+        EXPECT_EQ(previous.size(), with_previous ? changes.size() : 0u);
         out->frontier = frontier;
         out->batches.push_back(std::move(changes));
+        for (auto& p : previous) out->previous.push_back(std::move(p));
       },
       [out](Status error) { out->error = error; });
 }
@@ -92,6 +98,38 @@ TEST(WatchFeedTest, HandsOnEveryCommitInOrderOnceAndWhole) {
   for (size_t i = 0; i < commits.size(); ++i) EXPECT_EQ(all[i * keys.size()].timestamp, commits[i]);
   EXPECT_TRUE(all[3 * keys.size() + 0].deleted || all[3 * keys.size() + 1].deleted ||
               all[3 * keys.size() + 2].deleted);
+}
+
+TEST(WatchFeedTest, EachChangeComesWithItsPreviousVersionIfAsked) {
+  LocalCluster c(3, Options());
+  const auto keys = KeysOnEveryShard(c.member(0).map());
+  Collected got;
+  c.SetNow();
+  auto feed = Feed(c, c.member(0).coordinator().FreshTimestamp(), &got, KeyRange::All(), true);
+  Timestamp last;
+  for (int i = 0; i < 4; ++i) {
+    Coordinator::Writes writes;
+    for (const auto& k : keys) writes[k] = "\"v" + std::to_string(i) + "\"";
+    if (i == 2) writes[keys[0]] = std::nullopt;
+    last = Commit(c, i % 3, writes);
+  }
+  ASSERT_TRUE(c.RunUntil([&] { return got.frontier >= last; }));
+  const std::vector<Change> all = got.All();
+  ASSERT_EQ(all.size(), 4 * keys.size());
+  ASSERT_EQ(got.previous.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const size_t round = i / keys.size();
+    const bool first_key = all[i].key == keys[0];
+    // No previous for a first write, nor after a delete (a tombstone).
+    if (round == 0 || (round == 3 && first_key)) {
+      EXPECT_FALSE(got.previous[i]) << i;
+      continue;
+    }
+    ASSERT_TRUE(got.previous[i]) << i;
+    EXPECT_EQ(got.previous[i]->key, all[i].key);
+    EXPECT_EQ(got.previous[i]->value, "\"v" + std::to_string(round - 1) + "\"");
+    EXPECT_LT(got.previous[i]->timestamp, all[i].timestamp);
+  }
 }
 
 TEST(WatchFeedTest, ReadsHistoryFromTheLogOrTheStoreAndARangeOnly) {

@@ -3,7 +3,7 @@ through clients we did not write (etcdctl) and raw gRPC:
 
 - an etcdctl session: a write on one member is read on the others, Txn over
   several shards, past revisions, compaction, `member list`, a watch from a
-  past revision on another member, and the calls a cluster does not serve
+  past revision on another member (with prev_kv too), and the calls a cluster does not serve
   yet refused with a sentence;
 - strata.v1 through strata-ctl: an interactive transaction over several
   shards, two racing ones on two members (one conflicts), a key's history
@@ -68,6 +68,15 @@ class ClusterTest(unittest.TestCase):
         out, _ = p.communicate(timeout=10)
         self.assertEqual(out.decode().split(),
                          ["PUT", "greeting", "hello", "PUT", "greeting", "again"])
+        # With --prev-kv, etcdctl prints each event's previous version first.
+        p = subprocess.Popen([etcdctl_binary(), "--endpoints", b, "watch", "greeting", "--rev",
+                              str(rev0), "--prev-kv"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=dict(os.environ, ETCDCTL_API="3"))
+        time.sleep(1.5)
+        p.terminate()
+        out, _ = p.communicate(timeout=10)
+        self.assertEqual(out.decode().split(), ["PUT", "greeting", "hello", "PUT", "greeting",
+                                                "hello", "greeting", "again"])
 
         # The past by revision, then compaction.
         out, _ = etcdctl(a, "get", "greeting", "--rev", str(rev1), "--print-value-only")

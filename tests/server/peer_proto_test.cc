@@ -88,11 +88,12 @@ TEST(PeerProtoTest, RequestsRoundTrip) {
             Timestamp(3));
   EXPECT_EQ(std::get<RawCompact>(RoundTrip(RawCompact{Timestamp(6)})).horizon, Timestamp(6));
   const auto watch =
-      std::get<ShardWatch>(RoundTrip(ShardWatch{KeyRange{"a", "b"}, Timestamp(7), 11, 5}));
+      std::get<ShardWatch>(RoundTrip(ShardWatch{KeyRange{"a", "b"}, Timestamp(7), 11, 5, true}));
   EXPECT_EQ(watch.range.end, "b");
   EXPECT_EQ(watch.after, Timestamp(7));
   EXPECT_EQ(watch.cursor, 11u);
   EXPECT_EQ(watch.limit, 5u);
+  EXPECT_TRUE(watch.with_previous);
 }
 
 TEST(PeerProtoTest, RepliesRoundTrip) {
@@ -121,9 +122,15 @@ TEST(PeerProtoTest, RepliesRoundTrip) {
   const auto changes = std::get<RawChangesReply>(
       RoundTrip(RawChangesReply{ChangesResult{{Change{"k", Timestamp(1), 2, true, ""}}, false}}));
   EXPECT_TRUE(changes.changes.changes[0].deleted);
-  const auto watched = std::get<ShardWatchReply>(
-      RoundTrip(ShardWatchReply{{Change{"k", Timestamp(3), 0, false, "v"}}, Timestamp(9), 4}));
-  ASSERT_EQ(watched.changes.size(), 1u);
+  const auto watched = std::get<ShardWatchReply>(RoundTrip(ShardWatchReply{
+      {Change{"k", Timestamp(3), 0, false, "v"}, Change{"j", Timestamp(3), 0, true, ""}},
+      Timestamp(9),
+      4,
+      {Change{"k", Timestamp(2), 1, false, "u"}, std::nullopt}}));
+  ASSERT_EQ(watched.changes.size(), 2u);
+  ASSERT_EQ(watched.previous.size(), 2u);
+  EXPECT_EQ(watched.previous[0]->value, "u");
+  EXPECT_FALSE(watched.previous[1]);
   EXPECT_EQ(watched.changes[0].value, "v");
   EXPECT_EQ(watched.resolved, Timestamp(9));
   EXPECT_EQ(watched.cursor, 4u);

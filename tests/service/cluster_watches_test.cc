@@ -158,11 +158,25 @@ TEST_F(ClusterWatchesTest, FiltersCancelProgressAndRefusals) {
   EXPECT_TRUE(s.responses.back().canceled);
   EXPECT_EQ(watches_->watchers(), 0u);
 
+  // prev_kv: each event carries the key's version before it, if any.
   WatchCreateRequest prev = Watch("a", "b");
   prev.prev_kv = true;
   watches_->Create(&s, prev);
-  EXPECT_TRUE(s.responses.back().created && s.responses.back().canceled);
-  EXPECT_NE(s.responses.back().cancel_reason.find("prev_kv"), std::string::npos);
+  ASSERT_FALSE(s.responses.back().canceled);
+  const int64_t prev_id = s.responses.back().watch_id;
+  Put(0, "a1", "x");
+  Put(1, "a1", "y");
+  ASSERT_TRUE(WaitEvents(s, prev_id, 2));
+  std::vector<Event> events;
+  for (const auto& r : s.responses) {
+    if (r.watch_id == prev_id) events.insert(events.end(), r.events.begin(), r.events.end());
+  }
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_FALSE(events[0].prev_kv) << "a first write has none";
+  ASSERT_TRUE(events[1].prev_kv);
+  EXPECT_EQ(events[1].prev_kv->value, "x");
+  EXPECT_EQ(events[1].prev_kv->mod_revision, events[0].kv.mod_revision);
+  watches_->Cancel(&s, prev_id);
   // An inverted range and an id the stream uses: etcd's refusals.
   watches_->Create(&s, Watch("b", "a"));
   EXPECT_EQ(s.responses.back().watch_id, -1);
