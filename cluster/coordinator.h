@@ -124,6 +124,10 @@ class Coordinator final {
   Timestamp ReadTimestamp();
   // A fresh snapshot that holds the low-water mark until released.
   Timestamp HoldSnapshot();
+  // Holds the low-water mark at `snapshot` (a reader of the past: a watch
+  // feed's position) until released.
+  void HoldSnapshotAt(Timestamp snapshot) { active_snapshots_.insert(snapshot.value()); }
+  // Releases one hold of `snapshot` (which must be held).
   void ReleaseSnapshot(Timestamp snapshot);
   // Reads `keys` at `snapshot` (one ShardRead per shard); `done` gets the
   // results in the order of `keys`.

@@ -149,8 +149,9 @@ Member::Clock::time_point Member::RunTimers(Clock::time_point now) {
 std::unique_ptr<WatchFeed> Member::Watch(KeyRange range, Timestamp after, WatchFeedOptions options,
                                          WatchFeed::OnChanges on_changes,
                                          WatchFeed::OnError on_error) {
-  auto feed = std::make_unique<WatchFeed>(&peers_, &timers_, std::move(range), after, options,
-                                          std::move(on_changes), std::move(on_error));
+  auto feed =
+      std::make_unique<WatchFeed>(&peers_, &timers_, coordinator_.get(), std::move(range), after,
+                                  options, std::move(on_changes), std::move(on_error));
   feed->Start();
   return feed;
 }

@@ -4,10 +4,12 @@
 
 namespace strata::cluster {
 
-WatchFeed::WatchFeed(Peers* peers, Timers* timers, KeyRange range, Timestamp after,
-                     WatchFeedOptions options, OnChanges on_changes, OnError on_error)
+WatchFeed::WatchFeed(Peers* peers, Timers* timers, Coordinator* holder, KeyRange range,
+                     Timestamp after, WatchFeedOptions options, OnChanges on_changes,
+                     OnError on_error)
     : peers_(peers),
       timers_(timers),
+      holder_(holder),
       range_(std::move(range)),
       options_(options),
       on_changes_(std::move(on_changes)),
@@ -15,9 +17,20 @@ WatchFeed::WatchFeed(Peers* peers, Timers* timers, KeyRange range, Timestamp aft
       merger_(peers->map().shards().size(), after),
       handed_on_(after) {
   for (const Shard& shard : peers->map().shards()) shards_.push_back({shard.id, after, 0});
+  MoveHold();
 }
 
-WatchFeed::~WatchFeed() { *alive_ = false; }
+WatchFeed::~WatchFeed() {
+  *alive_ = false;
+  if (holder_ != nullptr && held_) holder_->ReleaseSnapshot(*held_);
+}
+
+void WatchFeed::MoveHold() {
+  if (holder_ == nullptr || held_ == handed_on_) return;
+  holder_->HoldSnapshotAt(handed_on_);
+  if (held_) holder_->ReleaseSnapshot(*held_);
+  held_ = handed_on_;
+}
 
 void WatchFeed::Start() {
   for (size_t i = 0; i < shards_.size(); ++i) Read(i);
@@ -81,6 +94,7 @@ void WatchFeed::Read(size_t index) {
         const Timestamp frontier = merger_.frontier();
         if (!released.empty() || frontier > handed_on_) {
           handed_on_ = std::max(handed_on_, frontier);
+          MoveHold();
           // A copy: the consumer may destroy this feed in it.
           const OnChanges on_changes = on_changes_;
           on_changes(std::move(released), std::move(previous), handed_on_);

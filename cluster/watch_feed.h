@@ -14,7 +14,9 @@
 // again while max_pending changes wait in the merger for the others.
 //
 // A shard that compacted past what the watch needs ends it (on_error with
-// kCompacted), as etcd ends such a watch. Not thread-safe: the node's event
+// kCompacted), as etcd ends such a watch. Given a holder, the feed holds
+// the cluster's low-water mark at what it has handed on, so a compaction
+// never passes a live feed. Not thread-safe: the node's event
 // loop owns it; destroying it stops it (replies still in flight are
 // ignored).
 #ifndef STRATA_CLUSTER_WATCH_FEED_H_
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "cluster/change_merger.h"
+#include "cluster/coordinator.h"
 #include "cluster/peers.h"
 #include "cluster/timers.h"
 #include "strata/mvcc_store.h"
@@ -57,9 +60,10 @@ class WatchFeed final {
                          Timestamp frontier)>;
   using OnError = std::function<void(Status error)>;
 
-  // Hands on the changes in `range` above `after`.
-  WatchFeed(Peers* peers, Timers* timers, KeyRange range, Timestamp after, WatchFeedOptions options,
-            OnChanges on_changes, OnError on_error);
+  // Hands on the changes in `range` above `after`. `holder` (may be null)
+  // must outlive the feed.
+  WatchFeed(Peers* peers, Timers* timers, Coordinator* holder, KeyRange range, Timestamp after,
+            WatchFeedOptions options, OnChanges on_changes, OnError on_error);
   ~WatchFeed();
 
   void Start();
@@ -74,8 +78,13 @@ class WatchFeed final {
   void Read(size_t index);
   void ReadLater(size_t index, std::chrono::milliseconds delay);
 
+  // Moves the feed's hold on the low-water mark up to what was handed on.
+  void MoveHold();
+
   Peers* peers_;
   Timers* timers_;
+  Coordinator* holder_;
+  std::optional<Timestamp> held_;
   const KeyRange range_;
   const WatchFeedOptions options_;
   OnChanges on_changes_;

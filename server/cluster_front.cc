@@ -99,6 +99,14 @@ ClusterFront::~ClusterFront() {
     peer_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     peer_server_->Wait();
   }
+  // The watch feeds hold the member's low-water mark: they end before it.
+  std::promise<void> stopped;
+  if (runtime_->Post([this, &stopped](cluster::Member&) {
+        watches_->StopFeeds();
+        stopped.set_value();
+      })) {
+    stopped.get_future().wait();
+  }
   runtime_.reset();  // joins the loop: nothing uses kv_, leases_ or watches_ after this
   txns_.reset();
   watches_.reset();

@@ -37,6 +37,13 @@ ClusterWatches::ClusterWatches(Post post, std::function<int64_t()> compact_revis
 
 ClusterWatches::~ClusterWatches() = default;
 
+void ClusterWatches::StopFeeds() {
+  shared_.reset();
+  for (auto& [sink, stream] : streams_) {
+    for (auto& [id, w] : stream.watchers) w->catch_up.reset();
+  }
+}
+
 void ClusterWatches::Create(WatchSink* sink, const WatchCreateRequest& request) {
   post_([this, sink, request](cluster::Member& member) { CreateOnLoop(member, sink, request); });
 }

@@ -51,8 +51,12 @@ class ClusterWatches final : public Watches {
   // `compact_revision` names the compaction a cancelled watcher reports.
   ClusterWatches(Post post, std::function<int64_t()> compact_revision,
                  ClusterWatchesOptions options = {});
-  // Destroy only once the loop has stopped (its feeds are the loop's).
+  // Destroy only once the loop has stopped (its feeds are the loop's), and
+  // after StopFeeds if the member goes first.
   ~ClusterWatches() override;
+  // On the loop thread, before the member is destroyed: ends every feed
+  // (each holds the member's low-water mark); watchers get nothing more.
+  void StopFeeds();
 
   void Create(WatchSink* sink, const WatchCreateRequest& request) override;
   void Cancel(WatchSink* sink, int64_t watch_id) override;

@@ -204,6 +204,26 @@ TEST_F(ClusterWatchesTest, FiltersCancelProgressAndRefusals) {
   EXPECT_EQ(watches_->watchers(), 0u);
 }
 
+TEST_F(ClusterWatchesTest, ALiveWatchHoldsCompactionBehindWhatItHandedOn) {
+  Sink s;
+  watches_->Create(&s, Watch("k", "l"));
+  const int64_t id = s.responses.back().watch_id;
+  // Let every member report its oldest snapshot (the watch's hold) first.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  cluster_.RunUntil([&] { return std::chrono::steady_clock::now() > until; });
+  for (int round = 0; round < 5; ++round) {
+    const int64_t last = Put(round % 3, "k" + std::to_string(round), "v");
+    // A compaction at the newest revision, at once: the shared feed is a
+    // poll behind it, so each shard compacts no further than the feed.
+    std::optional<Reply<CompactionResponse>> compacted;
+    kv_[round % 3]->Compact({last, true}, [&](Reply<CompactionResponse> r) { compacted = r; });
+    ASSERT_TRUE(cluster_.RunUntil([&] { return compacted.has_value(); }));
+  }
+  ASSERT_TRUE(WaitEvents(s, id, 5));
+  for (const auto& r : s.responses) EXPECT_FALSE(r.canceled) << r.cancel_reason;
+  EXPECT_EQ(s.Events(id).size(), 5u);
+}
+
 TEST_F(ClusterWatchesTest, AFullStreamCancelsItsWatcherNamingWhereToResume) {
   Sink s;
   watches_->Create(&s, Watch("k", "l"));
