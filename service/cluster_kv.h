@@ -15,10 +15,11 @@
 //    clock is past (so no commit wait), and answers header.revision = S.
 //    The shards it reads wait for intents at or below S on the keys read,
 //    so no commit at or below S in its range can appear after the answer.
-//    (Commits elsewhere may still: S is complete for the range read, not
-//    yet for the whole key space; that needs a Range to wait for the
-//    shards' resolved timestamps, which watches already use.) With a
-//    revision, it reads the past at that timestamp.
+//    (Elsewhere a two-phase commit prepared before the Range may still
+//    commit at or below S: linearizable, but S is complete for the range
+//    read only, not yet for the whole key space; that needs a Range to wait
+//    for the shards' resolved timestamps, which watches already use.) With
+//    a revision, it reads the past at that timestamp.
 // So revisions are hybrid-clock timestamps: unique and rising, not dense.
 //
 // Keys: an etcd key k is the engine key "\x01" + k (the cluster's string
