@@ -33,7 +33,7 @@ std::optional<ChangeLog::Page> ChangeLog::Read(const KeyRange& range, Timestamp 
     if (evicted_max_ > after) return std::nullopt;
     cursor = first_seq_;
   }
-  cursor = std::min(cursor, end());
+  if (cursor > end()) return std::nullopt;  // not a cursor of this log
   const size_t from = static_cast<size_t>(cursor - first_seq_);
   Page page;
   page.upto = upto;

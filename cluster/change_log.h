@@ -18,6 +18,12 @@
 // one it needs (its timestamp above `after`), and reads the store instead
 // (MvccStore::Changes).
 //
+// A shard that restarts starts a new log, above every sequence number the
+// old one handed out, and counts what its store held at start as evicted:
+// a reader's cursor from before the restart then points before the new
+// log, and it reads the store for what it has not seen. (A cursor past the
+// end, which no reader of this log can hold, is read from the store too.)
+//
 // Not thread-safe: the node's event loop owns it.
 #ifndef STRATA_CLUSTER_CHANGE_LOG_H_
 #define STRATA_CLUSTER_CHANGE_LOG_H_
@@ -34,7 +40,11 @@ namespace strata::cluster {
 
 class ChangeLog final {
  public:
-  explicit ChangeLog(size_t max_bytes = size_t{16} << 20) : max_bytes_(max_bytes) {}
+  // `first_seq` numbers the first entry; `before` is the newest commit
+  // applied before the log began (held in the store, not here).
+  explicit ChangeLog(size_t max_bytes = size_t{16} << 20, uint64_t first_seq = 0,
+                     Timestamp before = Timestamp())
+      : max_bytes_(max_bytes), first_seq_(first_seq), evicted_max_(before) {}
 
   // `writes` were applied at `timestamp` (nullopt value: a delete).
   void Append(const std::vector<BatchWrite>& writes, Timestamp timestamp);

@@ -72,7 +72,14 @@ ShardServer::ShardServer(ShardId shard, uint32_t shard_count, MvccStore* store,
       peers_(peers),
       timers_(timers),
       boot_ms_(HybridLogicalClock::SystemMillis()),
-      change_log_(options_.change_log_bytes),
+      // Above every sequence number a log of this shard handed out before a
+      // restart (it appends far fewer than one entry a microsecond), and
+      // behind everything the store already holds.
+      change_log_(options_.change_log_bytes,
+                  static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count()),
+                  store->max_timestamp().value_or(Timestamp())),
       participant_(store, clock,
                    ParticipantOptions{.outcome_retention = options_.outcome_retention,
                                       .describe_key = options_.describe_key,

@@ -47,6 +47,24 @@ TEST(ChangeLogTest, ReadsInTimestampOrderAndHoldsBackWhatIsAboveUpto) {
   EXPECT_EQ(Keys(*page), (std::vector<std::string>{"b@10"}));
 }
 
+TEST(ChangeLogTest, AfterARestartAReaderFromBeforeItReadsTheStore) {
+  // The log before the restart handed out cursors up to 3.
+  ChangeLog before;
+  for (int i = 1; i <= 3; ++i) before.Append(Puts({"k"}), Timestamp(i * 10));
+  const uint64_t old_cursor = before.end();
+  // After: a new log above every old cursor, behind what the store holds.
+  ChangeLog after(size_t{1} << 20, 1000, Timestamp(30));
+  after.Append(Puts({"k"}), Timestamp(40));
+  EXPECT_FALSE(after.Read(KeyRange::All(), Timestamp(20), Timestamp(50), old_cursor, 0))
+      << "the commit at 30 is in the store only";
+  // A reader that has everything up to 30 loses nothing by reading the log.
+  auto page = after.Read(KeyRange::All(), Timestamp(30), Timestamp(50), old_cursor, 0);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(Keys(*page), (std::vector<std::string>{"k@40"}));
+  // A cursor past the end is no cursor of this log.
+  EXPECT_FALSE(after.Read(KeyRange::All(), Timestamp(40), Timestamp(50), after.end() + 5, 0));
+}
+
 TEST(ChangeLogTest, ALimitNeverCutsInsideACommit) {
   ChangeLog log;
   log.Append(Puts({"a", "b", "c"}), Timestamp(10));
