@@ -10,7 +10,7 @@ import time
 
 import grpc
 
-from servers import python_stubs
+from servers import Workers, python_stubs
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402
@@ -21,33 +21,27 @@ BALANCE = 100
 ALL = dict(key=b"acc/", range_end=b"acc0")
 
 
-class Bank:
-    def __init__(self, endpoints, transfers=4, readers=2, writers=3, timeout=5):
+class Bank(Workers):
+    def __init__(self, endpoints, transfers=4, readers=2, writers=3, timeout=5, tag=""):
+        super().__init__([(self._transfer, (i,)) for i in range(transfers)] +
+                         [(self._read, (i,)) for i in range(readers)] +
+                         [(self._put, (i,)) for i in range(writers)])
         self.kvs = [rpc.KVStub(grpc.insecure_channel(e)) for e in endpoints]
         self.names = [b"acc/%d" % i for i in range(ACCOUNTS)]
         self.timeout = timeout
-        self.stop_event = threading.Event()
+        # The writers' keys: "w<tag>.<writer>/<n>", apart from other runs'.
+        self.put_prefix = b"w%s." % tag.encode()
         self.lock = threading.Lock()
         self.violations, self.transfers, self.reads, self.acked_puts = [], [], [], []
+        self.unanswered_puts = []  # (key, value) of puts that got an error: maybe made
         self.errors = 0  # requests that failed (a shard unavailable)
         self.slowest = 0.0  # seconds, the longest a transfer (read and Txn) took
-        self.threads = ([threading.Thread(target=self._transfer, args=(i,))
-                         for i in range(transfers)] +
-                        [threading.Thread(target=self._read, args=(i,)) for i in range(readers)] +
-                        [threading.Thread(target=self._put, args=(i,)) for i in range(writers)])
 
     def start(self):
         self.kvs[0].Txn(pb.TxnRequest(success=[
             pb.RequestOp(request_put=pb.PutRequest(key=k, value=b"%d" % BALANCE))
             for k in self.names]), timeout=10)
-        for t in self.threads:
-            t.start()
-        return self
-
-    def stop(self):
-        self.stop_event.set()
-        for t in self.threads:
-            t.join()
+        return super().start()
 
     def transfers_between(self, start, end):
         with self.lock:
@@ -119,7 +113,7 @@ class Bank:
         kv = self.kvs[i % len(self.kvs)]
         n = 0
         while not self.stop_event.is_set():
-            key, value = b"w%d/%d" % (i, n), b"v%d" % n
+            key, value = self.put_prefix + b"%d/%d" % (i, n), b"v%d" % n
             n += 1
             try:
                 rev = kv.Put(pb.PutRequest(key=key, value=value),
@@ -127,4 +121,6 @@ class Bank:
                 with self.lock:
                     self.acked_puts.append((key, value, rev))
             except grpc.RpcError:
+                with self.lock:
+                    self.unanswered_puts.append((key, value))
                 self._failed()

@@ -27,7 +27,7 @@ import time
 
 import grpc
 
-from servers import python_stubs
+from servers import Workers, python_stubs
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster_sim"))
 import checker  # noqa: E402
@@ -37,7 +37,6 @@ python_stubs()
 import rpc_pb2 as pb  # noqa: E402
 import rpc_pb2_grpc as rpc  # noqa: E402
 
-KEYS = [b"h/%d" % i for i in range(8)]
 
 
 def _range(key):
@@ -49,26 +48,18 @@ def _value(resp):
     return kvs[0].value.decode() if kvs else None
 
 
-class HistoryClients:
-    def __init__(self, endpoints, clients=3, timeout=5):
+class HistoryClients(Workers):
+    def __init__(self, endpoints, clients=3, timeout=5, tag=""):
+        super().__init__([(self._client, (i,)) for i in range(clients)])
+        # Keys and values of their own: runs against one cluster stay apart.
+        self.tag = tag
+        self.keys = [b"h%s/%d" % (tag.encode(), i) for i in range(8)]
         self.kvs = [rpc.KVStub(grpc.insecure_channel(e)) for e in endpoints]
         self.timeout = timeout
         self.history = History()
         self.revisions = []  # (invoke, complete, revision, is_write) of answered requests
         self.lock = threading.Lock()
         self.started = time.time()
-        self.stop_event = threading.Event()
-        self.threads = [threading.Thread(target=self._client, args=(i,)) for i in range(clients)]
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def stop(self):
-        self.stop_event.set()
-        for t in self.threads:
-            t.join()
 
     def _now(self):
         return time.time() - self.started
@@ -81,7 +72,7 @@ class HistoryClients:
             name = "c%d" % i
             invoked = self._now()
             if rng.random() < 0.3:
-                keys = rng.sample(KEYS, 3)
+                keys = rng.sample(self.keys, 3)
                 try:
                     r = kv.Txn(pb.TxnRequest(success=[_range(k) for k in keys]),
                                timeout=self.timeout)
@@ -94,8 +85,8 @@ class HistoryClients:
                                  start_ts=r.header.revision, outcome=OK, ops=ops,
                                  read_only=True), False)
                 continue
-            reads, writes = rng.sample(KEYS, 2), rng.sample(KEYS, 2)
-            values = ["%s-%d-%d" % (name, n, j) for j in range(2)]
+            reads, writes = rng.sample(self.keys, 2), rng.sample(self.keys, 2)
+            values = ["%s%s-%d-%d" % (self.tag, name, n, j) for j in range(2)]
             n += 1
             request = pb.TxnRequest(success=[_range(k) for k in reads] + [
                 pb.RequestOp(request_put=pb.PutRequest(key=k, value=v.encode()))
@@ -142,10 +133,10 @@ class HistoryClients:
         """Serializable in revision order, revisions in real-time order,
         nothing acknowledged lost."""
         kv = self.kvs[0]
-        r = kv.Txn(pb.TxnRequest(success=[_range(k) for k in KEYS]), timeout=10)
+        r = kv.Txn(pb.TxnRequest(success=[_range(k) for k in self.keys]), timeout=10)
         final = Txn(client="final", node="0", isolation="serializable", invoke_time=self._now(),
                     start_ts=r.header.revision, outcome=OK, read_only=True,
-                    ops=[Op("r", k.decode(), _value(x)) for k, x in zip(KEYS, r.responses)])
+                    ops=[Op("r", k.decode(), _value(x)) for k, x in zip(self.keys, r.responses)])
         committed = sum(1 for t in self.history.txns if t.outcome == OK and not t.read_only)
         test.assertGreater(committed, 20, "too few Txns committed to say anything")
         verdict = checker.check(self.history, final)
