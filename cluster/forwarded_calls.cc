@@ -26,6 +26,11 @@ void ForwardedCalls::Serve(std::string_view from, uint64_t id, uint64_t now_ms, 
         "the answer to this forwarded request was dropped for space; it ran once, and its "
         "outcome is unknown here")});
   }
+  if (FirstSentMillis(id) < start_ms_) {
+    return respond(PeerError{Status::Unavailable(
+        "a forwarded request first sent before this member restarted: it may have run before, "
+        "so it is not run again; its outcome is unknown")});
+  }
   if (FirstSentMillis(id) + static_cast<uint64_t>(options_.max_copy_age.count()) < now_ms) {
     return respond(PeerError{Status::Unavailable("a forwarded request arrived more than " +
                                                  std::to_string(options_.max_copy_age.count()) +

@@ -14,10 +14,13 @@
 // kept for `retention` after its first copy came. A caller resends for at
 // most its RPC timeout: with that below max_copy_age, and max_copy_age
 // (plus the clocks' offset) below the retention, every copy is either
-// refused or meets the memory of the first. The answers kept are bounded in bytes:
-// past the bound the oldest answers are dropped (their ids are kept), and
-// a late copy of one of those gets an error saying the outcome is unknown,
-// never a second run.
+// refused or meets the memory of the first. The memory does not survive a
+// restart, so a copy first sent before this member started (by the
+// sender's clock, as ShardServer judges prepares) is refused unrun too: an
+// earlier run of the member may have run it. The answers kept are bounded
+// in bytes: past the bound the oldest answers are dropped (their ids are
+// kept), and a late copy of one of those gets an error saying the outcome
+// is unknown, never a second run.
 //
 // Not thread-safe: the member's loop owns it.
 #ifndef STRATA_CLUSTER_FORWARDED_CALLS_H_
@@ -57,7 +60,9 @@ class ForwardedCalls final {
   // Runs the forward; calls its argument once with the answer.
   using Run = std::function<void(Respond)>;
 
-  explicit ForwardedCalls(ForwardedCallsOptions options = {}) : options_(options) {}
+  // `start_ms`: when this member started (wall-clock milliseconds).
+  explicit ForwardedCalls(uint64_t start_ms, ForwardedCallsOptions options = {})
+      : options_(options), start_ms_(start_ms) {}
 
   // A sender's forward ids: its wall clock's milliseconds in the high bits,
   // a count below; unique and rising across restarts (unless a sender
@@ -92,6 +97,7 @@ class ForwardedCalls final {
   void DropAnswersOverBound();
 
   const ForwardedCallsOptions options_;
+  const uint64_t start_ms_;
   std::map<Key, Call> calls_;
   std::deque<std::pair<uint64_t, Key>> by_age_;  // (first seen, key), oldest first
   std::deque<Key> answered_;                     // in the order answered, oldest first

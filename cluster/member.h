@@ -125,7 +125,7 @@ class Member final {
   Peers peers_;
   Router router_;
   cluster::LowWaterMark low_water_mark_;
-  ForwardedCalls forwarded_;
+  ForwardedCalls forwarded_{HybridLogicalClock::SystemMillis()};
   std::unique_ptr<ShardServer> shard_server_;
   std::unique_ptr<Coordinator> coordinator_;
 };

@@ -33,7 +33,7 @@ class ForwardedCallsTest : public ::testing::Test {
   }
 
   ForwardedCallsOptions options_{milliseconds(15000), milliseconds(7000), 100};
-  ForwardedCalls calls_{options_};
+  ForwardedCalls calls_{500, options_};
   std::vector<PeerReply> replies_;
   std::vector<ForwardedCalls::Respond> held_;
   int runs_ = 0;
@@ -47,6 +47,14 @@ TEST_F(ForwardedCallsTest, IdsRiseAndSayWhenTheyWereMade) {
   EXPECT_LT(b, c);
   EXPECT_EQ(ForwardedCalls::FirstSentMillis(a), 5000u);
   EXPECT_EQ(ForwardedCalls::FirstSentMillis(c), 5000u);
+}
+
+TEST_F(ForwardedCallsTest, ACopyFirstSentBeforeThisMemberStartedIsNotRun) {
+  Serve("a", Id(499), 600);  // this member started at 500: an earlier run may have run it
+  EXPECT_EQ(runs_, 0);
+  EXPECT_NE(Text(0).find("before this member restarted"), std::string::npos);
+  Serve("a", Id(500), 600);
+  EXPECT_EQ(runs_, 1);
 }
 
 TEST_F(ForwardedCallsTest, IdZeroRunsEveryTime) {
