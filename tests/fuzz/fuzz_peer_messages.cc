@@ -43,8 +43,8 @@ struct World {
     options.shard_server.read_wait = std::chrono::milliseconds(50);
     member = std::move(*cluster::Member::Create(
         "n0", {"n0", "n1"}, options, &store, /*persist=*/false, Timestamp(), &transport,
-        [](const std::string&) -> cluster::PeerReply {
-          return cluster::PeerError{Status::InvalidArgument("no forwards here")};
+        [](const std::string&, cluster::ShardServer::Respond respond) {
+          respond(cluster::PeerError{Status::InvalidArgument("no forwards here")});
         },
         [this](Timestamp horizon) { return store.Compact(horizon); }, now));
   }
