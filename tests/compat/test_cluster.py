@@ -59,24 +59,14 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(len(mods), 1, out)
         self.assertEqual(out.count('"key"'), 4)
 
-        # A watch from the past on another member replays the history.
-        p = subprocess.Popen([etcdctl_binary(), "--endpoints", c, "watch", "greeting", "--rev",
-                              str(rev0)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=dict(os.environ, ETCDCTL_API="3"))
-        time.sleep(1.5)
-        p.terminate()
-        out, _ = p.communicate(timeout=10)
-        self.assertEqual(out.decode().split(),
+        # A watch from the past on another member replays the history; with
+        # --prev-kv, etcdctl prints each event's previous version first.
+        self.assertEqual(self.watch_lines(c, "greeting", "--rev", str(rev0), lines=6),
                          ["PUT", "greeting", "hello", "PUT", "greeting", "again"])
-        # With --prev-kv, etcdctl prints each event's previous version first.
-        p = subprocess.Popen([etcdctl_binary(), "--endpoints", b, "watch", "greeting", "--rev",
-                              str(rev0), "--prev-kv"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=dict(os.environ, ETCDCTL_API="3"))
-        time.sleep(1.5)
-        p.terminate()
-        out, _ = p.communicate(timeout=10)
-        self.assertEqual(out.decode().split(), ["PUT", "greeting", "hello", "PUT", "greeting",
-                                                "hello", "greeting", "again"])
+        self.assertEqual(self.watch_lines(b, "greeting", "--rev", str(rev0), "--prev-kv",
+                                          lines=8),
+                         ["PUT", "greeting", "hello", "PUT", "greeting", "hello", "greeting",
+                          "again"])
 
         # The past by revision, then compaction.
         out, _ = etcdctl(a, "get", "greeting", "--rev", str(rev1), "--print-value-only")
@@ -118,6 +108,26 @@ class ClusterTest(unittest.TestCase):
 
         _, err = etcdctl(a, "auth", "enable", check=False, timeout=20)
         self.assertIn("is not served by a strata cluster yet", err)
+
+    def watch_lines(self, endpoint, *args, lines):
+        """The first `lines` lines `etcdctl watch` prints (within 10 s)."""
+        p = subprocess.Popen([etcdctl_binary(), "--endpoints", endpoint, "watch"] + list(args),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(os.environ, ETCDCTL_API="3"))
+        out = []
+        timer = threading.Timer(10, p.kill)
+        timer.start()
+        try:
+            while len(out) < lines:
+                line = p.stdout.readline()
+                if not line:
+                    break
+                out.append(line.decode().strip())
+        finally:
+            timer.cancel()
+            p.kill()
+            p.communicate(timeout=10)
+        return out
 
     def ctl(self, endpoint, *args, stdin=None, check=True):
         p = subprocess.run([strata_ctl_binary(), "--endpoints", endpoint] + list(args),
