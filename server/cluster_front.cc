@@ -14,6 +14,8 @@ namespace {
 // Forward requests that begin with this tag are strata.v1 History reads
 // (ClusterFront::History); ClusterKv's writes have a tag of their own.
 constexpr std::string_view kHistoryTag = "history\n";
+// And a member's advertised client URLs (one a line in the answer).
+constexpr std::string_view kClientUrlsTag = "client-urls\n";
 
 }  // namespace
 
@@ -63,7 +65,11 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
       std::string key = std::string(1, '\0') + "health/" + std::to_string(i);
       by_shard.emplace(map.ShardFor(key).id, std::move(key));
     }
-    for (auto& [shard, key] : by_shard) raw->probe_keys_.push_back(std::move(key));
+    for (auto& [shard, key] : by_shard) {
+      const std::string& holder = map.shards()[shard].leaseholder();
+      if (holder != raw->options_.self) raw->others_.emplace_back(holder, key);
+      raw->probe_keys_.push_back(std::move(key));
+    }
     raw->leases_ = std::make_unique<service::ClusterLeases>(&member, store);
     raw->txns_ = std::make_unique<service::ClusterTxns>(&member.coordinator(), raw->kv_.get());
     raw->store_ = store;
@@ -75,11 +81,21 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
           if (request.starts_with(service::ClusterKv::kForwardTag)) {
             return raw->kv_->ServeForward(request, std::move(respond));
           }
+          if (request.starts_with(kClientUrlsTag)) {
+            std::string urls;
+            for (const std::string& url : raw->options_.client_urls) urls += url + "\n";
+            return respond(cluster::ForwardReply{std::move(urls)});
+          }
           if (request.starts_with(kHistoryTag)) {
             return respond(raw->ServeHistory(std::string_view(request).substr(kHistoryTag.size())));
           }
           respond(raw->leases_->ServeForward(request));
         });
+    // Other members' client URLs for `member list`: asked for until known,
+    // and again now and then (a member may restart with others).
+    member.timers().Every(std::chrono::milliseconds(500),
+                          [raw] { raw->AskClientUrls(++raw->url_rounds_ % 20 == 0); });
+    raw->AskClientUrls(true);
     made.set_value();
   });
   made.get_future().wait();
@@ -307,6 +323,32 @@ cluster::PeerReply ClusterFront::ServeHistory(std::string_view request) {
       std::max<int64_t>(std::max<int64_t>(0, kv_->compact_revision()),
                         static_cast<int64_t>(store_->compaction_horizon().value())));
   return cluster::ForwardReply{resp.SerializeAsString()};
+}
+
+void ClusterFront::AskClientUrls(bool all) {
+  for (const auto& [name, key] : others_) {
+    {
+      MutexLock lock(urls_mu_);
+      if (!all && client_urls_.contains(name)) continue;
+    }
+    member_->router().Forward(
+        key, std::string(kClientUrlsTag), [this, name = name](Result<std::string> r) {
+          if (!r.ok()) return;  // asked again later
+          std::vector<std::string> urls;
+          size_t start = 0;
+          for (size_t end; (end = r->find('\n', start)) != std::string::npos; start = end + 1) {
+            if (end > start) urls.push_back(r->substr(start, end - start));
+          }
+          MutexLock lock(urls_mu_);
+          client_urls_[name] = std::move(urls);
+        });
+  }
+}
+
+std::vector<std::string> ClusterFront::ClientUrlsOf(const std::string& name) const {
+  MutexLock lock(urls_mu_);
+  auto it = client_urls_.find(name);
+  return it == client_urls_.end() ? std::vector<std::string>{} : it->second;
 }
 
 void ClusterFront::Figures(Done<TxnFigures> done) {

@@ -17,11 +17,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "server/cluster_runtime.h"
 #include "server/etcd_server.h"
 #include "server/kv_write_codec.h"
@@ -40,6 +42,7 @@ struct ClusterFrontOptions {
   std::string self;                           // this member's name
   std::vector<ClusterMemberAddress> members;  // every member, this one included
   std::string listen_peer;                    // host:port of this member's peer port
+  std::vector<std::string> client_urls;       // this member's advertised client URLs
   service::ClusterKvOptions kv;
   cluster::MemberOptions member;
   // Peer TLS (both null: plain text): what the peer port serves and what
@@ -123,12 +126,18 @@ class ClusterFront final {
   std::optional<ClusterFrontStats> Stats(std::chrono::milliseconds wait);
   void NotifyDurable() { runtime_->NotifyDurable(); }
   int peer_port() const { return peer_port_; }
+  // The client URLs member `name` advertises, as last heard from it (empty
+  // until then): what `member list` shows of the other members.
+  std::vector<std::string> ClientUrlsOf(const std::string& name) const;
   const std::vector<ClusterMemberAddress>& members() const { return options_.members; }
 
  private:
   explicit ClusterFront(ClusterFrontOptions options) : options_(std::move(options)) {}
   // Another member's History of a key this shard owns (on the loop).
   cluster::PeerReply ServeHistory(std::string_view request);
+  // Asks the members whose client URLs are not known yet (every one when
+  // `all`) for them (on the loop).
+  void AskClientUrls(bool all);
   // Runs `call` on the loop; its answer goes to `done` once durable.
   template <typename T>
   void Run(std::function<void(Done<T>)> call, Done<T> done);
@@ -145,6 +154,11 @@ class ClusterFront final {
   MvccStore* store_ = nullptr;                      // this member's shard
   cluster::Member* member_ = nullptr;               // used on the loop thread only
   std::vector<std::string> probe_keys_;             // one engine key per shard
+  // The other members, each with a key its shard owns (to reach it).
+  std::vector<std::pair<std::string, std::string>> others_;
+  mutable Mutex urls_mu_;
+  std::map<std::string, std::vector<std::string>> client_urls_ STRATA_GUARDED_BY(urls_mu_);
+  int url_rounds_ = 0;  // the loop's
 };
 
 // Answers every call of a service that is not served over a cluster yet

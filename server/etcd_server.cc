@@ -827,14 +827,15 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
     for (const auto& u : s_->options.peer_urls) m->add_peerurls(u);
     for (const auto& u : s_->options.advertise_client_urls) m->add_clienturls(u);
     // The other members of a cluster, by the flags: their ids as etcd
-    // derives them; their client URLs are not exchanged yet (etcd shows a
-    // member that has not published them the same way).
+    // derives them, and their client URLs as each last told this one (none
+    // yet: shown as etcd shows a member that has not published them).
     for (const auto& other : s_->options.cluster_members) {
       if (other.name == s_->options.name) continue;
       auto* o = resp->add_members();
       o->set_id(EtcdMemberId({other.peer_url}, s_->options.initial_cluster_token));
       o->set_name(other.name);
       o->add_peerurls(other.peer_url);
+      for (const auto& u : s_->cluster->ClientUrlsOf(other.name)) o->add_clienturls(u);
     }
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -980,6 +981,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     cluster.self = options.name;
     cluster.members = options.cluster_members;
     cluster.listen_peer = options.listen_peer;
+    cluster.client_urls = options.advertise_client_urls;
     cluster.kv.max_txn_ops = options.max_txn_ops;
     if (options.peer_tls.configured()) {
       auto served = MakeClientTlsCredentials(options.peer_tls);

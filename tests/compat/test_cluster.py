@@ -83,6 +83,19 @@ class ClusterTest(unittest.TestCase):
         out, _ = etcdctl(a, "member", "list")
         names = sorted(line.split(", ")[2] for line in out.strip().splitlines())
         self.assertEqual(names, ["m0", "m1", "m2"])
+        # Each member's client URL, as the others heard it from it (they
+        # ask each other every half second until they know).
+        want = {name: "http://" + m.endpoint
+                for name, m in zip(self.cluster.names, self.cluster.members)}
+        deadline = time.time() + 10
+        while True:
+            out, _ = etcdctl(a, "member", "list")
+            urls = {line.split(", ")[2]: line.split(", ")[4]
+                    for line in out.strip().splitlines()}
+            if urls == want or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(urls, want, out)
         out, _ = etcdctl(b, "endpoint", "status")
         self.assertIn("3.4.23", out)
 
