@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,10 +39,13 @@ class ChangeMerger final {
   // is released).
   ChangeMerger(size_t shards, Timestamp start);
 
-  // Changes committed on some shard. One at or below the frontier already
-  // released is dropped and counted (late(): a shard that resolved past a
-  // change it had not reported yet broke its promise).
-  void Add(const std::vector<Change>& changes);
+  // Changes committed on some shard, with each one's previous version
+  // (`previous`: empty, or one per change) to be released beside it. One at
+  // or below the frontier already released is dropped and counted (late():
+  // a shard that resolved past a change it had not reported yet broke its
+  // promise).
+  void Add(const std::vector<Change>& changes,
+           const std::vector<std::optional<Change>>& previous = {});
   // `shard` has resolved up to `resolved`; a lower value than before is
   // ignored (resolved timestamps never move back).
   void Resolve(size_t shard, Timestamp resolved);
@@ -49,8 +53,9 @@ class ChangeMerger final {
   // min over the shards of what each resolved.
   Timestamp frontier() const;
   // Every change at or below the frontier not released yet, in
-  // (timestamp, key) order.
-  std::vector<Change> Release();
+  // (timestamp, key) order; with `previous`, their previous versions too,
+  // one per change (nullopt where none was added).
+  std::vector<Change> Release(std::vector<std::optional<Change>>* previous = nullptr);
 
   size_t pending() const { return pending_.size(); }
   uint64_t late() const { return late_; }
@@ -58,7 +63,11 @@ class ChangeMerger final {
  private:
   std::vector<Timestamp> resolved_;  // per shard
   Timestamp released_;               // everything at or below it is out
-  std::map<std::pair<uint64_t, std::string>, Change> pending_;
+  struct Pending {
+    Change change;
+    std::optional<Change> previous;
+  };
+  std::map<std::pair<uint64_t, std::string>, Pending> pending_;
   uint64_t late_ = 0;
 };
 

@@ -67,30 +67,13 @@ void WatchFeed::Read(size_t index) {
         }
         ShardState& state = shards_[index];
         const bool news = !page->changes.empty();
-        for (size_t i = 0; i < page->previous.size() && i < page->changes.size(); ++i) {
-          const Change& c = page->changes[i];
-          // What the merger will drop as late is never released.
-          if (page->previous[i] && c.timestamp > handed_on_) {
-            previous_.insert_or_assign({c.timestamp.value(), c.key}, *page->previous[i]);
-          }
-        }
-        merger_.Add(page->changes);
+        merger_.Add(page->changes, page->previous);
         merger_.Resolve(index, page->resolved);
         state.after = std::max(state.after, page->resolved);
         state.cursor = page->cursor;
-        std::vector<Change> released = merger_.Release();
         std::vector<std::optional<Change>> previous;
-        if (options_.with_previous) {
-          for (const Change& c : released) {
-            auto it = previous_.find({c.timestamp.value(), c.key});
-            if (it == previous_.end()) {
-              previous.emplace_back();
-            } else {
-              previous.emplace_back(std::move(it->second));
-              previous_.erase(it);
-            }
-          }
-        }
+        std::vector<Change> released =
+            merger_.Release(options_.with_previous ? &previous : nullptr);
         const Timestamp frontier = merger_.frontier();
         if (!released.empty() || frontier > handed_on_) {
           handed_on_ = std::max(handed_on_, frontier);

@@ -25,11 +25,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <string>
-#include <utility>
 #include <vector>
 
 #include "cluster/change_merger.h"
@@ -91,9 +88,6 @@ class WatchFeed final {
   OnError on_error_;
   std::vector<ShardState> shards_;
   ChangeMerger merger_;
-  // Previous versions of the changes waiting in the merger, by (timestamp,
-  // key), until they are released with them.
-  std::map<std::pair<uint64_t, std::string>, Change> previous_;
   Timestamp handed_on_;  // the frontier last handed on
   bool failed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

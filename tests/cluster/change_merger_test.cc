@@ -45,6 +45,21 @@ TEST(ChangeMergerTest, ReleasesOnlyUpToTheSlowestShard) {
   EXPECT_EQ(out[0].key, "b");
 }
 
+TEST(ChangeMergerTest, PreviousVersionsAreReleasedBesideTheirChanges) {
+  ChangeMerger merger(1, Timestamp(10));
+  merger.Add({At(12, "b"), At(11, "a")}, {At(5, "b"), std::nullopt});
+  merger.Add({At(13, "c")});  // none added
+  merger.Resolve(0, Timestamp(20));
+  std::vector<std::optional<Change>> previous;
+  const std::vector<Change> out = merger.Release(&previous);
+  ASSERT_EQ(out.size(), 3u);
+  ASSERT_EQ(previous.size(), 3u);
+  EXPECT_FALSE(previous[0]) << "a had none";
+  ASSERT_TRUE(previous[1]);
+  EXPECT_EQ(previous[1]->timestamp, Timestamp(5)) << "b's";
+  EXPECT_FALSE(previous[2]);
+}
+
 RC_GTEST_PROP(ChangeMergerTest, EveryChangeOnceInOrderAtomicallyUpToTheFrontier, ()) {
   const size_t shards = *rc::gen::inRange<size_t>(1, 5);
   // Commits: a timestamp each (rising) and the shards and keys it wrote.
