@@ -184,7 +184,7 @@ void ClusterFront::Run(std::function<void(Done<T>)> call, Done<T> done) {
       runtime_->Post([runtime, call = std::move(call), answer](cluster::Member&) mutable {
         // A member whose log failed cannot make anything it says durable,
         // nor tell its peers anything: it answers at once.
-        if (Status log = runtime->LogHealth(); !log.ok()) {
+        if (const Status& log = runtime->LogHealth(); !log.ok()) {
           return (*answer)(service::etcd_errors::StorageFailed(std::string(log.message())));
         }
         call([runtime, answer](service::Reply<T> reply) {

@@ -158,7 +158,7 @@ void ClusterRuntime::WhenDurable(std::function<void()> fn, std::function<void()>
   if (durable_ != nullptr) {
     const uint64_t lsn = durable_->appended_lsn();
     if (lsn > durable_->durable_lsn() || !held_.empty()) {
-      if (!durable_->health().ok()) {
+      if (!log_health_.ok()) {
         if (failed) failed();
         return;
       }
@@ -186,7 +186,7 @@ void ClusterRuntime::ReleaseDurable() {
     held_.pop_front();
     fn();
   }
-  if (!held_.empty() && !durable_->health().ok()) {
+  if (!held_.empty() && !log_health_.ok()) {
     // The rest will never be durable.
     std::deque<Held> lost;
     lost.swap(held_);
@@ -201,6 +201,7 @@ void ClusterRuntime::Loop() {
   Clock::time_point next = member_->RunTimers(Clock::now());
   for (;;) {
     std::deque<Task> batch;
+    bool moved = false;
     {
       UniqueLock lock(mu_);
       // Capped: a far or absent deadline still wakes the loop now and then.
@@ -210,8 +211,11 @@ void ClusterRuntime::Loop() {
       });
       if (stopping_) return;
       batch.swap(tasks_);
+      moved = durable_moved_;
       durable_moved_ = false;
     }
+    // A failed log stays failed; it says so when it fails.
+    if (moved && durable_ != nullptr && log_health_.ok()) log_health_ = durable_->health();
     // The member's timers measure from now, not from the last turn: a
     // commit wait scheduled from a stale now would end early.
     member_->SetNow(Clock::now());

@@ -90,9 +90,10 @@ class ClusterRuntime final : private cluster::PeerTransport {
   void WhenDurable(std::function<void()> fn, std::function<void()> failed = nullptr);
   // From any thread: the store's log became durable further.
   void NotifyDurable();
-  // Ok, or why the store's log failed (it then refuses every write, and
-  // nothing this member says can be made durable: Store::health).
-  Status LogHealth() const { return durable_ != nullptr ? durable_->health() : Status::Ok(); }
+  // On the loop thread: Ok, or why the store's log failed (it then refuses
+  // every write, and nothing this member says can be made durable). Read
+  // from Store::health once the log reports (NotifyDurable), not per call.
+  const Status& LogHealth() const { return log_health_; }
   // The member's clock as of its last loop turn (any thread): what a
   // header says outside a request.
   Timestamp LastTimestamp() const { return Timestamp(last_timestamp_.load()); }
@@ -141,6 +142,7 @@ class ClusterRuntime final : private cluster::PeerTransport {
   uint64_t dropped_from_peers_ STRATA_GUARDED_BY(mu_) = 0;
   bool stopping_ STRATA_GUARDED_BY(mu_) = false;
   bool durable_moved_ STRATA_GUARDED_BY(mu_) = false;
+  Status log_health_;  // the loop thread's: LogHealth
   std::thread loop_;
 };
 
