@@ -37,6 +37,16 @@ using service::Reply;
 
 namespace {
 
+// The host of a "host:port" address, bare: an IPv6 host comes bracketed
+// ("[::1]:2381"), sockets and certificates want it without.
+std::string HostOf(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
 // etcd's ids: a member's is the first 8 bytes (big-endian) of the SHA-1 of
 // its sorted peer URLs and the cluster token; the cluster's, of the SHA-1
 // of its members' ids. Deriving them the same way gives the same ids etcd
@@ -993,8 +1003,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     } else if (options.peer_auto_tls) {
       // The host other members reach this one at (its listen address; a
       // wildcard names nothing).
-      std::string host = options.listen_peer.substr(0, options.listen_peer.rfind(':'));
-      if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+      std::string host = HostOf(options.listen_peer);
       if (host == "0.0.0.0" || host == "::") host.clear();
       auto made = MakePeerAutoTlsCredentials(options.name, host);
       if (!made.ok()) return made.status();
@@ -1031,12 +1040,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     http->Get("/dashboard", [] { return DashboardPage(); });
     http->Get("/dashboard/key",
               [s](const ops::HttpListener::Params& q) { return KeyTimeline(*s, q); });
-    // An IPv6 host comes bracketed ("[::1]:2381"); the socket wants it bare.
-    std::string host = address.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-    }
-    auto port = http->Start(host, std::atoi(address.c_str() + colon + 1));
+    auto port = http->Start(HostOf(address), std::atoi(address.c_str() + colon + 1));
     if (!port.ok()) return port.status();
     impl->metrics_ports.push_back(port.value());
     impl->http.push_back(std::move(http));
