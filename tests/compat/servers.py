@@ -277,6 +277,16 @@ class StrataCluster:
             m.start()
         return self
 
+    @classmethod
+    def started_for(cls, test, prefix="strata-cluster-", **kwargs):
+        """A cluster in a temporary directory of its own, started, stopped
+        and removed when `test` ends."""
+        root = tempfile.mkdtemp(prefix=prefix)
+        test.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        cluster = cls(root, **kwargs).start()
+        test.addCleanup(cluster.stop)
+        return cluster
+
     def endpoints(self):
         return [m.endpoint for m in self.members]
 

@@ -16,9 +16,7 @@ killed -9 and restarted under a bank workload, /health, peer TLS).
 """
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
@@ -35,10 +33,7 @@ import rpc_pb2_grpc as rpc  # noqa: E402
 
 class ClusterTest(unittest.TestCase):
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="strata-cluster-")
-        self.cluster = StrataCluster(self.root).start()
-        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
-        self.addCleanup(self.cluster.stop)
+        self.cluster = StrataCluster.started_for(self)
 
     def test_etcdctl_session(self):
         a, b, c = self.cluster.endpoints()

@@ -25,10 +25,7 @@ from servers import StrataCluster, etcdctl
 
 class ClusterFaults(unittest.TestCase):
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="strata-cluster-")
-        self.cluster = StrataCluster(self.root).start()
-        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
-        self.addCleanup(self.cluster.stop)
+        self.cluster = StrataCluster.started_for(self)
 
     def test_bank_with_a_member_killed_and_restarted(self):
         bank = Bank(self.cluster.endpoints()).start()
@@ -120,13 +117,11 @@ class PeerTls(unittest.TestCase):
         from test_tls import Certificates
         certs = Certificates()
         self.addCleanup(certs.cleanup)
-        root = tempfile.mkdtemp(prefix="strata-peer-tls-")
-        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
-        cluster = StrataCluster(root, peer_scheme="https", extra_args=[
-            "--peer-cert-file", certs.path("server.pem"),
-            "--peer-key-file", certs.path("server.key"),
-            "--peer-trusted-ca-file", certs.path("ca.pem"), "--peer-client-cert-auth"]).start()
-        self.addCleanup(cluster.stop)
+        cluster = StrataCluster.started_for(
+            self, "strata-peer-tls-", peer_scheme="https", extra_args=[
+                "--peer-cert-file", certs.path("server.pem"),
+                "--peer-key-file", certs.path("server.key"),
+                "--peer-trusted-ca-file", certs.path("ca.pem"), "--peer-client-cert-auth"])
         a, b, c = cluster.endpoints()
         etcdctl(a, "put", "k", "over-tls")
         out, _ = etcdctl(c, "txn", stdin="\nput t1 x\nput t2 x\nput t3 x\n\n\n")
@@ -162,10 +157,8 @@ class PeerTls(unittest.TestCase):
     def test_members_over_auto_tls(self):
         """--peer-auto-tls, as etcd's: each member makes its own certificate
         and checks nobody's; the peer port still refuses plain text."""
-        root = tempfile.mkdtemp(prefix="strata-peer-auto-tls-")
-        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
-        cluster = StrataCluster(root, peer_scheme="https", extra_args=["--peer-auto-tls"]).start()
-        self.addCleanup(cluster.stop)
+        cluster = StrataCluster.started_for(self, "strata-peer-auto-tls-", peer_scheme="https",
+                                            extra_args=["--peer-auto-tls"])
         a, b, c = cluster.endpoints()
         out, _ = etcdctl(a, "txn", stdin="\nput t1 x\nput t2 x\nput t3 x\nput t4 x\n\n\n")
         self.assertTrue(out.startswith("SUCCESS"), out)

@@ -9,9 +9,7 @@ transfers go on, the Txns' history is serializable in revision order with
 revisions in real-time order, and the watcher saw every acknowledged write
 once, in revision order."""
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -85,10 +83,7 @@ class Watcher:
 
 class ClusterPartitions(unittest.TestCase):
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="strata-partitions-")
-        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
-        self.cluster = ProxiedCluster(self.root).start()
-        self.addCleanup(self.cluster.stop)
+        self.cluster = ProxiedCluster.started_for(self, "strata-partitions-")
 
     def run_fault(self, fault, tag=""):
         watcher = Watcher(self.cluster.endpoints()[0])
