@@ -24,6 +24,7 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc      # ... generating etcd's v3 API at build time
   etcd-client                                   # tests: etcdctl, a client we did not write
   python3-etcd3 python3-grpcio                  # tests: python-etcd3, another one
+  python3-xxhash                                # tests: which member owns a key (XXH3, as ShardMap)
   golang-go golang-etcd-server-dev              # tests: etcd's own e2e tests, built offline
 )
 

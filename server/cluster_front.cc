@@ -31,6 +31,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   std::sort(runtime.node_ids.begin(), runtime.node_ids.end());
   runtime.member = o.member;
   runtime.network.credentials = o.peer_channel_credentials;
+  runtime.network.faults = o.peer_faults;
   auto started = ClusterRuntime::Start(std::move(runtime), store, durable);
   if (!started.ok()) return started.status();
   front->runtime_ = std::move(*started);

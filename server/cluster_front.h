@@ -49,6 +49,7 @@ struct ClusterFrontOptions {
   // the links to the other members present.
   std::shared_ptr<grpc::ServerCredentials> peer_server_credentials;
   std::shared_ptr<grpc::ChannelCredentials> peer_channel_credentials;
+  std::shared_ptr<PeerFaults> peer_faults;  // tests only (STRATA_PEER_FAULTS)
 };
 
 // What a member reports about itself and its shard (for /metrics).

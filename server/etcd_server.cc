@@ -1010,6 +1010,14 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
       cluster.peer_server_credentials = std::move(made->served);
       cluster.peer_channel_credentials = std::move(made->presented);
     }
+    if (!options.peer_faults.empty()) {
+      auto faults =
+          PeerFaults::Parse(options.peer_faults, [log = options.log](std::string_view line) {
+            if (log) log->Write(ops::LogLevel::kWarn, "peer-faults", line);
+          });
+      if (!faults.ok()) return faults.status();
+      cluster.peer_faults = std::move(*faults);
+    }
     auto front = ClusterFront::Start(std::move(cluster), impl->store, impl->durable.get());
     if (!front.ok()) return front.status();
     impl->cluster = std::move(*front);

@@ -71,6 +71,9 @@ struct ServerOptions {
   // etcd's --peer-auto-tls: peer TLS with a certificate made at start,
   // nobody's checked (MakePeerAutoTlsCredentials).
   bool peer_auto_tls = false;
+  // Faults on the links to the other members, for tests: the rules of
+  // PeerFaults (server/peer_faults.h), from STRATA_PEER_FAULTS. Empty: none.
+  std::string peer_faults;
   // Member and cluster ids are derived from the peer URLs and this token
   // exactly as etcd derives them (so tools that pin them agree).
   std::string initial_cluster_token = "etcd-cluster";

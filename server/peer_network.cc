@@ -1,24 +1,72 @@
 #include "server/peer_network.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 #include <vector>
 
 namespace strata::server {
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
 // One peer: its queue and the thread that writes it to the peer's stream.
 struct PeerNetwork::Link {
+  // A message on its way, and whether the process dies once it is written
+  // (faults only).
+  struct Outgoing {
+    peerpb::Message message;
+    bool crash_after = false;
+  };
+
   std::string peer;
   std::string address;
   Mutex mu;
   CondVar changed;
-  std::deque<peerpb::Message> queue STRATA_GUARDED_BY(mu);
+  std::deque<Outgoing> queue STRATA_GUARDED_BY(mu);
+  // Faults only: messages sent late, and messages held until a file exists.
+  std::multimap<Clock::time_point, Outgoing> later STRATA_GUARDED_BY(mu);
+  std::vector<std::pair<std::string, Outgoing>> held STRATA_GUARDED_BY(mu);
   bool stopping STRATA_GUARDED_BY(mu) = false;
   grpc::ClientContext* call STRATA_GUARDED_BY(mu) = nullptr;  // the open stream, to cancel
   uint64_t sent STRATA_GUARDED_BY(mu) = 0;
   uint64_t dropped STRATA_GUARDED_BY(mu) = 0;
   uint64_t reconnects STRATA_GUARDED_BY(mu) = 0;
   std::thread thread;
+
+  // Waits until there is something to write (true) or the link stops
+  // (false). With faults it also moves what is due from `later` and
+  // `held` to the queue, looking every few milliseconds, and writes
+  // nothing once a crash has begun.
+  bool WaitForMessages(UniqueLock& lock, PeerFaults* faults) STRATA_REQUIRES(mu) {
+    if (faults == nullptr) {
+      changed.Wait(lock, [&]() STRATA_REQUIRES(mu) { return stopping || !queue.empty(); });
+      return !stopping;
+    }
+    for (;;) {
+      const Clock::time_point now = Clock::now();
+      while (!later.empty() && later.begin()->first <= now) {
+        queue.push_back(std::move(later.begin()->second));
+        later.erase(later.begin());
+      }
+      for (auto it = held.begin(); it != held.end();) {
+        if (::access(it->first.c_str(), F_OK) == 0) {
+          queue.push_back(std::move(it->second));
+          it = held.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (stopping) return false;
+      if (!queue.empty() && !faults->frozen()) return true;
+      changed.WaitFor(lock, std::chrono::milliseconds(5),
+                      [&]() STRATA_REQUIRES(mu) { return stopping; });
+    }
+  }
 };
 
 PeerNetwork::PeerNetwork(std::string self, PeerNetworkOptions options, OnMessage on_message)
@@ -60,13 +108,26 @@ bool PeerNetwork::Send(const std::string& peer, peerpb::Message message) {
     if (it == links_.end()) return false;
     link = it->second.get();
   }
+  PeerFaultPlan plan;
+  if (options_.faults) plan = options_.faults->Plan(peer, message);
   {
     MutexLock lock(link->mu);
-    if (link->queue.size() >= options_.max_queued) {
+    if (link->queue.size() + link->later.size() + link->held.size() >= options_.max_queued) {
       ++link->dropped;
       return false;
     }
-    link->queue.push_back(std::move(message));
+    const Clock::time_point now = Clock::now();
+    for (std::chrono::milliseconds copy : plan.copies) {
+      link->later.emplace(now + plan.delay + copy, Link::Outgoing{message, false});
+    }
+    Link::Outgoing outgoing{std::move(message), plan.crash_after};
+    if (!plan.hold_until.empty()) {
+      link->held.emplace_back(plan.hold_until, std::move(outgoing));
+    } else if (plan.delay.count() > 0) {
+      link->later.emplace(now + plan.delay, std::move(outgoing));
+    } else {
+      link->queue.push_back(std::move(outgoing));
+    }
   }
   link->changed.NotifyOne();
   return true;
@@ -91,23 +152,27 @@ void PeerNetwork::RunLink(Link* link) {
     while (healthy) {
       peerpb::Batch batch;
       batch.set_from(self_);
+      std::string crash_after;  // the kind of a message planned crash_after
       {
         UniqueLock lock(link->mu);
-        link->changed.Wait(lock, [&]() STRATA_REQUIRES(link->mu) {
-          return link->stopping || !link->queue.empty();
-        });
-        if (link->stopping) break;
+        if (!link->WaitForMessages(lock, options_.faults.get())) break;
         size_t bytes = 0;
         while (!link->queue.empty() &&
                static_cast<size_t>(batch.messages_size()) < options_.max_batch) {
-          const size_t size = link->queue.front().ByteSizeLong();
+          const size_t size = link->queue.front().message.ByteSizeLong();
           if (batch.messages_size() > 0 && bytes + size > options_.max_batch_bytes) break;
           bytes += size;
-          *batch.add_messages() = std::move(link->queue.front());
+          if (link->queue.front().crash_after) {
+            crash_after = PeerFaults::KindOf(link->queue.front().message);
+          }
+          *batch.add_messages() = std::move(link->queue.front().message);
           link->queue.pop_front();
+          if (!crash_after.empty()) break;  // nothing after it leaves
         }
       }
       healthy = writer->Write(batch);
+      if (healthy && !crash_after.empty())
+        options_.faults->CrashAfterWrite(link->peer, crash_after);
       MutexLock lock(link->mu);
       if (healthy) {
         link->sent += static_cast<uint64_t>(batch.messages_size());
@@ -132,7 +197,11 @@ grpc::Status PeerNetwork::Service::Deliver(grpc::ServerContext*,
                                            grpc::ServerReader<peerpb::Batch>* reader,
                                            peerpb::Delivered*) {
   peerpb::Batch batch;
+  PeerFaults* faults = network_->options_.faults.get();
   while (reader->Read(&batch)) {
+    // A member about to be killed by a fault hears nothing more: it acts
+    // on nothing that arrives after the message it dies after.
+    if (faults != nullptr && faults->frozen()) continue;
     for (peerpb::Message& message : *batch.mutable_messages()) {
       network_->received_.fetch_add(1, std::memory_order_relaxed);
       network_->on_message_(batch.from(), std::move(message));

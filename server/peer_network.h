@@ -9,6 +9,9 @@
 // same as any message on a network. Inbound, the Peer service hands every
 // message of every batch to a callback, on gRPC's thread.
 //
+// With faults (PeerFaults, tests only), a message may also wait in the
+// link for its time or for a file, or go out twice.
+//
 // Why its own code rather than gRPC's async API: each peer's stream has
 // exactly one writer and the queue needs a bound and a drop count; a
 // thread per peer (at most 31) is the plainest way to get both.
@@ -32,6 +35,7 @@
 
 #include "base/mutex.h"
 #include "peer.grpc.pb.h"
+#include "server/peer_faults.h"
 #include "server/peer_proto.h"
 
 namespace strata::server {
@@ -47,6 +51,8 @@ struct PeerNetworkOptions {
   size_t max_batch_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds min_backoff{20};
   std::chrono::milliseconds max_backoff{1000};
+  // Faults a test injects (null: none).
+  std::shared_ptr<PeerFaults> faults;
 };
 
 struct PeerNetworkStats {

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -350,6 +351,14 @@ int main(int argc, char** argv) {
     }
     o.listen_peer = parsed[0].host_port;
     o.cluster_members = members;
+  }
+  // Tests only: faults on the peer links (server/peer_faults.h).
+  if (const char* faults = std::getenv("STRATA_PEER_FAULTS"); faults != nullptr && *faults) {
+    if (o.cluster_members.empty()) {
+      LogLine("STRATA_PEER_FAULTS is set, but there are no peers (--initial-cluster)");
+      return 2;
+    }
+    o.peer_faults = faults;
   }
   if (!own_peers.empty()) o.peer_urls = own_peers;
   o.sync = sync == "always" ? strata::SyncMode::kAlways

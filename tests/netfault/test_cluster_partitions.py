@@ -19,42 +19,12 @@ import grpc  # noqa: E402
 
 from bank import Bank  # noqa: E402
 from history_clients import HistoryClients  # noqa: E402
-from netfault import Link  # noqa: E402
-from servers import RequestQueue, StrataCluster, python_stubs  # noqa: E402
+from proxied_cluster import ProxiedCluster  # noqa: E402
+from servers import RequestQueue, python_stubs  # noqa: E402
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402
 import rpc_pb2_grpc as rpc  # noqa: E402
-
-
-class ProxiedCluster(StrataCluster):
-    """Each member is told the other members' peer ports as the ports of its
-    own Links to them, so each direction of each pair can fail alone."""
-
-    def __init__(self, root, n=3):
-        self.links = {}
-
-        def route(src, dst, port):
-            link = Link("%s->%s" % (src, dst), ("127.0.0.1", port)).start()
-            self.links[(src, dst)] = link
-            return link.port
-
-        super().__init__(root, n, route=route)
-
-    def partition(self, name):
-        for (src, dst), link in self.links.items():
-            if name in (src, dst):
-                link.cut()
-
-    def heal(self):
-        for link in self.links.values():
-            link.heal()
-            link.delay(0)
-
-    def stop(self):
-        super().stop()
-        for link in self.links.values():
-            link.stop()
 
 
 class Watcher:
