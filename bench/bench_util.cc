@@ -1,5 +1,6 @@
 #include "bench/bench_util.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,14 +9,40 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <system_error>
 
 namespace strata::bench {
+
+namespace {
+
+std::mutex children_mu;
+std::set<int>& Children() {
+  static std::set<int> children;
+  return children;
+}
+
+}  // namespace
+
+void KillOnFatal(int pid) {
+  std::lock_guard lock(children_mu);
+  Children().insert(pid);
+}
+
+void ForgetOnFatal(int pid) {
+  std::lock_guard lock(children_mu);
+  Children().erase(pid);
+}
 
 void Fatal(std::string_view message) {
   std::fprintf(stderr, "strata-bench: FATAL: %.*s\n", static_cast<int>(message.size()),
                message.data());
   std::fflush(stderr);
+  {
+    std::lock_guard lock(children_mu);
+    for (int pid : Children()) ::kill(pid, SIGKILL);
+  }
   std::exit(2);
 }
 

@@ -12,8 +12,14 @@
 namespace strata::bench {
 
 // A benchmark that computed a wrong answer has no result worth printing, so
-// every engine error and every failed check ends the program.
+// every engine error and every failed check ends the program (killing the
+// servers it started: see KillOnFatal).
 [[noreturn]] void Fatal(std::string_view message);
+
+// Servers the benchmark started: Fatal SIGKILLs them, so none outlives it
+// holding its ports, data and stdout. Forget one once it is stopped.
+void KillOnFatal(int pid);
+void ForgetOnFatal(int pid);
 
 using Clock = std::chrono::steady_clock;
 

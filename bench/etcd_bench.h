@@ -3,10 +3,11 @@
 // with one channel per connection and N requests in flight per channel),
 // 8-byte keys and 256-byte values. Per row and server: ops/s, latency
 // p50/p99, server CPU seconds per 1,000 operations (from /proc, so the load
-// generator's own CPU is not counted) and the server's RSS; medians of
-// --runs runs. The load generator shares the machine's cores with the
-// server, so at high rates it caps throughput: CPU per operation is the
-// figure that compares the servers themselves.
+// generator's own CPU is not counted), the server's RSS and, for a strata
+// cluster, the messages its members sent each other per operation (from
+// their /metrics); medians of --runs runs. The load generator shares the
+// machine's cores with the server, so at high rates it caps throughput:
+// CPU per operation is the figure that compares the servers themselves.
 #ifndef STRATA_BENCH_ETCD_BENCH_H_
 #define STRATA_BENCH_ETCD_BENCH_H_
 
@@ -21,7 +22,7 @@ struct EtcdBenchOptions {
   int runs = 3;
   std::string only;  // run only the rows whose name contains this
   // Members of each server's cluster (started with etcd's flags); the load
-  // is spread over them. Above 1, only the key-value rows run.
+  // is spread over them.
   int nodes = 1;
 };
 

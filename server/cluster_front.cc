@@ -57,6 +57,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   (void)front->runtime_->Post([raw, store, &made](cluster::Member& member) {
     service::ClusterKvOptions kv = raw->options_.kv;
     kv.forward_codec = &raw->codec_;
+    kv.timers = &member.timers();
     raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(), kv);
     // A key of the cluster's own (tag 0x00: no etcd key has it) on each
     // shard, for Probe.

@@ -417,10 +417,17 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
                          Done<T> done, int attempt) {
   auto begun = coordinator_->Begin(Isolation::kSerializable, /*read_only=*/false, std::nullopt);
   if (!begun.ok()) return done(ClusterError(begun.status()));
-  // A lost conflict runs the request again from a new snapshot.
+  // A lost conflict runs the request again from a new snapshot, after a
+  // random wait that doubles with each attempt.
   auto on_conflict = [=, this](const Status& conflict) {
-    if (attempt + 1 < options_.max_attempts) return RunWrite<T>(footprint, body, done, attempt + 1);
-    done(ClusterError(conflict));
+    if (attempt + 1 >= options_.max_attempts) return done(ClusterError(conflict));
+    if (options_.timers == nullptr) return RunWrite<T>(footprint, body, done, attempt + 1);
+    const int64_t ceiling = std::min<int64_t>(
+        options_.first_backoff.count() << std::min(attempt, 20), options_.max_backoff.count());
+    const auto wait = std::chrono::milliseconds(backoff_random_() % (ceiling + 1));
+    options_.timers->After(wait, [=, this, alive = alive_] {
+      if (*alive) RunWrite<T>(footprint, body, done, attempt + 1);
+    });
   };
   RunIn<T>(begun->id, static_cast<int64_t>(begun->start.value()), std::move(footprint),
            std::move(body), std::move(done), std::move(on_conflict));

@@ -9,7 +9,7 @@
 //    round, several by two-phase commit. Its revision is the commit
 //    timestamp C. Serializable validation makes the request atomic at C:
 //    nothing it read changed between S and C. A lost conflict is retried
-//    from a new snapshot, up to max_attempts times.
+//    from a new snapshot after a random backoff, up to max_attempts times.
 //  - A Range without a revision reads at S = Coordinator::ReadTimestamp(),
 //    the newest snapshot every acknowledged commit is at or below and every
 //    clock is past (so no commit wait), and answers header.revision = S.
@@ -41,16 +41,19 @@
 #ifndef STRATA_SERVICE_CLUSTER_KV_H_
 #define STRATA_SERVICE_CLUSTER_KV_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 
 #include "cluster/coordinator.h"
 #include "cluster/router.h"
+#include "cluster/timers.h"
 #include "service/forwarded_write.h"
 #include "service/kv_rules.h"
 #include "service/kv_types.h"
@@ -64,6 +67,12 @@ struct ClusterKvOptions {
   // A request that loses a conflict this many times gets "too many
   // requests" (etcd's ResourceExhausted, which clients retry).
   int max_attempts = 8;
+  // Between attempts it waits a random time up to this, doubled each
+  // attempt (so writers of the same keys spread out instead of meeting
+  // again at once), on `timers` (null: no wait). Must outlive the ClusterKv.
+  std::chrono::milliseconds first_backoff{2};
+  std::chrono::milliseconds max_backoff{100};
+  cluster::Timers* timers = nullptr;
   // The most keys, and bytes of keys and values, one Range (or one span a
   // Txn reads) keeps from the shards: memory for an answer is bounded. (A
   // Range's keys past its limit, or all of a count_only one, are only
@@ -149,6 +158,7 @@ class ClusterKv final {
   cluster::Coordinator* coordinator_;
   cluster::Router* router_;
   const ClusterKvOptions options_;
+  std::minstd_rand backoff_random_{std::random_device{}()};
   int64_t compact_revision_ = -1;
   // Set to false when destroyed: callbacks still in flight see it and stop.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

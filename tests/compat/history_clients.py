@@ -19,8 +19,10 @@ An RPC error other than "too many requests" (the conflict retries ran
 out: nothing was written) leaves a write's outcome unknown: it is
 recorded as indefinite, and the checker accepts reads of it only where
 it can have committed."""
+import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -144,3 +146,68 @@ class HistoryClients(Workers):
                         "\n".join(verdict.errors[:10]))
         test.assertEqual(self.real_time_violations()[:5], [],
                          "revisions out of real-time order: (began at, revision, answered before)")
+
+
+def clientv3_history_binary():
+    """tests/compat/clientv3_history built with etcd's Go client from
+    Debian's golang-etcd-server-dev (offline), once per checkout under
+    build/deps, sharing the Go cache of the e2e suite's build."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    source = os.path.join(here, "clientv3_history", "main.go")
+    deps = os.path.join(here, "..", "..", "build", "deps")
+    binary = os.path.join(deps, "clientv3-history", "clientv3-history")
+    if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(source):
+        return binary
+    os.makedirs(os.path.dirname(binary), exist_ok=True)
+    partial = "%s.%d" % (binary, os.getpid())
+    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode",
+               GOCACHE=os.path.join(deps, "etcd-e2e", "gocache"))
+    built = subprocess.run(["go", "build", "-o", partial, "main.go"],
+                           cwd=os.path.dirname(source), env=env, capture_output=True)
+    if built.returncode != 0:
+        raise RuntimeError("building clientv3_history failed:\n" + built.stderr.decode())
+    os.replace(partial, binary)  # atomic: a concurrent build just wins the race
+    return binary
+
+
+class ClientV3History(HistoryClients):
+    """The same Txn shapes and checks as HistoryClients, but the clients are
+    etcd's own Go client (clientv3_history/main.go) in one process, each
+    given every endpoint: clientv3's balancer picks the member and fails
+    over."""
+
+    def __init__(self, endpoints, clients=3, timeout=5, tag=""):
+        super().__init__(endpoints, clients=0, timeout=timeout, tag=tag)
+        self.keys = [b"g%s/%d" % (tag.encode(), i) for i in range(8)]
+        self.args = [clientv3_history_binary(), "-endpoints", ",".join(endpoints),
+                     "-clients", str(clients), "-tag", tag, "-timeout", "%ds" % timeout]
+        self.proc = None
+
+    def start(self):
+        self.started = time.time()
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        return self
+
+    def stop(self):
+        out, err = self.proc.communicate(timeout=60)  # closing stdin stops the clients
+        if self.proc.returncode != 0:
+            raise AssertionError("clientv3_history exited with %d:\n%s"
+                                 % (self.proc.returncode, err.decode()[-2000:]))
+        for line in out.decode().splitlines():
+            r = json.loads(line)
+            reads = [Op("r", k, v) for k, v in (r["reads"] or [])]
+            writes = [Op("w", k, v) for k, v in (r["writes"] or [])]
+            common = dict(client=r["client"], node=r["client"], isolation="serializable",
+                          invoke_time=r["invoke"], complete_time=r["complete"])
+            if r["outcome"] != "ok":
+                definite = r["outcome"] == "fail"
+                self._record(Txn(start_ts=None if definite else 0,
+                                 outcome=FAIL if definite else INFO, ops=writes,
+                                 error=r.get("error"), **common), None)
+            elif r["read_only"]:
+                self._record(Txn(start_ts=r["revision"], outcome=OK, ops=reads, read_only=True,
+                                 **common), False)
+            else:
+                self._record(Txn(start_ts=r["revision"] - 1, commit_ts=r["revision"],
+                                 outcome=OK, ops=reads + writes, **common), True)

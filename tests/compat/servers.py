@@ -291,5 +291,13 @@ class StrataCluster:
         return [m.endpoint for m in self.members]
 
     def stop(self):
+        """Every member, even when one's stop fails (that failure is raised
+        after the rest are stopped)."""
+        failure = None
         for m in self.members:
-            m.stop()
+            try:
+                m.stop()
+            except AssertionError as e:
+                failure = failure or e
+        if failure:
+            raise failure

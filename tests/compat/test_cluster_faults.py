@@ -1,7 +1,8 @@
 """Three strata-servers as a cluster, through faults a process sees: a
 member killed -9 and restarted under a bank workload (every read of all
 accounts sums to the total, every acknowledged write is there after, and
-the history of Txn clients is strictly serializable in revision order),
+the history of Txn clients, some through etcd's own Go client given every
+member's endpoint, is strictly serializable in revision order),
 /health and /metrics as a member goes and comes back, a member whose
 write-ahead log fails (it answers so at once and says so on /health, it
 does not hang), and members that
@@ -19,7 +20,7 @@ import urllib.request
 import grpc
 
 from bank import Bank
-from history_clients import HistoryClients
+from history_clients import ClientV3History, HistoryClients
 from servers import StrataCluster, etcdctl
 
 
@@ -30,6 +31,7 @@ class ClusterFaults(unittest.TestCase):
     def test_bank_with_a_member_killed_and_restarted(self):
         bank = Bank(self.cluster.endpoints()).start()
         history = HistoryClients(self.cluster.endpoints()).start()
+        go_history = ClientV3History(self.cluster.endpoints()).start()
         try:
             time.sleep(1.5)
             victim = self.cluster.members[2]
@@ -42,8 +44,10 @@ class ClusterFaults(unittest.TestCase):
         finally:
             bank.stop()
             history.stop()
+            go_history.stop()
         bank.check(self)
         history.check(self)
+        go_history.check(self)
         self.assertGreater(bank.transfers_between(0, killed_at), 5)
         self.assertGreater(bank.transfers_between(restarted_at, time.time()), 5,
                            "transfers go on after the restart")

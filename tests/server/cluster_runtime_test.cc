@@ -178,7 +178,11 @@ TEST_F(ClusterRuntimeTest, ACommitIsAnsweredOnlyOnceEveryClockIsPastIt) {
 
 TEST_F(ClusterRuntimeTest, ANodeThatGoesAwayFailsCallsInTimeAndIsReachedAgainWhenBack) {
   const std::vector<std::string> keys = KeysOnEveryShard();
-  ASSERT_TRUE(ReadAll(0, {keys[2]}).ok());
+  // Reachable first (a loaded machine may take longer than one RPC timeout
+  // of 500 ms to open the link).
+  bool up = false;
+  for (int attempt = 0; attempt < 10 && !up; ++attempt) up = ReadAll(0, {keys[2]}).ok();
+  ASSERT_TRUE(up);
   const std::string address = addresses_["n2"];
   StopServer(2);
   const auto start = std::chrono::steady_clock::now();
