@@ -1,11 +1,15 @@
 #include "server/cluster_front.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <utility>
 
 #include "server/strata_service.h"
+#include "service/history_hash.h"
 
 namespace strata::server {
 
@@ -16,6 +20,14 @@ namespace {
 constexpr std::string_view kHistoryTag = "history\n";
 // And a member's advertised client URLs (one a line in the answer).
 constexpr std::string_view kClientUrlsTag = "client-urls\n";
+// And a shard's hash of its history (HashKV): the revision; the answer is
+// the hash and the shard's compaction horizon, a line each.
+constexpr std::string_view kHashKvTag = "hashkv\n";
+// How long a HashKV waits for a shard to resolve the revision asked.
+constexpr int kHashResolveTries = 50;
+constexpr std::chrono::milliseconds kHashResolvePause{20};
+// Keys hashed per turn of the loop.
+constexpr size_t kHashKeysPerTurn = 256;
 
 }  // namespace
 
@@ -87,6 +99,10 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
             std::string urls;
             for (const std::string& url : raw->options_.client_urls) urls += url + "\n";
             return respond(cluster::ForwardReply{std::move(urls)});
+          }
+          if (request.starts_with(kHashKvTag)) {
+            return raw->ServeHashKV(std::string_view(request).substr(kHashKvTag.size()),
+                                    std::move(respond));
           }
           if (request.starts_with(kHistoryTag)) {
             return respond(raw->ServeHistory(std::string_view(request).substr(kHistoryTag.size())));
@@ -325,6 +341,99 @@ cluster::PeerReply ClusterFront::ServeHistory(std::string_view request) {
       std::max<int64_t>(std::max<int64_t>(0, kv_->compact_revision()),
                         static_cast<int64_t>(store_->compaction_horizon().value())));
   return cluster::ForwardReply{resp.SerializeAsString()};
+}
+
+struct ClusterFront::HashJob {
+  std::unique_ptr<service::HistoryHasher> hasher;
+  int64_t horizon = 0;
+  cluster::ShardServer::Respond respond;
+};
+
+struct ClusterFront::HashGather {
+  int64_t revision = 0;
+  std::vector<uint32_t> hashes;
+  int64_t compact_revision = 0;
+  size_t left = 0;
+  bool failed = false;
+  Done<HashResult> done;
+};
+
+void ClusterFront::HashKV(int64_t revision, Done<HashResult> done) {
+  Run<HashResult>(
+      [this, revision](Done<HashResult> d) {
+        const int64_t newest = service::RevisionOf(member_->coordinator().ReadTimestamp());
+        if (revision > newest) return d(service::etcd_errors::FutureRev());
+        auto gather = std::make_shared<HashGather>();
+        gather->revision = revision > 0 ? revision : newest;
+        gather->hashes.resize(probe_keys_.size());
+        gather->left = probe_keys_.size();
+        gather->done = std::move(d);
+        for (size_t i = 0; i < probe_keys_.size(); ++i) AskShardHash(gather, i, 0);
+      },
+      std::move(done));
+}
+
+void ClusterFront::AskShardHash(std::shared_ptr<HashGather> gather, size_t index, int tries) {
+  member_->router().Forward(
+      probe_keys_[index], std::string(kHashKvTag) + std::to_string(gather->revision),
+      [this, gather, index, tries](Result<std::string> r) {
+        if (gather->failed) return;
+        if (!r.ok()) {
+          // Not resolved that far yet (or not reached): ask again, a while.
+          if (r.status().code() == StatusCode::kUnavailable && tries < kHashResolveTries) {
+            member_->timers().After(kHashResolvePause, [this, gather, index, tries] {
+              AskShardHash(gather, index, tries + 1);
+            });
+            return;
+          }
+          gather->failed = true;
+          return gather->done(service::ClusterError(r.status()));
+        }
+        const size_t newline = r->find('\n');
+        gather->hashes[index] = static_cast<uint32_t>(std::strtoul(r->c_str(), nullptr, 10));
+        if (newline != std::string::npos) {
+          gather->compact_revision = std::max<int64_t>(
+              gather->compact_revision, std::strtoll(r->c_str() + newline + 1, nullptr, 10));
+        }
+        if (--gather->left > 0) return;
+        // The shards' hashes in shard order: the same from every member.
+        const uint64_t h =
+            XXH3_64bits(gather->hashes.data(), gather->hashes.size() * sizeof(uint32_t));
+        gather->done(HashResult{static_cast<uint32_t>(h ^ (h >> 32)), gather->revision,
+                                gather->compact_revision});
+      });
+}
+
+void ClusterFront::ServeHashKV(std::string_view request, cluster::ShardServer::Respond respond) {
+  const int64_t revision = std::strtoll(std::string(request).c_str(), nullptr, 10);
+  // Nothing can still commit at or below the shard's resolved timestamp,
+  // so the history hashed there is final.
+  const int64_t resolved = service::RevisionOf(member_->shard_server().SafeTime());
+  if (revision <= 0 || revision > resolved) {
+    return respond(cluster::PeerError{
+        Status::Unavailable("the shard has not resolved revision " + std::to_string(revision))});
+  }
+  const auto horizon = static_cast<int64_t>(store_->compaction_horizon().value());
+  if (revision <= horizon) {
+    return respond(cluster::PeerError{
+        Status::Compacted("revision " + std::to_string(revision) + " is compacted on this shard")});
+  }
+  auto job = std::make_shared<HashJob>();
+  job->hasher = std::make_unique<service::HistoryHasher>(store_, revision, horizon,
+                                                         service::ClusterKv::EngineKey(""));
+  job->horizon = horizon;
+  job->respond = std::move(respond);
+  ContinueHash(std::move(job));
+}
+
+void ClusterFront::ContinueHash(std::shared_ptr<HashJob> job) {
+  if (!job->hasher->Step(kHashKeysPerTurn)) {
+    // The rest on a later turn: the loop serves others meanwhile.
+    (void)runtime_->Post([this, job](cluster::Member&) { ContinueHash(job); });
+    return;
+  }
+  job->respond(cluster::ForwardReply{std::to_string(job->hasher->Digest()) + "\n" +
+                                     std::to_string(job->horizon)});
 }
 
 void ClusterFront::AskClientUrls(bool all) {

@@ -106,6 +106,16 @@ class ClusterFront final {
   // still appear): `request` and the answer are strata.v1's
   // HistoryRequest and HistoryResponse, encoded.
   void History(std::string request, Done<std::string> done);
+  // etcd's HashKV over the cluster: each shard hashes its history of etcd
+  // keys up to `revision` (0: the newest snapshot, Range's), once it has
+  // resolved that far, and the member combines the hashes in shard order,
+  // so every member answers the same for the same history.
+  struct HashResult {
+    uint32_t hash = 0;
+    int64_t revision = 0;
+    int64_t compact_revision = 0;  // the highest of the shards'
+  };
+  void HashKV(int64_t revision, Done<HashResult> done);
   // What strata.v1's Stats adds over a cluster: the transactions open on
   // this member, its compaction and its watchers.
   struct TxnFigures {
@@ -136,6 +146,15 @@ class ClusterFront final {
   explicit ClusterFront(ClusterFrontOptions options) : options_(std::move(options)) {}
   // Another member's History of a key this shard owns (on the loop).
   cluster::PeerReply ServeHistory(std::string_view request);
+  // Another member's ask for this shard's hash (on the loop), answered
+  // once hashed, a batch of keys per loop turn (ContinueHash).
+  struct HashJob;
+  void ServeHashKV(std::string_view request, cluster::ShardServer::Respond respond);
+  void ContinueHash(std::shared_ptr<HashJob> job);
+  // Asks shard `index` of `gather` for its hash, again while it has not
+  // resolved the revision yet (on the loop).
+  struct HashGather;
+  void AskShardHash(std::shared_ptr<HashGather> gather, size_t index, int tries);
   // Asks the members whose client URLs are not known yet (every one when
   // `all`) for them (on the loop).
   void AskClientUrls(bool all);

@@ -67,10 +67,15 @@ uint64_t EtcdMemberId(std::vector<std::string> peer_urls, const std::string& tok
   return Sha1Prefix(b + token);
 }
 
-uint64_t EtcdClusterId(uint64_t member_id) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(member_id >> (56 - 8 * i));
-  return Sha1Prefix(std::string_view(b, 8));
+// As etcd derives it from its members' ids (sorted, 8 bytes each, big
+// endian), so every member of a cluster names the same one.
+uint64_t EtcdClusterId(std::vector<uint64_t> member_ids) {
+  std::sort(member_ids.begin(), member_ids.end());
+  std::string b;
+  for (uint64_t id : member_ids) {
+    for (int i = 0; i < 8; ++i) b.push_back(static_cast<char>(id >> (56 - 8 * i)));
+  }
+  return Sha1Prefix(b);
 }
 
 // One bidirectional stream's outgoing queue, drained one write at a time
@@ -768,7 +773,14 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       return reactor;
     }
     if (s_->cluster) {
-      reactor->Finish(NotOverCluster("HashKV"));
+      s_->cluster->HashKV(req->revision(),
+                          [this, reactor, resp](Reply<ClusterFront::HashResult> h) {
+                            if (!h.ok()) return reactor->Finish(ToGrpc(h.error()));
+                            s_->Header(h.value().revision, resp->mutable_header());
+                            resp->set_hash(h.value().hash);
+                            resp->set_compact_revision(h.value().compact_revision);
+                            reactor->Finish(grpc::Status::OK);
+                          });
       return reactor;
     }
     auto h = s_->kv->HashKV(req->revision());
@@ -791,7 +803,12 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       return reactor;
     }
     if (s_->cluster) {
-      reactor->Finish(NotOverCluster("Hash"));
+      s_->cluster->HashKV(0, [this, reactor, resp](Reply<ClusterFront::HashResult> h) {
+        if (!h.ok()) return reactor->Finish(ToGrpc(h.error()));
+        s_->Header(h.value().revision, resp->mutable_header());
+        resp->set_hash(h.value().hash);
+        reactor->Finish(grpc::Status::OK);
+      });
       return reactor;
     }
     auto h = s_->kv->HashKV(0);
@@ -983,7 +1000,13 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->compactor = std::make_unique<service::AutoCompactor>(impl->kv.get(), *compaction);
 
   impl->identity.member_id = EtcdMemberId(options.peer_urls, options.initial_cluster_token);
-  impl->identity.cluster_id = EtcdClusterId(impl->identity.member_id);
+  std::vector<uint64_t> member_ids = {impl->identity.member_id};
+  for (const auto& other : options.cluster_members) {
+    if (other.name != options.name) {
+      member_ids.push_back(EtcdMemberId({other.peer_url}, options.initial_cluster_token));
+    }
+  }
+  impl->identity.cluster_id = EtcdClusterId(std::move(member_ids));
   impl->identity.raft_term = 2;  // what a fresh single-member etcd reports
 
   if (!options.cluster_members.empty()) {

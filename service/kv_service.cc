@@ -7,8 +7,7 @@
 #include <set>
 #include <utility>
 
-#include <xxhash.h>
-
+#include "service/history_hash.h"
 #include "service/kv_rules.h"
 #include "service/stored_value.h"
 
@@ -302,32 +301,12 @@ Reply<uint32_t> KvService::HashKV(int64_t revision) const {
   if (rev > current) return etcd_errors::FutureRev();
   const int64_t compacted = compact_revision();
   if (rev < compacted) return etcd_errors::Compacted();
-  // Keys in order, each key's versions in order: the same history always
-  // hashes the same. Each batch of keys is read under the engine's writer
-  // lock for a moment; versions at or below `rev` do not change meanwhile.
-  XXH3_state_t* state = XXH3_createState();
-  XXH3_64bits_reset(state);
-  std::string cursor;
-  bool done = false;
-  while (!done) {
-    done = store_->ExportKeys(
-        &cursor, 256, [] {},
-        [&](std::string_view key, uint64_t, std::span<const ExportedVersion> versions) {
-          for (const auto& v : versions) {
-            if (static_cast<int64_t>(v.timestamp) > rev ||
-                static_cast<int64_t>(v.timestamp) <= compacted) {
-              continue;
-            }
-            const uint64_t header[3] = {key.size(), v.timestamp, v.deleted ? 0 : v.value.size()};
-            XXH3_64bits_update(state, header, sizeof header);
-            XXH3_64bits_update(state, key.data(), key.size());
-            if (!v.deleted) XXH3_64bits_update(state, v.value.data(), v.value.size());
-          }
-        });
+  // Batches of keys, each read under the engine's writer lock for a
+  // moment; versions at or below `rev` do not change meanwhile.
+  HistoryHasher hasher(store_, rev, compacted, "");
+  while (!hasher.Step(256)) {
   }
-  const uint64_t h = XXH3_64bits_digest(state);
-  XXH3_freeState(state);
-  return static_cast<uint32_t>(h ^ (h >> 32));
+  return hasher.Digest();
 }
 
 void KvService::ForEachLeasedKey(

@@ -93,6 +93,28 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(urls, want, out)
         out, _ = etcdctl(b, "endpoint", "status")
         self.assertIn("3.4.23", out)
+        # One cluster id, as etcd derives it from the members' ids.
+        out, _ = etcdctl(",".join((a, b, c)), "endpoint", "status", "-w", "json")
+        self.assertEqual(len({s["Status"]["header"]["cluster_id"] for s in json.loads(out)}), 1,
+                         out)
+
+        # HashKV: every member hashes every shard's history, so all agree;
+        # a write changes the hash; below the compaction there is none.
+        def hashes(*args):
+            out, _ = etcdctl(",".join((a, b, c)), "endpoint", "hashkv", "-w", "json", *args)
+            return {e["HashKV"]["hash"] for e in json.loads(out)}
+
+        before = hashes()
+        self.assertEqual(len(before), 1, before)
+        first, _ = etcdctl(b, "put", "hashed", "x", "-w", "json")
+        rev2 = int(first.split('"revision":')[1].split(",")[0])
+        after = hashes()
+        self.assertEqual(len(after), 1, after)
+        self.assertNotEqual(before, after)
+        self.assertEqual(hashes("--rev", str(rev2)), after)
+        self.assertEqual(hashes("--rev", str(rev2 - 1)), before)
+        _, err = etcdctl(a, "endpoint", "hashkv", "--rev", str(rev1 - 1), check=False)
+        self.assertIn("required revision has been compacted", err)
 
         # Leases: granted on one member, keys put with it through others,
         # revoked through a third, every key with it.
