@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "cluster/forwarded_calls.h"
@@ -100,6 +101,47 @@ void Router::Changes(Timestamp since, KeyRange range, size_t limit, Done<Changes
         for (RawChangesReply& part : *parts) changes.push_back(std::move(part.changes));
         done(MergeChanges(std::move(changes), limit));
       });
+}
+
+void Router::SettledChanges(Timestamp since, KeyRange range, size_t limit,
+                            Done<ChangesResult> done) {
+  FanOut<ShardWatchReply>(
+      ShardWatch{std::move(range), since, 0, limit, false},
+      [limit, done = std::move(done)](Result<std::vector<ShardWatchReply>> parts) {
+        if (!parts.ok()) return done(parts.status());
+        done(MergeSettled(std::move(*parts), limit));
+      });
+}
+
+ChangesResult Router::MergeSettled(std::vector<ShardWatchReply> parts, size_t limit) {
+  Timestamp settled = Timestamp::Max();
+  bool more = false;
+  for (const ShardWatchReply& part : parts) {
+    settled = std::min(settled, part.resolved);
+    // A shard whose page was full may hold more past it.
+    more |= limit > 0 && part.changes.size() >= limit;
+  }
+  std::vector<Change> changes;
+  for (ShardWatchReply& part : parts) {
+    for (Change& change : part.changes) {
+      if (change.timestamp <= settled) changes.push_back(std::move(change));
+    }
+  }
+  std::sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) {
+    return std::tie(a.timestamp, a.key) < std::tie(b.timestamp, b.key);
+  });
+  if (limit > 0 && changes.size() > limit) {
+    // Before the timestamp the limit falls in, unless that is the first.
+    size_t end = limit;
+    while (end > 0 && changes[end - 1].timestamp == changes[limit].timestamp) --end;
+    if (end == 0) {
+      end = limit;
+      while (end < changes.size() && changes[end].timestamp == changes[0].timestamp) ++end;
+    }
+    changes.resize(end);
+    more = true;
+  }
+  return ChangesResult{std::move(changes), more};
 }
 
 void Router::Compact(Timestamp horizon, Done<CompactResult> done) {

@@ -7,7 +7,8 @@
 // summed counts. A shard whose answer was cut short (`more`) stops the
 // merge at its last item, since past it that shard may hold items the
 // merge has not seen; the merged answer then says `more` too, and paging
-// from its last item continues exactly.
+// from its last item continues exactly. Settled changes stop where every
+// shard has resolved, so a page never misses a commit still under way.
 //
 // Not thread-safe: the node's event loop owns it.
 #ifndef STRATA_CLUSTER_ROUTER_H_
@@ -41,6 +42,13 @@ class Router final {
   void Forward(std::string_view engine_key, std::string request, Done<std::string> done);
   void Scan(KeyRange range, Timestamp at, size_t limit, Done<ScanResult> done);
   void Changes(Timestamp since, KeyRange range, size_t limit, Done<ChangesResult> done);
+  // The changes in `range` above `since` that no shard can still add to:
+  // each shard's change feed (ShardWatch) read once, merged in (timestamp,
+  // key) order up to the lowest frontier the shards answered, and cut at
+  // `limit` between two timestamps (a commit's changes stay together; one
+  // commit larger than the limit comes whole). `more`: the limit cut it, so
+  // paging from the last timestamp continues at once.
+  void SettledChanges(Timestamp since, KeyRange range, size_t limit, Done<ChangesResult> done);
   // Each shard collects up to `horizon`, or its view of the low-water mark.
   void Compact(Timestamp horizon, Done<CompactResult> done);
 
@@ -48,6 +56,7 @@ class Router final {
   static ScanResult MergeScans(std::vector<ScanResult> parts, size_t limit);
   static ChangesResult MergeChanges(std::vector<ChangesResult> parts, size_t limit);
   static CompactResult MergeCompactions(const std::vector<CompactResult>& parts);
+  static ChangesResult MergeSettled(std::vector<ShardWatchReply> parts, size_t limit);
 
  private:
   // Sends `request` to every shard; `done` gets every T answer, or the

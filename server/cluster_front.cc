@@ -343,6 +343,33 @@ cluster::PeerReply ClusterFront::ServeHistory(std::string_view request) {
   return cluster::ForwardReply{resp.SerializeAsString()};
 }
 
+void ClusterFront::Changes(int64_t since, service::KeySpan span, size_t limit,
+                           Done<ChangesResult> done) {
+  Run<ChangesResult>(
+      [this, since, span = std::move(span), limit](Done<ChangesResult> d) {
+        const int64_t newest = service::RevisionOf(member_->coordinator().ReadTimestamp());
+        if (since > newest) return d(service::etcd_errors::FutureRev());
+        // No key: every etcd key ("\0" to the end, as etcd's --prefix of "").
+        const service::KeySpan asked =
+            span.key.empty() ? service::KeySpan{std::string(1, '\0'), std::string(1, '\0')} : span;
+        std::optional<KeyRange> range = service::ClusterKv::EngineRange(asked);
+        if (!range) return d(ChangesResult{});  // an inverted range holds nothing
+        member_->router().SettledChanges(service::AtRevision(std::max<int64_t>(0, since)),
+                                         std::move(*range), limit, [d](Result<ChangesResult> r) {
+                                           if (!r.ok()) {
+                                             if (r.status().code() == StatusCode::kCompacted) {
+                                               return d(service::etcd_errors::Compacted());
+                                             }
+                                             return d(service::ClusterError(r.status()));
+                                           }
+                                           for (Change& change : r->changes)
+                                             change.key.erase(0, 1);  // the etcd key's tag
+                                           d(std::move(*r));
+                                         });
+      },
+      std::move(done));
+}
+
 struct ClusterFront::HashJob {
   std::unique_ptr<service::HistoryHasher> hasher;
   int64_t horizon = 0;

@@ -106,6 +106,11 @@ class ClusterFront final {
   // still appear): `request` and the answer are strata.v1's
   // HistoryRequest and HistoryResponse, encoded.
   void History(std::string request, Done<std::string> done);
+  // strata.v1's Changes over the cluster: the changes above `since` in
+  // `span` (etcd's keys; an empty key: every key) that every shard has
+  // settled, so a later page never holds one below this one's last
+  // (Router::SettledChanges). Keys come back as etcd's.
+  void Changes(int64_t since, service::KeySpan span, size_t limit, Done<ChangesResult> done);
   // etcd's HashKV over the cluster: each shard hashes its history of etcd
   // keys up to `revision` (0: the newest snapshot, Range's), once it has
   // resolved that far, and the member combines the hashes in shard order,

@@ -222,17 +222,28 @@ class StrataImpl final : public v1::Strata::CallbackService {
                                     v1::ChangesResponse* resp) override {
     // One reactor for every way out: the call is counted once, timed from here.
     auto* reactor = s_->Reactor("/strata.v1.Strata/Changes");
-    if (s_->cluster) {
-      return Fail(reactor,
-                  {service::ErrorCode::kUnimplemented,
-                   "strata: Changes is not served by a strata cluster yet (watch the range with "
-                   "etcd's Watch from the revision instead; see docs/CLUSTER.md)"});
-    }
     // No key: every key, which only a user who may read them all may ask for.
     const bool all = req->key().empty();
     if (auto denied = s_->request_auth->Keys(*ctx, service::Access::kRead, all ? "" : req->key(),
                                              all ? std::string(1, '\0') : req->range_end())) {
       return Fail(reactor, *denied);
+    }
+    if (s_->cluster) {
+      // What every shard has settled (ClusterFront::Changes).
+      s_->cluster->Changes(
+          req->since_revision(), {req->key(), req->range_end()},
+          static_cast<size_t>(Limit(req->limit())), [reactor, resp](Reply<ChangesResult> c) {
+            if (!c.ok()) return reactor->Finish(ToGrpc(c.error()));
+            for (const auto& ch : c.value().changes) {
+              if (!ToVersion(ch.key, ch.timestamp, ch.deleted, ch.value, resp->add_changes())) {
+                return reactor->Finish(
+                    ToGrpc({service::ErrorCode::kInternal, "strata: a damaged stored version"}));
+              }
+            }
+            resp->set_more(c.value().more);
+            reactor->Finish(grpc::Status::OK);
+          });
+      return reactor;
     }
     const int64_t current = s_->kv->current_revision();
     if (req->since_revision() > current) return Fail(reactor, service::etcd_errors::FutureRev());

@@ -77,6 +77,34 @@ TEST(RouterMergeTest, ChangesMergeByTimestampThenKey) {
   EXPECT_TRUE(merged.more) << "(5, a) lies past the cut shard's last change";
 }
 
+TEST(RouterMergeTest, SettledChangesStopAtTheLowestFrontierAndKeepCommitsWhole) {
+  auto change = [](std::string key, uint64_t ts) {
+    return Change{std::move(key), Timestamp(ts), 1, false, "1"};
+  };
+  auto order = [](const ChangesResult& r) {
+    std::vector<std::pair<uint64_t, std::string>> out;
+    for (const Change& c : r.changes) out.emplace_back(c.timestamp.value(), c.key);
+    return out;
+  };
+  using Order = std::vector<std::pair<uint64_t, std::string>>;
+  // Shard b has resolved only to 4: (5, a) may still be joined by another
+  // commit below it there, so it waits.
+  const ShardWatchReply a{{change("z", 2), change("a", 5)}, Timestamp(9), 0, {}};
+  const ShardWatchReply b{{change("m", 2), change("b", 3)}, Timestamp(4), 0, {}};
+  ChangesResult merged = Router::MergeSettled({a, b}, 10);
+  EXPECT_EQ(order(merged), (Order{{2, "m"}, {2, "z"}, {3, "b"}}));
+  EXPECT_FALSE(merged.more);
+  // A limit inside timestamp 2 ends the page before it... unless timestamp
+  // 2 comes first: then the whole commit comes.
+  merged = Router::MergeSettled({a, b}, 1);
+  EXPECT_EQ(order(merged), (Order{{2, "m"}, {2, "z"}}));
+  EXPECT_TRUE(merged.more);
+  const ShardWatchReply c{{change("k", 1)}, Timestamp(9), 0, {}};
+  merged = Router::MergeSettled({a, b, c}, 2);
+  EXPECT_EQ(order(merged), (Order{{1, "k"}}));
+  EXPECT_TRUE(merged.more);
+}
+
 TEST(RouterMergeTest, CompactionsTakeTheLowestHorizonAndSumTheRest) {
   const CompactResult merged = Router::MergeCompactions(
       {CompactResult{Timestamp(9), 2, 20, 0}, CompactResult{Timestamp(7), 3, 30, 0}});
