@@ -526,15 +526,19 @@ void Coordinator::ResolveEverywhere(const CommitInFlight& commit, TxnStatus outc
       });
 }
 
+uint64_t Coordinator::WallMillis() const {
+  return options_.wall_millis ? options_.wall_millis() : HybridLogicalClock::SystemMillis();
+}
+
 Timestamp Coordinator::ReadTimestamp() {
-  const uint64_t wall = HybridLogicalClock::SystemMillis();
+  const uint64_t wall = WallMillis();
   const auto offset = static_cast<uint64_t>(options_.max_clock_offset.count());
   if (wall <= offset + 1) return FreshTimestamp();  // a clock at the epoch: no past to read
   return Timestamp(HybridLogicalClock::Make(wall - offset, 0).value() - 1);
 }
 
 void Coordinator::AfterCommitWait(Timestamp timestamp, std::function<void()> reply) {
-  const uint64_t wall = HybridLogicalClock::SystemMillis();
+  const uint64_t wall = WallMillis();
   // Past C by two offsets here is past C by one on every clock, which is
   // what ReadTimestamp() relies on.
   const auto offset = static_cast<uint64_t>(options_.max_clock_offset.count());
@@ -544,7 +548,13 @@ void Coordinator::AfterCommitWait(Timestamp timestamp, std::function<void()> rep
   // refuses others); the cap only keeps a broken peer's from overflowing
   // the timer.
   const uint64_t wait_ms = std::min<uint64_t>(past - wall + 1, 2 * offset + 1000);
-  timers_->After(std::chrono::milliseconds(wait_ms), std::move(reply));
+  // Timers count from the loop turn's start, which may be before the wall
+  // clock was read (a busy turn): the timer can fire early, so it looks at
+  // the wall clock again rather than trusting the delay.
+  timers_->After(std::chrono::milliseconds(wait_ms),
+                 [this, timestamp, reply = std::move(reply)]() mutable {
+                   AfterCommitWait(timestamp, std::move(reply));
+                 });
 }
 
 std::optional<Timestamp> Coordinator::OldestSnapshot() const {

@@ -66,6 +66,9 @@ struct CoordinatorOptions {
   std::chrono::milliseconds heartbeat_interval{100};
   // Commit wait assumes clocks differ by at most this.
   std::chrono::milliseconds max_clock_offset{0};
+  // The wall clock in milliseconds, which commit wait and read timestamps
+  // are about (null: the system's; a test may drive its own).
+  std::function<uint64_t()> wall_millis = nullptr;
 };
 
 struct CoordinatorStats {
@@ -140,7 +143,9 @@ class Coordinator final {
   void CommitWrites(Timestamp start, Isolation isolation, Writes writes,
                     std::set<std::string> read_keys, std::vector<KeyRange> read_ranges, bool blind,
                     Done<Timestamp> done);
-  // Runs `reply` once every clock is past `timestamp` (commit wait).
+  // Runs `reply` once every clock is past `timestamp` (commit wait), as
+  // the wall clock says when its timer fires (a timer counts from the start
+  // of a loop turn, which may be before the wall clock was read).
   void AfterCommitWait(Timestamp timestamp, std::function<void()> reply);
   // The newest committed version among `reads` (own writes aside): an
   // answer showing it waits for it like the commit that wrote it.
@@ -170,6 +175,7 @@ class Coordinator final {
   HybridLogicalClock* clock_;
   Peers* peers_;
   Timers* timers_;
+  uint64_t WallMillis() const;  // options_.wall_millis or the system's
   const CoordinatorOptions options_;
 
   // Open transactions by id, and every snapshot in use here (open

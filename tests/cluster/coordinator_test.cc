@@ -280,9 +280,14 @@ TEST_F(CoordinatorTest, IdleTransactionsExpireAndReleaseTheirSnapshots) {
 }
 
 TEST_F(CoordinatorTest, CommitWaitHoldsTheAnswerUntilClocksArePast) {
-  Make(CoordinatorOptions{.max_clock_offset = milliseconds(1000)});
-  bool answered = false;
+  // The wall clock moves with the timers here.
   const Timestamp now = *clock_.Next();
+  const uint64_t wall0 = HybridLogicalClock::PhysicalMillis(now);
+  Make(CoordinatorOptions{.max_clock_offset = milliseconds(1000), .wall_millis = [&] {
+                            return wall0 +
+                                   static_cast<uint64_t>((timers_.now() - kT0) / milliseconds(1));
+                          }});
+  bool answered = false;
   coordinator_->AfterCommitWait(now, [&] { answered = true; });
   EXPECT_FALSE(answered) << "another clock may still be up to a second behind";
   timers_.RunDue(kT0 + milliseconds(1500));
@@ -293,6 +298,22 @@ TEST_F(CoordinatorTest, CommitWaitHoldsTheAnswerUntilClocksArePast) {
   bool at_once = false;
   coordinator_->AfterCommitWait(Timestamp(1), [&] { at_once = true; });
   EXPECT_TRUE(at_once) << "a timestamp long past needs no wait";
+}
+
+TEST_F(CoordinatorTest, ACommitWaitTimerThatFiresEarlyWaitsOnForTheWallClock) {
+  // A timer counts from its loop turn's start; if the turn began before
+  // the wall clock was read, it fires while the wall clock still reads the
+  // commit's millisecond. The answer must wait for the wall clock anyway.
+  const Timestamp now = *clock_.Next();
+  uint64_t wall = HybridLogicalClock::PhysicalMillis(now);
+  Make(CoordinatorOptions{.wall_millis = [&] { return wall; }});
+  bool answered = false;
+  coordinator_->AfterCommitWait(now, [&] { answered = true; });
+  timers_.RunDue(kT0 + milliseconds(5));
+  EXPECT_FALSE(answered) << "answered while the wall clock still read the commit's millisecond";
+  wall += 1;
+  timers_.RunDue(kT0 + milliseconds(10));
+  EXPECT_TRUE(answered);
 }
 
 TEST_F(CoordinatorTest, LimitsOnWhatOneTransactionWrites) {
