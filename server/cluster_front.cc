@@ -406,8 +406,9 @@ void ClusterFront::AskShardHash(std::shared_ptr<HashGather> gather, size_t index
       [this, gather, index, tries](Result<std::string> r) {
         if (gather->failed) return;
         if (!r.ok()) {
-          // Not resolved that far yet (or not reached): ask again, a while.
-          if (r.status().code() == StatusCode::kUnavailable && tries < kHashResolveTries) {
+          // Not resolved that far yet: ask again, a while. (An unreachable
+          // shard fails the call as it would any other.)
+          if (r.status().code() == StatusCode::kPreconditionFailed && tries < kHashResolveTries) {
             member_->timers().After(kHashResolvePause, [this, gather, index, tries] {
               AskShardHash(gather, index, tries + 1);
             });
@@ -436,9 +437,12 @@ void ClusterFront::ServeHashKV(std::string_view request, cluster::ShardServer::R
   // Nothing can still commit at or below the shard's resolved timestamp,
   // so the history hashed there is final.
   const int64_t resolved = service::RevisionOf(member_->shard_server().SafeTime());
-  if (revision <= 0 || revision > resolved) {
-    return respond(cluster::PeerError{
-        Status::Unavailable("the shard has not resolved revision " + std::to_string(revision))});
+  if (revision <= 0) {
+    return respond(cluster::PeerError{Status::InvalidArgument("no revision to hash up to")});
+  }
+  if (revision > resolved) {
+    return respond(cluster::PeerError{Status::PreconditionFailed(
+        "the shard has not resolved revision " + std::to_string(revision) + " yet")});
   }
   const auto horizon = static_cast<int64_t>(store_->compaction_horizon().value());
   if (revision <= horizon) {
