@@ -526,32 +526,35 @@ void Coordinator::ResolveEverywhere(const CommitInFlight& commit, TxnStatus outc
       });
 }
 
-uint64_t Coordinator::WallMillis() const {
-  return options_.wall_millis ? options_.wall_millis() : HybridLogicalClock::SystemMillis();
+uint64_t Coordinator::WallMicros() const {
+  return options_.wall_micros ? options_.wall_micros() : HybridLogicalClock::SystemMicros();
 }
 
 Timestamp Coordinator::ReadTimestamp() {
-  const uint64_t wall = WallMillis();
+  const uint64_t wall = WallMicros() / 1000;
   const auto offset = static_cast<uint64_t>(options_.max_clock_offset.count());
   if (wall <= offset + 1) return FreshTimestamp();  // a clock at the epoch: no past to read
   return Timestamp(HybridLogicalClock::Make(wall - offset, 0).value() - 1);
 }
 
 void Coordinator::AfterCommitWait(Timestamp timestamp, std::function<void()> reply) {
-  const uint64_t wall = WallMillis();
+  // To the microsecond: timestamps are milliseconds, so the wait ends at
+  // the next millisecond boundary, not a whole millisecond after the read.
+  const uint64_t wall_us = WallMicros();
   // Past C by two offsets here is past C by one on every clock, which is
   // what ReadTimestamp() relies on.
   const auto offset = static_cast<uint64_t>(options_.max_clock_offset.count());
   const uint64_t past = HybridLogicalClock::PhysicalMillis(timestamp) + 2 * offset;
-  if (wall > past) return reply();
+  if (wall_us / 1000 > past) return reply();
   // Timestamps come from clocks within the offset of ours (the receive rule
   // refuses others); the cap only keeps a broken peer's from overflowing
   // the timer.
-  const uint64_t wait_ms = std::min<uint64_t>(past - wall + 1, 2 * offset + 1000);
+  const uint64_t wait_us =
+      std::min<uint64_t>((past + 1) * 1000 - wall_us, (2 * offset + 1000) * 1000);
   // Timers count from the loop turn's start, which may be before the wall
   // clock was read (a busy turn): the timer can fire early, so it looks at
   // the wall clock again rather than trusting the delay.
-  timers_->After(std::chrono::milliseconds(wait_ms),
+  timers_->After(std::chrono::microseconds(wait_us),
                  [this, timestamp, reply = std::move(reply)]() mutable {
                    AfterCommitWait(timestamp, std::move(reply));
                  });

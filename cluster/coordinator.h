@@ -66,9 +66,9 @@ struct CoordinatorOptions {
   std::chrono::milliseconds heartbeat_interval{100};
   // Commit wait assumes clocks differ by at most this.
   std::chrono::milliseconds max_clock_offset{0};
-  // The wall clock in milliseconds, which commit wait and read timestamps
+  // The wall clock in microseconds, which commit wait and read timestamps
   // are about (null: the system's; a test may drive its own).
-  std::function<uint64_t()> wall_millis = nullptr;
+  std::function<uint64_t()> wall_micros = nullptr;
 };
 
 struct CoordinatorStats {
@@ -175,7 +175,7 @@ class Coordinator final {
   HybridLogicalClock* clock_;
   Peers* peers_;
   Timers* timers_;
-  uint64_t WallMillis() const;  // options_.wall_millis or the system's
+  uint64_t WallMicros() const;  // options_.wall_micros or the system's
   const CoordinatorOptions options_;
 
   // Open transactions by id, and every snapshot in use here (open

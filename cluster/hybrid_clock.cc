@@ -5,8 +5,10 @@
 
 namespace strata::cluster {
 
-uint64_t HybridLogicalClock::SystemMillis() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+uint64_t HybridLogicalClock::SystemMillis() { return SystemMicros() / 1000; }
+
+uint64_t HybridLogicalClock::SystemMicros() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
 }

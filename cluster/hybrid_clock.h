@@ -48,6 +48,7 @@ class HybridLogicalClock final : public TimestampOracle {
   // Milliseconds since the Unix epoch; injectable so tests control time.
   using PhysicalClock = std::function<uint64_t()>;
   static uint64_t SystemMillis();
+  static uint64_t SystemMicros();  // the same clock, finer
 
   explicit HybridLogicalClock(PhysicalClock now = SystemMillis, HybridClockOptions options = {});
 

@@ -2,7 +2,7 @@
 
 namespace strata::cluster {
 
-void Timers::After(std::chrono::milliseconds delay, std::function<void()> task) {
+void Timers::After(Clock::duration delay, std::function<void()> task) {
   tasks_.emplace(now_ + delay, std::move(task));
 }
 

@@ -22,7 +22,7 @@ class Timers final {
   void SetNow(Clock::time_point now) { now_ = now; }
 
   // Runs `task` `delay` after now.
-  void After(std::chrono::milliseconds delay, std::function<void()> task);
+  void After(Clock::duration delay, std::function<void()> task);
   // Runs `task` every `interval`, first after one interval.
   void Every(std::chrono::milliseconds interval, std::function<void()> task);
 

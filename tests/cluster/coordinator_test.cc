@@ -283,9 +283,10 @@ TEST_F(CoordinatorTest, CommitWaitHoldsTheAnswerUntilClocksArePast) {
   // The wall clock moves with the timers here.
   const Timestamp now = *clock_.Next();
   const uint64_t wall0 = HybridLogicalClock::PhysicalMillis(now);
-  Make(CoordinatorOptions{.max_clock_offset = milliseconds(1000), .wall_millis = [&] {
-                            return wall0 +
-                                   static_cast<uint64_t>((timers_.now() - kT0) / milliseconds(1));
+  Make(CoordinatorOptions{.max_clock_offset = milliseconds(1000), .wall_micros = [&] {
+                            return wall0 * 1000 +
+                                   static_cast<uint64_t>((timers_.now() - kT0) /
+                                                         std::chrono::microseconds(1));
                           }});
   bool answered = false;
   coordinator_->AfterCommitWait(now, [&] { answered = true; });
@@ -305,15 +306,30 @@ TEST_F(CoordinatorTest, ACommitWaitTimerThatFiresEarlyWaitsOnForTheWallClock) {
   // the wall clock was read, it fires while the wall clock still reads the
   // commit's millisecond. The answer must wait for the wall clock anyway.
   const Timestamp now = *clock_.Next();
-  uint64_t wall = HybridLogicalClock::PhysicalMillis(now);
-  Make(CoordinatorOptions{.wall_millis = [&] { return wall; }});
+  uint64_t wall_us = HybridLogicalClock::PhysicalMillis(now) * 1000;
+  Make(CoordinatorOptions{.wall_micros = [&] { return wall_us; }});
   bool answered = false;
   coordinator_->AfterCommitWait(now, [&] { answered = true; });
   timers_.RunDue(kT0 + milliseconds(5));
   EXPECT_FALSE(answered) << "answered while the wall clock still read the commit's millisecond";
-  wall += 1;
+  wall_us += 1000;
   timers_.RunDue(kT0 + milliseconds(10));
   EXPECT_TRUE(answered);
+}
+
+TEST_F(CoordinatorTest, CommitWaitEndsAtTheNextMillisecondNotAWholeOneLater) {
+  // Timestamps are milliseconds: a commit read 900 µs into its millisecond
+  // waits 100 µs, not a millisecond.
+  const Timestamp now = *clock_.Next();
+  uint64_t wall_us = HybridLogicalClock::PhysicalMillis(now) * 1000 + 900;
+  Make(CoordinatorOptions{.wall_micros = [&] { return wall_us; }});
+  bool answered = false;
+  coordinator_->AfterCommitWait(now, [&] { answered = true; });
+  timers_.RunDue(kT0 + std::chrono::microseconds(99));
+  EXPECT_FALSE(answered);
+  wall_us += 100;
+  timers_.RunDue(kT0 + std::chrono::microseconds(100));
+  EXPECT_TRUE(answered) << "the wall clock is past the commit's millisecond";
 }
 
 TEST_F(CoordinatorTest, LimitsOnWhatOneTransactionWrites) {
