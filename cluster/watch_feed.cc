@@ -37,23 +37,27 @@ void WatchFeed::Start() {
 }
 
 void WatchFeed::ReadLater(size_t index, std::chrono::milliseconds delay) {
-  timers_->After(delay, [this, index, alive = alive_] {
-    if (*alive) Read(index);
+  timers_->After(delay, [this, index, reads = shards_[index].reads, alive = alive_] {
+    if (*alive && shards_[index].reads == reads) Read(index);
   });
 }
 
 void WatchFeed::Read(size_t index) {
   if (failed_) return;
   ShardState& state = shards_[index];
+  if (state.in_flight) return;  // its answer decides the next read
+  ++state.reads;
   // A shard ahead of the frontier waits while the merger holds enough.
   if (merger_.pending() > options_.max_pending && state.after > merger_.frontier()) {
     return ReadLater(index, options_.poll_interval);
   }
+  state.in_flight = true;
   peers_->Call(
       state.shard,
       ShardWatch{range_, state.after, state.cursor, options_.page_limit, options_.with_previous},
       [this, index, alive = alive_](const PeerReply* reply) {
         if (!*alive || failed_) return;
+        shards_[index].in_flight = false;
         const auto* page = ReplyAs<ShardWatchReply>(reply);
         if (page == nullptr) {
           const Status error = CallFailure(reply, "the shard did not answer");
@@ -67,6 +71,7 @@ void WatchFeed::Read(size_t index) {
         }
         ShardState& state = shards_[index];
         const bool news = !page->changes.empty();
+        const Timestamp newest = news ? page->changes.back().timestamp : Timestamp();
         merger_.Add(page->changes, page->previous);
         merger_.Resolve(index, page->resolved);
         state.after = std::max(state.after, page->resolved);
@@ -83,8 +88,13 @@ void WatchFeed::Read(size_t index) {
           on_changes(std::move(released), std::move(previous), handed_on_);
           if (!*alive) return;
         }
-        if (news) return Read(index);
-        ReadLater(index, options_.poll_interval);
+        if (!news) return ReadLater(index, options_.poll_interval);
+        Read(index);
+        // The shards still behind this change hold the frontier below it:
+        // ask them now rather than at their next poll.
+        for (size_t other = 0; other < shards_.size() && *alive; ++other) {
+          if (other != index && shards_[other].after < newest) Read(other);
+        }
       });
 }
 

@@ -8,7 +8,10 @@
 // on too (a progress notification can name it).
 //
 // Each shard is read again at once while it has more to say, and every
-// poll_interval when it had nothing new. A shard that does not answer
+// poll_interval when it had nothing new. A shard that hands on a change
+// also has every shard still behind that change read at once (not at its
+// next poll), so the frontier passes the change a round trip later. One
+// read per shard is in flight at a time. A shard that does not answer
 // (down, partitioned) is asked again after a pause; the frontier waits for
 // it, as it must. Memory: a shard far ahead of the frontier is not read
 // again while max_pending changes wait in the merger for the others.
@@ -71,6 +74,8 @@ class WatchFeed final {
     ShardId shard = 0;
     Timestamp after;
     uint64_t cursor = 0;
+    bool in_flight = false;
+    uint64_t reads = 0;  // a timer set before the latest read is moot
   };
   void Read(size_t index);
   void ReadLater(size_t index, std::chrono::milliseconds delay);

@@ -4,6 +4,8 @@
 // the frontier; history comes from the shards' change logs or, once they
 // no longer hold it, from their stores; an unreachable shard holds the
 // frontier back until it is reached again; a compacted start ends the feed.
+// And, message by message through a capturing transport: a shard that hands
+// on a change has the shards still behind it read at once.
 #include "cluster/watch_feed.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/cluster/capturing_transport.h"
 #include "tests/cluster/local_cluster.h"
 
 namespace strata::cluster {
@@ -177,6 +180,70 @@ TEST(WatchFeedTest, ACompactedStartEndsTheFeed) {
   auto feed = Feed(c, Timestamp(first.value() - 1), &got);
   ASSERT_TRUE(c.RunUntil([&] { return got.error.has_value(); }));
   EXPECT_EQ(got.error->code(), StatusCode::kCompacted);
+}
+
+// One feed over three shards whose reads the test answers by hand.
+TEST(WatchFeedNudgeTest, AChangeHasTheShardsBehindItReadAtOnce) {
+  using std::chrono::milliseconds;
+  const ShardMap map = *ShardMap::OnePerNode({"n0", "n1", "n2"});
+  HybridLogicalClock clock;
+  Timers timers;
+  const Timers::Clock::time_point t0 = Timers::Clock::time_point() + std::chrono::hours(1);
+  timers.SetNow(t0);
+  CapturingTransport transport;
+  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers, milliseconds(1000));
+  std::vector<Change> handed_on;
+  WatchFeedOptions options;
+  options.poll_interval = milliseconds(100);
+  WatchFeed feed(
+      &peers, &timers, nullptr, KeyRange::All(), Timestamp(10), options,
+      [&](std::vector<Change> changes, std::vector<std::optional<Change>>, Timestamp) {
+        handed_on.insert(handed_on.end(), changes.begin(), changes.end());
+      },
+      [](Status) { FAIL() << "the feed failed"; });
+  feed.Start();
+  auto reads = [&]() {
+    std::map<std::string, uint64_t> by_dest;  // destination -> message id
+    for (const auto& sent : transport.sent) {
+      if (std::holds_alternative<ShardWatch>(sent.request)) by_dest[sent.dest] = sent.msg_id;
+    }
+    transport.sent.clear();
+    return by_dest;
+  };
+  auto answer = [&](uint64_t id, std::vector<Change> changes, uint64_t resolved) {
+    EXPECT_TRUE(peers.OnReply(id, ShardWatchReply{std::move(changes), Timestamp(resolved), 0, {}}));
+  };
+  auto first = reads();
+  ASSERT_EQ(first.size(), 3u);
+  // n1 answers at t0, the others 50 ms later: their next polls fall apart.
+  answer(first["n1"], {}, 40);
+  timers.RunDue(t0 + milliseconds(50));
+  answer(first["n0"], {}, 40);
+  answer(first["n2"], {}, 40);
+  EXPECT_TRUE(reads().empty());
+  // n1's poll comes first and finds a change at 50.
+  timers.RunDue(t0 + milliseconds(100));
+  auto second = reads();
+  ASSERT_EQ(second.size(), 1u);
+  answer(second["n1"], {Change{"k", Timestamp(50), 1, false, "v"}}, 50);
+  // n0 and n2 are read at once, 50 ms before their polls were due.
+  auto nudged = reads();
+  EXPECT_EQ(nudged.count("n0"), 1u);
+  EXPECT_EQ(nudged.count("n2"), 1u);
+  EXPECT_TRUE(handed_on.empty()) << "handed on before every shard was past it";
+  answer(nudged["n0"], {}, 60);
+  answer(nudged["n2"], {}, 60);
+  ASSERT_EQ(handed_on.size(), 1u);
+  EXPECT_EQ(handed_on[0].key, "k");
+  // n0's and n2's old poll timers (due at 150 ms) are moot, and n1's read
+  // after its news is still on its way: nothing more goes out.
+  timers.RunDue(t0 + milliseconds(150));
+  EXPECT_TRUE(reads().empty());
+  // Their polls resume from the nudged reads' answers.
+  timers.RunDue(t0 + milliseconds(200));
+  auto polls = reads();
+  EXPECT_EQ(polls.count("n0"), 1u);
+  EXPECT_EQ(polls.count("n2"), 1u);
 }
 
 }  // namespace watch_feed_test
