@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -70,10 +71,13 @@ class TableCodec final : public KvWriteCodec {
 // member owns are forwarded to it unless `forward` is false.
 class ThreeNodes {
  public:
-  explicit ThreeNodes(bool forward = true) : cluster_(3, QuickTimeouts()) {
+  // With `backoff`, a write that lost a conflict waits on its member's
+  // timers before the next attempt, as on strata-server.
+  explicit ThreeNodes(bool forward = true, bool backoff = false) : cluster_(3, QuickTimeouts()) {
     ClusterKvOptions options;
     if (forward) options.forward_codec = &codec_;
     for (int i = 0; i < 3; ++i) {
+      options.timers = backoff ? &cluster_.member(i).timers() : nullptr;
       kv_.push_back(std::make_unique<ClusterKv>(&cluster_.member(i).coordinator(),
                                                 &cluster_.member(i).router(), options));
       serve_[i] = [this, i](const std::string& request, cluster::ShardServer::Respond respond) {
@@ -273,6 +277,41 @@ TEST(ClusterKvTest, ConcurrentCompareAndSetsSerialize) {
   ASSERT_EQ(x.value().kvs.size(), 1u);
   EXPECT_EQ(x.value().kvs[0].value, winner);
   EXPECT_EQ(x.value().kvs[0].version, 1);
+}
+
+TEST(ClusterKvTest, BlindWritersOfTheSameKeysBackOffAndAllCommit) {
+  // Twenty Txns putting the same two keys, started at once on every node:
+  // each lost conflict waits a random, growing time before its next
+  // attempt, so every one commits, each at its own revision.
+  ThreeNodes c(/*forward=*/true, /*backoff=*/true);
+  std::vector<std::optional<Reply<TxnResponse>>> out(20);
+  for (int i = 0; i < 20; ++i) {
+    TxnRequest t;
+    t.success.push_back(PutOp("a", "writer" + std::to_string(i)));
+    t.success.push_back(PutOp("b", "writer" + std::to_string(i)));
+    c.kv(i % 3).Txn(t, [&out, i](Reply<TxnResponse> r) { out[i].emplace(std::move(r)); });
+  }
+  ASSERT_TRUE(c.cluster().RunUntil([&] {
+    for (const auto& o : out) {
+      if (!o) return false;
+    }
+    return true;
+  }));
+  std::set<int64_t> revisions;
+  for (const auto& o : out) {
+    ASSERT_TRUE(o->ok()) << o->error().message;
+    revisions.insert(o->value().header.revision);
+  }
+  EXPECT_EQ(revisions.size(), 20u);
+  uint64_t conflicts = 0;
+  for (int i = 0; i < 3; ++i) conflicts += c.cluster().member(i).coordinator().Stats().conflicts;
+  EXPECT_GT(conflicts, 0u) << "no writer lost a conflict, so none backed off";
+  auto a = c.Get(0, "a"), b = c.Get(1, "b");
+  ASSERT_EQ(a.value().kvs.size(), 1u);
+  ASSERT_EQ(b.value().kvs.size(), 1u);
+  EXPECT_EQ(a.value().kvs[0].version, 20);
+  EXPECT_EQ(a.value().kvs[0].value, b.value().kvs[0].value) << "the last writer wrote both";
+  EXPECT_EQ(a.value().kvs[0].mod_revision, *revisions.rbegin());
 }
 
 TEST(ClusterKvTest, AWriteToAnotherMembersKeysRunsThereOnceThoughEveryMessageIsDuplicated) {
