@@ -119,6 +119,25 @@ class ThreeNodes {
   Reply<TxnResponse> Txn(int node, const TxnRequest& r) {
     return Run<TxnResponse>([&](auto done) { kv_[node]->Txn(r, done); });
   }
+  // Every request started at once, the i-th on node i % 3; their answers,
+  // in order, once all have come.
+  std::vector<Reply<TxnResponse>> TxnsAtOnce(const std::vector<TxnRequest>& requests) {
+    std::vector<std::optional<Reply<TxnResponse>>> out(requests.size());
+    cluster_.SetNow();
+    for (size_t i = 0; i < requests.size(); ++i) {
+      kv_[i % 3]->Txn(requests[i],
+                      [&out, i](Reply<TxnResponse> r) { out[i].emplace(std::move(r)); });
+    }
+    EXPECT_TRUE(cluster_.RunUntil([&] {
+      return std::all_of(out.begin(), out.end(), [](const auto& o) { return o.has_value(); });
+    })) << "not every Txn was answered in time";
+    std::vector<Reply<TxnResponse>> answers;
+    for (auto& o : out) {
+      answers.push_back(o ? std::move(*o)
+                          : Reply<TxnResponse>(ServiceError{ErrorCode::kInternal, "no answer"}));
+    }
+    return answers;
+  }
   Reply<CompactionResponse> Compact(int node, int64_t revision) {
     return Run<CompactionResponse>([&](auto done) { kv_[node]->Compact({revision, true}, done); });
   }
@@ -250,24 +269,17 @@ TEST(ClusterKvTest, ConcurrentCompareAndSetsSerialize) {
   // on every node: exactly one creates it, the others see it (a lost
   // conflict is retried from a new snapshot, where the compare fails).
   ThreeNodes c;
-  std::vector<std::optional<Reply<TxnResponse>>> out(10);
+  std::vector<TxnRequest> requests(10);
   for (int i = 0; i < 10; ++i) {
-    TxnRequest t;
-    t.compare.push_back(Cmp("x", CompareTarget::kVersion, CompareResult::kEqual, 0));
-    t.success.push_back(PutOp("x", "writer" + std::to_string(i)));
-    c.kv(i % 3).Txn(t, [&out, i](Reply<TxnResponse> r) { out[i].emplace(std::move(r)); });
+    requests[i].compare.push_back(Cmp("x", CompareTarget::kVersion, CompareResult::kEqual, 0));
+    requests[i].success.push_back(PutOp("x", "writer" + std::to_string(i)));
   }
-  ASSERT_TRUE(c.cluster().RunUntil([&] {
-    for (const auto& o : out) {
-      if (!o) return false;
-    }
-    return true;
-  }));
+  const std::vector<Reply<TxnResponse>> out = c.TxnsAtOnce(requests);
   int succeeded = 0;
   std::string winner;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(out[i]->ok()) << out[i]->error().message;
-    if (out[i]->value().succeeded) {
+    ASSERT_TRUE(out[i].ok()) << out[i].error().message;
+    if (out[i].value().succeeded) {
       ++succeeded;
       winner = "writer" + std::to_string(i);
     }
@@ -284,23 +296,15 @@ TEST(ClusterKvTest, BlindWritersOfTheSameKeysBackOffAndAllCommit) {
   // each lost conflict waits a random, growing time before its next
   // attempt, so every one commits, each at its own revision.
   ThreeNodes c(/*forward=*/true, /*backoff=*/true);
-  std::vector<std::optional<Reply<TxnResponse>>> out(20);
+  std::vector<TxnRequest> requests(20);
   for (int i = 0; i < 20; ++i) {
-    TxnRequest t;
-    t.success.push_back(PutOp("a", "writer" + std::to_string(i)));
-    t.success.push_back(PutOp("b", "writer" + std::to_string(i)));
-    c.kv(i % 3).Txn(t, [&out, i](Reply<TxnResponse> r) { out[i].emplace(std::move(r)); });
+    requests[i].success.push_back(PutOp("a", "writer" + std::to_string(i)));
+    requests[i].success.push_back(PutOp("b", "writer" + std::to_string(i)));
   }
-  ASSERT_TRUE(c.cluster().RunUntil([&] {
-    for (const auto& o : out) {
-      if (!o) return false;
-    }
-    return true;
-  }));
   std::set<int64_t> revisions;
-  for (const auto& o : out) {
-    ASSERT_TRUE(o->ok()) << o->error().message;
-    revisions.insert(o->value().header.revision);
+  for (const auto& o : c.TxnsAtOnce(requests)) {
+    ASSERT_TRUE(o.ok()) << o.error().message;
+    revisions.insert(o.value().header.revision);
   }
   EXPECT_EQ(revisions.size(), 20u);
   uint64_t conflicts = 0;
