@@ -222,7 +222,7 @@ class AuthImpl final : public pb::Auth::CallbackService {
     auto* reactor = s_->Reactor((std::string("/etcdserverpb.Auth/") + method).c_str());
     bool posted = worker_.Post([this, reactor, resp, work] {
       if (auto e = work()) return reactor->Finish(ToGrpc(*e));
-      s_->Header(s_->kv->current_revision(), resp->mutable_header());
+      s_->Header(s_->CurrentRevision(), resp->mutable_header());
       s_->FillIdentity(resp);
       reactor->Finish(grpc::Status::OK);
     });

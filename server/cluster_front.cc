@@ -23,6 +23,10 @@ constexpr std::string_view kClientUrlsTag = "client-urls\n";
 // And a shard's hash of its history (HashKV): the revision; the answer is
 // the hash and the shard's compaction horizon, a line each.
 constexpr std::string_view kHashKvTag = "hashkv\n";
+// And news of etcd's auth: a new state (encoded), or a token and its user
+// (a line each).
+constexpr std::string_view kAuthStateTag = "auth-state\n";
+constexpr std::string_view kAuthTokenTag = "auth-token\n";
 // How long a HashKV waits for a shard to resolve the revision asked.
 constexpr int kHashResolveTries = 50;
 constexpr std::chrono::milliseconds kHashResolvePause{20};
@@ -107,6 +111,9 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
           if (request.starts_with(kHistoryTag)) {
             return respond(raw->ServeHistory(std::string_view(request).substr(kHistoryTag.size())));
           }
+          if (request.starts_with(kAuthStateTag) || request.starts_with(kAuthTokenTag)) {
+            return respond(raw->ServeAuthNews(request));
+          }
           respond(raw->leases_->ServeForward(request));
         });
     // Other members' client URLs for `member list`: asked for until known,
@@ -114,6 +121,19 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
     member.timers().Every(std::chrono::milliseconds(500),
                           [raw] { raw->AskClientUrls(++raw->url_rounds_ % 20 == 0); });
     raw->AskClientUrls(true);
+    // etcd's users and roles: the cluster's record, looked at now and then
+    // (news from the member that changed it comes at once; this catches
+    // what a member missed while down or cut off).
+    raw->auth_record_ = std::make_unique<service::ClusterAuthRecord>(&member.coordinator());
+    if (raw->options_.auth) {
+      auto refresh = [raw] {
+        raw->auth_record_->Load([raw](Status s, std::string encoded) {
+          if (s.ok() && !encoded.empty()) raw->AdoptAuth(encoded);
+        });
+      };
+      member.timers().Every(raw->options_.auth_refresh, refresh);
+      refresh();
+    }
     made.set_value();
   });
   made.get_future().wait();
@@ -142,6 +162,7 @@ ClusterFront::~ClusterFront() {
     stopped.get_future().wait();
   }
   runtime_.reset();  // joins the loop: nothing uses kv_, leases_ or watches_ after this
+  auth_record_.reset();
   txns_.reset();
   watches_.reset();
   leases_.reset();
@@ -487,6 +508,98 @@ void ClusterFront::AskClientUrls(bool all) {
   }
 }
 
+cluster::PeerReply ClusterFront::ServeAuthNews(std::string_view request) {
+  if (!options_.auth) {
+    return cluster::PeerError{Status::Unavailable("this member serves no auth over the cluster")};
+  }
+  if (request.starts_with(kAuthStateTag)) {
+    request.remove_prefix(kAuthStateTag.size());
+    if (!service::AuthState::Decode(request)) {
+      return cluster::PeerError{Status::InvalidArgument("an auth state that does not decode")};
+    }
+    AdoptAuth(request);
+    return cluster::ForwardReply{};
+  }
+  request.remove_prefix(kAuthTokenTag.size());
+  const size_t newline = request.find('\n');
+  if (newline == std::string_view::npos || newline == 0) {
+    return cluster::PeerError{Status::InvalidArgument("an auth token without its user")};
+  }
+  options_.auth->AdoptToken(std::string(request.substr(0, newline)),
+                            std::string(request.substr(newline + 1)));
+  return cluster::ForwardReply{};
+}
+
+void ClusterFront::AdoptAuth(std::string_view encoded) {
+  const uint64_t before = options_.auth->revision();
+  if (!options_.auth->Adopt(encoded)) return;
+  if (options_.auth->revision() > before && options_.auth_adopted) {
+    options_.auth_adopted(std::string(encoded));
+  }
+}
+
+Status ClusterFront::SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,
+                              std::chrono::milliseconds wait) {
+  using Saved = service::ClusterAuthRecord::Saved;
+  auto answer = std::make_shared<std::promise<Saved>>();
+  std::future<Saved> result = answer->get_future();
+  Run<Saved>(
+      [this, encoded, replaces](Done<Saved> d) {
+        auth_record_->Save(encoded, replaces, [d](Saved saved) { d(std::move(saved)); });
+      },
+      [answer](service::Reply<Saved> r) {
+        if (r.ok()) return answer->set_value(std::move(r.value()));
+        answer->set_value(Saved{Status::Unavailable(r.error().message), {}});
+      });
+  if (result.wait_for(wait) != std::future_status::ready) {
+    return Status::Unavailable("the cluster did not answer in " + std::to_string(wait.count()) +
+                               " ms; the change may still be made");
+  }
+  Saved saved = result.get();
+  if (saved.status.code() == StatusCode::kConflict) *newer = std::move(saved.newer);
+  return saved.status;
+}
+
+size_t ClusterFront::TellAuthState(const std::string& encoded, std::chrono::milliseconds wait) {
+  return TellOthers(std::string(kAuthStateTag) + encoded, wait);
+}
+
+size_t ClusterFront::TellAuthToken(const std::string& token, const std::string& user,
+                                   std::chrono::milliseconds wait) {
+  return TellOthers(std::string(kAuthTokenTag) + token + "\n" + user, wait);
+}
+
+size_t ClusterFront::TellOthers(std::string news, std::chrono::milliseconds wait) {
+  struct Telling {
+    Mutex mu;
+    CondVar cv;
+    size_t waiting STRATA_GUARDED_BY(mu) = 0;
+    size_t told STRATA_GUARDED_BY(mu) = 0;
+  };
+  auto telling = std::make_shared<Telling>();
+  {
+    MutexLock lock(telling->mu);
+    telling->waiting = others_.size();
+  }
+  const bool posted = runtime_->Post([this, telling, news = std::move(news)](cluster::Member&) {
+    for (const auto& [name, key] : others_) {
+      member_->router().Forward(key, news, [telling](Result<std::string> r) {
+        {
+          MutexLock lock(telling->mu);
+          --telling->waiting;
+          if (r.ok()) ++telling->told;
+        }
+        telling->cv.NotifyAll();
+      });
+    }
+  });
+  if (!posted) return 0;
+  UniqueLock lock(telling->mu);
+  telling->cv.WaitFor(lock, wait,
+                      [&]() STRATA_REQUIRES(telling->mu) { return telling->waiting == 0; });
+  return telling->told;
+}
+
 std::vector<std::string> ClusterFront::ClientUrlsOf(const std::string& name) const {
   MutexLock lock(urls_mu_);
   auto it = client_urls_.find(name);
@@ -511,10 +624,9 @@ class NotServedOverCluster final : public grpc::CallbackGenericService {
       explicit Reactor(const std::string& method) {
         Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                             "strata: " + method +
-                                " is not served by a strata cluster yet (over a cluster, "
-                                "strata serves KV, Watch, Lease, Cluster, Maintenance.Status and "
-                                "strata.v1; see "
-                                "docs/CLUSTER.md)"));
+                                " is not served by a strata cluster (over a cluster, strata "
+                                "serves KV, Watch, Lease, Auth, Cluster, Maintenance but its "
+                                "Snapshot, and strata.v1; see docs/CLUSTER.md)"));
       }
       void OnDone() override { delete this; }
     };

@@ -27,6 +27,8 @@
 #include "server/cluster_runtime.h"
 #include "server/etcd_server.h"
 #include "server/kv_write_codec.h"
+#include "service/auth_store.h"
+#include "service/cluster_auth_record.h"
 #include "service/cluster_kv.h"
 #include "service/cluster_leases.h"
 #include "service/cluster_txns.h"
@@ -50,6 +52,13 @@ struct ClusterFrontOptions {
   std::shared_ptr<grpc::ServerCredentials> peer_server_credentials;
   std::shared_ptr<grpc::ChannelCredentials> peer_channel_credentials;
   std::shared_ptr<PeerFaults> peer_faults;  // tests only (STRATA_PEER_FAULTS)
+  // etcd's users and roles, shared by every member (server/cluster_auth.h):
+  // what other members tell of them, and the cluster's record read now and
+  // then, go to `auth`; `auth_adopted` gets each newer state taken (on the
+  // loop thread: it must not block). Null: no auth over the cluster.
+  service::AuthStore* auth = nullptr;
+  std::function<void(const std::string& encoded)> auth_adopted;
+  std::chrono::milliseconds auth_refresh{1000};
 };
 
 // What a member reports about itself and its shard (for /metrics).
@@ -130,6 +139,22 @@ class ClusterFront final {
   };
   void Figures(Done<TxnFigures> done);
 
+  // --- etcd's auth state over the cluster (server/cluster_auth.h). From a
+  // worker thread, never the loop: each waits for the loop's answer. ------
+  // Saves `encoded` in place of revision `replaces` in the cluster's record
+  // (service/cluster_auth_record.h), durable when Ok; kConflict with the
+  // record's state in *newer; kUnavailable after `wait` (the save may
+  // then still be made).
+  Status SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,
+                  std::chrono::milliseconds wait);
+  // Tells every other member of a new state or a token, waiting at most
+  // `wait` for them all to have taken it; how many did. One that did not
+  // reads the state at its next look at the record; a token it did not
+  // get makes a client authenticate again there.
+  size_t TellAuthState(const std::string& encoded, std::chrono::milliseconds wait);
+  size_t TellAuthToken(const std::string& token, const std::string& user,
+                       std::chrono::milliseconds wait);
+
   // The member's clock as of its last loop turn: a header's revision
   // outside the key-value calls.
   int64_t current_revision() const;
@@ -163,6 +188,12 @@ class ClusterFront final {
   // Asks the members whose client URLs are not known yet (every one when
   // `all`) for them (on the loop).
   void AskClientUrls(bool all);
+  // Another member's news of the auth state or a token (on the loop).
+  cluster::PeerReply ServeAuthNews(std::string_view request);
+  // Takes a state from the cluster or a member, if newer (on the loop).
+  void AdoptAuth(std::string_view encoded);
+  // Sends `news` to every other member; the count that answered (waits).
+  size_t TellOthers(std::string news, std::chrono::milliseconds wait);
   // Runs `call` on the loop; its answer goes to `done` once durable.
   template <typename T>
   void Run(std::function<void(Done<T>)> call, Done<T> done);
@@ -174,11 +205,12 @@ class ClusterFront final {
   ProtoKvWriteCodec codec_;                 // how writes travel to their owner
   std::unique_ptr<service::ClusterKv> kv_;  // used on the loop thread only
   std::unique_ptr<service::ClusterWatches> watches_;
-  std::unique_ptr<service::ClusterLeases> leases_;  // used on the loop thread only
-  std::unique_ptr<service::ClusterTxns> txns_;      // used on the loop thread only
-  MvccStore* store_ = nullptr;                      // this member's shard
-  cluster::Member* member_ = nullptr;               // used on the loop thread only
-  std::vector<std::string> probe_keys_;             // one engine key per shard
+  std::unique_ptr<service::ClusterLeases> leases_;           // used on the loop thread only
+  std::unique_ptr<service::ClusterTxns> txns_;               // used on the loop thread only
+  std::unique_ptr<service::ClusterAuthRecord> auth_record_;  // used on the loop thread only
+  MvccStore* store_ = nullptr;                               // this member's shard
+  cluster::Member* member_ = nullptr;                        // used on the loop thread only
+  std::vector<std::string> probe_keys_;                      // one engine key per shard
   // The other members, each with a key its shard owns (to reach it).
   std::vector<std::pair<std::string, std::string>> others_;
   mutable Mutex urls_mu_;
@@ -186,8 +218,8 @@ class ClusterFront final {
   int url_rounds_ = 0;  // the loop's
 };
 
-// Answers every call of a service that is not served over a cluster yet
-// (Auth) with Unimplemented and a sentence that says so, instead of gRPC's
+// Answers every call of a service that is not served over a cluster with
+// Unimplemented and a sentence that says so, instead of gRPC's
 // bare "unknown service".
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedOverClusterService();
 

@@ -178,16 +178,22 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
       return reactor;
     }
-    if (auto denied = s_->request_auth->Put(*ctx, *req)) {
+    RequestAuth::LeaseCheck leases;
+    if (auto denied = s_->request_auth->Put(*ctx, *req, &leases)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    auto done = [this, reactor, resp](Reply<service::PutResponse> r) { Finish(reactor, r, resp); };
-    if (s_->cluster) {
-      s_->cluster->Put(FromProto(*req), std::move(done));
-    } else {
-      s_->kv->Put(FromProto(*req), std::move(done));
-    }
+    s_->CheckLeaseKeys(std::move(leases), [this, reactor, req, resp](RequestAuth::Denied denied) {
+      if (denied) return reactor->Finish(ToGrpc(*denied));
+      auto done = [this, reactor, resp](Reply<service::PutResponse> r) {
+        Finish(reactor, r, resp);
+      };
+      if (s_->cluster) {
+        s_->cluster->Put(FromProto(*req), std::move(done));
+      } else {
+        s_->kv->Put(FromProto(*req), std::move(done));
+      }
+    });
     return reactor;
   }
 
@@ -217,16 +223,22 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
       return reactor;
     }
-    if (auto denied = s_->request_auth->Txn(*ctx, *req)) {
+    RequestAuth::LeaseCheck leases;
+    if (auto denied = s_->request_auth->Txn(*ctx, *req, &leases)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    auto done = [this, reactor, resp](Reply<service::TxnResponse> r) { Finish(reactor, r, resp); };
-    if (s_->cluster) {
-      s_->cluster->Txn(FromProto(*req), std::move(done));
-    } else {
-      s_->kv->Txn(FromProto(*req), std::move(done));
-    }
+    s_->CheckLeaseKeys(std::move(leases), [this, reactor, req, resp](RequestAuth::Denied denied) {
+      if (denied) return reactor->Finish(ToGrpc(*denied));
+      auto done = [this, reactor, resp](Reply<service::TxnResponse> r) {
+        Finish(reactor, r, resp);
+      };
+      if (s_->cluster) {
+        s_->cluster->Txn(FromProto(*req), std::move(done));
+      } else {
+        s_->kv->Txn(FromProto(*req), std::move(done));
+      }
+    });
     return reactor;
   }
 
@@ -558,20 +570,24 @@ class LeaseImpl final : public pb::Lease::CallbackService {
                                         const pb::LeaseRevokeRequest* req,
                                         pb::LeaseRevokeResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseRevoke");
-    if (auto denied = s_->request_auth->LeaseRevoke(*ctx, req->id())) {
+    RequestAuth::LeaseCheck leases;
+    if (auto denied = s_->request_auth->LeaseRevoke(*ctx, req->id(), &leases)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    auto done = [this, reactor, resp](Reply<int64_t> r) {
-      if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
-      s_->Header(r.value(), resp->mutable_header());
-      reactor->Finish(grpc::Status::OK);
-    };
-    if (s_->cluster) {
-      s_->cluster->LeaseRevoke(req->id(), std::move(done));
-    } else {
-      s_->leases->Revoke(req->id(), std::move(done));
-    }
+    s_->CheckLeaseKeys(std::move(leases), [this, reactor, req, resp](RequestAuth::Denied denied) {
+      if (denied) return reactor->Finish(ToGrpc(*denied));
+      auto done = [this, reactor, resp](Reply<int64_t> r) {
+        if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
+        s_->Header(r.value(), resp->mutable_header());
+        reactor->Finish(grpc::Status::OK);
+      };
+      if (s_->cluster) {
+        s_->cluster->LeaseRevoke(req->id(), std::move(done));
+      } else {
+        s_->leases->Revoke(req->id(), std::move(done));
+      }
+    });
     return reactor;
   }
 
@@ -948,7 +964,14 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     if (!auth_journal.ok()) return auth_journal.status();
     impl->auth_journal = std::move(auth_journal.value());
   }
-  auto auth = service::AuthStore::Open(impl->auth_journal.get());
+  // A member of a cluster keeps its users and roles in the cluster, with a
+  // copy in data/auth (server/cluster_auth.h).
+  service::AuthJournal* auth_journal = impl->auth_journal.get();
+  if (!options.cluster_members.empty()) {
+    impl->cluster_auth_journal = std::make_unique<ClusterAuthJournal>(impl->auth_journal.get());
+    auth_journal = impl->cluster_auth_journal.get();
+  }
+  auto auth = service::AuthStore::Open(auth_journal);
   if (!auth.ok()) return auth.status();
   impl->auth = std::move(auth.value());
 
@@ -991,8 +1014,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
         hub->Publish(revision, std::move(events));
       });
   impl->leases->Start(impl->kv.get());
-  impl->request_auth = std::make_unique<RequestAuth>(impl->auth.get(), impl->leases.get(),
-                                                     options.client_tls.client_cert_auth);
+  impl->request_auth =
+      std::make_unique<RequestAuth>(impl->auth.get(), options.client_tls.client_cert_auth);
   std::string compaction_error;
   auto compaction = service::ParseAutoCompaction(
       options.auto_compaction_mode, options.auto_compaction_retention, &compaction_error);
@@ -1041,9 +1064,14 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
       if (!faults.ok()) return faults.status();
       cluster.peer_faults = std::move(*faults);
     }
+    cluster.auth = impl->auth.get();
+    cluster.auth_adopted = [journal = impl->cluster_auth_journal.get()](const std::string& state) {
+      journal->KeepCopy(state);
+    };
     auto front = ClusterFront::Start(std::move(cluster), impl->store, impl->durable.get());
     if (!front.ok()) return front.status();
     impl->cluster = std::move(*front);
+    impl->cluster_auth_journal->Attach(impl->cluster.get());
     impl->cluster_wake = impl->cluster.get();
     impl->not_served = MakeNotServedOverClusterService();
   }
@@ -1112,11 +1140,10 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
   builder.RegisterService(impl->strata_service.get());
+  builder.RegisterService(impl->auth_service.get());
   if (impl->cluster) {
-    // What does not run over a cluster yet answers so, in a sentence.
+    // What does not run over a cluster answers so, in a sentence.
     builder.RegisterCallbackGenericService(impl->not_served.get());
-  } else {
-    builder.RegisterService(impl->auth_service.get());
   }
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server) {
@@ -1130,6 +1157,54 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   return std::unique_ptr<EtcdServer>(new EtcdServer(std::move(impl)));
 }
 
+void EtcdServer::Impl::CheckLeaseKeys(RequestAuth::LeaseCheck check,
+                                      std::function<void(RequestAuth::Denied)> then) {
+  if (check.leases.empty()) return then(std::nullopt);
+  if (!cluster) {
+    std::vector<std::string> keys;
+    for (int64_t id : check.leases) {
+      auto attached = leases->TimeToLive(id, /*with_keys=*/true).keys;
+      keys.insert(keys.end(), attached.begin(), attached.end());
+    }
+    return then(request_auth->LeaseKeys(check.user, keys));
+  }
+  // Over a cluster each lease's keys are read from its home member; the
+  // last answer decides. A lease that is not there has no keys (the write
+  // itself then fails on it).
+  struct Gathering {
+    RequestAuth::LeaseCheck check;
+    std::function<void(RequestAuth::Denied)> then;
+    Mutex mu;
+    size_t waiting STRATA_GUARDED_BY(mu) = 0;
+    std::vector<std::string> keys STRATA_GUARDED_BY(mu);
+    std::optional<service::ServiceError> failed STRATA_GUARDED_BY(mu);
+  };
+  auto g = std::make_shared<Gathering>();
+  g->then = std::move(then);
+  const std::vector<int64_t> ids = check.leases;
+  g->check = std::move(check);
+  {
+    MutexLock lock(g->mu);
+    g->waiting = ids.size();
+  }
+  for (int64_t id : ids) {
+    cluster->LeaseTimeToLive(id, true, [this, g](Reply<service::LeaseTimeToLiveResult> r) {
+      RequestAuth::Denied verdict;
+      {
+        MutexLock lock(g->mu);
+        if (r.ok()) {
+          g->keys.insert(g->keys.end(), r.value().keys.begin(), r.value().keys.end());
+        } else if (r.error().code != service::ErrorCode::kNotFound && !g->failed) {
+          g->failed = r.error();
+        }
+        if (--g->waiting > 0) return;
+        verdict = g->failed ? g->failed : request_auth->LeaseKeys(g->check.user, g->keys);
+      }
+      g->then(std::move(verdict));
+    });
+  }
+}
+
 EtcdServer::EtcdServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 EtcdServer::~EtcdServer() {
@@ -1141,8 +1216,11 @@ EtcdServer::~EtcdServer() {
   // The cluster's member next (its answers need nothing below it), before
   // the store it serves.
   impl_->cluster_wake = nullptr;
+  // The Auth calls still queued finish first: over a cluster they save
+  // through the member.
+  impl_->auth_service.reset();
+  if (impl_->cluster_auth_journal) impl_->cluster_auth_journal->Detach();
   impl_->cluster.reset();
-  impl_->auth_service.reset();  // finishes the Auth calls still queued
   impl_->compactor.reset();
   impl_->leases.reset();
   impl_->txns.reset();
@@ -1152,6 +1230,7 @@ EtcdServer::~EtcdServer() {
   impl_->kv.reset();
   impl_->lease_journal.reset();
   impl_->auth.reset();
+  impl_->cluster_auth_journal.reset();  // writes the copy still pending
   impl_->auth_journal.reset();
   impl_->durable.reset();
 }

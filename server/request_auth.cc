@@ -40,9 +40,9 @@ RequestAuth::Denied RequestAuth::Range(const grpc::ServerContextBase& ctx,
   });
 }
 
-RequestAuth::Denied RequestAuth::Put(const grpc::ServerContextBase& ctx,
-                                     const pb::PutRequest& r) const {
-  return AsUser(ctx, [&](const std::string& user) { return PutAs(user, r); });
+RequestAuth::Denied RequestAuth::Put(const grpc::ServerContextBase& ctx, const pb::PutRequest& r,
+                                     LeaseCheck* later) const {
+  return AsUser(ctx, [&](const std::string& user) { return PutAs(user, r, later); });
 }
 
 RequestAuth::Denied RequestAuth::DeleteRange(const grpc::ServerContextBase& ctx,
@@ -54,14 +54,26 @@ RequestAuth::Denied RequestAuth::DeleteRange(const grpc::ServerContextBase& ctx,
   });
 }
 
-RequestAuth::Denied RequestAuth::Txn(const grpc::ServerContextBase& ctx,
-                                     const pb::TxnRequest& r) const {
-  return AsUser(ctx, [&](const std::string& user) { return TxnAs(user, r, 0); });
+RequestAuth::Denied RequestAuth::Txn(const grpc::ServerContextBase& ctx, const pb::TxnRequest& r,
+                                     LeaseCheck* later) const {
+  return AsUser(ctx, [&](const std::string& user) { return TxnAs(user, r, 0, later); });
 }
 
-RequestAuth::Denied RequestAuth::LeaseRevoke(const grpc::ServerContextBase& ctx,
-                                             int64_t lease) const {
-  return AsUser(ctx, [&](const std::string& user) { return LeaseKeysAs(user, lease); });
+RequestAuth::Denied RequestAuth::LeaseRevoke(const grpc::ServerContextBase& ctx, int64_t lease,
+                                             LeaseCheck* later) const {
+  return AsUser(ctx, [&](const std::string& user) -> Denied {
+    later->user = user;
+    later->leases.push_back(lease);
+    return {};
+  });
+}
+
+RequestAuth::Denied RequestAuth::LeaseKeys(const std::string& user,
+                                           const std::vector<std::string>& keys) const {
+  for (const auto& key : keys) {
+    if (auto d = auth_->Check(user, Access::kWrite, key, "")) return d;
+  }
+  return {};
 }
 
 RequestAuth::Denied RequestAuth::Authenticated(const grpc::ServerContextBase& ctx) const {
@@ -81,19 +93,23 @@ RequestAuth::Denied RequestAuth::Keys(const grpc::ServerContextBase& ctx, Access
       ctx, [&](const std::string& user) { return auth_->Check(user, access, key, range_end); });
 }
 
-RequestAuth::Denied RequestAuth::PutAs(const std::string& user, const pb::PutRequest& r) const {
+RequestAuth::Denied RequestAuth::PutAs(const std::string& user, const pb::PutRequest& r,
+                                       LeaseCheck* later) const {
   if (auto d = auth_->Check(user, Access::kWrite, r.key(), "")) return d;
   if (r.prev_kv()) {
     if (auto d = auth_->Check(user, Access::kRead, r.key(), "")) return d;
   }
   // Attaching a key to a lease gives whoever may revoke the lease a way to
   // delete it: etcd asks that the user may write every key already on it.
-  if (r.lease() != 0) return LeaseKeysAs(user, r.lease());
+  if (r.lease() != 0) {
+    later->user = user;
+    later->leases.push_back(r.lease());
+  }
   return {};
 }
 
-RequestAuth::Denied RequestAuth::TxnAs(const std::string& user, const pb::TxnRequest& r,
-                                       int depth) const {
+RequestAuth::Denied RequestAuth::TxnAs(const std::string& user, const pb::TxnRequest& r, int depth,
+                                       LeaseCheck* later) const {
   if (depth > kMaxTxnDepth) return service::etcd_errors::PermissionDenied();
   // A compare reads its key: a user must not learn a value through a
   // Txn's outcome that a Range would refuse.
@@ -109,7 +125,7 @@ RequestAuth::Denied RequestAuth::TxnAs(const std::string& user, const pb::TxnReq
                            op.request_range().range_end());
           break;
         case pb::RequestOp::kRequestPut:
-          d = PutAs(user, op.request_put());
+          d = PutAs(user, op.request_put(), later);
           break;
         case pb::RequestOp::kRequestDeleteRange: {
           const auto& del = op.request_delete_range();
@@ -119,20 +135,13 @@ RequestAuth::Denied RequestAuth::TxnAs(const std::string& user, const pb::TxnReq
           break;
         }
         case pb::RequestOp::kRequestTxn:
-          d = TxnAs(user, op.request_txn(), depth + 1);
+          d = TxnAs(user, op.request_txn(), depth + 1, later);
           break;
         default:
           break;
       }
       if (d) return d;
     }
-  }
-  return {};
-}
-
-RequestAuth::Denied RequestAuth::LeaseKeysAs(const std::string& user, int64_t lease) const {
-  for (const auto& key : leases_->TimeToLive(lease, /*with_keys=*/true).keys) {
-    if (auto d = auth_->Check(user, Access::kWrite, key, "")) return d;
   }
   return {};
 }

@@ -11,12 +11,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "rpc.pb.h"
 #include "service/auth_store.h"
-#include "service/lease_table.h"
 
 namespace strata::server {
 
@@ -24,8 +25,19 @@ class RequestAuth {
  public:
   using Denied = std::optional<service::ServiceError>;
 
-  RequestAuth(service::AuthStore* auth, const service::LeaseTable* leases, bool client_cert_auth)
-      : auth_(auth), leases_(leases), client_cert_auth_(client_cert_auth) {}
+  RequestAuth(service::AuthStore* auth, bool client_cert_auth)
+      : auth_(auth), client_cert_auth_(client_cert_auth) {}
+
+  // What is left to check once the keys attached to some leases are known.
+  // etcd asks that whoever attaches a key to a lease, or revokes one, may
+  // write every key already on it (revoking deletes them). Those keys live
+  // with the leases, which over a cluster are read asynchronously, so the
+  // server looks them up (EtcdServer::Impl::CheckLeaseKeys) and checks
+  // them with LeaseKeys.
+  struct LeaseCheck {
+    std::string user;
+    std::vector<int64_t> leases;
+  };
 
   bool enabled() const { return auth_->enabled(); }
   // The call's user: "" without a token (or with authentication off);
@@ -33,11 +45,15 @@ class RequestAuth {
   service::Reply<std::string> User(const grpc::ServerContextBase& ctx) const;
 
   Denied Range(const grpc::ServerContextBase& ctx, const etcdserverpb::RangeRequest& r) const;
-  Denied Put(const grpc::ServerContextBase& ctx, const etcdserverpb::PutRequest& r) const;
+  Denied Put(const grpc::ServerContextBase& ctx, const etcdserverpb::PutRequest& r,
+             LeaseCheck* later) const;
   Denied DeleteRange(const grpc::ServerContextBase& ctx,
                      const etcdserverpb::DeleteRangeRequest& r) const;
-  Denied Txn(const grpc::ServerContextBase& ctx, const etcdserverpb::TxnRequest& r) const;
-  Denied LeaseRevoke(const grpc::ServerContextBase& ctx, int64_t lease) const;
+  Denied Txn(const grpc::ServerContextBase& ctx, const etcdserverpb::TxnRequest& r,
+             LeaseCheck* later) const;
+  Denied LeaseRevoke(const grpc::ServerContextBase& ctx, int64_t lease, LeaseCheck* later) const;
+  // The rest of a LeaseCheck: `user` may write every one of `keys`.
+  Denied LeaseKeys(const std::string& user, const std::vector<std::string>& keys) const;
   Denied Authenticated(const grpc::ServerContextBase& ctx) const;
   Denied Admin(const grpc::ServerContextBase& ctx) const;
   // One range of keys, for the calls that name one (strata.v1, Watch).
@@ -59,12 +75,11 @@ class RequestAuth {
   }
 
  private:
-  Denied PutAs(const std::string& user, const etcdserverpb::PutRequest& r) const;
-  Denied TxnAs(const std::string& user, const etcdserverpb::TxnRequest& r, int depth) const;
-  Denied LeaseKeysAs(const std::string& user, int64_t lease) const;
+  Denied PutAs(const std::string& user, const etcdserverpb::PutRequest& r, LeaseCheck* later) const;
+  Denied TxnAs(const std::string& user, const etcdserverpb::TxnRequest& r, int depth,
+               LeaseCheck* later) const;
 
   service::AuthStore* auth_;
-  const service::LeaseTable* leases_;
   const bool client_cert_auth_;
 };
 

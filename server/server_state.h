@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "base/mutex.h"
 #include "ops/http_listener.h"
 #include "rpc.pb.h"
+#include "server/cluster_auth.h"
 #include "server/cluster_front.h"
 #include "server/etcd_server.h"
 #include "server/grpc_metrics.h"
@@ -67,6 +69,9 @@ class EtcdServer::Impl {
   std::unique_ptr<service::RevisionTimes> revision_times;
   // Users, roles and permissions (etcd's Auth); kept in data/auth.
   std::unique_ptr<service::StoreAuthJournal> auth_journal;
+  // In a cluster: the state kept in the cluster (auth_journal holds the
+  // member's copy).
+  std::unique_ptr<ClusterAuthJournal> cluster_auth_journal;
   std::unique_ptr<service::AuthStore> auth;
   std::unique_ptr<RequestAuth> request_auth;
   std::atomic<service::CommitPipeline*> wake_target{nullptr};
@@ -118,6 +123,10 @@ class EtcdServer::Impl {
   MeteredReactor* Reactor(const char* method) const {
     return new MeteredReactor(grpc_metrics->Find(method, GrpcMetrics::Type::kUnary));
   }
+  // Runs `then` with the verdict on the keys attached to `check`'s leases
+  // (RequestAuth::LeaseCheck): at once when there are none, else once
+  // they are read (over a cluster, on the loop thread).
+  void CheckLeaseKeys(RequestAuth::LeaseCheck check, std::function<void(RequestAuth::Denied)> then);
   bool TooLarge(const google::protobuf::Message& m) const {
     return m.ByteSizeLong() > options.max_request_bytes;
   }

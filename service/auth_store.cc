@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "service/password_hash.h"
 
@@ -144,7 +145,7 @@ Result<std::unique_ptr<StoreAuthJournal>> StoreAuthJournal::Open(const std::stri
   return std::unique_ptr<StoreAuthJournal>(new StoreAuthJournal(std::move(store.value())));
 }
 
-Status StoreAuthJournal::Save(const std::string& encoded) {
+Status StoreAuthJournal::Save(const std::string& encoded, uint64_t, std::string*) {
   auto ts = store_->db().oracle().Next();
   if (!ts.ok()) return ts.status();
   auto r = store_->mvcc().Put(std::string(kStateKey), encoded, ts.value());
@@ -201,11 +202,34 @@ void AuthStore::Publish(AuthState state) {
   }
   const bool enabled = state.enabled;
   v->state = std::move(state);
+  std::shared_ptr<const View> before;
   {
     MutexLock lock(view_mu_);
-    view_ = std::move(v);
+    if (view_ && view_->state.revision >= v->state.revision) return;
+    before = std::exchange(view_, v);
+    enabled_.store(enabled, std::memory_order_release);
   }
-  enabled_.store(enabled, std::memory_order_release);
+  if (!before) return;
+  // Tokens follow the state, whoever changed it.
+  if (before->state.enabled && !enabled) return tokens_.Clear();
+  for (const auto& [name, old] : before->state.users) {
+    auto now = v->state.users.find(name);
+    if (now == v->state.users.end() || now->second.password_hash != old.password_hash ||
+        now->second.no_password != old.no_password) {
+      tokens_.InvalidateUser(name);
+    }
+  }
+}
+
+bool AuthStore::Adopt(std::string_view encoded) {
+  auto decoded = AuthState::Decode(encoded);
+  if (!decoded) return false;
+  Publish(std::move(*decoded));
+  return true;
+}
+
+void AuthStore::AdoptToken(const std::string& token, const std::string& user) {
+  tokens_.Insert(token, user);
 }
 
 std::shared_ptr<const AuthStore::View> AuthStore::view() const {
@@ -263,17 +287,28 @@ Reply<std::string> AuthStore::UserOfToken(const std::string& token) {
 
 template <typename Change>
 std::optional<ServiceError> AuthStore::Mutate(Change change) {
+  // Another server of a shared journal may have changed the state since
+  // this one last heard: the change is made again over what it holds.
+  constexpr int kMaxAttempts = 16;
   MutexLock lock(change_mu_);
-  AuthState next = view()->state;
-  if (auto e = change(next)) return e;
-  ++next.revision;
-  if (journal_) {
-    if (auto s = journal_->Save(next.Encode()); !s.ok()) {
-      return etcd_errors::StorageFailed("saving users and roles: " + s.message());
+  for (int attempt = 1;; ++attempt) {
+    AuthState next = view()->state;
+    const uint64_t replaces = next.revision;
+    if (auto e = change(next)) return e;
+    ++next.revision;
+    if (journal_) {
+      std::string newer;
+      Status s = journal_->Save(next.Encode(), replaces, &newer);
+      // (Nothing newer: the save lost a race but the state did not move.)
+      if (s.code() == StatusCode::kConflict && attempt < kMaxAttempts &&
+          (newer.empty() || Adopt(newer))) {
+        continue;
+      }
+      if (!s.ok()) return etcd_errors::StorageFailed("saving users and roles: " + s.message());
     }
+    Publish(std::move(next));
+    return std::nullopt;
   }
-  Publish(std::move(next));
-  return std::nullopt;
 }
 
 std::optional<ServiceError> AuthStore::Enable() {
@@ -289,12 +324,10 @@ std::optional<ServiceError> AuthStore::Enable() {
 
 std::optional<ServiceError> AuthStore::Disable() {
   if (!enabled()) return std::nullopt;
-  auto e = Mutate([](AuthState& s) -> std::optional<ServiceError> {
+  return Mutate([](AuthState& s) -> std::optional<ServiceError> {
     s.enabled = false;
     return std::nullopt;
   });
-  if (!e) tokens_.Clear();
-  return e;
 }
 
 Reply<std::string> AuthStore::Authenticate(const std::string& name, const std::string& password) {
@@ -305,7 +338,9 @@ Reply<std::string> AuthStore::Authenticate(const std::string& name, const std::s
       !PasswordMatches(u->second.password_hash, password)) {
     return etcd_errors::AuthFailed();
   }
-  return tokens_.Assign(name);
+  std::string token = tokens_.Assign(name);
+  if (journal_) journal_->TokenAssigned(token, name);
+  return token;
 }
 
 std::optional<ServiceError> AuthStore::UserAdd(const std::string& name, const std::string& password,
@@ -349,13 +384,11 @@ std::vector<std::string> AuthStore::UserList() const {
 }
 
 std::optional<ServiceError> AuthStore::UserDelete(const std::string& name) {
-  auto e = Mutate([&](AuthState& s) -> std::optional<ServiceError> {
+  return Mutate([&](AuthState& s) -> std::optional<ServiceError> {
     if (s.enabled && name == kRootUser) return etcd_errors::InvalidAuthMgmt();
     if (!s.users.erase(name)) return etcd_errors::UserNotFound();
     return std::nullopt;
   });
-  if (!e) tokens_.InvalidateUser(name);
-  return e;
 }
 
 std::optional<ServiceError> AuthStore::UserChangePassword(const std::string& name,
@@ -366,15 +399,13 @@ std::optional<ServiceError> AuthStore::UserChangePassword(const std::string& nam
   if (!view()->state.users.count(name)) return etcd_errors::UserNotFound();
   auto h = HashPassword(password);
   if (!h) return OutOfMemoryHashing();
-  auto e = Mutate([&](AuthState& s) -> std::optional<ServiceError> {
+  return Mutate([&](AuthState& s) -> std::optional<ServiceError> {
     auto u = s.users.find(name);
     if (u == s.users.end()) return etcd_errors::UserNotFound();
     u->second.password_hash = *h;
     u->second.no_password = false;
     return std::nullopt;
   });
-  if (!e) tokens_.InvalidateUser(name);
-  return e;
 }
 
 std::optional<ServiceError> AuthStore::UserGrantRole(const std::string& user,

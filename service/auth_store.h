@@ -53,8 +53,15 @@ struct AuthState {
 class AuthJournal {
  public:
   virtual ~AuthJournal() = default;
-  virtual Status Save(const std::string& encoded) = 0;  // durable when it returns
+  // Saves `encoded` in place of the state at revision `replaces`; durable
+  // when it returns Ok. A journal several servers share (a cluster's)
+  // answers kConflict when the state it holds is no longer at `replaces`,
+  // with that state in *newer: the change is then made again over it.
+  virtual Status Save(const std::string& encoded, uint64_t replaces, std::string* newer) = 0;
   virtual std::optional<std::string> Load() = 0;
+  // A token Authenticate handed out, before the caller gets it: a journal
+  // whose servers accept each other's tokens (a cluster's) tells them.
+  virtual void TokenAssigned(const std::string& /*token*/, const std::string& /*user*/) {}
 };
 
 // The state as one value in a strata Store of its own (data/auth): small,
@@ -64,7 +71,9 @@ class StoreAuthJournal final : public AuthJournal {
  public:
   static Result<std::unique_ptr<StoreAuthJournal>> Open(const std::string& dir,
                                                         StoreOpenOptions options);
-  Status Save(const std::string& encoded) override;
+  // One server's: never a conflict.
+  Status Save(const std::string& encoded, uint64_t replaces, std::string* newer) override;
+  Status Save(const std::string& encoded) { return Save(encoded, 0, nullptr); }
   std::optional<std::string> Load() override;
 
  private:
@@ -120,6 +129,13 @@ class AuthStore {
                                                    const std::string& range_end);
   bool HasRole(const std::string& user, const std::string& role) const;
 
+  // --- a state or token another server made (a cluster's members) --------
+  // Takes `encoded` if it is newer than the state held (by revision);
+  // false if it cannot be decoded. Any thread; never waits for a change
+  // being saved.
+  bool Adopt(std::string_view encoded);
+  void AdoptToken(const std::string& token, const std::string& user);
+
   size_t live_tokens() const { return tokens_.size(); }
   // The state as a snapshot carries it (AuthState::Encode); empty when no
   // user or role was ever added.
@@ -134,9 +150,13 @@ class AuthStore {
   AuthStore(AuthJournal* journal, AuthLimits limits, AuthState state);
   std::shared_ptr<const View> view() const;
   // Applies `change` to a copy of the state; on success saves it and
-  // publishes it. Changes are serialized by change_mu_.
+  // publishes it. Changes are serialized by change_mu_. Over a shared
+  // journal that holds a newer state, the change is made again over that.
   template <typename Change>
   std::optional<ServiceError> Mutate(Change change);
+  // Makes `state` the one checks read, unless the one held is as new; the
+  // tokens of users deleted or given a new password lapse, and every token
+  // when authentication is turned off.
   void Publish(AuthState state);
 
   AuthJournal* const journal_;

@@ -20,6 +20,18 @@ std::string AuthTokens::Assign(const std::string& user) {
   MutexLock lock(mu_);
   token.push_back('.');
   token += std::to_string(next_index_++);
+  InsertLocked(token, user, now);
+  return token;
+}
+
+void AuthTokens::Insert(const std::string& token, const std::string& user) {
+  const auto now = Clock::now();
+  MutexLock lock(mu_);
+  InsertLocked(token, user, now);
+}
+
+void AuthTokens::InsertLocked(const std::string& token, const std::string& user,
+                              Clock::time_point now) {
   if (tokens_.size() >= max_tokens_) DropLapsedLocked(now);
   if (tokens_.size() >= max_tokens_) {
     // Still full of live tokens: drop the quarter nearest to lapsing, so
@@ -33,7 +45,6 @@ std::string AuthTokens::Assign(const std::string& user) {
     for (size_t i = 0; i < drop; ++i) tokens_.erase(by_expiry[i].second);
   }
   tokens_[token] = Entry{user, now + ttl_};
-  return token;
 }
 
 std::optional<std::string> AuthTokens::Lookup(const std::string& token) {

@@ -26,6 +26,8 @@ class AuthTokens {
   AuthTokens(Clock::duration ttl, size_t max_tokens);
 
   std::string Assign(const std::string& user);
+  // A token another server assigned (a cluster's members share them).
+  void Insert(const std::string& token, const std::string& user);
   // The token's user, renewing the token; nullopt if unknown or lapsed.
   std::optional<std::string> Lookup(const std::string& token);
   void InvalidateUser(const std::string& user);
@@ -38,6 +40,8 @@ class AuthTokens {
     Clock::time_point expires;
   };
   void DropLapsedLocked(Clock::time_point now) STRATA_REQUIRES(mu_);
+  void InsertLocked(const std::string& token, const std::string& user, Clock::time_point now)
+      STRATA_REQUIRES(mu_);
 
   const Clock::duration ttl_;
   const size_t max_tokens_;

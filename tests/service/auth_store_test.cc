@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 
 class MemoryJournal final : public AuthJournal {
  public:
-  Status Save(const std::string& encoded) override {
+  Status Save(const std::string& encoded, uint64_t, std::string*) override {
     saved = encoded;
     ++saves;
     return Status::Ok();
@@ -25,6 +25,29 @@ class MemoryJournal final : public AuthJournal {
   std::optional<std::string> Load() override { return saved; }
   std::optional<std::string> saved;
   int saves = 0;
+};
+
+// One state several stores share, as a cluster's members do: a save over
+// a state that is no longer the one held is refused with the newer one.
+class SharedJournal final : public AuthJournal {
+ public:
+  Status Save(const std::string& encoded, uint64_t replaces, std::string* newer) override {
+    const uint64_t held = saved ? AuthState::Decode(*saved)->revision : 1;
+    if (held != replaces) {
+      *newer = *saved;
+      ++conflicts;
+      return Status(StatusCode::kConflict, "changed");
+    }
+    saved = encoded;
+    return Status::Ok();
+  }
+  std::optional<std::string> Load() override { return saved; }
+  void TokenAssigned(const std::string& token, const std::string& user) override {
+    tokens.emplace_back(token, user);
+  }
+  std::optional<std::string> saved;
+  int conflicts = 0;
+  std::vector<std::pair<std::string, std::string>> tokens;
 };
 
 std::string Msg(const std::optional<ServiceError>& e) { return e ? e->message : "ok"; }
@@ -169,6 +192,61 @@ TEST(AuthStoreTest, SurvivesAReopen) {
   EXPECT_EQ(s->UserList(), (std::vector<std::string>{"reader", "root"}));
   EXPECT_EQ(Msg(s->Check("reader", Access::kRead, "r/1", "")), "ok");
   EXPECT_EQ(Msg(s->Check("reader", Access::kWrite, "r/1", "")), "etcdserver: permission denied");
+}
+
+TEST(AuthStoreTest, AChangeOverAStaleStateIsMadeAgainOverTheNewerOne) {
+  SharedJournal shared;
+  auto b = std::move(AuthStore::Open(&shared).value());  // hears nothing of a's changes
+  auto a = WithUsers(&shared);
+  EXPECT_EQ(b->revision(), 1u);
+  // b's change conflicts with a's five, adopts them and is made over them.
+  ASSERT_EQ(Msg(b->RoleAdd("rw")), "ok");
+  EXPECT_EQ(shared.conflicts, 1);
+  EXPECT_EQ(b->revision(), a->revision() + 1);
+  EXPECT_EQ(b->UserList(), (std::vector<std::string>{"reader", "root"}));
+  // A change that the newer state makes wrong is refused, not forced.
+  ASSERT_EQ(Msg(a->RoleDelete("ro")), "ok");
+  EXPECT_EQ(Msg(b->RoleGrantPermission("ro", {PermissionType::kRead, "x", ""})),
+            "etcdserver: role name not found");
+  // a hears of b's changes by adopting the shared state.
+  ASSERT_TRUE(a->Adopt(*shared.saved));
+  EXPECT_EQ(a->RoleList(), (std::vector<std::string>{"rw"}));
+  EXPECT_EQ(a->revision(), b->revision());
+}
+
+TEST(AuthStoreTest, AdoptedStatesAndTokensActAsLocalOnes) {
+  SharedJournal shared;
+  auto a = WithUsers(&shared);
+  ASSERT_EQ(Msg(a->UserAdd("writer", "pw", false)), "ok");
+  ASSERT_EQ(Msg(a->Enable()), "ok");
+  auto b = std::move(AuthStore::Open(nullptr).value());
+  ASSERT_TRUE(b->Adopt(*shared.saved));
+  EXPECT_TRUE(b->enabled());
+  // A token handed out by a is told to the journal, and b takes it.
+  auto token = a->Authenticate("writer", "pw");
+  ASSERT_TRUE(token.ok());
+  ASSERT_EQ(shared.tokens.size(), 1u);
+  EXPECT_EQ(shared.tokens[0], std::make_pair(token.value(), std::string("writer")));
+  b->AdoptToken(token.value(), "writer");
+  EXPECT_EQ(b->UserOfToken(token.value()).value(), "writer");
+  // An older state is ignored; damage is refused.
+  const std::string current = *shared.saved;
+  ASSERT_EQ(Msg(a->UserChangePassword("writer", "new")), "ok");
+  EXPECT_FALSE(b->Adopt("\x01garbage"));
+  ASSERT_TRUE(b->Adopt(*shared.saved));
+  ASSERT_TRUE(b->Adopt(current));
+  EXPECT_EQ(b->revision(), a->revision());
+  // The adopted password change made the token lapse on b as on a.
+  EXPECT_FALSE(b->UserOfToken(token.value()).ok());
+  EXPECT_FALSE(a->UserOfToken(token.value()).ok());
+  // As does turning authentication off, for every token.
+  auto root_token = a->Authenticate("writer", "new");
+  ASSERT_TRUE(root_token.ok());
+  b->AdoptToken(root_token.value(), "writer");
+  ASSERT_EQ(Msg(a->Disable()), "ok");
+  ASSERT_TRUE(b->Adopt(*shared.saved));
+  EXPECT_FALSE(b->enabled());
+  EXPECT_EQ(b->live_tokens(), 0u);
 }
 
 TEST(AuthStoreTest, DecodeRejectsDamageWithoutCrashing) {
