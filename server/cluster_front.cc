@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "cluster/durable_state.h"
 #include "server/strata_service.h"
 #include "service/history_hash.h"
 
@@ -606,6 +607,38 @@ std::vector<std::string> ClusterFront::ClientUrlsOf(const std::string& name) con
   return it == client_urls_.end() ? std::vector<std::string>{} : it->second;
 }
 
+void ClusterFront::HoldSnapshot(Done<int64_t> done) {
+  Run<int64_t>([this](auto d) { d(service::RevisionOf(member_->coordinator().HoldSnapshot())); },
+               std::move(done));
+}
+
+void ClusterFront::ReleaseSnapshot(int64_t revision) {
+  (void)runtime_->Post([revision](cluster::Member& member) {
+    member.coordinator().ReleaseSnapshot(service::AtRevision(revision));
+  });
+}
+
+void ClusterFront::SnapshotPage(int64_t revision, std::string after, size_t limit,
+                                Done<ScanResult> done) {
+  Run<ScanResult>(
+      [this, revision, after = std::move(after), limit](Done<ScanResult> d) {
+        cluster::Coordinator& coordinator = member_->coordinator();
+        auto begun = coordinator.Begin(Isolation::kSnapshot, /*read_only=*/true,
+                                       service::AtRevision(revision));
+        if (!begun.ok()) return d(service::ClusterError(begun.status()));
+        // Past the last key seen; up to the members' own keys (tag 0x02).
+        KeyRange range{after.empty() ? after : after + '\0',
+                       std::string(1, cluster::kInternalKeyTag)};
+        const uint64_t txn = begun->id;
+        coordinator.Scan(txn, std::move(range), limit, [this, txn, d](Result<ScanResult> page) {
+          (void)member_->coordinator().Abort(txn);
+          if (!page.ok()) return d(service::ClusterError(page.status()));
+          d(std::move(*page));
+        });
+      },
+      std::move(done));
+}
+
 void ClusterFront::Figures(Done<TxnFigures> done) {
   Run<TxnFigures>(
       [this](auto d) {
@@ -625,8 +658,8 @@ class NotServedOverCluster final : public grpc::CallbackGenericService {
         Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                             "strata: " + method +
                                 " is not served by a strata cluster (over a cluster, strata "
-                                "serves KV, Watch, Lease, Auth, Cluster, Maintenance but its "
-                                "Snapshot, and strata.v1; see docs/CLUSTER.md)"));
+                                "serves KV, Watch, Lease, Auth, Cluster, Maintenance and "
+                                "strata.v1; see docs/CLUSTER.md)"));
       }
       void OnDone() override { delete this; }
     };

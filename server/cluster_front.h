@@ -130,6 +130,16 @@ class ClusterFront final {
     int64_t compact_revision = 0;  // the highest of the shards'
   };
   void HashKV(int64_t revision, Done<HashResult> done);
+  // --- a snapshot of the whole cluster (Maintenance.Snapshot) -----------
+  // A fresh cluster snapshot, held (the low-water mark stays at or below
+  // it) until ReleaseSnapshot.
+  void HoldSnapshot(Done<int64_t> done);
+  void ReleaseSnapshot(int64_t revision);
+  // Up to `limit` of the engine's keys above `after` (etcd's and the
+  // cluster's own, tags 0x00 and 0x01; none of the members' bookkeeping)
+  // as of a held snapshot, in key order, each with its version then;
+  // `more` if the page was cut short.
+  void SnapshotPage(int64_t revision, std::string after, size_t limit, Done<ScanResult> done);
   // What strata.v1's Stats adds over a cluster: the transactions open on
   // this member, its compaction and its watchers.
   struct TxnFigures {

@@ -15,6 +15,7 @@
 #include "base/mutex.h"
 #include "rpc.grpc.pb.h"
 #include "server/auth_service.h"
+#include "server/cluster_snapshot.h"
 #include "server/dashboard.h"
 #include "server/proto_convert.h"
 #include "server/refusal_log.h"
@@ -698,14 +699,6 @@ class RefusedWriteReactor final : public grpc::ServerWriteReactor<Response> {
   void OnDone() override { delete this; }
 };
 
-// What a member of a cluster answers for a maintenance call about one
-// node's whole store (a backup or a hash of the cluster is not one node's).
-grpc::Status NotOverCluster(const std::string& method) {
-  return grpc::Status(
-      grpc::StatusCode::UNIMPLEMENTED,
-      "strata: Maintenance." + method + " is not served by a strata cluster yet (docs/CLUSTER.md)");
-}
-
 class MaintenanceImpl final : public pb::Maintenance::CallbackService {
  public:
   explicit MaintenanceImpl(Impl* s) : s_(s) {}
@@ -716,8 +709,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     if (auto denied = s_->request_auth->Admin(*ctx)) {
       return new RefusedWriteReactor<pb::SnapshotResponse>(ToGrpc(*denied));
     }
-    if (s_->cluster)
-      return new RefusedWriteReactor<pb::SnapshotResponse>(NotOverCluster("Snapshot"));
+    if (s_->cluster) return StartClusterSnapshot(s_);
     return new SnapshotReactor(s_);
   }
 

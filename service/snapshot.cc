@@ -19,7 +19,6 @@ namespace strata::service {
 namespace {
 
 constexpr std::string_view kMagic = "strata-snapshot\n";
-constexpr uint64_t kFormatVersion = 2;  // 1: without the auth section
 constexpr size_t kDigestBytes = 32;
 constexpr size_t kKeysPerBatch = 256;
 
@@ -55,90 +54,101 @@ class Reader {
 
 }  // namespace
 
-struct SnapshotWriter::Digest {
+struct SnapshotEncoder::Digest {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   Digest() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
   ~Digest() { EVP_MD_CTX_free(ctx); }
 };
 
+SnapshotEncoder::SnapshotEncoder() : digest_(std::make_unique<Digest>()) {}
+SnapshotEncoder::~SnapshotEncoder() = default;
+
+std::string SnapshotEncoder::Emit(std::string bytes) {
+  EVP_DigestUpdate(digest_->ctx, bytes.data(), bytes.size());
+  bytes_ += bytes.size();
+  return bytes;
+}
+
+std::string SnapshotEncoder::Header(uint64_t format, int64_t revision,
+                                    const std::vector<std::pair<int64_t, int64_t>>& leases,
+                                    std::string_view auth_state) {
+  std::string out(kMagic);
+  PutVarint(&out, format);
+  PutVarint(&out, static_cast<uint64_t>(revision));
+  out.push_back('L');
+  PutVarint(&out, leases.size());
+  for (const auto& [id, ttl] : leases) {
+    PutVarint(&out, static_cast<uint64_t>(id));
+    PutVarint(&out, static_cast<uint64_t>(ttl));
+  }
+  out.push_back('A');
+  PutBytes(&out, auth_state);
+  return Emit(std::move(out));
+}
+
+std::string SnapshotEncoder::Key(std::string_view key, std::span<const ExportedVersion> versions,
+                                 int64_t revision) {
+  const auto at = static_cast<uint64_t>(revision);
+  size_t n = 0;
+  for (const auto& v : versions) n += v.timestamp <= at;
+  if (n == 0) return {};  // nothing of it at the snapshot's revision
+  std::string record(1, 'K');
+  PutBytes(&record, key);
+  PutVarint(&record, n);
+  for (const auto& v : versions) {
+    if (v.timestamp > at) continue;
+    PutVarint(&record, v.timestamp);
+    record.push_back(v.deleted ? 0 : 1);
+    if (!v.deleted) PutBytes(&record, v.value);
+  }
+  return Emit(std::move(record));
+}
+
+std::string SnapshotEncoder::End(int64_t compact_revision) {
+  std::string record(1, 'E');
+  PutVarint(&record, static_cast<uint64_t>(std::max<int64_t>(0, compact_revision)));
+  // etcdctl accepts a snapshot only if its size is 32 past a multiple of
+  // 512 (etcd's page-sized database plus its SHA-256): pad to that.
+  const uint64_t at = bytes_ + record.size();
+  for (uint64_t varint_len = 1; varint_len <= 2; ++varint_len) {
+    const uint64_t pad = (512 - (at + 1 + varint_len) % 512) % 512;
+    if ((pad < 128) != (varint_len == 1)) continue;
+    record.push_back('P');
+    PutVarint(&record, pad);
+    record.append(pad, '\0');
+    break;
+  }
+  std::string out = Emit(std::move(record));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(digest_->ctx, digest, &len);
+  out.append(reinterpret_cast<const char*>(digest), len);
+  bytes_ += len;
+  return out;
+}
+
 SnapshotWriter::SnapshotWriter(const MvccStore* store,
                                std::vector<std::pair<int64_t, int64_t>> leases,
                                std::string auth_state, int64_t revision,
                                std::function<int64_t()> compact_revision)
-    : store_(store),
-      revision_(revision),
-      compact_revision_(std::move(compact_revision)),
-      digest_(std::make_unique<Digest>()) {
-  header_.append(kMagic);
-  PutVarint(&header_, kFormatVersion);
-  PutVarint(&header_, static_cast<uint64_t>(revision));
-  header_.push_back('L');
-  PutVarint(&header_, leases.size());
-  for (const auto& [id, ttl] : leases) {
-    PutVarint(&header_, static_cast<uint64_t>(id));
-    PutVarint(&header_, static_cast<uint64_t>(ttl));
-  }
-  header_.push_back('A');
-  PutBytes(&header_, auth_state);
-}
-
-SnapshotWriter::~SnapshotWriter() = default;
-
-void SnapshotWriter::Emit(std::string* out, std::string_view bytes) {
-  EVP_DigestUpdate(digest_->ctx, bytes.data(), bytes.size());
-  out->append(bytes);
-  bytes_ += bytes.size();
+    : store_(store), revision_(revision), compact_revision_(std::move(compact_revision)) {
+  header_ = encoder_.Header(kNodeSnapshotFormat, revision, leases, auth_state);
 }
 
 std::string SnapshotWriter::Next(size_t chunk_bytes) {
   std::string out;
   if (finished_) return out;
-  if (!header_.empty()) {
-    Emit(&out, header_);
-    header_.clear();
-  }
-  std::string record;
+  out = std::move(header_);
+  header_.clear();
   while (!keys_done_ && out.size() < chunk_bytes) {
     keys_done_ = store_->ExportKeys(
         &cursor_, kKeysPerBatch, [] {},
         [&](std::string_view key, uint64_t, std::span<const ExportedVersion> versions) {
-          size_t n = 0;
-          for (const auto& v : versions) n += v.timestamp <= static_cast<uint64_t>(revision_);
-          if (n == 0) return;  // nothing of it at the snapshot's revision
-          record.clear();
-          record.push_back('K');
-          PutBytes(&record, key);
-          PutVarint(&record, n);
-          for (const auto& v : versions) {
-            if (v.timestamp > static_cast<uint64_t>(revision_)) continue;
-            PutVarint(&record, v.timestamp);
-            record.push_back(v.deleted ? 0 : 1);
-            if (!v.deleted) PutBytes(&record, v.value);
-          }
-          Emit(&out, record);
+          out += encoder_.Key(key, versions, revision_);
         });
   }
   if (keys_done_ && out.size() < chunk_bytes) {
-    record.clear();
-    record.push_back('E');
-    PutVarint(&record, static_cast<uint64_t>(std::max<int64_t>(0, compact_revision_())));
-    // etcdctl accepts a snapshot only if its size is 32 past a multiple of
-    // 512 (etcd's page-sized database plus its SHA-256): pad to that.
-    const uint64_t at = bytes_ + record.size();
-    for (uint64_t varint_len = 1; varint_len <= 2; ++varint_len) {
-      const uint64_t pad = (512 - (at + 1 + varint_len) % 512) % 512;
-      if ((pad < 128) != (varint_len == 1)) continue;
-      record.push_back('P');
-      PutVarint(&record, pad);
-      record.append(pad, '\0');
-      break;
-    }
-    Emit(&out, record);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(digest_->ctx, digest, &len);
-    out.append(reinterpret_cast<const char*>(digest), len);
-    bytes_ += len;
+    out += encoder_.End(compact_revision_());
     finished_ = true;
   }
   return out;
@@ -159,6 +169,7 @@ struct Contents {
   std::string_view auth_state;
   uint64_t compact = 0;
   uint64_t keys = 0;
+  bool cluster = false;  // format 3
 };
 
 // Walks a checksummed snapshot body: its header into *c, then each key's
@@ -171,10 +182,11 @@ Result<Contents> Walk(std::string_view body,
   Reader in(body);
   Contents c;
   uint64_t format = 0, leases = 0;
-  if (!in.Literal(kMagic) || !in.Varint(&format) || format < 1 || format > kFormatVersion ||
+  if (!in.Literal(kMagic) || !in.Varint(&format) || format < 1 || format > kClusterSnapshotFormat ||
       !in.Varint(&c.revision)) {
     return damaged("unknown format");
   }
+  c.cluster = format == kClusterSnapshotFormat;
   char tag = 0;
   if (!in.Byte(&tag) || tag != 'L' || !in.Varint(&leases) || leases > body.size()) {
     return damaged("no lease section");
@@ -227,6 +239,14 @@ Result<Contents> Walk(std::string_view body,
 
 }  // namespace
 
+namespace {
+// Writes a node's leases (those of its 'L' section, and those its keys
+// held at the revision restored) into the lease journal.
+Status RestoreLeases(const std::vector<std::pair<int64_t, int64_t>>& leases,
+                     std::set<int64_t> held_leases, const std::string& data_dir,
+                     RestoreReport* report);
+}  // namespace
+
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const RestoreOptions& options) {
   std::ifstream file(snapshot_file, std::ios::binary);
@@ -251,6 +271,17 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   auto checked = Walk(body, nullptr);
   if (!checked.ok()) return damaged(checked.status().message());
   const Contents& c = checked.value();
+  if (c.cluster && !options.keep) {
+    return Status::InvalidArgument(
+        snapshot_file +
+        " is a cluster's snapshot: restore it into each member with its --name and the "
+        "cluster's --initial-cluster");
+  }
+  if (!c.cluster && options.keep) {
+    return Status::InvalidArgument(snapshot_file +
+                                   " is one node's snapshot: it restores into a node started "
+                                   "without --initial-cluster, not into a member of a cluster");
+  }
   std::optional<AuthState> auth;
   if (!c.auth_state.empty()) {
     auth = AuthState::Decode(c.auth_state);
@@ -287,6 +318,7 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   size_t reported = 0;
   auto written = Walk(
       body, [&](std::string_view key, const std::vector<Version>& versions, size_t done) -> Status {
+        if (options.keep && !options.keep(key)) return Status::Ok();  // another member's
         const Version* last = nullptr;
         for (const auto& v : versions) {
           if (v.timestamp > revision) continue;
@@ -298,7 +330,8 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
         }
         if (last == nullptr) return Status::Ok();
         ++report.keys;
-        if (!last->deleted) {
+        // (A cluster's leases are keys: its 'L' section is empty.)
+        if (!last->deleted && !c.cluster) {
           auto kv = StoredToKeyValue(key, Timestamp(last->timestamp), last->value);
           if (kv && kv->lease != 0) held_leases.insert(kv->lease);
         }
@@ -318,20 +351,12 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   if (Status s = store.value()->Checkpoint(); !s.ok()) return s;
   if (Status s = store.value()->Sync(); !s.ok()) return s;
 
-  auto journal = StoreLeaseJournal::Open(LeaseStoreDir(data_dir), StoreOpenOptions{});
-  if (!journal.ok()) return journal.status();
-  for (const auto& [id, ttl] : c.leases) {
-    if (Status s = journal.value()->Record(id, ttl); !s.ok()) return s;
-    held_leases.erase(id);
+  if (!c.cluster) {
+    if (Status s = RestoreLeases(c.leases, held_leases, data_dir, &report); !s.ok()) return s;
   }
-  for (int64_t id : held_leases) {
-    if (Status s = journal.value()->Record(id, kRegrantedLeaseTtl); !s.ok()) return s;
-  }
-  if (Status s = journal.value()->Sync(); !s.ok()) return s;
-  report.leases = c.leases.size() + held_leases.size();
-  report.leases_regranted = held_leases.size();
-
   if (auth) {
+    // A cluster member's copy of the users and roles (server/cluster_auth.h)
+    // is kept where one node keeps them.
     auto auth_journal = StoreAuthJournal::Open(AuthStoreDir(data_dir), StoreOpenOptions{});
     if (!auth_journal.ok()) return auth_journal.status();
     if (Status s = auth_journal.value()->Save(std::string(c.auth_state)); !s.ok()) return s;
@@ -340,5 +365,27 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   if (options.progress) options.progress(data.size(), data.size());
   return report;
 }
+
+namespace {
+
+Status RestoreLeases(const std::vector<std::pair<int64_t, int64_t>>& leases,
+                     std::set<int64_t> held_leases, const std::string& data_dir,
+                     RestoreReport* report) {
+  auto journal = StoreLeaseJournal::Open(LeaseStoreDir(data_dir), StoreOpenOptions{});
+  if (!journal.ok()) return journal.status();
+  for (const auto& [id, ttl] : leases) {
+    if (Status s = journal.value()->Record(id, ttl); !s.ok()) return s;
+    held_leases.erase(id);
+  }
+  for (int64_t id : held_leases) {
+    if (Status s = journal.value()->Record(id, kRegrantedLeaseTtl); !s.ok()) return s;
+  }
+  if (Status s = journal.value()->Sync(); !s.ok()) return s;
+  report->leases = leases.size() + held_leases.size();
+  report->leases_regranted = held_leases.size();
+  return Status::Ok();
+}
+
+}  // namespace
 
 }  // namespace strata::service

@@ -4,7 +4,8 @@
 // restore`).
 //
 // Format (integers are LEB128 varints):
-//   "strata-snapshot\n", format version (2; 1 had no 'A'), revision R
+//   "strata-snapshot\n", format version, revision R
+//     (2: one node's; 1 had no 'A'. 3: a cluster's, below)
 //   'L' lease count, (id, ttl) per lease
 //   'A' the users, roles and permissions (service/auth_store.h's
 //       AuthState::Encode; empty when there are none), as etcd's snapshots
@@ -17,19 +18,28 @@
 //       which etcdctl checks before it keeps a snapshot
 //   the SHA-256 of everything before it (32 bytes), as etcd ends its
 //   snapshots, so a cut or damaged file is refused on restore.
-// The stream is produced a batch of keys at a time (each batch a consistent
-// cut taken under the engine's writer lock for a moment, so writers go on);
-// versions above R are left out, so the whole is the store at revision R.
-// Compaction running meanwhile may drop history below its new revision
-// from later batches; the compaction revision is therefore written last,
-// and restore compacts to it, so no read of a restored store can see a
-// revision whose history is partial.
+// One node's stream is produced a batch of keys at a time (each batch a
+// consistent cut taken under the engine's writer lock for a moment, so
+// writers go on); versions above R are left out, so the whole is the store
+// at revision R. Compaction running meanwhile may drop history below its
+// new revision from later batches; the compaction revision is therefore
+// written last, and restore compacts to it, so no read of a restored store
+// can see a revision whose history is partial.
+//
+// A cluster's (format 3) holds every shard's keys as the engine stores
+// them (etcd's keys, and the cluster's own: leases and their attachments,
+// the users' record), each with its one version at the cluster snapshot R,
+// in key order; 'L' is empty (leases are keys) and 'E' is R (no history
+// below R is carried). Each member restores the keys its shard owns in the
+// cluster it is restored into (RestoreOptions::keep), which may have
+// another size than the one saved.
 #ifndef STRATA_SERVICE_SNAPSHOT_H_
 #define STRATA_SERVICE_SNAPSHOT_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,12 +50,42 @@
 
 namespace strata::service {
 
+inline constexpr uint64_t kNodeSnapshotFormat = 2;
+inline constexpr uint64_t kClusterSnapshotFormat = 3;
+
+// The stream's pieces in order, with its running checksum: what a node's
+// SnapshotWriter and a cluster member's snapshot (server/) both write.
+class SnapshotEncoder final {
+ public:
+  SnapshotEncoder();
+  ~SnapshotEncoder();
+  SnapshotEncoder(const SnapshotEncoder&) = delete;
+  SnapshotEncoder& operator=(const SnapshotEncoder&) = delete;
+
+  std::string Header(uint64_t format, int64_t revision,
+                     const std::vector<std::pair<int64_t, int64_t>>& leases,
+                     std::string_view auth_state);
+  // One key's versions at or below `revision` (empty if it has none).
+  std::string Key(std::string_view key, std::span<const ExportedVersion> versions,
+                  int64_t revision);
+  // The compaction revision, the padding and the checksum: the last piece.
+  std::string End(int64_t compact_revision);
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::string Emit(std::string bytes);
+
+  uint64_t bytes_ = 0;
+  struct Digest;
+  std::unique_ptr<Digest> digest_;
+};
+
+// One node's snapshot.
 class SnapshotWriter final {
  public:
   SnapshotWriter(const MvccStore* store, std::vector<std::pair<int64_t, int64_t>> leases,
                  std::string auth_state, int64_t revision,
                  std::function<int64_t()> compact_revision);
-  ~SnapshotWriter();
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
 
@@ -54,21 +94,17 @@ class SnapshotWriter final {
   // whole stream, trailer included, was returned.
   std::string Next(size_t chunk_bytes);
   int64_t revision() const { return revision_; }
-  uint64_t bytes_written() const { return bytes_; }
+  uint64_t bytes_written() const { return encoder_.bytes(); }
 
  private:
-  void Emit(std::string* out, std::string_view bytes);
-
   const MvccStore* store_;
   const int64_t revision_;
   std::function<int64_t()> compact_revision_;
+  SnapshotEncoder encoder_;
   std::string header_;  // format, revision and leases, not yet returned
   std::string cursor_;  // the next key to export
   bool keys_done_ = false;
   bool finished_ = false;
-  uint64_t bytes_ = 0;
-  struct Digest;
-  std::unique_ptr<Digest> digest_;
 };
 
 struct RestoreOptions {
@@ -79,6 +115,9 @@ struct RestoreOptions {
   // Called now and then (and once at the end) with the bytes of the
   // snapshot restored so far and its size.
   std::function<void(uint64_t done, uint64_t total)> progress;
+  // Restoring a member of a cluster: the keys its shard owns (a cluster's
+  // snapshot needs it; a node's is refused with it).
+  std::function<bool(std::string_view engine_key)> keep;
 };
 
 struct RestoreReport {
@@ -98,8 +137,9 @@ inline constexpr int64_t kRegrantedLeaseTtl = 60;
 
 // Restores `snapshot_file` into `data_dir`, which must not hold a store yet
 // (kPreconditionFailed otherwise). kInvalidArgument if the file is not a
-// whole strata snapshot (the checksum names a cut or damaged file) or the
-// revision asked for is outside what it holds. Nothing is written to
+// whole strata snapshot (the checksum names a cut or damaged file), the
+// revision asked for is outside what it holds, or a cluster's snapshot is
+// restored without `keep` (or a node's with it). Nothing is written to
 // `data_dir` before the whole file was checked.
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const RestoreOptions& options);

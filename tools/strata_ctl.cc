@@ -13,10 +13,12 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "cluster/shard_map.h"
 #include "protocol/json_writer.h"
 #include "rpc.grpc.pb.h"
 #include "service/snapshot.h"
@@ -676,9 +678,51 @@ int SnapshotSave(const Endpoint& endpoint, const std::string& path) {
   return 0;
 }
 
-int SnapshotRestore(const std::string& path, const std::string& data_dir, int64_t revision) {
-  Progress progress("restoring " + path);
+// The member names --initial-cluster gives (name=peer-URL, comma-separated;
+// a name may come more than once, with another URL), sorted as the members
+// sort them to assign shards; empty with *error set if it does not parse.
+std::vector<std::string> MemberNames(const std::string& initial_cluster, std::string* error) {
+  std::set<std::string> names;
+  size_t start = 0;
+  while (start <= initial_cluster.size()) {
+    size_t end = initial_cluster.find(',', start);
+    if (end == std::string::npos) end = initial_cluster.size();
+    const std::string entry = initial_cluster.substr(start, end - start);
+    const size_t eq = entry.find('=');
+    if (eq == 0 || eq == std::string::npos || eq + 1 == entry.size()) {
+      *error = "--initial-cluster: '" + entry + "' is not name=peer-URL";
+      return {};
+    }
+    names.insert(entry.substr(0, eq));
+    start = end + 1;
+  }
+  return {names.begin(), names.end()};
+}
+
+int SnapshotRestore(const std::string& path, const std::string& data_dir, int64_t revision,
+                    const std::string& name, const std::string& initial_cluster) {
   strata::service::RestoreOptions options;
+  if (!initial_cluster.empty() || !name.empty()) {
+    // A member of a cluster: the keys its shard owns in that cluster.
+    std::string error;
+    auto names = MemberNames(initial_cluster, &error);
+    if (name.empty()) error = "--initial-cluster needs the member's --name";
+    auto map = strata::cluster::ShardMap::OnePerNode(names);
+    if (error.empty() && !map.ok()) error = "--initial-cluster: " + map.status().message();
+    std::optional<strata::cluster::ShardId> shard;
+    if (error.empty()) {
+      shard = map->ShardServedBy(name);
+      if (!shard) error = "--initial-cluster does not name this member (--name " + name + ")";
+    }
+    if (!error.empty()) {
+      std::cerr << "Error: " << error << "\n";
+      return 1;
+    }
+    options.keep = [map = std::move(*map), id = *shard](std::string_view key) {
+      return map.ShardFor(key).id == id;
+    };
+  }
+  Progress progress("restoring " + path);
   options.as_of_revision = revision;
   options.progress = [&](uint64_t done, uint64_t total) { progress.Update(done, total); };
   auto report = strata::service::RestoreSnapshot(path, data_dir, options);
@@ -767,6 +811,12 @@ int main(int argc, char** argv) {
   restore->add_option("--revision", restore_revision,
                       "point in time: the store as it was at this revision (at or above the "
                       "snapshot's compaction; default: the snapshot's revision)");
+  std::string restore_name, restore_cluster;
+  restore->add_option("--name", restore_name,
+                      "a cluster's snapshot: the member restored (its strata-server --name)");
+  restore->add_option("--initial-cluster", restore_cluster,
+                      "a cluster's snapshot: the members of the cluster restored into, "
+                      "name=peer-URL,... (as strata-server's; of any size)");
   CLI11_PARSE(app, argc, argv);
 
   const Format format = write_out == "json"    ? Format::kJson
@@ -780,6 +830,8 @@ int main(int argc, char** argv) {
   if (health->parsed()) return EndpointHealth(endpoint, format);
   if (status->parsed()) return EndpointStatus(endpoint, format);
   if (save->parsed()) return SnapshotSave(endpoint, save_path);
-  if (restore->parsed()) return SnapshotRestore(restore_path, data_dir, restore_revision);
+  if (restore->parsed()) {
+    return SnapshotRestore(restore_path, data_dir, restore_revision, restore_name, restore_cluster);
+  }
   return 2;
 }

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/shard_map.h"
 #include "ops/log.h"
 #include "ops/systemd_notify.h"
 #include "server/etcd_server.h"
@@ -382,6 +383,21 @@ int main(int argc, char** argv) {
     }
     strata::service::RestoreOptions restore;
     restore.as_of_revision = restore_revision;
+    if (!o.cluster_members.empty()) {
+      // A member of a cluster restores the keys its shard owns.
+      std::vector<std::string> names;
+      for (const auto& m : o.cluster_members) names.push_back(m.name);
+      std::sort(names.begin(), names.end());
+      auto map = strata::cluster::ShardMap::OnePerNode(names);
+      if (!map.ok()) {
+        LogLine("--initial-cluster: " + map.status().message());
+        return 2;
+      }
+      const auto shard = map->ShardServedBy(o.name);
+      restore.keep = [map = std::move(*map), id = *shard](std::string_view key) {
+        return map.ShardFor(key).id == id;
+      };
+    }
     int last_tenth = -1;
     restore.progress = [&](uint64_t done, uint64_t total) {
       const int tenth = total ? static_cast<int>(done * 10 / total) : 10;

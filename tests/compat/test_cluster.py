@@ -3,8 +3,8 @@ through clients we did not write (etcdctl) and raw gRPC:
 
 - an etcdctl session: a write on one member is read on the others, Txn over
   several shards, past revisions, compaction, `member list`, a watch from a
-  past revision on another member (with prev_kv too), and the call a cluster does not serve
-  yet (Maintenance.Snapshot) refused with a sentence;
+  past revision on another member (with prev_kv too);
+- a snapshot saved through one member restored into a cluster of two;
 - etcd's Auth over the cluster: changes through any member in force on every
   member once acknowledged, tokens good on every member, lease keys checked
   where the lease lives, concurrent changes, a restarted member;
@@ -20,6 +20,7 @@ killed -9 and restarted under a bank workload, /health, peer TLS).
 import base64
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -149,10 +150,65 @@ class ClusterTest(unittest.TestCase):
         out, _ = etcdctl(b, "lock", "mylock", "echo", "locked")
         self.assertIn("locked", out)
 
-        with tempfile.TemporaryDirectory() as tmp:
-            _, err = etcdctl(a, "snapshot", "save", os.path.join(tmp, "s.db"), check=False,
-                             timeout=20)
-        self.assertIn("Snapshot is not served by a strata cluster yet", err)
+
+    def test_a_snapshot_of_the_cluster_restores_into_a_cluster_of_another_size(self):
+        a, b, c = self.cluster.endpoints()
+        members = (a, b, c)
+        for i in range(60):
+            etcdctl(members[i % 3], "put", "k/%02d" % i, "v%d" % i)
+        etcdctl(a, "put", "k/05", "again")  # a key with history
+        etcdctl(b, "del", "k/07")
+        etcdctl(c, "txn", stdin="\n\nput k/t1 x\nput k/t2 x\n\n\n")
+        out, _ = etcdctl(a, "lease", "grant", "600")
+        lease = out.split()[1]
+        etcdctl(b, "put", "--lease=" + lease, "k/leased", "l")
+        etcdctl(c, "user", "add", "keeper:pw-5", "--interactive=false")
+        before = json.loads(etcdctl(b, "get", "k/", "--prefix", "-w", "json")[0])
+        old_rev = int(json.loads(etcdctl(a, "get", "k/05", "-w", "json")[0])["kvs"][0][
+            "create_revision"])
+
+        tmp = tempfile.mkdtemp(prefix="strata-cluster-snapshot-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        path = os.path.join(tmp, "cluster.db")
+        out, _ = etcdctl(b, "snapshot", "save", path, timeout=60)
+        self.assertIn("Snapshot saved at", out)
+        etcdctl(a, "put", "k/after", "not in the snapshot")
+
+        # Restored into two members: each takes the keys its shard owns there.
+        restored = StrataCluster(os.path.join(tmp, "restored"), n=2)
+        initial = ",".join("%s=http://127.0.0.1:%d" % (name, port)
+                           for name, port in zip(restored.names, restored.peer_ports))
+        # m0 through strata-ctl, m1 by strata-server --restore at its start.
+        p = self.ctl(a, "snapshot", "restore", path, "--data-dir",
+                     os.path.join(tmp, "restored", "m0"), "--name", "m0",
+                     "--initial-cluster", initial)
+        self.assertIn("Restored", p.stdout)
+        restored.members[1].extra_args += ["--restore", path]
+        # Not into a node that is not a member of a cluster.
+        p = self.ctl(a, "snapshot", "restore", path, "--data-dir", os.path.join(tmp, "plain"),
+                     check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("is a cluster's snapshot", p.stderr)
+        restored.start()
+        self.addCleanup(restored.stop)
+        self.assertIn("restored " + path, restored.members[1].log())
+        for member in restored.endpoints():
+            after = json.loads(etcdctl(member, "get", "k/", "--prefix", "-w", "json")[0])
+            self.assertEqual(after["kvs"], before["kvs"])
+            # Nothing below the snapshot's revision was carried.
+            _, err = etcdctl(member, "get", "k/05", "--rev", str(old_rev), check=False)
+            self.assertIn("required revision has been compacted", err)
+        x, y = restored.endpoints()
+        out, _ = etcdctl(x, "lease", "timetolive", lease, "--keys")
+        self.assertIn("attached keys([k/leased])", out)
+        out, _ = etcdctl(y, "user", "list")
+        self.assertEqual(out.split(), ["keeper"])
+        # The restored cluster goes on from past the snapshot's revision.
+        put = json.loads(etcdctl(y, "put", "k/new", "n", "-w", "json")[0])
+        self.assertGreater(int(put["header"]["revision"]), int(before["header"]["revision"]))
+        etcdctl(x, "lease", "revoke", lease)
+        out, _ = etcdctl(y, "get", "k/leased")
+        self.assertEqual(out, "")
 
     def test_auth_over_the_cluster(self):
         """Users, roles and permissions changed through any member are in
