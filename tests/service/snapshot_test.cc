@@ -88,7 +88,8 @@ TEST_F(SnapshotTest, AClustersSnapshotRestoresEachMembersKeys) {
   const std::vector<std::pair<std::string, uint64_t>> keys = {
       {"a1", 10}, {"a2", 40}, {"b1", 20}, {"b2", 90}};
   for (const auto& [key, ts] : keys) {
-    const ExportedVersion v{ts, 1, false, "v-" + key};
+    const std::string value = "v-" + key;
+    const ExportedVersion v{ts, 1, false, value};
     bytes += encoder.Key(key, {&v, 1}, 100);
   }
   const ExportedVersion above{101, 1, false, "x"};
