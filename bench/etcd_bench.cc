@@ -672,9 +672,11 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
       {"serializable range 8/64", Op::kRangeSerializable, 8, 64},
       {"k8s update txn 8/64", Op::kKubernetesUpdate, 8, 64},
       // Not at 100/1000: a strata cluster versions a put from a read at
-      // its snapshot, so 1,000 writers of 4 random keys among 10,000 lose
-      // most attempts to each other and run out of retries ("too many
-      // requests"); etcd applies them one after another.
+      // its snapshot, so 1,000 writers of 4 random keys among 10,000 (on
+      // several shards, run on several members) lose most attempts to
+      // each other and run out of retries ("too many requests"); etcd
+      // applies them one after another. (Writes of one shard's keys wait
+      // for each other on its member instead: service/key_lanes.h.)
       {"txn of 4 puts 8/64", Op::kMultiKeyPut, 8, 64},
       {"lease grant 8/64", Op::kLeaseGrant, 8, 64},
       {"lease keep-alive 8/64", Op::kLeaseKeepAlive, 8, 64},

@@ -302,7 +302,7 @@ void ClusterKv::Write(const PutRequest& request, Done<PutResponse> done, bool he
   footprint.keys.push_back(request.key);
   if (request.lease != 0) footprint.leases.push_back(request.lease);
   if (!here && ForwardToOwner(footprint, request, done)) return;
-  RunWrite<PutResponse>(
+  StartWrite<PutResponse>(
       std::move(footprint),
       [request](TxnOverlay& txn) -> Reply<PutResponse> {
         if (request.lease != 0 && !txn.view().LeaseExists(request.lease)) {
@@ -310,7 +310,7 @@ void ClusterKv::Write(const PutRequest& request, Done<PutResponse> done, bool he
         }
         return RunPut(request, txn);
       },
-      std::move(done), 0);
+      std::move(done));
 }
 
 void ClusterKv::Write(const DeleteRangeRequest& request, Done<DeleteRangeResponse> done,
@@ -323,18 +323,18 @@ void ClusterKv::Write(const DeleteRangeRequest& request, Done<DeleteRangeRespons
     footprint.spans.push_back(request.span);
   }
   if (!here && ForwardToOwner(footprint, request, done)) return;
-  RunWrite<DeleteRangeResponse>(
+  StartWrite<DeleteRangeResponse>(
       std::move(footprint), [request](TxnOverlay& txn) { return RunDeleteRange(request, txn); },
-      std::move(done), 0);
+      std::move(done));
 }
 
 void ClusterKv::Write(const TxnRequest& request, Done<TxnResponse> done, bool here) {
   if (auto e = CheckTxnRequest(request, options_.max_txn_ops)) return done(*e);
   TxnFootprint footprint = FootprintOf(request);
   if (!here && ForwardToOwner(footprint, request, done)) return;
-  RunWrite<TxnResponse>(
+  StartWrite<TxnResponse>(
       std::move(footprint), [request](TxnOverlay& txn) { return RunTxn(request, txn); },
-      std::move(done), 0);
+      std::move(done));
 }
 
 template <typename T>
@@ -409,6 +409,27 @@ void ClusterKv::Compact(const CompactionRequest& request, Done<CompactionRespons
     CompactionResponse resp;
     resp.header.revision = now;
     done(resp);
+  });
+}
+
+template <typename T>
+void ClusterKv::StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body,
+                           Done<T> done) {
+  // A range or a past read may meet any key: such a write takes no lane.
+  if (footprint.keys.empty() || !footprint.spans.empty() || !footprint.past_ranges.empty()) {
+    return RunWrite<T>(std::move(footprint), std::move(body), std::move(done), 0);
+  }
+  std::vector<std::string> keys = footprint.keys;
+  lanes_.Enter(keys, [this, keys, footprint = std::move(footprint), body = std::move(body),
+                      done = std::move(done), alive = alive_]() mutable {
+    if (!*alive) return;
+    RunWrite<T>(
+        std::move(footprint), std::move(body),
+        [this, keys, done = std::move(done), alive](Reply<T> reply) {
+          if (*alive) lanes_.Leave(keys);
+          done(std::move(reply));
+        },
+        0);
   });
 }
 

@@ -30,7 +30,9 @@
 // member's shard is sent to that member (service/forwarded_write.h) and
 // run there, where its reads and its one-phase commit are local: one
 // round trip instead of two. The owner runs each forward once however
-// often it is resent (cluster/forwarded_calls.h).
+// often it is resent (cluster/forwarded_calls.h). So every write of a key
+// that names no range runs on its owner, which runs the writes of one key
+// one after another (service/key_lanes.h) instead of letting them conflict.
 //
 // Leases: a Put naming one reads the lease's record and writes the key's
 // attachment in the same commit (service/cluster_leases.h). Watches are
@@ -55,6 +57,7 @@
 #include "cluster/router.h"
 #include "cluster/timers.h"
 #include "service/forwarded_write.h"
+#include "service/key_lanes.h"
 #include "service/kv_rules.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
@@ -143,6 +146,10 @@ class ClusterKv final {
   // one member and not this one; false if it runs here.
   template <typename T>
   bool ForwardToOwner(const TxnFootprint& footprint, const KvWrite& write, const Done<T>& done);
+  // Runs a write request here: after the earlier writes of the same keys
+  // on this member when it names keys only (KeyLanes), then RunWrite.
+  template <typename T>
+  void StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body, Done<T> done);
   // Runs a write request: gather `footprint` at a fresh snapshot, run
   // `body` over it, commit, stamp (RunIn); a lost conflict starts again.
   template <typename T>
@@ -159,6 +166,7 @@ class ClusterKv final {
   cluster::Router* router_;
   const ClusterKvOptions options_;
   std::minstd_rand backoff_random_{std::random_device{}()};
+  KeyLanes lanes_;
   int64_t compact_revision_ = -1;
   // Set to false when destroyed: callbacks still in flight see it and stop.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -318,6 +318,28 @@ TEST(ClusterKvTest, BlindWritersOfTheSameKeysBackOffAndAllCommit) {
   EXPECT_EQ(a.value().kvs[0].mod_revision, *revisions.rbegin());
 }
 
+TEST(ClusterKvTest, ManyPutsOfOneKeyAtOnceCommitInTurnWithoutAConflict) {
+  // Each runs on the key's owner (forwarded there), which runs the writes
+  // of one key one after another: none conflicts, none backs off, none
+  // runs out of attempts.
+  ThreeNodes c(/*forward=*/true, /*backoff=*/true);
+  std::vector<TxnRequest> requests(150);
+  for (int i = 0; i < 150; ++i) requests[i].success.push_back(PutOp("hot", std::to_string(i)));
+  std::set<int64_t> revisions;
+  for (const auto& o : c.TxnsAtOnce(requests)) {
+    ASSERT_TRUE(o.ok()) << o.error().message;
+    revisions.insert(o.value().header.revision);
+  }
+  EXPECT_EQ(revisions.size(), 150u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.cluster().member(i).coordinator().Stats().conflicts, 0u) << "member " << i;
+  }
+  auto hot = c.Get(2, "hot");
+  ASSERT_EQ(hot.value().kvs.size(), 1u);
+  EXPECT_EQ(hot.value().kvs[0].version, 150);
+  EXPECT_EQ(hot.value().kvs[0].mod_revision, *revisions.rbegin());
+}
+
 TEST(ClusterKvTest, AWriteToAnotherMembersKeysRunsThereOnceThoughEveryMessageIsDuplicated) {
   for (const bool forward : {true, false}) {
     SCOPED_TRACE(forward ? "forwarded" : "run where called");
