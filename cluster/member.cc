@@ -51,6 +51,8 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
   member->coordinator_ =
       std::make_unique<Coordinator>(index, *shard, store, &member->clock_, &member->peers_,
                                     &member->timers_, options.coordinator);
+  member->resolved_frontier_ =
+      std::make_unique<ResolvedFrontier>(&member->peers_, &member->timers_);
   return member;
 }
 

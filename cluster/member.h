@@ -32,6 +32,7 @@
 #include "cluster/peer_messages.h"
 #include "cluster/peer_transport.h"
 #include "cluster/peers.h"
+#include "cluster/resolved_frontier.h"
 #include "cluster/router.h"
 #include "cluster/shard_map.h"
 #include "cluster/shard_server.h"
@@ -94,6 +95,8 @@ class Member final {
                                    WatchFeed::OnChanges on_changes, WatchFeed::OnError on_error);
 
   Coordinator& coordinator() { return *coordinator_; }
+  // Waits until every shard has resolved a timestamp (a Range's revision).
+  ResolvedFrontier& resolved_frontier() { return *resolved_frontier_; }
   Timers& timers() { return timers_; }
   Router& router() { return router_; }
   const ShardServer& shard_server() const { return *shard_server_; }
@@ -128,6 +131,7 @@ class Member final {
   ForwardedCalls forwarded_{HybridLogicalClock::SystemMillis()};
   std::unique_ptr<ShardServer> shard_server_;
   std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<ResolvedFrontier> resolved_frontier_;
 };
 
 }  // namespace strata::cluster

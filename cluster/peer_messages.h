@@ -114,7 +114,9 @@ struct RawCompact {
 
 // A watch's read of one shard (its change feed, cluster/change_log.h): the
 // changes in `range` with timestamps above `after`, up to the shard's
-// resolved timestamp, from `cursor` on in the shard's change log.
+// resolved timestamp, from `cursor` on in the shard's change log. Over an
+// empty range (end <= start), the shard's resolved timestamp alone, as it
+// is (cluster/resolved_frontier.h).
 struct ShardWatch {
   KeyRange range;
   Timestamp after;

@@ -191,6 +191,10 @@ Timestamp ShardServer::WatchFrontier() const {
 }
 
 void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
+  if (watch.range.end && *watch.range.end <= watch.range.start) {
+    // An empty range: the resolved timestamp alone (ResolvedFrontier).
+    return respond(ShardWatchReply{{}, WatchFrontier(), watch.cursor, {}});
+  }
   if (watch.after < store_->compaction_horizon()) {
     return respond(
         PeerError{Status::Compacted("a watch from " + std::to_string(watch.after.value()) +

@@ -75,6 +75,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
     service::ClusterKvOptions kv = raw->options_.kv;
     kv.forward_codec = &raw->codec_;
     kv.timers = &member.timers();
+    kv.frontier = &member.resolved_frontier();
     raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(), kv);
     // A key of the cluster's own (tag 0x00: no etcd key has it) on each
     // shard, for Probe.

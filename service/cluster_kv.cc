@@ -235,21 +235,43 @@ void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
     return done(etcd_errors::Compacted());
   }
   // Without a revision: the newest snapshot that needs no commit wait.
-  auto begun = coordinator_->Begin(
-      std::nullopt, /*read_only=*/true,
-      request.revision > 0 ? AtRevision(request.revision) : coordinator_->ReadTimestamp());
+  const Timestamp newest = coordinator_->ReadTimestamp();
+  auto begun = coordinator_->Begin(std::nullopt, /*read_only=*/true,
+                                   request.revision > 0 ? AtRevision(request.revision) : newest);
   if (!begun.ok()) return done(ClusterError(begun.status()));
   const uint64_t id = begun->id;
-  // Without a revision, the answer is the snapshot it read.
-  const int64_t header = request.revision > 0 ? now : static_cast<int64_t>(begun->start.value());
-  auto answer = [this, id, header, request, alive = alive_,
-                 done = std::move(done)](Reply<Scanned> scanned) {
-    if (!*alive) return;
+  // The answer's revision: the snapshot read, or for a read of the past the
+  // newest snapshot (at or above the revision asked: every revision a
+  // client holds is at or below it).
+  const int64_t header =
+      std::max(static_cast<int64_t>(newest.value()), static_cast<int64_t>(begun->start.value()));
+  // The answer waits for both the read and every shard's resolving of the
+  // header (asked at once, in parallel with the read).
+  struct Pending {
+    int waiting = 2;
+    std::optional<Reply<Scanned>> scanned;
+  };
+  auto pending = std::make_shared<Pending>();
+  auto finish = [this, id, header, request, pending, alive = alive_, done = std::move(done)] {
+    if (!*alive || --pending->waiting > 0) return;
     (void)coordinator_->Abort(id);
+    Reply<Scanned>& scanned = *pending->scanned;
     if (!scanned.ok()) return done(scanned.error());
     auto resp = std::make_shared<RangeResponse>(
         ShapeRange(request, std::move(scanned.value().kvs), scanned.value().count, header));
     coordinator_->AfterCommitWait(AtRevision(header), [resp, done] { done(*resp); });
+  };
+  if (options_.frontier != nullptr) {
+    // A shard that cannot resolve it in time (a two-phase commit left
+    // pending) is not waited for longer: the answer is still a
+    // linearizable read of the range, complete for the range read.
+    options_.frontier->WaitFor(AtRevision(header), [finish](Status) { finish(); });
+  } else {
+    finish();
+  }
+  auto answer = [pending, finish](Reply<Scanned> scanned) {
+    pending->scanned.emplace(std::move(scanned));
+    finish();
   };
   // One key is read from its shard alone; a range from every shard.
   if (request.span.range_end.empty()) {

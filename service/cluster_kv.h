@@ -14,12 +14,12 @@
 //    the newest snapshot every acknowledged commit is at or below and every
 //    clock is past (so no commit wait), and answers header.revision = S.
 //    The shards it reads wait for intents at or below S on the keys read,
-//    so no commit at or below S in its range can appear after the answer.
-//    (Elsewhere a two-phase commit prepared before the Range may still
-//    commit at or below S: linearizable, but S is complete for the range
-//    read only, not yet for the whole key space; that needs a Range to wait
-//    for the shards' resolved timestamps, which watches already use.) With
-//    a revision, it reads the past at that timestamp.
+//    so no commit at or below S in its range can appear after the answer;
+//    and before it answers, every shard has resolved S
+//    (cluster/resolved_frontier.h, asked while the shards are read), so no
+//    commit at or below S can appear anywhere: a watch from S + 1 misses
+//    nothing. With a revision, it reads the past at that timestamp and
+//    answers header.revision = S, made complete the same way.
 // So revisions are hybrid-clock timestamps: unique and rising, not dense.
 //
 // Keys: an etcd key k is the engine key "\x01" + k (the cluster's string
@@ -54,6 +54,7 @@
 #include <string_view>
 
 #include "cluster/coordinator.h"
+#include "cluster/resolved_frontier.h"
 #include "cluster/router.h"
 #include "cluster/timers.h"
 #include "service/forwarded_write.h"
@@ -85,6 +86,9 @@ struct ClusterKvOptions {
   // How writes travel to the member owning their keys (null: every write
   // runs on the member called). Must outlive the ClusterKv.
   const KvWriteCodec* forward_codec = nullptr;
+  // Where a Range's revision is made complete for the whole key space
+  // (null: for the range read only). Must outlive the ClusterKv.
+  cluster::ResolvedFrontier* frontier = nullptr;
 };
 
 class ClusterKv final {

@@ -6,6 +6,7 @@
 // KvService does once revisions are numbered in order (a property test).
 #include "service/cluster_kv.h"
 #include "service/cluster_txns.h"
+#include "service/stored_value.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -18,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/cluster/local_cluster.h"
@@ -78,6 +80,7 @@ class ThreeNodes {
     if (forward) options.forward_codec = &codec_;
     for (int i = 0; i < 3; ++i) {
       options.timers = backoff ? &cluster_.member(i).timers() : nullptr;
+      options.frontier = &cluster_.member(i).resolved_frontier();
       kv_.push_back(std::make_unique<ClusterKv>(&cluster_.member(i).coordinator(),
                                                 &cluster_.member(i).router(), options));
       serve_[i] = [this, i](const std::string& request, cluster::ShardServer::Respond respond) {
@@ -316,6 +319,53 @@ TEST(ClusterKvTest, BlindWritersOfTheSameKeysBackOffAndAllCommit) {
   EXPECT_EQ(a.value().kvs[0].version, 20);
   EXPECT_EQ(a.value().kvs[0].value, b.value().kvs[0].value) << "the last writer wrote both";
   EXPECT_EQ(a.value().kvs[0].mod_revision, *revisions.rbegin());
+}
+
+TEST(ClusterKvTest, ARangeAnswersOnlyOnceEveryShardHasResolvedItsRevision) {
+  // A two-phase commit prepared on member 2's shard, its outcome not known
+  // yet, and a Range of a key on member 1's shard, which it does not touch:
+  // the transaction may still commit below the Range's revision, so the
+  // Range may not answer (a watch from its revision + 1 would miss it).
+  ThreeNodes c;
+  cluster::Member& m2 = c.cluster().member(2);
+  c.cluster().SetNow();
+  const auto keys = EtcdKeysOnEveryShard(m2.map());
+  const cluster::TxnId txn{m2.coordinator().FreshTimestamp().value(), 2};
+  cluster::PrepareRequest prepare;
+  prepare.txn = txn;
+  prepare.start = m2.LastTimestamp();
+  prepare.isolation = Isolation::kSnapshot;
+  prepare.primary = 2;
+  prepare.writes.push_back({ClusterKv::EngineKey(keys[2]), EncodeStoredValue({0, 1, 0, "late"})});
+  std::optional<cluster::PeerReply> prepared;
+  m2.OnRequest("n0", m2.LastTimestamp(), cluster::ShardPrepare{prepare, {2}},
+               [&](cluster::PeerReply r) { prepared = std::move(r); });
+  ASSERT_TRUE(prepared && std::holds_alternative<cluster::PrepareReply>(*prepared));
+  const Timestamp at = std::get<cluster::PrepareReply>(*prepared).prepare_timestamp;
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));  // the Range's snapshot is past it
+
+  std::optional<Reply<RangeResponse>> range;
+  RangeRequest request;
+  request.span.key = keys[1];
+  c.cluster().SetNow();
+  c.kv(0).Range(request, [&](Reply<RangeResponse> r) { range.emplace(std::move(r)); });
+  EXPECT_FALSE(
+      c.cluster().RunUntil([&] { return range.has_value(); }, std::chrono::milliseconds(100)))
+      << "answered while a commit at or below its revision was still possible";
+  // The transaction commits below the Range's revision: then it answers.
+  std::optional<cluster::PeerReply> resolved;
+  m2.OnRequest("n0", m2.LastTimestamp(),
+               cluster::ShardResolve{txn, cluster::TxnStatus::kCommitted, at},
+               [&](cluster::PeerReply r) { resolved = std::move(r); });
+  ASSERT_TRUE(c.cluster().RunUntil([&] { return range.has_value(); }));
+  ASSERT_TRUE(range->ok()) << range->error().message;
+  EXPECT_GT(range->value().header.revision, static_cast<int64_t>(at.value()));
+  // The commit it waited for is below its revision, and final.
+  auto seen = c.Get(2, keys[2], "", range->value().header.revision);
+  ASSERT_TRUE(seen.ok()) << seen.error().message;
+  ASSERT_EQ(seen.value().kvs.size(), 1u);
+  EXPECT_EQ(seen.value().kvs[0].value, "late");
+  EXPECT_GT(c.cluster().member(0).resolved_frontier().stats().rounds, 1u);
 }
 
 TEST(ClusterKvTest, ManyPutsOfOneKeyAtOnceCommitInTurnWithoutAConflict) {
