@@ -413,6 +413,12 @@ void ClusterFront::HashKV(int64_t revision, Done<HashResult> done) {
       [this, revision](Done<HashResult> d) {
         const int64_t newest = service::RevisionOf(member_->coordinator().ReadTimestamp());
         if (revision > newest) return d(service::etcd_errors::FutureRev());
+        // Below a compaction this member ran, as its Range refuses (the
+        // shards' own horizons may still lag it: they never pass the
+        // cluster's low-water mark).
+        if (revision > 0 && revision < kv_->compact_revision()) {
+          return d(service::etcd_errors::Compacted());
+        }
         auto gather = std::make_shared<HashGather>();
         gather->revision = revision > 0 ? revision : newest;
         gather->hashes.resize(probe_keys_.size());
