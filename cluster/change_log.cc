@@ -22,6 +22,7 @@ void ChangeLog::Append(const std::vector<BatchWrite>& writes, Timestamp timestam
     entries_.pop_front();
     ++first_seq_;
   }
+  if (on_append_ && !writes.empty()) on_append_(timestamp);
 }
 
 std::optional<ChangeLog::Page> ChangeLog::Read(const KeyRange& range, Timestamp after,

@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -48,6 +49,9 @@ class ChangeLog final {
 
   // `writes` were applied at `timestamp` (nullopt value: a delete).
   void Append(const std::vector<BatchWrite>& writes, Timestamp timestamp);
+  // Called after each Append with its timestamp (a shard wakes the watch
+  // reads it holds).
+  void SetOnAppend(std::function<void(Timestamp)> on_append) { on_append_ = std::move(on_append); }
 
   struct Page {
     std::vector<Change> changes;  // (timestamp, key) order
@@ -72,6 +76,7 @@ class ChangeLog final {
     size_t bytes;
   };
   const size_t max_bytes_;
+  std::function<void(Timestamp)> on_append_;
   std::deque<Entry> entries_;
   uint64_t first_seq_ = 0;
   size_t bytes_ = 0;

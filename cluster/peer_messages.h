@@ -123,7 +123,13 @@ struct ShardWatch {
   uint64_t cursor = 0;
   size_t limit = 0;
   bool with_previous = false;  // also each change's previous version (etcd's prev_kv)
+  // A long poll: with no change to hand on, the shard holds the read up to
+  // this long (at most kMaxWatchParkMs) and answers as soon as a change in
+  // the range is resolved, or then with its resolved timestamp. 0: answer
+  // at once.
+  uint32_t park_ms = 0;
 };
+inline constexpr uint32_t kMaxWatchParkMs = 1000;
 
 using PeerRequest =
     std::variant<ShardRead, ShardPrepare, ShardCommit, ShardResolve, RecordCall, Forward,

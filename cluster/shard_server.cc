@@ -10,6 +10,9 @@ namespace {
 
 // Each waits at most read_wait; this bounds them against a flood.
 constexpr size_t kMaxWaitingReads = 100000;
+// Watch reads held at once (each member's feeds hold one a shard); past
+// this a read is answered at once, as without a long poll.
+constexpr size_t kMaxParkedWatches = 1024;
 // What a read result or scan item costs in a message beyond its key and
 // value bytes (names, numbers, quoting; keys travel as hex).
 constexpr size_t kItemOverheadBytes = 64;
@@ -84,7 +87,12 @@ ShardServer::ShardServer(ShardId shard, uint32_t shard_count, MvccStore* store,
                    ParticipantOptions{.outcome_retention = options_.outcome_retention,
                                       .describe_key = options_.describe_key,
                                       .change_log = &change_log_}),
-      records_(options_.heartbeat_timeout) {}
+      records_(options_.heartbeat_timeout) {
+  // A change here is resolved (WatchFrontier passes it) once the wall clock
+  // is past its millisecond: the held watch reads are answered then.
+  change_log_.SetOnAppend(
+      [this](Timestamp t) { WakeWatchesAt(HybridLogicalClock::PhysicalMillis(t) + 1); });
+}
 
 void ShardServer::Start() {
   using std::chrono::milliseconds;
@@ -201,9 +209,25 @@ void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
                                     " reads below this shard's compaction horizon " +
                                     std::to_string(store_->compaction_horizon().value()))});
   }
+  if (watch.park_ms == 0 || parked_watches_.size() >= kMaxParkedWatches) {
+    TryServeWatch(watch, respond, /*even_if_empty=*/true);
+    return;
+  }
+  if (TryServeWatch(watch, respond, /*even_if_empty=*/false)) return;
+  const auto park = std::chrono::milliseconds(std::min(watch.park_ms, kMaxWatchParkMs));
+  parked_watches_.push_back(ParkedWatch{watch, std::move(respond), timers_->now() + park});
+  timers_->After(park, [this] { WakeParkedWatches(); });
+}
+
+bool ShardServer::TryServeWatch(const ShardWatch& watch, const Respond& respond,
+                                bool even_if_empty) {
   const Timestamp resolved = WatchFrontier();
   ShardWatchReply reply{{}, std::max(resolved, watch.after), watch.cursor, {}};
-  if (resolved <= watch.after) return respond(std::move(reply));
+  if (resolved <= watch.after) {
+    if (!even_if_empty) return false;
+    respond(std::move(reply));
+    return true;
+  }
   const size_t limit = std::min(watch.limit == 0 ? kMaxRawLimit : watch.limit, kMaxRawLimit);
   if (auto page = change_log_.Read(watch.range, watch.after, resolved, watch.cursor, limit)) {
     reply.changes = std::move(page->changes);
@@ -215,17 +239,51 @@ void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
     // first timestamp returned is whole.
     Result<ChangesResult> result =
         store_->Changes(watch.after, watch.range, kMaxTxnWriteKeys + limit);
-    if (!result.ok()) return respond(PeerError{result.status()});
+    if (!result.ok()) {
+      respond(PeerError{result.status()});
+      return true;
+    }
     std::erase_if(result->changes, [&](const Change& c) { return c.timestamp > resolved; });
     reply.changes = std::move(result->changes);
     reply.cursor = change_log_.begin();
     if (result->more) EndBeforeLastTimestamp(&reply, watch.cursor);
   }
+  if (reply.changes.empty() && !even_if_empty) return false;
   bool cut = false;
   CutToFit(&reply.changes, &cut, 0);
   if (cut) EndBeforeLastTimestamp(&reply, watch.cursor);
   if (watch.with_previous) AddPrevious(&reply);
   respond(std::move(reply));
+  return true;
+}
+
+void ShardServer::WakeParkedWatches() {
+  if (parked_watches_.empty()) return;
+  const Clock::time_point now = timers_->now();
+  // Answering may hold a new read here at once (this node's own feed):
+  // it joins the list after this pass.
+  std::vector<ParkedWatch> parked = std::move(parked_watches_);
+  parked_watches_.clear();
+  std::vector<ParkedWatch> still;
+  for (ParkedWatch& p : parked) {
+    if (!TryServeWatch(p.watch, p.respond, /*even_if_empty=*/p.deadline <= now)) {
+      still.push_back(std::move(p));
+    }
+  }
+  for (ParkedWatch& p : still) parked_watches_.push_back(std::move(p));
+}
+
+void ShardServer::WakeWatchesAt(uint64_t ms) {
+  if (parked_watches_.empty() || !watch_wakes_.insert(ms).second) return;
+  const uint64_t now_us = HybridLogicalClock::SystemMicros();
+  const uint64_t due_us = ms * 1000;
+  timers_->After(std::chrono::microseconds(due_us > now_us ? due_us - now_us : 0), [this, ms] {
+    watch_wakes_.erase(ms);
+    // Timers count from the loop turn's start: this one may fire before the
+    // wall clock got there (the resolved timestamp would not have passed).
+    if (HybridLogicalClock::SystemMillis() < ms) return WakeWatchesAt(ms);
+    WakeParkedWatches();
+  });
 }
 
 void ShardServer::AddPrevious(ShardWatchReply* reply) const {
@@ -436,7 +494,12 @@ Status ShardServer::ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_t
     // resolving it again after the restart applies nothing twice.
     resolved = durable_state_->ErasePrepared(txn);
   }
-  if (resolved.ok()) RetryWaitingReads();
+  if (resolved.ok()) {
+    RetryWaitingReads();
+    // An intent gone may let the resolved timestamp pass changes the held
+    // watch reads wait for (an abort appends nothing to wake them).
+    WakeWatchesAt(HybridLogicalClock::SystemMillis() + 1);
+  }
   return resolved;
 }
 

@@ -109,6 +109,11 @@ class ShardServer final {
   // to its resolved timestamp, from its change log (or, if the log no
   // longer holds what the reader needs, from the store); with
   // with_previous, each change's previous version too, read from the store.
+  // With park_ms and nothing to hand on, the read is held (a long poll):
+  // answered once a change in its range is resolved (a change appended
+  // here wakes the held reads at the millisecond boundary past it, when
+  // the resolved timestamp passes it; so does a resolution), or at its
+  // deadline with the resolved timestamp alone.
   void Watch(const ShardWatch& watch, Respond respond);
 
   ShardId shard() const { return shard_; }
@@ -120,8 +125,22 @@ class ShardServer final {
   // one commits at or above a pending prepare).
   Timestamp WatchFrontier() const;
   ShardServerStats Stats() const;
+  size_t parked_watches() const { return parked_watches_.size(); }
 
  private:
+  struct ParkedWatch {
+    ShardWatch watch;
+    Respond respond;
+    Clock::time_point deadline;
+  };
+  // Answers `watch` unless it has nothing to hand on and `even_if_empty`
+  // is false; whether it answered.
+  bool TryServeWatch(const ShardWatch& watch, const Respond& respond, bool even_if_empty);
+  // Answers the held watch reads that have something now, or are due.
+  void WakeParkedWatches();
+  // Wakes them once the wall clock is in millisecond `ms` (re-armed if the
+  // timer fires early).
+  void WakeWatchesAt(uint64_t ms);
   // Each change's previous version, as room in the message allows.
   void AddPrevious(ShardWatchReply* reply) const;
   struct WaitingRead {
@@ -173,8 +192,10 @@ class ShardServer final {
   std::optional<DurableClusterState> durable_state_;
 
   std::vector<std::unique_ptr<WaitingRead>> waiting_reads_;
-  std::set<TxnId> pushing_;    // pushes in flight
-  std::set<TxnId> finishing_;  // FinishAbandonedCommits in flight
+  std::vector<ParkedWatch> parked_watches_;
+  std::set<uint64_t> watch_wakes_;  // milliseconds a wake is armed for
+  std::set<TxnId> pushing_;         // pushes in flight
+  std::set<TxnId> finishing_;       // FinishAbandonedCommits in flight
   uint64_t commits_finished_by_primary_ = 0;
   uint64_t reads_waited_ = 0, pushes_ = 0, pushed_aborts_ = 0, read_wait_timeouts_ = 0;
 };

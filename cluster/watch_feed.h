@@ -7,11 +7,16 @@
 // frontier (the lowest resolved timestamp of the shards), which it hands
 // on too (a progress notification can name it).
 //
-// Each shard is read again at once while it has more to say, and every
-// poll_interval when it had nothing new. A shard that hands on a change
-// also has every shard still behind that change read at once (not at its
-// next poll), so the frontier passes the change a round trip later. One
-// read per shard is in flight at a time. A shard that does not answer
+// Each shard has one long poll in flight (ShardWatch::park_ms): the shard
+// holds it while it has nothing to say and answers as soon as a change in
+// the range is resolved there, or after `park` with its resolved timestamp;
+// the feed then asks again at once. A shard that hands on a change also has
+// every shard still behind that change probed at once (a read that is not
+// held), so the frontier passes the change a round trip later. A reply
+// that does not start where the feed now is for that shard (the other read
+// of it moved the feed on meanwhile) is dropped: the shard is read again
+// from where the feed is, so nothing comes twice or is skipped. With park
+// 0, shards are polled every poll_interval instead. A shard that does not answer
 // (down, partitioned) is asked again after a pause; the frontier waits for
 // it, as it must. Memory: a shard far ahead of the frontier is not read
 // again while max_pending changes wait in the merger for the others.
@@ -42,6 +47,9 @@
 namespace strata::cluster {
 
 struct WatchFeedOptions {
+  // How long a shard holds a read with nothing to say (below the RPC layer's
+  // first resend, 100 ms); 0: poll instead.
+  std::chrono::milliseconds park{50};
   std::chrono::milliseconds poll_interval{10};
   std::chrono::milliseconds retry_interval{200};  // after a failed read
   size_t page_limit = 1000;                       // changes per shard read
@@ -74,10 +82,14 @@ class WatchFeed final {
     ShardId shard = 0;
     Timestamp after;
     uint64_t cursor = 0;
-    bool in_flight = false;
-    uint64_t reads = 0;  // a timer set before the latest read is moot
+    bool in_flight = false;  // the shard's (long) poll
+    bool probing = false;    // a read that is not held
+    uint64_t reads = 0;      // a timer set before the latest poll is moot
   };
+  // The shard's poll (held there when parking), and a read answered at once.
   void Read(size_t index);
+  void Probe(size_t index);
+  void Send(size_t index, bool poll);
   void ReadLater(size_t index, std::chrono::milliseconds delay);
 
   // Moves the feed's hold on the low-water mark up to what was handed on.

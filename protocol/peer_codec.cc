@@ -137,6 +137,7 @@ struct RequestWriter {
         .FieldUint("cursor", watch.cursor)
         .FieldUint("limit", watch.limit);
     if (watch.with_previous) w->Key("with_previous").Bool(true);
+    if (watch.park_ms > 0) w->FieldUint("park_ms", watch.park_ms);
   }
 };
 
@@ -484,8 +485,12 @@ MaybeError ReadPeerRequest(const Envelope& message, PeerRequest* out) {
     if (!err) err = ReadLimit(body, &watch.limit);
     std::optional<bool> with_previous;
     if (!err) err = body.OptionalBool("with_previous", &with_previous);
+    uint64_t park_ms = 0;
+    if (!err && body.Find("park_ms")) err = body.RequiredUint("park_ms", &park_ms);
     if (err) return err;
     watch.with_previous = with_previous.value_or(false);
+    // Longer than a shard holds a read is a long poll of its longest.
+    watch.park_ms = static_cast<uint32_t>(std::min<uint64_t>(park_ms, cluster::kMaxWatchParkMs));
     *out = std::move(watch);
     return std::nullopt;
   }

@@ -122,6 +122,7 @@ struct RequestWriter {
     p->set_cursor(watch.cursor);
     p->set_limit(watch.limit);
     p->set_with_previous(watch.with_previous);
+    p->set_park_ms(watch.park_ms);
   }
 };
 
@@ -361,7 +362,7 @@ Status RequestFromProto(const peerpb::Message& m, PeerRequest* out) {
       const peerpb::ShardWatch& p = m.shard_watch();
       if (!p.has_range()) return Bad("a shard watch without a range");
       cluster::ShardWatch watch{FromProto(p.range()), Timestamp(p.after()), p.cursor(), 0,
-                                p.with_previous()};
+                                p.with_previous(),    p.park_ms()};
       if (Status s = RawLimit(p.limit(), &watch.limit); !s.ok()) return s;
       *out = std::move(watch);
       return Status::Ok();

@@ -244,6 +244,57 @@ TEST_F(ShardServerTest, OnePhaseCommitAppliesAtOnceAndARetryGetsTheSameTimestamp
   EXPECT_EQ(std::get<ShardReadReply>(*read.reply).reads[0].value, "\"one\"");
 }
 
+TEST_F(ShardServerTest, AHeldWatchReadIsAnsweredOnceAChangeIsResolvedOrAtItsDeadline) {
+  Open();
+  const Timestamp from = *clock_.Next();
+  std::this_thread::sleep_for(milliseconds(2));  // the shard has resolved `from`
+  const ShardWatch idle{KeyRange::All(), from, 0, 100, false, /*park_ms=*/50};
+  // Nothing to hand on: held, then answered at its deadline with the
+  // resolved timestamp alone.
+  Answer quiet;
+  server_->Watch(idle, quiet.Respond());
+  EXPECT_FALSE(quiet.reply);
+  EXPECT_EQ(server_->parked_watches(), 1u);
+  Advance(milliseconds(49));
+  EXPECT_FALSE(quiet.reply);
+  Advance(milliseconds(1));
+  ASSERT_TRUE(quiet.reply);
+  const auto& empty = std::get<ShardWatchReply>(*quiet.reply);
+  EXPECT_TRUE(empty.changes.empty());
+  EXPECT_GT(empty.resolved, from);
+  EXPECT_EQ(server_->parked_watches(), 0u);
+
+  // A change in its range wakes it once the change is resolved (the next
+  // millisecond boundary), long before the deadline.
+  Answer woken;
+  server_->Watch(ShardWatch{KeyRange::All(), empty.resolved, empty.cursor, 100, false, 50},
+                 woken.Respond());
+  EXPECT_FALSE(woken.reply);
+  Answer committed;
+  server_->Commit(ShardCommit{Request(NewTxn(), {{"k", "\"v\""}})}, Now(), committed.Respond());
+  const Timestamp at = std::get<CommitReply>(*committed.reply).commit_timestamp;
+  std::this_thread::sleep_for(milliseconds(2));  // the wall clock is past its millisecond
+  Advance(milliseconds(2));
+  ASSERT_TRUE(woken.reply) << "still held after its change was resolved";
+  const auto& page = std::get<ShardWatchReply>(*woken.reply);
+  ASSERT_EQ(page.changes.size(), 1u);
+  EXPECT_EQ(page.changes[0].timestamp, at);
+  EXPECT_GE(page.resolved, at);
+
+  // A change outside a held read's range does not answer it.
+  Answer elsewhere;
+  server_->Watch(ShardWatch{KeyRange{"x", "y"}, page.resolved, page.cursor, 100, false, 50},
+                 elsewhere.Respond());
+  Answer other;
+  server_->Commit(ShardCommit{Request(NewTxn(), {{"k", "\"w\""}})}, Now(), other.Respond());
+  std::this_thread::sleep_for(milliseconds(2));
+  Advance(milliseconds(2));
+  EXPECT_FALSE(elsewhere.reply);
+  Advance(milliseconds(50));
+  ASSERT_TRUE(elsewhere.reply);
+  EXPECT_TRUE(std::get<ShardWatchReply>(*elsewhere.reply).changes.empty());
+}
+
 TEST_F(ShardServerTest, ScanIsCutToFitOneMessageAndSaysMore) {
   Open();
   const std::string value = "\"" + std::string(600 * 1024, 'x') + "\"";

@@ -194,6 +194,7 @@ TEST(WatchFeedNudgeTest, AChangeHasTheShardsBehindItReadAtOnce) {
   Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers, milliseconds(1000));
   std::vector<Change> handed_on;
   WatchFeedOptions options;
+  options.park = milliseconds(0);  // polls (the long polls are tested below)
   options.poll_interval = milliseconds(100);
   WatchFeed feed(
       &peers, &timers, nullptr, KeyRange::All(), Timestamp(10), options,
@@ -244,6 +245,69 @@ TEST(WatchFeedNudgeTest, AChangeHasTheShardsBehindItReadAtOnce) {
   auto polls = reads();
   EXPECT_EQ(polls.count("n0"), 1u);
   EXPECT_EQ(polls.count("n2"), 1u);
+}
+
+TEST(WatchFeedNudgeTest, LongPollsAreHeldProbesAreNotAndAStaleAnswerIsDropped) {
+  using std::chrono::milliseconds;
+  const ShardMap map = *ShardMap::OnePerNode({"n0", "n1", "n2"});
+  HybridLogicalClock clock;
+  Timers timers;
+  timers.SetNow(Timers::Clock::time_point() + std::chrono::hours(1));
+  CapturingTransport transport;
+  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers, milliseconds(1000));
+  std::vector<Change> handed_on;
+  WatchFeedOptions options;
+  options.park = milliseconds(50);
+  WatchFeed feed(
+      &peers, &timers, nullptr, KeyRange::All(), Timestamp(10), options,
+      [&](std::vector<Change> changes, std::vector<std::optional<Change>>, Timestamp) {
+        handed_on.insert(handed_on.end(), changes.begin(), changes.end());
+      },
+      [](Status) { FAIL() << "the feed failed"; });
+  feed.Start();
+  struct Read {
+    uint64_t id;
+    ShardWatch watch;
+  };
+  auto reads = [&]() {
+    std::map<std::string, Read> by_dest;
+    for (const auto& sent : transport.sent) {
+      if (const auto* w = std::get_if<ShardWatch>(&sent.request)) {
+        by_dest.insert_or_assign(sent.dest, Read{sent.msg_id, *w});
+      }
+    }
+    transport.sent.clear();
+    return by_dest;
+  };
+  auto answer = [&](uint64_t id, std::vector<Change> changes, uint64_t resolved) {
+    EXPECT_TRUE(peers.OnReply(id, ShardWatchReply{std::move(changes), Timestamp(resolved), 0, {}}));
+  };
+  auto polls = reads();
+  ASSERT_EQ(polls.size(), 3u);
+  for (const auto& [dest, r] : polls) EXPECT_EQ(r.watch.park_ms, 50u) << dest << " is held";
+  // n1's long poll comes back with a change: n1 is polled again, and the
+  // others are probed at once (not held), their polls still out.
+  answer(polls["n1"].id, {Change{"k", Timestamp(50), 1, false, "v"}}, 50);
+  auto after_change = reads();
+  ASSERT_EQ(after_change.size(), 3u);
+  EXPECT_EQ(after_change["n1"].watch.park_ms, 50u);
+  EXPECT_EQ(after_change["n1"].watch.after, Timestamp(50));
+  EXPECT_EQ(after_change["n0"].watch.park_ms, 0u);
+  EXPECT_EQ(after_change["n2"].watch.park_ms, 0u);
+  answer(after_change["n0"].id, {}, 60);
+  EXPECT_TRUE(handed_on.empty()) << "n2 has not passed it yet";
+  answer(after_change["n2"].id, {}, 60);
+  ASSERT_EQ(handed_on.size(), 1u);
+  EXPECT_TRUE(reads().empty()) << "a probe with nothing new is not followed";
+  // n0's first poll comes back now, from where the feed no longer is: it
+  // is dropped and n0 polled again from 60.
+  answer(polls["n0"].id, {}, 70);
+  EXPECT_EQ(feed.frontier(), Timestamp(50));
+  auto again = reads();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again["n0"].watch.after, Timestamp(60));
+  EXPECT_EQ(again["n0"].watch.park_ms, 50u);
+  EXPECT_EQ(handed_on.size(), 1u);
 }
 
 }  // namespace watch_feed_test
