@@ -80,8 +80,11 @@ TEST(KeyLanesTest, NoTwoRunningWritesShareAKeyAndEveryWriteRuns) {
       lanes.Enter(keys, [&, w, keys] {
         for (const auto& key : std::set<std::string>(keys.begin(), keys.end())) {
           RC_ASSERT(holder.count(key) == 0u);  // no two at once
+          // (A bool first: RC_ASSERT takes its expression apart, and an
+          // overloaded || would not stop before dereferencing end().)
           auto last = last_started.find(key);
-          RC_ASSERT(last == last_started.end() || last->second < w);  // arrival order
+          const bool in_order = last == last_started.end() || last->second < w;
+          RC_ASSERT(in_order);  // arrival order
           holder[key] = w;
           last_started[key] = w;
         }
