@@ -88,10 +88,15 @@ ShardServer::ShardServer(ShardId shard, uint32_t shard_count, MvccStore* store,
                                       .describe_key = options_.describe_key,
                                       .change_log = &change_log_}),
       records_(options_.heartbeat_timeout) {
-  // A change here is resolved (WatchFrontier passes it) once the wall clock
-  // is past its millisecond: the held watch reads are answered then.
-  change_log_.SetOnAppend(
-      [this](Timestamp t) { WakeWatchesAt(HybridLogicalClock::PhysicalMillis(t) + 1); });
+  // A change here is resolved (WatchFrontier passes it) at once when no
+  // prepare holds the shard back (its clock is past it), and at the latest
+  // once the wall clock is past its millisecond: the held watch reads are
+  // looked at both times.
+  change_log_.SetOnAppend([this](Timestamp t) {
+    last_append_ms_ = std::max(last_append_ms_, HybridLogicalClock::PhysicalMillis(t));
+    WakeWatchesSoon();
+    WakeWatchesAt(last_append_ms_ + 1);
+  });
 }
 
 void ShardServer::Start() {
@@ -217,6 +222,9 @@ void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
   const auto park = std::chrono::milliseconds(std::min(watch.park_ms, kMaxWatchParkMs));
   parked_watches_.push_back(ParkedWatch{watch, std::move(respond), timers_->now() + park});
   timers_->After(park, [this] { WakeParkedWatches(); });
+  // A change appended in this millisecond, before anything was held to be
+  // woken by it, is resolved at the next boundary: wake then too.
+  if (last_append_ms_ >= HybridLogicalClock::SystemMillis()) WakeWatchesAt(last_append_ms_ + 1);
 }
 
 bool ShardServer::TryServeWatch(const ShardWatch& watch, const Respond& respond,
@@ -271,6 +279,16 @@ void ShardServer::WakeParkedWatches() {
     }
   }
   for (ParkedWatch& p : still) parked_watches_.push_back(std::move(p));
+}
+
+void ShardServer::WakeWatchesSoon() {
+  if (parked_watches_.empty() || wake_soon_) return;
+  wake_soon_ = true;
+  // After the request being handled (its change is then whole).
+  timers_->After(std::chrono::microseconds(0), [this] {
+    wake_soon_ = false;
+    WakeParkedWatches();
+  });
 }
 
 void ShardServer::WakeWatchesAt(uint64_t ms) {
@@ -498,6 +516,7 @@ Status ShardServer::ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_t
     RetryWaitingReads();
     // An intent gone may let the resolved timestamp pass changes the held
     // watch reads wait for (an abort appends nothing to wake them).
+    WakeWatchesSoon();
     WakeWatchesAt(HybridLogicalClock::SystemMillis() + 1);
   }
   return resolved;

@@ -111,9 +111,10 @@ class ShardServer final {
   // with_previous, each change's previous version too, read from the store.
   // With park_ms and nothing to hand on, the read is held (a long poll):
   // answered once a change in its range is resolved (a change appended
-  // here wakes the held reads at the millisecond boundary past it, when
-  // the resolved timestamp passes it; so does a resolution), or at its
-  // deadline with the resolved timestamp alone.
+  // here, or a resolution, wakes the held reads at the next turn of the
+  // loop and again at the millisecond boundary past it, by when the
+  // resolved timestamp has passed it unless a prepare holds it back), or
+  // at its deadline with the resolved timestamp alone.
   void Watch(const ShardWatch& watch, Respond respond);
 
   ShardId shard() const { return shard_; }
@@ -139,8 +140,9 @@ class ShardServer final {
   // Answers the held watch reads that have something now, or are due.
   void WakeParkedWatches();
   // Wakes them once the wall clock is in millisecond `ms` (re-armed if the
-  // timer fires early).
+  // timer fires early), or at the next turn of the loop.
   void WakeWatchesAt(uint64_t ms);
+  void WakeWatchesSoon();
   // Each change's previous version, as room in the message allows.
   void AddPrevious(ShardWatchReply* reply) const;
   struct WaitingRead {
@@ -194,6 +196,8 @@ class ShardServer final {
   std::vector<std::unique_ptr<WaitingRead>> waiting_reads_;
   std::vector<ParkedWatch> parked_watches_;
   std::set<uint64_t> watch_wakes_;  // milliseconds a wake is armed for
+  uint64_t last_append_ms_ = 0;     // of the newest change appended
+  bool wake_soon_ = false;          // WakeWatchesSoon's timer is set
   std::set<TxnId> pushing_;         // pushes in flight
   std::set<TxnId> finishing_;       // FinishAbandonedCommits in flight
   uint64_t commits_finished_by_primary_ = 0;

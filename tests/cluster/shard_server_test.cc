@@ -292,7 +292,20 @@ TEST_F(ShardServerTest, AHeldWatchReadIsAnsweredOnceAChangeIsResolvedOrAtItsDead
   EXPECT_FALSE(elsewhere.reply);
   Advance(milliseconds(50));
   ASSERT_TRUE(elsewhere.reply);
-  EXPECT_TRUE(std::get<ShardWatchReply>(*elsewhere.reply).changes.empty());
+  const auto& none = std::get<ShardWatchReply>(*elsewhere.reply);
+  EXPECT_TRUE(none.changes.empty());
+
+  // A read held right after a change it has not seen, in the change's own
+  // millisecond (nothing was held to be woken when it was appended), is
+  // woken at the boundary too.
+  Answer third, fresh;
+  server_->Commit(ShardCommit{Request(NewTxn(), {{"x1", "\"x\""}})}, Now(), third.Respond());
+  server_->Watch(ShardWatch{KeyRange{"x", "y"}, none.resolved, none.cursor, 100, false, 50},
+                 fresh.Respond());
+  std::this_thread::sleep_for(milliseconds(2));
+  Advance(milliseconds(2));
+  ASSERT_TRUE(fresh.reply) << "held until its deadline";
+  ASSERT_EQ(std::get<ShardWatchReply>(*fresh.reply).changes.size(), 1u);
 }
 
 TEST_F(ShardServerTest, ScanIsCutToFitOneMessageAndSaysMore) {
