@@ -184,17 +184,11 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    s_->CheckLeaseKeys(std::move(leases), [this, reactor, req, resp](RequestAuth::Denied denied) {
-      if (denied) return reactor->Finish(ToGrpc(*denied));
-      auto done = [this, reactor, resp](Reply<service::PutResponse> r) {
-        Finish(reactor, r, resp);
-      };
-      if (s_->cluster) {
-        s_->cluster->Put(FromProto(*req), std::move(done));
-      } else {
-        s_->kv->Put(FromProto(*req), std::move(done));
-      }
-    });
+    AfterLeaseChecks<service::PutResponse>(
+        std::move(leases), reactor, resp, [this, req](auto done) {
+          if (s_->cluster) return s_->cluster->Put(FromProto(*req), std::move(done));
+          s_->kv->Put(FromProto(*req), std::move(done));
+        });
     return reactor;
   }
 
@@ -229,17 +223,11 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    s_->CheckLeaseKeys(std::move(leases), [this, reactor, req, resp](RequestAuth::Denied denied) {
-      if (denied) return reactor->Finish(ToGrpc(*denied));
-      auto done = [this, reactor, resp](Reply<service::TxnResponse> r) {
-        Finish(reactor, r, resp);
-      };
-      if (s_->cluster) {
-        s_->cluster->Txn(FromProto(*req), std::move(done));
-      } else {
-        s_->kv->Txn(FromProto(*req), std::move(done));
-      }
-    });
+    AfterLeaseChecks<service::TxnResponse>(
+        std::move(leases), reactor, resp, [this, req](auto done) {
+          if (s_->cluster) return s_->cluster->Txn(FromProto(*req), std::move(done));
+          s_->kv->Txn(FromProto(*req), std::move(done));
+        });
     return reactor;
   }
 
@@ -265,6 +253,17 @@ class KvImpl final : public pb::KV::CallbackService {
   }
 
  private:
+  // Once the keys of the leases a write attaches to are allowed (at once
+  // when there are none), runs the write (`run` given its answer's
+  // handler) and answers with what it did.
+  template <typename T, typename P, typename Run>
+  void AfterLeaseChecks(RequestAuth::LeaseCheck leases, MeteredReactor* reactor, P* resp, Run run) {
+    s_->CheckLeaseKeys(std::move(leases), [this, reactor, resp, run](RequestAuth::Denied denied) {
+      if (denied) return reactor->Finish(ToGrpc(*denied));
+      run(std::function<void(Reply<T>)>(
+          [this, reactor, resp](Reply<T> r) { Finish(reactor, r, resp); }));
+    });
+  }
   template <typename T, typename P>
   void Finish(MeteredReactor* reactor, Reply<T>& r, P* resp) {
     if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -183,131 +184,126 @@ TEST(WatchFeedTest, ACompactedStartEndsTheFeed) {
 }
 
 // One feed over three shards whose reads the test answers by hand.
-TEST(WatchFeedNudgeTest, AChangeHasTheShardsBehindItReadAtOnce) {
-  using std::chrono::milliseconds;
-  const ShardMap map = *ShardMap::OnePerNode({"n0", "n1", "n2"});
-  HybridLogicalClock clock;
-  Timers timers;
-  const Timers::Clock::time_point t0 = Timers::Clock::time_point() + std::chrono::hours(1);
-  timers.SetNow(t0);
-  CapturingTransport transport;
-  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers, milliseconds(1000));
-  std::vector<Change> handed_on;
-  WatchFeedOptions options;
-  options.park = milliseconds(0);  // polls (the long polls are tested below)
-  options.poll_interval = milliseconds(100);
-  WatchFeed feed(
-      &peers, &timers, nullptr, KeyRange::All(), Timestamp(10), options,
-      [&](std::vector<Change> changes, std::vector<std::optional<Change>>, Timestamp) {
-        handed_on.insert(handed_on.end(), changes.begin(), changes.end());
-      },
-      [](Status) { FAIL() << "the feed failed"; });
-  feed.Start();
-  auto reads = [&]() {
-    std::map<std::string, uint64_t> by_dest;  // destination -> message id
-    for (const auto& sent : transport.sent) {
-      if (std::holds_alternative<ShardWatch>(sent.request)) by_dest[sent.dest] = sent.msg_id;
-    }
-    transport.sent.clear();
-    return by_dest;
-  };
-  auto answer = [&](uint64_t id, std::vector<Change> changes, uint64_t resolved) {
-    EXPECT_TRUE(peers.OnReply(id, ShardWatchReply{std::move(changes), Timestamp(resolved), 0, {}}));
-  };
-  auto first = reads();
-  ASSERT_EQ(first.size(), 3u);
-  // n1 answers at t0, the others 50 ms later: their next polls fall apart.
-  answer(first["n1"], {}, 40);
-  timers.RunDue(t0 + milliseconds(50));
-  answer(first["n0"], {}, 40);
-  answer(first["n2"], {}, 40);
-  EXPECT_TRUE(reads().empty());
-  // n1's poll comes first and finds a change at 50.
-  timers.RunDue(t0 + milliseconds(100));
-  auto second = reads();
-  ASSERT_EQ(second.size(), 1u);
-  answer(second["n1"], {Change{"k", Timestamp(50), 1, false, "v"}}, 50);
-  // n0 and n2 are read at once, 50 ms before their polls were due.
-  auto nudged = reads();
-  EXPECT_EQ(nudged.count("n0"), 1u);
-  EXPECT_EQ(nudged.count("n2"), 1u);
-  EXPECT_TRUE(handed_on.empty()) << "handed on before every shard was past it";
-  answer(nudged["n0"], {}, 60);
-  answer(nudged["n2"], {}, 60);
-  ASSERT_EQ(handed_on.size(), 1u);
-  EXPECT_EQ(handed_on[0].key, "k");
-  // n0's and n2's old poll timers (due at 150 ms) are moot, and n1's read
-  // after its news is still on its way: nothing more goes out.
-  timers.RunDue(t0 + milliseconds(150));
-  EXPECT_TRUE(reads().empty());
-  // Their polls resume from the nudged reads' answers.
-  timers.RunDue(t0 + milliseconds(200));
-  auto polls = reads();
-  EXPECT_EQ(polls.count("n0"), 1u);
-  EXPECT_EQ(polls.count("n2"), 1u);
-}
+// A feed over three shards whose reads a test answers by hand.
+class WatchFeedNudgeTest : public ::testing::Test {
+ protected:
+  WatchFeedNudgeTest()
+      : map_(*ShardMap::OnePerNode({"n0", "n1", "n2"})),
+        peers_("n0", {"n0", "n1", "n2"}, &map_, &clock_, &transport_, &timers_,
+               std::chrono::milliseconds(1000)) {
+    timers_.SetNow(t0_);
+  }
 
-TEST(WatchFeedNudgeTest, LongPollsAreHeldProbesAreNotAndAStaleAnswerIsDropped) {
-  using std::chrono::milliseconds;
-  const ShardMap map = *ShardMap::OnePerNode({"n0", "n1", "n2"});
-  HybridLogicalClock clock;
-  Timers timers;
-  timers.SetNow(Timers::Clock::time_point() + std::chrono::hours(1));
-  CapturingTransport transport;
-  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers, milliseconds(1000));
-  std::vector<Change> handed_on;
-  WatchFeedOptions options;
-  options.park = milliseconds(50);
-  WatchFeed feed(
-      &peers, &timers, nullptr, KeyRange::All(), Timestamp(10), options,
-      [&](std::vector<Change> changes, std::vector<std::optional<Change>>, Timestamp) {
-        handed_on.insert(handed_on.end(), changes.begin(), changes.end());
-      },
-      [](Status) { FAIL() << "the feed failed"; });
-  feed.Start();
+  void Start(WatchFeedOptions options) {
+    feed_ = std::make_unique<WatchFeed>(
+        &peers_, &timers_, nullptr, KeyRange::All(), Timestamp(10), options,
+        [this](std::vector<Change> changes, std::vector<std::optional<Change>>, Timestamp) {
+          handed_on_.insert(handed_on_.end(), changes.begin(), changes.end());
+        },
+        [](Status) { FAIL() << "the feed failed"; });
+    feed_->Start();
+  }
+
   struct Read {
-    uint64_t id;
+    uint64_t id = 0;
     ShardWatch watch;
   };
-  auto reads = [&]() {
+  // The reads sent since the last call, by destination.
+  std::map<std::string, Read> Reads() {
     std::map<std::string, Read> by_dest;
-    for (const auto& sent : transport.sent) {
+    for (const auto& sent : transport_.sent) {
       if (const auto* w = std::get_if<ShardWatch>(&sent.request)) {
         by_dest.insert_or_assign(sent.dest, Read{sent.msg_id, *w});
       }
     }
-    transport.sent.clear();
+    transport_.sent.clear();
     return by_dest;
-  };
-  auto answer = [&](uint64_t id, std::vector<Change> changes, uint64_t resolved) {
-    EXPECT_TRUE(peers.OnReply(id, ShardWatchReply{std::move(changes), Timestamp(resolved), 0, {}}));
-  };
-  auto polls = reads();
+  }
+  void Answer(const Read& read, std::vector<Change> changes, uint64_t resolved) {
+    EXPECT_TRUE(
+        peers_.OnReply(read.id, ShardWatchReply{std::move(changes), Timestamp(resolved), 0, {}}));
+  }
+  void RunUntil(std::chrono::milliseconds since_t0) { timers_.RunDue(t0_ + since_t0); }
+
+  const Timers::Clock::time_point t0_ = Timers::Clock::time_point() + std::chrono::hours(1);
+  ShardMap map_;
+  HybridLogicalClock clock_;
+  Timers timers_;
+  CapturingTransport transport_;
+  Peers peers_;
+  std::unique_ptr<WatchFeed> feed_;
+  std::vector<Change> handed_on_;
+};
+
+TEST_F(WatchFeedNudgeTest, AChangeHasTheShardsBehindItReadAtOnce) {
+  using std::chrono::milliseconds;
+  WatchFeedOptions options;
+  options.park = milliseconds(0);  // polls (the long polls are tested below)
+  options.poll_interval = milliseconds(100);
+  Start(options);
+  auto first = Reads();
+  ASSERT_EQ(first.size(), 3u);
+  // n1 answers at t0, the others 50 ms later: their next polls fall apart.
+  Answer(first["n1"], {}, 40);
+  RunUntil(milliseconds(50));
+  Answer(first["n0"], {}, 40);
+  Answer(first["n2"], {}, 40);
+  EXPECT_TRUE(Reads().empty());
+  // n1's poll comes first and finds a change at 50.
+  RunUntil(milliseconds(100));
+  auto second = Reads();
+  ASSERT_EQ(second.size(), 1u);
+  Answer(second["n1"], {Change{"k", Timestamp(50), 1, false, "v"}}, 50);
+  // n0 and n2 are read at once, 50 ms before their polls were due.
+  auto nudged = Reads();
+  EXPECT_EQ(nudged.count("n0"), 1u);
+  EXPECT_EQ(nudged.count("n2"), 1u);
+  EXPECT_TRUE(handed_on_.empty()) << "handed on before every shard was past it";
+  Answer(nudged["n0"], {}, 60);
+  Answer(nudged["n2"], {}, 60);
+  ASSERT_EQ(handed_on_.size(), 1u);
+  EXPECT_EQ(handed_on_[0].key, "k");
+  // n0's and n2's old poll timers (due at 150 ms) are moot, and n1's read
+  // after its news is still on its way: nothing more goes out.
+  RunUntil(milliseconds(150));
+  EXPECT_TRUE(Reads().empty());
+  // Their polls resume from the nudged reads' answers.
+  RunUntil(milliseconds(200));
+  auto polls = Reads();
+  EXPECT_EQ(polls.count("n0"), 1u);
+  EXPECT_EQ(polls.count("n2"), 1u);
+}
+
+TEST_F(WatchFeedNudgeTest, LongPollsAreHeldProbesAreNotAndAStaleAnswerIsDropped) {
+  WatchFeedOptions options;
+  options.park = std::chrono::milliseconds(50);
+  Start(options);
+  auto polls = Reads();
   ASSERT_EQ(polls.size(), 3u);
   for (const auto& [dest, r] : polls) EXPECT_EQ(r.watch.park_ms, 50u) << dest << " is held";
   // n1's long poll comes back with a change: n1 is polled again, and the
   // others are probed at once (not held), their polls still out.
-  answer(polls["n1"].id, {Change{"k", Timestamp(50), 1, false, "v"}}, 50);
-  auto after_change = reads();
+  Answer(polls["n1"], {Change{"k", Timestamp(50), 1, false, "v"}}, 50);
+  auto after_change = Reads();
   ASSERT_EQ(after_change.size(), 3u);
   EXPECT_EQ(after_change["n1"].watch.park_ms, 50u);
   EXPECT_EQ(after_change["n1"].watch.after, Timestamp(50));
   EXPECT_EQ(after_change["n0"].watch.park_ms, 0u);
   EXPECT_EQ(after_change["n2"].watch.park_ms, 0u);
-  answer(after_change["n0"].id, {}, 60);
-  EXPECT_TRUE(handed_on.empty()) << "n2 has not passed it yet";
-  answer(after_change["n2"].id, {}, 60);
-  ASSERT_EQ(handed_on.size(), 1u);
-  EXPECT_TRUE(reads().empty()) << "a probe with nothing new is not followed";
+  Answer(after_change["n0"], {}, 60);
+  EXPECT_TRUE(handed_on_.empty()) << "n2 has not passed it yet";
+  Answer(after_change["n2"], {}, 60);
+  ASSERT_EQ(handed_on_.size(), 1u);
+  EXPECT_TRUE(Reads().empty()) << "a probe with nothing new is not followed";
   // n0's first poll comes back now, from where the feed no longer is: it
   // is dropped and n0 polled again from 60.
-  answer(polls["n0"].id, {}, 70);
-  EXPECT_EQ(feed.frontier(), Timestamp(50));
-  auto again = reads();
+  Answer(polls["n0"], {}, 70);
+  EXPECT_EQ(feed_->frontier(), Timestamp(50));
+  auto again = Reads();
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again["n0"].watch.after, Timestamp(60));
   EXPECT_EQ(again["n0"].watch.park_ms, 50u);
-  EXPECT_EQ(handed_on.size(), 1u);
+  EXPECT_EQ(handed_on_.size(), 1u);
 }
 
 }  // namespace watch_feed_test
