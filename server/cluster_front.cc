@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <future>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "cluster/durable_state.h"
@@ -578,23 +579,40 @@ size_t ClusterFront::TellAuthToken(const std::string& token, const std::string& 
 }
 
 size_t ClusterFront::TellOthers(std::string news, std::chrono::milliseconds wait) {
+  // A member that did not answer the last news is told but not waited
+  // for, until it answers again or kDeafFor has passed: a partition then
+  // costs each auth change or Authenticate nothing, not `wait`.
+  static constexpr std::chrono::seconds kDeafFor{10};
   struct Telling {
     Mutex mu;
     CondVar cv;
-    size_t waiting STRATA_GUARDED_BY(mu) = 0;
+    std::set<std::string> awaited STRATA_GUARDED_BY(mu);
     size_t told STRATA_GUARDED_BY(mu) = 0;
   };
   auto telling = std::make_shared<Telling>();
+  const auto now = std::chrono::steady_clock::now();
   {
+    MutexLock deaf(deaf_mu_);
     MutexLock lock(telling->mu);
-    telling->waiting = others_.size();
+    for (const auto& [name, key] : others_) {
+      auto it = deaf_until_.find(name);
+      if (it == deaf_until_.end() || it->second <= now) telling->awaited.insert(name);
+    }
   }
   const bool posted = runtime_->Post([this, telling, news = std::move(news)](cluster::Member&) {
     for (const auto& [name, key] : others_) {
-      member_->router().Forward(key, news, [telling](Result<std::string> r) {
+      member_->router().Forward(key, news, [this, telling, name = name](Result<std::string> r) {
+        {
+          MutexLock deaf(deaf_mu_);
+          if (r.ok()) {
+            deaf_until_.erase(name);
+          } else {
+            deaf_until_[name] = std::chrono::steady_clock::now() + kDeafFor;
+          }
+        }
         {
           MutexLock lock(telling->mu);
-          --telling->waiting;
+          telling->awaited.erase(name);
           if (r.ok()) ++telling->told;
         }
         telling->cv.NotifyAll();
@@ -604,8 +622,17 @@ size_t ClusterFront::TellOthers(std::string news, std::chrono::milliseconds wait
   if (!posted) return 0;
   UniqueLock lock(telling->mu);
   telling->cv.WaitFor(lock, wait,
-                      [&]() STRATA_REQUIRES(telling->mu) { return telling->waiting == 0; });
-  return telling->told;
+                      [&]() STRATA_REQUIRES(telling->mu) { return telling->awaited.empty(); });
+  const size_t told = telling->told;
+  std::vector<std::string> silent(telling->awaited.begin(), telling->awaited.end());
+  lock.unlock();
+  if (!silent.empty()) {
+    MutexLock deaf(deaf_mu_);
+    for (const std::string& name : silent) {
+      deaf_until_[name] = std::chrono::steady_clock::now() + kDeafFor;
+    }
+  }
+  return told;
 }
 
 std::vector<std::string> ClusterFront::ClientUrlsOf(const std::string& name) const {

@@ -158,9 +158,10 @@ class ClusterFront final {
   Status SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,
                   std::chrono::milliseconds wait);
   // Tells every other member of a new state or a token, waiting at most
-  // `wait` for them all to have taken it; how many did. One that did not
-  // reads the state at its next look at the record; a token it did not
-  // get makes a client authenticate again there.
+  // `wait` for them all to have taken it (not for one that did not answer
+  // the last time, for 10 s); how many did. One that did not reads the
+  // state at its next look at the record; a token it did not get makes a
+  // client authenticate again there.
   size_t TellAuthState(const std::string& encoded, std::chrono::milliseconds wait);
   size_t TellAuthToken(const std::string& token, const std::string& user,
                        std::chrono::milliseconds wait);
@@ -223,6 +224,11 @@ class ClusterFront final {
   std::vector<std::string> probe_keys_;                      // one engine key per shard
   // The other members, each with a key its shard owns (to reach it).
   std::vector<std::pair<std::string, std::string>> others_;
+  // Members that did not answer news of auth lately (TellOthers): told,
+  // not waited for, until then.
+  Mutex deaf_mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point> deaf_until_
+      STRATA_GUARDED_BY(deaf_mu_);
   mutable Mutex urls_mu_;
   std::map<std::string, std::vector<std::string>> client_urls_ STRATA_GUARDED_BY(urls_mu_);
   int url_rounds_ = 0;  // the loop's

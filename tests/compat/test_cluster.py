@@ -318,7 +318,13 @@ class ClusterTest(unittest.TestCase):
         other = 2 if home != 2 else 1
         m = self.cluster.members[other]
         m.kill()
-        etcdctl(a if home != 0 else b, *root, "role", "add", "while-down")
+        up = a if home != 0 else b
+        etcdctl(up, *root, "role", "add", "while-down")
+        # The down member did not take that news: the next change does not
+        # wait for it again (it would wait a second each time).
+        started = time.time()
+        etcdctl(up, *root, "role", "add", "while-down-2")
+        self.assertLess(time.time() - started, 0.9)
         m.start()
         deadline = time.time() + 10
         while True:
