@@ -185,6 +185,15 @@ class ClusterTest(unittest.TestCase):
                      "--initial-cluster", initial)
         self.assertIn("Restored", p.stdout)
         restored.members[1].extra_args += ["--restore", path]
+        # A member the cluster does not name, or no member at all, is refused.
+        p = self.ctl(a, "snapshot", "restore", path, "--data-dir", os.path.join(tmp, "m9"),
+                     "--name", "m9", "--initial-cluster", initial, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("does not name this member (--name m9)", p.stderr)
+        p = self.ctl(a, "snapshot", "restore", path, "--data-dir", os.path.join(tmp, "m9"),
+                     "--initial-cluster", initial, check=False)
+        self.assertIn("needs the member's --name", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(tmp, "m9")))
         # Not into a node that is not a member of a cluster.
         p = self.ctl(a, "snapshot", "restore", path, "--data-dir", os.path.join(tmp, "plain"),
                      check=False)
