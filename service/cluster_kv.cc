@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cluster/peer_messages.h"
+#include "service/cluster_auth_record.h"
 #include "service/cluster_leases.h"
 #include "service/stored_value.h"
 
@@ -69,6 +70,11 @@ std::string ClusterKv::EngineKey(std::string_view key) {
   out.push_back(kEtcdKeyTag);
   out.append(key);
   return out;
+}
+
+RestoreOptions::ClusterLayout ClusterKv::SnapshotLayout() {
+  return {EngineKey, ClusterLeases::RecordKey, ClusterLeases::AttachmentKey,
+          ClusterAuthRecord::Key()};
 }
 
 std::optional<KeyRange> ClusterKv::EngineRange(const KeySpan& span) {

@@ -62,6 +62,7 @@
 #include "service/kv_rules.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
+#include "service/snapshot.h"
 
 namespace strata::service {
 
@@ -138,6 +139,9 @@ class ClusterKv final {
   // The engine key of an etcd key, and the engine range of a span.
   static std::string EngineKey(std::string_view key);
   static std::optional<KeyRange> EngineRange(const KeySpan& span);
+  // How the cluster keeps what one node keeps (etcd's keys, leases, users),
+  // for restoring a node's snapshot into a member (service/snapshot.h).
+  static RestoreOptions::ClusterLayout SnapshotLayout();
 
  private:
   class GatheredView;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -277,10 +278,13 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
         " is a cluster's snapshot: restore it into each member with its --name and the "
         "cluster's --initial-cluster");
   }
-  if (!c.cluster && options.keep) {
+  // One node's snapshot into a member: as the cluster keeps the same.
+  const bool into_member = options.keep != nullptr;
+  const bool translate = into_member && !c.cluster;
+  if (translate && !options.cluster_layout) {
     return Status::InvalidArgument(snapshot_file +
-                                   " is one node's snapshot: it restores into a node started "
-                                   "without --initial-cluster, not into a member of a cluster");
+                                   " is one node's snapshot: restoring it into a member of a "
+                                   "cluster needs the cluster's layout");
   }
   std::optional<AuthState> auth;
   if (!c.auth_state.empty()) {
@@ -318,22 +322,36 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   size_t reported = 0;
   auto written = Walk(
       body, [&](std::string_view key, const std::vector<Version>& versions, size_t done) -> Status {
-        if (options.keep && !options.keep(key)) return Status::Ok();  // another member's
+        const std::string engine_key =
+            translate ? options.cluster_layout->key(key) : std::string(key);
+        // Another member's key is still looked at: its lease's records may
+        // be this member's.
+        const bool mine = !into_member || options.keep(engine_key);
         const Version* last = nullptr;
         for (const auto& v : versions) {
           if (v.timestamp > revision) continue;
-          auto w = v.deleted ? mvcc.Delete(key, Timestamp(v.timestamp))
-                             : mvcc.Put(key, v.value, Timestamp(v.timestamp));
+          last = &v;
+          if (!mine) continue;
+          auto w = v.deleted ? mvcc.Delete(engine_key, Timestamp(v.timestamp))
+                             : mvcc.Put(engine_key, v.value, Timestamp(v.timestamp));
           if (!w.ok()) return w.status();
           ++report.versions;
-          last = &v;
         }
         if (last == nullptr) return Status::Ok();
-        ++report.keys;
+        if (mine) ++report.keys;
         // (A cluster's leases are keys: its 'L' section is empty.)
         if (!last->deleted && !c.cluster) {
           auto kv = StoredToKeyValue(key, Timestamp(last->timestamp), last->value);
-          if (kv && kv->lease != 0) held_leases.insert(kv->lease);
+          if (kv && kv->lease != 0) {
+            held_leases.insert(kv->lease);
+            if (translate) {
+              const std::string attached = options.cluster_layout->attachment(kv->lease, key);
+              if (options.keep(attached)) {
+                auto w = mvcc.Put(attached, "", Timestamp(last->timestamp));
+                if (!w.ok()) return w.status();
+              }
+            }
+          }
         }
         if (options.progress && done - reported >= (size_t{4} << 20)) {
           reported = done;
@@ -342,6 +360,24 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
         return Status::Ok();
       });
   if (!written.ok()) return written.status();
+  if (translate) {
+    // The leases (and those the keys held at the revision, granted again)
+    // and the users, as records, at the revision.
+    std::map<int64_t, int64_t> ttls(c.leases.begin(), c.leases.end());
+    for (int64_t id : held_leases) ttls.emplace(id, kRegrantedLeaseTtl);
+    for (const auto& [id, ttl] : ttls) {
+      const std::string record = options.cluster_layout->lease_record(id);
+      if (!options.keep(record)) continue;
+      auto w = mvcc.Put(record, std::to_string(ttl), Timestamp(revision));
+      if (!w.ok()) return w.status();
+    }
+    report.leases = ttls.size();
+    report.leases_regranted = ttls.size() - c.leases.size();
+    if (auth && options.keep(options.cluster_layout->auth_record)) {
+      auto w = mvcc.Put(options.cluster_layout->auth_record, c.auth_state, Timestamp(revision));
+      if (!w.ok()) return w.status();
+    }
+  }
   // The revision itself survives even if its last write was compacted away.
   mvcc.RestoreMaxTimestamp(Timestamp(revision));
   if (c.compact > 0) {
@@ -351,7 +387,7 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   if (Status s = store.value()->Checkpoint(); !s.ok()) return s;
   if (Status s = store.value()->Sync(); !s.ok()) return s;
 
-  if (!c.cluster) {
+  if (!into_member) {
     if (Status s = RestoreLeases(c.leases, held_leases, data_dir, &report); !s.ok()) return s;
   }
   if (auth) {

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -116,8 +117,21 @@ struct RestoreOptions {
   // snapshot restored so far and its size.
   std::function<void(uint64_t done, uint64_t total)> progress;
   // Restoring a member of a cluster: the keys its shard owns (a cluster's
-  // snapshot needs it; a node's is refused with it).
+  // snapshot needs it).
   std::function<bool(std::string_view engine_key)> keep;
+  // With `keep`, one node's snapshot is restored into a member as the
+  // cluster keeps the same things (service/cluster_kv.h, cluster_leases.h,
+  // cluster_auth_record.h): an etcd key under its engine key, each lease as
+  // its record (the TTL in decimal) and its keys' attachments (empty
+  // values), the users and roles as their record; the member writes those
+  // `keep` gives it. Revisions stay the node's.
+  struct ClusterLayout {
+    std::function<std::string(std::string_view etcd_key)> key;
+    std::function<std::string(int64_t lease)> lease_record;
+    std::function<std::string(int64_t lease, std::string_view etcd_key)> attachment;
+    std::string auth_record;
+  };
+  std::optional<ClusterLayout> cluster_layout;
 };
 
 struct RestoreReport {
@@ -138,8 +152,8 @@ inline constexpr int64_t kRegrantedLeaseTtl = 60;
 // Restores `snapshot_file` into `data_dir`, which must not hold a store yet
 // (kPreconditionFailed otherwise). kInvalidArgument if the file is not a
 // whole strata snapshot (the checksum names a cut or damaged file), the
-// revision asked for is outside what it holds, or a cluster's snapshot is
-// restored without `keep` (or a node's with it). Nothing is written to
+// revision asked for is outside what it holds, a cluster's snapshot is
+// restored without `keep`, or a node's with `keep` but no cluster_layout. Nothing is written to
 // `data_dir` before the whole file was checked.
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const RestoreOptions& options);

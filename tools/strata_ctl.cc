@@ -21,6 +21,7 @@
 #include "cluster/shard_map.h"
 #include "protocol/json_writer.h"
 #include "rpc.grpc.pb.h"
+#include "service/cluster_kv.h"
 #include "service/snapshot.h"
 #include "strata.grpc.pb.h"
 #include "strata/mvcc_store.h"
@@ -721,6 +722,8 @@ int SnapshotRestore(const std::string& path, const std::string& data_dir, int64_
     options.keep = [map = std::move(*map), id = *shard](std::string_view key) {
       return map.ShardFor(key).id == id;
     };
+    // (One node's snapshot is laid out as the cluster keeps the same.)
+    options.cluster_layout = strata::service::ClusterKv::SnapshotLayout();
   }
   Progress progress("restoring " + path);
   options.as_of_revision = revision;

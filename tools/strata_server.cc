@@ -17,6 +17,7 @@
 #include "ops/log.h"
 #include "ops/systemd_notify.h"
 #include "server/etcd_server.h"
+#include "service/cluster_kv.h"
 #include "service/snapshot.h"
 
 namespace {
@@ -397,6 +398,7 @@ int main(int argc, char** argv) {
       restore.keep = [map = std::move(*map), id = *shard](std::string_view key) {
         return map.ShardFor(key).id == id;
       };
+      restore.cluster_layout = strata::service::ClusterKv::SnapshotLayout();
     }
     int last_tenth = -1;
     restore.progress = [&](uint64_t done, uint64_t total) {

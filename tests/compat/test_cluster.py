@@ -4,7 +4,8 @@ through clients we did not write (etcdctl) and raw gRPC:
 - an etcdctl session: a write on one member is read on the others, Txn over
   several shards, past revisions, compaction, `member list`, a watch from a
   past revision on another member (with prev_kv too);
-- a snapshot saved through one member restored into a cluster of two;
+- a snapshot saved through one member restored into a cluster of two, and
+  one node's snapshot restored into a cluster;
 - 300 puts of one key at once through every member, all acknowledged;
 - etcd's Auth over the cluster: changes through any member in force on every
   member once acknowledged, tokens good on every member, lease keys checked
@@ -31,8 +32,8 @@ import unittest
 import grpc
 import xxhash
 
-from servers import (RequestQueue, StrataCluster, etcdctl, etcdctl_binary, python_stubs,
-                     strata_ctl_binary)
+from servers import (RequestQueue, StrataCluster, StrataServer, etcdctl, etcdctl_binary,
+                     free_port, python_stubs, strata_ctl_binary)
 
 python_stubs()
 import rpc_pb2 as pb  # noqa: E402
@@ -219,6 +220,53 @@ class ClusterTest(unittest.TestCase):
         etcdctl(x, "lease", "revoke", lease)
         out, _ = etcdctl(y, "get", "k/leased")
         self.assertEqual(out, "")
+
+    def test_one_nodes_snapshot_restores_into_a_cluster(self):
+        """From one strata-server to a cluster: its snapshot restored into
+        each member keeps keys, their revisions, leases and users."""
+        tmp = tempfile.mkdtemp(prefix="strata-node-to-cluster-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        node = StrataServer(data_dir=os.path.join(tmp, "node"), port=free_port()).start()
+        self.addCleanup(node.stop)
+        for i in range(20):
+            etcdctl(node.endpoint, "put", "n/%02d" % i, "v%d" % i)
+        etcdctl(node.endpoint, "put", "n/05", "again")
+        out, _ = etcdctl(node.endpoint, "lease", "grant", "600")
+        lease = out.split()[1]
+        etcdctl(node.endpoint, "put", "--lease=" + lease, "n/leased", "l")
+        etcdctl(node.endpoint, "user", "add", "keeper:pw-6", "--interactive=false")
+        before = json.loads(etcdctl(node.endpoint, "get", "n/", "--prefix", "-w", "json")[0])
+        path = os.path.join(tmp, "node.db")
+        etcdctl(node.endpoint, "snapshot", "save", path)
+        node.stop()
+
+        restored = StrataCluster(os.path.join(tmp, "cluster"), n=2)
+        initial = ",".join("%s=http://127.0.0.1:%d" % (name, port)
+                           for name, port in zip(restored.names, restored.peer_ports))
+        for name in restored.names:
+            self.ctl(self.cluster.endpoints()[0], "snapshot", "restore", path, "--data-dir",
+                     os.path.join(tmp, "cluster", name), "--name", name,
+                     "--initial-cluster", initial)
+        restored.start()
+        self.addCleanup(restored.stop)
+        x, y = restored.endpoints()
+        for member in (x, y):
+            after = json.loads(etcdctl(member, "get", "n/", "--prefix", "-w", "json")[0])
+            self.assertEqual(after["kvs"], before["kvs"])
+            # The node's history came along: n/05 as it was first.
+            first = int([kv for kv in before["kvs"] if base64.b64decode(kv["key"]) == b"n/05"][0]
+                        ["create_revision"])
+            out, _ = etcdctl(member, "get", "n/05", "--rev", str(first), "--print-value-only")
+            self.assertEqual(out.strip(), "v5")
+        out, _ = etcdctl(y, "lease", "timetolive", lease, "--keys")
+        self.assertIn("attached keys([n/leased])", out)
+        out, _ = etcdctl(x, "user", "list")
+        self.assertEqual(out.split(), ["keeper"])
+        etcdctl(y, "lease", "revoke", lease)
+        out, _ = etcdctl(x, "get", "n/leased")
+        self.assertEqual(out, "")
+        put = json.loads(etcdctl(x, "put", "n/new", "n", "-w", "json")[0])
+        self.assertGreater(int(put["header"]["revision"]), int(before["header"]["revision"]))
 
     def test_many_writers_of_one_key_all_succeed(self):
         """Puts of one key sent at once through every member: each runs on

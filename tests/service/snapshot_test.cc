@@ -7,10 +7,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
+#include "service/auth_store.h"
 #include "service/data_dir.h"
+#include "service/stored_value.h"
 #include "strata/store.h"
 
 namespace strata::service {
@@ -118,6 +121,58 @@ TEST_F(SnapshotTest, AClustersSnapshotRestoresEachMembersKeys) {
     EXPECT_EQ(store->mvcc().compaction_horizon(), Timestamp(100));
     EXPECT_EQ(store->mvcc().max_timestamp(), Timestamp(100));
   }
+}
+
+TEST_F(SnapshotTest, ANodesSnapshotRestoresIntoTheMembersOfACluster) {
+  MvccStore store;
+  ASSERT_TRUE(store.Put("a", EncodeStoredValue({0, 1, 0, "first"}), Timestamp(1)).ok());
+  ASSERT_TRUE(store.Put("b", EncodeStoredValue({0, 1, 7, "leased"}), Timestamp(2)).ok());
+  ASSERT_TRUE(store.Put("a", EncodeStoredValue({1, 2, 0, "second"}), Timestamp(3)).ok());
+  AuthState users;
+  users.users["alice"] = AuthUser{"alice", "", {}, true};
+  SnapshotWriter writer(&store, {{7, 60}}, users.Encode(), 3, [] { return 0; });
+  std::string bytes;
+  for (std::string piece; !(piece = writer.Next(1 << 20)).empty();) bytes += piece;
+  WriteFile(Path("node.db"), bytes);
+
+  // A layout of the cluster's kind, and two members splitting the keys.
+  const std::string tag(1, '\x01');  // ("\x01a" would be one character, 0x1a)
+  RestoreOptions::ClusterLayout layout{[tag](std::string_view k) { return tag + std::string(k); },
+                                       [](int64_t id) { return "L" + std::to_string(id); },
+                                       [](int64_t id, std::string_view k) {
+                                         return "A" + std::to_string(id) + "/" + std::string(k);
+                                       },
+                                       "U"};
+  RestoreOptions without_layout;
+  without_layout.keep = [](std::string_view) { return true; };
+  EXPECT_FALSE(RestoreSnapshot(Path("node.db"), Path("no-layout"), without_layout).ok());
+  std::vector<std::string> all;
+  for (int member = 0; member < 2; ++member) {
+    RestoreOptions options;
+    options.keep = [member](std::string_view key) { return key.back() % 2 == member; };
+    options.cluster_layout = layout;
+    const std::string dir = Path("m" + std::to_string(member));
+    auto restored = RestoreSnapshot(Path("node.db"), dir, options);
+    ASSERT_TRUE(restored.ok()) << restored.status().message();
+    EXPECT_EQ(restored->leases, 1u);
+    for (auto& kv : Visible(dir, Timestamp::Max())) all.push_back(kv);
+    // No lease journal: a member keeps its leases as records.
+    EXPECT_FALSE(std::filesystem::exists(LeaseStoreDir(dir)));
+    // The history is the node's: "a" at revision 1 where "a" lives.
+    if (options.keep(tag + "a")) {
+      auto reopened = std::move(Store::Open(KvStoreDir(dir)).value());
+      auto old = reopened->mvcc().Get(tag + "a", Timestamp(1));
+      ASSERT_TRUE(old.ok()) << old.status().message();
+      ASSERT_TRUE(old->found);
+      EXPECT_EQ(DecodeStoredValue(old->value)->value, "first");
+    }
+  }
+  std::vector<std::string> want = {"A7/b=", "L7=60", "U=" + users.Encode(),
+                                   tag + "a=" + EncodeStoredValue({1, 2, 0, "second"}),
+                                   tag + "b=" + EncodeStoredValue({0, 1, 7, "leased"})};
+  std::sort(all.begin(), all.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(all, want) << "every record once, on the member that owns it";
 }
 
 }  // namespace
