@@ -189,7 +189,7 @@ AuthStore::AuthStore(AuthJournal* journal, AuthLimits limits, AuthState state)
   Publish(std::move(state));
 }
 
-void AuthStore::Publish(AuthState state) {
+void AuthStore::Publish(AuthState state, bool even_if_older) {
   auto v = std::make_shared<View>();
   for (const auto& [name, user] : state.users) {
     std::vector<KeyPermission> grants;
@@ -205,7 +205,7 @@ void AuthStore::Publish(AuthState state) {
   std::shared_ptr<const View> before;
   {
     MutexLock lock(view_mu_);
-    if (view_ && view_->state.revision >= v->state.revision) return;
+    if (view_ && !even_if_older && view_->state.revision >= v->state.revision) return;
     before = std::exchange(view_, v);
     enabled_.store(enabled, std::memory_order_release);
   }
@@ -299,10 +299,16 @@ std::optional<ServiceError> AuthStore::Mutate(Change change) {
     if (journal_) {
       std::string newer;
       Status s = journal_->Save(next.Encode(), replaces, &newer);
-      // (Nothing newer: the save lost a race but the state did not move.)
-      if (s.code() == StatusCode::kConflict && attempt < kMaxAttempts &&
-          (newer.empty() || Adopt(newer))) {
-        continue;
+      if (s.code() == StatusCode::kConflict && attempt < kMaxAttempts) {
+        // The shared state is the state of record: taken even if its
+        // revision is not above the one held (a member restored with a
+        // newer copy than the record would otherwise never save again).
+        // Nothing in it: the save lost a race but the state did not move.
+        if (newer.empty()) continue;
+        if (auto decoded = AuthState::Decode(newer)) {
+          Publish(std::move(*decoded), /*even_if_older=*/true);
+          continue;
+        }
       }
       if (!s.ok()) return etcd_errors::StorageFailed("saving users and roles: " + s.message());
     }

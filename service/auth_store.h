@@ -154,10 +154,10 @@ class AuthStore {
   // journal that holds a newer state, the change is made again over that.
   template <typename Change>
   std::optional<ServiceError> Mutate(Change change);
-  // Makes `state` the one checks read, unless the one held is as new; the
-  // tokens of users deleted or given a new password lapse, and every token
-  // when authentication is turned off.
-  void Publish(AuthState state);
+  // Makes `state` the one checks read, unless the one held is as new (and
+  // not `even_if_older`); the tokens of users deleted or given a new
+  // password lapse, and every token when authentication is turned off.
+  void Publish(AuthState state, bool even_if_older = false);
 
   AuthJournal* const journal_;
   const AuthLimits limits_;

@@ -513,6 +513,8 @@ class ClusterTest(unittest.TestCase):
         responses = {i: [] for i in range(len(endpoints))}  # watcher -> [set of revisions]
         lock = threading.Lock()
         streams = []
+        created = {i: threading.Event() for i in range(len(endpoints))}
+        ended = {}  # watcher -> why its stream ended before the test ended it
 
         def watch(i):
             requests = RequestQueue(pb.WatchRequest(create_request=pb.WatchCreateRequest(
@@ -521,20 +523,27 @@ class ClusterTest(unittest.TestCase):
             streams.append((stream, requests))
             try:
                 for resp in stream:
+                    if resp.created:
+                        created[i].set()
+                    if resp.canceled:
+                        ended[i] = "canceled: " + resp.cancel_reason
                     if not resp.events:
                         continue
                     with lock:
                         responses[i].append({e.kv.mod_revision for e in resp.events})
                         seen[i].extend((e.kv.mod_revision, e.kv.key, e.kv.value)
                                        for e in resp.events)
-            except grpc.RpcError:
-                pass
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.CANCELLED:
+                    ended[i] = "%s: %s" % (e.code(), e.details())
 
         watchers = [threading.Thread(target=watch, args=(i,), daemon=True)
                     for i in range(len(endpoints))]
         for t in watchers:
             t.start()
-        time.sleep(0.5)  # every watch created
+        for i in created:
+            self.assertTrue(created[i].wait(20), "no watch created on member %d: %s"
+                            % (i, ended.get(i)))
 
         acked = []  # (revision, key, value)
         stop = threading.Event()
@@ -570,7 +579,9 @@ class ClusterTest(unittest.TestCase):
             stream.cancel()
             requests.close()
         self.assertGreater(len(want), 50)
+        self.assertEqual(ended, {}, "watch streams that ended early")
         for i in seen:
+            self.assertEqual(len(seen[i]), len(want), "watcher on member %d" % i)
             self.assertEqual(seen[i], want, "watcher on member %d" % i)
             # A Txn's writes (one revision) come in one response.
             revisions = [r for batch in responses[i] for r in batch]

@@ -214,6 +214,24 @@ TEST(AuthStoreTest, AChangeOverAStaleStateIsMadeAgainOverTheNewerOne) {
   EXPECT_EQ(a->revision(), b->revision());
 }
 
+TEST(AuthStoreTest, AStateAheadOfTheSharedOneGivesWayToIt) {
+  SharedJournal shared;
+  auto a = WithUsers(&shared);  // the shared record: revision 6
+  // A member restored with a copy newer than the record (revision 50).
+  AuthState ahead = AuthState::Decode(*shared.saved).value();
+  ahead.revision = 50;
+  ahead.roles.erase("ro");
+  auto b = std::move(AuthStore::Open(&shared).value());
+  ASSERT_TRUE(b->Adopt(ahead.Encode()));
+  EXPECT_EQ(b->revision(), 50u);
+  // A change there is made over the record's state and saved, not refused
+  // by every attempt.
+  ASSERT_EQ(Msg(b->RoleAdd("after-restore")), "ok");
+  EXPECT_EQ(b->revision(), a->revision() + 1);
+  ASSERT_TRUE(a->Adopt(*shared.saved));
+  EXPECT_EQ(a->RoleList(), (std::vector<std::string>{"after-restore", "ro"}));
+}
+
 TEST(AuthStoreTest, AdoptedStatesAndTokensActAsLocalOnes) {
   SharedJournal shared;
   auto a = WithUsers(&shared);
