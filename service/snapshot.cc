@@ -240,14 +240,6 @@ Result<Contents> Walk(std::string_view body,
 
 }  // namespace
 
-namespace {
-// Writes a node's leases (those of its 'L' section, and those its keys
-// held at the revision restored) into the lease journal.
-Status RestoreLeases(const std::vector<std::pair<int64_t, int64_t>>& leases,
-                     std::set<int64_t> held_leases, const std::string& data_dir,
-                     RestoreReport* report);
-}  // namespace
-
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const RestoreOptions& options) {
   std::ifstream file(snapshot_file, std::ios::binary);
@@ -360,19 +352,24 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
         return Status::Ok();
       });
   if (!written.ok()) return written.status();
-  if (translate) {
-    // The leases (and those the keys held at the revision, granted again)
-    // and the users, as records, at the revision.
-    std::map<int64_t, int64_t> ttls(c.leases.begin(), c.leases.end());
+  // A node's leases: those of its 'L' section, and those its keys held at
+  // the revision but that were gone by the snapshot, granted again. (A
+  // cluster's are keys, restored with the rest.)
+  std::map<int64_t, int64_t> ttls;
+  if (!c.cluster) {
+    ttls.insert(c.leases.begin(), c.leases.end());
     for (int64_t id : held_leases) ttls.emplace(id, kRegrantedLeaseTtl);
+    report.leases = ttls.size();
+    report.leases_regranted = ttls.size() - c.leases.size();
+  }
+  if (translate) {
+    // The leases and the users as the cluster's records, at the revision.
     for (const auto& [id, ttl] : ttls) {
       const std::string record = options.cluster_layout->lease_record(id);
       if (!options.keep(record)) continue;
       auto w = mvcc.Put(record, std::to_string(ttl), Timestamp(revision));
       if (!w.ok()) return w.status();
     }
-    report.leases = ttls.size();
-    report.leases_regranted = ttls.size() - c.leases.size();
     if (auth && options.keep(options.cluster_layout->auth_record)) {
       auto w = mvcc.Put(options.cluster_layout->auth_record, c.auth_state, Timestamp(revision));
       if (!w.ok()) return w.status();
@@ -388,7 +385,12 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   if (Status s = store.value()->Sync(); !s.ok()) return s;
 
   if (!into_member) {
-    if (Status s = RestoreLeases(c.leases, held_leases, data_dir, &report); !s.ok()) return s;
+    auto journal = StoreLeaseJournal::Open(LeaseStoreDir(data_dir), StoreOpenOptions{});
+    if (!journal.ok()) return journal.status();
+    for (const auto& [id, ttl] : ttls) {
+      if (Status s = journal.value()->Record(id, ttl); !s.ok()) return s;
+    }
+    if (Status s = journal.value()->Sync(); !s.ok()) return s;
   }
   if (auth) {
     // A cluster member's copy of the users and roles (server/cluster_auth.h)
@@ -401,27 +403,5 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   if (options.progress) options.progress(data.size(), data.size());
   return report;
 }
-
-namespace {
-
-Status RestoreLeases(const std::vector<std::pair<int64_t, int64_t>>& leases,
-                     std::set<int64_t> held_leases, const std::string& data_dir,
-                     RestoreReport* report) {
-  auto journal = StoreLeaseJournal::Open(LeaseStoreDir(data_dir), StoreOpenOptions{});
-  if (!journal.ok()) return journal.status();
-  for (const auto& [id, ttl] : leases) {
-    if (Status s = journal.value()->Record(id, ttl); !s.ok()) return s;
-    held_leases.erase(id);
-  }
-  for (int64_t id : held_leases) {
-    if (Status s = journal.value()->Record(id, kRegrantedLeaseTtl); !s.ok()) return s;
-  }
-  if (Status s = journal.value()->Sync(); !s.ok()) return s;
-  report->leases = leases.size() + held_leases.size();
-  report->leases_regranted = held_leases.size();
-  return Status::Ok();
-}
-
-}  // namespace
 
 }  // namespace strata::service
