@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cluster/peer_messages.h"
+#include "cluster/shard_map.h"
 #include "service/cluster_auth_record.h"
 #include "service/cluster_leases.h"
 #include "service/stored_value.h"
@@ -72,9 +73,22 @@ std::string ClusterKv::EngineKey(std::string_view key) {
   return out;
 }
 
-RestoreOptions::ClusterLayout ClusterKv::SnapshotLayout() {
-  return {EngineKey, ClusterLeases::RecordKey, ClusterLeases::AttachmentKey,
-          ClusterAuthRecord::Key()};
+Status ClusterKv::RestoreAsMember(std::vector<std::string> members, const std::string& name,
+                                  RestoreOptions* options) {
+  std::sort(members.begin(), members.end());
+  auto map = cluster::ShardMap::OnePerNode(members);
+  if (!map.ok()) return Status::InvalidArgument("--initial-cluster: " + map.status().message());
+  const std::optional<cluster::ShardId> shard = map->ShardServedBy(name);
+  if (!shard) {
+    return Status::InvalidArgument("--initial-cluster does not name this member (--name " + name +
+                                   ")");
+  }
+  options->keep = [map = std::move(*map), id = *shard](std::string_view key) {
+    return map.ShardFor(key).id == id;
+  };
+  options->cluster_layout = RestoreOptions::ClusterLayout{
+      EngineKey, ClusterLeases::RecordKey, ClusterLeases::AttachmentKey, ClusterAuthRecord::Key()};
+  return Status::Ok();
 }
 
 std::optional<KeyRange> ClusterKv::EngineRange(const KeySpan& span) {

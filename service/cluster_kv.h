@@ -139,9 +139,13 @@ class ClusterKv final {
   // The engine key of an etcd key, and the engine range of a span.
   static std::string EngineKey(std::string_view key);
   static std::optional<KeyRange> EngineRange(const KeySpan& span);
-  // How the cluster keeps what one node keeps (etcd's keys, leases, users),
-  // for restoring a node's snapshot into a member (service/snapshot.h).
-  static RestoreOptions::ClusterLayout SnapshotLayout();
+  // Sets `options` to restore member `name` of a cluster of `members` (in
+  // any order: shards go to members in name order, as ClusterFront assigns
+  // them): the keys its shard owns, and a node's snapshot laid out as the
+  // cluster keeps the same (etcd's keys, leases, users). kInvalidArgument
+  // if `members` is unusable or does not name `name`.
+  static Status RestoreAsMember(std::vector<std::string> members, const std::string& name,
+                                RestoreOptions* options);
 
  private:
   class GatheredView;

@@ -18,7 +18,6 @@
 #include <string>
 #include <vector>
 
-#include "cluster/shard_map.h"
 #include "protocol/json_writer.h"
 #include "rpc.grpc.pb.h"
 #include "service/cluster_kv.h"
@@ -679,51 +678,35 @@ int SnapshotSave(const Endpoint& endpoint, const std::string& path) {
   return 0;
 }
 
-// The member names --initial-cluster gives (name=peer-URL, comma-separated;
-// a name may come more than once, with another URL), sorted as the members
-// sort them to assign shards; empty with *error set if it does not parse.
-std::vector<std::string> MemberNames(const std::string& initial_cluster, std::string* error) {
-  std::set<std::string> names;
-  size_t start = 0;
-  while (start <= initial_cluster.size()) {
-    size_t end = initial_cluster.find(',', start);
-    if (end == std::string::npos) end = initial_cluster.size();
-    const std::string entry = initial_cluster.substr(start, end - start);
-    const size_t eq = entry.find('=');
-    if (eq == 0 || eq == std::string::npos || eq + 1 == entry.size()) {
-      *error = "--initial-cluster: '" + entry + "' is not name=peer-URL";
-      return {};
-    }
-    names.insert(entry.substr(0, eq));
-    start = end + 1;
-  }
-  return {names.begin(), names.end()};
-}
-
 int SnapshotRestore(const std::string& path, const std::string& data_dir, int64_t revision,
                     const std::string& name, const std::string& initial_cluster) {
   strata::service::RestoreOptions options;
   if (!initial_cluster.empty() || !name.empty()) {
-    // A member of a cluster: the keys its shard owns in that cluster.
-    std::string error;
-    auto names = MemberNames(initial_cluster, &error);
-    if (name.empty()) error = "--initial-cluster needs the member's --name";
-    auto map = strata::cluster::ShardMap::OnePerNode(names);
-    if (error.empty() && !map.ok()) error = "--initial-cluster: " + map.status().message();
-    std::optional<strata::cluster::ShardId> shard;
-    if (error.empty()) {
-      shard = map->ShardServedBy(name);
-      if (!shard) error = "--initial-cluster does not name this member (--name " + name + ")";
+    // A member of a cluster: the names --initial-cluster gives (name=URL,
+    // comma-separated; a name may come more than once, with another URL).
+    std::set<std::string> names;
+    for (size_t start = 0; start <= initial_cluster.size();) {
+      size_t end = initial_cluster.find(',', start);
+      if (end == std::string::npos) end = initial_cluster.size();
+      const std::string entry = initial_cluster.substr(start, end - start);
+      const size_t eq = entry.find('=');
+      if (eq == 0 || eq == std::string::npos || eq + 1 == entry.size()) {
+        std::cerr << "Error: --initial-cluster: '" << entry << "' is not name=peer-URL\n";
+        return 1;
+      }
+      names.insert(entry.substr(0, eq));
+      start = end + 1;
     }
-    if (!error.empty()) {
-      std::cerr << "Error: " << error << "\n";
+    if (name.empty()) {
+      std::cerr << "Error: --initial-cluster needs the member's --name\n";
       return 1;
     }
-    options.keep = [map = std::move(*map), id = *shard](std::string_view key) {
-      return map.ShardFor(key).id == id;
-    };
-    // (One node's snapshot is laid out as the cluster keeps the same.)
-    options.cluster_layout = strata::service::ClusterKv::SnapshotLayout();
+    strata::Status member =
+        strata::service::ClusterKv::RestoreAsMember({names.begin(), names.end()}, name, &options);
+    if (!member.ok()) {
+      std::cerr << "Error: " << member.message() << "\n";
+      return 1;
+    }
   }
   Progress progress("restoring " + path);
   options.as_of_revision = revision;

@@ -13,7 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include "cluster/shard_map.h"
 #include "ops/log.h"
 #include "ops/systemd_notify.h"
 #include "server/etcd_server.h"
@@ -388,17 +387,11 @@ int main(int argc, char** argv) {
       // A member of a cluster restores the keys its shard owns.
       std::vector<std::string> names;
       for (const auto& m : o.cluster_members) names.push_back(m.name);
-      std::sort(names.begin(), names.end());
-      auto map = strata::cluster::ShardMap::OnePerNode(names);
-      if (!map.ok()) {
-        LogLine("--initial-cluster: " + map.status().message());
+      strata::Status member = strata::service::ClusterKv::RestoreAsMember(names, o.name, &restore);
+      if (!member.ok()) {
+        LogLine(std::string(member.message()));
         return 2;
       }
-      const auto shard = map->ShardServedBy(o.name);
-      restore.keep = [map = std::move(*map), id = *shard](std::string_view key) {
-        return map.ShardFor(key).id == id;
-      };
-      restore.cluster_layout = strata::service::ClusterKv::SnapshotLayout();
     }
     int last_tenth = -1;
     restore.progress = [&](uint64_t done, uint64_t total) {
