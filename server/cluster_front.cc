@@ -523,10 +523,9 @@ cluster::PeerReply ClusterFront::ServeAuthNews(std::string_view request) {
   }
   if (request.starts_with(kAuthStateTag)) {
     request.remove_prefix(kAuthStateTag.size());
-    if (!service::AuthState::Decode(request)) {
+    if (!AdoptAuth(request)) {
       return cluster::PeerError{Status::InvalidArgument("an auth state that does not decode")};
     }
-    AdoptAuth(request);
     return cluster::ForwardReply{};
   }
   request.remove_prefix(kAuthTokenTag.size());
@@ -539,12 +538,13 @@ cluster::PeerReply ClusterFront::ServeAuthNews(std::string_view request) {
   return cluster::ForwardReply{};
 }
 
-void ClusterFront::AdoptAuth(std::string_view encoded) {
+bool ClusterFront::AdoptAuth(std::string_view encoded) {
   const uint64_t before = options_.auth->revision();
-  if (!options_.auth->Adopt(encoded)) return;
+  if (!options_.auth->Adopt(encoded)) return false;
   if (options_.auth->revision() > before && options_.auth_adopted) {
     options_.auth_adopted(std::string(encoded));
   }
+  return true;
 }
 
 Status ClusterFront::SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,

@@ -201,8 +201,9 @@ class ClusterFront final {
   void AskClientUrls(bool all);
   // Another member's news of the auth state or a token (on the loop).
   cluster::PeerReply ServeAuthNews(std::string_view request);
-  // Takes a state from the cluster or a member, if newer (on the loop).
-  void AdoptAuth(std::string_view encoded);
+  // Takes a state from the cluster or a member, if newer (on the loop);
+  // false if it does not decode.
+  bool AdoptAuth(std::string_view encoded);
   // Sends `news` to every other member; the count that answered (waits).
   size_t TellOthers(std::string news, std::chrono::milliseconds wait);
   // Runs `call` on the loop; its answer goes to `done` once durable.
