@@ -51,7 +51,11 @@ LIBRARY = {
 
 # Files of a layer that build into another library of it (path prefix ->
 # library): their edges must be linked by that library.
-FILE_LIBRARY = {"service/cluster_": "strata_service_cluster"}
+FILE_LIBRARY = {
+    "service/cluster_": "strata_service_cluster",
+    "service/key_lanes": "strata_service_cluster",
+    "service/shard_locks": "strata_service_cluster",
+}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"/]+)/')
 LINK = re.compile(r"target_link_libraries\(\s*(\S+)([^)]*)\)", re.S)

@@ -102,6 +102,9 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
           if (request.starts_with(service::ClusterKv::kForwardTag)) {
             return raw->kv_->ServeForward(request, std::move(respond));
           }
+          if (request.starts_with(service::ShardLocks::kTag)) {
+            return raw->kv_->ServeLanes(request, std::move(respond));
+          }
           if (request.starts_with(kClientUrlsTag)) {
             std::string urls;
             for (const std::string& url : raw->options_.client_urls) urls += url + "\n";

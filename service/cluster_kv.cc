@@ -191,7 +191,16 @@ struct ClusterKv::Gather {
 
 ClusterKv::ClusterKv(cluster::Coordinator* coordinator, cluster::Router* router,
                      ClusterKvOptions options)
-    : coordinator_(coordinator), router_(router), options_(options) {}
+    : coordinator_(coordinator),
+      router_(router),
+      options_(options),
+      locks_(
+          &lanes_, coordinator->local_shard(),
+          [router](const std::string& engine_key, std::string request,
+                   std::function<void(Result<std::string>)> done) {
+            router->Forward(engine_key, std::move(request), std::move(done));
+          },
+          options.timers) {}
 
 ClusterKv::~ClusterKv() { *alive_ = false; }
 
@@ -439,6 +448,13 @@ void ClusterKv::ServeForward(std::string_view request,
       *write);
 }
 
+void ClusterKv::ServeLanes(std::string_view request,
+                           std::function<void(cluster::PeerReply)> respond) {
+  locks_.Serve(request, [respond = std::move(respond)](std::string answer) {
+    respond(cluster::ForwardReply{std::move(answer)});
+  });
+}
+
 void ClusterKv::Compact(const CompactionRequest& request, Done<CompactionResponse> done) {
   const int64_t now = current_revision();
   if (request.revision > now) return done(etcd_errors::FutureRev());
@@ -459,7 +475,31 @@ void ClusterKv::StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOve
                            Done<T> done) {
   // A range or a past read may meet any key: such a write takes no lane.
   if (footprint.keys.empty() || !footprint.spans.empty() || !footprint.past_ranges.empty()) {
-    return RunWrite<T>(std::move(footprint), std::move(body), std::move(done), 0);
+    return RunWrite<T>(std::move(footprint), std::move(body), std::move(done), 0, false);
+  }
+  std::map<cluster::ShardId, ShardLocks::OwnedKeys> by_owner;
+  for (const std::string& key : footprint.keys) {
+    std::string engine_key = EngineKey(key);
+    ShardLocks::OwnedKeys& owned = by_owner[router_->OwnerOf(engine_key)];
+    if (owned.keys.empty()) owned.engine_key = std::move(engine_key);
+    owned.keys.push_back(key);
+  }
+  // Without forwarding, other members serve no lanes: this member's only.
+  if (by_owner.size() > 1 && options_.forward_codec != nullptr) {
+    const uint64_t id = coordinator_->FreshTimestamp().value();
+    return locks_.Acquire(
+        id, std::move(by_owner),
+        [this, footprint = std::move(footprint), body = std::move(body), done = std::move(done),
+         alive = alive_](ShardLocks::Release release) mutable {
+          if (!*alive) return;
+          RunWrite<T>(
+              std::move(footprint), std::move(body),
+              [release = std::move(release), done = std::move(done)](Reply<T> reply) {
+                release();
+                done(std::move(reply));
+              },
+              0, /*in_lanes=*/true);
+        });
   }
   std::vector<std::string> keys = footprint.keys;
   lanes_.Enter(keys, [this, keys, footprint = std::move(footprint), body = std::move(body),
@@ -471,25 +511,31 @@ void ClusterKv::StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOve
           if (*alive) lanes_.Leave(keys);
           done(std::move(reply));
         },
-        0);
+        0, /*in_lanes=*/true);
   });
 }
 
 template <typename T>
 void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body,
-                         Done<T> done, int attempt) {
+                         Done<T> done, int attempt, bool in_lanes) {
   auto begun = coordinator_->Begin(Isolation::kSerializable, /*read_only=*/false, std::nullopt);
   if (!begun.ok()) return done(ClusterError(begun.status()));
   // A lost conflict runs the request again from a new snapshot, after a
-  // random wait that doubles with each attempt.
+  // random wait: in the lanes of its keys, of at most first_backoff (the
+  // writes queued behind it wait too, and the writes it can lose to are
+  // few: those naming ranges); else doubling with each attempt.
   auto on_conflict = [=, this](const Status& conflict) {
     if (attempt + 1 >= options_.max_attempts) return done(ClusterError(conflict));
-    if (options_.timers == nullptr) return RunWrite<T>(footprint, body, done, attempt + 1);
-    const int64_t ceiling = std::min<int64_t>(
-        options_.first_backoff.count() << std::min(attempt, 20), options_.max_backoff.count());
+    if (options_.timers == nullptr) {
+      return RunWrite<T>(footprint, body, done, attempt + 1, in_lanes);
+    }
+    const int64_t ceiling =
+        in_lanes ? options_.first_backoff.count()
+                 : std::min<int64_t>(options_.first_backoff.count() << std::min(attempt, 20),
+                                     options_.max_backoff.count());
     const auto wait = std::chrono::milliseconds(backoff_random_() % (ceiling + 1));
     options_.timers->After(wait, [=, this, alive = alive_] {
-      if (*alive) RunWrite<T>(footprint, body, done, attempt + 1);
+      if (*alive) RunWrite<T>(footprint, body, done, attempt + 1, in_lanes);
     });
   };
   RunIn<T>(begun->id, static_cast<int64_t>(begun->start.value()), std::move(footprint),

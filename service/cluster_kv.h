@@ -32,7 +32,9 @@
 // round trip instead of two. The owner runs each forward once however
 // often it is resent (cluster/forwarded_calls.h). So every write of a key
 // that names no range runs on its owner, which runs the writes of one key
-// one after another (service/key_lanes.h) instead of letting them conflict.
+// one after another (service/key_lanes.h) instead of letting them conflict;
+// a write of keys several members own waits its turn on each of them
+// (service/shard_locks.h).
 //
 // Leases: a Put naming one reads the lease's record and writes the key's
 // attachment in the same commit (service/cluster_leases.h). Watches are
@@ -62,6 +64,7 @@
 #include "service/kv_rules.h"
 #include "service/kv_types.h"
 #include "service/service_error.h"
+#include "service/shard_locks.h"
 #include "service/snapshot.h"
 
 namespace strata::service {
@@ -112,6 +115,10 @@ class ClusterKv final {
   // Runs a write another member forwarded (kForwardTag and the codec's
   // bytes) here, and answers it in the codec's encoding.
   void ServeForward(std::string_view request, std::function<void(cluster::PeerReply)> respond);
+  // Another member's request for the lanes of keys this member owns
+  // (ShardLocks::kTag onwards).
+  void ServeLanes(std::string_view request, std::function<void(cluster::PeerReply)> respond);
+  ShardLocksStats lanes_stats() const { return locks_.Stats(); }
 
   // A fresh timestamp: what header.revision says outside a request.
   int64_t current_revision();
@@ -158,15 +165,17 @@ class ClusterKv final {
   // one member and not this one; false if it runs here.
   template <typename T>
   bool ForwardToOwner(const TxnFootprint& footprint, const KvWrite& write, const Done<T>& done);
-  // Runs a write request here: after the earlier writes of the same keys
-  // on this member when it names keys only (KeyLanes), then RunWrite.
+  // Runs a write request here (RunWrite): when it names keys only, after
+  // the earlier writes of the same keys, on this member (KeyLanes) or, for
+  // keys several members own, on each owner (ShardLocks).
   template <typename T>
   void StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body, Done<T> done);
   // Runs a write request: gather `footprint` at a fresh snapshot, run
   // `body` over it, commit, stamp (RunIn); a lost conflict starts again.
+  // `in_lanes`: it holds the lanes of its keys.
   template <typename T>
   void RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
-                int attempt);
+                int attempt, bool in_lanes);
   // The same in the open coordinator transaction `id`, begun at `base`; a
   // lost conflict goes to `on_conflict`.
   template <typename T>
@@ -179,6 +188,7 @@ class ClusterKv final {
   const ClusterKvOptions options_;
   std::minstd_rand backoff_random_{std::random_device{}()};
   KeyLanes lanes_;
+  ShardLocks locks_;  // uses lanes_
   int64_t compact_revision_ = -1;
   // Set to false when destroyed: callbacks still in flight see it and stop.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
