@@ -210,6 +210,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
     stats.shard = member.shard_server().Stats();
     stats.coordinator = member.coordinator().Stats();
     stats.low_water_mark = member.LowWaterMark();
+    stats.lanes = kv_->lanes_stats();
     answer->set_value(std::move(stats));
   });
   if (!posted || result.wait_for(wait) != std::future_status::ready) return std::nullopt;

@@ -71,6 +71,7 @@ struct ClusterFrontStats {
   cluster::CoordinatorStats coordinator;
   std::optional<Timestamp> low_water_mark;
   size_t watchers = 0;
+  service::ShardLocksStats lanes;  // writes of keys several members own
 };
 
 class ClusterFront final {

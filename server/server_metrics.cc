@@ -145,6 +145,19 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
       static_cast<double>(st.coordinator.unknown_outcomes));
   One(out, "gauge", "strata_cluster_watchers", "Watchers on this member.",
       static_cast<double>(st.watchers));
+  One(out, "counter", "strata_cluster_lanes_acquired_total",
+      "Writes of keys several members own that waited their turn on every owner.",
+      static_cast<double>(st.lanes.acquired));
+  One(out, "counter", "strata_cluster_lanes_given_up_total",
+      "Writes of keys several members own that ran without waiting their turn (an owner "
+      "refused or was silent).",
+      static_cast<double>(st.lanes.gave_up));
+  One(out, "gauge", "strata_cluster_lanes_held_for_others",
+      "Other members' writes waiting for, or holding, the lanes of this member's keys.",
+      static_cast<double>(st.lanes.remote_held));
+  One(out, "counter", "strata_cluster_lanes_expired_total",
+      "Lanes another member held too long (5 s) and this member took back.",
+      static_cast<double>(st.lanes.remote_expired));
 }
 
 // Why the server is not healthy, or empty.

@@ -24,12 +24,14 @@ killed -9 and restarted under a bank workload, /health, peer TLS).
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 import grpc
 import xxhash
@@ -317,6 +319,23 @@ class ClusterTest(unittest.TestCase):
         for key in keys:
             r = stubs[0].Range(pb.RangeRequest(key=key), timeout=10)
             self.assertEqual(r.kvs[0].version, writes[key], key)
+
+        def metric(port, name):
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+                text = r.read().decode()
+            return float(re.search(r"^%s (\S+)$" % name, text, re.M).group(1))
+
+        acquired = sum(metric(p, "strata_cluster_lanes_acquired_total")
+                       for p in self.cluster.metrics_ports)
+        self.assertGreater(acquired, 100, "the Txns over shards took their keys' lanes")
+        # Each was given back once its write answered (the give-back may
+        # still be on its way).
+        for p in self.cluster.metrics_ports:
+            deadline = time.time() + 5
+            while (metric(p, "strata_cluster_lanes_held_for_others") != 0
+                   and time.time() < deadline):
+                time.sleep(0.05)
+            self.assertEqual(metric(p, "strata_cluster_lanes_held_for_others"), 0)
         for ch in channels:
             ch.close()
 
