@@ -425,13 +425,18 @@ void Coordinator::CommitOnePhase(std::shared_ptr<CommitInFlight> commit) {
     }
     const auto* committed = ReplyAs<CommitReply>(reply);
     if (committed == nullptr) {
-      if (peers_->rpc().copies_sent() > 1) {
-        // An earlier copy may have committed on a shard that then
-        // restarted and no longer knows it: the refusal proves nothing.
-        ++unknown_outcomes_;
-        return commit->done(UnknownOutcome("a resent one-phase commit was refused"));
-      }
       Status error = CallFailure(reply, {});
+      if (peers_->rpc().copies_sent() > 1 && error.code() != StatusCode::kConflict) {
+        // An earlier copy may have committed on a shard that then
+        // restarted and no longer knows it: such a shard refuses every
+        // copy sent before it started, unjudged (kUnavailable), and that
+        // refusal proves nothing. A conflict is a judgement: the shard,
+        // up since before the first copy, remembers each copy it judged
+        // (for longer than copies are resent) and answers the same.
+        ++unknown_outcomes_;
+        return commit->done(UnknownOutcome("a resent one-phase commit was refused unjudged: " +
+                                           std::string(error.message())));
+      }
       if (error.code() == StatusCode::kConflict) ++conflicts_;
       return commit->done(std::move(error));
     }

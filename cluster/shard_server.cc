@@ -458,7 +458,9 @@ void ShardServer::Commit(const ShardCommit& commit, Timestamp sender_clock, Resp
     return respond(PeerError{Status::InvalidArgument("field 'primary' names no shard")});
   }
   if (Status s = CheckSentAfterStart(commit.request.txn, sender_clock); !s.ok()) {
-    return respond(PeerError{s});
+    // Unjudged, not a conflict: a copy of this commit sent before may have
+    // committed here before the restart (Coordinator::CommitOnePhase).
+    return respond(PeerError{Status::Unavailable(std::string(s.message()))});
   }
   Result<Timestamp> committed =
       participant_.CommitOnePhase(commit.request, HybridLogicalClock::PhysicalMillis(sender_clock));

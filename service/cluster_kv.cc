@@ -475,9 +475,9 @@ void ClusterKv::StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOve
                            Done<T> done) {
   // A range or a past read may meet any key: such a write takes no lane.
   if (footprint.keys.empty() || !footprint.spans.empty() || !footprint.past_ranges.empty()) {
-    return RunWrite<T>(std::move(footprint), std::move(body), std::move(done), 0, false);
+    return RunWrite<T>(std::move(footprint), std::move(body), std::move(done), 0, WriteLanes{});
   }
-  std::map<cluster::ShardId, ShardLocks::OwnedKeys> by_owner;
+  LanesByOwner by_owner;
   for (const std::string& key : footprint.keys) {
     std::string engine_key = EngineKey(key);
     ShardLocks::OwnedKeys& owned = by_owner[router_->OwnerOf(engine_key)];
@@ -486,20 +486,13 @@ void ClusterKv::StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOve
   }
   // Without forwarding, other members serve no lanes: this member's only.
   if (by_owner.size() > 1 && options_.forward_codec != nullptr) {
-    const uint64_t id = coordinator_->FreshTimestamp().value();
-    return locks_.Acquire(
-        id, std::move(by_owner),
-        [this, footprint = std::move(footprint), body = std::move(body), done = std::move(done),
-         alive = alive_](ShardLocks::Release release) mutable {
-          if (!*alive) return;
-          RunWrite<T>(
-              std::move(footprint), std::move(body),
-              [release = std::move(release), done = std::move(done)](Reply<T> reply) {
-                release();
-                done(std::move(reply));
-              },
-              0, /*in_lanes=*/true);
-        });
+    auto lanes = std::make_shared<const LanesByOwner>(std::move(by_owner));
+    if (!locks_.AnyHot(footprint.keys)) {
+      return RunWrite<T>(std::move(footprint), std::move(body), std::move(done), 0,
+                         WriteLanes{false, std::move(lanes)});
+    }
+    return TakeLanesAndRun<T>(std::move(lanes), std::move(footprint), std::move(body),
+                              std::move(done), 0);
   }
   std::vector<std::string> keys = footprint.keys;
   lanes_.Enter(keys, [this, keys, footprint = std::move(footprint), body = std::move(body),
@@ -511,31 +504,65 @@ void ClusterKv::StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOve
           if (*alive) lanes_.Leave(keys);
           done(std::move(reply));
         },
-        0, /*in_lanes=*/true);
+        0, WriteLanes{true, nullptr});
   });
 }
 
 template <typename T>
+void ClusterKv::TakeLanesAndRun(std::shared_ptr<const LanesByOwner> lanes, TxnFootprint footprint,
+                                std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
+                                int attempt) {
+  const uint64_t id = coordinator_->FreshTimestamp().value();
+  locks_.Acquire(id, *lanes,
+                 [this, lanes, footprint = std::move(footprint), body = std::move(body),
+                  done = std::move(done), attempt,
+                  alive = alive_](ShardLocks::Release release, bool held) mutable {
+                   if (!*alive) return;
+                   RunWrite<T>(
+                       std::move(footprint), std::move(body),
+                       [release = std::move(release), done = std::move(done)](Reply<T> reply) {
+                         release();
+                         done(std::move(reply));
+                       },
+                       // Given up on, they are not taken again: a lost
+                       // conflict backs off as without them.
+                       attempt, held ? WriteLanes{true, lanes} : WriteLanes{});
+                 });
+}
+
+template <typename T>
 void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body,
-                         Done<T> done, int attempt, bool in_lanes) {
+                         Done<T> done, int attempt, WriteLanes lanes) {
   auto begun = coordinator_->Begin(Isolation::kSerializable, /*read_only=*/false, std::nullopt);
   if (!begun.ok()) return done(ClusterError(begun.status()));
-  // A lost conflict runs the request again from a new snapshot, after a
-  // random wait: in the lanes of its keys, of at most first_backoff (the
-  // writes queued behind it wait too, and the writes it can lose to are
-  // few: those naming ranges); else doubling with each attempt.
+  // A lost conflict runs the request again from a new snapshot: a write of
+  // keys several members own first marks them hot and, unless it holds
+  // them, takes their lanes; any other after a random wait that doubles
+  // with each attempt (in lanes too: what it lost to does not wait in them,
+  // and may come again at once). A write in the lanes of keys several
+  // members own loses only to writes outside them (first attempts of keys
+  // not yet hot on their member, writes that gave up on lanes), each of
+  // which tries a bounded number of times: its losses draw on a budget of
+  // their own, four times max_attempts, so that a crowd of those cannot
+  // use up its attempts.
   auto on_conflict = [=, this](const Status& conflict) {
-    if (attempt + 1 >= options_.max_attempts) return done(ClusterError(conflict));
-    if (options_.timers == nullptr) {
-      return RunWrite<T>(footprint, body, done, attempt + 1, in_lanes);
+    WriteLanes next = lanes;
+    int next_attempt = attempt + 1;
+    if (lanes.several_owners) locks_.MarkHot(footprint.keys);
+    if (lanes.held && lanes.several_owners) {
+      if (++next.losses_in_lanes < 4 * options_.max_attempts) next_attempt = attempt;
     }
+    if (next_attempt >= options_.max_attempts) return done(ClusterError(conflict));
+    if (!lanes.held && lanes.several_owners) {
+      return TakeLanesAndRun<T>(lanes.several_owners, footprint, body, done, next_attempt);
+    }
+    if (options_.timers == nullptr) return RunWrite<T>(footprint, body, done, next_attempt, next);
+    const int tries = std::min(attempt + next.losses_in_lanes, 20);
     const int64_t ceiling =
-        in_lanes ? options_.first_backoff.count()
-                 : std::min<int64_t>(options_.first_backoff.count() << std::min(attempt, 20),
-                                     options_.max_backoff.count());
+        std::min<int64_t>(options_.first_backoff.count() << tries, options_.max_backoff.count());
     const auto wait = std::chrono::milliseconds(backoff_random_() % (ceiling + 1));
     options_.timers->After(wait, [=, this, alive = alive_] {
-      if (*alive) RunWrite<T>(footprint, body, done, attempt + 1, in_lanes);
+      if (*alive) RunWrite<T>(footprint, body, done, next_attempt, next);
     });
   };
   RunIn<T>(begun->id, static_cast<int64_t>(begun->start.value()), std::move(footprint),

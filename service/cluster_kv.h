@@ -167,15 +167,26 @@ class ClusterKv final {
   bool ForwardToOwner(const TxnFootprint& footprint, const KvWrite& write, const Done<T>& done);
   // Runs a write request here (RunWrite): when it names keys only, after
   // the earlier writes of the same keys, on this member (KeyLanes) or, for
-  // keys several members own, on each owner (ShardLocks).
+  // keys several members own, on each owner (ShardLocks) if they are hot
+  // or once it has lost a conflict.
   template <typename T>
   void StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body, Done<T> done);
   // Runs a write request: gather `footprint` at a fresh snapshot, run
   // `body` over it, commit, stamp (RunIn); a lost conflict starts again.
-  // `in_lanes`: it holds the lanes of its keys.
+  using LanesByOwner = std::map<cluster::ShardId, ShardLocks::OwnedKeys>;
+  struct WriteLanes {
+    bool held = false;  // the write holds the lanes of its keys
+    // Its keys by owner, if several members own them (null: one does).
+    std::shared_ptr<const LanesByOwner> several_owners;
+    int losses_in_lanes = 0;  // conflicts lost holding those
+  };
   template <typename T>
   void RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
-                int attempt, bool in_lanes);
+                int attempt, WriteLanes lanes);
+  // Takes the lanes of `lanes` on their owners (ShardLocks), then RunWrite.
+  template <typename T>
+  void TakeLanesAndRun(std::shared_ptr<const LanesByOwner> lanes, TxnFootprint footprint,
+                       std::function<Reply<T>(TxnOverlay&)> body, Done<T> done, int attempt);
   // The same in the open coordinator transaction `id`, begun at `base`; a
   // lost conflict goes to `on_conflict`.
   template <typename T>

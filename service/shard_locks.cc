@@ -50,7 +50,7 @@ struct ShardLocks::Acquisition {
   std::string holder;
   std::map<cluster::ShardId, OwnedKeys> shards;
   std::map<cluster::ShardId, OwnedKeys>::iterator next;
-  std::function<void(Release)> start;
+  std::function<void(Release, bool)> start;
   std::vector<std::string> local_keys;  // held in this member's lanes
   bool local_held = false;
   // Each other owner asked, with an engine key of its.
@@ -59,6 +59,7 @@ struct ShardLocks::Acquisition {
   std::optional<cluster::ShardId> waiting_for;
   cluster::Timers::Clock::time_point sent_at;
   bool gave_up = false;
+  bool started = false;
 };
 
 struct ShardLocks::Remote {
@@ -75,12 +76,21 @@ ShardLocks::ShardLocks(KeyLanes* lanes, cluster::ShardId local, Send send, clust
 ShardLocks::~ShardLocks() { *alive_ = false; }
 
 void ShardLocks::Acquire(uint64_t id, std::map<cluster::ShardId, OwnedKeys> keys_by_shard,
-                         std::function<void(Release)> start) {
+                         std::function<void(Release, bool)> start) {
   auto acquisition = std::make_shared<Acquisition>();
   acquisition->holder = std::to_string(local_) + ":" + std::to_string(id);
   acquisition->shards = std::move(keys_by_shard);
   acquisition->next = acquisition->shards.begin();
   acquisition->start = std::move(start);
+  if (timers_ != nullptr) {
+    // However the wait goes, the write waits at most max_wait for lanes.
+    timers_->After(options_.max_wait,
+                   [this, weak = std::weak_ptr<Acquisition>(acquisition), alive = alive_] {
+                     if (!*alive) return;
+                     std::shared_ptr<Acquisition> waiting = weak.lock();
+                     if (waiting && !waiting->started && !waiting->gave_up) GiveUp(waiting);
+                   });
+  }
   AcquireNext(std::move(acquisition));
 }
 
@@ -88,16 +98,20 @@ void ShardLocks::AcquireNext(std::shared_ptr<Acquisition> acquisition) {
   Acquisition& a = *acquisition;
   if (a.next == a.shards.end()) {
     ++acquired_;
-    std::function<void(Release)> start = std::move(a.start);
-    return start([this, acquisition, alive = alive_] {
-      if (*alive) GiveBack(acquisition);
-    });
+    a.started = true;
+    std::function<void(Release, bool)> start = std::move(a.start);
+    return start(
+        [this, acquisition, alive = alive_] {
+          if (*alive) GiveBack(acquisition);
+        },
+        true);
   }
   const auto& [shard, owned] = *a.next++;
   if (shard == local_) {
     a.local_keys = owned.keys;
     return lanes_->Enter(owned.keys, [this, acquisition, alive = alive_] {
       if (!*alive) return;
+      if (acquisition->gave_up) return lanes_->Leave(acquisition->local_keys);
       acquisition->local_held = true;
       AcquireNext(acquisition);
     });
@@ -154,8 +168,8 @@ void ShardLocks::GiveUp(const std::shared_ptr<Acquisition>& acquisition) {
   acquisition->gave_up = true;
   acquisition->waiting_for.reset();
   GiveBack(acquisition);
-  std::function<void(Release)> start = std::move(acquisition->start);
-  start([] {});
+  std::function<void(Release, bool)> start = std::move(acquisition->start);
+  start([] {}, false);
 }
 
 void ShardLocks::GiveBack(const std::shared_ptr<Acquisition>& acquisition) {
@@ -260,6 +274,33 @@ void ShardLocks::ForgetLater(const std::string& holder, uint64_t generation) {
       lanes_->Leave(keys);
     }
   });
+}
+
+void ShardLocks::MarkHot(const std::vector<std::string>& keys) {
+  if (timers_ == nullptr) return;
+  const cluster::Timers::Clock::time_point now = timers_->now();
+  while (!hot_by_time_.empty() &&
+         (hot_by_time_.begin()->first <= now || hot_by_time_.size() >= options_.max_hot_keys)) {
+    auto oldest = hot_by_time_.begin();
+    auto it = hot_until_.find(oldest->second);
+    if (it != hot_until_.end() && it->second == oldest->first) hot_until_.erase(it);
+    hot_by_time_.erase(oldest);
+  }
+  const cluster::Timers::Clock::time_point until = now + options_.hot_for;
+  for (const std::string& key : keys) {
+    hot_until_[key] = until;
+    hot_by_time_.emplace(until, key);
+  }
+}
+
+bool ShardLocks::AnyHot(const std::vector<std::string>& keys) const {
+  if (timers_ == nullptr) return true;
+  const cluster::Timers::Clock::time_point now = timers_->now();
+  for (const std::string& key : keys) {
+    auto it = hot_until_.find(key);
+    if (it != hot_until_.end() && it->second > now) return true;
+  }
+  return false;
 }
 
 ShardLocksStats ShardLocks::Stats() const {

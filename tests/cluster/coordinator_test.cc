@@ -224,7 +224,7 @@ TEST_F(CoordinatorTest, AnUnansweredRecordCommitIsAnUnknownOutcomeAndHeartbeatsR
   EXPECT_EQ(coordinator_->Stats().unknown_outcomes, 1u);
 }
 
-TEST_F(CoordinatorTest, AResentOnePhaseCommitThatIsRefusedIsAnUnknownOutcome) {
+TEST_F(CoordinatorTest, AResentOnePhaseCommitRefusedUnjudgedIsAnUnknownOutcome) {
   const uint64_t id = Begin();
   ASSERT_TRUE(coordinator_->Write(id, key_on_[1], "1").ok());
   std::optional<Result<Timestamp>> committed;
@@ -232,10 +232,28 @@ TEST_F(CoordinatorTest, AResentOnePhaseCommitThatIsRefusedIsAnUnknownOutcome) {
   peers_.RunTimers(kT0 + milliseconds(100));  // a second copy
   auto sent = Take();
   ASSERT_EQ(sent.size(), 2u);
-  Answer(sent[1], PeerError{Status(StatusCode::kConflict, "already finished")});
+  // The shard restarted: it refuses what was sent before, unjudged.
+  Answer(sent[1], PeerError{Status::Unavailable("sent to shard 1 before it restarted")});
   ASSERT_TRUE(committed);
   EXPECT_EQ(committed->status().code(), StatusCode::kIoError)
       << "the first copy may have committed on a shard that then forgot it";
+  EXPECT_EQ(coordinator_->Stats().unknown_outcomes, 1u);
+}
+
+TEST_F(CoordinatorTest, AResentOnePhaseCommitRefusedAsAConflictLostIt) {
+  const uint64_t id = Begin();
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[1], "1").ok());
+  std::optional<Result<Timestamp>> committed;
+  coordinator_->Commit(id, [&](Result<Timestamp> r) { committed = std::move(r); });
+  peers_.RunTimers(kT0 + milliseconds(100));  // a second copy
+  auto sent = Take();
+  ASSERT_EQ(sent.size(), 2u);
+  // A shard up all along judged a copy and remembers it: a conflict is
+  // the answer for every copy.
+  Answer(sent[0], PeerError{Status(StatusCode::kConflict, "write-write conflict")});
+  ASSERT_TRUE(committed);
+  EXPECT_EQ(committed->status().code(), StatusCode::kConflict);
+  EXPECT_EQ(coordinator_->Stats().unknown_outcomes, 0u);
 }
 
 TEST_F(CoordinatorTest, ScanMergesShardsUpToTheShortestCutAndOverlaysOwnWrites) {

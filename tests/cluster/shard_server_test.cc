@@ -224,6 +224,12 @@ TEST_F(ShardServerTest, RefusesShardsThatDoNotExistAndCopiesOlderThanTheServer) 
                              HLC::Make(HLC::SystemMillis() - 60'000, 0));
   EXPECT_EQ(old.code(), StatusCode::kConflict);
   EXPECT_NE(old.message().find("before it restarted"), std::string::npos);
+  // A one-phase commit so old is refused unjudged, not as a conflict: a
+  // copy of it may have committed before the restart.
+  Answer old_commit;
+  server_->Commit(ShardCommit{Request(NewTxn(), {{"k", "1"}}, 0)},
+                  HLC::Make(HLC::SystemMillis() - 60'000, 0), old_commit.Respond());
+  EXPECT_EQ(std::get<PeerError>(*old_commit.reply).status.code(), StatusCode::kUnavailable);
   Answer commit;
   server_->Commit(ShardCommit{Request(NewTxn(), {{"k", "1"}}, 7)}, Now(), commit.Respond());
   EXPECT_EQ(std::get<PeerError>(*commit.reply).status.code(), StatusCode::kInvalidArgument);

@@ -84,6 +84,9 @@ class ThreeNodes {
       kv_.push_back(std::make_unique<ClusterKv>(&cluster_.member(i).coordinator(),
                                                 &cluster_.member(i).router(), options));
       serve_[i] = [this, i](const std::string& request, cluster::ShardServer::Respond respond) {
+        if (request.starts_with(ShardLocks::kTag)) {
+          return kv_[i]->ServeLanes(request, std::move(respond));
+        }
         kv_[i]->ServeForward(request, std::move(respond));
       };
     }

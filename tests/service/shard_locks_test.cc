@@ -36,9 +36,19 @@ class Members {
                         std::function<void(Result<std::string>)> done) {
             in_flight.push_back({shard, Owner(engine_key), std::move(request), std::move(done)});
           },
-          timers, ShardLocksOptions{std::chrono::milliseconds(100), 1000});
+          timers, Options());
       members_.push_back(std::move(member));
     }
+  }
+
+  // Lanes held for 100 ms at most; patience 250 ms; passed over for 2 s;
+  // 1 s of waiting in all.
+  static ShardLocksOptions Options() {
+    ShardLocksOptions options;
+    options.max_hold = std::chrono::milliseconds(100);
+    options.max_remote = 1000;
+    options.max_wait = std::chrono::milliseconds(1000);
+    return options;
   }
 
   static cluster::ShardId Owner(const std::string& key) {
@@ -98,7 +108,8 @@ TEST(ShardLocksTest, AWriteOverTwoMembersWaitsForEachOwnersEarlierWrites) {
   // Member 1 runs a write of b1 (its own key) first.
   m.lanes(1).Enter({"b1"}, [&] { ran.push_back("local b1"); });
   std::optional<Release> cross;
-  m.locks(0).Acquire(7, Members::ByOwner({"a1", "b1"}), [&](Release r) {
+  m.locks(0).Acquire(7, Members::ByOwner({"a1", "b1"}), [&](Release r, bool held) {
+    EXPECT_TRUE(held);
     ran.push_back("a1+b1");
     cross = std::move(r);
   });
@@ -121,7 +132,8 @@ TEST(ShardLocksTest, AnOwnerThatDoesNotAnswerLetsTheWriteRunWithoutLanes) {
   Members m(3);
   std::vector<std::string> ran;
   std::optional<Release> cross;
-  m.locks(0).Acquire(1, Members::ByOwner({"a1", "b1", "c1"}), [&](Release r) {
+  m.locks(0).Acquire(1, Members::ByOwner({"a1", "b1", "c1"}), [&](Release r, bool held) {
+    EXPECT_FALSE(held);
     ran.push_back("cross");
     cross = std::move(r);
   });
@@ -170,7 +182,7 @@ TEST(ShardLocksTest, AGiveBackWhileWaitingLeavesAsSoonAsGranted) {
 TEST(ShardLocksTest, ADeadHoldersLanesAreGivenBackAfterMaxHold) {
   cluster::Timers timers;
   Members m(2, &timers);
-  m.locks(0).Acquire(3, Members::ByOwner({"a1", "b1"}), [](Release) {});  // never released
+  m.locks(0).Acquire(3, Members::ByOwner({"a1", "b1"}), [](Release, bool) {});  // never released
   m.DeliverAll();
   bool ran = false;
   m.lanes(1).Enter({"b1"}, [&] { ran = true; });
@@ -184,7 +196,7 @@ TEST(ShardLocksTest, ADeadHoldersLanesAreGivenBackAfterMaxHold) {
 
 TEST(ShardLocksTest, ASilentOwnerIsGivenUpOnAndPassedOverABusyOneWaitedFor) {
   cluster::Timers timers;
-  Members m(3, &timers);  // patience 250 ms, passed over for 2 s
+  Members m(3, &timers);  // patience 250 ms, passed over for 2 s, max wait 1 s
   auto at = [&](int ms) {
     timers.RunDue(cluster::Timers::Clock::time_point{} + std::chrono::milliseconds(ms));
   };
@@ -192,14 +204,15 @@ TEST(ShardLocksTest, ASilentOwnerIsGivenUpOnAndPassedOverABusyOneWaitedFor) {
   // c1 is busy on member 2, which answers everything else meanwhile.
   m.lanes(2).Enter({"c1"}, [] {});
   std::optional<Release> first;
-  m.locks(0).Acquire(1, Members::ByOwner({"a1", "c1"}), [&](Release r) {
+  m.locks(0).Acquire(1, Members::ByOwner({"a1", "c1"}), [&](Release r, bool held) {
+    EXPECT_TRUE(held);
     ran.push_back("first");
     first = std::move(r);
   });
   m.DeliverAll();  // the enter for c1 waits on member 2
-  for (int ms = 100; ms <= 1000; ms += 100) {
+  for (int ms = 100; ms <= 900; ms += 100) {
     // Member 2 answers another request of member 0's now and then.
-    m.locks(0).Acquire(100 + ms, Members::ByOwner({"a9", "c9"}), [](Release r) { r(); });
+    m.locks(0).Acquire(100 + ms, Members::ByOwner({"a9", "c9"}), [](Release r, bool) { r(); });
     m.DeliverAll();
     at(ms);
   }
@@ -213,16 +226,17 @@ TEST(ShardLocksTest, ASilentOwnerIsGivenUpOnAndPassedOverABusyOneWaitedFor) {
   // without lanes, having given back a1.
   m.lanes(2).Enter({"c1"}, [] {});
   std::optional<Release> second;
-  m.locks(0).Acquire(2, Members::ByOwner({"a1", "c1"}), [&](Release r) {
+  m.locks(0).Acquire(2, Members::ByOwner({"a1", "c1"}), [&](Release r, bool held) {
+    EXPECT_FALSE(held);
     ran.push_back("second");
     second = std::move(r);
   });
   ASSERT_EQ(m.in_flight.size(), 1u);
   auto unanswered = std::move(m.in_flight[0]);  // member 2 is down
   m.in_flight.clear();
-  at(1200);
+  at(1100);
   EXPECT_EQ(ran.size(), 1u);
-  at(1260);
+  at(1160);
   EXPECT_EQ(ran.back(), "second");
   EXPECT_EQ(m.locks(0).Stats().gave_up, 1u);
   bool a1_free = false;
@@ -231,7 +245,8 @@ TEST(ShardLocksTest, ASilentOwnerIsGivenUpOnAndPassedOverABusyOneWaitedFor) {
   m.lanes(0).Leave({"a1"});
   // The next write passes member 2 over at once, for 2 s.
   m.in_flight.clear();
-  m.locks(0).Acquire(3, Members::ByOwner({"a1", "b1", "c1"}), [&](Release r) {
+  m.locks(0).Acquire(3, Members::ByOwner({"a1", "b1", "c1"}), [&](Release r, bool held) {
+    EXPECT_TRUE(held);
     ran.push_back("third");
     r();
   });
@@ -242,6 +257,62 @@ TEST(ShardLocksTest, ASilentOwnerIsGivenUpOnAndPassedOverABusyOneWaitedFor) {
   unanswered.done(std::string("granted"));
   EXPECT_EQ(m.locks(0).Stats().gave_up, 1u);
   (*second)();
+}
+
+TEST(ShardLocksTest, AWriteWaitsAtMostMaxWaitInAll) {
+  cluster::Timers timers;
+  Members m(2, &timers);
+  // a1 is busy here on member 0 itself: the write waits in its own lanes.
+  m.lanes(0).Enter({"a1"}, [] {});
+  std::vector<std::string> ran;
+  std::optional<Release> write;
+  m.locks(0).Acquire(1, Members::ByOwner({"a1", "b1"}), [&](Release r, bool held) {
+    EXPECT_FALSE(held);
+    ran.push_back("write");
+    write = std::move(r);
+  });
+  timers.RunDue(timers.now() + std::chrono::milliseconds(999));
+  EXPECT_TRUE(ran.empty());
+  timers.RunDue(timers.now() + std::chrono::milliseconds(1));
+  EXPECT_EQ(ran, (std::vector<std::string>{"write"}));
+  EXPECT_EQ(m.locks(0).Stats().gave_up, 1u);
+  // Its place in the queue of a1 is left as soon as it comes up.
+  bool next = false;
+  m.lanes(0).Enter({"a1"}, [&] { next = true; });
+  m.lanes(0).Leave({"a1"});
+  EXPECT_TRUE(next);
+  (*write)();
+  m.DeliverAll();
+  EXPECT_TRUE(m.in_flight.empty()) << "b1 was never asked for";
+}
+
+TEST(ShardLocksTest, KeysAreHotForASecondAfterALostConflictAndBounded) {
+  KeyLanes lanes;
+  auto send = [](const std::string&, std::string, std::function<void(Result<std::string>)>) {};
+  ShardLocks untimed(&lanes, 0, send, nullptr);
+  EXPECT_TRUE(untimed.AnyHot({"a"})) << "without timers every key is hot";
+
+  cluster::Timers timers;
+  ShardLocksOptions options;
+  options.max_hot_keys = 3;
+  ShardLocks locks(&lanes, 0, send, &timers, options);
+  EXPECT_FALSE(locks.AnyHot({"a", "b"}));
+  locks.MarkHot({"a"});
+  EXPECT_TRUE(locks.AnyHot({"b", "a"}));
+  EXPECT_FALSE(locks.AnyHot({"b"}));
+  timers.RunDue(timers.now() + std::chrono::milliseconds(999));
+  EXPECT_TRUE(locks.AnyHot({"a"}));
+  timers.RunDue(timers.now() + std::chrono::milliseconds(1));
+  EXPECT_FALSE(locks.AnyHot({"a"}));
+  // At most 3 remembered: marking more forgets the oldest.
+  locks.MarkHot({"k1"});
+  timers.RunDue(timers.now() + std::chrono::milliseconds(1));
+  locks.MarkHot({"k2", "k3"});
+  timers.RunDue(timers.now() + std::chrono::milliseconds(1));
+  locks.MarkHot({"k4"});
+  EXPECT_FALSE(locks.AnyHot({"k1"}));
+  EXPECT_TRUE(locks.AnyHot({"k4"}));
+  EXPECT_TRUE(locks.AnyHot({"k2"}));
 }
 
 TEST(ShardLocksTest, MalformedRequestsAreRefused) {
@@ -277,7 +348,8 @@ RC_GTEST_PROP(ShardLocksProperty, NoTwoWritesOfAKeyAtOnceAndNoneWaitsForever, ()
         *rc::gen::inRange(1, 4), rc::gen::element<std::string>("a1", "a2", "b1", "b2", "c1"));
     std::vector<std::string> list(keys.begin(), keys.end());
     m.locks(member).Acquire(static_cast<uint64_t>(w), Members::ByOwner(list),
-                            [&, w, keys](Release r) {
+                            [&, w, keys](Release r, bool held) {
+                              RC_ASSERT(held);
                               for (const std::string& k : keys) {
                                 RC_ASSERT(busy.count(k) == 0u);
                                 busy[k] = w;
