@@ -19,6 +19,13 @@ namespace coordinator_test {
 using std::chrono::milliseconds;
 const Timers::Clock::time_point kT0 = Timers::Clock::time_point() + std::chrono::hours(1);
 
+// A one-shard commit sent twice (no answer within the first retry): the
+// copies sent, and where the answer goes.
+struct ResentCommit {
+  std::vector<CapturingTransport::Sent> copies;
+  std::optional<Result<Timestamp>> committed;
+};
+
 // Three shards on n0, n1, n2; the coordinator is on n0 (shard 0).
 class CoordinatorTest : public ::testing::Test {
  protected:
@@ -52,6 +59,9 @@ class CoordinatorTest : public ::testing::Test {
   static const T& As(const CapturingTransport::Sent& sent) {
     return std::get<T>(sent.request);
   }
+  // Begins a transaction writing one key on shard 1, commits it, and lets
+  // the first retry send a second copy of the commit.
+  void CommitResent(ResentCommit* out);
   void Answer(const CapturingTransport::Sent& sent, PeerReply reply) {
     EXPECT_TRUE(peers_.OnReply(sent.msg_id, reply));
   }
@@ -224,35 +234,34 @@ TEST_F(CoordinatorTest, AnUnansweredRecordCommitIsAnUnknownOutcomeAndHeartbeatsR
   EXPECT_EQ(coordinator_->Stats().unknown_outcomes, 1u);
 }
 
-TEST_F(CoordinatorTest, AResentOnePhaseCommitRefusedUnjudgedIsAnUnknownOutcome) {
+void CoordinatorTest::CommitResent(ResentCommit* out) {
   const uint64_t id = Begin();
   ASSERT_TRUE(coordinator_->Write(id, key_on_[1], "1").ok());
-  std::optional<Result<Timestamp>> committed;
-  coordinator_->Commit(id, [&](Result<Timestamp> r) { committed = std::move(r); });
-  peers_.RunTimers(kT0 + milliseconds(100));  // a second copy
-  auto sent = Take();
-  ASSERT_EQ(sent.size(), 2u);
+  coordinator_->Commit(id, [out](Result<Timestamp> r) { out->committed = std::move(r); });
+  peers_.RunTimers(kT0 + milliseconds(100));
+  out->copies = Take();
+  ASSERT_EQ(out->copies.size(), 2u);
+}
+
+TEST_F(CoordinatorTest, AResentOnePhaseCommitRefusedUnjudgedIsAnUnknownOutcome) {
+  ResentCommit c;
+  CommitResent(&c);
   // The shard restarted: it refuses what was sent before, unjudged.
-  Answer(sent[1], PeerError{Status::Unavailable("sent to shard 1 before it restarted")});
-  ASSERT_TRUE(committed);
-  EXPECT_EQ(committed->status().code(), StatusCode::kIoError)
+  Answer(c.copies[1], PeerError{Status::Unavailable("sent to shard 1 before it restarted")});
+  ASSERT_TRUE(c.committed);
+  EXPECT_EQ(c.committed->status().code(), StatusCode::kIoError)
       << "the first copy may have committed on a shard that then forgot it";
   EXPECT_EQ(coordinator_->Stats().unknown_outcomes, 1u);
 }
 
 TEST_F(CoordinatorTest, AResentOnePhaseCommitRefusedAsAConflictLostIt) {
-  const uint64_t id = Begin();
-  ASSERT_TRUE(coordinator_->Write(id, key_on_[1], "1").ok());
-  std::optional<Result<Timestamp>> committed;
-  coordinator_->Commit(id, [&](Result<Timestamp> r) { committed = std::move(r); });
-  peers_.RunTimers(kT0 + milliseconds(100));  // a second copy
-  auto sent = Take();
-  ASSERT_EQ(sent.size(), 2u);
+  ResentCommit c;
+  CommitResent(&c);
   // A shard up all along judged a copy and remembers it: a conflict is
   // the answer for every copy.
-  Answer(sent[0], PeerError{Status(StatusCode::kConflict, "write-write conflict")});
-  ASSERT_TRUE(committed);
-  EXPECT_EQ(committed->status().code(), StatusCode::kConflict);
+  Answer(c.copies[0], PeerError{Status(StatusCode::kConflict, "write-write conflict")});
+  ASSERT_TRUE(c.committed);
+  EXPECT_EQ(c.committed->status().code(), StatusCode::kConflict);
   EXPECT_EQ(coordinator_->Stats().unknown_outcomes, 0u);
 }
 
