@@ -273,8 +273,20 @@ class StrataCluster:
                                              port=free_port(), env=env))
 
     def start(self):
-        for m in self.members:
-            m.start()
+        """Every member; if one does not start, those started are stopped
+        (a caller's cleanup is registered only once start returns)."""
+        started = []
+        try:
+            for m in self.members:
+                m.start()
+                started.append(m)
+        except BaseException:
+            for m in started:
+                try:
+                    m.stop()
+                except AssertionError:
+                    pass
+            raise
         return self
 
     @classmethod
