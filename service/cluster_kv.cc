@@ -539,17 +539,17 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
   // keys several members own first marks them hot and, unless it holds
   // them, takes their lanes; any other after a random wait that doubles
   // with each attempt (in lanes too: what it lost to does not wait in them,
-  // and may come again at once). A write in the lanes of keys several
-  // members own loses only to writes outside them (first attempts of keys
-  // not yet hot on their member, writes that gave up on lanes), each of
-  // which tries a bounded number of times: its losses draw on a budget of
-  // their own, four times max_attempts, so that a crowd of those cannot
-  // use up its attempts.
+  // and may come again at once). A write in the lanes of its keys loses
+  // only to writes outside them (first attempts over several members of
+  // keys not yet hot on theirs, writes that gave up on lanes, writes that
+  // name ranges), each of which tries a bounded number of times: its
+  // losses draw on a budget of their own, four times max_attempts, so that
+  // a crowd of those cannot use up its attempts.
   auto on_conflict = [=, this](const Status& conflict) {
     WriteLanes next = lanes;
     int next_attempt = attempt + 1;
     if (lanes.several_owners) locks_.MarkHot(footprint.keys);
-    if (lanes.held && lanes.several_owners) {
+    if (lanes.held) {
       if (++next.losses_in_lanes < 4 * options_.max_attempts) next_attempt = attempt;
     }
     if (next_attempt >= options_.max_attempts) return done(ClusterError(conflict));

@@ -74,8 +74,8 @@ struct ClusterKvOptions {
   size_t max_txn_ops = 128;
   // A request that loses a conflict this many times gets "too many
   // requests" (etcd's ResourceExhausted, which clients retry); a write
-  // holding the lanes of keys several members own may lose four times as
-  // many more while it holds them (see RunWrite).
+  // holding the lanes of its keys (KeyLanes, ShardLocks) may lose four
+  // times as many more while it holds them (see RunWrite).
   int max_attempts = 8;
   // Between attempts it waits a random time up to this, doubled each
   // attempt (so writers of the same keys spread out instead of meeting

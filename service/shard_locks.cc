@@ -59,7 +59,6 @@ struct ShardLocks::Acquisition {
   std::optional<cluster::ShardId> waiting_for;
   cluster::Timers::Clock::time_point sent_at;
   bool gave_up = false;
-  bool started = false;
 };
 
 struct ShardLocks::Remote {
@@ -82,15 +81,6 @@ void ShardLocks::Acquire(uint64_t id, std::map<cluster::ShardId, OwnedKeys> keys
   acquisition->shards = std::move(keys_by_shard);
   acquisition->next = acquisition->shards.begin();
   acquisition->start = std::move(start);
-  if (timers_ != nullptr) {
-    // However the wait goes, the write waits at most max_wait for lanes.
-    timers_->After(options_.max_wait,
-                   [this, weak = std::weak_ptr<Acquisition>(acquisition), alive = alive_] {
-                     if (!*alive) return;
-                     std::shared_ptr<Acquisition> waiting = weak.lock();
-                     if (waiting && !waiting->started && !waiting->gave_up) GiveUp(waiting);
-                   });
-  }
   AcquireNext(std::move(acquisition));
 }
 
@@ -98,7 +88,6 @@ void ShardLocks::AcquireNext(std::shared_ptr<Acquisition> acquisition) {
   Acquisition& a = *acquisition;
   if (a.next == a.shards.end()) {
     ++acquired_;
-    a.started = true;
     std::function<void(Release, bool)> start = std::move(a.start);
     return start(
         [this, acquisition, alive = alive_] {

@@ -23,7 +23,7 @@
 // runs without them is correct, only more likely to lose a conflict. That
 // is what makes failures cheap to handle:
 //  - an owner that refuses (it holds too many requests), or that does not
-//    grant and has answered nothing for `patience` (while the write waits
+//    grant and has answered nothing for `patience` (1 s; while the write waits
 //    for it, it holds the lanes of the shards before it, and so holds up
 //    their writes): the write gives back what it holds and runs without
 //    lanes. An owner silent for that long is passed over by the writes
@@ -33,7 +33,6 @@
 //    waited for;
 //  - a member that dies holding lanes on another member: the owner gives
 //    them back after `max_hold` (so those keys' writes wait at most that);
-//  - a write that has waited `max_wait` for its lanes in all: the same;
 //  - a give-back that overtakes its request: the owner remembers it for
 //    `max_hold` and gives the lanes back as soon as they are granted.
 //
@@ -79,16 +78,8 @@ struct ShardLocksOptions {
   size_t max_hot_keys = 100000;
   // How long a write waits for an owner that answers nothing at all, and
   // how long such an owner is then passed over.
-  std::chrono::milliseconds patience{250};
+  std::chrono::milliseconds patience{1000};
   std::chrono::milliseconds deaf_for{2000};
-  // The longest a write waits for all its lanes before it gives up on them.
-  // Waits chain (a write holds the lanes of the shards before the one it
-  // waits for), so a few long holds could queue many writes behind them;
-  // this cuts such chains inside a client's 5 s timeout. (Under 1,000
-  // writers of 4 random keys among 10,000 the p99 is about a second: a
-  // bound of 1 s made writes give up, lose conflicts, and run out of
-  // attempts.)
-  std::chrono::milliseconds max_wait{3000};
 };
 
 struct ShardLocksStats {

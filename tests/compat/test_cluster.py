@@ -314,16 +314,25 @@ class ClusterTest(unittest.TestCase):
             ops = [pb.RequestOp(request_put=pb.PutRequest(key=k, value=b"%d" % i))
                    for k in chosen]
             futures.append(stub.Txn.future(pb.TxnRequest(success=ops), timeout=60))
-        revisions = [f.result().header.revision for f in futures]
-        self.assertEqual(len(set(revisions)), len(futures))
-        for key in keys:
-            r = stubs[0].Range(pb.RangeRequest(key=key), timeout=10)
-            self.assertEqual(r.kvs[0].version, writes[key], key)
 
         def metric(port, name):
             with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
                 text = r.read().decode()
             return float(re.search(r"^%s (\S+)$" % name, text, re.M).group(1))
+
+        revisions, refused = [], []
+        for f in futures:
+            try:
+                revisions.append(f.result().header.revision)
+            except grpc.RpcError as e:
+                refused.append(e.details())
+        self.assertEqual(refused, [], "lanes taken %s, given up %s" % tuple(
+            sum(metric(p, "strata_cluster_lanes_%s_total" % what)
+                for p in self.cluster.metrics_ports) for what in ("acquired", "given_up")))
+        self.assertEqual(len(set(revisions)), len(futures))
+        for key in keys:
+            r = stubs[0].Range(pb.RangeRequest(key=key), timeout=10)
+            self.assertEqual(r.kvs[0].version, writes[key], key)
 
         acquired = sum(metric(p, "strata_cluster_lanes_acquired_total")
                        for p in self.cluster.metrics_ports)
