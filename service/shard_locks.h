@@ -84,7 +84,7 @@ struct ShardLocksOptions {
 
 struct ShardLocksStats {
   uint64_t acquired = 0;        // writes that took the lanes of several shards
-  uint64_t gave_up = 0;         // of those, writes that ran without them
+  uint64_t gave_up = 0;         // writes that ran without them (refused, silence)
   uint64_t passed_over = 0;     // owners passed over, as silent of late
   uint64_t remote_held = 0;     // other members' requests held here now
   uint64_t remote_expired = 0;  // given back here after max_hold
