@@ -58,6 +58,7 @@ struct ShardLocks::Acquisition {
   // The owner waited for, and since when (a timers time).
   std::optional<cluster::ShardId> waiting_for;
   cluster::Timers::Clock::time_point sent_at;
+  const OwnedKeys* asking = nullptr;  // in `shards`: the keys asked for
   bool gave_up = false;
 };
 
@@ -66,6 +67,7 @@ struct ShardLocks::Remote {
   State state = State::kWaiting;
   std::vector<std::string> keys;
   uint64_t generation = 0;
+  std::function<void(std::string)> respond;  // while waiting: the latest call's
 };
 
 ShardLocks::ShardLocks(KeyLanes* lanes, cluster::ShardId local, Send send, cluster::Timers* timers,
@@ -121,11 +123,25 @@ void ShardLocks::AcquireNext(std::shared_ptr<Acquisition> acquisition) {
       if (*alive) CheckWait(weak, shard);
     });
   }
-  send_(owned.engine_key, EncodeEnter(a.holder, owned.keys),
-        [this, acquisition, shard = shard, alive = alive_](Result<std::string> answer) {
+  a.asking = &owned;
+  Ask(std::move(acquisition), shard);
+}
+
+void ShardLocks::Ask(std::shared_ptr<Acquisition> acquisition, cluster::ShardId shard) {
+  const OwnedKeys& owned = *acquisition->asking;
+  send_(owned.engine_key, EncodeEnter(acquisition->holder, owned.keys),
+        [this, acquisition, shard, alive = alive_](Result<std::string> answer) {
           if (!*alive) return;
           if (answer.ok() && timers_ != nullptr) heard_[shard] = timers_->now();
           if (acquisition->gave_up) return;  // its give-back is on its way
+          if (!answer.ok() && timers_ != nullptr &&
+              timers_->now() - acquisition->sent_at >= options_.patience) {
+            // The call timed out in a long queue (an owner that went
+            // silent is given up on by CheckWait first): ask again, to
+            // keep its place; the owner answers the latest call.
+            acquisition->sent_at = timers_->now();
+            return Ask(acquisition, shard);
+          }
           acquisition->waiting_for.reset();
           if (answer.ok() && *answer == kGranted) return AcquireNext(acquisition);
           GiveUp(acquisition);
@@ -197,9 +213,18 @@ void ShardLocks::Serve(std::string_view request, std::function<void(std::string)
 
 void ShardLocks::ServeEnter(const std::string& holder, std::vector<std::string> keys,
                             std::function<void(std::string)> respond) {
-  if (remote_.count(holder) != 0) {
-    // Given back before it came (or, impossibly, asked twice).
-    return respond("refused: the lanes were given back before they were asked for");
+  if (auto it = remote_.find(holder); it != remote_.end()) {
+    switch (it->second.state) {
+      case Remote::State::kWaiting:
+        // Asked again (the first call timed out in a long queue): this
+        // call gets the grant.
+        it->second.respond = std::move(respond);
+        return;
+      case Remote::State::kHeld:
+        return respond(std::string(kGranted));
+      case Remote::State::kGivenBack:
+        return respond("refused: the lanes were given back before they were asked for");
+    }
   }
   if (remote_.size() >= options_.max_remote) {
     return respond("refused: this member already holds " + std::to_string(options_.max_remote) +
@@ -208,10 +233,12 @@ void ShardLocks::ServeEnter(const std::string& holder, std::vector<std::string> 
   Remote& remote = remote_[holder];
   remote.keys = keys;
   remote.generation = ++next_generation_;
-  lanes_->Enter(std::move(keys), [this, holder, respond = std::move(respond), alive = alive_] {
+  remote.respond = std::move(respond);
+  lanes_->Enter(std::move(keys), [this, holder, alive = alive_] {
     if (!*alive) return;
     auto it = remote_.find(holder);
     if (it == remote_.end()) return;  // cannot happen: entries leave through here
+    std::function<void(std::string)> respond = std::move(it->second.respond);
     if (it->second.state == Remote::State::kGivenBack) {
       const std::vector<std::string> keys = std::move(it->second.keys);
       remote_.erase(it);

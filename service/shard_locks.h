@@ -30,7 +30,8 @@
 //    after it for `deaf_for` (it is likely down: its keys' writes fail
 //    anyway, and the other members' keys go on). Under load an owner
 //    answers something every millisecond or so, so a long queue there is
-//    waited for;
+//    waited for (a call that times out in it is made again, and the owner
+//    answers the latest);
 //  - a member that dies holding lanes on another member: the owner gives
 //    them back after `max_hold` (so those keys' writes wait at most that);
 //  - a give-back that overtakes its request: the owner remembers it for
@@ -138,6 +139,9 @@ class ShardLocks final {
   struct Acquisition;
   struct Remote;
   void AcquireNext(std::shared_ptr<Acquisition> acquisition);
+  // Asks `shard`'s owner for the lanes of the keys the acquisition is at
+  // (again, if a call timed out while the owner still answered).
+  void Ask(std::shared_ptr<Acquisition> acquisition, cluster::ShardId shard);
   // Gives up on `acquisition` (runs its write without lanes) if it still
   // waits for `shard` and that owner has been silent for the patience.
   void CheckWait(std::weak_ptr<Acquisition> acquisition, cluster::ShardId shard);

@@ -258,6 +258,49 @@ TEST(ShardLocksTest, ASilentOwnerIsGivenUpOnAndPassedOverABusyOneWaitedFor) {
   (*second)();
 }
 
+TEST(ShardLocksTest, ACallThatTimesOutInALongQueueIsMadeAgainAndKeepsItsPlace) {
+  cluster::Timers timers;
+  Members m(2, &timers);  // patience 250 ms
+  auto at = [&](int ms) {
+    timers.RunDue(cluster::Timers::Clock::time_point{} + std::chrono::milliseconds(ms));
+  };
+  m.lanes(1).Enter({"b1"}, [] {});  // b1 busy on member 1 for long
+  std::vector<std::string> ran;
+  std::optional<Release> write;
+  m.locks(0).Acquire(1, Members::ByOwner({"a1", "b1"}), [&](Release r, bool held) {
+    EXPECT_TRUE(held);
+    ran.push_back("write");
+    write = std::move(r);
+  });
+  ASSERT_EQ(m.in_flight.size(), 1u);
+  Members::Message first = std::move(m.in_flight[0]);
+  m.in_flight.clear();
+  // The owner queues it; its answer would go to a call that times out.
+  m.locks(1).Serve(first.request, [](std::string) { ADD_FAILURE() << "answered a dead call"; });
+  for (int ms = 100; ms <= 500; ms += 100) {
+    // Member 1 answers other requests meanwhile.
+    m.locks(0).Acquire(100 + ms, Members::ByOwner({"a9", "b9"}), [](Release r, bool) { r(); });
+    m.DeliverAll();
+    at(ms);
+  }
+  // A later write of b1 queues behind the first.
+  m.lanes(1).Enter({"b1"}, [&] { ran.push_back("later b1"); });
+  first.done(Status::Unavailable("the call timed out"));
+  ASSERT_EQ(m.in_flight.size(), 1u) << "asked again";
+  m.Deliver(0);
+  EXPECT_TRUE(ran.empty());
+  m.lanes(1).Leave({"b1"});  // its turn: the second call gets the grant
+  EXPECT_EQ(ran, (std::vector<std::string>{"write"}));
+  EXPECT_EQ(m.locks(0).Stats().gave_up, 0u);
+  // Asking once more while held is granted at once.
+  std::string again;
+  m.locks(1).Serve(first.request, [&](std::string a) { again = std::move(a); });
+  EXPECT_EQ(again, "granted");
+  (*write)();
+  m.DeliverAll();
+  EXPECT_EQ(ran, (std::vector<std::string>{"write", "later b1"}));
+}
+
 TEST(ShardLocksTest, KeysAreHotForASecondAfterALostConflictAndBounded) {
   KeyLanes lanes;
   auto send = [](const std::string&, std::string, std::function<void(Result<std::string>)>) {};
