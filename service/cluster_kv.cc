@@ -477,15 +477,18 @@ void ClusterKv::StartWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOve
   if (footprint.keys.empty() || !footprint.spans.empty() || !footprint.past_ranges.empty()) {
     return RunWrite<T>(std::move(footprint), std::move(body), std::move(done), 0, WriteLanes{});
   }
-  LanesByOwner by_owner;
-  for (const std::string& key : footprint.keys) {
-    std::string engine_key = EngineKey(key);
-    ShardLocks::OwnedKeys& owned = by_owner[router_->OwnerOf(engine_key)];
-    if (owned.keys.empty()) owned.engine_key = std::move(engine_key);
-    owned.keys.push_back(key);
-  }
   // Without forwarding, other members serve no lanes: this member's only.
-  if (by_owner.size() > 1 && options_.forward_codec != nullptr) {
+  // (One key has one owner: a put does not look for others.)
+  LanesByOwner by_owner;
+  if (footprint.keys.size() > 1 && options_.forward_codec != nullptr) {
+    for (const std::string& key : footprint.keys) {
+      std::string engine_key = EngineKey(key);
+      ShardLocks::OwnedKeys& owned = by_owner[router_->OwnerOf(engine_key)];
+      if (owned.keys.empty()) owned.engine_key = std::move(engine_key);
+      owned.keys.push_back(key);
+    }
+  }
+  if (by_owner.size() > 1) {
     auto lanes = std::make_shared<const LanesByOwner>(std::move(by_owner));
     if (!locks_.AnyHot(footprint.keys)) {
       return RunWrite<T>(std::move(footprint), std::move(body), std::move(done), 0,
