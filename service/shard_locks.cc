@@ -240,9 +240,7 @@ void ShardLocks::ServeEnter(const std::string& holder, std::vector<std::string> 
     if (it == remote_.end()) return;  // cannot happen: entries leave through here
     std::function<void(std::string)> respond = std::move(it->second.respond);
     if (it->second.state == Remote::State::kGivenBack) {
-      const std::vector<std::string> keys = std::move(it->second.keys);
-      remote_.erase(it);
-      lanes_->Leave(keys);
+      EraseRemote(it, /*leave=*/true);
       return respond("refused: the lanes were given back before they were granted");
     }
     it->second.state = Remote::State::kHeld;
@@ -264,12 +262,8 @@ void ShardLocks::ServeLeave(const std::string& holder) {
     case Remote::State::kWaiting:
       it->second.state = Remote::State::kGivenBack;  // left when granted
       return;
-    case Remote::State::kHeld: {
-      const std::vector<std::string> keys = std::move(it->second.keys);
-      remote_.erase(it);
-      lanes_->Leave(keys);
-      return;
-    }
+    case Remote::State::kHeld:
+      return EraseRemote(it, /*leave=*/true);
     case Remote::State::kGivenBack:
       return;
   }
@@ -283,13 +277,16 @@ void ShardLocks::ForgetLater(const std::string& holder, uint64_t generation) {
     if (it == remote_.end() || it->second.generation != generation) return;
     if (it->second.state == Remote::State::kWaiting) return;  // granted later: armed then
     const bool held = it->second.state == Remote::State::kHeld;
-    const std::vector<std::string> keys = std::move(it->second.keys);
-    remote_.erase(it);
-    if (held) {
-      ++remote_expired_;
-      lanes_->Leave(keys);
-    }
+    if (held) ++remote_expired_;
+    EraseRemote(it, held);
   });
+}
+
+void ShardLocks::EraseRemote(std::map<std::string, Remote>::iterator it, bool leave) {
+  // Erased before leaving: Leave may grant other requests at once.
+  const std::vector<std::string> keys = std::move(it->second.keys);
+  remote_.erase(it);
+  if (leave) lanes_->Leave(keys);
 }
 
 void ShardLocks::MarkHot(const std::vector<std::string>& keys) {

@@ -152,6 +152,8 @@ class ShardLocks final {
                   std::function<void(std::string)> respond);
   void ServeLeave(const std::string& holder);
   void ForgetLater(const std::string& holder, uint64_t generation);
+  // Forgets another member's request, leaving its lanes if `leave`.
+  void EraseRemote(std::map<std::string, Remote>::iterator it, bool leave);
 
   KeyLanes* lanes_;
   const cluster::ShardId local_;
