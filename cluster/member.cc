@@ -72,6 +72,7 @@ Member::~Member() = default;
 
 void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_clock,
                        PeerRequest request, ShardServer::Respond respond) {
+  peers_.Heard(from);
   if (sender_clock) {
     if (Status s = clock_.Update(*sender_clock); !s.ok()) return respond(PeerError{s});
   }

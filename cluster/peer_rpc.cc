@@ -41,6 +41,12 @@ bool PeerRpc::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
   return true;
 }
 
+const std::string* PeerRpc::DestinationOf(uint64_t msg_id) const {
+  auto by_msg = call_by_msg_id_.find(msg_id);
+  if (by_msg == call_by_msg_id_.end()) return nullptr;
+  return &calls_.at(by_msg->second).dest;
+}
+
 PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {
   while (!due_.empty() && due_.top().first <= now) {
     const uint64_t call_id = due_.top().second;

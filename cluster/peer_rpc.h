@@ -41,6 +41,8 @@ class PeerRpc final {
   // Completes the call `reply` answers; false if it answers no live call
   // (a late copy, or not ours).
   bool OnReply(uint64_t in_reply_to, const PeerReply& reply);
+  // The node a live call's copy `msg_id` went to; nullptr if none is live.
+  const std::string* DestinationOf(uint64_t msg_id) const;
   // Resends and gives up what is due; returns when to look again.
   Clock::time_point RunTimers(Clock::time_point now);
 

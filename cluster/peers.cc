@@ -29,6 +29,27 @@ void Peers::Call(ShardId shard, PeerRequest request, PeerRpc::Callback done) {
             timers_->now(), std::move(done));
 }
 
+bool Peers::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
+  if (const std::string* dest = rpc_.DestinationOf(in_reply_to)) Heard(*dest);
+  return rpc_.OnReply(in_reply_to, reply);
+}
+
+void Peers::Heard(std::string_view node) {
+  auto it = heard_.find(node);
+  if (it == heard_.end()) {
+    if (!IsPeer(node)) return;
+    it = heard_.emplace(std::string(node), timers_->now()).first;
+  }
+  it->second = timers_->now();
+}
+
+std::optional<Timers::Clock::time_point> Peers::LastHeardFrom(ShardId shard) const {
+  if (shard >= map_->shards().size()) return std::nullopt;
+  auto it = heard_.find(map_->shards()[shard].leaseholder());
+  if (it == heard_.end()) return std::nullopt;
+  return it->second;
+}
+
 void Peers::Broadcast(const PeerRequest& message) {
   for (const std::string& node : node_ids_) {
     if (node != self_) transport_->Send(node, message, clock_->Last());

@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,9 +42,15 @@ class Peers final {
   void Broadcast(const PeerRequest& message);
 
   // A reply came in; false if it answers no live call.
-  bool OnReply(uint64_t in_reply_to, const PeerReply& reply) {
-    return rpc_.OnReply(in_reply_to, reply);
-  }
+  bool OnReply(uint64_t in_reply_to, const PeerReply& reply);
+  // A message came from `node` (a request, or a reply to one of our
+  // calls): it is up.
+  void Heard(std::string_view node);
+  // When the node serving `shard` was last heard from; nullopt if never.
+  // One signal of a peer's liveness for every role: a peer that answers
+  // nothing of what a role asks may be busy with the rest (a long queue),
+  // but one that sends nothing at all is likely down.
+  std::optional<Timers::Clock::time_point> LastHeardFrom(ShardId shard) const;
   // Resends and gives up what is due; returns when to look again.
   PeerRpc::Clock::time_point RunTimers(PeerRpc::Clock::time_point now) {
     return rpc_.RunTimers(now);
@@ -58,6 +66,7 @@ class Peers final {
   Timers* timers_;
   const std::chrono::milliseconds rpc_timeout_;
   PeerRpc rpc_;
+  std::map<std::string, Timers::Clock::time_point, std::less<>> heard_;
 };
 
 // The reply as a T; nullptr if the call gave up or the reply is of another

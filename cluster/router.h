@@ -15,6 +15,7 @@
 #define STRATA_CLUSTER_ROUTER_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,10 @@ class Router final {
 
   ShardId OwnerOf(std::string_view engine_key) const {
     return peers_->map().ShardFor(engine_key).id;
+  }
+  // When the member owning `shard` last sent this one anything (Peers).
+  std::optional<Timers::Clock::time_point> LastHeardFrom(ShardId shard) const {
+    return peers_->LastHeardFrom(shard);
   }
 
   // Runs `request` on the shard owning `engine_key`, once however often

@@ -200,6 +200,7 @@ ClusterKv::ClusterKv(cluster::Coordinator* coordinator, cluster::Router* router,
                    std::function<void(Result<std::string>)> done) {
             router->Forward(engine_key, std::move(request), std::move(done));
           },
+          [router](cluster::ShardId shard) { return router->LastHeardFrom(shard); },
           options.timers) {}
 
 ClusterKv::~ClusterKv() { *alive_ = false; }
@@ -527,9 +528,9 @@ void ClusterKv::TakeLanesAndRun(std::shared_ptr<const LanesByOwner> lanes, TxnFo
                          release();
                          done(std::move(reply));
                        },
-                       // Given up on, they are not taken again: a lost
-                       // conflict backs off as without them.
-                       attempt, held ? WriteLanes{true, lanes} : WriteLanes{});
+                       // Given up on, they are taken again after a lost
+                       // conflict (an owner silent of late is passed over).
+                       attempt, WriteLanes{held, lanes});
                  });
 }
 

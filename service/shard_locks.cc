@@ -70,9 +70,14 @@ struct ShardLocks::Remote {
   std::function<void(std::string)> respond;  // while waiting: the latest call's
 };
 
-ShardLocks::ShardLocks(KeyLanes* lanes, cluster::ShardId local, Send send, cluster::Timers* timers,
-                       ShardLocksOptions options)
-    : lanes_(lanes), local_(local), send_(std::move(send)), timers_(timers), options_(options) {}
+ShardLocks::ShardLocks(KeyLanes* lanes, cluster::ShardId local, Send send, LastHeard last_heard,
+                       cluster::Timers* timers, ShardLocksOptions options)
+    : lanes_(lanes),
+      local_(local),
+      send_(std::move(send)),
+      last_heard_(std::move(last_heard)),
+      timers_(timers),
+      options_(options) {}
 
 ShardLocks::~ShardLocks() { *alive_ = false; }
 
@@ -154,9 +159,14 @@ void ShardLocks::CheckWait(std::weak_ptr<Acquisition> weak, cluster::ShardId sha
   auto heard = heard_.find(shard);
   cluster::Timers::Clock::time_point last = acquisition->sent_at;
   if (heard != heard_.end()) last = std::max(last, heard->second);
+  if (last_heard_) {
+    if (std::optional<cluster::Timers::Clock::time_point> any = last_heard_(shard)) {
+      last = std::max(last, *any);
+    }
+  }
   const cluster::Timers::Clock::time_point now = timers_->now();
   if (now - last < options_.patience) {
-    // The owner is answering others: its queue is long, not it gone.
+    // The owner is up: its queue is long, not it gone.
     timers_->After(options_.patience - (now - last), [this, weak, shard, alive = alive_] {
       if (*alive) CheckWait(weak, shard);
     });

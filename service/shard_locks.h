@@ -23,15 +23,20 @@
 // runs without them is correct, only more likely to lose a conflict. That
 // is what makes failures cheap to handle:
 //  - an owner that refuses (it holds too many requests), or that does not
-//    grant and has answered nothing for `patience` (1 s; while the write waits
-//    for it, it holds the lanes of the shards before it, and so holds up
-//    their writes): the write gives back what it holds and runs without
-//    lanes. An owner silent for that long is passed over by the writes
-//    after it for `deaf_for` (it is likely down: its keys' writes fail
-//    anyway, and the other members' keys go on). Under load an owner
-//    answers something every millisecond or so, so a long queue there is
-//    waited for (a call that times out in it is made again, and the owner
-//    answers the latest);
+//    grant and has sent this member nothing at all for `patience` (1 s;
+//    while the write waits for it, it holds the lanes of the shards before
+//    it, and so holds up their writes): the write gives back what it holds
+//    and runs without lanes, taking them again if it loses a conflict. An
+//    owner silent for that long is passed over by the writes after it for
+//    `deaf_for` (it is likely down: its keys' writes fail anyway, and the
+//    other members' keys go on). A live owner sends something every few
+//    milliseconds (answers to this member's reads, prepares and lane
+//    requests, its own calls), so a long queue there is waited for however
+//    long it takes (a call that times out in it is made again, and the
+//    owner answers the latest). Only its answers to lane requests used to
+//    count: a slow member (ASan at -O0) granted none for 1 s while it
+//    served a queue of 100 writes, and 180 of 400 writes gave up, then ran
+//    out of attempts;
 //  - a member that dies holding lanes on another member: the owner gives
 //    them back after `max_hold` (so those keys' writes wait at most that);
 //  - a give-back that overtakes its request: the owner remembers it for
@@ -54,6 +59,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -99,11 +105,16 @@ class ShardLocks final {
                                   std::function<void(Result<std::string>)> done)>;
   // Gives the lanes a write took back; call exactly once.
   using Release = std::function<void()>;
+  // When the member owning `shard` last sent this one anything (a request,
+  // an answer to any call); nullopt if never. May be null: then only its
+  // answers to lane requests count.
+  using LastHeard =
+      std::function<std::optional<cluster::Timers::Clock::time_point>(cluster::ShardId shard)>;
 
   // `lanes` are this member's, for the keys `local` owns. `timers` (may be
   // null: then nothing is given back by time) and `lanes` must outlive it.
-  ShardLocks(KeyLanes* lanes, cluster::ShardId local, Send send, cluster::Timers* timers,
-             ShardLocksOptions options = {});
+  ShardLocks(KeyLanes* lanes, cluster::ShardId local, Send send, LastHeard last_heard,
+             cluster::Timers* timers, ShardLocksOptions options = {});
   ~ShardLocks();
   ShardLocks(const ShardLocks&) = delete;
   ShardLocks& operator=(const ShardLocks&) = delete;
@@ -158,6 +169,7 @@ class ShardLocks final {
   KeyLanes* lanes_;
   const cluster::ShardId local_;
   const Send send_;
+  const LastHeard last_heard_;
   cluster::Timers* timers_;
   const ShardLocksOptions options_;
   // Hot keys and until when, and the same by time (for forgetting).

@@ -149,6 +149,34 @@ TEST(RouterTest, FansOutToEveryShardAndReportsTheFirstFailure) {
   EXPECT_EQ(**forwarded, "{\"type\":\"mvcc_get_ok\"}");
 }
 
+TEST(RouterTest, AShardsMemberIsHeardFromWhenItAnswersAnyCallOrSendsAnything) {
+  const ShardMap map = *ShardMap::OnePerNode({"n0", "n1", "n2"});
+  HybridLogicalClock clock;
+  Timers timers;
+  CapturingTransport transport;
+  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers,
+              std::chrono::milliseconds(1000));
+  Router router(&peers);
+  const ShardId one = *map.ShardServedBy("n1"), two = *map.ShardServedBy("n2");
+  EXPECT_FALSE(router.LastHeardFrom(one));
+  const auto at = [](int ms) {
+    return Timers::Clock::time_point{} + std::chrono::milliseconds(ms);
+  };
+  timers.SetNow(at(10));
+  router.Scan(KeyRange::All(), Timestamp::Max(), 5, [](Result<ScanResult>) {});
+  timers.SetNow(at(20));
+  for (const auto& sent : transport.sent) {
+    if (sent.dest == "n1") peers.OnReply(sent.msg_id, RawScanReply{Part({}, false)});
+  }
+  EXPECT_EQ(router.LastHeardFrom(one), at(20));  // an answer to any call
+  EXPECT_FALSE(router.LastHeardFrom(two));       // asked, silent
+  timers.SetNow(at(30));
+  peers.Heard("n2");  // a request it sent
+  EXPECT_EQ(router.LastHeardFrom(two), at(30));
+  peers.Heard("stranger");  // not a member: not remembered
+  EXPECT_EQ(router.LastHeardFrom(one), at(20));
+}
+
 TEST(LowWaterMarkTest, UnknownUntilEveryNodeReportedThenTheMinimum) {
   LowWaterMark mark({"n1", "n2"});
   EXPECT_FALSE(mark.Mark(Timestamp(50)));

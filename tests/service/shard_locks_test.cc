@@ -36,6 +36,11 @@ class Members {
                         std::function<void(Result<std::string>)> done) {
             in_flight.push_back({shard, Owner(engine_key), std::move(request), std::move(done)});
           },
+          [this](cluster::ShardId owner) -> std::optional<cluster::Timers::Clock::time_point> {
+            auto it = heard.find(owner);
+            if (it == heard.end()) return std::nullopt;
+            return it->second;
+          },
           timers, Options());
       members_.push_back(std::move(member));
     }
@@ -92,6 +97,9 @@ class Members {
     std::function<void(Result<std::string>)> done;
   };
   std::vector<Message> in_flight;
+  // When each member last sent anything other than lane answers (its
+  // other traffic, as Peers sees it); every member shares it.
+  std::map<cluster::ShardId, cluster::Timers::Clock::time_point> heard;
 
  private:
   struct Member {
@@ -258,6 +266,49 @@ TEST(ShardLocksTest, ASilentOwnerIsGivenUpOnAndPassedOverABusyOneWaitedFor) {
   (*second)();
 }
 
+TEST(ShardLocksTest, AnOwnerThatGrantsNothingButSendsOtherMessagesIsWaitedFor) {
+  cluster::Timers timers;
+  Members m(2, &timers);  // patience 250 ms
+  auto at = [&](int ms) {
+    const auto now = cluster::Timers::Clock::time_point{} + std::chrono::milliseconds(ms);
+    timers.RunDue(now);
+    return now;
+  };
+  // b1 is busy on member 1 for 2 s; in that time member 1 answers no lane
+  // request of member 0's, but its other messages keep coming.
+  m.lanes(1).Enter({"b1"}, [] {});
+  bool ran = false, held_lanes = false;
+  m.locks(0).Acquire(1, Members::ByOwner({"a1", "b1"}), [&](Release r, bool held) {
+    ran = true;
+    held_lanes = held;
+    r();
+  });
+  m.DeliverAll();
+  for (int ms = 100; ms <= 2000; ms += 100) m.heard[1] = at(ms);
+  EXPECT_FALSE(ran) << "an owner that sends anything is up: its queue is waited for";
+  m.lanes(1).Leave({"b1"});
+  EXPECT_TRUE(ran);
+  EXPECT_TRUE(held_lanes);
+  m.DeliverAll();
+  EXPECT_EQ(m.locks(0).Stats().gave_up, 0u);
+
+  // Once it sends nothing at all, the patience runs out.
+  m.lanes(1).Enter({"b1"}, [] {});
+  ran = false;
+  m.locks(0).Acquire(2, Members::ByOwner({"a1", "b1"}), [&](Release r, bool held) {
+    ran = true;
+    held_lanes = held;
+    r();
+  });
+  m.DeliverAll();
+  at(2200);
+  EXPECT_FALSE(ran);
+  at(2400);
+  EXPECT_TRUE(ran);
+  EXPECT_FALSE(held_lanes);
+  EXPECT_EQ(m.locks(0).Stats().gave_up, 1u);
+}
+
 TEST(ShardLocksTest, ACallThatTimesOutInALongQueueIsMadeAgainAndKeepsItsPlace) {
   cluster::Timers timers;
   Members m(2, &timers);  // patience 250 ms
@@ -304,13 +355,13 @@ TEST(ShardLocksTest, ACallThatTimesOutInALongQueueIsMadeAgainAndKeepsItsPlace) {
 TEST(ShardLocksTest, KeysAreHotForASecondAfterALostConflictAndBounded) {
   KeyLanes lanes;
   auto send = [](const std::string&, std::string, std::function<void(Result<std::string>)>) {};
-  ShardLocks untimed(&lanes, 0, send, nullptr);
+  ShardLocks untimed(&lanes, 0, send, nullptr, nullptr);
   EXPECT_TRUE(untimed.AnyHot({"a"})) << "without timers every key is hot";
 
   cluster::Timers timers;
   ShardLocksOptions options;
   options.max_hot_keys = 3;
-  ShardLocks locks(&lanes, 0, send, &timers, options);
+  ShardLocks locks(&lanes, 0, send, nullptr, &timers, options);
   EXPECT_FALSE(locks.AnyHot({"a", "b"}));
   locks.MarkHot({"a"});
   EXPECT_TRUE(locks.AnyHot({"b", "a"}));
