@@ -19,7 +19,7 @@ deps:
 	@scripts/install-deps.sh
 
 configure: deps
-	@cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_UNIT_TESTS=ON >/dev/null
 
 build: configure
 	@cmake --build $(RELEASE_DIR)
