@@ -219,6 +219,8 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
   stats.dropped_from_peers = runtime_->dropped_from_peers();
   stats.held_for_durability = runtime_->HeldForDurability();
   stats.watchers = watches_->watchers();
+  stats.watchers_paused = watches_->paused();
+  stats.watcher_pauses = watches_->pauses();
   return stats;
 }
 

@@ -71,6 +71,8 @@ struct ClusterFrontStats {
   cluster::CoordinatorStats coordinator;
   std::optional<Timestamp> low_water_mark;
   size_t watchers = 0;
+  size_t watchers_paused = 0;      // their stream full, waiting for it to drain
+  uint64_t watcher_pauses = 0;     // every pause so far
   service::ShardLocksStats lanes;  // writes of keys several members own
 };
 

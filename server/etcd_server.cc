@@ -475,7 +475,7 @@ class WatchReactor final : public QueuedBidiReactor<pb::WatchRequest, pb::WatchR
   }
   // Watchers held back by a full queue go on now, not at the hub's next tick.
   void OnDrained() override {
-    if (refused_.exchange(false)) s_->watches->Nudge();
+    if (refused_.exchange(false)) s_->watches->Nudge(this);
   }
 
   void Warn(const char* kind, const std::string& line) const {

@@ -145,6 +145,12 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
       static_cast<double>(st.coordinator.unknown_outcomes));
   One(out, "gauge", "strata_cluster_watchers", "Watchers on this member.",
       static_cast<double>(st.watchers));
+  One(out, "gauge", "strata_cluster_watchers_paused",
+      "Watchers paused because their stream's client reads more slowly than events come.",
+      static_cast<double>(st.watchers_paused));
+  One(out, "counter", "strata_cluster_watcher_pauses_total",
+      "Times a watcher paused for a full stream (it catches up once the stream drains).",
+      static_cast<double>(st.watcher_pauses));
   One(out, "counter", "strata_cluster_lanes_acquired_total",
       "Writes of keys several members own that waited their turn on every owner.",
       static_cast<double>(st.lanes.acquired));

@@ -109,24 +109,41 @@ void ClusterWatches::CreateOnLoop(cluster::Member& member, WatchSink* sink,
   created.watch_id = id;
   created.created = true;
   sink->Offer(std::move(created), /*must=*/true);
-  if (raw->after < shared_frontier_) {
-    // History first: its own feed until it reaches the shared one.
-    cluster::WatchFeedOptions catch_up_options = options_.feed;
-    catch_up_options.with_previous = request.prev_kv;
-    raw->catch_up = member.Watch(
-        raw->range, raw->after, catch_up_options,
-        [this, raw](std::vector<Change> changes, Previous previous, Timestamp frontier) {
-          OnCatchUp(raw, std::move(changes), std::move(previous), frontier);
-        },
-        [this, raw](Status error) {
-          // etcd 3.4 gives no reason for a compacted start: clients read
-          // compact_revision.
-          if (error.code() == StatusCode::kCompacted) {
-            return CancelWatcher(raw, "", compact_revision_());
-          }
-          CancelWatcher(raw, "strata: " + std::string(error.message()), 0);
-        });
-  }
+  // History first: its own feed until it reaches the shared one.
+  if (raw->after < shared_frontier_) StartCatchUp(member, raw);
+}
+
+void ClusterWatches::StartCatchUp(cluster::Member& member, Watcher* w) {
+  cluster::WatchFeedOptions catch_up_options = options_.feed;
+  catch_up_options.with_previous = w->filter.prev_kv;
+  w->catch_up = member.Watch(
+      w->range, w->after, catch_up_options,
+      [this, w](std::vector<Change> changes, Previous previous, Timestamp frontier) {
+        OnCatchUp(w, std::move(changes), std::move(previous), frontier);
+      },
+      [this, w](Status error) {
+        // etcd 3.4 gives no reason for a compacted start: clients read
+        // compact_revision.
+        if (error.code() == StatusCode::kCompacted) {
+          return CancelWatcher(w, "", compact_revision_());
+        }
+        CancelWatcher(w, "strata: " + std::string(error.message()), 0);
+      });
+}
+
+void ClusterWatches::Nudge(WatchSink* sink) {
+  post_([this, sink](cluster::Member& member) {
+    auto stream = streams_.find(sink);
+    if (stream == streams_.end()) return;
+    for (auto& [id, w] : stream->second.watchers) {
+      if (!w->paused) continue;
+      w->paused = false;
+      paused_count_ = paused_count_.load() - 1;
+      // What the shared feed handed on meanwhile, from history; at the
+      // shared frontier already, it simply rejoins.
+      if (w->after < shared_frontier_) StartCatchUp(member, w.get());
+    }
+  });
 }
 
 void ClusterWatches::OnShared(std::vector<Change> changes, Previous previous, Timestamp frontier) {
@@ -134,7 +151,7 @@ void ClusterWatches::OnShared(std::vector<Change> changes, Previous previous, Ti
   std::vector<Watcher*> live;
   for (auto& [sink, stream] : streams_) {
     for (auto& [id, w] : stream.watchers) {
-      if (!w->catch_up) live.push_back(w.get());
+      if (!w->catch_up && !w->paused) live.push_back(w.get());
     }
   }
   for (Watcher* w : live) Deliver(w, changes, previous, frontier);
@@ -174,11 +191,14 @@ bool ClusterWatches::Deliver(Watcher* w, const std::vector<Change>& changes,
   }
   w->progress_at = now;
   if (w->sink->Offer(std::move(r), /*must=*/false)) return true;
-  CancelWatcher(w,
-                "strata: this watch's stream is full (its client reads more slowly than events "
-                "come); watch again from revision " +
-                    std::to_string(before.value() + 1),
-                0);
+  // Its stream is full: it pauses where it was until the stream drains
+  // (Nudge). Dropping its catch-up feed (from inside the feed's callback)
+  // is safe: a feed checks it is alive after calling back.
+  w->after = before;
+  w->paused = true;
+  paused_count_ = paused_count_.load() + 1;
+  pauses_ = pauses_.load() + 1;
+  w->catch_up.reset();
   return false;
 }
 
@@ -196,6 +216,7 @@ void ClusterWatches::CancelWatcher(Watcher* w, std::string reason, int64_t compa
 void ClusterWatches::Remove(Watcher* w) {
   auto stream = streams_.find(w->sink);
   if (stream == streams_.end()) return;
+  if (w->paused) paused_count_ = paused_count_.load() - 1;
   stream->second.watchers.erase(w->id);  // destroys w (and its catch-up feed)
   watcher_count_ = watcher_count_.load() - 1;
   StopSharedIfIdle();
@@ -242,6 +263,9 @@ void ClusterWatches::RemoveStream(WatchSink* sink) {
     auto stream = streams_.find(sink);
     if (stream != streams_.end()) {
       watcher_count_ = watcher_count_.load() - stream->second.watchers.size();
+      for (const auto& [id, w] : stream->second.watchers) {
+        if (w->paused) paused_count_ = paused_count_.load() - 1;
+      }
       streams_.erase(stream);
       StopSharedIfIdle();
     }

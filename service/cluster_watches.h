@@ -11,10 +11,13 @@
 // watching costs one feed however many watchers there are. The shared feed
 // starts with the node's first watcher and stops with its last.
 //
-// Differences from one node's WatchHub, written down in docs/CLUSTER.md: a
-// watcher whose stream's queue is full is cancelled (with a reason naming
-// the revision to watch again from) instead of paused; prev_kv is refused;
-// responses are not fragmented.
+// A watcher whose stream's queue is full pauses, as on one node: it takes
+// nothing more from the shared feed, and when the stream drains it reads
+// what it missed with a catch-up feed of its own and joins the shared feed
+// again; nothing is lost unless a compaction passes it meanwhile (a paused
+// watcher holds no feed, so it does not hold compaction back), in which
+// case it is cancelled with compact_revision, as etcd cancels a watcher
+// behind a compaction. Responses are not fragmented (docs/CLUSTER.md).
 //
 // Every call is posted to the member's loop thread, where all the state
 // lives; RemoveStream waits for its task, so the sink is never used after
@@ -62,9 +65,12 @@ class ClusterWatches final : public Watches {
   void Cancel(WatchSink* sink, int64_t watch_id) override;
   void RequestProgress(WatchSink* sink) override;
   void RemoveStream(WatchSink* sink) override;
-  void Nudge() override {}
+  void Nudge(WatchSink* sink) override;
 
   size_t watchers() const { return watcher_count_.load(); }
+  // Watchers paused now, and every pause so far.
+  size_t paused() const { return paused_count_.load(); }
+  uint64_t pauses() const { return pauses_.load(); }
 
  private:
   struct Watcher {
@@ -74,6 +80,7 @@ class ClusterWatches final : public Watches {
     KeyRange range;                                // engine keys
     Timestamp after;                               // everything at or below has been handed on
     std::unique_ptr<cluster::WatchFeed> catch_up;  // null: on the shared feed
+    bool paused = false;                           // its stream was full: on no feed
     std::chrono::steady_clock::time_point progress_at;
   };
   struct Stream {
@@ -88,9 +95,12 @@ class ClusterWatches final : public Watches {
   using Previous = std::vector<std::optional<Change>>;
   void OnShared(std::vector<Change> changes, Previous previous, Timestamp frontier);
   void OnCatchUp(Watcher* w, std::vector<Change> changes, Previous previous, Timestamp frontier);
+  // Reads what `w` has not had yet (above w->after) with a feed of its own,
+  // which OnCatchUp drops once it reaches the shared feed's frontier.
+  void StartCatchUp(cluster::Member& member, Watcher* w);
   // Hands `changes` (ordered) to `w`: those it matches above its `after`,
-  // with prev_kv if it asked. False if its stream is full (it was
-  // cancelled).
+  // with prev_kv if it asked. False if its stream is full (it was paused,
+  // its catch-up feed dropped).
   bool Deliver(Watcher* w, const std::vector<Change>& changes, const Previous& previous,
                Timestamp frontier);
   void CancelWatcher(Watcher* w, std::string reason, int64_t compact_revision);
@@ -101,6 +111,8 @@ class ClusterWatches final : public Watches {
   std::function<int64_t()> compact_revision_;
   const ClusterWatchesOptions options_;
   std::atomic<size_t> watcher_count_{0};
+  std::atomic<size_t> paused_count_{0};
+  std::atomic<uint64_t> pauses_{0};
 
   // The loop thread's.
   std::map<WatchSink*, Stream> streams_;

@@ -171,7 +171,8 @@ void WatchHub::RemoveStream(WatchSink* sink) {
   streams_.erase(it);
 }
 
-void WatchHub::Nudge() {
+void WatchHub::Nudge(WatchSink*) {
+  // The hub's loop looks at every held-back watcher.
   {
     MutexLock lock(mu_);
     nudged_ = true;

@@ -98,8 +98,8 @@ class Watches {
   // The stream ended: forget its watchers. After it returns, `sink` is
   // never touched again.
   virtual void RemoveStream(WatchSink* sink) = 0;
-  // The stream's queue drained: watchers held back may go on.
-  virtual void Nudge() = 0;
+  // `sink`'s queue drained: watchers held back (its own, or any) may go on.
+  virtual void Nudge(WatchSink* sink) = 0;
 };
 
 struct WatchHubOptions {
@@ -136,7 +136,7 @@ class WatchHub final : public Watches {
   void Cancel(WatchSink* sink, int64_t watch_id) override;
   void RequestProgress(WatchSink* sink) override;
   void RemoveStream(WatchSink* sink) override;
-  void Nudge() override;
+  void Nudge(WatchSink* sink) override;
 
   size_t watchers() const;
   // How many watchers are how far behind the newest revision: counts[i]

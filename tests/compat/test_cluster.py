@@ -572,6 +572,45 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual([v["revision"] for v in only["versions"]],
                          [v["revision"] for v in h["versions"]])
 
+    def test_a_watcher_whose_client_reads_slowly_pauses_and_misses_nothing(self):
+        """A watch stream its client does not read while 16 MiB of events
+        come (four times the stream's queue bound): its watcher pauses, then
+        catches up once the client reads, with every event once, in order,
+        and no cancel."""
+        a, b, _ = self.cluster.endpoints()
+        requests = RequestQueue(pb.WatchRequest(create_request=pb.WatchCreateRequest(
+            key=b"slow/", range_end=b"slow0")))
+        self.addCleanup(requests.close)
+        # No BDP probing: the client's HTTP/2 window stays small, so what
+        # it does not read stays queued on the server. No bound on what it
+        # receives, as etcd's Go client: a catch-up response carries up to
+        # 1,000 changes (here 40 MB), as etcd's carry up to 1,000 revisions.
+        channel = grpc.insecure_channel(b, options=[("grpc.http2.bdp_probe", 0),
+                                                    ("grpc.max_receive_message_length", -1)])
+        self.addCleanup(channel.close)
+        stream = rpc.WatchStub(channel).Watch(iter(requests), timeout=120)
+        self.assertTrue(next(stream).created)
+        kv = rpc.KVStub(grpc.insecure_channel(a))
+        value = b"v" * 40000
+        revisions = [kv.Put(pb.PutRequest(key=b"slow/%03d" % i, value=value),
+                            timeout=30).header.revision for i in range(400)]
+
+        def paused_total():
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
+                                        % self.cluster.metrics_ports[1], timeout=10) as r:
+                text = r.read().decode()
+            return float(re.search(r"^strata_cluster_watcher_pauses_total (\S+)$", text,
+                                   re.M).group(1))
+
+        self.assertGreaterEqual(paused_total(), 1, "the unread stream filled and paused")
+        seen = []
+        for resp in stream:
+            self.assertFalse(resp.canceled, resp.cancel_reason)
+            seen.extend(e.kv.mod_revision for e in resp.events)
+            if len(seen) >= len(revisions):
+                break
+        self.assertEqual(seen, revisions)
+
     def test_watchers_on_every_member_see_every_write_once_in_order(self):
         endpoints = self.cluster.endpoints()
         seen = {i: [] for i in range(len(endpoints))}  # watcher -> [(revision, key, value)]
