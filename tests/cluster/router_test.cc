@@ -113,14 +113,19 @@ TEST(RouterMergeTest, CompactionsTakeTheLowestHorizonAndSumTheRest) {
   EXPECT_EQ(merged.bytes_reclaimed, 50u);
 }
 
-TEST(RouterTest, FansOutToEveryShardAndReportsTheFirstFailure) {
+// Node n0 of three, its calls captured.
+class RouterTest : public ::testing::Test {
+ protected:
   const ShardMap map = *ShardMap::OnePerNode({"n0", "n1", "n2"});
   HybridLogicalClock clock;
   Timers timers;
   CapturingTransport transport;
-  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers,
-              std::chrono::milliseconds(1000));
-  Router router(&peers);
+  Peers peers{
+      "n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers, std::chrono::milliseconds(1000)};
+  Router router{&peers};
+};
+
+TEST_F(RouterTest, FansOutToEveryShardAndReportsTheFirstFailure) {
   std::optional<Result<ScanResult>> got;
   router.Scan(KeyRange::All(), Timestamp::Max(), 5, [&](Result<ScanResult> r) { got = r; });
   ASSERT_EQ(transport.sent.size(), 3u);
@@ -149,14 +154,7 @@ TEST(RouterTest, FansOutToEveryShardAndReportsTheFirstFailure) {
   EXPECT_EQ(**forwarded, "{\"type\":\"mvcc_get_ok\"}");
 }
 
-TEST(RouterTest, AShardsMemberIsHeardFromWhenItAnswersAnyCallOrSendsAnything) {
-  const ShardMap map = *ShardMap::OnePerNode({"n0", "n1", "n2"});
-  HybridLogicalClock clock;
-  Timers timers;
-  CapturingTransport transport;
-  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers,
-              std::chrono::milliseconds(1000));
-  Router router(&peers);
+TEST_F(RouterTest, AShardsMemberIsHeardFromWhenItAnswersAnyCallOrSendsAnything) {
   const ShardId one = *map.ShardServedBy("n1"), two = *map.ShardServedBy("n2");
   EXPECT_FALSE(router.LastHeardFrom(one));
   const auto at = [](int ms) {
