@@ -150,7 +150,8 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
       [raw, store] {
         return std::max(raw->kv_->compact_revision(),
                         static_cast<int64_t>(store->compaction_horizon().value()));
-      });
+      },
+      raw->options_.watches);
   return front;
 }
 

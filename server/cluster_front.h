@@ -46,6 +46,7 @@ struct ClusterFrontOptions {
   std::string listen_peer;                    // host:port of this member's peer port
   std::vector<std::string> client_urls;       // this member's advertised client URLs
   service::ClusterKvOptions kv;
+  service::ClusterWatchesOptions watches;
   cluster::MemberOptions member;
   // Peer TLS (both null: plain text): what the peer port serves and what
   // the links to the other members present.

@@ -1030,6 +1030,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     cluster.listen_peer = options.listen_peer;
     cluster.client_urls = options.advertise_client_urls;
     cluster.kv.max_txn_ops = options.max_txn_ops;
+    cluster.watches.fragment_bytes = options.max_request_bytes;
     if (options.peer_tls.configured()) {
       auto served = MakeClientTlsCredentials(options.peer_tls);
       if (!served.ok()) return served.status();

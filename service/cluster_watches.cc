@@ -190,7 +190,7 @@ bool ClusterWatches::Deliver(Watcher* w, const std::vector<Change>& changes,
     }
   }
   w->progress_at = now;
-  if (w->sink->Offer(std::move(r), /*must=*/false)) return true;
+  if (OfferEvents(w->sink, std::move(r), w->filter.fragment, options_.fragment_bytes)) return true;
   // Its stream is full: it pauses where it was until the stream drains
   // (Nudge). Dropping its catch-up feed (from inside the feed's callback)
   // is safe: a feed checks it is alive after calling back.

@@ -17,7 +17,8 @@
 // again; nothing is lost unless a compaction passes it meanwhile (a paused
 // watcher holds no feed, so it does not hold compaction back), in which
 // case it is cancelled with compact_revision, as etcd cancels a watcher
-// behind a compaction. Responses are not fragmented (docs/CLUSTER.md).
+// behind a compaction. A watcher created with `fragment` gets large
+// responses in fragments, as on one node (service::OfferEvents).
 //
 // Every call is posted to the member's loop thread, where all the state
 // lives; RemoveStream waits for its task, so the sink is never used after
@@ -42,6 +43,9 @@ struct ClusterWatchesOptions {
   size_t max_watchers_per_stream = 10000;
   size_t max_watchers = 100000;
   std::chrono::milliseconds progress_interval{10 * 60 * 1000};
+  // A watcher created with fragment gets responses larger than this split
+  // into fragments (etcd: --max-request-bytes).
+  size_t fragment_bytes = 1536 * 1024;
   cluster::WatchFeedOptions feed;
 };
 

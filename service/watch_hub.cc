@@ -181,32 +181,29 @@ void WatchHub::Nudge(WatchSink*) {
 }
 
 bool WatchHub::OfferEvents(const Watcher& w, int64_t header_revision, std::vector<Event>&& events) {
-  auto response = [&](std::vector<Event> part, bool fragment) {
-    WatchResponse r;
-    r.header.revision = header_revision;
-    r.watch_id = w.id;
-    r.fragment = fragment;
-    r.events = std::move(part);
-    return r;
-  };
+  WatchResponse r;
+  r.header.revision = header_revision;
+  r.watch_id = w.id;
+  r.events = std::move(events);
+  return service::OfferEvents(w.sink, std::move(r), w.filter.fragment, options_.fragment_bytes);
+}
+
+bool OfferEvents(WatchSink* sink, WatchResponse response, bool fragment, size_t fragment_bytes) {
   auto size_of = [](const Event& e) {
     size_t n = e.kv.key.size() + e.kv.value.size() + 64;
     if (e.prev_kv) n += e.prev_kv->key.size() + e.prev_kv->value.size() + 64;
     return n;
   };
   size_t total = 0;
-  for (const auto& e : events) total += size_of(e);
-  if (!w.filter.fragment || total <= options_.fragment_bytes || events.size() == 1) {
-    return w.sink->Offer(response(std::move(events), false), false);
+  for (const auto& e : response.events) total += size_of(e);
+  if (!fragment || total <= fragment_bytes || response.events.size() <= 1) {
+    return sink->Offer(std::move(response), false);
   }
-  // Fragments of one response: every one but the last says fragment, and
-  // once the first is queued the rest are too (a client reassembles them,
-  // so none may be missing).
   std::vector<std::vector<Event>> parts(1);
   size_t bytes = 0;
-  for (auto& e : events) {
+  for (auto& e : response.events) {
     const size_t n = size_of(e);
-    if (!parts.back().empty() && bytes + n > options_.fragment_bytes) {
+    if (!parts.back().empty() && bytes + n > fragment_bytes) {
       parts.emplace_back();
       bytes = 0;
     }
@@ -214,10 +211,12 @@ bool WatchHub::OfferEvents(const Watcher& w, int64_t header_revision, std::vecto
     parts.back().push_back(std::move(e));
   }
   for (size_t i = 0; i < parts.size(); ++i) {
-    const bool last = i + 1 == parts.size();
-    if (!w.sink->Offer(response(std::move(parts[i]), !last), /*must=*/i > 0) && i == 0) {
-      return false;
-    }
+    WatchResponse part;
+    part.header = response.header;
+    part.watch_id = response.watch_id;
+    part.fragment = i + 1 < parts.size();
+    part.events = std::move(parts[i]);
+    if (!sink->Offer(std::move(part), /*must=*/i > 0) && i == 0) return false;
   }
   return true;
 }

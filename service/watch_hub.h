@@ -71,6 +71,14 @@ class WatchSink {
   virtual bool Offer(WatchResponse response, bool must) = 0;
 };
 
+// Offers `response` (events, not a control response) to `sink`: whole, or,
+// for a watcher created with `fragment` whose events come to more than
+// `fragment_bytes` (etcd: --max-request-bytes), as etcd's fragments: every
+// part but the last says fragment, and once the first is queued the rest
+// are too (a client reassembles them, so none may be missing). False if
+// nothing was queued (the stream is full). On one node and over a cluster.
+bool OfferEvents(WatchSink* sink, WatchResponse response, bool fragment, size_t fragment_bytes);
+
 // etcd's refusals of a watch creation, the same on one node and over a
 // cluster: an inverted range (watch_id -1), an id the stream already uses,
 // and the bounds on watchers. nullopt: the watch may be created.
@@ -193,8 +201,8 @@ class WatchHub final : public Watches {
   // Offers `events` and moves w past `read_through`, or leaves it
   // where it is if its stream is full.
   void Advance(Watcher& w, std::vector<Event>&& events, int64_t read_through) STRATA_REQUIRES(mu_);
-  // Offers `events` to w's stream as one response, or as fragments if it
-  // asked for them and they are large; false if the stream is full.
+  // Offers `events` to w's stream (service::OfferEvents); false if the
+  // stream is full.
   bool OfferEvents(const Watcher& w, int64_t header_revision, std::vector<Event>&& events);
   void SendProgress();
   void MaybeAnswerProgress(WatchSink* sink, Stream& stream) STRATA_REQUIRES(mu_);

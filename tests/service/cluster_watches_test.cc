@@ -226,6 +226,52 @@ TEST_F(ClusterWatchesTest, ALiveWatchHoldsCompactionBehindWhatItHandedOn) {
   EXPECT_EQ(s.Events(id).size(), 5u);
 }
 
+TEST_F(ClusterWatchesTest, AWatcherThatAsksForFragmentsGetsALargeCommitInParts) {
+  ClusterWatchesOptions options;
+  options.fragment_bytes = 350;  // each event counts 2 + 100 + 64 bytes
+  watches_ = std::make_unique<ClusterWatches>(
+      [this](std::function<void(cluster::Member&)> task) {
+        cluster_.SetNow();
+        task(cluster_.member(0));
+        return true;
+      },
+      [] { return int64_t{42}; }, options);
+  Sink whole, parts;
+  watches_->Create(&whole, Watch("f", "g"));
+  WatchCreateRequest fragmented = Watch("f", "g");
+  fragmented.fragment = true;
+  watches_->Create(&parts, fragmented);
+  TxnRequest txn;  // one commit of five keys over the shards
+  for (int i = 0; i < 5; ++i) {
+    PutRequest& put = txn.success.emplace_back().op.emplace<PutRequest>();
+    put.key = "f" + std::to_string(i);
+    put.value = std::string(100, 'v');
+  }
+  std::optional<Reply<TxnResponse>> out;
+  cluster_.SetNow();
+  kv_[1]->Txn(txn, [&](Reply<TxnResponse> r) { out.emplace(std::move(r)); });
+  ASSERT_TRUE(cluster_.RunUntil([&] { return out.has_value(); }));
+  ASSERT_TRUE(out->ok());
+  ASSERT_TRUE(WaitEvents(whole, 0, 5));
+  ASSERT_TRUE(WaitEvents(parts, 0, 5));
+  std::vector<bool> fragment_flags;
+  for (const auto& r : parts.responses) {
+    if (!r.events.empty()) fragment_flags.push_back(r.fragment);
+  }
+  EXPECT_EQ(fragment_flags, (std::vector<bool>{true, true, false}))
+      << "two events a part, every part but the last marked";
+  EXPECT_EQ(parts.Events(0), whole.Events(0));
+  size_t with_events = 0;
+  for (const auto& r : whole.responses) {
+    if (r.events.empty()) continue;
+    ++with_events;
+    EXPECT_FALSE(r.fragment);
+  }
+  EXPECT_EQ(with_events, 1u) << "without fragment, one commit is one response";
+  watches_->RemoveStream(&whole);
+  watches_->RemoveStream(&parts);
+}
+
 TEST_F(ClusterWatchesTest, AFullStreamPausesItsWatcherWhichCatchesUpOnceItDrains) {
   Sink slow, other;
   watches_->Create(&slow, Watch("k", "l"));
