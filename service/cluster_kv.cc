@@ -73,6 +73,23 @@ std::string ClusterKv::EngineKey(std::string_view key) {
   return out;
 }
 
+std::optional<std::string> ClusterKv::EtcdKeyOf(std::string_view engine_key) {
+  if (engine_key.empty() || engine_key[0] != kEtcdKeyTag) return std::nullopt;
+  return std::string(engine_key.substr(1));
+}
+
+namespace {
+
+RestoreOptions::ClusterLayout Layout() {
+  return RestoreOptions::ClusterLayout{
+      ClusterKv::EngineKey,     ClusterLeases::RecordKey, ClusterLeases::AttachmentKey,
+      ClusterAuthRecord::Key(), ClusterKv::EtcdKeyOf,     ClusterLeases::LeaseOfRecordKey};
+}
+
+}  // namespace
+
+void ClusterKv::RestoreAsNode(RestoreOptions* options) { options->cluster_layout = Layout(); }
+
 Status ClusterKv::RestoreAsMember(std::vector<std::string> members, const std::string& name,
                                   RestoreOptions* options) {
   std::sort(members.begin(), members.end());
@@ -86,8 +103,7 @@ Status ClusterKv::RestoreAsMember(std::vector<std::string> members, const std::s
   options->keep = [map = std::move(*map), id = *shard](std::string_view key) {
     return map.ShardFor(key).id == id;
   };
-  options->cluster_layout = RestoreOptions::ClusterLayout{
-      EngineKey, ClusterLeases::RecordKey, ClusterLeases::AttachmentKey, ClusterAuthRecord::Key()};
+  options->cluster_layout = Layout();
   return Status::Ok();
 }
 

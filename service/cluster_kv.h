@@ -145,8 +145,10 @@ class ClusterKv final {
                     const std::map<std::string, std::optional<std::string>>& writes,
                     Done<int64_t> done);
 
-  // The engine key of an etcd key, and the engine range of a span.
+  // The engine key of an etcd key, the etcd key an engine key holds
+  // (nullopt: one of the cluster's own), and the engine range of a span.
   static std::string EngineKey(std::string_view key);
+  static std::optional<std::string> EtcdKeyOf(std::string_view engine_key);
   static std::optional<KeyRange> EngineRange(const KeySpan& span);
   // Sets `options` to restore member `name` of a cluster of `members` (in
   // any order: shards go to members in name order, as ClusterFront assigns
@@ -155,6 +157,9 @@ class ClusterKv final {
   // if `members` is unusable or does not name `name`.
   static Status RestoreAsMember(std::vector<std::string> members, const std::string& name,
                                 RestoreOptions* options);
+  // Sets `options` to restore one node: a cluster's snapshot laid out as
+  // one node keeps the same (its etcd keys, leases and users).
+  static void RestoreAsNode(RestoreOptions* options);
 
  private:
   class GatheredView;

@@ -43,6 +43,13 @@ std::string ClusterLeases::RecordKey(int64_t id) {
   return key;
 }
 
+std::optional<int64_t> ClusterLeases::LeaseOfRecordKey(std::string_view key) {
+  if (key.size() != 2 + kIdBytes || key.substr(0, 2) != std::string_view(kRecordTag, 2)) {
+    return std::nullopt;
+  }
+  return IdOf(key);
+}
+
 std::string ClusterLeases::AttachmentKey(int64_t id, std::string_view etcd_key) {
   std::string key(kAttachmentTag, 2);
   AppendId(&key, id);

@@ -71,8 +71,10 @@ class ClusterLeases final {
   // this member (the member's forward handler).
   cluster::PeerReply ServeForward(const std::string& request);
 
-  // The engine keys of a lease's record and of a key's attachment to it.
+  // The engine keys of a lease's record and of a key's attachment to it;
+  // the lease a record key names (nullopt: not a record's key).
   static std::string RecordKey(int64_t id);
+  static std::optional<int64_t> LeaseOfRecordKey(std::string_view key);
   static std::string AttachmentKey(int64_t id, std::string_view etcd_key);
 
  private:

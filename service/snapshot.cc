@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -264,15 +265,17 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   auto checked = Walk(body, nullptr);
   if (!checked.ok()) return damaged(checked.status().message());
   const Contents& c = checked.value();
-  if (c.cluster && !options.keep) {
-    return Status::InvalidArgument(
-        snapshot_file +
-        " is a cluster's snapshot: restore it into each member with its --name and the "
-        "cluster's --initial-cluster");
-  }
-  // One node's snapshot into a member: as the cluster keeps the same.
+  // One node's snapshot into a member (translate), or a cluster's into one
+  // node (untranslate): as the other keeps the same things.
   const bool into_member = options.keep != nullptr;
   const bool translate = into_member && !c.cluster;
+  const bool untranslate = !into_member && c.cluster;
+  if (untranslate && (!options.cluster_layout || !options.cluster_layout->etcd_key_of ||
+                      !options.cluster_layout->lease_of_record)) {
+    return Status::InvalidArgument(
+        snapshot_file +
+        " is a cluster's snapshot: restoring it into one node needs the cluster's layout");
+  }
   if (translate && !options.cluster_layout) {
     return Status::InvalidArgument(snapshot_file +
                                    " is one node's snapshot: restoring it into a member of a "
@@ -310,57 +313,81 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   auto store = Store::Open(KvStoreDir(data_dir), store_options);
   if (!store.ok()) return store.status();
   MvccStore& mvcc = store.value()->mvcc();
-  std::set<int64_t> held_leases;  // leases keys hold at `revision`
+  std::set<int64_t> held_leases;           // leases keys hold at `revision`
+  std::map<int64_t, int64_t> record_ttls;  // untranslate: the cluster's lease records
   size_t reported = 0;
-  auto written = Walk(
-      body, [&](std::string_view key, const std::vector<Version>& versions, size_t done) -> Status {
-        const std::string engine_key =
-            translate ? options.cluster_layout->key(key) : std::string(key);
-        // Another member's key is still looked at: its lease's records may
-        // be this member's.
-        const bool mine = !into_member || options.keep(engine_key);
-        const Version* last = nullptr;
-        for (const auto& v : versions) {
-          if (v.timestamp > revision) continue;
-          last = &v;
-          if (!mine) continue;
-          auto w = v.deleted ? mvcc.Delete(engine_key, Timestamp(v.timestamp))
-                             : mvcc.Put(engine_key, v.value, Timestamp(v.timestamp));
-          if (!w.ok()) return w.status();
-          ++report.versions;
-        }
-        if (last == nullptr) return Status::Ok();
-        if (mine) ++report.keys;
-        // (A cluster's leases are keys: its 'L' section is empty.)
-        if (!last->deleted && !c.cluster) {
-          auto kv = StoredToKeyValue(key, Timestamp(last->timestamp), last->value);
-          if (kv && kv->lease != 0) {
-            held_leases.insert(kv->lease);
-            if (translate) {
-              const std::string attached = options.cluster_layout->attachment(kv->lease, key);
-              if (options.keep(attached)) {
-                auto w = mvcc.Put(attached, "", Timestamp(last->timestamp));
-                if (!w.ok()) return w.status();
-              }
-            }
-          }
-        }
-        if (options.progress && done - reported >= (size_t{4} << 20)) {
-          reported = done;
-          options.progress(done, data.size());
-        }
-        return Status::Ok();
-      });
+  auto written =
+      Walk(body,
+           [&](std::string_view stored_key, const std::vector<Version>& versions,
+               size_t done) -> Status {
+             std::string_view key = stored_key;  // etcd's key, where there is one
+             std::optional<std::string> etcd_key;
+             if (untranslate) {
+               if (std::optional<int64_t> lease = options.cluster_layout->lease_of_record(key)) {
+                 // One version, at the snapshot.
+                 if (!versions.empty() && !versions.back().deleted &&
+                     versions.back().timestamp <= revision) {
+                   record_ttls[*lease] =
+                       std::strtoll(std::string(versions.back().value).c_str(), nullptr, 10);
+                 }
+                 return Status::Ok();
+               }
+               etcd_key = options.cluster_layout->etcd_key_of(key);
+               if (!etcd_key) return Status::Ok();  // the cluster's own bookkeeping
+               key = *etcd_key;
+             }
+             const std::string engine_key =
+                 translate ? options.cluster_layout->key(key) : std::string(key);
+             // Another member's key is still looked at: its lease's records may
+             // be this member's.
+             const bool mine = !into_member || options.keep(engine_key);
+             const Version* last = nullptr;
+             for (const auto& v : versions) {
+               if (v.timestamp > revision) continue;
+               last = &v;
+               if (!mine) continue;
+               auto w = v.deleted ? mvcc.Delete(engine_key, Timestamp(v.timestamp))
+                                  : mvcc.Put(engine_key, v.value, Timestamp(v.timestamp));
+               if (!w.ok()) return w.status();
+               ++report.versions;
+             }
+             if (last == nullptr) return Status::Ok();
+             if (mine) ++report.keys;
+             // (A cluster's leases are keys: its 'L' section is empty.)
+             if (!last->deleted && (!c.cluster || untranslate)) {
+               auto kv = StoredToKeyValue(key, Timestamp(last->timestamp), last->value);
+               if (kv && kv->lease != 0) {
+                 held_leases.insert(kv->lease);
+                 if (translate) {
+                   const std::string attached = options.cluster_layout->attachment(kv->lease, key);
+                   if (options.keep(attached)) {
+                     auto w = mvcc.Put(attached, "", Timestamp(last->timestamp));
+                     if (!w.ok()) return w.status();
+                   }
+                 }
+               }
+             }
+             if (options.progress && done - reported >= (size_t{4} << 20)) {
+               reported = done;
+               options.progress(done, data.size());
+             }
+             return Status::Ok();
+           });
   if (!written.ok()) return written.status();
   // A node's leases: those of its 'L' section, and those its keys held at
   // the revision but that were gone by the snapshot, granted again. (A
   // cluster's are keys, restored with the rest.)
   std::map<int64_t, int64_t> ttls;
-  if (!c.cluster) {
-    ttls.insert(c.leases.begin(), c.leases.end());
+  if (!c.cluster || untranslate) {
+    if (untranslate) {
+      ttls = record_ttls;
+    } else {
+      ttls.insert(c.leases.begin(), c.leases.end());
+    }
+    const size_t granted = ttls.size();
     for (int64_t id : held_leases) ttls.emplace(id, kRegrantedLeaseTtl);
     report.leases = ttls.size();
-    report.leases_regranted = ttls.size() - c.leases.size();
+    report.leases_regranted = ttls.size() - granted;
   }
   if (translate) {
     // The leases and the users as the cluster's records, at the revision.

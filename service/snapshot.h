@@ -125,11 +125,19 @@ struct RestoreOptions {
   // its record (the TTL in decimal) and its keys' attachments (empty
   // values), the users and roles as their record; the member writes those
   // `keep` gives it. Revisions stay the node's.
+  // Without `keep`, a cluster's snapshot is restored into one node the
+  // other way: each etcd key (etcd_key_of) under its own name, each lease
+  // record (lease_of_record) into the node's leases; the cluster's other
+  // keys (attachments, the users' record: the users come from 'A') are
+  // left out. Revisions stay the cluster's: the node's next write is
+  // numbered above the snapshot's.
   struct ClusterLayout {
     std::function<std::string(std::string_view etcd_key)> key;
     std::function<std::string(int64_t lease)> lease_record;
     std::function<std::string(int64_t lease, std::string_view etcd_key)> attachment;
     std::string auth_record;
+    std::function<std::optional<std::string>(std::string_view engine_key)> etcd_key_of;
+    std::function<std::optional<int64_t>(std::string_view engine_key)> lease_of_record;
   };
   std::optional<ClusterLayout> cluster_layout;
 };
@@ -152,8 +160,8 @@ inline constexpr int64_t kRegrantedLeaseTtl = 60;
 // Restores `snapshot_file` into `data_dir`, which must not hold a store yet
 // (kPreconditionFailed otherwise). kInvalidArgument if the file is not a
 // whole strata snapshot (the checksum names a cut or damaged file), the
-// revision asked for is outside what it holds, a cluster's snapshot is
-// restored without `keep`, or a node's with `keep` but no cluster_layout. Nothing is written to
+// revision asked for is outside what it holds, or a snapshot of one kind
+// is restored into the other without cluster_layout. Nothing is written to
 // `data_dir` before the whole file was checked.
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const RestoreOptions& options);

@@ -707,6 +707,8 @@ int SnapshotRestore(const std::string& path, const std::string& data_dir, int64_
       std::cerr << "Error: " << member.message() << "\n";
       return 1;
     }
+  } else {
+    strata::service::ClusterKv::RestoreAsNode(&options);  // a cluster's snapshot too
   }
   Progress progress("restoring " + path);
   options.as_of_revision = revision;

@@ -392,6 +392,8 @@ int main(int argc, char** argv) {
         LogLine(std::string(member.message()));
         return 2;
       }
+    } else {
+      strata::service::ClusterKv::RestoreAsNode(&restore);  // a cluster's snapshot too
     }
     int last_tenth = -1;
     restore.progress = [&](uint64_t done, uint64_t total) {

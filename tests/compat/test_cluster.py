@@ -158,6 +158,8 @@ class ClusterTest(unittest.TestCase):
 
 
     def test_a_snapshot_of_the_cluster_restores_into_a_cluster_of_another_size(self):
+        """Into two members, and into one node: the same keys with their
+        revisions, the lease and the users, compacted at the snapshot."""
         a, b, c = self.cluster.endpoints()
         members = (a, b, c)
         for i in range(60):
@@ -199,11 +201,9 @@ class ClusterTest(unittest.TestCase):
                      "--initial-cluster", initial, check=False)
         self.assertIn("needs the member's --name", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(tmp, "m9")))
-        # Not into a node that is not a member of a cluster.
-        p = self.ctl(a, "snapshot", "restore", path, "--data-dir", os.path.join(tmp, "plain"),
-                     check=False)
-        self.assertNotEqual(p.returncode, 0)
-        self.assertIn("is a cluster's snapshot", p.stderr)
+        # And into one node, as one node keeps the same.
+        p = self.ctl(a, "snapshot", "restore", path, "--data-dir", os.path.join(tmp, "node"))
+        self.assertIn("Restored", p.stdout)
         restored.start()
         self.addCleanup(restored.stop)
         self.assertIn("restored " + path, restored.members[1].log())
@@ -224,6 +224,32 @@ class ClusterTest(unittest.TestCase):
         etcdctl(x, "lease", "revoke", lease)
         out, _ = etcdctl(y, "get", "k/leased")
         self.assertEqual(out, "")
+
+        # The one node: the same keys, revisions, lease and users.
+        node = StrataServer(data_dir=os.path.join(tmp, "node")).start()
+        self.addCleanup(node.stop)
+        n = node.endpoint
+        after = json.loads(etcdctl(n, "get", "k/", "--prefix", "-w", "json")[0])
+        self.assertEqual(after["kvs"], before["kvs"])
+        _, err = etcdctl(n, "get", "k/05", "--rev", str(old_rev), check=False)
+        self.assertIn("required revision has been compacted", err)
+        out, _ = etcdctl(n, "lease", "timetolive", lease, "--keys")
+        self.assertIn("attached keys([k/leased])", out)
+        out, _ = etcdctl(n, "user", "list")
+        self.assertEqual(out.split(), ["keeper"])
+        put = json.loads(etcdctl(n, "put", "k/new", "n", "-w", "json")[0])
+        self.assertGreater(int(put["header"]["revision"]), int(before["header"]["revision"]))
+        out, _ = etcdctl(n, "get", "k/new", "-w", "json")
+        self.assertEqual(json.loads(out)["kvs"][0]["version"], 1)
+        etcdctl(n, "lease", "revoke", lease)
+        out, _ = etcdctl(n, "get", "k/leased")
+        self.assertEqual(out, "")
+        # strata-server --restore does the same at a node's first start.
+        second = StrataServer(data_dir=os.path.join(tmp, "node2"),
+                              extra_args=["--restore", path]).start()
+        self.addCleanup(second.stop)
+        after = json.loads(etcdctl(second.endpoint, "get", "k/", "--prefix", "-w", "json")[0])
+        self.assertEqual(after["kvs"], before["kvs"])
 
     def test_one_nodes_snapshot_restores_into_a_cluster(self):
         """From one strata-server to a cluster: its snapshot restored into

@@ -10,9 +10,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string>
 
 #include "service/auth_store.h"
 #include "service/data_dir.h"
+#include "service/lease_journal.h"
 #include "service/stored_value.h"
 #include "strata/store.h"
 
@@ -123,6 +126,78 @@ TEST_F(SnapshotTest, AClustersSnapshotRestoresEachMembersKeys) {
   }
 }
 
+// A layout of the cluster's kind: etcd keys under 0x01, lease records "L<id>",
+// attachments "A<id>/<key>", the users' record "U".
+RestoreOptions::ClusterLayout TestLayout() {
+  const std::string tag(1, '\x01');
+  return RestoreOptions::ClusterLayout{[tag](std::string_view k) { return tag + std::string(k); },
+                                       [](int64_t id) { return "L" + std::to_string(id); },
+                                       [](int64_t id, std::string_view k) {
+                                         return "A" + std::to_string(id) + "/" + std::string(k);
+                                       },
+                                       "U",
+                                       [tag](std::string_view k) -> std::optional<std::string> {
+                                         if (!k.starts_with(tag)) return std::nullopt;
+                                         return std::string(k.substr(1));
+                                       },
+                                       [](std::string_view k) -> std::optional<int64_t> {
+                                         if (!k.starts_with("L")) return std::nullopt;
+                                         return std::stoll(std::string(k.substr(1)));
+                                       }};
+}
+
+TEST_F(SnapshotTest, AClustersSnapshotRestoresIntoOneNode) {
+  // What a cluster streams: its engine keys, each at the snapshot (100).
+  AuthState users;
+  users.users["alice"] = AuthUser{"alice", "", {}, true};
+  SnapshotEncoder encoder;
+  std::string bytes = encoder.Header(kClusterSnapshotFormat, 100, {}, users.Encode());
+  const std::string tag(1, '\x01');
+  const std::vector<std::pair<std::string, std::string>> keys = {
+      {"A7/a", ""},           // an attachment: left out
+      {"L7", "60"},           // lease 7's record
+      {"U", users.Encode()},  // the users' record: 'A' has them
+      {"Zinternal", "x"},     // other bookkeeping: left out
+      {tag + "a", EncodeStoredValue({90, 1, 7, "leased"})},
+      {tag + "b", EncodeStoredValue({95, 2, 9, "orphan"})},  // lease 9 has no record
+  };
+  uint64_t ts = 90;
+  for (const auto& [key, value] : keys) {
+    const ExportedVersion v{ts++, 1, false, value};
+    bytes += encoder.Key(key, {&v, 1}, 100);
+  }
+  bytes += encoder.End(100);
+  WriteFile(Path("cluster.db"), bytes);
+
+  auto without = RestoreSnapshot(Path("cluster.db"), Path("plain"), {});
+  ASSERT_FALSE(without.ok());
+  EXPECT_NE(without.status().message().find("needs the cluster's layout"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(KvStoreDir(Path("plain"))));
+
+  RestoreOptions options;
+  options.cluster_layout = TestLayout();
+  auto restored = RestoreSnapshot(Path("cluster.db"), Path("node"), options);
+  ASSERT_TRUE(restored.ok()) << restored.status().message();
+  EXPECT_EQ(restored->keys, 2u);
+  EXPECT_EQ(restored->leases, 2u);
+  EXPECT_EQ(restored->leases_regranted, 1u) << "lease 9, held by b, granted again";
+  EXPECT_EQ(restored->users, 1u);
+  EXPECT_EQ(restored->compact_revision, 100);
+  EXPECT_EQ(Visible(Path("node"), Timestamp::Max()),
+            (std::vector<std::string>{"a=" + EncodeStoredValue({90, 1, 7, "leased"}),
+                                      "b=" + EncodeStoredValue({95, 2, 9, "orphan"})}))
+      << "etcd's keys under their own names, the cluster's own keys left out";
+  {
+    auto store = std::move(Store::Open(KvStoreDir(Path("node"))).value());
+    EXPECT_EQ(store->mvcc().max_timestamp(), Timestamp(100)) << "the next write numbered above";
+  }
+  auto journal = StoreLeaseJournal::Open(LeaseStoreDir(Path("node")), StoreOpenOptions{});
+  ASSERT_TRUE(journal.ok());
+  auto leases = journal.value()->Load();
+  std::sort(leases.begin(), leases.end());
+  EXPECT_EQ(leases, (std::vector<std::pair<int64_t, int64_t>>{{7, 60}, {9, kRegrantedLeaseTtl}}));
+}
+
 TEST_F(SnapshotTest, ANodesSnapshotRestoresIntoTheMembersOfACluster) {
   MvccStore store;
   ASSERT_TRUE(store.Put("a", EncodeStoredValue({0, 1, 0, "first"}), Timestamp(1)).ok());
@@ -137,12 +212,7 @@ TEST_F(SnapshotTest, ANodesSnapshotRestoresIntoTheMembersOfACluster) {
 
   // A layout of the cluster's kind, and two members splitting the keys.
   const std::string tag(1, '\x01');  // ("\x01a" would be one character, 0x1a)
-  RestoreOptions::ClusterLayout layout{[tag](std::string_view k) { return tag + std::string(k); },
-                                       [](int64_t id) { return "L" + std::to_string(id); },
-                                       [](int64_t id, std::string_view k) {
-                                         return "A" + std::to_string(id) + "/" + std::string(k);
-                                       },
-                                       "U"};
+  const RestoreOptions::ClusterLayout layout = TestLayout();
   RestoreOptions without_layout;
   without_layout.keep = [](std::string_view) { return true; };
   EXPECT_FALSE(RestoreSnapshot(Path("node.db"), Path("no-layout"), without_layout).ok());
