@@ -374,9 +374,10 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
              return Status::Ok();
            });
   if (!written.ok()) return written.status();
-  // A node's leases: those of its 'L' section, and those its keys held at
-  // the revision but that were gone by the snapshot, granted again. (A
-  // cluster's are keys, restored with the rest.)
+  // A node's leases: those of its 'L' section (restoring a cluster's into
+  // one node: its lease records), and those its keys held at the revision
+  // but that were gone by the snapshot, granted again. (Into a member, a
+  // cluster's leases are keys, restored with the rest.)
   std::map<int64_t, int64_t> ttls;
   if (!c.cluster || untranslate) {
     if (untranslate) {
