@@ -35,12 +35,11 @@ bool Peers::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
 }
 
 void Peers::Heard(std::string_view node) {
-  auto it = heard_.find(node);
-  if (it == heard_.end()) {
-    if (!IsPeer(node)) return;
-    it = heard_.emplace(std::string(node), timers_->now()).first;
+  if (auto it = heard_.find(node); it != heard_.end()) {
+    it->second = timers_->now();
+  } else if (IsPeer(node)) {
+    heard_.emplace(std::string(node), timers_->now());
   }
-  it->second = timers_->now();
 }
 
 std::optional<Timers::Clock::time_point> Peers::LastHeardFrom(ShardId shard) const {

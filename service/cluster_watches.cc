@@ -181,20 +181,22 @@ bool ClusterWatches::Deliver(Watcher* w, const std::vector<Change>& changes,
     }
     r.events.push_back(std::move(*e));
   }
-  const Timestamp before = w->after;
-  w->after = std::max(w->after, frontier);
+  const Timestamp reached = std::max(w->after, frontier);
   const auto now = std::chrono::steady_clock::now();
   if (r.events.empty()) {
     if (!w->filter.progress_notify || now - w->progress_at < options_.progress_interval) {
+      w->after = reached;
       return true;
     }
   }
   w->progress_at = now;
-  if (OfferEvents(w->sink, std::move(r), w->filter.fragment, options_.fragment_bytes)) return true;
-  // Its stream is full: it pauses where it was until the stream drains
-  // (Nudge). Dropping its catch-up feed (from inside the feed's callback)
-  // is safe: a feed checks it is alive after calling back.
-  w->after = before;
+  if (OfferEvents(w->sink, std::move(r), w->filter.fragment, options_.fragment_bytes)) {
+    w->after = reached;
+    return true;
+  }
+  // Its stream is full: it pauses where it was (w->after) until the stream
+  // drains (Nudge). Dropping its catch-up feed (from inside the feed's
+  // callback) is safe: a feed checks it is alive after calling back.
   w->paused = true;
   paused_count_ = paused_count_.load() + 1;
   pauses_ = pauses_.load() + 1;

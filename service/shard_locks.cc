@@ -53,8 +53,8 @@ struct ShardLocks::Acquisition {
   std::function<void(Release, bool)> start;
   std::vector<std::string> local_keys;  // held in this member's lanes
   bool local_held = false;
-  // Each other owner asked, with an engine key of its.
-  std::vector<std::pair<cluster::ShardId, std::string>> asked;
+  // An engine key of each other owner asked (where its give-back goes).
+  std::vector<std::string> asked;
   // The owner waited for, and since when (a timers time).
   std::optional<cluster::ShardId> waiting_for;
   cluster::Timers::Clock::time_point sent_at;
@@ -119,7 +119,7 @@ void ShardLocks::AcquireNext(std::shared_ptr<Acquisition> acquisition) {
       return AcquireNext(std::move(acquisition));
     }
   }
-  a.asked.emplace_back(shard, owned.engine_key);
+  a.asked.push_back(owned.engine_key);
   a.waiting_for = shard;
   if (timers_ != nullptr) {
     a.sent_at = timers_->now();
@@ -137,7 +137,6 @@ void ShardLocks::Ask(std::shared_ptr<Acquisition> acquisition, cluster::ShardId 
   send_(owned.engine_key, EncodeEnter(acquisition->holder, owned.keys),
         [this, acquisition, shard, alive = alive_](Result<std::string> answer) {
           if (!*alive) return;
-          if (answer.ok() && timers_ != nullptr) heard_[shard] = timers_->now();
           if (acquisition->gave_up) return;  // its give-back is on its way
           if (!answer.ok() && timers_ != nullptr &&
               timers_->now() - acquisition->sent_at >= options_.patience) {
@@ -156,12 +155,10 @@ void ShardLocks::Ask(std::shared_ptr<Acquisition> acquisition, cluster::ShardId 
 void ShardLocks::CheckWait(std::weak_ptr<Acquisition> weak, cluster::ShardId shard) {
   std::shared_ptr<Acquisition> acquisition = weak.lock();
   if (!acquisition || acquisition->gave_up || acquisition->waiting_for != shard) return;
-  auto heard = heard_.find(shard);
   cluster::Timers::Clock::time_point last = acquisition->sent_at;
-  if (heard != heard_.end()) last = std::max(last, heard->second);
   if (last_heard_) {
-    if (std::optional<cluster::Timers::Clock::time_point> any = last_heard_(shard)) {
-      last = std::max(last, *any);
+    if (std::optional<cluster::Timers::Clock::time_point> heard = last_heard_(shard)) {
+      last = std::max(last, *heard);
     }
   }
   const cluster::Timers::Clock::time_point now = timers_->now();
@@ -193,11 +190,8 @@ void ShardLocks::GiveBack(const std::shared_ptr<Acquisition>& acquisition) {
     a.local_held = false;
     lanes_->Leave(a.local_keys);
   }
-  for (const auto& [shard, engine_key] : a.asked) {
-    send_(engine_key, EncodeLeave(a.holder),
-          [this, shard = shard, alive = alive_](Result<std::string> answer) {
-            if (*alive && answer.ok() && timers_ != nullptr) heard_[shard] = timers_->now();
-          });
+  for (const std::string& engine_key : a.asked) {
+    send_(engine_key, EncodeLeave(a.holder), [](Result<std::string>) {});
   }
   a.asked.clear();
 }

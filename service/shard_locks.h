@@ -106,8 +106,9 @@ class ShardLocks final {
   // Gives the lanes a write took back; call exactly once.
   using Release = std::function<void()>;
   // When the member owning `shard` last sent this one anything (a request,
-  // an answer to any call); nullopt if never. May be null: then only its
-  // answers to lane requests count.
+  // an answer to any call, lane answers included: cluster::Peers); nullopt
+  // if never. May be null: then an owner that has not granted within the
+  // patience is given up on.
   using LastHeard =
       std::function<std::optional<cluster::Timers::Clock::time_point>(cluster::ShardId shard)>;
 
@@ -178,9 +179,8 @@ class ShardLocks final {
   // Other members' requests by holder ("shard:id").
   std::map<std::string, Remote> remote_;
   uint64_t next_generation_ = 0;
-  // Per other owner: when it last answered a request, and until when it
-  // is passed over.
-  std::map<cluster::ShardId, cluster::Timers::Clock::time_point> heard_, deaf_until_;
+  // Per other owner: until when it is passed over.
+  std::map<cluster::ShardId, cluster::Timers::Clock::time_point> deaf_until_;
   uint64_t acquired_ = 0, gave_up_ = 0, passed_over_ = 0, remote_expired_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

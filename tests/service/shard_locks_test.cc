@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace strata::service {
@@ -23,10 +24,12 @@ using Release = ShardLocks::Release;
 
 // Members 0..n-1, member i owning the keys whose first letter is 'a' + i.
 // Requests between members wait in `in_flight` until the test delivers
-// them (answers likewise), in any order it likes.
+// them (answers likewise), in any order it likes. What each member last
+// heard from each other is kept as cluster::Peers keeps it: every answer
+// counts, and a test adds the rest of the traffic to `heard`.
 class Members {
  public:
-  explicit Members(int n, cluster::Timers* timers = nullptr) {
+  explicit Members(int n, cluster::Timers* timers = nullptr) : timers_(timers) {
     for (int i = 0; i < n; ++i) {
       auto member = std::make_unique<Member>();
       const auto shard = static_cast<cluster::ShardId>(i);
@@ -36,8 +39,9 @@ class Members {
                         std::function<void(Result<std::string>)> done) {
             in_flight.push_back({shard, Owner(engine_key), std::move(request), std::move(done)});
           },
-          [this](cluster::ShardId owner) -> std::optional<cluster::Timers::Clock::time_point> {
-            auto it = heard.find(owner);
+          [this,
+           shard](cluster::ShardId owner) -> std::optional<cluster::Timers::Clock::time_point> {
+            auto it = heard.find({shard, owner});
             if (it == heard.end()) return std::nullopt;
             return it->second;
           },
@@ -77,9 +81,11 @@ class Members {
   void Deliver(size_t i) {
     Message m = std::move(in_flight[i]);
     in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(i));
-    locks(static_cast<int>(m.to)).Serve(m.request, [done = m.done](std::string answer) {
-      done(std::move(answer));
-    });
+    locks(static_cast<int>(m.to))
+        .Serve(m.request, [this, from = m.from, to = m.to, done = m.done](std::string answer) {
+          if (timers_ != nullptr) heard[{from, to}] = timers_->now();
+          done(std::move(answer));
+        });
   }
   // Fails message `i` as an unanswered call would.
   void Fail(size_t i) {
@@ -97,15 +103,15 @@ class Members {
     std::function<void(Result<std::string>)> done;
   };
   std::vector<Message> in_flight;
-  // When each member last sent anything other than lane answers (its
-  // other traffic, as Peers sees it); every member shares it.
-  std::map<cluster::ShardId, cluster::Timers::Clock::time_point> heard;
+  // (member, other member): when the first last heard from the second.
+  std::map<std::pair<cluster::ShardId, cluster::ShardId>, cluster::Timers::Clock::time_point> heard;
 
  private:
   struct Member {
     KeyLanes lanes;
     std::unique_ptr<ShardLocks> locks;
   };
+  cluster::Timers* timers_;
   std::vector<std::unique_ptr<Member>> members_;
 };
 
@@ -284,7 +290,7 @@ TEST(ShardLocksTest, AnOwnerThatGrantsNothingButSendsOtherMessagesIsWaitedFor) {
     r();
   });
   m.DeliverAll();
-  for (int ms = 100; ms <= 2000; ms += 100) m.heard[1] = at(ms);
+  for (int ms = 100; ms <= 2000; ms += 100) m.heard[{0, 1}] = at(ms);
   EXPECT_FALSE(ran) << "an owner that sends anything is up: its queue is waited for";
   m.lanes(1).Leave({"b1"});
   EXPECT_TRUE(ran);
