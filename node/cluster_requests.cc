@@ -4,10 +4,11 @@
 #include <algorithm>
 
 #include "node/cluster_node.h"
-#include "protocol/canonical_json.h"
 #include "protocol/key_codec.h"
 #include "protocol/limits.h"
 #include "protocol/mvcc_messages.h"
+#include "protocol/txn_messages.h"
+#include "protocol/workload_messages.h"
 
 namespace strata::node {
 
@@ -16,7 +17,6 @@ using protocol::Body;
 using protocol::ErrorCode;
 using protocol::ErrorReply;
 using protocol::JsonWriter;
-using protocol::ParseIsolation;
 
 static_assert(cluster::kMaxTxnWriteKeys == protocol::kMaxTxnOps * 10);
 
@@ -34,10 +34,6 @@ ErrorReply ErrorOf(const Status& status) {
 // Maelstrom's "indefinite").
 bool IsUnknownOutcome(const Status& status) { return status.code() == StatusCode::kIoError; }
 
-std::string KeyText(std::string_view engine_key) {
-  return protocol::Abbreviate(protocol::KeyText(engine_key));
-}
-
 }  // namespace
 
 void ClusterNode::ReplyFailure(const ReplyAddress& from, const Status& commit_failure) {
@@ -47,18 +43,10 @@ void ClusterNode::ReplyFailure(const ReplyAddress& from, const Status& commit_fa
 // --- transactions ------------------------------------------------------------
 
 void ClusterNode::HandleTxnBegin(const Body& body, const ReplyAddress& from) {
-  Isolation isolation = options_.isolation;
-  std::optional<bool> read_only;
-  std::optional<Timestamp> read_timestamp;
-  if (auto err = ParseIsolation(body, options_.isolation, &isolation)) {
-    return ReplyError(from, *err);
-  }
-  if (auto err = body.OptionalBool("read_only", &read_only)) return ReplyError(from, *err);
-  if (auto err = body.OptionalTimestamp("read_timestamp", &read_timestamp)) {
-    return ReplyError(from, *err);
-  }
+  protocol::TxnBeginRequest req;
+  if (auto err = ParseRequest(body, options_.isolation, &req)) return ReplyError(from, *err);
   Result<Coordinator::Begun> begun =
-      coordinator_->Begin(isolation, read_only.value_or(false), read_timestamp);
+      coordinator_->Begin(req.isolation, req.read_only, req.read_timestamp);
   if (!begun.ok()) return ReplyError(from, ErrorOf(begun.status()));
   std::string out;
   JsonWriter::ContinuingObject(&out)
@@ -69,7 +57,7 @@ void ClusterNode::HandleTxnBegin(const Body& body, const ReplyAddress& from) {
 
 std::optional<uint64_t> ClusterNode::OpenTxnId(const Body& body, const ReplyAddress& from) {
   uint64_t id = 0;
-  if (auto err = body.RequiredUint("txn_id", &id)) {
+  if (auto err = protocol::ParseTxnId(body, &id)) {
     ReplyError(from, *err);
     return std::nullopt;
   }
@@ -83,9 +71,9 @@ std::optional<uint64_t> ClusterNode::OpenTxnId(const Body& body, const ReplyAddr
 void ClusterNode::HandleTxnGet(const Body& body, const ReplyAddress& from) {
   const std::optional<uint64_t> id = OpenTxnId(body, from);
   if (!id) return;
-  std::string key;
-  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
-  coordinator_->Get(*id, std::move(key), [this, from](Result<ReadResult> read) {
+  protocol::TxnGetRequest req;
+  if (auto err = ParseRequest(body, &req)) return ReplyError(from, *err);
+  coordinator_->Get(*id, std::move(req.key), [this, from](Result<ReadResult> read) {
     if (!read.ok()) return ReplyError(from, ErrorOf(read.status()));
     std::string out;
     JsonWriter w = JsonWriter::ContinuingObject(&out);
@@ -97,14 +85,9 @@ void ClusterNode::HandleTxnGet(const Body& body, const ReplyAddress& from) {
 void ClusterNode::HandleTxnWrite(const Body& body, bool is_delete, const ReplyAddress& from) {
   const std::optional<uint64_t> id = OpenTxnId(body, from);
   if (!id) return;
-  std::string key, value;
-  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
-  if (!is_delete) {
-    if (auto err = body.RequiredValue("value", &value)) return ReplyError(from, *err);
-  }
-  std::optional<std::string> written;
-  if (!is_delete) written = std::move(value);
-  if (Status s = coordinator_->Write(*id, std::move(key), std::move(written)); !s.ok()) {
+  protocol::TxnWriteRequest req;
+  if (auto err = ParseRequest(body, is_delete, &req)) return ReplyError(from, *err);
+  if (Status s = coordinator_->Write(*id, std::move(req.key), std::move(req.value)); !s.ok()) {
     return ReplyError(from, ErrorOf(s));
   }
   transport_->Reply(from, is_delete ? "txn_delete_ok" : "txn_put_ok", "");
@@ -114,12 +97,7 @@ void ClusterNode::HandleTxnScan(const Body& body, const ReplyAddress& from) {
   const std::optional<uint64_t> id = OpenTxnId(body, from);
   if (!id) return;
   protocol::MvccScanRequest req;
-  if (auto err = protocol::ParseRequest(body, &req)) return ReplyError(from, *err);
-  if (req.read_timestamp) {
-    return ReplyError(from,
-                      protocol::Malformed("field 'read_timestamp' is not allowed in txn_scan: a "
-                                          "transaction reads at its start timestamp"));
-  }
+  if (auto err = protocol::ParseTxnScan(body, &req)) return ReplyError(from, *err);
   coordinator_->Scan(*id, req.range, req.limit, [this, from](Result<ScanResult> scan) {
     if (!scan.ok()) return ReplyError(from, ErrorOf(scan.status()));
     std::string out;
@@ -150,21 +128,21 @@ void ClusterNode::HandleTxnAbort(const Body& body, const ReplyAddress& from) {
 // --- Maelstrom workloads -------------------------------------------------------
 
 void ClusterNode::HandleKvRead(const Body& body, const ReplyAddress& from) {
-  std::string key;
-  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
+  protocol::KvReadRequest req;
+  if (auto err = ParseRequest(body, &req)) return ReplyError(from, *err);
   const Timestamp snapshot = coordinator_->HoldSnapshot();
   coordinator_->ReadKeys(
-      {key}, snapshot, [this, from, key, snapshot](Result<std::vector<ReadResult>> read) {
+      {req.key}, snapshot,
+      [this, from, key = req.key, snapshot](Result<std::vector<ReadResult>> read) {
         coordinator_->ReleaseSnapshot(snapshot);
         if (!read.ok()) return ReplyError(from, ErrorOf(read.status()));
         const std::vector<ReadResult>& reads = *read;
         // A value (or a delete) that only a commit not yet acknowledged
         // may have made visible: shown once that commit could be.
         if (!reads[0].found || reads[0].deleted) {
-          ErrorReply missing{ErrorCode::kKeyDoesNotExist,
-                             "key " + KeyText(key) + " does not exist"};
           return coordinator_->AfterCommitWait(
-              Coordinator::NewestSeen(reads), [this, from, missing] { ReplyError(from, missing); });
+              Coordinator::NewestSeen(reads),
+              [this, from, missing = protocol::KeyMissing(key)] { ReplyError(from, missing); });
         }
         std::string out;
         JsonWriter::ContinuingObject(&out).Key("value").Raw(reads[0].value);
@@ -175,15 +153,14 @@ void ClusterNode::HandleKvRead(const Body& body, const ReplyAddress& from) {
 }
 
 void ClusterNode::HandleKvWrite(const Body& body, const ReplyAddress& from) {
-  std::string key, value;
-  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
-  if (auto err = body.RequiredValue("value", &value)) return ReplyError(from, *err);
+  protocol::KvWriteRequest req;
+  if (auto err = ParseRequest(body, &req)) return ReplyError(from, *err);
   // A blind write read nothing, so the shard checks it against its own
   // present, not this snapshot: concurrent writes do not fail each other.
   // A copy of it delayed or resent is answered from the shard's finished
   // outcomes, or, if the shard restarted since it was sent, refused.
   coordinator_->CommitWrites(coordinator_->FreshTimestamp(), Isolation::kSnapshot,
-                             {{key, std::move(value)}}, {}, {}, /*blind=*/true,
+                             {{std::move(req.key), std::move(req.value)}}, {}, {}, /*blind=*/true,
                              [this, from](Result<Timestamp> committed) {
                                if (!committed.ok()) return ReplyFailure(from, committed.status());
                                transport_->Reply(from, "write_ok", "");
@@ -191,47 +168,36 @@ void ClusterNode::HandleKvWrite(const Body& body, const ReplyAddress& from) {
 }
 
 void ClusterNode::HandleKvCas(const Body& body, const ReplyAddress& from) {
-  std::string key, expected, replacement;
-  if (auto err = body.RequiredKey("key", &key)) return ReplyError(from, *err);
-  if (auto err = body.RequiredValue("from", &expected)) return ReplyError(from, *err);
-  if (auto err = body.RequiredValue("to", &replacement)) return ReplyError(from, *err);
-  std::optional<bool> create;
-  if (auto err = body.OptionalBool("create_if_not_exists", &create)) {
-    return ReplyError(from, *err);
-  }
+  protocol::KvCasRequest req;
+  if (auto err = ParseRequest(body, &req)) return ReplyError(from, *err);
   const Timestamp snapshot = coordinator_->HoldSnapshot();
   auto finish = [this, snapshot, from](const ErrorReply* error) {
     coordinator_->ReleaseSnapshot(snapshot);
     if (error) return ReplyError(from, *error);
     transport_->Reply(from, "cas_ok", "");
   };
+  const std::string key = req.key;
   coordinator_->ReadKeys(
       {key}, snapshot,
-      [=, this, create = create.value_or(false)](Result<std::vector<ReadResult>> read) mutable {
+      [this, finish, from, snapshot, req = std::move(req)](Result<std::vector<ReadResult>> read) {
         if (!read.ok()) {
           const ErrorReply error = ErrorOf(read.status());
           return finish(&error);
         }
         const std::vector<ReadResult>& reads = *read;
-        const bool exists = reads[0].found && !reads[0].deleted;
-        ErrorReply refusal;
-        if (!exists && !create) {
-          refusal = {ErrorCode::kKeyDoesNotExist, "key " + KeyText(key) + " does not exist"};
-        } else if (exists && reads[0].value != expected) {
-          refusal = {ErrorCode::kPreconditionFailed,
-                     "cas on key " + KeyText(key) + " expected " + protocol::Abbreviate(expected) +
-                         " but found " + protocol::Abbreviate(reads[0].value)};
-        }
-        if (!refusal.text.empty()) {
+        protocol::StoredValue current;
+        if (reads[0].found && !reads[0].deleted) current = reads[0].value;
+        if (auto refusal = protocol::CasRefusal(req, current)) {
           // The refusal reveals the value read: shown no earlier than a read.
-          return coordinator_->AfterCommitWait(Coordinator::NewestSeen(reads),
-                                               [finish, refusal]() mutable { finish(&refusal); });
+          return coordinator_->AfterCommitWait(
+              Coordinator::NewestSeen(reads),
+              [finish, refusal = *refusal]() mutable { finish(&refusal); });
         }
         // Serializable whatever the node's level: the value compared
         // must still be the newest when the new one lands.
         coordinator_->CommitWrites(
-            snapshot, Isolation::kSerializable, {{key, std::move(replacement)}}, {key}, {},
-            /*blind=*/false, [this, finish, from, snapshot](Result<Timestamp> committed) {
+            snapshot, Isolation::kSerializable, {{req.key, req.to}}, {req.key}, {},
+            /*blind=*/false, [this, finish, snapshot](Result<Timestamp> committed) {
               if (committed.ok()) return finish(nullptr);
               if (IsUnknownOutcome(committed.status())) {
                 return coordinator_->ReleaseSnapshot(snapshot);  // no answer
@@ -243,125 +209,42 @@ void ClusterNode::HandleKvCas(const Body& body, const ReplyAddress& from) {
 }
 
 void ClusterNode::HandleTxnOps(const Body& body, const ReplyAddress& from) {
-  auto ops_element = body.Find("txn");
-  simdjson::dom::array ops;
-  if (!ops_element || ops_element->get_array().get(ops)) {
-    return ReplyError(
-        from, protocol::Malformed(
-                  "field 'txn' is required and must be an array of [f, key, value] operations"));
-  }
-  if (ops.size() > protocol::kMaxTxnOps) {
-    return ReplyError(from, protocol::Malformed("field 'txn' has " + std::to_string(ops.size()) +
-                                                " operations; the limit is " +
-                                                std::to_string(protocol::kMaxTxnOps)));
-  }
-  struct Op {
-    char f;                // 'r', 'w' or 'a'
-    std::string key;       // engine bytes
-    std::string key_json;  // as the client wrote it
-    std::string arg_json;  // canonical
-  };
-  std::vector<Op> parsed;
-  std::vector<std::string> to_read;
-  std::set<std::string> seen;
-  for (simdjson::dom::element op : ops) {
-    simdjson::dom::array parts;
-    std::string_view f;
-    if (op.get_array().get(parts) || parts.size() != 3 || parts.at(0).get_string().get(f)) {
-      return ReplyError(
-          from,
-          protocol::Malformed("each operation in 'txn' must be [f, key, value] with f a string"));
-    }
-    Op parsed_op;
-    if (f == "r") {
-      parsed_op.f = 'r';
-    } else if (f == "w") {
-      parsed_op.f = 'w';
-    } else if (f == "append") {
-      parsed_op.f = 'a';
-    } else {
-      return ReplyError(from, protocol::Malformed("unknown operation '" + protocol::Abbreviate(f) +
-                                                  "' in 'txn' (expected r, w or append)"));
-    }
-    simdjson::dom::element key_element = parts.at(1).value_unsafe();
-    if (auto err = protocol::EncodeKeyElement(key_element, "txn key", &parsed_op.key)) {
-      return ReplyError(from, *err);
-    }
-    parsed_op.key_json = simdjson::minify(key_element);
-    protocol::AppendCanonicalJson(parts.at(2).value_unsafe(), &parsed_op.arg_json);
-    if (parsed_op.arg_json.size() > protocol::kMaxValueBytes) {
-      return ReplyError(from,
-                        protocol::Malformed("a value in 'txn' exceeds " +
-                                            std::to_string(protocol::kMaxValueBytes) + " bytes"));
-    }
-    if (parsed_op.f != 'w' && seen.insert(parsed_op.key).second) to_read.push_back(parsed_op.key);
-    parsed.push_back(std::move(parsed_op));
-  }
+  protocol::TxnOpsRequest req;
+  if (auto err = ParseRequest(body, &req)) return ReplyError(from, *err);
   const Timestamp snapshot = coordinator_->HoldSnapshot();
   const Isolation isolation = options_.isolation;
   auto release = [this, snapshot] { coordinator_->ReleaseSnapshot(snapshot); };
+  std::vector<std::string> to_read = req.keys_to_read;
   coordinator_->ReadKeys(
-      to_read, snapshot,
-      [=, this, parsed = std::move(parsed)](Result<std::vector<ReadResult>> read) {
+      std::move(to_read), snapshot,
+      [=, this, req = std::move(req)](Result<std::vector<ReadResult>> read) {
         if (!read.ok()) {
           release();
           return ReplyError(from, ErrorOf(read.status()));
         }
         std::vector<ReadResult>& reads = *read;
-        std::map<std::string, std::optional<std::string>> snapshot_values;
-        for (size_t i = 0; i < to_read.size(); ++i) {
-          if (reads[i].found && !reads[i].deleted) {
-            snapshot_values[to_read[i]] = std::move(reads[i].value);
-          } else {
-            snapshot_values[to_read[i]] = std::nullopt;
-          }
+        std::map<std::string, protocol::StoredValue> at_snapshot;
+        for (size_t i = 0; i < req.keys_to_read.size(); ++i) {
+          protocol::StoredValue& value = at_snapshot[req.keys_to_read[i]];
+          if (reads[i].found && !reads[i].deleted) value = std::move(reads[i].value);
         }
-        std::map<std::string, std::optional<std::string>> writes;
-        std::set<std::string> observed;  // keys whose snapshot value was used
-        auto current = [&](const std::string& key) -> std::optional<std::string> {
-          if (auto own = writes.find(key); own != writes.end()) return own->second;
-          observed.insert(key);
-          return snapshot_values[key];
-        };
-        std::string completed;
-        JsonWriter out(&completed);
-        out.BeginArray();
-        for (const Op& op : parsed) {
-          out.BeginArray().String(op.f == 'r' ? "r" : op.f == 'w' ? "w" : "append");
-          out.Raw(op.key_json);
-          if (op.f == 'r') {
-            std::optional<std::string> value = current(op.key);
-            value ? out.Raw(*value) : out.Null();
-          } else if (op.f == 'w') {
-            writes[op.key] = op.arg_json;
-            out.Raw(op.arg_json);
-          } else {
-            std::optional<std::string> list = current(op.key);
-            if (list && list->front() != '[') {
-              release();
-              return ReplyError(from, ErrorReply{ErrorCode::kPreconditionFailed,
-                                                 "cannot append to key " + op.key_json +
-                                                     ": its value is not a list"});
-            }
-            std::string appended = !list || *list == "[]" ? "[" + op.arg_json + "]"
-                                                          : list->substr(0, list->size() - 1) +
-                                                                "," + op.arg_json + "]";
-            writes[op.key] = std::move(appended);
-            out.Raw(op.arg_json);
-          }
-          out.EndArray();
+        protocol::TxnOpsOutcome outcome;
+        if (auto err = protocol::RunTxnOps(
+                req, [&](const std::string& key) { return Result(at_snapshot[key]); }, &outcome)) {
+          release();
+          return ReplyError(from, *err);
         }
-        out.EndArray();
+        std::string reply;
+        JsonWriter::ContinuingObject(&reply).Key("txn").Raw(outcome.completed);
         coordinator_->CommitWrites(
-            snapshot, isolation, std::move(writes),
-            isolation == Isolation::kSerializable ? observed : std::set<std::string>{}, {},
-            /*blind=*/false,
-            [this, from, completed, release,
+            snapshot, isolation, std::move(outcome.writes),
+            isolation == Isolation::kSerializable ? std::move(outcome.observed)
+                                                  : std::set<std::string>{},
+            {}, /*blind=*/false,
+            [this, from, reply, release,
              newest_seen = Coordinator::NewestSeen(reads)](Result<Timestamp> committed) {
               release();
               if (!committed.ok()) return ReplyFailure(from, committed.status());
-              std::string reply;
-              JsonWriter::ContinuingObject(&reply).Key("txn").Raw(completed);
               // Read-only lists commit at once: they wait like reads.
               coordinator_->AfterCommitWait(
                   newest_seen, [this, from, reply] { transport_->Reply(from, "txn_ok", reply); });

@@ -2,6 +2,7 @@
 
 #include "protocol/key_codec.h"
 #include "protocol/mvcc_messages.h"
+#include "protocol/txn_messages.h"
 
 namespace strata::node {
 
@@ -9,14 +10,13 @@ using protocol::ErrorCode;
 using protocol::ErrorFromStatus;
 using protocol::ErrorReply;
 using protocol::KeyText;
-using protocol::ParseIsolation;
 
 namespace {
 
 // The open transaction named by the body's txn_id, or error 14.
 MaybeError FindTxn(Services& services, const Body& body, Transaction** txn) {
   uint64_t id = 0;
-  if (auto err = body.RequiredUint("txn_id", &id)) return err;
+  if (auto err = protocol::ParseTxnId(body, &id)) return err;
   *txn = services.txns->Touch(id, services.now);
   if (*txn == nullptr) {
     return ErrorReply{ErrorCode::kAbort,
@@ -24,6 +24,17 @@ MaybeError FindTxn(Services& services, const Body& body, Transaction** txn) {
                           " does not exist: it committed, aborted, or expired after being idle "
                           "longer than --txn-timeout-ms"};
   }
+  return std::nullopt;
+}
+
+// txn_put or txn_delete.
+MaybeError WriteInTxn(Services& services, const Body& body, bool is_delete) {
+  Transaction* txn = nullptr;
+  if (auto err = FindTxn(services, body, &txn)) return err;
+  protocol::TxnWriteRequest req;
+  if (auto err = ParseRequest(body, is_delete, &req)) return err;
+  Status s = req.value ? txn->Put(req.key, *req.value) : txn->Delete(req.key);
+  if (!s.ok()) return ErrorFromStatus(s);
   return std::nullopt;
 }
 
@@ -37,12 +48,12 @@ ErrorReply CommitError(const Transaction& txn, const Status& status) {
 }
 
 MaybeError HandleTxnBegin(Services& services, const Body& body, JsonWriter* reply) {
+  protocol::TxnBeginRequest req;
+  if (auto err = ParseRequest(body, services.default_isolation, &req)) return err;
   TxnOptions options;
-  if (auto err = ParseIsolation(body, services.default_isolation, &options.isolation)) return err;
-  std::optional<bool> read_only;
-  if (auto err = body.OptionalBool("read_only", &read_only)) return err;
-  options.read_only = read_only.value_or(false);
-  if (auto err = body.OptionalTimestamp("read_timestamp", &options.read_timestamp)) return err;
+  options.isolation = req.isolation;
+  options.read_only = req.read_only;
+  options.read_timestamp = req.read_timestamp;
 
   Result<Transaction> txn = services.db->Begin(options);
   if (!txn.ok()) return ErrorFromStatus(txn.status());
@@ -55,43 +66,27 @@ MaybeError HandleTxnBegin(Services& services, const Body& body, JsonWriter* repl
 MaybeError HandleTxnGet(Services& services, const Body& body, JsonWriter* reply) {
   Transaction* txn = nullptr;
   if (auto err = FindTxn(services, body, &txn)) return err;
-  std::string key;
-  if (auto err = body.RequiredKey("key", &key)) return err;
-  Result<ReadResult> read = txn->Get(key);
+  protocol::TxnGetRequest req;
+  if (auto err = ParseRequest(body, &req)) return err;
+  Result<ReadResult> read = txn->Get(req.key);
   if (!read.ok()) return ErrorFromStatus(read.status());
   protocol::WriteReply(*read, reply);
   return std::nullopt;
 }
 
 MaybeError HandleTxnPut(Services& services, const Body& body, JsonWriter*) {
-  Transaction* txn = nullptr;
-  if (auto err = FindTxn(services, body, &txn)) return err;
-  std::string key, value;
-  if (auto err = body.RequiredKey("key", &key)) return err;
-  if (auto err = body.RequiredValue("value", &value)) return err;
-  if (Status s = txn->Put(key, value); !s.ok()) return ErrorFromStatus(s);
-  return std::nullopt;
+  return WriteInTxn(services, body, /*is_delete=*/false);
 }
 
 MaybeError HandleTxnDelete(Services& services, const Body& body, JsonWriter*) {
-  Transaction* txn = nullptr;
-  if (auto err = FindTxn(services, body, &txn)) return err;
-  std::string key;
-  if (auto err = body.RequiredKey("key", &key)) return err;
-  if (Status s = txn->Delete(key); !s.ok()) return ErrorFromStatus(s);
-  return std::nullopt;
+  return WriteInTxn(services, body, /*is_delete=*/true);
 }
 
 MaybeError HandleTxnScan(Services& services, const Body& body, JsonWriter* reply) {
   Transaction* txn = nullptr;
   if (auto err = FindTxn(services, body, &txn)) return err;
   protocol::MvccScanRequest req;
-  if (auto err = protocol::ParseRequest(body, &req)) return err;
-  if (req.read_timestamp) {
-    return protocol::Malformed(
-        "field 'read_timestamp' is not allowed in txn_scan: a transaction reads at its start "
-        "timestamp");
-  }
+  if (auto err = protocol::ParseTxnScan(body, &req)) return err;
   Result<ScanResult> scan = txn->Scan(req.range, req.limit);
   if (!scan.ok()) return ErrorFromStatus(scan.status());
   protocol::WriteReply(*scan, reply);
