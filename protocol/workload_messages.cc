@@ -36,7 +36,8 @@ MaybeError ParseTxnOp(simdjson::dom::element element, TxnOp* op) {
   } else if (f == "append") {
     op->kind = TxnOp::Kind::kAppend;
   } else {
-    return Malformed("unknown operation '" + Abbreviate(f) + "' in 'txn' (expected r, w or append)");
+    return Malformed("unknown operation '" + Abbreviate(f) +
+                     "' in 'txn' (expected r, w or append)");
   }
   simdjson::dom::element key = parts.at(1).value_unsafe();
   if (auto err = EncodeKeyElement(key, "txn key", &op->key)) return err;

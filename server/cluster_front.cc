@@ -120,7 +120,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
           if (request.starts_with(kAuthStateTag) || request.starts_with(kAuthTokenTag)) {
             return respond(raw->ServeAuthNews(request));
           }
-          respond(raw->leases_->ServeForward(request));
+          raw->leases_->ServeForward(request, std::move(respond));
         });
     // Other members' client URLs for `member list`: asked for until known,
     // and again now and then (a member may restart with others).

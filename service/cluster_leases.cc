@@ -6,6 +6,7 @@
 
 #include "cluster/peer_messages.h"
 #include "service/cluster_kv.h"
+#include "service/lease_rules.h"
 #include "service/stored_value.h"
 
 namespace strata::service {
@@ -66,49 +67,86 @@ ClusterLeases::ClusterLeases(cluster::Member* member, MvccStore* store,
   member_->timers().Every(options_.discover_interval, [this, alive = alive_] {
     if (*alive) Discover();
   });
+  // A member that starts learns the leases it homes at once.
+  member_->timers().After(std::chrono::milliseconds(0), [this, alive = alive_] {
+    if (*alive) Discover();
+  });
 }
 
 ClusterLeases::~ClusterLeases() { *alive_ = false; }
 
 void ClusterLeases::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) {
-  if (ttl > options_.max_ttl_seconds) return done(etcd_errors::LeaseTtlTooLarge());
-  ttl = std::max(ttl, options_.min_ttl_seconds);
-  if (id == 0) id = static_cast<int64_t>(rng_() >> 1) | 1;  // positive, as etcd's
+  Reply<int64_t> granted = GrantedTtl(ttl, options_.limits);
+  if (!granted.ok()) return done(granted.error());
+  ttl = granted.value();
+  // Whether the id is taken is the home's to say.
+  if (id == 0) id = ChooseLeaseId(&rng_, [](int64_t) { return false; });
+  Forward(id, "grant", std::to_string(ttl), [id, ttl, done](Reply<int64_t> revision) {
+    if (!revision.ok()) return done(revision.error());
+    done(LeaseGrantResult{id, ttl, revision.value()});
+  });
+}
+
+void ClusterLeases::GrantHere(int64_t id, int64_t ttl, Done<int64_t> done) {
+  // Kept here: those homed and those being granted (a lease revoked
+  // elsewhere stays counted until the next look at the records).
+  if (granting_.count(id)) return done(etcd_errors::LeaseExist());
+  if (auto full = RoomForGrant(homed_.size() + granting_.size(), options_.limits)) {
+    return done(*full);
+  }
   cluster::Coordinator& coordinator = member_->coordinator();
   auto begun = coordinator.Begin(Isolation::kSerializable, false, std::nullopt);
   if (!begun.ok()) return done(ClusterError(begun.status()));
+  granting_.insert(id);
   const uint64_t txn = begun->id;
-  coordinator.Get(
-      txn, RecordKey(id), [this, txn, id, ttl, done, alive = alive_](Result<ReadResult> r) {
-        if (!*alive) return;
-        cluster::Coordinator& coordinator = member_->coordinator();
-        if (!r.ok()) {
-          (void)coordinator.Abort(txn);
-          return done(ClusterError(r.status()));
-        }
-        if (r->found && !r->deleted) {
-          (void)coordinator.Abort(txn);
-          return done(etcd_errors::LeaseExist());
-        }
-        if (Status s = coordinator.Write(txn, RecordKey(id), std::to_string(ttl)); !s.ok()) {
-          (void)coordinator.Abort(txn);
-          return done(ClusterError(s));
-        }
-        coordinator.Commit(txn, [this, id, ttl, done, alive](Result<Timestamp> c) {
-          if (!*alive) return;
-          if (!c.ok()) {
-            // A conflict here is another grant of the same id: it exists now.
-            if (c.status().code() == StatusCode::kConflict) return done(etcd_errors::LeaseExist());
-            return done(ClusterError(c.status()));
-          }
-          // The home starts the countdown now rather than at its next look.
-          Forward(id, "renew", [](Reply<std::string>) {});
-          done(LeaseGrantResult{id, ttl, RevisionOf(*c)});
-        });
-      });
+  auto finish = [this, id, ttl, done, alive = alive_](Reply<int64_t> revision) {
+    if (!*alive) return;
+    granting_.erase(id);
+    if (revision.ok()) {
+      // The countdown starts now, as on one node.
+      homed_[id] = Home{ttl, member_->timers().now() + std::chrono::seconds(ttl), false};
+    }
+    done(std::move(revision));
+  };
+  coordinator.Get(txn, RecordKey(id), [this, txn, id, ttl, finish](Result<ReadResult> r) {
+    cluster::Coordinator& coordinator = member_->coordinator();
+    if (!r.ok()) {
+      (void)coordinator.Abort(txn);
+      return finish(ClusterError(r.status()));
+    }
+    if (r->found && !r->deleted) {
+      (void)coordinator.Abort(txn);
+      return finish(etcd_errors::LeaseExist());
+    }
+    if (Status s = coordinator.Write(txn, RecordKey(id), std::to_string(ttl)); !s.ok()) {
+      (void)coordinator.Abort(txn);
+      return finish(ClusterError(s));
+    }
+    coordinator.Commit(txn, [finish](Result<Timestamp> c) {
+      if (c.ok()) return finish(RevisionOf(*c));
+      // A conflict here is another grant of the same id: it exists now.
+      if (c.status().code() == StatusCode::kConflict) return finish(etcd_errors::LeaseExist());
+      finish(ClusterError(c.status()));
+    });
+  });
 }
 
-void ClusterLeases::Revoke(int64_t id, Done<int64_t> done) { End(id, std::move(done), 0); }
+void ClusterLeases::Revoke(int64_t id, Done<int64_t> done) {
+  Forward(id, "revoke", "", std::move(done));
+}
+
+void ClusterLeases::RevokeHere(int64_t id, Done<int64_t> done) {
+  End(
+      id,
+      [this, id, done, alive = alive_](Reply<int64_t> r) {
+        if (!*alive) return;
+        if (r.ok() || r.error().message == etcd_errors::LeaseNotFound().message) {
+          homed_.erase(id);
+        }
+        done(std::move(r));
+      },
+      0);
+}
 
 void ClusterLeases::End(int64_t id, Done<int64_t> done, int attempt) {
   cluster::Coordinator& coordinator = member_->coordinator();
@@ -188,11 +226,43 @@ void ClusterLeases::End(int64_t id, Done<int64_t> done, int attempt) {
   finish();
 }
 
+namespace {
+
+// A forwarded grant's or revocation's answer: "ok REVISION" or
+// "error CODE MESSAGE" (a ServiceError).
+std::string EncodeRevision(const Reply<int64_t>& reply) {
+  if (reply.ok()) return "ok " + std::to_string(reply.value());
+  return "error " + std::to_string(static_cast<int>(reply.error().code)) + " " +
+         reply.error().message;
+}
+
+Reply<int64_t> DecodeRevision(const std::string& answer) {
+  if (answer.starts_with("ok ")) return std::strtoll(answer.c_str() + 3, nullptr, 10);
+  char* rest = nullptr;
+  if (answer.starts_with("error ")) {
+    const long code = std::strtol(answer.c_str() + 6, &rest, 10);
+    if (*rest == ' ') return ServiceError{static_cast<ErrorCode>(code), std::string(rest + 1)};
+  }
+  return ServiceError{ErrorCode::kInternal,
+                      "strata: a lease's home member answered in a way this member cannot read"};
+}
+
+}  // namespace
+
 void ClusterLeases::Forward(int64_t id, const std::string& verb, Done<std::string> done) {
   member_->router().Forward(RecordKey(id), verb + " " + std::to_string(id),
                             [done = std::move(done)](Result<std::string> r) {
                               if (!r.ok()) return done(ClusterError(r.status()));
                               done(std::move(*r));
+                            });
+}
+
+void ClusterLeases::Forward(int64_t id, const std::string& verb, const std::string& argument,
+                            Done<int64_t> done) {
+  member_->router().Forward(RecordKey(id), verb + " " + std::to_string(id) + " " + argument,
+                            [done = std::move(done)](Result<std::string> r) {
+                              if (!r.ok()) return done(ClusterError(r.status()));
+                              done(DecodeRevision(*r));
                             });
 }
 
@@ -270,11 +340,24 @@ std::optional<ClusterLeases::Home*> ClusterLeases::Renew(int64_t id) {
   return &it->second;
 }
 
-cluster::PeerReply ClusterLeases::ServeForward(const std::string& request) {
+void ClusterLeases::ServeForward(const std::string& request,
+                                 std::function<void(cluster::PeerReply)> respond) {
   const size_t space = request.find(' ');
   const std::string verb = request.substr(0, space);
+  char* rest = nullptr;
   const int64_t id =
-      space == std::string::npos ? 0 : std::strtoll(request.c_str() + space + 1, nullptr, 10);
+      space == std::string::npos ? 0 : std::strtoll(request.c_str() + space + 1, &rest, 10);
+  auto answer_revision = [respond](Reply<int64_t> reply) {
+    respond(cluster::ForwardReply{EncodeRevision(reply)});
+  };
+  if (verb == "grant" && rest != nullptr && *rest == ' ') {
+    return GrantHere(id, std::strtoll(rest + 1, nullptr, 10), answer_revision);
+  }
+  if (verb == "revoke") return RevokeHere(id, answer_revision);
+  respond(ServeQuestion(verb, id));
+}
+
+cluster::PeerReply ClusterLeases::ServeQuestion(const std::string& verb, int64_t id) {
   if (verb == "renew") {
     auto home = Renew(id);
     return cluster::ForwardReply{home ? std::to_string((*home)->ttl) : "0"};
@@ -304,39 +387,55 @@ void ClusterLeases::ExpireDue() {
   }
   for (int64_t id : due) {
     homed_[id].expiring = true;
-    End(
-        id,
-        [this, id, alive = alive_](Reply<int64_t> r) {
-          if (!*alive) return;
-          // Ended (or already gone): forget it; else try again later.
-          if (r.ok() || r.error().message == etcd_errors::LeaseNotFound().message) {
-            homed_.erase(id);
-          } else if (auto it = homed_.find(id); it != homed_.end()) {
-            it->second.expiring = false;
-          }
-        },
-        0);
+    // Ended (or already gone): RevokeHere forgets it; else try again later.
+    RevokeHere(id, [this, id, alive = alive_](Reply<int64_t> r) {
+      if (!*alive || r.ok()) return;
+      if (auto it = homed_.find(id); it != homed_.end()) it->second.expiring = false;
+    });
   }
 }
 
 void ClusterLeases::Discover() {
-  Result<ScanResult> records =
-      store_->Scan(PrefixRange(kRecordTag, std::nullopt), Timestamp::Max(), cluster::kMaxRawLimit);
+  // One page of this shard's records a look, on from where the last one
+  // stopped, so a look costs the same however many leases there are. The
+  // first pass after a start reads page after page at once: until it ends,
+  // some leases have no countdown.
+  KeyRange range = PrefixRange(kRecordTag, std::nullopt);
+  const uint64_t first = discover_from_;
+  if (first != 0) range.start = RecordKey(static_cast<int64_t>(first));
+  Result<ScanResult> records = store_->Scan(range, Timestamp::Max(), options_.discover_page);
   if (!records.ok()) return;
+  const bool more = records->more && !records->items.empty();
+  const uint64_t last =
+      more ? static_cast<uint64_t>(IdOf(records->items.back().key)) : ~uint64_t{0};
   const auto now = member_->timers().now();
   std::set<int64_t> present;
   for (const ScanItem& item : records->items) {
     const int64_t id = IdOf(item.key);
     present.insert(id);
-    if (homed_.count(id) == 0) {
+    if (homed_.count(id) == 0 && granting_.count(id) == 0) {
       const int64_t ttl = std::strtoll(item.value.c_str(), nullptr, 10);
       homed_.emplace(id, Home{ttl, now + std::chrono::seconds(ttl), false});
     }
   }
-  // Revoked through another member: nothing left to expire here.
-  std::erase_if(homed_, [&](const auto& entry) {
-    return !entry.second.expiring && present.count(entry.first) == 0 && !records->more;
-  });
+  // Records gone from the part of the key space this page covered (a
+  // restore, or an End that ran before a restart): nothing left to expire.
+  for (auto it = homed_.lower_bound(static_cast<int64_t>(first));
+       it != homed_.end() && static_cast<uint64_t>(it->first) <= last;) {
+    if (!it->second.expiring && present.count(it->first) == 0) {
+      it = homed_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  discover_from_ = more ? last + 1 : 0;
+  if (!more) {
+    first_pass_done_ = true;
+  } else if (!first_pass_done_) {
+    member_->timers().After(std::chrono::milliseconds(1), [this, alive = alive_] {
+      if (*alive) Discover();
+    });
+  }
 }
 
 }  // namespace strata::service

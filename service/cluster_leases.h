@@ -6,14 +6,17 @@
 // an attachment record "\0A" + id + key, written in the same transaction,
 // so a revocation finds the lease's keys with one range read.
 //
-//  - Grant, Revoke and the attachments are cluster transactions (any
-//    member runs them): a Put with a lease reads the lease's record, so a
-//    revocation racing it conflicts and one of them retries.
+//  - Grant, Revoke and the attachments are cluster transactions: a Put
+//    with a lease reads the lease's record, so a revocation racing it
+//    conflicts and one of them retries. Any member runs a Put; a grant or
+//    a revocation asked of any member runs on the lease's home, which so
+//    knows every lease it keeps and refuses a grant past
+//    LeaseLimits::max_leases (the rules of lease_rules.h, as on one node).
 //  - Deadlines live in memory on the home member, as etcd keeps them on its
 //    leader: keep-alives and time-to-live questions are forwarded there
-//    (Router::Forward). A home that restarts, or learns of a lease it never
-//    heard of (its periodic look at its shard's records), gives it a full
-//    TTL from then on, as etcd does on a leader change.
+//    (Router::Forward). A home that restarts learns its leases again from
+//    its shard's records (a page each look, the first pass at once) and
+//    gives each a full TTL from then on, as etcd does on a leader change.
 //  - The home revokes what expired: one transaction deletes every key still
 //    attached to the lease (on any shard), the attachments and the record.
 //    Attachments of keys that moved to another lease or were deleted are
@@ -35,18 +38,21 @@
 #include <vector>
 
 #include "cluster/member.h"
+#include "service/lease_rules.h"
 #include "service/lease_table.h"
 #include "service/service_error.h"
 
 namespace strata::service {
 
 struct ClusterLeasesOptions {
-  int64_t min_ttl_seconds = 2;  // etcd's minimum (shorter TTLs are raised to it)
-  int64_t max_ttl_seconds = 9'000'000'000;
+  // TTLs, and how many leases one member homes (max_leases).
+  LeaseLimits limits;
   std::chrono::milliseconds expiry_check{100};
-  // How often the home looks at its shard's records for leases it does not
-  // know (granted through another member, or before a restart).
+  // How often the home looks at a page of its shard's records for leases
+  // it does not know (those granted before a restart), and how many
+  // records a look reads.
   std::chrono::milliseconds discover_interval{1000};
+  size_t discover_page = 10'000;
   int max_attempts = 8;  // a transaction that loses conflicts this often fails
 };
 
@@ -67,9 +73,14 @@ class ClusterLeases final {
   void TimeToLive(int64_t id, bool with_keys, Done<LeaseTimeToLiveResult> done);
   void Leases(Done<std::vector<int64_t>> done);
 
-  // A forwarded request from another member, for a lease whose home is
-  // this member (the member's forward handler).
-  cluster::PeerReply ServeForward(const std::string& request);
+  // The leases this member homes and knows of (granted here, or found in
+  // its shard's records since it started).
+  size_t homed() const { return homed_.size(); }
+
+  // A forwarded request from another member (or this one), for a lease
+  // whose home is this member (the member's forward handler): answered
+  // once, now or after a transaction.
+  void ServeForward(const std::string& request, std::function<void(cluster::PeerReply)> respond);
 
   // The engine keys of a lease's record and of a key's attachment to it;
   // the lease a record key names (nullopt: not a record's key).
@@ -83,19 +94,38 @@ class ClusterLeases final {
     std::chrono::steady_clock::time_point deadline;
     bool expiring = false;
   };
+  // Ids in the order of their records' keys (unsigned), so a page of the
+  // records is a range of the map.
+  struct InKeyOrder {
+    bool operator()(int64_t a, int64_t b) const {
+      return static_cast<uint64_t>(a) < static_cast<uint64_t>(b);
+    }
+  };
   // Renews (or learns) a lease homed here: its TTL, or nullopt if its
   // record is not in this shard's store.
   std::optional<Home*> Renew(int64_t id);
+  // The home's side of a grant and a revocation (every member forwards
+  // them here, so the home knows what it keeps): `done` gets the revision.
+  void GrantHere(int64_t id, int64_t ttl, Done<int64_t> done);
+  void RevokeHere(int64_t id, Done<int64_t> done);
+  // keep-alives ("renew") and time-to-live questions ("ttl").
+  cluster::PeerReply ServeQuestion(const std::string& verb, int64_t id);
   void ExpireDue();
   void Discover();
   // Ends `id`: deletes its keys, attachments and record in one transaction.
   void End(int64_t id, Done<int64_t> done, int attempt);
   void Forward(int64_t id, const std::string& verb, Done<std::string> done);
+  // A grant or revocation, answered with a revision.
+  void Forward(int64_t id, const std::string& verb, const std::string& argument,
+               Done<int64_t> done);
 
   cluster::Member* member_;
   MvccStore* store_;
   const ClusterLeasesOptions options_;
-  std::map<int64_t, Home> homed_;  // leases whose record is on this shard
+  std::map<int64_t, Home, InKeyOrder> homed_;  // leases whose record is on this shard
+  std::set<int64_t> granting_;                 // grants homed here under way
+  uint64_t discover_from_ = 0;                 // where the next look at the records starts
+  bool first_pass_done_ = false;               // every record looked at since the start
   std::mt19937_64 rng_{std::random_device{}()};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -67,20 +67,19 @@ void LeaseTable::Run() {
 }
 
 void LeaseTable::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) {
-  if (ttl > options_.max_ttl_seconds) return done(etcd_errors::LeaseTtlTooLarge());
-  ttl = std::max(ttl, options_.min_ttl_seconds);
+  Reply<int64_t> granted = GrantedTtl(ttl, options_.limits);
+  if (!granted.ok()) return done(granted.error());
+  ttl = granted.value();
   {
     MutexLock lock(mu_);
-    if (id < 0) return done(etcd_errors::LeaseNotFound());
-    if (id != 0 && (leases_.count(id) || granting_.count(id))) {
-      return done(etcd_errors::LeaseExist());
+    auto taken = [this](int64_t lease) STRATA_REQUIRES(mu_) {
+      return leases_.count(lease) + granting_.count(lease) > 0;
+    };
+    if (id != 0 && taken(id)) return done(etcd_errors::LeaseExist());
+    if (auto full = RoomForGrant(leases_.size() + granting_.size(), options_.limits)) {
+      return done(*full);
     }
-    if (leases_.size() + granting_.size() >= options_.max_leases) {
-      return done(etcd_errors::TooManyRequests());
-    }
-    while (id == 0 || leases_.count(id) || granting_.count(id)) {
-      id = static_cast<int64_t>(random_() >> 1);  // positive, as etcd's ids
-    }
+    if (id == 0) id = ChooseLeaseId(&random_, taken);
     granting_.insert(id);
   }
   Post({[this, id, ttl] { return journal_ ? journal_->Record(id, ttl) : Status::Ok(); },

@@ -32,6 +32,7 @@
 
 #include "base/mutex.h"
 #include "service/kv_service.h"
+#include "service/lease_rules.h"
 #include "service/service_error.h"
 #include "strata/status.h"
 
@@ -50,13 +51,7 @@ class LeaseJournal {
 };
 
 struct LeaseTableOptions {
-  // etcd's minimum: shorter TTLs are raised to it (3/2 of an election
-  // timeout of 1 s, rounded up).
-  int64_t min_ttl_seconds = 2;
-  // etcd's MaxLeaseTTL; longer is "too large lease TTL".
-  int64_t max_ttl_seconds = 9'000'000'000;
-  // A bound on live leases, so a client cannot grow memory without end.
-  size_t max_leases = 1'000'000;
+  LeaseLimits limits;  // TTLs and how many leases live at once
   std::chrono::milliseconds expiry_check{50};
 };
 

@@ -243,7 +243,8 @@ class Differential(unittest.TestCase):
                           pb.CompactionRequest(revision=rev, physical=True))
             elif c < 0.92:
                 g.next_lease += rng.randint(1, 3)
-                lease = rng.choice([g.next_lease, g.next_lease, g.leases[0] if g.leases else 7])
+                # Negative ids too: etcd's lessor takes any id but 0.
+                lease = rng.choice([g.next_lease, -g.next_lease, g.leases[0] if g.leases else 7])
                 r = self.both((seed, step), "lease.LeaseGrant",
                               pb.LeaseGrantRequest(ID=lease, TTL=rng.choice([60, 3600])))
                 if r[0] == "ok":

@@ -52,8 +52,7 @@ TEST_F(WorkloadMessagesTest, ATxnReadsOnlyWhatItHasNotWrittenAndEchoesEveryOpera
   TxnOpsOutcome out;
   ASSERT_FALSE(Run(R"({"txn":[["r","a",null],["w","b",{"x" : 1}],["r","b",null],)"
                    R"(["append","a",3],["r","a",null],["append","c",4],["r",7,null]]})",
-                   {{"a", "[1,2]"}},
-                   &out)
+                   {{"a", "[1,2]"}}, &out)
                    .has_value());
   EXPECT_EQ(out.completed,
             R"([["r","a",[1,2]],["w","b",{"x":1}],["r","b",{"x":1}],["append","a",3],)"

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
+#include "service/lease_rules.h"
 #include "service_test_support.h"
 
 namespace strata::service {
@@ -57,6 +59,40 @@ TEST(LeaseTableTest, ManyEndedLeasesDoNotDelayOrLoseALiveOne) {
   EXPECT_TRUE(WaitUntilGone(s, "before", 5s));
   EXPECT_TRUE(WaitUntilGone(s, "after", 5s));
   EXPECT_EQ(s.leases.size(), 0u);
+}
+
+TEST(LeaseTableTest, GrantsFollowTheRulesAClusterGrantsBy) {
+  MemoryKv s;
+  // Any id but 0, negative ones too, as etcd's lessor takes them.
+  auto negative = s.Grant(-5, 1);
+  ASSERT_TRUE(negative.ok()) << negative.error().message;
+  EXPECT_EQ(negative.value().id, -5);
+  EXPECT_EQ(negative.value().ttl, 2) << "raised to the minimum";
+  ASSERT_TRUE(s.Put("k", "1", -5).ok());
+  ASSERT_TRUE(s.Revoke(-5).ok());
+  EXPECT_EQ(s.Get("k").value().count, 0);
+  auto too_long = s.Grant(0, 9'000'000'001);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.error().message, etcd_errors::LeaseTtlTooLarge().message);
+  ASSERT_TRUE(s.Grant(7, 60).ok());
+  auto twice = s.Grant(7, 60);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.error().message, etcd_errors::LeaseExist().message);
+}
+
+TEST(LeaseRulesTest, TheBoundCountsWhatIsKeptAndChosenIdsArePositiveAndFree) {
+  LeaseLimits limits;
+  limits.max_leases = 2;
+  EXPECT_FALSE(RoomForGrant(1, limits).has_value());
+  ASSERT_TRUE(RoomForGrant(2, limits).has_value());
+  EXPECT_EQ(RoomForGrant(2, limits)->message, etcd_errors::TooManyRequests().message);
+  std::mt19937_64 random(1);
+  std::set<int64_t> taken;
+  for (int i = 0; i < 1000; ++i) {
+    const int64_t id = ChooseLeaseId(&random, [&](int64_t c) { return taken.count(c) > 0; });
+    EXPECT_GT(id, 0);
+    EXPECT_TRUE(taken.insert(id).second);
+  }
 }
 
 }  // namespace
