@@ -45,15 +45,11 @@ Reply<TxnBegun> ClusterTxns::Begin(TxnIsolation isolation, int64_t read_revision
                                    const std::string& owner) {
   const auto now = Clock::now();
   ExpireIdle(now);
-  if (active_.size() >= options_.max_active) {
-    return ServiceError{
-        ErrorCode::kResourceExhausted,
-        "strata: too many open transactions (" + std::to_string(options_.max_active) + ")"};
+  if (auto refused =
+          RefuseReadRevision(read_revision, kv_->current_revision(), kv_->compact_revision())) {
+    return *refused;
   }
-  if (read_revision > kv_->current_revision()) return etcd_errors::FutureRev();
-  if (read_revision > 0 && read_revision < kv_->compact_revision()) {
-    return etcd_errors::Compacted();
-  }
+  if (auto full = RefuseAnotherTxn(active_.size(), options_.max_active)) return *full;
   const bool read_only = read_revision > 0;
   std::optional<Isolation> mode;
   if (!read_only) {

@@ -173,7 +173,7 @@ bool ClusterWatches::Deliver(Watcher* w, const std::vector<Change>& changes,
   for (size_t i = 0; i < changes.size(); ++i) {
     const Change& c = changes[i];
     if (c.timestamp <= w->after || !w->range.Contains(c.key)) continue;
-    if (c.deleted ? w->filter.no_delete : w->filter.no_put) continue;
+    if (!w->filter.Wants(c.deleted)) continue;
     auto e = ToEvent(c);
     if (!e) continue;
     if (w->filter.prev_kv && i < previous.size() && previous[i]) {

@@ -40,6 +40,19 @@ ServiceError NotOwner(uint64_t id) {
           "strata: transaction " + std::to_string(id) + " belongs to another user"};
 }
 
+std::optional<ServiceError> RefuseReadRevision(int64_t read_revision, int64_t current,
+                                               int64_t compacted) {
+  if (read_revision > current) return etcd_errors::FutureRev();
+  if (read_revision > 0 && read_revision < compacted) return etcd_errors::Compacted();
+  return std::nullopt;
+}
+
+std::optional<ServiceError> RefuseAnotherTxn(size_t open, size_t max_open) {
+  if (open < max_open) return std::nullopt;
+  return ServiceError{ErrorCode::kResourceExhausted,
+                      "strata: too many open transactions (" + std::to_string(max_open) + ")"};
+}
+
 TxnRead OwnWrite(const std::string& key, const std::optional<std::string>& value) {
   TxnRead r;
   r.own_write = true;
@@ -129,9 +142,10 @@ void InteractiveTxns::ExpireIdleLocked(Clock::time_point now) {
 Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revision,
                                        const std::string& owner) {
   const int64_t current = kv_->current_revision();
-  if (read_revision > current) return etcd_errors::FutureRev();
+  if (auto refused = RefuseReadRevision(read_revision, current, kv_->compact_revision())) {
+    return *refused;
+  }
   const int64_t snapshot = read_revision > 0 ? read_revision : current;
-  if (snapshot < kv_->compact_revision()) return etcd_errors::Compacted();
   auto txn = std::make_shared<Txn>();
   txn->isolation = isolation;
   txn->owner = owner;
@@ -146,11 +160,7 @@ Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revi
   txn->begun = txn->last_used = now;
   MutexLock lock(mu_);
   ExpireIdleLocked(now);
-  if (active_.size() >= options_.max_active) {
-    return ServiceError{
-        ErrorCode::kResourceExhausted,
-        "strata: too many open transactions (" + std::to_string(options_.max_active) + ")"};
-  }
+  if (auto full = RefuseAnotherTxn(active_.size(), options_.max_active)) return *full;
   txn->id = next_id_++;
   active_[txn->id] = txn;
   return TxnBegun{txn->id, snapshot};

@@ -82,6 +82,12 @@ ServiceError NoSuchTxn(uint64_t id);
 ServiceError ReadOnly();
 ServiceError TooMany(const char* what, size_t limit);
 ServiceError NotOwner(uint64_t id);
+// Why a transaction may not begin at `read_revision` (0: the current one;
+// > 0 a past one, read-only): FutureRev or Compacted, as etcd's Range.
+std::optional<ServiceError> RefuseReadRevision(int64_t read_revision, int64_t current,
+                                               int64_t compacted);
+// ResourceExhausted once `open` transactions reach the bound.
+std::optional<ServiceError> RefuseAnotherTxn(size_t open, size_t max_open);
 // A read of the transaction's own write (mod_revision 0; nullopt: deleted).
 TxnRead OwnWrite(const std::string& key, const std::optional<std::string>& value);
 // A Range's answer: `snapshot` (the span's keys at the snapshot, ascending)

@@ -29,9 +29,7 @@ WatchHub::~WatchHub() {
 }
 
 bool WatchHub::Matches(const Watcher& w, const Event& e) const {
-  if (e.type == Event::Type::kPut && w.filter.no_put) return false;
-  if (e.type == Event::Type::kDelete && w.filter.no_delete) return false;
-  return SpanContains(w.filter.span, e.kv.key);
+  return w.filter.Wants(e.type == Event::Type::kDelete) && SpanContains(w.filter.span, e.kv.key);
 }
 
 void WatchHub::Publish(int64_t revision, std::vector<Event>&& events) {

@@ -48,6 +48,9 @@ struct WatchCreateRequest {
   bool prev_kv = false;
   bool fragment = false;
   int64_t watch_id = 0;  // 0: the server picks
+
+  // etcd's filters: NOPUT and NODELETE.
+  bool Wants(bool is_delete) const { return is_delete ? !no_delete : !no_put; }
 };
 
 struct WatchResponse {
