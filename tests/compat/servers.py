@@ -103,16 +103,27 @@ def _ephemeral_low():
 _handed_out = set()
 
 
+# Ports etcd's own e2e suite (compat_etcd_e2e, which make test runs beside
+# the other suites) binds by fixed numbers: its clusters from 20000 (5 a
+# member), its mirror's from 10000, its gateway 23790. A port handed out
+# here and taken by one of its servers before ours started was a cause of
+# "is the port in use?".
+_FIXED_ELSEWHERE = [range(10000, 10100), range(20000, 20100), range(23790, 23791)]
+
+
 def free_port():
     """A port nothing listens on now, for a server started later. Taken
     below the kernel's ephemeral range: a port from that range (what
     binding port 0 gives) may meanwhile become the local end of any
     outgoing connection, and a cluster member then failed to start with
-    "is the port in use?" while the other suites ran beside it."""
+    "is the port in use?" while the other suites ran beside it. Nor from
+    the ranges etcd's e2e suite takes (_FIXED_ELSEWHERE)."""
     low = _ephemeral_low()
     for _ in range(1000):
         port = random.randrange(max(1024, low // 2), low)
         if port in _handed_out:  # to a server of this process not started yet
+            continue
+        if any(port in fixed for fixed in _FIXED_ELSEWHERE):
             continue
         with socket.socket() as s:
             try:
