@@ -19,7 +19,8 @@ deps:
 	@scripts/install-deps.sh
 
 configure: deps
-	@cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_UNIT_TESTS=ON >/dev/null
+	@cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_UNIT_TESTS=ON \
+	    -DSTRATA_BUILD_BENCH=ON >/dev/null
 
 build: configure
 	@cmake --build $(RELEASE_DIR)
