@@ -26,6 +26,8 @@ ALLOWED = {
     "engine": {"strata"},
     "txn": {"strata"},
     "storage": {"strata"},
+    # Raft is pure: terms, logs and messages, no clock, disk or socket.
+    "raft": set(),
     "cluster": {"strata", "storage"},
     "protocol": {"strata", "cluster"},
     "node": {"strata", "protocol", "cluster"},
@@ -45,7 +47,7 @@ for _layer, _uses in ALLOWED.items():
 # Each layer's library (header-only layers have none).
 LIBRARY = {
     "engine": "strata_engine", "txn": "strata_txn", "storage": "strata_storage",
-    "cluster": "strata_cluster", "protocol": "strata_protocol", "node": "strata_node_core",
+    "cluster": "strata_cluster", "raft": "strata_raft", "protocol": "strata_protocol", "node": "strata_node_core",
     "service": "strata_service", "ops": "strata_ops", "server": "strata_server",
 }
 

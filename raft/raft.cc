@@ -1,0 +1,387 @@
+#include "raft/raft.h"
+
+#include <algorithm>
+#include <functional>
+#include <utility>
+
+namespace strata::raft {
+
+namespace {
+
+bool IsVoteRequest(MessageType type) {
+  return type == MessageType::kVote || type == MessageType::kPreVote;
+}
+
+bool IsFromLeader(MessageType type) {
+  return type == MessageType::kAppend || type == MessageType::kHeartbeat;
+}
+
+}  // namespace
+
+Raft::Raft(RaftConfig config, RaftStorage storage)
+    : config_(std::move(config)),
+      log_(std::move(storage.entries), storage.hard_state.commit),
+      term_(storage.hard_state.term),
+      vote_(storage.hard_state.vote),
+      random_(config_.random_seed ^ (config_.id * 0x9e3779b97f4a7c15ULL)),
+      last_hard_state_(storage.hard_state) {
+  last_hard_state_.commit = log_.committed();
+  BecomeFollower(term_, kNobody);
+}
+
+// --- roles -------------------------------------------------------------------
+
+void Raft::BecomeFollower(Term term, NodeId leader) {
+  if (term != term_) {
+    term_ = term;
+    vote_ = kNobody;
+  }
+  role_ = RaftRole::kFollower;
+  leader_ = leader;
+  progress_.clear();
+  ResetElectionTimer();
+}
+
+void Raft::BecomePreCandidate() {
+  // The term stays: only a majority's promise makes this node campaign.
+  role_ = RaftRole::kPreCandidate;
+  leader_ = kNobody;
+  ResetElectionTimer();
+  Campaign(MessageType::kPreVote);
+}
+
+void Raft::BecomeCandidate() {
+  ++term_;
+  vote_ = config_.id;
+  role_ = RaftRole::kCandidate;
+  leader_ = kNobody;
+  ResetElectionTimer();
+  Campaign(MessageType::kVote);
+}
+
+void Raft::Campaign(MessageType type) {
+  votes_for_ = {config_.id};
+  votes_against_.clear();
+  if (votes_for_.size() >= Quorum()) {  // a group of one
+    return type == MessageType::kPreVote ? BecomeCandidate() : BecomeLeader();
+  }
+  const Term term = type == MessageType::kPreVote ? term_ + 1 : term_;
+  for (NodeId peer : config_.voters) {
+    if (peer == config_.id) continue;
+    Message m;
+    m.type = type;
+    m.to = peer;
+    m.term = term;
+    m.index = log_.last_index();
+    m.log_term = log_.last_term();
+    Send(std::move(m));
+  }
+}
+
+void Raft::BecomeLeader() {
+  role_ = RaftRole::kLeader;
+  leader_ = config_.id;
+  heartbeat_elapsed_ = quorum_elapsed_ = 0;
+  progress_.clear();
+  for (NodeId peer : config_.voters) {
+    if (peer == config_.id) continue;
+    Progress& p = progress_[peer];
+    p.next = log_.last_index() + 1;
+    p.recently_active = true;  // a fresh leader gets a full timeout to hear from them
+  }
+  // Entries of earlier terms commit only under an entry of this one.
+  log_.Append(Entry{term_, log_.last_index() + 1, ""});
+  BroadcastAppend();
+}
+
+void Raft::ResetElectionTimer() {
+  election_elapsed_ = 0;
+  randomized_timeout_ =
+      config_.election_ticks +
+      static_cast<int>(random_() % static_cast<uint64_t>(std::max(1, config_.election_ticks)));
+}
+
+bool Raft::InLease() const {
+  return config_.check_quorum && leader_ != kNobody && election_elapsed_ < config_.election_ticks;
+}
+
+void Raft::Send(Message message) {
+  message.from = config_.id;
+  if (message.term == 0) message.term = term_;
+  outbox_.push_back(std::move(message));
+}
+
+// --- time --------------------------------------------------------------------
+
+void Raft::Tick() {
+  if (role_ != RaftRole::kLeader) {
+    if (++election_elapsed_ >= randomized_timeout_) {
+      config_.pre_vote ? BecomePreCandidate() : BecomeCandidate();
+    }
+    return;
+  }
+  ++heartbeat_elapsed_;
+  if (config_.check_quorum && ++quorum_elapsed_ >= config_.election_ticks) {
+    quorum_elapsed_ = 0;
+    size_t active = 1;  // itself
+    for (auto& [peer, p] : progress_) {
+      if (p.recently_active) ++active;
+      p.recently_active = false;
+    }
+    if (active < Quorum()) return BecomeFollower(term_, kNobody);
+  }
+  if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
+    heartbeat_elapsed_ = 0;
+    BroadcastHeartbeat();
+  }
+}
+
+// --- messages ----------------------------------------------------------------
+
+void Raft::Step(const Message& m) {
+  if (m.to != config_.id || m.from == config_.id) return;
+  if (m.term > term_) {
+    // A node that heard from its leader lately does not help depose it.
+    if (IsVoteRequest(m.type) && InLease()) return;
+    const bool future_promise =
+        m.type == MessageType::kPreVote || (m.type == MessageType::kPreVoteReply && !m.reject);
+    if (!future_promise) BecomeFollower(m.term, IsFromLeader(m.type) ? m.from : kNobody);
+  } else if (m.term < term_) {
+    // A stale leader or pre-candidate learns the term, and steps down.
+    if (IsFromLeader(m.type) && (config_.check_quorum || config_.pre_vote)) {
+      Message reply;
+      reply.type = MessageType::kAppendReply;
+      reply.to = m.from;
+      Send(std::move(reply));
+    } else if (m.type == MessageType::kPreVote) {
+      Message reply;
+      reply.type = MessageType::kPreVoteReply;
+      reply.to = m.from;
+      reply.reject = true;
+      Send(std::move(reply));
+    }
+    return;
+  }
+
+  switch (m.type) {
+    case MessageType::kPreVote:
+    case MessageType::kVote:
+      return HandleVoteRequest(m);
+    case MessageType::kPreVoteReply:
+    case MessageType::kVoteReply:
+      return HandleVoteReply(m);
+    case MessageType::kAppend:
+    case MessageType::kHeartbeat:
+      if (role_ == RaftRole::kLeader) return;  // two leaders of one term cannot be
+      if (role_ != RaftRole::kFollower) BecomeFollower(term_, m.from);
+      leader_ = m.from;
+      election_elapsed_ = 0;
+      return m.type == MessageType::kAppend ? HandleAppend(m) : HandleHeartbeat(m);
+    case MessageType::kAppendReply:
+      if (role_ == RaftRole::kLeader) HandleAppendReply(m);
+      return;
+    case MessageType::kHeartbeatReply:
+      if (role_ == RaftRole::kLeader) HandleHeartbeatReply(m);
+      return;
+  }
+}
+
+void Raft::HandleVoteRequest(const Message& m) {
+  const bool pre = m.type == MessageType::kPreVote;
+  const bool can_vote =
+      vote_ == m.from || (vote_ == kNobody && leader_ == kNobody) || (pre && m.term > term_);
+  Message reply;
+  reply.type = pre ? MessageType::kPreVoteReply : MessageType::kVoteReply;
+  reply.to = m.from;
+  if (can_vote && log_.CandidateIsUpToDate(m.index, m.log_term)) {
+    // A grant answers at the term asked about (a pre-vote's future one).
+    reply.term = m.term;
+    if (!pre) {
+      vote_ = m.from;  // durable before the reply leaves (Ready's order)
+      election_elapsed_ = 0;
+    }
+  } else {
+    reply.reject = true;
+  }
+  Send(std::move(reply));
+}
+
+void Raft::HandleVoteReply(const Message& m) {
+  const bool pre = m.type == MessageType::kPreVoteReply;
+  if (role_ != (pre ? RaftRole::kPreCandidate : RaftRole::kCandidate)) return;
+  // A grant of a pre-vote carries the term this node would campaign at.
+  if (pre && !m.reject && m.term != term_ + 1) return;
+  (m.reject ? votes_against_ : votes_for_).insert(m.from);
+  if (votes_for_.size() >= Quorum()) {
+    pre ? BecomeCandidate() : BecomeLeader();
+  } else if (votes_against_.size() >= Quorum()) {
+    BecomeFollower(term_, kNobody);
+  }
+}
+
+void Raft::HandleAppend(const Message& m) {
+  Message reply;
+  reply.type = MessageType::kAppendReply;
+  reply.to = m.from;
+  if (m.index < log_.committed()) {
+    // Everything committed is the leader's already: answer from there.
+    reply.index = log_.committed();
+  } else if (log_.Matches(m.index, m.log_term)) {
+    const Index last_new = log_.TakeFromLeader(m.index, m.entries);
+    log_.CommitTo(std::min(m.commit, last_new));
+    reply.index = last_new;
+  } else {
+    reply.reject = true;
+    reply.index = m.index;
+    reply.reject_hint = log_.last_index();
+  }
+  Send(std::move(reply));
+}
+
+void Raft::HandleHeartbeat(const Message& m) {
+  // The leader sends at most what it knows this log holds of its own.
+  log_.CommitTo(m.commit);
+  Message reply;
+  reply.type = MessageType::kHeartbeatReply;
+  reply.to = m.from;
+  Send(std::move(reply));
+}
+
+void Raft::HandleAppendReply(const Message& m) {
+  auto it = progress_.find(m.from);
+  if (it == progress_.end()) return;
+  Progress& p = it->second;
+  p.recently_active = true;
+  if (m.reject) {
+    if (p.replicating) {
+      if (m.index <= p.match) return;  // an answer to an older message
+      p.replicating = false;
+      p.next = p.match + 1;
+    } else {
+      if (m.index != p.next - 1) return;  // not the probe outstanding
+      p.next = std::max<Index>(1, std::min(m.index, m.reject_hint + 1));
+    }
+    p.inflight = 0;
+    p.paused = false;
+    SendAppend(m.from, true);
+    return;
+  }
+  const bool advanced = m.index > p.match;
+  p.match = std::max(p.match, m.index);
+  if (!p.replicating) {
+    p.replicating = true;
+    p.next = p.match + 1;
+    p.inflight = 0;
+  } else {
+    p.next = std::max(p.next, m.index + 1);
+    if (p.inflight > 0) --p.inflight;
+  }
+  p.paused = false;
+  if (advanced && MaybeCommit()) {
+    BroadcastAppend();
+  } else {
+    while (SendAppend(m.from, false)) {
+    }
+  }
+}
+
+void Raft::HandleHeartbeatReply(const Message& m) {
+  auto it = progress_.find(m.from);
+  if (it == progress_.end()) return;
+  Progress& p = it->second;
+  p.recently_active = true;
+  p.paused = false;
+  // Appends may have been lost: let one more go.
+  if (p.replicating && p.inflight >= config_.max_inflight) --p.inflight;
+  if (p.match < log_.last_index()) SendAppend(m.from, true);
+}
+
+// --- the leader's side -------------------------------------------------------
+
+bool Raft::SendAppend(NodeId to, bool even_if_empty) {
+  Progress& p = progress_[to];
+  if (p.paused || (p.replicating && p.inflight >= config_.max_inflight)) return false;
+  const Index prev = p.next - 1;
+  std::vector<Entry> entries =
+      log_.Slice(p.next, log_.last_index(), config_.max_entries_per_message);
+  if (entries.empty() && !even_if_empty) return false;
+  Message m;
+  m.type = MessageType::kAppend;
+  m.to = to;
+  m.index = prev;
+  m.log_term = log_.TermAt(prev).value_or(0);
+  m.commit = log_.committed();
+  const bool sent_entries = !entries.empty();
+  if (sent_entries && p.replicating) {
+    p.next = entries.back().index + 1;  // optimistically: answers come later
+    ++p.inflight;
+  }
+  m.entries = std::move(entries);
+  if (!p.replicating) p.paused = true;  // one probe at a time
+  Send(std::move(m));
+  return sent_entries && p.replicating;
+}
+
+void Raft::BroadcastAppend() {
+  for (auto& [peer, p] : progress_) SendAppend(peer, true);
+}
+
+void Raft::BroadcastHeartbeat() {
+  for (auto& [peer, p] : progress_) {
+    Message m;
+    m.type = MessageType::kHeartbeat;
+    m.to = peer;
+    m.commit = std::min(p.match, log_.committed());
+    Send(std::move(m));
+  }
+}
+
+bool Raft::MaybeCommit() {
+  std::vector<Index> matches = {log_.stable()};  // itself: what it has made durable
+  for (const auto& [peer, p] : progress_) matches.push_back(p.match);
+  std::sort(matches.begin(), matches.end(), std::greater<>());
+  const Index agreed = matches[Quorum() - 1];
+  // Counting replicas commits only entries of this term (5.4.2).
+  if (agreed <= log_.committed() || log_.TermAt(agreed) != term_) return false;
+  log_.CommitTo(agreed);
+  return true;
+}
+
+std::optional<Index> Raft::Propose(std::string data) {
+  if (role_ != RaftRole::kLeader) return std::nullopt;
+  const Index index = log_.last_index() + 1;
+  log_.Append(Entry{term_, index, std::move(data)});
+  BroadcastAppend();
+  return index;
+}
+
+// --- the driver's side ---------------------------------------------------------
+
+bool Raft::HasReady() const {
+  return HardState{term_, vote_, log_.committed()} != last_hard_state_ ||
+         log_.stable() < log_.last_index() || !outbox_.empty() || log_.applied() < log_.committed();
+}
+
+Ready Raft::TakeReady() {
+  Ready ready;
+  const HardState now{term_, vote_, log_.committed()};
+  if (now != last_hard_state_) {
+    ready.has_hard_state = true;
+    ready.hard_state = now;
+    last_hard_state_ = now;
+  }
+  ready.entries = log_.Unstable();
+  ready.messages = std::move(outbox_);
+  outbox_.clear();
+  ready.committed = log_.ToApply();
+  return ready;
+}
+
+void Raft::Advance(const Ready& ready) {
+  if (!ready.entries.empty()) log_.StableTo(ready.entries.back().index, ready.entries.back().term);
+  if (!ready.committed.empty()) log_.AppliedTo(ready.committed.back().index);
+  // The leader counts its own entries once they are durable.
+  if (role_ == RaftRole::kLeader && MaybeCommit()) BroadcastAppend();
+}
+
+}  // namespace strata::raft

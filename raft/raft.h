@@ -1,0 +1,157 @@
+// Raft: one member of one Raft group, as a state machine with no I/O.
+//
+// The driver (an event loop, or a test's simulation) feeds it ticks and
+// messages, proposes commands on the leader, and takes batches of work
+// (Ready: state and entries to make durable, messages to send, entries to
+// apply), then reports them done (Advance). Nothing here reads a clock,
+// a disk or a socket, so a test can run thousands of groups through loss,
+// reordering, partitions and crashes deterministically (tests/raft).
+//
+// What it does (the Raft paper and thesis; section numbers are the
+// paper's unless said):
+//  - elections with randomized timeouts (5.2), the log up-to-date check
+//    (5.4.1), one vote per term made durable before it is sent;
+//  - PreVote (thesis 9.6): a node that lost touch campaigns only once a
+//    majority would vote for it, so rejoining does not depose a leader;
+//  - CheckQuorum (thesis 6.2): a leader that has not heard from a majority
+//    for an election timeout steps down, and a node that heard from its
+//    leader within that time ignores candidates (a leader lease);
+//  - replication with the consistency check (5.3): a follower's
+//    conflicting suffix is replaced; the leader backs up to the follower's
+//    last index on a refusal, probes one message at a time until an entry
+//    matches, then sends entries as they come;
+//  - commitment only of entries of the leader's own term by counting
+//    replicas (5.4.2, the "Figure 8" rule), the leader counting itself
+//    only for entries it has made durable;
+//  - a new leader appends an empty entry to commit earlier terms' entries.
+// Not yet: membership changes, learners, leadership transfer, ReadIndex,
+// log compaction and snapshots.
+//
+// Not thread-safe: one driver thread owns it.
+#ifndef STRATA_RAFT_RAFT_H_
+#define STRATA_RAFT_RAFT_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "raft/raft_log.h"
+#include "raft/raft_types.h"
+
+namespace strata::raft {
+
+struct RaftConfig {
+  NodeId id = kNobody;
+  std::vector<NodeId> voters;  // every member, this one included
+  // In ticks: a follower that hears nothing for a random time in
+  // [election_ticks, 2 * election_ticks) campaigns; a leader sends
+  // heartbeats every heartbeat_ticks.
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  // Entries one append message carries at most.
+  size_t max_entries_per_message = 64;
+  // Appends sent and not yet answered, per follower, before the leader
+  // waits for answers.
+  size_t max_inflight = 256;
+  uint64_t random_seed = 1;  // the election timeouts' randomness
+};
+
+// What a node's storage held when it started.
+struct RaftStorage {
+  HardState hard_state;
+  std::vector<Entry> entries;  // indexes 1, 2, ...
+};
+
+enum class RaftRole { kFollower, kPreCandidate, kCandidate, kLeader };
+
+class Raft final {
+ public:
+  Raft(RaftConfig config, RaftStorage storage);
+
+  // One unit of logical time.
+  void Tick();
+  // A message from another member (or a stale copy of one).
+  void Step(const Message& message);
+  // On the leader: appends `data` to the log and returns its index;
+  // elsewhere nullopt (the caller asks the leader, leader() if known).
+  std::optional<Index> Propose(std::string data);
+
+  bool HasReady() const;
+  // The work to do now (see Ready for the order).
+  Ready TakeReady();
+  // The driver did all of `ready`: its entries and state are durable, its
+  // messages sent, its committed entries applied.
+  void Advance(const Ready& ready);
+
+  NodeId id() const { return config_.id; }
+  RaftRole role() const { return role_; }
+  Term term() const { return term_; }
+  NodeId leader() const { return leader_; }
+  NodeId vote() const { return vote_; }
+  const RaftLog& log() const { return log_; }
+
+ private:
+  struct Progress {
+    Index match = 0;  // the highest index known to be on the follower
+    Index next = 1;   // the next index to send it
+    // Probing: one append at a time until a match is found; then entries
+    // are sent as they come (replicating), up to max_inflight unanswered.
+    bool replicating = false;
+    bool paused = false;  // probing and waiting for an answer
+    size_t inflight = 0;
+    bool recently_active = false;  // heard from since the last quorum check
+  };
+
+  void BecomeFollower(Term term, NodeId leader);
+  void BecomePreCandidate();
+  void BecomeCandidate();
+  void BecomeLeader();
+  void Campaign(MessageType type);
+  void ResetElectionTimer();
+  bool InLease() const;
+  size_t Quorum() const { return config_.voters.size() / 2 + 1; }
+  void Send(Message message);
+
+  void HandleVoteRequest(const Message& m);
+  void HandleVoteReply(const Message& m);
+  void HandleAppend(const Message& m);
+  void HandleHeartbeat(const Message& m);
+  void HandleAppendReply(const Message& m);
+  void HandleHeartbeatReply(const Message& m);
+
+  // Leader: sends `to` what it lacks (if it may send now); true if sent.
+  bool SendAppend(NodeId to, bool even_if_empty);
+  void BroadcastAppend();
+  void BroadcastHeartbeat();
+  // Leader: raises the commit index to what a majority holds, if that
+  // entry is of this term. True if it rose.
+  bool MaybeCommit();
+
+  RaftConfig config_;
+  RaftLog log_;
+  Term term_ = 0;
+  NodeId vote_ = kNobody;
+  NodeId leader_ = kNobody;
+  RaftRole role_ = RaftRole::kFollower;
+
+  int election_elapsed_ = 0;    // ticks since the leader, or a granted vote, was heard
+  int randomized_timeout_ = 0;  // this round's election timeout
+  int heartbeat_elapsed_ = 0;   // leader: ticks since the last heartbeats
+  int quorum_elapsed_ = 0;      // leader: ticks since the last quorum check
+  std::set<NodeId> votes_for_, votes_against_;
+  std::map<NodeId, Progress> progress_;  // leader: every voter but itself
+  std::mt19937_64 random_;
+
+  std::vector<Message> outbox_;
+  HardState last_hard_state_;  // as last handed out in a Ready
+};
+
+}  // namespace strata::raft
+
+#endif  // STRATA_RAFT_RAFT_H_

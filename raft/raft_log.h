@@ -1,0 +1,68 @@
+// RaftLog: one node's copy of the replicated log, and how far it is
+// durable (stable), agreed (committed) and applied.
+//
+// Entries are kept in memory from index 1 (log compaction and snapshots
+// come later). Entries a leader sent that conflict with ours replace our
+// suffix from the first conflict, as AppendEntries says; the driver is told
+// through Unstable(), which then starts at the replaced index.
+#ifndef STRATA_RAFT_RAFT_LOG_H_
+#define STRATA_RAFT_RAFT_LOG_H_
+
+#include <optional>
+#include <vector>
+
+#include "raft/raft_types.h"
+
+namespace strata::raft {
+
+class RaftLog final {
+ public:
+  // `persisted`: what the node's storage holds, indexes 1, 2, ... in order;
+  // `commit`: the durable commit index (at most the last index).
+  RaftLog(std::vector<Entry> persisted, Index commit);
+
+  Index last_index() const { return entries_.size(); }
+  Term last_term() const { return entries_.empty() ? 0 : entries_.back().term; }
+  // The term of entry `index`: 0 before the log, nullopt past its end.
+  std::optional<Term> TermAt(Index index) const;
+  bool Matches(Index index, Term term) const { return TermAt(index) == term; }
+  // Whether a candidate whose log ends at (last_index, last_term) is at
+  // least as up to date as this one (paper, 5.4.1).
+  bool CandidateIsUpToDate(Index last_index, Term last_term) const;
+
+  // A leader appends its own entry (index and term set by the caller).
+  void Append(Entry entry);
+  // A follower takes `entries` from its leader, sent after (prev, prev_term),
+  // which Matches(): entries it already has are kept, the first that
+  // conflicts and everything after it are replaced. Returns the index of
+  // the last of `entries` (prev if none).
+  Index TakeFromLeader(Index prev, const std::vector<Entry>& entries);
+  // Entries [from, to] (clipped to the log), at most `max_count`.
+  std::vector<Entry> Slice(Index from, Index to, size_t max_count) const;
+
+  // Durability: the entries not yet written (from the first replaced or
+  // new index), and the driver's report that everything up to `index` of
+  // term `term` is written (ignored if the log changed there meanwhile).
+  std::vector<Entry> Unstable() const;
+  void StableTo(Index index, Term term);
+  Index stable() const { return stable_; }
+
+  Index committed() const { return committed_; }
+  // Raises the commit index (never lowers it); `index` <= last_index().
+  void CommitTo(Index index);
+  // Committed entries not yet handed out to be applied, and the report
+  // that they were.
+  std::vector<Entry> ToApply() const;
+  void AppliedTo(Index index);
+  Index applied() const { return applied_; }
+
+ private:
+  std::vector<Entry> entries_;  // entries_[i - 1] has index i
+  Index stable_ = 0;            // entries up to here are durable
+  Index committed_ = 0;
+  Index applied_ = 0;
+};
+
+}  // namespace strata::raft
+
+#endif  // STRATA_RAFT_RAFT_LOG_H_

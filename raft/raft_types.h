@@ -1,0 +1,98 @@
+// The values a Raft node takes in and hands out: log entries, the messages
+// nodes send each other, the state that must be durable before a node
+// speaks (HardState), and one batch of work for the node's driver (Ready).
+//
+// The names follow the Raft paper (Ongaro and Ousterhout, "In Search of an
+// Understandable Consensus Algorithm", 2014) and its thesis: terms, votes,
+// AppendEntries, the commit index; PreVote and CheckQuorum from the thesis,
+// section 9.6.
+#ifndef STRATA_RAFT_RAFT_TYPES_H_
+#define STRATA_RAFT_RAFT_TYPES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace strata::raft {
+
+using NodeId = uint64_t;  // 0 is "nobody"
+using Term = uint64_t;
+using Index = uint64_t;  // log positions from 1; 0 is "before the log"
+
+inline constexpr NodeId kNobody = 0;
+
+struct Entry {
+  Term term = 0;
+  Index index = 0;
+  // What the state machine applies; empty for the entry a new leader
+  // appends to commit what earlier terms left (thesis 3.6.2).
+  std::string data;
+
+  bool operator==(const Entry&) const = default;
+};
+
+enum class MessageType {
+  kPreVote,  // "would you vote for me at term+1?" (no term change)
+  kPreVoteReply,
+  kVote,  // RequestVote
+  kVoteReply,
+  kAppend,  // AppendEntries with entries (or none, to probe)
+  kAppendReply,
+  kHeartbeat,  // AppendEntries without a log check: authority, commit
+  kHeartbeatReply,
+};
+
+struct Message {
+  MessageType type = MessageType::kHeartbeat;
+  NodeId from = kNobody;
+  NodeId to = kNobody;
+  // The sender's term; for a PreVote, the term it would campaign at.
+  Term term = 0;
+
+  // kVote, kPreVote: the candidate's last log entry.
+  // kAppend: the entry before `entries` (prev_log_index, prev_log_term).
+  Index index = 0;
+  Term log_term = 0;
+  std::vector<Entry> entries;  // kAppend
+  Index commit = 0;            // kAppend, kHeartbeat: the leader's commit index
+
+  // Replies: refused (a vote not granted; entries that did not match).
+  bool reject = false;
+  // kAppendReply: accepted, the last index now matching the leader's;
+  // refused, the prev index that did not match (in `index`) and the
+  // follower's last index (`reject_hint`), where the leader backs up to.
+  Index reject_hint = 0;
+};
+
+// What must be on disk before a node sends the messages of the same Ready:
+// a vote once given, a term once seen, and the commit index (so a restart
+// does not apply less than it acknowledged).
+struct HardState {
+  Term term = 0;
+  NodeId vote = kNobody;
+  Index commit = 0;
+
+  bool operator==(const HardState&) const = default;
+};
+
+// One batch of work for the driver, in this order:
+//  1. write `hard_state` (if set) and `entries` durably: entries replace
+//     the stored log from entries.front().index on;
+//  2. send `messages`;
+//  3. apply `committed` to the state machine, in order;
+//  4. call Raft::Advance with this Ready.
+struct Ready {
+  bool has_hard_state = false;
+  HardState hard_state;
+  std::vector<Entry> entries;
+  std::vector<Message> messages;
+  std::vector<Entry> committed;
+
+  bool empty() const {
+    return !has_hard_state && entries.empty() && messages.empty() && committed.empty();
+  }
+};
+
+}  // namespace strata::raft
+
+#endif  // STRATA_RAFT_RAFT_TYPES_H_

@@ -1,0 +1,61 @@
+// RaftLog: what a follower keeps of its leader's entries, and how far the
+// log is durable, committed and applied.
+#include "raft/raft_log.h"
+
+#include <gtest/gtest.h>
+
+namespace strata::raft {
+namespace {
+
+std::vector<Entry> Terms(std::initializer_list<Term> terms) {
+  std::vector<Entry> out;
+  for (Term t : terms)
+    out.push_back(Entry{t, out.size() + 1, "e" + std::to_string(out.size() + 1)});
+  return out;
+}
+
+TEST(RaftLogTest, AConflictingSuffixIsReplacedAndWhatMatchesIsKept) {
+  RaftLog log(Terms({1, 1, 2, 2}), 2);
+  EXPECT_EQ(log.stable(), 4u);
+  EXPECT_TRUE(log.Matches(2, 1));
+  EXPECT_FALSE(log.Matches(3, 1));
+  EXPECT_FALSE(log.Matches(5, 2));
+  EXPECT_TRUE(log.Matches(0, 0));
+  // The leader sends 3 (term 2, which we have) and 4, 5 of term 3.
+  std::vector<Entry> sent = {Entry{2, 3, "e3"}, Entry{3, 4, "x4"}, Entry{3, 5, "x5"}};
+  EXPECT_EQ(log.TakeFromLeader(2, sent), 5u);
+  EXPECT_EQ(log.last_index(), 5u);
+  EXPECT_EQ(log.TermAt(4), Term{3});
+  // Entry 3 was kept: durable from 4 on no longer.
+  EXPECT_EQ(log.stable(), 3u);
+  std::vector<Entry> unstable = log.Unstable();
+  ASSERT_EQ(unstable.size(), 2u);
+  EXPECT_EQ(unstable.front().index, 4u);
+  // A stale, shorter copy of the same message changes nothing.
+  EXPECT_EQ(log.TakeFromLeader(2, {Entry{2, 3, "e3"}}), 3u);
+  EXPECT_EQ(log.last_index(), 5u);
+  log.StableTo(5, 2);  // a report about another term's entry: ignored
+  EXPECT_EQ(log.stable(), 3u);
+  log.StableTo(5, 3);
+  EXPECT_EQ(log.stable(), 5u);
+}
+
+TEST(RaftLogTest, CommittedEntriesAreHandedOutOnceAndUpToDateComparesTermsFirst) {
+  RaftLog log(Terms({1, 2, 2}), 0);
+  EXPECT_TRUE(log.ToApply().empty());
+  log.CommitTo(2);
+  log.CommitTo(1);  // never lowered
+  EXPECT_EQ(log.committed(), 2u);
+  ASSERT_EQ(log.ToApply().size(), 2u);
+  log.AppliedTo(2);
+  EXPECT_TRUE(log.ToApply().empty());
+  log.CommitTo(9);  // clipped to the log
+  EXPECT_EQ(log.committed(), 3u);
+  EXPECT_TRUE(log.CandidateIsUpToDate(1, 3));   // a later last term wins
+  EXPECT_FALSE(log.CandidateIsUpToDate(9, 1));  // however long
+  EXPECT_TRUE(log.CandidateIsUpToDate(3, 2));
+  EXPECT_FALSE(log.CandidateIsUpToDate(2, 2));
+}
+
+}  // namespace
+}  // namespace strata::raft

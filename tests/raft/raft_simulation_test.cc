@@ -1,0 +1,274 @@
+// Raft groups of 3 and 5 under a seeded, adversarial schedule: messages
+// delivered in any order, lost or duplicated; partitions that come and go;
+// members that crash (losing what they had not made durable) and restart;
+// proposals wherever a leader is. After every step the simulation checks
+// the safety properties of the Raft paper (figure 3):
+//  - election safety: at most one leader in a term;
+//  - log matching: two logs with an entry of the same index and term hold
+//    the same entries up to it;
+//  - leader completeness: a leader's log holds every entry applied
+//    anywhere (applied entries are committed ones);
+//  - state machine safety: no two members apply different entries at one
+//    index.
+// Then the network heals and everyone is up: a leader must emerge, commit
+// a last proposal, and every member must apply the same entries (liveness).
+//
+// STRATA_RAFT_SEEDS=N runs N seeds of each size instead of make test's
+// count (the longer run of docs/RAFT.md).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/raft/raft_group.h"
+
+namespace strata::raft {
+namespace {
+
+class Simulation {
+ public:
+  Simulation(int nodes, uint64_t seed) : group_(nodes, Config(seed)), rng_(seed) {}
+
+  static RaftConfig Config(uint64_t seed) {
+    RaftConfig config;
+    config.election_ticks = 10;
+    config.heartbeat_ticks = 2;
+    config.max_entries_per_message = 4;
+    config.max_inflight = 8;
+    config.random_seed = seed;
+    return config;
+  }
+
+  // The adversarial part; false once a property failed (failure() says).
+  bool Run(int steps) {
+    for (int step = 0; step < steps && failure_.empty(); ++step) {
+      Act();
+      Check();
+      if (step % 64 == 0) CheckLogMatching();
+    }
+    CheckLogMatching();
+    return failure_.empty();
+  }
+
+  // The calm part: heals, restarts, and waits for a leader to commit.
+  bool Settle() {
+    settling_ = true;
+    cut_.clear();
+    for (NodeId id : group_.ids()) group_.Restart(id);
+    Index final_index = 0;  // 0: not proposed (yet, or again)
+    NodeId proposer = kNobody;
+    for (int round = 0; round < 3000 && failure_.empty(); ++round) {
+      for (NodeId id : group_.ids()) group_.Tick(id);
+      for (int i = 0; i < 100000 && !group_.network.empty(); ++i) Deliver(0);
+      Check();
+      if (final_index == 0) {
+        for (NodeId id : group_.ids()) {
+          if (group_.node(id).role() != RaftRole::kLeader) continue;
+          final_index = group_.node(id).Propose("final").value_or(0);
+          proposer = id;
+          group_.Drive(id);
+          break;
+        }
+      } else if (group_.node(proposer).role() != RaftRole::kLeader &&
+                 group_.node(proposer).log().committed() < final_index) {
+        final_index = 0;  // lost its leadership first: propose again
+      }
+      if (final_index != 0 && AllApplied(final_index)) break;
+    }
+    CheckLogMatching();
+    if (!failure_.empty()) return false;
+    if (final_index == 0 || !AllApplied(final_index)) {
+      return Fail("no leader committed a proposal after the network healed");
+    }
+    const std::vector<Entry>& first = group_.applied(group_.ids().front());
+    for (NodeId id : group_.ids()) {
+      const std::vector<Entry>& mine = group_.applied(id);
+      const size_t n = std::min(first.size(), mine.size());
+      if (!std::equal(first.begin(), first.begin() + static_cast<std::ptrdiff_t>(n),
+                      mine.begin())) {
+        return Fail("members applied different entries");
+      }
+    }
+    return true;
+  }
+
+  const std::string& failure() const { return failure_; }
+  int proposals() const { return proposals_; }
+  size_t leaders() const { return leader_of_.size(); }
+
+ private:
+  void Act() {
+    const int r = static_cast<int>(rng_() % 100);
+    const std::vector<NodeId>& ids = group_.ids();
+    const NodeId someone = ids[rng_() % ids.size()];
+    if (r < 45) {
+      if (!group_.network.empty()) Deliver(rng_() % group_.network.size());
+    } else if (r < 75) {
+      group_.Tick(someone);
+    } else if (r < 85) {
+      for (NodeId id : ids) {
+        if (group_.up(id) && group_.node(id).role() == RaftRole::kLeader) {
+          (void)group_.node(id).Propose("p" + std::to_string(++proposals_));
+          group_.Drive(id);
+          break;
+        }
+      }
+    } else if (r < 88) {
+      Repartition();
+    } else if (r < 90) {
+      group_.Crash(someone);
+    } else if (r < 94) {
+      group_.Restart(someone);
+    } else {
+      for (NodeId id : ids) group_.Tick(id);
+    }
+    // A network that only grows would say nothing new: old messages go.
+    while (group_.network.size() > 2000) group_.network.pop_front();
+  }
+
+  // Delivers the message at `at` (any order: reordering), unless it is
+  // lost or crosses a partition; sometimes it stays to arrive again.
+  void Deliver(size_t at) {
+    Message m = group_.network[at];
+    group_.network.erase(group_.network.begin() + static_cast<std::ptrdiff_t>(at));
+    if (cut_.count({m.from, m.to}) != 0 || !group_.up(m.to)) return;
+    if (!calm() && rng_() % 100 < 10) return;                      // lost
+    if (!calm() && rng_() % 100 < 5) group_.network.push_back(m);  // duplicated
+    group_.node(m.to).Step(m);
+    group_.Drive(m.to);
+  }
+
+  bool calm() const { return cut_.empty() && settling_; }
+
+  void Repartition() {
+    cut_.clear();
+    if (rng_() % 2 == 0) return;  // healed
+    std::vector<bool> side(group_.ids().size());
+    for (size_t i = 0; i < side.size(); ++i) side[i] = rng_() % 2 == 0;
+    for (size_t i = 0; i < side.size(); ++i) {
+      for (size_t j = 0; j < side.size(); ++j) {
+        if (side[i] != side[j]) cut_.insert({group_.ids()[i], group_.ids()[j]});
+      }
+    }
+  }
+
+  bool Fail(std::string what) {
+    if (failure_.empty()) failure_ = std::move(what);
+    return false;
+  }
+
+  void Check() {
+    for (NodeId id : group_.ids()) {
+      if (!group_.up(id)) {
+        checked_[id] = 0;  // its state machine starts over on restart
+        continue;
+      }
+      const Raft& raft = group_.node(id);
+      if (raft.role() == RaftRole::kLeader) {
+        auto [it, fresh] = leader_of_.emplace(raft.term(), id);
+        if (it->second != id) {
+          Fail("election safety: nodes " + std::to_string(it->second) + " and " +
+               std::to_string(id) + " both led term " + std::to_string(raft.term()));
+        }
+        if (fresh) {
+          for (const auto& [index, entry] : applied_) {
+            if (!raft.log().Matches(index, entry.term)) {
+              Fail("leader completeness: the leader of term " + std::to_string(raft.term()) +
+                   " lacks applied entry " + std::to_string(index));
+            }
+          }
+        }
+      }
+      const std::vector<Entry>& applied = group_.applied(id);
+      for (size_t i = checked_[id]; i < applied.size(); ++i) {
+        const Entry& e = applied[i];
+        if (e.index != i + 1) Fail("node " + std::to_string(id) + " applied out of order");
+        auto [it, fresh] = applied_.emplace(e.index, e);
+        if (!fresh && !(it->second == e)) {
+          Fail("state machine safety: two entries applied at index " + std::to_string(e.index));
+        }
+      }
+      checked_[id] = applied.size();
+    }
+  }
+
+  void CheckLogMatching() {
+    std::vector<std::vector<Entry>> logs;
+    for (NodeId id : group_.ids()) {
+      if (group_.up(id)) {
+        const RaftLog& log = group_.node(id).log();
+        logs.push_back(log.Slice(1, log.last_index(), SIZE_MAX));
+      }
+    }
+    for (size_t a = 0; a < logs.size(); ++a) {
+      for (size_t b = a + 1; b < logs.size(); ++b) {
+        // The highest index where both have the same term: all before it
+        // must be the same entries.
+        for (size_t i = std::min(logs[a].size(), logs[b].size()); i > 0; --i) {
+          if (logs[a][i - 1].term != logs[b][i - 1].term) continue;
+          if (!std::equal(logs[a].begin(), logs[a].begin() + static_cast<std::ptrdiff_t>(i),
+                          logs[b].begin())) {
+            Fail("log matching: logs agree on the term at " + std::to_string(i) +
+                 " but not before");
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  bool AllApplied(Index index) {
+    for (NodeId id : group_.ids()) {
+      if (group_.applied(id).size() < index) return false;
+    }
+    return true;
+  }
+
+  RaftGroup group_;
+  std::mt19937_64 rng_;
+  std::set<std::pair<NodeId, NodeId>> cut_;
+  bool settling_ = false;
+  std::map<Term, NodeId> leader_of_;
+  std::map<Index, Entry> applied_;  // the first entry applied at each index
+  std::map<NodeId, size_t> checked_;
+  std::string failure_;
+  int proposals_ = 0;
+};
+
+int Seeds(int make_test_count) {
+  const char* n = std::getenv("STRATA_RAFT_SEEDS");
+  return n != nullptr ? std::atoi(n) : make_test_count;
+}
+
+void RunSeeds(int nodes, int seeds, int steps) {
+  int proposals = 0;
+  size_t leaders = 0;
+  for (int seed = 1; seed <= seeds; ++seed) {
+    Simulation sim(nodes, static_cast<uint64_t>(seed) * 7919 + static_cast<uint64_t>(nodes));
+    const bool ok = sim.Run(steps) && sim.Settle();
+    ASSERT_TRUE(ok) << nodes << " nodes, seed " << seed << ": " << sim.failure();
+    proposals += sim.proposals();
+    leaders += sim.leaders();
+  }
+  // The schedules did something: leaders came and went, proposals were made.
+  EXPECT_GT(leaders, static_cast<size_t>(seeds));
+  EXPECT_GT(proposals, seeds);
+}
+
+TEST(RaftSimulationTest, ThreeMembersKeepRaftsPropertiesUnderFaults) {
+  // 4,000: a run with the Figure 8 rule removed from Raft::MaybeCommit
+  // first failed at seed 2,491.
+  RunSeeds(3, Seeds(4000), 1500);
+}
+
+TEST(RaftSimulationTest, FiveMembersKeepRaftsPropertiesUnderFaults) {
+  RunSeeds(5, Seeds(2000), 1500);
+}
+
+}  // namespace
+}  // namespace strata::raft

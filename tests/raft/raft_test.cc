@@ -1,0 +1,189 @@
+// Raft's rules, one scenario at a time, the messages delivered by hand:
+// an election and replication, the paper's Figure 8 (no commitment of an
+// earlier term's entry by counting), a follower's conflicting suffix
+// replaced, votes that survive a restart, PreVote keeping a rejoining node
+// from deposing a leader, and CheckQuorum stepping an isolated leader down.
+#include "raft/raft.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/raft/raft_group.h"
+
+namespace strata::raft {
+namespace {
+
+std::vector<std::string> Data(const std::vector<Entry>& entries) {
+  std::vector<std::string> out;
+  for (const Entry& e : entries) {
+    if (!e.data.empty()) out.push_back(e.data);
+  }
+  return out;
+}
+
+TEST(RaftTest, ANodeThatTimesOutIsElectedAndItsEntriesAreAppliedEverywhere) {
+  RaftGroup group(3);
+  ASSERT_TRUE(group.Elect(1));
+  EXPECT_EQ(group.node(1).term(), 1u);
+  for (NodeId id : {2, 3}) {
+    EXPECT_EQ(group.node(id).role(), RaftRole::kFollower);
+    EXPECT_EQ(group.node(id).leader(), 1u);
+    EXPECT_EQ(group.disk(id).hard_state.vote, 1u) << "the vote is on disk";
+  }
+  EXPECT_FALSE(group.node(2).Propose("no").has_value()) << "only the leader proposes";
+  ASSERT_EQ(group.node(1).Propose("a"), Index{2});  // after the leader's empty entry
+  ASSERT_EQ(group.node(1).Propose("b"), Index{3});
+  group.DriveAll();
+  group.DeliverAll();
+  group.Tick(1);  // a heartbeat carries the commit index to the followers
+  group.DeliverAll();
+  for (NodeId id : {1, 2, 3}) {
+    EXPECT_EQ(Data(group.applied(id)), (std::vector<std::string>{"a", "b"})) << id;
+    EXPECT_EQ(group.disk(id).hard_state.commit, 3u) << id;
+  }
+}
+
+TEST(RaftTest, ALeaderDoesNotCommitAnEarlierTermsEntryByCountingReplicas) {
+  // The paper's Figure 8. Entry 2 of term 2 was written by a leader that
+  // died; node 3 has an entry 2 of term 3 instead. Node 1 becomes leader of
+  // term 4 and copies entry 2 to node 2: a majority holds it, yet node 3
+  // (last term 3) could still be elected without it and overwrite it. So
+  // node 1 may commit it only under an entry of its own term.
+  RaftConfig config;
+  config.max_entries_per_message = 1;  // entry 2 reaches node 2 before entry 3
+  std::map<NodeId, RaftStorage> disks;
+  disks[1] = {HardState{3, kNobody, 1}, {Entry{1, 1, "a"}, Entry{2, 2, "b"}}};
+  disks[2] = {HardState{3, kNobody, 1}, {Entry{1, 1, "a"}}};
+  disks[3] = {HardState{3, kNobody, 1}, {Entry{1, 1, "a"}, Entry{3, 2, "c"}}};
+  RaftGroup group(3, config, disks);
+  for (int i = 0; i < 100 && group.node(1).role() != RaftRole::kLeader; ++i) {
+    group.Tick(1);
+    // Only node 2 hears the campaign (node 3 would refuse anyway).
+    while (group.DeliverOne([](const Message& m) { return m.type != MessageType::kAppend; })) {
+    }
+  }
+  ASSERT_EQ(group.node(1).role(), RaftRole::kLeader);
+  const Term term = group.node(1).term();
+  ASSERT_EQ(group.node(1).log().TermAt(3), term) << "the new leader's empty entry";
+  group.network.clear();
+  group.Tick(1);  // heartbeats: the followers answer, and are probed
+  bool saw_entry_2_on_a_majority = false;
+  while (group.DeliverOne()) {
+    const Index committed = group.node(1).log().committed();
+    const bool node2_has_2 = group.node(2).log().Matches(2, 2);
+    const bool node2_has_3 = group.node(2).log().Matches(3, term);
+    if (node2_has_2 && !node2_has_3) {
+      saw_entry_2_on_a_majority = true;
+      EXPECT_LT(committed, 2u) << "committed an earlier term's entry by counting replicas";
+    }
+    if (committed >= 2) {
+      EXPECT_TRUE(node2_has_3 || group.node(3).log().Matches(3, term));
+    }
+  }
+  EXPECT_TRUE(saw_entry_2_on_a_majority);
+  EXPECT_EQ(group.node(1).log().committed(), 3u);
+  group.Tick(1);
+  group.DeliverAll();
+  for (NodeId id : {1, 2, 3}) {
+    EXPECT_EQ(Data(group.applied(id)), (std::vector<std::string>{"a", "b"})) << id;
+  }
+}
+
+TEST(RaftTest, AFollowersConflictingSuffixIsReplacedByTheLeaders) {
+  RaftConfig config;
+  config.check_quorum = false;  // node 3 answers node 2 without waiting out a lease
+  RaftGroup group(3, config);
+  ASSERT_TRUE(group.Elect(1));
+  group.DeliverAll();
+  // Node 1 appends entries nobody hears of, then loses its leadership.
+  for (std::string d : {"lost1", "lost2", "lost3"}) ASSERT_TRUE(group.node(1).Propose(d));
+  group.DriveAll();
+  group.network.clear();
+  group.Crash(1);
+  ASSERT_TRUE(group.Elect(2));
+  ASSERT_TRUE(group.node(2).Propose("kept").has_value());
+  group.DriveAll();
+  group.DeliverAll();
+  group.Restart(1);
+  for (int i = 0; i < 5; ++i) {
+    group.Tick(2);
+    group.DeliverAll();
+  }
+  EXPECT_EQ(group.node(1).leader(), 2u);
+  EXPECT_EQ(Data(group.disk(1).entries), (std::vector<std::string>{"kept"}));
+  EXPECT_EQ(Data(group.applied(1)), (std::vector<std::string>{"kept"}));
+}
+
+TEST(RaftTest, AVoteSurvivesARestartSoATermHasOneLeader) {
+  RaftConfig config;
+  config.pre_vote = false;
+  config.check_quorum = false;
+  RaftGroup group(3, config);
+  // Node 1 campaigns; only node 3 hears it and votes.
+  for (int i = 0; i < 100 && group.node(1).role() != RaftRole::kCandidate; ++i) group.Tick(1);
+  ASSERT_EQ(group.node(1).role(), RaftRole::kCandidate);
+  const Term term = group.node(1).term();
+  group.DeliverAll([](const Message& m) { return m.to == 3 || m.from == 3; });
+  EXPECT_EQ(group.node(1).role(), RaftRole::kLeader);
+  group.network.clear();
+  // Node 3 restarts; node 2 campaigns at the same term: node 3 must refuse.
+  group.Crash(3);
+  group.Restart(3);
+  EXPECT_EQ(group.node(3).vote(), 1u);
+  Message ask;
+  ask.type = MessageType::kVote;
+  ask.from = 2;
+  ask.to = 3;
+  ask.term = term;
+  ask.index = 10;
+  ask.log_term = term;
+  group.node(3).Step(ask);
+  group.Drive(3);
+  ASSERT_FALSE(group.network.empty());
+  EXPECT_TRUE(group.network.back().reject);
+}
+
+TEST(RaftTest, WithPreVoteARejoiningNodeDoesNotDeposeTheLeader) {
+  RaftGroup group(3);
+  ASSERT_TRUE(group.Elect(1));
+  group.DeliverAll();
+  const Term term = group.node(1).term();
+  // Node 3 is cut off and times out again and again.
+  for (int i = 0; i < 200; ++i) {
+    group.Tick(3);
+    if (i % 2 == 0) group.Tick(1);
+    group.DeliverAll([](const Message& m) { return m.from != 3 && m.to != 3; });
+  }
+  EXPECT_EQ(group.node(3).term(), term) << "pre-votes change no term";
+  EXPECT_NE(group.node(3).role(), RaftRole::kLeader);
+  // It rejoins: the leader and term stay.
+  for (int i = 0; i < 20; ++i) {
+    group.Tick(1);
+    group.DeliverAll();
+  }
+  EXPECT_EQ(group.node(1).role(), RaftRole::kLeader);
+  EXPECT_EQ(group.node(1).term(), term);
+  EXPECT_EQ(group.node(3).leader(), 1u);
+}
+
+TEST(RaftTest, WithCheckQuorumAnIsolatedLeaderStepsDown) {
+  RaftGroup group(3);
+  ASSERT_TRUE(group.Elect(1));
+  group.DeliverAll();
+  for (int i = 0; i < 25; ++i) {
+    group.Tick(1);
+    group.DeliverAll([](const Message& m) { return m.from != 1 && m.to != 1; });
+  }
+  EXPECT_EQ(group.node(1).role(), RaftRole::kFollower);
+  EXPECT_EQ(group.node(1).leader(), kNobody);
+}
+
+TEST(RaftTest, AGroupOfOneCommitsWhatItMadeDurable) {
+  RaftGroup group(1);
+  ASSERT_TRUE(group.Elect(1));
+  ASSERT_TRUE(group.node(1).Propose("solo").has_value());
+  group.Drive(1);
+  EXPECT_EQ(Data(group.applied(1)), (std::vector<std::string>{"solo"}));
+}
+
+}  // namespace
+}  // namespace strata::raft
