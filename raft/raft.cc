@@ -32,10 +32,17 @@ Raft::Raft(RaftConfig config, RaftStorage storage)
 // --- roles -------------------------------------------------------------------
 
 void Raft::BecomeFollower(Term term, NodeId leader) {
+  std::vector<std::pair<uint64_t, NodeId>> unconfirmed;
+  unconfirmed.swap(reads_before_commit_);
+  for (const PendingRead& read : pending_reads_) unconfirmed.emplace_back(read.request, read.asker);
+  pending_reads_.clear();
   if (term != term_) {
     term_ = term;
     vote_ = kNobody;
   }
+  // A leader that steps down cannot confirm what it was asked to read (the
+  // refusals carry the new term, which their askers do not drop).
+  for (const auto& [request, asker] : unconfirmed) FailRead(request, asker);
   role_ = RaftRole::kFollower;
   leader_ = leader;
   progress_.clear();
@@ -132,7 +139,7 @@ void Raft::Tick() {
   }
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
-    BroadcastHeartbeat();
+    BroadcastHeartbeat(pending_reads_.empty() ? 0 : pending_reads_.back().seq);
   }
 }
 
@@ -159,6 +166,8 @@ void Raft::Step(const Message& m) {
       reply.to = m.from;
       reply.reject = true;
       Send(std::move(reply));
+    } else if (m.type == MessageType::kReadIndex) {
+      FailRead(m.context, m.from);
     }
     return;
   }
@@ -183,6 +192,11 @@ void Raft::Step(const Message& m) {
     case MessageType::kHeartbeatReply:
       if (role_ == RaftRole::kLeader) HandleHeartbeatReply(m);
       return;
+    case MessageType::kReadIndex:
+      if (role_ != RaftRole::kLeader) return FailRead(m.context, m.from);
+      return LeaderReadIndex(m.context, m.from);
+    case MessageType::kReadIndexReply:
+      return HandleReadIndexReply(m);
   }
 }
 
@@ -244,6 +258,7 @@ void Raft::HandleHeartbeat(const Message& m) {
   Message reply;
   reply.type = MessageType::kHeartbeatReply;
   reply.to = m.from;
+  reply.context = m.context;  // confirms the leader's reads up to it
   Send(std::move(reply));
 }
 
@@ -294,6 +309,88 @@ void Raft::HandleHeartbeatReply(const Message& m) {
   // Appends may have been lost: let one more go.
   if (p.replicating && p.inflight >= config_.max_inflight) --p.inflight;
   if (p.match < log_.last_index()) SendAppend(m.from, true);
+  if (m.context == 0) return;
+  // The follower still took this leader as leader after every read up to
+  // m.context was asked; those a majority confirmed are answered, in order.
+  for (PendingRead& read : pending_reads_) {
+    if (read.seq <= m.context) read.acks.insert(m.from);
+  }
+  size_t done = 0;
+  while (done < pending_reads_.size() && pending_reads_[done].acks.size() >= Quorum()) {
+    AnswerRead(pending_reads_[done].request, pending_reads_[done].asker,
+               pending_reads_[done].index);
+    ++done;
+  }
+  pending_reads_.erase(pending_reads_.begin(),
+                       pending_reads_.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+// --- reads -------------------------------------------------------------------
+
+void Raft::ReadIndex(uint64_t request) {
+  if (role_ == RaftRole::kLeader) return LeaderReadIndex(request, config_.id);
+  if (leader_ == kNobody) return FailRead(request, config_.id);
+  Message m;
+  m.type = MessageType::kReadIndex;
+  m.to = leader_;
+  m.context = request;
+  Send(std::move(m));
+}
+
+void Raft::LeaderReadIndex(uint64_t request, NodeId asker) {
+  // Until an entry of its term is committed, a new leader's commit index
+  // may be behind what an earlier leader acknowledged.
+  if (!CommittedInTerm()) {
+    reads_before_commit_.emplace_back(request, asker);
+    return;
+  }
+  StartRead(request, asker);
+}
+
+void Raft::StartRead(uint64_t request, NodeId asker) {
+  if (Quorum() == 1) return AnswerRead(request, asker, log_.committed());
+  PendingRead read;
+  read.seq = ++read_seq_;
+  read.request = request;
+  read.asker = asker;
+  read.index = log_.committed();
+  read.acks = {config_.id};
+  pending_reads_.push_back(std::move(read));
+  BroadcastHeartbeat(read_seq_);
+}
+
+void Raft::AnswerRead(uint64_t request, NodeId asker, Index index) {
+  if (asker == config_.id) {
+    read_states_.push_back(ReadState{request, index});
+    return;
+  }
+  Message m;
+  m.type = MessageType::kReadIndexReply;
+  m.to = asker;
+  m.context = request;
+  m.index = index;
+  Send(std::move(m));
+}
+
+void Raft::FailRead(uint64_t request, NodeId asker) {
+  if (asker == config_.id) {
+    failed_reads_.push_back(request);
+    return;
+  }
+  Message m;
+  m.type = MessageType::kReadIndexReply;
+  m.to = asker;
+  m.context = request;
+  m.reject = true;
+  Send(std::move(m));
+}
+
+void Raft::HandleReadIndexReply(const Message& m) {
+  if (m.reject) {
+    failed_reads_.push_back(m.context);
+  } else {
+    read_states_.push_back(ReadState{m.context, m.index});
+  }
 }
 
 // --- the leader's side -------------------------------------------------------
@@ -326,12 +423,13 @@ void Raft::BroadcastAppend() {
   for (auto& [peer, p] : progress_) SendAppend(peer, true);
 }
 
-void Raft::BroadcastHeartbeat() {
+void Raft::BroadcastHeartbeat(uint64_t context) {
   for (auto& [peer, p] : progress_) {
     Message m;
     m.type = MessageType::kHeartbeat;
     m.to = peer;
     m.commit = std::min(p.match, log_.committed());
+    m.context = context;
     Send(std::move(m));
   }
 }
@@ -344,6 +442,10 @@ bool Raft::MaybeCommit() {
   // Counting replicas commits only entries of this term (5.4.2).
   if (agreed <= log_.committed() || log_.TermAt(agreed) != term_) return false;
   log_.CommitTo(agreed);
+  // The first commit of the term: the reads asked before it may start.
+  std::vector<std::pair<uint64_t, NodeId>> waiting;
+  waiting.swap(reads_before_commit_);
+  for (const auto& [request, asker] : waiting) StartRead(request, asker);
   return true;
 }
 
@@ -359,7 +461,8 @@ std::optional<Index> Raft::Propose(std::string data) {
 
 bool Raft::HasReady() const {
   return HardState{term_, vote_, log_.committed()} != last_hard_state_ ||
-         log_.stable() < log_.last_index() || !outbox_.empty() || log_.applied() < log_.committed();
+         log_.stable() < log_.last_index() || !outbox_.empty() ||
+         log_.applied() < log_.committed() || !read_states_.empty() || !failed_reads_.empty();
 }
 
 Ready Raft::TakeReady() {
@@ -374,6 +477,10 @@ Ready Raft::TakeReady() {
   ready.messages = std::move(outbox_);
   outbox_.clear();
   ready.committed = log_.ToApply();
+  ready.read_states = std::move(read_states_);
+  read_states_.clear();
+  ready.failed_reads = std::move(failed_reads_);
+  failed_reads_.clear();
   return ready;
 }
 

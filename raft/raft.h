@@ -23,9 +23,10 @@
 //  - commitment only of entries of the leader's own term by counting
 //    replicas (5.4.2, the "Figure 8" rule), the leader counting itself
 //    only for entries it has made durable;
-//  - a new leader appends an empty entry to commit earlier terms' entries.
-// Not yet: membership changes, learners, leadership transfer, ReadIndex,
-// log compaction and snapshots.
+//  - a new leader appends an empty entry to commit earlier terms' entries;
+//  - ReadIndex (thesis 6.4): linearizable reads without a log write.
+// Not yet: membership changes, learners, leadership transfer, log
+// compaction and snapshots.
 //
 // Not thread-safe: one driver thread owns it.
 #ifndef STRATA_RAFT_RAFT_H_
@@ -82,6 +83,15 @@ class Raft final {
   // elsewhere nullopt (the caller asks the leader, leader() if known).
   std::optional<Index> Propose(std::string data);
 
+  // Asks for a read index (thesis 6.4) for `request`, an id of the
+  // caller's: a later Ready carries it in read_states (serve the read once
+  // applied up to its index) or in failed_reads (no leader could give one:
+  // ask again). A follower asks its leader; a leader confirms it still
+  // leads with a round of heartbeats, and gives none before it has
+  // committed an entry of its own term. A request lost on the way gets no
+  // answer: the caller gives up after a timeout of its own.
+  void ReadIndex(uint64_t request);
+
   bool HasReady() const;
   // The work to do now (see Ready for the order).
   Ready TakeReady();
@@ -108,6 +118,16 @@ class Raft final {
     bool recently_active = false;  // heard from since the last quorum check
   };
 
+  // A read the leader is confirming: it may be served at `index` once a
+  // majority has answered a heartbeat sent after it was asked (`seq`).
+  struct PendingRead {
+    uint64_t seq = 0;
+    uint64_t request = 0;
+    NodeId asker = kNobody;
+    Index index = 0;
+    std::set<NodeId> acks;
+  };
+
   void BecomeFollower(Term term, NodeId leader);
   void BecomePreCandidate();
   void BecomeCandidate();
@@ -124,11 +144,18 @@ class Raft final {
   void HandleHeartbeat(const Message& m);
   void HandleAppendReply(const Message& m);
   void HandleHeartbeatReply(const Message& m);
+  void HandleReadIndexReply(const Message& m);
 
+  // Leader: a read for `asker` (this member or a follower).
+  void LeaderReadIndex(uint64_t request, NodeId asker);
+  void StartRead(uint64_t request, NodeId asker);
+  void AnswerRead(uint64_t request, NodeId asker, Index index);
+  void FailRead(uint64_t request, NodeId asker);
+  bool CommittedInTerm() const { return log_.TermAt(log_.committed()) == term_; }
   // Leader: sends `to` what it lacks (if it may send now); true if sent.
   bool SendAppend(NodeId to, bool even_if_empty);
   void BroadcastAppend();
-  void BroadcastHeartbeat();
+  void BroadcastHeartbeat(uint64_t context);
   // Leader: raises the commit index to what a majority holds, if that
   // entry is of this term. True if it rose.
   bool MaybeCommit();
@@ -148,7 +175,15 @@ class Raft final {
   std::map<NodeId, Progress> progress_;  // leader: every voter but itself
   std::mt19937_64 random_;
 
+  // Leader: reads asked before it committed in its term, and reads being
+  // confirmed (in the order asked).
+  std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;
+  std::vector<PendingRead> pending_reads_;
+  uint64_t read_seq_ = 0;
+
   std::vector<Message> outbox_;
+  std::vector<ReadState> read_states_;
+  std::vector<uint64_t> failed_reads_;
   HardState last_hard_state_;  // as last handed out in a Ready
 };
 

@@ -40,6 +40,8 @@ enum class MessageType {
   kAppendReply,
   kHeartbeat,  // AppendEntries without a log check: authority, commit
   kHeartbeatReply,
+  kReadIndex,  // a follower asks its leader for a read index
+  kReadIndexReply,
 };
 
 struct Message {
@@ -62,6 +64,21 @@ struct Message {
   // refused, the prev index that did not match (in `index`) and the
   // follower's last index (`reject_hint`), where the leader backs up to.
   Index reject_hint = 0;
+  // kHeartbeat and its reply: the newest read the leader wants confirmed
+  // (0: none). kReadIndex and its reply: the caller's request id; the
+  // reply's `index` is the read index, and `reject` says there is none
+  // (the receiver is not a leader that can give one).
+  uint64_t context = 0;
+};
+
+// A read index (thesis 6.4): once this member has applied up to `index`,
+// a read of its state machine reflects every write acknowledged before the
+// request began. `request` is the id given to Raft::ReadIndex.
+struct ReadState {
+  uint64_t request = 0;
+  Index index = 0;
+
+  bool operator==(const ReadState&) const = default;
 };
 
 // What must be on disk before a node sends the messages of the same Ready:
@@ -79,7 +96,8 @@ struct HardState {
 //  1. write `hard_state` (if set) and `entries` durably: entries replace
 //     the stored log from entries.front().index on;
 //  2. send `messages`;
-//  3. apply `committed` to the state machine, in order;
+//  3. apply `committed` to the state machine, in order (and serve the
+//     `read_states` whose index is applied);
 //  4. call Raft::Advance with this Ready.
 struct Ready {
   bool has_hard_state = false;
@@ -87,9 +105,15 @@ struct Ready {
   std::vector<Entry> entries;
   std::vector<Message> messages;
   std::vector<Entry> committed;
+  // Reads this member may now serve, once it has applied their index.
+  std::vector<ReadState> read_states;
+  // ReadIndex requests that could not be given an index (no leader, or a
+  // leader that lost its place): the caller may ask again.
+  std::vector<uint64_t> failed_reads;
 
   bool empty() const {
-    return !has_hard_state && entries.empty() && messages.empty() && committed.empty();
+    return !has_hard_state && entries.empty() && messages.empty() && committed.empty() &&
+           read_states.empty() && failed_reads.empty();
   }
 };
 

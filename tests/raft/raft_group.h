@@ -45,6 +45,8 @@ class RaftGroup {
       }
       for (Message& m : ready.messages) network.push_back(std::move(m));
       for (const Entry& e : ready.committed) applied_[id].push_back(e);
+      for (const ReadState& read : ready.read_states) reads.push_back({id, read});
+      for (uint64_t request : ready.failed_reads) failed_reads.push_back({id, request});
       raft.Advance(ready);
     }
   }
@@ -91,6 +93,9 @@ class RaftGroup {
   }
 
   std::deque<Message> network;
+  // Read indexes given out, and read requests refused, by member.
+  std::vector<std::pair<NodeId, ReadState>> reads;
+  std::vector<std::pair<NodeId, uint64_t>> failed_reads;
 
  private:
   void Start(NodeId id) {

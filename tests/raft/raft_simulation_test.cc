@@ -9,9 +9,12 @@
 //  - leader completeness: a leader's log holds every entry applied
 //    anywhere (applied entries are committed ones);
 //  - state machine safety: no two members apply different entries at one
-//    index.
+//    index;
+//  - linearizable reads: a read index is at least the index of every entry
+//    applied anywhere before the read was asked (an acknowledged write).
 // Then the network heals and everyone is up: a leader must emerge, commit
-// a last proposal, and every member must apply the same entries (liveness).
+// a last proposal, every member must apply the same entries, and a read
+// asked of every member must be given an index past it (liveness).
 //
 // STRATA_RAFT_SEEDS=N runs N seeds of each size instead of make test's
 // count (the longer run of docs/RAFT.md).
@@ -85,6 +88,28 @@ class Simulation {
     if (final_index == 0 || !AllApplied(final_index)) {
       return Fail("no leader committed a proposal after the network healed");
     }
+    // Every member can now be given a read index past the last proposal.
+    std::map<uint64_t, NodeId> asked;
+    for (NodeId id : group_.ids()) asked[AskRead(id)] = id;
+    for (int round = 0; round < 100 && !asked.empty() && failure_.empty(); ++round) {
+      for (NodeId id : group_.ids()) group_.Tick(id);
+      for (int i = 0; i < 100000 && !group_.network.empty(); ++i) Deliver(0);
+      Check();
+      for (const auto& [id, read] : group_.reads) {
+        if (asked.erase(read.request) != 0 && read.index < final_index) {
+          Fail("a read after the last proposal got an index before it");
+        }
+      }
+      for (const auto& [id, request] : group_.failed_reads) {
+        if (auto it = asked.find(request); it != asked.end()) {
+          const NodeId again = it->second;
+          asked.erase(it);
+          asked[AskRead(again)] = again;  // no leader known then: ask again
+        }
+      }
+      group_.failed_reads.clear();
+    }
+    if (!asked.empty()) return Fail("a read asked after the network healed got no answer");
     const std::vector<Entry>& first = group_.applied(group_.ids().front());
     for (NodeId id : group_.ids()) {
       const std::vector<Entry>& mine = group_.applied(id);
@@ -99,6 +124,7 @@ class Simulation {
 
   const std::string& failure() const { return failure_; }
   int proposals() const { return proposals_; }
+  size_t reads_served() const { return reads_served_; }
   size_t leaders() const { return leader_of_.size(); }
 
  private:
@@ -124,6 +150,8 @@ class Simulation {
       group_.Crash(someone);
     } else if (r < 94) {
       group_.Restart(someone);
+    } else if (r < 97) {
+      AskRead(someone);
     } else {
       for (NodeId id : ids) group_.Tick(id);
     }
@@ -155,6 +183,17 @@ class Simulation {
         if (side[i] != side[j]) cut_.insert({group_.ids()[i], group_.ids()[j]});
       }
     }
+  }
+
+  // Asks `id` for a read index, noting the newest entry applied anywhere:
+  // the read must reflect it.
+  uint64_t AskRead(NodeId id) {
+    if (!group_.up(id)) return 0;
+    const uint64_t request = ++reads_asked_;
+    floors_[request] = applied_.empty() ? 0 : applied_.rbegin()->first;
+    group_.node(id).ReadIndex(request);
+    group_.Drive(id);
+    return request;
   }
 
   bool Fail(std::string what) {
@@ -194,6 +233,15 @@ class Simulation {
         }
       }
       checked_[id] = applied.size();
+    }
+    for (; reads_checked_ < group_.reads.size(); ++reads_checked_) {
+      const auto& [id, read] = group_.reads[reads_checked_];
+      if (read.index < floors_[read.request]) {
+        Fail("linearizable reads: read " + std::to_string(read.request) + " on node " +
+             std::to_string(id) + " got index " + std::to_string(read.index) + ", below entry " +
+             std::to_string(floors_[read.request]) + " applied before it was asked");
+      }
+      ++reads_served_;
     }
   }
 
@@ -238,6 +286,10 @@ class Simulation {
   std::map<NodeId, size_t> checked_;
   std::string failure_;
   int proposals_ = 0;
+  uint64_t reads_asked_ = 0;
+  std::map<uint64_t, Index> floors_;  // by read request: what it must reflect
+  size_t reads_checked_ = 0;
+  size_t reads_served_ = 0;
 };
 
 int Seeds(int make_test_count) {
@@ -247,17 +299,19 @@ int Seeds(int make_test_count) {
 
 void RunSeeds(int nodes, int seeds, int steps) {
   int proposals = 0;
-  size_t leaders = 0;
+  size_t leaders = 0, reads = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
     Simulation sim(nodes, static_cast<uint64_t>(seed) * 7919 + static_cast<uint64_t>(nodes));
     const bool ok = sim.Run(steps) && sim.Settle();
     ASSERT_TRUE(ok) << nodes << " nodes, seed " << seed << ": " << sim.failure();
     proposals += sim.proposals();
     leaders += sim.leaders();
+    reads += sim.reads_served();
   }
   // The schedules did something: leaders came and went, proposals were made.
   EXPECT_GT(leaders, static_cast<size_t>(seeds));
   EXPECT_GT(proposals, seeds);
+  EXPECT_GT(reads, static_cast<size_t>(seeds) * nodes) << "reads answered under faults too";
 }
 
 TEST(RaftSimulationTest, ThreeMembersKeepRaftsPropertiesUnderFaults) {

@@ -2,7 +2,8 @@
 // an election and replication, the paper's Figure 8 (no commitment of an
 // earlier term's entry by counting), a follower's conflicting suffix
 // replaced, votes that survive a restart, PreVote keeping a rejoining node
-// from deposing a leader, and CheckQuorum stepping an isolated leader down.
+// from deposing a leader, CheckQuorum stepping an isolated leader down,
+// and read indexes: a follower's, and none from a leader that was cut off.
 #include "raft/raft.h"
 
 #include <gtest/gtest.h>
@@ -175,6 +176,53 @@ TEST(RaftTest, WithCheckQuorumAnIsolatedLeaderStepsDown) {
   }
   EXPECT_EQ(group.node(1).role(), RaftRole::kFollower);
   EXPECT_EQ(group.node(1).leader(), kNobody);
+}
+
+TEST(RaftTest, AFollowersReadIsGivenAnIndexPastEveryAcknowledgedWrite) {
+  RaftGroup group(3);
+  ASSERT_TRUE(group.Elect(1));
+  const Index written = *group.node(1).Propose("w");
+  group.DriveAll();
+  group.DeliverAll();
+  ASSERT_EQ(group.node(1).log().committed(), written);  // acknowledged by the leader
+  group.node(3).ReadIndex(7);
+  group.Drive(3);
+  group.DeliverAll();
+  ASSERT_EQ(group.reads.size(), 1u);
+  EXPECT_EQ(group.reads[0].first, 3u);
+  EXPECT_EQ(group.reads[0].second, (ReadState{7, written}));
+}
+
+TEST(RaftTest, ALeaderCutOffFromTheOthersGivesNoReadIndex) {
+  // Node 1 leads, then is cut off; nodes 2 and 3 elect node 2, which
+  // commits a write. Node 1 does not know yet and still leads in its own
+  // eyes: a read it answered from its commit index would miss that write.
+  RaftGroup group(3);
+  ASSERT_TRUE(group.Elect(1));
+  group.DeliverAll();
+  auto apart = [](const Message& m) { return m.from != 1 && m.to != 1; };
+  for (int i = 0; i < 100 && group.node(2).role() != RaftRole::kLeader; ++i) {
+    group.Tick(2);
+    group.Tick(3);
+    group.DeliverAll(apart);
+  }
+  ASSERT_EQ(group.node(2).role(), RaftRole::kLeader);
+  ASSERT_TRUE(group.node(2).Propose("newer").has_value());
+  group.DriveAll();
+  group.DeliverAll(apart);
+  ASSERT_EQ(group.node(1).role(), RaftRole::kLeader) << "the old leader has not noticed";
+  group.node(1).ReadIndex(9);
+  group.Drive(1);
+  group.DeliverAll(apart);
+  EXPECT_TRUE(group.reads.empty()) << "no majority confirmed node 1's leadership";
+  // Once CheckQuorum steps it down, the read fails and may be asked again.
+  for (int i = 0; i < 30 && group.failed_reads.empty(); ++i) {
+    group.Tick(1);
+    group.DeliverAll(apart);
+  }
+  EXPECT_TRUE(group.reads.empty());
+  ASSERT_EQ(group.failed_reads.size(), 1u);
+  EXPECT_EQ(group.failed_reads[0], (std::pair<NodeId, uint64_t>{1, 9}));
 }
 
 TEST(RaftTest, AGroupOfOneCommitsWhatItMadeDurable) {
