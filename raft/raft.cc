@@ -45,6 +45,7 @@ void Raft::BecomeFollower(Term term, NodeId leader) {
   for (const auto& [request, asker] : unconfirmed) FailRead(request, asker);
   role_ = RaftRole::kFollower;
   leader_ = leader;
+  transferee_ = kNobody;
   progress_.clear();
   ResetElectionTimer();
 }
@@ -57,16 +58,16 @@ void Raft::BecomePreCandidate() {
   Campaign(MessageType::kPreVote);
 }
 
-void Raft::BecomeCandidate() {
+void Raft::BecomeCandidate(bool transfer) {
   ++term_;
   vote_ = config_.id;
   role_ = RaftRole::kCandidate;
   leader_ = kNobody;
   ResetElectionTimer();
-  Campaign(MessageType::kVote);
+  Campaign(MessageType::kVote, transfer);
 }
 
-void Raft::Campaign(MessageType type) {
+void Raft::Campaign(MessageType type, bool transfer) {
   votes_for_ = {config_.id};
   votes_against_.clear();
   if (votes_for_.size() >= Quorum()) {  // a group of one
@@ -81,6 +82,7 @@ void Raft::Campaign(MessageType type) {
     m.term = term;
     m.index = log_.last_index();
     m.log_term = log_.last_term();
+    if (transfer) m.context = kTransfer;
     Send(std::move(m));
   }
 }
@@ -128,6 +130,11 @@ void Raft::Tick() {
     return;
   }
   ++heartbeat_elapsed_;
+  // A handover that has not happened within an election timeout is given
+  // up: the leader takes proposals again.
+  if (transferee_ != kNobody && ++transfer_elapsed_ >= config_.election_ticks) {
+    transferee_ = kNobody;
+  }
   if (config_.check_quorum && ++quorum_elapsed_ >= config_.election_ticks) {
     quorum_elapsed_ = 0;
     size_t active = 1;  // itself
@@ -148,8 +155,9 @@ void Raft::Tick() {
 void Raft::Step(const Message& m) {
   if (m.to != config_.id || m.from == config_.id) return;
   if (m.term > term_) {
-    // A node that heard from its leader lately does not help depose it.
-    if (IsVoteRequest(m.type) && InLease()) return;
+    // A node that heard from its leader lately does not help depose it,
+    // unless the leader itself asked for the campaign.
+    if (IsVoteRequest(m.type) && InLease() && m.context != kTransfer) return;
     const bool future_promise =
         m.type == MessageType::kPreVote || (m.type == MessageType::kPreVoteReply && !m.reject);
     if (!future_promise) BecomeFollower(m.term, IsFromLeader(m.type) ? m.from : kNobody);
@@ -197,6 +205,10 @@ void Raft::Step(const Message& m) {
       return LeaderReadIndex(m.context, m.from);
     case MessageType::kReadIndexReply:
       return HandleReadIndexReply(m);
+    case MessageType::kTimeoutNow:
+      // From this term's leader: campaign at once, PreVote or not.
+      if (role_ == RaftRole::kFollower && m.from == leader_) BecomeCandidate(/*transfer=*/true);
+      return;
   }
 }
 
@@ -298,6 +310,26 @@ void Raft::HandleAppendReply(const Message& m) {
     while (SendAppend(m.from, false)) {
     }
   }
+  if (m.from == transferee_ && p.match == log_.last_index()) SendTimeoutNow(m.from);
+}
+
+bool Raft::TransferLeadership(NodeId target) {
+  if (role_ != RaftRole::kLeader || progress_.count(target) == 0) return false;
+  transferee_ = target;
+  transfer_elapsed_ = 0;
+  if (progress_[target].match == log_.last_index()) {
+    SendTimeoutNow(target);
+  } else {
+    SendAppend(target, true);
+  }
+  return true;
+}
+
+void Raft::SendTimeoutNow(NodeId to) {
+  Message m;
+  m.type = MessageType::kTimeoutNow;
+  m.to = to;
+  Send(std::move(m));
 }
 
 void Raft::HandleHeartbeatReply(const Message& m) {
@@ -450,7 +482,8 @@ bool Raft::MaybeCommit() {
 }
 
 std::optional<Index> Raft::Propose(std::string data) {
-  if (role_ != RaftRole::kLeader) return std::nullopt;
+  // While handing over, the target's log must catch up and stay caught up.
+  if (role_ != RaftRole::kLeader || transferee_ != kNobody) return std::nullopt;
   const Index index = log_.last_index() + 1;
   log_.Append(Entry{term_, index, std::move(data)});
   BroadcastAppend();

@@ -24,9 +24,9 @@
 //    replicas (5.4.2, the "Figure 8" rule), the leader counting itself
 //    only for entries it has made durable;
 //  - a new leader appends an empty entry to commit earlier terms' entries;
-//  - ReadIndex (thesis 6.4): linearizable reads without a log write.
-// Not yet: membership changes, learners, leadership transfer, log
-// compaction and snapshots.
+//  - ReadIndex (thesis 6.4): linearizable reads without a log write;
+//  - leadership transfer (thesis 3.10).
+// Not yet: membership changes, learners, log compaction and snapshots.
 //
 // Not thread-safe: one driver thread owns it.
 #ifndef STRATA_RAFT_RAFT_H_
@@ -80,8 +80,16 @@ class Raft final {
   // A message from another member (or a stale copy of one).
   void Step(const Message& message);
   // On the leader: appends `data` to the log and returns its index;
-  // elsewhere nullopt (the caller asks the leader, leader() if known).
+  // elsewhere, or while the leader hands over, nullopt (the caller asks
+  // the leader, leader() if known).
   std::optional<Index> Propose(std::string data);
+  // On the leader: hands leadership to `target` (thesis 3.10). The leader
+  // stops taking proposals, brings the target's log up to date and tells
+  // it to campaign at once; the target wins unless another log is ahead.
+  // Given up after an election timeout without a new leader. False if
+  // this member is not the leader or `target` is not another voter.
+  bool TransferLeadership(NodeId target);
+  NodeId transferring_to() const { return transferee_; }
 
   // Asks for a read index (thesis 6.4) for `request`, an id of the
   // caller's: a later Ready carries it in read_states (serve the read once
@@ -130,9 +138,11 @@ class Raft final {
 
   void BecomeFollower(Term term, NodeId leader);
   void BecomePreCandidate();
-  void BecomeCandidate();
+  void BecomeCandidate(bool transfer = false);
   void BecomeLeader();
-  void Campaign(MessageType type);
+  // `transfer`: asked for by the leader, so members in a lease vote too.
+  void Campaign(MessageType type, bool transfer = false);
+  void SendTimeoutNow(NodeId to);
   void ResetElectionTimer();
   bool InLease() const;
   size_t Quorum() const { return config_.voters.size() / 2 + 1; }
@@ -167,10 +177,12 @@ class Raft final {
   NodeId leader_ = kNobody;
   RaftRole role_ = RaftRole::kFollower;
 
-  int election_elapsed_ = 0;    // ticks since the leader, or a granted vote, was heard
-  int randomized_timeout_ = 0;  // this round's election timeout
-  int heartbeat_elapsed_ = 0;   // leader: ticks since the last heartbeats
-  int quorum_elapsed_ = 0;      // leader: ticks since the last quorum check
+  int election_elapsed_ = 0;     // ticks since the leader, or a granted vote, was heard
+  int randomized_timeout_ = 0;   // this round's election timeout
+  int heartbeat_elapsed_ = 0;    // leader: ticks since the last heartbeats
+  int quorum_elapsed_ = 0;       // leader: ticks since the last quorum check
+  NodeId transferee_ = kNobody;  // leader: handing over to it
+  int transfer_elapsed_ = 0;     // leader: ticks since the handover began
   std::set<NodeId> votes_for_, votes_against_;
   std::map<NodeId, Progress> progress_;  // leader: every voter but itself
   std::mt19937_64 random_;

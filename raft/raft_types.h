@@ -42,6 +42,7 @@ enum class MessageType {
   kHeartbeatReply,
   kReadIndex,  // a follower asks its leader for a read index
   kReadIndexReply,
+  kTimeoutNow,  // a leader hands over: "campaign now" (thesis 3.10)
 };
 
 struct Message {
@@ -67,9 +68,12 @@ struct Message {
   // kHeartbeat and its reply: the newest read the leader wants confirmed
   // (0: none). kReadIndex and its reply: the caller's request id; the
   // reply's `index` is the read index, and `reject` says there is none
-  // (the receiver is not a leader that can give one).
+  // (the receiver is not a leader that can give one). kVote: kTransfer for
+  // a campaign a leader asked for, which members in a lease answer too.
   uint64_t context = 0;
 };
+
+inline constexpr uint64_t kTransfer = ~uint64_t{0};
 
 // A read index (thesis 6.4): once this member has applied up to `index`,
 // a read of its state machine reflects every write acknowledged before the

@@ -1,8 +1,9 @@
 // Raft groups of 3 and 5 under a seeded, adversarial schedule: messages
 // delivered in any order, lost or duplicated; partitions that come and go;
 // members that crash (losing what they had not made durable) and restart;
-// proposals wherever a leader is. After every step the simulation checks
-// the safety properties of the Raft paper (figure 3):
+// proposals wherever a leader is, and handovers of leadership. After every
+// step the simulation checks the safety properties of the Raft paper
+// (figure 3):
 //  - election safety: at most one leader in a term;
 //  - log matching: two logs with an entry of the same index and term hold
 //    the same entries up to it;
@@ -139,7 +140,12 @@ class Simulation {
     } else if (r < 85) {
       for (NodeId id : ids) {
         if (group_.up(id) && group_.node(id).role() == RaftRole::kLeader) {
-          (void)group_.node(id).Propose("p" + std::to_string(++proposals_));
+          // Now and then the leader hands over instead.
+          if (rng_() % 8 == 0) {
+            (void)group_.node(id).TransferLeadership(someone);
+          } else {
+            (void)group_.node(id).Propose("p" + std::to_string(++proposals_));
+          }
           group_.Drive(id);
           break;
         }

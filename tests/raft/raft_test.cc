@@ -3,7 +3,8 @@
 // earlier term's entry by counting), a follower's conflicting suffix
 // replaced, votes that survive a restart, PreVote keeping a rejoining node
 // from deposing a leader, CheckQuorum stepping an isolated leader down,
-// and read indexes: a follower's, and none from a leader that was cut off.
+// read indexes (a follower's, and none from a leader that was cut off),
+// and leadership transfer.
 #include "raft/raft.h"
 
 #include <gtest/gtest.h>
@@ -223,6 +224,47 @@ TEST(RaftTest, ALeaderCutOffFromTheOthersGivesNoReadIndex) {
   EXPECT_TRUE(group.reads.empty());
   ASSERT_EQ(group.failed_reads.size(), 1u);
   EXPECT_EQ(group.failed_reads[0], (std::pair<NodeId, uint64_t>{1, 9}));
+}
+
+TEST(RaftTest, ALeaderHandsOverToALaggingMemberOnceItHasCaughtUp) {
+  RaftGroup group(3);
+  ASSERT_TRUE(group.Elect(1));
+  group.DeliverAll();
+  // Node 3 misses two entries.
+  ASSERT_TRUE(group.node(1).Propose("a").has_value());
+  ASSERT_TRUE(group.node(1).Propose("b").has_value());
+  group.DriveAll();
+  group.DeliverAll([](const Message& m) { return m.to != 3; });
+  const Term term = group.node(1).term();
+  ASSERT_TRUE(group.node(1).TransferLeadership(3));
+  EXPECT_FALSE(group.node(1).Propose("refused").has_value()) << "no proposals while handing over";
+  EXPECT_FALSE(group.node(2).TransferLeadership(3)) << "only the leader hands over";
+  group.Drive(1);
+  group.DeliverAll();
+  // No ticks passed: node 3 caught up, was told to campaign, and won,
+  // though nodes 1 and 2 had heard from their leader a moment before.
+  EXPECT_EQ(group.node(3).role(), RaftRole::kLeader);
+  EXPECT_EQ(group.node(3).term(), term + 1);
+  EXPECT_EQ(group.node(1).leader(), 3u);
+  EXPECT_EQ(group.node(1).transferring_to(), kNobody);
+  EXPECT_EQ(Data(group.disk(3).entries), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(RaftTest, AHandoverToAMemberThatNeverAnswersIsGivenUp) {
+  RaftGroup group(3);
+  ASSERT_TRUE(group.Elect(1));
+  group.DeliverAll();
+  group.Crash(3);
+  ASSERT_TRUE(group.node(1).TransferLeadership(3));
+  for (int i = 0; i < 9; ++i) {
+    group.Tick(1);
+    group.DeliverAll();
+    ASSERT_FALSE(group.node(1).Propose("x").has_value());
+  }
+  group.Tick(1);  // an election timeout after it began
+  group.DeliverAll();
+  EXPECT_EQ(group.node(1).role(), RaftRole::kLeader);
+  EXPECT_TRUE(group.node(1).Propose("y").has_value());
 }
 
 TEST(RaftTest, AGroupOfOneCommitsWhatItMadeDurable) {
