@@ -13,17 +13,20 @@ bool IsVoteRequest(MessageType type) {
 }
 
 bool IsFromLeader(MessageType type) {
-  return type == MessageType::kAppend || type == MessageType::kHeartbeat;
+  return type == MessageType::kAppend || type == MessageType::kHeartbeat ||
+         type == MessageType::kSnapshot;
 }
 
 }  // namespace
 
 Raft::Raft(RaftConfig config, RaftStorage storage)
     : config_(std::move(config)),
-      log_(std::move(storage.entries), storage.hard_state.commit),
+      log_(storage.snapshot.index, storage.snapshot.term, std::move(storage.entries),
+           storage.hard_state.commit),
       term_(storage.hard_state.term),
       vote_(storage.hard_state.vote),
       random_(config_.random_seed ^ (config_.id * 0x9e3779b97f4a7c15ULL)),
+      snapshot_(std::move(storage.snapshot)),
       last_hard_state_(storage.hard_state) {
   last_hard_state_.commit = log_.committed();
   BecomeFollower(term_, kNobody);
@@ -189,10 +192,12 @@ void Raft::Step(const Message& m) {
       return HandleVoteReply(m);
     case MessageType::kAppend:
     case MessageType::kHeartbeat:
+    case MessageType::kSnapshot:
       if (role_ == RaftRole::kLeader) return;  // two leaders of one term cannot be
       if (role_ != RaftRole::kFollower) BecomeFollower(term_, m.from);
       leader_ = m.from;
       election_elapsed_ = 0;
+      if (m.type == MessageType::kSnapshot) return HandleSnapshot(m);
       return m.type == MessageType::kAppend ? HandleAppend(m) : HandleHeartbeat(m);
     case MessageType::kAppendReply:
       if (role_ == RaftRole::kLeader) HandleAppendReply(m);
@@ -279,6 +284,15 @@ void Raft::HandleAppendReply(const Message& m) {
   if (it == progress_.end()) return;
   Progress& p = it->second;
   p.recently_active = true;
+  if (m.reject && p.pending_snapshot != 0) {
+    // A chunk went missing: send the snapshot again, from the start.
+    p.pending_snapshot = 0;
+    p.paused = false;
+    p.next = p.match + 1;
+    SendAppend(m.from, true);
+    return;
+  }
+  if (!m.reject && m.index >= p.pending_snapshot) p.pending_snapshot = 0;
   if (m.reject) {
     if (p.replicating) {
       if (m.index <= p.match) return;  // an answer to an older message
@@ -337,6 +351,10 @@ void Raft::HandleHeartbeatReply(const Message& m) {
   if (it == progress_.end()) return;
   Progress& p = it->second;
   p.recently_active = true;
+  // A snapshot unanswered for long (a chunk or the answer lost): again.
+  if (p.pending_snapshot != 0 && ++p.snapshot_wait >= config_.election_ticks) {
+    p.pending_snapshot = 0;
+  }
   p.paused = false;
   // Appends may have been lost: let one more go.
   if (p.replicating && p.inflight >= config_.max_inflight) --p.inflight;
@@ -429,8 +447,13 @@ void Raft::HandleReadIndexReply(const Message& m) {
 
 bool Raft::SendAppend(NodeId to, bool even_if_empty) {
   Progress& p = progress_[to];
+  if (p.pending_snapshot != 0) return false;  // until it is answered
   if (p.paused || (p.replicating && p.inflight >= config_.max_inflight)) return false;
   const Index prev = p.next - 1;
+  if (!log_.TermAt(prev)) {  // compacted away: the follower needs the snapshot
+    SendSnapshot(to);
+    return false;
+  }
   std::vector<Entry> entries =
       log_.Slice(p.next, log_.last_index(), config_.max_entries_per_message);
   if (entries.empty() && !even_if_empty) return false;
@@ -449,6 +472,71 @@ bool Raft::SendAppend(NodeId to, bool even_if_empty) {
   if (!p.replicating) p.paused = true;  // one probe at a time
   Send(std::move(m));
   return sent_entries && p.replicating;
+}
+
+void Raft::SendSnapshot(NodeId to) {
+  Progress& p = progress_[to];
+  const size_t chunk = std::max<size_t>(1, config_.snapshot_chunk_bytes);
+  for (size_t offset = 0;; offset += chunk) {
+    Message m;
+    m.type = MessageType::kSnapshot;
+    m.to = to;
+    m.index = snapshot_.index;
+    m.log_term = snapshot_.term;
+    m.chunk_offset = offset;
+    m.chunk = snapshot_.data.substr(std::min(offset, snapshot_.data.size()), chunk);
+    m.last_chunk = offset + chunk >= snapshot_.data.size();
+    Send(std::move(m));
+    if (offset + chunk >= snapshot_.data.size()) break;
+  }
+  p.pending_snapshot = snapshot_.index;
+  p.snapshot_wait = 0;
+  p.replicating = false;
+  p.paused = true;
+  p.inflight = 0;
+}
+
+void Raft::HandleSnapshot(const Message& m) {
+  if (m.chunk_offset == 0) {
+    incoming_ = Snapshot{m.index, m.log_term, ""};
+  } else if (incoming_.index != m.index || incoming_.term != m.log_term ||
+             incoming_.data.size() != m.chunk_offset) {
+    // Not the chunk that comes next (one was lost): the leader starts over.
+    Message reply;
+    reply.type = MessageType::kAppendReply;
+    reply.to = m.from;
+    reply.reject = true;
+    reply.index = m.index;
+    reply.reject_hint = log_.last_index();
+    Send(std::move(reply));
+    return;
+  }
+  incoming_.data += m.chunk;
+  if (!m.last_chunk) return;
+  Snapshot received = std::move(incoming_);
+  incoming_ = Snapshot{};
+  Message reply;
+  reply.type = MessageType::kAppendReply;
+  reply.to = m.from;
+  if (received.index <= log_.committed()) {
+    reply.index = log_.committed();  // already has all it holds
+  } else if (log_.Matches(received.index, received.term)) {
+    log_.CommitTo(received.index);  // the log holds it already
+    reply.index = received.index;
+  } else {
+    log_.RestoreFrom(received.index, received.term);
+    reply.index = received.index;
+    snapshot_ = received;  // also what this member sends, should it lead
+    to_restore_ = std::move(received);
+  }
+  Send(std::move(reply));
+}
+
+bool Raft::Compact(Index index, std::string data) {
+  const std::optional<Term> term = log_.TermAt(index);
+  if (!term || !log_.CompactTo(index)) return false;
+  snapshot_ = Snapshot{index, *term, std::move(data)};
+  return true;
 }
 
 void Raft::BroadcastAppend() {
@@ -493,13 +581,15 @@ std::optional<Index> Raft::Propose(std::string data) {
 // --- the driver's side ---------------------------------------------------------
 
 bool Raft::HasReady() const {
-  return HardState{term_, vote_, log_.committed()} != last_hard_state_ ||
+  return to_restore_.index != 0 || HardState{term_, vote_, log_.committed()} != last_hard_state_ ||
          log_.stable() < log_.last_index() || !outbox_.empty() ||
          log_.applied() < log_.committed() || !read_states_.empty() || !failed_reads_.empty();
 }
 
 Ready Raft::TakeReady() {
   Ready ready;
+  ready.snapshot = std::move(to_restore_);
+  to_restore_ = Snapshot{};
   const HardState now{term_, vote_, log_.committed()};
   if (now != last_hard_state_) {
     ready.has_hard_state = true;

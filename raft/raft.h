@@ -26,7 +26,9 @@
 //  - a new leader appends an empty entry to commit earlier terms' entries;
 //  - ReadIndex (thesis 6.4): linearizable reads without a log write;
 //  - leadership transfer (thesis 3.10).
-// Not yet: membership changes, learners, log compaction and snapshots.
+//  - log compaction, and snapshots sent in chunks to followers that need
+//    compacted entries (thesis 5).
+// Not yet: membership changes and learners.
 //
 // Not thread-safe: one driver thread owns it.
 #ifndef STRATA_RAFT_RAFT_H_
@@ -60,13 +62,16 @@ struct RaftConfig {
   // Appends sent and not yet answered, per follower, before the leader
   // waits for answers.
   size_t max_inflight = 256;
+  // A snapshot goes to a follower in messages of at most this many bytes.
+  size_t snapshot_chunk_bytes = 1 << 20;
   uint64_t random_seed = 1;  // the election timeouts' randomness
 };
 
 // What a node's storage held when it started.
 struct RaftStorage {
   HardState hard_state;
-  std::vector<Entry> entries;  // indexes 1, 2, ...
+  Snapshot snapshot;           // the log's compacted start (index 0: none)
+  std::vector<Entry> entries;  // indexes snapshot.index + 1, + 2, ...
 };
 
 enum class RaftRole { kFollower, kPreCandidate, kCandidate, kLeader };
@@ -89,6 +94,12 @@ class Raft final {
   // Given up after an election timeout without a new leader. False if
   // this member is not the leader or `target` is not another voter.
   bool TransferLeadership(NodeId target);
+  // Log compaction: the driver saved the state machine at `index` (at most
+  // what is applied, and what is durable) as `data`, and drops the
+  // entries up to it from its storage; the log drops them here. A
+  // follower that needs them is sent this snapshot, in chunks. False if
+  // `index` is out of range.
+  bool Compact(Index index, std::string data);
   NodeId transferring_to() const { return transferee_; }
 
   // Asks for a read index (thesis 6.4) for `request`, an id of the
@@ -124,6 +135,10 @@ class Raft final {
     bool paused = false;  // probing and waiting for an answer
     size_t inflight = 0;
     bool recently_active = false;  // heard from since the last quorum check
+    // A snapshot sent and not yet answered (its index), and the
+    // heartbeats answered since, after which it is sent again.
+    Index pending_snapshot = 0;
+    int snapshot_wait = 0;
   };
 
   // A read the leader is confirming: it may be served at `index` once a
@@ -155,6 +170,8 @@ class Raft final {
   void HandleAppendReply(const Message& m);
   void HandleHeartbeatReply(const Message& m);
   void HandleReadIndexReply(const Message& m);
+  void HandleSnapshot(const Message& m);
+  void SendSnapshot(NodeId to);
 
   // Leader: a read for `asker` (this member or a follower).
   void LeaderReadIndex(uint64_t request, NodeId asker);
@@ -192,6 +209,10 @@ class Raft final {
   std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;
   std::vector<PendingRead> pending_reads_;
   uint64_t read_seq_ = 0;
+
+  Snapshot snapshot_;    // the newest snapshot, what a follower is sent
+  Snapshot incoming_;    // follower: the chunks received so far
+  Snapshot to_restore_;  // follower: received whole, for the next Ready
 
   std::vector<Message> outbox_;
   std::vector<ReadState> read_states_;

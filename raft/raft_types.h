@@ -43,6 +43,7 @@ enum class MessageType {
   kReadIndex,  // a follower asks its leader for a read index
   kReadIndexReply,
   kTimeoutNow,  // a leader hands over: "campaign now" (thesis 3.10)
+  kSnapshot,    // InstallSnapshot, one chunk of it
 };
 
 struct Message {
@@ -58,6 +59,11 @@ struct Message {
   Term log_term = 0;
   std::vector<Entry> entries;  // kAppend
   Index commit = 0;            // kAppend, kHeartbeat: the leader's commit index
+  // kSnapshot: `index` and `log_term` are the snapshot's last entry; this
+  // chunk is its data from `chunk_offset` on; `last_chunk` ends it.
+  uint64_t chunk_offset = 0;
+  std::string chunk;
+  bool last_chunk = false;
 
   // Replies: refused (a vote not granted; entries that did not match).
   bool reject = false;
@@ -74,6 +80,16 @@ struct Message {
 };
 
 inline constexpr uint64_t kTransfer = ~uint64_t{0};
+
+// The state machine at `index` (the entry of term `term` and all before
+// it), as bytes only the state machine reads. index 0: none.
+struct Snapshot {
+  Index index = 0;
+  Term term = 0;
+  std::string data;
+
+  bool operator==(const Snapshot&) const = default;
+};
 
 // A read index (thesis 6.4): once this member has applied up to `index`,
 // a read of its state machine reflects every write acknowledged before the
@@ -97,13 +113,17 @@ struct HardState {
 };
 
 // One batch of work for the driver, in this order:
-//  1. write `hard_state` (if set) and `entries` durably: entries replace
-//     the stored log from entries.front().index on;
+//  1. write `snapshot` (if its index is not 0: it replaces the stored
+//     snapshot and every stored entry), then `hard_state` (if set) and
+//     `entries` durably: entries replace the stored log from
+//     entries.front().index on;
 //  2. send `messages`;
-//  3. apply `committed` to the state machine, in order (and serve the
-//     `read_states` whose index is applied);
+//  3. restore the state machine from `snapshot` (if any), apply
+//     `committed` to it, in order (and serve the `read_states` whose index
+//     is applied);
 //  4. call Raft::Advance with this Ready.
 struct Ready {
+  Snapshot snapshot;  // from the leader: the state machine to restore
   bool has_hard_state = false;
   HardState hard_state;
   std::vector<Entry> entries;
@@ -116,8 +136,8 @@ struct Ready {
   std::vector<uint64_t> failed_reads;
 
   bool empty() const {
-    return !has_hard_state && entries.empty() && messages.empty() && committed.empty() &&
-           read_states.empty() && failed_reads.empty();
+    return snapshot.index == 0 && !has_hard_state && entries.empty() && messages.empty() &&
+           committed.empty() && read_states.empty() && failed_reads.empty();
   }
 };
 

@@ -1,7 +1,7 @@
 // RaftGroup: a Raft group for tests, with each member's "disk" (what its
-// driver made durable) and state machine (the entries it applied), and the
-// messages in flight. The test decides what is delivered, dropped or
-// duplicated, when time passes and who crashes.
+// driver made durable) and state machine (the entries it applied, which is
+// also what its snapshots hold), and the messages in flight. The test decides what is delivered,
+// dropped or duplicated, when time passes and who crashes.
 #ifndef STRATA_TESTS_RAFT_RAFT_GROUP_H_
 #define STRATA_TESTS_RAFT_RAFT_GROUP_H_
 
@@ -9,6 +9,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "raft/raft.h"
@@ -29,6 +31,22 @@ class RaftGroup {
   bool up(NodeId id) const { return nodes_.count(id) != 0; }
   const RaftStorage& disk(NodeId id) const { return disks_.at(id); }
   const std::vector<Entry>& applied(NodeId id) const { return applied_.at(id); }
+  // How often `id`'s state machine was replaced (a restart, a snapshot).
+  int restores(NodeId id) const { return restores_.count(id) ? restores_.at(id) : 0; }
+
+  // Log compaction on `id`: its state machine up to `index` becomes the
+  // snapshot, on its disk and in its log. False if Raft refused.
+  bool Compact(NodeId id, Index index) {
+    if (!up(id) || index == 0 || index > applied_[id].size()) return false;
+    std::vector<Entry> upto(applied_[id].begin(),
+                            applied_[id].begin() + static_cast<std::ptrdiff_t>(index));
+    const std::string data = Encode(upto);
+    if (!node(id).Compact(index, data)) return false;
+    RaftStorage& disk = disks_[id];
+    disk.snapshot = Snapshot{index, upto.back().term, data};
+    std::erase_if(disk.entries, [&](const Entry& e) { return e.index <= index; });
+    return true;
+  }
 
   // Does everything `id` has to do now (the order Ready asks for); the
   // messages join the network. `before_apply` sees each entry applied.
@@ -38,12 +56,22 @@ class RaftGroup {
     while (raft.HasReady()) {
       Ready ready = raft.TakeReady();
       RaftStorage& disk = disks_[id];
+      if (ready.snapshot.index != 0) {
+        disk.snapshot = ready.snapshot;
+        disk.entries.clear();
+      }
       if (ready.has_hard_state) disk.hard_state = ready.hard_state;
       if (!ready.entries.empty()) {
-        disk.entries.resize(ready.entries.front().index - 1);
+        const Index from = ready.entries.front().index;
+        std::erase_if(disk.entries, [from](const Entry& e) { return e.index >= from; });
         disk.entries.insert(disk.entries.end(), ready.entries.begin(), ready.entries.end());
       }
       for (Message& m : ready.messages) network.push_back(std::move(m));
+      if (ready.snapshot.index != 0) {
+        applied_[id] = Decode(ready.snapshot.data);
+        ++restores_[id];
+        ++snapshots_installed;
+      }
       for (const Entry& e : ready.committed) applied_[id].push_back(e);
       for (const ReadState& read : ready.read_states) reads.push_back({id, read});
       for (uint64_t request : ready.failed_reads) failed_reads.push_back({id, request});
@@ -96,20 +124,41 @@ class RaftGroup {
   // Read indexes given out, and read requests refused, by member.
   std::vector<std::pair<NodeId, ReadState>> reads;
   std::vector<std::pair<NodeId, uint64_t>> failed_reads;
+  int snapshots_installed = 0;  // sent by a leader, restored by a follower
 
  private:
   void Start(NodeId id) {
     RaftConfig config = base_;
     config.id = id;
-    applied_[id].clear();
+    applied_[id] = Decode(disks_[id].snapshot.data);
+    ++restores_[id];
     nodes_[id] = std::make_unique<Raft>(config, disks_[id]);
     Drive(id);
+  }
+
+  // A state machine (its entries) as snapshot bytes, and back.
+  static std::string Encode(const std::vector<Entry>& entries) {
+    std::ostringstream out;
+    for (const Entry& e : entries) out << e.term << ' ' << e.index << " [" << e.data << "]\n";
+    return out.str();
+  }
+  static std::vector<Entry> Decode(const std::string& data) {
+    std::vector<Entry> out;
+    std::istringstream in(data);
+    Entry e;
+    std::string text;
+    while (in >> e.term >> e.index >> text) {
+      e.data = text.substr(1, text.size() - 2);
+      out.push_back(e);
+    }
+    return out;
   }
 
   RaftConfig base_;
   std::map<NodeId, std::unique_ptr<Raft>> nodes_;
   std::map<NodeId, RaftStorage> disks_;
   std::map<NodeId, std::vector<Entry>> applied_;
+  std::map<NodeId, int> restores_;
 };
 
 }  // namespace strata::raft

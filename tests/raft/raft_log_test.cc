@@ -15,7 +15,7 @@ std::vector<Entry> Terms(std::initializer_list<Term> terms) {
 }
 
 TEST(RaftLogTest, AConflictingSuffixIsReplacedAndWhatMatchesIsKept) {
-  RaftLog log(Terms({1, 1, 2, 2}), 2);
+  RaftLog log(0, 0, Terms({1, 1, 2, 2}), 2);
   EXPECT_EQ(log.stable(), 4u);
   EXPECT_TRUE(log.Matches(2, 1));
   EXPECT_FALSE(log.Matches(3, 1));
@@ -41,7 +41,7 @@ TEST(RaftLogTest, AConflictingSuffixIsReplacedAndWhatMatchesIsKept) {
 }
 
 TEST(RaftLogTest, CommittedEntriesAreHandedOutOnceAndUpToDateComparesTermsFirst) {
-  RaftLog log(Terms({1, 2, 2}), 0);
+  RaftLog log(0, 0, Terms({1, 2, 2}), 0);
   EXPECT_TRUE(log.ToApply().empty());
   log.CommitTo(2);
   log.CommitTo(1);  // never lowered
@@ -55,6 +55,35 @@ TEST(RaftLogTest, CommittedEntriesAreHandedOutOnceAndUpToDateComparesTermsFirst)
   EXPECT_FALSE(log.CandidateIsUpToDate(9, 1));  // however long
   EXPECT_TRUE(log.CandidateIsUpToDate(3, 2));
   EXPECT_FALSE(log.CandidateIsUpToDate(2, 2));
+}
+
+TEST(RaftLogTest, CompactedEntriesAreKnownOnlyByTheSnapshotsIndexAndTerm) {
+  RaftLog log(0, 0, Terms({1, 1, 2, 2, 3}), 4);
+  EXPECT_FALSE(log.CompactTo(3)) << "nothing applied yet";
+  log.AppliedTo(4);
+  EXPECT_FALSE(log.CompactTo(5)) << "past what is applied";
+  ASSERT_TRUE(log.CompactTo(3));
+  EXPECT_EQ(log.first_index(), 4u);
+  EXPECT_EQ(log.last_index(), 5u);
+  EXPECT_EQ(log.TermAt(3), Term{2});  // the snapshot's
+  EXPECT_EQ(log.TermAt(2), std::nullopt);
+  EXPECT_EQ(log.Slice(1, 9, 10).front().index, 4u);
+  EXPECT_FALSE(log.CompactTo(2)) << "already compacted";
+  // A leader's entries before the snapshot are skipped, later ones taken.
+  EXPECT_EQ(log.TakeFromLeader(3, {Entry{2, 4, "e4"}, Entry{4, 5, "y5"}, Entry{4, 6, "y6"}}), 6u);
+  EXPECT_EQ(log.last_term(), 4u);
+  // Restarted from its storage: the snapshot is applied, not more.
+  RaftLog restarted(3, 2, log.Slice(4, 6, 10), 5);
+  EXPECT_EQ(restarted.applied(), 3u);
+  EXPECT_EQ(restarted.committed(), 5u);
+  EXPECT_EQ(restarted.ToApply().front().index, 4u);
+  // A snapshot from the leader that this log does not match replaces it.
+  restarted.RestoreFrom(9, 5);
+  EXPECT_EQ(restarted.last_index(), 9u);
+  EXPECT_EQ(restarted.last_term(), 5u);
+  EXPECT_EQ(restarted.committed(), 9u);
+  EXPECT_TRUE(restarted.ToApply().empty());
+  EXPECT_TRUE(restarted.Unstable().empty());
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Raft groups of 3 and 5 under a seeded, adversarial schedule: messages
 // delivered in any order, lost or duplicated; partitions that come and go;
 // members that crash (losing what they had not made durable) and restart;
-// proposals wherever a leader is, and handovers of leadership. After every
+// proposals wherever a leader is, handovers of leadership, and log
+// compaction (followers behind it get snapshots in chunks). After every
 // step the simulation checks the safety properties of the Raft paper
 // (figure 3):
 //  - election safety: at most one leader in a term;
@@ -21,6 +22,7 @@
 // count (the longer run of docs/RAFT.md).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -44,6 +46,7 @@ class Simulation {
     config.heartbeat_ticks = 2;
     config.max_entries_per_message = 4;
     config.max_inflight = 8;
+    config.snapshot_chunk_bytes = 64;  // snapshots go in several chunks
     config.random_seed = seed;
     return config;
   }
@@ -126,6 +129,7 @@ class Simulation {
   const std::string& failure() const { return failure_; }
   int proposals() const { return proposals_; }
   size_t reads_served() const { return reads_served_; }
+  int snapshots_installed() const { return group_.snapshots_installed; }
   size_t leaders() const { return leader_of_.size(); }
 
  private:
@@ -154,8 +158,14 @@ class Simulation {
       Repartition();
     } else if (r < 90) {
       group_.Crash(someone);
-    } else if (r < 94) {
+    } else if (r < 92) {
       group_.Restart(someone);
+    } else if (r < 94) {
+      // Log compaction somewhere up to what it applied.
+      if (group_.up(someone) && !group_.applied(someone).empty()) {
+        const size_t applied = group_.applied(someone).size();
+        (void)group_.Compact(someone, applied - rng_() % std::min<size_t>(applied, 4));
+      }
     } else if (r < 97) {
       AskRead(someone);
     } else {
@@ -209,9 +219,10 @@ class Simulation {
 
   void Check() {
     for (NodeId id : group_.ids()) {
-      if (!group_.up(id)) {
-        checked_[id] = 0;  // its state machine starts over on restart
-        continue;
+      if (!group_.up(id)) continue;
+      if (group_.restores(id) != restores_seen_[id]) {
+        restores_seen_[id] = group_.restores(id);
+        checked_[id] = 0;  // its state machine was replaced: check it all
       }
       const Raft& raft = group_.node(id);
       if (raft.role() == RaftRole::kLeader) {
@@ -222,6 +233,8 @@ class Simulation {
         }
         if (fresh) {
           for (const auto& [index, entry] : applied_) {
+            // Compacted entries are in its snapshot, checked when applied.
+            if (index < raft.log().first_index()) continue;
             if (!raft.log().Matches(index, entry.term)) {
               Fail("leader completeness: the leader of term " + std::to_string(raft.term()) +
                    " lacks applied entry " + std::to_string(index));
@@ -259,16 +272,25 @@ class Simulation {
         logs.push_back(log.Slice(1, log.last_index(), SIZE_MAX));
       }
     }
+    // By index, what each log keeps (compaction drops a prefix).
+    auto at = [](const std::vector<Entry>& log, Index i) -> const Entry* {
+      if (log.empty() || i < log.front().index || i > log.back().index) return nullptr;
+      return &log[i - log.front().index];
+    };
     for (size_t a = 0; a < logs.size(); ++a) {
       for (size_t b = a + 1; b < logs.size(); ++b) {
+        if (logs[a].empty() || logs[b].empty()) continue;
+        const Index low = std::max(logs[a].front().index, logs[b].front().index);
+        const Index high = std::min(logs[a].back().index, logs[b].back().index);
         // The highest index where both have the same term: all before it
-        // must be the same entries.
-        for (size_t i = std::min(logs[a].size(), logs[b].size()); i > 0; --i) {
-          if (logs[a][i - 1].term != logs[b][i - 1].term) continue;
-          if (!std::equal(logs[a].begin(), logs[a].begin() + static_cast<std::ptrdiff_t>(i),
-                          logs[b].begin())) {
-            Fail("log matching: logs agree on the term at " + std::to_string(i) +
-                 " but not before");
+        // (that both keep) must be the same entries.
+        for (Index i = high; i >= low && i > 0; --i) {
+          if (at(logs[a], i)->term != at(logs[b], i)->term) continue;
+          for (Index j = low; j <= i; ++j) {
+            if (!(*at(logs[a], j) == *at(logs[b], j))) {
+              Fail("log matching: logs agree on the term at " + std::to_string(i) + " but not at " +
+                   std::to_string(j));
+            }
           }
           break;
         }
@@ -290,6 +312,7 @@ class Simulation {
   std::map<Term, NodeId> leader_of_;
   std::map<Index, Entry> applied_;  // the first entry applied at each index
   std::map<NodeId, size_t> checked_;
+  std::map<NodeId, int> restores_seen_;
   std::string failure_;
   int proposals_ = 0;
   uint64_t reads_asked_ = 0;
@@ -306,6 +329,7 @@ int Seeds(int make_test_count) {
 void RunSeeds(int nodes, int seeds, int steps) {
   int proposals = 0;
   size_t leaders = 0, reads = 0;
+  int snapshots = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
     Simulation sim(nodes, static_cast<uint64_t>(seed) * 7919 + static_cast<uint64_t>(nodes));
     const bool ok = sim.Run(steps) && sim.Settle();
@@ -313,11 +337,16 @@ void RunSeeds(int nodes, int seeds, int steps) {
     proposals += sim.proposals();
     leaders += sim.leaders();
     reads += sim.reads_served();
+    snapshots += sim.snapshots_installed();
   }
   // The schedules did something: leaders came and went, proposals were made.
   EXPECT_GT(leaders, static_cast<size_t>(seeds));
   EXPECT_GT(proposals, seeds);
   EXPECT_GT(reads, static_cast<size_t>(seeds) * nodes) << "reads answered under faults too";
+  EXPECT_GT(snapshots, seeds / 2) << "followers caught up from snapshots";
+  std::printf(
+      "%d members, %d seeds: %zu leaders, %d proposals, %zu reads, %d snapshots installed\n", nodes,
+      seeds, leaders, proposals, reads, snapshots);
 }
 
 TEST(RaftSimulationTest, ThreeMembersKeepRaftsPropertiesUnderFaults) {

@@ -4,7 +4,7 @@
 // replaced, votes that survive a restart, PreVote keeping a rejoining node
 // from deposing a leader, CheckQuorum stepping an isolated leader down,
 // read indexes (a follower's, and none from a leader that was cut off),
-// and leadership transfer.
+// leadership transfer, and a snapshot sent in chunks, one of them lost.
 #include "raft/raft.h"
 
 #include <gtest/gtest.h>
@@ -53,9 +53,9 @@ TEST(RaftTest, ALeaderDoesNotCommitAnEarlierTermsEntryByCountingReplicas) {
   RaftConfig config;
   config.max_entries_per_message = 1;  // entry 2 reaches node 2 before entry 3
   std::map<NodeId, RaftStorage> disks;
-  disks[1] = {HardState{3, kNobody, 1}, {Entry{1, 1, "a"}, Entry{2, 2, "b"}}};
-  disks[2] = {HardState{3, kNobody, 1}, {Entry{1, 1, "a"}}};
-  disks[3] = {HardState{3, kNobody, 1}, {Entry{1, 1, "a"}, Entry{3, 2, "c"}}};
+  disks[1] = {HardState{3, kNobody, 1}, Snapshot{}, {Entry{1, 1, "a"}, Entry{2, 2, "b"}}};
+  disks[2] = {HardState{3, kNobody, 1}, Snapshot{}, {Entry{1, 1, "a"}}};
+  disks[3] = {HardState{3, kNobody, 1}, Snapshot{}, {Entry{1, 1, "a"}, Entry{3, 2, "c"}}};
   RaftGroup group(3, config, disks);
   for (int i = 0; i < 100 && group.node(1).role() != RaftRole::kLeader; ++i) {
     group.Tick(1);
@@ -265,6 +265,47 @@ TEST(RaftTest, AHandoverToAMemberThatNeverAnswersIsGivenUp) {
   group.DeliverAll();
   EXPECT_EQ(group.node(1).role(), RaftRole::kLeader);
   EXPECT_TRUE(group.node(1).Propose("y").has_value());
+}
+
+TEST(RaftTest, AFollowerBehindTheCompactedLogCatchesUpFromASnapshotInChunks) {
+  RaftConfig config;
+  config.snapshot_chunk_bytes = 16;
+  RaftGroup group(3, config);
+  ASSERT_TRUE(group.Elect(1));
+  group.DeliverAll();
+  group.Crash(3);
+  for (std::string d : {"a", "b", "c", "d", "e"}) ASSERT_TRUE(group.node(1).Propose(d));
+  group.DriveAll();
+  group.DeliverAll();
+  group.Tick(1);
+  group.DeliverAll();
+  const Index applied = group.applied(1).size();
+  ASSERT_EQ(applied, 6u);  // the leader's empty entry and five
+  ASSERT_TRUE(group.Compact(1, applied));
+  ASSERT_TRUE(group.Compact(2, applied));
+  EXPECT_FALSE(group.Compact(1, applied + 1)) << "not applied";
+  ASSERT_TRUE(group.node(1).Propose("f").has_value());
+  group.DriveAll();
+  group.DeliverAll();
+  // Node 3 comes back with nothing; the first chunk sent to it is lost.
+  group.Restart(3);
+  bool dropped = false;
+  auto lose_first_chunk = [&](const Message& m) {
+    if (m.type == MessageType::kSnapshot && m.chunk_offset == 0 && !dropped) {
+      dropped = true;
+      return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 40 && group.applied(3).size() < applied + 1; ++i) {
+    group.Tick(1);
+    group.DeliverAll(lose_first_chunk);
+  }
+  EXPECT_TRUE(dropped);
+  EXPECT_EQ(group.snapshots_installed, 1);
+  EXPECT_EQ(group.disk(3).snapshot.index, applied);
+  EXPECT_EQ(Data(group.applied(3)), (std::vector<std::string>{"a", "b", "c", "d", "e", "f"}));
+  EXPECT_EQ(group.node(3).log().first_index(), applied + 1);
 }
 
 TEST(RaftTest, AGroupOfOneCommitsWhatItMadeDurable) {
