@@ -29,7 +29,105 @@ Raft::Raft(RaftConfig config, RaftStorage storage)
       snapshot_(std::move(storage.snapshot)),
       last_hard_state_(storage.hard_state) {
   last_hard_state_.commit = log_.committed();
+  base_conf_ = snapshot_.index != 0 ? snapshot_.conf : ConfState{config_.voters, {}};
+  std::sort(base_conf_.voters.begin(), base_conf_.voters.end());
+  RebuildConf();
   BecomeFollower(term_, kNobody);
+}
+
+// --- membership ----------------------------------------------------------------
+//
+// A member uses the newest configuration in its log, committed or not
+// (thesis 4.1): a change takes effect on each member as it appends the
+// entry, and is undone if the entry is replaced. So members that hold the
+// entry removing a leader elect among themselves without it, and a leader
+// never needs a vote from a member it removed.
+
+namespace {
+
+void Change(ConfState* conf, const ConfChange& change) {
+  auto drop = [](std::vector<NodeId>* nodes, NodeId node) { std::erase(*nodes, node); };
+  auto add = [](std::vector<NodeId>* nodes, NodeId node) {
+    if (std::find(nodes->begin(), nodes->end(), node) == nodes->end()) nodes->push_back(node);
+    std::sort(nodes->begin(), nodes->end());
+  };
+  const bool voter =
+      std::find(conf->voters.begin(), conf->voters.end(), change.node) != conf->voters.end();
+  switch (change.kind) {
+    case ConfChange::Kind::kAddVoter:
+      drop(&conf->learners, change.node);
+      add(&conf->voters, change.node);
+      break;
+    case ConfChange::Kind::kAddLearner:
+      if (!voter) add(&conf->learners, change.node);
+      break;
+    case ConfChange::Kind::kRemove:
+      drop(&conf->voters, change.node);
+      drop(&conf->learners, change.node);
+      break;
+  }
+}
+
+}  // namespace
+
+void Raft::RebuildConf() {
+  conf_changes_.clear();
+  ConfState conf = base_conf_;
+  for (const Entry& e : log_.Slice(log_.first_index(), log_.last_index(), SIZE_MAX)) {
+    if (e.type != EntryType::kConfChange) continue;
+    if (auto change = ConfChange::Decode(e.data)) Change(&conf, *change);
+    conf_changes_[e.index] = conf;
+  }
+  voters_ = std::set<NodeId>(conf.voters.begin(), conf.voters.end());
+  learners_ = std::set<NodeId>(conf.learners.begin(), conf.learners.end());
+  if (role_ != RaftRole::kLeader) return;
+  // The leader replicates to every member and no one else.
+  std::erase_if(progress_, [&](const auto& entry) {
+    return !IsVoter(entry.first) && learners_.count(entry.first) == 0;
+  });
+  if (transferee_ != kNobody && !IsVoter(transferee_)) transferee_ = kNobody;
+  std::set<NodeId> members = voters_;
+  members.insert(learners_.begin(), learners_.end());
+  for (NodeId node : members) {
+    if (node == config_.id || progress_.count(node) != 0) continue;
+    Progress& p = progress_[node];
+    p.next = log_.last_index() + 1;
+    p.recently_active = true;
+    SendAppend(node, true);
+  }
+}
+
+size_t Raft::Voters(const std::set<NodeId>& nodes) const {
+  size_t n = 0;
+  for (NodeId node : nodes) n += IsVoter(node) ? 1 : 0;
+  return n;
+}
+
+ConfState Raft::ConfAt(Index index) const {
+  auto it = conf_changes_.upper_bound(index);
+  return it == conf_changes_.begin() ? base_conf_ : std::prev(it)->second;
+}
+
+std::optional<Index> Raft::ProposeConfChange(ConfChange change) {
+  if (role_ != RaftRole::kLeader || transferee_ != kNobody) return std::nullopt;
+  // One change at a time, each after the leader's first commit of its term.
+  if (!CommittedInTerm()) return std::nullopt;
+  if (!conf_changes_.empty() && conf_changes_.rbegin()->first > log_.committed()) {
+    return std::nullopt;
+  }
+  // From two voters to one is refused: if the entry reached only the one
+  // it removes, the other would need that one's vote, which it would not
+  // get (its log is behind) while the removed one no longer campaigns.
+  if (change.kind == ConfChange::Kind::kRemove && voters_.size() <= 2 && IsVoter(change.node)) {
+    return std::nullopt;
+  }
+  const Index index = log_.last_index() + 1;
+  log_.Append(Entry{term_, index, change.Encode(), EntryType::kConfChange});
+  RebuildConf();
+  BroadcastAppend();
+  // Fewer voters may make a smaller majority.
+  if (MaybeCommit()) BroadcastAppend();
+  return index;
 }
 
 // --- roles -------------------------------------------------------------------
@@ -77,7 +175,7 @@ void Raft::Campaign(MessageType type, bool transfer) {
     return type == MessageType::kPreVote ? BecomeCandidate() : BecomeLeader();
   }
   const Term term = type == MessageType::kPreVote ? term_ + 1 : term_;
-  for (NodeId peer : config_.voters) {
+  for (NodeId peer : voters_) {
     if (peer == config_.id) continue;
     Message m;
     m.type = type;
@@ -95,13 +193,17 @@ void Raft::BecomeLeader() {
   leader_ = config_.id;
   heartbeat_elapsed_ = quorum_elapsed_ = 0;
   progress_.clear();
-  for (NodeId peer : config_.voters) {
+  std::set<NodeId> members = voters_;
+  members.insert(learners_.begin(), learners_.end());
+  for (NodeId peer : members) {
     if (peer == config_.id) continue;
     Progress& p = progress_[peer];
     p.next = log_.last_index() + 1;
     p.recently_active = true;  // a fresh leader gets a full timeout to hear from them
   }
-  // Entries of earlier terms commit only under an entry of this one.
+  // Entries of earlier terms commit only under an entry of this one. Until
+  // it is applied, no membership change: one of an earlier term may still
+  // be in the log unapplied.
   log_.Append(Entry{term_, log_.last_index() + 1, ""});
   BroadcastAppend();
 }
@@ -127,6 +229,14 @@ void Raft::Send(Message message) {
 
 void Raft::Tick() {
   if (role_ != RaftRole::kLeader) {
+    // Learners and members removed never campaign; their time since the
+    // leader was heard still runs, so a lease of theirs ends and they
+    // answer a candidate that counts them (one that applied a change
+    // they have not applied yet).
+    if (!IsVoter(config_.id)) {
+      election_elapsed_ = std::min(election_elapsed_ + 1, config_.election_ticks);
+      return;
+    }
     if (++election_elapsed_ >= randomized_timeout_) {
       config_.pre_vote ? BecomePreCandidate() : BecomeCandidate();
     }
@@ -138,11 +248,12 @@ void Raft::Tick() {
   if (transferee_ != kNobody && ++transfer_elapsed_ >= config_.election_ticks) {
     transferee_ = kNobody;
   }
+
   if (config_.check_quorum && ++quorum_elapsed_ >= config_.election_ticks) {
     quorum_elapsed_ = 0;
-    size_t active = 1;  // itself
+    size_t active = IsVoter(config_.id) ? 1 : 0;
     for (auto& [peer, p] : progress_) {
-      if (p.recently_active) ++active;
+      if (p.recently_active && IsVoter(peer)) ++active;
       p.recently_active = false;
     }
     if (active < Quorum()) return BecomeFollower(term_, kNobody);
@@ -212,7 +323,9 @@ void Raft::Step(const Message& m) {
       return HandleReadIndexReply(m);
     case MessageType::kTimeoutNow:
       // From this term's leader: campaign at once, PreVote or not.
-      if (role_ == RaftRole::kFollower && m.from == leader_) BecomeCandidate(/*transfer=*/true);
+      if (role_ == RaftRole::kFollower && m.from == leader_ && IsVoter(config_.id)) {
+        BecomeCandidate(/*transfer=*/true);
+      }
       return;
   }
 }
@@ -240,6 +353,7 @@ void Raft::HandleVoteRequest(const Message& m) {
 void Raft::HandleVoteReply(const Message& m) {
   const bool pre = m.type == MessageType::kPreVoteReply;
   if (role_ != (pre ? RaftRole::kPreCandidate : RaftRole::kCandidate)) return;
+  if (!IsVoter(m.from)) return;  // only the members this one knows count
   // A grant of a pre-vote carries the term this node would campaign at.
   if (pre && !m.reject && m.term != term_ + 1) return;
   (m.reject ? votes_against_ : votes_for_).insert(m.from);
@@ -261,6 +375,13 @@ void Raft::HandleAppend(const Message& m) {
     const Index last_new = log_.TakeFromLeader(m.index, m.entries);
     log_.CommitTo(std::min(m.commit, last_new));
     reply.index = last_new;
+    // A change appended, or one of ours replaced: the members changed.
+    const bool changes = std::any_of(m.entries.begin(), m.entries.end(), [](const Entry& e) {
+      return e.type == EntryType::kConfChange;
+    });
+    if (changes || (!conf_changes_.empty() && conf_changes_.rbegin()->first > m.index)) {
+      RebuildConf();
+    }
   } else {
     reply.reject = true;
     reply.index = m.index;
@@ -328,7 +449,9 @@ void Raft::HandleAppendReply(const Message& m) {
 }
 
 bool Raft::TransferLeadership(NodeId target) {
-  if (role_ != RaftRole::kLeader || progress_.count(target) == 0) return false;
+  if (role_ != RaftRole::kLeader || progress_.count(target) == 0 || !IsVoter(target)) {
+    return false;
+  }
   transferee_ = target;
   transfer_elapsed_ = 0;
   if (progress_[target].match == log_.last_index()) {
@@ -366,7 +489,7 @@ void Raft::HandleHeartbeatReply(const Message& m) {
     if (read.seq <= m.context) read.acks.insert(m.from);
   }
   size_t done = 0;
-  while (done < pending_reads_.size() && pending_reads_[done].acks.size() >= Quorum()) {
+  while (done < pending_reads_.size() && Voters(pending_reads_[done].acks) >= Quorum()) {
     AnswerRead(pending_reads_[done].request, pending_reads_[done].asker,
                pending_reads_[done].index);
     ++done;
@@ -398,7 +521,7 @@ void Raft::LeaderReadIndex(uint64_t request, NodeId asker) {
 }
 
 void Raft::StartRead(uint64_t request, NodeId asker) {
-  if (Quorum() == 1) return AnswerRead(request, asker, log_.committed());
+  if (Voters({config_.id}) >= Quorum()) return AnswerRead(request, asker, log_.committed());
   PendingRead read;
   read.seq = ++read_seq_;
   read.request = request;
@@ -486,6 +609,7 @@ void Raft::SendSnapshot(NodeId to) {
     m.chunk_offset = offset;
     m.chunk = snapshot_.data.substr(std::min(offset, snapshot_.data.size()), chunk);
     m.last_chunk = offset + chunk >= snapshot_.data.size();
+    m.conf = snapshot_.conf;
     Send(std::move(m));
     if (offset + chunk >= snapshot_.data.size()) break;
   }
@@ -498,7 +622,7 @@ void Raft::SendSnapshot(NodeId to) {
 
 void Raft::HandleSnapshot(const Message& m) {
   if (m.chunk_offset == 0) {
-    incoming_ = Snapshot{m.index, m.log_term, ""};
+    incoming_ = Snapshot{m.index, m.log_term, m.conf, ""};
   } else if (incoming_.index != m.index || incoming_.term != m.log_term ||
              incoming_.data.size() != m.chunk_offset) {
     // Not the chunk that comes next (one was lost): the leader starts over.
@@ -525,6 +649,8 @@ void Raft::HandleSnapshot(const Message& m) {
     reply.index = received.index;
   } else {
     log_.RestoreFrom(received.index, received.term);
+    base_conf_ = received.conf;
+    RebuildConf();
     reply.index = received.index;
     snapshot_ = received;  // also what this member sends, should it lead
     to_restore_ = std::move(received);
@@ -535,7 +661,10 @@ void Raft::HandleSnapshot(const Message& m) {
 bool Raft::Compact(Index index, std::string data) {
   const std::optional<Term> term = log_.TermAt(index);
   if (!term || !log_.CompactTo(index)) return false;
-  snapshot_ = Snapshot{index, *term, std::move(data)};
+  snapshot_ = Snapshot{index, *term, ConfAt(index), std::move(data)};
+  // The changes up to the snapshot are in it now.
+  base_conf_ = snapshot_.conf;
+  conf_changes_.erase(conf_changes_.begin(), conf_changes_.upper_bound(index));
   return true;
 }
 
@@ -555,13 +684,26 @@ void Raft::BroadcastHeartbeat(uint64_t context) {
 }
 
 bool Raft::MaybeCommit() {
-  std::vector<Index> matches = {log_.stable()};  // itself: what it has made durable
-  for (const auto& [peer, p] : progress_) matches.push_back(p.match);
+  std::vector<Index> matches;
+  if (IsVoter(config_.id)) matches.push_back(log_.stable());  // what it has made durable
+  for (const auto& [peer, p] : progress_) {
+    if (IsVoter(peer)) matches.push_back(p.match);
+  }
+  if (matches.size() < Quorum()) return false;
   std::sort(matches.begin(), matches.end(), std::greater<>());
   const Index agreed = matches[Quorum() - 1];
   // Counting replicas commits only entries of this term (5.4.2).
   if (agreed <= log_.committed() || log_.TermAt(agreed) != term_) return false;
   log_.CommitTo(agreed);
+  // A leader that removed itself steps down once that is committed (the
+  // members that committed it already use the configuration without it),
+  // after telling them the commit index.
+  if (!IsVoter(config_.id) && !conf_changes_.empty() &&
+      conf_changes_.rbegin()->first <= log_.committed()) {
+    BroadcastAppend();
+    BecomeFollower(term_, kNobody);
+    return false;
+  }
   // The first commit of the term: the reads asked before it may start.
   std::vector<std::pair<uint64_t, NodeId>> waiting;
   waiting.swap(reads_before_commit_);
@@ -610,6 +752,7 @@ Ready Raft::TakeReady() {
 void Raft::Advance(const Ready& ready) {
   if (!ready.entries.empty()) log_.StableTo(ready.entries.back().index, ready.entries.back().term);
   if (!ready.committed.empty()) log_.AppliedTo(ready.committed.back().index);
+
   // The leader counts its own entries once they are durable.
   if (role_ == RaftRole::kLeader && MaybeCommit()) BroadcastAppend();
 }

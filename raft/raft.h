@@ -25,10 +25,12 @@
 //    only for entries it has made durable;
 //  - a new leader appends an empty entry to commit earlier terms' entries;
 //  - ReadIndex (thesis 6.4): linearizable reads without a log write;
-//  - leadership transfer (thesis 3.10).
+//  - leadership transfer (thesis 3.10);
 //  - log compaction, and snapshots sent in chunks to followers that need
-//    compacted entries (thesis 5).
-// Not yet: membership changes and learners.
+//    compacted entries (thesis 5);
+//  - membership changes one server at a time, each member using the
+//    newest configuration in its log, and learners (thesis 4).
+// docs/RAFT.md says how a driver uses it and how it is tested.
 //
 // Not thread-safe: one driver thread owns it.
 #ifndef STRATA_RAFT_RAFT_H_
@@ -49,7 +51,9 @@ namespace strata::raft {
 
 struct RaftConfig {
   NodeId id = kNobody;
-  std::vector<NodeId> voters;  // every member, this one included
+  // The members a new group starts with (a restarted member takes them
+  // from its snapshot and the membership changes in its log instead).
+  std::vector<NodeId> voters;
   // In ticks: a follower that hears nothing for a random time in
   // [election_ticks, 2 * election_ticks) campaigns; a leader sends
   // heartbeats every heartbeat_ticks.
@@ -100,6 +104,18 @@ class Raft final {
   // follower that needs them is sent this snapshot, in chunks. False if
   // `index` is out of range.
   bool Compact(Index index, std::string data);
+  // On the leader: proposes one membership change (thesis 4.1) and returns
+  // its index; it takes effect on each member as the member appends the
+  // entry. nullopt elsewhere, while handing over, while an earlier change
+  // is not committed yet, before the leader has committed an entry of its
+  // own term (the fix to single-server changes, thesis 4.1 / the raft-dev
+  // post of 2015), and for a removal that would leave fewer than two
+  // voters (add one first). A leader that
+  // removes itself leads, not counting itself, until the removal is
+  // committed, then steps down.
+  std::optional<Index> ProposeConfChange(ConfChange change);
+  const std::set<NodeId>& voters() const { return voters_; }
+  const std::set<NodeId>& learners() const { return learners_; }
   NodeId transferring_to() const { return transferee_; }
 
   // Asks for a read index (thesis 6.4) for `request`, an id of the
@@ -124,6 +140,8 @@ class Raft final {
   NodeId leader() const { return leader_; }
   NodeId vote() const { return vote_; }
   const RaftLog& log() const { return log_; }
+  // The newest snapshot (taken here, or received from a leader).
+  const Snapshot& snapshot() const { return snapshot_; }
 
  private:
   struct Progress {
@@ -160,7 +178,15 @@ class Raft final {
   void SendTimeoutNow(NodeId to);
   void ResetElectionTimer();
   bool InLease() const;
-  size_t Quorum() const { return config_.voters.size() / 2 + 1; }
+  size_t Quorum() const { return voters_.size() / 2 + 1; }
+  bool IsVoter(NodeId node) const { return voters_.count(node) != 0; }
+  // How many of `nodes` are voters.
+  size_t Voters(const std::set<NodeId>& nodes) const;
+  // The members from the snapshot's and the changes in the log (after the
+  // log changed); a leader starts and stops replicating to members.
+  void RebuildConf();
+  // The members as of `index`, for a snapshot taken there.
+  ConfState ConfAt(Index index) const;
   void Send(Message message);
 
   void HandleVoteRequest(const Message& m);
@@ -201,7 +227,11 @@ class Raft final {
   NodeId transferee_ = kNobody;  // leader: handing over to it
   int transfer_elapsed_ = 0;     // leader: ticks since the handover began
   std::set<NodeId> votes_for_, votes_against_;
-  std::map<NodeId, Progress> progress_;  // leader: every voter but itself
+  std::map<NodeId, Progress> progress_;  // leader: every member but itself
+  std::set<NodeId> voters_, learners_;   // as the newest change in the log says
+  // The members as of the snapshot, and after each change in the log.
+  ConfState base_conf_;
+  std::map<Index, ConfState> conf_changes_;
   std::mt19937_64 random_;
 
   // Leader: reads asked before it committed in its term, and reads being

@@ -10,7 +10,9 @@
 #define STRATA_RAFT_RAFT_TYPES_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace strata::raft {
@@ -21,14 +23,45 @@ using Index = uint64_t;  // log positions from 1; 0 is "before the log"
 
 inline constexpr NodeId kNobody = 0;
 
+enum class EntryType : uint8_t {
+  kNormal,      // for the state machine
+  kConfChange,  // a membership change (ConfChange::Encode), applied by Raft
+};
+
 struct Entry {
   Term term = 0;
   Index index = 0;
   // What the state machine applies; empty for the entry a new leader
   // appends to commit what earlier terms left (thesis 3.6.2).
   std::string data;
+  EntryType type = EntryType::kNormal;
 
   bool operator==(const Entry&) const = default;
+};
+
+// One membership change (thesis 4.1: one server at a time). It takes
+// effect on a member when the member applies its entry.
+struct ConfChange {
+  enum class Kind : uint8_t {
+    kAddVoter,    // a new member, or a learner promoted
+    kAddLearner,  // receives the log, neither votes nor counts
+    kRemove,
+  };
+  Kind kind = Kind::kAddVoter;
+  NodeId node = kNobody;
+
+  std::string Encode() const;
+  static std::optional<ConfChange> Decode(std::string_view data);
+  bool operator==(const ConfChange&) const = default;
+};
+
+// The members as of some index: what a snapshot carries along with the
+// state machine.
+struct ConfState {
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+
+  bool operator==(const ConfState&) const = default;
 };
 
 enum class MessageType {
@@ -64,6 +97,7 @@ struct Message {
   uint64_t chunk_offset = 0;
   std::string chunk;
   bool last_chunk = false;
+  ConfState conf;  // kSnapshot: the members as of the snapshot
 
   // Replies: refused (a vote not granted; entries that did not match).
   bool reject = false;
@@ -86,6 +120,7 @@ inline constexpr uint64_t kTransfer = ~uint64_t{0};
 struct Snapshot {
   Index index = 0;
   Term term = 0;
+  ConfState conf;  // the members as of `index`
   std::string data;
 
   bool operator==(const Snapshot&) const = default;

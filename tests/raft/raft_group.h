@@ -19,14 +19,20 @@ namespace strata::raft {
 
 class RaftGroup {
  public:
-  // Members 1..n; `base` gives everything but the id and the voters.
-  explicit RaftGroup(int n, RaftConfig base = {}, std::map<NodeId, RaftStorage> disks = {})
+  // Nodes 1..n, of which 1..voters (0: all) start as the group's voters
+  // (the others wait to be added); `base` gives everything but the id and
+  // the voters.
+  explicit RaftGroup(int n, RaftConfig base = {}, std::map<NodeId, RaftStorage> disks = {},
+                     int voters = 0)
       : base_(base), disks_(std::move(disks)) {
-    for (int i = 1; i <= n; ++i) base_.voters.push_back(static_cast<NodeId>(i));
-    for (NodeId id : base_.voters) Start(id);
+    for (int i = 1; i <= n; ++i) ids_.push_back(static_cast<NodeId>(i));
+    for (int i = 1; i <= (voters == 0 ? n : voters); ++i) {
+      base_.voters.push_back(static_cast<NodeId>(i));
+    }
+    for (NodeId id : ids_) Start(id);
   }
 
-  const std::vector<NodeId>& ids() const { return base_.voters; }
+  const std::vector<NodeId>& ids() const { return ids_; }
   Raft& node(NodeId id) { return *nodes_.at(id); }
   bool up(NodeId id) const { return nodes_.count(id) != 0; }
   const RaftStorage& disk(NodeId id) const { return disks_.at(id); }
@@ -43,7 +49,7 @@ class RaftGroup {
     const std::string data = Encode(upto);
     if (!node(id).Compact(index, data)) return false;
     RaftStorage& disk = disks_[id];
-    disk.snapshot = Snapshot{index, upto.back().term, data};
+    disk.snapshot = node(id).snapshot();
     std::erase_if(disk.entries, [&](const Entry& e) { return e.index <= index; });
     return true;
   }
@@ -136,25 +142,33 @@ class RaftGroup {
     Drive(id);
   }
 
-  // A state machine (its entries) as snapshot bytes, and back.
+  // A state machine (its entries) as snapshot bytes, and back: per entry
+  // its term, index, type and data's length, then the data.
   static std::string Encode(const std::vector<Entry>& entries) {
     std::ostringstream out;
-    for (const Entry& e : entries) out << e.term << ' ' << e.index << " [" << e.data << "]\n";
+    for (const Entry& e : entries) {
+      out << e.term << ' ' << e.index << ' ' << static_cast<int>(e.type) << ' ' << e.data.size()
+          << ' ' << e.data;
+    }
     return out.str();
   }
   static std::vector<Entry> Decode(const std::string& data) {
     std::vector<Entry> out;
     std::istringstream in(data);
     Entry e;
-    std::string text;
-    while (in >> e.term >> e.index >> text) {
-      e.data = text.substr(1, text.size() - 2);
+    int type = 0;
+    size_t size = 0;
+    while (in >> e.term >> e.index >> type >> size && in.get() == ' ') {
+      e.type = static_cast<EntryType>(type);
+      e.data.assign(size, '\0');
+      in.read(e.data.data(), static_cast<std::streamsize>(size));
       out.push_back(e);
     }
     return out;
   }
 
   RaftConfig base_;
+  std::vector<NodeId> ids_;
   std::map<NodeId, std::unique_ptr<Raft>> nodes_;
   std::map<NodeId, RaftStorage> disks_;
   std::map<NodeId, std::vector<Entry>> applied_;

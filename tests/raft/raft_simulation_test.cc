@@ -38,7 +38,10 @@ namespace {
 
 class Simulation {
  public:
-  Simulation(int nodes, uint64_t seed) : group_(nodes, Config(seed)), rng_(seed) {}
+  // `voters`: how many of the nodes start as members (0: all); with
+  // `change_members`, leaders add and remove members one at a time.
+  Simulation(int nodes, uint64_t seed, int voters = 0, bool change_members = false)
+      : group_(nodes, Config(seed), {}, voters), rng_(seed), change_members_(change_members) {}
 
   static RaftConfig Config(uint64_t seed) {
     RaftConfig config;
@@ -92,9 +95,12 @@ class Simulation {
     if (final_index == 0 || !AllApplied(final_index)) {
       return Fail("no leader committed a proposal after the network healed");
     }
+    members_ = group_.node(proposer).voters();
+    members_.insert(group_.node(proposer).learners().begin(),
+                    group_.node(proposer).learners().end());
     // Every member can now be given a read index past the last proposal.
     std::map<uint64_t, NodeId> asked;
-    for (NodeId id : group_.ids()) asked[AskRead(id)] = id;
+    for (NodeId id : members_) asked[AskRead(id)] = id;
     for (int round = 0; round < 100 && !asked.empty() && failure_.empty(); ++round) {
       for (NodeId id : group_.ids()) group_.Tick(id);
       for (int i = 0; i < 100000 && !group_.network.empty(); ++i) Deliver(0);
@@ -130,6 +136,7 @@ class Simulation {
   int proposals() const { return proposals_; }
   size_t reads_served() const { return reads_served_; }
   int snapshots_installed() const { return group_.snapshots_installed; }
+  int membership_changes() const { return changes_; }
   size_t leaders() const { return leader_of_.size(); }
 
  private:
@@ -166,8 +173,10 @@ class Simulation {
         const size_t applied = group_.applied(someone).size();
         (void)group_.Compact(someone, applied - rng_() % std::min<size_t>(applied, 4));
       }
-    } else if (r < 97) {
+    } else if (r < 96) {
       AskRead(someone);
+    } else if (r < 97) {
+      if (change_members_) ChangeMembers(someone);
     } else {
       for (NodeId id : ids) group_.Tick(id);
     }
@@ -198,6 +207,24 @@ class Simulation {
       for (size_t j = 0; j < side.size(); ++j) {
         if (side[i] != side[j]) cut_.insert({group_.ids()[i], group_.ids()[j]});
       }
+    }
+  }
+
+  // A leader (if any) proposes one change about `node`: in as a learner
+  // or a voter, a learner voted in, a member removed.
+  void ChangeMembers(NodeId node) {
+    for (NodeId id : group_.ids()) {
+      if (!group_.up(id) || group_.node(id).role() != RaftRole::kLeader) continue;
+      Raft& leader = group_.node(id);
+      ConfChange change{ConfChange::Kind::kRemove, node};
+      if (leader.voters().count(node) == 0) {
+        change.kind = leader.learners().count(node) != 0 || rng_() % 2 == 0
+                          ? ConfChange::Kind::kAddVoter
+                          : ConfChange::Kind::kAddLearner;
+      }
+      if (leader.ProposeConfChange(change)) ++changes_;
+      group_.Drive(id);
+      return;
     }
   }
 
@@ -298,8 +325,17 @@ class Simulation {
     }
   }
 
+  // Every member (as the leader knows them) applied up to `index`.
   bool AllApplied(Index index) {
+    std::set<NodeId> members;
     for (NodeId id : group_.ids()) {
+      if (group_.node(id).role() == RaftRole::kLeader) {
+        members = group_.node(id).voters();
+        members.insert(group_.node(id).learners().begin(), group_.node(id).learners().end());
+      }
+    }
+    if (members.empty()) return false;
+    for (NodeId id : members) {
       if (group_.applied(id).size() < index) return false;
     }
     return true;
@@ -315,6 +351,9 @@ class Simulation {
   std::map<NodeId, int> restores_seen_;
   std::string failure_;
   int proposals_ = 0;
+  const bool change_members_;
+  int changes_ = 0;
+  std::set<NodeId> members_;  // at the end
   uint64_t reads_asked_ = 0;
   std::map<uint64_t, Index> floors_;  // by read request: what it must reflect
   size_t reads_checked_ = 0;
@@ -326,27 +365,35 @@ int Seeds(int make_test_count) {
   return n != nullptr ? std::atoi(n) : make_test_count;
 }
 
-void RunSeeds(int nodes, int seeds, int steps) {
-  int proposals = 0;
+void RunSeeds(int nodes, int seeds, int steps, int voters = 0) {
+  const bool change_members = voters != 0;
+  int proposals = 0, changes = 0;
   size_t leaders = 0, reads = 0;
   int snapshots = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
-    Simulation sim(nodes, static_cast<uint64_t>(seed) * 7919 + static_cast<uint64_t>(nodes));
+    Simulation sim(nodes,
+                   static_cast<uint64_t>(seed) * 7919 + static_cast<uint64_t>(nodes + voters),
+                   voters, change_members);
     const bool ok = sim.Run(steps) && sim.Settle();
     ASSERT_TRUE(ok) << nodes << " nodes, seed " << seed << ": " << sim.failure();
     proposals += sim.proposals();
     leaders += sim.leaders();
     reads += sim.reads_served();
     snapshots += sim.snapshots_installed();
+    changes += sim.membership_changes();
   }
   // The schedules did something: leaders came and went, proposals were made.
   EXPECT_GT(leaders, static_cast<size_t>(seeds));
   EXPECT_GT(proposals, seeds);
-  EXPECT_GT(reads, static_cast<size_t>(seeds) * nodes) << "reads answered under faults too";
+  EXPECT_GT(reads, static_cast<size_t>(seeds) * 3) << "reads answered under faults too";
   EXPECT_GT(snapshots, seeds / 2) << "followers caught up from snapshots";
+  if (change_members) {
+    EXPECT_GT(changes, seeds / 2) << "members came and went";
+  }
   std::printf(
-      "%d members, %d seeds: %zu leaders, %d proposals, %zu reads, %d snapshots installed\n", nodes,
-      seeds, leaders, proposals, reads, snapshots);
+      "%d nodes, %d seeds: %zu leaders, %d proposals, %zu reads, %d snapshots installed, %d "
+      "membership changes\n",
+      nodes, seeds, leaders, proposals, reads, snapshots, changes);
 }
 
 TEST(RaftSimulationTest, ThreeMembersKeepRaftsPropertiesUnderFaults) {
@@ -357,6 +404,11 @@ TEST(RaftSimulationTest, ThreeMembersKeepRaftsPropertiesUnderFaults) {
 
 TEST(RaftSimulationTest, FiveMembersKeepRaftsPropertiesUnderFaults) {
   RunSeeds(5, Seeds(2000), 1500);
+}
+
+TEST(RaftSimulationTest, MembersAddedAndRemovedKeepRaftsPropertiesUnderFaults) {
+  // Five nodes, three of them the first members.
+  RunSeeds(5, Seeds(2000), 1500, /*voters=*/3);
 }
 
 }  // namespace

@@ -308,6 +308,95 @@ TEST(RaftTest, AFollowerBehindTheCompactedLogCatchesUpFromASnapshotInChunks) {
   EXPECT_EQ(group.node(3).log().first_index(), applied + 1);
 }
 
+// Commits `change` through `leader` (which must accept it now).
+void ChangeMembers(RaftGroup& group, NodeId leader, ConfChange change) {
+  ASSERT_TRUE(group.node(leader).ProposeConfChange(change).has_value());
+  group.DriveAll();
+  group.DeliverAll();
+  group.Tick(leader);
+  group.DeliverAll();
+}
+
+TEST(RaftTest, MembersJoinAsLearnersAreVotedInAndLeaveOneAtATime) {
+  RaftGroup group(4, RaftConfig{}, {}, /*voters=*/3);
+  for (int i = 0; i < 50; ++i) group.Tick(4);
+  EXPECT_EQ(group.node(4).role(), RaftRole::kFollower) << "not a member: never campaigns";
+  // Elected, its first entry not yet replicated: no membership change yet.
+  auto no_appends = [](const Message& m) { return m.type != MessageType::kAppend; };
+  for (int i = 0; i < 100 && group.node(1).role() != RaftRole::kLeader; ++i) {
+    group.Tick(1);
+    group.DeliverAll(no_appends);
+  }
+  ASSERT_EQ(group.node(1).role(), RaftRole::kLeader);
+  EXPECT_FALSE(group.node(1).ProposeConfChange({ConfChange::Kind::kAddLearner, 4}).has_value())
+      << "its term's first entry is not committed yet";
+  ASSERT_TRUE(group.node(1).Propose("a").has_value());
+  group.DriveAll();
+  group.Tick(1);
+  group.DeliverAll();
+
+  ChangeMembers(group, 1, {ConfChange::Kind::kAddLearner, 4});
+  EXPECT_EQ(group.node(4).learners(), (std::set<NodeId>{4}));
+  EXPECT_EQ(Data(group.applied(4)), (std::vector<std::string>{"a", "l 4"}));
+  // A learner does not count: with 2 and 3 down, nothing commits.
+  group.Crash(2);
+  group.Crash(3);
+  const Index pending = *group.node(1).Propose("b");
+  group.DriveAll();
+  group.DeliverAll();
+  EXPECT_LT(group.node(1).log().committed(), pending);
+  group.Restart(2);
+  group.Restart(3);
+  group.Tick(1);
+  group.DeliverAll();
+  ASSERT_GE(group.node(1).log().committed(), pending);
+
+  // Voted in: four voters, a majority of three.
+  ChangeMembers(group, 1, {ConfChange::Kind::kAddVoter, 4});
+  EXPECT_EQ(group.node(1).voters(), (std::set<NodeId>{1, 2, 3, 4}));
+  EXPECT_TRUE(group.node(1).learners().empty());
+  // The leader removes itself: once applied, it leads on without counting
+  // itself and hands over to a member; it never campaigns again.
+  ChangeMembers(group, 1, {ConfChange::Kind::kRemove, 1});
+  NodeId leader = kNobody;
+  for (int i = 0; i < 200 && leader == kNobody; ++i) {
+    for (NodeId id : {1, 2, 3, 4}) group.Tick(id);
+    group.DeliverAll();
+    for (NodeId id : {2, 3, 4}) {
+      if (group.node(id).role() == RaftRole::kLeader) leader = id;
+    }
+  }
+  ASSERT_NE(leader, kNobody);
+  EXPECT_EQ(group.node(leader).voters(), (std::set<NodeId>{2, 3, 4}));
+  EXPECT_EQ(group.node(1).role(), RaftRole::kFollower);
+  const Term term = group.node(leader).term();
+  for (int i = 0; i < 50; ++i) {
+    for (NodeId id : {1, 2, 3, 4}) group.Tick(id);
+    group.DeliverAll();
+  }
+  EXPECT_EQ(group.node(leader).term(), term) << "node 1 never campaigned";
+  EXPECT_EQ(group.node(leader).role(), RaftRole::kLeader);
+}
+
+TEST(RaftTest, OneMembershipChangeAtATime) {
+  RaftGroup group(5, RaftConfig{}, {}, /*voters=*/3);
+  ASSERT_TRUE(group.Elect(1));
+  group.Tick(1);
+  group.DeliverAll();
+  ASSERT_TRUE(group.node(1).ProposeConfChange({ConfChange::Kind::kAddVoter, 4}).has_value());
+  EXPECT_FALSE(group.node(1).ProposeConfChange({ConfChange::Kind::kAddVoter, 5}).has_value())
+      << "the first is not committed yet";
+  group.DriveAll();
+  group.DeliverAll();
+  group.Tick(1);
+  group.DeliverAll();
+  EXPECT_TRUE(group.node(1).ProposeConfChange({ConfChange::Kind::kAddVoter, 5}).has_value());
+  EXPECT_EQ(ConfChange::Decode("v 5"), (ConfChange{ConfChange::Kind::kAddVoter, 5}));
+  EXPECT_FALSE(ConfChange::Decode("x 5").has_value());
+  EXPECT_FALSE(ConfChange::Decode("r 0").has_value());
+  EXPECT_FALSE(ConfChange::Decode("r 5x").has_value());
+}
+
 TEST(RaftTest, AGroupOfOneCommitsWhatItMadeDurable) {
   RaftGroup group(1);
   ASSERT_TRUE(group.Elect(1));
