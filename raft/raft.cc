@@ -202,8 +202,8 @@ void Raft::BecomeLeader() {
     p.recently_active = true;  // a fresh leader gets a full timeout to hear from them
   }
   // Entries of earlier terms commit only under an entry of this one. Until
-  // it is applied, no membership change: one of an earlier term may still
-  // be in the log unapplied.
+  // it is committed, no membership change (ProposeConfChange): one of an
+  // earlier term may still be in the log uncommitted.
   log_.Append(Entry{term_, log_.last_index() + 1, ""});
   BroadcastAppend();
 }
@@ -231,8 +231,8 @@ void Raft::Tick() {
   if (role_ != RaftRole::kLeader) {
     // Learners and members removed never campaign; their time since the
     // leader was heard still runs, so a lease of theirs ends and they
-    // answer a candidate that counts them (one that applied a change
-    // they have not applied yet).
+    // answer a candidate that counts them (one whose log holds a change
+    // theirs does not yet).
     if (!IsVoter(config_.id)) {
       election_elapsed_ = std::min(election_elapsed_ + 1, config_.election_ticks);
       return;
