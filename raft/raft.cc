@@ -439,7 +439,11 @@ void Raft::HandleAppendReply(const Message& m) {
     if (p.inflight > 0) --p.inflight;
   }
   p.paused = false;
-  if (advanced && MaybeCommit()) {
+  const bool committed = advanced && MaybeCommit();
+  // A leader whose own removal just committed has stepped down (and `p`
+  // is gone with the rest of its progress).
+  if (role_ != RaftRole::kLeader) return;
+  if (committed) {
     BroadcastAppend();
   } else {
     while (SendAppend(m.from, false)) {
