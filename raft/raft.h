@@ -30,7 +30,8 @@
 //    compacted entries (thesis 5);
 //  - membership changes one server at a time, each member using the
 //    newest configuration in its log, and learners (thesis 4).
-// docs/RAFT.md says how a driver uses it and how it is tested.
+// docs/RAFT.md says how a driver uses it and how it is tested; MultiRaft
+// (multi_raft.h) drives a node's many groups together.
 //
 // Not thread-safe: one driver thread owns it.
 #ifndef STRATA_RAFT_RAFT_H_
