@@ -12,6 +12,14 @@ bool IsVoteRequest(MessageType type) {
   return type == MessageType::kVote || type == MessageType::kPreVote;
 }
 
+// A message of `type` for `to` (Send fills in the sender and the term).
+Message To(NodeId to, MessageType type) {
+  Message m;
+  m.type = type;
+  m.to = to;
+  return m;
+}
+
 bool IsFromLeader(MessageType type) {
   return type == MessageType::kAppend || type == MessageType::kHeartbeat ||
          type == MessageType::kSnapshot;
@@ -177,9 +185,7 @@ void Raft::Campaign(MessageType type, bool transfer) {
   const Term term = type == MessageType::kPreVote ? term_ + 1 : term_;
   for (NodeId peer : voters_) {
     if (peer == config_.id) continue;
-    Message m;
-    m.type = type;
-    m.to = peer;
+    Message m = To(peer, type);
     m.term = term;
     m.index = log_.last_index();
     m.log_term = log_.last_term();
@@ -278,14 +284,10 @@ void Raft::Step(const Message& m) {
   } else if (m.term < term_) {
     // A stale leader or pre-candidate learns the term, and steps down.
     if (IsFromLeader(m.type) && (config_.check_quorum || config_.pre_vote)) {
-      Message reply;
-      reply.type = MessageType::kAppendReply;
-      reply.to = m.from;
+      Message reply = To(m.from, MessageType::kAppendReply);
       Send(std::move(reply));
     } else if (m.type == MessageType::kPreVote) {
-      Message reply;
-      reply.type = MessageType::kPreVoteReply;
-      reply.to = m.from;
+      Message reply = To(m.from, MessageType::kPreVoteReply);
       reply.reject = true;
       Send(std::move(reply));
     } else if (m.type == MessageType::kReadIndex) {
@@ -334,9 +336,7 @@ void Raft::HandleVoteRequest(const Message& m) {
   const bool pre = m.type == MessageType::kPreVote;
   const bool can_vote =
       vote_ == m.from || (vote_ == kNobody && leader_ == kNobody) || (pre && m.term > term_);
-  Message reply;
-  reply.type = pre ? MessageType::kPreVoteReply : MessageType::kVoteReply;
-  reply.to = m.from;
+  Message reply = To(m.from, pre ? MessageType::kPreVoteReply : MessageType::kVoteReply);
   if (can_vote && log_.CandidateIsUpToDate(m.index, m.log_term)) {
     // A grant answers at the term asked about (a pre-vote's future one).
     reply.term = m.term;
@@ -365,9 +365,7 @@ void Raft::HandleVoteReply(const Message& m) {
 }
 
 void Raft::HandleAppend(const Message& m) {
-  Message reply;
-  reply.type = MessageType::kAppendReply;
-  reply.to = m.from;
+  Message reply = To(m.from, MessageType::kAppendReply);
   if (m.index < log_.committed()) {
     // Everything committed is the leader's already: answer from there.
     reply.index = log_.committed();
@@ -393,9 +391,7 @@ void Raft::HandleAppend(const Message& m) {
 void Raft::HandleHeartbeat(const Message& m) {
   // The leader sends at most what it knows this log holds of its own.
   log_.CommitTo(m.commit);
-  Message reply;
-  reply.type = MessageType::kHeartbeatReply;
-  reply.to = m.from;
+  Message reply = To(m.from, MessageType::kHeartbeatReply);
   reply.context = m.context;  // confirms the leader's reads up to it
   Send(std::move(reply));
 }
@@ -467,9 +463,7 @@ bool Raft::TransferLeadership(NodeId target) {
 }
 
 void Raft::SendTimeoutNow(NodeId to) {
-  Message m;
-  m.type = MessageType::kTimeoutNow;
-  m.to = to;
+  Message m = To(to, MessageType::kTimeoutNow);
   Send(std::move(m));
 }
 
@@ -507,9 +501,7 @@ void Raft::HandleHeartbeatReply(const Message& m) {
 void Raft::ReadIndex(uint64_t request) {
   if (role_ == RaftRole::kLeader) return LeaderReadIndex(request, config_.id);
   if (leader_ == kNobody) return FailRead(request, config_.id);
-  Message m;
-  m.type = MessageType::kReadIndex;
-  m.to = leader_;
+  Message m = To(leader_, MessageType::kReadIndex);
   m.context = request;
   Send(std::move(m));
 }
@@ -541,9 +533,7 @@ void Raft::AnswerRead(uint64_t request, NodeId asker, Index index) {
     read_states_.push_back(ReadState{request, index});
     return;
   }
-  Message m;
-  m.type = MessageType::kReadIndexReply;
-  m.to = asker;
+  Message m = To(asker, MessageType::kReadIndexReply);
   m.context = request;
   m.index = index;
   Send(std::move(m));
@@ -554,9 +544,7 @@ void Raft::FailRead(uint64_t request, NodeId asker) {
     failed_reads_.push_back(request);
     return;
   }
-  Message m;
-  m.type = MessageType::kReadIndexReply;
-  m.to = asker;
+  Message m = To(asker, MessageType::kReadIndexReply);
   m.context = request;
   m.reject = true;
   Send(std::move(m));
@@ -584,9 +572,7 @@ bool Raft::SendAppend(NodeId to, bool even_if_empty) {
   std::vector<Entry> entries =
       log_.Slice(p.next, log_.last_index(), config_.max_entries_per_message);
   if (entries.empty() && !even_if_empty) return false;
-  Message m;
-  m.type = MessageType::kAppend;
-  m.to = to;
+  Message m = To(to, MessageType::kAppend);
   m.index = prev;
   m.log_term = log_.TermAt(prev).value_or(0);
   m.commit = log_.committed();
@@ -605,9 +591,7 @@ void Raft::SendSnapshot(NodeId to) {
   Progress& p = progress_[to];
   const size_t chunk = std::max<size_t>(1, config_.snapshot_chunk_bytes);
   for (size_t offset = 0;; offset += chunk) {
-    Message m;
-    m.type = MessageType::kSnapshot;
-    m.to = to;
+    Message m = To(to, MessageType::kSnapshot);
     m.index = snapshot_.index;
     m.log_term = snapshot_.term;
     m.chunk_offset = offset;
@@ -630,9 +614,7 @@ void Raft::HandleSnapshot(const Message& m) {
   } else if (incoming_.index != m.index || incoming_.term != m.log_term ||
              incoming_.data.size() != m.chunk_offset) {
     // Not the chunk that comes next (one was lost): the leader starts over.
-    Message reply;
-    reply.type = MessageType::kAppendReply;
-    reply.to = m.from;
+    Message reply = To(m.from, MessageType::kAppendReply);
     reply.reject = true;
     reply.index = m.index;
     reply.reject_hint = log_.last_index();
@@ -643,9 +625,7 @@ void Raft::HandleSnapshot(const Message& m) {
   if (!m.last_chunk) return;
   Snapshot received = std::move(incoming_);
   incoming_ = Snapshot{};
-  Message reply;
-  reply.type = MessageType::kAppendReply;
-  reply.to = m.from;
+  Message reply = To(m.from, MessageType::kAppendReply);
   if (received.index <= log_.committed()) {
     reply.index = log_.committed();  // already has all it holds
   } else if (log_.Matches(received.index, received.term)) {
@@ -678,9 +658,7 @@ void Raft::BroadcastAppend() {
 
 void Raft::BroadcastHeartbeat(uint64_t context) {
   for (auto& [peer, p] : progress_) {
-    Message m;
-    m.type = MessageType::kHeartbeat;
-    m.to = peer;
+    Message m = To(peer, MessageType::kHeartbeat);
     m.commit = std::min(p.match, log_.committed());
     m.context = context;
     Send(std::move(m));
