@@ -12,6 +12,29 @@ bool IsVoteRequest(MessageType type) {
   return type == MessageType::kVote || type == MessageType::kPreVote;
 }
 
+// What no correct member sends: entries that do not follow the message's
+// previous entry one by one, or of a term later than the sender's; a
+// previous entry, snapshot or entry of term 0 where there is an index; a
+// message of term 0. A member that got such a message (a bug, a corrupted
+// link) drops it rather than let it break its log's numbering.
+bool WellFormed(const Message& m) {
+  if (m.term == 0) return false;
+  const bool names_an_entry = m.type == MessageType::kVote || m.type == MessageType::kPreVote ||
+                              m.type == MessageType::kAppend || m.type == MessageType::kSnapshot;
+  if (names_an_entry && ((m.index == 0) != (m.log_term == 0) || m.log_term > m.term)) {
+    return false;
+  }
+  Index expected = m.index + 1;
+  Term previous = m.log_term;
+  for (const Entry& e : m.entries) {
+    if (e.index != expected++ || e.term == 0 || e.term < previous || e.term > m.term) return false;
+    previous = e.term;
+  }
+  if (!m.entries.empty() && m.type != MessageType::kAppend) return false;
+  if (m.type == MessageType::kSnapshot && m.index == 0) return false;
+  return true;
+}
+
 // A message of `type` for `to` (Send fills in the sender and the term).
 Message To(NodeId to, MessageType type) {
   Message m;
@@ -273,7 +296,11 @@ void Raft::Tick() {
 // --- messages ----------------------------------------------------------------
 
 void Raft::Step(const Message& m) {
-  if (m.to != config_.id || m.from == config_.id) return;
+  if (m.to != config_.id || m.from == config_.id || m.from == kNobody) return;
+  if (!WellFormed(m)) {
+    ++malformed_;
+    return;
+  }
   if (m.term > term_) {
     // A node that heard from its leader lately does not help depose it,
     // unless the leader itself asked for the campaign.

@@ -141,6 +141,8 @@ class Raft final {
   NodeId leader() const { return leader_; }
   NodeId vote() const { return vote_; }
   const RaftLog& log() const { return log_; }
+  // Messages dropped because no correct member sends them (Step).
+  uint64_t malformed() const { return malformed_; }
   // The newest snapshot (taken here, or received from a leader).
   const Snapshot& snapshot() const { return snapshot_; }
 
@@ -245,6 +247,7 @@ class Raft final {
   Snapshot incoming_;    // follower: the chunks received so far
   Snapshot to_restore_;  // follower: received whole, for the next Ready
 
+  uint64_t malformed_ = 0;
   std::vector<Message> outbox_;
   std::vector<ReadState> read_states_;
   std::vector<uint64_t> failed_reads_;

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "tests/raft/raft_group.h"
 
 namespace strata::raft {
@@ -395,6 +397,57 @@ TEST(RaftTest, OneMembershipChangeAtATime) {
   EXPECT_FALSE(ConfChange::Decode("x 5").has_value());
   EXPECT_FALSE(ConfChange::Decode("r 0").has_value());
   EXPECT_FALSE(ConfChange::Decode("r 5x").has_value());
+}
+
+TEST(RaftTest, RandomMessagesNeitherCrashAMemberNorBreakItsLogsNumbering) {
+  std::mt19937_64 rng(42);
+  RaftConfig config;
+  config.snapshot_chunk_bytes = 8;
+  RaftGroup group(3, config);
+  ASSERT_TRUE(group.Elect(1));
+  for (std::string d : {"a", "b", "c"}) ASSERT_TRUE(group.node(1).Propose(d));
+  group.DriveAll();
+  group.DeliverAll();
+  uint64_t malformed = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const NodeId to = 1 + rng() % 3;
+    Message m;
+    m.type = static_cast<MessageType>(rng() % (static_cast<int>(MessageType::kSnapshot) + 1));
+    m.from = rng() % 5;  // nobody, members and strangers
+    m.to = rng() % 8 == 0 ? 9 : to;
+    m.term = rng() % 8;
+    m.index = rng() % 12;
+    m.log_term = rng() % 8;
+    m.commit = rng() % 14;
+    m.reject = rng() % 2 == 0;
+    m.reject_hint = rng() % 12;
+    m.context = rng() % 4 == 0 ? kTransfer : rng() % 5;
+    if (rng() % 2 == 0) {
+      // Half of them plausible: this member's term, an entry it has.
+      const RaftLog& log = group.node(to).log();
+      m.term = std::max<Term>(1, group.node(to).term());
+      m.index = log.snapshot_index() + rng() % (log.last_index() - log.snapshot_index() + 1);
+      m.log_term = log.TermAt(m.index).value_or(0);
+    }
+    m.chunk_offset = rng() % 4 * 8;
+    m.chunk = std::string(rng() % 10, 'x');
+    m.last_chunk = rng() % 2 == 0;
+    for (int n = static_cast<int>(rng() % 4); n > 0; --n) {
+      const Index index = rng() % 4 == 0 ? rng() % 20 : m.index + 1 + m.entries.size();
+      m.entries.push_back(Entry{rng() % 8, index, "r", EntryType::kNormal});
+    }
+    group.node(to).Step(m);
+    if (rng() % 3 == 0) group.Tick(to);
+    group.Drive(to);
+    group.network.clear();
+    const RaftLog& log = group.node(to).log();
+    Index expected = log.first_index();
+    for (const Entry& e : log.Slice(1, log.last_index(), SIZE_MAX)) ASSERT_EQ(e.index, expected++);
+    ASSERT_LE(log.applied(), log.committed());
+    ASSERT_LE(log.committed(), log.last_index());
+  }
+  for (NodeId id : {1, 2, 3}) malformed += group.node(id).malformed();
+  EXPECT_GT(malformed, 10000u) << "most of what was sent is refused as malformed";
 }
 
 TEST(RaftTest, AGroupOfOneCommitsWhatItMadeDurable) {
