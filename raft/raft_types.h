@@ -40,7 +40,7 @@ struct Entry {
 };
 
 // One membership change (thesis 4.1: one server at a time). It takes
-// effect on a member when the member applies its entry.
+// effect on a member when the member appends its entry to its log.
 struct ConfChange {
   enum class Kind : uint8_t {
     kAddVoter,    // a new member, or a learner promoted
