@@ -25,7 +25,7 @@ inline constexpr NodeId kNobody = 0;
 
 enum class EntryType : uint8_t {
   kNormal,      // for the state machine
-  kConfChange,  // a membership change (ConfChange::Encode), applied by Raft
+  kConfChange,  // a membership change (ConfChange::Encode), taken in by Raft itself
 };
 
 struct Entry {
