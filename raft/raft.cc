@@ -143,7 +143,7 @@ std::optional<Index> Raft::ProposeConfChange(ConfChange change) {
   if (role_ != RaftRole::kLeader || transferee_ != kNobody) return std::nullopt;
   // One change at a time, each after the leader's first commit of its term.
   if (!CommittedInTerm()) return std::nullopt;
-  if (!conf_changes_.empty() && conf_changes_.rbegin()->first > log_.committed()) {
+  if (LastConfChange() > log_.committed()) {
     return std::nullopt;
   }
   // From two voters to one is refused: if the entry reached only the one
@@ -404,7 +404,7 @@ void Raft::HandleAppend(const Message& m) {
     const bool changes = std::any_of(m.entries.begin(), m.entries.end(), [](const Entry& e) {
       return e.type == EntryType::kConfChange;
     });
-    if (changes || (!conf_changes_.empty() && conf_changes_.rbegin()->first > m.index)) {
+    if (changes || LastConfChange() > m.index) {
       RebuildConf();
     }
   } else {
@@ -423,11 +423,17 @@ void Raft::HandleHeartbeat(const Message& m) {
   Send(std::move(reply));
 }
 
+Raft::Progress* Raft::HeardFrom(NodeId peer) {
+  auto it = progress_.find(peer);
+  if (it == progress_.end()) return nullptr;
+  it->second.recently_active = true;
+  return &it->second;
+}
+
 void Raft::HandleAppendReply(const Message& m) {
-  auto it = progress_.find(m.from);
-  if (it == progress_.end()) return;
-  Progress& p = it->second;
-  p.recently_active = true;
+  Progress* heard = HeardFrom(m.from);
+  if (heard == nullptr) return;
+  Progress& p = *heard;
   if (m.reject && p.pending_snapshot != 0) {
     // A chunk went missing: send the snapshot again, from the start.
     p.pending_snapshot = 0;
@@ -495,10 +501,9 @@ void Raft::SendTimeoutNow(NodeId to) {
 }
 
 void Raft::HandleHeartbeatReply(const Message& m) {
-  auto it = progress_.find(m.from);
-  if (it == progress_.end()) return;
-  Progress& p = it->second;
-  p.recently_active = true;
+  Progress* heard = HeardFrom(m.from);
+  if (heard == nullptr) return;
+  Progress& p = *heard;
   // A snapshot unanswered for long (a chunk or the answer lost): again.
   if (p.pending_snapshot != 0 && ++p.snapshot_wait >= config_.election_ticks) {
     p.pending_snapshot = 0;
@@ -544,7 +549,7 @@ void Raft::LeaderReadIndex(uint64_t request, NodeId asker) {
 }
 
 void Raft::StartRead(uint64_t request, NodeId asker) {
-  if (Voters({config_.id}) >= Quorum()) return AnswerRead(request, asker, log_.committed());
+  if (IsVoter(config_.id) && Quorum() == 1) return AnswerRead(request, asker, log_.committed());
   PendingRead read;
   read.seq = ++read_seq_;
   read.request = request;
@@ -707,8 +712,7 @@ bool Raft::MaybeCommit() {
   // A leader that removed itself steps down once that is committed (the
   // members that committed it already use the configuration without it),
   // after telling them the commit index.
-  if (!IsVoter(config_.id) && !conf_changes_.empty() &&
-      conf_changes_.rbegin()->first <= log_.committed()) {
+  if (!IsVoter(config_.id) && LastConfChange() != 0 && LastConfChange() <= log_.committed()) {
     BroadcastAppend();
     BecomeFollower(term_, kNobody);
     return false;

@@ -190,6 +190,8 @@ class Raft final {
   void RebuildConf();
   // The members as of `index`, for a snapshot taken there.
   ConfState ConfAt(Index index) const;
+  // The index of the newest change in the log (0: none since the snapshot).
+  Index LastConfChange() const { return conf_changes_.empty() ? 0 : conf_changes_.rbegin()->first; }
   void Send(Message message);
 
   void HandleVoteRequest(const Message& m);
@@ -199,6 +201,8 @@ class Raft final {
   void HandleAppendReply(const Message& m);
   void HandleHeartbeatReply(const Message& m);
   void HandleReadIndexReply(const Message& m);
+  // Leader: `peer`'s progress, marked as heard from (nullptr: not a member).
+  Progress* HeardFrom(NodeId peer);
   void HandleSnapshot(const Message& m);
   void SendSnapshot(NodeId to);
 

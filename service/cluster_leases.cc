@@ -81,7 +81,7 @@ void ClusterLeases::Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done) 
   ttl = granted.value();
   // Whether the id is taken is the home's to say.
   if (id == 0) id = ChooseLeaseId(&rng_, [](int64_t) { return false; });
-  Forward(id, "grant", std::to_string(ttl), [id, ttl, done](Reply<int64_t> revision) {
+  ForwardChange(id, "grant", std::to_string(ttl), [id, ttl, done](Reply<int64_t> revision) {
     if (!revision.ok()) return done(revision.error());
     done(LeaseGrantResult{id, ttl, revision.value()});
   });
@@ -132,7 +132,7 @@ void ClusterLeases::GrantHere(int64_t id, int64_t ttl, Done<int64_t> done) {
 }
 
 void ClusterLeases::Revoke(int64_t id, Done<int64_t> done) {
-  Forward(id, "revoke", "", std::move(done));
+  ForwardChange(id, "revoke", "", std::move(done));
 }
 
 void ClusterLeases::RevokeHere(int64_t id, Done<int64_t> done) {
@@ -249,21 +249,26 @@ Reply<int64_t> DecodeRevision(const std::string& answer) {
 
 }  // namespace
 
-void ClusterLeases::Forward(int64_t id, const std::string& verb, Done<std::string> done) {
-  member_->router().Forward(RecordKey(id), verb + " " + std::to_string(id),
+void ClusterLeases::Forward(int64_t id, const std::string& verb, Done<std::string> done,
+                            const std::string& argument) {
+  std::string request = verb + " " + std::to_string(id);
+  if (!argument.empty()) request += " " + argument;
+  member_->router().Forward(RecordKey(id), std::move(request),
                             [done = std::move(done)](Result<std::string> r) {
                               if (!r.ok()) return done(ClusterError(r.status()));
                               done(std::move(*r));
                             });
 }
 
-void ClusterLeases::Forward(int64_t id, const std::string& verb, const std::string& argument,
-                            Done<int64_t> done) {
-  member_->router().Forward(RecordKey(id), verb + " " + std::to_string(id) + " " + argument,
-                            [done = std::move(done)](Result<std::string> r) {
-                              if (!r.ok()) return done(ClusterError(r.status()));
-                              done(DecodeRevision(*r));
-                            });
+void ClusterLeases::ForwardChange(int64_t id, const std::string& verb, const std::string& argument,
+                                  Done<int64_t> done) {
+  Forward(
+      id, verb,
+      [done = std::move(done)](Reply<std::string> r) {
+        if (!r.ok()) return done(r.error());
+        done(DecodeRevision(r.value()));
+      },
+      argument);
 }
 
 void ClusterLeases::KeepAlive(int64_t id, Done<int64_t> done) {

@@ -114,10 +114,12 @@ class ClusterLeases final {
   void Discover();
   // Ends `id`: deletes its keys, attachments and record in one transaction.
   void End(int64_t id, Done<int64_t> done, int attempt);
-  void Forward(int64_t id, const std::string& verb, Done<std::string> done);
-  // A grant or revocation, answered with a revision.
-  void Forward(int64_t id, const std::string& verb, const std::string& argument,
-               Done<int64_t> done);
+  // Asks `id`'s home "verb id [argument]"; `done` gets its answer.
+  void Forward(int64_t id, const std::string& verb, Done<std::string> done,
+               const std::string& argument = "");
+  // A grant or revocation: the home's answer read as a revision.
+  void ForwardChange(int64_t id, const std::string& verb, const std::string& argument,
+                     Done<int64_t> done);
 
   cluster::Member* member_;
   MvccStore* store_;
