@@ -77,6 +77,8 @@ struct RaftStorage {
   HardState hard_state;
   Snapshot snapshot;           // the log's compacted start (index 0: none)
   std::vector<Entry> entries;  // indexes snapshot.index + 1, + 2, ...
+
+  bool operator==(const RaftStorage&) const = default;
 };
 
 enum class RaftRole { kFollower, kPreCandidate, kCandidate, kLeader };

@@ -28,6 +28,9 @@ ALLOWED = {
     "storage": {"strata"},
     # Raft is pure: terms, logs and messages, no clock, disk or socket.
     "raft": set(),
+    # A node's Raft groups: their log on disk (storage's files and
+    # encodings) and the loop that drives them.
+    "replication": {"strata", "storage", "raft"},
     "cluster": {"strata", "storage"},
     "protocol": {"strata", "cluster"},
     "node": {"strata", "protocol", "cluster"},
@@ -47,7 +50,7 @@ for _layer, _uses in ALLOWED.items():
 # Each layer's library (header-only layers have none).
 LIBRARY = {
     "engine": "strata_engine", "txn": "strata_txn", "storage": "strata_storage",
-    "cluster": "strata_cluster", "raft": "strata_raft", "protocol": "strata_protocol", "node": "strata_node_core",
+    "cluster": "strata_cluster", "raft": "strata_raft", "replication": "strata_replication", "protocol": "strata_protocol", "node": "strata_node_core",
     "service": "strata_service", "ops": "strata_ops", "server": "strata_server",
 }
 

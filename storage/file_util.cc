@@ -139,6 +139,15 @@ Status RemoveFile(const std::string& path) {
   return Status::Ok();
 }
 
+Status TruncateFile(const std::string& path, uint64_t size) {
+  Result<File> file = OpenFile(path, O_WRONLY);
+  if (!file.ok()) return file.status();
+  if (::ftruncate(file->fd(), static_cast<off_t>(size)) != 0) {
+    return ErrnoStatus("cannot truncate", path, errno);
+  }
+  return DataSync(*file, path);
+}
+
 Result<DirLock> DirLock::Acquire(const std::string& dir) {
   const std::string path = JoinPath(dir, "LOCK");
   Result<File> file = OpenFile(path, O_RDWR | O_CREAT);

@@ -57,6 +57,8 @@ Status WriteAt(const File& file, const std::string& path, std::string_view data,
 Status DataSync(const File& file, const std::string& path);
 Result<std::string> ReadWholeFile(const std::string& path);
 Status RemoveFile(const std::string& path);
+// Cuts the file to `size` bytes, durably.
+Status TruncateFile(const std::string& path, uint64_t size);
 
 // An exclusive lock on <dir>/LOCK for as long as it lives, so two processes
 // never write one store.

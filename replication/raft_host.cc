@@ -1,0 +1,323 @@
+#include "replication/raft_host.h"
+
+#include <utility>
+
+namespace strata::replication {
+
+using raft::ConfChange;
+using raft::Entry;
+using raft::EntryType;
+using raft::GroupId;
+using raft::GroupReady;
+using raft::Index;
+using raft::MultiReady;
+using raft::NodeId;
+using raft::Raft;
+using raft::RaftConfig;
+using raft::RaftRole;
+using raft::RaftStorage;
+using raft::Ready;
+
+namespace {
+
+Status NoGroup(GroupId group) {
+  return Status::NotFound("no replica of group " + std::to_string(group) + " on this node");
+}
+
+Status NotLeader(GroupId group, const Raft& raft) {
+  const std::string leader =
+      raft.leader() == raft::kNobody ? "none known" : "node " + std::to_string(raft.leader());
+  return Status::Unavailable("not the leader of group " + std::to_string(group) +
+                             " (the leader: " + leader + ")");
+}
+
+Status Unknown(std::string why) {
+  return Status::Unavailable(std::move(why) + "; the proposal may still be applied");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RaftHost>> RaftHost::Open(NodeId id, std::string dir,
+                                                 RaftHostOptions options, StateFactory factory,
+                                                 Send send) {
+  if (id == raft::kNobody) return Status::InvalidArgument("a Raft node id is not 0");
+  Result<std::unique_ptr<RaftLogStore>> store = RaftLogStore::Open(std::move(dir), options.log);
+  if (!store.ok()) return store.status();
+  std::unique_ptr<RaftHost> host(new RaftHost(id, std::move(options), std::move(factory),
+                                              std::move(send), std::move(*store)));
+  for (const auto& [group, stored] : host->store_->groups()) host->StartGroup(group, stored);
+  return host;
+}
+
+RaftConfig RaftHost::ConfigFor(GroupId group, std::vector<NodeId> voters) const {
+  RaftConfig config = options_.raft;
+  config.id = multi_.id();
+  config.voters = std::move(voters);
+  // Groups that start together must not time out together.
+  config.random_seed = options_.raft.random_seed ^ (group * 0xbf58476d1ce4e5b9ULL);
+  return config;
+}
+
+void RaftHost::StartGroup(GroupId group, RaftStorage stored) {
+  Group& g = groups_[group];
+  g.state = factory_(group);
+  g.state->Restore(stored.snapshot.data);
+  g.applied = stored.snapshot.index;
+  g.snapshot = stored.snapshot.index;
+  // Before its first snapshot a group's members are those it was created
+  // with, kept in the stored snapshot at index 0.
+  std::vector<NodeId> voters = stored.snapshot.conf.voters;
+  multi_.AddGroup(group, ConfigFor(group, std::move(voters)), std::move(stored));
+}
+
+Status RaftHost::CreateGroup(GroupId group, std::vector<NodeId> voters) {
+  if (Status health = store_->health(); !health.ok()) return health;
+  if (groups_.count(group) != 0) {
+    return Status::PreconditionFailed("group " + std::to_string(group) + " is on this node");
+  }
+  RaftStorage stored;
+  stored.snapshot.conf.voters = std::move(voters);
+  store_->StageCompaction(group, stored.snapshot);
+  if (Status committed = store_->Commit(); !committed.ok()) return committed;
+  StartGroup(group, std::move(stored));
+  return Status::Ok();
+}
+
+Status RaftHost::RemoveGroup(GroupId group) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return NoGroup(group);
+  store_->StageRemoval(group);
+  Status committed = store_->Commit();
+  FailAll(it->second, Status::Unavailable("the replica of group " + std::to_string(group) +
+                                          " was removed from this node; the proposal may "
+                                          "still be applied"));
+  groups_.erase(it);
+  multi_.RemoveGroup(group);
+  DeliverAnswers();
+  return committed;
+}
+
+void RaftHost::Tick() {
+  ++now_;
+  multi_.Tick();
+  for (auto& [group, g] : groups_) {
+    const auto expire = [&](auto& waiting, const Status& why, uint64_t* failed) {
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        if (it->second.deadline > now_) {
+          ++it;
+          continue;
+        }
+        Answer(std::move(it->second.done), why);
+        it = waiting.erase(it);
+        ++*failed;
+      }
+    };
+    expire(g.proposals, Unknown("timed out waiting to be applied"), &stats_.proposals_failed);
+    const Status read_timeout = Status::Unavailable("timed out waiting for a read index");
+    expire(g.asked_reads, read_timeout, &stats_.reads_failed);
+    expire(g.reads, read_timeout, &stats_.reads_failed);
+  }
+  DeliverAnswers();
+}
+
+void RaftHost::Receive(const raft::NodeBatch& batch) { multi_.Step(batch); }
+
+RaftHost::Group* RaftHost::Admit(GroupId group, const Done& done) {
+  if (Status health = store_->health(); !health.ok()) {
+    done(health);
+    return nullptr;
+  }
+  auto it = groups_.find(group);
+  if (it == groups_.end()) {
+    done(NoGroup(group));
+    return nullptr;
+  }
+  Group& g = it->second;
+  if (g.proposals.size() + g.reads.size() + g.asked_reads.size() >= options_.max_waiting) {
+    done(Status::Unavailable("too many requests waiting on group " + std::to_string(group)));
+    return nullptr;
+  }
+  return &g;
+}
+
+void RaftHost::Propose(GroupId group, std::string command, Done done) {
+  if (command.empty() || command.size() > options_.max_command_bytes) {
+    done(Status::InvalidArgument("a command is 1 to " +
+                                 std::to_string(options_.max_command_bytes) + " bytes, not " +
+                                 std::to_string(command.size())));
+    return;
+  }
+  Group* g = Admit(group, done);
+  if (g == nullptr) return;
+  Raft& raft = *multi_.group(group);
+  std::optional<Index> index = raft.Propose(std::move(command));
+  if (!index) {
+    ++stats_.proposals_failed;
+    done(NotLeader(group, raft));
+    return;
+  }
+  g->proposals[*index] = Waiting{raft.term(), now_ + options_.timeout_ticks, std::move(done)};
+}
+
+void RaftHost::ProposeConfChange(GroupId group, ConfChange change, Done done) {
+  Group* g = Admit(group, done);
+  if (g == nullptr) return;
+  Raft& raft = *multi_.group(group);
+  std::optional<Index> index = raft.ProposeConfChange(change);
+  if (!index) {
+    ++stats_.proposals_failed;
+    done(raft.role() == RaftRole::kLeader
+             ? Status::Unavailable("group " + std::to_string(group) +
+                                   " cannot change its members now (a change is under way, "
+                                   "the leader is new, or it would leave one voter)")
+             : NotLeader(group, raft));
+    return;
+  }
+  g->proposals[*index] = Waiting{raft.term(), now_ + options_.timeout_ticks, std::move(done)};
+}
+
+void RaftHost::Read(GroupId group, Done done) {
+  Group* g = Admit(group, done);
+  if (g == nullptr) return;
+  const uint64_t request = next_read_++;
+  g->asked_reads[request] = Waiting{0, now_ + options_.timeout_ticks, std::move(done)};
+  multi_.group(group)->ReadIndex(request);
+}
+
+Status RaftHost::Run() {
+  Status status = RunRounds();
+  DeliverAnswers();
+  return status;
+}
+
+Status RaftHost::RunRounds() {
+  while (multi_.HasReady()) {
+    if (Status health = store_->health(); !health.ok()) return health;
+    MultiReady ready = multi_.TakeReady();
+    for (const GroupReady& g : ready.groups) store_->Stage(g.group, g.ready);
+    // One write and one sync for every group's state and entries, before
+    // any message that depends on them leaves.
+    if (Status committed = store_->Commit(); !committed.ok()) return committed;
+    ++stats_.rounds;
+    for (raft::NodeBatch& batch : ready.batches) send_(std::move(batch));
+    for (const GroupReady& g : ready.groups) Apply(g.group, g.ready);
+    multi_.Advance(ready);
+    for (auto& [group, g] : groups_) MaybeCompact(group, g);
+    if (Status committed = store_->Commit(); !committed.ok()) return committed;
+  }
+  return store_->health();
+}
+
+void RaftHost::Apply(GroupId group, const Ready& ready) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return;
+  Group& g = it->second;
+  if (ready.snapshot.index != 0) {
+    g.state->Restore(ready.snapshot.data);
+    g.applied = g.snapshot = ready.snapshot.index;
+    ++stats_.snapshots_restored;
+    // Whether this replica's own proposals are in the snapshot is unknown.
+    while (!g.proposals.empty() && g.proposals.begin()->first <= ready.snapshot.index) {
+      Answer(std::move(g.proposals.begin()->second.done),
+             Unknown("replaced by the leader's snapshot"));
+      g.proposals.erase(g.proposals.begin());
+      ++stats_.proposals_failed;
+    }
+  }
+  for (const Entry& entry : ready.committed) {
+    if (entry.type == EntryType::kNormal && !entry.data.empty()) {
+      g.state->Apply(entry.index, entry.data);
+      ++stats_.applied;
+    }
+    g.applied = entry.index;
+    auto waiting = g.proposals.find(entry.index);
+    if (waiting == g.proposals.end()) continue;
+    const bool ours = waiting->second.term == entry.term;
+    ++(ours ? stats_.proposals_done : stats_.proposals_failed);
+    // Another leader's entry at our index: ours was overwritten, and a
+    // log never holds an entry at two indexes, so it will never apply.
+    Answer(std::move(waiting->second.done),
+           ours ? Status::Ok()
+                : Status::Unavailable("a new leader of group " + std::to_string(group) +
+                                      " replaced the proposal; it was not applied"));
+    g.proposals.erase(waiting);
+  }
+  for (const raft::ReadState& read : ready.read_states) {
+    auto asked = g.asked_reads.find(read.request);
+    if (asked == g.asked_reads.end()) continue;  // timed out meanwhile
+    g.reads.emplace(read.index, std::move(asked->second));
+    g.asked_reads.erase(asked);
+  }
+  for (uint64_t request : ready.failed_reads) {
+    auto asked = g.asked_reads.find(request);
+    if (asked == g.asked_reads.end()) continue;
+    Answer(std::move(asked->second.done),
+           Status::Unavailable("group " + std::to_string(group) +
+                               " has no leader to give a read index"));
+    g.asked_reads.erase(asked);
+    ++stats_.reads_failed;
+  }
+  ServeReads(g);
+}
+
+void RaftHost::ServeReads(Group& g) {
+  while (!g.reads.empty() && g.reads.begin()->first <= g.applied) {
+    Answer(std::move(g.reads.begin()->second.done), Status::Ok());
+    g.reads.erase(g.reads.begin());
+    ++stats_.reads_done;
+  }
+}
+
+void RaftHost::MaybeCompact(GroupId group, Group& g) {
+  if (g.applied - g.snapshot < options_.compact_after) return;
+  Raft& raft = *multi_.group(group);
+  // Applied entries are durable here (Ready persists before it applies).
+  if (!raft.Compact(g.applied, g.state->Save())) return;
+  g.snapshot = g.applied;
+  store_->StageCompaction(group, raft.snapshot());
+  ++stats_.compactions;
+}
+
+void RaftHost::FailAll(Group& g, const Status& why) {
+  for (auto& [index, w] : g.proposals) Answer(std::move(w.done), why);
+  for (auto& [index, w] : g.reads) Answer(std::move(w.done), why);
+  for (auto& [request, w] : g.asked_reads) Answer(std::move(w.done), why);
+  g.proposals.clear();
+  g.reads.clear();
+  g.asked_reads.clear();
+}
+
+void RaftHost::Answer(Done done, Status status) {
+  answers_.emplace_back(std::move(done), std::move(status));
+}
+
+void RaftHost::DeliverAnswers() {
+  // An answer may call the host again (and queue more answers).
+  while (!answers_.empty()) {
+    std::vector<std::pair<Done, Status>> now = std::move(answers_);
+    answers_.clear();
+    for (auto& [done, status] : now) done(std::move(status));
+  }
+}
+
+const ReplicatedState* RaftHost::state(GroupId group) const {
+  auto it = groups_.find(group);
+  return it == groups_.end() ? nullptr : it->second.state.get();
+}
+
+Index RaftHost::applied(GroupId group) const {
+  auto it = groups_.find(group);
+  return it == groups_.end() ? 0 : it->second.applied;
+}
+
+RaftHostStats RaftHost::stats() const {
+  RaftHostStats stats = stats_;
+  stats.groups = groups_.size();
+  for (const auto& [group, raft] : multi_.groups()) {
+    if (raft->role() == RaftRole::kLeader) ++stats.leaders;
+  }
+  stats.log = store_->stats();
+  return stats;
+}
+
+}  // namespace strata::replication

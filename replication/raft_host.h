@@ -1,0 +1,174 @@
+// RaftHost: runs one node's Raft groups. It owns their members
+// (raft::MultiRaft), their durable state (RaftLogStore) and each group's
+// replicated state machine, and does the driver's part of Raft's contract:
+// round after round, it makes every group's Ready durable with one sync,
+// sends the round's batches (one a destination node), restores snapshots,
+// applies committed entries, answers the proposals and reads waiting on
+// them, and compacts a group's log once enough is applied.
+//
+// It is the piece between Raft (pure, raft/) and a node's event loop: the
+// loop calls Tick on its timer, Receive for each peer batch, Propose and
+// Read for clients, and Run once its input is drained. Nothing here
+// blocks but the round's write and sync.
+//
+// Every client-controlled amount is bounded: a command's size, and the
+// proposals and reads waiting per group; each waits at most a timeout.
+//
+// Not thread-safe: the node's loop owns it.
+#ifndef STRATA_REPLICATION_RAFT_HOST_H_
+#define STRATA_REPLICATION_RAFT_HOST_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "raft/multi_raft.h"
+#include "replication/raft_log_store.h"
+#include "strata/status.h"
+
+namespace strata::replication {
+
+// One group's replicated state, as the host applies it. Every replica of
+// a group applies the same commands in the same order.
+class ReplicatedState {
+ public:
+  virtual ~ReplicatedState() = default;
+  // Replaces the whole state by a snapshot Save() made (on this replica or
+  // another); "" is the state a new group starts from.
+  virtual void Restore(std::string_view snapshot) = 0;
+  // Applies the committed command at `index`.
+  virtual void Apply(raft::Index index, std::string_view command) = 0;
+  // The state as bytes Restore() takes.
+  virtual std::string Save() const = 0;
+};
+
+struct RaftHostOptions {
+  // Every group's Raft settings; `id`, `voters` and the seed are set here.
+  raft::RaftConfig raft;
+  RaftLogOptions log;
+  // A group's log is compacted into a snapshot once this many entries are
+  // applied past its last one.
+  uint64_t compact_after = 10'000;
+  // Bounds on what clients ask: a command's size, proposals and reads
+  // waiting per group, and how many ticks each may wait.
+  size_t max_command_bytes = size_t{3} << 19;  // 1.5 MiB, etcd's request limit
+  size_t max_waiting = 10'000;
+  uint64_t timeout_ticks = 100;
+};
+
+struct RaftHostStats {
+  uint64_t rounds = 0;  // of Ready, each with one sync
+  uint64_t groups = 0;
+  uint64_t leaders = 0;  // groups this node leads
+  uint64_t applied = 0;  // commands applied here
+  uint64_t proposals_done = 0;
+  uint64_t proposals_failed = 0;  // refused, superseded, timed out
+  uint64_t reads_done = 0;
+  uint64_t reads_failed = 0;
+  uint64_t compactions = 0;
+  uint64_t snapshots_restored = 0;  // sent by a leader
+  RaftLogStats log;
+};
+
+class RaftHost final {
+ public:
+  // The answer to a proposal or a read: Ok once applied (a proposal) or
+  // once this replica reflects every write acknowledged before the read
+  // began. A proposal's kUnavailable with "may still be applied" is an
+  // unknown outcome; every other error means it was not applied.
+  using Done = std::function<void(Status)>;
+  using Send = std::function<void(raft::NodeBatch)>;
+  using StateFactory = std::function<std::unique_ptr<ReplicatedState>(raft::GroupId)>;
+
+  // Opens the node's Raft log in `dir` and restarts every group found
+  // there, each with a state from `factory`.
+  static Result<std::unique_ptr<RaftHost>> Open(raft::NodeId id, std::string dir,
+                                                RaftHostOptions options, StateFactory factory,
+                                                Send send);
+
+  // Starts this node's member of a new group. `voters`: the group's first
+  // members (the same on each of them), or none for a member that joins an
+  // existing group and learns its members from the leader. Durable when
+  // it returns.
+  Status CreateGroup(raft::GroupId group, std::vector<raft::NodeId> voters);
+  // Stops this node's member of `group` and forgets its state; what waits
+  // on it fails.
+  Status RemoveGroup(raft::GroupId group);
+
+  void Tick();
+  void Receive(const raft::NodeBatch& batch);
+  // Proposes `command` (non-empty) to `group`; this member must lead it.
+  void Propose(raft::GroupId group, std::string command, Done done);
+  // Proposes one membership change to `group` (on its leader).
+  void ProposeConfChange(raft::GroupId group, raft::ConfChange change, Done done);
+  // A linearizable read of `group` on this replica (Raft's ReadIndex).
+  void Read(raft::GroupId group, Done done);
+
+  // Does every round there is to do. An error is the log's, and final:
+  // the host then refuses everything.
+  Status Run();
+
+  raft::MultiRaft& raft() { return multi_; }
+  const ReplicatedState* state(raft::GroupId group) const;
+  raft::Index applied(raft::GroupId group) const;
+  RaftHostStats stats() const;
+  Status health() const { return store_->health(); }
+
+ private:
+  struct Waiting {
+    raft::Term term = 0;  // a proposal's (0 for a read)
+    uint64_t deadline = 0;
+    Done done;
+  };
+  struct Group {
+    std::unique_ptr<ReplicatedState> state;
+    raft::Index applied = 0;
+    raft::Index snapshot = 0;  // the index of the newest snapshot
+    std::map<raft::Index, Waiting> proposals;      // by index
+    std::multimap<raft::Index, Waiting> reads;     // given an index, by it
+    std::map<uint64_t, Waiting> asked_reads;       // asked, by request id
+  };
+
+  RaftHost(raft::NodeId id, RaftHostOptions options, StateFactory factory, Send send,
+           std::unique_ptr<RaftLogStore> store)
+      : options_(std::move(options)),
+        factory_(std::move(factory)),
+        send_(std::move(send)),
+        store_(std::move(store)),
+        multi_(id) {}
+
+  raft::RaftConfig ConfigFor(raft::GroupId group, std::vector<raft::NodeId> voters) const;
+  void StartGroup(raft::GroupId group, raft::RaftStorage stored);
+  // The group if it exists and may take one more waiting request;
+  // otherwise answers `done` and returns null.
+  Group* Admit(raft::GroupId group, const Done& done);
+  void Apply(raft::GroupId group, const raft::Ready& ready);
+  void ServeReads(Group& g);
+  void MaybeCompact(raft::GroupId group, Group& g);
+  void FailAll(Group& g, const Status& why);
+  Status RunRounds();
+  // Answers are queued while the host's state is being changed and given
+  // once it is consistent, so a Done may call the host again.
+  void Answer(Done done, Status status);
+  void DeliverAnswers();
+
+  RaftHostOptions options_;
+  StateFactory factory_;
+  Send send_;
+  std::unique_ptr<RaftLogStore> store_;
+  raft::MultiRaft multi_;
+  std::map<raft::GroupId, Group> groups_;
+  std::vector<std::pair<Done, Status>> answers_;
+  uint64_t now_ = 0;  // ticks since Open
+  uint64_t next_read_ = 1;
+  RaftHostStats stats_;
+};
+
+}  // namespace strata::replication
+
+#endif  // STRATA_REPLICATION_RAFT_HOST_H_

@@ -1,0 +1,196 @@
+#include "replication/raft_log_store.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace strata::replication {
+
+using raft::GroupId;
+using raft::Ready;
+using raft::Snapshot;
+using storage::JoinPath;
+
+Result<std::unique_ptr<RaftLogStore>> RaftLogStore::Open(std::string dir, RaftLogOptions options) {
+  if (Status created = storage::CreateDir(dir); !created.ok()) return created;
+  Result<storage::DirLock> lock = storage::DirLock::Acquire(dir);
+  if (!lock.ok()) return lock.status();
+  std::unique_ptr<RaftLogStore> store(new RaftLogStore(std::move(dir), options, std::move(*lock)));
+  store->fail_budget_ = options.fail_after_bytes;
+  if (Status recovered = store->Recover(); !recovered.ok()) return recovered;
+  return store;
+}
+
+Status RaftLogStore::Recover() {
+  Result<std::vector<std::string>> names = storage::ListDir(dir_);
+  if (!names.ok()) return names.status();
+  std::vector<uint64_t> sequences;
+  for (const std::string& name : *names) {
+    if (std::optional<uint64_t> sequence = ParseRaftSegmentFileName(name)) {
+      sequences.push_back(*sequence);
+    }
+  }
+  std::sort(sequences.begin(), sequences.end());
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const bool last = i + 1 == sequences.size();
+    const std::string path = JoinPath(dir_, RaftSegmentFileName(sequences[i]));
+    Result<std::string> data = storage::ReadWholeFile(path);
+    if (!data.ok()) return data.status();
+    const auto damaged = [&](size_t offset, const std::string& what) {
+      return Status::IoError("the Raft log " + path + " is damaged at offset " +
+                             std::to_string(offset) + ": " + what);
+    };
+    if (!RaftSegmentHeaderValid(*data)) {
+      // A crash while a segment was being created leaves it without a
+      // whole header, and only the newest one.
+      if (!last) return damaged(0, "no valid segment header");
+      stats_.torn_bytes += data->size();
+      if (Status removed = storage::RemoveFile(path); !removed.ok()) return removed;
+      if (Status synced = storage::SyncDir(dir_); !synced.ok()) return synced;
+      break;
+    }
+    size_t offset = kRaftLogHeaderBytes;
+    while (true) {
+      std::string_view payload;
+      size_t next = 0;
+      const RecordRead read = ReadRaftRecord(*data, offset, &payload, &next);
+      if (read == RecordRead::kDamaged) return damaged(offset, "a record does not read back");
+      if (read == RecordRead::kEnd) break;
+      if (std::optional<std::string> error = ApplyRaftRecord(payload, &groups_)) {
+        return damaged(offset, *error);
+      }
+      ++stats_.rounds;
+      offset = next;
+    }
+    if (offset < data->size()) {
+      // Only the last write can have been cut short: older segments were
+      // durable before a newer one was begun.
+      if (!last) return damaged(offset, "a record is cut short");
+      stats_.torn_bytes += data->size() - offset;
+      if (Status cut = storage::TruncateFile(path, offset); !cut.ok()) return cut;
+    }
+    older_segments_.push_back(sequences[i]);
+  }
+  stats_.rounds = 0;  // counts commits since Open
+  return OpenSegment(sequences.empty() ? 1 : sequences.back() + 1);
+}
+
+Status RaftLogStore::OpenSegment(uint64_t sequence) {
+  const std::string path = JoinPath(dir_, RaftSegmentFileName(sequence));
+  Result<storage::File> file = storage::OpenFile(path, O_RDWR | O_CREAT | O_TRUNC);
+  if (!file.ok()) return Fail(file.status());
+  sequence_ = sequence;
+  path_ = path;
+  file_ = std::move(*file);
+  end_ = 0;
+  std::string header;
+  EncodeRaftSegmentHeader(&header);
+  if (Status written = WriteDurably(header); !written.ok()) return written;
+  if (Status synced = storage::SyncDir(dir_); !synced.ok()) return Fail(synced);
+  return Status::Ok();
+}
+
+void RaftLogStore::Stage(GroupId group, const Ready& ready) {
+  if (ready.snapshot.index != 0) {
+    EncodeSnapshot(group, ready.snapshot, /*keep_later=*/false, &staged_);
+  }
+  EncodeEntries(group, ready.entries, &staged_);
+  if (ready.has_hard_state) EncodeHardState(group, ready.hard_state, &staged_);
+}
+
+void RaftLogStore::StageCompaction(GroupId group, const Snapshot& snapshot) {
+  EncodeSnapshot(group, snapshot, /*keep_later=*/true, &staged_);
+}
+
+void RaftLogStore::StageRemoval(GroupId group) { EncodeRemove(group, &staged_); }
+
+Status RaftLogStore::Commit() {
+  if (failure_) return health();
+  if (staged_.empty()) return Status::Ok();
+  std::string payload = std::move(staged_);
+  staged_.clear();
+  if (payload.size() > kMaxRaftRecordPayload) {
+    return Fail(Status::InvalidArgument("a Raft round of " + std::to_string(payload.size()) +
+                                        " bytes is more than the log's record limit"));
+  }
+  // What the driver staged must make sense on what is stored: a round that
+  // does not would not read back either, so it is not written.
+  if (std::optional<std::string> error = ApplyRaftRecord(payload, &groups_)) {
+    return Fail(Status::InvalidArgument("an inconsistent Raft round: " + *error));
+  }
+  std::string record;
+  EncodeRaftRecord(payload, &record);
+  if (Status written = WriteDurably(record); !written.ok()) return written;
+  ++stats_.rounds;
+  written_since_rewrite_ += record.size();
+  if (written_since_rewrite_ > std::max(options_.rewrite_bytes, last_rewrite_bytes_)) {
+    return Rewrite();
+  }
+  if (end_ >= options_.segment_bytes) {
+    older_segments_.push_back(sequence_);
+    return OpenSegment(sequence_ + 1);
+  }
+  return Status::Ok();
+}
+
+Status RaftLogStore::WriteDurably(std::string_view bytes) {
+  if (failure_) return health();
+  if (options_.fail_after_bytes != 0 && bytes.size() >= fail_budget_) {
+    // The crash tests' cut: part of the write lands, then nothing more.
+    (void)storage::WriteAt(file_, path_, bytes.substr(0, fail_budget_), end_);
+    return Fail(Status::IoError("injected failure after " +
+                                std::to_string(options_.fail_after_bytes) + " bytes"));
+  }
+  if (options_.fail_after_bytes != 0) fail_budget_ -= bytes.size();
+  if (Status written = storage::WriteAt(file_, path_, bytes, end_); !written.ok()) {
+    return Fail(written);
+  }
+  end_ += bytes.size();
+  stats_.bytes += bytes.size();
+  if (options_.sync) {
+    if (Status synced = storage::DataSync(file_, path_); !synced.ok()) return Fail(synced);
+    ++stats_.syncs;
+  }
+  return Status::Ok();
+}
+
+Status RaftLogStore::Rewrite() {
+  std::vector<uint64_t> old = std::move(older_segments_);
+  older_segments_.clear();
+  old.push_back(sequence_);
+  if (Status opened = OpenSegment(sequence_ + 1); !opened.ok()) return opened;
+  // A record a group: replaying a partial rewrite after a crash replaces
+  // some groups by the same state, and the old segments are still there.
+  std::string records;
+  for (const auto& [group, state] : groups_) {
+    std::string payload;
+    EncodeGroup(group, state, &payload);
+    EncodeRaftRecord(payload, &records);
+  }
+  if (Status written = WriteDurably(records); !written.ok()) return written;
+  for (uint64_t sequence : old) {
+    if (Status removed = storage::RemoveFile(JoinPath(dir_, RaftSegmentFileName(sequence)));
+        !removed.ok()) {
+      return Fail(removed);
+    }
+  }
+  if (Status synced = storage::SyncDir(dir_); !synced.ok()) return Fail(synced);
+  last_rewrite_bytes_ = records.size();
+  written_since_rewrite_ = 0;
+  ++stats_.rewrites;
+  return Status::Ok();
+}
+
+Status RaftLogStore::Fail(Status cause) {
+  if (!failure_) failure_ = cause.message();
+  return cause;
+}
+
+RaftLogStats RaftLogStore::stats() const {
+  RaftLogStats stats = stats_;
+  stats.segments = older_segments_.size() + 1;
+  return stats;
+}
+
+}  // namespace strata::replication

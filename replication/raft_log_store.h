@@ -1,0 +1,121 @@
+// RaftLogStore: where one node keeps what its Raft groups must not forget
+// (each group's hard state, snapshot and log entries), all groups in one
+// log of their own (the format: replication/raft_log_format.h).
+//
+// Why not the store's WAL (storage/wal_writer.h): that log holds MVCC
+// writes in timestamp order and is trimmed by checkpoints of the engine;
+// Raft entries are proposed before they are ordered, replaced when a
+// leader overrules them and trimmed group by group as each group
+// compacts. A log of its own keeps each simple.
+//
+// The driver stages a round (every group's Ready, compactions, removals)
+// and commits it: one record, one write, one fdatasync for all of them
+// (group commit across groups). A record is whole or absent after a
+// crash. The store keeps the durable state of every group in memory too
+// (`groups()`): it is what recovery returns, and what a rewrite writes
+// when the segments have grown past the live state: a new segment with
+// every live group in it, then the old segments deleted. So the disk
+// holds at most about twice the live state plus rewrite_bytes.
+//
+// A failed write or sync is final, as in the WAL (after a failed fsync the
+// kernel may have dropped the pages): every later commit is refused.
+//
+// Not thread-safe: the driver's thread owns it.
+#ifndef STRATA_REPLICATION_RAFT_LOG_STORE_H_
+#define STRATA_REPLICATION_RAFT_LOG_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "raft/multi_raft.h"
+#include "replication/raft_log_format.h"
+#include "storage/file_util.h"
+#include "strata/status.h"
+
+namespace strata::replication {
+
+struct RaftLogOptions {
+  // fdatasync each round (only tests that never crash the machine skip it).
+  bool sync = true;
+  // A new segment once the current one holds this much.
+  uint64_t segment_bytes = uint64_t{64} << 20;
+  // Rewrite the live state once this much was written since the last
+  // rewrite, and more than that rewrite wrote.
+  uint64_t rewrite_bytes = uint64_t{64} << 20;
+  // For crash tests: after this many more bytes reach the disk a write
+  // stops short and fails, as a crash in the middle of it would (0: never).
+  uint64_t fail_after_bytes = 0;
+};
+
+struct RaftLogStats {
+  uint64_t rounds = 0;    // records committed
+  uint64_t syncs = 0;     // fdatasyncs (segment headers and rewrites too)
+  uint64_t bytes = 0;     // written since Open
+  uint64_t rewrites = 0;  // of the live state into a new segment
+  uint64_t segments = 0;  // on disk now
+  uint64_t torn_bytes = 0;  // cut off the last segment by recovery (a crash mid-write)
+};
+
+class RaftLogStore final {
+ public:
+  // Opens (creating) `dir` and replays its segments. A record cut short at
+  // the end of the last segment (a crash during its write) is dropped and
+  // the file truncated; anything else that does not read back is an error
+  // naming the file and offset.
+  static Result<std::unique_ptr<RaftLogStore>> Open(std::string dir, RaftLogOptions options);
+
+  // Every group's durable state (what the last committed round left).
+  const StoredGroups& groups() const { return groups_; }
+
+  // Stages what `ready` asks to make durable for `group`: its snapshot,
+  // entries and hard state.
+  void Stage(raft::GroupId group, const raft::Ready& ready);
+  // Stages a compaction: `snapshot` replaces the entries up to its index.
+  void StageCompaction(raft::GroupId group, const raft::Snapshot& snapshot);
+  // Stages forgetting `group` (its replica moved away).
+  void StageRemoval(raft::GroupId group);
+  bool has_staged() const { return !staged_.empty(); }
+  // Makes everything staged durable (one write, one sync), then rolls to a
+  // new segment or rewrites the live state if due.
+  Status Commit();
+
+  Status health() const { return failure_ ? Status::IoError(*failure_) : Status::Ok(); }
+  RaftLogStats stats() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  RaftLogStore(std::string dir, RaftLogOptions options, storage::DirLock lock)
+      : dir_(std::move(dir)), options_(options), lock_(std::move(lock)) {}
+
+  Status Recover();
+  // Creates segment `sequence` with its header, durably.
+  Status OpenSegment(uint64_t sequence);
+  // Writes `bytes` at the end of the current segment and syncs.
+  Status WriteDurably(std::string_view bytes);
+  Status Rewrite();
+  Status Fail(Status cause);
+
+  std::string dir_;
+  RaftLogOptions options_;
+  storage::DirLock lock_;
+  StoredGroups groups_;
+  std::string staged_;  // the next record's payload
+
+  std::vector<uint64_t> older_segments_;  // sequences, oldest first
+  uint64_t sequence_ = 0;                 // the current segment's
+  std::string path_;
+  storage::File file_;
+  uint64_t end_ = 0;  // the current segment's size
+
+  uint64_t written_since_rewrite_ = 0;
+  uint64_t last_rewrite_bytes_ = 0;
+  uint64_t fail_budget_ = 0;  // options_.fail_after_bytes still to go
+  std::optional<std::string> failure_;
+  RaftLogStats stats_;
+};
+
+}  // namespace strata::replication
+
+#endif  // STRATA_REPLICATION_RAFT_LOG_STORE_H_

@@ -1,0 +1,367 @@
+// RaftLogStore: what a round stages comes back after a reopen, a crash in
+// the middle of a write loses that round and nothing before it, damage
+// anywhere else is reported, and rewrites keep the state while bounding
+// the files. The model of what a group stores is written here from the
+// Ready contract (raft/raft_types.h), apart from the store's own replay.
+#include "replication/raft_log_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "storage_test_support.h"
+
+namespace strata::replication {
+namespace {
+
+using raft::Entry;
+using raft::EntryType;
+using raft::GroupId;
+using raft::HardState;
+using raft::Index;
+using raft::RaftStorage;
+using raft::Ready;
+using raft::Snapshot;
+using storage_testing::TempDir;
+namespace fs = std::filesystem;
+
+RaftLogOptions NoSync() {
+  RaftLogOptions options;
+  options.sync = false;  // these tests crash the process, never the machine
+  return options;
+}
+
+std::unique_ptr<RaftLogStore> OpenOrDie(const std::string& dir, RaftLogOptions options = NoSync()) {
+  Result<std::unique_ptr<RaftLogStore>> store = RaftLogStore::Open(dir, options);
+  EXPECT_TRUE(store.ok()) << store.status().message();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+// The model: what a group's storage holds after each kind of change.
+void ModelReady(const Ready& ready, RaftStorage* state) {
+  if (ready.snapshot.index != 0) {
+    state->snapshot = ready.snapshot;
+    state->entries.clear();
+  }
+  if (!ready.entries.empty()) {
+    const Index from = ready.entries.front().index;
+    std::erase_if(state->entries, [from](const Entry& e) { return e.index >= from; });
+    state->entries.insert(state->entries.end(), ready.entries.begin(), ready.entries.end());
+  }
+  if (ready.has_hard_state) state->hard_state = ready.hard_state;
+}
+
+void ModelCompaction(const Snapshot& snapshot, RaftStorage* state) {
+  state->snapshot = snapshot;
+  std::erase_if(state->entries, [&](const Entry& e) { return e.index <= snapshot.index; });
+}
+
+// Random but valid Raft work: entries that extend or overwrite a suffix,
+// hard states, compactions and snapshots from a leader, removals.
+class RandomRounds {
+ public:
+  explicit RandomRounds(uint32_t seed) : random_(seed) {}
+
+  // Stages one round on `store` and applies it to `model`.
+  void Stage(RaftLogStore* store, StoredGroups* model) {
+    const int changes = Pick(1, 4);
+    for (int c = 0; c < changes; ++c) {
+      const GroupId group = static_cast<GroupId>(Pick(1, 4));
+      RaftStorage& state = (*model)[group];
+      const Index last = state.snapshot.index + state.entries.size();
+      const int kind = Pick(0, 19);
+      if (kind == 0) {
+        store->StageRemoval(group);
+        model->erase(group);
+        continue;
+      }
+      if (kind == 1 && last > state.snapshot.index) {
+        Snapshot snapshot;
+        snapshot.index = static_cast<Index>(Pick(static_cast<int>(state.snapshot.index) + 1,
+                                                 static_cast<int>(last)));
+        snapshot.term = ++term_;
+        snapshot.conf.voters = {1, 2, 3};
+        snapshot.data = "compacted@" + std::to_string(snapshot.index);
+        store->StageCompaction(group, snapshot);
+        ModelCompaction(snapshot, &state);
+        continue;
+      }
+      Ready ready;
+      if (kind == 2) {
+        ready.snapshot.index = last + static_cast<Index>(Pick(1, 5));
+        ready.snapshot.term = ++term_;
+        ready.snapshot.conf.voters = {1, 2};
+        ready.snapshot.conf.learners = {4};
+        ready.snapshot.data = std::string(static_cast<size_t>(Pick(0, 300)), 's');
+      }
+      const Index base = ready.snapshot.index != 0 ? ready.snapshot.index : last;
+      const Index floor = ready.snapshot.index != 0 ? base : state.snapshot.index;
+      if (Pick(0, 3) != 0) {
+        // From somewhere in the suffix (a leader overruling it) or the end.
+        Index from = base + 1;
+        if (Pick(0, 3) == 0 && base > floor) {
+          from = static_cast<Index>(Pick(static_cast<int>(floor) + 1, static_cast<int>(base)));
+        }
+        const int count = Pick(1, 6);
+        for (int i = 0; i < count; ++i) {
+          Entry entry;
+          entry.index = from + static_cast<Index>(i);
+          entry.term = term_;
+          entry.type = Pick(0, 9) == 0 ? EntryType::kConfChange : EntryType::kNormal;
+          entry.data = std::string(static_cast<size_t>(Pick(0, 40)), static_cast<char>('a' + i));
+          ready.entries.push_back(entry);
+        }
+      }
+      // A Ready with nothing to store stages nothing: the store would not
+      // know the group, the model would.
+      if (Pick(0, 1) == 0 || (ready.entries.empty() && ready.snapshot.index == 0)) {
+        ready.has_hard_state = true;
+        ready.hard_state = HardState{++term_, static_cast<raft::NodeId>(Pick(0, 3)),
+                                     static_cast<Index>(Pick(0, 50))};
+      }
+      store->Stage(group, ready);
+      ModelReady(ready, &state);
+    }
+  }
+
+  int Pick(int low, int high) { return std::uniform_int_distribution<int>(low, high)(random_); }
+
+ private:
+  std::mt19937 random_;
+  uint64_t term_ = 1;
+};
+
+std::string LastSegment(const std::string& dir) {
+  std::string last;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename();
+    if (ParseRaftSegmentFileName(name) && name > last) last = name;
+  }
+  return dir + "/" + last;
+}
+
+TEST(RaftLogStoreTest, RoundsComeBackAfterReopen) {
+  TempDir dir;
+  StoredGroups model;
+  RandomRounds rounds(7);
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path(), RaftLogOptions{});
+    for (int i = 0; i < 200; ++i) {
+      rounds.Stage(store.get(), &model);
+      ASSERT_TRUE(store->Commit().ok());
+      ASSERT_EQ(store->groups(), model) << "round " << i;
+    }
+    EXPECT_EQ(store->stats().rounds, 200u);
+    EXPECT_GE(store->stats().syncs, 200u);
+  }
+  std::unique_ptr<RaftLogStore> reopened = OpenOrDie(dir.path());
+  EXPECT_EQ(reopened->groups(), model);
+  EXPECT_EQ(reopened->stats().torn_bytes, 0u);
+}
+
+TEST(RaftLogStoreTest, TheDirectoryIsLocked) {
+  TempDir dir;
+  std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+  Result<std::unique_ptr<RaftLogStore>> second = RaftLogStore::Open(dir.path(), NoSync());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+}
+
+// A crash at every byte of the last round's write: the round is gone,
+// everything before it is there, and the store takes new rounds after.
+TEST(RaftLogStoreTest, ACrashMidWriteLosesOnlyThatRound) {
+  TempDir dir;
+  StoredGroups before;
+  StoredGroups model;
+  RandomRounds rounds(11);
+  uint64_t size_before = 0;
+  uint64_t size_after = 0;
+  const std::string source = dir.File("source");
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(source);
+    for (int i = 0; i < 20; ++i) {
+      rounds.Stage(store.get(), &model);
+      ASSERT_TRUE(store->Commit().ok());
+    }
+    before = model;
+    size_before = fs::file_size(LastSegment(source));
+    rounds.Stage(store.get(), &model);
+    ASSERT_TRUE(store->Commit().ok());
+    size_after = fs::file_size(LastSegment(source));
+  }
+  ASSERT_GT(size_after, size_before + kRaftRecordHeaderBytes);
+  for (uint64_t cut = size_before; cut < size_after; ++cut) {
+    const std::string copy = dir.File("cut" + std::to_string(cut));
+    fs::copy(source, copy);
+    fs::resize_file(LastSegment(copy), cut);
+    {
+      std::unique_ptr<RaftLogStore> store = OpenOrDie(copy);
+      ASSERT_NE(store, nullptr);
+      EXPECT_EQ(store->groups(), before) << "cut at " << cut;
+      EXPECT_EQ(store->stats().torn_bytes, cut - size_before);
+      RaftStorage& state = before[99];
+      Ready ready;
+      ready.has_hard_state = true;
+      ready.hard_state = HardState{3, 1, 0};
+      store->Stage(99, ready);
+      ModelReady(ready, &state);
+      ASSERT_TRUE(store->Commit().ok());
+    }
+    EXPECT_EQ(OpenOrDie(copy)->groups(), before) << "after a round past the cut at " << cut;
+    before.erase(99);
+    fs::remove_all(copy);
+  }
+}
+
+// The file grew but its last blocks were never written: zeros where the
+// record should be read as a torn write too.
+TEST(RaftLogStoreTest, AZeroFilledTailIsATornWrite) {
+  TempDir dir;
+  StoredGroups model;
+  RandomRounds rounds(3);
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+    for (int i = 0; i < 5; ++i) {
+      rounds.Stage(store.get(), &model);
+      ASSERT_TRUE(store->Commit().ok());
+    }
+  }
+  const std::string last = LastSegment(dir.path());
+  fs::resize_file(last, fs::file_size(last) + 4096);
+  EXPECT_EQ(OpenOrDie(dir.path())->groups(), model);
+}
+
+TEST(RaftLogStoreTest, DamageBeforeTheTailIsAnError) {
+  TempDir dir;
+  StoredGroups model;
+  RandomRounds rounds(5);
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+    for (int i = 0; i < 10; ++i) {
+      rounds.Stage(store.get(), &model);
+      ASSERT_TRUE(store->Commit().ok());
+    }
+  }
+  const std::string last = LastSegment(dir.path());
+  // A byte in the first record's payload, then in its length.
+  for (uint64_t offset : {kRaftLogHeaderBytes + kRaftRecordHeaderBytes + 1,
+                          kRaftLogHeaderBytes + 8}) {
+    const std::string original = storage_testing::ReadFileBytes(last);
+    storage_testing::FlipByte(last, offset);
+    Result<std::unique_ptr<RaftLogStore>> store = RaftLogStore::Open(dir.path(), NoSync());
+    ASSERT_FALSE(store.ok()) << "offset " << offset;
+    EXPECT_EQ(store.status().code(), StatusCode::kIoError);
+    EXPECT_NE(store.status().message().find("damaged at offset " +
+                                            std::to_string(kRaftLogHeaderBytes)),
+              std::string::npos)
+        << store.status().message();
+    storage_testing::WriteFileBytes(last, original);
+  }
+  EXPECT_EQ(OpenOrDie(dir.path())->groups(), model);
+}
+
+// Every reopen starts a segment; the earlier ones are no longer the tail,
+// so a record cut short there is damage, not a crash.
+TEST(RaftLogStoreTest, ACutInAnOlderSegmentIsAnError) {
+  TempDir dir;
+  StoredGroups model;
+  RandomRounds rounds(9);
+  for (int open = 0; open < 2; ++open) {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+    rounds.Stage(store.get(), &model);
+    ASSERT_TRUE(store->Commit().ok());
+  }
+  std::vector<std::string> segments;
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    if (ParseRaftSegmentFileName(entry.path().filename().string())) {
+      segments.push_back(entry.path());
+    }
+  }
+  std::sort(segments.begin(), segments.end());
+  ASSERT_EQ(segments.size(), 2u);  // one an Open, each with a round
+  fs::resize_file(segments[0], fs::file_size(segments[0]) - 1);
+  Result<std::unique_ptr<RaftLogStore>> store = RaftLogStore::Open(dir.path(), NoSync());
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("cut short"), std::string::npos)
+      << store.status().message();
+}
+
+TEST(RaftLogStoreTest, RewritesBoundTheFilesAndKeepTheState) {
+  TempDir dir;
+  StoredGroups model;
+  RandomRounds rounds(13);
+  RaftLogOptions options = NoSync();
+  options.rewrite_bytes = 4096;
+  options.segment_bytes = 1024;
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path(), options);
+    for (int i = 0; i < 2000; ++i) {
+      rounds.Stage(store.get(), &model);
+      ASSERT_TRUE(store->Commit().ok());
+    }
+    EXPECT_GT(store->stats().rewrites, 10u);
+    uint64_t on_disk = 0;
+    for (const auto& entry : fs::directory_iterator(dir.path())) on_disk += entry.file_size();
+    // At most the live state twice over, and a rewrite's worth of rounds.
+    uint64_t live = 0;
+    for (const auto& [group, state] : model) {
+      std::string payload;
+      EncodeGroup(group, state, &payload);
+      live += payload.size() + kRaftRecordHeaderBytes;
+    }
+    EXPECT_LE(on_disk, 2 * live + 3 * options.rewrite_bytes) << "live " << live;
+  }
+  EXPECT_EQ(OpenOrDie(dir.path(), options)->groups(), model);
+}
+
+// A crash at any point of a rewrite (the new segment partly written, the
+// old ones not yet deleted) loses nothing.
+TEST(RaftLogStoreTest, ACrashDuringARewriteLosesNothing) {
+  for (uint64_t budget = kRaftLogHeaderBytes + 1; budget < 6000; budget += 97) {
+    TempDir dir;
+    StoredGroups model;
+    StoredGroups committed;
+    RandomRounds rounds(static_cast<uint32_t>(budget));
+    RaftLogOptions options = NoSync();
+    options.rewrite_bytes = 2048;
+    options.fail_after_bytes = budget;
+    {
+      std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path(), options);
+      for (int i = 0; i < 200; ++i) {
+        rounds.Stage(store.get(), &model);
+        const Status status = store->Commit();
+        if (!status.ok()) {
+          // The round itself is durable if the failure came in the rewrite
+          // after it, and otherwise lost; either is allowed, and nothing
+          // else is.
+          EXPECT_NE(status.message().find("injected"), std::string::npos);
+          EXPECT_FALSE(store->Commit().ok());  // failures are final
+          break;
+        }
+        committed = model;
+      }
+    }
+    const StoredGroups recovered = OpenOrDie(dir.path())->groups();
+    EXPECT_TRUE(recovered == committed || recovered == model) << "budget " << budget;
+  }
+}
+
+TEST(RaftLogStoreTest, AnInconsistentRoundIsRefusedAndNotWritten) {
+  TempDir dir;
+  std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+  Ready ready;
+  ready.entries.push_back(Entry{1, 5, "gap", EntryType::kNormal});  // nothing before index 5
+  store->Stage(1, ready);
+  const Status status = store->Commit();
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("entries from index 5"), std::string::npos) << status.message();
+  EXPECT_FALSE(store->health().ok());
+  store.reset();
+  EXPECT_TRUE(OpenOrDie(dir.path())->groups().empty());
+}
+
+}  // namespace
+}  // namespace strata::replication
