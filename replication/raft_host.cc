@@ -43,8 +43,8 @@ Result<std::unique_ptr<RaftHost>> RaftHost::Open(NodeId id, std::string dir,
   if (id == raft::kNobody) return Status::InvalidArgument("a Raft node id is not 0");
   Result<std::unique_ptr<RaftLogStore>> store = RaftLogStore::Open(std::move(dir), options.log);
   if (!store.ok()) return store.status();
-  std::unique_ptr<RaftHost> host(new RaftHost(id, std::move(options), std::move(factory),
-                                              std::move(send), std::move(*store)));
+  std::unique_ptr<RaftHost> host(
+      new RaftHost(id, std::move(options), std::move(factory), std::move(send), std::move(*store)));
   for (const auto& [group, stored] : host->store_->groups()) host->StartGroup(group, stored);
   return host;
 }
@@ -142,9 +142,8 @@ RaftHost::Group* RaftHost::Admit(GroupId group, const Done& done) {
 
 void RaftHost::Propose(GroupId group, std::string command, Done done) {
   if (command.empty() || command.size() > options_.max_command_bytes) {
-    done(Status::InvalidArgument("a command is 1 to " +
-                                 std::to_string(options_.max_command_bytes) + " bytes, not " +
-                                 std::to_string(command.size())));
+    done(Status::InvalidArgument("a command is 1 to " + std::to_string(options_.max_command_bytes) +
+                                 " bytes, not " + std::to_string(command.size())));
     return;
   }
   Group* g = Admit(group, done);

@@ -128,10 +128,10 @@ class RaftHost final {
   struct Group {
     std::unique_ptr<ReplicatedState> state;
     raft::Index applied = 0;
-    raft::Index snapshot = 0;  // the index of the newest snapshot
-    std::map<raft::Index, Waiting> proposals;      // by index
-    std::multimap<raft::Index, Waiting> reads;     // given an index, by it
-    std::map<uint64_t, Waiting> asked_reads;       // asked, by request id
+    raft::Index snapshot = 0;                   // the index of the newest snapshot
+    std::map<raft::Index, Waiting> proposals;   // by index
+    std::multimap<raft::Index, Waiting> reads;  // given an index, by it
+    std::map<uint64_t, Waiting> asked_reads;    // asked, by request id
   };
 
   RaftHost(raft::NodeId id, RaftHostOptions options, StateFactory factory, Send send,

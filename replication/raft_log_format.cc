@@ -3,19 +3,17 @@
 #include <algorithm>
 #include <utility>
 
+#include "replication/raft_coding.h"
 #include "storage/coding.h"
 #include "storage/file_util.h"
 #include "storage/wal_format.h"
 
 namespace strata::replication {
 
-using raft::ConfState;
 using raft::Entry;
-using raft::EntryType;
 using raft::GroupId;
 using raft::HardState;
 using raft::Index;
-using raft::NodeId;
 using raft::RaftStorage;
 using raft::Snapshot;
 using storage::Checksum;
@@ -37,21 +35,6 @@ void PutOp(Op op, GroupId group, std::string* payload) {
   PutVarint(payload, group);
 }
 
-void PutNodes(const std::vector<NodeId>& nodes, std::string* payload) {
-  PutVarint(payload, nodes.size());
-  for (NodeId node : nodes) PutVarint(payload, node);
-}
-
-bool GetNodes(Decoder* in, std::vector<NodeId>* nodes) {
-  uint64_t count = 0;
-  if (!in->Varint(&count) || count > in->rest().size()) return false;  // a byte a node at least
-  nodes->resize(count);
-  for (NodeId& node : *nodes) {
-    if (!in->Varint(&node)) return false;
-  }
-  return true;
-}
-
 uint32_t LengthCheck(uint32_t length) {
   char bytes[4];
   storage::EncodeFixed32(bytes, length);
@@ -69,8 +52,7 @@ std::optional<std::string> ApplySnapshot(Decoder* in, RaftStorage* state) {
   Snapshot snapshot;
   std::string_view data;
   uint8_t keep_later = 0;
-  if (!in->Varint(&snapshot.index) || !in->Varint(&snapshot.term) ||
-      !GetNodes(in, &snapshot.conf.voters) || !GetNodes(in, &snapshot.conf.learners) ||
+  if (!in->Varint(&snapshot.index) || !in->Varint(&snapshot.term) || !GetConf(in, &snapshot.conf) ||
       !in->Bytes(&data) || !in->Byte(&keep_later) || keep_later > 1) {
     return "a malformed snapshot";
   }
@@ -79,7 +61,8 @@ std::optional<std::string> ApplySnapshot(Decoder* in, RaftStorage* state) {
     state->entries.clear();
   } else {
     if (snapshot.index < state->snapshot.index) return "a compaction below the snapshot";
-    const Index drop = std::min<Index>(snapshot.index - state->snapshot.index, state->entries.size());
+    const Index drop =
+        std::min<Index>(snapshot.index - state->snapshot.index, state->entries.size());
     state->entries.erase(state->entries.begin(), state->entries.begin() + static_cast<long>(drop));
   }
   state->snapshot = std::move(snapshot);
@@ -88,27 +71,13 @@ std::optional<std::string> ApplySnapshot(Decoder* in, RaftStorage* state) {
 
 std::optional<std::string> ApplyEntries(Decoder* in, RaftStorage* state) {
   uint64_t first = 0;
-  uint64_t count = 0;
-  if (!in->Varint(&first) || !in->Varint(&count) || count > in->rest().size()) {
-    return "malformed entries";
-  }
+  if (!in->Varint(&first)) return "malformed entries";
   if (first <= state->snapshot.index || first > LastIndex(*state) + 1) {
     return "entries from index " + std::to_string(first) + " where the log holds " +
            std::to_string(state->snapshot.index + 1) + ".." + std::to_string(LastIndex(*state));
   }
   state->entries.resize(first - state->snapshot.index - 1);
-  for (uint64_t i = 0; i < count; ++i) {
-    Entry entry;
-    uint8_t type = 0;
-    std::string_view data;
-    if (!in->Varint(&entry.term) || !in->Byte(&type) || type > 1 || !in->Bytes(&data)) {
-      return "a malformed entry";
-    }
-    entry.index = first + i;
-    entry.type = static_cast<EntryType>(type);
-    entry.data.assign(data);
-    state->entries.push_back(std::move(entry));
-  }
+  if (!GetEntries(in, first, &state->entries)) return "malformed entries";
   return std::nullopt;
 }
 
@@ -145,8 +114,7 @@ void EncodeSnapshot(GroupId group, const Snapshot& snapshot, bool keep_later,
   PutOp(Op::kSnapshot, group, payload);
   PutVarint(payload, snapshot.index);
   PutVarint(payload, snapshot.term);
-  PutNodes(snapshot.conf.voters, payload);
-  PutNodes(snapshot.conf.learners, payload);
+  PutConf(snapshot.conf, payload);
   PutBytes(payload, snapshot.data);
   payload->push_back(keep_later ? '\1' : '\0');
 }
@@ -162,12 +130,7 @@ void EncodeEntries(GroupId group, std::span<const Entry> entries, std::string* p
   if (entries.empty()) return;
   PutOp(Op::kEntries, group, payload);
   PutVarint(payload, entries.front().index);
-  PutVarint(payload, entries.size());
-  for (const Entry& entry : entries) {
-    PutVarint(payload, entry.term);
-    payload->push_back(static_cast<char>(entry.type));
-    PutBytes(payload, entry.data);
-  }
+  PutEntries(entries, payload);
 }
 
 void EncodeGroup(GroupId group, const RaftStorage& state, std::string* payload) {
@@ -236,7 +199,7 @@ RecordRead ReadRaftRecord(std::string_view file, size_t offset, std::string_view
     // Its blocks were not all written (the file grew, its data did not
     // land), unless something was written after it.
     return AllZero(rest.substr(kRaftRecordHeaderBytes + length)) ? RecordRead::kEnd
-                                                                   : RecordRead::kDamaged;
+                                                                 : RecordRead::kDamaged;
   }
   *payload = body;
   *next = offset + kRaftRecordHeaderBytes + length;

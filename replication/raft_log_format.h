@@ -69,8 +69,7 @@ void EncodeRemove(raft::GroupId group, std::string* payload);
 void EncodeSnapshot(raft::GroupId group, const raft::Snapshot& snapshot, bool keep_later,
                     std::string* payload);
 void EncodeHardState(raft::GroupId group, const raft::HardState& state, std::string* payload);
-void EncodeEntries(raft::GroupId group, std::span<const raft::Entry> entries,
-                   std::string* payload);
+void EncodeEntries(raft::GroupId group, std::span<const raft::Entry> entries, std::string* payload);
 // A whole group's state as a rewrite writes it.
 void EncodeGroup(raft::GroupId group, const raft::RaftStorage& state, std::string* payload);
 

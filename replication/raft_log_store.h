@@ -50,11 +50,11 @@ struct RaftLogOptions {
 };
 
 struct RaftLogStats {
-  uint64_t rounds = 0;    // records committed
-  uint64_t syncs = 0;     // fdatasyncs (segment headers and rewrites too)
-  uint64_t bytes = 0;     // written since Open
-  uint64_t rewrites = 0;  // of the live state into a new segment
-  uint64_t segments = 0;  // on disk now
+  uint64_t rounds = 0;      // records committed
+  uint64_t syncs = 0;       // fdatasyncs (segment headers and rewrites too)
+  uint64_t bytes = 0;       // written since Open
+  uint64_t rewrites = 0;    // of the live state into a new segment
+  uint64_t segments = 0;    // on disk now
   uint64_t torn_bytes = 0;  // cut off the last segment by recovery (a crash mid-write)
 };
 

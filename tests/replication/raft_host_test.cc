@@ -149,9 +149,10 @@ class Cluster {
       if (Pick(0, 1) == 0) cut_.insert(node);  // one node alone on its side
     } else if (action < 99) {
       for (NodeId id = 1; id <= hosts_.size(); ++id) {
-        if (up(id)) host(id)->Read(groups_[0], [this](Status status) {
-          if (status.ok()) ++reads_served;
-        });
+        if (up(id))
+          host(id)->Read(groups_[0], [this](Status status) {
+            if (status.ok()) ++reads_served;
+          });
         Run(id);
       }
     }
@@ -280,9 +281,8 @@ TEST(RaftHostTest, NothingAcknowledgedIsLostThroughCrashesAndTornWrites) {
   EXPECT_GT(compactions, seeds);
   EXPECT_GT(restored, 0);
   EXPECT_GT(reads, seeds);
-  std::cout << "acknowledged " << acknowledged << ", crashes mid-write " << torn
-            << ", compactions " << compactions << ", snapshots restored " << restored
-            << ", reads " << reads << "\n";
+  std::cout << "acknowledged " << acknowledged << ", crashes mid-write " << torn << ", compactions "
+            << compactions << ", snapshots restored " << restored << ", reads " << reads << "\n";
 }
 
 TEST(RaftHostTest, AnswersProposalsAndReadsAndBoundsThem) {

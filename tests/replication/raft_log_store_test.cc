@@ -80,8 +80,8 @@ class RandomRounds {
       }
       if (kind == 1 && last > state.snapshot.index) {
         Snapshot snapshot;
-        snapshot.index = static_cast<Index>(Pick(static_cast<int>(state.snapshot.index) + 1,
-                                                 static_cast<int>(last)));
+        snapshot.index = static_cast<Index>(
+            Pick(static_cast<int>(state.snapshot.index) + 1, static_cast<int>(last)));
         snapshot.term = ++term_;
         snapshot.conf.voters = {1, 2, 3};
         snapshot.data = "compacted@" + std::to_string(snapshot.index);
@@ -247,16 +247,16 @@ TEST(RaftLogStoreTest, DamageBeforeTheTailIsAnError) {
   }
   const std::string last = LastSegment(dir.path());
   // A byte in the first record's payload, then in its length.
-  for (uint64_t offset : {kRaftLogHeaderBytes + kRaftRecordHeaderBytes + 1,
-                          kRaftLogHeaderBytes + 8}) {
+  for (uint64_t offset :
+       {kRaftLogHeaderBytes + kRaftRecordHeaderBytes + 1, kRaftLogHeaderBytes + 8}) {
     const std::string original = storage_testing::ReadFileBytes(last);
     storage_testing::FlipByte(last, offset);
     Result<std::unique_ptr<RaftLogStore>> store = RaftLogStore::Open(dir.path(), NoSync());
     ASSERT_FALSE(store.ok()) << "offset " << offset;
     EXPECT_EQ(store.status().code(), StatusCode::kIoError);
-    EXPECT_NE(store.status().message().find("damaged at offset " +
-                                            std::to_string(kRaftLogHeaderBytes)),
-              std::string::npos)
+    EXPECT_NE(
+        store.status().message().find("damaged at offset " + std::to_string(kRaftLogHeaderBytes)),
+        std::string::npos)
         << store.status().message();
     storage_testing::WriteFileBytes(last, original);
   }
