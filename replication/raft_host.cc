@@ -31,6 +31,11 @@ Status NotLeader(GroupId group, const Raft& raft) {
                              " (the leader: " + leader + ")");
 }
 
+// A Done as an Applied: the result's status alone.
+RaftHost::Applied StatusOnly(RaftHost::Done done) {
+  return [done = std::move(done)](Result<std::string> result) { done(result.status()); };
+}
+
 Status Unknown(std::string why) {
   return Status::Unavailable(std::move(why) + "; the proposal may still be applied");
 }
@@ -61,7 +66,10 @@ RaftConfig RaftHost::ConfigFor(GroupId group, std::vector<NodeId> voters) const 
 void RaftHost::StartGroup(GroupId group, RaftStorage stored) {
   Group& g = groups_[group];
   g.state = factory_(group);
-  g.state->Restore(stored.snapshot.data);
+  if (Status restored = g.state->Restore(stored.snapshot.data); !restored.ok()) {
+    Stop("group " + std::to_string(group) +
+         "'s stored snapshot does not restore: " + restored.message());
+  }
   g.applied = stored.snapshot.index;
   g.snapshot = stored.snapshot.index;
   // Before its first snapshot a group's members are those it was created
@@ -71,7 +79,7 @@ void RaftHost::StartGroup(GroupId group, RaftStorage stored) {
 }
 
 Status RaftHost::CreateGroup(GroupId group, std::vector<NodeId> voters) {
-  if (Status health = store_->health(); !health.ok()) return health;
+  if (Status status = health(); !status.ok()) return status;
   if (groups_.count(group) != 0) {
     return Status::PreconditionFailed("group " + std::to_string(group) + " is on this node");
   }
@@ -122,9 +130,9 @@ void RaftHost::Tick() {
 
 void RaftHost::Receive(const raft::NodeBatch& batch) { multi_.Step(batch); }
 
-RaftHost::Group* RaftHost::Admit(GroupId group, const Done& done) {
-  if (Status health = store_->health(); !health.ok()) {
-    done(health);
+RaftHost::Group* RaftHost::Admit(GroupId group, const Applied& done) {
+  if (Status status = health(); !status.ok()) {
+    done(status);
     return nullptr;
   }
   auto it = groups_.find(group);
@@ -140,7 +148,7 @@ RaftHost::Group* RaftHost::Admit(GroupId group, const Done& done) {
   return &g;
 }
 
-void RaftHost::Propose(GroupId group, std::string command, Done done) {
+void RaftHost::Propose(GroupId group, std::string command, Applied done) {
   if (command.empty() || command.size() > options_.max_command_bytes) {
     done(Status::InvalidArgument("a command is 1 to " + std::to_string(options_.max_command_bytes) +
                                  " bytes, not " + std::to_string(command.size())));
@@ -158,7 +166,8 @@ void RaftHost::Propose(GroupId group, std::string command, Done done) {
   g->proposals[*index] = Waiting{raft.term(), now_ + options_.timeout_ticks, std::move(done)};
 }
 
-void RaftHost::ProposeConfChange(GroupId group, ConfChange change, Done done) {
+void RaftHost::ProposeConfChange(GroupId group, ConfChange change, Done status_done) {
+  Applied done = StatusOnly(std::move(status_done));
   Group* g = Admit(group, done);
   if (g == nullptr) return;
   Raft& raft = *multi_.group(group);
@@ -175,7 +184,8 @@ void RaftHost::ProposeConfChange(GroupId group, ConfChange change, Done done) {
   g->proposals[*index] = Waiting{raft.term(), now_ + options_.timeout_ticks, std::move(done)};
 }
 
-void RaftHost::Read(GroupId group, Done done) {
+void RaftHost::Read(GroupId group, Done status_done) {
+  Applied done = StatusOnly(std::move(status_done));
   Group* g = Admit(group, done);
   if (g == nullptr) return;
   const uint64_t request = next_read_++;
@@ -191,7 +201,7 @@ Status RaftHost::Run() {
 
 Status RaftHost::RunRounds() {
   while (multi_.HasReady()) {
-    if (Status health = store_->health(); !health.ok()) return health;
+    if (Status status = health(); !status.ok()) return status;
     MultiReady ready = multi_.TakeReady();
     for (const GroupReady& g : ready.groups) store_->Stage(g.group, g.ready);
     // One write and one sync for every group's state and entries, before
@@ -204,7 +214,16 @@ Status RaftHost::RunRounds() {
     for (auto& [group, g] : groups_) MaybeCompact(group, g);
     if (Status committed = store_->Commit(); !committed.ok()) return committed;
   }
+  return health();
+}
+
+Status RaftHost::health() const {
+  if (failure_) return Status::IoError(*failure_);
   return store_->health();
+}
+
+void RaftHost::Stop(std::string why) {
+  if (!failure_) failure_ = std::move(why);
 }
 
 void RaftHost::Apply(GroupId group, const Ready& ready) {
@@ -212,7 +231,11 @@ void RaftHost::Apply(GroupId group, const Ready& ready) {
   if (it == groups_.end()) return;
   Group& g = it->second;
   if (ready.snapshot.index != 0) {
-    g.state->Restore(ready.snapshot.data);
+    if (Status restored = g.state->Restore(ready.snapshot.data); !restored.ok()) {
+      Stop("group " + std::to_string(group) + "'s snapshot at index " +
+           std::to_string(ready.snapshot.index) + " does not restore: " + restored.message());
+      return;
+    }
     g.applied = g.snapshot = ready.snapshot.index;
     ++stats_.snapshots_restored;
     // Whether this replica's own proposals are in the snapshot is unknown.
@@ -224,8 +247,9 @@ void RaftHost::Apply(GroupId group, const Ready& ready) {
     }
   }
   for (const Entry& entry : ready.committed) {
+    std::string result;
     if (entry.type == EntryType::kNormal && !entry.data.empty()) {
-      g.state->Apply(entry.index, entry.data);
+      result = g.state->Apply(entry.index, entry.data);
       ++stats_.applied;
     }
     g.applied = entry.index;
@@ -236,7 +260,7 @@ void RaftHost::Apply(GroupId group, const Ready& ready) {
     // Another leader's entry at our index: ours was overwritten, and a
     // log never holds an entry at two indexes, so it will never apply.
     Answer(std::move(waiting->second.done),
-           ours ? Status::Ok()
+           ours ? Result<std::string>(std::move(result))
                 : Status::Unavailable("a new leader of group " + std::to_string(group) +
                                       " replaced the proposal; it was not applied"));
     g.proposals.erase(waiting);
@@ -261,7 +285,7 @@ void RaftHost::Apply(GroupId group, const Ready& ready) {
 
 void RaftHost::ServeReads(Group& g) {
   while (!g.reads.empty() && g.reads.begin()->first <= g.applied) {
-    Answer(std::move(g.reads.begin()->second.done), Status::Ok());
+    Answer(std::move(g.reads.begin()->second.done), std::string());
     g.reads.erase(g.reads.begin());
     ++stats_.reads_done;
   }
@@ -286,16 +310,16 @@ void RaftHost::FailAll(Group& g, const Status& why) {
   g.asked_reads.clear();
 }
 
-void RaftHost::Answer(Done done, Status status) {
-  answers_.emplace_back(std::move(done), std::move(status));
+void RaftHost::Answer(Applied done, Result<std::string> result) {
+  answers_.emplace_back(std::move(done), std::move(result));
 }
 
 void RaftHost::DeliverAnswers() {
   // An answer may call the host again (and queue more answers).
   while (!answers_.empty()) {
-    std::vector<std::pair<Done, Status>> now = std::move(answers_);
+    std::vector<std::pair<Applied, Result<std::string>>> now = std::move(answers_);
     answers_.clear();
-    for (auto& [done, status] : now) done(std::move(status));
+    for (auto& [done, result] : now) done(std::move(result));
   }
 }
 

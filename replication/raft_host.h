@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,10 +40,13 @@ class ReplicatedState {
  public:
   virtual ~ReplicatedState() = default;
   // Replaces the whole state by a snapshot Save() made (on this replica or
-  // another); "" is the state a new group starts from.
-  virtual void Restore(std::string_view snapshot) = 0;
-  // Applies the committed command at `index`.
-  virtual void Apply(raft::Index index, std::string_view command) = 0;
+  // another); "" is the state a new group starts from. An error (a
+  // snapshot that does not restore) stops the host.
+  virtual Status Restore(std::string_view snapshot) = 0;
+  // Applies the committed command at `index` and returns its result, which
+  // the replica that proposed it hands to its proposer (as bytes, so a
+  // proposal forwarded from another node can be answered over the wire).
+  virtual std::string Apply(raft::Index index, std::string_view command) = 0;
   // The state as bytes Restore() takes.
   virtual std::string Save() const = 0;
 };
@@ -77,11 +81,14 @@ struct RaftHostStats {
 
 class RaftHost final {
  public:
-  // The answer to a proposal or a read: Ok once applied (a proposal) or
-  // once this replica reflects every write acknowledged before the read
-  // began. A proposal's kUnavailable with "may still be applied" is an
-  // unknown outcome; every other error means it was not applied.
+  // The answer to a read or a membership change: Ok once this replica
+  // reflects every write acknowledged before the read began, or once the
+  // change is applied.
   using Done = std::function<void(Status)>;
+  // The answer to a proposal: what applying it returned. kUnavailable with
+  // "may still be applied" is an unknown outcome; every other error means
+  // it was not applied.
+  using Applied = std::function<void(Result<std::string>)>;
   using Send = std::function<void(raft::NodeBatch)>;
   using StateFactory = std::function<std::unique_ptr<ReplicatedState>(raft::GroupId)>;
 
@@ -103,7 +110,7 @@ class RaftHost final {
   void Tick();
   void Receive(const raft::NodeBatch& batch);
   // Proposes `command` (non-empty) to `group`; this member must lead it.
-  void Propose(raft::GroupId group, std::string command, Done done);
+  void Propose(raft::GroupId group, std::string command, Applied done);
   // Proposes one membership change to `group` (on its leader).
   void ProposeConfChange(raft::GroupId group, raft::ConfChange change, Done done);
   // A linearizable read of `group` on this replica (Raft's ReadIndex).
@@ -117,13 +124,13 @@ class RaftHost final {
   const ReplicatedState* state(raft::GroupId group) const;
   raft::Index applied(raft::GroupId group) const;
   RaftHostStats stats() const;
-  Status health() const { return store_->health(); }
+  Status health() const;
 
  private:
   struct Waiting {
     raft::Term term = 0;  // a proposal's (0 for a read)
     uint64_t deadline = 0;
-    Done done;
+    Applied done;  // a read's or change's Done gets the status alone
   };
   struct Group {
     std::unique_ptr<ReplicatedState> state;
@@ -146,15 +153,17 @@ class RaftHost final {
   void StartGroup(raft::GroupId group, raft::RaftStorage stored);
   // The group if it exists and may take one more waiting request;
   // otherwise answers `done` and returns null.
-  Group* Admit(raft::GroupId group, const Done& done);
+  Group* Admit(raft::GroupId group, const Applied& done);
   void Apply(raft::GroupId group, const raft::Ready& ready);
   void ServeReads(Group& g);
   void MaybeCompact(raft::GroupId group, Group& g);
   void FailAll(Group& g, const Status& why);
+  // The host stops for good (health() says why).
+  void Stop(std::string why);
   Status RunRounds();
   // Answers are queued while the host's state is being changed and given
   // once it is consistent, so a Done may call the host again.
-  void Answer(Done done, Status status);
+  void Answer(Applied done, Result<std::string> result);
   void DeliverAnswers();
 
   RaftHostOptions options_;
@@ -163,10 +172,11 @@ class RaftHost final {
   std::unique_ptr<RaftLogStore> store_;
   raft::MultiRaft multi_;
   std::map<raft::GroupId, Group> groups_;
-  std::vector<std::pair<Done, Status>> answers_;
+  std::vector<std::pair<Applied, Result<std::string>>> answers_;
   uint64_t now_ = 0;  // ticks since Open
   uint64_t next_read_ = 1;
   RaftHostStats stats_;
+  std::optional<std::string> failure_;  // a snapshot that did not restore
 };
 
 }  // namespace strata::replication

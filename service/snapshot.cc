@@ -239,7 +239,57 @@ Result<Contents> Walk(std::string_view body,
   return c;
 }
 
+// The snapshot without its checksum, once the checksum matches.
+Result<std::string_view> CheckedBody(std::string_view data) {
+  if (data.size() < kMagic.size() + kDigestBytes || data.compare(0, kMagic.size(), kMagic) != 0) {
+    return Status::InvalidArgument("it does not start as one");
+  }
+  const std::string_view body(data.data(), data.size() - kDigestBytes);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(body.data(), body.size(), digest, &len, EVP_sha256(), nullptr);
+  if (len != kDigestBytes ||
+      std::string_view(reinterpret_cast<const char*>(digest), len) != data.substr(body.size())) {
+    return Status::InvalidArgument("its checksum does not match (cut short or damaged)");
+  }
+  return body;
+}
+
 }  // namespace
+
+Result<RestoreReport> RestoreNodeSnapshot(std::string_view snapshot, MvccStore* store,
+                                          std::vector<std::pair<int64_t, int64_t>>* leases) {
+  auto damaged = [](const Status& why) {
+    return Status::InvalidArgument("not a whole strata snapshot: " + why.message());
+  };
+  Result<std::string_view> body = CheckedBody(snapshot);
+  if (!body.ok()) return damaged(body.status());
+  Result<Contents> checked = Walk(*body, nullptr);
+  if (!checked.ok()) return damaged(checked.status());
+  if (checked->cluster) {
+    return Status::InvalidArgument("a cluster's snapshot is restored into a cluster");
+  }
+  RestoreReport report;
+  Result<Contents> walked =
+      Walk(*body, [&](std::string_view key, const std::vector<Version>& versions, size_t) {
+        for (const Version& v : versions) {
+          auto w = v.deleted ? store->Delete(key, Timestamp(v.timestamp))
+                             : store->Put(key, v.value, Timestamp(v.timestamp));
+          if (!w.ok()) return w.status();
+          ++report.versions;
+        }
+        ++report.keys;
+        return Status::Ok();
+      });
+  if (!walked.ok()) return walked.status();
+  store->RestoreMaxTimestamp(Timestamp(walked->revision));
+  if (walked->compact > 0) store->Compact(Timestamp(walked->compact));
+  report.revision = static_cast<int64_t>(walked->revision);
+  report.compact_revision = static_cast<int64_t>(walked->compact);
+  report.leases = walked->leases.size();
+  if (leases != nullptr) *leases = walked->leases;
+  return report;
+}
 
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const RestoreOptions& options) {
@@ -249,17 +299,9 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   auto damaged = [&](const std::string& why) {
     return Status::InvalidArgument(snapshot_file + " is not a whole strata snapshot: " + why);
   };
-  if (data.size() < kMagic.size() + kDigestBytes || data.compare(0, kMagic.size(), kMagic) != 0) {
-    return damaged("it does not start as one");
-  }
-  const std::string_view body(data.data(), data.size() - kDigestBytes);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(body.data(), body.size(), digest, &len, EVP_sha256(), nullptr);
-  if (len != kDigestBytes || std::string_view(reinterpret_cast<const char*>(digest), len) !=
-                                 std::string_view(data).substr(body.size())) {
-    return damaged("its checksum does not match (cut short or damaged)");
-  }
+  Result<std::string_view> checked_body = CheckedBody(data);
+  if (!checked_body.ok()) return damaged(checked_body.status().message());
+  const std::string_view body = *checked_body;
   // The whole structure first (cheap next to the writes): nothing lands in
   // the new directory from a file that cannot be restored.
   auto checked = Walk(body, nullptr);

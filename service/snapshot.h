@@ -166,6 +166,13 @@ inline constexpr int64_t kRegrantedLeaseTtl = 60;
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const RestoreOptions& options);
 
+// Restores one node's snapshot (all of it, whole and checked) into `store`,
+// an empty engine in memory: a replica that takes its leader's state.
+// `leases` (if not null) gets the snapshot's leases. kInvalidArgument if
+// the bytes are not a whole node snapshot.
+Result<RestoreReport> RestoreNodeSnapshot(std::string_view snapshot, MvccStore* store,
+                                          std::vector<std::pair<int64_t, int64_t>>* leases);
+
 }  // namespace strata::service
 
 #endif  // STRATA_SERVICE_SNAPSHOT_H_

@@ -33,12 +33,17 @@ using storage_testing::TempDir;
 // A state machine that remembers every command it applied, in order.
 class History final : public ReplicatedState {
  public:
-  void Restore(std::string_view snapshot) override {
+  Status Restore(std::string_view snapshot) override {
     commands.clear();
     std::istringstream in{std::string(snapshot)};
     for (std::string line; std::getline(in, line);) commands.push_back(line);
+    return Status::Ok();
   }
-  void Apply(raft::Index, std::string_view command) override { commands.emplace_back(command); }
+  // The result: how many commands were applied, with this one.
+  std::string Apply(raft::Index, std::string_view command) override {
+    commands.emplace_back(command);
+    return std::to_string(commands.size());
+  }
   std::string Save() const override {
     std::string out;
     for (const std::string& c : commands) out += c + "\n";
@@ -116,8 +121,8 @@ class Cluster {
     if (!up(id)) return;
     const std::string command = "g" + std::to_string(group) + "-" + std::to_string(next_++);
     proposed.insert(command);
-    host(id)->Propose(group, command, [this, command, group](Status status) {
-      if (status.ok()) acknowledged[group].push_back(command);
+    host(id)->Propose(group, command, [this, command, group](Result<std::string> result) {
+      if (result.ok()) acknowledged[group].push_back(command);
     });
     Run(id);
   }
@@ -293,12 +298,17 @@ TEST(RaftHostTest, AnswersProposalsAndReadsAndBoundsThem) {
   }
   ASSERT_EQ(host->raft().group(1)->role(), RaftRole::kLeader);
   std::vector<Status> answers;
+  std::string result;
   const auto answer = [&](Status status) { answers.push_back(std::move(status)); };
-  host->Propose(1, "x=1", answer);
+  const auto applied = [&](Result<std::string> r) {
+    if (r.ok()) result = *r;
+    answers.push_back(r.status());
+  };
+  host->Propose(1, "x=1", applied);
   host->Read(1, answer);
-  host->Propose(1, "", answer);
-  host->Propose(1, std::string(size_t{3} << 19 | 1, 'v'), answer);
-  host->Propose(7, "x=2", answer);
+  host->Propose(1, "", applied);
+  host->Propose(1, std::string(size_t{3} << 19 | 1, 'v'), applied);
+  host->Propose(7, "x=2", applied);
   ASSERT_TRUE(host->Run().ok());
   ASSERT_EQ(answers.size(), 5u);
   // The refusals come at once, in order; the write and the read after a
@@ -309,6 +319,7 @@ TEST(RaftHostTest, AnswersProposalsAndReadsAndBoundsThem) {
   EXPECT_TRUE(answers[3].ok()) << answers[3].message();
   EXPECT_TRUE(answers[4].ok()) << answers[4].message();
   EXPECT_EQ(CommandsOf(host->state(1)), std::vector<std::string>{"x=1"});
+  EXPECT_EQ(result, "1");  // what applying it returned
 }
 
 TEST(RaftHostTest, AFollowerRefusesProposalsNamingTheLeader) {
@@ -321,7 +332,7 @@ TEST(RaftHostTest, AFollowerRefusesProposalsNamingTheLeader) {
   ASSERT_NE(leader, 0u);
   const NodeId follower = leader % 3 + 1;
   Status answer;
-  cluster.host(follower)->Propose(1, "y", [&](Status status) { answer = std::move(status); });
+  cluster.host(follower)->Propose(1, "y", [&](Result<std::string> r) { answer = r.status(); });
   EXPECT_EQ(answer.code(), StatusCode::kUnavailable);
   EXPECT_NE(answer.message().find("node " + std::to_string(leader)), std::string::npos)
       << answer.message();
