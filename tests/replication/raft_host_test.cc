@@ -18,17 +18,12 @@
 #include <string>
 #include <vector>
 
-#include "storage_test_support.h"
+#include "host_cluster.h"
 
 namespace strata::replication {
 namespace {
 
 using raft::ConfChange;
-using raft::GroupId;
-using raft::NodeBatch;
-using raft::NodeId;
-using raft::RaftRole;
-using storage_testing::TempDir;
 
 // A state machine that remembers every command it applied, in order.
 class History final : public ReplicatedState {
@@ -56,123 +51,29 @@ const std::vector<std::string>& CommandsOf(const ReplicatedState* state) {
   return static_cast<const History*>(state)->commands;
 }
 
-class Cluster {
+// A HostCluster of Histories; each proposal a new command "g<group>-<n>".
+class Cluster : public HostCluster {
  public:
-  Cluster(int nodes, int groups, uint32_t seed) : random_(seed) {
-    options_.raft.election_ticks = 10;
-    options_.raft.random_seed = seed;
-    options_.log.sync = false;  // the tests crash processes, not machines
-    options_.compact_after = 25;
-    options_.timeout_ticks = 60;
-    std::vector<NodeId> voters;
-    for (int i = 1; i <= nodes; ++i) voters.push_back(static_cast<NodeId>(i));
-    for (NodeId id : voters) Start(id);
-    for (int g = 1; g <= groups; ++g) {
-      groups_.push_back(static_cast<GroupId>(g));
-      for (NodeId id : voters) EXPECT_TRUE(host(id)->CreateGroup(g, voters).ok());
-    }
-  }
-
-  RaftHost* host(NodeId id) { return hosts_[id].get(); }
-  bool up(NodeId id) { return hosts_[id] != nullptr; }
-  const std::vector<GroupId>& groups() const { return groups_; }
-
-  void Start(NodeId id, uint64_t fail_after_bytes = 0) {
-    RaftHostOptions options = options_;
-    options.log.fail_after_bytes = fail_after_bytes;
-    Result<std::unique_ptr<RaftHost>> host = RaftHost::Open(
-        id, dir_.File("node" + std::to_string(id)), options,
-        [](GroupId) { return std::make_unique<History>(); },
-        [this](NodeBatch batch) { network_.push_back(std::move(batch)); });
-    if (!host.ok() && fail_after_bytes != 0) {
-      ++torn_crashes;  // in the new segment's header: the start is a crash
-      return;
-    }
-    ASSERT_TRUE(host.ok()) << host.status().message();
-    hosts_[id] = std::move(*host);
-    Run(id);
-  }
-  void Crash(NodeId id) { hosts_[id].reset(); }
-
-  // The node's rounds; a failed write (an injected one) is a crash.
-  void Run(NodeId id) {
-    if (!up(id)) return;
-    if (!host(id)->Run().ok()) {
-      ++torn_crashes;
-      Crash(id);
-    }
-  }
-
-  void Deliver(size_t i, bool duplicate) {
-    NodeBatch batch = network_[i];
-    if (!duplicate) network_.erase(network_.begin() + static_cast<long>(i));
-    if (!up(batch.to) || cut_.count(batch.to) != cut_.count(batch.from)) return;
-    host(batch.to)->Receive(batch);
-    Run(batch.to);
-  }
-
-  void Tick(NodeId id) {
-    if (!up(id)) return;
-    host(id)->Tick();
-    Run(id);
-  }
-
-  void Propose(NodeId id, GroupId group) {
-    if (!up(id)) return;
-    const std::string command = "g" + std::to_string(group) + "-" + std::to_string(next_++);
-    proposed.insert(command);
-    host(id)->Propose(group, command, [this, command, group](Result<std::string> result) {
-      if (result.ok()) acknowledged[group].push_back(command);
-    });
-    Run(id);
-  }
-
-  // One random step of the simulation.
-  void Step() {
-    const int action = Pick(0, 99);
-    const NodeId node = static_cast<NodeId>(Pick(1, static_cast<int>(hosts_.size())));
-    if (action < 55 && !network_.empty()) {
-      const size_t i = static_cast<size_t>(Pick(0, static_cast<int>(network_.size()) - 1));
-      if (Pick(0, 9) == 0) {
-        network_.erase(network_.begin() + static_cast<long>(i));  // lost
-      } else {
-        Deliver(i, Pick(0, 19) == 0);
-      }
-    } else if (action < 75) {
-      Tick(node);
-    } else if (action < 93) {
-      Propose(node, groups_[static_cast<size_t>(Pick(0, static_cast<int>(groups_.size()) - 1))]);
-    } else if (action < 95) {
-      if (up(node)) {
-        if (Pick(0, 3) == 0) Crash(node);  // down about a fifth of the time
-      } else {
-        // Some restarts fail in the middle of a later write: a torn record.
-        Start(node, Pick(0, 2) == 0 ? static_cast<uint64_t>(Pick(1, 3000)) : 0);
-      }
-    } else if (action < 97) {
-      cut_.clear();
-      if (Pick(0, 1) == 0) cut_.insert(node);  // one node alone on its side
-    } else if (action < 99) {
-      for (NodeId id = 1; id <= hosts_.size(); ++id) {
-        if (up(id))
-          host(id)->Read(groups_[0], [this](Status status) {
-            if (status.ok()) ++reads_served;
-          });
-        Run(id);
-      }
-    }
-  }
+  Cluster(int nodes, int groups, uint32_t seed)
+      : HostCluster(
+            nodes, groups, seed, [](GroupId) { return std::make_unique<History>(); },
+            [](const ReplicatedState* state) {
+              std::string all;
+              for (const std::string& c : CommandsOf(state)) all += c + "\n";
+              return all;
+            },
+            [this](HostCluster&, NodeId id, GroupId group) { ProposeNext(id, group); }) {}
 
   // Every group's replicas that are up have applied prefixes of one history.
   void CheckPrefixes() {
-    for (GroupId group : groups_) {
+    for (GroupId group : groups()) {
       const std::vector<std::string>* longest = nullptr;
-      for (auto& [id, host] : hosts_) {
+      for (const auto& [id, host] : hosts()) {
         if (!host) continue;
         const std::vector<std::string>& applied = CommandsOf(host->state(group));
         if (longest == nullptr || applied.size() > longest->size()) longest = &applied;
       }
-      for (auto& [id, host] : hosts_) {
+      for (const auto& [id, host] : hosts()) {
         if (!host) continue;
         const std::vector<std::string>& applied = CommandsOf(host->state(group));
         ASSERT_TRUE(std::equal(applied.begin(), applied.end(), longest->begin()))
@@ -181,62 +82,18 @@ class Cluster {
     }
   }
 
-  // Restarts everyone, heals the network and runs until every group has
-  // a leader whose write every replica has applied.
-  void Heal() {
-    cut_.clear();
-    for (int round = 0; round < 3000; ++round) {
-      // A node whose injected write failure comes now restarts without.
-      for (auto& [id, host] : hosts_) {
-        if (!host) Start(id);
-      }
-      while (!network_.empty()) Deliver(0, false);
-      for (auto& [id, host] : hosts_) Tick(id);
-      if (round % 50 == 49) {
-        for (auto& [id, host] : hosts_) {
-          if (!host) Start(id);
-        }
-        for (GroupId group : groups_) {
-          for (auto& [id, host] : hosts_) {
-            if (host && host->raft().group(group)->role() == RaftRole::kLeader) Propose(id, group);
-          }
-        }
-        if (Agreed()) return;
-      }
-    }
-    ADD_FAILURE() << "the groups did not converge after healing";
-  }
-
-  // Every member of each group (in its own view) applied the same history.
-  bool Agreed() {
-    for (GroupId group : groups_) {
-      std::set<std::vector<std::string>> seen;
-      for (auto& [id, host] : hosts_) {
-        if (!host) return false;
-        const raft::Raft& raft = *host->raft().group(group);
-        if (raft.voters().count(id) + raft.learners().count(id) == 0) continue;
-        seen.insert(CommandsOf(host->state(group)));
-      }
-      if (seen.size() != 1 || seen.begin()->empty()) return false;
-    }
-    return true;
-  }
-
-  int Pick(int low, int high) { return std::uniform_int_distribution<int>(low, high)(random_); }
-
   std::set<std::string> proposed;
   std::map<GroupId, std::vector<std::string>> acknowledged;
-  int torn_crashes = 0;
-  int reads_served = 0;
 
  private:
-  TempDir dir_;
-  std::mt19937 random_;
-  RaftHostOptions options_;
-  std::map<NodeId, std::unique_ptr<RaftHost>> hosts_;
-  std::vector<GroupId> groups_;
-  std::deque<NodeBatch> network_;
-  std::set<NodeId> cut_;
+  void ProposeNext(NodeId id, GroupId group) {
+    const std::string command = "g" + std::to_string(group) + "-" + std::to_string(next_++);
+    proposed.insert(command);
+    host(id)->Propose(group, command, [this, command, group](Result<std::string> result) {
+      if (result.ok()) acknowledged[group].push_back(command);
+    });
+  }
+
   uint64_t next_ = 0;
 };
 

@@ -1,0 +1,75 @@
+// KvReplica: one replica of an etcd key space that is replicated the way
+// etcd replicates its own. A change is a command in a Raft log, and every
+// replica applies the same commands in the same order to an engine of its
+// own through KvService, so every replica numbers revisions alike and
+// holds the same history.
+//
+// A command carries the request, not its effect: the rules
+// (service/kv_rules.h) run on each replica as it applies, as etcd's apply
+// does. That is deterministic given the same state, since nothing on the
+// apply path reads a clock or anything of the node's own: no space quota
+// (the proposer checks it before proposing), no watcher-held compaction
+// floor (a compaction is physical at once), no leases yet.
+//
+// The engine lives in memory: after a restart it is rebuilt from the Raft
+// log's snapshot (Save: the node snapshot stream of service/snapshot.h)
+// and the entries after it.
+//
+// Not thread-safe: the Raft driver's thread applies, restores and reads.
+#ifndef STRATA_SERVICE_KV_REPLICA_H_
+#define STRATA_SERVICE_KV_REPLICA_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "service/commit_pipeline.h"
+#include "service/forwarded_write.h"
+#include "service/kv_service.h"
+#include "strata/mvcc_store.h"
+#include "strata/status.h"
+
+namespace strata::service {
+
+class KvReplica final {
+ public:
+  // `codec` encodes writes and their replies (the server's: etcd's
+  // protobuf) and must outlive the replica.
+  explicit KvReplica(const KvWriteCodec* codec, size_t max_txn_ops = 128);
+  ~KvReplica();
+
+  // The commands: a Put, DeleteRange or Txn; a compaction.
+  static std::string WriteCommand(const KvWriteCodec& codec, const KvWrite& write);
+  static std::string CompactCommand(int64_t revision);
+
+  // Applies one committed command; returns its reply as bytes, which
+  // DecodeWriteReply or DecodeCompactReply read. A command that does not
+  // decode gets an error reply (on every replica alike).
+  std::string Apply(std::string_view command);
+  Reply<KvWriteReply> DecodeWriteReply(std::string_view reply) const;
+  static Reply<CompactionResponse> DecodeCompactReply(std::string_view reply);
+
+  // The whole key space and its history (a node snapshot), and back. An
+  // empty snapshot is the empty key space a new group starts from.
+  std::string Save() const;
+  Status Restore(std::string_view snapshot);
+
+  // Reads (Range, HashKV) and the newest revision.
+  const KvService& kv() const { return *kv_; }
+  int64_t revision() const { return kv_->current_revision(); }
+
+ private:
+  // A fresh engine and service over it, at `revision`.
+  void Reset(std::unique_ptr<MvccStore> store);
+
+  const KvWriteCodec* codec_;
+  const size_t max_txn_ops_;
+  std::unique_ptr<MvccStore> store_;
+  std::unique_ptr<CommitPipeline> pipeline_;
+  std::unique_ptr<KvService> kv_;
+};
+
+}  // namespace strata::service
+
+#endif  // STRATA_SERVICE_KV_REPLICA_H_
