@@ -37,7 +37,7 @@ ALLOWED = {
     # ClusterKv runs etcd's rules over the cluster's transactions.
     "service": {"strata", "storage", "cluster"},
     "ops": {"strata", "protocol"},
-    "server": {"strata", "service", "ops", "protocol", "cluster"},
+    "server": {"strata", "service", "ops", "protocol", "cluster", "replication", "raft"},
     # The in-process cluster driver runs members over the server's links.
     "bench": {"strata", "bench", "cluster", "server"},
     "examples": {"strata"},  # what an installed user has: the public API only

@@ -26,6 +26,7 @@
 #include "base/mutex.h"
 #include "server/cluster_runtime.h"
 #include "server/etcd_server.h"
+#include "server/kv_front.h"
 #include "server/kv_write_codec.h"
 #include "service/auth_store.h"
 #include "service/cluster_auth_record.h"
@@ -77,10 +78,10 @@ struct ClusterFrontStats {
   service::ShardLocksStats lanes;  // writes of keys several members own
 };
 
-class ClusterFront final {
+class ClusterFront final : public KvFront {
  public:
   template <typename T>
-  using Done = std::function<void(service::Reply<T>)>;
+  using Done = KvFront::Done<T>;
 
   // Binds the peer port and starts the member; kUnavailable if the port is
   // taken, kInvalidArgument for a member list that does not name `self`.
@@ -89,13 +90,14 @@ class ClusterFront final {
   static Result<std::unique_ptr<ClusterFront>> Start(ClusterFrontOptions options, MvccStore* store,
                                                      const Store* durable);
   // Stops the peer port, then the member: calls in flight are not answered.
-  ~ClusterFront();
+  ~ClusterFront() override;
 
-  void Range(service::RangeRequest request, Done<service::RangeResponse> done);
-  void Put(service::PutRequest request, Done<service::PutResponse> done);
-  void DeleteRange(service::DeleteRangeRequest request, Done<service::DeleteRangeResponse> done);
-  void Txn(service::TxnRequest request, Done<service::TxnResponse> done);
-  void Compact(service::CompactionRequest request, Done<service::CompactionResponse> done);
+  void Range(service::RangeRequest request, Done<service::RangeResponse> done) override;
+  void Put(service::PutRequest request, Done<service::PutResponse> done) override;
+  void DeleteRange(service::DeleteRangeRequest request,
+                   Done<service::DeleteRangeResponse> done) override;
+  void Txn(service::TxnRequest request, Done<service::TxnResponse> done) override;
+  void Compact(service::CompactionRequest request, Done<service::CompactionResponse> done) override;
   // etcd's leases over the cluster (service/cluster_leases.h).
   void LeaseGrant(int64_t id, int64_t ttl, Done<service::LeaseGrantResult> done);
   void LeaseRevoke(int64_t id, Done<int64_t> done);
@@ -172,7 +174,7 @@ class ClusterFront final {
 
   // The member's clock as of its last loop turn: a header's revision
   // outside the key-value calls.
-  int64_t current_revision() const;
+  int64_t current_revision() const override;
   // etcd's watches over the cluster.
   service::Watches& watches() { return *watches_; }
   // Reads one key on every shard: empty if each answered, else why not.

@@ -155,8 +155,8 @@ class KvImpl final : public pb::KV::CallbackService {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
     }
-    if (s_->cluster) {
-      s_->cluster->Range(FromProto(*req), [this, reactor, resp](Reply<service::RangeResponse> r) {
+    if (s_->kv_front) {
+      s_->kv_front->Range(FromProto(*req), [this, reactor, resp](Reply<service::RangeResponse> r) {
         Finish(reactor, r, resp);
       });
       return reactor;
@@ -186,7 +186,7 @@ class KvImpl final : public pb::KV::CallbackService {
     }
     AfterLeaseChecks<service::PutResponse>(
         std::move(leases), reactor, resp, [this, req](auto done) {
-          if (s_->cluster) return s_->cluster->Put(FromProto(*req), std::move(done));
+          if (s_->kv_front) return s_->kv_front->Put(FromProto(*req), std::move(done));
           s_->kv->Put(FromProto(*req), std::move(done));
         });
     return reactor;
@@ -203,8 +203,8 @@ class KvImpl final : public pb::KV::CallbackService {
     auto done = [this, reactor, resp](Reply<service::DeleteRangeResponse> r) {
       Finish(reactor, r, resp);
     };
-    if (s_->cluster) {
-      s_->cluster->DeleteRange(FromProto(*req), std::move(done));
+    if (s_->kv_front) {
+      s_->kv_front->DeleteRange(FromProto(*req), std::move(done));
     } else {
       s_->kv->DeleteRange(FromProto(*req), std::move(done));
     }
@@ -225,7 +225,7 @@ class KvImpl final : public pb::KV::CallbackService {
     }
     AfterLeaseChecks<service::TxnResponse>(
         std::move(leases), reactor, resp, [this, req](auto done) {
-          if (s_->cluster) return s_->cluster->Txn(FromProto(*req), std::move(done));
+          if (s_->kv_front) return s_->kv_front->Txn(FromProto(*req), std::move(done));
           s_->kv->Txn(FromProto(*req), std::move(done));
         });
     return reactor;
@@ -244,8 +244,8 @@ class KvImpl final : public pb::KV::CallbackService {
       s_->Header(r.value().header.revision, resp->mutable_header());
       reactor->Finish(grpc::Status::OK);
     };
-    if (s_->cluster) {
-      s_->cluster->Compact({req->revision(), req->physical()}, std::move(done));
+    if (s_->kv_front) {
+      s_->kv_front->Compact({req->revision(), req->physical()}, std::move(done));
     } else {
       s_->kv->Compact({req->revision(), req->physical()}, std::move(done));
     }
@@ -1023,7 +1023,38 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   impl->identity.cluster_id = EtcdClusterId(std::move(member_ids));
   impl->identity.raft_term = 2;  // what a fresh single-member etcd reports
 
-  if (!options.cluster_members.empty()) {
+  if (!options.cluster_members.empty() && options.replicated) {
+    ReplicatedFrontOptions replicated;
+    replicated.self = options.name;
+    replicated.members = options.cluster_members;
+    replicated.listen_peer = options.listen_peer;
+    replicated.raft_dir = options.data_dir + "/raft";
+    replicated.max_txn_ops = options.max_txn_ops;
+    replicated.max_request_bytes = options.max_request_bytes;
+    replicated.sync = options.sync != SyncMode::kNone;
+    if (options.snapshot_count > 0) replicated.snapshot_count = options.snapshot_count;
+    if (options.peer_tls.configured()) {
+      auto served = MakeClientTlsCredentials(options.peer_tls);
+      if (!served.ok()) return served.status();
+      auto presented = MakePeerChannelCredentials(options.peer_tls);
+      if (!presented.ok()) return presented.status();
+      replicated.peer_server_credentials = std::move(*served);
+      replicated.peer_channel_credentials = std::move(*presented);
+    }
+    if (!options.peer_faults.empty()) {
+      auto faults =
+          PeerFaults::Parse(options.peer_faults, [log = options.log](std::string_view line) {
+            if (log) log->Write(ops::LogLevel::kWarn, "peer-faults", line);
+          });
+      if (!faults.ok()) return faults.status();
+      replicated.peer_faults = std::move(*faults);
+    }
+    auto front = ReplicatedFront::Start(std::move(replicated));
+    if (!front.ok()) return front.status();
+    impl->replicated = std::move(*front);
+    impl->kv_front = impl->replicated.get();
+    impl->not_served = MakeNotServedReplicatedService();
+  } else if (!options.cluster_members.empty()) {
     ClusterFrontOptions cluster;
     cluster.self = options.name;
     cluster.members = options.cluster_members;
@@ -1063,6 +1094,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     auto front = ClusterFront::Start(std::move(cluster), impl->store, impl->durable.get());
     if (!front.ok()) return front.status();
     impl->cluster = std::move(*front);
+    impl->kv_front = impl->cluster.get();
     impl->cluster_auth_journal->Attach(impl->cluster.get());
     impl->cluster_wake = impl->cluster.get();
     impl->not_served = MakeNotServedOverClusterService();
@@ -1127,13 +1159,16 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.RegisterService(impl->kv_service.get());
-  builder.RegisterService(impl->watch_service.get());
-  builder.RegisterService(impl->lease_service.get());
-  builder.RegisterService(impl->maintenance_service.get());
-  builder.RegisterService(impl->cluster_service.get());
-  builder.RegisterService(impl->strata_service.get());
-  builder.RegisterService(impl->auth_service.get());
-  if (impl->cluster) {
+  if (!impl->replicated) {
+    // A replicated key space serves KV alone for now (docs/REPLICATION.md).
+    builder.RegisterService(impl->watch_service.get());
+    builder.RegisterService(impl->lease_service.get());
+    builder.RegisterService(impl->maintenance_service.get());
+    builder.RegisterService(impl->cluster_service.get());
+    builder.RegisterService(impl->strata_service.get());
+    builder.RegisterService(impl->auth_service.get());
+  }
+  if (impl->not_served) {
     // What does not run over a cluster answers so, in a sentence.
     builder.RegisterCallbackGenericService(impl->not_served.get());
   }

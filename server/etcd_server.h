@@ -61,6 +61,12 @@ struct ServerOptions {
   // the whole cluster.
   std::vector<ClusterMemberAddress> cluster_members;
   std::string listen_peer = "127.0.0.1:2380";
+  // With cluster_members: the members replicate the whole key space (one
+  // Raft group, as etcd; server/replicated_front.h) instead of sharding it.
+  bool replicated = false;
+  // etcd's --snapshot-count: entries applied between two snapshots of a
+  // replicated member's state (0: the default, 10,000).
+  uint64_t snapshot_count = 0;
   // Peer TLS (etcd's --peer-cert-file and friends): the peer port serves it
   // and the links present it; unconfigured: plain text.
   ClientTlsOptions peer_tls = {.cert_file = {},

@@ -167,6 +167,45 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
 }
 
 // Why the server is not healthy, or empty.
+// What a member of a replicated key space adds: its Raft group and log.
+void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) {
+  const ReplicatedFrontStats st = front.Stats();
+  One(out, "gauge", "strata_raft_leader",
+      "The leader's node id (members in name order, from 1; 0: none known).",
+      static_cast<double>(st.leader));
+  One(out, "gauge", "strata_raft_is_leader", "Whether this member leads.",
+      st.leader != 0 && st.leader == st.self ? 1 : 0);
+  One(out, "gauge", "strata_raft_term", "The Raft term this member is in.",
+      static_cast<double>(st.term));
+  One(out, "counter", "strata_raft_applied_total", "Commands applied by this member.",
+      static_cast<double>(st.host.applied));
+  One(out, "counter", "strata_raft_rounds_total",
+      "Rounds of Raft work, each with one sync of the Raft log.",
+      static_cast<double>(st.host.rounds));
+  One(out, "counter", "strata_raft_log_syncs_total", "fdatasyncs of the Raft log.",
+      static_cast<double>(st.host.log.syncs));
+  One(out, "counter", "strata_raft_proposals_failed_total",
+      "Proposals refused, replaced by another leader's entries or timed out.",
+      static_cast<double>(st.host.proposals_failed));
+  One(out, "counter", "strata_raft_snapshots_total",
+      "Snapshots of this member's state (log compactions).",
+      static_cast<double>(st.host.compactions));
+  One(out, "counter", "strata_raft_snapshots_restored_total",
+      "Snapshots received from a leader and restored.",
+      static_cast<double>(st.host.snapshots_restored));
+  One(out, "counter", "strata_raft_forwarded_total", "Writes this member handed to the leader.",
+      static_cast<double>(st.forwarded));
+  One(out, "counter", "strata_raft_served_for_peers_total",
+      "Writes other members handed to this one as leader.",
+      static_cast<double>(st.served_for_peers));
+  One(out, "counter", "strata_raft_messages_dropped_from_peers_total",
+      "Raft batches dropped because the loop's queue was full.",
+      static_cast<double>(st.dropped_from_peers));
+  One(out, "counter", "strata_raft_malformed_from_peers_total",
+      "Peer messages that were not a well-formed Raft batch or command for this member.",
+      static_cast<double>(st.malformed_from_peers));
+}
+
 std::string Unhealthy(EtcdServer::Impl& s) {
   if (s.durable) {
     const Status h = s.durable->health();
@@ -174,6 +213,8 @@ std::string Unhealthy(EtcdServer::Impl& s) {
   }
   // A member of a cluster is healthy when every shard answers a read.
   if (s.cluster) return s.cluster->Probe(std::chrono::milliseconds(3000));
+  // A replicated member, when its Raft log works and it knows a leader.
+  if (s.replicated) return s.replicated->Unhealthy();
   if (s.quota->alarmed()) return "the NOSPACE alarm is raised (etcdctl alarm list)";
   service::RangeRequest probe;
   probe.span = {"health", ""};
@@ -375,6 +416,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
       "How far behind the newest revision the watcher holding compaction back is (0: none).",
       static_cast<double>(floor.revision != INT64_MAX ? floor.lag : 0));
   if (s.cluster) RenderClusterMetrics(*s.cluster, out);
+  if (s.replicated) RenderReplicatedMetrics(*s.replicated, out);
   return out.text();
 }
 

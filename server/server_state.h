@@ -20,6 +20,7 @@
 #include "server/etcd_server.h"
 #include "server/grpc_metrics.h"
 #include "server/proto_convert.h"
+#include "server/replicated_front.h"
 #include "server/request_auth.h"
 #include "service/auth_store.h"
 #include "service/auto_compactor.h"
@@ -52,6 +53,12 @@ class EtcdServer::Impl {
   // that what reports on them keeps working; the store above holds this
   // node's shard.
   std::unique_ptr<ClusterFront> cluster;
+  // Or as one member of a replicated key space (--cluster-mode
+  // replicated): every member holds all of it.
+  std::unique_ptr<ReplicatedFront> replicated;
+  // Where KV calls go: the cluster, the replicated key space, or (null)
+  // the one-node KvService.
+  KvFront* kv_front = nullptr;
   std::atomic<ClusterFront*> cluster_wake{nullptr};
   std::unique_ptr<MvccStore> unserved;
   std::unique_ptr<grpc::CallbackGenericService> not_served;
@@ -105,7 +112,7 @@ class EtcdServer::Impl {
   // What a header says outside a request: the newest revision, or in a
   // cluster this member's clock.
   int64_t CurrentRevision() const {
-    return cluster ? cluster->current_revision() : kv->current_revision();
+    return kv_front ? kv_front->current_revision() : kv->current_revision();
   }
   void Header(int64_t revision, etcdserverpb::ResponseHeader* h) const {
     ToProto(identity, service::ResponseHeader{revision}, h);

@@ -164,10 +164,17 @@ int main(int argc, char** argv) {
   app.add_flag("--strict-reconfig-check", strict_reconfig_check,
                "accepted for etcd compatibility; a strata cluster takes no membership changes "
                "yet");
-  uint64_t snapshot_count = 0;
-  app.add_option("--snapshot-count", snapshot_count,
-                 "accepted for etcd compatibility; strata checkpoints by log size "
-                 "(--checkpoint-log-mb)");
+  app.add_option("--snapshot-count", o.snapshot_count,
+                 "with --cluster-mode replicated: entries applied between two snapshots of the "
+                 "member's state (0: 10000); otherwise accepted for etcd compatibility (strata "
+                 "checkpoints by log size, --checkpoint-log-mb)");
+  std::string cluster_mode = "sharded";
+  app.add_option("--cluster-mode", cluster_mode,
+                 "with --initial-cluster: 'sharded' (each member owns a part of the keys, "
+                 "docs/CLUSTER.md) or 'replicated' (every member holds all of them in one Raft "
+                 "group, as etcd; KV only for now, docs/REPLICATION.md)")
+      ->check(CLI::IsMember({"sharded", "replicated"}))
+      ->capture_default_str();
   app.add_option("--max-request-bytes", o.max_request_bytes,
                  "largest request accepted (etcd's default 1.5 MiB); larger ones get "
                  "'etcdserver: request is too large'")
@@ -352,6 +359,22 @@ int main(int argc, char** argv) {
     }
     o.listen_peer = parsed[0].host_port;
     o.cluster_members = members;
+    o.replicated = cluster_mode == "replicated";
+    if (o.replicated && o.in_memory) {
+      LogLine(
+          "--cluster-mode replicated keeps each member's Raft log on disk: give a "
+          "--data-dir, not --in-memory");
+      return 2;
+    }
+    if (o.replicated && o.peer_auto_tls) {
+      LogLine(
+          "--cluster-mode replicated takes peer TLS from --peer-cert-file and friends; "
+          "--peer-auto-tls is not supported there yet");
+      return 2;
+    }
+  } else if (cluster_mode == "replicated") {
+    LogLine("--cluster-mode replicated needs --initial-cluster naming every member");
+    return 2;
   }
   // Tests only: faults on the peer links (server/peer_faults.h).
   if (const char* faults = std::getenv("STRATA_PEER_FAULTS"); faults != nullptr && *faults) {
@@ -377,6 +400,10 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   if (!restore_file.empty()) {
+    if (o.replicated) {
+      LogLine("--restore does not restore a replicated member yet (docs/REPLICATION.md)");
+      return 2;
+    }
     if (o.in_memory) {
       LogLine("--restore needs a --data-dir (not --in-memory)");
       return 2;

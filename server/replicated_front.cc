@@ -1,0 +1,425 @@
+#include "server/replicated_front.h"
+
+#include <algorithm>
+#include <mutex>
+#include <utility>
+
+#include "replication/raft_wire.h"
+#include "service/kv_replica.h"
+
+namespace strata::server {
+
+using replication::RaftHost;
+using service::ErrorCode;
+using service::KvReplica;
+using service::Reply;
+using service::ServiceError;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The one Raft group every member belongs to.
+constexpr raft::GroupId kGroup = 1;
+
+ServiceError NoLeader() { return {ErrorCode::kUnavailable, "etcdserver: no leader"}; }
+ServiceError TimedOut() { return {ErrorCode::kUnavailable, "etcdserver: request timed out"}; }
+
+// What a proposal's error means to an etcd client.
+ServiceError ToServiceError(const Status& status) {
+  const std::string& m = status.message();
+  if (status.code() == StatusCode::kIoError) {
+    return service::etcd_errors::StorageFailed(m);
+  }
+  if (m.find("not the leader") != std::string::npos) return NoLeader();
+  if (m.find("replaced the proposal") != std::string::npos ||
+      m.find("leader changed") != std::string::npos) {
+    return {ErrorCode::kUnavailable, "etcdserver: leader changed"};
+  }
+  if (m.find("too many requests") != std::string::npos) {
+    return {ErrorCode::kResourceExhausted, "etcdserver: too many requests"};
+  }
+  if (status.code() == StatusCode::kInvalidArgument) return {ErrorCode::kInvalidArgument, m};
+  return TimedOut();
+}
+
+}  // namespace
+
+// The replica as the Raft host applies it; reads from other threads hold
+// the front's shared lock, a restore the exclusive one.
+class ReplicatedFront::ReplicaState final : public replication::ReplicatedState {
+ public:
+  ReplicaState(const service::KvWriteCodec* codec, size_t max_txn_ops, std::shared_mutex* mu,
+               std::atomic<int64_t>* revision)
+      : replica(codec, max_txn_ops), mu_(mu), revision_(revision) {}
+
+  Status Restore(std::string_view snapshot) override {
+    std::unique_lock lock(*mu_);
+    Status restored = replica.Restore(snapshot);
+    revision_->store(replica.revision());
+    return restored;
+  }
+  std::string Apply(raft::Index, std::string_view command) override {
+    std::string result = replica.Apply(command);
+    revision_->store(replica.revision());
+    return result;
+  }
+  std::string Save() const override { return replica.Save(); }
+
+  KvReplica replica;
+
+ private:
+  std::shared_mutex* mu_;
+  std::atomic<int64_t>* revision_;
+};
+
+ReplicatedFront::ReplicatedFront(ReplicatedFrontOptions options)
+    : options_(std::move(options)),
+      network_(options_.self,
+               PeerNetworkOptions{options_.peer_channel_credentials, 10000, 512, 4 << 20,
+                                  std::chrono::milliseconds(20), std::chrono::milliseconds(1000),
+                                  options_.peer_faults},
+               [this](const std::string& from, peerpb::Message message) {
+                 Receive(from, std::move(message));
+               }) {}
+
+Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontOptions options) {
+  std::unique_ptr<ReplicatedFront> front(new ReplicatedFront(std::move(options)));
+  const ReplicatedFrontOptions& o = front->options_;
+  // Node ids by name order, so members given the list in any order agree.
+  for (const auto& m : o.members) front->names_.push_back(m.name);
+  std::sort(front->names_.begin(), front->names_.end());
+  if (std::adjacent_find(front->names_.begin(), front->names_.end()) != front->names_.end()) {
+    return Status::InvalidArgument("--initial-cluster names a member twice");
+  }
+  auto self = std::find(front->names_.begin(), front->names_.end(), o.self);
+  if (self == front->names_.end()) {
+    return Status::InvalidArgument("--initial-cluster does not name this member (--name " + o.self +
+                                   ")");
+  }
+  front->self_id_ = static_cast<raft::NodeId>(self - front->names_.begin() + 1);
+  std::vector<raft::NodeId> voters;
+  for (size_t i = 1; i <= front->names_.size(); ++i) voters.push_back(i);
+
+  replication::RaftHostOptions host;
+  host.raft.election_ticks = o.election_ticks;
+  host.raft.random_seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  host.log.sync = o.sync;
+  host.compact_after = o.snapshot_count;
+  host.max_command_bytes = o.max_request_bytes + 1024;
+  host.timeout_ticks = static_cast<uint64_t>(o.request_timeout / o.tick) + 1;
+  ReplicatedFront* raw = front.get();
+  auto opened = RaftHost::Open(
+      front->self_id_, o.raft_dir, host,
+      [raw](raft::GroupId) {
+        auto state = std::make_unique<ReplicaState>(&raw->codec_, raw->options_.max_txn_ops,
+                                                    &raw->replica_mu_, &raw->revision_);
+        raw->replica_ = state.get();
+        return state;
+      },
+      [raw](raft::NodeBatch batch) {
+        peerpb::Message message;
+        message.set_raft_batch(replication::EncodeNodeBatch(batch));
+        if (batch.to >= 1 && batch.to <= raw->names_.size()) {
+          raw->network_.Send(raw->names_[batch.to - 1], std::move(message));
+        }
+      });
+  if (!opened.ok()) return opened.status();
+  front->host_ = std::move(*opened);
+  if (front->host_->raft().group(kGroup) == nullptr) {
+    if (Status created = front->host_->CreateGroup(kGroup, voters); !created.ok()) return created;
+  }
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(
+      o.listen_peer,
+      o.peer_server_credentials ? o.peer_server_credentials : grpc::InsecureServerCredentials(),
+      &front->peer_port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>((8 << 20) + o.max_request_bytes));
+  builder.RegisterService(front->network_.service());
+  front->peer_server_ = builder.BuildAndStart();
+  if (!front->peer_server_ || front->peer_port_ == 0) {
+    return Status::Unavailable("cannot listen on the peer URL " + o.listen_peer +
+                               " (is the port in use?)");
+  }
+  for (const auto& m : o.members) {
+    if (m.name != o.self) front->network_.AddPeer(m.name, m.host_port);
+  }
+  front->loop_ = std::thread([raw] { raw->Loop(); });
+  return front;
+}
+
+ReplicatedFront::~ReplicatedFront() {
+  // Peers' streams never end on their own: they are cut after a second.
+  if (peer_server_) {
+    peer_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    peer_server_->Wait();
+  }
+  {
+    MutexLock lock(mu_);
+    stopping_ = true;
+  }
+  wake_.NotifyAll();
+  if (loop_.joinable()) loop_.join();
+}
+
+bool ReplicatedFront::Post(std::function<void()> task, bool from_peer) {
+  {
+    MutexLock lock(mu_);
+    if (stopping_) return false;
+    if (from_peer && tasks_.size() >= options_.max_queued) {
+      ++dropped_from_peers_;
+      return false;
+    }
+    tasks_.push_back(std::move(task));
+  }
+  wake_.NotifyOne();
+  return true;
+}
+
+void ReplicatedFront::Loop() {
+  Clock::time_point next_tick = Clock::now() + options_.tick;
+  for (;;) {
+    std::deque<std::function<void()>> batch;
+    {
+      UniqueLock lock(mu_);
+      wake_.WaitUntil(lock, next_tick,
+                      [&]() STRATA_REQUIRES(mu_) { return stopping_ || !tasks_.empty(); });
+      if (stopping_) return;
+      batch.swap(tasks_);
+    }
+    for (auto& task : batch) task();
+    if (Clock::now() >= next_tick) {
+      host_->Tick();
+      ExpireForwarded();
+      next_tick = std::max(next_tick + options_.tick, Clock::now());
+    }
+    // A failed log stops the host for good; its health answers every
+    // later call.
+    const Status ran = host_->Run();
+    const raft::Raft& raft = *host_->raft().group(kGroup);
+    leader_ = raft.leader();
+    term_ = raft.term();
+    MutexLock lock(mu_);
+    host_stats_ = host_->stats();
+    if (!ran.ok()) host_failure_ = "the Raft log failed: " + ran.message();
+  }
+}
+
+void ReplicatedFront::ProposeAnywhere(std::string command, Applied done) {
+  auto shared = std::make_shared<Applied>(std::move(done));
+  if (!Post([this, command = std::move(command), shared]() mutable {
+        Propose(std::move(command), std::move(*shared));
+      })) {
+    (*shared)(Status::Unavailable("the server is stopping"));
+  }
+}
+
+void ReplicatedFront::Propose(std::string command, Applied done) {
+  const raft::Raft& raft = *host_->raft().group(kGroup);
+  if (raft.role() == raft::RaftRole::kLeader || raft.leader() == raft::kNobody ||
+      raft.leader() == self_id_) {
+    // Not leading and no leader known: the host refuses it at once.
+    host_->Propose(kGroup, std::move(command), std::move(done));
+    return;
+  }
+  const uint64_t id = next_msg_id_++;
+  peerpb::Message message;
+  message.set_msg_id(id);
+  message.mutable_raft_propose()->set_group(kGroup);
+  message.mutable_raft_propose()->set_command(std::move(command));
+  if (!network_.Send(names_[raft.leader() - 1], std::move(message))) {
+    done(Status::Unavailable("not the leader; the link to the leader is full"));
+    return;
+  }
+  ++forwarded_count_;
+  forwarded_[id] =
+      Forwarded{std::move(done), Clock::now() + options_.request_timeout, raft.leader()};
+}
+
+void ReplicatedFront::Receive(const std::string& from, peerpb::Message message) {
+  switch (message.body_case()) {
+    case peerpb::Message::kRaftBatch: {
+      raft::NodeBatch batch;
+      if (!replication::DecodeNodeBatch(message.raft_batch(), self_id_, &batch).ok() ||
+          batch.from > names_.size() || names_[batch.from - 1] != from) {
+        ++malformed_;
+        return;
+      }
+      auto shared = std::make_shared<raft::NodeBatch>(std::move(batch));
+      Post([this, shared] { host_->Receive(*shared); }, /*from_peer=*/true);
+      return;
+    }
+    case peerpb::Message::kRaftPropose: {
+      const uint64_t id = message.msg_id();
+      auto command = std::make_shared<std::string>(
+          std::move(*message.mutable_raft_propose()->mutable_command()));
+      Post([this, from, id, command] { ServeForwarded(from, id, std::move(*command)); },
+           /*from_peer=*/true);
+      return;
+    }
+    case peerpb::Message::kRaftProposeReply: {
+      const uint64_t id = message.in_reply_to();
+      const peerpb::RaftProposeReply& reply = message.raft_propose_reply();
+      Result<std::string> result =
+          reply.code() == 0 ? Result<std::string>(reply.result())
+                            : Result<std::string>(Status(
+                                  static_cast<StatusCode>(std::min<uint32_t>(
+                                      reply.code(), static_cast<uint32_t>(StatusCode::kIoError))),
+                                  reply.message()));
+      auto shared = std::make_shared<Result<std::string>>(std::move(result));
+      Post([this, id, shared] { CompleteForwarded(id, std::move(*shared)); });
+      return;
+    }
+    default:
+      ++malformed_;  // a sharded cluster's message: not a member of this one
+  }
+}
+
+void ReplicatedFront::ServeForwarded(const std::string& from, uint64_t msg_id,
+                                     std::string command) {
+  ++served_count_;
+  host_->Propose(kGroup, std::move(command), [this, from, msg_id](Result<std::string> result) {
+    peerpb::Message reply;
+    reply.set_in_reply_to(msg_id);
+    peerpb::RaftProposeReply* body = reply.mutable_raft_propose_reply();
+    if (result.ok()) {
+      body->set_result(std::move(*result));
+    } else {
+      body->set_code(static_cast<uint32_t>(result.status().code()));
+      body->set_message(result.status().message());
+    }
+    network_.Send(from, std::move(reply));
+  });
+}
+
+void ReplicatedFront::CompleteForwarded(uint64_t msg_id, Result<std::string> result) {
+  auto it = forwarded_.find(msg_id);
+  if (it == forwarded_.end()) return;  // timed out already
+  Applied done = std::move(it->second.done);
+  forwarded_.erase(it);
+  done(std::move(result));
+}
+
+void ReplicatedFront::ExpireForwarded() {
+  const auto now = Clock::now();
+  const raft::NodeId leader = host_->raft().group(kGroup)->leader();
+  for (auto it = forwarded_.begin(); it != forwarded_.end();) {
+    // Handed to a leader that is no longer one: it may have died with it,
+    // so the client hears now rather than at the deadline.
+    const bool deposed = leader != raft::kNobody && leader != it->second.leader;
+    if (it->second.deadline > now && !deposed) {
+      ++it;
+      continue;
+    }
+    Applied done = std::move(it->second.done);
+    it = forwarded_.erase(it);
+    done(Status::Unavailable(deposed ? "the leader changed; the proposal may still be applied"
+                                     : "no answer from the leader; the proposal may still be "
+                                       "applied"));
+  }
+}
+
+template <typename T>
+void ReplicatedFront::Write(service::KvWrite write, Done<T> done) {
+  ProposeAnywhere(KvReplica::WriteCommand(codec_, write), [this, done = std::move(done)](
+                                                              Result<std::string> result) {
+    if (!result.ok()) return done(ToServiceError(result.status()));
+    Reply<service::KvWriteReply> reply = codec_.DecodeReply(*result);
+    if (!reply.ok()) return done(reply.error());
+    if (!std::holds_alternative<T>(reply.value())) {
+      return done(ServiceError{ErrorCode::kInternal, "strata: a reply of another kind"});
+    }
+    done(std::get<T>(std::move(reply.value())));
+  });
+}
+
+void ReplicatedFront::Put(service::PutRequest request, Done<service::PutResponse> done) {
+  Write<service::PutResponse>(std::move(request), std::move(done));
+}
+
+void ReplicatedFront::DeleteRange(service::DeleteRangeRequest request,
+                                  Done<service::DeleteRangeResponse> done) {
+  Write<service::DeleteRangeResponse>(std::move(request), std::move(done));
+}
+
+void ReplicatedFront::Txn(service::TxnRequest request, Done<service::TxnResponse> done) {
+  Write<service::TxnResponse>(std::move(request), std::move(done));
+}
+
+void ReplicatedFront::Compact(service::CompactionRequest request,
+                              Done<service::CompactionResponse> done) {
+  ProposeAnywhere(KvReplica::CompactCommand(request.revision),
+                  [done = std::move(done)](Result<std::string> result) {
+                    if (!result.ok()) return done(ToServiceError(result.status()));
+                    done(KvReplica::DecodeCompactReply(*result));
+                  });
+}
+
+void ReplicatedFront::Range(service::RangeRequest request, Done<service::RangeResponse> done) {
+  const auto read = [this, request, done]() {
+    std::shared_lock lock(replica_mu_);
+    done(replica_->replica.kv().Range(request));
+  };
+  if (request.serializable) return read();
+  // Linearizable: once this replica has applied a read index.
+  auto shared = std::make_shared<std::function<void()>>(read);
+  if (!Post([this, shared, done] {
+        host_->Read(kGroup, [shared, done](Status status) {
+          if (!status.ok()) return done(ToServiceError(status));
+          (*shared)();
+        });
+      })) {
+    done(ServiceError{ErrorCode::kUnavailable, "the server is stopping"});
+  }
+}
+
+std::string ReplicatedFront::Unhealthy() const {
+  {
+    MutexLock lock(mu_);
+    if (!host_failure_.empty()) return host_failure_;
+  }
+  if (leader_.load() == raft::kNobody) return "no Raft leader is known";
+  return "";
+}
+
+ReplicatedFrontStats ReplicatedFront::Stats() const {
+  ReplicatedFrontStats stats;
+  stats.leader = leader_.load();
+  stats.self = self_id_;
+  stats.term = term_.load();
+  stats.forwarded = forwarded_count_.load();
+  stats.served_for_peers = served_count_.load();
+  stats.malformed_from_peers = malformed_.load();
+  stats.network = network_.Stats();
+  MutexLock lock(mu_);
+  stats.dropped_from_peers = dropped_from_peers_;
+  stats.host = host_stats_;
+  stats.applied = host_stats_.applied;
+  return stats;
+}
+
+namespace {
+
+class NotServedReplicated final : public grpc::CallbackGenericService {
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    class Reactor final : public grpc::ServerGenericBidiReactor {
+     public:
+      explicit Reactor(const std::string& method) {
+        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                            "strata: " + method +
+                                " is not served by a replicated strata cluster yet (it serves "
+                                "KV; see docs/REPLICATION.md)"));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Reactor(ctx->method());
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::CallbackGenericService> MakeNotServedReplicatedService() {
+  return std::make_unique<NotServedReplicated>();
+}
+
+}  // namespace strata::server

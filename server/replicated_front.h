@@ -1,0 +1,178 @@
+// ReplicatedFront: etcd's key space replicated on every member, the way
+// etcd itself runs (strata-server --cluster-mode replicated; docs/
+// REPLICATION.md). The members form one Raft group (replication/); each
+// write is a command in its log, applied by every member to its own
+// KvReplica, so every member holds the same revisions and answers as one
+// node would. Any member takes any call: a write on a member that does
+// not lead is forwarded to the leader over the peer link, a linearizable
+// read waits for a read index (Raft's ReadIndex: no log write), a
+// serializable read answers from this member's replica at once.
+//
+// One loop thread owns the Raft host: it runs what the network and the
+// gRPC threads post to it, ticks every `tick`, and after each turn runs
+// the host's rounds (one sync of the Raft log each). Raft batches and
+// forwarded commands travel on the peer links (PeerNetwork,
+// strata.peer.v1's raft_* messages).
+//
+// Answers: a write's reply is what the leader's apply produced. A write
+// whose outcome is unknown (its leader lost its place, or no answer within
+// request_timeout) gets "etcdserver: request timed out"; no leader known
+// gets "etcdserver: no leader"; both are kUnavailable, which etcd's
+// clients retry on another member.
+//
+// Limits (docs/REPLICATION.md): KV only (Watch, Lease, Auth and the
+// others answer Unimplemented); the replica's engine is in memory and
+// rebuilt from the Raft log's snapshot and entries at start; the member
+// list is fixed at the first start.
+#ifndef STRATA_SERVER_REPLICATED_FRONT_H_
+#define STRATA_SERVER_REPLICATED_FRONT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/mutex.h"
+#include "replication/raft_host.h"
+#include "server/etcd_server.h"
+#include "server/kv_front.h"
+#include "server/kv_write_codec.h"
+#include "server/peer_network.h"
+
+namespace strata::server {
+
+struct ReplicatedFrontOptions {
+  std::string self;
+  std::vector<ClusterMemberAddress> members;  // every member, this one included
+  std::string listen_peer;                    // host:port of this member's peer port
+  std::string raft_dir;                       // the Raft log (created if missing)
+  std::shared_ptr<grpc::ServerCredentials> peer_server_credentials;  // null: plain text
+  std::shared_ptr<grpc::ChannelCredentials> peer_channel_credentials;
+  std::shared_ptr<PeerFaults> peer_faults;  // tests only
+  size_t max_txn_ops = 128;
+  size_t max_request_bytes = size_t{3} << 19;
+  // Raft's unit of time: a follower that hears nothing for 10 to 20 of
+  // them campaigns; a leader sends heartbeats every one.
+  std::chrono::milliseconds tick{50};
+  int election_ticks = 10;
+  // A write or linearizable read not answered by then fails (unknown
+  // outcome for a write).
+  std::chrono::milliseconds request_timeout{5000};
+  // Entries applied between two snapshots of the replica (etcd's
+  // --snapshot-count).
+  uint64_t snapshot_count = 10000;
+  bool sync = true;  // fdatasync the Raft log every round
+  // Past this many tasks waiting for the loop, Raft batches from peers are
+  // dropped (Raft resends).
+  size_t max_queued = 100000;
+};
+
+struct ReplicatedFrontStats {
+  uint64_t leader = 0;  // node id (members in name order, from 1); 0: none known
+  uint64_t self = 0;
+  uint64_t term = 0;
+  uint64_t applied = 0;
+  uint64_t forwarded = 0;         // writes handed to the leader
+  uint64_t served_for_peers = 0;  // writes other members handed here
+  uint64_t dropped_from_peers = 0;
+  uint64_t malformed_from_peers = 0;
+  replication::RaftHostStats host;
+  PeerNetworkStats network;
+};
+
+class ReplicatedFront final : public KvFront {
+ public:
+  // Opens the Raft log, binds the peer port and starts the loop;
+  // kUnavailable if the port is taken, kInvalidArgument for a member list
+  // that does not name `self`.
+  static Result<std::unique_ptr<ReplicatedFront>> Start(ReplicatedFrontOptions options);
+  // Stops the peer port, then the loop: calls in flight are not answered.
+  ~ReplicatedFront() override;
+
+  void Range(service::RangeRequest request, Done<service::RangeResponse> done) override;
+  void Put(service::PutRequest request, Done<service::PutResponse> done) override;
+  void DeleteRange(service::DeleteRangeRequest request,
+                   Done<service::DeleteRangeResponse> done) override;
+  void Txn(service::TxnRequest request, Done<service::TxnResponse> done) override;
+  void Compact(service::CompactionRequest request, Done<service::CompactionResponse> done) override;
+  int64_t current_revision() const override { return revision_.load(); }
+
+  ReplicatedFrontStats Stats() const;
+  // Why this member cannot serve ("": it can): its Raft log failed, or it
+  // knows no leader.
+  std::string Unhealthy() const;
+  int peer_port() const { return peer_port_; }
+
+ private:
+  class ReplicaState;
+  using Applied = replication::RaftHost::Applied;
+  struct Forwarded {
+    Applied done;
+    std::chrono::steady_clock::time_point deadline;
+    raft::NodeId leader = raft::kNobody;  // who it was handed to
+  };
+
+  explicit ReplicatedFront(ReplicatedFrontOptions options);
+  // Runs `task` on the loop thread; false (it never runs) once stopping.
+  bool Post(std::function<void()> task, bool from_peer = false);
+  void Loop();
+  // On the loop: proposes `command` here if this member leads, else hands
+  // it to the leader.
+  void Propose(std::string command, Applied done);
+  // Proposes from any thread; `done` gets the apply's result or an error.
+  void ProposeAnywhere(std::string command, Applied done);
+  void Receive(const std::string& from, peerpb::Message message);
+  void ServeForwarded(const std::string& from, uint64_t msg_id, std::string command);
+  void CompleteForwarded(uint64_t msg_id, Result<std::string> result);
+  void ExpireForwarded();
+  // A write through the log, answered with its reply of type T.
+  template <typename T>
+  void Write(service::KvWrite write, Done<T> done);
+
+  const ReplicatedFrontOptions options_;
+  std::vector<std::string> names_;  // node id - 1 -> member name
+  raft::NodeId self_id_ = raft::kNobody;
+  ProtoKvWriteCodec codec_;
+  PeerNetwork network_;
+  std::unique_ptr<grpc::Server> peer_server_;
+  int peer_port_ = 0;
+
+  // The loop thread's.
+  std::unique_ptr<replication::RaftHost> host_;
+  std::map<uint64_t, Forwarded> forwarded_;
+  uint64_t next_msg_id_ = 1;
+
+  // The replica: applied and restored on the loop thread; read by gRPC
+  // threads under a shared lock (a restore replaces its engine).
+  ReplicaState* replica_ = nullptr;
+  mutable std::shared_mutex replica_mu_;
+
+  std::atomic<int64_t> revision_{1};
+  std::atomic<uint64_t> leader_{0}, term_{0}, forwarded_count_{0}, served_count_{0}, malformed_{0};
+
+  mutable Mutex mu_;
+  CondVar wake_;
+  std::deque<std::function<void()>> tasks_ STRATA_GUARDED_BY(mu_);
+  uint64_t dropped_from_peers_ STRATA_GUARDED_BY(mu_) = 0;
+  replication::RaftHostStats host_stats_ STRATA_GUARDED_BY(mu_);
+  std::string host_failure_ STRATA_GUARDED_BY(mu_);  // the host's health, "" while ok
+  bool stopping_ STRATA_GUARDED_BY(mu_) = false;
+  std::thread loop_;
+};
+
+// What a replicated member does not serve yet answers Unimplemented,
+// saying so.
+std::unique_ptr<grpc::CallbackGenericService> MakeNotServedReplicatedService();
+
+}  // namespace strata::server
+
+#endif  // STRATA_SERVER_REPLICATED_FRONT_H_
