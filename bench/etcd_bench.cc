@@ -88,7 +88,7 @@ void WaitServing(const std::string& name, const std::string& endpoint) {
   Fatal(name + " did not start");
 }
 
-Server Start(const std::string& name, const std::string& binary, int nodes) {
+Server Start(const std::string& name, const std::string& binary, int nodes, bool replicated) {
   Server s;
   s.name = name;
   s.dir = std::filesystem::temp_directory_path() /
@@ -134,6 +134,10 @@ Server Start(const std::string& name, const std::string& binary, int nodes) {
       s.metrics_ports.push_back(FreePort());
       argv.push_back("--listen-metrics-urls");
       argv.push_back("http://127.0.0.1:" + std::to_string(s.metrics_ports.back()));
+      if (replicated) {
+        argv.push_back("--cluster-mode");
+        argv.push_back("replicated");
+      }
     }
     // The servers' logs are not the benchmark's business (unless
     // STRATA_BENCH_SERVER_LOGS is set: then they go to its stderr).
@@ -193,10 +197,17 @@ double PeerMessagesSent(int metrics_port) {
   httplib::Client client("127.0.0.1", metrics_port);
   auto response = client.Get("/metrics");
   if (!response || response->status != 200) Fatal("a member's /metrics did not answer");
-  static constexpr std::string_view kName = "strata_cluster_peer_messages_sent_total ";
-  const size_t at = response->body.find("\n" + std::string(kName));
-  if (at == std::string::npos) Fatal("no peer message count on a member's /metrics");
-  return std::strtod(response->body.c_str() + at + 1 + kName.size(), nullptr);
+  // A sharded cluster's count, or a replicated one's.
+  for (std::string_view name :
+       {"strata_cluster_peer_messages_sent_total ", "strata_raft_peer_messages_sent_total "}) {
+    std::string line_start("\n");  // appended: GCC 12's -Wrestrict misreads "\n" + name
+    line_start.append(name);
+    const size_t at = response->body.find(line_start);
+    if (at != std::string::npos) {
+      return std::strtod(response->body.c_str() + at + 1 + name.size(), nullptr);
+    }
+  }
+  Fatal("no peer message count on a member's /metrics");
 }
 
 // Every member's CPU and RSS, summed, and a strata cluster's peer messages.
@@ -661,6 +672,11 @@ Measurement Summarize(std::vector<double> lat, uint64_t ops, double seconds, Pro
   return m;
 }
 
+// What a replicated strata cluster serves so far.
+bool IsKeyValue(Op op) {
+  return op != Op::kLeaseGrant && op != Op::kLeaseKeepAlive && op != Op::kWatchFanOut;
+}
+
 }  // namespace
 
 void RunEtcdBench(const EtcdBenchOptions& options) {
@@ -688,10 +704,11 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
   // results[row][server] = median measurement
   std::map<std::string, std::map<std::string, Measurement>> results;
   for (const auto& [name, binary] : servers) {
-    Server s = Start(name, binary, options.nodes);
+    Server s = Start(name, binary, options.nodes, options.replicated);
     Populate(s);
     for (const Row& row : rows) {
       if (!options.only.empty() && row.name.find(options.only) == std::string::npos) continue;
+      if (options.replicated && !IsKeyValue(row.op)) continue;
       std::vector<Measurement> runs;
       for (int r = 0; r < options.runs; ++r) {
         std::fprintf(stderr, "etcd-api: %s x%d %s, run %d of %d\n", name.c_str(), options.nodes,

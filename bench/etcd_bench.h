@@ -24,6 +24,10 @@ struct EtcdBenchOptions {
   // Members of each server's cluster (started with etcd's flags); the load
   // is spread over them.
   int nodes = 1;
+  // strata's members replicate the whole key space (--cluster-mode
+  // replicated) instead of sharding it; the rows it does not serve yet
+  // (leases, watches) are left out.
+  bool replicated = false;
 };
 
 // Prints a JSON line per measurement on stdout and a markdown table on

@@ -193,6 +193,9 @@ void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) 
   One(out, "counter", "strata_raft_snapshots_restored_total",
       "Snapshots received from a leader and restored.",
       static_cast<double>(st.host.snapshots_restored));
+  One(out, "counter", "strata_raft_peer_messages_sent_total",
+      "Messages sent to other members (Raft batches, forwarded writes and their answers).",
+      static_cast<double>(st.network.sent));
   One(out, "counter", "strata_raft_forwarded_total", "Writes this member handed to the leader.",
       static_cast<double>(st.forwarded));
   One(out, "counter", "strata_raft_served_for_peers_total",

@@ -67,12 +67,14 @@ constexpr std::string_view kUsage = R"(usage:
   strata-bench --engine NAME[,NAME...] [--workload W1[,W2,...]] [sizes]
   strata-bench --node PATH [--node-messages N] [--runs R]
   strata-bench --etcd-api --server PATH [--etcd PATH] [--seconds S] [--runs R] [--row NAME]
-               [--members N]               strata-server (and etcd) under one gRPC load
+               [--members N [--replicated]]               strata-server (and etcd) under one gRPC load
                                            generator: puts, ranges, the Kubernetes update
                                            Txn, lease grants; ops/s, p50/p99, server CPU
                                            per 1,000 ops, RSS; then a table on stderr;
                                            --members N: clusters of N members each (the
-                                           key-value rows), load spread over the members
+                                           key-value rows), load spread over the members;
+                                           --replicated: strata's members replicate the key
+                                           space (--cluster-mode replicated; key-value rows)
   strata-bench --cluster [--cluster-nodes 1,3,5] [--clients C] [--seconds S] [--runs R]
                                            N cluster members in this process, linked by gRPC
                                            on loopback: single-shard (1PC) and multi-shard
@@ -153,6 +155,7 @@ struct Flags {
   std::string server_path;
   std::string etcd_path;
   int members = 1;
+  bool replicated = false;
   double seconds = 3;
   std::string row;
   // The in-process cluster.
@@ -278,6 +281,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.server_path = value();
     } else if (arg == "--etcd") {
       flags.etcd_path = value();
+    } else if (arg == "--replicated") {
+      flags.replicated = true;
     } else if (arg == "--members") {
       const uint64_t n = ParseCount(arg, value());
       if (n < 1 || n > 32) Fatal("--members: from 1 to 32");
@@ -698,8 +703,8 @@ int Main(int argc, char** argv) {
   }
   if (flags.etcd_api) {
     if (flags.server_path.empty()) Fatal("--etcd-api needs --server PATH (strata-server)");
-    RunEtcdBench(
-        {flags.server_path, flags.etcd_path, flags.seconds, flags.runs, flags.row, flags.members});
+    RunEtcdBench({flags.server_path, flags.etcd_path, flags.seconds, flags.runs, flags.row,
+                  flags.members, flags.replicated});
     return 0;
   }
   bool durable_workloads = flags.durable_all;
