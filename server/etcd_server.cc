@@ -1033,6 +1033,14 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     replicated.max_request_bytes = options.max_request_bytes;
     replicated.sync = options.sync != SyncMode::kNone;
     if (options.snapshot_count > 0) replicated.snapshot_count = options.snapshot_count;
+    replicated.tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
+    replicated.election_ticks =
+        static_cast<int>(options.election_timeout_ms / options.heartbeat_interval_ms);
+    if (options.log) {
+      replicated.log = [log = options.log](const std::string& line) {
+        log->Write(ops::LogLevel::kInfo, "raft", line);
+      };
+    }
     if (options.peer_tls.configured()) {
       auto served = MakeClientTlsCredentials(options.peer_tls);
       if (!served.ok()) return served.status();

@@ -67,6 +67,12 @@ struct ServerOptions {
   // etcd's --snapshot-count: entries applied between two snapshots of a
   // replicated member's state (0: the default, 10,000).
   uint64_t snapshot_count = 0;
+  // etcd's --heartbeat-interval and --election-timeout, for the replicated
+  // mode: Raft ticks every heartbeat interval; a follower campaigns after
+  // election_timeout_ms / heartbeat_interval_ms ticks of silence (up to
+  // twice that, randomized).
+  int64_t heartbeat_interval_ms = 100;
+  int64_t election_timeout_ms = 1000;
   // Peer TLS (etcd's --peer-cert-file and friends): the peer port serves it
   // and the links present it; unconfigured: plain text.
   ClientTlsOptions peer_tls = {.cert_file = {},

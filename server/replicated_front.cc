@@ -197,6 +197,12 @@ void ReplicatedFront::Loop() {
     // later call.
     const Status ran = host_->Run();
     const raft::Raft& raft = *host_->raft().group(kGroup);
+    if (raft.leader() != leader_.load() && options_.log) {
+      options_.log(raft.leader() == raft::kNobody
+                       ? "no leader known (term " + std::to_string(raft.term()) + ")"
+                       : "the leader is " + names_[raft.leader() - 1] + " (term " +
+                             std::to_string(raft.term()) + ")");
+    }
     leader_ = raft.leader();
     term_ = raft.term();
     MutexLock lock(mu_);

@@ -60,10 +60,13 @@ struct ReplicatedFrontOptions {
   std::shared_ptr<PeerFaults> peer_faults;  // tests only
   size_t max_txn_ops = 128;
   size_t max_request_bytes = size_t{3} << 19;
-  // Raft's unit of time: a follower that hears nothing for 10 to 20 of
-  // them campaigns; a leader sends heartbeats every one.
-  std::chrono::milliseconds tick{50};
+  // Raft's unit of time (etcd's --heartbeat-interval): a leader sends
+  // heartbeats every one; a follower that hears nothing for election_ticks
+  // to twice that campaigns (etcd's defaults: 1 to 2 s).
+  std::chrono::milliseconds tick{100};
   int election_ticks = 10;
+  // Where a leader change is told (null: nowhere).
+  std::function<void(const std::string&)> log;
   // A write or linearizable read not answered by then fails (unknown
   // outcome for a write).
   std::chrono::milliseconds request_timeout{5000};

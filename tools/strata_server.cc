@@ -168,6 +168,17 @@ int main(int argc, char** argv) {
                  "with --cluster-mode replicated: entries applied between two snapshots of the "
                  "member's state (0: 10000); otherwise accepted for etcd compatibility (strata "
                  "checkpoints by log size, --checkpoint-log-mb)");
+  app.add_option("--heartbeat-interval", o.heartbeat_interval_ms,
+                 "with --cluster-mode replicated: ms between a leader's heartbeats, Raft's unit "
+                 "of time (etcd's flag)")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
+  app.add_option("--election-timeout", o.election_timeout_ms,
+                 "with --cluster-mode replicated: ms a follower waits to hear from its leader "
+                 "before it campaigns (randomized up to twice that; etcd's flag); at least 5 "
+                 "heartbeat intervals")
+      ->check(CLI::Range(5, 600000))
+      ->capture_default_str();
   std::string cluster_mode = "sharded";
   app.add_option("--cluster-mode", cluster_mode,
                  "with --initial-cluster: 'sharded' (each member owns a part of the keys, "
@@ -360,6 +371,12 @@ int main(int argc, char** argv) {
     o.listen_peer = parsed[0].host_port;
     o.cluster_members = members;
     o.replicated = cluster_mode == "replicated";
+    if (o.election_timeout_ms < 5 * o.heartbeat_interval_ms) {
+      LogLine("--election-timeout[" + std::to_string(o.election_timeout_ms) +
+              "ms] should be at least as 5 times as --heartbeat-interval[" +
+              std::to_string(o.heartbeat_interval_ms) + "ms]");
+      return 2;
+    }
     if (o.replicated && o.in_memory) {
       LogLine(
           "--cluster-mode replicated keeps each member's Raft log on disk: give a "
