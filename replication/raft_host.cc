@@ -163,7 +163,23 @@ void RaftHost::Propose(GroupId group, std::string command, Applied done) {
     done(NotLeader(group, raft));
     return;
   }
-  g->proposals[*index] = Waiting{raft.term(), now_ + options_.timeout_ticks, std::move(done)};
+  Wait(group, *g, *index, raft.term(), std::move(done));
+  DeliverAnswers();
+}
+
+void RaftHost::Wait(GroupId group, Group& g, Index index, raft::Term term, Applied done) {
+  auto [it, added] =
+      g.proposals.try_emplace(index, Waiting{term, now_ + options_.timeout_ticks, nullptr});
+  if (!added) {
+    // An earlier term's proposal at this index: this leader's log replaced
+    // it, so it will never apply.
+    ++stats_.proposals_failed;
+    Answer(std::move(it->second.done),
+           Status::Unavailable("a new leader of group " + std::to_string(group) +
+                               " replaced the proposal; it was not applied"));
+    it->second = Waiting{term, now_ + options_.timeout_ticks, nullptr};
+  }
+  it->second.done = std::move(done);
 }
 
 void RaftHost::ProposeConfChange(GroupId group, ConfChange change, Done status_done) {
@@ -181,7 +197,8 @@ void RaftHost::ProposeConfChange(GroupId group, ConfChange change, Done status_d
              : NotLeader(group, raft));
     return;
   }
-  g->proposals[*index] = Waiting{raft.term(), now_ + options_.timeout_ticks, std::move(done)};
+  Wait(group, *g, *index, raft.term(), std::move(done));
+  DeliverAnswers();
 }
 
 void RaftHost::Read(GroupId group, Done status_done) {

@@ -154,6 +154,9 @@ class RaftHost final {
   // The group if it exists and may take one more waiting request;
   // otherwise answers `done` and returns null.
   Group* Admit(raft::GroupId group, const Applied& done);
+  // Keeps `done` waiting for the entry at `index` (of `term`), answering
+  // an earlier proposal that waited there.
+  void Wait(raft::GroupId group, Group& g, raft::Index index, raft::Term term, Applied done);
   void Apply(raft::GroupId group, const raft::Ready& ready);
   void ServeReads(Group& g);
   void MaybeCompact(raft::GroupId group, Group& g);
