@@ -72,6 +72,7 @@ void RaftHost::StartGroup(GroupId group, RaftStorage stored) {
   }
   g.applied = stored.snapshot.index;
   g.snapshot = stored.snapshot.index;
+  g.snapshot_bytes = stored.snapshot.data.size();
   // Before its first snapshot a group's members are those it was created
   // with, kept in the stored snapshot at index 0.
   std::vector<NodeId> voters = stored.snapshot.conf.voters;
@@ -254,6 +255,8 @@ void RaftHost::Apply(GroupId group, const Ready& ready) {
       return;
     }
     g.applied = g.snapshot = ready.snapshot.index;
+    g.snapshot_bytes = ready.snapshot.data.size();
+    g.bytes_since_snapshot = 0;
     ++stats_.snapshots_restored;
     // Whether this replica's own proposals are in the snapshot is unknown.
     while (!g.proposals.empty() && g.proposals.begin()->first <= ready.snapshot.index) {
@@ -270,6 +273,7 @@ void RaftHost::Apply(GroupId group, const Ready& ready) {
       ++stats_.applied;
     }
     g.applied = entry.index;
+    g.bytes_since_snapshot += entry.data.size();
     auto waiting = g.proposals.find(entry.index);
     if (waiting == g.proposals.end()) continue;
     const bool ours = waiting->second.term == entry.term;
@@ -309,11 +313,16 @@ void RaftHost::ServeReads(Group& g) {
 }
 
 void RaftHost::MaybeCompact(GroupId group, Group& g) {
+  // A snapshot costs its size: it is taken once the entries since the last
+  // are as many bytes, so snapshots cost at most what the log did.
   if (g.applied - g.snapshot < options_.compact_after) return;
+  if (g.bytes_since_snapshot < g.snapshot_bytes) return;
   Raft& raft = *multi_.group(group);
   // Applied entries are durable here (Ready persists before it applies).
   if (!raft.Compact(g.applied, g.state->Save())) return;
   g.snapshot = g.applied;
+  g.snapshot_bytes = raft.snapshot().data.size();
+  g.bytes_since_snapshot = 0;
   store_->StageCompaction(group, raft.snapshot());
   ++stats_.compactions;
 }

@@ -56,8 +56,10 @@ struct RaftHostOptions {
   raft::RaftConfig raft;
   RaftLogOptions log;
   // A group's log is compacted into a snapshot once this many entries are
-  // applied past its last one.
-  uint64_t compact_after = 10'000;
+  // applied past its last one (etcd's --snapshot-count), and the entries
+  // since hold at least as many bytes as that snapshot did: so the work of
+  // snapshots is at most that of the log, however large the state.
+  uint64_t compact_after = 100'000;
   // Bounds on what clients ask: a command's size, proposals and reads
   // waiting per group, and how many ticks each may wait.
   size_t max_command_bytes = size_t{3} << 19;  // 1.5 MiB, etcd's request limit
@@ -136,6 +138,8 @@ class RaftHost final {
     std::unique_ptr<ReplicatedState> state;
     raft::Index applied = 0;
     raft::Index snapshot = 0;                   // the index of the newest snapshot
+    uint64_t snapshot_bytes = 0;                // its size
+    uint64_t bytes_since_snapshot = 0;          // of the entries applied since
     std::map<raft::Index, Waiting> proposals;   // by index
     std::multimap<raft::Index, Waiting> reads;  // given an index, by it
     std::map<uint64_t, Waiting> asked_reads;    // asked, by request id

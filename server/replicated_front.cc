@@ -106,6 +106,10 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
   host.log.sync = o.sync;
   host.compact_after = o.snapshot_count;
   host.max_command_bytes = o.max_request_bytes + 1024;
+  if (o.request_timeout.count() == 0) {
+    front->options_.request_timeout =
+        std::chrono::milliseconds(5000) + 2 * o.election_ticks * o.tick;
+  }
   host.timeout_ticks = static_cast<uint64_t>(o.request_timeout / o.tick) + 1;
   ReplicatedFront* raw = front.get();
   auto opened = RaftHost::Open(

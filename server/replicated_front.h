@@ -68,11 +68,11 @@ struct ReplicatedFrontOptions {
   // Where a leader change is told (null: nowhere).
   std::function<void(const std::string&)> log;
   // A write or linearizable read not answered by then fails (unknown
-  // outcome for a write).
-  std::chrono::milliseconds request_timeout{5000};
-  // Entries applied between two snapshots of the replica (etcd's
-  // --snapshot-count).
-  uint64_t snapshot_count = 10000;
+  // outcome for a write); 0: etcd's, 5 s and two election timeouts.
+  std::chrono::milliseconds request_timeout{0};
+  // Entries applied between two snapshots of the replica at least (etcd's
+  // --snapshot-count; see RaftHostOptions::compact_after).
+  uint64_t snapshot_count = 100000;
   bool sync = true;  // fdatasync the Raft log every round
   // Past this many tasks waiting for the loop, Raft batches from peers are
   // dropped (Raft resends).
@@ -141,7 +141,7 @@ class ReplicatedFront final : public KvFront {
   template <typename T>
   void Write(service::KvWrite write, Done<T> done);
 
-  const ReplicatedFrontOptions options_;
+  ReplicatedFrontOptions options_;  // request_timeout settled at Start
   std::vector<std::string> names_;  // node id - 1 -> member name
   raft::NodeId self_id_ = raft::kNobody;
   ProtoKvWriteCodec codec_;
