@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cluster/durable_state.h"
+#include "server/not_served.h"
 #include "server/strata_service.h"
 #include "service/history_hash.h"
 
@@ -689,29 +690,10 @@ void ClusterFront::Figures(Done<TxnFigures> done) {
       std::move(done));
 }
 
-namespace {
-
-class NotServedOverCluster final : public grpc::CallbackGenericService {
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
-    class Reactor final : public grpc::ServerGenericBidiReactor {
-     public:
-      explicit Reactor(const std::string& method) {
-        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                            "strata: " + method +
-                                " is not served by a strata cluster (over a cluster, strata "
-                                "serves KV, Watch, Lease, Auth, Cluster, Maintenance and "
-                                "strata.v1; see docs/CLUSTER.md)"));
-      }
-      void OnDone() override { delete this; }
-    };
-    return new Reactor(ctx->method());
-  }
-};
-
-}  // namespace
-
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedOverClusterService() {
-  return std::make_unique<NotServedOverCluster>();
+  return MakeNotServedService(
+      "a strata cluster (over a cluster, strata serves KV, Watch, Lease, Auth, Cluster, "
+      "Maintenance and strata.v1; see docs/CLUSTER.md)");
 }
 
 }  // namespace strata::server

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "replication/raft_wire.h"
+#include "server/not_served.h"
 #include "service/kv_replica.h"
 
 namespace strata::server {
@@ -408,28 +409,9 @@ ReplicatedFrontStats ReplicatedFront::Stats() const {
   return stats;
 }
 
-namespace {
-
-class NotServedReplicated final : public grpc::CallbackGenericService {
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
-    class Reactor final : public grpc::ServerGenericBidiReactor {
-     public:
-      explicit Reactor(const std::string& method) {
-        Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                            "strata: " + method +
-                                " is not served by a replicated strata cluster yet (it serves "
-                                "KV; see docs/REPLICATION.md)"));
-      }
-      void OnDone() override { delete this; }
-    };
-    return new Reactor(ctx->method());
-  }
-};
-
-}  // namespace
-
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedReplicatedService() {
-  return std::make_unique<NotServedReplicated>();
+  return MakeNotServedService(
+      "a replicated strata cluster yet (it serves KV; see docs/REPLICATION.md)");
 }
 
 }  // namespace strata::server

@@ -12,30 +12,12 @@ replicated: one Raft group, as etcd), through clients we did not write
   /metrics names the leader.
 """
 import json
-import re
-import threading
 import time
 import unittest
 import urllib.request
 
-import grpc
-
-from servers import StrataCluster, etcdctl, python_stubs
-
-python_stubs()
-import rpc_pb2 as pb  # noqa: E402
-import rpc_pb2_grpc as rpc  # noqa: E402
-
-
-def metrics(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r"^(strata_raft_\w+) ([0-9.e+-]+)$", line)
-        if m:
-            out[m.group(1)] = float(m.group(2))
-    return out
+from replicated_load import Writers, leader_of
+from servers import StrataCluster, etcdctl
 
 
 def health(port):
@@ -60,13 +42,6 @@ class ReplicatedTest(unittest.TestCase):
                 return
             time.sleep(0.05)
         self.fail("no leader within %d s" % timeout)
-
-    def leader_index(self):
-        for i, port in enumerate(self.cluster.metrics_ports):
-            if self.cluster.members[i].proc.poll() is None and \
-                    metrics(port).get("strata_raft_is_leader") == 1:
-                return i
-        return None
 
     def test_etcdctl_session(self):
         a, b, c = self.cluster.endpoints()
@@ -99,89 +74,32 @@ class ReplicatedTest(unittest.TestCase):
         self.assertIn("not served by a replicated strata cluster", err)
 
     def test_killing_each_member_under_load_loses_nothing(self):
-        endpoints = self.cluster.endpoints()
-        acknowledged = []  # (key, value, revision)
-        failures = []
-        lock = threading.Lock()
-        stop = threading.Event()
-        last_ok = [time.time()]
-
-        def writer(w):
-            channel = grpc.insecure_channel(endpoints[w])
-            kv = rpc.KVStub(channel)
-            n = 0
-            while not stop.is_set():
-                key = b"w%d-%06d" % (w, n)
-                n += 1
-                try:
-                    r = kv.Put(pb.PutRequest(key=key, value=key), timeout=3)
-                except grpc.RpcError as e:
-                    with lock:
-                        failures.append(e.code())
-                    time.sleep(0.05)
-                    continue
-                with lock:
-                    acknowledged.append((key, r.header.revision))
-                    last_ok[0] = time.time()
-
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
-        for t in threads:
-            t.start()
+        writers = Writers(self.cluster.endpoints()).start()
         gaps = []
         leaders = set()
         try:
-            time.sleep(1)
+            self.assertTrue(writers.wait_for_more(50), "no writes at all")
             for victim in range(3):
-                leader = self.leader_index()
+                leader = leader_of(self.cluster)
                 leaders.add(leader)
                 killed_at = time.time()
                 self.cluster.members[victim].kill()
                 # The cluster keeps taking writes (through the others).
-                with lock:
-                    before = len(acknowledged)
-                deadline = time.time() + 10
-                while time.time() < deadline:
-                    with lock:
-                        if len(acknowledged) > before + 20:
-                            break
-                    time.sleep(0.01)
-                with lock:
-                    self.assertGreater(len(acknowledged), before + 20,
-                                       "no writes after killing member %d" % victim)
+                self.assertTrue(writers.wait_for_more(20),
+                                "no writes after killing member %d" % victim)
                 gaps.append((victim == leader, time.time() - killed_at))
                 self.cluster.members[victim].start()
                 self.wait_for_leader()
                 time.sleep(0.5)
         finally:
-            stop.set()
-            for t in threads:
-                t.join()
-        leaders.add(self.leader_index())
-        print("acknowledged %d puts, %d failed calls; time to 20 writes after a kill "
-              "(leader?, seconds): %s; leaders seen %s"
-              % (len(acknowledged), len(failures),
-                 ["%s %.2f" % (was_leader, s) for was_leader, s in gaps], sorted(leaders)))
+            writers.stop()
+        leaders.add(leader_of(self.cluster))
+        print("acknowledged %d puts, %d failed calls; seconds from a kill to 20 more "
+              "writes (the leader killed?): %s; leaders seen %s"
+              % (len(writers.acknowledged), len(writers.failures),
+                 ["%.2f (%s)" % (s, was_leader) for was_leader, s in gaps], sorted(leaders)))
         self.assertTrue(any(was_leader for was_leader, _ in gaps), "no kill hit the leader")
-        # Every acknowledged put, on every member, at its revision.
-        for endpoint in endpoints:
-            kv = rpc.KVStub(grpc.insecure_channel(endpoint))
-            deadline = time.time() + 10
-            while True:
-                r = kv.Range(pb.RangeRequest(key=b"w", range_end=b"x"), timeout=10)
-                if r.count >= len(acknowledged) or time.time() > deadline:
-                    break
-                time.sleep(0.1)
-            stored = {kv_.key: kv_.mod_revision for kv_ in r.kvs}
-            for key, revision in acknowledged:
-                self.assertEqual(stored.get(key), revision,
-                                 "%s: put %s acknowledged at %d" % (endpoint, key, revision))
-        # The members are at one revision.
-        revisions = set()
-        for endpoint in endpoints:
-            kv = rpc.KVStub(grpc.insecure_channel(endpoint))
-            top = kv.Range(pb.RangeRequest(key=b"w", range_end=b"x", count_only=True), timeout=10)
-            revisions.add(top.header.revision)
-        self.assertEqual(len(revisions), 1, "members at different revisions: %s" % revisions)
+        writers.check_everywhere(self)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ class ProxiedCluster(StrataCluster):
     """Each member is told the other members' peer ports as the ports of its
     own Links to them, so each direction of each pair can fail alone."""
 
-    def __init__(self, root, n=3, member_env=None):
+    def __init__(self, root, n=3, member_env=None, extra_args=()):
         self.links = {}
 
         def route(src, dst, port):
@@ -21,7 +21,7 @@ class ProxiedCluster(StrataCluster):
             self.links[(src, dst)] = link
             return link.port
 
-        super().__init__(root, n, route=route, member_env=member_env)
+        super().__init__(root, n, route=route, member_env=member_env, extra_args=extra_args)
 
     def partition(self, name):
         for (src, dst), link in self.links.items():
