@@ -36,6 +36,29 @@ RaftHost::Applied StatusOnly(RaftHost::Done done) {
   return [done = std::move(done)](Result<std::string> result) { done(result.status()); };
 }
 
+// Messages that acknowledge nothing a crash could take back: they may
+// leave before the round's sync. A leader's appends, heartbeats and
+// snapshots (it counts itself towards a commit only for entries it has
+// made durable, so the commit index they carry is safe), its handovers and
+// read indexes, and requests that change no state (a pre-vote, a
+// follower's read index). Not votes or vote requests (a candidate's vote
+// for itself must be durable first), and not replies to appends (they
+// acknowledge entries).
+bool SendableBeforeSync(raft::MessageType type) {
+  switch (type) {
+    case raft::MessageType::kAppend:
+    case raft::MessageType::kHeartbeat:
+    case raft::MessageType::kSnapshot:
+    case raft::MessageType::kTimeoutNow:
+    case raft::MessageType::kReadIndex:
+    case raft::MessageType::kReadIndexReply:
+    case raft::MessageType::kPreVote:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Status Unknown(std::string why) {
   return Status::Unavailable(std::move(why) + "; the proposal may still be applied");
 }
@@ -222,11 +245,25 @@ Status RaftHost::RunRounds() {
     if (Status status = health(); !status.ok()) return status;
     MultiReady ready = multi_.TakeReady();
     for (const GroupReady& g : ready.groups) store_->Stage(g.group, g.ready);
+    // What promises nothing leaves before the sync (a leader's entries
+    // reach its followers while its own disk writes them, thesis 10.2.1);
+    // the rest after it.
+    std::vector<raft::NodeBatch> after_sync;
+    for (raft::NodeBatch& batch : ready.batches) {
+      raft::NodeBatch later{batch.from, batch.to, {}};
+      std::erase_if(batch.messages, [&](raft::GroupMessage& m) {
+        if (SendableBeforeSync(m.message.type)) return false;
+        later.messages.push_back(std::move(m));
+        return true;
+      });
+      if (!batch.messages.empty()) send_(std::move(batch));
+      if (!later.messages.empty()) after_sync.push_back(std::move(later));
+    }
     // One write and one sync for every group's state and entries, before
     // any message that depends on them leaves.
     if (Status committed = store_->Commit(); !committed.ok()) return committed;
     ++stats_.rounds;
-    for (raft::NodeBatch& batch : ready.batches) send_(std::move(batch));
+    for (raft::NodeBatch& batch : after_sync) send_(std::move(batch));
     for (const GroupReady& g : ready.groups) Apply(g.group, g.ready);
     multi_.Advance(ready);
     for (auto& [group, g] : groups_) MaybeCompact(group, g);
