@@ -74,6 +74,13 @@ Result<std::unique_ptr<RaftHost>> RaftHost::Open(NodeId id, std::string dir,
   std::unique_ptr<RaftHost> host(
       new RaftHost(id, std::move(options), std::move(factory), std::move(send), std::move(*store)));
   for (const auto& [group, stored] : host->store_->groups()) host->StartGroup(group, stored);
+  // Each group's Raft keeps its snapshot (to send it); the log store need
+  // not keep a second copy of every group's whole state.
+  RaftHost* raw = host.get();
+  host->store_->TakeSnapshotDataFrom([raw](GroupId group) -> std::string_view {
+    Raft* raft = raw->multi_.group(group);
+    return raft != nullptr ? std::string_view(raft->snapshot().data) : std::string_view();
+  });
   return host;
 }
 

@@ -35,6 +35,17 @@ void PutOp(Op op, GroupId group, std::string* payload) {
   PutVarint(payload, group);
 }
 
+// A snapshot op with `data` as the snapshot's data.
+void PutSnapshot(GroupId group, const Snapshot& snapshot, std::string_view data, bool keep_later,
+                 std::string* payload) {
+  PutOp(Op::kSnapshot, group, payload);
+  PutVarint(payload, snapshot.index);
+  PutVarint(payload, snapshot.term);
+  PutConf(snapshot.conf, payload);
+  PutBytes(payload, data);
+  payload->push_back(keep_later ? '\1' : '\0');
+}
+
 uint32_t LengthCheck(uint32_t length) {
   char bytes[4];
   storage::EncodeFixed32(bytes, length);
@@ -48,7 +59,7 @@ bool AllZero(std::string_view bytes) {
 // The entries a group keeps are those after its snapshot, without gaps.
 Index LastIndex(const RaftStorage& state) { return state.snapshot.index + state.entries.size(); }
 
-std::optional<std::string> ApplySnapshot(Decoder* in, RaftStorage* state) {
+std::optional<std::string> ApplySnapshot(Decoder* in, RaftStorage* state, bool keep_data) {
   Snapshot snapshot;
   std::string_view data;
   uint8_t keep_later = 0;
@@ -56,7 +67,7 @@ std::optional<std::string> ApplySnapshot(Decoder* in, RaftStorage* state) {
       !in->Bytes(&data) || !in->Byte(&keep_later) || keep_later > 1) {
     return "a malformed snapshot";
   }
-  snapshot.data.assign(data);
+  if (keep_data) snapshot.data.assign(data);
   if (keep_later == 0) {
     state->entries.clear();
   } else {
@@ -111,12 +122,7 @@ void EncodeRemove(GroupId group, std::string* payload) { PutOp(Op::kRemove, grou
 
 void EncodeSnapshot(GroupId group, const Snapshot& snapshot, bool keep_later,
                     std::string* payload) {
-  PutOp(Op::kSnapshot, group, payload);
-  PutVarint(payload, snapshot.index);
-  PutVarint(payload, snapshot.term);
-  PutConf(snapshot.conf, payload);
-  PutBytes(payload, snapshot.data);
-  payload->push_back(keep_later ? '\1' : '\0');
+  PutSnapshot(group, snapshot, snapshot.data, keep_later, payload);
 }
 
 void EncodeHardState(GroupId group, const HardState& state, std::string* payload) {
@@ -133,9 +139,10 @@ void EncodeEntries(GroupId group, std::span<const Entry> entries, std::string* p
   PutEntries(entries, payload);
 }
 
-void EncodeGroup(GroupId group, const RaftStorage& state, std::string* payload) {
+void EncodeGroup(GroupId group, const RaftStorage& state, std::string_view snapshot_data,
+                 std::string* payload) {
   EncodeRemove(group, payload);
-  EncodeSnapshot(group, state.snapshot, /*keep_later=*/false, payload);
+  PutSnapshot(group, state.snapshot, snapshot_data, /*keep_later=*/false, payload);
   EncodeHardState(group, state.hard_state, payload);
   EncodeEntries(group, state.entries, payload);
 }
@@ -148,7 +155,8 @@ void EncodeRaftRecord(std::string_view payload, std::string* out) {
   out->append(payload);
 }
 
-std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroups* groups) {
+std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroups* groups,
+                                           bool keep_snapshot_data) {
   Decoder in(payload);
   while (!in.done()) {
     uint8_t op = 0;
@@ -160,7 +168,7 @@ std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroup
         groups->erase(group);
         break;
       case Op::kSnapshot:
-        error = ApplySnapshot(&in, &(*groups)[group]);
+        error = ApplySnapshot(&in, &(*groups)[group], keep_snapshot_data);
         break;
       case Op::kHardState: {
         HardState& state = (*groups)[group].hard_state;

@@ -70,16 +70,21 @@ void EncodeSnapshot(raft::GroupId group, const raft::Snapshot& snapshot, bool ke
                     std::string* payload);
 void EncodeHardState(raft::GroupId group, const raft::HardState& state, std::string* payload);
 void EncodeEntries(raft::GroupId group, std::span<const raft::Entry> entries, std::string* payload);
-// A whole group's state as a rewrite writes it.
-void EncodeGroup(raft::GroupId group, const raft::RaftStorage& state, std::string* payload);
+// A whole group's state as a rewrite writes it, its snapshot's data
+// `snapshot_data` (the stored state may not hold it, see
+// RaftLogStore::TakeSnapshotDataFrom).
+void EncodeGroup(raft::GroupId group, const raft::RaftStorage& state,
+                 std::string_view snapshot_data, std::string* payload);
 
 // Appends the framed record (header and payload).
 void EncodeRaftRecord(std::string_view payload, std::string* out);
 
 // Applies a round's operations to `groups`. On a malformed or inconsistent
 // payload (entries that leave a gap, a compaction that goes back) returns
-// what is wrong; `groups` may then hold part of the round.
-std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroups* groups);
+// what is wrong; `groups` may then hold part of the round. Without
+// `keep_snapshot_data`, snapshots are kept without their data.
+std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroups* groups,
+                                           bool keep_snapshot_data = true);
 
 // Reading records back from a segment's bytes.
 enum class RecordRead {

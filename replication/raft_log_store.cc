@@ -116,7 +116,8 @@ Status RaftLogStore::Commit() {
   }
   // What the driver staged must make sense on what is stored: a round that
   // does not would not read back either, so it is not written.
-  if (std::optional<std::string> error = ApplyRaftRecord(payload, &groups_)) {
+  if (std::optional<std::string> error =
+          ApplyRaftRecord(payload, &groups_, /*keep_snapshot_data=*/!snapshot_source_)) {
     return Fail(Status::InvalidArgument("an inconsistent Raft round: " + *error));
   }
   std::string record;
@@ -165,7 +166,9 @@ Status RaftLogStore::Rewrite() {
   std::string records;
   for (const auto& [group, state] : groups_) {
     std::string payload;
-    EncodeGroup(group, state, &payload);
+    EncodeGroup(group, state,
+                snapshot_source_ ? snapshot_source_(group) : std::string_view(state.snapshot.data),
+                &payload);
     EncodeRaftRecord(payload, &records);
   }
   if (Status written = WriteDurably(records); !written.ok()) return written;
@@ -180,6 +183,14 @@ Status RaftLogStore::Rewrite() {
   written_since_rewrite_ = 0;
   ++stats_.rewrites;
   return Status::Ok();
+}
+
+void RaftLogStore::TakeSnapshotDataFrom(SnapshotSource source) {
+  snapshot_source_ = std::move(source);
+  for (auto& [group, state] : groups_) {
+    state.snapshot.data.clear();
+    state.snapshot.data.shrink_to_fit();
+  }
 }
 
 Status RaftLogStore::Fail(Status cause) {

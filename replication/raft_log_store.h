@@ -25,9 +25,11 @@
 #define STRATA_REPLICATION_RAFT_LOG_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "raft/multi_raft.h"
 #include "replication/raft_log_format.h"
@@ -66,8 +68,16 @@ class RaftLogStore final {
   // naming the file and offset.
   static Result<std::unique_ptr<RaftLogStore>> Open(std::string dir, RaftLogOptions options);
 
-  // Every group's durable state (what the last committed round left).
+  // Every group's durable state (what the last committed round left); the
+  // snapshots without their data once it is taken from elsewhere.
   const StoredGroups& groups() const { return groups_; }
+
+  // Where a group's snapshot data is, from now on, for a rewrite: the
+  // store stops keeping a copy of its own (a snapshot is the group's whole
+  // state, and the driver's Raft keeps one to send). `source` must return
+  // the data of the snapshot last staged for the group.
+  using SnapshotSource = std::function<std::string_view(raft::GroupId)>;
+  void TakeSnapshotDataFrom(SnapshotSource source);
 
   // Stages what `ready` asks to make durable for `group`: its snapshot,
   // entries and hard state.
@@ -101,7 +111,8 @@ class RaftLogStore final {
   RaftLogOptions options_;
   storage::DirLock lock_;
   StoredGroups groups_;
-  std::string staged_;  // the next record's payload
+  SnapshotSource snapshot_source_;  // set: groups_ hold no snapshot data
+  std::string staged_;              // the next record's payload
 
   std::vector<uint64_t> older_segments_;  // sequences, oldest first
   uint64_t sequence_ = 0;                 // the current segment's
