@@ -4,6 +4,7 @@
 #include <mutex>
 #include <utility>
 
+#include "replication/member_names.h"
 #include "replication/raft_wire.h"
 #include "server/not_served.h"
 #include "service/kv_replica.h"
@@ -130,6 +131,9 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
       });
   if (!opened.ok()) return opened.status();
   front->host_ = std::move(*opened);
+  if (Status kept = replication::KeepMemberNames(o.raft_dir, front->names_); !kept.ok()) {
+    return kept;
+  }
   if (front->host_->raft().group(kGroup) == nullptr) {
     if (Status created = front->host_->CreateGroup(kGroup, voters); !created.ok()) return created;
   }

@@ -9,15 +9,18 @@ replicated: one Raft group, as etcd), through clients we did not write
   restarted: every acknowledged put is on every member afterwards, at the
   revision its reply named, the members agree on the whole history, the
   cluster keeps taking writes (the failover time is printed), and
-  /metrics names the leader.
+  /metrics names the leader;
+- a member started again with another member list is refused (members
+  number themselves from it).
 """
 import json
+import subprocess
 import time
 import unittest
 import urllib.request
 
 from replicated_load import Writers, leader_of
-from servers import StrataCluster, etcdctl
+from servers import StrataCluster, etcdctl, strata_binary
 
 
 def health(port):
@@ -72,6 +75,21 @@ class ReplicatedTest(unittest.TestCase):
         self.assertIn("required revision has been compacted", err)
         _, err = etcdctl(c, "lease", "grant", "10", check=False)
         self.assertIn("not served by a replicated strata cluster", err)
+
+    def test_a_member_started_with_other_members_is_refused(self):
+        # Members number themselves from the list: another list would hand
+        # a member's number (and its votes) to someone else.
+        member = self.cluster.members[0]
+        member.stop()
+        args = list(member.extra_args)
+        at = args.index("--initial-cluster") + 1
+        args[at] = ",".join(args[at].split(",")[:2])  # m2 left out
+        p = subprocess.run([strata_binary(), "--listen-client-urls", "http://127.0.0.1:0",
+                            "--data-dir", member.data_dir] + args,
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("first started with the members m0,m1,m2", p.stderr)
+        member.start()  # with its own list it starts again
 
     def test_killing_each_member_under_load_loses_nothing(self):
         writers = Writers(self.cluster.endpoints()).start()
