@@ -362,8 +362,18 @@ void RaftHost::MaybeCompact(GroupId group, Group& g) {
   if (g.applied - g.snapshot < options_.compact_after) return;
   if (g.bytes_since_snapshot < g.snapshot_bytes) return;
   Raft& raft = *multi_.group(group);
+  std::string data = g.state->Save();
+  if (data.size() + (size_t{1} << 20) > kMaxRaftRecordPayload) {
+    // Larger than a record of the Raft log can hold: the log keeps its
+    // entries instead (the state must shrink, by compaction, for a
+    // snapshot to be taken again).
+    ++stats_.snapshots_too_large;
+    g.snapshot_bytes = data.size();  // tried again after as many bytes
+    g.bytes_since_snapshot = 0;
+    return;
+  }
   // Applied entries are durable here (Ready persists before it applies).
-  if (!raft.Compact(g.applied, g.state->Save())) return;
+  if (!raft.Compact(g.applied, std::move(data))) return;
   g.snapshot = g.applied;
   g.snapshot_bytes = raft.snapshot().data.size();
   g.bytes_since_snapshot = 0;

@@ -77,7 +77,8 @@ struct RaftHostStats {
   uint64_t reads_done = 0;
   uint64_t reads_failed = 0;
   uint64_t compactions = 0;
-  uint64_t snapshots_restored = 0;  // sent by a leader
+  uint64_t snapshots_too_large = 0;  // not taken: more than a log record holds
+  uint64_t snapshots_restored = 0;   // sent by a leader
   RaftLogStats log;
 };
 

@@ -110,7 +110,7 @@ Status RaftLogStore::Commit() {
   if (staged_.empty()) return Status::Ok();
   std::string payload = std::move(staged_);
   staged_.clear();
-  if (payload.size() > kMaxRaftRecordPayload) {
+  if (payload.size() > options_.max_record_bytes) {
     return Fail(Status::InvalidArgument("a Raft round of " + std::to_string(payload.size()) +
                                         " bytes is more than the log's record limit"));
   }
@@ -157,10 +157,6 @@ Status RaftLogStore::WriteDurably(std::string_view bytes) {
 }
 
 Status RaftLogStore::Rewrite() {
-  std::vector<uint64_t> old = std::move(older_segments_);
-  older_segments_.clear();
-  old.push_back(sequence_);
-  if (Status opened = OpenSegment(sequence_ + 1); !opened.ok()) return opened;
   // A record a group: replaying a partial rewrite after a crash replaces
   // some groups by the same state, and the old segments are still there.
   std::string records;
@@ -169,8 +165,21 @@ Status RaftLogStore::Rewrite() {
     EncodeGroup(group, state,
                 snapshot_source_ ? snapshot_source_(group) : std::string_view(state.snapshot.data),
                 &payload);
+    if (payload.size() > options_.max_record_bytes) {
+      // A group's state too large for one record (its snapshot and the
+      // entries since): no rewrite for now. The segments stay (the disk
+      // grows) and stay readable; it is tried again after as many bytes.
+      ++stats_.rewrites_skipped;
+      last_rewrite_bytes_ = records.size() + payload.size();
+      written_since_rewrite_ = 0;
+      return Status::Ok();
+    }
     EncodeRaftRecord(payload, &records);
   }
+  std::vector<uint64_t> old = std::move(older_segments_);
+  older_segments_.clear();
+  old.push_back(sequence_);
+  if (Status opened = OpenSegment(sequence_ + 1); !opened.ok()) return opened;
   if (Status written = WriteDurably(records); !written.ok()) return written;
   for (uint64_t sequence : old) {
     if (Status removed = storage::RemoveFile(JoinPath(dir_, RaftSegmentFileName(sequence)));

@@ -15,7 +15,8 @@
 // (`groups()`): it is what recovery returns, and what a rewrite writes
 // when the segments have grown past the live state: a new segment with
 // every live group in it, then the old segments deleted. So the disk
-// holds at most about twice the live state plus rewrite_bytes.
+// holds at most about twice the live state plus rewrite_bytes (unless a
+// group's state is more than one record holds: then the rewrite waits).
 //
 // A failed write or sync is final, as in the WAL (after a failed fsync the
 // kernel may have dropped the pages): every later commit is refused.
@@ -46,18 +47,23 @@ struct RaftLogOptions {
   // Rewrite the live state once this much was written since the last
   // rewrite, and more than that rewrite wrote.
   uint64_t rewrite_bytes = uint64_t{64} << 20;
+  // The largest record written (at most kMaxRaftRecordPayload, what
+  // recovery reads): a larger round fails the log, a group too large for
+  // one record postpones the rewrite. Lower only in tests.
+  uint64_t max_record_bytes = kMaxRaftRecordPayload;
   // For crash tests: after this many more bytes reach the disk a write
   // stops short and fails, as a crash in the middle of it would (0: never).
   uint64_t fail_after_bytes = 0;
 };
 
 struct RaftLogStats {
-  uint64_t rounds = 0;      // records committed
-  uint64_t syncs = 0;       // fdatasyncs (segment headers and rewrites too)
-  uint64_t bytes = 0;       // written since Open
-  uint64_t rewrites = 0;    // of the live state into a new segment
-  uint64_t segments = 0;    // on disk now
-  uint64_t torn_bytes = 0;  // cut off the last segment by recovery (a crash mid-write)
+  uint64_t rounds = 0;            // records committed
+  uint64_t syncs = 0;             // fdatasyncs (segment headers and rewrites too)
+  uint64_t bytes = 0;             // written since Open
+  uint64_t rewrites = 0;          // of the live state into a new segment
+  uint64_t rewrites_skipped = 0;  // a group's state was more than one record holds
+  uint64_t segments = 0;          // on disk now
+  uint64_t torn_bytes = 0;        // cut off the last segment by recovery (a crash mid-write)
 };
 
 class RaftLogStore final {

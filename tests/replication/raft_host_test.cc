@@ -97,10 +97,10 @@ class Cluster : public HostCluster {
   uint64_t next_ = 0;
 };
 
-// 100 seeds in make test; STRATA_REPLICATION_SEEDS=N for a longer run.
+// 60 seeds in make test; STRATA_REPLICATION_SEEDS=N for a longer run.
 int SeedsToRun() {
   const char* seeds = std::getenv("STRATA_REPLICATION_SEEDS");
-  return seeds != nullptr ? std::atoi(seeds) : 100;
+  return seeds != nullptr ? std::atoi(seeds) : 60;
 }
 
 TEST(RaftHostTest, NothingAcknowledgedIsLostThroughCrashesAndTornWrites) {

@@ -343,6 +343,31 @@ TEST(RaftLogStoreTest, SnapshotDataTakenFromTheDriverSurvivesRewrites) {
   EXPECT_EQ(OpenOrDie(dir.path(), options)->groups(), model);
 }
 
+// A group whose state no longer fits one record is not rewritten (its
+// record could not be read back): the old segments stay, and so does the
+// state.
+TEST(RaftLogStoreTest, AGroupTooLargeForARecordPostponesTheRewrite) {
+  TempDir dir;
+  RaftLogOptions options = NoSync();
+  options.rewrite_bytes = 1024;
+  options.max_record_bytes = 4096;
+  StoredGroups model;
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path(), options);
+    for (int i = 0; i < 40; ++i) {
+      Ready ready;
+      ready.entries.push_back(
+          Entry{1, static_cast<Index>(i + 1), std::string(200, 'x'), EntryType::kNormal});
+      store->Stage(1, ready);
+      ModelReady(ready, &model[1]);
+      ASSERT_TRUE(store->Commit().ok()) << i;
+    }
+    // Rewritten while it was small, not since.
+    EXPECT_GT(store->stats().rewrites_skipped, 0u);
+  }
+  EXPECT_EQ(OpenOrDie(dir.path(), options)->groups(), model);
+}
+
 // A crash at any point of a rewrite (the new segment partly written, the
 // old ones not yet deleted) loses nothing.
 TEST(RaftLogStoreTest, ACrashDuringARewriteLosesNothing) {
