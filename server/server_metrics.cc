@@ -190,6 +190,15 @@ void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) 
   One(out, "counter", "strata_raft_snapshots_total",
       "Snapshots of this member's state (log compactions).",
       static_cast<double>(st.host.compactions));
+  One(out, "counter", "strata_raft_snapshots_too_large_total",
+      "Snapshots not taken: the member's state was more than a Raft log record holds.",
+      static_cast<double>(st.host.snapshots_too_large));
+  One(out, "counter", "strata_raft_log_rewrites_total",
+      "Rewrites of the Raft log's live state into a new segment (the old ones deleted).",
+      static_cast<double>(st.host.log.rewrites));
+  One(out, "counter", "strata_raft_log_rewrites_skipped_total",
+      "Rewrites postponed: a group's state was more than one record holds.",
+      static_cast<double>(st.host.log.rewrites_skipped));
   One(out, "counter", "strata_raft_snapshots_restored_total",
       "Snapshots received from a leader and restored.",
       static_cast<double>(st.host.snapshots_restored));
