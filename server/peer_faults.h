@@ -72,6 +72,11 @@ class PeerFaults {
   PeerFaultPlan Plan(std::string_view peer, const peerpb::Message& message);
   // True once a crash has begun: links neither write nor deliver any more.
   bool frozen() const { return frozen_.load(); }
+  // Set by the link about to write a message planned crash_after, before
+  // it writes: an answer to it that came back before CrashAfterWrite
+  // froze the links would otherwise be acted on (a client answered by a
+  // member that was to die; seen under load). Unset if the write failed.
+  void SetFrozen(bool frozen) { frozen_.store(frozen); }
   // Called by the link that wrote a message planned crash_after: freezes
   // every link, lets the bytes go, and kills the process. Never returns.
   [[noreturn]] void CrashAfterWrite(std::string_view peer, std::string_view kind);

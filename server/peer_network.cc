@@ -170,9 +170,12 @@ void PeerNetwork::RunLink(Link* link) {
           if (!crash_after.empty()) break;  // nothing after it leaves
         }
       }
+      if (!crash_after.empty()) options_.faults->SetFrozen(true);
       healthy = writer->Write(batch);
-      if (healthy && !crash_after.empty())
-        options_.faults->CrashAfterWrite(link->peer, crash_after);
+      if (!crash_after.empty()) {
+        if (healthy) options_.faults->CrashAfterWrite(link->peer, crash_after);
+        options_.faults->SetFrozen(false);  // not written: no crash, as before
+      }
       MutexLock lock(link->mu);
       if (healthy) {
         link->sent += static_cast<uint64_t>(batch.messages_size());
