@@ -48,6 +48,45 @@ std::string HostOf(const std::string& address) {
   return host;
 }
 
+// What a member's links to the other members present and serve, and the
+// faults a test puts on them: peer TLS from its files, or made at start
+// (--peer-auto-tls), or plain text; both cluster modes link alike.
+struct PeerLinks {
+  std::shared_ptr<grpc::ServerCredentials> served;      // null: plain text
+  std::shared_ptr<grpc::ChannelCredentials> presented;  // null: plain text
+  std::shared_ptr<PeerFaults> faults;                   // null: none
+};
+
+Result<PeerLinks> MakePeerLinks(const ServerOptions& options) {
+  PeerLinks links;
+  if (options.peer_tls.configured()) {
+    auto served = MakeClientTlsCredentials(options.peer_tls);
+    if (!served.ok()) return served.status();
+    auto presented = MakePeerChannelCredentials(options.peer_tls);
+    if (!presented.ok()) return presented.status();
+    links.served = std::move(*served);
+    links.presented = std::move(*presented);
+  } else if (options.peer_auto_tls) {
+    // The host other members reach this one at (its listen address; a
+    // wildcard names nothing).
+    std::string host = HostOf(options.listen_peer);
+    if (host == "0.0.0.0" || host == "::") host.clear();
+    auto made = MakePeerAutoTlsCredentials(options.name, host);
+    if (!made.ok()) return made.status();
+    links.served = std::move(made->served);
+    links.presented = std::move(made->presented);
+  }
+  if (!options.peer_faults.empty()) {
+    auto faults =
+        PeerFaults::Parse(options.peer_faults, [log = options.log](std::string_view line) {
+          if (log) log->Write(ops::LogLevel::kWarn, "peer-faults", line);
+        });
+    if (!faults.ok()) return faults.status();
+    links.faults = std::move(*faults);
+  }
+  return links;
+}
+
 // etcd's ids: a member's is the first 8 bytes (big-endian) of the SHA-1 of
 // its sorted peer URLs and the cluster token; the cluster's, of the SHA-1
 // of its members' ids. Deriving them the same way gives the same ids etcd
@@ -1041,22 +1080,11 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
         log->Write(ops::LogLevel::kInfo, "raft", line);
       };
     }
-    if (options.peer_tls.configured()) {
-      auto served = MakeClientTlsCredentials(options.peer_tls);
-      if (!served.ok()) return served.status();
-      auto presented = MakePeerChannelCredentials(options.peer_tls);
-      if (!presented.ok()) return presented.status();
-      replicated.peer_server_credentials = std::move(*served);
-      replicated.peer_channel_credentials = std::move(*presented);
-    }
-    if (!options.peer_faults.empty()) {
-      auto faults =
-          PeerFaults::Parse(options.peer_faults, [log = options.log](std::string_view line) {
-            if (log) log->Write(ops::LogLevel::kWarn, "peer-faults", line);
-          });
-      if (!faults.ok()) return faults.status();
-      replicated.peer_faults = std::move(*faults);
-    }
+    auto links = MakePeerLinks(options);
+    if (!links.ok()) return links.status();
+    replicated.peer_server_credentials = std::move(links->served);
+    replicated.peer_channel_credentials = std::move(links->presented);
+    replicated.peer_faults = std::move(links->faults);
     auto front = ReplicatedFront::Start(std::move(replicated));
     if (!front.ok()) return front.status();
     impl->replicated = std::move(*front);
@@ -1070,31 +1098,11 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     cluster.client_urls = options.advertise_client_urls;
     cluster.kv.max_txn_ops = options.max_txn_ops;
     cluster.watches.fragment_bytes = options.max_request_bytes;
-    if (options.peer_tls.configured()) {
-      auto served = MakeClientTlsCredentials(options.peer_tls);
-      if (!served.ok()) return served.status();
-      auto presented = MakePeerChannelCredentials(options.peer_tls);
-      if (!presented.ok()) return presented.status();
-      cluster.peer_server_credentials = std::move(*served);
-      cluster.peer_channel_credentials = std::move(*presented);
-    } else if (options.peer_auto_tls) {
-      // The host other members reach this one at (its listen address; a
-      // wildcard names nothing).
-      std::string host = HostOf(options.listen_peer);
-      if (host == "0.0.0.0" || host == "::") host.clear();
-      auto made = MakePeerAutoTlsCredentials(options.name, host);
-      if (!made.ok()) return made.status();
-      cluster.peer_server_credentials = std::move(made->served);
-      cluster.peer_channel_credentials = std::move(made->presented);
-    }
-    if (!options.peer_faults.empty()) {
-      auto faults =
-          PeerFaults::Parse(options.peer_faults, [log = options.log](std::string_view line) {
-            if (log) log->Write(ops::LogLevel::kWarn, "peer-faults", line);
-          });
-      if (!faults.ok()) return faults.status();
-      cluster.peer_faults = std::move(*faults);
-    }
+    auto links = MakePeerLinks(options);
+    if (!links.ok()) return links.status();
+    cluster.peer_server_credentials = std::move(links->served);
+    cluster.peer_channel_credentials = std::move(links->presented);
+    cluster.peer_faults = std::move(links->faults);
     cluster.auth = impl->auth.get();
     cluster.auth_adopted = [journal = impl->cluster_auth_journal.get()](const std::string& state) {
       journal->KeepCopy(state);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "host_cluster.h"
+#include "support/table_kv_write_codec.h"
 
 namespace strata::replication {
 namespace {
@@ -28,48 +29,10 @@ using service::RangeRequest;
 using service::Reply;
 using service::TxnRequest;
 
-// Writes and replies travel as an index into a table here (the replicas
-// share this process); the server's codec, etcd's protobuf, is tested in
-// tests/server and through the real binaries (compat_replicated). Not
-// linking the server keeps this test's build small.
-class IndexCodec final : public service::KvWriteCodec {
- public:
-  std::string EncodeWrite(const KvWrite& write) const override {
-    writes_.push_back(write);
-    return std::to_string(writes_.size() - 1);
-  }
-  std::optional<KvWrite> DecodeWrite(std::string_view bytes) const override {
-    const std::optional<size_t> i = IndexIn(bytes, writes_.size());
-    if (!i) return std::nullopt;
-    return writes_[*i];
-  }
-  std::string EncodeReply(const Reply<KvWriteReply>& reply) const override {
-    replies_.push_back(reply);
-    return std::to_string(replies_.size() - 1);
-  }
-  Reply<KvWriteReply> DecodeReply(std::string_view bytes) const override {
-    const std::optional<size_t> i = IndexIn(bytes, replies_.size());
-    if (!i) return service::ServiceError{service::ErrorCode::kInternal, "not a reply"};
-    return replies_[*i];
-  }
-
- private:
-  static std::optional<size_t> IndexIn(std::string_view bytes, size_t size) {
-    if (bytes.empty() || bytes.size() > 18) return std::nullopt;
-    size_t i = 0;
-    for (char c : bytes) {
-      if (c < '0' || c > '9') return std::nullopt;
-      i = i * 10 + static_cast<size_t>(c - '0');
-    }
-    if (i >= size) return std::nullopt;
-    return i;
-  }
-  mutable std::vector<KvWrite> writes_;
-  mutable std::vector<Reply<KvWriteReply>> replies_;
-};
-
-const IndexCodec& Codec() {
-  static const IndexCodec codec;
+// Writes and replies travel as table indexes here (the replicas share
+// this process); not linking the server keeps this test's build small.
+const service::TableKvWriteCodec& Codec() {
+  static const service::TableKvWriteCodec codec;
   return codec;
 }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "tests/cluster/local_cluster.h"
+#include "support/table_kv_write_codec.h"
 #include "tests/service/service_test_support.h"
 
 namespace strata::service {
@@ -39,34 +40,6 @@ cluster::MemberOptions QuickTimeouts() {
   options.rpc_timeout = std::chrono::milliseconds(500);
   return options;
 }
-
-// Forwarded writes travel as an index into a table of their own here (the
-// server's encoding is etcd's protobuf, server/kv_write_codec.h, tested
-// there and through the real servers).
-class TableCodec final : public KvWriteCodec {
- public:
-  std::string EncodeWrite(const KvWrite& write) const override {
-    writes_.push_back(write);
-    return std::to_string(writes_.size() - 1);
-  }
-  std::optional<KvWrite> DecodeWrite(std::string_view bytes) const override {
-    const size_t i = std::stoul(std::string(bytes));
-    if (i >= writes_.size()) return std::nullopt;
-    return writes_[i];
-  }
-  std::string EncodeReply(const Reply<KvWriteReply>& reply) const override {
-    replies_.push_back(reply);
-    return std::to_string(replies_.size() - 1);
-  }
-  Reply<KvWriteReply> DecodeReply(std::string_view bytes) const override {
-    return replies_.at(std::stoul(std::string(bytes)));
-  }
-  size_t writes() const { return writes_.size(); }
-
- private:
-  mutable std::vector<KvWrite> writes_;
-  mutable std::vector<Reply<KvWriteReply>> replies_;
-};
 
 // Three members, a ClusterKv on each, and synchronous helpers that pump
 // the in-memory network until the answer arrives. Writes to keys another
@@ -150,10 +123,10 @@ class ThreeNodes {
 
   ClusterKv& kv(int node) { return *kv_[node]; }
   cluster::LocalCluster& cluster() { return cluster_; }
-  const TableCodec& codec() const { return codec_; }
+  const TableKvWriteCodec& codec() const { return codec_; }
 
  private:
-  TableCodec codec_;
+  TableKvWriteCodec codec_;
   cluster::Member::ForwardHandler serve_[3];
   cluster::LocalCluster cluster_;
   std::vector<std::unique_ptr<ClusterKv>> kv_;
