@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/cluster/local_cluster.h"
 #include "support/table_kv_write_codec.h"
+#include "tests/cluster/local_cluster.h"
 #include "tests/service/service_test_support.h"
 
 namespace strata::service {
