@@ -1071,6 +1071,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     replicated.max_txn_ops = options.max_txn_ops;
     replicated.max_request_bytes = options.max_request_bytes;
     replicated.sync = options.sync != SyncMode::kNone;
+    replicated.watches = hub_options;
     if (options.snapshot_count > 0) replicated.snapshot_count = options.snapshot_count;
     replicated.tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
     replicated.election_ticks =
@@ -1115,7 +1116,10 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     impl->cluster_wake = impl->cluster.get();
     impl->not_served = MakeNotServedOverClusterService();
   }
-  impl->watches = impl->cluster ? &impl->cluster->watches() : impl->hub.get();
+  impl->watches = impl->cluster      ? &impl->cluster->watches()
+                  : impl->replicated ? &impl->replicated->watches()
+                                     : impl->hub.get();
+  impl->serving_hub = impl->replicated ? &impl->replicated->hub() : impl->hub.get();
 
   impl->kv_service = std::make_unique<KvImpl>(s);
   impl->watch_service = std::make_unique<WatchImpl>(s);
@@ -1175,9 +1179,10 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.RegisterService(impl->kv_service.get());
+  builder.RegisterService(impl->watch_service.get());
   if (!impl->replicated) {
-    // A replicated key space serves KV alone for now (docs/REPLICATION.md).
-    builder.RegisterService(impl->watch_service.get());
+    // A replicated key space serves KV and Watch alone for now
+    // (docs/REPLICATION.md).
     builder.RegisterService(impl->lease_service.get());
     builder.RegisterService(impl->maintenance_service.get());
     builder.RegisterService(impl->cluster_service.get());

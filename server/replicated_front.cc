@@ -50,19 +50,22 @@ ServiceError ToServiceError(const Status& status) {
 // the front's shared lock, a restore the exclusive one.
 class ReplicatedFront::ReplicaState final : public replication::ReplicatedState {
  public:
-  ReplicaState(const service::KvWriteCodec* codec, size_t max_txn_ops, std::shared_mutex* mu,
-               std::atomic<int64_t>* revision)
-      : replica(codec, max_txn_ops), mu_(mu), revision_(revision) {}
+  ReplicaState(const service::KvWriteCodec* codec, size_t max_txn_ops, service::WatchHub* hub,
+               std::shared_mutex* mu, std::atomic<int64_t>* revision,
+               std::atomic<int64_t>* compacted)
+      : replica(codec, max_txn_ops, hub), mu_(mu), revision_(revision), compacted_(compacted) {
+    Published();
+  }
 
   Status Restore(std::string_view snapshot) override {
     std::unique_lock lock(*mu_);
     Status restored = replica.Restore(snapshot);
-    revision_->store(replica.revision());
+    Published();
     return restored;
   }
   std::string Apply(raft::Index, std::string_view command) override {
     std::string result = replica.Apply(command);
-    revision_->store(replica.revision());
+    Published();
     return result;
   }
   std::string Save() const override { return replica.Save(); }
@@ -70,8 +73,15 @@ class ReplicatedFront::ReplicaState final : public replication::ReplicatedState 
   KvReplica replica;
 
  private:
+  // What other threads read of the replica without its lock.
+  void Published() {
+    revision_->store(replica.revision());
+    compacted_->store(replica.kv().compact_revision());
+  }
+
   std::shared_mutex* mu_;
   std::atomic<int64_t>* revision_;
+  std::atomic<int64_t>* compacted_;
 };
 
 ReplicatedFront::ReplicatedFront(ReplicatedFrontOptions options)
@@ -114,11 +124,16 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
   }
   host.timeout_ticks = static_cast<uint64_t>(o.request_timeout / o.tick) + 1;
   ReplicatedFront* raw = front.get();
+  // Over an empty engine until the replica rebases it on its own.
+  front->hub_ = std::make_unique<service::WatchHub>(
+      std::make_shared<const MvccStore>(), [raw] { return raw->compacted_.load(); },
+      service::KvService::kFirstRevision, o.watches);
   auto opened = RaftHost::Open(
       front->self_id_, o.raft_dir, host,
       [raw](raft::GroupId) {
-        auto state = std::make_unique<ReplicaState>(&raw->codec_, raw->options_.max_txn_ops,
-                                                    &raw->replica_mu_, &raw->revision_);
+        auto state =
+            std::make_unique<ReplicaState>(&raw->codec_, raw->options_.max_txn_ops, raw->hub_.get(),
+                                           &raw->replica_mu_, &raw->revision_, &raw->compacted_);
         raw->replica_ = state.get();
         return state;
       },
@@ -415,7 +430,7 @@ ReplicatedFrontStats ReplicatedFront::Stats() const {
 
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedReplicatedService() {
   return MakeNotServedService(
-      "a replicated strata cluster yet (it serves KV; see docs/REPLICATION.md)");
+      "a replicated strata cluster yet (it serves KV and Watch; see docs/REPLICATION.md)");
 }
 
 }  // namespace strata::server

@@ -20,7 +20,11 @@
 // gets "etcdserver: no leader"; both are kUnavailable, which etcd's
 // clients retry on another member.
 //
-// Limits (docs/REPLICATION.md): KV only (Watch, Lease, Auth and the
+// Watches are served by each member from its own replica (a WatchHub the
+// replica publishes to as it applies), as etcd serves them: a watcher sees
+// every revision once, in order, as this member applies it.
+//
+// Limits (docs/REPLICATION.md): KV and Watch only (Lease, Auth and the
 // others answer Unimplemented); the replica's engine is in memory and
 // rebuilt from the Raft log's snapshot and entries at start; the member
 // list is fixed at the first start.
@@ -47,6 +51,7 @@
 #include "server/kv_front.h"
 #include "server/kv_write_codec.h"
 #include "server/peer_network.h"
+#include "service/watch_hub.h"
 
 namespace strata::server {
 
@@ -77,6 +82,7 @@ struct ReplicatedFrontOptions {
   // Past this many tasks waiting for the loop, Raft batches from peers are
   // dropped (Raft resends).
   size_t max_queued = 100000;
+  service::WatchHubOptions watches;
 };
 
 struct ReplicatedFrontStats {
@@ -108,6 +114,10 @@ class ReplicatedFront final : public KvFront {
   void Txn(service::TxnRequest request, Done<service::TxnResponse> done) override;
   void Compact(service::CompactionRequest request, Done<service::CompactionResponse> done) override;
   int64_t current_revision() const override { return revision_.load(); }
+
+  // The watches this member serves, from its replica.
+  service::Watches& watches() { return *hub_; }
+  const service::WatchHub& hub() const { return *hub_; }
 
   ReplicatedFrontStats Stats() const;
   // Why this member cannot serve ("": it can): its Raft log failed, or it
@@ -148,6 +158,10 @@ class ReplicatedFront final : public KvFront {
   PeerNetwork network_;
   std::unique_ptr<grpc::Server> peer_server_;
   int peer_port_ = 0;
+
+  // Fed by the replica (so destroyed after the host, which owns it).
+  std::unique_ptr<service::WatchHub> hub_;
+  std::atomic<int64_t> compacted_{0};  // the replica's compact revision, for hub_
 
   // The loop thread's.
   std::unique_ptr<replication::RaftHost> host_;

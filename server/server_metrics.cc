@@ -308,7 +308,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   One(out, "gauge", "etcd_debugging_mvcc_compact_revision",
       "The revision of the last compaction in store.", static_cast<double>(compacted));
   One(out, "gauge", "etcd_debugging_mvcc_watcher_total", "Total number of watchers.",
-      static_cast<double>(s.hub->watchers()));
+      static_cast<double>(s.serving_hub->watchers()));
   // Requests, counted where they are served.
   const auto& g = *s.grpc_metrics;
   One(out, "counter", "etcd_mvcc_range_total", "Total number of ranges seen by this member.",
@@ -363,7 +363,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
     out.Sample(static_cast<double>(*txns.min_active_snapshot),
                {{"kind", "transaction"}, {"id", std::to_string(txns.oldest_txn_id)}});
   }
-  const auto floor = s.hub->ProtectedFloor(s.options.watch_max_lag);
+  const auto floor = s.serving_hub->ProtectedFloor(s.options.watch_max_lag);
   if (floor.revision != INT64_MAX) {
     out.Sample(static_cast<double>(floor.revision),
                {{"kind", "watcher"}, {"id", std::to_string(floor.watch_id)}});
@@ -418,7 +418,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   }
   {
     static const std::vector<int64_t> kLagBounds = {0, 1, 10, 100, 1000, 10000, 100000};
-    const auto lags = s.hub->Lags(kLagBounds);
+    const auto lags = s.serving_hub->Lags(kLagBounds);
     out.Histogram("strata_watch_lag_revisions",
                   "Watchers by how many revisions they are behind the newest.");
     out.HistogramSample(std::vector<double>(kLagBounds.begin(), kLagBounds.end()), lags.counts,

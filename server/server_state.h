@@ -69,8 +69,12 @@ class EtcdServer::Impl {
   std::unique_ptr<service::KvService> kv;
   std::unique_ptr<service::InteractiveTxns> txns;
   std::unique_ptr<service::WatchHub> hub;
-  // What the Watch service serves from: the hub, or a cluster's watches.
+  // What the Watch service serves from: the hub, or a cluster's watches,
+  // or a replicated member's.
   service::Watches* watches = nullptr;
+  // The hub whose figures /metrics and Status show: the one-node hub, or a
+  // replicated member's (a cluster's watches have figures of their own).
+  const service::WatchHub* serving_hub = nullptr;
   std::unique_ptr<service::AutoCompactor> compactor;
   // When revisions were committed: the low-water mark's age.
   std::unique_ptr<service::RevisionTimes> revision_times;

@@ -290,8 +290,8 @@ class StrataImpl final : public v1::Strata::CallbackService {
     FillTxns(s_->txns->Stats(), resp);
     resp->set_revision(s_->kv->current_revision());
     resp->set_compact_revision(std::max<int64_t>(0, s_->kv->compact_revision()));
-    resp->set_watchers(s_->hub->watchers());
-    const auto floor = s_->hub->ProtectedFloor(s_->options.watch_max_lag);
+    resp->set_watchers(s_->serving_hub->watchers());
+    const auto floor = s_->serving_hub->ProtectedFloor(s_->options.watch_max_lag);
     if (floor.revision < s_->kv->compact_revision()) {
       resp->set_gc_held_by_watch_id(floor.watch_id);
       resp->set_gc_held_by_watcher_lag(floor.lag);

@@ -37,8 +37,8 @@ std::string EncodeCompactReply(const Reply<CompactionResponse>& reply) {
 
 }  // namespace
 
-KvReplica::KvReplica(const KvWriteCodec* codec, size_t max_txn_ops)
-    : codec_(codec), max_txn_ops_(max_txn_ops) {
+KvReplica::KvReplica(const KvWriteCodec* codec, size_t max_txn_ops, WatchHub* hub)
+    : codec_(codec), max_txn_ops_(max_txn_ops), hub_(hub) {
   Reset(std::make_unique<MvccStore>());
 }
 
@@ -53,6 +53,12 @@ void KvReplica::Reset(std::unique_ptr<MvccStore> store) {
                                              max_ts ? static_cast<int64_t>(max_ts->value()) : 0);
   // In memory: a revision is visible once applied (Raft made it durable).
   pipeline_ = std::make_unique<CommitPipeline>(std::nullopt, revision);
+  if (hub_ != nullptr) {
+    hub_->Rebase(store_, revision);
+    pipeline_->SetEventSink([hub = hub_](int64_t applied, std::vector<Event>&& events) {
+      hub->Publish(applied, std::move(events));
+    });
+  }
   KvServiceOptions options;
   options.max_txn_ops = max_txn_ops_;
   kv_ = std::make_unique<KvService>(store_.get(), pipeline_.get(), nullptr, options);

@@ -15,6 +15,11 @@
 // log's snapshot (Save: the node snapshot stream of service/snapshot.h)
 // and the entries after it.
 //
+// Watchers: given a WatchHub, the replica publishes every revision it
+// applies to it, and a restore rebases it on the new engine (the hub's
+// watchers stay and catch up from there), so a replica's watchers see
+// each revision once, in order, whatever snapshots it installs.
+//
 // Not thread-safe: the Raft driver's thread applies, restores and reads.
 #ifndef STRATA_SERVICE_KV_REPLICA_H_
 #define STRATA_SERVICE_KV_REPLICA_H_
@@ -27,6 +32,7 @@
 #include "service/commit_pipeline.h"
 #include "service/forwarded_write.h"
 #include "service/kv_service.h"
+#include "service/watch_hub.h"
 #include "strata/mvcc_store.h"
 #include "strata/status.h"
 
@@ -36,7 +42,7 @@ class KvReplica final {
  public:
   // `codec` encodes writes and their replies (the server's: etcd's
   // protobuf) and must outlive the replica.
-  explicit KvReplica(const KvWriteCodec* codec, size_t max_txn_ops = 128);
+  explicit KvReplica(const KvWriteCodec* codec, size_t max_txn_ops = 128, WatchHub* hub = nullptr);
   ~KvReplica();
 
   // The commands: a Put, DeleteRange or Txn; a compaction.
@@ -65,7 +71,9 @@ class KvReplica final {
 
   const KvWriteCodec* codec_;
   const size_t max_txn_ops_;
-  std::unique_ptr<MvccStore> store_;
+  WatchHub* const hub_;
+  // Shared with the hub, whose thread may still read a replaced one.
+  std::shared_ptr<MvccStore> store_;
   std::unique_ptr<CommitPipeline> pipeline_;
   std::unique_ptr<KvService> kv_;
 };

@@ -10,9 +10,16 @@ namespace strata::service {
 
 WatchHub::WatchHub(const MvccStore* store, std::function<int64_t()> compact_revision,
                    int64_t current_revision, WatchHubOptions options)
-    : store_(store),
-      compact_revision_(std::move(compact_revision)),
+    // Not owned: an alias of no owner.
+    : WatchHub(std::shared_ptr<const MvccStore>(std::shared_ptr<const MvccStore>(), store),
+               std::move(compact_revision), current_revision, options) {}
+
+WatchHub::WatchHub(std::shared_ptr<const MvccStore> store,
+                   std::function<int64_t()> compact_revision, int64_t current_revision,
+                   WatchHubOptions options)
+    : compact_revision_(std::move(compact_revision)),
       options_(options),
+      store_(std::move(store)),
       published_(current_revision),
       last_progress_(std::chrono::steady_clock::now()) {
   ring_from_ = current_revision + 1;
@@ -49,6 +56,23 @@ void WatchHub::Publish(int64_t revision, std::vector<Event>&& events) {
     if (ring_.empty()) ring_from_ = std::min(ring_from_, revision + 1);
     // Wake the hub's thread only if someone watches and it is not already
     // due to run: a wake-up per revision costs a context switch per write.
+    if (watcher_count_ == 0 || nudged_) return;
+    nudged_ = true;
+  }
+  cv_.NotifyOne();
+}
+
+void WatchHub::Rebase(std::shared_ptr<const MvccStore> store, int64_t revision) {
+  {
+    MutexLock lock(mu_);
+    store_ = std::move(store);
+    // The ring holds revisions up to the old newest one; those after it
+    // are in `store` only. Watchers read them from there, so the ring
+    // starts again empty.
+    published_ = std::max(published_, revision);
+    ring_.clear();
+    ring_size_ = 0;
+    ring_from_ = published_ + 1;
     if (watcher_count_ == 0 || nudged_) return;
     nudged_ = true;
   }
@@ -269,13 +293,14 @@ void WatchHub::Run() {
   }
 }
 
-std::vector<Event> WatchHub::ReadHistory(const Watcher& w, int64_t from, int64_t until,
-                                         int64_t* read_through, bool* compacted) const {
+std::vector<Event> WatchHub::ReadHistory(const MvccStore& store, const Watcher& w, int64_t from,
+                                         int64_t until, int64_t* read_through,
+                                         bool* compacted) const {
   std::vector<Event> out;
   *read_through = until;
   auto range = SpanToKeyRange(w.filter.span);
   if (!range || from > until) return out;
-  const int64_t horizon = static_cast<int64_t>(store_->compaction_horizon().value());
+  const int64_t horizon = static_cast<int64_t>(store.compaction_horizon().value());
   if (from < horizon) {
     *compacted = true;
     return out;
@@ -295,7 +320,7 @@ std::vector<Event> WatchHub::ReadHistory(const Watcher& w, int64_t from, int64_t
     if (!Matches(w, e)) return;
     const bool creates = e.type == Event::Type::kPut && e.kv.version == 1;  // no prev_kv (etcd)
     if (w.filter.prev_kv && !creates && ts.value() > 0) {
-      auto prev = store_->Get(key, Timestamp(ts.value() - 1));
+      auto prev = store.Get(key, Timestamp(ts.value() - 1));
       if (prev.ok() && prev.value().found && !prev.value().deleted) {
         e.prev_kv = StoredToKeyValue(key, prev.value().timestamp, prev.value().value);
       }
@@ -306,12 +331,12 @@ std::vector<Event> WatchHub::ReadHistory(const Watcher& w, int64_t from, int64_t
   if (from == horizon && horizon > 0) {
     // The engine's history starts above the horizon; what it kept at the
     // horizon itself is each key's newest version there.
-    auto r = store_->ScanVisit(*range, Timestamp(static_cast<uint64_t>(horizon)),
-                               std::numeric_limits<size_t>::max(), [&](const ScanItemView& item) {
-                                 if (static_cast<int64_t>(item.timestamp.value()) == horizon) {
-                                   add(item.key, item.timestamp, false, item.value);
-                                 }
-                               });
+    auto r = store.ScanVisit(*range, Timestamp(static_cast<uint64_t>(horizon)),
+                             std::numeric_limits<size_t>::max(), [&](const ScanItemView& item) {
+                               if (static_cast<int64_t>(item.timestamp.value()) == horizon) {
+                                 add(item.key, item.timestamp, false, item.value);
+                               }
+                             });
     if (!r.ok()) {
       *compacted = true;
       return {};
@@ -320,7 +345,7 @@ std::vector<Event> WatchHub::ReadHistory(const Watcher& w, int64_t from, int64_t
   }
   size_t limit = options_.catch_up_batch;
   for (;;) {
-    auto changes = store_->Changes(Timestamp(static_cast<uint64_t>(since)), *range, limit);
+    auto changes = store.Changes(Timestamp(static_cast<uint64_t>(since)), *range, limit);
     if (!changes.ok()) {
       *compacted = true;
       return {};
@@ -405,9 +430,10 @@ void WatchHub::Deliver() {
     }
     const int64_t from = w->next_revision;
     const int64_t until = published_;
+    const std::shared_ptr<const MvccStore> store = store_;  // alive through the read
     lock.unlock();
     bool compacted = false;
-    auto events = ReadHistory(*w, from, until, &read_through, &compacted);
+    auto events = ReadHistory(*store, *w, from, until, &read_through, &compacted);
     lock.lock();
     if (!IsLive(w) || w->next_revision != from) continue;
     if (!compacted) {
@@ -418,7 +444,10 @@ void WatchHub::Deliver() {
     r.header.revision = published_;
     r.watch_id = w->id;
     r.canceled = true;
-    r.compact_revision = compact_revision_();
+    // The store's horizon too: a rebased hub may learn the compaction
+    // from the store before compact_revision_ says it.
+    r.compact_revision =
+        std::max(compact_revision_(), static_cast<int64_t>(store->compaction_horizon().value()));
     // No cancel_reason, as etcd 3.4: clients read compact_revision.
     auto sit = streams_.find(w->sink);
     sit->second.watchers.erase(w->id);

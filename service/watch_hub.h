@@ -134,12 +134,25 @@ class WatchHub final : public Watches {
   // read the key-value model's.
   WatchHub(const MvccStore* store, std::function<int64_t()> compact_revision,
            int64_t current_revision, WatchHubOptions options = {});
+  // Over a store the hub shares (a replica's, which Rebase replaces).
+  WatchHub(std::shared_ptr<const MvccStore> store, std::function<int64_t()> compact_revision,
+           int64_t current_revision, WatchHubOptions options = {});
   ~WatchHub();
   WatchHub(const WatchHub&) = delete;
   WatchHub& operator=(const WatchHub&) = delete;
 
   // The pipeline's event sink: revision `revision` is durable.
   void Publish(int64_t revision, std::vector<Event>&& events);
+
+  // The key space was replaced by a later state of the same history (a
+  // replica restored from a snapshot, service/kv_replica.h): from now on
+  // history is read from `store`, whose newest revision is `revision`.
+  // Every watcher stays; one that is behind catches up from `store`, or is
+  // cancelled with compact_revision if what it needs was compacted there.
+  // What the hub's thread reads from the old store meanwhile stays valid:
+  // it is the same history, and the hub keeps the old store alive until
+  // that read ends.
+  void Rebase(std::shared_ptr<const MvccStore> store, int64_t revision);
 
   // Watches; a progress response waits until every watcher of the stream
   // has caught up.
@@ -196,9 +209,10 @@ class WatchHub final : public Watches {
   // w's events from the ring, from w.next_revision up to the
   // newest (or fewer whole revisions, at most a catch-up batch).
   std::vector<Event> ReadRing(const Watcher& w, int64_t* read_through) const STRATA_REQUIRES(mu_);
-  // Reads what `w` missed, from `from` on, up to `until`, whole revisions.
-  std::vector<Event> ReadHistory(const Watcher& w, int64_t from, int64_t until,
-                                 int64_t* read_through, bool* compacted) const;
+  // Reads what `w` missed from `store`, from `from` on, up to `until`,
+  // whole revisions.
+  std::vector<Event> ReadHistory(const MvccStore& store, const Watcher& w, int64_t from,
+                                 int64_t until, int64_t* read_through, bool* compacted) const;
   // Gives every watcher that is behind what it has not been sent.
   void Deliver();
   // Offers `events` and moves w past `read_through`, or leaves it
@@ -210,7 +224,6 @@ class WatchHub final : public Watches {
   void SendProgress();
   void MaybeAnswerProgress(WatchSink* sink, Stream& stream) STRATA_REQUIRES(mu_);
 
-  const MvccStore* store_;
   std::function<int64_t()> compact_revision_;
   const WatchHubOptions options_;
 
@@ -218,6 +231,8 @@ class WatchHub final : public Watches {
   // analysis cannot name another object's mutex in a nested struct).
   mutable Mutex mu_;
   CondVar cv_;
+  // Owned only once Rebase gave one (the constructor's is the caller's).
+  std::shared_ptr<const MvccStore> store_ STRATA_GUARDED_BY(mu_);
   int64_t published_ STRATA_GUARDED_BY(mu_);
   std::deque<Revision> ring_ STRATA_GUARDED_BY(mu_);
   size_t ring_size_ STRATA_GUARDED_BY(mu_) = 0;   // events in ring_

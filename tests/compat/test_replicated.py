@@ -9,7 +9,9 @@ replicated: one Raft group, as etcd), through clients we did not write
   restarted: every acknowledged put is on every member afterwards, at the
   revision its reply named, the members agree on the whole history, the
   cluster keeps taking writes (the failover time is printed), and
-  /metrics names the leader;
+  /metrics names the leader; a watcher started on each member, moving to
+  the next member when its own dies (as etcd's clients do), sees every
+  revision once, in order;
 - a member started again with another member list is refused (members
   number themselves from it).
 """
@@ -19,8 +21,10 @@ import time
 import unittest
 import urllib.request
 
-from replicated_load import Writers, leader_of
-from servers import StrataCluster, etcdctl, strata_binary
+import grpc
+
+from replicated_load import Watchers, Writers, leader_of, pb, raft_metrics, rpc
+from servers import StrataCluster, etcdctl, etcdctl_binary, strata_binary
 
 
 def health(port):
@@ -33,8 +37,12 @@ def health(port):
 
 class ReplicatedTest(unittest.TestCase):
     def setUp(self):
+        # Snapshots every few hundred writes, so a member restarted under
+        # writers may catch up from one (and its watchers read the restored
+        # history).
         self.cluster = StrataCluster.started_for(
-            self, prefix="strata-replicated-", extra_args=["--cluster-mode", "replicated"])
+            self, prefix="strata-replicated-",
+            extra_args=["--cluster-mode", "replicated", "--snapshot-count", "200"])
         self.wait_for_leader()
 
     def wait_for_leader(self, timeout=15):
@@ -73,6 +81,19 @@ class ReplicatedTest(unittest.TestCase):
         etcdctl(a, "compact", "3")
         _, err = etcdctl(b, "get", "greeting", "--rev", "2", check=False)
         self.assertIn("required revision has been compacted", err)
+        # A watch on one member sees a write through another.
+        watch = subprocess.Popen([etcdctl_binary(), "--endpoints", b, "watch", "watched"],
+                                 stdout=subprocess.PIPE, text=True)
+
+        def end_watch():
+            watch.kill()
+            watch.wait()
+            watch.stdout.close()
+        self.addCleanup(end_watch)
+        time.sleep(0.5)
+        etcdctl(c, "put", "watched", "seen")
+        self.assertEqual([watch.stdout.readline().strip() for _ in range(3)],
+                         ["PUT", "watched", "seen"])
         _, err = etcdctl(c, "lease", "grant", "10", check=False)
         self.assertIn("not served by a replicated strata cluster", err)
 
@@ -92,7 +113,12 @@ class ReplicatedTest(unittest.TestCase):
         member.start()  # with its own list it starts again
 
     def test_killing_each_member_under_load_loses_nothing(self):
-        writers = Writers(self.cluster.endpoints()).start()
+        endpoints = self.cluster.endpoints()
+        first = rpc.KVStub(grpc.insecure_channel(endpoints[0])).Range(
+            pb.RangeRequest(key=b"w", range_end=b"x"), timeout=10).header.revision + 1
+        watchers = Watchers(endpoints, first).start()
+        self.addCleanup(watchers.stop)
+        writers = Writers(endpoints).start()
         gaps = []
         leaders = set()
         try:
@@ -118,6 +144,13 @@ class ReplicatedTest(unittest.TestCase):
                  ["%.2f (%s)" % (s, was_leader) for was_leader, s in gaps], sorted(leaders)))
         self.assertTrue(any(was_leader for was_leader, _ in gaps), "no kill hit the leader")
         writers.check_everywhere(self)
+        seen = watchers.check(self, writers)
+        figures = [raft_metrics(p) for p in self.cluster.metrics_ports]
+        print("watchers saw %d revisions each; moved to another member %s times; snapshots "
+              "taken %s, restored %s" % (
+                  seen, watchers.moves, [m.get("strata_raft_snapshots_total") for m in figures],
+                  [m.get("strata_raft_snapshots_restored_total") for m in figures]))
+        self.assertGreater(sum(watchers.moves), 0, "no watcher lost its member")
 
 
 if __name__ == "__main__":

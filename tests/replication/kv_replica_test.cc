@@ -7,14 +7,17 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "host_cluster.h"
+#include "support/recording_watch_sink.h"
 #include "support/table_kv_write_codec.h"
 
 namespace strata::replication {
@@ -224,6 +227,70 @@ TEST(KvReplicaTest, ASnapshotRestoresTheWholeHistory) {
   std::string damaged = one.Save();
   damaged[damaged.size() / 2] ^= 1;
   EXPECT_EQ(two.Restore(damaged).code(), StatusCode::kInvalidArgument);
+}
+
+// A replica's watchers across a snapshot restore: a watcher that keeps up
+// sees every revision once, in order, the ones only the snapshot carried
+// included (read from the restored engine); one whose next revision the
+// snapshot's compaction removed is cancelled with compact_revision (known
+// from the restored engine, before the hub's source says so).
+TEST(KvReplicaTest, WatchersSeeEveryRevisionOnceAcrossARestore) {
+  service::WatchHubOptions options;
+  options.ring_events = 4;  // small, so the restored engine's history is read too
+  options.catch_up_batch = 3;
+  service::WatchHub hub(
+      std::make_shared<const MvccStore>(), [] { return int64_t{0}; }, 1, options);
+  KvReplica one(&Codec());
+  KvReplica two(&Codec(), 128, &hub);
+  service::RecordingWatchSink reader;
+  service::RecordingWatchSink stalled(0);  // takes no event: its watcher stays at revision 2
+  service::WatchCreateRequest all;
+  all.span = {"k", "l"};
+  hub.Create(&reader, all);
+  hub.Create(&stalled, all);
+  int next = 0;
+  const auto put = [&](KvReplica& replica) {
+    const std::string command = KvReplica::WriteCommand(
+        Codec(), PutRequest{"k" + std::to_string(next % 7), "v" + std::to_string(next)});
+    replica.Apply(command);
+    return command;
+  };
+  std::vector<service::Event> events;
+  const auto read = [&](size_t want) {
+    for (int i = 0; i < 400 && events.size() < want; ++i) {
+      for (auto& r : reader.Drain()) {
+        EXPECT_FALSE(r.canceled);
+        events.insert(events.end(), r.events.begin(), r.events.end());
+      }
+      if (events.size() < want) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  for (int i = 0; i < 10; ++i, ++next) two.Apply(put(one));  // revisions 2..11
+  read(10);  // `reader` keeps up: it has read through 11 before the restore
+  for (int i = 0; i < 30; ++i, ++next) put(one);  // 12..41 on one only
+  // Compacted below what `reader` has read, above what `stalled` needs.
+  ASSERT_TRUE(KvReplica::DecodeCompactReply(one.Apply(KvReplica::CompactCommand(10))).ok());
+  ASSERT_TRUE(two.Restore(one.Save()).ok());
+  ASSERT_EQ(two.revision(), 41);
+  for (int i = 0; i < 10; ++i, ++next) two.Apply(put(one));  // 42..51
+
+  read(50);
+  ASSERT_EQ(events.size(), 50u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].kv.mod_revision, static_cast<int64_t>(i) + 2);
+    EXPECT_EQ(events[i].kv.value, "v" + std::to_string(i));
+  }
+  bool stalled_cancelled = false;
+  for (int i = 0; i < 400 && !stalled_cancelled; ++i) {
+    for (auto& r : stalled.Drain()) {
+      if (!r.canceled) continue;
+      stalled_cancelled = true;
+      EXPECT_EQ(r.compact_revision, 10);
+    }
+    if (!stalled_cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(stalled_cancelled) << "a watcher behind the snapshot's compaction";
+  EXPECT_EQ(hub.watchers(), 1u);
 }
 
 int KvSeeds() {

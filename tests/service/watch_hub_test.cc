@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "support/recording_watch_sink.h"
 #include "tests/service/service_test_support.h"
 
 namespace strata::service {
@@ -17,29 +18,7 @@ namespace {
 
 using testing::MemoryKv;
 
-class RecordingSink final : public WatchSink {
- public:
-  explicit RecordingSink(size_t bound = 1'000'000) : bound_(bound) {}
-  bool Offer(WatchResponse r, bool must) override {
-    std::lock_guard lock(mu_);
-    if (!must && pending_ >= bound_) return false;
-    ++pending_;
-    responses_.push_back(std::move(r));
-    return true;
-  }
-  // Takes everything queued so far (a client reading).
-  std::vector<WatchResponse> Drain() {
-    std::lock_guard lock(mu_);
-    pending_ = 0;
-    return std::move(responses_);
-  }
-
- private:
-  std::mutex mu_;
-  size_t bound_;
-  size_t pending_ = 0;
-  std::vector<WatchResponse> responses_;
-};
+using RecordingSink = RecordingWatchSink;
 
 // A MemoryKv whose events go to a WatchHub.
 struct WatchedKv {
