@@ -383,12 +383,6 @@ int main(int argc, char** argv) {
           "--data-dir, not --in-memory");
       return 2;
     }
-    if (o.replicated && o.peer_auto_tls) {
-      LogLine(
-          "--cluster-mode replicated takes peer TLS from --peer-cert-file and friends; "
-          "--peer-auto-tls is not supported there yet");
-      return 2;
-    }
   } else if (cluster_mode == "replicated") {
     LogLine("--cluster-mode replicated needs --initial-cluster naming every member");
     return 2;

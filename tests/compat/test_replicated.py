@@ -13,7 +13,9 @@ replicated: one Raft group, as etcd), through clients we did not write
   the next member when its own dies (as etcd's clients do), sees every
   revision once, in order;
 - a member started again with another member list is refused (members
-  number themselves from it).
+  number themselves from it);
+- members over --peer-auto-tls: Raft and forwarded writes go over TLS, and
+  the peer port refuses plain text.
 """
 import json
 import subprocess
@@ -37,9 +39,9 @@ def health(port):
 
 class ReplicatedTest(unittest.TestCase):
     def setUp(self):
-        # Snapshots every few hundred writes, so a member restarted under
-        # writers may catch up from one (and its watchers read the restored
-        # history).
+        # Snapshots every few hundred writes, so members take them under
+        # the writers below (netfault_replicated has a member catch up from
+        # one).
         self.cluster = StrataCluster.started_for(
             self, prefix="strata-replicated-",
             extra_args=["--cluster-mode", "replicated", "--snapshot-count", "200"])
@@ -151,6 +153,26 @@ class ReplicatedTest(unittest.TestCase):
                   seen, watchers.moves, [m.get("strata_raft_snapshots_total") for m in figures],
                   [m.get("strata_raft_snapshots_restored_total") for m in figures]))
         self.assertGreater(sum(watchers.moves), 0, "no watcher lost its member")
+
+
+class ReplicatedOverTlsTest(unittest.TestCase):
+    def test_members_over_peer_auto_tls(self):
+        cluster = StrataCluster.started_for(
+            self, prefix="strata-replicated-tls-", peer_scheme="https",
+            extra_args=["--cluster-mode", "replicated", "--peer-auto-tls"])
+        a, b, c = cluster.endpoints()
+        deadline = time.time() + 15
+        while not all(health(p) for p in cluster.metrics_ports):
+            self.assertLess(time.time(), deadline, "no leader over TLS")
+            time.sleep(0.05)
+        for i, endpoint in enumerate((a, b, c)):
+            etcdctl(endpoint, "put", "k%d" % i, "v")  # forwarded to the leader but on one
+        out, _ = etcdctl(b, "get", "k", "--prefix", "--keys-only")  # a read index
+        self.assertEqual(out.split(), ["k0", "k1", "k2"])
+        channel = grpc.insecure_channel("127.0.0.1:%d" % cluster.peer_ports[1])
+        with self.assertRaises(grpc.FutureTimeoutError, msg="plain text is refused"):
+            grpc.channel_ready_future(channel).result(timeout=2)
+        channel.close()
 
 
 if __name__ == "__main__":
