@@ -28,6 +28,7 @@
 #include "server/etcd_server.h"
 #include "server/kv_front.h"
 #include "server/kv_write_codec.h"
+#include "server/lease_front.h"
 #include "service/auth_store.h"
 #include "service/cluster_auth_record.h"
 #include "service/cluster_kv.h"
@@ -78,7 +79,7 @@ struct ClusterFrontStats {
   service::ShardLocksStats lanes;  // writes of keys several members own
 };
 
-class ClusterFront final : public KvFront {
+class ClusterFront final : public KvFront, public LeaseFront {
  public:
   template <typename T>
   using Done = KvFront::Done<T>;
@@ -99,11 +100,11 @@ class ClusterFront final : public KvFront {
   void Txn(service::TxnRequest request, Done<service::TxnResponse> done) override;
   void Compact(service::CompactionRequest request, Done<service::CompactionResponse> done) override;
   // etcd's leases over the cluster (service/cluster_leases.h).
-  void LeaseGrant(int64_t id, int64_t ttl, Done<service::LeaseGrantResult> done);
-  void LeaseRevoke(int64_t id, Done<int64_t> done);
-  void LeaseKeepAlive(int64_t id, Done<int64_t> done);
-  void LeaseTimeToLive(int64_t id, bool keys, Done<service::LeaseTimeToLiveResult> done);
-  void LeaseLeases(Done<std::vector<int64_t>> done);
+  void LeaseGrant(int64_t id, int64_t ttl, Done<service::LeaseGrantResult> done) override;
+  void LeaseRevoke(int64_t id, Done<int64_t> done) override;
+  void LeaseKeepAlive(int64_t id, Done<int64_t> done) override;
+  void LeaseTimeToLive(int64_t id, bool keys, Done<service::LeaseTimeToLiveResult> done) override;
+  void LeaseLeases(Done<std::vector<int64_t>> done) override;
   // strata.v1's interactive transactions over the cluster
   // (service/cluster_txns.h); a transaction lives on this member.
   void TxnBegin(service::TxnIsolation isolation, int64_t read_revision,

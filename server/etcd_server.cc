@@ -550,11 +550,11 @@ class KeepAliveReactor final
 
  private:
   void OnRequest(const pb::LeaseKeepAliveRequest& request) override {
-    if (s_->cluster) {
-      // Answered from the member's loop once the lease's home renewed it.
+    if (s_->lease_front) {
+      // Answered once the lease's home (or the leader) renewed it.
       const int64_t id = request.id();
       Hold();
-      s_->cluster->LeaseKeepAlive(id, [this, id](Reply<int64_t> ttl) {
+      s_->lease_front->LeaseKeepAlive(id, [this, id](Reply<int64_t> ttl) {
         // The lease's home did not answer: no answer, rather than TTL 0,
         // which a client takes as "expired"; it asks again.
         if (ttl.ok()) Answer(id, ttl.value());
@@ -597,8 +597,8 @@ class LeaseImpl final : public pb::Lease::CallbackService {
       s_->Header(r.value().revision, resp->mutable_header());
       reactor->Finish(grpc::Status::OK);
     };
-    if (s_->cluster) {
-      s_->cluster->LeaseGrant(req->id(), req->ttl(), std::move(done));
+    if (s_->lease_front) {
+      s_->lease_front->LeaseGrant(req->id(), req->ttl(), std::move(done));
     } else {
       s_->leases->Grant(req->id(), req->ttl(), std::move(done));
     }
@@ -621,8 +621,8 @@ class LeaseImpl final : public pb::Lease::CallbackService {
         s_->Header(r.value(), resp->mutable_header());
         reactor->Finish(grpc::Status::OK);
       };
-      if (s_->cluster) {
-        s_->cluster->LeaseRevoke(req->id(), std::move(done));
+      if (s_->lease_front) {
+        s_->lease_front->LeaseRevoke(req->id(), std::move(done));
       } else {
         s_->leases->Revoke(req->id(), std::move(done));
       }
@@ -649,8 +649,8 @@ class LeaseImpl final : public pb::Lease::CallbackService {
       s_->Header(s_->CurrentRevision(), resp->mutable_header());
       reactor->Finish(grpc::Status::OK);
     };
-    if (s_->cluster) {
-      s_->cluster->LeaseTimeToLive(req->id(), req->keys(), std::move(answer));
+    if (s_->lease_front) {
+      s_->lease_front->LeaseTimeToLive(req->id(), req->keys(), std::move(answer));
     } else {
       answer(s_->leases->TimeToLive(req->id(), req->keys()));
     }
@@ -666,8 +666,8 @@ class LeaseImpl final : public pb::Lease::CallbackService {
       s_->Header(s_->CurrentRevision(), resp->mutable_header());
       reactor->Finish(grpc::Status::OK);
     };
-    if (s_->cluster) {
-      s_->cluster->LeaseLeases(std::move(answer));
+    if (s_->lease_front) {
+      s_->lease_front->LeaseLeases(std::move(answer));
       return reactor;
     }
     // (Not through `answer`: GCC 12 then warns of an uninitialized Reply.)
@@ -1090,6 +1090,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     if (!front.ok()) return front.status();
     impl->replicated = std::move(*front);
     impl->kv_front = impl->replicated.get();
+    impl->lease_front = impl->replicated.get();
     impl->not_served = MakeNotServedReplicatedService();
   } else if (!options.cluster_members.empty()) {
     ClusterFrontOptions cluster;
@@ -1112,6 +1113,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     if (!front.ok()) return front.status();
     impl->cluster = std::move(*front);
     impl->kv_front = impl->cluster.get();
+    impl->lease_front = impl->cluster.get();
     impl->cluster_auth_journal->Attach(impl->cluster.get());
     impl->cluster_wake = impl->cluster.get();
     impl->not_served = MakeNotServedOverClusterService();
@@ -1180,10 +1182,10 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.RegisterService(impl->kv_service.get());
   builder.RegisterService(impl->watch_service.get());
+  builder.RegisterService(impl->lease_service.get());
   if (!impl->replicated) {
-    // A replicated key space serves KV and Watch alone for now
+    // A replicated key space serves KV, Watch and Lease alone for now
     // (docs/REPLICATION.md).
-    builder.RegisterService(impl->lease_service.get());
     builder.RegisterService(impl->maintenance_service.get());
     builder.RegisterService(impl->cluster_service.get());
     builder.RegisterService(impl->strata_service.get());

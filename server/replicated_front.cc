@@ -8,6 +8,8 @@
 #include "replication/raft_wire.h"
 #include "server/not_served.h"
 #include "service/kv_replica.h"
+#include "service/lease_rules.h"
+#include "storage/coding.h"
 
 namespace strata::server {
 
@@ -16,12 +18,28 @@ using service::ErrorCode;
 using service::KvReplica;
 using service::Reply;
 using service::ServiceError;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
 // The one Raft group every member belongs to.
 constexpr raft::GroupId kGroup = 1;
+
+// Leader queries: a kind, the lease's id and whether its keys are wanted.
+// Answers: a renewal, the TTL (0: no such lease); a time to live, the
+// seconds left (-1: no such lease), the TTL granted and the keys.
+constexpr char kLeaseRenewal = 'k';
+constexpr char kLeaseTimeToLive = 't';
+
+std::string LeaseQuery(char kind, int64_t id, bool keys = false) {
+  std::string out(1, kind);
+  storage::PutVarint(&out, static_cast<uint64_t>(id));
+  out.push_back(keys ? 1 : 0);
+  return out;
+}
+
+ServiceError UnreadAnswer() {
+  return {ErrorCode::kInternal, "strata: an answer of the leader this member cannot read"};
+}
 
 ServiceError NoLeader() { return {ErrorCode::kUnavailable, "etcdserver: no leader"}; }
 ServiceError TimedOut() { return {ErrorCode::kUnavailable, "etcdserver: request timed out"}; }
@@ -134,6 +152,8 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
         auto state =
             std::make_unique<ReplicaState>(&raw->codec_, raw->options_.max_txn_ops, raw->hub_.get(),
                                            &raw->replica_mu_, &raw->revision_, &raw->compacted_);
+        state->replica.set_lease_observer(
+            [raw](int64_t id, int64_t ttl) { raw->LeaseChanged(id, ttl); });
         raw->replica_ = state.get();
         return state;
       },
@@ -229,6 +249,7 @@ void ReplicatedFront::Loop() {
     }
     leader_ = raft.leader();
     term_ = raft.term();
+    TendLeases();
     MutexLock lock(mu_);
     host_stats_ = host_->stats();
     if (!ran.ok()) host_failure_ = "the Raft log failed: " + ran.message();
@@ -245,10 +266,24 @@ void ReplicatedFront::ProposeAnywhere(std::string command, Applied done) {
 }
 
 void ReplicatedFront::Propose(std::string command, Applied done) {
+  Submit(std::move(command), /*leader_query=*/false, std::move(done));
+}
+
+void ReplicatedFront::AskLeader(std::string query, Applied done) {
+  auto shared = std::make_shared<Applied>(std::move(done));
+  if (!Post([this, query = std::move(query), shared]() mutable {
+        Submit(std::move(query), /*leader_query=*/true, std::move(*shared));
+      })) {
+    (*shared)(Status::Unavailable("the server is stopping"));
+  }
+}
+
+void ReplicatedFront::Submit(std::string command, bool leader_query, Applied done) {
   const raft::Raft& raft = *host_->raft().group(kGroup);
   if (raft.role() == raft::RaftRole::kLeader || raft.leader() == raft::kNobody ||
       raft.leader() == self_id_) {
-    // Not leading and no leader known: the host refuses it at once.
+    // Not leading and no leader known: refused at once.
+    if (leader_query) return AnswerLeaderQuery(std::move(command), std::move(done));
     host_->Propose(kGroup, std::move(command), std::move(done));
     return;
   }
@@ -257,6 +292,7 @@ void ReplicatedFront::Propose(std::string command, Applied done) {
   message.set_msg_id(id);
   message.mutable_raft_propose()->set_group(kGroup);
   message.mutable_raft_propose()->set_command(std::move(command));
+  message.mutable_raft_propose()->set_leader_query(leader_query);
   if (!network_.Send(names_[raft.leader() - 1], std::move(message))) {
     done(Status::Unavailable("not the leader; the link to the leader is full"));
     return;
@@ -281,9 +317,11 @@ void ReplicatedFront::Receive(const std::string& from, peerpb::Message message) 
     }
     case peerpb::Message::kRaftPropose: {
       const uint64_t id = message.msg_id();
+      const bool query = message.raft_propose().leader_query();
       auto command = std::make_shared<std::string>(
           std::move(*message.mutable_raft_propose()->mutable_command()));
-      Post([this, from, id, command] { ServeForwarded(from, id, std::move(*command)); },
+      Post([this, from, id, command,
+            query] { ServeForwarded(from, id, std::move(*command), query); },
            /*from_peer=*/true);
       return;
     }
@@ -305,10 +343,10 @@ void ReplicatedFront::Receive(const std::string& from, peerpb::Message message) 
   }
 }
 
-void ReplicatedFront::ServeForwarded(const std::string& from, uint64_t msg_id,
-                                     std::string command) {
+void ReplicatedFront::ServeForwarded(const std::string& from, uint64_t msg_id, std::string command,
+                                     bool leader_query) {
   ++served_count_;
-  host_->Propose(kGroup, std::move(command), [this, from, msg_id](Result<std::string> result) {
+  Applied reply_to = [this, from, msg_id](Result<std::string> result) {
     peerpb::Message reply;
     reply.set_in_reply_to(msg_id);
     peerpb::RaftProposeReply* body = reply.mutable_raft_propose_reply();
@@ -319,7 +357,107 @@ void ReplicatedFront::ServeForwarded(const std::string& from, uint64_t msg_id,
       body->set_message(result.status().message());
     }
     network_.Send(from, std::move(reply));
+  };
+  if (leader_query) return AnswerLeaderQuery(std::move(command), std::move(reply_to));
+  host_->Propose(kGroup, std::move(command), std::move(reply_to));
+}
+
+void ReplicatedFront::AnswerLeaderQuery(std::string query, Applied done) {
+  storage::Decoder in(std::string_view(query).substr(query.empty() ? 0 : 1));
+  uint64_t raw_id = 0;
+  uint8_t keys = 0;
+  if (query.empty() || !in.Varint(&raw_id) || !in.Byte(&keys) || !in.done() ||
+      (query.front() != kLeaseRenewal && query.front() != kLeaseTimeToLive)) {
+    return done(Status::InvalidArgument("strata: a leader query this member cannot read"));
+  }
+  const char kind = query.front();
+  const auto id = static_cast<int64_t>(raw_id);
+  // Once everything committed is applied here: a lease granted under the
+  // last leader is known, one revoked is gone. The read index also
+  // confirms this member still leads.
+  host_->Read(kGroup, [this, kind, id, keys, done = std::move(done)](Status status) {
+    if (!status.ok()) return done(status);
+    if (!leading_) return done(Status::Unavailable("not the leader"));
+    const service::ReplicaLeases& leases = replica_->replica.leases();
+    const std::optional<int64_t> ttl = leases.GrantedTtl(id);
+    std::string out;
+    if (kind == kLeaseRenewal) {
+      if (ttl) SetLeaseDeadline(id, Clock::now() + std::chrono::seconds(*ttl));
+      storage::PutVarint(&out, static_cast<uint64_t>(ttl.value_or(0)));
+      return done(std::move(out));
+    }
+    int64_t left = -1;
+    if (ttl) {
+      auto it = lease_deadlines_.find(id);
+      left =
+          it == lease_deadlines_.end()
+              ? 0  // its revocation is under way
+              : std::max<int64_t>(
+                    0, std::chrono::duration_cast<std::chrono::seconds>(it->second - Clock::now())
+                           .count());
+    }
+    storage::PutVarint(&out, static_cast<uint64_t>(left));
+    storage::PutVarint(&out, static_cast<uint64_t>(ttl.value_or(0)));
+    const std::vector<std::string> attached =
+        ttl && keys != 0 ? leases.Keys(id) : std::vector<std::string>{};
+    storage::PutVarint(&out, attached.size());
+    for (const auto& key : attached) storage::PutBytes(&out, key);
+    done(std::move(out));
   });
+}
+
+void ReplicatedFront::SetLeaseDeadline(int64_t id, Clock::time_point deadline) {
+  auto it = lease_deadlines_.find(id);
+  if (it != lease_deadlines_.end()) {
+    lease_queue_.erase({it->second, id});
+    it->second = deadline;
+  } else {
+    lease_deadlines_.emplace(id, deadline);
+  }
+  lease_queue_.insert({deadline, id});
+}
+
+void ReplicatedFront::LeaseChanged(int64_t id, int64_t ttl) {
+  if (!leading_) return;  // deadlines are the leader's alone
+  if (ttl > 0) return SetLeaseDeadline(id, Clock::now() + std::chrono::seconds(ttl));
+  auto it = lease_deadlines_.find(id);
+  if (it == lease_deadlines_.end()) return;
+  lease_queue_.erase({it->second, id});
+  lease_deadlines_.erase(it);
+}
+
+void ReplicatedFront::TendLeases() {
+  const bool leading = host_->raft().group(kGroup)->role() == raft::RaftRole::kLeader;
+  if (!leading) {
+    leading_ = false;
+    lease_deadlines_.clear();
+    lease_queue_.clear();
+    revoking_.clear();
+    return;
+  }
+  const auto now = Clock::now();
+  if (!leading_) {
+    // Promoted: every lease gets its full TTL again (etcd's lessor does
+    // the same), since the last leader's deadlines went with its place.
+    leading_ = true;
+    for (const auto& [id, ttl] : replica_->replica.leases().Granted()) {
+      SetLeaseDeadline(id, now + std::chrono::seconds(ttl));
+    }
+  }
+  while (!lease_queue_.empty() && lease_queue_.begin()->first <= now) {
+    const int64_t id = lease_queue_.begin()->second;
+    lease_queue_.erase(lease_queue_.begin());
+    lease_deadlines_.erase(id);
+    if (!revoking_.insert(id).second) continue;
+    // Applying the revocation ends the lease (LeaseChanged). If it fails
+    // (this member lost its place, or the log refused it), the lease is
+    // looked at again a second later, if this member still leads.
+    host_->Propose(kGroup, KvReplica::RevokeCommand(id), [this, id](Result<std::string> result) {
+      revoking_.erase(id);
+      if (result.ok() || !leading_ || !replica_->replica.leases().Exists(id)) return;
+      SetLeaseDeadline(id, Clock::now() + std::chrono::seconds(1));
+    });
+  }
 }
 
 void ReplicatedFront::CompleteForwarded(uint64_t msg_id, Result<std::string> result) {
@@ -403,6 +541,77 @@ void ReplicatedFront::Range(service::RangeRequest request, Done<service::RangeRe
   }
 }
 
+void ReplicatedFront::LeaseGrant(int64_t id, int64_t ttl, Done<service::LeaseGrantResult> done) {
+  Reply<int64_t> granted = service::GrantedTtl(ttl, options_.lease_limits);
+  if (!granted.ok()) return done(granted.error());
+  auto shared = std::make_shared<Done<service::LeaseGrantResult>>(std::move(done));
+  if (!Post([this, id, ttl = granted.value(), shared]() mutable {
+        const service::ReplicaLeases& leases = replica_->replica.leases();
+        if (auto full = service::RoomForGrant(leases.size(), options_.lease_limits)) {
+          return (*shared)(*full);
+        }
+        // The id is chosen here; should another grant take it first, the
+        // apply refuses this one with "lease already exists".
+        if (id == 0) {
+          id = service::ChooseLeaseId(&random_, [&](int64_t n) { return leases.Exists(n); });
+        }
+        Propose(KvReplica::GrantCommand(id, ttl), [shared](Result<std::string> result) {
+          if (!result.ok()) return (*shared)(ToServiceError(result.status()));
+          (*shared)(KvReplica::DecodeGrantReply(*result));
+        });
+      })) {
+    (*shared)(ServiceError{ErrorCode::kUnavailable, "the server is stopping"});
+  }
+}
+
+void ReplicatedFront::LeaseRevoke(int64_t id, Done<int64_t> done) {
+  ProposeAnywhere(KvReplica::RevokeCommand(id),
+                  [done = std::move(done)](Result<std::string> result) {
+                    if (!result.ok()) return done(ToServiceError(result.status()));
+                    done(KvReplica::DecodeRevokeReply(*result));
+                  });
+}
+
+void ReplicatedFront::LeaseKeepAlive(int64_t id, Done<int64_t> done) {
+  AskLeader(LeaseQuery(kLeaseRenewal, id), [done = std::move(done)](Result<std::string> result) {
+    if (!result.ok()) return done(ToServiceError(result.status()));
+    storage::Decoder in(*result);
+    uint64_t ttl = 0;
+    if (!in.Varint(&ttl) || !in.done()) return done(UnreadAnswer());
+    done(static_cast<int64_t>(ttl));
+  });
+}
+
+void ReplicatedFront::LeaseTimeToLive(int64_t id, bool keys,
+                                      Done<service::LeaseTimeToLiveResult> done) {
+  AskLeader(LeaseQuery(kLeaseTimeToLive, id, keys),
+            [id, done = std::move(done)](Result<std::string> result) {
+              if (!result.ok()) return done(ToServiceError(result.status()));
+              storage::Decoder in(*result);
+              uint64_t left = 0, granted = 0, count = 0;
+              service::LeaseTimeToLiveResult r;
+              r.id = id;
+              bool ok = in.Varint(&left) && in.Varint(&granted) && in.Varint(&count) &&
+                        count <= result->size();
+              for (uint64_t i = 0; ok && i < count; ++i) {
+                std::string_view key;
+                ok = in.Bytes(&key);
+                r.keys.emplace_back(key);
+              }
+              if (!ok || !in.done()) return done(UnreadAnswer());
+              r.ttl = static_cast<int64_t>(left);
+              r.granted_ttl = static_cast<int64_t>(granted);
+              done(std::move(r));
+            });
+}
+
+void ReplicatedFront::LeaseLeases(Done<std::vector<int64_t>> done) {
+  auto shared = std::make_shared<Done<std::vector<int64_t>>>(std::move(done));
+  if (!Post([this, shared] { (*shared)(replica_->replica.leases().Ids()); })) {
+    (*shared)(ServiceError{ErrorCode::kUnavailable, "the server is stopping"});
+  }
+}
+
 std::string ReplicatedFront::Unhealthy() const {
   {
     MutexLock lock(mu_);
@@ -430,7 +639,8 @@ ReplicatedFrontStats ReplicatedFront::Stats() const {
 
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedReplicatedService() {
   return MakeNotServedService(
-      "a replicated strata cluster yet (it serves KV and Watch; see docs/REPLICATION.md)");
+      "a replicated strata cluster yet (it serves KV, Watch and Lease; see "
+      "docs/REPLICATION.md)");
 }
 
 }  // namespace strata::server

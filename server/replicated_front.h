@@ -24,7 +24,17 @@
 // replica publishes to as it applies), as etcd serves them: a watcher sees
 // every revision once, in order, as this member applies it.
 //
-// Limits (docs/REPLICATION.md): KV and Watch only (Lease, Auth and the
+// Leases are replicated state (service/replica_leases.h): grants and
+// revocations are commands in the log. Their deadlines are the leader's
+// alone, in memory, as etcd's lessor keeps them: keep-alives and
+// time-to-live questions go to the leader (answered once it has applied
+// everything committed, so a lease granted under the last leader is
+// known), and the leader proposes the revocation of a lease whose time is
+// up. A new leader gives every lease its full TTL again, so a lease never
+// ends early because its leader changed (it may outlive its TTL by up to
+// one TTL).
+//
+// Limits (docs/REPLICATION.md): KV, Watch and Lease only (Auth and the
 // others answer Unimplemented); the replica's engine is in memory and
 // rebuilt from the Raft log's snapshot and entries at start; the member
 // list is fixed at the first start.
@@ -40,6 +50,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -50,6 +62,7 @@
 #include "server/etcd_server.h"
 #include "server/kv_front.h"
 #include "server/kv_write_codec.h"
+#include "server/lease_front.h"
 #include "server/peer_network.h"
 #include "service/watch_hub.h"
 
@@ -83,6 +96,7 @@ struct ReplicatedFrontOptions {
   // dropped (Raft resends).
   size_t max_queued = 100000;
   service::WatchHubOptions watches;
+  service::LeaseLimits lease_limits;
 };
 
 struct ReplicatedFrontStats {
@@ -98,8 +112,11 @@ struct ReplicatedFrontStats {
   PeerNetworkStats network;
 };
 
-class ReplicatedFront final : public KvFront {
+class ReplicatedFront final : public KvFront, public LeaseFront {
  public:
+  using Clock = std::chrono::steady_clock;
+  template <typename T>
+  using Done = KvFront::Done<T>;
   // Opens the Raft log, binds the peer port and starts the loop;
   // kUnavailable if the port is taken, kInvalidArgument for a member list
   // that does not name `self`.
@@ -114,6 +131,12 @@ class ReplicatedFront final : public KvFront {
   void Txn(service::TxnRequest request, Done<service::TxnResponse> done) override;
   void Compact(service::CompactionRequest request, Done<service::CompactionResponse> done) override;
   int64_t current_revision() const override { return revision_.load(); }
+
+  void LeaseGrant(int64_t id, int64_t ttl, Done<service::LeaseGrantResult> done) override;
+  void LeaseRevoke(int64_t id, Done<int64_t> done) override;
+  void LeaseKeepAlive(int64_t id, Done<int64_t> done) override;
+  void LeaseTimeToLive(int64_t id, bool keys, Done<service::LeaseTimeToLiveResult> done) override;
+  void LeaseLeases(Done<std::vector<int64_t>> done) override;
 
   // The watches this member serves, from its replica.
   service::Watches& watches() { return *hub_; }
@@ -143,8 +166,23 @@ class ReplicatedFront final : public KvFront {
   void Propose(std::string command, Applied done);
   // Proposes from any thread; `done` gets the apply's result or an error.
   void ProposeAnywhere(std::string command, Applied done);
+  // On the loop: `command` goes through the log (a write), or, a leader
+  // query (kLeaseRenewal, kLeaseTimeToLive), is answered by the leader
+  // without a log entry.
+  void Submit(std::string command, bool leader_query, Applied done);
+  // On the loop, on the leader: answers a leader query once it has applied
+  // everything committed.
+  void AnswerLeaderQuery(std::string query, Applied done);
+  // A leader query from any thread.
+  void AskLeader(std::string query, Applied done);
+  // On the loop: the deadlines follow this member's leadership, and the
+  // leader revokes the leases whose time is up.
+  void TendLeases();
+  void LeaseChanged(int64_t id, int64_t ttl);
+  void SetLeaseDeadline(int64_t id, Clock::time_point deadline);
   void Receive(const std::string& from, peerpb::Message message);
-  void ServeForwarded(const std::string& from, uint64_t msg_id, std::string command);
+  void ServeForwarded(const std::string& from, uint64_t msg_id, std::string command,
+                      bool leader_query);
   void CompleteForwarded(uint64_t msg_id, Result<std::string> result);
   void ExpireForwarded();
   // A write through the log, answered with its reply of type T.
@@ -167,6 +205,13 @@ class ReplicatedFront final : public KvFront {
   std::unique_ptr<replication::RaftHost> host_;
   std::map<uint64_t, Forwarded> forwarded_;
   uint64_t next_msg_id_ = 1;
+  // The leases' deadlines while this member leads (empty otherwise), by
+  // lease and in order; revocations proposed and not yet answered.
+  bool leading_ = false;
+  std::map<int64_t, Clock::time_point> lease_deadlines_;
+  std::set<std::pair<Clock::time_point, int64_t>> lease_queue_;
+  std::set<int64_t> revoking_;
+  std::mt19937_64 random_{std::random_device{}()};
 
   // The replica: applied and restored on the loop thread; read by gRPC
   // threads under a shared lock (a restore replaces its engine).

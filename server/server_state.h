@@ -59,6 +59,8 @@ class EtcdServer::Impl {
   // Where KV calls go: the cluster, the replicated key space, or (null)
   // the one-node KvService.
   KvFront* kv_front = nullptr;
+  // Where Lease calls go likewise (null: this node's LeaseTable).
+  LeaseFront* lease_front = nullptr;
   std::atomic<ClusterFront*> cluster_wake{nullptr};
   std::unique_ptr<MvccStore> unserved;
   std::unique_ptr<grpc::CallbackGenericService> not_served;

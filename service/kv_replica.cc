@@ -1,8 +1,11 @@
 #include "service/kv_replica.h"
 
 #include <algorithm>
+#include <initializer_list>
+#include <optional>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "service/snapshot.h"
 #include "storage/coding.h"
@@ -13,8 +16,11 @@ namespace {
 
 constexpr char kWrite = 'W';
 constexpr char kCompact = 'C';
-// A compaction's reply: kDone and the header's revision, or kFailed, the
-// error's code and its text.
+constexpr char kGrant = 'G';
+constexpr char kRevoke = 'R';
+// The reply of a compaction, grant or revocation: kDone and its numbers
+// (a revision; a lease's id, TTL and revision), or kFailed, the error's
+// code and its text.
 constexpr char kDone = '+';
 constexpr char kFailed = '-';
 
@@ -22,17 +28,58 @@ ServiceError NotACommand() {
   return {ErrorCode::kInternal, "strata: a replicated command this replica cannot read"};
 }
 
-std::string EncodeCompactReply(const Reply<CompactionResponse>& reply) {
+std::string EncodeNumbersReply(const Reply<std::vector<int64_t>>& reply) {
   std::string out;
   if (reply.ok()) {
     out.push_back(kDone);
-    storage::PutVarint(&out, static_cast<uint64_t>(reply.value().header.revision));
+    for (int64_t n : reply.value()) storage::PutVarint(&out, static_cast<uint64_t>(n));
   } else {
     out.push_back(kFailed);
     storage::PutVarint(&out, static_cast<uint64_t>(reply.error().code));
     storage::PutBytes(&out, reply.error().message);
   }
   return out;
+}
+
+// Reads a reply of `count` numbers (or the error it carries).
+Reply<std::vector<int64_t>> DecodeNumbersReply(std::string_view reply, size_t count) {
+  storage::Decoder in(reply.empty() ? reply : reply.substr(1));
+  if (!reply.empty() && reply.front() == kDone) {
+    std::vector<int64_t> numbers(count);
+    bool ok = true;
+    for (int64_t& n : numbers) {
+      uint64_t v = 0;
+      ok = ok && in.Varint(&v);
+      n = static_cast<int64_t>(v);
+    }
+    if (ok && in.done()) return numbers;
+  } else if (!reply.empty() && reply.front() == kFailed) {
+    uint64_t code = 0;
+    std::string_view message;
+    if (in.Varint(&code) && in.Bytes(&message) && in.done()) {
+      return ServiceError{static_cast<ErrorCode>(code), std::string(message)};
+    }
+  }
+  return NotACommand();
+}
+
+// A command that is a kind and one or two numbers.
+std::string NumbersCommand(char kind, std::initializer_list<int64_t> numbers) {
+  std::string out(1, kind);
+  for (int64_t n : numbers) storage::PutVarint(&out, static_cast<uint64_t>(n));
+  return out;
+}
+
+std::optional<std::vector<int64_t>> ReadNumbers(std::string_view body, size_t count) {
+  storage::Decoder in(body);
+  std::vector<int64_t> numbers(count);
+  for (int64_t& n : numbers) {
+    uint64_t v = 0;
+    if (!in.Varint(&v)) return std::nullopt;
+    n = static_cast<int64_t>(v);
+  }
+  if (!in.done()) return std::nullopt;
+  return numbers;
 }
 
 }  // namespace
@@ -61,7 +108,7 @@ void KvReplica::Reset(std::unique_ptr<MvccStore> store) {
   }
   KvServiceOptions options;
   options.max_txn_ops = max_txn_ops_;
-  kv_ = std::make_unique<KvService>(store_.get(), pipeline_.get(), nullptr, options);
+  kv_ = std::make_unique<KvService>(store_.get(), pipeline_.get(), &leases_, options);
 }
 
 std::string KvReplica::WriteCommand(const KvWriteCodec& codec, const KvWrite& write) {
@@ -69,23 +116,41 @@ std::string KvReplica::WriteCommand(const KvWriteCodec& codec, const KvWrite& wr
 }
 
 std::string KvReplica::CompactCommand(int64_t revision) {
-  std::string out(1, kCompact);
-  storage::PutVarint(&out, static_cast<uint64_t>(revision));
-  return out;
+  return NumbersCommand(kCompact, {revision});
 }
+
+std::string KvReplica::GrantCommand(int64_t id, int64_t ttl) {
+  return NumbersCommand(kGrant, {id, ttl});
+}
+
+std::string KvReplica::RevokeCommand(int64_t id) { return NumbersCommand(kRevoke, {id}); }
 
 std::string KvReplica::Apply(std::string_view command) {
   if (command.empty()) return codec_->EncodeReply(NotACommand());
   const char kind = command.front();
   command.remove_prefix(1);
-  if (kind == kCompact) {
-    storage::Decoder in(command);
-    uint64_t revision = 0;
-    if (!in.Varint(&revision) || !in.done()) return EncodeCompactReply(NotACommand());
-    std::optional<Reply<CompactionResponse>> reply;
-    kv_->Compact(CompactionRequest{static_cast<int64_t>(revision), false},
-                 [&](Reply<CompactionResponse> r) { reply = std::move(r); });
-    return EncodeCompactReply(*reply);
+  if (kind == kCompact || kind == kGrant || kind == kRevoke) {
+    const auto numbers = ReadNumbers(command, kind == kGrant ? 2 : 1);
+    if (!numbers) return EncodeNumbersReply(NotACommand());
+    // The pipeline is in memory: every Done below runs before it returns.
+    std::optional<Reply<std::vector<int64_t>>> reply;
+    if (kind == kCompact) {
+      kv_->Compact(CompactionRequest{(*numbers)[0], false}, [&](Reply<CompactionResponse> r) {
+        reply = r.ok() ? Reply<std::vector<int64_t>>(std::vector{r.value().header.revision})
+                       : Reply<std::vector<int64_t>>(r.error());
+      });
+    } else if (kind == kGrant) {
+      const int64_t id = (*numbers)[0], ttl = (*numbers)[1];
+      reply = id == 0 || !leases_.Grant(id, ttl)
+                  ? Reply<std::vector<int64_t>>(etcd_errors::LeaseExist())
+                  : Reply<std::vector<int64_t>>(std::vector{id, ttl, kv_->current_revision()});
+    } else {
+      kv_->RevokeLease((*numbers)[0], [&](Reply<int64_t> r) {
+        reply = r.ok() ? Reply<std::vector<int64_t>>(std::vector{r.value()})
+                       : Reply<std::vector<int64_t>>(r.error());
+      });
+    }
+    return EncodeNumbersReply(*reply);
   }
   std::optional<KvWrite> write;
   if (kind == kWrite) write = codec_->DecodeWrite(command);
@@ -116,26 +181,27 @@ Reply<KvWriteReply> KvReplica::DecodeWriteReply(std::string_view reply) const {
 }
 
 Reply<CompactionResponse> KvReplica::DecodeCompactReply(std::string_view reply) {
-  storage::Decoder in(reply.empty() ? reply : reply.substr(1));
-  if (!reply.empty() && reply.front() == kDone) {
-    uint64_t revision = 0;
-    if (in.Varint(&revision) && in.done()) {
-      CompactionResponse response;
-      response.header.revision = static_cast<int64_t>(revision);
-      return response;
-    }
-  } else if (!reply.empty() && reply.front() == kFailed) {
-    uint64_t code = 0;
-    std::string_view message;
-    if (in.Varint(&code) && in.Bytes(&message) && in.done()) {
-      return ServiceError{static_cast<ErrorCode>(code), std::string(message)};
-    }
-  }
-  return NotACommand();
+  auto numbers = DecodeNumbersReply(reply, 1);
+  if (!numbers.ok()) return numbers.error();
+  CompactionResponse response;
+  response.header.revision = numbers.value()[0];
+  return response;
+}
+
+Reply<LeaseGrantResult> KvReplica::DecodeGrantReply(std::string_view reply) {
+  auto numbers = DecodeNumbersReply(reply, 3);
+  if (!numbers.ok()) return numbers.error();
+  return LeaseGrantResult{numbers.value()[0], numbers.value()[1], numbers.value()[2]};
+}
+
+Reply<int64_t> KvReplica::DecodeRevokeReply(std::string_view reply) {
+  auto numbers = DecodeNumbersReply(reply, 1);
+  if (!numbers.ok()) return numbers.error();
+  return numbers.value()[0];
 }
 
 std::string KvReplica::Save() const {
-  SnapshotWriter writer(store_.get(), {}, "", kv_->current_revision(),
+  SnapshotWriter writer(store_.get(), leases_.Granted(), "", kv_->current_revision(),
                         [kv = kv_.get()] { return kv->compact_revision(); });
   std::string out;
   for (std::string piece = writer.Next(size_t{1} << 20); !piece.empty();
@@ -147,11 +213,16 @@ std::string KvReplica::Save() const {
 
 Status KvReplica::Restore(std::string_view snapshot) {
   auto store = std::make_unique<MvccStore>();
+  std::vector<std::pair<int64_t, int64_t>> leases;
   if (!snapshot.empty()) {
-    Result<RestoreReport> restored = RestoreNodeSnapshot(snapshot, store.get(), nullptr);
+    Result<RestoreReport> restored = RestoreNodeSnapshot(snapshot, store.get(), &leases);
     if (!restored.ok()) return restored.status();
   }
   Reset(std::move(store));
+  // The leases, then their keys (from each key's own lease field).
+  leases_.Load(leases);
+  kv_->ForEachLeasedKey(
+      [&](const std::string& key, int64_t lease) { leases_.Move(key, 0, lease); });
   return Status::Ok();
 }
 

@@ -9,7 +9,9 @@
 // does. That is deterministic given the same state, since nothing on the
 // apply path reads a clock or anything of the node's own: no space quota
 // (the proposer checks it before proposing), no watcher-held compaction
-// floor (a compaction is physical at once), no leases yet.
+// floor (a compaction is physical at once), no lease expiry (a lease
+// ends by a revocation in the log, which the leader proposes once the
+// lease's time is up: service/replica_leases.h).
 //
 // The engine lives in memory: after a restart it is rebuilt from the Raft
 // log's snapshot (Save: the node snapshot stream of service/snapshot.h)
@@ -28,10 +30,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "service/commit_pipeline.h"
 #include "service/forwarded_write.h"
 #include "service/kv_service.h"
+#include "service/lease_table.h"
+#include "service/replica_leases.h"
 #include "service/watch_hub.h"
 #include "strata/mvcc_store.h"
 #include "strata/status.h"
@@ -45,9 +50,13 @@ class KvReplica final {
   explicit KvReplica(const KvWriteCodec* codec, size_t max_txn_ops = 128, WatchHub* hub = nullptr);
   ~KvReplica();
 
-  // The commands: a Put, DeleteRange or Txn; a compaction.
+  // The commands: a Put, DeleteRange or Txn; a compaction; a lease grant
+  // (the id and TTL chosen by the proposer: etcd's rules, LeaseLimits)
+  // and a revocation (its keys deleted at one revision).
   static std::string WriteCommand(const KvWriteCodec& codec, const KvWrite& write);
   static std::string CompactCommand(int64_t revision);
+  static std::string GrantCommand(int64_t id, int64_t ttl);
+  static std::string RevokeCommand(int64_t id);
 
   // Applies one committed command; returns its reply as bytes, which
   // DecodeWriteReply or DecodeCompactReply read. A command that does not
@@ -55,6 +64,10 @@ class KvReplica final {
   std::string Apply(std::string_view command);
   Reply<KvWriteReply> DecodeWriteReply(std::string_view reply) const;
   static Reply<CompactionResponse> DecodeCompactReply(std::string_view reply);
+  // A grant's reply: the id, TTL and revision.
+  static Reply<LeaseGrantResult> DecodeGrantReply(std::string_view reply);
+  // A revocation's reply: the revision after its keys were deleted.
+  static Reply<int64_t> DecodeRevokeReply(std::string_view reply);
 
   // The whole key space and its history (a node snapshot), and back. An
   // empty snapshot is the empty key space a new group starts from.
@@ -64,6 +77,12 @@ class KvReplica final {
   // Reads (Range, HashKV) and the newest revision.
   const KvService& kv() const { return *kv_; }
   int64_t revision() const { return kv_->current_revision(); }
+  // The leases; the observer is told of grants and ends as they apply (a
+  // restore replaces the leases without telling it).
+  const ReplicaLeases& leases() const { return leases_; }
+  void set_lease_observer(ReplicaLeases::Observer observer) {
+    leases_.set_observer(std::move(observer));
+  }
 
  private:
   // A fresh engine and service over it, at `revision`.
@@ -72,6 +91,7 @@ class KvReplica final {
   const KvWriteCodec* codec_;
   const size_t max_txn_ops_;
   WatchHub* const hub_;
+  ReplicaLeases leases_;
   // Shared with the hub, whose thread may still read a replaced one.
   std::shared_ptr<MvccStore> store_;
   std::unique_ptr<CommitPipeline> pipeline_;

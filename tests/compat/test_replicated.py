@@ -4,7 +4,12 @@ replicated: one Raft group, as etcd), through clients we did not write
 
 - an etcdctl session: a write on any member is read on every member
   (linearizable and serializable), revisions numbered as one etcd numbers
-  them, a Txn, a past revision, compaction; what is not served yet says so;
+  them, a Txn, a past revision, compaction, a watch, a lease granted,
+  attached, asked about, kept alive and revoked through different members;
+  what is not served yet says so;
+- leases: one left alone ends on every member, not before its TTL; one
+  kept alive by etcdctl outlives the leader's kill -9 and ends once no
+  longer kept alive;
 - writers on every member while each member in turn is killed -9 and
   restarted: every acknowledged put is on every member afterwards, at the
   revision its reply named, the members agree on the whole history, the
@@ -18,6 +23,7 @@ replicated: one Raft group, as etcd), through clients we did not write
   the peer port refuses plain text.
 """
 import json
+import re
 import subprocess
 import time
 import unittest
@@ -96,8 +102,74 @@ class ReplicatedTest(unittest.TestCase):
         etcdctl(c, "put", "watched", "seen")
         self.assertEqual([watch.stdout.readline().strip() for _ in range(3)],
                          ["PUT", "watched", "seen"])
-        _, err = etcdctl(c, "lease", "grant", "10", check=False)
+        # Leases: granted on one member, attached on another, asked about,
+        # kept alive and revoked on others.
+        out, _ = etcdctl(a, "lease", "grant", "30")
+        lease = re.match(r"lease ([0-9a-f]+) granted with TTL\(30s\)", out).group(1)
+        etcdctl(b, "put", "leased", "x", "--lease", lease)
+        out, _ = etcdctl(c, "lease", "timetolive", lease, "--keys")
+        self.assertRegex(out, r"granted with TTL\(30s\), remaining\((29|30)s\), "
+                              r"attached keys\(\[leased\]\)")
+        out, _ = etcdctl(b, "lease", "keep-alive", "--once", lease)
+        self.assertIn("keepalived with TTL(30)", out)
+        out, _ = etcdctl(c, "lease", "list")
+        self.assertIn(lease, out)
+        _, err = etcdctl(a, "put", "other", "x", "--lease", "1234", check=False)
+        self.assertIn("requested lease not found", err)
+        etcdctl(c, "lease", "revoke", lease)
+        for endpoint in (a, b, c):
+            self.assertEqual(etcdctl(endpoint, "get", "leased")[0], "")
+        out, _ = etcdctl(a, "lease", "timetolive", lease)
+        self.assertIn("already expired", out)
+        _, err = etcdctl(c, "member", "list", check=False)
         self.assertIn("not served by a replicated strata cluster", err)
+
+    def test_leases_expire_by_the_leader_and_outlive_a_leader_change_when_kept_alive(self):
+        endpoints = self.cluster.endpoints()
+        everywhere = ",".join(endpoints)
+        # One lease left alone (TTL 2 s, etcd's minimum): its key goes on
+        # every member, not before its time.
+        granted_at = time.time()
+        out, _ = etcdctl(endpoints[1], "lease", "grant", "2")
+        alone = re.match(r"lease ([0-9a-f]+) granted", out).group(1)
+        etcdctl(endpoints[2], "put", "alone", "x", "--lease", alone)
+        time.sleep(max(0, granted_at + 1.0 - time.time()))
+        self.assertEqual(etcdctl(endpoints[0], "get", "alone", "--print-value-only")[0].strip(),
+                         "x", "the lease ended before its TTL")
+        self.wait_until_gone("alone", endpoints, 10)
+        expired_in = time.time() - granted_at
+        # One kept alive by etcdctl through every member, across the
+        # leader's death: the new leader gives it its full TTL again, so it
+        # never lapses; once nobody keeps it alive, the new leader ends it.
+        out, _ = etcdctl(endpoints[0], "lease", "grant", "4")
+        kept = re.match(r"lease ([0-9a-f]+) granted", out).group(1)
+        etcdctl(endpoints[0], "put", "kept", "y", "--lease", kept)
+        keeper = subprocess.Popen([etcdctl_binary(), "--endpoints", everywhere, "lease",
+                                   "keep-alive", kept], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        self.addCleanup(keeper.kill)
+        leader = leader_of(self.cluster)
+        self.assertIsNotNone(leader)
+        self.cluster.members[leader].kill()
+        survivors = [e for i, e in enumerate(endpoints) if i != leader]
+        self.wait_for_leader()
+        time.sleep(6)  # past the lease's TTL
+        for endpoint in survivors:
+            self.assertEqual(etcdctl(endpoint, "get", "kept", "--print-value-only")[0].strip(),
+                             "y", "a kept-alive lease lapsed across a leader change")
+        keeper.kill()
+        keeper.wait()
+        stopped_at = time.time()
+        self.wait_until_gone("kept", survivors, 15)
+        print("a 2 s lease left alone ended after %.1f s; a 4 s lease, once no longer kept "
+              "alive after a leader change, after %.1f s" % (expired_in, time.time() - stopped_at))
+
+    def wait_until_gone(self, key, endpoints, timeout):
+        deadline = time.time() + timeout
+        for endpoint in endpoints:
+            while etcdctl(endpoint, "get", key)[0] != "":
+                self.assertLess(time.time(), deadline, "%s still on %s" % (key, endpoint))
+                time.sleep(0.1)
 
     def test_a_member_started_with_other_members_is_refused(self):
         # Members number themselves from the list: another list would hand

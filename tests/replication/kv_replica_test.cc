@@ -55,13 +55,19 @@ const KvReplica& ReplicaOf(const ReplicatedState* state) {
   return static_cast<const KvState*>(state)->replica;
 }
 
-// Equal revisions and equal history hashes: the same key space.
+// Equal revisions, equal history hashes and the same leases with the same
+// keys: the same key space.
 std::string KvFingerprint(const ReplicatedState* state) {
   const KvReplica& replica = ReplicaOf(state);
-  if (replica.revision() <= 1) return "";
+  if (replica.revision() <= 1 && replica.leases().size() == 0) return "";
   auto hash = replica.kv().HashKV(0);
-  return std::to_string(replica.revision()) + "/" +
-         (hash.ok() ? std::to_string(hash.value()) : "error");
+  std::string out = std::to_string(replica.revision()) + "/" +
+                    (hash.ok() ? std::to_string(hash.value()) : "error");
+  for (const auto& [id, ttl] : replica.leases().Granted()) {
+    out += " lease " + std::to_string(id) + ":" + std::to_string(ttl);
+    for (const auto& key : replica.leases().Keys(id)) out += "," + key;
+  }
+  return out;
 }
 
 // One key's value at a revision on a replica ("" if none).
@@ -113,6 +119,7 @@ class KvCluster : public HostCluster {
   };
   std::vector<Acknowledged> acknowledged;
   int compactions = 0;
+  int leased_puts = 0;  // acknowledged puts that attached a lease
 
  private:
   void ProposeRandom(NodeId id) {
@@ -129,18 +136,31 @@ class KvCluster : public HostCluster {
       });
       return;
     }
-    if (kind <= 2) {
+    if (kind == 1) {  // leases 1..3 granted and revoked
+      const int64_t lease = Pick(1, 3);
+      command =
+          Pick(0, 1) == 0 ? KvReplica::GrantCommand(lease, 10) : KvReplica::RevokeCommand(lease);
+      host(id)->Propose(1, command, [](Result<std::string>) {});
+      return;
+    }
+    // Some puts attach a lease, which may not exist (then refused).
+    const int64_t lease = Pick(0, 5) <= 2 ? 0 : Pick(1, 3);
+    if (kind == 2) {
       DeleteRangeRequest del;
       del.span.key = key;
       command = KvReplica::WriteCommand(Codec(), del);
     } else {
-      command = KvReplica::WriteCommand(Codec(), PutRequest{key, value});
+      PutRequest put{key, value};
+      put.lease = lease;
+      command = KvReplica::WriteCommand(Codec(), put);
     }
     const bool put = kind > 2;
-    host(id)->Propose(1, command, [this, key, value, put](Result<std::string> result) {
+    host(id)->Propose(1, command, [this, key, value, put, lease](Result<std::string> result) {
       if (!result.ok() || !put) return;
       Reply<KvWriteReply> reply = Codec().DecodeReply(*result);
+      if (lease != 0 && !reply.ok()) return;  // its lease was not there
       ASSERT_TRUE(reply.ok()) << reply.error().message;
+      if (lease != 0) ++leased_puts;
       const auto& response = std::get<service::PutResponse>(reply.value());
       acknowledged.push_back({key, value, response.header.revision});
     });
@@ -293,16 +313,69 @@ TEST(KvReplicaTest, WatchersSeeEveryRevisionOnceAcrossARestore) {
   EXPECT_EQ(hub.watchers(), 1u);
 }
 
+// Leases as replicated state: a grant, keys attached by puts, a
+// revocation deleting them at one revision; the same on a replica restored
+// from a snapshot; etcd's refusals.
+TEST(KvReplicaTest, LeasesAreReplicatedStateThatSnapshotsCarry) {
+  KvReplica one(&Codec());
+  std::vector<std::pair<int64_t, int64_t>> told;
+  one.set_lease_observer([&](int64_t id, int64_t ttl) { told.emplace_back(id, ttl); });
+  auto granted = KvReplica::DecodeGrantReply(one.Apply(KvReplica::GrantCommand(7, 30)));
+  ASSERT_TRUE(granted.ok()) << granted.error().message;
+  EXPECT_EQ(granted.value().id, 7);
+  EXPECT_EQ(granted.value().ttl, 30);
+  EXPECT_EQ(granted.value().revision, 1) << "a grant writes no revision";
+  auto again = KvReplica::DecodeGrantReply(one.Apply(KvReplica::GrantCommand(7, 10)));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().message, "etcdserver: lease already exists");
+  PutRequest leased{"a", "1"};
+  leased.lease = 7;
+  one.Apply(KvReplica::WriteCommand(Codec(), leased));
+  leased.key = "b";
+  one.Apply(KvReplica::WriteCommand(Codec(), leased));
+  PutRequest unknown{"c", "1"};
+  unknown.lease = 8;
+  const Reply<KvWriteReply> refused =
+      Codec().DecodeReply(one.Apply(KvReplica::WriteCommand(Codec(), unknown)));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "etcdserver: requested lease not found");
+  EXPECT_EQ(one.leases().Keys(7), (std::vector<std::string>{"a", "b"}));
+
+  // A replica restored from a snapshot has the lease and its keys.
+  KvReplica two(&Codec());
+  ASSERT_TRUE(two.Restore(one.Save()).ok());
+  EXPECT_EQ(two.leases().GrantedTtl(7), std::optional<int64_t>(30));
+  EXPECT_EQ(two.leases().Keys(7), (std::vector<std::string>{"a", "b"}));
+
+  // Revoked alike on both: the keys deleted at one revision.
+  for (KvReplica* replica : {&one, &two}) {
+    auto revoked = KvReplica::DecodeRevokeReply(replica->Apply(KvReplica::RevokeCommand(7)));
+    ASSERT_TRUE(revoked.ok()) << revoked.error().message;
+    EXPECT_EQ(revoked.value(), 4) << "a and b deleted in one revision";
+    EXPECT_EQ(ValueAt(*replica, "a", 4), "");
+    EXPECT_EQ(ValueAt(*replica, "b", 3), "1");
+    EXPECT_FALSE(replica->leases().Exists(7));
+  }
+  auto gone = KvReplica::DecodeRevokeReply(one.Apply(KvReplica::RevokeCommand(7)));
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().message, "etcdserver: requested lease not found");
+  EXPECT_EQ(told, (std::vector<std::pair<int64_t, int64_t>>{{7, 30}, {7, 0}}))
+      << "the observer hears of the grant and the end, once each";
+  EXPECT_FALSE(KvReplica::DecodeGrantReply(one.Apply(KvReplica::GrantCommand(0, 5))).ok())
+      << "id 0 is the proposer's to replace";
+}
+
 int KvSeeds() {
   const char* seeds = std::getenv("STRATA_REPLICATION_SEEDS");
   return seeds != nullptr ? std::atoi(seeds) / 5 : 20;
 }
 
 // Under loss, crashes (some mid-write) and snapshots: every replica ends at
-// the same revision with the same history, and every acknowledged put is
-// there at the revision its reply named.
+// the same revision with the same history and the same leases (granted,
+// revoked, keys attached by puts), and every acknowledged put is there at
+// the revision its reply named.
 TEST(KvReplicaTest, NoAcknowledgedWriteIsLostAndReplicasAgree) {
-  int acknowledged = 0, compactions = 0, restored = 0;
+  int acknowledged = 0, compactions = 0, restored = 0, leased = 0;
   for (uint32_t seed = 1; seed <= static_cast<uint32_t>(KvSeeds()); ++seed) {
     KvCluster cluster(3, seed);
     for (int step = 0; step < 3000; ++step) cluster.Step();
@@ -320,6 +393,7 @@ TEST(KvReplicaTest, NoAcknowledgedWriteIsLostAndReplicasAgree) {
     }
     acknowledged += static_cast<int>(cluster.acknowledged.size());
     compactions += cluster.compactions;
+    leased += cluster.leased_puts;
     for (NodeId id = 1; id <= 3; ++id) {
       restored += static_cast<int>(cluster.host(id)->stats().snapshots_restored);
     }
@@ -327,8 +401,9 @@ TEST(KvReplicaTest, NoAcknowledgedWriteIsLostAndReplicasAgree) {
   EXPECT_GT(acknowledged, KvSeeds() * 20);
   EXPECT_GT(compactions, 0);
   EXPECT_GT(restored, 0);
-  std::cout << "acknowledged puts " << acknowledged << ", compactions " << compactions
-            << ", snapshots restored " << restored << "\n";
+  EXPECT_GT(leased, 0);
+  std::cout << "acknowledged puts " << acknowledged << " (" << leased << " with a lease), "
+            << "compactions " << compactions << ", snapshots restored " << restored << "\n";
 }
 
 }  // namespace
