@@ -9,7 +9,7 @@
 #include "server/not_served.h"
 #include "service/kv_replica.h"
 #include "service/lease_rules.h"
-#include "storage/coding.h"
+#include "service/replica_leases.h"
 
 namespace strata::server {
 
@@ -23,19 +23,6 @@ namespace {
 
 // The one Raft group every member belongs to.
 constexpr raft::GroupId kGroup = 1;
-
-// Leader queries: a kind, the lease's id and whether its keys are wanted.
-// Answers: a renewal, the TTL (0: no such lease); a time to live, the
-// seconds left (-1: no such lease), the TTL granted and the keys.
-constexpr char kLeaseRenewal = 'k';
-constexpr char kLeaseTimeToLive = 't';
-
-std::string LeaseQuery(char kind, int64_t id, bool keys = false) {
-  std::string out(1, kind);
-  storage::PutVarint(&out, static_cast<uint64_t>(id));
-  out.push_back(keys ? 1 : 0);
-  return out;
-}
 
 ServiceError UnreadAnswer() {
   return {ErrorCode::kInternal, "strata: an answer of the leader this member cannot read"};
@@ -362,47 +349,37 @@ void ReplicatedFront::ServeForwarded(const std::string& from, uint64_t msg_id, s
   host_->Propose(kGroup, std::move(command), std::move(reply_to));
 }
 
-void ReplicatedFront::AnswerLeaderQuery(std::string query, Applied done) {
-  storage::Decoder in(std::string_view(query).substr(query.empty() ? 0 : 1));
-  uint64_t raw_id = 0;
-  uint8_t keys = 0;
-  if (query.empty() || !in.Varint(&raw_id) || !in.Byte(&keys) || !in.done() ||
-      (query.front() != kLeaseRenewal && query.front() != kLeaseTimeToLive)) {
+void ReplicatedFront::AnswerLeaderQuery(std::string bytes, Applied done) {
+  const std::optional<service::LeaseQuery> query = service::DecodeLeaseQuery(bytes);
+  if (!query)
     return done(Status::InvalidArgument("strata: a leader query this member cannot read"));
-  }
-  const char kind = query.front();
-  const auto id = static_cast<int64_t>(raw_id);
   // Once everything committed is applied here: a lease granted under the
   // last leader is known, one revoked is gone. The read index also
   // confirms this member still leads.
-  host_->Read(kGroup, [this, kind, id, keys, done = std::move(done)](Status status) {
+  host_->Read(kGroup, [this, q = *query, done = std::move(done)](Status status) {
     if (!status.ok()) return done(status);
     if (!leading_) return done(Status::Unavailable("not the leader"));
     const service::ReplicaLeases& leases = replica_->replica.leases();
-    const std::optional<int64_t> ttl = leases.GrantedTtl(id);
-    std::string out;
-    if (kind == kLeaseRenewal) {
-      if (ttl) SetLeaseDeadline(id, Clock::now() + std::chrono::seconds(*ttl));
-      storage::PutVarint(&out, static_cast<uint64_t>(ttl.value_or(0)));
-      return done(std::move(out));
-    }
-    int64_t left = -1;
+    service::LeaseTimeToLiveResult answer;
+    answer.id = q.id;
+    const std::optional<int64_t> ttl = leases.GrantedTtl(q.id);
     if (ttl) {
-      auto it = lease_deadlines_.find(id);
-      left =
-          it == lease_deadlines_.end()
-              ? 0  // its revocation is under way
-              : std::max<int64_t>(
-                    0, std::chrono::duration_cast<std::chrono::seconds>(it->second - Clock::now())
-                           .count());
+      answer.granted_ttl = *ttl;
+      if (q.kind == service::LeaseQuery::Kind::kRenewal) {
+        SetLeaseDeadline(q.id, Clock::now() + std::chrono::seconds(*ttl));
+        answer.ttl = *ttl;
+      } else {
+        auto it = lease_deadlines_.find(q.id);
+        answer.ttl =
+            it == lease_deadlines_.end()
+                ? 0  // its revocation is under way
+                : std::max<int64_t>(
+                      0, std::chrono::duration_cast<std::chrono::seconds>(it->second - Clock::now())
+                             .count());
+        if (q.keys) answer.keys = leases.Keys(q.id);
+      }
     }
-    storage::PutVarint(&out, static_cast<uint64_t>(left));
-    storage::PutVarint(&out, static_cast<uint64_t>(ttl.value_or(0)));
-    const std::vector<std::string> attached =
-        ttl && keys != 0 ? leases.Keys(id) : std::vector<std::string>{};
-    storage::PutVarint(&out, attached.size());
-    for (const auto& key : attached) storage::PutBytes(&out, key);
-    done(std::move(out));
+    done(service::EncodeLeaseAnswer(answer));
   });
 }
 
@@ -573,35 +550,23 @@ void ReplicatedFront::LeaseRevoke(int64_t id, Done<int64_t> done) {
 }
 
 void ReplicatedFront::LeaseKeepAlive(int64_t id, Done<int64_t> done) {
-  AskLeader(LeaseQuery(kLeaseRenewal, id), [done = std::move(done)](Result<std::string> result) {
-    if (!result.ok()) return done(ToServiceError(result.status()));
-    storage::Decoder in(*result);
-    uint64_t ttl = 0;
-    if (!in.Varint(&ttl) || !in.done()) return done(UnreadAnswer());
-    done(static_cast<int64_t>(ttl));
-  });
+  AskLeader(service::EncodeLeaseQuery({service::LeaseQuery::Kind::kRenewal, id, false}),
+            [id, done = std::move(done)](Result<std::string> result) {
+              if (!result.ok()) return done(ToServiceError(result.status()));
+              auto answer = service::DecodeLeaseAnswer(*result, id);
+              if (!answer) return done(UnreadAnswer());
+              done(std::max<int64_t>(0, answer->ttl));  // 0: no such lease, as etcd
+            });
 }
 
 void ReplicatedFront::LeaseTimeToLive(int64_t id, bool keys,
                                       Done<service::LeaseTimeToLiveResult> done) {
-  AskLeader(LeaseQuery(kLeaseTimeToLive, id, keys),
+  AskLeader(service::EncodeLeaseQuery({service::LeaseQuery::Kind::kTimeToLive, id, keys}),
             [id, done = std::move(done)](Result<std::string> result) {
               if (!result.ok()) return done(ToServiceError(result.status()));
-              storage::Decoder in(*result);
-              uint64_t left = 0, granted = 0, count = 0;
-              service::LeaseTimeToLiveResult r;
-              r.id = id;
-              bool ok = in.Varint(&left) && in.Varint(&granted) && in.Varint(&count) &&
-                        count <= result->size();
-              for (uint64_t i = 0; ok && i < count; ++i) {
-                std::string_view key;
-                ok = in.Bytes(&key);
-                r.keys.emplace_back(key);
-              }
-              if (!ok || !in.done()) return done(UnreadAnswer());
-              r.ttl = static_cast<int64_t>(left);
-              r.granted_ttl = static_cast<int64_t>(granted);
-              done(std::move(r));
+              auto answer = service::DecodeLeaseAnswer(*result, id);
+              if (!answer) return done(UnreadAnswer());
+              done(std::move(*answer));
             });
 }
 

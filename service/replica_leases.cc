@@ -1,5 +1,7 @@
 #include "service/replica_leases.h"
 
+#include "storage/coding.h"
+
 namespace strata::service {
 
 bool ReplicaLeases::Grant(int64_t id, int64_t ttl) {
@@ -55,6 +57,58 @@ std::optional<std::vector<std::string>> ReplicaLeases::End(int64_t id) {
   leases_.erase(it);
   if (observer_) observer_(id, 0);
   return keys;
+}
+
+std::string EncodeLeaseQuery(const LeaseQuery& query) {
+  std::string out(1, static_cast<char>(query.kind));
+  storage::PutVarint(&out, static_cast<uint64_t>(query.id));
+  out.push_back(query.keys ? 1 : 0);
+  return out;
+}
+
+std::optional<LeaseQuery> DecodeLeaseQuery(std::string_view bytes) {
+  if (bytes.empty()) return std::nullopt;
+  LeaseQuery query;
+  query.kind = static_cast<LeaseQuery::Kind>(bytes.front());
+  if (query.kind != LeaseQuery::Kind::kRenewal && query.kind != LeaseQuery::Kind::kTimeToLive) {
+    return std::nullopt;
+  }
+  storage::Decoder in(bytes.substr(1));
+  uint64_t id = 0;
+  uint8_t keys = 0;
+  if (!in.Varint(&id) || !in.Byte(&keys) || !in.done() || keys > 1) return std::nullopt;
+  query.id = static_cast<int64_t>(id);
+  query.keys = keys == 1;
+  return query;
+}
+
+std::string EncodeLeaseAnswer(const LeaseTimeToLiveResult& answer) {
+  std::string out;
+  storage::PutVarint(&out, static_cast<uint64_t>(answer.ttl));
+  storage::PutVarint(&out, static_cast<uint64_t>(answer.granted_ttl));
+  storage::PutVarint(&out, answer.keys.size());
+  for (const auto& key : answer.keys) storage::PutBytes(&out, key);
+  return out;
+}
+
+std::optional<LeaseTimeToLiveResult> DecodeLeaseAnswer(std::string_view bytes, int64_t id) {
+  storage::Decoder in(bytes);
+  uint64_t left = 0, granted = 0, count = 0;
+  LeaseTimeToLiveResult answer;
+  answer.id = id;
+  // Each key takes a byte at least: a count past that is not ours.
+  if (!in.Varint(&left) || !in.Varint(&granted) || !in.Varint(&count) || count > bytes.size()) {
+    return std::nullopt;
+  }
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string_view key;
+    if (!in.Bytes(&key)) return std::nullopt;
+    answer.keys.emplace_back(key);
+  }
+  if (!in.done()) return std::nullopt;
+  answer.ttl = static_cast<int64_t>(left);
+  answer.granted_ttl = static_cast<int64_t>(granted);
+  return answer;
 }
 
 }  // namespace strata::service

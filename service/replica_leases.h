@@ -16,10 +16,12 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "service/kv_service.h"
+#include "service/lease_table.h"
 
 namespace strata::service {
 
@@ -57,6 +59,22 @@ class ReplicaLeases final : public LeaseKeys {
   std::map<int64_t, Lease> leases_;
   Observer observer_;
 };
+
+// What a member asks the leader about a lease, which only the leader can
+// answer since the deadlines are its own (a renewal, or the time left), and
+// the answer, as bytes for the peer link.
+struct LeaseQuery {
+  enum class Kind : char { kRenewal = 'k', kTimeToLive = 't' };
+  Kind kind = Kind::kRenewal;
+  int64_t id = 0;
+  bool keys = false;  // a time to live: with the lease's keys
+};
+std::string EncodeLeaseQuery(const LeaseQuery& query);
+std::optional<LeaseQuery> DecodeLeaseQuery(std::string_view bytes);
+// The answer to either: the seconds left (a renewal: the TTL; -1: no such
+// lease), the TTL granted and, if asked, the keys.
+std::string EncodeLeaseAnswer(const LeaseTimeToLiveResult& answer);
+std::optional<LeaseTimeToLiveResult> DecodeLeaseAnswer(std::string_view bytes, int64_t id);
 
 }  // namespace strata::service
 

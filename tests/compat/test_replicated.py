@@ -141,7 +141,7 @@ class ReplicatedTest(unittest.TestCase):
         # One kept alive by etcdctl through every member, across the
         # leader's death: the new leader gives it its full TTL again, so it
         # never lapses; once nobody keeps it alive, the new leader ends it.
-        out, _ = etcdctl(endpoints[0], "lease", "grant", "4")
+        out, _ = etcdctl(endpoints[0], "lease", "grant", "3")
         kept = re.match(r"lease ([0-9a-f]+) granted", out).group(1)
         etcdctl(endpoints[0], "put", "kept", "y", "--lease", kept)
         keeper = subprocess.Popen([etcdctl_binary(), "--endpoints", everywhere, "lease",
@@ -153,7 +153,7 @@ class ReplicatedTest(unittest.TestCase):
         self.cluster.members[leader].kill()
         survivors = [e for i, e in enumerate(endpoints) if i != leader]
         self.wait_for_leader()
-        time.sleep(6)  # past the lease's TTL
+        time.sleep(4.5)  # past the lease's TTL
         for endpoint in survivors:
             self.assertEqual(etcdctl(endpoint, "get", "kept", "--print-value-only")[0].strip(),
                              "y", "a kept-alive lease lapsed across a leader change")
@@ -161,7 +161,7 @@ class ReplicatedTest(unittest.TestCase):
         keeper.wait()
         stopped_at = time.time()
         self.wait_until_gone("kept", survivors, 15)
-        print("a 2 s lease left alone ended after %.1f s; a 4 s lease, once no longer kept "
+        print("a 2 s lease left alone ended after %.1f s; a 3 s lease, once no longer kept "
               "alive after a leader change, after %.1f s" % (expired_in, time.time() - stopped_at))
 
     def wait_until_gone(self, key, endpoints, timeout):
