@@ -672,9 +672,6 @@ Measurement Summarize(std::vector<double> lat, uint64_t ops, double seconds, Pro
   return m;
 }
 
-// What a replicated strata cluster serves so far: KV and Watch.
-bool ServedReplicated(Op op) { return op != Op::kLeaseGrant && op != Op::kLeaseKeepAlive; }
-
 }  // namespace
 
 void RunEtcdBench(const EtcdBenchOptions& options) {
@@ -706,7 +703,6 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
     Populate(s);
     for (const Row& row : rows) {
       if (!options.only.empty() && row.name.find(options.only) == std::string::npos) continue;
-      if (options.replicated && !ServedReplicated(row.op)) continue;
       std::vector<Measurement> runs;
       for (int r = 0; r < options.runs; ++r) {
         std::fprintf(stderr, "etcd-api: %s x%d %s, run %d of %d\n", name.c_str(), options.nodes,

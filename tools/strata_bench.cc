@@ -74,8 +74,7 @@ constexpr std::string_view kUsage = R"(usage:
                                            --members N: clusters of N members each (the
                                            key-value rows), load spread over the members;
                                            --replicated: strata's members replicate the key
-                                           space (--cluster-mode replicated; key-value and
-                                           watch rows)
+                                           space (--cluster-mode replicated)
   strata-bench --cluster [--cluster-nodes 1,3,5] [--clients C] [--seconds S] [--runs R]
                                            N cluster members in this process, linked by gRPC
                                            on loopback: single-shard (1PC) and multi-shard
