@@ -1,9 +1,5 @@
 #include "replication/member_names.h"
 
-#include <fcntl.h>
-
-#include <cerrno>
-#include <cstdio>
 #include <filesystem>
 
 #include "storage/file_util.h"
@@ -43,21 +39,7 @@ Status KeepMemberNames(const std::string& dir, const std::vector<std::string>& n
         "), now with " + Joined(names, ",") +
         ": a replicated cluster's members cannot change yet (docs/REPLICATION.md)");
   }
-  // Written whole under another name, then renamed: a crash leaves the
-  // list or nothing.
-  const std::string temporary = path + ".new";
-  {
-    Result<storage::File> file = storage::OpenFile(temporary, O_WRONLY | O_CREAT | O_TRUNC);
-    if (!file.ok()) return file.status();
-    if (Status written = storage::WriteAt(*file, temporary, wanted, 0); !written.ok()) {
-      return written;
-    }
-    if (Status synced = storage::DataSync(*file, temporary); !synced.ok()) return synced;
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    return storage::ErrnoStatus("cannot rename", temporary, errno);
-  }
-  return storage::SyncDir(dir);
+  return storage::ReplaceFileDurably(dir, kFileName, wanted);
 }
 
 }  // namespace strata::replication

@@ -142,11 +142,14 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
         state->replica.set_lease_observer(
             [raw](int64_t id, int64_t ttl) { raw->LeaseChanged(id, ttl); });
         raw->replica_ = state.get();
-        return state;
+        auto registered = std::make_unique<replication::RegisteredState>(std::move(state));
+        raw->registry_ = registered.get();
+        return registered;
       },
       [raw](raft::NodeBatch batch) {
         peerpb::Message message;
         message.set_raft_batch(replication::EncodeNodeBatch(batch));
+        message.set_raft_incarnation(raw->incarnation_);
         if (batch.to >= 1 && batch.to <= raw->names_.size()) {
           raw->network_.Send(raw->names_[batch.to - 1], std::move(message));
         }
@@ -156,6 +159,9 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
   if (Status kept = replication::KeepMemberNames(o.raft_dir, front->names_); !kept.ok()) {
     return kept;
   }
+  Result<uint64_t> incarnation = replication::KeepIncarnation(o.raft_dir);
+  if (!incarnation.ok()) return incarnation.status();
+  front->incarnation_ = *incarnation;
   if (front->host_->raft().group(kGroup) == nullptr) {
     if (Status created = front->host_->CreateGroup(kGroup, voters); !created.ok()) return created;
   }
@@ -299,7 +305,12 @@ void ReplicatedFront::Receive(const std::string& from, peerpb::Message message) 
         return;
       }
       auto shared = std::make_shared<raft::NodeBatch>(std::move(batch));
-      Post([this, shared] { host_->Receive(*shared); }, /*from_peer=*/true);
+      const uint64_t incarnation = message.raft_incarnation();
+      Post(
+          [this, shared, incarnation] {
+            if (Admit(shared->from, incarnation)) host_->Receive(*shared);
+          },
+          /*from_peer=*/true);
       return;
     }
     case peerpb::Message::kRaftPropose: {
@@ -323,6 +334,12 @@ void ReplicatedFront::Receive(const std::string& from, peerpb::Message message) 
                                   reply.message()));
       auto shared = std::make_shared<Result<std::string>>(std::move(result));
       Post([this, id, shared] { CompleteForwarded(id, std::move(*shared)); });
+      return;
+    }
+    case peerpb::Message::kRaftRefused: {
+      MutexLock lock(mu_);
+      if (replaced_.empty() && options_.log) options_.log(message.raft_refused());
+      replaced_ = message.raft_refused();
       return;
     }
     default:
@@ -403,6 +420,36 @@ void ReplicatedFront::LeaseChanged(int64_t id, int64_t ttl) {
   lease_deadlines_.erase(it);
 }
 
+bool ReplicatedFront::Admit(raft::NodeId from, uint64_t incarnation) {
+  const std::optional<uint64_t> known = registry_->incarnation(from);
+  if (incarnation == 0 || (known && *known != incarnation)) {
+    ++refused_replaced_;
+    auto& told = told_replaced_[from];
+    if (Clock::now() - told >= std::chrono::seconds(1)) {
+      told = Clock::now();
+      const std::string why =
+          "member " + names_[from - 1] +
+          " started with a Raft log the cluster does not know (its data directory was replaced "
+          "or wiped: the cluster holds another incarnation of it), so the other members ignore "
+          "it; a member that lost its disk must be removed and added again as a new member "
+          "(docs/REPLICATION.md)";
+      if (options_.log) options_.log(why);
+      peerpb::Message message;
+      message.set_raft_refused(why);
+      network_.Send(names_[from - 1], std::move(message));
+    }
+    return false;
+  }
+  if (!known) Register(from, incarnation);
+  return true;
+}
+
+void ReplicatedFront::Register(raft::NodeId node, uint64_t incarnation) {
+  if (!leading_ || !registering_.insert(node).second) return;
+  host_->Propose(kGroup, replication::RegisteredState::RegisterCommand(node, incarnation),
+                 [this, node](Result<std::string>) { registering_.erase(node); });
+}
+
 void ReplicatedFront::TendLeases() {
   const bool leading = host_->raft().group(kGroup)->role() == raft::RaftRole::kLeader;
   if (!leading) {
@@ -417,6 +464,7 @@ void ReplicatedFront::TendLeases() {
     // Promoted: every lease gets its full TTL again (etcd's lessor does
     // the same), since the last leader's deadlines went with its place.
     leading_ = true;
+    if (!registry_->incarnation(self_id_)) Register(self_id_, incarnation_);
     for (const auto& [id, ttl] : replica_->replica.leases().Granted()) {
       SetLeaseDeadline(id, now + std::chrono::seconds(ttl));
     }
@@ -581,6 +629,7 @@ std::string ReplicatedFront::Unhealthy() const {
   {
     MutexLock lock(mu_);
     if (!host_failure_.empty()) return host_failure_;
+    if (!replaced_.empty()) return replaced_;
   }
   if (leader_.load() == raft::kNobody) return "no Raft leader is known";
   return "";
@@ -594,9 +643,11 @@ ReplicatedFrontStats ReplicatedFront::Stats() const {
   stats.forwarded = forwarded_count_.load();
   stats.served_for_peers = served_count_.load();
   stats.malformed_from_peers = malformed_.load();
+  stats.refused_from_replaced = refused_replaced_.load();
   stats.network = network_.Stats();
   MutexLock lock(mu_);
   stats.dropped_from_peers = dropped_from_peers_;
+  stats.replaced = !replaced_.empty();
   stats.host = host_stats_;
   stats.applied = host_stats_.applied;
   return stats;

@@ -34,6 +34,11 @@
 // ends early because its leader changed (it may outlive its TTL by up to
 // one TTL).
 //
+// A member whose disk was replaced (started again with an empty data
+// directory) is told from the member it was by its incarnation
+// (replication/incarnations.h): its batches are refused, so it counts for
+// nothing, and it is told so (it reports itself unhealthy, naming why).
+//
 // Limits (docs/REPLICATION.md): KV, Watch and Lease only (Auth and the
 // others answer Unimplemented); the replica's engine is in memory and
 // rebuilt from the Raft log's snapshot and entries at start; the member
@@ -58,6 +63,7 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "replication/incarnations.h"
 #include "replication/raft_host.h"
 #include "server/etcd_server.h"
 #include "server/kv_front.h"
@@ -108,6 +114,8 @@ struct ReplicatedFrontStats {
   uint64_t served_for_peers = 0;  // writes other members handed here
   uint64_t dropped_from_peers = 0;
   uint64_t malformed_from_peers = 0;
+  uint64_t refused_from_replaced = 0;  // batches of members whose disk was replaced
+  bool replaced = false;               // this member was told its disk was replaced
   replication::RaftHostStats host;
   PeerNetworkStats network;
 };
@@ -178,6 +186,11 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   // On the loop: the deadlines follow this member's leadership, and the
   // leader revokes the leases whose time is up.
   void TendLeases();
+  // On the loop: whether a batch from `from` with `incarnation` may be
+  // stepped (no if the group holds another incarnation for it); the leader
+  // registers the first incarnation it hears from each member.
+  bool Admit(raft::NodeId from, uint64_t incarnation);
+  void Register(raft::NodeId node, uint64_t incarnation);
   void LeaseChanged(int64_t id, int64_t ttl);
   void SetLeaseDeadline(int64_t id, Clock::time_point deadline);
   void Receive(const std::string& from, peerpb::Message message);
@@ -216,10 +229,18 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   // The replica: applied and restored on the loop thread; read by gRPC
   // threads under a shared lock (a restore replaces its engine).
   ReplicaState* replica_ = nullptr;
+  // Around it, the incarnations the group holds (the loop thread's), this
+  // member's own, registrations proposed and not yet answered, and when
+  // each replaced member was last told.
+  replication::RegisteredState* registry_ = nullptr;
+  uint64_t incarnation_ = 0;
+  std::set<raft::NodeId> registering_;
+  std::map<raft::NodeId, Clock::time_point> told_replaced_;
   mutable std::shared_mutex replica_mu_;
 
   std::atomic<int64_t> revision_{1};
-  std::atomic<uint64_t> leader_{0}, term_{0}, forwarded_count_{0}, served_count_{0}, malformed_{0};
+  std::atomic<uint64_t> leader_{0}, term_{0}, forwarded_count_{0}, served_count_{0}, malformed_{0},
+      refused_replaced_{0};
 
   mutable Mutex mu_;
   CondVar wake_;
@@ -227,6 +248,7 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   uint64_t dropped_from_peers_ STRATA_GUARDED_BY(mu_) = 0;
   replication::RaftHostStats host_stats_ STRATA_GUARDED_BY(mu_);
   std::string host_failure_ STRATA_GUARDED_BY(mu_);  // the host's health, "" while ok
+  std::string replaced_ STRATA_GUARDED_BY(mu_);      // why peers refuse this member, "" if not
   bool stopping_ STRATA_GUARDED_BY(mu_) = false;
   std::thread loop_;
 };

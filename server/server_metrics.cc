@@ -216,6 +216,12 @@ void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) 
   One(out, "counter", "strata_raft_malformed_from_peers_total",
       "Peer messages that were not a well-formed Raft batch or command for this member.",
       static_cast<double>(st.malformed_from_peers));
+  One(out, "counter", "strata_raft_refused_from_replaced_members_total",
+      "Raft batches refused from members whose data directory was replaced.",
+      static_cast<double>(st.refused_from_replaced));
+  One(out, "gauge", "strata_raft_member_replaced",
+      "1 if the other members refuse this one: its data directory was replaced.",
+      st.replaced ? 1.0 : 0.0);
 }
 
 std::string Unhealthy(EtcdServer::Impl& s) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace strata::storage {
@@ -160,6 +161,22 @@ Result<DirLock> DirLock::Acquire(const std::string& dir) {
     return ErrnoStatus("cannot lock", path, errno);
   }
   return DirLock(std::move(*file));
+}
+
+Status ReplaceFileDurably(const std::string& dir, std::string_view name,
+                          std::string_view contents) {
+  const std::string path = JoinPath(dir, name);
+  const std::string temporary = path + ".new";
+  {
+    Result<File> file = OpenFile(temporary, O_WRONLY | O_CREAT | O_TRUNC);
+    if (!file.ok()) return file.status();
+    if (Status written = WriteAt(*file, temporary, contents, 0); !written.ok()) return written;
+    if (Status synced = DataSync(*file, temporary); !synced.ok()) return synced;
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    return ErrnoStatus("cannot rename", temporary, errno);
+  }
+  return SyncDir(dir);
 }
 
 }  // namespace strata::storage

@@ -59,6 +59,10 @@ Result<std::string> ReadWholeFile(const std::string& path);
 Status RemoveFile(const std::string& path);
 // Cuts the file to `size` bytes, durably.
 Status TruncateFile(const std::string& path, uint64_t size);
+// Makes <dir>/<name> hold `contents`, durably: written whole under another
+// name, synced, then renamed over it, so a crash leaves the old contents
+// or the new, never a mix.
+Status ReplaceFileDurably(const std::string& dir, std::string_view name, std::string_view contents);
 
 // An exclusive lock on <dir>/LOCK for as long as it lives, so two processes
 // never write one store.

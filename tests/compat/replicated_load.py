@@ -101,11 +101,11 @@ class Writers:
             with self._lock:
                 self.acknowledged.append((key, r.header.revision, time.time()))
 
-    def check_everywhere(self, test):
-        """Every acknowledged put on every member at its revision, and the
-        members at one revision."""
+    def check_everywhere(self, test, endpoints=None):
+        """Every acknowledged put on every member (of `endpoints`, default
+        all) at its revision, and those members at one revision."""
         revisions = set()
-        for endpoint in self.endpoints:
+        for endpoint in endpoints or self.endpoints:
             kv = rpc.KVStub(grpc.insecure_channel(endpoint))
             deadline = time.time() + 10
             while True:

@@ -19,11 +19,15 @@ replicated: one Raft group, as etcd), through clients we did not write
   revision once, in order;
 - a member started again with another member list is refused (members
   number themselves from it);
+- a member started again with an empty data directory is refused (the
+  group holds another incarnation of it) and says so; the others go on;
 - members over --peer-auto-tls: Raft and forwarded writes go over TLS, and
   the peer port refuses plain text.
 """
 import json
+import os
 import re
+import shutil
 import subprocess
 import time
 import unittest
@@ -185,6 +189,40 @@ class ReplicatedTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("first started with the members m0,m1,m2", p.stderr)
         member.start()  # with its own list it starts again
+
+    def test_a_member_restarted_with_an_empty_disk_is_refused(self):
+        """A follower killed, its data directory wiped and started again:
+        the group holds another incarnation of it, so the others refuse its
+        batches (its votes and acknowledgements count for nothing) and tell
+        it; it reports itself unhealthy, naming why, and the other two go on
+        without losing anything."""
+        endpoints = self.cluster.endpoints()
+        writers = Writers(endpoints).start()
+        try:
+            self.assertTrue(writers.wait_for_more(50), "no writes at all")
+            leader = leader_of(self.cluster)
+            victim = (leader + 1) % 3
+            member = self.cluster.members[victim]
+            member.kill()
+            shutil.rmtree(member.data_dir)
+            os.makedirs(member.data_dir)
+            member.start()
+            port = self.cluster.metrics_ports[victim]
+            deadline = time.time() + 15
+            while raft_metrics(port).get("strata_raft_member_replaced") != 1:
+                self.assertLess(time.time(), deadline, "the wiped member was not told")
+                time.sleep(0.1)
+            self.assertFalse(health(port), "a refused member says it is healthy")
+            self.assertTrue(writers.wait_for_more(50), "the others stopped taking writes")
+        finally:
+            writers.stop()
+        others = [i for i in range(3) if i != victim]
+        refused = sum(raft_metrics(self.cluster.metrics_ports[i]).get(
+            "strata_raft_refused_from_replaced_members_total", 0) for i in others)
+        self.assertGreater(refused, 0)
+        self.assertIn(leader_of(self.cluster), others)
+        writers.check_everywhere(self, [endpoints[i] for i in others])
+        self.assertIn("data directory was replaced or wiped", member.log())
 
     def test_killing_each_member_under_load_loses_nothing(self):
         endpoints = self.cluster.endpoints()
