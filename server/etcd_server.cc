@@ -748,22 +748,41 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       return new RefusedWriteReactor<pb::SnapshotResponse>(ToGrpc(*denied));
     }
     if (s_->cluster) return StartClusterSnapshot(s_);
+    if (s_->replicated) {
+      return new RefusedWriteReactor<pb::SnapshotResponse>(grpc::Status(
+          grpc::StatusCode::UNIMPLEMENTED,
+          "strata: /etcdserverpb.Maintenance/Snapshot is not served by a replicated strata "
+          "cluster yet (docs/REPLICATION.md)"));
+    }
     return new SnapshotReactor(s_);
   }
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext*, const pb::StatusRequest*,
                                    pb::StatusResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Status");
-    const auto stats = s_->store->GetStats();
+    const auto stats =
+        s_->replicated ? s_->replicated->ReplicaEngineStats() : s_->store->GetStats();
     const int64_t revision = s_->CurrentRevision();
     s_->Header(revision, resp->mutable_header());
     resp->set_version(s_->options.etcd_version);
     resp->set_dbsize(static_cast<int64_t>(stats.memory_bytes));
     resp->set_dbsizeinuse(static_cast<int64_t>(stats.bytes));
-    resp->set_leader(s_->identity.member_id);
-    resp->set_raftindex(static_cast<uint64_t>(revision));
-    resp->set_raftterm(s_->identity.raft_term);
-    resp->set_raftappliedindex(static_cast<uint64_t>(revision));
+    if (s_->replicated) {
+      // Raft's own figures: the leader (0 if none is known), the term and
+      // the index applied here.
+      const auto raft = s_->replicated->Stats();
+      const std::string leader = s_->replicated->LeaderName();
+      resp->set_leader(leader.empty() ? 0 : s_->MemberIdOf(leader));
+      resp->set_raftindex(raft.applied);
+      resp->set_raftterm(raft.term);
+      resp->set_raftappliedindex(raft.applied);
+      if (const std::string why = s_->replicated->Unhealthy(); !why.empty()) resp->add_errors(why);
+    } else {
+      resp->set_leader(s_->identity.member_id);
+      resp->set_raftindex(static_cast<uint64_t>(revision));
+      resp->set_raftterm(s_->identity.raft_term);
+      resp->set_raftappliedindex(static_cast<uint64_t>(revision));
+    }
     if (s_->durable) {
       auto health = s_->durable->health();
       if (!health.ok()) resp->add_errors(std::string(health.message()));
@@ -829,6 +848,18 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
                           });
       return reactor;
     }
+    if (s_->replicated) {
+      auto h = s_->replicated->HashKV(req->revision());
+      if (!h.ok()) {
+        reactor->Finish(ToGrpc(h.error()));
+        return reactor;
+      }
+      s_->Header(h.value().revision, resp->mutable_header());
+      resp->set_hash(h.value().hash);
+      resp->set_compact_revision(h.value().compact_revision);
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
     auto h = s_->kv->HashKV(req->revision());
     if (!h.ok()) {
       reactor->Finish(ToGrpc(h.error()));
@@ -855,6 +886,17 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
         resp->set_hash(h.value().hash);
         reactor->Finish(grpc::Status::OK);
       });
+      return reactor;
+    }
+    if (s_->replicated) {
+      auto h = s_->replicated->HashKV(0);
+      if (!h.ok()) {
+        reactor->Finish(ToGrpc(h.error()));
+        return reactor;
+      }
+      s_->Header(h.value().revision, resp->mutable_header());
+      resp->set_hash(h.value().hash);
+      reactor->Finish(grpc::Status::OK);
       return reactor;
     }
     auto h = s_->kv->HashKV(0);
@@ -902,12 +944,14 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
     // The other members of a cluster, by the flags: their ids as etcd
     // derives them, and their client URLs as each last told this one (none
     // yet: shown as etcd shows a member that has not published them).
+    // (A replicated member does not learn the others' client URLs yet.)
     for (const auto& other : s_->options.cluster_members) {
       if (other.name == s_->options.name) continue;
       auto* o = resp->add_members();
-      o->set_id(EtcdMemberId({other.peer_url}, s_->options.initial_cluster_token));
+      o->set_id(s_->MemberIdOf(other.name));
       o->set_name(other.name);
       o->add_peerurls(other.peer_url);
+      if (!s_->cluster) continue;
       for (const auto& u : s_->cluster->ClientUrlsOf(other.name)) o->add_clienturls(u);
     }
     reactor->Finish(grpc::Status::OK);
@@ -1183,11 +1227,11 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.RegisterService(impl->kv_service.get());
   builder.RegisterService(impl->watch_service.get());
   builder.RegisterService(impl->lease_service.get());
+  builder.RegisterService(impl->maintenance_service.get());
+  builder.RegisterService(impl->cluster_service.get());
   if (!impl->replicated) {
-    // A replicated key space serves KV, Watch and Lease alone for now
+    // A replicated key space serves no Auth nor strata.v1 yet
     // (docs/REPLICATION.md).
-    builder.RegisterService(impl->maintenance_service.get());
-    builder.RegisterService(impl->cluster_service.get());
     builder.RegisterService(impl->strata_service.get());
     builder.RegisterService(impl->auth_service.get());
   }
@@ -1205,6 +1249,14 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     }
   }
   return std::unique_ptr<EtcdServer>(new EtcdServer(std::move(impl)));
+}
+
+uint64_t EtcdServer::Impl::MemberIdOf(const std::string& name) const {
+  if (name == options.name) return identity.member_id;
+  for (const auto& member : options.cluster_members) {
+    if (member.name == name) return EtcdMemberId({member.peer_url}, options.initial_cluster_token);
+  }
+  return 0;
 }
 
 void EtcdServer::Impl::CheckLeaseKeys(RequestAuth::LeaseCheck check,

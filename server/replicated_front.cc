@@ -625,6 +625,24 @@ void ReplicatedFront::LeaseLeases(Done<std::vector<int64_t>> done) {
   }
 }
 
+std::string ReplicatedFront::LeaderName() const {
+  const uint64_t leader = leader_.load();
+  return leader >= 1 && leader <= names_.size() ? names_[leader - 1] : "";
+}
+
+StoreStats ReplicatedFront::ReplicaEngineStats() const {
+  std::shared_lock lock(replica_mu_);
+  return replica_->replica.store().GetStats();
+}
+
+Reply<ReplicatedFront::Hash> ReplicatedFront::HashKV(int64_t revision) const {
+  std::shared_lock lock(replica_mu_);
+  const service::KvService& kv = replica_->replica.kv();
+  auto hash = kv.HashKV(revision);
+  if (!hash.ok()) return hash.error();
+  return Hash{hash.value(), kv.current_revision(), std::max<int64_t>(0, kv.compact_revision())};
+}
+
 std::string ReplicatedFront::Unhealthy() const {
   {
     MutexLock lock(mu_);
@@ -655,8 +673,8 @@ ReplicatedFrontStats ReplicatedFront::Stats() const {
 
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedReplicatedService() {
   return MakeNotServedService(
-      "a replicated strata cluster yet (it serves KV, Watch and Lease; see "
-      "docs/REPLICATION.md)");
+      "a replicated strata cluster yet (it serves KV, Watch, Lease, Maintenance but Snapshot, "
+      "and Cluster's MemberList; see docs/REPLICATION.md)");
 }
 
 }  // namespace strata::server

@@ -39,8 +39,8 @@
 // (replication/incarnations.h): its batches are refused, so it counts for
 // nothing, and it is told so (it reports itself unhealthy, naming why).
 //
-// Limits (docs/REPLICATION.md): KV, Watch and Lease only (Auth and the
-// others answer Unimplemented); the replica's engine is in memory and
+// Limits (docs/REPLICATION.md): Auth, strata.v1 and Maintenance's Snapshot
+// answer Unimplemented; the replica's engine is in memory and
 // rebuilt from the Raft log's snapshot and entries at start; the member
 // list is fixed at the first start.
 #ifndef STRATA_SERVER_REPLICATED_FRONT_H_
@@ -149,6 +149,19 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   // The watches this member serves, from its replica.
   service::Watches& watches() { return *hub_; }
   const service::WatchHub& hub() const { return *hub_; }
+
+  // The member that leads, by name ("" if none is known).
+  std::string LeaderName() const;
+  // The replica's engine figures, and its history's hash at `revision`
+  // (0: the newest) with the compact and newest revisions (etcd's
+  // HashKV), from this member's own copy.
+  StoreStats ReplicaEngineStats() const;
+  struct Hash {
+    uint32_t hash = 0;
+    int64_t revision = 0;
+    int64_t compact_revision = 0;
+  };
+  service::Reply<Hash> HashKV(int64_t revision) const;
 
   ReplicatedFrontStats Stats() const;
   // Why this member cannot serve ("": it can): its Raft log failed, or it

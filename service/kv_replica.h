@@ -76,6 +76,7 @@ class KvReplica final {
 
   // Reads (Range, HashKV) and the newest revision.
   const KvService& kv() const { return *kv_; }
+  const MvccStore& store() const { return *store_; }
   int64_t revision() const { return kv_->current_revision(); }
   // The leases; the observer is told of grants and ends as they apply (a
   // restore replaces the leases without telling it).

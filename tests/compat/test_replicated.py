@@ -17,6 +17,9 @@ replicated: one Raft group, as etcd), through clients we did not write
   /metrics names the leader; a watcher started on each member, moving to
   the next member when its own dies (as etcd's clients do), sees every
   revision once, in order;
+- etcdctl endpoint status, endpoint hashkv and member list across the
+  members (one leader named everywhere, one history's hash), defrag; a
+  snapshot is refused, saying so;
 - a member started again with another member list is refused (members
   number themselves from it);
 - a member started again with an empty data directory is refused (the
@@ -125,7 +128,44 @@ class ReplicatedTest(unittest.TestCase):
             self.assertEqual(etcdctl(endpoint, "get", "leased")[0], "")
         out, _ = etcdctl(a, "lease", "timetolive", lease)
         self.assertIn("already expired", out)
-        _, err = etcdctl(c, "member", "list", check=False)
+        _, err = etcdctl(c, "user", "add", "someone:pw", check=False)
+        self.assertIn("not served by a replicated strata cluster", err)
+
+    def test_endpoint_status_hashkv_and_member_list(self):
+        endpoints = self.cluster.endpoints()
+        everywhere = ",".join(endpoints)
+        for i in range(20):
+            etcdctl(endpoints[i % 3], "put", "k%d" % i, "v%d" % i)
+        out, _ = etcdctl(endpoints[0], "member", "list", "-w", "json")
+        members = {m["name"]: m["ID"] for m in json.loads(out)["members"]}
+        self.assertEqual(sorted(members), sorted(self.cluster.names))
+        # Every member names the same leader, the one /metrics says leads,
+        # with Raft's term and index.
+        leader = self.cluster.names[leader_of(self.cluster)]
+        out, _ = etcdctl(everywhere, "endpoint", "status", "-w", "json")
+        statuses = [e["Status"] for e in json.loads(out)]
+        self.assertEqual(len(statuses), 3)
+        for status in statuses:
+            self.assertEqual(status["leader"], members[leader])
+            self.assertGreater(status["raftTerm"], 0)
+            self.assertGreaterEqual(status["raftIndex"], 20)
+            self.assertGreater(status["dbSize"], 0)
+        self.assertEqual(sorted(st["header"]["member_id"] for st in statuses),
+                         sorted(members.values()))
+        # The members hold one history: etcd's consistency check agrees
+        # once the last write is applied everywhere.
+        deadline = time.time() + 5
+        while True:
+            out, _ = etcdctl(everywhere, "endpoint", "hashkv", "-w", "json")
+            hashes = {(e["HashKV"]["hash"], e["HashKV"]["header"]["revision"])
+                      for e in json.loads(out)}
+            if len(hashes) == 1 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(hashes), 1, hashes)
+        etcdctl(endpoints[1], "defrag")
+        _, err = etcdctl(endpoints[2], "snapshot", "save", os.path.join(
+            self.cluster.members[2].data_dir, "..", "snap.db"), check=False)
         self.assertIn("not served by a replicated strata cluster", err)
 
     def test_leases_expire_by_the_leader_and_outlive_a_leader_change_when_kept_alive(self):
