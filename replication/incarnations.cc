@@ -68,14 +68,20 @@ std::string RegisteredState::Apply(raft::Index index, std::string_view command) 
   return "";
 }
 
-std::string RegisteredState::Save() const {
+std::string RegisteredState::SavedRegistry() const {
   std::string out(kSnapshotMagic);
   storage::PutVarint(&out, known_.size());
   for (const auto& [node, incarnation] : known_) {
     storage::PutVarint(&out, node);
     storage::PutVarint(&out, incarnation);
   }
-  return out + inner_->Save();
+  return out;
+}
+
+std::string RegisteredState::Save() const { return SavedRegistry() + inner_->Save(); }
+
+std::function<std::string()> RegisteredState::SaveLater() {
+  return [registry = SavedRegistry(), inner = inner_->SaveLater()] { return registry + inner(); };
 }
 
 Status RegisteredState::Restore(std::string_view snapshot) {

@@ -20,6 +20,7 @@
 #define STRATA_REPLICATION_INCARNATIONS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -57,8 +58,13 @@ class RegisteredState final : public ReplicatedState {
   Status Restore(std::string_view snapshot) override;
   std::string Apply(raft::Index index, std::string_view command) override;
   std::string Save() const override;
+  std::function<std::string()> SaveLater() override;
+  void SaveFinished() override { inner_->SaveFinished(); }
 
  private:
+  // The registry's part of a snapshot.
+  std::string SavedRegistry() const;
+
   std::unique_ptr<ReplicatedState> inner_;
   std::map<raft::NodeId, uint64_t> known_;
 };

@@ -65,6 +65,15 @@ Status Unknown(std::string why) {
 
 }  // namespace
 
+RaftHost::~RaftHost() {
+  {
+    MutexLock lock(saves_mu_);
+    stop_saves_ = true;
+  }
+  saves_cv_.NotifyAll();
+  if (saver_.joinable()) saver_.join();
+}
+
 Result<std::unique_ptr<RaftHost>> RaftHost::Open(NodeId id, std::string dir,
                                                  RaftHostOptions options, StateFactory factory,
                                                  Send send) {
@@ -242,7 +251,8 @@ void RaftHost::Read(GroupId group, Done status_done) {
 }
 
 Status RaftHost::Run() {
-  Status status = RunRounds();
+  Status status = TakeSavedSnapshots();
+  if (status.ok()) status = RunRounds();
   DeliverAnswers();
   return status;
 }
@@ -359,24 +369,79 @@ void RaftHost::ServeReads(Group& g) {
 void RaftHost::MaybeCompact(GroupId group, Group& g) {
   // A snapshot costs its size: it is taken once the entries since the last
   // are as many bytes, so snapshots cost at most what the log did.
+  if (saving_.count(group) > 0) return;
   if (g.applied - g.snapshot < options_.compact_after) return;
   if (g.bytes_since_snapshot < g.snapshot_bytes) return;
-  Raft& raft = *multi_.group(group);
-  std::string data = g.state->Save();
+  std::function<std::string()> save = g.state->SaveLater();
+  const Index index = g.applied;  // applied entries are durable (Ready persists first)
+  g.bytes_since_snapshot = 0;
+  if (!options_.save_in_background) {
+    std::string data = save();
+    g.state->SaveFinished();
+    CompactTo(group, g, index, std::move(data));
+    return;
+  }
+  saving_.insert(group);
+  ++stats_.saves_in_background;
+  {
+    MutexLock lock(saves_mu_);
+    save_jobs_.push_back([this, group, index, save = std::move(save)] {
+      std::string data = save();
+      MutexLock done(saves_mu_);
+      saved_.push_back({group, index, std::move(data)});
+    });
+    if (!saver_.joinable()) saver_ = std::thread([this] { SaveRunner(); });
+  }
+  saves_cv_.NotifyOne();
+}
+
+void RaftHost::SaveRunner() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      UniqueLock lock(saves_mu_);
+      saves_cv_.Wait(
+          lock, [&]() STRATA_REQUIRES(saves_mu_) { return stop_saves_ || !save_jobs_.empty(); });
+      if (stop_saves_) return;
+      job = std::move(save_jobs_.front());
+      save_jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+Status RaftHost::TakeSavedSnapshots() {
+  std::vector<Saved> saved;
+  {
+    MutexLock lock(saves_mu_);
+    saved.swap(saved_);
+  }
+  if (saved.empty()) return Status::Ok();
+  for (Saved& s : saved) {
+    saving_.erase(s.group);
+    auto it = groups_.find(s.group);
+    if (it == groups_.end()) continue;  // removed meanwhile
+    it->second.state->SaveFinished();
+    // Dropped by Raft if the group took a newer snapshot meanwhile (a
+    // follower's from its leader).
+    CompactTo(s.group, it->second, s.index, std::move(s.data));
+  }
+  return store_->Commit();
+}
+
+void RaftHost::CompactTo(GroupId group, Group& g, Index index, std::string data) {
   if (data.size() + (size_t{1} << 20) > kMaxRaftRecordPayload) {
     // Larger than a record of the Raft log can hold: the log keeps its
     // entries instead (the state must shrink, by compaction, for a
     // snapshot to be taken again).
     ++stats_.snapshots_too_large;
     g.snapshot_bytes = data.size();  // tried again after as many bytes
-    g.bytes_since_snapshot = 0;
     return;
   }
-  // Applied entries are durable here (Ready persists before it applies).
-  if (!raft.Compact(g.applied, std::move(data))) return;
-  g.snapshot = g.applied;
+  Raft& raft = *multi_.group(group);
+  if (!raft.Compact(index, std::move(data))) return;
+  g.snapshot = index;
   g.snapshot_bytes = raft.snapshot().data.size();
-  g.bytes_since_snapshot = 0;
   store_->StageCompaction(group, raft.snapshot());
   ++stats_.compactions;
 }

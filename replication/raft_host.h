@@ -19,15 +19,19 @@
 #define STRATA_REPLICATION_RAFT_HOST_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "raft/multi_raft.h"
 #include "replication/raft_log_store.h"
 #include "strata/status.h"
@@ -49,6 +53,15 @@ class ReplicatedState {
   virtual std::string Apply(raft::Index index, std::string_view command) = 0;
   // The state as bytes Restore() takes.
   virtual std::string Save() const = 0;
+  // A function that makes the bytes Save() would return now, and that may
+  // run on another thread while Apply goes on, so a large state is saved
+  // off the driver's thread. The default saves at once. Each call is
+  // followed by one SaveFinished(), on the driver's thread, once the bytes
+  // were made (whether or not they were used).
+  virtual std::function<std::string()> SaveLater() {
+    return [saved = Save()] { return saved; };
+  }
+  virtual void SaveFinished() {}
 };
 
 struct RaftHostOptions {
@@ -60,6 +73,11 @@ struct RaftHostOptions {
   // since hold at least as many bytes as that snapshot did: so the work of
   // snapshots is at most that of the log, however large the state.
   uint64_t compact_after = 100'000;
+  // Snapshots saved on a thread of the host's (SaveLater), the log
+  // compacted once the bytes are made, so the driver's thread goes on
+  // meanwhile; false: saved and compacted within the round (deterministic,
+  // for simulations).
+  bool save_in_background = false;
   // Bounds on what clients ask: a command's size, proposals and reads
   // waiting per group, and how many ticks each may wait.
   size_t max_command_bytes = size_t{3} << 19;  // 1.5 MiB, etcd's request limit
@@ -77,6 +95,7 @@ struct RaftHostStats {
   uint64_t reads_done = 0;
   uint64_t reads_failed = 0;
   uint64_t compactions = 0;
+  uint64_t saves_in_background = 0;  // started; each ends in a compaction or is dropped
   uint64_t snapshots_too_large = 0;  // not taken: more than a log record holds
   uint64_t snapshots_restored = 0;   // sent by a leader
   RaftLogStats log;
@@ -97,6 +116,7 @@ class RaftHost final {
 
   // Opens the node's Raft log in `dir` and restarts every group found
   // there, each with a state from `factory`.
+  ~RaftHost();  // waits for a save under way
   static Result<std::unique_ptr<RaftHost>> Open(raft::NodeId id, std::string dir,
                                                 RaftHostOptions options, StateFactory factory,
                                                 Send send);
@@ -165,6 +185,11 @@ class RaftHost final {
   void Apply(raft::GroupId group, const raft::Ready& ready);
   void ServeReads(Group& g);
   void MaybeCompact(raft::GroupId group, Group& g);
+  // Compacts `group`'s log into the snapshot `data` of its state at `index`.
+  void CompactTo(raft::GroupId group, Group& g, raft::Index index, std::string data);
+  // Compacts the logs whose saves finished in the background.
+  Status TakeSavedSnapshots();
+  void SaveRunner();
   void FailAll(Group& g, const Status& why);
   // The host stops for good (health() says why).
   void Stop(std::string why);
@@ -185,6 +210,22 @@ class RaftHost final {
   uint64_t next_read_ = 1;
   RaftHostStats stats_;
   std::optional<std::string> failure_;  // a snapshot that did not restore
+
+  // Background saves (save_in_background): one thread, started at the
+  // first, runs them in turn; what they made waits in saved_ for the
+  // driver's next Run.
+  struct Saved {
+    raft::GroupId group;
+    raft::Index index;
+    std::string data;
+  };
+  std::set<raft::GroupId> saving_;  // the driver's: groups with a save under way
+  Mutex saves_mu_;
+  CondVar saves_cv_;
+  std::deque<std::function<void()>> save_jobs_ STRATA_GUARDED_BY(saves_mu_);
+  std::vector<Saved> saved_ STRATA_GUARDED_BY(saves_mu_);
+  bool stop_saves_ STRATA_GUARDED_BY(saves_mu_) = false;
+  std::thread saver_;
 };
 
 }  // namespace strata::replication

@@ -74,6 +74,8 @@ class ReplicatedFront::ReplicaState final : public replication::ReplicatedState 
     return result;
   }
   std::string Save() const override { return replica.Save(); }
+  std::function<std::string()> SaveLater() override { return replica.SaveLater(); }
+  void SaveFinished() override { replica.SaveFinished(); }
 
   KvReplica replica;
 
@@ -122,6 +124,9 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
   host.raft.random_seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   host.log.sync = o.sync;
   host.compact_after = o.snapshot_count;
+  // A large key space takes seconds to save: off the loop, which must keep
+  // Raft's time.
+  host.save_in_background = true;
   host.max_command_bytes = o.max_request_bytes + 1024;
   if (o.request_timeout.count() == 0) {
     front->options_.request_timeout =

@@ -108,6 +108,9 @@ void KvReplica::Reset(std::unique_ptr<MvccStore> store) {
   }
   KvServiceOptions options;
   options.max_txn_ops = max_txn_ops_;
+  // A save under way holds the sweep (SaveLater); a new engine has none.
+  save_floor_ = INT64_MAX;
+  options.compaction_floor = [this] { return save_floor_; };
   kv_ = std::make_unique<KvService>(store_.get(), pipeline_.get(), &leases_, options);
 }
 
@@ -200,15 +203,38 @@ Reply<int64_t> KvReplica::DecodeRevokeReply(std::string_view reply) {
   return numbers.value()[0];
 }
 
-std::string KvReplica::Save() const {
-  SnapshotWriter writer(store_.get(), leases_.Granted(), "", kv_->current_revision(),
-                        [kv = kv_.get()] { return kv->compact_revision(); });
+namespace {
+
+// The node snapshot stream of `store` at `revision`, whole.
+std::string SnapshotBytes(const MvccStore& store, std::vector<std::pair<int64_t, int64_t>> leases,
+                          int64_t revision, int64_t compacted) {
+  SnapshotWriter writer(&store, std::move(leases), "", revision, [compacted] { return compacted; });
   std::string out;
   for (std::string piece = writer.Next(size_t{1} << 20); !piece.empty();
        piece = writer.Next(size_t{1} << 20)) {
     out += piece;
   }
   return out;
+}
+
+}  // namespace
+
+std::string KvReplica::Save() const {
+  return SnapshotBytes(*store_, leases_.Granted(), kv_->current_revision(),
+                       kv_->compact_revision());
+}
+
+std::function<std::string()> KvReplica::SaveLater() {
+  const int64_t compacted = kv_->compact_revision();
+  save_floor_ = compacted;
+  return [store = std::shared_ptr<const MvccStore>(store_), leases = leases_.Granted(),
+          revision = kv_->current_revision(),
+          compacted] { return SnapshotBytes(*store, leases, revision, compacted); };
+}
+
+void KvReplica::SaveFinished() {
+  save_floor_ = INT64_MAX;
+  kv_->ApplyDeferredCompaction();
 }
 
 Status KvReplica::Restore(std::string_view snapshot) {

@@ -27,6 +27,7 @@
 #define STRATA_SERVICE_KV_REPLICA_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -73,6 +74,13 @@ class KvReplica final {
   // empty snapshot is the empty key space a new group starts from.
   std::string Save() const;
   Status Restore(std::string_view snapshot);
+  // Save() as a function that may run on another thread while Apply goes
+  // on: it reads the engine at today's revision, whose history above
+  // today's compaction stays in the engine until SaveFinished (later
+  // compactions are logical until then: reads below them are refused at
+  // once, the sweep waits).
+  std::function<std::string()> SaveLater();
+  void SaveFinished();
 
   // Reads (Range, HashKV) and the newest revision.
   const KvService& kv() const { return *kv_; }
@@ -97,6 +105,8 @@ class KvReplica final {
   std::shared_ptr<MvccStore> store_;
   std::unique_ptr<CommitPipeline> pipeline_;
   std::unique_ptr<KvService> kv_;
+  // While a SaveLater runs: the compaction it holds the sweep at.
+  int64_t save_floor_ = INT64_MAX;
 };
 
 }  // namespace strata::service
