@@ -199,6 +199,9 @@ void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) 
   One(out, "counter", "strata_raft_log_rewrites_skipped_total",
       "Rewrites postponed: a group's state was more than one record holds.",
       static_cast<double>(st.host.log.rewrites_skipped));
+  One(out, "counter", "strata_raft_snapshot_saves_total",
+      "Snapshots of this member's copy started off the loop (each ends in a log compaction).",
+      static_cast<double>(st.host.saves_in_background));
   One(out, "counter", "strata_raft_snapshots_restored_total",
       "Snapshots received from a leader and restored.",
       static_cast<double>(st.host.snapshots_restored));

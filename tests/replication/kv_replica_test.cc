@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -364,41 +363,6 @@ TEST(KvReplicaTest, LeasesAreReplicatedStateThatSnapshotsCarry) {
       << "the observer hears of the grant and the end, once each";
   EXPECT_FALSE(KvReplica::DecodeGrantReply(one.Apply(KvReplica::GrantCommand(0, 5))).ok())
       << "id 0 is the proposer's to replace";
-}
-
-// SaveLater: the bytes are the state when it was called, however many
-// writes and compactions the replica applied before they were made; the
-// sweep of a compaction meanwhile waits for SaveFinished (reads below it
-// are refused at once all the same).
-TEST(KvReplicaTest, ASaveMadeLaterIsTheStateWhenItWasAskedFor) {
-  KvReplica one(&Codec());
-  for (int i = 0; i < 30; ++i) {
-    one.Apply(KvReplica::WriteCommand(Codec(), PutRequest{"k" + std::to_string(i % 4), "v"}));
-  }
-  ASSERT_TRUE(KvReplica::DecodeCompactReply(one.Apply(KvReplica::CompactCommand(10))).ok());
-  ASSERT_TRUE(KvReplica::DecodeGrantReply(one.Apply(KvReplica::GrantCommand(3, 60))).ok());
-  const int64_t asked_at = one.revision();
-  const uint32_t hash_then = one.kv().HashKV(0).value();
-  std::function<std::string()> save = one.SaveLater();
-  for (int i = 0; i < 30; ++i) {
-    one.Apply(KvReplica::WriteCommand(Codec(), PutRequest{"k" + std::to_string(i % 4), "w"}));
-  }
-  one.Apply(KvReplica::RevokeCommand(3));
-  ASSERT_TRUE(KvReplica::DecodeCompactReply(one.Apply(KvReplica::CompactCommand(50))).ok());
-  EXPECT_EQ(one.store().compaction_horizon().value(), 10u) << "the sweep waits for the save";
-  RangeRequest below;
-  below.span.key = "k1";
-  below.revision = 40;
-  EXPECT_FALSE(one.kv().Range(below).ok()) << "reads below the compaction are refused at once";
-
-  KvReplica two(&Codec());
-  ASSERT_TRUE(two.Restore(save()).ok());
-  one.SaveFinished();
-  EXPECT_EQ(one.store().compaction_horizon().value(), 50u) << "the sweep once the save is done";
-  EXPECT_EQ(two.revision(), asked_at);
-  EXPECT_EQ(two.kv().compact_revision(), 10);
-  EXPECT_EQ(two.kv().HashKV(0).value(), hash_then);
-  EXPECT_EQ(two.leases().GrantedTtl(3), std::optional<int64_t>(60));
 }
 
 int KvSeeds() {

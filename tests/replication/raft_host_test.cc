@@ -8,17 +8,14 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <deque>
-#include <future>
 #include <iostream>
 #include <map>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "host_cluster.h"
@@ -180,90 +177,6 @@ TEST(RaftHostTest, AnswersProposalsAndReadsAndBoundsThem) {
   EXPECT_TRUE(answers[4].ok()) << answers[4].message();
   EXPECT_EQ(CommandsOf(host->state(1)), std::vector<std::string>{"x=1"});
   EXPECT_EQ(result, "1");  // what applying it returned
-}
-
-// A History whose background saves wait until the test lets them go.
-class SlowToSave final : public ReplicatedState {
- public:
-  Status Restore(std::string_view snapshot) override { return history.Restore(snapshot); }
-  std::string Apply(raft::Index index, std::string_view command) override {
-    return history.Apply(index, command);
-  }
-  std::string Save() const override { return history.Save(); }
-  std::function<std::string()> SaveLater() override {
-    return [saved = history.Save(), gate = gate] {
-      gate.wait();
-      return saved;
-    };
-  }
-  void SaveFinished() override { ++finished; }
-  History history;
-  std::shared_future<void> gate;
-  int finished = 0;
-};
-
-// With save_in_background, a snapshot is made off the driver's thread: the
-// group goes on applying meanwhile, and once the bytes are made its log is
-// compacted at the index they were taken at (the entries after it kept);
-// the host opened again comes back from that snapshot and those entries.
-TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
-  storage_testing::TempDir dir;
-  std::promise<void> open;
-  std::shared_future<void> gate = open.get_future().share();
-  SlowToSave* state = nullptr;
-  RaftHostOptions options;
-  options.raft.election_ticks = 10;
-  options.log.sync = false;
-  options.compact_after = 10;
-  options.save_in_background = true;
-  const auto factory = [&](GroupId) {
-    auto made = std::make_unique<SlowToSave>();
-    made->gate = gate;
-    state = made.get();
-    return made;
-  };
-  auto host = RaftHost::Open(1, dir.path(), options, factory, [](NodeBatch) {});
-  ASSERT_TRUE(host.ok()) << host.status().message();
-  ASSERT_TRUE((*host)->CreateGroup(1, {1}).ok());
-  for (int i = 0; i < 30 && (*host)->raft().group(1)->role() != RaftRole::kLeader; ++i) {
-    (*host)->Tick();
-    ASSERT_TRUE((*host)->Run().ok());
-  }
-  ASSERT_EQ((*host)->raft().group(1)->role(), RaftRole::kLeader);
-  int answered = 0;
-  const auto propose = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      (*host)->Propose(1, "c" + std::to_string(answered + i),
-                       [&](Result<std::string> r) { answered += r.ok() ? 1 : 0; });
-      ASSERT_TRUE((*host)->Run().ok());
-    }
-  };
-  propose(12);  // past compact_after: a save starts, and waits at the gate
-  ASSERT_EQ((*host)->stats().saves_in_background, 1u);
-  const raft::Index saved_at = (*host)->raft().group(1)->snapshot().index;
-  propose(20);  // applied while the save waits
-  EXPECT_EQ(answered, 32);
-  EXPECT_EQ((*host)->stats().compactions, 0u);
-  EXPECT_EQ((*host)->stats().saves_in_background, 1u) << "one save at a time";
-  open.set_value();
-  for (int i = 0; i < 200 && (*host)->stats().compactions == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    ASSERT_TRUE((*host)->Run().ok());
-  }
-  ASSERT_EQ((*host)->stats().compactions, 1u);
-  EXPECT_EQ(state->finished, 1);
-  const raft::Index compacted_at = (*host)->raft().group(1)->snapshot().index;
-  EXPECT_GT(compacted_at, saved_at);
-  EXPECT_LT(compacted_at, (*host)->applied(1)) << "the entries applied during the save stay";
-  const std::vector<std::string> commands = state->history.commands;
-  host->reset();
-  auto again = RaftHost::Open(1, dir.path(), options, factory, [](NodeBatch) {});
-  ASSERT_TRUE(again.ok()) << again.status().message();
-  for (int i = 0; i < 30 && (*again)->applied(1) < commands.size(); ++i) {
-    (*again)->Tick();
-    ASSERT_TRUE((*again)->Run().ok());
-  }
-  EXPECT_EQ(state->history.commands, commands);
 }
 
 TEST(RaftHostTest, AFollowerRefusesProposalsNamingTheLeader) {

@@ -1,0 +1,171 @@
+// Snapshots made off the driver's thread (RaftHostOptions::
+// save_in_background): the host goes on applying while one is made and
+// compacts at the index it was taken at; a replica's copy made on another
+// thread while it applies is its state when asked for. Run under TSan too
+// (label concurrency).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "replication/raft_host.h"
+#include "service/kv_replica.h"
+#include "storage_test_support.h"
+#include "support/table_kv_write_codec.h"
+
+namespace strata::replication {
+namespace {
+
+using raft::GroupId;
+using raft::NodeBatch;
+using raft::RaftRole;
+using service::KvReplica;
+using service::PutRequest;
+using service::RangeRequest;
+
+const service::TableKvWriteCodec& Codec() {
+  static const service::TableKvWriteCodec codec;
+  return codec;
+}
+
+// The commands applied, in order (one a line in a snapshot), whose
+// background saves wait until the test lets them go.
+class SlowToSave final : public ReplicatedState {
+ public:
+  Status Restore(std::string_view snapshot) override {
+    commands.clear();
+    std::istringstream in{std::string(snapshot)};
+    for (std::string line; std::getline(in, line);) commands.push_back(line);
+    return Status::Ok();
+  }
+  std::string Apply(raft::Index, std::string_view command) override {
+    commands.emplace_back(command);
+    return "";
+  }
+  std::string Save() const override {
+    std::string out;
+    for (const std::string& c : commands) out += c + "\n";
+    return out;
+  }
+  std::function<std::string()> SaveLater() override {
+    return [saved = Save(), gate = gate] {
+      gate.wait();
+      return saved;
+    };
+  }
+  void SaveFinished() override { ++finished; }
+  std::vector<std::string> commands;
+  std::shared_future<void> gate;
+  int finished = 0;
+};
+
+// With save_in_background, a snapshot is made off the driver's thread: the
+// group goes on applying meanwhile, and once the bytes are made its log is
+// compacted at the index they were taken at (the entries after it kept);
+// the host opened again comes back from that snapshot and those entries.
+TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
+  storage_testing::TempDir dir;
+  std::promise<void> open;
+  std::shared_future<void> gate = open.get_future().share();
+  SlowToSave* state = nullptr;
+  RaftHostOptions options;
+  options.raft.election_ticks = 10;
+  options.log.sync = false;
+  options.compact_after = 10;
+  options.save_in_background = true;
+  const auto factory = [&](GroupId) {
+    auto made = std::make_unique<SlowToSave>();
+    made->gate = gate;
+    state = made.get();
+    return made;
+  };
+  auto host = RaftHost::Open(1, dir.path(), options, factory, [](NodeBatch) {});
+  ASSERT_TRUE(host.ok()) << host.status().message();
+  ASSERT_TRUE((*host)->CreateGroup(1, {1}).ok());
+  for (int i = 0; i < 30 && (*host)->raft().group(1)->role() != RaftRole::kLeader; ++i) {
+    (*host)->Tick();
+    ASSERT_TRUE((*host)->Run().ok());
+  }
+  ASSERT_EQ((*host)->raft().group(1)->role(), RaftRole::kLeader);
+  int answered = 0;
+  const auto propose = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      (*host)->Propose(1, "c" + std::to_string(answered + i),
+                       [&](Result<std::string> r) { answered += r.ok() ? 1 : 0; });
+      ASSERT_TRUE((*host)->Run().ok());
+    }
+  };
+  propose(12);  // past compact_after: a save starts, and waits at the gate
+  ASSERT_EQ((*host)->stats().saves_in_background, 1u);
+  const raft::Index saved_at = (*host)->raft().group(1)->snapshot().index;
+  propose(20);  // applied while the save waits
+  EXPECT_EQ(answered, 32);
+  EXPECT_EQ((*host)->stats().compactions, 0u);
+  EXPECT_EQ((*host)->stats().saves_in_background, 1u) << "one save at a time";
+  open.set_value();
+  for (int i = 0; i < 200 && (*host)->stats().compactions == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE((*host)->Run().ok());
+  }
+  ASSERT_EQ((*host)->stats().compactions, 1u);
+  EXPECT_EQ(state->finished, 1);
+  const raft::Index compacted_at = (*host)->raft().group(1)->snapshot().index;
+  EXPECT_GT(compacted_at, saved_at);
+  EXPECT_LT(compacted_at, (*host)->applied(1)) << "the entries applied during the save stay";
+  const std::vector<std::string> commands = state->commands;
+  host->reset();
+  auto again = RaftHost::Open(1, dir.path(), options, factory, [](NodeBatch) {});
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  for (int i = 0; i < 30 && (*again)->applied(1) < commands.size(); ++i) {
+    (*again)->Tick();
+    ASSERT_TRUE((*again)->Run().ok());
+  }
+  EXPECT_EQ(state->commands, commands);
+}
+
+// SaveLater: the bytes, made on another thread while the replica applies
+// writes, a revocation and a compaction, are the state when it was called;
+// the sweep of that compaction waits for SaveFinished (reads below it are
+// refused at once all the same).
+TEST(KvReplicaTest, ASaveMadeLaterIsTheStateWhenItWasAskedFor) {
+  KvReplica one(&Codec());
+  for (int i = 0; i < 30; ++i) {
+    one.Apply(KvReplica::WriteCommand(Codec(), PutRequest{"k" + std::to_string(i % 4), "v"}));
+  }
+  ASSERT_TRUE(KvReplica::DecodeCompactReply(one.Apply(KvReplica::CompactCommand(10))).ok());
+  ASSERT_TRUE(KvReplica::DecodeGrantReply(one.Apply(KvReplica::GrantCommand(3, 60))).ok());
+  const int64_t asked_at = one.revision();
+  const uint32_t hash_then = one.kv().HashKV(0).value();
+  std::function<std::string()> save = one.SaveLater();
+  std::string saved;
+  std::thread saver([&] { saved = save(); });
+  for (int i = 0; i < 30; ++i) {
+    one.Apply(KvReplica::WriteCommand(Codec(), PutRequest{"k" + std::to_string(i % 4), "w"}));
+  }
+  one.Apply(KvReplica::RevokeCommand(3));
+  ASSERT_TRUE(KvReplica::DecodeCompactReply(one.Apply(KvReplica::CompactCommand(50))).ok());
+  EXPECT_EQ(one.store().compaction_horizon().value(), 10u) << "the sweep waits for the save";
+  RangeRequest below;
+  below.span.key = "k1";
+  below.revision = 40;
+  EXPECT_FALSE(one.kv().Range(below).ok()) << "reads below the compaction are refused at once";
+
+  saver.join();
+  KvReplica two(&Codec());
+  ASSERT_TRUE(two.Restore(saved).ok());
+  one.SaveFinished();
+  EXPECT_EQ(one.store().compaction_horizon().value(), 50u) << "the sweep once the save is done";
+  EXPECT_EQ(two.revision(), asked_at);
+  EXPECT_EQ(two.kv().compact_revision(), 10);
+  EXPECT_EQ(two.kv().HashKV(0).value(), hash_then);
+  EXPECT_EQ(two.leases().GrantedTtl(3), std::optional<int64_t>(60));
+}
+
+}  // namespace
+}  // namespace strata::replication
