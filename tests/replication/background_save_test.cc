@@ -9,11 +9,11 @@
 #include <functional>
 #include <future>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "command_history.h"
 #include "replication/raft_host.h"
 #include "service/kv_replica.h"
 #include "storage_test_support.h"
@@ -29,30 +29,12 @@ using service::KvReplica;
 using service::PutRequest;
 using service::RangeRequest;
 
-const service::TableKvWriteCodec& Codec() {
-  static const service::TableKvWriteCodec codec;
-  return codec;
-}
+using service::TableCodec;
 
-// The commands applied, in order (one a line in a snapshot), whose
-// background saves wait until the test lets them go.
-class SlowToSave final : public ReplicatedState {
+// A CommandHistory whose background saves wait until the test lets them
+// go.
+class SlowToSave final : public CommandHistory {
  public:
-  Status Restore(std::string_view snapshot) override {
-    commands.clear();
-    std::istringstream in{std::string(snapshot)};
-    for (std::string line; std::getline(in, line);) commands.push_back(line);
-    return Status::Ok();
-  }
-  std::string Apply(raft::Index, std::string_view command) override {
-    commands.emplace_back(command);
-    return "";
-  }
-  std::string Save() const override {
-    std::string out;
-    for (const std::string& c : commands) out += c + "\n";
-    return out;
-  }
   std::function<std::string()> SaveLater() override {
     return [saved = Save(), gate = gate] {
       gate.wait();
@@ -60,7 +42,6 @@ class SlowToSave final : public ReplicatedState {
     };
   }
   void SaveFinished() override { ++finished; }
-  std::vector<std::string> commands;
   std::shared_future<void> gate;
   int finished = 0;
 };
@@ -134,9 +115,9 @@ TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
 // the sweep of that compaction waits for SaveFinished (reads below it are
 // refused at once all the same).
 TEST(KvReplicaTest, ASaveMadeLaterIsTheStateWhenItWasAskedFor) {
-  KvReplica one(&Codec());
+  KvReplica one(&TableCodec());
   for (int i = 0; i < 30; ++i) {
-    one.Apply(KvReplica::WriteCommand(Codec(), PutRequest{"k" + std::to_string(i % 4), "v"}));
+    one.Apply(KvReplica::WriteCommand(TableCodec(), PutRequest{"k" + std::to_string(i % 4), "v"}));
   }
   ASSERT_TRUE(KvReplica::DecodeCompactReply(one.Apply(KvReplica::CompactCommand(10))).ok());
   ASSERT_TRUE(KvReplica::DecodeGrantReply(one.Apply(KvReplica::GrantCommand(3, 60))).ok());
@@ -146,7 +127,7 @@ TEST(KvReplicaTest, ASaveMadeLaterIsTheStateWhenItWasAskedFor) {
   std::string saved;
   std::thread saver([&] { saved = save(); });
   for (int i = 0; i < 30; ++i) {
-    one.Apply(KvReplica::WriteCommand(Codec(), PutRequest{"k" + std::to_string(i % 4), "w"}));
+    one.Apply(KvReplica::WriteCommand(TableCodec(), PutRequest{"k" + std::to_string(i % 4), "w"}));
   }
   one.Apply(KvReplica::RevokeCommand(3));
   ASSERT_TRUE(KvReplica::DecodeCompactReply(one.Apply(KvReplica::CompactCommand(50))).ok());
@@ -157,7 +138,7 @@ TEST(KvReplicaTest, ASaveMadeLaterIsTheStateWhenItWasAskedFor) {
   EXPECT_FALSE(one.kv().Range(below).ok()) << "reads below the compaction are refused at once";
 
   saver.join();
-  KvReplica two(&Codec());
+  KvReplica two(&TableCodec());
   ASSERT_TRUE(two.Restore(saved).ok());
   one.SaveFinished();
   EXPECT_EQ(one.store().compaction_horizon().value(), 50u) << "the sweep once the save is done";

@@ -34,10 +34,7 @@ using service::TxnRequest;
 
 // Writes and replies travel as table indexes here (the replicas share
 // this process); not linking the server keeps this test's build small.
-const service::TableKvWriteCodec& Codec() {
-  static const service::TableKvWriteCodec codec;
-  return codec;
-}
+const service::TableKvWriteCodec& Codec() { return service::TableCodec(); }
 
 // The replicated state a host applies: a KvReplica.
 class KvState final : public ReplicatedState {

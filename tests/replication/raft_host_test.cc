@@ -14,10 +14,10 @@
 #include <map>
 #include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "command_history.h"
 #include "host_cluster.h"
 
 namespace strata::replication {
@@ -25,27 +25,7 @@ namespace {
 
 using raft::ConfChange;
 
-// A state machine that remembers every command it applied, in order.
-class History final : public ReplicatedState {
- public:
-  Status Restore(std::string_view snapshot) override {
-    commands.clear();
-    std::istringstream in{std::string(snapshot)};
-    for (std::string line; std::getline(in, line);) commands.push_back(line);
-    return Status::Ok();
-  }
-  // The result: how many commands were applied, with this one.
-  std::string Apply(raft::Index, std::string_view command) override {
-    commands.emplace_back(command);
-    return std::to_string(commands.size());
-  }
-  std::string Save() const override {
-    std::string out;
-    for (const std::string& c : commands) out += c + "\n";
-    return out;
-  }
-  std::vector<std::string> commands;
-};
+using History = CommandHistory;
 
 const std::vector<std::string>& CommandsOf(const ReplicatedState* state) {
   return static_cast<const History*>(state)->commands;

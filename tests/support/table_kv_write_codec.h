@@ -55,6 +55,12 @@ class TableKvWriteCodec final : public KvWriteCodec {
   mutable std::vector<Reply<KvWriteReply>> replies_;
 };
 
+// One codec for every replica of a test binary (it outlives them).
+inline const TableKvWriteCodec& TableCodec() {
+  static const TableKvWriteCodec codec;
+  return codec;
+}
+
 }  // namespace strata::service
 
 #endif  // STRATA_TESTS_SUPPORT_TABLE_KV_WRITE_CODEC_H_
