@@ -247,7 +247,7 @@ void ReplicatedFront::Loop() {
     }
     leader_ = raft.leader();
     term_ = raft.term();
-    TendLeases();
+    TendLeadership();
     MutexLock lock(mu_);
     host_stats_ = host_->stats();
     if (!ran.ok()) host_failure_ = "the Raft log failed: " + ran.message();
@@ -373,8 +373,9 @@ void ReplicatedFront::ServeForwarded(const std::string& from, uint64_t msg_id, s
 
 void ReplicatedFront::AnswerLeaderQuery(std::string bytes, Applied done) {
   const std::optional<service::LeaseQuery> query = service::DecodeLeaseQuery(bytes);
-  if (!query)
+  if (!query) {
     return done(Status::InvalidArgument("strata: a leader query this member cannot read"));
+  }
   // Once everything committed is applied here: a lease granted under the
   // last leader is known, one revoked is gone. The read index also
   // confirms this member still leads.
@@ -426,8 +427,12 @@ void ReplicatedFront::LeaseChanged(int64_t id, int64_t ttl) {
 }
 
 bool ReplicatedFront::Admit(raft::NodeId from, uint64_t incarnation) {
+  if (incarnation == 0) {
+    ++malformed_;  // every member's batches carry one (from a strata without them?)
+    return false;
+  }
   const std::optional<uint64_t> known = registry_->incarnation(from);
-  if (incarnation == 0 || (known && *known != incarnation)) {
+  if (known && *known != incarnation) {
     ++refused_replaced_;
     auto& told = told_replaced_[from];
     if (Clock::now() - told >= std::chrono::seconds(1)) {
@@ -455,7 +460,7 @@ void ReplicatedFront::Register(raft::NodeId node, uint64_t incarnation) {
                  [this, node](Result<std::string>) { registering_.erase(node); });
 }
 
-void ReplicatedFront::TendLeases() {
+void ReplicatedFront::TendLeadership() {
   const bool leading = host_->raft().group(kGroup)->role() == raft::RaftRole::kLeader;
   if (!leading) {
     leading_ = false;

@@ -196,9 +196,11 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   void AnswerLeaderQuery(std::string query, Applied done);
   // A leader query from any thread.
   void AskLeader(std::string query, Applied done);
-  // On the loop: the deadlines follow this member's leadership, and the
-  // leader revokes the leases whose time is up.
-  void TendLeases();
+  // On the loop, after each turn: what follows this member's leadership.
+  // A new leader registers its own incarnation and gives every lease its
+  // full TTL; the leader revokes the leases whose time is up; a member
+  // that does not lead keeps no deadlines.
+  void TendLeadership();
   // On the loop: whether a batch from `from` with `incarnation` may be
   // stepped (no if the group holds another incarnation for it); the leader
   // registers the first incarnation it hears from each member.
