@@ -910,6 +910,35 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     return reactor;
   }
 
+  // Only a replicated cluster has a leader to move (as etcd: sent to the
+  // leader, answered once the target leads).
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
+                                       const pb::MoveLeaderRequest* req,
+                                       pb::MoveLeaderResponse* resp) override {
+    auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/MoveLeader");
+    if (auto denied = s_->request_auth->Admin(*ctx)) {
+      reactor->Finish(ToGrpc(*denied));
+      return reactor;
+    }
+    if (!s_->replicated) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                   "strata: /etcdserverpb.Maintenance/MoveLeader needs a "
+                                   "replicated cluster (--cluster-mode replicated)"));
+      return reactor;
+    }
+    std::string target;
+    for (const auto& member : s_->options.cluster_members) {
+      if (s_->MemberIdOf(member.name) == req->targetid()) target = member.name;
+    }
+    s_->replicated->MoveLeader(target,
+                               [this, reactor, resp](std::optional<service::ServiceError> error) {
+                                 if (error) return reactor->Finish(ToGrpc(*error));
+                                 s_->Header(s_->CurrentRevision(), resp->mutable_header());
+                                 reactor->Finish(grpc::Status::OK);
+                               });
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
                                        const pb::DefragmentRequest*,
                                        pb::DefragmentResponse* resp) override {

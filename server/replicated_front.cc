@@ -460,7 +460,42 @@ void ReplicatedFront::Register(raft::NodeId node, uint64_t incarnation) {
                  [this, node](Result<std::string>) { registering_.erase(node); });
 }
 
+void ReplicatedFront::MoveLeader(const std::string& target,
+                                 std::function<void(std::optional<ServiceError>)> done) {
+  auto shared = std::make_shared<decltype(done)>(std::move(done));
+  if (!Post([this, target, shared] {
+        raft::Raft& raft = *host_->raft().group(kGroup);
+        if (raft.role() != raft::RaftRole::kLeader) {
+          return (*shared)(ServiceError{ErrorCode::kFailedPrecondition, "etcdserver: not leader"});
+        }
+        auto it = std::find(names_.begin(), names_.end(), target);
+        const auto id = static_cast<raft::NodeId>(it - names_.begin() + 1);
+        if (it != names_.end() && id == self_id_) return (*shared)(std::nullopt);
+        if (it == names_.end() || handover_ || !raft.TransferLeadership(id)) {
+          return (*shared)(
+              ServiceError{ErrorCode::kFailedPrecondition, "etcdserver: bad leader transferee"});
+        }
+        // Raft gives up after an election timeout; the answer waits a
+        // little longer for the new leader to be known here.
+        handover_ = Handover{id, Clock::now() + 2 * options_.election_ticks * options_.tick,
+                             std::move(*shared)};
+      })) {
+    (*shared)(ServiceError{ErrorCode::kUnavailable, "the server is stopping"});
+  }
+}
+
 void ReplicatedFront::TendLeadership() {
+  if (handover_ && (leader_.load() == handover_->target || Clock::now() >= handover_->deadline)) {
+    const bool moved = leader_.load() == handover_->target;
+    auto done = std::move(handover_->done);
+    handover_.reset();
+    if (moved) {
+      done(std::nullopt);
+    } else {
+      done(ServiceError{ErrorCode::kUnavailable,
+                        "etcdserver: request timed out, leader transfer took too long"});
+    }
+  }
   const bool leading = host_->raft().group(kGroup)->role() == raft::RaftRole::kLeader;
   if (!leading) {
     leading_ = false;

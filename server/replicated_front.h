@@ -55,6 +55,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <shared_mutex>
@@ -152,6 +153,11 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
 
   // The member that leads, by name ("" if none is known).
   std::string LeaderName() const;
+  // etcd's MoveLeader: on the leader, hands leadership to the member
+  // `target` and answers once it leads (nullopt), or with etcd's error:
+  // "not leader" here, "bad leader transferee", or a timeout.
+  void MoveLeader(const std::string& target,
+                  std::function<void(std::optional<service::ServiceError>)> done);
   // The replica's engine figures, and its history's hash at `revision`
   // (0: the newest) with the compact and newest revisions (etcd's
   // HashKV), from this member's own copy.
@@ -239,6 +245,13 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   std::map<int64_t, Clock::time_point> lease_deadlines_;
   std::set<std::pair<Clock::time_point, int64_t>> lease_queue_;
   std::set<int64_t> revoking_;
+  // A leadership handover under way: to whom, until when, who waits.
+  struct Handover {
+    raft::NodeId target = raft::kNobody;
+    Clock::time_point deadline;
+    std::function<void(std::optional<service::ServiceError>)> done;
+  };
+  std::optional<Handover> handover_;
   std::mt19937_64 random_{std::random_device{}()};
 
   // The replica: applied and restored on the loop thread; read by gRPC

@@ -18,8 +18,8 @@ replicated: one Raft group, as etcd), through clients we did not write
   the next member when its own dies (as etcd's clients do), sees every
   revision once, in order;
 - etcdctl endpoint status, endpoint hashkv and member list across the
-  members (one leader named everywhere, one history's hash), defrag; a
-  snapshot is refused, saying so;
+  members (one leader named everywhere, one history's hash), move-leader
+  to a follower, defrag; a snapshot is refused, saying so;
 - a member started again with another member list is refused (members
   number themselves from it);
 - a member started again with an empty data directory is refused (the
@@ -163,6 +163,21 @@ class ReplicatedTest(unittest.TestCase):
                 break
             time.sleep(0.1)
         self.assertEqual(len(hashes), 1, hashes)
+        # etcdctl move-leader hands leadership to a follower (etcdctl
+        # finds the leader among the endpoints and asks it).
+        target = next(name for name in self.cluster.names if name != leader)
+        out, _ = etcdctl(everywhere, "move-leader", "%x" % members[target])
+        self.assertIn("Leadership transferred", out)
+        self.assertEqual(self.cluster.names[leader_of(self.cluster)], target)
+        etcdctl(endpoints[0], "put", "after-move", "x")
+        _, err = etcdctl(endpoints[self.cluster.names.index(leader)], "move-leader",
+                         "%x" % members[leader], check=False)
+        self.assertIn("no leader endpoint given", err)
+        follower = rpc.MaintenanceStub(grpc.insecure_channel(
+            endpoints[self.cluster.names.index(leader)]))
+        with self.assertRaises(grpc.RpcError) as refused:
+            follower.MoveLeader(pb.MoveLeaderRequest(targetID=members[leader]), timeout=10)
+        self.assertEqual(refused.exception.details(), "etcdserver: not leader")
         etcdctl(endpoints[1], "defrag")
         _, err = etcdctl(endpoints[2], "snapshot", "save", os.path.join(
             self.cluster.members[2].data_dir, "..", "snap.db"), check=False)
