@@ -680,6 +680,17 @@ StoreStats ReplicatedFront::ReplicaEngineStats() const {
   return replica_->replica.store().GetStats();
 }
 
+ReplicatedFront::ReplicaFigures ReplicatedFront::Figures() const {
+  std::shared_lock lock(replica_mu_);
+  const service::KvReplica& replica = replica_->replica;
+  ReplicaFigures figures;
+  figures.store = replica.store().GetStats();
+  figures.compact_revision = replica.kv().compact_revision();
+  figures.horizon = static_cast<int64_t>(replica.store().compaction_horizon().value());
+  figures.live_keys = replica.kv().live_keys();
+  return figures;
+}
+
 Reply<ReplicatedFront::Hash> ReplicatedFront::HashKV(int64_t revision) const {
   std::shared_lock lock(replica_mu_);
   const service::KvService& kv = replica_->replica.kv();

@@ -162,6 +162,14 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   // (0: the newest) with the compact and newest revisions (etcd's
   // HashKV), from this member's own copy.
   StoreStats ReplicaEngineStats() const;
+  // What /metrics shows of the key space: this member's copy's.
+  struct ReplicaFigures {
+    StoreStats store;
+    int64_t compact_revision = 0;
+    int64_t horizon = 0;  // the physical compaction (behind it while a save holds the sweep)
+    int64_t live_keys = 0;
+  };
+  ReplicaFigures Figures() const;
   struct Hash {
     uint32_t hash = 0;
     int64_t revision = 0;

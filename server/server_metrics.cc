@@ -263,16 +263,39 @@ void NoteHealth(EtcdServer::Impl& s, const std::string& reason) {
 
 std::string RenderMetrics(const EtcdServer::Impl& s) {
   PrometheusText out;
-  const auto st = s.store->GetStats();
+  // The key space's figures: this node's store, or a replicated member's
+  // own copy (its one-node store stays empty).
+  StoreStats st;
+  int64_t compacted = 0, horizon = 0, live_keys = 0;
+  if (s.replicated) {
+    const auto figures = s.replicated->Figures();
+    st = figures.store;
+    compacted = figures.compact_revision;
+    horizon = figures.horizon;
+    live_keys = figures.live_keys;
+  } else {
+    st = s.store->GetStats();
+    compacted = s.kv->compact_revision();
+    horizon = static_cast<int64_t>(s.store->compaction_horizon().value());
+    live_keys = s.kv->live_keys();
+  }
   const int64_t revision = s.CurrentRevision();
-  const int64_t compacted = s.kv->compact_revision();
+  // A replicated member knows whether there is a leader and whether it is
+  // the one; one node and a sharded member are their own.
+  bool has_leader = true, is_leader = true;
+  if (s.replicated) {
+    const auto raft = s.replicated->Stats();
+    has_leader = raft.leader != 0;
+    is_leader = raft.leader == raft.self;
+  }
   char id[32];
   std::snprintf(id, sizeof id, "%llx", static_cast<unsigned long long>(s.identity.member_id));
 
-  // etcd's names (a single member is its own leader).
+  // etcd's names.
   One(out, "gauge", "etcd_server_has_leader",
-      "Whether or not a leader exists. 1 is existence, 0 is not.", 1);
-  One(out, "gauge", "etcd_server_is_leader", "Whether or not this member is a leader.", 1);
+      "Whether or not a leader exists. 1 is existence, 0 is not.", has_leader ? 1 : 0);
+  One(out, "gauge", "etcd_server_is_leader", "Whether or not this member is a leader.",
+      is_leader ? 1 : 0);
   One(out, "gauge", "etcd_server_is_learner", "Whether or not this member is a learner.", 0);
   One(out, "counter", "etcd_server_leader_changes_seen_total", "The number of leader changes seen.",
       1);
@@ -311,7 +334,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
       "Total size of the underlying database logically in use in bytes.",
       static_cast<double>(st.bytes));
   One(out, "gauge", "etcd_debugging_mvcc_keys_total", "Total number of keys.",
-      static_cast<double>(s.kv->live_keys()));
+      static_cast<double>(live_keys));
   One(out, "gauge", "etcd_debugging_mvcc_current_revision", "The current revision of store.",
       static_cast<double>(revision));
   One(out, "gauge", "etcd_debugging_mvcc_compact_revision",
@@ -353,7 +376,6 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   ProcessMetrics(out, s.started_at);
 
   // strata's own: garbage collection and who holds it back.
-  const int64_t horizon = static_cast<int64_t>(s.store->compaction_horizon().value());
   One(out, "gauge", "strata_gc_compact_revision",
       "Revision of the last compaction asked for (reads below it are refused).",
       static_cast<double>(compacted));

@@ -50,6 +50,14 @@ def health(port):
         return False
 
 
+def metrics_of(port):
+    """A member's unlabelled /metrics samples, by name."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(r"^(\w+) ([0-9.e+-]+)$", text, re.M)}
+
+
 class ReplicatedTest(unittest.TestCase):
     def setUp(self):
         # Snapshots every few hundred writes, so members take them under
@@ -178,6 +186,19 @@ class ReplicatedTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as refused:
             follower.MoveLeader(pb.MoveLeaderRequest(targetID=members[leader]), timeout=10)
         self.assertEqual(refused.exception.details(), "etcdserver: not leader")
+        # etcd's metrics say the same of every member's own copy: one
+        # leader, the same keys, a store of some size.
+        deadline = time.time() + 5
+        while True:
+            figures = [metrics_of(p) for p in self.cluster.metrics_ports]
+            keys = {f["etcd_debugging_mvcc_keys_total"] for f in figures}
+            if keys == {21.0} or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(keys, {21.0})
+        self.assertEqual([f["etcd_server_has_leader"] for f in figures], [1.0] * 3)
+        self.assertEqual(sorted(f["etcd_server_is_leader"] for f in figures), [0.0, 0.0, 1.0])
+        self.assertTrue(all(f["etcd_mvcc_db_total_size_in_bytes"] > 0 for f in figures))
         etcdctl(endpoints[1], "defrag")
         _, err = etcdctl(endpoints[2], "snapshot", "save", os.path.join(
             self.cluster.members[2].data_dir, "..", "snap.db"), check=False)
