@@ -760,8 +760,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext*, const pb::StatusRequest*,
                                    pb::StatusResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Status");
-    const auto stats =
-        s_->replicated ? s_->replicated->ReplicaEngineStats() : s_->store->GetStats();
+    const auto stats = s_->replicated ? s_->replicated->Figures().store : s_->store->GetStats();
     const int64_t revision = s_->CurrentRevision();
     s_->Header(revision, resp->mutable_header());
     resp->set_version(s_->options.etcd_version);

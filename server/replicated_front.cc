@@ -254,10 +254,10 @@ void ReplicatedFront::Loop() {
   }
 }
 
-void ReplicatedFront::ProposeAnywhere(std::string command, Applied done) {
+void ReplicatedFront::SubmitAnywhere(std::string command, bool leader_query, Applied done) {
   auto shared = std::make_shared<Applied>(std::move(done));
-  if (!Post([this, command = std::move(command), shared]() mutable {
-        Propose(std::move(command), std::move(*shared));
+  if (!Post([this, command = std::move(command), leader_query, shared]() mutable {
+        Submit(std::move(command), leader_query, std::move(*shared));
       })) {
     (*shared)(Status::Unavailable("the server is stopping"));
   }
@@ -265,15 +265,6 @@ void ReplicatedFront::ProposeAnywhere(std::string command, Applied done) {
 
 void ReplicatedFront::Propose(std::string command, Applied done) {
   Submit(std::move(command), /*leader_query=*/false, std::move(done));
-}
-
-void ReplicatedFront::AskLeader(std::string query, Applied done) {
-  auto shared = std::make_shared<Applied>(std::move(done));
-  if (!Post([this, query = std::move(query), shared]() mutable {
-        Submit(std::move(query), /*leader_query=*/true, std::move(*shared));
-      })) {
-    (*shared)(Status::Unavailable("the server is stopping"));
-  }
 }
 
 void ReplicatedFront::Submit(std::string command, bool leader_query, Applied done) {
@@ -559,16 +550,17 @@ void ReplicatedFront::ExpireForwarded() {
 
 template <typename T>
 void ReplicatedFront::Write(service::KvWrite write, Done<T> done) {
-  ProposeAnywhere(KvReplica::WriteCommand(codec_, write), [this, done = std::move(done)](
-                                                              Result<std::string> result) {
-    if (!result.ok()) return done(ToServiceError(result.status()));
-    Reply<service::KvWriteReply> reply = codec_.DecodeReply(*result);
-    if (!reply.ok()) return done(reply.error());
-    if (!std::holds_alternative<T>(reply.value())) {
-      return done(ServiceError{ErrorCode::kInternal, "strata: a reply of another kind"});
-    }
-    done(std::get<T>(std::move(reply.value())));
-  });
+  SubmitAnywhere(
+      KvReplica::WriteCommand(codec_, write), /*leader_query=*/false,
+      [this, done = std::move(done)](Result<std::string> result) {
+        if (!result.ok()) return done(ToServiceError(result.status()));
+        Reply<service::KvWriteReply> reply = codec_.DecodeReply(*result);
+        if (!reply.ok()) return done(reply.error());
+        if (!std::holds_alternative<T>(reply.value())) {
+          return done(ServiceError{ErrorCode::kInternal, "strata: a reply of another kind"});
+        }
+        done(std::get<T>(std::move(reply.value())));
+      });
 }
 
 void ReplicatedFront::Put(service::PutRequest request, Done<service::PutResponse> done) {
@@ -586,11 +578,11 @@ void ReplicatedFront::Txn(service::TxnRequest request, Done<service::TxnResponse
 
 void ReplicatedFront::Compact(service::CompactionRequest request,
                               Done<service::CompactionResponse> done) {
-  ProposeAnywhere(KvReplica::CompactCommand(request.revision),
-                  [done = std::move(done)](Result<std::string> result) {
-                    if (!result.ok()) return done(ToServiceError(result.status()));
-                    done(KvReplica::DecodeCompactReply(*result));
-                  });
+  SubmitAnywhere(KvReplica::CompactCommand(request.revision), /*leader_query=*/false,
+                 [done = std::move(done)](Result<std::string> result) {
+                   if (!result.ok()) return done(ToServiceError(result.status()));
+                   done(KvReplica::DecodeCompactReply(*result));
+                 });
 }
 
 void ReplicatedFront::Range(service::RangeRequest request, Done<service::RangeResponse> done) {
@@ -635,32 +627,32 @@ void ReplicatedFront::LeaseGrant(int64_t id, int64_t ttl, Done<service::LeaseGra
 }
 
 void ReplicatedFront::LeaseRevoke(int64_t id, Done<int64_t> done) {
-  ProposeAnywhere(KvReplica::RevokeCommand(id),
-                  [done = std::move(done)](Result<std::string> result) {
-                    if (!result.ok()) return done(ToServiceError(result.status()));
-                    done(KvReplica::DecodeRevokeReply(*result));
-                  });
+  SubmitAnywhere(KvReplica::RevokeCommand(id), /*leader_query=*/false,
+                 [done = std::move(done)](Result<std::string> result) {
+                   if (!result.ok()) return done(ToServiceError(result.status()));
+                   done(KvReplica::DecodeRevokeReply(*result));
+                 });
 }
 
 void ReplicatedFront::LeaseKeepAlive(int64_t id, Done<int64_t> done) {
-  AskLeader(service::EncodeLeaseQuery({service::LeaseQuery::Kind::kRenewal, id, false}),
-            [id, done = std::move(done)](Result<std::string> result) {
-              if (!result.ok()) return done(ToServiceError(result.status()));
-              auto answer = service::DecodeLeaseAnswer(*result, id);
-              if (!answer) return done(UnreadAnswer());
-              done(std::max<int64_t>(0, answer->ttl));  // 0: no such lease, as etcd
-            });
+  SubmitAnywhere(service::EncodeLeaseQuery({service::LeaseQuery::Kind::kRenewal, id, false}),
+                 /*leader_query=*/true, [id, done = std::move(done)](Result<std::string> result) {
+                   if (!result.ok()) return done(ToServiceError(result.status()));
+                   auto answer = service::DecodeLeaseAnswer(*result, id);
+                   if (!answer) return done(UnreadAnswer());
+                   done(std::max<int64_t>(0, answer->ttl));  // 0: no such lease, as etcd
+                 });
 }
 
 void ReplicatedFront::LeaseTimeToLive(int64_t id, bool keys,
                                       Done<service::LeaseTimeToLiveResult> done) {
-  AskLeader(service::EncodeLeaseQuery({service::LeaseQuery::Kind::kTimeToLive, id, keys}),
-            [id, done = std::move(done)](Result<std::string> result) {
-              if (!result.ok()) return done(ToServiceError(result.status()));
-              auto answer = service::DecodeLeaseAnswer(*result, id);
-              if (!answer) return done(UnreadAnswer());
-              done(std::move(*answer));
-            });
+  SubmitAnywhere(service::EncodeLeaseQuery({service::LeaseQuery::Kind::kTimeToLive, id, keys}),
+                 /*leader_query=*/true, [id, done = std::move(done)](Result<std::string> result) {
+                   if (!result.ok()) return done(ToServiceError(result.status()));
+                   auto answer = service::DecodeLeaseAnswer(*result, id);
+                   if (!answer) return done(UnreadAnswer());
+                   done(std::move(*answer));
+                 });
 }
 
 void ReplicatedFront::LeaseLeases(Done<std::vector<int64_t>> done) {
@@ -673,11 +665,6 @@ void ReplicatedFront::LeaseLeases(Done<std::vector<int64_t>> done) {
 std::string ReplicatedFront::LeaderName() const {
   const uint64_t leader = leader_.load();
   return leader >= 1 && leader <= names_.size() ? names_[leader - 1] : "";
-}
-
-StoreStats ReplicatedFront::ReplicaEngineStats() const {
-  std::shared_lock lock(replica_mu_);
-  return replica_->replica.store().GetStats();
 }
 
 ReplicatedFront::ReplicaFigures ReplicatedFront::Figures() const {

@@ -158,11 +158,7 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   // "not leader" here, "bad leader transferee", or a timeout.
   void MoveLeader(const std::string& target,
                   std::function<void(std::optional<service::ServiceError>)> done);
-  // The replica's engine figures, and its history's hash at `revision`
-  // (0: the newest) with the compact and newest revisions (etcd's
-  // HashKV), from this member's own copy.
-  StoreStats ReplicaEngineStats() const;
-  // What /metrics shows of the key space: this member's copy's.
+  // What /metrics and Status show of the key space: this member's copy's.
   struct ReplicaFigures {
     StoreStats store;
     int64_t compact_revision = 0;
@@ -170,6 +166,8 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
     int64_t live_keys = 0;
   };
   ReplicaFigures Figures() const;
+  // The history's hash of this member's own copy at `revision` (0: the
+  // newest) with the compact and newest revisions (etcd's HashKV).
   struct Hash {
     uint32_t hash = 0;
     int64_t revision = 0;
@@ -199,17 +197,16 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   // On the loop: proposes `command` here if this member leads, else hands
   // it to the leader.
   void Propose(std::string command, Applied done);
-  // Proposes from any thread; `done` gets the apply's result or an error.
-  void ProposeAnywhere(std::string command, Applied done);
   // On the loop: `command` goes through the log (a write), or, a leader
-  // query (kLeaseRenewal, kLeaseTimeToLive), is answered by the leader
-  // without a log entry.
+  // query (service::LeaseQuery), is answered by the leader without a log
+  // entry. Here if this member leads, else handed to the leader.
   void Submit(std::string command, bool leader_query, Applied done);
+  // Submit from any thread; `done` gets the apply's (or the leader's)
+  // result or an error.
+  void SubmitAnywhere(std::string command, bool leader_query, Applied done);
   // On the loop, on the leader: answers a leader query once it has applied
   // everything committed.
   void AnswerLeaderQuery(std::string query, Applied done);
-  // A leader query from any thread.
-  void AskLeader(std::string query, Applied done);
   // On the loop, after each turn: what follows this member's leadership.
   // A new leader registers its own incarnation and gives every lease its
   // full TTL; the leader revokes the leases whose time is up; a member

@@ -41,28 +41,6 @@ std::string EncodeNumbersReply(const Reply<std::vector<int64_t>>& reply) {
   return out;
 }
 
-// Reads a reply of `count` numbers (or the error it carries).
-Reply<std::vector<int64_t>> DecodeNumbersReply(std::string_view reply, size_t count) {
-  storage::Decoder in(reply.empty() ? reply : reply.substr(1));
-  if (!reply.empty() && reply.front() == kDone) {
-    std::vector<int64_t> numbers(count);
-    bool ok = true;
-    for (int64_t& n : numbers) {
-      uint64_t v = 0;
-      ok = ok && in.Varint(&v);
-      n = static_cast<int64_t>(v);
-    }
-    if (ok && in.done()) return numbers;
-  } else if (!reply.empty() && reply.front() == kFailed) {
-    uint64_t code = 0;
-    std::string_view message;
-    if (in.Varint(&code) && in.Bytes(&message) && in.done()) {
-      return ServiceError{static_cast<ErrorCode>(code), std::string(message)};
-    }
-  }
-  return NotACommand();
-}
-
 // A command that is a kind and one or two numbers.
 std::string NumbersCommand(char kind, std::initializer_list<int64_t> numbers) {
   std::string out(1, kind);
@@ -70,6 +48,8 @@ std::string NumbersCommand(char kind, std::initializer_list<int64_t> numbers) {
   return out;
 }
 
+// Exactly `count` numbers (a command's after its kind, a reply's after
+// kDone); nullopt if `body` is anything else.
 std::optional<std::vector<int64_t>> ReadNumbers(std::string_view body, size_t count) {
   storage::Decoder in(body);
   std::vector<int64_t> numbers(count);
@@ -80,6 +60,21 @@ std::optional<std::vector<int64_t>> ReadNumbers(std::string_view body, size_t co
   }
   if (!in.done()) return std::nullopt;
   return numbers;
+}
+
+// Reads a reply of `count` numbers (or the error it carries).
+Reply<std::vector<int64_t>> DecodeNumbersReply(std::string_view reply, size_t count) {
+  if (!reply.empty() && reply.front() == kDone) {
+    if (auto numbers = ReadNumbers(reply.substr(1), count)) return *numbers;
+  } else if (!reply.empty() && reply.front() == kFailed) {
+    storage::Decoder in(reply.substr(1));
+    uint64_t code = 0;
+    std::string_view message;
+    if (in.Varint(&code) && in.Bytes(&message) && in.done()) {
+      return ServiceError{static_cast<ErrorCode>(code), std::string(message)};
+    }
+  }
+  return NotACommand();
 }
 
 }  // namespace
