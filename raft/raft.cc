@@ -139,6 +139,13 @@ ConfState Raft::ConfAt(Index index) const {
   return it == conf_changes_.begin() ? base_conf_ : std::prev(it)->second;
 }
 
+Index Raft::MatchOf(NodeId member) const {
+  if (role_ != RaftRole::kLeader) return 0;
+  if (member == config_.id) return log_.last_index();
+  auto it = progress_.find(member);
+  return it == progress_.end() ? 0 : it->second.match;
+}
+
 std::optional<Index> Raft::ProposeConfChange(ConfChange change) {
   if (role_ != RaftRole::kLeader || transferee_ != kNobody) return std::nullopt;
   // One change at a time, each after the leader's first commit of its term.

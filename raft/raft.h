@@ -119,6 +119,10 @@ class Raft final {
   std::optional<Index> ProposeConfChange(ConfChange change);
   const std::set<NodeId>& voters() const { return voters_; }
   const std::set<NodeId>& learners() const { return learners_; }
+  // On the leader: the highest index known to be on `member` (0 if it is
+  // not a member, or elsewhere); a learner near the leader's last index
+  // may be promoted without stalling commits.
+  Index MatchOf(NodeId member) const;
   NodeId transferring_to() const { return transferee_; }
 
   // Asks for a read index (thesis 6.4) for `request`, an id of the

@@ -5,10 +5,13 @@
 namespace strata::raft {
 
 // "v 4", "l 4", "r 4": a kind's letter and the node, as text (entries are
-// rare, and a human reading a log dump can tell what they say).
+// rare, and a human reading a log dump can tell what they say), then, if
+// there is a context, a space and the context's bytes.
 std::string ConfChange::Encode() const {
   const char kind_letter = kind == Kind::kAddVoter ? 'v' : kind == Kind::kAddLearner ? 'l' : 'r';
-  return std::string(1, kind_letter) + " " + std::to_string(node);
+  std::string out = std::string(1, kind_letter) + " " + std::to_string(node);
+  if (!context.empty()) out += " " + context;
+  return out;
 }
 
 std::optional<ConfChange> ConfChange::Decode(std::string_view data) {
@@ -29,7 +32,11 @@ std::optional<ConfChange> ConfChange::Decode(std::string_view data) {
   }
   const char* end = data.data() + data.size();
   auto [at, error] = std::from_chars(data.data() + 2, end, change.node);
-  if (error != std::errc() || at != end || change.node == kNobody) return std::nullopt;
+  if (error != std::errc() || change.node == kNobody) return std::nullopt;
+  if (at != end) {
+    if (*at != ' ' || at + 1 == end) return std::nullopt;
+    change.context.assign(at + 1, end);
+  }
   return change;
 }
 

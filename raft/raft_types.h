@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace strata::raft {
@@ -47,8 +48,15 @@ struct ConfChange {
     kAddLearner,  // receives the log, neither votes nor counts
     kRemove,
   };
+  ConfChange() = default;
+  ConfChange(Kind kind_in, NodeId node_in, std::string context_in = "")
+      : kind(kind_in), node(node_in), context(std::move(context_in)) {}
+
   Kind kind = Kind::kAddVoter;
   NodeId node = kNobody;
+  // What the group's state machine records with the change (the new
+  // member's address, say); Raft carries it and does not read it.
+  std::string context;
 
   std::string Encode() const;
   static std::optional<ConfChange> Decode(std::string_view data);

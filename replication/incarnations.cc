@@ -13,8 +13,39 @@ namespace {
 
 constexpr const char* kFileName = "incarnation";
 // A snapshot of a RegisteredState begins so; one that does not (written
-// before the registry existed) is the inner state's alone.
-constexpr std::string_view kSnapshotMagic = "strata-incarnations-1\n";
+// before the registry existed) is the inner state's alone, and one of the
+// first version holds incarnations only.
+constexpr std::string_view kSnapshotMagic = "strata-incarnations-2\n";
+constexpr std::string_view kFirstSnapshotMagic = "strata-incarnations-1\n";
+static_assert(kSnapshotMagic.size() == kFirstSnapshotMagic.size());
+
+void PutAttributes(std::string* out, const std::string& name,
+                   const std::vector<std::string>& client_urls) {
+  storage::PutBytes(out, name);
+  storage::PutVarint(out, client_urls.size());
+  for (const std::string& url : client_urls) storage::PutBytes(out, url);
+}
+
+bool ReadString(storage::Decoder* in, std::string* out) {
+  std::string_view bytes;
+  if (!in->Bytes(&bytes)) return false;
+  out->assign(bytes);
+  return true;
+}
+
+// A record's name and client URLs (`with_peer_url`: its peer URL first).
+bool ReadRecord(storage::Decoder* in, MemberRecord* record, bool with_peer_url) {
+  if (with_peer_url && !ReadString(in, &record->peer_url)) return false;
+  uint64_t count = 0;
+  if (!ReadString(in, &record->name) || !in->Varint(&count) || count > in->rest().size()) {
+    return false;
+  }
+  record->client_urls.resize(count);
+  for (std::string& url : record->client_urls) {
+    if (!ReadString(in, &url)) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -50,6 +81,14 @@ std::string RegisteredState::RegisterCommand(raft::NodeId node, uint64_t incarna
   return out;
 }
 
+std::string RegisteredState::AttributesCommand(raft::NodeId node, const std::string& name,
+                                               const std::vector<std::string>& client_urls) {
+  std::string out(1, kAttributesByte);
+  storage::PutVarint(&out, node);
+  PutAttributes(&out, name, client_urls);
+  return out;
+}
+
 std::optional<uint64_t> RegisteredState::incarnation(raft::NodeId node) const {
   auto it = known_.find(node);
   if (it == known_.end()) return std::nullopt;
@@ -57,15 +96,49 @@ std::optional<uint64_t> RegisteredState::incarnation(raft::NodeId node) const {
 }
 
 std::string RegisteredState::Apply(raft::Index index, std::string_view command) {
-  if (command.empty() || command.front() != kRegisterByte) return inner_->Apply(index, command);
+  if (command.empty() || (command.front() != kRegisterByte && command.front() != kAttributesByte)) {
+    return inner_->Apply(index, command);
+  }
   storage::Decoder in(command.substr(1));
-  uint64_t node = 0, incarnation = 0;
+  uint64_t node = 0;
   // Every replica reads the same bytes alike: one that does not decode is
   // ignored everywhere.
-  if (in.Varint(&node) && in.Varint(&incarnation) && in.done() && incarnation != 0) {
-    known_.emplace(node, incarnation);
+  if (!in.Varint(&node) || node == raft::kNobody) return "";
+  if (command.front() == kRegisterByte) {
+    uint64_t incarnation = 0;
+    if (in.Varint(&incarnation) && in.done() && incarnation != 0) known_.emplace(node, incarnation);
+    return "";
   }
+  MemberRecord attributes;
+  if (!ReadRecord(&in, &attributes, /*with_peer_url=*/false) || !in.done() || removed(node)) {
+    return "";
+  }
+  MemberRecord& record = members_[node];
+  record.name = std::move(attributes.name);
+  record.client_urls = std::move(attributes.client_urls);
+  Tell(node);
   return "";
+}
+
+void RegisteredState::ApplyConfChange(raft::Index, const raft::ConfChange& change) {
+  if (change.kind == raft::ConfChange::Kind::kRemove) {
+    known_.erase(change.node);
+    members_.erase(change.node);
+    removed_.insert(change.node);
+    Tell(change.node);
+    return;
+  }
+  removed_.erase(change.node);
+  // A promotion carries no context: the learner's record stands.
+  if (change.context.empty()) return;
+  members_[change.node].peer_url = change.context;
+  Tell(change.node);
+}
+
+void RegisteredState::Tell(raft::NodeId node) const {
+  if (!observer_) return;
+  auto it = members_.find(node);
+  observer_(node, it == members_.end() ? nullptr : &it->second);
 }
 
 std::string RegisteredState::SavedRegistry() const {
@@ -75,6 +148,14 @@ std::string RegisteredState::SavedRegistry() const {
     storage::PutVarint(&out, node);
     storage::PutVarint(&out, incarnation);
   }
+  storage::PutVarint(&out, members_.size());
+  for (const auto& [node, record] : members_) {
+    storage::PutVarint(&out, node);
+    storage::PutBytes(&out, record.peer_url);
+    PutAttributes(&out, record.name, record.client_urls);
+  }
+  storage::PutVarint(&out, removed_.size());
+  for (raft::NodeId node : removed_) storage::PutVarint(&out, node);
   return out;
 }
 
@@ -86,21 +167,44 @@ std::function<std::string()> RegisteredState::SaveLater() {
 
 Status RegisteredState::Restore(std::string_view snapshot) {
   std::map<raft::NodeId, uint64_t> known;
-  if (snapshot.substr(0, kSnapshotMagic.size()) == kSnapshotMagic) {
+  std::map<raft::NodeId, MemberRecord> members;
+  std::set<raft::NodeId> removed;
+  const bool second = snapshot.substr(0, kSnapshotMagic.size()) == kSnapshotMagic;
+  if (second || snapshot.substr(0, kFirstSnapshotMagic.size()) == kFirstSnapshotMagic) {
+    const Status cut = Status::InvalidArgument("a snapshot's registry of members is cut");
     storage::Decoder in(snapshot.substr(kSnapshotMagic.size()));
     uint64_t count = 0;
-    if (!in.Varint(&count)) return Status::InvalidArgument("a snapshot's incarnations are cut");
+    if (!in.Varint(&count)) return cut;
     for (uint64_t i = 0; i < count; ++i) {
       uint64_t node = 0, incarnation = 0;
-      if (!in.Varint(&node) || !in.Varint(&incarnation)) {
-        return Status::InvalidArgument("a snapshot's incarnations are cut");
-      }
+      if (!in.Varint(&node) || !in.Varint(&incarnation)) return cut;
       known.emplace(node, incarnation);
+    }
+    if (second) {
+      if (!in.Varint(&count)) return cut;
+      for (uint64_t i = 0; i < count; ++i) {
+        uint64_t node = 0;
+        if (!in.Varint(&node) || !ReadRecord(&in, &members[node], /*with_peer_url=*/true)) {
+          return cut;
+        }
+      }
+      if (!in.Varint(&count)) return cut;
+      for (uint64_t i = 0; i < count; ++i) {
+        uint64_t node = 0;
+        if (!in.Varint(&node)) return cut;
+        removed.insert(node);
+      }
     }
     snapshot = in.rest();
   }
   if (Status restored = inner_->Restore(snapshot); !restored.ok()) return restored;
+  std::set<raft::NodeId> changed = removed;
+  for (const auto& [node, record] : members_) changed.insert(node);
+  for (const auto& [node, record] : members) changed.insert(node);
   known_ = std::move(known);
+  members_ = std::move(members);
+  removed_ = std::move(removed);
+  for (raft::NodeId node : changed) Tell(node);
   return Status::Ok();
 }
 

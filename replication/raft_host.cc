@@ -1,5 +1,6 @@
 #include "replication/raft_host.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace strata::replication {
@@ -112,8 +113,8 @@ void RaftHost::StartGroup(GroupId group, RaftStorage stored) {
   g.applied = stored.snapshot.index;
   g.snapshot = stored.snapshot.index;
   g.snapshot_bytes = stored.snapshot.data.size();
-  // Before its first snapshot a group's members are those it was created
-  // with, kept in the stored snapshot at index 0.
+  // Before its first snapshot a group's members are the membership
+  // changes in its log, the first members' included (CreateGroup).
   std::vector<NodeId> voters = stored.snapshot.conf.voters;
   multi_.AddGroup(group, ConfigFor(group, std::move(voters)), std::move(stored));
 }
@@ -123,10 +124,28 @@ Status RaftHost::CreateGroup(GroupId group, std::vector<NodeId> voters) {
   if (groups_.count(group) != 0) {
     return Status::PreconditionFailed("group " + std::to_string(group) + " is on this node");
   }
+  // The first members are the log's first entries, one membership change
+  // each, of term 1 and committed, alike on each of them (as etcd starts
+  // a cluster): a member added later replays them from the leader's log
+  // like any other entry, so it learns every member even from a log never
+  // compacted into a snapshot (which would carry the members).
+  std::sort(voters.begin(), voters.end());
+  Ready first;
+  for (size_t i = 0; i < voters.size(); ++i) {
+    first.entries.push_back(Entry{1, i + 1,
+                                  ConfChange{ConfChange::Kind::kAddVoter, voters[i]}.Encode(),
+                                  EntryType::kConfChange});
+  }
+  if (!voters.empty()) {
+    first.has_hard_state = true;
+    first.hard_state = raft::HardState{1, raft::kNobody, voters.size()};
+  }
   RaftStorage stored;
-  stored.snapshot.conf.voters = std::move(voters);
   store_->StageCompaction(group, stored.snapshot);
+  store_->Stage(group, first);
   if (Status committed = store_->Commit(); !committed.ok()) return committed;
+  stored.hard_state = first.hard_state;
+  stored.entries = std::move(first.entries);
   StartGroup(group, std::move(stored));
   return Status::Ok();
 }
@@ -325,6 +344,10 @@ void RaftHost::Apply(GroupId group, const Ready& ready) {
     if (entry.type == EntryType::kNormal && !entry.data.empty()) {
       result = g.state->Apply(entry.index, entry.data);
       ++stats_.applied;
+    } else if (entry.type == EntryType::kConfChange) {
+      // Raft wrote it; one that does not decode was ignored by Raft too.
+      if (auto change = ConfChange::Decode(entry.data))
+        g.state->ApplyConfChange(entry.index, *change);
     }
     g.applied = entry.index;
     g.bytes_since_snapshot += entry.data.size();

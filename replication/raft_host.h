@@ -51,6 +51,10 @@ class ReplicatedState {
   // the replica that proposed it hands to its proposer (as bytes, so a
   // proposal forwarded from another node can be answered over the wire).
   virtual std::string Apply(raft::Index index, std::string_view command) = 0;
+  // The committed membership change at `index` (Raft took it in already,
+  // when it was appended): what the state keeps of members (their
+  // addresses, say) follows it here, in log order like every command.
+  virtual void ApplyConfChange(raft::Index /*index*/, const raft::ConfChange& /*change*/) {}
   // The state as bytes Restore() takes.
   virtual std::string Save() const = 0;
   // A function that makes the bytes Save() would return now, and that may

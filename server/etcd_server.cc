@@ -2,7 +2,6 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +16,7 @@
 #include "server/auth_service.h"
 #include "server/cluster_snapshot.h"
 #include "server/dashboard.h"
+#include "server/etcd_ids.h"
 #include "server/proto_convert.h"
 #include "server/refusal_log.h"
 #include "server/server_metrics.h"
@@ -85,37 +85,6 @@ Result<PeerLinks> MakePeerLinks(const ServerOptions& options) {
     links.faults = std::move(*faults);
   }
   return links;
-}
-
-// etcd's ids: a member's is the first 8 bytes (big-endian) of the SHA-1 of
-// its sorted peer URLs and the cluster token; the cluster's, of the SHA-1
-// of its members' ids. Deriving them the same way gives the same ids etcd
-// would for the same flags, which etcd's own tests and tools compare.
-uint64_t Sha1Prefix(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha1(), nullptr);
-  uint64_t id = 0;
-  for (int i = 0; i < 8; ++i) id = (id << 8) | digest[i];
-  return id;
-}
-
-uint64_t EtcdMemberId(std::vector<std::string> peer_urls, const std::string& token) {
-  std::sort(peer_urls.begin(), peer_urls.end());
-  std::string b;
-  for (const auto& u : peer_urls) b += u;
-  return Sha1Prefix(b + token);
-}
-
-// As etcd derives it from its members' ids (sorted, 8 bytes each, big
-// endian), so every member of a cluster names the same one.
-uint64_t EtcdClusterId(std::vector<uint64_t> member_ids) {
-  std::sort(member_ids.begin(), member_ids.end());
-  std::string b;
-  for (uint64_t id : member_ids) {
-    for (int i = 0; i < 8; ++i) b.push_back(static_cast<char>(id >> (56 - 8 * i)));
-  }
-  return Sha1Prefix(b);
 }
 
 // One bidirectional stream's outgoing queue, drained one write at a time
@@ -770,8 +739,8 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       // Raft's own figures: the leader (0 if none is known), the term and
       // the index applied here.
       const auto raft = s_->replicated->Stats();
-      const std::string leader = s_->replicated->LeaderName();
-      resp->set_leader(leader.empty() ? 0 : s_->MemberIdOf(leader));
+      resp->set_leader(raft.leader);
+      resp->set_islearner(raft.learner);
       resp->set_raftindex(raft.applied);
       resp->set_raftterm(raft.term);
       resp->set_raftappliedindex(raft.applied);
@@ -925,11 +894,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
                                    "replicated cluster (--cluster-mode replicated)"));
       return reactor;
     }
-    std::string target;
-    for (const auto& member : s_->options.cluster_members) {
-      if (s_->MemberIdOf(member.name) == req->targetid()) target = member.name;
-    }
-    s_->replicated->MoveLeader(target,
+    s_->replicated->MoveLeader(req->targetid(),
                                [this, reactor, resp](std::optional<service::ServiceError> error) {
                                  if (error) return reactor->Finish(ToGrpc(*error));
                                  s_->Header(s_->CurrentRevision(), resp->mutable_header());
@@ -963,20 +928,23 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext*, const pb::MemberListRequest*,
                                        pb::MemberListResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberList");
+    if (s_->replicated) {
+      s_->replicated->Members(Listed(reactor, resp->mutable_header(), resp->mutable_members()));
+      return reactor;
+    }
     s_->Header(s_->CurrentRevision(), resp->mutable_header());
     auto* m = resp->add_members();
     m->set_id(s_->identity.member_id);
     m->set_name(s_->options.name);
     for (const auto& u : s_->options.peer_urls) m->add_peerurls(u);
     for (const auto& u : s_->options.advertise_client_urls) m->add_clienturls(u);
-    // The other members of a cluster, by the flags: their ids as etcd
-    // derives them, and their client URLs as each last told this one (none
-    // yet: shown as etcd shows a member that has not published them).
-    // (A replicated member does not learn the others' client URLs yet.)
+    // The other members of a sharded cluster, by the flags: their ids as
+    // etcd derives them, and their client URLs as each last told this one
+    // (none yet: shown as etcd shows a member that has not published them).
     for (const auto& other : s_->options.cluster_members) {
       if (other.name == s_->options.name) continue;
       auto* o = resp->add_members();
-      o->set_id(s_->MemberIdOf(other.name));
+      o->set_id(EtcdMemberId({other.peer_url}, s_->options.initial_cluster_token));
       o->set_name(other.name);
       o->add_peerurls(other.peer_url);
       if (!s_->cluster) continue;
@@ -986,7 +954,103 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
     return reactor;
   }
 
+  // Membership changes: a replicated cluster's, through Raft (one member
+  // at a time, as etcd); a sharded cluster's members are fixed.
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* ctx,
+                                      const pb::MemberAddRequest* req,
+                                      pb::MemberAddResponse* resp) override {
+    auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberAdd");
+    if (!Changeable(ctx, reactor)) return reactor;
+    if (req->peerurls_size() != 1) {
+      reactor->Finish(ToGrpc(service::ServiceError{
+          service::ErrorCode::kInvalidArgument,
+          req->peerurls_size() == 0
+              ? "etcdserver: given member URLs are invalid"
+              : "strata: a member has one peer URL (its id derives from it)"}));
+      return reactor;
+    }
+    MemberChange change;
+    change.kind = req->islearner() ? MemberChange::Kind::kAddLearner : MemberChange::Kind::kAdd;
+    change.peer_url = req->peerurls(0);
+    const std::string url = change.peer_url;
+    s_->replicated->ChangeMembers(std::move(change), [this, reactor, resp, url](auto listed) {
+      if (!listed.ok()) return reactor->Finish(ToGrpc(listed.error()));
+      for (const auto& member : listed.value()) {
+        if (member.peer_url == url) Fill(member, resp->mutable_member());
+        Fill(member, resp->add_members());
+      }
+      s_->Header(s_->CurrentRevision(), resp->mutable_header());
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* ctx,
+                                         const pb::MemberRemoveRequest* req,
+                                         pb::MemberRemoveResponse* resp) override {
+    auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberRemove");
+    if (!Changeable(ctx, reactor)) return reactor;
+    s_->replicated->ChangeMembers({MemberChange::Kind::kRemove, req->id(), ""},
+                                  Listed(reactor, resp->mutable_header(), resp->mutable_members()));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* ctx,
+                                          const pb::MemberPromoteRequest* req,
+                                          pb::MemberPromoteResponse* resp) override {
+    auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberPromote");
+    if (!Changeable(ctx, reactor)) return reactor;
+    s_->replicated->ChangeMembers({MemberChange::Kind::kPromote, req->id(), ""},
+                                  Listed(reactor, resp->mutable_header(), resp->mutable_members()));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext*,
+                                         const pb::MemberUpdateRequest*,
+                                         pb::MemberUpdateResponse*) override {
+    auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberUpdate");
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                 "strata: a member's peer URL cannot change (its member id derives "
+                                 "from it): remove the member and add it with the new URL"));
+    return reactor;
+  }
+
  private:
+  // Whether a membership change may go on; if not, `reactor` is answered.
+  bool Changeable(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor) {
+    if (auto denied = s_->request_auth->Admin(*ctx)) {
+      reactor->Finish(ToGrpc(*denied));
+      return false;
+    }
+    if (!s_->replicated) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                   "strata: membership changes need a replicated cluster "
+                                   "(--cluster-mode replicated); a sharded cluster's and one "
+                                   "node's members are fixed"));
+      return false;
+    }
+    return true;
+  }
+
+  static void Fill(const MemberInfo& member, pb::Member* out) {
+    out->set_id(member.id);
+    out->set_name(member.name);
+    if (!member.peer_url.empty()) out->add_peerurls(member.peer_url);
+    for (const auto& url : member.client_urls) out->add_clienturls(url);
+    out->set_islearner(member.learner);
+  }
+
+  // Answers `reactor` with the members listed, or the error.
+  ReplicatedFront::MembersDone Listed(grpc::ServerUnaryReactor* reactor, pb::ResponseHeader* header,
+                                      google::protobuf::RepeatedPtrField<pb::Member>* out) {
+    return [this, reactor, header, out](service::Reply<std::vector<MemberInfo>> listed) {
+      if (!listed.ok()) return reactor->Finish(ToGrpc(listed.error()));
+      for (const auto& member : listed.value()) Fill(member, out->Add());
+      s_->Header(s_->CurrentRevision(), header);
+      reactor->Finish(grpc::Status::OK);
+    };
+  }
+
   Impl* s_;
 };
 
@@ -1138,6 +1202,9 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     ReplicatedFrontOptions replicated;
     replicated.self = options.name;
     replicated.members = options.cluster_members;
+    replicated.token = options.initial_cluster_token;
+    replicated.join_existing = options.join_existing;
+    replicated.client_urls = options.advertise_client_urls;
     replicated.listen_peer = options.listen_peer;
     replicated.raft_dir = options.data_dir + "/raft";
     replicated.max_txn_ops = options.max_txn_ops;
@@ -1161,6 +1228,9 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     auto front = ReplicatedFront::Start(std::move(replicated));
     if (!front.ok()) return front.status();
     impl->replicated = std::move(*front);
+    // Its number in the group, which derives from its --initial-cluster
+    // entry (etcd requires that to be its advertised peer URL).
+    impl->identity.member_id = impl->replicated->self_id();
     impl->kv_front = impl->replicated.get();
     impl->lease_front = impl->replicated.get();
     impl->not_served = MakeNotServedReplicatedService();
@@ -1277,14 +1347,6 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     }
   }
   return std::unique_ptr<EtcdServer>(new EtcdServer(std::move(impl)));
-}
-
-uint64_t EtcdServer::Impl::MemberIdOf(const std::string& name) const {
-  if (name == options.name) return identity.member_id;
-  for (const auto& member : options.cluster_members) {
-    if (member.name == name) return EtcdMemberId({member.peer_url}, options.initial_cluster_token);
-  }
-  return 0;
 }
 
 void EtcdServer::Impl::CheckLeaseKeys(RequestAuth::LeaseCheck check,

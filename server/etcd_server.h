@@ -64,6 +64,10 @@ struct ServerOptions {
   // With cluster_members: the members replicate the whole key space (one
   // Raft group, as etcd; server/replicated_front.h) instead of sharding it.
   bool replicated = false;
+  // etcd's --initial-cluster-state existing: a replicated member added to
+  // a running cluster (etcdctl member add), which learns its members from
+  // the leader.
+  bool join_existing = false;
   // etcd's --snapshot-count: entries applied between two snapshots of a
   // replicated member's state (0: the default, 10,000).
   uint64_t snapshot_count = 0;

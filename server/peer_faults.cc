@@ -31,8 +31,14 @@ bool ParseNumber(std::string_view text, int64_t* out) {
 
 }  // namespace
 
-PeerFaults::PeerFaults(std::vector<Rule> rules, Note note, uint64_t seed)
-    : note_(std::move(note)), rules_(std::move(rules)), random_(seed) {}
+PeerFaults::PeerFaults(std::vector<Rule> rules, std::map<std::string, std::string> routes,
+                       Note note, uint64_t seed)
+    : routes_(std::move(routes)), note_(std::move(note)), rules_(std::move(rules)), random_(seed) {}
+
+std::string PeerFaults::Route(const std::string& address) const {
+  auto it = routes_.find(address);
+  return it == routes_.end() ? address : it->second;
+}
 
 Result<std::unique_ptr<PeerFaults>> PeerFaults::Parse(std::string_view spec, Note note,
                                                       uint64_t seed) {
@@ -41,11 +47,23 @@ Result<std::unique_ptr<PeerFaults>> PeerFaults::Parse(std::string_view spec, Not
       {"duplicate", Action::kDuplicate},    {"jitter", Action::kJitter},
   };
   std::vector<Rule> rules;
+  std::map<std::string, std::string> routes;
   for (std::string_view text : SplitRules(spec)) {
     auto refuse = [&](std::string_view why) {
       return Status::InvalidArgument("STRATA_PEER_FAULTS: cannot read '" + std::string(text) +
                                      "': " + std::string(why));
     };
+    if (constexpr std::string_view kRoute = "route="; text.substr(0, kRoute.size()) == kRoute) {
+      const std::string_view route = text.substr(kRoute.size());
+      const size_t arrow = route.find('>');
+      if (arrow == std::string_view::npos || arrow == 0 || arrow + 1 == route.size() ||
+          route.substr(0, arrow).find(':') == std::string_view::npos ||
+          route.substr(arrow + 1).find(':') == std::string_view::npos) {
+        return refuse("expected route=HOST:PORT>HOST:PORT");
+      }
+      routes[std::string(route.substr(0, arrow))] = std::string(route.substr(arrow + 1));
+      continue;
+    }
     const size_t eq = text.find('=');
     if (eq == std::string_view::npos) return refuse("expected ACTION=KIND[@PEER][:ARG]");
     Rule rule{};
@@ -56,7 +74,9 @@ Result<std::unique_ptr<PeerFaults>> PeerFaults::Parse(std::string_view spec, Not
         known = true;
       }
     }
-    if (!known) return refuse("unknown action (crash-after, hold, delay, duplicate, jitter)");
+    if (!known) {
+      return refuse("unknown action (crash-after, hold, delay, duplicate, jitter, route)");
+    }
     std::string_view rest = text.substr(eq + 1);
     const size_t colon = rest.find(':');
     std::string_view arg;
@@ -97,7 +117,8 @@ Result<std::unique_ptr<PeerFaults>> PeerFaults::Parse(std::string_view spec, Not
     }
     rules.push_back(std::move(rule));
   }
-  return std::unique_ptr<PeerFaults>(new PeerFaults(std::move(rules), std::move(note), seed));
+  return std::unique_ptr<PeerFaults>(
+      new PeerFaults(std::move(rules), std::move(routes), std::move(note), seed));
 }
 
 std::string PeerFaults::KindOf(const peerpb::Message& message) {

@@ -22,6 +22,12 @@
 //   delay=KIND[@PEER]:MS   send KIND (to PEER) MS milliseconds late
 //   duplicate=KIND:PCT     send PCT % of KIND again, up to 20 ms later
 //   jitter=KIND:MS         send each KIND between 0 and MS ms late
+//   route=HOST:PORT>HOST2:PORT2
+//                          dial the peer at HOST:PORT at HOST2:PORT2 (a
+//                          netfault proxy's port, tests/netfault): every
+//                          member keeps one list of peer URLs, from which
+//                          a replicated cluster derives its members' ids,
+//                          while each of its links runs through a proxy
 // KIND is the message's field name in strata.peer.v1 (shard_prepare,
 // shard_resolve, forward, ...), record_commit, record_abort, record_push,
 // record_heartbeat or record_forget for a record call, or * for any.
@@ -34,6 +40,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -68,6 +75,8 @@ class PeerFaults {
   // A message's kind, as the rules name it.
   static std::string KindOf(const peerpb::Message& message);
 
+  // Where to dial the peer that listens at `address` (host:port).
+  std::string Route(const std::string& address) const;
   // Thread-safe: what to do with `message` on its way to `peer`.
   PeerFaultPlan Plan(std::string_view peer, const peerpb::Message& message);
   // True once a crash has begun: links neither write nor deliver any more.
@@ -91,9 +100,11 @@ class PeerFaults {
     int64_t number = 0;
     uint64_t matched = 0;  // messages it has seen (kCrashAfter)
   };
-  PeerFaults(std::vector<Rule> rules, Note note, uint64_t seed);
+  PeerFaults(std::vector<Rule> rules, std::map<std::string, std::string> routes, Note note,
+             uint64_t seed);
   static bool Matches(const Rule& rule, std::string_view peer, std::string_view kind);
 
+  const std::map<std::string, std::string> routes_;  // address -> where to dial it
   const Note note_;
   std::atomic<bool> frozen_{false};
   Mutex mu_;

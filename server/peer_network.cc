@@ -94,7 +94,7 @@ void PeerNetwork::AddPeer(const std::string& peer, const std::string& address) {
   if (links_.count(peer) != 0) return;
   auto link = std::make_unique<Link>();
   link->peer = peer;
-  link->address = address;
+  link->address = options_.faults ? options_.faults->Route(address) : address;
   Link* raw = link.get();
   links_.emplace(peer, std::move(link));
   raw->thread = std::thread([this, raw] { RunLink(raw); });

@@ -4,8 +4,9 @@
 #include <mutex>
 #include <utility>
 
-#include "replication/member_names.h"
+#include "replication/member_id.h"
 #include "replication/raft_wire.h"
+#include "server/etcd_ids.h"
 #include "server/not_served.h"
 #include "service/kv_replica.h"
 #include "service/lease_rules.h"
@@ -45,9 +46,30 @@ ServiceError ToServiceError(const Status& status) {
   if (m.find("too many requests") != std::string::npos) {
     return {ErrorCode::kResourceExhausted, "etcdserver: too many requests"};
   }
+  if (m.find("cannot change its members now") != std::string::npos) {
+    return {ErrorCode::kUnavailable,
+            "strata: the members cannot change now (a change is under way, the leader is new, or "
+            "it would leave one voter); try again"};
+  }
   if (status.code() == StatusCode::kInvalidArgument) return {ErrorCode::kInvalidArgument, m};
   return TimedOut();
 }
+
+raft::NodeId MemberIdOf(const std::string& peer_url, const std::string& token) {
+  return EtcdMemberId({peer_url}, token);
+}
+
+// This member's id: from its own entry of the member list (0: none).
+raft::NodeId SelfIdOf(const ReplicatedFrontOptions& o) {
+  for (const auto& m : o.members) {
+    if (m.name == o.self) return MemberIdOf(m.peer_url, o.token);
+  }
+  return raft::kNobody;
+}
+
+// How long after the last refusal a member reports itself refused: the
+// others tell it at most once a second while it keeps trying.
+constexpr auto kRefusalShown = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -93,7 +115,8 @@ class ReplicatedFront::ReplicaState final : public replication::ReplicatedState 
 
 ReplicatedFront::ReplicatedFront(ReplicatedFrontOptions options)
     : options_(std::move(options)),
-      network_(options_.self,
+      self_id_(SelfIdOf(options_)),
+      network_(EtcdIdText(self_id_),
                PeerNetworkOptions{options_.peer_channel_credentials, 10000, 512, 4 << 20,
                                   std::chrono::milliseconds(20), std::chrono::milliseconds(1000),
                                   options_.peer_faults},
@@ -104,21 +127,30 @@ ReplicatedFront::ReplicatedFront(ReplicatedFrontOptions options)
 Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontOptions options) {
   std::unique_ptr<ReplicatedFront> front(new ReplicatedFront(std::move(options)));
   const ReplicatedFrontOptions& o = front->options_;
-  // Node ids by name order, so members given the list in any order agree.
-  for (const auto& m : o.members) front->names_.push_back(m.name);
-  std::sort(front->names_.begin(), front->names_.end());
-  if (std::adjacent_find(front->names_.begin(), front->names_.end()) != front->names_.end()) {
-    return Status::InvalidArgument("--initial-cluster names a member twice");
+  // Members are numbered by their etcd member ids, which every member
+  // (and one added later) derives alike from the peer URLs.
+  std::vector<raft::NodeId> voters;
+  {
+    MutexLock lock(front->book_mu_);
+    for (const auto& m : o.members) {
+      const raft::NodeId id = MemberIdOf(m.peer_url, o.token);
+      for (const auto& [other, known] : front->book_) {
+        if (known.name == m.name) {
+          return Status::InvalidArgument("--initial-cluster names member " + m.name + " twice");
+        }
+        if (other == id) {
+          return Status::InvalidArgument("--initial-cluster gives members " + known.name + " and " +
+                                         m.name + " one peer URL");
+        }
+      }
+      front->book_[id] = Known{m.name, m.peer_url, {}};
+      voters.push_back(id);
+    }
   }
-  auto self = std::find(front->names_.begin(), front->names_.end(), o.self);
-  if (self == front->names_.end()) {
+  if (front->self_id_ == raft::kNobody) {
     return Status::InvalidArgument("--initial-cluster does not name this member (--name " + o.self +
                                    ")");
   }
-  front->self_id_ = static_cast<raft::NodeId>(self - front->names_.begin() + 1);
-  std::vector<raft::NodeId> voters;
-  for (size_t i = 1; i <= front->names_.size(); ++i) voters.push_back(i);
-
   replication::RaftHostOptions host;
   host.raft.election_ticks = o.election_ticks;
   host.raft.random_seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
@@ -148,6 +180,9 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
             [raw](int64_t id, int64_t ttl) { raw->LeaseChanged(id, ttl); });
         raw->replica_ = state.get();
         auto registered = std::make_unique<replication::RegisteredState>(std::move(state));
+        registered->set_observer([raw](raft::NodeId id, const replication::MemberRecord* record) {
+          raw->Learn(id, record);
+        });
         raw->registry_ = registered.get();
         return registered;
       },
@@ -155,19 +190,29 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
         peerpb::Message message;
         message.set_raft_batch(replication::EncodeNodeBatch(batch));
         message.set_raft_incarnation(raw->incarnation_);
-        if (batch.to >= 1 && batch.to <= raw->names_.size()) {
-          raw->network_.Send(raw->names_[batch.to - 1], std::move(message));
-        }
+        // To a member whose address is not known yet, dropped (Raft resends).
+        raw->network_.Send(EtcdIdText(batch.to), std::move(message));
       });
   if (!opened.ok()) return opened.status();
   front->host_ = std::move(*opened);
-  if (Status kept = replication::KeepMemberNames(o.raft_dir, front->names_); !kept.ok()) {
+  if (Status kept = replication::KeepMemberId(o.raft_dir, front->self_id_); !kept.ok()) {
     return kept;
   }
   Result<uint64_t> incarnation = replication::KeepIncarnation(o.raft_dir);
   if (!incarnation.ok()) return incarnation.status();
   front->incarnation_ = *incarnation;
   if (front->host_->raft().group(kGroup) == nullptr) {
+    // A member added to a running group starts knowing no members: the
+    // leader's appends (or snapshot) bring them.
+    if (o.join_existing) {
+      voters.clear();
+      if (o.log) {
+        o.log("joining a running cluster as member " + EtcdIdText(front->self_id_) +
+              ": waiting for its leader (the member must have been added first: etcdctl member "
+              "add " +
+              o.self + " --peer-urls=<this member's peer URL>)");
+      }
+    }
     if (Status created = front->host_->CreateGroup(kGroup, voters); !created.ok()) return created;
   }
 
@@ -184,7 +229,8 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
                                " (is the port in use?)");
   }
   for (const auto& m : o.members) {
-    if (m.name != o.self) front->network_.AddPeer(m.name, m.host_port);
+    if (m.name != o.self)
+      front->network_.AddPeer(EtcdIdText(MemberIdOf(m.peer_url, o.token)), m.host_port);
   }
   front->loop_ = std::thread([raw] { raw->Loop(); });
   return front;
@@ -242,12 +288,14 @@ void ReplicatedFront::Loop() {
     if (raft.leader() != leader_.load() && options_.log) {
       options_.log(raft.leader() == raft::kNobody
                        ? "no leader known (term " + std::to_string(raft.term()) + ")"
-                       : "the leader is " + names_[raft.leader() - 1] + " (term " +
+                       : "the leader is " + NameOf(raft.leader()) + " (term " +
                              std::to_string(raft.term()) + ")");
     }
     leader_ = raft.leader();
     term_ = raft.term();
+    learner_ = raft.learners().count(self_id_) != 0;
     TendLeadership();
+    Publish();
     MutexLock lock(mu_);
     host_stats_ = host_->stats();
     if (!ran.ok()) host_failure_ = "the Raft log failed: " + ran.message();
@@ -282,7 +330,7 @@ void ReplicatedFront::Submit(std::string command, bool leader_query, Applied don
   message.mutable_raft_propose()->set_group(kGroup);
   message.mutable_raft_propose()->set_command(std::move(command));
   message.mutable_raft_propose()->set_leader_query(leader_query);
-  if (!network_.Send(names_[raft.leader() - 1], std::move(message))) {
+  if (!network_.Send(EtcdIdText(raft.leader()), std::move(message))) {
     done(Status::Unavailable("not the leader; the link to the leader is full"));
     return;
   }
@@ -296,7 +344,7 @@ void ReplicatedFront::Receive(const std::string& from, peerpb::Message message) 
     case peerpb::Message::kRaftBatch: {
       raft::NodeBatch batch;
       if (!replication::DecodeNodeBatch(message.raft_batch(), self_id_, &batch).ok() ||
-          batch.from > names_.size() || names_[batch.from - 1] != from) {
+          EtcdIdText(batch.from) != from) {
         ++malformed_;
         return;
       }
@@ -334,8 +382,12 @@ void ReplicatedFront::Receive(const std::string& from, peerpb::Message message) 
     }
     case peerpb::Message::kRaftRefused: {
       MutexLock lock(mu_);
-      if (replaced_.empty() && options_.log) options_.log(message.raft_refused());
+      const auto now = Clock::now();
+      if ((replaced_.empty() || now - replaced_at_ >= kRefusalShown) && options_.log) {
+        options_.log(message.raft_refused());
+      }
       replaced_ = message.raft_refused();
+      replaced_at_ = now;
       return;
     }
     default:
@@ -363,6 +415,13 @@ void ReplicatedFront::ServeForwarded(const std::string& from, uint64_t msg_id, s
 }
 
 void ReplicatedFront::AnswerLeaderQuery(std::string bytes, Applied done) {
+  if (!bytes.empty() && bytes.front() == kMemberChangeByte) {
+    const std::optional<MemberChange> change = DecodeMemberChange(bytes);
+    if (!change) {
+      return done(Status::InvalidArgument("strata: a membership change this member cannot read"));
+    }
+    return ProposeMemberChange(*change, std::move(done));
+  }
   const std::optional<service::LeaseQuery> query = service::DecodeLeaseQuery(bytes);
   if (!query) {
     return done(Status::InvalidArgument("strata: a leader query this member cannot read"));
@@ -423,26 +482,154 @@ bool ReplicatedFront::Admit(raft::NodeId from, uint64_t incarnation) {
     return false;
   }
   const std::optional<uint64_t> known = registry_->incarnation(from);
-  if (known && *known != incarnation) {
+  const bool removed = !IsMember(from);
+  if (removed || (known && *known != incarnation)) {
     ++refused_replaced_;
+    // A member not in the group that was never in it is a process started
+    // before its MemberAdd: it is let be until it is added.
+    if (removed && !registry_->removed(from)) return false;
     auto& told = told_replaced_[from];
     if (Clock::now() - told >= std::chrono::seconds(1)) {
       told = Clock::now();
       const std::string why =
-          "member " + names_[from - 1] +
-          " started with a Raft log the cluster does not know (its data directory was replaced "
-          "or wiped: the cluster holds another incarnation of it), so the other members ignore "
-          "it; a member that lost its disk must be removed and added again as a new member "
-          "(docs/REPLICATION.md)";
+          removed ? "member " + NameOf(from) +
+                        " was removed from the cluster (etcdctl member remove), so the other "
+                        "members ignore it; to come back it must be added again (etcdctl member "
+                        "add) and started with an empty data directory and "
+                        "--initial-cluster-state existing (docs/REPLICATION.md)"
+                  : "member " + NameOf(from) +
+                        " started with a Raft log the cluster does not know (its data directory "
+                        "was replaced or wiped: the cluster holds another incarnation of it), so "
+                        "the other members ignore it; a member that lost its disk must be removed "
+                        "and added again as a new member (docs/REPLICATION.md)";
       if (options_.log) options_.log(why);
       peerpb::Message message;
       message.set_raft_refused(why);
-      network_.Send(names_[from - 1], std::move(message));
+      network_.Send(EtcdIdText(from), std::move(message));
     }
     return false;
   }
   if (!known) Register(from, incarnation);
   return true;
+}
+
+bool ReplicatedFront::IsMember(raft::NodeId from) const {
+  const raft::Raft& raft = *host_->raft().group(kGroup);
+  const auto in = [&](raft::NodeId id) {
+    return raft.voters().count(id) != 0 || raft.learners().count(id) != 0;
+  };
+  return !in(self_id_) || in(from);
+}
+
+void ReplicatedFront::Learn(raft::NodeId id, const replication::MemberRecord* record) {
+  if (id == self_id_) {
+    const bool removed = registry_->removed(id);
+    if (removed && !removed_.load() && options_.log) {
+      options_.log(
+          "this member was removed from the cluster (etcdctl member remove): it serves "
+          "no more; to come back it must be added again and started with an empty data "
+          "directory and --initial-cluster-state existing");
+    }
+    removed_ = removed;
+  }
+  if (record == nullptr) return;  // the address stays: a removed member is told so over it
+  std::optional<std::string> host_port;
+  {
+    MutexLock lock(book_mu_);
+    Known& known = book_[id];
+    if (!record->peer_url.empty()) known.peer_url = record->peer_url;
+    if (!record->name.empty()) {
+      known.name = record->name;
+      known.client_urls = record->client_urls;
+    }
+    host_port = PeerHostPort(known.peer_url);
+  }
+  if (id != self_id_ && host_port) network_.AddPeer(EtcdIdText(id), *host_port);
+}
+
+std::string ReplicatedFront::NameOf(raft::NodeId id) const {
+  MutexLock lock(book_mu_);
+  auto it = book_.find(id);
+  return it != book_.end() && !it->second.name.empty() ? it->second.name : EtcdIdText(id);
+}
+
+void ReplicatedFront::Publish() {
+  if (publishing_ || leader_.load() == raft::kNobody || Clock::now() < next_publish_) return;
+  const auto& records = registry_->members();
+  auto it = records.find(self_id_);
+  if (it != records.end() && it->second.name == options_.self &&
+      it->second.client_urls == options_.client_urls) {
+    return;
+  }
+  if (registry_->removed(self_id_)) return;
+  publishing_ = true;
+  next_publish_ = Clock::now() + std::chrono::seconds(1);
+  Submit(replication::RegisteredState::AttributesCommand(self_id_, options_.self,
+                                                         options_.client_urls),
+         /*leader_query=*/false, [this](Result<std::string>) { publishing_ = false; });
+}
+
+void ReplicatedFront::ProposeMemberChange(const MemberChange& change, Applied done) {
+  const raft::Raft& raft = *host_->raft().group(kGroup);
+  if (raft.role() != raft::RaftRole::kLeader) return done(Status::Unavailable("not the leader"));
+  Reply<raft::ConfChange> planned = PlanMemberChange(change, raft);
+  if (!planned.ok()) return done(EncodeMemberChangeError(planned.error()));
+  if (!change.peer_url.empty()) {
+    // The leader sends to the new member as soon as the change is in its
+    // log, before it applies it: its address is needed now.
+    replication::MemberRecord address;
+    address.peer_url = change.peer_url;
+    Learn(change.id, &address);
+  }
+  // Answered with the members once applied here; should this member have
+  // removed itself, it still answers then (it steps down after).
+  host_->ProposeConfChange(kGroup, planned.value(), [this, done = std::move(done)](Status status) {
+    if (!status.ok()) return done(status);
+    done(EncodeMemberChangeDone(ListMembers()));
+  });
+}
+
+std::vector<MemberInfo> ReplicatedFront::ListMembers() const {
+  const raft::Raft& raft = *host_->raft().group(kGroup);
+  std::vector<MemberInfo> members;
+  MutexLock lock(book_mu_);
+  for (const auto* ids : {&raft.voters(), &raft.learners()}) {
+    for (raft::NodeId id : *ids) {
+      MemberInfo info;
+      info.id = id;
+      info.learner = ids == &raft.learners();
+      if (auto it = book_.find(id); it != book_.end()) {
+        info.name = it->second.name;
+        info.peer_url = it->second.peer_url;
+        info.client_urls = it->second.client_urls;
+      }
+      if (id == self_id_) info.client_urls = options_.client_urls;
+      members.push_back(std::move(info));
+    }
+  }
+  return members;
+}
+
+void ReplicatedFront::Members(MembersDone done) {
+  auto shared = std::make_shared<MembersDone>(std::move(done));
+  if (!Post([this, shared] { (*shared)(ListMembers()); })) {
+    (*shared)(ServiceError{ErrorCode::kUnavailable, "the server is stopping"});
+  }
+}
+
+void ReplicatedFront::ChangeMembers(MemberChange change, MembersDone done) {
+  if (change.kind == MemberChange::Kind::kAdd || change.kind == MemberChange::Kind::kAddLearner) {
+    if (!PeerHostPort(change.peer_url)) {
+      return done(
+          ServiceError{ErrorCode::kInvalidArgument, "etcdserver: given member URLs are invalid"});
+    }
+    change.id = MemberIdOf(change.peer_url, options_.token);
+  }
+  SubmitAnywhere(EncodeMemberChange(change), /*leader_query=*/true,
+                 [done = std::move(done)](Result<std::string> answer) {
+                   if (!answer.ok()) return done(ToServiceError(answer.status()));
+                   done(DecodeMemberChangeAnswer(*answer));
+                 });
 }
 
 void ReplicatedFront::Register(raft::NodeId node, uint64_t incarnation) {
@@ -451,7 +638,7 @@ void ReplicatedFront::Register(raft::NodeId node, uint64_t incarnation) {
                  [this, node](Result<std::string>) { registering_.erase(node); });
 }
 
-void ReplicatedFront::MoveLeader(const std::string& target,
+void ReplicatedFront::MoveLeader(uint64_t target,
                                  std::function<void(std::optional<ServiceError>)> done) {
   auto shared = std::make_shared<decltype(done)>(std::move(done));
   if (!Post([this, target, shared] {
@@ -459,16 +646,14 @@ void ReplicatedFront::MoveLeader(const std::string& target,
         if (raft.role() != raft::RaftRole::kLeader) {
           return (*shared)(ServiceError{ErrorCode::kFailedPrecondition, "etcdserver: not leader"});
         }
-        auto it = std::find(names_.begin(), names_.end(), target);
-        const auto id = static_cast<raft::NodeId>(it - names_.begin() + 1);
-        if (it != names_.end() && id == self_id_) return (*shared)(std::nullopt);
-        if (it == names_.end() || handover_ || !raft.TransferLeadership(id)) {
+        if (target == self_id_) return (*shared)(std::nullopt);
+        if (handover_ || !raft.TransferLeadership(target)) {
           return (*shared)(
               ServiceError{ErrorCode::kFailedPrecondition, "etcdserver: bad leader transferee"});
         }
         // Raft gives up after an election timeout; the answer waits a
         // little longer for the new leader to be known here.
-        handover_ = Handover{id, Clock::now() + 2 * options_.election_ticks * options_.tick,
+        handover_ = Handover{target, Clock::now() + 2 * options_.election_ticks * options_.tick,
                              std::move(*shared)};
       })) {
     (*shared)(ServiceError{ErrorCode::kUnavailable, "the server is stopping"});
@@ -662,11 +847,6 @@ void ReplicatedFront::LeaseLeases(Done<std::vector<int64_t>> done) {
   }
 }
 
-std::string ReplicatedFront::LeaderName() const {
-  const uint64_t leader = leader_.load();
-  return leader >= 1 && leader <= names_.size() ? names_[leader - 1] : "";
-}
-
 ReplicatedFront::ReplicaFigures ReplicatedFront::Figures() const {
   std::shared_lock lock(replica_mu_);
   const service::KvReplica& replica = replica_->replica;
@@ -690,8 +870,9 @@ std::string ReplicatedFront::Unhealthy() const {
   {
     MutexLock lock(mu_);
     if (!host_failure_.empty()) return host_failure_;
-    if (!replaced_.empty()) return replaced_;
+    if (!replaced_.empty() && Clock::now() - replaced_at_ < kRefusalShown) return replaced_;
   }
+  if (removed_.load()) return "this member was removed from the cluster (etcdctl member remove)";
   if (leader_.load() == raft::kNobody) return "no Raft leader is known";
   return "";
 }
@@ -708,7 +889,8 @@ ReplicatedFrontStats ReplicatedFront::Stats() const {
   stats.network = network_.Stats();
   MutexLock lock(mu_);
   stats.dropped_from_peers = dropped_from_peers_;
-  stats.replaced = !replaced_.empty();
+  stats.replaced = !replaced_.empty() && Clock::now() - replaced_at_ < kRefusalShown;
+  stats.learner = learner_.load();
   stats.host = host_stats_;
   stats.applied = host_stats_.applied;
   return stats;

@@ -39,10 +39,17 @@
 // (replication/incarnations.h): its batches are refused, so it counts for
 // nothing, and it is told so (it reports itself unhealthy, naming why).
 //
+// Members are numbered by their etcd member id (their peer URL and the
+// cluster token), and change one at a time through Raft (etcd's
+// MemberAdd, MemberRemove, MemberPromote; server/member_change.h): the
+// change carries the added member's peer URL, every member learns it as
+// it applies the change, and each member publishes its name and client
+// URLs through the log once it knows a leader, so any member lists all.
+// A member started with join_existing learns its group from the leader.
+//
 // Limits (docs/REPLICATION.md): Auth, strata.v1 and Maintenance's Snapshot
 // answer Unimplemented; the replica's engine is in memory and
-// rebuilt from the Raft log's snapshot and entries at start; the member
-// list is fixed at the first start.
+// rebuilt from the Raft log's snapshot and entries at start.
 #ifndef STRATA_SERVER_REPLICATED_FRONT_H_
 #define STRATA_SERVER_REPLICATED_FRONT_H_
 
@@ -70,6 +77,7 @@
 #include "server/kv_front.h"
 #include "server/kv_write_codec.h"
 #include "server/lease_front.h"
+#include "server/member_change.h"
 #include "server/peer_network.h"
 #include "service/watch_hub.h"
 
@@ -77,9 +85,16 @@ namespace strata::server {
 
 struct ReplicatedFrontOptions {
   std::string self;
-  std::vector<ClusterMemberAddress> members;  // every member, this one included
-  std::string listen_peer;                    // host:port of this member's peer port
-  std::string raft_dir;                       // the Raft log (created if missing)
+  // The first members (--initial-cluster), this one included; a member
+  // that joins later is given every member, itself included.
+  std::vector<ClusterMemberAddress> members;
+  std::string token = "etcd-cluster";  // --initial-cluster-token: members' ids derive from it
+  // --initial-cluster-state existing: this member was added to a running
+  // group (etcdctl member add) and learns its members from the leader.
+  bool join_existing = false;
+  std::vector<std::string> client_urls;  // this member's, published to the others
+  std::string listen_peer;               // host:port of this member's peer port
+  std::string raft_dir;                  // the Raft log (created if missing)
   std::shared_ptr<grpc::ServerCredentials> peer_server_credentials;  // null: plain text
   std::shared_ptr<grpc::ChannelCredentials> peer_channel_credentials;
   std::shared_ptr<PeerFaults> peer_faults;  // tests only
@@ -107,8 +122,9 @@ struct ReplicatedFrontOptions {
 };
 
 struct ReplicatedFrontStats {
-  uint64_t leader = 0;  // node id (members in name order, from 1); 0: none known
+  uint64_t leader = 0;  // the leader's member id; 0: none known
   uint64_t self = 0;
+  bool learner = false;  // this member is a learner (receives the log, does not vote)
   uint64_t term = 0;
   uint64_t applied = 0;
   uint64_t forwarded = 0;         // writes handed to the leader
@@ -151,13 +167,22 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   service::Watches& watches() { return *hub_; }
   const service::WatchHub& hub() const { return *hub_; }
 
-  // The member that leads, by name ("" if none is known).
-  std::string LeaderName() const;
+  // This member's id, and the leader's (0: none known): etcd member ids.
+  uint64_t self_id() const { return self_id_; }
+  uint64_t leader_id() const { return leader_.load(); }
   // etcd's MoveLeader: on the leader, hands leadership to the member
   // `target` and answers once it leads (nullopt), or with etcd's error:
   // "not leader" here, "bad leader transferee", or a timeout.
-  void MoveLeader(const std::string& target,
-                  std::function<void(std::optional<service::ServiceError>)> done);
+  void MoveLeader(uint64_t target, std::function<void(std::optional<service::ServiceError>)> done);
+
+  // The group's members as this member knows them (its Raft log's newest
+  // configuration).
+  using MembersDone = std::function<void(service::Reply<std::vector<MemberInfo>>)>;
+  void Members(MembersDone done);
+  // etcd's MemberAdd, MemberRemove, MemberPromote: proposed by the leader
+  // (a member that does not lead hands it over), answered once applied
+  // there with the members the leader then knows; or etcd's error.
+  void ChangeMembers(MemberChange change, MembersDone done);
   // What /metrics and Status show of the key space: this member's copy's.
   struct ReplicaFigures {
     StoreStats store;
@@ -220,6 +245,20 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   void LeaseChanged(int64_t id, int64_t ttl);
   void SetLeaseDeadline(int64_t id, Clock::time_point deadline);
   void Receive(const std::string& from, peerpb::Message message);
+  // On the loop, on the leader: checks and proposes a membership change.
+  void ProposeMemberChange(const MemberChange& change, Applied done);
+  // Whether `from` may speak to this member's Raft: a member of the group
+  // as this member's log knows it (a member that joins, and knows no
+  // configuration yet, hears anyone).
+  bool IsMember(raft::NodeId from) const;
+  // The registry's news of a member (on the loop): its address and names.
+  void Learn(raft::NodeId id, const replication::MemberRecord* record);
+  // On the loop: publishes this member's name and client URLs through the
+  // log once a leader is known and the group's record of them differs.
+  void Publish();
+  std::string NameOf(raft::NodeId id) const;
+  // On the loop: the members as this member's Raft log says them.
+  std::vector<MemberInfo> ListMembers() const;
   void ServeForwarded(const std::string& from, uint64_t msg_id, std::string command,
                       bool leader_query);
   void CompleteForwarded(uint64_t msg_id, Result<std::string> result);
@@ -229,8 +268,18 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   void Write(service::KvWrite write, Done<T> done);
 
   ReplicatedFrontOptions options_;  // request_timeout settled at Start
-  std::vector<std::string> names_;  // node id - 1 -> member name
   raft::NodeId self_id_ = raft::kNobody;
+  // Every member this one knows of, by id: from the flags, then as the
+  // registry says (the loop writes, any thread reads).
+  struct Known {
+    std::string name;
+    std::string peer_url;
+    std::vector<std::string> client_urls;
+  };
+  mutable Mutex book_mu_;
+  std::map<raft::NodeId, Known> book_ STRATA_GUARDED_BY(book_mu_);
+  bool publishing_ = false;  // the loop's
+  Clock::time_point next_publish_;
   ProtoKvWriteCodec codec_;
   PeerNetwork network_;
   std::unique_ptr<grpc::Server> peer_server_;
@@ -271,6 +320,7 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   std::map<raft::NodeId, Clock::time_point> told_replaced_;
   mutable std::shared_mutex replica_mu_;
 
+  std::atomic<bool> learner_{false}, removed_{false};  // this member's place in the group
   std::atomic<int64_t> revision_{1};
   std::atomic<uint64_t> leader_{0}, term_{0}, forwarded_count_{0}, served_count_{0}, malformed_{0},
       refused_replaced_{0};
@@ -280,8 +330,9 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   std::deque<std::function<void()>> tasks_ STRATA_GUARDED_BY(mu_);
   uint64_t dropped_from_peers_ STRATA_GUARDED_BY(mu_) = 0;
   replication::RaftHostStats host_stats_ STRATA_GUARDED_BY(mu_);
-  std::string host_failure_ STRATA_GUARDED_BY(mu_);  // the host's health, "" while ok
-  std::string replaced_ STRATA_GUARDED_BY(mu_);      // why peers refuse this member, "" if not
+  std::string host_failure_ STRATA_GUARDED_BY(mu_);       // the host's health, "" while ok
+  std::string replaced_ STRATA_GUARDED_BY(mu_);           // why peers refuse this member, "" if not
+  Clock::time_point replaced_at_ STRATA_GUARDED_BY(mu_);  // when they last said so
   bool stopping_ STRATA_GUARDED_BY(mu_) = false;
   std::thread loop_;
 };

@@ -170,9 +170,10 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
 // What a member of a replicated key space adds: its Raft group and log.
 void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) {
   const ReplicatedFrontStats st = front.Stats();
-  One(out, "gauge", "strata_raft_leader",
-      "The leader's node id (members in name order, from 1; 0: none known).",
-      static_cast<double>(st.leader));
+  One(out, "gauge", "strata_raft_has_leader", "Whether this member knows a leader.",
+      st.leader != 0 ? 1 : 0);
+  One(out, "gauge", "strata_raft_is_learner",
+      "Whether this member is a learner (receives the log, does not vote).", st.learner ? 1 : 0);
   One(out, "gauge", "strata_raft_is_leader", "Whether this member leads.",
       st.leader != 0 && st.leader == st.self ? 1 : 0);
   One(out, "gauge", "strata_raft_term", "The Raft term this member is in.",
@@ -220,7 +221,7 @@ void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) 
       "Peer messages that were not a well-formed Raft batch or command for this member.",
       static_cast<double>(st.malformed_from_peers));
   One(out, "counter", "strata_raft_refused_from_replaced_members_total",
-      "Raft batches refused from members whose data directory was replaced.",
+      "Raft batches refused from members whose data directory was replaced, or removed.",
       static_cast<double>(st.refused_from_replaced));
   One(out, "gauge", "strata_raft_member_replaced",
       "1 if the other members refuse this one: its data directory was replaced.",
@@ -282,11 +283,12 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   const int64_t revision = s.CurrentRevision();
   // A replicated member knows whether there is a leader and whether it is
   // the one; one node and a sharded member are their own.
-  bool has_leader = true, is_leader = true;
+  bool has_leader = true, is_leader = true, is_learner = false;
   if (s.replicated) {
     const auto raft = s.replicated->Stats();
     has_leader = raft.leader != 0;
     is_leader = raft.leader == raft.self;
+    is_learner = raft.learner;
   }
   char id[32];
   std::snprintf(id, sizeof id, "%llx", static_cast<unsigned long long>(s.identity.member_id));
@@ -296,7 +298,8 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
       "Whether or not a leader exists. 1 is existence, 0 is not.", has_leader ? 1 : 0);
   One(out, "gauge", "etcd_server_is_leader", "Whether or not this member is a leader.",
       is_leader ? 1 : 0);
-  One(out, "gauge", "etcd_server_is_learner", "Whether or not this member is a learner.", 0);
+  One(out, "gauge", "etcd_server_is_learner", "Whether or not this member is a learner.",
+      is_learner ? 1 : 0);
   One(out, "counter", "etcd_server_leader_changes_seen_total", "The number of leader changes seen.",
       1);
   One(out, "gauge", "etcd_server_id", "Server or member ID in hexadecimal format.", 1,

@@ -123,9 +123,6 @@ class EtcdServer::Impl {
   void Header(int64_t revision, etcdserverpb::ResponseHeader* h) const {
     ToProto(identity, service::ResponseHeader{revision}, h);
   }
-  // etcd's id of the member named `name` (this one or another of the
-  // cluster's, from its peer URL and the cluster token); 0 if none.
-  uint64_t MemberIdOf(const std::string& name) const;
   // Top-level replies carry the member's identity (nested ones do not).
   template <typename P>
   void FillIdentity(P* p) const {

@@ -142,8 +142,9 @@ int main(int argc, char** argv) {
                  "the cluster's token, part of the member and cluster ids as in etcd")
       ->capture_default_str();
   app.add_option("--initial-cluster-state", initial_cluster_state,
-                 "'new' (the default); 'existing' (joining a running cluster) is refused: "
-                 "membership changes come with replication");
+                 "'new' (the default); 'existing': a replicated member added to a running "
+                 "cluster (etcdctl member add), which learns the members from its leader")
+      ->check(CLI::IsMember({"", "new", "existing"}));
   bool initial_corrupt_check = false;
   app.add_flag("--peer-auto-tls", o.peer_auto_tls,
                "peer TLS with a certificate made at start: encrypted, but no member's "
@@ -339,12 +340,6 @@ int main(int argc, char** argv) {
       LogLine("--initial-cluster does not name this member (--name " + o.name + ")");
       return 2;
     }
-    if (initial_cluster_state == "existing") {
-      LogLine(
-          "--initial-cluster-state existing: a strata cluster cannot take a new member yet "
-          "(membership changes come with replication); start every member with 'new'");
-      return 2;
-    }
     if (!ParseUrls(listen_peer, &parsed, &error) || parsed.empty()) {
       LogLine("--listen-peer-urls: " + (error.empty() ? "a URL is needed" : error));
       return 2;
@@ -371,6 +366,14 @@ int main(int argc, char** argv) {
     o.listen_peer = parsed[0].host_port;
     o.cluster_members = members;
     o.replicated = cluster_mode == "replicated";
+    o.join_existing = initial_cluster_state == "existing";
+    if (o.join_existing && !o.replicated) {
+      LogLine(
+          "--initial-cluster-state existing: a sharded cluster cannot take a new member (its "
+          "members are fixed); a replicated one can (--cluster-mode replicated, after etcdctl "
+          "member add)");
+      return 2;
+    }
     if (o.election_timeout_ms < 5 * o.heartbeat_interval_ms) {
       LogLine("--election-timeout[" + std::to_string(o.election_timeout_ms) +
               "ms] should be at least as 5 times as --heartbeat-interval[" +

@@ -297,13 +297,14 @@ def etcdctl(endpoint, *args, stdin=None, timeout=20, check=True):
 class StrataCluster:
     """`n` strata-servers started as one cluster (etcd's flags), each with
     a data directory under `root`; members keep their ports across kill and
-    restart, so clients can reconnect. `route(src, dst, port)`, if given,
-    names the port member src is told member dst's peer port is (a proxy's,
-    to put faults between them). `member_env` adds environment variables
-    to some members' processes ({index: {name: value}})."""
+    restart, so clients can reconnect. `member_env` adds environment
+    variables to some members' processes ({index: {name: value}})."""
 
-    def __init__(self, root, n=3, extra_args=(), peer_scheme="http", route=None,
-                 member_env=None):
+    # Started again with new ports if one was taken meanwhile (not when
+    # proxies were told the ports).
+    NEW_PORTS_ON_CLASH = True
+
+    def __init__(self, root, n=3, extra_args=(), peer_scheme="http", member_env=None):
         self.root = root
         self.names = ["m%d" % i for i in range(n)]
         peers = {name: free_port() for name in self.names}
@@ -311,10 +312,8 @@ class StrataCluster:
         self.members = []
         self.metrics_ports = [free_port() for _ in self.names]  # /health, /metrics
         for src, metrics in zip(self.names, self.metrics_ports):
-            initial = ",".join(
-                "%s=%s://127.0.0.1:%d" % (dst, peer_scheme, peers[dst] if dst == src or not route
-                                          else route(src, dst, peers[dst]))
-                for dst in self.names)
+            initial = ",".join("%s=%s://127.0.0.1:%d" % (dst, peer_scheme, peers[dst])
+                               for dst in self.names)
             args = ["--name", src, "--initial-cluster", initial,
                     "--listen-peer-urls", "%s://127.0.0.1:%d" % (peer_scheme, peers[src]),
                     "--listen-metrics-urls", "http://127.0.0.1:%d" % metrics] + list(extra_args)
@@ -353,7 +352,7 @@ class StrataCluster:
                 # A port taken between free_port() and the start (by what,
                 # the message says): new ports, unless proxies were told
                 # the peer ports.
-                if "in use" not in str(e) or kwargs.get("route") or attempt == 2:
+                if "in use" not in str(e) or not cls.NEW_PORTS_ON_CLASH or attempt == 2:
                     raise
                 print("cluster start failed, again with new ports:", e, file=sys.stderr)
         test.addCleanup(cluster.stop)

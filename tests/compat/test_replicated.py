@@ -20,10 +20,17 @@ replicated: one Raft group, as etcd), through clients we did not write
 - etcdctl endpoint status, endpoint hashkv and member list across the
   members (one leader named everywhere, one history's hash), move-leader
   to a follower, defrag; a snapshot is refused, saying so;
-- a member started again with another member list is refused (members
-  number themselves from it);
+- a member started again with another cluster token is refused (its member
+  id, its number in Raft, derives from it);
 - a member started again with an empty data directory is refused (the
   group holds another incarnation of it) and says so; the others go on;
+  removed (etcdctl member remove) and added again as a learner (member add
+  --learner), it starts from an empty disk, catches up under the writers
+  and is promoted (member promote) once in sync;
+- a fourth member added with etcdctl member add and started with
+  --initial-cluster-state existing serves reads and writes; the leader
+  removed through a follower steps down and the others go on; etcd's
+  errors for a member not found, a URL taken, a voter promoted, an update;
 - members over --peer-auto-tls: Raft and forwarded writes go over TLS, and
   the peer port refuses plain text.
 """
@@ -39,7 +46,8 @@ import urllib.request
 import grpc
 
 from replicated_load import Watchers, Writers, leader_of, pb, raft_metrics, rpc
-from servers import StrataCluster, etcdctl, etcdctl_binary, strata_binary
+from servers import (StrataCluster, StrataServer, etcdctl, etcdctl_binary, free_port,
+                     strata_binary)
 
 
 def health(port):
@@ -251,33 +259,32 @@ class ReplicatedTest(unittest.TestCase):
                 self.assertLess(time.time(), deadline, "%s still on %s" % (key, endpoint))
                 time.sleep(0.1)
 
-    def test_a_member_started_with_other_members_is_refused(self):
-        # Members number themselves from the list: another list would hand
-        # a member's number (and its votes) to someone else.
+    def test_a_member_started_with_another_token_is_refused(self):
+        # A member's number in Raft is its member id, from its peer URL and
+        # the token: another would answer as a member its log never was.
         member = self.cluster.members[0]
         member.stop()
-        args = list(member.extra_args)
-        at = args.index("--initial-cluster") + 1
-        args[at] = ",".join(args[at].split(",")[:2])  # m2 left out
         p = subprocess.run([strata_binary(), "--listen-client-urls", "http://127.0.0.1:0",
-                            "--data-dir", member.data_dir] + args,
-                           capture_output=True, text=True, timeout=30)
+                            "--data-dir", member.data_dir, "--initial-cluster-token", "other"]
+                           + member.extra_args, capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
-        self.assertIn("first started with the members m0,m1,m2", p.stderr)
-        member.start()  # with its own list it starts again
+        self.assertIn("this member first started as member", p.stderr)
+        member.start()  # with its own flags it starts again
 
-    def test_a_member_restarted_with_an_empty_disk_is_refused(self):
+    def test_a_member_that_lost_its_disk_is_refused_until_removed_and_added_again(self):
         """A follower killed, its data directory wiped and started again:
         the group holds another incarnation of it, so the others refuse its
         batches (its votes and acknowledgements count for nothing) and tell
         it; it reports itself unhealthy, naming why, and the other two go on
-        without losing anything."""
+        without losing anything. Removed and added again as a learner, it
+        catches up from nothing under the writers and is promoted."""
         endpoints = self.cluster.endpoints()
         writers = Writers(endpoints).start()
         try:
             self.assertTrue(writers.wait_for_more(50), "no writes at all")
             leader = leader_of(self.cluster)
             victim = (leader + 1) % 3
+            others = [i for i in range(3) if i != victim]
             member = self.cluster.members[victim]
             member.kill()
             shutil.rmtree(member.data_dir)
@@ -290,15 +297,119 @@ class ReplicatedTest(unittest.TestCase):
                 time.sleep(0.1)
             self.assertFalse(health(port), "a refused member says it is healthy")
             self.assertTrue(writers.wait_for_more(50), "the others stopped taking writes")
+            refused = sum(raft_metrics(self.cluster.metrics_ports[i]).get(
+                "strata_raft_refused_from_replaced_members_total", 0) for i in others)
+            self.assertGreater(refused, 0)
+            self.assertIn(leader_of(self.cluster), others)
+            self.assertIn("data directory was replaced or wiped", member.log())
+
+            # Removed, and added again as a learner with the same peer URL.
+            survivor = endpoints[others[0]]
+            out, _ = etcdctl(survivor, "member", "list", "-w", "json")
+            victim_id = {m["name"]: m["ID"] for m in json.loads(out)["members"]}[
+                self.cluster.names[victim]]
+            member.kill()
+            out, _ = etcdctl(survivor, "member", "remove", "%x" % victim_id)
+            self.assertIn("removed from cluster", out)
+            shutil.rmtree(member.data_dir)
+            os.makedirs(member.data_dir)
+            peer_url = member.extra_args[member.extra_args.index("--listen-peer-urls") + 1]
+            out, _ = etcdctl(survivor, "member", "add", self.cluster.names[victim], "--learner",
+                             "--peer-urls=" + peer_url)
+            self.assertIn('ETCD_INITIAL_CLUSTER_STATE="existing"', out)
+            self.assertIn("Member %x added" % victim_id, out, "its id derives from its URL")
+            member.extra_args += ["--initial-cluster-state", "existing"]
+            member.start()
+            # Promoted once in sync with the leader (etcd's check).
+            deadline = time.time() + 20
+            while True:
+                out, err = etcdctl(survivor, "member", "promote", "%x" % victim_id, check=False)
+                if "promoted" in out:
+                    break
+                self.assertIn("in sync with leader", err)
+                self.assertLess(time.time(), deadline, "the learner never caught up")
+                time.sleep(0.2)
+            self.assertTrue(writers.wait_for_more(50), "no writes after the promotion")
         finally:
             writers.stop()
-        others = [i for i in range(3) if i != victim]
-        refused = sum(raft_metrics(self.cluster.metrics_ports[i]).get(
-            "strata_raft_refused_from_replaced_members_total", 0) for i in others)
-        self.assertGreater(refused, 0)
-        self.assertIn(leader_of(self.cluster), others)
-        writers.check_everywhere(self, [endpoints[i] for i in others])
-        self.assertIn("data directory was replaced or wiped", member.log())
+        # Everything acknowledged is on all three, the member added again
+        # included; it is healthy, a voter, and every member lists it.
+        writers.check_everywhere(self)
+        self.wait_for_leader()
+        self.assertEqual(raft_metrics(port).get("strata_raft_member_replaced"), 0)
+        for endpoint in endpoints:
+            out, _ = etcdctl(endpoint, "member", "list", "-w", "json")
+            listed = sorted((m["name"], m["clientURLs"], m.get("isLearner", False))
+                            for m in json.loads(out)["members"])
+            self.assertEqual(listed, sorted((name, ["http://" + e], False) for name, e in
+                                            zip(self.cluster.names, endpoints)))
+
+    def test_members_added_and_removed_with_etcdctl(self):
+        endpoints = self.cluster.endpoints()
+        etcdctl(endpoints[0], "put", "before", "1")
+        # A fourth member: added first, then started with every member's
+        # peer URL and --initial-cluster-state existing, as etcd's.
+        peer_port, metrics_port = free_port(), free_port()
+        peer_url = "http://127.0.0.1:%d" % peer_port
+        out, _ = etcdctl(endpoints[1], "member", "add", "m3", "--peer-urls=" + peer_url)
+        initial = re.search(r'ETCD_INITIAL_CLUSTER="([^"]+)"', out).group(1)
+        self.assertEqual(sorted(initial.split(",")), sorted(
+            ["m%d=http://127.0.0.1:%d" % (i, p) for i, p in enumerate(self.cluster.peer_ports)]
+            + ["m3=" + peer_url]))
+        args = ["--name", "m3", "--initial-cluster", initial, "--initial-cluster-state",
+                "existing", "--listen-peer-urls", peer_url, "--listen-metrics-urls",
+                "http://127.0.0.1:%d" % metrics_port, "--cluster-mode", "replicated"]
+        fourth = StrataServer(data_dir=os.path.join(self.cluster.root, "m3"), extra_args=args,
+                              port=free_port())
+        self.cluster.members.append(fourth)
+        self.cluster.metrics_ports.append(metrics_port)
+        fourth.start()
+        self.wait_for_leader()
+        out, _ = etcdctl(fourth.endpoint, "get", "before", "--print-value-only")
+        self.assertEqual(out.strip(), "1")
+        etcdctl(fourth.endpoint, "put", "through-m3", "2")
+        out, _ = etcdctl(endpoints[2], "get", "through-m3", "--print-value-only")
+        self.assertEqual(out.strip(), "2")
+        out, _ = etcdctl(fourth.endpoint, "member", "list", "-w", "json")
+        members = {m["name"]: m for m in json.loads(out)["members"]}
+        self.assertEqual(sorted(members), ["m0", "m1", "m2", "m3"])
+        self.assertEqual(members["m3"]["clientURLs"], ["http://" + fourth.endpoint])
+
+        # etcd's refusals.
+        _, err = etcdctl(endpoints[0], "member", "remove", "1234", check=False)
+        self.assertIn("etcdserver: member not found", err)
+        _, err = etcdctl(endpoints[0], "member", "promote", "%x" % members["m0"]["ID"],
+                         check=False)
+        self.assertIn("etcdserver: can only promote a learner member", err)
+        _, err = etcdctl(endpoints[0], "member", "add", "again", "--peer-urls=" + peer_url,
+                         check=False)
+        self.assertIn("etcdserver: Peer URLs already exists", err)
+        _, err = etcdctl(endpoints[0], "member", "update", "%x" % members["m0"]["ID"],
+                         "--peer-urls=http://127.0.0.1:1", check=False)
+        self.assertIn("a member's peer URL cannot change", err)
+
+        # The leader removed through a follower: answered, it steps down,
+        # the other three elect a leader and go on; it says it was removed.
+        leader = leader_of(self.cluster)
+        follower = next(i for i in range(4) if i != leader)
+        everyone = self.cluster.endpoints()
+        out, _ = etcdctl(everyone[follower], "member", "remove",
+                         "%x" % members[(self.cluster.names + ["m3"])[leader]]["ID"])
+        self.assertIn("removed from cluster", out)
+        rest = [i for i in range(4) if i != leader]
+        deadline = time.time() + 15
+        while leader_of(self.cluster, among=rest) is None:
+            self.assertLess(time.time(), deadline, "no leader among the rest")
+            time.sleep(0.1)
+        self.assertIn(leader_of(self.cluster), rest)
+        etcdctl(everyone[rest[0]], "put", "after", "3")
+        out, _ = etcdctl(everyone[rest[1]], "get", "after", "--print-value-only")
+        self.assertEqual(out.strip(), "3")
+        self.assertFalse(health(self.cluster.metrics_ports[leader]))
+        self.assertIn("this member was removed from the cluster",
+                      self.cluster.members[leader].log())
+        out, _ = etcdctl(everyone[rest[2]], "member", "list", "-w", "json")
+        self.assertEqual(len(json.loads(out)["members"]), 3)
 
     def test_killing_each_member_under_load_loses_nothing(self):
         endpoints = self.cluster.endpoints()

@@ -86,7 +86,7 @@ class ReplicatedPartitions(unittest.TestCase):
         deadline = time.time() + 10
         while time.time() < deadline:
             m = raft_metrics(self.cluster.metrics_ports[old])
-            if m.get("strata_raft_term", 0) > old_term and m.get("strata_raft_leader", 0) > 0:
+            if m.get("strata_raft_term", 0) > old_term and m.get("strata_raft_has_leader", 0) > 0:
                 break
             time.sleep(0.1)
         self.assertGreater(m.get("strata_raft_term", 0), old_term, "the old leader's term")

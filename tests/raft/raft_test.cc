@@ -340,6 +340,8 @@ TEST(RaftTest, MembersJoinAsLearnersAreVotedInAndLeaveOneAtATime) {
   ChangeMembers(group, 1, {ConfChange::Kind::kAddLearner, 4});
   EXPECT_EQ(group.node(4).learners(), (std::set<NodeId>{4}));
   EXPECT_EQ(Data(group.applied(4)), (std::vector<std::string>{"a", "l 4"}));
+  EXPECT_EQ(group.node(1).MatchOf(4), group.node(1).log().last_index()) << "caught up";
+  EXPECT_EQ(group.node(2).MatchOf(4), 0u) << "a follower tracks nobody";
   // A learner does not count: with 2 and 3 down, nothing commits.
   group.Crash(2);
   group.Crash(3);
@@ -397,6 +399,10 @@ TEST(RaftTest, OneMembershipChangeAtATime) {
   EXPECT_FALSE(ConfChange::Decode("x 5").has_value());
   EXPECT_FALSE(ConfChange::Decode("r 0").has_value());
   EXPECT_FALSE(ConfChange::Decode("r 5x").has_value());
+  // A context rides along, bytes and spaces included.
+  const ConfChange with_context{ConfChange::Kind::kAddLearner, 7, std::string("m 3\0\xff", 5)};
+  EXPECT_EQ(ConfChange::Decode(with_context.Encode()), with_context);
+  EXPECT_FALSE(ConfChange::Decode("r 5 ").has_value()) << "a space with nothing after it";
 }
 
 TEST(RaftTest, RandomMessagesNeitherCrashAMemberNorBreakItsLogsNumbering) {

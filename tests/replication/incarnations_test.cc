@@ -1,8 +1,10 @@
 // Incarnations: a member's own, kept beside its Raft log (made once,
-// damage refused), and the group's registry of them as replicated state
-// around another (the first registration stands; every other command and
-// the snapshots reach the inner state; older snapshots without a registry
-// still restore).
+// damage refused), and the group's registry of its members as replicated
+// state around another (the first registration stands; every other command
+// and the snapshots reach the inner state; older snapshots without a
+// registry, or with incarnations only, still restore; addresses follow
+// membership changes, names and client URLs the members' own commands; a
+// removal forgets the member's incarnation).
 #include "replication/incarnations.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/coding.h"
 #include "storage/file_util.h"
 #include "storage_test_support.h"
 
@@ -78,6 +81,67 @@ TEST(IncarnationsTest, TheFirstRegistrationStandsAndTheRestReachTheInnerState) {
   EXPECT_FALSE(copy.Restore(saved.substr(0, magic + 1)).ok());
   EXPECT_FALSE(copy.Restore(saved.substr(0, saved.size() - 4) + "bad").ok());
   EXPECT_EQ(copy.incarnation(2), std::optional<uint64_t>(77));
+}
+
+TEST(IncarnationsTest, MembersAreAddressedByChangesNamedByThemselvesAndForgottenWhenRemoved) {
+  RegisteredState state(std::make_unique<Recorder>());
+  std::vector<std::pair<raft::NodeId, std::optional<MemberRecord>>> told;
+  state.set_observer([&](raft::NodeId id, const MemberRecord* record) {
+    told.emplace_back(id, record ? std::optional<MemberRecord>(*record) : std::nullopt);
+  });
+  using Kind = raft::ConfChange::Kind;
+  state.ApplyConfChange(5, {Kind::kAddLearner, 9, "http://10.0.0.9:2380"});
+  EXPECT_EQ(state.members().at(9).peer_url, "http://10.0.0.9:2380");
+  EXPECT_EQ(state.Apply(6, RegisteredState::AttributesCommand(9, "m9", {"http://10.0.0.9:2379"})),
+            "");
+  EXPECT_EQ(state.members().at(9),
+            (MemberRecord{"http://10.0.0.9:2380", "m9", {"http://10.0.0.9:2379"}}));
+  // A first member publishes too; its peer URL comes from the flags.
+  state.Apply(7, RegisteredState::AttributesCommand(2, "m2", {}));
+  EXPECT_EQ(state.members().at(2), (MemberRecord{"", "m2", {}}));
+  state.Apply(8, std::string(1, RegisteredState::kAttributesByte) + "\x09\xff");
+  EXPECT_EQ(state.members().at(9).name, "m9") << "one that does not decode is ignored";
+  state.ApplyConfChange(9, {Kind::kAddVoter, 9});
+  EXPECT_EQ(state.members().at(9).name, "m9") << "a promotion keeps the record";
+  ASSERT_EQ(told.size(), 3u);
+  EXPECT_EQ(told[0].first, 9u);
+  EXPECT_EQ(told[0].second->peer_url, "http://10.0.0.9:2380");
+  EXPECT_EQ(told[2].first, 2u);
+
+  // Removed: its incarnation and record are forgotten, its news ignored.
+  state.Apply(10, RegisteredState::RegisterCommand(9, 1234));
+  state.ApplyConfChange(11, {Kind::kRemove, 9});
+  EXPECT_TRUE(state.removed(9));
+  EXPECT_EQ(state.incarnation(9), std::nullopt);
+  EXPECT_EQ(state.members().count(9), 0u);
+  EXPECT_EQ(told.back().first, 9u);
+  EXPECT_FALSE(told.back().second.has_value());
+  state.Apply(12, RegisteredState::AttributesCommand(9, "m9", {}));
+  EXPECT_EQ(state.members().count(9), 0u);
+
+  // Snapshots carry records and removals; a restore tells the observer.
+  RegisteredState copy(std::make_unique<Recorder>());
+  std::vector<raft::NodeId> copy_told;
+  copy.set_observer([&](raft::NodeId id, const MemberRecord*) { copy_told.push_back(id); });
+  ASSERT_TRUE(copy.Restore(state.Save()).ok());
+  EXPECT_EQ(copy.members(), state.members());
+  EXPECT_TRUE(copy.removed(9));
+  EXPECT_EQ(copy_told, (std::vector<raft::NodeId>{2, 9}));
+  // Added again (a new disk, say): no longer removed; it registers anew.
+  copy.ApplyConfChange(13, {Kind::kAddVoter, 9, "http://10.0.0.9:2380"});
+  EXPECT_FALSE(copy.removed(9));
+  copy.Apply(14, RegisteredState::RegisterCommand(9, 5678));
+  EXPECT_EQ(copy.incarnation(9), std::optional<uint64_t>(5678));
+
+  // A snapshot of the first version (incarnations only) still restores.
+  std::string first = "strata-incarnations-1\n";
+  storage::PutVarint(&first, 1);
+  storage::PutVarint(&first, 3);
+  storage::PutVarint(&first, 42);
+  ASSERT_TRUE(copy.Restore(first + "inner").ok());
+  EXPECT_EQ(copy.incarnation(3), std::optional<uint64_t>(42));
+  EXPECT_TRUE(copy.members().empty());
+  EXPECT_FALSE(copy.removed(9));
 }
 
 }  // namespace

@@ -364,7 +364,7 @@ TEST(KvReplicaTest, LeasesAreReplicatedStateThatSnapshotsCarry) {
 
 int KvSeeds() {
   const char* seeds = std::getenv("STRATA_REPLICATION_SEEDS");
-  return seeds != nullptr ? std::atoi(seeds) / 5 : 20;
+  return seeds != nullptr ? std::atoi(seeds) / 5 : 40;
 }
 
 // Under loss, crashes (some mid-write) and snapshots: every replica ends at

@@ -224,5 +224,34 @@ TEST(RaftHostTest, AMemberAddedLaterCatchesUpAndAnotherLeaves) {
   EXPECT_EQ(cluster.host(4)->raft().group(1)->voters(), (std::set<NodeId>{1, 2, 3, 4}));
 }
 
+// The first members are the log's first entries: a member added to a
+// group whose log was never compacted (so no snapshot carries the members)
+// learns them from the entries, rather than believing itself alone.
+TEST(RaftHostTest, AMemberAddedBeforeAnySnapshotLearnsTheFirstMembersFromTheLog) {
+  Cluster cluster(4, 1, 5);
+  for (NodeId id = 1; id <= 4; ++id) ASSERT_TRUE(cluster.host(id)->RemoveGroup(1).ok());
+  for (NodeId id = 1; id <= 3; ++id) ASSERT_TRUE(cluster.host(id)->CreateGroup(1, {3, 1, 2}).ok());
+  ASSERT_TRUE(cluster.host(4)->CreateGroup(1, {}).ok());
+  EXPECT_EQ(cluster.host(1)->raft().group(1)->log().committed(), 3u) << "one entry a member";
+  cluster.Heal();
+  NodeId leader = 0;
+  for (NodeId id = 1; id <= 3; ++id) {
+    if (cluster.host(id)->raft().group(1)->role() == RaftRole::kLeader) leader = id;
+  }
+  ASSERT_NE(leader, 0u);
+  for (int i = 0; i < 5; ++i) cluster.Propose(leader, 1);  // fewer than a compaction needs
+  Status added;
+  cluster.host(leader)->ProposeConfChange(1, ConfChange{ConfChange::Kind::kAddVoter, 4},
+                                          [&](Status status) { added = std::move(status); });
+  cluster.Heal();
+  EXPECT_TRUE(added.ok()) << added.message();
+  EXPECT_EQ(cluster.host(4)->stats().snapshots_restored, 0u) << "caught up from entries";
+  EXPECT_EQ(cluster.host(4)->raft().group(1)->voters(), (std::set<NodeId>{1, 2, 3, 4}));
+  EXPECT_EQ(CommandsOf(cluster.host(4)->state(1)), CommandsOf(cluster.host(1)->state(1)));
+  cluster.Crash(4);
+  cluster.Start(4);
+  EXPECT_EQ(cluster.host(4)->raft().group(1)->voters(), (std::set<NodeId>{1, 2, 3, 4}));
+}
+
 }  // namespace
 }  // namespace strata::replication

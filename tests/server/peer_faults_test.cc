@@ -55,7 +55,8 @@ TEST(PeerFaultsTest, RulesItCannotReadAreRefusedByName) {
   for (const char* bad :
        {"hold", "explode=shard_prepare", "hold=shard_prepare", "delay=shard_prepare:soon",
         "delay=shard_prepare:-5", "delay=:5", "delay=shard_prepare@:5", "duplicate=*:101",
-        "crash-after=shard_prepare:0", "jitter=*:99999999"}) {
+        "crash-after=shard_prepare:0", "jitter=*:99999999", "route=h:1", "route=>h:1", "route=h:1>",
+        "route=h>h:1"}) {
     auto faults = PeerFaults::Parse(std::string("delay=forward:1;") + bad);
     ASSERT_FALSE(faults.ok()) << bad;
     EXPECT_EQ(faults.status().code(), StatusCode::kInvalidArgument);
@@ -63,6 +64,13 @@ TEST(PeerFaultsTest, RulesItCannotReadAreRefusedByName) {
   }
   EXPECT_TRUE(PeerFaults::Parse("").ok());
   EXPECT_TRUE(PeerFaults::Parse(";;delay=*:0;").ok());
+}
+
+TEST(PeerFaultsTest, RoutesSendAPeersLinkElsewhere) {
+  auto faults = PeerFaults::Parse("route=127.0.0.1:2380>127.0.0.1:40001;delay=*:0");
+  ASSERT_TRUE(faults.ok()) << faults.status().message();
+  EXPECT_EQ((*faults)->Route("127.0.0.1:2380"), "127.0.0.1:40001");
+  EXPECT_EQ((*faults)->Route("127.0.0.1:2390"), "127.0.0.1:2390") << "not routed: as given";
 }
 
 TEST(PeerFaultsTest, EachRulePlansItsKindAndPeerOnly) {
