@@ -484,10 +484,10 @@ bool ReplicatedFront::Admit(raft::NodeId from, uint64_t incarnation) {
   const std::optional<uint64_t> known = registry_->incarnation(from);
   const bool removed = !IsMember(from);
   if (removed || (known && *known != incarnation)) {
-    ++refused_replaced_;
     // A member not in the group that was never in it is a process started
     // before its MemberAdd: it is let be until it is added.
     if (removed && !registry_->removed(from)) return false;
+    ++refused_replaced_;
     auto& told = told_replaced_[from];
     if (Clock::now() - told >= std::chrono::seconds(1)) {
       told = Clock::now();
@@ -624,6 +624,8 @@ void ReplicatedFront::ChangeMembers(MemberChange change, MembersDone done) {
           ServiceError{ErrorCode::kInvalidArgument, "etcdserver: given member URLs are invalid"});
     }
     change.id = MemberIdOf(change.peer_url, options_.token);
+  } else if (change.id == 0) {
+    return done(ServiceError{ErrorCode::kNotFound, "etcdserver: member not found"});
   }
   SubmitAnywhere(EncodeMemberChange(change), /*leader_query=*/true,
                  [done = std::move(done)](Result<std::string> answer) {
