@@ -139,6 +139,11 @@ ConfState Raft::ConfAt(Index index) const {
   return it == conf_changes_.begin() ? base_conf_ : std::prev(it)->second;
 }
 
+void Raft::LeaderUnreachable(NodeId leader) {
+  if (role_ != RaftRole::kFollower || leader == kNobody || leader_ != leader) return;
+  election_elapsed_ = std::max(election_elapsed_, config_.election_ticks);
+}
+
 Index Raft::MatchOf(NodeId member) const {
   if (role_ != RaftRole::kLeader) return 0;
   if (member == config_.id) return log_.last_index();

@@ -3,8 +3,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
-#include <string_view>
 
 namespace strata::server {
 
@@ -41,6 +41,12 @@ std::string EtcdIdText(uint64_t id) {
   char text[17];
   std::snprintf(text, sizeof text, "%llx", static_cast<unsigned long long>(id));
   return text;
+}
+
+uint64_t ParseEtcdId(std::string_view text) {
+  uint64_t id = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), id, 16);
+  return error == std::errc() && end == text.data() + text.size() ? id : 0;
 }
 
 }  // namespace strata::server

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace strata::server {
@@ -19,6 +20,8 @@ uint64_t EtcdMemberId(std::vector<std::string> peer_urls, const std::string& tok
 uint64_t EtcdClusterId(std::vector<uint64_t> member_ids);
 // As etcdctl prints ids: lower-case hex without leading zeros.
 std::string EtcdIdText(uint64_t id);
+// The id EtcdIdText wrote (0 if `text` is not one).
+uint64_t ParseEtcdId(std::string_view text);
 
 }  // namespace strata::server
 

@@ -201,7 +201,9 @@ grpc::Status PeerNetwork::Service::Deliver(grpc::ServerContext*,
                                            peerpb::Delivered*) {
   peerpb::Batch batch;
   PeerFaults* faults = network_->options_.faults.get();
+  std::string from;
   while (reader->Read(&batch)) {
+    from = batch.from();
     // A member about to be killed by a fault hears nothing more: it acts
     // on nothing that arrives after the message it dies after.
     if (faults != nullptr && faults->frozen()) continue;
@@ -210,6 +212,7 @@ grpc::Status PeerNetwork::Service::Deliver(grpc::ServerContext*,
       network_->on_message_(batch.from(), std::move(message));
     }
   }
+  if (!from.empty() && network_->on_stream_end_) network_->on_stream_end_(from);
   return grpc::Status::OK;
 }
 

@@ -64,10 +64,16 @@ class PeerNetwork final {
   // Called for each message received, with the sender's name.
   using OnMessage = std::function<void(const std::string& from, peerpb::Message message)>;
 
+  // Called when a peer's stream into this server ends (its process died,
+  // its connection broke, or it reconnects), with the peer's name.
+  using OnStreamEnd = std::function<void(const std::string& from)>;
+
   PeerNetwork(std::string self, PeerNetworkOptions options, OnMessage on_message);
   // Stops every sender (in-flight writes are cancelled).
   ~PeerNetwork();
 
+  // Before the service is registered: who hears of streams that end.
+  void set_on_stream_end(OnStreamEnd on_stream_end) { on_stream_end_ = std::move(on_stream_end); }
   // The service a gRPC server registers to receive from peers.
   grpc::Service* service() { return &service_; }
   // Where `peer` listens (host:port); starts its sender.
@@ -92,6 +98,7 @@ class PeerNetwork final {
   const std::string self_;
   const PeerNetworkOptions options_;
   const OnMessage on_message_;
+  OnStreamEnd on_stream_end_;
   Service service_{this};
   mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<Link>> links_ STRATA_GUARDED_BY(mu_);

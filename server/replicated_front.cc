@@ -216,6 +216,27 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
     if (Status created = front->host_->CreateGroup(kGroup, voters); !created.ok()) return created;
   }
 
+  // A leader's stream into this member ends when its process dies: its
+  // followers campaign without waiting out its lease (Raft's
+  // LeaderUnreachable; a leader still alive is heard again and stays).
+  front->network_.set_on_stream_end([raw](const std::string& from) {
+    const raft::NodeId id = ParseEtcdId(from);
+    raw->Post(
+        [raw, id] {
+          raft::Raft& raft = *raw->host_->raft().group(kGroup);
+          if (id == raft::kNobody || raft.leader() != id ||
+              raft.role() != raft::RaftRole::kFollower) {
+            return;
+          }
+          raft.LeaderUnreachable(id);
+          if (raw->options_.log) {
+            raw->options_.log("the leader " + raw->NameOf(id) +
+                              "'s link to this member broke: campaigning unless it is heard from "
+                              "again");
+          }
+        },
+        /*from_peer=*/true);
+  });
   grpc::ServerBuilder builder;
   builder.AddListeningPort(
       o.listen_peer,

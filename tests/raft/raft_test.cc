@@ -169,6 +169,57 @@ TEST(RaftTest, WithPreVoteARejoiningNodeDoesNotDeposeTheLeader) {
   EXPECT_EQ(group.node(3).leader(), 1u);
 }
 
+// Told that the leader is gone (its connection broke), followers campaign
+// after the random part of their election timeout alone; not told, they
+// wait at least the whole timeout. A leader that is alive is not deposed
+// by a follower told so wrongly.
+TEST(RaftTest, FollowersToldTheLeaderIsGoneCampaignWithoutWaitingOutItsLease) {
+  auto ticks_to_new_leader = [](uint64_t seed, bool told) {
+    RaftConfig config;
+    config.random_seed = seed;
+    RaftGroup group(3, config);
+    EXPECT_TRUE(group.Elect(1));
+    group.DeliverAll();
+    group.Crash(1);
+    if (told) {
+      for (NodeId id : {2, 3}) group.node(id).LeaderUnreachable(1);
+    }
+    for (int ticks = 1; ticks <= 100; ++ticks) {
+      for (NodeId id : {2, 3}) group.Tick(id);
+      group.DeliverAll();
+      for (NodeId id : {2, 3}) {
+        if (group.node(id).role() == RaftRole::kLeader) return ticks;
+      }
+    }
+    return 1000;
+  };
+  // Split votes delay some seeds alike either way; told, each saves the
+  // fixed part of the timeout.
+  const int election_ticks = RaftConfig{}.election_ticks;
+  int within_one_timeout = 0;
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    const int told = ticks_to_new_leader(seed, true);
+    const int untold = ticks_to_new_leader(seed, false);
+    EXPECT_GE(untold, election_ticks) << seed;
+    EXPECT_LE(told, untold - election_ticks + 1) << seed;
+    if (told <= election_ticks) ++within_one_timeout;
+  }
+  EXPECT_GE(within_one_timeout, 20) << "most seeds have no split vote";
+
+  RaftGroup group(3);
+  ASSERT_TRUE(group.Elect(1));
+  group.DeliverAll();
+  const Term term = group.node(1).term();
+  group.node(2).LeaderUnreachable(1);
+  group.node(3).LeaderUnreachable(2) /* not its leader: nothing */;
+  for (int i = 0; i < 50; ++i) {
+    for (NodeId id : {1, 2, 3}) group.Tick(id);
+    group.DeliverAll();
+  }
+  EXPECT_EQ(group.node(1).role(), RaftRole::kLeader);
+  EXPECT_EQ(group.node(1).term(), term);
+}
+
 TEST(RaftTest, WithCheckQuorumAnIsolatedLeaderStepsDown) {
   RaftGroup group(3);
   ASSERT_TRUE(group.Elect(1));

@@ -142,6 +142,10 @@ class FaultyLinkTest : public ::testing::Test {
                                          MutexLock lock(mu_);
                                          arrived_.emplace_back(message.msg_id(), Now());
                                        });
+    b_->set_on_stream_end([this](const std::string& from) {
+      MutexLock lock(mu_);
+      ended_.push_back(from);
+    });
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -177,7 +181,31 @@ class FaultyLinkTest : public ::testing::Test {
   std::chrono::steady_clock::time_point start_;
   Mutex mu_;
   std::vector<std::pair<uint64_t, milliseconds>> arrived_ STRATA_GUARDED_BY(mu_);
+  std::vector<std::string> ended_ STRATA_GUARDED_BY(mu_);  // streams into b that ended, by sender
 };
+
+// A sender that goes away (its process dies, say) ends its stream: the
+// receiver hears of it at once, by the sender's name (a replicated
+// member's followers then campaign without waiting out its lease).
+TEST_F(FaultyLinkTest, TheEndOfASendersStreamIsTold) {
+  Start("");
+  ASSERT_TRUE(a_->Send("b", Prepare(1)));
+  ASSERT_EQ(Arrived(1).size(), 1u);
+  {
+    MutexLock lock(mu_);
+    EXPECT_TRUE(ended_.empty()) << "the stream is open";
+  }
+  a_.reset();
+  for (int i = 0; i < 500; ++i) {
+    {
+      MutexLock lock(mu_);
+      if (!ended_.empty()) break;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  MutexLock lock(mu_);
+  EXPECT_EQ(ended_, std::vector<std::string>{"a"});
+}
 
 TEST_F(FaultyLinkTest, ADelayedKindIsOvertakenByTheRest) {
   Start("delay=shard_prepare:300");
