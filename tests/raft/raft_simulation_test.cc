@@ -165,6 +165,11 @@ class Simulation {
       Repartition();
     } else if (r < 90) {
       group_.Crash(someone);
+      // Its connections reset: the others hear it is gone (a driver's
+      // LeaderUnreachable; a no-op unless it led them).
+      for (NodeId id : ids) {
+        if (group_.up(id)) group_.node(id).LeaderUnreachable(someone);
+      }
     } else if (r < 92) {
       group_.Restart(someone);
     } else if (r < 94) {
