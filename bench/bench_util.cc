@@ -54,6 +54,11 @@ double Median(std::vector<double> values) {
   return (values[mid - 1] + values[mid]) / 2;
 }
 
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+}
+
 uint64_t ResidentBytes() {
   std::ifstream statm("/proc/self/statm");
   uint64_t size_pages = 0;

@@ -29,6 +29,8 @@ inline double SecondsSince(Clock::time_point start) {
 
 // The median of `values` (the mean of the middle two for an even count).
 double Median(std::vector<double> values);
+// The value at share `p` (0 to 1) of `sorted`, ascending (0 if empty).
+double Percentile(const std::vector<double>& sorted, double p);
 
 // The process's resident set size in bytes, from /proc/self/statm.
 uint64_t ResidentBytes();

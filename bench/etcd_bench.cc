@@ -31,6 +31,7 @@
 #include <httplib.h>
 
 #include "bench/bench_util.h"
+#include "bench/etcd_servers.h"
 #include "bench/json_line.h"
 #include "bench/subprocess.h"
 #include "rpc.grpc.pb.h"
@@ -45,123 +46,10 @@ constexpr size_t kValueBytes = 256;
 constexpr double kWarmupSeconds = 0.5;
 constexpr size_t kMultiKeys = 4;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::string Key(int i) {
   char b[9];
   std::snprintf(b, sizeof b, "%08d", i);  // 8-byte keys
   return b;
-}
-
-// One server under test: a single process, or the members of a cluster
-// started with etcd's flags (each its own process, data and ports).
-struct Server {
-  std::string name;
-  std::vector<pid_t> pids;
-  std::vector<std::string> endpoints;  // each member's client address
-  std::vector<int> metrics_ports;      // a strata cluster's members' /metrics
-  std::string dir;
-};
-
-void WaitServing(const std::string& name, const std::string& endpoint) {
-  // Ready once a Range answers (an etcd member: once it has a leader).
-  auto stub = pb::KV::NewStub(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
-  for (int i = 0; i < 300; ++i) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-    pb::RangeRequest req;
-    req.set_key("x");
-    pb::RangeResponse resp;
-    if (stub->Range(&ctx, req, &resp).ok()) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  Fatal(name + " did not start");
-}
-
-Server Start(const std::string& name, const std::string& binary, int nodes, bool replicated) {
-  Server s;
-  s.name = name;
-  s.dir = std::filesystem::temp_directory_path() /
-          ("strata-etcd-bench-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(s.dir);
-  std::vector<int> clients, peers;
-  std::string initial_cluster;
-  for (int i = 0; i < nodes; ++i) {
-    clients.push_back(FreePort());
-    peers.push_back(FreePort());
-    if (i > 0) initial_cluster.push_back(',');
-    initial_cluster.append("m").append(std::to_string(i));
-    initial_cluster.append("=http://127.0.0.1:").append(std::to_string(peers.back()));
-  }
-  for (int i = 0; i < nodes; ++i) {
-    // Appended piece by piece: GCC 12's -Wrestrict misreads some chains of +.
-    std::string member("m"), endpoint("127.0.0.1:"), peer("http://127.0.0.1:");
-    member.append(std::to_string(i));
-    endpoint.append(std::to_string(clients[i]));
-    peer.append(std::to_string(peers[i]));
-    const std::string data = (std::filesystem::path(s.dir) / member).string();
-    s.endpoints.push_back(endpoint);
-    std::vector<std::string> argv = {binary,
-                                     "--name",
-                                     member,
-                                     "--data-dir",
-                                     data,
-                                     "--listen-client-urls",
-                                     "http://" + endpoint,
-                                     "--advertise-client-urls",
-                                     "http://" + endpoint,
-                                     "--listen-peer-urls",
-                                     peer,
-                                     "--initial-advertise-peer-urls",
-                                     peer,
-                                     "--initial-cluster",
-                                     initial_cluster};
-    if (name == "etcd") {
-      argv.push_back("--log-level");
-      argv.push_back("error");
-    } else if (nodes > 1) {
-      // For the messages members send each other per operation.
-      s.metrics_ports.push_back(FreePort());
-      argv.push_back("--listen-metrics-urls");
-      argv.push_back("http://127.0.0.1:" + std::to_string(s.metrics_ports.back()));
-      if (replicated) {
-        argv.push_back("--cluster-mode");
-        argv.push_back("replicated");
-      }
-    }
-    // The servers' logs are not the benchmark's business (unless
-    // STRATA_BENCH_SERVER_LOGS is set: then they go to its stderr).
-    const bool logs = std::getenv("STRATA_BENCH_SERVER_LOGS") != nullptr;
-    const int saved = ::dup(STDERR_FILENO);
-    const int null = ::open("/dev/null", O_WRONLY);
-    if (!logs) ::dup2(null, STDERR_FILENO);
-    s.pids.push_back(SpawnChild(argv, /*pipe_stdin=*/false).pid);
-    KillOnFatal(s.pids.back());
-    ::dup2(saved, STDERR_FILENO);
-    ::close(saved);
-    ::close(null);
-  }
-  for (const std::string& endpoint : s.endpoints) WaitServing(name, endpoint);
-  return s;
-}
-
-void Stop(Server& s) {
-  for (pid_t pid : s.pids) ::kill(pid, SIGTERM);
-  for (pid_t pid : s.pids) {
-    WaitChild(pid);
-    ForgetOnFatal(pid);
-  }
-  std::filesystem::remove_all(s.dir);
 }
 
 struct ProcSample {
@@ -505,11 +393,6 @@ struct Measurement {
   double peer_messages_per_op = 0;  // a strata cluster's, between its members
 };
 
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
-}
-
 // Keep-alives: each client renews its own lease over its own stream, one
 // renewal in flight at a time.
 class KeepAliveClient
@@ -699,7 +582,7 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
   // results[row][server] = median measurement
   std::map<std::string, std::map<std::string, Measurement>> results;
   for (const auto& [name, binary] : servers) {
-    Server s = Start(name, binary, options.nodes, options.replicated);
+    Server s = StartServer(name, binary, options.nodes, options.replicated);
     Populate(s);
     for (const Row& row : rows) {
       if (!options.only.empty() && row.name.find(options.only) == std::string::npos) continue;
@@ -731,7 +614,7 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
       if (!s.metrics_ports.empty()) line.Num("peer_messages_per_op", m.peer_messages_per_op, 2);
       line.Print();
     }
-    Stop(s);
+    StopServer(s);
   }
   std::string table = "\n";
   table.append(std::to_string(options.nodes));

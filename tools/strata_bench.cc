@@ -14,6 +14,9 @@
 //   strata-bench --etcd-api --server PATH [--etcd PATH] [--seconds S --runs R --row NAME]
 //                                        strata-server against etcd over gRPC (the etcd
 //                                        v3 API), then a markdown table
+//   strata-bench --failover N --server PATH [--etcd PATH]
+//                                        the leader of three members killed -9 N times
+//                                        under writes: seconds to the next write
 //   strata-bench --cluster [--cluster-nodes 1,3,5 --clients C --seconds S --runs R]
 //                                        the cluster in one process (members linked by
 //                                        gRPC on loopback): cross-shard transactions
@@ -50,6 +53,7 @@
 #include "bench/durable_workloads.h"
 #include "bench/engine_adapter.h"
 #include "bench/etcd_bench.h"
+#include "bench/failover_bench.h"
 #include "bench/json_line.h"
 #include "bench/node_bench.h"
 #include "bench/report_table.h"
@@ -75,6 +79,12 @@ constexpr std::string_view kUsage = R"(usage:
                                            key-value rows), load spread over the members;
                                            --replicated: strata's members replicate the key
                                            space (--cluster-mode replicated)
+  strata-bench --failover N --server PATH [--etcd PATH]
+                                           three replicated members (and three etcd
+                                           members) under four writers; the leader
+                                           killed -9 N times, started again between:
+                                           seconds from each kill to the first write
+                                           acknowledged after it (p50, p90, max)
   strata-bench --cluster [--cluster-nodes 1,3,5] [--clients C] [--seconds S] [--runs R]
                                            N cluster members in this process, linked by gRPC
                                            on loopback: single-shard (1PC) and multi-shard
@@ -156,6 +166,7 @@ struct Flags {
   std::string etcd_path;
   int members = 1;
   bool replicated = false;
+  int failover_kills = 0;  // --failover N: the failover benchmark
   double seconds = 3;
   std::string row;
   // The in-process cluster.
@@ -283,6 +294,10 @@ Flags ParseFlags(int argc, char** argv) {
       flags.etcd_path = value();
     } else if (arg == "--replicated") {
       flags.replicated = true;
+    } else if (arg == "--failover") {
+      const uint64_t n = ParseCount(arg, value());
+      if (n < 1 || n > 1000) Fatal("--failover: from 1 to 1000 kills");
+      flags.failover_kills = static_cast<int>(n);
     } else if (arg == "--members") {
       const uint64_t n = ParseCount(arg, value());
       if (n < 1 || n > 32) Fatal("--members: from 1 to 32");
@@ -699,6 +714,11 @@ int Main(int argc, char** argv) {
   if (flags.cluster) {
     RunClusterBench(
         {flags.cluster_nodes, {"single", "multi"}, flags.clients, flags.seconds, flags.runs});
+    return 0;
+  }
+  if (flags.failover_kills > 0) {
+    if (flags.server_path.empty()) Fatal("--failover needs --server PATH (strata-server)");
+    RunFailoverBench({flags.server_path, flags.etcd_path, flags.failover_kills});
     return 0;
   }
   if (flags.etcd_api) {
