@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -152,6 +153,23 @@ namespace {
 
 using Impl = EtcdServer::Impl;
 
+// The strata-min-revision metadata of a Range (service::RangeRequest::
+// min_revision): 0 if absent.
+Reply<int64_t> MinRevision(const grpc::CallbackServerContext& ctx) {
+  const auto& metadata = ctx.client_metadata();
+  auto it = metadata.find("strata-min-revision");
+  if (it == metadata.end()) return int64_t{0};
+  const std::string_view text(it->second.data(), it->second.size());
+  int64_t revision = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), revision);
+  if (error != std::errc() || end != text.data() + text.size() || revision < 0) {
+    return service::ServiceError{
+        service::ErrorCode::kInvalidArgument,
+        "strata: strata-min-revision must be a revision (a number from 0)"};
+  }
+  return revision;
+}
+
 class KvImpl final : public pb::KV::CallbackService {
  public:
   explicit KvImpl(Impl* s) : s_(s) {}
@@ -164,9 +182,16 @@ class KvImpl final : public pb::KV::CallbackService {
       return reactor;
     }
     if (s_->kv_front) {
-      s_->kv_front->Range(FromProto(*req), [this, reactor, resp](Reply<service::RangeResponse> r) {
-        Finish(reactor, r, resp);
-      });
+      service::RangeRequest request = FromProto(*req);
+      Reply<int64_t> min_revision = MinRevision(*ctx);
+      if (!min_revision.ok()) {
+        reactor->Finish(ToGrpc(min_revision.error()));
+        return reactor;
+      }
+      request.min_revision = min_revision.value();
+      s_->kv_front->Range(
+          std::move(request),
+          [this, reactor, resp](Reply<service::RangeResponse> r) { Finish(reactor, r, resp); });
       return reactor;
     }
     auto r = s_->kv->Range(FromProto(*req));

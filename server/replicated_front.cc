@@ -67,6 +67,9 @@ raft::NodeId SelfIdOf(const ReplicatedFrontOptions& o) {
   return raft::kNobody;
 }
 
+// Serializable reads a member keeps waiting for a revision, at most.
+constexpr size_t kMaxRevisionWaiters = 10'000;
+
 // How long after the last refusal a member reports itself refused: the
 // others tell it at most once a second while it keeps trying.
 constexpr auto kRefusalShown = std::chrono::seconds(5);
@@ -297,7 +300,8 @@ void ReplicatedFront::Loop() {
       batch.swap(tasks_);
     }
     for (auto& task : batch) task();
-    if (Clock::now() >= next_tick) {
+    const bool tick = Clock::now() >= next_tick;
+    if (tick) {
       host_->Tick();
       ExpireForwarded();
       next_tick = std::max(next_tick + options_.tick, Clock::now());
@@ -317,6 +321,7 @@ void ReplicatedFront::Loop() {
     learner_ = raft.learners().count(self_id_) != 0;
     TendLeadership();
     Publish();
+    ServeRevisionWaiters(/*expire=*/tick);
     MutexLock lock(mu_);
     host_stats_ = host_->stats();
     if (!ran.ok()) host_failure_ = "the Raft log failed: " + ran.message();
@@ -798,8 +803,36 @@ void ReplicatedFront::Range(service::RangeRequest request, Done<service::RangeRe
     std::shared_lock lock(replica_mu_);
     done(replica_->replica.kv().Range(request));
   };
-  if (request.serializable) return read();
-  // Linearizable: once this replica has applied a read index.
+  if (request.serializable) {
+    if (request.min_revision <= revision_.load()) return read();
+    // Not applied here yet: once it is (or a timeout, which etcd's clients
+    // take as a cue to try another member).
+    auto shared = std::make_shared<std::function<void()>>(read);
+    const int64_t wanted = request.min_revision;
+    if (!Post([this, shared, done, wanted] {
+          if (revision_waiters_.size() >= kMaxRevisionWaiters) {
+            return done(
+                ServiceError{ErrorCode::kResourceExhausted, "etcdserver: too many requests"});
+          }
+          revision_waiters_.emplace(
+              wanted,
+              RevisionWaiter{Clock::now() + options_.request_timeout,
+                             [shared, done, wanted](bool reached) {
+                               if (reached) return (*shared)();
+                               done(ServiceError{ErrorCode::kUnavailable,
+                                                 "strata: this member has not applied revision " +
+                                                     std::to_string(wanted) +
+                                                     " (strata-min-revision) in time: it is behind "
+                                                     "or cut off; read from another member"});
+                             }});
+          ServeRevisionWaiters(/*expire=*/false);
+        })) {
+      done(ServiceError{ErrorCode::kUnavailable, "the server is stopping"});
+    }
+    return;
+  }
+  // Linearizable: once this replica has applied a read index (newer than
+  // any strata-min-revision a client saw).
   auto shared = std::make_shared<std::function<void()>>(read);
   if (!Post([this, shared, done] {
         host_->Read(kGroup, [shared, done](Status status) {
@@ -808,6 +841,26 @@ void ReplicatedFront::Range(service::RangeRequest request, Done<service::RangeRe
         });
       })) {
     done(ServiceError{ErrorCode::kUnavailable, "the server is stopping"});
+  }
+}
+
+void ReplicatedFront::ServeRevisionWaiters(bool expire) {
+  const int64_t applied = revision_.load();
+  while (!revision_waiters_.empty() && revision_waiters_.begin()->first <= applied) {
+    auto run = std::move(revision_waiters_.begin()->second.run);
+    revision_waiters_.erase(revision_waiters_.begin());
+    run(true);
+  }
+  if (!expire) return;
+  const auto now = Clock::now();
+  for (auto it = revision_waiters_.begin(); it != revision_waiters_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    auto run = std::move(it->second.run);
+    it = revision_waiters_.erase(it);
+    run(false);
   }
 }
 

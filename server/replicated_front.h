@@ -256,6 +256,9 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   // On the loop: publishes this member's name and client URLs through the
   // log once a leader is known and the group's record of them differs.
   void Publish();
+  // On the loop: runs the serializable reads waiting for a revision this
+  // member has now applied, and (`expire`) fails those past their time.
+  void ServeRevisionWaiters(bool expire);
   std::string NameOf(raft::NodeId id) const;
   // On the loop: the members as this member's Raft log says them.
   std::vector<MemberInfo> ListMembers() const;
@@ -306,6 +309,14 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
     std::function<void(std::optional<service::ServiceError>)> done;
   };
   std::optional<Handover> handover_;
+  // Serializable reads waiting until this member applies a revision
+  // (strata-min-revision), by it: each runs with true once it is applied,
+  // or with false at its deadline.
+  struct RevisionWaiter {
+    Clock::time_point deadline;
+    std::function<void(bool reached)> run;
+  };
+  std::multimap<int64_t, RevisionWaiter> revision_waiters_;
   std::mt19937_64 random_{std::random_device{}()};
 
   // The replica: applied and restored on the loop thread; read by gRPC

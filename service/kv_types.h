@@ -54,6 +54,11 @@ struct RangeRequest {
   int64_t max_mod_revision = 0;
   int64_t min_create_revision = 0;
   int64_t max_create_revision = 0;
+  // Not etcd's (the strata-min-revision metadata): a serializable read on
+  // a replicated member waits until that member has applied this revision,
+  // so a client that passes the newest header revision it saw reads its
+  // own writes from any member without going to the leader.
+  int64_t min_revision = 0;
 };
 
 struct RangeResponse {

@@ -31,6 +31,9 @@ replicated: one Raft group, as etcd), through clients we did not write
   --initial-cluster-state existing serves reads and writes; the leader
   removed through a follower steps down and the others go on; etcd's
   errors for a member not found, a URL taken, a voter promoted, an update;
+- a serializable read with the strata-min-revision metadata (the header
+  revision of a write) sees that write on every member, and one ahead of
+  every member waits until a write brings it;
 - members over --peer-auto-tls: Raft and forwarded writes go over TLS, and
   the peer port refuses plain text.
 """
@@ -39,6 +42,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 import unittest
 import urllib.request
@@ -258,6 +262,34 @@ class ReplicatedTest(unittest.TestCase):
             while etcdctl(endpoint, "get", key)[0] != "":
                 self.assertLess(time.time(), deadline, "%s still on %s" % (key, endpoint))
                 time.sleep(0.1)
+
+    def test_a_serializable_read_with_a_min_revision_waits_for_it(self):
+        kv = [rpc.KVStub(grpc.insecure_channel(e)) for e in self.cluster.endpoints()]
+        token = kv[0].Put(pb.PutRequest(key=b"mine", value=b"1"), timeout=10).header.revision
+        for stub in kv:
+            r = stub.Range(pb.RangeRequest(key=b"mine", serializable=True), timeout=10,
+                           metadata=[("strata-min-revision", str(token))])
+            self.assertEqual([x.value for x in r.kvs], [b"1"])
+            self.assertGreaterEqual(r.header.revision, token)
+        # A revision no member has yet: the read waits for the write that
+        # brings it, on another member.
+        result = {}
+
+        def read():
+            result["r"] = kv[2].Range(pb.RangeRequest(key=b"later", serializable=True),
+                                      timeout=10, metadata=[("strata-min-revision",
+                                                             str(token + 1))])
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.5)
+        self.assertTrue(reader.is_alive(), "answered before its revision existed")
+        kv[1].Put(pb.PutRequest(key=b"later", value=b"2"), timeout=10)
+        reader.join(10)
+        self.assertEqual([x.value for x in result["r"].kvs], [b"2"])
+        with self.assertRaises(grpc.RpcError) as refused:
+            kv[0].Range(pb.RangeRequest(key=b"mine", serializable=True), timeout=10,
+                        metadata=[("strata-min-revision", "soon")])
+        self.assertEqual(refused.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
 
     def test_a_member_started_with_another_token_is_refused(self):
         # A member's number in Raft is its member id, from its peer URL and
