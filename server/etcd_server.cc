@@ -677,7 +677,9 @@ class LeaseImpl final : public pb::Lease::CallbackService {
 
 // Maintenance.Snapshot: the store at the current revision, a chunk per
 // write (the next chunk is produced when the client took the last one, so a
-// slow reader holds one chunk, not the store).
+// slow reader holds one chunk, not the store). One node's store, or a
+// replicated member's own copy (taken on its loop, so Start may come
+// later, from another thread).
 class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotResponse> {
  public:
   static constexpr size_t kChunkBytes = 1 << 20;
@@ -685,10 +687,26 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
   explicit SnapshotReactor(Impl* s)
       : meter_(s->grpc_metrics->Find("/etcdserverpb.Maintenance/Snapshot",
                                      GrpcMetrics::Type::kServerStream)),
-        s_(s),
-        writer_(s->store, s->leases->Granted(), s->auth->EncodedState(), s->kv->current_revision(),
-                [kv = s->kv.get()] { return kv->compact_revision(); }),
-        estimate_(s->store->GetStats().bytes) {
+        s_(s) {}
+
+  // One node's store, with its users and roles.
+  void StartOneNode() {
+    writer_.emplace(s_->store, s_->leases->Granted(), s_->auth->EncodedState(),
+                    s_->kv->current_revision(),
+                    [kv = s_->kv.get()] { return kv->compact_revision(); });
+    estimate_ = s_->store->GetStats().bytes;
+    WriteNext();
+  }
+  // A replicated member's copy (its engine kept alive by the stream).
+  void StartReplica(Reply<ReplicatedFront::SnapshotSource> source) {
+    if (!source.ok()) {
+      meter_.Finished(grpc::StatusCode::UNAVAILABLE);
+      return Finish(ToGrpc(source.error()));
+    }
+    engine_ = std::move(source.value().store);
+    writer_.emplace(engine_.get(), std::move(source.value().leases), "", source.value().revision,
+                    [front = s_->replicated.get()] { return front->compact_revision(); });
+    estimate_ = engine_->GetStats().bytes;
     WriteNext();
   }
 
@@ -704,22 +722,23 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
 
  private:
   void WriteNext() {
-    std::string chunk = writer_.Next(kChunkBytes);
+    std::string chunk = writer_->Next(kChunkBytes);
     if (chunk.empty()) {
       meter_.Finished(grpc::StatusCode::OK);
       return Finish(grpc::Status::OK);
     }
     response_.Clear();
-    s_->Header(writer_.revision(), response_.mutable_header());
-    const uint64_t sent = writer_.bytes_written();
+    s_->Header(writer_->revision(), response_.mutable_header());
+    const uint64_t sent = writer_->bytes_written();
     response_.set_remaining_bytes(estimate_ > sent ? estimate_ - sent : 0);
     response_.set_blob(std::move(chunk));
     StartWrite(&response_);
   }
   CallMeter meter_;
   Impl* s_;
-  service::SnapshotWriter writer_;
-  uint64_t estimate_;  // the store's bytes: remaining_bytes is a hint only
+  std::shared_ptr<const MvccStore> engine_;  // a replica's, alive while streamed
+  std::optional<service::SnapshotWriter> writer_;
+  uint64_t estimate_ = 0;  // the store's bytes: remaining_bytes is a hint only
   pb::SnapshotResponse response_;
 };
 
@@ -742,13 +761,14 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
       return new RefusedWriteReactor<pb::SnapshotResponse>(ToGrpc(*denied));
     }
     if (s_->cluster) return StartClusterSnapshot(s_);
+    auto* reactor = new SnapshotReactor(s_);
     if (s_->replicated) {
-      return new RefusedWriteReactor<pb::SnapshotResponse>(grpc::Status(
-          grpc::StatusCode::UNIMPLEMENTED,
-          "strata: /etcdserverpb.Maintenance/Snapshot is not served by a replicated strata "
-          "cluster yet (docs/REPLICATION.md)"));
+      s_->replicated->Snapshot(
+          [reactor](auto source) { reactor->StartReplica(std::move(source)); });
+    } else {
+      reactor->StartOneNode();
     }
-    return new SnapshotReactor(s_);
+    return reactor;
   }
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext*, const pb::StatusRequest*,

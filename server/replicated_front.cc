@@ -934,6 +934,17 @@ ReplicatedFront::ReplicaFigures ReplicatedFront::Figures() const {
   return figures;
 }
 
+void ReplicatedFront::Snapshot(std::function<void(Reply<SnapshotSource>)> done) {
+  auto shared = std::make_shared<decltype(done)>(std::move(done));
+  if (!Post([this, shared] {
+        const KvReplica& replica = replica_->replica;
+        (*shared)(
+            SnapshotSource{replica.shared_store(), replica.leases().Granted(), replica.revision()});
+      })) {
+    (*shared)(ServiceError{ErrorCode::kUnavailable, "the server is stopping"});
+  }
+}
+
 Reply<ReplicatedFront::Hash> ReplicatedFront::HashKV(int64_t revision) const {
   std::shared_lock lock(replica_mu_);
   const service::KvService& kv = replica_->replica.kv();
@@ -974,8 +985,8 @@ ReplicatedFrontStats ReplicatedFront::Stats() const {
 
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedReplicatedService() {
   return MakeNotServedService(
-      "a replicated strata cluster yet (it serves KV, Watch, Lease, Maintenance but Snapshot, "
-      "and Cluster's MemberList; see docs/REPLICATION.md)");
+      "a replicated strata cluster yet (it serves KV, Watch, Lease, Maintenance and Cluster; "
+      "see docs/REPLICATION.md)");
 }
 
 }  // namespace strata::server

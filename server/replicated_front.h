@@ -47,9 +47,9 @@
 // URLs through the log once it knows a leader, so any member lists all.
 // A member started with join_existing learns its group from the leader.
 //
-// Limits (docs/REPLICATION.md): Auth, strata.v1 and Maintenance's Snapshot
-// answer Unimplemented; the replica's engine is in memory and
-// rebuilt from the Raft log's snapshot and entries at start.
+// Limits (docs/REPLICATION.md): Auth and strata.v1 answer Unimplemented;
+// the replica's engine is in memory and rebuilt from the Raft log's
+// snapshot and entries at start.
 #ifndef STRATA_SERVER_REPLICATED_FRONT_H_
 #define STRATA_SERVER_REPLICATED_FRONT_H_
 
@@ -191,6 +191,18 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
     int64_t live_keys = 0;
   };
   ReplicaFigures Figures() const;
+  // What etcd's Maintenance.Snapshot streams of this member's own copy,
+  // taken on the loop: the engine (kept alive), the leases and the
+  // revision; the stream reads the engine at that revision while the
+  // replica applies on.
+  struct SnapshotSource {
+    std::shared_ptr<const MvccStore> store;
+    std::vector<std::pair<int64_t, int64_t>> leases;
+    int64_t revision = 0;
+  };
+  void Snapshot(std::function<void(service::Reply<SnapshotSource>)> done);
+  // The compact revision of this member's copy (a snapshot's trailer).
+  int64_t compact_revision() const { return compacted_.load(); }
   // The history's hash of this member's own copy at `revision` (0: the
   // newest) with the compact and newest revisions (etcd's HashKV).
   struct Hash {

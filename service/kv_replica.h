@@ -85,6 +85,9 @@ class KvReplica final {
   // Reads (Range, HashKV) and the newest revision.
   const KvService& kv() const { return *kv_; }
   const MvccStore& store() const { return *store_; }
+  // The engine, kept alive for a reader that outlasts a restore (which
+  // replaces it), as a snapshot stream does.
+  std::shared_ptr<const MvccStore> shared_store() const { return store_; }
   int64_t revision() const { return kv_->current_revision(); }
   // The leases; the observer is told of grants and ends as they apply (a
   // restore replaces the leases without telling it).

@@ -19,7 +19,8 @@ replicated: one Raft group, as etcd), through clients we did not write
   revision once, in order;
 - etcdctl endpoint status, endpoint hashkv and member list across the
   members (one leader named everywhere, one history's hash), move-leader
-  to a follower, defrag; a snapshot is refused, saying so;
+  to a follower, defrag; etcdctl snapshot save from a member, restored by
+  strata-ctl as one node with the same keys and history's hash;
 - a member started again with another cluster token is refused (its member
   id, its number in Raft, derives from it);
 - a member started again with an empty data directory is refused (the
@@ -51,7 +52,7 @@ import grpc
 
 from replicated_load import Watchers, Writers, leader_of, pb, raft_metrics, rpc
 from servers import (StrataCluster, StrataServer, etcdctl, etcdctl_binary, free_port,
-                     strata_binary)
+                     strata_binary, strata_ctl_binary)
 
 
 def health(port):
@@ -212,9 +213,24 @@ class ReplicatedTest(unittest.TestCase):
         self.assertEqual(sorted(f["etcd_server_is_leader"] for f in figures), [0.0, 0.0, 1.0])
         self.assertTrue(all(f["etcd_mvcc_db_total_size_in_bytes"] > 0 for f in figures))
         etcdctl(endpoints[1], "defrag")
-        _, err = etcdctl(endpoints[2], "snapshot", "save", os.path.join(
-            self.cluster.members[2].data_dir, "..", "snap.db"), check=False)
-        self.assertIn("not served by a replicated strata cluster", err)
+        # etcdctl snapshot save from a member: its own copy, which restores
+        # as one node holding the same history (same keys, same hash).
+        snap = os.path.join(self.cluster.root, "snap.db")
+        out, _ = etcdctl(endpoints[2], "snapshot", "save", snap)
+        self.assertIn("Snapshot saved at", out)
+        restored = os.path.join(self.cluster.root, "restored")
+        subprocess.run([strata_ctl_binary(), "snapshot", "restore", snap, "--data-dir", restored],
+                       check=True, capture_output=True, timeout=60)
+        alone = StrataServer(data_dir=restored).start()
+        self.addCleanup(alone.stop)
+        for view in [("get", "", "--prefix", "-w", "json"), ("endpoint", "hashkv", "-w", "json")]:
+            want = json.loads(etcdctl(endpoints[2], *view)[0])
+            got = json.loads(etcdctl(alone.endpoint, *view)[0])
+            if view[0] == "get":
+                self.assertEqual(got["kvs"], want["kvs"])
+                self.assertEqual(len(got["kvs"]), 21)
+            else:
+                self.assertEqual(got[0]["HashKV"]["hash"], want[0]["HashKV"]["hash"])
 
     def test_leases_expire_by_the_leader_and_outlive_a_leader_change_when_kept_alive(self):
         endpoints = self.cluster.endpoints()
