@@ -121,12 +121,36 @@ enum class Op {
   kWatchFanOut,  // one writer, `clients` watchers: events delivered, put -> event latency
 };
 
+// Which members of a cluster a row's load goes to.
+enum class Target { kAll, kLeader, kFollowers };
+
 struct Row {
+  Row(std::string name_in, Op op_in, int connections_in, int clients_in,
+      Target target_in = Target::kAll)
+      : name(std::move(name_in)),
+        op(op_in),
+        connections(connections_in),
+        clients(clients_in),
+        target(target_in) {}
+
   std::string name;
   Op op;
   int connections;
   int clients;
+  Target target;
 };
+
+// The members `target` names (the leader as it says it is now).
+std::vector<std::string> EndpointsOf(const Server& s, Target target) {
+  if (target == Target::kAll) return s.endpoints;
+  const std::optional<size_t> leader = LeaderOf(s);
+  if (!leader) Fatal(s.name + ": no member says it leads");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.endpoints.size(); ++i) {
+    if ((i == *leader) == (target == Target::kLeader)) out.push_back(s.endpoints[i]);
+  }
+  return out;
+}
 
 // `n` channels, each its own TCP connection (a local subchannel pool, and
 // an argument that differs, keep gRPC from sharing one).
@@ -168,7 +192,7 @@ struct Client {
 class Load {
  public:
   Load(const Server& server, const Row& row) : row_(row) {
-    for (const auto& channel : Connections(server.endpoints, row.connections)) {
+    for (const auto& channel : Connections(EndpointsOf(server, row.target), row.connections)) {
       kv_.push_back(pb::KV::NewStub(channel));
       lease_.push_back(pb::Lease::NewStub(channel));
     }
@@ -566,6 +590,11 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
       {"range 8/64", Op::kRange, 8, 64},
       {"range 100/1000", Op::kRange, 100, 1000},
       {"serializable range 8/64", Op::kRangeSerializable, 8, 64},
+      // A cluster's reads from its leader alone, and from its followers
+      // alone (issue 13: follower reads).
+      {"range 8/64 on the leader", Op::kRange, 8, 64, Target::kLeader},
+      {"range 8/64 on followers", Op::kRange, 8, 64, Target::kFollowers},
+      {"serializable range 8/64 on followers", Op::kRangeSerializable, 8, 64, Target::kFollowers},
       {"k8s update txn 8/64", Op::kKubernetesUpdate, 8, 64},
       {"txn of 4 puts 8/64", Op::kMultiKeyPut, 8, 64},
       // 1,000 writers of 4 random keys among 10,000: on a strata cluster
@@ -586,6 +615,7 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
     Populate(s);
     for (const Row& row : rows) {
       if (!options.only.empty() && row.name.find(options.only) == std::string::npos) continue;
+      if (row.target != Target::kAll && options.nodes == 1) continue;  // no leader to tell
       std::vector<Measurement> runs;
       for (int r = 0; r < options.runs; ++r) {
         std::fprintf(stderr, "etcd-api: %s x%d %s, run %d of %d\n", name.c_str(), options.nodes,

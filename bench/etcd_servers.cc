@@ -134,6 +134,21 @@ void StopServer(Server& s) {
   std::filesystem::remove_all(s.dir);
 }
 
+std::optional<size_t> LeaderOf(const Server& s) {
+  for (size_t i = 0; i < s.endpoints.size(); ++i) {
+    auto stub = pb::Maintenance::NewStub(
+        grpc::CreateChannel(s.endpoints[i], grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+    pb::StatusResponse resp;
+    if (stub->Status(&ctx, pb::StatusRequest(), &resp).ok() && resp.leader() != 0 &&
+        resp.leader() == resp.header().member_id()) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
 void KillMember(Server& s, size_t member) {
   ::kill(s.pids[member], SIGKILL);
   WaitChild(s.pids[member]);

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ void StopServer(Server& s);
 // answers a Range).
 void KillMember(Server& s, size_t member);
 void RestartMember(Server& s, size_t member);
+// The member that says it leads (Maintenance.Status names itself as the
+// leader), or nullopt.
+std::optional<size_t> LeaderOf(const Server& s);
 // Waits until `endpoint` answers a Range (an etcd member: once it has a
 // leader); dies (Fatal) after 15 s.
 void WaitServing(const std::string& name, const std::string& endpoint);

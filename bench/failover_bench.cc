@@ -28,23 +28,6 @@ constexpr int kWriters = 4;
 // A write not answered by then is given up and sent to the next member.
 constexpr auto kWriteDeadline = std::chrono::milliseconds(250);
 
-// The member that says it leads (Maintenance.Status: its leader is
-// itself), or nullopt.
-std::optional<size_t> Leader(const Server& s) {
-  for (size_t i = 0; i < s.endpoints.size(); ++i) {
-    auto stub = pb::Maintenance::NewStub(
-        grpc::CreateChannel(s.endpoints[i], grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
-    pb::StatusResponse resp;
-    if (stub->Status(&ctx, pb::StatusRequest(), &resp).ok() && resp.leader() != 0 &&
-        resp.leader() == resp.header().member_id()) {
-      return i;
-    }
-  }
-  return std::nullopt;
-}
-
 // Clients putting one key each, member after member, as a client that
 // retries on another member does.
 class Writers {
@@ -119,7 +102,7 @@ std::vector<double> MeasureKills(const std::string& name, const std::string& bin
     std::this_thread::sleep_for(std::chrono::seconds(2));
     for (int k = 0; k < kills; ++k) {
       std::optional<size_t> leader;
-      for (int i = 0; i < 200 && !(leader = Leader(s)); ++i) {
+      for (int i = 0; i < 200 && !(leader = LeaderOf(s)); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
       if (!leader) Fatal(name + ": no leader within 10 s");

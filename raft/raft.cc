@@ -151,6 +151,14 @@ Index Raft::MatchOf(NodeId member) const {
   return it == progress_.end() ? 0 : it->second.match;
 }
 
+bool Raft::Active(NodeId member) const {
+  if (role_ != RaftRole::kLeader) return false;
+  if (member == config_.id) return true;
+  auto it = progress_.find(member);
+  return it != progress_.end() && it->second.heard_at != 0 &&
+         ticks_ + 1 - it->second.heard_at < static_cast<uint64_t>(config_.election_ticks);
+}
+
 std::optional<Index> Raft::ProposeConfChange(ConfChange change) {
   if (role_ != RaftRole::kLeader || transferee_ != kNobody) return std::nullopt;
   // One change at a time, each after the leader's first commit of its term.
@@ -269,6 +277,7 @@ void Raft::Send(Message message) {
 // --- time --------------------------------------------------------------------
 
 void Raft::Tick() {
+  ++ticks_;
   if (role_ != RaftRole::kLeader) {
     // Learners and members removed never campaign; their time since the
     // leader was heard still runs, so a lease of theirs ends and they
@@ -439,6 +448,7 @@ Raft::Progress* Raft::HeardFrom(NodeId peer) {
   auto it = progress_.find(peer);
   if (it == progress_.end()) return nullptr;
   it->second.recently_active = true;
+  it->second.heard_at = ticks_ + 1;  // 0 stays "never"
   return &it->second;
 }
 

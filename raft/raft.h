@@ -123,6 +123,10 @@ class Raft final {
   // not a member, or elsewhere); a learner near the leader's last index
   // may be promoted without stalling commits.
   Index MatchOf(NodeId member) const;
+  // On the leader: whether `member` answered within the last election
+  // timeout (itself: always). etcd's strict reconfiguration check counts
+  // such members before a change that could cost the majority.
+  bool Active(NodeId member) const;
   NodeId transferring_to() const { return transferee_; }
 
   // The driver learned that `leader` is gone (its connection to this
@@ -172,6 +176,7 @@ class Raft final {
     bool paused = false;  // probing and waiting for an answer
     size_t inflight = 0;
     bool recently_active = false;  // heard from since the last quorum check
+    uint64_t heard_at = 0;         // the leader's tick it was last heard at (0: never)
     // A snapshot sent and not yet answered (its index), and the
     // heartbeats answered since, after which it is sent again.
     Index pending_snapshot = 0;
@@ -243,6 +248,7 @@ class Raft final {
   NodeId leader_ = kNobody;
   RaftRole role_ = RaftRole::kFollower;
 
+  uint64_t ticks_ = 0;           // ticks since this member started
   int election_elapsed_ = 0;     // ticks since the leader, or a granted vote, was heard
   int randomized_timeout_ = 0;   // this round's election timeout
   int heartbeat_elapsed_ = 0;    // leader: ticks since the last heartbeats

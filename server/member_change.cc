@@ -39,6 +39,27 @@ std::optional<MemberChange> DecodeMemberChange(std::string_view bytes) {
   return change;
 }
 
+namespace {
+
+size_t Majority(size_t voters) { return voters / 2 + 1; }
+
+// Voters that answered the leader within an election timeout (`except`
+// left out).
+size_t ActiveVoters(const raft::Raft& leader, uint64_t except = 0) {
+  size_t active = 0;
+  for (raft::NodeId voter : leader.voters()) {
+    if (voter != except && leader.Active(voter)) ++active;
+  }
+  return active;
+}
+
+ServiceError NotEnoughStarted() {
+  return {ErrorCode::kFailedPrecondition,
+          "etcdserver: re-configuration failed due to not enough started members"};
+}
+
+}  // namespace
+
 service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
                                                   const raft::Raft& leader) {
   const bool voter = leader.voters().count(change.id) != 0;
@@ -55,6 +76,10 @@ service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
         return ServiceError{ErrorCode::kFailedPrecondition,
                             "etcdserver: too many learner members in cluster"};
       }
+      // A voter that has not started yet counts against the majority.
+      if (!as_learner && ActiveVoters(leader) < Majority(leader.voters().size() + 1)) {
+        return NotEnoughStarted();
+      }
       return raft::ConfChange{
           as_learner ? raft::ConfChange::Kind::kAddLearner : raft::ConfChange::Kind::kAddVoter,
           change.id, change.peer_url};
@@ -62,6 +87,9 @@ service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
     case MemberChange::Kind::kRemove:
       if (!voter && !learner) {
         return ServiceError{ErrorCode::kNotFound, "etcdserver: member not found"};
+      }
+      if (voter && ActiveVoters(leader, change.id) < Majority(leader.voters().size() - 1)) {
+        return NotEnoughStarted();
       }
       return raft::ConfChange{raft::ConfChange::Kind::kRemove, change.id, ""};
     case MemberChange::Kind::kPromote:
@@ -77,6 +105,10 @@ service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
         return ServiceError{ErrorCode::kFailedPrecondition,
                             "etcdserver: can only promote a learner member which is in sync with "
                             "leader"};
+      }
+      if (ActiveVoters(leader) + (leader.Active(change.id) ? 1 : 0) <
+          Majority(leader.voters().size() + 1)) {
+        return NotEnoughStarted();
       }
       return raft::ConfChange{raft::ConfChange::Kind::kAddVoter, change.id, ""};
   }

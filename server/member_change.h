@@ -60,7 +60,11 @@ inline constexpr double kPromotableShare = 0.9;
 
 // On the leader: the Raft change that does `change`, or etcd's error for
 // it (a peer URL a member has, a member not found, a promotion of a voter
-// or of a learner that is behind, a second learner).
+// or of a learner that is behind, a second learner), with etcd's strict
+// reconfiguration check (its default): a voter added, removed or promoted
+// must leave a majority of voters that answered the leader within an
+// election timeout ("not enough started members"), so a change never
+// costs the cluster its majority.
 service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
                                                   const raft::Raft& leader);
 

@@ -25,6 +25,7 @@ replicated: one Raft group, as etcd), through clients we did not write
   id, its number in Raft, derives from it);
 - a member started again with an empty data directory is refused (the
   group holds another incarnation of it) and says so; the others go on;
+  a fourth voter refused meanwhile (etcd's strict reconfiguration check);
   removed (etcdctl member remove) and added again as a learner (member add
   --learner), it starts from an empty disk, catches up under the writers
   and is promoted (member promote) once in sync;
@@ -351,8 +352,16 @@ class ReplicatedTest(unittest.TestCase):
             self.assertIn(leader_of(self.cluster), others)
             self.assertIn("data directory was replaced or wiped", member.log())
 
-            # Removed, and added again as a learner with the same peer URL.
             survivor = endpoints[others[0]]
+            # etcd's strict check: with one of three refused (unheard by the
+            # leader for more than an election timeout), a fourth voter would
+            # leave two of four, not a majority: refused.
+            time.sleep(1.5)
+            _, err = etcdctl(survivor, "member", "add", "m9",
+                             "--peer-urls=http://127.0.0.1:%d" % free_port(), check=False)
+            self.assertIn("not enough started members", err)
+
+            # Removed, and added again as a learner with the same peer URL.
             out, _ = etcdctl(survivor, "member", "list", "-w", "json")
             victim_id = {m["name"]: m["ID"] for m in json.loads(out)["members"]}[
                 self.cluster.names[victim]]

@@ -97,6 +97,45 @@ TEST(MemberChangeTest, TheLeaderChecksAChangeAgainstTheMembers) {
   EXPECT_EQ(planned.value(), (ConfChange{ConfChange::Kind::kAddVoter, 4}));
 }
 
+// etcd's strict reconfiguration check: a voter added or removed must leave
+// a majority of voters that answer the leader.
+TEST(MemberChangeTest, AChangeThatWouldCostTheMajorityIsRefused) {
+  raft::RaftGroup group(4, {}, {}, /*voters=*/3);
+  ASSERT_TRUE(group.Elect(1));
+  ASSERT_TRUE(group.node(1).Propose("a").has_value());
+  group.DriveAll();
+  group.DeliverAll();
+  group.DriveAll();
+  const MemberChange add_voter{MemberChange::Kind::kAdd, 4, "http://h4:1"};
+  EXPECT_TRUE(PlanMemberChange(add_voter, group.node(1)).ok()) << "all three answer";
+  EXPECT_TRUE(PlanMemberChange({MemberChange::Kind::kRemove, 2, ""}, group.node(1)).ok());
+
+  // Node 3 stops answering for an election timeout; 2 still does.
+  group.Crash(3);
+  for (int i = 0; i < 12; ++i) {
+    group.Tick(1);
+    group.DriveAll();
+    group.DeliverAll();
+  }
+  const raft::Raft& leader = group.node(1);
+  ASSERT_EQ(leader.role(), raft::RaftRole::kLeader);
+  EXPECT_TRUE(leader.Active(2));
+  EXPECT_FALSE(leader.Active(3));
+  const std::string refusal =
+      "etcdserver: re-configuration failed due to not enough started members";
+  auto planned = PlanMemberChange(add_voter, leader);
+  ASSERT_FALSE(planned.ok()) << "two of four would not be a majority";
+  EXPECT_EQ(planned.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(planned.error().message, refusal);
+  planned = PlanMemberChange({MemberChange::Kind::kRemove, 2, ""}, leader);
+  ASSERT_FALSE(planned.ok()) << "one of two would not be a majority";
+  EXPECT_EQ(planned.error().message, refusal);
+  EXPECT_TRUE(PlanMemberChange({MemberChange::Kind::kRemove, 3, ""}, leader).ok())
+      << "the one that does not answer may go";
+  EXPECT_TRUE(PlanMemberChange({MemberChange::Kind::kAddLearner, 4, "http://h4:1"}, leader).ok())
+      << "a learner does not count";
+}
+
 TEST(MemberChangeTest, AnswersCarryTheMembersOrEtcdsError) {
   const std::vector<MemberInfo> members = {
       {0xfedcba9876543210, "m0", "http://10.0.0.1:2380", {"http://10.0.0.1:2379"}, false},
