@@ -69,10 +69,18 @@ ops::HttpResponse KeyTimeline(const EtcdServer::Impl& s, const ops::HttpListener
     }
     limit = std::min(asked, kMaxTimelineVersions);
   }
-  const int64_t current = s.kv->current_revision();
+  // One node's store, or a replicated member's own copy (kept alive while
+  // read: a restore replaces it).
+  const std::shared_ptr<const MvccStore> engine =
+      s.replicated ? s.replicated->Engine()
+                   : std::shared_ptr<const MvccStore>(std::shared_ptr<void>(), s.store);
+  const int64_t current =
+      s.replicated ? s.replicated->current_revision() : s.kv->current_revision();
+  const int64_t compacted =
+      s.replicated ? s.replicated->compact_revision() : s.kv->compact_revision();
   // Never past what is answered to clients (the engine may hold newer).
   auto h =
-      s.store->History(key->second, std::nullopt, Timestamp(static_cast<uint64_t>(current)), limit);
+      engine->History(key->second, std::nullopt, Timestamp(static_cast<uint64_t>(current)), limit);
   if (!h.ok()) return JsonError(500, h.status().message());
   const auto txns = s.txns->Stats();
 
@@ -81,8 +89,8 @@ ops::HttpResponse KeyTimeline(const EtcdServer::Impl& s, const ops::HttpListener
   w.BeginObject();
   w.Key("key").String(Printable(key->second, 256));
   w.Key("current_revision").Int(current);
-  w.Key("compact_revision").Int(std::max<int64_t>(0, s.kv->compact_revision()));
-  w.Key("low_water_mark").Int(static_cast<int64_t>(s.store->compaction_horizon().value()));
+  w.Key("compact_revision").Int(std::max<int64_t>(0, compacted));
+  w.Key("low_water_mark").Int(static_cast<int64_t>(engine->compaction_horizon().value()));
   w.Key("snapshots").BeginArray();
   for (const auto& t : txns.snapshots) {
     w.BeginObject().Key("txn_id").Uint(t.id).Key("revision").Int(t.revision).EndObject();

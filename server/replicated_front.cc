@@ -103,12 +103,14 @@ class ReplicatedFront::ReplicaState final : public replication::ReplicatedState 
   void SaveFinished() override { replica.SaveFinished(); }
 
   KvReplica replica;
+  std::atomic<size_t> live_leases{0};  // as last applied, for other threads
 
  private:
   // What other threads read of the replica without its lock.
   void Published() {
     revision_->store(replica.revision());
     compacted_->store(replica.kv().compact_revision());
+    live_leases.store(replica.leases().size());
   }
 
   std::shared_mutex* mu_;
@@ -923,6 +925,11 @@ void ReplicatedFront::LeaseLeases(Done<std::vector<int64_t>> done) {
   }
 }
 
+std::shared_ptr<const MvccStore> ReplicatedFront::Engine() const {
+  std::shared_lock lock(replica_mu_);
+  return replica_->replica.shared_store();
+}
+
 ReplicatedFront::ReplicaFigures ReplicatedFront::Figures() const {
   std::shared_lock lock(replica_mu_);
   const service::KvReplica& replica = replica_->replica;
@@ -931,6 +938,7 @@ ReplicatedFront::ReplicaFigures ReplicatedFront::Figures() const {
   figures.compact_revision = replica.kv().compact_revision();
   figures.horizon = static_cast<int64_t>(replica.store().compaction_horizon().value());
   figures.live_keys = replica.kv().live_keys();
+  figures.live_leases = replica_->live_leases.load();
   return figures;
 }
 

@@ -189,7 +189,11 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
     int64_t compact_revision = 0;
     int64_t horizon = 0;  // the physical compaction (behind it while a save holds the sweep)
     int64_t live_keys = 0;
+    size_t live_leases = 0;
   };
+  // The member's own copy's engine, kept alive for a reader that outlasts
+  // a restore (/metrics, the dashboard's key timeline).
+  std::shared_ptr<const MvccStore> Engine() const;
   ReplicaFigures Figures() const;
   // What etcd's Maintenance.Snapshot streams of this member's own copy,
   // taken on the loop: the engine (kept alive), the leases and the

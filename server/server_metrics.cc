@@ -268,17 +268,24 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   // own copy (its one-node store stays empty).
   StoreStats st;
   int64_t compacted = 0, horizon = 0, live_keys = 0;
+  size_t leases = 0;
+  // The engine its figures come from (a replica's kept alive while read).
+  std::shared_ptr<const MvccStore> engine;
   if (s.replicated) {
     const auto figures = s.replicated->Figures();
     st = figures.store;
     compacted = figures.compact_revision;
     horizon = figures.horizon;
     live_keys = figures.live_keys;
+    leases = figures.live_leases;
+    engine = s.replicated->Engine();
   } else {
     st = s.store->GetStats();
     compacted = s.kv->compact_revision();
     horizon = static_cast<int64_t>(s.store->compaction_horizon().value());
     live_keys = s.kv->live_keys();
+    leases = s.leases->size();
+    engine = std::shared_ptr<const MvccStore>(std::shared_ptr<void>(), s.store);
   }
   const int64_t revision = s.CurrentRevision();
   // A replicated member knows whether there is a leader and whether it is
@@ -436,13 +443,13 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
       static_cast<double>(txns.conflicts));
   One(out, "counter", "strata_txn_expired_total", "Interactive transactions expired while idle.",
       static_cast<double>(txns.expired));
-  One(out, "gauge", "strata_leases", "Live leases.", static_cast<double>(s.leases->size()));
+  One(out, "gauge", "strata_leases", "Live leases.", static_cast<double>(leases));
   {
     static const std::vector<uint64_t> kBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024};
     MutexLock lock(s.versions_per_key_mu);
     const auto now = std::chrono::steady_clock::now();
     if (s.versions_per_key.empty() || now - s.versions_per_key_at > std::chrono::seconds(30)) {
-      s.versions_per_key = s.store->VersionsPerKey(kBounds);
+      s.versions_per_key = engine->VersionsPerKey(kBounds);
       s.versions_per_key_at = now;
     }
     out.Histogram("strata_mvcc_versions_per_key",

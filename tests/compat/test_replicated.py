@@ -5,7 +5,9 @@ replicated: one Raft group, as etcd), through clients we did not write
 - an etcdctl session: a write on any member is read on every member
   (linearizable and serializable), revisions numbered as one etcd numbers
   them, a Txn, a past revision, compaction, a watch, a lease granted,
-  attached, asked about, kept alive and revoked through different members;
+  attached, asked about, kept alive and revoked through different members
+  (each member's /metrics counting it, its dashboard's key timeline
+  showing its own copy's versions);
   what is not served yet says so;
 - leases: one left alone ends on every member, not before its TTL; one
   kept alive by etcdctl outlives the leader's kill -9 and ends once no
@@ -143,6 +145,19 @@ class ReplicatedTest(unittest.TestCase):
         self.assertIn("keepalived with TTL(30)", out)
         out, _ = etcdctl(c, "lease", "list")
         self.assertIn(lease, out)
+        # Each member's /metrics counts its own copy's leases, and its
+        # dashboard's key timeline shows its own copy's versions.
+        for port in self.cluster.metrics_ports:
+            deadline = time.time() + 5
+            while metrics_of(port).get("strata_leases") != 1 and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(metrics_of(port).get("strata_leases"), 1)
+            with urllib.request.urlopen("http://127.0.0.1:%d/dashboard/key?key=greeting"
+                                        % port, timeout=5) as r:
+                timeline = json.loads(r.read().decode())
+            self.assertIn("again", [v.get("value") for v in timeline["versions"]])
+            self.assertGreaterEqual(timeline["current_revision"], 6)
+            self.assertEqual(timeline["compact_revision"], 3)
         _, err = etcdctl(a, "put", "other", "x", "--lease", "1234", check=False)
         self.assertIn("requested lease not found", err)
         etcdctl(c, "lease", "revoke", lease)
