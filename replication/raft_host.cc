@@ -119,7 +119,7 @@ void RaftHost::StartGroup(GroupId group, RaftStorage stored) {
   multi_.AddGroup(group, ConfigFor(group, std::move(voters)), std::move(stored));
 }
 
-Status RaftHost::CreateGroup(GroupId group, std::vector<NodeId> voters) {
+Status RaftHost::CreateGroup(GroupId group, std::vector<NodeId> voters, std::string initial) {
   if (Status status = health(); !status.ok()) return status;
   if (groups_.count(group) != 0) {
     return Status::PreconditionFailed("group " + std::to_string(group) + " is on this node");
@@ -141,6 +141,16 @@ Status RaftHost::CreateGroup(GroupId group, std::vector<NodeId> voters) {
     first.hard_state = raft::HardState{1, raft::kNobody, voters.size()};
   }
   RaftStorage stored;
+  if (!initial.empty() && !voters.empty()) {
+    // A state to start from is a snapshot just after those entries (index
+    // n + 1, term 1), which compacts them: a first member started without
+    // it (its log ends at n, of the same term) is behind every member that
+    // has it, never elected by them, and brought up by the snapshot.
+    stored.snapshot =
+        raft::Snapshot{voters.size() + 1, 1, raft::ConfState{voters, {}}, std::move(initial)};
+    first.entries.clear();
+    first.hard_state.commit = stored.snapshot.index;
+  }
   store_->StageCompaction(group, stored.snapshot);
   store_->Stage(group, first);
   if (Status committed = store_->Commit(); !committed.ok()) return committed;

@@ -127,9 +127,12 @@ class RaftHost final {
 
   // Starts this node's member of a new group. `voters`: the group's first
   // members (the same on each of them), or none for a member that joins an
-  // existing group and learns its members from the leader. Durable when
+  // existing group and learns its members from the leader. `initial`: the
+  // state the group starts from (bytes Restore takes, the same on each
+  // first member: a backup restored), "" for the empty state. Durable when
   // it returns.
-  Status CreateGroup(raft::GroupId group, std::vector<raft::NodeId> voters);
+  Status CreateGroup(raft::GroupId group, std::vector<raft::NodeId> voters,
+                     std::string initial = "");
   // Stops this node's member of `group` and forgets its state; what waits
   // on it fails.
   Status RemoveGroup(raft::GroupId group);

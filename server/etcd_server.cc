@@ -1249,6 +1249,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     replicated.members = options.cluster_members;
     replicated.token = options.initial_cluster_token;
     replicated.join_existing = options.join_existing;
+    replicated.initial_state = options.replicated_initial_state;
     replicated.client_urls = options.advertise_client_urls;
     replicated.listen_peer = options.listen_peer;
     replicated.raft_dir = options.data_dir + "/raft";
@@ -1273,6 +1274,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     auto front = ReplicatedFront::Start(std::move(replicated));
     if (!front.ok()) return front.status();
     impl->replicated = std::move(*front);
+    std::string().swap(impl->options.replicated_initial_state);  // in the Raft log now
     // Its number in the group, which derives from its --initial-cluster
     // entry (etcd requires that to be its advertised peer URL).
     impl->identity.member_id = impl->replicated->self_id();

@@ -68,6 +68,9 @@ struct ServerOptions {
   // a running cluster (etcdctl member add), which learns its members from
   // the leader.
   bool join_existing = false;
+  // A replicated cluster started from a backup (--restore): a node
+  // snapshot's bytes, the state every first member's group starts from.
+  std::string replicated_initial_state;
   // etcd's --snapshot-count: entries applied between two snapshots of a
   // replicated member's state (0: the default, 10,000).
   uint64_t snapshot_count = 0;

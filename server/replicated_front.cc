@@ -218,8 +218,13 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
               o.self + " --peer-urls=<this member's peer URL>)");
       }
     }
-    if (Status created = front->host_->CreateGroup(kGroup, voters); !created.ok()) return created;
+    if (Status created = front->host_->CreateGroup(
+            kGroup, voters, o.join_existing ? std::string() : o.initial_state);
+        !created.ok()) {
+      return created;
+    }
   }
+  std::string().swap(front->options_.initial_state);  // in the Raft log now
 
   // A leader's stream into this member ends when its process dies: its
   // followers campaign without waiting out its lease (Raft's

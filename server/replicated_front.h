@@ -93,8 +93,11 @@ struct ReplicatedFrontOptions {
   // group (etcdctl member add) and learns its members from the leader.
   bool join_existing = false;
   std::vector<std::string> client_urls;  // this member's, published to the others
-  std::string listen_peer;               // host:port of this member's peer port
-  std::string raft_dir;                  // the Raft log (created if missing)
+  // The state a new group starts from (a node snapshot: --restore), ""
+  // for an empty key space; the same on every first member.
+  std::string initial_state;
+  std::string listen_peer;  // host:port of this member's peer port
+  std::string raft_dir;     // the Raft log (created if missing)
   std::shared_ptr<grpc::ServerCredentials> peer_server_credentials;  // null: plain text
   std::shared_ptr<grpc::ChannelCredentials> peer_channel_credentials;
   std::shared_ptr<PeerFaults> peer_faults;  // tests only

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,8 @@
 #include "server/etcd_server.h"
 #include "service/cluster_kv.h"
 #include "service/snapshot.h"
+#include "storage/file_util.h"
+#include "strata/mvcc_store.h"
 
 namespace {
 
@@ -413,11 +416,39 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  if (!restore_file.empty()) {
-    if (o.replicated) {
-      LogLine("--restore does not restore a replicated member yet (docs/REPLICATION.md)");
+  if (!restore_file.empty() && o.replicated) {
+    // Every first member starts its group from the same snapshot.
+    if (restore_revision != 0 || o.join_existing) {
+      LogLine(restore_revision != 0
+                  ? "--restore-revision does not restore a replicated member yet: restore the "
+                    "snapshot into one node with it, and save that one's snapshot"
+                  : "--restore starts a new replicated cluster: not with "
+                    "--initial-cluster-state existing (a member added learns the state from "
+                    "the leader)");
       return 2;
     }
+    std::error_code ec;
+    if (std::filesystem::exists(o.data_dir + "/raft", ec)) {
+      LogLine("--restore: " + o.data_dir + " already holds a member's Raft log");
+      return 2;
+    }
+    auto bytes = strata::storage::ReadWholeFile(restore_file);
+    if (!bytes.ok()) {
+      LogError("cannot restore: " + std::string(bytes.status().message()));
+      return 1;
+    }
+    strata::MvccStore check;
+    auto report = strata::service::RestoreNodeSnapshot(*bytes, &check, nullptr);
+    if (!report.ok()) {
+      LogError("cannot restore " + restore_file +
+               " as a replicated member's state: " + std::string(report.status().message()));
+      return 1;
+    }
+    LogLine("starting the replicated cluster from " + restore_file + ": revision " +
+            std::to_string(report.value().revision) + ", " + std::to_string(report.value().keys) +
+            " keys");
+    o.replicated_initial_state = std::move(*bytes);
+  } else if (!restore_file.empty()) {
     if (o.in_memory) {
       LogLine("--restore needs a --data-dir (not --in-memory)");
       return 2;
@@ -459,6 +490,7 @@ int main(int argc, char** argv) {
   }
   LogLine("starting member " + o.name + (o.in_memory ? " in memory" : " in " + o.data_dir));
   auto server = strata::server::EtcdServer::Start(o);
+  std::string().swap(o.replicated_initial_state);  // in the member's Raft log now
   if (!server.ok()) {
     LogError("cannot start: " + std::string(server.status().message()));
     return 1;

@@ -22,7 +22,8 @@ replicated: one Raft group, as etcd), through clients we did not write
 - etcdctl endpoint status, endpoint hashkv and member list across the
   members (one leader named everywhere, one history's hash), move-leader
   to a follower, defrag; etcdctl snapshot save from a member, restored by
-  strata-ctl as one node with the same keys and history's hash;
+  strata-ctl as one node with the same keys and history's hash, and a new
+  three-member cluster started from it with --restore;
 - a member started again with another cluster token is refused (its member
   id, its number in Raft, derives from it);
 - a member started again with an empty data directory is refused (the
@@ -247,6 +248,18 @@ class ReplicatedTest(unittest.TestCase):
                 self.assertEqual(len(got["kvs"]), 21)
             else:
                 self.assertEqual(got[0]["HashKV"]["hash"], want[0]["HashKV"]["hash"])
+        # A new replicated cluster started from it (--restore on every
+        # member): every member holds the history and takes writes on from
+        # the snapshot's revision.
+        want = json.loads(etcdctl(endpoints[2], "get", "", "--prefix", "-w", "json")[0])
+        again = StrataCluster.started_for(
+            self, prefix="strata-replicated-restored-",
+            extra_args=["--cluster-mode", "replicated", "--restore", snap])
+        for endpoint in again.endpoints():
+            got = json.loads(etcdctl(endpoint, "get", "", "--prefix", "-w", "json")[0])
+            self.assertEqual(got["kvs"], want["kvs"])
+        out, _ = etcdctl(again.endpoints()[0], "put", "after-restore", "1", "-w", "json")
+        self.assertEqual(json.loads(out)["header"]["revision"], want["header"]["revision"] + 1)
 
     def test_leases_expire_by_the_leader_and_outlive_a_leader_change_when_kept_alive(self):
         endpoints = self.cluster.endpoints()

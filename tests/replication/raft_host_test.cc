@@ -253,5 +253,45 @@ TEST(RaftHostTest, AMemberAddedBeforeAnySnapshotLearnsTheFirstMembersFromTheLog)
   EXPECT_EQ(cluster.host(4)->raft().group(1)->voters(), (std::set<NodeId>{1, 2, 3, 4}));
 }
 
+// A group started from a state (a backup restored) on its first members:
+// it applies on from there; a first member started without it (its log
+// ends before that state) is behind the others, never elected by them, and
+// brought up by their snapshot; a member added later gets it too.
+TEST(RaftHostTest, AGroupStartedFromAStateCarriesItToEveryMember) {
+  Cluster cluster(4, 1, 7);
+  for (NodeId id = 1; id <= 4; ++id) ASSERT_TRUE(cluster.host(id)->RemoveGroup(1).ok());
+  const std::string restored = "backup-1\nbackup-2\n";
+  for (NodeId id = 1; id <= 2; ++id) {
+    ASSERT_TRUE(cluster.host(id)->CreateGroup(1, {1, 2, 3}, restored).ok());
+  }
+  ASSERT_TRUE(cluster.host(3)->CreateGroup(1, {1, 2, 3}).ok()) << "without the state";
+  ASSERT_TRUE(cluster.host(4)->CreateGroup(1, {}).ok());
+  EXPECT_EQ(CommandsOf(cluster.host(1)->state(1)),
+            (std::vector<std::string>{"backup-1", "backup-2"}));
+  cluster.Heal();
+  NodeId leader = 0;
+  for (NodeId id = 1; id <= 3; ++id) {
+    if (cluster.host(id)->raft().group(1)->role() == RaftRole::kLeader) leader = id;
+  }
+  ASSERT_TRUE(leader == 1 || leader == 2) << "the member without the state led: " << leader;
+  cluster.Propose(leader, 1);
+  Status added;
+  cluster.host(leader)->ProposeConfChange(1, ConfChange{ConfChange::Kind::kAddVoter, 4},
+                                          [&](Status status) { added = std::move(status); });
+  cluster.Heal();
+  ASSERT_TRUE(added.ok()) << added.message();
+  const std::vector<std::string>& first = CommandsOf(cluster.host(1)->state(1));
+  ASSERT_GE(first.size(), 3u) << "the state, then what was proposed since";
+  EXPECT_EQ(first[0], "backup-1");
+  EXPECT_EQ(first[1], "backup-2");
+  for (NodeId id = 2; id <= 4; ++id) {
+    EXPECT_EQ(CommandsOf(cluster.host(id)->state(1)), first) << "node " << id;
+  }
+  EXPECT_GT(cluster.host(3)->stats().snapshots_restored, 0u);
+  cluster.Crash(3);
+  cluster.Start(3);
+  EXPECT_EQ(CommandsOf(cluster.host(3)->state(1)), CommandsOf(cluster.host(1)->state(1)));
+}
+
 }  // namespace
 }  // namespace strata::replication
