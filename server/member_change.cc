@@ -116,6 +116,7 @@ service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
 }
 
 std::optional<std::string> PeerHostPort(std::string_view url) {
+  if (url.size() > kMaxPeerUrlBytes) return std::nullopt;
   for (std::string_view scheme : {"http://", "https://"}) {
     if (url.substr(0, scheme.size()) != scheme) continue;
     std::string_view host_port = url.substr(scheme.size());

@@ -68,8 +68,10 @@ inline constexpr double kPromotableShare = 0.9;
 service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
                                                   const raft::Raft& leader);
 
-// The host:port of a peer URL (http:// or https://, a port, no path), or
-// nullopt: etcd's "given member URLs are invalid".
+// The host:port of a peer URL (http:// or https://, a port, no path, at
+// most kMaxPeerUrlBytes), or nullopt: etcd's "given member URLs are
+// invalid".
+inline constexpr size_t kMaxPeerUrlBytes = 1024;
 std::optional<std::string> PeerHostPort(std::string_view url);
 
 // The leader's answer: the members once the change is applied, or the

@@ -41,6 +41,8 @@ TEST(MemberChangeTest, PeerUrlsNeedASchemeAHostAndAPort) {
                           "http://h:", "http://h:23a0", "unix://h:1", "http://h:1/path"}) {
     EXPECT_EQ(PeerHostPort(bad), std::nullopt) << bad;
   }
+  EXPECT_EQ(PeerHostPort("http://" + std::string(kMaxPeerUrlBytes, 'h') + ":1"), std::nullopt)
+      << "a client's URL is bounded";
 }
 
 TEST(MemberChangeTest, TheLeaderChecksAChangeAgainstTheMembers) {
