@@ -69,11 +69,7 @@ ops::HttpResponse KeyTimeline(const EtcdServer::Impl& s, const ops::HttpListener
     }
     limit = std::min(asked, kMaxTimelineVersions);
   }
-  // One node's store, or a replicated member's own copy (kept alive while
-  // read: a restore replaces it).
-  const std::shared_ptr<const MvccStore> engine =
-      s.replicated ? s.replicated->Engine()
-                   : std::shared_ptr<const MvccStore>(std::shared_ptr<void>(), s.store);
+  const std::shared_ptr<const MvccStore> engine = s.KeySpaceEngine();
   const int64_t current =
       s.replicated ? s.replicated->current_revision() : s.kv->current_revision();
   const int64_t compacted =

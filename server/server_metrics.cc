@@ -269,8 +269,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   StoreStats st;
   int64_t compacted = 0, horizon = 0, live_keys = 0;
   size_t leases = 0;
-  // The engine its figures come from (a replica's kept alive while read).
-  std::shared_ptr<const MvccStore> engine;
+  const std::shared_ptr<const MvccStore> engine = s.KeySpaceEngine();
   if (s.replicated) {
     const auto figures = s.replicated->Figures();
     st = figures.store;
@@ -278,14 +277,12 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
     horizon = figures.horizon;
     live_keys = figures.live_keys;
     leases = figures.live_leases;
-    engine = s.replicated->Engine();
   } else {
     st = s.store->GetStats();
     compacted = s.kv->compact_revision();
     horizon = static_cast<int64_t>(s.store->compaction_horizon().value());
     live_keys = s.kv->live_keys();
     leases = s.leases->size();
-    engine = std::shared_ptr<const MvccStore>(std::shared_ptr<void>(), s.store);
   }
   const int64_t revision = s.CurrentRevision();
   // A replicated member knows whether there is a leader and whether it is

@@ -117,6 +117,13 @@ class EtcdServer::Impl {
 
   // What a header says outside a request: the newest revision, or in a
   // cluster this member's clock.
+  // The engine /metrics' figures and the dashboard's key timeline read:
+  // this node's store, or a replicated member's own copy (kept alive while
+  // read: a restore replaces it).
+  std::shared_ptr<const MvccStore> KeySpaceEngine() const {
+    if (replicated) return replicated->Engine();
+    return std::shared_ptr<const MvccStore>(std::shared_ptr<void>(), store);  // not owned
+  }
   int64_t CurrentRevision() const {
     return kv_front ? kv_front->current_revision() : kv->current_revision();
   }
