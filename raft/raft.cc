@@ -142,6 +142,21 @@ ConfState Raft::ConfAt(Index index) const {
 void Raft::LeaderUnreachable(NodeId leader) {
   if (role_ != RaftRole::kFollower || leader == kNobody || leader_ != leader) return;
   election_elapsed_ = std::max(election_elapsed_, config_.election_ticks);
+  if (!IsVoter(config_.id)) return;  // never campaigns
+  // The voters left, in id order, share the random part of the timeout:
+  // the first campaigns within its first slice, the second within the
+  // next. Each follower's draw over the whole span let two of them pick the
+  // same tick, campaign together and split the vote: a second timeout.
+  size_t rank = 0;
+  size_t left = 0;
+  for (NodeId voter : voters_) {
+    if (voter == leader) continue;
+    if (voter < config_.id) ++rank;
+    ++left;
+  }
+  const int slice = std::max(1, config_.election_ticks / static_cast<int>(std::max<size_t>(left, 1)));
+  randomized_timeout_ = config_.election_ticks + static_cast<int>(rank) * slice +
+                        static_cast<int>(random_() % static_cast<uint64_t>(slice));
 }
 
 Index Raft::MatchOf(NodeId member) const {

@@ -133,7 +133,9 @@ class Raft final {
   // member broke, as when its process dies). A follower of it leaves the
   // leader's lease at once (it grants a candidate's PreVote) and skips the
   // fixed part of its election timeout: it campaigns after the random part
-  // alone, so members that learn it together rarely campaign together. A
+  // alone. The voters left take turns in id order, each within its own
+  // slice of the random part, so members that learn it together do not
+  // campaign together (a split vote costs a whole timeout more). A
   // leader that is in fact alive is not deposed: its next heartbeat
   // restarts the timer, and a member still in its lease refuses the
   // PreVote. Failover after a crash then takes about half an election

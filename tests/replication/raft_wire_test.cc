@@ -9,6 +9,7 @@
 #include <string>
 
 #include "raft/raft.h"
+#include "replication/raft_coding.h"
 
 namespace strata::replication {
 namespace {
@@ -149,6 +150,26 @@ TEST(RaftWireTest, DamagedBatchesNeverCrashAMember) {
     ASSERT_LE(member.log().committed(), member.log().last_index());
   }
   EXPECT_GT(decoded_count, 1000);
+}
+
+// The log store appends each round's entries to one vector of all since
+// the last compaction: it grows geometrically, not by each round's count
+// (that moved the whole vector every round).
+TEST(RaftCodingTest, EntriesAppendedRoundAfterRoundReallocateLogarithmicallyOften) {
+  std::vector<Entry> entries;
+  int reallocations = 0;
+  for (raft::Index round = 0; round < 2000; ++round) {
+    std::string bytes;
+    const Entry entry{1, round + 1, "value"};
+    PutEntries(std::span<const Entry>(&entry, 1), &bytes);
+    storage::Decoder in(bytes);
+    const size_t capacity = entries.capacity();
+    ASSERT_TRUE(GetEntries(&in, round + 1, &entries));
+    if (entries.capacity() != capacity) ++reallocations;
+  }
+  ASSERT_EQ(entries.size(), 2000u);
+  EXPECT_EQ(entries.back().index, 2000u);
+  EXPECT_LE(reallocations, 12);
 }
 
 }  // namespace
