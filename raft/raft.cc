@@ -154,7 +154,8 @@ void Raft::LeaderUnreachable(NodeId leader) {
     if (voter < config_.id) ++rank;
     ++left;
   }
-  const int slice = std::max(1, config_.election_ticks / static_cast<int>(std::max<size_t>(left, 1)));
+  const int slice =
+      std::max(1, config_.election_ticks / static_cast<int>(std::max<size_t>(left, 1)));
   randomized_timeout_ = config_.election_ticks + static_cast<int>(rank) * slice +
                         static_cast<int>(random_() % static_cast<uint64_t>(slice));
 }
