@@ -323,8 +323,12 @@ void ReplicatedFront::Loop() {
                        : "the leader is " + NameOf(raft.leader()) + " (term " +
                              std::to_string(raft.term()) + ")");
     }
+    // Writes forwarded to a leader that is no longer one hear so now, not
+    // at the next tick: after a failover their clients retry at once.
+    const bool new_leader = raft.leader() != leader_.load() && raft.leader() != raft::kNobody;
     leader_ = raft.leader();
     term_ = raft.term();
+    if (new_leader && !tick) ExpireForwarded();
     learner_ = raft.learners().count(self_id_) != 0;
     TendLeadership();
     Publish();
