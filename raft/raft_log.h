@@ -11,6 +11,7 @@
 #define STRATA_RAFT_RAFT_LOG_H_
 
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "raft/raft_types.h"
@@ -28,6 +29,8 @@ class RaftLog final {
   Index last_index() const { return snapshot_index_ + entries_.size(); }
   Term last_term() const { return entries_.empty() ? snapshot_term_ : entries_.back().term; }
   Index snapshot_index() const { return snapshot_index_; }
+  // The entries kept, first_index() to last_index(), durable or not.
+  std::span<const Entry> entries() const { return entries_; }
   // The term of entry `index`: 0 before the log, the snapshot's term at its
   // index, nullopt past the end and for entries compacted away.
   std::optional<Term> TermAt(Index index) const;

@@ -40,7 +40,7 @@ void PutEntries(std::span<const Entry> entries, std::string* out) {
   }
 }
 
-bool GetEntries(Decoder* in, raft::Index first, std::vector<Entry>* entries) {
+bool GetEntries(Decoder* in, raft::Index first, std::vector<Entry>* entries, bool keep_data) {
   uint64_t count = 0;
   // Three bytes an entry at least.
   if (!in->Varint(&count) || count > in->rest().size() / 3) return false;
@@ -61,7 +61,7 @@ bool GetEntries(Decoder* in, raft::Index first, std::vector<Entry>* entries) {
     }
     entry.index = first + i;
     entry.type = static_cast<EntryType>(type);
-    entry.data.assign(data);
+    if (keep_data) entry.data.assign(data);
     entries->push_back(std::move(entry));
   }
   return true;

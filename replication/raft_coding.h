@@ -18,7 +18,10 @@ namespace strata::replication {
 // (varint term | u8 type | bytes data). The indexes are not written: a
 // reader numbers them from where they start, so they have no gaps.
 void PutEntries(std::span<const raft::Entry> entries, std::string* out);
-bool GetEntries(storage::Decoder* in, raft::Index first, std::vector<raft::Entry>* entries);
+// Without `keep_data`, the entries come without their data (checked, not
+// copied).
+bool GetEntries(storage::Decoder* in, raft::Index first, std::vector<raft::Entry>* entries,
+                bool keep_data = true);
 
 // varint voters, voters... | varint learners, learners...
 void PutConf(const raft::ConfState& conf, std::string* out);

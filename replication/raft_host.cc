@@ -91,6 +91,12 @@ Result<std::unique_ptr<RaftHost>> RaftHost::Open(NodeId id, std::string dir,
     Raft* raft = raw->multi_.group(group);
     return raft != nullptr ? std::string_view(raft->snapshot().data) : std::string_view();
   });
+  // Nor a second copy of every entry since the last compaction (its log
+  // holds each until then, and a rewrite finds them there).
+  host->store_->TakeEntryDataFrom([raw](GroupId group) -> std::span<const Entry> {
+    Raft* raft = raw->multi_.group(group);
+    return raft != nullptr ? raft->log().entries() : std::span<const Entry>();
+  });
   return host;
 }
 

@@ -80,7 +80,7 @@ std::optional<std::string> ApplySnapshot(Decoder* in, RaftStorage* state, bool k
   return std::nullopt;
 }
 
-std::optional<std::string> ApplyEntries(Decoder* in, RaftStorage* state) {
+std::optional<std::string> ApplyEntries(Decoder* in, RaftStorage* state, bool keep_data) {
   uint64_t first = 0;
   if (!in->Varint(&first)) return "malformed entries";
   if (first <= state->snapshot.index || first > LastIndex(*state) + 1) {
@@ -88,7 +88,7 @@ std::optional<std::string> ApplyEntries(Decoder* in, RaftStorage* state) {
            std::to_string(state->snapshot.index + 1) + ".." + std::to_string(LastIndex(*state));
   }
   state->entries.resize(first - state->snapshot.index - 1);
-  if (!GetEntries(in, first, &state->entries)) return "malformed entries";
+  if (!GetEntries(in, first, &state->entries, keep_data)) return "malformed entries";
   return std::nullopt;
 }
 
@@ -140,11 +140,11 @@ void EncodeEntries(GroupId group, std::span<const Entry> entries, std::string* p
 }
 
 void EncodeGroup(GroupId group, const RaftStorage& state, std::string_view snapshot_data,
-                 std::string* payload) {
+                 std::span<const Entry> entries, std::string* payload) {
   EncodeRemove(group, payload);
   PutSnapshot(group, state.snapshot, snapshot_data, /*keep_later=*/false, payload);
   EncodeHardState(group, state.hard_state, payload);
-  EncodeEntries(group, state.entries, payload);
+  EncodeEntries(group, entries, payload);
 }
 
 void EncodeRaftRecord(std::string_view payload, std::string* out) {
@@ -156,7 +156,7 @@ void EncodeRaftRecord(std::string_view payload, std::string* out) {
 }
 
 std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroups* groups,
-                                           bool keep_snapshot_data) {
+                                           bool keep_snapshot_data, bool keep_entry_data) {
   Decoder in(payload);
   while (!in.done()) {
     uint8_t op = 0;
@@ -178,7 +178,7 @@ std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroup
         break;
       }
       case Op::kEntries:
-        error = ApplyEntries(&in, &(*groups)[group]);
+        error = ApplyEntries(&in, &(*groups)[group], keep_entry_data);
         break;
       default:
         error = "an unknown operation " + std::to_string(op);

@@ -70,11 +70,12 @@ void EncodeSnapshot(raft::GroupId group, const raft::Snapshot& snapshot, bool ke
                     std::string* payload);
 void EncodeHardState(raft::GroupId group, const raft::HardState& state, std::string* payload);
 void EncodeEntries(raft::GroupId group, std::span<const raft::Entry> entries, std::string* payload);
-// A whole group's state as a rewrite writes it, its snapshot's data
-// `snapshot_data` (the stored state may not hold it, see
-// RaftLogStore::TakeSnapshotDataFrom).
+// A whole group's state as a rewrite writes it: its snapshot's data
+// `snapshot_data` and its entries `entries` (the stored state may hold
+// neither, see RaftLogStore::TakeDataFrom).
 void EncodeGroup(raft::GroupId group, const raft::RaftStorage& state,
-                 std::string_view snapshot_data, std::string* payload);
+                 std::string_view snapshot_data, std::span<const raft::Entry> entries,
+                 std::string* payload);
 
 // Appends the framed record (header and payload).
 void EncodeRaftRecord(std::string_view payload, std::string* out);
@@ -82,9 +83,11 @@ void EncodeRaftRecord(std::string_view payload, std::string* out);
 // Applies a round's operations to `groups`. On a malformed or inconsistent
 // payload (entries that leave a gap, a compaction that goes back) returns
 // what is wrong; `groups` may then hold part of the round. Without
-// `keep_snapshot_data`, snapshots are kept without their data.
+// `keep_snapshot_data`, snapshots are kept without their data; without
+// `keep_entry_data`, entries without theirs (their indexes and terms only).
 std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroups* groups,
-                                           bool keep_snapshot_data = true);
+                                           bool keep_snapshot_data = true,
+                                           bool keep_entry_data = true);
 
 // Reading records back from a segment's bytes.
 enum class RecordRead {

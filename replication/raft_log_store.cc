@@ -117,7 +117,8 @@ Status RaftLogStore::Commit() {
   // What the driver staged must make sense on what is stored: a round that
   // does not would not read back either, so it is not written.
   if (std::optional<std::string> error =
-          ApplyRaftRecord(payload, &groups_, /*keep_snapshot_data=*/!snapshot_source_)) {
+          ApplyRaftRecord(payload, &groups_, /*keep_snapshot_data=*/!snapshot_source_,
+                          /*keep_entry_data=*/!entries_source_)) {
     return Fail(Status::InvalidArgument("an inconsistent Raft round: " + *error));
   }
   std::string record;
@@ -156,15 +157,42 @@ Status RaftLogStore::WriteDurably(std::string_view bytes) {
   return Status::Ok();
 }
 
+namespace {
+
+// The part of `source` that is `stored` (same indexes, same terms), or
+// nothing if it does not hold them all.
+std::span<const raft::Entry> SourceEntries(std::span<const raft::Entry> source,
+                                           const std::vector<raft::Entry>& stored) {
+  if (source.empty() || stored.front().index < source.front().index) return {};
+  const size_t skip = stored.front().index - source.front().index;
+  if (source.size() - std::min(source.size(), skip) < stored.size()) return {};
+  source = source.subspan(skip, stored.size());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    if (source[i].index != stored[i].index || source[i].term != stored[i].term) return {};
+  }
+  return source;
+}
+
+}  // namespace
+
 Status RaftLogStore::Rewrite() {
   // A record a group: replaying a partial rewrite after a crash replaces
   // some groups by the same state, and the old segments are still there.
   std::string records;
   for (const auto& [group, state] : groups_) {
+    std::span<const raft::Entry> entries = state.entries;
+    if (entries_source_ && !entries.empty()) {
+      entries = SourceEntries(entries_source_(group), state.entries);
+      if (entries.empty()) {
+        ++stats_.rewrites_skipped;
+        written_since_rewrite_ = 0;
+        return Status::Ok();
+      }
+    }
     std::string payload;
     EncodeGroup(group, state,
                 snapshot_source_ ? snapshot_source_(group) : std::string_view(state.snapshot.data),
-                &payload);
+                entries, &payload);
     if (payload.size() > options_.max_record_bytes) {
       // A group's state too large for one record (its snapshot and the
       // entries since): no rewrite for now. The segments stay (the disk
@@ -199,6 +227,16 @@ void RaftLogStore::TakeSnapshotDataFrom(SnapshotSource source) {
   for (auto& [group, state] : groups_) {
     state.snapshot.data.clear();
     state.snapshot.data.shrink_to_fit();
+  }
+}
+
+void RaftLogStore::TakeEntryDataFrom(EntriesSource source) {
+  entries_source_ = std::move(source);
+  for (auto& [group, state] : groups_) {
+    for (raft::Entry& entry : state.entries) {
+      entry.data.clear();
+      entry.data.shrink_to_fit();
+    }
   }
 }
 

@@ -14,7 +14,9 @@
 // crash. The store keeps the durable state of every group in memory too
 // (`groups()`): it is what recovery returns, and what a rewrite writes
 // when the segments have grown past the live state: a new segment with
-// every live group in it, then the old segments deleted. So the disk
+// every live group in it, then the old segments deleted. Once its driver
+// runs the groups, the bulk of that state (snapshots, entries' data) is
+// read from the driver's Raft instead of kept twice. So the disk
 // holds at most about twice the live state plus rewrite_bytes (unless a
 // group's state is more than one record holds: then the rewrite waits).
 //
@@ -29,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -61,7 +64,8 @@ struct RaftLogStats {
   uint64_t syncs = 0;             // fdatasyncs (segment headers and rewrites too)
   uint64_t bytes = 0;             // written since Open
   uint64_t rewrites = 0;          // of the live state into a new segment
-  uint64_t rewrites_skipped = 0;  // a group's state was more than one record holds
+  uint64_t rewrites_skipped = 0;  // a group's state was more than one record holds, or its
+                                  // entries' source did not hold them
   uint64_t segments = 0;          // on disk now
   uint64_t torn_bytes = 0;        // cut off the last segment by recovery (a crash mid-write)
 };
@@ -84,6 +88,14 @@ class RaftLogStore final {
   // the data of the snapshot last staged for the group.
   using SnapshotSource = std::function<std::string_view(raft::GroupId)>;
   void TakeSnapshotDataFrom(SnapshotSource source);
+  // The same for the entries' data: `source` returns the group's entries
+  // in order (the driver's Raft log), holding at least those stored; the
+  // store keeps only their indexes and terms (each entry's data was in
+  // memory twice, and copied once more every round). A rewrite takes the
+  // data from the source; one that does not hold the stored entries, with
+  // their terms, postpones the rewrite (counted in rewrites_skipped).
+  using EntriesSource = std::function<std::span<const raft::Entry>(raft::GroupId)>;
+  void TakeEntryDataFrom(EntriesSource source);
 
   // Stages what `ready` asks to make durable for `group`: its snapshot,
   // entries and hard state.
@@ -118,6 +130,7 @@ class RaftLogStore final {
   storage::DirLock lock_;
   StoredGroups groups_;
   SnapshotSource snapshot_source_;  // set: groups_ hold no snapshot data
+  EntriesSource entries_source_;    // set: groups_ hold no entry data
   std::string staged_;              // the next record's payload
 
   std::vector<uint64_t> older_segments_;  // sequences, oldest first

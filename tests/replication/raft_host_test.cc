@@ -85,7 +85,8 @@ int SeedsToRun() {
 
 TEST(RaftHostTest, NothingAcknowledgedIsLostThroughCrashesAndTornWrites) {
   const int seeds = SeedsToRun();
-  int torn = 0, acknowledged = 0, compactions = 0, restored = 0, reads = 0;
+  int torn = 0, acknowledged = 0, compactions = 0, restored = 0, reads = 0, rewrites = 0,
+      rewrites_skipped = 0;
   for (uint32_t seed = 1; seed <= static_cast<uint32_t>(seeds); ++seed) {
     Cluster cluster(3, 3, seed);
     for (int step = 0; step < 4000; ++step) {
@@ -113,6 +114,8 @@ TEST(RaftHostTest, NothingAcknowledgedIsLostThroughCrashesAndTornWrites) {
     for (NodeId id = 1; id <= 3; ++id) {
       compactions += static_cast<int>(cluster.host(id)->stats().compactions);
       restored += static_cast<int>(cluster.host(id)->stats().snapshots_restored);
+      rewrites += static_cast<int>(cluster.host(id)->stats().log.rewrites);
+      rewrites_skipped += static_cast<int>(cluster.host(id)->stats().log.rewrites_skipped);
     }
     torn += cluster.torn_crashes;
     reads += cluster.reads_served;
@@ -123,8 +126,10 @@ TEST(RaftHostTest, NothingAcknowledgedIsLostThroughCrashesAndTornWrites) {
   EXPECT_GT(compactions, seeds);
   EXPECT_GT(restored, 0);
   EXPECT_GT(reads, seeds);
+  EXPECT_GT(rewrites, seeds);
   std::cout << "acknowledged " << acknowledged << ", crashes mid-write " << torn << ", compactions "
-            << compactions << ", snapshots restored " << restored << ", reads " << reads << "\n";
+            << compactions << ", snapshots restored " << restored << ", reads " << reads
+            << ", log rewrites " << rewrites << " (postponed " << rewrites_skipped << ")\n";
 }
 
 TEST(RaftHostTest, AnswersProposalsAndReadsAndBoundsThem) {
