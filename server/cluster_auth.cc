@@ -49,7 +49,7 @@ void ClusterAuthJournal::WriteCopies() {
 }
 
 Status ClusterAuthJournal::Save(const std::string& encoded, uint64_t replaces, std::string* newer) {
-  ClusterFront* front = front_.load(std::memory_order_acquire);
+  SharedAuthRecord* front = front_.load(std::memory_order_acquire);
   if (!front) return Status::Unavailable("the cluster member is not running");
   if (Status s = front->SaveAuth(encoded, replaces, newer, kSaveWait); !s.ok()) return s;
   KeepCopy(encoded);
@@ -62,7 +62,7 @@ std::optional<std::string> ClusterAuthJournal::Load() {
 }
 
 void ClusterAuthJournal::TokenAssigned(const std::string& token, const std::string& user) {
-  if (ClusterFront* front = front_.load(std::memory_order_acquire)) {
+  if (SharedAuthRecord* front = front_.load(std::memory_order_acquire)) {
     (void)front->TellAuthToken(token, user, kTellWait);
   }
 }

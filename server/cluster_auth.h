@@ -1,8 +1,9 @@
 // ClusterAuthJournal: where a cluster member's AuthStore keeps etcd's
 // users, roles and permissions, so that every member enforces the same.
 //
-//  - The state of record is one record in the cluster
-//    (service/cluster_auth_record.h). A change is saved there only over
+//  - The state of record is the cluster's (server/shared_auth_record.h): a
+//    record in a sharded cluster's key space (service/cluster_auth_record.h),
+//    replicated state of a replicated one. A change is saved there only over
 //    the revision it was made on; a member that had not heard of a newer
 //    change gets it back, takes it and makes its change again over it.
 //  - Once saved, the member tells every other member the new state and
@@ -26,7 +27,7 @@
 #include <thread>
 
 #include "base/mutex.h"
-#include "server/cluster_front.h"
+#include "server/shared_auth_record.h"
 #include "service/auth_store.h"
 
 namespace strata::server {
@@ -38,7 +39,7 @@ class ClusterAuthJournal final : public service::AuthJournal {
   ~ClusterAuthJournal() override;  // writes the copy still pending
 
   // The member, once started: saves before it fail with kUnavailable.
-  void Attach(ClusterFront* front) { front_.store(front, std::memory_order_release); }
+  void Attach(SharedAuthRecord* front) { front_.store(front, std::memory_order_release); }
   void Detach() { front_.store(nullptr, std::memory_order_release); }
   // A newer state another member made (from the member's loop): only the
   // copy needs writing.
@@ -52,7 +53,7 @@ class ClusterAuthJournal final : public service::AuthJournal {
   void WriteCopies();
 
   service::StoreAuthJournal* const copy_;
-  std::atomic<ClusterFront*> front_{nullptr};
+  std::atomic<SharedAuthRecord*> front_{nullptr};
   Mutex mu_;
   CondVar cv_;
   std::optional<std::string> pending_ STRATA_GUARDED_BY(mu_);  // the newest copy not yet written

@@ -29,6 +29,7 @@
 #include "server/kv_front.h"
 #include "server/kv_write_codec.h"
 #include "server/lease_front.h"
+#include "server/shared_auth_record.h"
 #include "service/auth_store.h"
 #include "service/cluster_auth_record.h"
 #include "service/cluster_kv.h"
@@ -79,7 +80,7 @@ struct ClusterFrontStats {
   service::ShardLocksStats lanes;  // writes of keys several members own
 };
 
-class ClusterFront final : public KvFront, public LeaseFront {
+class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthRecord {
  public:
   template <typename T>
   using Done = KvFront::Done<T>;
@@ -163,15 +164,15 @@ class ClusterFront final : public KvFront, public LeaseFront {
   // record's state in *newer; kUnavailable after `wait` (the save may
   // then still be made).
   Status SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,
-                  std::chrono::milliseconds wait);
+                  std::chrono::milliseconds wait) override;
   // Tells every other member of a new state or a token, waiting at most
   // `wait` for them all to have taken it (not for one that did not answer
   // the last time, for 10 s); how many did. One that did not reads the
   // state at its next look at the record; a token it did not get makes a
   // client authenticate again there.
-  size_t TellAuthState(const std::string& encoded, std::chrono::milliseconds wait);
+  size_t TellAuthState(const std::string& encoded, std::chrono::milliseconds wait) override;
   size_t TellAuthToken(const std::string& token, const std::string& user,
-                       std::chrono::milliseconds wait);
+                       std::chrono::milliseconds wait) override;
 
   // The member's clock as of its last loop turn: a header's revision
   // outside the key-value calls.

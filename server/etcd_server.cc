@@ -704,7 +704,9 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRespon
       return Finish(ToGrpc(source.error()));
     }
     engine_ = std::move(source.value().store);
-    writer_.emplace(engine_.get(), std::move(source.value().leases), "", source.value().revision,
+    // Users and roles as this member applied them.
+    writer_.emplace(engine_.get(), std::move(source.value().leases), s_->auth->EncodedState(),
+                    source.value().revision,
                     [front = s_->replicated.get()] { return front->compact_revision(); });
     estimate_ = engine_->GetStats().bytes;
     WriteNext();
@@ -1271,9 +1273,22 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     replicated.peer_server_credentials = std::move(links->served);
     replicated.peer_channel_credentials = std::move(links->presented);
     replicated.peer_faults = std::move(links->faults);
+    // Users and roles are the group's (server/replicated_auth.h): each
+    // state it applies goes to this member's AuthStore and its copy in
+    // data/auth, each token to the store.
+    replicated.auth_adopted = [auth = impl->auth.get(), journal = impl->cluster_auth_journal.get()](
+                                  const std::string& state) {
+      (void)auth->Adopt(state);
+      journal->KeepCopy(state);
+    };
+    replicated.token_adopted = [auth = impl->auth.get()](const std::string& token,
+                                                         const std::string& user) {
+      auth->AdoptToken(token, user);
+    };
     auto front = ReplicatedFront::Start(std::move(replicated));
     if (!front.ok()) return front.status();
     impl->replicated = std::move(*front);
+    impl->cluster_auth_journal->Attach(impl->replicated.get());
     std::string().swap(impl->options.replicated_initial_state);  // in the Raft log now
     // Its number in the group, which derives from its --initial-cluster
     // entry (etcd requires that to be its advertised peer URL).
@@ -1374,11 +1389,10 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   builder.RegisterService(impl->lease_service.get());
   builder.RegisterService(impl->maintenance_service.get());
   builder.RegisterService(impl->cluster_service.get());
+  builder.RegisterService(impl->auth_service.get());
   if (!impl->replicated) {
-    // A replicated key space serves no Auth nor strata.v1 yet
-    // (docs/REPLICATION.md).
+    // A replicated key space serves no strata.v1 yet (docs/REPLICATION.md).
     builder.RegisterService(impl->strata_service.get());
-    builder.RegisterService(impl->auth_service.get());
   }
   if (impl->not_served) {
     // What does not run over a cluster answers so, in a sentence.
@@ -1460,6 +1474,8 @@ EtcdServer::~EtcdServer() {
   impl_->auth_service.reset();
   if (impl_->cluster_auth_journal) impl_->cluster_auth_journal->Detach();
   impl_->cluster.reset();
+  // Its loop hands applied users and roles to the AuthStore below.
+  impl_->replicated.reset();
   impl_->compactor.reset();
   impl_->leases.reset();
   impl_->txns.reset();

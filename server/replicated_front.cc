@@ -1,6 +1,7 @@
 #include "server/replicated_front.h"
 
 #include <algorithm>
+#include <future>
 #include <mutex>
 #include <utility>
 
@@ -8,6 +9,7 @@
 #include "replication/raft_wire.h"
 #include "server/etcd_ids.h"
 #include "server/not_served.h"
+#include "server/replicated_auth.h"
 #include "service/kv_replica.h"
 #include "service/lease_rules.h"
 #include "service/replica_leases.h"
@@ -184,7 +186,17 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
         state->replica.set_lease_observer(
             [raw](int64_t id, int64_t ttl) { raw->LeaseChanged(id, ttl); });
         raw->replica_ = state.get();
-        auto registered = std::make_unique<replication::RegisteredState>(std::move(state));
+        // Users and roles around the key space, the registry of members
+        // around both.
+        auto authed = std::make_unique<AuthRecordState>(std::move(state));
+        authed->set_observers(
+            [raw](const std::string& encoded) {
+              if (raw->options_.auth_adopted) raw->options_.auth_adopted(encoded);
+            },
+            [raw](const std::string& token, const std::string& user) {
+              if (raw->options_.token_adopted) raw->options_.token_adopted(token, user);
+            });
+        auto registered = std::make_unique<replication::RegisteredState>(std::move(authed));
         registered->set_observer([raw](raft::NodeId id, const replication::MemberRecord* record) {
           raw->Learn(id, record);
         });
@@ -745,6 +757,33 @@ void ReplicatedFront::TendLeadership() {
   }
 }
 
+Status ReplicatedFront::SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,
+                                 std::chrono::milliseconds wait) {
+  Result<std::string> applied = AwaitApplied(AuthRecordState::SaveCommand(encoded, replaces), wait);
+  if (!applied.ok()) return applied.status();
+  return AuthRecordState::DecodeSaveReply(*applied, newer);
+}
+
+size_t ReplicatedFront::TellAuthToken(const std::string& token, const std::string& user,
+                                      std::chrono::milliseconds wait) {
+  // Applied means every member that applies it knows the token; a member
+  // behind learns it when it catches up.
+  return AwaitApplied(AuthRecordState::TokenCommand(token, user), wait).ok() ? 1 : 0;
+}
+
+Result<std::string> ReplicatedFront::AwaitApplied(std::string command,
+                                                  std::chrono::milliseconds wait) {
+  auto answer = std::make_shared<std::promise<Result<std::string>>>();
+  std::future<Result<std::string>> result = answer->get_future();
+  SubmitAnywhere(std::move(command), /*leader_query=*/false,
+                 [answer](Result<std::string> r) { answer->set_value(std::move(r)); });
+  if (result.wait_for(wait) != std::future_status::ready) {
+    return Status::Unavailable("the cluster did not answer in " + std::to_string(wait.count()) +
+                               " ms; the change may still be made");
+  }
+  return result.get();
+}
+
 void ReplicatedFront::CompleteForwarded(uint64_t msg_id, Result<std::string> result) {
   auto it = forwarded_.find(msg_id);
   if (it == forwarded_.end()) return;  // timed out already
@@ -1002,8 +1041,8 @@ ReplicatedFrontStats ReplicatedFront::Stats() const {
 
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedReplicatedService() {
   return MakeNotServedService(
-      "a replicated strata cluster yet (it serves KV, Watch, Lease, Maintenance and Cluster; "
-      "see docs/REPLICATION.md)");
+      "a replicated strata cluster yet (it serves KV, Watch, Lease, Maintenance, Cluster and "
+      "Auth; see docs/REPLICATION.md)");
 }
 
 }  // namespace strata::server

@@ -79,6 +79,7 @@
 #include "server/lease_front.h"
 #include "server/member_change.h"
 #include "server/peer_network.h"
+#include "server/shared_auth_record.h"
 #include "service/watch_hub.h"
 
 namespace strata::server {
@@ -122,6 +123,11 @@ struct ReplicatedFrontOptions {
   size_t max_queued = 100000;
   service::WatchHubOptions watches;
   service::LeaseLimits lease_limits;
+  // Told, on the loop, of each users-and-roles state the group applied
+  // (or a snapshot brought) and of each token (server/replicated_auth.h):
+  // the member's AuthStore takes them. Null: dropped.
+  std::function<void(const std::string& encoded)> auth_adopted;
+  std::function<void(const std::string& token, const std::string& user)> token_adopted;
 };
 
 struct ReplicatedFrontStats {
@@ -140,7 +146,7 @@ struct ReplicatedFrontStats {
   PeerNetworkStats network;
 };
 
-class ReplicatedFront final : public KvFront, public LeaseFront {
+class ReplicatedFront final : public KvFront, public LeaseFront, public SharedAuthRecord {
  public:
   using Clock = std::chrono::steady_clock;
   template <typename T>
@@ -219,6 +225,16 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   };
   service::Reply<Hash> HashKV(int64_t revision) const;
 
+  // etcd's users and roles as the group's replicated state
+  // (server/replicated_auth.h), through the log: each call waits for the
+  // apply, from a worker thread. Every member applies a saved state by
+  // itself, so there is nothing to tell (TellAuthState: 0).
+  Status SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,
+                  std::chrono::milliseconds wait) override;
+  size_t TellAuthState(const std::string&, std::chrono::milliseconds) override { return 0; }
+  size_t TellAuthToken(const std::string& token, const std::string& user,
+                       std::chrono::milliseconds wait) override;
+
   ReplicatedFrontStats Stats() const;
   // Why this member cannot serve ("": it can): its Raft log failed, or it
   // knows no leader.
@@ -248,6 +264,9 @@ class ReplicatedFront final : public KvFront, public LeaseFront {
   // Submit from any thread; `done` gets the apply's (or the leader's)
   // result or an error.
   void SubmitAnywhere(std::string command, bool leader_query, Applied done);
+  // SubmitAnywhere from a thread that may wait: the apply's result, or
+  // Unavailable after `wait`.
+  Result<std::string> AwaitApplied(std::string command, std::chrono::milliseconds wait);
   // On the loop, on the leader: answers a leader query once it has applied
   // everything committed.
   void AnswerLeaderQuery(std::string query, Applied done);

@@ -288,6 +288,7 @@ Result<RestoreReport> RestoreNodeSnapshot(std::string_view snapshot, MvccStore* 
   report.compact_revision = static_cast<int64_t>(walked->compact);
   report.leases = walked->leases.size();
   if (leases != nullptr) *leases = walked->leases;
+  report.auth_state.assign(walked->auth_state);
   return report;
 }
 

@@ -153,6 +153,9 @@ struct RestoreReport {
   // those keys expire unless their owners keep them alive.
   uint64_t leases_regranted = 0;
   uint64_t users = 0;  // users restored (with their roles)
+  // RestoreNodeSnapshot: the users and roles the snapshot carries
+  // (AuthState::Encode; empty when none), for the caller to keep.
+  std::string auth_state;
 };
 
 inline constexpr int64_t kRegrantedLeaseTtl = 60;

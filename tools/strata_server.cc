@@ -17,6 +17,7 @@
 #include "ops/log.h"
 #include "ops/systemd_notify.h"
 #include "server/etcd_server.h"
+#include "server/replicated_auth.h"
 #include "service/cluster_kv.h"
 #include "service/snapshot.h"
 #include "storage/file_util.h"
@@ -446,8 +447,13 @@ int main(int argc, char** argv) {
     }
     LogLine("starting the replicated cluster from " + restore_file + ": revision " +
             std::to_string(report.value().revision) + ", " + std::to_string(report.value().keys) +
-            " keys");
-    o.replicated_initial_state = std::move(*bytes);
+            " keys" + (report.value().auth_state.empty() ? "" : ", with its users and roles"));
+    // The users and roles ride ahead of the key space, as the group's
+    // snapshots carry them (server/replicated_auth.h).
+    o.replicated_initial_state =
+        report.value().auth_state.empty()
+            ? std::move(*bytes)
+            : strata::server::AuthRecordState::SnapshotWith(report.value().auth_state, *bytes);
   } else if (!restore_file.empty()) {
     if (o.in_memory) {
       LogLine("--restore needs a --data-dir (not --in-memory)");

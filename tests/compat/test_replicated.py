@@ -8,7 +8,11 @@ replicated: one Raft group, as etcd), through clients we did not write
   attached, asked about, kept alive and revoked through different members
   (each member's /metrics counting it, its dashboard's key timeline
   showing its own copy's versions);
-  what is not served yet says so;
+  what is not served yet (strata.v1) says so;
+- users, roles and permissions changed through any member are enforced by
+  every member; a token one member hands out works on the others; after
+  the leader's kill the others enforce and take changes, and the killed
+  member, started again, learns of one from a snapshot;
 - leases: one left alone ends on every member, not before its TTL; one
   kept alive by etcdctl outlives the leader's kill -9 and ends once no
   longer kept alive;
@@ -22,8 +26,9 @@ replicated: one Raft group, as etcd), through clients we did not write
 - etcdctl endpoint status, endpoint hashkv and member list across the
   members (one leader named everywhere, one history's hash), move-leader
   to a follower, defrag; etcdctl snapshot save from a member, restored by
-  strata-ctl as one node with the same keys and history's hash, and a new
-  three-member cluster started from it with --restore;
+  strata-ctl as one node with the same keys, history's hash and users, and
+  a new three-member cluster started from it with --restore (its users
+  on every member);
 - a member started again with another cluster token is refused (its member
   id, its number in Raft, derives from it);
 - a member started again with an empty data directory is refused (the
@@ -166,8 +171,74 @@ class ReplicatedTest(unittest.TestCase):
             self.assertEqual(etcdctl(endpoint, "get", "leased")[0], "")
         out, _ = etcdctl(a, "lease", "timetolive", lease)
         self.assertIn("already expired", out)
-        _, err = etcdctl(c, "user", "add", "someone:pw", check=False)
-        self.assertIn("not served by a replicated strata cluster", err)
+        p = subprocess.run([strata_ctl_binary(), "--endpoints", c, "txn"], input="",
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not served by a replicated strata cluster", p.stderr + p.stdout)
+
+    def test_users_and_roles_are_the_groups(self):
+        a, b, c = self.cluster.endpoints()
+        # Each change through another member.
+        etcdctl(a, "user", "add", "root:rootpw")
+        etcdctl(b, "role", "add", "root")
+        etcdctl(c, "user", "grant-role", "root", "root")
+        etcdctl(a, "user", "add", "alice:alicepw")
+        etcdctl(b, "role", "add", "reader")
+        etcdctl(c, "role", "grant-permission", "reader", "read", "/pub/", "--prefix=true")
+        etcdctl(a, "user", "grant-role", "alice", "reader")
+        etcdctl(b, "auth", "enable")
+        etcdctl(c, "--user", "root:rootpw", "put", "/pub/x", "1")
+        alice = ["--user", "alice:alicepw"]
+        for endpoint in (a, b, c):
+            _, err = etcdctl(endpoint, "get", "/pub/x", check=False)
+            self.assertIn("user name is empty", err)
+            out, _ = etcdctl(endpoint, *alice, "get", "/pub/x", "--print-value-only")
+            self.assertEqual(out.strip(), "1")
+            _, err = etcdctl(endpoint, *alice, "put", "/pub/x", "2", check=False)
+            self.assertIn("permission denied", err)
+
+        def token(endpoint, name, password):
+            with grpc.insecure_channel(endpoint) as ch:
+                return rpc.AuthStub(ch).Authenticate(
+                    pb.AuthenticateRequest(name=name, password=password), timeout=10).token
+
+        # A token one member handed out works on the others.
+        alices = token(a, "alice", "alicepw")
+        for endpoint in (b, c):
+            with grpc.insecure_channel(endpoint) as ch:
+                r = rpc.KVStub(ch).Range(pb.RangeRequest(key=b"/pub/x"),
+                                         metadata=[("token", alices)], timeout=10)
+                self.assertEqual(r.kvs[0].value, b"1")
+        # The leader killed: the others enforce and take changes. Alice
+        # loses her role and more writes than a snapshot's worth follow, so
+        # the killed member, started again, learns of it from a snapshot.
+        leader = leader_of(self.cluster)
+        self.cluster.members[leader].kill()
+        survivor = self.cluster.endpoints()[(leader + 1) % 3]
+        etcdctl(survivor, "--user", "root:rootpw", "user", "revoke-role", "alice", "reader")
+        roots = token(survivor, "root", "rootpw")
+        with grpc.insecure_channel(survivor) as ch:
+            kv = rpc.KVStub(ch)
+            for i in range(300):
+                kv.Put(pb.PutRequest(key=b"/pub/n%d" % i, value=b"v"),
+                       metadata=[("token", roots)], timeout=10)
+        self.cluster.members[leader].start()
+        self.wait_for_leader()
+        restarted = self.cluster.endpoints()[leader]
+        deadline = time.time() + 10
+        while True:
+            out, _ = etcdctl(restarted, "--user", "root:rootpw", "get", "/pub/n299",
+                             "--consistency", "s", "--print-value-only", check=False)
+            if out.strip() == "v" or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(out.strip(), "v")
+        _, err = etcdctl(restarted, *alice, "get", "/pub/x", check=False)
+        self.assertIn("permission denied", err)
+        restored = metrics_of(self.cluster.metrics_ports[leader]).get(
+            "strata_raft_snapshots_restored_total", 0)
+        print("the restarted member restored %d snapshots" % restored)
+        self.assertGreater(restored, 0)
 
     def test_endpoint_status_hashkv_and_member_list(self):
         endpoints = self.cluster.endpoints()
@@ -231,7 +302,9 @@ class ReplicatedTest(unittest.TestCase):
         self.assertTrue(all(f["etcd_mvcc_db_total_size_in_bytes"] > 0 for f in figures))
         etcdctl(endpoints[1], "defrag")
         # etcdctl snapshot save from a member: its own copy, which restores
-        # as one node holding the same history (same keys, same hash).
+        # as one node holding the same history (same keys, same hash) and
+        # the same users.
+        etcdctl(endpoints[0], "user", "add", "carol:carolpw")
         snap = os.path.join(self.cluster.root, "snap.db")
         out, _ = etcdctl(endpoints[2], "snapshot", "save", snap)
         self.assertIn("Snapshot saved at", out)
@@ -248,6 +321,7 @@ class ReplicatedTest(unittest.TestCase):
                 self.assertEqual(len(got["kvs"]), 21)
             else:
                 self.assertEqual(got[0]["HashKV"]["hash"], want[0]["HashKV"]["hash"])
+        self.assertEqual(etcdctl(alone.endpoint, "user", "list")[0].split(), ["carol"])
         # A new replicated cluster started from it (--restore on every
         # member): every member holds the history and takes writes on from
         # the snapshot's revision.
@@ -258,6 +332,7 @@ class ReplicatedTest(unittest.TestCase):
         for endpoint in again.endpoints():
             got = json.loads(etcdctl(endpoint, "get", "", "--prefix", "-w", "json")[0])
             self.assertEqual(got["kvs"], want["kvs"])
+            self.assertEqual(etcdctl(endpoint, "user", "list")[0].split(), ["carol"])
         out, _ = etcdctl(again.endpoints()[0], "put", "after-restore", "1", "-w", "json")
         self.assertEqual(json.loads(out)["header"]["revision"], want["header"]["revision"] + 1)
 
