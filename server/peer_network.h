@@ -6,7 +6,8 @@
 // resent until answered), and go out in batches, as many as are waiting,
 // so a burst costs a few writes. A stream that fails is reopened after a
 // backoff that doubles up to a ceiling; what was in flight is lost, the
-// same as any message on a network. Inbound, the Peer service hands every
+// same as any message on a network, but for Raft batches, which go out
+// once more on the next stream. Inbound, the Peer service hands every
 // message of every batch to a callback, on gRPC's thread.
 //
 // With faults (PeerFaults, tests only), a message may also wait in the

@@ -147,13 +147,29 @@ class FaultyLinkTest : public ::testing::Test {
       ended_.push_back(from);
     });
     grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(b_->service());
     server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    a_->AddPeer("b", "127.0.0.1:" + std::to_string(port));
+    ASSERT_NE(port_, 0);
+    a_->AddPeer("b", "127.0.0.1:" + std::to_string(port_));
     start_ = std::chrono::steady_clock::now();
+  }
+  // b's process dies and starts again on the same port: a new network.
+  void RestartB() {
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_.reset();
+    b_ = std::make_unique<PeerNetwork>("b", PeerNetworkOptions{},
+                                       [this](const std::string&, peerpb::Message message) {
+                                         MutexLock lock(mu_);
+                                         arrived_.emplace_back(message.msg_id(), Now());
+                                       });
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:" + std::to_string(port_),
+                             grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(b_->service());
+    server_ = builder.BuildAndStart();
+    ASSERT_EQ(port, port_);
   }
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::system_clock::now());
@@ -178,6 +194,7 @@ class FaultyLinkTest : public ::testing::Test {
 
   std::unique_ptr<PeerNetwork> a_, b_;
   std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
   std::chrono::steady_clock::time_point start_;
   Mutex mu_;
   std::vector<std::pair<uint64_t, milliseconds>> arrived_ STRATA_GUARDED_BY(mu_);
@@ -205,6 +222,23 @@ TEST_F(FaultyLinkTest, TheEndOfASendersStreamIsTold) {
   }
   MutexLock lock(mu_);
   EXPECT_EQ(ended_, std::vector<std::string>{"a"});
+}
+
+// A stream left idle while its peer restarted fails on its first write: a
+// Raft batch in it goes out again on the next stream (a lost PreVote
+// costs a campaign a whole election timeout).
+TEST_F(FaultyLinkTest, ARaftBatchToAPeerThatRestartedGoesOutOnTheNextStream) {
+  Start("");
+  ASSERT_TRUE(a_->Send("b", Prepare(1)));
+  ASSERT_EQ(Arrived(1).size(), 1u);
+  RestartB();
+  peerpb::Message raft;
+  raft.set_msg_id(2);
+  raft.set_raft_batch("a pre-vote");
+  ASSERT_TRUE(a_->Send("b", raft));
+  auto arrived = Arrived(2);
+  ASSERT_EQ(arrived.size(), 2u);
+  EXPECT_EQ(arrived[1].first, 2u);
 }
 
 TEST_F(FaultyLinkTest, ADelayedKindIsOvertakenByTheRest) {
