@@ -198,7 +198,8 @@ void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) 
       "Rewrites of the Raft log's live state into a new segment (the old ones deleted).",
       static_cast<double>(st.host.log.rewrites));
   One(out, "counter", "strata_raft_log_rewrites_skipped_total",
-      "Rewrites postponed: a group's state was more than one record holds.",
+      "Rewrites postponed: a group's state was more than one record holds, or its Raft log "
+      "did not hold the entries stored.",
       static_cast<double>(st.host.log.rewrites_skipped));
   One(out, "counter", "strata_raft_snapshot_saves_total",
       "Snapshots of this member's copy started off the loop (each ends in a log compaction).",
