@@ -145,8 +145,8 @@ void Raft::LeaderUnreachable(NodeId leader) {
   if (!IsVoter(config_.id)) return;  // never campaigns
   // The voters left, in id order, share the random part of the timeout:
   // the first campaigns within its first slice, the second within the
-  // next. Each follower's draw over the whole span let two of them pick the
-  // same tick, campaign together and split the vote: a second timeout.
+  // next. Drawing over the whole part, two of them could pick the same
+  // tick, campaign together and split the vote: a second timeout.
   size_t rank = 0;
   size_t left = 0;
   for (NodeId voter : voters_) {

@@ -72,7 +72,7 @@ void EncodeHardState(raft::GroupId group, const raft::HardState& state, std::str
 void EncodeEntries(raft::GroupId group, std::span<const raft::Entry> entries, std::string* payload);
 // A whole group's state as a rewrite writes it: its snapshot's data
 // `snapshot_data` and its entries `entries` (the stored state may hold
-// neither, see RaftLogStore::TakeDataFrom).
+// neither: RaftLogStore::TakeSnapshotDataFrom, TakeEntryDataFrom).
 void EncodeGroup(raft::GroupId group, const raft::RaftStorage& state,
                  std::string_view snapshot_data, std::span<const raft::Entry> entries,
                  std::string* payload);

@@ -1413,7 +1413,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
 void EtcdServer::Impl::CheckLeaseKeys(RequestAuth::LeaseCheck check,
                                       std::function<void(RequestAuth::Denied)> then) {
   if (check.leases.empty()) return then(std::nullopt);
-  if (!cluster) {
+  if (!lease_front) {
     std::vector<std::string> keys;
     for (int64_t id : check.leases) {
       auto attached = leases->TimeToLive(id, /*with_keys=*/true).keys;
@@ -1421,9 +1421,10 @@ void EtcdServer::Impl::CheckLeaseKeys(RequestAuth::LeaseCheck check,
     }
     return then(request_auth->LeaseKeys(check.user, keys));
   }
-  // Over a cluster each lease's keys are read from its home member; the
-  // last answer decides. A lease that is not there has no keys (the write
-  // itself then fails on it).
+  // Over a cluster each lease's keys are read from its home member, over a
+  // replicated key space from the member's copy; the last answer decides.
+  // A lease that is not there has no keys (the write itself then fails on
+  // it).
   struct Gathering {
     RequestAuth::LeaseCheck check;
     std::function<void(RequestAuth::Denied)> then;
@@ -1441,7 +1442,7 @@ void EtcdServer::Impl::CheckLeaseKeys(RequestAuth::LeaseCheck check,
     g->waiting = ids.size();
   }
   for (int64_t id : ids) {
-    cluster->LeaseTimeToLive(id, true, [this, g](Reply<service::LeaseTimeToLiveResult> r) {
+    lease_front->LeaseTimeToLive(id, true, [this, g](Reply<service::LeaseTimeToLiveResult> r) {
       RequestAuth::Denied verdict;
       {
         MutexLock lock(g->mu);

@@ -340,7 +340,7 @@ void ReplicatedFront::Loop() {
     const bool new_leader = raft.leader() != leader_.load() && raft.leader() != raft::kNobody;
     leader_ = raft.leader();
     term_ = raft.term();
-    if (new_leader && !tick) ExpireForwarded();
+    if (new_leader) ExpireForwarded();
     learner_ = raft.learners().count(self_id_) != 0;
     TendLeadership();
     Publish();
@@ -760,7 +760,12 @@ void ReplicatedFront::TendLeadership() {
 Status ReplicatedFront::SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,
                                  std::chrono::milliseconds wait) {
   Result<std::string> applied = AwaitApplied(AuthRecordState::SaveCommand(encoded, replaces), wait);
-  if (!applied.ok()) return applied.status();
+  if (!applied.ok()) {
+    // In etcd's words ("etcdserver: no leader", ...), as a write's.
+    const service::ServiceError e = ToServiceError(applied.status());
+    return e.code == ErrorCode::kUnavailable ? Status::Unavailable(e.message)
+                                             : Status(applied.status().code(), e.message);
+  }
   return AuthRecordState::DecodeSaveReply(*applied, newer);
 }
 

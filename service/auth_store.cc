@@ -310,6 +310,10 @@ std::optional<ServiceError> AuthStore::Mutate(Change change) {
           continue;
         }
       }
+      // A shared journal out of reach (no leader, no answer in time): the
+      // change was not made, or may still be; the client tries again.
+      if (s.code() == StatusCode::kUnavailable)
+        return ServiceError{ErrorCode::kUnavailable, s.message()};
       if (!s.ok()) return etcd_errors::StorageFailed("saving users and roles: " + s.message());
     }
     Publish(std::move(next));

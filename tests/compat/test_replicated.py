@@ -202,6 +202,15 @@ class ReplicatedTest(unittest.TestCase):
                 return rpc.AuthStub(ch).Authenticate(
                     pb.AuthenticateRequest(name=name, password=password), timeout=10).token
 
+        # A lease's keys are checked on the member's copy: alice may not
+        # revoke a lease whose key she may only read.
+        out, _ = etcdctl(a, "--user", "root:rootpw", "lease", "grant", "60")
+        lease = re.match(r"lease ([0-9a-f]+) granted", out).group(1)
+        etcdctl(b, "--user", "root:rootpw", "put", "/pub/leased", "x", "--lease", lease)
+        _, err = etcdctl(c, *alice, "lease", "revoke", lease, check=False)
+        self.assertIn("permission denied", err)
+        out, _ = etcdctl(a, *alice, "get", "/pub/leased", "--print-value-only")
+        self.assertEqual(out.strip(), "x")
         # A token one member handed out works on the others.
         alices = token(a, "alice", "alicepw")
         for endpoint in (b, c):
@@ -215,6 +224,10 @@ class ReplicatedTest(unittest.TestCase):
         leader = leader_of(self.cluster)
         self.cluster.members[leader].kill()
         survivor = self.cluster.endpoints()[(leader + 1) % 3]
+        # Until the others elect a leader, a change is refused in etcd's words.
+        _, err = etcdctl(survivor, "--user", "root:rootpw", "role", "add", "early", check=False)
+        self.assertTrue(err == "" or ("etcdserver: " in err and "storage failed" not in err), err)
+        self.wait_for_leader()
         etcdctl(survivor, "--user", "root:rootpw", "user", "revoke-role", "alice", "reader")
         roots = token(survivor, "root", "rootpw")
         with grpc.insecure_channel(survivor) as ch:
