@@ -343,6 +343,18 @@ TEST(RaftLogStoreTest, SnapshotDataTakenFromTheDriverSurvivesRewrites) {
   EXPECT_EQ(OpenOrDie(dir.path(), options)->groups(), model);
 }
 
+// `rounds` rounds of one 200-byte entry each for group 1, committed.
+void StageLargeEntries(RaftLogStore* store, int rounds, StoredGroups* model) {
+  for (int i = 0; i < rounds; ++i) {
+    Ready ready;
+    ready.entries.push_back(
+        Entry{1, static_cast<Index>(i + 1), std::string(200, 'x'), EntryType::kNormal});
+    store->Stage(1, ready);
+    ModelReady(ready, &(*model)[1]);
+    ASSERT_TRUE(store->Commit().ok()) << i;
+  }
+}
+
 // A store that takes its entries' data from its driver keeps only their
 // indexes and terms, and its rewrites still write whole entries.
 TEST(RaftLogStoreTest, EntryDataTakenFromTheDriverSurvivesRewrites) {
@@ -386,18 +398,11 @@ TEST(RaftLogStoreTest, AnEntrySourceThatDisagreesPostponesTheRewrite) {
   options.rewrite_bytes = 1024;
   StoredGroups model;
   std::vector<Entry> elsewhere;  // what the source holds: the same indexes, term 9
+  for (Index i = 1; i <= 40; ++i) elsewhere.push_back(Entry{9, i, "other", EntryType::kNormal});
   {
     std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path(), options);
     store->TakeEntryDataFrom([&elsewhere](GroupId) -> std::span<const Entry> { return elsewhere; });
-    for (int i = 0; i < 40; ++i) {
-      Ready ready;
-      ready.entries.push_back(
-          Entry{1, static_cast<Index>(i + 1), std::string(200, 'x'), EntryType::kNormal});
-      elsewhere.push_back(Entry{9, static_cast<Index>(i + 1), "other", EntryType::kNormal});
-      model[1].entries.push_back(ready.entries.back());
-      store->Stage(1, ready);
-      ASSERT_TRUE(store->Commit().ok());
-    }
+    StageLargeEntries(store.get(), 40, &model);
     EXPECT_EQ(store->stats().rewrites, 0u);
     EXPECT_GT(store->stats().rewrites_skipped, 0u);
   }
@@ -415,14 +420,7 @@ TEST(RaftLogStoreTest, AGroupTooLargeForARecordPostponesTheRewrite) {
   StoredGroups model;
   {
     std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path(), options);
-    for (int i = 0; i < 40; ++i) {
-      Ready ready;
-      ready.entries.push_back(
-          Entry{1, static_cast<Index>(i + 1), std::string(200, 'x'), EntryType::kNormal});
-      store->Stage(1, ready);
-      ModelReady(ready, &model[1]);
-      ASSERT_TRUE(store->Commit().ok()) << i;
-    }
+    StageLargeEntries(store.get(), 40, &model);
     // Rewritten while it was small, not since.
     EXPECT_GT(store->stats().rewrites_skipped, 0u);
   }
