@@ -220,6 +220,7 @@ class AuthImpl final : public pb::Auth::CallbackService {
   template <typename Resp, typename Work>
   grpc::ServerUnaryReactor* Run(const char* method, Resp* resp, Work work) {
     auto* reactor = s_->Reactor((std::string("/etcdserverpb.Auth/") + method).c_str());
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     bool posted = worker_.Post([this, reactor, resp, work] {
       if (auto e = work()) return reactor->Finish(ToGrpc(*e));
       s_->Header(s_->CurrentRevision(), resp->mutable_header());

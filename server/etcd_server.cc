@@ -177,6 +177,7 @@ class KvImpl final : public pb::KV::CallbackService {
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const pb::RangeRequest* req,
                                   pb::RangeResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/Range");
+    if (!req->serializable() && s_->RefuseOnLearner(reactor)) return reactor;
     if (auto denied = s_->request_auth->Range(*ctx, *req)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
@@ -208,6 +209,7 @@ class KvImpl final : public pb::KV::CallbackService {
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const pb::PutRequest* req,
                                 pb::PutResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/Put");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (s_->TooLarge(*req)) {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
       return reactor;
@@ -229,6 +231,7 @@ class KvImpl final : public pb::KV::CallbackService {
                                         const pb::DeleteRangeRequest* req,
                                         pb::DeleteRangeResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/DeleteRange");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (auto denied = s_->request_auth->DeleteRange(*ctx, *req)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
@@ -247,6 +250,7 @@ class KvImpl final : public pb::KV::CallbackService {
   grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const pb::TxnRequest* req,
                                 pb::TxnResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/Txn");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (s_->TooLarge(*req)) {
       reactor->Finish(ToGrpc(service::etcd_errors::RequestTooLarge()));
       return reactor;
@@ -268,6 +272,7 @@ class KvImpl final : public pb::KV::CallbackService {
                                     const pb::CompactionRequest* req,
                                     pb::CompactionResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.KV/Compact");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (auto denied = s_->request_auth->Authenticated(*ctx)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
@@ -305,6 +310,14 @@ class KvImpl final : public pb::KV::CallbackService {
     reactor->Finish(grpc::Status::OK);
   }
   Impl* s_;
+};
+
+// A bidirectional stream refused before its first message (a learner's).
+template <typename Request, typename Response>
+class RefusedBidiReactor final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  explicit RefusedBidiReactor(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
 };
 
 // A bidirectional stream whose replies go out through a bounded queue, one
@@ -525,6 +538,10 @@ class WatchImpl final : public pb::Watch::CallbackService {
   explicit WatchImpl(Impl* s) : s_(s) {}
   grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* Watch(
       grpc::CallbackServerContext* ctx) override {
+    if (s_->IsLearner()) {
+      return new RefusedBidiReactor<pb::WatchRequest, pb::WatchResponse>(
+          ToGrpc(service::etcd_errors::NotSupportedForLearner()));
+    }
     return new WatchReactor(s_, *ctx);
   }
 
@@ -580,6 +597,7 @@ class LeaseImpl final : public pb::Lease::CallbackService {
                                        const pb::LeaseGrantRequest* req,
                                        pb::LeaseGrantResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseGrant");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (s_->quota->alarmed()) {
       reactor->Finish(ToGrpc(service::etcd_errors::NoSpace()));
       return reactor;
@@ -603,6 +621,7 @@ class LeaseImpl final : public pb::Lease::CallbackService {
                                         const pb::LeaseRevokeRequest* req,
                                         pb::LeaseRevokeResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseRevoke");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     RequestAuth::LeaseCheck leases;
     if (auto denied = s_->request_auth->LeaseRevoke(*ctx, req->id(), &leases)) {
       reactor->Finish(ToGrpc(*denied));
@@ -626,6 +645,10 @@ class LeaseImpl final : public pb::Lease::CallbackService {
 
   grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>* LeaseKeepAlive(
       grpc::CallbackServerContext*) override {
+    if (s_->IsLearner()) {
+      return new RefusedBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>(
+          ToGrpc(service::etcd_errors::NotSupportedForLearner()));
+    }
     return new KeepAliveReactor(s_);
   }
 
@@ -633,6 +656,7 @@ class LeaseImpl final : public pb::Lease::CallbackService {
                                             const pb::LeaseTimeToLiveRequest* req,
                                             pb::LeaseTimeToLiveResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseTimeToLive");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     auto answer = [this, reactor, resp](Reply<service::LeaseTimeToLiveResult> r) {
       if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
       auto& t = r.value();
@@ -654,6 +678,7 @@ class LeaseImpl final : public pb::Lease::CallbackService {
   grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext*, const pb::LeaseLeasesRequest*,
                                         pb::LeaseLeasesResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Lease/LeaseLeases");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     auto answer = [this, reactor, resp](Reply<std::vector<int64_t>> r) {
       if (!r.ok()) return reactor->Finish(ToGrpc(r.error()));
       for (int64_t id : r.value()) resp->add_leases()->set_id(id);
@@ -762,6 +787,10 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
     if (auto denied = s_->request_auth->Admin(*ctx)) {
       return new RefusedWriteReactor<pb::SnapshotResponse>(ToGrpc(*denied));
     }
+    if (s_->IsLearner()) {
+      return new RefusedWriteReactor<pb::SnapshotResponse>(
+          ToGrpc(service::etcd_errors::NotSupportedForLearner()));
+    }
     if (s_->cluster) return StartClusterSnapshot(s_);
     auto* reactor = new SnapshotReactor(s_);
     if (s_->replicated) {
@@ -813,6 +842,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext*, const pb::AlarmRequest* req,
                                   pb::AlarmResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Alarm");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     const bool ours = req->memberid() == 0 || req->memberid() == s_->identity.member_id;
     const bool nospace = req->alarm() == pb::NONE || req->alarm() == pb::NOSPACE;
     // As etcd: GET lists the raised alarms, ACTIVATE the one raised,
@@ -848,6 +878,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx, const pb::HashKVRequest* req,
                                    pb::HashKVResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/HashKV");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (auto denied = s_->request_auth->Admin(*ctx)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
@@ -890,6 +921,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
   grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx, const pb::HashRequest*,
                                  pb::HashResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Hash");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (auto denied = s_->request_auth->Admin(*ctx)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
@@ -931,6 +963,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
                                        const pb::MoveLeaderRequest* req,
                                        pb::MoveLeaderResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/MoveLeader");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (auto denied = s_->request_auth->Admin(*ctx)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
@@ -955,6 +988,7 @@ class MaintenanceImpl final : public pb::Maintenance::CallbackService {
                                        pb::DefragmentResponse* resp) override {
     // Nothing to defragment: the engine frees space as it compacts.
     auto* reactor = s_->Reactor("/etcdserverpb.Maintenance/Defragment");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (auto denied = s_->request_auth->Admin(*ctx)) {
       reactor->Finish(ToGrpc(*denied));
       return reactor;
@@ -975,6 +1009,7 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext*, const pb::MemberListRequest*,
                                        pb::MemberListResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberList");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (s_->replicated) {
       s_->replicated->Members(Listed(reactor, resp->mutable_header(), resp->mutable_members()));
       return reactor;
@@ -1007,6 +1042,7 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
                                       const pb::MemberAddRequest* req,
                                       pb::MemberAddResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberAdd");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (!Changeable(ctx, reactor)) return reactor;
     if (req->peerurls_size() != 1) {
       reactor->Finish(ToGrpc(service::ServiceError{
@@ -1036,6 +1072,7 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
                                          const pb::MemberRemoveRequest* req,
                                          pb::MemberRemoveResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberRemove");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (!Changeable(ctx, reactor)) return reactor;
     s_->replicated->ChangeMembers({MemberChange::Kind::kRemove, req->id(), ""},
                                   Listed(reactor, resp->mutable_header(), resp->mutable_members()));
@@ -1046,6 +1083,7 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
                                           const pb::MemberPromoteRequest* req,
                                           pb::MemberPromoteResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberPromote");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     if (!Changeable(ctx, reactor)) return reactor;
     s_->replicated->ChangeMembers({MemberChange::Kind::kPromote, req->id(), ""},
                                   Listed(reactor, resp->mutable_header(), resp->mutable_members()));
@@ -1056,6 +1094,7 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
                                          const pb::MemberUpdateRequest*,
                                          pb::MemberUpdateResponse*) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberUpdate");
+    if (s_->RefuseOnLearner(reactor)) return reactor;
     reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                  "strata: a member's peer URL cannot change (its member id derives "
                                  "from it): remove the member and add it with the new URL"));

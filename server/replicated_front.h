@@ -236,6 +236,8 @@ class ReplicatedFront final : public KvFront, public LeaseFront, public SharedAu
                        std::chrono::milliseconds wait) override;
 
   ReplicatedFrontStats Stats() const;
+  // Whether this member is a learner now (it receives the log, does not vote).
+  bool learner() const { return learner_.load(); }
   // Why this member cannot serve ("": it can): its Raft log failed, or it
   // knows no leader.
   std::string Unhealthy() const;

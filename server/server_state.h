@@ -143,6 +143,17 @@ class EtcdServer::Impl {
   MeteredReactor* Reactor(const char* method) const {
     return new MeteredReactor(grpc_metrics->Find(method, GrpcMetrics::Type::kUnary));
   }
+  // etcd's learner serves Status and serializable Ranges only, and no
+  // stream: whether this member is a learner now.
+  bool IsLearner() const { return replicated && replicated->learner(); }
+  // Finishes `reactor` with etcd's refusal ("etcdserver: rpc not supported
+  // for learner", Unavailable: etcd's clients try another member) if this
+  // member is a learner; true then.
+  bool RefuseOnLearner(grpc::ServerUnaryReactor* reactor) const {
+    if (!IsLearner()) return false;
+    reactor->Finish(ToGrpc(service::etcd_errors::NotSupportedForLearner()));
+    return true;
+  }
   // Runs `then` with the verdict on the keys attached to `check`'s leases
   // (RequestAuth::LeaseCheck): at once when there are none, else once
   // they are read (over a cluster, on the loop thread).

@@ -83,6 +83,9 @@ inline ServiceError TooManyRequests() {
   return {ErrorCode::kResourceExhausted, "etcdserver: too many requests"};
 }
 inline ServiceError Stopped() { return {ErrorCode::kUnavailable, "etcdserver: server stopped"}; }
+inline ServiceError NotSupportedForLearner() {
+  return {ErrorCode::kUnavailable, "etcdserver: rpc not supported for learner"};
+}
 inline ServiceError MemberNotFound() {
   return {ErrorCode::kNotFound, "etcdserver: member not found"};
 }

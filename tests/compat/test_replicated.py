@@ -36,7 +36,9 @@ replicated: one Raft group, as etcd), through clients we did not write
   a fourth voter refused meanwhile (etcd's strict reconfiguration check);
   removed (etcdctl member remove) and added again as a learner (member add
   --learner), it starts from an empty disk, catches up under the writers
-  and is promoted (member promote) once in sync;
+  (serving, as etcd's learners, Status and serializable Ranges only, the
+  rest refused in etcd's words) and is promoted (member promote) once in
+  sync;
 - a fourth member added with etcdctl member add and started with
   --initial-cluster-state existing serves reads and writes; the leader
   removed through a follower steps down and the others go on; etcd's
@@ -493,6 +495,37 @@ class ReplicatedTest(unittest.TestCase):
             self.assertIn("Member %x added" % victim_id, out, "its id derives from its URL")
             member.extra_args += ["--initial-cluster-state", "existing"]
             member.start()
+            # As etcd's, a learner serves Status and serializable Ranges
+            # only (once it has learned it is one).
+            learner = endpoints[victim]
+            deadline = time.time() + 15
+            while True:
+                _, err = etcdctl(learner, "put", "on-learner", "x", check=False)
+                if "rpc not supported for learner" in err:
+                    break
+                self.assertLess(time.time(), deadline, "the learner took a put: " + err)
+                time.sleep(0.2)
+            for args in [("get", "before-learner", "--consistency", "s"),
+                         ("endpoint", "status")]:
+                etcdctl(learner, *args)
+            # The rest, a stream too, through raw gRPC (etcdctl retries
+            # reads and watches that are refused so, for seconds or for good).
+            with grpc.insecure_channel(learner) as ch:
+                calls = [
+                    lambda: rpc.KVStub(ch).Range(pb.RangeRequest(key=b"k"), timeout=10),
+                    lambda: rpc.ClusterStub(ch).MemberList(pb.MemberListRequest(), timeout=10),
+                    lambda: rpc.LeaseStub(ch).LeaseGrant(pb.LeaseGrantRequest(TTL=10),
+                                                         timeout=10),
+                    lambda: rpc.AuthStub(ch).UserList(pb.AuthUserListRequest(), timeout=10),
+                    lambda: next(rpc.WatchStub(ch).Watch(iter([pb.WatchRequest(
+                        create_request=pb.WatchCreateRequest(key=b"k"))]), timeout=10)),
+                ]
+                for call in calls:
+                    with self.assertRaises(grpc.RpcError) as refused:
+                        call()
+                    self.assertEqual(refused.exception.code(), grpc.StatusCode.UNAVAILABLE)
+                    self.assertEqual(refused.exception.details(),
+                                     "etcdserver: rpc not supported for learner")
             # Promoted once in sync with the leader (etcd's check).
             deadline = time.time() + 20
             while True:
