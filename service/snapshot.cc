@@ -257,8 +257,10 @@ Result<std::string_view> CheckedBody(std::string_view data) {
 
 }  // namespace
 
-Result<RestoreReport> RestoreNodeSnapshot(std::string_view snapshot, MvccStore* store,
-                                          std::vector<std::pair<int64_t, int64_t>>* leases) {
+namespace {
+
+// One node's snapshot, whole and checked: its body and what its walk found.
+Result<std::pair<std::string_view, Contents>> CheckedNodeSnapshot(std::string_view snapshot) {
   auto damaged = [](const Status& why) {
     return Status::InvalidArgument("not a whole strata snapshot: " + why.message());
   };
@@ -269,9 +271,32 @@ Result<RestoreReport> RestoreNodeSnapshot(std::string_view snapshot, MvccStore* 
   if (checked->cluster) {
     return Status::InvalidArgument("a cluster's snapshot is restored into a cluster");
   }
+  return std::pair<std::string_view, Contents>{*body, *checked};
+}
+
+}  // namespace
+
+Result<RestoreReport> CheckNodeSnapshot(std::string_view snapshot) {
+  Result<std::pair<std::string_view, Contents>> checked = CheckedNodeSnapshot(snapshot);
+  if (!checked.ok()) return checked.status();
+  const Contents& c = checked->second;
+  RestoreReport report;
+  report.revision = static_cast<int64_t>(c.revision);
+  report.compact_revision = static_cast<int64_t>(c.compact);
+  report.keys = c.keys;
+  report.leases = c.leases.size();
+  report.auth_state.assign(c.auth_state);
+  return report;
+}
+
+Result<RestoreReport> RestoreNodeSnapshot(std::string_view snapshot, MvccStore* store,
+                                          std::vector<std::pair<int64_t, int64_t>>* leases) {
+  Result<std::pair<std::string_view, Contents>> checked = CheckedNodeSnapshot(snapshot);
+  if (!checked.ok()) return checked.status();
+  const std::string_view body = checked->first;
   RestoreReport report;
   Result<Contents> walked =
-      Walk(*body, [&](std::string_view key, const std::vector<Version>& versions, size_t) {
+      Walk(body, [&](std::string_view key, const std::vector<Version>& versions, size_t) {
         for (const Version& v : versions) {
           auto w = v.deleted ? store->Delete(key, Timestamp(v.timestamp))
                              : store->Put(key, v.value, Timestamp(v.timestamp));

@@ -175,6 +175,9 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
 // the bytes are not a whole node snapshot.
 Result<RestoreReport> RestoreNodeSnapshot(std::string_view snapshot, MvccStore* store,
                                           std::vector<std::pair<int64_t, int64_t>>* leases);
+// The same checks without restoring: the report's figures but `versions`
+// (the revisions, keys, leases and users and roles the snapshot holds).
+Result<RestoreReport> CheckNodeSnapshot(std::string_view snapshot);
 
 }  // namespace strata::service
 

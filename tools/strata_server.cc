@@ -21,7 +21,6 @@
 #include "service/cluster_kv.h"
 #include "service/snapshot.h"
 #include "storage/file_util.h"
-#include "strata/mvcc_store.h"
 
 namespace {
 
@@ -438,8 +437,8 @@ int main(int argc, char** argv) {
       LogError("cannot restore: " + std::string(bytes.status().message()));
       return 1;
     }
-    strata::MvccStore check;
-    auto report = strata::service::RestoreNodeSnapshot(*bytes, &check, nullptr);
+    // Checked whole here, restored by the member's Raft group.
+    auto report = strata::service::CheckNodeSnapshot(*bytes);
     if (!report.ok()) {
       LogError("cannot restore " + restore_file +
                " as a replicated member's state: " + std::string(report.status().message()));
