@@ -569,8 +569,7 @@ Status ClusterFront::SaveAuth(const std::string& encoded, uint64_t replaces, std
         answer->set_value(Saved{Status::Unavailable(r.error().message), {}});
       });
   if (result.wait_for(wait) != std::future_status::ready) {
-    return Status::Unavailable("the cluster did not answer in " + std::to_string(wait.count()) +
-                               " ms; the change may still be made");
+    return NoAnswerWithin(wait);
   }
   Saved saved = result.get();
   if (saved.status.code() == StatusCode::kConflict) *newer = std::move(saved.newer);

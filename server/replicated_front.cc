@@ -782,10 +782,7 @@ Result<std::string> ReplicatedFront::AwaitApplied(std::string command,
   std::future<Result<std::string>> result = answer->get_future();
   SubmitAnywhere(std::move(command), /*leader_query=*/false,
                  [answer](Result<std::string> r) { answer->set_value(std::move(r)); });
-  if (result.wait_for(wait) != std::future_status::ready) {
-    return Status::Unavailable("the cluster did not answer in " + std::to_string(wait.count()) +
-                               " ms; the change may still be made");
-  }
+  if (result.wait_for(wait) != std::future_status::ready) return NoAnswerWithin(wait);
   return result.get();
 }
 

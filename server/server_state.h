@@ -115,8 +115,6 @@ class EtcdServer::Impl {
   CondVar shutdown_cv;
   bool shutdown STRATA_GUARDED_BY(shutdown_mu) = false;
 
-  // What a header says outside a request: the newest revision, or in a
-  // cluster this member's clock.
   // The engine /metrics' figures and the dashboard's key timeline read:
   // this node's store, or a replicated member's own copy (kept alive while
   // read: a restore replaces it).
@@ -124,6 +122,8 @@ class EtcdServer::Impl {
     if (replicated) return replicated->Engine();
     return std::shared_ptr<const MvccStore>(std::shared_ptr<void>(), store);  // not owned
   }
+  // What a header says outside a request: the newest revision, or in a
+  // cluster this member's clock.
   int64_t CurrentRevision() const {
     return kv_front ? kv_front->current_revision() : kv->current_revision();
   }

@@ -18,6 +18,13 @@
 
 namespace strata::server {
 
+// What a save or token that got no answer within `wait` returns: it may
+// still be made.
+inline Status NoAnswerWithin(std::chrono::milliseconds wait) {
+  return Status::Unavailable("the cluster did not answer in " + std::to_string(wait.count()) +
+                             " ms; the change may still be made");
+}
+
 class SharedAuthRecord {
  public:
   virtual ~SharedAuthRecord() = default;
