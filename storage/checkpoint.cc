@@ -12,6 +12,7 @@
 
 #include "storage/coding.h"
 #include "storage/file_util.h"
+#include "storage/store_image.h"
 #include "storage/wal_format.h"
 #include "storage/wal_writer.h"
 
@@ -113,15 +114,7 @@ Result<CheckpointResult> WriteCheckpoint(const std::string& dir, const MvccStore
     done = store.ExportKeys(
         &cursor, kKeysPerBatch, [&] { cut = wal->last_appended_lsn(); },
         [&](std::string_view key, uint64_t write_count, std::span<const ExportedVersion> versions) {
-          PutBytes(&keys, key);
-          PutVarint(&keys, write_count);
-          PutVarint(&keys, versions.size());
-          for (const ExportedVersion& v : versions) {
-            PutVarint(&keys, v.timestamp);
-            PutVarint(&keys, v.version);
-            keys.push_back(v.deleted ? 0 : 1);
-            if (!v.deleted) PutBytes(&keys, v.value);
-          }
+          PutExportedKey(&keys, key, write_count, versions);
           ++count;
           result.versions += versions.size();
         });
@@ -252,22 +245,7 @@ Result<CheckpointInfo> LoadCheckpoint(const std::string& path, MvccStore* store)
         ok = in.Varint(&cut) && in.Bytes(&range_start) && in.Varint(&count);
         if (ok) info.cuts.push_back({std::string(range_start), cut});
         for (uint64_t k = 0; ok && k < count; ++k) {
-          std::string_view key;
-          uint64_t write_count = 0, versions = 0;
-          ok = in.Bytes(&key) && in.Varint(&write_count) && in.Varint(&versions);
-          for (uint64_t v = 0; ok && v < versions; ++v) {
-            uint64_t ts = 0, version = 0;
-            uint8_t kind = 0;
-            std::string_view value;
-            ok = in.Varint(&ts) && ts <= Timestamp::kMaxValue && in.Varint(&version) &&
-                 in.Byte(&kind) && kind <= 1 && (kind == 0 || in.Bytes(&value));
-            if (ok) {
-              store->RestoreVersion(key, Timestamp(ts), version, kind == 1 ? &value : nullptr,
-                                    write_count);
-            }
-          }
-          if (ok && versions == 0) store->RestoreRetiredKey(key, write_count);
-          info.versions += versions;
+          ok = RestoreExportedKey(&in, store, &info.versions);
           ++info.keys;
         }
         break;

@@ -19,7 +19,8 @@
 //     3 zero bytes | payload
 //   kHeader (first):  varint format version (1) | varint P | varint horizon |
 //                     varint max timestamp + 1 (0: none) | varint oracle reserved-through
-//   kKeys:            varint cut LSN | bytes range start | varint key count | per key:
+//   kKeys:            varint cut LSN | bytes range start | varint key count | per key
+//                     (storage/store_image.h, PutExportedKey):
 //                     bytes key | varint write count | varint version count | per version:
 //                     varint timestamp | varint version | u8 kind (0 delete, 1 value) | [bytes
 //                     value]
