@@ -1,5 +1,6 @@
 #include "cluster/durable_state.h"
 
+#include "cluster/txn_coding.h"
 #include "storage/coding.h"
 
 namespace strata::cluster {
@@ -54,23 +55,7 @@ Status DurableClusterState::SavePrepared(const PrepareRequest& request,
                                          Timestamp prepare_timestamp) {
   std::string value;
   storage::PutVarint(&value, prepare_timestamp.value());
-  storage::PutVarint(&value, request.start.value());
-  value.push_back(request.isolation == Isolation::kSerializable ? 's' : 'i');
-  storage::PutVarint(&value, request.primary);
-  storage::PutVarint(&value, request.writes.size());
-  for (const BatchWrite& w : request.writes) {
-    storage::PutBytes(&value, w.key);
-    value.push_back(w.value ? 'v' : 'd');
-    if (w.value) storage::PutBytes(&value, *w.value);
-  }
-  storage::PutVarint(&value, request.read_keys.size());
-  for (const std::string& key : request.read_keys) storage::PutBytes(&value, key);
-  storage::PutVarint(&value, request.read_ranges.size());
-  for (const KeyRange& range : request.read_ranges) {
-    storage::PutBytes(&value, range.start);
-    value.push_back(range.end ? 'e' : 'o');
-    if (range.end) storage::PutBytes(&value, *range.end);
-  }
+  PutPrepareRequest(&value, request);
   return Write(PreparedKey(request.txn), std::move(value));
 }
 
@@ -79,12 +64,8 @@ Status DurableClusterState::ErasePrepared(TxnId txn) {
 }
 
 Status DurableClusterState::SaveRecord(TxnId txn, const TxnRecord& record) {
-  std::string value(1, record.status == TxnStatus::kPending     ? 'p'
-                       : record.status == TxnStatus::kCommitted ? 'c'
-                                                                : 'a');
-  storage::PutVarint(&value, record.commit_timestamp.value());
-  storage::PutVarint(&value, record.participants.size());
-  for (uint32_t shard : record.participants) storage::PutVarint(&value, shard);
+  std::string value;
+  PutTxnRecord(&value, record);
   return Write(RecordKey(txn), std::move(value));
 }
 
@@ -118,75 +99,16 @@ Result<DurableClusterState::Loaded> DurableClusterState::Load() const {
     storage::Decoder in(value);
     PrepareRequest request;
     request.txn = txn;
-    uint64_t prepare_ts = 0, start = 0, primary = 0, count = 0;
-    uint8_t isolation = 0;
-    if (!in.Varint(&prepare_ts) || !in.Varint(&start) || !in.Byte(&isolation) ||
-        !in.Varint(&primary) || !in.Varint(&count)) {
-      return false;
-    }
-    request.start = Timestamp(start);
-    request.isolation = isolation == 's' ? Isolation::kSerializable : Isolation::kSnapshot;
-    request.primary = static_cast<uint32_t>(primary);
-    for (uint64_t i = 0; i < count; ++i) {
-      std::string_view key, v;
-      uint8_t kind = 0;
-      if (!in.Bytes(&key) || !in.Byte(&kind)) return false;
-      BatchWrite write{std::string(key), std::nullopt};
-      if (kind == 'v') {
-        if (!in.Bytes(&v)) return false;
-        write.value = std::string(v);
-      }
-      request.writes.push_back(std::move(write));
-    }
-    if (!in.Varint(&count)) return false;
-    for (uint64_t i = 0; i < count; ++i) {
-      std::string_view key;
-      if (!in.Bytes(&key)) return false;
-      request.read_keys.emplace_back(key);
-    }
-    if (!in.Varint(&count)) return false;
-    for (uint64_t i = 0; i < count; ++i) {
-      std::string_view begin, end;
-      uint8_t bounded = 0;
-      if (!in.Bytes(&begin) || !in.Byte(&bounded)) return false;
-      KeyRange range{std::string(begin), std::nullopt};
-      if (bounded == 'e') {
-        if (!in.Bytes(&end)) return false;
-        range.end = std::string(end);
-      }
-      request.read_ranges.push_back(std::move(range));
-    }
-    if (!in.done()) return false;
+    uint64_t prepare_ts = 0;
+    if (!in.Varint(&prepare_ts) || !GetPrepareRequest(&in, &request) || !in.done()) return false;
     loaded.prepared.emplace_back(std::move(request), Timestamp(prepare_ts));
     return true;
   });
   if (!scanned.ok()) return scanned;
   scanned = visit_all(kRecordKind, [&](TxnId txn, std::string_view value) {
-    if (value.empty()) return false;
-    storage::Decoder in(value.substr(1));
-    uint64_t commit_ts = 0, count = 0;
-    if (!in.Varint(&commit_ts) || !in.Varint(&count)) return false;
+    storage::Decoder in(value);
     TxnRecord record;
-    for (uint64_t i = 0; i < count; ++i) {
-      uint64_t shard = 0;
-      if (!in.Varint(&shard) || shard > UINT32_MAX) return false;
-      record.participants.push_back(static_cast<uint32_t>(shard));
-    }
-    if (!in.done()) return false;
-    switch (value[0]) {
-      case 'p':
-        record.status = TxnStatus::kPending;
-        break;
-      case 'c':
-        record.status = TxnStatus::kCommitted;
-        break;
-      case 'a':
-        record.status = TxnStatus::kAborted;
-        break;
-      default:
-        return false;
-    }
-    record.commit_timestamp = Timestamp(commit_ts);
+    if (!GetTxnRecord(&in, &record) || !in.done()) return false;
     loaded.records.emplace_back(txn, record);
     return true;
   });

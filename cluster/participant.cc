@@ -362,6 +362,24 @@ IntentStats Participant::GetIntentStats(Clock::time_point now) const {
   return stats;
 }
 
+std::vector<std::pair<PrepareRequest, Timestamp>> Participant::PreparedTransactions() const {
+  std::vector<std::pair<PrepareRequest, Timestamp>> out;
+  out.reserve(prepared_.size());
+  for (const auto& [txn, prepared] : prepared_) {
+    PrepareRequest request;
+    request.txn = txn;
+    request.primary = prepared.primary;
+    request.writes = prepared.writes;
+    request.read_keys = prepared.read_keys;
+    request.read_ranges = prepared.read_ranges;
+    request.isolation = prepared.read_keys.empty() && prepared.read_ranges.empty()
+                            ? Isolation::kSnapshot
+                            : Isolation::kSerializable;
+    out.emplace_back(std::move(request), prepared.prepare_timestamp);
+  }
+  return out;
+}
+
 void Participant::ForgetOldOutcomes(uint64_t now_ms) {
   forgot_at_ms_ = std::max(forgot_at_ms_, now_ms);
   const uint64_t retention = static_cast<uint64_t>(options_.outcome_retention.count());

@@ -42,6 +42,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cluster/change_log.h"
@@ -163,6 +164,22 @@ class Participant final {
   // retention by `now_ms` (wall-clock milliseconds).
   void ForgetOldOutcomes(uint64_t now_ms);
 
+  // --- For a replicated shard's snapshot (cluster/replicated_shard.h) -----
+
+  // A finished transaction's outcome and, for one-phase commits, the
+  // commit timestamp (a retried one-phase commit gets it back).
+  struct Finished {
+    TxnStatus outcome;
+    Timestamp commit_timestamp;
+  };
+  // The prepared transactions as RestorePrepared takes them back: the
+  // requests hold what a prepare leaves here (intents, read locks, the
+  // primary), not the start timestamp, which only the prepare's checks
+  // read; serializable if they hold reads.
+  std::vector<std::pair<PrepareRequest, Timestamp>> PreparedTransactions() const;
+  const std::map<TxnId, Finished>& finished() const { return finished_; }
+  void RestoreFinished(TxnId txn, Finished finished) { finished_[txn] = finished; }
+
  private:
   struct Prepared {
     Timestamp prepare_timestamp;
@@ -196,12 +213,6 @@ class Participant final {
   // Pending prepare timestamps of the transactions with intents here (only
   // those can still commit a version here), for SafeTime().
   std::multiset<uint64_t> prepare_timestamps_;
-  // Finished transactions: outcome and, for one-phase commits, the commit
-  // timestamp (a retried one-phase commit gets it back).
-  struct Finished {
-    TxnStatus outcome;
-    Timestamp commit_timestamp;
-  };
   std::map<TxnId, Finished> finished_;  // ordered by stamp: expiry is a prefix walk
   // The latest `now_ms` outcomes were forgotten at: CheckSentTime measures
   // age against it too, in case this shard's clock lags the caller's wall

@@ -413,7 +413,8 @@ void ShardServer::ForgetOldState() {
   // Records are normally forgotten when every participant has resolved
   // (RecordOp::kForget); an ABORTED one whose coordinator died first goes
   // after this (a COMMITTED one: FinishAbandonedCommits).
-  constexpr uint64_t kRecordRetentionMs = 10 * 60 * 1000;
+  constexpr uint64_t kRecordRetentionMs =
+      std::chrono::milliseconds(kAbortedRecordRetention).count();
   if (now_ms <= kRecordRetentionMs) return;
   for (TxnId txn : records_.ForgetAbortedBefore(
            HybridLogicalClock::Make(now_ms - kRecordRetentionMs, 0).value())) {

@@ -63,18 +63,32 @@ TxnRecord TxnRecordTable::Abort(TxnId txn) {
   return entry.record;
 }
 
+bool TxnRecordTable::Abandoned(TxnId txn, Clock::time_point now) const {
+  auto it = records_.find(txn);
+  if (it == records_.end()) return true;
+  const Entry& entry = it->second;
+  return entry.record.status == TxnStatus::kPending &&
+         now - entry.last_heartbeat >= heartbeat_timeout_;
+}
+
 TxnRecord TxnRecordTable::Push(TxnId txn, Clock::time_point now) {
-  auto [it, inserted] = records_.try_emplace(txn);
-  Entry& entry = it->second;
-  if (inserted) {
-    entry.record.status = TxnStatus::kAborted;
-    return entry.record;
+  if (Abandoned(txn, now)) return Abort(txn);
+  return records_.at(txn).record;
+}
+
+void TxnRecordTable::RefreshPending(Clock::time_point now) {
+  for (auto& [txn, entry] : records_) {
+    if (entry.record.status == TxnStatus::kPending && now > entry.last_heartbeat) {
+      entry.last_heartbeat = now;
+    }
   }
-  if (entry.record.status == TxnStatus::kPending &&
-      now - entry.last_heartbeat >= heartbeat_timeout_) {
-    SetStatus(txn, &entry, TxnStatus::kAborted);
-  }
-  return entry.record;
+}
+
+std::vector<std::pair<TxnId, TxnRecord>> TxnRecordTable::All() const {
+  std::vector<std::pair<TxnId, TxnRecord>> all;
+  all.reserve(records_.size());
+  for (const auto& [txn, entry] : records_) all.emplace_back(txn, entry.record);
+  return all;
 }
 
 std::optional<TxnRecord> TxnRecordTable::Heartbeat(TxnId txn, Clock::time_point now) {

@@ -49,6 +49,11 @@ struct TxnRecord {
   std::vector<uint32_t> participants;
 };
 
+// ABORTED records whose coordinator never asked to forget them are
+// forgotten this long after their transaction began (a prepare that old
+// is refused by every shard anyway, see Participant).
+inline constexpr std::chrono::minutes kAbortedRecordRetention{10};
+
 class TxnRecordTable final {
  public:
   using Clock = std::chrono::steady_clock;
@@ -78,6 +83,13 @@ class TxnRecordTable final {
   // heartbeated within the timeout becomes ABORTED; otherwise unchanged.
   // Returns the record after the call.
   TxnRecord Push(TxnId txn, Clock::time_point now);
+  // Whether a push now would abort `txn` (its record is missing, or PENDING
+  // and not heartbeated within the timeout). A replicated shard's leader
+  // asks this, then proposes the abort: heartbeats are the leader's alone.
+  bool Abandoned(TxnId txn, Clock::time_point now) const;
+  // Counts every PENDING record as heartbeated at `now`: a new leader's
+  // grace, since the heartbeats went to the old one.
+  void RefreshPending(Clock::time_point now);
 
   // The coordinator is alive: refreshes a PENDING record. Returns the record
   // (nullopt if there is none yet).
@@ -102,6 +114,9 @@ class TxnRecordTable final {
   // COMMITTED records with a commit timestamp below `floor`, oldest id first:
   // ones the coordinator should long have had resolved and forgotten.
   std::vector<std::pair<TxnId, TxnRecord>> CommittedBefore(Timestamp floor) const;
+
+  // Every record, oldest id first (a replicated shard's snapshot).
+  std::vector<std::pair<TxnId, TxnRecord>> All() const;
 
   size_t size() const { return records_.size(); }
   size_t pending() const { return pending_; }
