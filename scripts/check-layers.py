@@ -31,7 +31,8 @@ ALLOWED = {
     # A node's Raft groups: their log on disk (storage's files and
     # encodings) and the loop that drives them.
     "replication": {"strata", "storage", "raft"},
-    "cluster": {"strata", "storage"},
+    # A replicated shard (cluster/replicated_*) is a Raft group's state.
+    "cluster": {"strata", "storage", "replication", "raft"},
     "protocol": {"strata", "cluster"},
     "node": {"strata", "protocol", "cluster"},
     # ClusterKv runs etcd's rules over the cluster's transactions.
@@ -60,6 +61,7 @@ FILE_LIBRARY = {
     "service/cluster_": "strata_service_cluster",
     "service/key_lanes": "strata_service_cluster",
     "service/shard_locks": "strata_service_cluster",
+    "cluster/replicated_": "strata_cluster_replicated",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"/]+)/')
