@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cluster/local_shard_core.h"
 #include "cluster/resolution.h"
 
 namespace strata::cluster {
@@ -47,57 +48,37 @@ Result<std::unique_ptr<ShardServer>> ShardServer::Create(ShardId shard, uint32_t
                                                          HybridLogicalClock* clock, Peers* peers,
                                                          Timers* timers, bool persist,
                                                          ShardServerOptions options) {
-  std::unique_ptr<ShardServer> server(
-      new ShardServer(shard, shard_count, store, clock, peers, timers, std::move(options)));
-  if (persist) {
-    // Prepares and records from before a restart come back as they were;
-    // pending ones are settled through their records like any other.
-    server->durable_state_.emplace(store, clock);
-    Result<DurableClusterState::Loaded> loaded = server->durable_state_->Load();
-    if (!loaded.ok()) return loaded.status();
-    const Clock::time_point now = timers->now();
-    for (const auto& [request, prepare_ts] : loaded->prepared) {
-      server->participant_.RestorePrepared(request, prepare_ts, now);
-    }
-    for (const auto& [txn, record] : loaded->records) server->records_.Restore(txn, record, now);
-  }
-  return server;
+  Result<std::unique_ptr<LocalShardCore>> core =
+      LocalShardCore::Create(shard, store, clock, timers, persist,
+                             LocalShardCoreOptions{.heartbeat_timeout = options.heartbeat_timeout,
+                                                   .outcome_retention = options.outcome_retention,
+                                                   .describe_key = options.describe_key,
+                                                   .change_log_bytes = options.change_log_bytes});
+  if (!core.ok()) return core.status();
+  return std::make_unique<ShardServer>(shard, shard_count, std::move(*core), peers, timers,
+                                       std::move(options));
 }
 
-ShardServer::ShardServer(ShardId shard, uint32_t shard_count, MvccStore* store,
-                         HybridLogicalClock* clock, Peers* peers, Timers* timers,
-                         ShardServerOptions options)
+ShardServer::ShardServer(ShardId shard, uint32_t shard_count, std::unique_ptr<ShardCore> core,
+                         Peers* peers, Timers* timers, ShardServerOptions options)
     : shard_(shard),
       shard_count_(shard_count),
       options_(std::move(options)),
-      store_(store),
-      clock_(clock),
+      core_(std::move(core)),
       peers_(peers),
-      timers_(timers),
-      boot_ms_(HybridLogicalClock::SystemMillis()),
-      // Above every sequence number a log of this shard handed out before a
-      // restart (it appends far fewer than one entry a microsecond), and
-      // behind everything the store already holds.
-      change_log_(options_.change_log_bytes,
-                  static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                            std::chrono::system_clock::now().time_since_epoch())
-                                            .count()),
-                  store->max_timestamp().value_or(Timestamp())),
-      participant_(store, clock,
-                   ParticipantOptions{.outcome_retention = options_.outcome_retention,
-                                      .describe_key = options_.describe_key,
-                                      .change_log = &change_log_}),
-      records_(options_.heartbeat_timeout) {
+      timers_(timers) {
   // A change here is resolved (WatchFrontier passes it) at once when no
   // prepare holds the shard back (its clock is past it), and at the latest
   // once the wall clock is past its millisecond: the held watch reads are
   // looked at both times.
-  change_log_.SetOnAppend([this](Timestamp t) {
+  core_->change_log().SetOnAppend([this](Timestamp t) {
     last_append_ms_ = std::max(last_append_ms_, HybridLogicalClock::PhysicalMillis(t));
     WakeWatchesSoon();
     WakeWatchesAt(last_append_ms_ + 1);
   });
 }
+
+ShardServer::~ShardServer() { core_->change_log().SetOnAppend(nullptr); }
 
 void ShardServer::Start() {
   using std::chrono::milliseconds;
@@ -113,31 +94,35 @@ void ShardServer::Start() {
 
 void ShardServer::Read(ShardRead read, Respond respond) {
   // No prepare here may take a timestamp at or below the snapshot from now on.
-  if (Status s = clock_->Update(read.snapshot); !s.ok()) return respond(PeerError{s});
-  if (TryServeRead(read, respond)) return;
-  if (waiting_reads_.size() >= kMaxWaitingReads) {
-    return respond(PeerError{Status::Unavailable(
-        "shard " + std::to_string(shard_) + " already holds " + std::to_string(kMaxWaitingReads) +
-        " reads waiting for pending transactions; try again")});
-  }
-  ++reads_waited_;
-  const Clock::time_point now = timers_->now();
-  waiting_reads_.push_back(std::make_unique<WaitingRead>(WaitingRead{
-      std::move(read), std::move(respond), now + options_.read_wait, now + options_.push_after}));
+  const Timestamp snapshot = read.snapshot;
+  core_->Close(snapshot, [this, read = std::move(read),
+                          respond = std::move(respond)](Status closed) mutable {
+    if (!closed.ok()) return respond(PeerError{closed});
+    if (TryServeRead(read, respond)) return;
+    if (waiting_reads_.size() >= kMaxWaitingReads) {
+      return respond(PeerError{Status::Unavailable(
+          "shard " + std::to_string(shard_) + " already holds " + std::to_string(kMaxWaitingReads) +
+          " reads waiting for pending transactions; try again")});
+    }
+    ++reads_waited_;
+    const Clock::time_point now = timers_->now();
+    waiting_reads_.push_back(std::make_unique<WaitingRead>(WaitingRead{
+        std::move(read), std::move(respond), now + options_.read_wait, now + options_.push_after}));
+  });
 }
 
 bool ShardServer::TryServeRead(const ShardRead& read, const Respond& respond) {
   for (const std::string& key : read.keys) {
-    if (!participant_.BlockingIntents(key, read.snapshot).empty()) return false;
+    if (!core_->participant().BlockingIntents(key, read.snapshot).empty()) return false;
   }
-  if (read.range && !participant_.BlockingIntents(*read.range, read.snapshot).empty()) {
+  if (read.range && !core_->participant().BlockingIntents(*read.range, read.snapshot).empty()) {
     return false;
   }
   ShardReadReply reply;
   reply.reads.resize(read.keys.size());
   size_t bytes = 0;
   for (size_t i = 0; i < read.keys.size(); ++i) {
-    if (Status s = store_->GetInto(read.keys[i], read.snapshot, &reply.reads[i]); !s.ok()) {
+    if (Status s = core_->store().GetInto(read.keys[i], read.snapshot, &reply.reads[i]); !s.ok()) {
       respond(PeerError{s});
       return true;
     }
@@ -151,7 +136,7 @@ bool ShardServer::TryServeRead(const ShardRead& read, const Respond& respond) {
     return true;
   }
   if (read.range) {
-    Result<ScanResult> scan = store_->Scan(*read.range, read.snapshot, read.limit);
+    Result<ScanResult> scan = core_->store().Scan(*read.range, read.snapshot, read.limit);
     if (!scan.ok()) {
       respond(PeerError{scan.status()});
       return true;
@@ -164,14 +149,15 @@ bool ShardServer::TryServeRead(const ShardRead& read, const Respond& respond) {
 }
 
 void ShardServer::Scan(const RawScan& scan, Respond respond) {
-  Result<ScanResult> result = store_->Scan(scan.range, scan.at, scan.limit);
+  Result<ScanResult> result = core_->store().Scan(scan.range, scan.at, scan.limit);
   if (!result.ok()) return respond(PeerError{result.status()});
   CutToFit(&result->items, &result->more, 0);
   respond(RawScanReply{std::move(*result)});
 }
 
 void ShardServer::Changes(const RawChanges& changes, Respond respond) {
-  Result<ChangesResult> result = store_->Changes(changes.since, changes.range, changes.limit);
+  Result<ChangesResult> result =
+      core_->store().Changes(changes.since, changes.range, changes.limit);
   if (!result.ok()) return respond(PeerError{result.status()});
   CutToFit(&result->changes, &result->more, 0);
   respond(RawChangesReply{std::move(*result)});
@@ -196,10 +182,10 @@ static void EndBeforeLastTimestamp(ShardWatchReply* reply, uint64_t cursor) {
 
 Timestamp ShardServer::WatchFrontier() const {
   const Timestamp wall(HybridLogicalClock::Make(HybridLogicalClock::SystemMillis(), 0).value() - 1);
-  const Timestamp safe = participant_.SafeTime();
+  const Timestamp safe = core_->participant().SafeTime();
   // SafeTime is min(clock, oldest prepare - 1): the wall clock may stand in
   // for the clock only when no prepare holds the time back below it.
-  if (safe < clock_->Last()) return safe;
+  if (safe < core_->LastTimestamp()) return safe;
   return std::max(safe, wall);
 }
 
@@ -208,11 +194,11 @@ void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
     // An empty range: the resolved timestamp alone (ResolvedFrontier).
     return respond(ShardWatchReply{{}, WatchFrontier(), watch.cursor, {}});
   }
-  if (watch.after < store_->compaction_horizon()) {
+  if (watch.after < core_->store().compaction_horizon()) {
     return respond(
         PeerError{Status::Compacted("a watch from " + std::to_string(watch.after.value()) +
                                     " reads below this shard's compaction horizon " +
-                                    std::to_string(store_->compaction_horizon().value()))});
+                                    std::to_string(core_->store().compaction_horizon().value()))});
   }
   if (watch.park_ms == 0 || parked_watches_.size() >= kMaxParkedWatches) {
     TryServeWatch(watch, respond, /*even_if_empty=*/true);
@@ -237,7 +223,8 @@ bool ShardServer::TryServeWatch(const ShardWatch& watch, const Respond& respond,
     return true;
   }
   const size_t limit = std::min(watch.limit == 0 ? kMaxRawLimit : watch.limit, kMaxRawLimit);
-  if (auto page = change_log_.Read(watch.range, watch.after, resolved, watch.cursor, limit)) {
+  if (auto page =
+          core_->change_log().Read(watch.range, watch.after, resolved, watch.cursor, limit)) {
     reply.changes = std::move(page->changes);
     reply.resolved = page->upto;
     reply.cursor = page->next_cursor;
@@ -246,14 +233,14 @@ bool ShardServer::TryServeWatch(const ShardWatch& watch, const Respond& respond,
     // One commit's keys on one shard always fit the limit asked, so the
     // first timestamp returned is whole.
     Result<ChangesResult> result =
-        store_->Changes(watch.after, watch.range, kMaxTxnWriteKeys + limit);
+        core_->store().Changes(watch.after, watch.range, kMaxTxnWriteKeys + limit);
     if (!result.ok()) {
       respond(PeerError{result.status()});
       return true;
     }
     std::erase_if(result->changes, [&](const Change& c) { return c.timestamp > resolved; });
     reply.changes = std::move(result->changes);
-    reply.cursor = change_log_.begin();
+    reply.cursor = core_->change_log().begin();
     if (result->more) EndBeforeLastTimestamp(&reply, watch.cursor);
   }
   if (reply.changes.empty() && !even_if_empty) return false;
@@ -310,7 +297,7 @@ void ShardServer::AddPrevious(ShardWatchReply* reply) const {
   reply->previous.reserve(reply->changes.size());
   for (const Change& c : reply->changes) {
     std::optional<Change> previous;
-    Result<ReadResult> r = store_->Get(c.key, Timestamp(c.timestamp.value() - 1));
+    Result<ReadResult> r = core_->store().Get(c.key, Timestamp(c.timestamp.value() - 1));
     if (r.ok() && r->found && !r->deleted) {
       Change p{c.key, r->timestamp, r->version, false, std::move(r->value)};
       used += MessageBytes(p);
@@ -344,18 +331,18 @@ void ShardServer::CheckWaitingReads() {
     waiting->next_push = now + options_.push_after;
     std::vector<TxnId> blockers;
     for (const std::string& key : waiting->read.keys) {
-      for (const TxnId& txn : participant_.BlockingIntents(key, waiting->read.snapshot)) {
+      for (const TxnId& txn : core_->participant().BlockingIntents(key, waiting->read.snapshot)) {
         blockers.push_back(txn);
       }
     }
     if (waiting->read.range) {
       for (const TxnId& txn :
-           participant_.BlockingIntents(*waiting->read.range, waiting->read.snapshot)) {
+           core_->participant().BlockingIntents(*waiting->read.range, waiting->read.snapshot)) {
         blockers.push_back(txn);
       }
     }
     for (const TxnId& txn : blockers) {
-      if (auto primary = participant_.PrimaryOf(txn)) Push(txn, *primary);
+      if (auto primary = core_->participant().PrimaryOf(txn)) Push(txn, *primary);
     }
   }
 }
@@ -374,13 +361,13 @@ void ShardServer::Push(TxnId txn, ShardId primary) {
           return;
         }
         if (*record->status == TxnStatus::kAborted) ++pushed_aborts_;
-        (void)ResolveHere(txn, *record->status, record->commit_timestamp);
+        ResolveHere(txn, *record->status, record->commit_timestamp, nullptr);
       });
 }
 
 void ShardServer::PushStaleIntents() {
   for (const StaleIntent& stale :
-       participant_.StaleTransactions(timers_->now(), options_.heartbeat_timeout)) {
+       core_->participant().StaleTransactions(timers_->now(), options_.heartbeat_timeout)) {
     Push(stale.txn, stale.primary);
   }
 }
@@ -394,44 +381,27 @@ void ShardServer::FinishAbandonedCommits() {
   const uint64_t now_ms = HybridLogicalClock::SystemMillis();
   if (now_ms <= age_ms) return;
   const Timestamp floor = HybridLogicalClock::Make(now_ms - age_ms, 0);
-  for (auto& [txn, record] : records_.CommittedBefore(floor)) {
+  for (auto& [txn, record] : core_->records().CommittedBefore(floor)) {
     if (!finishing_.insert(txn).second) continue;  // still at it
-    ResolveOn(peers_, txn, record.participants, TxnStatus::kCommitted, record.commit_timestamp,
-              [this, txn = txn](bool all_resolved) {
-                finishing_.erase(txn);
-                if (!all_resolved) return;  // again next round
-                const std::optional<TxnRecord> before = records_.Find(txn);
-                if (records_.Forget(txn)) ++commits_finished_by_primary_;
-                (void)PersistRecord(txn, before);  // a failed log refuses everything anyway
+    ResolveOn(
+        peers_, txn, record.participants, TxnStatus::kCommitted, record.commit_timestamp,
+        [this, txn = txn](bool all_resolved) {
+          finishing_.erase(txn);
+          if (!all_resolved) return;  // again next round
+          // A failed change is tried again next round.
+          core_->Record(
+              RecordCall{RecordOp::kForget, txn, Timestamp()}, [this, txn](const PeerReply& reply) {
+                if (std::holds_alternative<RecordReply>(reply) && !core_->records().Find(txn)) {
+                  ++commits_finished_by_primary_;
+                }
               });
+        });
   }
 }
 
-void ShardServer::ForgetOldState() {
-  const uint64_t now_ms = HybridLogicalClock::SystemMillis();
-  participant_.ForgetOldOutcomes(now_ms);
-  // Records are normally forgotten when every participant has resolved
-  // (RecordOp::kForget); an ABORTED one whose coordinator died first goes
-  // after this (a COMMITTED one: FinishAbandonedCommits).
-  constexpr uint64_t kRecordRetentionMs =
-      std::chrono::milliseconds(kAbortedRecordRetention).count();
-  if (now_ms <= kRecordRetentionMs) return;
-  for (TxnId txn : records_.ForgetAbortedBefore(
-           HybridLogicalClock::Make(now_ms - kRecordRetentionMs, 0).value())) {
-    // Or it would come back at the next restart. A failed log refuses
-    // everything after anyway.
-    if (durable_state_) (void)durable_state_->EraseRecord(txn);
-  }
-}
+void ShardServer::ForgetOldState() { core_->ForgetOldState(HybridLogicalClock::SystemMillis()); }
 
 // --- prepares, commits, resolutions -------------------------------------------
-
-Status ShardServer::CheckSentAfterStart(TxnId txn, Timestamp sender_clock) const {
-  if (HybridLogicalClock::PhysicalMillis(sender_clock) >= boot_ms_) return Status::Ok();
-  return Status(StatusCode::kConflict, "transaction " + txn.ToString() + " was sent to shard " +
-                                           std::to_string(shard_) +
-                                           " before it restarted; a copy that old is refused");
-}
 
 Status ShardServer::CheckShardIds(const ShardPrepare& prepare) const {
   if (prepare.request.primary >= shard_count_) {
@@ -458,128 +428,49 @@ void ShardServer::Commit(const ShardCommit& commit, Timestamp sender_clock, Resp
   if (commit.request.primary >= shard_count_) {
     return respond(PeerError{Status::InvalidArgument("field 'primary' names no shard")});
   }
-  if (Status s = CheckSentAfterStart(commit.request.txn, sender_clock); !s.ok()) {
-    // Unjudged, not a conflict: a copy of this commit sent before may have
-    // committed here before the restart (Coordinator::CommitOnePhase).
-    return respond(PeerError{Status::Unavailable(std::string(s.message()))});
-  }
-  Result<Timestamp> committed =
-      participant_.CommitOnePhase(commit.request, HybridLogicalClock::PhysicalMillis(sender_clock));
-  if (!committed.ok()) return respond(PeerError{committed.status()});
-  respond(CommitReply{*committed});
+  core_->CommitOnePhase(commit.request, sender_clock, std::move(respond));
 }
 
 void ShardServer::Prepare(ShardPrepare prepare, Timestamp sender_clock, Respond respond) {
   if (Status s = CheckShardIds(prepare); !s.ok()) return respond(PeerError{s});
-  const PrepareRequest& request = prepare.request;
-  if (Status s = CheckSentAfterStart(request.txn, sender_clock); !s.ok()) {
-    return respond(PeerError{s});
-  }
-  const bool is_primary = request.primary == shard_;
-  const Clock::time_point now = timers_->now();
-  if (is_primary && !participant_.Outcome(request.txn)) {
-    // The record comes into being with the primary's intents. A push that
-    // got here first left it ABORTED, and then this prepare fails.
-    const std::optional<TxnRecord> before = records_.Find(request.txn);
-    if (Status s = records_.Create(request.txn, std::move(prepare.participants), now); !s.ok()) {
-      return respond(PeerError{s});
-    }
-    if (Status s = PersistRecord(request.txn, before); !s.ok()) return respond(PeerError{s});
-  }
-  const bool retry = participant_.PrimaryOf(request.txn).has_value();
-  Result<Timestamp> prepared =
-      participant_.Prepare(request, HybridLogicalClock::PhysicalMillis(sender_clock), now);
-  if (prepared.ok() && !retry && durable_state_) {
-    if (Status s = durable_state_->SavePrepared(request, *prepared); !s.ok()) {
-      // Not logged, so not prepared: nothing may rely on these intents.
-      (void)participant_.Resolve(request.txn, TxnStatus::kAborted, Timestamp());
-      prepared = s;
-    }
-  }
-  if (!prepared.ok()) {
-    if (is_primary) {
-      const std::optional<TxnRecord> before = records_.Find(request.txn);
-      records_.Abort(request.txn);
-      (void)PersistRecord(request.txn, before);
-    }
-    return respond(PeerError{prepared.status()});
-  }
-  respond(PrepareReply{*prepared});
+  core_->Prepare(std::move(prepare), sender_clock, std::move(respond));
 }
 
-Status ShardServer::ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp) {
-  const bool was_prepared = participant_.PrimaryOf(txn).has_value();
-  Status resolved = participant_.Resolve(txn, outcome, commit_timestamp);
-  if (resolved.ok() && was_prepared && durable_state_) {
-    // After the versions: a crash in between leaves the intent, and
-    // resolving it again after the restart applies nothing twice.
-    resolved = durable_state_->ErasePrepared(txn);
-  }
-  if (resolved.ok()) {
-    RetryWaitingReads();
-    // An intent gone may let the resolved timestamp pass changes the held
-    // watch reads wait for (an abort appends nothing to wake them).
-    WakeWatchesSoon();
-    WakeWatchesAt(HybridLogicalClock::SystemMillis() + 1);
-  }
-  return resolved;
-}
-
-Status ShardServer::PersistRecord(TxnId txn, const std::optional<TxnRecord>& before) {
-  if (!durable_state_) return Status::Ok();
-  const std::optional<TxnRecord> after = records_.Find(txn);
-  if (!after) return before ? durable_state_->EraseRecord(txn) : Status::Ok();
-  if (before && before->status == after->status) return Status::Ok();
-  return durable_state_->SaveRecord(txn, *after);
+void ShardServer::ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp,
+                              ShardCore::Done done) {
+  core_->Resolve(txn, outcome, commit_timestamp, [this, done = std::move(done)](Status resolved) {
+    if (resolved.ok()) {
+      RetryWaitingReads();
+      // An intent gone may let the resolved timestamp pass changes the held
+      // watch reads wait for (an abort appends nothing to wake them).
+      WakeWatchesSoon();
+      WakeWatchesAt(HybridLogicalClock::SystemMillis() + 1);
+    }
+    if (done) done(resolved);
+  });
 }
 
 void ShardServer::Resolve(const ShardResolve& resolve, Respond respond) {
   if (resolve.outcome == TxnStatus::kPending) {
     return respond(PeerError{Status::InvalidArgument("a resolution must be committed or aborted")});
   }
-  if (Status s = ResolveHere(resolve.txn, resolve.outcome, resolve.commit_timestamp); !s.ok()) {
-    return respond(PeerError{s});
-  }
-  respond(ResolveReply{});
+  ResolveHere(resolve.txn, resolve.outcome, resolve.commit_timestamp,
+              [respond = std::move(respond)](Status resolved) {
+                if (!resolved.ok()) return respond(PeerError{resolved});
+                respond(ResolveReply{});
+              });
 }
 
 void ShardServer::Record(const RecordCall& call, Respond respond) {
-  const Clock::time_point now = timers_->now();
-  const std::optional<TxnRecord> before = records_.Find(call.txn);
-  std::optional<TxnRecord> record;
-  switch (call.op) {
-    case RecordOp::kCommit:
-      record = records_.Commit(call.txn, call.commit_timestamp);
-      break;
-    case RecordOp::kAbort:
-      record = records_.Abort(call.txn);
-      break;
-    case RecordOp::kPush:
-      record = records_.Push(call.txn, now);
-      break;
-    case RecordOp::kHeartbeat:
-      record = records_.Heartbeat(call.txn, now);
-      break;
-    case RecordOp::kForget:
-      records_.Forget(call.txn);
-      break;
-  }
-  if (Status s = PersistRecord(call.txn, before); !s.ok()) return respond(PeerError{s});
-  RecordReply reply;
-  reply.op = call.op;
-  if (record) {
-    reply.status = record->status;
-    if (record->status == TxnStatus::kCommitted) reply.commit_timestamp = record->commit_timestamp;
-  }
-  respond(reply);
+  core_->Record(call, std::move(respond));
 }
 
 ShardServerStats ShardServer::Stats() const {
   ShardServerStats stats;
-  stats.intents = participant_.GetIntentStats(timers_->now());
-  stats.resolved_timestamp = participant_.SafeTime();
-  stats.txn_records = records_.size();
-  stats.pending_txn_records = records_.pending();
+  stats.intents = core_->participant().GetIntentStats(timers_->now());
+  stats.resolved_timestamp = core_->participant().SafeTime();
+  stats.txn_records = core_->records().size();
+  stats.pending_txn_records = core_->records().pending();
   stats.commits_finished_by_primary = commits_finished_by_primary_;
   stats.reads_waited = reads_waited_;
   stats.reads_waiting = waiting_reads_.size();

@@ -1,9 +1,13 @@
 // ShardServer: one shard as the cluster's nodes see it.
 //
 // It serves the shard's side of every distributed transaction, over the
-// shard's MvccStore and Participant (intents, read locks, outcomes):
-//  - reads at a snapshot S (ShardRead): the clock first moves past S, so
-//    every later prepare here is above S; then the read waits while an
+// shard's state and the changes made to it (ShardCore: the versions, the
+// participant's intents, read locks and outcomes, the records, the
+// change log), held on this node alone or replicated by the shard's Raft
+// group:
+//  - reads at a snapshot S (ShardRead): the shard is first closed at S
+//    (its clock moved past S), so every later prepare here is above S;
+//    then the read waits while an
 //    intent at or below S lies in what it reads, since that transaction may
 //    still commit at or below S. A waiting read pushes the intent's record
 //    after `push_after`, and again while it waits: a committed record's
@@ -19,11 +23,6 @@
 // Independently of reads, intents older than the heartbeat timeout are
 // pushed, so a dead coordinator leaves no key locked.
 //
-// With `persist`, prepares and records are kept in the store
-// (DurableClusterState) and come back after a restart; requests sent
-// before this server started are refused, since what it refused or
-// finished before the restart is no longer remembered.
-//
 // Not thread-safe: the node's event loop owns it.
 #ifndef STRATA_CLUSTER_SHARD_SERVER_H_
 #define STRATA_CLUSTER_SHARD_SERVER_H_
@@ -38,11 +37,11 @@
 #include <vector>
 
 #include "cluster/change_log.h"
-#include "cluster/durable_state.h"
 #include "cluster/hybrid_clock.h"
 #include "cluster/participant.h"
 #include "cluster/peer_messages.h"
 #include "cluster/peers.h"
+#include "cluster/shard_core.h"
 #include "cluster/timers.h"
 #include "cluster/txn_record_table.h"
 #include "strata/mvcc_store.h"
@@ -83,13 +82,18 @@ class ShardServer final {
   // Answers one request, now or later.
   using Respond = std::function<void(PeerReply)>;
 
-  // `shard_count` bounds the shard ids a request may name. With `persist`,
-  // loads what the store kept from before a restart (kInvalidArgument if it
-  // does not decode).
+  // `shard_count` bounds the shard ids a request may name. The shard held
+  // on this node alone (LocalShardCore over the node's store and clock):
+  // with `persist`, loads what the store kept from before a restart
+  // (kInvalidArgument if it does not decode).
   static Result<std::unique_ptr<ShardServer>> Create(ShardId shard, uint32_t shard_count,
                                                      MvccStore* store, HybridLogicalClock* clock,
                                                      Peers* peers, Timers* timers, bool persist,
                                                      ShardServerOptions options);
+  // Over any core (a replicated one, say).
+  ShardServer(ShardId shard, uint32_t shard_count, std::unique_ptr<ShardCore> core, Peers* peers,
+              Timers* timers, ShardServerOptions options);
+  ~ShardServer();
 
   // Schedules the periodic work (waiting reads, pushes, abandoned commits,
   // forgetting old outcomes and records) on the timers.
@@ -119,7 +123,7 @@ class ShardServer final {
 
   ShardId shard() const { return shard_; }
   // The resolved timestamp (Participant::SafeTime).
-  Timestamp SafeTime() const { return participant_.SafeTime(); }
+  Timestamp SafeTime() const { return core_->participant().SafeTime(); }
   // The same, moving with the wall clock while the shard is idle: no commit
   // at or below it can still be applied here (a one-phase commit takes a
   // timestamp above both the clock's last and the wall clock; a two-phase
@@ -151,24 +155,16 @@ class ShardServer final {
     Clock::time_point deadline, next_push;
   };
 
-  ShardServer(ShardId shard, uint32_t shard_count, MvccStore* store, HybridLogicalClock* clock,
-              Peers* peers, Timers* timers, ShardServerOptions options);
-
   // Serves `read` if no intent is in its way; false if it must wait.
+  // Closed at its snapshot already.
   bool TryServeRead(const ShardRead& read, const Respond& respond);
   void RetryWaitingReads();
   // Serves what can be served, gives up what waited too long, pushes the
   // records of the intents in the way of the rest.
   void CheckWaitingReads();
-  // kConflict for a request sent before this server started.
-  Status CheckSentAfterStart(TxnId txn, Timestamp sender_clock) const;
   Status CheckShardIds(const ShardPrepare& prepare) const;
-  // Resolves `txn` here (and, persisted, erases its saved prepare); then
-  // retries the reads it held.
-  Status ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp);
-  // Persisted: saves `txn`'s record if it changed from `before` (or erases
-  // it, once forgotten).
-  Status PersistRecord(TxnId txn, const std::optional<TxnRecord>& before);
+  // Resolves `txn` here; then retries the reads it held, and tells `done`.
+  void ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp, ShardCore::Done done);
   // Asks `txn`'s record for its fate and resolves it here if it is final.
   void Push(TxnId txn, ShardId primary);
   void PushStaleIntents();
@@ -181,17 +177,9 @@ class ShardServer final {
   const ShardId shard_;
   const uint32_t shard_count_;
   const ShardServerOptions options_;
-  MvccStore* store_;
-  HybridLogicalClock* clock_;
+  std::unique_ptr<ShardCore> core_;
   Peers* peers_;
   Timers* timers_;
-  // Wall-clock ms when this server started (see CheckSentAfterStart).
-  const uint64_t boot_ms_;
-
-  ChangeLog change_log_;  // before participant_, which appends to it
-  Participant participant_;
-  TxnRecordTable records_;
-  std::optional<DurableClusterState> durable_state_;
 
   std::vector<std::unique_ptr<WaitingRead>> waiting_reads_;
   std::vector<ParkedWatch> parked_watches_;

@@ -1,0 +1,75 @@
+// ShardCore: a shard's state and the changes made to it, under the
+// ShardServer that serves the shard's requests.
+//
+// The server decides what to do (serve a read or make it wait, push a
+// record, finish an abandoned commit, answer a watch); the core holds the
+// state those decisions read (versions, intents, records, the change log)
+// and makes the changes. Two kinds:
+//  - LocalShardCore (local_shard_core.h): the shard on one node, changed
+//    at once, kept durable in the node's own store;
+//  - a replicated one: each change a command of the shard's Raft group
+//    (cluster/replicated_shard.h), answered once the group applied it.
+// So every change answers through a callback, which a local core calls
+// before returning.
+//
+// Not thread-safe: the node's event loop owns it.
+#ifndef STRATA_CLUSTER_SHARD_CORE_H_
+#define STRATA_CLUSTER_SHARD_CORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+
+#include "cluster/change_log.h"
+#include "cluster/participant.h"
+#include "cluster/peer_messages.h"
+#include "cluster/txn_record_table.h"
+#include "strata/mvcc_store.h"
+#include "strata/status.h"
+
+namespace strata::cluster {
+
+class ShardCore {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Respond = std::function<void(PeerReply)>;
+  using Done = std::function<void(Status)>;
+
+  virtual ~ShardCore() = default;
+
+  // --- Changes (the requests already checked by the server) --------------
+
+  // Places the intents (and, on the primary, creates the record); answers
+  // PrepareReply or PeerError. `sender_clock`: the coordinator's clock
+  // when it sent the prepare.
+  virtual void Prepare(ShardPrepare prepare, Timestamp sender_clock, Respond done) = 0;
+  // A one-phase commit: CommitReply or PeerError.
+  virtual void CommitOnePhase(const PrepareRequest& request, Timestamp sender_clock,
+                              Respond done) = 0;
+  // A transaction's fate here (never kPending).
+  virtual void Resolve(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp, Done done) = 0;
+  // A call on a record this shard keeps as a primary: RecordReply.
+  virtual void Record(const RecordCall& call, Respond done) = 0;
+  // Makes a read at `snapshot` complete here: no change applied after
+  // `done` is told Ok takes a timestamp at or below it.
+  virtual void Close(Timestamp snapshot, Done done) = 0;
+  // Forgets outcomes and aborted records past their retention (`now_ms`:
+  // the wall clock); a core that forgets as it applies does nothing.
+  virtual void ForgetOldState(uint64_t now_ms) = 0;
+
+  // --- The state the server reads -----------------------------------------
+
+  virtual const MvccStore& store() const = 0;
+  virtual const Participant& participant() const = 0;
+  virtual const TxnRecordTable& records() const = 0;
+  // Every change applied here, for watches.
+  virtual const ChangeLog& change_log() const = 0;
+  virtual ChangeLog& change_log() = 0;
+  // The shard clock's last timestamp: every change applied later takes a
+  // timestamp above it.
+  virtual Timestamp LastTimestamp() const = 0;
+};
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_CLUSTER_SHARD_CORE_H_
