@@ -67,4 +67,13 @@ std::optional<ChangeLog::Page> ChangeLog::Read(const KeyRange& range, Timestamp 
   return page;
 }
 
+void ChangeLog::Reset(Timestamp before) {
+  // Past end(): a reader that had read everything must look at the store
+  // too, for what the restored store brought in.
+  first_seq_ = end() + 1;
+  entries_.clear();
+  bytes_ = 0;
+  evicted_max_ = std::max(evicted_max_, before);
+}
+
 }  // namespace strata::cluster

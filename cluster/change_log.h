@@ -65,6 +65,12 @@ class ChangeLog final {
   std::optional<Page> Read(const KeyRange& range, Timestamp after, Timestamp upto, uint64_t cursor,
                            size_t limit) const;
 
+  // Drops every entry and counts what a store restored under the log holds
+  // (its newest commit `before`) as evicted, as a restart does: numbering
+  // goes on, so a reader's cursor points before the log and it reads the
+  // store for what it has not seen.
+  void Reset(Timestamp before);
+
   // The sequence number the next entry gets, and the oldest kept.
   uint64_t end() const { return first_seq_ + entries_.size(); }
   uint64_t begin() const { return first_seq_; }

@@ -117,12 +117,14 @@ PeerError Undecodable(std::string_view what) {
 // The state a snapshot replaces whole. The participant points into the
 // store and the clock, so they are rebuilt together.
 struct ReplicatedShard::Core {
-  Core(const ReplicatedShardOptions& options, HybridLogicalClock::PhysicalClock wall)
+  Core(const ReplicatedShardOptions& options, HybridLogicalClock::PhysicalClock wall,
+       ChangeLog* change_log)
       : clock(std::move(wall), HybridClockOptions{.max_offset = std::chrono::milliseconds(0),
                                                   .node_index = options.residue}),
         participant(&store, &clock,
                     ParticipantOptions{.outcome_retention = options.outcome_retention,
-                                       .describe_key = options.describe_key}),
+                                       .describe_key = options.describe_key,
+                                       .change_log = change_log}),
         records(options.heartbeat_timeout) {}
 
   MvccStore store;
@@ -132,12 +134,14 @@ struct ReplicatedShard::Core {
 };
 
 ReplicatedShard::ReplicatedShard(ReplicatedShardOptions options)
-    : options_(std::move(options)), core_(NewCore()) {}
+    : options_(std::move(options)), change_log_(options_.change_log_bytes, 0), core_(NewCore()) {}
 
 ReplicatedShard::~ReplicatedShard() = default;
 
-std::unique_ptr<ReplicatedShard::Core> ReplicatedShard::NewCore() const {
-  return std::make_unique<Core>(options_, [this] { return proposer_ms_; });
+std::unique_ptr<ReplicatedShard::Core> ReplicatedShard::NewCore() {
+  // The log outlives every core: the participant of each appends to it.
+  return std::make_unique<Core>(
+      options_, [this] { return proposer_ms_; }, &change_log_);
 }
 
 // --- commands -------------------------------------------------------------------
@@ -454,6 +458,7 @@ Status ReplicatedShard::Restore(std::string_view snapshot) {
     core->clock.Observe(last);
   }
   core_ = std::move(core);
+  change_log_.Reset(core_->store.max_timestamp().value_or(Timestamp()));
   return Status::Ok();
 }
 
@@ -463,8 +468,6 @@ const MvccStore& ReplicatedShard::store() const { return core_->store; }
 const Participant& ReplicatedShard::participant() const { return core_->participant; }
 Timestamp ReplicatedShard::closed() const { return core_->clock.Last(); }
 Timestamp ReplicatedShard::SafeTime() const { return core_->participant.SafeTime(); }
-TxnRecordTable& ReplicatedShard::records() { return core_->records; }
 const TxnRecordTable& ReplicatedShard::records() const { return core_->records; }
-void ReplicatedShard::RefreshHeartbeats() { core_->records.RefreshPending(options_.steady_now()); }
 
 }  // namespace strata::cluster

@@ -26,9 +26,9 @@
 //    the same closed timestamp lets followers serve reads at or below it.
 //  - Heartbeats of transaction records. They are the leader's alone (not
 //    commands: one a transaction per second would fill the log); a push
-//    is the leader's judgement (TxnRecordTable::Abandoned), then an abort
-//    command. A new leader counts every PENDING record as heartbeated when
-//    it takes over (RefreshHeartbeats).
+//    is the leader's judgement, then an abort command
+//    (cluster/replicated_shard_core.h). The records' heartbeat times here
+//    are each replica's apply times, and mean nothing.
 //  - Forgetting. Old outcomes and aborted records are forgotten by the
 //    replicated clock's time as each command applies, not the wall clock.
 // A command that does not decode gets an error reply, on every replica.
@@ -45,6 +45,7 @@
 #include <string>
 #include <string_view>
 
+#include "cluster/change_log.h"
 #include "cluster/hybrid_clock.h"
 #include "cluster/participant.h"
 #include "cluster/peer_messages.h"
@@ -68,6 +69,7 @@ struct ReplicatedShardOptions {
   // records' heartbeats).
   std::function<std::chrono::steady_clock::time_point()> steady_now =
       std::chrono::steady_clock::now;
+  size_t change_log_bytes = size_t{16} << 20;
 };
 
 class ReplicatedShard final : public replication::ReplicatedState {
@@ -108,17 +110,16 @@ class ReplicatedShard final : public replication::ReplicatedState {
   Timestamp closed() const;
   // The resolved timestamp: no commit at or below it can still appear here.
   Timestamp SafeTime() const;
-  // Records, with the leader's heartbeats (Heartbeat, Abandoned,
-  // RefreshPending); their statuses change only by commands.
-  TxnRecordTable& records();
   const TxnRecordTable& records() const;
-  // The leader took over: every PENDING record counts as heartbeated now.
-  void RefreshHeartbeats();
+  // Every commit applied here, in apply order, for watches. Kept across
+  // restores (which empty it: ChangeLog::Reset).
+  ChangeLog& change_log() { return change_log_; }
+  const ChangeLog& change_log() const { return change_log_; }
   uint64_t commands_refused() const { return commands_refused_; }
 
  private:
   struct Core;
-  std::unique_ptr<Core> NewCore() const;
+  std::unique_ptr<Core> NewCore();
   PeerReply ApplyDecoded(uint8_t kind, std::string_view body);
   // The reply to a command that does not decode (counted).
   PeerReply Refuse();
@@ -130,6 +131,7 @@ class ReplicatedShard final : public replication::ReplicatedState {
   // The proposer's wall clock of the command being applied: the shard's
   // clock reads it as its own.
   uint64_t proposer_ms_ = 0;
+  ChangeLog change_log_;  // before core_, whose participant appends to it
   std::unique_ptr<Core> core_;
   uint64_t commands_refused_ = 0;  // did not decode (not replicated state)
 };

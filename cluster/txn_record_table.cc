@@ -76,14 +76,6 @@ TxnRecord TxnRecordTable::Push(TxnId txn, Clock::time_point now) {
   return records_.at(txn).record;
 }
 
-void TxnRecordTable::RefreshPending(Clock::time_point now) {
-  for (auto& [txn, entry] : records_) {
-    if (entry.record.status == TxnStatus::kPending && now > entry.last_heartbeat) {
-      entry.last_heartbeat = now;
-    }
-  }
-}
-
 std::vector<std::pair<TxnId, TxnRecord>> TxnRecordTable::All() const {
   std::vector<std::pair<TxnId, TxnRecord>> all;
   all.reserve(records_.size());

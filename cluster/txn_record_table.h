@@ -84,12 +84,8 @@ class TxnRecordTable final {
   // Returns the record after the call.
   TxnRecord Push(TxnId txn, Clock::time_point now);
   // Whether a push now would abort `txn` (its record is missing, or PENDING
-  // and not heartbeated within the timeout). A replicated shard's leader
-  // asks this, then proposes the abort: heartbeats are the leader's alone.
+  // and not heartbeated within the timeout).
   bool Abandoned(TxnId txn, Clock::time_point now) const;
-  // Counts every PENDING record as heartbeated at `now`: a new leader's
-  // grace, since the heartbeats went to the old one.
-  void RefreshPending(Clock::time_point now);
 
   // The coordinator is alive: refreshes a PENDING record. Returns the record
   // (nullopt if there is none yet).

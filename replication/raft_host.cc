@@ -512,6 +512,11 @@ const ReplicatedState* RaftHost::state(GroupId group) const {
   return it == groups_.end() ? nullptr : it->second.state.get();
 }
 
+ReplicatedState* RaftHost::state(GroupId group) {
+  auto it = groups_.find(group);
+  return it == groups_.end() ? nullptr : it->second.state.get();
+}
+
 Index RaftHost::applied(GroupId group) const {
   auto it = groups_.find(group);
   return it == groups_.end() ? 0 : it->second.applied;

@@ -152,6 +152,10 @@ class RaftHost final {
 
   raft::MultiRaft& raft() { return multi_; }
   const ReplicatedState* state(raft::GroupId group) const;
+  // The same, for what a state keeps beside the replicated part (a change
+  // log's observer, a leader's own bookkeeping): changing replicated state
+  // anywhere but in Apply would make replicas differ.
+  ReplicatedState* state(raft::GroupId group);
   raft::Index applied(raft::GroupId group) const;
   RaftHostStats stats() const;
   Status health() const;

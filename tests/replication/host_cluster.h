@@ -146,12 +146,12 @@ class HostCluster {
   }
 
   // Heals the network and runs `rounds` of delivery and ticks, proposing
-  // nothing.
-  void Settle(int rounds = 300) {
+  // nothing; with `restart`, a crashed node starts again first.
+  void Settle(int rounds = 300, bool restart = true) {
     cut_.clear();
     for (int round = 0; round < rounds; ++round) {
       for (auto& [id, host] : hosts_) {
-        if (!host) Start(id);
+        if (!host && restart) Start(id);
       }
       while (!network_.empty()) Deliver(0, false);
       for (auto& [id, host] : hosts_) Tick(id);

@@ -17,7 +17,7 @@
 #include "host_cluster.h"
 
 namespace strata::replication {
-namespace {
+namespace replicated_shard_test {
 
 using cluster::CommitReply;
 using cluster::PeerError;
@@ -188,27 +188,39 @@ TEST(ReplicatedShardTest, ASnapshotCarriesIntentsRecordsAndOutcomes) {
   EXPECT_EQ(ValueAt(two, "b", Timestamp::Max()), "");
 }
 
-// A push and a heartbeat are the leader's: proposed as commands, they are
-// refused (on every replica alike), and a missing record's push is the
-// leader's abort.
-TEST(ReplicatedShardTest, HeartbeatsAreTheLeadersAndAPushIsItsAbort) {
+// A push and a heartbeat are the leader's (ReplicatedShardCore): proposed
+// as commands, they are refused on every replica alike; the leader's push
+// is an abort command.
+TEST(ReplicatedShardTest, APushIsTheLeadersAbortNotACommand) {
   ReplicatedShard shard(Options());
   EXPECT_EQ(ErrorOf(shard.Apply(0, RecordCmd(RecordOp::kPush, Txn(1)))).code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(shard.commands_refused(), 0u);  // it decoded
+  EXPECT_EQ(ErrorOf(shard.Apply(0, RecordCmd(RecordOp::kHeartbeat, Txn(1)))).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(shard.commands_refused(), 0u);  // they decoded
+  EXPECT_FALSE(shard.records().Find(Txn(1)).has_value());
   Prepared(shard.Apply(0, PrepareCmd(Request(Txn(2), {{"k", "v"}}, {}))));
-  const auto now = std::chrono::steady_clock::now();
-  EXPECT_FALSE(shard.records().Abandoned(Txn(2), now));
-  EXPECT_TRUE(shard.records().Abandoned(Txn(2), now + std::chrono::seconds(2)));
-  EXPECT_TRUE(shard.records().Abandoned(Txn(9), now));  // no record: a push aborts
-  shard.RefreshHeartbeats();
-  EXPECT_FALSE(shard.records().Abandoned(Txn(2), std::chrono::steady_clock::now()));
   PeerReply reply =
       ReplicatedShard::DecodeReply(shard.Apply(0, RecordCmd(RecordOp::kAbort, Txn(2))));
   ASSERT_TRUE(std::holds_alternative<RecordReply>(reply));
   EXPECT_EQ(std::get<RecordReply>(reply).status, TxnStatus::kAborted);
   // The record is aborted, the intent stays until its resolution.
   EXPECT_EQ(shard.participant().PrimaryOf(Txn(2)), 0u);
+}
+
+// Commits go to the change log in apply order; a restore empties it and
+// counts the restored store as evicted, so a watcher reads the store.
+TEST(ReplicatedShardTest, TheChangeLogFollowsAppliesAndRestores) {
+  ReplicatedShard one(Options());
+  const Timestamp at = Committed(one.Apply(0, CommitCmd(Request(Txn(1), {{"a", "1"}}, {}))));
+  auto page = one.change_log().Read(KeyRange::All(), Timestamp(), at, 0, 10);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->changes.size(), 1u);
+  EXPECT_EQ(page->changes[0].key, "a");
+  ReplicatedShard two(Options());
+  ASSERT_TRUE(two.Restore(one.Save()).ok());
+  EXPECT_FALSE(two.change_log().Read(KeyRange::All(), Timestamp(), at, 0, 10).has_value());
+  EXPECT_TRUE(two.change_log().Read(KeyRange::All(), at, at, 0, 10).has_value());
 }
 
 TEST(ReplicatedShardTest, RepliesThatDoNotDecodeAreErrors) {
@@ -370,5 +382,5 @@ TEST(ReplicatedShardTest, NoAcknowledgedCommitOrPrepareIsLost) {
             << ", snapshots restored " << restored << "\n";
 }
 
-}  // namespace
+}  // namespace replicated_shard_test
 }  // namespace strata::replication

@@ -1,0 +1,133 @@
+#include "cluster/replicated_shard_core.h"
+
+#include <utility>
+
+namespace strata::cluster {
+
+ReplicatedShardCore::ReplicatedShardCore(replication::RaftHost* host, raft::GroupId group,
+                                         ReplicatedShard* shard, HybridLogicalClock* node_clock,
+                                         Timers* timers,
+                                         std::chrono::milliseconds heartbeat_timeout)
+    : host_(host),
+      group_(group),
+      shard_(shard),
+      node_clock_(node_clock),
+      timers_(timers),
+      heartbeat_timeout_(heartbeat_timeout) {}
+
+ReplicatedShardCore::~ReplicatedShardCore() = default;
+
+uint64_t ReplicatedShardCore::WallMs() const {
+  return HybridLogicalClock::PhysicalMillis(node_clock_->Last()) >
+                 HybridLogicalClock::SystemMillis()
+             ? HybridLogicalClock::PhysicalMillis(node_clock_->Last())
+             : HybridLogicalClock::SystemMillis();
+}
+
+void ReplicatedShardCore::Propose(std::string command, Respond done) {
+  host_->Propose(
+      group_, std::move(command),
+      [alive = std::weak_ptr<bool>(alive_), done = std::move(done)](Result<std::string> applied) {
+        if (alive.expired()) return;
+        if (!applied.ok()) return done(PeerError{applied.status()});
+        done(ReplicatedShard::DecodeReply(*applied));
+      });
+}
+
+void ReplicatedShardCore::Prepare(ShardPrepare prepare, Timestamp sender_clock, Respond done) {
+  Propose(ReplicatedShard::PrepareCommand(prepare, HybridLogicalClock::PhysicalMillis(sender_clock),
+                                          WallMs()),
+          std::move(done));
+}
+
+void ReplicatedShardCore::CommitOnePhase(const PrepareRequest& request, Timestamp sender_clock,
+                                         Respond done) {
+  Propose(ReplicatedShard::CommitCommand(
+              ShardCommit{request}, HybridLogicalClock::PhysicalMillis(sender_clock), WallMs()),
+          std::move(done));
+}
+
+void ReplicatedShardCore::Resolve(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp,
+                                  Done done) {
+  Propose(ReplicatedShard::ResolveCommand(ShardResolve{txn, outcome, commit_timestamp}, WallMs()),
+          [done = std::move(done)](const PeerReply& reply) {
+            if (const auto* error = std::get_if<PeerError>(&reply)) return done(error->status);
+            done(Status::Ok());
+          });
+}
+
+bool ReplicatedShardCore::HeartbeatStale(TxnId txn) {
+  const Clock::time_point now = timers_->now();
+  auto [it, first_look] = heartbeats_.try_emplace(txn, now);
+  return !first_look && now - it->second >= heartbeat_timeout_;
+}
+
+void ReplicatedShardCore::Record(const RecordCall& call, Respond done) {
+  const std::optional<TxnRecord> record = shard_->records().Find(call.txn);
+  auto as_it_is = [&call, &record] {
+    RecordReply reply;
+    reply.op = call.op;
+    if (record) {
+      reply.status = record->status;
+      if (record->status == TxnStatus::kCommitted) {
+        reply.commit_timestamp = record->commit_timestamp;
+      }
+    }
+    return reply;
+  };
+  switch (call.op) {
+    case RecordOp::kHeartbeat:
+      if (record && record->status == TxnStatus::kPending) {
+        heartbeats_[call.txn] = timers_->now();
+      }
+      return done(as_it_is());
+    case RecordOp::kPush: {
+      const bool abandoned =
+          !record || (record->status == TxnStatus::kPending && HeartbeatStale(call.txn));
+      if (!abandoned) return done(as_it_is());
+      ++stats_.pushes_aborted;
+      // The leader's judgement, then the abort for every replica. The
+      // reply names the push (its caller matches replies by op).
+      return Propose(
+          ReplicatedShard::RecordCommand(RecordCall{RecordOp::kAbort, call.txn, {}}, WallMs()),
+          [done = std::move(done)](PeerReply reply) {
+            if (auto* r = std::get_if<RecordReply>(&reply)) r->op = RecordOp::kPush;
+            done(std::move(reply));
+          });
+    }
+    case RecordOp::kCommit:
+    case RecordOp::kAbort:
+    case RecordOp::kForget:
+      return Propose(ReplicatedShard::RecordCommand(call, WallMs()), std::move(done));
+  }
+}
+
+void ReplicatedShardCore::Close(Timestamp snapshot, Done done) {
+  // The node's receive rule first: a snapshot too far ahead of this
+  // node's wall clock would drag the shard's clock into the future.
+  if (Status s = node_clock_->Update(snapshot); !s.ok()) return done(s);
+  if (shard_->closed() >= snapshot) return done(Status::Ok());
+  if (auto it = closing_.lower_bound(snapshot); it != closing_.end()) {
+    it->second.push_back(std::move(done));  // a close at or above it is under way
+    return;
+  }
+  closing_[snapshot].push_back(std::move(done));
+  ++stats_.closes_proposed;
+  Propose(ReplicatedShard::CloseCommand(snapshot, WallMs()), [this, snapshot](PeerReply reply) {
+    auto it = closing_.find(snapshot);
+    if (it == closing_.end()) return;
+    std::vector<Done> waiting = std::move(it->second);
+    closing_.erase(it);
+    const auto* error = std::get_if<PeerError>(&reply);
+    for (Done& d : waiting) d(error ? error->status : Status::Ok());
+  });
+}
+
+void ReplicatedShardCore::ForgetOldState(uint64_t /*now_ms*/) {
+  std::erase_if(heartbeats_, [this](const auto& entry) {
+    const std::optional<TxnRecord> record = shard_->records().Find(entry.first);
+    return !record || record->status != TxnStatus::kPending;
+  });
+}
+
+}  // namespace strata::cluster
