@@ -71,10 +71,18 @@ Member::Member(std::string self, std::vector<std::string> node_ids, ShardMap map
 Member::~Member() = default;
 
 void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_clock,
-                       PeerRequest request, ShardServer::Respond respond) {
+                       std::optional<ShardId> shard_id, PeerRequest request,
+                       ShardServer::Respond respond) {
   peers_.Heard(from);
   if (sender_clock) {
     if (Status s = clock_.Update(*sender_clock); !s.ok()) return respond(PeerError{s});
+  }
+  if (shard_id && *shard_id != shard_server_->shard()) {
+    // A sender whose map differs from ours (another generation, or a
+    // replica moved): it asks again where the shard is now.
+    return respond(PeerError{Status::Unavailable("node " + self() + " holds no replica of shard " +
+                                                 std::to_string(*shard_id) + " (it serves shard " +
+                                                 std::to_string(shard_server_->shard()) + ")")});
   }
   const Timestamp sent = sender_clock.value_or(clock_.Last());
   ShardServer& shard = *shard_server_;

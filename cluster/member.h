@@ -79,9 +79,12 @@ class Member final {
   Timestamp LastTimestamp() const { return clock_.Last(); }
   bool IsPeer(std::string_view node) const { return peers_.IsPeer(node); }
 
-  // A request from node `from`, stamped with its clock (if it sent one).
-  void OnRequest(std::string_view from, std::optional<Timestamp> sender_clock, PeerRequest request,
-                 ShardServer::Respond respond);
+  // A request from node `from`, stamped with its clock (if it sent one),
+  // for this node's replica of `shard` (nullopt: for this node, or for the
+  // shard it serves, from a sender that does not name shards). A request
+  // for a shard this node holds no replica of is refused (kUnavailable).
+  void OnRequest(std::string_view from, std::optional<Timestamp> sender_clock,
+                 std::optional<ShardId> shard, PeerRequest request, ShardServer::Respond respond);
   // A reply to a call of ours. Its clock is taken in even if too far ahead
   // (it answers something we asked; its timestamps are checked where used).
   void OnReply(std::optional<Timestamp> sender_clock, uint64_t in_reply_to, const PeerReply& reply);

@@ -4,10 +4,12 @@
 
 namespace strata::cluster {
 
-void PeerRpc::Call(std::string dest, PeerRequest request, Timestamp hlc, const CallOptions& options,
-                   Clock::time_point now, Callback done) {
+void PeerRpc::Call(std::string dest, std::optional<ShardId> shard, PeerRequest request,
+                   Timestamp hlc, const CallOptions& options, Clock::time_point now,
+                   Callback done) {
   const uint64_t call_id = next_call_id_++;
   PendingCall call{std::move(dest),
+                   shard,
                    std::move(request),
                    hlc,
                    {},
@@ -16,7 +18,7 @@ void PeerRpc::Call(std::string dest, PeerRequest request, Timestamp hlc, const C
                    options.first_retry,
                    options.max_retry,
                    std::move(done)};
-  const uint64_t msg_id = transport_->Send(call.dest, call.request, call.hlc);
+  const uint64_t msg_id = transport_->Send(call.dest, call.shard, call.request, call.hlc);
   call.msg_ids.push_back(msg_id);
   call_by_msg_id_[msg_id] = call_id;
   due_.emplace(std::min(call.next_send, call.deadline), call_id);
@@ -66,7 +68,7 @@ PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {
       due_.emplace(std::min(call.next_send, call.deadline), call_id);
       continue;
     }
-    const uint64_t msg_id = transport_->Send(call.dest, call.request, call.hlc);
+    const uint64_t msg_id = transport_->Send(call.dest, call.shard, call.request, call.hlc);
     ++resends_;
     call.msg_ids.push_back(msg_id);
     call_by_msg_id_[msg_id] = call_id;

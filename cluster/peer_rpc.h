@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <queue>
 #include <string>
 #include <unordered_map>
@@ -35,9 +36,10 @@ class PeerRpc final {
 
   explicit PeerRpc(PeerTransport* transport) : transport_(transport) {}
 
-  // Sends `request`, stamped `hlc` (every copy), to `dest`.
-  void Call(std::string dest, PeerRequest request, Timestamp hlc, const CallOptions& options,
-            Clock::time_point now, Callback done);
+  // Sends `request`, stamped `hlc` (every copy), to `dest`, for `shard`
+  // there (see PeerTransport::Send).
+  void Call(std::string dest, std::optional<ShardId> shard, PeerRequest request, Timestamp hlc,
+            const CallOptions& options, Clock::time_point now, Callback done);
   // Completes the call `reply` answers; false if it answers no live call
   // (a late copy, or not ours).
   bool OnReply(uint64_t in_reply_to, const PeerReply& reply);
@@ -58,6 +60,7 @@ class PeerRpc final {
  private:
   struct PendingCall {
     std::string dest;
+    std::optional<ShardId> shard;
     PeerRequest request;
     Timestamp hlc;
     std::vector<uint64_t> msg_ids;  // every copy sent

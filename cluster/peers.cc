@@ -25,7 +25,7 @@ void Peers::Call(ShardId shard, PeerRequest request, PeerRpc::Callback done) {
   options.give_up_after = rpc_timeout_;
   // Everything this node did so far is at or below Last(): the receiver
   // moves its clock past it.
-  rpc_.Call(map_->shards()[shard].leaseholder(), std::move(request), clock_->Last(), options,
+  rpc_.Call(map_->shards()[shard].leaseholder(), shard, std::move(request), clock_->Last(), options,
             timers_->now(), std::move(done));
 }
 
@@ -51,7 +51,7 @@ std::optional<Timers::Clock::time_point> Peers::LastHeardFrom(ShardId shard) con
 
 void Peers::Broadcast(const PeerRequest& message) {
   for (const std::string& node : node_ids_) {
-    if (node != self_) transport_->Send(node, message, clock_->Last());
+    if (node != self_) transport_->Send(node, std::nullopt, message, clock_->Last());
   }
 }
 

@@ -142,7 +142,10 @@ void ClusterNode::HandleMessage(const protocol::Envelope& message, Clock::time_p
     return HandleClientRequest(message, from);
   }
   cluster::PeerRequest request;
-  if (auto err = protocol::ReadPeerRequest(message, &request)) {
+  std::optional<cluster::ShardId> shard;
+  protocol::MaybeError err = protocol::ReadPeerRequest(message, &request);
+  if (!err) err = protocol::ReadTargetShard(message, &shard);
+  if (err) {
     if (!protocol::IsOneWayType(message.type)) ReplyError(from, *err);
     return;
   }
@@ -152,7 +155,7 @@ void ClusterNode::HandleMessage(const protocol::Envelope& message, Clock::time_p
       peer_transport_.Reply(from, reply, member_->LastTimestamp());
     };
   }
-  member_->OnRequest(message.src, hlc, std::move(request), std::move(respond));
+  member_->OnRequest(message.src, hlc, shard, std::move(request), std::move(respond));
 }
 
 void ClusterNode::HandleClientRequest(const protocol::Envelope& request, const ReplyAddress& from) {

@@ -17,10 +17,10 @@ class MaelstromPeerTransport final : public cluster::PeerTransport {
  public:
   explicit MaelstromPeerTransport(Transport* lines) : lines_(lines) {}
 
-  uint64_t Send(std::string_view dest, const cluster::PeerRequest& request,
-                Timestamp hlc) override {
+  uint64_t Send(std::string_view dest, std::optional<cluster::ShardId> shard,
+                const cluster::PeerRequest& request, Timestamp hlc) override {
     return lines_->Send(dest, protocol::PeerRequestType(request),
-                        protocol::PeerRequestFields(request, hlc));
+                        protocol::PeerRequestFields(request, hlc, shard));
   }
   // Answers a node's request.
   void Reply(const ReplyAddress& to, const cluster::PeerReply& reply, Timestamp hlc) {

@@ -378,11 +378,13 @@ std::string_view PeerReplyType(const PeerReply& reply) {
   return std::visit(Namer{}, reply);
 }
 
-std::string PeerRequestFields(const PeerRequest& request, Timestamp hlc) {
+std::string PeerRequestFields(const PeerRequest& request, Timestamp hlc,
+                              std::optional<cluster::ShardId> shard) {
   std::string fields;
   JsonWriter w = JsonWriter::ContinuingObject(&fields);
   std::visit(RequestWriter{&w}, request);
   w.FieldUint("hlc", hlc.value());
+  if (shard) w.FieldUint("shard", *shard);
   return fields;
 }
 
@@ -616,6 +618,16 @@ PeerReply ReadPeerReply(const Envelope& message) {
 
 MaybeError ReadSenderClock(const Envelope& message, std::optional<Timestamp>* out) {
   return message.body.OptionalTimestamp("hlc", out);
+}
+
+MaybeError ReadTargetShard(const Envelope& message, std::optional<cluster::ShardId>* out) {
+  out->reset();
+  if (!message.body.Find("shard")) return std::nullopt;
+  uint64_t shard = 0;
+  if (auto err = message.body.RequiredUint("shard", &shard)) return err;
+  if (shard > UINT32_MAX) return Malformed("field 'shard' names no shard");
+  *out = static_cast<cluster::ShardId>(shard);
+  return std::nullopt;
 }
 
 }  // namespace strata::protocol

@@ -28,8 +28,10 @@ std::string_view PeerRequestType(const cluster::PeerRequest& request);
 std::string_view PeerReplyType(const cluster::PeerReply& reply);
 
 // The body fields (continuing an object) of a request or reply, the
-// sender's clock `hlc` included.
-std::string PeerRequestFields(const cluster::PeerRequest& request, Timestamp hlc);
+// sender's clock `hlc` included, and for a request the shard it is for
+// ("shard", absent for the node itself).
+std::string PeerRequestFields(const cluster::PeerRequest& request, Timestamp hlc,
+                              std::optional<cluster::ShardId> shard = std::nullopt);
 std::string PeerReplyFields(const cluster::PeerReply& reply, Timestamp hlc);
 
 // Whether `type` names a request only nodes send (anything else from a node
@@ -47,6 +49,9 @@ cluster::PeerReply ReadPeerReply(const Envelope& message);
 // The sender's clock, if the message has one; error 12 if it is not a
 // timestamp.
 MaybeError ReadSenderClock(const Envelope& message, std::optional<Timestamp>* out);
+// The shard a request is for, if it names one; error 12 if it is not a
+// shard id.
+MaybeError ReadTargetShard(const Envelope& message, std::optional<cluster::ShardId>* out);
 
 }  // namespace strata::protocol
 

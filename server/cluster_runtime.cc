@@ -65,15 +65,15 @@ bool ClusterRuntime::Post(Task task) {
   return true;
 }
 
-uint64_t ClusterRuntime::Send(std::string_view dest, const cluster::PeerRequest& request,
-                              Timestamp hlc) {
+uint64_t ClusterRuntime::Send(std::string_view dest, std::optional<cluster::ShardId> shard,
+                              const cluster::PeerRequest& request, Timestamp hlc) {
   const uint64_t msg_id = next_msg_id_++;
   if (dest == options_.self) {
     // To itself: typed, never encoded, and on a later turn (a caller
     // registers its call after Send returns).
-    (void)Post([this, msg_id, hlc, request](cluster::Member& member) mutable {
+    (void)Post([this, msg_id, hlc, shard, request](cluster::Member& member) mutable {
       member.OnRequest(
-          options_.self, hlc, std::move(request),
+          options_.self, hlc, shard, std::move(request),
           [this, msg_id](cluster::PeerReply reply) { Reply(options_.self, msg_id, reply); });
     });
     return msg_id;
@@ -81,6 +81,7 @@ uint64_t ClusterRuntime::Send(std::string_view dest, const cluster::PeerRequest&
   peerpb::Message message;
   message.set_msg_id(msg_id);
   message.set_hlc(hlc.value());
+  if (shard) message.set_shard_plus_one(*shard + 1);
   RequestToProto(request, &message);
   Route(std::string(dest), std::move(message));
   return msg_id;
@@ -128,7 +129,9 @@ void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,
   if (Status s = RequestFromProto(message, &request); !s.ok()) {
     return Reply(from, msg_id, cluster::PeerError{s});
   }
-  member.OnRequest(from, hlc, std::move(request),
+  std::optional<cluster::ShardId> shard;
+  if (message.shard_plus_one() != 0) shard = message.shard_plus_one() - 1;
+  member.OnRequest(from, hlc, shard, std::move(request),
                    [this, from, msg_id](cluster::PeerReply reply) { Reply(from, msg_id, reply); });
 }
 

@@ -109,7 +109,8 @@ class ClusterRuntime final : private cluster::PeerTransport {
   explicit ClusterRuntime(ClusterRuntimeOptions options);
   // PeerTransport, on the loop thread. A message to this node itself stays
   // typed and is posted to the loop (Send and Reply).
-  uint64_t Send(std::string_view dest, const cluster::PeerRequest& request, Timestamp hlc) override;
+  uint64_t Send(std::string_view dest, std::optional<cluster::ShardId> shard,
+                const cluster::PeerRequest& request, Timestamp hlc) override;
   // From a peer (any thread): decoded and posted to the loop.
   void Receive(const std::string& from, peerpb::Message message);
   // Runs a decoded message on the loop.

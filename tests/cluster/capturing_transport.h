@@ -19,9 +19,11 @@ class CapturingTransport final : public PeerTransport {
     std::string dest;
     PeerRequest request;
     uint64_t msg_id;
+    std::optional<ShardId> shard;
   };
-  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp) override {
-    sent.push_back(Sent{std::string(dest), request, next_id});
+  uint64_t Send(std::string_view dest, std::optional<ShardId> shard, const PeerRequest& request,
+                Timestamp) override {
+    sent.push_back(Sent{std::string(dest), request, next_id, shard});
     return next_id++;
   }
   std::vector<Sent> sent;

@@ -102,14 +102,15 @@ class LocalCluster {
       if (to.cut || nodes_[Index(m.from)]->cut) continue;
       if (auto* request = std::get_if<PeerRequest>(&m.body)) {
         if (duplicate_ && !m.copy) {
-          queue_.push_back(Message{m.from, m.to, m.id, m.hlc, *request, /*copy=*/true});
+          queue_.push_back(Message{m.from, m.to, m.id, m.hlc, m.shard, *request, /*copy=*/true});
         }
         const std::string from = m.from, self = m.to;
         const uint64_t id = m.id;
-        to.member->OnRequest(from, m.hlc, std::move(*request), [this, from, self, id](PeerReply r) {
-          queue_.push_back(
-              Message{self, from, id, member(Index(self)).LastTimestamp(), std::move(r)});
-        });
+        to.member->OnRequest(
+            from, m.hlc, m.shard, std::move(*request), [this, from, self, id](PeerReply r) {
+              queue_.push_back(Message{self, from, id, member(Index(self)).LastTimestamp(),
+                                       std::nullopt, std::move(r)});
+            });
       } else {
         to.member->OnReply(m.hlc, m.id, std::get<PeerReply>(m.body));
       }
@@ -122,6 +123,7 @@ class LocalCluster {
     std::string from, to;
     uint64_t id;  // a request's message id, or the id a reply answers
     Timestamp hlc;
+    std::optional<ShardId> shard;  // a request's
     std::variant<PeerRequest, PeerReply> body;
     bool copy = false;  // a duplicate, not duplicated again
   };
@@ -129,9 +131,10 @@ class LocalCluster {
     LocalCluster* cluster = nullptr;
     std::string self;
     uint64_t next_id = 1;
-    uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp hlc) override {
+    uint64_t Send(std::string_view dest, std::optional<ShardId> shard, const PeerRequest& request,
+                  Timestamp hlc) override {
       const uint64_t id = next_id++;
-      cluster->queue_.push_back(Message{self, std::string(dest), id, hlc, request});
+      cluster->queue_.push_back(Message{self, std::string(dest), id, hlc, shard, request});
       return id;
     }
   };

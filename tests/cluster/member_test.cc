@@ -41,9 +41,10 @@ class MemberTest : public ::testing::Test {
     member_ = std::move(*created);
   }
 
-  PeerReply Ask(PeerRequest request, std::optional<Timestamp> clock) {
+  PeerReply Ask(PeerRequest request, std::optional<Timestamp> clock,
+                std::optional<ShardId> shard = std::nullopt) {
     std::optional<PeerReply> reply;
-    member_->OnRequest("n1", clock, std::move(request), [&](PeerReply r) { reply = r; });
+    member_->OnRequest("n1", clock, shard, std::move(request), [&](PeerReply r) { reply = r; });
     EXPECT_TRUE(reply);
     return reply.value_or(PeerError{Status::IoError("no reply")});
   }
@@ -83,6 +84,20 @@ TEST_F(MemberTest, TheReceiveRuleMovesTheClockOrRefuses) {
   EXPECT_LT(member_->LastTimestamp(), far);
 }
 
+// A request names the shard it is for: this node's (n0 serves shard 0)
+// is served, another is refused as one this node holds no replica of, and
+// one naming none is this node's (senders that name no shard).
+TEST_F(MemberTest, ARequestForAShardThisNodeDoesNotHoldIsRefused) {
+  const ShardRead read{Timestamp(1), {"k"}, std::nullopt, 0};
+  EXPECT_TRUE(std::holds_alternative<ShardReadReply>(Ask(read, std::nullopt, ShardId{0})));
+  EXPECT_TRUE(std::holds_alternative<ShardReadReply>(Ask(read, std::nullopt)));
+  const PeerReply refused = Ask(read, std::nullopt, ShardId{1});
+  ASSERT_TRUE(std::holds_alternative<PeerError>(refused));
+  EXPECT_EQ(std::get<PeerError>(refused).status.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(std::get<PeerError>(refused).status.message(),
+            "node n0 holds no replica of shard 1 (it serves shard 0)");
+}
+
 TEST_F(MemberTest, ForwardsRunTheFrontEndsHandler) {
   const PeerReply reply = Ask(Forward{"{\"type\":\"mvcc_get\"}"}, std::nullopt);
   EXPECT_EQ(std::get<ForwardReply>(reply).reply, "{\"type\":\"ok\"}");
@@ -96,7 +111,7 @@ TEST_F(MemberTest, AResentForwardRunsOnceAndEveryCopyGetsItsAnswer) {
   hold_forwards_ = true;
   std::vector<PeerReply> replies;
   auto send = [&](uint64_t id) {
-    member_->OnRequest("n1", now, Forward{"{\"type\":\"mvcc_put\"}", id},
+    member_->OnRequest("n1", now, std::nullopt, Forward{"{\"type\":\"mvcc_put\"}", id},
                        [&](PeerReply r) { replies.push_back(r); });
   };
   send(first);
@@ -112,7 +127,7 @@ TEST_F(MemberTest, AResentForwardRunsOnceAndEveryCopyGetsItsAnswer) {
   EXPECT_EQ(forwarded_.size(), 1u);
   // Another id, or the same id from another sender, is another forward.
   send(first + 1);
-  member_->OnRequest("n0", now, Forward{"{}", first}, [](PeerReply) {});
+  member_->OnRequest("n0", now, std::nullopt, Forward{"{}", first}, [](PeerReply) {});
   EXPECT_EQ(forwarded_.size(), 3u);
   EXPECT_EQ(member_->forwarded().duplicates(), 2u);
 }
@@ -123,7 +138,7 @@ TEST_F(MemberTest, CompactionStopsAtTheLowWaterMarkWhichNeedsEveryReport) {
   Ask(RawCompact{Timestamp::Max()}, std::nullopt);
   EXPECT_EQ(compacted_at_, Timestamp(0));
   member_->coordinator().FreshTimestamp();  // this node's own snapshot is now well past 1000
-  member_->OnRequest("n1", std::nullopt, LowWaterMarkReport{Timestamp(1000)},
+  member_->OnRequest("n1", std::nullopt, std::nullopt, LowWaterMarkReport{Timestamp(1000)},
                      [](PeerReply) { ADD_FAILURE() << "a one-way message is not answered"; });
   ASSERT_TRUE(member_->LowWaterMark());
   EXPECT_EQ(*member_->LowWaterMark(), Timestamp(1000));

@@ -79,6 +79,23 @@ void ExpectSamePrepare(const PrepareRequest& a, const PrepareRequest& b) {
   EXPECT_EQ(a.blind, b.blind);
 }
 
+// The shard a request is for travels beside it; a request without one
+// names none, and a field that is not a shard id is refused.
+TEST(PeerCodecTest, TheTargetShardTravelsWithTheRequest) {
+  const PeerRequest request = ShardRead{Timestamp(5), {"k"}, std::nullopt, 0};
+  Line named(PeerRequestType(request), PeerRequestFields(request, Timestamp(1), ShardId{7}), false);
+  std::optional<ShardId> shard;
+  EXPECT_FALSE(ReadTargetShard(named.envelope(), &shard));
+  EXPECT_EQ(shard, ShardId{7});
+  Line unnamed(PeerRequestType(request), PeerRequestFields(request, Timestamp(1)), false);
+  EXPECT_FALSE(ReadTargetShard(unnamed.envelope(), &shard));
+  EXPECT_FALSE(shard.has_value());
+  for (std::string bad : {R"(,"shard":-1)", R"(,"shard":"1")", R"(,"shard":4294967296)"}) {
+    Line line("shard_read", R"(,"snapshot":5,"keys":[])" + bad, false);
+    EXPECT_TRUE(ReadTargetShard(line.envelope(), &shard)) << bad;
+  }
+}
+
 TEST(PeerCodecTest, RequestsRoundTrip) {
   const ShardRead read{Timestamp(5), {"k1", std::string("\x01\xff", 2)}, KeyRange{"a", "b"}, 17};
   const auto read_back = std::get<ShardRead>(RoundTrip(read));

@@ -34,9 +34,11 @@ class FakeTransport final : public PeerTransport {
     uint64_t tag;
     Timestamp hlc;
     uint64_t msg_id;
+    std::optional<ShardId> shard;
   };
-  uint64_t Send(std::string_view dest, const PeerRequest& request, Timestamp hlc) override {
-    sent.push_back(Sent{std::string(dest), TagOf(request), hlc, next_id});
+  uint64_t Send(std::string_view dest, std::optional<ShardId> shard, const PeerRequest& request,
+                Timestamp hlc) override {
+    sent.push_back(Sent{std::string(dest), TagOf(request), hlc, next_id, shard});
     return next_id++;
   }
   std::vector<Sent> sent;
@@ -56,7 +58,7 @@ TEST(PeerRpcTest, ResendsWithNewMsgIdsAndDoublingBackoff) {
   PeerRpc rpc(&transport);
   const auto t0 = Clock::time_point() + std::chrono::hours(1);
   int calls = 0;
-  rpc.Call("n2", Request(5), Timestamp(7), Options(10, 40, 1000), t0,
+  rpc.Call("n2", ShardId{4}, Request(5), Timestamp(7), Options(10, 40, 1000), t0,
            [&](const PeerReply*) { ++calls; });
   ASSERT_EQ(transport.sent.size(), 1u);
   EXPECT_EQ(transport.sent[0].dest, "n2");
@@ -73,9 +75,10 @@ TEST(PeerRpcTest, ResendsWithNewMsgIdsAndDoublingBackoff) {
     EXPECT_EQ(transport.sent.size(), before + 1) << "no resend at " << at << " ms";
   }
   EXPECT_EQ(rpc.resends(), expected_at.size());
-  // Every copy has its own msg_id, and the same content.
+  // Every copy has its own msg_id, and the same content and shard.
   for (size_t i = 1; i < transport.sent.size(); ++i) {
     EXPECT_NE(transport.sent[i].msg_id, transport.sent[i - 1].msg_id);
+    EXPECT_EQ(transport.sent[i].shard, ShardId{4});
     EXPECT_EQ(transport.sent[i].tag, 5u);
     EXPECT_EQ(transport.sent[i].hlc, Timestamp(7));
     EXPECT_EQ(transport.sent[i].dest, "n2");
@@ -89,10 +92,11 @@ TEST(PeerRpcTest, FirstReplyCompletesLaterCopiesAreIgnored) {
   PeerRpc rpc(&transport);
   const auto t0 = Clock::time_point() + std::chrono::hours(1);
   std::vector<uint64_t> got;
-  rpc.Call("n2", Request(1), Timestamp(), Options(10, 10, 1000), t0, [&](const PeerReply* reply) {
-    ASSERT_NE(reply, nullptr);
-    got.push_back(TagOf(reply));
-  });
+  rpc.Call("n2", std::nullopt, Request(1), Timestamp(), Options(10, 10, 1000), t0,
+           [&](const PeerReply* reply) {
+             ASSERT_NE(reply, nullptr);
+             got.push_back(TagOf(reply));
+           });
   rpc.RunTimers(t0 + milliseconds(10));
   rpc.RunTimers(t0 + milliseconds(20));
   ASSERT_EQ(transport.sent.size(), 3u);
@@ -117,7 +121,7 @@ TEST(PeerRpcTest, GivesUpAtTheDeadlineWithNullptr) {
   PeerRpc rpc(&transport);
   const auto t0 = Clock::time_point() + std::chrono::hours(1);
   int nulls = 0, replies = 0;
-  rpc.Call("n3", Request(1), Timestamp(), Options(30, 1000, 100), t0,
+  rpc.Call("n3", std::nullopt, Request(1), Timestamp(), Options(30, 1000, 100), t0,
            [&](const PeerReply* reply) { (reply == nullptr ? nulls : replies)++; });
   rpc.RunTimers(t0 + milliseconds(30));  // one resend
   rpc.RunTimers(t0 + milliseconds(99));
@@ -146,8 +150,8 @@ TEST(PeerRpcTest, CallbacksMayStartNewCalls) {
   int finished = 0;
   // A chain: each reply starts the next call; a give-up starts one too.
   std::function<void(int)> start = [&](int left) {
-    rpc.Call("n2", Request(static_cast<uint64_t>(left)), Timestamp(), Options(10, 10, 50), t0,
-             [&, left](const PeerReply* reply) {
+    rpc.Call("n2", std::nullopt, Request(static_cast<uint64_t>(left)), Timestamp(),
+             Options(10, 10, 50), t0, [&, left](const PeerReply* reply) {
                ++finished;
                if (left > 0) start(left - 1);
                (void)reply;
@@ -168,13 +172,15 @@ TEST(PeerRpcTest, CallbacksMayStartNewCalls) {
   // A callback run by RunTimers (give-up) that starts calls which are due
   // at once must not break the timer loop.
   int chained = 0;
-  rpc.Call("n2", Request(10), Timestamp(), Options(10, 10, 10), t0, [&](const PeerReply*) {
-    ++chained;
-    rpc.Call("n2", Request(11), Timestamp(), Options(1, 1, 1), t0, [&](const PeerReply* r) {
-      EXPECT_EQ(r, nullptr);
-      ++chained;
-    });
-  });
+  rpc.Call("n2", std::nullopt, Request(10), Timestamp(), Options(10, 10, 10), t0,
+           [&](const PeerReply*) {
+             ++chained;
+             rpc.Call("n2", std::nullopt, Request(11), Timestamp(), Options(1, 1, 1), t0,
+                      [&](const PeerReply* r) {
+                        EXPECT_EQ(r, nullptr);
+                        ++chained;
+                      });
+           });
   rpc.RunTimers(t0 + milliseconds(10));
   rpc.RunTimers(t0 + milliseconds(11));
   EXPECT_EQ(chained, 2);
@@ -187,8 +193,8 @@ TEST(PeerRpcTest, ManyConcurrentCallsCompleteIndependently) {
   const auto t0 = Clock::time_point() + std::chrono::hours(1);
   std::vector<int> done(10, 0);
   for (int i = 0; i < 10; ++i) {
-    rpc.Call(std::string("n").append(std::to_string(i % 3)), Request(static_cast<uint64_t>(i)),
-             Timestamp(), Options(10, 20, 1000), t0,
+    rpc.Call(std::string("n").append(std::to_string(i % 3)), std::nullopt,
+             Request(static_cast<uint64_t>(i)), Timestamp(), Options(10, 20, 1000), t0,
              [&done, i](const PeerReply* r) { done[i] += r != nullptr; });
   }
   rpc.RunTimers(t0 + milliseconds(10));

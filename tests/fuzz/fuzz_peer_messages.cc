@@ -24,7 +24,8 @@ using namespace strata;  // NOLINT: a harness
 
 class Nowhere final : public cluster::PeerTransport {
  public:
-  uint64_t Send(std::string_view, const cluster::PeerRequest&, Timestamp) override {
+  uint64_t Send(std::string_view, std::optional<cluster::ShardId>, const cluster::PeerRequest&,
+                Timestamp) override {
     return next_id_++;
   }
 
@@ -72,7 +73,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool one_way = std::holds_alternative<cluster::LowWaterMarkReport>(request);
     const bool read = std::holds_alternative<cluster::ShardRead>(request);
     bool answered = false;
-    w->member->OnRequest("n1", hlc, std::move(request),
+    std::optional<cluster::ShardId> shard;
+    if (message.shard_plus_one() != 0) shard = message.shard_plus_one() - 1;
+    w->member->OnRequest("n1", hlc, shard, std::move(request),
                          [&answered](cluster::PeerReply) { answered = true; });
     if (!answered && !one_way) {
       if (!read) std::abort();  // only a read may wait (for an intent)

@@ -69,7 +69,8 @@ std::string Fingerprint(const ReplicatedState* state) {
 // the test's own time (Pump): pushes reach the shard's leader.
 class LoopbackTransport final : public cluster::PeerTransport {
  public:
-  uint64_t Send(std::string_view, const PeerRequest& request, Timestamp) override {
+  uint64_t Send(std::string_view, std::optional<cluster::ShardId>, const PeerRequest& request,
+                Timestamp) override {
     queued.emplace_back(next_id, request);
     return next_id++;
   }

@@ -314,7 +314,7 @@ TEST(ClusterKvTest, ARangeAnswersOnlyOnceEveryShardHasResolvedItsRevision) {
   prepare.primary = 2;
   prepare.writes.push_back({ClusterKv::EngineKey(keys[2]), EncodeStoredValue({0, 1, 0, "late"})});
   std::optional<cluster::PeerReply> prepared;
-  m2.OnRequest("n0", m2.LastTimestamp(), cluster::ShardPrepare{prepare, {2}},
+  m2.OnRequest("n0", m2.LastTimestamp(), std::nullopt, cluster::ShardPrepare{prepare, {2}},
                [&](cluster::PeerReply r) { prepared = std::move(r); });
   ASSERT_TRUE(prepared && std::holds_alternative<cluster::PrepareReply>(*prepared));
   const Timestamp at = std::get<cluster::PrepareReply>(*prepared).prepare_timestamp;
@@ -330,7 +330,7 @@ TEST(ClusterKvTest, ARangeAnswersOnlyOnceEveryShardHasResolvedItsRevision) {
       << "answered while a commit at or below its revision was still possible";
   // The transaction commits below the Range's revision: then it answers.
   std::optional<cluster::PeerReply> resolved;
-  m2.OnRequest("n0", m2.LastTimestamp(),
+  m2.OnRequest("n0", m2.LastTimestamp(), std::nullopt,
                cluster::ShardResolve{txn, cluster::TxnStatus::kCommitted, at},
                [&](cluster::PeerReply r) { resolved = std::move(r); });
   ASSERT_TRUE(c.cluster().RunUntil([&] { return range.has_value(); }));
