@@ -188,9 +188,12 @@ struct ShardWatchReply {
   std::vector<std::optional<Change>> previous;
 };
 
-// The request failed (never OK).
+// The request failed (never OK). With `leader`, kUnavailable from a node
+// that holds a replica of the shard but does not lead it: the node that
+// does, as far as this one knows; Peers resends the call there.
 struct PeerError {
   Status status;
+  std::optional<std::string> leader = std::nullopt;
 };
 
 using PeerReply =

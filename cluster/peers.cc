@@ -20,13 +20,41 @@ bool Peers::IsPeer(std::string_view node) const {
   return std::find(node_ids_.begin(), node_ids_.end(), node) != node_ids_.end();
 }
 
+const std::string& Peers::NodeServing(ShardId shard) const {
+  auto it = leaders_.find(shard);
+  return it != leaders_.end() ? it->second : map_->shards()[shard].leaseholder();
+}
+
 void Peers::Call(ShardId shard, PeerRequest request, PeerRpc::Callback done) {
+  CallAt(NodeServing(shard), shard, std::move(request), timers_->now() + rpc_timeout_,
+         kMaxRedirects, std::move(done));
+}
+
+void Peers::CallAt(std::string node, ShardId shard, PeerRequest request,
+                   Timers::Clock::time_point deadline, int redirects_left, PeerRpc::Callback done) {
+  const Timers::Clock::time_point now = timers_->now();
   PeerRpc::CallOptions options;
-  options.give_up_after = rpc_timeout_;
+  options.give_up_after =
+      std::max(std::chrono::milliseconds(1),
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+  // A copy for a redirect (PeerRpc keeps its own to resend).
+  std::optional<PeerRequest> again;
+  if (redirects_left > 0) again = request;
   // Everything this node did so far is at or below Last(): the receiver
   // moves its clock past it.
-  rpc_.Call(map_->shards()[shard].leaseholder(), shard, std::move(request), clock_->Last(), options,
-            timers_->now(), std::move(done));
+  rpc_.Call(node, shard, std::move(request), clock_->Last(), options, now,
+            [this, node, shard, deadline, redirects_left, again = std::move(again),
+             done = std::move(done)](const PeerReply* reply) mutable {
+              const auto* error = ReplyAs<PeerError>(reply);
+              if (error != nullptr && error->leader && again && *error->leader != node &&
+                  IsPeer(*error->leader) && timers_->now() < deadline) {
+                ++redirects_;
+                leaders_[shard] = *error->leader;
+                return CallAt(*error->leader, shard, std::move(*again), deadline,
+                              redirects_left - 1, std::move(done));
+              }
+              done(reply);
+            });
 }
 
 bool Peers::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
@@ -44,7 +72,7 @@ void Peers::Heard(std::string_view node) {
 
 std::optional<Timers::Clock::time_point> Peers::LastHeardFrom(ShardId shard) const {
   if (shard >= map_->shards().size()) return std::nullopt;
-  auto it = heard_.find(map_->shards()[shard].leaseholder());
+  auto it = heard_.find(NodeServing(shard));
   if (it == heard_.end()) return std::nullopt;
   return it->second;
 }

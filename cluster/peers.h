@@ -1,9 +1,14 @@
 // Peers: the other nodes as this node's roles reach them.
 //
-// A call goes to the node serving a shard (ShardMap), stamped with this
-// node's hybrid clock, and is resent until answered or given up after the
-// RPC timeout (PeerRpc). One-way messages are stamped too. The node that
-// owns this object feeds it the replies that come in.
+// A call goes to the node serving a shard, stamped with this node's hybrid
+// clock, and is resent until answered or given up after the RPC timeout
+// (PeerRpc). Which node serves a shard: its leaseholder in the ShardMap,
+// until a replica that does not lead the shard answers with the node that
+// does (PeerError::leader); the call then goes there, within the same
+// timeout, and so do later calls for the shard (a few redirects a call at
+// most, so two replicas that name each other cannot keep it bouncing).
+// One-way messages are stamped too. The node that owns this object feeds
+// it the replies that come in.
 #ifndef STRATA_CLUSTER_PEERS_H_
 #define STRATA_CLUSTER_PEERS_H_
 
@@ -38,6 +43,9 @@ class Peers final {
   // Calls the node serving `shard`; `done` gets its reply, or nullptr once
   // the call gave up.
   void Call(ShardId shard, PeerRequest request, PeerRpc::Callback done);
+  // The node calls for `shard` go to now.
+  const std::string& NodeServing(ShardId shard) const;
+  uint64_t redirects() const { return redirects_; }
   // Sends a one-way message (no reply) to every other node.
   void Broadcast(const PeerRequest& message);
 
@@ -58,6 +66,12 @@ class Peers final {
   const PeerRpc& rpc() const { return rpc_; }
 
  private:
+  static constexpr int kMaxRedirects = 3;
+  // Calls `node` for `shard`, giving up at `deadline`; follows up to
+  // `redirects_left` leader hints.
+  void CallAt(std::string node, ShardId shard, PeerRequest request,
+              Timers::Clock::time_point deadline, int redirects_left, PeerRpc::Callback done);
+
   const std::string self_;
   const std::vector<std::string> node_ids_;
   const ShardMap* map_;
@@ -67,6 +81,9 @@ class Peers final {
   const std::chrono::milliseconds rpc_timeout_;
   PeerRpc rpc_;
   std::map<std::string, Timers::Clock::time_point, std::less<>> heard_;
+  // Shards whose leader a replica named (others: their leaseholder).
+  std::map<ShardId, std::string> leaders_;
+  uint64_t redirects_ = 0;
 };
 
 // The reply as a T; nullptr if the call gave up or the reply is of another

@@ -7,13 +7,23 @@ namespace strata::cluster {
 ReplicatedShardCore::ReplicatedShardCore(replication::RaftHost* host, raft::GroupId group,
                                          ReplicatedShard* shard, HybridLogicalClock* node_clock,
                                          Timers* timers,
-                                         std::chrono::milliseconds heartbeat_timeout)
+                                         std::chrono::milliseconds heartbeat_timeout,
+                                         NodeName node_name)
     : host_(host),
       group_(group),
       shard_(shard),
       node_clock_(node_clock),
       timers_(timers),
-      heartbeat_timeout_(heartbeat_timeout) {}
+      heartbeat_timeout_(heartbeat_timeout),
+      node_name_(std::move(node_name)) {}
+
+std::optional<std::string> ReplicatedShardCore::LeaderElsewhere() const {
+  const raft::Raft* raft = host_->raft().group(group_);
+  if (raft == nullptr || raft->role() == raft::RaftRole::kLeader || raft->leader() == 0) {
+    return std::nullopt;
+  }
+  return node_name_ ? node_name_(raft->leader()) : std::nullopt;
+}
 
 ReplicatedShardCore::~ReplicatedShardCore() = default;
 

@@ -25,8 +25,10 @@
 #define STRATA_CLUSTER_REPLICATED_SHARD_CORE_H_
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,13 +47,17 @@ struct ReplicatedShardCoreStats {
 
 class ReplicatedShardCore final : public ShardCore {
  public:
+  // The node a Raft member id names (nullopt: none this node knows).
+  using NodeName = std::function<std::optional<std::string>(raft::NodeId)>;
+
   // `shard` is the state `host` applies for `group` (made by the host's
   // state factory; it lives as long as the group does here). `node_clock`
   // is the node's: it stamps proposals with its wall time and refuses
-  // reads too far ahead of it. `timers` tells the time.
+  // reads too far ahead of it. `timers` tells the time; `node_name` names
+  // the group's leader for callers this member redirects.
   ReplicatedShardCore(replication::RaftHost* host, raft::GroupId group, ReplicatedShard* shard,
                       HybridLogicalClock* node_clock, Timers* timers,
-                      std::chrono::milliseconds heartbeat_timeout);
+                      std::chrono::milliseconds heartbeat_timeout, NodeName node_name);
   ~ReplicatedShardCore() override;
 
   void Prepare(ShardPrepare prepare, Timestamp sender_clock, Respond done) override;
@@ -69,6 +75,8 @@ class ReplicatedShardCore final : public ShardCore {
   const ChangeLog& change_log() const override { return shard_->change_log(); }
   ChangeLog& change_log() override { return shard_->change_log(); }
   Timestamp LastTimestamp() const override { return shard_->closed(); }
+  // The group's leader when it is another member (and named).
+  std::optional<std::string> LeaderElsewhere() const override;
 
   const ReplicatedShardCoreStats& stats() const { return stats_; }
 
@@ -84,6 +92,7 @@ class ReplicatedShardCore final : public ShardCore {
   HybridLogicalClock* node_clock_;
   Timers* timers_;
   const std::chrono::milliseconds heartbeat_timeout_;
+  const NodeName node_name_;
   // Dropped with the core: answers the host gives later go nowhere.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::map<TxnId, Clock::time_point> heartbeats_;

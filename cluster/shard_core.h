@@ -19,6 +19,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "cluster/change_log.h"
 #include "cluster/participant.h"
@@ -68,6 +70,10 @@ class ShardCore {
   // The shard clock's last timestamp: every change applied later takes a
   // timestamp above it.
   virtual Timestamp LastTimestamp() const = 0;
+  // The node that leads the shard when this one holds a replica and does
+  // not (as far as it knows): changes, and reads above LastTimestamp(),
+  // go there. nullopt: this node, or no leader known.
+  virtual std::optional<std::string> LeaderElsewhere() const { return std::nullopt; }
 };
 
 }  // namespace strata::cluster

@@ -92,7 +92,18 @@ void ShardServer::Start() {
 
 // --- reads -------------------------------------------------------------------
 
+bool ShardServer::RedirectedToLeader(const Respond& respond) const {
+  std::optional<std::string> leader = core_->LeaderElsewhere();
+  if (!leader) return false;
+  respond(PeerError{Status::Unavailable("shard " + std::to_string(shard_) + " is led by node " +
+                                        *leader + ", not this one"),
+                    std::move(leader)});
+  return true;
+}
+
 void ShardServer::Read(ShardRead read, Respond respond) {
+  // A replica serves what it has closed; only the leader closes more.
+  if (read.snapshot > core_->LastTimestamp() && RedirectedToLeader(respond)) return;
   // No prepare here may take a timestamp at or below the snapshot from now on.
   const Timestamp snapshot = read.snapshot;
   core_->Close(snapshot, [this, read = std::move(read),
@@ -428,11 +439,13 @@ void ShardServer::Commit(const ShardCommit& commit, Timestamp sender_clock, Resp
   if (commit.request.primary >= shard_count_) {
     return respond(PeerError{Status::InvalidArgument("field 'primary' names no shard")});
   }
+  if (RedirectedToLeader(respond)) return;
   core_->CommitOnePhase(commit.request, sender_clock, std::move(respond));
 }
 
 void ShardServer::Prepare(ShardPrepare prepare, Timestamp sender_clock, Respond respond) {
   if (Status s = CheckShardIds(prepare); !s.ok()) return respond(PeerError{s});
+  if (RedirectedToLeader(respond)) return;
   core_->Prepare(std::move(prepare), sender_clock, std::move(respond));
 }
 
@@ -454,6 +467,7 @@ void ShardServer::Resolve(const ShardResolve& resolve, Respond respond) {
   if (resolve.outcome == TxnStatus::kPending) {
     return respond(PeerError{Status::InvalidArgument("a resolution must be committed or aborted")});
   }
+  if (RedirectedToLeader(respond)) return;
   ResolveHere(resolve.txn, resolve.outcome, resolve.commit_timestamp,
               [respond = std::move(respond)](Status resolved) {
                 if (!resolved.ok()) return respond(PeerError{resolved});
@@ -462,6 +476,8 @@ void ShardServer::Resolve(const ShardResolve& resolve, Respond respond) {
 }
 
 void ShardServer::Record(const RecordCall& call, Respond respond) {
+  // Heartbeats and pushes too: the leader's own.
+  if (RedirectedToLeader(respond)) return;
   core_->Record(call, std::move(respond));
 }
 

@@ -163,6 +163,9 @@ class ShardServer final {
   // records of the intents in the way of the rest.
   void CheckWaitingReads();
   Status CheckShardIds(const ShardPrepare& prepare) const;
+  // Answers a redirect to the shard's leader if this node does not lead
+  // it (and knows who does); whether it answered.
+  bool RedirectedToLeader(const Respond& respond) const;
   // Resolves `txn` here; then retries the reads it held, and tells `done`.
   void ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp, ShardCore::Done done);
   // Asks `txn`'s record for its fate and resolves it here if it is final.

@@ -193,6 +193,7 @@ struct ReplyWriter {
   void operator()(const cluster::PeerError& error) const {
     const ErrorReply wire = ErrorFromStatus(error.status);
     w->FieldUint("code", static_cast<uint64_t>(wire.code)).Field("text", wire.text);
+    if (error.leader) w->Field("leader", *error.leader);
   }
 };
 
@@ -521,11 +522,14 @@ PeerReply ReadPeerReply(const Envelope& message) {
   const std::string_view type = message.type;
   if (type == "error") {
     uint64_t code = 0;
-    std::optional<std::string_view> text;
+    std::optional<std::string_view> text, leader;
     if (auto err = body.RequiredUint("code", &code)) return Unreadable(type, *err);
     if (auto err = body.OptionalString("text", &text)) return Unreadable(type, *err);
-    return cluster::PeerError{
+    if (auto err = body.OptionalString("leader", &leader)) return Unreadable(type, *err);
+    cluster::PeerError error{
         StatusFromError(ErrorReply{static_cast<ErrorCode>(code), std::string(text.value_or(""))})};
+    if (leader) error.leader = std::string(*leader);
+    return error;
   }
   if (type == "shard_read_ok") {
     cluster::ShardReadReply reply;

@@ -196,6 +196,7 @@ struct ReplyWriter {
     peerpb::PeerError* p = m->mutable_error();
     p->set_code(static_cast<uint32_t>(error.status.code()));
     p->set_message(error.status.message());
+    if (error.leader) p->set_leader(*error.leader);
   }
 };
 
@@ -439,7 +440,9 @@ PeerReply ReplyFromProto(const peerpb::Message& m) {
       if (code == 0 || code > static_cast<uint32_t>(StatusCode::kIoError)) {
         return cluster::PeerError{Status::IoError(m.error().message())};
       }
-      return cluster::PeerError{Status(static_cast<StatusCode>(code), m.error().message())};
+      cluster::PeerError error{Status(static_cast<StatusCode>(code), m.error().message())};
+      if (!m.error().leader().empty()) error.leader = m.error().leader();
+      return error;
     }
     default:
       return Unreadable("no reply of a known kind");

@@ -208,7 +208,12 @@ TEST(PeerCodecTest, ErrorsKeepTheirStatus) {
     const auto back = std::get<PeerError>(RoundTrip(PeerError{Status(code, "why")}));
     EXPECT_EQ(back.status.code(), code) << StatusCodeName(code);
     EXPECT_EQ(back.status.message(), "why");
+    EXPECT_FALSE(back.leader.has_value());
   }
+  const auto redirect =
+      std::get<PeerError>(RoundTrip(PeerError{Status::Unavailable("not here"), "n2"}));
+  EXPECT_EQ(redirect.status.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(redirect.leader, "n2");
 }
 
 TEST(PeerCodecTest, UnreadableRepliesBecomeErrors) {

@@ -2,7 +2,7 @@
 // on a member of the shard's Raft group. Changes are answered once the
 // group applied them; reads close the shard at their snapshot only when
 // its clock is behind; a follower serves reads at what its replica has
-// closed and refuses others; and a transaction prepared under one leader
+// closed and sends the rest to the leader, named; and a transaction prepared under one leader
 // is neither lost nor left stranded when that leader dies: the next
 // leader's push aborts it once its coordinator stays silent for a
 // heartbeat timeout, and the read it held is served.
@@ -85,8 +85,9 @@ struct MemberSide {
       : map(*cluster::ShardMap::OnePerNode({"n"})),
         peers("n", {"n"}, &map, &clock, &transport, &timers, milliseconds(5000)) {
     timers.SetNow(std::chrono::steady_clock::time_point() + std::chrono::hours(1));
-    auto owned =
-        std::make_unique<ReplicatedShardCore>(host, 1, shard, &clock, &timers, milliseconds(1000));
+    auto owned = std::make_unique<ReplicatedShardCore>(
+        host, 1, shard, &clock, &timers, milliseconds(1000),
+        [](raft::NodeId id) -> std::optional<std::string> { return "m" + std::to_string(id); });
     core = owned.get();
     cluster::ShardServerOptions options;
     options.heartbeat_timeout = milliseconds(1000);
@@ -216,7 +217,7 @@ TEST_F(ReplicatedShardCoreTest, ChangesAreAnsweredOnceAppliedAndReadsCloseOnlyWh
   EXPECT_EQ(std::get<PeerError>(*future.reply).status.code(), StatusCode::kUnavailable);
 }
 
-TEST_F(ReplicatedShardCoreTest, AFollowerServesWhatItsReplicaClosedAndRefusesChanges) {
+TEST_F(ReplicatedShardCoreTest, AFollowerServesWhatItsReplicaClosedAndSendsTheRestToItsLeader) {
   StartCluster(3);
   const NodeId leader = Leader();
   ASSERT_NE(leader, 0u);
@@ -244,10 +245,16 @@ TEST_F(ReplicatedShardCoreTest, AFollowerServesWhatItsReplicaClosedAndRefusesCha
   side.server->Prepare(ShardPrepare{Request(TxnId{Now().value(), 6}, "j", "w"), {0}}, Now(),
                        change.Respond());
   Pump(follower);
-  ASSERT_TRUE(above.reply && std::holds_alternative<PeerError>(*above.reply));
-  EXPECT_EQ(std::get<PeerError>(*above.reply).status.code(), StatusCode::kUnavailable);
-  ASSERT_TRUE(change.reply && std::holds_alternative<PeerError>(*change.reply));
-  EXPECT_EQ(std::get<PeerError>(*change.reply).status.code(), StatusCode::kUnavailable);
+  // Both are sent to the leader, named (Peers resends there).
+  const std::string leader_name = "m" + std::to_string(leader);
+  for (const Answer* refused : {&above, &change}) {
+    ASSERT_TRUE(refused->reply && std::holds_alternative<PeerError>(*refused->reply));
+    const PeerError& error = std::get<PeerError>(*refused->reply);
+    EXPECT_EQ(error.status.code(), StatusCode::kUnavailable);
+    EXPECT_EQ(error.leader, leader_name);
+  }
+  EXPECT_EQ(side.core->LeaderElsewhere(), leader_name);
+  EXPECT_EQ(sides_[leader]->core->LeaderElsewhere(), std::nullopt);
 }
 
 TEST_F(ReplicatedShardCoreTest, APreparedTransactionOutlivesItsLeaderAndIsSettledByTheNext) {

@@ -143,7 +143,11 @@ TEST(PeerProtoTest, RepliesRoundTrip) {
     const auto error = std::get<PeerError>(RoundTrip(PeerError{Status(code, "why")}));
     EXPECT_EQ(error.status.code(), code);
     EXPECT_EQ(error.status.message(), "why");
+    EXPECT_FALSE(error.leader.has_value());
   }
+  // A replica's hint of the shard's leader.
+  EXPECT_EQ(std::get<PeerError>(RoundTrip(PeerError{Status::Unavailable("not here"), "n2"})).leader,
+            "n2");
 }
 
 TEST(PeerProtoTest, RefusesWhatNoPeerShouldSend) {

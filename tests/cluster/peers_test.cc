@@ -1,0 +1,95 @@
+// Peers: calls go to the node serving a shard, its leaseholder until a
+// replica that does not lead the shard names the one that does; the call
+// is then resent there within its own timeout, and later calls for the
+// shard go there at once. A leader hint naming no peer, or the node just
+// called, ends the call like any error, and a call follows a few hints at
+// most.
+#include "cluster/peers.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+#include "tests/cluster/capturing_transport.h"
+
+namespace strata::cluster {
+namespace peers_test {
+
+using std::chrono::milliseconds;
+
+class PeersTest : public ::testing::Test {
+ protected:
+  PeersTest()
+      : map_(*ShardMap::OnePerNode({"n0", "n1", "n2"})),
+        peers_("n0", {"n0", "n1", "n2"}, &map_, &clock_, &transport_, &timers_,
+               milliseconds(1000)) {
+    timers_.SetNow(Timers::Clock::time_point() + std::chrono::hours(1));
+  }
+
+  // Answers the last request sent with `reply`.
+  void Answer(const PeerReply& reply) {
+    ASSERT_FALSE(transport_.sent.empty());
+    peers_.OnReply(transport_.sent.back().msg_id, reply);
+  }
+  static PeerError NotLeader(std::string leader) {
+    return PeerError{Status::Unavailable("not the leader"), std::move(leader)};
+  }
+
+  HybridLogicalClock clock_;
+  Timers timers_;
+  CapturingTransport transport_;
+  ShardMap map_;
+  Peers peers_;
+};
+
+TEST_F(PeersTest, ACallFollowsTheLeaderAReplicaNamesAndLaterCallsGoThere) {
+  std::optional<bool> ok;
+  peers_.Call(1, RecordCall{RecordOp::kPush, TxnId{7, 0}, Timestamp()},
+              [&](const PeerReply* reply) { ok = ReplyAs<RecordReply>(reply) != nullptr; });
+  ASSERT_EQ(transport_.sent.size(), 1u);
+  EXPECT_EQ(transport_.sent[0].dest, "n1");
+  EXPECT_EQ(transport_.sent[0].shard, ShardId{1});
+  Answer(NotLeader("n2"));
+  EXPECT_FALSE(ok) << "a redirect is not the call's answer";
+  ASSERT_EQ(transport_.sent.size(), 2u);
+  EXPECT_EQ(transport_.sent[1].dest, "n2");
+  EXPECT_EQ(transport_.sent[1].shard, ShardId{1});
+  EXPECT_TRUE(std::holds_alternative<RecordCall>(transport_.sent[1].request));
+  Answer(RecordReply{RecordOp::kPush, TxnStatus::kAborted, Timestamp()});
+  EXPECT_EQ(ok, true);
+  EXPECT_EQ(peers_.redirects(), 1u);
+  EXPECT_EQ(peers_.NodeServing(1), "n2");
+  EXPECT_EQ(peers_.NodeServing(2), "n2");  // its own leaseholder
+  EXPECT_EQ(peers_.NodeServing(0), "n0");
+
+  peers_.Call(1, RecordCall{RecordOp::kPush, TxnId{8, 0}, Timestamp()}, [](const PeerReply*) {});
+  EXPECT_EQ(transport_.sent.back().dest, "n2");
+}
+
+TEST_F(PeersTest, HintsThatLeadNowhereEndTheCall) {
+  for (const std::string& hint : {std::string("n1"), std::string("stranger")}) {
+    std::optional<Status> failed;
+    peers_.Call(1, RecordCall{RecordOp::kPush, TxnId{7, 0}, Timestamp()},
+                [&](const PeerReply* reply) { failed = CallFailure(reply, "gave up"); });
+    const size_t sent = transport_.sent.size();
+    Answer(NotLeader(hint));  // the node just called, or no peer
+    ASSERT_TRUE(failed.has_value()) << hint;
+    EXPECT_EQ(failed->code(), StatusCode::kUnavailable);
+    EXPECT_EQ(transport_.sent.size(), sent) << hint;
+  }
+  EXPECT_EQ(peers_.NodeServing(1), "n1");
+
+  // Two replicas naming each other: a few hops, then the error.
+  std::optional<Status> failed;
+  peers_.Call(1, RecordCall{RecordOp::kPush, TxnId{9, 0}, Timestamp()},
+              [&](const PeerReply* reply) { failed = CallFailure(reply, "gave up"); });
+  for (int hop = 0; hop < 10 && !failed; ++hop) {
+    Answer(NotLeader(transport_.sent.back().dest == "n1" ? "n2" : "n1"));
+  }
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(peers_.redirects(), 3u);
+}
+
+}  // namespace peers_test
+}  // namespace strata::cluster
