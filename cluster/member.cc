@@ -77,15 +77,20 @@ void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_cl
   if (sender_clock) {
     if (Status s = clock_.Update(*sender_clock); !s.ok()) return respond(PeerError{s});
   }
+  ShardServer* target = shard_server_.get();
   if (shard_id && *shard_id != shard_server_->shard()) {
-    // A sender whose map differs from ours (another generation, or a
-    // replica moved): it asks again where the shard is now.
-    return respond(PeerError{Status::Unavailable("node " + self() + " holds no replica of shard " +
-                                                 std::to_string(*shard_id) + " (it serves shard " +
-                                                 std::to_string(shard_server_->shard()) + ")")});
+    auto it = other_shard_servers_.find(*shard_id);
+    if (it == other_shard_servers_.end()) {
+      // A sender whose map differs from ours (another generation, or a
+      // replica moved): it asks again where the shard is now.
+      return respond(PeerError{Status::Unavailable(
+          "node " + self() + " holds no replica of shard " + std::to_string(*shard_id) +
+          " (it serves shard " + std::to_string(shard_server_->shard()) + ")")});
+    }
+    target = it->second.get();
   }
   const Timestamp sent = sender_clock.value_or(clock_.Last());
-  ShardServer& shard = *shard_server_;
+  ShardServer& shard = *target;
   if (auto* read = std::get_if<ShardRead>(&request)) return shard.Read(std::move(*read), respond);
   if (auto* prepare = std::get_if<ShardPrepare>(&request)) {
     return shard.Prepare(std::move(*prepare), sent, respond);
@@ -98,6 +103,11 @@ void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_cl
   if (auto* changes = std::get_if<RawChanges>(&request)) return shard.Changes(*changes, respond);
   if (auto* watch = std::get_if<ShardWatch>(&request)) return shard.Watch(*watch, respond);
   if (auto* compact = std::get_if<RawCompact>(&request)) {
+    if (target != shard_server_.get()) {
+      return respond(PeerError{
+          Status::Unavailable("node " + self() + " compacts only its own shard's store; shard " +
+                              std::to_string(target->shard()) + " is compacted by its group")});
+    }
     // No shard collects above the cluster's low-water mark.
     const Timestamp mark = LowWaterMark().value_or(Timestamp(0));
     return respond(RawCompactReply{compact_(std::min(compact->horizon, mark))});
@@ -124,7 +134,30 @@ Timestamp Member::OldestSnapshot() const {
   // A pending intent here may still commit at or just above its prepare
   // timestamp: no shard may collect past it, or the commit could never be
   // applied here (a write below the horizon is refused).
-  return std::min(oldest, shard_server_->SafeTime());
+  Timestamp safe = shard_server_->SafeTime();
+  for (const auto& [id, server] : other_shard_servers_) safe = std::min(safe, server->SafeTime());
+  return std::min(oldest, safe);
+}
+
+Status Member::AddShardServer(std::unique_ptr<ShardServer> server) {
+  const ShardId shard = server->shard();
+  if (shard >= map_.shards().size()) {
+    return Status::InvalidArgument("shard " + std::to_string(shard) + " is not in the map");
+  }
+  if (shard == shard_server_->shard() || other_shard_servers_.count(shard) != 0) {
+    return Status::InvalidArgument("shard " + std::to_string(shard) + " is served here already");
+  }
+  if (started_) server->Start();
+  other_shard_servers_.emplace(shard, std::move(server));
+  return Status::Ok();
+}
+
+void Member::RemoveShardServer(ShardId shard) { other_shard_servers_.erase(shard); }
+
+std::vector<ShardId> Member::ShardsServed() const {
+  std::vector<ShardId> shards{shard_server_->shard()};
+  for (const auto& [id, server] : other_shard_servers_) shards.push_back(id);
+  return shards;
 }
 
 std::optional<Timestamp> Member::LowWaterMark() const {
@@ -152,6 +185,7 @@ Member::Clock::time_point Member::RunTimers(Clock::time_point now) {
     timers_.Every(options_.low_water_mark_interval, [this] { SendLowWaterMark(); });
     timers_.Every(std::chrono::milliseconds(100), [this] { coordinator_->ExpireIdle(); });
     shard_server_->Start();
+    for (auto& [id, server] : other_shard_servers_) server->Start();
   }
   const Clock::time_point next = peers_.RunTimers(now);
   return std::min(next, timers_.RunDue(now));

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,7 +103,18 @@ class Member final {
   ResolvedFrontier& resolved_frontier() { return *resolved_frontier_; }
   Timers& timers() { return timers_; }
   Router& router() { return router_; }
+  // The server of the shard this node serves (its ShardMap shard).
   const ShardServer& shard_server() const { return *shard_server_; }
+  // Serves another shard here too (a replica of a shard's Raft group this
+  // node holds, over a ReplicatedShardCore): requests naming it go to
+  // `server`, whose periodic work starts with this member's, and its
+  // pending intents hold back the low-water mark like this node's own.
+  // kInvalidArgument for a shard served here already or not in the map.
+  Status AddShardServer(std::unique_ptr<ShardServer> server);
+  // Stops serving `shard` (its replica moved away); not this node's own.
+  void RemoveShardServer(ShardId shard);
+  // Every shard served here, this node's own first.
+  std::vector<ShardId> ShardsServed() const;
   const PeerRpc& rpc() const { return peers_.rpc(); }
   const ForwardedCalls& forwarded() const { return forwarded_; }
   const ShardMap& map() const { return map_; }
@@ -133,6 +145,8 @@ class Member final {
   cluster::LowWaterMark low_water_mark_;
   ForwardedCalls forwarded_{HybridLogicalClock::SystemMillis()};
   std::unique_ptr<ShardServer> shard_server_;
+  // The other shards served here (AddShardServer).
+  std::map<ShardId, std::unique_ptr<ShardServer>> other_shard_servers_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<ResolvedFrontier> resolved_frontier_;
 };

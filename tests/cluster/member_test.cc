@@ -98,6 +98,60 @@ TEST_F(MemberTest, ARequestForAShardThisNodeDoesNotHoldIsRefused) {
             "node n0 holds no replica of shard 1 (it serves shard 0)");
 }
 
+// Another shard served here (as a replica of its group would be): the
+// requests naming it reach its server, its pending intents hold back the
+// low-water mark, and it goes when removed.
+TEST_F(MemberTest, RequestsForAnotherShardServedHereReachItsServer) {
+  MvccStore other_store;
+  HybridLogicalClock other_clock;
+  Timers other_timers;
+  other_timers.SetNow(kT0);
+  CapturingTransport other_transport;
+  ShardMap map = *ShardMap::OnePerNode({"n0", "n1"});
+  Peers other_peers("n0", {"n0", "n1"}, &map, &other_clock, &other_transport, &other_timers,
+                    milliseconds(5000));
+  auto server = ShardServer::Create(1, 2, &other_store, &other_clock, &other_peers, &other_timers,
+                                    /*persist=*/false, ShardServerOptions());
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE(member_->AddShardServer(std::move(*server)).ok());
+  EXPECT_EQ(member_->ShardsServed(), (std::vector<ShardId>{0, 1}));
+  auto again = ShardServer::Create(0, 2, &other_store, &other_clock, &other_peers, &other_timers,
+                                   false, ShardServerOptions());
+  EXPECT_EQ(member_->AddShardServer(std::move(*again)).code(), StatusCode::kInvalidArgument);
+
+  PrepareRequest request;
+  request.txn = TxnId{other_clock.Next()->value(), 1};
+  request.start = other_clock.Last();
+  request.isolation = Isolation::kSnapshot;
+  request.primary = 1;
+  request.writes = {{"k", "v"}};
+  const PeerReply prepared =
+      Ask(ShardPrepare{request, {1}}, HybridLogicalClock::Make(HLC::SystemMillis(), 0), 1);
+  ASSERT_TRUE(std::holds_alternative<PrepareReply>(prepared));
+  EXPECT_EQ(other_store.GetStats().keys, 0u);  // an intent, not a version
+  const Timestamp at = std::get<PrepareReply>(prepared).prepare_timestamp;
+  // With this node's clock well past it, the low-water mark stops below
+  // the other shard's pending prepare, and passes it once it is resolved.
+  Ask(ShardRead{Timestamp(1), {"k"}, std::nullopt, 0},
+      HybridLogicalClock::Make(HLC::SystemMillis() + 100, 0));
+  ASSERT_GT(member_->LastTimestamp(), at);
+  member_->OnRequest("n1", std::nullopt, std::nullopt, LowWaterMarkReport{Timestamp::Max()},
+                     [](PeerReply) {});
+  ASSERT_TRUE(member_->LowWaterMark().has_value());
+  EXPECT_LT(*member_->LowWaterMark(), at);
+  ASSERT_TRUE(std::holds_alternative<ResolveReply>(
+      Ask(ShardResolve{request.txn, TxnStatus::kAborted, Timestamp()}, std::nullopt, 1)));
+  EXPECT_GE(*member_->LowWaterMark(), at);
+  const PeerReply compact = Ask(RawCompact{Timestamp(1)}, std::nullopt, 1);
+  ASSERT_TRUE(std::holds_alternative<PeerError>(compact));
+  EXPECT_FALSE(compacted_at_.has_value()) << "shard 1's compaction ran on this node's store";
+
+  member_->RemoveShardServer(1);
+  EXPECT_EQ(member_->ShardsServed(), (std::vector<ShardId>{0}));
+  EXPECT_TRUE(std::holds_alternative<PeerError>(
+      Ask(ShardRead{at, {"k"}, std::nullopt, 0}, std::nullopt, 1)));
+}
+
 TEST_F(MemberTest, ForwardsRunTheFrontEndsHandler) {
   const PeerReply reply = Ask(Forward{"{\"type\":\"mvcc_get\"}"}, std::nullopt);
   EXPECT_EQ(std::get<ForwardReply>(reply).reply, "{\"type\":\"ok\"}");
