@@ -8,7 +8,11 @@ void PeerRpc::Call(std::string dest, std::optional<ShardId> shard, PeerRequest r
                    Timestamp hlc, const CallOptions& options, Clock::time_point now,
                    Callback done) {
   const uint64_t call_id = next_call_id_++;
-  PendingCall call{std::move(dest),
+  std::vector<std::string> dests{std::move(dest)};
+  for (const std::string& other : options.also_to) {
+    if (other != dests.front()) dests.push_back(other);
+  }
+  PendingCall call{std::move(dests),
                    shard,
                    std::move(request),
                    hlc,
@@ -18,7 +22,7 @@ void PeerRpc::Call(std::string dest, std::optional<ShardId> shard, PeerRequest r
                    options.first_retry,
                    options.max_retry,
                    std::move(done)};
-  const uint64_t msg_id = transport_->Send(call.dest, call.shard, call.request, call.hlc);
+  const uint64_t msg_id = transport_->Send(call.dests[0], call.shard, call.request, call.hlc);
   call.msg_ids.push_back(msg_id);
   call_by_msg_id_[msg_id] = call_id;
   due_.emplace(std::min(call.next_send, call.deadline), call_id);
@@ -46,7 +50,10 @@ bool PeerRpc::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
 const std::string* PeerRpc::DestinationOf(uint64_t msg_id) const {
   auto by_msg = call_by_msg_id_.find(msg_id);
   if (by_msg == call_by_msg_id_.end()) return nullptr;
-  return &calls_.at(by_msg->second).dest;
+  const PendingCall& call = calls_.at(by_msg->second);
+  const auto copy = static_cast<size_t>(
+      std::find(call.msg_ids.begin(), call.msg_ids.end(), msg_id) - call.msg_ids.begin());
+  return &call.dests[copy % call.dests.size()];
 }
 
 PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {
@@ -68,7 +75,8 @@ PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {
       due_.emplace(std::min(call.next_send, call.deadline), call_id);
       continue;
     }
-    const uint64_t msg_id = transport_->Send(call.dest, call.shard, call.request, call.hlc);
+    const std::string& dest = call.dests[call.msg_ids.size() % call.dests.size()];
+    const uint64_t msg_id = transport_->Send(dest, call.shard, call.request, call.hlc);
     ++resends_;
     call.msg_ids.push_back(msg_id);
     call_by_msg_id_[msg_id] = call_id;

@@ -32,6 +32,11 @@ class PeerRpc final {
     std::chrono::milliseconds first_retry{100};  // doubles up to max_retry
     std::chrono::milliseconds max_retry{1000};
     std::chrono::milliseconds give_up_after{5000};
+    // Other nodes that can answer the call (the other replicas of its
+    // shard): resends go to them and `dest` in turn, so a call outlives a
+    // node that stopped answering. Only for requests any of them may take
+    // (a replica that does not lead refuses, naming the leader).
+    std::vector<std::string> also_to;
   };
 
   explicit PeerRpc(PeerTransport* transport) : transport_(transport) {}
@@ -59,11 +64,11 @@ class PeerRpc final {
 
  private:
   struct PendingCall {
-    std::string dest;
+    std::vector<std::string> dests;  // the first copy's first, then in turn
     std::optional<ShardId> shard;
     PeerRequest request;
     Timestamp hlc;
-    std::vector<uint64_t> msg_ids;  // every copy sent
+    std::vector<uint64_t> msg_ids;  // every copy sent, copy i to dests[i % dests.size()]
     Clock::time_point next_send, deadline;
     std::chrono::milliseconds retry, max_retry;
     Callback done;

@@ -37,6 +37,11 @@ void Peers::CallAt(std::string node, ShardId shard, PeerRequest request,
   options.give_up_after =
       std::max(std::chrono::milliseconds(1),
                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+  // A shard with several replicas: resends try them in turn (one that does
+  // not lead names the leader), so a dead node does not take the call with
+  // it.
+  const std::vector<std::string>& replicas = map_->shards()[shard].replicas;
+  if (replicas.size() > 1) options.also_to = replicas;
   // A copy for a redirect (PeerRpc keeps its own to resend).
   std::optional<PeerRequest> again;
   if (redirects_left > 0) again = request;

@@ -7,6 +7,8 @@
 // does (PeerError::leader); the call then goes there, within the same
 // timeout, and so do later calls for the shard (a few redirects a call at
 // most, so two replicas that name each other cannot keep it bouncing).
+// A shard with several replicas has its resends go to each in turn, so a
+// dead node does not take its calls with it.
 // One-way messages are stamped too. The node that owns this object feeds
 // it the replies that come in.
 #ifndef STRATA_CLUSTER_PEERS_H_

@@ -10,6 +10,11 @@ namespace strata::cluster {
 uint64_t ShardMap::HashKey(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
 Result<ShardMap> ShardMap::OnePerNode(const std::vector<std::string>& node_ids) {
+  return Replicated(node_ids, 1);
+}
+
+Result<ShardMap> ShardMap::Replicated(const std::vector<std::string>& node_ids,
+                                      uint32_t replication_factor) {
   if (node_ids.empty()) return Status::InvalidArgument("a cluster needs at least one node");
   std::set<std::string_view> seen;
   for (const std::string& id : node_ids) {
@@ -26,7 +31,9 @@ Result<ShardMap> ShardMap::OnePerNode(const std::vector<std::string>& node_ids) 
     shards[i].id = static_cast<ShardId>(i);
     shards[i].hash_begin = static_cast<uint64_t>(space * i / n);
     shards[i].hash_end = i + 1 == n ? UINT64_MAX : static_cast<uint64_t>(space * (i + 1) / n) - 1;
-    shards[i].replicas = {node_ids[i]};
+    // Its own node first, then the next ones round the list.
+    const size_t copies = std::clamp<size_t>(replication_factor, 1, n);
+    for (size_t r = 0; r < copies; ++r) shards[i].replicas.push_back(node_ids[(i + r) % n]);
   }
   return ShardMap(std::move(shards), /*generation=*/1);
 }
@@ -36,6 +43,16 @@ const Shard& ShardMap::ShardForHash(uint64_t hash) const {
   auto after = std::upper_bound(shards_.begin(), shards_.end(), hash,
                                 [](uint64_t h, const Shard& s) { return h < s.hash_begin; });
   return *std::prev(after);
+}
+
+std::vector<ShardId> ShardMap::ShardsReplicatedOn(std::string_view node_id) const {
+  std::vector<ShardId> found;
+  for (const Shard& shard : shards_) {
+    if (std::find(shard.replicas.begin(), shard.replicas.end(), node_id) != shard.replicas.end()) {
+      found.push_back(shard.id);
+    }
+  }
+  return found;
 }
 
 std::optional<ShardId> ShardMap::ShardServedBy(std::string_view node_id) const {

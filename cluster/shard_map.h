@@ -8,6 +8,9 @@
 // shard lists its replicas, the first being the one that serves it; today
 // every shard has exactly one, on its own node (issue 5), and the map
 // carries a generation so that a later issue can change it safely.
+// Replicated maps list several replicas a shard (the members of its Raft
+// group): calls try them in turn, and one that does not lead the shard
+// names the one that does.
 #ifndef STRATA_CLUSTER_SHARD_MAP_H_
 #define STRATA_CLUSTER_SHARD_MAP_H_
 
@@ -40,14 +43,21 @@ class ShardMap final {
   // One shard per node, in the order given, splitting the hash space into
   // equal ranges. kInvalidArgument for no nodes, an empty id or a repeated id.
   static Result<ShardMap> OnePerNode(const std::vector<std::string>& node_ids);
+  // The same shards, each with `replication_factor` replicas (at most one
+  // a node): shard i on node i first, then the nodes after it round the
+  // list, so every node holds as many replicas as any other.
+  static Result<ShardMap> Replicated(const std::vector<std::string>& node_ids,
+                                     uint32_t replication_factor);
 
   static uint64_t HashKey(std::string_view key);
 
   const Shard& ShardFor(std::string_view key) const { return ShardForHash(HashKey(key)); }
   const Shard& ShardForHash(uint64_t hash) const;
   const std::vector<Shard>& shards() const { return shards_; }
-  // The shard `node_id` serves, if any.
+  // The shard `node_id` serves, if any (the one it is first replica of).
   std::optional<ShardId> ShardServedBy(std::string_view node_id) const;
+  // The shards `node_id` holds a replica of, in id order.
+  std::vector<ShardId> ShardsReplicatedOn(std::string_view node_id) const;
   uint64_t generation() const { return generation_; }
 
  private:

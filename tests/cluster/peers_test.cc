@@ -91,5 +91,35 @@ TEST_F(PeersTest, HintsThatLeadNowhereEndTheCall) {
   EXPECT_EQ(peers_.redirects(), 3u);
 }
 
+// A shard with several replicas: a call its first target does not answer
+// is resent to the others in turn, and their answers count.
+TEST(PeersReplicasTest, ResendsTryEveryReplicaInTurn) {
+  HybridLogicalClock clock;
+  Timers timers;
+  timers.SetNow(Timers::Clock::time_point() + std::chrono::hours(1));
+  CapturingTransport transport;
+  ShardMap map = *ShardMap::Replicated({"n0", "n1", "n2"}, 3);
+  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers, milliseconds(5000));
+  std::optional<bool> answered;
+  peers.Call(1, RecordCall{RecordOp::kPush, TxnId{7, 0}, Timestamp()},
+             [&](const PeerReply* reply) { answered = reply != nullptr; });
+  for (int i = 0; i < 40; ++i) {  // 2 s of the call's 5
+    timers.SetNow(timers.now() + milliseconds(50));
+    peers.RunTimers(timers.now());
+  }
+  std::vector<std::string> dests;
+  for (const auto& sent : transport.sent) {
+    dests.push_back(sent.dest);
+    EXPECT_EQ(sent.shard, ShardId{1});
+  }
+  ASSERT_GE(dests.size(), 4u);
+  EXPECT_EQ((std::vector<std::string>(dests.begin(), dests.begin() + 4)),
+            (std::vector<std::string>{"n1", "n2", "n0", "n1"}));
+  // n2's copy answers the call.
+  peers.OnReply(transport.sent[1].msg_id,
+                RecordReply{RecordOp::kPush, TxnStatus::kPending, Timestamp()});
+  EXPECT_EQ(answered, true);
+}
+
 }  // namespace peers_test
 }  // namespace strata::cluster

@@ -86,5 +86,24 @@ TEST(ShardMapTest, RefusesBadNodeLists) {
   EXPECT_FALSE(MapOf({"n1", "n2"}).ShardServedBy("n9").has_value());
 }
 
+// Each shard's replicas: its own node first, then the next ones round the
+// list; every node holds as many replicas; never more than the nodes.
+TEST(ShardMapTest, ReplicasFollowTheirShardsNodeRoundTheList) {
+  Result<ShardMap> map = ShardMap::Replicated({"n0", "n1", "n2", "n3"}, 3);
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ(map->shards()[0].replicas, (std::vector<std::string>{"n0", "n1", "n2"}));
+  EXPECT_EQ(map->shards()[3].replicas, (std::vector<std::string>{"n3", "n0", "n1"}));
+  for (const std::string node : {"n0", "n1", "n2", "n3"}) {
+    EXPECT_EQ(map->ShardsReplicatedOn(node).size(), 3u) << node;
+    EXPECT_EQ(map->shards()[*map->ShardServedBy(node)].leaseholder(), node);
+  }
+  EXPECT_EQ(map->ShardsReplicatedOn("n0"), (std::vector<ShardId>{0, 2, 3}));
+  EXPECT_EQ(ShardMap::Replicated({"a", "b"}, 5)->shards()[1].replicas,
+            (std::vector<std::string>{"b", "a"}));
+  // The same ranges as one replica a shard.
+  EXPECT_EQ(ShardMap::Replicated({"a", "b"}, 2)->shards()[1].hash_begin,
+            ShardMap::OnePerNode({"a", "b"})->shards()[1].hash_begin);
+}
+
 }  // namespace shard_map_test
 }  // namespace strata::cluster
