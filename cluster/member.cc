@@ -22,7 +22,10 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
                                                PeerTransport* transport,
                                                ForwardHandler serve_forward, Compactor compact,
                                                Clock::time_point now) {
-  Result<ShardMap> map = ShardMap::OnePerNode(node_ids);
+  if (options.replication_factor != 1 && !options.shard_cores) {
+    return Status::InvalidArgument("replicated shards need a factory of their cores");
+  }
+  Result<ShardMap> map = ShardMap::Replicated(node_ids, options.replication_factor);
   if (!map.ok()) return map.status();
   if (node_ids.size() > HybridLogicalClock::kMaxNodes) {
     return Status::InvalidArgument("a cluster has at most " +
@@ -43,11 +46,30 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
   // After a restart, timestamps continue above everything stored.
   member->clock_.Observe(issued);
   if (auto max = store->max_timestamp()) member->clock_.Observe(*max);
-  Result<std::unique_ptr<ShardServer>> server = ShardServer::Create(
-      *shard, static_cast<uint32_t>(member->map_.shards().size()), store, &member->clock_,
-      &member->peers_, &member->timers_, persist, options.shard_server);
-  if (!server.ok()) return server.status();
-  member->shard_server_ = std::move(*server);
+  const auto shard_count = static_cast<uint32_t>(member->map_.shards().size());
+  if (options.shard_cores) {
+    // A server for every shard this node holds a replica of; its own
+    // (the one it is first replica of) is shard_server_.
+    for (ShardId replica : member->map_.ShardsReplicatedOn(member->self())) {
+      Result<std::unique_ptr<ShardCore>> core =
+          options.shard_cores(replica, &member->clock_, &member->timers_);
+      if (!core.ok()) return core.status();
+      auto server =
+          std::make_unique<ShardServer>(replica, shard_count, std::move(*core), &member->peers_,
+                                        &member->timers_, options.shard_server);
+      if (replica == *shard) {
+        member->shard_server_ = std::move(server);
+      } else {
+        member->other_shard_servers_.emplace(replica, std::move(server));
+      }
+    }
+  } else {
+    Result<std::unique_ptr<ShardServer>> server =
+        ShardServer::Create(*shard, shard_count, store, &member->clock_, &member->peers_,
+                            &member->timers_, persist, options.shard_server);
+    if (!server.ok()) return server.status();
+    member->shard_server_ = std::move(*server);
+  }
   member->coordinator_ =
       std::make_unique<Coordinator>(index, *shard, store, &member->clock_, &member->peers_,
                                     &member->timers_, options.coordinator);

@@ -43,6 +43,11 @@
 
 namespace strata::cluster {
 
+// Makes the core of a shard a member serves, over the member's clock and
+// timers (a ReplicatedShardCore on the node's replica of the shard's group).
+using ShardCoreFactory = std::function<Result<std::unique_ptr<ShardCore>>(
+    ShardId shard, HybridLogicalClock* clock, Timers* timers)>;
+
 struct MemberOptions {
   CoordinatorOptions coordinator;
   ShardServerOptions shard_server;  // its rpc_timeout is the one below
@@ -50,6 +55,12 @@ struct MemberOptions {
   std::chrono::milliseconds rpc_timeout{5000};
   // How often this node tells the others its oldest snapshot.
   std::chrono::milliseconds low_water_mark_interval{100};
+  // Replicated shards: each shard on this many nodes (ShardMap::Replicated),
+  // and the cores of every shard this node holds a replica of made by
+  // `shard_cores`. Without a factory, this node's one shard is held here
+  // alone, in its store (LocalShardCore), and the factor must be 1.
+  uint32_t replication_factor = 1;
+  ShardCoreFactory shard_cores;
 };
 
 class Member final {

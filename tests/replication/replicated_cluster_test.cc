@@ -1,0 +1,318 @@
+// The sharded cluster with every shard a Raft group, in one process: three
+// members, three shards, each shard's group on all three nodes
+// (replication factor 3), every member serving its replicas through
+// ReplicatedShardCores over its node's RaftHost. Member messages and Raft
+// batches share one in-memory network the test pumps. Transactions over
+// every shard commit and read back from another node; with the node that
+// leads some shards cut off, the others elect new leaders, calls find
+// them (resends to other replicas, leader hints), transactions still
+// commit, and once the node is back every replica holds the same state.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "cluster/member.h"
+#include "cluster/replicated_shard_core.h"
+#include "replication/raft_host.h"
+#include "storage_test_support.h"
+#include "tests/cluster/local_cluster.h"
+
+namespace strata::replication {
+namespace replicated_cluster_test {
+
+using cluster::Member;
+using cluster::PeerReply;
+using cluster::PeerRequest;
+using cluster::ReplicatedShard;
+using cluster::ShardId;
+using std::chrono::milliseconds;
+
+constexpr int kNodes = 3;
+
+class ShardState final : public ReplicatedState {
+ public:
+  explicit ShardState(ShardId shard) : shard(Options(shard)) {}
+  static cluster::ReplicatedShardOptions Options(ShardId shard) {
+    cluster::ReplicatedShardOptions options;
+    options.shard = shard;
+    options.residue = 16 + shard;  // apart from the nodes' clocks (0..2)
+    return options;
+  }
+  Status Restore(std::string_view snapshot) override { return shard.Restore(snapshot); }
+  std::string Apply(raft::Index index, std::string_view command) override {
+    return shard.Apply(index, command);
+  }
+  std::string Save() const override { return shard.Save(); }
+  ReplicatedShard shard;
+};
+
+std::string Name(raft::NodeId id) { return "n" + std::to_string(id - 1); }
+raft::GroupId GroupOf(ShardId shard) { return shard + 1; }
+
+class ReplicatedCluster {
+ public:
+  ReplicatedCluster() {
+    std::vector<std::string> ids;
+    std::vector<raft::NodeId> voters;
+    for (int i = 0; i < kNodes; ++i) {
+      ids.push_back("n" + std::to_string(i));
+      voters.push_back(static_cast<raft::NodeId>(i + 1));
+    }
+    for (int i = 0; i < kNodes; ++i) {
+      auto node = std::make_unique<Node>();
+      node->cluster = this;
+      node->name = ids[i];
+      RaftHostOptions options;
+      options.raft.election_ticks = 10;
+      options.raft.random_seed = static_cast<uint32_t>(i + 1);
+      options.log.sync = false;
+      Node* raw = node.get();
+      auto host = RaftHost::Open(
+          voters[i], dir_.File(ids[i]), options,
+          [](raft::GroupId group) { return std::make_unique<ShardState>(group - 1); },
+          [this, raw](raft::NodeBatch batch) {
+            queue_.push_back(Message{raw->name, Name(batch.to), std::move(batch)});
+          });
+      if (!host.ok()) std::abort();
+      node->host = std::move(*host);
+      for (ShardId shard = 0; shard < kNodes; ++shard) {
+        if (!node->host->CreateGroup(GroupOf(shard), voters).ok()) std::abort();
+      }
+      cluster::MemberOptions member_options;
+      member_options.replication_factor = kNodes;
+      member_options.rpc_timeout = milliseconds(3000);
+      RaftHost* h = node->host.get();
+      member_options.shard_cores =
+          [h](ShardId shard, cluster::HybridLogicalClock* clock,
+              cluster::Timers* timers) -> Result<std::unique_ptr<cluster::ShardCore>> {
+        auto* state = static_cast<ShardState*>(h->state(GroupOf(shard)));
+        return std::unique_ptr<cluster::ShardCore>(std::make_unique<cluster::ReplicatedShardCore>(
+            h, GroupOf(shard), &state->shard, clock, timers, milliseconds(1000),
+            [](raft::NodeId id) -> std::optional<std::string> { return Name(id); }));
+      };
+      node->transport.node = raw;
+      auto member = Member::Create(
+          ids[i], ids, member_options, &node->unused_store, false, Timestamp(), &node->transport,
+          [](const std::string&, cluster::ShardServer::Respond respond) {
+            respond(cluster::PeerError{Status::InvalidArgument("no forwards")});
+          },
+          [](Timestamp horizon) {
+            return CompactResult{horizon, 0, 0, 0};
+          },
+          Member::Clock::now());
+      if (!member.ok()) std::abort();
+      node->member = std::move(*member);
+      nodes_.push_back(std::move(node));
+    }
+  }
+
+  Member& member(int i) { return *nodes_[i]->member; }
+  RaftHost& host(int i) { return *nodes_[i]->host; }
+  void Isolate(int i, bool cut) { nodes_[i]->cut = cut; }
+
+  // The node leading `shard`'s group, -1 if none (a cut-off node's own
+  // view does not count).
+  int Leader(ShardId shard) {
+    for (int i = 0; i < kNodes; ++i) {
+      if (nodes_[i]->cut) continue;
+      if (host(i).raft().group(GroupOf(shard))->role() == raft::RaftRole::kLeader) return i;
+    }
+    return -1;
+  }
+
+  // Delivers, ticks and runs timers until `done()`; false after `limit`.
+  bool RunUntil(const std::function<bool()>& done, milliseconds limit = milliseconds(15000)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    auto next_tick = std::chrono::steady_clock::now();
+    while (!done()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now > deadline) return false;
+      if (now >= next_tick) {
+        next_tick = now + milliseconds(2);
+        for (auto& node : nodes_) node->host->Tick();
+      }
+      for (auto& node : nodes_) node->member->RunTimers(Member::Clock::now());
+      for (auto& node : nodes_) {
+        if (!node->host->Run().ok()) std::abort();
+      }
+      if (queue_.empty()) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        continue;
+      }
+      std::deque<Message> batch = std::move(queue_);
+      queue_.clear();
+      for (Message& m : batch) Deliver(std::move(m));
+    }
+    return true;
+  }
+
+  // Commits `value` at every key in one transaction started on `on`.
+  bool Commit(int on, const std::vector<std::string>& keys, const std::string& value,
+              Timestamp* at) {
+    Member& m = member(on);
+    m.SetNow(Member::Clock::now());
+    auto begun = m.coordinator().Begin(Isolation::kSnapshot, false, std::nullopt);
+    if (!begun.ok()) return false;
+    for (const std::string& key : keys) {
+      if (!m.coordinator().Write(begun->id, key, value).ok()) return false;
+    }
+    std::optional<Result<Timestamp>> committed;
+    m.coordinator().Commit(begun->id, [&](Result<Timestamp> r) { committed.emplace(r); });
+    if (!RunUntil([&] { return committed.has_value(); })) return false;
+    if (!committed->ok()) {
+      ADD_FAILURE() << "commit failed: " << committed->status().message();
+      return false;
+    }
+    *at = **committed;
+    return true;
+  }
+
+  std::vector<ReadResult> Read(int on, const std::vector<std::string>& keys) {
+    Member& m = member(on);
+    m.SetNow(Member::Clock::now());
+    std::optional<Result<std::vector<ReadResult>>> read;
+    m.coordinator().ReadKeys(keys, m.coordinator().FreshTimestamp(),
+                             [&](Result<std::vector<ReadResult>> r) { read.emplace(r); });
+    if (!RunUntil([&] { return read.has_value(); })) return {};
+    if (!read->ok()) {
+      ADD_FAILURE() << "read failed: " << read->status().message();
+      return {};
+    }
+    return **read;
+  }
+
+  // Every replica of every shard, as bytes: equal on every node.
+  bool ReplicasAgree() {
+    for (ShardId shard = 0; shard < kNodes; ++shard) {
+      std::set<std::string> seen;
+      for (int i = 0; i < kNodes; ++i) seen.insert(host(i).state(GroupOf(shard))->Save());
+      if (seen.size() != 1) return false;
+    }
+    return true;
+  }
+
+ private:
+  struct Node;
+  struct MemberMessage {
+    uint64_t id;  // a request's message id, or the id a reply answers
+    Timestamp hlc;
+    std::optional<ShardId> shard;
+    std::variant<PeerRequest, PeerReply> body;
+  };
+  struct Message {
+    std::string from, to;
+    std::variant<MemberMessage, raft::NodeBatch> body;
+  };
+  struct Transport final : cluster::PeerTransport {
+    Node* node = nullptr;
+    uint64_t next_id = 1;
+    uint64_t Send(std::string_view dest, std::optional<ShardId> shard, const PeerRequest& request,
+                  Timestamp hlc) override {
+      const uint64_t id = next_id++;
+      node->cluster->queue_.push_back(
+          Message{node->name, std::string(dest), MemberMessage{id, hlc, shard, request}});
+      return id;
+    }
+  };
+  struct Node {
+    ReplicatedCluster* cluster = nullptr;
+    std::string name;
+    MvccStore unused_store;  // the member's own store: no shard lives in it here
+    std::unique_ptr<RaftHost> host;
+    Transport transport;
+    std::unique_ptr<Member> member;
+    bool cut = false;
+  };
+  int Index(const std::string& name) const { return std::stoi(name.substr(1)); }
+
+  void Deliver(Message m) {
+    Node& to = *nodes_[Index(m.to)];
+    if (to.cut || nodes_[Index(m.from)]->cut) return;
+    if (auto* batch = std::get_if<raft::NodeBatch>(&m.body)) {
+      to.host->Receive(*batch);
+      return;
+    }
+    auto& message = std::get<MemberMessage>(m.body);
+    to.member->SetNow(Member::Clock::now());
+    if (auto* request = std::get_if<PeerRequest>(&message.body)) {
+      const std::string from = m.from, self = m.to;
+      const uint64_t id = message.id;
+      to.member->OnRequest(
+          from, message.hlc, message.shard, std::move(*request),
+          [this, from, self, id](PeerReply reply) {
+            queue_.push_back(Message{self, from,
+                                     MemberMessage{id, member(Index(self)).LastTimestamp(),
+                                                   std::nullopt, std::move(reply)}});
+          });
+    } else {
+      to.member->OnReply(message.hlc, message.id, std::get<PeerReply>(message.body));
+    }
+  }
+
+  storage_testing::TempDir dir_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::deque<Message> queue_;
+};
+
+TEST(ReplicatedClusterTest, TransactionsOverReplicatedShardsCommitAndSurviveALeadersNode) {
+  ReplicatedCluster c;
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (ShardId shard = 0; shard < kNodes; ++shard) {
+      if (c.Leader(shard) < 0) return false;
+    }
+    return true;
+  })) << "no leader for every shard";
+  const std::vector<std::string> keys = cluster::KeysOnEveryShard(c.member(0).map());
+
+  Timestamp first;
+  ASSERT_TRUE(c.Commit(0, keys, "v1", &first));
+  std::vector<ReadResult> read = c.Read(2, keys);
+  ASSERT_EQ(read.size(), keys.size());
+  for (const ReadResult& r : read) {
+    EXPECT_TRUE(r.found);
+    EXPECT_EQ(r.value, "v1");
+    EXPECT_EQ(r.timestamp, first);
+  }
+
+  // Cut off the node leading shard 0's group: the others elect a leader
+  // of their own, and a transaction over every shard commits all the same.
+  const int gone = c.Leader(0);
+  ASSERT_GE(gone, 0);
+  c.Isolate(gone, true);
+  const int survivor = (gone + 1) % kNodes;
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (ShardId shard = 0; shard < kNodes; ++shard) {
+      const int leader = c.Leader(shard);
+      if (leader < 0 || leader == gone) return false;
+    }
+    return true;
+  })) << "no new leaders";
+  const uint64_t resends_before = c.member(survivor).rpc().resends();
+  Timestamp second;
+  ASSERT_TRUE(c.Commit(survivor, keys, "v2", &second));
+  EXPECT_GT(second, first);
+  // Its calls for the cut-off node's own shard went on to other replicas.
+  EXPECT_GT(c.member(survivor).rpc().resends(), resends_before);
+  read = c.Read((survivor + 1) % kNodes == gone ? survivor : (survivor + 1) % kNodes, keys);
+  ASSERT_EQ(read.size(), keys.size());
+  for (const ReadResult& r : read) EXPECT_EQ(r.value, "v2");
+
+  // Back: it catches up, and every replica of every shard is the same.
+  c.Isolate(gone, false);
+  EXPECT_TRUE(c.RunUntil([&] { return c.ReplicasAgree(); })) << "replicas differ";
+  read = c.Read(gone, keys);
+  ASSERT_EQ(read.size(), keys.size());
+  for (const ReadResult& r : read) EXPECT_EQ(r.value, "v2");
+}
+
+}  // namespace replicated_cluster_test
+}  // namespace strata::replication
