@@ -125,14 +125,17 @@ void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_cl
   if (auto* changes = std::get_if<RawChanges>(&request)) return shard.Changes(*changes, respond);
   if (auto* watch = std::get_if<ShardWatch>(&request)) return shard.Watch(*watch, respond);
   if (auto* compact = std::get_if<RawCompact>(&request)) {
+    // No shard collects above the cluster's low-water mark.
+    const Timestamp mark = LowWaterMark().value_or(Timestamp(0));
+    const Timestamp horizon = std::min(compact->horizon, mark);
+    // Replicated shards: a command of the shard's group.
+    if (options_.shard_cores) return shard.Compact(horizon, std::move(respond));
     if (target != shard_server_.get()) {
       return respond(PeerError{
           Status::Unavailable("node " + self() + " compacts only its own shard's store; shard " +
                               std::to_string(target->shard()) + " is compacted by its group")});
     }
-    // No shard collects above the cluster's low-water mark.
-    const Timestamp mark = LowWaterMark().value_or(Timestamp(0));
-    return respond(RawCompactReply{compact_(std::min(compact->horizon, mark))});
+    return respond(RawCompactReply{compact_(horizon)});
   }
   if (auto* forward = std::get_if<Forward>(&request)) {
     return forwarded_.Serve(

@@ -133,6 +133,10 @@ void ReplicatedShardCore::Close(Timestamp snapshot, Done done) {
   });
 }
 
+void ReplicatedShardCore::Compact(Timestamp horizon, Respond done) {
+  Propose(ReplicatedShard::CompactCommand(horizon, WallMs()), std::move(done));
+}
+
 void ReplicatedShardCore::ForgetOldState(uint64_t /*now_ms*/) {
   std::erase_if(heartbeats_, [this](const auto& entry) {
     const std::optional<TxnRecord> record = shard_->records().Find(entry.first);

@@ -68,6 +68,8 @@ class ReplicatedShardCore final : public ShardCore {
   // Forgets the heartbeats of records no longer PENDING (the replica
   // forgets its old state as it applies).
   void ForgetOldState(uint64_t now_ms) override;
+  // A compaction command: every replica collects below the same horizon.
+  void Compact(Timestamp horizon, Respond done) override;
 
   const MvccStore& store() const override { return shard_->store(); }
   const Participant& participant() const override { return shard_->participant(); }

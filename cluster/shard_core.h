@@ -58,6 +58,14 @@ class ShardCore {
   // Forgets outcomes and aborted records past their retention (`now_ms`:
   // the wall clock); a core that forgets as it applies does nothing.
   virtual void ForgetOldState(uint64_t now_ms) = 0;
+  // Collects the versions below `horizon` (the caller keeps it at or below
+  // the cluster's low-water mark): RawCompactReply. A local core's store
+  // is the node's, which its owner compacts (Member's compactor): it
+  // refuses.
+  virtual void Compact(Timestamp horizon, Respond done) {
+    (void)horizon;
+    done(PeerError{Status::InvalidArgument("this shard is compacted by its node, not its core")});
+  }
 
   // --- The state the server reads -----------------------------------------
 

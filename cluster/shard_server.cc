@@ -475,6 +475,11 @@ void ShardServer::Resolve(const ShardResolve& resolve, Respond respond) {
               });
 }
 
+void ShardServer::Compact(Timestamp horizon, Respond respond) {
+  if (RedirectedToLeader(respond)) return;
+  core_->Compact(horizon, std::move(respond));
+}
+
 void ShardServer::Record(const RecordCall& call, Respond respond) {
   // Heartbeats and pushes too: the leader's own.
   if (RedirectedToLeader(respond)) return;

@@ -105,6 +105,8 @@ class ShardServer final {
   void Commit(const ShardCommit& commit, Timestamp sender_clock, Respond respond);
   void Resolve(const ShardResolve& resolve, Respond respond);
   void Record(const RecordCall& call, Respond respond);
+  // Collects versions below `horizon` through the core (ShardCore::Compact).
+  void Compact(Timestamp horizon, Respond respond);
   // The raw API's scans and changes on this shard's store, as they are
   // (no waiting for intents), cut to fit one message.
   void Scan(const RawScan& scan, Respond respond);

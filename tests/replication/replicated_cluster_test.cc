@@ -312,6 +312,37 @@ TEST(ReplicatedClusterTest, TransactionsOverReplicatedShardsCommitAndSurviveALea
   read = c.Read(gone, keys);
   ASSERT_EQ(read.size(), keys.size());
   for (const ReadResult& r : read) EXPECT_EQ(r.value, "v2");
+
+  // A compaction of each shard (at most the low-water mark) is a command
+  // of its group: every replica collects below the same horizon.
+  ASSERT_TRUE(c.RunUntil([&] {
+    auto mark = c.member(0).LowWaterMark();
+    return mark.has_value() && *mark >= second;
+  })) << "the low-water mark did not pass the last commit";
+  for (ShardId shard = 0; shard < kNodes; ++shard) {
+    std::optional<PeerReply> compacted;
+    c.member(0).OnRequest("n0", std::nullopt, shard, cluster::RawCompact{second},
+                          [&](PeerReply reply) { compacted = std::move(reply); });
+    ASSERT_TRUE(c.RunUntil([&] { return compacted.has_value(); }));
+    // Sent to a replica that does not lead: the answer names the leader.
+    if (auto* error = std::get_if<cluster::PeerError>(&*compacted)) {
+      ASSERT_TRUE(error->leader.has_value()) << error->status.message();
+      const int leader = std::stoi(error->leader->substr(1));
+      compacted.reset();
+      c.member(leader).OnRequest("n0", std::nullopt, shard, cluster::RawCompact{second},
+                                 [&](PeerReply reply) { compacted = std::move(reply); });
+      ASSERT_TRUE(c.RunUntil([&] { return compacted.has_value(); }));
+    }
+    ASSERT_TRUE(std::holds_alternative<cluster::RawCompactReply>(*compacted));
+    EXPECT_EQ(std::get<cluster::RawCompactReply>(*compacted).compacted.horizon, second);
+  }
+  EXPECT_TRUE(c.RunUntil([&] { return c.ReplicasAgree(); }));
+  for (int i = 0; i < kNodes; ++i) {
+    for (ShardId shard = 0; shard < kNodes; ++shard) {
+      const auto* state = static_cast<const ShardState*>(c.host(i).state(GroupOf(shard)));
+      EXPECT_EQ(state->shard.store().compaction_horizon(), second) << i << "/" << shard;
+    }
+  }
 }
 
 }  // namespace replicated_cluster_test
