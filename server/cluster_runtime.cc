@@ -1,7 +1,11 @@
 #include "server/cluster_runtime.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
+
+#include "cluster/replicated_shard_core.h"
+#include "replication/raft_wire.h"
 
 namespace strata::server {
 
@@ -15,8 +19,13 @@ Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOpti
   const ClusterRuntimeOptions& o = runtime->options_;
   // Timestamps continue above everything the store holds.
   const Timestamp issued = store->max_timestamp().value_or(Timestamp());
+  cluster::MemberOptions member_options = o.member;
+  if (member_options.replication_factor > 1) {
+    if (Status s = runtime->StartReplicatedShards(&member_options); !s.ok()) return s;
+  }
   Result<std::unique_ptr<cluster::Member>> member = cluster::Member::Create(
-      o.self, o.node_ids, o.member, store, /*persist=*/durable != nullptr, issued, runtime.get(),
+      o.self, o.node_ids, member_options, store, /*persist=*/durable != nullptr, issued,
+      runtime.get(),
       [raw = runtime.get()](const std::string& request, cluster::ShardServer::Respond respond) {
         if (!raw->forward_handler_) {
           return respond(
@@ -29,6 +38,102 @@ Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOpti
   runtime->member_ = std::move(*member);
   runtime->loop_ = std::thread([raw = runtime.get()] { raw->Loop(); });
   return runtime;
+}
+
+namespace {
+
+// Shard timestamps' residues (HybridClockOptions::node_index): above the
+// nodes' own.
+constexpr uint32_t kFirstShardResidue = 16;
+
+raft::GroupId GroupOf(cluster::ShardId shard) { return shard + 1; }
+
+// A replica's state: the shard's ReplicatedShard.
+class ShardState final : public replication::ReplicatedState {
+ public:
+  explicit ShardState(cluster::ReplicatedShardOptions options) : shard(std::move(options)) {}
+  Status Restore(std::string_view snapshot) override { return shard.Restore(snapshot); }
+  std::string Apply(raft::Index index, std::string_view command) override {
+    return shard.Apply(index, command);
+  }
+  std::string Save() const override { return shard.Save(); }
+  cluster::ReplicatedShard shard;
+};
+
+}  // namespace
+
+Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
+  const ClusterRuntimeOptions& o = options_;
+  if (o.node_ids.size() > kFirstShardResidue) {
+    return Status::InvalidArgument("a cluster with replicated shards has at most " +
+                                   std::to_string(kFirstShardResidue) + " nodes");
+  }
+  if (o.raft_dir.empty()) return Status::InvalidArgument("replicated shards need a Raft directory");
+  const auto self = std::find(o.node_ids.begin(), o.node_ids.end(), o.self);
+  if (self == o.node_ids.end()) {
+    return Status::InvalidArgument("'node_ids' does not contain this node's id '" + o.self + "'");
+  }
+  const auto raft_id = static_cast<raft::NodeId>(self - o.node_ids.begin() + 1);
+  Result<cluster::ShardMap> map =
+      cluster::ShardMap::Replicated(o.node_ids, member->replication_factor);
+  if (!map.ok()) return map.status();
+
+  replication::RaftHostOptions host;
+  host.raft.election_ticks = o.election_ticks;
+  host.timeout_ticks = static_cast<uint64_t>(member->rpc_timeout / o.raft_tick) + 1;
+  const cluster::ShardServerOptions shard_options = member->shard_server;
+  Result<std::unique_ptr<replication::RaftHost>> opened = replication::RaftHost::Open(
+      raft_id, o.raft_dir, host,
+      [shard_options](raft::GroupId group) -> std::unique_ptr<replication::ReplicatedState> {
+        cluster::ReplicatedShardOptions options;
+        options.shard = group - 1;
+        options.residue = kFirstShardResidue + options.shard;
+        options.outcome_retention = shard_options.outcome_retention;
+        options.heartbeat_timeout = shard_options.heartbeat_timeout;
+        options.describe_key = shard_options.describe_key;
+        options.change_log_bytes = shard_options.change_log_bytes;
+        return std::make_unique<ShardState>(std::move(options));
+      },
+      [this](raft::NodeBatch batch) {
+        if (batch.to == 0 || batch.to > options_.node_ids.size()) return;
+        peerpb::Message message;
+        message.set_raft_batch(replication::EncodeNodeBatch(batch));
+        // A drop is a lost message: Raft sends again.
+        (void)network_.Send(options_.node_ids[batch.to - 1], std::move(message));
+      });
+  if (!opened.ok()) return opened.status();
+  host_ = std::move(*opened);
+  for (cluster::ShardId shard : map->ShardsReplicatedOn(o.self)) {
+    if (host_->raft().group(GroupOf(shard)) != nullptr) continue;  // from the log
+    std::vector<raft::NodeId> voters;
+    for (const std::string& node : map->shards()[shard].replicas) {
+      voters.push_back(static_cast<raft::NodeId>(
+          std::find(o.node_ids.begin(), o.node_ids.end(), node) - o.node_ids.begin() + 1));
+    }
+    if (Status s = host_->CreateGroup(GroupOf(shard), voters); !s.ok()) return s;
+  }
+  replication::RaftHost* raw_host = host_.get();
+  std::vector<std::string> names = o.node_ids;
+  member->shard_cores =
+      [raw_host, names, timeout = shard_options.heartbeat_timeout](
+          cluster::ShardId shard, cluster::HybridLogicalClock* clock,
+          cluster::Timers* timers) -> Result<std::unique_ptr<cluster::ShardCore>> {
+    auto* state = static_cast<ShardState*>(raw_host->state(GroupOf(shard)));
+    if (state == nullptr) {
+      return Status::InvalidArgument("no replica of shard " + std::to_string(shard) + " here");
+    }
+    return std::unique_ptr<cluster::ShardCore>(std::make_unique<cluster::ReplicatedShardCore>(
+        raw_host, GroupOf(shard), &state->shard, clock, timers, timeout,
+        [names](raft::NodeId id) -> std::optional<std::string> {
+          if (id == 0 || id > names.size()) return std::nullopt;
+          return names[id - 1];
+        }));
+  };
+  return Status::Ok();
+}
+
+void ClusterRuntime::RunRaft() {
+  if (host_ && raft_health_.ok()) raft_health_ = host_->Run();
 }
 
 ClusterRuntime::ClusterRuntime(ClusterRuntimeOptions options)
@@ -118,6 +223,21 @@ void ClusterRuntime::Receive(const std::string& from, peerpb::Message message) {
 void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,
                             const peerpb::Message& message) {
   if (!member.IsPeer(from)) return;  // not of this cluster
+  if (message.body_case() == peerpb::Message::kRaftBatch) {
+    if (!host_) return;  // not a member with replicated shards
+    const auto self = std::find(options_.node_ids.begin(), options_.node_ids.end(), options_.self);
+    raft::NodeBatch batch;
+    if (!replication::DecodeNodeBatch(
+             message.raft_batch(), static_cast<raft::NodeId>(self - options_.node_ids.begin() + 1),
+             &batch)
+             .ok() ||
+        batch.from == 0 || batch.from > options_.node_ids.size() ||
+        options_.node_ids[batch.from - 1] != from) {
+      return;  // damaged, or not from whom it says
+    }
+    host_->Receive(batch);
+    return;
+  }
   std::optional<Timestamp> hlc;
   if (message.hlc() != 0) hlc = Timestamp(message.hlc());
   if (IsReply(message)) {
@@ -202,13 +322,15 @@ void ClusterRuntime::ReleaseDurable() {
 
 void ClusterRuntime::Loop() {
   Clock::time_point next = member_->RunTimers(Clock::now());
+  Clock::time_point next_tick = Clock::now() + options_.raft_tick;
   for (;;) {
     std::deque<Task> batch;
     bool moved = false;
     {
       UniqueLock lock(mu_);
       // Capped: a far or absent deadline still wakes the loop now and then.
-      const Clock::time_point until = std::min(next, Clock::now() + std::chrono::seconds(1));
+      Clock::time_point until = std::min(next, Clock::now() + std::chrono::seconds(1));
+      if (host_) until = std::min(until, next_tick);
       wake_.WaitUntil(lock, until, [&]() STRATA_REQUIRES(mu_) {
         return stopping_ || !tasks_.empty() || durable_moved_;
       });
@@ -224,6 +346,11 @@ void ClusterRuntime::Loop() {
     member_->SetNow(Clock::now());
     for (Task& task : batch) task(*member_);
     next = member_->RunTimers(Clock::now());
+    if (host_ && Clock::now() >= next_tick) {
+      if (raft_health_.ok()) host_->Tick();
+      next_tick = std::max(next_tick + options_.raft_tick, Clock::now());
+    }
+    RunRaft();
     ReleaseDurable();
     last_timestamp_ = member_->LastTimestamp().value();
   }

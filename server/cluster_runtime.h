@@ -19,6 +19,14 @@
 // peers are dropped (to them the node is gone) and each answer gets its
 // `failed` alternative instead.
 //
+// Replicated shards: with a replication factor above one, the node also
+// runs a RaftHost on the loop (ticked every raft_tick, run after each turn)
+// holding its replicas of the shards' groups, and the member serves each
+// through a ReplicatedShardCore. The groups' own log makes their changes
+// durable before anything about them is sent; the node's store then holds
+// no shard. A failed Raft log stops the host (RaftHealth): the node's
+// replicas then answer nothing, which their groups survive as a node down.
+//
 // Bounds: what peers send waits in the loop's queue; past
 // max_queued_from_peers tasks, further messages from peers are dropped (and
 // counted) until the loop catches up, which the cluster tolerates as lost
@@ -43,6 +51,7 @@
 #include "base/mutex.h"
 #include "cluster/member.h"
 #include "cluster/peer_transport.h"
+#include "replication/raft_host.h"
 #include "server/peer_network.h"
 #include "strata/mvcc_store.h"
 #include "strata/store.h"
@@ -57,6 +66,14 @@ struct ClusterRuntimeOptions {
   // Past this many tasks waiting for the loop, messages from peers are
   // dropped (and counted) until it catches up.
   size_t max_queued_from_peers = 100000;
+  // Replicated shards (member.replication_factor > 1): each shard a Raft
+  // group of that many nodes (cluster/replicated_shard.h), this node's
+  // replicas driven by a RaftHost on the loop, whose log lives in
+  // `raft_dir`; its batches travel on the peer links. Shard timestamps
+  // take the residues 16 and up, so such a cluster has at most 16 nodes.
+  std::string raft_dir;
+  std::chrono::milliseconds raft_tick{10};
+  int election_ticks = 10;
 };
 
 class ClusterRuntime final : private cluster::PeerTransport {
@@ -104,6 +121,10 @@ class ClusterRuntime final : private cluster::PeerTransport {
   }
   // Messages and answers waiting for the log (any thread).
   size_t HeldForDurability() const { return held_count_.load(); }
+  // On the loop thread: the replicated shards' Raft host (null: none) and
+  // Ok, or why its log failed.
+  replication::RaftHost* raft_host() { return host_.get(); }
+  const Status& RaftHealth() const { return raft_health_; }
 
  private:
   explicit ClusterRuntime(ClusterRuntimeOptions options);
@@ -120,10 +141,19 @@ class ClusterRuntime final : private cluster::PeerTransport {
   void Route(const std::string& to, peerpb::Message message);
   // Runs what the log now covers, in order.
   void ReleaseDurable();
+  // Opens the Raft host of the replicated shards and creates this node's
+  // replicas of them on a first start; sets the member's core factory.
+  Status StartReplicatedShards(cluster::MemberOptions* member);
+  // The host's rounds, unless its log failed.
+  void RunRaft();
   void Loop();
 
   const ClusterRuntimeOptions options_;
   PeerNetwork network_;
+  // Replicated shards only; the member's cores point into it, so it goes
+  // after the member.
+  std::unique_ptr<replication::RaftHost> host_;
+  Status raft_health_;                               // the loop thread's
   std::unique_ptr<cluster::Member> member_;          // the loop thread's, once started
   uint64_t next_msg_id_ = 1;                         // the loop thread's
   cluster::Member::ForwardHandler forward_handler_;  // the loop thread's

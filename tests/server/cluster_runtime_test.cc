@@ -3,7 +3,10 @@
 // a transaction that writes every shard commits by two-phase commit over
 // the network and is read back from another node; a raw scan fans out and
 // merges; a node whose server goes away makes calls to its shard fail in
-// time, and once it listens again the links reconnect by themselves.
+// time, and once it listens again the links reconnect by themselves. With
+// replicated shards (each a Raft group of the three), a transaction over
+// every shard commits with nothing in the nodes' own stores, and again
+// after one node is gone.
 #include "server/cluster_runtime.h"
 
 #include <grpcpp/grpcpp.h>
@@ -14,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "storage_test_support.h"
 
 namespace strata::server {
 namespace {
@@ -34,6 +39,13 @@ class ClusterRuntimeTest : public ::testing::Test {
       options.member.rpc_timeout = milliseconds(500);
       options.network.max_backoff = milliseconds(100);
       options.max_queued_from_peers = 50;
+      options.member.replication_factor = ReplicationFactor();
+      if (ReplicationFactor() > 1) {
+        options.raft_dir = dir_.File(names[i]);
+        options.raft_tick = milliseconds(5);
+        options.member.rpc_timeout = milliseconds(3000);
+        options.max_queued_from_peers = 100000;
+      }
       Result<std::unique_ptr<ClusterRuntime>> runtime = ClusterRuntime::Start(options, &stores_[i]);
       ASSERT_TRUE(runtime.ok()) << runtime.status().message();
       runtimes_[i] = std::move(*runtime);
@@ -102,6 +114,9 @@ class ClusterRuntimeTest : public ::testing::Test {
     });
   }
 
+  virtual uint32_t ReplicationFactor() const { return 1; }
+
+  storage_testing::TempDir dir_;
   MvccStore stores_[kNodes];
   std::unique_ptr<ClusterRuntime> runtimes_[kNodes];
   std::unique_ptr<grpc::Server> servers_[kNodes];
@@ -218,6 +233,72 @@ TEST_F(ClusterRuntimeTest, AStalledLoopDropsPeerMessagesPastItsBoundAndRecovers)
   bool served = false;
   for (int attempt = 0; attempt < 20 && !served; ++attempt) served = ReadAll(0, keys).ok();
   EXPECT_TRUE(served);
+}
+
+class ReplicatedClusterRuntimeTest : public ClusterRuntimeTest {
+ protected:
+  uint32_t ReplicationFactor() const override { return kNodes; }
+
+  // Whether node i knows a leader of every shard's group.
+  bool EveryShardLed(int i) {
+    ClusterRuntime* runtime = runtimes_[i].get();
+    return On<bool>(i, [runtime](cluster::Member&, std::function<void(bool)> done) {
+      for (raft::GroupId group = 1; group <= kNodes; ++group) {
+        if (runtime->raft_host()->raft().group(group)->leader() == 0) return done(false);
+      }
+      done(true);
+    });
+  }
+
+  Result<Timestamp> CommitEverywhere(int node, const std::vector<std::string>& keys,
+                                     const std::string& value) {
+    return On<Result<Timestamp>>(node, [keys, value](cluster::Member& member, auto done) {
+      cluster::Coordinator& coordinator = member.coordinator();
+      Result<cluster::Coordinator::Begun> begun =
+          coordinator.Begin(Isolation::kSnapshot, false, std::nullopt);
+      if (!begun.ok()) return done(begun.status());
+      for (const std::string& key : keys) {
+        if (Status s = coordinator.Write(begun->id, key, value); !s.ok()) return done(s);
+      }
+      coordinator.Commit(begun->id, done);
+    });
+  }
+};
+
+TEST_F(ReplicatedClusterRuntimeTest, TransactionsCommitOverShardGroupsAndOutliveANode) {
+  for (int i = 0; i < kNodes; ++i) {
+    bool led = false;
+    for (int attempt = 0; attempt < 200 && !led; ++attempt) {
+      led = EveryShardLed(i);
+      if (!led) std::this_thread::sleep_for(milliseconds(10));
+    }
+    ASSERT_TRUE(led) << "n" << i << " knows no leader of some shard";
+  }
+  const std::vector<std::string> keys = KeysOnEveryShard();
+  const Result<Timestamp> first = CommitEverywhere(0, keys, "\"1\"");
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  Result<std::vector<ReadResult>> reads = ReadAll(2, keys);
+  ASSERT_TRUE(reads.ok()) << reads.status().message();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ((*reads)[i].value, "\"1\"") << keys[i];
+    EXPECT_EQ((*reads)[i].timestamp, *first);
+  }
+  // The versions live in the shards' replicas, not in the nodes' stores.
+  for (int i = 0; i < kNodes; ++i) EXPECT_EQ(stores_[i].GetStats().versions, 0u) << i;
+
+  // n1 goes away for good: its shard's group elects another leader, and
+  // calls for it reach that one (resent to the other replicas).
+  StopServer(1);
+  runtimes_[1].reset();
+  Result<Timestamp> second = Status::Unavailable("not tried");
+  for (int attempt = 0; attempt < 5 && !second.ok(); ++attempt) {
+    second = CommitEverywhere(0, keys, "\"2\"");
+  }
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_GT(*second, *first);
+  reads = ReadAll(2, keys);
+  ASSERT_TRUE(reads.ok()) << reads.status().message();
+  for (size_t i = 0; i < keys.size(); ++i) EXPECT_EQ((*reads)[i].value, "\"2\"") << keys[i];
 }
 
 }  // namespace
