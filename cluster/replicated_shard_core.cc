@@ -137,6 +137,22 @@ void ReplicatedShardCore::Compact(Timestamp horizon, Respond done) {
   Propose(ReplicatedShard::CompactCommand(horizon, WallMs()), std::move(done));
 }
 
+void ReplicatedShardCore::KeepTimeMoving() {
+  const raft::Raft* raft = host_->raft().group(group_);
+  if (raft == nullptr || raft->role() != raft::RaftRole::kLeader || !closing_.empty()) return;
+  const Result<Timestamp> now = node_clock_->Next();
+  if (!now.ok()) return;
+  // Moved within the last few milliseconds by writes or reads: a close
+  // would add nothing a reader could tell.
+  constexpr uint64_t kFreshMs = 10;
+  if (HybridLogicalClock::PhysicalMillis(shard_->closed()) + kFreshMs >=
+      HybridLogicalClock::PhysicalMillis(*now)) {
+    return;
+  }
+  ++stats_.idle_closes;
+  Close(*now, [](Status) {});
+}
+
 void ReplicatedShardCore::ForgetOldState(uint64_t /*now_ms*/) {
   std::erase_if(heartbeats_, [this](const auto& entry) {
     const std::optional<TxnRecord> record = shard_->records().Find(entry.first);

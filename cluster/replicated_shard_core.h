@@ -11,6 +11,10 @@
 //    record this member never saw heartbeated counts from when it first
 //    looked, so a new leader gives every coordinator a full timeout to
 //    reach it.
+//  - Idle time. The shard's clock moves only as commands apply, so the
+//    leader proposes a close at its own clock now and then while idle
+//    (KeepTimeMoving): followers' reads and every replica's watches keep
+//    up without a write.
 //  - Closing. A read at S is complete on this replica once its shard's
 //    clock is at S or past it (ReplicatedShard::closed); a read above it
 //    proposes a close at S, and reads waiting for closes at or below one
@@ -41,8 +45,9 @@
 namespace strata::cluster {
 
 struct ReplicatedShardCoreStats {
-  uint64_t closes_proposed = 0;
-  uint64_t pushes_aborted = 0;  // pushes this leader turned into aborts
+  uint64_t closes_proposed = 0;  // for reads and idle time alike
+  uint64_t idle_closes = 0;      // KeepTimeMoving's
+  uint64_t pushes_aborted = 0;   // pushes this leader turned into aborts
 };
 
 class ReplicatedShardCore final : public ShardCore {
@@ -79,6 +84,10 @@ class ReplicatedShardCore final : public ShardCore {
   Timestamp LastTimestamp() const override { return shard_->closed(); }
   // The group's leader when it is another member (and named).
   std::optional<std::string> LeaderElsewhere() const override;
+  bool ChangesFollowWallClock() const override { return false; }
+  // On the leader, a close at this node's clock unless the shard's clock
+  // is already within a close interval of it or a close is under way.
+  void KeepTimeMoving() override;
 
   const ReplicatedShardCoreStats& stats() const { return stats_; }
 

@@ -82,6 +82,17 @@ class ShardCore {
   // not (as far as it knows): changes, and reads above LastTimestamp(),
   // go there. nullopt: this node, or no leader known.
   virtual std::optional<std::string> LeaderElsewhere() const { return std::nullopt; }
+  // Whether every change applied from now on takes a timestamp at or above
+  // the wall clock now: true of a local core (its changes apply at once,
+  // from the node's clock); not of a replicated one, whose commands take
+  // the time their proposer read, maybe a while before they apply. Only
+  // then may an idle shard's resolved time follow the wall clock.
+  virtual bool ChangesFollowWallClock() const { return true; }
+  // Called now and then (ShardServerOptions::close_interval): a core whose
+  // time moves only by its changes moves it along while idle (a replicated
+  // shard's leader proposes a close at its clock), so watches and reads at
+  // fresh timestamps need not wait for a write.
+  virtual void KeepTimeMoving() {}
 };
 
 }  // namespace strata::cluster

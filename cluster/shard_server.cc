@@ -88,6 +88,8 @@ void ShardServer::Start() {
     FinishAbandonedCommits();
   });
   timers_->Every(milliseconds(1000), [this] { ForgetOldState(); });
+  timers_->Every(std::max(milliseconds(1), options_.close_interval),
+                 [this] { core_->KeepTimeMoving(); });
 }
 
 // --- reads -------------------------------------------------------------------
@@ -195,8 +197,9 @@ Timestamp ShardServer::WatchFrontier() const {
   const Timestamp wall(HybridLogicalClock::Make(HybridLogicalClock::SystemMillis(), 0).value() - 1);
   const Timestamp safe = core_->participant().SafeTime();
   // SafeTime is min(clock, oldest prepare - 1): the wall clock may stand in
-  // for the clock only when no prepare holds the time back below it.
-  if (safe < core_->LastTimestamp()) return safe;
+  // for the clock only when no prepare holds the time back below it, and
+  // only if later changes cannot take earlier times (ChangesFollowWallClock).
+  if (safe < core_->LastTimestamp() || !core_->ChangesFollowWallClock()) return safe;
   return std::max(safe, wall);
 }
 

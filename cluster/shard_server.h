@@ -65,6 +65,8 @@ struct ShardServerOptions {
   // Recent changes kept for watches (cluster/change_log.h); a watcher
   // further behind reads the store.
   size_t change_log_bytes = size_t{16} << 20;
+  // How often an idle core moves its time along (ShardCore::KeepTimeMoving).
+  std::chrono::milliseconds close_interval{50};
 };
 
 struct ShardServerStats {

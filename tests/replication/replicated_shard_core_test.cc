@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster/peers.h"
@@ -255,6 +256,29 @@ TEST_F(ReplicatedShardCoreTest, AFollowerServesWhatItsReplicaClosedAndSendsTheRe
   }
   EXPECT_EQ(side.core->LeaderElsewhere(), leader_name);
   EXPECT_EQ(sides_[leader]->core->LeaderElsewhere(), std::nullopt);
+}
+
+// An idle shard's time moves by the leader's closes, on every replica;
+// its watch frontier never runs ahead of what it closed (a command may
+// still take a time its proposer read earlier than the wall clock now).
+TEST_F(ReplicatedShardCoreTest, AnIdleShardsTimeMovesByTheLeadersClosesOnEveryReplica) {
+  StartCluster(3);
+  const NodeId leader = Leader();
+  ASSERT_NE(leader, 0u);
+  const NodeId follower = leader % 3 + 1;
+  const Timestamp before = sides_[follower]->core->LastTimestamp();
+  std::this_thread::sleep_for(milliseconds(30));
+  const Timestamp wall = HLC::Make(HLC::SystemMillis(), 0);
+  for (auto& [id, side] : sides_) side->timers.RunDue(side->timers.now() + milliseconds(60));
+  cluster_->Settle(20);
+  EXPECT_GE(sides_[leader]->core->stats().idle_closes, 1u);
+  EXPECT_EQ(sides_[follower]->core->stats().idle_closes, 0u);
+  EXPECT_GE(sides_[follower]->core->LastTimestamp(), wall);
+  EXPECT_GT(sides_[follower]->core->LastTimestamp(), before);
+  for (auto& [id, side] : sides_) {
+    EXPECT_LE(side->server->WatchFrontier(), side->core->LastTimestamp()) << "node " << id;
+    EXPECT_EQ(side->server->WatchFrontier(), side->server->SafeTime()) << "node " << id;
+  }
 }
 
 TEST_F(ReplicatedShardCoreTest, APreparedTransactionOutlivesItsLeaderAndIsSettledByTheNext) {
