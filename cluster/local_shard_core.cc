@@ -140,13 +140,7 @@ void LocalShardCore::Record(const RecordCall& call, Respond done) {
       break;
   }
   if (Status s = PersistRecord(call.txn, before); !s.ok()) return done(PeerError{s});
-  RecordReply reply;
-  reply.op = call.op;
-  if (record) {
-    reply.status = record->status;
-    if (record->status == TxnStatus::kCommitted) reply.commit_timestamp = record->commit_timestamp;
-  }
-  done(reply);
+  done(RecordReplyOf(call.op, record));
 }
 
 void LocalShardCore::Close(Timestamp snapshot, Done done) { done(clock_->Update(snapshot)); }

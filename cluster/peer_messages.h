@@ -20,6 +20,7 @@
 #include "cluster/participant.h"
 #include "cluster/shard_map.h"
 #include "cluster/txn_id.h"
+#include "cluster/txn_record_table.h"
 #include "strata/mvcc_store.h"
 #include "strata/status.h"
 #include "strata/timestamp.h"
@@ -159,6 +160,17 @@ struct RecordReply {
   std::optional<TxnStatus> status;
   Timestamp commit_timestamp;  // when kCommitted
 };
+
+// The answer to a call `op` that left `record` (nullopt: none).
+inline RecordReply RecordReplyOf(RecordOp op, const std::optional<TxnRecord>& record) {
+  RecordReply reply;
+  reply.op = op;
+  if (record) {
+    reply.status = record->status;
+    if (record->status == TxnStatus::kCommitted) reply.commit_timestamp = record->commit_timestamp;
+  }
+  return reply;
+}
 
 // The receiver's answer to a Forward, in the front end's encoding.
 struct ForwardReply {

@@ -33,6 +33,7 @@ void Peers::Call(ShardId shard, PeerRequest request, PeerRpc::Callback done) {
 void Peers::CallAt(std::string node, ShardId shard, PeerRequest request,
                    Timers::Clock::time_point deadline, int redirects_left, PeerRpc::Callback done) {
   const Timers::Clock::time_point now = timers_->now();
+  const std::vector<std::string>& replicas = map_->shards()[shard].replicas;
   PeerRpc::CallOptions options;
   options.give_up_after =
       std::max(std::chrono::milliseconds(1),
@@ -40,11 +41,11 @@ void Peers::CallAt(std::string node, ShardId shard, PeerRequest request,
   // A shard with several replicas: resends try them in turn (one that does
   // not lead names the leader), so a dead node does not take the call with
   // it.
-  const std::vector<std::string>& replicas = map_->shards()[shard].replicas;
   if (replicas.size() > 1) options.also_to = replicas;
-  // A copy for a redirect (PeerRpc keeps its own to resend).
+  // A copy for a redirect (PeerRpc keeps its own to resend); only a
+  // replicated shard's replicas redirect.
   std::optional<PeerRequest> again;
-  if (redirects_left > 0) again = request;
+  if (redirects_left > 0 && replicas.size() > 1) again = request;
   // Everything this node did so far is at or below Last(): the receiver
   // moves its clock past it.
   rpc_.Call(node, shard, std::move(request), clock_->Last(), options, now,

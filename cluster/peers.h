@@ -2,13 +2,14 @@
 //
 // A call goes to the node serving a shard, stamped with this node's hybrid
 // clock, and is resent until answered or given up after the RPC timeout
-// (PeerRpc). Which node serves a shard: its leaseholder in the ShardMap,
-// until a replica that does not lead the shard answers with the node that
-// does (PeerError::leader); the call then goes there, within the same
+// (PeerRpc). Which node serves a shard: its leaseholder in the ShardMap.
+// A replicated shard (several replicas in the map) may be led by another:
+// a replica that does not lead it answers with the node that does
+// (PeerError::leader), and the call then goes there, within the same
 // timeout, and so do later calls for the shard (a few redirects a call at
-// most, so two replicas that name each other cannot keep it bouncing).
-// A shard with several replicas has its resends go to each in turn, so a
-// dead node does not take its calls with it.
+// most, so two replicas that name each other cannot keep it bouncing);
+// its resends go to each replica in turn, so a dead node does not take
+// its calls with it.
 // One-way messages are stamped too. The node that owns this object feeds
 // it the replies that come in.
 #ifndef STRATA_CLUSTER_PEERS_H_

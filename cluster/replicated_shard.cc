@@ -340,15 +340,7 @@ PeerReply ReplicatedShard::ApplyDecoded(uint8_t kind, std::string_view body) {
           return PeerError{Status::InvalidArgument(
               "a push or heartbeat is the shard leader's, not a command of its log")};
       }
-      RecordReply reply;
-      reply.op = call.op;
-      if (record) {
-        reply.status = record->status;
-        if (record->status == TxnStatus::kCommitted) {
-          reply.commit_timestamp = record->commit_timestamp;
-        }
-      }
-      return reply;
+      return RecordReplyOf(call.op, record);
     }
     case kClose: {
       Timestamp closed;

@@ -74,17 +74,7 @@ bool ReplicatedShardCore::HeartbeatStale(TxnId txn) {
 
 void ReplicatedShardCore::Record(const RecordCall& call, Respond done) {
   const std::optional<TxnRecord> record = shard_->records().Find(call.txn);
-  auto as_it_is = [&call, &record] {
-    RecordReply reply;
-    reply.op = call.op;
-    if (record) {
-      reply.status = record->status;
-      if (record->status == TxnStatus::kCommitted) {
-        reply.commit_timestamp = record->commit_timestamp;
-      }
-    }
-    return reply;
-  };
+  auto as_it_is = [&call, &record] { return RecordReplyOf(call.op, record); };
   switch (call.op) {
     case RecordOp::kHeartbeat:
       if (record && record->status == TxnStatus::kPending) {

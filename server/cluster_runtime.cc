@@ -48,18 +48,6 @@ constexpr uint32_t kFirstShardResidue = 16;
 
 raft::GroupId GroupOf(cluster::ShardId shard) { return shard + 1; }
 
-// A replica's state: the shard's ReplicatedShard.
-class ShardState final : public replication::ReplicatedState {
- public:
-  explicit ShardState(cluster::ReplicatedShardOptions options) : shard(std::move(options)) {}
-  Status Restore(std::string_view snapshot) override { return shard.Restore(snapshot); }
-  std::string Apply(raft::Index index, std::string_view command) override {
-    return shard.Apply(index, command);
-  }
-  std::string Save() const override { return shard.Save(); }
-  cluster::ReplicatedShard shard;
-};
-
 }  // namespace
 
 Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
@@ -92,7 +80,7 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
         options.heartbeat_timeout = shard_options.heartbeat_timeout;
         options.describe_key = shard_options.describe_key;
         options.change_log_bytes = shard_options.change_log_bytes;
-        return std::make_unique<ShardState>(std::move(options));
+        return std::make_unique<cluster::ReplicatedShard>(std::move(options));
       },
       [this](raft::NodeBatch batch) {
         if (batch.to == 0 || batch.to > options_.node_ids.size()) return;
@@ -118,12 +106,12 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
       [raw_host, names, timeout = shard_options.heartbeat_timeout](
           cluster::ShardId shard, cluster::HybridLogicalClock* clock,
           cluster::Timers* timers) -> Result<std::unique_ptr<cluster::ShardCore>> {
-    auto* state = static_cast<ShardState*>(raw_host->state(GroupOf(shard)));
+    auto* state = static_cast<cluster::ReplicatedShard*>(raw_host->state(GroupOf(shard)));
     if (state == nullptr) {
       return Status::InvalidArgument("no replica of shard " + std::to_string(shard) + " here");
     }
     return std::unique_ptr<cluster::ShardCore>(std::make_unique<cluster::ReplicatedShardCore>(
-        raw_host, GroupOf(shard), &state->shard, clock, timers, timeout,
+        raw_host, GroupOf(shard), state, clock, timers, timeout,
         [names](raft::NodeId id) -> std::optional<std::string> {
           if (id == 0 || id > names.size()) return std::nullopt;
           return names[id - 1];

@@ -21,7 +21,7 @@ using std::chrono::milliseconds;
 class PeersTest : public ::testing::Test {
  protected:
   PeersTest()
-      : map_(*ShardMap::OnePerNode({"n0", "n1", "n2"})),
+      : map_(*ShardMap::Replicated({"n0", "n1", "n2"}, 3)),
         peers_("n0", {"n0", "n1", "n2"}, &map_, &clock_, &transport_, &timers_,
                milliseconds(1000)) {
     timers_.SetNow(Timers::Clock::time_point() + std::chrono::hours(1));

@@ -38,22 +38,12 @@ using std::chrono::milliseconds;
 
 constexpr int kNodes = 3;
 
-class ShardState final : public ReplicatedState {
- public:
-  explicit ShardState(ShardId shard) : shard(Options(shard)) {}
-  static cluster::ReplicatedShardOptions Options(ShardId shard) {
-    cluster::ReplicatedShardOptions options;
-    options.shard = shard;
-    options.residue = 16 + shard;  // apart from the nodes' clocks (0..2)
-    return options;
-  }
-  Status Restore(std::string_view snapshot) override { return shard.Restore(snapshot); }
-  std::string Apply(raft::Index index, std::string_view command) override {
-    return shard.Apply(index, command);
-  }
-  std::string Save() const override { return shard.Save(); }
-  ReplicatedShard shard;
-};
+cluster::ReplicatedShardOptions ShardOptions(ShardId shard) {
+  cluster::ReplicatedShardOptions options;
+  options.shard = shard;
+  options.residue = 16 + shard;  // apart from the nodes' clocks (0..2)
+  return options;
+}
 
 std::string Name(raft::NodeId id) { return "n" + std::to_string(id - 1); }
 raft::GroupId GroupOf(ShardId shard) { return shard + 1; }
@@ -78,7 +68,9 @@ class ReplicatedCluster {
       Node* raw = node.get();
       auto host = RaftHost::Open(
           voters[i], dir_.File(ids[i]), options,
-          [](raft::GroupId group) { return std::make_unique<ShardState>(group - 1); },
+          [](raft::GroupId group) {
+            return std::make_unique<ReplicatedShard>(ShardOptions(group - 1));
+          },
           [this, raw](raft::NodeBatch batch) {
             queue_.push_back(Message{raw->name, Name(batch.to), std::move(batch)});
           });
@@ -94,9 +86,9 @@ class ReplicatedCluster {
       member_options.shard_cores =
           [h](ShardId shard, cluster::HybridLogicalClock* clock,
               cluster::Timers* timers) -> Result<std::unique_ptr<cluster::ShardCore>> {
-        auto* state = static_cast<ShardState*>(h->state(GroupOf(shard)));
+        auto* state = static_cast<ReplicatedShard*>(h->state(GroupOf(shard)));
         return std::unique_ptr<cluster::ShardCore>(std::make_unique<cluster::ReplicatedShardCore>(
-            h, GroupOf(shard), &state->shard, clock, timers, milliseconds(1000),
+            h, GroupOf(shard), state, clock, timers, milliseconds(1000),
             [](raft::NodeId id) -> std::optional<std::string> { return Name(id); }));
       };
       node->transport.node = raw;
@@ -339,8 +331,8 @@ TEST(ReplicatedClusterTest, TransactionsOverReplicatedShardsCommitAndSurviveALea
   EXPECT_TRUE(c.RunUntil([&] { return c.ReplicasAgree(); }));
   for (int i = 0; i < kNodes; ++i) {
     for (ShardId shard = 0; shard < kNodes; ++shard) {
-      const auto* state = static_cast<const ShardState*>(c.host(i).state(GroupOf(shard)));
-      EXPECT_EQ(state->shard.store().compaction_horizon(), second) << i << "/" << shard;
+      const auto* state = static_cast<const ReplicatedShard*>(c.host(i).state(GroupOf(shard)));
+      EXPECT_EQ(state->store().compaction_horizon(), second) << i << "/" << shard;
     }
   }
 }

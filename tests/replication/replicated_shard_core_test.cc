@@ -45,24 +45,14 @@ using cluster::TxnStatus;
 using HLC = cluster::HybridLogicalClock;
 using std::chrono::milliseconds;
 
-class ShardState final : public ReplicatedState {
- public:
-  ShardState() : shard(Options()) {}
-  static cluster::ReplicatedShardOptions Options() {
-    cluster::ReplicatedShardOptions options;
-    options.residue = 1;
-    return options;
-  }
-  Status Restore(std::string_view snapshot) override { return shard.Restore(snapshot); }
-  std::string Apply(raft::Index index, std::string_view command) override {
-    return shard.Apply(index, command);
-  }
-  std::string Save() const override { return shard.Save(); }
-  ReplicatedShard shard;
-};
+cluster::ReplicatedShardOptions ShardOptions() {
+  cluster::ReplicatedShardOptions options;
+  options.residue = 1;
+  return options;
+}
 
 std::string Fingerprint(const ReplicatedState* state) {
-  const ReplicatedShard& shard = static_cast<const ShardState*>(state)->shard;
+  const auto& shard = *static_cast<const ReplicatedShard*>(state);
   return shard.closed() == Timestamp() ? "" : shard.Save();
 }
 
@@ -118,12 +108,12 @@ class ReplicatedShardCoreTest : public ::testing::Test {
  protected:
   void StartCluster(int nodes) {
     cluster_ = std::make_unique<HostCluster>(
-        nodes, 1, 7, [](GroupId) { return std::make_unique<ShardState>(); }, Fingerprint,
-        [](HostCluster&, NodeId, GroupId) {});
+        nodes, 1, 7, [](GroupId) { return std::make_unique<ReplicatedShard>(ShardOptions()); },
+        Fingerprint, [](HostCluster&, NodeId, GroupId) {});
     cluster_->Settle(100);
     for (NodeId id = 1; id <= static_cast<NodeId>(nodes); ++id) {
-      auto* state = static_cast<ShardState*>(cluster_->host(id)->state(1));
-      sides_[id] = std::make_unique<MemberSide>(cluster_->host(id), &state->shard);
+      auto* shard = static_cast<ReplicatedShard*>(cluster_->host(id)->state(1));
+      sides_[id] = std::make_unique<MemberSide>(cluster_->host(id), shard);
     }
   }
 
@@ -333,7 +323,7 @@ TEST_F(ReplicatedShardCoreTest, APreparedTransactionOutlivesItsLeaderAndIsSettle
   sides_.clear();  // the cores point into hosts Heal may restart
   cluster_->Heal();
   for (const auto& [id, host] : cluster_->hosts()) {
-    const ReplicatedShard& shard = static_cast<const ShardState*>(host->state(1))->shard;
+    const auto& shard = *static_cast<const ReplicatedShard*>(host->state(1));
     EXPECT_EQ(shard.records().Find(txn)->status, TxnStatus::kAborted) << "node " << id;
     EXPECT_FALSE(shard.participant().PrimaryOf(txn).has_value()) << "node " << id;
   }

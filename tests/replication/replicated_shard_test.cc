@@ -233,19 +233,9 @@ TEST(ReplicatedShardTest, RepliesThatDoNotDecodeAreErrors) {
 
 // --- over RaftHosts ---------------------------------------------------------------
 
-class ShardState final : public ReplicatedState {
- public:
-  ShardState() : shard(Options()) {}
-  Status Restore(std::string_view snapshot) override { return shard.Restore(snapshot); }
-  std::string Apply(raft::Index index, std::string_view command) override {
-    return shard.Apply(index, command);
-  }
-  std::string Save() const override { return shard.Save(); }
-  ReplicatedShard shard;
-};
-
+// The hosts apply ReplicatedShards themselves (they are ReplicatedStates).
 const ReplicatedShard& ShardOf(const ReplicatedState* state) {
-  return static_cast<const ShardState*>(state)->shard;
+  return *static_cast<const ReplicatedShard*>(state);
 }
 
 std::string ShardFingerprint(const ReplicatedState* state) {
@@ -260,8 +250,8 @@ class ShardCluster : public HostCluster {
  public:
   explicit ShardCluster(uint32_t seed)
       : HostCluster(
-            3, 1, seed, [](GroupId) { return std::make_unique<ShardState>(); }, ShardFingerprint,
-            [this](HostCluster&, NodeId id, GroupId) { ProposeRandom(id); }) {}
+            3, 1, seed, [](GroupId) { return std::make_unique<ReplicatedShard>(Options()); },
+            ShardFingerprint, [this](HostCluster&, NodeId id, GroupId) { ProposeRandom(id); }) {}
 
   const ReplicatedShard& shard(NodeId id) { return ShardOf(host(id)->state(1)); }
 
