@@ -107,19 +107,41 @@ void ReplicatedShardCore::Close(Timestamp snapshot, Done done) {
   // node's wall clock would drag the shard's clock into the future.
   if (Status s = node_clock_->Update(snapshot); !s.ok()) return done(s);
   if (shard_->closed() >= snapshot) return done(Status::Ok());
-  if (auto it = closing_.lower_bound(snapshot); it != closing_.end()) {
-    it->second.push_back(std::move(done));  // a close at or above it is under way
-    return;
+  if (closing_.size() >= kMaxClosing) {
+    return done(Status::Unavailable("shard " + std::to_string(group_ - 1) + " already holds " +
+                                    std::to_string(kMaxClosing) +
+                                    " reads waiting for its clock; try again"));
   }
-  closing_[snapshot].push_back(std::move(done));
+  closing_.emplace(snapshot, std::move(done));
+  if (!close_in_flight_) ProposeClose();
+}
+
+void ReplicatedShardCore::ProposeClose() {
+  // One close at a time, at this node's clock: it covers every read
+  // waiting (the receive rule put the clock past their snapshots), and
+  // the reads that come while it is in flight wait for the next.
+  close_in_flight_ = true;
   ++stats_.closes_proposed;
-  Propose(ReplicatedShard::CloseCommand(snapshot, WallMs()), [this, snapshot](PeerReply reply) {
-    auto it = closing_.find(snapshot);
-    if (it == closing_.end()) return;
-    std::vector<Done> waiting = std::move(it->second);
-    closing_.erase(it);
+  Propose(ReplicatedShard::CloseCommand(node_clock_->Last(), WallMs()), [this](PeerReply reply) {
+    close_in_flight_ = false;
     const auto* error = std::get_if<PeerError>(&reply);
-    for (Done& d : waiting) d(error ? error->status : Status::Ok());
+    const Status failed = error ? error->status : Status::Ok();
+    // Taken out first: an answer may ask for another close.
+    std::vector<Done> served, refused;
+    for (auto it = closing_.begin(); it != closing_.end();) {
+      if (it->first <= shard_->closed()) {
+        served.push_back(std::move(it->second));
+      } else if (error) {
+        refused.push_back(std::move(it->second));
+      } else {
+        ++it;
+        continue;
+      }
+      it = closing_.erase(it);
+    }
+    for (Done& d : served) d(Status::Ok());
+    for (Done& d : refused) d(failed);
+    if (!closing_.empty() && !close_in_flight_) ProposeClose();
   });
 }
 
@@ -129,7 +151,7 @@ void ReplicatedShardCore::Compact(Timestamp horizon, Respond done) {
 
 void ReplicatedShardCore::KeepTimeMoving() {
   const raft::Raft* raft = host_->raft().group(group_);
-  if (raft == nullptr || raft->role() != raft::RaftRole::kLeader || !closing_.empty()) return;
+  if (raft == nullptr || raft->role() != raft::RaftRole::kLeader || close_in_flight_) return;
   const Result<Timestamp> now = node_clock_->Next();
   if (!now.ok()) return;
   // Moved within the last few milliseconds by writes or reads: a close
@@ -140,7 +162,7 @@ void ReplicatedShardCore::KeepTimeMoving() {
     return;
   }
   ++stats_.idle_closes;
-  Close(*now, [](Status) {});
+  ProposeClose();
 }
 
 void ReplicatedShardCore::ForgetOldState(uint64_t /*now_ms*/) {

@@ -17,10 +17,11 @@
 //    up without a write.
 //  - Closing. A read at S is complete on this replica once its shard's
 //    clock is at S or past it (ReplicatedShard::closed); a read above it
-//    proposes a close at S, and reads waiting for closes at or below one
-//    already proposed wait for that one. A follower serves a read at or
-//    below what its replica has closed, and refuses one above it (only
-//    the leader proposes).
+//    waits for a close. One close is in flight at a time, at this node's
+//    clock (past every waiting read's snapshot), so reads cost one close a
+//    Raft round however many come. A follower serves a read at or below
+//    what its replica has closed, and sends one above it to the leader
+//    (only the leader proposes). At most kMaxClosing reads wait.
 // Answers arrive from the host's rounds (RaftHost::Run); none arrives
 // after the core is destroyed.
 //
@@ -96,6 +97,11 @@ class ReplicatedShardCore final : public ShardCore {
   uint64_t WallMs() const;
   // Whether a push should abort `txn`'s PENDING record now.
   bool HeartbeatStale(TxnId txn);
+  // Proposes a close at this node's clock; answers the reads it covers
+  // once applied, and proposes the next while others wait.
+  void ProposeClose();
+
+  static constexpr size_t kMaxClosing = 100000;
 
   replication::RaftHost* host_;
   const raft::GroupId group_;
@@ -107,9 +113,9 @@ class ReplicatedShardCore final : public ShardCore {
   // Dropped with the core: answers the host gives later go nowhere.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::map<TxnId, Clock::time_point> heartbeats_;
-  // Closes proposed and not yet applied, by the timestamp each closes at,
-  // with the reads waiting on each.
-  std::map<Timestamp, std::vector<Done>> closing_;
+  // Reads waiting for a close, by snapshot.
+  std::multimap<Timestamp, Done> closing_;
+  bool close_in_flight_ = false;
   ReplicatedShardCoreStats stats_;
 };
 

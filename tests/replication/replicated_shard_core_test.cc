@@ -200,6 +200,21 @@ TEST_F(ReplicatedShardCoreTest, ChangesAreAnsweredOnceAppliedAndReadsCloseOnlyWh
   ASSERT_TRUE(again.reply && std::holds_alternative<ShardReadReply>(*again.reply));
   EXPECT_EQ(side.core->stats().closes_proposed, 1u);
 
+  // Twenty reads at rising snapshots, all before the group answers: the
+  // first's close goes out at once, the nineteen that came while it was in
+  // flight share the next (at this node's clock, past them all).
+  std::vector<Answer> rising(20);
+  const uint64_t base_ms = HLC::SystemMillis() + 40;
+  for (size_t i = 0; i < rising.size(); ++i) {
+    side.server->Read(ShardRead{HLC::Make(base_ms, i), {"k"}, std::nullopt, 0},
+                      rising[i].Respond());
+  }
+  Pump(1);
+  for (const Answer& answer : rising) {
+    ASSERT_TRUE(answer.reply && std::holds_alternative<ShardReadReply>(*answer.reply));
+  }
+  EXPECT_EQ(side.core->stats().closes_proposed, 1u + 2u);
+
   // A snapshot far ahead of this node's clock is refused, not closed at.
   Answer future;
   side.server->Read(ShardRead{HLC::Make(HLC::SystemMillis() + 60'000, 0), {"k"}, std::nullopt, 0},
