@@ -126,6 +126,10 @@ class ShardServer final {
   void Watch(const ShardWatch& watch, Respond respond);
 
   ShardId shard() const { return shard_; }
+  // The shard's versions as this node holds them: the node's own store, or
+  // its replica of the shard's group (replaced whole when the replica
+  // restores a snapshot: read it within a turn, keep no pointer).
+  const MvccStore& store() const { return core_->store(); }
   // The resolved timestamp (Participant::SafeTime).
   Timestamp SafeTime() const { return core_->participant().SafeTime(); }
   // The same, moving with the wall clock while the shard is idle: no commit

@@ -92,7 +92,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
       if (holder != raw->options_.self) raw->others_.emplace_back(holder, key);
       raw->probe_keys_.push_back(std::move(key));
     }
-    raw->leases_ = std::make_unique<service::ClusterLeases>(&member, store);
+    raw->leases_ = std::make_unique<service::ClusterLeases>(&member);
     raw->txns_ = std::make_unique<service::ClusterTxns>(&member.coordinator(), raw->kv_.get());
     raw->store_ = store;
     raw->member_ = &member;
@@ -363,7 +363,9 @@ cluster::PeerReply ClusterFront::ServeHistory(std::string_view request) {
   // still appear here (a pending two-phase commit is above it).
   v1::HistoryResponse resp;
   const int64_t resolved = service::RevisionOf(member_->shard_server().SafeTime());
-  if (auto e = ReadHistory(*store_, service::ClusterKv::EngineKey(parsed.key()), parsed, resolved,
+  // The shard's store as this member holds it (its own, or its replica).
+  const MvccStore& store = member_->shard_server().store();
+  if (auto e = ReadHistory(store, service::ClusterKv::EngineKey(parsed.key()), parsed, resolved,
                            &resp)) {
     return cluster::PeerError{e->code == service::ErrorCode::kOutOfRange
                                   ? Status::Compacted(e->message)
@@ -371,7 +373,7 @@ cluster::PeerReply ClusterFront::ServeHistory(std::string_view request) {
   }
   resp.set_compact_revision(
       std::max<int64_t>(std::max<int64_t>(0, kv_->compact_revision()),
-                        static_cast<int64_t>(store_->compaction_horizon().value())));
+                        static_cast<int64_t>(store.compaction_horizon().value())));
   return cluster::ForwardReply{resp.SerializeAsString()};
 }
 

@@ -58,9 +58,8 @@ std::string ClusterLeases::AttachmentKey(int64_t id, std::string_view etcd_key) 
   return key;
 }
 
-ClusterLeases::ClusterLeases(cluster::Member* member, MvccStore* store,
-                             ClusterLeasesOptions options)
-    : member_(member), store_(store), options_(options) {
+ClusterLeases::ClusterLeases(cluster::Member* member, ClusterLeasesOptions options)
+    : member_(member), options_(options) {
   member_->timers().Every(options_.expiry_check, [this, alive = alive_] {
     if (*alive) ExpireDue();
   });
@@ -335,7 +334,7 @@ std::optional<ClusterLeases::Home*> ClusterLeases::Renew(int64_t id) {
   const auto now = member_->timers().now();
   auto it = homed_.find(id);
   if (it == homed_.end()) {
-    Result<ReadResult> record = store_->Get(RecordKey(id), Timestamp::Max());
+    Result<ReadResult> record = store().Get(RecordKey(id), Timestamp::Max());
     if (!record.ok() || !record->found || record->deleted) return std::nullopt;
     it = homed_.emplace(id, Home{std::strtoll(record->value.c_str(), nullptr, 10), now, false})
              .first;
@@ -408,7 +407,7 @@ void ClusterLeases::Discover() {
   KeyRange range = PrefixRange(kRecordTag, std::nullopt);
   const uint64_t first = discover_from_;
   if (first != 0) range.start = RecordKey(static_cast<int64_t>(first));
-  Result<ScanResult> records = store_->Scan(range, Timestamp::Max(), options_.discover_page);
+  Result<ScanResult> records = store().Scan(range, Timestamp::Max(), options_.discover_page);
   if (!records.ok()) return;
   const bool more = records->more && !records->items.empty();
   const uint64_t last =

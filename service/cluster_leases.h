@@ -61,8 +61,10 @@ class ClusterLeases final {
   template <typename T>
   using Done = std::function<void(Reply<T>)>;
 
-  // `member` and its store must outlive it; starts the home's timers.
-  ClusterLeases(cluster::Member* member, MvccStore* store, ClusterLeasesOptions options = {});
+  // `member` must outlive it; starts the home's timers. The home's records
+  // are read from the store of the shard the member serves (its own, or
+  // its replica of the shard's group).
+  explicit ClusterLeases(cluster::Member* member, ClusterLeasesOptions options = {});
   ~ClusterLeases();
 
   void Grant(int64_t id, int64_t ttl, Done<LeaseGrantResult> done);
@@ -121,8 +123,10 @@ class ClusterLeases final {
   void ForwardChange(int64_t id, const std::string& verb, const std::string& argument,
                      Done<int64_t> done);
 
+  // The store of the shard this member serves, now.
+  const MvccStore& store() const { return member_->shard_server().store(); }
+
   cluster::Member* member_;
-  MvccStore* store_;
   const ClusterLeasesOptions options_;
   std::map<int64_t, Home, InKeyOrder> homed_;  // leases whose record is on this shard
   std::set<int64_t> granting_;                 // grants homed here under way

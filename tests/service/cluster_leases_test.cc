@@ -46,8 +46,7 @@ class ClusterLeasesTest : public ::testing::Test {
   void StartLeases(const ClusterLeasesOptions& options) {
     leases_.clear();
     for (int i = 0; i < 3; ++i) {
-      leases_.push_back(
-          std::make_unique<ClusterLeases>(&cluster_.member(i), &cluster_.store(i), options));
+      leases_.push_back(std::make_unique<ClusterLeases>(&cluster_.member(i), options));
     }
   }
   // The first `n` positive ids whose lease is homed on member `home`.
