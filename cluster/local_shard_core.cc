@@ -121,26 +121,9 @@ void LocalShardCore::Resolve(TxnId txn, TxnStatus outcome, Timestamp commit_time
 void LocalShardCore::Record(const RecordCall& call, Respond done) {
   const Clock::time_point now = timers_->now();
   const std::optional<TxnRecord> before = records_.Find(call.txn);
-  std::optional<TxnRecord> record;
-  switch (call.op) {
-    case RecordOp::kCommit:
-      record = records_.Commit(call.txn, call.commit_timestamp);
-      break;
-    case RecordOp::kAbort:
-      record = records_.Abort(call.txn);
-      break;
-    case RecordOp::kPush:
-      record = records_.Push(call.txn, now);
-      break;
-    case RecordOp::kHeartbeat:
-      record = records_.Heartbeat(call.txn, now);
-      break;
-    case RecordOp::kForget:
-      records_.Forget(call.txn);
-      break;
-  }
+  RecordReply reply = ApplyRecordCall(&records_, call, now);
   if (Status s = PersistRecord(call.txn, before); !s.ok()) return done(PeerError{s});
-  done(RecordReplyOf(call.op, record));
+  done(std::move(reply));
 }
 
 void LocalShardCore::Close(Timestamp snapshot, Done done) { done(clock_->Update(snapshot)); }

@@ -161,6 +161,12 @@ struct RecordReply {
   Timestamp commit_timestamp;  // when kCommitted
 };
 
+// Makes `call` on a primary's `records` (push and heartbeat measured at
+// `now`) and answers it with the record it left (none once forgotten, or
+// never created).
+inline RecordReply ApplyRecordCall(TxnRecordTable* records, const RecordCall& call,
+                                   TxnRecordTable::Clock::time_point now);
+
 // The answer to a call `op` that left `record` (nullopt: none).
 inline RecordReply RecordReplyOf(RecordOp op, const std::optional<TxnRecord>& record) {
   RecordReply reply;
@@ -170,6 +176,29 @@ inline RecordReply RecordReplyOf(RecordOp op, const std::optional<TxnRecord>& re
     if (record->status == TxnStatus::kCommitted) reply.commit_timestamp = record->commit_timestamp;
   }
   return reply;
+}
+
+inline RecordReply ApplyRecordCall(TxnRecordTable* records, const RecordCall& call,
+                                   TxnRecordTable::Clock::time_point now) {
+  std::optional<TxnRecord> record;
+  switch (call.op) {
+    case RecordOp::kCommit:
+      record = records->Commit(call.txn, call.commit_timestamp);
+      break;
+    case RecordOp::kAbort:
+      record = records->Abort(call.txn);
+      break;
+    case RecordOp::kPush:
+      record = records->Push(call.txn, now);
+      break;
+    case RecordOp::kHeartbeat:
+      record = records->Heartbeat(call.txn, now);
+      break;
+    case RecordOp::kForget:
+      records->Forget(call.txn);
+      break;
+  }
+  return RecordReplyOf(call.op, record);
 }
 
 // The receiver's answer to a Forward, in the front end's encoding.

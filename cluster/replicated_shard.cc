@@ -19,7 +19,7 @@ namespace {
 enum CommandKind : uint8_t {
   kPrepare = 1,  // varint sent ms | txn | varint participants, each | request | u8 blind
   kCommit = 2,   // the same, without participants
-  kResolve = 3,  // txn | u8 outcome | varint commit timestamp
+  kResolve = 3,  // txn | status (txn_coding) | varint commit timestamp
   kRecord = 4,   // u8 op | txn | varint commit timestamp
   kClose = 5,    // varint closed
   kCompact = 6,  // varint horizon
@@ -31,7 +31,7 @@ enum ReplyKind : uint8_t {
   kPrepared = 1,     // varint prepare timestamp
   kCommitted = 2,    // varint commit timestamp
   kResolved = 3,     // nothing
-  kRecordAfter = 4,  // u8 op | u8 status (0: no record) | varint commit timestamp
+  kRecordAfter = 4,  // u8 op | u8 has status | [status] | varint commit timestamp
   kCompacted = 5,    // varint horizon | varint versions removed | varint bytes reclaimed
 };
 
@@ -59,24 +59,6 @@ bool GetRequest(Decoder* in, PrepareRequest* request) {
   return true;
 }
 
-uint8_t OutcomeByte(TxnStatus status) {
-  return status == TxnStatus::kPending ? 1 : status == TxnStatus::kCommitted ? 2 : 3;
-}
-
-bool GetOutcome(Decoder* in, TxnStatus* status) {
-  uint8_t b = 0;
-  if (!in->Byte(&b) || b < 1 || b > 3) return false;
-  *status = b == 1 ? TxnStatus::kPending : b == 2 ? TxnStatus::kCommitted : TxnStatus::kAborted;
-  return true;
-}
-
-bool GetTimestamp(Decoder* in, Timestamp* t) {
-  uint64_t v = 0;
-  if (!in->Varint(&v) || v > Timestamp::kMaxValue) return false;
-  *t = Timestamp(v);
-  return true;
-}
-
 std::string EncodeReply(const PeerReply& reply) {
   std::string out;
   if (const auto* r = std::get_if<PrepareReply>(&reply)) {
@@ -90,7 +72,8 @@ std::string EncodeReply(const PeerReply& reply) {
   } else if (const auto* rec = std::get_if<RecordReply>(&reply)) {
     out.push_back(kRecordAfter);
     out.push_back(static_cast<char>(rec->op));
-    out.push_back(static_cast<char>(rec->status ? OutcomeByte(*rec->status) : 0));
+    out.push_back(rec->status ? 1 : 0);
+    if (rec->status) PutTxnStatus(&out, *rec->status);
     PutVarint(&out, rec->commit_timestamp.value());
   } else if (const auto* k = std::get_if<RawCompactReply>(&reply)) {
     out.push_back(kCompacted);
@@ -167,7 +150,7 @@ std::string ReplicatedShard::CommitCommand(const ShardCommit& commit, uint64_t s
 std::string ReplicatedShard::ResolveCommand(const ShardResolve& resolve, uint64_t proposer_ms) {
   std::string out = Begin(kResolve, proposer_ms);
   PutTxnId(&out, resolve.txn);
-  out.push_back(static_cast<char>(OutcomeByte(resolve.outcome)));
+  PutTxnStatus(&out, resolve.outcome);
   PutVarint(&out, resolve.commit_timestamp.value());
   return out;
 }
@@ -217,18 +200,16 @@ PeerReply ReplicatedShard::DecodeReply(std::string_view reply) {
       if (!in.done()) return Undecodable("reply");
       return ResolveReply{};
     case kRecordAfter: {
-      uint8_t op = 0, status = 0;
+      uint8_t op = 0, has_status = 0;
       RecordReply out;
-      if (!in.Byte(&op) || op > static_cast<uint8_t>(RecordOp::kForget) || !in.Byte(&status) ||
-          status > 3 || !GetTimestamp(&in, &out.commit_timestamp) || !in.done()) {
+      TxnStatus status = TxnStatus::kPending;
+      if (!in.Byte(&op) || op > static_cast<uint8_t>(RecordOp::kForget) || !in.Byte(&has_status) ||
+          has_status > 1 || (has_status == 1 && !GetTxnStatus(&in, &status)) ||
+          !GetTimestamp(&in, &out.commit_timestamp) || !in.done()) {
         return Undecodable("reply");
       }
       out.op = static_cast<RecordOp>(op);
-      if (status != 0) {
-        out.status = status == 1   ? TxnStatus::kPending
-                     : status == 2 ? TxnStatus::kCommitted
-                                   : TxnStatus::kAborted;
-      }
+      if (has_status == 1) out.status = status;
       return out;
     }
     case kCompacted: {
@@ -305,7 +286,7 @@ PeerReply ReplicatedShard::ApplyDecoded(uint8_t kind, std::string_view body) {
     }
     case kResolve: {
       ShardResolve resolve;
-      if (!GetTxnId(&in, &resolve.txn) || !GetOutcome(&in, &resolve.outcome) ||
+      if (!GetTxnId(&in, &resolve.txn) || !GetTxnStatus(&in, &resolve.outcome) ||
           !GetTimestamp(&in, &resolve.commit_timestamp) || !in.done()) {
         return Refuse();
       }
@@ -324,23 +305,11 @@ PeerReply ReplicatedShard::ApplyDecoded(uint8_t kind, std::string_view body) {
         return Refuse();
       }
       call.op = static_cast<RecordOp>(op);
-      std::optional<TxnRecord> record;
-      switch (call.op) {
-        case RecordOp::kCommit:
-          record = core.records.Commit(call.txn, call.commit_timestamp);
-          break;
-        case RecordOp::kAbort:
-          record = core.records.Abort(call.txn);
-          break;
-        case RecordOp::kForget:
-          core.records.Forget(call.txn);
-          break;
-        case RecordOp::kPush:
-        case RecordOp::kHeartbeat:
-          return PeerError{Status::InvalidArgument(
-              "a push or heartbeat is the shard leader's, not a command of its log")};
+      if (call.op == RecordOp::kPush || call.op == RecordOp::kHeartbeat) {
+        return PeerError{Status::InvalidArgument(
+            "a push or heartbeat is the shard leader's, not a command of its log")};
       }
-      return RecordReplyOf(call.op, record);
+      return ApplyRecordCall(&core.records, call, now);
     }
     case kClose: {
       Timestamp closed;
@@ -372,7 +341,7 @@ void ReplicatedShard::ForgetOld() {
 
 // "strata-replicated-shard/1\n" | varint clock's last | bytes store image |
 // varint prepared | per: txn | varint prepare timestamp | request (as a
-// command's) | varint finished | per: txn | u8 outcome | varint commit
+// command's) | varint finished | per: txn | status | varint commit
 // timestamp | varint records | per: txn | record.
 std::string ReplicatedShard::Save() const {
   const Core& core = *core_;
@@ -390,7 +359,7 @@ std::string ReplicatedShard::Save() const {
   PutVarint(&out, finished.size());
   for (const auto& [txn, outcome] : finished) {
     PutTxnId(&out, txn);
-    out.push_back(static_cast<char>(OutcomeByte(outcome.outcome)));
+    PutTxnStatus(&out, outcome.outcome);
     PutVarint(&out, outcome.commit_timestamp.value());
   }
   const auto records = core.records.All();
@@ -431,7 +400,7 @@ Status ReplicatedShard::Restore(std::string_view snapshot) {
     for (uint64_t i = 0; i < count; ++i) {
       TxnId txn;
       Participant::Finished finished;
-      if (!GetTxnId(&in, &txn) || !GetOutcome(&in, &finished.outcome) ||
+      if (!GetTxnId(&in, &txn) || !GetTxnStatus(&in, &finished.outcome) ||
           !GetTimestamp(&in, &finished.commit_timestamp)) {
         return damaged("an outcome that does not decode");
       }

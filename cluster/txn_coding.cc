@@ -29,14 +29,13 @@ void PutPrepareRequest(std::string* out, const PrepareRequest& request) {
 }
 
 bool GetPrepareRequest(Decoder* in, PrepareRequest* request) {
-  uint64_t start = 0, primary = 0, count = 0;
+  uint64_t primary = 0, count = 0;
   uint8_t isolation = 0;
-  if (!in->Varint(&start) || start > Timestamp::kMaxValue || !in->Byte(&isolation) ||
+  if (!GetTimestamp(in, &request->start) || !in->Byte(&isolation) ||
       (isolation != 's' && isolation != 'i') || !in->Varint(&primary) || primary > UINT32_MAX ||
       !in->Varint(&count)) {
     return false;
   }
-  request->start = Timestamp(start);
   request->isolation = isolation == 's' ? Isolation::kSerializable : Isolation::kSnapshot;
   request->primary = static_cast<uint32_t>(primary);
   request->writes.clear();
@@ -76,36 +75,48 @@ bool GetPrepareRequest(Decoder* in, PrepareRequest* request) {
   return true;
 }
 
+void PutTxnStatus(std::string* out, TxnStatus status) {
+  out->push_back(status == TxnStatus::kPending ? 'p' : status == TxnStatus::kCommitted ? 'c' : 'a');
+}
+
+bool GetTxnStatus(Decoder* in, TxnStatus* status) {
+  uint8_t b = 0;
+  if (!in->Byte(&b)) return false;
+  switch (b) {
+    case 'p':
+      *status = TxnStatus::kPending;
+      return true;
+    case 'c':
+      *status = TxnStatus::kCommitted;
+      return true;
+    case 'a':
+      *status = TxnStatus::kAborted;
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool GetTimestamp(Decoder* in, Timestamp* t) {
+  uint64_t v = 0;
+  if (!in->Varint(&v) || v > Timestamp::kMaxValue) return false;
+  *t = Timestamp(v);
+  return true;
+}
+
 void PutTxnRecord(std::string* out, const TxnRecord& record) {
-  out->push_back(record.status == TxnStatus::kPending     ? 'p'
-                 : record.status == TxnStatus::kCommitted ? 'c'
-                                                          : 'a');
+  PutTxnStatus(out, record.status);
   PutVarint(out, record.commit_timestamp.value());
   PutVarint(out, record.participants.size());
   for (uint32_t shard : record.participants) PutVarint(out, shard);
 }
 
 bool GetTxnRecord(Decoder* in, TxnRecord* record) {
-  uint8_t status = 0;
-  uint64_t commit_ts = 0, count = 0;
-  if (!in->Byte(&status) || !in->Varint(&commit_ts) || commit_ts > Timestamp::kMaxValue ||
+  uint64_t count = 0;
+  if (!GetTxnStatus(in, &record->status) || !GetTimestamp(in, &record->commit_timestamp) ||
       !in->Varint(&count)) {
     return false;
   }
-  switch (status) {
-    case 'p':
-      record->status = TxnStatus::kPending;
-      break;
-    case 'c':
-      record->status = TxnStatus::kCommitted;
-      break;
-    case 'a':
-      record->status = TxnStatus::kAborted;
-      break;
-    default:
-      return false;
-  }
-  record->commit_timestamp = Timestamp(commit_ts);
   record->participants.clear();
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t shard = 0;

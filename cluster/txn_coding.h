@@ -7,8 +7,8 @@
 //            varint primary | varint writes | per write: bytes key | 'v' bytes value, or 'd' |
 //            varint read keys | bytes each | varint read ranges | per range: bytes start |
 //            'e' bytes end, or 'o' (open)
-//   record:  u8 status ('p', 'c', 'a') | varint commit timestamp |
-//            varint participants | varint each
+//   record:  status | varint commit timestamp | varint participants | varint each
+//   status:  u8 'p' pending, 'c' committed, 'a' aborted
 // The transaction's id is not in either: its owner keeps it beside.
 #ifndef STRATA_CLUSTER_TXN_CODING_H_
 #define STRATA_CLUSTER_TXN_CODING_H_
@@ -31,6 +31,12 @@ bool GetTxnRecord(storage::Decoder* in, TxnRecord* record);
 
 void PutTxnId(std::string* out, TxnId txn);
 bool GetTxnId(storage::Decoder* in, TxnId* txn);
+
+void PutTxnStatus(std::string* out, TxnStatus status);
+bool GetTxnStatus(storage::Decoder* in, TxnStatus* status);
+
+// A varint no larger than Timestamp::kMaxValue.
+bool GetTimestamp(storage::Decoder* in, Timestamp* t);
 
 }  // namespace strata::cluster
 
