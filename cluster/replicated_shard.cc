@@ -114,6 +114,9 @@ struct ReplicatedShard::Core {
   HybridLogicalClock clock;
   Participant participant;
   TxnRecordTable records;
+  // The second of the shard's clock old state was last forgotten at
+  // (ForgetOld), kept in snapshots: replicated state like the rest.
+  uint64_t forgot_second = 0;
 };
 
 ReplicatedShard::ReplicatedShard(ReplicatedShardOptions options)
@@ -328,7 +331,14 @@ PeerReply ReplicatedShard::ApplyDecoded(uint8_t kind, std::string_view body) {
 }
 
 void ReplicatedShard::ForgetOld() {
-  const uint64_t now_ms = HybridLogicalClock::PhysicalMillis(core_->clock.Last());
+  // Once a second of the shard's clock, not after every command (the
+  // walks are cheap, but they run on every replica's apply path). Which
+  // commands do it is decided by replicated state alone, so every replica
+  // forgets at the same point of the log.
+  const uint64_t second = HybridLogicalClock::PhysicalMillis(core_->clock.Last()) / 1000;
+  if (second == core_->forgot_second) return;
+  core_->forgot_second = second;
+  const uint64_t now_ms = second * 1000;
   core_->participant.ForgetOldOutcomes(now_ms);
   const auto retention =
       static_cast<uint64_t>(std::chrono::milliseconds(kAbortedRecordRetention).count());
@@ -339,7 +349,8 @@ void ReplicatedShard::ForgetOld() {
 
 // --- snapshots ------------------------------------------------------------------
 
-// "strata-replicated-shard/1\n" | varint clock's last | bytes store image |
+// "strata-replicated-shard/1\n" | varint clock's last | varint second old
+// state was last forgotten at | bytes store image |
 // varint prepared | per: txn | varint prepare timestamp | request (as a
 // command's) | varint finished | per: txn | status | varint commit
 // timestamp | varint records | per: txn | record.
@@ -347,6 +358,7 @@ std::string ReplicatedShard::Save() const {
   const Core& core = *core_;
   std::string out(kSnapshotMagic);
   PutVarint(&out, core.clock.Last().value());
+  PutVarint(&out, core.forgot_second);
   PutBytes(&out, storage::SaveStoreImage(core.store));
   const auto prepared = core.participant.PreparedTransactions();
   PutVarint(&out, prepared.size());
@@ -382,7 +394,9 @@ Status ReplicatedShard::Restore(std::string_view snapshot) {
     Decoder in(snapshot.substr(kSnapshotMagic.size()));
     Timestamp last;
     std::string_view image;
-    if (!GetTimestamp(&in, &last) || !in.Bytes(&image)) return damaged("a header cut short");
+    if (!GetTimestamp(&in, &last) || !in.Varint(&core->forgot_second) || !in.Bytes(&image)) {
+      return damaged("a header cut short");
+    }
     if (Status s = storage::LoadStoreImage(image, &core->store); !s.ok()) return s;
     const auto now = options_.steady_now();
     uint64_t count = 0;

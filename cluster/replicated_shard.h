@@ -30,7 +30,8 @@
 //    (cluster/replicated_shard_core.h). The records' heartbeat times here
 //    are each replica's apply times, and mean nothing.
 //  - Forgetting. Old outcomes and aborted records are forgotten by the
-//    replicated clock's time as each command applies, not the wall clock.
+//    replicated clock's time (once each of its seconds, at the first
+//    command applied in it), not the wall clock.
 // A command that does not decode gets an error reply, on every replica.
 //
 // Not thread-safe: the Raft driver's thread applies, restores and reads.
@@ -124,7 +125,7 @@ class ReplicatedShard final : public replication::ReplicatedState {
   // The reply to a command that does not decode (counted).
   PeerReply Refuse();
   // Forgets outcomes and aborted records older than their retention by
-  // the replicated clock.
+  // the replicated clock, once each second of it.
   void ForgetOld();
 
   const ReplicatedShardOptions options_;
