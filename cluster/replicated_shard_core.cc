@@ -1,5 +1,6 @@
 #include "cluster/replicated_shard_core.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace strata::cluster {
@@ -28,10 +29,8 @@ std::optional<std::string> ReplicatedShardCore::LeaderElsewhere() const {
 ReplicatedShardCore::~ReplicatedShardCore() = default;
 
 uint64_t ReplicatedShardCore::WallMs() const {
-  return HybridLogicalClock::PhysicalMillis(node_clock_->Last()) >
-                 HybridLogicalClock::SystemMillis()
-             ? HybridLogicalClock::PhysicalMillis(node_clock_->Last())
-             : HybridLogicalClock::SystemMillis();
+  return std::max(HybridLogicalClock::PhysicalMillis(node_clock_->Last()),
+                  HybridLogicalClock::SystemMillis());
 }
 
 void ReplicatedShardCore::Propose(std::string command, Respond done) {

@@ -88,10 +88,11 @@ class ShardCore {
   // the time their proposer read, maybe a while before they apply. Only
   // then may an idle shard's resolved time follow the wall clock.
   virtual bool ChangesFollowWallClock() const { return true; }
-  // Called now and then (ShardServerOptions::close_interval): a core whose
-  // time moves only by its changes moves it along while idle (a replicated
-  // shard's leader proposes a close at its clock), so watches and reads at
-  // fresh timestamps need not wait for a write.
+  // Called now and then (ShardServerOptions::close_interval) on a core
+  // whose changes do not follow the wall clock: its time moves only by its
+  // changes, so it moves it along while idle (a replicated shard's leader
+  // proposes a close at its clock), and watches and reads at fresh
+  // timestamps need not wait for a write.
   virtual void KeepTimeMoving() {}
 };
 

@@ -88,8 +88,11 @@ void ShardServer::Start() {
     FinishAbandonedCommits();
   });
   timers_->Every(milliseconds(1000), [this] { ForgetOldState(); });
-  timers_->Every(std::max(milliseconds(1), options_.close_interval),
-                 [this] { core_->KeepTimeMoving(); });
+  // Only a core whose time moves by its changes alone needs moving along.
+  if (!core_->ChangesFollowWallClock()) {
+    timers_->Every(std::max(milliseconds(1), options_.close_interval),
+                   [this] { core_->KeepTimeMoving(); });
+  }
 }
 
 // --- reads -------------------------------------------------------------------

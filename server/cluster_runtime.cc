@@ -213,12 +213,8 @@ void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,
   if (!member.IsPeer(from)) return;  // not of this cluster
   if (message.body_case() == peerpb::Message::kRaftBatch) {
     if (!host_) return;  // not a member with replicated shards
-    const auto self = std::find(options_.node_ids.begin(), options_.node_ids.end(), options_.self);
     raft::NodeBatch batch;
-    if (!replication::DecodeNodeBatch(
-             message.raft_batch(), static_cast<raft::NodeId>(self - options_.node_ids.begin() + 1),
-             &batch)
-             .ok() ||
+    if (!replication::DecodeNodeBatch(message.raft_batch(), host_->raft().id(), &batch).ok() ||
         batch.from == 0 || batch.from > options_.node_ids.size() ||
         options_.node_ids[batch.from - 1] != from) {
       return;  // damaged, or not from whom it says
