@@ -50,6 +50,10 @@ class LocalShardCore final : public ShardCore {
   void ForgetOldState(uint64_t now_ms) override;
 
   const MvccStore& store() const override { return *store_; }
+  // The node's store, which outlives every reader: not owned.
+  std::shared_ptr<const MvccStore> shared_store() const override {
+    return std::shared_ptr<const MvccStore>(std::shared_ptr<const MvccStore>(), store_);
+  }
   const Participant& participant() const override { return participant_; }
   const TxnRecordTable& records() const override { return records_; }
   const ChangeLog& change_log() const override { return change_log_; }

@@ -138,6 +138,13 @@ void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_cl
     return respond(RawCompactReply{compact_(horizon)});
   }
   if (auto* forward = std::get_if<Forward>(&request)) {
+    // A forward for a replicated shard runs on its leader alone (the one
+    // member that homes the shard's leases, say); one for this node (no
+    // shard named) runs here.
+    if (shard_id && !shard.Leads()) {
+      if (shard.RedirectedToLeader(respond)) return;
+      return respond(PeerError{Status::Unavailable("etcdserver: no leader")});
+    }
     return forwarded_.Serve(
         from, forward->id, HybridLogicalClock::SystemMillis(), std::move(respond),
         [this, forward](ShardServer::Respond answer) { serve_forward_(forward->request, answer); });
@@ -183,6 +190,12 @@ std::vector<ShardId> Member::ShardsServed() const {
   std::vector<ShardId> shards{shard_server_->shard()};
   for (const auto& [id, server] : other_shard_servers_) shards.push_back(id);
   return shards;
+}
+
+const ShardServer* Member::FindShardServer(ShardId shard) const {
+  if (shard == shard_server_->shard()) return shard_server_.get();
+  auto it = other_shard_servers_.find(shard);
+  return it == other_shard_servers_.end() ? nullptr : it->second.get();
 }
 
 std::optional<Timestamp> Member::LowWaterMark() const {

@@ -126,7 +126,10 @@ class Member final {
   void RemoveShardServer(ShardId shard);
   // Every shard served here, this node's own first.
   std::vector<ShardId> ShardsServed() const;
+  // The server of `shard` here; nullptr if this node holds no replica of it.
+  const ShardServer* FindShardServer(ShardId shard) const;
   const PeerRpc& rpc() const { return peers_.rpc(); }
+  const Peers& peers() const { return peers_; }
   const ForwardedCalls& forwarded() const { return forwarded_; }
   const ShardMap& map() const { return map_; }
 

@@ -56,6 +56,12 @@ const std::string* PeerRpc::DestinationOf(uint64_t msg_id) const {
   return &call.dests[copy % call.dests.size()];
 }
 
+std::optional<ShardId> PeerRpc::ShardOf(uint64_t msg_id) const {
+  auto by_msg = call_by_msg_id_.find(msg_id);
+  if (by_msg == call_by_msg_id_.end()) return std::nullopt;
+  return calls_.at(by_msg->second).shard;
+}
+
 PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {
   while (!due_.empty() && due_.top().first <= now) {
     const uint64_t call_id = due_.top().second;

@@ -50,6 +50,9 @@ class PeerRpc final {
   bool OnReply(uint64_t in_reply_to, const PeerReply& reply);
   // The node a live call's copy `msg_id` went to; nullptr if none is live.
   const std::string* DestinationOf(uint64_t msg_id) const;
+  // The shard a live call's copy `msg_id` is for (nullopt: none, or no
+  // live call).
+  std::optional<ShardId> ShardOf(uint64_t msg_id) const;
   // Resends and gives up what is due; returns when to look again.
   Clock::time_point RunTimers(Clock::time_point now);
 

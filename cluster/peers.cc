@@ -30,6 +30,13 @@ void Peers::Call(ShardId shard, PeerRequest request, PeerRpc::Callback done) {
          kMaxRedirects, std::move(done));
 }
 
+void Peers::CallNode(const std::string& node, PeerRequest request, PeerRpc::Callback done) {
+  PeerRpc::CallOptions options;
+  options.give_up_after = rpc_timeout_;
+  rpc_.Call(node, std::nullopt, std::move(request), clock_->Last(), options, timers_->now(),
+            std::move(done));
+}
+
 void Peers::CallAt(std::string node, ShardId shard, PeerRequest request,
                    Timers::Clock::time_point deadline, int redirects_left, PeerRpc::Callback done) {
   const Timers::Clock::time_point now = timers_->now();
@@ -42,29 +49,63 @@ void Peers::CallAt(std::string node, ShardId shard, PeerRequest request,
   // not lead names the leader), so a dead node does not take the call with
   // it.
   if (replicas.size() > 1) options.also_to = replicas;
-  // A copy for a redirect (PeerRpc keeps its own to resend); only a
-  // replicated shard's replicas redirect.
+  // A copy for a redirect or a retry (PeerRpc keeps its own to resend);
+  // only a replicated shard's replicas redirect.
   std::optional<PeerRequest> again;
-  if (redirects_left > 0 && replicas.size() > 1) again = request;
+  if (replicas.size() > 1) again = request;
   // Everything this node did so far is at or below Last(): the receiver
   // moves its clock past it.
-  rpc_.Call(node, shard, std::move(request), clock_->Last(), options, now,
-            [this, node, shard, deadline, redirects_left, again = std::move(again),
-             done = std::move(done)](const PeerReply* reply) mutable {
-              const auto* error = ReplyAs<PeerError>(reply);
-              if (error != nullptr && error->leader && again && *error->leader != node &&
-                  IsPeer(*error->leader) && timers_->now() < deadline) {
-                ++redirects_;
-                leaders_[shard] = *error->leader;
-                return CallAt(*error->leader, shard, std::move(*again), deadline,
-                              redirects_left - 1, std::move(done));
-              }
-              done(reply);
-            });
+  rpc_.Call(
+      node, shard, std::move(request), clock_->Last(), options, now,
+      [this, node, shard, deadline, redirects_left, again = std::move(again),
+       done = std::move(done)](const PeerReply* reply) mutable {
+        const auto* error = ReplyAs<PeerError>(reply);
+        if (error == nullptr || !again) return done(reply);
+        const Timers::Clock::time_point now = timers_->now();
+        if (error->leader && *error->leader != node && IsPeer(*error->leader) &&
+            redirects_left > 0 && now < deadline) {
+          ++redirects_;
+          leaders_[shard] = *error->leader;
+          return CallAt(*error->leader, shard, std::move(*again), deadline, redirects_left - 1,
+                        std::move(done));
+        }
+        // Not served there for now (no leader known while the group
+        // elects one, too busy, no replica): the next replica, after a
+        // pause, while the call has time. Every call for a replicated
+        // shard may be made again (its group remembers what it did),
+        // as PeerRpc's resends already assume.
+        if (error->status.code() == StatusCode::kUnavailable && now + kRetryPause < deadline) {
+          ++retries_;
+          return timers_->After(
+              kRetryPause, [this, node, shard, deadline, redirects_left, again = std::move(*again),
+                            done = std::move(done)]() mutable {
+                CallAt(NextReplica(shard, node), shard, std::move(again), deadline, redirects_left,
+                       std::move(done));
+              });
+        }
+        done(reply);
+      });
+}
+
+const std::string& Peers::NextReplica(ShardId shard, const std::string& after) const {
+  const std::vector<std::string>& replicas = map_->shards()[shard].replicas;
+  auto it = std::find(replicas.begin(), replicas.end(), after);
+  if (it == replicas.end() || ++it == replicas.end()) return replicas.front();
+  return *it;
 }
 
 bool Peers::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
-  if (const std::string* dest = rpc_.DestinationOf(in_reply_to)) Heard(*dest);
+  if (const std::string* dest = rpc_.DestinationOf(in_reply_to)) {
+    Heard(*dest);
+    // A replicated shard's call that another replica served (a resend, its
+    // first target silent): the shard's next calls go there first, not to
+    // a node that may be gone (one that does not lead names the leader).
+    const std::optional<ShardId> shard = rpc_.ShardOf(in_reply_to);
+    if (shard && !std::holds_alternative<PeerError>(reply) &&
+        map_->shards()[*shard].replicas.size() > 1 && NodeServing(*shard) != *dest) {
+      leaders_[*shard] = *dest;
+    }
+  }
   return rpc_.OnReply(in_reply_to, reply);
 }
 

@@ -9,7 +9,9 @@
 // timeout, and so do later calls for the shard (a few redirects a call at
 // most, so two replicas that name each other cannot keep it bouncing);
 // its resends go to each replica in turn, so a dead node does not take
-// its calls with it.
+// its calls with it, and so does a call a replica refuses as Unavailable
+// (no leader known yet, while the group elects one), after a short pause,
+// until the call's timeout.
 // One-way messages are stamped too. The node that owns this object feeds
 // it the replies that come in.
 #ifndef STRATA_CLUSTER_PEERS_H_
@@ -46,9 +48,15 @@ class Peers final {
   // Calls the node serving `shard`; `done` gets its reply, or nullptr once
   // the call gave up.
   void Call(ShardId shard, PeerRequest request, PeerRpc::Callback done);
+  // Calls node `node` itself, for no shard (it answers whatever it leads):
+  // resent to it alone.
+  void CallNode(const std::string& node, PeerRequest request, PeerRpc::Callback done);
   // The node calls for `shard` go to now.
   const std::string& NodeServing(ShardId shard) const;
   uint64_t redirects() const { return redirects_; }
+  // Calls tried again at another replica after one said it could not
+  // serve them now (a replicated shard's).
+  uint64_t retries() const { return retries_; }
   // Sends a one-way message (no reply) to every other node.
   void Broadcast(const PeerRequest& message);
 
@@ -70,10 +78,14 @@ class Peers final {
 
  private:
   static constexpr int kMaxRedirects = 3;
+  static constexpr std::chrono::milliseconds kRetryPause{20};
   // Calls `node` for `shard`, giving up at `deadline`; follows up to
   // `redirects_left` leader hints.
   void CallAt(std::string node, ShardId shard, PeerRequest request,
               Timers::Clock::time_point deadline, int redirects_left, PeerRpc::Callback done);
+
+  // The replica of `shard` after `after` in the map's list, round it.
+  const std::string& NextReplica(ShardId shard, const std::string& after) const;
 
   const std::string self_;
   const std::vector<std::string> node_ids_;
@@ -87,6 +99,7 @@ class Peers final {
   // Shards whose leader a replica named (others: their leaseholder).
   std::map<ShardId, std::string> leaders_;
   uint64_t redirects_ = 0;
+  uint64_t retries_ = 0;
 };
 
 // The reply as a T; nullptr if the call gave up or the reply is of another

@@ -124,9 +124,9 @@ ReplicatedShard::ReplicatedShard(ReplicatedShardOptions options)
 
 ReplicatedShard::~ReplicatedShard() = default;
 
-std::unique_ptr<ReplicatedShard::Core> ReplicatedShard::NewCore() {
+std::shared_ptr<ReplicatedShard::Core> ReplicatedShard::NewCore() {
   // The log outlives every core: the participant of each appends to it.
-  return std::make_unique<Core>(
+  return std::make_shared<Core>(
       options_, [this] { return proposer_ms_; }, &change_log_);
 }
 
@@ -384,7 +384,7 @@ std::string ReplicatedShard::Save() const {
 }
 
 Status ReplicatedShard::Restore(std::string_view snapshot) {
-  std::unique_ptr<Core> core = NewCore();
+  std::shared_ptr<Core> core = NewCore();
   if (!snapshot.empty()) {
     auto damaged = [](std::string_view what) {
       return Status::InvalidArgument("a replicated shard's snapshot with " + std::string(what) +
@@ -440,6 +440,9 @@ Status ReplicatedShard::Restore(std::string_view snapshot) {
 // --- the replica ----------------------------------------------------------------
 
 const MvccStore& ReplicatedShard::store() const { return core_->store; }
+std::shared_ptr<const MvccStore> ReplicatedShard::shared_store() const {
+  return std::shared_ptr<const MvccStore>(core_, &core_->store);
+}
 const Participant& ReplicatedShard::participant() const { return core_->participant; }
 Timestamp ReplicatedShard::closed() const { return core_->clock.Last(); }
 Timestamp ReplicatedShard::SafeTime() const { return core_->participant.SafeTime(); }

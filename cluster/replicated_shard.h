@@ -106,6 +106,9 @@ class ReplicatedShard final : public replication::ReplicatedState {
 
   // --- The replica, for reads and the leader's own decisions.
   const MvccStore& store() const;
+  // The same, kept alive for a reader that outlives a restore (which
+  // replaces the store: the reader goes on over the one it began with).
+  std::shared_ptr<const MvccStore> shared_store() const;
   const Participant& participant() const;
   // Every command applied after now takes a timestamp above this.
   Timestamp closed() const;
@@ -120,7 +123,7 @@ class ReplicatedShard final : public replication::ReplicatedState {
 
  private:
   struct Core;
-  std::unique_ptr<Core> NewCore();
+  std::shared_ptr<Core> NewCore();
   PeerReply ApplyDecoded(uint8_t kind, std::string_view body);
   // The reply to a command that does not decode (counted).
   PeerReply Refuse();
@@ -132,8 +135,8 @@ class ReplicatedShard final : public replication::ReplicatedState {
   // The proposer's wall clock of the command being applied: the shard's
   // clock reads it as its own.
   uint64_t proposer_ms_ = 0;
-  ChangeLog change_log_;  // before core_, whose participant appends to it
-  std::unique_ptr<Core> core_;
+  ChangeLog change_log_;           // before core_, whose participant appends to it
+  std::shared_ptr<Core> core_;     // shared: readers may keep its store across a restore
   uint64_t commands_refused_ = 0;  // did not decode (not replicated state)
 };
 

@@ -26,6 +26,11 @@ std::optional<std::string> ReplicatedShardCore::LeaderElsewhere() const {
   return node_name_ ? node_name_(raft->leader()) : std::nullopt;
 }
 
+bool ReplicatedShardCore::Leads() const {
+  const raft::Raft* raft = host_->raft().group(group_);
+  return raft != nullptr && raft->role() == raft::RaftRole::kLeader;
+}
+
 ReplicatedShardCore::~ReplicatedShardCore() = default;
 
 uint64_t ReplicatedShardCore::WallMs() const {

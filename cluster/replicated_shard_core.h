@@ -78,6 +78,7 @@ class ReplicatedShardCore final : public ShardCore {
   void Compact(Timestamp horizon, Respond done) override;
 
   const MvccStore& store() const override { return shard_->store(); }
+  std::shared_ptr<const MvccStore> shared_store() const override { return shard_->shared_store(); }
   const Participant& participant() const override { return shard_->participant(); }
   const TxnRecordTable& records() const override { return shard_->records(); }
   const ChangeLog& change_log() const override { return shard_->change_log(); }
@@ -85,6 +86,7 @@ class ReplicatedShardCore final : public ShardCore {
   Timestamp LastTimestamp() const override { return shard_->closed(); }
   // The group's leader when it is another member (and named).
   std::optional<std::string> LeaderElsewhere() const override;
+  bool Leads() const override;
   bool ChangesFollowWallClock() const override { return false; }
   // On the leader, a close at this node's clock unless the shard's clock
   // is already within a close interval of it or a close is under way.

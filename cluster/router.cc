@@ -71,15 +71,28 @@ void Router::FanOut(PeerRequest request, std::function<void(Result<std::vector<T
   }
 }
 
+namespace {
+
+PeerRpc::Callback ForwardAnswer(Router::Done<std::string> done, std::string gave_up) {
+  return [done = std::move(done), gave_up = std::move(gave_up)](const PeerReply* reply) {
+    if (const auto* forwarded = ReplyAs<ForwardReply>(reply)) return done(forwarded->reply);
+    done(CallFailure(reply, gave_up));
+  };
+}
+
+}  // namespace
+
 void Router::Forward(std::string_view engine_key, std::string request, Done<std::string> done) {
   last_forward_id_ = ForwardedCalls::IdAt(HybridLogicalClock::SystemMillis(), last_forward_id_);
-  peers_->Call(OwnerOf(engine_key), cluster::Forward{std::move(request), last_forward_id_},
-               [done = std::move(done)](const PeerReply* reply) {
-                 if (const auto* forwarded = ReplyAs<ForwardReply>(reply)) {
-                   return done(forwarded->reply);
-                 }
-                 done(CallFailure(reply, "the shard that owns this key did not answer in time"));
-               });
+  peers_->Call(
+      OwnerOf(engine_key), cluster::Forward{std::move(request), last_forward_id_},
+      ForwardAnswer(std::move(done), "the shard that owns this key did not answer in time"));
+}
+
+void Router::ForwardTo(const std::string& node, std::string request, Done<std::string> done) {
+  last_forward_id_ = ForwardedCalls::IdAt(HybridLogicalClock::SystemMillis(), last_forward_id_);
+  peers_->CallNode(node, cluster::Forward{std::move(request), last_forward_id_},
+                   ForwardAnswer(std::move(done), "member " + node + " did not answer in time"));
 }
 
 void Router::Scan(KeyRange range, Timestamp at, size_t limit, Done<ScanResult> done) {

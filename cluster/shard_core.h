@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -70,6 +71,9 @@ class ShardCore {
   // --- The state the server reads -----------------------------------------
 
   virtual const MvccStore& store() const = 0;
+  // The same for a reader that works over several turns of the loop: it
+  // stays valid (not current) after a replica restores a snapshot.
+  virtual std::shared_ptr<const MvccStore> shared_store() const = 0;
   virtual const Participant& participant() const = 0;
   virtual const TxnRecordTable& records() const = 0;
   // Every change applied here, for watches.
@@ -82,6 +86,10 @@ class ShardCore {
   // not (as far as it knows): changes, and reads above LastTimestamp(),
   // go there. nullopt: this node, or no leader known.
   virtual std::optional<std::string> LeaderElsewhere() const { return std::nullopt; }
+  // Whether this node leads the shard (a local core always does): what
+  // only one node may do for a shard at a time (home its leases, answer
+  // its forwarded calls) is done by the leader.
+  virtual bool Leads() const { return true; }
   // Whether every change applied from now on takes a timestamp at or above
   // the wall clock now: true of a local core (its changes apply at once,
   // from the node's clock); not of a replicated one, whose commands take

@@ -130,6 +130,13 @@ class ShardServer final {
   // its replica of the shard's group (replaced whole when the replica
   // restores a snapshot: read it within a turn, keep no pointer).
   const MvccStore& store() const { return core_->store(); }
+  // The same, kept alive across a restore for a reader over several turns.
+  std::shared_ptr<const MvccStore> shared_store() const { return core_->shared_store(); }
+  // Whether this node leads the shard (ShardCore::Leads).
+  bool Leads() const { return core_->Leads(); }
+  // Answers a redirect to the shard's leader if this node does not lead
+  // it (and knows who does); whether it answered.
+  bool RedirectedToLeader(const Respond& respond) const;
   // The resolved timestamp (Participant::SafeTime).
   Timestamp SafeTime() const { return core_->participant().SafeTime(); }
   // The same, moving with the wall clock while the shard is idle: no commit
@@ -171,9 +178,6 @@ class ShardServer final {
   // records of the intents in the way of the rest.
   void CheckWaitingReads();
   Status CheckShardIds(const ShardPrepare& prepare) const;
-  // Answers a redirect to the shard's leader if this node does not lead
-  // it (and knows who does); whether it answered.
-  bool RedirectedToLeader(const Respond& respond) const;
   // Resolves `txn` here; then retries the reads it held, and tells `done`.
   void ResolveHere(TxnId txn, TxnStatus outcome, Timestamp commit_timestamp, ShardCore::Done done);
   // Asks `txn`'s record for its fate and resolves it here if it is final.

@@ -1,9 +1,10 @@
 // Peers: calls go to the node serving a shard, its leaseholder until a
 // replica that does not lead the shard names the one that does; the call
 // is then resent there within its own timeout, and later calls for the
-// shard go there at once. A leader hint naming no peer, or the node just
-// called, ends the call like any error, and a call follows a few hints at
-// most.
+// shard go there at once. A call follows a few hints at most, and none
+// naming no peer or the node just called. A replica that cannot serve a
+// call now (Unavailable: no leader known yet) passes it to the next
+// replica after a pause, until the call's timeout; other errors end it.
 #include "cluster/peers.h"
 
 #include <gtest/gtest.h>
@@ -27,6 +28,12 @@ class PeersTest : public ::testing::Test {
     timers_.SetNow(Timers::Clock::time_point() + std::chrono::hours(1));
   }
 
+  // Moves the time on by `ms`, running what is due.
+  void Advance(int ms) {
+    timers_.SetNow(timers_.now() + milliseconds(ms));
+    timers_.RunDue(timers_.now());
+    peers_.RunTimers(timers_.now());
+  }
   // Answers the last request sent with `reply`.
   void Answer(const PeerReply& reply) {
     ASSERT_FALSE(transport_.sent.empty());
@@ -67,32 +74,70 @@ TEST_F(PeersTest, ACallFollowsTheLeaderAReplicaNamesAndLaterCallsGoThere) {
   EXPECT_EQ(transport_.sent.back().dest, "n2");
 }
 
-TEST_F(PeersTest, HintsThatLeadNowhereEndTheCall) {
+TEST_F(PeersTest, HintsThatLeadNowhereAreNotFollowedAndTheCallEndsInTime) {
   for (const std::string& hint : {std::string("n1"), std::string("stranger")}) {
     std::optional<Status> failed;
     peers_.Call(1, RecordCall{RecordOp::kPush, TxnId{7, 0}, Timestamp()},
                 [&](const PeerReply* reply) { failed = CallFailure(reply, "gave up"); });
-    const size_t sent = transport_.sent.size();
-    Answer(NotLeader(hint));  // the node just called, or no peer
+    const auto began = timers_.now();
+    // Every replica answers with the hint (the node just called, or no
+    // peer): tried in turn, never the stranger, until the timeout.
+    for (int i = 0; i < 200 && !failed; ++i) {
+      const std::string& dest = transport_.sent.back().dest;
+      EXPECT_NE(dest, "stranger");
+      Answer(NotLeader(hint == "stranger" ? hint : dest));
+      Advance(10);
+    }
     ASSERT_TRUE(failed.has_value()) << hint;
     EXPECT_EQ(failed->code(), StatusCode::kUnavailable);
-    EXPECT_EQ(transport_.sent.size(), sent) << hint;
+    EXPECT_LE(timers_.now() - began, milliseconds(1100)) << hint;
   }
   EXPECT_EQ(peers_.NodeServing(1), "n1");
+  EXPECT_EQ(peers_.redirects(), 0u);
 
-  // Two replicas naming each other: a few hops, then the error.
+  // Two replicas naming each other: a few hops, then retries until the
+  // timeout, no more hops.
   std::optional<Status> failed;
   peers_.Call(1, RecordCall{RecordOp::kPush, TxnId{9, 0}, Timestamp()},
               [&](const PeerReply* reply) { failed = CallFailure(reply, "gave up"); });
-  for (int hop = 0; hop < 10 && !failed; ++hop) {
+  for (int i = 0; i < 200 && !failed; ++i) {
     Answer(NotLeader(transport_.sent.back().dest == "n1" ? "n2" : "n1"));
+    Advance(10);
   }
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(peers_.redirects(), 3u);
 }
 
+TEST_F(PeersTest, AReplicaWithNoLeaderPassesTheCallToTheNextAfterAPause) {
+  std::optional<bool> ok;
+  peers_.Call(1, RecordCall{RecordOp::kPush, TxnId{7, 0}, Timestamp()},
+              [&](const PeerReply* reply) { ok = ReplyAs<RecordReply>(reply) != nullptr; });
+  ASSERT_EQ(transport_.sent.size(), 1u);
+  EXPECT_EQ(transport_.sent[0].dest, "n1");
+  Answer(PeerError{Status::Unavailable("no leader known yet")});
+  EXPECT_FALSE(ok.has_value()) << "not the call's answer while it has time";
+  EXPECT_EQ(transport_.sent.size(), 1u) << "not at once: after a pause";
+  Advance(25);
+  ASSERT_EQ(transport_.sent.size(), 2u);
+  EXPECT_EQ(transport_.sent[1].dest, "n2");
+  EXPECT_TRUE(std::holds_alternative<RecordCall>(transport_.sent[1].request));
+  Answer(RecordReply{RecordOp::kPush, TxnStatus::kAborted, Timestamp()});
+  EXPECT_EQ(ok, true);
+  EXPECT_EQ(peers_.retries(), 1u);
+
+  // Another refusal ends the call at once.
+  std::optional<Status> failed;
+  peers_.Call(1, RecordCall{RecordOp::kPush, TxnId{8, 0}, Timestamp()},
+              [&](const PeerReply* reply) { failed = CallFailure(reply, "gave up"); });
+  Answer(PeerError{Status::InvalidArgument("no such record")});
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(peers_.retries(), 1u);
+}
+
 // A shard with several replicas: a call its first target does not answer
-// is resent to the others in turn, and their answers count.
+// is resent to the others in turn, and their answers count; the replica
+// that answered gets the shard's next calls first.
 TEST(PeersReplicasTest, ResendsTryEveryReplicaInTurn) {
   HybridLogicalClock clock;
   Timers timers;
@@ -119,6 +164,11 @@ TEST(PeersReplicasTest, ResendsTryEveryReplicaInTurn) {
   peers.OnReply(transport.sent[1].msg_id,
                 RecordReply{RecordOp::kPush, TxnStatus::kPending, Timestamp()});
   EXPECT_EQ(answered, true);
+  EXPECT_EQ(peers.NodeServing(1), "n2");
+  const size_t sent = transport.sent.size();
+  peers.Call(1, RecordCall{RecordOp::kPush, TxnId{8, 0}, Timestamp()}, [](const PeerReply*) {});
+  ASSERT_EQ(transport.sent.size(), sent + 1);
+  EXPECT_EQ(transport.sent.back().dest, "n2");
 }
 
 }  // namespace peers_test
