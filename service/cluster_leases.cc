@@ -103,7 +103,8 @@ void ClusterLeases::GrantHere(int64_t id, int64_t ttl, Done<int64_t> done) {
     granting_.erase(id);
     if (revision.ok()) {
       // The countdown starts now, as on one node.
-      homed_[id] = Home{ttl, member_->timers().now() + std::chrono::seconds(ttl), false};
+      homed_[id] =
+          Home{ttl, member_->timers().now() + std::chrono::seconds(ttl), false, ShardOf(id)};
     }
     done(std::move(revision));
   };
@@ -334,9 +335,13 @@ std::optional<ClusterLeases::Home*> ClusterLeases::Renew(int64_t id) {
   const auto now = member_->timers().now();
   auto it = homed_.find(id);
   if (it == homed_.end()) {
-    Result<ReadResult> record = store().Get(RecordKey(id), Timestamp::Max());
+    const cluster::ShardId shard = ShardOf(id);
+    if (!Homes(shard)) return std::nullopt;
+    Result<ReadResult> record =
+        member_->FindShardServer(shard)->store().Get(RecordKey(id), Timestamp::Max());
     if (!record.ok() || !record->found || record->deleted) return std::nullopt;
-    it = homed_.emplace(id, Home{std::strtoll(record->value.c_str(), nullptr, 10), now, false})
+    it = homed_
+             .emplace(id, Home{std::strtoll(record->value.c_str(), nullptr, 10), now, false, shard})
              .first;
   }
   if (it->second.expiring) return std::nullopt;  // ending: no longer renewable
@@ -387,7 +392,8 @@ void ClusterLeases::ExpireDue() {
   const auto now = member_->timers().now();
   std::vector<int64_t> due;
   for (auto& [id, home] : homed_) {
-    if (!home.expiring && home.deadline <= now) due.push_back(id);
+    // A shard led elsewhere now: its leader counts (Discover forgets it).
+    if (!home.expiring && home.deadline <= now && Homes(home.shard)) due.push_back(id);
   }
   for (int64_t id : due) {
     homed_[id].expiring = true;
@@ -400,14 +406,36 @@ void ClusterLeases::ExpireDue() {
 }
 
 void ClusterLeases::Discover() {
-  // One page of this shard's records a look, on from where the last one
+  // The shards led here, and no others: a member that stopped leading one
+  // forgets its leases (whose countdowns its new leader keeps), and one
+  // that became its leader learns them from a first pass.
+  std::map<cluster::ShardId, Discovery> led;
+  for (cluster::ShardId shard : member_->ShardsServed()) {
+    if (!Homes(shard)) continue;
+    auto it = discovery_.find(shard);
+    led[shard] = it == discovery_.end() ? Discovery{} : it->second;
+  }
+  discovery_ = std::move(led);
+  for (auto it = homed_.begin(); it != homed_.end();) {
+    if (!it->second.expiring && discovery_.count(it->second.shard) == 0) {
+      it = homed_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [shard, discovery] : discovery_) DiscoverShard(shard, discovery);
+}
+
+void ClusterLeases::DiscoverShard(cluster::ShardId shard, Discovery& discovery) {
+  // One page of the shard's records a look, on from where the last one
   // stopped, so a look costs the same however many leases there are. The
-  // first pass after a start reads page after page at once: until it ends,
-  // some leases have no countdown.
+  // first pass after a start (or after becoming the shard's leader) reads
+  // page after page at once: until it ends, some leases have no countdown.
   KeyRange range = PrefixRange(kRecordTag, std::nullopt);
-  const uint64_t first = discover_from_;
+  const uint64_t first = discovery.from;
   if (first != 0) range.start = RecordKey(static_cast<int64_t>(first));
-  Result<ScanResult> records = store().Scan(range, Timestamp::Max(), options_.discover_page);
+  Result<ScanResult> records = member_->FindShardServer(shard)->store().Scan(
+      range, Timestamp::Max(), options_.discover_page);
   if (!records.ok()) return;
   const bool more = records->more && !records->items.empty();
   const uint64_t last =
@@ -419,25 +447,27 @@ void ClusterLeases::Discover() {
     present.insert(id);
     if (homed_.count(id) == 0 && granting_.count(id) == 0) {
       const int64_t ttl = std::strtoll(item.value.c_str(), nullptr, 10);
-      homed_.emplace(id, Home{ttl, now + std::chrono::seconds(ttl), false});
+      homed_.emplace(id, Home{ttl, now + std::chrono::seconds(ttl), false, shard});
     }
   }
   // Records gone from the part of the key space this page covered (a
   // restore, or an End that ran before a restart): nothing left to expire.
   for (auto it = homed_.lower_bound(static_cast<int64_t>(first));
        it != homed_.end() && static_cast<uint64_t>(it->first) <= last;) {
-    if (!it->second.expiring && present.count(it->first) == 0) {
+    if (!it->second.expiring && it->second.shard == shard && present.count(it->first) == 0) {
       it = homed_.erase(it);
     } else {
       ++it;
     }
   }
-  discover_from_ = more ? last + 1 : 0;
+  discovery.from = more ? last + 1 : 0;
   if (!more) {
-    first_pass_done_ = true;
-  } else if (!first_pass_done_) {
-    member_->timers().After(std::chrono::milliseconds(1), [this, alive = alive_] {
-      if (*alive) Discover();
+    discovery.first_pass_done = true;
+  } else if (!discovery.first_pass_done) {
+    member_->timers().After(std::chrono::milliseconds(1), [this, shard, alive = alive_] {
+      if (!*alive) return;
+      auto it = discovery_.find(shard);
+      if (it != discovery_.end() && Homes(shard)) DiscoverShard(shard, it->second);
     });
   }
 }

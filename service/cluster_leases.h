@@ -2,7 +2,8 @@
 //
 // A lease is a record in the cluster's own key space (tag 0x00, which no
 // etcd key has: etcd's keys are 0x01 + key): "\0L" + id -> its granted TTL.
-// The record's shard is the lease's home. A key put with a lease also gets
+// The node leading the record's shard is the lease's home (in a cluster
+// without replicas, the member serving the shard). A key put with a lease also gets
 // an attachment record "\0A" + id + key, written in the same transaction,
 // so a revocation finds the lease's keys with one range read.
 //
@@ -16,7 +17,10 @@
 //    leader: keep-alives and time-to-live questions are forwarded there
 //    (Router::Forward). A home that restarts learns its leases again from
 //    its shard's records (a page each look, the first pass at once) and
-//    gives each a full TTL from then on, as etcd does on a leader change.
+//    gives each a full TTL from then on, as etcd does on a leader change;
+//    so does a member that becomes the leader of a replicated shard, and
+//    one that stops leading it forgets that shard's leases (its calls go
+//    to the new leader: Member answers a shard's forwards on its leader).
 //  - The home revokes what expired: one transaction deletes every key still
 //    attached to the lease (on any shard), the attachments and the record.
 //    Attachments of keys that moved to another lease or were deleted are
@@ -62,8 +66,8 @@ class ClusterLeases final {
   using Done = std::function<void(Reply<T>)>;
 
   // `member` must outlive it; starts the home's timers. The home's records
-  // are read from the store of the shard the member serves (its own, or
-  // its replica of the shard's group).
+  // are read from the stores of the shards the member leads (its own, or
+  // its replicas of shards' groups).
   explicit ClusterLeases(cluster::Member* member, ClusterLeasesOptions options = {});
   ~ClusterLeases();
 
@@ -95,6 +99,12 @@ class ClusterLeases final {
     int64_t ttl = 0;
     std::chrono::steady_clock::time_point deadline;
     bool expiring = false;
+    cluster::ShardId shard = 0;  // its record's
+  };
+  // The look at one led shard's records (Discover).
+  struct Discovery {
+    uint64_t from = 0;             // where the next look starts
+    bool first_pass_done = false;  // every record looked at since it was led here
   };
   // Ids in the order of their records' keys (unsigned), so a page of the
   // records is a range of the map.
@@ -104,7 +114,7 @@ class ClusterLeases final {
     }
   };
   // Renews (or learns) a lease homed here: its TTL, or nullopt if its
-  // record is not in this shard's store.
+  // record is not in its shard's store as this member holds it.
   std::optional<Home*> Renew(int64_t id);
   // The home's side of a grant and a revocation (every member forwards
   // them here, so the home knows what it keeps): `done` gets the revision.
@@ -113,7 +123,10 @@ class ClusterLeases final {
   // keep-alives ("renew") and time-to-live questions ("ttl").
   cluster::PeerReply ServeQuestion(const std::string& verb, int64_t id);
   void ExpireDue();
+  // A page of each led shard's records; forgets the leases of shards no
+  // longer led here.
   void Discover();
+  void DiscoverShard(cluster::ShardId shard, Discovery& discovery);
   // Ends `id`: deletes its keys, attachments and record in one transaction.
   void End(int64_t id, Done<int64_t> done, int attempt);
   // Asks `id`'s home "verb id [argument]"; `done` gets its answer.
@@ -123,15 +136,19 @@ class ClusterLeases final {
   void ForwardChange(int64_t id, const std::string& verb, const std::string& argument,
                      Done<int64_t> done);
 
-  // The store of the shard this member serves, now.
-  const MvccStore& store() const { return member_->shard_server().store(); }
+  // The shard lease `id`'s record lives on.
+  cluster::ShardId ShardOf(int64_t id) const { return member_->map().ShardFor(RecordKey(id)).id; }
+  // Whether this member homes the leases of `shard`: it leads it.
+  bool Homes(cluster::ShardId shard) const {
+    const cluster::ShardServer* server = member_->FindShardServer(shard);
+    return server != nullptr && server->Leads();
+  }
 
   cluster::Member* member_;
   const ClusterLeasesOptions options_;
-  std::map<int64_t, Home, InKeyOrder> homed_;  // leases whose record is on this shard
-  std::set<int64_t> granting_;                 // grants homed here under way
-  uint64_t discover_from_ = 0;                 // where the next look at the records starts
-  bool first_pass_done_ = false;               // every record looked at since the start
+  std::map<int64_t, Home, InKeyOrder> homed_;        // leases whose record is on a shard led here
+  std::set<int64_t> granting_;                       // grants homed here under way
+  std::map<cluster::ShardId, Discovery> discovery_;  // the shards led here
   std::mt19937_64 rng_{std::random_device{}()};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
