@@ -49,6 +49,9 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   for (const auto& m : o.members) runtime.node_ids.push_back(m.name);
   std::sort(runtime.node_ids.begin(), runtime.node_ids.end());
   runtime.member = o.member;
+  runtime.raft_dir = o.raft_dir;
+  runtime.raft_tick = o.raft_tick;
+  runtime.election_ticks = o.election_ticks;
   runtime.network.credentials = o.peer_channel_credentials;
   runtime.network.faults = o.peer_faults;
   auto started = ClusterRuntime::Start(std::move(runtime), store, durable);
@@ -73,9 +76,16 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   // The key-value API lives on the loop thread, beside the coordinator.
   std::promise<void> made;
   ClusterFront* raw = front.get();
-  (void)front->runtime_->Post([raw, store, &made](cluster::Member& member) {
+  (void)front->runtime_->Post([raw, &made](cluster::Member& member) {
     service::ClusterKvOptions kv = raw->options_.kv;
-    kv.forward_codec = &raw->codec_;
+    // A write whose keys one other member owns runs there, where its reads
+    // and commit are local. Not over replicated shards: a forward resent
+    // to another replica (its leader gone) could run the write twice, and
+    // a coordinator's own commit is safe to resend (each group remembers
+    // the outcome of a transaction it saw). There the member called runs
+    // every write.
+    const bool replicated = raw->options_.member.replication_factor > 1;
+    kv.forward_codec = replicated ? nullptr : &raw->codec_;
     kv.timers = &member.timers();
     kv.frontier = &member.resolved_frontier();
     raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(), kv);
@@ -87,14 +97,12 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
       std::string key = std::string(1, '\0') + "health/" + std::to_string(i);
       by_shard.emplace(map.ShardFor(key).id, std::move(key));
     }
-    for (auto& [shard, key] : by_shard) {
-      const std::string& holder = map.shards()[shard].leaseholder();
-      if (holder != raw->options_.self) raw->others_.emplace_back(holder, key);
-      raw->probe_keys_.push_back(std::move(key));
+    for (auto& [shard, key] : by_shard) raw->probe_keys_.push_back(std::move(key));
+    for (const ClusterMemberAddress& m : raw->options_.members) {
+      if (m.name != raw->options_.self) raw->others_.push_back(m.name);
     }
     raw->leases_ = std::make_unique<service::ClusterLeases>(&member);
     raw->txns_ = std::make_unique<service::ClusterTxns>(&member.coordinator(), raw->kv_.get());
-    raw->store_ = store;
     raw->member_ = &member;
     // Other members forward writes to the keys this shard owns, and the
     // lease calls for leases homed here.
@@ -148,9 +156,10 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   front->watches_ = std::make_unique<service::ClusterWatches>(
       [loop](std::function<void(cluster::Member&)> task) { return loop->Post(std::move(task)); },
       // On the loop thread: the compaction this member ran, or its shard's.
-      [raw, store] {
+      [raw] {
+        const MvccStore& shard = raw->member_->shard_server().store();
         return std::max(raw->kv_->compact_revision(),
-                        static_cast<int64_t>(store->compaction_horizon().value()));
+                        static_cast<int64_t>(shard.compaction_horizon().value()));
       },
       raw->options_.watches);
   return front;
@@ -213,6 +222,13 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
     stats.coordinator = member.coordinator().Stats();
     stats.low_water_mark = member.LowWaterMark();
     stats.lanes = kv_->lanes_stats();
+    if (options_.member.replication_factor > 1) {
+      for (cluster::ShardId shard : member.ShardsServed()) {
+        stats.replicas.push_back({shard, member.FindShardServer(shard)->Leads()});
+      }
+    }
+    stats.shard_call_retries = member.peers().retries();
+    stats.shard_call_redirects = member.peers().redirects();
     answer->set_value(std::move(stats));
   });
   if (!posted || result.wait_for(wait) != std::future_status::ready) return std::nullopt;
@@ -362,11 +378,16 @@ cluster::PeerReply ClusterFront::ServeHistory(std::string_view request) {
   // Up to the shard's resolved timestamp: no version at or below it can
   // still appear here (a pending two-phase commit is above it).
   v1::HistoryResponse resp;
-  const int64_t resolved = service::RevisionOf(member_->shard_server().SafeTime());
+  const std::string key = service::ClusterKv::EngineKey(parsed.key());
   // The shard's store as this member holds it (its own, or its replica).
-  const MvccStore& store = member_->shard_server().store();
-  if (auto e = ReadHistory(store, service::ClusterKv::EngineKey(parsed.key()), parsed, resolved,
-                           &resp)) {
+  const cluster::ShardServer* shard = member_->FindShardServer(member_->map().ShardFor(key).id);
+  if (shard == nullptr) {
+    return cluster::PeerError{
+        Status::Unavailable("this member holds no replica of the key's shard")};
+  }
+  const int64_t resolved = service::RevisionOf(shard->SafeTime());
+  const MvccStore& store = shard->store();
+  if (auto e = ReadHistory(store, key, parsed, resolved, &resp)) {
     return cluster::PeerError{e->code == service::ErrorCode::kOutOfRange
                                   ? Status::Compacted(e->message)
                                   : Status(StatusCode::kPreconditionFailed, e->message)};
@@ -405,6 +426,7 @@ void ClusterFront::Changes(int64_t since, service::KeySpan span, size_t limit,
 }
 
 struct ClusterFront::HashJob {
+  std::shared_ptr<const MvccStore> store;  // what the hasher reads
   std::unique_ptr<service::HistoryHasher> hasher;
   int64_t horizon = 0;
   cluster::ShardServer::Respond respond;
@@ -441,8 +463,10 @@ void ClusterFront::HashKV(int64_t revision, Done<HashResult> done) {
 }
 
 void ClusterFront::AskShardHash(std::shared_ptr<HashGather> gather, size_t index, int tries) {
+  const cluster::ShardId shard = member_->map().ShardFor(probe_keys_[index]).id;
   member_->router().Forward(
-      probe_keys_[index], std::string(kHashKvTag) + std::to_string(gather->revision),
+      probe_keys_[index],
+      std::string(kHashKvTag) + std::to_string(shard) + " " + std::to_string(gather->revision),
       [this, gather, index, tries](Result<std::string> r) {
         if (gather->failed) return;
         if (!r.ok()) {
@@ -473,10 +497,19 @@ void ClusterFront::AskShardHash(std::shared_ptr<HashGather> gather, size_t index
 }
 
 void ClusterFront::ServeHashKV(std::string_view request, cluster::ShardServer::Respond respond) {
-  const int64_t revision = std::strtoll(std::string(request).c_str(), nullptr, 10);
+  // "SHARD REVISION"
+  const std::string text(request);
+  char* rest = nullptr;
+  const auto shard_id = static_cast<cluster::ShardId>(std::strtoull(text.c_str(), &rest, 10));
+  const int64_t revision = std::strtoll(rest, nullptr, 10);
+  const cluster::ShardServer* shard = member_->FindShardServer(shard_id);
+  if (shard == nullptr) {
+    return respond(cluster::PeerError{
+        Status::Unavailable("this member holds no replica of shard " + std::to_string(shard_id))});
+  }
   // Nothing can still commit at or below the shard's resolved timestamp,
   // so the history hashed there is final.
-  const int64_t resolved = service::RevisionOf(member_->shard_server().SafeTime());
+  const int64_t resolved = service::RevisionOf(shard->SafeTime());
   if (revision <= 0) {
     return respond(cluster::PeerError{Status::InvalidArgument("no revision to hash up to")});
   }
@@ -484,14 +517,19 @@ void ClusterFront::ServeHashKV(std::string_view request, cluster::ShardServer::R
     return respond(cluster::PeerError{Status::PreconditionFailed(
         "the shard has not resolved revision " + std::to_string(revision) + " yet")});
   }
-  const auto horizon = static_cast<int64_t>(store_->compaction_horizon().value());
+  // The shard's store as this member holds it, kept for the turns the
+  // hash takes (a replica that restores a snapshot meanwhile replaces its
+  // store; this one still holds the history up to the revision).
+  std::shared_ptr<const MvccStore> store = shard->shared_store();
+  const auto horizon = static_cast<int64_t>(store->compaction_horizon().value());
   if (revision <= horizon) {
     return respond(cluster::PeerError{
         Status::Compacted("revision " + std::to_string(revision) + " is compacted on this shard")});
   }
   auto job = std::make_shared<HashJob>();
-  job->hasher = std::make_unique<service::HistoryHasher>(store_, revision, horizon,
+  job->hasher = std::make_unique<service::HistoryHasher>(store.get(), revision, horizon,
                                                          service::ClusterKv::EngineKey(""));
+  job->store = std::move(store);
   job->horizon = horizon;
   job->respond = std::move(respond);
   ContinueHash(std::move(job));
@@ -508,13 +546,13 @@ void ClusterFront::ContinueHash(std::shared_ptr<HashJob> job) {
 }
 
 void ClusterFront::AskClientUrls(bool all) {
-  for (const auto& [name, key] : others_) {
+  for (const std::string& name : others_) {
     {
       MutexLock lock(urls_mu_);
       if (!all && client_urls_.contains(name)) continue;
     }
-    member_->router().Forward(
-        key, std::string(kClientUrlsTag), [this, name = name](Result<std::string> r) {
+    member_->router().ForwardTo(
+        name, std::string(kClientUrlsTag), [this, name](Result<std::string> r) {
           if (!r.ok()) return;  // asked again later
           std::vector<std::string> urls;
           size_t start = 0;
@@ -603,14 +641,14 @@ size_t ClusterFront::TellOthers(std::string news, std::chrono::milliseconds wait
   {
     MutexLock deaf(deaf_mu_);
     MutexLock lock(telling->mu);
-    for (const auto& [name, key] : others_) {
+    for (const std::string& name : others_) {
       auto it = deaf_until_.find(name);
       if (it == deaf_until_.end() || it->second <= now) telling->awaited.insert(name);
     }
   }
   const bool posted = runtime_->Post([this, telling, news = std::move(news)](cluster::Member&) {
-    for (const auto& [name, key] : others_) {
-      member_->router().Forward(key, news, [this, telling, name = name](Result<std::string> r) {
+    for (const std::string& name : others_) {
+      member_->router().ForwardTo(name, news, [this, telling, name](Result<std::string> r) {
         {
           MutexLock deaf(deaf_mu_);
           if (r.ok()) {

@@ -51,6 +51,11 @@ struct ClusterFrontOptions {
   service::ClusterKvOptions kv;
   service::ClusterWatchesOptions watches;
   cluster::MemberOptions member;
+  // Replicated shards (member.replication_factor > 1): where this member's
+  // Raft log lives, and Raft's timing (ClusterRuntimeOptions).
+  std::string raft_dir;
+  std::chrono::milliseconds raft_tick{10};
+  int election_ticks = 10;
   // Peer TLS (both null: plain text): what the peer port serves and what
   // the links to the other members present.
   std::shared_ptr<grpc::ServerCredentials> peer_server_credentials;
@@ -78,6 +83,16 @@ struct ClusterFrontStats {
   size_t watchers_paused = 0;      // their stream full, waiting for it to drain
   uint64_t watcher_pauses = 0;     // every pause so far
   service::ShardLocksStats lanes;  // writes of keys several members own
+  // Replicated shards: each replica held here, and whether this member
+  // leads its group; calls passed to the next replica (no leader yet) and
+  // sent on to a leader a replica named.
+  struct Replica {
+    cluster::ShardId shard = 0;
+    bool leads = false;
+  };
+  std::vector<Replica> replicas;
+  uint64_t shard_call_retries = 0;
+  uint64_t shard_call_redirects = 0;
 };
 
 class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthRecord {
@@ -228,11 +243,9 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
   std::unique_ptr<service::ClusterLeases> leases_;           // used on the loop thread only
   std::unique_ptr<service::ClusterTxns> txns_;               // used on the loop thread only
   std::unique_ptr<service::ClusterAuthRecord> auth_record_;  // used on the loop thread only
-  MvccStore* store_ = nullptr;                               // this member's shard
   cluster::Member* member_ = nullptr;                        // used on the loop thread only
   std::vector<std::string> probe_keys_;                      // one engine key per shard
-  // The other members, each with a key its shard owns (to reach it).
-  std::vector<std::pair<std::string, std::string>> others_;
+  std::vector<std::string> others_;                          // the other members' names
   // Members that did not answer news of auth lately (TellOthers): told,
   // not waited for, until then.
   Mutex deaf_mu_;

@@ -1343,6 +1343,18 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     cluster.client_urls = options.advertise_client_urls;
     cluster.kv.max_txn_ops = options.max_txn_ops;
     cluster.watches.fragment_bytes = options.max_request_bytes;
+    cluster.member.replication_factor = static_cast<uint32_t>(
+        std::min<size_t>(options.shard_replicas, options.cluster_members.size()));
+    if (cluster.member.replication_factor > 1) {
+      if (options.data_dir.empty()) {
+        return Status::InvalidArgument(
+            "replicated shards keep their Raft log on disk: give a data directory");
+      }
+      cluster.raft_dir = options.data_dir + "/shard-raft";
+      cluster.raft_tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
+      cluster.election_ticks =
+          static_cast<int>(options.election_timeout_ms / options.heartbeat_interval_ms);
+    }
     auto links = MakePeerLinks(options);
     if (!links.ok()) return links.status();
     cluster.peer_server_credentials = std::move(links->served);

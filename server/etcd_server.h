@@ -64,6 +64,12 @@ struct ServerOptions {
   // With cluster_members: the members replicate the whole key space (one
   // Raft group, as etcd; server/replicated_front.h) instead of sharding it.
   bool replicated = false;
+  // Without `replicated` (a sharded cluster): each shard a Raft group of
+  // this many members (capped at the members there are), so a member down
+  // takes no keys with it; 1: each shard on its member alone. Raft's
+  // timing is heartbeat_interval_ms and election_timeout_ms below; its log
+  // lives under data_dir.
+  uint32_t shard_replicas = 1;
   // etcd's --initial-cluster-state existing: a replicated member added to
   // a running cluster (etcdctl member add), which learns its members from
   // the leader.

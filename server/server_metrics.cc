@@ -128,6 +128,19 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
   One(out, "gauge", "strata_cluster_shard_resolved_lag_seconds",
       "How far this shard's resolved timestamp is behind the wall clock.",
       lag_seconds(st.shard.resolved_timestamp));
+  if (!st.replicas.empty()) {
+    out.Gauge("strata_cluster_shard_replica_leader",
+              "Replicas of shards' Raft groups on this member: 1 if it leads the group.");
+    for (const auto& replica : st.replicas) {
+      out.Sample(replica.leads ? 1 : 0, {{"shard", std::to_string(replica.shard)}});
+    }
+    One(out, "counter", "strata_cluster_shard_call_retries_total",
+        "Calls to a replicated shard passed to its next replica (no leader known there).",
+        static_cast<double>(st.shard_call_retries));
+    One(out, "counter", "strata_cluster_shard_call_redirects_total",
+        "Calls to a replicated shard sent on to the leader a replica named.",
+        static_cast<double>(st.shard_call_redirects));
+  }
   One(out, "gauge", "strata_cluster_low_water_mark_lag_seconds",
       "How far the cluster's garbage-collection mark is behind the wall clock (0: not known).",
       st.low_water_mark ? lag_seconds(*st.low_water_mark) : 0);

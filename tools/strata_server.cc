@@ -190,6 +190,12 @@ int main(int argc, char** argv) {
                  "group, as etcd; KV only for now, docs/REPLICATION.md)")
       ->check(CLI::IsMember({"sharded", "replicated"}))
       ->capture_default_str();
+  app.add_option("--replication-factor", o.shard_replicas,
+                 "with --cluster-mode sharded: each shard a Raft group of this many members "
+                 "(at most the members there are), so a member down takes no keys with it "
+                 "(docs/REPLICATION.md); 1: each shard on its member alone")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
   app.add_option("--max-request-bytes", o.max_request_bytes,
                  "largest request accepted (etcd's default 1.5 MiB); larger ones get "
                  "'etcdserver: request is too large'")
@@ -381,6 +387,18 @@ int main(int argc, char** argv) {
       LogLine("--election-timeout[" + std::to_string(o.election_timeout_ms) +
               "ms] should be at least as 5 times as --heartbeat-interval[" +
               std::to_string(o.heartbeat_interval_ms) + "ms]");
+      return 2;
+    }
+    if (o.replicated && o.shard_replicas > 1) {
+      LogLine(
+          "--replication-factor is for --cluster-mode sharded (a replicated cluster's every "
+          "member holds every key already)");
+      return 2;
+    }
+    if (!o.replicated && o.shard_replicas > 1 && o.in_memory) {
+      LogLine(
+          "--replication-factor keeps each shard's Raft log on disk: give a --data-dir, not "
+          "--in-memory");
       return 2;
     }
     if (o.replicated && o.in_memory) {
