@@ -7,6 +7,9 @@
 // leads some shards cut off, the others elect new leaders, calls find
 // them (resends to other replicas, leader hints), transactions still
 // commit, and once the node is back every replica holds the same state.
+// Leases (service::ClusterLeases) are homed by the leader of their
+// record's shard: one outlives its home's node cut off, and the old home
+// forgets it once back.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -23,6 +26,7 @@
 #include "cluster/member.h"
 #include "cluster/replicated_shard_core.h"
 #include "replication/raft_host.h"
+#include "service/cluster_leases.h"
 #include "storage_test_support.h"
 #include "tests/cluster/local_cluster.h"
 
@@ -94,8 +98,11 @@ class ReplicatedCluster {
       node->transport.node = raw;
       auto member = Member::Create(
           ids[i], ids, member_options, &node->unused_store, false, Timestamp(), &node->transport,
-          [](const std::string&, cluster::ShardServer::Respond respond) {
-            respond(cluster::PeerError{Status::InvalidArgument("no forwards")});
+          [raw](const std::string& request, cluster::ShardServer::Respond respond) {
+            if (!raw->serve_forward) {
+              return respond(cluster::PeerError{Status::InvalidArgument("no forwards")});
+            }
+            raw->serve_forward(request, std::move(respond));
           },
           [](Timestamp horizon) {
             return CompactResult{horizon, 0, 0, 0};
@@ -108,6 +115,9 @@ class ReplicatedCluster {
   }
 
   Member& member(int i) { return *nodes_[i]->member; }
+  void SetForwardHandler(int i, Member::ForwardHandler handler) {
+    nodes_[i]->serve_forward = std::move(handler);
+  }
   RaftHost& host(int i) { return *nodes_[i]->host; }
   void Isolate(int i, bool cut) { nodes_[i]->cut = cut; }
 
@@ -222,6 +232,7 @@ class ReplicatedCluster {
     std::unique_ptr<RaftHost> host;
     Transport transport;
     std::unique_ptr<Member> member;
+    Member::ForwardHandler serve_forward;
     bool cut = false;
   };
   int Index(const std::string& name) const { return std::stoi(name.substr(1)); }
@@ -335,6 +346,67 @@ TEST(ReplicatedClusterTest, TransactionsOverReplicatedShardsCommitAndSurviveALea
       EXPECT_EQ(state->store().compaction_horizon(), second) << i << "/" << shard;
     }
   }
+}
+
+TEST(ReplicatedClusterTest, ALeaseOutlivesItsHomesNodeAndTheOldHomeForgetsIt) {
+  ReplicatedCluster c;
+  auto all_led = [&] {
+    for (ShardId shard = 0; shard < kNodes; ++shard) {
+      if (c.Leader(shard) < 0) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(c.RunUntil(all_led)) << "no leader for every shard";
+  service::ClusterLeasesOptions options;
+  options.expiry_check = milliseconds(20);
+  options.discover_interval = milliseconds(50);
+  std::vector<std::unique_ptr<service::ClusterLeases>> leases;
+  for (int i = 0; i < kNodes; ++i) {
+    leases.push_back(std::make_unique<service::ClusterLeases>(&c.member(i), options));
+    service::ClusterLeases* mine = leases.back().get();
+    c.SetForwardHandler(i, [mine](const std::string& request, cluster::ShardServer::Respond r) {
+      mine->ServeForward(request, std::move(r));
+    });
+  }
+  auto keep_alive = [&](int on, int64_t id) {
+    std::optional<service::Reply<int64_t>> ttl;
+    leases[on]->KeepAlive(id, [&](service::Reply<int64_t> r) { ttl.emplace(std::move(r)); });
+    if (!c.RunUntil([&] { return ttl.has_value(); })) return int64_t{-2};
+    return ttl->ok() ? ttl->value() : int64_t{-1};
+  };
+
+  constexpr int64_t kLease = 7;
+  std::optional<service::Reply<service::LeaseGrantResult>> granted;
+  leases[0]->Grant(kLease, 30, [&](auto r) { granted.emplace(std::move(r)); });
+  ASSERT_TRUE(c.RunUntil([&] { return granted.has_value(); }));
+  ASSERT_TRUE(granted->ok()) << granted->error().message;
+  const ShardId shard = c.member(0).map().ShardFor(service::ClusterLeases::RecordKey(kLease)).id;
+  const int home = c.Leader(shard);
+  ASSERT_GE(home, 0);
+  // Homed by its shard's leader alone, whichever member granted it.
+  ASSERT_TRUE(c.RunUntil([&] { return leases[home]->homed() == 1; }));
+  for (int i = 0; i < kNodes; ++i) {
+    if (i != home) {
+      EXPECT_EQ(leases[i]->homed(), 0u) << i;
+    }
+  }
+
+  // The home's node cut off: the shard's new leader homes the lease, and
+  // a keep-alive through a survivor renews it.
+  c.Isolate(home, true);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader(shard) >= 0 && c.Leader(shard) != home; }));
+  const int next_home = c.Leader(shard);
+  const int survivor = (home + 1) % kNodes == next_home ? (home + 2) % kNodes : (home + 1) % kNodes;
+  EXPECT_EQ(keep_alive(survivor, kLease), 30);
+  EXPECT_EQ(leases[next_home]->homed(), 1u);
+
+  // Back, the old home is led elsewhere: it forgets the lease (the new
+  // home keeps its countdown), which lives on.
+  c.Isolate(home, false);
+  EXPECT_TRUE(c.RunUntil([&] { return leases[home]->homed() == 0; }))
+      << "the old home still counts down a lease it no longer homes";
+  EXPECT_EQ(keep_alive(home, kLease), 30);
+  EXPECT_EQ(leases[c.Leader(shard)]->homed(), 1u);
 }
 
 }  // namespace replicated_cluster_test
