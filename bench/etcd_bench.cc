@@ -611,11 +611,13 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
   // results[row][server] = median measurement
   std::map<std::string, std::map<std::string, Measurement>> results;
   for (const auto& [name, binary] : servers) {
-    Server s = StartServer(name, binary, options.nodes, options.replicated);
+    Server s = StartServer(name, binary, options.nodes, options.replicated, options.shard_replicas);
     Populate(s);
     for (const Row& row : rows) {
       if (!options.only.empty() && row.name.find(options.only) == std::string::npos) continue;
-      if (row.target != Target::kAll && options.nodes == 1) continue;  // no leader to tell
+      // No leader to tell (one node), or one per shard.
+      if (row.target != Target::kAll && (options.nodes == 1 || options.shard_replicas > 1))
+        continue;
       std::vector<Measurement> runs;
       for (int r = 0; r < options.runs; ++r) {
         std::fprintf(stderr, "etcd-api: %s x%d %s, run %d of %d\n", name.c_str(), options.nodes,
@@ -637,6 +639,7 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
       results[row.name][name] = m;
       JsonLine line;
       line.Str("bench", "etcd-api").Str("server", name).Num("nodes", options.nodes, 0);
+      if (name == "strata") line.Num("replication_factor", options.shard_replicas, 0);
       line.Str("row", row.name);
       line.Num("ops_per_s", m.ops_per_second, 0).Num("p50_us", m.p50_us, 0);
       line.Num("p99_us", m.p99_us, 0).Num("server_cpu_ms_per_1000_ops", m.cpu_ms_per_1000, 1);
@@ -648,8 +651,13 @@ void RunEtcdBench(const EtcdBenchOptions& options) {
   }
   std::string table = "\n";
   table.append(std::to_string(options.nodes));
-  table.append(options.nodes > 1 ? " members each (CPU and RSS summed over them)\n"
-                                 : " server each\n");
+  table.append(options.nodes > 1 ? " members each (CPU and RSS summed over them)" : " server each");
+  if (options.shard_replicas > 1) {
+    table.append("; each strata shard a Raft group of ");
+    table.append(std::to_string(options.shard_replicas));
+    table.append(" members");
+  }
+  table.append("\n");
   const bool messages = options.nodes > 1;  // strata's peer messages per operation
   table +=
       "| row | strata ops/s | etcd ops/s | ratio | strata p50/p99 ms | etcd p50/p99 ms | "

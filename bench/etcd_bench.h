@@ -28,6 +28,10 @@ struct EtcdBenchOptions {
   // replicated) instead of sharding it; the rows it does not serve yet
   // (leases, watches) are left out.
   bool replicated = false;
+  // A sharded strata cluster's --replication-factor: each shard a Raft
+  // group of this many members. Its shards have leaders of their own, so
+  // the rows aimed at "the" leader or its followers are left out.
+  int shard_replicas = 1;
 };
 
 // Prints a JSON line per measurement on stdout and a markdown table on

@@ -67,7 +67,8 @@ void WaitServing(const std::string& name, const std::string& endpoint) {
   Fatal(name + " did not start");
 }
 
-Server StartServer(const std::string& name, const std::string& binary, int nodes, bool replicated) {
+Server StartServer(const std::string& name, const std::string& binary, int nodes, bool replicated,
+                   int shard_replicas) {
   Server s;
   s.name = name;
   s.dir = std::filesystem::temp_directory_path() /
@@ -116,6 +117,9 @@ Server StartServer(const std::string& name, const std::string& binary, int nodes
       if (replicated) {
         argv.push_back("--cluster-mode");
         argv.push_back("replicated");
+      } else if (shard_replicas > 1) {
+        argv.push_back("--replication-factor");
+        argv.push_back(std::to_string(shard_replicas));
       }
     }
     s.argvs.push_back(argv);

@@ -23,9 +23,11 @@ struct Server {
 };
 
 // `nodes` members of `binary` ("etcd" or a strata-server, by `name`), in
-// a temporary directory; `replicated`: strata's --cluster-mode replicated.
+// a temporary directory; `replicated`: strata's --cluster-mode replicated;
+// `shard_replicas`: a sharded strata cluster's --replication-factor.
 // Returns once every member answers a Range; dies (Fatal) otherwise.
-Server StartServer(const std::string& name, const std::string& binary, int nodes, bool replicated);
+Server StartServer(const std::string& name, const std::string& binary, int nodes, bool replicated,
+                   int shard_replicas = 1);
 // Stops every member (SIGTERM) and removes the directory.
 void StopServer(Server& s);
 // kill -9 of one member, and its start again with the same flags (once it

@@ -71,14 +71,17 @@ constexpr std::string_view kUsage = R"(usage:
   strata-bench --engine NAME[,NAME...] [--workload W1[,W2,...]] [sizes]
   strata-bench --node PATH [--node-messages N] [--runs R]
   strata-bench --etcd-api --server PATH [--etcd PATH] [--seconds S] [--runs R] [--row NAME]
-               [--members N [--replicated]]               strata-server (and etcd) under one gRPC load
+               [--members N [--replicated | --replication-factor R]]
+                                           strata-server (and etcd) under one gRPC load
                                            generator: puts, ranges, the Kubernetes update
                                            Txn, lease grants; ops/s, p50/p99, server CPU
                                            per 1,000 ops, RSS; then a table on stderr;
                                            --members N: clusters of N members each (the
                                            key-value rows), load spread over the members;
                                            --replicated: strata's members replicate the key
-                                           space (--cluster-mode replicated)
+                                           space (--cluster-mode replicated);
+                                           --replication-factor R: each shard of a
+                                           sharded cluster a Raft group of R members
   strata-bench --failover N --server PATH [--etcd PATH]
                                            three replicated members (and three etcd
                                            members) under four writers; the leader
@@ -166,6 +169,7 @@ struct Flags {
   std::string etcd_path;
   int members = 1;
   bool replicated = false;
+  int shard_replicas = 1;
   int failover_kills = 0;  // --failover N: the failover benchmark
   double seconds = 3;
   std::string row;
@@ -294,6 +298,10 @@ Flags ParseFlags(int argc, char** argv) {
       flags.etcd_path = value();
     } else if (arg == "--replicated") {
       flags.replicated = true;
+    } else if (arg == "--replication-factor") {
+      const uint64_t n = ParseCount(arg, value());
+      if (n < 1 || n > 16) Fatal("--replication-factor: from 1 to 16");
+      flags.shard_replicas = static_cast<int>(n);
     } else if (arg == "--failover") {
       const uint64_t n = ParseCount(arg, value());
       if (n < 1 || n > 1000) Fatal("--failover: from 1 to 1000 kills");
@@ -724,7 +732,7 @@ int Main(int argc, char** argv) {
   if (flags.etcd_api) {
     if (flags.server_path.empty()) Fatal("--etcd-api needs --server PATH (strata-server)");
     RunEtcdBench({flags.server_path, flags.etcd_path, flags.seconds, flags.runs, flags.row,
-                  flags.members, flags.replicated});
+                  flags.members, flags.replicated, flags.shard_replicas});
     return 0;
   }
   bool durable_workloads = flags.durable_all;
