@@ -14,7 +14,7 @@
 //   strata-bench --etcd-api --server PATH [--etcd PATH] [--seconds S --runs R --row NAME]
 //                                        strata-server against etcd over gRPC (the etcd
 //                                        v3 API), then a markdown table
-//   strata-bench --failover N --server PATH [--etcd PATH]
+//   strata-bench --failover N --server PATH [--etcd PATH] [--replication-factor R]
 //                                        the leader of three members killed -9 N times
 //                                        under writes: seconds to the next write
 //   strata-bench --cluster [--cluster-nodes 1,3,5 --clients C --seconds S --runs R]
@@ -82,12 +82,16 @@ constexpr std::string_view kUsage = R"(usage:
                                            space (--cluster-mode replicated);
                                            --replication-factor R: each shard of a
                                            sharded cluster a Raft group of R members
-  strata-bench --failover N --server PATH [--etcd PATH]
+  strata-bench --failover N --server PATH [--etcd PATH] [--replication-factor R]
                                            three replicated members (and three etcd
                                            members) under four writers; the leader
                                            killed -9 N times, started again between:
                                            seconds from each kill to the first write
-                                           acknowledged after it (p50, p90, max)
+                                           acknowledged after it, and until every
+                                           writer's key is written again (p50, p90,
+                                           max); --replication-factor R: strata as a
+                                           sharded cluster with replicated shards, the
+                                           member leading the most shards killed
   strata-bench --cluster [--cluster-nodes 1,3,5] [--clients C] [--seconds S] [--runs R]
                                            N cluster members in this process, linked by gRPC
                                            on loopback: single-shard (1PC) and multi-shard
@@ -726,7 +730,8 @@ int Main(int argc, char** argv) {
   }
   if (flags.failover_kills > 0) {
     if (flags.server_path.empty()) Fatal("--failover needs --server PATH (strata-server)");
-    RunFailoverBench({flags.server_path, flags.etcd_path, flags.failover_kills});
+    RunFailoverBench(
+        {flags.server_path, flags.etcd_path, flags.failover_kills, flags.shard_replicas});
     return 0;
   }
   if (flags.etcd_api) {
