@@ -15,14 +15,17 @@ using storage::PutVarint;
 
 namespace {
 
-// A command: u8 kind | varint proposer ms | the kind's body.
+// A command: u8 kind | varint proposer ms | the kind's body. The kinds
+// start above the bytes of the group's registry of members
+// (replication::RegisteredState, 1 and 2), which the server wraps a shard
+// in, so the two never read each other's commands.
 enum CommandKind : uint8_t {
-  kPrepare = 1,  // varint sent ms | txn | varint participants, each | request | u8 blind
-  kCommit = 2,   // the same, without participants
-  kResolve = 3,  // txn | status (txn_coding) | varint commit timestamp
-  kRecord = 4,   // u8 op | txn | varint commit timestamp
-  kClose = 5,    // varint closed
-  kCompact = 6,  // varint horizon
+  kPrepare = 0x11,  // varint sent ms | txn | varint participants, each | request | u8 blind
+  kCommit = 0x12,   // the same, without participants
+  kResolve = 0x13,  // txn | status (txn_coding) | varint commit timestamp
+  kRecord = 0x14,   // u8 op | txn | varint commit timestamp
+  kClose = 0x15,    // varint closed
+  kCompact = 0x16,  // varint horizon
 };
 
 // A reply: u8 kind | body.

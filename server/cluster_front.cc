@@ -52,6 +52,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   runtime.raft_dir = o.raft_dir;
   runtime.raft_tick = o.raft_tick;
   runtime.election_ticks = o.election_ticks;
+  runtime.log = o.log;
   runtime.network.credentials = o.peer_channel_credentials;
   runtime.network.faults = o.peer_faults;
   auto started = ClusterRuntime::Start(std::move(runtime), store, durable);
@@ -194,6 +195,11 @@ std::string ClusterFront::Probe(std::chrono::milliseconds wait) {
   auto answer = std::make_shared<std::promise<std::string>>();
   std::future<std::string> result = answer->get_future();
   const bool posted = runtime_->Post([this, answer](cluster::Member& member) {
+    // Its replicas refused by the others (its disk was replaced): it may
+    // still coordinate, but it holds no shard's copy for anyone.
+    if (!runtime_->refused_by_others().empty()) {
+      return answer->set_value(runtime_->refused_by_others());
+    }
     cluster::Coordinator& coordinator = member.coordinator();
     const Timestamp snapshot = coordinator.HoldSnapshot();
     coordinator.ReadKeys(probe_keys_, snapshot,
@@ -227,6 +233,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
         stats.replicas.push_back({shard, member.FindShardServer(shard)->Leads()});
       }
     }
+    stats.refused_from_replaced = runtime_->refused_from_replaced();
     stats.shard_call_retries = member.peers().retries();
     stats.shard_call_redirects = member.peers().redirects();
     answer->set_value(std::move(stats));

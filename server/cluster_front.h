@@ -56,6 +56,8 @@ struct ClusterFrontOptions {
   std::string raft_dir;
   std::chrono::milliseconds raft_tick{10};
   int election_ticks = 10;
+  // Lines for the operator (ClusterRuntimeOptions::log); null: none.
+  std::function<void(const std::string&)> log;
   // Peer TLS (both null: plain text): what the peer port serves and what
   // the links to the other members present.
   std::shared_ptr<grpc::ServerCredentials> peer_server_credentials;
@@ -91,6 +93,7 @@ struct ClusterFrontStats {
     bool leads = false;
   };
   std::vector<Replica> replicas;
+  uint64_t refused_from_replaced = 0;  // Raft batches of members whose disk was replaced
   uint64_t shard_call_retries = 0;
   uint64_t shard_call_redirects = 0;
 };

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cluster/replicated_shard_core.h"
+#include "replication/incarnations.h"
 #include "replication/raft_wire.h"
 
 namespace strata::server {
@@ -73,6 +74,7 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
   Result<std::unique_ptr<replication::RaftHost>> opened = replication::RaftHost::Open(
       raft_id, o.raft_dir, host,
       [shard_options](raft::GroupId group) -> std::unique_ptr<replication::ReplicatedState> {
+        // The shard within its group's registry of members' incarnations.
         cluster::ReplicatedShardOptions options;
         options.shard = group - 1;
         options.residue = kFirstShardResidue + options.shard;
@@ -80,18 +82,24 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
         options.heartbeat_timeout = shard_options.heartbeat_timeout;
         options.describe_key = shard_options.describe_key;
         options.change_log_bytes = shard_options.change_log_bytes;
-        return std::make_unique<cluster::ReplicatedShard>(std::move(options));
+        return std::make_unique<replication::RegisteredState>(
+            std::make_unique<cluster::ReplicatedShard>(std::move(options)));
       },
       [this](raft::NodeBatch batch) {
         if (batch.to == 0 || batch.to > options_.node_ids.size()) return;
         peerpb::Message message;
         message.set_raft_batch(replication::EncodeNodeBatch(batch));
+        message.set_raft_incarnation(incarnation_);
         // A drop is a lost message: Raft sends again.
         (void)network_.Send(options_.node_ids[batch.to - 1], std::move(message));
       });
   if (!opened.ok()) return opened.status();
   host_ = std::move(*opened);
+  Result<uint64_t> incarnation = replication::KeepIncarnation(o.raft_dir);
+  if (!incarnation.ok()) return incarnation.status();
+  incarnation_ = *incarnation;
   for (cluster::ShardId shard : map->ShardsReplicatedOn(o.self)) {
+    groups_.push_back(GroupOf(shard));
     if (host_->raft().group(GroupOf(shard)) != nullptr) continue;  // from the log
     std::vector<raft::NodeId> voters;
     for (const std::string& node : map->shards()[shard].replicas) {
@@ -106,7 +114,10 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
       [raw_host, names, timeout = shard_options.heartbeat_timeout](
           cluster::ShardId shard, cluster::HybridLogicalClock* clock,
           cluster::Timers* timers) -> Result<std::unique_ptr<cluster::ShardCore>> {
-    auto* state = static_cast<cluster::ReplicatedShard*>(raw_host->state(GroupOf(shard)));
+    auto* registered = static_cast<replication::RegisteredState*>(raw_host->state(GroupOf(shard)));
+    auto* state = registered == nullptr
+                      ? nullptr
+                      : static_cast<cluster::ReplicatedShard*>(&registered->inner());
     if (state == nullptr) {
       return Status::InvalidArgument("no replica of shard " + std::to_string(shard) + " here");
     }
@@ -121,7 +132,52 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
 }
 
 void ClusterRuntime::RunRaft() {
-  if (host_ && raft_health_.ok()) raft_health_ = host_->Run();
+  if (!host_ || !raft_health_.ok()) return;
+  raft_health_ = host_->Run();
+  RegisterWhereLeading(host_->raft().id(), incarnation_);
+}
+
+bool ClusterRuntime::Admit(raft::NodeId from, uint64_t incarnation) {
+  if (incarnation == 0) return false;  // every member's batches carry one
+  for (raft::GroupId group : groups_) {
+    const auto* registry = static_cast<const replication::RegisteredState*>(host_->state(group));
+    const std::optional<uint64_t> known = registry->incarnation(from);
+    if (!known || *known == incarnation) continue;
+    ++refused_replaced_;
+    auto& told = told_replaced_[from];
+    if (std::chrono::steady_clock::now() - told >= std::chrono::seconds(1)) {
+      told = std::chrono::steady_clock::now();
+      const std::string why =
+          "member " + options_.node_ids[from - 1] +
+          " started with a Raft log its shards' groups do not know (its data directory was "
+          "replaced or wiped: they hold another incarnation of it), so the other members ignore "
+          "its replicas; a member that lost its disk cannot rejoin under its name yet "
+          "(docs/REPLICATION.md)";
+      if (options_.log) options_.log(why);
+      peerpb::Message message;
+      message.set_raft_refused(why);
+      (void)network_.Send(options_.node_ids[from - 1], std::move(message));
+    }
+    return false;
+  }
+  RegisterWhereLeading(from, incarnation);
+  return true;
+}
+
+void ClusterRuntime::RegisterWhereLeading(raft::NodeId node, uint64_t incarnation) {
+  for (raft::GroupId group : groups_) {
+    const raft::Raft* raft = host_->raft().group(group);
+    if (raft == nullptr || raft->role() != raft::RaftRole::kLeader ||
+        raft->voters().count(node) == 0) {
+      continue;
+    }
+    const auto* registry = static_cast<const replication::RegisteredState*>(host_->state(group));
+    if (registry->incarnation(node) || !registering_.insert({group, node}).second) continue;
+    host_->Propose(group, replication::RegisteredState::RegisterCommand(node, incarnation),
+                   [this, group, node](Result<std::string>) {
+                     registering_.erase({group, node});
+                   });
+  }
 }
 
 ClusterRuntime::ClusterRuntime(ClusterRuntimeOptions options)
@@ -219,7 +275,13 @@ void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,
         options_.node_ids[batch.from - 1] != from) {
       return;  // damaged, or not from whom it says
     }
-    host_->Receive(batch);
+    if (Admit(batch.from, message.raft_incarnation())) host_->Receive(batch);
+    return;
+  }
+  if (message.body_case() == peerpb::Message::kRaftRefused) {
+    // This node's disk was replaced: the others say so (once a second).
+    if (refused_by_others_.empty() && options_.log) options_.log(message.raft_refused());
+    refused_by_others_ = message.raft_refused();
     return;
   }
   std::optional<Timestamp> hlc;

@@ -44,8 +44,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "base/mutex.h"
@@ -71,9 +73,15 @@ struct ClusterRuntimeOptions {
   // replicas driven by a RaftHost on the loop, whose log lives in
   // `raft_dir`; its batches travel on the peer links. Shard timestamps
   // take the residues 16 and up, so such a cluster has at most 16 nodes.
+  // Each group keeps the incarnation (replication/incarnations.h) it first
+  // heard from each member: a member started again with an empty Raft
+  // directory has another, and its batches are refused (it forgot its
+  // votes and what it acknowledged).
   std::string raft_dir;
   std::chrono::milliseconds raft_tick{10};
   int election_ticks = 10;
+  // Lines for the operator (a member refused as replaced); null: none.
+  std::function<void(const std::string&)> log;
 };
 
 class ClusterRuntime final : private cluster::PeerTransport {
@@ -125,6 +133,10 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // Ok, or why its log failed.
   replication::RaftHost* raft_host() { return host_.get(); }
   const Status& RaftHealth() const { return raft_health_; }
+  // On the loop thread: Raft batches refused from members whose disk was
+  // replaced, and why the others refuse this one's ("": they do not).
+  uint64_t refused_from_replaced() const { return refused_replaced_; }
+  const std::string& refused_by_others() const { return refused_by_others_; }
 
  private:
   explicit ClusterRuntime(ClusterRuntimeOptions options);
@@ -146,6 +158,12 @@ class ClusterRuntime final : private cluster::PeerTransport {
   Status StartReplicatedShards(cluster::MemberOptions* member);
   // The host's rounds, unless its log failed.
   void RunRaft();
+  // Whether a batch from `from` carrying `incarnation` is taken: not if a
+  // group here holds another incarnation of it (its disk was replaced; it
+  // is told why, once a second). A group led here that holds none yet
+  // registers this one (and this node's own).
+  bool Admit(raft::NodeId from, uint64_t incarnation);
+  void RegisterWhereLeading(raft::NodeId node, uint64_t incarnation);
   void Loop();
 
   const ClusterRuntimeOptions options_;
@@ -153,7 +171,13 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // Replicated shards only; the member's cores point into it, so it goes
   // after the member.
   std::unique_ptr<replication::RaftHost> host_;
-  Status raft_health_;                               // the loop thread's
+  Status raft_health_;                                            // the loop thread's
+  uint64_t incarnation_ = 0;                                      // this node's Raft directory's
+  std::vector<raft::GroupId> groups_;                             // the replicas held here
+  std::set<std::pair<raft::GroupId, raft::NodeId>> registering_;  // the loop thread's
+  std::map<raft::NodeId, std::chrono::steady_clock::time_point> told_replaced_;
+  uint64_t refused_replaced_ = 0;                    // the loop thread's
+  std::string refused_by_others_;                    // the loop thread's
   std::unique_ptr<cluster::Member> member_;          // the loop thread's, once started
   uint64_t next_msg_id_ = 1;                         // the loop thread's
   cluster::Member::ForwardHandler forward_handler_;  // the loop thread's

@@ -1354,6 +1354,11 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
       cluster.raft_tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
       cluster.election_ticks =
           static_cast<int>(options.election_timeout_ms / options.heartbeat_interval_ms);
+      if (options.log) {
+        cluster.log = [log = options.log](const std::string& line) {
+          log->Write(ops::LogLevel::kWarn, "raft", line);
+        };
+      }
     }
     auto links = MakePeerLinks(options);
     if (!links.ok()) return links.status();

@@ -134,6 +134,9 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
     for (const auto& replica : st.replicas) {
       out.Sample(replica.leads ? 1 : 0, {{"shard", std::to_string(replica.shard)}});
     }
+    One(out, "counter", "strata_cluster_raft_refused_from_replaced_members_total",
+        "Raft batches refused from members started with a replaced data directory.",
+        static_cast<double>(st.refused_from_replaced));
     One(out, "counter", "strata_cluster_shard_call_retries_total",
         "Calls to a replicated shard passed to its next replica (no leader known there).",
         static_cast<double>(st.shard_call_retries));

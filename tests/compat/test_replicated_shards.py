@@ -6,6 +6,10 @@ client and faults a process sees:
   others (each shard led by another member within an election or two),
   a lease keeps its keys and its keep-alives; the member restarted catches
   up, and every member hashes the same history (`endpoint hashkv`);
+- a member started again with an empty data directory (its disk lost): the
+  others refuse its replicas (it forgot its votes and what it
+  acknowledged), say so on /metrics and its /health, and go on serving
+  every key with nothing lost;
 - a bank workload with Txn clients (some through etcd's Go client) while a
   member is down for seconds, then back: transfers go on while it is down,
   every read of all accounts sums to the total, every acknowledged write is
@@ -15,8 +19,10 @@ Mostly waiting out elections, so in the plain build only; the members'
 code runs under ASan in tests/server/cluster_runtime_test (three runtimes
 with replicated shards over real gRPC) and tests/replication."""
 import re
+import shutil
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 import xxhash
@@ -59,10 +65,23 @@ def until(what, deadline_s, step=0.1):
         time.sleep(step)
 
 
+def metrics(metrics_port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=10) as r:
+        return r.read().decode()
+
+
+def readyz(metrics_port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % metrics_port,
+                                    timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def shards_led(metrics_port):
     """The shards member at `metrics_port` leads, from its /metrics."""
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=10) as r:
-        text = r.read().decode()
+    text = metrics(metrics_port)
     return {int(m.group(1)) for m in
             re.finditer(r'^strata_cluster_shard_replica_leader\{shard="(\d+)"\} 1$', text, re.M)}
 
@@ -136,6 +155,45 @@ class ReplicatedShards(unittest.TestCase):
             hashes = {line.split(", ")[1] for line in out.splitlines() if ", " in line}
             return len(out.splitlines()) == 3 and len(hashes) == 1
         self.assertTrue(until(same_hashes, 10), "members hash different histories")
+
+    def test_a_member_that_lost_its_disk_is_refused_and_nothing_is_lost(self):
+        keys = keys_on_every_shard("d/")
+        victim, _ = self.leading_member()
+        endpoints = self.cluster.endpoints()
+        b, c = [e for i, e in enumerate(endpoints) if i != victim]
+        for i, key in enumerate(keys):
+            etcdctl(endpoints[i % 3], "put", key, "v1")
+        member = self.cluster.members[victim]
+        member.kill()
+        shutil.rmtree(member.data_dir)
+        member.start()
+
+        # The others refuse its replicas, and it says why on /readyz (and
+        # /health answers false).
+        survivors = [port for i, port in enumerate(self.cluster.metrics_ports) if i != victim]
+        refused = re.compile(r"^strata_cluster_raft_refused_from_replaced_members_total (\d+)",
+                             re.M)
+
+        def refusing():
+            return any(int(refused.search(metrics(p)).group(1)) > 0 for p in survivors)
+        self.assertTrue(until(refusing, 15), "no member refused the wiped one")
+        status, body = until(lambda: (lambda h: h if h[0] != 200 else None)(
+            readyz(self.cluster.metrics_ports[victim])), 15) or (200, "")
+        self.assertEqual(status, 503, "the wiped member says it is ready")
+        self.assertIn("data directory was replaced or wiped", body)
+
+        # The survivors lead every shard and serve every key: nothing lost.
+        for endpoint in (b, c):
+            out, _ = etcdctl(endpoint, "get", "d/", "--prefix")
+            self.assertEqual(out.split()[0::2], sorted(keys), endpoint)
+            self.assertEqual(set(out.split()[1::2]), {"v1"}, endpoint)
+        for i, key in enumerate(keys):
+            def written():
+                out, _ = etcdctl((b, c)[i % 2], "put", key, "v2", check=False)
+                return out.strip() == "OK"
+            self.assertTrue(until(written, 15), "no write of %s with the wiped member back" % key)
+        self.assertEqual(shards_led(survivors[0]) | shards_led(survivors[1]), set(range(MEMBERS)))
+        self.assertEqual(shards_led(self.cluster.metrics_ports[victim]), set())
 
     def test_bank_goes_on_while_a_member_is_down(self):
         bank = Bank(self.cluster.endpoints()).start()
