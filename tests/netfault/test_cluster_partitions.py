@@ -7,12 +7,17 @@ after a while. Through every fault, every read of all accounts sums to the
 total; afterwards every acknowledged write is there at its revision,
 transfers go on, the Txns' history is serializable in revision order with
 revisions in real-time order, and the watcher saw every acknowledged write
-once, in revision order."""
+once, in revision order. The same with every shard a Raft group of the
+three (--replication-factor 3) and the member leading the most shards
+partitioned away: its groups elect leaders among the others, and the
+same checks hold."""
 import os
 import sys
 import threading
+import re
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compat"))
 import grpc  # noqa: E402
@@ -55,7 +60,7 @@ class ClusterPartitions(unittest.TestCase):
     def setUp(self):
         self.cluster = ProxiedCluster.started_for(self, "strata-partitions-")
 
-    def run_fault(self, fault, tag=""):
+    def run_fault(self, fault, tag="", felt_s=1.0):
         watcher = Watcher(self.cluster.endpoints()[0])
         time.sleep(0.3)
         bank = Bank(self.cluster.endpoints(), tag=tag).start()
@@ -74,7 +79,7 @@ class ClusterPartitions(unittest.TestCase):
         history.check(self)
         # The fault was felt: a transfer waited through it (calls to a shard
         # cut off are resent until it is back, within the RPC timeout).
-        self.assertGreater(bank.slowest, 1.0, "the fault was not felt")
+        self.assertGreater(bank.slowest, felt_s, "the fault was not felt")
         self.assertGreater(bank.transfers_between(healed_at + 1, time.time()), 3,
                            "transfers go on once healed")
         want = sorted((rev, key, value) for key, value, rev in bank.acked_puts)
@@ -109,6 +114,31 @@ class ClusterPartitions(unittest.TestCase):
                 else:
                     link.delay(0.03)
         self.run_fault(fault)
+
+
+class ReplicatedShardPartitions(unittest.TestCase):
+    run_fault = ClusterPartitions.run_fault
+
+    def setUp(self):
+        self.cluster = ProxiedCluster.started_for(
+            self, "strata-rs-partitions-", extra_args=["--replication-factor", "3"])
+
+    def shards_led(self, i):
+        port = self.cluster.metrics_ports[i]
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+            text = r.read().decode()
+        return len(re.findall(r'^strata_cluster_shard_replica_leader\{shard="\d+"\} 1$', text,
+                              re.M))
+
+    def test_the_member_leading_the_most_shards_partitioned_away_and_healed(self):
+        deadline = time.time() + 10
+        while sum(self.shards_led(i) for i in range(3)) < 3 and time.time() < deadline:
+            time.sleep(0.1)
+        victim = max(range(3), key=self.shards_led)
+        self.assertGreater(self.shards_led(victim), 0)
+        # Felt by the victim's clients (their calls wait out the partition)
+        # and by writes to its shards until the others elect leaders.
+        self.run_fault(lambda: self.cluster.partition("m%d" % victim), felt_s=0.5)
 
 
 if __name__ == "__main__":
