@@ -22,12 +22,14 @@ void ForwardedCalls::Serve(std::string_view from, uint64_t id, uint64_t now_ms, 
     Call& call = it->second;
     if (!call.answered) return call.waiting.push_back(std::move(respond));
     if (call.answer) return respond(*call.answer);
-    return respond(PeerError{Status::Unavailable(
+    // kIoError, not kUnavailable: it may have made a change, so no caller
+    // may take it as "not served here, try another replica".
+    return respond(PeerError{Status::IoError(
         "the answer to this forwarded request was dropped for space; it ran once, and its "
         "outcome is unknown here")});
   }
   if (FirstSentMillis(id) < start_ms_) {
-    return respond(PeerError{Status::Unavailable(
+    return respond(PeerError{Status::IoError(
         "a forwarded request first sent before this member restarted: it may have run before, "
         "so it is not run again; its outcome is unknown")});
   }

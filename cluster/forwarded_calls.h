@@ -17,7 +17,9 @@
 // refused or meets the memory of the first. The memory does not survive a
 // restart, so a copy first sent before this member started (by the
 // sender's clock, as ShardServer judges prepares) is refused unrun too: an
-// earlier run of the member may have run it. The answers kept are bounded
+// earlier run of the member may have run it. Refusals whose outcome is
+// unknown are kIoError (a change may have been made), never kUnavailable,
+// which callers of a replicated shard take as "try another replica". The answers kept are bounded
 // in bytes: past the bound the oldest answers are dropped (their ids are
 // kept), and a late copy of one of those gets an error saying the outcome
 // is unknown, never a second run.

@@ -47,19 +47,13 @@ bool PeerRpc::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
   return true;
 }
 
-const std::string* PeerRpc::DestinationOf(uint64_t msg_id) const {
+std::optional<PeerRpc::Copy> PeerRpc::CopyOf(uint64_t msg_id) const {
   auto by_msg = call_by_msg_id_.find(msg_id);
-  if (by_msg == call_by_msg_id_.end()) return nullptr;
+  if (by_msg == call_by_msg_id_.end()) return std::nullopt;
   const PendingCall& call = calls_.at(by_msg->second);
   const auto copy = static_cast<size_t>(
       std::find(call.msg_ids.begin(), call.msg_ids.end(), msg_id) - call.msg_ids.begin());
-  return &call.dests[copy % call.dests.size()];
-}
-
-std::optional<ShardId> PeerRpc::ShardOf(uint64_t msg_id) const {
-  auto by_msg = call_by_msg_id_.find(msg_id);
-  if (by_msg == call_by_msg_id_.end()) return std::nullopt;
-  return calls_.at(by_msg->second).shard;
+  return Copy{&call.dests[copy % call.dests.size()], call.shard};
 }
 
 PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {

@@ -48,11 +48,13 @@ class PeerRpc final {
   // Completes the call `reply` answers; false if it answers no live call
   // (a late copy, or not ours).
   bool OnReply(uint64_t in_reply_to, const PeerReply& reply);
-  // The node a live call's copy `msg_id` went to; nullptr if none is live.
-  const std::string* DestinationOf(uint64_t msg_id) const;
-  // The shard a live call's copy `msg_id` is for (nullopt: none, or no
-  // live call).
-  std::optional<ShardId> ShardOf(uint64_t msg_id) const;
+  // Where a live call's copy `msg_id` went: the node, and the shard the
+  // call is for (nullopt: none). nullopt if no live call sent it.
+  struct Copy {
+    const std::string* dest;
+    std::optional<ShardId> shard;
+  };
+  std::optional<Copy> CopyOf(uint64_t msg_id) const;
   // Resends and gives up what is due; returns when to look again.
   Clock::time_point RunTimers(Clock::time_point now);
 

@@ -69,11 +69,12 @@ void Peers::CallAt(std::string node, ShardId shard, PeerRequest request,
           return CallAt(*error->leader, shard, std::move(*again), deadline, redirects_left - 1,
                         std::move(done));
         }
-        // Not served there for now (no leader known while the group
-        // elects one, too busy, no replica): the next replica, after a
-        // pause, while the call has time. Every call for a replicated
-        // shard may be made again (its group remembers what it did),
-        // as PeerRpc's resends already assume.
+        // Not served there for now (kUnavailable: no leader known while
+        // the group elects one, too busy, no replica): the next replica,
+        // after a pause, while the call has time. A shard's calls may be
+        // made again (its group remembers what it did), as PeerRpc's
+        // resends already assume; a forward refused so never ran (one that
+        // may have is refused with kIoError, ForwardedCalls).
         if (error->status.code() == StatusCode::kUnavailable && now + kRetryPause < deadline) {
           ++retries_;
           return timers_->After(
@@ -95,15 +96,15 @@ const std::string& Peers::NextReplica(ShardId shard, const std::string& after) c
 }
 
 bool Peers::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
-  if (const std::string* dest = rpc_.DestinationOf(in_reply_to)) {
-    Heard(*dest);
+  if (const std::optional<PeerRpc::Copy> copy = rpc_.CopyOf(in_reply_to)) {
+    Heard(*copy->dest);
     // A replicated shard's call that another replica served (a resend, its
     // first target silent): the shard's next calls go there first, not to
     // a node that may be gone (one that does not lead names the leader).
-    const std::optional<ShardId> shard = rpc_.ShardOf(in_reply_to);
+    const std::optional<ShardId> shard = copy->shard;
     if (shard && !std::holds_alternative<PeerError>(reply) &&
-        map_->shards()[*shard].replicas.size() > 1 && NodeServing(*shard) != *dest) {
-      leaders_[*shard] = *dest;
+        map_->shards()[*shard].replicas.size() > 1 && NodeServing(*shard) != *copy->dest) {
+      leaders_[*shard] = *copy->dest;
     }
   }
   return rpc_.OnReply(in_reply_to, reply);

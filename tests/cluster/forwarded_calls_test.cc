@@ -27,6 +27,11 @@ class ForwardedCallsTest : public ::testing::Test {
           respond(ForwardReply{answer});
         });
   }
+  // The code of reply i's refusal (kOk: not a refusal).
+  StatusCode Code(size_t i) const {
+    const auto* e = std::get_if<PeerError>(&replies_.at(i));
+    return e == nullptr ? StatusCode::kOk : e->status.code();
+  }
   std::string Text(size_t i) const {
     if (const auto* f = std::get_if<ForwardReply>(&replies_.at(i))) return f->reply;
     return "error: " + std::get<PeerError>(replies_.at(i)).status.message();
@@ -53,6 +58,8 @@ TEST_F(ForwardedCallsTest, ACopyFirstSentBeforeThisMemberStartedIsNotRun) {
   Serve("a", Id(499), 600);  // this member started at 500: an earlier run may have run it
   EXPECT_EQ(runs_, 0);
   EXPECT_NE(Text(0).find("before this member restarted"), std::string::npos);
+  // It may have run: not "try another replica" (kUnavailable).
+  EXPECT_EQ(Code(0), StatusCode::kIoError);
   Serve("a", Id(500), 600);
   EXPECT_EQ(runs_, 1);
 }
@@ -76,7 +83,8 @@ TEST_F(ForwardedCallsTest, ALateCopyGetsTheFirstAnswerUntilCopiesAreTooOld) {
   // its first copy a call is forgotten.
   Serve("a", Id(1000, 1), 8001);
   EXPECT_NE(Text(3).find("arrived more than 7000 ms after it was first sent"), std::string::npos);
-  Serve("b", Id(16001), 16001);  // any call expires what is due
+  EXPECT_EQ(Code(3), StatusCode::kUnavailable);  // not run anywhere: safe to send elsewhere
+  Serve("b", Id(16001), 16001);                  // any call expires what is due
   EXPECT_EQ(calls_.remembered(), 1u);
   EXPECT_EQ(runs_, 2);  // a's once, b's once
 }
@@ -105,6 +113,7 @@ TEST_F(ForwardedCallsTest, AnswersPastTheByteBoundAreDroppedNeverRunAgain) {
   Serve("a", Id(1000, 2), 1001);
   EXPECT_EQ(runs_, 2);
   EXPECT_NE(Text(2).find("outcome is unknown"), std::string::npos);
+  EXPECT_EQ(Code(2), StatusCode::kIoError);
   EXPECT_EQ(Text(3), std::string(60, 'y'));
   Serve("z", Id(17000), 17000);
   EXPECT_EQ(calls_.kept_bytes(), 2u);  // only z's "ok"
