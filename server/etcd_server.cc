@@ -1140,6 +1140,18 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
   Impl* s_;
 };
 
+// Raft's election timeout in its ticks (one a heartbeat interval), as
+// etcd's flags give them; both Raft modes use it.
+int ElectionTicks(const ServerOptions& options) {
+  return static_cast<int>(options.election_timeout_ms / options.heartbeat_interval_ms);
+}
+
+// The Raft modes' lines for the operator, at `level` (null without a log).
+std::function<void(const std::string&)> RaftLog(const ServerOptions& options, ops::LogLevel level) {
+  if (!options.log) return nullptr;
+  return [log = options.log, level](const std::string& line) { log->Write(level, "raft", line); };
+}
+
 }  // namespace
 
 Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& options) {
@@ -1300,13 +1312,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     replicated.watches = hub_options;
     if (options.snapshot_count > 0) replicated.snapshot_count = options.snapshot_count;
     replicated.tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
-    replicated.election_ticks =
-        static_cast<int>(options.election_timeout_ms / options.heartbeat_interval_ms);
-    if (options.log) {
-      replicated.log = [log = options.log](const std::string& line) {
-        log->Write(ops::LogLevel::kInfo, "raft", line);
-      };
-    }
+    replicated.election_ticks = ElectionTicks(options);
+    replicated.log = RaftLog(options, ops::LogLevel::kInfo);
     auto links = MakePeerLinks(options);
     if (!links.ok()) return links.status();
     replicated.peer_server_credentials = std::move(links->served);
@@ -1352,13 +1359,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
       }
       cluster.raft_dir = options.data_dir + "/shard-raft";
       cluster.raft_tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
-      cluster.election_ticks =
-          static_cast<int>(options.election_timeout_ms / options.heartbeat_interval_ms);
-      if (options.log) {
-        cluster.log = [log = options.log](const std::string& line) {
-          log->Write(ops::LogLevel::kWarn, "raft", line);
-        };
-      }
+      cluster.election_ticks = ElectionTicks(options);
+      cluster.log = RaftLog(options, ops::LogLevel::kWarn);
     }
     auto links = MakePeerLinks(options);
     if (!links.ok()) return links.status();
