@@ -234,6 +234,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
       }
     }
     stats.refused_from_replaced = runtime_->refused_from_replaced();
+    stats.leaders_handed_home = runtime_->leaders_handed_home();
     stats.shard_call_retries = member.peers().retries();
     stats.shard_call_redirects = member.peers().redirects();
     answer->set_value(std::move(stats));

@@ -94,6 +94,7 @@ struct ClusterFrontStats {
   };
   std::vector<Replica> replicas;
   uint64_t refused_from_replaced = 0;  // Raft batches of members whose disk was replaced
+  uint64_t leaders_handed_home = 0;    // groups this member led and handed to their home
   uint64_t shard_call_retries = 0;
   uint64_t shard_call_redirects = 0;
 };

@@ -100,6 +100,10 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
   incarnation_ = *incarnation;
   for (cluster::ShardId shard : map->ShardsReplicatedOn(o.self)) {
     groups_.push_back(GroupOf(shard));
+    // The shard's first replica (shard i's is node i) is its home.
+    homes_[GroupOf(shard)] = static_cast<raft::NodeId>(
+        std::find(o.node_ids.begin(), o.node_ids.end(), map->shards()[shard].replicas.front()) -
+        o.node_ids.begin() + 1);
     if (host_->raft().group(GroupOf(shard)) != nullptr) continue;  // from the log
     std::vector<raft::NodeId> voters;
     for (const std::string& node : map->shards()[shard].replicas) {
@@ -135,6 +139,26 @@ void ClusterRuntime::RunRaft() {
   if (!host_ || !raft_health_.ok()) return;
   raft_health_ = host_->Run();
   RegisterWhereLeading(host_->raft().id(), incarnation_);
+}
+
+void ClusterRuntime::BalanceLeaders(std::chrono::steady_clock::time_point now) {
+  if (now < next_balance_) return;
+  next_balance_ = now + options_.balance_interval;
+  for (raft::GroupId group : groups_) {
+    raft::Raft* raft = host_->raft().group(group);
+    if (raft == nullptr || raft->role() != raft::RaftRole::kLeader ||
+        raft->transferring_to() != raft::kNobody) {
+      continue;
+    }
+    const raft::NodeId home = homes_[group];
+    // Its home answers and holds everything committed: the handover
+    // costs a round, not a stalled election.
+    if (home == raft->id() || raft->voters().count(home) == 0 || !raft->Active(home) ||
+        raft->MatchOf(home) < raft->log().committed()) {
+      continue;
+    }
+    if (raft->TransferLeadership(home)) ++leaders_handed_home_;
+  }
 }
 
 bool ClusterRuntime::Admit(raft::NodeId from, uint64_t incarnation) {
@@ -393,7 +417,10 @@ void ClusterRuntime::Loop() {
     for (Task& task : batch) task(*member_);
     next = member_->RunTimers(Clock::now());
     if (host_ && Clock::now() >= next_tick) {
-      if (raft_health_.ok()) host_->Tick();
+      if (raft_health_.ok()) {
+        host_->Tick();
+        BalanceLeaders(Clock::now());
+      }
       next_tick = std::max(next_tick + options_.raft_tick, Clock::now());
     }
     RunRaft();

@@ -82,6 +82,9 @@ struct ClusterRuntimeOptions {
   int election_ticks = 10;
   // Lines for the operator (a member refused as replaced); null: none.
   std::function<void(const std::string&)> log;
+  // How often a leader looks whether to hand a group back to its home
+  // (BalanceLeaders).
+  std::chrono::milliseconds balance_interval{2000};
 };
 
 class ClusterRuntime final : private cluster::PeerTransport {
@@ -136,6 +139,8 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // On the loop thread: Raft batches refused from members whose disk was
   // replaced, and why the others refuse this one's ("": they do not).
   uint64_t refused_from_replaced() const { return refused_replaced_; }
+  // On the loop thread: groups this member led and handed to their home.
+  uint64_t leaders_handed_home() const { return leaders_handed_home_; }
   const std::string& refused_by_others() const { return refused_by_others_; }
 
  private:
@@ -164,6 +169,15 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // registers this one (and this node's own).
   bool Admit(raft::NodeId from, uint64_t incarnation);
   void RegisterWhereLeading(raft::NodeId node, uint64_t incarnation);
+  // Leaders spread over the members: each shard's group is led by its
+  // home (its first replica in the map: shard i's is node i) when that
+  // member is up and caught up. Elections pick any member (the first to
+  // time out), which can leave one member leading most groups, its CPU
+  // doing most of the writes; so a leader hands a group it leads to the
+  // group's home (Raft's leadership transfer) when the home answered
+  // within an election timeout and holds every committed entry. Looked at
+  // every balance_interval.
+  void BalanceLeaders(std::chrono::steady_clock::time_point now);
   void Loop();
 
   const ClusterRuntimeOptions options_;
@@ -174,6 +188,9 @@ class ClusterRuntime final : private cluster::PeerTransport {
   Status raft_health_;                                            // the loop thread's
   uint64_t incarnation_ = 0;                                      // this node's Raft directory's
   std::vector<raft::GroupId> groups_;                             // the replicas held here
+  std::map<raft::GroupId, raft::NodeId> homes_;                   // each group's home member
+  std::chrono::steady_clock::time_point next_balance_{};          // the loop thread's
+  uint64_t leaders_handed_home_ = 0;                              // the loop thread's
   std::set<std::pair<raft::GroupId, raft::NodeId>> registering_;  // the loop thread's
   std::map<raft::NodeId, std::chrono::steady_clock::time_point> told_replaced_;
   uint64_t refused_replaced_ = 0;                    // the loop thread's

@@ -137,6 +137,9 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
     One(out, "counter", "strata_cluster_raft_refused_from_replaced_members_total",
         "Raft batches refused from members started with a replaced data directory.",
         static_cast<double>(st.refused_from_replaced));
+    One(out, "counter", "strata_cluster_shard_leaders_handed_home_total",
+        "Shards' groups this member led and handed to their home member (leaders spread).",
+        static_cast<double>(st.leaders_handed_home));
     One(out, "counter", "strata_cluster_shard_call_retries_total",
         "Calls to a replicated shard passed to its next replica (no leader known there).",
         static_cast<double>(st.shard_call_retries));

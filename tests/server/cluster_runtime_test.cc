@@ -14,6 +14,7 @@
 
 #include <future>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +44,7 @@ class ClusterRuntimeTest : public ::testing::Test {
       if (ReplicationFactor() > 1) {
         options.raft_dir = dir_.File(names[i]);
         options.raft_tick = milliseconds(5);
+        options.balance_interval = milliseconds(50);
         options.member.rpc_timeout = milliseconds(3000);
         options.max_queued_from_peers = 100000;
       }
@@ -250,6 +252,21 @@ class ReplicatedClusterRuntimeTest : public ClusterRuntimeTest {
     });
   }
 
+  // The shards whose group node i leads.
+  std::set<raft::GroupId> GroupsLed(int i) {
+    ClusterRuntime* runtime = runtimes_[i].get();
+    return On<std::set<raft::GroupId>>(
+        i, [runtime](cluster::Member&, std::function<void(std::set<raft::GroupId>)> done) {
+          std::set<raft::GroupId> led;
+          for (raft::GroupId group = 1; group <= kNodes; ++group) {
+            if (runtime->raft_host()->raft().group(group)->role() == raft::RaftRole::kLeader) {
+              led.insert(group);
+            }
+          }
+          done(led);
+        });
+  }
+
   Result<Timestamp> CommitEverywhere(int node, const std::vector<std::string>& keys,
                                      const std::string& value) {
     return On<Result<Timestamp>>(node, [keys, value](cluster::Member& member, auto done) {
@@ -299,6 +316,25 @@ TEST_F(ReplicatedClusterRuntimeTest, TransactionsCommitOverShardGroupsAndOutlive
   reads = ReadAll(2, keys);
   ASSERT_TRUE(reads.ok()) << reads.status().message();
   for (size_t i = 0; i < keys.size(); ++i) EXPECT_EQ((*reads)[i].value, "\"2\"") << keys[i];
+}
+
+// Elections leave leaders wherever the first timeout fell; each group is
+// handed to its home (shard i's to node i) once the home is up and caught
+// up, so every member leads one shard's writes.
+TEST_F(ReplicatedClusterRuntimeTest, EachShardIsLedByItsHome) {
+  bool balanced = false;
+  for (int attempt = 0; attempt < 500 && !balanced; ++attempt) {
+    balanced = true;
+    for (int i = 0; i < kNodes && balanced; ++i) {
+      balanced = GroupsLed(i) == std::set<raft::GroupId>{static_cast<raft::GroupId>(i + 1)};
+    }
+    if (!balanced) std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_TRUE(balanced) << "n0 leads " << GroupsLed(0).size() << ", n1 " << GroupsLed(1).size()
+                        << ", n2 " << GroupsLed(2).size();
+  // And writes go on over the groups so led.
+  const Result<Timestamp> committed = CommitEverywhere(1, KeysOnEveryShard(), "\"1\"");
+  EXPECT_TRUE(committed.ok()) << committed.status().message();
 }
 
 }  // namespace
