@@ -1140,6 +1140,43 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
   Impl* s_;
 };
 
+// Where a member's replicated shards keep their Raft log.
+std::string ShardRaftDir(const ServerOptions& options) { return options.data_dir + "/shard-raft"; }
+
+// A sharded member's data lives in its own store (replication factor 1)
+// or in its shards' Raft groups (above 1), and nothing moves it from one
+// to the other yet: a member restarted with the other setting would serve
+// none of what it holds, as if its keys were gone. So that is refused.
+Status CheckShardLayout(const ServerOptions& options, uint32_t replication_factor,
+                        const MvccStore& store) {
+  if (replication_factor > 1) {
+    if (options.data_dir.empty()) {
+      return Status::InvalidArgument(
+          "replicated shards keep their Raft log on disk: give a data directory");
+    }
+    // etcd's keys (tag 0x01) in the member's own store: its shard's, kept
+    // without replicas.
+    Result<ScanResult> held =
+        store.Scan(KeyRange::WithPrefix(std::string(1, '\x01')), Timestamp::Max(), 1);
+    if (held.ok() && !held->items.empty()) {
+      return Status::InvalidArgument(
+          "--replication-factor " + std::to_string(replication_factor) + ": the data directory " +
+          options.data_dir +
+          " holds keys of a cluster whose shards are not replicated (started without "
+          "--replication-factor), which its shards' Raft groups would not serve; keep the "
+          "factor it was started with, or move the keys over with etcdctl snapshot save and "
+          "--restore into a new cluster without replicas");
+    }
+  } else if (!options.data_dir.empty() && std::filesystem::exists(ShardRaftDir(options))) {
+    return Status::InvalidArgument(
+        "the data directory " + options.data_dir +
+        " holds replicated shards' Raft logs (started with --replication-factor), which a "
+        "member without replicas would not serve: give the --replication-factor it was "
+        "started with");
+  }
+  return Status::Ok();
+}
+
 // Raft's election timeout in its ticks (one a heartbeat interval), as
 // etcd's flags give them; both Raft modes use it.
 int ElectionTicks(const ServerOptions& options) {
@@ -1352,12 +1389,12 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     cluster.watches.fragment_bytes = options.max_request_bytes;
     cluster.member.replication_factor = static_cast<uint32_t>(
         std::min<size_t>(options.shard_replicas, options.cluster_members.size()));
+    if (Status s = CheckShardLayout(options, cluster.member.replication_factor, *impl->store);
+        !s.ok()) {
+      return s;
+    }
     if (cluster.member.replication_factor > 1) {
-      if (options.data_dir.empty()) {
-        return Status::InvalidArgument(
-            "replicated shards keep their Raft log on disk: give a data directory");
-      }
-      cluster.raft_dir = options.data_dir + "/shard-raft";
+      cluster.raft_dir = ShardRaftDir(options);
       cluster.raft_tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
       cluster.election_ticks = ElectionTicks(options);
       cluster.log = RaftLog(options, ops::LogLevel::kWarn);

@@ -410,6 +410,17 @@ int main(int argc, char** argv) {
   } else if (cluster_mode == "replicated") {
     LogLine("--cluster-mode replicated needs --initial-cluster naming every member");
     return 2;
+  } else if (o.shard_replicas > 1) {
+    LogLine(
+        "--replication-factor is for the shards of a cluster: give --initial-cluster naming "
+        "every member");
+    return 2;
+  }
+  if (!restore_file.empty() && o.shard_replicas > 1 && !o.replicated) {
+    LogLine(
+        "--restore with --replication-factor: replicated shards cannot start from a snapshot "
+        "yet; restore into a cluster without replicas (docs/REPLICATION.md)");
+    return 2;
   }
   // Tests only: faults on the peer links (server/peer_faults.h).
   if (const char* faults = std::getenv("STRATA_PEER_FAULTS"); faults != nullptr && *faults) {

@@ -10,6 +10,9 @@ client and faults a process sees:
   others refuse its replicas (it forgot its votes and what it
   acknowledged), say so on /metrics and its /health, and go on serving
   every key with nothing lost;
+- a member restarted with the other setting (replicated shards' Raft logs
+  without --replication-factor, or keys of shards without replicas with
+  it) refuses to start, saying why, instead of serving none of its keys;
 - strata.v1 through strata-ctl: an interactive transaction over several
   shards commits at one revision, a key's history from any member;
 - a bank workload with Txn clients (some through etcd's Go client) while a
@@ -197,6 +200,35 @@ class ReplicatedShards(unittest.TestCase):
             self.assertTrue(until(written, 15), "no write of %s with the wiped member back" % key)
         self.assertEqual(shards_led(survivors[0]) | shards_led(survivors[1]), set(range(MEMBERS)))
         self.assertEqual(shards_led(self.cluster.metrics_ports[victim]), set())
+
+    def test_a_member_restarted_with_the_other_setting_refuses_to_start(self):
+        keys = keys_on_every_shard("s/", per_shard=1)
+        for key in keys:
+            etcdctl(self.cluster.endpoints()[0], "put", key, "kept")
+        member = self.cluster.members[0]
+        member.stop()
+        with_replicas = list(member.extra_args)
+        member.extra_args = [a for a in with_replicas if a not in ARGS]
+        with self.assertRaises(RuntimeError) as refused:
+            member.start()
+        self.assertIn("holds replicated shards' Raft logs", str(refused.exception))
+        member.stop()  # reaps the process that refused
+        member.extra_args = with_replicas
+        member.start()
+        out, _ = etcdctl(member.endpoint, "get", "s/", "--prefix", "--print-value-only")
+        self.assertEqual(out.split(), ["kept"] * len(keys))
+
+        # The other way: a cluster without replicas, a member restarted with.
+        plain = StrataCluster.started_for(self, prefix="strata-rshards-plain-")
+        for key in keys:
+            etcdctl(plain.endpoints()[0], "put", key, "plain")
+        member = plain.members[0]
+        member.stop()
+        member.extra_args = list(member.extra_args) + ARGS
+        with self.assertRaises(RuntimeError) as refused:
+            member.start()
+        self.assertIn("holds keys of a cluster whose shards are not replicated",
+                      str(refused.exception))
 
     def test_strata_v1_over_replicated_shards(self):
         a, b, c = self.cluster.endpoints()
