@@ -213,6 +213,13 @@ class _Server:
 
 
 class StrataServer(_Server):
+    def wait_exit(self, timeout=15):
+        """Waits for a server that is stopping by itself (one that refused
+        to start) to exit, reaps it, and returns its exit code."""
+        self.proc.wait(timeout=timeout)
+        self._reap()
+        return self.proc.returncode
+
     def stop(self):
         """A clean stop must exit 0 (under ASan that includes no leak)."""
         running = self.proc is not None and self.proc.poll() is None

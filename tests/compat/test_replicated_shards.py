@@ -212,7 +212,7 @@ class ReplicatedShards(unittest.TestCase):
         with self.assertRaises(RuntimeError) as refused:
             member.start()
         self.assertIn("holds replicated shards' Raft logs", str(refused.exception))
-        member.stop()  # reaps the process that refused
+        self.assertEqual(member.wait_exit(), 1)
         member.extra_args = with_replicas
         member.start()
         out, _ = etcdctl(member.endpoint, "get", "s/", "--prefix", "--print-value-only")
@@ -229,6 +229,7 @@ class ReplicatedShards(unittest.TestCase):
             member.start()
         self.assertIn("holds keys of a cluster whose shards are not replicated",
                       str(refused.exception))
+        self.assertEqual(member.wait_exit(), 1)
 
     def test_strata_v1_over_replicated_shards(self):
         a, b, c = self.cluster.endpoints()
