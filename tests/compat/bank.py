@@ -53,12 +53,15 @@ class Bank(Workers):
         test.assertEqual(self.violations, [], "reads whose accounts did not sum to the total")
         test.assertGreater(len(self.reads), 10)
         test.assertGreater(len(self.acked_puts), 20)
+        # Through the first member, which may have been restarted moments
+        # ago: its channel may still be backing off from the outage, so the
+        # reads wait for it to connect (within their timeout).
         kv = self.kvs[0]
         for key, value, rev in self.acked_puts:
-            r = kv.Range(pb.RangeRequest(key=key), timeout=10)
+            r = kv.Range(pb.RangeRequest(key=key), timeout=10, wait_for_ready=True)
             test.assertEqual(len(r.kvs), 1, key)
             test.assertEqual((r.kvs[0].value, r.kvs[0].mod_revision), (value, rev), key)
-        final = kv.Range(pb.RangeRequest(**ALL), timeout=10)
+        final = kv.Range(pb.RangeRequest(**ALL), timeout=10, wait_for_ready=True)
         test.assertEqual(sum(int(x.value) for x in final.kvs), ACCOUNTS * BALANCE)
 
     def _failed(self):

@@ -134,8 +134,9 @@ class HistoryClients(Workers):
     def check(self, test):
         """Serializable in revision order, revisions in real-time order,
         nothing acknowledged lost."""
-        kv = self.kvs[0]
-        r = kv.Txn(pb.TxnRequest(success=[_range(k) for k in self.keys]), timeout=10)
+        kv = self.kvs[0]  # maybe restarted moments ago: wait for its channel
+        r = kv.Txn(pb.TxnRequest(success=[_range(k) for k in self.keys]), timeout=10,
+                   wait_for_ready=True)
         final = Txn(client="final", node="0", isolation="serializable", invoke_time=self._now(),
                     start_ts=r.header.revision, outcome=OK, read_only=True,
                     ops=[Op("r", k.decode(), _value(x)) for k, x in zip(self.keys, r.responses)])
