@@ -336,9 +336,9 @@ std::optional<ClusterLeases::Home*> ClusterLeases::Renew(int64_t id) {
   auto it = homed_.find(id);
   if (it == homed_.end()) {
     const cluster::ShardId shard = ShardOf(id);
-    if (!Homes(shard)) return std::nullopt;
-    Result<ReadResult> record =
-        member_->FindShardServer(shard)->store().Get(RecordKey(id), Timestamp::Max());
+    const cluster::ShardServer* server = LedHere(shard);
+    if (server == nullptr) return std::nullopt;
+    Result<ReadResult> record = server->store().Get(RecordKey(id), Timestamp::Max());
     if (!record.ok() || !record->found || record->deleted) return std::nullopt;
     it = homed_
              .emplace(id, Home{std::strtoll(record->value.c_str(), nullptr, 10), now, false, shard})
@@ -393,7 +393,7 @@ void ClusterLeases::ExpireDue() {
   std::vector<int64_t> due;
   for (auto& [id, home] : homed_) {
     // A shard led elsewhere now: its leader counts (Discover forgets it).
-    if (!home.expiring && home.deadline <= now && Homes(home.shard)) due.push_back(id);
+    if (!home.expiring && home.deadline <= now && LedHere(home.shard)) due.push_back(id);
   }
   for (int64_t id : due) {
     homed_[id].expiring = true;
@@ -411,7 +411,7 @@ void ClusterLeases::Discover() {
   // that became its leader learns them from a first pass.
   std::map<cluster::ShardId, Discovery> led;
   for (cluster::ShardId shard : member_->ShardsServed()) {
-    if (!Homes(shard)) continue;
+    if (LedHere(shard) == nullptr) continue;
     auto it = discovery_.find(shard);
     led[shard] = it == discovery_.end() ? Discovery{} : it->second;
   }
@@ -423,10 +423,11 @@ void ClusterLeases::Discover() {
       ++it;
     }
   }
-  for (auto& [shard, discovery] : discovery_) DiscoverShard(shard, discovery);
+  for (auto& [shard, discovery] : discovery_) DiscoverShard(*LedHere(shard), discovery);
 }
 
-void ClusterLeases::DiscoverShard(cluster::ShardId shard, Discovery& discovery) {
+void ClusterLeases::DiscoverShard(const cluster::ShardServer& server, Discovery& discovery) {
+  const cluster::ShardId shard = server.shard();
   // One page of the shard's records a look, on from where the last one
   // stopped, so a look costs the same however many leases there are. The
   // first pass after a start (or after becoming the shard's leader) reads
@@ -434,8 +435,7 @@ void ClusterLeases::DiscoverShard(cluster::ShardId shard, Discovery& discovery) 
   KeyRange range = PrefixRange(kRecordTag, std::nullopt);
   const uint64_t first = discovery.from;
   if (first != 0) range.start = RecordKey(static_cast<int64_t>(first));
-  Result<ScanResult> records = member_->FindShardServer(shard)->store().Scan(
-      range, Timestamp::Max(), options_.discover_page);
+  Result<ScanResult> records = server.store().Scan(range, Timestamp::Max(), options_.discover_page);
   if (!records.ok()) return;
   const bool more = records->more && !records->items.empty();
   const uint64_t last =
@@ -467,7 +467,8 @@ void ClusterLeases::DiscoverShard(cluster::ShardId shard, Discovery& discovery) 
     member_->timers().After(std::chrono::milliseconds(1), [this, shard, alive = alive_] {
       if (!*alive) return;
       auto it = discovery_.find(shard);
-      if (it != discovery_.end() && Homes(shard)) DiscoverShard(shard, it->second);
+      const cluster::ShardServer* led = LedHere(shard);
+      if (it != discovery_.end() && led != nullptr) DiscoverShard(*led, it->second);
     });
   }
 }

@@ -126,7 +126,7 @@ class ClusterLeases final {
   // A page of each led shard's records; forgets the leases of shards no
   // longer led here.
   void Discover();
-  void DiscoverShard(cluster::ShardId shard, Discovery& discovery);
+  void DiscoverShard(const cluster::ShardServer& shard, Discovery& discovery);
   // Ends `id`: deletes its keys, attachments and record in one transaction.
   void End(int64_t id, Done<int64_t> done, int attempt);
   // Asks `id`'s home "verb id [argument]"; `done` gets its answer.
@@ -138,10 +138,11 @@ class ClusterLeases final {
 
   // The shard lease `id`'s record lives on.
   cluster::ShardId ShardOf(int64_t id) const { return member_->map().ShardFor(RecordKey(id)).id; }
-  // Whether this member homes the leases of `shard`: it leads it.
-  bool Homes(cluster::ShardId shard) const {
+  // The server of `shard` if this member homes its leases (it leads it),
+  // else nullptr.
+  const cluster::ShardServer* LedHere(cluster::ShardId shard) const {
     const cluster::ShardServer* server = member_->FindShardServer(shard);
-    return server != nullptr && server->Leads();
+    return server != nullptr && server->Leads() ? server : nullptr;
   }
 
   cluster::Member* member_;
