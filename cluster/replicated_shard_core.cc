@@ -154,8 +154,7 @@ void ReplicatedShardCore::Compact(Timestamp horizon, Respond done) {
 }
 
 void ReplicatedShardCore::KeepTimeMoving() {
-  const raft::Raft* raft = host_->raft().group(group_);
-  if (raft == nullptr || raft->role() != raft::RaftRole::kLeader || close_in_flight_) return;
+  if (!Leads() || close_in_flight_) return;
   const Result<Timestamp> now = node_clock_->Next();
   if (!now.ok()) return;
   // Moved within the last few milliseconds by writes or reads: a close
