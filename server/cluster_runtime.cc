@@ -136,9 +136,14 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
 }
 
 void ClusterRuntime::RunRaft() {
-  if (!host_ || !raft_health_.ok()) return;
-  raft_health_ = host_->Run();
+  if (host_ && raft_health_.ok()) raft_health_ = host_->Run();
+}
+
+void ClusterRuntime::RegisterIncarnations() {
   RegisterWhereLeading(host_->raft().id(), incarnation_);
+  for (const auto& [node, incarnation] : heard_incarnations_) {
+    RegisterWhereLeading(node, incarnation);
+  }
 }
 
 void ClusterRuntime::BalanceLeaders(std::chrono::steady_clock::time_point now) {
@@ -184,7 +189,7 @@ bool ClusterRuntime::Admit(raft::NodeId from, uint64_t incarnation) {
     }
     return false;
   }
-  RegisterWhereLeading(from, incarnation);
+  heard_incarnations_[from] = incarnation;  // registered on the next tick
   return true;
 }
 
@@ -419,6 +424,7 @@ void ClusterRuntime::Loop() {
     if (host_ && Clock::now() >= next_tick) {
       if (raft_health_.ok()) {
         host_->Tick();
+        RegisterIncarnations();
         BalanceLeaders(Clock::now());
       }
       next_tick = std::max(next_tick + options_.raft_tick, Clock::now());

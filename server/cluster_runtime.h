@@ -165,9 +165,11 @@ class ClusterRuntime final : private cluster::PeerTransport {
   void RunRaft();
   // Whether a batch from `from` carrying `incarnation` is taken: not if a
   // group here holds another incarnation of it (its disk was replaced; it
-  // is told why, once a second). A group led here that holds none yet
-  // registers this one (and this node's own).
+  // is told why, once a second).
   bool Admit(raft::NodeId from, uint64_t incarnation);
+  // Each tick, off the path of every batch: the groups led here that hold
+  // no incarnation yet of this node or of a member heard from register it.
+  void RegisterIncarnations();
   void RegisterWhereLeading(raft::NodeId node, uint64_t incarnation);
   // Leaders spread over the members: each shard's group is led by its
   // home (its first replica in the map: shard i's is node i) when that
@@ -192,6 +194,7 @@ class ClusterRuntime final : private cluster::PeerTransport {
   std::chrono::steady_clock::time_point next_balance_{};          // the loop thread's
   uint64_t leaders_handed_home_ = 0;                              // the loop thread's
   std::set<std::pair<raft::GroupId, raft::NodeId>> registering_;  // the loop thread's
+  std::map<raft::NodeId, uint64_t> heard_incarnations_;           // admitted, the loop thread's
   std::map<raft::NodeId, std::chrono::steady_clock::time_point> told_replaced_;
   uint64_t refused_replaced_ = 0;                    // the loop thread's
   std::string refused_by_others_;                    // the loop thread's
