@@ -12,6 +12,7 @@ struct Coordinator::Txn {
   Timestamp start;
   Isolation isolation = Isolation::kSerializable;
   bool read_only = false;
+  bool reads_here_first = false;  // ReadHereFirst
   Writes writes;
   size_t write_bytes = 0;           // of keys and values in `writes`
   std::set<std::string> read_keys;  // serializable only
@@ -162,6 +163,23 @@ Status Coordinator::CheckOpen(uint64_t id) {
   return Find(id) != nullptr ? Status::Ok() : TxnNotFound(id);
 }
 
+Status Coordinator::ReadHereFirst(uint64_t id) {
+  Txn* txn = Find(id);
+  if (txn == nullptr) return TxnNotFound(id);
+  if (!txn->read_only) {
+    return Status::InvalidArgument("transaction " + std::to_string(id) +
+                                   " writes: it reads from the shards' leaders");
+  }
+  txn->reads_here_first = true;
+  return Status::Ok();
+}
+
+void Coordinator::CallToRead(ShardId shard, PeerRequest request, bool here_first,
+                             PeerRpc::Callback done) {
+  if (here_first) return peers_->CallHereFirst(shard, std::move(request), std::move(done));
+  peers_->Call(shard, std::move(request), std::move(done));
+}
+
 void Coordinator::Get(uint64_t id, std::string key, Done<ReadResult> done) {
   Txn* txn = Find(id);
   if (txn == nullptr) return done(TxnNotFound(id));
@@ -172,20 +190,21 @@ void Coordinator::Get(uint64_t id, std::string key, Done<ReadResult> done) {
     if (own->second) result.value = *own->second;
     return done(std::move(result));
   }
-  ReadKeys({key}, txn->start,
-           [this, id, key, done = std::move(done)](Result<std::vector<ReadResult>> reads) {
-             if (!reads.ok()) return done(reads.status());
-             Txn* open = Find(id);
-             if (open == nullptr) return done(TxnNotFound(id));
-             if (open->validates_reads()) {
-               if (Status room = open->ReadRoom(); !room.ok()) return done(room);
-               open->read_keys.insert(key);
-             }
-             ReadResult result = std::move((*reads)[0]);
-             AfterCommitWait(NewestSeen(*reads), [done, result = std::move(result)]() mutable {
-               done(std::move(result));
-             });
-           });
+  ReadKeys(
+      {key}, txn->start,
+      [this, id, key, done = std::move(done)](Result<std::vector<ReadResult>> reads) {
+        if (!reads.ok()) return done(reads.status());
+        Txn* open = Find(id);
+        if (open == nullptr) return done(TxnNotFound(id));
+        if (open->validates_reads()) {
+          if (Status room = open->ReadRoom(); !room.ok()) return done(room);
+          open->read_keys.insert(key);
+        }
+        ReadResult result = std::move((*reads)[0]);
+        AfterCommitWait(NewestSeen(*reads),
+                        [done, result = std::move(result)]() mutable { done(std::move(result)); });
+      },
+      txn->reads_here_first);
 }
 
 Status Coordinator::Write(uint64_t id, std::string key, std::optional<std::string> value) {
@@ -233,7 +252,7 @@ void Coordinator::Scan(uint64_t id, KeyRange range, size_t limit, Done<ScanResul
   const size_t own_count = static_cast<size_t>(std::distance(own_begin, own_end));
   const ShardRead read{txn->start, {}, range, limit + own_count};
   for (const Shard& shard : peers_->map().shards()) {
-    peers_->Call(shard.id, read, [=, this](const PeerReply* reply) {
+    CallToRead(shard.id, read, txn->reads_here_first, [=, this](const PeerReply* reply) {
       const auto* read_reply = ReplyAs<ShardReadReply>(reply);
       if (read_reply == nullptr) {
         gather->error = CallFailure(reply, "a shard did not answer the scan in time; try again");
@@ -330,7 +349,7 @@ void Coordinator::ExpireIdle() {
 // --- reads ---------------------------------------------------------------------
 
 void Coordinator::ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
-                           Done<std::vector<ReadResult>> done) {
+                           Done<std::vector<ReadResult>> done, bool here_first) {
   struct Gather {
     size_t waiting = 0;
     bool failed = false;
@@ -349,24 +368,24 @@ void Coordinator::ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
   for (auto& [shard, indexes] : by_shard) {
     std::vector<std::string> shard_keys;
     for (size_t i : indexes) shard_keys.push_back(keys[i]);
-    peers_->Call(shard, ShardRead{snapshot, std::move(shard_keys), std::nullopt, 0},
-                 [gather, indexes = indexes](const PeerReply* reply) {
-                   if (gather->failed) return;
-                   const auto* read = ReplyAs<ShardReadReply>(reply);
-                   if (read != nullptr && read->reads.size() == indexes.size()) {
-                     for (size_t i = 0; i < indexes.size(); ++i) {
-                       gather->results[indexes[i]] = read->reads[i];
-                     }
-                     if (--gather->waiting == 0) gather->done(std::move(gather->results));
-                     return;
+    CallToRead(shard, ShardRead{snapshot, std::move(shard_keys), std::nullopt, 0}, here_first,
+               [gather, indexes = indexes](const PeerReply* reply) {
+                 if (gather->failed) return;
+                 const auto* read = ReplyAs<ShardReadReply>(reply);
+                 if (read != nullptr && read->reads.size() == indexes.size()) {
+                   for (size_t i = 0; i < indexes.size(); ++i) {
+                     gather->results[indexes[i]] = read->reads[i];
                    }
-                   gather->failed = true;
-                   gather->done(read != nullptr
-                                    ? Status::IoError("a shard's read reply was unreadable")
-                                    : CallFailure(reply,
-                                                  "the shard holding a key did not answer the "
-                                                  "read in time"));
-                 });
+                   if (--gather->waiting == 0) gather->done(std::move(gather->results));
+                   return;
+                 }
+                 gather->failed = true;
+                 gather->done(read != nullptr
+                                  ? Status::IoError("a shard's read reply was unreadable")
+                                  : CallFailure(reply,
+                                                "the shard holding a key did not answer the "
+                                                "read in time"));
+               });
   }
 }
 

@@ -106,6 +106,11 @@ class Coordinator final {
   // OK if `id` is open (and now used), else kNotFound: lets a front end
   // report a missing transaction before anything else wrong with a request.
   Status CheckOpen(uint64_t id);
+  // The read-only transaction `id` reads from this node's own replicas
+  // first (Peers::CallHereFirst): for a snapshot they have closed
+  // (ShardCore::LastTimestamp), which they serve without a leader; a
+  // replica behind it passes the read to the leader.
+  Status ReadHereFirst(uint64_t id);
   void Get(uint64_t id, std::string key, Done<ReadResult> done);
   Status Write(uint64_t id, std::string key, std::optional<std::string> value);
   void Scan(uint64_t id, KeyRange range, size_t limit, Done<ScanResult> done);
@@ -133,9 +138,9 @@ class Coordinator final {
   // Releases one hold of `snapshot` (which must be held).
   void ReleaseSnapshot(Timestamp snapshot);
   // Reads `keys` at `snapshot` (one ShardRead per shard); `done` gets the
-  // results in the order of `keys`.
+  // results in the order of `keys`. `here_first`: see ReadHereFirst.
   void ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
-                Done<std::vector<ReadResult>> done);
+                Done<std::vector<ReadResult>> done, bool here_first = false);
   // Commits `writes` read at `start` (serializable: validating `read_keys`
   // and `read_ranges`) under a fresh transaction id; `done` gets the
   // commit timestamp, after commit wait. `blind`: nothing read, one shard
@@ -160,6 +165,8 @@ class Coordinator final {
   struct Txn;
   struct CommitInFlight;
   Txn* Find(uint64_t id);
+  // Peers::CallHereFirst, or Peers::Call.
+  void CallToRead(ShardId shard, PeerRequest request, bool here_first, PeerRpc::Callback done);
   TxnId NewTxnId(Timestamp* stamp);
   void CommitOnePhase(std::shared_ptr<CommitInFlight> commit);
   void CommitTwoPhase(std::shared_ptr<CommitInFlight> commit);

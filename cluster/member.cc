@@ -198,6 +198,17 @@ const ShardServer* Member::FindShardServer(ShardId shard) const {
   return it == other_shard_servers_.end() ? nullptr : it->second.get();
 }
 
+std::optional<Timestamp> Member::ResolvedHere() const {
+  std::optional<Timestamp> resolved;
+  for (const Shard& shard : map_.shards()) {
+    const ShardServer* server = FindShardServer(shard.id);
+    if (server == nullptr || shard.replicas.size() < 2) return std::nullopt;
+    const Timestamp frontier = server->WatchFrontier();
+    if (!resolved || frontier < *resolved) resolved = frontier;
+  }
+  return resolved;
+}
+
 std::optional<Timestamp> Member::LowWaterMark() const {
   return low_water_mark_.Mark(OldestSnapshot());
 }

@@ -128,6 +128,12 @@ class Member final {
   std::vector<ShardId> ShardsServed() const;
   // The server of `shard` here; nullptr if this node holds no replica of it.
   const ShardServer* FindShardServer(ShardId shard) const;
+  // The newest timestamp every shard's replica here has resolved
+  // (ShardServer::WatchFrontier): nothing at or below it can still commit
+  // on any shard, and each replica here serves a read at it at once, with
+  // no leader asked. nullopt unless this node holds a replica of every
+  // shard, each shard having several (a replicated cluster).
+  std::optional<Timestamp> ResolvedHere() const;
   const PeerRpc& rpc() const { return peers_.rpc(); }
   const Peers& peers() const { return peers_; }
   const ForwardedCalls& forwarded() const { return forwarded_; }

@@ -53,7 +53,7 @@ std::optional<PeerRpc::Copy> PeerRpc::CopyOf(uint64_t msg_id) const {
   const PendingCall& call = calls_.at(by_msg->second);
   const auto copy = static_cast<size_t>(
       std::find(call.msg_ids.begin(), call.msg_ids.end(), msg_id) - call.msg_ids.begin());
-  return Copy{&call.dests[copy % call.dests.size()], call.shard};
+  return Copy{&call.dests[copy % call.dests.size()], call.shard, call.dests.size() > 1};
 }
 
 PeerRpc::Clock::time_point PeerRpc::RunTimers(Clock::time_point now) {

@@ -48,11 +48,13 @@ class PeerRpc final {
   // Completes the call `reply` answers; false if it answers no live call
   // (a late copy, or not ours).
   bool OnReply(uint64_t in_reply_to, const PeerReply& reply);
-  // Where a live call's copy `msg_id` went: the node, and the shard the
-  // call is for (nullopt: none). nullopt if no live call sent it.
+  // Where a live call's copy `msg_id` went: the node, the shard the call
+  // is for (nullopt: none), and whether its copies could go to other nodes
+  // too (CallOptions::also_to). nullopt if no live call sent it.
   struct Copy {
     const std::string* dest;
     std::optional<ShardId> shard;
+    bool to_several = false;
   };
   std::optional<Copy> CopyOf(uint64_t msg_id) const;
   // Resends and gives up what is due; returns when to look again.

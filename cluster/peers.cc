@@ -30,6 +30,45 @@ void Peers::Call(ShardId shard, PeerRequest request, PeerRpc::Callback done) {
          kMaxRedirects, std::move(done));
 }
 
+bool Peers::HoldsReplica(ShardId shard) const {
+  if (shard >= map_->shards().size()) return false;
+  const std::vector<std::string>& replicas = map_->shards()[shard].replicas;
+  return replicas.size() > 1 &&
+         std::find(replicas.begin(), replicas.end(), self_) != replicas.end();
+}
+
+void Peers::CallHereFirst(ShardId shard, PeerRequest request, PeerRpc::Callback done) {
+  if (!HoldsReplica(shard)) return Call(shard, std::move(request), std::move(done));
+  const Timers::Clock::time_point now = timers_->now();
+  const Timers::Clock::time_point deadline = now + rpc_timeout_;
+  PeerRpc::CallOptions options;
+  options.give_up_after = rpc_timeout_;
+  // Sent here alone (no also_to): its answer says nothing of who leads the
+  // shard, so OnReply does not take this node for the leader.
+  PeerRequest again = request;
+  rpc_.Call(self_, shard, std::move(request), clock_->Last(), options, now,
+            [this, shard, deadline, again = std::move(again),
+             done = std::move(done)](const PeerReply* reply) mutable {
+              const auto* error = ReplyAs<PeerError>(reply);
+              // Answered here, or refused for what the read asks (compacted
+              // away, too large), which the leader would refuse alike.
+              if (reply != nullptr &&
+                  (error == nullptr || error->status.code() != StatusCode::kUnavailable)) {
+                ++reads_here_;
+                return done(reply);
+              }
+              // Refused for now (above what this replica closed: it names
+              // the leader, who closes more) or not answered: the leader's way.
+              ++reads_passed_on_;
+              if (timers_->now() >= deadline) return done(reply);
+              std::string node = error != nullptr && error->leader && IsPeer(*error->leader)
+                                     ? *error->leader
+                                     : NodeServing(shard);
+              CallAt(std::move(node), shard, std::move(again), deadline, kMaxRedirects,
+                     std::move(done));
+            });
+}
+
 void Peers::CallNode(const std::string& node, PeerRequest request, PeerRpc::Callback done) {
   PeerRpc::CallOptions options;
   options.give_up_after = rpc_timeout_;
@@ -102,7 +141,7 @@ bool Peers::OnReply(uint64_t in_reply_to, const PeerReply& reply) {
     // first target silent): the shard's next calls go there first, not to
     // a node that may be gone (one that does not lead names the leader).
     const std::optional<ShardId> shard = copy->shard;
-    if (shard && !std::holds_alternative<PeerError>(reply) &&
+    if (shard && copy->to_several && !std::holds_alternative<PeerError>(reply) &&
         map_->shards()[*shard].replicas.size() > 1 && NodeServing(*shard) != *copy->dest) {
       leaders_[*shard] = *copy->dest;
     }

@@ -48,6 +48,18 @@ class Peers final {
   // Calls the node serving `shard`; `done` gets its reply, or nullptr once
   // the call gave up.
   void Call(ShardId shard, PeerRequest request, PeerRpc::Callback done);
+  // A read this node's own replica of `shard` may serve (one at or below
+  // what the replica has closed): sent to it alone, and if it refuses
+  // (the read is above what it closed) or cannot answer, passed to the
+  // shard's leader as Call does, within the same timeout. A shard with no
+  // replica here: Call.
+  void CallHereFirst(ShardId shard, PeerRequest request, PeerRpc::Callback done);
+  // Whether this node holds a replica of `shard`, one of several.
+  bool HoldsReplica(ShardId shard) const;
+  // Reads this node's replicas served (CallHereFirst), and those they
+  // passed to a leader.
+  uint64_t reads_here() const { return reads_here_; }
+  uint64_t reads_passed_on() const { return reads_passed_on_; }
   // Calls node `node` itself, for no shard (it answers whatever it leads):
   // resent to it alone.
   void CallNode(const std::string& node, PeerRequest request, PeerRpc::Callback done);
@@ -100,6 +112,8 @@ class Peers final {
   std::map<ShardId, std::string> leaders_;
   uint64_t redirects_ = 0;
   uint64_t retries_ = 0;
+  uint64_t reads_here_ = 0;
+  uint64_t reads_passed_on_ = 0;
 };
 
 // The reply as a T; nullptr if the call gave up or the reply is of another

@@ -89,6 +89,9 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
     kv.forward_codec = replicated ? nullptr : &raw->codec_;
     kv.timers = &member.timers();
     kv.frontier = &member.resolved_frontier();
+    // Serializable Ranges read this member's own replicas (each shard's,
+    // with --replication-factor as large as the cluster).
+    if (replicated) kv.resolved_here = [&member] { return member.ResolvedHere(); };
     raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(), kv);
     // A key of the cluster's own (tag 0x00: no etcd key has it) on each
     // shard, for Probe.
@@ -237,6 +240,8 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
     stats.leaders_handed_home = runtime_->leaders_handed_home();
     stats.shard_call_retries = member.peers().retries();
     stats.shard_call_redirects = member.peers().redirects();
+    stats.reads_here = member.peers().reads_here();
+    stats.reads_passed_on = member.peers().reads_passed_on();
     answer->set_value(std::move(stats));
   });
   if (!posted || result.wait_for(wait) != std::future_status::ready) return std::nullopt;

@@ -146,6 +146,12 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
     One(out, "counter", "strata_cluster_shard_call_redirects_total",
         "Calls to a replicated shard sent on to the leader a replica named.",
         static_cast<double>(st.shard_call_redirects));
+    One(out, "counter", "strata_cluster_reads_here_total",
+        "Shard reads of serializable Ranges this member's own replicas served.",
+        static_cast<double>(st.reads_here));
+    One(out, "counter", "strata_cluster_reads_passed_to_leader_total",
+        "Shard reads this member's replicas passed to the leader (behind strata-min-revision).",
+        static_cast<double>(st.reads_passed_on));
   }
   One(out, "gauge", "strata_cluster_low_water_mark_lag_seconds",
       "How far the cluster's garbage-collection mark is behind the wall clock (0: not known).",

@@ -282,15 +282,23 @@ void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
   }
   // Without a revision: the newest snapshot that needs no commit wait.
   const Timestamp newest = coordinator_->ReadTimestamp();
+  // Serializable, on a member with every shard's replica: what they have
+  // resolved, or the client's min revision if later (never past `newest`,
+  // which every acknowledged write is at or below).
+  std::optional<Timestamp> here;
+  if (request.serializable && options_.resolved_here) here = options_.resolved_here();
+  const Timestamp current =
+      here ? std::min(newest, std::max(*here, AtRevision(request.min_revision))) : newest;
   auto begun = coordinator_->Begin(std::nullopt, /*read_only=*/true,
-                                   request.revision > 0 ? AtRevision(request.revision) : newest);
+                                   request.revision > 0 ? AtRevision(request.revision) : current);
   if (!begun.ok()) return done(ClusterError(begun.status()));
   const uint64_t id = begun->id;
+  if (here) (void)coordinator_->ReadHereFirst(id);
   // The answer's revision: the snapshot read, or for a read of the past the
   // newest snapshot (at or above the revision asked: every revision a
   // client holds is at or below it).
   const int64_t header =
-      std::max(static_cast<int64_t>(newest.value()), static_cast<int64_t>(begun->start.value()));
+      std::max(static_cast<int64_t>(current.value()), static_cast<int64_t>(begun->start.value()));
   // The answer waits for both the read and every shard's resolving of the
   // header (asked at once, in parallel with the read).
   struct Pending {
@@ -307,7 +315,8 @@ void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
         ShapeRange(request, std::move(scanned.value().kvs), scanned.value().count, header));
     coordinator_->AfterCommitWait(AtRevision(header), [resp, done] { done(*resp); });
   };
-  if (options_.frontier != nullptr) {
+  // A header at or below `here` every shard has resolved already.
+  if (options_.frontier != nullptr && !(here && AtRevision(header) <= *here)) {
     // A shard that cannot resolve it in time (a two-phase commit left
     // pending) is not waited for longer: the answer is still a
     // linearizable read of the range, complete for the range read.

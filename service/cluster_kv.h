@@ -20,6 +20,15 @@
 //    commit at or below S can appear anywhere: a watch from S + 1 misses
 //    nothing. With a revision, it reads the past at that timestamp and
 //    answers header.revision = S, made complete the same way.
+//  - A serializable Range (etcd's: it may be stale) on a member holding a
+//    replica of every shard reads them at R, the newest timestamp they
+//    have all resolved (ClusterKvOptions::resolved_here), without asking a
+//    leader: a little behind (a follower learns of the leader's writes as
+//    its group applies them, and of idle time from the leader's closes)
+//    and complete at R by itself. With strata-min-revision M (a revision a
+//    client saw: the header of its write), at max(R, M): a replica behind
+//    M passes the read to the shard's leader, so a client that passes the
+//    newest revision it saw reads its own writes from any member.
 // So revisions are hybrid-clock timestamps: unique and rising, not dense.
 //
 // Keys: an etcd key k is the engine key "\x01" + k (the cluster's string
@@ -95,6 +104,10 @@ struct ClusterKvOptions {
   // Where a Range's revision is made complete for the whole key space
   // (null: for the range read only). Must outlive the ClusterKv.
   cluster::ResolvedFrontier* frontier = nullptr;
+  // The newest timestamp this member's own replicas of every shard have
+  // resolved (cluster::Member::ResolvedHere), for serializable Ranges;
+  // null, or nullopt from it: they read from the shards' leaders.
+  std::function<std::optional<Timestamp>()> resolved_here;
 };
 
 class ClusterKv final {

@@ -135,6 +135,58 @@ TEST_F(PeersTest, AReplicaWithNoLeaderPassesTheCallToTheNextAfterAPause) {
   EXPECT_EQ(peers_.retries(), 1u);
 }
 
+TEST_F(PeersTest, AReadHereFirstGoesToThisNodesReplicaAndOnToTheLeaderIfItIsBehind) {
+  const ShardRead read{Timestamp(100), {"k"}, std::nullopt, 0};
+  // Served here: the shard's leader stays the one it was (n1, its
+  // leaseholder), however often this node's replica answers.
+  for (int i = 0; i < 2; ++i) {
+    std::optional<bool> ok;
+    peers_.CallHereFirst(
+        1, read, [&](const PeerReply* reply) { ok = ReplyAs<ShardReadReply>(reply) != nullptr; });
+    ASSERT_EQ(transport_.sent.back().dest, "n0");
+    EXPECT_EQ(transport_.sent.back().shard, ShardId{1});
+    Answer(ShardReadReply{});
+    EXPECT_EQ(ok, true);
+  }
+  EXPECT_EQ(peers_.reads_here(), 2u);
+  EXPECT_EQ(peers_.NodeServing(1), "n1") << "a follower's answer names no leader";
+
+  // Behind the snapshot here: it names the leader, where the read goes.
+  std::optional<bool> ok;
+  peers_.CallHereFirst(
+      1, read, [&](const PeerReply* reply) { ok = ReplyAs<ShardReadReply>(reply) != nullptr; });
+  Answer(NotLeader("n2"));
+  EXPECT_FALSE(ok.has_value());
+  ASSERT_EQ(transport_.sent.back().dest, "n2");
+  EXPECT_TRUE(std::holds_alternative<ShardRead>(transport_.sent.back().request));
+  Answer(ShardReadReply{});
+  EXPECT_EQ(ok, true);
+  EXPECT_EQ(peers_.reads_passed_on(), 1u);
+
+  // A refusal of what it asks ends it here: the leader would refuse alike.
+  std::optional<Status> failed;
+  const size_t sent = transport_.sent.size();
+  peers_.CallHereFirst(1, read,
+                       [&](const PeerReply* reply) { failed = CallFailure(reply, "gave up"); });
+  Answer(PeerError{Status::Compacted("compacted")});
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->code(), StatusCode::kCompacted);
+  EXPECT_EQ(transport_.sent.size(), sent + 1);
+}
+
+TEST(PeersReplicasTest, AReadHereFirstOfAShardWithNoReplicaHereGoesToItsNode) {
+  HybridLogicalClock clock;
+  Timers timers;
+  CapturingTransport transport;
+  const ShardMap map = *ShardMap::Replicated({"n0", "n1", "n2"}, 2);  // shard 1: n1, n2
+  Peers peers("n0", {"n0", "n1", "n2"}, &map, &clock, &transport, &timers, milliseconds(1000));
+  EXPECT_FALSE(peers.HoldsReplica(1));
+  EXPECT_TRUE(peers.HoldsReplica(0));
+  peers.CallHereFirst(1, ShardRead{Timestamp(1), {"k"}, std::nullopt, 0}, [](const PeerReply*) {});
+  ASSERT_EQ(transport.sent.size(), 1u);
+  EXPECT_EQ(transport.sent[0].dest, "n1");
+}
+
 // A shard with several replicas: a call its first target does not answer
 // is resent to the others in turn, and their answers count; the replica
 // that answered gets the shard's next calls first.

@@ -13,6 +13,10 @@ client and faults a process sees:
 - a member restarted with the other setting (replicated shards' Raft logs
   without --replication-factor, or keys of shards without replicas with
   it) refuses to start, saying why, instead of serving none of its keys;
+- etcd's serializable Range read from the member's own replicas: with the
+  two other members paused it still answers (what it had resolved), where
+  a linearizable one cannot; with the strata-min-revision metadata (the
+  header revision of a write) it sees that write on every member;
 - strata.v1 through strata-ctl: an interactive transaction over several
   shards commits at one revision, a key's history from any member;
 - a bank workload with Txn clients (some through etcd's Go client) while a
@@ -24,17 +28,21 @@ Mostly waiting out elections, so in the plain build only; the members'
 code runs under ASan in tests/server/cluster_runtime_test (three runtimes
 with replicated shards over real gRPC) and tests/replication."""
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 import unittest
 import urllib.error
 import urllib.request
 
+import grpc
 import xxhash
 
 from kill_under_load import KillUnderLoad
+from replicated_load import pb, rpc
 from servers import StrataCluster, etcdctl, strata_ctl_binary
 
 MEMBERS = 3
@@ -230,6 +238,53 @@ class ReplicatedShards(unittest.TestCase):
         self.assertIn("holds keys of a cluster whose shards are not replicated",
                       str(refused.exception))
         self.assertEqual(member.wait_exit(), 1)
+
+    def test_serializable_reads_are_served_by_the_members_own_replicas(self):
+        self.leading_member()  # every shard led
+        keys = keys_on_every_shard("s/", per_shard=1)
+        kv = [rpc.KVStub(grpc.insecure_channel(e)) for e in self.cluster.endpoints()]
+        token = 0
+        for i, key in enumerate(keys):
+            put = kv[i % MEMBERS].Put(pb.PutRequest(key=key.encode(), value=b"v"), timeout=10)
+            token = max(token, put.header.revision)
+        # Read-your-writes from any member, through its own replicas or (for
+        # a replica not there yet) the shard's leader.
+        for stub in kv:
+            for key in keys:
+                r = stub.Range(pb.RangeRequest(key=key.encode(), serializable=True), timeout=10,
+                               metadata=[("strata-min-revision", str(token))])
+                self.assertEqual([x.value for x in r.kvs], [b"v"], key)
+                self.assertGreaterEqual(r.header.revision, token)
+        with self.assertRaises(grpc.RpcError) as refused:
+            kv[0].Range(pb.RangeRequest(key=b"s/", serializable=True), timeout=10,
+                        metadata=[("strata-min-revision", "soon")])
+        self.assertEqual(refused.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
+        def here(port):
+            m = re.search(r"^strata_cluster_reads_here_total (\S+)$", metrics(port), re.M)
+            return float(m.group(1))
+        reader_port = self.cluster.metrics_ports[2]
+        served_before = here(reader_port)
+        span = pb.RangeRequest(key=b"s/", range_end=b"s0", serializable=True)
+
+        def resolved_every_put():
+            return len(kv[2].Range(span, timeout=10).kvs) == len(keys)
+        self.assertTrue(until(resolved_every_put, 5), "member 2's replicas never caught up")
+        # The other two paused: member 2 still answers a serializable Range
+        # from its own replicas, with no leader to ask.
+        paused = [self.cluster.members[i].proc for i in (0, 1)]
+        for p in paused:
+            os.kill(p.pid, signal.SIGSTOP)
+        try:
+            r = kv[2].Range(span, timeout=5)
+            self.assertEqual(sorted(x.key.decode() for x in r.kvs), sorted(keys))
+            with self.assertRaises(grpc.RpcError, msg="a linearizable read needs the leaders"):
+                kv[2].Range(pb.RangeRequest(key=b"s/", range_end=b"s0"), timeout=2)
+        finally:
+            for p in paused:
+                os.kill(p.pid, signal.SIGCONT)
+        # One shard read a shard, at least, for each serializable Range.
+        self.assertGreaterEqual(here(reader_port) - served_before, MEMBERS * 2)
 
     def test_strata_v1_over_replicated_shards(self):
         a, b, c = self.cluster.endpoints()

@@ -7,7 +7,8 @@
 // leads some shards cut off, the others elect new leaders, calls find
 // them (resends to other replicas, leader hints), transactions still
 // commit, and once the node is back every replica holds the same state.
-// Leases (service::ClusterLeases) are homed by the leader of their
+// A member's own replicas serve reads at what they resolved, even cut
+// off (follower reads). Leases (service::ClusterLeases) are homed by the leader of their
 // record's shard: one outlives its home's node cut off, and the old home
 // forgets it once back.
 #include <gtest/gtest.h>
@@ -179,17 +180,25 @@ class ReplicatedCluster {
   }
 
   std::vector<ReadResult> Read(int on, const std::vector<std::string>& keys) {
+    member(on).SetNow(Member::Clock::now());
+    Result<std::vector<ReadResult>> read =
+        ReadAt(on, keys, member(on).coordinator().FreshTimestamp(), /*here_first=*/false);
+    if (!read.ok()) {
+      ADD_FAILURE() << "read failed: " << read.status().message();
+      return {};
+    }
+    return *read;
+  }
+  // Reads `keys` at `at` from member `on` (Coordinator::ReadKeys).
+  Result<std::vector<ReadResult>> ReadAt(int on, const std::vector<std::string>& keys, Timestamp at,
+                                         bool here_first) {
     Member& m = member(on);
     m.SetNow(Member::Clock::now());
     std::optional<Result<std::vector<ReadResult>>> read;
-    m.coordinator().ReadKeys(keys, m.coordinator().FreshTimestamp(),
-                             [&](Result<std::vector<ReadResult>> r) { read.emplace(r); });
-    if (!RunUntil([&] { return read.has_value(); })) return {};
-    if (!read->ok()) {
-      ADD_FAILURE() << "read failed: " << read->status().message();
-      return {};
-    }
-    return **read;
+    m.coordinator().ReadKeys(
+        keys, at, [&](Result<std::vector<ReadResult>> r) { read.emplace(r); }, here_first);
+    if (!RunUntil([&] { return read.has_value(); })) return Status::Unavailable("no answer");
+    return *read;
   }
 
   // Every replica of every shard, as bytes: equal on every node.
@@ -239,7 +248,9 @@ class ReplicatedCluster {
 
   void Deliver(Message m) {
     Node& to = *nodes_[Index(m.to)];
-    if (to.cut || nodes_[Index(m.from)]->cut) return;
+    // A node's calls to itself cross no network: a cut-off node still
+    // reaches its own replicas.
+    if (m.from != m.to && (to.cut || nodes_[Index(m.from)]->cut)) return;
     if (auto* batch = std::get_if<raft::NodeBatch>(&m.body)) {
       to.host->Receive(*batch);
       return;
@@ -346,6 +357,70 @@ TEST(ReplicatedClusterTest, TransactionsOverReplicatedShardsCommitAndSurviveALea
       EXPECT_EQ(state->store().compaction_horizon(), second) << i << "/" << shard;
     }
   }
+}
+
+// Follower reads (Coordinator::ReadHereFirst, Member::ResolvedHere): a
+// read at what a member's replicas of every shard have resolved is served
+// by them, with no leader asked, even while the member is cut off; one
+// above it goes on to the leaders.
+TEST(ReplicatedClusterTest, AReadAtWhatTheReplicasHereResolvedIsServedThereEvenCutOff) {
+  ReplicatedCluster c;
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (ShardId shard = 0; shard < kNodes; ++shard) {
+      if (c.Leader(shard) < 0) return false;
+    }
+    return true;
+  })) << "no leader for every shard";
+  const std::vector<std::string> keys = cluster::KeysOnEveryShard(c.member(0).map());
+  Timestamp first;
+  ASSERT_TRUE(c.Commit(0, keys, "v1", &first));
+  const int reader = 1;
+  Member& m = c.member(reader);
+  const cluster::Peers& peers = m.peers();
+
+  // Fresher than its replicas: each shard's read passed to the leader
+  // (unless this member leads the shard), which closes and serves it.
+  const uint64_t passed_before = peers.reads_passed_on();
+  m.SetNow(Member::Clock::now());
+  Result<std::vector<ReadResult>> read =
+      c.ReadAt(reader, keys, m.coordinator().FreshTimestamp(), /*here_first=*/true);
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  for (const ReadResult& r : *read) EXPECT_EQ(r.value, "v1");
+  int led_elsewhere = 0;
+  for (ShardId shard = 0; shard < kNodes; ++shard) led_elsewhere += c.Leader(shard) != reader;
+  EXPECT_EQ(peers.reads_passed_on() - passed_before, static_cast<uint64_t>(led_elsewhere));
+
+  // Cut off once its replicas resolved the first commit; the others elect
+  // leaders among themselves and commit v2, which it cannot learn of.
+  ASSERT_TRUE(c.RunUntil([&] {
+    const std::optional<Timestamp> resolved = m.ResolvedHere();
+    return resolved && *resolved >= first;
+  })) << "the replicas here never resolved the commit";
+  c.Isolate(reader, true);
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (ShardId shard = 0; shard < kNodes; ++shard) {
+      const int leader = c.Leader(shard);
+      if (leader < 0 || leader == reader) return false;
+    }
+    return true;
+  })) << "no new leaders";
+  Timestamp second;
+  ASSERT_TRUE(c.Commit(0, keys, "v2", &second));
+  const std::optional<Timestamp> resolved = m.ResolvedHere();
+  ASSERT_TRUE(resolved.has_value());
+  EXPECT_GE(*resolved, first);
+  EXPECT_LT(*resolved, second);
+  const uint64_t here_before = peers.reads_here();
+  const uint64_t passed = peers.reads_passed_on();
+  read = c.ReadAt(reader, keys, *resolved, /*here_first=*/true);
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  for (const ReadResult& r : *read) {
+    EXPECT_EQ(r.value, "v1");
+    EXPECT_EQ(r.timestamp, first);
+  }
+  EXPECT_EQ(peers.reads_here() - here_before, static_cast<uint64_t>(kNodes)) << "one a shard";
+  EXPECT_EQ(peers.reads_passed_on(), passed);
+  c.Isolate(reader, false);
 }
 
 TEST(ReplicatedClusterTest, ALeaseOutlivesItsHomesNodeAndTheOldHomeForgetsIt) {
