@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   clang-14 libclang-rt-14-dev clang-format-14   # fuzzing (libFuzzer) and sanitizers
+  lld                                           # ... and their builds' linker
   libsimdjson-dev                               # JSON parsing
   libcli11-dev                                  # command-line flags
   libxxhash-dev                                 # key hashing
