@@ -114,6 +114,9 @@ class SimulatorRoutesNodeMessages(unittest.TestCase):
 
         try:
             sim.start_all()
+            # The client's 0.3 s count from its request: on a loaded machine
+            # a fake node's start alone can take longer.
+            self.assertTrue(sim.wait_ready(5.0), "fake nodes did not answer init")
             pool.clients[0].run(prog())
             while not pool.clients[0].done:
                 sim.step()
