@@ -331,10 +331,10 @@ void ClusterFront::LeaseLeases(Done<std::vector<int64_t>> done) {
 }
 
 void ClusterFront::TxnBegin(service::TxnIsolation isolation, int64_t read_revision,
-                            Done<service::TxnBegun> done) {
-  Run<service::TxnBegun>(
-      [this, isolation, read_revision](auto d) { d(txns_->Begin(isolation, read_revision, "")); },
-      std::move(done));
+                            service::FollowerRead follower, Done<service::TxnBegun> done) {
+  Run<service::TxnBegun>([this, isolation, read_revision, follower](
+                             auto d) { d(txns_->Begin(isolation, read_revision, "", follower)); },
+                         std::move(done));
 }
 
 void ClusterFront::TxnGet(uint64_t id, std::string key, Done<service::TxnRead> done) {

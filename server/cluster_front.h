@@ -130,7 +130,7 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
   // strata.v1's interactive transactions over the cluster
   // (service/cluster_txns.h); a transaction lives on this member.
   void TxnBegin(service::TxnIsolation isolation, int64_t read_revision,
-                Done<service::TxnBegun> done);
+                service::FollowerRead follower, Done<service::TxnBegun> done);
   void TxnGet(uint64_t id, std::string key, Done<service::TxnRead> done);
   void TxnRange(uint64_t id, service::KeySpan span, int64_t limit,
                 Done<service::RangeResponse> done);

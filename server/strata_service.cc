@@ -70,12 +70,13 @@ class StrataImpl final : public v1::Strata::CallbackService {
       resp->set_txn_id(b.id);
       resp->set_read_revision(b.read_revision);
     };
+    const service::FollowerRead follower{req->follower_read(), req->min_read_revision()};
     if (s_->cluster) {
       return Later<service::TxnBegun>("/strata.v1.Strata/Begin", fill, [&](auto done) {
-        s_->cluster->TxnBegin(isolation, req->read_revision(), done);
+        s_->cluster->TxnBegin(isolation, req->read_revision(), follower, done);
       });
     }
-    auto r = s_->txns->Begin(isolation, req->read_revision(), owner);
+    auto r = s_->txns->Begin(isolation, req->read_revision(), owner, follower);
     return Answer(s_->Reactor("/strata.v1.Strata/Begin"), r, fill);
   }
 

@@ -225,6 +225,14 @@ int64_t ClusterKv::current_revision() {
   return static_cast<int64_t>(coordinator_->FreshTimestamp().value());
 }
 
+std::optional<ClusterKv::ReplicaRead> ClusterKv::ReplicaReadAt(int64_t min_revision) {
+  if (!options_.resolved_here) return std::nullopt;
+  const std::optional<Timestamp> here = options_.resolved_here();
+  if (!here) return std::nullopt;
+  return ReplicaRead{
+      std::max(std::min(coordinator_->ReadTimestamp(), *here), AtRevision(min_revision)), *here};
+}
+
 void ClusterKv::ScanAll(uint64_t txn, KeySpan span, size_t keep, bool values, Done<Scanned> done) {
   auto range = EngineRange(span);
   if (!range) return done(Scanned{});
@@ -280,15 +288,13 @@ void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
   if (request.revision > 0 && request.revision < compact_revision_) {
     return done(etcd_errors::Compacted());
   }
-  // Without a revision: the newest snapshot that needs no commit wait.
-  const Timestamp newest = coordinator_->ReadTimestamp();
-  // Serializable, on a member with every shard's replica: what they have
-  // resolved, or the client's min revision if later (never past `newest`,
-  // which every acknowledged write is at or below).
-  std::optional<Timestamp> here;
-  if (request.serializable && options_.resolved_here) here = options_.resolved_here();
-  const Timestamp current =
-      here ? std::min(newest, std::max(*here, AtRevision(request.min_revision))) : newest;
+  if (request.serializable && request.min_revision > now) return done(etcd_errors::FutureRev());
+  // Without a revision: the newest snapshot that needs no commit wait, or
+  // for a serializable Range where replicas of every shard are here, what
+  // they resolved (at least the client's min revision).
+  const std::optional<ReplicaRead> here =
+      request.serializable ? ReplicaReadAt(request.min_revision) : std::nullopt;
+  const Timestamp current = here ? here->at : coordinator_->ReadTimestamp();
   auto begun = coordinator_->Begin(std::nullopt, /*read_only=*/true,
                                    request.revision > 0 ? AtRevision(request.revision) : current);
   if (!begun.ok()) return done(ClusterError(begun.status()));
@@ -316,7 +322,7 @@ void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
     coordinator_->AfterCommitWait(AtRevision(header), [resp, done] { done(*resp); });
   };
   // A header at or below `here` every shard has resolved already.
-  if (options_.frontier != nullptr && !(here && AtRevision(header) <= *here)) {
+  if (options_.frontier != nullptr && !(here && AtRevision(header) <= here->resolved)) {
     // A shard that cannot resolve it in time (a two-phase commit left
     // pending) is not waited for longer: the answer is still a
     // linearizable read of the range, complete for the range read.

@@ -137,6 +137,16 @@ class ClusterKv final {
 
   // A fresh timestamp: what header.revision says outside a request.
   int64_t current_revision();
+  // Where a read from this member's own replicas is (serializable Ranges,
+  // strata.v1's follower reads): `at` what they have all `resolved` (no
+  // later than the newest snapshot that needs no commit wait), or at
+  // `min_revision` (at most the current revision) if later; nullopt if this
+  // member holds no replica of every shard (ClusterKvOptions::resolved_here).
+  struct ReplicaRead {
+    Timestamp at;
+    Timestamp resolved;
+  };
+  std::optional<ReplicaRead> ReplicaReadAt(int64_t min_revision);
   int64_t compact_revision() const { return compact_revision_; }
 
   // --- for strata.v1's interactive transactions (service/cluster_txns.h),

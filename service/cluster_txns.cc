@@ -42,22 +42,38 @@ ClusterTxns::Txn* ClusterTxns::Find(uint64_t id) {
 }
 
 Reply<TxnBegun> ClusterTxns::Begin(TxnIsolation isolation, int64_t read_revision,
-                                   const std::string& owner) {
+                                   const std::string& owner, const FollowerRead& follower) {
   const auto now = Clock::now();
   ExpireIdle(now);
-  if (auto refused =
-          RefuseReadRevision(read_revision, kv_->current_revision(), kv_->compact_revision())) {
+  const int64_t current = kv_->current_revision();
+  if (auto refused = RefuseReadRevision(read_revision, current, kv_->compact_revision())) {
     return *refused;
   }
+  if (follower.enabled) {
+    if (auto refused = RefuseFollowerRead(read_revision, follower.min_read_revision, current)) {
+      return *refused;
+    }
+  }
   if (auto full = RefuseAnotherTxn(active_.size(), options_.max_active)) return *full;
-  const bool read_only = read_revision > 0;
+  const bool read_only = read_revision > 0 || follower.enabled;
   std::optional<Isolation> mode;
   if (!read_only) {
     mode = isolation == TxnIsolation::kSnapshot ? Isolation::kSnapshot : Isolation::kSerializable;
   }
-  auto begun = coordinator_->Begin(
-      mode, read_only, read_only ? std::optional(AtRevision(read_revision)) : std::nullopt);
+  // A follower read: at what the replicas here resolved (or the newest
+  // snapshot where this member holds none of every shard).
+  std::optional<Timestamp> at;
+  std::optional<ClusterKv::ReplicaRead> replicas;
+  if (read_revision > 0) {
+    at = AtRevision(read_revision);
+  } else if (follower.enabled) {
+    replicas = kv_->ReplicaReadAt(follower.min_read_revision);
+    at = replicas ? replicas->at
+                  : std::max(coordinator_->ReadTimestamp(), AtRevision(follower.min_read_revision));
+  }
+  auto begun = coordinator_->Begin(mode, read_only, at);
   if (!begun.ok()) return ClusterError(begun.status());
+  if (replicas) (void)coordinator_->ReadHereFirst(begun->id);
   Txn txn;
   txn.id = begun->id;
   txn.snapshot = RevisionOf(begun->start);

@@ -44,7 +44,9 @@ class ClusterTxns final {
   ClusterTxns(cluster::Coordinator* coordinator, ClusterKv* kv, InteractiveTxnOptions options = {});
   ~ClusterTxns();
 
-  Reply<TxnBegun> Begin(TxnIsolation isolation, int64_t read_revision, const std::string& owner);
+  // A follower read reads this member's own replicas (ClusterKv::ReplicaReadAt).
+  Reply<TxnBegun> Begin(TxnIsolation isolation, int64_t read_revision, const std::string& owner,
+                        const FollowerRead& follower = {});
   Reply<Empty> CheckOwner(uint64_t id, const std::string& owner);
   void Get(uint64_t id, const std::string& key, Done<TxnRead> done);
   void Range(uint64_t id, const KeySpan& span, int64_t limit, Done<RangeResponse> done);

@@ -27,7 +27,8 @@ ServiceError NoSuchTxn(uint64_t id) {
 
 ServiceError ReadOnly() {
   return {ErrorCode::kFailedPrecondition,
-          "strata: the transaction reads a past revision, so it cannot write"};
+          "strata: the transaction is read-only (a past revision or a follower read): it cannot "
+          "write"};
 }
 
 ServiceError TooMany(const char* what, size_t limit) {
@@ -44,6 +45,21 @@ std::optional<ServiceError> RefuseReadRevision(int64_t read_revision, int64_t cu
                                                int64_t compacted) {
   if (read_revision > current) return etcd_errors::FutureRev();
   if (read_revision > 0 && read_revision < compacted) return etcd_errors::Compacted();
+  return std::nullopt;
+}
+
+std::optional<ServiceError> RefuseFollowerRead(int64_t read_revision, int64_t min_read_revision,
+                                               int64_t current) {
+  if (read_revision != 0) {
+    return ServiceError{ErrorCode::kInvalidArgument,
+                        "strata: a follower read reads at what the member's replicas have "
+                        "resolved: give min_read_revision, not read_revision"};
+  }
+  if (min_read_revision < 0) {
+    return ServiceError{ErrorCode::kInvalidArgument,
+                        "strata: min_read_revision must be a revision (0 or more)"};
+  }
+  if (min_read_revision > current) return etcd_errors::FutureRev();
   return std::nullopt;
 }
 
@@ -140,16 +156,21 @@ void InteractiveTxns::ExpireIdleLocked(Clock::time_point now) {
 }
 
 Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revision,
-                                       const std::string& owner) {
+                                       const std::string& owner, const FollowerRead& follower) {
   const int64_t current = kv_->current_revision();
   if (auto refused = RefuseReadRevision(read_revision, current, kv_->compact_revision())) {
     return *refused;
+  }
+  if (follower.enabled) {
+    if (auto refused = RefuseFollowerRead(read_revision, follower.min_read_revision, current)) {
+      return *refused;
+    }
   }
   const int64_t snapshot = read_revision > 0 ? read_revision : current;
   auto txn = std::make_shared<Txn>();
   txn->isolation = isolation;
   txn->owner = owner;
-  txn->read_only = read_revision > 0;
+  txn->read_only = read_revision > 0 || follower.enabled;
   txn->snapshot = snapshot;
   {
     MutexLock init(txn->mu);  // not shared yet: uncontended, but says what guards it

@@ -51,6 +51,17 @@ struct TxnBegun {
   int64_t read_revision = 0;
 };
 
+// strata.v1's follower reads (BeginRequest.follower_read): a read-only
+// transaction from the member's own replicas, where a sharded cluster
+// keeps one of every shard on it, at the newest revision they have all
+// resolved and at least at `min_read_revision` (a revision the client saw:
+// a commit's, or another transaction's read revision). Elsewhere (one node,
+// a cluster without such replicas) at the current revision.
+struct FollowerRead {
+  bool enabled = false;
+  int64_t min_read_revision = 0;
+};
+
 struct TxnRead {
   std::optional<KeyValue> kv;  // nullopt: no such key at the snapshot
   bool own_write = false;      // the transaction's own write (mod_revision 0)
@@ -86,6 +97,11 @@ ServiceError NotOwner(uint64_t id);
 // > 0 a past one, read-only): FutureRev or Compacted, as etcd's Range.
 std::optional<ServiceError> RefuseReadRevision(int64_t read_revision, int64_t current,
                                                int64_t compacted);
+// Why a follower read may not begin: with a read revision too (InvalidArgument:
+// it reads at what the replicas resolved), or a min_read_revision below 0
+// (InvalidArgument) or ahead of the current revision (FutureRev).
+std::optional<ServiceError> RefuseFollowerRead(int64_t read_revision, int64_t min_read_revision,
+                                               int64_t current);
 // ResourceExhausted once `open` transactions reach the bound.
 std::optional<ServiceError> RefuseAnotherTxn(size_t open, size_t max_open);
 // A read of the transaction's own write (mod_revision 0; nullopt: deleted).
@@ -116,8 +132,11 @@ class InteractiveTxns final {
   // read_revision 0: the current revision, read-write; > 0: read-only at
   // that past revision (FutureRev / Compacted as etcd's Range).
   // `owner`: the user who begins it, when users are checked (CheckOwner).
+  // A follower read is read-only at the current revision (one node is
+  // every replica); refused with a read revision, or a min_read_revision
+  // ahead of the current one (FutureRev).
   Reply<TxnBegun> Begin(TxnIsolation isolation, int64_t read_revision,
-                        const std::string& owner = "");
+                        const std::string& owner = "", const FollowerRead& follower = {});
   // With authentication on, a transaction is its owner's alone: another
   // user's call on its id is refused (PermissionDenied) before it runs.
   Reply<Empty> CheckOwner(uint64_t id, const std::string& owner);

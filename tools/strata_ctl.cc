@@ -320,7 +320,9 @@ int Stats(const Endpoint& endpoint, Format format) {
 
 // An interactive transaction: commands on stdin, one a line, answers on
 // stdout. Ends at `commit` or `abort`; end of input without either aborts.
-int TxnShell(const Endpoint& endpoint, const std::string& isolation, int64_t rev) {
+// `follower`: a follower read, at least at `min_rev` (BeginRequest).
+int TxnShell(const Endpoint& endpoint, const std::string& isolation, int64_t rev, bool follower,
+             int64_t min_rev) {
   auto stub = v1::Strata::NewStub(Connect(endpoint));
   uint64_t id = 0;
   {
@@ -328,6 +330,8 @@ int TxnShell(const Endpoint& endpoint, const std::string& isolation, int64_t rev
     v1::BeginRequest req;
     req.set_isolation(isolation == "snapshot" ? v1::SNAPSHOT : v1::SERIALIZABLE);
     req.set_read_revision(rev);
+    req.set_follower_read(follower);
+    req.set_min_read_revision(min_rev);
     v1::BeginResponse resp;
     if (auto s = stub->Begin(&ctx, req, &resp); !s.ok()) {
       std::cerr << Error(s) << "\n";
@@ -755,7 +759,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   std::string key, prefix, isolation = "serializable";
-  int64_t from = 0, to = 0, limit = 0, rev = 0, since = 0;
+  int64_t from = 0, to = 0, limit = 0, rev = 0, since = 0, min_rev = 0;
+  bool follower_read = false;
   auto* history = app.add_subcommand("history", "every stored version of KEY (deletes too)");
   history->add_option("key", key)->required();
   history->add_option("--from", from, "from this revision (default: the oldest kept)");
@@ -774,6 +779,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"serializable", "snapshot"}))
       ->capture_default_str();
   txn->add_option("--rev", rev, "read this past revision (read-only)");
+  auto* follower_flag = txn->add_flag(
+      "--follower-read", follower_read,
+      "read-only, from the member's own replicas of every shard, at what they resolved");
+  txn->add_option("--min-rev", min_rev,
+                  "with --follower-read: at least this revision (the newest one you saw)")
+      ->needs(follower_flag);
+  follower_flag->excludes("--rev");
   auto* stats =
       app.add_subcommand("stats", "the store, the log, and what holds garbage collection back");
 
@@ -813,7 +825,7 @@ int main(int argc, char** argv) {
   if (history->parsed()) return History(endpoint, key, from, to, limit, format);
   if (get->parsed()) return Get(endpoint, key, rev, format);
   if (changes->parsed()) return Changes(endpoint, since, prefix, limit, format);
-  if (txn->parsed()) return TxnShell(endpoint, isolation, rev);
+  if (txn->parsed()) return TxnShell(endpoint, isolation, rev, follower_read, min_rev);
   if (stats->parsed()) return Stats(endpoint, format);
   if (health->parsed()) return EndpointHealth(endpoint, format);
   if (status->parsed()) return EndpointStatus(endpoint, format);

@@ -13,10 +13,11 @@ client and faults a process sees:
 - a member restarted with the other setting (replicated shards' Raft logs
   without --replication-factor, or keys of shards without replicas with
   it) refuses to start, saying why, instead of serving none of its keys;
-- etcd's serializable Range read from the member's own replicas: with the
-  two other members paused it still answers (what it had resolved), where
-  a linearizable one cannot; with the strata-min-revision metadata (the
-  header revision of a write) it sees that write on every member;
+- etcd's serializable Range and strata.v1's follower reads (strata-ctl
+  txn --follower-read) read the member's own replicas: with the two other
+  members paused they still answer (what it had resolved), where a
+  linearizable Range cannot; with the strata-min-revision metadata or
+  --min-rev (the revision of a write) they see that write on every member;
 - strata.v1 through strata-ctl: an interactive transaction over several
   shards commits at one revision, a key's history from any member;
 - a bank workload with Txn clients (some through etcd's Go client) while a
@@ -270,14 +271,33 @@ class ReplicatedShards(unittest.TestCase):
         def resolved_every_put():
             return len(kv[2].Range(span, timeout=10).kvs) == len(keys)
         self.assertTrue(until(resolved_every_put, 5), "member 2's replicas never caught up")
+        endpoints = self.cluster.endpoints()
+
+        def follower_txn(endpoint, *flags):
+            p = subprocess.run([strata_ctl_binary(), "--endpoints", endpoint, "txn",
+                                "--follower-read"] + list(flags),
+                               input="range s/ s0\nput s/x y\ncommit\n", capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
+            return p.stdout.splitlines()
+        # strata.v1: a follower read with the token reads the writes, from
+        # any member; it is read-only.
+        for endpoint in endpoints:
+            out = follower_txn(endpoint, "--min-rev", str(token))
+            self.assertTrue(out[0].startswith("begun "), out)
+            self.assertGreaterEqual(int(out[0].split()[-1].rstrip(")")), token, out)
+            self.assertEqual(out[1:1 + 2 * len(keys):2], sorted(keys), out)
+            self.assertIn("read-only", out[1 + 2 * len(keys)], out)
         # The other two paused: member 2 still answers a serializable Range
-        # from its own replicas, with no leader to ask.
+        # and a follower read from its own replicas, with no leader to ask.
         paused = [self.cluster.members[i].proc for i in (0, 1)]
         for p in paused:
             os.kill(p.pid, signal.SIGSTOP)
         try:
             r = kv[2].Range(span, timeout=5)
             self.assertEqual(sorted(x.key.decode() for x in r.kvs), sorted(keys))
+            out = follower_txn(endpoints[2])
+            self.assertEqual(out[1:1 + 2 * len(keys):2], sorted(keys), out)
             with self.assertRaises(grpc.RpcError, msg="a linearizable read needs the leaders"):
                 kv[2].Range(pb.RangeRequest(key=b"s/", range_end=b"s0"), timeout=2)
         finally:

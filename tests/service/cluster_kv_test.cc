@@ -542,6 +542,23 @@ TEST(ClusterTxnsTest, APastRevisionIsReadOnlyAndUnknownIdsAreRefused) {
   EXPECT_EQ(stats.oldest_txn_id, open);
 }
 
+// Without replicas of every shard here (this cluster has none), a follower
+// read reads the newest snapshot, like any read, read-only; it sees a
+// write acknowledged before it began.
+TEST(ClusterTxnsTest, AFollowerReadWithoutReplicasHereReadsTheNewestSnapshot) {
+  InteractiveOnThree t;
+  const int64_t written = t.c.Put(1, "f", "1").value().header.revision;
+  auto begun = t.txns_.Begin(TxnIsolation::kSerializable, 0, "", FollowerRead{true, written});
+  ASSERT_TRUE(begun.ok()) << begun.error().message;
+  EXPECT_GE(begun.value().read_revision, written);
+  EXPECT_EQ(t.Get(begun.value().id, "f").value().kv->value, "1");
+  EXPECT_EQ(t.txns_.Put(begun.value().id, "f", "2").error().code, ErrorCode::kFailedPrecondition);
+  auto ahead = t.txns_.Begin(TxnIsolation::kSerializable, 0, "",
+                             FollowerRead{true, t.c.kv(0).current_revision() + 1000000000});
+  ASSERT_FALSE(ahead.ok());
+  EXPECT_EQ(ahead.error().code, ErrorCode::kOutOfRange);
+}
+
 // --- the property: a cluster answers as one node does ----------------------
 
 // Renders a reply with each revision as its position among the writes so

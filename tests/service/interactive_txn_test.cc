@@ -74,6 +74,30 @@ TEST(InteractiveTxnTest, ATransactionIsItsOwnersAlone) {
   EXPECT_EQ(w.txns.CheckOwner(t + 1, "alice").error().code, ErrorCode::kNotFound);
 }
 
+// One node is every replica: a follower read reads the current revision,
+// read-only; a min_read_revision ahead of it, a negative one, or one with
+// a read revision too is refused.
+TEST(InteractiveTxnTest, AFollowerReadOnOneNodeReadsTheCurrentRevisionReadOnly) {
+  TxnWorld w;
+  ASSERT_TRUE(w.kv.Put("a", "1").ok());
+  ASSERT_TRUE(w.kv.Put("a", "2").ok());
+  auto begun = w.txns.Begin(TxnIsolation::kSerializable, 0, "", FollowerRead{true, 2});
+  ASSERT_TRUE(begun.ok()) << begun.error().message;
+  EXPECT_EQ(begun.value().read_revision, 3);
+  EXPECT_EQ(w.Read(begun.value().id, "a"), "2");
+  EXPECT_EQ(w.txns.Put(begun.value().id, "a", "3").error().code, ErrorCode::kFailedPrecondition);
+
+  auto ahead = w.txns.Begin(TxnIsolation::kSerializable, 0, "", FollowerRead{true, 4});
+  ASSERT_FALSE(ahead.ok());
+  EXPECT_EQ(ahead.error().message, "etcdserver: mvcc: required revision is a future revision");
+  auto negative = w.txns.Begin(TxnIsolation::kSerializable, 0, "", FollowerRead{true, -1});
+  ASSERT_FALSE(negative.ok());
+  EXPECT_EQ(negative.error().code, ErrorCode::kInvalidArgument);
+  auto both = w.txns.Begin(TxnIsolation::kSerializable, 2, "", FollowerRead{true, 0});
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST(InteractiveTxnTest, FirstCommitterWinsUnderSnapshotIsolation) {
   TxnWorld w;
   ASSERT_TRUE(w.kv.Put("x", "0").ok());
