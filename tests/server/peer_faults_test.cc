@@ -232,6 +232,11 @@ TEST_F(FaultyLinkTest, ARaftBatchToAPeerThatRestartedGoesOutOnTheNextStream) {
   ASSERT_TRUE(a_->Send("b", Prepare(1)));
   ASSERT_EQ(Arrived(1).size(), 1u);
   RestartB();
+  // Idle a moment, as such a stream is: its transport hears of the restart
+  // on gRPC's own threads. A write at once can win that race under load
+  // (seen in the ASan stage) and be taken into the dead stream's buffers,
+  // where it is lost; the link learns of the loss only on a later write.
+  std::this_thread::sleep_for(milliseconds(500));
   peerpb::Message raft;
   raft.set_msg_id(2);
   raft.set_raft_batch("a pre-vote");
