@@ -132,6 +132,17 @@ class ReplicatedCluster {
     return -1;
   }
 
+  // Runs until every shard has a leader, none of them node `not_on`.
+  bool RunUntilEveryShardIsLed(int not_on = -1) {
+    return RunUntil([&] {
+      for (ShardId shard = 0; shard < kNodes; ++shard) {
+        const int leader = Leader(shard);
+        if (leader < 0 || leader == not_on) return false;
+      }
+      return true;
+    });
+  }
+
   // Delivers, ticks and runs timers until `done()`; false after `limit`.
   bool RunUntil(const std::function<bool()>& done, milliseconds limit = milliseconds(15000)) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -279,12 +290,7 @@ class ReplicatedCluster {
 
 TEST(ReplicatedClusterTest, TransactionsOverReplicatedShardsCommitAndSurviveALeadersNode) {
   ReplicatedCluster c;
-  ASSERT_TRUE(c.RunUntil([&] {
-    for (ShardId shard = 0; shard < kNodes; ++shard) {
-      if (c.Leader(shard) < 0) return false;
-    }
-    return true;
-  })) << "no leader for every shard";
+  ASSERT_TRUE(c.RunUntilEveryShardIsLed()) << "no leader for every shard";
   const std::vector<std::string> keys = cluster::KeysOnEveryShard(c.member(0).map());
 
   Timestamp first;
@@ -303,13 +309,7 @@ TEST(ReplicatedClusterTest, TransactionsOverReplicatedShardsCommitAndSurviveALea
   ASSERT_GE(gone, 0);
   c.Isolate(gone, true);
   const int survivor = (gone + 1) % kNodes;
-  ASSERT_TRUE(c.RunUntil([&] {
-    for (ShardId shard = 0; shard < kNodes; ++shard) {
-      const int leader = c.Leader(shard);
-      if (leader < 0 || leader == gone) return false;
-    }
-    return true;
-  })) << "no new leaders";
+  ASSERT_TRUE(c.RunUntilEveryShardIsLed(gone)) << "no new leaders";
   const uint64_t resends_before = c.member(survivor).rpc().resends();
   Timestamp second;
   ASSERT_TRUE(c.Commit(survivor, keys, "v2", &second));
@@ -365,12 +365,7 @@ TEST(ReplicatedClusterTest, TransactionsOverReplicatedShardsCommitAndSurviveALea
 // above it goes on to the leaders.
 TEST(ReplicatedClusterTest, AReadAtWhatTheReplicasHereResolvedIsServedThereEvenCutOff) {
   ReplicatedCluster c;
-  ASSERT_TRUE(c.RunUntil([&] {
-    for (ShardId shard = 0; shard < kNodes; ++shard) {
-      if (c.Leader(shard) < 0) return false;
-    }
-    return true;
-  })) << "no leader for every shard";
+  ASSERT_TRUE(c.RunUntilEveryShardIsLed()) << "no leader for every shard";
   const std::vector<std::string> keys = cluster::KeysOnEveryShard(c.member(0).map());
   Timestamp first;
   ASSERT_TRUE(c.Commit(0, keys, "v1", &first));
@@ -397,13 +392,7 @@ TEST(ReplicatedClusterTest, AReadAtWhatTheReplicasHereResolvedIsServedThereEvenC
     return resolved && *resolved >= first;
   })) << "the replicas here never resolved the commit";
   c.Isolate(reader, true);
-  ASSERT_TRUE(c.RunUntil([&] {
-    for (ShardId shard = 0; shard < kNodes; ++shard) {
-      const int leader = c.Leader(shard);
-      if (leader < 0 || leader == reader) return false;
-    }
-    return true;
-  })) << "no new leaders";
+  ASSERT_TRUE(c.RunUntilEveryShardIsLed(reader)) << "no new leaders";
   Timestamp second;
   ASSERT_TRUE(c.Commit(0, keys, "v2", &second));
   const std::optional<Timestamp> resolved = m.ResolvedHere();
@@ -425,13 +414,7 @@ TEST(ReplicatedClusterTest, AReadAtWhatTheReplicasHereResolvedIsServedThereEvenC
 
 TEST(ReplicatedClusterTest, ALeaseOutlivesItsHomesNodeAndTheOldHomeForgetsIt) {
   ReplicatedCluster c;
-  auto all_led = [&] {
-    for (ShardId shard = 0; shard < kNodes; ++shard) {
-      if (c.Leader(shard) < 0) return false;
-    }
-    return true;
-  };
-  ASSERT_TRUE(c.RunUntil(all_led)) << "no leader for every shard";
+  ASSERT_TRUE(c.RunUntilEveryShardIsLed()) << "no leader for every shard";
   service::ClusterLeasesOptions options;
   options.expiry_check = milliseconds(20);
   options.discover_interval = milliseconds(50);
