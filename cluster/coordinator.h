@@ -156,6 +156,8 @@ class Coordinator final {
   // answer showing it waits for it like the commit that wrote it.
   static Timestamp NewestSeen(const std::vector<ReadResult>& reads);
 
+  // Below it a read-only transaction may not begin (Begin: kCompacted).
+  Timestamp CompactionHorizon() const { return store_->compaction_horizon(); }
   // The oldest snapshot held here (open transactions, one-shot requests).
   std::optional<Timestamp> OldestSnapshot() const;
   const CoordinatorOptions& options() const { return options_; }

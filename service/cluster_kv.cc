@@ -228,7 +228,9 @@ int64_t ClusterKv::current_revision() {
 std::optional<ClusterKv::ReplicaRead> ClusterKv::ReplicaReadAt(int64_t min_revision) {
   if (!options_.resolved_here) return std::nullopt;
   const std::optional<Timestamp> here = options_.resolved_here();
-  if (!here) return std::nullopt;
+  // Replicas far behind (a member catching up) may be below what this
+  // member has collected: the leaders' way then.
+  if (!here || *here < coordinator_->CompactionHorizon()) return std::nullopt;
   return ReplicaRead{
       std::max(std::min(coordinator_->ReadTimestamp(), *here), AtRevision(min_revision)), *here};
 }

@@ -141,7 +141,8 @@ class ClusterKv final {
   // strata.v1's follower reads): `at` what they have all `resolved` (no
   // later than the newest snapshot that needs no commit wait), or at
   // `min_revision` (at most the current revision) if later; nullopt if this
-  // member holds no replica of every shard (ClusterKvOptions::resolved_here).
+  // member holds no replica of every shard (ClusterKvOptions::resolved_here)
+  // or they are behind what it has collected.
   struct ReplicaRead {
     Timestamp at;
     Timestamp resolved;
