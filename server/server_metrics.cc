@@ -147,7 +147,7 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
         "Calls to a replicated shard sent on to the leader a replica named.",
         static_cast<double>(st.shard_call_redirects));
     One(out, "counter", "strata_cluster_reads_here_total",
-        "Shard reads of serializable Ranges this member's own replicas served.",
+        "Shard reads of serializable Ranges and follower reads this member's replicas served.",
         static_cast<double>(st.reads_here));
     One(out, "counter", "strata_cluster_reads_passed_to_leader_total",
         "Shard reads this member's replicas passed to the leader (behind strata-min-revision).",
