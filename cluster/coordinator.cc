@@ -13,6 +13,12 @@ struct Coordinator::Txn {
   Isolation isolation = Isolation::kSerializable;
   bool read_only = false;
   bool reads_here_first = false;  // ReadHereFirst
+  // StartAtShardClocks: on, and each shard's start once a read there came
+  // back (the oldest timestamp it served this transaction's reads at).
+  bool starts_at_shards = false;
+  bool at_leaders = false;  // not this node's replicas
+  std::map<ShardId, Timestamp> shard_starts;
+  bool has_read = false;  // a read was sent for it
   Writes writes;
   size_t write_bytes = 0;           // of keys and values in `writes`
   std::set<std::string> read_keys;  // serializable only
@@ -174,6 +180,23 @@ Status Coordinator::ReadHereFirst(uint64_t id) {
   return Status::Ok();
 }
 
+Status Coordinator::StartAtShardClocks(uint64_t id, bool at_leaders) {
+  Txn* txn = Find(id);
+  if (txn == nullptr) return TxnNotFound(id);
+  if (!txn->validates_reads()) {
+    return Status::InvalidArgument("transaction " + std::to_string(id) +
+                                   " does not validate its reads: it reads at its start");
+  }
+  if (txn->has_read) {
+    return Status::InvalidArgument("transaction " + std::to_string(id) +
+                                   " has read already: it reads at its start");
+  }
+  txn->starts_at_shards = true;
+  txn->at_leaders = at_leaders;
+  remember_commits_ = true;
+  return Status::Ok();
+}
+
 void Coordinator::CallToRead(ShardId shard, PeerRequest request, bool here_first,
                              PeerRpc::Callback done) {
   if (here_first) return peers_->CallHereFirst(shard, std::move(request), std::move(done));
@@ -190,6 +213,8 @@ void Coordinator::Get(uint64_t id, std::string key, Done<ReadResult> done) {
     if (own->second) result.value = *own->second;
     return done(std::move(result));
   }
+  txn->has_read = true;
+  if (txn->starts_at_shards) return GetAtShardClock(*txn, std::move(key), std::move(done));
   ReadKeys(
       {key}, txn->start,
       [this, id, key, done = std::move(done)](Result<std::vector<ReadResult>> reads) {
@@ -205,6 +230,42 @@ void Coordinator::Get(uint64_t id, std::string key, Done<ReadResult> done) {
                         [done, result = std::move(result)]() mutable { done(std::move(result)); });
       },
       txn->reads_here_first);
+}
+
+void Coordinator::GetAtShardClock(Txn& txn, std::string key, Done<ReadResult> done) {
+  if (Status room = txn.ReadRoom(); !room.ok()) return done(room);
+  const ShardId shard = peers_->map().ShardFor(key).id;
+  ShardRead read{txn.start, {key}, std::nullopt, 0};
+  // A shard read before is read where it was: its start stays put.
+  auto known = txn.shard_starts.find(shard);
+  if (known != txn.shard_starts.end()) {
+    read.snapshot = known->second;
+  } else {
+    read.at_closed = true;
+    // The floor a replica must have closed to serve it.
+    read.snapshot = txn.at_leaders ? Timestamp::Max() : FloorOf(key);
+  }
+  const uint64_t id = txn.id.stamp;
+  CallToRead(
+      shard, std::move(read), /*here_first=*/!txn.at_leaders,
+      [this, id, shard, key = std::move(key), done = std::move(done)](const PeerReply* reply) {
+        const auto* answer = ReplyAs<ShardReadReply>(reply);
+        if (answer == nullptr || answer->reads.size() != 1) {
+          return done(answer != nullptr ? Status::IoError("a shard's read reply was unreadable")
+                                        : CallFailure(reply,
+                                                      "the shard holding a key did not answer the "
+                                                      "read in time"));
+        }
+        Txn* open = Find(id);
+        if (open == nullptr) return done(TxnNotFound(id));
+        // Two first reads of one shard may come back at different
+        // times: checked from the older, both are.
+        auto [it, first] = open->shard_starts.try_emplace(shard, answer->snapshot);
+        if (!first) it->second = std::min(it->second, answer->snapshot);
+        open->read_keys.insert(key);
+        AfterCommitWait(NewestSeen(answer->reads),
+                        [done, result = answer->reads[0]]() mutable { done(std::move(result)); });
+      });
 }
 
 Status Coordinator::Write(uint64_t id, std::string key, std::optional<std::string> value) {
@@ -235,6 +296,11 @@ Status Coordinator::Write(uint64_t id, std::string key, std::optional<std::strin
 void Coordinator::Scan(uint64_t id, KeyRange range, size_t limit, Done<ScanResult> done) {
   Txn* txn = Find(id);
   if (txn == nullptr) return done(TxnNotFound(id));
+  if (txn->starts_at_shards) {
+    return done(Status::InvalidArgument("transaction " + std::to_string(id) +
+                                        " reads at its shards' clocks: it reads keys only"));
+  }
+  txn->has_read = true;
   struct Gather {
     size_t waiting = 0;
     std::optional<Status> error;
@@ -312,17 +378,19 @@ void Coordinator::Commit(uint64_t id, Done<Timestamp> done) {
   std::unique_ptr<Txn> txn = std::move(it->second);
   txns_.erase(it);
   const Timestamp start = txn->start;
-  CommitWrites(start, txn->isolation, std::move(txn->writes), std::move(txn->read_keys),
-               std::move(txn->read_ranges), /*blind=*/false,
-               [this, start, id, done = std::move(done)](Result<Timestamp> committed) {
-                 ReleaseSnapshot(start);
-                 if (!committed.ok() && committed.status().code() == StatusCode::kConflict) {
-                   return done(Status(StatusCode::kConflict,
-                                      "transaction " + std::to_string(id) +
-                                          " aborted: " + committed.status().message()));
-                 }
-                 done(std::move(committed));
-               });
+  CommitWrites(
+      start, txn->isolation, std::move(txn->writes), std::move(txn->read_keys),
+      std::move(txn->read_ranges), /*blind=*/false,
+      [this, start, id, done = std::move(done)](Result<Timestamp> committed) {
+        ReleaseSnapshot(start);
+        if (!committed.ok() && committed.status().code() == StatusCode::kConflict) {
+          return done(Status(
+              StatusCode::kConflict,
+              "transaction " + std::to_string(id) + " aborted: " + committed.status().message()));
+        }
+        done(std::move(committed));
+      },
+      std::move(txn->shard_starts));
 }
 
 Status Coordinator::Abort(uint64_t id) {
@@ -391,9 +459,31 @@ void Coordinator::ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
 
 // --- commit --------------------------------------------------------------------
 
+void Coordinator::RememberCommit(const CommitInFlight& commit, Timestamp commit_timestamp) {
+  if (!remember_commits_) return;
+  for (const auto& [shard, part] : commit.parts) {
+    for (const BatchWrite& w : part.writes) {
+      recent_commits_[w.key] = commit_timestamp;
+      recent_order_.emplace_back(w.key, commit_timestamp);
+    }
+  }
+  while (recent_order_.size() > kRecentCommits) {
+    auto& [key, at] = recent_order_.front();
+    auto it = recent_commits_.find(key);
+    if (it != recent_commits_.end() && it->second == at) recent_commits_.erase(it);
+    recent_order_.pop_front();
+  }
+}
+
+Timestamp Coordinator::FloorOf(const std::string& key) const {
+  auto it = recent_commits_.find(key);
+  return it == recent_commits_.end() ? Timestamp() : it->second;
+}
+
 void Coordinator::CommitWrites(Timestamp start, Isolation isolation, Writes writes,
                                std::set<std::string> read_keys, std::vector<KeyRange> read_ranges,
-                               bool blind, Done<Timestamp> done) {
+                               bool blind, Done<Timestamp> done,
+                               std::map<ShardId, Timestamp> shard_starts) {
   if (writes.empty()) {
     // Read-only: its reads were one consistent snapshot; nothing to check.
     ++commits_;
@@ -411,7 +501,8 @@ void Coordinator::CommitWrites(Timestamp start, Isolation isolation, Writes writ
   auto part = [&](ShardId shard) -> PrepareRequest& {
     PrepareRequest& request = commit->parts[shard];
     request.txn = txn;
-    request.start = start;
+    auto own = shard_starts.find(shard);
+    request.start = own != shard_starts.end() ? own->second : start;
     request.isolation = isolation;
     request.blind = blind;
     return request;
@@ -461,6 +552,7 @@ void Coordinator::CommitOnePhase(std::shared_ptr<CommitInFlight> commit) {
     }
     const Timestamp commit_ts = committed->commit_timestamp;
     ++commits_, ++one_phase_commits_;
+    RememberCommit(*commit, commit_ts);
     AfterCommitWait(commit_ts, [commit, commit_ts] { commit->done(commit_ts); });
   });
 }
@@ -518,6 +610,7 @@ void Coordinator::DecideTwoPhase(std::shared_ptr<CommitInFlight> commit) {
         if (*record->status == TxnStatus::kCommitted) {
           const Timestamp recorded = record->commit_timestamp;
           ++commits_, ++two_phase_commits_;
+          RememberCommit(*commit, recorded);
           ResolveEverywhere(*commit, TxnStatus::kCommitted, recorded);
           return AfterCommitWait(recorded, [commit, recorded] { commit->done(recorded); });
         }

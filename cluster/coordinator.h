@@ -32,6 +32,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -111,6 +112,19 @@ class Coordinator final {
   // (ShardCore::LastTimestamp), which they serve without a leader; a
   // replica behind it passes the read to the leader.
   Status ReadHereFirst(uint64_t id);
+  // The serializable write transaction `id`, which has read nothing yet,
+  // reads each key at the newest timestamp a replica of its shard has
+  // closed (ShardRead::at_closed) instead of at its start: this node's own
+  // replica if it has one that closed the key's last commit made here
+  // (its own writes), else the shard's leader (`at_leaders`: the leader's
+  // alone, after a lost conflict). Each shard checks the transaction's
+  // reads and writes from the oldest such timestamp it served (its start
+  // there; the transaction's start on a shard it writes unread). Its
+  // commit validates every read up to the commit timestamp, so the reads
+  // need not be one snapshot, and a replicated shard serves them without
+  // the round of its log a read at a fresh timestamp takes (a close). It
+  // reads keys only (Scan: kInvalidArgument).
+  Status StartAtShardClocks(uint64_t id, bool at_leaders = false);
   void Get(uint64_t id, std::string key, Done<ReadResult> done);
   Status Write(uint64_t id, std::string key, std::optional<std::string> value);
   void Scan(uint64_t id, KeyRange range, size_t limit, Done<ScanResult> done);
@@ -145,9 +159,11 @@ class Coordinator final {
   // and `read_ranges`) under a fresh transaction id; `done` gets the
   // commit timestamp, after commit wait. `blind`: nothing read, one shard
   // written (see PrepareRequest::blind).
+  // `shard_starts`: a shard's own start, where it differs (see
+  // StartAtShardClocks).
   void CommitWrites(Timestamp start, Isolation isolation, Writes writes,
                     std::set<std::string> read_keys, std::vector<KeyRange> read_ranges, bool blind,
-                    Done<Timestamp> done);
+                    Done<Timestamp> done, std::map<ShardId, Timestamp> shard_starts = {});
   // Runs `reply` once every clock is past `timestamp` (commit wait), as
   // the wall clock says when its timer fires (a timer counts from the start
   // of a loop turn, which may be before the wall clock was read).
@@ -167,6 +183,13 @@ class Coordinator final {
   struct Txn;
   struct CommitInFlight;
   Txn* Find(uint64_t id);
+  // Get for a transaction reading at its shards' clocks.
+  void GetAtShardClock(Txn& txn, std::string key, Done<ReadResult> done);
+  // The keys of a commit made here, for FloorOf (once a transaction reads
+  // at its shards' clocks).
+  void RememberCommit(const CommitInFlight& commit, Timestamp commit_timestamp);
+  // The newest commit of `key` made here lately (zero if none remembered).
+  Timestamp FloorOf(const std::string& key) const;
   // Peers::CallHereFirst, or Peers::Call.
   void CallToRead(ShardId shard, PeerRequest request, bool here_first, PeerRpc::Callback done);
   TxnId NewTxnId(Timestamp* stamp);
@@ -191,6 +214,14 @@ class Coordinator final {
   // transactions and one-shot requests) for the low-water mark.
   std::unordered_map<uint64_t, std::unique_ptr<Txn>> txns_;
   std::multiset<uint64_t> active_snapshots_;
+  // Keys committed here lately (RememberCommit), the oldest forgotten
+  // first beyond kRecentCommits: a write's read of a key served by this
+  // node's replica must see the last commit of it made here, or lose a
+  // conflict with it.
+  static constexpr size_t kRecentCommits = 16384;
+  bool remember_commits_ = false;
+  std::unordered_map<std::string, Timestamp> recent_commits_;
+  std::deque<std::pair<std::string, Timestamp>> recent_order_;
   uint64_t commits_ = 0, conflicts_ = 0, one_phase_commits_ = 0, two_phase_commits_ = 0;
   uint64_t expired_txns_ = 0, unknown_outcomes_ = 0;
 };

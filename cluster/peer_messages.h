@@ -50,6 +50,12 @@ struct ShardRead {
   std::vector<std::string> keys;  // engine keys
   std::optional<KeyRange> range;
   size_t limit = 0;  // of the range's items; at least 1 when there is a range
+  // Read at the newest timestamp the receiving replica has closed instead
+  // of at `snapshot`, which is then the least it must have closed (else
+  // the shard's leader serves it, at its own), and name it in the reply: a
+  // write's reads, which its commit validates, need no close of the
+  // shard's log (see Coordinator::StartAtShardClocks).
+  bool at_closed = false;
 };
 
 // Place a transaction's intents (two-phase commit, first phase). The
@@ -139,8 +145,9 @@ using PeerRequest =
 // --- replies -----------------------------------------------------------------
 
 struct ShardReadReply {
-  std::vector<ReadResult> reads;   // one per ShardRead::keys, in order
-  std::optional<ScanResult> scan;  // when the read had a range
+  std::vector<ReadResult> reads;     // one per ShardRead::keys, in order
+  std::optional<ScanResult> scan;    // when the read had a range
+  Timestamp snapshot = Timestamp();  // what it read at
 };
 
 struct PrepareReply {

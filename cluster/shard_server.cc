@@ -107,24 +107,38 @@ bool ShardServer::RedirectedToLeader(const Respond& respond) const {
 }
 
 void ShardServer::Read(ShardRead read, Respond respond) {
+  if (read.at_closed) {
+    // At this replica's closed time if that is at least the floor the
+    // reader asks (its own last commit of the keys); else at the leader's,
+    // the newest. The reader's commit checks what it read either way, so
+    // a replica that knows of no leader serves what it has.
+    if (core_->LastTimestamp() < read.snapshot && RedirectedToLeader(respond)) return;
+    read.snapshot = core_->LastTimestamp();
+    ++reads_at_closed_;
+    return ServeOrWait(std::move(read), std::move(respond));
+  }
   // A replica serves what it has closed; only the leader closes more.
   if (read.snapshot > core_->LastTimestamp() && RedirectedToLeader(respond)) return;
   // No prepare here may take a timestamp at or below the snapshot from now on.
   const Timestamp snapshot = read.snapshot;
-  core_->Close(snapshot, [this, read = std::move(read),
-                          respond = std::move(respond)](Status closed) mutable {
-    if (!closed.ok()) return respond(PeerError{closed});
-    if (TryServeRead(read, respond)) return;
-    if (waiting_reads_.size() >= kMaxWaitingReads) {
-      return respond(PeerError{Status::Unavailable(
-          "shard " + std::to_string(shard_) + " already holds " + std::to_string(kMaxWaitingReads) +
-          " reads waiting for pending transactions; try again")});
-    }
-    ++reads_waited_;
-    const Clock::time_point now = timers_->now();
-    waiting_reads_.push_back(std::make_unique<WaitingRead>(WaitingRead{
-        std::move(read), std::move(respond), now + options_.read_wait, now + options_.push_after}));
-  });
+  core_->Close(snapshot,
+               [this, read = std::move(read), respond = std::move(respond)](Status closed) mutable {
+                 if (!closed.ok()) return respond(PeerError{closed});
+                 ServeOrWait(std::move(read), std::move(respond));
+               });
+}
+
+void ShardServer::ServeOrWait(ShardRead read, Respond respond) {
+  if (TryServeRead(read, respond)) return;
+  if (waiting_reads_.size() >= kMaxWaitingReads) {
+    return respond(PeerError{Status::Unavailable(
+        "shard " + std::to_string(shard_) + " already holds " + std::to_string(kMaxWaitingReads) +
+        " reads waiting for pending transactions; try again")});
+  }
+  ++reads_waited_;
+  const Clock::time_point now = timers_->now();
+  waiting_reads_.push_back(std::make_unique<WaitingRead>(WaitingRead{
+      std::move(read), std::move(respond), now + options_.read_wait, now + options_.push_after}));
 }
 
 bool ShardServer::TryServeRead(const ShardRead& read, const Respond& respond) {
@@ -135,6 +149,7 @@ bool ShardServer::TryServeRead(const ShardRead& read, const Respond& respond) {
     return false;
   }
   ShardReadReply reply;
+  reply.snapshot = read.snapshot;
   reply.reads.resize(read.keys.size());
   size_t bytes = 0;
   for (size_t i = 0; i < read.keys.size(); ++i) {
@@ -500,6 +515,7 @@ ShardServerStats ShardServer::Stats() const {
   stats.pending_txn_records = core_->records().pending();
   stats.commits_finished_by_primary = commits_finished_by_primary_;
   stats.reads_waited = reads_waited_;
+  stats.reads_at_closed = reads_at_closed_;
   stats.reads_waiting = waiting_reads_.size();
   stats.read_wait_timeouts = read_wait_timeouts_;
   stats.pushes = pushes_;

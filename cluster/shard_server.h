@@ -75,6 +75,7 @@ struct ShardServerStats {
   uint64_t txn_records = 0, pending_txn_records = 0;
   uint64_t commits_finished_by_primary = 0;
   uint64_t reads_waited = 0, reads_waiting = 0, read_wait_timeouts = 0;
+  uint64_t reads_at_closed = 0;  // ShardRead::at_closed
   uint64_t pushes = 0, pushed_aborts = 0;
 };
 
@@ -170,6 +171,9 @@ class ShardServer final {
     Clock::time_point deadline, next_push;
   };
 
+  // Serves `read` now, or once the intents in its way are resolved (it is
+  // closed at its snapshot already).
+  void ServeOrWait(ShardRead read, Respond respond);
   // Serves `read` if no intent is in its way; false if it must wait.
   // Closed at its snapshot already.
   bool TryServeRead(const ShardRead& read, const Respond& respond);
@@ -204,7 +208,8 @@ class ShardServer final {
   std::set<TxnId> pushing_;         // pushes in flight
   std::set<TxnId> finishing_;       // FinishAbandonedCommits in flight
   uint64_t commits_finished_by_primary_ = 0;
-  uint64_t reads_waited_ = 0, pushes_ = 0, pushed_aborts_ = 0, read_wait_timeouts_ = 0;
+  uint64_t reads_waited_ = 0, reads_at_closed_ = 0, pushes_ = 0, pushed_aborts_ = 0,
+           read_wait_timeouts_ = 0;
 };
 
 }  // namespace strata::cluster

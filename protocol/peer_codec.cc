@@ -88,6 +88,7 @@ struct RequestWriter {
   JsonWriter* w;
   void operator()(const cluster::ShardRead& read) const {
     w->FieldUint("ts", read.snapshot.value());
+    if (read.at_closed) w->Key("at_closed").Bool(true);
     if (!read.keys.empty()) WriteHexKeys(w, "keys", read.keys);
     if (read.range) {
       w->Key("scan").BeginObject().Key("start");
@@ -148,6 +149,7 @@ struct ReplyWriter {
     for (const ReadResult& read : reply.reads) WriteReadResult(w, read);
     w->EndArray();
     if (reply.scan) WriteScan(w, *reply.scan);
+    w->FieldUint("ts", reply.snapshot.value());
   }
   void operator()(const cluster::PrepareReply& reply) const {
     w->FieldUint("prepare_ts", reply.prepare_timestamp.value());
@@ -216,6 +218,9 @@ MaybeError ReadPrepare(const Body& body, cluster::PrepareRequest* out) {
 
 MaybeError ReadShardRead(const Body& body, cluster::ShardRead* out) {
   if (auto err = body.RequiredTimestamp("ts", &out->snapshot)) return err;
+  std::optional<bool> at_closed;
+  if (auto err = body.OptionalBool("at_closed", &at_closed)) return err;
+  out->at_closed = at_closed.value_or(false);
   if (auto err = ReadHexKeys(body, "keys", &out->keys)) return err;
   if (auto scan = body.Find("scan")) {
     out->range.emplace();
@@ -545,6 +550,9 @@ PeerReply ReadPeerReply(const Envelope& message) {
     if (body.Find("items")) {
       if (auto err = ReadScan(body, &reply.scan.emplace())) return Unreadable(type, *err);
     }
+    std::optional<Timestamp> snapshot;
+    if (auto err = body.OptionalTimestamp("ts", &snapshot)) return Unreadable(type, *err);
+    reply.snapshot = snapshot.value_or(Timestamp());
     return reply;
   }
   if (type == "shard_prepare_ok") {

@@ -92,6 +92,9 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
     // Serializable Ranges read this member's own replicas (each shard's,
     // with --replication-factor as large as the cluster).
     if (replicated) kv.resolved_here = [&member] { return member.ResolvedHere(); };
+    // A write's reads at the leaders' closed time, not closed through the
+    // shards' logs first (unreplicated shards close by their clock alone).
+    kv.writes_at_shard_clocks = replicated;
     raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(), kv);
     // A key of the cluster's own (tag 0x00: no etcd key has it) on each
     // shard, for Probe.
@@ -242,6 +245,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
     stats.shard_call_redirects = member.peers().redirects();
     stats.reads_here = member.peers().reads_here();
     stats.reads_passed_on = member.peers().reads_passed_on();
+    stats.writes_read_afresh = kv_->writes_read_afresh();
     answer->set_value(std::move(stats));
   });
   if (!posted || result.wait_for(wait) != std::future_status::ready) return std::nullopt;

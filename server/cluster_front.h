@@ -97,8 +97,9 @@ struct ClusterFrontStats {
   uint64_t leaders_handed_home = 0;    // groups this member led and handed to their home
   uint64_t shard_call_retries = 0;
   uint64_t shard_call_redirects = 0;
-  uint64_t reads_here = 0;       // served by this member's own replicas
-  uint64_t reads_passed_on = 0;  // of those sent to them, passed to a leader
+  uint64_t reads_here = 0;          // served by this member's own replicas
+  uint64_t reads_passed_on = 0;     // of those sent to them, passed to a leader
+  uint64_t writes_read_afresh = 0;  // service::ClusterKv::writes_read_afresh
 };
 
 class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthRecord {

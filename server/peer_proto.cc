@@ -72,6 +72,7 @@ struct RequestWriter {
     for (const std::string& key : read.keys) p->add_keys(key);
     if (read.range) ToProto(*read.range, p->mutable_range());
     p->set_limit(read.limit);
+    p->set_at_closed(read.at_closed);
   }
   void operator()(const cluster::ShardPrepare& prepare) const {
     peerpb::ShardPrepare* p = m->mutable_shard_prepare();
@@ -151,6 +152,7 @@ struct ReplyWriter {
       r->set_value(read.value);
     }
     if (reply.scan) ToProto(*reply.scan, p->mutable_scan());
+    p->set_snapshot(reply.snapshot.value());
   }
   void operator()(const cluster::PrepareReply& reply) const {
     m->mutable_prepare_reply()->set_prepare_timestamp(reply.prepare_timestamp.value());
@@ -289,6 +291,7 @@ Status RequestFromProto(const peerpb::Message& m, PeerRequest* out) {
     case peerpb::Message::kShardRead: {
       const peerpb::ShardRead& p = m.shard_read();
       cluster::ShardRead read{Timestamp(p.snapshot()), {p.keys().begin(), p.keys().end()}, {}, 0};
+      read.at_closed = p.at_closed();
       if (p.has_range()) {
         if (p.limit() == 0 || p.limit() > cluster::kMaxShardReadLimit) {
           return Bad("a shard read whose limit is out of range");
@@ -382,6 +385,7 @@ PeerReply ReplyFromProto(const peerpb::Message& m) {
                                          Timestamp(r.timestamp()), r.value(), false});
       }
       if (m.shard_read_reply().has_scan()) reply.scan = FromProto(m.shard_read_reply().scan());
+      reply.snapshot = Timestamp(m.shard_read_reply().snapshot());
       return reply;
     }
     case peerpb::Message::kPrepareReply:

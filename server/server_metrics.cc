@@ -147,11 +147,14 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
         "Calls to a replicated shard sent on to the leader a replica named.",
         static_cast<double>(st.shard_call_redirects));
     One(out, "counter", "strata_cluster_reads_here_total",
-        "Shard reads of serializable Ranges and follower reads this member's replicas served.",
+        "Shard reads this member's replicas served (serializable Ranges, follower reads, writes).",
         static_cast<double>(st.reads_here));
     One(out, "counter", "strata_cluster_reads_passed_to_leader_total",
-        "Shard reads this member's replicas passed to the leader (behind strata-min-revision).",
+        "Shard reads this member's replicas passed to the leader (behind what the read asked).",
         static_cast<double>(st.reads_passed_on));
+    One(out, "counter", "strata_cluster_writes_read_afresh_total",
+        "Writes read at their shards' clocks that ran again at a fresh snapshot (changed nothing).",
+        static_cast<double>(st.writes_read_afresh));
   }
   One(out, "gauge", "strata_cluster_low_water_mark_lag_seconds",
       "How far the cluster's garbage-collection mark is behind the wall clock (0: not known).",

@@ -569,9 +569,20 @@ void ClusterKv::TakeLanesAndRun(std::shared_ptr<const LanesByOwner> lanes, TxnFo
 
 template <typename T>
 void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body,
-                         Done<T> done, int attempt, WriteLanes lanes) {
+                         Done<T> done, int attempt, WriteLanes lanes, bool at_start) {
   auto begun = coordinator_->Begin(Isolation::kSerializable, /*read_only=*/false, std::nullopt);
   if (!begun.ok()) return done(ClusterError(begun.status()));
+  std::function<void()> again_at_start;
+  if (options_.writes_at_shard_clocks && !at_start && !footprint.keys.empty() &&
+      footprint.spans.empty() && footprint.past_ranges.empty() &&
+      // A lost conflict reads again at the leaders', the newest.
+      coordinator_->StartAtShardClocks(begun->id, attempt > 0 || lanes.losses_in_lanes > 0).ok()) {
+    again_at_start = [=, this, alive = alive_] {
+      if (!*alive) return;
+      ++writes_read_afresh_;
+      RunWrite<T>(footprint, body, done, attempt, lanes, /*at_start=*/true);
+    };
+  }
   // A lost conflict runs the request again from a new snapshot: a write of
   // keys several members own first marks them hot and, unless it holds
   // them, takes their lanes; any other after a random wait that doubles
@@ -593,17 +604,19 @@ void ClusterKv::RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverl
     if (!lanes.held && lanes.several_owners) {
       return TakeLanesAndRun<T>(lanes.several_owners, footprint, body, done, next_attempt);
     }
-    if (options_.timers == nullptr) return RunWrite<T>(footprint, body, done, next_attempt, next);
+    if (options_.timers == nullptr) {
+      return RunWrite<T>(footprint, body, done, next_attempt, next, at_start);
+    }
     const int tries = std::min(attempt + next.losses_in_lanes, 20);
     const int64_t ceiling =
         std::min<int64_t>(options_.first_backoff.count() << tries, options_.max_backoff.count());
     const auto wait = std::chrono::milliseconds(backoff_random_() % (ceiling + 1));
     options_.timers->After(wait, [=, this, alive = alive_] {
-      if (*alive) RunWrite<T>(footprint, body, done, next_attempt, next);
+      if (*alive) RunWrite<T>(footprint, body, done, next_attempt, next, at_start);
     });
   };
   RunIn<T>(begun->id, static_cast<int64_t>(begun->start.value()), std::move(footprint),
-           std::move(body), std::move(done), std::move(on_conflict));
+           std::move(body), std::move(done), std::move(on_conflict), std::move(again_at_start));
 }
 
 void ClusterKv::CommitWrites(uint64_t txn, int64_t snapshot,
@@ -637,10 +650,15 @@ void ClusterKv::CommitWrites(uint64_t txn, int64_t snapshot,
 template <typename T>
 void ClusterKv::RunIn(uint64_t id, int64_t base, TxnFootprint footprint,
                       std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
-                      std::function<void(const Status&)> on_conflict) {
+                      std::function<void(const Status&)> on_conflict,
+                      std::function<void()> again_at_start) {
+  // Read at its shards' clocks, what it read is current from the newest of
+  // them up to its commit, which the commit checks: its reads' revision is
+  // the one just before the commit's, stamped once that is known.
+  if (again_at_start) base = kPendingBaseRevision;
   auto gather = std::make_shared<Gather>();
   gather->view = std::make_shared<GatheredView>(base, compact_revision_);
-  gather->done = [this, id, base, body, done, on_conflict,
+  gather->done = [this, id, base, body, done, on_conflict, again_at_start,
                   alive = alive_](Reply<std::shared_ptr<GatheredView>> view) {
     if (!*alive) return;
     if (!view.ok()) {
@@ -649,6 +667,12 @@ void ClusterKv::RunIn(uint64_t id, int64_t base, TxnFootprint footprint,
     }
     TxnOverlay txn(*view.value(), base, kPendingRevision);
     auto reply = std::make_shared<Reply<T>>(body(txn));
+    // What it read is checked only by a commit: an answer without one is
+    // given from a fresh snapshot.
+    if (again_at_start && (!reply->ok() || !txn.changed())) {
+      (void)coordinator_->Abort(id);
+      return again_at_start();
+    }
     if (!reply->ok()) {
       (void)coordinator_->Abort(id);
       return done(std::move(*reply));
@@ -677,10 +701,16 @@ void ClusterKv::RunIn(uint64_t id, int64_t base, TxnFootprint footprint,
         if (committed.status().code() == StatusCode::kConflict) {
           return on_conflict(committed.status());
         }
+        // Read below what a shard has collected since: not the client's doing.
+        if (again_at_start && committed.status().code() == StatusCode::kCompacted) {
+          return again_at_start();
+        }
         return done(ClusterError(committed.status()));
       }
       if (changed) {
-        StampRevision(static_cast<int64_t>(committed->value()), &reply->value());
+        const auto revision = static_cast<int64_t>(committed->value());
+        StampRevision(revision, &reply->value());
+        StampRevision(revision - 1, &reply->value(), kPendingBaseRevision);
         return done(std::move(*reply));
       }
       coordinator_->AfterCommitWait(AtRevision(base), [reply, done] { done(std::move(*reply)); });

@@ -108,6 +108,12 @@ struct ClusterKvOptions {
   // resolved (cluster::Member::ResolvedHere), for serializable Ranges;
   // null, or nullopt from it: they read from the shards' leaders.
   std::function<std::optional<Timestamp>()> resolved_here;
+  // A write of named keys reads them at its shards' leaders' closed time
+  // (cluster::Coordinator::StartAtShardClocks) rather than at a fresh
+  // snapshot, which a replicated shard must first close through its log: a
+  // round of the log less a write. One that then changes nothing, fails,
+  // or meets a compaction runs again at a fresh snapshot.
+  bool writes_at_shard_clocks = false;
 };
 
 class ClusterKv final {
@@ -134,6 +140,9 @@ class ClusterKv final {
   // (ShardLocks::kTag onwards).
   void ServeLanes(std::string_view request, std::function<void(cluster::PeerReply)> respond);
   ShardLocksStats lanes_stats() const { return locks_.Stats(); }
+  // Writes that read at their shards' clocks and then ran again at a fresh
+  // snapshot (ClusterKvOptions::writes_at_shard_clocks).
+  uint64_t writes_read_afresh() const { return writes_read_afresh_; }
 
   // A fresh timestamp: what header.revision says outside a request.
   int64_t current_revision();
@@ -211,23 +220,28 @@ class ClusterKv final {
     std::shared_ptr<const LanesByOwner> several_owners;
     int losses_in_lanes = 0;  // conflicts lost holding those
   };
+  // `at_start`: at a fresh snapshot even if writes_at_shard_clocks.
   template <typename T>
   void RunWrite(TxnFootprint footprint, std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
-                int attempt, WriteLanes lanes);
+                int attempt, WriteLanes lanes, bool at_start = false);
   // Takes the lanes of `lanes` on their owners (ShardLocks), then RunWrite.
   template <typename T>
   void TakeLanesAndRun(std::shared_ptr<const LanesByOwner> lanes, TxnFootprint footprint,
                        std::function<Reply<T>(TxnOverlay&)> body, Done<T> done, int attempt);
   // The same in the open coordinator transaction `id`, begun at `base`; a
-  // lost conflict goes to `on_conflict`.
+  // lost conflict goes to `on_conflict`. `again_at_start` (set when `id`
+  // reads at its shards' clocks): what runs instead of an answer that
+  // changes nothing, an error, or a compaction met at commit.
   template <typename T>
   void RunIn(uint64_t id, int64_t base, TxnFootprint footprint,
              std::function<Reply<T>(TxnOverlay&)> body, Done<T> done,
-             std::function<void(const Status&)> on_conflict);
+             std::function<void(const Status&)> on_conflict,
+             std::function<void()> again_at_start = nullptr);
 
   cluster::Coordinator* coordinator_;
   cluster::Router* router_;
   const ClusterKvOptions options_;
+  uint64_t writes_read_afresh_ = 0;
   std::minstd_rand backoff_random_{std::random_device{}()};
   KeyLanes lanes_;
   ShardLocks locks_;  // uses lanes_

@@ -276,13 +276,13 @@ void AddFootprint(const TxnRequest& t, TxnFootprint* out) {
   }
 }
 
-void Stamp(int64_t revision, int64_t* field) {
-  if (*field == kPendingRevision) *field = revision;
+void Stamp(int64_t revision, int64_t pending, int64_t* field) {
+  if (*field == pending) *field = revision;
 }
 
-void Stamp(int64_t revision, KeyValue* kv) {
-  Stamp(revision, &kv->mod_revision);
-  Stamp(revision, &kv->create_revision);
+void Stamp(int64_t revision, int64_t pending, KeyValue* kv) {
+  Stamp(revision, pending, &kv->mod_revision);
+  Stamp(revision, pending, &kv->create_revision);
 }
 
 }  // namespace
@@ -550,28 +550,28 @@ TxnFootprint FootprintOf(const TxnRequest& request) {
   return out;
 }
 
-void StampRevision(int64_t revision, PutResponse* r) {
-  Stamp(revision, &r->header.revision);
-  if (r->prev_kv) Stamp(revision, &*r->prev_kv);
+void StampRevision(int64_t revision, PutResponse* r, int64_t pending) {
+  Stamp(revision, pending, &r->header.revision);
+  if (r->prev_kv) Stamp(revision, pending, &*r->prev_kv);
 }
 
-void StampRevision(int64_t revision, DeleteRangeResponse* r) {
-  Stamp(revision, &r->header.revision);
-  for (auto& kv : r->prev_kvs) Stamp(revision, &kv);
+void StampRevision(int64_t revision, DeleteRangeResponse* r, int64_t pending) {
+  Stamp(revision, pending, &r->header.revision);
+  for (auto& kv : r->prev_kvs) Stamp(revision, pending, &kv);
 }
 
-void StampRevision(int64_t revision, TxnResponse* r) {
-  Stamp(revision, &r->header.revision);
+void StampRevision(int64_t revision, TxnResponse* r, int64_t pending) {
+  Stamp(revision, pending, &r->header.revision);
   for (auto& op : r->responses) {
     if (auto* range = std::get_if<RangeResponse>(&op.response)) {
-      Stamp(revision, &range->header.revision);
-      for (auto& kv : range->kvs) Stamp(revision, &kv);
+      Stamp(revision, pending, &range->header.revision);
+      for (auto& kv : range->kvs) Stamp(revision, pending, &kv);
     } else if (auto* put = std::get_if<PutResponse>(&op.response)) {
-      StampRevision(revision, put);
+      StampRevision(revision, put, pending);
     } else if (auto* del = std::get_if<DeleteRangeResponse>(&op.response)) {
-      StampRevision(revision, del);
+      StampRevision(revision, del, pending);
     } else if (auto* nested = std::get_if<std::shared_ptr<TxnResponse>>(&op.response)) {
-      if (*nested) StampRevision(revision, nested->get());
+      if (*nested) StampRevision(revision, nested->get(), pending);
     }
   }
 }

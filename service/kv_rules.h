@@ -51,6 +51,9 @@ class KvView {
 // The revision a cluster's overlay gives its writes until the commit
 // timestamp is known (then StampRevision replaces it).
 inline constexpr int64_t kPendingRevision = INT64_MAX;
+// The base revision of a cluster's write whose reads are current up to its
+// commit, whatever the commit's revision (then the one before it).
+inline constexpr int64_t kPendingBaseRevision = INT64_MAX - 1;
 
 // A write request in progress over a view: reads see the base plus its own
 // writes; the writes are buffered until the caller applies them.
@@ -116,10 +119,11 @@ RangeResponse ShapeRange(const RangeRequest& request, std::vector<KeyValue> kvs,
 // only the first `limit`.
 bool RangeNeedsAll(const RangeRequest& request);
 
-// Replaces kPendingRevision by `revision` everywhere in a reply.
-void StampRevision(int64_t revision, PutResponse* r);
-void StampRevision(int64_t revision, DeleteRangeResponse* r);
-void StampRevision(int64_t revision, TxnResponse* r);
+// Replaces `pending` (kPendingRevision or kPendingBaseRevision) by
+// `revision` everywhere in a reply.
+void StampRevision(int64_t revision, PutResponse* r, int64_t pending = kPendingRevision);
+void StampRevision(int64_t revision, DeleteRangeResponse* r, int64_t pending = kPendingRevision);
+void StampRevision(int64_t revision, TxnResponse* r, int64_t pending = kPendingRevision);
 
 // etcd's checks before a request runs.
 std::optional<ServiceError> CheckPut(const PutRequest& request);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -103,6 +104,91 @@ TEST_F(CoordinatorTest, GetReadsTheOwnerAtTheStartAndSeesOwnWrites) {
   ASSERT_TRUE(got && got->ok());
   EXPECT_TRUE((*got)->own_write);
   EXPECT_EQ((*got)->value, "\"mine\"");
+}
+
+TEST_F(CoordinatorTest, AWriteReadingAtItsShardsClocksIsCheckedFromTheOldestEachServed) {
+  std::string second_on_1;
+  for (int i = 0; second_on_1.empty(); ++i) {
+    const std::string key = "other" + std::to_string(i);
+    if (map_.ShardFor(key).id == 1) second_on_1 = key;
+  }
+  const uint64_t id = Begin();
+  ASSERT_TRUE(coordinator_->StartAtShardClocks(id).ok());
+  int answered = 0;
+  auto count = [&](Result<ReadResult> r) {
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    ++answered;
+  };
+  coordinator_->Get(id, key_on_[1], count);
+  coordinator_->Get(id, second_on_1, count);
+  coordinator_->Get(id, key_on_[2], count);
+  auto first = Take();
+  ASSERT_EQ(first.size(), 3u);
+  for (const auto& sent : first) {
+    EXPECT_TRUE(As<ShardRead>(sent).at_closed) << "a shard's first read is at its clock";
+    EXPECT_EQ(As<ShardRead>(sent).snapshot, Timestamp()) << "no commit of the key made here";
+  }
+  // Two first reads of shard 1 served at different times: it checks from
+  // the older.
+  const ReadResult absent{false, false, 0, Timestamp(), "", false};
+  Answer(first[0], ShardReadReply{{absent}, {}, Timestamp(700)});
+  Answer(first[1], ShardReadReply{{absent}, {}, Timestamp(650)});
+  Answer(first[2], ShardReadReply{{absent}, {}, Timestamp(600)});
+  EXPECT_EQ(answered, 3);
+  std::string third_on_1 = second_on_1 + "x";
+  while (map_.ShardFor(third_on_1).id != 1) third_on_1 += "x";
+  coordinator_->Get(id, third_on_1, count);
+  auto later = Take();
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_FALSE(As<ShardRead>(later[0]).at_closed) << "a shard read before is read where it was";
+  EXPECT_EQ(As<ShardRead>(later[0]).snapshot, Timestamp(650));
+  Answer(later[0], ShardReadReply{{absent}, {}, Timestamp(650)});
+
+  std::optional<Result<ScanResult>> scanned;
+  coordinator_->Scan(id, KeyRange{"a", "b"}, 10, [&](Result<ScanResult> r) { scanned = r; });
+  ASSERT_TRUE(scanned);
+  EXPECT_EQ(scanned->status().code(), StatusCode::kInvalidArgument) << "it reads keys only";
+
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[1], "1").ok());
+  ASSERT_TRUE(coordinator_->Write(id, key_on_[0], "0").ok());
+  coordinator_->Commit(id, [](Result<Timestamp>) {});
+  std::map<std::string, Timestamp> start_at;
+  for (const auto& sent : Take()) start_at[sent.dest] = As<ShardPrepare>(sent).request.start;
+  EXPECT_EQ(start_at, (std::map<std::string, Timestamp>{
+                          {"n0", Timestamp(id)}, {"n1", Timestamp(650)}, {"n2", Timestamp(600)}}))
+      << "a shard written unread checks from the transaction's start";
+
+  const uint64_t snapshot_isolation = Begin(Isolation::kSnapshot);
+  EXPECT_EQ(coordinator_->StartAtShardClocks(snapshot_isolation).code(),
+            StatusCode::kInvalidArgument)
+      << "reads no commit checks cannot move";
+  const uint64_t has_read = Begin();
+  coordinator_->Get(has_read, key_on_[1], count);
+  EXPECT_EQ(coordinator_->StartAtShardClocks(has_read).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(coordinator_->StartAtShardClocks(42).code(), StatusCode::kNotFound);
+  Take();
+
+  // A key committed here is read where that commit is closed (the floor);
+  // after a lost conflict, at the leaders' clocks alone.
+  const uint64_t writer = Begin();
+  ASSERT_TRUE(coordinator_->Write(writer, key_on_[2], "2").ok());
+  coordinator_->Commit(writer, [](Result<Timestamp>) {});
+  auto one_phase = Take();
+  ASSERT_EQ(one_phase.size(), 1u);
+  Answer(one_phase[0], CommitReply{Timestamp(777)});
+  const uint64_t reader = Begin();
+  ASSERT_TRUE(coordinator_->StartAtShardClocks(reader).ok());
+  coordinator_->Get(reader, key_on_[2], count);
+  auto floored = Take();
+  ASSERT_EQ(floored.size(), 1u);
+  EXPECT_EQ(As<ShardRead>(floored[0]).snapshot, Timestamp(777));
+  const uint64_t retry = Begin();
+  ASSERT_TRUE(coordinator_->StartAtShardClocks(retry, /*at_leaders=*/true).ok());
+  coordinator_->Get(retry, key_on_[1], count);
+  auto at_leader = Take();
+  ASSERT_EQ(at_leader.size(), 1u);
+  EXPECT_TRUE(As<ShardRead>(at_leader[0]).at_closed);
+  EXPECT_EQ(As<ShardRead>(at_leader[0]).snapshot, Timestamp::Max());
 }
 
 TEST_F(CoordinatorTest, UnknownIdsAreNotFoundAndReadOnlyRefusesWrites) {

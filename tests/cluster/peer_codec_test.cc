@@ -105,6 +105,12 @@ TEST(PeerCodecTest, RequestsRoundTrip) {
   EXPECT_EQ(read_back.range->start, "a");
   EXPECT_EQ(read_back.range->end, "b");
   EXPECT_EQ(read_back.limit, 17u);
+  EXPECT_FALSE(read_back.at_closed);
+  ShardRead at_closed{Timestamp::Max(), {"k"}, std::nullopt, 0};
+  at_closed.at_closed = true;
+  const auto at_closed_back = std::get<ShardRead>(RoundTrip(at_closed));
+  EXPECT_TRUE(at_closed_back.at_closed);
+  EXPECT_EQ(at_closed_back.snapshot, Timestamp::Max());
   EXPECT_FALSE(std::get<ShardRead>(RoundTrip(ShardRead{Timestamp(5), {"k"}, {}, 0})).range);
 
   const ShardPrepare prepare{SomePrepare(), {0, 2, 1}};
@@ -156,7 +162,9 @@ TEST(PeerCodecTest, RepliesRoundTrip) {
   read.reads[1] = ReadResult{true, false, 4, Timestamp(40), "[1,2]", false};
   read.reads[2] = ReadResult{true, true, 5, Timestamp(41), "", false};
   read.scan = ScanResult{{ScanItem{"k", "\"v\"", 2, Timestamp(9)}}, true};
+  read.snapshot = Timestamp(77);
   const auto read_back = std::get<ShardReadReply>(RoundTrip(read));
+  EXPECT_EQ(read_back.snapshot, Timestamp(77));
   ASSERT_EQ(read_back.reads.size(), 3u);
   EXPECT_FALSE(read_back.reads[0].found);
   EXPECT_EQ(read_back.reads[1].value, "[1,2]");

@@ -2,10 +2,10 @@
 // on a member of the shard's Raft group. Changes are answered once the
 // group applied them; reads close the shard at their snapshot only when
 // its clock is behind; a follower serves reads at what its replica has
-// closed and sends the rest to the leader, named; and a transaction prepared under one leader
-// is neither lost nor left stranded when that leader dies: the next
-// leader's push aborts it once its coordinator stays silent for a
-// heartbeat timeout, and the read it held is served.
+// closed and sends the rest to the leader, named (a write's read at the
+// closed time too, which the leader serves without a close); and a transaction prepared under one
+// leader is neither lost nor left stranded when that leader dies: the next leader's push aborts it
+// once its coordinator stays silent for a heartbeat timeout, and the read it held is served.
 #include "cluster/replicated_shard_core.h"
 
 #include <gtest/gtest.h>
@@ -261,6 +261,33 @@ TEST_F(ReplicatedShardCoreTest, AFollowerServesWhatItsReplicaClosedAndSendsTheRe
   }
   EXPECT_EQ(side.core->LeaderElsewhere(), leader_name);
   EXPECT_EQ(sides_[leader]->core->LeaderElsewhere(), std::nullopt);
+
+  // A write's read at the shard's closed time (ShardRead::at_closed): the
+  // follower serves it at its own if that is at least the floor asked, and
+  // else sends it to the leader, which serves it at once at the time it
+  // closed, with no close through the log.
+  ShardRead newest{Timestamp(), {"k"}, std::nullopt, 0};
+  newest.at_closed = true;
+  Answer here;
+  side.server->Read(newest, here.Respond());
+  ASSERT_TRUE(here.reply && std::holds_alternative<ShardReadReply>(*here.reply));
+  EXPECT_EQ(std::get<ShardReadReply>(*here.reply).snapshot, side.core->LastTimestamp());
+  EXPECT_EQ(std::get<ShardReadReply>(*here.reply).reads[0].value, "v");
+  newest.snapshot = Timestamp(side.core->LastTimestamp().value() + 1);
+  Answer passed_on, served;
+  side.server->Read(newest, passed_on.Respond());
+  ASSERT_TRUE(passed_on.reply && std::holds_alternative<PeerError>(*passed_on.reply));
+  EXPECT_EQ(std::get<PeerError>(*passed_on.reply).leader, leader_name);
+  MemberSide& lead = *sides_[leader];
+  const uint64_t closes = lead.core->stats().closes_proposed;
+  newest.snapshot = Timestamp::Max();
+  lead.server->Read(newest, served.Respond());
+  ASSERT_TRUE(served.reply && std::holds_alternative<ShardReadReply>(*served.reply));
+  const auto& reply = std::get<ShardReadReply>(*served.reply);
+  EXPECT_EQ(reply.snapshot, lead.core->LastTimestamp());
+  EXPECT_GE(reply.snapshot, at);
+  EXPECT_EQ(reply.reads[0].value, "v");
+  EXPECT_EQ(lead.core->stats().closes_proposed, closes);
 }
 
 // An idle shard's time moves by the leader's closes, on every replica;

@@ -46,6 +46,12 @@ TEST(PeerProtoTest, RequestsRoundTrip) {
   ASSERT_TRUE(read_back.range);
   EXPECT_EQ(read_back.range->end, "b");
   EXPECT_EQ(read_back.limit, 17u);
+  EXPECT_FALSE(read_back.at_closed);
+  ShardRead at_closed{Timestamp::Max(), {"k"}, std::nullopt, 0};
+  at_closed.at_closed = true;
+  const auto at_closed_back = std::get<ShardRead>(RoundTrip(at_closed));
+  EXPECT_TRUE(at_closed_back.at_closed);
+  EXPECT_EQ(at_closed_back.snapshot, Timestamp::Max());
 
   PrepareRequest request;
   request.txn = TxnId{77, 2};
@@ -100,7 +106,9 @@ TEST(PeerProtoTest, RepliesRoundTrip) {
   ShardReadReply read;
   read.reads = {ReadResult{}, ReadResult{true, true, 3, Timestamp(4), "", false}};
   read.scan = ScanResult{{ScanItem{"k", "v", 1, Timestamp(2)}}, true};
+  read.snapshot = Timestamp(77);
   const auto read_back = std::get<ShardReadReply>(RoundTrip(read));
+  EXPECT_EQ(read_back.snapshot, Timestamp(77));
   ASSERT_EQ(read_back.reads.size(), 2u);
   EXPECT_FALSE(read_back.reads[0].found);
   EXPECT_TRUE(read_back.reads[1].deleted);

@@ -47,10 +47,14 @@ cluster::MemberOptions QuickTimeouts() {
 class ThreeNodes {
  public:
   // With `backoff`, a write that lost a conflict waits on its member's
-  // timers before the next attempt, as on strata-server.
-  explicit ThreeNodes(bool forward = true, bool backoff = false) : cluster_(3, QuickTimeouts()) {
+  // timers before the next attempt, as on strata-server. With
+  // `at_shard_clocks`, writes read at their shards' clocks
+  // (ClusterKvOptions::writes_at_shard_clocks).
+  explicit ThreeNodes(bool forward = true, bool backoff = false, bool at_shard_clocks = false)
+      : cluster_(3, QuickTimeouts()) {
     ClusterKvOptions options;
     if (forward) options.forward_codec = &codec_;
+    options.writes_at_shard_clocks = at_shard_clocks;
     for (int i = 0; i < 3; ++i) {
       options.timers = backoff ? &cluster_.member(i).timers() : nullptr;
       options.frontier = &cluster_.member(i).resolved_frontier();
@@ -366,6 +370,55 @@ TEST(ClusterKvTest, ManyPutsOfOneKeyAtOnceCommitInTurnWithoutAConflict) {
   EXPECT_EQ(hot.value().kvs[0].mod_revision, *revisions.rbegin());
 }
 
+TEST(ClusterKvTest, WritesReadAtTheirShardsClocksAndOnesThatChangeNothingReadAfresh) {
+  // Not forwarded, as over replicated shards: each member runs its writes.
+  ThreeNodes c(/*forward=*/false, /*backoff=*/true, /*at_shard_clocks=*/true);
+  auto reads_at_closed = [&c] {
+    uint64_t n = 0;
+    for (int i = 0; i < 3; ++i) n += c.cluster().member(i).shard_server().Stats().reads_at_closed;
+    return n;
+  };
+  const std::vector<std::string> keys = EtcdKeysOnEveryShard(c.cluster().member(0).map());
+  int64_t newest = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto put = c.Put(static_cast<int>(i % 3), keys[i], "v" + std::to_string(i));
+    ASSERT_TRUE(put.ok()) << put.error().message;
+    EXPECT_GT(put.value().header.revision, newest);
+    newest = put.value().header.revision;
+  }
+  EXPECT_EQ(reads_at_closed(), keys.size()) << "one read of a shard's clock a put";
+  // A Txn whose compare fails changes nothing: answered at a fresh
+  // revision, not below the puts it follows.
+  TxnRequest t;
+  t.compare.push_back(Cmp(keys[0], CompareTarget::kValue, CompareResult::kEqual, 0, "other"));
+  t.success.push_back(PutOp(keys[0], "no"));
+  t.failure.push_back(GetOp(keys[0]));
+  auto failed = c.Txn(1, t);
+  ASSERT_TRUE(failed.ok()) << failed.error().message;
+  EXPECT_FALSE(failed.value().succeeded);
+  EXPECT_GE(failed.value().header.revision, newest);
+  // One that writes: its read's revision is the one before its commit.
+  t.compare[0] = Cmp(keys[0], CompareTarget::kValue, CompareResult::kEqual, 0, "v0");
+  t.success = {GetOp(keys[0]), PutOp(keys[0], "yes")};
+  auto written = c.Txn(2, t);
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  ASSERT_TRUE(written.value().succeeded);
+  const auto& read = std::get<RangeResponse>(written.value().responses[0].response);
+  EXPECT_EQ(read.header.revision, written.value().header.revision - 1);
+  EXPECT_EQ(read.kvs.at(0).value, "v0");
+  // Ten writers of one key on every member at once: conflicts, and all
+  // commit in the end, each at its own revision.
+  std::vector<TxnRequest> hot(10);
+  for (int i = 0; i < 10; ++i) hot[i].success.push_back(PutOp("hot", std::to_string(i)));
+  std::set<int64_t> revisions;
+  for (const auto& o : c.TxnsAtOnce(hot)) {
+    ASSERT_TRUE(o.ok()) << o.error().message;
+    revisions.insert(o.value().header.revision);
+  }
+  EXPECT_EQ(revisions.size(), 10u);
+  EXPECT_EQ(c.Get(0, "hot").value().kvs.at(0).version, 10);
+}
+
 TEST(ClusterKvTest, AWriteToAnotherMembersKeysRunsThereOnceThoughEveryMessageIsDuplicated) {
   for (const bool forward : {true, false}) {
     SCOPED_TRACE(forward ? "forwarded" : "run where called");
@@ -635,8 +688,8 @@ RequestOp AnyOp(int depth) {
   }
 }
 
-RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoes, ()) {
-  ThreeNodes cluster;
+// Random Txns on random members of `cluster` answer as one node's do.
+void CheckAnswersAsOneNode(ThreeNodes& cluster) {
   testing::MemoryKv one;
   std::vector<int64_t> one_writes, cluster_writes;
   const int steps = *rc::gen::inRange(1, 12);
@@ -681,6 +734,19 @@ RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoes, ()) {
     RC_LOG() << "  then one node " << want_all << "\n  cluster  " << got_all << "\n";
     RC_ASSERT(want_all == got_all);
   }
+}
+
+RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoes, ()) {
+  ThreeNodes cluster;
+  CheckAnswersAsOneNode(cluster);
+}
+
+// Writes that read at their shards' clocks, checked by their commits, and
+// that answer from a fresh snapshot when they change nothing, answer the
+// same (their reads' revisions too: the one before the commit's).
+RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoesReadingWritesAtShardClocks, ()) {
+  ThreeNodes cluster(/*forward=*/false, /*backoff=*/false, /*at_shard_clocks=*/true);
+  CheckAnswersAsOneNode(cluster);
 }
 
 }  // namespace cluster_kv_test
