@@ -1,6 +1,8 @@
 #include "cluster/coordinator.h"
 
 #include <algorithm>
+#include <functional>
+#include <string_view>
 
 #include "cluster/resolution.h"
 
@@ -459,24 +461,29 @@ void Coordinator::ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
 
 // --- commit --------------------------------------------------------------------
 
+namespace {
+uint64_t FloorKeyHash(std::string_view key) { return std::hash<std::string_view>()(key); }
+}  // namespace
+
 void Coordinator::RememberCommit(const CommitInFlight& commit, Timestamp commit_timestamp) {
   if (!remember_commits_) return;
   for (const auto& [shard, part] : commit.parts) {
     for (const BatchWrite& w : part.writes) {
-      recent_commits_[w.key] = commit_timestamp;
-      recent_order_.emplace_back(w.key, commit_timestamp);
+      const uint64_t hash = FloorKeyHash(w.key);
+      recent_commits_[hash] = commit_timestamp;
+      recent_order_.emplace_back(hash, commit_timestamp);
     }
   }
   while (recent_order_.size() > kRecentCommits) {
-    auto& [key, at] = recent_order_.front();
-    auto it = recent_commits_.find(key);
+    const auto [hash, at] = recent_order_.front();
+    auto it = recent_commits_.find(hash);
     if (it != recent_commits_.end() && it->second == at) recent_commits_.erase(it);
     recent_order_.pop_front();
   }
 }
 
 Timestamp Coordinator::FloorOf(const std::string& key) const {
-  auto it = recent_commits_.find(key);
+  auto it = recent_commits_.find(FloorKeyHash(key));
   return it == recent_commits_.end() ? Timestamp() : it->second;
 }
 

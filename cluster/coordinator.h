@@ -3,8 +3,9 @@
 //
 // Snapshot: a transaction's start timestamp S comes from this node's
 // hybrid clock, and every shard serves its reads at S (ShardServer makes
-// them wait for intents at or below S, so none misses a commit). Writes
-// are buffered here until commit:
+// them wait for intents at or below S, so none misses a commit); a write
+// may read at its shards' closed times instead (StartAtShardClocks).
+// Writes are buffered here until commit:
 //  - one participant shard: ShardCommit checks and applies in one round;
 //  - several: ShardPrepare on each (intents + read locks; the primary's
 //    also creates the PENDING record), then RecordOp::kCommit at
@@ -214,14 +215,16 @@ class Coordinator final {
   // transactions and one-shot requests) for the low-water mark.
   std::unordered_map<uint64_t, std::unique_ptr<Txn>> txns_;
   std::multiset<uint64_t> active_snapshots_;
-  // Keys committed here lately (RememberCommit), the oldest forgotten
-  // first beyond kRecentCommits: a write's read of a key served by this
-  // node's replica must see the last commit of it made here, or lose a
-  // conflict with it.
+  // Keys committed here lately (RememberCommit), by a hash of the key (a
+  // key may be long; two keys that share a hash share the newer floor,
+  // which sends a read to the leader at worst), the oldest forgotten first
+  // beyond kRecentCommits: a write's read of a key served by this node's
+  // replica must see the last commit of it made here, or lose a conflict
+  // with it.
   static constexpr size_t kRecentCommits = 16384;
   bool remember_commits_ = false;
-  std::unordered_map<std::string, Timestamp> recent_commits_;
-  std::deque<std::pair<std::string, Timestamp>> recent_order_;
+  std::unordered_map<uint64_t, Timestamp> recent_commits_;
+  std::deque<std::pair<uint64_t, Timestamp>> recent_order_;
   uint64_t commits_ = 0, conflicts_ = 0, one_phase_commits_ = 0, two_phase_commits_ = 0;
   uint64_t expired_txns_ = 0, unknown_outcomes_ = 0;
 };
