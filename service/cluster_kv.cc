@@ -225,14 +225,17 @@ int64_t ClusterKv::current_revision() {
   return static_cast<int64_t>(coordinator_->FreshTimestamp().value());
 }
 
-std::optional<ClusterKv::ReplicaRead> ClusterKv::ReplicaReadAt(int64_t min_revision) {
-  if (!options_.resolved_here) return std::nullopt;
-  const std::optional<Timestamp> here = options_.resolved_here();
+ClusterKv::FollowerReadPoint ClusterKv::FollowerReadAt(int64_t min_revision) {
+  const Timestamp newest = coordinator_->ReadTimestamp();
+  const Timestamp token = AtRevision(min_revision);
+  std::optional<Timestamp> here;
+  if (options_.resolved_here) here = options_.resolved_here();
   // Replicas far behind (a member catching up) may be below what this
   // member has collected: the leaders' way then.
-  if (!here || *here < coordinator_->CompactionHorizon()) return std::nullopt;
-  return ReplicaRead{
-      std::max(std::min(coordinator_->ReadTimestamp(), *here), AtRevision(min_revision)), *here};
+  if (!here || *here < coordinator_->CompactionHorizon()) {
+    return FollowerReadPoint{std::max(newest, token), std::nullopt};
+  }
+  return FollowerReadPoint{std::max(std::min(newest, *here), token), *here};
 }
 
 void ClusterKv::ScanAll(uint64_t txn, KeySpan span, size_t keep, bool values, Done<Scanned> done) {
@@ -292,16 +295,19 @@ void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
   }
   if (request.serializable && request.min_revision > now) return done(etcd_errors::FutureRev());
   // Without a revision: the newest snapshot that needs no commit wait, or
-  // for a serializable Range where replicas of every shard are here, what
-  // they resolved (at least the client's min revision).
-  const std::optional<ReplicaRead> here =
-      request.serializable ? ReplicaReadAt(request.min_revision) : std::nullopt;
-  const Timestamp current = here ? here->at : coordinator_->ReadTimestamp();
+  // for a serializable Range where FollowerReadAt says (at least the
+  // client's min revision).
+  const FollowerReadPoint point = request.serializable
+                                      ? FollowerReadAt(request.min_revision)
+                                      : FollowerReadPoint{coordinator_->ReadTimestamp(), {}};
+  const Timestamp current = point.at;
+  // Resolved by every shard already when from the replicas here.
+  const Timestamp resolved = point.resolved.value_or(Timestamp());
   auto begun = coordinator_->Begin(std::nullopt, /*read_only=*/true,
                                    request.revision > 0 ? AtRevision(request.revision) : current);
   if (!begun.ok()) return done(ClusterError(begun.status()));
   const uint64_t id = begun->id;
-  if (here) (void)coordinator_->ReadHereFirst(id);
+  if (point.here()) (void)coordinator_->ReadHereFirst(id);
   // The answer's revision: the snapshot read, or for a read of the past the
   // newest snapshot (at or above the revision asked: every revision a
   // client holds is at or below it).
@@ -324,7 +330,7 @@ void ClusterKv::Range(const RangeRequest& request, Done<RangeResponse> done) {
     coordinator_->AfterCommitWait(AtRevision(header), [resp, done] { done(*resp); });
   };
   // A header at or below `here` every shard has resolved already.
-  if (options_.frontier != nullptr && !(here && AtRevision(header) <= here->resolved)) {
+  if (options_.frontier != nullptr && !(point.here() && AtRevision(header) <= resolved)) {
     // A shard that cannot resolve it in time (a two-phase commit left
     // pending) is not waited for longer: the answer is still a
     // linearizable read of the range, complete for the range read.

@@ -146,17 +146,19 @@ class ClusterKv final {
 
   // A fresh timestamp: what header.revision says outside a request.
   int64_t current_revision();
-  // Where a read from this member's own replicas is (serializable Ranges,
-  // strata.v1's follower reads): `at` what they have all `resolved` (no
-  // later than the newest snapshot that needs no commit wait), or at
-  // `min_revision` (at most the current revision) if later; nullopt if this
-  // member holds no replica of every shard (ClusterKvOptions::resolved_here)
-  // or they are behind what it has collected.
-  struct ReplicaRead {
+  // Where a follower read (a serializable Range, strata.v1's follower
+  // read) reads, at least at `min_revision` (the client's token, at most
+  // the current revision): where this member holds a replica of every
+  // shard (ClusterKvOptions::resolved_here) not behind what it has
+  // collected, from them (`resolved`: what they have all resolved), at
+  // that (no later than the newest snapshot that needs no commit wait);
+  // else from the leaders (`resolved` none), at that newest snapshot.
+  struct FollowerReadPoint {
     Timestamp at;
-    Timestamp resolved;
+    std::optional<Timestamp> resolved;
+    bool here() const { return resolved.has_value(); }
   };
-  std::optional<ReplicaRead> ReplicaReadAt(int64_t min_revision);
+  FollowerReadPoint FollowerReadAt(int64_t min_revision);
   int64_t compact_revision() const { return compact_revision_; }
 
   // --- for strata.v1's interactive transactions (service/cluster_txns.h),

@@ -60,20 +60,19 @@ Reply<TxnBegun> ClusterTxns::Begin(TxnIsolation isolation, int64_t read_revision
   if (!read_only) {
     mode = isolation == TxnIsolation::kSnapshot ? Isolation::kSnapshot : Isolation::kSerializable;
   }
-  // A follower read: at what the replicas here resolved (or the newest
-  // snapshot where this member holds none of every shard).
+  // A follower read: where ClusterKv::FollowerReadAt says.
   std::optional<Timestamp> at;
-  std::optional<ClusterKv::ReplicaRead> replicas;
+  bool here = false;
   if (read_revision > 0) {
     at = AtRevision(read_revision);
   } else if (follower.enabled) {
-    replicas = kv_->ReplicaReadAt(follower.min_read_revision);
-    at = replicas ? replicas->at
-                  : std::max(coordinator_->ReadTimestamp(), AtRevision(follower.min_read_revision));
+    const ClusterKv::FollowerReadPoint point = kv_->FollowerReadAt(follower.min_read_revision);
+    at = point.at;
+    here = point.here();
   }
   auto begun = coordinator_->Begin(mode, read_only, at);
   if (!begun.ok()) return ClusterError(begun.status());
-  if (replicas) (void)coordinator_->ReadHereFirst(begun->id);
+  if (here) (void)coordinator_->ReadHereFirst(begun->id);
   Txn txn;
   txn.id = begun->id;
   txn.snapshot = RevisionOf(begun->start);

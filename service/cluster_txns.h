@@ -44,7 +44,7 @@ class ClusterTxns final {
   ClusterTxns(cluster::Coordinator* coordinator, ClusterKv* kv, InteractiveTxnOptions options = {});
   ~ClusterTxns();
 
-  // A follower read reads this member's own replicas (ClusterKv::ReplicaReadAt).
+  // A follower read reads this member's own replicas (ClusterKv::FollowerReadAt).
   Reply<TxnBegun> Begin(TxnIsolation isolation, int64_t read_revision, const std::string& owner,
                         const FollowerRead& follower = {});
   Reply<Empty> CheckOwner(uint64_t id, const std::string& owner);
