@@ -159,7 +159,9 @@ struct HardState {
 //  1. write `snapshot` (if its index is not 0: it replaces the stored
 //     snapshot and every stored entry), then `hard_state` (if set) and
 //     `entries` durably: entries replace the stored log from
-//     entries.front().index on;
+//     entries.front().index on. A hard state whose term and vote are those
+//     stored may wait (its commit index is a hint: the leader sends it
+//     again, and one stored below the snapshot is raised to it);
 //  2. send `messages`;
 //  3. restore the state machine from `snapshot` (if any), apply
 //     `committed` to it, in order (and serve the `read_states` whose index

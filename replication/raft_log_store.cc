@@ -92,18 +92,46 @@ Status RaftLogStore::OpenSegment(uint64_t sequence) {
 }
 
 void RaftLogStore::Stage(GroupId group, const Ready& ready) {
+  // A round that moved a group's commit index alone writes nothing for it
+  // (as etcd's raft syncs no such round): Raft learns a commit index again
+  // from its leader, and a stored one only spares replaying entries (one
+  // below the snapshot is raised to it). It rides along with the group's
+  // next record. So a write costs each replica one sync, not two (its
+  // entries', then the commit's).
+  const bool writes = ready.snapshot.index != 0 || !ready.entries.empty();
+  std::optional<raft::HardState> hard_state;
+  if (ready.has_hard_state) hard_state = ready.hard_state;
+  if (hard_state && !writes) {
+    auto stored = groups_.find(group);
+    const bool commit_alone = stored != groups_.end() &&
+                              stored->second.hard_state.term == hard_state->term &&
+                              stored->second.hard_state.vote == hard_state->vote;
+    if (commit_alone) {
+      unwritten_commits_[group] = *hard_state;
+      return;
+    }
+  }
+  if (!hard_state && writes) {
+    if (auto later = unwritten_commits_.find(group); later != unwritten_commits_.end()) {
+      hard_state = later->second;
+    }
+  }
+  unwritten_commits_.erase(group);
   if (ready.snapshot.index != 0) {
     EncodeSnapshot(group, ready.snapshot, /*keep_later=*/false, &staged_);
   }
   EncodeEntries(group, ready.entries, &staged_);
-  if (ready.has_hard_state) EncodeHardState(group, ready.hard_state, &staged_);
+  if (hard_state) EncodeHardState(group, *hard_state, &staged_);
 }
 
 void RaftLogStore::StageCompaction(GroupId group, const Snapshot& snapshot) {
   EncodeSnapshot(group, snapshot, /*keep_later=*/true, &staged_);
 }
 
-void RaftLogStore::StageRemoval(GroupId group) { EncodeRemove(group, &staged_); }
+void RaftLogStore::StageRemoval(GroupId group) {
+  unwritten_commits_.erase(group);
+  EncodeRemove(group, &staged_);
+}
 
 Status RaftLogStore::Commit() {
   if (failure_) return health();

@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -98,7 +99,8 @@ class RaftLogStore final {
   void TakeEntryDataFrom(EntriesSource source);
 
   // Stages what `ready` asks to make durable for `group`: its snapshot,
-  // entries and hard state.
+  // entries and hard state; a hard state that moved the commit index alone
+  // waits for the group's next record (its commit index is a hint).
   void Stage(raft::GroupId group, const raft::Ready& ready);
   // Stages a compaction: `snapshot` replaces the entries up to its index.
   void StageCompaction(raft::GroupId group, const raft::Snapshot& snapshot);
@@ -132,6 +134,8 @@ class RaftLogStore final {
   SnapshotSource snapshot_source_;  // set: groups_ hold no snapshot data
   EntriesSource entries_source_;    // set: groups_ hold no entry data
   std::string staged_;              // the next record's payload
+  // Hard states whose commit index alone moved since they were stored.
+  std::map<raft::GroupId, raft::HardState> unwritten_commits_;
 
   std::vector<uint64_t> older_segments_;  // sequences, oldest first
   uint64_t sequence_ = 0;                 // the current segment's

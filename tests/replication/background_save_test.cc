@@ -103,7 +103,9 @@ TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
   host->reset();
   auto again = RaftHost::Open(1, dir.path(), options, factory, [](NodeBatch) {});
   ASSERT_TRUE(again.ok()) << again.status().message();
-  for (int i = 0; i < 30 && (*again)->applied(1) < commands.size(); ++i) {
+  // Its own disk has the commands its log says were committed; the last
+  // commit index (a hint, not synced alone) comes again once it leads.
+  for (int i = 0; i < 30 && state->commands.size() < commands.size(); ++i) {
     (*again)->Tick();
     ASSERT_TRUE((*again)->Run().ok());
   }

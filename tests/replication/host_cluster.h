@@ -48,7 +48,7 @@ class HostCluster {
     options_.compact_after = 25;
     // Rewrites of the log every few rounds: they read the entries' data
     // from each group's Raft (RaftLogStore::TakeEntryDataFrom).
-    options_.log.rewrite_bytes = 1 << 10;
+    options_.log.rewrite_bytes = 1 << 9;
     options_.timeout_ticks = 60;
     std::vector<NodeId> voters;
     for (int i = 1; i <= nodes; ++i) voters.push_back(static_cast<NodeId>(i));

@@ -162,6 +162,52 @@ TEST(RaftLogStoreTest, RoundsComeBackAfterReopen) {
   EXPECT_EQ(reopened->stats().torn_bytes, 0u);
 }
 
+// A round that moved a group's commit index alone writes nothing (no
+// sync); the commit index rides along with the group's next record. A
+// term or vote is written at once.
+TEST(RaftLogStoreTest, ACommitIndexAloneWaitsForTheGroupsNextRecord) {
+  TempDir dir;
+  auto entry = [](Index index) { return Entry{2, index, "x", EntryType::kNormal}; };
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+    Ready first;
+    first.entries = {entry(1), entry(2), entry(3)};
+    first.has_hard_state = true;
+    first.hard_state = HardState{2, 1, 0};
+    store->Stage(1, first);
+    ASSERT_TRUE(store->Commit().ok());
+    Ready commit_alone;
+    commit_alone.has_hard_state = true;
+    commit_alone.hard_state = HardState{2, 1, 3};
+    store->Stage(1, commit_alone);
+    EXPECT_FALSE(store->has_staged());
+    ASSERT_TRUE(store->Commit().ok());
+    EXPECT_EQ(store->stats().rounds, 1u);
+  }
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+    EXPECT_EQ(store->groups().at(1).hard_state, (HardState{2, 1, 0})) << "a hint, not kept";
+    Ready commit_alone;
+    commit_alone.has_hard_state = true;
+    commit_alone.hard_state = HardState{2, 1, 3};
+    store->Stage(1, commit_alone);
+    Ready more;
+    more.entries = {entry(4)};
+    store->Stage(1, more);
+    ASSERT_TRUE(store->Commit().ok());
+    EXPECT_EQ(store->groups().at(1).hard_state, (HardState{2, 1, 3})) << "rode along";
+    Ready vote;
+    vote.has_hard_state = true;
+    vote.hard_state = HardState{3, 2, 3};
+    store->Stage(1, vote);
+    EXPECT_TRUE(store->has_staged()) << "a new term is written at once";
+    ASSERT_TRUE(store->Commit().ok());
+  }
+  std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+  EXPECT_EQ(store->groups().at(1).hard_state, (HardState{3, 2, 3}));
+  EXPECT_EQ(store->groups().at(1).entries.size(), 4u);
+}
+
 TEST(RaftLogStoreTest, TheDirectoryIsLocked) {
   TempDir dir;
   std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
