@@ -99,6 +99,7 @@ void RaftLogStore::Stage(GroupId group, const Ready& ready) {
   // next record. So a write costs each replica one sync, not two (its
   // entries', then the commit's).
   const bool writes = ready.snapshot.index != 0 || !ready.entries.empty();
+  if (!writes && !ready.has_hard_state) return;  // nothing to keep for it
   std::optional<raft::HardState> hard_state;
   if (ready.has_hard_state) hard_state = ready.hard_state;
   if (hard_state && !writes) {

@@ -108,11 +108,12 @@ struct ClusterKvOptions {
   // resolved (cluster::Member::ResolvedHere), for serializable Ranges;
   // null, or nullopt from it: they read from the shards' leaders.
   std::function<std::optional<Timestamp>()> resolved_here;
-  // A write of named keys reads them at its shards' leaders' closed time
-  // (cluster::Coordinator::StartAtShardClocks) rather than at a fresh
-  // snapshot, which a replicated shard must first close through its log: a
-  // round of the log less a write. One that then changes nothing, fails,
-  // or meets a compaction runs again at a fresh snapshot.
+  // A write of named keys reads them at a replica's closed time (this
+  // member's own if it holds the member's last commit of the key, else the
+  // leader's: cluster::Coordinator::StartAtShardClocks) rather than at a
+  // fresh snapshot, which a replicated shard must first close through its
+  // log: a round of the log less a write. One that then changes nothing,
+  // fails, or meets a compaction runs again at a fresh snapshot.
   bool writes_at_shard_clocks = false;
 };
 

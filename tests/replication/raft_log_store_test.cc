@@ -191,6 +191,7 @@ TEST(RaftLogStoreTest, ACommitIndexAloneWaitsForTheGroupsNextRecord) {
     commit_alone.has_hard_state = true;
     commit_alone.hard_state = HardState{2, 1, 3};
     store->Stage(1, commit_alone);
+    store->Stage(1, Ready{});  // a round with nothing to keep for it
     Ready more;
     more.entries = {entry(4)};
     store->Stage(1, more);

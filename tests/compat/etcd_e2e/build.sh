@@ -3,10 +3,8 @@
 # offline from Debian's golang-etcd-server-dev (GO111MODULE=off,
 # GOPATH=/usr/share/gocode) into build/deps/etcd-e2e/e2e.test, unless it is
 # there and newer than the source. The binary depends only on Debian's etcd
-# source, so every build tree (release, asan) shares it. run.sh calls this;
-# scripts/run-tests.sh starts it beside the release stage's C++ build, so
-# the Go build is not on the tests' critical path (it took about a minute
-# there under the other tests' load). A lock makes a second caller wait for
+# source, so every build tree (release, asan) shares it. run.sh calls this
+# (about 30 s on an idle machine); a lock makes a second caller wait for
 # the first one's build instead of building again.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
