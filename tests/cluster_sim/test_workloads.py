@@ -261,7 +261,11 @@ class RealRuns(unittest.TestCase):
         res = run_scenario(sc)
         self.assertTrue(res.verdict.ok, f"{res.summary}\n{res.verdict}\nrun dir: {res.run_dir}"
                                         f"\nrerun: {cmd}")
-        self.assertGreater(int(res.summary["ok"]), 50, f"{res.summary}\nrerun: {cmd}")
+        # Enough committed operations for the checker to have something to
+        # judge. Not a speed bound: on an idle machine these runs commit 120
+        # to 210 (serializable list-append), under make test's load as few as
+        # 43 (2026-12-07).
+        self.assertGreater(int(res.summary["ok"]), 20, f"{res.summary}\nrerun: {cmd}")
         return res.summary
 
     def test_list_append(self) -> None:

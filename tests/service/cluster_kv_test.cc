@@ -397,6 +397,7 @@ TEST(ClusterKvTest, WritesReadAtTheirShardsClocksAndOnesThatChangeNothingReadAfr
   ASSERT_TRUE(failed.ok()) << failed.error().message;
   EXPECT_FALSE(failed.value().succeeded);
   EXPECT_GE(failed.value().header.revision, newest);
+  EXPECT_EQ(c.kv(1).writes_read_afresh(), 1u);
   // One that writes: its read's revision is the one before its commit.
   t.compare[0] = Cmp(keys[0], CompareTarget::kValue, CompareResult::kEqual, 0, "v0");
   t.success = {GetOp(keys[0]), PutOp(keys[0], "yes")};
