@@ -46,13 +46,8 @@ Reply<TxnBegun> ClusterTxns::Begin(TxnIsolation isolation, int64_t read_revision
   const auto now = Clock::now();
   ExpireIdle(now);
   const int64_t current = kv_->current_revision();
-  if (auto refused = RefuseReadRevision(read_revision, current, kv_->compact_revision())) {
+  if (auto refused = RefuseBegin(read_revision, follower, current, kv_->compact_revision())) {
     return *refused;
-  }
-  if (follower.enabled) {
-    if (auto refused = RefuseFollowerRead(read_revision, follower.min_read_revision, current)) {
-      return *refused;
-    }
   }
   if (auto full = RefuseAnotherTxn(active_.size(), options_.max_active)) return *full;
   const bool read_only = read_revision > 0 || follower.enabled;

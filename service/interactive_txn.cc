@@ -41,25 +41,21 @@ ServiceError NotOwner(uint64_t id) {
           "strata: transaction " + std::to_string(id) + " belongs to another user"};
 }
 
-std::optional<ServiceError> RefuseReadRevision(int64_t read_revision, int64_t current,
-                                               int64_t compacted) {
+std::optional<ServiceError> RefuseBegin(int64_t read_revision, const FollowerRead& follower,
+                                        int64_t current, int64_t compacted) {
   if (read_revision > current) return etcd_errors::FutureRev();
   if (read_revision > 0 && read_revision < compacted) return etcd_errors::Compacted();
-  return std::nullopt;
-}
-
-std::optional<ServiceError> RefuseFollowerRead(int64_t read_revision, int64_t min_read_revision,
-                                               int64_t current) {
+  if (!follower.enabled) return std::nullopt;
   if (read_revision != 0) {
     return ServiceError{ErrorCode::kInvalidArgument,
                         "strata: a follower read reads at what the member's replicas have "
                         "resolved: give min_read_revision, not read_revision"};
   }
-  if (min_read_revision < 0) {
+  if (follower.min_read_revision < 0) {
     return ServiceError{ErrorCode::kInvalidArgument,
                         "strata: min_read_revision must be a revision (0 or more)"};
   }
-  if (min_read_revision > current) return etcd_errors::FutureRev();
+  if (follower.min_read_revision > current) return etcd_errors::FutureRev();
   return std::nullopt;
 }
 
@@ -158,13 +154,8 @@ void InteractiveTxns::ExpireIdleLocked(Clock::time_point now) {
 Reply<TxnBegun> InteractiveTxns::Begin(TxnIsolation isolation, int64_t read_revision,
                                        const std::string& owner, const FollowerRead& follower) {
   const int64_t current = kv_->current_revision();
-  if (auto refused = RefuseReadRevision(read_revision, current, kv_->compact_revision())) {
+  if (auto refused = RefuseBegin(read_revision, follower, current, kv_->compact_revision())) {
     return *refused;
-  }
-  if (follower.enabled) {
-    if (auto refused = RefuseFollowerRead(read_revision, follower.min_read_revision, current)) {
-      return *refused;
-    }
   }
   const int64_t snapshot = read_revision > 0 ? read_revision : current;
   auto txn = std::make_shared<Txn>();

@@ -94,14 +94,12 @@ ServiceError ReadOnly();
 ServiceError TooMany(const char* what, size_t limit);
 ServiceError NotOwner(uint64_t id);
 // Why a transaction may not begin at `read_revision` (0: the current one;
-// > 0 a past one, read-only): FutureRev or Compacted, as etcd's Range.
-std::optional<ServiceError> RefuseReadRevision(int64_t read_revision, int64_t current,
-                                               int64_t compacted);
-// Why a follower read may not begin: with a read revision too (InvalidArgument:
-// it reads at what the replicas resolved), or a min_read_revision below 0
-// (InvalidArgument) or ahead of the current revision (FutureRev).
-std::optional<ServiceError> RefuseFollowerRead(int64_t read_revision, int64_t min_read_revision,
-                                               int64_t current);
+// > 0 a past one, read-only): FutureRev or Compacted, as etcd's Range. A
+// follower read also may not with a read revision (InvalidArgument: it
+// reads at what the replicas resolved), or with a min_read_revision below
+// 0 (InvalidArgument) or ahead of the current revision (FutureRev).
+std::optional<ServiceError> RefuseBegin(int64_t read_revision, const FollowerRead& follower,
+                                        int64_t current, int64_t compacted);
 // ResourceExhausted once `open` transactions reach the bound.
 std::optional<ServiceError> RefuseAnotherTxn(size_t open, size_t max_open);
 // A read of the transaction's own write (mod_revision 0; nullopt: deleted).
