@@ -65,6 +65,14 @@ Status TooMuchWritten(uint64_t id) {
       "cluster; split it");
 }
 
+// Why a read's answer from a shard (`read`, null if it was no read reply)
+// cannot be used.
+Status ShardReadFailed(const PeerReply* reply, const ShardReadReply* read) {
+  return read != nullptr
+             ? Status::IoError("a shard's read reply was unreadable")
+             : CallFailure(reply, "the shard holding a key did not answer the read in time");
+}
+
 // A commit whose outcome is unknown: the client gets no answer.
 Status UnknownOutcome(std::string text) { return Status::IoError(std::move(text)); }
 
@@ -253,10 +261,7 @@ void Coordinator::GetAtShardClock(Txn& txn, std::string key, Done<ReadResult> do
       [this, id, shard, key = std::move(key), done = std::move(done)](const PeerReply* reply) {
         const auto* answer = ReplyAs<ShardReadReply>(reply);
         if (answer == nullptr || answer->reads.size() != 1) {
-          return done(answer != nullptr ? Status::IoError("a shard's read reply was unreadable")
-                                        : CallFailure(reply,
-                                                      "the shard holding a key did not answer the "
-                                                      "read in time"));
+          return done(ShardReadFailed(reply, answer));
         }
         Txn* open = Find(id);
         if (open == nullptr) return done(TxnNotFound(id));
@@ -450,11 +455,7 @@ void Coordinator::ReadKeys(std::vector<std::string> keys, Timestamp snapshot,
                    return;
                  }
                  gather->failed = true;
-                 gather->done(read != nullptr
-                                  ? Status::IoError("a shard's read reply was unreadable")
-                                  : CallFailure(reply,
-                                                "the shard holding a key did not answer the "
-                                                "read in time"));
+                 gather->done(ShardReadFailed(reply, read));
                });
   }
 }

@@ -92,8 +92,9 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
     // Serializable Ranges read this member's own replicas (each shard's,
     // with --replication-factor as large as the cluster).
     if (replicated) kv.resolved_here = [&member] { return member.ResolvedHere(); };
-    // A write's reads at the leaders' closed time, not closed through the
-    // shards' logs first (unreplicated shards close by their clock alone).
+    // A write's reads at a replica's closed time (usually this member's
+    // own), not closed through the shards' logs first (unreplicated shards
+    // close by their clock alone).
     kv.writes_at_shard_clocks = replicated;
     raw->kv_ = std::make_unique<service::ClusterKv>(&member.coordinator(), &member.router(), kv);
     // A key of the cluster's own (tag 0x00: no etcd key has it) on each
