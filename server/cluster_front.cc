@@ -242,6 +242,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
     }
     stats.refused_from_replaced = runtime_->refused_from_replaced();
     stats.leaders_handed_home = runtime_->leaders_handed_home();
+    stats.repairs = runtime_->repairs();
     stats.shard_call_retries = member.peers().retries();
     stats.shard_call_redirects = member.peers().redirects();
     stats.reads_here = member.peers().reads_here();

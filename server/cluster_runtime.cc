@@ -7,6 +7,7 @@
 #include "cluster/replicated_shard_core.h"
 #include "replication/incarnations.h"
 #include "replication/raft_wire.h"
+#include "server/replica_repair.h"
 
 namespace strata::server {
 
@@ -73,7 +74,7 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
   const cluster::ShardServerOptions shard_options = member->shard_server;
   Result<std::unique_ptr<replication::RaftHost>> opened = replication::RaftHost::Open(
       raft_id, o.raft_dir, host,
-      [shard_options](raft::GroupId group) -> std::unique_ptr<replication::ReplicatedState> {
+      [this, shard_options](raft::GroupId group) -> std::unique_ptr<replication::ReplicatedState> {
         // The shard within its group's registry of members' incarnations.
         cluster::ReplicatedShardOptions options;
         options.shard = group - 1;
@@ -82,8 +83,15 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
         options.heartbeat_timeout = shard_options.heartbeat_timeout;
         options.describe_key = shard_options.describe_key;
         options.change_log_bytes = shard_options.change_log_bytes;
-        return std::make_unique<replication::RegisteredState>(
+        auto state = std::make_unique<replication::RegisteredState>(
             std::make_unique<cluster::ReplicatedShard>(std::move(options)));
+        // A member removed from a group here (its disk was replaced) is
+        // registered nowhere again until its next batch is taken: the
+        // incarnation heard before is its old one.
+        state->set_observer([this](raft::NodeId node, const replication::MemberRecord* record) {
+          if (record == nullptr) heard_incarnations_.erase(node);
+        });
+        return state;
       },
       [this](raft::NodeBatch batch) {
         if (batch.to == 0 || batch.to > options_.node_ids.size()) return;
@@ -99,18 +107,17 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
   if (!incarnation.ok()) return incarnation.status();
   incarnation_ = *incarnation;
   for (cluster::ShardId shard : map->ShardsReplicatedOn(o.self)) {
-    groups_.push_back(GroupOf(shard));
-    // The shard's first replica (shard i's is node i) is its home.
-    homes_[GroupOf(shard)] = static_cast<raft::NodeId>(
-        std::find(o.node_ids.begin(), o.node_ids.end(), map->shards()[shard].replicas.front()) -
-        o.node_ids.begin() + 1);
-    if (host_->raft().group(GroupOf(shard)) != nullptr) continue;  // from the log
-    std::vector<raft::NodeId> voters;
+    const raft::GroupId group = GroupOf(shard);
+    groups_.push_back(group);
+    std::vector<raft::NodeId>& placement = placements_[group];
     for (const std::string& node : map->shards()[shard].replicas) {
-      voters.push_back(static_cast<raft::NodeId>(
+      placement.push_back(static_cast<raft::NodeId>(
           std::find(o.node_ids.begin(), o.node_ids.end(), node) - o.node_ids.begin() + 1));
     }
-    if (Status s = host_->CreateGroup(GroupOf(shard), voters); !s.ok()) return s;
+    // The shard's first replica (shard i's is node i) is its home.
+    homes_[group] = placement.front();
+    if (host_->raft().group(group) != nullptr) continue;  // from the log
+    if (Status s = host_->CreateGroup(group, placement); !s.ok()) return s;
   }
   replication::RaftHost* raw_host = host_.get();
   std::vector<std::string> names = o.node_ids;
@@ -168,11 +175,13 @@ void ClusterRuntime::BalanceLeaders(std::chrono::steady_clock::time_point now) {
 
 bool ClusterRuntime::Admit(raft::NodeId from, uint64_t incarnation) {
   if (incarnation == 0) return false;  // every member's batches carry one
+  carried_incarnations_[from] = incarnation;
   for (raft::GroupId group : groups_) {
     const auto* registry = static_cast<const replication::RegisteredState*>(host_->state(group));
     const std::optional<uint64_t> known = registry->incarnation(from);
     if (!known || *known == incarnation) continue;
     ++refused_replaced_;
+    heard_incarnations_.erase(from);  // registered nowhere until taken again
     auto& told = told_replaced_[from];
     if (std::chrono::steady_clock::now() - told >= std::chrono::seconds(1)) {
       told = std::chrono::steady_clock::now();
@@ -180,8 +189,8 @@ bool ClusterRuntime::Admit(raft::NodeId from, uint64_t incarnation) {
           "member " + options_.node_ids[from - 1] +
           " started with a Raft log its shards' groups do not know (its data directory was "
           "replaced or wiped: they hold another incarnation of it), so the other members ignore "
-          "its replicas; a member that lost its disk cannot rejoin under its name yet "
-          "(docs/REPLICATION.md)";
+          "its replicas until each shard's leader has removed it from the shard's group and "
+          "added it back (docs/REPLICATION.md)";
       if (options_.log) options_.log(why);
       peerpb::Message message;
       message.set_raft_refused(why);
@@ -197,7 +206,7 @@ void ClusterRuntime::RegisterWhereLeading(raft::NodeId node, uint64_t incarnatio
   for (raft::GroupId group : groups_) {
     const raft::Raft* raft = host_->raft().group(group);
     if (raft == nullptr || raft->role() != raft::RaftRole::kLeader ||
-        raft->voters().count(node) == 0) {
+        (raft->voters().count(node) == 0 && raft->learners().count(node) == 0)) {
       continue;
     }
     const auto* registry = static_cast<const replication::RegisteredState*>(host_->state(group));
@@ -207,6 +216,45 @@ void ClusterRuntime::RegisterWhereLeading(raft::NodeId node, uint64_t incarnatio
                      registering_.erase({group, node});
                    });
   }
+}
+
+void ClusterRuntime::RepairReplicas() {
+  for (raft::GroupId group : groups_) {
+    const raft::Raft* raft = host_->raft().group(group);
+    if (raft == nullptr || raft->role() != raft::RaftRole::kLeader ||
+        raft->transferring_to() != raft::kNobody || repairing_.count(group) != 0) {
+      continue;
+    }
+    const auto* registry = static_cast<const replication::RegisteredState*>(host_->state(group));
+    const std::optional<raft::ConfChange> change = NextReplicaRepair(
+        *raft, placements_[group],
+        [registry](raft::NodeId node) { return registry->incarnation(node); },
+        carried_incarnations_);
+    if (!change) continue;
+    repairing_.insert(group);
+    host_->ProposeConfChange(group, *change, [this, group, change = *change](Status done) {
+      repairing_.erase(group);
+      if (!done.ok()) return;  // planned again on a later tick
+      using Kind = raft::ConfChange::Kind;
+      const bool promoted = change.kind == Kind::kAddVoter;
+      ++(change.kind == Kind::kRemove ? repairs_.removed
+         : promoted                   ? repairs_.promoted
+                                      : repairs_.learners);
+      if (!options_.log) return;
+      const std::string who = "member " + options_.node_ids[change.node - 1];
+      const std::string shard = "shard " + std::to_string(group - 1) + "'s group";
+      options_.log(change.kind == Kind::kRemove
+                       ? who + " removed from " + shard +
+                             " (its data directory was replaced); it is added back as a learner"
+                   : promoted ? who + " promoted to a voter of " + shard + ", caught up"
+                              : who + " added back to " + shard + " as a learner");
+    });
+  }
+}
+
+std::string ClusterRuntime::refused_by_others() const {
+  if (std::chrono::steady_clock::now() - refused_at_ > kRefusalHeldFor) return "";
+  return refused_by_others_;
 }
 
 ClusterRuntime::ClusterRuntime(ClusterRuntimeOptions options)
@@ -309,8 +357,9 @@ void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,
   }
   if (message.body_case() == peerpb::Message::kRaftRefused) {
     // This node's disk was replaced: the others say so (once a second).
-    if (refused_by_others_.empty() && options_.log) options_.log(message.raft_refused());
+    if (refused_by_others().empty() && options_.log) options_.log(message.raft_refused());
     refused_by_others_ = message.raft_refused();
+    refused_at_ = std::chrono::steady_clock::now();
     return;
   }
   std::optional<Timestamp> hlc;
@@ -425,6 +474,7 @@ void ClusterRuntime::Loop() {
       if (raft_health_.ok()) {
         host_->Tick();
         RegisterIncarnations();
+        RepairReplicas();
         BalanceLeaders(Clock::now());
       }
       next_tick = std::max(next_tick + options_.raft_tick, Clock::now());

@@ -76,7 +76,9 @@ struct ClusterRuntimeOptions {
   // Each group keeps the incarnation (replication/incarnations.h) it first
   // heard from each member: a member started again with an empty Raft
   // directory has another, and its batches are refused (it forgot its
-  // votes and what it acknowledged).
+  // votes and what it acknowledged) until each group's leader has replaced
+  // it (server/replica_repair.h: removed, added back as a learner,
+  // promoted once caught up).
   std::string raft_dir;
   std::chrono::milliseconds raft_tick{10};
   int election_ticks = 10;
@@ -137,11 +139,22 @@ class ClusterRuntime final : private cluster::PeerTransport {
   replication::RaftHost* raft_host() { return host_.get(); }
   const Status& RaftHealth() const { return raft_health_; }
   // On the loop thread: Raft batches refused from members whose disk was
-  // replaced, and why the others refuse this one's ("": they do not).
+  // replaced, and why the others refuse this one's ("": they do not, or
+  // have not said so for kRefusalHeldFor: they took it back).
   uint64_t refused_from_replaced() const { return refused_replaced_; }
+  std::string refused_by_others() const;
+  static constexpr std::chrono::seconds kRefusalHeldFor{5};
   // On the loop thread: groups this member led and handed to their home.
   uint64_t leaders_handed_home() const { return leaders_handed_home_; }
-  const std::string& refused_by_others() const { return refused_by_others_; }
+  // On the loop thread: the membership changes this member made, as the
+  // leader of shards' groups, to take back members whose disk was
+  // replaced (ReplicaRepair), once applied.
+  struct RepairStats {
+    uint64_t removed = 0;   // a member with a replaced disk, from a group
+    uint64_t learners = 0;  // added back as a learner
+    uint64_t promoted = 0;  // a learner that caught up, made a voter
+  };
+  const RepairStats& repairs() const { return repairs_; }
 
  private:
   explicit ClusterRuntime(ClusterRuntimeOptions options);
@@ -171,6 +184,10 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // no incarnation yet of this node or of a member heard from register it.
   void RegisterIncarnations();
   void RegisterWhereLeading(raft::NodeId node, uint64_t incarnation);
+  // Each tick: in the groups led here, the next membership change that
+  // takes back a member whose disk was replaced (NextReplicaRepair), one
+  // change a group at a time.
+  void RepairReplicas();
   // Leaders spread over the members: each shard's group is led by its
   // home (its first replica in the map: shard i's is node i) when that
   // member is up and caught up. Elections pick any member (the first to
@@ -187,20 +204,25 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // Replicated shards only; the member's cores point into it, so it goes
   // after the member.
   std::unique_ptr<replication::RaftHost> host_;
-  Status raft_health_;                                            // the loop thread's
-  uint64_t incarnation_ = 0;                                      // this node's Raft directory's
-  std::vector<raft::GroupId> groups_;                             // the replicas held here
-  std::map<raft::GroupId, raft::NodeId> homes_;                   // each group's home member
-  std::chrono::steady_clock::time_point next_balance_{};          // the loop thread's
-  uint64_t leaders_handed_home_ = 0;                              // the loop thread's
-  std::set<std::pair<raft::GroupId, raft::NodeId>> registering_;  // the loop thread's
-  std::map<raft::NodeId, uint64_t> heard_incarnations_;           // admitted, the loop thread's
+  Status raft_health_;                                             // the loop thread's
+  uint64_t incarnation_ = 0;                                       // this node's Raft directory's
+  std::vector<raft::GroupId> groups_;                              // the replicas held here
+  std::map<raft::GroupId, raft::NodeId> homes_;                    // each group's home member
+  std::map<raft::GroupId, std::vector<raft::NodeId>> placements_;  // the members it belongs on
+  std::chrono::steady_clock::time_point next_balance_{};           // the loop thread's
+  uint64_t leaders_handed_home_ = 0;                               // the loop thread's
+  std::set<std::pair<raft::GroupId, raft::NodeId>> registering_;   // the loop thread's
+  std::map<raft::NodeId, uint64_t> heard_incarnations_;            // admitted, the loop thread's
+  std::map<raft::NodeId, uint64_t> carried_incarnations_;          // by each member's newest batch
+  std::set<raft::GroupId> repairing_;  // a change proposed, not yet done
+  RepairStats repairs_;                // the loop thread's
   std::map<raft::NodeId, std::chrono::steady_clock::time_point> told_replaced_;
-  uint64_t refused_replaced_ = 0;                    // the loop thread's
-  std::string refused_by_others_;                    // the loop thread's
-  std::unique_ptr<cluster::Member> member_;          // the loop thread's, once started
-  uint64_t next_msg_id_ = 1;                         // the loop thread's
-  cluster::Member::ForwardHandler forward_handler_;  // the loop thread's
+  uint64_t refused_replaced_ = 0;                       // the loop thread's
+  std::string refused_by_others_;                       // the loop thread's
+  std::chrono::steady_clock::time_point refused_at_{};  // the others' last refusal
+  std::unique_ptr<cluster::Member> member_;             // the loop thread's, once started
+  uint64_t next_msg_id_ = 1;                            // the loop thread's
+  cluster::Member::ForwardHandler forward_handler_;     // the loop thread's
   const Store* durable_ = nullptr;
   struct Held {
     uint64_t lsn;

@@ -137,6 +137,13 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
     One(out, "counter", "strata_cluster_raft_refused_from_replaced_members_total",
         "Raft batches refused from members started with a replaced data directory.",
         static_cast<double>(st.refused_from_replaced));
+    out.Counter("strata_cluster_shard_replica_changes_total",
+                "Membership changes this member made as a shard group's leader to take back a "
+                "member whose data directory was replaced: removed, added back as a learner, "
+                "promoted once caught up.");
+    out.Sample(static_cast<double>(st.repairs.removed), {{"change", "removed"}});
+    out.Sample(static_cast<double>(st.repairs.learners), {{"change", "learner_added"}});
+    out.Sample(static_cast<double>(st.repairs.promoted), {{"change", "promoted"}});
     One(out, "counter", "strata_cluster_shard_leaders_handed_home_total",
         "Shards' groups this member led and handed to their home member (leaders spread).",
         static_cast<double>(st.leaders_handed_home));
