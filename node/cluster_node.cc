@@ -6,6 +6,7 @@
 
 #include "cluster/durable_state.h"
 #include "protocol/body.h"
+#include "protocol/cluster_codec.h"
 #include "protocol/errors.h"
 #include "protocol/key_codec.h"
 #include "protocol/limits.h"
@@ -84,6 +85,36 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
   member.rpc_timeout = options.rpc_timeout;
   member.low_water_mark_interval = options.low_water_mark_interval;
   ClusterNode* self = node.get();
+  if (options.replication_factor > 1) {
+    cluster::ShardGroupsOptions groups;
+    groups.self = node_id;
+    groups.node_ids = node_ids;
+    groups.replication_factor = options.replication_factor;
+    groups.raft_dir = options.raft_dir;
+    groups.tick = options.raft_tick;
+    groups.election_ticks = options.election_ticks;
+    groups.proposal_timeout = options.rpc_timeout;
+    groups.shard_server = member.shard_server;
+    groups.send_batch = [self](const std::string& to, std::string batch, uint64_t incarnation) {
+      std::string fields;
+      JsonWriter w = JsonWriter::ContinuingObject(&fields);
+      w.Key("batch");
+      protocol::WriteHexKey(&w, batch);
+      w.FieldUint("inc", incarnation);
+      self->transport_->Send(to, "raft_batch", fields);
+    };
+    groups.send_refusal = [self](const std::string& to, const std::string& why) {
+      std::string fields;
+      JsonWriter::ContinuingObject(&fields).Field("why", why);
+      self->transport_->Send(to, "raft_refused", fields);
+    };
+    Result<std::unique_ptr<cluster::ShardGroups>> opened =
+        cluster::ShardGroups::Open(std::move(groups));
+    if (!opened.ok()) return opened.status();
+    node->shard_groups_ = std::move(*opened);
+    member.replication_factor = options.replication_factor;
+    member.shard_cores = node->shard_groups_->CoreFactory();
+  }
   Result<std::unique_ptr<cluster::Member>> created = cluster::Member::Create(
       std::move(node_id), node_ids, member, store, /*persist=*/durable != nullptr,
       db->oracle().Last(), &node->peer_transport_,
@@ -122,10 +153,45 @@ void ClusterNode::ReplyError(const ReplyAddress& to, const ErrorReply& error) {
   transport_->Reply(to, "error", fields);
 }
 
+ClusterNode::Clock::time_point ClusterNode::RunTimers(Clock::time_point now) {
+  Clock::time_point next = member_->RunTimers(now);
+  if (!shard_groups_) return next;
+  if (now >= next_raft_tick_) {
+    shard_groups_->Tick(now);
+    next_raft_tick_ = std::max(next_raft_tick_ + options_.raft_tick, now);
+  }
+  // What the messages and timers since the last call proposed, received
+  // and acknowledged: one round, one sync.
+  shard_groups_->Run();
+  return std::min(next, next_raft_tick_);
+}
+
+void ClusterNode::HandleRaftMessage(const protocol::Envelope& message) {
+  if (!shard_groups_) return;
+  if (message.type == "raft_refused") {
+    std::optional<std::string_view> why;
+    if (!message.body.OptionalString("why", &why) && why) {
+      shard_groups_->Refused(std::string(*why));
+    }
+    return;
+  }
+  std::optional<std::string_view> hex;
+  std::string batch;
+  uint64_t incarnation = 0;
+  if (message.body.OptionalString("batch", &hex) || !hex || !protocol::ParseHexKey(*hex, &batch) ||
+      message.body.RequiredUint("inc", &incarnation)) {
+    return;  // damaged: a lost message to Raft
+  }
+  shard_groups_->Receive(std::string(message.src), batch, incarnation);
+}
+
 void ClusterNode::HandleMessage(const protocol::Envelope& message, Clock::time_point now) {
   member_->SetNow(now);
   ReplyAddress from{std::string(message.src), message.msg_id_json, message.has_msg_id};
   if (!member_->IsPeer(message.src)) return HandleClientRequest(message, from);
+  if (message.type == "raft_batch" || message.type == "raft_refused") {
+    return HandleRaftMessage(message);
+  }
   std::optional<Timestamp> hlc;
   if (auto err = protocol::ReadSenderClock(message, &hlc)) return ReplyError(from, *err);
   if (message.body.Find("in_reply_to") || message.type == "error") {
@@ -172,6 +238,12 @@ void ClusterNode::HandleClientRequest(const protocol::Envelope& request, const R
   if (type == "write") return HandleKvWrite(body, from);
   if (type == "cas") return HandleKvCas(body, from);
   if (type == "txn") return HandleTxnOps(body, from);
+  if (shard_groups_ && type.starts_with("mvcc_") && type != "mvcc_stats") {
+    return ReplyError(from, ErrorReply{ErrorCode::kNotSupported,
+                                       "the raw API ('" + protocol::Abbreviate(type) +
+                                           "') is not served with replicated shards: it runs on "
+                                           "a node's own store, which holds none"});
+  }
   if (type == "mvcc_put" || type == "mvcc_get" || type == "mvcc_delete" || type == "mvcc_history") {
     return RouteToOwner(request, from);
   }

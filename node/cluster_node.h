@@ -30,6 +30,7 @@
 #include "cluster/coordinator.h"
 #include "cluster/member.h"
 #include "cluster/peer_messages.h"
+#include "cluster/shard_groups.h"
 #include "node/maelstrom_peer_transport.h"
 #include "node/transport.h"
 #include "protocol/envelope.h"
@@ -60,6 +61,16 @@ struct ClusterOptions {
   // Commit wait: a commit is acknowledged only once every node's wall clock
   // is past its timestamp, assuming clocks differ by at most this.
   std::chrono::milliseconds max_clock_offset{0};
+  // Above 1: each shard a Raft group of this many nodes
+  // (cluster/shard_groups.h), its log in `raft_dir` (required then), its
+  // batches between nodes as raft_batch messages; Raft's clock ticks every
+  // raft_tick, and a follower that hears nothing for election_ticks of it
+  // (up to twice that) campaigns. The raw API (mvcc_*, but stats) runs on
+  // a node's own store, which then holds no shard: it is refused.
+  uint32_t replication_factor = 1;
+  std::string raft_dir;
+  std::chrono::milliseconds raft_tick{10};
+  int election_ticks = 10;
 };
 
 // Runs a raw-API request on this node's own shard, as a single node would
@@ -85,8 +96,9 @@ class ClusterNode final {
   // Handles any message after init: a client request, or a node's request
   // or reply. Replies go out through the transport, now or later.
   void HandleMessage(const protocol::Envelope& message, Clock::time_point now);
-  // Runs what is due; returns when to call again.
-  Clock::time_point RunTimers(Clock::time_point now) { return member_->RunTimers(now); }
+  // Runs what is due (the replicated shards' rounds too); returns when to
+  // call again.
+  Clock::time_point RunTimers(Clock::time_point now);
 
   // The highest garbage-collection horizon the cluster allows (nullopt:
   // not known yet, so collect nothing).
@@ -101,6 +113,9 @@ class ClusterNode final {
   // node message (a refusal names timestamps the receiver must move past).
   void ReplyError(const ReplyAddress& to, const protocol::ErrorReply& error);
   void HandleClientRequest(const protocol::Envelope& request, const ReplyAddress& from);
+  // raft_batch and raft_refused: one-way, for the shards' groups (dropped
+  // without replicated shards, or if they do not decode).
+  void HandleRaftMessage(const protocol::Envelope& message);
   void RouteToOwner(const protocol::Envelope& request, const ReplyAddress& from);
   // Runs a client request a node forwarded (its JSON) on this shard.
   cluster::PeerReply ServeForward(const std::string& request_json);
@@ -135,6 +150,10 @@ class ClusterNode final {
   Transport* transport_;
   MaelstromPeerTransport peer_transport_;
   LocalHandler local_handler_;
+  // Replicated shards only; the member's cores point into it, so it goes
+  // after the member.
+  std::unique_ptr<cluster::ShardGroups> shard_groups_;
+  Clock::time_point next_raft_tick_{};
   std::unique_ptr<cluster::Member> member_;
   cluster::Coordinator* coordinator_ = nullptr;  // the member's
 };

@@ -175,6 +175,18 @@ bool Raft::Active(NodeId member) const {
          ticks_ + 1 - it->second.heard_at < static_cast<uint64_t>(config_.election_ticks);
 }
 
+bool Raft::ActiveMajorityAfter(const ConfChange& change) const {
+  std::set<NodeId> after = voters_;
+  if (change.kind == ConfChange::Kind::kRemove) after.erase(change.node);
+  if (change.kind == ConfChange::Kind::kAddVoter) after.insert(change.node);
+  size_t active = 0;
+  for (NodeId voter : after) {
+    // A learner promoted has a progress of its own; a newcomer has none.
+    if (Active(voter)) ++active;
+  }
+  return active >= after.size() / 2 + 1;
+}
+
 std::optional<Index> Raft::ProposeConfChange(ConfChange change) {
   if (role_ != RaftRole::kLeader || transferee_ != kNobody) return std::nullopt;
   // One change at a time, each after the leader's first commit of its term.

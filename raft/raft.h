@@ -128,6 +128,12 @@ class Raft final {
   // such members before a change that could cost the majority.
   bool Active(NodeId member) const;
   NodeId transferring_to() const { return transferee_; }
+  // On the leader: whether the voters after `change` would include a
+  // majority of them that answered within the last election timeout
+  // (Active; a voter added, not yet a member, counts as silent). etcd's
+  // strict reconfiguration check: a change that fails it could leave the
+  // group without a majority to commit with.
+  bool ActiveMajorityAfter(const ConfChange& change) const;
 
   // The driver learned that `leader` is gone (its connection to this
   // member broke, as when its process dies). A follower of it leaves the

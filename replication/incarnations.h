@@ -20,7 +20,7 @@
 // its incarnation) and added again, and then registers its new one
 // (docs/REPLICATION.md: the operator does it with etcdctl member in a
 // replicated cluster, each shard's leader by itself in a sharded one,
-// server/replica_repair.h). Until the group has applied a member's first
+// cluster/replica_repair.h). Until the group has applied a member's first
 // incarnation (its first moments in the group), a replacement of it goes
 // unrecognised.
 //

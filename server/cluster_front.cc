@@ -204,8 +204,10 @@ std::string ClusterFront::Probe(std::chrono::milliseconds wait) {
   const bool posted = runtime_->Post([this, answer](cluster::Member& member) {
     // Its replicas refused by the others (its disk was replaced): it may
     // still coordinate, but it holds no shard's copy for anyone.
-    if (!runtime_->refused_by_others().empty()) {
-      return answer->set_value(runtime_->refused_by_others());
+    if (const cluster::ShardGroups* groups = runtime_->shard_groups()) {
+      if (std::string refused = groups->refused_by_others(); !refused.empty()) {
+        return answer->set_value(std::move(refused));
+      }
     }
     cluster::Coordinator& coordinator = member.coordinator();
     const Timestamp snapshot = coordinator.HoldSnapshot();
@@ -240,9 +242,11 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
         stats.replicas.push_back({shard, member.FindShardServer(shard)->Leads()});
       }
     }
-    stats.refused_from_replaced = runtime_->refused_from_replaced();
-    stats.leaders_handed_home = runtime_->leaders_handed_home();
-    stats.repairs = runtime_->repairs();
+    if (const cluster::ShardGroups* groups = runtime_->shard_groups()) {
+      stats.refused_from_replaced = groups->refused_from_replaced();
+      stats.leaders_handed_home = groups->leaders_handed_home();
+      stats.repairs = groups->repairs();
+    }
     stats.shard_call_retries = member.peers().retries();
     stats.shard_call_redirects = member.peers().redirects();
     stats.reads_here = member.peers().reads_here();

@@ -20,11 +20,11 @@
 // `failed` alternative instead.
 //
 // Replicated shards: with a replication factor above one, the node also
-// runs a RaftHost on the loop (ticked every raft_tick, run after each turn)
-// holding its replicas of the shards' groups, and the member serves each
-// through a ReplicatedShardCore. The groups' own log makes their changes
-// durable before anything about them is sent; the node's store then holds
-// no shard. A failed Raft log stops the host (RaftHealth): the node's
+// holds its replicas of the shards' groups (cluster::ShardGroups, ticked
+// every raft_tick, run after each turn), and the member serves each
+// through them. The groups' own log makes their changes durable before
+// anything about them is sent; the node's store then holds no shard. A
+// failed Raft log stops the groups (ShardGroups::health): the node's
 // replicas then answer nothing, which their groups survive as a node down.
 //
 // Bounds: what peers send waits in the loop's queue; past
@@ -53,7 +53,7 @@
 #include "base/mutex.h"
 #include "cluster/member.h"
 #include "cluster/peer_transport.h"
-#include "replication/raft_host.h"
+#include "cluster/shard_groups.h"
 #include "server/peer_network.h"
 #include "strata/mvcc_store.h"
 #include "strata/store.h"
@@ -69,23 +69,16 @@ struct ClusterRuntimeOptions {
   // dropped (and counted) until it catches up.
   size_t max_queued_from_peers = 100000;
   // Replicated shards (member.replication_factor > 1): each shard a Raft
-  // group of that many nodes (cluster/replicated_shard.h), this node's
-  // replicas driven by a RaftHost on the loop, whose log lives in
-  // `raft_dir`; its batches travel on the peer links. Shard timestamps
-  // take the residues 16 and up, so such a cluster has at most 16 nodes.
-  // Each group keeps the incarnation (replication/incarnations.h) it first
-  // heard from each member: a member started again with an empty Raft
-  // directory has another, and its batches are refused (it forgot its
-  // votes and what it acknowledged) until each group's leader has replaced
-  // it (server/replica_repair.h: removed, added back as a learner,
-  // promoted once caught up).
+  // group of that many nodes, this node's replicas (cluster/shard_groups.h)
+  // driven on the loop, their log in `raft_dir`, their batches and
+  // refusals on the peer links. At most 16 nodes.
   std::string raft_dir;
   std::chrono::milliseconds raft_tick{10};
   int election_ticks = 10;
   // Lines for the operator (a member refused as replaced); null: none.
   std::function<void(const std::string&)> log;
   // How often a leader looks whether to hand a group back to its home
-  // (BalanceLeaders).
+  // (cluster::ShardGroups).
   std::chrono::milliseconds balance_interval{2000};
 };
 
@@ -134,27 +127,10 @@ class ClusterRuntime final : private cluster::PeerTransport {
   }
   // Messages and answers waiting for the log (any thread).
   size_t HeldForDurability() const { return held_count_.load(); }
-  // On the loop thread: the replicated shards' Raft host (null: none) and
-  // Ok, or why its log failed.
-  replication::RaftHost* raft_host() { return host_.get(); }
-  const Status& RaftHealth() const { return raft_health_; }
-  // On the loop thread: Raft batches refused from members whose disk was
-  // replaced, and why the others refuse this one's ("": they do not, or
-  // have not said so for kRefusalHeldFor: they took it back).
-  uint64_t refused_from_replaced() const { return refused_replaced_; }
-  std::string refused_by_others() const;
-  static constexpr std::chrono::seconds kRefusalHeldFor{5};
-  // On the loop thread: groups this member led and handed to their home.
-  uint64_t leaders_handed_home() const { return leaders_handed_home_; }
-  // On the loop thread: the membership changes this member made, as the
-  // leader of shards' groups, to take back members whose disk was
-  // replaced (ReplicaRepair), once applied.
-  struct RepairStats {
-    uint64_t removed = 0;   // a member with a replaced disk, from a group
-    uint64_t learners = 0;  // added back as a learner
-    uint64_t promoted = 0;  // a learner that caught up, made a voter
-  };
-  const RepairStats& repairs() const { return repairs_; }
+  // On the loop thread: this node's replicas of the shards' Raft groups
+  // (null: the shards are not replicated).
+  cluster::ShardGroups* shard_groups() { return shard_groups_.get(); }
+  const cluster::ShardGroups* shard_groups() const { return shard_groups_.get(); }
 
  private:
   explicit ClusterRuntime(ClusterRuntimeOptions options);
@@ -171,58 +147,19 @@ class ClusterRuntime final : private cluster::PeerTransport {
   void Route(const std::string& to, peerpb::Message message);
   // Runs what the log now covers, in order.
   void ReleaseDurable();
-  // Opens the Raft host of the replicated shards and creates this node's
-  // replicas of them on a first start; sets the member's core factory.
+  // Opens this node's replicas of the shards' groups and sets the
+  // member's core factory.
   Status StartReplicatedShards(cluster::MemberOptions* member);
-  // The host's rounds, unless its log failed.
-  void RunRaft();
-  // Whether a batch from `from` carrying `incarnation` is taken: not if a
-  // group here holds another incarnation of it (its disk was replaced; it
-  // is told why, once a second).
-  bool Admit(raft::NodeId from, uint64_t incarnation);
-  // Each tick, off the path of every batch: the groups led here that hold
-  // no incarnation yet of this node or of a member heard from register it.
-  void RegisterIncarnations();
-  void RegisterWhereLeading(raft::NodeId node, uint64_t incarnation);
-  // Each tick: in the groups led here, the next membership change that
-  // takes back a member whose disk was replaced (NextReplicaRepair), one
-  // change a group at a time.
-  void RepairReplicas();
-  // Leaders spread over the members: each shard's group is led by its
-  // home (its first replica in the map: shard i's is node i) when that
-  // member is up and caught up. Elections pick any member (the first to
-  // time out), which can leave one member leading most groups, its CPU
-  // doing most of the writes; so a leader hands a group it leads to the
-  // group's home (Raft's leadership transfer) when the home answered
-  // within an election timeout and holds every committed entry. Looked at
-  // every balance_interval.
-  void BalanceLeaders(std::chrono::steady_clock::time_point now);
   void Loop();
 
   const ClusterRuntimeOptions options_;
   PeerNetwork network_;
   // Replicated shards only; the member's cores point into it, so it goes
   // after the member.
-  std::unique_ptr<replication::RaftHost> host_;
-  Status raft_health_;                                             // the loop thread's
-  uint64_t incarnation_ = 0;                                       // this node's Raft directory's
-  std::vector<raft::GroupId> groups_;                              // the replicas held here
-  std::map<raft::GroupId, raft::NodeId> homes_;                    // each group's home member
-  std::map<raft::GroupId, std::vector<raft::NodeId>> placements_;  // the members it belongs on
-  std::chrono::steady_clock::time_point next_balance_{};           // the loop thread's
-  uint64_t leaders_handed_home_ = 0;                               // the loop thread's
-  std::set<std::pair<raft::GroupId, raft::NodeId>> registering_;   // the loop thread's
-  std::map<raft::NodeId, uint64_t> heard_incarnations_;            // admitted, the loop thread's
-  std::map<raft::NodeId, uint64_t> carried_incarnations_;          // by each member's newest batch
-  std::set<raft::GroupId> repairing_;  // a change proposed, not yet done
-  RepairStats repairs_;                // the loop thread's
-  std::map<raft::NodeId, std::chrono::steady_clock::time_point> told_replaced_;
-  uint64_t refused_replaced_ = 0;                       // the loop thread's
-  std::string refused_by_others_;                       // the loop thread's
-  std::chrono::steady_clock::time_point refused_at_{};  // the others' last refusal
-  std::unique_ptr<cluster::Member> member_;             // the loop thread's, once started
-  uint64_t next_msg_id_ = 1;                            // the loop thread's
-  cluster::Member::ForwardHandler forward_handler_;     // the loop thread's
+  std::unique_ptr<cluster::ShardGroups> shard_groups_;
+  std::unique_ptr<cluster::Member> member_;          // the loop thread's, once started
+  uint64_t next_msg_id_ = 1;                         // the loop thread's
+  cluster::Member::ForwardHandler forward_handler_;  // the loop thread's
   const Store* durable_ = nullptr;
   struct Held {
     uint64_t lsn;

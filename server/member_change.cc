@@ -41,18 +41,6 @@ std::optional<MemberChange> DecodeMemberChange(std::string_view bytes) {
 
 namespace {
 
-size_t Majority(size_t voters) { return voters / 2 + 1; }
-
-// Voters that answered the leader within an election timeout (`except`
-// left out).
-size_t ActiveVoters(const raft::Raft& leader, uint64_t except = 0) {
-  size_t active = 0;
-  for (raft::NodeId voter : leader.voters()) {
-    if (voter != except && leader.Active(voter)) ++active;
-  }
-  return active;
-}
-
 ServiceError NotEnoughStarted() {
   return {ErrorCode::kFailedPrecondition,
           "etcdserver: re-configuration failed due to not enough started members"};
@@ -77,7 +65,8 @@ service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
                             "etcdserver: too many learner members in cluster"};
       }
       // A voter that has not started yet counts against the majority.
-      if (!as_learner && ActiveVoters(leader) < Majority(leader.voters().size() + 1)) {
+      if (!as_learner &&
+          !leader.ActiveMajorityAfter({raft::ConfChange::Kind::kAddVoter, change.id})) {
         return NotEnoughStarted();
       }
       return raft::ConfChange{
@@ -88,7 +77,7 @@ service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
       if (!voter && !learner) {
         return ServiceError{ErrorCode::kNotFound, "etcdserver: member not found"};
       }
-      if (voter && ActiveVoters(leader, change.id) < Majority(leader.voters().size() - 1)) {
+      if (voter && !leader.ActiveMajorityAfter({raft::ConfChange::Kind::kRemove, change.id})) {
         return NotEnoughStarted();
       }
       return raft::ConfChange{raft::ConfChange::Kind::kRemove, change.id, ""};
@@ -106,8 +95,7 @@ service::Reply<raft::ConfChange> PlanMemberChange(const MemberChange& change,
                             "etcdserver: can only promote a learner member which is in sync with "
                             "leader"};
       }
-      if (ActiveVoters(leader) + (leader.Active(change.id) ? 1 : 0) <
-          Majority(leader.voters().size() + 1)) {
+      if (!leader.ActiveMajorityAfter({raft::ConfChange::Kind::kAddVoter, change.id})) {
         return NotEnoughStarted();
       }
       return raft::ConfChange{raft::ConfChange::Kind::kAddVoter, change.id, ""};

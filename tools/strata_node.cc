@@ -84,7 +84,23 @@ int main(int argc, char** argv) {
             "cluster: the most the nodes' wall clocks may differ; commits wait this long (plus "
             "1 ms) before they are acknowledged, for strict serializability",
             0);
+  app.add_option("--replication-factor", cluster.replication_factor,
+                 "cluster: each shard a Raft group of this many nodes (at most the nodes there "
+                 "are), its log in <data-dir>/shard-raft; needs --data-dir. 1: each node its own "
+                 "shard, unreplicated")
+      ->check(CLI::Range(1u, 16u))
+      ->default_str("1");
+  ms_option("--raft-tick-ms", &cluster.raft_tick,
+            "cluster with --replication-factor: Raft's clock; a follower that hears nothing from "
+            "its leader for 10 ticks (up to 20) campaigns");
   CLI11_PARSE(app, argc, argv);
+  if (cluster.replication_factor > 1) {
+    if (!data_dir) {
+      LogLine("--replication-factor needs --data-dir (the shards' Raft logs live there)");
+      return 2;
+    }
+    cluster.raft_dir = *data_dir + "/shard-raft";
+  }
 
   // A reader that goes away must not kill the node mid-write; the write
   // reports EPIPE instead and the loop ends cleanly.

@@ -5,7 +5,9 @@ nothing unless it is shown to fail on the anomalies it claims to catch. Each
 checker gets bad histories (lost append, non-prefix read, aborted read,
 write skew / G-single, real-time violation, stale or impossible register
 reads) and good ones; then each workload runs against 3 real nodes with
-latency, drops, duplicates and a partition, clients on the network.
+latency, drops, duplicates and a partition, clients on the network, and
+over shards replicated on the three nodes (Raft) with a partition and with
+kills.
 
 Run from /work/main (binary: $STRATA_NODE_BINARY, else build/release/strata-node):
     python3 -m unittest -v tests/cluster_sim/test_workloads.py
@@ -13,7 +15,9 @@ Run from /work/main (binary: $STRATA_NODE_BINARY, else build/release/strata-node
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import unittest
 from typing import Any, Optional
 
@@ -247,18 +251,36 @@ class RealRuns(unittest.TestCase):
     the network, n1 partitioned from n2/n3 for 1 s."""
 
     def run_ok(self, workload: str, seed: int, isolation: str = "serializable",
-               seconds: float = 2.5, int_keys: bool = False) -> dict:
+               seconds: float = 2.5, int_keys: bool = False, replicated: bool = False,
+               kill_every_ms: float = 0.0) -> dict:
+        """`replicated`: every shard a Raft group of the three nodes, their
+        logs in data directories; `kill_every_ms`: a node killed -9 that
+        often (down 300 ms, restarted from its data directory) instead of the
+        partition."""
+        partitions = [] if kill_every_ms else [(0.8, 1.8, [{"n1"}, {"n2", "n3"}])]
+        node_args = ["--replication-factor", "3"] if replicated else []
+        data = tempfile.mkdtemp(prefix="strata-sim-data-") if replicated or kill_every_ms else None
         sc = Scenario(nodes=3, clients=8, seconds=seconds, seed=seed, isolation=isolation,
-                      timeout_ms=1000, binary=BINARY, workload=workload,
+                      timeout_ms=1000, binary=BINARY, workload=workload, node_args=node_args,
+                      data_dir_root=data, kill_every_ms=kill_every_ms, down_ms=300.0,
                       net=NetConfig(latency_ms=(1.0, 5.0), drop=0.02, dup=0.05,
-                                    partitions=[(0.8, 1.8, [{"n1"}, {"n2", "n3"}])],
-                                    clients_on_network=True))
+                                    partitions=partitions, clients_on_network=True))
         sc.int_keys = int_keys  # type: ignore[attr-defined]
         cmd = (f"{'STRATA_WORKLOAD_INT_KEYS=1 ' if int_keys else ''}python3 "
                f"tests/cluster_sim/run.py --workload {workload} --nodes 3 --seed {seed} "
                f"--isolation {isolation} --seconds {seconds:g} --latency-ms 1-5 --drop 0.02 "
-               f"--dup 0.05 --partition 0.8-1.8:n1/n2,n3 --clients-on-network")
-        res = run_scenario(sc)
+               f"--dup 0.05 --clients-on-network")
+        cmd += (f" --kill-every {kill_every_ms:g} --down-ms 300" if kill_every_ms
+                else " --partition 0.8-1.8:n1/n2,n3")
+        if data:
+            cmd += " --data-dir-root DIR"
+        if replicated:
+            cmd += " --node-arg=--replication-factor --node-arg=3"
+        try:
+            res = run_scenario(sc)
+        finally:
+            if data:
+                shutil.rmtree(data, ignore_errors=True)
         self.assertTrue(res.verdict.ok, f"{res.summary}\n{res.verdict}\nrun dir: {res.run_dir}"
                                         f"\nrerun: {cmd}")
         # Enough committed operations for the checker to have something to
@@ -282,6 +304,16 @@ class RealRuns(unittest.TestCase):
         for seed in (6, 7):
             with self.subTest(seed=seed):
                 self.run_ok("lin-kv", seed)
+
+    def test_replicated_shards(self) -> None:
+        """Every shard a Raft group of the three nodes (--replication-factor
+        3): through the partition, and through nodes killed -9 and restarted
+        from their disks, the histories check."""
+        with self.subTest("list-append, partition"):
+            self.run_ok("list-append", 9, replicated=True)
+        with self.subTest("lin-kv, kills"):
+            summary = self.run_ok("lin-kv", 11, seconds=4, replicated=True, kill_every_ms=700)
+            self.assertGreater(int(summary["kills"]), 2)
 
     def test_integer_keys(self) -> None:
         """Maelstrom's keys are integers; every line the nodes write must stay valid

@@ -58,8 +58,10 @@ class TestCluster {
  public:
   using Clock = std::chrono::steady_clock;
 
+  // `customize` (if given) changes node i's options before it starts.
   explicit TestCluster(size_t n, node::ClusterOptions cluster = FastClusterOptions(),
-                       Isolation isolation = Isolation::kSerializable) {
+                       Isolation isolation = Isolation::kSerializable,
+                       const std::function<void(size_t, node::NodeOptions*)>& customize = nullptr) {
     for (size_t i = 0; i < n; ++i) ids_.push_back(std::string("n").append(std::to_string(i + 1)));
     auto map = cluster::ShardMap::OnePerNode(ids_);
     EXPECT_TRUE(map.ok());
@@ -70,6 +72,7 @@ class TestCluster {
       node::NodeOptions options;
       options.isolation = isolation;
       options.cluster = cluster;
+      if (customize) customize(i, &options);
       nodes_.push_back(std::make_unique<node::Node>(options));
       std::string out, log;
       nodes_.back()->HandleLine(R"({"src":"c0","dest":")" + ids_[i] +

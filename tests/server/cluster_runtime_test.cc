@@ -253,7 +253,7 @@ class ReplicatedClusterRuntimeTest : public ClusterRuntimeTest {
     ClusterRuntime* runtime = runtimes_[i].get();
     return On<bool>(i, [runtime](cluster::Member&, std::function<void(bool)> done) {
       for (raft::GroupId group = 1; group <= kNodes; ++group) {
-        if (runtime->raft_host()->raft().group(group)->leader() == 0) return done(false);
+        if (runtime->shard_groups()->host().raft().group(group)->leader() == 0) return done(false);
       }
       done(true);
     });
@@ -279,7 +279,7 @@ class ReplicatedClusterRuntimeTest : public ClusterRuntimeTest {
   Replica ReplicaOf(int i, raft::GroupId group) {
     ClusterRuntime* runtime = runtimes_[i].get();
     return On<Replica>(i, [runtime, group](cluster::Member&, std::function<void(Replica)> done) {
-      replication::RaftHost* host = runtime->raft_host();
+      replication::RaftHost* host = &runtime->shard_groups()->host();
       auto* registered = static_cast<replication::RegisteredState*>(host->state(group));
       const auto& shard = static_cast<const cluster::ReplicatedShard&>(registered->inner());
       done(Replica{host->raft().group(group)->voters(), host->raft().group(group)->learners(),
@@ -287,11 +287,12 @@ class ReplicatedClusterRuntimeTest : public ClusterRuntimeTest {
     });
   }
 
-  ClusterRuntime::RepairStats Repairs(int i) {
+  cluster::ShardGroups::RepairStats Repairs(int i) {
     ClusterRuntime* runtime = runtimes_[i].get();
-    return On<ClusterRuntime::RepairStats>(
-        i, [runtime](cluster::Member&, std::function<void(ClusterRuntime::RepairStats)> done) {
-          done(runtime->repairs());
+    return On<cluster::ShardGroups::RepairStats>(
+        i,
+        [runtime](cluster::Member&, std::function<void(cluster::ShardGroups::RepairStats)> done) {
+          done(runtime->shard_groups()->repairs());
         });
   }
 
@@ -302,7 +303,8 @@ class ReplicatedClusterRuntimeTest : public ClusterRuntimeTest {
         i, [runtime](cluster::Member&, std::function<void(std::set<raft::GroupId>)> done) {
           std::set<raft::GroupId> led;
           for (raft::GroupId group = 1; group <= kNodes; ++group) {
-            if (runtime->raft_host()->raft().group(group)->role() == raft::RaftRole::kLeader) {
+            if (runtime->shard_groups()->host().raft().group(group)->role() ==
+                raft::RaftRole::kLeader) {
               led.insert(group);
             }
           }
@@ -421,14 +423,14 @@ TEST_F(ReplicatedClusterRuntimeTest, AMemberThatLostItsDiskIsTakenBackByEachGrou
   // once by each group's leader (n0 or n2), never twice.
   EXPECT_GT(On<uint64_t>(0,
                          [this](cluster::Member&, std::function<void(uint64_t)> done) {
-                           done(runtimes_[0]->refused_from_replaced());
+                           done(runtimes_[0]->shard_groups()->refused_from_replaced());
                          }) +
                 On<uint64_t>(2,
                              [this](cluster::Member&, std::function<void(uint64_t)> done) {
-                               done(runtimes_[2]->refused_from_replaced());
+                               done(runtimes_[2]->shard_groups()->refused_from_replaced());
                              }),
             0u);
-  const ClusterRuntime::RepairStats a = Repairs(0), b = Repairs(2), c = Repairs(1);
+  const cluster::ShardGroups::RepairStats a = Repairs(0), b = Repairs(2), c = Repairs(1);
   EXPECT_EQ(a.removed + b.removed, 3u);
   EXPECT_EQ(a.learners + b.learners, 3u);
   EXPECT_EQ(a.promoted + b.promoted, 3u);

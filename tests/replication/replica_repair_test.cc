@@ -3,13 +3,13 @@
 // while that would cost the majority, not from a group of two), added back
 // as a learner once heard from, and promoted only once it holds every
 // committed entry; a healthy group needs nothing.
-#include "server/replica_repair.h"
+#include "cluster/replica_repair.h"
 
 #include <gtest/gtest.h>
 
 #include "raft/raft_group.h"
 
-namespace strata::server {
+namespace strata::cluster {
 namespace {
 
 using raft::ConfChange;
@@ -122,4 +122,4 @@ TEST_F(ReplicaRepairTest, OnlyMembersOfThePlacementAreAddedOrPromoted) {
 }
 
 }  // namespace
-}  // namespace strata::server
+}  // namespace strata::cluster

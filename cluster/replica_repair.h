@@ -17,13 +17,13 @@
 // any configuration that came after its old incarnation was dropped), and
 // after it, it votes from a log it keeps.
 //
-// Each step passes etcd's checks (server/member_change.h: a removal must
-// leave a majority of voters that answer the leader, one learner at a
-// time); Raft refuses a change while the last is uncommitted and a
+// Each step passes etcd's checks (as server/member_change.h: a removal
+// must leave a majority of voters that answer the leader, one learner at
+// a time); Raft refuses a change while the last is uncommitted and a
 // removal that would leave fewer than two voters, so a group of two
 // cannot take back a member (it goes on with one replica).
-#ifndef STRATA_SERVER_REPLICA_REPAIR_H_
-#define STRATA_SERVER_REPLICA_REPAIR_H_
+#ifndef STRATA_CLUSTER_REPLICA_REPAIR_H_
+#define STRATA_CLUSTER_REPLICA_REPAIR_H_
 
 #include <cstdint>
 #include <functional>
@@ -33,7 +33,7 @@
 
 #include "raft/raft.h"
 
-namespace strata::server {
+namespace strata::cluster {
 
 // On a group's leader: the next membership change that repairs it, or
 // nullopt when there is none to make now.
@@ -48,6 +48,6 @@ std::optional<raft::ConfChange> NextReplicaRepair(
     const std::function<std::optional<uint64_t>(raft::NodeId)>& registered,
     const std::map<raft::NodeId, uint64_t>& carried);
 
-}  // namespace strata::server
+}  // namespace strata::cluster
 
-#endif  // STRATA_SERVER_REPLICA_REPAIR_H_
+#endif  // STRATA_CLUSTER_REPLICA_REPAIR_H_

@@ -1,0 +1,159 @@
+// ShardGroups: a node's replicas of the shards' Raft groups, when the
+// cluster keeps each shard on several nodes (--replication-factor), and
+// what the node does about them besides applying commands:
+//  - the groups: each shard's group on the nodes ShardMap::Replicated
+//    places it on, created on a first start and reopened from the Raft log
+//    (`raft_dir`) later, each replica a ReplicatedShard within the group's
+//    registry of members (replication/incarnations.h), driven by one
+//    RaftHost; the member serves each through a ReplicatedShardCore
+//    (CoreFactory);
+//  - incarnations: each group keeps the incarnation it first heard from
+//    each member; a member started again with an empty Raft directory has
+//    another, and its batches are refused (it forgot its votes and what it
+//    acknowledged) and it is told why, once a second;
+//  - repair: each group's leader takes such a member back, one change at
+//    a time (cluster/replica_repair.h);
+//  - leaders spread: a group's leader hands it to its home (its first
+//    replica: shard i's is node i) when the home answers and holds every
+//    committed entry, so each node leads about as many groups.
+// The transport is the caller's: it carries a Raft batch (bytes of
+// replication/raft_wire) with this node's incarnation, and a refusal, to
+// another node, and hands what arrives to Receive and Refused. The
+// caller's loop calls Tick every `tick` and Run after each turn.
+//
+// Shard timestamps take the residues 16 and up (the nodes' own clocks keep
+// 0..15), so such a cluster has at most 16 nodes.
+//
+// Not thread-safe: the node's loop owns it.
+#ifndef STRATA_CLUSTER_SHARD_GROUPS_H_
+#define STRATA_CLUSTER_SHARD_GROUPS_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cluster/member.h"
+#include "cluster/shard_server.h"
+#include "raft/raft_types.h"
+#include "replication/raft_host.h"
+#include "strata/status.h"
+
+namespace strata::cluster {
+
+struct ShardGroupsOptions {
+  std::string self;                   // this node's name
+  std::vector<std::string> node_ids;  // every node's, this one's included
+  uint32_t replication_factor = 3;
+  std::string raft_dir;  // the groups' Raft log
+  // Raft's timing, in ticks of `tick`: elections, and how long a proposal
+  // may wait (the member's call timeout).
+  std::chrono::milliseconds tick{10};
+  int election_ticks = 10;
+  std::chrono::milliseconds proposal_timeout{5000};
+  // The replicas' settings (retention, heartbeat timeout, key names).
+  ShardServerOptions shard_server;
+  // How often a leader looks whether to hand a group back to its home.
+  std::chrono::milliseconds balance_interval{2000};
+  // Lines for the operator (a member refused, a member taken back); null:
+  // none.
+  std::function<void(const std::string&)> log;
+  // The transport. A send may drop (a lost message: Raft sends again).
+  std::function<void(const std::string& to, std::string batch, uint64_t incarnation)> send_batch;
+  std::function<void(const std::string& to, const std::string& why)> send_refusal;
+};
+
+class ShardGroups final {
+ public:
+  // The membership changes this node made, as a group's leader, to take
+  // back members whose disk was replaced, once applied.
+  struct RepairStats {
+    uint64_t removed = 0;   // a member with a replaced disk, from a group
+    uint64_t learners = 0;  // added back as a learner
+    uint64_t promoted = 0;  // a learner that caught up, made a voter
+  };
+  // How long this node reports itself refused after the others' last
+  // refusal (they repeat it once a second while it speaks to them).
+  static constexpr std::chrono::seconds kRefusalHeldFor{5};
+
+  // Opens the Raft log in options.raft_dir and this node's replicas
+  // (created on a first start). kInvalidArgument: more than 16 nodes, no
+  // directory, this node not in the list, a factor the map refuses.
+  static Result<std::unique_ptr<ShardGroups>> Open(ShardGroupsOptions options);
+
+  // The member's shard cores: each shard this node holds a replica of,
+  // served through its group.
+  ShardCoreFactory CoreFactory();
+
+  // A Raft batch from `from`, as the transport delivered it: dropped if it
+  // does not decode, claims another sender, or comes from a member whose
+  // disk was replaced (then it is told why).
+  void Receive(const std::string& from, std::string_view batch, uint64_t incarnation);
+  // Another node refuses this one's batches (its disk was replaced).
+  void Refused(const std::string& why);
+  // Every `tick`: Raft's clock, then the groups led here register members'
+  // incarnations, take back replaced members and hand groups home.
+  void Tick(std::chrono::steady_clock::time_point now);
+  // After each turn of the loop: the groups' rounds (one sync each).
+  void Run();
+
+  replication::RaftHost& host() { return *host_; }
+  // Ok, or why the Raft log failed (final: the replicas then answer
+  // nothing, which their groups survive as a node down).
+  const Status& health() const { return health_; }
+  uint64_t refused_from_replaced() const { return refused_replaced_; }
+  // Why the others refuse this node's batches; "" if they do not, or have
+  // not said so for kRefusalHeldFor (they took it back).
+  std::string refused_by_others() const;
+  uint64_t leaders_handed_home() const { return leaders_handed_home_; }
+  const RepairStats& repairs() const { return repairs_; }
+
+ private:
+  explicit ShardGroups(ShardGroupsOptions options) : options_(std::move(options)) {}
+  Status Start();
+  // The node's Raft number (its place in node_ids, from 1) and back.
+  raft::NodeId NumberOf(const std::string& node) const;
+  // Whether a batch from `from` carrying `incarnation` is taken: not if a
+  // group here holds another incarnation of it.
+  bool Admit(raft::NodeId from, uint64_t incarnation);
+  // The groups led here that hold no incarnation yet of this node or of a
+  // member heard from register it.
+  void RegisterIncarnations();
+  void RegisterWhereLeading(raft::NodeId node, uint64_t incarnation);
+  // In the groups led here, the next change that takes back a member
+  // whose disk was replaced (NextReplicaRepair), one a group at a time.
+  void RepairReplicas();
+  // Elections pick any member (the first to time out), which can leave
+  // one node leading most groups; a leader hands a group to its home when
+  // the home answered within an election timeout and holds every
+  // committed entry. Looked at every balance_interval.
+  void BalanceLeaders(std::chrono::steady_clock::time_point now);
+
+  const ShardGroupsOptions options_;
+  std::unique_ptr<replication::RaftHost> host_;
+  Status health_;
+  uint64_t incarnation_ = 0;  // this node's Raft directory's
+  std::vector<raft::GroupId> groups_;
+  std::map<raft::GroupId, std::vector<raft::NodeId>> placements_;  // the members it belongs on
+  std::chrono::steady_clock::time_point next_balance_{};
+  uint64_t leaders_handed_home_ = 0;
+  std::set<std::pair<raft::GroupId, raft::NodeId>> registering_;
+  std::map<raft::NodeId, uint64_t> heard_incarnations_;    // admitted
+  std::map<raft::NodeId, uint64_t> carried_incarnations_;  // by each member's newest batch
+  std::set<raft::GroupId> repairing_;                      // a change proposed, not yet done
+  RepairStats repairs_;
+  std::map<raft::NodeId, std::chrono::steady_clock::time_point> told_replaced_;
+  uint64_t refused_replaced_ = 0;
+  std::string refused_by_others_;
+  std::chrono::steady_clock::time_point refused_at_{};  // the others' last refusal
+};
+
+}  // namespace strata::cluster
+
+#endif  // STRATA_CLUSTER_SHARD_GROUPS_H_
