@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "base/thread_name.h"
 
 namespace strata::ops {
 namespace {
@@ -114,7 +115,10 @@ Result<int> HttpListener::Start(const std::string& host, int port) {
     return Status::Unavailable("cannot listen on " + host + ":" + std::to_string(port) +
                                " (is the port in use?)");
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    NameThisThread("strata-http");
+    server_->listen_after_bind();
+  });
   // Until the loop runs, stop() would find nothing to stop (and Stop then
   // wait forever for the thread): wait for it here.
   for (int i = 0; i < 5000 && !server_->is_running(); ++i) {

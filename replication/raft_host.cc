@@ -1,4 +1,5 @@
 #include "replication/raft_host.h"
+#include "base/thread_name.h"
 
 #include <algorithm>
 #include <utility>
@@ -429,7 +430,11 @@ void RaftHost::MaybeCompact(GroupId group, Group& g) {
       MutexLock done(saves_mu_);
       saved_.push_back({group, index, std::move(data)});
     });
-    if (!saver_.joinable()) saver_ = std::thread([this] { SaveRunner(); });
+    if (!saver_.joinable())
+      saver_ = std::thread([this] {
+        NameThisThread("strata-raft-save");
+        SaveRunner();
+      });
   }
   saves_cv_.NotifyOne();
 }

@@ -1,4 +1,5 @@
 #include "server/cluster_runtime.h"
+#include "base/thread_name.h"
 
 #include <algorithm>
 #include <optional>
@@ -33,7 +34,10 @@ Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOpti
       [store](Timestamp horizon) { return store->Compact(horizon); }, Clock::now());
   if (!member.ok()) return member.status();
   runtime->member_ = std::move(*member);
-  runtime->loop_ = std::thread([raw = runtime.get()] { raw->Loop(); });
+  runtime->loop_ = std::thread([raw = runtime.get()] {
+    NameThisThread("strata-member");
+    raw->Loop();
+  });
   return runtime;
 }
 

@@ -1,4 +1,5 @@
 #include "server/peer_network.h"
+#include "base/thread_name.h"
 
 #include <unistd.h>
 
@@ -98,7 +99,10 @@ void PeerNetwork::AddPeer(const std::string& peer, const std::string& address) {
   link->address = options_.faults ? options_.faults->Route(address) : address;
   Link* raw = link.get();
   links_.emplace(peer, std::move(link));
-  raw->thread = std::thread([this, raw] { RunLink(raw); });
+  raw->thread = std::thread([this, raw] {
+    NameThisThread("strata-peer>" + raw->peer);
+    RunLink(raw);
+  });
 }
 
 bool PeerNetwork::Send(const std::string& peer, peerpb::Message message) {

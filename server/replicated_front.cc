@@ -5,6 +5,7 @@
 #include <mutex>
 #include <utility>
 
+#include "base/thread_name.h"
 #include "replication/member_id.h"
 #include "replication/raft_wire.h"
 #include "server/etcd_ids.h"
@@ -275,7 +276,10 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
     if (m.name != o.self)
       front->network_.AddPeer(EtcdIdText(MemberIdOf(m.peer_url, o.token)), m.host_port);
   }
-  front->loop_ = std::thread([raw] { raw->Loop(); });
+  front->loop_ = std::thread([raw] {
+    NameThisThread("strata-member");
+    raw->Loop();
+  });
   return front;
 }
 

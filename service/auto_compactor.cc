@@ -1,4 +1,5 @@
 #include "service/auto_compactor.h"
+#include "base/thread_name.h"
 
 #include <algorithm>
 #include <cctype>
@@ -51,7 +52,10 @@ std::optional<AutoCompactionOptions> ParseAutoCompaction(const std::string& mode
 
 AutoCompactor::AutoCompactor(KvService* kv, AutoCompactionOptions options)
     : kv_(kv), options_(options) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("strata-compact");
+    Run();
+  });
 }
 
 AutoCompactor::~AutoCompactor() {

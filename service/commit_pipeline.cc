@@ -1,4 +1,5 @@
 #include "service/commit_pipeline.h"
+#include "base/thread_name.h"
 
 #include <algorithm>
 #include <utility>
@@ -7,7 +8,12 @@ namespace strata::service {
 
 CommitPipeline::CommitPipeline(std::optional<DurabilitySource> log, int64_t durable_revision)
     : log_(std::move(log)), visible_revision_(durable_revision) {
-  if (log_) thread_ = std::thread([this] { Run(); });
+  if (log_) {
+    thread_ = std::thread([this] {
+      NameThisThread("strata-commits");
+      Run();
+    });
+  }
 }
 
 CommitPipeline::~CommitPipeline() {

@@ -1,4 +1,5 @@
 #include "service/lease_table.h"
+#include "base/thread_name.h"
 
 #include <algorithm>
 
@@ -31,7 +32,10 @@ void LeaseTable::Start(KvService* kv) {
     auto it = leases_.find(lease);
     if (it != leases_.end()) it->second.keys.insert(key);
   });
-  worker_ = std::thread([this] { Run(); });
+  worker_ = std::thread([this] {
+    NameThisThread("strata-leases");
+    Run();
+  });
 }
 
 void LeaseTable::Post(JournalTask task) {

@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include "base/thread_name.h"
 #include "service/kv_service.h"
 
 namespace strata::service {
@@ -23,7 +24,10 @@ WatchHub::WatchHub(std::shared_ptr<const MvccStore> store,
       published_(current_revision),
       last_progress_(std::chrono::steady_clock::now()) {
   ring_from_ = current_revision + 1;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("strata-watches");
+    Run();
+  });
 }
 
 WatchHub::~WatchHub() {

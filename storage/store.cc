@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "base/mutex.h"
+#include "base/thread_name.h"
 #include "storage/checkpoint.h"
 #include "storage/coding.h"
 #include "storage/durable_oracle.h"
@@ -186,7 +187,10 @@ Status Store::Impl::Recover() {
   report_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
   if (d.checkpoint_after_log_bytes > 0) {
-    checkpointer_ = std::thread([this] { CheckpointLoop(); });
+    checkpointer_ = std::thread([this] {
+      NameThisThread("strata-checkpt");
+      CheckpointLoop();
+    });
   }
   return Status::Ok();
 }

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/thread_name.h"
 #include "storage/coding.h"
 
 namespace strata::storage {
@@ -42,7 +43,10 @@ Status WalWriter::Start(uint64_t next_lsn, std::vector<uint64_t> existing) {
   durable_lsn_ = next_lsn - 1;
   handed_out_lsn_ = next_lsn - 1;
   if (Status s = OpenSegmentLocked(next_lsn); !s.ok()) return s;
-  flusher_ = std::thread([this] { FlushLoop(); });
+  flusher_ = std::thread([this] {
+    NameThisThread("strata-wal-sync");
+    FlushLoop();
+  });
   return Status::Ok();
 }
 
