@@ -198,14 +198,25 @@ const ShardServer* Member::FindShardServer(ShardId shard) const {
   return it == other_shard_servers_.end() ? nullptr : it->second.get();
 }
 
-std::optional<Timestamp> Member::ResolvedHere() const {
+std::optional<Timestamp> Member::ResolvedHere() {
   std::optional<Timestamp> resolved;
+  bool remote = false, unknown = false;
+  const Timers::Clock::time_point fresh_since = timers_.now() - kRemoteFrontierMaxAge;
   for (const Shard& shard : map_.shards()) {
-    const ShardServer* server = FindShardServer(shard.id);
-    if (server == nullptr || shard.replicas.size() < 2) return std::nullopt;
-    const Timestamp frontier = server->WatchFrontier();
-    if (!resolved || frontier < *resolved) resolved = frontier;
+    if (shard.replicas.size() < 2) return std::nullopt;
+    std::optional<Timestamp> frontier;
+    if (const ShardServer* server = FindShardServer(shard.id)) {
+      frontier = server->WatchFrontier();
+    } else {
+      remote = true;
+      frontier = resolved_frontier_->LearnedFor(shard.id, fresh_since);
+      unknown = unknown || !frontier;
+    }
+    if (frontier && (!resolved || *frontier < *resolved)) resolved = frontier;
   }
+  // One round at a time, whatever the callers: the next call knows newer.
+  if (remote) resolved_frontier_->Refresh();
+  if (unknown) return std::nullopt;
   return resolved;
 }
 

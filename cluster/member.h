@@ -128,12 +128,17 @@ class Member final {
   std::vector<ShardId> ShardsServed() const;
   // The server of `shard` here; nullptr if this node holds no replica of it.
   const ShardServer* FindShardServer(ShardId shard) const;
-  // The newest timestamp every shard's replica here has resolved
-  // (ShardServer::WatchFrontier): nothing at or below it can still commit
-  // on any shard, and each replica here serves a read at it at once, with
-  // no leader asked. nullopt unless this node holds a replica of every
-  // shard, each shard having several (a replicated cluster).
-  std::optional<Timestamp> ResolvedHere() const;
+  // The newest timestamp every shard has resolved as this node knows it:
+  // nothing at or below it can still commit on any shard. For a shard it
+  // holds a replica of, that replica's (ShardServer::WatchFrontier: the
+  // replica serves a read at it at once, with no leader asked); for one it
+  // holds none of, what ResolvedFrontier last learned from the shard, if
+  // learned within kRemoteFrontierMaxAge (the shard's leader serves a read
+  // at it at once, with no close), and a refresh is started so the next
+  // call knows a newer one. nullopt if a shard has no replica elsewhere
+  // (the cluster is not replicated) or its frontier is not known (fresh).
+  std::optional<Timestamp> ResolvedHere();
+  static constexpr std::chrono::seconds kRemoteFrontierMaxAge{1};
   const PeerRpc& rpc() const { return peers_.rpc(); }
   const Peers& peers() const { return peers_; }
   const ForwardedCalls& forwarded() const { return forwarded_; }

@@ -18,6 +18,28 @@ Timestamp ResolvedFrontier::known() const {
   return low;
 }
 
+std::optional<Timestamp> ResolvedFrontier::LearnedFor(ShardId shard,
+                                                      Timers::Clock::time_point since) const {
+  if (shard >= shards_.size()) return std::nullopt;
+  const ShardState& s = shards_[shard];
+  if (!s.reachable || s.learned_at == Timers::Clock::time_point() || s.learned_at < since) {
+    return std::nullopt;
+  }
+  return s.resolved;
+}
+
+ShardWatch ResolvedFrontier::Probe() {
+  // An empty range asks for the resolved timestamp alone. The limit is
+  // not used, but must be one the peer codecs take (1 or more): a probe
+  // with limit 0 was refused on the wire, and every other member's shard
+  // then counted as unreachable.
+  return ShardWatch{KeyRange{"", std::string()}, Timestamp(), 0, 1, false};
+}
+
+void ResolvedFrontier::Refresh() {
+  if (!round_in_flight_) StartRound();
+}
+
 ResolvedFrontierStats ResolvedFrontier::stats() const {
   ResolvedFrontierStats out = stats_;
   for (const ShardState& s : shards_) out.unreachable_shards += s.reachable ? 0 : 1;
@@ -50,15 +72,14 @@ void ResolvedFrontier::StartRound() {
     const bool counted = shard.reachable;
     if (counted) ++round_waiting_;
     shard.asked = true;
-    // An empty range asks for the resolved timestamp alone.
-    ShardWatch probe{KeyRange{"", std::string()}, Timestamp(), 0, 0, false};
-    peers_->Call(map[i].id, std::move(probe),
+    peers_->Call(map[i].id, Probe(),
                  [this, i, round, counted, alive = alive_](const PeerReply* reply) {
                    if (!*alive) return;
                    ShardState& shard = shards_[i];
                    shard.asked = false;
                    if (const auto* page = ReplyAs<ShardWatchReply>(reply)) {
                      shard.resolved = std::max(shard.resolved, page->resolved);
+                     shard.learned_at = timers_->now();
                      shard.reachable = true;
                    } else {
                      shard.reachable = false;

@@ -34,6 +34,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "cluster/peers.h"
@@ -65,6 +66,15 @@ class ResolvedFrontier final {
   void WaitFor(Timestamp t, std::function<void(Status)> done);
   // The lowest resolved timestamp the reachable shards have reported.
   Timestamp known() const;
+  // What `shard` last reported, if it answered the last probe and did so
+  // at or after `since` (else nullopt: unknown, or too old to read at).
+  std::optional<Timestamp> LearnedFor(ShardId shard, Timers::Clock::time_point since) const;
+  // Starts a round unless one is under way, so the shards' frontiers as
+  // known here follow theirs (follower reads of shards with no replica
+  // here read at them).
+  void Refresh();
+  // The request a round sends each shard (for the codecs' tests).
+  static ShardWatch Probe();
   ResolvedFrontierStats stats() const;
 
  private:
@@ -82,7 +92,8 @@ class ResolvedFrontier final {
   Timers* timers_;
   const ResolvedFrontierOptions options_;
   struct ShardState {
-    Timestamp resolved;  // the highest reported
+    Timestamp resolved;                      // the highest reported
+    Timers::Clock::time_point learned_at{};  // when it last answered
     bool reachable = true;
     bool asked = false;  // a probe is in flight
   };

@@ -3,6 +3,7 @@
 // field; replies that do not decode become PeerErrors, and error codes map
 // to Status and back.
 #include "protocol/peer_codec.h"
+#include "cluster/resolved_frontier.h"
 
 #include <gtest/gtest.h>
 
@@ -151,6 +152,10 @@ TEST(PeerCodecTest, RequestsRoundTrip) {
   EXPECT_EQ(watch.cursor, 11u);
   EXPECT_EQ(watch.limit, 5u);
   EXPECT_TRUE(watch.with_previous);
+  // ResolvedFrontier's probe of a shard's resolved timestamp goes over the
+  // wire too (one with limit 0 was refused: every remote shard unreachable).
+  const auto probe = std::get<ShardWatch>(RoundTrip(cluster::ResolvedFrontier::Probe()));
+  EXPECT_EQ(probe.range.end, std::string());
   EXPECT_TRUE(IsOneWayType("lwm_report"));
   EXPECT_FALSE(IsOneWayType("shard_read"));
   EXPECT_FALSE(IsPeerRequestType("mvcc_put")) << "a client request a node relays";

@@ -445,3 +445,83 @@ TEST_F(ReplicatedClusterRuntimeTest, AMemberThatLostItsDiskIsTakenBackByEachGrou
 
 }  // namespace
 }  // namespace strata::server
+
+namespace strata::server {
+namespace {
+
+// Two replicas of each of three shards: no member holds every shard. A
+// follower read on a member reads its own replicas of two shards and the
+// third at that shard's leader, at the newest timestamp every shard has
+// resolved as the member knows it: for the third, what its leader last
+// told the member (unknown at first; each call refreshes it).
+class TwoReplicasRuntimeTest : public ReplicatedClusterRuntimeTest {
+ protected:
+  uint32_t ReplicationFactor() const override { return 2; }
+
+  std::optional<Timestamp> ResolvedHere(int i) {
+    return On<std::optional<Timestamp>>(
+        i, [](cluster::Member& member, std::function<void(std::optional<Timestamp>)> done) {
+          done(member.ResolvedHere());
+        });
+  }
+  std::string DebugFrontiers(int i) {
+    return On<std::string>(i, [](cluster::Member& member, std::function<void(std::string)> done) {
+      std::string out;
+      for (const auto& shard : member.map().shards()) {
+        const cluster::ShardServer* server = member.FindShardServer(shard.id);
+        out += " shard " + std::to_string(shard.id) + ": ";
+        if (server) {
+          out += "here " + std::to_string(server->WatchFrontier().value());
+        } else {
+          auto learned = member.resolved_frontier().LearnedFor(
+              shard.id, std::chrono::steady_clock::time_point());
+          out += "learned " + (learned ? std::to_string(learned->value()) : std::string("none"));
+        }
+      }
+      out += " rounds " + std::to_string(member.resolved_frontier().stats().rounds) +
+             " unreachable " +
+             std::to_string(member.resolved_frontier().stats().unreachable_shards);
+      done(out);
+    });
+  }
+  uint64_t ReadsHere(int i) {
+    return On<uint64_t>(i, [](cluster::Member& member, std::function<void(uint64_t)> done) {
+      done(member.peers().reads_here());
+    });
+  }
+};
+
+TEST_F(TwoReplicasRuntimeTest, AFollowerReadReadsTheReplicasHereAndTheRestAtTheirLeaders) {
+  EXPECT_EQ(ResolvedHere(0), std::nullopt) << "the shard held elsewhere: not known yet";
+  const std::vector<std::string> keys = KeysOnEveryShard();
+  Result<Timestamp> committed = Status::Unavailable("not tried");
+  for (int attempt = 0; attempt < 50 && !committed.ok(); ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(milliseconds(100));
+    committed = CommitEverywhere(1, keys, "\"1\"");
+  }
+  ASSERT_TRUE(committed.ok()) << committed.status().message();
+
+  std::optional<Timestamp> resolved;
+  for (int attempt = 0; attempt < 500 && !(resolved && *resolved >= *committed); ++attempt) {
+    std::this_thread::sleep_for(milliseconds(5));
+    resolved = ResolvedHere(0);
+  }
+  ASSERT_TRUE(resolved && *resolved >= *committed)
+      << "never resolved the commit here: " << (resolved ? resolved->value() : 0) << " < "
+      << committed->value() << DebugFrontiers(0);
+  const uint64_t here_before = ReadsHere(0);
+  const Timestamp at = *resolved;
+  const Result<std::vector<ReadResult>> read =
+      On<Result<std::vector<ReadResult>>>(0, [keys, at](cluster::Member& member, auto done) {
+        member.coordinator().ReadKeys(keys, at, done, /*here_first=*/true);
+      });
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  for (const ReadResult& r : *read) {
+    EXPECT_EQ(r.value, "\"1\"");
+    EXPECT_EQ(r.timestamp, *committed);
+  }
+  EXPECT_EQ(ReadsHere(0) - here_before, 2u) << "the two shards held here, read here";
+}
+
+}  // namespace
+}  // namespace strata::server

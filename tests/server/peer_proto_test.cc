@@ -1,6 +1,7 @@
 // strata.peer.v1 (server/peer_proto.h): every typed peer message through
 // protobuf bytes and back, and what a decoder refuses from a peer.
 #include "server/peer_proto.h"
+#include "cluster/resolved_frontier.h"
 
 #include <gtest/gtest.h>
 
@@ -100,6 +101,10 @@ TEST(PeerProtoTest, RequestsRoundTrip) {
   EXPECT_EQ(watch.cursor, 11u);
   EXPECT_EQ(watch.limit, 5u);
   EXPECT_TRUE(watch.with_previous);
+  // ResolvedFrontier's probe of a shard's resolved timestamp goes over the
+  // wire too (one with limit 0 was refused: every remote shard unreachable).
+  const auto probe = std::get<ShardWatch>(RoundTrip(cluster::ResolvedFrontier::Probe()));
+  EXPECT_EQ(probe.range.end, std::string());
 }
 
 TEST(PeerProtoTest, RepliesRoundTrip) {
