@@ -73,8 +73,14 @@ Status ShardGroups::Start() {
       },
       [this](raft::NodeBatch batch) {
         if (batch.to == 0 || batch.to > options_.node_ids.size()) return;
-        options_.send_batch(options_.node_ids[batch.to - 1], replication::EncodeNodeBatch(batch),
-                            incarnation_);
+        const std::string& to = options_.node_ids[batch.to - 1];
+        if (options_.max_batch_bytes == 0) {
+          return options_.send_batch(to, replication::EncodeNodeBatch(batch), incarnation_);
+        }
+        for (std::string& part :
+             replication::EncodeNodeBatchWithin(batch, options_.max_batch_bytes)) {
+          options_.send_batch(to, std::move(part), incarnation_);
+        }
       });
   if (!opened.ok()) return opened.status();
   host_ = std::move(*opened);

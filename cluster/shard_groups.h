@@ -65,7 +65,11 @@ struct ShardGroupsOptions {
   // none.
   std::function<void(const std::string&)> log;
   // The transport. A send may drop (a lost message: Raft sends again).
+  // `max_batch_bytes` (0: none): a round's batch for a node larger than
+  // this goes as several, each at most this big unless one message alone
+  // is larger (replication/raft_wire.h, EncodeNodeBatchWithin).
   std::function<void(const std::string& to, std::string batch, uint64_t incarnation)> send_batch;
+  size_t max_batch_bytes = 0;
   std::function<void(const std::string& to, const std::string& why)> send_refusal;
 };
 

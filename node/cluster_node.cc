@@ -95,6 +95,9 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
     groups.election_ticks = options.election_ticks;
     groups.proposal_timeout = options.rpc_timeout;
     groups.shard_server = member.shard_server;
+    // A batch travels as hex in one line: twice its bytes, under the
+    // line's bound with room for the envelope.
+    groups.max_batch_bytes = protocol::kMaxNodeMessageBytes / 2 - 4096;
     groups.send_batch = [self](const std::string& to, std::string batch, uint64_t incarnation) {
       std::string fields;
       JsonWriter w = JsonWriter::ContinuingObject(&fields);

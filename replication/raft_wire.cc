@@ -75,6 +75,30 @@ std::string EncodeNodeBatch(const NodeBatch& batch) {
   return out;
 }
 
+std::vector<std::string> EncodeNodeBatchWithin(const NodeBatch& batch, size_t max_bytes) {
+  std::string whole = EncodeNodeBatch(batch);
+  if (whole.size() <= max_bytes) return {std::move(whole)};
+  // Greedy: each message's own bytes added to a part until the next would
+  // pass the bound (a header and a count take at most 31 bytes).
+  constexpr size_t kHeaderBytes = 1 + 3 * 10 + 1;
+  std::vector<std::string> parts;
+  NodeBatch part{batch.from, batch.to, {}};
+  size_t bytes = kHeaderBytes;
+  for (const GroupMessage& m : batch.messages) {
+    std::string one;
+    PutMessage(m, &one);
+    if (!part.messages.empty() && bytes + one.size() > max_bytes) {
+      parts.push_back(EncodeNodeBatch(part));
+      part.messages.clear();
+      bytes = kHeaderBytes;
+    }
+    part.messages.push_back(m);
+    bytes += one.size();
+  }
+  if (!part.messages.empty()) parts.push_back(EncodeNodeBatch(part));
+  return parts;
+}
+
 Status DecodeNodeBatch(std::string_view bytes, raft::NodeId self, NodeBatch* batch) {
   Decoder in(bytes);
   uint8_t version = 0;

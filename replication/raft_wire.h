@@ -18,6 +18,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "raft/multi_raft.h"
 #include "strata/status.h"
@@ -27,6 +28,10 @@ namespace strata::replication {
 inline constexpr uint8_t kRaftWireVersion = 1;
 
 std::string EncodeNodeBatch(const raft::NodeBatch& batch);
+// The same batch as one or more batches (its messages in order), each of
+// at most `max_bytes` unless one message alone is larger (it then goes
+// alone): for a transport that bounds what it carries at once.
+std::vector<std::string> EncodeNodeBatchWithin(const raft::NodeBatch& batch, size_t max_bytes);
 // kInvalidArgument for anything malformed; `self`: the node it is for.
 Status DecodeNodeBatch(std::string_view bytes, raft::NodeId self, raft::NodeBatch* batch);
 
