@@ -79,7 +79,8 @@ std::vector<std::string> EncodeNodeBatchWithin(const NodeBatch& batch, size_t ma
   std::string whole = EncodeNodeBatch(batch);
   if (whole.size() <= max_bytes) return {std::move(whole)};
   // Greedy: each message's own bytes added to a part until the next would
-  // pass the bound (a header and a count take at most 31 bytes).
+  // pass the bound (the version byte and three varints of the header:
+  // 31 bytes at most, and one spare).
   constexpr size_t kHeaderBytes = 1 + 3 * 10 + 1;
   std::vector<std::string> parts;
   NodeBatch part{batch.from, batch.to, {}};
