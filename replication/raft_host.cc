@@ -1,8 +1,9 @@
 #include "replication/raft_host.h"
-#include "base/thread_name.h"
 
 #include <algorithm>
 #include <utility>
+
+#include "base/thread_name.h"
 
 namespace strata::replication {
 
@@ -430,11 +431,12 @@ void RaftHost::MaybeCompact(GroupId group, Group& g) {
       MutexLock done(saves_mu_);
       saved_.push_back({group, index, std::move(data)});
     });
-    if (!saver_.joinable())
+    if (!saver_.joinable()) {
       saver_ = std::thread([this] {
         NameThisThread("strata-raft-save");
         SaveRunner();
       });
+    }
   }
   saves_cv_.NotifyOne();
 }

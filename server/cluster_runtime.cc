@@ -1,9 +1,10 @@
 #include "server/cluster_runtime.h"
-#include "base/thread_name.h"
 
 #include <algorithm>
 #include <optional>
 #include <utility>
+
+#include "base/thread_name.h"
 
 namespace strata::server {
 

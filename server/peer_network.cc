@@ -1,11 +1,12 @@
 #include "server/peer_network.h"
-#include "base/thread_name.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <utility>
 #include <vector>
+
+#include "base/thread_name.h"
 
 namespace strata::server {
 

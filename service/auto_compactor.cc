@@ -1,8 +1,9 @@
 #include "service/auto_compactor.h"
-#include "base/thread_name.h"
 
 #include <algorithm>
 #include <cctype>
+
+#include "base/thread_name.h"
 
 namespace strata::service {
 

@@ -1,8 +1,9 @@
 #include "service/commit_pipeline.h"
-#include "base/thread_name.h"
 
 #include <algorithm>
 #include <utility>
+
+#include "base/thread_name.h"
 
 namespace strata::service {
 

@@ -1,7 +1,8 @@
 #include "service/lease_table.h"
-#include "base/thread_name.h"
 
 #include <algorithm>
+
+#include "base/thread_name.h"
 
 namespace strata::service {
 
