@@ -28,6 +28,11 @@ Result<std::unique_ptr<ShardGroups>> ShardGroups::Open(ShardGroupsOptions option
   return groups;
 }
 
+const replication::RegisteredState* ShardGroups::Registry(raft::GroupId group) const {
+  // Every group here was made by the factory in Start: a RegisteredState.
+  return static_cast<const replication::RegisteredState*>(host_->state(group));
+}
+
 raft::NodeId ShardGroups::NumberOf(const std::string& node) const {
   const auto& ids = options_.node_ids;
   return static_cast<raft::NodeId>(std::find(ids.begin(), ids.end(), node) - ids.begin() + 1);
@@ -157,7 +162,7 @@ bool ShardGroups::Admit(raft::NodeId from, uint64_t incarnation) {
   if (incarnation == 0) return false;  // every member's batches carry one
   carried_incarnations_[from] = incarnation;
   for (raft::GroupId group : groups_) {
-    const auto* registry = static_cast<const replication::RegisteredState*>(host_->state(group));
+    const replication::RegisteredState* registry = Registry(group);
     const std::optional<uint64_t> known = registry->incarnation(from);
     if (!known || *known == incarnation) continue;
     ++refused_replaced_;
@@ -194,7 +199,7 @@ void ShardGroups::RegisterWhereLeading(raft::NodeId node, uint64_t incarnation) 
         (raft->voters().count(node) == 0 && raft->learners().count(node) == 0)) {
       continue;
     }
-    const auto* registry = static_cast<const replication::RegisteredState*>(host_->state(group));
+    const replication::RegisteredState* registry = Registry(group);
     if (registry->incarnation(node) || !registering_.insert({group, node}).second) continue;
     host_->Propose(group, replication::RegisteredState::RegisterCommand(node, incarnation),
                    [this, group, node](Result<std::string>) {
@@ -210,7 +215,7 @@ void ShardGroups::RepairReplicas() {
         raft->transferring_to() != raft::kNobody || repairing_.count(group) != 0) {
       continue;
     }
-    const auto* registry = static_cast<const replication::RegisteredState*>(host_->state(group));
+    const replication::RegisteredState* registry = Registry(group);
     const std::optional<raft::ConfChange> change = NextReplicaRepair(
         *raft, placements_[group],
         [registry](raft::NodeId node) { return registry->incarnation(node); },

@@ -42,6 +42,7 @@
 #include "cluster/member.h"
 #include "cluster/shard_server.h"
 #include "raft/raft_types.h"
+#include "replication/incarnations.h"
 #include "replication/raft_host.h"
 #include "strata/status.h"
 
@@ -121,8 +122,10 @@ class ShardGroups final {
  private:
   explicit ShardGroups(ShardGroupsOptions options) : options_(std::move(options)) {}
   Status Start();
-  // The node's Raft number (its place in node_ids, from 1) and back.
+  // The node's Raft number (its place in node_ids, from 1).
   raft::NodeId NumberOf(const std::string& node) const;
+  // `group`'s registry of members (the state every group here has).
+  const replication::RegisteredState* Registry(raft::GroupId group) const;
   // Whether a batch from `from` carrying `incarnation` is taken: not if a
   // group here holds another incarnation of it.
   bool Admit(raft::NodeId from, uint64_t incarnation);
