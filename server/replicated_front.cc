@@ -329,23 +329,14 @@ void ReplicatedFront::Loop() {
       ExpireForwarded();
       next_tick = std::max(next_tick + options_.tick, Clock::now());
     }
+    // Before the round sends anything: a member that just won its
+    // election says it leads before its first append tells the others (so
+    // the old leader's answer to MoveLeader never precedes it).
+    NoteLeader();
     // A failed log stops the host for good; its health answers every
     // later call.
     const Status ran = host_->Run();
-    const raft::Raft& raft = *host_->raft().group(kGroup);
-    if (raft.leader() != leader_.load() && options_.log) {
-      options_.log(raft.leader() == raft::kNobody
-                       ? "no leader known (term " + std::to_string(raft.term()) + ")"
-                       : "the leader is " + NameOf(raft.leader()) + " (term " +
-                             std::to_string(raft.term()) + ")");
-    }
-    // Writes forwarded to a leader that is no longer one hear so now, not
-    // at the next tick: after a failover their clients retry at once.
-    const bool new_leader = raft.leader() != leader_.load() && raft.leader() != raft::kNobody;
-    leader_ = raft.leader();
-    term_ = raft.term();
-    if (new_leader) ExpireForwarded();
-    learner_ = raft.learners().count(self_id_) != 0;
+    NoteLeader();
     TendLeadership();
     Publish();
     ServeRevisionWaiters(/*expire=*/tick);
@@ -353,6 +344,23 @@ void ReplicatedFront::Loop() {
     host_stats_ = host_->stats();
     if (!ran.ok()) host_failure_ = "the Raft log failed: " + ran.message();
   }
+}
+
+void ReplicatedFront::NoteLeader() {
+  const raft::Raft& raft = *host_->raft().group(kGroup);
+  if (raft.leader() != leader_.load() && options_.log) {
+    options_.log(raft.leader() == raft::kNobody
+                     ? "no leader known (term " + std::to_string(raft.term()) + ")"
+                     : "the leader is " + NameOf(raft.leader()) + " (term " +
+                           std::to_string(raft.term()) + ")");
+  }
+  // Writes forwarded to a leader that is no longer one hear so now, not
+  // at the next tick: after a failover their clients retry at once.
+  const bool new_leader = raft.leader() != leader_.load() && raft.leader() != raft::kNobody;
+  leader_ = raft.leader();
+  term_ = raft.term();
+  if (new_leader) ExpireForwarded();
+  learner_ = raft.learners().count(self_id_) != 0;
 }
 
 void ReplicatedFront::SubmitAnywhere(std::string command, bool leader_query, Applied done) {

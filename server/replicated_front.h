@@ -277,6 +277,9 @@ class ReplicatedFront final : public KvFront, public LeaseFront, public SharedAu
   // full TTL; the leader revokes the leases whose time is up; a member
   // that does not lead keeps no deadlines.
   void TendLeadership();
+  // On the loop: takes the leader and term from Raft into what Stats and
+  // health read, logging a change.
+  void NoteLeader();
   // On the loop: whether a batch from `from` with `incarnation` may be
   // stepped (no if the group holds another incarnation for it); the leader
   // registers the first incarnation it hears from each member.
