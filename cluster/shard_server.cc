@@ -80,17 +80,29 @@ ShardServer::ShardServer(ShardId shard, uint32_t shard_count, std::unique_ptr<Sh
 
 ShardServer::~ShardServer() { core_->change_log().SetOnAppend(nullptr); }
 
+void ShardServer::AnswerWaitingAsMoved() {
+  const PeerError moved{Status::Unavailable("the replica of shard " + std::to_string(shard_) +
+                                            " on this node was removed")};
+  auto waiting = std::move(waiting_reads_);
+  auto parked = std::move(parked_watches_);
+  waiting_reads_.clear();
+  parked_watches_.clear();
+  for (auto& read : waiting) read->respond(moved);
+  for (auto& watch : parked) watch.respond(moved);
+}
+
 void ShardServer::Start() {
   using std::chrono::milliseconds;
-  timers_->Every(std::max(milliseconds(1), options_.push_after), [this] { CheckWaitingReads(); });
-  timers_->Every(std::max(milliseconds(1), options_.heartbeat_timeout / 2), [this] {
+  timers_->Every(std::max(milliseconds(1), options_.push_after), lifetime_,
+                 [this] { CheckWaitingReads(); });
+  timers_->Every(std::max(milliseconds(1), options_.heartbeat_timeout / 2), lifetime_, [this] {
     PushStaleIntents();
     FinishAbandonedCommits();
   });
-  timers_->Every(milliseconds(1000), [this] { ForgetOldState(); });
+  timers_->Every(milliseconds(1000), lifetime_, [this] { ForgetOldState(); });
   // Only a core whose time moves by its changes alone needs moving along.
   if (!core_->ChangesFollowWallClock()) {
-    timers_->Every(std::max(milliseconds(1), options_.close_interval),
+    timers_->Every(std::max(milliseconds(1), options_.close_interval), lifetime_,
                    [this] { core_->KeepTimeMoving(); });
   }
 }
@@ -239,7 +251,7 @@ void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
   if (TryServeWatch(watch, respond, /*even_if_empty=*/false)) return;
   const auto park = std::chrono::milliseconds(std::min(watch.park_ms, kMaxWatchParkMs));
   parked_watches_.push_back(ParkedWatch{watch, std::move(respond), timers_->now() + park});
-  timers_->After(park, [this] { WakeParkedWatches(); });
+  timers_->After(park, lifetime_, [this] { WakeParkedWatches(); });
   // A change appended in this millisecond, before anything was held to be
   // woken by it, is resolved at the next boundary: wake then too.
   if (last_append_ms_ >= HybridLogicalClock::SystemMillis()) WakeWatchesAt(last_append_ms_ + 1);
@@ -304,7 +316,7 @@ void ShardServer::WakeWatchesSoon() {
   if (parked_watches_.empty() || wake_soon_) return;
   wake_soon_ = true;
   // After the request being handled (its change is then whole).
-  timers_->After(std::chrono::microseconds(0), [this] {
+  timers_->After(std::chrono::microseconds(0), lifetime_, [this] {
     wake_soon_ = false;
     WakeParkedWatches();
   });
@@ -314,13 +326,14 @@ void ShardServer::WakeWatchesAt(uint64_t ms) {
   if (parked_watches_.empty() || !watch_wakes_.insert(ms).second) return;
   const uint64_t now_us = HybridLogicalClock::SystemMicros();
   const uint64_t due_us = ms * 1000;
-  timers_->After(std::chrono::microseconds(due_us > now_us ? due_us - now_us : 0), [this, ms] {
-    watch_wakes_.erase(ms);
-    // Timers count from the loop turn's start: this one may fire before the
-    // wall clock got there (the resolved timestamp would not have passed).
-    if (HybridLogicalClock::SystemMillis() < ms) return WakeWatchesAt(ms);
-    WakeParkedWatches();
-  });
+  timers_->After(std::chrono::microseconds(due_us > now_us ? due_us - now_us : 0), lifetime_,
+                 [this, ms] {
+                   watch_wakes_.erase(ms);
+                   // Timers count from the loop turn's start: this one may fire before the
+                   // wall clock got there (the resolved timestamp would not have passed).
+                   if (HybridLogicalClock::SystemMillis() < ms) return WakeWatchesAt(ms);
+                   WakeParkedWatches();
+                 });
 }
 
 void ShardServer::AddPrevious(ShardWatchReply* reply) const {
@@ -385,7 +398,9 @@ void ShardServer::Push(TxnId txn, ShardId primary) {
   if (!pushing_.insert(txn).second) return;  // already asking
   ++pushes_;
   peers_->Call(
-      primary, RecordCall{RecordOp::kPush, txn, Timestamp()}, [this, txn](const PeerReply* reply) {
+      primary, RecordCall{RecordOp::kPush, txn, Timestamp()},
+      [this, owner = Timers::Owner(lifetime_), txn](const PeerReply* reply) {
+        if (owner.expired()) return;  // this replica moved away meanwhile
         pushing_.erase(txn);
         const RecordReply* record = ReplyAs<RecordReply>(reply);
         // Asked again later if the record is still pending or unknown.
@@ -417,7 +432,8 @@ void ShardServer::FinishAbandonedCommits() {
     if (!finishing_.insert(txn).second) continue;  // still at it
     ResolveOn(
         peers_, txn, record.participants, TxnStatus::kCommitted, record.commit_timestamp,
-        [this, txn = txn](bool all_resolved) {
+        [this, owner = Timers::Owner(lifetime_), txn = txn](bool all_resolved) {
+          if (owner.expired()) return;  // this replica moved away meanwhile
           finishing_.erase(txn);
           if (!all_resolved) return;  // again next round
           // A failed change is tried again next round.

@@ -97,6 +97,9 @@ class ShardServer final {
   ShardServer(ShardId shard, uint32_t shard_count, std::unique_ptr<ShardCore> core, Peers* peers,
               Timers* timers, ShardServerOptions options);
   ~ShardServer();
+  // Its replica moved away: the reads and watches waiting here are
+  // answered kUnavailable (their callers ask another replica).
+  void AnswerWaitingAsMoved();
 
   // Schedules the periodic work (waiting reads, pushes, abandoned commits,
   // forgetting old outcomes and records) on the timers.
@@ -200,6 +203,9 @@ class ShardServer final {
   Peers* peers_;
   Timers* timers_;
 
+  // Lives as long as this server: its timers and its calls to other
+  // shards end with it (a replica that moved away is destroyed).
+  std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);
   std::vector<std::unique_ptr<WaitingRead>> waiting_reads_;
   std::vector<ParkedWatch> parked_watches_;
   std::set<uint64_t> watch_wakes_;  // milliseconds a wake is armed for

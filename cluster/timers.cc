@@ -13,6 +13,20 @@ void Timers::Every(std::chrono::milliseconds interval, std::function<void()> tas
   });
 }
 
+void Timers::After(Clock::duration delay, Owner owner, std::function<void()> task) {
+  After(delay, [owner = std::move(owner), task = std::move(task)] {
+    if (!owner.expired()) task();
+  });
+}
+
+void Timers::Every(std::chrono::milliseconds interval, Owner owner, std::function<void()> task) {
+  After(interval, [this, interval, owner = std::move(owner), task = std::move(task)] {
+    if (owner.expired()) return;
+    task();
+    Every(interval, owner, task);
+  });
+}
+
 Timers::Clock::time_point Timers::RunDue(Clock::time_point now) {
   now_ = now;
   while (!tasks_.empty() && tasks_.begin()->first <= now) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 
 namespace strata::cluster {
 
@@ -25,6 +26,12 @@ class Timers final {
   void After(Clock::duration delay, std::function<void()> task);
   // Runs `task` every `interval`, first after one interval.
   void Every(std::chrono::milliseconds interval, std::function<void()> task);
+  // The same for a task of an object that may go first (a shard's server,
+  // when its replica moves away): it runs only while `owner` lives, and
+  // an Every stops once it is gone.
+  using Owner = std::weak_ptr<const void>;
+  void After(Clock::duration delay, Owner owner, std::function<void()> task);
+  void Every(std::chrono::milliseconds interval, Owner owner, std::function<void()> task);
 
   // Sets now, runs every task due by then (tasks may add tasks); returns
   // when the next one is due (time_point::max() if none).
