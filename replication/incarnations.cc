@@ -13,11 +13,37 @@ namespace {
 
 constexpr const char* kFileName = "incarnation";
 // A snapshot of a RegisteredState begins so; one that does not (written
-// before the registry existed) is the inner state's alone, and one of the
-// first version holds incarnations only.
-constexpr std::string_view kSnapshotMagic = "strata-incarnations-2\n";
+// before the registry existed) is the inner state's alone, one of the
+// first version holds incarnations only, and one of the second no
+// placement.
+constexpr std::string_view kSnapshotMagic = "strata-incarnations-3\n";
+constexpr std::string_view kSecondSnapshotMagic = "strata-incarnations-2\n";
 constexpr std::string_view kFirstSnapshotMagic = "strata-incarnations-1\n";
-static_assert(kSnapshotMagic.size() == kFirstSnapshotMagic.size());
+static_assert(kSnapshotMagic.size() == kFirstSnapshotMagic.size() &&
+              kSnapshotMagic.size() == kSecondSnapshotMagic.size());
+// A placement names at most this many members (a cluster's nodes are
+// fewer: cluster/shard_groups.h).
+constexpr uint64_t kMaxPlacement = 64;
+
+void PutPlacement(std::string* out, const std::vector<raft::NodeId>& placement) {
+  storage::PutVarint(out, placement.size());
+  for (raft::NodeId node : placement) storage::PutVarint(out, node);
+}
+
+// A placement as PutPlacement wrote it; false if cut, empty (`may_be_empty`
+// aside), too long, or naming a member twice or kNobody.
+bool ReadPlacement(storage::Decoder* in, std::vector<raft::NodeId>* placement, bool may_be_empty) {
+  uint64_t count = 0;
+  if (!in->Varint(&count) || count > kMaxPlacement || (count == 0 && !may_be_empty)) return false;
+  std::set<raft::NodeId> seen;
+  placement->clear();
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t node = 0;
+    if (!in->Varint(&node) || node == raft::kNobody || !seen.insert(node).second) return false;
+    placement->push_back(node);
+  }
+  return true;
+}
 
 void PutAttributes(std::string* out, const std::string& name,
                    const std::vector<std::string>& client_urls) {
@@ -48,6 +74,11 @@ bool ReadRecord(storage::Decoder* in, MemberRecord* record, bool with_peer_url) 
 }
 
 }  // namespace
+
+bool HasIncarnation(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(storage::JoinPath(dir, kFileName), ec);
+}
 
 Result<uint64_t> KeepIncarnation(const std::string& dir) {
   const std::string path = storage::JoinPath(dir, kFileName);
@@ -89,6 +120,12 @@ std::string RegisteredState::AttributesCommand(raft::NodeId node, const std::str
   return out;
 }
 
+std::string RegisteredState::PlacementCommand(const std::vector<raft::NodeId>& placement) {
+  std::string out(1, kPlacementByte);
+  PutPlacement(&out, placement);
+  return out;
+}
+
 std::optional<uint64_t> RegisteredState::incarnation(raft::NodeId node) const {
   auto it = known_.find(node);
   if (it == known_.end()) return std::nullopt;
@@ -96,10 +133,18 @@ std::optional<uint64_t> RegisteredState::incarnation(raft::NodeId node) const {
 }
 
 std::string RegisteredState::Apply(raft::Index index, std::string_view command) {
-  if (command.empty() || (command.front() != kRegisterByte && command.front() != kAttributesByte)) {
+  if (command.empty() || (command.front() != kRegisterByte && command.front() != kAttributesByte &&
+                          command.front() != kPlacementByte)) {
     return inner_->Apply(index, command);
   }
   storage::Decoder in(command.substr(1));
+  if (command.front() == kPlacementByte) {
+    std::vector<raft::NodeId> placement;
+    if (ReadPlacement(&in, &placement, /*may_be_empty=*/false) && in.done()) {
+      placement_ = std::move(placement);
+    }
+    return "";
+  }
   uint64_t node = 0;
   // Every replica reads the same bytes alike: one that does not decode is
   // ignored everywhere.
@@ -156,6 +201,7 @@ std::string RegisteredState::SavedRegistry() const {
   }
   storage::PutVarint(&out, removed_.size());
   for (raft::NodeId node : removed_) storage::PutVarint(&out, node);
+  PutPlacement(&out, placement_);
   return out;
 }
 
@@ -169,8 +215,11 @@ Status RegisteredState::Restore(std::string_view snapshot) {
   std::map<raft::NodeId, uint64_t> known;
   std::map<raft::NodeId, MemberRecord> members;
   std::set<raft::NodeId> removed;
-  const bool second = snapshot.substr(0, kSnapshotMagic.size()) == kSnapshotMagic;
-  if (second || snapshot.substr(0, kFirstSnapshotMagic.size()) == kFirstSnapshotMagic) {
+  std::vector<raft::NodeId> placement;
+  const std::string_view magic = snapshot.substr(0, kSnapshotMagic.size());
+  const bool third = magic == kSnapshotMagic;
+  const bool second = third || magic == kSecondSnapshotMagic;
+  if (second || magic == kFirstSnapshotMagic) {
     const Status cut = Status::InvalidArgument("a snapshot's registry of members is cut");
     storage::Decoder in(snapshot.substr(kSnapshotMagic.size()));
     uint64_t count = 0;
@@ -195,6 +244,7 @@ Status RegisteredState::Restore(std::string_view snapshot) {
         removed.insert(node);
       }
     }
+    if (third && !ReadPlacement(&in, &placement, /*may_be_empty=*/true)) return cut;
     snapshot = in.rest();
   }
   if (Status restored = inner_->Restore(snapshot); !restored.ok()) return restored;
@@ -204,6 +254,7 @@ Status RegisteredState::Restore(std::string_view snapshot) {
   known_ = std::move(known);
   members_ = std::move(members);
   removed_ = std::move(removed);
+  placement_ = std::move(placement);
   for (raft::NodeId node : changed) Tell(node);
   return Status::Ok();
 }

@@ -29,6 +29,12 @@
 // order, a restarted one from its snapshot; each member then publishes
 // its name and client URLs (AttributesCommand), as etcd's members do, so
 // any member can list every other's.
+//
+// Placement: the members the group belongs on, first the one that should
+// lead it (PlacementCommand), set by whoever moves replicas (a sharded
+// cluster's `strata-ctl shard place`); its leader then changes the group's
+// membership towards it one step at a time (cluster/replica_repair.h).
+// Empty until set: the group belongs where it was created.
 #ifndef STRATA_REPLICATION_INCARNATIONS_H_
 #define STRATA_REPLICATION_INCARNATIONS_H_
 
@@ -51,6 +57,8 @@ namespace strata::replication {
 // This member's incarnation: the one kept in `dir` (the Raft directory),
 // or a new one (never 0) kept there durably if `dir` has none yet.
 Result<uint64_t> KeepIncarnation(const std::string& dir);
+// Whether `dir` keeps an incarnation already (it is not a new directory).
+bool HasIncarnation(const std::string& dir);
 
 // What the group knows of a member beyond its number ("" or empty: not
 // known; a member of the first list has no peer URL here, its flags give
@@ -65,12 +73,13 @@ struct MemberRecord {
 
 // A group's replicated state with its registry of members, around the
 // state the group exists for (`inner`). Commands that begin with
-// kRegisterByte or kAttributesByte are the registry's; every other goes to
+// kRegisterByte, kAttributesByte or kPlacementByte are the registry's; every other goes to
 // `inner`, as do snapshots (within the registry's own framing).
 class RegisteredState final : public ReplicatedState {
  public:
   static constexpr char kRegisterByte = '\x01';
   static constexpr char kAttributesByte = '\x02';
+  static constexpr char kPlacementByte = '\x03';
   // Told of every change to a member's record (null: it has none now, as
   // when it was removed), as applied and after a restore, on the applying
   // thread.
@@ -85,11 +94,17 @@ class RegisteredState final : public ReplicatedState {
   static std::string AttributesCommand(raft::NodeId node, const std::string& name,
                                        const std::vector<std::string>& client_urls);
 
+  // Sets the members the group belongs on (non-empty, no repeats; a
+  // command that breaks this is ignored on every replica).
+  static std::string PlacementCommand(const std::vector<raft::NodeId>& placement);
+
   // The incarnation the group holds for `node`, if any.
   std::optional<uint64_t> incarnation(raft::NodeId node) const;
   const std::map<raft::NodeId, MemberRecord>& members() const { return members_; }
   // Members removed (and not added again since): the group refuses them.
   bool removed(raft::NodeId node) const { return removed_.count(node) != 0; }
+  // The placement last set; empty if never.
+  const std::vector<raft::NodeId>& placement() const { return placement_; }
   void set_observer(Observer observer) { observer_ = std::move(observer); }
   ReplicatedState& inner() { return *inner_; }
 
@@ -111,6 +126,7 @@ class RegisteredState final : public ReplicatedState {
   std::map<raft::NodeId, uint64_t> known_;
   std::map<raft::NodeId, MemberRecord> members_;
   std::set<raft::NodeId> removed_;
+  std::vector<raft::NodeId> placement_;
   Observer observer_;
 };
 

@@ -4,7 +4,8 @@
 // and the snapshots reach the inner state; older snapshots without a
 // registry, or with incarnations only, still restore; addresses follow
 // membership changes, names and client URLs the members' own commands; a
-// removal forgets the member's incarnation).
+// removal forgets the member's incarnation; a placement set stands until
+// set again, survives snapshots, and one that breaks its rules is ignored).
 #include "replication/incarnations.h"
 
 #include <gtest/gtest.h>
@@ -142,6 +143,37 @@ TEST(IncarnationsTest, MembersAreAddressedByChangesNamedByThemselvesAndForgotten
   EXPECT_EQ(copy.incarnation(3), std::optional<uint64_t>(42));
   EXPECT_TRUE(copy.members().empty());
   EXPECT_FALSE(copy.removed(9));
+}
+
+TEST(IncarnationsTest, APlacementStandsUntilSetAgainAndTravelsInSnapshots) {
+  auto inner = std::make_unique<Recorder>();
+  Recorder* recorder = inner.get();
+  RegisteredState state(std::move(inner));
+  EXPECT_TRUE(state.placement().empty()) << "never set: the group belongs where it was made";
+  EXPECT_EQ(state.Apply(1, RegisteredState::PlacementCommand({4, 2, 3})), "");
+  EXPECT_EQ(state.placement(), (std::vector<raft::NodeId>{4, 2, 3}));
+  // Empty, repeating a member, naming kNobody, or cut: ignored everywhere.
+  for (const std::string& bad :
+       {RegisteredState::PlacementCommand({}), RegisteredState::PlacementCommand({2, 2}),
+        RegisteredState::PlacementCommand({0, 1}),
+        RegisteredState::PlacementCommand({1, 2}).substr(0, 3),
+        RegisteredState::PlacementCommand({1}) + "x"}) {
+    state.Apply(2, bad);
+    EXPECT_EQ(state.placement(), (std::vector<raft::NodeId>{4, 2, 3})) << "ignored";
+  }
+  EXPECT_TRUE(recorder->state.empty()) << "the registry's commands stay the registry's";
+
+  RegisteredState copy(std::make_unique<Recorder>());
+  ASSERT_TRUE(copy.Restore(state.Save()).ok());
+  EXPECT_EQ(copy.placement(), (std::vector<raft::NodeId>{4, 2, 3}));
+  // A snapshot of the second version (no placement) restores none.
+  std::string second = "strata-incarnations-2\n";
+  for (int none = 0; none < 3; ++none) storage::PutVarint(&second, 0);
+  ASSERT_TRUE(copy.Restore(second + "inner").ok());
+  EXPECT_TRUE(copy.placement().empty());
+  // One whose placement is cut is refused.
+  const std::string saved = state.Save();
+  EXPECT_FALSE(copy.Restore(saved.substr(0, saved.size() - 1)).ok());
 }
 
 }  // namespace
