@@ -128,6 +128,11 @@ class Raft final {
   // such members before a change that could cost the majority.
   bool Active(NodeId member) const;
   NodeId transferring_to() const { return transferee_; }
+  // The index of the newest membership change in the log (0: none since
+  // the snapshot). voters() and learners() take a change when it is
+  // appended; once the driver applied this index they are the committed
+  // configuration.
+  Index LastConfChange() const { return conf_changes_.empty() ? 0 : conf_changes_.rbegin()->first; }
   // On the leader: whether the voters after `change` would include a
   // majority of them that answered within the last election timeout
   // (Active; a voter added, not yet a member, counts as silent). etcd's
@@ -219,8 +224,6 @@ class Raft final {
   void RebuildConf();
   // The members as of `index`, for a snapshot taken there.
   ConfState ConfAt(Index index) const;
-  // The index of the newest change in the log (0: none since the snapshot).
-  Index LastConfChange() const { return conf_changes_.empty() ? 0 : conf_changes_.rbegin()->first; }
   void Send(Message message);
 
   void HandleVoteRequest(const Message& m);

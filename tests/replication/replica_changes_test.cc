@@ -1,9 +1,11 @@
-// Replica repair, planned against a Raft group in memory: a member whose
+// Replica changes, planned against a Raft group in memory: a member whose
 // batches carry another incarnation than the group holds is removed (not
 // while that would cost the majority, not from a group of two), added back
-// as a learner once heard from, and promoted only once it holds every
-// committed entry; a healthy group needs nothing.
-#include "cluster/replica_repair.h"
+// as a learner, and promoted only once it holds every committed entry; a
+// healthy group needs nothing; a group moves to a new placement adding
+// and promoting first, removing last, its leader handing its place over
+// before it leaves.
+#include "cluster/replica_changes.h"
 
 #include <gtest/gtest.h>
 
@@ -36,10 +38,17 @@ void RunRounds(raft::RaftGroup& group, int rounds,
   group.DriveAll();
 }
 
-class ReplicaRepairTest : public ::testing::Test {
+class ReplicaChangesTest : public ::testing::Test {
  protected:
+  // The next membership change (a transfer of leadership fails the test).
   std::optional<ConfChange> Next(const raft::Raft& leader) {
-    return NextReplicaRepair(
+    const std::optional<ReplicaStep> step = Step(leader);
+    if (!step) return std::nullopt;
+    EXPECT_EQ(step->transfer_to, raft::kNobody);
+    return step->change;
+  }
+  std::optional<ReplicaStep> Step(const raft::Raft& leader) {
+    return NextReplicaStep(
         leader, placement_,
         [this](NodeId node) -> std::optional<uint64_t> {
           auto it = registered_.find(node);
@@ -54,7 +63,7 @@ class ReplicaRepairTest : public ::testing::Test {
   std::map<NodeId, uint64_t> carried_{{2, 20}, {3, 30}};
 };
 
-TEST_F(ReplicaRepairTest, AMemberWithAReplacedDiskIsRemovedAddedBackAndPromotedOnceCaughtUp) {
+TEST_F(ReplicaChangesTest, AMemberWithAReplacedDiskIsRemovedAddedBackAndPromotedOnceCaughtUp) {
   raft::RaftGroup group(3);
   ElectFirst(group);
   raft::Raft& leader = group.node(1);
@@ -68,9 +77,6 @@ TEST_F(ReplicaRepairTest, AMemberWithAReplacedDiskIsRemovedAddedBackAndPromotedO
   ASSERT_EQ(leader.voters(), (std::set<NodeId>{1, 2}));
   registered_.erase(3);
   EXPECT_EQ(Next(leader), (ConfChange{ConfChange::Kind::kAddLearner, 3}));
-  carried_.erase(3);
-  EXPECT_EQ(Next(leader), std::nullopt) << "not heard from: not added";
-  carried_[3] = 31;
 
   // Added back as a learner, cut off at first: not promoted while behind.
   ASSERT_TRUE(leader.ProposeConfChange(*Next(leader)).has_value());
@@ -92,7 +98,7 @@ TEST_F(ReplicaRepairTest, AMemberWithAReplacedDiskIsRemovedAddedBackAndPromotedO
   EXPECT_EQ(Next(leader), std::nullopt);
 }
 
-TEST_F(ReplicaRepairTest, NoRemovalCostsTheMajorityOrLeavesOneVoter) {
+TEST_F(ReplicaChangesTest, NoRemovalCostsTheMajorityOrLeavesOneVoter) {
   raft::RaftGroup group(3);
   ElectFirst(group);
   carried_[3] = 31;
@@ -110,15 +116,58 @@ TEST_F(ReplicaRepairTest, NoRemovalCostsTheMajorityOrLeavesOneVoter) {
   EXPECT_EQ(Next(pair.node(1)), std::nullopt) << "Raft keeps two voters";
 }
 
-TEST_F(ReplicaRepairTest, OnlyMembersOfThePlacementAreAddedOrPromoted) {
+TEST_F(ReplicaChangesTest, AGroupMovesToItsPlacementAddingFirstAndItsLeaderLeavesLast) {
+  // Four nodes, the group on 1, 2, 3; placed on 4, 2, 3: node 4 replaces
+  // node 1, which leads.
   raft::RaftGroup group(4, {}, {}, /*voters=*/3);
   ElectFirst(group);
-  carried_[4] = 40;
-  EXPECT_EQ(Next(group.node(1)), std::nullopt) << "node 4 does not belong to this group";
-  ASSERT_TRUE(group.node(1).ProposeConfChange({ConfChange::Kind::kAddLearner, 4}).has_value());
+  raft::Raft& leader = group.node(1);
+  placement_ = {4, 2, 3};
+  ASSERT_EQ(Next(leader), (ConfChange{ConfChange::Kind::kAddLearner, 4}));
+  ASSERT_TRUE(leader.ProposeConfChange(*Next(leader)).has_value());
+  const auto cut_off = [](const raft::Message& m) { return m.to != 4 && m.from != 4; };
+  RunRounds(group, 3, cut_off);
+  ASSERT_EQ(leader.learners(), (std::set<NodeId>{4}));
+  EXPECT_EQ(Next(leader), std::nullopt) << "a learner behind: neither promoted nor another added";
   RunRounds(group, 5);
-  ASSERT_EQ(group.node(1).MatchOf(4), group.node(1).log().committed());
-  EXPECT_EQ(Next(group.node(1)), std::nullopt) << "a learner placed elsewhere stays one";
+  ASSERT_EQ(Next(leader), (ConfChange{ConfChange::Kind::kAddVoter, 4}));
+  ASSERT_TRUE(leader.ProposeConfChange(*Next(leader)).has_value());
+  RunRounds(group, 3);
+  ASSERT_EQ(leader.voters(), (std::set<NodeId>{1, 2, 3, 4}));
+  // Every member placed votes: the leader, not placed, hands over first.
+  const std::optional<ReplicaStep> step = Step(leader);
+  ASSERT_TRUE(step.has_value());
+  EXPECT_FALSE(step->change.has_value());
+  EXPECT_NE(step->transfer_to, raft::kNobody);
+  EXPECT_NE(std::find(placement_.begin(), placement_.end(), step->transfer_to), placement_.end());
+  ASSERT_TRUE(leader.TransferLeadership(step->transfer_to));
+  RunRounds(group, 5);
+  raft::Raft& next = group.node(step->transfer_to);
+  ASSERT_EQ(next.role(), raft::RaftRole::kLeader);
+  ASSERT_EQ(Next(next), (ConfChange{ConfChange::Kind::kRemove, 1}));
+  ASSERT_TRUE(next.ProposeConfChange(*Next(next)).has_value());
+  RunRounds(group, 3);
+  EXPECT_EQ(next.voters(), (std::set<NodeId>{2, 3, 4}));
+  EXPECT_EQ(Next(next), std::nullopt) << "placed";
+}
+
+TEST_F(ReplicaChangesTest, ALearnerNoLongerPlacedIsRemovedAndNoVoterLeavesBeforeItsSuccessorVotes) {
+  raft::RaftGroup group(5, {}, {}, /*voters=*/3);
+  ElectFirst(group);
+  raft::Raft& leader = group.node(1);
+  placement_ = {1, 2, 4};
+  ASSERT_TRUE(leader.ProposeConfChange(*Next(leader)).has_value());
+  const auto cut_off = [](const raft::Message& m) { return m.to < 4 && m.from < 4; };
+  RunRounds(group, 3, cut_off);
+  ASSERT_EQ(leader.learners(), (std::set<NodeId>{4}));
+  EXPECT_EQ(Next(leader), std::nullopt) << "node 3 stays until node 4 votes";
+  // Placed elsewhere again before it caught up: the learner goes first.
+  placement_ = {1, 2, 5};
+  ASSERT_EQ(Next(leader), (ConfChange{ConfChange::Kind::kRemove, 4}));
+  ASSERT_TRUE(leader.ProposeConfChange(*Next(leader)).has_value());
+  RunRounds(group, 3, cut_off);
+  EXPECT_TRUE(leader.learners().empty());
+  EXPECT_EQ(Next(leader), (ConfChange{ConfChange::Kind::kAddLearner, 5}));
 }
 
 }  // namespace
