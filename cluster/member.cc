@@ -50,7 +50,13 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
   if (options.shard_cores) {
     // A server for every shard this node holds a replica of; its own
     // (the one it is first replica of) is shard_server_.
-    for (ShardId replica : member->map_.ShardsReplicatedOn(member->self())) {
+    const std::vector<ShardId> held =
+        options.replicas_here.value_or(member->map_.ShardsReplicatedOn(member->self()));
+    if (std::find(held.begin(), held.end(), *shard) == held.end()) {
+      return Status::InvalidArgument("this node holds no replica of its own shard " +
+                                     std::to_string(*shard));
+    }
+    for (ShardId replica : held) {
       Result<std::unique_ptr<ShardCore>> core =
           options.shard_cores(replica, &member->clock_, &member->timers_);
       if (!core.ok()) return core.status();
@@ -184,7 +190,30 @@ Status Member::AddShardServer(std::unique_ptr<ShardServer> server) {
   return Status::Ok();
 }
 
-void Member::RemoveShardServer(ShardId shard) { other_shard_servers_.erase(shard); }
+void Member::RemoveShardServer(ShardId shard) {
+  auto it = other_shard_servers_.find(shard);
+  if (it == other_shard_servers_.end()) return;
+  std::unique_ptr<ShardServer> server = std::move(it->second);
+  other_shard_servers_.erase(it);
+  server->AnswerWaitingAsMoved();
+}
+
+Status Member::AddReplica(ShardId shard) {
+  if (!options_.shard_cores)
+    return Status::InvalidArgument("this member's shards have no replicas");
+  if (shard >= map_.shards().size()) {
+    return Status::InvalidArgument("shard " + std::to_string(shard) + " is not in the map");
+  }
+  Result<std::unique_ptr<ShardCore>> core = options_.shard_cores(shard, &clock_, &timers_);
+  if (!core.ok()) return core.status();
+  return AddShardServer(
+      std::make_unique<ShardServer>(shard, static_cast<uint32_t>(map_.shards().size()),
+                                    std::move(*core), &peers_, &timers_, options_.shard_server));
+}
+
+void Member::SetShardReplicas(ShardId shard, std::vector<std::string> replicas) {
+  if (map_.SetReplicas(shard, std::move(replicas))) peers_.ForgetLeader(shard);
+}
 
 std::vector<ShardId> Member::ShardsServed() const {
   std::vector<ShardId> shards{shard_server_->shard()};

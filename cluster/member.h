@@ -61,6 +61,10 @@ struct MemberOptions {
   // alone, in its store (LocalShardCore), and the factor must be 1.
   uint32_t replication_factor = 1;
   ShardCoreFactory shard_cores;
+  // With replicated shards: the shards this node holds a replica of now
+  // (replicas move: cluster/shard_groups.h); nullopt: where the map puts
+  // them. This node's own shard must be among them.
+  std::optional<std::vector<ShardId>> replicas_here;
 };
 
 class Member final {
@@ -124,6 +128,12 @@ class Member final {
   Status AddShardServer(std::unique_ptr<ShardServer> server);
   // Stops serving `shard` (its replica moved away); not this node's own.
   void RemoveShardServer(ShardId shard);
+  // A replica of `shard`'s group started here (one moved to this node):
+  // served through a core from MemberOptions::shard_cores.
+  Status AddReplica(ShardId shard);
+  // Where `shard`'s replicas are now (its group's report; the one to try
+  // first first): calls for it go there.
+  void SetShardReplicas(ShardId shard, std::vector<std::string> replicas);
   // Every shard served here, this node's own first.
   std::vector<ShardId> ShardsServed() const;
   // The server of `shard` here; nullptr if this node holds no replica of it.
@@ -159,7 +169,7 @@ class Member final {
   void SendLowWaterMark();
 
   const MemberOptions options_;
-  const ShardMap map_;
+  ShardMap map_;  // replicas follow their groups' reports (SetShardReplicas)
   ForwardHandler serve_forward_;
   Compactor compact_;
   bool started_ = false;  // periodic work scheduled

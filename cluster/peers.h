@@ -65,6 +65,9 @@ class Peers final {
   void CallNode(const std::string& node, PeerRequest request, PeerRpc::Callback done);
   // The node calls for `shard` go to now.
   const std::string& NodeServing(ShardId shard) const;
+  // The shard's replicas moved (the map says where now): its calls go to
+  // the map's first replica until one names another leader.
+  void ForgetLeader(ShardId shard) { leaders_.erase(shard); }
   uint64_t redirects() const { return redirects_; }
   // Calls tried again at another replica after one said it could not
   // serve them now (a replicated shard's).

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <optional>
 
-#include "cluster/replica_repair.h"
+#include "cluster/replica_changes.h"
 #include "cluster/replicated_shard.h"
 #include "cluster/replicated_shard_core.h"
 #include "cluster/shard_map.h"
@@ -35,7 +35,15 @@ const replication::RegisteredState* ShardGroups::Registry(raft::GroupId group) c
 
 raft::NodeId ShardGroups::NumberOf(const std::string& node) const {
   const auto& ids = options_.node_ids;
-  return static_cast<raft::NodeId>(std::find(ids.begin(), ids.end(), node) - ids.begin() + 1);
+  const auto it = std::find(ids.begin(), ids.end(), node);
+  return it == ids.end() ? raft::kNobody : static_cast<raft::NodeId>(it - ids.begin() + 1);
+}
+
+std::vector<raft::NodeId> ShardGroups::PlacementOf(raft::GroupId group) const {
+  if (groups_.count(group) != 0 && !Registry(group)->placement().empty()) {
+    return Registry(group)->placement();
+  }
+  return first_placements_[group - 1];
 }
 
 Status ShardGroups::Start() {
@@ -89,20 +97,26 @@ Status ShardGroups::Start() {
       });
   if (!opened.ok()) return opened.status();
   host_ = std::move(*opened);
+  for (const auto& [group, raft] : host_->raft().groups()) groups_.insert(group);
+  for (const Shard& shard : map->shards()) {
+    std::vector<raft::NodeId>& placement = first_placements_.emplace_back();
+    for (const std::string& node : shard.replicas) placement.push_back(NumberOf(node));
+  }
+  // A directory with no incarnation yet is new (or its first start did
+  // not finish): this node's first replicas are made, where
+  // ShardMap::Replicated puts them. Later starts take the groups the log
+  // holds, which moves changed since.
+  if (!replication::HasIncarnation(o.raft_dir)) {
+    for (ShardId shard : map->ShardsReplicatedOn(o.self)) {
+      const raft::GroupId group = GroupOf(shard);
+      groups_.insert(group);
+      if (host_->raft().group(group) != nullptr) continue;  // from the log
+      if (Status s = host_->CreateGroup(group, first_placements_[shard]); !s.ok()) return s;
+    }
+  }
   Result<uint64_t> incarnation = replication::KeepIncarnation(o.raft_dir);
   if (!incarnation.ok()) return incarnation.status();
   incarnation_ = *incarnation;
-  for (ShardId shard : map->ShardsReplicatedOn(o.self)) {
-    const raft::GroupId group = GroupOf(shard);
-    groups_.push_back(group);
-    // The shard's first replica (shard i's is node i) is its home.
-    std::vector<raft::NodeId>& placement = placements_[group];
-    for (const std::string& node : map->shards()[shard].replicas) {
-      placement.push_back(NumberOf(node));
-    }
-    if (host_->raft().group(group) != nullptr) continue;  // from the log
-    if (Status s = host_->CreateGroup(group, placement); !s.ok()) return s;
-  }
   return Status::Ok();
 }
 
@@ -150,12 +164,226 @@ void ShardGroups::Tick(std::chrono::steady_clock::time_point now) {
   if (!health_.ok()) return;
   host_->Tick();
   RegisterIncarnations();
-  RepairReplicas();
+  ChangeReplicas();
   BalanceLeaders(now);
+  SendReports(now);
 }
 
 void ShardGroups::Run() {
-  if (health_.ok()) health_ = host_->Run();
+  if (!health_.ok()) return;
+  health_ = host_->Run();
+  if (health_.ok()) DeleteRemovedReplicas();
+}
+
+// --- where each group's members are ------------------------------------------
+
+namespace {
+
+// Whether `raft`'s members are its committed configuration: every change
+// in its log applied (a member takes a change when appended, and one not
+// committed may yet be undone by another leader).
+bool MembersApplied(const raft::Raft& raft, raft::Index applied) {
+  return raft.LastConfChange() <= applied;
+}
+
+}  // namespace
+
+void ShardGroups::SendReports(std::chrono::steady_clock::time_point now) {
+  if (now < next_report_) return;
+  next_report_ = now + options_.report_interval;
+  for (raft::GroupId group : groups_) SendReport(group);
+}
+
+void ShardGroups::SendReport(raft::GroupId group) {
+  const raft::Raft* raft = host_->raft().group(group);
+  if (raft == nullptr || raft->role() != raft::RaftRole::kLeader) return;
+  const raft::Index applied = host_->applied(group);
+  if (!MembersApplied(*raft, applied)) return;  // reported once applied
+  ShardGroupReport report{group,          applied,          raft->term(),      raft->id(),
+                          raft->voters(), raft->learners(), PlacementOf(group)};
+  const std::string bytes = EncodeShardGroupReport(report);
+  for (const std::string& node : options_.node_ids) {
+    if (node != options_.self && options_.send_report) options_.send_report(node, bytes);
+  }
+  auto known = reports_.find(group);
+  if (known == reports_.end() || known->second.applied < applied ||
+      known->second.term < report.term) {
+    Learn(report);
+  }
+}
+
+void ShardGroups::ReceiveReport(const std::string& from, std::string_view bytes) {
+  if (!health_.ok()) return;
+  Result<ShardGroupReport> report = DecodeShardGroupReport(bytes);
+  const raft::NodeId sender = NumberOf(from);
+  if (!report.ok() || report->group > first_placements_.size() || report->leader != sender) {
+    return;  // damaged, or not from the leader it names
+  }
+  for (const std::set<raft::NodeId>* members : {&report->voters, &report->learners}) {
+    if (!members->empty() && *members->rbegin() > options_.node_ids.size()) return;
+  }
+  for (raft::NodeId node : report->placement) {
+    if (node > options_.node_ids.size()) return;
+  }
+  auto known = reports_.find(report->group);
+  if (known != reports_.end() &&
+      (report->applied < known->second.applied ||
+       (report->applied == known->second.applied && report->term <= known->second.term))) {
+    return;  // older than what this node knows
+  }
+  Learn(*report);
+}
+
+void ShardGroups::Learn(const ShardGroupReport& report) {
+  const raft::GroupId group = report.group;
+  const auto shard = static_cast<ShardId>(group - 1);
+  ShardGroupReport& known = reports_[group];
+  const bool moved = known.voters != report.voters || known.leader != report.leader;
+  known = report;
+  if (moved && !report.voters.empty() && options_.replicas_moved) {
+    // The leader first: calls go there.
+    std::vector<std::string> replicas;
+    if (report.voters.count(report.leader) != 0) replicas.push_back(NameOf(report.leader));
+    for (raft::NodeId voter : report.voters) {
+      if (voter != report.leader) replicas.push_back(NameOf(voter));
+    }
+    options_.replicas_moved(shard, std::move(replicas));
+  }
+  const raft::NodeId self = host_->raft().id();
+  if (groups_.count(group) == 0) {
+    // A learner of a group this node has no replica of: one moves here.
+    // (Only a learner: a member starts with no vote, and an empty replica
+    // that the group counts as a voter could vote and acknowledge what it
+    // never held.)
+    if (report.learners.count(self) == 0) return;
+    if (Status created = host_->CreateGroup(group, {}); !created.ok()) {
+      health_ = created;
+      return;
+    }
+    groups_.insert(group);
+    ++changes_.started;
+    if (options_.log) {
+      options_.log("a replica of shard " + std::to_string(shard) + " moves here (its leader " +
+                   NameOf(report.leader) + " added this node as a learner)");
+    }
+    if (options_.replica_added) options_.replica_added(shard);
+    return;
+  }
+  // Removed while away: the group's newer members and placement leave
+  // this node out.
+  if (!report.Names(self) && !report.Places(self) && report.applied > host_->applied(group)) {
+    DeleteReplica(group, "a newer report of its group leaves this node out");
+  }
+}
+
+void ShardGroups::DeleteRemovedReplicas() {
+  const raft::NodeId self = host_->raft().id();
+  std::vector<raft::GroupId> removed;
+  for (raft::GroupId group : groups_) {
+    const raft::Raft* raft = host_->raft().group(group);
+    // A replica that joins knows no members until its leader's first
+    // entries or snapshot.
+    if (raft == nullptr || (raft->voters().empty() && raft->learners().empty()) ||
+        raft->voters().count(self) != 0 || raft->learners().count(self) != 0 ||
+        !MembersApplied(*raft, host_->applied(group))) {
+      continue;
+    }
+    // Removed to be added back (its disk was replaced): it stays.
+    const std::vector<raft::NodeId> placement = PlacementOf(group);
+    if (std::find(placement.begin(), placement.end(), self) != placement.end()) {
+      continue;
+    }
+    removed.push_back(group);
+  }
+  for (raft::GroupId group : removed) {
+    DeleteReplica(group, "its group removed this node");
+  }
+}
+
+void ShardGroups::DeleteReplica(raft::GroupId group, const std::string& why) {
+  const auto shard = static_cast<ShardId>(group - 1);
+  // Newer reports than this replica knew only: an older one that still
+  // names this node a learner does not start it again.
+  ShardGroupReport& known = reports_[group];
+  known.group = group;
+  known.applied = std::max(known.applied, host_->applied(group));
+  if (options_.replica_removed) options_.replica_removed(shard);
+  groups_.erase(group);
+  changing_.erase(group);
+  ++changes_.deleted;
+  if (Status removed = host_->RemoveGroup(group); !removed.ok()) health_ = removed;
+  if (options_.log) {
+    options_.log("the replica of shard " + std::to_string(shard) + " here is deleted: " + why);
+  }
+}
+
+void ShardGroups::Place(ShardId shard, const std::vector<std::string>& nodes,
+                        std::function<void(Status)> done) {
+  const raft::GroupId group = GroupOf(shard);
+  if (shard >= first_placements_.size()) {
+    return done(Status::InvalidArgument("no shard " + std::to_string(shard) + " (the cluster has " +
+                                        std::to_string(first_placements_.size()) + ")"));
+  }
+  std::vector<raft::NodeId> placement;
+  for (const std::string& node : nodes) {
+    const raft::NodeId number = NumberOf(node);
+    if (number == raft::kNobody) {
+      return done(Status::InvalidArgument("no node '" + node + "' in the cluster"));
+    }
+    if (std::find(placement.begin(), placement.end(), number) != placement.end()) {
+      return done(Status::InvalidArgument("node '" + node + "' is named twice"));
+    }
+    placement.push_back(number);
+  }
+  if (placement.size() < 2) {
+    return done(Status::InvalidArgument(
+        "a shard's group needs two replicas at least (Raft keeps two voters)"));
+  }
+  const raft::NodeId home = first_placements_[shard].front();
+  if (std::find(placement.begin(), placement.end(), home) == placement.end()) {
+    return done(Status::InvalidArgument("shard " + std::to_string(shard) + "'s replica on node " +
+                                        NameOf(home) +
+                                        " (the node it belongs to) does not move yet"));
+  }
+  const raft::Raft* raft = groups_.count(group) != 0 ? host_->raft().group(group) : nullptr;
+  if (raft == nullptr || raft->role() != raft::RaftRole::kLeader) {
+    return done(Status::Unavailable("node " + options_.self + " does not lead shard " +
+                                    std::to_string(shard) + "'s group"));
+  }
+  host_->Propose(group, replication::RegisteredState::PlacementCommand(placement),
+                 [done = std::move(done)](Result<std::string> applied) {
+                   done(applied.ok() ? Status::Ok() : applied.status());
+                 });
+}
+
+std::vector<ShardId> ShardGroups::ShardsHere() const {
+  std::vector<ShardId> shards;
+  for (raft::GroupId group : groups_) shards.push_back(static_cast<ShardId>(group - 1));
+  return shards;
+}
+
+std::vector<ShardGroupView> ShardGroups::Groups() const {
+  std::vector<ShardGroupView> views;
+  auto names = [this](const std::set<raft::NodeId>& members) {
+    std::vector<std::string> out;
+    for (raft::NodeId node : members) out.push_back(NameOf(node));
+    return out;
+  };
+  for (size_t i = 0; i < first_placements_.size(); ++i) {
+    const raft::GroupId group = GroupOf(static_cast<ShardId>(i));
+    ShardGroupView& view = views.emplace_back();
+    view.shard = static_cast<ShardId>(i);
+    auto known = reports_.find(group);
+    if (known != reports_.end() && !known->second.voters.empty()) {
+      if (known->second.leader != raft::kNobody) view.leader = NameOf(known->second.leader);
+      view.voters = names(known->second.voters);
+      view.learners = names(known->second.learners);
+    }
+    if (groups_.count(group) != 0) {
+      for (raft::NodeId node : PlacementOf(group)) view.placement.push_back(NameOf(node));
+    }
+  }
+  return views;
 }
 
 bool ShardGroups::Admit(raft::NodeId from, uint64_t incarnation) {
@@ -208,38 +436,56 @@ void ShardGroups::RegisterWhereLeading(raft::NodeId node, uint64_t incarnation) 
   }
 }
 
-void ShardGroups::RepairReplicas() {
+void ShardGroups::ChangeReplicas() {
   for (raft::GroupId group : groups_) {
-    const raft::Raft* raft = host_->raft().group(group);
+    raft::Raft* raft = host_->raft().group(group);
     if (raft == nullptr || raft->role() != raft::RaftRole::kLeader ||
-        raft->transferring_to() != raft::kNobody || repairing_.count(group) != 0) {
+        raft->transferring_to() != raft::kNobody || changing_.count(group) != 0 ||
+        !MembersApplied(*raft, host_->applied(group))) {
       continue;
     }
     const replication::RegisteredState* registry = Registry(group);
-    const std::optional<raft::ConfChange> change = NextReplicaRepair(
-        *raft, placements_[group],
+    const std::optional<ReplicaStep> step = NextReplicaStep(
+        *raft, PlacementOf(group),
         [registry](raft::NodeId node) { return registry->incarnation(node); },
         carried_incarnations_);
-    if (!change) continue;
-    repairing_.insert(group);
-    host_->ProposeConfChange(group, *change, [this, group, change = *change](Status done) {
-      repairing_.erase(group);
-      if (!done.ok()) return;  // planned again on a later tick
-      using Kind = raft::ConfChange::Kind;
-      const bool promoted = change.kind == Kind::kAddVoter;
-      ++(change.kind == Kind::kRemove ? repairs_.removed
-         : promoted                   ? repairs_.promoted
-                                      : repairs_.learners);
-      if (!options_.log) return;
-      const std::string who = "member " + options_.node_ids[change.node - 1];
-      const std::string shard = "shard " + std::to_string(group - 1) + "'s group";
-      options_.log(change.kind == Kind::kRemove
-                       ? who + " removed from " + shard +
-                             " (its data directory was replaced); it is added back as a learner"
-                   : promoted ? who + " promoted to a voter of " + shard + ", caught up"
-                              : who + " added back to " + shard + " as a learner");
-    });
+    if (!step) continue;
+    if (!step->change) {
+      if (raft->TransferLeadership(step->transfer_to)) {
+        ++changes_.handed_over;
+        if (options_.log) {
+          options_.log("shard " + std::to_string(group - 1) +
+                       "'s group is placed elsewhere: this node hands its leadership to " +
+                       NameOf(step->transfer_to) + " before it leaves");
+        }
+      }
+      continue;
+    }
+    changing_.insert(group);
+    host_->ProposeConfChange(
+        group, *step->change,
+        [this, group, change = *step->change](Status done) { ChangeDone(group, change, done); });
   }
+}
+
+void ShardGroups::ChangeDone(raft::GroupId group, const raft::ConfChange& change,
+                             const Status& done) {
+  changing_.erase(group);
+  if (!done.ok()) return;  // planned again on a later tick
+  using Kind = raft::ConfChange::Kind;
+  const bool promoted = change.kind == Kind::kAddVoter;
+  ++(change.kind == Kind::kRemove ? changes_.removed
+     : promoted                   ? changes_.promoted
+                                  : changes_.learners);
+  // Every node hears of it now, not at the next report: the new learner
+  // starts its replica, the removed member deletes its own.
+  if (groups_.count(group) != 0) SendReport(group);
+  if (!options_.log) return;
+  const std::string who = "member " + NameOf(change.node);
+  const std::string shard = "shard " + std::to_string(group - 1) + "'s group";
+  options_.log(change.kind == Kind::kRemove ? who + " removed from " + shard
+               : promoted ? who + " promoted to a voter of " + shard + ", caught up"
+                          : who + " added to " + shard + " as a learner");
 }
 
 void ShardGroups::BalanceLeaders(std::chrono::steady_clock::time_point now) {
@@ -251,7 +497,7 @@ void ShardGroups::BalanceLeaders(std::chrono::steady_clock::time_point now) {
         raft->transferring_to() != raft::kNobody) {
       continue;
     }
-    const raft::NodeId home = placements_[group].front();
+    const raft::NodeId home = PlacementOf(group).front();
     // Its home answers and holds everything committed: the handover
     // costs a round, not a stalled election.
     if (home == raft->id() || raft->voters().count(home) == 0 || !raft->Active(home) ||

@@ -11,11 +11,22 @@
 //    each member; a member started again with an empty Raft directory has
 //    another, and its batches are refused (it forgot its votes and what it
 //    acknowledged) and it is told why, once a second;
-//  - repair: each group's leader takes such a member back, one change at
-//    a time (cluster/replica_repair.h);
-//  - leaders spread: a group's leader hands it to its home (its first
-//    replica: shard i's is node i) when the home answers and holds every
-//    committed entry, so each node leads about as many groups.
+//  - placement: each group belongs on the nodes its registry's placement
+//    names (Place; until set, where ShardMap::Replicated put it); its
+//    leader moves replicas there and takes back a member whose disk was
+//    replaced, one membership change at a time
+//    (cluster/replica_changes.h);
+//  - reports: each group's leader tells every node where the group's
+//    members are (cluster/shard_group_report.h), once a second and after
+//    each change; a node starts the replica a report makes it a learner
+//    of, deletes one a newer report no longer names, and routes calls by
+//    them (`replicas_moved`);
+//  - leaders spread: a group's leader hands it to the first node of its
+//    placement (its home: shard i's is node i until placed otherwise)
+//    when that node answers and holds every committed entry, so each node
+//    leads about as many groups.
+// A shard's home replica (shard i's on node i) does not move yet: the
+// node's member serves its own shard there (cluster/member.h).
 // The transport is the caller's: it carries a Raft batch (bytes of
 // replication/raft_wire) with this node's incarnation, and a refusal, to
 // another node, and hands what arrives to Receive and Refused. The
@@ -40,6 +51,7 @@
 #include <vector>
 
 #include "cluster/member.h"
+#include "cluster/shard_group_report.h"
 #include "cluster/shard_server.h"
 #include "raft/raft_types.h"
 #include "replication/incarnations.h"
@@ -72,16 +84,39 @@ struct ShardGroupsOptions {
   std::function<void(const std::string& to, std::string batch, uint64_t incarnation)> send_batch;
   size_t max_batch_bytes = 0;
   std::function<void(const std::string& to, const std::string& why)> send_refusal;
+  // A group's report (bytes of cluster/shard_group_report.h) to a node.
+  std::function<void(const std::string& to, std::string report)> send_report;
+  // How often each group's leader reports it to every node.
+  std::chrono::milliseconds report_interval{1000};
+  // What follows a report, on the caller's loop: a replica started here
+  // (serve it), one deleted here (serve it no more: called before its
+  // state goes), and where a shard's voters are, its leader first.
+  std::function<void(ShardId)> replica_added;
+  std::function<void(ShardId)> replica_removed;
+  std::function<void(ShardId, std::vector<std::string>)> replicas_moved;
+};
+
+// A shard's group as this node knows it: its newest report, and its
+// placement where the group has a replica here.
+struct ShardGroupView {
+  ShardId shard = 0;
+  std::string leader;  // "" if not known
+  std::vector<std::string> voters, learners;
+  std::vector<std::string> placement;  // empty if not known here
 };
 
 class ShardGroups final {
  public:
-  // The membership changes this node made, as a group's leader, to take
-  // back members whose disk was replaced, once applied.
-  struct RepairStats {
-    uint64_t removed = 0;   // a member with a replaced disk, from a group
-    uint64_t learners = 0;  // added back as a learner
-    uint64_t promoted = 0;  // a learner that caught up, made a voter
+  // The membership changes this node made as a group's leader (moving
+  // replicas to their placement, taking back members whose disk was
+  // replaced), once applied, and the replicas it started and deleted.
+  struct ReplicaChangeStats {
+    uint64_t removed = 0;      // a member, from a group
+    uint64_t learners = 0;     // a member added as a learner
+    uint64_t promoted = 0;     // a learner that caught up, made a voter
+    uint64_t handed_over = 0;  // a leader not placed, its leadership
+    uint64_t started = 0;      // a replica started here (a report)
+    uint64_t deleted = 0;      // a replica deleted here (removed)
   };
   // How long this node reports itself refused after the others' last
   // refusal (they repeat it once a second while it speaks to them).
@@ -102,6 +137,20 @@ class ShardGroups final {
   void Receive(const std::string& from, std::string_view batch, uint64_t incarnation);
   // Another node refuses this one's batches (its disk was replaced).
   void Refused(const std::string& why);
+  // A group's report from `from` (dropped if it does not decode, names an
+  // unknown group or node, or is older than one known).
+  void ReceiveReport(const std::string& from, std::string_view report);
+  // Places `shard`'s group on `nodes` (the first the one to lead it): on
+  // the group's leader, proposed through its log; `done` once applied.
+  // kInvalidArgument: an unknown node, one named twice, fewer than two
+  // (Raft keeps two voters), or the shard's home left out;
+  // kUnavailable: this node does not lead the group (ask its leader).
+  void Place(ShardId shard, const std::vector<std::string>& nodes,
+             std::function<void(Status)> done);
+  // The shards this node holds a replica of, in id order.
+  std::vector<ShardId> ShardsHere() const;
+  // Every shard's group as this node knows it, in shard order.
+  std::vector<ShardGroupView> Groups() const;
   // Every `tick`: Raft's clock, then the groups led here register members'
   // incarnations, take back replaced members and hand groups home.
   void Tick(std::chrono::steady_clock::time_point now);
@@ -117,13 +166,17 @@ class ShardGroups final {
   // not said so for kRefusalHeldFor (they took it back).
   std::string refused_by_others() const;
   uint64_t leaders_handed_home() const { return leaders_handed_home_; }
-  const RepairStats& repairs() const { return repairs_; }
+  const ReplicaChangeStats& changes() const { return changes_; }
 
  private:
   explicit ShardGroups(ShardGroupsOptions options) : options_(std::move(options)) {}
   Status Start();
-  // The node's Raft number (its place in node_ids, from 1).
+  // The node's Raft number (its place in node_ids, from 1), 0 if unknown.
   raft::NodeId NumberOf(const std::string& node) const;
+  const std::string& NameOf(raft::NodeId node) const { return options_.node_ids[node - 1]; }
+  // The members `group` belongs on: its registry's placement, or where
+  // ShardMap::Replicated put it.
+  std::vector<raft::NodeId> PlacementOf(raft::GroupId group) const;
   // `group`'s registry of members (the state every group here has).
   const replication::RegisteredState* Registry(raft::GroupId group) const;
   // Whether a batch from `from` carrying `incarnation` is taken: not if a
@@ -133,9 +186,19 @@ class ShardGroups final {
   // member heard from register it.
   void RegisterIncarnations();
   void RegisterWhereLeading(raft::NodeId node, uint64_t incarnation);
-  // In the groups led here, the next change that takes back a member
-  // whose disk was replaced (NextReplicaRepair), one a group at a time.
-  void RepairReplicas();
+  // In the groups led here, the next step towards the placement
+  // (NextReplicaStep), one a group at a time.
+  void ChangeReplicas();
+  void ChangeDone(raft::GroupId group, const raft::ConfChange& change, const Status& done);
+  // The groups led here report themselves every report_interval (or now).
+  void SendReports(std::chrono::steady_clock::time_point now);
+  void SendReport(raft::GroupId group);
+  // Takes a report known to be newer: routing, and this node's replica.
+  void Learn(const ShardGroupReport& report);
+  // Deletes this node's replica of a group that removed it.
+  void DeleteReplica(raft::GroupId group, const std::string& why);
+  // The replicas whose own removal was applied here: deleted.
+  void DeleteRemovedReplicas();
   // Elections pick any member (the first to time out), which can leave
   // one node leading most groups; a leader hands a group to its home when
   // the home answered within an election timeout and holds every
@@ -145,16 +208,19 @@ class ShardGroups final {
   const ShardGroupsOptions options_;
   std::unique_ptr<replication::RaftHost> host_;
   Status health_;
-  uint64_t incarnation_ = 0;  // this node's Raft directory's
-  std::vector<raft::GroupId> groups_;
-  std::map<raft::GroupId, std::vector<raft::NodeId>> placements_;  // the members it belongs on
+  uint64_t incarnation_ = 0;        // this node's Raft directory's
+  std::set<raft::GroupId> groups_;  // those with a replica here
+  // Where ShardMap::Replicated put each shard's group (its first place).
+  std::vector<std::vector<raft::NodeId>> first_placements_;
+  std::map<raft::GroupId, ShardGroupReport> reports_;  // the newest known
+  std::chrono::steady_clock::time_point next_report_{};
   std::chrono::steady_clock::time_point next_balance_{};
   uint64_t leaders_handed_home_ = 0;
   std::set<std::pair<raft::GroupId, raft::NodeId>> registering_;
   std::map<raft::NodeId, uint64_t> heard_incarnations_;    // admitted
   std::map<raft::NodeId, uint64_t> carried_incarnations_;  // by each member's newest batch
-  std::set<raft::GroupId> repairing_;                      // a change proposed, not yet done
-  RepairStats repairs_;
+  std::set<raft::GroupId> changing_;                       // a change proposed, not yet done
+  ReplicaChangeStats changes_;
   std::map<raft::NodeId, std::chrono::steady_clock::time_point> told_replaced_;
   uint64_t refused_replaced_ = 0;
   std::string refused_by_others_;

@@ -55,6 +55,13 @@ std::vector<ShardId> ShardMap::ShardsReplicatedOn(std::string_view node_id) cons
   return found;
 }
 
+bool ShardMap::SetReplicas(ShardId shard, std::vector<std::string> replicas) {
+  if (shard >= shards_.size() || replicas.empty()) return false;
+  shards_[shard].replicas = std::move(replicas);
+  ++generation_;
+  return true;
+}
+
 std::optional<ShardId> ShardMap::ShardServedBy(std::string_view node_id) const {
   for (const Shard& shard : shards_) {
     if (shard.leaseholder() == node_id) return shard.id;

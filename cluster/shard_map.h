@@ -59,6 +59,10 @@ class ShardMap final {
   // The shards `node_id` holds a replica of, in id order.
   std::vector<ShardId> ShardsReplicatedOn(std::string_view node_id) const;
   uint64_t generation() const { return generation_; }
+  // Names `replicas` (non-empty, the one to try first first) as `shard`'s,
+  // when its group moved replicas (cluster/shard_group_report.h); a new
+  // generation. False, changing nothing, for an unknown shard or none.
+  bool SetReplicas(ShardId shard, std::vector<std::string> replicas);
 
  private:
   ShardMap(std::vector<Shard> shards, uint64_t generation)

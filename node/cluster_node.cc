@@ -111,12 +111,31 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
       JsonWriter::ContinuingObject(&fields).Field("why", why);
       self->transport_->Send(to, "raft_refused", fields);
     };
+    groups.send_report = [self](const std::string& to, std::string report) {
+      std::string fields;
+      JsonWriter w = JsonWriter::ContinuingObject(&fields);
+      w.Key("report");
+      protocol::WriteHexKey(&w, report);
+      self->transport_->Send(to, "shard_group_report", fields);
+    };
+    // On the node's thread, as the groups are: the member serves what
+    // moved here.
+    groups.replica_added = [self](cluster::ShardId shard) {
+      if (self->member_) (void)self->member_->AddReplica(shard);
+    };
+    groups.replica_removed = [self](cluster::ShardId shard) {
+      if (self->member_) self->member_->RemoveShardServer(shard);
+    };
+    groups.replicas_moved = [self](cluster::ShardId shard, std::vector<std::string> replicas) {
+      if (self->member_) self->member_->SetShardReplicas(shard, std::move(replicas));
+    };
     Result<std::unique_ptr<cluster::ShardGroups>> opened =
         cluster::ShardGroups::Open(std::move(groups));
     if (!opened.ok()) return opened.status();
     node->shard_groups_ = std::move(*opened);
     member.replication_factor = options.replication_factor;
     member.shard_cores = node->shard_groups_->CoreFactory();
+    member.replicas_here = node->shard_groups_->ShardsHere();
   }
   Result<std::unique_ptr<cluster::Member>> created = cluster::Member::Create(
       std::move(node_id), node_ids, member, store, /*persist=*/durable != nullptr,
@@ -179,6 +198,14 @@ void ClusterNode::HandleRaftMessage(const protocol::Envelope& message) {
     return;
   }
   std::optional<std::string_view> hex;
+  if (message.type == "shard_group_report") {
+    std::string report;
+    if (!message.body.OptionalString("report", &hex) && hex &&
+        protocol::ParseHexKey(*hex, &report)) {
+      shard_groups_->ReceiveReport(std::string(message.src), report);
+    }
+    return;  // damaged: the next comes a second later
+  }
   std::string batch;
   uint64_t incarnation = 0;
   if (message.body.OptionalString("batch", &hex) || !hex || !protocol::ParseHexKey(*hex, &batch) ||
@@ -192,7 +219,8 @@ void ClusterNode::HandleMessage(const protocol::Envelope& message, Clock::time_p
   member_->SetNow(now);
   ReplyAddress from{std::string(message.src), message.msg_id_json, message.has_msg_id};
   if (!member_->IsPeer(message.src)) return HandleClientRequest(message, from);
-  if (message.type == "raft_batch" || message.type == "raft_refused") {
+  if (message.type == "raft_batch" || message.type == "raft_refused" ||
+      message.type == "shard_group_report") {
     return HandleRaftMessage(message);
   }
   std::optional<Timestamp> hlc;

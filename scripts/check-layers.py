@@ -62,7 +62,8 @@ FILE_LIBRARY = {
     "service/key_lanes": "strata_service_cluster",
     "service/shard_locks": "strata_service_cluster",
     "cluster/replicated_": "strata_cluster_replicated",
-    "cluster/replica_repair": "strata_cluster_replicated",
+    "cluster/replica_changes": "strata_cluster_replicated",
+    "cluster/shard_group_report": "strata_cluster_replicated",
     "cluster/shard_groups": "strata_cluster_replicated",
 }
 

@@ -245,7 +245,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
     if (const cluster::ShardGroups* groups = runtime_->shard_groups()) {
       stats.refused_from_replaced = groups->refused_from_replaced();
       stats.leaders_handed_home = groups->leaders_handed_home();
-      stats.repairs = groups->repairs();
+      stats.replica_changes = groups->changes();
     }
     stats.shard_call_retries = member.peers().retries();
     stats.shard_call_redirects = member.peers().redirects();

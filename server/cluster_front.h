@@ -93,9 +93,11 @@ struct ClusterFrontStats {
     bool leads = false;
   };
   std::vector<Replica> replicas;
-  uint64_t refused_from_replaced = 0;         // Raft batches of members whose disk was replaced
-  uint64_t leaders_handed_home = 0;           // groups this member led and handed to their home
-  cluster::ShardGroups::RepairStats repairs;  // changes that took back members with a replaced disk
+  uint64_t refused_from_replaced = 0;  // Raft batches of members whose disk was replaced
+  uint64_t leaders_handed_home = 0;    // groups this member led and handed to their home
+  // Membership changes made as a shard group's leader; replicas started
+  // and deleted here.
+  cluster::ShardGroups::ReplicaChangeStats replica_changes;
   uint64_t shard_call_retries = 0;
   uint64_t shard_call_redirects = 0;
   uint64_t reads_here = 0;          // served by this member's own replicas

@@ -67,11 +67,31 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
     message.set_raft_refused(why);
     (void)network_.Send(to, std::move(message));
   };
+  groups.send_report = [this](const std::string& to, std::string report) {
+    peerpb::Message message;
+    message.set_shard_group_report(std::move(report));
+    (void)network_.Send(to, std::move(message));  // the next one a second later
+  };
+  // On the loop, as the groups are: the member serves what moved here.
+  groups.replica_added = [this](cluster::ShardId shard) {
+    if (!member_) return;
+    if (Status added = member_->AddReplica(shard); !added.ok() && options_.log) {
+      options_.log("shard " + std::to_string(shard) +
+                   "'s replica here is not served: " + added.message());
+    }
+  };
+  groups.replica_removed = [this](cluster::ShardId shard) {
+    if (member_) member_->RemoveShardServer(shard);
+  };
+  groups.replicas_moved = [this](cluster::ShardId shard, std::vector<std::string> replicas) {
+    if (member_) member_->SetShardReplicas(shard, std::move(replicas));
+  };
   Result<std::unique_ptr<cluster::ShardGroups>> opened =
       cluster::ShardGroups::Open(std::move(groups));
   if (!opened.ok()) return opened.status();
   shard_groups_ = std::move(*opened);
   member->shard_cores = shard_groups_->CoreFactory();
+  member->replicas_here = shard_groups_->ShardsHere();
   return Status::Ok();
 }
 
@@ -171,6 +191,10 @@ void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,
   if (message.body_case() == peerpb::Message::kRaftRefused) {
     // This node's disk was replaced: the others say so (once a second).
     if (shard_groups_) shard_groups_->Refused(message.raft_refused());
+    return;
+  }
+  if (message.body_case() == peerpb::Message::kShardGroupReport) {
+    if (shard_groups_) shard_groups_->ReceiveReport(from, message.shard_group_report());
     return;
   }
   std::optional<Timestamp> hlc;

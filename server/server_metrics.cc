@@ -138,12 +138,20 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
         "Raft batches refused from members started with a replaced data directory.",
         static_cast<double>(st.refused_from_replaced));
     out.Counter("strata_cluster_shard_replica_changes_total",
-                "Membership changes this member made as a shard group's leader to take back a "
-                "member whose data directory was replaced: removed, added back as a learner, "
-                "promoted once caught up.");
-    out.Sample(static_cast<double>(st.repairs.removed), {{"change", "removed"}});
-    out.Sample(static_cast<double>(st.repairs.learners), {{"change", "learner_added"}});
-    out.Sample(static_cast<double>(st.repairs.promoted), {{"change", "promoted"}});
+                "Membership changes this member made as a shard group's leader (moving replicas "
+                "to the group's placement, taking back a member whose data directory was "
+                "replaced): removed, added as a learner, promoted once caught up, leadership "
+                "handed over before leaving.");
+    out.Sample(static_cast<double>(st.replica_changes.removed), {{"change", "removed"}});
+    out.Sample(static_cast<double>(st.replica_changes.learners), {{"change", "learner_added"}});
+    out.Sample(static_cast<double>(st.replica_changes.promoted), {{"change", "promoted"}});
+    out.Sample(static_cast<double>(st.replica_changes.handed_over),
+               {{"change", "leader_handed_over"}});
+    out.Counter("strata_cluster_shard_replicas_moved_total",
+                "Replicas of shards' groups this member started (a group added it as a "
+                "learner) and deleted (a group removed it).");
+    out.Sample(static_cast<double>(st.replica_changes.started), {{"way", "started"}});
+    out.Sample(static_cast<double>(st.replica_changes.deleted), {{"way", "deleted"}});
     One(out, "counter", "strata_cluster_shard_leaders_handed_home_total",
         "Shards' groups this member led and handed to their home member (leaders spread).",
         static_cast<double>(st.leaders_handed_home));

@@ -228,7 +228,7 @@ class ReplicatedShards(unittest.TestCase):
             for change, count in changes.findall(metrics(port)):
                 made[change] = made.get(change, 0) + int(count)
         self.assertEqual(made, {"removed": MEMBERS, "learner_added": MEMBERS,
-                                "promoted": MEMBERS})
+                                "promoted": MEMBERS, "leader_handed_over": 0})
         victim_endpoint = endpoints[victim]
 
         def same_hashes():

@@ -6,7 +6,7 @@
 // time, and once it listens again the links reconnect by themselves. With
 // replicated shards (each a Raft group of the three), a transaction over
 // every shard commits with nothing in the nodes' own stores, and again
-// after one node is gone.
+// after one node is gone; a shard's replica moves to another node.
 #include "server/cluster_runtime.h"
 
 #include <grpcpp/grpcpp.h>
@@ -294,26 +294,24 @@ class ReplicatedClusterRuntimeTest : public ClusterRuntimeTest {
     });
   }
 
-  cluster::ShardGroups::RepairStats Repairs(int i) {
+  cluster::ShardGroups::ReplicaChangeStats Repairs(int i) {
     ClusterRuntime* runtime = runtimes_[i].get();
-    return On<cluster::ShardGroups::RepairStats>(
-        i,
-        [runtime](cluster::Member&, std::function<void(cluster::ShardGroups::RepairStats)> done) {
-          done(runtime->shard_groups()->repairs());
+    return On<cluster::ShardGroups::ReplicaChangeStats>(
+        i, [runtime](cluster::Member&,
+                     std::function<void(cluster::ShardGroups::ReplicaChangeStats)> done) {
+          done(runtime->shard_groups()->changes());
         });
   }
 
-  // The shards whose group node i leads.
+  // The shards whose group node i leads (of those it has a replica of).
   std::set<raft::GroupId> GroupsLed(int i) {
     ClusterRuntime* runtime = runtimes_[i].get();
     return On<std::set<raft::GroupId>>(
         i, [runtime](cluster::Member&, std::function<void(std::set<raft::GroupId>)> done) {
           std::set<raft::GroupId> led;
           for (raft::GroupId group = 1; group <= kNodes; ++group) {
-            if (runtime->shard_groups()->host().raft().group(group)->role() ==
-                raft::RaftRole::kLeader) {
-              led.insert(group);
-            }
+            const raft::Raft* raft = runtime->shard_groups()->host().raft().group(group);
+            if (raft != nullptr && raft->role() == raft::RaftRole::kLeader) led.insert(group);
           }
           done(led);
         });
@@ -429,7 +427,7 @@ TEST_F(ReplicatedClusterRuntimeTest, AMemberThatLostItsDiskIsTakenBackByEachGrou
   // Refused first (the others held its old incarnation), then taken back
   // once by each group's leader (n0 or n2), never twice.
   EXPECT_GT(RefusedFromReplaced(0) + RefusedFromReplaced(2), 0u);
-  const cluster::ShardGroups::RepairStats a = Repairs(0), b = Repairs(2), c = Repairs(1);
+  const cluster::ShardGroups::ReplicaChangeStats a = Repairs(0), b = Repairs(2), c = Repairs(1);
   EXPECT_EQ(a.removed + b.removed, 3u);
   EXPECT_EQ(a.learners + b.learners, 3u);
   EXPECT_EQ(a.promoted + b.promoted, 3u);
@@ -520,6 +518,103 @@ TEST_F(TwoReplicasRuntimeTest, AFollowerReadReadsTheReplicasHereAndTheRestAtThei
     EXPECT_EQ(r.timestamp, *committed);
   }
   EXPECT_EQ(ReadsHere(0) - here_before, 2u) << "the two shards held here, read here";
+}
+
+// Shard 0's replicas are n0 (its home) and n1; placed on n0 and n2, its
+// group adds n2 as a learner (n2 starts a replica from the report), fills
+// and promotes it, and removes n1 (which deletes its replica, a leader
+// first handing over); every node's calls follow the reports.
+TEST_F(TwoReplicasRuntimeTest, AShardsReplicaMovesToAnotherNodeAndCallsFollowIt) {
+  const std::vector<std::string> keys = KeysOnEveryShard();
+  Result<Timestamp> committed = Status::Unavailable("not tried");
+  for (int attempt = 0; attempt < 50 && !committed.ok(); ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(milliseconds(100));
+    committed = CommitEverywhere(1, keys, "\"1\"");
+  }
+  ASSERT_TRUE(committed.ok()) << committed.status().message();
+
+  auto place = [this](int i, std::vector<std::string> nodes) {
+    ClusterRuntime* runtime = runtimes_[i].get();
+    return On<Status>(i, [runtime, nodes](cluster::Member&, std::function<void(Status)> done) {
+      runtime->shard_groups()->Place(0, nodes, done);
+    });
+  };
+  int leader = -1;
+  for (int attempt = 0; attempt < 200 && leader < 0; ++attempt) {
+    if (GroupsLed(0).count(1) != 0) leader = 0;
+    if (GroupsLed(1).count(1) != 0) leader = 1;
+    if (leader < 0) std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_GE(leader, 0) << "shard 0's group has no leader";
+  // What no placement may be.
+  EXPECT_EQ(place(leader, {"n0", "n9"}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(place(leader, {"n0", "n0"}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(place(leader, {"n0"}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(place(leader, {"n1", "n2"}).code(), StatusCode::kInvalidArgument)
+      << "shard 0's home replica (n0's) does not move";
+  EXPECT_EQ(place(2, {"n0", "n2"}).code(), StatusCode::kUnavailable) << "n2 does not lead it";
+  ASSERT_TRUE(place(leader, {"n0", "n2"}).ok());
+
+  auto serves = [this](int i) {
+    return On<bool>(i, [](cluster::Member& member, std::function<void(bool)> done) {
+      done(member.FindShardServer(0) != nullptr);
+    });
+  };
+  auto holds = [this](int i) {
+    ClusterRuntime* runtime = runtimes_[i].get();
+    return On<bool>(i, [runtime](cluster::Member&, std::function<void(bool)> done) {
+      done(runtime->shard_groups()->host().raft().group(1) != nullptr);
+    });
+  };
+  const std::set<raft::NodeId> moved{1, 3};
+  bool done = false;
+  for (int attempt = 0; attempt < 1000 && !done; ++attempt) {
+    done = !holds(1) && !serves(1) && holds(2) && serves(2);
+    if (done) {
+      const Replica there = ReplicaOf(0, 1), here = ReplicaOf(2, 1);
+      done = there.voters == moved && there.learners.empty() && here.voters == moved &&
+             here.versions == there.versions && here.versions == 1;
+    }
+    if (!done) std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_TRUE(done) << "shard 0 did not move from n1 to n2";
+  cluster::ShardGroups::ReplicaChangeStats sum;
+  for (int i = 0; i < kNodes; ++i) {
+    const cluster::ShardGroups::ReplicaChangeStats c = Repairs(i);
+    sum.learners += c.learners, sum.promoted += c.promoted, sum.removed += c.removed;
+    sum.started += c.started, sum.deleted += c.deleted;
+  }
+  EXPECT_EQ(sum.learners, 1u);
+  EXPECT_EQ(sum.promoted, 1u);
+  EXPECT_EQ(sum.removed, 1u);
+  EXPECT_EQ(Repairs(2).started, 1u);
+  EXPECT_EQ(Repairs(1).deleted, 1u);
+
+  // n1, which holds shard 0 no more, commits over every shard; n2 reads
+  // it back, shard 0 from its new replica's group.
+  Result<Timestamp> second = Status::Unavailable("not tried");
+  for (int attempt = 0; attempt < 50 && !second.ok(); ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(milliseconds(100));
+    second = CommitEverywhere(1, keys, "\"2\"");
+  }
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  const Result<std::vector<ReadResult>> read = ReadAll(2, keys);
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  for (const ReadResult& r : *read) EXPECT_EQ(r.value, "\"2\"");
+
+  // Restarted, n1 does not make its first replica of shard 0 again, and
+  // n2 reopens the one that moved there from its log.
+  for (int i : {1, 2}) {
+    const std::string address = addresses_["n" + std::to_string(i)];
+    StopServer(i);
+    runtimes_[i].reset();
+    Start(i, address);
+    runtimes_[i]->ConnectPeers(addresses_);
+  }
+  EXPECT_FALSE(holds(1));
+  EXPECT_TRUE(holds(2));
+  EXPECT_TRUE(serves(2));
+  EXPECT_EQ(ReplicaOf(2, 1).voters, moved);
 }
 
 }  // namespace
