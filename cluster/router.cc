@@ -89,6 +89,13 @@ void Router::Forward(std::string_view engine_key, std::string request, Done<std:
       ForwardAnswer(std::move(done), "the shard that owns this key did not answer in time"));
 }
 
+void Router::ForwardToShard(ShardId shard, std::string request, Done<std::string> done) {
+  last_forward_id_ = ForwardedCalls::IdAt(HybridLogicalClock::SystemMillis(), last_forward_id_);
+  peers_->Call(
+      shard, cluster::Forward{std::move(request), last_forward_id_},
+      ForwardAnswer(std::move(done), "shard " + std::to_string(shard) + " did not answer in time"));
+}
+
 void Router::ForwardTo(const std::string& node, std::string request, Done<std::string> done) {
   last_forward_id_ = ForwardedCalls::IdAt(HybridLogicalClock::SystemMillis(), last_forward_id_);
   peers_->CallNode(node, cluster::Forward{std::move(request), last_forward_id_},

@@ -45,6 +45,9 @@ class Router final {
   // Runs `request` on the shard owning `engine_key`, once however often
   // the call is resent; `done` gets its reply.
   void Forward(std::string_view engine_key, std::string request, Done<std::string> done);
+  // Runs `request` on the node serving `shard` (a replicated shard's
+  // leader), once however often resent.
+  void ForwardToShard(ShardId shard, std::string request, Done<std::string> done);
   // Runs `request` on node `node` itself (what it knows of itself, not of
   // a shard: its client URLs, news for it), once however often resent.
   void ForwardTo(const std::string& node, std::string request, Done<std::string> done);

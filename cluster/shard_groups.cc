@@ -373,11 +373,20 @@ std::vector<ShardGroupView> ShardGroups::Groups() const {
     const raft::GroupId group = GroupOf(static_cast<ShardId>(i));
     ShardGroupView& view = views.emplace_back();
     view.shard = static_cast<ShardId>(i);
+    // The newest report; before the first, this node's replica, or where
+    // the group was first placed.
     auto known = reports_.find(group);
+    const raft::Raft* raft = groups_.count(group) != 0 ? host_->raft().group(group) : nullptr;
     if (known != reports_.end() && !known->second.voters.empty()) {
       if (known->second.leader != raft::kNobody) view.leader = NameOf(known->second.leader);
       view.voters = names(known->second.voters);
       view.learners = names(known->second.learners);
+    } else if (raft != nullptr && !raft->voters().empty()) {
+      if (raft->leader() != raft::kNobody) view.leader = NameOf(raft->leader());
+      view.voters = names(raft->voters());
+      view.learners = names(raft->learners());
+    } else {
+      view.voters = names({first_placements_[i].begin(), first_placements_[i].end()});
     }
     if (groups_.count(group) != 0) {
       for (raft::NodeId node : PlacementOf(group)) view.placement.push_back(NameOf(node));

@@ -96,7 +96,8 @@ struct ShardGroupsOptions {
   std::function<void(ShardId, std::vector<std::string>)> replicas_moved;
 };
 
-// A shard's group as this node knows it: its newest report, and its
+// A shard's group as this node knows it: its newest report (before the
+// first, its replica here, or where the group was first placed), and its
 // placement where the group has a replica here.
 struct ShardGroupView {
   ShardId shard = 0;

@@ -26,6 +26,8 @@ constexpr std::string_view kClientUrlsTag = "client-urls\n";
 // And a shard's hash of its history (HashKV): the revision; the answer is
 // the hash and the shard's compaction horizon, a line each.
 constexpr std::string_view kHashKvTag = "hashkv\n";
+// A strata.v1 PlaceShardRequest, encoded, for the shard's leader.
+constexpr std::string_view kPlaceShardTag = "place-shard\n";
 // And news of etcd's auth: a new state (encoded), or a token and its user
 // (a line each).
 constexpr std::string_view kAuthStateTag = "auth-state\n";
@@ -133,6 +135,10 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
           }
           if (request.starts_with(kHistoryTag)) {
             return respond(raw->ServeHistory(std::string_view(request).substr(kHistoryTag.size())));
+          }
+          if (request.starts_with(kPlaceShardTag)) {
+            return raw->ServePlaceShard(std::string_view(request).substr(kPlaceShardTag.size()),
+                                        std::move(respond));
           }
           if (request.starts_with(kAuthStateTag) || request.starts_with(kAuthTokenTag)) {
             return respond(raw->ServeAuthNews(request));
@@ -750,6 +756,64 @@ void ClusterFront::Figures(Done<TxnFigures> done) {
                      watches_->watchers()});
       },
       std::move(done));
+}
+
+void ClusterFront::Shards(Done<std::vector<cluster::ShardGroupView>> done) {
+  Run<std::vector<cluster::ShardGroupView>>(
+      [this](auto d) {
+        if (const cluster::ShardGroups* groups = runtime_->shard_groups())
+          return d(groups->Groups());
+        // One replica a shard, where the map puts it.
+        std::vector<cluster::ShardGroupView> views;
+        for (const cluster::Shard& shard : member_->map().shards()) {
+          views.push_back({shard.id, shard.leaseholder(), shard.replicas, {}, shard.replicas});
+        }
+        d(std::move(views));
+      },
+      std::move(done));
+}
+
+void ClusterFront::PlaceShard(cluster::ShardId shard, std::vector<std::string> members,
+                              Done<service::ClusterTxns::Empty> done) {
+  if (runtime_->shard_groups() == nullptr) {
+    return done(service::ServiceError{
+        service::ErrorCode::kFailedPrecondition,
+        "strata: this cluster's shards are not replicated (--replication-factor 1): each "
+        "lives on its own member"});
+  }
+  v1::PlaceShardRequest request;
+  request.set_shard(shard);
+  for (std::string& member : members) request.add_members(std::move(member));
+  Run<service::ClusterTxns::Empty>(
+      [this, shard,
+       encoded = std::string(kPlaceShardTag) + request.SerializeAsString()](auto d) mutable {
+        if (shard >= member_->map().shards().size()) {
+          return d(service::ServiceError{service::ErrorCode::kInvalidArgument,
+                                         "strata: no shard " + std::to_string(shard) +
+                                             " (the cluster has " +
+                                             std::to_string(member_->map().shards().size()) + ")"});
+        }
+        member_->router().ForwardToShard(shard, std::move(encoded), [d](Result<std::string> r) {
+          if (!r.ok()) return d(service::ClusterError(r.status()));
+          d(service::ClusterTxns::Empty{});
+        });
+      },
+      std::move(done));
+}
+
+void ClusterFront::ServePlaceShard(std::string_view request,
+                                   cluster::ShardServer::Respond respond) {
+  v1::PlaceShardRequest parsed;
+  if (!parsed.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+    return respond(
+        cluster::PeerError{Status::InvalidArgument("a placement request that does not decode")});
+  }
+  runtime_->shard_groups()->Place(parsed.shard(),
+                                  {parsed.members().begin(), parsed.members().end()},
+                                  [respond = std::move(respond)](Status placed) {
+                                    if (!placed.ok()) return respond(cluster::PeerError{placed});
+                                    respond(cluster::ForwardReply{""});
+                                  });
 }
 
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedOverClusterService() {

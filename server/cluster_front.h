@@ -181,6 +181,14 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
     size_t watchers = 0;
   };
   void Figures(Done<TxnFigures> done);
+  // strata.v1's Shards: where each shard's replicas are, as this member
+  // knows them (its groups' reports; without replicas, the map).
+  void Shards(Done<std::vector<cluster::ShardGroupView>> done);
+  // strata.v1's PlaceShard: asks the shard's leader to place its group on
+  // `members` (cluster::ShardGroups::Place); kFailedPrecondition without
+  // replicated shards.
+  void PlaceShard(cluster::ShardId shard, std::vector<std::string> members,
+                  Done<service::ClusterTxns::Empty> done);
 
   // --- etcd's auth state over the cluster (server/cluster_auth.h). From a
   // worker thread, never the loop: each waits for the loop's answer. ------
@@ -220,6 +228,8 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
   explicit ClusterFront(ClusterFrontOptions options) : options_(std::move(options)) {}
   // Another member's History of a key this shard owns (on the loop).
   cluster::PeerReply ServeHistory(std::string_view request);
+  // On the shard's leader: a PlaceShard forwarded here.
+  void ServePlaceShard(std::string_view request, cluster::ShardServer::Respond respond);
   // Another member's ask for this shard's hash (on the loop), answered
   // once hashed, a batch of keys per loop turn (ContinueHash).
   struct HashJob;

@@ -272,6 +272,48 @@ class StrataImpl final : public v1::Strata::CallbackService {
     return Ok(reactor);
   }
 
+  grpc::ServerUnaryReactor* Shards(grpc::CallbackServerContext*, const v1::ShardsRequest*,
+                                   v1::ShardsResponse* resp) override {
+    if (!s_->cluster) {
+      return Fail(s_->Reactor("/strata.v1.Strata/Shards"), NotACluster());
+    }
+    return Later<std::vector<cluster::ShardGroupView>>(
+        "/strata.v1.Strata/Shards",
+        [resp](const std::vector<cluster::ShardGroupView>& views) {
+          for (const cluster::ShardGroupView& view : views) {
+            v1::ShardsResponse::Shard* shard = resp->add_shards();
+            shard->set_id(view.shard);
+            shard->set_leader(view.leader);
+            for (const std::string& node : view.voters) shard->add_voters(node);
+            for (const std::string& node : view.learners) shard->add_learners(node);
+            for (const std::string& node : view.placement) shard->add_placement(node);
+          }
+        },
+        [&](auto done) { s_->cluster->Shards(done); });
+  }
+
+  grpc::ServerUnaryReactor* PlaceShard(grpc::CallbackServerContext* ctx,
+                                       const v1::PlaceShardRequest* req,
+                                       v1::PlaceShardResponse*) override {
+    if (auto denied = s_->request_auth->Admin(*ctx)) {
+      return Fail(s_->Reactor("/strata.v1.Strata/PlaceShard"), *denied);
+    }
+    if (!s_->cluster) {
+      return Fail(s_->Reactor("/strata.v1.Strata/PlaceShard"), NotACluster());
+    }
+    return Later<service::ClusterTxns::Empty>(
+        "/strata.v1.Strata/PlaceShard", [](const service::ClusterTxns::Empty&) {},
+        [&](auto done) {
+          s_->cluster->PlaceShard(req->shard(), {req->members().begin(), req->members().end()},
+                                  done);
+        });
+  }
+
+  static service::ServiceError NotACluster() {
+    return {service::ErrorCode::kFailedPrecondition,
+            "strata: this server is not a member of a cluster: its keys are not sharded"};
+  }
+
   grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext*, const v1::StatsRequest*,
                                   v1::StatsResponse* resp) override {
     if (s_->cluster) {

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "protocol/json_writer.h"
@@ -316,6 +317,108 @@ int Stats(const Endpoint& endpoint, Format format) {
     for (const auto& [k, v] : rows) std::cout << k << ": " << v << "\n";
   }
   return 0;
+}
+
+// Where each shard of a cluster is (strata.v1 Shards).
+strata::Result<v1::ShardsResponse> AskShards(const Endpoint& endpoint) {
+  grpc::ClientContext ctx;
+  v1::ShardsResponse r;
+  if (auto s = v1::Strata::NewStub(Connect(endpoint))->Shards(&ctx, v1::ShardsRequest(), &r);
+      !s.ok()) {
+    return strata::Status::Unavailable(Error(s));
+  }
+  return r;
+}
+
+std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ",") + name;
+  return out;
+}
+
+int ShardList(const Endpoint& endpoint, Format format) {
+  strata::Result<v1::ShardsResponse> r = AskShards(endpoint);
+  if (!r.ok()) {
+    std::cerr << r.status().message() << "\n";
+    return 1;
+  }
+  if (format == Format::kJson) {
+    std::string out;
+    strata::protocol::JsonWriter w(&out);
+    w.BeginObject().Key("shards").BeginArray();
+    for (const v1::ShardsResponse::Shard& shard : r->shards()) {
+      w.BeginObject().FieldUint("id", shard.id()).Field("leader", shard.leader());
+      for (const auto& [key, names] :
+           {std::pair{"voters", &shard.voters()}, std::pair{"learners", &shard.learners()},
+            std::pair{"placement", &shard.placement()}}) {
+        w.Key(key).BeginArray();
+        for (const std::string& name : *names) w.String(name);
+        w.EndArray();
+      }
+      w.EndObject();
+    }
+    w.EndArray().EndObject();
+    std::cout << out << "\n";
+    return 0;
+  }
+  if (format == Format::kTable) std::cout << "| SHARD | LEADER | VOTERS | LEARNERS | PLACEMENT |\n";
+  for (const v1::ShardsResponse::Shard& shard : r->shards()) {
+    const std::string leader = shard.leader().empty() ? "-" : shard.leader();
+    if (format == Format::kTable) {
+      std::cout << "| " << shard.id() << " | " << leader << " | " << Joined(shard.voters()) << " | "
+                << Joined(shard.learners()) << " | " << Joined(shard.placement()) << " |\n";
+    } else {
+      std::cout << "shard " << shard.id() << ": leader " << leader << ", voters "
+                << Joined(shard.voters());
+      if (!shard.learners().empty()) std::cout << ", learners " << Joined(shard.learners());
+      if (!shard.placement().empty()) std::cout << ", placed on " << Joined(shard.placement());
+      std::cout << "\n";
+    }
+  }
+  return 0;
+}
+
+// Places `shard` on `members` (strata.v1 PlaceShard); with `wait`, prints
+// the group's members as they change until they are the placement (or
+// the time is up: exit 1).
+int ShardPlace(const Endpoint& endpoint, uint32_t shard, const std::vector<std::string>& members,
+               std::chrono::seconds wait) {
+  {
+    grpc::ClientContext ctx;
+    v1::PlaceShardRequest req;
+    req.set_shard(shard);
+    for (const std::string& member : members) req.add_members(member);
+    v1::PlaceShardResponse resp;
+    if (auto s = v1::Strata::NewStub(Connect(endpoint))->PlaceShard(&ctx, req, &resp); !s.ok()) {
+      std::cerr << Error(s) << "\n";
+      return 1;
+    }
+  }
+  std::cout << "shard " << shard << " placed on " << Joined({members.begin(), members.end()})
+            << "\n";
+  if (wait.count() == 0) return 0;
+  const std::set<std::string> wanted(members.begin(), members.end());
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    strata::Result<v1::ShardsResponse> r = AskShards(endpoint);
+    if (r.ok() && shard < static_cast<uint32_t>(r->shards_size())) {
+      const v1::ShardsResponse::Shard& now = r->shards(static_cast<int>(shard));
+      std::string line = "voters " + Joined(now.voters());
+      if (!now.learners().empty()) line += ", learners " + Joined(now.learners());
+      if (line != last) std::cout << "  " << line << "\n" << std::flush;
+      last = line;
+      if (now.learners().empty() &&
+          std::set<std::string>(now.voters().begin(), now.voters().end()) == wanted) {
+        std::cout << "shard " << shard << "'s replicas are where they were placed\n";
+        return 0;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::cerr << "Error: shard " << shard << "'s replicas did not reach their placement within "
+            << wait.count() << " s (they go on moving; `strata-ctl shard list` follows them)\n";
+  return 1;
 }
 
 // An interactive transaction: commands on stdin, one a line, answers on
@@ -789,6 +892,26 @@ int main(int argc, char** argv) {
   auto* stats =
       app.add_subcommand("stats", "the store, the log, and what holds garbage collection back");
 
+  auto* shard_cmd = app.add_subcommand(
+      "shard", "a cluster's shards: where each one's replicas are, and moving them");
+  shard_cmd->require_subcommand(1);
+  auto* shard_list = shard_cmd->add_subcommand(
+      "list", "each shard's leader, voters, learners and placement, as the member asked knows");
+  uint32_t place_shard = 0;
+  std::string place_members;
+  int place_wait_s = 60;
+  auto* shard_place = shard_cmd->add_subcommand(
+      "place",
+      "move SHARD's replicas onto MEMBERS (names, comma-separated, the first to lead "
+      "it): new ones join and catch up before others leave");
+  shard_place->add_option("shard", place_shard, "the shard's number (see shard list)")->required();
+  shard_place->add_option("members", place_members, "member names, comma-separated")->required();
+  shard_place
+      ->add_option("--wait", place_wait_s,
+                   "seconds to follow the move until done (0: return at once)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
+
   auto* endpoint_cmd = app.add_subcommand("endpoint", "the health and status of the servers");
   endpoint_cmd->require_subcommand(1);
   auto* health = endpoint_cmd->add_subcommand(
@@ -827,6 +950,13 @@ int main(int argc, char** argv) {
   if (changes->parsed()) return Changes(endpoint, since, prefix, limit, format);
   if (txn->parsed()) return TxnShell(endpoint, isolation, rev, follower_read, min_rev);
   if (stats->parsed()) return Stats(endpoint, format);
+  if (shard_list->parsed()) return ShardList(endpoint, format);
+  if (shard_place->parsed()) {
+    std::vector<std::string> members;
+    std::stringstream names(place_members);
+    for (std::string name; std::getline(names, name, ',');) members.push_back(name);
+    return ShardPlace(endpoint, place_shard, members, std::chrono::seconds(place_wait_s));
+  }
   if (health->parsed()) return EndpointHealth(endpoint, format);
   if (status->parsed()) return EndpointStatus(endpoint, format);
   if (save->parsed()) return SnapshotSave(endpoint, save_path);
