@@ -42,6 +42,7 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
   std::unique_ptr<Member> member(new Member(std::move(self), std::move(node_ids), std::move(*map),
                                             index, options, transport, std::move(serve_forward),
                                             std::move(compact)));
+  member->home_shard_ = *shard;
   member->timers_.SetNow(now);
   // After a restart, timestamps continue above everything stored.
   member->clock_.Observe(issued);
@@ -50,24 +51,18 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
   if (options.shard_cores) {
     // A server for every shard this node holds a replica of; its own
     // (the one it is first replica of) is shard_server_.
+    // A server for every shard this node holds a replica of; replicas
+    // move, so none is this node's for good, its own shard's included.
     const std::vector<ShardId> held =
         options.replicas_here.value_or(member->map_.ShardsReplicatedOn(member->self()));
-    if (std::find(held.begin(), held.end(), *shard) == held.end()) {
-      return Status::InvalidArgument("this node holds no replica of its own shard " +
-                                     std::to_string(*shard));
-    }
     for (ShardId replica : held) {
       Result<std::unique_ptr<ShardCore>> core =
           options.shard_cores(replica, &member->clock_, &member->timers_);
       if (!core.ok()) return core.status();
-      auto server =
+      member->other_shard_servers_.emplace(
+          replica,
           std::make_unique<ShardServer>(replica, shard_count, std::move(*core), &member->peers_,
-                                        &member->timers_, options.shard_server);
-      if (replica == *shard) {
-        member->shard_server_ = std::move(server);
-      } else {
-        member->other_shard_servers_.emplace(replica, std::move(server));
-      }
+                                        &member->timers_, options.shard_server));
     }
   } else {
     Result<std::unique_ptr<ShardServer>> server =
@@ -105,17 +100,23 @@ void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_cl
   if (sender_clock) {
     if (Status s = clock_.Update(*sender_clock); !s.ok()) return respond(PeerError{s});
   }
-  ShardServer* target = shard_server_.get();
-  if (shard_id && *shard_id != shard_server_->shard()) {
-    auto it = other_shard_servers_.find(*shard_id);
-    if (it == other_shard_servers_.end()) {
-      // A sender whose map differs from ours (another generation, or a
-      // replica moved): it asks again where the shard is now.
-      return respond(PeerError{Status::Unavailable(
-          "node " + self() + " holds no replica of shard " + std::to_string(*shard_id) +
-          " (it serves shard " + std::to_string(shard_server_->shard()) + ")")});
-    }
-    target = it->second.get();
+  if (auto* report = std::get_if<LowWaterMarkReport>(&request)) {
+    return low_water_mark_.Report(from, report->oldest_snapshot);
+  }
+  auto* forward = std::get_if<Forward>(&request);
+  if (forward != nullptr && !shard_id) {
+    // For this node (no shard named): runs here.
+    return forwarded_.Serve(
+        from, forward->id, HybridLogicalClock::SystemMillis(), std::move(respond),
+        [this, forward](ShardServer::Respond answer) { serve_forward_(forward->request, answer); });
+  }
+  ShardServer* target = shard_id ? FindShardServer(*shard_id) : shard_server_.get();
+  if (target == nullptr) {
+    // A sender whose map differs from ours (another generation, or a
+    // replica moved): it asks again where the shard is now.
+    return respond(PeerError{Status::Unavailable(
+        "node " + self() + " holds no replica of " +
+        (shard_id ? "shard " + std::to_string(*shard_id) : std::string("a shard of its own")))});
   }
   const Timestamp sent = sender_clock.value_or(clock_.Last());
   ShardServer& shard = *target;
@@ -143,20 +144,16 @@ void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_cl
     }
     return respond(RawCompactReply{compact_(horizon)});
   }
-  if (auto* forward = std::get_if<Forward>(&request)) {
+  if (forward != nullptr) {
     // A forward for a replicated shard runs on its leader alone (the one
-    // member that homes the shard's leases, say); one for this node (no
-    // shard named) runs here.
-    if (shard_id && !shard.Leads()) {
+    // member that homes the shard's leases, say).
+    if (!shard.Leads()) {
       if (shard.RedirectedToLeader(respond)) return;
       return respond(PeerError{Status::Unavailable("etcdserver: no leader")});
     }
     return forwarded_.Serve(
         from, forward->id, HybridLogicalClock::SystemMillis(), std::move(respond),
         [this, forward](ShardServer::Respond answer) { serve_forward_(forward->request, answer); });
-  }
-  if (auto* report = std::get_if<LowWaterMarkReport>(&request)) {
-    low_water_mark_.Report(from, report->oldest_snapshot);
   }
 }
 
@@ -172,7 +169,7 @@ Timestamp Member::OldestSnapshot() const {
   // A pending intent here may still commit at or just above its prepare
   // timestamp: no shard may collect past it, or the commit could never be
   // applied here (a write below the horizon is refused).
-  Timestamp safe = shard_server_->SafeTime();
+  Timestamp safe = shard_server_ ? shard_server_->SafeTime() : Timestamp::Max();
   for (const auto& [id, server] : other_shard_servers_) safe = std::min(safe, server->SafeTime());
   return std::min(oldest, safe);
 }
@@ -182,7 +179,7 @@ Status Member::AddShardServer(std::unique_ptr<ShardServer> server) {
   if (shard >= map_.shards().size()) {
     return Status::InvalidArgument("shard " + std::to_string(shard) + " is not in the map");
   }
-  if (shard == shard_server_->shard() || other_shard_servers_.count(shard) != 0) {
+  if (FindShardServer(shard) != nullptr) {
     return Status::InvalidArgument("shard " + std::to_string(shard) + " is served here already");
   }
   if (started_) server->Start();
@@ -216,13 +213,14 @@ void Member::SetShardReplicas(ShardId shard, std::vector<std::string> replicas) 
 }
 
 std::vector<ShardId> Member::ShardsServed() const {
-  std::vector<ShardId> shards{shard_server_->shard()};
+  std::vector<ShardId> shards;
+  if (shard_server_) shards.push_back(shard_server_->shard());
   for (const auto& [id, server] : other_shard_servers_) shards.push_back(id);
   return shards;
 }
 
 const ShardServer* Member::FindShardServer(ShardId shard) const {
-  if (shard == shard_server_->shard()) return shard_server_.get();
+  if (shard_server_ && shard == shard_server_->shard()) return shard_server_.get();
   auto it = other_shard_servers_.find(shard);
   return it == other_shard_servers_.end() ? nullptr : it->second.get();
 }
@@ -273,7 +271,7 @@ Member::Clock::time_point Member::RunTimers(Clock::time_point now) {
     started_ = true;
     timers_.Every(options_.low_water_mark_interval, [this] { SendLowWaterMark(); });
     timers_.Every(std::chrono::milliseconds(100), [this] { coordinator_->ExpireIdle(); });
-    shard_server_->Start();
+    if (shard_server_) shard_server_->Start();
     for (auto& [id, server] : other_shard_servers_) server->Start();
   }
   const Clock::time_point next = peers_.RunTimers(now);

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cluster/coordinator.h"
@@ -119,14 +120,19 @@ class Member final {
   Timers& timers() { return timers_; }
   Router& router() { return router_; }
   // The server of the shard this node serves (its ShardMap shard).
-  const ShardServer& shard_server() const { return *shard_server_; }
-  // Serves another shard here too (a replica of a shard's Raft group this
-  // node holds, over a ReplicatedShardCore): requests naming it go to
+  // The server of this node's own shard (its ShardMap shard): its store's
+  // with one replica a shard; with replicated shards, its replica of that
+  // shard if it holds one (replicas move), else nullptr.
+  const ShardServer* shard_server() const { return FindShardServer(home_shard_); }
+  ShardId home_shard() const { return home_shard_; }
+  // Serves a shard here (a replica of a shard's Raft group this node
+  // holds, over a ReplicatedShardCore): requests naming it go to
   // `server`, whose periodic work starts with this member's, and its
   // pending intents hold back the low-water mark like this node's own.
   // kInvalidArgument for a shard served here already or not in the map.
   Status AddShardServer(std::unique_ptr<ShardServer> server);
-  // Stops serving `shard` (its replica moved away); not this node's own.
+  // Stops serving `shard` (its replica moved away); never the store's own
+  // shard of a member without replicas.
   void RemoveShardServer(ShardId shard);
   // A replica of `shard`'s group started here (one moved to this node):
   // served through a core from MemberOptions::shard_cores.
@@ -134,10 +140,13 @@ class Member final {
   // Where `shard`'s replicas are now (its group's report; the one to try
   // first first): calls for it go there.
   void SetShardReplicas(ShardId shard, std::vector<std::string> replicas);
-  // Every shard served here, this node's own first.
+  // Every shard served here (with one replica a shard: its own).
   std::vector<ShardId> ShardsServed() const;
   // The server of `shard` here; nullptr if this node holds no replica of it.
   const ShardServer* FindShardServer(ShardId shard) const;
+  ShardServer* FindShardServer(ShardId shard) {
+    return const_cast<ShardServer*>(std::as_const(*this).FindShardServer(shard));
+  }
   // The newest timestamp every shard has resolved as this node knows it:
   // nothing at or below it can still commit on any shard. For a shard it
   // holds a replica of, that replica's (ShardServer::WatchFrontier: the
@@ -179,8 +188,11 @@ class Member final {
   Router router_;
   cluster::LowWaterMark low_water_mark_;
   ForwardedCalls forwarded_{HybridLogicalClock::SystemMillis()};
+  ShardId home_shard_ = 0;  // this node's own shard
+  // With one replica a shard: this node's own shard, in its store.
   std::unique_ptr<ShardServer> shard_server_;
-  // The other shards served here (AddShardServer).
+  // The replicas of shards' groups served here (replicated shards; none
+  // is this node's for good: AddShardServer, RemoveShardServer).
   std::map<ShardId, std::unique_ptr<ShardServer>> other_shard_servers_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<ResolvedFrontier> resolved_frontier_;

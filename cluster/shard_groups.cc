@@ -339,12 +339,6 @@ void ShardGroups::Place(ShardId shard, const std::vector<std::string>& nodes,
     return done(Status::InvalidArgument(
         "a shard's group needs two replicas at least (Raft keeps two voters)"));
   }
-  const raft::NodeId home = first_placements_[shard].front();
-  if (std::find(placement.begin(), placement.end(), home) == placement.end()) {
-    return done(Status::InvalidArgument("shard " + std::to_string(shard) + "'s replica on node " +
-                                        NameOf(home) +
-                                        " (the node it belongs to) does not move yet"));
-  }
   const raft::Raft* raft = groups_.count(group) != 0 ? host_->raft().group(group) : nullptr;
   if (raft == nullptr || raft->role() != raft::RaftRole::kLeader) {
     return done(Status::Unavailable("node " + options_.self + " does not lead shard " +

@@ -25,8 +25,8 @@
 //    placement (its home: shard i's is node i until placed otherwise)
 //    when that node answers and holds every committed entry, so each node
 //    leads about as many groups.
-// A shard's home replica (shard i's on node i) does not move yet: the
-// node's member serves its own shard there (cluster/member.h).
+// Any replica moves, the one of a node's own shard included (its member
+// then serves none of its own: cluster/member.h).
 // The transport is the caller's: it carries a Raft batch (bytes of
 // replication/raft_wire) with this node's incarnation, and a refusal, to
 // another node, and hands what arrives to Receive and Refused. The
@@ -144,7 +144,7 @@ class ShardGroups final {
   // Places `shard`'s group on `nodes` (the first the one to lead it): on
   // the group's leader, proposed through its log; `done` once applied.
   // kInvalidArgument: an unknown node, one named twice, fewer than two
-  // (Raft keeps two voters), or the shard's home left out;
+  // (Raft keeps two voters);
   // kUnavailable: this node does not lead the group (ask its leader).
   void Place(ShardId shard, const std::vector<std::string>& nodes,
              std::function<void(Status)> done);

@@ -336,9 +336,8 @@ cluster::PeerReply ClusterNode::ServeForward(const std::string& request_json) {
   w.EndObject();
   if (reply_body.size() > protocol::kMaxNodeMessageBytes) {
     return cluster::PeerError{Status::InvalidArgument(
-        "the reply to " + std::string(type) + " on shard " +
-        std::to_string(member_->shard_server().shard()) + " exceeds " +
-        std::to_string(protocol::kMaxNodeMessageBytes) +
+        "the reply to " + std::string(type) + " on shard " + std::to_string(member_->home_shard()) +
+        " exceeds " + std::to_string(protocol::kMaxNodeMessageBytes) +
         " bytes, more than one node message carries; ask for a smaller limit")};
   }
   return cluster::ForwardReply{std::move(reply_body)};
@@ -391,10 +390,11 @@ void ClusterNode::HandleStats(const ReplyAddress& from) {
   txn.oldest_txn_age = coordinated.oldest_txn_age;
   protocol::WriteTxnStats(txn, coordinated.expired_txns, &w);
   if (durable_ != nullptr) protocol::WriteDurabilityStats(durable_->GetDurabilityStats(), &w);
-  const cluster::ShardServerStats shard = member_->shard_server().Stats();
+  // Its own shard's (nothing while its replica is elsewhere).
+  const cluster::ShardServer* own = member_->shard_server();
+  const cluster::ShardServerStats shard = own ? own->Stats() : cluster::ShardServerStats{};
   const cluster::IntentStats& intents = shard.intents;
-  w.FieldUint("shard", member_->shard_server().shard())
-      .FieldUint("shards", member_->map().shards().size());
+  w.FieldUint("shard", member_->home_shard()).FieldUint("shards", member_->map().shards().size());
   w.FieldUint("resolved_timestamp", shard.resolved_timestamp.value());
   w.FieldUint("intents", intents.intents).FieldUint("prepared_txns", intents.prepared_txns);
   w.Key("intent_age_ms").BeginObject();

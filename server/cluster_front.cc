@@ -171,9 +171,10 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
       [loop](std::function<void(cluster::Member&)> task) { return loop->Post(std::move(task)); },
       // On the loop thread: the compaction this member ran, or its shard's.
       [raw] {
-        const MvccStore& shard = raw->member_->shard_server().store();
-        return std::max(raw->kv_->compact_revision(),
-                        static_cast<int64_t>(shard.compaction_horizon().value()));
+        const cluster::ShardServer* own = raw->member_->shard_server();
+        const int64_t horizon =
+            own ? static_cast<int64_t>(own->store().compaction_horizon().value()) : 0;
+        return std::max(raw->kv_->compact_revision(), horizon);
       },
       raw->options_.watches);
   return front;
@@ -239,7 +240,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
   const bool posted = runtime_->Post([this, answer](cluster::Member& member) {
     ClusterFrontStats stats;
     stats.members = options_.members.size();
-    stats.shard = member.shard_server().Stats();
+    if (const cluster::ShardServer* own = member.shard_server()) stats.shard = own->Stats();
     stats.coordinator = member.coordinator().Stats();
     stats.low_water_mark = member.LowWaterMark();
     stats.lanes = kv_->lanes_stats();

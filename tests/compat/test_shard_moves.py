@@ -1,11 +1,12 @@
 """Four strata-servers as a sharded cluster, every shard a Raft group on
-three of them (--replication-factor 3): a shard's replica moved from one
-member to another with `strata-ctl shard place` while writers put keys
-through every member.
+three of them (--replication-factor 3): shard 0's replica on m0 (the
+member the shard belongs to, which leads it) moved to m3 with `strata-ctl
+shard place` while writers put keys through every member.
 
-- the move follows the placement: the new member joins the shard's group
-  as a learner, catches up and is promoted, then the member left out is
-  removed and deletes its replica (each counted on /metrics);
+- the move follows the placement: m3 joins the shard's group as a
+  learner, catches up and is promoted, m0 hands its leadership to the
+  first member placed, is removed and deletes its replica (each counted
+  on /metrics); m0 goes on serving clients, its own shard elsewhere;
 - nothing acknowledged is lost, every member answers every key, and the
   members hash one history (etcdctl endpoint hashkv);
 - `strata-ctl shard list` says where the replicas are, on every member;
@@ -61,8 +62,7 @@ class ShardMoves(unittest.TestCase):
         self.assertEqual(sorted(first["voters"]), ["m0", "m1", "m2"])
         # Refused, with the reason.
         for members, why in [("m0,m9", "no node 'm9'"), ("m0,m0", "named twice"),
-                             ("m0", "two replicas at least"),
-                             ("m1,m2,m3", "does not move yet")]:
+                             ("m0", "two replicas at least")]:
             p = self.ctl(self.endpoints[0], "shard", "place", "0", members, check=False)
             self.assertNotEqual(p.returncode, 0, members)
             self.assertIn(why, p.stderr, members)
@@ -71,26 +71,26 @@ class ShardMoves(unittest.TestCase):
         try:
             self.assertTrue(writers.wait_for_more(50), "no writes before the move")
             started = time.time()
-            out = self.ctl(self.endpoints[3], "shard", "place", "0", "m0,m1,m3",
+            out = self.ctl(self.endpoints[3], "shard", "place", "0", "m1,m2,m3",
                            "--wait", "60").stdout
             took = time.time() - started
             self.assertIn("where they were placed", out)
             self.assertTrue(writers.wait_for_more(50), "no writes after the move")
         finally:
             writers.stop()
-        print("shard 0 moved from m2 to m3 in %.2f s under %d acknowledged puts "
+        print("shard 0 moved from m0 to m3 in %.2f s under %d acknowledged puts "
               "(%d failed calls); strata-ctl followed it:\n%s"
               % (took, len(writers.acknowledged), len(writers.failures), out))
         writers.check_everywhere(self, one_revision=False)
         self.assertEqual(moved(self.cluster.metrics_ports[3], "started"), 1)
-        self.assertEqual(moved(self.cluster.metrics_ports[2], "deleted"), 1)
+        self.assertEqual(moved(self.cluster.metrics_ports[0], "deleted"), 1)
         # Every member learns where the shard is now.
         for endpoint in self.endpoints:
             deadline = time.time() + 5
-            while sorted(self.shard_zero(endpoint)["voters"]) != ["m0", "m1", "m3"] and \
+            while sorted(self.shard_zero(endpoint)["voters"]) != ["m1", "m2", "m3"] and \
                     time.time() < deadline:
                 time.sleep(0.1)
-            self.assertEqual(sorted(self.shard_zero(endpoint)["voters"]), ["m0", "m1", "m3"],
+            self.assertEqual(sorted(self.shard_zero(endpoint)["voters"]), ["m1", "m2", "m3"],
                              endpoint)
         everywhere = ",".join(self.endpoints)
         deadline = time.time() + 10
@@ -103,18 +103,24 @@ class ShardMoves(unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(len(hashes), 1, hashes)
 
-        # Restarted, m2 does not take shard 0 back; m3 reopens it.
-        for i in (2, 3):
+        # Restarted, m0 does not take shard 0 back; m3 reopens it.
+        for i in (0, 3):
             self.cluster.members[i].stop()
             self.cluster.members[i].start()
-        self.assertEqual(moved(self.cluster.metrics_ports[2], "started"), 0)
+        self.assertEqual(moved(self.cluster.metrics_ports[0], "started"), 0)
+        # (m0 knows it from the group's next report, within a second.)
         deadline = time.time() + 10
         while time.time() < deadline:
-            if sorted(self.shard_zero(self.endpoints[3])["voters"]) == ["m0", "m1", "m3"]:
+            if all(sorted(self.shard_zero(self.endpoints[i])["voters"]) == ["m1", "m2", "m3"]
+                   for i in (0, 3)):
                 break
             time.sleep(0.1)
-        self.assertEqual(sorted(self.shard_zero(self.endpoints[2])["voters"]), ["m0", "m1", "m3"])
-        self.assertEqual(self.shard_zero(self.endpoints[3])["placement"], ["m0", "m1", "m3"])
+        for i in (0, 3):
+            self.assertEqual(sorted(self.shard_zero(self.endpoints[i])["voters"]),
+                             ["m1", "m2", "m3"], i)
+        self.assertEqual(self.shard_zero(self.endpoints[3])["placement"], ["m1", "m2", "m3"])
+        self.assertEqual(self.shard_zero(self.endpoints[0])["placement"], [],
+                         "m0 holds no replica: it knows no placement")
         writers.check_everywhere(self, one_revision=False)
 
 

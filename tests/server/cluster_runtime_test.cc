@@ -520,10 +520,11 @@ TEST_F(TwoReplicasRuntimeTest, AFollowerReadReadsTheReplicasHereAndTheRestAtThei
   EXPECT_EQ(ReadsHere(0) - here_before, 2u) << "the two shards held here, read here";
 }
 
-// Shard 0's replicas are n0 (its home) and n1; placed on n0 and n2, its
-// group adds n2 as a learner (n2 starts a replica from the report), fills
-// and promotes it, and removes n1 (which deletes its replica, a leader
-// first handing over); every node's calls follow the reports.
+// Shard 0's replicas are n0 (its home, which leads it) and n1; placed on
+// n1 and n2, its group adds n2 as a learner (n2 starts a replica from the
+// report), fills and promotes it, n0 hands its leadership over and is
+// removed (and deletes its replica: it serves none of its own shard);
+// every node's calls follow the reports.
 TEST_F(TwoReplicasRuntimeTest, AShardsReplicaMovesToAnotherNodeAndCallsFollowIt) {
   const std::vector<std::string> keys = KeysOnEveryShard();
   Result<Timestamp> committed = Status::Unavailable("not tried");
@@ -550,10 +551,8 @@ TEST_F(TwoReplicasRuntimeTest, AShardsReplicaMovesToAnotherNodeAndCallsFollowIt)
   EXPECT_EQ(place(leader, {"n0", "n9"}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(place(leader, {"n0", "n0"}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(place(leader, {"n0"}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(place(leader, {"n1", "n2"}).code(), StatusCode::kInvalidArgument)
-      << "shard 0's home replica (n0's) does not move";
-  EXPECT_EQ(place(2, {"n0", "n2"}).code(), StatusCode::kUnavailable) << "n2 does not lead it";
-  ASSERT_TRUE(place(leader, {"n0", "n2"}).ok());
+  EXPECT_EQ(place(2, {"n1", "n2"}).code(), StatusCode::kUnavailable) << "n2 does not lead it";
+  ASSERT_TRUE(place(leader, {"n1", "n2"}).ok());
 
   auto serves = [this](int i) {
     return On<bool>(i, [](cluster::Member& member, std::function<void(bool)> done) {
@@ -566,18 +565,18 @@ TEST_F(TwoReplicasRuntimeTest, AShardsReplicaMovesToAnotherNodeAndCallsFollowIt)
       done(runtime->shard_groups()->host().raft().group(1) != nullptr);
     });
   };
-  const std::set<raft::NodeId> moved{1, 3};
+  const std::set<raft::NodeId> moved{2, 3};
   bool done = false;
   for (int attempt = 0; attempt < 1000 && !done; ++attempt) {
-    done = !holds(1) && !serves(1) && holds(2) && serves(2);
+    done = !holds(0) && !serves(0) && holds(2) && serves(2);
     if (done) {
-      const Replica there = ReplicaOf(0, 1), here = ReplicaOf(2, 1);
+      const Replica there = ReplicaOf(1, 1), here = ReplicaOf(2, 1);
       done = there.voters == moved && there.learners.empty() && here.voters == moved &&
              here.versions == there.versions && here.versions == 1;
     }
     if (!done) std::this_thread::sleep_for(milliseconds(10));
   }
-  ASSERT_TRUE(done) << "shard 0 did not move from n1 to n2";
+  ASSERT_TRUE(done) << "shard 0 did not move from n0 to n2";
   cluster::ShardGroups::ReplicaChangeStats sum;
   for (int i = 0; i < kNodes; ++i) {
     const cluster::ShardGroups::ReplicaChangeStats c = Repairs(i);
@@ -588,30 +587,33 @@ TEST_F(TwoReplicasRuntimeTest, AShardsReplicaMovesToAnotherNodeAndCallsFollowIt)
   EXPECT_EQ(sum.promoted, 1u);
   EXPECT_EQ(sum.removed, 1u);
   EXPECT_EQ(Repairs(2).started, 1u);
-  EXPECT_EQ(Repairs(1).deleted, 1u);
+  EXPECT_EQ(Repairs(0).deleted, 1u);
+  // n0 hands its leadership over if it still led the group then.
+  EXPECT_LE(Repairs(0).handed_over, 1u);
+  EXPECT_TRUE(GroupsLed(1).count(1) != 0 || GroupsLed(2).count(1) != 0);
 
-  // n1, which holds shard 0 no more, commits over every shard; n2 reads
-  // it back, shard 0 from its new replica's group.
+  // n0, which holds no replica of its own shard any more, commits over
+  // every shard; n2 reads it back, shard 0 from its new replica's group.
   Result<Timestamp> second = Status::Unavailable("not tried");
   for (int attempt = 0; attempt < 50 && !second.ok(); ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(milliseconds(100));
-    second = CommitEverywhere(1, keys, "\"2\"");
+    second = CommitEverywhere(0, keys, "\"2\"");
   }
   ASSERT_TRUE(second.ok()) << second.status().message();
   const Result<std::vector<ReadResult>> read = ReadAll(2, keys);
   ASSERT_TRUE(read.ok()) << read.status().message();
   for (const ReadResult& r : *read) EXPECT_EQ(r.value, "\"2\"");
 
-  // Restarted, n1 does not make its first replica of shard 0 again, and
+  // Restarted, n0 does not make its first replica of shard 0 again, and
   // n2 reopens the one that moved there from its log.
-  for (int i : {1, 2}) {
+  for (int i : {0, 2}) {
     const std::string address = addresses_["n" + std::to_string(i)];
     StopServer(i);
     runtimes_[i].reset();
     Start(i, address);
     runtimes_[i]->ConnectPeers(addresses_);
   }
-  EXPECT_FALSE(holds(1));
+  EXPECT_FALSE(holds(0));
   EXPECT_TRUE(holds(2));
   EXPECT_TRUE(serves(2));
   EXPECT_EQ(ReplicaOf(2, 1).voters, moved);

@@ -375,7 +375,7 @@ TEST(ClusterKvTest, WritesReadAtTheirShardsClocksAndOnesThatChangeNothingReadAfr
   ThreeNodes c(/*forward=*/false, /*backoff=*/true, /*at_shard_clocks=*/true);
   auto reads_at_closed = [&c] {
     uint64_t n = 0;
-    for (int i = 0; i < 3; ++i) n += c.cluster().member(i).shard_server().Stats().reads_at_closed;
+    for (int i = 0; i < 3; ++i) n += c.cluster().member(i).shard_server()->Stats().reads_at_closed;
     return n;
   };
   const std::vector<std::string> keys = EtcdKeysOnEveryShard(c.cluster().member(0).map());
