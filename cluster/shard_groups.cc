@@ -172,7 +172,6 @@ void ShardGroups::Tick(std::chrono::steady_clock::time_point now) {
 void ShardGroups::Run() {
   if (!health_.ok()) return;
   health_ = host_->Run();
-  if (health_.ok()) DeleteRemovedReplicas();
 }
 
 // --- where each group's members are ------------------------------------------
@@ -269,33 +268,12 @@ void ShardGroups::Learn(const ShardGroupReport& report) {
     if (options_.replica_added) options_.replica_added(shard);
     return;
   }
-  // Removed while away: the group's newer members and placement leave
-  // this node out.
-  if (!report.Names(self) && !report.Places(self) && report.applied > host_->applied(group)) {
-    DeleteReplica(group, "a newer report of its group leaves this node out");
-  }
-}
-
-void ShardGroups::DeleteRemovedReplicas() {
-  const raft::NodeId self = host_->raft().id();
-  std::vector<raft::GroupId> removed;
-  for (raft::GroupId group : groups_) {
-    const raft::Raft* raft = host_->raft().group(group);
-    // A replica that joins knows no members until its leader's first
-    // entries or snapshot.
-    if (raft == nullptr || (raft->voters().empty() && raft->learners().empty()) ||
-        raft->voters().count(self) != 0 || raft->learners().count(self) != 0 ||
-        !MembersApplied(*raft, host_->applied(group))) {
-      continue;
-    }
-    // Removed to be added back (its disk was replaced): it stays.
-    const std::vector<raft::NodeId> placement = PlacementOf(group);
-    if (std::find(placement.begin(), placement.end(), self) != placement.end()) {
-      continue;
-    }
-    removed.push_back(group);
-  }
-  for (raft::GroupId group : removed) {
+  // Removed: the group's members and placement, as of an index this
+  // replica has not passed, leave this node out. (Not its own log: a
+  // replica catching up passes through configurations that left it out
+  // before it was added again, and a removed one may never receive the
+  // entry that removes it.)
+  if (!report.Names(self) && !report.Places(self) && report.applied >= host_->applied(group)) {
     DeleteReplica(group, "its group removed this node");
   }
 }

@@ -198,8 +198,6 @@ class ShardGroups final {
   void Learn(const ShardGroupReport& report);
   // Deletes this node's replica of a group that removed it.
   void DeleteReplica(raft::GroupId group, const std::string& why);
-  // The replicas whose own removal was applied here: deleted.
-  void DeleteRemovedReplicas();
   // Elections pick any member (the first to time out), which can leave
   // one node leading most groups; a leader hands a group to its home when
   // the home answered within an election timeout and holds every

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -419,6 +420,103 @@ int ShardPlace(const Endpoint& endpoint, uint32_t shard, const std::vector<std::
   std::cerr << "Error: shard " << shard << "'s replicas did not reach their placement within "
             << wait.count() << " s (they go on moving; `strata-ctl shard list` follows them)\n";
   return 1;
+}
+
+// The cluster's members' names (etcd's MemberList), in the order listed.
+strata::Result<std::vector<std::string>> MemberNames(const Endpoint& endpoint) {
+  grpc::ClientContext ctx;
+  pb::MemberListResponse r;
+  if (auto s = pb::Cluster::NewStub(Connect(endpoint))->MemberList(&ctx, pb::MemberListRequest(), &r);
+      !s.ok()) {
+    return strata::Status::Unavailable(Error(s));
+  }
+  std::vector<std::string> names;
+  for (const auto& member : r.members()) names.push_back(member.name());
+  return names;
+}
+
+// Moves replicas, one shard at a time, each move followed to its end:
+// `drain` off that member (each shard's replica there goes to the member
+// that holds fewest), or with `drain` empty, from the member holding most
+// to the one holding fewest until no two differ by more than one.
+int ShardMoves(const Endpoint& endpoint, const std::string& drain, std::chrono::seconds wait) {
+  strata::Result<std::vector<std::string>> members = MemberNames(endpoint);
+  if (!members.ok()) {
+    std::cerr << members.status().message() << "\n";
+    return 1;
+  }
+  if (!drain.empty() &&
+      std::find(members->begin(), members->end(), drain) == members->end()) {
+    std::cerr << "Error: no member '" << drain << "' in the cluster\n";
+    return 1;
+  }
+  int moves = 0;
+  for (;;) {
+    strata::Result<v1::ShardsResponse> r = AskShards(endpoint);
+    if (!r.ok()) {
+      std::cerr << r.status().message() << "\n";
+      return 1;
+    }
+    std::map<std::string, int> load;
+    for (const std::string& member : *members) load[member] = 0;
+    for (const auto& shard : r->shards()) {
+      for (const std::string& voter : shard.voters()) ++load[voter];
+    }
+    // The next move: a shard, the member it leaves and the one it goes to.
+    const v1::ShardsResponse::Shard* chosen = nullptr;
+    std::string from, to;
+    auto fewest_outside = [&](const v1::ShardsResponse::Shard& shard) {
+      std::string best;
+      for (const std::string& member : *members) {
+        const bool in = std::find(shard.voters().begin(), shard.voters().end(), member) !=
+                        shard.voters().end();
+        if (in || member == drain) continue;
+        if (best.empty() || load[member] < load[best]) best = member;
+      }
+      return best;
+    };
+    for (const auto& shard : r->shards()) {
+      const auto& v = shard.voters();
+      if (!drain.empty()) {
+        if (std::find(v.begin(), v.end(), drain) == v.end()) continue;
+        chosen = &shard, from = drain, to = fewest_outside(shard);
+        break;
+      }
+      // The most loaded voter of this shard, and the least loaded outside.
+      std::string most;
+      for (const std::string& voter : v) {
+        if (most.empty() || load[voter] > load[most]) most = voter;
+      }
+      const std::string least = fewest_outside(shard);
+      if (!most.empty() && !least.empty() && load[most] - load[least] > 1 &&
+          (chosen == nullptr || load[most] - load[least] > load[from] - load[to])) {
+        chosen = &shard, from = most, to = least;
+      }
+    }
+    if (chosen == nullptr) break;
+    if (to.empty()) {
+      std::cerr << "Error: shard " << chosen->id() << " has no member to move to from " << from
+                << " (every other member holds it already)\n";
+      return 1;
+    }
+    std::vector<std::string> placement;
+    for (const std::string& voter : chosen->voters()) placement.push_back(voter == from ? to : voter);
+    // Its leader stays first, unless it is the one leaving.
+    auto leader = std::find(placement.begin(), placement.end(), chosen->leader());
+    if (leader != placement.end()) std::rotate(placement.begin(), leader, leader + 1);
+    std::cout << "moving shard " << chosen->id() << "'s replica from " << from << " to " << to
+              << "\n";
+    if (int failed = ShardPlace(endpoint, chosen->id(), placement, wait); failed != 0) {
+      return failed;
+    }
+    if (++moves > 4 * static_cast<int>(r->shards_size() * members->size())) {
+      std::cerr << "Error: the moves do not settle (the cluster changes meanwhile?)\n";
+      return 1;
+    }
+  }
+  std::cout << (moves == 0 ? "nothing to move" : std::to_string(moves) + " replicas moved")
+            << (drain.empty() ? "" : ": " + drain + " holds no replica") << "\n";
+  return 0;
 }
 
 // An interactive transaction: commands on stdin, one a line, answers on
@@ -912,6 +1010,19 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 3600));
 
+  std::string drain_member;
+  auto* shard_drain = shard_cmd->add_subcommand(
+      "drain", "move every replica off MEMBER, one shard at a time (before it is stopped for good)");
+  shard_drain->add_option("member", drain_member, "the member's name")->required();
+  auto* shard_balance = shard_cmd->add_subcommand(
+      "balance", "move replicas from the members holding most to those holding fewest, one "
+                 "shard at a time, until no two members differ by more than one");
+  for (CLI::App* moves : {shard_drain, shard_balance}) {
+    moves->add_option("--wait", place_wait_s, "seconds each move may take")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
+  }
+
   auto* endpoint_cmd = app.add_subcommand("endpoint", "the health and status of the servers");
   endpoint_cmd->require_subcommand(1);
   auto* health = endpoint_cmd->add_subcommand(
@@ -957,6 +1068,10 @@ int main(int argc, char** argv) {
     for (std::string name; std::getline(names, name, ',');) members.push_back(name);
     return ShardPlace(endpoint, place_shard, members, std::chrono::seconds(place_wait_s));
   }
+  if (shard_drain->parsed()) {
+    return ShardMoves(endpoint, drain_member, std::chrono::seconds(place_wait_s));
+  }
+  if (shard_balance->parsed()) return ShardMoves(endpoint, "", std::chrono::seconds(place_wait_s));
   if (health->parsed()) return EndpointHealth(endpoint, format);
   if (status->parsed()) return EndpointStatus(endpoint, format);
   if (save->parsed()) return SnapshotSave(endpoint, save_path);

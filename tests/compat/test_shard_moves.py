@@ -12,7 +12,10 @@ shard place` while writers put keys through every member.
 - `strata-ctl shard list` says where the replicas are, on every member;
 - what no placement may be is refused with the reason;
 - restarted, the member left out does not take the shard back, and the
-  new member reopens it from its own log.
+  new member reopens it from its own log;
+- `strata-ctl shard drain m1` under writers moves every replica off m1,
+  then `strata-ctl shard balance` spreads them back until no two members
+  differ by more than one; nothing acknowledged is lost.
 
 The members' code for it runs under ASan in tests/server (a replica moved
 between runtimes over real gRPC) and tests/replication (the plan)."""
@@ -121,6 +124,29 @@ class ShardMoves(unittest.TestCase):
         self.assertEqual(self.shard_zero(self.endpoints[3])["placement"], ["m1", "m2", "m3"])
         self.assertEqual(self.shard_zero(self.endpoints[0])["placement"], [],
                          "m0 holds no replica: it knows no placement")
+        writers.check_everywhere(self, one_revision=False)
+
+        writers = Writers(self.endpoints).start()
+        try:
+            self.assertTrue(writers.wait_for_more(50), "no writes before the drain")
+            started = time.time()
+            drained = self.ctl(self.endpoints[0], "shard", "drain", "m1", "--wait", "60").stdout
+            took = time.time() - started
+            self.assertIn("m1 holds no replica", drained)
+            balanced = self.ctl(self.endpoints[2], "shard", "balance").stdout
+            self.assertTrue(writers.wait_for_more(50), "no writes after the moves")
+        finally:
+            writers.stop()
+        print("m1 drained in %.2f s, then balanced, under %d acknowledged puts (%d failed):\n%s%s"
+              % (took, len(writers.acknowledged), len(writers.failures), drained, balanced))
+        listed = json.loads(self.ctl(self.endpoints[1], "shard", "list", "-w", "json").stdout)
+        load = {name: 0 for name in self.cluster.names}
+        for shard in listed["shards"]:
+            self.assertEqual(len(shard["voters"]), 3, shard)
+            for voter in shard["voters"]:
+                load[voter] += 1
+        self.assertLessEqual(max(load.values()) - min(load.values()), 1, load)
+        self.assertGreaterEqual(moved(self.cluster.metrics_ports[1], "deleted"), 3)
         writers.check_everywhere(self, one_revision=False)
 
 
