@@ -426,7 +426,8 @@ int ShardPlace(const Endpoint& endpoint, uint32_t shard, const std::vector<std::
 strata::Result<std::vector<std::string>> MemberNames(const Endpoint& endpoint) {
   grpc::ClientContext ctx;
   pb::MemberListResponse r;
-  if (auto s = pb::Cluster::NewStub(Connect(endpoint))->MemberList(&ctx, pb::MemberListRequest(), &r);
+  if (auto s =
+          pb::Cluster::NewStub(Connect(endpoint))->MemberList(&ctx, pb::MemberListRequest(), &r);
       !s.ok()) {
     return strata::Status::Unavailable(Error(s));
   }
@@ -445,8 +446,7 @@ int ShardMoves(const Endpoint& endpoint, const std::string& drain, std::chrono::
     std::cerr << members.status().message() << "\n";
     return 1;
   }
-  if (!drain.empty() &&
-      std::find(members->begin(), members->end(), drain) == members->end()) {
+  if (!drain.empty() && std::find(members->begin(), members->end(), drain) == members->end()) {
     std::cerr << "Error: no member '" << drain << "' in the cluster\n";
     return 1;
   }
@@ -468,8 +468,8 @@ int ShardMoves(const Endpoint& endpoint, const std::string& drain, std::chrono::
     auto fewest_outside = [&](const v1::ShardsResponse::Shard& shard) {
       std::string best;
       for (const std::string& member : *members) {
-        const bool in = std::find(shard.voters().begin(), shard.voters().end(), member) !=
-                        shard.voters().end();
+        const bool in =
+            std::find(shard.voters().begin(), shard.voters().end(), member) != shard.voters().end();
         if (in || member == drain) continue;
         if (best.empty() || load[member] < load[best]) best = member;
       }
@@ -500,7 +500,8 @@ int ShardMoves(const Endpoint& endpoint, const std::string& drain, std::chrono::
       return 1;
     }
     std::vector<std::string> placement;
-    for (const std::string& voter : chosen->voters()) placement.push_back(voter == from ? to : voter);
+    for (const std::string& voter : chosen->voters())
+      placement.push_back(voter == from ? to : voter);
     // Its leader stays first, unless it is the one leaving.
     auto leader = std::find(placement.begin(), placement.end(), chosen->leader());
     if (leader != placement.end()) std::rotate(placement.begin(), leader, leader + 1);
@@ -1012,11 +1013,13 @@ int main(int argc, char** argv) {
 
   std::string drain_member;
   auto* shard_drain = shard_cmd->add_subcommand(
-      "drain", "move every replica off MEMBER, one shard at a time (before it is stopped for good)");
+      "drain",
+      "move every replica off MEMBER, one shard at a time (before it is stopped for good)");
   shard_drain->add_option("member", drain_member, "the member's name")->required();
   auto* shard_balance = shard_cmd->add_subcommand(
-      "balance", "move replicas from the members holding most to those holding fewest, one "
-                 "shard at a time, until no two members differ by more than one");
+      "balance",
+      "move replicas from the members holding most to those holding fewest, one "
+      "shard at a time, until no two members differ by more than one");
   for (CLI::App* moves : {shard_drain, shard_balance}) {
     moves->add_option("--wait", place_wait_s, "seconds each move may take")
         ->capture_default_str()
