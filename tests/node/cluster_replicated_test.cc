@@ -2,7 +2,8 @@
 // 3, each shard a Raft group whose batches travel as raft_batch messages):
 // the txn workload over every shard commits and reads back on every node,
 // and goes on with a node dead; the raw API, which runs on a node's own
-// store, is refused; damaged Raft messages from a peer are dropped without
+// store, is refused; damaged Raft messages and group reports from a peer
+// (cut, of no shard, naming no node) are dropped without
 // an answer and harm nothing.
 #include <gtest/gtest.h>
 
@@ -79,12 +80,18 @@ TEST_F(ReplicatedNodesTest, TheRawApiIsRefused) {
 }
 
 TEST_F(ReplicatedNodesTest, DamagedRaftMessagesAreDroppedUnanswered) {
-  for (const char* body : {R"({"type":"raft_batch","msg_id":5,"batch":"zz","inc":1})",
-                           R"({"type":"raft_batch","msg_id":6,"batch":"00ff00ff","inc":1})",
-                           R"({"type":"raft_batch","msg_id":7,"batch":"0a"})",
-                           R"({"type":"raft_batch","msg_id":8,"batch":7,"inc":"x"})",
-                           R"({"type":"raft_refused","msg_id":9})",
-                           R"({"type":"raft_refused","msg_id":10,"why":[1]})"}) {
+  for (const char* body :
+       {R"({"type":"raft_batch","msg_id":5,"batch":"zz","inc":1})",
+        R"({"type":"raft_batch","msg_id":6,"batch":"00ff00ff","inc":1})",
+        R"({"type":"raft_batch","msg_id":7,"batch":"0a"})",
+        R"({"type":"raft_batch","msg_id":8,"batch":7,"inc":"x"})",
+        R"({"type":"raft_refused","msg_id":9})", R"({"type":"raft_refused","msg_id":10,"why":[1]})",
+        R"({"type":"shard_group_report","msg_id":11})",
+        R"({"type":"shard_group_report","msg_id":12,"report":"zz"})",
+        // A report of group 9 (no such shard) from n2,
+        // and one naming member 40 of three nodes.
+        R"({"type":"shard_group_report","msg_id":13,"report":"010901010301030000"})",
+        R"({"type":"shard_group_report","msg_id":14,"report":"010101010301280000"})"}) {
     EXPECT_FALSE(c_.FromPeerUnrouted(0, "n2", body).valid()) << body;
   }
   const std::string k = c_.IntKeyOn(1);
