@@ -17,7 +17,7 @@ namespace {
 
 // A command: u8 kind | varint proposer ms | the kind's body. The kinds
 // start above the bytes of the group's registry of members
-// (replication::RegisteredState, 1 and 2), which the server wraps a shard
+// (replication::RegisteredState, 1, 2 and 5), which the server wraps a shard
 // in, so the two never read each other's commands.
 enum CommandKind : uint8_t {
   kPrepare = 0x11,  // varint sent ms | txn | varint participants, each | request | u8 blind

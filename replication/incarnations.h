@@ -79,7 +79,9 @@ class RegisteredState final : public ReplicatedState {
  public:
   static constexpr char kRegisterByte = '\x01';
   static constexpr char kAttributesByte = '\x02';
-  static constexpr char kPlacementByte = '\x03';
+  // (3 and 4 are server/replicated_auth's, around which the replicated
+  // mode wraps its registry.)
+  static constexpr char kPlacementByte = '\x05';
   // Told of every change to a member's record (null: it has none now, as
   // when it was removed), as applied and after a restore, on the applying
   // thread.

@@ -197,7 +197,16 @@ Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontO
             [raw](const std::string& token, const std::string& user) {
               if (raw->options_.token_adopted) raw->options_.token_adopted(token, user);
             });
-        auto registered = std::make_unique<replication::RegisteredState>(std::move(authed));
+        // The registry reads its commands by their first byte, the auth
+        // record its own; neither may take the other's.
+        using Registry = replication::RegisteredState;
+        static_assert(AuthRecordState::kSaveByte != Registry::kRegisterByte &&
+                      AuthRecordState::kSaveByte != Registry::kAttributesByte &&
+                      AuthRecordState::kSaveByte != Registry::kPlacementByte &&
+                      AuthRecordState::kTokenByte != Registry::kRegisterByte &&
+                      AuthRecordState::kTokenByte != Registry::kAttributesByte &&
+                      AuthRecordState::kTokenByte != Registry::kPlacementByte);
+        auto registered = std::make_unique<Registry>(std::move(authed));
         registered->set_observer([raw](raft::NodeId id, const replication::MemberRecord* record) {
           raw->Learn(id, record);
         });
