@@ -96,6 +96,10 @@ struct ShardGroupsOptions {
   std::function<void(ShardId, std::vector<std::string>)> replicas_moved;
 };
 
+// A placement names at most this many nodes (a cluster's nodes are at
+// most 16, shard timestamps' residues: below).
+inline constexpr size_t kMaxPlacedNodes = 16;
+
 // A shard's group as this node knows it: its newest report (before the
 // first, its replica here, or where the group was first placed), and its
 // placement where the group has a replica here.

@@ -95,6 +95,7 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
     groups.election_ticks = options.election_ticks;
     groups.proposal_timeout = options.rpc_timeout;
     groups.shard_server = member.shard_server;
+    groups.log = options.log;
     // A batch travels as hex in one line: twice its bytes, under the
     // line's bound with room for the envelope.
     groups.max_batch_bytes = protocol::kMaxNodeMessageBytes / 2 - 4096;
@@ -141,6 +142,9 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
       std::move(node_id), node_ids, member, store, /*persist=*/durable != nullptr,
       db->oracle().Last(), &node->peer_transport_,
       [self](const std::string& request, cluster::ShardServer::Respond respond) {
+        if (request.starts_with(kPlaceShardPrefix)) {
+          return self->ServePlaceShard(request, std::move(respond));
+        }
         respond(self->ServeForward(request));
       },
       [db](Timestamp horizon) { return db->Compact(horizon); }, Clock::now());
@@ -282,6 +286,7 @@ void ClusterNode::HandleClientRequest(const protocol::Envelope& request, const R
   if (type == "mvcc_changes") return HandleChanges(body, from);
   if (type == "mvcc_compact") return HandleCompact(body, from);
   if (type == "mvcc_stats") return HandleStats(from);
+  if (type == "shard_place") return HandleShardPlace(body, from);
   ReplyError(from, ErrorReply{ErrorCode::kNotSupported,
                               "unknown message type '" + protocol::Abbreviate(type) + "'"});
 }
@@ -373,6 +378,77 @@ void ClusterNode::HandleCompact(const Body& body, const ReplyAddress& from) {
   protocol::MvccCompactRequest req;
   if (auto err = protocol::ParseRequest(body, &req)) return ReplyError(from, *err);
   member_->router().Compact(req.timestamp, ReplyWith<CompactResult>(from, "mvcc_compact_ok"));
+}
+
+// --- moving replicas -----------------------------------------------------------
+
+void ClusterNode::HandleShardPlace(const Body& body, const ReplyAddress& from) {
+  if (!shard_groups_) {
+    return ReplyError(from,
+                      ErrorReply{ErrorCode::kNotSupported,
+                                 "shard_place needs replicated shards (--replication-factor)"});
+  }
+  uint64_t shard = 0;
+  if (auto err = body.RequiredUint("shard", &shard)) return ReplyError(from, *err);
+  if (shard >= member_->map().shards().size()) {
+    return ReplyError(from, protocol::Malformed("no shard " + std::to_string(shard)));
+  }
+  // The request again, as the shard's leader takes it (a Forward carries
+  // JSON): what it holds is checked there.
+  std::optional<simdjson::dom::element> nodes = body.Find("nodes");
+  simdjson::dom::array list;
+  if (!nodes || nodes->get_array().get(list) || list.size() > cluster::kMaxPlacedNodes) {
+    return ReplyError(from,
+                      protocol::Malformed("'nodes' must be an array of at most " +
+                                          std::to_string(cluster::kMaxPlacedNodes) + " node ids"));
+  }
+  std::string request(kPlaceShardPrefix);
+  JsonWriter w = JsonWriter::ContinuingObject(&request);
+  w.FieldUint("shard", shard).Key("nodes").BeginArray();
+  for (simdjson::dom::element node : list) {
+    std::string_view name;
+    if (node.get_string().get(name)) {
+      return ReplyError(from, protocol::Malformed("'nodes' must hold node ids"));
+    }
+    w.String(name);
+  }
+  w.EndArray();
+  request.push_back('}');
+  member_->router().ForwardToShard(static_cast<cluster::ShardId>(shard), std::move(request),
+                                   [this, from](Result<std::string> placed) {
+                                     if (!placed.ok()) {
+                                       return ReplyError(
+                                           from, protocol::ErrorFromStatus(placed.status()));
+                                     }
+                                     transport_->Reply(from, "shard_place_ok", "");
+                                   });
+}
+
+void ClusterNode::ServePlaceShard(const std::string& request,
+                                  cluster::ShardServer::Respond respond) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object object;
+  simdjson::dom::array list;
+  uint64_t shard = 0;
+  std::vector<std::string> nodes;
+  bool ok = !parser.parse(request).get_object().get(object) &&
+            !object["shard"].get_uint64().get(shard) && shard <= UINT32_MAX &&
+            !object["nodes"].get_array().get(list);
+  if (ok) {
+    for (simdjson::dom::element node : list) {
+      std::string_view name;
+      ok = ok && !node.get_string().get(name);
+      if (ok) nodes.emplace_back(name);
+    }
+  }
+  if (!ok) {
+    return respond(cluster::PeerError{Status::InvalidArgument("a placement that does not decode")});
+  }
+  shard_groups_->Place(static_cast<cluster::ShardId>(shard), nodes,
+                       [respond = std::move(respond)](Status placed) {
+                         if (!placed.ok()) return respond(cluster::PeerError{placed});
+                         respond(cluster::ForwardReply{R"({"type":"shard_place_ok"})"});
+                       });
 }
 
 // --- stats -------------------------------------------------------------------

@@ -71,6 +71,9 @@ struct ClusterOptions {
   std::string raft_dir;
   std::chrono::milliseconds raft_tick{10};
   int election_ticks = 10;
+  // Lines for the operator about the replicas (a member refused or taken
+  // back, a replica moved); null: none.
+  std::function<void(const std::string&)> log;
 };
 
 // Runs a raw-API request on this node's own shard, as a single node would
@@ -126,6 +129,12 @@ class ClusterNode final {
   template <typename T>
   std::function<void(Result<T>)> ReplyWith(const ReplyAddress& from, std::string_view reply_type);
   void HandleStats(const ReplyAddress& from);
+  // shard_place {shard, nodes}: the shard's group placed on those nodes,
+  // by its leader (a Forward of the request beginning kPlaceShardPrefix,
+  // ServePlaceShard).
+  void HandleShardPlace(const protocol::Body& body, const ReplyAddress& from);
+  void ServePlaceShard(const std::string& request, cluster::ShardServer::Respond respond);
+  static constexpr std::string_view kPlaceShardPrefix = R"({"type":"shard_place")";
 
   // --- client requests (cluster_requests.cc), run by the coordinator ---
   void HandleTxnBegin(const protocol::Body& body, const ReplyAddress& from);

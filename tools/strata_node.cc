@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 20));
   // Cluster timing (only used when init names several nodes).
   strata::node::ClusterOptions cluster;
+  cluster.log = [](const std::string& line) { LogLine(line); };
   auto ms_option = [&app](const char* name, std::chrono::milliseconds* value, const char* help,
                           uint64_t min = 1) {
     auto* option = app.add_option_function<uint64_t>(

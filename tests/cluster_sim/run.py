@@ -44,6 +44,9 @@ class Scenario:
     timeout_ms: float = 1000.0
     kill_every_ms: float = 0.0
     down_ms: float = 100.0
+    # > 0: every this many ms a random shard is placed on random nodes (as
+    # many as --replication-factor in node_args; strata-node's shard_place)
+    move_every_ms: float = 0.0
     data_dir_root: Optional[str] = None
     net: NetConfig = field(default_factory=NetConfig)
     binary: str = DEFAULT_BINARY
@@ -96,6 +99,7 @@ def run_scenario(sc: Scenario) -> Result:
     sim.start_all()
     if sc.kill_every_ms:
         sim.schedule_kills(sc.kill_every_ms / 1000.0, sc.down_ms / 1000.0, sc.seconds)
+    moves = schedule_moves(sim, sc)
     wall0 = time.monotonic()
     try:
         while sim.now() < sc.seconds:
@@ -138,7 +142,31 @@ def run_scenario(sc: Scenario) -> Result:
         "failed": sum(t.outcome == FAIL for t in txns),
         "indefinite": sum(t.outcome == INFO for t in txns),
     }
+    if moves:
+        summary["moves"] = moves_placed(moves)
     return finish_run(sc, sim, wall0, summary, verdict, intents_left, run_dir)
+
+
+def schedule_moves(sim: Sim, sc: Any) -> list[Any]:
+    """The shard_place calls of sc.move_every_ms (none if 0)."""
+    if not sc.move_every_ms:
+        return []
+    args = sc.node_args
+    factor = next((int(args[i + 1]) for i, a in enumerate(args[:-1])
+                   if a == "--replication-factor"), 0)
+    if factor < 2:
+        raise ValueError("moving replicas needs --node-arg=--replication-factor --node-arg=N, N >= 2")
+    return sim.schedule_moves(sc.move_every_ms / 1000.0, sc.seconds, min(factor, sc.nodes))
+
+
+def moves_placed(calls: list[Any]) -> dict[str, object]:
+    """How the shard_place calls were answered: placed, refused (the first
+    refusal's text: a node down, a leader changing), or not at all."""
+    placed = [c for c in calls if c.reply and c.reply.get("type") == "shard_place_ok"]
+    refused = [c for c in calls if c.reply and c.reply.get("type") == "error"]
+    return {"placed": len(placed), "refused": len(refused),
+            "unanswered": len(calls) - len(placed) - len(refused),
+            "first_refusal": refused[0].reply.get("text") if refused else None}
 
 
 def finish_run(sc: Any, sim: Sim, wall0: float, summary: dict[str, object], verdict: Verdict,
@@ -212,6 +240,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--timeout-ms", type=float, default=1000.0)
     p.add_argument("--kill-every", type=float, default=0.0, metavar="MS")
     p.add_argument("--down-ms", type=float, default=100.0)
+    p.add_argument("--move-every", type=float, default=0.0, metavar="MS",
+                   help="place a random shard on random nodes every MS (needs replicas)")
     p.add_argument("--data-dir-root")
     p.add_argument("--latency-ms", type=_range, default=(0.0, 0.0), metavar="A-B")
     p.add_argument("--drop", type=float, default=0.0)
@@ -230,7 +260,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     a = p.parse_args(argv)
     sc = Scenario(nodes=a.nodes, clients=a.clients, seconds=a.seconds, seed=a.seed,
                   isolation=a.isolation, keys=a.keys, timeout_ms=a.timeout_ms,
-                  kill_every_ms=a.kill_every, down_ms=a.down_ms, data_dir_root=a.data_dir_root,
+                  kill_every_ms=a.kill_every, down_ms=a.down_ms, move_every_ms=a.move_every,
+                  data_dir_root=a.data_dir_root,
                   net=NetConfig(a.latency_ms, a.drop, a.dup, a.partition, a.clients_on_network),
                   binary=a.binary, node_args=a.node_arg, run_dir=a.run_dir, keep=a.keep,
                   drain_intents_s=a.drain_intents, workload=a.workload)

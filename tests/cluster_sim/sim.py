@@ -279,6 +279,21 @@ class Sim:
             self.at(t + down_s, lambda v=victim: self.restart(v))
             t += every_s
 
+    def schedule_moves(self, every_s: float, until: float, replicas: int) -> list[Call]:
+        """Every `every_s` seconds ask a random node to place a random shard's
+        replicas on `replicas` random nodes (strata-node's shard_place; one
+        shard a node). The calls, answered or not, are returned."""
+        calls: list[Call] = []
+        t = every_s
+        while t < until:
+            shard = self.rng.randrange(len(self.ids))
+            placement = self.rng.sample(self.ids, replicas)
+            asked = self.rng.choice(self.ids)
+            self.at(t, lambda a=asked, b={"type": "shard_place", "shard": shard, "nodes": placement}:
+                    calls.append(self.call(a, b, src="cmover")))
+            t += every_s
+        return calls
+
     def stop_all(self) -> None:
         for n in self.nodes.values():
             if n.proc is not None:
@@ -540,6 +555,8 @@ class Sim:
                 continue
             try:
                 msg = json.loads(line)
+                if not isinstance(msg, dict):
+                    raise json.JSONDecodeError("not an object", line.decode(errors="replace"), 0)
             except json.JSONDecodeError:
                 self.trace.write(f"{self.now():.3f} BADLINE {n.id} {line[:200]!r}\n")
                 continue

@@ -252,26 +252,35 @@ class RealRuns(unittest.TestCase):
 
     def run_ok(self, workload: str, seed: int, isolation: str = "serializable",
                seconds: float = 2.5, int_keys: bool = False, replicated: bool = False,
-               kill_every_ms: float = 0.0) -> dict:
-        """`replicated`: every shard a Raft group of the three nodes, their
-        logs in data directories; `kill_every_ms`: a node killed -9 that
-        often (down 300 ms, restarted from its data directory) instead of the
-        partition."""
-        partitions = [] if kill_every_ms else [(0.8, 1.8, [{"n1"}, {"n2", "n3"}])]
+               kill_every_ms: float = 0.0, nodes: int = 3, move_every_ms: float = 0.0,
+               partition_too: bool = False) -> dict:
+        """`replicated`: every shard a Raft group of three nodes, their logs
+        in data directories; `kill_every_ms`: a node killed -9 that often
+        (down 300 ms, restarted from its data directory) instead of the
+        partition (or besides it: `partition_too`); `move_every_ms`: a
+        random shard placed on random nodes that often (shard_place)."""
+        others = ",".join(f"n{i}" for i in range(2, nodes + 1))
+        partitions = ([] if kill_every_ms and not partition_too
+                      else [(0.8, 1.8, [{"n1"}, set(others.split(","))])])
         node_args = ["--replication-factor", "3"] if replicated else []
         data = tempfile.mkdtemp(prefix="strata-sim-data-") if replicated or kill_every_ms else None
-        sc = Scenario(nodes=3, clients=8, seconds=seconds, seed=seed, isolation=isolation,
+        sc = Scenario(nodes=nodes, clients=8, seconds=seconds, seed=seed, isolation=isolation,
                       timeout_ms=1000, binary=BINARY, workload=workload, node_args=node_args,
                       data_dir_root=data, kill_every_ms=kill_every_ms, down_ms=300.0,
+                      move_every_ms=move_every_ms,
                       net=NetConfig(latency_ms=(1.0, 5.0), drop=0.02, dup=0.05,
                                     partitions=partitions, clients_on_network=True))
         sc.int_keys = int_keys  # type: ignore[attr-defined]
         cmd = (f"{'STRATA_WORKLOAD_INT_KEYS=1 ' if int_keys else ''}python3 "
-               f"tests/cluster_sim/run.py --workload {workload} --nodes 3 --seed {seed} "
+               f"tests/cluster_sim/run.py --workload {workload} --nodes {nodes} --seed {seed} "
                f"--isolation {isolation} --seconds {seconds:g} --latency-ms 1-5 --drop 0.02 "
                f"--dup 0.05 --clients-on-network")
-        cmd += (f" --kill-every {kill_every_ms:g} --down-ms 300" if kill_every_ms
-                else " --partition 0.8-1.8:n1/n2,n3")
+        if kill_every_ms:
+            cmd += f" --kill-every {kill_every_ms:g} --down-ms 300"
+        if partitions:
+            cmd += f" --partition 0.8-1.8:n1/{others}"
+        if move_every_ms:
+            cmd += f" --move-every {move_every_ms:g}"
         if data:
             cmd += " --data-dir-root DIR"
         if replicated:
@@ -314,6 +323,18 @@ class RealRuns(unittest.TestCase):
         with self.subTest("lin-kv, kills"):
             summary = self.run_ok("lin-kv", 11, seconds=4, replicated=True, kill_every_ms=700)
             self.assertGreater(int(summary["kills"]), 2)
+
+    def test_replicas_moving(self) -> None:
+        """Four nodes, every shard a Raft group of three: a random shard placed
+        on random nodes every 300 ms (strata-node's shard_place: each group
+        adds, catches up and promotes its new members, hands its leadership
+        over and removes the rest) through a partition and a node killed -9
+        every 0.9 s: the history checks, and the moves were placed."""
+        summary = self.run_ok("list-append", 2, seconds=4, replicated=True, kill_every_ms=900,
+                              nodes=4, move_every_ms=300, partition_too=True)
+        moves = summary["moves"]
+        assert isinstance(moves, dict)
+        self.assertGreater(moves["placed"], 5, summary)
 
     def test_integer_keys(self) -> None:
         """Maelstrom's keys are integers; every line the nodes write must stay valid

@@ -725,7 +725,7 @@ def _check_register(key: Any, kops: list[WOp], max_states: int) -> Optional[str]
 
 def run_workload(sc: Any) -> Any:
     """run.py's run_scenario for the Maelstrom workloads (sc.workload != 'txn')."""
-    from run import drain_intents, finish_run   # run.py imports this module lazily
+    from run import drain_intents, finish_run, moves_placed, schedule_moves  # imported lazily
     seed = sc.seed if sc.seed is not None else random.SystemRandom().randrange(1 << 31)
     run_dir = sc.run_dir or tempfile.mkdtemp(prefix=f"strata-{sc.workload}-")
     os.makedirs(run_dir, exist_ok=True)
@@ -756,6 +756,7 @@ def run_workload(sc: Any) -> Any:
     sim.start_all()
     if sc.kill_every_ms:
         sim.schedule_kills(sc.kill_every_ms / 1000.0, sc.down_ms / 1000.0, sc.seconds)
+    moves = schedule_moves(sim, sc)
     wall0 = time.monotonic()
     final_op: Optional[WOp] = None
     try:
@@ -809,4 +810,6 @@ def run_workload(sc: Any) -> Any:
         "conflicts": sum(o.code == 30 for o in history),
         "indefinite": sum(o.outcome == INFO for o in history),
     }
+    if moves:
+        summary["moves"] = moves_placed(moves)
     return finish_run(sc, sim, wall0, summary, verdict, intents_left, run_dir)
