@@ -81,6 +81,14 @@ class LocalCluster {
   // Every request is delivered twice, the copy after everything queued
   // (as a network that duplicates and reorders would).
   void DuplicateRequests(bool on) { duplicate_ = on; }
+  // Every message as a real network carries it: each request and reply
+  // is handed over as `wire` makes it (encoded and decoded by a codec, say),
+  // so what the roles construct must survive the codec.
+  struct Wire {
+    std::function<PeerRequest(const PeerRequest&, std::optional<ShardId>)> request;
+    std::function<PeerReply(const PeerReply&)> reply;
+  };
+  void SetWire(Wire wire) { wire_ = std::move(wire); }
 
   // Delivers messages and runs timers until `done()` holds; false if it
   // does not within `limit`.
@@ -104,6 +112,7 @@ class LocalCluster {
         if (duplicate_ && !m.copy) {
           queue_.push_back(Message{m.from, m.to, m.id, m.hlc, m.shard, *request, /*copy=*/true});
         }
+        if (wire_.request) *request = wire_.request(*request, m.shard);
         const std::string from = m.from, self = m.to;
         const uint64_t id = m.id;
         to.member->OnRequest(
@@ -112,7 +121,8 @@ class LocalCluster {
                                        std::nullopt, std::move(r)});
             });
       } else {
-        to.member->OnReply(m.hlc, m.id, std::get<PeerReply>(m.body));
+        const PeerReply& reply = std::get<PeerReply>(m.body);
+        to.member->OnReply(m.hlc, m.id, wire_.reply ? wire_.reply(reply) : reply);
       }
     }
     return true;
@@ -150,6 +160,7 @@ class LocalCluster {
   std::vector<std::unique_ptr<Node>> nodes_;
   std::deque<Message> queue_;
   bool duplicate_ = false;
+  Wire wire_;
 };
 
 }  // namespace strata::cluster
