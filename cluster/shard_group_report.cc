@@ -8,29 +8,22 @@ namespace {
 
 constexpr uint8_t kVersion = 1;
 
-void PutMembers(std::string* out, const std::set<raft::NodeId>& members) {
-  storage::PutVarint(out, members.size());
-  for (raft::NodeId node : members) storage::PutVarint(out, node);
+template <typename Nodes>
+void PutNodes(std::string* out, const Nodes& nodes) {
+  storage::PutVarint(out, nodes.size());
+  for (raft::NodeId node : nodes) storage::PutVarint(out, node);
 }
 
-bool ReadMembers(storage::Decoder* in, std::set<raft::NodeId>* members) {
+// Node numbers as PutNodes wrote them, each handed to `add`; false if cut,
+// too many or naming kNobody.
+template <typename Add>
+bool ReadNodes(storage::Decoder* in, Add add) {
   uint64_t count = 0;
   if (!in->Varint(&count) || count > kMaxReportedMembers) return false;
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t node = 0;
     if (!in->Varint(&node) || node == raft::kNobody) return false;
-    members->insert(node);
-  }
-  return true;
-}
-
-bool ReadPlacement(storage::Decoder* in, std::vector<raft::NodeId>* placement) {
-  uint64_t count = 0;
-  if (!in->Varint(&count) || count > kMaxReportedMembers) return false;
-  for (uint64_t i = 0; i < count; ++i) {
-    uint64_t node = 0;
-    if (!in->Varint(&node) || node == raft::kNobody) return false;
-    placement->push_back(node);
+    add(node);
   }
   return true;
 }
@@ -43,10 +36,9 @@ std::string EncodeShardGroupReport(const ShardGroupReport& report) {
   storage::PutVarint(&out, report.applied);
   storage::PutVarint(&out, report.term);
   storage::PutVarint(&out, report.leader);
-  PutMembers(&out, report.voters);
-  PutMembers(&out, report.learners);
-  storage::PutVarint(&out, report.placement.size());
-  for (raft::NodeId node : report.placement) storage::PutVarint(&out, node);
+  PutNodes(&out, report.voters);
+  PutNodes(&out, report.learners);
+  PutNodes(&out, report.placement);
   return out;
 }
 
@@ -56,8 +48,10 @@ Result<ShardGroupReport> DecodeShardGroupReport(std::string_view bytes) {
   ShardGroupReport report;
   if (!in.Byte(&version) || version != kVersion || !in.Varint(&report.group) ||
       !in.Varint(&report.applied) || !in.Varint(&report.term) || !in.Varint(&report.leader) ||
-      !ReadMembers(&in, &report.voters) || !ReadMembers(&in, &report.learners) ||
-      !ReadPlacement(&in, &report.placement) || !in.done() || report.group == 0) {
+      !ReadNodes(&in, [&](raft::NodeId n) { report.voters.insert(n); }) ||
+      !ReadNodes(&in, [&](raft::NodeId n) { report.learners.insert(n); }) ||
+      !ReadNodes(&in, [&](raft::NodeId n) { report.placement.push_back(n); }) || !in.done() ||
+      report.group == 0) {
     return Status::InvalidArgument("not a shard group's report");
   }
   return report;

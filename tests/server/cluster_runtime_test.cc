@@ -317,6 +317,19 @@ class ReplicatedClusterRuntimeTest : public ClusterRuntimeTest {
         });
   }
 
+  // CommitEverywhere until it commits (a group may be between leaders,
+  // an attempt cut short leaves intents the next meets until resolved),
+  // 50 attempts 100 ms apart at most.
+  Result<Timestamp> CommitEverywhereRetrying(int node, const std::vector<std::string>& keys,
+                                             const std::string& value) {
+    Result<Timestamp> committed = Status::Unavailable("not tried");
+    for (int attempt = 0; attempt < 50 && !committed.ok(); ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(milliseconds(100));
+      committed = CommitEverywhere(node, keys, value);
+    }
+    return committed;
+  }
+
   Result<Timestamp> CommitEverywhere(int node, const std::vector<std::string>& keys,
                                      const std::string& value) {
     return On<Result<Timestamp>>(node, [keys, value](cluster::Member& member, auto done) {
@@ -402,14 +415,8 @@ TEST_F(ReplicatedClusterRuntimeTest, AMemberThatLostItsDiskIsTakenBackByEachGrou
   Start(1, address);
   runtimes_[1]->ConnectPeers(addresses_);
 
-  // Writes go on meanwhile (a group may be between leaders, an attempt
-  // cut short leave intents the next meets until they are resolved:
-  // retried).
-  Result<Timestamp> second = Status::Unavailable("not tried");
-  for (int attempt = 0; attempt < 50 && !second.ok(); ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(milliseconds(100));
-    second = CommitEverywhere(0, keys, "\"2\"");
-  }
+  // Writes go on meanwhile.
+  const Result<Timestamp> second = CommitEverywhereRetrying(0, keys, "\"2\"");
   ASSERT_TRUE(second.ok()) << second.status().message();
 
   const std::set<raft::NodeId> all{1, 2, 3};
@@ -491,11 +498,7 @@ class TwoReplicasRuntimeTest : public ReplicatedClusterRuntimeTest {
 TEST_F(TwoReplicasRuntimeTest, AFollowerReadReadsTheReplicasHereAndTheRestAtTheirLeaders) {
   EXPECT_EQ(ResolvedHere(0), std::nullopt) << "the shard held elsewhere: not known yet";
   const std::vector<std::string> keys = KeysOnEveryShard();
-  Result<Timestamp> committed = Status::Unavailable("not tried");
-  for (int attempt = 0; attempt < 50 && !committed.ok(); ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(milliseconds(100));
-    committed = CommitEverywhere(1, keys, "\"1\"");
-  }
+  const Result<Timestamp> committed = CommitEverywhereRetrying(1, keys, "\"1\"");
   ASSERT_TRUE(committed.ok()) << committed.status().message();
 
   std::optional<Timestamp> resolved;
@@ -527,11 +530,7 @@ TEST_F(TwoReplicasRuntimeTest, AFollowerReadReadsTheReplicasHereAndTheRestAtThei
 // every node's calls follow the reports.
 TEST_F(TwoReplicasRuntimeTest, AShardsReplicaMovesToAnotherNodeAndCallsFollowIt) {
   const std::vector<std::string> keys = KeysOnEveryShard();
-  Result<Timestamp> committed = Status::Unavailable("not tried");
-  for (int attempt = 0; attempt < 50 && !committed.ok(); ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(milliseconds(100));
-    committed = CommitEverywhere(1, keys, "\"1\"");
-  }
+  const Result<Timestamp> committed = CommitEverywhereRetrying(1, keys, "\"1\"");
   ASSERT_TRUE(committed.ok()) << committed.status().message();
 
   auto place = [this](int i, std::vector<std::string> nodes) {
@@ -594,11 +593,7 @@ TEST_F(TwoReplicasRuntimeTest, AShardsReplicaMovesToAnotherNodeAndCallsFollowIt)
 
   // n0, which holds no replica of its own shard any more, commits over
   // every shard; n2 reads it back, shard 0 from its new replica's group.
-  Result<Timestamp> second = Status::Unavailable("not tried");
-  for (int attempt = 0; attempt < 50 && !second.ok(); ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(milliseconds(100));
-    second = CommitEverywhere(0, keys, "\"2\"");
-  }
+  const Result<Timestamp> second = CommitEverywhereRetrying(0, keys, "\"2\"");
   ASSERT_TRUE(second.ok()) << second.status().message();
   const Result<std::vector<ReadResult>> read = ReadAll(2, keys);
   ASSERT_TRUE(read.ok()) << read.status().message();
