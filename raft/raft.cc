@@ -651,8 +651,8 @@ bool Raft::SendAppend(NodeId to, bool even_if_empty) {
     SendSnapshot(to);
     return false;
   }
-  std::vector<Entry> entries =
-      log_.Slice(p.next, log_.last_index(), config_.max_entries_per_message);
+  std::vector<Entry> entries = log_.Slice(
+      p.next, log_.last_index(), config_.max_entries_per_message, config_.max_bytes_per_message);
   if (entries.empty() && !even_if_empty) return false;
   Message m = To(to, MessageType::kAppend);
   m.index = prev;

@@ -62,8 +62,11 @@ struct RaftConfig {
   int heartbeat_ticks = 1;
   bool pre_vote = true;
   bool check_quorum = true;
-  // Entries one append message carries at most.
+  // Entries one append message carries at most, and their data's bytes at
+  // most (one entry larger than that goes alone), so that one message
+  // stays well under what a transport carries (etcd's MaxSizePerMsg).
   size_t max_entries_per_message = 64;
+  size_t max_bytes_per_message = 1 << 20;
   // Appends sent and not yet answered, per follower, before the leader
   // waits for answers.
   size_t max_inflight = 256;

@@ -43,11 +43,17 @@ Index RaftLog::TakeFromLeader(Index prev, const std::vector<Entry>& entries) {
   return index;
 }
 
-std::vector<Entry> RaftLog::Slice(Index from, Index to, size_t max_count) const {
+std::vector<Entry> RaftLog::Slice(Index from, Index to, size_t max_count, size_t max_bytes) const {
   std::vector<Entry> out;
   from = std::max(from, first_index());
   to = std::min(to, last_index());
-  for (Index i = from; i <= to && out.size() < max_count; ++i) out.push_back(at(i));
+  size_t bytes = 0;
+  for (Index i = from; i <= to && out.size() < max_count; ++i) {
+    const Entry& entry = at(i);
+    if (!out.empty() && bytes + entry.data.size() > max_bytes) break;
+    bytes += entry.data.size();
+    out.push_back(entry);
+  }
   return out;
 }
 

@@ -46,8 +46,11 @@ class RaftLog final {
   // conflicts and everything after it are replaced. Returns the index of
   // the last of `entries` (prev if none).
   Index TakeFromLeader(Index prev, const std::vector<Entry>& entries);
-  // Entries [from, to] (clipped to what the log keeps), at most `max_count`.
-  std::vector<Entry> Slice(Index from, Index to, size_t max_count) const;
+  // Entries [from, to] (clipped to what the log keeps), at most
+  // `max_count`, and no more than `max_bytes` of data unless the first
+  // alone is larger (then it alone).
+  std::vector<Entry> Slice(Index from, Index to, size_t max_count,
+                           size_t max_bytes = SIZE_MAX) const;
 
   // Durability: the entries not yet written (from the first replaced or
   // new index), and the driver's report that everything up to `index` of

@@ -57,6 +57,19 @@ TEST(RaftLogTest, CommittedEntriesAreHandedOutOnceAndUpToDateComparesTermsFirst)
   EXPECT_FALSE(log.CandidateIsUpToDate(2, 2));
 }
 
+TEST(RaftLogTest, ASliceKeepsToItsCountAndBytesButTakesOneEntryLargerThanTheBytes) {
+  std::vector<Entry> entries;
+  for (Index i = 1; i <= 5; ++i) entries.push_back(Entry{1, i, std::string(i * 10, 'x')});
+  RaftLog log(0, 0, entries, 0);
+  EXPECT_EQ(log.Slice(1, 5, 3).size(), 3u);
+  EXPECT_EQ(log.Slice(1, 5, 10, 30).size(), 2u) << "10 + 20 bytes, not 30 more";
+  EXPECT_EQ(log.Slice(1, 5, 10, 29).size(), 1u);
+  const std::vector<Entry> alone = log.Slice(5, 5, 10, 1);
+  ASSERT_EQ(alone.size(), 1u) << "one entry larger than the bound still goes";
+  EXPECT_EQ(alone.front().index, 5u);
+  EXPECT_EQ(log.Slice(1, 5, 10).size(), 5u);
+}
+
 TEST(RaftLogTest, CompactedEntriesAreKnownOnlyByTheSnapshotsIndexAndTerm) {
   RaftLog log(0, 0, Terms({1, 1, 2, 2, 3}), 4);
   EXPECT_FALSE(log.CompactTo(3)) << "nothing applied yet";
