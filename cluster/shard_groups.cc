@@ -215,7 +215,8 @@ void ShardGroups::ReceiveReport(const std::string& from, std::string_view bytes)
   if (!health_.ok()) return;
   Result<ShardGroupReport> report = DecodeShardGroupReport(bytes);
   const raft::NodeId sender = NumberOf(from);
-  if (!report.ok() || report->group > first_placements_.size() || report->leader != sender) {
+  if (!report.ok() || sender == raft::kNobody || report->group > first_placements_.size() ||
+      report->leader != sender) {
     return;  // damaged, or not from the leader it names
   }
   for (const std::set<raft::NodeId>* members : {&report->voters, &report->learners}) {
