@@ -49,8 +49,6 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
   if (auto max = store->max_timestamp()) member->clock_.Observe(*max);
   const auto shard_count = static_cast<uint32_t>(member->map_.shards().size());
   if (options.shard_cores) {
-    // A server for every shard this node holds a replica of; its own
-    // (the one it is first replica of) is shard_server_.
     // A server for every shard this node holds a replica of; replicas
     // move, so none is this node's for good, its own shard's included.
     const std::vector<ShardId> held =
@@ -196,8 +194,9 @@ void Member::RemoveShardServer(ShardId shard) {
 }
 
 Status Member::AddReplica(ShardId shard) {
-  if (!options_.shard_cores)
+  if (!options_.shard_cores) {
     return Status::InvalidArgument("this member's shards have no replicas");
+  }
   if (shard >= map_.shards().size()) {
     return Status::InvalidArgument("shard " + std::to_string(shard) + " is not in the map");
   }

@@ -444,6 +444,10 @@ void ClusterNode::ServePlaceShard(const std::string& request,
   if (!ok) {
     return respond(cluster::PeerError{Status::InvalidArgument("a placement that does not decode")});
   }
+  if (!shard_groups_) {  // a node whose shards are not replicated
+    return respond(
+        cluster::PeerError{Status::PreconditionFailed("this node's shards are not replicated")});
+  }
   shard_groups_->Place(static_cast<cluster::ShardId>(shard), nodes,
                        [respond = std::move(respond)](Status placed) {
                          if (!placed.ok()) return respond(cluster::PeerError{placed});

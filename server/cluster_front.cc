@@ -253,6 +253,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
       stats.refused_from_replaced = groups->refused_from_replaced();
       stats.leaders_handed_home = groups->leaders_handed_home();
       stats.replica_changes = groups->changes();
+      stats.groups = groups->Groups();
     }
     stats.shard_call_retries = member.peers().retries();
     stats.shard_call_redirects = member.peers().redirects();
@@ -762,8 +763,9 @@ void ClusterFront::Figures(Done<TxnFigures> done) {
 void ClusterFront::Shards(Done<std::vector<cluster::ShardGroupView>> done) {
   Run<std::vector<cluster::ShardGroupView>>(
       [this](auto d) {
-        if (const cluster::ShardGroups* groups = runtime_->shard_groups())
+        if (const cluster::ShardGroups* groups = runtime_->shard_groups()) {
           return d(groups->Groups());
+        }
         // One replica a shard, where the map puts it.
         std::vector<cluster::ShardGroupView> views;
         for (const cluster::Shard& shard : member_->map().shards()) {
@@ -781,6 +783,12 @@ void ClusterFront::PlaceShard(cluster::ShardId shard, std::vector<std::string> m
         service::ErrorCode::kFailedPrecondition,
         "strata: this cluster's shards are not replicated (--replication-factor 1): each "
         "lives on its own member"});
+  }
+  if (members.size() > cluster::kMaxPlacedNodes) {
+    return done(service::ServiceError{service::ErrorCode::kInvalidArgument,
+                                      "strata: a placement names at most " +
+                                          std::to_string(cluster::kMaxPlacedNodes) +
+                                          " members (a cluster has no more)"});
   }
   v1::PlaceShardRequest request;
   request.set_shard(shard);
@@ -808,6 +816,10 @@ void ClusterFront::ServePlaceShard(std::string_view request,
   if (!parsed.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
     return respond(
         cluster::PeerError{Status::InvalidArgument("a placement request that does not decode")});
+  }
+  if (runtime_->shard_groups() == nullptr) {  // a member whose shards are not replicated
+    return respond(
+        cluster::PeerError{Status::PreconditionFailed("this member's shards are not replicated")});
   }
   runtime_->shard_groups()->Place(parsed.shard(),
                                   {parsed.members().begin(), parsed.members().end()},

@@ -98,6 +98,9 @@ struct ClusterFrontStats {
   // Membership changes made as a shard group's leader; replicas started
   // and deleted here.
   cluster::ShardGroups::ReplicaChangeStats replica_changes;
+  // Where each shard's replicas are, as this member knows them (empty
+  // without replicated shards).
+  std::vector<cluster::ShardGroupView> groups;
   uint64_t shard_call_retries = 0;
   uint64_t shard_call_redirects = 0;
   uint64_t reads_here = 0;          // served by this member's own replicas

@@ -128,6 +128,22 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
   One(out, "gauge", "strata_cluster_shard_resolved_lag_seconds",
       "How far this shard's resolved timestamp is behind the wall clock.",
       lag_seconds(st.shard.resolved_timestamp));
+  if (!st.groups.empty()) {
+    out.Gauge("strata_cluster_shard_member",
+              "Where each shard's replicas are, as this member knows them (the groups' reports): "
+              "one line a replica, its role leader, voter or learner.");
+    for (const cluster::ShardGroupView& group : st.groups) {
+      const std::string shard = std::to_string(group.shard);
+      for (const std::string& voter : group.voters) {
+        out.Sample(1, {{"shard", shard},
+                       {"member", voter},
+                       {"role", voter == group.leader ? "leader" : "voter"}});
+      }
+      for (const std::string& learner : group.learners) {
+        out.Sample(1, {{"shard", shard}, {"member", learner}, {"role", "learner"}});
+      }
+    }
+  }
   if (!st.replicas.empty()) {
     out.Gauge("strata_cluster_shard_replica_leader",
               "Replicas of shards' Raft groups on this member: 1 if it leads the group.");

@@ -149,6 +149,8 @@ class DashboardInChromium(unittest.TestCase):
         want = metrics(self.metrics_port)
         for panel in PANELS:
             self.assertIn(panel, dom.by_id, "panel missing: " + panel)
+        self.assertIn("hidden", dom.by_id["panel-replicas"]["attrs"],
+                      "a lone server has no shard replicas to show")
         self.assertEqual(dom.by_id["status"]["text"].strip(), "live")
         # Live: it read /metrics again and again on its own.
         self.assertGreaterEqual(int(dom.body.get("data-polls", "0")), 3)

@@ -9,7 +9,8 @@ shard place` while writers put keys through every member.
   on /metrics); m0 goes on serving clients, its own shard elsewhere;
 - nothing acknowledged is lost, every member answers every key, and the
   members hash one history (etcdctl endpoint hashkv);
-- `strata-ctl shard list` says where the replicas are, on every member;
+- `strata-ctl shard list` says where the replicas are, on every member,
+  and so do /metrics and the dashboard's "Shard replicas" panel;
 - what no placement may be is refused with the reason;
 - restarted, the member left out does not take the shard back, and the
   new member reopens it from its own log;
@@ -28,6 +29,7 @@ import urllib.request
 
 from replicated_load import Writers
 from servers import StrataCluster, etcdctl, strata_ctl_binary
+from test_dashboard import Dom, run_chromium
 
 ARGS = ["--replication-factor", "3"]
 
@@ -95,6 +97,14 @@ class ShardMoves(unittest.TestCase):
                 time.sleep(0.1)
             self.assertEqual(sorted(self.shard_zero(endpoint)["voters"]), ["m1", "m2", "m3"],
                              endpoint)
+        # /metrics and the dashboard say so too.
+        self.assertRegex(metrics(self.cluster.metrics_ports[0]),
+                         r'strata_cluster_shard_member\{shard="0",member="m3",role="(voter|leader)"\} 1')
+        dom = Dom()
+        dom.feed(run_chromium("http://127.0.0.1:%d/dashboard" % self.cluster.metrics_ports[0],
+                              "--dump-dom"))
+        self.assertNotIn("hidden", dom.by_id["panel-replicas"]["attrs"])
+        self.assertIn("m1, m2, m3", dom.by_id["replicas"]["text"])
         everywhere = ",".join(self.endpoints)
         deadline = time.time() + 10
         while True:
