@@ -436,6 +436,75 @@ strata::Result<std::vector<std::string>> MemberNames(const Endpoint& endpoint) {
   return names;
 }
 
+// Hands shards' leadership from the member leading most to the one leading
+// fewest (placing the shard with that member first: its leader hands over
+// to it), one shard at a time, until no two differ by more than one.
+int SpreadLeaders(const Endpoint& endpoint, const std::vector<std::string>& members,
+                  std::chrono::seconds wait) {
+  int handed = 0;
+  for (;;) {
+    strata::Result<v1::ShardsResponse> r = AskShards(endpoint);
+    if (!r.ok()) {
+      std::cerr << r.status().message() << "\n";
+      return 1;
+    }
+    std::map<std::string, int> led;
+    for (const std::string& member : members) led[member] = 0;
+    for (const auto& shard : r->shards()) {
+      if (!shard.leader().empty()) ++led[shard.leader()];
+    }
+    // A shard led by the member leading most, of which one leading fewer
+    // by two or more is a voter; that one leads it next.
+    const v1::ShardsResponse::Shard* chosen = nullptr;
+    std::string to;
+    for (const auto& shard : r->shards()) {
+      if (shard.leader().empty()) continue;
+      for (const std::string& voter : shard.voters()) {
+        if (led[shard.leader()] - led[voter] > 1 &&
+            (chosen == nullptr ||
+             led[shard.leader()] - led[voter] > led[chosen->leader()] - led[to])) {
+          chosen = &shard, to = voter;
+        }
+      }
+    }
+    if (chosen == nullptr) break;
+    std::vector<std::string> placement{to};
+    for (const std::string& voter : chosen->voters()) {
+      if (voter != to) placement.push_back(voter);
+    }
+    std::cout << "handing shard " << chosen->id() << "'s leadership from " << chosen->leader()
+              << " to " << to << "\n";
+    const uint32_t shard = chosen->id();
+    if (int failed = ShardPlace(endpoint, shard, placement, std::chrono::seconds(0)); failed != 0) {
+      return failed;
+    }
+    // Its leader hands over within a couple of seconds (it waits for the
+    // new one to hold every committed entry).
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      strata::Result<v1::ShardsResponse> now = AskShards(endpoint);
+      if (now.ok() && shard < static_cast<uint32_t>(now->shards_size()) &&
+          now->shards(static_cast<int>(shard)).leader() == to) {
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::cerr << "Error: shard " << shard << "'s leadership did not move to " << to
+                  << " within " << wait.count() << " s\n";
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (++handed > static_cast<int>(r->shards_size() * members.size())) {
+      std::cerr << "Error: the leaders do not settle (the cluster changes meanwhile?)\n";
+      return 1;
+    }
+  }
+  std::cout << (handed == 0 ? "leaders already spread"
+                            : std::to_string(handed) + " leaderships handed over")
+            << "\n";
+  return 0;
+}
+
 // Moves replicas, one shard at a time, each move followed to its end:
 // `drain` off that member (each shard's replica there goes to the member
 // that holds fewest), or with `drain` empty, from the member holding most
@@ -517,7 +586,7 @@ int ShardMoves(const Endpoint& endpoint, const std::string& drain, std::chrono::
   }
   std::cout << (moves == 0 ? "nothing to move" : std::to_string(moves) + " replicas moved")
             << (drain.empty() ? "" : ": " + drain + " holds no replica") << "\n";
-  return 0;
+  return drain.empty() ? SpreadLeaders(endpoint, *members, wait) : 0;
 }
 
 // An interactive transaction: commands on stdin, one a line, answers on

@@ -14,9 +14,12 @@ shard place` while writers put keys through every member.
 - what no placement may be is refused with the reason;
 - restarted, the member left out does not take the shard back, and the
   new member reopens it from its own log;
+- placing a shard's members in another order hands its leadership to the
+  first;
 - `strata-ctl shard drain m1` under writers moves every replica off m1,
   then `strata-ctl shard balance` spreads them back until no two members
-  differ by more than one; nothing acknowledged is lost.
+  differ by more than one, in replicas and in shards led; nothing
+  acknowledged is lost.
 
 The members' code for it runs under ASan in tests/server (a replica moved
 between runtimes over real gRPC) and tests/replication (the plan)."""
@@ -58,9 +61,12 @@ class ShardMoves(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
         return p
 
-    def shard_zero(self, endpoint):
+    def shard(self, endpoint, number):
         listed = json.loads(self.ctl(endpoint, "shard", "list", "-w", "json").stdout)
-        return listed["shards"][0]
+        return listed["shards"][number]
+
+    def shard_zero(self, endpoint):
+        return self.shard(endpoint, 0)
 
     def test_a_replica_moved_under_load_loses_nothing(self):
         first = self.shard_zero(self.endpoints[3])
@@ -143,6 +149,14 @@ class ShardMoves(unittest.TestCase):
             drained = self.ctl(self.endpoints[0], "shard", "drain", "m1", "--wait", "60").stdout
             took = time.time() - started
             self.assertIn("m1 holds no replica", drained)
+            # The same members in another order: no membership change, the
+            # first placed takes the leadership (within the leaders'
+            # balance interval, 2 s).
+            self.ctl(self.endpoints[0], "shard", "place", "3", "m0,m2,m3")
+            deadline = time.time() + 10
+            while self.shard(self.endpoints[0], 3)["leader"] != "m0" and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(self.shard(self.endpoints[0], 3)["leader"], "m0")
             balanced = self.ctl(self.endpoints[2], "shard", "balance").stdout
             self.assertTrue(writers.wait_for_more(50), "no writes after the moves")
         finally:
@@ -156,6 +170,13 @@ class ShardMoves(unittest.TestCase):
             for voter in shard["voters"]:
                 load[voter] += 1
         self.assertLessEqual(max(load.values()) - min(load.values()), 1, load)
+        # And so are the leaders (each placed first where it should lead).
+        self.assertTrue("leaderships handed over" in balanced or "already spread" in balanced,
+                        balanced)
+        leading = {name: 0 for name in self.cluster.names}
+        for shard in listed["shards"]:
+            leading[shard["leader"]] += 1
+        self.assertLessEqual(max(leading.values()) - min(leading.values()), 1, leading)
         self.assertGreaterEqual(moved(self.cluster.metrics_ports[1], "deleted"), 3)
         writers.check_everywhere(self, one_revision=False)
 
