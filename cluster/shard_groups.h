@@ -1,12 +1,12 @@
 // ShardGroups: a node's replicas of the shards' Raft groups, when the
 // cluster keeps each shard on several nodes (--replication-factor), and
 // what the node does about them besides applying commands:
-//  - the groups: each shard's group on the nodes ShardMap::Replicated
-//    places it on, created on a first start and reopened from the Raft log
-//    (`raft_dir`) later, each replica a ReplicatedShard within the group's
-//    registry of members (replication/incarnations.h), driven by one
-//    RaftHost; the member serves each through a ReplicatedShardCore
-//    (CoreFactory);
+//  - the groups: in a new Raft directory (`raft_dir`), this node's
+//    replicas where ShardMap::Replicated first places the shards; later,
+//    the groups the log holds (replicas move); each replica a
+//    ReplicatedShard within the group's registry of members
+//    (replication/incarnations.h), driven by one RaftHost; the member
+//    serves each through a ReplicatedShardCore (CoreFactory);
 //  - incarnations: each group keeps the incarnation it first heard from
 //    each member; a member started again with an empty Raft directory has
 //    another, and its batches are refused (it forgot its votes and what it
@@ -19,8 +19,8 @@
 //  - reports: each group's leader tells every node where the group's
 //    members are (cluster/shard_group_report.h), once a second and after
 //    each change; a node starts the replica a report makes it a learner
-//    of, deletes one a newer report no longer names, and routes calls by
-//    them (`replicas_moved`);
+//    of, deletes one a report as new as it neither names nor places, and
+//    routes calls by them (`replicas_moved`);
 //  - leaders spread: a group's leader hands it to the first node of its
 //    placement (its home: shard i's is node i until placed otherwise)
 //    when that node answers and holds every committed entry, so each node
@@ -28,9 +28,10 @@
 // Any replica moves, the one of a node's own shard included (its member
 // then serves none of its own: cluster/member.h).
 // The transport is the caller's: it carries a Raft batch (bytes of
-// replication/raft_wire) with this node's incarnation, and a refusal, to
-// another node, and hands what arrives to Receive and Refused. The
-// caller's loop calls Tick every `tick` and Run after each turn.
+// replication/raft_wire) with this node's incarnation, a refusal and a
+// group's report to another node, and hands what arrives to Receive,
+// Refused and ReceiveReport. The caller's loop calls Tick every `tick`
+// and Run after each turn.
 //
 // Shard timestamps take the residues 16 and up (the nodes' own clocks keep
 // 0..15), so such a cluster has at most 16 nodes.
@@ -74,8 +75,8 @@ struct ShardGroupsOptions {
   ShardServerOptions shard_server;
   // How often a leader looks whether to hand a group back to its home.
   std::chrono::milliseconds balance_interval{2000};
-  // Lines for the operator (a member refused, a member taken back); null:
-  // none.
+  // Lines for the operator (a member refused or taken back, a replica
+  // moved); null: none.
   std::function<void(const std::string&)> log;
   // The transport. A send may drop (a lost message: Raft sends again).
   // `max_batch_bytes` (0: none): a round's batch for a node larger than
@@ -97,7 +98,7 @@ struct ShardGroupsOptions {
 };
 
 // A placement names at most this many nodes (a cluster's nodes are at
-// most 16, shard timestamps' residues: below).
+// most 16, shard timestamps' residues: above).
 inline constexpr size_t kMaxPlacedNodes = 16;
 
 // A shard's group as this node knows it: its newest report (before the
