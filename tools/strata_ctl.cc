@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -436,6 +438,26 @@ strata::Result<std::vector<std::string>> MemberNames(const Endpoint& endpoint) {
   return names;
 }
 
+// The shards as `endpoint` knows them, and how many each member has of what
+// `counted` names of a shard (its voters, its leader); nullopt, said on
+// stderr, if the endpoint does not answer.
+using ShardCounts = std::pair<v1::ShardsResponse, std::map<std::string, int>>;
+std::optional<ShardCounts> CountShards(
+    const Endpoint& endpoint, const std::vector<std::string>& members,
+    const std::function<std::vector<std::string>(const v1::ShardsResponse::Shard&)>& counted) {
+  strata::Result<v1::ShardsResponse> r = AskShards(endpoint);
+  if (!r.ok()) {
+    std::cerr << r.status().message() << "\n";
+    return std::nullopt;
+  }
+  std::map<std::string, int> counts;
+  for (const std::string& member : members) counts[member] = 0;
+  for (const auto& shard : r->shards()) {
+    for (const std::string& member : counted(shard)) ++counts[member];
+  }
+  return ShardCounts{std::move(*r), std::move(counts)};
+}
+
 // Hands shards' leadership from the member leading most to the one leading
 // fewest (placing the shard with that member first: its leader hands over
 // to it), one shard at a time, until no two differ by more than one.
@@ -443,16 +465,14 @@ int SpreadLeaders(const Endpoint& endpoint, const std::vector<std::string>& memb
                   std::chrono::seconds wait) {
   int handed = 0;
   for (;;) {
-    strata::Result<v1::ShardsResponse> r = AskShards(endpoint);
-    if (!r.ok()) {
-      std::cerr << r.status().message() << "\n";
-      return 1;
-    }
-    std::map<std::string, int> led;
-    for (const std::string& member : members) led[member] = 0;
-    for (const auto& shard : r->shards()) {
-      if (!shard.leader().empty()) ++led[shard.leader()];
-    }
+    std::optional<ShardCounts> counted =
+        CountShards(endpoint, members, [](const v1::ShardsResponse::Shard& shard) {
+          return shard.leader().empty() ? std::vector<std::string>{}
+                                        : std::vector<std::string>{shard.leader()};
+        });
+    if (!counted) return 1;
+    const v1::ShardsResponse* r = &counted->first;
+    std::map<std::string, int>& led = counted->second;
     // A shard led by the member leading most, of which one leading fewer
     // by two or more is a voter; that one leads it next.
     const v1::ShardsResponse::Shard* chosen = nullptr;
@@ -521,16 +541,13 @@ int ShardMoves(const Endpoint& endpoint, const std::string& drain, std::chrono::
   }
   int moves = 0;
   for (;;) {
-    strata::Result<v1::ShardsResponse> r = AskShards(endpoint);
-    if (!r.ok()) {
-      std::cerr << r.status().message() << "\n";
-      return 1;
-    }
-    std::map<std::string, int> load;
-    for (const std::string& member : *members) load[member] = 0;
-    for (const auto& shard : r->shards()) {
-      for (const std::string& voter : shard.voters()) ++load[voter];
-    }
+    std::optional<ShardCounts> counted =
+        CountShards(endpoint, *members, [](const v1::ShardsResponse::Shard& shard) {
+          return std::vector<std::string>(shard.voters().begin(), shard.voters().end());
+        });
+    if (!counted) return 1;
+    const v1::ShardsResponse* r = &counted->first;
+    std::map<std::string, int>& load = counted->second;
     // The next move: a shard, the member it leaves and the one it goes to.
     const v1::ShardsResponse::Shard* chosen = nullptr;
     std::string from, to;
