@@ -57,7 +57,7 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
       Result<std::unique_ptr<ShardCore>> core =
           options.shard_cores(replica, &member->clock_, &member->timers_);
       if (!core.ok()) return core.status();
-      member->other_shard_servers_.emplace(
+      member->replica_servers_.emplace(
           replica,
           std::make_unique<ShardServer>(replica, shard_count, std::move(*core), &member->peers_,
                                         &member->timers_, options.shard_server));
@@ -168,7 +168,7 @@ Timestamp Member::OldestSnapshot() const {
   // timestamp: no shard may collect past it, or the commit could never be
   // applied here (a write below the horizon is refused).
   Timestamp safe = shard_server_ ? shard_server_->SafeTime() : Timestamp::Max();
-  for (const auto& [id, server] : other_shard_servers_) safe = std::min(safe, server->SafeTime());
+  for (const auto& [id, server] : replica_servers_) safe = std::min(safe, server->SafeTime());
   return std::min(oldest, safe);
 }
 
@@ -181,15 +181,15 @@ Status Member::AddShardServer(std::unique_ptr<ShardServer> server) {
     return Status::InvalidArgument("shard " + std::to_string(shard) + " is served here already");
   }
   if (started_) server->Start();
-  other_shard_servers_.emplace(shard, std::move(server));
+  replica_servers_.emplace(shard, std::move(server));
   return Status::Ok();
 }
 
 void Member::RemoveShardServer(ShardId shard) {
-  auto it = other_shard_servers_.find(shard);
-  if (it == other_shard_servers_.end()) return;
+  auto it = replica_servers_.find(shard);
+  if (it == replica_servers_.end()) return;
   std::unique_ptr<ShardServer> server = std::move(it->second);
-  other_shard_servers_.erase(it);
+  replica_servers_.erase(it);
   server->AnswerWaitingAsMoved();
 }
 
@@ -214,14 +214,14 @@ void Member::SetShardReplicas(ShardId shard, std::vector<std::string> replicas) 
 std::vector<ShardId> Member::ShardsServed() const {
   std::vector<ShardId> shards;
   if (shard_server_) shards.push_back(shard_server_->shard());
-  for (const auto& [id, server] : other_shard_servers_) shards.push_back(id);
+  for (const auto& [id, server] : replica_servers_) shards.push_back(id);
   return shards;
 }
 
 const ShardServer* Member::FindShardServer(ShardId shard) const {
   if (shard_server_ && shard == shard_server_->shard()) return shard_server_.get();
-  auto it = other_shard_servers_.find(shard);
-  return it == other_shard_servers_.end() ? nullptr : it->second.get();
+  auto it = replica_servers_.find(shard);
+  return it == replica_servers_.end() ? nullptr : it->second.get();
 }
 
 std::optional<Timestamp> Member::ResolvedHere() {
@@ -271,7 +271,7 @@ Member::Clock::time_point Member::RunTimers(Clock::time_point now) {
     timers_.Every(options_.low_water_mark_interval, [this] { SendLowWaterMark(); });
     timers_.Every(std::chrono::milliseconds(100), [this] { coordinator_->ExpireIdle(); });
     if (shard_server_) shard_server_->Start();
-    for (auto& [id, server] : other_shard_servers_) server->Start();
+    for (auto& [id, server] : replica_servers_) server->Start();
   }
   const Clock::time_point next = peers_.RunTimers(now);
   return std::min(next, timers_.RunDue(now));

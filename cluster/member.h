@@ -193,7 +193,7 @@ class Member final {
   std::unique_ptr<ShardServer> shard_server_;
   // The replicas of shards' groups served here (replicated shards; none
   // is this node's for good: AddShardServer, RemoveShardServer).
-  std::map<ShardId, std::unique_ptr<ShardServer>> other_shard_servers_;
+  std::map<ShardId, std::unique_ptr<ShardServer>> replica_servers_;
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<ResolvedFrontier> resolved_frontier_;
 };
