@@ -22,6 +22,21 @@ raft::GroupId GroupOf(ShardId shard) { return shard + 1; }
 
 }  // namespace
 
+void ServeMovedReplicasOn(const std::unique_ptr<Member>* member, ShardGroupsOptions* options) {
+  options->replica_added = [member, log = options->log](ShardId shard) {
+    if (!*member) return;
+    if (Status added = (*member)->AddReplica(shard); !added.ok() && log) {
+      log("shard " + std::to_string(shard) + "'s replica here is not served: " + added.message());
+    }
+  };
+  options->replica_removed = [member](ShardId shard) {
+    if (*member) (*member)->RemoveShardServer(shard);
+  };
+  options->replicas_moved = [member](ShardId shard, std::vector<std::string> replicas) {
+    if (*member) (*member)->SetShardReplicas(shard, std::move(replicas));
+  };
+}
+
 Result<std::unique_ptr<ShardGroups>> ShardGroups::Open(ShardGroupsOptions options) {
   std::unique_ptr<ShardGroups> groups(new ShardGroups(std::move(options)));
   if (Status s = groups->Start(); !s.ok()) return s;

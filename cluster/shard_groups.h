@@ -111,6 +111,14 @@ struct ShardGroupView {
   std::vector<std::string> placement;  // empty if not known here
 };
 
+// Sets `options`' replica_added, replica_removed and replicas_moved to keep
+// a member serving what moves (AddReplica, RemoveShardServer,
+// SetShardReplicas), for a member made after the groups (its factory of
+// cores comes from them): `*member` is read as each report comes, and
+// nothing is done while it is null. A replica the member cannot serve is
+// said through options->log.
+void ServeMovedReplicasOn(const std::unique_ptr<Member>* member, ShardGroupsOptions* options);
+
 class ShardGroups final {
  public:
   // The membership changes this node made as a group's leader (moving

@@ -121,15 +121,7 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(std::string node_id,
     };
     // On the node's thread, as the groups are: the member serves what
     // moved here.
-    groups.replica_added = [self](cluster::ShardId shard) {
-      if (self->member_) (void)self->member_->AddReplica(shard);
-    };
-    groups.replica_removed = [self](cluster::ShardId shard) {
-      if (self->member_) self->member_->RemoveShardServer(shard);
-    };
-    groups.replicas_moved = [self](cluster::ShardId shard, std::vector<std::string> replicas) {
-      if (self->member_) self->member_->SetShardReplicas(shard, std::move(replicas));
-    };
+    cluster::ServeMovedReplicasOn(&node->member_, &groups);
     Result<std::unique_ptr<cluster::ShardGroups>> opened =
         cluster::ShardGroups::Open(std::move(groups));
     if (!opened.ok()) return opened.status();

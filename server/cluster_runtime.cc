@@ -73,19 +73,7 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
     (void)network_.Send(to, std::move(message));  // the next one a second later
   };
   // On the loop, as the groups are: the member serves what moved here.
-  groups.replica_added = [this](cluster::ShardId shard) {
-    if (!member_) return;
-    if (Status added = member_->AddReplica(shard); !added.ok() && options_.log) {
-      options_.log("shard " + std::to_string(shard) +
-                   "'s replica here is not served: " + added.message());
-    }
-  };
-  groups.replica_removed = [this](cluster::ShardId shard) {
-    if (member_) member_->RemoveShardServer(shard);
-  };
-  groups.replicas_moved = [this](cluster::ShardId shard, std::vector<std::string> replicas) {
-    if (member_) member_->SetShardReplicas(shard, std::move(replicas));
-  };
+  cluster::ServeMovedReplicasOn(&member_, &groups);
   Result<std::unique_ptr<cluster::ShardGroups>> opened =
       cluster::ShardGroups::Open(std::move(groups));
   if (!opened.ok()) return opened.status();
