@@ -9,6 +9,17 @@ void LowWaterMark::Report(std::string_view node, Timestamp oldest_snapshot) {
   reported_[std::string(node)] = oldest_snapshot;
 }
 
+void LowWaterMark::AddNode(const std::string& node) {
+  if (!node.empty() && std::find(others_.begin(), others_.end(), node) == others_.end()) {
+    others_.push_back(node);
+  }
+}
+
+void LowWaterMark::RemoveNode(std::string_view node) {
+  std::erase_if(others_, [node](const std::string& n) { return n == node; });
+  if (auto it = reported_.find(std::string(node)); it != reported_.end()) reported_.erase(it);
+}
+
 std::optional<Timestamp> LowWaterMark::Mark(Timestamp own) const {
   Timestamp mark = own;
   for (const std::string& node : others_) {

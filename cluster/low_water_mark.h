@@ -25,6 +25,11 @@ class LowWaterMark final {
   // `others`: every other node's id.
   explicit LowWaterMark(std::vector<std::string> others) : others_(std::move(others)) {}
 
+  // A node joined: the mark is unknown again until it reports (it may
+  // hold a snapshot no other does). One that left is no longer waited for.
+  void AddNode(const std::string& node);
+  void RemoveNode(std::string_view node);
+
   // A node's report; reports from nodes not in `others` are ignored.
   void Report(std::string_view node, Timestamp oldest_snapshot);
 
@@ -37,7 +42,7 @@ class LowWaterMark final {
   std::string Holder(Timestamp mark, const std::string& self, bool self_holds) const;
 
  private:
-  const std::vector<std::string> others_;
+  std::vector<std::string> others_;
   std::unordered_map<std::string, Timestamp> reported_;
 };
 

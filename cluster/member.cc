@@ -9,7 +9,7 @@ namespace {
 std::vector<std::string> Others(const std::vector<std::string>& nodes, const std::string& self) {
   std::vector<std::string> others;
   for (const std::string& node : nodes) {
-    if (node != self) others.push_back(node);
+    if (node != self && !node.empty()) others.push_back(node);
   }
   return others;
 }
@@ -25,24 +25,30 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
   if (options.replication_factor != 1 && !options.shard_cores) {
     return Status::InvalidArgument("replicated shards need a factory of their cores");
   }
-  Result<ShardMap> map = ShardMap::Replicated(node_ids, options.replication_factor);
+  const size_t shards = options.shard_count == 0 ? node_ids.size() : options.shard_count;
+  if (shards > node_ids.size() || (shards < node_ids.size() && options.replication_factor == 1)) {
+    return Status::InvalidArgument("nodes past the first of each shard need replicated shards");
+  }
+  Result<ShardMap> map = ShardMap::Replicated(
+      std::vector<std::string>(node_ids.begin(), node_ids.begin() + static_cast<ptrdiff_t>(shards)),
+      options.replication_factor);
   if (!map.ok()) return map.status();
   if (node_ids.size() > HybridLogicalClock::kMaxNodes) {
     return Status::InvalidArgument("a cluster has at most " +
                                    std::to_string(HybridLogicalClock::kMaxNodes) +
                                    " nodes; 'node_ids' names " + std::to_string(node_ids.size()));
   }
-  const std::optional<ShardId> shard = map->ShardServedBy(self);
-  if (!shard) {
+  const auto found = std::find(node_ids.begin(), node_ids.end(), self);
+  if (self.empty() || found == node_ids.end()) {
     return Status::InvalidArgument("'node_ids' does not contain this node's id '" + self + "'");
   }
-  const auto index =
-      static_cast<uint32_t>(std::find(node_ids.begin(), node_ids.end(), self) - node_ids.begin());
+  // A first member's number is its shard's; a later one's is past them.
+  const auto index = static_cast<uint32_t>(found - node_ids.begin());
   options.shard_server.rpc_timeout = options.rpc_timeout;
   std::unique_ptr<Member> member(new Member(std::move(self), std::move(node_ids), std::move(*map),
                                             index, options, transport, std::move(serve_forward),
                                             std::move(compact)));
-  member->home_shard_ = *shard;
+  member->home_shard_ = index;
   member->timers_.SetNow(now);
   // After a restart, timestamps continue above everything stored.
   member->clock_.Observe(issued);
@@ -64,14 +70,13 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
     }
   } else {
     Result<std::unique_ptr<ShardServer>> server =
-        ShardServer::Create(*shard, shard_count, store, &member->clock_, &member->peers_,
+        ShardServer::Create(index, shard_count, store, &member->clock_, &member->peers_,
                             &member->timers_, persist, options.shard_server);
     if (!server.ok()) return server.status();
     member->shard_server_ = std::move(*server);
   }
-  member->coordinator_ =
-      std::make_unique<Coordinator>(index, *shard, store, &member->clock_, &member->peers_,
-                                    &member->timers_, options.coordinator);
+  member->coordinator_ = std::make_unique<Coordinator>(
+      index, index, store, &member->clock_, &member->peers_, &member->timers_, options.coordinator);
   member->resolved_frontier_ =
       std::make_unique<ResolvedFrontier>(&member->peers_, &member->timers_);
   return member;
@@ -90,6 +95,18 @@ Member::Member(std::string self, std::vector<std::string> node_ids, ShardMap map
       low_water_mark_(Others(node_ids, self)) {}
 
 Member::~Member() = default;
+
+void Member::JoinNode(const std::string& node) {
+  if (node.empty() || node == self() || peers_.IsPeer(node)) return;
+  peers_.AddNode(node);
+  low_water_mark_.AddNode(node);
+}
+
+void Member::LeaveNode(std::string_view node) {
+  if (node == self()) return;
+  peers_.RemoveNode(node);
+  low_water_mark_.RemoveNode(node);
+}
 
 void Member::OnRequest(std::string_view from, std::optional<Timestamp> sender_clock,
                        std::optional<ShardId> shard_id, PeerRequest request,

@@ -64,8 +64,12 @@ struct MemberOptions {
   ShardCoreFactory shard_cores;
   // With replicated shards: the shards this node holds a replica of now
   // (replicas move: cluster/shard_groups.h); nullopt: where the map puts
-  // them. This node's own shard must be among them.
+  // them.
   std::optional<std::vector<ShardId>> replicas_here;
+  // How many shards: one for each of the first this many nodes (the
+  // cluster's first members, cluster/node_list.h); 0: one a node. Nodes
+  // after them (joined later, replicated shards only) are home of none.
+  size_t shard_count = 0;
 };
 
 class Member final {
@@ -79,10 +83,12 @@ class Member final {
   // cluster's low-water mark).
   using Compactor = std::function<CompactResult(Timestamp horizon)>;
 
-  // Timestamps continue above `issued` (everything stored or handed out
-  // before a restart). kInvalidArgument if the node list is unusable
-  // (repeated or empty ids, too many, or not naming `self`), or what the
-  // store kept does not load.
+  // `node_ids`: every node by number (its place; "" for a number whose
+  // node has not named itself yet, cluster/node_list.h). Timestamps
+  // continue above `issued` (everything stored or handed out before a
+  // restart). kInvalidArgument if the node list is unusable (repeated or
+  // empty ids among the first, too many, or not naming `self`), or what
+  // the store kept does not load.
   static Result<std::unique_ptr<Member>> Create(std::string self, std::vector<std::string> node_ids,
                                                 MemberOptions options, MvccStore* store,
                                                 bool persist, Timestamp issued,
@@ -95,6 +101,10 @@ class Member final {
   // This node's clock reading: what its messages are stamped with.
   Timestamp LastTimestamp() const { return clock_.Last(); }
   bool IsPeer(std::string_view node) const { return peers_.IsPeer(node); }
+  // A node joined the cluster (it is sent broadcasts, and the low-water
+  // mark waits for its report), or left it for good (neither any more).
+  void JoinNode(const std::string& node);
+  void LeaveNode(std::string_view node);
 
   // A request from node `from`, stamped with its clock (if it sent one),
   // for this node's replica of `shard` (nullopt: for this node, or for the
@@ -123,6 +133,8 @@ class Member final {
   // The server of this node's own shard (its ShardMap shard): its store's
   // with one replica a shard; with replicated shards, its replica of that
   // shard if it holds one (replicas move), else nullptr.
+  // A node that joined later is home of no shard (its home_shard() is
+  // its number, past the shards).
   const ShardServer* shard_server() const { return FindShardServer(home_shard_); }
   ShardId home_shard() const { return home_shard_; }
   // Serves a shard here (a replica of a shard's Raft group this node

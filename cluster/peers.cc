@@ -14,7 +14,17 @@ Peers::Peers(std::string self, std::vector<std::string> node_ids, const ShardMap
       transport_(transport),
       timers_(timers),
       rpc_timeout_(rpc_timeout),
-      rpc_(transport) {}
+      rpc_(transport) {
+  std::erase(node_ids_, std::string());  // numbers not named yet
+}
+
+void Peers::AddNode(const std::string& node) {
+  if (!node.empty() && !IsPeer(node)) node_ids_.push_back(node);
+}
+
+void Peers::RemoveNode(std::string_view node) {
+  std::erase_if(node_ids_, [node](const std::string& n) { return n == node; });
+}
 
 bool Peers::IsPeer(std::string_view node) const {
   return std::find(node_ids_.begin(), node_ids_.end(), node) != node_ids_.end();

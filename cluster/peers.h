@@ -41,8 +41,13 @@ class Peers final {
         std::chrono::milliseconds rpc_timeout);
 
   const std::string& self() const { return self_; }
+  // Every node present, this one included.
   const std::vector<std::string>& node_ids() const { return node_ids_; }
   bool IsPeer(std::string_view node) const;
+  // A node joined the cluster (cluster/node_list.h), or left it: it is
+  // sent broadcasts, or no more. Its calls in flight go on.
+  void AddNode(const std::string& node);
+  void RemoveNode(std::string_view node);
   const ShardMap& map() const { return *map_; }
 
   // Calls the node serving `shard`; `done` gets its reply, or nullptr once
@@ -103,7 +108,7 @@ class Peers final {
   const std::string& NextReplica(ShardId shard, const std::string& after) const;
 
   const std::string self_;
-  const std::vector<std::string> node_ids_;
+  std::vector<std::string> node_ids_;
   const ShardMap* map_;
   HybridLogicalClock* clock_;
   PeerTransport* transport_;

@@ -49,7 +49,8 @@ const replication::RegisteredState* ShardGroups::Registry(raft::GroupId group) c
 }
 
 raft::NodeId ShardGroups::NumberOf(const std::string& node) const {
-  const auto& ids = options_.node_ids;
+  const auto& ids = node_ids_;
+  if (node.empty()) return raft::kNobody;
   const auto it = std::find(ids.begin(), ids.end(), node);
   return it == ids.end() ? raft::kNobody : static_cast<raft::NodeId>(it - ids.begin() + 1);
 }
@@ -68,10 +69,17 @@ Status ShardGroups::Start() {
                                    std::to_string(kFirstShardResidue) + " nodes");
   }
   if (o.raft_dir.empty()) return Status::InvalidArgument("replicated shards need a Raft directory");
-  if (std::find(o.node_ids.begin(), o.node_ids.end(), o.self) == o.node_ids.end()) {
+  if (NumberOf(o.self) == raft::kNobody) {
     return Status::InvalidArgument("'node_ids' does not contain this node's id '" + o.self + "'");
   }
-  Result<ShardMap> map = ShardMap::Replicated(o.node_ids, o.replication_factor);
+  // Shards are first placed on the first nodes (the cluster's first
+  // members) alone.
+  const size_t shards = o.shard_count == 0 ? o.node_ids.size() : o.shard_count;
+  if (shards > o.node_ids.size()) return Status::InvalidArgument("more shards than nodes");
+  Result<ShardMap> map = ShardMap::Replicated(
+      std::vector<std::string>(o.node_ids.begin(),
+                               o.node_ids.begin() + static_cast<ptrdiff_t>(shards)),
+      o.replication_factor);
   if (!map.ok()) return map.status();
 
   replication::RaftHostOptions host;
@@ -100,8 +108,8 @@ Status ShardGroups::Start() {
         return state;
       },
       [this](raft::NodeBatch batch) {
-        if (batch.to == 0 || batch.to > options_.node_ids.size()) return;
-        const std::string& to = options_.node_ids[batch.to - 1];
+        const std::string to = NameOf(batch.to);
+        if (to.empty()) return;  // a number not named (started) yet
         if (options_.max_batch_bytes == 0) {
           return options_.send_batch(to, replication::EncodeNodeBatch(batch), incarnation_);
         }
@@ -137,7 +145,9 @@ Status ShardGroups::Start() {
 
 ShardCoreFactory ShardGroups::CoreFactory() {
   replication::RaftHost* raw_host = host_.get();
-  return [raw_host, names = options_.node_ids, timeout = options_.shard_server.heartbeat_timeout](
+  // The groups outlive the member and its cores (ClusterRuntime), and
+  // names come as nodes join: the cores ask here.
+  return [this, raw_host, timeout = options_.shard_server.heartbeat_timeout](
              ShardId shard, HybridLogicalClock* clock,
              Timers* timers) -> Result<std::unique_ptr<ShardCore>> {
     auto* registered = static_cast<replication::RegisteredState*>(raw_host->state(GroupOf(shard)));
@@ -148,9 +158,10 @@ ShardCoreFactory ShardGroups::CoreFactory() {
     }
     return std::unique_ptr<ShardCore>(std::make_unique<ReplicatedShardCore>(
         raw_host, GroupOf(shard), state, clock, timers, timeout,
-        [names](raft::NodeId id) -> std::optional<std::string> {
-          if (id == 0 || id > names.size()) return std::nullopt;
-          return names[id - 1];
+        [this](raft::NodeId id) -> std::optional<std::string> {
+          std::string name = NameOf(id);
+          if (name.empty()) return std::nullopt;
+          return name;
         }));
   };
 }
@@ -158,7 +169,7 @@ ShardCoreFactory ShardGroups::CoreFactory() {
 void ShardGroups::Receive(const std::string& from, std::string_view bytes, uint64_t incarnation) {
   raft::NodeBatch batch;
   if (!replication::DecodeNodeBatch(bytes, host_->raft().id(), &batch).ok() || batch.from == 0 ||
-      batch.from > options_.node_ids.size() || options_.node_ids[batch.from - 1] != from) {
+      NameOf(batch.from) != from) {
     return;  // damaged, or not from whom it says
   }
   if (Admit(batch.from, incarnation)) host_->Receive(batch);
@@ -216,8 +227,9 @@ void ShardGroups::SendReport(raft::GroupId group) {
   ShardGroupReport report{group,          applied,          raft->term(),      raft->id(),
                           raft->voters(), raft->learners(), PlacementOf(group)};
   const std::string bytes = EncodeShardGroupReport(report);
-  for (const std::string& node : options_.node_ids) {
-    if (node != options_.self && options_.send_report) options_.send_report(node, bytes);
+  for (const std::string& node : node_ids_) {
+    if (node.empty() || node == options_.self || gone_.count(node) != 0) continue;
+    if (options_.send_report) options_.send_report(node, bytes);
   }
   auto known = reports_.find(group);
   if (known == reports_.end() || known->second.applied < applied ||
@@ -235,10 +247,10 @@ void ShardGroups::ReceiveReport(const std::string& from, std::string_view bytes)
     return;  // damaged, or not from the leader it names
   }
   for (const std::set<raft::NodeId>* members : {&report->voters, &report->learners}) {
-    if (!members->empty() && *members->rbegin() > options_.node_ids.size()) return;
+    if (!members->empty() && *members->rbegin() > node_ids_.size()) return;
   }
   for (raft::NodeId node : report->placement) {
-    if (node > options_.node_ids.size()) return;
+    if (node > node_ids_.size()) return;
   }
   auto known = reports_.find(report->group);
   if (known != reports_.end() &&
@@ -262,7 +274,8 @@ void ShardGroups::Learn(const ShardGroupReport& report) {
     for (raft::NodeId voter : report.voters) {
       if (voter != report.leader) replicas.push_back(NameOf(voter));
     }
-    options_.replicas_moved(shard, std::move(replicas));
+    std::erase(replicas, std::string());  // numbers not named here yet
+    if (!replicas.empty()) options_.replicas_moved(shard, std::move(replicas));
   }
   const raft::NodeId self = host_->raft().id();
   if (groups_.count(group) == 0) {
@@ -321,7 +334,7 @@ void ShardGroups::Place(ShardId shard, const std::vector<std::string>& nodes,
   std::vector<raft::NodeId> placement;
   for (const std::string& node : nodes) {
     const raft::NodeId number = NumberOf(node);
-    if (number == raft::kNobody) {
+    if (number == raft::kNobody || gone_.count(node) != 0) {
       return done(Status::InvalidArgument("no node '" + node + "' in the cluster"));
     }
     if (std::find(placement.begin(), placement.end(), number) != placement.end()) {
@@ -342,6 +355,18 @@ void ShardGroups::Place(ShardId shard, const std::vector<std::string>& nodes,
                  [done = std::move(done)](Result<std::string> applied) {
                    done(applied.ok() ? Status::Ok() : applied.status());
                  });
+}
+
+void ShardGroups::UpdateNodes(const std::vector<std::string>& by_number,
+                              const std::vector<std::string>& gone) {
+  for (size_t i = 0; i < by_number.size(); ++i) {
+    if (i == node_ids_.size()) node_ids_.emplace_back();
+    if (node_ids_[i].empty() && NumberOf(by_number[i]) == raft::kNobody) {
+      node_ids_[i] = by_number[i];
+    }
+  }
+  gone_.clear();
+  gone_.insert(gone.begin(), gone.end());
 }
 
 std::vector<ShardId> ShardGroups::ShardsHere() const {
@@ -396,13 +421,13 @@ bool ShardGroups::Admit(raft::NodeId from, uint64_t incarnation) {
     if (std::chrono::steady_clock::now() - told >= std::chrono::seconds(1)) {
       told = std::chrono::steady_clock::now();
       const std::string why =
-          "member " + options_.node_ids[from - 1] +
+          "member " + NameOf(from) +
           " started with a Raft log its shards' groups do not know (its data directory was "
           "replaced or wiped: they hold another incarnation of it), so the other members ignore "
           "its replicas until each shard's leader has removed it from the shard's group and "
           "added it back (docs/REPLICATION.md)";
       if (options_.log) options_.log(why);
-      options_.send_refusal(options_.node_ids[from - 1], why);
+      options_.send_refusal(NameOf(from), why);
     }
     return false;
   }

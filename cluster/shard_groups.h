@@ -62,8 +62,12 @@
 namespace strata::cluster {
 
 struct ShardGroupsOptions {
-  std::string self;                   // this node's name
-  std::vector<std::string> node_ids;  // every node's, this one's included
+  std::string self;  // this node's name
+  // Every node's by number (cluster/node_list.h: "" for a number not named
+  // yet), this one's included; later ones come with UpdateNodes.
+  std::vector<std::string> node_ids;
+  // One shard for each of the first this many nodes; 0: one a node.
+  size_t shard_count = 0;
   uint32_t replication_factor = 3;
   std::string raft_dir;  // the groups' Raft log
   // Raft's timing, in ticks of `tick`: elections, and how long a proposal
@@ -161,6 +165,11 @@ class ShardGroups final {
   // kUnavailable: this node does not lead the group (ask its leader).
   void Place(ShardId shard, const std::vector<std::string>& nodes,
              std::function<void(Status)> done);
+  // The cluster's nodes changed (cluster/node_list.h): `by_number` names
+  // every node (a number keeps its name: only unnamed ones and ones past
+  // the end are taken), and the `gone` ones may be placed no more (their
+  // groups remove them once placed elsewhere) and are sent no reports.
+  void UpdateNodes(const std::vector<std::string>& by_number, const std::vector<std::string>& gone);
   // The shards this node holds a replica of, in id order.
   std::vector<ShardId> ShardsHere() const;
   // Every shard's group as this node knows it, in shard order.
@@ -183,11 +192,15 @@ class ShardGroups final {
   const ReplicaChangeStats& changes() const { return changes_; }
 
  private:
-  explicit ShardGroups(ShardGroupsOptions options) : options_(std::move(options)) {}
+  explicit ShardGroups(ShardGroupsOptions options)
+      : options_(std::move(options)), node_ids_(options_.node_ids) {}
   Status Start();
   // The node's Raft number (its place in node_ids, from 1), 0 if unknown.
   raft::NodeId NumberOf(const std::string& node) const;
-  const std::string& NameOf(raft::NodeId node) const { return options_.node_ids[node - 1]; }
+  // A node's name ("" for a number not named yet, or unknown here).
+  std::string NameOf(raft::NodeId node) const {
+    return node == raft::kNobody || node > node_ids_.size() ? std::string() : node_ids_[node - 1];
+  }
   // The members `group` belongs on: its registry's placement, or where
   // ShardMap::Replicated put it.
   std::vector<raft::NodeId> PlacementOf(raft::GroupId group) const;
@@ -218,6 +231,8 @@ class ShardGroups final {
   void BalanceLeaders(std::chrono::steady_clock::time_point now);
 
   const ShardGroupsOptions options_;
+  std::vector<std::string> node_ids_;        // by number, from 1 (UpdateNodes)
+  std::set<std::string, std::less<>> gone_;  // left the cluster
   std::unique_ptr<replication::RaftHost> host_;
   Status health_;
   uint64_t incarnation_ = 0;        // this node's Raft directory's

@@ -216,5 +216,48 @@ TEST_F(MemberTest, BroadcastsItsOldestSnapshotOnATimer) {
   EXPECT_EQ(std::get<LowWaterMarkReport>(transport_.sent.back().request).oldest_snapshot, held);
 }
 
+TEST_F(MemberTest, ANodeThatJoinsIsWaitedForAndOneThatLeavesIsNot) {
+  member_->coordinator().FreshTimestamp();  // this node's own snapshot is well past 1000
+  member_->RunTimers(kT0);
+  member_->OnRequest("n1", std::nullopt, std::nullopt, LowWaterMarkReport{Timestamp(1000)},
+                     [](PeerReply) {});
+  ASSERT_TRUE(member_->LowWaterMark());
+  // Not in the cluster yet: its report counts for nothing.
+  member_->OnRequest("n2", std::nullopt, std::nullopt, LowWaterMarkReport{Timestamp(5)},
+                     [](PeerReply) {});
+  EXPECT_EQ(*member_->LowWaterMark(), Timestamp(1000));
+  member_->JoinNode("n2");
+  EXPECT_TRUE(member_->IsPeer("n2"));
+  EXPECT_FALSE(member_->LowWaterMark()) << "n2 may hold an older snapshot: wait for its report";
+  member_->OnRequest("n2", std::nullopt, std::nullopt, LowWaterMarkReport{Timestamp(900)},
+                     [](PeerReply) {});
+  EXPECT_EQ(*member_->LowWaterMark(), Timestamp(900));
+  member_->RunTimers(kT0 + milliseconds(100));
+  std::vector<std::string> told;
+  for (const auto& sent : transport_.sent) told.push_back(sent.dest);
+  EXPECT_EQ(told, (std::vector<std::string>{"n1", "n2"}));
+  // Gone: no longer waited for nor told.
+  member_->LeaveNode("n2");
+  EXPECT_FALSE(member_->IsPeer("n2"));
+  EXPECT_EQ(*member_->LowWaterMark(), Timestamp(1000));
+  transport_.sent.clear();
+  member_->RunTimers(kT0 + milliseconds(200));
+  ASSERT_EQ(transport_.sent.size(), 1u);
+  EXPECT_EQ(transport_.sent[0].dest, "n1");
+}
+
+TEST_F(MemberTest, NodesPastTheShardsNeedReplicatedShards) {
+  MemberOptions options;
+  options.shard_count = 2;
+  auto created = Member::Create("n2", {"n0", "n1", "n2"}, options, &store_, false, Timestamp(),
+                                &transport_, nullptr, nullptr, kT0);
+  EXPECT_EQ(created.status().code(), StatusCode::kInvalidArgument)
+      << "one replica a shard: a node with no shard would serve nothing";
+  options.shard_count = 4;
+  created = Member::Create("n0", {"n0", "n1", "n2"}, options, &store_, false, Timestamp(),
+                           &transport_, nullptr, nullptr, kT0);
+  EXPECT_EQ(created.status().code(), StatusCode::kInvalidArgument) << "more shards than nodes";
+}
+
 }  // namespace member_test
 }  // namespace strata::cluster

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -19,12 +20,16 @@ namespace {
 
 class ShardGroupsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Open({"n0", "n1", "n2", "n3"}, 0, dir_.path()); }
+
+  void Open(std::vector<std::string> node_ids, size_t shard_count, const std::string& dir) {
+    groups_.reset();
     ShardGroupsOptions options;
     options.self = "n0";
-    options.node_ids = {"n0", "n1", "n2", "n3"};
+    options.node_ids = std::move(node_ids);
+    options.shard_count = shard_count;
     options.replication_factor = 3;
-    options.raft_dir = dir_.path();
+    options.raft_dir = dir;
     options.send_batch = [](const std::string&, std::string, uint64_t) {};
     options.send_refusal = [](const std::string&, const std::string&) {};
     options.send_report = [](const std::string&, std::string) {};
@@ -106,6 +111,38 @@ TEST_F(ShardGroupsTest, ReportsStartRouteAndDeleteReplicasAndOnlyNewerOnesFromTh
   const ShardGroups::ReplicaChangeStats& changes = groups_->changes();
   EXPECT_EQ(changes.started, 1u);
   EXPECT_EQ(changes.deleted, 1u);
+}
+
+TEST_F(ShardGroupsTest, NodesThatJoinAreNamedAndPlacedAndOnesGoneAreNot) {
+  // Three shards on the first three of four nodes (n3 joined later).
+  storage_testing::TempDir dir;
+  Open({"n0", "n1", "n2", "n3"}, 3, dir.path());
+  ASSERT_EQ(groups_->Groups().size(), 3u);
+  EXPECT_EQ(groups_->ShardsHere(), (std::vector<ShardId>{0, 1, 2}));
+  for (const ShardGroupView& group : groups_->Groups()) {
+    EXPECT_EQ(std::count(group.voters.begin(), group.voters.end(), "n3"), 0) << group.shard;
+  }
+  // Node 5 is not known yet: its report is dropped; once it joins, taken.
+  groups_->ReceiveReport("n1", Report(10, {2, 3, 5}, {}, {2, 3, 5}));
+  EXPECT_TRUE(moved_.empty());
+  groups_->UpdateNodes({"n0", "n1", "n2", "n3", "n4"}, {});
+  groups_->ReceiveReport("n1", Report(10, {2, 3, 5}, {}, {2, 3, 5}));
+  ASSERT_EQ(moved_.size(), 1u);
+  EXPECT_EQ(moved_[0].second, (std::vector<std::string>{"n1", "n2", "n4"}));
+  // A number keeps its name: a later list cannot rename it.
+  groups_->UpdateNodes({"n0", "n1", "n2", "n3", "x"}, {});
+  EXPECT_EQ(groups_->Groups()[1].voters, (std::vector<std::string>{"n1", "n2", "n4"}));
+  // A node gone may not be placed; nor one never known.
+  groups_->UpdateNodes({"n0", "n1", "n2", "n3", "n4"}, {"n4"});
+  Status placed;
+  groups_->Place(0, {"n0", "n4"}, [&](Status s) { placed = s; });
+  EXPECT_EQ(placed.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(placed.message().find("no node 'n4'"), std::string::npos) << placed.message();
+  groups_->Place(0, {"n0", "n9"}, [&](Status s) { placed = s; });
+  EXPECT_EQ(placed.code(), StatusCode::kInvalidArgument);
+  groups_->Place(0, {"n0", "n3"}, [&](Status s) { placed = s; });
+  EXPECT_EQ(placed.code(), StatusCode::kUnavailable) << "known: refused only as not led here";
+  groups_.reset();  // before its directory goes
 }
 
 }  // namespace
