@@ -2,7 +2,7 @@
 // users, roles and permissions, so that every member enforces the same.
 //
 //  - The state of record is the cluster's (server/shared_auth_record.h): a
-//    record in a sharded cluster's key space (service/cluster_auth_record.h),
+//    record in a sharded cluster's key space (service/cluster_record.h),
 //    replicated state of a replicated one. A change is saved there only over
 //    the revision it was made on; a member that had not heard of a newer
 //    change gets it back, takes it and makes its change again over it.

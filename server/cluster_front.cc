@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cluster/durable_state.h"
+#include "server/etcd_ids.h"
 #include "server/not_served.h"
 #include "server/strata_service.h"
 #include "service/history_hash.h"
@@ -38,6 +39,32 @@ constexpr std::chrono::milliseconds kHashResolvePause{20};
 // Keys hashed per turn of the loop.
 constexpr size_t kHashKeysPerTurn = 256;
 
+// The member list this member starts with (server/cluster_nodes.h): its
+// copy; else a member's answer, if it joins; else its flags'.
+Result<cluster::NodeList> StartingNodes(const ClusterFrontOptions& o) {
+  const bool replicated = o.member.replication_factor > 1;
+  if (replicated && !o.node_list_copy.empty()) {
+    Result<std::optional<cluster::NodeList>> copy = ReadNodeListCopy(o.node_list_copy);
+    if (!copy.ok()) return copy.status();
+    if (copy->has_value()) return std::move(**copy);
+  }
+  if (replicated && o.join_existing) {
+    std::vector<std::string> others;
+    std::string own_url;
+    for (const ClusterMemberAddress& m : o.members) {
+      if (m.name == o.self) {
+        own_url = m.peer_url;
+      } else {
+        others.push_back(m.host_port);
+      }
+    }
+    return JoinCluster(others, o.self, own_url, o.peer_channel_credentials, o.join_patience);
+  }
+  std::vector<cluster::ListedNode> first;
+  for (const ClusterMemberAddress& m : o.members) first.push_back({m.name, m.peer_url, false});
+  return cluster::NodeList::First(std::move(first));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions options,
@@ -46,11 +73,22 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   const ClusterFrontOptions& o = front->options_;
   ClusterRuntimeOptions runtime;
   runtime.self = o.self;
-  // Shards are assigned in name order, so members given the same list in
-  // any order agree on the map.
-  for (const auto& m : o.members) runtime.node_ids.push_back(m.name);
-  std::sort(runtime.node_ids.begin(), runtime.node_ids.end());
+  // Shards are assigned to the first members in name order, so members
+  // given the same list in any order agree on the map (NodeList::First).
+  Result<cluster::NodeList> nodes = StartingNodes(o);
+  if (!nodes.ok()) return nodes.status();
+  const std::optional<size_t> number = nodes->NumberOf(o.self);
+  if (!number || nodes->nodes()[*number].gone) {
+    return Status::InvalidArgument(
+        "the cluster's member list " +
+        std::string(number ? "says member '" + o.self + "' was removed"
+                           : "does not name '" + o.self + "'") +
+        " (a member added later starts with --initial-cluster-state existing, after etcdctl "
+        "member add; a removed one's name and number are never used again)");
+  }
+  runtime.node_ids = nodes->Names();
   runtime.member = o.member;
+  runtime.member.shard_count = nodes->shard_count();
   runtime.raft_dir = o.raft_dir;
   runtime.raft_tick = o.raft_tick;
   runtime.election_ticks = o.election_ticks;
@@ -60,6 +98,20 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   auto started = ClusterRuntime::Start(std::move(runtime), store, durable);
   if (!started.ok()) return started.status();
   front->runtime_ = std::move(*started);
+  ClusterFront* raw = front.get();
+  ClusterNodes::Options nodes_options;
+  nodes_options.self = o.self;
+  nodes_options.copy_path = o.member.replication_factor > 1 ? o.node_list_copy : "";
+  nodes_options.refresh = o.nodes_refresh;
+  nodes_options.adopted = [raw](const cluster::NodeList& list) { raw->NodesChanged(list); };
+  nodes_options.log = o.log;
+  front->nodes_ = std::make_unique<ClusterNodes>(*nodes, std::move(nodes_options));
+  if (o.member.replication_factor > 1) {
+    front->runtime_->SetJoinHandler(
+        [raw](const peerpb::JoinRequest& request, peerpb::JoinReply* reply) {
+          return raw->ServeJoin(request, reply);
+        });
+  }
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(
@@ -72,13 +124,8 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
     return Status::Unavailable("cannot listen on the peer URL " + o.listen_peer +
                                " (is the port in use?)");
   }
-  std::map<std::string, std::string> addresses;
-  for (const auto& m : o.members) addresses[m.name] = m.host_port;
-  front->runtime_->ConnectPeers(addresses);
-
   // The key-value API lives on the loop thread, beside the coordinator.
   std::promise<void> made;
-  ClusterFront* raw = front.get();
   (void)front->runtime_->Post([raw, &made](cluster::Member& member) {
     service::ClusterKvOptions kv = raw->options_.kv;
     // A write whose keys one other member owns runs there, where its reads
@@ -108,12 +155,15 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
       by_shard.emplace(map.ShardFor(key).id, std::move(key));
     }
     for (auto& [shard, key] : by_shard) raw->probe_keys_.push_back(std::move(key));
-    for (const ClusterMemberAddress& m : raw->options_.members) {
-      if (m.name != raw->options_.self) raw->others_.push_back(m.name);
-    }
     raw->leases_ = std::make_unique<service::ClusterLeases>(&member);
     raw->txns_ = std::make_unique<service::ClusterTxns>(&member.coordinator(), raw->kv_.get());
     raw->member_ = &member;
+    // Links to every member present, and none to those gone; with
+    // replicated shards, later lists as the record changes.
+    raw->NodesChanged(raw->nodes_->Current());
+    if (raw->options_.member.replication_factor > 1) {
+      raw->nodes_->Attach(&member.coordinator(), &member.timers());
+    }
     // Other members forward writes to the keys this shard owns, and the
     // lease calls for leases homed here.
     raw->runtime_->SetForwardHandler(
@@ -153,7 +203,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
     // etcd's users and roles: the cluster's record, looked at now and then
     // (news from the member that changed it comes at once; this catches
     // what a member missed while down or cut off).
-    raw->auth_record_ = std::make_unique<service::ClusterAuthRecord>(&member.coordinator());
+    raw->auth_record_ = service::ClusterRecord::Auth(&member.coordinator());
     if (raw->options_.auth) {
       auto refresh = [raw] {
         raw->auth_record_->Load([raw](Status s, std::string encoded) {
@@ -186,8 +236,9 @@ ClusterFront::~ClusterFront() {
     peer_server_->Wait();
   }
   // The watch feeds hold the member's low-water mark: they end before it.
+  // (A start that failed may have made neither.)
   std::promise<void> stopped;
-  if (runtime_->Post([this, &stopped](cluster::Member&) {
+  if (runtime_ && watches_ && runtime_->Post([this, &stopped](cluster::Member&) {
         watches_->StopFeeds();
         stopped.set_value();
       })) {
@@ -195,6 +246,7 @@ ClusterFront::~ClusterFront() {
   }
   runtime_.reset();  // joins the loop: nothing uses kv_, leases_ or watches_ after this
   auth_record_.reset();
+  nodes_.reset();
   txns_.reset();
   watches_.reset();
   leases_.reset();
@@ -239,7 +291,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
   std::future<ClusterFrontStats> result = answer->get_future();
   const bool posted = runtime_->Post([this, answer](cluster::Member& member) {
     ClusterFrontStats stats;
-    stats.members = options_.members.size();
+    stats.members = nodes_->Current().Present().size();
     if (const cluster::ShardServer* own = member.shard_server()) stats.shard = own->Stats();
     stats.coordinator = member.coordinator().Stats();
     stats.low_water_mark = member.LowWaterMark();
@@ -628,7 +680,7 @@ bool ClusterFront::AdoptAuth(std::string_view encoded) {
 
 Status ClusterFront::SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,
                               std::chrono::milliseconds wait) {
-  using Saved = service::ClusterAuthRecord::Saved;
+  using Saved = service::ClusterRecord::Saved;
   auto answer = std::make_shared<std::promise<Saved>>();
   std::future<Saved> result = answer->get_future();
   Run<Saved>(
@@ -827,6 +879,171 @@ void ClusterFront::ServePlaceShard(std::string_view request,
                                     if (!placed.ok()) return respond(cluster::PeerError{placed});
                                     respond(cluster::ForwardReply{""});
                                   });
+}
+
+void ClusterFront::NodesChanged(const cluster::NodeList& list) {
+  std::vector<std::string> gone;
+  std::map<std::string, std::string> addresses;
+  others_.clear();
+  for (const cluster::ListedNode& node : list.nodes()) {
+    if (node.name.empty()) continue;  // added, not started yet
+    if (node.gone) {
+      gone.push_back(node.name);
+      continue;
+    }
+    addresses[node.name] = HostPortOf(node.peer_url);
+    if (node.name != options_.self) others_.push_back(node.name);
+  }
+  runtime_->UpdateNodes(list.Names(), gone, addresses);
+  if (member_ != nullptr) AskClientUrls(false);
+}
+
+grpc::Status ClusterFront::ServeJoin(const peerpb::JoinRequest& request, peerpb::JoinReply* reply) {
+  auto answer = std::make_shared<std::promise<Result<cluster::NodeList>>>();
+  std::future<Result<cluster::NodeList>> result = answer->get_future();
+  const bool posted = runtime_->Post([this, answer, request](cluster::Member&) {
+    nodes_->Make(
+        [request](cluster::NodeList* list) {
+          return list->Name(request.peer_url(), request.name());
+        },
+        [answer](Result<cluster::NodeList> r) { answer->set_value(std::move(r)); });
+  });
+  if (!posted) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the member is stopping");
+  if (result.wait_for(options_.member.rpc_timeout) != std::future_status::ready) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the cluster did not answer in time");
+  }
+  Result<cluster::NodeList> list = result.get();
+  if (!list.ok()) {
+    const StatusCode code = list.status().code();
+    return grpc::Status(
+        code == StatusCode::kNotFound ? grpc::StatusCode::NOT_FOUND
+        : code == StatusCode::kPreconditionFailed || code == StatusCode::kInvalidArgument
+            ? grpc::StatusCode::FAILED_PRECONDITION
+            : grpc::StatusCode::UNAVAILABLE,
+        std::string(list.status().message()));
+  }
+  if (options_.log) {
+    options_.log("member " + request.name() + " at " + request.peer_url() + " joins the cluster");
+  }
+  reply->set_node_list(list->Encode());
+  return grpc::Status::OK;
+}
+
+std::vector<MemberInfo> ClusterFront::MembersOf(const cluster::NodeList& list) const {
+  std::vector<MemberInfo> members;
+  for (const cluster::ListedNode& node : list.nodes()) {
+    if (node.gone) continue;
+    MemberInfo info;
+    info.id = EtcdMemberId({node.peer_url}, options_.cluster_token);
+    info.name = node.name;
+    info.peer_url = node.peer_url;
+    if (node.name == options_.self) {
+      info.client_urls = options_.client_urls;
+      members.insert(members.begin(), std::move(info));
+      continue;
+    }
+    if (!node.name.empty()) info.client_urls = ClientUrlsOf(node.name);
+    members.push_back(std::move(info));
+  }
+  return members;
+}
+
+std::vector<MemberInfo> ClusterFront::Members() const { return MembersOf(nodes_->Current()); }
+
+uint64_t ClusterFront::ClusterId() const {
+  const cluster::NodeList list = nodes_->Current();
+  std::vector<uint64_t> ids;
+  for (size_t i = 0; i < list.shard_count(); ++i) {
+    ids.push_back(EtcdMemberId({list.nodes()[i].peer_url}, options_.cluster_token));
+  }
+  return EtcdClusterId(std::move(ids));
+}
+
+namespace {
+
+service::ServiceError MemberChangeError(const Status& s) {
+  using service::ErrorCode;
+  switch (s.code()) {
+    case StatusCode::kNotFound:
+      return {ErrorCode::kNotFound, "etcdserver: member not found"};
+    case StatusCode::kPreconditionFailed:
+      if (s.message().find("peer URL") != std::string::npos) {
+        return {ErrorCode::kFailedPrecondition, "etcdserver: Peer URLs already exists"};
+      }
+      return {ErrorCode::kFailedPrecondition, "strata: " + std::string(s.message())};
+    case StatusCode::kInvalidArgument:
+      return {ErrorCode::kInvalidArgument, "etcdserver: given member URLs are invalid"};
+    default:
+      return {ErrorCode::kUnavailable,
+              "strata: the member list was not changed: " + std::string(s.message())};
+  }
+}
+
+}  // namespace
+
+void ClusterFront::AddMember(std::string peer_url, bool learner, MembersDone done) {
+  if (options_.member.replication_factor <= 1) {
+    return done(
+        service::ServiceError{service::ErrorCode::kUnimplemented,
+                              "strata: members join a sharded cluster only with replicated shards "
+                              "(--replication-factor 2 or more): one replica a shard cannot move"});
+  }
+  if (learner) {
+    return done(service::ServiceError{
+        service::ErrorCode::kInvalidArgument,
+        "strata: a sharded cluster's member added holds no replica until one moves onto it "
+        "(strata-ctl shard balance): add it without --learner"});
+  }
+  const bool posted = runtime_->Post([this, peer_url, done](cluster::Member&) {
+    nodes_->Make([peer_url](cluster::NodeList* list) { return list->Add(peer_url); },
+                 [this, done](Result<cluster::NodeList> r) {
+                   if (!r.ok()) return done(MemberChangeError(r.status()));
+                   done(MembersOf(*r));
+                 });
+  });
+  if (!posted) done(service::ServiceError{service::ErrorCode::kUnavailable, "strata: stopping"});
+}
+
+void ClusterFront::RemoveMember(uint64_t id, MembersDone done) {
+  if (options_.member.replication_factor <= 1) {
+    return done(
+        service::ServiceError{service::ErrorCode::kUnimplemented,
+                              "strata: members leave a sharded cluster only with replicated shards "
+                              "(--replication-factor 2 or more): one replica a shard cannot move"});
+  }
+  const bool posted = runtime_->Post([this, id, done](cluster::Member&) {
+    const cluster::NodeList list = nodes_->Current();
+    std::optional<size_t> number;
+    for (size_t i = 0; i < list.nodes().size(); ++i) {
+      const cluster::ListedNode& node = list.nodes()[i];
+      if (!node.gone && EtcdMemberId({node.peer_url}, options_.cluster_token) == id) number = i;
+    }
+    if (!number) return done(MemberChangeError(Status::NotFound("")));
+    const std::string name = list.nodes()[*number].name;
+    // It leaves once no shard's group has it, or places it (as this
+    // member knows the groups: their leaders' reports, a second old).
+    std::string held;
+    for (const cluster::ShardGroupView& group : runtime_->shard_groups()->Groups()) {
+      for (const auto* nodes : {&group.voters, &group.learners, &group.placement}) {
+        if (!name.empty() && std::find(nodes->begin(), nodes->end(), name) != nodes->end()) {
+          held += (held.empty() ? "" : ", ") + std::to_string(group.shard);
+          break;
+        }
+      }
+    }
+    if (!held.empty()) {
+      return done(service::ServiceError{service::ErrorCode::kFailedPrecondition,
+                                        "strata: member " + name +
+                                            " still holds replicas of shards " + held +
+                                            " (strata-ctl shard drain " + name + " first)"});
+    }
+    nodes_->Make([number](cluster::NodeList* l) { return l->Remove(*number); },
+                 [this, done](Result<cluster::NodeList> r) {
+                   if (!r.ok()) return done(MemberChangeError(r.status()));
+                   done(MembersOf(*r));
+                 });
+  });
+  if (!posted) done(service::ServiceError{service::ErrorCode::kUnavailable, "strata: stopping"});
 }
 
 std::unique_ptr<grpc::CallbackGenericService> MakeNotServedOverClusterService() {

@@ -24,16 +24,18 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "server/cluster_nodes.h"
 #include "server/cluster_runtime.h"
 #include "server/etcd_server.h"
 #include "server/kv_front.h"
 #include "server/kv_write_codec.h"
 #include "server/lease_front.h"
+#include "server/member_change.h"
 #include "server/shared_auth_record.h"
 #include "service/auth_store.h"
-#include "service/cluster_auth_record.h"
 #include "service/cluster_kv.h"
 #include "service/cluster_leases.h"
+#include "service/cluster_record.h"
 #include "service/cluster_txns.h"
 #include "service/cluster_watches.h"
 #include "service/kv_types.h"
@@ -44,10 +46,12 @@
 namespace strata::server {
 
 struct ClusterFrontOptions {
-  std::string self;                           // this member's name
-  std::vector<ClusterMemberAddress> members;  // every member, this one included
-  std::string listen_peer;                    // host:port of this member's peer port
-  std::vector<std::string> client_urls;       // this member's advertised client URLs
+  std::string self;  // this member's name
+  // The cluster's first members (its flags), this one included; with
+  // replicated shards members join and leave later (server/cluster_nodes.h).
+  std::vector<ClusterMemberAddress> members;
+  std::string listen_peer;               // host:port of this member's peer port
+  std::vector<std::string> client_urls;  // this member's advertised client URLs
   service::ClusterKvOptions kv;
   service::ClusterWatchesOptions watches;
   cluster::MemberOptions member;
@@ -70,6 +74,15 @@ struct ClusterFrontOptions {
   service::AuthStore* auth = nullptr;
   std::function<void(const std::string& encoded)> auth_adopted;
   std::chrono::milliseconds auth_refresh{1000};
+  // Replicated shards: a member added later (etcdctl member add) starting
+  // for the first time (--initial-cluster-state existing) asks a member in
+  // `members` for the cluster's member list rather than making one from
+  // them; and where each member keeps its copy ("": none).
+  bool join_existing = false;
+  std::string node_list_copy;
+  std::chrono::milliseconds join_patience{30000};
+  std::chrono::milliseconds nodes_refresh{1000};
+  std::string cluster_token;  // etcd's --initial-cluster-token (member ids)
 };
 
 // What a member reports about itself and its shard (for /metrics).
@@ -196,7 +209,7 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
   // --- etcd's auth state over the cluster (server/cluster_auth.h). From a
   // worker thread, never the loop: each waits for the loop's answer. ------
   // Saves `encoded` in place of revision `replaces` in the cluster's record
-  // (service/cluster_auth_record.h), durable when Ok; kConflict with the
+  // (service/cluster_record.h), durable when Ok; kConflict with the
   // record's state in *newer; kUnavailable after `wait` (the save may
   // then still be made).
   Status SaveAuth(const std::string& encoded, uint64_t replaces, std::string* newer,
@@ -225,7 +238,19 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
   // The client URLs member `name` advertises, as last heard from it (empty
   // until then): what `member list` shows of the other members.
   std::vector<std::string> ClientUrlsOf(const std::string& name) const;
-  const std::vector<ClusterMemberAddress>& members() const { return options_.members; }
+  // etcd's Cluster service (any thread): the members present, this one
+  // first; ids as etcd derives them from peer URLs and the cluster token,
+  // an added member that has not started yet with no name (as etcd).
+  std::vector<MemberInfo> Members() const;
+  // MemberAdd and MemberRemove, with replicated shards only (the others'
+  // shards cannot move; kUnimplemented): a member added holds nothing
+  // until replicas move onto it (strata-ctl shard balance); a member is
+  // removed only once it holds no replica (strata-ctl shard drain first).
+  using MembersDone = std::function<void(service::Reply<std::vector<MemberInfo>>)>;
+  // etcd's cluster id: its first members' ids' (EtcdClusterId).
+  uint64_t ClusterId() const;
+  void AddMember(std::string peer_url, bool learner, MembersDone done);
+  void RemoveMember(uint64_t id, MembersDone done);
 
  private:
   explicit ClusterFront(ClusterFrontOptions options) : options_(std::move(options)) {}
@@ -252,6 +277,13 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
   bool AdoptAuth(std::string_view encoded);
   // Sends `news` to every other member; the count that answered (waits).
   size_t TellOthers(std::string news, std::chrono::milliseconds wait);
+  // The cluster's members changed (on the loop): links, the member's
+  // peers and groups, the others told of auth.
+  void NodesChanged(const cluster::NodeList& list);
+  // A member joining asks for the list, naming itself (gRPC's thread).
+  grpc::Status ServeJoin(const peerpb::JoinRequest& request, peerpb::JoinReply* reply);
+  // Members() of `list`.
+  std::vector<MemberInfo> MembersOf(const cluster::NodeList& list) const;
   // Runs `call` on the loop; its answer goes to `done` once durable.
   template <typename T>
   void Run(std::function<void(Done<T>)> call, Done<T> done);
@@ -263,12 +295,13 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
   ProtoKvWriteCodec codec_;                 // how writes travel to their owner
   std::unique_ptr<service::ClusterKv> kv_;  // used on the loop thread only
   std::unique_ptr<service::ClusterWatches> watches_;
-  std::unique_ptr<service::ClusterLeases> leases_;           // used on the loop thread only
-  std::unique_ptr<service::ClusterTxns> txns_;               // used on the loop thread only
-  std::unique_ptr<service::ClusterAuthRecord> auth_record_;  // used on the loop thread only
-  cluster::Member* member_ = nullptr;                        // used on the loop thread only
-  std::vector<std::string> probe_keys_;                      // one engine key per shard
-  std::vector<std::string> others_;                          // the other members' names
+  std::unique_ptr<service::ClusterLeases> leases_;       // used on the loop thread only
+  std::unique_ptr<service::ClusterTxns> txns_;           // used on the loop thread only
+  std::unique_ptr<service::ClusterRecord> auth_record_;  // used on the loop thread only
+  cluster::Member* member_ = nullptr;                    // used on the loop thread only
+  std::vector<std::string> probe_keys_;                  // one engine key per shard
+  std::vector<std::string> others_;                      // the other members' names (the loop's)
+  std::unique_ptr<ClusterNodes> nodes_;
   // Members that did not answer news of auth lately (TellOthers): told,
   // not waited for, until then.
   Mutex deaf_mu_;

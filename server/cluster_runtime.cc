@@ -47,6 +47,7 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
   cluster::ShardGroupsOptions groups;
   groups.self = o.self;
   groups.node_ids = o.node_ids;
+  groups.shard_count = member->shard_count;
   groups.replication_factor = member->replication_factor;
   groups.raft_dir = o.raft_dir;
   groups.tick = o.raft_tick;
@@ -105,6 +106,25 @@ void ClusterRuntime::ConnectPeers(const std::map<std::string, std::string>& addr
   for (const auto& [node, address] : addresses) {
     if (node != options_.self) network_.AddPeer(node, address);
   }
+}
+
+void ClusterRuntime::UpdateNodes(const std::vector<std::string>& by_number,
+                                 const std::vector<std::string>& gone,
+                                 const std::map<std::string, std::string>& addresses) {
+  for (const std::string& node : gone) {
+    if (node == options_.self) continue;
+    member_->LeaveNode(node);
+    network_.RemovePeer(node);
+  }
+  for (const auto& [node, address] : addresses) {
+    if (node == options_.self || node.empty() ||
+        std::find(gone.begin(), gone.end(), node) != gone.end()) {
+      continue;
+    }
+    network_.AddPeer(node, address);  // a link there already: kept
+    member_->JoinNode(node);
+  }
+  if (shard_groups_) shard_groups_->UpdateNodes(by_number, gone);
 }
 
 bool ClusterRuntime::Post(Task task) {

@@ -61,8 +61,10 @@
 namespace strata::server {
 
 struct ClusterRuntimeOptions {
-  std::string self;                   // this node's name
-  std::vector<std::string> node_ids;  // every node's, this one's included
+  std::string self;  // this node's name
+  // Every node's by number (cluster/node_list.h; "" for a number not named
+  // yet), this one's included; member.shard_count: how many have a shard.
+  std::vector<std::string> node_ids;
   cluster::MemberOptions member;
   PeerNetworkOptions network;
   // Past this many tasks waiting for the loop, messages from peers are
@@ -96,6 +98,8 @@ class ClusterRuntime final : private cluster::PeerTransport {
   // Stops the loop (posted tasks not yet run are dropped), then the links.
   ~ClusterRuntime() override;
 
+  // Before ConfigureServer: who answers members that join (PeerNetwork).
+  void SetJoinHandler(PeerNetwork::OnJoin on_join) { network_.set_on_join(std::move(on_join)); }
   // Registers the peer service on the peer port's server, with its bounds.
   // That server must be shut down before this runtime is destroyed.
   void ConfigureServer(grpc::ServerBuilder* builder);
@@ -103,6 +107,11 @@ class ClusterRuntime final : private cluster::PeerTransport {
   uint64_t dropped_from_peers() const;
   // Where each other node listens (host:port); links start at once.
   void ConnectPeers(const std::map<std::string, std::string>& addresses);
+  // On the loop thread: the cluster's members changed (cluster/node_list.h):
+  // links to the ones that came (at `addresses`, host:port by name), none
+  // to the ones gone; the member and its replicas' groups told.
+  void UpdateNodes(const std::vector<std::string>& by_number, const std::vector<std::string>& gone,
+                   const std::map<std::string, std::string>& addresses);
   // Runs `task` on the loop thread, after what was posted before it; false
   // (and it never runs) once the runtime is stopping.
   bool Post(Task task);

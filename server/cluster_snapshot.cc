@@ -27,7 +27,7 @@ class ClusterSnapshotReactor final : public grpc::ServerWriteReactor<pb::Snapsho
                                      GrpcMetrics::Type::kServerStream)),
         s_(s),
         // A hint only (remaining_bytes): this member's share times the members.
-        estimate_(s->store->GetStats().bytes * s->cluster->members().size()) {
+        estimate_(s->store->GetStats().bytes * s->cluster->Members().size()) {
     s_->cluster->HoldSnapshot([this](Reply<int64_t> held) {
       if (!held.ok()) return Fail(ToGrpc(held.error()));
       revision_ = held.value();

@@ -1015,35 +1015,33 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
       return reactor;
     }
     s_->Header(s_->CurrentRevision(), resp->mutable_header());
+    if (s_->cluster) {
+      // A sharded cluster's members (server/cluster_nodes.h): ids as etcd
+      // derives them, client URLs as each last told this one (none yet:
+      // shown as etcd shows a member that has not published them).
+      for (const MemberInfo& member : s_->cluster->Members()) Fill(member, resp->add_members());
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
     auto* m = resp->add_members();
     m->set_id(s_->identity.member_id);
     m->set_name(s_->options.name);
     for (const auto& u : s_->options.peer_urls) m->add_peerurls(u);
     for (const auto& u : s_->options.advertise_client_urls) m->add_clienturls(u);
-    // The other members of a sharded cluster, by the flags: their ids as
-    // etcd derives them, and their client URLs as each last told this one
-    // (none yet: shown as etcd shows a member that has not published them).
-    for (const auto& other : s_->options.cluster_members) {
-      if (other.name == s_->options.name) continue;
-      auto* o = resp->add_members();
-      o->set_id(EtcdMemberId({other.peer_url}, s_->options.initial_cluster_token));
-      o->set_name(other.name);
-      o->add_peerurls(other.peer_url);
-      if (!s_->cluster) continue;
-      for (const auto& u : s_->cluster->ClientUrlsOf(other.name)) o->add_clienturls(u);
-    }
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
 
   // Membership changes: a replicated cluster's, through Raft (one member
-  // at a time, as etcd); a sharded cluster's members are fixed.
+  // at a time, as etcd); a sharded cluster's with replicated shards,
+  // through its member list (server/cluster_nodes.h): a member added holds
+  // nothing until replicas move onto it, and leaves once it holds none.
   grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* ctx,
                                       const pb::MemberAddRequest* req,
                                       pb::MemberAddResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberAdd");
     if (s_->RefuseOnLearner(reactor)) return reactor;
-    if (!Changeable(ctx, reactor)) return reactor;
+    if (!Changeable(ctx, reactor, /*sharded_too=*/true)) return reactor;
     if (req->peerurls_size() != 1) {
       reactor->Finish(ToGrpc(service::ServiceError{
           service::ErrorCode::kInvalidArgument,
@@ -1056,7 +1054,7 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
     change.kind = req->islearner() ? MemberChange::Kind::kAddLearner : MemberChange::Kind::kAdd;
     change.peer_url = req->peerurls(0);
     const std::string url = change.peer_url;
-    s_->replicated->ChangeMembers(std::move(change), [this, reactor, resp, url](auto listed) {
+    auto added = [this, reactor, resp, url](service::Reply<std::vector<MemberInfo>> listed) {
       if (!listed.ok()) return reactor->Finish(ToGrpc(listed.error()));
       for (const auto& member : listed.value()) {
         if (member.peer_url == url) Fill(member, resp->mutable_member());
@@ -1064,7 +1062,12 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
       }
       s_->Header(s_->CurrentRevision(), resp->mutable_header());
       reactor->Finish(grpc::Status::OK);
-    });
+    };
+    if (s_->cluster) {
+      s_->cluster->AddMember(url, req->islearner(), std::move(added));
+      return reactor;
+    }
+    s_->replicated->ChangeMembers(std::move(change), std::move(added));
     return reactor;
   }
 
@@ -1073,9 +1076,13 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
                                          pb::MemberRemoveResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberRemove");
     if (s_->RefuseOnLearner(reactor)) return reactor;
-    if (!Changeable(ctx, reactor)) return reactor;
-    s_->replicated->ChangeMembers({MemberChange::Kind::kRemove, req->id(), ""},
-                                  Listed(reactor, resp->mutable_header(), resp->mutable_members()));
+    if (!Changeable(ctx, reactor, /*sharded_too=*/true)) return reactor;
+    auto listed = Listed(reactor, resp->mutable_header(), resp->mutable_members());
+    if (s_->cluster) {
+      s_->cluster->RemoveMember(req->id(), std::move(listed));
+      return reactor;
+    }
+    s_->replicated->ChangeMembers({MemberChange::Kind::kRemove, req->id(), ""}, std::move(listed));
     return reactor;
   }
 
@@ -1084,7 +1091,7 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
                                           pb::MemberPromoteResponse* resp) override {
     auto* reactor = s_->Reactor("/etcdserverpb.Cluster/MemberPromote");
     if (s_->RefuseOnLearner(reactor)) return reactor;
-    if (!Changeable(ctx, reactor)) return reactor;
+    if (!Changeable(ctx, reactor, /*sharded_too=*/false)) return reactor;
     s_->replicated->ChangeMembers({MemberChange::Kind::kPromote, req->id(), ""},
                                   Listed(reactor, resp->mutable_header(), resp->mutable_members()));
     return reactor;
@@ -1103,19 +1110,21 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
 
  private:
   // Whether a membership change may go on; if not, `reactor` is answered.
-  bool Changeable(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor) {
+  // A sharded cluster takes MemberAdd and MemberRemove (`sharded_too`).
+  bool Changeable(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+                  bool sharded_too) {
     if (auto denied = s_->request_auth->Admin(*ctx)) {
       reactor->Finish(ToGrpc(*denied));
       return false;
     }
-    if (!s_->replicated) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                   "strata: membership changes need a replicated cluster "
-                                   "(--cluster-mode replicated); a sharded cluster's and one "
-                                   "node's members are fixed"));
-      return false;
-    }
-    return true;
+    if (s_->replicated || (s_->cluster && sharded_too)) return true;
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::UNIMPLEMENTED,
+        s_->cluster ? "strata: a sharded cluster's members hold no learners to promote (a member "
+                      "added holds replicas once they move onto it: strata-ctl shard balance)"
+                    : "strata: membership changes need a cluster (--initial-cluster); one "
+                      "node's member is fixed"));
+    return false;
   }
 
   static void Fill(const MemberInfo& member, pb::Member* out) {
@@ -1408,9 +1417,15 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     cluster.auth_adopted = [journal = impl->cluster_auth_journal.get()](const std::string& state) {
       journal->KeepCopy(state);
     };
+    cluster.join_existing = options.join_existing;
+    cluster.cluster_token = options.initial_cluster_token;
+    if (!options.data_dir.empty()) cluster.node_list_copy = options.data_dir + "/members";
     auto front = ClusterFront::Start(std::move(cluster), impl->store, impl->durable.get());
     if (!front.ok()) return front.status();
     impl->cluster = std::move(*front);
+    // The cluster's id is its first members' (a member added later does
+    // not change it, as with etcd), whatever this member's flags list.
+    impl->identity.cluster_id = impl->cluster->ClusterId();
     impl->kv_front = impl->cluster.get();
     impl->lease_front = impl->cluster.get();
     impl->cluster_auth_journal->Attach(impl->cluster.get());

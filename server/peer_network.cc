@@ -106,6 +106,28 @@ void PeerNetwork::AddPeer(const std::string& peer, const std::string& address) {
   });
 }
 
+void PeerNetwork::RemovePeer(const std::string& peer) {
+  Link* link = nullptr;
+  {
+    MutexLock lock(mu_);
+    auto it = links_.find(peer);
+    if (it == links_.end()) return;
+    link = it->second.get();
+  }
+  {
+    MutexLock lock(link->mu);
+    if (link->stopping) return;
+    link->stopping = true;
+    link->queue.clear();
+    link->later.clear();
+    link->held.clear();
+    if (link->call != nullptr) link->call->TryCancel();
+  }
+  link->changed.NotifyAll();
+  // Joined when the network is destroyed, with the others: the link stays
+  // in links_ (Send may hold it).
+}
+
 bool PeerNetwork::Send(const std::string& peer, peerpb::Message message) {
   Link* link = nullptr;
   {
@@ -118,6 +140,7 @@ bool PeerNetwork::Send(const std::string& peer, peerpb::Message message) {
   if (options_.faults) plan = options_.faults->Plan(peer, message);
   {
     MutexLock lock(link->mu);
+    if (link->stopping) return false;  // removed
     if (link->queue.size() + link->later.size() + link->held.size() >= options_.max_queued) {
       ++link->dropped;
       return false;
@@ -213,6 +236,16 @@ void PeerNetwork::RunLink(Link* link) {
     if (link->stopping) return;
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
+}
+
+grpc::Status PeerNetwork::Service::Join(grpc::ServerContext*, const peerpb::JoinRequest* request,
+                                        peerpb::JoinReply* reply) {
+  if (!network_->on_join_) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this member takes no joining members (a replicated shards' cluster's "
+                        "members do)");
+  }
+  return network_->on_join_(*request, reply);
 }
 
 grpc::Status PeerNetwork::Service::Deliver(grpc::ServerContext*,

@@ -68,6 +68,8 @@ class PeerNetwork final {
   // Called when a peer's stream into this server ends (its process died,
   // its connection broke, or it reconnects), with the peer's name.
   using OnStreamEnd = std::function<void(const std::string& from)>;
+  // Answers a joining member (on gRPC's thread; it may wait).
+  using OnJoin = std::function<grpc::Status(const peerpb::JoinRequest&, peerpb::JoinReply*)>;
 
   PeerNetwork(std::string self, PeerNetworkOptions options, OnMessage on_message);
   // Stops every sender (in-flight writes are cancelled).
@@ -75,11 +77,17 @@ class PeerNetwork final {
 
   // Before the service is registered: who hears of streams that end.
   void set_on_stream_end(OnStreamEnd on_stream_end) { on_stream_end_ = std::move(on_stream_end); }
+  // Before the service is registered: who answers Join (unset: refused).
+  void set_on_join(OnJoin on_join) { on_join_ = std::move(on_join); }
   // The service a gRPC server registers to receive from peers.
   grpc::Service* service() { return &service_; }
   // Where `peer` listens (host:port); starts its sender.
   void AddPeer(const std::string& peer, const std::string& address);
-  // Queues `message` for `peer`; false if dropped (queue full, unknown peer).
+  // `peer` left the cluster: its link stops and is sent nothing more (it
+  // stays listed, idle: a name is never given to another node).
+  void RemovePeer(const std::string& peer);
+  // Queues `message` for `peer`; false if dropped (queue full, unknown or
+  // removed peer).
   bool Send(const std::string& peer, peerpb::Message message);
   PeerNetworkStats Stats() const;
 
@@ -90,6 +98,8 @@ class PeerNetwork final {
     explicit Service(PeerNetwork* network) : network_(network) {}
     grpc::Status Deliver(grpc::ServerContext* context, grpc::ServerReader<peerpb::Batch>* reader,
                          peerpb::Delivered* reply) override;
+    grpc::Status Join(grpc::ServerContext* context, const peerpb::JoinRequest* request,
+                      peerpb::JoinReply* reply) override;
 
    private:
     PeerNetwork* network_;
@@ -100,6 +110,7 @@ class PeerNetwork final {
   const PeerNetworkOptions options_;
   const OnMessage on_message_;
   OnStreamEnd on_stream_end_;
+  OnJoin on_join_;
   Service service_{this};
   mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<Link>> links_ STRATA_GUARDED_BY(mu_);

@@ -7,8 +7,8 @@
 
 #include "cluster/peer_messages.h"
 #include "cluster/shard_map.h"
-#include "service/cluster_auth_record.h"
 #include "service/cluster_leases.h"
+#include "service/cluster_record.h"
 #include "service/stored_value.h"
 
 namespace strata::service {
@@ -83,7 +83,7 @@ namespace {
 RestoreOptions::ClusterLayout Layout() {
   return RestoreOptions::ClusterLayout{
       ClusterKv::EngineKey,     ClusterLeases::RecordKey, ClusterLeases::AttachmentKey,
-      ClusterAuthRecord::Key(), ClusterKv::EtcdKeyOf,     ClusterLeases::LeaseOfRecordKey};
+      ClusterRecord::AuthKey(), ClusterKv::EtcdKeyOf,     ClusterLeases::LeaseOfRecordKey};
 }
 
 }  // namespace

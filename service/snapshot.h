@@ -121,7 +121,7 @@ struct RestoreOptions {
   std::function<bool(std::string_view engine_key)> keep;
   // With `keep`, one node's snapshot is restored into a member as the
   // cluster keeps the same things (service/cluster_kv.h, cluster_leases.h,
-  // cluster_auth_record.h): an etcd key under its engine key, each lease as
+  // cluster_record.h): an etcd key under its engine key, each lease as
   // its record (the TTL in decimal) and its keys' attachments (empty
   // values), the users and roles as their record; the member writes those
   // `keep` gives it. Revisions stay the node's.

@@ -376,11 +376,11 @@ int main(int argc, char** argv) {
     o.cluster_members = members;
     o.replicated = cluster_mode == "replicated";
     o.join_existing = initial_cluster_state == "existing";
-    if (o.join_existing && !o.replicated) {
+    if (o.join_existing && !o.replicated && o.shard_replicas < 2) {
       LogLine(
-          "--initial-cluster-state existing: a sharded cluster cannot take a new member (its "
-          "members are fixed); a replicated one can (--cluster-mode replicated, after etcdctl "
-          "member add)");
+          "--initial-cluster-state existing: a sharded cluster takes a new member only with "
+          "replicated shards (--replication-factor 2 or more: one replica a shard cannot "
+          "move), after etcdctl member add; a replicated one too (--cluster-mode replicated)");
       return 2;
     }
     if (o.election_timeout_ms < 5 * o.heartbeat_interval_ms) {

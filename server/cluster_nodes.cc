@@ -1,0 +1,188 @@
+#include "server/cluster_nodes.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "peer.grpc.pb.h"
+
+namespace strata::server {
+
+namespace {
+
+namespace peerpb = ::strata::peer::v1;  // NOLINT: as server/peer_proto.h
+
+// Saves lost to another member's change at once are made again over it.
+constexpr int kSaveAttempts = 5;
+
+Status WriteFileDurably(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IoError("cannot write " + tmp + ": " + std::strerror(errno));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return Status::IoError("cannot write " + tmp + ": " + std::strerror(errno));
+    }
+    written += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::IoError("cannot write " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string HostPortOf(const std::string& peer_url) {
+  std::string host_port = peer_url;
+  if (const size_t scheme = host_port.find("://"); scheme != std::string::npos) {
+    host_port = host_port.substr(scheme + 3);
+  }
+  while (!host_port.empty() && host_port.back() == '/') host_port.pop_back();
+  return host_port;
+}
+
+Result<std::optional<cluster::NodeList>> ReadNodeListCopy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::optional<cluster::NodeList>();
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  Result<cluster::NodeList> list = cluster::NodeList::Decode(bytes.str());
+  if (!list.ok()) {
+    return Status::IoError(path + " does not hold a member list: " + list.status().message());
+  }
+  return std::optional<cluster::NodeList>(std::move(*list));
+}
+
+Result<cluster::NodeList> JoinCluster(const std::vector<std::string>& peer_addresses,
+                                      const std::string& name, const std::string& peer_url,
+                                      std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                      std::chrono::milliseconds patience) {
+  if (peer_addresses.empty()) {
+    return Status::InvalidArgument("--initial-cluster names no other member to join");
+  }
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  std::string last_error = "no member answered";
+  for (size_t i = 0;; ++i) {
+    const std::string& address = peer_addresses[i % peer_addresses.size()];
+    auto channel = grpc::CreateChannel(
+        address, credentials ? credentials : grpc::InsecureChannelCredentials());
+    auto stub = peerpb::Peer::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    peerpb::JoinRequest request;
+    request.set_name(name);
+    request.set_peer_url(peer_url);
+    peerpb::JoinReply reply;
+    const grpc::Status status = stub->Join(&context, request, &reply);
+    if (status.ok()) {
+      Result<cluster::NodeList> list = cluster::NodeList::Decode(reply.node_list());
+      if (!list.ok())
+        return Status::IoError("member at " + address + ": " + list.status().message());
+      return list;
+    }
+    // A refusal is final; a member that is down or busy is not.
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      return Status::NotFound(status.error_message());
+    }
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      return Status::PreconditionFailed(status.error_message());
+    }
+    last_error = "member at " + address + ": " + status.error_message();
+    if (std::chrono::steady_clock::now() >= give_up) break;
+    if (i % peer_addresses.size() == peer_addresses.size() - 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  return Status::Unavailable("cannot join the cluster: " + last_error);
+}
+
+ClusterNodes::ClusterNodes(cluster::NodeList start, Options options)
+    : options_(std::move(options)), current_(std::move(start)) {}
+
+cluster::NodeList ClusterNodes::Current() const {
+  MutexLock lock(mu_);
+  return current_;
+}
+
+void ClusterNodes::Attach(cluster::Coordinator* coordinator, cluster::Timers* timers) {
+  record_ = service::ClusterRecord::Nodes(coordinator);
+  timers->Every(options_.refresh, [this] { Load(); });
+  Load();
+}
+
+void ClusterNodes::Load() {
+  record_->Load([this, alive = alive_](Status s, std::string encoded) {
+    if (!*alive || !s.ok() || encoded.empty()) return;
+    Result<cluster::NodeList> list = cluster::NodeList::Decode(encoded);
+    if (list.ok()) Adopt(*list);
+  });
+}
+
+void ClusterNodes::Adopt(const cluster::NodeList& list) {
+  {
+    MutexLock lock(mu_);
+    if (list.revision() <= current_.revision()) return;
+    current_ = list;
+  }
+  WriteCopy(list);
+  if (options_.log && !list.NumberOf(options_.self).has_value()) {
+    options_.log("the cluster's member list does not name this member");
+  } else if (options_.log && list.nodes()[*list.NumberOf(options_.self)].gone) {
+    options_.log("this member was removed from the cluster: it serves nothing more");
+  }
+  if (options_.adopted) options_.adopted(list);
+}
+
+void ClusterNodes::WriteCopy(const cluster::NodeList& list) {
+  if (options_.copy_path.empty()) return;
+  // Small and rare (a change of members): written on the loop.
+  if (Status s = WriteFileDurably(options_.copy_path, list.Encode()); !s.ok() && options_.log) {
+    options_.log("the member list's copy: " + s.message());
+  }
+}
+
+void ClusterNodes::Make(Change change, std::function<void(Result<cluster::NodeList>)> done) {
+  if (!record_) return done(Status::Unavailable("the member is starting"));
+  Attempt(std::move(change), kSaveAttempts, std::move(done));
+}
+
+void ClusterNodes::Attempt(Change change, int attempts_left,
+                           std::function<void(Result<cluster::NodeList>)> done) {
+  cluster::NodeList next = Current();
+  const uint64_t replaces = next.revision();
+  if (Status s = change(&next); !s.ok()) return done(s);
+  if (next.revision() == replaces) return done(next);  // nothing to change
+  record_->Save(next.Encode(), replaces,
+                [this, alive = alive_, next, change = std::move(change), attempts_left,
+                 done = std::move(done)](service::ClusterRecord::Saved saved) mutable {
+                  if (!*alive) return;
+                  if (saved.status.ok()) {
+                    Adopt(next);
+                    return done(next);
+                  }
+                  if (saved.status.code() != StatusCode::kConflict || attempts_left <= 1) {
+                    return done(saved.status);
+                  }
+                  // Another member changed it first: over theirs.
+                  if (Result<cluster::NodeList> newer = cluster::NodeList::Decode(saved.newer);
+                      newer.ok()) {
+                    Adopt(*newer);
+                  }
+                  Attempt(std::move(change), attempts_left - 1, std::move(done));
+                });
+}
+
+}  // namespace strata::server

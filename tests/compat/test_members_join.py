@@ -1,0 +1,206 @@
+"""A member joins a sharded cluster and leaves it (`etcdctl member add` and
+`member remove`), with replicated shards (--replication-factor 3), while
+writers put keys through the first members:
+
+- `etcdctl member add` lists the new member at once (unstarted: no name,
+  as etcd shows one), on every member within a second or two;
+- started with --initial-cluster-state existing, it asks a member for the
+  cluster's member list (its number, the shard count) and every member
+  then lists it by name with its client URL; it serves clients at once,
+  holding no replica;
+- `strata-ctl shard balance` moves replicas onto it until no two members
+  differ by more than one; restarted, it keeps them, and a first member
+  restarted (its flags name three) lists it from its copy of the list;
+- `member remove` refuses it while it holds replicas, naming `shard drain`;
+  after `strata-ctl shard drain` it is removed, every member lists three,
+  and a compaction goes through without it (the low-water mark no longer
+  waits for its reports);
+- nothing acknowledged is lost, no call fails but through m2 while it
+  restarts, and a node never added is refused at its start with the
+  reason.
+
+The list itself (numbers never reused, names, refusals) is unit-tested in
+tests/cluster (NodeListTest), a member's low-water mark and broadcasts as
+nodes join and leave there too (MemberTest), and the replicas' groups
+naming and placing them in tests/replication (ShardGroupsTest)."""
+import json
+import os
+import re
+import subprocess
+import time
+import unittest
+
+from replicated_load import Writers
+from servers import StrataCluster, StrataServer, etcdctl, free_port, strata_ctl_binary
+
+ARGS = ["--replication-factor", "3"]
+
+
+class MembersJoin(unittest.TestCase):
+    def setUp(self):
+        self.cluster = StrataCluster.started_for(self, prefix="strata-join-", n=3,
+                                                 extra_args=ARGS)
+        self.endpoints = self.cluster.endpoints()
+        self.peer_urls = ["http://127.0.0.1:%d" % p for p in self.cluster.peer_ports]
+
+    def ctl(self, endpoint, *args, check=True):
+        p = subprocess.run([strata_ctl_binary(), "--endpoints", endpoint] + list(args),
+                           capture_output=True, text=True, timeout=120)
+        if check:
+            self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
+        return p
+
+    def members(self, endpoint):
+        out, _ = etcdctl(endpoint, "member", "list", "-w", "json")
+        return json.loads(out).get("members", [])
+
+    def wait_members(self, endpoint, want, timeout=10):
+        """The members `endpoint` lists once `want` (a predicate) holds."""
+        deadline = time.time() + timeout
+        while True:
+            listed = self.members(endpoint)
+            if want(listed) or time.time() > deadline:
+                return listed
+            time.sleep(0.1)
+
+    def new_member(self, name, peer_port, state="existing"):
+        initial = ",".join("m%d=%s" % (i, url) for i, url in enumerate(self.peer_urls))
+        initial += ",%s=http://127.0.0.1:%d" % (name, peer_port)
+        server = StrataServer(
+            data_dir=os.path.join(self.cluster.root, name), port=free_port(),
+            extra_args=["--name", name, "--initial-cluster", initial,
+                        "--initial-cluster-state", state,
+                        "--listen-peer-urls", "http://127.0.0.1:%d" % peer_port,
+                        "--listen-metrics-urls", "http://127.0.0.1:%d" % free_port()] + ARGS)
+        return server
+
+    def replicas_of(self, endpoint):
+        listed = json.loads(self.ctl(endpoint, "shard", "list", "-w", "json").stdout)
+        count = {}
+        for shard in listed["shards"]:
+            for member in shard["voters"]:
+                count[member] = count.get(member, 0) + 1
+        return count
+
+    def test_a_member_joins_takes_replicas_and_leaves(self):
+        down_from = down_until = 0
+        # A node never added is refused at its start, with the reason.
+        stranger = self.new_member("m9", free_port())
+        with self.assertRaises(RuntimeError) as refused:
+            stranger.start()
+        self.assertIn("no member was added with peer URL", str(refused.exception))
+        stranger.kill()
+
+        writers = Writers(self.endpoints).start()
+        m3 = None
+        try:
+            self.assertTrue(writers.wait_for_more(30), "no writes before the join")
+            peer_port = free_port()
+            url = "http://127.0.0.1:%d" % peer_port
+            out, _ = etcdctl(self.endpoints[0], "member", "add", "m3", "--peer-urls", url)
+            self.assertIn("ETCD_INITIAL_CLUSTER_STATE=\"existing\"", out)
+            # Listed unstarted (no name) on every member.
+            for endpoint in self.endpoints:
+                listed = self.wait_members(endpoint, lambda ms: len(ms) == 4)
+                self.assertEqual(len(listed), 4, (endpoint, listed))
+                added = [m for m in listed if m["peerURLs"] == [url]]
+                self.assertEqual(len(added), 1, listed)
+                self.assertEqual(added[0].get("name", ""), "", added)
+            # The same peer URL twice: etcd's refusal.
+            _, err = etcdctl(self.endpoints[1], "member", "add", "again", "--peer-urls", url,
+                             check=False)
+            self.assertIn("Peer URLs already exists", err)
+
+            m3 = self.new_member("m3", peer_port)
+            self.addCleanup(m3.stop)
+            m3.start()
+            for endpoint in self.endpoints + [m3.endpoint]:
+                listed = self.wait_members(
+                    endpoint, lambda ms: any(m.get("name") == "m3" and m.get("clientURLs")
+                                             for m in ms))
+                names = sorted(m.get("name", "") for m in listed)
+                self.assertEqual(names, ["m0", "m1", "m2", "m3"], endpoint)
+            # It serves at once, holding nothing.
+            etcdctl(m3.endpoint, "put", "through-m3", "before")
+            out, _ = etcdctl(self.endpoints[0], "get", "through-m3", "--print-value-only")
+            self.assertEqual(out.strip(), "before")
+            self.assertNotIn("m3", self.replicas_of(m3.endpoint))
+
+            started = time.time()
+            self.ctl(m3.endpoint, "shard", "balance")
+            balanced = time.time() - started
+            count = self.replicas_of(self.endpoints[0])
+            self.assertEqual(sum(count.values()), 9, count)
+            self.assertLessEqual(max(count.values()) - min(count.values()), 1, count)
+            self.assertGreaterEqual(count.get("m3", 0), 2, count)
+            self.assertTrue(writers.wait_for_more(30), "no writes after the balance")
+
+            # Restarted, it keeps its number and replicas (its own copy of
+            # the list).
+            m3.stop()
+            m3.start()
+            etcdctl(m3.endpoint, "put", "through-m3", "after-restart")
+            out, _ = etcdctl(self.endpoints[1], "get", "through-m3", "--print-value-only")
+            self.assertEqual(out.strip(), "after-restart")
+            # So does a first member restarted: its flags name three, its
+            # copy four.
+            down_from = time.time()
+            self.cluster.members[2].stop()
+            self.cluster.members[2].start()
+            # Its writer's channel reconnects after gRPC's backoff (a
+            # second or more), failing fast meanwhile.
+            down_until = time.time() + 5
+            names = sorted(m.get("name", "") for m in self.wait_members(
+                self.endpoints[2], lambda ms: len(ms) == 4))
+            self.assertEqual(names, ["m0", "m1", "m2", "m3"])
+            etcdctl(self.endpoints[2], "put", "through-m2", "after-restart")
+            out, _ = etcdctl(m3.endpoint, "get", "through-m2", "--print-value-only")
+            self.assertEqual(out.strip(), "after-restart")
+
+            m3_id = [m["ID"] for m in self.members(self.endpoints[0]) if m.get("name") == "m3"][0]
+            hex_id = "%x" % m3_id
+            _, err = etcdctl(self.endpoints[0], "member", "remove", hex_id, check=False)
+            self.assertIn("still holds replicas", err)
+            self.assertIn("shard drain m3", err)
+
+            self.ctl(self.endpoints[0], "shard", "drain", "m3")
+            self.assertNotIn("m3", self.replicas_of(self.endpoints[0]))
+            # The groups' reports reach the member asked within a second.
+            deadline = time.time() + 10
+            while True:
+                out, err = etcdctl(self.endpoints[1], "member", "remove", hex_id, check=False)
+                if "removed from cluster" in out or time.time() > deadline:
+                    break
+                time.sleep(0.3)
+            self.assertIn("removed from cluster", out, err)
+            for endpoint in self.endpoints:
+                listed = self.wait_members(endpoint, lambda ms: len(ms) == 3)
+                self.assertEqual(sorted(m["name"] for m in listed), ["m0", "m1", "m2"], endpoint)
+            self.assertTrue(writers.wait_for_more(30), "no writes after the removal")
+        finally:
+            writers.stop()
+        if m3 is not None:
+            m3.stop()
+        print("m3 joined, took replicas (%.2f s), was drained and removed under %d acknowledged "
+              "puts (%d failed calls)" % (balanced, len(writers.acknowledged),
+                                          len(writers.failures)))
+        writers.check_everywhere(self, one_revision=False)
+        # Only m2's writer failed, and only while m2 restarted.
+        for index, code, at in writers.failures:
+            self.assertEqual(index, 2, (code, at))
+            self.assertTrue(down_from <= at <= down_until, (code, at, down_from, down_until))
+        # The low-water mark no longer waits for m3 (stopped): a compaction
+        # of a recent revision goes through.
+        out, _ = etcdctl(self.endpoints[0], "put", "last", "x", "-w", "json")
+        revision = json.loads(out)["header"]["revision"]
+        deadline = time.time() + 10
+        while True:
+            out, err = etcdctl(self.endpoints[0], "compaction", str(revision), check=False)
+            if "compacted revision" in out or time.time() > deadline:
+                break
+            time.sleep(0.3)
+        self.assertIn("compacted revision %d" % revision, out, err)
+
+
+if __name__ == "__main__":
+    unittest.main()
