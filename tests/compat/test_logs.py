@@ -104,7 +104,7 @@ class Logs(unittest.TestCase):
             (["--name", "a", "--initial-cluster", three + ",b=http://127.0.0.1:2410"],
              "--initial-cluster names member b twice"),
             (["--name", "a", "--initial-cluster", three, "--initial-cluster-state", "existing"],
-             "a sharded cluster cannot take a new member"),
+             "a sharded cluster takes a new member only with replicated shards"),
             (["--name", "a", "--initial-cluster", three.replace("http://127.0.0.1:2390",
                                                                 "https://127.0.0.1:2390")],
              "https:// peer URLs need --peer-cert-file"),
