@@ -105,6 +105,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   nodes_options.refresh = o.nodes_refresh;
   nodes_options.adopted = [raw](const cluster::NodeList& list) { raw->NodesChanged(list); };
   nodes_options.log = o.log;
+  nodes_options.removed = o.removed;
   front->nodes_ = std::make_unique<ClusterNodes>(*nodes, std::move(nodes_options));
   if (o.member.replication_factor > 1) {
     front->runtime_->SetJoinHandler(
@@ -967,9 +968,6 @@ service::ServiceError MemberChangeError(const Status& s) {
     case StatusCode::kNotFound:
       return {ErrorCode::kNotFound, "etcdserver: member not found"};
     case StatusCode::kPreconditionFailed:
-      if (s.message().find("peer URL") != std::string::npos) {
-        return {ErrorCode::kFailedPrecondition, "etcdserver: Peer URLs already exists"};
-      }
       return {ErrorCode::kFailedPrecondition, "strata: " + std::string(s.message())};
     case StatusCode::kInvalidArgument:
       return {ErrorCode::kInvalidArgument, "etcdserver: given member URLs are invalid"};
@@ -995,11 +993,20 @@ void ClusterFront::AddMember(std::string peer_url, bool learner, MembersDone don
         "(strata-ctl shard balance): add it without --learner"});
   }
   const bool posted = runtime_->Post([this, peer_url, done](cluster::Member&) {
-    nodes_->Make([peer_url](cluster::NodeList* list) { return list->Add(peer_url); },
-                 [this, done](Result<cluster::NodeList> r) {
-                   if (!r.ok()) return done(MemberChangeError(r.status()));
-                   done(MembersOf(*r));
-                 });
+    auto taken = std::make_shared<bool>(false);  // the URL is a member's already
+    nodes_->Make(
+        [peer_url, taken](cluster::NodeList* list) {
+          *taken = list->NumberOfUrl(peer_url).has_value();
+          return list->Add(peer_url);
+        },
+        [this, done, taken](Result<cluster::NodeList> r) {
+          if (!r.ok() && *taken) {
+            return done(service::ServiceError{service::ErrorCode::kFailedPrecondition,
+                                              "etcdserver: Peer URLs already exists"});
+          }
+          if (!r.ok()) return done(MemberChangeError(r.status()));
+          done(MembersOf(*r));
+        });
   });
   if (!posted) done(service::ServiceError{service::ErrorCode::kUnavailable, "strata: stopping"});
 }

@@ -83,6 +83,8 @@ struct ClusterFrontOptions {
   std::chrono::milliseconds join_patience{30000};
   std::chrono::milliseconds nodes_refresh{1000};
   std::string cluster_token;  // etcd's --initial-cluster-token (member ids)
+  // This member was removed (ClusterNodes::Options::removed); may be null.
+  std::function<void()> removed;
 };
 
 // What a member reports about itself and its shard (for /metrics).

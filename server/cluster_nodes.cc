@@ -138,12 +138,13 @@ void ClusterNodes::Adopt(const cluster::NodeList& list) {
     current_ = list;
   }
   WriteCopy(list);
-  if (options_.log && !list.NumberOf(options_.self).has_value()) {
-    options_.log("the cluster's member list does not name this member");
-  } else if (options_.log && list.nodes()[*list.NumberOf(options_.self)].gone) {
-    options_.log("this member was removed from the cluster: it serves nothing more");
-  }
   if (options_.adopted) options_.adopted(list);
+  const std::optional<size_t> self = list.NumberOf(options_.self);
+  if (self && list.nodes()[*self].gone && !removed_) {
+    removed_ = true;
+    if (options_.log) options_.log("this member was removed from the cluster (member remove)");
+    if (options_.removed) options_.removed();
+  }
 }
 
 void ClusterNodes::WriteCopy(const cluster::NodeList& list) {
@@ -161,6 +162,23 @@ void ClusterNodes::Make(Change change, std::function<void(Result<cluster::NodeLi
 
 void ClusterNodes::Attempt(Change change, int attempts_left,
                            std::function<void(Result<cluster::NodeList>)> done) {
+  // Over the record's newest: a member added a moment ago on another
+  // member may not be here yet (its Join would find no such member).
+  record_->Load([this, alive = alive_, change = std::move(change), attempts_left,
+                 done = std::move(done)](Status loaded, std::string encoded) mutable {
+    if (!*alive) return;
+    if (!loaded.ok()) return done(loaded);
+    if (!encoded.empty()) {
+      Result<cluster::NodeList> newer = cluster::NodeList::Decode(encoded);
+      if (!newer.ok()) return done(Status::IoError("the cluster's member list cannot be decoded"));
+      Adopt(*newer);
+    }
+    Save(std::move(change), attempts_left, std::move(done));
+  });
+}
+
+void ClusterNodes::Save(Change change, int attempts_left,
+                        std::function<void(Result<cluster::NodeList>)> done) {
   cluster::NodeList next = Current();
   const uint64_t replaces = next.revision();
   if (Status s = change(&next); !s.ok()) return done(s);
@@ -177,10 +195,6 @@ void ClusterNodes::Attempt(Change change, int attempts_left,
                     return done(saved.status);
                   }
                   // Another member changed it first: over theirs.
-                  if (Result<cluster::NodeList> newer = cluster::NodeList::Decode(saved.newer);
-                      newer.ok()) {
-                    Adopt(*newer);
-                  }
                   Attempt(std::move(change), attempts_left - 1, std::move(done));
                 });
 }

@@ -65,6 +65,9 @@ class ClusterNodes final {
     // to whoever changed it).
     std::function<void(const cluster::NodeList&)> adopted;
     std::function<void(const std::string&)> log;  // may be null
+    // On the loop, once, when a list taken says this member is gone (it
+    // was removed while running); may be null.
+    std::function<void()> removed;
   };
   ClusterNodes(cluster::NodeList start, Options options);
   ~ClusterNodes() { *alive_ = false; }
@@ -77,8 +80,8 @@ class ClusterNodes final {
   void Attach(cluster::Coordinator* coordinator, cluster::Timers* timers);
 
   // A change of the list (NodeList::Add, Name or Remove on it): made over
-  // the record's newest, saved, taken here; `done` gets the list, or why
-  // not (the change's refusal, or the cluster's: kUnavailable).
+  // the record's newest (read first), saved, taken here; `done` gets the
+  // list, or why not (the change's refusal, or the cluster's: kUnavailable).
   using Change = std::function<Status(cluster::NodeList*)>;
   void Make(Change change, std::function<void(Result<cluster::NodeList>)> done);
 
@@ -87,14 +90,18 @@ class ClusterNodes final {
 
  private:
   void Load();
+  // Reads the record (taking a newer list), then Save.
   void Attempt(Change change, int attempts_left,
                std::function<void(Result<cluster::NodeList>)> done);
+  // Makes `change` over the list known and saves it over its revision.
+  void Save(Change change, int attempts_left, std::function<void(Result<cluster::NodeList>)> done);
   void WriteCopy(const cluster::NodeList& list);
 
   const Options options_;
   mutable Mutex mu_;
   cluster::NodeList current_ STRATA_GUARDED_BY(mu_);
   std::unique_ptr<service::ClusterRecord> record_;  // the loop's
+  bool removed_ = false;                            // the loop's: told once
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

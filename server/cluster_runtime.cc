@@ -112,9 +112,15 @@ void ClusterRuntime::UpdateNodes(const std::vector<std::string>& by_number,
                                  const std::vector<std::string>& gone,
                                  const std::map<std::string, std::string>& addresses) {
   for (const std::string& node : gone) {
-    if (node == options_.self) continue;
+    if (node == options_.self || !member_->IsPeer(node)) continue;
     member_->LeaveNode(node);
-    network_.RemovePeer(node);
+    // Its link stays a while, and what it sends is heard: a member removed
+    // while running learns it by reading the list through the others.
+    departing_.insert(node);
+    member_->timers().After(kGoneLinkGrace, [this, node] {
+      departing_.erase(node);
+      network_.RemovePeer(node);
+    });
   }
   for (const auto& [node, address] : addresses) {
     if (node == options_.self || node.empty() ||
@@ -189,7 +195,8 @@ void ClusterRuntime::Receive(const std::string& from, peerpb::Message message) {
 
 void ClusterRuntime::Handle(cluster::Member& member, const std::string& from,
                             const peerpb::Message& message) {
-  if (!member.IsPeer(from)) return;  // not of this cluster
+  // Not of this cluster (one removed is heard through its grace).
+  if (!member.IsPeer(from) && departing_.count(from) == 0) return;
   if (message.body_case() == peerpb::Message::kRaftBatch) {
     // Not a member with replicated shards: dropped.
     if (shard_groups_)

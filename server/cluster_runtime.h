@@ -109,7 +109,10 @@ class ClusterRuntime final : private cluster::PeerTransport {
   void ConnectPeers(const std::map<std::string, std::string>& addresses);
   // On the loop thread: the cluster's members changed (cluster/node_list.h):
   // links to the ones that came (at `addresses`, host:port by name), none
-  // to the ones gone; the member and its replicas' groups told.
+  // to the ones gone after kGoneLinkGrace (meanwhile what they send is
+  // still heard, so that one still running can learn it was removed); the
+  // member and its replicas' groups told.
+  static constexpr std::chrono::seconds kGoneLinkGrace{10};
   void UpdateNodes(const std::vector<std::string>& by_number, const std::vector<std::string>& gone,
                    const std::map<std::string, std::string>& addresses);
   // Runs `task` on the loop thread, after what was posted before it; false
@@ -168,6 +171,7 @@ class ClusterRuntime final : private cluster::PeerTransport {
   std::unique_ptr<cluster::ShardGroups> shard_groups_;
   std::unique_ptr<cluster::Member> member_;          // the loop thread's, once started
   uint64_t next_msg_id_ = 1;                         // the loop thread's
+  std::set<std::string> departing_;                  // the loop thread's: removed, in their grace
   cluster::Member::ForwardHandler forward_handler_;  // the loop thread's
   const Store* durable_ = nullptr;
   struct Held {

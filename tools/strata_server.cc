@@ -376,6 +376,12 @@ int main(int argc, char** argv) {
     o.cluster_members = members;
     o.replicated = cluster_mode == "replicated";
     o.join_existing = initial_cluster_state == "existing";
+    // Removed from a sharded cluster while running: stop, as etcd does
+    // (the signal thread below takes it: every thread blocks SIGTERM).
+    o.removed_from_cluster = [] {
+      LogLine("this member was removed from the cluster: stopping");
+      ::kill(::getpid(), SIGTERM);
+    };
     if (o.join_existing && !o.replicated && o.shard_replicas < 2) {
       LogLine(
           "--initial-cluster-state existing: a sharded cluster takes a new member only with "
