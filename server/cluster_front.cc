@@ -293,7 +293,13 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
   const bool posted = runtime_->Post([this, answer](cluster::Member& member) {
     ClusterFrontStats stats;
     stats.members = nodes_->Current().Present().size();
-    if (const cluster::ShardServer* own = member.shard_server()) stats.shard = own->Stats();
+    for (cluster::ShardId shard : member.ShardsServed()) {
+      const cluster::ShardServer* server = member.FindShardServer(shard);
+      const cluster::ShardServerStats figures = server->Stats();
+      stats.served.push_back(
+          {shard, server->store().GetStats(), figures.resolved_timestamp, figures.intents});
+    }
+    stats.compact_revision = kv_->compact_revision();
     stats.coordinator = member.coordinator().Stats();
     stats.low_water_mark = member.LowWaterMark();
     stats.lanes = kv_->lanes_stats();

@@ -90,10 +90,22 @@ struct ClusterFrontOptions {
 // What a member reports about itself and its shard (for /metrics).
 struct ClusterFrontStats {
   size_t members = 0;
+  // Each shard served here (without replicas: the member's own; with
+  // them: each replica held here, its own shard's only if it holds one):
+  // its store, resolved timestamp and intents. The key space's figures on
+  // /metrics and the dashboard are theirs (the member's own store holds
+  // none of a replicated shard's keys).
+  struct Served {
+    cluster::ShardId shard = 0;
+    StoreStats store;
+    Timestamp resolved;
+    cluster::IntentStats intents;
+  };
+  std::vector<Served> served;
+  int64_t compact_revision = 0;  // the last compaction this member ran
   PeerNetworkStats network;
   uint64_t dropped_from_peers = 0;
   size_t held_for_durability = 0;
-  cluster::ShardServerStats shard;
   cluster::CoordinatorStats coordinator;
   std::optional<Timestamp> low_water_mark;
   size_t watchers = 0;

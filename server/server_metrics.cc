@@ -90,8 +90,7 @@ std::vector<uint64_t> Counts(const std::array<uint64_t, N>& a) {
 }
 
 // What a member of a cluster adds: its links, its shard, its transactions.
-void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
-  const auto stats = cluster.Stats(std::chrono::milliseconds(1000));
+void RenderClusterMetrics(const std::optional<ClusterFrontStats>& stats, PrometheusText& out) {
   One(out, "gauge", "strata_cluster_member_loop_responsive",
       "Whether the member's loop answered within a second (0: stalled; the rest is missing).",
       stats ? 1 : 0);
@@ -114,20 +113,31 @@ void RenderClusterMetrics(ClusterFront& cluster, PrometheusText& out) {
   One(out, "gauge", "strata_cluster_held_for_durability",
       "Answers and messages waiting for the log to be durable.",
       static_cast<double>(st.held_for_durability));
-  One(out, "gauge", "strata_cluster_shard_intents", "Write intents pending on this shard.",
-      static_cast<double>(st.shard.intents.intents));
-  One(out, "gauge", "strata_cluster_shard_prepared_transactions",
-      "Transactions prepared on this shard, not yet resolved.",
-      static_cast<double>(st.shard.intents.prepared_txns));
+  // The shards served here together (each one's: RenderServedShards).
+  uint64_t intents = 0, prepared = 0;
+  double lag = 0;
   const double wall_ms = static_cast<double>(cluster::HybridLogicalClock::SystemMillis());
+  for (const auto& served : st.served) {
+    intents += served.intents.intents;
+    prepared += served.intents.prepared_txns;
+    const double resolved_ms =
+        static_cast<double>(cluster::HybridLogicalClock::PhysicalMillis(served.resolved));
+    lag = std::max(lag, (wall_ms - resolved_ms) / 1000.0);
+  }
   const auto lag_seconds = [&](Timestamp t) {
     return std::max(
         0.0,
         (wall_ms - static_cast<double>(cluster::HybridLogicalClock::PhysicalMillis(t))) / 1000.0);
   };
+  One(out, "gauge", "strata_cluster_shard_intents",
+      "Write intents pending on the shards served here.", static_cast<double>(intents));
+  One(out, "gauge", "strata_cluster_shard_prepared_transactions",
+      "Transactions prepared on the shards served here, not yet resolved.",
+      static_cast<double>(prepared));
   One(out, "gauge", "strata_cluster_shard_resolved_lag_seconds",
-      "How far this shard's resolved timestamp is behind the wall clock.",
-      lag_seconds(st.shard.resolved_timestamp));
+      "How far the resolved timestamp of the shard served here furthest behind is behind the "
+      "wall clock (0: none served).",
+      lag);
   if (!st.groups.empty()) {
     out.Gauge("strata_cluster_shard_member",
               "Where each shard's replicas are, as this member knows them (the groups' reports): "
@@ -322,15 +332,84 @@ void NoteHealth(EtcdServer::Impl& s, const std::string& reason) {
 
 }  // namespace
 
+// The figures of the shards a cluster member serves, summed (their keys,
+// versions and bytes; the oldest horizon).
+StoreStats ServedStores(const ClusterFrontStats& stats) {
+  StoreStats sum;
+  for (const ClusterFrontStats::Served& served : stats.served) {
+    const StoreStats& one = served.store;
+    sum.keys += one.keys;
+    sum.versions += one.versions;
+    sum.tombstones += one.tombstones;
+    sum.bytes += one.bytes;
+    sum.memory_bytes += one.memory_bytes;
+    sum.gc_runs += one.gc_runs;
+    sum.gc_versions_removed += one.gc_versions_removed;
+    sum.gc_bytes_reclaimed += one.gc_bytes_reclaimed;
+    sum.compaction_horizon = &served == &stats.served.front()
+                                 ? one.compaction_horizon
+                                 : std::min(sum.compaction_horizon, one.compaction_horizon);
+  }
+  return sum;
+}
+
+// A cluster member's shards (ClusterFrontStats::served): each one's
+// resolved revision and how far behind the wall clock it is (revisions are
+// hybrid-clock timestamps there: seconds say more than revisions), and
+// their intents.
+void RenderServedShards(const ClusterFrontStats& stats, PrometheusText& out) {
+  const double wall_ms = static_cast<double>(cluster::HybridLogicalClock::SystemMillis());
+  out.Gauge("strata_shard_resolved_revision",
+            "Newest revision a read may see on each shard served here (nothing at or below it "
+            "is still to come).");
+  for (const auto& served : stats.served) {
+    out.Sample(static_cast<double>(served.resolved.value()),
+               {{"shard", std::to_string(served.shard)}});
+  }
+  out.Gauge("strata_shard_resolved_lag_seconds",
+            "How far each shard served here is resolved behind the wall clock.");
+  for (const auto& served : stats.served) {
+    const double resolved_ms =
+        static_cast<double>(cluster::HybridLogicalClock::PhysicalMillis(served.resolved));
+    out.Sample(std::max(0.0, (wall_ms - resolved_ms) / 1000.0),
+               {{"shard", std::to_string(served.shard)}});
+  }
+  One(out, "gauge", "strata_shards",
+      "Shards this node serves (with replicated shards, the replicas it holds).",
+      static_cast<double>(stats.served.size()));
+  uint64_t intents = 0;
+  std::vector<uint64_t> ages(cluster::kIntentAgeBoundsMs.size() + 1, 0);
+  for (const auto& served : stats.served) {
+    intents += served.intents.intents;
+    for (size_t i = 0; i < ages.size(); ++i) ages[i] += served.intents.age_histogram[i];
+  }
+  One(out, "gauge", "strata_intents", "Write intents waiting to be resolved.",
+      static_cast<double>(intents));
+  out.Histogram("strata_intent_age_seconds", "Age of the write intents waiting to be resolved.");
+  std::vector<double> bounds;
+  for (uint64_t ms : cluster::kIntentAgeBoundsMs) bounds.push_back(static_cast<double>(ms) / 1000);
+  out.HistogramSample(bounds, ages, 0);
+}
+
 std::string RenderMetrics(const EtcdServer::Impl& s) {
   PrometheusText out;
-  // The key space's figures: this node's store, or a replicated member's
-  // own copy (its one-node store stays empty).
+  // A cluster member's figures, asked once (its loop may not answer).
+  std::optional<ClusterFrontStats> cluster;
+  if (s.cluster) cluster = s.cluster->Stats(std::chrono::milliseconds(1000));
+  // The key space's figures: this node's store, a replicated member's own
+  // copy (its one-node store stays empty), or the shards a cluster member
+  // serves (with replicated shards, each replica held here).
   StoreStats st;
   int64_t compacted = 0, horizon = 0, live_keys = 0;
   size_t leases = 0;
   const std::shared_ptr<const MvccStore> engine = s.KeySpaceEngine();
-  if (s.replicated) {
+  if (cluster) {
+    st = ServedStores(*cluster);
+    compacted = cluster->compact_revision;
+    horizon = static_cast<int64_t>(st.compaction_horizon.value());
+    live_keys = static_cast<int64_t>(st.keys - std::min(st.keys, st.tombstones));
+    leases = s.leases->size();
+  } else if (s.replicated) {
     const auto figures = s.replicated->Figures();
     st = figures.store;
     compacted = figures.compact_revision;
@@ -477,20 +556,24 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
       static_cast<double>(st.versions));
   One(out, "gauge", "strata_mvcc_tombstones", "Stored deletes.",
       static_cast<double>(st.tombstones));
-  // A single node is one shard whose resolved revision is the durable one.
-  const int64_t visible = s.pipeline->visible_revision();
-  One(out, "gauge", "strata_shard_resolved_revision",
-      "Newest revision a read may see on each shard (nothing at or below it is still to come).",
-      static_cast<double>(visible), {{"shard", "0"}});
-  One(out, "gauge", "strata_shard_resolved_lag_revisions",
-      "Revisions applied on each shard but not yet resolved (durable).",
-      static_cast<double>(std::max<int64_t>(0, revision - visible)), {{"shard", "0"}});
-  // Write intents: a single node writes in place and has none; the names
-  // are here so dashboards and alerts are ready for a sharded store.
-  One(out, "gauge", "strata_shards", "Shards this node serves.", 1);
-  One(out, "gauge", "strata_intents", "Write intents waiting to be resolved.", 0);
-  out.Histogram("strata_intent_age_seconds", "Age of the write intents waiting to be resolved.");
-  out.HistogramSample({0.01, 0.1, 1, 10, 60}, {0, 0, 0, 0, 0, 0}, 0);
+  if (cluster) {
+    RenderServedShards(*cluster, out);
+  } else {
+    // A single node is one shard whose resolved revision is the durable one.
+    const int64_t visible = s.pipeline->visible_revision();
+    One(out, "gauge", "strata_shard_resolved_revision",
+        "Newest revision a read may see on each shard (nothing at or below it is still to come).",
+        static_cast<double>(visible), {{"shard", "0"}});
+    One(out, "gauge", "strata_shard_resolved_lag_revisions",
+        "Revisions applied on each shard but not yet resolved (durable).",
+        static_cast<double>(std::max<int64_t>(0, revision - visible)), {{"shard", "0"}});
+    // Write intents: a single node writes in place and has none; the names
+    // are here so dashboards and alerts are ready for a sharded store.
+    One(out, "gauge", "strata_shards", "Shards this node serves.", 1);
+    One(out, "gauge", "strata_intents", "Write intents waiting to be resolved.", 0);
+    out.Histogram("strata_intent_age_seconds", "Age of the write intents waiting to be resolved.");
+    out.HistogramSample({0.01, 0.1, 1, 10, 60}, {0, 0, 0, 0, 0, 0}, 0);
+  }
   One(out, "gauge", "strata_txn_active", "Open interactive transactions (strata.v1).",
       static_cast<double>(txns.active));
   One(out, "counter", "strata_txn_commits_total", "Interactive transactions committed.",
@@ -525,7 +608,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   One(out, "gauge", "strata_watch_held_lag_revisions",
       "How far behind the newest revision the watcher holding compaction back is (0: none).",
       static_cast<double>(floor.revision != INT64_MAX ? floor.lag : 0));
-  if (s.cluster) RenderClusterMetrics(*s.cluster, out);
+  if (s.cluster) RenderClusterMetrics(cluster, out);
   if (s.replicated) RenderReplicatedMetrics(*s.replicated, out);
   return out.text();
 }

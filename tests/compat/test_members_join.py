@@ -11,7 +11,7 @@ writers put keys through the first members:
   serves clients at once, holding no replica; the same peer URL added
   again is refused with etcd's words;
 - `strata-ctl shard balance` moves replicas onto it until no two members
-  differ by more than one; restarted, it keeps them, and a first member
+  differ by more than one, and its /metrics count them and their keys; restarted, it keeps them, and a first member
   restarted (its flags name three) lists it from its copy of the list;
 - `member remove` refuses it while it holds replicas, naming `shard drain`;
   after `strata-ctl shard drain` it is removed, stops by itself (as a
@@ -32,11 +32,21 @@ import re
 import subprocess
 import time
 import unittest
+import urllib.request
 
 from replicated_load import Writers
 from servers import StrataCluster, StrataServer, etcdctl, free_port, strata_ctl_binary
 
 ARGS = ["--replication-factor", "3"]
+
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        return r.read().decode()
+
+
+def sample(text, name):
+    return float(re.search(r"^%s (\S+)$" % name, text, re.M).group(1))
 
 
 class MembersJoin(unittest.TestCase):
@@ -69,12 +79,14 @@ class MembersJoin(unittest.TestCase):
     def new_member(self, name, peer_port, state="existing"):
         initial = ",".join("m%d=%s" % (i, url) for i, url in enumerate(self.peer_urls))
         initial += ",%s=http://127.0.0.1:%d" % (name, peer_port)
+        metrics_port = free_port()
         server = StrataServer(
             data_dir=os.path.join(self.cluster.root, name), port=free_port(),
             extra_args=["--name", name, "--initial-cluster", initial,
                         "--initial-cluster-state", state,
                         "--listen-peer-urls", "http://127.0.0.1:%d" % peer_port,
-                        "--listen-metrics-urls", "http://127.0.0.1:%d" % free_port()] + ARGS)
+                        "--listen-metrics-urls", "http://127.0.0.1:%d" % metrics_port] + ARGS)
+        server.metrics_port = metrics_port
         return server
 
     def replicas_of(self, endpoint):
@@ -135,6 +147,13 @@ class MembersJoin(unittest.TestCase):
             self.assertLessEqual(max(count.values()) - min(count.values()), 1, count)
             self.assertGreaterEqual(count.get("m3", 0), 2, count)
             self.assertTrue(writers.wait_for_more(30), "no writes after the balance")
+            # Its /metrics speak of the replicas it holds: their keys, each
+            # one's resolved revision (its own store holds none).
+            text = metrics(m3.metrics_port)
+            self.assertEqual(sample(text, "strata_shards"), count["m3"])
+            self.assertGreater(sample(text, "etcd_debugging_mvcc_keys_total"), 100)
+            self.assertEqual(len(re.findall(r"^strata_shard_resolved_lag_seconds\{", text, re.M)),
+                             count["m3"])
 
             # Restarted, it keeps its number and replicas (its own copy of
             # the list).

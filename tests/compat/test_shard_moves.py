@@ -111,6 +111,9 @@ class ShardMoves(unittest.TestCase):
                               "--dump-dom"))
         self.assertNotIn("hidden", dom.by_id["panel-replicas"]["attrs"])
         self.assertIn("m1, m2, m3", dom.by_id["replicas"]["text"])
+        # The replicas m0 holds, each one's resolved revision and its lag
+        # in time (hybrid-clock revisions), not m0's empty store's.
+        self.assertRegex(dom.by_id["resolved"]["text"], r"\d+ ms|\d+\.\d s")
         everywhere = ",".join(self.endpoints)
         deadline = time.time() + 10
         while True:
