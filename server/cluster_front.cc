@@ -105,8 +105,10 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   nodes_options.refresh = o.nodes_refresh;
   nodes_options.adopted = [raw](const cluster::NodeList& list) { raw->NodesChanged(list); };
   nodes_options.log = o.log;
-  nodes_options.removed = o.removed;
+  nodes_options.stop = o.stop;
   front->nodes_ = std::make_unique<ClusterNodes>(*nodes, std::move(nodes_options));
+  // Restarts start from the copy (StartingNodes), never from the flags again.
+  if (Status s = front->nodes_->KeepCopy(); !s.ok()) return s;
   if (o.member.replication_factor > 1) {
     front->runtime_->SetJoinHandler(
         [raw](const peerpb::JoinRequest& request, peerpb::JoinReply* reply) {

@@ -83,8 +83,8 @@ struct ClusterFrontOptions {
   std::chrono::milliseconds join_patience{30000};
   std::chrono::milliseconds nodes_refresh{1000};
   std::string cluster_token;  // etcd's --initial-cluster-token (member ids)
-  // This member was removed (ClusterNodes::Options::removed); may be null.
-  std::function<void()> removed;
+  // This member must stop (ClusterNodes::Options::stop); may be null.
+  std::function<void(const std::string& why)> stop;
 };
 
 // What a member reports about itself and its shard (for /metrics).

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -132,19 +133,41 @@ void ClusterNodes::Load() {
 }
 
 void ClusterNodes::Adopt(const cluster::NodeList& list) {
+  std::string conflict;
   {
     MutexLock lock(mu_);
     if (list.revision() <= current_.revision()) return;
-    current_ = list;
+    // A number keeps its node: a list that numbers one otherwise is
+    // another view of the cluster than this member's, not a later one.
+    const size_t common = std::min(list.nodes().size(), current_.nodes().size());
+    for (size_t i = 0; i < common && conflict.empty(); ++i) {
+      const std::string& known = current_.nodes()[i].name;
+      if (!known.empty() && known != list.nodes()[i].name) {
+        conflict = "the cluster's member list numbers member " + std::to_string(i) + " '" +
+                   list.nodes()[i].name + "', this member '" + known +
+                   "' (started from flags other than the first members', or its copy of the "
+                   "list lost?)";
+      }
+    }
+    if (conflict.empty()) current_ = list;
   }
+  if (!conflict.empty()) return Stop(conflict);
   WriteCopy(list);
   if (options_.adopted) options_.adopted(list);
   const std::optional<size_t> self = list.NumberOf(options_.self);
-  if (self && list.nodes()[*self].gone && !removed_) {
-    removed_ = true;
-    if (options_.log) options_.log("this member was removed from the cluster (member remove)");
-    if (options_.removed) options_.removed();
-  }
+  if (self && list.nodes()[*self].gone) Stop("this member was removed from the cluster");
+}
+
+void ClusterNodes::Stop(const std::string& why) {
+  if (stopped_) return;
+  stopped_ = true;
+  if (options_.log) options_.log(why);
+  if (options_.stop) options_.stop(why);
+}
+
+Status ClusterNodes::KeepCopy() {
+  if (options_.copy_path.empty()) return Status::Ok();
+  return WriteFileDurably(options_.copy_path, Current().Encode());
 }
 
 void ClusterNodes::WriteCopy(const cluster::NodeList& list) {

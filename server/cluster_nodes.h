@@ -65,9 +65,12 @@ class ClusterNodes final {
     // to whoever changed it).
     std::function<void(const cluster::NodeList&)> adopted;
     std::function<void(const std::string&)> log;  // may be null
-    // On the loop, once, when a list taken says this member is gone (it
-    // was removed while running); may be null.
-    std::function<void()> removed;
+    // On the loop, once, saying why, when this member must not go on: a
+    // list taken says it is gone (it was removed while running), or the
+    // record numbers the members otherwise than this member does (it was
+    // started from flags that are not the first members', its copy lost).
+    // Such a list is not taken. May be null.
+    std::function<void(const std::string& why)> stop;
   };
   ClusterNodes(cluster::NodeList start, Options options);
   ~ClusterNodes() { *alive_ = false; }
@@ -87,6 +90,10 @@ class ClusterNodes final {
 
   // Takes `list` if newer than the one known (on the loop).
   void Adopt(const cluster::NodeList& list);
+  // Writes the copy of the list known (at start, when there was none: a
+  // member that joined must not restart from its flags, which do not say
+  // its number).
+  Status KeepCopy();
 
  private:
   void Load();
@@ -101,7 +108,8 @@ class ClusterNodes final {
   mutable Mutex mu_;
   cluster::NodeList current_ STRATA_GUARDED_BY(mu_);
   std::unique_ptr<service::ClusterRecord> record_;  // the loop's
-  bool removed_ = false;                            // the loop's: told once
+  bool stopped_ = false;                            // the loop's: told once
+  void Stop(const std::string& why);
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -1418,7 +1418,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
       journal->KeepCopy(state);
     };
     cluster.join_existing = options.join_existing;
-    cluster.removed = options.removed_from_cluster;
+    cluster.stop = options.stop_member;
     cluster.cluster_token = options.initial_cluster_token;
     if (!options.data_dir.empty()) cluster.node_list_copy = options.data_dir + "/members";
     auto front = ClusterFront::Start(std::move(cluster), impl->store, impl->durable.get());

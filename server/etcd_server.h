@@ -99,11 +99,12 @@ struct ServerOptions {
   // Faults on the links to the other members, for tests: the rules of
   // PeerFaults (server/peer_faults.h), from STRATA_PEER_FAULTS. Empty: none.
   std::string peer_faults;
-  // A sharded cluster's member removed from it (etcdctl member remove)
-  // while running: called once (from the member's loop: it must not
-  // block), so that the process stops, as a removed etcd member does.
-  // Null: it logs that it was removed and goes on.
-  std::function<void()> removed_from_cluster;
+  // A sharded cluster's member that must not go on: removed from it
+  // (etcdctl member remove) while running, or numbered otherwise by the
+  // cluster than by itself. Called once, saying why (from the member's
+  // loop: it must not block), so that the process stops, as a removed etcd
+  // member does. Null: it logs why and goes on.
+  std::function<void(const std::string& why)> stop_member;
   // Member and cluster ids are derived from the peer URLs and this token
   // exactly as etcd derives them (so tools that pin them agree).
   std::string initial_cluster_token = "etcd-cluster";

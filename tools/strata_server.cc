@@ -378,8 +378,8 @@ int main(int argc, char** argv) {
     o.join_existing = initial_cluster_state == "existing";
     // Removed from a sharded cluster while running: stop, as etcd does
     // (the signal thread below takes it: every thread blocks SIGTERM).
-    o.removed_from_cluster = [] {
-      LogLine("this member was removed from the cluster: stopping");
+    o.stop_member = [](const std::string& why) {
+      LogError(why + ": stopping");
       ::kill(::getpid(), SIGTERM);
     };
     if (o.join_existing && !o.replicated && o.shard_replicas < 2) {

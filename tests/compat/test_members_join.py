@@ -11,7 +11,10 @@ writers put keys through the first members:
   serves clients at once, holding no replica; the same peer URL added
   again is refused with etcd's words;
 - `strata-ctl shard balance` moves replicas onto it until no two members
-  differ by more than one, and its /metrics count them and their keys; restarted, it keeps them, and a first member
+  differ by more than one, and its /metrics count them and their keys;
+  restarted, it keeps them (its copy of the list, even with flags that
+  would number it otherwise), and with its copy lost and such flags it
+  stops by itself once it reads the cluster's list; a first member
   restarted (its flags name three) lists it from its copy of the list;
 - `member remove` refuses it while it holds replicas, naming `shard drain`;
   after `strata-ctl shard drain` it is removed, stops by itself (as a
@@ -38,6 +41,10 @@ from replicated_load import Writers
 from servers import StrataCluster, StrataServer, etcdctl, free_port, strata_ctl_binary
 
 ARGS = ["--replication-factor", "3"]
+# The member that joins: its name sorts before the first members', so a
+# list made from flags (all four first members in name order) would give
+# it number 0, another's.
+NEW = "a3"
 
 
 def metrics(port):
@@ -112,15 +119,15 @@ class MembersJoin(unittest.TestCase):
             self.assertTrue(writers.wait_for_more(30), "no writes before the join")
             peer_port = free_port()
             url = "http://127.0.0.1:%d" % peer_port
-            # Added on m2; m3 then asks m0 first, which may not have read
+            # Added on m2; the new member then asks m0 first, which may not have read
             # the list since: it reads it before it answers.
-            out, _ = etcdctl(self.endpoints[2], "member", "add", "m3", "--peer-urls", url)
+            out, _ = etcdctl(self.endpoints[2], "member", "add", NEW, "--peer-urls", url)
             self.assertIn("ETCD_INITIAL_CLUSTER_STATE=\"existing\"", out)
             listed = self.members(self.endpoints[2])
             added = [m for m in listed if m["peerURLs"] == [url]]
             self.assertEqual(len(listed), 4, listed)
             self.assertEqual(added[0].get("name", ""), "", "listed unstarted: %s" % added)
-            m3 = self.new_member("m3", peer_port)
+            m3 = self.new_member(NEW, peer_port)
             self.addCleanup(m3.stop)
             m3.start()
             # The same peer URL twice: etcd's refusal.
@@ -129,15 +136,15 @@ class MembersJoin(unittest.TestCase):
             self.assertIn("Peer URLs already exists", err)
             for endpoint in self.endpoints + [m3.endpoint]:
                 listed = self.wait_members(
-                    endpoint, lambda ms: any(m.get("name") == "m3" and m.get("clientURLs")
+                    endpoint, lambda ms: any(m.get("name") == NEW and m.get("clientURLs")
                                              for m in ms))
                 names = sorted(m.get("name", "") for m in listed)
-                self.assertEqual(names, ["m0", "m1", "m2", "m3"], endpoint)
+                self.assertEqual(names, [NEW, "m0", "m1", "m2"], endpoint)
             # It serves at once, holding nothing.
             etcdctl(m3.endpoint, "put", "through-m3", "before")
             out, _ = etcdctl(self.endpoints[0], "get", "through-m3", "--print-value-only")
             self.assertEqual(out.strip(), "before")
-            self.assertNotIn("m3", self.replicas_of(m3.endpoint))
+            self.assertNotIn(NEW, self.replicas_of(m3.endpoint))
 
             started = time.time()
             self.ctl(m3.endpoint, "shard", "balance")
@@ -145,23 +152,43 @@ class MembersJoin(unittest.TestCase):
             count = self.replicas_of(self.endpoints[0])
             self.assertEqual(sum(count.values()), 9, count)
             self.assertLessEqual(max(count.values()) - min(count.values()), 1, count)
-            self.assertGreaterEqual(count.get("m3", 0), 2, count)
+            self.assertGreaterEqual(count.get(NEW, 0), 2, count)
             self.assertTrue(writers.wait_for_more(30), "no writes after the balance")
             # Its /metrics speak of the replicas it holds: their keys, each
             # one's resolved revision (its own store holds none).
             text = metrics(m3.metrics_port)
-            self.assertEqual(sample(text, "strata_shards"), count["m3"])
+            self.assertEqual(sample(text, "strata_shards"), count[NEW])
             self.assertGreater(sample(text, "etcd_debugging_mvcc_keys_total"), 100)
             self.assertEqual(len(re.findall(r"^strata_shard_resolved_lag_seconds\{", text, re.M)),
-                             count["m3"])
+                             count[NEW])
 
             # Restarted, it keeps its number and replicas (its own copy of
-            # the list).
+            # the list, written as it first started), even started as a
+            # new member would be (its flags would number it otherwise).
             m3.stop()
+            m3.extra_args[m3.extra_args.index("existing")] = "new"
             m3.start()
             etcdctl(m3.endpoint, "put", "through-m3", "after-restart")
             out, _ = etcdctl(self.endpoints[1], "get", "through-m3", "--print-value-only")
             self.assertEqual(out.strip(), "after-restart")
+            # Its copy lost, its flags number it 0, m0's number: it stops by
+            # itself once it reads the cluster's list. With the copy back,
+            # it starts as before.
+            m3.stop()
+            copy = os.path.join(m3.data_dir, "members")
+            with open(copy, "rb") as f:
+                kept = f.read()
+            os.remove(copy)
+            m3.start()
+            try:
+                code = m3.wait_exit(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.fail("started from the wrong flags, it went on:\n" + m3.log())
+            self.assertEqual(code, 0, m3.log())
+            self.assertIn("numbers member 0 'm0', this member '%s'" % NEW, m3.log())
+            with open(copy, "wb") as f:
+                f.write(kept)
+            m3.start()
             # So does a first member restarted: its flags name three, its
             # copy four.
             down_from = time.time()
@@ -172,19 +199,19 @@ class MembersJoin(unittest.TestCase):
             down_until = time.time() + 5
             names = sorted(m.get("name", "") for m in self.wait_members(
                 self.endpoints[2], lambda ms: len(ms) == 4))
-            self.assertEqual(names, ["m0", "m1", "m2", "m3"])
+            self.assertEqual(names, [NEW, "m0", "m1", "m2"])
             etcdctl(self.endpoints[2], "put", "through-m2", "after-restart")
             out, _ = etcdctl(m3.endpoint, "get", "through-m2", "--print-value-only")
             self.assertEqual(out.strip(), "after-restart")
 
-            m3_id = [m["ID"] for m in self.members(self.endpoints[0]) if m.get("name") == "m3"][0]
+            m3_id = [m["ID"] for m in self.members(self.endpoints[0]) if m.get("name") == NEW][0]
             hex_id = "%x" % m3_id
             _, err = etcdctl(self.endpoints[0], "member", "remove", hex_id, check=False)
             self.assertIn("still holds replicas", err)
-            self.assertIn("shard drain m3", err)
+            self.assertIn("shard drain " + NEW, err)
 
-            self.ctl(self.endpoints[0], "shard", "drain", "m3")
-            self.assertNotIn("m3", self.replicas_of(self.endpoints[0]))
+            self.ctl(self.endpoints[0], "shard", "drain", NEW)
+            self.assertNotIn(NEW, self.replicas_of(self.endpoints[0]))
             # The groups' reports reach the member asked within a second.
             deadline = time.time() + 10
             while True:
@@ -208,7 +235,7 @@ class MembersJoin(unittest.TestCase):
             writers.stop()
         if m3 is not None:
             m3.stop()
-        print("m3 joined, took replicas (%.2f s), was drained and removed under %d acknowledged "
+        print(NEW + " joined, took replicas (%.2f s), was drained and removed under %d acknowledged "
               "puts (%d failed calls)" % (balanced, len(writers.acknowledged),
                                           len(writers.failures)))
         writers.check_everywhere(self, one_revision=False)
@@ -216,7 +243,7 @@ class MembersJoin(unittest.TestCase):
         for index, code, at in writers.failures:
             self.assertEqual(index, 2, (code, at))
             self.assertTrue(down_from <= at <= down_until, (code, at, down_from, down_until))
-        # The low-water mark no longer waits for m3 (stopped): a compaction
+        # The low-water mark no longer waits for the member removed: a compaction
         # of a recent revision goes through.
         out, _ = etcdctl(self.endpoints[0], "put", "last", "x", "-w", "json")
         revision = json.loads(out)["header"]["revision"]

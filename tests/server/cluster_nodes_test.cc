@@ -1,6 +1,7 @@
 // ClusterNodes: a member's keeping of the cluster's member list. A newer
 // list is taken (and written to the member's copy, which reads back), an
-// older one is not; the member learns once that it was removed; a damaged
+// older one is not, nor one that numbers a member otherwise (the member
+// is told to stop); the member learns once that it was removed; a damaged
 // copy is an error, a missing one none; a join with no member to ask, or
 // none answering, fails with the reason. (The record, Make and Join over a
 // real cluster: compat_members_join.)
@@ -40,7 +41,10 @@ TEST(ClusterNodesTest, ANewerListIsTakenAndKeptAnOlderOneIsNot) {
   options.self = "m2";
   options.copy_path = copy;
   options.adopted = [&](const cluster::NodeList& list) { adopted.push_back(list.revision()); };
-  options.removed = [&] { ++removed; };
+  options.stop = [&](const std::string& why) {
+    ++removed;
+    EXPECT_NE(why.find("removed"), std::string::npos) << why;
+  };
   ClusterNodes nodes(Three(), options);
 
   cluster::NodeList added = Three();
@@ -68,6 +72,21 @@ TEST(ClusterNodesTest, ANewerListIsTakenAndKeptAnOlderOneIsNot) {
   nodes.Adopt(later);
   EXPECT_EQ(removed, 1);
   EXPECT_EQ(adopted.size(), 3u);
+
+  // A list numbering a member otherwise (another view of the cluster, not
+  // a later one) is not taken, and the member is told to stop.
+  ClusterNodes::Options fresh_options;
+  fresh_options.self = "m0";
+  std::string why;
+  fresh_options.stop = [&](const std::string& w) { why = w; };
+  ClusterNodes fresh(Three(), fresh_options);
+  Result<cluster::NodeList> other = cluster::NodeList::First(
+      {{"a3", "http://d:4", false}, {"m0", "http://a:1", false}, {"m1", "http://b:2", false}});
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(other->Add("http://x:9").ok());  // a later revision
+  fresh.Adopt(*other);
+  EXPECT_EQ(fresh.Current().revision(), 1u) << "not taken";
+  EXPECT_NE(why.find("numbers member 0 'a3', this member 'm0'"), std::string::npos) << why;
 
   std::ofstream(copy, std::ios::trunc) << "not a list";
   EXPECT_EQ(ReadNodeListCopy(copy).status().code(), StatusCode::kIoError);
