@@ -5,6 +5,7 @@ STRATA_SERVER_BINARY names the strata-server to test; ETCD_BINARY the
 reference etcd 3.4.23 (scripts/install-deps.sh unpacks Debian's under
 build/deps/etcd-server/, without installing it as a service).
 """
+import atexit
 import os
 import queue
 import random
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -29,6 +31,22 @@ def strata_binary():
 def strata_ctl_binary():
     return os.environ.get("STRATA_CTL_BINARY",
                           os.path.join(ROOT, "build", "release", "strata-ctl"))
+
+
+def strata_ctl(test, endpoint, *args, check=True):
+    """Runs strata-ctl against `endpoint`; with `check`, `test` fails if it
+    does not exit 0. Returns the CompletedProcess (text)."""
+    p = subprocess.run([strata_ctl_binary(), "--endpoints", endpoint] + list(args),
+                       capture_output=True, text=True, timeout=120)
+    if check:
+        test.assertEqual(p.returncode, 0, p.stderr + p.stdout)
+    return p
+
+
+def metrics_text(port):
+    """A server's /metrics on its metrics port."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        return r.read().decode()
 
 
 def etcd_binary():
@@ -111,13 +129,48 @@ _handed_out = set()
 _FIXED_ELSEWHERE = [range(10000, 10100), range(20000, 20100), range(23790, 23791)]
 
 
+# Ports handed out by every test process of this machine: a file each,
+# made with O_EXCL, removed when its process ends. A member killed and
+# started again keeps its ports, and while it was down another suite's
+# free_port() once gave one of them to a server of its own (the member
+# then failed to start: "is the port in use?"). A claim older than a day
+# is a dead process's, and is taken over.
+_CLAIMS = os.path.join(tempfile.gettempdir(), "strata-test-ports")
+_CLAIM_STALE_S = 24 * 3600
+
+
+def _claim(port):
+    """True if no other live test process holds `port`; it is ours now."""
+    os.makedirs(_CLAIMS, exist_ok=True)
+    path = os.path.join(_CLAIMS, str(port))
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        try:
+            if time.time() - os.stat(path).st_mtime < _CLAIM_STALE_S:
+                return False
+            os.utime(path)
+        except OSError:
+            return False
+    atexit.register(_release, path)
+    return True
+
+
+def _release(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 def free_port():
     """A port nothing listens on now, for a server started later. Taken
     below the kernel's ephemeral range: a port from that range (what
     binding port 0 gives) may meanwhile become the local end of any
     outgoing connection, and a cluster member then failed to start with
     "is the port in use?" while the other suites ran beside it. Nor from
-    the ranges etcd's e2e suite takes (_FIXED_ELSEWHERE)."""
+    the ranges etcd's e2e suite takes (_FIXED_ELSEWHERE), nor one another
+    test process claimed (_claim)."""
     low = _ephemeral_low()
     for _ in range(1000):
         port = random.randrange(max(1024, low // 2), low)
@@ -130,8 +183,10 @@ def free_port():
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            _handed_out.add(port)
-            return port
+        if not _claim(port):
+            continue
+        _handed_out.add(port)
+        return port
     raise RuntimeError("no free port below %d" % low)
 
 

@@ -35,21 +35,15 @@ import re
 import subprocess
 import time
 import unittest
-import urllib.request
 
 from replicated_load import Writers
-from servers import StrataCluster, StrataServer, etcdctl, free_port, strata_ctl_binary
+from servers import StrataCluster, StrataServer, etcdctl, free_port, metrics_text, strata_ctl
 
 ARGS = ["--replication-factor", "3"]
 # The member that joins: its name sorts before the first members', so a
 # list made from flags (all four first members in name order) would give
 # it number 0, another's.
 NEW = "a3"
-
-
-def metrics(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
-        return r.read().decode()
 
 
 def sample(text, name):
@@ -64,11 +58,7 @@ class MembersJoin(unittest.TestCase):
         self.peer_urls = ["http://127.0.0.1:%d" % p for p in self.cluster.peer_ports]
 
     def ctl(self, endpoint, *args, check=True):
-        p = subprocess.run([strata_ctl_binary(), "--endpoints", endpoint] + list(args),
-                           capture_output=True, text=True, timeout=120)
-        if check:
-            self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
-        return p
+        return strata_ctl(self, endpoint, *args, check=check)
 
     def members(self, endpoint):
         out, _ = etcdctl(endpoint, "member", "list", "-w", "json")
@@ -156,7 +146,7 @@ class MembersJoin(unittest.TestCase):
             self.assertTrue(writers.wait_for_more(30), "no writes after the balance")
             # Its /metrics speak of the replicas it holds: their keys, each
             # one's resolved revision (its own store holds none).
-            text = metrics(m3.metrics_port)
+            text = metrics_text(m3.metrics_port)
             self.assertEqual(sample(text, "strata_shards"), count[NEW])
             self.assertGreater(sample(text, "etcd_debugging_mvcc_keys_total"), 100)
             self.assertEqual(len(re.findall(r"^strata_shard_resolved_lag_seconds\{", text, re.M)),

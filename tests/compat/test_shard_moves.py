@@ -25,21 +25,18 @@ The members' code for it runs under ASan in tests/server (a replica moved
 between runtimes over real gRPC) and tests/replication (the plan)."""
 import json
 import re
-import subprocess
 import time
 import unittest
-import urllib.request
 
 from replicated_load import Writers
-from servers import StrataCluster, etcdctl, strata_ctl_binary
+from servers import StrataCluster, etcdctl, metrics_text, strata_ctl
 from test_dashboard import Dom, run_chromium
 
 ARGS = ["--replication-factor", "3"]
 
 
 def metrics(metrics_port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=10) as r:
-        return r.read().decode()
+    return metrics_text(metrics_port)
 
 
 def moved(metrics_port, way):
@@ -55,11 +52,7 @@ class ShardMoves(unittest.TestCase):
         self.endpoints = self.cluster.endpoints()
 
     def ctl(self, endpoint, *args, check=True):
-        p = subprocess.run([strata_ctl_binary(), "--endpoints", endpoint] + list(args),
-                           capture_output=True, text=True, timeout=120)
-        if check:
-            self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
-        return p
+        return strata_ctl(self, endpoint, *args, check=check)
 
     def shard(self, endpoint, number):
         listed = json.loads(self.ctl(endpoint, "shard", "list", "-w", "json").stdout)
