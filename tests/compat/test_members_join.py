@@ -25,6 +25,10 @@ writers put keys through the first members:
   restarts, and a node never added is refused at its start with the
   reason.
 
+Debian's python3-etcd3 adds, lists and removes a member of such a
+cluster in test_python_etcd3 (its protos and this test's stubs do not
+load in one process).
+
 The list itself (numbers never reused, names, refusals) is unit-tested in
 tests/cluster (NodeListTest), a member's low-water mark and broadcasts as
 nodes join and leave there too (MemberTest), and the replicas' groups

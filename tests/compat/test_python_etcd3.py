@@ -1,14 +1,17 @@
 """Debian's python3-etcd3 (0.12, a client we did not write) against
 strata-server: its own API for puts, gets, prefixes, transactions, watches,
-leases, locks, compaction and status, with the answers etcd gives."""
+leases, locks, compaction and status, with the answers etcd gives; and
+its member calls against a sharded cluster with replicated shards."""
+import json
 import threading
 import time
 import unittest
 
 import etcd3
 import etcd3.exceptions
+import grpc
 
-from servers import StrataServer
+from servers import StrataCluster, StrataServer, etcdctl, free_port
 
 
 class PythonEtcd3(unittest.TestCase):
@@ -116,6 +119,57 @@ class PythonEtcd3(unittest.TestCase):
         status = self.client.status()
         self.assertEqual(status.version, "3.4.23")
         self.assertEqual(len(list(self.client.members)), 1)
+
+
+class ShardedClusterMembers(unittest.TestCase):
+    """Its add_member, members and remove_member against a sharded cluster
+    with replicated shards (docs/REPLICATION.md, "Members join and
+    leave"), and the refusals as it maps them."""
+
+    def setUp(self):
+        self.cluster = StrataCluster.started_for(self, prefix="strata-etcd3-members-", n=3,
+                                                 extra_args=["--replication-factor", "3"])
+        self.endpoints = self.cluster.endpoints()
+
+    def wait_members(self, endpoint, count, timeout=10):
+        deadline = time.time() + timeout
+        while True:
+            out, _ = etcdctl(endpoint, "member", "list", "-w", "json")
+            listed = json.loads(out).get("members", [])
+            if len(listed) == count or time.time() > deadline:
+                return listed
+            time.sleep(0.1)
+
+    def test_add_list_and_remove(self):
+        client = etcd3.client(*self.endpoints[0].split(":"), timeout=10)
+        self.addCleanup(client.close)
+        url = "http://127.0.0.1:%d" % free_port()
+        added = client.add_member([url])
+        self.assertNotEqual(added.id, 0)
+        self.assertEqual(list(added.peer_urls), [url])
+        with self.assertRaises(etcd3.exceptions.PreconditionFailedError):
+            client.add_member([url])
+        other = etcd3.client(*self.endpoints[1].split(":"), timeout=10)
+        self.addCleanup(other.close)
+        deadline = time.time() + 10
+        while added.id not in {m.id for m in other.members} and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIn(added.id, {m.id for m in other.members})
+        # A first member holding replicas is refused, naming the drain.
+        m1 = [m for m in other.members if m.name == "m1"][0]
+        with self.assertRaises(etcd3.exceptions.PreconditionFailedError) as held:
+            other.remove_member(m1.id)
+        # (python3-etcd3 raises its own exception while handling gRPC's.)
+        self.assertIn("shard drain m1", held.exception.__context__.details())
+        # The one added, never started, holds nothing: removed.
+        other.remove_member(added.id)
+        for endpoint in self.endpoints:
+            listed = self.wait_members(endpoint, 3)
+            self.assertEqual(sorted(m["name"] for m in listed), ["m0", "m1", "m2"], endpoint)
+        with self.assertRaises(grpc.RpcError) as gone:
+            client.remove_member(added.id)
+        self.assertEqual(gone.exception.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(gone.exception.details(), "etcdserver: member not found")
 
 
 if __name__ == "__main__":
