@@ -298,8 +298,8 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
     for (cluster::ShardId shard : member.ShardsServed()) {
       const cluster::ShardServer* server = member.FindShardServer(shard);
       const cluster::ShardServerStats figures = server->Stats();
-      stats.served.push_back(
-          {shard, server->store().GetStats(), figures.resolved_timestamp, figures.intents});
+      stats.served.push_back({shard, server->shared_store(), server->store().GetStats(),
+                              figures.resolved_timestamp, figures.intents});
     }
     stats.compact_revision = kv_->compact_revision();
     stats.coordinator = member.coordinator().Stats();

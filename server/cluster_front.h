@@ -97,6 +97,7 @@ struct ClusterFrontStats {
   // none of a replicated shard's keys).
   struct Served {
     cluster::ShardId shard = 0;
+    std::shared_ptr<const MvccStore> engine;  // read off the loop (the histogram)
     StoreStats store;
     Timestamp resolved;
     cluster::IntentStats intents;

@@ -407,6 +407,8 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
     st = ServedStores(*cluster);
     compacted = cluster->compact_revision;
     horizon = static_cast<int64_t>(st.compaction_horizon.value());
+    // An estimate (no shard counts its live keys): a key deleted twice is
+    // taken off twice.
     live_keys = static_cast<int64_t>(st.keys - std::min(st.keys, st.tombstones));
     leases = s.leases->size();
   } else if (s.replicated) {
@@ -589,7 +591,18 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
     MutexLock lock(s.versions_per_key_mu);
     const auto now = std::chrono::steady_clock::now();
     if (s.versions_per_key.empty() || now - s.versions_per_key_at > std::chrono::seconds(30)) {
-      s.versions_per_key = engine->VersionsPerKey(kBounds);
+      if (cluster) {
+        // A cluster member's: the shards it serves, as the figures above.
+        s.versions_per_key.assign(kBounds.size() + 1, 0);
+        for (const auto& served : cluster->served) {
+          const std::vector<uint64_t> one = served.engine->VersionsPerKey(kBounds);
+          for (size_t i = 0; i < one.size() && i < s.versions_per_key.size(); ++i) {
+            s.versions_per_key[i] += one[i];
+          }
+        }
+      } else {
+        s.versions_per_key = engine->VersionsPerKey(kBounds);
+      }
       s.versions_per_key_at = now;
     }
     out.Histogram("strata_mvcc_versions_per_key",

@@ -153,6 +153,7 @@ class MembersJoin(unittest.TestCase):
             text = metrics_text(m3.metrics_port)
             self.assertEqual(sample(text, "strata_shards"), count[NEW])
             self.assertGreater(sample(text, "etcd_debugging_mvcc_keys_total"), 100)
+            self.assertGreater(sample(text, "strata_mvcc_versions_per_key_count"), 100)
             self.assertEqual(len(re.findall(r"^strata_shard_resolved_lag_seconds\{", text, re.M)),
                              count[NEW])
 
