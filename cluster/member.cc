@@ -25,14 +25,12 @@ Result<std::unique_ptr<Member>> Member::Create(std::string self, std::vector<std
   if (options.replication_factor != 1 && !options.shard_cores) {
     return Status::InvalidArgument("replicated shards need a factory of their cores");
   }
-  const size_t shards = options.shard_count == 0 ? node_ids.size() : options.shard_count;
-  if (shards > node_ids.size() || (shards < node_ids.size() && options.replication_factor == 1)) {
+  Result<ShardMap> map =
+      ShardMap::OfFirstNodes(node_ids, options.shard_count, options.replication_factor);
+  if (!map.ok()) return map.status();
+  if (map->shards().size() < node_ids.size() && options.replication_factor == 1) {
     return Status::InvalidArgument("nodes past the first of each shard need replicated shards");
   }
-  Result<ShardMap> map = ShardMap::Replicated(
-      std::vector<std::string>(node_ids.begin(), node_ids.begin() + static_cast<ptrdiff_t>(shards)),
-      options.replication_factor);
-  if (!map.ok()) return map.status();
   if (node_ids.size() > HybridLogicalClock::kMaxNodes) {
     return Status::InvalidArgument("a cluster has at most " +
                                    std::to_string(HybridLogicalClock::kMaxNodes) +

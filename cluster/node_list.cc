@@ -21,7 +21,6 @@ Result<NodeList> NodeList::First(std::vector<ListedNode> nodes) {
   }
   std::sort(nodes.begin(), nodes.end(),
             [](const ListedNode& a, const ListedNode& b) { return a.name < b.name; });
-  std::set<std::string> urls;
   for (size_t i = 0; i < nodes.size(); ++i) {
     if (nodes[i].name.empty()) return Status::InvalidArgument("a member's name is empty");
     if (i > 0 && nodes[i].name == nodes[i - 1].name) {

@@ -74,12 +74,7 @@ Status ShardGroups::Start() {
   }
   // Shards are first placed on the first nodes (the cluster's first
   // members) alone.
-  const size_t shards = o.shard_count == 0 ? o.node_ids.size() : o.shard_count;
-  if (shards > o.node_ids.size()) return Status::InvalidArgument("more shards than nodes");
-  Result<ShardMap> map = ShardMap::Replicated(
-      std::vector<std::string>(o.node_ids.begin(),
-                               o.node_ids.begin() + static_cast<ptrdiff_t>(shards)),
-      o.replication_factor);
+  Result<ShardMap> map = ShardMap::OfFirstNodes(o.node_ids, o.shard_count, o.replication_factor);
   if (!map.ok()) return map.status();
 
   replication::RaftHostOptions host;

@@ -7,6 +7,15 @@
 
 namespace strata::cluster {
 
+Result<ShardMap> ShardMap::OfFirstNodes(const std::vector<std::string>& node_ids,
+                                        size_t shard_count, uint32_t replication_factor) {
+  const size_t shards = shard_count == 0 ? node_ids.size() : shard_count;
+  if (shards > node_ids.size()) return Status::InvalidArgument("more shards than nodes");
+  return Replicated(
+      std::vector<std::string>(node_ids.begin(), node_ids.begin() + static_cast<ptrdiff_t>(shards)),
+      replication_factor);
+}
+
 uint64_t ShardMap::HashKey(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
 Result<ShardMap> ShardMap::OnePerNode(const std::vector<std::string>& node_ids) {

@@ -48,6 +48,12 @@ class ShardMap final {
   // list, so every node holds as many replicas as any other.
   static Result<ShardMap> Replicated(const std::vector<std::string>& node_ids,
                                      uint32_t replication_factor);
+  // Replicated over the first `shard_count` nodes alone (a cluster's first
+  // members, cluster/node_list.h; 0: every node): the nodes after them
+  // joined later and hold only replicas moved onto them.
+  // kInvalidArgument as Replicated, or for more shards than nodes.
+  static Result<ShardMap> OfFirstNodes(const std::vector<std::string>& node_ids, size_t shard_count,
+                                       uint32_t replication_factor);
 
   static uint64_t HashKey(std::string_view key);
 

@@ -250,9 +250,6 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
   std::optional<ClusterFrontStats> Stats(std::chrono::milliseconds wait);
   void NotifyDurable() { runtime_->NotifyDurable(); }
   int peer_port() const { return peer_port_; }
-  // The client URLs member `name` advertises, as last heard from it (empty
-  // until then): what `member list` shows of the other members.
-  std::vector<std::string> ClientUrlsOf(const std::string& name) const;
   // etcd's Cluster service (any thread): the members present, this one
   // first; ids as etcd derives them from peer URLs and the cluster token,
   // an added member that has not started yet with no name (as etcd).
@@ -299,6 +296,9 @@ class ClusterFront final : public KvFront, public LeaseFront, public SharedAuthR
   grpc::Status ServeJoin(const peerpb::JoinRequest& request, peerpb::JoinReply* reply);
   // Members() of `list`.
   std::vector<MemberInfo> MembersOf(const cluster::NodeList& list) const;
+  // The client URLs member `name` advertises, as last heard from it (empty
+  // until then): what `member list` shows of the other members.
+  std::vector<std::string> ClientUrlsOf(const std::string& name) const;
   // Runs `call` on the loop; its answer goes to `done` once durable.
   template <typename T>
   void Run(std::function<void(Done<T>)> call, Done<T> done);
