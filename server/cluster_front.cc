@@ -114,6 +114,9 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
         [raw](const peerpb::JoinRequest& request, peerpb::JoinReply* reply) {
           return raw->ServeJoin(request, reply);
         });
+    front->runtime_->SetRemovedHandler([raw](const std::string& by) {
+      if (raw->nodes_) raw->nodes_->ToldRemoved(by);
+    });
   }
 
   grpc::ServerBuilder builder;

@@ -158,6 +158,10 @@ void ClusterNodes::Adopt(const cluster::NodeList& list) {
   if (self && list.nodes()[*self].gone) Stop("this member was removed from the cluster");
 }
 
+void ClusterNodes::ToldRemoved(const std::string& by) {
+  Stop("this member was removed from the cluster (member '" + by + "' refuses it)");
+}
+
 void ClusterNodes::Stop(const std::string& why) {
   if (stopped_) return;
   stopped_ = true;

@@ -88,6 +88,10 @@ class ClusterNodes final {
   using Change = std::function<Status(cluster::NodeList*)>;
   void Make(Change change, std::function<void(Result<cluster::NodeList>)> done);
 
+  // On the loop: member `by` refused this one as removed from the cluster
+  // (PeerNetwork), which a member cut off while it was removed learns only
+  // so: it stops (Options::stop).
+  void ToldRemoved(const std::string& by);
   // Takes `list` if newer than the one known (on the loop).
   void Adopt(const cluster::NodeList& list);
   // Writes the copy of the list known (at start, when there was none: a

@@ -98,8 +98,15 @@ ClusterRuntime::~ClusterRuntime() {
   }
   wake_.NotifyAll();
   if (loop_.joinable()) loop_.join();
-  // network_ stops its links as it is destroyed, after the loop: nothing
-  // sends any more.
+  // The links stop after the loop (nothing sends any more) and before the
+  // members they call back (Post) are destroyed.
+  network_.StopLinks();
+}
+
+void ClusterRuntime::SetRemovedHandler(std::function<void(const std::string& by)> on_removed) {
+  network_.set_on_removed([this, on_removed = std::move(on_removed)](const std::string& by) {
+    (void)Post([on_removed, by](cluster::Member&) { on_removed(by); });
+  });
 }
 
 void ClusterRuntime::ConnectPeers(const std::map<std::string, std::string>& addresses) {

@@ -100,6 +100,9 @@ class ClusterRuntime final : private cluster::PeerTransport {
 
   // Before ConfigureServer: who answers members that join (PeerNetwork).
   void SetJoinHandler(PeerNetwork::OnJoin on_join) { network_.set_on_join(std::move(on_join)); }
+  // Before the first links: who hears, on the loop, that a peer refused
+  // this member as removed from the cluster (PeerNetwork), with its name.
+  void SetRemovedHandler(std::function<void(const std::string& by)> on_removed);
   // Registers the peer service on the peer port's server, with its bounds.
   // That server must be shut down before this runtime is destroyed.
   void ConfigureServer(grpc::ServerBuilder* builder);

@@ -75,7 +75,9 @@ struct PeerNetwork::Link {
 PeerNetwork::PeerNetwork(std::string self, PeerNetworkOptions options, OnMessage on_message)
     : self_(std::move(self)), options_(options), on_message_(std::move(on_message)) {}
 
-PeerNetwork::~PeerNetwork() {
+PeerNetwork::~PeerNetwork() { StopLinks(); }
+
+void PeerNetwork::StopLinks() {
   std::vector<Link*> links;
   {
     MutexLock lock(mu_);
@@ -89,7 +91,9 @@ PeerNetwork::~PeerNetwork() {
     }
     link->changed.NotifyAll();
   }
-  for (Link* link : links) link->thread.join();
+  for (Link* link : links) {
+    if (link->thread.joinable()) link->thread.join();
+  }
 }
 
 void PeerNetwork::AddPeer(const std::string& peer, const std::string& address) {
@@ -110,6 +114,7 @@ void PeerNetwork::RemovePeer(const std::string& peer) {
   Link* link = nullptr;
   {
     MutexLock lock(mu_);
+    removed_.insert(peer);
     auto it = links_.find(peer);
     if (it == links_.end()) return;
     link = it->second.get();
@@ -225,7 +230,11 @@ void PeerNetwork::RunLink(Link* link) {
       }
     }
     writer->WritesDone();
-    (void)writer->Finish();
+    const grpc::Status ended = writer->Finish();
+    if (ended.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+        ended.error_message() == kRemovedRefusal && on_removed_) {
+      on_removed_(link->peer);
+    }
     UniqueLock lock(link->mu);
     link->call = nullptr;
     if (link->stopping) return;
@@ -255,6 +264,11 @@ grpc::Status PeerNetwork::Service::Deliver(grpc::ServerContext*,
   PeerFaults* faults = network_->options_.faults.get();
   std::string from;
   while (reader->Read(&batch)) {
+    // Each batch: a stream opened before its sender was removed is cut too.
+    if (network_->IsRemoved(batch.from())) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          std::string(PeerNetwork::kRemovedRefusal));
+    }
     from = batch.from();
     // A member about to be killed by a fault hears nothing more: it acts
     // on nothing that arrives after the message it dies after.
@@ -266,6 +280,11 @@ grpc::Status PeerNetwork::Service::Deliver(grpc::ServerContext*,
   }
   if (!from.empty() && network_->on_stream_end_) network_->on_stream_end_(from);
   return grpc::Status::OK;
+}
+
+bool PeerNetwork::IsRemoved(const std::string& peer) const {
+  MutexLock lock(mu_);
+  return removed_.count(peer) != 0;
 }
 
 PeerNetworkStats PeerNetwork::Stats() const {

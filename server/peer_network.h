@@ -10,6 +10,11 @@
 // once more on the next stream. Inbound, the Peer service hands every
 // message of every batch to a callback, on gRPC's thread.
 //
+// A peer removed from the cluster (RemovePeer) that still sends is
+// answered kRemovedRefusal and its stream closed, as etcd answers a
+// removed member's messages: told so, it stops (OnRemoved), even if it was
+// cut off from everyone while the others learned of its removal.
+//
 // With faults (PeerFaults, tests only), a message may also wait in the
 // link for its time or for a file, or go out twice.
 //
@@ -31,7 +36,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "base/mutex.h"
@@ -68,23 +75,37 @@ class PeerNetwork final {
   // Called when a peer's stream into this server ends (its process died,
   // its connection broke, or it reconnects), with the peer's name.
   using OnStreamEnd = std::function<void(const std::string& from)>;
+  // Called on a link's thread when the peer at its end refused this server
+  // as a member removed from the cluster, with that peer's name.
+  using OnRemoved = std::function<void(const std::string& by)>;
+  // What a removed member's stream is refused with (FAILED_PRECONDITION).
+  static constexpr std::string_view kRemovedRefusal =
+      "strata: this member was removed from the cluster";
   // Answers a joining member (on gRPC's thread; it may wait).
   using OnJoin = std::function<grpc::Status(const peerpb::JoinRequest&, peerpb::JoinReply*)>;
 
   PeerNetwork(std::string self, PeerNetworkOptions options, OnMessage on_message);
   // Stops every sender (in-flight writes are cancelled).
   ~PeerNetwork();
+  // Stops every sender now and waits for their threads (they call no
+  // callback after): for an owner whose callbacks end before the network.
+  // No AddPeer after it.
+  void StopLinks();
 
   // Before the service is registered: who hears of streams that end.
   void set_on_stream_end(OnStreamEnd on_stream_end) { on_stream_end_ = std::move(on_stream_end); }
   // Before the service is registered: who answers Join (unset: refused).
   void set_on_join(OnJoin on_join) { on_join_ = std::move(on_join); }
+  // Before the first AddPeer: who hears that a peer refused this server as
+  // removed.
+  void set_on_removed(OnRemoved on_removed) { on_removed_ = std::move(on_removed); }
   // The service a gRPC server registers to receive from peers.
   grpc::Service* service() { return &service_; }
   // Where `peer` listens (host:port); starts its sender.
   void AddPeer(const std::string& peer, const std::string& address);
   // `peer` left the cluster: its link stops and is sent nothing more (it
-  // stays listed, idle: a name is never given to another node).
+  // stays listed, idle: a name is never given to another node), and a
+  // stream it opens is refused with kRemovedRefusal.
   void RemovePeer(const std::string& peer);
   // Queues `message` for `peer`; false if dropped (queue full, unknown or
   // removed peer).
@@ -105,15 +126,18 @@ class PeerNetwork final {
     PeerNetwork* network_;
   };
   void RunLink(Link* link);
+  bool IsRemoved(const std::string& peer) const;
 
   const std::string self_;
   const PeerNetworkOptions options_;
   const OnMessage on_message_;
   OnStreamEnd on_stream_end_;
   OnJoin on_join_;
+  OnRemoved on_removed_;
   Service service_{this};
   mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<Link>> links_ STRATA_GUARDED_BY(mu_);
+  std::set<std::string> removed_ STRATA_GUARDED_BY(mu_);
   std::atomic<uint64_t> received_{0};
 };
 

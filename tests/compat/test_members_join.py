@@ -21,6 +21,9 @@ writers put keys through the first members:
   removed etcd member does), every member lists three, and a compaction
   goes through without it (the low-water mark no longer waits for its
   reports);
+- a member removed while cut off from every other (through the others' 10 s
+  of hearing it) stops by itself once it reaches one again, which refuses
+  its peer stream as a removed member's;
 - nothing acknowledged is lost, no call fails but through m2 while it
   restarts, and a node never added is refused at its start with the
   reason.
@@ -37,10 +40,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import unittest
 
 from replicated_load import Writers
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "netfault"))
+from netfault import Link  # noqa: E402
 from servers import StrataCluster, StrataServer, etcdctl, free_port, metrics_text, strata_ctl
 
 ARGS = ["--replication-factor", "3"]
@@ -77,7 +83,7 @@ class MembersJoin(unittest.TestCase):
                 return listed
             time.sleep(0.1)
 
-    def new_member(self, name, peer_port, state="existing"):
+    def new_member(self, name, peer_port, state="existing", env=None):
         initial = ",".join("m%d=%s" % (i, url) for i, url in enumerate(self.peer_urls))
         initial += ",%s=http://127.0.0.1:%d" % (name, peer_port)
         metrics_port = free_port()
@@ -86,9 +92,47 @@ class MembersJoin(unittest.TestCase):
             extra_args=["--name", name, "--initial-cluster", initial,
                         "--initial-cluster-state", state,
                         "--listen-peer-urls", "http://127.0.0.1:%d" % peer_port,
-                        "--listen-metrics-urls", "http://127.0.0.1:%d" % metrics_port] + ARGS)
+                        "--listen-metrics-urls", "http://127.0.0.1:%d" % metrics_port] + ARGS,
+            env=env)
         server.metrics_port = metrics_port
         return server
+
+    def test_a_member_removed_while_cut_off_stops_once_it_reaches_one(self):
+        # Its links to the others run through proxies, to cut them.
+        links = [Link("a4->m%d" % i, ("127.0.0.1", port)).start()
+                 for i, port in enumerate(self.cluster.peer_ports)]
+        for link in links:
+            self.addCleanup(link.stop)
+        routes = ";".join("route=127.0.0.1:%d>127.0.0.1:%d" % (port, link.port)
+                          for port, link in zip(self.cluster.peer_ports, links))
+        peer_port = free_port()
+        etcdctl(self.endpoints[0], "member", "add", "a4", "--peer-urls",
+                "http://127.0.0.1:%d" % peer_port)
+        a4 = self.new_member("a4", peer_port, env={"STRATA_PEER_FAULTS": routes})
+        self.addCleanup(a4.stop)
+        a4.start()
+        listed = self.wait_members(self.endpoints[0],
+                                   lambda ms: any(m.get("name") == "a4" for m in ms))
+        a4_id = [m["ID"] for m in listed if m.get("name") == "a4"][0]
+        # Cut off (it holds no replica: removed at once), through the others'
+        # 10 s of hearing a member removed: it cannot read that it was.
+        for link in links:
+            link.cut()
+        out, _ = etcdctl(self.endpoints[0], "member", "remove", "%x" % a4_id)
+        self.assertIn("removed from cluster", out)
+        time.sleep(12)
+        self.assertIsNone(a4.proc.poll(), "a4 cannot have learned it yet:\n" + a4.log())
+        for link in links:
+            link.heal()
+        # The first member it reaches refuses its peer stream as a removed one's.
+        try:
+            code = a4.wait_exit(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.fail("a4 did not stop once it reached the others again:\n" + a4.log())
+        self.assertEqual(code, 0, a4.log())
+        self.assertRegex(a4.log(), r"removed from the cluster \(member 'm[012]' refuses it\)")
+        for endpoint in self.endpoints:
+            self.assertEqual(len(self.members(endpoint)), 3, endpoint)
 
     def replicas_of(self, endpoint):
         listed = json.loads(self.ctl(endpoint, "shard", "list", "-w", "json").stdout)

@@ -1,7 +1,8 @@
 // ClusterNodes: a member's keeping of the cluster's member list. A newer
 // list is taken (and written to the member's copy, which reads back), an
 // older one is not, nor one that numbers a member otherwise (the member
-// is told to stop); the member learns once that it was removed; a damaged
+// is told to stop); the member learns once that it was removed (from the
+// list, or from a peer that refuses it); a damaged
 // copy is an error, a missing one none; a join with no member to ask, or
 // none answering, fails with the reason. (The record, Make and Join over a
 // real cluster: compat_members_join.)
@@ -87,6 +88,17 @@ TEST(ClusterNodesTest, ANewerListIsTakenAndKeptAnOlderOneIsNot) {
   fresh.Adopt(*other);
   EXPECT_EQ(fresh.Current().revision(), 1u) << "not taken";
   EXPECT_NE(why.find("numbers member 0 'a3', this member 'm0'"), std::string::npos) << why;
+
+  // A member cut off while it was removed hears it from a peer's refusal.
+  ClusterNodes::Options cut_off_options;
+  cut_off_options.self = "m1";
+  std::vector<std::string> stops;
+  cut_off_options.stop = [&](const std::string& w) { stops.push_back(w); };
+  ClusterNodes cut_off(Three(), cut_off_options);
+  cut_off.ToldRemoved("m0");
+  cut_off.ToldRemoved("m2");
+  ASSERT_EQ(stops.size(), 1u) << "told to stop once";
+  EXPECT_EQ(stops[0], "this member was removed from the cluster (member 'm0' refuses it)");
 
   std::ofstream(copy, std::ios::trunc) << "not a list";
   EXPECT_EQ(ReadNodeListCopy(copy).status().code(), StatusCode::kIoError);

@@ -137,6 +137,10 @@ class FaultyLinkTest : public ::testing::Test {
     PeerNetworkOptions options;
     options.faults = Faults(spec);
     a_ = std::make_unique<PeerNetwork>("a", options, [](const std::string&, peerpb::Message) {});
+    a_->set_on_removed([this](const std::string& by) {
+      MutexLock lock(mu_);
+      a_removed_by_.push_back(by);
+    });
     b_ = std::make_unique<PeerNetwork>("b", PeerNetworkOptions{},
                                        [this](const std::string&, peerpb::Message message) {
                                          MutexLock lock(mu_);
@@ -199,6 +203,7 @@ class FaultyLinkTest : public ::testing::Test {
   Mutex mu_;
   std::vector<std::pair<uint64_t, milliseconds>> arrived_ STRATA_GUARDED_BY(mu_);
   std::vector<std::string> ended_ STRATA_GUARDED_BY(mu_);  // streams into b that ended, by sender
+  std::vector<std::string> a_removed_by_ STRATA_GUARDED_BY(mu_);  // who refused a as removed
 };
 
 // A sender that goes away (its process dies, say) ends its stream: the
@@ -222,6 +227,35 @@ TEST_F(FaultyLinkTest, TheEndOfASendersStreamIsTold) {
   }
   MutexLock lock(mu_);
   EXPECT_EQ(ended_, std::vector<std::string>{"a"});
+}
+
+// A member removed from the cluster while cut off from the others learns
+// it from the first one it reaches again: its stream, open or new, is
+// refused as a removed member's, and nothing more of it is delivered.
+TEST_F(FaultyLinkTest, APeerRemovedIsRefusedAndToldSo) {
+  Start("");
+  ASSERT_TRUE(a_->Send("b", Prepare(1)));
+  ASSERT_EQ(Arrived(1).size(), 1u);
+  b_->RemovePeer("a");  // b never linked to a: still refused from now on
+  // A sender learns its stream ended at its next write: a removed member
+  // that still runs sends often (reports, heartbeats, the list's reads).
+  auto sending_until_told = [&](size_t times) {
+    std::vector<std::string> removed_by;
+    for (uint64_t id = 2; id < 200 && removed_by.size() < times; ++id) {
+      (void)a_->Send("b", Prepare(id));
+      std::this_thread::sleep_for(milliseconds(25));
+      MutexLock lock(mu_);
+      removed_by = a_removed_by_;
+    }
+    return removed_by;
+  };
+  EXPECT_EQ(sending_until_told(1), std::vector<std::string>{"b"}) << "the open stream is refused";
+  // The link opens a new stream after its backoff: refused again.
+  EXPECT_EQ(sending_until_told(2), (std::vector<std::string>{"b", "b"}))
+      << "a new stream is refused";
+  MutexLock lock(mu_);
+  ASSERT_EQ(arrived_.size(), 1u) << "nothing of a removed member is delivered";
+  EXPECT_TRUE(ended_.empty()) << "a refused stream is not a member's that ended";
 }
 
 // A stream left idle while its peer restarted fails on its first write: a
