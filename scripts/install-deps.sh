@@ -14,6 +14,7 @@ packages=(
   librocksdb-dev liblmdb-dev                    # benchmark peers
   python3                                       # the cluster test harness (tests/cluster_sim)
   libgrpc++-dev libprotobuf-dev                 # strata-server: gRPC and protobuf
+  libabsl-dev                                   # ... and Abseil, gRPC's (its locks' mode)
   libssl-dev                                    # snapshot checksums (SHA-256), TLS file checks
   libsodium-dev                                 # password hashes (Argon2id) for etcd's Auth users
   libgoogle-perftools-dev                       # strata-server's allocator (tcmalloc_minimal)
