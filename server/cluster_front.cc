@@ -324,6 +324,10 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
     stats.reads_here = member.peers().reads_here();
     stats.reads_passed_on = member.peers().reads_passed_on();
     stats.writes_read_afresh = kv_->writes_read_afresh();
+    stats.watch_lags_ms =
+        watches_->LagsInMillis(ClusterFrontStats::kWatchLagBoundsMs,
+                               static_cast<int64_t>(cluster::HybridLogicalClock::SystemMillis()));
+    stats.leases_homed = leases_->homed();
     answer->set_value(std::move(stats));
   });
   if (!posted || result.wait_for(wait) != std::future_status::ready) return std::nullopt;

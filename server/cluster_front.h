@@ -110,8 +110,15 @@ struct ClusterFrontStats {
   cluster::CoordinatorStats coordinator;
   std::optional<Timestamp> low_water_mark;
   size_t watchers = 0;
-  size_t watchers_paused = 0;      // their stream full, waiting for it to drain
-  uint64_t watcher_pauses = 0;     // every pause so far
+  size_t watchers_paused = 0;   // their stream full, waiting for it to drain
+  uint64_t watcher_pauses = 0;  // every pause so far
+  // Watchers by how far behind the wall clock what they were handed is
+  // (ms, buckets of kWatchLagBoundsMs), and the leases this member keeps
+  // (their home: service/cluster_leases.h).
+  static inline const std::vector<int64_t> kWatchLagBoundsMs = {10,    100,    1000,
+                                                                10000, 100000, 1000000};
+  service::WatchHub::LagHistogram watch_lags_ms;
+  size_t leases_homed = 0;
   service::ShardLocksStats lanes;  // writes of keys several members own
   // Replicated shards: each replica held here, and whether this member
   // leads its group; calls passed to the next replica (no leader yet) and

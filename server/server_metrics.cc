@@ -410,7 +410,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
     // An estimate (no shard counts its live keys): a key deleted twice is
     // taken off twice.
     live_keys = static_cast<int64_t>(st.keys - std::min(st.keys, st.tombstones));
-    leases = s.leases->size();
+    leases = cluster->leases_homed;
   } else if (s.replicated) {
     const auto figures = s.replicated->Figures();
     st = figures.store;
@@ -488,7 +488,7 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
   One(out, "gauge", "etcd_debugging_mvcc_compact_revision",
       "The revision of the last compaction in store.", static_cast<double>(compacted));
   One(out, "gauge", "etcd_debugging_mvcc_watcher_total", "Total number of watchers.",
-      static_cast<double>(s.serving_hub->watchers()));
+      static_cast<double>(cluster ? cluster->watchers : s.serving_hub->watchers()));
   // Requests, counted where they are served.
   const auto& g = *s.grpc_metrics;
   One(out, "counter", "etcd_mvcc_range_total", "Total number of ranges seen by this member.",
@@ -610,7 +610,17 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
     out.HistogramSample(std::vector<double>(kBounds.begin(), kBounds.end()), s.versions_per_key,
                         static_cast<double>(st.versions));
   }
-  {
+  if (cluster) {
+    // Revisions there are hybrid timestamps: how far behind is time.
+    std::vector<double> bounds;
+    for (int64_t ms : ClusterFrontStats::kWatchLagBoundsMs) {
+      bounds.push_back(static_cast<double>(ms) / 1000.0);
+    }
+    out.Histogram("strata_watch_lag_seconds",
+                  "Watchers by how far behind the wall clock what they were handed is.");
+    out.HistogramSample(bounds, cluster->watch_lags_ms.counts,
+                        static_cast<double>(cluster->watch_lags_ms.sum) / 1000.0);
+  } else if (!s.cluster) {
     static const std::vector<int64_t> kLagBounds = {0, 1, 10, 100, 1000, 10000, 100000};
     const auto lags = s.serving_hub->Lags(kLagBounds);
     out.Histogram("strata_watch_lag_revisions",

@@ -1,10 +1,12 @@
 #include "service/cluster_watches.h"
 
+#include <algorithm>
 #include <future>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "cluster/hybrid_clock.h"
 #include "service/cluster_kv.h"
 #include "service/kv_rules.h"
 
@@ -144,6 +146,22 @@ void ClusterWatches::Nudge(WatchSink* sink) {
       if (w->after < shared_frontier_) StartCatchUp(member, w.get());
     }
   });
+}
+
+WatchHub::LagHistogram ClusterWatches::LagsInMillis(const std::vector<int64_t>& bounds_ms,
+                                                    int64_t wall_ms) const {
+  WatchHub::LagHistogram h;
+  h.counts.assign(bounds_ms.size() + 1, 0);
+  for (const auto& [sink, stream] : streams_) {
+    for (const auto& [id, w] : stream.watchers) {
+      const int64_t handed_ms =
+          static_cast<int64_t>(cluster::HybridLogicalClock::PhysicalMillis(w->after));
+      const int64_t lag = std::max<int64_t>(0, wall_ms - handed_ms);
+      h.counts[std::lower_bound(bounds_ms.begin(), bounds_ms.end(), lag) - bounds_ms.begin()] += 1;
+      h.sum += lag;
+    }
+  }
+  return h;
 }
 
 void ClusterWatches::OnShared(std::vector<Change> changes, Previous previous, Timestamp frontier) {

@@ -32,6 +32,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "cluster/member.h"
 #include "cluster/watch_feed.h"
@@ -75,6 +76,11 @@ class ClusterWatches final : public Watches {
   // Watchers paused now, and every pause so far.
   size_t paused() const { return paused_count_.load(); }
   uint64_t pauses() const { return pauses_.load(); }
+  // On the loop thread: watchers by how far behind `wall_ms` (the wall
+  // clock) what they were handed is, in milliseconds (revisions here are
+  // hybrid timestamps, whose differences count no writes): counts per
+  // bucket of `bounds_ms` (ascending; one more for past the last), sum.
+  WatchHub::LagHistogram LagsInMillis(const std::vector<int64_t>& bounds_ms, int64_t wall_ms) const;
 
  private:
   struct Watcher {

@@ -634,6 +634,18 @@ class ClusterTest(unittest.TestCase):
                                    re.M).group(1))
 
         self.assertGreaterEqual(paused_total(), 1, "the unread stream filled and paused")
+
+        def watch_figures():
+            """m1's watchers, and how many are within a second of the wall clock."""
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
+                                        % self.cluster.metrics_ports[1], timeout=10) as r:
+                text = r.read().decode()
+            def sample(pattern):
+                return float(re.search(pattern, text, re.M).group(1))
+            return (sample(r"^etcd_debugging_mvcc_watcher_total (\S+)$"),
+                    sample(r'^strata_watch_lag_seconds_bucket\{le="1.0"\} (\S+)$'))
+
+        self.assertEqual(watch_figures()[0], 1)
         seen = []
         for resp in stream:
             self.assertFalse(resp.canceled, resp.cancel_reason)
@@ -641,6 +653,11 @@ class ClusterTest(unittest.TestCase):
             if len(seen) >= len(revisions):
                 break
         self.assertEqual(seen, revisions)
+        # Caught up, its lag is the shared feed's: within a second.
+        deadline = time.time() + 5
+        while watch_figures() != (1, 1) and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(watch_figures(), (1, 1))
 
     def test_watchers_on_every_member_see_every_write_once_in_order(self):
         endpoints = self.cluster.endpoints()

@@ -96,6 +96,13 @@ def readyz(metrics_port):
         return e.code, e.read().decode()
 
 
+def leases_kept(metrics_ports):
+    """Leases the members at `metrics_ports` keep (each lease is kept by one
+    member, its record's shard's leader), from their /metrics."""
+    return sum(float(re.search(r"^strata_leases (\S+)$", metrics(port), re.M).group(1))
+               for port in metrics_ports)
+
+
 def shards_led(metrics_port):
     """The shards member at `metrics_port` leads, from its /metrics."""
     text = metrics(metrics_port)
@@ -131,6 +138,7 @@ class ReplicatedShards(unittest.TestCase):
         out, _ = etcdctl(a, "lease", "grant", "60")
         lease = out.split()[1]
         etcdctl(b, "put", "--lease", lease, "leased", "x")
+        self.assertEqual(leases_kept(self.cluster.metrics_ports), 1)
 
         self.cluster.members[victim].kill()
         killed_at = time.time()
@@ -158,6 +166,8 @@ class ReplicatedShards(unittest.TestCase):
         self.assertIn("attached keys([leased])", out)
         out, _ = etcdctl(b, "lease", "keep-alive", "--once", lease)
         self.assertIn("keepalived with TTL(60)", out)
+        self.assertTrue(until(lambda: leases_kept(survivors) == 1, 5),
+                        "the survivors keep the lease")
 
         self.cluster.members[victim].start()
         # The restarted member reads what was written while it was down,

@@ -10,7 +10,9 @@ shard place` while writers put keys through every member.
 - nothing acknowledged is lost, every member answers every key, and the
   members hash one history (etcdctl endpoint hashkv);
 - `strata-ctl shard list` says where the replicas are, on every member,
-  and so do /metrics and the dashboard's "Shard replicas" panel;
+  and so do /metrics and the dashboard's "Shard replicas" panel, and the
+  dashboard's key timeline on a member that holds none of the key's shard
+  shows the key's versions;
 - what no placement may be is refused with the reason;
 - restarted, the member left out does not take the shard back, and the
   new member reopens it from its own log;
@@ -27,12 +29,22 @@ import json
 import re
 import time
 import unittest
+import urllib.request
+
+import xxhash
 
 from replicated_load import Writers
 from servers import StrataCluster, etcdctl, metrics_text, strata_ctl
 from test_dashboard import Dom, run_chromium
 
 ARGS = ["--replication-factor", "3"]
+
+
+def shard_of(key, shards=4):
+    """The shard an etcd key lives on: ShardMap's equal ranges of XXH3 over
+    its engine key ("\\x01" + key)."""
+    h = xxhash.xxh3_64_intdigest(b"\x01" + key.encode())
+    return max(i for i in range(shards) if (i << 64) // shards <= h)
 
 
 def metrics(metrics_port):
@@ -107,6 +119,20 @@ class ShardMoves(unittest.TestCase):
         # The replicas m0 holds, each one's resolved revision and its lag
         # in time (hybrid-clock revisions), not m0's empty store's.
         self.assertRegex(dom.by_id["resolved"]["text"], r"\d+ ms|\d+\.\d s")
+        # Its key timeline reads a key's versions where the key's shard is
+        # (m0 holds no replica of shard 0 now), not m0's own store.
+        key = next("timeline-%d" % i for i in range(1000) if shard_of("timeline-%d" % i) == 0)
+        revisions = []
+        for value in ("one", "two", "three"):
+            out, _ = etcdctl(self.endpoints[1], "put", key, value, "-w", "json")
+            revisions.append(json.loads(out)["header"]["revision"])
+        with urllib.request.urlopen("http://127.0.0.1:%d/dashboard/key?key=%s" % (
+                self.cluster.metrics_ports[0], key), timeout=10) as r:
+            timeline = json.loads(r.read())
+        self.assertEqual([(v["revision"], v["value"], v["version"])
+                          for v in timeline["versions"]],
+                         list(zip(revisions, ["one", "two", "three"], [1, 2, 3])), timeline)
+        self.assertGreaterEqual(timeline["current_revision"], revisions[-1])
         everywhere = ",".join(self.endpoints)
         deadline = time.time() + 10
         while True:
