@@ -28,12 +28,12 @@ std::optional<Timestamp> ResolvedFrontier::LearnedFor(ShardId shard,
   return s.resolved;
 }
 
-ShardWatch ResolvedFrontier::Probe() {
+ShardWatch ResolvedFrontier::Probe(Timestamp close_to) {
   // An empty range asks for the resolved timestamp alone. The limit is
   // not used, but must be one the peer codecs take (1 or more): a probe
   // with limit 0 was refused on the wire, and every other member's shard
   // then counted as unreachable.
-  return ShardWatch{KeyRange{"", std::string()}, Timestamp(), 0, 1, false};
+  return ShardWatch{KeyRange{"", std::string()}, close_to, 0, 1, false};
 }
 
 void ResolvedFrontier::Refresh() {
@@ -64,6 +64,8 @@ void ResolvedFrontier::StartRound() {
   // One more than the answers awaited until every probe is sent: an answer
   // that comes at once (this node's own shard) cannot end the round early.
   round_waiting_ = 1;
+  // What the shards are asked to close to: every wait (none: a refresh).
+  const Timestamp close_to = waiting_.empty() ? Timestamp() : waiting_.rbegin()->first;
   for (size_t i = 0; i < shards_.size(); ++i) {
     ShardState& shard = shards_[i];
     // A probe still unanswered since an earlier round (an unreachable
@@ -72,7 +74,7 @@ void ResolvedFrontier::StartRound() {
     const bool counted = shard.reachable;
     if (counted) ++round_waiting_;
     shard.asked = true;
-    peers_->Call(map[i].id, Probe(),
+    peers_->Call(map[i].id, Probe(close_to),
                  [this, i, round, counted, alive = alive_](const PeerReply* reply) {
                    if (!*alive) return;
                    ShardState& shard = shards_[i];

@@ -13,6 +13,10 @@
 //
 // Shards are asked (ShardWatch over an empty range: the resolved timestamp
 // alone) in rounds, one round at a time whatever the number of waiters; a
+// round names the highest timestamp waited for, which a replicated shard's
+// leader closes its shard to before it answers (its clock moves only
+// through its log: without it the wait would last until its next close for
+// idle time, up to ShardServerOptions::close_interval); a
 // round answers every wait at or below the lowest timestamp the shards
 // reported. A shard's resolved timestamp only rises, so what a round
 // learned stays true and a later wait at or below it is answered at once. A
@@ -73,8 +77,9 @@ class ResolvedFrontier final {
   // known here follow theirs (follower reads of shards with no replica
   // here read at them).
   void Refresh();
-  // The request a round sends each shard (for the codecs' tests).
-  static ShardWatch Probe();
+  // The request a round sends each shard (for the codecs' tests): what
+  // `close_to` asks, as ShardWatch::after (none: Timestamp()).
+  static ShardWatch Probe(Timestamp close_to = Timestamp());
   ResolvedFrontierStats stats() const;
 
  private:

@@ -235,8 +235,22 @@ Timestamp ShardServer::WatchFrontier() const {
 
 void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
   if (watch.range.end && *watch.range.end <= watch.range.start) {
-    // An empty range: the resolved timestamp alone (ResolvedFrontier).
-    return respond(ShardWatchReply{{}, WatchFrontier(), watch.cursor, {}});
+    // An empty range: the resolved timestamp alone (ResolvedFrontier),
+    // closed first to what it names where time moves only through a log
+    // (elsewhere the wall clock moves it). Only the leader closes: another
+    // replica names it (Peers follows), or knowing of none answers what it
+    // has resolved; so does a close that fails (the frontier asks again).
+    if (watch.after <= WatchFrontier() || core_->ChangesFollowWallClock()) {
+      return respond(ShardWatchReply{{}, WatchFrontier(), watch.cursor, {}});
+    }
+    if (!core_->Leads()) {
+      if (RedirectedToLeader(respond)) return;
+      return respond(ShardWatchReply{{}, WatchFrontier(), watch.cursor, {}});
+    }
+    return core_->Close(watch.after,
+                        [this, cursor = watch.cursor, respond = std::move(respond)](Status) {
+                          respond(ShardWatchReply{{}, WatchFrontier(), cursor, {}});
+                        });
   }
   if (watch.after < core_->store().compaction_horizon()) {
     return respond(

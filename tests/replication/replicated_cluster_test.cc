@@ -10,7 +10,8 @@
 // A member's own replicas serve reads at what they resolved, even cut
 // off (follower reads). Leases (service::ClusterLeases) are homed by the leader of their
 // record's shard: one outlives its home's node cut off, and the old home
-// forgets it once back.
+// forgets it once back. A fresh revision is complete once each shard's
+// leader closed to it, without waiting for a close for idle time.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -410,6 +411,30 @@ TEST(ReplicatedClusterTest, AReadAtWhatTheReplicasHereResolvedIsServedThereEvenC
   EXPECT_EQ(peers.reads_here() - here_before, static_cast<uint64_t>(kNodes)) << "one a shard";
   EXPECT_EQ(peers.reads_passed_on(), passed);
   c.Isolate(reader, false);
+}
+
+// A fresh revision is complete for the whole key space once each shard's
+// leader closed its shard to it: the frontier's probe asks for the close,
+// so an idle cluster answers in a round or two instead of waiting, a round
+// every millisecond, for each shard's next close for idle time (50 ms).
+TEST(ReplicatedClusterTest, AFreshRevisionIsCompleteOnceEachLeaderClosesToIt) {
+  ReplicatedCluster c;
+  ASSERT_TRUE(c.RunUntilEveryShardIsLed()) << "no leader for every shard";
+  const std::vector<std::string> keys = cluster::KeysOnEveryShard(c.member(0).map());
+  Timestamp first;
+  ASSERT_TRUE(c.Commit(0, keys, "v1", &first));
+  for (int i = 0; i < 5; ++i) {
+    Member& m = c.member(1);
+    m.SetNow(Member::Clock::now());
+    const Timestamp fresh = m.coordinator().FreshTimestamp();
+    const uint64_t rounds_before = m.resolved_frontier().stats().rounds;
+    std::optional<Status> complete;
+    m.resolved_frontier().WaitFor(fresh, [&](Status s) { complete = s; });
+    ASSERT_TRUE(c.RunUntil([&] { return complete.has_value(); }));
+    ASSERT_TRUE(complete->ok()) << complete->message();
+    EXPECT_GE(m.resolved_frontier().known(), fresh);
+    EXPECT_LE(m.resolved_frontier().stats().rounds - rounds_before, 2u) << "wait " << i;
+  }
 }
 
 TEST(ReplicatedClusterTest, ALeaseOutlivesItsHomesNodeAndTheOldHomeForgetsIt) {

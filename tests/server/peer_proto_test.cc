@@ -105,6 +105,9 @@ TEST(PeerProtoTest, RequestsRoundTrip) {
   // wire too (one with limit 0 was refused: every remote shard unreachable).
   const auto probe = std::get<ShardWatch>(RoundTrip(cluster::ResolvedFrontier::Probe()));
   EXPECT_EQ(probe.range.end, std::string());
+  EXPECT_EQ(std::get<ShardWatch>(RoundTrip(cluster::ResolvedFrontier::Probe(Timestamp(9)))).after,
+            Timestamp(9))
+      << "what it asks a replicated shard to close to";
 }
 
 TEST(PeerProtoTest, RepliesRoundTrip) {
