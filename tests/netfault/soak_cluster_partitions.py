@@ -4,7 +4,9 @@ three strata-servers behind netfault Links, each round a fault chosen at
 random (seeded by STRATA_SOAK_SEED): a member partitioned away, a one-way
 blackhole with slow links elsewhere, or a member killed -9 and restarted.
 Every round checks what the test does (the bank's sums, every acknowledged
-write, the Txn history, the watcher).
+write, the Txn history, the watcher). With STRATA_SOAK_REPLICATION_FACTOR=3
+the members replicate every shard (--replication-factor 3); a fault then
+need not be felt by the clients (writes go on through the others).
 
     make build
     STRATA_SERVER_BINARY=build/release/strata-server \\
@@ -19,8 +21,18 @@ import unittest
 import test_cluster_partitions as partitions
 
 
+REPLICATION_FACTOR = int(os.environ.get("STRATA_SOAK_REPLICATION_FACTOR", "1"))
+
+
 class Soak(partitions.ClusterPartitions):
     rounds = 20
+
+    def setUp(self):
+        if REPLICATION_FACTOR == 1:
+            return super().setUp()
+        self.cluster = partitions.ProxiedCluster.started_for(
+            self, "strata-rs-soak-",
+            extra_args=["--replication-factor", str(REPLICATION_FACTOR)])
 
     def test_rounds_of_random_faults(self):
         rng = random.Random(int(os.environ.get("STRATA_SOAK_SEED", "1")))
@@ -48,7 +60,7 @@ class Soak(partitions.ClusterPartitions):
             fault = rng.choice([partition, blackhole, kill])
             print("round %d of %d: %s" % (i + 1, self.rounds, fault.__name__), file=sys.stderr,
                   flush=True)
-            self.run_fault(fault, tag="r%d" % i)
+            self.run_fault(fault, tag="r%d" % i, felt_s=1.0 if REPLICATION_FACTOR == 1 else 0.0)
 
 
 if __name__ == "__main__":
