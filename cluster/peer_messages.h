@@ -135,6 +135,10 @@ struct ShardWatch {
   // the range is resolved, or then with its resolved timestamp. 0: answer
   // at once.
   uint32_t park_ms = 0;
+  // The reader needs the shard resolved up to here: a shard whose time
+  // moves only through its log has its leader close to it before
+  // answering (ResolvedFrontier's question). None: Timestamp().
+  Timestamp close_to = Timestamp();
 };
 inline constexpr uint32_t kMaxWatchParkMs = 1000;
 

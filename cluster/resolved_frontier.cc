@@ -33,7 +33,7 @@ ShardWatch ResolvedFrontier::Probe(Timestamp close_to) {
   // not used, but must be one the peer codecs take (1 or more): a probe
   // with limit 0 was refused on the wire, and every other member's shard
   // then counted as unreachable.
-  return ShardWatch{KeyRange{"", std::string()}, close_to, 0, 1, false};
+  return ShardWatch{KeyRange{"", std::string()}, Timestamp(), 0, 1, false, 0, close_to};
 }
 
 void ResolvedFrontier::Refresh() {

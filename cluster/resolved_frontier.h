@@ -77,8 +77,8 @@ class ResolvedFrontier final {
   // known here follow theirs (follower reads of shards with no replica
   // here read at them).
   void Refresh();
-  // The request a round sends each shard (for the codecs' tests): what
-  // `close_to` asks, as ShardWatch::after (none: Timestamp()).
+  // The request a round sends each shard (for the codecs' tests), asking
+  // it to close to `close_to` (none: Timestamp()).
   static ShardWatch Probe(Timestamp close_to = Timestamp());
   ResolvedFrontierStats stats() const;
 

@@ -234,23 +234,25 @@ Timestamp ShardServer::WatchFrontier() const {
 }
 
 void ShardServer::Watch(const ShardWatch& watch, Respond respond) {
+  // Asked to resolve up to close_to first, where time moves only through
+  // a log (elsewhere the wall clock moves it). Only the leader closes:
+  // another replica names it (Peers follows), or knowing of none answers
+  // as it is; so does the leader if its close fails (the reader asks
+  // again).
+  if (watch.close_to > WatchFrontier() && !core_->ChangesFollowWallClock()) {
+    if (core_->Leads()) {
+      ShardWatch after_close = watch;
+      after_close.close_to = Timestamp();
+      return core_->Close(watch.close_to, [this, after_close = std::move(after_close),
+                                           respond = std::move(respond)](Status) mutable {
+        Watch(after_close, std::move(respond));
+      });
+    }
+    if (RedirectedToLeader(respond)) return;
+  }
   if (watch.range.end && *watch.range.end <= watch.range.start) {
-    // An empty range: the resolved timestamp alone (ResolvedFrontier),
-    // closed first to what it names where time moves only through a log
-    // (elsewhere the wall clock moves it). Only the leader closes: another
-    // replica names it (Peers follows), or knowing of none answers what it
-    // has resolved; so does a close that fails (the frontier asks again).
-    if (watch.after <= WatchFrontier() || core_->ChangesFollowWallClock()) {
-      return respond(ShardWatchReply{{}, WatchFrontier(), watch.cursor, {}});
-    }
-    if (!core_->Leads()) {
-      if (RedirectedToLeader(respond)) return;
-      return respond(ShardWatchReply{{}, WatchFrontier(), watch.cursor, {}});
-    }
-    return core_->Close(watch.after,
-                        [this, cursor = watch.cursor, respond = std::move(respond)](Status) {
-                          respond(ShardWatchReply{{}, WatchFrontier(), cursor, {}});
-                        });
+    // An empty range: the resolved timestamp alone (ResolvedFrontier).
+    return respond(ShardWatchReply{{}, WatchFrontier(), watch.cursor, {}});
   }
   if (watch.after < core_->store().compaction_horizon()) {
     return respond(

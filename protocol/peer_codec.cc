@@ -139,6 +139,7 @@ struct RequestWriter {
         .FieldUint("limit", watch.limit);
     if (watch.with_previous) w->Key("with_previous").Bool(true);
     if (watch.park_ms > 0) w->FieldUint("park_ms", watch.park_ms);
+    if (watch.close_to.value() > 0) w->FieldUint("close_to", watch.close_to.value());
   }
 };
 
@@ -495,6 +496,7 @@ MaybeError ReadPeerRequest(const Envelope& message, PeerRequest* out) {
     if (!err) err = body.OptionalBool("with_previous", &with_previous);
     uint64_t park_ms = 0;
     if (!err && body.Find("park_ms")) err = body.RequiredUint("park_ms", &park_ms);
+    if (!err && body.Find("close_to")) err = body.RequiredTimestamp("close_to", &watch.close_to);
     if (err) return err;
     watch.with_previous = with_previous.value_or(false);
     // Longer than a shard holds a read is a long poll of its longest.

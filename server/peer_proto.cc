@@ -124,6 +124,7 @@ struct RequestWriter {
     p->set_limit(watch.limit);
     p->set_with_previous(watch.with_previous);
     p->set_park_ms(watch.park_ms);
+    p->set_close_to(watch.close_to.value());
   }
 };
 
@@ -365,8 +366,9 @@ Status RequestFromProto(const peerpb::Message& m, PeerRequest* out) {
     case peerpb::Message::kShardWatch: {
       const peerpb::ShardWatch& p = m.shard_watch();
       if (!p.has_range()) return Bad("a shard watch without a range");
-      cluster::ShardWatch watch{FromProto(p.range()), Timestamp(p.after()), p.cursor(), 0,
-                                p.with_previous(),    p.park_ms()};
+      cluster::ShardWatch watch{
+          FromProto(p.range()), Timestamp(p.after()),   p.cursor(), 0, p.with_previous(),
+          p.park_ms(),          Timestamp(p.close_to())};
       if (Status s = RawLimit(p.limit(), &watch.limit); !s.ok()) return s;
       *out = std::move(watch);
       return Status::Ok();

@@ -105,9 +105,11 @@ TEST(PeerProtoTest, RequestsRoundTrip) {
   // wire too (one with limit 0 was refused: every remote shard unreachable).
   const auto probe = std::get<ShardWatch>(RoundTrip(cluster::ResolvedFrontier::Probe()));
   EXPECT_EQ(probe.range.end, std::string());
-  EXPECT_EQ(std::get<ShardWatch>(RoundTrip(cluster::ResolvedFrontier::Probe(Timestamp(9)))).after,
-            Timestamp(9))
+  EXPECT_EQ(
+      std::get<ShardWatch>(RoundTrip(cluster::ResolvedFrontier::Probe(Timestamp(9)))).close_to,
+      Timestamp(9))
       << "what it asks a replicated shard to close to";
+  EXPECT_EQ(probe.close_to, Timestamp()) << "none asked";
 }
 
 TEST(PeerProtoTest, RepliesRoundTrip) {
