@@ -5,7 +5,9 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "protocol/json_writer.h"
 #include "server/server_state.h"
@@ -54,6 +56,55 @@ ops::HttpResponse JsonError(int status, std::string_view message) {
   return Json(status, std::move(body));
 }
 
+// What the page's timeline of one key shows, however it was read.
+struct Timeline {
+  struct Version {
+    int64_t revision = 0;
+    bool deleted = false;
+    std::optional<service::KeyValue> kv;  // none for a delete, or a value that does not decode
+  };
+  std::string key;
+  int64_t current_revision = 0;
+  int64_t compact_revision = 0;
+  int64_t low_water_mark = 0;
+  std::vector<service::TxnSnapshot> snapshots;
+  std::vector<Version> versions;
+  bool more = false;
+};
+
+ops::HttpResponse TimelineJson(const Timeline& t) {
+  std::string out;
+  protocol::JsonWriter w(&out);
+  w.BeginObject();
+  w.Key("key").String(Printable(t.key, 256));
+  w.Key("current_revision").Int(t.current_revision);
+  w.Key("compact_revision").Int(t.compact_revision);
+  w.Key("low_water_mark").Int(t.low_water_mark);
+  w.Key("snapshots").BeginArray();
+  for (const auto& s : t.snapshots) {
+    w.BeginObject().Key("txn_id").Uint(s.id).Key("revision").Int(s.revision).EndObject();
+  }
+  w.EndArray();
+  w.Key("versions").BeginArray();
+  for (const Timeline::Version& v : t.versions) {
+    w.BeginObject().Key("revision").Int(v.revision);
+    if (v.deleted) {
+      w.Key("deleted").Bool(true);
+    } else if (v.kv) {
+      w.Key("value").String(Printable(v.kv->value, kMaxShownValueBytes));
+      w.Key("value_bytes").Uint(v.kv->value.size());
+      w.Key("version").Int(v.kv->version);
+      w.Key("create_revision").Int(v.kv->create_revision);
+      w.Key("lease").Int(v.kv->lease);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("more").Bool(t.more);
+  w.EndObject();
+  return Json(200, std::move(out));
+}
+
 // A cluster member's timeline of `key`: strata.v1's History, read where
 // the key's shard is (ClusterFront::History), not this member's own store,
 // which holds one shard's keys (or, with replicated shards, none). The
@@ -79,36 +130,24 @@ ops::HttpResponse ClusterKeyTimeline(ClusterFront& cluster, const std::string& k
   if (!history.ParseFromString(r.value())) {
     return JsonError(500, "the shard's history did not decode");
   }
-  std::string out;
-  protocol::JsonWriter w(&out);
-  w.BeginObject();
-  w.Key("key").String(Printable(key, 256));
+  Timeline t;
+  t.key = key;
   // This member's clock may not have heard of the newest version yet.
-  int64_t shown = current;
-  for (const v1::Version& v : history.versions()) shown = std::max(shown, v.revision());
-  w.Key("current_revision").Int(shown);
-  w.Key("compact_revision").Int(history.compact_revision());
+  t.current_revision = current;
   // What the shard can no longer show: its compaction, as low as it goes.
-  w.Key("low_water_mark").Int(history.compact_revision());
-  w.Key("snapshots").BeginArray().EndArray();
-  w.Key("versions").BeginArray();
+  t.compact_revision = t.low_water_mark = history.compact_revision();
   for (const v1::Version& v : history.versions()) {
-    w.BeginObject().Key("revision").Int(v.revision());
-    if (v.deleted()) {
-      w.Key("deleted").Bool(true);
-    } else {
-      w.Key("value").String(Printable(v.value(), kMaxShownValueBytes));
-      w.Key("value_bytes").Uint(v.value().size());
-      w.Key("version").Int(v.version());
-      w.Key("create_revision").Int(v.create_revision());
-      w.Key("lease").Int(v.lease());
+    t.current_revision = std::max(t.current_revision, v.revision());
+    Timeline::Version& shown = t.versions.emplace_back();
+    shown.revision = v.revision();
+    shown.deleted = v.deleted();
+    if (!v.deleted()) {
+      shown.kv = service::KeyValue{key,         v.create_revision(), v.revision(),
+                                   v.version(), v.value(),           v.lease()};
     }
-    w.EndObject();
   }
-  w.EndArray();
-  w.Key("more").Bool(history.more());
-  w.EndObject();
-  return Json(200, std::move(out));
+  t.more = history.more();
+  return TimelineJson(t);
 }
 
 }  // namespace
@@ -143,38 +182,20 @@ ops::HttpResponse KeyTimeline(const EtcdServer::Impl& s, const ops::HttpListener
   auto h =
       engine->History(key->second, std::nullopt, Timestamp(static_cast<uint64_t>(current)), limit);
   if (!h.ok()) return JsonError(500, h.status().message());
-  const auto txns = s.txns->Stats();
-
-  std::string out;
-  protocol::JsonWriter w(&out);
-  w.BeginObject();
-  w.Key("key").String(Printable(key->second, 256));
-  w.Key("current_revision").Int(current);
-  w.Key("compact_revision").Int(std::max<int64_t>(0, compacted));
-  w.Key("low_water_mark").Int(static_cast<int64_t>(engine->compaction_horizon().value()));
-  w.Key("snapshots").BeginArray();
-  for (const auto& t : txns.snapshots) {
-    w.BeginObject().Key("txn_id").Uint(t.id).Key("revision").Int(t.revision).EndObject();
-  }
-  w.EndArray();
-  w.Key("versions").BeginArray();
+  Timeline t;
+  t.key = key->second;
+  t.current_revision = current;
+  t.compact_revision = std::max<int64_t>(0, compacted);
+  t.low_water_mark = static_cast<int64_t>(engine->compaction_horizon().value());
+  t.snapshots = s.txns->Stats().snapshots;
   for (const auto& v : h.value().versions) {
-    w.BeginObject().Key("revision").Int(static_cast<int64_t>(v.timestamp.value()));
-    if (v.deleted) {
-      w.Key("deleted").Bool(true);
-    } else if (auto kv = service::StoredToKeyValue(key->second, v.timestamp, v.value)) {
-      w.Key("value").String(Printable(kv->value, kMaxShownValueBytes));
-      w.Key("value_bytes").Uint(kv->value.size());
-      w.Key("version").Int(kv->version);
-      w.Key("create_revision").Int(kv->create_revision);
-      w.Key("lease").Int(kv->lease);
-    }
-    w.EndObject();
+    Timeline::Version& shown = t.versions.emplace_back();
+    shown.revision = static_cast<int64_t>(v.timestamp.value());
+    shown.deleted = v.deleted;
+    if (!v.deleted) shown.kv = service::StoredToKeyValue(key->second, v.timestamp, v.value);
   }
-  w.EndArray();
-  w.Key("more").Bool(h.value().more);
-  w.EndObject();
-  return Json(200, std::move(out));
+  t.more = h.value().more;
+  return TimelineJson(t);
 }
 
 }  // namespace strata::server
