@@ -125,14 +125,18 @@ class MembersJoin(unittest.TestCase):
         for link in links:
             link.heal()
         # The first member it reaches refuses its peer stream as a removed one's.
-        try:
-            code = a4.wait_exit(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.fail("a4 did not stop once it reached the others again:\n" + a4.log())
-        self.assertEqual(code, 0, a4.log())
+        self.assertStopsByItself(a4, "once it reached the others again")
         self.assertRegex(a4.log(), r"removed from the cluster \(member 'm[012]' refuses it\)")
         for endpoint in self.endpoints:
             self.assertEqual(len(self.members(endpoint)), 3, endpoint)
+
+    def assertStopsByItself(self, server, when):
+        """`server` exits within 15 s, with 0, as a removed etcd member does."""
+        try:
+            code = server.wait_exit(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.fail("it did not stop %s:\n%s" % (when, server.log()))
+        self.assertEqual(code, 0, server.log())
 
     def replicas_of(self, endpoint):
         listed = json.loads(self.ctl(endpoint, "shard", "list", "-w", "json").stdout)
@@ -219,11 +223,7 @@ class MembersJoin(unittest.TestCase):
                 kept = f.read()
             os.remove(copy)
             m3.start()
-            try:
-                code = m3.wait_exit(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.fail("started from the wrong flags, it went on:\n" + m3.log())
-            self.assertEqual(code, 0, m3.log())
+            self.assertStopsByItself(m3, "started from the wrong flags")
             self.assertIn("numbers member 0 'm0', this member '%s'" % NEW, m3.log())
             with open(copy, "wb") as f:
                 f.write(kept)
@@ -260,11 +260,7 @@ class MembersJoin(unittest.TestCase):
                 time.sleep(0.3)
             self.assertIn("removed from cluster", out, err)
             # Removed while running, it stops by itself, as etcd's does.
-            try:
-                code = m3.wait_exit(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.fail("m3 did not stop after its removal:\n" + m3.log())
-            self.assertEqual(code, 0, m3.log())
+            self.assertStopsByItself(m3, "after its removal")
             self.assertIn("removed from the cluster", m3.log())
             for endpoint in self.endpoints:
                 listed = self.wait_members(endpoint, lambda ms: len(ms) == 3)
