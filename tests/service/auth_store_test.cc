@@ -53,7 +53,7 @@ class SharedJournal final : public AuthJournal {
 std::string Msg(const std::optional<ServiceError>& e) { return e ? e->message : "ok"; }
 
 // root (with the root role) and a reader of the prefix r/; no passwords
-// (hashing is tested on its own, and costs 64 MiB a time).
+// (hashing is tested on its own, and costs 19 MiB a time).
 std::unique_ptr<AuthStore> WithUsers(AuthJournal* journal, AuthLimits limits = {}) {
   auto s = std::move(AuthStore::Open(journal, limits).value());
   EXPECT_EQ(Msg(s->UserAdd("root", "", true)), "ok");
