@@ -117,7 +117,8 @@ Server StartServer(const std::string& name, const std::string& binary, int nodes
       if (replicated) {
         argv.push_back("--cluster-mode");
         argv.push_back("replicated");
-      } else if (shard_replicas > 1) {
+      } else {
+        // Always given: the server's default (3) is not the bench's (1).
         argv.push_back("--replication-factor");
         argv.push_back(std::to_string(shard_replicas));
       }

@@ -1,17 +1,11 @@
 #include "server/cluster_nodes.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <utility>
 
 #include "peer.grpc.pb.h"
+#include "server/member_files.h"
 
 namespace strata::server {
 
@@ -21,28 +15,6 @@ namespace peerpb = ::strata::peer::v1;  // NOLINT: as server/peer_proto.h
 
 // Saves lost to another member's change at once are made again over it.
 constexpr int kSaveAttempts = 5;
-
-Status WriteFileDurably(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IoError("cannot write " + tmp + ": " + std::strerror(errno));
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return Status::IoError("cannot write " + tmp + ": " + std::strerror(errno));
-    }
-    written += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::IoError("cannot write " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -56,11 +28,10 @@ std::string HostPortOf(const std::string& peer_url) {
 }
 
 Result<std::optional<cluster::NodeList>> ReadNodeListCopy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::optional<cluster::NodeList>();
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  Result<cluster::NodeList> list = cluster::NodeList::Decode(bytes.str());
+  Result<std::optional<std::string>> bytes = ReadFileIfAny(path);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value()) return std::optional<cluster::NodeList>();
+  Result<cluster::NodeList> list = cluster::NodeList::Decode(**bytes);
   if (!list.ok()) {
     return Status::IoError(path + " does not hold a member list: " + list.status().message());
   }

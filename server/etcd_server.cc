@@ -22,6 +22,7 @@
 #include "server/refusal_log.h"
 #include "server/server_metrics.h"
 #include "server/server_state.h"
+#include "server/shard_layout.h"
 #include "server/strata_service.h"
 #include "service/commit_pipeline.h"
 #include "service/data_dir.h"
@@ -1149,41 +1150,12 @@ class ClusterImpl final : public pb::Cluster::CallbackService {
   Impl* s_;
 };
 
-// Where a member's replicated shards keep their Raft log.
-std::string ShardRaftDir(const ServerOptions& options) { return options.data_dir + "/shard-raft"; }
-
-// A sharded member's data lives in its own store (replication factor 1)
-// or in its shards' Raft groups (above 1), and nothing moves it from one
-// to the other yet: a member restarted with the other setting would serve
-// none of what it holds, as if its keys were gone. So that is refused.
-Status CheckShardLayout(const ServerOptions& options, uint32_t replication_factor,
-                        const MvccStore& store) {
-  if (replication_factor > 1) {
-    if (options.data_dir.empty()) {
-      return Status::InvalidArgument(
-          "replicated shards keep their Raft log on disk: give a data directory");
-    }
-    // etcd's keys (tag 0x01) in the member's own store: its shard's, kept
-    // without replicas.
-    Result<ScanResult> held =
-        store.Scan(KeyRange::WithPrefix(std::string(1, '\x01')), Timestamp::Max(), 1);
-    if (held.ok() && !held->items.empty()) {
-      return Status::InvalidArgument(
-          "--replication-factor " + std::to_string(replication_factor) + ": the data directory " +
-          options.data_dir +
-          " holds keys of a cluster whose shards are not replicated (started without "
-          "--replication-factor), which its shards' Raft groups would not serve; keep the "
-          "factor it was started with, or move the keys over with etcdctl snapshot save and "
-          "--restore into a new cluster without replicas");
-    }
-  } else if (!options.data_dir.empty() && std::filesystem::exists(ShardRaftDir(options))) {
-    return Status::InvalidArgument(
-        "the data directory " + options.data_dir +
-        " holds replicated shards' Raft logs (started with --replication-factor), which a "
-        "member without replicas would not serve: give the --replication-factor it was "
-        "started with");
-  }
-  return Status::Ok();
+// Whether a sharded member's own store holds etcd's keys (tag 0x01): its
+// shard's, kept without replicas.
+bool HoldsOwnKeys(const MvccStore& store) {
+  Result<ScanResult> held =
+      store.Scan(KeyRange::WithPrefix(std::string(1, '\x01')), Timestamp::Max(), 1);
+  return held.ok() && !held->items.empty();
 }
 
 // Raft's election timeout in its ticks (one a heartbeat interval), as
@@ -1396,17 +1368,29 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
     cluster.client_urls = options.advertise_client_urls;
     cluster.kv.max_txn_ops = options.max_txn_ops;
     cluster.watches.fragment_bytes = options.max_request_bytes;
-    cluster.member.replication_factor = static_cast<uint32_t>(
-        std::min<size_t>(options.shard_replicas, options.cluster_members.size()));
-    if (Status s = CheckShardLayout(options, cluster.member.replication_factor, *impl->store);
-        !s.ok()) {
-      return s;
+    ShardLayoutInputs layout_inputs;
+    layout_inputs.data_dir = options.data_dir;
+    layout_inputs.flag = options.shard_replicas;
+    layout_inputs.members = options.cluster_members.size();
+    layout_inputs.holds_own_keys = HoldsOwnKeys(*impl->store);
+    Result<ShardLayout> layout = ChooseShardLayout(layout_inputs);
+    if (!layout.ok()) return layout.status();
+    if (options.log) options.log->Write(ops::LogLevel::kInfo, "cluster", layout->why);
+    if (!options.data_dir.empty()) {
+      if (Status s = RecordShardLayout(options.data_dir, layout->replication_factor); !s.ok()) {
+        return s;
+      }
     }
+    cluster.member.replication_factor = layout->replication_factor;
     if (cluster.member.replication_factor > 1) {
-      cluster.raft_dir = ShardRaftDir(options);
+      cluster.raft_dir = ShardRaftDir(options.data_dir);
       cluster.raft_tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
       cluster.election_ticks = ElectionTicks(options);
       cluster.log = RaftLog(options, ops::LogLevel::kWarn);
+    } else if (options.log) {
+      cluster.log = [log = options.log](const std::string& line) {
+        log->Write(ops::LogLevel::kWarn, "cluster", line);
+      };
     }
     auto links = MakePeerLinks(options);
     if (!links.ok()) return links.status();

@@ -66,10 +66,11 @@ struct ServerOptions {
   bool replicated = false;
   // Without `replicated` (a sharded cluster): each shard a Raft group of
   // this many members (capped at the members there are), so a member down
-  // takes no keys with it; 1: each shard on its member alone. Raft's
-  // timing is heartbeat_interval_ms and election_timeout_ms below; its log
-  // lives under data_dir.
-  uint32_t shard_replicas = 1;
+  // takes no keys with it; 1: each shard on its member alone; 0: not given,
+  // which server/shard_layout.h decides (3, what the data directory
+  // records, 1 in memory). Raft's timing is heartbeat_interval_ms and
+  // election_timeout_ms below; its log lives under data_dir.
+  uint32_t shard_replicas = 0;
   // etcd's --initial-cluster-state existing: a replicated member added to
   // a running cluster (etcdctl member add), which learns its members from
   // the leader.

@@ -24,6 +24,7 @@
 
 #include "protocol/json_writer.h"
 #include "rpc.grpc.pb.h"
+#include "server/shard_layout.h"
 #include "service/cluster_kv.h"
 #include "service/snapshot.h"
 #include "strata.grpc.pb.h"
@@ -1010,6 +1011,14 @@ int SnapshotRestore(const std::string& path, const std::string& data_dir, int64_
   if (!report.ok()) {
     std::cerr << "Error: " << report.status().message() << "\n";
     return 1;
+  }
+  if (!name.empty()) {
+    // A member's keys are in its own store: its shard has one replica,
+    // which the server is to keep whatever its default.
+    if (strata::Status s = strata::server::RecordShardLayout(data_dir, 1); !s.ok()) {
+      std::cerr << "Error: " << s.message() << "\n";
+      return 1;
+    }
   }
   const auto& r = report.value();
   std::cout << "Restored " << path << " into " << data_dir << ": revision " << r.revision

@@ -199,9 +199,10 @@ int main(int argc, char** argv) {
   app.add_option("--replication-factor", o.shard_replicas,
                  "with --cluster-mode sharded: each shard a Raft group of this many members "
                  "(at most the members there are), so a member down takes no keys with it "
-                 "(docs/REPLICATION.md); 1: each shard on its member alone")
-      ->check(CLI::Range(1, 16))
-      ->capture_default_str();
+                 "(docs/REPLICATION.md); 1: each shard on its member alone. Default: 3, but 1 "
+                 "with --in-memory or --restore; a member restarted keeps the factor its data "
+                 "directory records")
+      ->check(CLI::Range(1, 16));
   app.add_option("--max-request-bytes", o.max_request_bytes,
                  "largest request accepted (etcd's default 1.5 MiB); larger ones get "
                  "'etcdserver: request is too large'")
@@ -388,7 +389,8 @@ int main(int argc, char** argv) {
       LogError(why + ": stopping");
       ::kill(::getpid(), SIGTERM);
     };
-    if (o.join_existing && !o.replicated && o.shard_replicas < 2) {
+    if (o.join_existing && !o.replicated &&
+        (o.shard_replicas == 1 || (o.shard_replicas == 0 && o.in_memory))) {
       LogLine(
           "--initial-cluster-state existing: a sharded cluster takes a new member only with "
           "replicated shards (--replication-factor 2 or more: one replica a shard cannot "
@@ -428,11 +430,19 @@ int main(int argc, char** argv) {
         "every member");
     return 2;
   }
-  if (!restore_file.empty() && o.shard_replicas > 1 && !o.replicated) {
-    LogLine(
-        "--restore with --replication-factor: replicated shards cannot start from a snapshot "
-        "yet; restore into a cluster without replicas (docs/REPLICATION.md)");
-    return 2;
+  if (!restore_file.empty() && !o.cluster_members.empty() && !o.replicated) {
+    if (o.shard_replicas > 1) {
+      LogLine(
+          "--restore with --replication-factor: replicated shards cannot start from a snapshot "
+          "yet; restore into a cluster without replicas (docs/REPLICATION.md)");
+      return 2;
+    }
+    if (o.shard_replicas == 0) {
+      LogLine(
+          "--restore: each shard on its member alone (--replication-factor 1): replicated "
+          "shards cannot start from a snapshot yet");
+      o.shard_replicas = 1;
+    }
   }
   // Tests only: faults on the peer links (server/peer_faults.h).
   if (const char* faults = std::getenv("STRATA_PEER_FAULTS"); faults != nullptr && *faults) {

@@ -218,6 +218,11 @@ class _Server:
         with self._lock:
             return "\n".join(self.lines[-40:])
 
+    def log_text(self):
+        """Every line since the first start."""
+        with self._lock:
+            return "\n".join(self.lines)
+
     def _port_holders(self):
         """Who holds the ports the server could not listen on (ss's view)."""
         ports = set(re.findall(r"127\.0\.0\.1:(\d+)", self.log()))
@@ -360,14 +365,21 @@ class StrataCluster:
     """`n` strata-servers started as one cluster (etcd's flags), each with
     a data directory under `root`; members keep their ports across kill and
     restart, so clients can reconnect. `member_env` adds environment
-    variables to some members' processes ({index: {name: value}})."""
+    variables to some members' processes ({index: {name: value}}).
+    `replication_factor` is given to every member as --replication-factor
+    unless extra_args give one or name a --cluster-mode; None leaves the
+    flag out (the server's default: 3)."""
 
     # Started again with new ports if one was taken meanwhile (not when
     # proxies were told the ports).
     NEW_PORTS_ON_CLASH = True
 
-    def __init__(self, root, n=3, extra_args=(), peer_scheme="http", member_env=None):
+    def __init__(self, root, n=3, extra_args=(), peer_scheme="http", member_env=None,
+                 replication_factor=1):
         self.root = root
+        if (replication_factor is not None and "--replication-factor" not in extra_args
+                and "--cluster-mode" not in extra_args):
+            extra_args = ["--replication-factor", str(replication_factor)] + list(extra_args)
         self.names = ["m%d" % i for i in range(n)]
         peers = {name: free_port() for name in self.names}
         self.peer_ports = [peers[name] for name in self.names]

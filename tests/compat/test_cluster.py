@@ -44,11 +44,21 @@ import rpc_pb2 as pb  # noqa: E402
 import rpc_pb2_grpc as rpc  # noqa: E402
 
 
-def record_owner(members=3):
-    """The member whose shard holds the auth record ("\\0auth"), by
-    ShardMap::OnePerNode's equal ranges of XXH3 over the engine key."""
-    h = xxhash.xxh3_64_intdigest(b"\x00auth")
+def shard_of_engine_key(engine_key, members=3):
+    """The member whose shard holds `engine_key`, by ShardMap::OnePerNode's
+    equal ranges of XXH3 over it."""
+    h = xxhash.xxh3_64_intdigest(engine_key)
     return max(i for i in range(members) if (i << 64) // members <= h)
+
+
+def record_owner(members=3):
+    """The member whose shard holds the auth record ("\\0auth")."""
+    return shard_of_engine_key(b"\x00auth", members)
+
+
+def shard_of(key, members=3):
+    """The member whose shard holds etcd key `key` ("\\x01" + key)."""
+    return shard_of_engine_key(b"\x01" + key.encode(), members)
 
 
 class ClusterTest(unittest.TestCase):
@@ -183,7 +193,9 @@ class ClusterTest(unittest.TestCase):
         etcdctl(a, "put", "k/after", "not in the snapshot")
 
         # Restored into two members: each takes the keys its shard owns there.
-        restored = StrataCluster(os.path.join(tmp, "restored"), n=2)
+        # No --replication-factor: a restored member's is 1 (strata-ctl
+        # records it, --restore takes it).
+        restored = StrataCluster(os.path.join(tmp, "restored"), n=2, replication_factor=None)
         initial = ",".join("%s=http://127.0.0.1:%d" % (name, port)
                            for name, port in zip(restored.names, restored.peer_ports))
         # m0 through strata-ctl, m1 by strata-server --restore at its start.
@@ -207,6 +219,10 @@ class ClusterTest(unittest.TestCase):
         restored.start()
         self.addCleanup(restored.stop)
         self.assertIn("restored " + path, restored.members[1].log())
+        self.assertIn("--restore: each shard on its member alone", restored.members[1].log())
+        for member in restored.members:
+            with open(os.path.join(member.data_dir, "replication-factor")) as f:
+                self.assertEqual(f.read(), "1\n")
         for member in restored.endpoints():
             after = json.loads(etcdctl(member, "get", "k/", "--prefix", "-w", "json")[0])
             self.assertEqual(after["kvs"], before["kvs"])

@@ -1,6 +1,6 @@
 """Three strata-servers as a sharded cluster whose every shard is a Raft
-group on all three (--replication-factor 3), through etcdctl, etcd's Go
-client and faults a process sees:
+group on all three (started without --replication-factor: the default, 3),
+through etcdctl, etcd's Go client and faults a process sees:
 
 - a member killed -9: every key stays readable and writable through the
   others (each shard led by another member within an election or two),
@@ -12,9 +12,11 @@ client and faults a process sees:
   every key with nothing lost; each shard's leader then takes it back
   (removed, added as a learner, promoted once caught up), after which it
   is ready, leads its home shard again and hashes the same history;
-- a member restarted with the other setting (replicated shards' Raft logs
-  without --replication-factor, or keys of shards without replicas with
-  it) refuses to start, saying why, instead of serving none of its keys;
+- a member restarted keeps the factor its data directory records (without
+  the flag too); with another, or with the other kind of data than its
+  directory holds (replicated shards' Raft logs with factor 1, keys of
+  shards without replicas with 3), it refuses to start, saying why,
+  instead of serving none of its keys;
 - etcd's serializable Range and strata.v1's follower reads (strata-ctl
   txn --follower-read) read the member's own replicas: with the two other
   members paused they still answer (what it had resolved), where a
@@ -49,7 +51,6 @@ from replicated_load import pb, rpc
 from servers import StrataCluster, etcdctl, strata_ctl_binary
 
 MEMBERS = 3
-ARGS = ["--replication-factor", "3"]
 
 
 def shard_of(key):
@@ -112,7 +113,9 @@ def shards_led(metrics_port):
 
 class ReplicatedShards(unittest.TestCase):
     def setUp(self):
-        self.cluster = StrataCluster.started_for(self, prefix="strata-rshards-", extra_args=ARGS)
+        # No --replication-factor: the default is what is tested.
+        self.cluster = StrataCluster.started_for(self, prefix="strata-rshards-",
+                                                 replication_factor=None)
 
     def leading_member(self):
         """A member that leads a shard, and the shards each member leads, once
@@ -250,20 +253,34 @@ class ReplicatedShards(unittest.TestCase):
         self.assertEqual(out.split()[0::2], sorted(keys))
         self.assertEqual(set(out.split()[1::2]), {"v2"})
 
-    def test_a_member_restarted_with_the_other_setting_refuses_to_start(self):
+    def test_a_member_restarted_keeps_its_factor_and_refuses_another(self):
         keys = keys_on_every_shard("s/", per_shard=1)
         for key in keys:
             etcdctl(self.cluster.endpoints()[0], "put", key, "kept")
+        for m in self.cluster.members:
+            with open(os.path.join(m.data_dir, "replication-factor")) as f:
+                self.assertEqual(f.read(), "3\n")
+        self.assertIn("3 replicas a shard (the default", self.cluster.members[0].log_text())
         member = self.cluster.members[0]
-        member.stop()
-        with_replicas = list(member.extra_args)
-        member.extra_args = [a for a in with_replicas if a not in ARGS]
-        with self.assertRaises(RuntimeError) as refused:
-            member.start()
-        self.assertIn("holds replicated shards' Raft logs", str(refused.exception))
-        self.assertEqual(member.wait_exit(), 1)
-        member.extra_args = with_replicas
+
+        def refused_with(args, why):
+            member.stop()
+            member.extra_args = base + args
+            with self.assertRaises(RuntimeError) as refused:
+                member.start()
+            self.assertIn(why, str(refused.exception))
+            self.assertEqual(member.wait_exit(), 1)
+
+        base = list(member.extra_args)
+        refused_with(["--replication-factor", "1"], "cannot change yet: give that factor")
+        # A directory from before the record: read by what it holds.
+        record = os.path.join(member.data_dir, "replication-factor")
+        os.rename(record, record + ".kept")
+        refused_with(["--replication-factor", "1"], "holds replicated shards' Raft logs")
+        os.rename(record + ".kept", record)
+        member.extra_args = base
         member.start()
+        self.assertIn("3 replicas a shard, as", member.log_text())
         out, _ = etcdctl(member.endpoint, "get", "s/", "--prefix", "--print-value-only")
         self.assertEqual(out.split(), ["kept"] * len(keys))
 
@@ -272,13 +289,21 @@ class ReplicatedShards(unittest.TestCase):
         for key in keys:
             etcdctl(plain.endpoints()[0], "put", key, "plain")
         member = plain.members[0]
-        member.stop()
-        member.extra_args = list(member.extra_args) + ARGS
-        with self.assertRaises(RuntimeError) as refused:
-            member.start()
-        self.assertIn("holds keys of a cluster whose shards are not replicated",
-                      str(refused.exception))
-        self.assertEqual(member.wait_exit(), 1)
+        base = [a for a in member.extra_args]
+        i = base.index("--replication-factor")
+        del base[i:i + 2]
+        refused_with(["--replication-factor", "3"], "cannot change yet: give that factor")
+        record = os.path.join(member.data_dir, "replication-factor")
+        os.remove(record)
+        refused_with(["--replication-factor", "3"],
+                     "holds keys of a cluster whose shards are not replicated")
+        # Without the flag it takes what the directory holds, and records it.
+        member.extra_args = base
+        member.start()
+        with open(record) as f:
+            self.assertEqual(f.read(), "1\n")
+        out, _ = etcdctl(member.endpoint, "get", "s/", "--prefix", "--print-value-only")
+        self.assertEqual(out.split(), ["plain"] * len(keys))
 
     def test_serializable_reads_are_served_by_the_members_own_replicas(self):
         self.leading_member()  # every shard led
