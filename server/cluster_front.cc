@@ -95,6 +95,8 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   runtime.log = o.log;
   runtime.network.credentials = o.peer_channel_credentials;
   runtime.network.faults = o.peer_faults;
+  runtime.network.replication_factor = o.member.replication_factor;
+  runtime.network.log = o.log;
   auto started = ClusterRuntime::Start(std::move(runtime), store, durable);
   if (!started.ok()) return started.status();
   front->runtime_ = std::move(*started);

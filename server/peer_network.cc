@@ -186,6 +186,7 @@ void PeerNetwork::RunLink(Link* link) {
     while (healthy) {
       peerpb::Batch batch;
       batch.set_from(self_);
+      batch.set_replication_factor(options_.replication_factor);
       std::string crash_after;  // the kind of a message planned crash_after
       std::vector<bool> again;  // whether each message of the batch was queued again
       {
@@ -235,6 +236,11 @@ void PeerNetwork::RunLink(Link* link) {
         ended.error_message() == kRemovedRefusal && on_removed_) {
       on_removed_(link->peer);
     }
+    if (ended.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+        std::string_view(ended.error_message()).starts_with(kFactorRefusal)) {
+      LogOnce("to " + link->peer,
+              "member '" + link->peer + "' refuses this member: " + ended.error_message());
+    }
     UniqueLock lock(link->mu);
     link->call = nullptr;
     if (link->stopping) return;
@@ -269,6 +275,7 @@ grpc::Status PeerNetwork::Service::Deliver(grpc::ServerContext*,
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           std::string(PeerNetwork::kRemovedRefusal));
     }
+    if (grpc::Status refused = network_->CheckFactor(batch); !refused.ok()) return refused;
     from = batch.from();
     // A member about to be killed by a fault hears nothing more: it acts
     // on nothing that arrives after the message it dies after.
@@ -280,6 +287,29 @@ grpc::Status PeerNetwork::Service::Deliver(grpc::ServerContext*,
   }
   if (!from.empty() && network_->on_stream_end_) network_->on_stream_end_(from);
   return grpc::Status::OK;
+}
+
+grpc::Status PeerNetwork::CheckFactor(const peerpb::Batch& batch) {
+  const uint32_t own = options_.replication_factor;
+  const uint32_t theirs = batch.replication_factor();
+  if (own == 0 || theirs == 0 || own == theirs) return grpc::Status::OK;
+  const std::string why = std::string(kFactorRefusal) + ": member '" + batch.from() +
+                          "' has replication factor " + std::to_string(theirs) + ", member '" +
+                          self_ + "' " + std::to_string(own) +
+                          " (every member needs the same: it places the shards)";
+  LogOnce("from " + batch.from(), "refused member '" + batch.from() + "': " + why);
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why);
+}
+
+void PeerNetwork::LogOnce(const std::string& about, const std::string& line) {
+  if (!options_.log) return;
+  {
+    MutexLock lock(mu_);
+    std::string& last = last_logged_[about];
+    if (last == line) return;
+    last = line;
+  }
+  options_.log(line);
 }
 
 bool PeerNetwork::IsRemoved(const std::string& peer) const {

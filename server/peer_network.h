@@ -61,6 +61,13 @@ struct PeerNetworkOptions {
   std::chrono::milliseconds max_backoff{1000};
   // Faults a test injects (null: none).
   std::shared_ptr<PeerFaults> faults;
+  // A sharded cluster's replication factor, sent with every batch; a peer
+  // that sends another is refused (kFactorRefusal), since the members would
+  // place the shards differently. 0: none sent, none checked.
+  uint32_t replication_factor = 0;
+  // Lines for the operator (a peer refused, or refusing this member);
+  // each said once until it changes. Null: none.
+  std::function<void(const std::string&)> log;
 };
 
 struct PeerNetworkStats {
@@ -81,6 +88,9 @@ class PeerNetwork final {
   // What a removed member's stream is refused with (FAILED_PRECONDITION).
   static constexpr std::string_view kRemovedRefusal =
       "strata: this member was removed from the cluster";
+  // How a refusal for another replication factor begins (the rest names
+  // both factors).
+  static constexpr std::string_view kFactorRefusal = "strata: another replication factor";
   // Answers a joining member (on gRPC's thread; it may wait).
   using OnJoin = std::function<grpc::Status(const peerpb::JoinRequest&, peerpb::JoinReply*)>;
 
@@ -127,6 +137,11 @@ class PeerNetwork final {
   };
   void RunLink(Link* link);
   bool IsRemoved(const std::string& peer) const;
+  // The refusal of a batch from a peer of another factor, said once a peer
+  // and factor; OK if its factor is this member's (or either is unsaid).
+  grpc::Status CheckFactor(const peerpb::Batch& batch);
+  // Logs `line` unless it was the last line logged under `about`.
+  void LogOnce(const std::string& about, const std::string& line);
 
   const std::string self_;
   const PeerNetworkOptions options_;
@@ -138,6 +153,7 @@ class PeerNetwork final {
   mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<Link>> links_ STRATA_GUARDED_BY(mu_);
   std::set<std::string> removed_ STRATA_GUARDED_BY(mu_);
+  std::map<std::string, std::string> last_logged_ STRATA_GUARDED_BY(mu_);  // by LogOnce's about
   std::atomic<uint64_t> received_{0};
 };
 

@@ -124,13 +124,17 @@ class ReplicatedFront::ReplicaState final : public replication::ReplicatedState 
 ReplicatedFront::ReplicatedFront(ReplicatedFrontOptions options)
     : options_(std::move(options)),
       self_id_(SelfIdOf(options_)),
-      network_(EtcdIdText(self_id_),
-               PeerNetworkOptions{options_.peer_channel_credentials, 10000, 512, 4 << 20,
-                                  std::chrono::milliseconds(20), std::chrono::milliseconds(1000),
-                                  options_.peer_faults},
-               [this](const std::string& from, peerpb::Message message) {
-                 Receive(from, std::move(message));
-               }) {}
+      network_(
+          EtcdIdText(self_id_),
+          [this] {
+            PeerNetworkOptions links;  // the defaults, but for TLS and faults
+            links.credentials = options_.peer_channel_credentials;
+            links.faults = options_.peer_faults;
+            return links;
+          }(),
+          [this](const std::string& from, peerpb::Message message) {
+            Receive(from, std::move(message));
+          }) {}
 
 Result<std::unique_ptr<ReplicatedFront>> ReplicatedFront::Start(ReplicatedFrontOptions options) {
   std::unique_ptr<ReplicatedFront> front(new ReplicatedFront(std::move(options)));

@@ -267,6 +267,34 @@ class ClusterTest(unittest.TestCase):
         after = json.loads(etcdctl(second.endpoint, "get", "k/", "--prefix", "-w", "json")[0])
         self.assertEqual(after["kvs"], before["kvs"])
 
+    def test_a_member_of_another_replication_factor_is_refused(self):
+        """Members with different factors would place the shards differently:
+        the others refuse the one started with another, both say so, and
+        what the others serve is not touched."""
+        root = tempfile.mkdtemp(prefix="strata-cluster-factors-")
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        cluster = StrataCluster(root)  # factor 1...
+        odd = cluster.members[2]
+        i = odd.extra_args.index("--replication-factor")
+        odd.extra_args[i + 1] = "3"  # ...but m2, 3 (in a cluster of three)
+        cluster.start()
+        self.addCleanup(cluster.stop)
+        why = ("strata: another replication factor: member 'm2' has replication factor 3, "
+               "member 'm0' 1 (every member needs the same: it places the shards)")
+        deadline = time.time() + 10
+        while time.time() < deadline and not (why in cluster.members[0].log_text()
+                                              and why in odd.log_text()):
+            time.sleep(0.1)  # a link hears of the refusal at its next write
+        self.assertIn("refused member 'm2': " + why, cluster.members[0].log_text())
+        self.assertIn("member 'm0' refuses this member: " + why, odd.log_text())
+        self.assertEqual(cluster.members[0].log_text().count(why), 1, "said once")
+        # m0 serves its own shard's keys still.
+        a = cluster.endpoints()[0]
+        key = next(k for k in ("k%d" % n for n in range(100)) if shard_of(k, 3) == 0)
+        etcdctl(a, "put", key, "v")
+        out, _ = etcdctl(a, "get", key, "--print-value-only")
+        self.assertEqual(out.strip(), "v")
+
     def test_one_nodes_snapshot_restores_into_a_cluster(self):
         """From one strata-server to a cluster: its snapshot restored into
         each member keeps keys, their revisions, leases and users."""

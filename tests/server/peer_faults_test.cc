@@ -133,15 +133,27 @@ TEST(PeerFaultsTest, DuplicatesAndJitterStayInTheirBounds) {
 // Two networks on loopback: a's link to b runs `spec`.
 class FaultyLinkTest : public ::testing::Test {
  protected:
-  void Start(std::string_view spec) {
+  // With factors: a's and b's replication factors (0: unsaid).
+  void Start(std::string_view spec, uint32_t a_factor = 0, uint32_t b_factor = 0) {
     PeerNetworkOptions options;
     options.faults = Faults(spec);
+    options.replication_factor = a_factor;
+    options.log = [this](const std::string& line) {
+      MutexLock lock(mu_);
+      a_log_.push_back(line);
+    };
     a_ = std::make_unique<PeerNetwork>("a", options, [](const std::string&, peerpb::Message) {});
     a_->set_on_removed([this](const std::string& by) {
       MutexLock lock(mu_);
       a_removed_by_.push_back(by);
     });
-    b_ = std::make_unique<PeerNetwork>("b", PeerNetworkOptions{},
+    PeerNetworkOptions b_options;
+    b_options.replication_factor = b_factor;
+    b_options.log = [this](const std::string& line) {
+      MutexLock lock(mu_);
+      b_log_.push_back(line);
+    };
+    b_ = std::make_unique<PeerNetwork>("b", b_options,
                                        [this](const std::string&, peerpb::Message message) {
                                          MutexLock lock(mu_);
                                          arrived_.emplace_back(message.msg_id(), Now());
@@ -204,6 +216,7 @@ class FaultyLinkTest : public ::testing::Test {
   std::vector<std::pair<uint64_t, milliseconds>> arrived_ STRATA_GUARDED_BY(mu_);
   std::vector<std::string> ended_ STRATA_GUARDED_BY(mu_);  // streams into b that ended, by sender
   std::vector<std::string> a_removed_by_ STRATA_GUARDED_BY(mu_);  // who refused a as removed
+  std::vector<std::string> a_log_ STRATA_GUARDED_BY(mu_), b_log_ STRATA_GUARDED_BY(mu_);
 };
 
 // A sender that goes away (its process dies, say) ends its stream: the
@@ -256,6 +269,36 @@ TEST_F(FaultyLinkTest, APeerRemovedIsRefusedAndToldSo) {
   MutexLock lock(mu_);
   ASSERT_EQ(arrived_.size(), 1u) << "nothing of a removed member is delivered";
   EXPECT_TRUE(ended_.empty()) << "a refused stream is not a member's that ended";
+}
+
+// Members of one cluster started with different replication factors would
+// place the shards differently: each refuses the other's stream, nothing of
+// it is delivered, and each says so once, not on every reconnect.
+TEST_F(FaultyLinkTest, APeerOfAnotherReplicationFactorIsRefusedAndBothSaySoOnce) {
+  Start("", /*a_factor=*/1, /*b_factor=*/3);
+  for (uint64_t id = 1; id <= 40; ++id) {  // past a few reconnects (20 ms, 40, 80...)
+    (void)a_->Send("b", Prepare(id));
+    std::this_thread::sleep_for(milliseconds(15));
+  }
+  const std::string why =
+      "strata: another replication factor: member 'a' has replication factor 1, member 'b' 3 "
+      "(every member needs the same: it places the shards)";
+  MutexLock lock(mu_);
+  EXPECT_TRUE(arrived_.empty());
+  EXPECT_TRUE(ended_.empty()) << "a refused stream is not a member's that ended";
+  EXPECT_EQ(b_log_, std::vector<std::string>{"refused member 'a': " + why});
+  EXPECT_EQ(a_log_, std::vector<std::string>{"member 'b' refuses this member: " + why});
+}
+
+// A peer that says no factor (0) is not checked: a member of a build from
+// before the check, in a rolling upgrade.
+TEST_F(FaultyLinkTest, APeerThatSaysNoFactorIsTaken) {
+  Start("", /*a_factor=*/0, /*b_factor=*/3);
+  ASSERT_TRUE(a_->Send("b", Prepare(1)));
+  EXPECT_EQ(Arrived(1).size(), 1u);
+  MutexLock lock(mu_);
+  EXPECT_TRUE(a_log_.empty());
+  EXPECT_TRUE(b_log_.empty());
 }
 
 // A stream left idle while its peer restarted fails on its first write: a
