@@ -386,6 +386,17 @@ std::string ReplicatedShard::Save() const {
   return out;
 }
 
+std::string ReplicatedShard::InitialSnapshot(const MvccStore& store) {
+  std::string out(kSnapshotMagic);
+  PutVarint(&out, store.max_timestamp().value_or(Timestamp()).value());
+  PutVarint(&out, 0);  // nothing forgotten yet
+  PutBytes(&out, storage::SaveStoreImage(store));
+  PutVarint(&out, 0);  // prepared transactions
+  PutVarint(&out, 0);  // outcomes
+  PutVarint(&out, 0);  // records
+  return out;
+}
+
 Status ReplicatedShard::Restore(std::string_view snapshot) {
   std::shared_ptr<Core> core = NewCore();
   if (!snapshot.empty()) {

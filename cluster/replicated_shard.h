@@ -99,6 +99,11 @@ class ReplicatedShard final : public replication::ReplicatedState {
   // reply too), or PeerError.
   static PeerReply DecodeReply(std::string_view reply);
 
+  // A snapshot of a shard that holds `store` (its versions, the clock at
+  // its newest timestamp) and nothing under way: the state every replica
+  // of a shard restored from a backup starts from (server/shard_restore.h).
+  static std::string InitialSnapshot(const MvccStore& store);
+
   // --- ReplicatedState.
   Status Restore(std::string_view snapshot) override;
   std::string Apply(raft::Index index, std::string_view command) override;

@@ -38,8 +38,10 @@ void ServeMovedReplicasOn(const std::unique_ptr<Member>* member, ShardGroupsOpti
 }
 
 Result<std::unique_ptr<ShardGroups>> ShardGroups::Open(ShardGroupsOptions options) {
+  // Handed to Start, not kept (options_ is const).
+  std::map<ShardId, std::string> initial_states = std::move(options.initial_states);
   std::unique_ptr<ShardGroups> groups(new ShardGroups(std::move(options)));
-  if (Status s = groups->Start(); !s.ok()) return s;
+  if (Status s = groups->Start(std::move(initial_states)); !s.ok()) return s;
   return groups;
 }
 
@@ -62,13 +64,12 @@ std::vector<raft::NodeId> ShardGroups::PlacementOf(raft::GroupId group) const {
   return first_placements_[group - 1];
 }
 
-Status ShardGroups::Start() {
+Status ShardGroups::Start(std::map<ShardId, std::string> initial_states) {
   const ShardGroupsOptions& o = options_;
   if (o.node_ids.size() > kFirstShardResidue) {
     return Status::InvalidArgument("a cluster with replicated shards has at most " +
                                    std::to_string(kFirstShardResidue) + " nodes");
   }
-  if (o.raft_dir.empty()) return Status::InvalidArgument("replicated shards need a Raft directory");
   if (NumberOf(o.self) == raft::kNobody) {
     return Status::InvalidArgument("'node_ids' does not contain this node's id '" + o.self + "'");
   }
@@ -129,7 +130,14 @@ Status ShardGroups::Start() {
       const raft::GroupId group = GroupOf(shard);
       groups_.insert(group);
       if (host_->raft().group(group) != nullptr) continue;  // from the log
-      if (Status s = host_->CreateGroup(group, first_placements_[shard]); !s.ok()) return s;
+      std::string initial;
+      if (auto state = initial_states.find(shard); state != initial_states.end()) {
+        initial = std::move(state->second);
+      }
+      if (Status s = host_->CreateGroup(group, first_placements_[shard], std::move(initial));
+          !s.ok()) {
+        return s;
+      }
     }
   }
   Result<uint64_t> incarnation = replication::KeepIncarnation(o.raft_dir);

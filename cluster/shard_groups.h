@@ -69,7 +69,13 @@ struct ShardGroupsOptions {
   // One shard for each of the first this many nodes; 0: one a node.
   size_t shard_count = 0;
   uint32_t replication_factor = 3;
-  std::string raft_dir;  // the groups' Raft log
+  // The groups' Raft log; empty: in memory (a restart starts with none,
+  // as a member whose disk was lost).
+  std::string raft_dir;
+  // A new Raft directory's first replicas start from these states (a
+  // ReplicatedShard snapshot a shard: a backup restored, the same on every
+  // replica); a shard not named starts empty. Unused past the first start.
+  std::map<ShardId, std::string> initial_states;
   // Raft's timing, in ticks of `tick`: elections, and how long a proposal
   // may wait (the member's call timeout).
   std::chrono::milliseconds tick{10};
@@ -194,7 +200,7 @@ class ShardGroups final {
  private:
   explicit ShardGroups(ShardGroupsOptions options)
       : options_(std::move(options)), node_ids_(options_.node_ids) {}
-  Status Start();
+  Status Start(std::map<ShardId, std::string> initial_states);
   // The node's Raft number (its place in node_ids, from 1), 0 if unknown.
   raft::NodeId NumberOf(const std::string& node) const;
   // A node's name ("" for a number not named yet, or unknown here).

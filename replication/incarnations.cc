@@ -76,14 +76,15 @@ bool ReadRecord(storage::Decoder* in, MemberRecord* record, bool with_peer_url) 
 }  // namespace
 
 bool HasIncarnation(const std::string& dir) {
+  if (dir.empty()) return false;  // in memory: new at each start
   std::error_code ec;
   return std::filesystem::exists(storage::JoinPath(dir, kFileName), ec);
 }
 
 Result<uint64_t> KeepIncarnation(const std::string& dir) {
-  const std::string path = storage::JoinPath(dir, kFileName);
+  const std::string path = dir.empty() ? "" : storage::JoinPath(dir, kFileName);
   std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
+  if (!dir.empty() && std::filesystem::exists(path, ec)) {
     Result<std::string> kept = storage::ReadWholeFile(path);
     if (!kept.ok()) return kept.status();
     storage::Decoder in(*kept);
@@ -96,6 +97,7 @@ Result<uint64_t> KeepIncarnation(const std::string& dir) {
   std::random_device random;
   uint64_t incarnation = 0;
   while (incarnation == 0) incarnation = (uint64_t{random()} << 32) | random();
+  if (dir.empty()) return incarnation;  // in memory: kept nowhere
   std::string bytes;
   storage::PutVarint(&bytes, incarnation);
   if (Status kept = storage::ReplaceFileDurably(dir, kFileName, bytes); !kept.ok()) return kept;

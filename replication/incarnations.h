@@ -55,9 +55,11 @@
 namespace strata::replication {
 
 // This member's incarnation: the one kept in `dir` (the Raft directory),
-// or a new one (never 0) kept there durably if `dir` has none yet.
+// or a new one (never 0) kept there durably if `dir` has none yet. An
+// empty `dir` (a member in memory): a new one, kept nowhere.
 Result<uint64_t> KeepIncarnation(const std::string& dir);
-// Whether `dir` keeps an incarnation already (it is not a new directory).
+// Whether `dir` keeps an incarnation already (it is not a new directory);
+// never for an empty `dir`.
 bool HasIncarnation(const std::string& dir);
 
 // What the group knows of a member beyond its number ("" or empty: not

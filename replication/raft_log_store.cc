@@ -13,6 +13,9 @@ using raft::Snapshot;
 using storage::JoinPath;
 
 Result<std::unique_ptr<RaftLogStore>> RaftLogStore::Open(std::string dir, RaftLogOptions options) {
+  if (dir.empty()) {
+    return std::unique_ptr<RaftLogStore>(new RaftLogStore("", options, std::nullopt));
+  }
   if (Status created = storage::CreateDir(dir); !created.ok()) return created;
   Result<storage::DirLock> lock = storage::DirLock::Acquire(dir);
   if (!lock.ok()) return lock.status();
@@ -150,6 +153,10 @@ Status RaftLogStore::Commit() {
                           /*keep_entry_data=*/!entries_source_)) {
     return Fail(Status::InvalidArgument("an inconsistent Raft round: " + *error));
   }
+  if (!lock_) {  // in memory: groups_ is all there is
+    ++stats_.rounds;
+    return Status::Ok();
+  }
   std::string record;
   EncodeRaftRecord(payload, &record);
   if (Status written = WriteDurably(record); !written.ok()) return written;
@@ -276,7 +283,7 @@ Status RaftLogStore::Fail(Status cause) {
 
 RaftLogStats RaftLogStore::stats() const {
   RaftLogStats stats = stats_;
-  stats.segments = older_segments_.size() + 1;
+  stats.segments = lock_ ? older_segments_.size() + 1 : 0;
   return stats;
 }
 

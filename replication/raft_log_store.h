@@ -76,7 +76,10 @@ class RaftLogStore final {
   // Opens (creating) `dir` and replays its segments. A record cut short at
   // the end of the last segment (a crash during its write) is dropped and
   // the file truncated; anything else that does not read back is an error
-  // naming the file and offset.
+  // naming the file and offset. An empty `dir`: a store in memory, which
+  // keeps what is committed in groups() alone and writes no file (a
+  // member in memory: what it held is gone when it stops, as if its disk
+  // were lost).
   static Result<std::unique_ptr<RaftLogStore>> Open(std::string dir, RaftLogOptions options);
 
   // Every group's durable state (what the last committed round left); the
@@ -116,7 +119,7 @@ class RaftLogStore final {
   const std::string& dir() const { return dir_; }
 
  private:
-  RaftLogStore(std::string dir, RaftLogOptions options, storage::DirLock lock)
+  RaftLogStore(std::string dir, RaftLogOptions options, std::optional<storage::DirLock> lock)
       : dir_(std::move(dir)), options_(options), lock_(std::move(lock)) {}
 
   Status Recover();
@@ -129,7 +132,7 @@ class RaftLogStore final {
 
   std::string dir_;
   RaftLogOptions options_;
-  storage::DirLock lock_;
+  std::optional<storage::DirLock> lock_;  // none in memory
   StoredGroups groups_;
   SnapshotSource snapshot_source_;  // set: groups_ hold no snapshot data
   EntriesSource entries_source_;    // set: groups_ hold no entry data

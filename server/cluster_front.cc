@@ -69,6 +69,8 @@ Result<cluster::NodeList> StartingNodes(const ClusterFrontOptions& o) {
 
 Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions options,
                                                           MvccStore* store, const Store* durable) {
+  // Moved into the runtime, not kept (options_ is const).
+  std::map<cluster::ShardId, std::string> initial_states = std::move(options.shard_initial_states);
   std::unique_ptr<ClusterFront> front(new ClusterFront(std::move(options)));
   const ClusterFrontOptions& o = front->options_;
   ClusterRuntimeOptions runtime;
@@ -90,6 +92,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   runtime.member = o.member;
   runtime.member.shard_count = nodes->shard_count();
   runtime.raft_dir = o.raft_dir;
+  runtime.shard_initial_states = std::move(initial_states);
   runtime.raft_tick = o.raft_tick;
   runtime.election_ticks = o.election_ticks;
   runtime.log = o.log;

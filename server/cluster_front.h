@@ -58,6 +58,8 @@ struct ClusterFrontOptions {
   // Replicated shards (member.replication_factor > 1): where this member's
   // Raft log lives, and Raft's timing (ClusterRuntimeOptions).
   std::string raft_dir;
+  // A restore's first replica states (ShardGroupsOptions::initial_states).
+  std::map<cluster::ShardId, std::string> shard_initial_states;
   std::chrono::milliseconds raft_tick{10};
   int election_ticks = 10;
   // Lines for the operator (ClusterRuntimeOptions::log); null: none.

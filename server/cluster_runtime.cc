@@ -13,6 +13,8 @@ using Clock = cluster::Member::Clock;
 Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOptions options,
                                                               MvccStore* store,
                                                               const Store* durable) {
+  // Moved into the groups, not kept (options_ is const).
+  std::map<cluster::ShardId, std::string> initial_states = std::move(options.shard_initial_states);
   std::unique_ptr<ClusterRuntime> runtime(new ClusterRuntime(std::move(options)));
   runtime->durable_ = durable;
   const ClusterRuntimeOptions& o = runtime->options_;
@@ -20,7 +22,10 @@ Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOpti
   const Timestamp issued = store->max_timestamp().value_or(Timestamp());
   cluster::MemberOptions member_options = o.member;
   if (member_options.replication_factor > 1) {
-    if (Status s = runtime->StartReplicatedShards(&member_options); !s.ok()) return s;
+    if (Status s = runtime->StartReplicatedShards(&member_options, std::move(initial_states));
+        !s.ok()) {
+      return s;
+    }
   }
   Result<std::unique_ptr<cluster::Member>> member = cluster::Member::Create(
       o.self, o.node_ids, member_options, store, /*persist=*/durable != nullptr, issued,
@@ -42,7 +47,8 @@ Result<std::unique_ptr<ClusterRuntime>> ClusterRuntime::Start(ClusterRuntimeOpti
   return runtime;
 }
 
-Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
+Status ClusterRuntime::StartReplicatedShards(
+    cluster::MemberOptions* member, std::map<cluster::ShardId, std::string> initial_states) {
   const ClusterRuntimeOptions& o = options_;
   cluster::ShardGroupsOptions groups;
   groups.self = o.self;
@@ -50,6 +56,7 @@ Status ClusterRuntime::StartReplicatedShards(cluster::MemberOptions* member) {
   groups.shard_count = member->shard_count;
   groups.replication_factor = member->replication_factor;
   groups.raft_dir = o.raft_dir;
+  groups.initial_states = std::move(initial_states);
   groups.tick = o.raft_tick;
   groups.election_ticks = o.election_ticks;
   groups.proposal_timeout = member->rpc_timeout;

@@ -75,6 +75,8 @@ struct ClusterRuntimeOptions {
   // driven on the loop, their log in `raft_dir`, their batches and
   // refusals on the peer links. At most 16 nodes.
   std::string raft_dir;
+  // The first replicas' states (ShardGroupsOptions::initial_states).
+  std::map<cluster::ShardId, std::string> shard_initial_states;
   std::chrono::milliseconds raft_tick{10};
   int election_ticks = 10;
   // Lines for the operator (a member refused as replaced); null: none.
@@ -164,7 +166,8 @@ class ClusterRuntime final : private cluster::PeerTransport {
   void ReleaseDurable();
   // Opens this node's replicas of the shards' groups and sets the
   // member's core factory.
-  Status StartReplicatedShards(cluster::MemberOptions* member);
+  Status StartReplicatedShards(cluster::MemberOptions* member,
+                               std::map<cluster::ShardId, std::string> initial_states);
   void Loop();
 
   const ClusterRuntimeOptions options_;

@@ -23,6 +23,7 @@
 #include "server/server_metrics.h"
 #include "server/server_state.h"
 #include "server/shard_layout.h"
+#include "server/shard_restore.h"
 #include "server/strata_service.h"
 #include "service/commit_pipeline.h"
 #include "service/data_dir.h"
@@ -1382,8 +1383,38 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
       }
     }
     cluster.member.replication_factor = layout->replication_factor;
+    if (!options.shard_restore_file.empty()) {
+      if (layout->replication_factor == 1) {
+        return Status::InvalidArgument(
+            "a restore into replicated shards with one replica a shard (restore such a member "
+            "into its data directory before it starts)");
+      }
+      ShardRestoreInputs restore;
+      restore.snapshot_file = options.shard_restore_file;
+      restore.as_of_revision = options.shard_restore_revision;
+      for (const auto& m : options.cluster_members) restore.members.push_back(m.name);
+      restore.self = options.name;
+      restore.replication_factor = layout->replication_factor;
+      if (options.log) {
+        restore.log = [log = options.log](const std::string& line) {
+          log->Write(ops::LogLevel::kInfo, "cluster", line);
+        };
+      }
+      Result<RestoredShards> restored = RestoreShards(restore);
+      if (!restored.ok()) return restored.status();
+      if (!restored->auth_state.empty()) {
+        // Enforced from the start, as a member adopts the cluster's record
+        // (which the restored shards hold), with its copy kept.
+        impl->auth->Adopt(restored->auth_state);
+        impl->cluster_auth_journal->KeepCopy(restored->auth_state);
+      }
+      for (auto& [shard, state] : restored->states) {
+        cluster.shard_initial_states[shard] = std::move(state);
+      }
+    }
     if (cluster.member.replication_factor > 1) {
-      cluster.raft_dir = ShardRaftDir(options.data_dir);
+      // In memory (no data directory): the groups' log too.
+      if (!options.data_dir.empty()) cluster.raft_dir = ShardRaftDir(options.data_dir);
       cluster.raft_tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
       cluster.election_ticks = ElectionTicks(options);
       cluster.log = RaftLog(options, ops::LogLevel::kWarn);

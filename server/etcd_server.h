@@ -71,6 +71,11 @@ struct ServerOptions {
   // records, 1 in memory). Raft's timing is heartbeat_interval_ms and
   // election_timeout_ms below; its log lives under data_dir.
   uint32_t shard_replicas = 0;
+  // With a factor above 1, a first start from a backup (--restore): the
+  // snapshot every first replica of a shard starts from, and the revision
+  // (0: the snapshot's). server/shard_restore.h.
+  std::string shard_restore_file;
+  int64_t shard_restore_revision = 0;
   // etcd's --initial-cluster-state existing: a replicated member added to
   // a running cluster (etcdctl member add), which learns its members from
   // the leader.

@@ -67,11 +67,6 @@ Result<ShardLayout> ChooseShardLayout(const ShardLayoutInputs& in) {
   } else if (in.flag != 0) {
     layout = {capped(in.flag),
               Factor(capped(in.flag)) + " (--replication-factor " + std::to_string(in.flag) + ")"};
-  } else if (in.data_dir.empty()) {
-    layout = {1, Factor(1) +
-                     ": in memory there is no Raft log to keep replicas with (give a "
-                     "--data-dir for " +
-                     std::to_string(capped(kDefaultReplicationFactor)) + ")"};
   } else if (in.holds_own_keys && !holds_raft_log) {
     layout = {1, Factor(1) +
                      ": the data directory holds keys kept so, from before the factor "

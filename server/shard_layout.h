@@ -2,8 +2,7 @@
 // (--replication-factor), as a member decides it at start.
 //
 // Given, the flag's number (at most the members there are); not given, 3
-// (or the members there are, if fewer), but 1 for a member in memory (a
-// replica's Raft log must be on disk). Either way the first start records
+// (or the members there are, if fewer). Either way the first start records
 // the factor in the data directory (DATA_DIR/replication-factor), and a
 // restart keeps it: without the flag it takes the recorded one, with a
 // different one it is refused. A member's data lives in its own store

@@ -100,8 +100,20 @@ Status ClusterKv::RestoreAsMember(std::vector<std::string> members, const std::s
     return Status::InvalidArgument("--initial-cluster does not name this member (--name " + name +
                                    ")");
   }
-  options->keep = [map = std::move(*map), id = *shard](std::string_view key) {
-    return map.ShardFor(key).id == id;
+  return RestoreAsShard(std::move(members), *shard, options);
+}
+
+Status ClusterKv::RestoreAsShard(std::vector<std::string> members, cluster::ShardId shard,
+                                 RestoreOptions* options) {
+  std::sort(members.begin(), members.end());
+  auto map = cluster::ShardMap::OnePerNode(members);
+  if (!map.ok()) return Status::InvalidArgument("--initial-cluster: " + map.status().message());
+  if (shard >= map->shards().size()) {
+    return Status::InvalidArgument("no shard " + std::to_string(shard) + " in a cluster of " +
+                                   std::to_string(members.size()));
+  }
+  options->keep = [map = std::move(*map), shard](std::string_view key) {
+    return map.ShardFor(key).id == shard;
   };
   options->cluster_layout = Layout();
   return Status::Ok();

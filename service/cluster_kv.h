@@ -193,6 +193,10 @@ class ClusterKv final {
   // if `members` is unusable or does not name `name`.
   static Status RestoreAsMember(std::vector<std::string> members, const std::string& name,
                                 RestoreOptions* options);
+  // The same for shard `shard` of a cluster whose first members are
+  // `members` (a shard a first member, its replicas anywhere).
+  static Status RestoreAsShard(std::vector<std::string> members, cluster::ShardId shard,
+                               RestoreOptions* options);
   // Sets `options` to restore one node: a cluster's snapshot laid out as
   // one node keeps the same (its etcd keys, leases and users).
   static void RestoreAsNode(RestoreOptions* options);

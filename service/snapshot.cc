@@ -317,80 +317,91 @@ Result<RestoreReport> RestoreNodeSnapshot(std::string_view snapshot, MvccStore* 
   return report;
 }
 
-Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
-                                      const RestoreOptions& options) {
-  std::ifstream file(snapshot_file, std::ios::binary);
-  if (!file) return Status::NotFound("cannot open " + snapshot_file);
-  const std::string data((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+namespace {
+
+// A snapshot checked whole for a restore, and what the restore does with
+// it.
+struct RestorePlan {
+  std::string_view body;
+  Contents contents;
+  bool into_member = false;  // options.keep: a member's (or a shard's) keys
+  bool translate = false;    // one node's snapshot into a member
+  bool untranslate = false;  // a cluster's snapshot into one node
+  std::optional<AuthState> auth;
+  uint64_t revision = 0;
+};
+
+// Checks `data` (named `name` in errors) and `options` before anything is
+// written anywhere.
+Result<RestorePlan> PlanRestore(std::string_view data, const std::string& name,
+                                const RestoreOptions& options) {
   auto damaged = [&](const std::string& why) {
-    return Status::InvalidArgument(snapshot_file + " is not a whole strata snapshot: " + why);
+    return Status::InvalidArgument(name + " is not a whole strata snapshot: " + why);
   };
   Result<std::string_view> checked_body = CheckedBody(data);
   if (!checked_body.ok()) return damaged(checked_body.status().message());
-  const std::string_view body = *checked_body;
-  // The whole structure first (cheap next to the writes): nothing lands in
-  // the new directory from a file that cannot be restored.
-  auto checked = Walk(body, nullptr);
+  RestorePlan plan;
+  plan.body = *checked_body;
+  // The whole structure first (cheap next to the writes): nothing lands
+  // anywhere from a file that cannot be restored.
+  auto checked = Walk(plan.body, nullptr);
   if (!checked.ok()) return damaged(checked.status().message());
-  const Contents& c = checked.value();
+  plan.contents = std::move(checked.value());
+  const Contents& c = plan.contents;
   // One node's snapshot into a member (translate), or a cluster's into one
   // node (untranslate): as the other keeps the same things.
-  const bool into_member = options.keep != nullptr;
-  const bool translate = into_member && !c.cluster;
-  const bool untranslate = !into_member && c.cluster;
-  if (untranslate && (!options.cluster_layout || !options.cluster_layout->etcd_key_of ||
-                      !options.cluster_layout->lease_of_record)) {
+  plan.into_member = options.keep != nullptr;
+  plan.translate = plan.into_member && !c.cluster;
+  plan.untranslate = !plan.into_member && c.cluster;
+  if (plan.untranslate && (!options.cluster_layout || !options.cluster_layout->etcd_key_of ||
+                           !options.cluster_layout->lease_of_record)) {
     return Status::InvalidArgument(
-        snapshot_file +
-        " is a cluster's snapshot: restoring it into one node needs the cluster's layout");
+        name + " is a cluster's snapshot: restoring it into one node needs the cluster's layout");
   }
-  if (translate && !options.cluster_layout) {
-    return Status::InvalidArgument(snapshot_file +
+  if (plan.translate && !options.cluster_layout) {
+    return Status::InvalidArgument(name +
                                    " is one node's snapshot: restoring it into a member of a "
                                    "cluster needs the cluster's layout");
   }
-  std::optional<AuthState> auth;
   if (!c.auth_state.empty()) {
-    auth = AuthState::Decode(c.auth_state);
-    if (!auth) return damaged("its users and roles cannot be decoded");
+    plan.auth = AuthState::Decode(c.auth_state);
+    if (!plan.auth) return damaged("its users and roles cannot be decoded");
   }
-  const auto revision =
+  plan.revision =
       options.as_of_revision > 0 ? static_cast<uint64_t>(options.as_of_revision) : c.revision;
-  if (revision > c.revision) {
-    return Status::InvalidArgument("revision " + std::to_string(revision) +
+  if (plan.revision > c.revision) {
+    return Status::InvalidArgument("revision " + std::to_string(plan.revision) +
                                    " is newer than the snapshot (revision " +
                                    std::to_string(c.revision) + ")");
   }
-  if (revision < c.compact) {
-    return Status::InvalidArgument("revision " + std::to_string(revision) +
+  if (plan.revision < c.compact) {
+    return Status::InvalidArgument("revision " + std::to_string(plan.revision) +
                                    " is below the snapshot's compaction (" +
                                    std::to_string(c.compact) + "): its history is gone");
   }
-  std::error_code ec;
-  if (std::filesystem::exists(KvStoreDir(data_dir), ec)) {
-    return Status::PreconditionFailed(data_dir + " already holds a store; restore into a new one");
-  }
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return Status::Unavailable("cannot create " + data_dir + ": " + ec.message());
+  return plan;
+}
 
+// Writes what `plan` restores into `mvcc` (keys, a member's lease and
+// users' records, the revision, the compaction); `ttls` gets the leases a
+// node keeps in its lease journal.
+Result<RestoreReport> WriteRestore(const RestorePlan& plan, size_t total_bytes,
+                                   const RestoreOptions& options, MvccStore& mvcc,
+                                   std::map<int64_t, int64_t>* ttls) {
+  const Contents& c = plan.contents;
+  const uint64_t revision = plan.revision;
   RestoreReport report;
   report.revision = static_cast<int64_t>(revision);
-  StoreOpenOptions store_options;
-  store_options.durability.sync = SyncMode::kNone;  // one Sync at the end
-  store_options.engine.max_key_bytes = size_t{64} << 20;
-  auto store = Store::Open(KvStoreDir(data_dir), store_options);
-  if (!store.ok()) return store.status();
-  MvccStore& mvcc = store.value()->mvcc();
   std::set<int64_t> held_leases;           // leases keys hold at `revision`
   std::map<int64_t, int64_t> record_ttls;  // untranslate: the cluster's lease records
   size_t reported = 0;
   auto written =
-      Walk(body,
+      Walk(plan.body,
            [&](std::string_view stored_key, const std::vector<Version>& versions,
                size_t done) -> Status {
              std::string_view key = stored_key;  // etcd's key, where there is one
              std::optional<std::string> etcd_key;
-             if (untranslate) {
+             if (plan.untranslate) {
                if (std::optional<int64_t> lease = options.cluster_layout->lease_of_record(key)) {
                  // One version, at the snapshot.
                  if (!versions.empty() && !versions.back().deleted &&
@@ -405,10 +416,10 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
                key = *etcd_key;
              }
              const std::string engine_key =
-                 translate ? options.cluster_layout->key(key) : std::string(key);
+                 plan.translate ? options.cluster_layout->key(key) : std::string(key);
              // Another member's key is still looked at: its lease's records may
              // be this member's.
-             const bool mine = !into_member || options.keep(engine_key);
+             const bool mine = !plan.into_member || options.keep(engine_key);
              const Version* last = nullptr;
              for (const auto& v : versions) {
                if (v.timestamp > revision) continue;
@@ -422,11 +433,11 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
              if (last == nullptr) return Status::Ok();
              if (mine) ++report.keys;
              // (A cluster's leases are keys: its 'L' section is empty.)
-             if (!last->deleted && (!c.cluster || untranslate)) {
+             if (!last->deleted && (!c.cluster || plan.untranslate)) {
                auto kv = StoredToKeyValue(key, Timestamp(last->timestamp), last->value);
                if (kv && kv->lease != 0) {
                  held_leases.insert(kv->lease);
-                 if (translate) {
+                 if (plan.translate) {
                    const std::string attached = options.cluster_layout->attachment(kv->lease, key);
                    if (options.keep(attached)) {
                      auto w = mvcc.Put(attached, "", Timestamp(last->timestamp));
@@ -437,7 +448,7 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
              }
              if (options.progress && done - reported >= (size_t{4} << 20)) {
                reported = done;
-               options.progress(done, data.size());
+               options.progress(done, total_bytes);
              }
              return Status::Ok();
            });
@@ -446,27 +457,26 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
   // one node: its lease records), and those its keys held at the revision
   // but that were gone by the snapshot, granted again. (Into a member, a
   // cluster's leases are keys, restored with the rest.)
-  std::map<int64_t, int64_t> ttls;
-  if (!c.cluster || untranslate) {
-    if (untranslate) {
-      ttls = record_ttls;
+  if (!c.cluster || plan.untranslate) {
+    if (plan.untranslate) {
+      *ttls = record_ttls;
     } else {
-      ttls.insert(c.leases.begin(), c.leases.end());
+      ttls->insert(c.leases.begin(), c.leases.end());
     }
-    const size_t granted = ttls.size();
-    for (int64_t id : held_leases) ttls.emplace(id, kRegrantedLeaseTtl);
-    report.leases = ttls.size();
-    report.leases_regranted = ttls.size() - granted;
+    const size_t granted = ttls->size();
+    for (int64_t id : held_leases) ttls->emplace(id, kRegrantedLeaseTtl);
+    report.leases = ttls->size();
+    report.leases_regranted = ttls->size() - granted;
   }
-  if (translate) {
+  if (plan.translate) {
     // The leases and the users as the cluster's records, at the revision.
-    for (const auto& [id, ttl] : ttls) {
+    for (const auto& [id, ttl] : *ttls) {
       const std::string record = options.cluster_layout->lease_record(id);
       if (!options.keep(record)) continue;
       auto w = mvcc.Put(record, std::to_string(ttl), Timestamp(revision));
       if (!w.ok()) return w.status();
     }
-    if (auth && options.keep(options.cluster_layout->auth_record)) {
+    if (plan.auth && options.keep(options.cluster_layout->auth_record)) {
       auto w = mvcc.Put(options.cluster_layout->auth_record, c.auth_state, Timestamp(revision));
       if (!w.ok()) return w.status();
     }
@@ -477,10 +487,40 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
     mvcc.Compact(Timestamp(c.compact));
     report.compact_revision = static_cast<int64_t>(c.compact);
   }
+  if (plan.auth) report.users = plan.auth->users.size();
+  report.auth_state.assign(c.auth_state);
+  return report;
+}
+
+}  // namespace
+
+Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
+                                      const RestoreOptions& options) {
+  std::ifstream file(snapshot_file, std::ios::binary);
+  if (!file) return Status::NotFound("cannot open " + snapshot_file);
+  const std::string data((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  Result<RestorePlan> plan = PlanRestore(data, snapshot_file, options);
+  if (!plan.ok()) return plan.status();
+  std::error_code ec;
+  if (std::filesystem::exists(KvStoreDir(data_dir), ec)) {
+    return Status::PreconditionFailed(data_dir + " already holds a store; restore into a new one");
+  }
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return Status::Unavailable("cannot create " + data_dir + ": " + ec.message());
+
+  StoreOpenOptions store_options;
+  store_options.durability.sync = SyncMode::kNone;  // one Sync at the end
+  store_options.engine.max_key_bytes = size_t{64} << 20;
+  auto store = Store::Open(KvStoreDir(data_dir), store_options);
+  if (!store.ok()) return store.status();
+  std::map<int64_t, int64_t> ttls;
+  Result<RestoreReport> report =
+      WriteRestore(*plan, data.size(), options, store.value()->mvcc(), &ttls);
+  if (!report.ok()) return report.status();
   if (Status s = store.value()->Checkpoint(); !s.ok()) return s;
   if (Status s = store.value()->Sync(); !s.ok()) return s;
 
-  if (!into_member) {
+  if (!plan->into_member) {
     auto journal = StoreLeaseJournal::Open(LeaseStoreDir(data_dir), StoreOpenOptions{});
     if (!journal.ok()) return journal.status();
     for (const auto& [id, ttl] : ttls) {
@@ -488,16 +528,30 @@ Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const st
     }
     if (Status s = journal.value()->Sync(); !s.ok()) return s;
   }
-  if (auth) {
+  if (plan->auth) {
     // A cluster member's copy of the users and roles (server/cluster_auth.h)
     // is kept where one node keeps them.
-    auto auth_journal = StoreAuthJournal::Open(AuthStoreDir(data_dir), StoreOpenOptions{});
-    if (!auth_journal.ok()) return auth_journal.status();
-    if (Status s = auth_journal.value()->Save(std::string(c.auth_state)); !s.ok()) return s;
-    report.users = auth->users.size();
+    if (Status s = KeepAuthCopy(data_dir, plan->contents.auth_state); !s.ok()) return s;
   }
   if (options.progress) options.progress(data.size(), data.size());
-  return report;
+  return *report;
+}
+
+Status KeepAuthCopy(const std::string& data_dir, std::string_view auth_state) {
+  auto auth_journal = StoreAuthJournal::Open(AuthStoreDir(data_dir), StoreOpenOptions{});
+  if (!auth_journal.ok()) return auth_journal.status();
+  return auth_journal.value()->Save(std::string(auth_state));
+}
+
+Result<RestoreReport> RestoreMemberSnapshot(std::string_view snapshot, const std::string& name,
+                                            const RestoreOptions& options, MvccStore* store) {
+  if (!options.keep) {
+    return Status::InvalidArgument("restoring a member's keys in memory needs which ones (keep)");
+  }
+  Result<RestorePlan> plan = PlanRestore(snapshot, name, options);
+  if (!plan.ok()) return plan.status();
+  std::map<int64_t, int64_t> ttls;  // a member's leases are its records
+  return WriteRestore(*plan, snapshot.size(), options, *store, &ttls);
 }
 
 }  // namespace strata::service

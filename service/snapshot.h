@@ -169,6 +169,19 @@ inline constexpr int64_t kRegrantedLeaseTtl = 60;
 Result<RestoreReport> RestoreSnapshot(const std::string& snapshot_file, const std::string& data_dir,
                                       const RestoreOptions& options);
 
+// The same for a member (`options.keep` must be set: the keys its shard, or
+// one of its shards, owns) into `store`, an empty engine in memory: the
+// state a replicated shard's group starts from (server/shard_restore.h).
+// `snapshot` is the file's bytes, `name` names it in errors. Its users and
+// roles are in the report's auth_state (and as the cluster's record, if
+// kept).
+Result<RestoreReport> RestoreMemberSnapshot(std::string_view snapshot, const std::string& name,
+                                            const RestoreOptions& options, MvccStore* store);
+
+// Keeps `auth_state` (AuthState::Encode) as the users and roles of the
+// member or node whose data directory is `data_dir`, as a restore does.
+Status KeepAuthCopy(const std::string& data_dir, std::string_view auth_state);
+
 // Restores one node's snapshot (all of it, whole and checked) into `store`,
 // an empty engine in memory: a replica that takes its leader's state.
 // `leases` (if not null) gets the snapshot's leases. kInvalidArgument if

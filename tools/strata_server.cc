@@ -18,6 +18,7 @@
 #include "ops/systemd_notify.h"
 #include "server/etcd_server.h"
 #include "server/replicated_auth.h"
+#include "server/shard_layout.h"
 #include "service/cluster_kv.h"
 #include "service/snapshot.h"
 #include "storage/file_util.h"
@@ -199,9 +200,8 @@ int main(int argc, char** argv) {
   app.add_option("--replication-factor", o.shard_replicas,
                  "with --cluster-mode sharded: each shard a Raft group of this many members "
                  "(at most the members there are), so a member down takes no keys with it "
-                 "(docs/REPLICATION.md); 1: each shard on its member alone. Default: 3, but 1 "
-                 "with --in-memory or --restore; a member restarted keeps the factor its data "
-                 "directory records")
+                 "(docs/REPLICATION.md); 1: each shard on its member alone. Default: 3; a "
+                 "member restarted keeps the factor its data directory records")
       ->check(CLI::Range(1, 16));
   app.add_option("--max-request-bytes", o.max_request_bytes,
                  "largest request accepted (etcd's default 1.5 MiB); larger ones get "
@@ -389,8 +389,7 @@ int main(int argc, char** argv) {
       LogError(why + ": stopping");
       ::kill(::getpid(), SIGTERM);
     };
-    if (o.join_existing && !o.replicated &&
-        (o.shard_replicas == 1 || (o.shard_replicas == 0 && o.in_memory))) {
+    if (o.join_existing && !o.replicated && o.shard_replicas == 1) {
       LogLine(
           "--initial-cluster-state existing: a sharded cluster takes a new member only with "
           "replicated shards (--replication-factor 2 or more: one replica a shard cannot "
@@ -409,12 +408,6 @@ int main(int argc, char** argv) {
           "member holds every key already)");
       return 2;
     }
-    if (!o.replicated && o.shard_replicas > 1 && o.in_memory) {
-      LogLine(
-          "--replication-factor keeps each shard's Raft log on disk: give a --data-dir, not "
-          "--in-memory");
-      return 2;
-    }
     if (o.replicated && o.in_memory) {
       LogLine(
           "--cluster-mode replicated keeps each member's Raft log on disk: give a "
@@ -430,20 +423,14 @@ int main(int argc, char** argv) {
         "every member");
     return 2;
   }
-  if (!restore_file.empty() && !o.cluster_members.empty() && !o.replicated) {
-    if (o.shard_replicas > 1) {
-      LogLine(
-          "--restore with --replication-factor: replicated shards cannot start from a snapshot "
-          "yet; restore into a cluster without replicas (docs/REPLICATION.md)");
-      return 2;
-    }
-    if (o.shard_replicas == 0) {
-      LogLine(
-          "--restore: each shard on its member alone (--replication-factor 1): replicated "
-          "shards cannot start from a snapshot yet");
-      o.shard_replicas = 1;
-    }
-  }
+  // A sharded cluster's member restored with replicated shards: its shards'
+  // groups start from the snapshot (server/shard_restore.h); with one
+  // replica a shard, the member's keys are restored into its store below.
+  const bool restore_shards =
+      !restore_file.empty() && !o.cluster_members.empty() && !o.replicated &&
+      std::min<size_t>(
+          o.shard_replicas == 0 ? strata::server::kDefaultReplicationFactor : o.shard_replicas,
+          o.cluster_members.size()) > 1;
   // Tests only: faults on the peer links (server/peer_faults.h).
   if (const char* faults = std::getenv("STRATA_PEER_FAULTS"); faults != nullptr && *faults) {
     if (o.cluster_members.empty()) {
@@ -504,6 +491,25 @@ int main(int argc, char** argv) {
         report.value().auth_state.empty()
             ? std::move(*bytes)
             : strata::server::AuthRecordState::SnapshotWith(report.value().auth_state, *bytes);
+  } else if (restore_shards) {
+    if (o.in_memory || o.join_existing) {
+      LogLine(o.in_memory ? "--restore needs a --data-dir (not --in-memory)"
+                          : "--restore starts a new cluster: not with --initial-cluster-state "
+                            "existing (a member added takes its replicas from the others)");
+      return 2;
+    }
+    // (Its groups' log: a first start that failed before it, a damaged
+    // file say, may be made again.)
+    std::error_code ec;
+    if (std::filesystem::exists(strata::server::ShardRaftDir(o.data_dir), ec)) {
+      LogLine("--restore: " + o.data_dir +
+              " already holds a member's data; restore into a new "
+              "data directory");
+      return 2;
+    }
+    LogLine("restoring " + restore_file + " into this member's replicated shards");
+    o.shard_restore_file = restore_file;
+    o.shard_restore_revision = restore_revision;
   } else if (!restore_file.empty()) {
     if (o.in_memory) {
       LogLine("--restore needs a --data-dir (not --in-memory)");

@@ -368,14 +368,15 @@ class StrataCluster:
     variables to some members' processes ({index: {name: value}}).
     `replication_factor` is given to every member as --replication-factor
     unless extra_args give one or name a --cluster-mode; None leaves the
-    flag out (the server's default: 3)."""
+    flag out (the server's default: 3). `in_memory`: members without a data
+    directory (--in-memory)."""
 
     # Started again with new ports if one was taken meanwhile (not when
     # proxies were told the ports).
     NEW_PORTS_ON_CLASH = True
 
     def __init__(self, root, n=3, extra_args=(), peer_scheme="http", member_env=None,
-                 replication_factor=1):
+                 replication_factor=1, in_memory=False):
         self.root = root
         if (replication_factor is not None and "--replication-factor" not in extra_args
                 and "--cluster-mode" not in extra_args):
@@ -392,7 +393,8 @@ class StrataCluster:
                     "--listen-peer-urls", "%s://127.0.0.1:%d" % (peer_scheme, peers[src]),
                     "--listen-metrics-urls", "http://127.0.0.1:%d" % metrics] + list(extra_args)
             env = (member_env or {}).get(len(self.members))
-            self.members.append(StrataServer(data_dir=os.path.join(root, src), extra_args=args,
+            data_dir = None if in_memory else os.path.join(root, src)
+            self.members.append(StrataServer(data_dir=data_dir, extra_args=args,
                                              port=free_port(), env=env))
 
     def start(self):

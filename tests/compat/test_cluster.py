@@ -192,10 +192,9 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("Snapshot saved at", out)
         etcdctl(a, "put", "k/after", "not in the snapshot")
 
-        # Restored into two members: each takes the keys its shard owns there.
-        # No --replication-factor: a restored member's is 1 (strata-ctl
-        # records it, --restore takes it).
-        restored = StrataCluster(os.path.join(tmp, "restored"), n=2, replication_factor=None)
+        # Restored into two members: each takes the keys its shard owns there
+        # (one replica a shard: strata-ctl records it, the flag gives it).
+        restored = StrataCluster(os.path.join(tmp, "restored"), n=2)
         initial = ",".join("%s=http://127.0.0.1:%d" % (name, port)
                            for name, port in zip(restored.names, restored.peer_ports))
         # m0 through strata-ctl, m1 by strata-server --restore at its start.
@@ -219,7 +218,6 @@ class ClusterTest(unittest.TestCase):
         restored.start()
         self.addCleanup(restored.stop)
         self.assertIn("restored " + path, restored.members[1].log())
-        self.assertIn("--restore: each shard on its member alone", restored.members[1].log())
         for member in restored.members:
             with open(os.path.join(member.data_dir, "replication-factor")) as f:
                 self.assertEqual(f.read(), "1\n")
@@ -266,6 +264,61 @@ class ClusterTest(unittest.TestCase):
         self.addCleanup(second.stop)
         after = json.loads(etcdctl(second.endpoint, "get", "k/", "--prefix", "-w", "json")[0])
         self.assertEqual(after["kvs"], before["kvs"])
+
+    def test_a_snapshot_restores_into_replicated_shards(self):
+        """Every member of a new cluster started with --restore and no
+        --replication-factor (the default, 3): each shard's group starts from
+        the snapshot on all three, with its keys, revisions, lease and users;
+        a member killed then takes nothing with it."""
+        a, b, c = self.cluster.endpoints()
+        for i in range(30):
+            etcdctl((a, b, c)[i % 3], "put", "r/%02d" % i, "v%d" % i)
+        etcdctl(a, "put", "r/05", "again")
+        out, _ = etcdctl(a, "lease", "grant", "600")
+        lease = out.split()[1]
+        etcdctl(b, "put", "--lease=" + lease, "r/leased", "l")
+        etcdctl(c, "user", "add", "keeper:pw-5", "--interactive=false")
+        before = json.loads(etcdctl(b, "get", "r/", "--prefix", "-w", "json")[0])
+        tmp = tempfile.mkdtemp(prefix="strata-cluster-rsnapshot-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        path = os.path.join(tmp, "cluster.db")
+        etcdctl(b, "snapshot", "save", path, timeout=60)
+
+        restored = StrataCluster(os.path.join(tmp, "restored"), replication_factor=None)
+        for m in restored.members:
+            m.extra_args += ["--restore", path]
+        restored.start()
+        self.addCleanup(restored.stop)
+        for m in restored.members:
+            self.assertIn("restoring %s into this member's replicated shards" % path, m.log_text())
+            self.assertEqual(m.log_text().count("restored shard "), 3, m.log_text())
+            with open(os.path.join(m.data_dir, "replication-factor")) as f:
+                self.assertEqual(f.read(), "3\n")
+        x, y, z = restored.endpoints()
+        for member in (x, y, z):
+            after = json.loads(etcdctl(member, "get", "r/", "--prefix", "-w", "json")[0])
+            self.assertEqual(after["kvs"], before["kvs"])
+        out, _ = etcdctl(y, "lease", "timetolive", lease, "--keys")
+        self.assertIn("attached keys([r/leased])", out)
+        out, _ = etcdctl(z, "user", "list")
+        self.assertEqual(out.split(), ["keeper"])
+        put = json.loads(etcdctl(x, "put", "r/new", "n", "-w", "json")[0])
+        self.assertGreater(int(put["header"]["revision"]), int(before["header"]["revision"]))
+        # Each shard is on all three: one killed takes no keys with it.
+        restored.members[0].kill()
+        deadline = time.time() + 15
+        while True:
+            got, err = etcdctl(z, "get", "r/", "--prefix", "--print-value-only", check=False)
+            if len(got.split()) == 32 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(len(got.split()), 32, err)
+        # A member started with --restore over its data is refused.
+        member = restored.members[0]
+        with self.assertRaises(RuntimeError) as refused:
+            member.start()
+        self.assertIn("already holds a member's data", str(refused.exception))
+        self.assertEqual(member.wait_exit(), 2)
 
     def test_a_member_of_another_replication_factor_is_refused(self):
         """Members with different factors would place the shards differently:

@@ -411,3 +411,35 @@ class ReplicatedShards(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class InMemoryReplicatedShards(unittest.TestCase):
+    """Members in memory (--in-memory) replicate their shards too, the Raft
+    log in memory: one killed takes no keys with it, and started again
+    (empty, as a member whose disk was lost) it is taken back."""
+
+    def test_a_member_in_memory_killed_and_started_again_is_taken_back(self):
+        cluster = StrataCluster.started_for(self, prefix="strata-rshards-memory-",
+                                            replication_factor=None, in_memory=True)
+        self.assertIn("3 replicas a shard (the default", cluster.members[0].log_text())
+        keys = keys_on_every_shard("m/")
+        endpoints = cluster.endpoints()
+        for i, key in enumerate(keys):
+            etcdctl(endpoints[i % 3], "put", key, "v1")
+        victim = cluster.members[0]
+        victim.kill()
+        for endpoint in endpoints[1:]:
+            got = until(lambda: etcdctl(endpoint, "get", "m/", "--prefix", "--keys-only",
+                                        check=False)[0].split() == sorted(keys), 15)
+            self.assertTrue(got, "keys lost with the member killed (%s)" % endpoint)
+        etcdctl(endpoints[1], "put", keys[0], "v2")
+        victim.start()
+        port = cluster.metrics_ports[0]
+        self.assertTrue(until(lambda: readyz(port)[0] == 200, 30),
+                        "the member started again in memory is not taken back: %s"
+                        % (readyz(port),))
+        out, _ = etcdctl(victim.endpoint, "get", "m/", "--prefix")
+        values = dict(zip(out.split()[0::2], out.split()[1::2]))
+        self.assertEqual(sorted(values), sorted(keys))
+        self.assertEqual(values[keys[0]], "v2")
+

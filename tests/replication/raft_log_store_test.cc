@@ -162,6 +162,36 @@ TEST(RaftLogStoreTest, RoundsComeBackAfterReopen) {
   EXPECT_EQ(reopened->stats().torn_bytes, 0u);
 }
 
+// In memory (an empty directory, a member started with --in-memory): the
+// same state round after round, an inconsistent round refused alike, and
+// nothing written or synced anywhere.
+TEST(RaftLogStoreTest, InMemoryKeepsTheSameStateAndWritesNothing) {
+  TempDir cwd;
+  const fs::path was = fs::current_path();
+  fs::current_path(cwd.path());  // where a relative file would land
+  StoredGroups model;
+  RandomRounds rounds(11);
+  std::unique_ptr<RaftLogStore> store = OpenOrDie("", RaftLogOptions{});
+  for (int i = 0; i < 200; ++i) {
+    rounds.Stage(store.get(), &model);
+    ASSERT_TRUE(store->Commit().ok());
+    ASSERT_EQ(store->groups(), model) << "round " << i;
+  }
+  EXPECT_EQ(store->stats().rounds, 200u);
+  EXPECT_EQ(store->stats().syncs, 0u);
+  EXPECT_EQ(store->stats().bytes, 0u);
+  EXPECT_EQ(store->stats().segments, 0u);
+  EXPECT_TRUE(fs::is_empty(cwd.path()));
+  // Entries that leave a gap do not apply, in memory too.
+  Ready gap;
+  gap.entries.push_back(Entry{1, 1000, "far", EntryType::kNormal});
+  store->Stage(1, gap);
+  EXPECT_EQ(store->Commit().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(store->health().ok());
+  EXPECT_TRUE(fs::is_empty(cwd.path()));
+  fs::current_path(was);
+}
+
 // A round that moved a group's commit index alone writes nothing (no
 // sync); the commit index rides along with the group's next record. A
 // term or vote is written at once.

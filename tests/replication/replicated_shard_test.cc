@@ -188,6 +188,36 @@ TEST(ReplicatedShardTest, ASnapshotCarriesIntentsRecordsAndOutcomes) {
   EXPECT_EQ(ValueAt(two, "b", Timestamp::Max()), "");
 }
 
+// A shard restored from a backup starts from a store: its versions, its
+// clock at their newest, nothing under way; every replica alike.
+TEST(ReplicatedShardTest, AnInitialSnapshotStartsAShardFromAStore) {
+  MvccStore store;
+  ASSERT_TRUE(store.Put("a", "1", Timestamp(5)).ok());
+  ASSERT_TRUE(store.Put("b", "x", Timestamp(7)).ok());
+  ASSERT_TRUE(store.Put("a", "2", Timestamp(9)).ok());
+  const std::string initial = ReplicatedShard::InitialSnapshot(store);
+  ReplicatedShard one(Options());
+  ReplicatedShard two(Options(std::chrono::hours(3)));
+  ASSERT_TRUE(one.Restore(initial).ok());
+  ASSERT_TRUE(two.Restore(initial).ok());
+  EXPECT_EQ(one.Save(), two.Save());
+  EXPECT_EQ(one.closed(), Timestamp(9));
+  EXPECT_EQ(ValueAt(one, "a", Timestamp(5)), "1");
+  EXPECT_EQ(ValueAt(one, "a", Timestamp(9)), "2");
+  EXPECT_EQ(ValueAt(one, "b", Timestamp(9)), "x");
+  EXPECT_TRUE(one.participant().PreparedTransactions().empty());
+  // What commits next is above the restored history.
+  const std::string write = CommitCmd(Request(Txn(1, 1), {{"a", "3"}}, one.closed()), 1);
+  PeerReply committed = ReplicatedShard::DecodeReply(one.Apply(0, write));
+  ASSERT_NE(std::get_if<CommitReply>(&committed), nullptr);
+  EXPECT_GT(std::get<CommitReply>(committed).commit_timestamp, Timestamp(9));
+  PeerReply on_two = ReplicatedShard::DecodeReply(two.Apply(0, write));
+  ASSERT_NE(std::get_if<CommitReply>(&on_two), nullptr);
+  EXPECT_EQ(std::get<CommitReply>(on_two).commit_timestamp,
+            std::get<CommitReply>(committed).commit_timestamp);
+  EXPECT_EQ(one.Save(), two.Save());
+}
+
 // A push and a heartbeat are the leader's (ReplicatedShardCore): proposed
 // as commands, they are refused on every replica alike; the leader's push
 // is an abort command.

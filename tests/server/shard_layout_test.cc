@@ -54,13 +54,14 @@ TEST_F(ShardLayoutTest, WithoutTheFlagThreeOrTheMembersThereAre) {
   std::filesystem::remove(dir_ / "replication-factor");
   EXPECT_EQ(Start(In(5)).value(), 3u);
   EXPECT_EQ(Record(), "3\n");
-  // In memory: one, and nothing recorded (there is nowhere to).
+  // In memory: the same (its Raft log in memory too), nothing recorded.
   ShardLayoutInputs memory = In(0);
   memory.data_dir.clear();
   Result<ShardLayout> layout = ChooseShardLayout(memory);
   ASSERT_TRUE(layout.ok());
-  EXPECT_EQ(layout->replication_factor, 1u);
-  EXPECT_NE(layout->why.find("in memory"), std::string::npos) << layout->why;
+  EXPECT_EQ(layout->replication_factor, 3u);
+  memory.flag = 1;
+  EXPECT_EQ(ChooseShardLayout(memory).value().replication_factor, 1u);
 }
 
 TEST_F(ShardLayoutTest, ARestartKeepsTheRecordedFactorAndRefusesAnother) {

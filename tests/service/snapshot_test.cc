@@ -198,17 +198,64 @@ TEST_F(SnapshotTest, AClustersSnapshotRestoresIntoOneNode) {
   EXPECT_EQ(leases, (std::vector<std::pair<int64_t, int64_t>>{{7, 60}, {9, kRegrantedLeaseTtl}}));
 }
 
-TEST_F(SnapshotTest, ANodesSnapshotRestoresIntoTheMembersOfACluster) {
+// One node's snapshot at revision 3: "a" twice, "b" with lease 7 (TTL 60),
+// and a user, alice; the users' encoding in `users`.
+std::string LeasedNodeSnapshot(std::string* users_encoded) {
   MvccStore store;
-  ASSERT_TRUE(store.Put("a", EncodeStoredValue({0, 1, 0, "first"}), Timestamp(1)).ok());
-  ASSERT_TRUE(store.Put("b", EncodeStoredValue({0, 1, 7, "leased"}), Timestamp(2)).ok());
-  ASSERT_TRUE(store.Put("a", EncodeStoredValue({1, 2, 0, "second"}), Timestamp(3)).ok());
+  EXPECT_TRUE(store.Put("a", EncodeStoredValue({0, 1, 0, "first"}), Timestamp(1)).ok());
+  EXPECT_TRUE(store.Put("b", EncodeStoredValue({0, 1, 7, "leased"}), Timestamp(2)).ok());
+  EXPECT_TRUE(store.Put("a", EncodeStoredValue({1, 2, 0, "second"}), Timestamp(3)).ok());
   AuthState users;
   users.users["alice"] = AuthUser{"alice", "", {}, true};
+  *users_encoded = users.Encode();
   SnapshotWriter writer(&store, {{7, 60}}, users.Encode(), 3, [] { return 0; });
   std::string bytes;
   for (std::string piece; !(piece = writer.Next(1 << 20)).empty();) bytes += piece;
+  return bytes;
+}
+
+// Restored in memory for a replicated shard, a member's keys are what its
+// data directory gets; without `keep`, or damaged, nothing is restored.
+TEST_F(SnapshotTest, AMembersKeysRestoreInMemoryAsIntoItsDataDirectory) {
+  std::string users;
+  const std::string bytes = LeasedNodeSnapshot(&users);
   WriteFile(Path("node.db"), bytes);
+  for (int member = 0; member < 2; ++member) {
+    RestoreOptions options;
+    options.keep = [member](std::string_view key) { return key.back() % 2 == member; };
+    options.cluster_layout = TestLayout();
+    const std::string dir = Path("m" + std::to_string(member));
+    ASSERT_TRUE(RestoreSnapshot(Path("node.db"), dir, options).ok());
+    MvccStore memory;
+    auto restored = RestoreMemberSnapshot(bytes, "node.db", options, &memory);
+    ASSERT_TRUE(restored.ok()) << restored.status().message();
+    EXPECT_EQ(restored->revision, 3);
+    EXPECT_EQ(restored->auth_state, users);
+    std::vector<std::string> in_memory;
+    (void)memory.ScanVisit(KeyRange::All(), Timestamp::Max(), 1000, [&](const ScanItemView& item) {
+      in_memory.push_back(std::string(item.key) + "=" + std::string(item.value));
+    });
+    EXPECT_EQ(in_memory, Visible(dir, Timestamp::Max()));
+    EXPECT_EQ(memory.max_timestamp(), Timestamp(3));
+  }
+  MvccStore memory;
+  RestoreOptions everything;
+  EXPECT_FALSE(RestoreMemberSnapshot(bytes, "node.db", everything, &memory).ok());
+  everything.keep = [](std::string_view) { return true; };
+  everything.cluster_layout = TestLayout();
+  std::string damaged = bytes;
+  damaged[damaged.size() / 2] ^= 1;
+  auto refused = RestoreMemberSnapshot(damaged, "node.db", everything, &memory);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("node.db is not a whole strata snapshot"),
+            std::string::npos)
+      << refused.status().message();
+  EXPECT_FALSE(memory.max_timestamp().has_value()) << "nothing written";
+}
+
+TEST_F(SnapshotTest, ANodesSnapshotRestoresIntoTheMembersOfACluster) {
+  std::string users_encoded;
+  WriteFile(Path("node.db"), LeasedNodeSnapshot(&users_encoded));
 
   // A layout of the cluster's kind, and two members splitting the keys.
   const std::string tag(1, '\x01');  // ("\x01a" would be one character, 0x1a)
@@ -237,7 +284,7 @@ TEST_F(SnapshotTest, ANodesSnapshotRestoresIntoTheMembersOfACluster) {
       EXPECT_EQ(DecodeStoredValue(old->value)->value, "first");
     }
   }
-  std::vector<std::string> want = {"A7/b=", "L7=60", "U=" + users.Encode(),
+  std::vector<std::string> want = {"A7/b=", "L7=60", "U=" + users_encoded,
                                    tag + "a=" + EncodeStoredValue({1, 2, 0, "second"}),
                                    tag + "b=" + EncodeStoredValue({0, 1, 7, "leased"})};
   std::sort(all.begin(), all.end());
