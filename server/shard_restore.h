@@ -24,7 +24,7 @@ namespace strata::server {
 
 struct ShardRestoreInputs {
   std::string snapshot_file;
-  int64_t as_of_revision = 0;  // 0: the snapshot's
+  int64_t as_of_revision = 0;        // 0: the snapshot's
   std::vector<std::string> members;  // the first members' names (--initial-cluster)
   std::string self;
   uint32_t replication_factor = 3;
