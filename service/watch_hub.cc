@@ -141,7 +141,9 @@ void WatchHub::Create(WatchSink* sink, const WatchCreateRequest& request) {
   stream.watchers[id] = w;
   ++watcher_count_;
   sink->Offer(std::move(created), true);
-  if (w->next_revision <= published_) {
+  // Behind: to be read. The first watcher: the hub's thread sleeps without
+  // a deadline while there is none, and now has progress to keep.
+  if (w->next_revision <= published_ || watcher_count_ == 1) {
     nudged_ = true;
     cv_.NotifyOne();
   }
@@ -286,8 +288,15 @@ size_t WatchHub::watchers() const {
 void WatchHub::Run() {
   UniqueLock lock(mu_);
   while (!stop_) {
-    cv_.WaitFor(lock, options_.catch_up_interval,
-                [&]() STRATA_REQUIRES(mu_) { return stop_ || nudged_; });
+    const auto woken = [&]() STRATA_REQUIRES(mu_) { return stop_ || nudged_; };
+    if (watcher_count_ == 0) {
+      // Nothing to deliver or to tell until a watcher comes (which wakes
+      // this): no wake-up every interval on a server nobody watches (a
+      // cluster member's hub, whose clients watch the cluster, is one).
+      cv_.Wait(lock, woken);
+    } else {
+      cv_.WaitFor(lock, options_.catch_up_interval, woken);
+    }
     if (stop_) break;
     nudged_ = false;
     lock.unlock();
