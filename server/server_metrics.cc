@@ -542,7 +542,10 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
     out.Sample(static_cast<double>(*txns.min_active_snapshot),
                {{"kind", "transaction"}, {"id", std::to_string(txns.oldest_txn_id)}});
   }
-  const auto floor = s.serving_hub->ProtectedFloor(s.options.watch_max_lag);
+  // A sharded cluster's member serves its watchers from the cluster's feeds
+  // (service/cluster_watches.h): its one-node hub holds none.
+  auto floor = decltype(s.serving_hub->ProtectedFloor(0)){};  // none
+  if (!s.cluster) floor = s.serving_hub->ProtectedFloor(s.options.watch_max_lag);
   if (floor.revision != INT64_MAX) {
     out.Sample(static_cast<double>(floor.revision),
                {{"kind", "watcher"}, {"id", std::to_string(floor.watch_id)}});
@@ -628,9 +631,11 @@ std::string RenderMetrics(const EtcdServer::Impl& s) {
     out.HistogramSample(std::vector<double>(kLagBounds.begin(), kLagBounds.end()), lags.counts,
                         static_cast<double>(lags.sum));
   }
-  One(out, "gauge", "strata_watch_held_lag_revisions",
-      "How far behind the newest revision the watcher holding compaction back is (0: none).",
-      static_cast<double>(floor.revision != INT64_MAX ? floor.lag : 0));
+  if (!s.cluster) {
+    One(out, "gauge", "strata_watch_held_lag_revisions",
+        "How far behind the newest revision the watcher holding compaction back is (0: none).",
+        static_cast<double>(floor.revision != INT64_MAX ? floor.lag : 0));
+  }
   if (s.cluster) RenderClusterMetrics(cluster, out);
   if (s.replicated) RenderReplicatedMetrics(*s.replicated, out);
   return out.text();
