@@ -44,6 +44,7 @@ constexpr size_t kHashKeysPerTurn = 256;
 Result<cluster::NodeList> StartingNodes(const ClusterFrontOptions& o) {
   const bool replicated = o.member.replication_factor > 1;
   if (replicated && !o.node_list_copy.empty()) {
+    if (Status removed = RefusedAsRemoved(o.node_list_copy); !removed.ok()) return removed;
     Result<std::optional<cluster::NodeList>> copy = ReadNodeListCopy(o.node_list_copy);
     if (!copy.ok()) return copy.status();
     if (copy->has_value()) return std::move(**copy);

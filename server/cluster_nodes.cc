@@ -129,8 +129,31 @@ void ClusterNodes::Adopt(const cluster::NodeList& list) {
   if (self && list.nodes()[*self].gone) Stop("this member was removed from the cluster");
 }
 
+std::string RemovedMarkerPath(const std::string& copy_path) { return copy_path + ".removed"; }
+
+Status RefusedAsRemoved(const std::string& copy_path) {
+  Result<std::optional<std::string>> why = ReadFileIfAny(RemovedMarkerPath(copy_path));
+  if (!why.ok()) return why.status();
+  if (!why->has_value()) return Status::Ok();
+  std::string text = **why;
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return Status::PreconditionFailed(
+      text +
+      "; a removed member does not come back: start it with a new data directory after "
+      "etcdctl member add (" +
+      RemovedMarkerPath(copy_path) + ")");
+}
+
 void ClusterNodes::ToldRemoved(const std::string& by) {
-  Stop("this member was removed from the cluster (member '" + by + "' refuses it)");
+  const std::string why =
+      "this member was removed from the cluster (member '" + by + "' refuses it)";
+  if (!stopped_ && !options_.copy_path.empty()) {
+    if (Status s = WriteFileDurably(RemovedMarkerPath(options_.copy_path), why + "\n");
+        !s.ok() && options_.log) {
+      options_.log("keeping that this member was removed: " + s.message());
+    }
+  }
+  Stop(why);
 }
 
 void ClusterNodes::Stop(const std::string& why) {

@@ -44,6 +44,13 @@ std::string HostPortOf(const std::string& peer_url);
 // The copy of the list in `path`; nullopt if there is none, an error if it
 // does not read or decode.
 Result<std::optional<cluster::NodeList>> ReadNodeListCopy(const std::string& path);
+// Where a member told by a peer that it was removed (ToldRemoved) keeps
+// why, beside its copy of the list: that copy, older than its removal,
+// still names it, so a restart would run until refused again. The start
+// refuses instead (RefusedAsRemoved).
+std::string RemovedMarkerPath(const std::string& copy_path);
+// Ok, or why this member may not start: it was told it was removed.
+Status RefusedAsRemoved(const std::string& copy_path);
 
 // A joining member's first start: asks each of `peer_addresses` (host:port,
 // in turn, for at most `patience` in all) to name `name` the member added

@@ -129,6 +129,13 @@ class MembersJoin(unittest.TestCase):
         self.assertRegex(a4.log(), r"removed from the cluster \(member 'm[012]' refuses it\)")
         for endpoint in self.endpoints:
             self.assertEqual(len(self.members(endpoint)), 3, endpoint)
+        # Started again, it knows, and says so at once.
+        with self.assertRaises(RuntimeError) as refused:
+            a4.start()
+        self.assertRegex(str(refused.exception),
+                         r"removed from the cluster \(member 'm[012]' refuses it\); a removed "
+                         r"member does not come back")
+        self.assertEqual(a4.wait_exit(), 1)
 
     def assertStopsByItself(self, server, when):
         """`server` exits within 15 s, with 0, as a removed etcd member does."""

@@ -90,15 +90,26 @@ TEST(ClusterNodesTest, ANewerListIsTakenAndKeptAnOlderOneIsNot) {
   EXPECT_NE(why.find("numbers member 0 'a3', this member 'm0'"), std::string::npos) << why;
 
   // A member cut off while it was removed hears it from a peer's refusal.
+  // It keeps that beside its copy (which still names it), so its next
+  // start is refused at once instead of running until refused again.
   ClusterNodes::Options cut_off_options;
   cut_off_options.self = "m1";
+  cut_off_options.copy_path = copy + "-m1";
   std::vector<std::string> stops;
   cut_off_options.stop = [&](const std::string& w) { stops.push_back(w); };
   ClusterNodes cut_off(Three(), cut_off_options);
+  EXPECT_TRUE(RefusedAsRemoved(cut_off_options.copy_path).ok());
   cut_off.ToldRemoved("m0");
   cut_off.ToldRemoved("m2");
   ASSERT_EQ(stops.size(), 1u) << "told to stop once";
   EXPECT_EQ(stops[0], "this member was removed from the cluster (member 'm0' refuses it)");
+  const Status refused = RefusedAsRemoved(cut_off_options.copy_path);
+  EXPECT_EQ(refused.code(), StatusCode::kPreconditionFailed);
+  EXPECT_EQ(refused.message().rfind("this member was removed from the cluster (member 'm0' "
+                                    "refuses it); a removed member does not come back",
+                                    0),
+            0u)
+      << refused.message();
 
   std::ofstream(copy, std::ios::trunc) << "not a list";
   EXPECT_EQ(ReadNodeListCopy(copy).status().code(), StatusCode::kIoError);
