@@ -507,7 +507,9 @@ Measurement MeasureStreams(const Server& s, const Row& row, double seconds) {
       put.set_value(value);
       pb::PutResponse resp;
       grpc::ClientContext ctx;
-      if (!kv->Put(&ctx, put, &resp).ok()) Fatal("fan-out put failed");
+      if (const grpc::Status st = kv->Put(&ctx, put, &resp); !st.ok()) {
+        Fatal("fan-out put failed: " + st.error_message());
+      }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the last deliveries
     after = Sample(s);
@@ -529,7 +531,9 @@ Measurement MeasureStreams(const Server& s, const Row& row, double seconds) {
       pb::LeaseGrantResponse gr;
       grpc::ClientContext ctx;
       auto* stub = stubs[i % stubs.size()].get();
-      if (!stub->LeaseGrant(&ctx, g, &gr).ok()) Fatal("lease grant failed");
+      if (const grpc::Status st = stub->LeaseGrant(&ctx, g, &gr); !st.ok()) {
+        Fatal("lease grant failed: " + st.error_message());
+      }
       clients.push_back(std::make_unique<KeepAliveClient>(stub, gr.id(), &stop));
       clients.back()->window_start = start;
       clients.back()->window_end = end;
