@@ -167,6 +167,26 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("locked", out)
 
 
+    def assertHoldsTheSnapshot(self, endpoints, prefix, before, lease, old_rev=None):
+        """What a cluster or node restored from a snapshot holds: the keys
+        under `prefix` as `before` read them, with their revisions, through
+        each of `endpoints`; nothing below the snapshot (`old_rev`, a
+        revision it compacted away); the lease with its key `prefix`leased;
+        the user keeper; and a next write ("`prefix`new") numbered past it."""
+        for member in endpoints:
+            after = json.loads(etcdctl(member, "get", prefix, "--prefix", "-w", "json")[0])
+            self.assertEqual(after["kvs"], before["kvs"])
+            if old_rev is not None:
+                _, err = etcdctl(member, "get", prefix + "05", "--rev", str(old_rev),
+                                 check=False)
+                self.assertIn("required revision has been compacted", err)
+        out, _ = etcdctl(endpoints[0], "lease", "timetolive", lease, "--keys")
+        self.assertIn("attached keys([%sleased])" % prefix, out)
+        out, _ = etcdctl(endpoints[-1], "user", "list")
+        self.assertEqual(out.split(), ["keeper"])
+        put = json.loads(etcdctl(endpoints[-1], "put", prefix + "new", "n", "-w", "json")[0])
+        self.assertGreater(int(put["header"]["revision"]), int(before["header"]["revision"]))
+
     def test_a_snapshot_of_the_cluster_restores_into_a_cluster_of_another_size(self):
         """Into two members, and into one node: the same keys with their
         revisions, the lease and the users, compacted at the snapshot."""
@@ -221,20 +241,8 @@ class ClusterTest(unittest.TestCase):
         for member in restored.members:
             with open(os.path.join(member.data_dir, "replication-factor")) as f:
                 self.assertEqual(f.read(), "1\n")
-        for member in restored.endpoints():
-            after = json.loads(etcdctl(member, "get", "k/", "--prefix", "-w", "json")[0])
-            self.assertEqual(after["kvs"], before["kvs"])
-            # Nothing below the snapshot's revision was carried.
-            _, err = etcdctl(member, "get", "k/05", "--rev", str(old_rev), check=False)
-            self.assertIn("required revision has been compacted", err)
+        self.assertHoldsTheSnapshot(restored.endpoints(), "k/", before, lease, old_rev)
         x, y = restored.endpoints()
-        out, _ = etcdctl(x, "lease", "timetolive", lease, "--keys")
-        self.assertIn("attached keys([k/leased])", out)
-        out, _ = etcdctl(y, "user", "list")
-        self.assertEqual(out.split(), ["keeper"])
-        # The restored cluster goes on from past the snapshot's revision.
-        put = json.loads(etcdctl(y, "put", "k/new", "n", "-w", "json")[0])
-        self.assertGreater(int(put["header"]["revision"]), int(before["header"]["revision"]))
         etcdctl(x, "lease", "revoke", lease)
         out, _ = etcdctl(y, "get", "k/leased")
         self.assertEqual(out, "")
@@ -243,16 +251,7 @@ class ClusterTest(unittest.TestCase):
         node = StrataServer(data_dir=os.path.join(tmp, "node")).start()
         self.addCleanup(node.stop)
         n = node.endpoint
-        after = json.loads(etcdctl(n, "get", "k/", "--prefix", "-w", "json")[0])
-        self.assertEqual(after["kvs"], before["kvs"])
-        _, err = etcdctl(n, "get", "k/05", "--rev", str(old_rev), check=False)
-        self.assertIn("required revision has been compacted", err)
-        out, _ = etcdctl(n, "lease", "timetolive", lease, "--keys")
-        self.assertIn("attached keys([k/leased])", out)
-        out, _ = etcdctl(n, "user", "list")
-        self.assertEqual(out.split(), ["keeper"])
-        put = json.loads(etcdctl(n, "put", "k/new", "n", "-w", "json")[0])
-        self.assertGreater(int(put["header"]["revision"]), int(before["header"]["revision"]))
+        self.assertHoldsTheSnapshot([n], "k/", before, lease, old_rev)
         out, _ = etcdctl(n, "get", "k/new", "-w", "json")
         self.assertEqual(json.loads(out)["kvs"][0]["version"], 1)
         etcdctl(n, "lease", "revoke", lease)
@@ -279,6 +278,8 @@ class ClusterTest(unittest.TestCase):
         etcdctl(b, "put", "--lease=" + lease, "r/leased", "l")
         etcdctl(c, "user", "add", "keeper:pw-5", "--interactive=false")
         before = json.loads(etcdctl(b, "get", "r/", "--prefix", "-w", "json")[0])
+        old_rev = int(json.loads(etcdctl(a, "get", "r/05", "-w", "json")[0])["kvs"][0][
+            "create_revision"])
         tmp = tempfile.mkdtemp(prefix="strata-cluster-rsnapshot-")
         self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
         path = os.path.join(tmp, "cluster.db")
@@ -295,15 +296,7 @@ class ClusterTest(unittest.TestCase):
             with open(os.path.join(m.data_dir, "replication-factor")) as f:
                 self.assertEqual(f.read(), "3\n")
         x, y, z = restored.endpoints()
-        for member in (x, y, z):
-            after = json.loads(etcdctl(member, "get", "r/", "--prefix", "-w", "json")[0])
-            self.assertEqual(after["kvs"], before["kvs"])
-        out, _ = etcdctl(y, "lease", "timetolive", lease, "--keys")
-        self.assertIn("attached keys([r/leased])", out)
-        out, _ = etcdctl(z, "user", "list")
-        self.assertEqual(out.split(), ["keeper"])
-        put = json.loads(etcdctl(x, "put", "r/new", "n", "-w", "json")[0])
-        self.assertGreater(int(put["header"]["revision"]), int(before["header"]["revision"]))
+        self.assertHoldsTheSnapshot([x, y, z], "r/", before, lease, old_rev)
         # Each shard is on all three: one killed takes no keys with it.
         restored.members[0].kill()
         deadline = time.time() + 15
