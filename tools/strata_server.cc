@@ -112,7 +112,9 @@ int main(int argc, char** argv) {
   int64_t restore_revision = 0;
   app.add_option("--restore", restore_file,
                  "restore this snapshot (strata-ctl or etcdctl snapshot save) into --data-dir "
-                 "before starting; refused if the directory already holds a store");
+                 "before starting (a sharded cluster's member with replicated shards: each of "
+                 "its shards' groups starts from it); refused if the directory already holds a "
+                 "store");
   app.add_option("--restore-revision", restore_revision,
                  "with --restore: the store as it was at this revision (at or above the "
                  "snapshot's compaction)");
