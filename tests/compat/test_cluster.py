@@ -187,29 +187,39 @@ class ClusterTest(unittest.TestCase):
         put = json.loads(etcdctl(endpoints[-1], "put", prefix + "new", "n", "-w", "json")[0])
         self.assertGreater(int(put["header"]["revision"]), int(before["header"]["revision"]))
 
-    def test_a_snapshot_of_the_cluster_restores_into_a_cluster_of_another_size(self):
-        """Into two members, and into one node: the same keys with their
-        revisions, the lease and the users, compacted at the snapshot."""
+    def snapshot_with_history(self, prefix, keys):
+        """Writes through every member `keys` keys under `prefix`, the key
+        `prefix`05 again (its first version, at the returned old_rev, is
+        below the snapshot), a delete, a Txn of two puts, a key on a lease
+        and the user keeper, then saves a snapshot through the second member.
+        Returns (what a Range of `prefix` read, old_rev, the lease, the
+        snapshot's path in a directory removed after the test)."""
         a, b, c = self.cluster.endpoints()
-        members = (a, b, c)
-        for i in range(60):
-            etcdctl(members[i % 3], "put", "k/%02d" % i, "v%d" % i)
-        etcdctl(a, "put", "k/05", "again")  # a key with history
-        etcdctl(b, "del", "k/07")
-        etcdctl(c, "txn", stdin="\n\nput k/t1 x\nput k/t2 x\n\n\n")
+        for i in range(keys):
+            etcdctl((a, b, c)[i % 3], "put", "%s%02d" % (prefix, i), "v%d" % i)
+        etcdctl(a, "put", prefix + "05", "again")  # a key with history
+        etcdctl(b, "del", prefix + "07")
+        etcdctl(c, "txn", stdin="\n\nput %st1 x\nput %st2 x\n\n\n" % (prefix, prefix))
         out, _ = etcdctl(a, "lease", "grant", "600")
         lease = out.split()[1]
-        etcdctl(b, "put", "--lease=" + lease, "k/leased", "l")
+        etcdctl(b, "put", "--lease=" + lease, prefix + "leased", "l")
         etcdctl(c, "user", "add", "keeper:pw-5", "--interactive=false")
-        before = json.loads(etcdctl(b, "get", "k/", "--prefix", "-w", "json")[0])
-        old_rev = int(json.loads(etcdctl(a, "get", "k/05", "-w", "json")[0])["kvs"][0][
+        before = json.loads(etcdctl(b, "get", prefix, "--prefix", "-w", "json")[0])
+        old_rev = int(json.loads(etcdctl(a, "get", prefix + "05", "-w", "json")[0])["kvs"][0][
             "create_revision"])
-
         tmp = tempfile.mkdtemp(prefix="strata-cluster-snapshot-")
         self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
         path = os.path.join(tmp, "cluster.db")
         out, _ = etcdctl(b, "snapshot", "save", path, timeout=60)
         self.assertIn("Snapshot saved at", out)
+        return before, old_rev, lease, path
+
+    def test_a_snapshot_of_the_cluster_restores_into_a_cluster_of_another_size(self):
+        """Into two members, and into one node: the same keys with their
+        revisions, the lease and the users, compacted at the snapshot."""
+        a, b, c = self.cluster.endpoints()
+        before, old_rev, lease, path = self.snapshot_with_history("k/", 60)
+        tmp = os.path.dirname(path)
         etcdctl(a, "put", "k/after", "not in the snapshot")
 
         # Restored into two members: each takes the keys its shard owns there
@@ -269,21 +279,8 @@ class ClusterTest(unittest.TestCase):
         --replication-factor (the default, 3): each shard's group starts from
         the snapshot on all three, with its keys, revisions, lease and users;
         a member killed then takes nothing with it."""
-        a, b, c = self.cluster.endpoints()
-        for i in range(30):
-            etcdctl((a, b, c)[i % 3], "put", "r/%02d" % i, "v%d" % i)
-        etcdctl(a, "put", "r/05", "again")
-        out, _ = etcdctl(a, "lease", "grant", "600")
-        lease = out.split()[1]
-        etcdctl(b, "put", "--lease=" + lease, "r/leased", "l")
-        etcdctl(c, "user", "add", "keeper:pw-5", "--interactive=false")
-        before = json.loads(etcdctl(b, "get", "r/", "--prefix", "-w", "json")[0])
-        old_rev = int(json.loads(etcdctl(a, "get", "r/05", "-w", "json")[0])["kvs"][0][
-            "create_revision"])
-        tmp = tempfile.mkdtemp(prefix="strata-cluster-rsnapshot-")
-        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
-        path = os.path.join(tmp, "cluster.db")
-        etcdctl(b, "snapshot", "save", path, timeout=60)
+        before, old_rev, lease, path = self.snapshot_with_history("r/", 30)
+        tmp = os.path.dirname(path)
 
         restored = StrataCluster(os.path.join(tmp, "restored"), replication_factor=None)
         for m in restored.members:
@@ -297,15 +294,17 @@ class ClusterTest(unittest.TestCase):
                 self.assertEqual(f.read(), "3\n")
         x, y, z = restored.endpoints()
         self.assertHoldsTheSnapshot([x, y, z], "r/", before, lease, old_rev)
-        # Each shard is on all three: one killed takes no keys with it.
+        # Each shard is on all three: one killed takes no keys with it (the
+        # snapshot's, and r/new).
         restored.members[0].kill()
+        want = len(before["kvs"]) + 1
         deadline = time.time() + 15
         while True:
-            got, err = etcdctl(z, "get", "r/", "--prefix", "--print-value-only", check=False)
-            if len(got.split()) == 32 or time.time() > deadline:
+            got, err = etcdctl(z, "get", "r/", "--prefix", "--keys-only", check=False)
+            if len(got.split()) == want or time.time() > deadline:
                 break
             time.sleep(0.2)
-        self.assertEqual(len(got.split()), 32, err)
+        self.assertEqual(len(got.split()), want, err)
         # A member started with --restore over its data is refused.
         member = restored.members[0]
         with self.assertRaises(RuntimeError) as refused:
