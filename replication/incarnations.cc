@@ -73,6 +73,13 @@ bool ReadRecord(storage::Decoder* in, MemberRecord* record, bool with_peer_url) 
   return true;
 }
 
+uint64_t NewIncarnation() {
+  std::random_device random;
+  uint64_t incarnation = 0;
+  while (incarnation == 0) incarnation = (uint64_t{random()} << 32) | random();
+  return incarnation;
+}
+
 }  // namespace
 
 bool HasIncarnation(const std::string& dir) {
@@ -82,9 +89,10 @@ bool HasIncarnation(const std::string& dir) {
 }
 
 Result<uint64_t> KeepIncarnation(const std::string& dir) {
-  const std::string path = dir.empty() ? "" : storage::JoinPath(dir, kFileName);
+  if (dir.empty()) return NewIncarnation();  // in memory: kept nowhere
+  const std::string path = storage::JoinPath(dir, kFileName);
   std::error_code ec;
-  if (!dir.empty() && std::filesystem::exists(path, ec)) {
+  if (std::filesystem::exists(path, ec)) {
     Result<std::string> kept = storage::ReadWholeFile(path);
     if (!kept.ok()) return kept.status();
     storage::Decoder in(*kept);
@@ -94,10 +102,7 @@ Result<uint64_t> KeepIncarnation(const std::string& dir) {
     }
     return incarnation;
   }
-  std::random_device random;
-  uint64_t incarnation = 0;
-  while (incarnation == 0) incarnation = (uint64_t{random()} << 32) | random();
-  if (dir.empty()) return incarnation;  // in memory: kept nowhere
+  const uint64_t incarnation = NewIncarnation();
   std::string bytes;
   storage::PutVarint(&bytes, incarnation);
   if (Status kept = storage::ReplaceFileDurably(dir, kFileName, bytes); !kept.ok()) return kept;
