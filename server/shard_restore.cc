@@ -30,8 +30,6 @@ Result<RestoredShards> RestoreShards(const ShardRestoreInputs& in) {
         service::RestoreMemberSnapshot(data, in.snapshot_file, options, &store);
     if (!report.ok()) return report.status();
     restored.states[shard] = cluster::ReplicatedShard::InitialSnapshot(store);
-    restored.revision = report->revision;
-    restored.keys += report->keys;
     restored.auth_state = std::move(report->auth_state);
     if (in.log) {
       in.log("restored shard " + std::to_string(shard) + " from " + in.snapshot_file +

@@ -34,8 +34,6 @@ struct ShardRestoreInputs {
 
 struct RestoredShards {
   std::map<uint32_t, std::string> states;  // by shard: its group's first state
-  int64_t revision = 0;
-  uint64_t keys = 0;       // of the shards restored here
   std::string auth_state;  // the users and roles (AuthState::Encode), if the snapshot has them
 };
 
