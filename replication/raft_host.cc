@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/thread_name.h"
+#include "replication/snapshot_file.h"
 
 namespace strata::replication {
 
@@ -424,12 +425,19 @@ void RaftHost::MaybeCompact(GroupId group, Group& g) {
   }
   saving_.insert(group);
   ++stats_.saves_in_background;
+  // The file too is written on the saver's thread: the round that refers
+  // to it is a few bytes on the driver's.
+  std::string file;
+  if (store_->snapshots_in_files()) file = store_->NewSnapshotFileName();
   {
     MutexLock lock(saves_mu_);
-    save_jobs_.push_back([this, group, index, save = std::move(save)] {
+    save_jobs_.push_back([this, group, index, save = std::move(save), file, dir = store_->dir(),
+                          sync = store_->sync()] {
       std::string data = save();
+      Status written = Status::Ok();
+      if (!file.empty()) written = WriteSnapshotFile(dir, file, group, index, data, sync);
       MutexLock done(saves_mu_);
-      saved_.push_back({group, index, std::move(data)});
+      saved_.push_back({group, index, std::move(data), file, std::move(written)});
     });
     if (!saver_.joinable()) {
       saver_ = std::thread([this] {
@@ -466,29 +474,44 @@ Status RaftHost::TakeSavedSnapshots() {
   for (Saved& s : saved) {
     saving_.erase(s.group);
     auto it = groups_.find(s.group);
-    if (it == groups_.end()) continue;  // removed meanwhile
+    if (!s.written.ok()) {
+      // The log keeps its entries; a snapshot is tried again after as
+      // many (a full disk fails the log's next write anyway).
+      ++stats_.snapshots_unwritten;
+      if (it != groups_.end()) it->second.state->SaveFinished();
+      continue;
+    }
+    if (!s.file.empty()) store_->CountSnapshotFileWritten();
+    if (it == groups_.end()) {  // removed meanwhile
+      if (!s.file.empty()) store_->DiscardSnapshotFile(s.file);
+      continue;
+    }
     it->second.state->SaveFinished();
     // Dropped by Raft if the group took a newer snapshot meanwhile (a
     // follower's from its leader).
-    CompactTo(s.group, it->second, s.index, std::move(s.data));
+    CompactTo(s.group, it->second, s.index, std::move(s.data), s.file);
   }
   return store_->Commit();
 }
 
-void RaftHost::CompactTo(GroupId group, Group& g, Index index, std::string data) {
-  if (data.size() + (size_t{1} << 20) > kMaxRaftRecordPayload) {
-    // Larger than a record of the Raft log can hold: the log keeps its
-    // entries instead (the state must shrink, by compaction, for a
-    // snapshot to be taken again).
+void RaftHost::CompactTo(GroupId group, Group& g, Index index, std::string data,
+                         const std::string& file) {
+  if (!store_->snapshots_in_files() && data.size() + (size_t{1} << 20) > kMaxRaftRecordPayload) {
+    // In memory, snapshots are in the log's rounds: larger than one holds,
+    // the log keeps its entries instead (the state must shrink, by
+    // compaction, for a snapshot to be taken again).
     ++stats_.snapshots_too_large;
     g.snapshot_bytes = data.size();  // tried again after as many bytes
     return;
   }
   Raft& raft = *multi_.group(group);
-  if (!raft.Compact(index, std::move(data))) return;
+  if (!raft.Compact(index, std::move(data))) {
+    if (!file.empty()) store_->DiscardSnapshotFile(file);
+    return;
+  }
   g.snapshot = index;
   g.snapshot_bytes = raft.snapshot().data.size();
-  store_->StageCompaction(group, raft.snapshot());
+  store_->StageCompaction(group, raft.snapshot(), file);
   ++stats_.compactions;
 }
 

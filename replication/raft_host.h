@@ -100,7 +100,8 @@ struct RaftHostStats {
   uint64_t reads_failed = 0;
   uint64_t compactions = 0;
   uint64_t saves_in_background = 0;  // started; each ends in a compaction or is dropped
-  uint64_t snapshots_too_large = 0;  // not taken: more than a log record holds
+  uint64_t snapshots_too_large = 0;  // not taken: more than a log record holds (in memory)
+  uint64_t snapshots_unwritten = 0;  // not taken: their file could not be written
   uint64_t snapshots_restored = 0;   // sent by a leader
   RaftLogStats log;
 };
@@ -196,8 +197,10 @@ class RaftHost final {
   void Apply(raft::GroupId group, const raft::Ready& ready);
   void ServeReads(Group& g);
   void MaybeCompact(raft::GroupId group, Group& g);
-  // Compacts `group`'s log into the snapshot `data` of its state at `index`.
-  void CompactTo(raft::GroupId group, Group& g, raft::Index index, std::string data);
+  // Compacts `group`'s log into the snapshot `data` of its state at `index`,
+  // written to `file` already if not "".
+  void CompactTo(raft::GroupId group, Group& g, raft::Index index, std::string data,
+                 const std::string& file = "");
   // Compacts the logs whose saves finished in the background.
   Status TakeSavedSnapshots();
   void SaveRunner();
@@ -229,6 +232,8 @@ class RaftHost final {
     raft::GroupId group;
     raft::Index index;
     std::string data;
+    std::string file;  // written with the data, unless "" (a store in memory)
+    Status written;    // the file's write
   };
   std::set<raft::GroupId> saving_;  // the driver's: groups with a save under way
   Mutex saves_mu_;

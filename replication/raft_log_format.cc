@@ -28,21 +28,28 @@ namespace {
 constexpr std::string_view kPrefix = "raft-";
 constexpr std::string_view kSuffix = ".log";
 
-enum class Op : uint8_t { kRemove = 1, kSnapshot = 2, kHardState = 3, kEntries = 4 };
+enum class Op : uint8_t {
+  kRemove = 1,
+  kSnapshot = 2,
+  kHardState = 3,
+  kEntries = 4,
+  kSnapshotFile = 5
+};
 
 void PutOp(Op op, GroupId group, std::string* payload) {
   payload->push_back(static_cast<char>(op));
   PutVarint(payload, group);
 }
 
-// A snapshot op with `data` as the snapshot's data.
-void PutSnapshot(GroupId group, const Snapshot& snapshot, std::string_view data, bool keep_later,
-                 std::string* payload) {
-  PutOp(Op::kSnapshot, group, payload);
+// A snapshot op (`op`: kSnapshot or kSnapshotFile) with `bytes` as the
+// snapshot's data or the name of the file holding it.
+void PutSnapshot(Op op, GroupId group, const Snapshot& snapshot, std::string_view bytes,
+                 bool keep_later, std::string* payload) {
+  PutOp(op, group, payload);
   PutVarint(payload, snapshot.index);
   PutVarint(payload, snapshot.term);
   PutConf(snapshot.conf, payload);
-  PutBytes(payload, data);
+  PutBytes(payload, bytes);
   payload->push_back(keep_later ? '\1' : '\0');
 }
 
@@ -59,15 +66,16 @@ bool AllZero(std::string_view bytes) {
 // The entries a group keeps are those after its snapshot, without gaps.
 Index LastIndex(const RaftStorage& state) { return state.snapshot.index + state.entries.size(); }
 
-std::optional<std::string> ApplySnapshot(Decoder* in, RaftStorage* state, bool keep_data) {
+// `*bytes`: the snapshot's data, or its file's name for kSnapshotFile.
+std::optional<std::string> ApplySnapshot(Decoder* in, RaftStorage* state, bool keep_data,
+                                         std::string_view* bytes) {
   Snapshot snapshot;
-  std::string_view data;
   uint8_t keep_later = 0;
   if (!in->Varint(&snapshot.index) || !in->Varint(&snapshot.term) || !GetConf(in, &snapshot.conf) ||
-      !in->Bytes(&data) || !in->Byte(&keep_later) || keep_later > 1) {
+      !in->Bytes(bytes) || !in->Byte(&keep_later) || keep_later > 1) {
     return "a malformed snapshot";
   }
-  if (keep_data) snapshot.data.assign(data);
+  if (keep_data) snapshot.data.assign(*bytes);
   if (keep_later == 0) {
     state->entries.clear();
   } else {
@@ -122,7 +130,12 @@ void EncodeRemove(GroupId group, std::string* payload) { PutOp(Op::kRemove, grou
 
 void EncodeSnapshot(GroupId group, const Snapshot& snapshot, bool keep_later,
                     std::string* payload) {
-  PutSnapshot(group, snapshot, snapshot.data, keep_later, payload);
+  PutSnapshot(Op::kSnapshot, group, snapshot, snapshot.data, keep_later, payload);
+}
+
+void EncodeSnapshotFile(GroupId group, const Snapshot& snapshot, std::string_view file,
+                        bool keep_later, std::string* payload) {
+  PutSnapshot(Op::kSnapshotFile, group, snapshot, file, keep_later, payload);
 }
 
 void EncodeHardState(GroupId group, const HardState& state, std::string* payload) {
@@ -140,9 +153,15 @@ void EncodeEntries(GroupId group, std::span<const Entry> entries, std::string* p
 }
 
 void EncodeGroup(GroupId group, const RaftStorage& state, std::string_view snapshot_data,
-                 std::span<const Entry> entries, std::string* payload) {
+                 std::string_view snapshot_file, std::span<const Entry> entries,
+                 std::string* payload) {
   EncodeRemove(group, payload);
-  PutSnapshot(group, state.snapshot, snapshot_data, /*keep_later=*/false, payload);
+  if (snapshot_file.empty()) {
+    PutSnapshot(Op::kSnapshot, group, state.snapshot, snapshot_data, /*keep_later=*/false, payload);
+  } else {
+    PutSnapshot(Op::kSnapshotFile, group, state.snapshot, snapshot_file, /*keep_later=*/false,
+                payload);
+  }
   EncodeHardState(group, state.hard_state, payload);
   EncodeEntries(group, entries, payload);
 }
@@ -156,7 +175,8 @@ void EncodeRaftRecord(std::string_view payload, std::string* out) {
 }
 
 std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroups* groups,
-                                           bool keep_snapshot_data, bool keep_entry_data) {
+                                           bool keep_snapshot_data, bool keep_entry_data,
+                                           SnapshotFiles* files) {
   Decoder in(payload);
   while (!in.done()) {
     uint8_t op = 0;
@@ -166,10 +186,22 @@ std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroup
     switch (static_cast<Op>(op)) {
       case Op::kRemove:
         groups->erase(group);
+        if (files != nullptr) files->erase(group);
         break;
       case Op::kSnapshot:
-        error = ApplySnapshot(&in, &(*groups)[group], keep_snapshot_data);
+      case Op::kSnapshotFile: {
+        const bool in_file = static_cast<Op>(op) == Op::kSnapshotFile;
+        std::string_view bytes;
+        error = ApplySnapshot(&in, &(*groups)[group], keep_snapshot_data && !in_file, &bytes);
+        if (!error && in_file && bytes.empty()) error = "a snapshot file without a name";
+        if (error || files == nullptr) break;
+        if (in_file) {
+          (*files)[group] = std::string(bytes);
+        } else {
+          files->erase(group);
+        }
         break;
+      }
       case Op::kHardState: {
         HardState& state = (*groups)[group].hard_state;
         if (!in.Varint(&state.term) || !in.Varint(&state.vote) || !in.Varint(&state.commit)) {

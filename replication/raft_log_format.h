@@ -24,6 +24,10 @@
 //              keep_later 0: a snapshot from the leader replaces the
 //              stored snapshot and every entry; 1: a compaction, entries
 //              after the index stay
+//   kSnapshotFile varint index | varint term | voters and learners as
+//              kSnapshot's | bytes file name | u8 keep_later
+//              a snapshot as kSnapshot, its data in a file of its own
+//              beside the segments (replication/snapshot_file.h)
 //   kHardState varint term | varint vote | varint commit
 //   kEntries   varint first index | varint count | count x
 //              (varint term | u8 type | bytes data)
@@ -57,6 +61,8 @@ inline constexpr uint32_t kMaxRaftRecordPayload = 1u << 30;
 
 // Every group's stored state, by group: what a restarted member starts from.
 using StoredGroups = std::map<raft::GroupId, raft::RaftStorage>;
+// The groups whose stored snapshot's data is in a file, and its name.
+using SnapshotFiles = std::map<raft::GroupId, std::string>;
 
 std::string RaftSegmentFileName(uint64_t sequence);
 std::optional<uint64_t> ParseRaftSegmentFileName(std::string_view name);
@@ -68,14 +74,19 @@ bool RaftSegmentHeaderValid(std::string_view file);
 void EncodeRemove(raft::GroupId group, std::string* payload);
 void EncodeSnapshot(raft::GroupId group, const raft::Snapshot& snapshot, bool keep_later,
                     std::string* payload);
+// A snapshot whose data is in the file `file` (`snapshot.data` is not
+// written).
+void EncodeSnapshotFile(raft::GroupId group, const raft::Snapshot& snapshot, std::string_view file,
+                        bool keep_later, std::string* payload);
 void EncodeHardState(raft::GroupId group, const raft::HardState& state, std::string* payload);
 void EncodeEntries(raft::GroupId group, std::span<const raft::Entry> entries, std::string* payload);
 // A whole group's state as a rewrite writes it: its snapshot's data
-// `snapshot_data` and its entries `entries` (the stored state may hold
-// neither: RaftLogStore::TakeSnapshotDataFrom, TakeEntryDataFrom).
+// `snapshot_data`, or the file `snapshot_file` holding it if not empty, and
+// its entries `entries` (the stored state may hold neither:
+// RaftLogStore::TakeSnapshotDataFrom, TakeEntryDataFrom).
 void EncodeGroup(raft::GroupId group, const raft::RaftStorage& state,
-                 std::string_view snapshot_data, std::span<const raft::Entry> entries,
-                 std::string* payload);
+                 std::string_view snapshot_data, std::string_view snapshot_file,
+                 std::span<const raft::Entry> entries, std::string* payload);
 
 // Appends the framed record (header and payload).
 void EncodeRaftRecord(std::string_view payload, std::string* out);
@@ -85,9 +96,12 @@ void EncodeRaftRecord(std::string_view payload, std::string* out);
 // what is wrong; `groups` may then hold part of the round. Without
 // `keep_snapshot_data`, snapshots are kept without their data; without
 // `keep_entry_data`, entries without theirs (their indexes and terms only).
+// A snapshot in a file is kept without data; `files` (if given) is told
+// which groups' snapshots are in which files.
 std::optional<std::string> ApplyRaftRecord(std::string_view payload, StoredGroups* groups,
                                            bool keep_snapshot_data = true,
-                                           bool keep_entry_data = true);
+                                           bool keep_entry_data = true,
+                                           SnapshotFiles* files = nullptr);
 
 // Reading records back from a segment's bytes.
 enum class RecordRead {

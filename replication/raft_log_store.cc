@@ -3,7 +3,10 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <set>
 #include <utility>
+
+#include "replication/snapshot_file.h"
 
 namespace strata::replication {
 
@@ -60,7 +63,9 @@ Status RaftLogStore::Recover() {
       const RecordRead read = ReadRaftRecord(*data, offset, &payload, &next);
       if (read == RecordRead::kDamaged) return damaged(offset, "a record does not read back");
       if (read == RecordRead::kEnd) break;
-      if (std::optional<std::string> error = ApplyRaftRecord(payload, &groups_)) {
+      if (std::optional<std::string> error =
+              ApplyRaftRecord(payload, &groups_, /*keep_snapshot_data=*/true,
+                              /*keep_entry_data=*/true, &snapshot_files_)) {
         return damaged(offset, *error);
       }
       ++stats_.rounds;
@@ -76,7 +81,58 @@ Status RaftLogStore::Recover() {
     older_segments_.push_back(sequences[i]);
   }
   stats_.rounds = 0;  // counts commits since Open
+  if (Status loaded = LoadSnapshotFiles(); !loaded.ok()) return loaded;
   return OpenSegment(sequences.empty() ? 1 : sequences.back() + 1);
+}
+
+Status RaftLogStore::LoadSnapshotFiles() {
+  std::set<std::string> referred;
+  for (const auto& [group, file] : snapshot_files_) {
+    const raft::Index index = groups_[group].snapshot.index;
+    Result<std::string> data = ReadSnapshotFile(dir_, file, group, index);
+    if (!data.ok()) return data.status();
+    groups_[group].snapshot.data = std::move(*data);
+    referred.insert(file);
+  }
+  // Files written but never referred to by a durable round (a crash came
+  // first, or the driver dropped them), and replaced ones not yet deleted.
+  Result<std::vector<std::string>> names = storage::ListDir(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    const std::optional<uint64_t> number = ParseSnapshotFileName(name);
+    if (number) next_snapshot_file_ = std::max(next_snapshot_file_, *number + 1);
+    if ((number && referred.count(name) == 0) || IsSnapshotTemporaryFileName(name)) {
+      if (Status removed = storage::RemoveFile(JoinPath(dir_, name)); !removed.ok()) {
+        return removed;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+std::string RaftLogStore::NewSnapshotFileName() { return SnapshotFileName(next_snapshot_file_++); }
+
+void RaftLogStore::DiscardSnapshotFile(const std::string& name) {
+  // Nothing refers to it: left behind, recovery deletes it.
+  (void)storage::RemoveFile(JoinPath(dir_, name));
+}
+
+void RaftLogStore::StageSnapshotFile(GroupId group, const Snapshot& snapshot, std::string file,
+                                     bool keep_later) {
+  if (file.empty()) {
+    file = NewSnapshotFileName();
+    Status written =
+        WriteSnapshotFile(dir_, file, group, snapshot.index, snapshot.data, options_.sync);
+    if (!written.ok()) {
+      (void)Fail(written);
+      return;
+    }
+    ++stats_.snapshot_files_written;
+  }
+  EncodeSnapshotFile(group, snapshot, file, keep_later, &staged_);
+  staged_snapshots_ = true;
+  staged_files_.insert(file);
+  if (!snapshot_source_) staged_file_data_[file] = snapshot.data;
 }
 
 Status RaftLogStore::OpenSegment(uint64_t sequence) {
@@ -122,19 +178,34 @@ void RaftLogStore::Stage(GroupId group, const Ready& ready) {
   }
   unwritten_commits_.erase(group);
   if (ready.snapshot.index != 0) {
-    EncodeSnapshot(group, ready.snapshot, /*keep_later=*/false, &staged_);
+    if (snapshots_in_files()) {
+      // A leader's snapshot, whole: written here, on the driver's thread
+      // (a member takes one only when it is far behind).
+      StageSnapshotFile(group, ready.snapshot, "", /*keep_later=*/false);
+    } else {
+      EncodeSnapshot(group, ready.snapshot, /*keep_later=*/false, &staged_);
+    }
   }
   EncodeEntries(group, ready.entries, &staged_);
   if (hard_state) EncodeHardState(group, *hard_state, &staged_);
 }
 
-void RaftLogStore::StageCompaction(GroupId group, const Snapshot& snapshot) {
+void RaftLogStore::StageCompaction(GroupId group, const Snapshot& snapshot,
+                                   const std::string& file) {
+  // A group's first (empty) snapshot stays in the record: there is no
+  // state to keep.
+  if (snapshots_in_files() && (snapshot.index != 0 || !file.empty())) {
+    StageSnapshotFile(group, snapshot, file, /*keep_later=*/true);
+    return;
+  }
   EncodeSnapshot(group, snapshot, /*keep_later=*/true, &staged_);
+  staged_snapshots_ = true;
 }
 
 void RaftLogStore::StageRemoval(GroupId group) {
   unwritten_commits_.erase(group);
   EncodeRemove(group, &staged_);
+  staged_snapshots_ = true;
 }
 
 Status RaftLogStore::Commit() {
@@ -146,12 +217,31 @@ Status RaftLogStore::Commit() {
     return Fail(Status::InvalidArgument("a Raft round of " + std::to_string(payload.size()) +
                                         " bytes is more than the log's record limit"));
   }
+  // The files this round replaces (those referred to before it, and those
+  // it staged, that it leaves no group referring to), deleted once it is
+  // durable.
+  std::set<std::string> replaced = std::move(staged_files_);
+  staged_files_.clear();
+  if (staged_snapshots_) {
+    for (const auto& [group, file] : snapshot_files_) replaced.insert(file);
+  }
+  staged_snapshots_ = false;
   // What the driver staged must make sense on what is stored: a round that
   // does not would not read back either, so it is not written.
   if (std::optional<std::string> error =
           ApplyRaftRecord(payload, &groups_, /*keep_snapshot_data=*/!snapshot_source_,
-                          /*keep_entry_data=*/!entries_source_)) {
+                          /*keep_entry_data=*/!entries_source_, &snapshot_files_)) {
     return Fail(Status::InvalidArgument("an inconsistent Raft round: " + *error));
+  }
+  if (!replaced.empty()) {
+    for (const auto& [group, file] : snapshot_files_) replaced.erase(file);
+  }
+  if (!staged_file_data_.empty()) {
+    for (const auto& [group, file] : snapshot_files_) {
+      auto data = staged_file_data_.find(file);
+      if (data != staged_file_data_.end()) groups_[group].snapshot.data = std::move(data->second);
+    }
+    staged_file_data_.clear();
   }
   if (!lock_) {  // in memory: groups_ is all there is
     ++stats_.rounds;
@@ -160,6 +250,7 @@ Status RaftLogStore::Commit() {
   std::string record;
   EncodeRaftRecord(payload, &record);
   if (Status written = WriteDurably(record); !written.ok()) return written;
+  for (const std::string& file : replaced) DiscardSnapshotFile(file);
   ++stats_.rounds;
   written_since_rewrite_ += record.size();
   if (written_since_rewrite_ > std::max(options_.rewrite_bytes, last_rewrite_bytes_)) {
@@ -226,9 +317,15 @@ Status RaftLogStore::Rewrite() {
       }
     }
     std::string payload;
-    EncodeGroup(group, state,
-                snapshot_source_ ? snapshot_source_(group) : std::string_view(state.snapshot.data),
-                entries, &payload);
+    auto file = snapshot_files_.find(group);
+    if (file != snapshot_files_.end()) {
+      EncodeGroup(group, state, "", file->second, entries, &payload);
+    } else {
+      EncodeGroup(
+          group, state,
+          snapshot_source_ ? snapshot_source_(group) : std::string_view(state.snapshot.data), "",
+          entries, &payload);
+    }
     if (payload.size() > options_.max_record_bytes) {
       // A group's state too large for one record (its snapshot and the
       // entries since): no rewrite for now. The segments stay (the disk
@@ -284,6 +381,7 @@ Status RaftLogStore::Fail(Status cause) {
 RaftLogStats RaftLogStore::stats() const {
   RaftLogStats stats = stats_;
   stats.segments = lock_ ? older_segments_.size() + 1 : 0;
+  stats.snapshot_files = snapshot_files_.size();
   return stats;
 }
 

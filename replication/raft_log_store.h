@@ -15,10 +15,18 @@
 // (`groups()`): it is what recovery returns, and what a rewrite writes
 // when the segments have grown past the live state: a new segment with
 // every live group in it, then the old segments deleted. Once its driver
-// runs the groups, the bulk of that state (snapshots, entries' data) is
-// read from the driver's Raft instead of kept twice. So the disk
-// holds at most about twice the live state plus rewrite_bytes (unless a
-// group's state is more than one record holds: then the rewrite waits).
+// runs the groups, the bulk of that state (entries' data) is read from the
+// driver's Raft instead of kept twice. So the disk holds at most about
+// twice the live entries plus rewrite_bytes (unless a group's entries are
+// more than one record holds: then the rewrite waits).
+//
+// Snapshots (a group's whole state) are files of their own
+// (replication/snapshot_file.h), the log holding a reference: written
+// once, by whichever thread made them (the driver's saver, off its loop),
+// never copied by a rewrite, and of any size. A file is deleted once a
+// round that replaces it (a newer snapshot, the group's removal) is
+// durable; recovery deletes the files no group refers to (a crash's
+// leftovers). A store in memory keeps snapshots in its groups().
 //
 // A failed write or sync is final, as in the WAL (after a failed fsync the
 // kernel may have dropped the pages): every later commit is refused.
@@ -32,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -61,14 +70,16 @@ struct RaftLogOptions {
 };
 
 struct RaftLogStats {
-  uint64_t rounds = 0;            // records committed
-  uint64_t syncs = 0;             // fdatasyncs (segment headers and rewrites too)
-  uint64_t bytes = 0;             // written since Open
-  uint64_t rewrites = 0;          // of the live state into a new segment
-  uint64_t rewrites_skipped = 0;  // a group's state was more than one record holds, or its
-                                  // entries' source did not hold them
-  uint64_t segments = 0;          // on disk now
-  uint64_t torn_bytes = 0;        // cut off the last segment by recovery (a crash mid-write)
+  uint64_t rounds = 0;                  // records committed
+  uint64_t syncs = 0;                   // fdatasyncs (segment headers and rewrites too)
+  uint64_t bytes = 0;                   // written since Open
+  uint64_t rewrites = 0;                // of the live state into a new segment
+  uint64_t rewrites_skipped = 0;        // a group's state was more than one record holds, or its
+                                        // entries' source did not hold them
+  uint64_t segments = 0;                // on disk now
+  uint64_t torn_bytes = 0;              // cut off the last segment by recovery (a crash mid-write)
+  uint64_t snapshot_files = 0;          // the groups' snapshots in files now
+  uint64_t snapshot_files_written = 0;  // since Open, by the store and by its driver
 };
 
 class RaftLogStore final {
@@ -86,12 +97,25 @@ class RaftLogStore final {
   // snapshots without their data once it is taken from elsewhere.
   const StoredGroups& groups() const { return groups_; }
 
-  // Where a group's snapshot data is, from now on, for a rewrite: the
-  // store stops keeping a copy of its own (a snapshot is the group's whole
-  // state, and the driver's Raft keeps one to send). `source` must return
-  // the data of the snapshot last staged for the group.
+  // Where a group's snapshot data is, from now on: the store stops keeping
+  // a copy of its own (a snapshot is the group's whole state, and the
+  // driver's Raft keeps one to send). `source` must return the data of the
+  // snapshot last staged for the group; a rewrite reads it for a snapshot
+  // not in a file (a store in memory, or one written before snapshot files).
   using SnapshotSource = std::function<std::string_view(raft::GroupId)>;
   void TakeSnapshotDataFrom(SnapshotSource source);
+
+  // Whether snapshots go into files (a store on disk), and the name for
+  // the next one (never used before in this directory). The driver writes
+  // the file itself, on any thread (WriteSnapshotFile with dir() and
+  // sync()), then stages a compaction naming it, or discards it.
+  bool snapshots_in_files() const { return lock_.has_value(); }
+  std::string NewSnapshotFileName();
+  bool sync() const { return options_.sync; }
+  // Deletes a snapshot file the driver wrote and will not stage.
+  void DiscardSnapshotFile(const std::string& name);
+  // Counts a file the driver wrote (for stats()).
+  void CountSnapshotFileWritten() { ++stats_.snapshot_files_written; }
   // The same for the entries' data: `source` returns the group's entries
   // in order (the driver's Raft log), holding at least those stored; the
   // store keeps only their indexes and terms (each entry's data was in
@@ -101,12 +125,16 @@ class RaftLogStore final {
   using EntriesSource = std::function<std::span<const raft::Entry>(raft::GroupId)>;
   void TakeEntryDataFrom(EntriesSource source);
 
-  // Stages what `ready` asks to make durable for `group`: its snapshot,
-  // entries and hard state; a hard state that moved the commit index alone
-  // waits for the group's next record (its commit index is a hint).
+  // Stages what `ready` asks to make durable for `group`: its snapshot
+  // (written to its file now, on disk), entries and hard state; a hard
+  // state that moved the commit index alone waits for the group's next
+  // record (its commit index is a hint).
   void Stage(raft::GroupId group, const raft::Ready& ready);
   // Stages a compaction: `snapshot` replaces the entries up to its index.
-  void StageCompaction(raft::GroupId group, const raft::Snapshot& snapshot);
+  // `file`: the snapshot file the driver wrote for it (NewSnapshotFileName);
+  // "" on disk: the store writes one now.
+  void StageCompaction(raft::GroupId group, const raft::Snapshot& snapshot,
+                       const std::string& file = "");
   // Stages forgetting `group` (its replica moved away).
   void StageRemoval(raft::GroupId group);
   bool has_staged() const { return !staged_.empty(); }
@@ -129,6 +157,12 @@ class RaftLogStore final {
   Status WriteDurably(std::string_view bytes);
   Status Rewrite();
   Status Fail(Status cause);
+  // Loads every group's snapshot file into groups_ and deletes the files
+  // nothing refers to.
+  Status LoadSnapshotFiles();
+  // Stages `snapshot` for `group` as a file, `file` or one written now.
+  void StageSnapshotFile(raft::GroupId group, const raft::Snapshot& snapshot, std::string file,
+                         bool keep_later);
 
   std::string dir_;
   RaftLogOptions options_;
@@ -136,7 +170,14 @@ class RaftLogStore final {
   StoredGroups groups_;
   SnapshotSource snapshot_source_;  // set: groups_ hold no snapshot data
   EntriesSource entries_source_;    // set: groups_ hold no entry data
-  std::string staged_;              // the next record's payload
+  SnapshotFiles snapshot_files_;    // the groups whose stored snapshot is in a file
+  uint64_t next_snapshot_file_ = 1;
+  bool staged_snapshots_ = false;       // the staged round may replace snapshot files
+  std::set<std::string> staged_files_;  // the snapshot files it stages
+  // Without a SnapshotSource: the data of the files staged, by file, for
+  // groups_ once the round is committed.
+  std::map<std::string, std::string> staged_file_data_;
+  std::string staged_;  // the next record's payload
   // Hard states whose commit index alone moved since they were stored.
   std::map<raft::GroupId, raft::HardState> unwritten_commits_;
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
@@ -15,6 +16,7 @@
 
 #include "command_history.h"
 #include "replication/raft_host.h"
+#include "replication/snapshot_file.h"
 #include "service/kv_replica.h"
 #include "storage_test_support.h"
 #include "support/table_kv_write_codec.h"
@@ -49,7 +51,8 @@ class SlowToSave final : public CommandHistory {
 // With save_in_background, a snapshot is made off the driver's thread: the
 // group goes on applying meanwhile, and once the bytes are made its log is
 // compacted at the index they were taken at (the entries after it kept);
-// the host opened again comes back from that snapshot and those entries.
+// the host opened again comes back from that snapshot (a file written
+// by the saver's thread) and those entries.
 TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
   storage_testing::TempDir dir;
   std::promise<void> open;
@@ -96,6 +99,14 @@ TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
   }
   ASSERT_EQ((*host)->stats().compactions, 1u);
   EXPECT_EQ(state->finished, 1);
+  // Its file was written on the saver's thread too; the log refers to it.
+  EXPECT_EQ((*host)->stats().log.snapshot_files_written, 1u);
+  EXPECT_EQ((*host)->stats().log.snapshot_files, 1u);
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    files += ParseSnapshotFileName(entry.path().filename().string()).has_value() ? 1 : 0;
+  }
+  EXPECT_EQ(files, 1);
   const raft::Index compacted_at = (*host)->raft().group(1)->snapshot().index;
   EXPECT_GT(compacted_at, saved_at);
   EXPECT_LT(compacted_at, (*host)->applied(1)) << "the entries applied during the save stay";

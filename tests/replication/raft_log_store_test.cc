@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "replication/snapshot_file.h"
 #include "storage_test_support.h"
 
 namespace strata::replication {
@@ -386,7 +387,7 @@ TEST(RaftLogStoreTest, RewritesBoundTheFilesAndKeepTheState) {
     uint64_t live = 0;
     for (const auto& [group, state] : model) {
       std::string payload;
-      EncodeGroup(group, state, state.snapshot.data, state.entries, &payload);
+      EncodeGroup(group, state, state.snapshot.data, "", state.entries, &payload);
       live += payload.size() + kRaftRecordHeaderBytes;
     }
     EXPECT_LE(on_disk, 2 * live + 3 * options.rewrite_bytes) << "live " << live;
@@ -534,6 +535,150 @@ TEST(RaftLogStoreTest, ACrashDuringARewriteLosesNothing) {
     const StoredGroups recovered = OpenOrDie(dir.path())->groups();
     EXPECT_TRUE(recovered == committed || recovered == model) << "budget " << budget;
   }
+}
+
+// The snapshot files in `dir`, by name.
+std::vector<std::string> SnapshotFiles(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename();
+    if (ParseSnapshotFileName(name) || IsSnapshotTemporaryFileName(name)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+uint64_t SegmentBytes(const std::string& dir) {
+  uint64_t bytes = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (ParseRaftSegmentFileName(entry.path().filename().string())) bytes += entry.file_size();
+  }
+  return bytes;
+}
+
+Snapshot Compaction(Index index, std::string data) {
+  return Snapshot{index, 2, raft::ConfState{{1, 2, 3}, {}}, std::move(data)};
+}
+
+// A snapshot is a file of its own: the log holds a reference of a few
+// bytes, rewrites never copy it, a newer one or the group's removal
+// deletes it once durable, and a reopen reads it back.
+TEST(RaftLogStoreTest, SnapshotsAreFilesTheLogRefersTo) {
+  TempDir dir;
+  RaftLogOptions options = NoSync();
+  options.rewrite_bytes = 4096;
+  StoredGroups model;
+  const std::string large(1 << 20, 'S');
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path(), options);
+    ASSERT_TRUE(store->snapshots_in_files());
+    StageLargeEntries(store.get(), 10, &model);
+    store->StageCompaction(1, Compaction(5, large));
+    ModelCompaction(Compaction(5, large), &model[1]);
+    ASSERT_TRUE(store->Commit().ok());
+    EXPECT_EQ(store->groups(), model) << "a store with no source keeps the data";
+    ASSERT_EQ(SnapshotFiles(dir.path()).size(), 1u);
+    EXPECT_LT(SegmentBytes(dir.path()), 16u << 10) << "the log holds no snapshot";
+    // Rewrites (every 4 KiB) keep referring to the file, never copying it.
+    const uint64_t written = store->stats().bytes;
+    for (int i = 0; i < 40; ++i) {
+      Ready ready;
+      ready.entries.push_back(
+          Entry{1, 11 + static_cast<Index>(i), std::string(500, 'e'), EntryType::kNormal});
+      store->Stage(1, ready);
+      ModelReady(ready, &model[1]);
+      ASSERT_TRUE(store->Commit().ok());
+    }
+    EXPECT_GT(store->stats().rewrites, 2u);
+    EXPECT_LT(store->stats().bytes - written, uint64_t{1} << 20);
+    EXPECT_EQ(store->stats().snapshot_files, 1u);
+    EXPECT_EQ(store->stats().snapshot_files_written, 1u);
+  }
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path(), options);
+    EXPECT_EQ(store->groups(), model);
+    // A newer snapshot replaces the file; the old one goes once durable.
+    const std::string first = SnapshotFiles(dir.path()).front();
+    store->StageCompaction(1, Compaction(30, "newer"));
+    ModelCompaction(Compaction(30, "newer"), &model[1]);
+    ASSERT_TRUE(store->Commit().ok());
+    ASSERT_EQ(SnapshotFiles(dir.path()).size(), 1u);
+    EXPECT_NE(SnapshotFiles(dir.path()).front(), first);
+    // A leader's snapshot is a file too.
+    Ready from_leader;
+    from_leader.snapshot = Compaction(80, "from the leader");
+    store->Stage(2, from_leader);
+    ModelReady(from_leader, &model[2]);
+    ASSERT_TRUE(store->Commit().ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()).size(), 2u);
+    EXPECT_EQ(store->groups(), model);
+  }
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path(), options);
+    EXPECT_EQ(store->groups(), model);
+    store->StageRemoval(2);
+    model.erase(2);
+    ASSERT_TRUE(store->Commit().ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()).size(), 1u) << "the removed group's file is gone";
+  }
+  EXPECT_EQ(OpenOrDie(dir.path(), options)->groups(), model);
+}
+
+// The driver writes a file itself (off its thread) and stages a
+// compaction naming it, or discards it; a file no durable round refers to
+// (a crash came between its write and the round's) and a temporary file
+// are deleted at the next open, and numbers are not given twice.
+TEST(RaftLogStoreTest, FilesNothingRefersToAreDeletedAtOpen) {
+  TempDir dir;
+  StoredGroups model;
+  std::string kept;
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+    StageLargeEntries(store.get(), 10, &model);
+    kept = store->NewSnapshotFileName();
+    ASSERT_TRUE(WriteSnapshotFile(store->dir(), kept, 1, 4, "by the driver", false).ok());
+    store->StageCompaction(1, Compaction(4, "by the driver"), kept);
+    ModelCompaction(Compaction(4, "by the driver"), &model[1]);
+    ASSERT_TRUE(store->Commit().ok());
+    const std::string dropped = store->NewSnapshotFileName();
+    ASSERT_TRUE(WriteSnapshotFile(store->dir(), dropped, 1, 6, "dropped", false).ok());
+    store->DiscardSnapshotFile(dropped);
+    // Written, then the process died before its round was.
+    ASSERT_TRUE(
+        WriteSnapshotFile(store->dir(), store->NewSnapshotFileName(), 1, 8, "orphan", false).ok());
+    storage_testing::WriteFileBytes(dir.File(SnapshotFileName(40) + ".tmp"), "cut short");
+  }
+  EXPECT_EQ(SnapshotFiles(dir.path()).size(), 3u);
+  std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+  EXPECT_EQ(SnapshotFiles(dir.path()), std::vector<std::string>{kept});
+  EXPECT_EQ(store->groups(), model);
+  EXPECT_GT(ParseSnapshotFileName(store->NewSnapshotFileName()).value(),
+            ParseSnapshotFileName(kept).value());
+}
+
+// A snapshot file damaged or gone: the open fails, naming it (the group's
+// state is not there to start from).
+TEST(RaftLogStoreTest, ADamagedOrMissingSnapshotFileIsAnError) {
+  TempDir dir;
+  {
+    std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());
+    StoredGroups model;
+    StageLargeEntries(store.get(), 10, &model);
+    store->StageCompaction(1, Compaction(5, std::string(5000, 'd')));
+    ASSERT_TRUE(store->Commit().ok());
+  }
+  const std::string file = dir.File(SnapshotFiles(dir.path()).front());
+  const std::string original = storage_testing::ReadFileBytes(file);
+  storage_testing::FlipByte(file, kSnapshotFileHeaderBytes + 100);
+  Result<std::unique_ptr<RaftLogStore>> store = RaftLogStore::Open(dir.path(), NoSync());
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find(file), std::string::npos) << store.status().message();
+  fs::remove(file);
+  store = RaftLogStore::Open(dir.path(), NoSync());
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find(file), std::string::npos) << store.status().message();
+  storage_testing::WriteFileBytes(file, original);
+  EXPECT_TRUE(RaftLogStore::Open(dir.path(), NoSync()).ok());
 }
 
 TEST(RaftLogStoreTest, AnInconsistentRoundIsRefusedAndNotWritten) {
