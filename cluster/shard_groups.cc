@@ -81,6 +81,11 @@ Status ShardGroups::Start(std::map<ShardId, std::string> initial_states) {
   replication::RaftHostOptions host;
   host.raft.election_ticks = o.election_ticks;
   host.timeout_ticks = static_cast<uint64_t>(o.proposal_timeout / o.tick) + 1;
+  host.compact_after = o.snapshot_count;
+  // A shard's snapshot is made on the loop (a consistent cut of its store
+  // needs the applying thread), and written to its file and synced on the
+  // host's saver thread, which the loop, keeping Raft's time, must not wait for.
+  host.save_in_background = true;
   const ShardServerOptions shard_options = o.shard_server;
   Result<std::unique_ptr<replication::RaftHost>> opened = replication::RaftHost::Open(
       NumberOf(o.self), o.raft_dir, host,

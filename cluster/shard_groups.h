@@ -81,6 +81,10 @@ struct ShardGroupsOptions {
   std::chrono::milliseconds tick{10};
   int election_ticks = 10;
   std::chrono::milliseconds proposal_timeout{5000};
+  // A replica's Raft log is compacted into a snapshot once this many
+  // entries were applied since the last (RaftHostOptions::compact_after,
+  // etcd's --snapshot-count).
+  uint64_t snapshot_count = 100'000;
   // The replicas' settings (retention, heartbeat timeout, key names).
   ShardServerOptions shard_server;
   // How often a leader looks whether to hand a group back to its home.
@@ -187,6 +191,7 @@ class ShardGroups final {
   void Run();
 
   replication::RaftHost& host() { return *host_; }
+  replication::RaftHostStats host_stats() const { return host_->stats(); }
   // Ok, or why the Raft log failed (final: the replicas then answer
   // nothing, which their groups survive as a node down).
   const Status& health() const { return health_; }

@@ -96,6 +96,7 @@ Result<std::unique_ptr<ClusterFront>> ClusterFront::Start(ClusterFrontOptions op
   runtime.shard_initial_states = std::move(initial_states);
   runtime.raft_tick = o.raft_tick;
   runtime.election_ticks = o.election_ticks;
+  runtime.snapshot_count = o.snapshot_count;
   runtime.log = o.log;
   runtime.network.credentials = o.peer_channel_credentials;
   runtime.network.faults = o.peer_faults;
@@ -321,6 +322,7 @@ std::optional<ClusterFrontStats> ClusterFront::Stats(std::chrono::milliseconds w
     }
     if (const cluster::ShardGroups* groups = runtime_->shard_groups()) {
       stats.refused_from_replaced = groups->refused_from_replaced();
+      stats.raft = groups->host_stats();
       stats.leaders_handed_home = groups->leaders_handed_home();
       stats.replica_changes = groups->changes();
       stats.groups = groups->Groups();

@@ -62,6 +62,7 @@ struct ClusterFrontOptions {
   std::map<cluster::ShardId, std::string> shard_initial_states;
   std::chrono::milliseconds raft_tick{10};
   int election_ticks = 10;
+  uint64_t snapshot_count = 100'000;  // ShardGroupsOptions::snapshot_count
   // Lines for the operator (ClusterRuntimeOptions::log); null: none.
   std::function<void(const std::string&)> log;
   // Peer TLS (both null: plain text): what the peer port serves and what
@@ -132,6 +133,8 @@ struct ClusterFrontStats {
   std::vector<Replica> replicas;
   uint64_t refused_from_replaced = 0;  // Raft batches of members whose disk was replaced
   uint64_t leaders_handed_home = 0;    // groups this member led and handed to their home
+  // The replicas' Raft host here: its rounds, snapshots and log.
+  replication::RaftHostStats raft;
   // Membership changes made as a shard group's leader; replicas started
   // and deleted here.
   cluster::ShardGroups::ReplicaChangeStats replica_changes;

@@ -59,6 +59,7 @@ Status ClusterRuntime::StartReplicatedShards(
   groups.initial_states = std::move(initial_states);
   groups.tick = o.raft_tick;
   groups.election_ticks = o.election_ticks;
+  groups.snapshot_count = o.snapshot_count;
   groups.proposal_timeout = member->rpc_timeout;
   groups.shard_server = member->shard_server;
   groups.balance_interval = o.balance_interval;

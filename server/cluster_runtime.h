@@ -79,6 +79,7 @@ struct ClusterRuntimeOptions {
   std::map<cluster::ShardId, std::string> shard_initial_states;
   std::chrono::milliseconds raft_tick{10};
   int election_ticks = 10;
+  uint64_t snapshot_count = 100'000;  // ShardGroupsOptions::snapshot_count
   // Lines for the operator (a member refused as replaced); null: none.
   std::function<void(const std::string&)> log;
   // How often a leader looks whether to hand a group back to its home

@@ -1417,6 +1417,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
       if (!options.data_dir.empty()) cluster.raft_dir = ShardRaftDir(options.data_dir);
       cluster.raft_tick = std::chrono::milliseconds(options.heartbeat_interval_ms);
       cluster.election_ticks = ElectionTicks(options);
+      if (options.snapshot_count > 0) cluster.snapshot_count = options.snapshot_count;
       cluster.log = RaftLog(options, ops::LogLevel::kWarn);
     } else if (options.log) {
       cluster.log = [log = options.log](const std::string& line) {

@@ -163,6 +163,21 @@ void RenderClusterMetrics(const std::optional<ClusterFrontStats>& stats, Prometh
     One(out, "counter", "strata_cluster_raft_refused_from_replaced_members_total",
         "Raft batches refused from members started with a replaced data directory.",
         static_cast<double>(st.refused_from_replaced));
+    One(out, "counter", "strata_cluster_raft_log_syncs_total",
+        "fdatasyncs of the replicas' Raft log (one a round of every group's work).",
+        static_cast<double>(st.raft.log.syncs));
+    One(out, "counter", "strata_cluster_raft_snapshots_total",
+        "Snapshots of replicas here (log compactions), each a file the log refers to.",
+        static_cast<double>(st.raft.compactions));
+    One(out, "counter", "strata_cluster_raft_snapshots_restored_total",
+        "Snapshots received from a shard group's leader and restored.",
+        static_cast<double>(st.raft.snapshots_restored));
+    One(out, "counter", "strata_cluster_raft_snapshots_unwritten_total",
+        "Snapshots not taken: their file could not be written (the log keeps its entries).",
+        static_cast<double>(st.raft.snapshots_unwritten));
+    One(out, "gauge", "strata_cluster_raft_snapshot_files",
+        "Snapshot files of the replicas here that the Raft log refers to (one a replica).",
+        static_cast<double>(st.raft.log.snapshot_files));
     out.Counter("strata_cluster_shard_replica_changes_total",
                 "Membership changes this member made as a shard group's leader (moving replicas "
                 "to the group's placement, taking back a member whose data directory was "
@@ -261,8 +276,11 @@ void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) 
       "Snapshots of this member's state (log compactions).",
       static_cast<double>(st.host.compactions));
   One(out, "counter", "strata_raft_snapshots_too_large_total",
-      "Snapshots not taken: the member's state was more than a Raft log record holds.",
+      "Snapshots not taken: in memory, the member's state was more than a Raft log record holds.",
       static_cast<double>(st.host.snapshots_too_large));
+  One(out, "counter", "strata_raft_snapshots_unwritten_total",
+      "Snapshots not taken: their file could not be written (the log keeps its entries).",
+      static_cast<double>(st.host.snapshots_unwritten));
   One(out, "counter", "strata_raft_log_rewrites_total",
       "Rewrites of the Raft log's live state into a new segment (the old ones deleted).",
       static_cast<double>(st.host.log.rewrites));

@@ -178,9 +178,10 @@ int main(int argc, char** argv) {
                "accepted for etcd compatibility; a strata cluster takes no membership changes "
                "yet");
   app.add_option("--snapshot-count", o.snapshot_count,
-                 "with --cluster-mode replicated: entries applied between two snapshots of the "
-                 "member's state at least (0: 100000, as etcd 3.4); otherwise accepted for etcd "
-                 "compatibility (strata checkpoints by log size, --checkpoint-log-mb)");
+                 "with replicated shards or --cluster-mode replicated: entries applied between "
+                 "two snapshots of a replica's state at least (0: 100000, as etcd 3.4); "
+                 "otherwise accepted for etcd compatibility (strata checkpoints by log size, "
+                 "--checkpoint-log-mb)");
   app.add_option("--heartbeat-interval", o.heartbeat_interval_ms,
                  "with --cluster-mode replicated: ms between a leader's heartbeats, Raft's unit "
                  "of time (etcd's flag)")

@@ -443,3 +443,66 @@ class InMemoryReplicatedShards(unittest.TestCase):
         self.assertEqual(sorted(values), sorted(keys))
         self.assertEqual(values[keys[0]], "v2")
 
+
+
+class ReplicatedShardSnapshots(unittest.TestCase):
+    """Replicas' snapshots (every --snapshot-count entries) are files of
+    their own beside the Raft log, one a replica: a member killed -9 starts
+    again from them, and a member whose disk was lost is sent the leaders'
+    (its groups' entries before them are gone) and holds every key."""
+
+    def test_snapshots_are_files_a_restart_and_a_wiped_member_read(self):
+        cluster = StrataCluster.started_for(self, prefix="strata-rshards-snap-",
+                                            replication_factor=None,
+                                            extra_args=["--snapshot-count", "20"])
+        keys = keys_on_every_shard("f/", per_shard=12)
+        endpoints = cluster.endpoints()
+        for i, key in enumerate(keys):
+            etcdctl(endpoints[i % 3], "put", key, "v%d" % i)
+
+        def figure(port, name):
+            found = re.search(r"^%s (\S+)$" % name, metrics(port), re.M)
+            return float(found.group(1)) if found else -1
+
+        def snapshot_files(member):
+            raft_dir = os.path.join(member.data_dir, "shard-raft")
+            return sorted(n for n in os.listdir(raft_dir) if n.startswith("snapshot-"))
+
+        for member, port in zip(cluster.members, cluster.metrics_ports):
+            self.assertTrue(until(lambda: figure(port, "strata_cluster_raft_snapshot_files") == 3,
+                                  20), "no snapshot of each replica in %s" % member.data_dir)
+            self.assertGreaterEqual(figure(port, "strata_cluster_raft_snapshots_total"), 3)
+            self.assertEqual(figure(port, "strata_cluster_raft_snapshots_unwritten_total"), 0)
+            files = snapshot_files(member)
+            self.assertEqual(len(files), 3, files)  # replaced ones deleted, no temporary left
+            self.assertTrue(all(n.endswith(".snap") for n in files), files)
+
+        def reads_every_key(endpoint):
+            out, _ = etcdctl(endpoint, "get", "f/", "--prefix", "--consistency", "s", check=False)
+            values = dict(zip(out.split()[0::2], out.split()[1::2]))
+            return values == {key: "v%d" % i for i, key in enumerate(keys)}
+
+        # Killed -9 and started again: from its snapshot files and the
+        # entries after them.
+        first = cluster.members[0]
+        first.kill()
+        first.start()
+        self.assertTrue(until(lambda: reads_every_key(first.endpoint), 15),
+                        "a member started again from its snapshots lacks keys")
+
+        # Its disk lost: the leaders' snapshots bring it back.
+        wiped = cluster.members[1]
+        wiped.kill()
+        shutil.rmtree(wiped.data_dir)
+        wiped.start()
+        port = cluster.metrics_ports[1]
+        self.assertTrue(
+            until(lambda: figure(port, "strata_cluster_raft_snapshots_restored_total") >= 3, 30),
+            "the wiped member restored no leader's snapshot of each shard")
+        self.assertTrue(until(lambda: readyz(port)[0] == 200, 30),
+                        "the wiped member is not taken back: %s" % (readyz(port),))
+        self.assertTrue(until(lambda: reads_every_key(wiped.endpoint), 15),
+                        "the wiped member lacks keys after the leaders' snapshots")
+        self.assertTrue(until(lambda: len(snapshot_files(wiped)) == 3, 10),
+                        "the snapshots received were not kept as files: %s"
+                        % snapshot_files(wiped))
