@@ -475,10 +475,13 @@ Status RaftHost::TakeSavedSnapshots() {
     saving_.erase(s.group);
     auto it = groups_.find(s.group);
     if (!s.written.ok()) {
-      // The log keeps its entries; a snapshot is tried again after as
-      // many (a full disk fails the log's next write anyway).
+      // Not taken: the log keeps its entries, and a snapshot is tried
+      // again once the entries since hold as many bytes as this one.
       ++stats_.snapshots_unwritten;
-      if (it != groups_.end()) it->second.state->SaveFinished();
+      if (it != groups_.end()) {
+        it->second.state->SaveFinished();
+        it->second.snapshot_bytes = std::max<uint64_t>(s.data.size(), 1);
+      }
       continue;
     }
     if (!s.file.empty()) store_->CountSnapshotFileWritten();

@@ -123,6 +123,52 @@ TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
   EXPECT_EQ(state->commands, commands);
 }
 
+// A snapshot whose file cannot be written (its directory gone from under
+// the saver) is not taken: counted, the log keeps its entries and the
+// host goes on; the next save, once the file can be written, compacts.
+TEST(RaftHostTest, ASnapshotWhoseFileCannotBeWrittenIsNotTaken) {
+  storage_testing::TempDir dir;
+  const std::string raft_dir = dir.File("raft");
+  RaftHostOptions options;
+  options.raft.election_ticks = 10;
+  options.log.sync = false;
+  options.compact_after = 10;
+  options.save_in_background = true;
+  auto host = RaftHost::Open(
+      1, raft_dir, options, [](GroupId) { return std::make_unique<CommandHistory>(); },
+      [](NodeBatch) {});
+  ASSERT_TRUE(host.ok()) << host.status().message();
+  ASSERT_TRUE((*host)->CreateGroup(1, {1}).ok());
+  for (int i = 0; i < 30 && (*host)->raft().group(1)->role() != RaftRole::kLeader; ++i) {
+    (*host)->Tick();
+    ASSERT_TRUE((*host)->Run().ok());
+  }
+  ASSERT_EQ((*host)->raft().group(1)->role(), RaftRole::kLeader);
+  int answered = 0;
+  const auto propose_until = [&](auto done) {
+    for (int i = 0; i < 400 && !done(); ++i) {
+      (*host)->Propose(1, "c" + std::to_string(i),
+                       [&](Result<std::string> r) { answered += r.ok() ? 1 : 0; });
+      ASSERT_TRUE((*host)->Run().ok());
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  // The log's open segment keeps being written through its descriptor; a
+  // new file in the directory cannot be made.
+  std::filesystem::rename(raft_dir, dir.File("moved"));
+  propose_until([&] { return (*host)->stats().snapshots_unwritten > 0; });
+  EXPECT_GT((*host)->stats().snapshots_unwritten, 0u);
+  EXPECT_EQ((*host)->stats().compactions, 0u);
+  EXPECT_EQ((*host)->raft().group(1)->snapshot().index, 0u) << "the log keeps its entries";
+  EXPECT_TRUE((*host)->health().ok());
+  std::filesystem::rename(dir.File("moved"), raft_dir);
+  const int before = answered;
+  propose_until([&] { return (*host)->stats().compactions > 0; });
+  EXPECT_EQ((*host)->stats().compactions, 1u);
+  EXPECT_GT(answered, before) << "proposals went on being applied";
+  EXPECT_TRUE((*host)->health().ok());
+}
+
 // SaveLater: the bytes, made on another thread while the replica applies
 // writes, a revocation and a compaction, are the state when it was called;
 // the sweep of that compaction waits for SaveFinished (reads below it are
