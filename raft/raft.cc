@@ -58,6 +58,7 @@ Raft::Raft(RaftConfig config, RaftStorage storage)
       vote_(storage.hard_state.vote),
       random_(config_.random_seed ^ (config_.id * 0x9e3779b97f4a7c15ULL)),
       snapshot_(std::move(storage.snapshot)),
+      snapshot_bytes_(snapshot_.data.size()),
       last_hard_state_(storage.hard_state) {
   last_hard_state_.commit = log_.committed();
   base_conf_ = snapshot_.index != 0 ? snapshot_.conf : ConfState{config_.voters, {}};
@@ -672,16 +673,25 @@ bool Raft::SendAppend(NodeId to, bool even_if_empty) {
 void Raft::SendSnapshot(NodeId to) {
   Progress& p = progress_[to];
   const size_t chunk = std::max<size_t>(1, config_.snapshot_chunk_bytes);
+  const bool released = snapshot_.data.size() != snapshot_bytes_;
   for (size_t offset = 0;; offset += chunk) {
     Message m = To(to, MessageType::kSnapshot);
     m.index = snapshot_.index;
     m.log_term = snapshot_.term;
     m.chunk_offset = offset;
-    m.chunk = snapshot_.data.substr(std::min(offset, snapshot_.data.size()), chunk);
-    m.last_chunk = offset + chunk >= snapshot_.data.size();
+    if (released) {
+      std::optional<std::string> read = config_.snapshot_reader(snapshot_.index, offset, chunk);
+      // Unreadable: the rest is not sent; the follower's copy is
+      // incomplete and the whole is sent again after the wait below.
+      if (!read) break;
+      m.chunk = std::move(*read);
+    } else {
+      m.chunk = snapshot_.data.substr(std::min<size_t>(offset, snapshot_bytes_), chunk);
+    }
+    m.last_chunk = offset + chunk >= snapshot_bytes_;
     m.conf = snapshot_.conf;
     Send(std::move(m));
-    if (offset + chunk >= snapshot_.data.size()) break;
+    if (offset + chunk >= snapshot_bytes_) break;
   }
   p.pending_snapshot = snapshot_.index;
   p.snapshot_wait = 0;
@@ -719,6 +729,7 @@ void Raft::HandleSnapshot(const Message& m) {
     RebuildConf();
     reply.index = received.index;
     snapshot_ = received;  // also what this member sends, should it lead
+    snapshot_bytes_ = snapshot_.data.size();
     to_restore_ = std::move(received);
   }
   Send(std::move(reply));
@@ -728,9 +739,17 @@ bool Raft::Compact(Index index, std::string data) {
   const std::optional<Term> term = log_.TermAt(index);
   if (!term || !log_.CompactTo(index)) return false;
   snapshot_ = Snapshot{index, *term, ConfAt(index), std::move(data)};
+  snapshot_bytes_ = snapshot_.data.size();
   // The changes up to the snapshot are in it now.
   base_conf_ = snapshot_.conf;
   conf_changes_.erase(conf_changes_.begin(), conf_changes_.upper_bound(index));
+  return true;
+}
+
+bool Raft::ReleaseSnapshotData(Index index) {
+  if (!config_.snapshot_reader || index == 0 || index != snapshot_.index) return false;
+  snapshot_.data.clear();
+  snapshot_.data.shrink_to_fit();
   return true;
 }
 

@@ -38,6 +38,7 @@
 #define STRATA_RAFT_RAFT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -72,6 +73,13 @@ struct RaftConfig {
   size_t max_inflight = 256;
   // A snapshot goes to a follower in messages of at most this many bytes.
   size_t snapshot_chunk_bytes = 1 << 20;
+  // Where the newest snapshot's data is read from once the driver has
+  // released it here (ReleaseSnapshotData): `length` bytes from `offset`
+  // of the snapshot at `index` (fewer at its end), or nullopt if they
+  // cannot be read (the follower is sent it again later). The driver's
+  // storage, as etcd's raft reads its Storage; null: data stays here.
+  std::function<std::optional<std::string>(Index index, uint64_t offset, size_t length)>
+      snapshot_reader;
   uint64_t random_seed = 1;  // the election timeouts' randomness
 };
 
@@ -179,8 +187,15 @@ class Raft final {
   const RaftLog& log() const { return log_; }
   // Messages dropped because no correct member sends them (Step).
   uint64_t malformed() const { return malformed_; }
-  // The newest snapshot (taken here, or received from a leader).
+  // The newest snapshot (taken here, or received from a leader); its data
+  // is empty once released.
   const Snapshot& snapshot() const { return snapshot_; }
+  uint64_t snapshot_bytes() const { return snapshot_bytes_; }  // its data's size, held or not
+  // The driver holds the newest snapshot's data durably, readable through
+  // config's snapshot_reader: this member drops its copy (a whole state
+  // machine's worth of memory). False, keeping it, without a reader or if
+  // `index` is not the newest snapshot's.
+  bool ReleaseSnapshotData(Index index);
 
  private:
   struct Progress {
@@ -283,9 +298,10 @@ class Raft final {
   std::vector<PendingRead> pending_reads_;
   uint64_t read_seq_ = 0;
 
-  Snapshot snapshot_;    // the newest snapshot, what a follower is sent
-  Snapshot incoming_;    // follower: the chunks received so far
-  Snapshot to_restore_;  // follower: received whole, for the next Ready
+  Snapshot snapshot_;            // the newest snapshot, what a follower is sent
+  uint64_t snapshot_bytes_ = 0;  // its data's size, also once released
+  Snapshot incoming_;            // follower: the chunks received so far
+  Snapshot to_restore_;          // follower: received whole, for the next Ready
 
   uint64_t malformed_ = 0;
   std::vector<Message> outbox_;

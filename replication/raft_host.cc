@@ -107,6 +107,14 @@ RaftConfig RaftHost::ConfigFor(GroupId group, std::vector<NodeId> voters) const 
   RaftConfig config = options_.raft;
   config.id = multi_.id();
   config.voters = std::move(voters);
+  if (store_->snapshots_in_files()) {
+    // Raft sends a snapshot from its file, chunk by chunk, once it has
+    // released its copy (ReleaseDurableSnapshots).
+    RaftLogStore* store = store_.get();
+    config.snapshot_reader = [store, group](Index index, uint64_t offset, size_t length) {
+      return store->ReadSnapshotChunk(group, index, offset, length);
+    };
+  }
   // Groups that start together must not time out together.
   config.random_seed = options_.raft.random_seed ^ (group * 0xbf58476d1ce4e5b9ULL);
   return config;
@@ -125,7 +133,19 @@ void RaftHost::StartGroup(GroupId group, RaftStorage stored) {
   // Before its first snapshot a group's members are the membership
   // changes in its log, the first members' included (CreateGroup).
   std::vector<NodeId> voters = stored.snapshot.conf.voters;
+  const Index snapshot = stored.snapshot.index;
   multi_.AddGroup(group, ConfigFor(group, std::move(voters)), std::move(stored));
+  if (store_->SnapshotInFile(group, snapshot)) multi_.group(group)->ReleaseSnapshotData(snapshot);
+}
+
+void RaftHost::ReleaseDurableSnapshots() {
+  for (const auto& [group, g] : groups_) {
+    Raft* raft = multi_.group(group);
+    if (raft == nullptr || raft->snapshot().data.empty()) continue;
+    if (store_->SnapshotInFile(group, raft->snapshot().index)) {
+      raft->ReleaseSnapshotData(raft->snapshot().index);
+    }
+  }
 }
 
 Status RaftHost::CreateGroup(GroupId group, std::vector<NodeId> voters, std::string initial) {
@@ -323,6 +343,7 @@ Status RaftHost::RunRounds() {
     multi_.Advance(ready);
     for (auto& [group, g] : groups_) MaybeCompact(group, g);
     if (Status committed = store_->Commit(); !committed.ok()) return committed;
+    ReleaseDurableSnapshots();
   }
   return health();
 }
@@ -494,7 +515,9 @@ Status RaftHost::TakeSavedSnapshots() {
     // follower's from its leader).
     CompactTo(s.group, it->second, s.index, std::move(s.data), s.file);
   }
-  return store_->Commit();
+  Status committed = store_->Commit();
+  if (committed.ok()) ReleaseDurableSnapshots();
+  return committed;
 }
 
 void RaftHost::CompactTo(GroupId group, Group& g, Index index, std::string data,
@@ -513,7 +536,7 @@ void RaftHost::CompactTo(GroupId group, Group& g, Index index, std::string data,
     return;
   }
   g.snapshot = index;
-  g.snapshot_bytes = raft.snapshot().data.size();
+  g.snapshot_bytes = raft.snapshot_bytes();
   store_->StageCompaction(group, raft.snapshot(), file);
   ++stats_.compactions;
 }

@@ -203,6 +203,9 @@ class RaftHost final {
                  const std::string& file = "");
   // Compacts the logs whose saves finished in the background.
   Status TakeSavedSnapshots();
+  // Has each group's Raft drop its copy of a snapshot that is durable in a
+  // file (Raft reads the file to send it): a whole state less in memory.
+  void ReleaseDurableSnapshots();
   void SaveRunner();
   void FailAll(Group& g, const Status& why);
   // The host stops for good (health() says why).

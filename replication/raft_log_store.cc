@@ -110,6 +110,25 @@ Status RaftLogStore::LoadSnapshotFiles() {
   return Status::Ok();
 }
 
+bool RaftLogStore::SnapshotInFile(GroupId group, raft::Index index) const {
+  auto file = snapshot_files_.find(group);
+  if (file == snapshot_files_.end()) return false;
+  auto stored = groups_.find(group);
+  return stored != groups_.end() && stored->second.snapshot.index == index;
+}
+
+std::optional<std::string> RaftLogStore::ReadSnapshotChunk(GroupId group, raft::Index index,
+                                                           uint64_t offset, size_t length) {
+  if (!SnapshotInFile(group, index)) return std::nullopt;
+  Result<std::string> chunk =
+      ReadSnapshotFileRange(dir_, snapshot_files_.at(group), group, index, offset, length);
+  if (!chunk.ok()) {
+    ++stats_.snapshot_reads_failed;
+    return std::nullopt;
+  }
+  return std::move(*chunk);
+}
+
 std::string RaftLogStore::NewSnapshotFileName() { return SnapshotFileName(next_snapshot_file_++); }
 
 void RaftLogStore::DiscardSnapshotFile(const std::string& name) {

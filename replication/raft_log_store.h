@@ -80,6 +80,7 @@ struct RaftLogStats {
   uint64_t torn_bytes = 0;              // cut off the last segment by recovery (a crash mid-write)
   uint64_t snapshot_files = 0;          // the groups' snapshots in files now
   uint64_t snapshot_files_written = 0;  // since Open, by the store and by its driver
+  uint64_t snapshot_reads_failed = 0;   // chunks to send that did not read back
 };
 
 class RaftLogStore final {
@@ -116,6 +117,14 @@ class RaftLogStore final {
   void DiscardSnapshotFile(const std::string& name);
   // Counts a file the driver wrote (for stats()).
   void CountSnapshotFileWritten() { ++stats_.snapshot_files_written; }
+  // Whether `group`'s durable snapshot is at `index` and in a file: its
+  // driver need not hold the data any more.
+  bool SnapshotInFile(raft::GroupId group, raft::Index index) const;
+  // `length` bytes from `offset` of that file's data (ReadSnapshotFileRange:
+  // at offset 0 the whole file is checked); nullopt if `group`'s durable
+  // snapshot is not at `index` in a file, or does not read back (counted).
+  std::optional<std::string> ReadSnapshotChunk(raft::GroupId group, raft::Index index,
+                                               uint64_t offset, size_t length);
   // The same for the entries' data: `source` returns the group's entries
   // in order (the driver's Raft log), holding at least those stored; the
   // store keeps only their indexes and terms (each entry's data was in

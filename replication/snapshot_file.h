@@ -50,6 +50,14 @@ Status WriteSnapshotFile(const std::string& dir, const std::string& name, raft::
 Result<std::string> ReadSnapshotFile(const std::string& dir, const std::string& name,
                                      raft::GroupId group, raft::Index index);
 
+// `length` bytes of that data from `offset` (fewer at its end; none past
+// it), for a snapshot sent in chunks without holding it whole. At offset 0
+// the whole file is checked first, as ReadSnapshotFile does, reading it in
+// pieces: a damaged file is not sent. Later chunks are read as they are.
+Result<std::string> ReadSnapshotFileRange(const std::string& dir, const std::string& name,
+                                          raft::GroupId group, raft::Index index, uint64_t offset,
+                                          size_t length);
+
 }  // namespace strata::replication
 
 #endif  // STRATA_REPLICATION_SNAPSHOT_FILE_H_

@@ -175,6 +175,9 @@ void RenderClusterMetrics(const std::optional<ClusterFrontStats>& stats, Prometh
     One(out, "counter", "strata_cluster_raft_snapshots_unwritten_total",
         "Snapshots not taken: their file could not be written (the log keeps its entries).",
         static_cast<double>(st.raft.snapshots_unwritten));
+    One(out, "counter", "strata_cluster_raft_snapshot_reads_failed_total",
+        "Chunks of a snapshot file to send to a replica that did not read back (not sent).",
+        static_cast<double>(st.raft.log.snapshot_reads_failed));
     One(out, "gauge", "strata_cluster_raft_snapshot_files",
         "Snapshot files of the replicas here that the Raft log refers to (one a replica).",
         static_cast<double>(st.raft.log.snapshot_files));
@@ -281,6 +284,9 @@ void RenderReplicatedMetrics(const ReplicatedFront& front, PrometheusText& out) 
   One(out, "counter", "strata_raft_snapshots_unwritten_total",
       "Snapshots not taken: their file could not be written (the log keeps its entries).",
       static_cast<double>(st.host.snapshots_unwritten));
+  One(out, "counter", "strata_raft_snapshot_reads_failed_total",
+      "Chunks of a snapshot file to send to a member that did not read back (not sent).",
+      static_cast<double>(st.host.log.snapshot_reads_failed));
   One(out, "counter", "strata_raft_log_rewrites_total",
       "Rewrites of the Raft log's live state into a new segment (the old ones deleted).",
       static_cast<double>(st.host.log.rewrites));

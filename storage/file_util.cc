@@ -108,6 +108,24 @@ Status WriteAt(const File& file, const std::string& path, std::string_view data,
   return Status::Ok();
 }
 
+Result<std::string> ReadAt(const File& file, const std::string& path, uint64_t offset,
+                           size_t length) {
+  std::string data(length, '\0');
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n =
+        ::pread(file.fd(), data.data() + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("cannot read", path, errno);
+    }
+    if (n == 0) break;  // the end
+    done += static_cast<size_t>(n);
+  }
+  data.resize(done);
+  return data;
+}
+
 Status DataSync(const File& file, const std::string& path) {
   if (::fdatasync(file.fd()) != 0) return ErrnoStatus("fdatasync of", path, errno);
   return Status::Ok();

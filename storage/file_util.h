@@ -54,6 +54,9 @@ Status SyncDir(const std::string& dir);
 Result<File> OpenFile(const std::string& path, int flags, int mode = 0644);
 // Writes all of `data` at `offset` (retrying short writes).
 Status WriteAt(const File& file, const std::string& path, std::string_view data, uint64_t offset);
+// Up to `length` bytes from `offset` (fewer only at the file's end).
+Result<std::string> ReadAt(const File& file, const std::string& path, uint64_t offset,
+                           size_t length);
 Status DataSync(const File& file, const std::string& path);
 Result<std::string> ReadWholeFile(const std::string& path);
 Status RemoveFile(const std::string& path);

@@ -377,6 +377,69 @@ TEST(RaftTest, AFollowerBehindTheCompactedLogCatchesUpFromASnapshotInChunks) {
   EXPECT_EQ(group.node(3).log().first_index(), applied + 1);
 }
 
+// A leader whose driver holds the snapshot (ReleaseSnapshotData: the
+// data in a file, say) sends it chunk by chunk from the driver's reader;
+// a chunk that cannot be read stops that send, and the snapshot is sent
+// again later, whole. Without a reader the data stays.
+TEST(RaftTest, ASnapshotReleasedToTheDriverIsSentFromItsReader) {
+  std::string stored;  // the driver's copy
+  int reads = 0;
+  bool fail_next = false;
+  Index asked = 0;
+  RaftConfig config;
+  config.snapshot_chunk_bytes = 16;
+  config.snapshot_reader = [&](Index index, uint64_t offset,
+                               size_t length) -> std::optional<std::string> {
+    ++reads;
+    asked = index;
+    if (fail_next) {
+      fail_next = false;
+      return std::nullopt;
+    }
+    return stored.substr(std::min<size_t>(offset, stored.size()), length);
+  };
+  RaftGroup group(3, config);
+  ASSERT_TRUE(group.Elect(1));
+  group.DeliverAll();
+  group.Crash(3);
+  for (std::string d : {"a", "b", "c", "d", "e"}) ASSERT_TRUE(group.node(1).Propose(d));
+  group.DriveAll();
+  group.DeliverAll();
+  group.Tick(1);
+  group.DeliverAll();
+  const Index applied = group.applied(1).size();
+  ASSERT_TRUE(group.Compact(1, applied));
+  ASSERT_TRUE(group.Compact(2, applied));
+  stored = group.node(1).snapshot().data;
+  ASSERT_GT(stored.size(), 3 * config.snapshot_chunk_bytes);
+  EXPECT_FALSE(group.node(1).ReleaseSnapshotData(applied + 1)) << "not its snapshot";
+  ASSERT_TRUE(group.node(1).ReleaseSnapshotData(applied));
+  EXPECT_TRUE(group.node(1).snapshot().data.empty());
+  EXPECT_EQ(group.node(1).snapshot_bytes(), stored.size());
+  ASSERT_TRUE(group.node(1).Propose("f").has_value());
+  group.DriveAll();
+  group.DeliverAll();
+  group.Restart(3);
+  fail_next = true;
+  for (int i = 0; i < 60 && group.applied(3).size() < applied + 1; ++i) {
+    group.Tick(1);
+    group.DeliverAll();
+  }
+  EXPECT_FALSE(fail_next) << "the failed read happened";
+  EXPECT_EQ(asked, applied);
+  EXPECT_GT(reads, static_cast<int>(stored.size() / config.snapshot_chunk_bytes));
+  EXPECT_EQ(group.snapshots_installed, 1);
+  EXPECT_EQ(group.disk(3).snapshot.data, stored);
+  EXPECT_EQ(Data(group.applied(3)), (std::vector<std::string>{"a", "b", "c", "d", "e", "f"}));
+
+  RaftGroup without(1);
+  ASSERT_TRUE(without.Elect(1));
+  without.DriveAll();
+  ASSERT_TRUE(without.Compact(1, without.applied(1).size()));
+  EXPECT_FALSE(without.node(1).ReleaseSnapshotData(without.node(1).snapshot().index));
+  EXPECT_EQ(without.node(1).snapshot().data.size(), without.node(1).snapshot_bytes());
+}
+
 // Commits `change` through `leader` (which must accept it now).
 void ChangeMembers(RaftGroup& group, NodeId leader, ConfChange change) {
   ASSERT_TRUE(group.node(leader).ProposeConfChange(change).has_value());

@@ -107,6 +107,7 @@ TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
     files += ParseSnapshotFileName(entry.path().filename().string()).has_value() ? 1 : 0;
   }
   EXPECT_EQ(files, 1);
+  EXPECT_TRUE((*host)->raft().group(1)->snapshot().data.empty()) << "in its file alone";
   const raft::Index compacted_at = (*host)->raft().group(1)->snapshot().index;
   EXPECT_GT(compacted_at, saved_at);
   EXPECT_LT(compacted_at, (*host)->applied(1)) << "the entries applied during the save stay";

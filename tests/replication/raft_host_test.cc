@@ -225,6 +225,16 @@ TEST(RaftHostTest, AMemberAddedLaterCatchesUpAndAnotherLeaves) {
   EXPECT_EQ(cluster.host(4)->raft().group(1)->voters(), (std::set<NodeId>{1, 2, 3, 4}));
   EXPECT_EQ(CommandsOf(cluster.host(4)->state(1)), CommandsOf(cluster.host(1)->state(1)));
   EXPECT_GT(cluster.host(4)->stats().snapshots_restored, 0u);
+  // The leader's snapshot is in its file alone: what node 4 was sent was
+  // read from there, chunk by chunk.
+  const raft::Raft& leading = *cluster.host(leader)->raft().group(1);
+  ASSERT_GT(leading.snapshot().index, 0u);
+  EXPECT_TRUE(leading.snapshot().data.empty());
+  EXPECT_GT(leading.snapshot_bytes(), 0u);
+  EXPECT_EQ(cluster.host(leader)->stats().log.snapshot_reads_failed, 0u);
+  // Node 4 keeps the snapshot it was sent in its own file, not in memory.
+  EXPECT_TRUE(cluster.host(4)->raft().group(1)->snapshot().data.empty());
+  EXPECT_GT(cluster.host(4)->stats().log.snapshot_files, 0u);
   // It survives a restart with what it learned.
   cluster.Crash(4);
   cluster.Start(4);

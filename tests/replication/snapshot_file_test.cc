@@ -75,6 +75,29 @@ TEST(SnapshotFileTest, DamageAndAnotherSnapshotAreRefused) {
   EXPECT_FALSE(missing.ok());
 }
 
+// Read in chunks (a leader sending it): the chunks make the data; the
+// first checks the whole file, so a damaged one is not sent.
+TEST(SnapshotFileTest, ChunksMakeTheDataAndADamagedFileIsNotSent) {
+  TempDir dir;
+  const std::string name = SnapshotFileName(3);
+  const std::string data = Data() + Data() + Data();  // past one piece of the check
+  ASSERT_TRUE(WriteSnapshotFile(dir.path(), name, 5, 70, data, false).ok());
+  std::string joined;
+  for (uint64_t offset = 0; offset < data.size(); offset += 65536) {
+    Result<std::string> chunk = ReadSnapshotFileRange(dir.path(), name, 5, 70, offset, 65536);
+    ASSERT_TRUE(chunk.ok()) << chunk.status().message();
+    joined += *chunk;
+  }
+  EXPECT_EQ(joined, data);
+  EXPECT_EQ(ReadSnapshotFileRange(dir.path(), name, 5, 70, data.size(), 10).value(), "");
+  EXPECT_FALSE(ReadSnapshotFileRange(dir.path(), name, 5, 71, 0, 10).ok()) << "another index";
+  storage_testing::FlipByte(dir.File(name), kSnapshotFileHeaderBytes + data.size() - 1);
+  Result<std::string> first = ReadSnapshotFileRange(dir.path(), name, 5, 70, 0, 10);
+  ASSERT_FALSE(first.ok());
+  EXPECT_NE(first.status().message().find("checksum"), std::string::npos)
+      << first.status().message();
+}
+
 TEST(SnapshotFileTest, AFailedWriteLeavesNoFile) {
   TempDir dir;
   const std::string gone = dir.File("gone");  // a directory that does not exist
