@@ -449,7 +449,8 @@ class ReplicatedShardSnapshots(unittest.TestCase):
     """Replicas' snapshots (every --snapshot-count entries) are files of
     their own beside the Raft log, one a replica: a member killed -9 starts
     again from them, and a member whose disk was lost is sent the leaders'
-    (its groups' entries before them are gone) and holds every key."""
+    (read from their files; its groups' entries before them are gone) and
+    holds every key."""
 
     def test_snapshots_are_files_a_restart_and_a_wiped_member_read(self):
         cluster = StrataCluster.started_for(self, prefix="strata-rshards-snap-",
@@ -506,3 +507,6 @@ class ReplicatedShardSnapshots(unittest.TestCase):
         self.assertTrue(until(lambda: len(snapshot_files(wiped)) == 3, 10),
                         "the snapshots received were not kept as files: %s"
                         % snapshot_files(wiped))
+        # The leaders sent them from their files (their copies released).
+        for port in cluster.metrics_ports:
+            self.assertEqual(figure(port, "strata_cluster_raft_snapshot_reads_failed_total"), 0)
