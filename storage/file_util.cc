@@ -136,20 +136,7 @@ Result<std::string> ReadWholeFile(const std::string& path) {
   if (!file.ok()) return file.status();
   struct stat st;
   if (::fstat(file->fd(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n =
-        ::pread(file->fd(), data.data() + done, data.size() - done, static_cast<off_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("cannot read", path, errno);
-    }
-    if (n == 0) break;  // shrank meanwhile
-    done += static_cast<size_t>(n);
-  }
-  data.resize(done);
-  return data;
+  return ReadAt(*file, path, 0, static_cast<size_t>(st.st_size));  // less if it shrank meanwhile
 }
 
 Status RemoveFile(const std::string& path) {

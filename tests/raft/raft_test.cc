@@ -336,22 +336,29 @@ TEST(RaftTest, AHandoverToAMemberThatNeverAnswersIsGivenUp) {
   EXPECT_TRUE(group.node(1).Propose("y").has_value());
 }
 
-TEST(RaftTest, AFollowerBehindTheCompactedLogCatchesUpFromASnapshotInChunks) {
-  RaftConfig config;
-  config.snapshot_chunk_bytes = 16;
-  RaftGroup group(3, config);
-  ASSERT_TRUE(group.Elect(1));
+// Node 1 leads `group` (three members) and commits five entries with node
+// 3 down; nodes 1 and 2 compact them all. Returns the index compacted to.
+Index CommitFiveWithoutNodeThreeAndCompact(RaftGroup& group) {
+  EXPECT_TRUE(group.Elect(1));
   group.DeliverAll();
   group.Crash(3);
-  for (std::string d : {"a", "b", "c", "d", "e"}) ASSERT_TRUE(group.node(1).Propose(d));
+  for (std::string d : {"a", "b", "c", "d", "e"}) EXPECT_TRUE(group.node(1).Propose(d));
   group.DriveAll();
   group.DeliverAll();
   group.Tick(1);
   group.DeliverAll();
   const Index applied = group.applied(1).size();
+  EXPECT_TRUE(group.Compact(1, applied));
+  EXPECT_TRUE(group.Compact(2, applied));
+  return applied;
+}
+
+TEST(RaftTest, AFollowerBehindTheCompactedLogCatchesUpFromASnapshotInChunks) {
+  RaftConfig config;
+  config.snapshot_chunk_bytes = 16;
+  RaftGroup group(3, config);
+  const Index applied = CommitFiveWithoutNodeThreeAndCompact(group);
   ASSERT_EQ(applied, 6u);  // the leader's empty entry and five
-  ASSERT_TRUE(group.Compact(1, applied));
-  ASSERT_TRUE(group.Compact(2, applied));
   EXPECT_FALSE(group.Compact(1, applied + 1)) << "not applied";
   ASSERT_TRUE(group.node(1).Propose("f").has_value());
   group.DriveAll();
@@ -399,17 +406,8 @@ TEST(RaftTest, ASnapshotReleasedToTheDriverIsSentFromItsReader) {
     return stored.substr(std::min<size_t>(offset, stored.size()), length);
   };
   RaftGroup group(3, config);
-  ASSERT_TRUE(group.Elect(1));
-  group.DeliverAll();
-  group.Crash(3);
-  for (std::string d : {"a", "b", "c", "d", "e"}) ASSERT_TRUE(group.node(1).Propose(d));
-  group.DriveAll();
-  group.DeliverAll();
-  group.Tick(1);
-  group.DeliverAll();
-  const Index applied = group.applied(1).size();
-  ASSERT_TRUE(group.Compact(1, applied));
-  ASSERT_TRUE(group.Compact(2, applied));
+  const Index applied = CommitFiveWithoutNodeThreeAndCompact(group);
+  ASSERT_EQ(applied, 6u);
   stored = group.node(1).snapshot().data;
   ASSERT_GT(stored.size(), 3 * config.snapshot_chunk_bytes);
   EXPECT_FALSE(group.node(1).ReleaseSnapshotData(applied + 1)) << "not its snapshot";

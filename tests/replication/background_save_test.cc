@@ -48,6 +48,26 @@ class SlowToSave final : public CommandHistory {
   int finished = 0;
 };
 
+// A node's host that saves a snapshot every 10 entries, in the background.
+RaftHostOptions SavingEveryTenInTheBackground() {
+  RaftHostOptions options;
+  options.raft.election_ticks = 10;
+  options.log.sync = false;
+  options.compact_after = 10;
+  options.save_in_background = true;
+  return options;
+}
+
+// Creates group 1 on `host`, of its node alone, and ticks until it leads.
+void CreateAndLead(RaftHost& host) {
+  ASSERT_TRUE(host.CreateGroup(1, {1}).ok());
+  for (int i = 0; i < 30 && host.raft().group(1)->role() != RaftRole::kLeader; ++i) {
+    host.Tick();
+    ASSERT_TRUE(host.Run().ok());
+  }
+  ASSERT_EQ(host.raft().group(1)->role(), RaftRole::kLeader);
+}
+
 // With save_in_background, a snapshot is made off the driver's thread: the
 // group goes on applying meanwhile, and once the bytes are made its log is
 // compacted at the index they were taken at (the entries after it kept);
@@ -58,11 +78,7 @@ TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
   std::promise<void> open;
   std::shared_future<void> gate = open.get_future().share();
   SlowToSave* state = nullptr;
-  RaftHostOptions options;
-  options.raft.election_ticks = 10;
-  options.log.sync = false;
-  options.compact_after = 10;
-  options.save_in_background = true;
+  const RaftHostOptions options = SavingEveryTenInTheBackground();
   const auto factory = [&](GroupId) {
     auto made = std::make_unique<SlowToSave>();
     made->gate = gate;
@@ -71,12 +87,7 @@ TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
   };
   auto host = RaftHost::Open(1, dir.path(), options, factory, [](NodeBatch) {});
   ASSERT_TRUE(host.ok()) << host.status().message();
-  ASSERT_TRUE((*host)->CreateGroup(1, {1}).ok());
-  for (int i = 0; i < 30 && (*host)->raft().group(1)->role() != RaftRole::kLeader; ++i) {
-    (*host)->Tick();
-    ASSERT_TRUE((*host)->Run().ok());
-  }
-  ASSERT_EQ((*host)->raft().group(1)->role(), RaftRole::kLeader);
+  ASSERT_NO_FATAL_FAILURE(CreateAndLead(**host));
   int answered = 0;
   const auto propose = [&](int n) {
     for (int i = 0; i < n; ++i) {
@@ -130,21 +141,11 @@ TEST(RaftHostTest, SnapshotsSavedInTheBackgroundCompactAtTheirIndex) {
 TEST(RaftHostTest, ASnapshotWhoseFileCannotBeWrittenIsNotTaken) {
   storage_testing::TempDir dir;
   const std::string raft_dir = dir.File("raft");
-  RaftHostOptions options;
-  options.raft.election_ticks = 10;
-  options.log.sync = false;
-  options.compact_after = 10;
-  options.save_in_background = true;
   auto host = RaftHost::Open(
-      1, raft_dir, options, [](GroupId) { return std::make_unique<CommandHistory>(); },
-      [](NodeBatch) {});
+      1, raft_dir, SavingEveryTenInTheBackground(),
+      [](GroupId) { return std::make_unique<CommandHistory>(); }, [](NodeBatch) {});
   ASSERT_TRUE(host.ok()) << host.status().message();
-  ASSERT_TRUE((*host)->CreateGroup(1, {1}).ok());
-  for (int i = 0; i < 30 && (*host)->raft().group(1)->role() != RaftRole::kLeader; ++i) {
-    (*host)->Tick();
-    ASSERT_TRUE((*host)->Run().ok());
-  }
-  ASSERT_EQ((*host)->raft().group(1)->role(), RaftRole::kLeader);
+  ASSERT_NO_FATAL_FAILURE(CreateAndLead(**host));
   int answered = 0;
   const auto propose_until = [&](auto done) {
     for (int i = 0; i < 400 && !done(); ++i) {
