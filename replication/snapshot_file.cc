@@ -4,8 +4,6 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 
 #include "storage/coding.h"
 #include "storage/file_util.h"
@@ -22,7 +20,6 @@ namespace {
 
 constexpr std::string_view kSnapshotPrefix = "snapshot-";
 constexpr std::string_view kSnapshotSuffix = ".snap";
-constexpr std::string_view kSnapshotTemporarySuffix = ".tmp";
 constexpr char kSnapshotFileMagic[8] = {'S', 'T', 'R', 'A', 'T', 'A', 'S', 'N'};
 constexpr uint32_t kSnapshotFileFormatVersion = 1;
 
@@ -36,20 +33,6 @@ std::string SnapshotFileHeader(raft::GroupId group, raft::Index index, std::stri
   storage::PutFixed64(&header, Checksum(data));
   storage::PutFixed64(&header, Checksum(header));
   return header;
-}
-
-Status WriteSnapshotTemporary(const std::string& temporary, raft::GroupId group, raft::Index index,
-                              std::string_view data, bool sync) {
-  Result<storage::File> file = storage::OpenFile(temporary, O_WRONLY | O_CREAT | O_TRUNC);
-  if (!file.ok()) return file.status();
-  const std::string header = SnapshotFileHeader(group, index, data);
-  if (Status written = storage::WriteAt(*file, temporary, header, 0); !written.ok()) {
-    return written;
-  }
-  if (Status written = storage::WriteAt(*file, temporary, data, header.size()); !written.ok()) {
-    return written;
-  }
-  return sync ? storage::DataSync(*file, temporary) : Status::Ok();
 }
 
 // What is wrong with `header` (the file's first kSnapshotFileHeaderBytes,
@@ -102,21 +85,13 @@ std::optional<uint64_t> ParseSnapshotFileName(std::string_view name) {
 }
 
 bool IsSnapshotTemporaryFileName(std::string_view name) {
-  return name.starts_with(kSnapshotPrefix) && name.ends_with(kSnapshotTemporarySuffix);
+  return name.starts_with(kSnapshotPrefix) && name.ends_with(storage::kReplacingSuffix);
 }
 
 Status WriteSnapshotFile(const std::string& dir, const std::string& name, raft::GroupId group,
                          raft::Index index, std::string_view data, bool sync) {
-  const std::string path = JoinPath(dir, name);
-  const std::string temporary = path + std::string(kSnapshotTemporarySuffix);
-  if (Status written = WriteSnapshotTemporary(temporary, group, index, data, sync); !written.ok()) {
-    (void)storage::RemoveFile(temporary);  // a full disk gets its space back
-    return written;
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    return storage::ErrnoStatus("cannot rename", temporary, errno);
-  }
-  return sync ? storage::SyncDir(dir) : Status::Ok();
+  return storage::ReplaceFileDurably(dir, name, {SnapshotFileHeader(group, index, data), data},
+                                     sync);
 }
 
 Result<std::string> ReadSnapshotFile(const std::string& dir, const std::string& name,

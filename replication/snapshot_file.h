@@ -13,9 +13,10 @@
 //   magic "STRATASN" | u32 format version (1) | u32 header size (56) |
 //   u64 group | u64 index | u64 data length | u64 XXH3-64 of the data |
 //   u64 XXH3-64 of the previous 48 bytes | data
-// little-endian. It is written under a temporary name (".tmp" after it),
-// synced, renamed and the directory synced, so a name that exists holds a
-// whole snapshot; a temporary file is a crash's leftover.
+// little-endian. It is written under a temporary name (".new" after it:
+// storage::ReplaceFileDurably), synced, renamed and the directory synced,
+// so a name that exists holds a whole snapshot; a temporary file is a
+// crash's leftover.
 //
 // Thread-safe: functions of their arguments alone.
 #ifndef STRATA_REPLICATION_SNAPSHOT_FILE_H_

@@ -170,18 +170,37 @@ Result<DirLock> DirLock::Acquire(const std::string& dir) {
 
 Status ReplaceFileDurably(const std::string& dir, std::string_view name,
                           std::string_view contents) {
+  return ReplaceFileDurably(dir, name, {contents});
+}
+
+namespace {
+
+Status WriteWhole(const std::string& path, std::initializer_list<std::string_view> pieces,
+                  bool sync) {
+  Result<File> file = OpenFile(path, O_WRONLY | O_CREAT | O_TRUNC);
+  if (!file.ok()) return file.status();
+  uint64_t offset = 0;
+  for (std::string_view piece : pieces) {
+    if (Status written = WriteAt(*file, path, piece, offset); !written.ok()) return written;
+    offset += piece.size();
+  }
+  return sync ? DataSync(*file, path) : Status::Ok();
+}
+
+}  // namespace
+
+Status ReplaceFileDurably(const std::string& dir, std::string_view name,
+                          std::initializer_list<std::string_view> pieces, bool sync) {
   const std::string path = JoinPath(dir, name);
-  const std::string temporary = path + ".new";
-  {
-    Result<File> file = OpenFile(temporary, O_WRONLY | O_CREAT | O_TRUNC);
-    if (!file.ok()) return file.status();
-    if (Status written = WriteAt(*file, temporary, contents, 0); !written.ok()) return written;
-    if (Status synced = DataSync(*file, temporary); !synced.ok()) return synced;
+  const std::string temporary = path + std::string(kReplacingSuffix);
+  if (Status written = WriteWhole(temporary, pieces, sync); !written.ok()) {
+    (void)RemoveFile(temporary);  // a full disk gets its space back
+    return written;
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     return ErrnoStatus("cannot rename", temporary, errno);
   }
-  return SyncDir(dir);
+  return sync ? SyncDir(dir) : Status::Ok();
 }
 
 }  // namespace strata::storage

@@ -8,6 +8,7 @@
 #define STRATA_STORAGE_FILE_UTIL_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,9 +64,16 @@ Status RemoveFile(const std::string& path);
 // Cuts the file to `size` bytes, durably.
 Status TruncateFile(const std::string& path, uint64_t size);
 // Makes <dir>/<name> hold `contents`, durably: written whole under another
-// name, synced, then renamed over it, so a crash leaves the old contents
-// or the new, never a mix.
+// name (<name> + kReplacingSuffix, removed if the write fails), synced, then
+// renamed over it, so a crash leaves the old contents or the new, never a
+// mix.
+inline constexpr std::string_view kReplacingSuffix = ".new";
 Status ReplaceFileDurably(const std::string& dir, std::string_view name, std::string_view contents);
+// The same with the contents in pieces, written one after the other (a
+// header and a large body, without joining them); without `sync`, nothing
+// is synced (tests that never crash the machine).
+Status ReplaceFileDurably(const std::string& dir, std::string_view name,
+                          std::initializer_list<std::string_view> pieces, bool sync = true);
 
 // An exclusive lock on <dir>/LOCK for as long as it lives, so two processes
 // never write one store.

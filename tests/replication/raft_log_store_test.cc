@@ -646,7 +646,8 @@ TEST(RaftLogStoreTest, FilesNothingRefersToAreDeletedAtOpen) {
     // Written, then the process died before its round was.
     ASSERT_TRUE(
         WriteSnapshotFile(store->dir(), store->NewSnapshotFileName(), 1, 8, "orphan", false).ok());
-    storage_testing::WriteFileBytes(dir.File(SnapshotFileName(40) + ".tmp"), "cut short");
+    storage_testing::WriteFileBytes(
+        dir.File(SnapshotFileName(40) + std::string(storage::kReplacingSuffix)), "cut short");
   }
   EXPECT_EQ(SnapshotFiles(dir.path()).size(), 3u);
   std::unique_ptr<RaftLogStore> store = OpenOrDie(dir.path());

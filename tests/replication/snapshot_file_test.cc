@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "storage/file_util.h"
 #include "storage_test_support.h"
 
 namespace strata::replication {
@@ -41,8 +42,10 @@ TEST(SnapshotFileTest, WhatIsWrittenReadsBackAndNoTemporaryStays) {
 TEST(SnapshotFileTest, NamesParseBackAndTemporariesAreTold) {
   EXPECT_EQ(ParseSnapshotFileName(SnapshotFileName(12345)), std::optional<uint64_t>(12345));
   EXPECT_EQ(ParseSnapshotFileName("raft-00000000000000000001.log"), std::nullopt);
-  EXPECT_EQ(ParseSnapshotFileName(SnapshotFileName(1) + ".tmp"), std::nullopt);
-  EXPECT_TRUE(IsSnapshotTemporaryFileName(SnapshotFileName(1) + ".tmp"));
+  EXPECT_EQ(ParseSnapshotFileName(SnapshotFileName(1) + std::string(storage::kReplacingSuffix)),
+            std::nullopt);
+  EXPECT_TRUE(
+      IsSnapshotTemporaryFileName(SnapshotFileName(1) + std::string(storage::kReplacingSuffix)));
   EXPECT_FALSE(IsSnapshotTemporaryFileName(SnapshotFileName(1)));
 }
 
