@@ -35,13 +35,6 @@ using testing::DeleteOp;
 using testing::GetOp;
 using testing::PutOp;
 
-// Calls to an unreachable node give up in half a second.
-cluster::MemberOptions QuickTimeouts() {
-  cluster::MemberOptions options;
-  options.rpc_timeout = std::chrono::milliseconds(500);
-  return options;
-}
-
 // Three members, a ClusterKv on each, and synchronous helpers that pump
 // the in-memory network until the answer arrives. Writes to keys another
 // member owns are forwarded to it unless `forward` is false.
@@ -86,21 +79,30 @@ cluster::LocalCluster::Wire PeerLinkWire() {
 
 class ThreeNodes {
  public:
-  // With `backoff`, a write that lost a conflict waits on its member's
-  // timers before the next attempt, as on strata-server. With
-  // `at_shard_clocks`, writes read at their shards' clocks
-  // (ClusterKvOptions::writes_at_shard_clocks).
-  // With `peer_links`, every message between the members travels as
-  // strata-server's peer links carry it (PeerLinkWire).
-  explicit ThreeNodes(bool forward = true, bool backoff = false, bool at_shard_clocks = false,
-                      bool peer_links = false)
-      : cluster_(3, QuickTimeouts()) {
-    if (peer_links) cluster_.SetWire(PeerLinkWire());
+  struct Options {
+    bool forward = true;
+    // A write that lost a conflict waits on its member's timers before the
+    // next attempt, as on strata-server.
+    bool backoff = false;
+    // Writes read at their shards' clocks (ClusterKvOptions::writes_at_shard_clocks).
+    bool at_shard_clocks = false;
+    // Every message between the members travels as strata-server's peer
+    // links carry it (PeerLinkWire).
+    bool peer_links = false;
+    // The members' clocks are real: a call a busy member answers late
+    // (150 forwarded writes of one key, run in turn under ASan beside other
+    // suites, took over half a second in CI) must not time out, so only a
+    // test of an unreachable member shortens this.
+    std::chrono::milliseconds rpc_timeout{5000};
+  };
+  ThreeNodes() : ThreeNodes(Options{}) {}
+  explicit ThreeNodes(const Options& o) : cluster_(3, MemberOptionsFor(o)) {
+    if (o.peer_links) cluster_.SetWire(PeerLinkWire());
     ClusterKvOptions options;
-    if (forward) options.forward_codec = &codec_;
-    options.writes_at_shard_clocks = at_shard_clocks;
+    if (o.forward) options.forward_codec = &codec_;
+    options.writes_at_shard_clocks = o.at_shard_clocks;
     for (int i = 0; i < 3; ++i) {
-      options.timers = backoff ? &cluster_.member(i).timers() : nullptr;
+      options.timers = o.backoff ? &cluster_.member(i).timers() : nullptr;
       options.frontier = &cluster_.member(i).resolved_frontier();
       kv_.push_back(std::make_unique<ClusterKv>(&cluster_.member(i).coordinator(),
                                                 &cluster_.member(i).router(), options));
@@ -174,6 +176,12 @@ class ThreeNodes {
   const TableKvWriteCodec& codec() const { return codec_; }
 
  private:
+  static cluster::MemberOptions MemberOptionsFor(const Options& o) {
+    cluster::MemberOptions options;
+    options.rpc_timeout = o.rpc_timeout;
+    return options;
+  }
+
   TableKvWriteCodec codec_;
   cluster::Member::ForwardHandler serve_[3];
   cluster::LocalCluster cluster_;
@@ -322,7 +330,7 @@ TEST(ClusterKvTest, BlindWritersOfTheSameKeysBackOffAndAllCommit) {
   // Twenty Txns putting the same two keys, started at once on every node:
   // each lost conflict waits a random, growing time before its next
   // attempt, so every one commits, each at its own revision.
-  ThreeNodes c(/*forward=*/true, /*backoff=*/true);
+  ThreeNodes c({.forward = true, .backoff = true});
   std::vector<TxnRequest> requests(20);
   for (int i = 0; i < 20; ++i) {
     requests[i].success.push_back(PutOp("a", "writer" + std::to_string(i)));
@@ -396,7 +404,7 @@ TEST(ClusterKvTest, ManyPutsOfOneKeyAtOnceCommitInTurnWithoutAConflict) {
   // Each runs on the key's owner (forwarded there), which runs the writes
   // of one key one after another: none conflicts, none backs off, none
   // runs out of attempts.
-  ThreeNodes c(/*forward=*/true, /*backoff=*/true);
+  ThreeNodes c({.forward = true, .backoff = true});
   std::vector<TxnRequest> requests(150);
   for (int i = 0; i < 150; ++i) requests[i].success.push_back(PutOp("hot", std::to_string(i)));
   std::set<int64_t> revisions;
@@ -416,7 +424,7 @@ TEST(ClusterKvTest, ManyPutsOfOneKeyAtOnceCommitInTurnWithoutAConflict) {
 
 TEST(ClusterKvTest, WritesReadAtTheirShardsClocksAndOnesThatChangeNothingReadAfresh) {
   // Not forwarded, as over replicated shards: each member runs its writes.
-  ThreeNodes c(/*forward=*/false, /*backoff=*/true, /*at_shard_clocks=*/true);
+  ThreeNodes c({.forward = false, .backoff = true, .at_shard_clocks = true});
   auto reads_at_closed = [&c] {
     uint64_t n = 0;
     for (int i = 0; i < 3; ++i) n += c.cluster().member(i).shard_server()->Stats().reads_at_closed;
@@ -467,7 +475,7 @@ TEST(ClusterKvTest, WritesReadAtTheirShardsClocksAndOnesThatChangeNothingReadAfr
 TEST(ClusterKvTest, AWriteToAnotherMembersKeysRunsThereOnceThoughEveryMessageIsDuplicated) {
   for (const bool forward : {true, false}) {
     SCOPED_TRACE(forward ? "forwarded" : "run where called");
-    ThreeNodes c(forward);
+    ThreeNodes c({.forward = forward});
     c.cluster().DuplicateRequests(true);
     const auto keys = EtcdKeysOnEveryShard(c.cluster().member(0).map());
     for (const std::string& key : keys) {
@@ -517,7 +525,7 @@ TEST(ClusterKvTest, CompactionRefusesThePastAndAPutNamingAMissingLeaseIsRefused)
 }
 
 TEST(ClusterKvTest, AnUnreachableShardTimesOutAsEtcdDoes) {
-  ThreeNodes c;
+  ThreeNodes c({.rpc_timeout = std::chrono::milliseconds(500)});
   const auto keys = EtcdKeysOnEveryShard(c.cluster().member(0).map());
   c.cluster().Isolate(2, true);
   std::optional<Reply<PutResponse>> out;
@@ -790,7 +798,7 @@ RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoes, ()) {
 // that answer from a fresh snapshot when they change nothing, answer the
 // same (their reads' revisions too: the one before the commit's).
 RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoesReadingWritesAtShardClocks, ()) {
-  ThreeNodes cluster(/*forward=*/false, /*backoff=*/false, /*at_shard_clocks=*/true);
+  ThreeNodes cluster({.forward = false, .at_shard_clocks = true});
   CheckAnswersAsOneNode(cluster);
 }
 
@@ -800,11 +808,9 @@ RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoesReadingWritesAtShardClocks,
 // codec a real network uses, which the typed messages above skip (a probe
 // of limit 0 once passed here and was refused by both codecs).
 RC_GTEST_PROP(ClusterKvProperty, AnswersAsOneNodeDoesOverThePeerLinksCodec, ()) {
-  ThreeNodes forwarded(/*forward=*/true, /*backoff=*/false, /*at_shard_clocks=*/false,
-                       /*peer_links=*/true);
+  ThreeNodes forwarded({.forward = true, .peer_links = true});
   CheckAnswersAsOneNode(forwarded);
-  ThreeNodes at_shard_clocks(/*forward=*/false, /*backoff=*/false, /*at_shard_clocks=*/true,
-                             /*peer_links=*/true);
+  ThreeNodes at_shard_clocks({.forward = false, .at_shard_clocks = true, .peer_links = true});
   CheckAnswersAsOneNode(at_shard_clocks);
 }
 
