@@ -31,7 +31,9 @@ bool WellFormed(const Message& m) {
     previous = e.term;
   }
   if (!m.entries.empty() && m.type != MessageType::kAppend) return false;
-  if (m.type == MessageType::kSnapshot && m.index == 0) return false;
+  if ((m.type == MessageType::kSnapshot || m.type == MessageType::kSnapshotReply) && m.index == 0) {
+    return false;
+  }
   return true;
 }
 
@@ -395,6 +397,9 @@ void Raft::Step(const Message& m) {
     case MessageType::kHeartbeatReply:
       if (role_ == RaftRole::kLeader) HandleHeartbeatReply(m);
       return;
+    case MessageType::kSnapshotReply:
+      if (role_ == RaftRole::kLeader) HandleSnapshotReply(m);
+      return;
     case MessageType::kReadIndex:
       if (role_ != RaftRole::kLeader) return FailRead(m.context, m.from);
       return LeaderReadIndex(m.context, m.from);
@@ -672,32 +677,66 @@ bool Raft::SendAppend(NodeId to, bool even_if_empty) {
 
 void Raft::SendSnapshot(NodeId to) {
   Progress& p = progress_[to];
+  p.pending_snapshot = snapshot_.index;
+  p.snapshot_wait = 0;
+  p.snapshot_sent = 0;
+  p.snapshot_acked = 0;
+  p.replicating = false;
+  p.paused = true;
+  p.inflight = 0;
+  SendSnapshotChunks(to);
+}
+
+void Raft::SendSnapshotChunks(NodeId to) {
+  Progress& p = progress_[to];
+  // A newer snapshot replaced the one being sent: that one instead.
+  if (p.pending_snapshot != snapshot_.index) return SendSnapshot(to);
   const size_t chunk = std::max<size_t>(1, config_.snapshot_chunk_bytes);
+  const uint64_t window = uint64_t{chunk} * std::max<size_t>(1, config_.snapshot_window_chunks);
   const bool released = snapshot_.data.size() != snapshot_bytes_;
-  for (size_t offset = 0;; offset += chunk) {
+  // snapshot_sent passes the end once the last chunk is sent (an empty
+  // snapshot is one empty chunk); the window counts bytes sent and not
+  // acknowledged.
+  while (p.snapshot_sent <= snapshot_bytes_ && p.snapshot_sent - p.snapshot_acked < window) {
+    const uint64_t offset = p.snapshot_sent;
     Message m = To(to, MessageType::kSnapshot);
     m.index = snapshot_.index;
     m.log_term = snapshot_.term;
     m.chunk_offset = offset;
     if (released) {
       std::optional<std::string> read = config_.snapshot_reader(snapshot_.index, offset, chunk);
-      // Unreadable: the rest is not sent; the follower's copy is
-      // incomplete and the whole is sent again after the wait below.
-      if (!read) break;
+      if (!read) {
+        // Unreadable: the rest is not sent; the follower's copy stays
+        // incomplete, and the whole is sent again once the wait for an
+        // acknowledgement runs out (HandleHeartbeatReply).
+        p.snapshot_sent = snapshot_bytes_ + 1;
+        return;
+      }
       m.chunk = std::move(*read);
     } else {
-      m.chunk = snapshot_.data.substr(std::min<size_t>(offset, snapshot_bytes_), chunk);
+      m.chunk = snapshot_.data.substr(std::min<uint64_t>(offset, snapshot_bytes_), chunk);
     }
     m.last_chunk = offset + chunk >= snapshot_bytes_;
     m.conf = snapshot_.conf;
+    m.context = kAcknowledgeChunks;
+    p.snapshot_sent = m.last_chunk ? snapshot_bytes_ + 1 : offset + chunk;
     Send(std::move(m));
-    if (offset + chunk >= snapshot_bytes_) break;
   }
-  p.pending_snapshot = snapshot_.index;
-  p.snapshot_wait = 0;
-  p.replicating = false;
-  p.paused = true;
-  p.inflight = 0;
+}
+
+void Raft::HandleSnapshotReply(const Message& m) {
+  Progress* heard = HeardFrom(m.from);
+  if (heard == nullptr) return;
+  Progress& p = *heard;
+  // Only a new acknowledgement of the snapshot being sent moves the window
+  // (an older send's, or one repeated, does not).
+  if (p.pending_snapshot == 0 || m.index != p.pending_snapshot ||
+      m.chunk_offset <= p.snapshot_acked || m.chunk_offset > p.snapshot_sent) {
+    return;
+  }
+  p.snapshot_acked = m.chunk_offset;
+  p.snapshot_wait = 0;  // it is coming in: no reason to start over
+  SendSnapshotChunks(m.from);
 }
 
 void Raft::HandleSnapshot(const Message& m) {
@@ -714,7 +753,15 @@ void Raft::HandleSnapshot(const Message& m) {
     return;
   }
   incoming_.data += m.chunk;
-  if (!m.last_chunk) return;
+  if (!m.last_chunk) {
+    if (m.context == kAcknowledgeChunks) {
+      Message reply = To(m.from, MessageType::kSnapshotReply);
+      reply.index = m.index;
+      reply.chunk_offset = incoming_.data.size();
+      Send(std::move(reply));
+    }
+    return;
+  }
   Snapshot received = std::move(incoming_);
   incoming_ = Snapshot{};
   Message reply = To(m.from, MessageType::kAppendReply);

@@ -71,8 +71,12 @@ struct RaftConfig {
   // Appends sent and not yet answered, per follower, before the leader
   // waits for answers.
   size_t max_inflight = 256;
-  // A snapshot goes to a follower in messages of at most this many bytes.
+  // A snapshot goes to a follower in messages of at most this many bytes,
+  // at most snapshot_window_chunks of them sent and not yet acknowledged
+  // (so a leader holds a window, not a whole state machine, in messages
+  // for each follower it catches up).
   size_t snapshot_chunk_bytes = 1 << 20;
+  size_t snapshot_window_chunks = 4;
   // Where the newest snapshot's data is read from once the driver has
   // released it here (ReleaseSnapshotData): `length` bytes from `offset`
   // of the snapshot at `index` (fewer at its end), or nullopt if they
@@ -208,10 +212,14 @@ class Raft final {
     size_t inflight = 0;
     bool recently_active = false;  // heard from since the last quorum check
     uint64_t heard_at = 0;         // the leader's tick it was last heard at (0: never)
-    // A snapshot sent and not yet answered (its index), and the
-    // heartbeats answered since, after which it is sent again.
+    // A snapshot being sent and not yet answered (its index), the
+    // heartbeats answered since its last chunk was acknowledged (after an
+    // election timeout of them it is sent again), and its bytes sent and
+    // acknowledged so far.
     Index pending_snapshot = 0;
     int snapshot_wait = 0;
+    uint64_t snapshot_sent = 0;
+    uint64_t snapshot_acked = 0;
   };
 
   // A read the leader is confirming: it may be served at `index` once a
@@ -254,7 +262,11 @@ class Raft final {
   // Leader: `peer`'s progress, marked as heard from (nullptr: not a member).
   Progress* HeardFrom(NodeId peer);
   void HandleSnapshot(const Message& m);
+  void HandleSnapshotReply(const Message& m);
+  // Leader: starts sending the snapshot to `to`; then sends its chunks as
+  // the window allows (SendSnapshotChunks), more as they are acknowledged.
   void SendSnapshot(NodeId to);
+  void SendSnapshotChunks(NodeId to);
 
   // Leader: a read for `asker` (this member or a follower).
   void LeaderReadIndex(uint64_t request, NodeId asker);

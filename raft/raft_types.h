@@ -83,9 +83,11 @@ enum class MessageType {
   kHeartbeatReply,
   kReadIndex,  // a follower asks its leader for a read index
   kReadIndexReply,
-  kTimeoutNow,  // a leader hands over: "campaign now" (thesis 3.10)
-  kSnapshot,    // InstallSnapshot, one chunk of it
+  kTimeoutNow,     // a leader hands over: "campaign now" (thesis 3.10)
+  kSnapshot,       // InstallSnapshot, one chunk of it
+  kSnapshotReply,  // a follower has a snapshot's chunks up to chunk_offset
 };
+inline constexpr MessageType kLastMessageType = MessageType::kSnapshotReply;
 
 struct Message {
   MessageType type = MessageType::kHeartbeat;
@@ -102,6 +104,9 @@ struct Message {
   Index commit = 0;            // kAppend, kHeartbeat: the leader's commit index
   // kSnapshot: `index` and `log_term` are the snapshot's last entry; this
   // chunk is its data from `chunk_offset` on; `last_chunk` ends it.
+  // kSnapshotReply: the follower holds the snapshot at `index` up to
+  // `chunk_offset` (it is asked to say so by a chunk's `context` of
+  // kAcknowledgeChunks).
   uint64_t chunk_offset = 0;
   std::string chunk;
   bool last_chunk = false;
@@ -122,6 +127,10 @@ struct Message {
 };
 
 inline constexpr uint64_t kTransfer = ~uint64_t{0};
+// A snapshot chunk's context: answer it with a kSnapshotReply. (A leader
+// of an earlier build sends none, and is sent no reply type it does not
+// know.)
+inline constexpr uint64_t kAcknowledgeChunks = 1;
 
 // The state machine at `index` (the entry of term `term` and all before
 // it), as bytes only the state machine reads. index 0: none.

@@ -45,7 +45,8 @@ RaftHost::Applied StatusOnly(RaftHost::Done done) {
 // snapshots (it counts itself towards a commit only for entries it has
 // made durable, so the commit index they carry is safe), its handovers and
 // read indexes, and requests that change no state (a pre-vote, a
-// follower's read index). Not votes or vote requests (a candidate's vote
+// follower's read index), and a follower's count of snapshot chunks it
+// holds (in memory: it promises nothing durable). Not votes or vote requests (a candidate's vote
 // for itself must be durable first), and not replies to appends (they
 // acknowledge entries).
 bool SendableBeforeSync(raft::MessageType type) {
@@ -53,6 +54,7 @@ bool SendableBeforeSync(raft::MessageType type) {
     case raft::MessageType::kAppend:
     case raft::MessageType::kHeartbeat:
     case raft::MessageType::kSnapshot:
+    case raft::MessageType::kSnapshotReply:  // chunks held in memory, not on disk
     case raft::MessageType::kTimeoutNow:
     case raft::MessageType::kReadIndex:
     case raft::MessageType::kReadIndexReply:

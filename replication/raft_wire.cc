@@ -36,6 +36,8 @@ void PutMessage(const GroupMessage& gm, std::string* out) {
     PutVarint(out, m.chunk_offset);
     PutBytes(out, m.chunk);
     PutConf(m.conf, out);
+  } else if (m.type == MessageType::kSnapshotReply) {
+    PutVarint(out, m.chunk_offset);
   }
 }
 
@@ -44,7 +46,7 @@ bool GetMessage(Decoder* in, const NodeBatch& batch, GroupMessage* gm) {
   uint8_t type = 0;
   uint8_t flags = 0;
   if (!in->Varint(&gm->group) || !in->Byte(&type) ||
-      type > static_cast<uint8_t>(MessageType::kSnapshot) || !in->Varint(&m.term) ||
+      type > static_cast<uint8_t>(raft::kLastMessageType) || !in->Varint(&m.term) ||
       !in->Varint(&m.index) || !in->Varint(&m.log_term) || !in->Varint(&m.commit) ||
       !in->Varint(&m.reject_hint) || !in->Varint(&m.context) || !in->Byte(&flags) ||
       (flags & ~(kReject | kLastChunk)) != 0 || !GetEntries(in, m.index + 1, &m.entries)) {
@@ -59,6 +61,8 @@ bool GetMessage(Decoder* in, const NodeBatch& batch, GroupMessage* gm) {
     std::string_view chunk;
     if (!in->Varint(&m.chunk_offset) || !in->Bytes(&chunk) || !GetConf(in, &m.conf)) return false;
     m.chunk.assign(chunk);
+  } else if (m.type == MessageType::kSnapshotReply) {
+    if (!in->Varint(&m.chunk_offset)) return false;
   }
   return true;
 }

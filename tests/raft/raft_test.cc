@@ -438,6 +438,51 @@ TEST(RaftTest, ASnapshotReleasedToTheDriverIsSentFromItsReader) {
   EXPECT_EQ(without.node(1).snapshot().data.size(), without.node(1).snapshot_bytes());
 }
 
+// A leader sends a snapshot a window of chunks at a time, the next as the
+// follower acknowledges one, so it never holds more than the window in
+// messages to that follower; and a transfer that takes longer than an
+// election timeout is not started over while its chunks are acknowledged.
+TEST(RaftTest, ASnapshotGoesAWindowOfChunksAtATimeAndIsNotRestartedWhileItComesIn) {
+  RaftConfig config;
+  config.snapshot_chunk_bytes = 1;
+  config.snapshot_window_chunks = 3;
+  RaftGroup group(3, config);
+  const Index applied = CommitFiveWithoutNodeThreeAndCompact(group);
+  const std::string& data = group.node(1).snapshot().data;
+  const size_t chunks = data.size();
+  ASSERT_GT(chunks, 3u * static_cast<size_t>(config.election_ticks)) << "longer than a timeout";
+  group.Restart(3);
+  int rounds = 0, starts = 0, acknowledgements = 0;
+  size_t most_held = 0;
+  for (; rounds < 1000 && group.applied(3).size() < applied; ++rounds) {
+    group.Tick(1);
+    // One chunk reaches the follower a round; the others wait in `held`.
+    std::deque<Message> held;
+    bool delivered = false;
+    while (group.DeliverOne([&](const Message& m) {
+      if (m.type == MessageType::kSnapshotReply) ++acknowledgements;
+      if (m.type != MessageType::kSnapshot) return true;
+      if (delivered) {
+        held.push_back(m);
+        return false;
+      }
+      if (m.chunk_offset == 0) ++starts;
+      delivered = true;
+      return true;
+    })) {
+    }
+    most_held = std::max(most_held, held.size());
+    group.network = std::move(held);
+  }
+  EXPECT_EQ(starts, 1) << "sent once, though it took " << rounds << " rounds";
+  EXPECT_GT(rounds, 3 * config.election_ticks);
+  EXPECT_LE(most_held, config.snapshot_window_chunks);
+  EXPECT_GE(acknowledgements, static_cast<int>(chunks) - 1);
+  EXPECT_EQ(group.snapshots_installed, 1);
+  EXPECT_EQ(group.disk(3).snapshot.data, data);
+  EXPECT_EQ(Data(group.applied(3)), (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+}
+
 // Commits `change` through `leader` (which must accept it now).
 void ChangeMembers(RaftGroup& group, NodeId leader, ConfChange change) {
   ASSERT_TRUE(group.node(leader).ProposeConfChange(change).has_value());
@@ -546,7 +591,7 @@ TEST(RaftTest, RandomMessagesNeitherCrashAMemberNorBreakItsLogsNumbering) {
   for (int i = 0; i < 200000; ++i) {
     const NodeId to = 1 + rng() % 3;
     Message m;
-    m.type = static_cast<MessageType>(rng() % (static_cast<int>(MessageType::kSnapshot) + 1));
+    m.type = static_cast<MessageType>(rng() % (static_cast<int>(kLastMessageType) + 1));
     m.from = rng() % 5;  // nobody, members and strangers
     m.to = rng() % 8 == 0 ? 9 : to;
     m.term = rng() % 8;

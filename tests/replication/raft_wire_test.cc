@@ -41,7 +41,7 @@ NodeBatch RandomBatch(std::mt19937_64& random) {
     GroupMessage gm;
     gm.group = pick(0, 1) ? pick(1, 10) : random();
     Message& m = gm.message;
-    m.type = static_cast<MessageType>(pick(0, static_cast<uint64_t>(MessageType::kSnapshot)));
+    m.type = static_cast<MessageType>(pick(0, static_cast<uint64_t>(raft::kLastMessageType)));
     m.from = batch.from;
     m.to = batch.to;
     m.term = pick(1, 1000);
@@ -58,6 +58,7 @@ NodeBatch RandomBatch(std::mt19937_64& random) {
                                   pick(0, 4) == 0 ? EntryType::kConfChange : EntryType::kNormal});
       }
     }
+    if (m.type == MessageType::kSnapshotReply) m.chunk_offset = pick(0, 1 << 20);
     if (m.type == MessageType::kSnapshot) {
       m.chunk_offset = pick(0, 1 << 20);
       m.chunk = std::string(pick(0, 200), 'c');
