@@ -16,10 +16,13 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
 namespace strata::bench {
+
+inline uint64_t ScanChecksum(std::string_view key, std::string_view value);
 
 class EngineAdapter {
  public:
@@ -49,6 +52,21 @@ class EngineAdapter {
   // The value of the newest version of `key` at or below `read_ts`. The view
   // stays valid until the next Get or Scan on this adapter.
   virtual std::optional<std::string_view> Get(std::string_view key, uint64_t read_ts) = 0;
+  // Reads every key of `keys` at `read_ts` (a batch, as a request naming
+  // many keys brings): adds ScanChecksum(key, value) of each found to
+  // `*checksum` and returns how many were found. By default one Get after
+  // another; an engine with a batched read overrides it.
+  virtual size_t MultiGet(std::span<const std::string_view> keys, uint64_t read_ts,
+                          uint64_t* checksum) {
+    size_t found = 0;
+    for (std::string_view key : keys) {
+      if (const std::optional<std::string_view> value = Get(key, read_ts)) {
+        *checksum += ScanChecksum(key, *value);
+        ++found;
+      }
+    }
+    return found;
+  }
   // Visits the first `limit` keys >= `start` that have a version at or below
   // `read_ts`, in key order, adding ScanChecksum(key, value) of each to
   // `*checksum`. Returns how many keys it visited.

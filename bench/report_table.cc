@@ -23,6 +23,7 @@ struct Row {
 
 constexpr Row kRows[] = {
     {"W1 point reads/s", "W1", "ops_per_s", true, false},
+    {"W1 batched reads/s (16)", "W1", "batch_ops_per_s", true, false},
     {"W2 deep-history reads/s", "W2", "ops_per_s", true, false},
     {"W3 load puts/s", "W3", "ops_per_s", true, false},
     {"W4 scan keys/s (100/scan)", "W4", "ops_per_s", true, false},

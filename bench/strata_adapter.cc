@@ -1,8 +1,11 @@
 // strata: the engine under test, used through its public API the way a hot
 // loop should use it: Put, GetInto (which reuses the caller's ReadResult
-// buffer instead of allocating one per read) and Scan. Thread-safe by
+// buffer instead of allocating one per read), MultiGetInto for batches and
+// Scan. Thread-safe by
 // contract, so the concurrent workload uses it without any lock.
+#include <span>
 #include <string>
+#include <vector>
 
 #include "bench/bench_util.h"
 #include "bench/engine_adapter.h"
@@ -34,6 +37,21 @@ class StrataAdapter final : public EngineAdapter {
     return std::string_view(read_.value);
   }
 
+  size_t MultiGet(std::span<const std::string_view> keys, uint64_t read_ts,
+                  uint64_t* checksum) override {
+    if (reads_.size() < keys.size()) reads_.resize(keys.size());
+    const std::span<ReadResult> out(reads_.data(), keys.size());
+    const Status status = store_.MultiGetInto(keys, Timestamp(read_ts), out);
+    if (!status.ok()) Fatal("strata MultiGetInto: " + status.message());
+    size_t found = 0;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!out[i].found || out[i].deleted) continue;
+      *checksum += ScanChecksum(keys[i], out[i].value);
+      ++found;
+    }
+    return found;
+  }
+
   size_t Scan(std::string_view start, size_t limit, uint64_t read_ts, uint64_t* checksum) override {
     range_.start.assign(start);
     // ScanVisit: views into the store, no copies (as LMDB's cursor gives).
@@ -53,8 +71,9 @@ class StrataAdapter final : public EngineAdapter {
 
  private:
   MvccStore store_;
-  ReadResult read_;  // the reader's reused buffer
-  KeyRange range_;   // reused so a scan does not allocate its start key
+  ReadResult read_;                // the reader's reused buffer
+  std::vector<ReadResult> reads_;  // and MultiGet's
+  KeyRange range_;                 // reused so a scan does not allocate its start key
 };
 
 }  // namespace

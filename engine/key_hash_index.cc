@@ -52,6 +52,17 @@ KeyEntry* KeyHashIndex::Find(std::string_view key, uint64_t hash) const {
   }
 }
 
+void KeyHashIndex::PrefetchSlot(uint64_t hash) const {
+  const Table* table = table_.load(std::memory_order_acquire);
+  __builtin_prefetch(&table->slots()[hash & table->mask]);
+}
+
+void KeyHashIndex::PrefetchEntry(uint64_t hash) const {
+  const Table* table = table_.load(std::memory_order_acquire);
+  const KeyEntry* entry = table->slots()[hash & table->mask].load(std::memory_order_acquire);
+  if (entry != nullptr && entry != kErased) __builtin_prefetch(entry);
+}
+
 void KeyHashIndex::Insert(KeyEntry* entry) {
   Table* table = table_.load(std::memory_order_relaxed);
   // Keep at least a third of the slots empty so probe chains stay short and

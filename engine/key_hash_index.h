@@ -32,6 +32,13 @@ class KeyHashIndex final {
 
   // REQUIRES: a ReadGuard on the epoch domain, or being the writer.
   KeyEntry* Find(std::string_view key, uint64_t hash) const;
+  // For reads of many keys at once (MvccStore::MultiGetInto), each step
+  // for every key before the next, so the keys' cache misses overlap:
+  // starts fetching the slot `hash` probes first; then, that slot loaded,
+  // the entry it holds (most often the key's).
+  // REQUIRES: a ReadGuard on the epoch domain, or being the writer.
+  void PrefetchSlot(uint64_t hash) const;
+  void PrefetchEntry(uint64_t hash) const;
 
   // Writer only. REQUIRES: no entry with the same key is present.
   void Insert(KeyEntry* entry);

@@ -95,6 +95,51 @@ TEST_F(MvccStoreTest, ReadReturnsNewestVersionAtOrBelowReadTimestamp) {
   EXPECT_THAT(store_.Get("x", Ts(200)), IsOkAndHolds(FoundValue(2, 200, "v2")));
 }
 
+// MultiGetInto reads each key as GetInto does: values inline and out of
+// line, deletes, versions written out of timestamp order, keys never
+// written, a key asked twice, lists of every length around its groups of
+// 16; and refuses what GetInto refuses.
+TEST_F(MvccStoreTest, MultiGetReadsEveryKeyAsGetDoes) {
+  std::mt19937_64 random(4);
+  for (int i = 0; i < 3000; ++i) {
+    const std::string key = "k" + std::to_string(random() % 400);
+    const Timestamp ts = Ts(1 + random() % 1000);
+    if (random() % 5 == 0) {
+      (void)store_.Delete(key, ts);  // some collide with a version there: fine
+    } else {
+      (void)store_.Put(key, std::string(random() % 60, static_cast<char>('a' + i % 26)), ts);
+    }
+  }
+  for (int round = 0; round < 200; ++round) {
+    std::vector<std::string> keys(static_cast<size_t>(round % 70));
+    for (std::string& key : keys) key = "k" + std::to_string(random() % 450);
+    if (keys.size() > 3) keys[3] = keys[1];
+    const std::vector<std::string_view> views(keys.begin(), keys.end());
+    const Timestamp at = Ts(random() % 1100);
+    std::vector<ReadResult> out(keys.size());
+    // Results already holding something are overwritten whole.
+    for (ReadResult& r : out) r = ReadResult{true, true, 9, Ts(9), "stale", true};
+    ASSERT_THAT(store_.MultiGetInto(views, at, out), IsOk());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ReadResult want;
+      ASSERT_THAT(store_.GetInto(keys[i], at, &want), IsOk());
+      EXPECT_EQ(out[i].found, want.found) << keys[i];
+      EXPECT_EQ(out[i].deleted, want.deleted) << keys[i];
+      EXPECT_EQ(out[i].version, want.version) << keys[i];
+      EXPECT_EQ(out[i].timestamp, want.timestamp) << keys[i];
+      EXPECT_EQ(out[i].value, want.value) << keys[i];
+      EXPECT_FALSE(out[i].own_write);
+    }
+  }
+  const std::vector<std::string_view> two = {"k1", "k2"};
+  std::vector<ReadResult> one(1);
+  EXPECT_THAT(store_.MultiGetInto(two, Ts(5), one), StatusIs(StatusCode::kInvalidArgument));
+  store_.Compact(Ts(500));
+  std::vector<ReadResult> out(2);
+  EXPECT_THAT(store_.MultiGetInto(two, Ts(499), out), StatusIs(StatusCode::kCompacted));
+  EXPECT_THAT(store_.MultiGetInto(two, Ts(500), out), IsOk());
+}
+
 TEST_F(MvccStoreTest, ReadBelowOldestVersionOrOfUnknownKeyIsNotFound) {
   PutOk("x", "v1", 100);
 
