@@ -1,8 +1,8 @@
 // strata: the engine under test, used through its public API the way a hot
 // loop should use it: Put, GetInto (which reuses the caller's ReadResult
 // buffer instead of allocating one per read), MultiGetInto for batches and
-// Scan. Thread-safe by
-// contract, so the concurrent workload uses it without any lock.
+// Scan. Thread-safe by contract, so the concurrent workload uses it without
+// any lock.
 #include <span>
 #include <string>
 #include <vector>

@@ -44,11 +44,11 @@ RaftHost::Applied StatusOnly(RaftHost::Done done) {
 // leave before the round's sync. A leader's appends, heartbeats and
 // snapshots (it counts itself towards a commit only for entries it has
 // made durable, so the commit index they carry is safe), its handovers and
-// read indexes, and requests that change no state (a pre-vote, a
-// follower's read index), and a follower's count of snapshot chunks it
-// holds (in memory: it promises nothing durable). Not votes or vote requests (a candidate's vote
-// for itself must be durable first), and not replies to appends (they
-// acknowledge entries).
+// read indexes, requests that change no state (a pre-vote, a follower's
+// read index), and a follower's count of the snapshot chunks it holds (in
+// memory: it promises nothing durable). Not votes or vote requests (a
+// candidate's vote for itself must be durable first), and not replies to
+// appends (they acknowledge entries).
 bool SendableBeforeSync(raft::MessageType type) {
   switch (type) {
     case raft::MessageType::kAppend:

@@ -11,11 +11,11 @@
 // byte order is the order it promises.
 //
 // Thread safety: every method may be called from any number of threads at
-// once. Readers (Get, Scan, History, Changes, GetStats) never take a lock and
-// never wait for a writer; writers (Put, Delete, Compact*) serialize among
-// themselves on one mutex and never wait for readers. Memory a writer unlinks
-// is reclaimed only once no reader can still be looking at it (epoch-based
-// reclamation, see engine/epoch.h).
+// once. Readers (Get, MultiGetInto, Scan, History, Changes, GetStats) never
+// take a lock and never wait for a writer; writers (Put, Delete, Compact*)
+// serialize among themselves on one mutex and never wait for readers.
+// Memory a writer unlinks is reclaimed only once no reader can still be
+// looking at it (epoch-based reclamation, see engine/epoch.h).
 #ifndef STRATA_MVCC_STORE_H_
 #define STRATA_MVCC_STORE_H_
 
