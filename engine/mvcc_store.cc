@@ -50,6 +50,30 @@ std::string HorizonText(uint64_t horizon) {
   return "compaction horizon " + std::to_string(horizon);
 }
 
+// The version of `entry` a read at `read_ts` sees: the newest at or below
+// it, a delete included (nullptr: none). REQUIRES: a ReadGuard.
+const VersionRecord* VisibleVersion(const KeyEntry* entry, uint64_t read_ts) {
+  const VersionArray* array = entry->versions.load(std::memory_order_acquire);
+  const VersionRecord* records = array->records();
+  const int64_t at = VersionArray::FindAtOrBelow(records, array->published_size(), read_ts);
+  return at < 0 ? nullptr : &records[at];
+}
+
+// A point read's answer: the version it saw (nullptr: none). REQUIRES: a
+// ReadGuard (the value is copied out of the store).
+void FillRead(const VersionRecord* r, ReadResult* out) {
+  out->found = r != nullptr;
+  out->deleted = r != nullptr && r->deleted();
+  out->own_write = false;
+  out->version = r != nullptr ? r->version : 0;
+  out->timestamp = r != nullptr ? Timestamp(r->timestamp) : Timestamp();
+  if (r != nullptr && !r->deleted()) {
+    out->value.assign(r->value());
+  } else {
+    out->value.clear();
+  }
+}
+
 }  // namespace
 
 class MvccStore::Impl {
@@ -383,28 +407,10 @@ Status MvccStore::Impl::GetInto(std::string_view key, Timestamp read_timestamp,
   const uint64_t read_ts = read_timestamp.value();
   if (Status s = CheckReadable(read_ts); !s.ok()) return s;
   const uint64_t hash = KeyHashIndex::Hash(key);
-  out->found = false;
-  out->deleted = false;
-  out->own_write = false;
-  out->version = 0;
-  out->timestamp = Timestamp();
-  out->value.clear();
   {
     EpochDomain::ReadGuard guard(epochs_);
     const KeyEntry* entry = hash_index_.Find(key, hash);
-    if (entry != nullptr) {
-      const VersionArray* array = entry->versions.load(std::memory_order_acquire);
-      const VersionRecord* records = array->records();
-      int64_t at = VersionArray::FindAtOrBelow(records, array->published_size(), read_ts);
-      if (at >= 0) {
-        const VersionRecord& r = records[at];
-        out->found = true;
-        out->deleted = r.deleted();
-        out->version = r.version;
-        out->timestamp = Timestamp(r.timestamp);
-        if (!r.deleted()) out->value.assign(r.value());
-      }
-    }
+    FillRead(entry != nullptr ? VisibleVersion(entry, read_ts) : nullptr, out);
   }
   return CheckReadable(read_ts);
 }
@@ -439,29 +445,12 @@ Status MvccStore::Impl::MultiGetInto(std::span<const std::string_view> keys,
         }
       }
       for (size_t i = 0; i < n; ++i) {
-        records[i] = nullptr;
-        if (entries[i] == nullptr) continue;
-        const VersionArray* array = entries[i]->versions.load(std::memory_order_acquire);
-        const VersionRecord* all = array->records();
-        const int64_t at = VersionArray::FindAtOrBelow(all, array->published_size(), read_ts);
-        if (at < 0) continue;
-        records[i] = &all[at];
-        if (!records[i]->deleted()) __builtin_prefetch(records[i]->value_address());
-      }
-      for (size_t i = 0; i < n; ++i) {
-        ReadResult& result = out[base + i];
-        const VersionRecord* r = records[i];
-        result.found = r != nullptr;
-        result.deleted = r != nullptr && r->deleted();
-        result.own_write = false;
-        result.version = r != nullptr ? r->version : 0;
-        result.timestamp = r != nullptr ? Timestamp(r->timestamp) : Timestamp();
-        if (r != nullptr && !r->deleted()) {
-          result.value.assign(r->value());
-        } else {
-          result.value.clear();
+        records[i] = entries[i] != nullptr ? VisibleVersion(entries[i], read_ts) : nullptr;
+        if (records[i] != nullptr && !records[i]->deleted()) {
+          __builtin_prefetch(records[i]->value_address());
         }
       }
+      for (size_t i = 0; i < n; ++i) FillRead(records[i], &out[base + i]);
     }
   }
   return CheckReadable(read_ts);
@@ -499,12 +488,10 @@ Result<bool> MvccStore::Impl::ScanVisit(
         batch[n++] = {entry, nullptr};
       }
       for (size_t i = 0; i < n; ++i) {
-        const VersionArray* array = batch[i].entry->versions.load(std::memory_order_acquire);
-        const VersionRecord* records = array->records();
-        int64_t at = VersionArray::FindAtOrBelow(records, array->published_size(), read_ts);
-        if (at >= 0 && !records[at].deleted()) {
-          batch[i].record = &records[at];
-          __builtin_prefetch(records[at].value_address());
+        const VersionRecord* visible = VisibleVersion(batch[i].entry, read_ts);
+        if (visible != nullptr && !visible->deleted()) {
+          batch[i].record = visible;
+          __builtin_prefetch(visible->value_address());
         }
       }
       for (size_t i = 0; i < n; ++i) {
