@@ -38,32 +38,52 @@ set +e
   -cert-dir "$src/integration/fixtures" -test.run "^($tests)\$" > "$work/e2e.log" 2>&1
 code=$?
 set -e
-# Tests whose harness races the machine's load, each run once more alone
-# if it failed (both runs printed): TestCtlV3Elect interrupts an `etcdctl
-# elect` 200 ms after spawning it, TestCtlV3Lock a blocked `etcdctl lock`
-# about 200 ms after, and etcdctl killed by SIGINT before Go installs its
-# handler (its first 10 to 30 ms alone, longer when the cores are busy)
-# dies of the signal without a word, which the test takes for a failure
-# ("signal: interrupt", "read /dev/ptmx: input/output error"). Each seen
-# once beside make test's other suites (Lock on 2026-12-07), never alone.
-retry_once="TestCtlV3Elect TestCtlV3Lock"
-for name in $retry_once; do
-  if grep -a -q "^--- FAIL: $name " "$work/e2e.log"; then
-    echo "etcd e2e: $name failed beside the other suites; once more alone:" >&2
-    grep -a -A12 "^=== RUN   $name\$" "$work/e2e.log" | head -12 >&2
-    "$work/e2e.test" -test.v -test.timeout 2m -bin-dir "$work/bin" \
-      -cert-dir "$src/integration/fixtures" -test.run "^$name\$" > "$work/e2e-$name.log" 2>&1
-    if grep -a -q "^--- PASS: $name " "$work/e2e-$name.log"; then
-      sed -i "s/^--- FAIL: $name /--- PASS: $name (the second run) /" "$work/e2e.log"
-      # The first run's failure was this one alone: the count below decides.
-      if ! grep -a -q '^--- FAIL' "$work/e2e.log"; then code=0; fi
+# A second chance, each test alone, for at most three listed tests that
+# failed beside make test's other suites, and for every listed test the
+# first run never reached. Both runs are printed; the second must pass.
+# Why: etcd's harness has fixed deadlines that race the machine's load.
+# TestCtlV3Elect and TestCtlV3Lock interrupt a blocked etcdctl about
+# 200 ms after spawning it, and an etcdctl killed by SIGINT before Go
+# installs its handler (its first 10 to 30 ms alone, longer on busy cores)
+# dies without a word ("signal: interrupt", "read /dev/ptmx: input/output
+# error"). Every ctl test has a 15 s cap; CI's loaded machine once took
+# more for TestCtlV3AuthFromKeyPerm (2.6 s alone here), whose goroutine
+# then failed after the cap and panicked the binary, so the tests after
+# it never ran. More than three failures is no accident of load: no retry.
+listed_names=$(grep -v '^#' "$here/allow-list.txt" | grep -v '^$')
+failed_first=$(grep -a -E '^--- FAIL: ' "$work/e2e.log" | awk '{print $3}' | sort -u || true)
+if [ -n "$failed_first" ] && [ "$(echo "$failed_first" | wc -l)" -gt 3 ]; then
+  echo "etcd e2e: $(echo "$failed_first" | wc -l) tests failed: no second chance" >&2
+else
+  for name in $listed_names; do
+    grep -a -q "^--- PASS: $name " "$work/e2e.log" && continue
+    if grep -a -q "^--- FAIL: $name " "$work/e2e.log"; then
+      echo "etcd e2e: $name failed beside the other suites; once more alone:" >&2
+      grep -a -A12 "^=== RUN   $name\$" "$work/e2e.log" | head -12 >&2
+    else
+      echo "etcd e2e: $name did not run (the binary stopped before it); alone:" >&2
     fi
-    grep -a -E "^--- (PASS|FAIL)" "$work/e2e-$name.log" >&2
-  fi
+    "$work/e2e.test" -test.v -test.timeout 2m -bin-dir "$work/bin" \
+      -cert-dir "$src/integration/fixtures" -test.run "^$name\$" > "$work/e2e-$name.log" 2>&1 || true
+    grep -a -E "^--- (PASS|FAIL)" "$work/e2e-$name.log" >&2 || true
+    if grep -a -q "^--- PASS: $name " "$work/e2e-$name.log"; then
+      if grep -a -q "^--- FAIL: $name " "$work/e2e.log"; then
+        sed -i "s/^--- FAIL: $name /--- PASS: $name (the second run) /" "$work/e2e.log"
+      else
+        echo "--- PASS: $name (run alone)" >> "$work/e2e.log"
+      fi
+    fi
+  done
+  # The first run's failures were these alone: the counts below decide.
+  code=0
+fi
+# Counted by name: Go prints a failed test's line more than once.
+passed=0 listed=0
+for name in $listed_names; do
+  listed=$((listed + 1))
+  if grep -a -q "^--- PASS: $name " "$work/e2e.log"; then passed=$((passed + 1)); fi
 done
-passed=$(grep -a -c '^--- PASS' "$work/e2e.log" || true)
 failed=$(grep -a -c '^--- FAIL' "$work/e2e.log" || true)
-listed=$(grep -v '^#' "$here/allow-list.txt" | grep -vc '^$')
 grep -a -E '^--- (PASS|FAIL)' "$work/e2e.log"
 if [ "$code" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -ne "$listed" ]; then
   grep -a -B2 -A20 '^--- FAIL' "$work/e2e.log" | head -200
