@@ -14,14 +14,17 @@ int KeyOrderIndex::RandomHeight() {
 
 KeyEntry* KeyOrderIndex::Seek(std::string_view key) const {
   const std::atomic<KeyEntry*>* links = head_.data();  // the current node's tower
+  KeyEntry* next = nullptr;
   for (int level = height_.load(std::memory_order_acquire) - 1; level >= 0; --level) {
     for (;;) {
-      KeyEntry* next = links[level].load(std::memory_order_acquire);
+      next = links[level].load(std::memory_order_acquire);
       if (next == nullptr || next->key() >= key) break;
       links = &next->next(0);  // descend from `next`: its tower starts at next(0)
     }
   }
-  return links[0].load(std::memory_order_acquire);
+  // The entry compared at level 0, not the link loaded again: the writer
+  // may have inserted a smaller key behind it since.
+  return next;
 }
 
 void KeyOrderIndex::FindPredecessors(std::string_view key, Predecessors* preds) {
