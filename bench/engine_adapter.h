@@ -69,7 +69,8 @@ class EngineAdapter {
   }
   // Visits the first `limit` keys >= `start` that have a version at or below
   // `read_ts`, in key order, adding ScanChecksum(key, value) of each to
-  // `*checksum`. Returns how many keys it visited.
+  // `*checksum`. Returns how many keys it visited. A null `checksum` asks
+  // for the count alone: the values need not be read.
   virtual size_t Scan(std::string_view start, size_t limit, uint64_t read_ts,
                       uint64_t* checksum) = 0;
 

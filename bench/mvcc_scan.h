@@ -33,7 +33,7 @@ size_t MvccScan(Cursor& cursor, std::string_view start, size_t limit, uint64_t r
     const std::string_view stored = cursor.key();
     current.assign(MvccUserKey(stored));
     if (MvccTimestamp(stored) <= read_ts) {
-      *checksum += ScanChecksum(current, cursor.value());
+      if (checksum != nullptr) *checksum += ScanChecksum(current, cursor.value());
       ++visited;
       // Skip the older versions of `current`.
       int steps = 0;

@@ -28,6 +28,8 @@ constexpr Row kRows[] = {
     {"W3 load puts/s", "W3", "ops_per_s", true, false},
     {"W4 scan keys/s (100/scan)", "W4", "ops_per_s", true, false},
     {"W4 scans/s", "W4", "scans_per_s", true, false},
+    {"W4 scan keys/s (1000/scan)", "W4", "long_scan_keys_per_s", true, false},
+    {"W4 count-only keys/s (1000)", "W4", "count_keys_per_s", true, false},
     {"W5 reads/s alone", "W5", "reader_alone_ops_per_s", true, false},
     {"W5 reads/s + writer", "W5", "ops_per_s", true, false},
     {"W5 reader ratio with/alone", "W5", "reader_ratio", true, true},

@@ -20,6 +20,8 @@ constexpr uint64_t kWriterSeed = 4;
 constexpr uint64_t kVerifyReads = 20'000;
 constexpr uint64_t kWarmupReads = 100'000;
 constexpr size_t kScanLength = 100;
+// W4's long scans and its count-only ranges (a list's total).
+constexpr size_t kLongScanLength = 1000;
 constexpr uint64_t kVerifyScans = 200;
 
 struct ReadOps {
@@ -300,14 +302,15 @@ JsonLine RunPointReads(EngineAdapter& engine, const Dataset& data, const RunOpti
   return line;
 }
 
-std::optional<JsonLine> RunScans(EngineAdapter& engine, const Dataset& data,
-                                 const RunOptions& options) {
-  if (!engine.ordered()) return std::nullopt;
-  const uint64_t scans = std::max<uint64_t>(1, options.ops / kScanLength);
-  // Between two versions, so a scan must find "newest <= T", not an exact hit.
-  const uint64_t snapshot = Dataset::kTsStep * ((data.versions() + 1) / 2) + 5;
-  const uint64_t last_start = data.keys() - std::min<uint64_t>(data.keys(), kScanLength);
-  std::mt19937_64 rng(kScanSeed);
+// Times `scans` scans of `length` keys from random starts at `snapshot`
+// (count_only: the keys are counted, their values not read), after checking
+// the first kVerifyScans against the data set. Returns keys/s of each run.
+std::vector<double> TimeScans(EngineAdapter& engine, const Dataset& data, const RunOptions& options,
+                              std::string_view label, size_t length, bool count_only,
+                              uint64_t snapshot) {
+  const uint64_t scans = std::max<uint64_t>(1, options.ops / length);
+  const uint64_t last_start = data.keys() - std::min<uint64_t>(data.keys(), length);
+  std::mt19937_64 rng(kScanSeed + length + (count_only ? 1 : 0));
   std::uniform_int_distribution<uint64_t> start_dist(0, last_start);
   std::vector<uint32_t> starts(scans);
   for (auto& s : starts) s = static_cast<uint32_t>(start_dist(rng));
@@ -315,18 +318,19 @@ std::optional<JsonLine> RunScans(EngineAdapter& engine, const Dataset& data,
   char value[Dataset::kValueBytes];
   for (uint64_t i = 0; i < std::min(scans, kVerifyScans); ++i) {
     uint64_t checksum = 0;
-    const size_t visited = engine.Scan(data.key(starts[i]), kScanLength, snapshot, &checksum);
-    const size_t want = std::min<uint64_t>(kScanLength, data.keys() - starts[i]);
+    const size_t visited =
+        engine.Scan(data.key(starts[i]), length, snapshot, count_only ? nullptr : &checksum);
+    const size_t want = std::min<uint64_t>(length, data.keys() - starts[i]);
     uint64_t want_checksum = 0;
-    for (size_t k = starts[i]; k < starts[i] + want; ++k) {
+    for (size_t k = starts[i]; k < starts[i] + want && !count_only; ++k) {
       Dataset::Value(k, data.VisibleTs(snapshot), value);
       want_checksum += ScanChecksum(data.key(k), std::string_view(value, sizeof(value)));
     }
     if (visited != want || checksum != want_checksum) {
       Fatal(
-          StrFormat("%s: scan from %s at ts %llu returned %zu keys (checksum %llu), "
+          StrFormat("%s: scan of %zu from %s at ts %llu returned %zu keys (checksum %llu), "
                     "expected %zu (checksum %llu)",
-                    std::string(engine.name()).c_str(), data.key(starts[i]).c_str(),
+                    std::string(engine.name()).c_str(), length, data.key(starts[i]).c_str(),
                     static_cast<unsigned long long>(snapshot), visited,
                     static_cast<unsigned long long>(checksum), want,
                     static_cast<unsigned long long>(want_checksum)));
@@ -338,7 +342,8 @@ std::optional<JsonLine> RunScans(EngineAdapter& engine, const Dataset& data,
     uint64_t visited = 0;
     const auto start = Clock::now();
     for (uint64_t i = 0; i < count; ++i) {
-      visited += engine.Scan(data.key(starts[i]), kScanLength, snapshot, &checksum);
+      visited +=
+          engine.Scan(data.key(starts[i]), length, snapshot, count_only ? nullptr : &checksum);
     }
     const double seconds = SecondsSince(start);
     DoNotOptimize(checksum);
@@ -346,27 +351,43 @@ std::optional<JsonLine> RunScans(EngineAdapter& engine, const Dataset& data,
     return seconds;
   };
   uint64_t visited = 0;
-  time_scans(std::min<uint64_t>(scans, kWarmupReads / kScanLength), &visited);
+  time_scans(std::min<uint64_t>(scans, kWarmupReads / length), &visited);
   std::vector<double> key_rates;
-  std::vector<double> scan_rates;
   for (int run = 0; run < options.runs; ++run) {
     const double seconds = time_scans(scans, &visited);
     key_rates.push_back(static_cast<double>(visited) / seconds);
-    scan_rates.push_back(static_cast<double>(scans) / seconds);
-    ReportRun(engine, "W4", run, options.runs, key_rates.back(), "keys/s");
+    ReportRun(engine, label, run, options.runs, key_rates.back(), "keys/s");
   }
+  return key_rates;
+}
+
+std::optional<JsonLine> RunScans(EngineAdapter& engine, const Dataset& data,
+                                 const RunOptions& options) {
+  if (!engine.ordered()) return std::nullopt;
+  // Between two versions, so a scan must find "newest <= T", not an exact hit.
+  const uint64_t snapshot = Dataset::kTsStep * ((data.versions() + 1) / 2) + 5;
+  const std::vector<double> key_rates =
+      TimeScans(engine, data, options, "W4", kScanLength, false, snapshot);
+  const std::vector<double> long_rates =
+      TimeScans(engine, data, options, "W4 long", kLongScanLength, false, snapshot);
+  const std::vector<double> count_rates =
+      TimeScans(engine, data, options, "W4 count", kLongScanLength, true, snapshot);
   const double median = Median(key_rates);
+  const double scans_per_s = median / kScanLength;
   JsonLine line = BaseLine(engine.name(), "W4", data);
   line.Num("ops_per_s", median)
       .Str("ops_unit", "keys")
-      .Num("scans_per_s", Median(scan_rates))
-      .Num("ns_per_scan", 1e9 / Median(scan_rates), 1)
+      .Num("scans_per_s", scans_per_s)
+      .Num("ns_per_scan", 1e9 / scans_per_s, 1)
       .Num("ns_per_op", 1e9 / median, 2)
       .Int("median_of", options.runs)
       .Int("runs", options.runs)
       .NumList("run_ops_per_s", key_rates)
-      .Int("scans", static_cast<int64_t>(scans))
+      .Int("scans", static_cast<int64_t>(std::max<uint64_t>(1, options.ops / kScanLength)))
       .Int("scan_length", kScanLength)
+      .Num("long_scan_keys_per_s", Median(long_rates))
+      .Num("count_keys_per_s", Median(count_rates))
+      .Int("long_scan_length", kLongScanLength)
       .Int("snapshot_ts", static_cast<int64_t>(snapshot));
   return line;
 }
