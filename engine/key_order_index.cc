@@ -1,73 +1,87 @@
 #include "engine/key_order_index.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace strata::engine {
 
-KeyOrderIndex::KeyOrderIndex() {
-  for (auto& link : head_) link.store(nullptr, std::memory_order_relaxed);
-}
+KeyOrderIndex::KeyOrderIndex(EpochDomain* epochs)
+    : epochs_(epochs),
+      view_(new View{SortedKeyRun::Merge(nullptr, {}), new KeySkipList(), 0}),
+      memory_bytes_(MemoryBytes(*view_.load(std::memory_order_relaxed))) {}
 
-int KeyOrderIndex::RandomHeight() {
-  int height = 1;
-  while (height < KeyEntry::kMaxHeight && rng_() % 4 == 0) ++height;
-  return height;
-}
-
-KeyEntry* KeyOrderIndex::Seek(std::string_view key) const {
-  const std::atomic<KeyEntry*>* links = head_.data();  // the current node's tower
-  KeyEntry* next = nullptr;
-  for (int level = height_.load(std::memory_order_acquire) - 1; level >= 0; --level) {
-    for (;;) {
-      next = links[level].load(std::memory_order_acquire);
-      if (next == nullptr || next->key() >= key) break;
-      links = &next->next(0);  // descend from `next`: its tower starts at next(0)
-    }
-  }
-  // The entry compared at level 0, not the link loaded again: the writer
-  // may have inserted a smaller key behind it since.
-  return next;
-}
-
-void KeyOrderIndex::FindPredecessors(std::string_view key, Predecessors* preds) {
-  std::atomic<KeyEntry*>* links = head_.data();
-  for (int level = KeyEntry::kMaxHeight - 1; level >= 0; --level) {
-    for (;;) {
-      KeyEntry* next = links[level].load(std::memory_order_relaxed);
-      if (next == nullptr || next->key() >= key) break;
-      links = &next->next(0);
-    }
-    (*preds)[level] = &links[level];
-  }
+KeyOrderIndex::~KeyOrderIndex() {
+  View* view = view_.load(std::memory_order_relaxed);
+  SortedKeyRun::Destroy(view->run);
+  delete view->recent;
+  delete view;
 }
 
 void KeyOrderIndex::Insert(KeyEntry* entry) {
-  Predecessors preds;
-  FindPredecessors(entry->key(), &preds);
-  int height = entry->height();
-  if (height > height_.load(std::memory_order_relaxed)) {
-    // Readers that see the new height before the links find nullptr at the
-    // new levels of head_ and simply descend.
-    height_.store(height, std::memory_order_release);
-  }
-  // Bottom-up: once the entry is reachable at level 0 it is in the index;
-  // higher levels only make it faster to find.
-  for (int level = 0; level < height; ++level) {
-    entry->next(level).store(preds[level]->load(std::memory_order_relaxed),
-                             std::memory_order_relaxed);
-    preds[level]->store(entry, std::memory_order_release);
-  }
+  View* view = view_.load(std::memory_order_relaxed);
+  view->recent->Insert(entry);
+  ++view->recent_count;
+  if (view->recent_count >= std::max(kMinRelayoutKeys, view->run->size() / 16)) Relayout();
 }
 
-void KeyOrderIndex::Remove(KeyEntry* entry) {
-  Predecessors preds;
-  FindPredecessors(entry->key(), &preds);
-  // Top-down, so the entry stays reachable at level 0 until last; the
-  // entry's own next pointers are left as they are for readers on it.
-  for (int level = entry->height() - 1; level >= 0; --level) {
-    if (preds[level]->load(std::memory_order_relaxed) == entry) {
-      preds[level]->store(entry->next(level).load(std::memory_order_relaxed),
-                          std::memory_order_release);
-    }
+void KeyOrderIndex::Relayout() {
+  View* old = view_.load(std::memory_order_relaxed);
+  std::vector<KeyEntry*> recent;
+  recent.reserve(old->recent_count);
+  for (KeyEntry* e = old->recent->First(); e != nullptr; e = KeySkipList::Next(e)) {
+    recent.push_back(e);
   }
+  // The new view is complete before it is published; a reader sees either
+  // view whole. The entries' towers in the old skip list are never written
+  // again (new keys go to the new one), so a reader still on it walks on.
+  View* view = new View{SortedKeyRun::Merge(old->run, recent), new KeySkipList(), 0};
+  view_.store(view, std::memory_order_release);
+  memory_bytes_.store(MemoryBytes(*view), std::memory_order_relaxed);
+  epochs_->Retire(old->run, &SortedKeyRun::Destroy);
+  epochs_->RetireObject(old->recent);
+  epochs_->RetireObject(old);
+}
+
+KeyOrderIndex::Cursor::Cursor(const KeyOrderIndex& index, std::string_view from) {
+  const View* view = index.view_.load(std::memory_order_acquire);
+  run_ = view->run;
+  at_ = run_->LowerBound(from);
+  const size_t ahead = std::min(at_ + kEntriesAhead, run_->size());
+  for (size_t i = at_; i < ahead; ++i) run_->PrefetchEntry(i);
+  recent_ = view->recent->Seek(from);
+  LocateRecent();
+  Settle();
+}
+
+void KeyOrderIndex::Cursor::Next() {
+  if (current_ == nullptr) return;
+  if (current_is_run_) {
+    if (at_ + kEntriesAhead < run_->size()) run_->PrefetchEntry(at_ + kEntriesAhead);
+    if (at_ + kVersionsAhead < run_->size()) run_->PrefetchVersions(at_ + kVersionsAhead);
+    ++at_;
+  } else {
+    recent_ = KeySkipList::Next(recent_);
+    LocateRecent();
+  }
+  Settle();
+}
+
+void KeyOrderIndex::Cursor::LocateRecent() {
+  if (recent_ != nullptr) recent_order_bytes_ = run_->OrderBytesFor(recent_->key());
+}
+
+void KeyOrderIndex::Cursor::Settle() {
+  if (at_ == run_->size()) {
+    current_is_run_ = false;
+  } else if (recent_ == nullptr) {
+    current_is_run_ = true;
+  } else if (const uint64_t order = run_->order_bytes(at_); order != recent_order_bytes_) {
+    current_is_run_ = order < recent_order_bytes_;
+  } else {
+    // No key is in both parts, so the smaller is strictly smaller.
+    current_is_run_ = run_->entry(at_)->key() < recent_->key();
+  }
+  current_ = current_is_run_ ? run_->entry(at_) : recent_;
 }
 
 }  // namespace strata::engine

@@ -79,16 +79,16 @@ void FillRead(const VersionRecord* r, ReadResult* out) {
 class MvccStore::Impl {
  public:
   explicit Impl(StoreOptions options)
-      : options_(options), log_(options.write_log), hash_index_(&epochs_) {}
+      : options_(options), log_(options.write_log), hash_index_(&epochs_), order_index_(&epochs_) {}
 
   ~Impl() {
-    // No reader may be active any more: free everything directly.
-    KeyEntry* entry = order_index_.First();
-    while (entry != nullptr) {
-      KeyEntry* next = KeyOrderIndex::Next(entry);
-      FreeEntryNow(entry);
-      entry = next;
+    // No reader may be active any more: free everything directly (the
+    // cursor has read an entry's key before it moves past and frees it).
+    std::vector<KeyEntry*> entries;
+    for (KeyOrderIndex::Cursor c(order_index_, {}); c.entry() != nullptr; c.Next()) {
+      entries.push_back(c.entry());
     }
+    for (KeyEntry* entry : entries) FreeEntryNow(entry);
   }
 
   Result<WriteResult> Write(std::string_view key, const std::string_view* value, Timestamp ts);
@@ -361,8 +361,8 @@ std::optional<Timestamp> MvccStore::Impl::LatestTimestamp(std::string_view key) 
 std::optional<std::string> MvccStore::Impl::FirstKeyWrittenAfter(const KeyRange& range,
                                                                  Timestamp since) const {
   EpochDomain::ReadGuard guard(epochs_);
-  for (const KeyEntry* entry = order_index_.Seek(range.start); entry != nullptr;
-       entry = KeyOrderIndex::Next(entry)) {
+  for (KeyOrderIndex::Cursor c(order_index_, range.start); c.entry() != nullptr; c.Next()) {
+    const KeyEntry* entry = c.entry();
     if (range.end && entry->key() >= *range.end) break;
     const VersionArray* array = entry->versions.load(std::memory_order_acquire);
     uint32_t size = array->published_size();
@@ -461,10 +461,10 @@ Result<bool> MvccStore::Impl::ScanVisit(
     const std::function<void(const ScanItemView&)>& visit) const {
   const uint64_t read_ts = read_timestamp.value();
   if (Status s = CheckReadable(read_ts); !s.ok()) return s;
-  // Keys are visited in batches. Walking the skip list is one dependent
-  // cache miss per key, but the version arrays and values of a whole batch
-  // are independent: prefetching them first lets those misses overlap
-  // instead of adding up (a scan of cold keys runs several times faster).
+  // Keys are visited in batches. The cursor has the entries on their way
+  // ahead of the walk; the version arrays and values of a whole batch are
+  // prefetched before any is read, so their misses overlap too instead of
+  // adding up (a scan of cold keys runs several times faster).
   constexpr size_t kBatch = 16;
   struct Candidate {
     const KeyEntry* entry;
@@ -475,12 +475,14 @@ Result<bool> MvccStore::Impl::ScanVisit(
   bool more = false;
   {
     EpochDomain::ReadGuard guard(epochs_);
-    const KeyEntry* entry = order_index_.Seek(range.start);
-    while (entry != nullptr && !more) {
+    KeyOrderIndex::Cursor cursor(order_index_, range.start);
+    bool in_range = true;
+    while (in_range && cursor.entry() != nullptr && !more) {
       size_t n = 0;
-      for (; n < kBatch && entry != nullptr; entry = KeyOrderIndex::Next(entry)) {
+      for (; n < kBatch && cursor.entry() != nullptr; cursor.Next()) {
+        const KeyEntry* entry = cursor.entry();
         if (range.end && entry->key() >= *range.end) {
-          entry = nullptr;
+          in_range = false;
           break;
         }
         const VersionArray* array = entry->versions.load(std::memory_order_acquire);
@@ -531,17 +533,18 @@ std::vector<uint64_t> MvccStore::Impl::VersionsPerKey(const std::vector<uint64_t
   bool first = true;
   for (;;) {
     EpochDomain::ReadGuard guard(epochs_);
-    const KeyEntry* entry = order_index_.Seek(resume);
-    if (!first && entry != nullptr && entry->key() == resume) entry = KeyOrderIndex::Next(entry);
+    KeyOrderIndex::Cursor c(order_index_, resume);
+    if (!first && c.entry() != nullptr && c.entry()->key() == resume) c.Next();
     size_t n = 0;
-    for (; entry != nullptr && n < kBatch; entry = KeyOrderIndex::Next(entry), ++n) {
+    for (; c.entry() != nullptr && n < kBatch; c.Next(), ++n) {
+      const KeyEntry* entry = c.entry();
       resume.assign(entry->key());
       const uint64_t size = entry->versions.load(std::memory_order_acquire)->published_size();
       if (size == 0) continue;
       counts[std::lower_bound(bounds.begin(), bounds.end(), size) - bounds.begin()] += 1;
     }
     first = false;
-    if (entry == nullptr) return counts;
+    if (c.entry() == nullptr) return counts;
   }
 }
 
@@ -597,8 +600,8 @@ Result<ChangesResult> MvccStore::Impl::Changes(Timestamp since, const KeyRange& 
   ChangesResult result;
   {
     EpochDomain::ReadGuard guard(epochs_);
-    for (const KeyEntry* entry = order_index_.Seek(range.start); entry != nullptr;
-         entry = KeyOrderIndex::Next(entry)) {
+    for (KeyOrderIndex::Cursor c(order_index_, range.start); c.entry() != nullptr; c.Next()) {
+      const KeyEntry* entry = c.entry();
       if (range.end && entry->key() >= *range.end) break;
       const VersionArray* array = entry->versions.load(std::memory_order_acquire);
       const VersionRecord* records = array->records();
@@ -647,8 +650,9 @@ bool MvccStore::Impl::ExportKeys(std::string* cursor, size_t max_keys,
   std::vector<ExportedVersion> versions;
   MutexLock lock(write_mutex_);
   at_cut();
-  KeyEntry* entry = order_index_.Seek(*cursor);
-  for (size_t n = 0; entry != nullptr && n < max_keys; ++n, entry = KeyOrderIndex::Next(entry)) {
+  KeyOrderIndex::Cursor c(order_index_, *cursor);
+  for (size_t n = 0; c.entry() != nullptr && n < max_keys; ++n, c.Next()) {
+    const KeyEntry* entry = c.entry();
     const VersionArray* array = entry->versions.load(std::memory_order_relaxed);
     const VersionRecord* records = array->records();
     const uint32_t size = array->published_size();
@@ -659,11 +663,11 @@ bool MvccStore::Impl::ExportKeys(std::string* cursor, size_t max_keys,
     }
     visit(entry->key(), entry->write_count, versions);
   }
-  if (entry == nullptr) {
+  if (c.entry() == nullptr) {
     cursor->clear();
     return true;
   }
-  cursor->assign(entry->key());
+  cursor->assign(c.entry()->key());
   return false;
 }
 
@@ -719,18 +723,16 @@ CompactStepResult MvccStore::Impl::SweepFrom(std::string* cursor, size_t max_key
   CompactStepResult result;
   MutexLock lock(write_mutex_);
   const uint64_t h = horizon();
-  KeyEntry* entry = order_index_.Seek(*cursor);
-  while (entry != nullptr && result.keys_visited < max_keys) {
-    KeyEntry* next = KeyOrderIndex::Next(entry);
+  KeyOrderIndex::Cursor c(order_index_, *cursor);
+  for (; c.entry() != nullptr && result.keys_visited < max_keys; c.Next()) {
     ++result.keys_visited;
-    if (h > 0) SweepKey(entry, h, &result);
-    entry = next;
+    if (h > 0) SweepKey(c.entry(), h, &result);
   }
-  if (entry == nullptr) {
+  if (c.entry() == nullptr) {
     result.sweep_finished = true;
     cursor->clear();
   } else {
-    cursor->assign(entry->key());
+    cursor->assign(c.entry()->key());
   }
   Add(counters_.gc_versions_removed, result.versions_removed);
   Add(counters_.gc_bytes_reclaimed, result.bytes_reclaimed);
@@ -805,7 +807,8 @@ StoreStats MvccStore::Impl::Stats() const {
   s.versions = counters_.versions.load(std::memory_order_relaxed);
   s.tombstones = counters_.tombstones.load(std::memory_order_relaxed);
   s.bytes = counters_.bytes.load(std::memory_order_relaxed);
-  s.memory_bytes = counters_.memory.load(std::memory_order_relaxed) + hash_index_.memory_bytes();
+  s.memory_bytes = counters_.memory.load(std::memory_order_relaxed) + hash_index_.memory_bytes() +
+                   order_index_.memory_bytes();
   s.max_timestamp = max_timestamp();
   s.compaction_horizon = Timestamp(horizon());
   s.gc_runs = counters_.gc_runs.load(std::memory_order_relaxed);
