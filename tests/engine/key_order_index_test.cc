@@ -18,6 +18,7 @@
 
 #include "engine/epoch.h"
 #include "engine/key_entry.h"
+#include "even_key_walk_check.h"
 
 namespace strata::engine {
 namespace {
@@ -180,19 +181,12 @@ TEST(KeyOrderIndexConcurrencyTest, ReadersSeeEveryKeyInOrderWhileTheRunIsReLaidO
           const int from = static_cast<int>(random() % kKeys);
           const int length = 1 + static_cast<int>(random() % 3000);
           EpochDomain::ReadGuard guard(epochs);
-          std::string last;
-          int next_even = from + from % 2;
+          EvenKeyWalkCheck check(from, KeyOf(from));
           KeyOrderIndex::Cursor c(index, KeyOf(from));
-          for (int n = 0; c.entry() != nullptr && n < length; c.Next(), ++n) {
-            const std::string key(c.entry()->key());
-            if ((!last.empty() && key <= last) || key < KeyOf(from)) bad.fetch_add(1);
-            const int number = std::stoi(key.substr(1));
-            if (number % 2 == 0) {
-              if (number != next_even) bad.fetch_add(1);
-              next_even = number + 2;
-            }
-            last = key;
-          }
+          int n = 0;
+          for (; c.entry() != nullptr && n < length; c.Next(), ++n) check.See(c.entry()->key());
+          if (n < length) check.EndOfKeys(kKeys);
+          bad.fetch_add(check.problems());
           walks.fetch_add(1, std::memory_order_relaxed);
         }
       });

@@ -15,6 +15,7 @@
 
 #include "engine/epoch.h"
 #include "engine/key_entry.h"
+#include "even_key_walk_check.h"
 
 namespace strata::engine {
 namespace {
@@ -127,21 +128,12 @@ TEST(SkipListConcurrencyTest, ReadersSeeEveryStayingKeyInOrderWhileKeysComeAndGo
       while (!stop.load(std::memory_order_relaxed)) {
         const int from = static_cast<int>(random() % kKeys);
         EpochDomain::ReadGuard guard(epochs);
-        std::string last;
-        int next_staying = from + from % 2;  // the first even key >= from
+        EvenKeyWalkCheck check(from, key_of(from));
         for (const KeyEntry* e = index.Seek(key_of(from)); e != nullptr; e = KeySkipList::Next(e)) {
-          const std::string key(e->key());
-          if (!last.empty() && key <= last) bad.fetch_add(1);
-          if (key < key_of(from)) bad.fetch_add(1);
-          // Staying keys are even: none may be skipped.
-          const int number = std::stoi(key.substr(1));
-          if (number % 2 == 0) {
-            if (number != next_staying) bad.fetch_add(1);
-            next_staying = number + 2;
-          }
-          last = key;
+          check.See(e->key());
         }
-        if (next_staying < kKeys) bad.fetch_add(1);  // stopped early
+        check.EndOfKeys(kKeys);
+        bad.fetch_add(check.problems());
         walks.fetch_add(1, std::memory_order_relaxed);
       }
     });
