@@ -171,26 +171,17 @@ TEST(KeyOrderIndexConcurrencyTest, ReadersSeeEveryKeyInOrderWhileTheRunIsReLaidO
       entries.push_back(KeyEntry::Create(KeyOf(i), 0, index.RandomHeight()));
       index.Insert(entries.back());
     }
-    std::atomic<bool> stop{false};
-    std::atomic<uint64_t> walks{0}, bad{0};
-    std::vector<std::thread> readers;
-    for (int r = 0; r < 2; ++r) {
-      readers.emplace_back([&, r] {
-        std::mt19937_64 random(r);
-        while (!stop.load(std::memory_order_relaxed)) {
-          const int from = static_cast<int>(random() % kKeys);
-          const int length = 1 + static_cast<int>(random() % 3000);
-          EpochDomain::ReadGuard guard(epochs);
-          EvenKeyWalkCheck check(from, KeyOf(from));
-          KeyOrderIndex::Cursor c(index, KeyOf(from));
-          int n = 0;
-          for (; c.entry() != nullptr && n < length; c.Next(), ++n) check.See(c.entry()->key());
-          if (n < length) check.EndOfKeys(kKeys);
-          bad.fetch_add(check.problems());
-          walks.fetch_add(1, std::memory_order_relaxed);
-        }
-      });
-    }
+    WalkingReaders readers([&](std::mt19937_64& random) {
+      const int from = static_cast<int>(random() % kKeys);
+      const int length = 1 + static_cast<int>(random() % 3000);
+      EpochDomain::ReadGuard guard(epochs);
+      EvenKeyWalkCheck check(from, KeyOf(from));
+      KeyOrderIndex::Cursor c(index, KeyOf(from));
+      int n = 0;
+      for (; c.entry() != nullptr && n < length; c.Next(), ++n) check.See(c.entry()->key());
+      if (n < length) check.EndOfKeys(kKeys);
+      return check.problems();
+    });
     int relayouts = 0;
     for (int i = 1; i < kKeys; i += 2) {
       const size_t run_before = index.run_keys();
@@ -198,10 +189,8 @@ TEST(KeyOrderIndexConcurrencyTest, ReadersSeeEveryKeyInOrderWhileTheRunIsReLaidO
       index.Insert(entries.back());
       if (index.run_keys() != run_before) ++relayouts;
     }
-    while (walks.load() < 50) std::this_thread::yield();
-    stop = true;
-    for (std::thread& t : readers) t.join();
-    EXPECT_EQ(bad.load(), 0u);
+    while (readers.walks() < 50) std::this_thread::yield();
+    EXPECT_EQ(readers.Stop(), 0u);
     EXPECT_GE(relayouts, 5);
   }
   for (KeyEntry* e : entries) KeyEntry::Destroy(e);

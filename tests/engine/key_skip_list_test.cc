@@ -119,29 +119,20 @@ TEST(SkipListConcurrencyTest, ReadersSeeEveryStayingKeyInOrderWhileKeysComeAndGo
     staying.push_back(KeyEntry::Create(key_of(i), 0, index.RandomHeight()));
     index.Insert(staying.back());
   }
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> walks{0}, bad{0};
-  std::vector<std::thread> readers;
-  for (int r = 0; r < 2; ++r) {
-    readers.emplace_back([&, r] {
-      std::mt19937_64 random(r);
-      while (!stop.load(std::memory_order_relaxed)) {
-        const int from = static_cast<int>(random() % kKeys);
-        EpochDomain::ReadGuard guard(epochs);
-        EvenKeyWalkCheck check(from, key_of(from));
-        for (const KeyEntry* e = index.Seek(key_of(from)); e != nullptr; e = KeySkipList::Next(e)) {
-          check.See(e->key());
-        }
-        check.EndOfKeys(kKeys);
-        bad.fetch_add(check.problems());
-        walks.fetch_add(1, std::memory_order_relaxed);
-      }
-    });
-  }
+  WalkingReaders readers([&](std::mt19937_64& random) {
+    const int from = static_cast<int>(random() % kKeys);
+    EpochDomain::ReadGuard guard(epochs);
+    EvenKeyWalkCheck check(from, key_of(from));
+    for (const KeyEntry* e = index.Seek(key_of(from)); e != nullptr; e = KeySkipList::Next(e)) {
+      check.See(e->key());
+    }
+    check.EndOfKeys(kKeys);
+    return check.problems();
+  });
   std::mt19937_64 random(99);
   std::map<int, KeyEntry*> coming;  // odd keys in the index now
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-  while (std::chrono::steady_clock::now() < until || walks.load() < 20) {
+  while (std::chrono::steady_clock::now() < until || readers.walks() < 20) {
     const int odd = 1 + 2 * static_cast<int>(random() % (kKeys / 2));
     auto it = coming.find(odd);
     if (it == coming.end()) {
@@ -154,10 +145,8 @@ TEST(SkipListConcurrencyTest, ReadersSeeEveryStayingKeyInOrderWhileKeysComeAndGo
       coming.erase(it);
     }
   }
-  stop = true;
-  for (std::thread& t : readers) t.join();
-  EXPECT_EQ(bad.load(), 0u);
-  EXPECT_GE(walks.load(), 20u);
+  EXPECT_EQ(readers.Stop(), 0u);
+  EXPECT_GE(readers.walks(), 20u);
   for (auto& [number, e] : coming) {
     index.Remove(e);
     KeyEntry::Destroy(e);
