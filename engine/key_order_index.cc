@@ -7,7 +7,7 @@ namespace strata::engine {
 
 KeyOrderIndex::KeyOrderIndex(EpochDomain* epochs)
     : epochs_(epochs),
-      view_(new View{SortedKeyRun::Merge(nullptr, {}), new KeySkipList()}),
+      view_(new View{SortedKeyRun::Merge(nullptr, {}), new KeySkipList(), 0}),
       memory_bytes_(MemoryBytes(*view_.load(std::memory_order_relaxed))) {}
 
 KeyOrderIndex::~KeyOrderIndex() {
@@ -20,24 +20,21 @@ KeyOrderIndex::~KeyOrderIndex() {
 void KeyOrderIndex::Insert(KeyEntry* entry) {
   View* view = view_.load(std::memory_order_relaxed);
   view->recent->Insert(entry);
-  if (view->recent->size() >= std::max(kMinRelayoutKeys, view->run->size() / 16)) {
-    Relayout();
-  } else {
-    memory_bytes_.store(MemoryBytes(*view), std::memory_order_relaxed);
-  }
+  ++view->recent_count;
+  if (view->recent_count >= std::max(kMinRelayoutKeys, view->run->size() / 16)) Relayout();
 }
 
 void KeyOrderIndex::Relayout() {
   View* old = view_.load(std::memory_order_relaxed);
   std::vector<KeyEntry*> recent;
-  recent.reserve(old->recent->size());
-  for (const KeySkipList::Node* n = old->recent->First(); n != nullptr; n = KeySkipList::Next(n)) {
-    recent.push_back(n->entry());
+  recent.reserve(old->recent_count);
+  for (KeyEntry* e = old->recent->First(); e != nullptr; e = KeySkipList::Next(e)) {
+    recent.push_back(e);
   }
   // The new view is complete before it is published; a reader sees either
-  // view whole. The old skip list is never written again (new keys go to
-  // the new one), so a reader still on it walks on until it is freed.
-  View* view = new View{SortedKeyRun::Merge(old->run, recent), new KeySkipList()};
+  // view whole. The entries' towers in the old skip list are never written
+  // again (new keys go to the new one), so a reader still on it walks on.
+  View* view = new View{SortedKeyRun::Merge(old->run, recent), new KeySkipList(), 0};
   view_.store(view, std::memory_order_release);
   memory_bytes_.store(MemoryBytes(*view), std::memory_order_relaxed);
   epochs_->Retire(old->run, &SortedKeyRun::Destroy);
@@ -84,7 +81,7 @@ void KeyOrderIndex::Cursor::Settle() {
     // No key is in both parts, so the smaller is strictly smaller.
     current_is_run_ = run_->entry(at_)->key() < recent_->key();
   }
-  current_ = current_is_run_ ? run_->entry(at_) : recent_ != nullptr ? recent_->entry() : nullptr;
+  current_ = current_is_run_ ? run_->entry(at_) : recent_;
 }
 
 }  // namespace strata::engine

@@ -4,8 +4,7 @@
 //   - a SortedKeyRun: the keys as of the last re-layout, in one array, where
 //     a scan's cache misses overlap instead of following each other;
 //   - a KeySkipList of the keys inserted since, at most a sixteenth of the
-//     run (and kMinRelayoutKeys), so a scan merges in few of them; its
-//     nodes (a tower and a copy of the key) go with it at the re-layout.
+//     run (and kMinRelayoutKeys), so a scan merges in few of them.
 // When the skip list grows past that, the writer merges both into a new run
 // and starts an empty skip list: O(keys) work once per keys/16 inserts, a
 // few pointer copies per insert on average, done while the writer holds the
@@ -39,6 +38,9 @@ class KeyOrderIndex final {
   KeyOrderIndex(const KeyOrderIndex&) = delete;
   KeyOrderIndex& operator=(const KeyOrderIndex&) = delete;
 
+  // A height for a new entry's skip-list tower. Writer only.
+  int RandomHeight() { return view_.load(std::memory_order_relaxed)->recent->RandomHeight(); }
+
   // Writer only. REQUIRES: no entry with the same key is present.
   void Insert(KeyEntry* entry);
   // Merges the keys inserted since the last re-layout into a new run now.
@@ -49,7 +51,7 @@ class KeyOrderIndex final {
   size_t memory_bytes() const { return memory_bytes_.load(std::memory_order_relaxed); }
   // Keys in the run and in the skip list. Writer only.
   size_t run_keys() const { return view_.load(std::memory_order_relaxed)->run->size(); }
-  size_t recent_keys() const { return view_.load(std::memory_order_relaxed)->recent->size(); }
+  size_t recent_keys() const { return view_.load(std::memory_order_relaxed)->recent_count; }
 
   // Walks the keys at and after a start key in byte order. REQUIRES: a
   // ReadGuard on the epoch domain, or being the writer, for its lifetime.
@@ -70,8 +72,8 @@ class KeyOrderIndex final {
     void LocateRecent();
 
     const SortedKeyRun* run_;
-    size_t at_;                        // the next run entry
-    const KeySkipList::Node* recent_;  // the next skip-list node (nullptr: none)
+    size_t at_;         // the next run entry
+    KeyEntry* recent_;  // the next skip-list entry (nullptr: none)
     // recent_'s order bytes in the run, so that choosing between the two
     // parts rarely reads a key of the run.
     uint64_t recent_order_bytes_ = 0;
@@ -83,11 +85,11 @@ class KeyOrderIndex final {
   struct View {
     SortedKeyRun* run;
     KeySkipList* recent;
+    size_t recent_count;  // writer only
   };
 
   static size_t MemoryBytes(const View& view) {
-    return sizeof(View) + sizeof(KeySkipList) + view.recent->memory_bytes() +
-           view.run->memory_bytes();
+    return sizeof(View) + sizeof(KeySkipList) + view.run->memory_bytes();
   }
 
   EpochDomain* const epochs_;

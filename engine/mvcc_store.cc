@@ -316,7 +316,7 @@ WriteResult MvccStore::Impl::ApplyLocked(std::string_view key, uint64_t hash, Ke
                                          const std::string_view* value, uint64_t ts) {
   const bool new_key = (entry == nullptr);
   if (new_key) {
-    entry = KeyEntry::Create(key, hash);
+    entry = KeyEntry::Create(key, hash, order_index_.RandomHeight());
     Add(counters_.memory, entry->allocation_size());
   }
   // A retired key (every version compacted away, see SweepKey) comes back.
@@ -693,7 +693,7 @@ void MvccStore::Impl::RestoreRetiredKey(std::string_view key, uint64_t write_cou
   MutexLock lock(write_mutex_);
   KeyEntry* entry = hash_index_.Find(key, hash);
   if (entry == nullptr) {
-    entry = KeyEntry::Create(key, hash);
+    entry = KeyEntry::Create(key, hash, order_index_.RandomHeight());
     Add(counters_.memory, entry->allocation_size());
     VersionArray* empty = VersionArray::Create(0);
     empty->Publish(0);

@@ -22,7 +22,7 @@ class Entries {
     for (KeyEntry* e : all_) KeyEntry::Destroy(e);
   }
   KeyEntry* Make(const std::string& key, uint64_t hash) {
-    all_.push_back(KeyEntry::Create(key, hash));
+    all_.push_back(KeyEntry::Create(key, hash, 1));
     return all_.back();
   }
   KeyEntry* Make(const std::string& key) { return Make(key, KeyHashIndex::Hash(key)); }

@@ -28,7 +28,7 @@ class SortedKeyRunTest : public ::testing::Test {
   std::vector<KeyEntry*> Entries(std::set<std::string> keys) {
     std::vector<KeyEntry*> made;
     for (const std::string& k : keys) {
-      made.push_back(KeyEntry::Create(k, 0));
+      made.push_back(KeyEntry::Create(k, 0, 1));
       entries_.push_back(made.back());
     }
     return made;
