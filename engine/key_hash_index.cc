@@ -96,13 +96,10 @@ void KeyHashIndex::Erase(KeyEntry* entry) {
 
 void KeyHashIndex::GrowOrRehash() {
   Table* old_table = table_.load(std::memory_order_relaxed);
-  // At most half full once grown (a quarter to a half, the capacity being
-  // a power of two): probes stay within a cache line or two, and at 8
-  // bytes a slot that is 16 to 32 bytes a key, where room for twice the
-  // keys cost 32 to 64. Shrinking happens naturally when most of the slots
-  // were tombstones.
+  // Size for twice the live entries at most half full; shrinking happens
+  // naturally when most of the slots were tombstones.
   size_t capacity = kInitialCapacity;
-  while (capacity < (live_ + 1) * 2) capacity *= 2;
+  while (capacity < (live_ + 1) * 4) capacity *= 2;
   Table* table = NewTable(capacity);
   for (size_t i = 0; i < old_table->capacity(); ++i) {
     KeyEntry* entry = old_table->slots()[i].load(std::memory_order_relaxed);
