@@ -7,10 +7,10 @@
 //     run (and kMinRelayoutKeys), so a scan merges in few of them.
 // When the skip list grows past that, the writer merges both into a new run
 // and starts an empty skip list: O(keys) work once per keys/16 inserts, a
-// few pointer copies per insert on average, done while the writer holds the
-// store's write lock (about 2 ms a million keys here). The old view, run and
-// skip list are retired through the epoch domain, so a reader that loaded
-// them finishes its walk on them; the entries themselves live on.
+// few slot copies per insert on average, done while the writer holds the
+// store's write lock (a pause of milliseconds at a million keys). The old
+// view, run and skip list are retired through the epoch domain, so a reader
+// that loaded them finishes its walk on them; the entries themselves live on.
 //
 // Entries are never removed (the store keeps a key whose versions are all
 // gone, see MvccStore::SweepKey), so a run never points at a freed entry.
