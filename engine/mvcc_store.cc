@@ -82,8 +82,8 @@ class MvccStore::Impl {
       : options_(options), log_(options.write_log), hash_index_(&epochs_), order_index_(&epochs_) {}
 
   ~Impl() {
-    // No reader may be active any more: free everything directly (the
-    // cursor has read an entry's key before it moves past and frees it).
+    // No reader may be active any more: free everything directly, once
+    // gathered (the cursor reads the entries' keys as it moves on).
     std::vector<KeyEntry*> entries;
     for (KeyOrderIndex::Cursor c(order_index_, {}); c.entry() != nullptr; c.Next()) {
       entries.push_back(c.entry());
