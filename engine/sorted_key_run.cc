@@ -87,14 +87,9 @@ SortedKeyRun* SortedKeyRun::Merge(const SortedKeyRun* run, std::span<KeyEntry* c
       load_added();
     }
   }
-  for (; i < old_size; ++i, ++out) {
-    load_run();
-    *out = from_run;
-  }
-  for (; j < added.size(); ++j, ++out) {
-    load_added();
-    *out = from_added;
-  }
+  // The rest of whichever part is left, its next slot already loaded.
+  for (; i < old_size; ++i, load_run()) *out++ = from_run;
+  for (; j < added.size(); ++j, load_added()) *out++ = from_added;
   return merged;
 }
 
