@@ -31,7 +31,8 @@ mkdir -p "$work/bin"
 ln -sf "$server" "$work/bin/etcd"
 ln -sf "$(command -v etcdctl)" "$work/bin/etcdctl"
 
-tests=$(grep -v '^#' "$here/allow-list.txt" | grep -v '^$' | paste -sd'|')
+listed_names=$(grep -v '^#' "$here/allow-list.txt" | grep -v '^$')
+tests=$(echo "$listed_names" | paste -sd'|')
 cd "$work"
 set +e
 "$work/e2e.test" -test.v -test.timeout 10m -bin-dir "$work/bin" \
@@ -50,7 +51,6 @@ set -e
 # more for TestCtlV3AuthFromKeyPerm (2.6 s alone here), whose goroutine
 # then failed after the cap and panicked the binary, so the tests after
 # it never ran. More than three failures is no accident of load: no retry.
-listed_names=$(grep -v '^#' "$here/allow-list.txt" | grep -v '^$')
 failed_first=$(grep -a -E '^--- FAIL: ' "$work/e2e.log" | awk '{print $3}' | sort -u || true)
 if [ -n "$failed_first" ] && [ "$(echo "$failed_first" | wc -l)" -gt 3 ]; then
   echo "etcd e2e: $(echo "$failed_first" | wc -l) tests failed: no second chance" >&2
