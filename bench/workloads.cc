@@ -302,13 +302,18 @@ JsonLine RunPointReads(EngineAdapter& engine, const Dataset& data, const RunOpti
   return line;
 }
 
+// Scans a W4 run makes: options.ops keys in all.
+uint64_t ScanCount(const RunOptions& options, size_t length) {
+  return std::max<uint64_t>(1, options.ops / length);
+}
+
 // Times `scans` scans of `length` keys from random starts at `snapshot`
 // (count_only: the keys are counted, their values not read), after checking
 // the first kVerifyScans against the data set. Returns keys/s of each run.
 std::vector<double> TimeScans(EngineAdapter& engine, const Dataset& data, const RunOptions& options,
                               std::string_view label, size_t length, bool count_only,
                               uint64_t snapshot) {
-  const uint64_t scans = std::max<uint64_t>(1, options.ops / length);
+  const uint64_t scans = ScanCount(options, length);
   const uint64_t last_start = data.keys() - std::min<uint64_t>(data.keys(), length);
   std::mt19937_64 rng(kScanSeed + length + (count_only ? 1 : 0));
   std::uniform_int_distribution<uint64_t> start_dist(0, last_start);
@@ -383,7 +388,7 @@ std::optional<JsonLine> RunScans(EngineAdapter& engine, const Dataset& data,
       .Int("median_of", options.runs)
       .Int("runs", options.runs)
       .NumList("run_ops_per_s", key_rates)
-      .Int("scans", static_cast<int64_t>(std::max<uint64_t>(1, options.ops / kScanLength)))
+      .Int("scans", static_cast<int64_t>(ScanCount(options, kScanLength)))
       .Int("scan_length", kScanLength)
       .Num("long_scan_keys_per_s", Median(long_rates))
       .Num("count_keys_per_s", Median(count_rates))
